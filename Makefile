@@ -1,0 +1,63 @@
+# mdscale - the everyday targets over the Meson build.
+#
+#   make run     install what is missing, build, start the daemon with the
+#                example deployment, print what to do next
+#   make test    install, build, run every test (default and sanitizer builds)
+#   make asan    the tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench   the benchmarks under bench/
+#   make lint    clang-tidy and cppcheck; make format: clang-format
+
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+NINJA ?= ninja
+
+.PHONY: all deps build build-asan run test test-default asan valgrind bench \
+	lint format clean
+
+all: build
+
+deps:
+	@sh scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --buildtype=debugoptimized
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) --buildtype=debug \
+		-Db_sanitize=address,undefined -Db_lundef=false
+
+build: deps $(BUILD)/build.ninja
+	$(NINJA) -C $(BUILD)
+
+build-asan: deps $(ASAN_BUILD)/build.ninja
+	$(NINJA) -C $(ASAN_BUILD)
+
+run: build
+	@sh scripts/run.sh $(BUILD)
+
+# Every test, in the default build and under the sanitizers.
+test: build build-asan
+	@sh scripts/test.sh $(BUILD) $(ASAN_BUILD)
+
+test-default: build
+	@sh scripts/test.sh $(BUILD)
+
+asan: build-asan
+	@sh scripts/test.sh $(ASAN_BUILD)
+
+valgrind: build
+	meson test -C $(BUILD) --suite unit --wrapper 'valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite'
+
+bench: build
+	@sh bench/run.sh $(BUILD)
+
+lint: build
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+		--inline-suppr -I src src
+	run-clang-tidy -quiet -p $(BUILD) 'src/.*\.c$$' >/dev/null
+
+format:
+	clang-format -i src/*.c src/*.h src/*/*.c src/*/*.h tests/unit/*.c
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
