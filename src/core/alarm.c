@@ -1,0 +1,613 @@
+/* alarm.c - alarm state machine and OCI alarm messages; see alarm.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alarm.h"
+#include "core/iso8601.h"
+#include "core/jsonw.h"
+#include "util/err.h"
+#include "util/xalloc.h"
+
+#define NONE SIZE_MAX
+
+/* A stream the state machine tracks: PENDING or FIRING. */
+struct tracked {
+	struct alarm_stream_status pub;
+	struct tsdb_dim *dims; /* one block: the array, then its strings */
+	uint64_t hash;
+	int64_t t;
+	int seen; /* the condition held at this evaluation */
+};
+
+struct alarm_state {
+	enum alarm_status status;
+	int64_t last_notify_ms;
+	char dedupe_key[ALARM_DEDUPE_KEY_LEN + 1];
+	struct tracked *s;
+	size_t n, cap;
+	size_t *table; /* open addressing: index into s, or NONE */
+	size_t mask;
+	struct mql_result res;
+};
+
+/* --- names --------------------------------------------------------------- */
+
+static const char *const severity_names[] = { "CRITICAL", "ERROR",
+					      "WARNING", "INFO" };
+static const char *const format_names[] = { "RAW", "PRETTY_JSON",
+					    "ONS_OPTIMIZED" };
+static const char *const status_names[] = { "OK", "PENDING", "FIRING" };
+static const char *const event_names[] = { "OK_TO_FIRING", "FIRING_TO_OK",
+					   "REPEAT", "RESET" };
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *name_of(const char *const *names, size_t n, unsigned v)
+{
+	return v < n ? names[v] : "UNKNOWN";
+}
+
+static int index_of(const char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *alarm_severity_name(enum alarm_severity sev)
+{
+	return name_of(severity_names, NELEM(severity_names), sev);
+}
+
+const char *alarm_format_name(enum alarm_format fmt)
+{
+	return name_of(format_names, NELEM(format_names), fmt);
+}
+
+const char *alarm_status_name(enum alarm_status status)
+{
+	return name_of(status_names, NELEM(status_names), status);
+}
+
+const char *alarm_event_type_name(enum alarm_event_type type)
+{
+	return name_of(event_names, NELEM(event_names), type);
+}
+
+int alarm_severity_parse(const char *name, enum alarm_severity *out)
+{
+	int i = index_of(severity_names, NELEM(severity_names), name);
+
+	if (i < 0)
+		return MDS_E_INVAL;
+	*out = (enum alarm_severity)i;
+	return 0;
+}
+
+int alarm_format_parse(const char *name, enum alarm_format *out)
+{
+	int i = index_of(format_names, NELEM(format_names), name);
+
+	if (i < 0)
+		return MDS_E_INVAL;
+	*out = (enum alarm_format)i;
+	return 0;
+}
+
+/* --- definitions --------------------------------------------------------- */
+
+void alarm_def_init(struct alarm_def *def)
+{
+	memset(def, 0, sizeof(*def));
+	def->severity = ALARM_CRITICAL;
+	def->message_format = ALARM_FORMAT_RAW;
+	def->is_enabled = 1;
+}
+
+void alarm_def_clear(struct alarm_def *def)
+{
+	if (def == NULL)
+		return;
+	free(def->id);
+	free(def->display_name);
+	free(def->namespace);
+	free(def->query_text);
+	mql_free(def->query);
+	free(def->body);
+	for (size_t i = 0; i < def->ndestinations; i++)
+		free(def->destinations[i]);
+	free(def->destinations);
+	alarm_def_init(def);
+}
+
+int alarm_def_set_query(struct alarm_def *def, const char *text, char *diag,
+			size_t diagsz)
+{
+	struct mql_query *q;
+	int rc;
+
+	rc = mql_parse(text, &q, diag, diagsz);
+	if (rc != 0)
+		return rc;
+	mql_free(def->query);
+	free(def->query_text);
+	def->query = q;
+	def->query_text = xstrdup(text);
+	return 0;
+}
+
+int alarm_def_add_destination(struct alarm_def *def, const char *topic_id,
+			      char *diag, size_t diagsz)
+{
+	if (def->ndestinations == ALARM_MAX_DESTINATIONS) {
+		mds_diag(diag, diagsz, "destinations: more than %d",
+			 ALARM_MAX_DESTINATIONS);
+		return MDS_E_LIMIT;
+	}
+	def->destinations = xreallocarray(def->destinations,
+					  def->ndestinations + 1,
+					  sizeof(*def->destinations));
+	def->destinations[def->ndestinations++] = xstrdup(topic_id);
+	return 0;
+}
+
+static int check_field(const char *field, const char *v, size_t max,
+		       char *diag, size_t diagsz)
+{
+	size_t len = v ? strnlen(v, max + 1) : 0;
+
+	if (len == 0 || len > max) {
+		mds_diag(diag, diagsz, "%s must be 1 to %zu bytes", field,
+			 max);
+		return MDS_E_INVAL;
+	}
+	return 0;
+}
+
+int alarm_def_validate(const struct alarm_def *def, char *diag,
+		       size_t diagsz)
+{
+	int rc;
+
+	rc = check_field("id", def->id, ALARM_MAX_STR, diag, diagsz);
+	if (rc == 0)
+		rc = check_field("displayName", def->display_name,
+				 ALARM_MAX_STR, diag, diagsz);
+	if (rc == 0)
+		rc = check_field("namespace", def->namespace, ALARM_MAX_STR,
+				 diag, diagsz);
+	if (rc != 0)
+		return rc;
+	if (def->query == NULL || def->query_text == NULL) {
+		mds_diag(diag, diagsz, "query is missing");
+		return MDS_E_INVAL;
+	}
+	if (def->pending_ms < 0 || def->pending_ms > ALARM_MAX_PENDING_MS) {
+		mds_diag(diag, diagsz,
+			 "pendingDuration must be from PT0S to P1D");
+		return MDS_E_INVAL;
+	}
+	if (def->repeat_ms != 0 && (def->repeat_ms < ALARM_MIN_REPEAT_MS ||
+				    def->repeat_ms > ALARM_MAX_REPEAT_MS)) {
+		mds_diag(diag, diagsz, "repeatNotificationDuration must be "
+			 "from PT1S to P1D");
+		return MDS_E_INVAL;
+	}
+	if (def->body != NULL && strnlen(def->body, ALARM_MAX_BODY + 1) >
+				     ALARM_MAX_BODY) {
+		mds_diag(diag, diagsz, "body is longer than %d bytes",
+			 ALARM_MAX_BODY);
+		return MDS_E_INVAL;
+	}
+	return 0;
+}
+
+/* --- events -------------------------------------------------------------- */
+
+/* Copies dims into one allocation: the array, then the strings. */
+static struct tsdb_dim *dims_copy(const struct tsdb_dim *d, size_t n)
+{
+	size_t bytes = n * sizeof(*d) + 1;
+	struct tsdb_dim *out;
+	char *p;
+
+	for (size_t i = 0; i < n; i++)
+		bytes += strlen(d[i].key) + strlen(d[i].value) + 2;
+	out = xmalloc(bytes);
+	p = (char *)(out + n);
+	for (size_t i = 0; i < n; i++) {
+		size_t kl = strlen(d[i].key) + 1, vl = strlen(d[i].value) + 1;
+
+		memcpy(p, d[i].key, kl);
+		out[i].key = p;
+		p += kl;
+		memcpy(p, d[i].value, vl);
+		out[i].value = p;
+		p += vl;
+	}
+	return out;
+}
+
+void alarm_events_init(struct alarm_events *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+}
+
+void alarm_events_reset(struct alarm_events *ev)
+{
+	for (size_t i = 0; i < ev->n; i++) {
+		for (size_t k = 0; k < ev->v[i].nstreams; k++)
+			free(ev->v[i].streams[k].dims);
+		free(ev->v[i].streams);
+	}
+	ev->n = 0;
+}
+
+void alarm_events_free(struct alarm_events *ev)
+{
+	if (ev == NULL)
+		return;
+	alarm_events_reset(ev);
+	free(ev->v);
+	memset(ev, 0, sizeof(*ev));
+}
+
+/* --- state --------------------------------------------------------------- */
+
+struct alarm_state *alarm_state_new(void)
+{
+	struct alarm_state *st = xcalloc(1, sizeof(*st));
+
+	st->status = ALARM_OK;
+	mql_result_init(&st->res);
+	return st;
+}
+
+static void forget_streams(struct alarm_state *st)
+{
+	for (size_t i = 0; i < st->n; i++)
+		free(st->s[i].dims);
+	st->n = 0;
+	if (st->table != NULL)
+		memset(st->table, 0xff, (st->mask + 1) * sizeof(*st->table));
+}
+
+void alarm_state_free(struct alarm_state *st)
+{
+	if (st == NULL)
+		return;
+	forget_streams(st);
+	free(st->s);
+	free(st->table);
+	mql_result_free(&st->res);
+	free(st);
+}
+
+void alarm_state_reset(struct alarm_state *st)
+{
+	forget_streams(st);
+	st->status = ALARM_OK;
+	st->last_notify_ms = 0;
+	st->dedupe_key[0] = '\0';
+}
+
+enum alarm_status alarm_state_status(const struct alarm_state *st)
+{
+	return st->status;
+}
+
+size_t alarm_state_firing(const struct alarm_state *st)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < st->n; i++)
+		n += st->s[i].pub.status == ALARM_FIRING;
+	return n;
+}
+
+size_t alarm_state_nstreams(const struct alarm_state *st)
+{
+	return st->n;
+}
+
+const struct alarm_stream_status *alarm_state_stream(
+	const struct alarm_state *st, size_t i)
+{
+	return &st->s[i].pub;
+}
+
+const char *alarm_state_dedupe_key(const struct alarm_state *st)
+{
+	return st->dedupe_key;
+}
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ULL;
+	}
+	h ^= 0xff; /* a separator, so "ab","c" differs from "a","bc" */
+	return h * 0x100000001b3ULL;
+}
+
+static uint64_t dims_hash(const struct tsdb_dim *d, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = fnv(fnv(h, d[i].key), d[i].value);
+	return h;
+}
+
+static int dims_equal(const struct tsdb_dim *a, size_t na,
+		      const struct tsdb_dim *b, size_t nb)
+{
+	if (na != nb)
+		return 0;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i].key, b[i].key) != 0 ||
+		    strcmp(a[i].value, b[i].value) != 0)
+			return 0;
+	return 1;
+}
+
+/* Re-indexes the tracked streams, sizing the table for at least n + 1. */
+static void rebuild_table(struct alarm_state *st)
+{
+	size_t cap = 8;
+
+	while (cap < 2 * (st->n + 1))
+		cap *= 2;
+	if (st->table == NULL || cap > st->mask + 1) {
+		free(st->table);
+		st->table = xmalloc(cap * sizeof(*st->table));
+		st->mask = cap - 1;
+	}
+	memset(st->table, 0xff, (st->mask + 1) * sizeof(*st->table));
+	for (size_t i = 0; i < st->n; i++) {
+		size_t slot = st->s[i].hash & st->mask;
+
+		while (st->table[slot] != NONE)
+			slot = (slot + 1) & st->mask;
+		st->table[slot] = i;
+	}
+}
+
+static size_t find_stream(const struct alarm_state *st, uint64_t h,
+			  const struct tsdb_dim *d, size_t n)
+{
+	if (st->table == NULL)
+		return NONE;
+	for (size_t slot = h & st->mask; st->table[slot] != NONE;
+	     slot = (slot + 1) & st->mask) {
+		const struct tracked *t = &st->s[st->table[slot]];
+
+		if (t->hash == h && dims_equal(t->pub.dims, t->pub.ndims, d, n))
+			return st->table[slot];
+	}
+	return NONE;
+}
+
+static size_t add_stream(struct alarm_state *st, uint64_t h,
+			 const struct tsdb_dim *d, size_t n, int64_t now)
+{
+	struct tracked *t;
+
+	if (st->n == st->cap) {
+		st->cap = st->cap ? st->cap * 2 : 4;
+		st->s = xreallocarray(st->s, st->cap, sizeof(*st->s));
+	}
+	t = &st->s[st->n++];
+	memset(t, 0, sizeof(*t));
+	t->dims = dims_copy(d, n);
+	t->hash = h;
+	t->pub.dims = t->dims;
+	t->pub.ndims = n;
+	t->pub.status = ALARM_PENDING;
+	t->pub.since_ms = now;
+	if (st->table == NULL || 2 * st->n > st->mask + 1) {
+		rebuild_table(st);
+	} else {
+		size_t slot = h & st->mask;
+
+		while (st->table[slot] != NONE)
+			slot = (slot + 1) & st->mask;
+		st->table[slot] = st->n - 1;
+	}
+	return st->n - 1;
+}
+
+/* A UUID-shaped key, stable for one alarm and one firing episode. */
+static void dedupe_key(const char *id, int64_t episode_ms, char *out)
+{
+	uint64_t a = fnv(0xcbf29ce484222325ULL, id) ^ (uint64_t)episode_ms;
+	uint64_t b;
+
+	a ^= a >> 33;
+	a *= 0xff51afd7ed558ccdULL;
+	a ^= a >> 33;
+	b = (a ^ 0x9e3779b97f4a7c15ULL) * 0xc4ceb9fe1a85ec53ULL;
+	b ^= b >> 29;
+	/* Version 8 (custom) and the RFC 4122 variant, as a UUID would. */
+	snprintf(out, ALARM_DEDUPE_KEY_LEN + 1,
+		 "%08x-%04x-8%03x-%04x-%012llx", (unsigned)(a >> 32),
+		 (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
+		 (unsigned)(0x8000 | ((b >> 48) & 0x3fff)),
+		 (unsigned long long)(b & 0xffffffffffffULL));
+}
+
+enum pick { PICK_FIRING, PICK_CLEARED };
+
+static void emit(struct alarm_state *st, enum alarm_event_type type,
+		 int64_t now, size_t total_firing, enum pick pick,
+		 struct alarm_events *out)
+{
+	struct alarm_event *ev;
+
+	if (out->n == out->cap) {
+		out->cap = out->cap ? out->cap * 2 : 4;
+		out->v = xreallocarray(out->v, out->cap, sizeof(*out->v));
+	}
+	ev = &out->v[out->n++];
+	memset(ev, 0, sizeof(*ev));
+	ev->type = type;
+	ev->t_ms = now;
+	ev->status = st->status;
+	ev->total_firing = total_firing;
+	memcpy(ev->dedupe_key, st->dedupe_key, sizeof(ev->dedupe_key));
+	for (size_t i = 0; i < st->n; i++) {
+		const struct tracked *t = &st->s[i];
+
+		if (t->pub.status != ALARM_FIRING ||
+		    t->seen != (pick == PICK_FIRING))
+			continue;
+		if (ev->nstreams == ALARM_EVENT_MAX_STREAMS)
+			break;
+		if (ev->streams == NULL)
+			ev->streams = xmalloc(ALARM_EVENT_MAX_STREAMS *
+					      sizeof(*ev->streams));
+		ev->streams[ev->nstreams++] = (struct alarm_stream){
+			.dims = dims_copy(t->pub.dims, t->pub.ndims),
+			.ndims = t->pub.ndims,
+			.value = t->pub.value,
+			.t = t->t,
+		};
+	}
+}
+
+int alarm_eval(struct alarm_state *st, const struct alarm_def *def,
+	       const struct tsdb *db, int64_t now, struct alarm_events *out)
+{
+	const struct mql_result *res = &st->res;
+	size_t nfiring = 0, kept = 0;
+	int rc;
+
+	if (!def->is_enabled) {
+		alarm_state_reset(st);
+		return 0;
+	}
+	if (def->query == NULL || def->namespace == NULL)
+		return MDS_E_INVAL;
+	rc = mql_eval(def->query, db, def->namespace, now, &st->res);
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < st->n; i++)
+		st->s[i].seen = 0;
+	for (size_t i = 0; i < res->nstreams; i++) {
+		const struct mql_stream *ms = &res->streams[i];
+		const struct mql_point *pt = &ms->points[0];
+		struct tracked *t;
+		uint64_t h;
+		size_t k;
+
+		if (!pt->holds)
+			continue; /* an OK stream: untracked, or clearing */
+		h = dims_hash(ms->dims, ms->ndims);
+		k = find_stream(st, h, ms->dims, ms->ndims);
+		if (k == NONE)
+			k = add_stream(st, h, ms->dims, ms->ndims, now);
+		t = &st->s[k];
+		t->seen = 1;
+		t->pub.value = pt->value;
+		t->t = now;
+		if (t->pub.status == ALARM_PENDING &&
+		    now - t->pub.since_ms >= def->pending_ms)
+			t->pub.status = ALARM_FIRING;
+		nfiring += t->pub.status == ALARM_FIRING;
+	}
+
+	if (st->status == ALARM_OK && nfiring > 0) {
+		st->status = ALARM_FIRING;
+		st->last_notify_ms = now;
+		dedupe_key(def->id ? def->id : "", now, st->dedupe_key);
+		emit(st, ALARM_OK_TO_FIRING, now, nfiring, PICK_FIRING, out);
+	} else if (st->status == ALARM_FIRING && nfiring == 0) {
+		st->status = ALARM_OK;
+		emit(st, ALARM_FIRING_TO_OK, now, 0, PICK_CLEARED, out);
+	} else if (st->status == ALARM_FIRING && def->repeat_ms > 0 &&
+		   now - st->last_notify_ms >= def->repeat_ms) {
+		st->last_notify_ms = now;
+		emit(st, ALARM_REPEAT, now, nfiring, PICK_FIRING, out);
+	}
+
+	/* Streams whose condition no longer holds go back to OK: forget. */
+	for (size_t i = 0; i < st->n; i++) {
+		if (st->s[i].seen)
+			st->s[kept++] = st->s[i];
+		else
+			free(st->s[i].dims);
+	}
+	if (kept != st->n) {
+		st->n = kept;
+		for (size_t i = 0; i < st->n; i++)
+			st->s[i].pub.dims = st->s[i].dims;
+		rebuild_table(st);
+	}
+	return 0;
+}
+
+/* --- messages ------------------------------------------------------------ */
+
+int alarm_message_json(const struct alarm_def *def,
+		       const struct alarm_event *ev, const char *alarm_url,
+		       struct buf *out)
+{
+	char ts[ISO8601_TIME_BUFSZ];
+	struct jsonw w;
+
+	if (iso8601_time_format(ev->t_ms, ts, sizeof(ts)) != 0)
+		ts[0] = '\0';
+	jsonw_init(&w, out, def->message_format == ALARM_FORMAT_PRETTY_JSON);
+	jsonw_object_begin(&w);
+	jsonw_key(&w, "dedupeKey");
+	jsonw_string(&w, ev->dedupe_key);
+	jsonw_key(&w, "title");
+	jsonw_string(&w, def->display_name ? def->display_name : "");
+	jsonw_key(&w, "body");
+	jsonw_string(&w, def->body);
+	jsonw_key(&w, "type");
+	jsonw_string(&w, alarm_event_type_name(ev->type));
+	jsonw_key(&w, "severity");
+	jsonw_string(&w, alarm_severity_name(def->severity));
+	jsonw_key(&w, "timestampEpochMillis");
+	jsonw_int(&w, ev->t_ms);
+	jsonw_key(&w, "timestamp");
+	jsonw_string(&w, ts);
+	jsonw_key(&w, "alarmMetaData");
+	jsonw_array_begin(&w);
+	jsonw_object_begin(&w);
+	jsonw_key(&w, "id");
+	jsonw_string(&w, def->id ? def->id : "");
+	jsonw_key(&w, "status");
+	jsonw_string(&w, alarm_status_name(ev->status));
+	jsonw_key(&w, "severity");
+	jsonw_string(&w, alarm_severity_name(def->severity));
+	jsonw_key(&w, "namespace");
+	jsonw_string(&w, def->namespace ? def->namespace : "");
+	jsonw_key(&w, "query");
+	jsonw_string(&w, def->query_text ? def->query_text : "");
+	jsonw_key(&w, "totalMetricsFiring");
+	jsonw_int(&w, (int64_t)ev->total_firing);
+	jsonw_key(&w, "dimensions");
+	jsonw_array_begin(&w);
+	for (size_t i = 0; i < ev->nstreams; i++) {
+		jsonw_object_begin(&w);
+		for (size_t k = 0; k < ev->streams[i].ndims; k++) {
+			jsonw_key(&w, ev->streams[i].dims[k].key);
+			jsonw_string(&w, ev->streams[i].dims[k].value);
+		}
+		jsonw_object_end(&w);
+	}
+	jsonw_array_end(&w);
+	jsonw_key(&w, "alarmUrl");
+	jsonw_string(&w, alarm_url ? alarm_url : "");
+	jsonw_object_end(&w);
+	jsonw_array_end(&w);
+	jsonw_key(&w, "version");
+	jsonw_raw(&w, "1.3");
+	jsonw_object_end(&w);
+	return jsonw_finish(&w);
+}

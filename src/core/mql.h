@@ -1,0 +1,189 @@
+/*
+ * mql.h - the OCI Monitoring Query Language, as alarms and queries use it.
+ *
+ *   MetricName[interval]{filters}.grouping.statistic() condition
+ *
+ * e.g. CpuUtilization[1m]{resourceId = "X"}.max() > 80. The filter block,
+ * the grouping function and the condition are optional:
+ *
+ *   interval   N followed by s, m, h or d, from 1s to 1d (OCI allows 1m to
+ *              1d; mdscale also accepts seconds).
+ *   filters    comma-separated clauses that must all hold; a clause is one
+ *              or more terms joined by "||". A term is key = "v", key != "v"
+ *              or key =~ "p". A '*' in the value of = or != matches any run
+ *              of bytes; =~ takes '*' wildcards and '|' between alternatives
+ *              ("ol8|ol7*"). At most 32 clauses of 32 alternatives each.
+ *   grouping   grouping() (one stream of everything) or groupBy(k1, ...)
+ *              (one stream per distinct value of those keys, at most 16).
+ *   statistic  absent(), absent(hours), count(), last(), max(), mean(),
+ *              avg() (= mean), min(), percentile(p) with 0 < p < 1, rate(),
+ *              sum().
+ *   condition  > >= == != < <= N, in (a, b) (a <= v <= b, inclusive as in
+ *              OCI), not in (a, b). absent() without one means "== 1".
+ *
+ * Identifiers are case-sensitive; whitespace between tokens is free. A query
+ * is at most MQL_MAX_QUERY bytes. Parsing is a single linear pass with no
+ * recursion, so any input is accepted or rejected in time linear in its
+ * length. Statistics are defined in docs/monitoring.md.
+ */
+#ifndef MDS_MQL_H
+#define MDS_MQL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/tsdb.h"
+
+#define MQL_MAX_QUERY 4096       /* bytes of query text */
+#define MQL_MAX_FILTERS 32       /* clauses in {...} */
+#define MQL_MAX_ALTERNATIVES 32  /* terms in one clause */
+#define MQL_MAX_GROUP_KEYS 16    /* keys in groupBy(...) */
+#define MQL_MIN_INTERVAL_MS 1000LL
+#define MQL_MAX_INTERVAL_MS 86400000LL
+#define MQL_MAX_ABSENT_HOURS 72
+#define MQL_MAX_POINTS 1000000   /* points in one result (streams x steps) */
+
+struct mql_query;
+
+enum mql_stat {
+	MQL_STAT_ABSENT,
+	MQL_STAT_COUNT,
+	MQL_STAT_LAST,
+	MQL_STAT_MAX,
+	MQL_STAT_MEAN,
+	MQL_STAT_MIN,
+	MQL_STAT_PERCENTILE,
+	MQL_STAT_RATE,
+	MQL_STAT_SUM,
+};
+
+enum mql_grouping {
+	MQL_GROUP_NONE, /* one stream per series */
+	MQL_GROUP_ALL,  /* grouping(): one stream */
+	MQL_GROUP_BY,   /* groupBy(keys): one stream per key values */
+};
+
+enum mql_cmp {
+	MQL_CMP_NONE,
+	MQL_CMP_GT,
+	MQL_CMP_GE,
+	MQL_CMP_EQ,
+	MQL_CMP_NE,
+	MQL_CMP_LT,
+	MQL_CMP_LE,
+	MQL_CMP_IN,     /* a <= v <= b */
+	MQL_CMP_NOT_IN, /* v < a or v > b */
+};
+
+/*
+ * Parses text into a new query; the caller frees *out with mql_free().
+ * Returns 0; MDS_E_PARSE with "column N: expected X, found Y" (N 1-based)
+ * in diag for a syntax error, an unknown statistic, an interval or
+ * percentile out of range; MDS_E_LIMIT with diag past MQL_MAX_QUERY,
+ * MQL_MAX_FILTERS, MQL_MAX_ALTERNATIVES, MQL_MAX_GROUP_KEYS or
+ * TSDB_MAX_STR bytes in a string. *out is set only on success.
+ */
+int mql_parse(const char *text, struct mql_query **out, char *diag,
+	      size_t diagsz);
+
+/* Frees a query. NULL is fine. */
+void mql_free(struct mql_query *q);
+
+/* Accessors. Strings and arrays are owned by the query. */
+const char *mql_metric(const struct mql_query *q);
+int64_t mql_interval_ms(const struct mql_query *q);
+enum mql_stat mql_statistic(const struct mql_query *q);
+/* Returns the name of a statistic as written in MQL ("max"). */
+const char *mql_stat_name(enum mql_stat stat);
+/* Returns p of percentile(p), 0 for other statistics. */
+double mql_percentile(const struct mql_query *q);
+/* Returns absent()'s detection period in ms, 0 for the store's default. */
+int64_t mql_absent_period_ms(const struct mql_query *q);
+enum mql_grouping mql_grouping(const struct mql_query *q);
+/* Returns the groupBy() keys in query order; *n receives their count. */
+const char *const *mql_group_keys(const struct mql_query *q, size_t *n);
+/* Returns the filter clauses (all must hold); *n receives their count. */
+const struct tsdb_clause *mql_filters(const struct mql_query *q, size_t *n);
+/*
+ * Returns the value v of a clause that is exactly key = "v" (no wildcard,
+ * no alternatives), e.g. the deployment an alarm watches; NULL if none.
+ */
+const char *mql_filter_value(const struct mql_query *q, const char *key);
+/* Returns 1 if the query has a condition, explicit or (absent) implicit. */
+int mql_has_condition(const struct mql_query *q);
+/* Returns the comparison; a and b (may be NULL) receive its operands. */
+enum mql_cmp mql_condition(const struct mql_query *q, double *a, double *b);
+/* Returns 1 if value meets the condition, 0 if not or if there is none. */
+int mql_condition_holds(const struct mql_query *q, double value);
+
+/* One value of a stream: the statistic over [t - interval, t). */
+struct mql_point {
+	int64_t t;
+	double value;
+	int present; /* 0: no data in the window (value is 0) */
+	int holds;   /* the condition holds (0 when not present) */
+};
+
+struct mql_stream {
+	const struct tsdb_dim *dims; /* the series' dims, the groupBy dims, or
+					none for grouping() */
+	size_t ndims;
+	const struct mql_point *points;
+	size_t npoints;
+};
+
+/*
+ * The streams of an evaluation. Everything it points to (dims are interned
+ * strings of the store) is valid until the next evaluation into the same
+ * result, mql_result_free() or tsdb_free(). The fields after nstreams are
+ * private scratch, kept between evaluations to avoid reallocating.
+ */
+struct mql_result {
+	struct mql_stream *streams;
+	size_t nstreams;
+
+	size_t streams_cap;
+	struct mql_point *points;
+	size_t npoints, points_cap;
+	struct tsdb_dim *dims;
+	size_t ndims, dims_cap;
+	const struct tsdb_series **sel;
+	size_t nsel, sel_cap;
+	uint32_t *order, *gstart;
+	size_t order_cap, gstart_cap;
+	double *vals;
+	size_t nvals, vals_cap;
+};
+
+/* Initializes an empty result. */
+void mql_result_init(struct mql_result *r);
+/* Frees what the result holds; it may be reused after mql_result_init().
+ * NULL is fine. */
+void mql_result_free(struct mql_result *r);
+
+/*
+ * Evaluates q at now_ms over the series of namespace ns in db: one point per
+ * stream at t = now_ms, over the window [now_ms - interval, now_ms). Streams
+ * without data in the window are left out, except for absent(), whose
+ * streams are the matching series with a sample in the detection period
+ * before now_ms (the store's raw window unless absent(hours) says).
+ * A metric the store has never seen gives no streams, not an error.
+ * Returns 0 or MDS_E_LIMIT past MQL_MAX_POINTS; out is overwritten.
+ */
+int mql_eval(const struct mql_query *q, const struct tsdb *db,
+	     const char *ns, int64_t now_ms, struct mql_result *out);
+
+/*
+ * Evaluates q over a time range for the query API: points at
+ * t_k = start_ms + (k + 1) * resolution_ms for every t_k <= end_ms, each
+ * over [t_k - interval, t_k), so the last point equals mql_eval(end_ms)
+ * when (end - start) is a multiple of the resolution. A stream is returned
+ * when one of its points is present; its other points have present == 0.
+ * Returns 0; MDS_E_INVAL if end_ms <= start_ms, start_ms < 0, end_ms >
+ * TSDB_MAX_TIME_MS or resolution_ms < 1; MDS_E_LIMIT past MQL_MAX_POINTS.
+ */
+int mql_eval_range(const struct mql_query *q, const struct tsdb *db,
+		   const char *ns, int64_t start_ms, int64_t end_ms,
+		   int64_t resolution_ms, struct mql_result *out);
+
+#endif

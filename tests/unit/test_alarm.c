@@ -1,0 +1,420 @@
+/* test_alarm.c - the alarm state machine on a virtual clock, and messages. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alarm.h"
+#include "core/tsdb.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/xalloc.h"
+
+#define NS "oci_datascience_modeldeploy"
+#define MIN 60000LL
+
+struct fixture {
+	struct tsdb *db;
+	struct alarm_def def;
+	struct alarm_state *st;
+	struct alarm_events ev;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+
+	assert_int_equal(tsdb_create(NULL, &f->db, NULL, 0), 0);
+	alarm_def_init(&f->def);
+	f->def.id = xstrdup("ocid1.alarm.oc1..high");
+	f->def.display_name = xstrdup("model_deployment_high_cpu");
+	f->def.namespace = xstrdup(NS);
+	f->def.severity = ALARM_INFO;
+	assert_int_equal(alarm_def_set_query(&f->def,
+		"CpuUtilization[1m]{resourceId = \"md1\"}.max() > 80", NULL, 0),
+		0);
+	f->st = alarm_state_new();
+	alarm_events_init(&f->ev);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	alarm_events_free(&f->ev);
+	alarm_state_free(f->st);
+	alarm_def_clear(&f->def);
+	tsdb_free(f->db);
+	free(f);
+	return 0;
+}
+
+/* Feeds a sample every 10 s in [from, to) to instance iid of md1. */
+static void feed(struct fixture *f, const char *iid, int64_t from, int64_t to,
+		 double v)
+{
+	struct tsdb_dim d[2] = { { "resourceId", "md1" }, { "instanceId", iid } };
+
+	for (int64_t t = from; t < to; t += 10000)
+		assert_int_equal(tsdb_append(f->db, NS, "CpuUtilization", d, 2,
+					     t, v, NULL, 0), 0);
+}
+
+/* Evaluates at now; returns the type of the one event, or -1 if none. */
+static int tick(struct fixture *f, int64_t now)
+{
+	alarm_events_reset(&f->ev);
+	assert_int_equal(alarm_eval(f->st, &f->def, f->db, now, &f->ev), 0);
+	assert_true(f->ev.n <= 1);
+	return f->ev.n ? (int)f->ev.v[0].type : -1;
+}
+
+static const char *ev_dim(const struct alarm_event *e, size_t i,
+			  const char *key)
+{
+	assert_true(i < e->nstreams);
+	for (size_t k = 0; k < e->streams[i].ndims; k++)
+		if (strcmp(e->streams[i].dims[k].key, key) == 0)
+			return e->streams[i].dims[k].value;
+	return NULL;
+}
+
+static void test_pending_then_firing(void **state)
+{
+	struct fixture *f = *state;
+	const struct alarm_event *e;
+
+	f->def.pending_ms = MIN;
+	feed(f, "i1", 0, 10 * MIN, 90);
+	assert_int_equal(tick(f, 1 * MIN), -1);
+	assert_int_equal(alarm_state_status(f->st), ALARM_OK);
+	assert_int_equal(alarm_state_nstreams(f->st), 1);
+	assert_int_equal(alarm_state_stream(f->st, 0)->status, ALARM_PENDING);
+	assert_int_equal(alarm_state_stream(f->st, 0)->since_ms, MIN);
+	assert_int_equal(tick(f, 1 * MIN + 30000), -1);
+	assert_int_equal(tick(f, 2 * MIN), ALARM_OK_TO_FIRING);
+	e = &f->ev.v[0];
+	assert_int_equal(e->t_ms, 2 * MIN);
+	assert_int_equal(e->status, ALARM_FIRING);
+	assert_int_equal(e->total_firing, 1);
+	assert_int_equal(e->nstreams, 1);
+	assert_string_equal(ev_dim(e, 0, "resourceId"), "md1");
+	assert_string_equal(ev_dim(e, 0, "instanceId"), "i1");
+	assert_true(e->streams[0].value == 90);
+	assert_int_equal(alarm_state_status(f->st), ALARM_FIRING);
+	assert_int_equal(alarm_state_firing(f->st), 1);
+	/* Firing without a repeat interval: quiet. */
+	assert_int_equal(tick(f, 3 * MIN), -1);
+	assert_int_equal(tick(f, 9 * MIN), -1);
+}
+
+static void test_pending_interrupted(void **state)
+{
+	struct fixture *f = *state;
+
+	f->def.pending_ms = 2 * MIN;
+	feed(f, "i1", 0, 2 * MIN, 90);
+	feed(f, "i1", 2 * MIN, 3 * MIN, 50);
+	feed(f, "i1", 3 * MIN, 8 * MIN, 95);
+	assert_int_equal(tick(f, 1 * MIN), -1);
+	assert_int_equal(tick(f, 2 * MIN), -1);
+	/* The condition breaks: the pending stream is forgotten. */
+	assert_int_equal(tick(f, 3 * MIN), -1);
+	assert_int_equal(alarm_state_nstreams(f->st), 0);
+	/* It holds again from 4 min: it must hold 2 more minutes. */
+	assert_int_equal(tick(f, 4 * MIN), -1);
+	assert_int_equal(tick(f, 5 * MIN), -1);
+	assert_int_equal(tick(f, 6 * MIN), ALARM_OK_TO_FIRING);
+}
+
+static void test_repeat_and_recovery(void **state)
+{
+	struct fixture *f = *state;
+	char key[ALARM_DEDUPE_KEY_LEN + 1];
+	int repeats = 0;
+
+	f->def.repeat_ms = 5 * MIN;
+	feed(f, "i1", 0, 20 * MIN, 90);
+	feed(f, "i1", 20 * MIN, 25 * MIN, 10);
+	assert_int_equal(tick(f, 1 * MIN), ALARM_OK_TO_FIRING);
+	memcpy(key, f->ev.v[0].dedupe_key, sizeof(key));
+	for (int64_t m = 2; m <= 20; m++) {
+		int type = tick(f, m * MIN);
+
+		if (m == 6 || m == 11 || m == 16) {
+			assert_int_equal(type, ALARM_REPEAT);
+			assert_string_equal(f->ev.v[0].dedupe_key, key);
+			assert_int_equal(f->ev.v[0].total_firing, 1);
+			assert_int_equal(f->ev.v[0].nstreams, 1);
+			repeats++;
+		} else {
+			assert_int_equal(type, -1);
+		}
+	}
+	assert_int_equal(repeats, 3);
+	/* From 20 min on the values are low: back to OK at 21 min. */
+	assert_int_equal(tick(f, 21 * MIN), ALARM_FIRING_TO_OK);
+	assert_int_equal(f->ev.v[0].status, ALARM_OK);
+	assert_int_equal(f->ev.v[0].total_firing, 0);
+	assert_int_equal(f->ev.v[0].nstreams, 1); /* the stream that cleared */
+	assert_string_equal(f->ev.v[0].dedupe_key, key);
+	assert_int_equal(alarm_state_status(f->st), ALARM_OK);
+	assert_int_equal(alarm_state_nstreams(f->st), 0);
+	assert_int_equal(tick(f, 22 * MIN), -1);
+	/* A new episode gets a new dedupe key. */
+	feed(f, "i1", 25 * MIN, 27 * MIN, 99);
+	assert_int_equal(tick(f, 26 * MIN), ALARM_OK_TO_FIRING);
+	assert_string_not_equal(f->ev.v[0].dedupe_key, key);
+}
+
+static void test_gap_in_data(void **state)
+{
+	struct fixture *f = *state;
+
+	feed(f, "i1", 0, 3 * MIN, 90);
+	assert_int_equal(tick(f, 2 * MIN), ALARM_OK_TO_FIRING);
+	assert_int_equal(tick(f, 3 * MIN), -1);
+	/* No sample in [3 min, 4 min): the stream stops meeting it. */
+	assert_int_equal(tick(f, 4 * MIN), ALARM_FIRING_TO_OK);
+	assert_int_equal(f->ev.v[0].nstreams, 1);
+	feed(f, "i1", 5 * MIN, 6 * MIN, 90);
+	assert_int_equal(tick(f, 6 * MIN), ALARM_OK_TO_FIRING);
+}
+
+static void test_absent(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(alarm_def_set_query(&f->def,
+		"CpuUtilization[1m]{resourceId = \"md1\"}.absent()", NULL, 0),
+		0);
+	alarm_state_reset(f->st);
+	/* Never seen: no stream, nothing to say. */
+	assert_int_equal(tick(f, 1 * MIN), -1);
+	feed(f, "i1", 1 * MIN, 3 * MIN, 50);
+	assert_int_equal(tick(f, 3 * MIN), -1);
+	/* The metric stops: absent from 4 min. */
+	assert_int_equal(tick(f, 4 * MIN), ALARM_OK_TO_FIRING);
+	assert_string_equal(ev_dim(&f->ev.v[0], 0, "instanceId"), "i1");
+	assert_true(f->ev.v[0].streams[0].value == 1);
+	assert_int_equal(tick(f, 5 * MIN), -1);
+	feed(f, "i1", 5 * MIN, 6 * MIN, 50);
+	assert_int_equal(tick(f, 6 * MIN), ALARM_FIRING_TO_OK);
+	/* Silent long enough (past the 15 min detection period): gone. */
+	assert_int_equal(tick(f, 8 * MIN), ALARM_OK_TO_FIRING);
+	assert_int_equal(tick(f, 20 * MIN), -1);
+	assert_int_equal(tick(f, 21 * MIN), ALARM_FIRING_TO_OK);
+}
+
+static void test_multiple_streams(void **state)
+{
+	struct fixture *f = *state;
+	const struct alarm_event *e;
+
+	f->def.repeat_ms = 2 * MIN;
+	feed(f, "i1", 0, 6 * MIN, 90);
+	feed(f, "i2", 0, 2 * MIN, 10);
+	feed(f, "i2", 2 * MIN, 8 * MIN, 85);
+	feed(f, "i1", 6 * MIN, 10 * MIN, 5);
+	feed(f, "i2", 8 * MIN, 10 * MIN, 5);
+	assert_int_equal(tick(f, 1 * MIN), ALARM_OK_TO_FIRING);
+	assert_int_equal(f->ev.v[0].total_firing, 1);
+	/* i2 starts firing too: no alarm-level event, two streams. */
+	assert_int_equal(tick(f, 2 * MIN), -1);
+	assert_int_equal(tick(f, 3 * MIN), ALARM_REPEAT);
+	e = &f->ev.v[0];
+	assert_int_equal(e->total_firing, 2);
+	assert_int_equal(e->nstreams, 2);
+	assert_string_equal(ev_dim(e, 0, "instanceId"), "i1");
+	assert_string_equal(ev_dim(e, 1, "instanceId"), "i2");
+	assert_int_equal(alarm_state_firing(f->st), 2);
+	/* i1 clears at 7 min; i2 still fires. */
+	assert_int_equal(tick(f, 7 * MIN), ALARM_REPEAT);
+	assert_int_equal(f->ev.v[0].total_firing, 1);
+	assert_string_equal(ev_dim(&f->ev.v[0], 0, "instanceId"), "i2");
+	assert_int_equal(tick(f, 9 * MIN), ALARM_FIRING_TO_OK);
+	assert_int_equal(f->ev.v[0].nstreams, 1);
+	assert_string_equal(ev_dim(&f->ev.v[0], 0, "instanceId"), "i2");
+}
+
+static void test_disabled(void **state)
+{
+	struct fixture *f = *state;
+
+	feed(f, "i1", 0, 5 * MIN, 90);
+	assert_int_equal(tick(f, 1 * MIN), ALARM_OK_TO_FIRING);
+	f->def.is_enabled = 0;
+	assert_int_equal(tick(f, 2 * MIN), -1);
+	assert_int_equal(alarm_state_status(f->st), ALARM_OK);
+	assert_int_equal(alarm_state_nstreams(f->st), 0);
+	assert_int_equal(tick(f, 3 * MIN), -1);
+	f->def.is_enabled = 1;
+	assert_int_equal(tick(f, 4 * MIN), ALARM_OK_TO_FIRING);
+	/* No query: refused. */
+	mql_free(f->def.query);
+	f->def.query = NULL;
+	assert_int_equal(alarm_eval(f->st, &f->def, f->db, 5 * MIN, &f->ev),
+			 MDS_E_INVAL);
+}
+
+static void test_grouped_stream(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(alarm_def_set_query(&f->def,
+		"CpuUtilization[1m]{resourceId = \"md1\"}.groupBy(resourceId)"
+		".mean() > 80", NULL, 0), 0);
+	feed(f, "i1", 0, 2 * MIN, 100);
+	feed(f, "i2", 0, 2 * MIN, 70);
+	assert_int_equal(tick(f, 1 * MIN), ALARM_OK_TO_FIRING);
+	assert_int_equal(f->ev.v[0].nstreams, 1);
+	assert_int_equal(f->ev.v[0].streams[0].ndims, 1);
+	assert_string_equal(ev_dim(&f->ev.v[0], 0, "resourceId"), "md1");
+	assert_true(f->ev.v[0].streams[0].value == 85);
+}
+
+static void test_dedupe_key_shape(void **state)
+{
+	struct fixture *f = *state;
+	const char *k;
+
+	feed(f, "i1", 0, 2 * MIN, 90);
+	assert_int_equal(tick(f, 1 * MIN), ALARM_OK_TO_FIRING);
+	k = f->ev.v[0].dedupe_key;
+	assert_int_equal(strlen(k), 36);
+	assert_true(k[8] == '-' && k[13] == '-' && k[18] == '-' &&
+		    k[23] == '-');
+	assert_true(k[14] == '8');
+	assert_non_null(strchr("89ab", k[19]));
+	assert_string_equal(alarm_state_dedupe_key(f->st), k);
+}
+
+/* The message, compared with the recipe's sample field by field. */
+static void test_message_json(void **state)
+{
+	struct fixture *f = *state;
+	struct buf b;
+	char want[2048];
+
+	f->def.pending_ms = 0;
+	feed(f, "instance:1234567890ABCDEF", 1657320240000LL,
+	     1657320300000LL, 90);
+	assert_int_equal(tick(f, 1657320300000LL), ALARM_OK_TO_FIRING);
+	buf_init(&b, 1 << 16);
+	assert_int_equal(alarm_message_json(&f->def, &f->ev.v[0], NULL, &b),
+			 0);
+	snprintf(want, sizeof(want),
+		 "{\"dedupeKey\":\"%s\","
+		 "\"title\":\"model_deployment_high_cpu\","
+		 "\"body\":null,"
+		 "\"type\":\"OK_TO_FIRING\","
+		 "\"severity\":\"INFO\","
+		 "\"timestampEpochMillis\":1657320300000,"
+		 "\"timestamp\":\"2022-07-08T22:45:00Z\","
+		 "\"alarmMetaData\":[{"
+		 "\"id\":\"ocid1.alarm.oc1..high\","
+		 "\"status\":\"FIRING\","
+		 "\"severity\":\"INFO\","
+		 "\"namespace\":\"oci_datascience_modeldeploy\","
+		 "\"query\":\"CpuUtilization[1m]{resourceId = \\\"md1\\\"}"
+		 ".max() > 80\","
+		 "\"totalMetricsFiring\":1,"
+		 "\"dimensions\":[{\"instanceId\":"
+		 "\"instance:1234567890ABCDEF\",\"resourceId\":\"md1\"}],"
+		 "\"alarmUrl\":\"\"}],"
+		 "\"version\":1.3}",
+		 f->ev.v[0].dedupe_key);
+	assert_string_equal(buf_str(&b), want);
+
+	/* Pretty, with a body that needs escaping and a URL. */
+	buf_reset(&b);
+	f->def.message_format = ALARM_FORMAT_PRETTY_JSON;
+	f->def.body = xstrdup("High \"cpu\"\n\tscale up \x01 \xff ok \xc3\xa9");
+	assert_int_equal(alarm_message_json(&f->def, &f->ev.v[0],
+					    "https://x/a", &b), 0);
+	assert_non_null(strstr(buf_str(&b), "{\n  \"dedupeKey\": \""));
+	assert_non_null(strstr(buf_str(&b),
+			       "\"body\": \"High \\\"cpu\\\"\\n\\tscale up "
+			       "\\u0001 \xef\xbf\xbd ok \xc3\xa9\""));
+	assert_non_null(strstr(buf_str(&b), "\n      \"dimensions\": [\n"));
+	assert_non_null(strstr(buf_str(&b), "\"alarmUrl\": \"https://x/a\""));
+	assert_non_null(strstr(buf_str(&b), "\n  \"version\": 1.3\n}"));
+	buf_free(&b);
+
+	/* A buffer too small: MDS_E_LIMIT. */
+	buf_init(&b, 100);
+	assert_int_equal(alarm_message_json(&f->def, &f->ev.v[0], NULL, &b),
+			 MDS_E_LIMIT);
+	buf_free(&b);
+}
+
+static void test_def(void **state)
+{
+	struct fixture *f = *state;
+	enum alarm_severity sev;
+	enum alarm_format fmt;
+	char diag[128] = "";
+
+	assert_int_equal(alarm_def_validate(&f->def, diag, sizeof(diag)), 0);
+	f->def.repeat_ms = 10;
+	assert_int_equal(alarm_def_validate(&f->def, diag, sizeof(diag)),
+			 MDS_E_INVAL);
+	assert_string_equal(diag, "repeatNotificationDuration must be from "
+			    "PT1S to P1D");
+	f->def.repeat_ms = 0;
+	f->def.pending_ms = -1;
+	assert_int_equal(alarm_def_validate(&f->def, diag, sizeof(diag)),
+			 MDS_E_INVAL);
+	f->def.pending_ms = 0;
+	free(f->def.display_name);
+	f->def.display_name = NULL;
+	assert_int_equal(alarm_def_validate(&f->def, diag, sizeof(diag)),
+			 MDS_E_INVAL);
+	assert_string_equal(diag, "displayName must be 1 to 255 bytes");
+	/* A bad query leaves the old one. */
+	assert_int_equal(alarm_def_set_query(&f->def, "Cpu[1m].nope()", diag,
+					     sizeof(diag)), MDS_E_PARSE);
+	assert_string_equal(f->def.query_text,
+			    "CpuUtilization[1m]{resourceId = \"md1\"}.max() > 80");
+	for (int i = 0; i < ALARM_MAX_DESTINATIONS; i++)
+		assert_int_equal(alarm_def_add_destination(&f->def, "topic",
+							   diag, sizeof(diag)),
+				 0);
+	assert_int_equal(alarm_def_add_destination(&f->def, "topic", diag,
+						   sizeof(diag)), MDS_E_LIMIT);
+	assert_int_equal(alarm_severity_parse("WARNING", &sev), 0);
+	assert_int_equal(sev, ALARM_WARNING);
+	assert_int_equal(alarm_severity_parse("warning", &sev), MDS_E_INVAL);
+	assert_int_equal(alarm_format_parse("ONS_OPTIMIZED", &fmt), 0);
+	assert_int_equal(fmt, ALARM_FORMAT_ONS_OPTIMIZED);
+	assert_string_equal(alarm_format_name(ALARM_FORMAT_PRETTY_JSON),
+			    "PRETTY_JSON");
+	assert_string_equal(alarm_event_type_name(ALARM_RESET), "RESET");
+	assert_string_equal(alarm_status_name(ALARM_FIRING), "FIRING");
+	alarm_def_clear(NULL);
+	alarm_state_free(NULL);
+	alarm_events_free(NULL);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_pending_then_firing), T(test_pending_interrupted),
+		T(test_repeat_and_recovery), T(test_gap_in_data),
+		T(test_absent),              T(test_multiple_streams),
+		T(test_disabled),            T(test_grouped_stream),
+		T(test_dedupe_key_shape),    T(test_message_json),
+		T(test_def),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,709 @@
+/* test_mql.c - MQL parsing (fields, exact diagnostics, limits) and eval. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/mql.h"
+#include "core/tsdb.h"
+#include "util/err.h"
+#include "util/xalloc.h"
+
+#define NS "oci_datascience_modeldeploy"
+
+static struct mql_query *parse_ok(const char *text)
+{
+	struct mql_query *q = NULL;
+	char diag[256] = "";
+	int rc = mql_parse(text, &q, diag, sizeof(diag));
+
+	if (rc != 0)
+		fail_msg("'%s': %s", text, diag);
+	return q;
+}
+
+static void parse_err(const char *text, int code, const char *want)
+{
+	struct mql_query *q = NULL;
+	char diag[256] = "";
+
+	int rc = mql_parse(text, &q, diag, sizeof(diag));
+
+	if (rc != code)
+		fail_msg("'%s': returned %d (%s)", text, rc, diag);
+	assert_null(q);
+	if (want != NULL)
+		assert_string_equal(diag, want);
+}
+
+static void test_parse_recipe_queries(void **state)
+{
+	struct mql_query *q;
+	const struct tsdb_clause *c;
+	const char *const *keys;
+	double a, b;
+	size_t n;
+
+	(void)state;
+	q = parse_ok("CpuUtilization[1m]{resourceId = \"X\"}.max() > 80");
+	assert_string_equal(mql_metric(q), "CpuUtilization");
+	assert_int_equal(mql_interval_ms(q), 60000);
+	assert_int_equal(mql_statistic(q), MQL_STAT_MAX);
+	assert_int_equal(mql_grouping(q), MQL_GROUP_NONE);
+	assert_true(mql_has_condition(q));
+	assert_int_equal(mql_condition(q, &a, NULL), MQL_CMP_GT);
+	assert_true(a == 80);
+	c = mql_filters(q, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(c[0].nterms, 1);
+	assert_string_equal(c[0].terms[0].key, "resourceId");
+	assert_string_equal(c[0].terms[0].value, "X");
+	assert_int_equal(c[0].terms[0].op, TSDB_MATCH_EQ);
+	assert_string_equal(mql_filter_value(q, "resourceId"), "X");
+	assert_null(mql_filter_value(q, "instanceId"));
+	mql_free(q);
+
+	q = parse_ok("CpuUtilization[5m]{resourceId = \"X\", instanceId != "
+		     "\"Y\"}.grouping().mean() >= 80");
+	assert_int_equal(mql_interval_ms(q), 300000);
+	assert_int_equal(mql_grouping(q), MQL_GROUP_ALL);
+	assert_int_equal(mql_statistic(q), MQL_STAT_MEAN);
+	assert_int_equal(mql_condition(q, &a, NULL), MQL_CMP_GE);
+	c = mql_filters(q, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(c[1].terms[0].op, TSDB_MATCH_NE);
+	assert_string_equal(c[1].terms[0].value, "Y");
+	mql_free(q);
+
+	q = parse_ok("PredictLatency[1m]{resourceId =~ \"md-*\"}"
+		     ".groupBy(resourceId).percentile(0.99) > 200");
+	assert_int_equal(mql_grouping(q), MQL_GROUP_BY);
+	keys = mql_group_keys(q, &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(keys[0], "resourceId");
+	assert_int_equal(mql_statistic(q), MQL_STAT_PERCENTILE);
+	assert_true(mql_percentile(q) == 0.99);
+	c = mql_filters(q, &n);
+	assert_int_equal(c[0].terms[0].op, TSDB_MATCH_GLOB);
+	assert_null(mql_filter_value(q, "resourceId"));
+	mql_free(q);
+
+	q = parse_ok("MemoryUtilization[1m]{resourceId = \"ocid1.md.oc1..x\"}"
+		     ".max() < 20");
+	assert_int_equal(mql_condition(q, &a, NULL), MQL_CMP_LT);
+	assert_true(a == 20);
+	mql_free(q);
+
+	q = parse_ok("Cpu[1m].mean() in (60, 80)");
+	assert_int_equal(mql_condition(q, &a, &b), MQL_CMP_IN);
+	assert_true(a == 60 && b == 80);
+	assert_true(mql_condition_holds(q, 60));
+	assert_true(mql_condition_holds(q, 80));
+	assert_false(mql_condition_holds(q, 80.5));
+	mql_free(q);
+
+	q = parse_ok("Cpu[1m].mean() not in (0, 50)");
+	assert_int_equal(mql_condition(q, &a, &b), MQL_CMP_NOT_IN);
+	assert_false(mql_condition_holds(q, 0));
+	assert_true(mql_condition_holds(q, -0.1));
+	assert_true(mql_condition_holds(q, 50.1));
+	mql_free(q);
+}
+
+static void test_parse_forms(void **state)
+{
+	static const struct {
+		const char *text;
+		enum mql_stat stat;
+		int64_t interval;
+		enum mql_cmp cmp;
+		double a;
+	} cases[] = {
+		{ "M[10s].rate()", MQL_STAT_RATE, 10000, MQL_CMP_NONE, 0 },
+		{ "M[1s].count() == 0", MQL_STAT_COUNT, 1000, MQL_CMP_EQ, 0 },
+		{ "M[1h].sum() != 3", MQL_STAT_SUM, 3600000, MQL_CMP_NE, 3 },
+		{ "M[1d].min() <= -1.5e2", MQL_STAT_MIN, 86400000, MQL_CMP_LE,
+		  -150 },
+		{ "M[1440m].last() > .5", MQL_STAT_LAST, 86400000,
+		  MQL_CMP_GT, 0.5 },
+		{ "M[24h].avg() >= +7", MQL_STAT_MEAN, 86400000, MQL_CMP_GE,
+		  7 },
+		{ "M[1m].absent()", MQL_STAT_ABSENT, 60000, MQL_CMP_EQ, 1 },
+		{ "M[1m].absent() == 0", MQL_STAT_ABSENT, 60000, MQL_CMP_EQ,
+		  0 },
+		{ "  M_x.y-z$ [ 1m ]  { a = \"b\" } . max ( ) < 3  ",
+		  MQL_STAT_MAX, 60000, MQL_CMP_LT, 3 },
+		{ "M[1m]\n{a=\"b\",\tc=\"d\"}\n.grouping()\n.count()",
+		  MQL_STAT_COUNT, 60000, MQL_CMP_NONE, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct mql_query *q = parse_ok(cases[i].text);
+		double a = -1;
+
+		assert_int_equal(mql_statistic(q), cases[i].stat);
+		assert_int_equal(mql_interval_ms(q), cases[i].interval);
+		assert_int_equal(mql_condition(q, &a, NULL), cases[i].cmp);
+		if (cases[i].cmp != MQL_CMP_NONE)
+			assert_true(a == cases[i].a);
+		assert_int_equal(mql_has_condition(q),
+				 cases[i].cmp != MQL_CMP_NONE);
+		mql_free(q);
+	}
+}
+
+static void test_parse_filters(void **state)
+{
+	struct mql_query *q;
+	const struct tsdb_clause *c;
+	size_t n;
+
+	(void)state;
+	q = parse_ok("M[1m]{a = \"x\" || a = \"y\", b = \"p*\", "
+		     "c != \"q*\", d =~ \"ol8|ol7*\", e = \"x\\\"y\\\\z\"}"
+		     ".max()");
+	c = mql_filters(q, &n);
+	assert_int_equal(n, 5);
+	assert_int_equal(c[0].nterms, 2);
+	assert_string_equal(c[0].terms[1].value, "y");
+	assert_int_equal(c[1].terms[0].op, TSDB_MATCH_GLOB);
+	assert_int_equal(c[2].terms[0].op, TSDB_MATCH_NOT_GLOB);
+	assert_int_equal(c[3].nterms, 2);
+	assert_string_equal(c[3].terms[0].value, "ol8");
+	assert_string_equal(c[3].terms[1].value, "ol7*");
+	assert_int_equal(c[3].terms[1].op, TSDB_MATCH_GLOB);
+	assert_string_equal(c[4].terms[0].value, "x\"y\\z");
+	assert_string_equal(mql_filter_value(q, "e"), "x\"y\\z");
+	mql_free(q);
+
+	q = parse_ok("M[1m].groupBy(resourceId, instanceId).absent(20)");
+	{
+		size_t nk;
+		const char *const *k = mql_group_keys(q, &nk);
+
+		assert_int_equal(nk, 2);
+		assert_string_equal(k[1], "instanceId");
+	}
+	assert_int_equal(mql_absent_period_ms(q), 20 * 3600000LL);
+	mql_free(q);
+	assert_string_equal(mql_stat_name(MQL_STAT_MEAN), "mean");
+	assert_string_equal(mql_stat_name(MQL_STAT_PERCENTILE), "percentile");
+}
+
+#define STATS "absent, avg, count, last, max, mean, min, percentile, rate, sum"
+
+static void test_parse_errors(void **state)
+{
+	(void)state;
+	parse_err("CpuUtilization[1m]{resourceId = \"X\"}.Max() > 80",
+		  MDS_E_PARSE, "column 38: expected a statistic (" STATS
+		  ") or grouping function, found 'Max'");
+	parse_err("Cpu[1m].grouping().median()", MDS_E_PARSE,
+		  "column 20: expected a statistic (" STATS "), found "
+		  "'median'");
+	parse_err("CpuUtilization[1m{resourceId = \"X\"}.max() > 80",
+		  MDS_E_PARSE, "column 18: expected ']', found '{'");
+	parse_err("CpuUtilization[1m].max() > abc", MDS_E_PARSE,
+		  "column 28: expected a number, found 'abc'");
+	parse_err("CpuUtilization[0m].max()", MDS_E_PARSE,
+		  "column 16: expected an interval from 1s to 1d, found '0m'");
+	parse_err("CpuUtilization[2d].max()", MDS_E_PARSE,
+		  "column 16: expected an interval from 1s to 1d, found '2d'");
+	parse_err("CpuUtilization[86401s].max()", MDS_E_PARSE, NULL);
+	parse_err("Cpu[1x].max()", MDS_E_PARSE,
+		  "column 6: expected an interval unit (s, m, h or d), found "
+		  "'x'");
+	parse_err("Cpu[m].max()", MDS_E_PARSE,
+		  "column 5: expected an interval like 1m, 5m or 1h, found "
+		  "'m'");
+	parse_err("CpuUtilization[1m].percentile(1.5)", MDS_E_PARSE,
+		  "column 31: expected a percentile between 0 and 1, found "
+		  "'1.5'");
+	parse_err("Cpu[1m].percentile(0)", MDS_E_PARSE, NULL);
+	parse_err("Cpu[1m].percentile()", MDS_E_PARSE,
+		  "column 20: expected a percentile like 0.9, found ')'");
+	parse_err("Cpu[1m]{a = \"x\"", MDS_E_PARSE,
+		  "column 16: expected ',', '||' or '}', found end of input");
+	parse_err("Cpu[1m]{a = \"x}.max()", MDS_E_PARSE,
+		  "column 22: expected a closing '\"', found end of input");
+	parse_err("Cpu[1m].max() >", MDS_E_PARSE,
+		  "column 16: expected a number, found end of input");
+	parse_err("Cpu[1m].max() in (50, 10)", MDS_E_PARSE,
+		  "column 23: expected an upper bound not below the lower "
+		  "bound, found '10'");
+	parse_err("Cpu[1m].max() in (50 10)", MDS_E_PARSE,
+		  "column 22: expected ',', found '10'");
+	parse_err("Cpu[1m].max() not (1, 2)", MDS_E_PARSE,
+		  "column 19: expected 'in', found '('");
+	parse_err("Cpu[1m].max() 80", MDS_E_PARSE,
+		  "column 15: expected end of input or a condition (>, >=, ==, "
+		  "!=, <, <=, in, not in), found '80'");
+	parse_err("Cpu[1m].max() > 80 extra", MDS_E_PARSE,
+		  "column 20: expected end of input, found 'extra'");
+	parse_err("[1m].max()", MDS_E_PARSE,
+		  "column 1: expected a metric name, found '['");
+	parse_err("", MDS_E_PARSE,
+		  "column 1: expected a metric name, found end of input");
+	parse_err("Cpu", MDS_E_PARSE,
+		  "column 4: expected '[', found end of input");
+	parse_err("Cpu[1m]", MDS_E_PARSE,
+		  "column 8: expected '.', found end of input");
+	parse_err("Cpu[1m].groupBy().max()", MDS_E_PARSE,
+		  "column 17: expected a dimension name, found ')'");
+	parse_err("Cpu[1m].groupBy(a b).max()", MDS_E_PARSE,
+		  "column 19: expected ',' or ')', found 'b'");
+	parse_err("Cpu[1m]{a == \"x\"}.max()", MDS_E_PARSE,
+		  "column 12: expected a quoted value, found '='");
+	parse_err("Cpu[1m]{a < \"x\"}.max()", MDS_E_PARSE,
+		  "column 11: expected '=', '!=' or '=~', found '<'");
+	parse_err("Cpu[1m]{}.max()", MDS_E_PARSE,
+		  "column 9: expected a dimension name, found '}'");
+	parse_err("Cpu[1m]{a = \"x\\n\"}.max()", MDS_E_PARSE,
+		  "column 16: expected '\"' or '\\' after '\\', found 'n'");
+	parse_err("Cpu[1m].grouping().max", MDS_E_PARSE,
+		  "column 23: expected '(', found end of input");
+	parse_err("Cpu[1m].max(1)", MDS_E_PARSE,
+		  "column 13: expected ')', found '1'");
+	parse_err("Cpu[1m].absent(0)", MDS_E_PARSE,
+		  "column 16: expected a whole number of hours from 1 to 72, "
+		  "found '0'");
+	parse_err("Cpu[1m].max() > 1e999", MDS_E_PARSE,
+		  "column 17: expected a finite number, found '1e999'");
+	parse_err("Cpu[1m].max() > 80\x01", MDS_E_PARSE,
+		  "column 19: expected end of input, found byte 0x01");
+}
+
+static void test_parse_limits(void **state)
+{
+	char *text = xmalloc(MQL_MAX_QUERY + 64);
+	size_t len;
+
+	(void)state;
+	/* 33 clauses. */
+	len = (size_t)snprintf(text, MQL_MAX_QUERY, "M[1m]{");
+	for (int i = 0; i < 33; i++)
+		len += (size_t)snprintf(text + len, MQL_MAX_QUERY - len,
+					"%sk%d = \"v\"", i ? ", " : "", i);
+	snprintf(text + len, MQL_MAX_QUERY - len, "}.max()");
+	parse_err(text, MDS_E_LIMIT, NULL);
+	/* 32 clauses are fine. */
+	len = (size_t)snprintf(text, MQL_MAX_QUERY, "M[1m]{");
+	for (int i = 0; i < 32; i++)
+		len += (size_t)snprintf(text + len, MQL_MAX_QUERY - len,
+					"%sk%d = \"v\"", i ? ", " : "", i);
+	snprintf(text + len, MQL_MAX_QUERY - len, "}.max()");
+	mql_free(parse_ok(text));
+	/* 33 alternatives, also when made by =~ "a|b|...". */
+	len = (size_t)snprintf(text, MQL_MAX_QUERY, "M[1m]{");
+	for (int i = 0; i < 33; i++)
+		len += (size_t)snprintf(text + len, MQL_MAX_QUERY - len,
+					"%sk = \"%d\"", i ? " || " : "", i);
+	snprintf(text + len, MQL_MAX_QUERY - len, "}.max()");
+	parse_err(text, MDS_E_LIMIT,
+		  "column 381: more than 32 alternatives in a filter");
+	len = (size_t)snprintf(text, MQL_MAX_QUERY, "M[1m]{k =~ \"");
+	for (int i = 0; i < 33; i++)
+		len += (size_t)snprintf(text + len, MQL_MAX_QUERY - len,
+					"%s%d", i ? "|" : "", i);
+	snprintf(text + len, MQL_MAX_QUERY - len, "\"}.max()");
+	parse_err(text, MDS_E_LIMIT, NULL);
+	/* 17 groupBy keys. */
+	len = (size_t)snprintf(text, MQL_MAX_QUERY, "M[1m].groupBy(");
+	for (int i = 0; i < 17; i++)
+		len += (size_t)snprintf(text + len, MQL_MAX_QUERY - len,
+					"%sk%d", i ? ", " : "", i);
+	snprintf(text + len, MQL_MAX_QUERY - len, ").max()");
+	parse_err(text, MDS_E_LIMIT, NULL);
+	/* A 256-byte value, a 256-byte name. */
+	len = (size_t)snprintf(text, MQL_MAX_QUERY, "M[1m]{k = \"");
+	memset(text + len, 'v', 256);
+	snprintf(text + len + 256, 64, "\"}.max()");
+	parse_err(text, MDS_E_LIMIT,
+		  "column 11: value longer than 255 bytes");
+	memset(text, 'M', 256);
+	snprintf(text + 256, 64, "[1m].max()");
+	parse_err(text, MDS_E_LIMIT, "column 1: name longer than 255 bytes");
+	/* Longer than 4096 bytes, even if otherwise fine. */
+	len = (size_t)snprintf(text, MQL_MAX_QUERY, "M[1m].max()");
+	memset(text + len, ' ', MQL_MAX_QUERY + 1 - len);
+	text[MQL_MAX_QUERY + 1] = '\0';
+	parse_err(text, MDS_E_LIMIT, "query longer than 4096 bytes");
+	text[MQL_MAX_QUERY] = '\0';
+	mql_free(parse_ok(text));
+	free(text);
+}
+
+/* Pathological inputs: each 4 KB, each must finish in well under 1 s. */
+static void test_parse_pathological(void **state)
+{
+	static const char *const units[] = {
+		"(", "{", "[", ".", "a", "\"", "||", "M[1m]{a=\"x\"||",
+		"a=\"*\"||", "*", "\\", " ", ".max()", "=~", "1",
+	};
+	char *text = xmalloc(MQL_MAX_QUERY + 1);
+	struct timespec t0, t1;
+	double secs;
+
+	(void)state;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+		size_t ul = strlen(units[u]), len = 0;
+
+		while (len + ul <= MQL_MAX_QUERY) {
+			memcpy(text + len, units[u], ul);
+			len += ul;
+		}
+		text[len] = '\0';
+		for (int rep = 0; rep < 50; rep++) {
+			struct mql_query *q = NULL;
+			char diag[256];
+
+			if (mql_parse(text, &q, diag, sizeof(diag)) == 0)
+				mql_free(q);
+		}
+		/* Also behind a valid prefix, inside a filter value. */
+		memcpy(text, "M[1m]{a=\"", 9);
+		for (int rep = 0; rep < 50; rep++) {
+			struct mql_query *q = NULL;
+
+			if (mql_parse(text, &q, NULL, 0) == 0)
+				mql_free(q);
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) +
+	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_true(secs < 0.5);
+	free(text);
+}
+
+/* --- evaluation on a small fixed store ------------------------------------ */
+
+struct fixture {
+	struct tsdb *db;
+	struct mql_result r;
+};
+
+static void add(struct tsdb *db, const char *rid, const char *iid,
+		int64_t t, double v)
+{
+	struct tsdb_dim d[2] = { { "resourceId", rid }, { "instanceId", iid } };
+	char diag[128];
+
+	if (tsdb_append(db, NS, "Cpu", d, 2, t, v, diag, sizeof(diag)) != 0)
+		fail_msg("append: %s", diag);
+}
+
+/*
+ * At now = 600000 the 1m window is [540000, 600000):
+ *   A md1/i1: 530000:-1000 | 540000:10 ... 590000:60 (every 10 s) | 600000:1000
+ *   B md1/i2: 545000:5, 595000:95
+ *   C md2/i1: 541000:7
+ *   D md3/i1: 100000:1 (no data in the window)
+ */
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+
+	assert_int_equal(tsdb_create(NULL, &f->db, NULL, 0), 0);
+	add(f->db, "md3", "i1", 100000, 1);
+	add(f->db, "md1", "i1", 530000, -1000);
+	for (int k = 0; k < 6; k++)
+		add(f->db, "md1", "i1", 540000 + k * 10000, 10 * (k + 1));
+	add(f->db, "md1", "i1", 600000, 1000);
+	add(f->db, "md1", "i2", 545000, 5);
+	add(f->db, "md1", "i2", 595000, 95);
+	add(f->db, "md2", "i1", 541000, 7);
+	mql_result_init(&f->r);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	mql_result_free(&f->r);
+	tsdb_free(f->db);
+	free(f);
+	return 0;
+}
+
+/* Evaluates text at 600000; returns the number of streams. */
+static size_t eval(struct fixture *f, const char *text, int64_t now)
+{
+	struct mql_query *q = parse_ok(text);
+
+	assert_int_equal(mql_eval(q, f->db, NS, now, &f->r), 0);
+	mql_free(q);
+	for (size_t i = 0; i < f->r.nstreams; i++) {
+		assert_int_equal(f->r.streams[i].npoints, 1);
+		assert_int_equal(f->r.streams[i].points[0].t, now);
+	}
+	return f->r.nstreams;
+}
+
+static double value(const struct fixture *f, size_t i)
+{
+	assert_true(i < f->r.nstreams);
+	assert_true(f->r.streams[i].points[0].present);
+	return f->r.streams[i].points[0].value;
+}
+
+static const char *dim(const struct fixture *f, size_t i, const char *key)
+{
+	const struct mql_stream *s = &f->r.streams[i];
+
+	for (size_t k = 0; k < s->ndims; k++)
+		if (strcmp(s->dims[k].key, key) == 0)
+			return s->dims[k].value;
+	return NULL;
+}
+
+static void test_eval_statistics(void **state)
+{
+	static const struct {
+		const char *stat;
+		double a, b;
+	} cases[] = {
+		{ "max()", 60, 95 },       { "min()", 10, 5 },
+		{ "sum()", 210, 100 },     { "count()", 6, 2 },
+		{ "mean()", 35, 50 },      { "avg()", 35, 50 },
+		{ "last()", 60, 95 },      { "rate()", 1.0, 1.8 },
+		{ "percentile(0.9)", 55, 86 },
+		{ "percentile(0.5)", 35, 50 },
+	};
+	struct fixture *f = *state;
+	char text[128];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "Cpu[1m]{resourceId = \"md1\"}.%s", cases[i].stat);
+		assert_int_equal(eval(f, text, 600000), 2);
+		assert_string_equal(dim(f, 0, "instanceId"), "i1");
+		assert_string_equal(dim(f, 0, "resourceId"), "md1");
+		assert_string_equal(dim(f, 1, "instanceId"), "i2");
+		if (fabs(value(f, 0) - cases[i].a) > 1e-9 ||
+		    fabs(value(f, 1) - cases[i].b) > 1e-9)
+			fail_msg("%s: got %g, %g; want %g, %g", cases[i].stat,
+				 value(f, 0), value(f, 1), cases[i].a,
+				 cases[i].b);
+		assert_false(f->r.streams[0].points[0].holds);
+	}
+}
+
+static void test_eval_grouping(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId = \"md1\"}.grouping()"
+			      ".max()", 600000), 1);
+	assert_int_equal(f->r.streams[0].ndims, 0);
+	assert_true(value(f, 0) == 95);
+	eval(f, "Cpu[1m]{resourceId = \"md1\"}.grouping().count()", 600000);
+	assert_true(value(f, 0) == 8);
+	eval(f, "Cpu[1m]{resourceId = \"md1\"}.grouping().rate()", 600000);
+	assert_true(fabs(value(f, 0) - 2.8) < 1e-9);
+	eval(f, "Cpu[1m]{resourceId = \"md1\"}.grouping().last()", 600000);
+	assert_true(value(f, 0) == 95);
+	eval(f, "Cpu[1m]{resourceId = \"md1\"}.grouping().percentile(0.5)",
+	     600000);
+	assert_true(value(f, 0) == 35);
+
+	assert_int_equal(eval(f, "Cpu[1m].groupBy(resourceId).count()",
+			      600000), 2);
+	assert_int_equal(f->r.streams[0].ndims, 1);
+	assert_string_equal(dim(f, 0, "resourceId"), "md1");
+	assert_true(value(f, 0) == 8);
+	assert_string_equal(dim(f, 1, "resourceId"), "md2");
+	assert_true(value(f, 1) == 1);
+
+	assert_int_equal(eval(f, "Cpu[1m].groupBy(instanceId).sum()", 600000),
+			 2);
+	assert_string_equal(dim(f, 0, "instanceId"), "i1");
+	assert_true(value(f, 0) == 217);
+	assert_string_equal(dim(f, 1, "instanceId"), "i2");
+	assert_true(value(f, 1) == 100);
+
+	/* A groupBy key no series has: one stream, no dims. */
+	assert_int_equal(eval(f, "Cpu[1m].groupBy(zone).count()", 600000), 1);
+	assert_int_equal(f->r.streams[0].ndims, 0);
+	assert_true(value(f, 0) == 9);
+}
+
+static void test_eval_conditions(void **state)
+{
+	struct fixture *f = *state;
+
+	eval(f, "Cpu[1m]{resourceId = \"md1\"}.max() > 80", 600000);
+	assert_false(f->r.streams[0].points[0].holds);
+	assert_true(f->r.streams[1].points[0].holds);
+	eval(f, "Cpu[1m]{resourceId = \"md1\"}.max() in (60, 95)", 600000);
+	assert_true(f->r.streams[0].points[0].holds);
+	assert_true(f->r.streams[1].points[0].holds);
+	eval(f, "Cpu[1m]{resourceId = \"md1\"}.max() not in (60, 95)",
+	     600000);
+	assert_false(f->r.streams[0].points[0].holds);
+	assert_false(f->r.streams[1].points[0].holds);
+	/* Filters: alternatives, globs, negation. */
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId = \"md2\" || "
+			      "resourceId = \"md1\", instanceId != \"i2\"}"
+			      ".max()", 600000), 2);
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId =~ \"md*\"}.max()",
+			      600000), 3);
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId = \"md*\", "
+			      "instanceId =~ \"x|i2\"}.max()", 600000), 1);
+	/* Nothing there is not an error. */
+	assert_int_equal(eval(f, "Nope[1m].max()", 600000), 0);
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId = \"zz\"}.max()",
+			      600000), 0);
+	/* A series without data in the window has no stream. */
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId = \"md3\"}.max()",
+			      600000), 0);
+	/* Another namespace sees nothing. */
+	{
+		struct mql_query *q = parse_ok("Cpu[1m].max()");
+
+		assert_int_equal(mql_eval(q, f->db, "other", 600000, &f->r),
+				 0);
+		assert_int_equal(f->r.nstreams, 0);
+		mql_free(q);
+	}
+}
+
+static void test_eval_absent(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId = \"md3\"}.absent()",
+			      600000), 1);
+	assert_true(value(f, 0) == 1);
+	assert_true(f->r.streams[0].points[0].holds);
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId = \"md1\"}.absent()",
+			      600000), 2);
+	assert_true(value(f, 0) == 0);
+	assert_false(f->r.streams[0].points[0].holds);
+	/* Past the detection period (the raw window, 15 min), md3 is gone. */
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId = \"md3\"}.absent()",
+			      1000001), 0);
+	/* absent(hours) widens the detection period. */
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId = \"md3\"}.absent(1)",
+			      1000001), 1);
+	/* Grouped: absent only when no series of the group has data. */
+	assert_int_equal(eval(f, "Cpu[1m].groupBy(instanceId).absent()",
+			      600000), 2);
+	assert_true(value(f, 0) == 0);
+	assert_int_equal(eval(f, "Cpu[1m].groupBy(resourceId).absent()",
+			      600000), 3);
+	assert_string_equal(dim(f, 0, "resourceId"), "md3");
+	assert_true(value(f, 0) == 1);
+}
+
+static void test_eval_range(void **state)
+{
+	struct fixture *f = *state;
+	struct mql_query *q = parse_ok("Cpu[1m]{resourceId = \"md1\", "
+				       "instanceId = \"i1\"}.count()");
+	const struct mql_stream *s;
+
+	assert_int_equal(mql_eval_range(q, f->db, NS, 420000, 600000, 60000,
+					&f->r), 0);
+	assert_int_equal(f->r.nstreams, 1);
+	s = &f->r.streams[0];
+	assert_int_equal(s->npoints, 3);
+	assert_int_equal(s->points[0].t, 480000);
+	assert_false(s->points[0].present);
+	assert_int_equal(s->points[1].t, 540000);
+	assert_true(s->points[1].present && s->points[1].value == 1);
+	assert_int_equal(s->points[2].t, 600000);
+	assert_true(s->points[2].value == 6);
+	/* No data at all in the range: no stream. */
+	assert_int_equal(mql_eval_range(q, f->db, NS, 200000, 400000, 60000,
+					&f->r), 0);
+	assert_int_equal(f->r.nstreams, 0);
+	assert_int_equal(mql_eval_range(q, f->db, NS, 600000, 600000, 60000,
+					&f->r), MDS_E_INVAL);
+	assert_int_equal(mql_eval_range(q, f->db, NS, 0, 600000, 0, &f->r),
+			 MDS_E_INVAL);
+	assert_int_equal(mql_eval_range(q, f->db, NS, 0, 86400000LL * 30, 1,
+					&f->r), MDS_E_LIMIT);
+	mql_free(q);
+}
+
+/* Windows older than the raw retention are computed from minute buckets. */
+static void test_eval_downsampled(void **state)
+{
+	struct tsdb_options opt;
+	struct tsdb *db;
+	struct mql_result r;
+	struct mql_query *q;
+	static const struct {
+		const char *text;
+		double want;
+	} cases[] = {
+		{ "X[10m].max()", 1790 },   { "X[10m].min()", 1200 },
+		{ "X[10m].count()", 60 },   { "X[10m].mean()", 1495 },
+		{ "X[10m].last()", 1790 },  { "X[10m].rate()", 1.0 },
+		{ "X[10m].sum()", 89700 },
+	};
+
+	(void)state;
+	tsdb_options_default(&opt);
+	opt.raw_window_ms = 60000;
+	assert_int_equal(tsdb_create(&opt, &db, NULL, 0), 0);
+	/* A sample every 10 s for 30 min; the value is the time in s. */
+	for (int64_t t = 0; t < 1800000; t += 10000)
+		assert_int_equal(tsdb_append(db, NS, "X", NULL, 0, t,
+					     (double)t / 1000, NULL, 0), 0);
+	mql_result_init(&r);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		q = parse_ok(cases[i].text);
+		assert_int_equal(mql_eval(q, db, NS, 1800000, &r), 0);
+		assert_int_equal(r.nstreams, 1);
+		if (fabs(r.streams[0].points[0].value - cases[i].want) > 1e-9)
+			fail_msg("%s: got %g, want %g", cases[i].text,
+				 r.streams[0].points[0].value, cases[i].want);
+		mql_free(q);
+	}
+	/* Inside the raw window the raw samples are used: exact. */
+	q = parse_ok("X[30s].count()");
+	assert_int_equal(mql_eval(q, db, NS, 1800000, &r), 0);
+	assert_true(r.streams[0].points[0].value == 3);
+	mql_free(q);
+	mql_result_free(&r);
+	mql_result_free(NULL);
+	tsdb_free(db);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_recipe_queries),
+		cmocka_unit_test(test_parse_forms),
+		cmocka_unit_test(test_parse_filters),
+		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_parse_limits),
+		cmocka_unit_test(test_parse_pathological),
+		cmocka_unit_test_setup_teardown(test_eval_statistics, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_eval_grouping, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_eval_conditions, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_eval_absent, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_eval_range, setup,
+						teardown),
+		cmocka_unit_test(test_eval_downsampled),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
