@@ -1,0 +1,62 @@
+/*
+ * store.h - durable state in SQLite (WAL).
+ *
+ * Objects (deployments, work requests, alarms, ...) are stored as JSON
+ * documents keyed by (kind, id), listed in the order they were first put;
+ * histories are append-only events. Every put is committed (synchronous=FULL)
+ * before it returns, so what the API acknowledges survives a crash; group
+ * several puts with store_begin()/store_commit() to make them atomic. This
+ * is the only module that includes sqlite3.h. One store per thread.
+ */
+#ifndef MDS_STORE_H
+#define MDS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+/*
+ * Opens (creating if needed) the database at path and migrates its schema.
+ * Returns 0 and the store in *out, or MDS_E_DB with the reason in diag. The
+ * caller closes it with store_close().
+ */
+int store_open(const char *path, struct store **out, char *diag,
+	       size_t diagsz);
+void store_close(struct store *st);
+
+/* Transactions nest by count: only the outermost commit writes. */
+int store_begin(struct store *st);
+int store_commit(struct store *st);
+int store_rollback(struct store *st);
+
+/* Inserts or replaces one document. Strings are copied by SQLite. */
+int store_put(struct store *st, const char *kind, const char *id,
+	      const char *json);
+/* Deletes one document; a missing one is not an error. */
+int store_delete(struct store *st, const char *kind, const char *id);
+/* Copies one document into *json (caller frees); MDS_E_NOTFOUND if none. */
+int store_get(struct store *st, const char *kind, const char *id,
+	      char **json);
+
+/* Called per document; a non-zero return stops the walk and is returned. */
+typedef int store_each_fn(void *arg, const char *id, const char *json);
+/* Walks the documents of a kind, oldest first. */
+int store_each(struct store *st, const char *kind, store_each_fn *fn,
+	       void *arg);
+
+/* Appends an event to the history of (stream, ref). */
+int store_event_add(struct store *st, const char *stream, const char *ref,
+		    int64_t time_ms, const char *json);
+/*
+ * Walks the events of (stream, ref) with time >= since_ms, oldest first, at
+ * most limit of the newest ones (limit 0: all). ref NULL: every ref.
+ */
+int store_event_each(struct store *st, const char *stream, const char *ref,
+		     int64_t since_ms, size_t limit, store_each_fn *fn,
+		     void *arg);
+/* Deletes the events of (stream, ref) older than before_ms. */
+int store_event_trim(struct store *st, const char *stream, const char *ref,
+		     int64_t before_ms);
+
+#endif

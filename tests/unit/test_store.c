@@ -1,0 +1,178 @@
+/* test_store.c - the SQLite store, on real files in a temporary folder. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "util/err.h"
+
+struct fixture {
+	char dir[64];
+	char path[96];
+	struct store *st;
+};
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	char diag[256];
+
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/mdscale-store-XXXXXX");
+	if (mkdtemp(fx->dir) == NULL)
+		return -1;
+	snprintf(fx->path, sizeof(fx->path), "%s/t.db", fx->dir);
+	if (store_open(fx->path, &fx->st, diag, sizeof(diag)) != 0)
+		return -1;
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	char cmd[128];
+
+	store_close(fx->st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(fx);
+	return 0;
+}
+
+struct seen {
+	char ids[8][32];
+	char bodies[8][64];
+	int n;
+};
+
+static int collect(void *arg, const char *id, const char *json)
+{
+	struct seen *s = arg;
+
+	snprintf(s->ids[s->n], sizeof(s->ids[0]), "%s", id);
+	snprintf(s->bodies[s->n], sizeof(s->bodies[0]), "%s", json);
+	s->n++;
+	return 0;
+}
+
+static void put_get_delete_keep_order(void **state)
+{
+	struct fixture *fx = *state;
+	struct seen s = { 0 };
+	char *json = NULL;
+
+	assert_int_equal(store_put(fx->st, "dep", "b", "{\"v\":1}"), 0);
+	assert_int_equal(store_put(fx->st, "dep", "a", "{\"v\":2}"), 0);
+	assert_int_equal(store_put(fx->st, "other", "c", "{}"), 0);
+	/* Replacing keeps the first position. */
+	assert_int_equal(store_put(fx->st, "dep", "b", "{\"v\":3}"), 0);
+	assert_int_equal(store_each(fx->st, "dep", collect, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.ids[0], "b");
+	assert_string_equal(s.bodies[0], "{\"v\":3}");
+	assert_string_equal(s.ids[1], "a");
+	assert_int_equal(store_get(fx->st, "dep", "a", &json), 0);
+	assert_string_equal(json, "{\"v\":2}");
+	free(json);
+	assert_int_equal(store_delete(fx->st, "dep", "a"), 0);
+	assert_int_equal(store_get(fx->st, "dep", "a", &json), MDS_E_NOTFOUND);
+	assert_int_equal(store_delete(fx->st, "dep", "missing"), 0);
+}
+
+static void survives_reopen(void **state)
+{
+	struct fixture *fx = *state;
+	char diag[256], *json = NULL;
+	struct stat st;
+	char wal[128];
+
+	assert_int_equal(store_put(fx->st, "dep", "x", "{\"kept\":true}"), 0);
+	/* WAL mode is on: the -wal file exists while the store is open. */
+	snprintf(wal, sizeof(wal), "%s-wal", fx->path);
+	assert_int_equal(stat(wal, &st), 0);
+	store_close(fx->st);
+	assert_int_equal(store_open(fx->path, &fx->st, diag, sizeof(diag)), 0);
+	assert_int_equal(store_get(fx->st, "dep", "x", &json), 0);
+	assert_string_equal(json, "{\"kept\":true}");
+	free(json);
+}
+
+static void rollback_discards(void **state)
+{
+	struct fixture *fx = *state;
+	char *json = NULL;
+
+	assert_int_equal(store_begin(fx->st), 0);
+	assert_int_equal(store_begin(fx->st), 0); /* nested */
+	assert_int_equal(store_put(fx->st, "dep", "y", "{}"), 0);
+	assert_int_equal(store_commit(fx->st), 0); /* inner: no write yet */
+	assert_int_equal(store_rollback(fx->st), 0);
+	assert_int_equal(store_get(fx->st, "dep", "y", &json), MDS_E_NOTFOUND);
+	assert_int_equal(store_begin(fx->st), 0);
+	assert_int_equal(store_put(fx->st, "dep", "z", "{}"), 0);
+	assert_int_equal(store_commit(fx->st), 0);
+	assert_int_equal(store_get(fx->st, "dep", "z", &json), 0);
+	free(json);
+}
+
+static void events_newest_window(void **state)
+{
+	struct fixture *fx = *state;
+	struct seen s = { 0 };
+	char body[32];
+
+	for (int i = 0; i < 6; i++) {
+		snprintf(body, sizeof(body), "{\"i\":%d}", i);
+		assert_int_equal(store_event_add(fx->st, "hist", "r1",
+						 1000 + i, body), 0);
+	}
+	assert_int_equal(store_event_add(fx->st, "hist", "r2", 5, "{}"), 0);
+	/* The 3 newest of r1, oldest first. */
+	assert_int_equal(store_event_each(fx->st, "hist", "r1", 0, 3, collect,
+					  &s), 0);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.bodies[0], "{\"i\":3}");
+	assert_string_equal(s.bodies[2], "{\"i\":5}");
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(store_event_trim(fx->st, "hist", "r1", 1004), 0);
+	assert_int_equal(store_event_each(fx->st, "hist", NULL, 0, 0, collect,
+					  &s), 0);
+	assert_int_equal(s.n, 3); /* i=4, i=5 of r1 and the r2 event */
+}
+
+static void bad_path_is_a_clear_error(void **state)
+{
+	struct store *st = NULL;
+	char diag[256] = "";
+
+	(void)state;
+	assert_int_equal(store_open("/nonexistent-dir/x/y.db", &st, diag,
+				    sizeof(diag)), MDS_E_DB);
+	assert_null(st);
+	assert_non_null(strstr(diag, "/nonexistent-dir/x/y.db"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(put_get_delete_keep_order,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(survives_reopen, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(rollback_discards, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(events_newest_window, setup,
+						teardown),
+		cmocka_unit_test(bad_path_is_a_clear_error),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
