@@ -1,0 +1,112 @@
+/*
+ * gateway.h - the reverse proxy in front of the model instances.
+ *
+ * Listens for HTTP/1.1 on its own address and proxies
+ * /{deploymentId or displayName}/{path} to a ready instance of that
+ * deployment (least outstanding requests first, see core/route.h), with
+ * keep-alive on both sides and bodies streamed in both directions. It counts
+ * every request per deployment and its in-flight requests per instance, so
+ * that the deployments module can drain an instance and monitoring can read
+ * the request metrics.
+ *
+ * All calls run on the loop's thread. The deployments module owns the
+ * routing table and pushes it with gateway_set_routes() whenever the set of
+ * ready instances changes.
+ */
+#ifndef MDS_GATEWAY_H
+#define MDS_GATEWAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct gateway;
+
+/* One routable instance: it is ready and listens on 127.0.0.1:port. */
+struct gateway_upstream {
+	const char *instance_id;
+	uint16_t port;
+};
+
+/* Latency histogram bucket upper bounds, in microseconds (last is +Inf). */
+#define GATEWAY_LAT_BUCKETS 16
+extern const uint64_t gateway_lat_bounds_us[GATEWAY_LAT_BUCKETS];
+
+/* Counters of one deployment since the gateway started. */
+struct gateway_counters {
+	uint64_t requests;       /* requests finished, whatever the outcome */
+	uint64_t by_class[6];    /* [1..5]: 1xx..5xx sent to the client;
+				    [0]: client went away before a status */
+	uint64_t proxy_errors;   /* 502/503/504 made by the gateway itself */
+	uint64_t latency_us_sum; /* first byte in to last byte out */
+	uint64_t latency_hist[GATEWAY_LAT_BUCKETS];
+	uint32_t inflight;       /* requests currently being served */
+};
+
+/*
+ * Called once per finished request (status 0 if the client went away before
+ * a status was sent). Runs on the loop thread; must not call back into the
+ * gateway's routing functions.
+ */
+typedef void gateway_observe_fn(void *arg, const char *deployment_id,
+				int status, uint64_t latency_us);
+
+/*
+ * Starts listening on host:port (port 0 picks a free one, see
+ * gateway_port()). Returns 0 and a new gateway in *out, or a negative
+ * MDS_E_* code with detail in diag. The caller owns the gateway and releases
+ * it with gateway_close().
+ */
+int gateway_start(uv_loop_t *loop, const char *host, int port,
+		  struct gateway **out, char *diag, size_t diagsz);
+
+/* Tunables; gateway_start() begins with the defaults noted. */
+struct gateway_limits {
+	uint64_t response_timeout_ms;   /* 60000: request sent, no response
+					   progress -> 504 (or close if the
+					   response had started) */
+	uint64_t idle_timeout_ms;       /* 60000: client silent between
+					   requests or while sending one */
+	uint32_t max_clients;           /* 10000: beyond, accept and close */
+	uint32_t max_idle_per_instance; /* 64 pooled upstream connections */
+};
+
+/* Replaces the tunables; a zero field keeps its current value. Running
+ * timers keep their old timeout. The caller keeps lim. */
+void gateway_set_limits(struct gateway *gw, const struct gateway_limits *lim);
+
+/* Returns the port the gateway listens on. */
+int gateway_port(const struct gateway *gw);
+
+/*
+ * Replaces the routable instances of a deployment (creating the deployment's
+ * entry if new). Instances no longer listed get no new requests; their
+ * in-flight requests finish normally and their idle upstream connections are
+ * closed. n may be 0: requests then get 503 at once. Strings are copied.
+ */
+int gateway_set_routes(struct gateway *gw, const char *deployment_id,
+		       const char *display_name,
+		       const struct gateway_upstream *ups, size_t n);
+
+/* Forgets a deployment: later requests to it get 404. */
+void gateway_remove(struct gateway *gw, const char *deployment_id);
+
+/* Returns the requests in flight to one instance (0 if unknown). */
+uint32_t gateway_instance_inflight(const struct gateway *gw,
+				   const char *instance_id);
+
+/* Copies a deployment's counters; MDS_E_NOTFOUND if it is unknown. */
+int gateway_counters(const struct gateway *gw, const char *deployment_id,
+		     struct gateway_counters *out);
+
+/* Sets (or clears, with NULL) the per-request observer. */
+void gateway_set_observer(struct gateway *gw, gateway_observe_fn *fn,
+			  void *arg);
+
+/*
+ * Stops listening, closes every connection, and frees the gateway once all
+ * handles are closed; then calls done(arg) if done is not NULL.
+ */
+void gateway_close(struct gateway *gw, void (*done)(void *arg), void *arg);
+
+#endif

@@ -1,0 +1,1595 @@
+/*
+ * test_gateway.c - the gateway over real loopback sockets.
+ *
+ * The main thread runs the loop: the gateway and small libuv HTTP servers
+ * standing in for model instances. Each test's client runs in a second
+ * thread with blocking sockets; it reaches the loop thread (to query or
+ * change the gateway) through a uv_async and a semaphore, and records the
+ * first failed check, which the main thread then reports.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <http_parser.h>
+#include <uv.h>
+
+#include "gateway.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define NUPS 3
+
+struct env;
+
+/* One upstream instance: an HTTP/1.1 server with a few test behaviours. */
+struct ups {
+	uv_tcp_t listener;
+	struct env *env;
+	int port;
+	unsigned accepts, requests;
+	bool drop_second; /* close instead of answering a connection's 2nd */
+};
+
+struct uconn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	struct uconn *next;
+	struct ups *ups;
+	http_parser parser;
+	char url[1024], host[128], xff[128], rid[128], te[64], names[1024];
+	char field[64], value[256];
+	int last; /* 1 field, 2 value */
+	uint64_t len, sum;
+	unsigned nreq, nopen;
+	bool closing;
+};
+
+struct env {
+	uv_loop_t loop;
+	struct gateway *gw;
+	int gw_port;
+	struct ups ups[NUPS];
+	struct uconn *conns;
+	uv_async_t async;
+	uv_mutex_t mu;
+	uv_sem_t sem;
+	void (*fn)(struct env *, void *);
+	void *arg;
+	void (*scenario)(struct env *);
+	uv_thread_t thread;
+	unsigned observed, observed_5xx;
+	bool gw_closed;
+	char fail[1024];
+};
+
+/* The body every test sends or expects: position i has byte pat(i). */
+static uint8_t pat(uint64_t i)
+{
+	return (uint8_t)((i * 0x9E3779B97F4A7C15ull) >> 56);
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+#define FNV0 0xcbf29ce484222325ull
+
+static uint64_t pat_sum(uint64_t n)
+{
+	uint64_t h = FNV0;
+
+	for (uint64_t i = 0; i < n; i++) {
+		uint8_t b = pat(i);
+
+		h = fnv(h, &b, 1);
+	}
+	return h;
+}
+
+/* The upstream servers. */
+
+struct uwrite {
+	uv_write_t req;
+	char *data;
+	bool close_after;
+};
+
+static void uconn_close_cb(uv_handle_t *h)
+{
+	struct uconn *u = h->data;
+	struct env *e = u->ups->env;
+
+	if (--u->nopen > 0)
+		return;
+	for (struct uconn **pp = &e->conns; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == u) {
+			*pp = u->next;
+			break;
+		}
+	}
+	free(u);
+}
+
+static void uconn_close(struct uconn *u)
+{
+	if (u->closing)
+		return;
+	u->closing = true;
+	uv_close((uv_handle_t *)&u->tcp, uconn_close_cb);
+	uv_close((uv_handle_t *)&u->timer, uconn_close_cb);
+}
+
+static void uwrite_cb(uv_write_t *req, int status)
+{
+	struct uwrite *w = (struct uwrite *)req;
+	struct uconn *u = req->handle->data;
+
+	if (w->close_after || status < 0)
+		uconn_close(u);
+	free(w->data);
+	free(w);
+}
+
+static void usend(struct uconn *u, char *data, size_t len, bool close_after)
+{
+	struct uwrite *w = xcalloc(1, sizeof(*w));
+	uv_buf_t b = uv_buf_init(data, (unsigned)len);
+
+	w->data = data;
+	w->close_after = close_after;
+	if (u->closing || uv_write(&w->req, (uv_stream_t *)&u->tcp, &b, 1,
+				   uwrite_cb) != 0) {
+		free(data);
+		free(w);
+	}
+}
+
+static uint64_t query_num(const char *url, const char *key)
+{
+	const char *p = strstr(url, key);
+
+	return p ? strtoull(p + strlen(key), NULL, 10) : 0;
+}
+
+static void urespond(struct uconn *u)
+{
+	const char *url = u->url;
+	bool head = u->parser.method == HTTP_HEAD;
+	char *out;
+	size_t n;
+
+	if (strncmp(url, "/nocontent", 10) == 0) {
+		out = xasprintf("HTTP/1.1 204 No Content\r\nX-Up: %d\r\n\r\n",
+				u->ups->port);
+		usend(u, out, strlen(out), false);
+		return;
+	}
+	if (strncmp(url, "/big", 4) == 0 || strncmp(url, "/eof", 4) == 0) {
+		bool eof = url[1] == 'e';
+		uint64_t size = query_num(url, "size="), off = 0;
+		size_t cap = size + size / 1000 * 16 + 256;
+
+		out = xmalloc(cap);
+		n = (size_t)snprintf(out, cap, "HTTP/1.1 200 OK\r\n%s\r\n",
+				     eof ? "" : "Transfer-Encoding: chunked\r\n");
+		while (off < size) {
+			uint64_t k = 1000 + off % 3000;
+
+			if (k > size - off)
+				k = size - off;
+			if (!eof)
+				n += (size_t)snprintf(out + n, cap - n,
+						      "%" PRIx64 "\r\n", k);
+			for (uint64_t i = 0; i < k; i++)
+				out[n++] = (char)pat(off + i);
+			if (!eof) {
+				memcpy(out + n, "\r\n", 2);
+				n += 2;
+			}
+			off += k;
+		}
+		if (!eof) {
+			memcpy(out + n, "0\r\n\r\n", 5);
+			n += 5;
+		}
+		usend(u, out, n, eof);
+		return;
+	}
+	{
+		char body[4096];
+		int blen = snprintf(body, sizeof(body),
+				    "port=%d method=%s url=%s host=%s xff=%s "
+				    "rid=%s te=%s names=%s len=%" PRIu64
+				    " sum=%016" PRIx64 "\n", u->ups->port,
+				    http_method_str(u->parser.method), url,
+				    u->host, u->xff, u->rid, u->te, u->names,
+				    u->len, u->sum);
+
+		out = xasprintf("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+				"Content-Length: %d\r\nX-Up: %d\r\n"
+				"Keep-Alive: timeout=5\r\n\r\n%s", blen,
+				u->ups->port, head ? "" : body);
+		usend(u, out, strlen(out), false);
+	}
+}
+
+static void utimer_cb(uv_timer_t *t)
+{
+	urespond(t->data);
+}
+
+static void append(char *dst, size_t cap, const char *at, size_t len)
+{
+	size_t have = strlen(dst);
+
+	if (len > cap - 1 - have)
+		len = cap - 1 - have;
+	memcpy(dst + have, at, len);
+	dst[have + len] = '\0';
+}
+
+static void ucommit(struct uconn *u)
+{
+	char *dst = NULL;
+	size_t cap = 0;
+
+	if (u->last != 2)
+		return;
+	for (char *p = u->field; *p; p++)
+		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+	if (strcmp(u->field, "host") == 0)
+		dst = u->host, cap = sizeof(u->host);
+	else if (strcmp(u->field, "x-forwarded-for") == 0)
+		dst = u->xff, cap = sizeof(u->xff);
+	else if (strcmp(u->field, "x-request-id") == 0)
+		dst = u->rid, cap = sizeof(u->rid);
+	else if (strcmp(u->field, "transfer-encoding") == 0)
+		dst = u->te, cap = sizeof(u->te);
+	if (dst != NULL) {
+		dst[0] = '\0';
+		append(dst, cap, u->value, strlen(u->value));
+	}
+	append(u->names, sizeof(u->names), u->field, strlen(u->field));
+	append(u->names, sizeof(u->names), ",", 1);
+	u->field[0] = u->value[0] = '\0';
+	u->last = 0;
+}
+
+static int u_begin(http_parser *p)
+{
+	struct uconn *u = p->data;
+
+	u->url[0] = u->host[0] = u->xff[0] = u->rid[0] = u->te[0] = '\0';
+	u->names[0] = u->field[0] = u->value[0] = '\0';
+	u->last = 0;
+	u->len = 0;
+	u->sum = FNV0;
+	return 0;
+}
+
+static int u_url(http_parser *p, const char *at, size_t len)
+{
+	struct uconn *u = p->data;
+
+	append(u->url, sizeof(u->url), at, len);
+	return 0;
+}
+
+static int u_field(http_parser *p, const char *at, size_t len)
+{
+	struct uconn *u = p->data;
+
+	ucommit(u);
+	u->last = 1;
+	append(u->field, sizeof(u->field), at, len);
+	return 0;
+}
+
+static int u_value(http_parser *p, const char *at, size_t len)
+{
+	struct uconn *u = p->data;
+
+	u->last = 2;
+	append(u->value, sizeof(u->value), at, len);
+	return 0;
+}
+
+static void ualloc_cb(uv_handle_t *h, size_t size, uv_buf_t *buf);
+static void uread_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void uresume_cb(uv_timer_t *t)
+{
+	struct uconn *u = t->data;
+
+	uv_read_start((uv_stream_t *)&u->tcp, ualloc_cb, uread_cb);
+}
+
+/* "/stall?ms=N" stops reading the request body for N ms. */
+static int u_headers(http_parser *p)
+{
+	struct uconn *u = p->data;
+
+	ucommit(u);
+	if (strncmp(u->url, "/stall", 6) == 0) {
+		uv_read_stop((uv_stream_t *)&u->tcp);
+		uv_timer_start(&u->timer, uresume_cb, query_num(u->url, "ms="),
+			       0);
+	}
+	return 0;
+}
+
+static int u_body(http_parser *p, const char *at, size_t len)
+{
+	struct uconn *u = p->data;
+
+	u->len += len;
+	u->sum = fnv(u->sum, at, len);
+	return 0;
+}
+
+static int u_complete(http_parser *p)
+{
+	struct uconn *u = p->data;
+
+	u->ups->requests++;
+	if (++u->nreq == 2 && u->ups->drop_second) {
+		uconn_close(u);
+		return 0;
+	}
+	if (strncmp(u->url, "/slow", 5) == 0)
+		uv_timer_start(&u->timer, utimer_cb, query_num(u->url, "ms="),
+			       0);
+	else
+		urespond(u);
+	return 0;
+}
+
+static const http_parser_settings u_settings = {
+	.on_message_begin = u_begin,
+	.on_url = u_url,
+	.on_header_field = u_field,
+	.on_header_value = u_value,
+	.on_headers_complete = u_headers,
+	.on_body = u_body,
+	.on_message_complete = u_complete,
+};
+
+static void ualloc_cb(uv_handle_t *h, size_t size, uv_buf_t *buf)
+{
+	(void)h;
+	*buf = uv_buf_init(xmalloc(size), (unsigned)size);
+}
+
+static void uread_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct uconn *u = s->data;
+
+	if (nread < 0) {
+		uconn_close(u);
+	} else if (nread > 0 && !u->closing) {
+		size_t n = http_parser_execute(&u->parser, &u_settings,
+					       buf->base, (size_t)nread);
+
+		if (n != (size_t)nread && !u->closing)
+			uconn_close(u);
+	}
+	free(buf->base);
+}
+
+static void uaccept_cb(uv_stream_t *server, int status)
+{
+	struct ups *s = server->data;
+	struct uconn *u;
+
+	if (status < 0)
+		return;
+	u = xcalloc(1, sizeof(*u));
+	u->ups = s;
+	u->nopen = 2;
+	uv_tcp_init(&s->env->loop, &u->tcp);
+	uv_timer_init(&s->env->loop, &u->timer);
+	u->tcp.data = u->timer.data = u;
+	u->next = s->env->conns;
+	s->env->conns = u;
+	http_parser_init(&u->parser, HTTP_REQUEST);
+	u->parser.data = u;
+	if (uv_accept(server, (uv_stream_t *)&u->tcp) != 0) {
+		uconn_close(u);
+		return;
+	}
+	s->accepts++;
+	uv_read_start((uv_stream_t *)&u->tcp, ualloc_cb, uread_cb);
+}
+
+static int tcp_port(uv_tcp_t *t)
+{
+	struct sockaddr_in sa;
+	int len = sizeof(sa);
+
+	uv_tcp_getsockname(t, (struct sockaddr *)&sa, &len);
+	return ntohs(sa.sin_port);
+}
+
+static void ups_start(struct env *e, struct ups *s)
+{
+	struct sockaddr_in sa;
+
+	s->env = e;
+	uv_ip4_addr("127.0.0.1", 0, &sa);
+	uv_tcp_init(&e->loop, &s->listener);
+	s->listener.data = s;
+	assert_int_equal(uv_tcp_bind(&s->listener, (struct sockaddr *)&sa, 0),
+			 0);
+	assert_int_equal(uv_listen((uv_stream_t *)&s->listener, 128,
+				   uaccept_cb), 0);
+	s->port = tcp_port(&s->listener);
+}
+
+/* A port nothing listens on. */
+static int dead_port(struct env *e)
+{
+	uv_tcp_t t;
+	struct sockaddr_in sa;
+	int port;
+
+	uv_ip4_addr("127.0.0.1", 0, &sa);
+	uv_tcp_init(&e->loop, &t);
+	uv_tcp_bind(&t, (struct sockaddr *)&sa, 0);
+	port = tcp_port(&t);
+	uv_close((uv_handle_t *)&t, NULL);
+	uv_run(&e->loop, UV_RUN_NOWAIT);
+	return port;
+}
+
+/* The environment: loop, gateway, upstreams, and the client thread. */
+
+static void async_cb(uv_async_t *a)
+{
+	struct env *e = a->data;
+	void (*fn)(struct env *, void *);
+	void *arg;
+
+	uv_mutex_lock(&e->mu);
+	fn = e->fn;
+	arg = e->arg;
+	e->fn = NULL;
+	uv_mutex_unlock(&e->mu);
+	if (fn != NULL) {
+		fn(e, arg);
+		uv_sem_post(&e->sem);
+	}
+}
+
+/* Runs fn(e, arg) on the loop thread and waits for it. */
+static void on_loop(struct env *e, void (*fn)(struct env *, void *),
+		    void *arg)
+{
+	uv_mutex_lock(&e->mu);
+	e->fn = fn;
+	e->arg = arg;
+	uv_mutex_unlock(&e->mu);
+	uv_async_send(&e->async);
+	uv_sem_wait(&e->sem);
+}
+
+static void observe(void *arg, const char *dep, int status, uint64_t us)
+{
+	struct env *e = arg;
+
+	(void)dep;
+	(void)us;
+	e->observed++;
+	e->observed_5xx += status >= 500;
+}
+
+static void set_routes(struct env *e, const char *dep, const char *name,
+		       const int *idx, size_t n)
+{
+	struct gateway_upstream up[NUPS];
+	static const char *const ids[NUPS] = { "i0", "i1", "i2" };
+
+	for (size_t i = 0; i < n; i++) {
+		up[i].instance_id = ids[idx[i]];
+		up[i].port = (uint16_t)e->ups[idx[i]].port;
+	}
+	assert_int_equal(gateway_set_routes(e->gw, dep, name, up, n), 0);
+}
+
+static struct env *env_new(void)
+{
+	struct env *e = xcalloc(1, sizeof(*e));
+	char diag[256];
+	static const int all[NUPS] = { 0, 1, 2 };
+
+	assert_int_equal(uv_loop_init(&e->loop), 0);
+	assert_int_equal(gateway_start(&e->loop, "127.0.0.1", 0, &e->gw, diag,
+				       sizeof(diag)), 0);
+	e->gw_port = gateway_port(e->gw);
+	assert_true(e->gw_port > 0);
+	for (int i = 0; i < NUPS; i++)
+		ups_start(e, &e->ups[i]);
+	set_routes(e, "ocid1.dep.one", "model-a", all, 1);
+	gateway_set_observer(e->gw, observe, e);
+	uv_async_init(&e->loop, &e->async, async_cb);
+	e->async.data = e;
+	uv_mutex_init(&e->mu);
+	uv_sem_init(&e->sem, 0);
+	return e;
+}
+
+static void stop_fn(struct env *e, void *arg)
+{
+	(void)arg;
+	uv_stop(&e->loop);
+}
+
+static void thread_main(void *arg)
+{
+	struct env *e = arg;
+
+	e->scenario(e);
+	uv_mutex_lock(&e->mu);
+	e->fn = stop_fn;
+	e->arg = NULL;
+	uv_mutex_unlock(&e->mu);
+	uv_async_send(&e->async);
+}
+
+static void gw_done(void *arg)
+{
+	((struct env *)arg)->gw_closed = true;
+}
+
+static void env_run(struct env *e, void (*scenario)(struct env *))
+{
+	e->scenario = scenario;
+	assert_int_equal(uv_thread_create(&e->thread, thread_main, e), 0);
+	uv_run(&e->loop, UV_RUN_DEFAULT);
+	uv_thread_join(&e->thread);
+	if (e->fail[0] != '\0')
+		print_error("%s\n", e->fail);
+}
+
+static void env_free(struct env *e)
+{
+	bool failed = e->fail[0] != '\0';
+
+	gateway_close(e->gw, gw_done, e);
+	for (int i = 0; i < NUPS; i++)
+		uv_close((uv_handle_t *)&e->ups[i].listener, NULL);
+	for (struct uconn *u = e->conns; u != NULL; u = u->next)
+		uconn_close(u);
+	uv_close((uv_handle_t *)&e->async, NULL);
+	uv_run(&e->loop, UV_RUN_DEFAULT);
+	assert_true(e->gw_closed);
+	assert_null(e->conns);
+	assert_int_equal(uv_loop_close(&e->loop), 0);
+	uv_mutex_destroy(&e->mu);
+	uv_sem_destroy(&e->sem);
+	free(e);
+	if (failed)
+		fail();
+}
+
+/* Checks in the client thread record the first failure and return. */
+
+static void check_failed(struct env *e, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void check_failed(struct env *e, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (e->fail[0] != '\0')
+		return;
+	n = snprintf(e->fail, sizeof(e->fail), "test_gateway.c:%d: ", line);
+	va_start(ap, fmt);
+	vsnprintf(e->fail + n, sizeof(e->fail) - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+#define CHECK(cond)                                                          \
+	do {                                                                 \
+		if (!(cond)) {                                               \
+			check_failed(e, __LINE__, "check failed: %s", #cond); \
+			return;                                              \
+		}                                                            \
+	} while (0)
+
+#define CHECK_INT(a, b)                                                      \
+	do {                                                                 \
+		long long a_ = (long long)(a), b_ = (long long)(b);          \
+		if (a_ != b_) {                                              \
+			check_failed(e, __LINE__, "%s == %s: %lld != %lld",  \
+				     #a, #b, a_, b_);                        \
+			return;                                              \
+		}                                                            \
+	} while (0)
+
+#define CHECK_HAS(hay, needle)                                               \
+	do {                                                                 \
+		if (strstr((hay), (needle)) == NULL) {                       \
+			check_failed(e, __LINE__, "'%s' not in '%s'",        \
+				     (needle), (hay));                       \
+			return;                                              \
+		}                                                            \
+	} while (0)
+
+/* A blocking HTTP client. */
+
+struct conn {
+	int fd;
+	size_t off, len;
+	char buf[65536];
+};
+
+struct resp {
+	int status;
+	bool done, head, chunked, close;
+	char hdrs[8192];  /* "name: value\n", names lowercased */
+	char body[65536]; /* the first bytes */
+	uint64_t len, sum;
+	char field[128];
+	int last;
+};
+
+static struct conn *conn_open(const struct env *e)
+{
+	struct conn *k = xcalloc(1, sizeof(*k));
+	struct sockaddr_in sa;
+	struct timeval tv = { 10, 0 };
+	int one = 1;
+
+	k->fd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(k->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)e->gw_port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(k->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(k->fd);
+		k->fd = -1;
+	}
+	return k;
+}
+
+static void conn_close(struct conn *k)
+{
+	if (k->fd >= 0)
+		close(k->fd);
+	free(k);
+}
+
+static bool send_all(struct conn *k, const void *p, size_t n)
+{
+	const char *s = p;
+
+	while (n > 0) {
+		ssize_t w = send(k->fd, s, n, MSG_NOSIGNAL);
+
+		if (w <= 0)
+			return false;
+		s += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+static bool send_str(struct conn *k, const char *s)
+{
+	return send_all(k, s, strlen(s));
+}
+
+static int r_field(http_parser *p, const char *at, size_t len)
+{
+	struct resp *r = p->data;
+
+	if (r->last != 1)
+		r->field[0] = '\0';
+	r->last = 1;
+	append(r->field, sizeof(r->field), at, len);
+	return 0;
+}
+
+static int r_value(http_parser *p, const char *at, size_t len)
+{
+	struct resp *r = p->data;
+
+	if (r->last == 1) {
+		for (char *q = r->field; *q; q++)
+			*q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
+		append(r->hdrs, sizeof(r->hdrs), "\n", 1);
+		append(r->hdrs, sizeof(r->hdrs), r->field, strlen(r->field));
+		append(r->hdrs, sizeof(r->hdrs), ": ", 2);
+	}
+	r->last = 2;
+	append(r->hdrs, sizeof(r->hdrs), at, len);
+	return 0;
+}
+
+static int r_headers(http_parser *p)
+{
+	struct resp *r = p->data;
+
+	r->status = p->status_code;
+	r->chunked = (p->flags & F_CHUNKED) != 0;
+	append(r->hdrs, sizeof(r->hdrs), "\n", 1);
+	return r->head ? 1 : 0;
+}
+
+static int r_body(http_parser *p, const char *at, size_t len)
+{
+	struct resp *r = p->data;
+
+	if (r->len < sizeof(r->body) - 1) {
+		size_t k = len < sizeof(r->body) - 1 - r->len
+				   ? len : sizeof(r->body) - 1 - r->len;
+
+		memcpy(r->body + r->len, at, k);
+		r->body[r->len + k] = '\0';
+	}
+	r->len += len;
+	r->sum = fnv(r->sum, at, len);
+	return 0;
+}
+
+static int r_complete(http_parser *p)
+{
+	struct resp *r = p->data;
+
+	r->done = true;
+	r->close = !http_should_keep_alive(p);
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings r_settings = {
+	.on_header_field = r_field,
+	.on_header_value = r_value,
+	.on_headers_complete = r_headers,
+	.on_body = r_body,
+	.on_message_complete = r_complete,
+};
+
+/* Reads one response (of a HEAD request if head); false on EOF/error. */
+static bool read_resp(struct conn *k, bool head, struct resp *r)
+{
+	http_parser p;
+
+	memset(r, 0, sizeof(*r));
+	r->head = head;
+	r->sum = FNV0;
+	http_parser_init(&p, HTTP_RESPONSE);
+	p.data = r;
+	while (!r->done) {
+		size_t n;
+
+		if (k->off == k->len) {
+			ssize_t got = recv(k->fd, k->buf, sizeof(k->buf), 0);
+
+			k->off = k->len = 0;
+			if (got < 0)
+				return false;
+			if (got == 0) {
+				http_parser_execute(&p, &r_settings, NULL, 0);
+				return r->done;
+			}
+			k->len = (size_t)got;
+		}
+		n = http_parser_execute(&p, &r_settings, k->buf + k->off,
+					k->len - k->off);
+		k->off += n;
+		if (HTTP_PARSER_ERRNO(&p) != HPE_OK &&
+		    HTTP_PARSER_ERRNO(&p) != HPE_PAUSED)
+			return false;
+	}
+	return true;
+}
+
+/* Tells whether the peer closed (EOF) with nothing more to read. */
+static bool at_eof(struct conn *k)
+{
+	char c;
+
+	return k->off == k->len && recv(k->fd, &c, 1, 0) == 0;
+}
+
+static bool request(struct conn *k, const char *method, const char *path,
+		    const char *extra, struct resp *r)
+{
+	char req[2048];
+
+	snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: gw\r\n%s\r\n",
+		 method, path, extra ? extra : "");
+	return send_str(k, req) &&
+	       read_resp(k, strcmp(method, "HEAD") == 0, r);
+}
+
+static int body_port(const struct resp *r)
+{
+	const char *p = strstr(r->body, "port=");
+
+	return p ? (int)strtol(p + 5, NULL, 10) : -1;
+}
+
+/* Loop-thread queries. */
+
+struct q {
+	const char *name;
+	uint32_t u;
+	int rc;
+	struct gateway_counters k;
+	const int *idx;
+	size_t n;
+};
+
+static void q_inflight(struct env *e, void *arg)
+{
+	struct q *q = arg;
+
+	q->u = gateway_instance_inflight(e->gw, q->name);
+}
+
+static uint32_t inflight(struct env *e, const char *id)
+{
+	struct q q = { .name = id };
+
+	on_loop(e, q_inflight, &q);
+	return q.u;
+}
+
+static void q_counters(struct env *e, void *arg)
+{
+	struct q *q = arg;
+
+	q->rc = gateway_counters(e->gw, q->name, &q->k);
+}
+
+static void q_routes(struct env *e, void *arg)
+{
+	struct q *q = arg;
+
+	set_routes(e, q->name, "model-a", q->idx, q->n);
+}
+
+static void q_ups(struct env *e, void *arg)
+{
+	struct q *q = arg;
+
+	q->u = e->ups[q->n].accepts;
+}
+
+static unsigned accepts(struct env *e, int i)
+{
+	struct q q = { .n = (size_t)i };
+
+	on_loop(e, q_ups, &q);
+	return q.u;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	usleep(ms * 1000u);
+}
+
+/* Scenarios. */
+
+static void sc_routing(struct env *e)
+{
+	struct conn *k = conn_open(e);
+	struct resp *r = xmalloc(sizeof(*r));
+	char want[64];
+	const char *req =
+		"POST /model-a HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\n"
+		"X-Request-Id: abc\r\nX-Forwarded-For: 10.0.0.1\r\n"
+		"Connection: keep-alive, X-Secret\r\nX-Secret: 1\r\n"
+		"Keep-Alive: 5\r\nTE: trailers\r\nX-Other: 2\r\n\r\nhello";
+
+	CHECK(k->fd >= 0);
+	CHECK(request(k, "GET", "/ocid1.dep.one/predict?x=1&y=2", NULL, r));
+	CHECK_INT(r->status, 200);
+	CHECK_HAS(r->body, "url=/predict?x=1&y=2 ");
+	snprintf(want, sizeof(want), "host=127.0.0.1:%d ", e->ups[0].port);
+	CHECK_HAS(r->body, want);
+	CHECK_HAS(r->body, "xff=127.0.0.1 ");
+	CHECK(strstr(r->body, "rid= ") == NULL);
+	CHECK(request(k, "GET", "http://gw/model-a/v1/models", NULL, r));
+	CHECK_INT(r->status, 200);
+	CHECK_HAS(r->body, "url=/v1/models ");
+
+	CHECK(send_str(k, req) && read_resp(k, false, r));
+	CHECK_INT(r->status, 200);
+	CHECK_HAS(r->body, "method=POST url=/ host=");
+	CHECK_HAS(r->body, "rid=abc ");
+	CHECK_HAS(r->body, "xff=10.0.0.1, 127.0.0.1 ");
+	CHECK_HAS(r->body, "x-other,");
+	CHECK(strstr(r->body, "x-secret") == NULL);
+	CHECK(strstr(r->body, "keep-alive,") == NULL);
+	CHECK(strstr(r->body, "te,") == NULL);
+	CHECK(strstr(r->body, "connection,") == NULL);
+	CHECK_HAS(r->body, "len=5 ");
+	/* The upstream's Keep-Alive header is hop-by-hop too. */
+	CHECK(strstr(r->hdrs, "keep-alive") == NULL);
+	free(r);
+	conn_close(k);
+}
+
+static void test_routing(void **state)
+{
+	struct env *e = env_new();
+
+	(void)state;
+	env_run(e, sc_routing);
+	env_free(e);
+}
+
+static void sc_keepalive(struct env *e)
+{
+	struct resp *r = xmalloc(sizeof(*r));
+
+	for (int round = 0; round < 3; round++) {
+		struct conn *k = conn_open(e);
+
+		for (int i = 0; i < 4; i++) {
+			CHECK(request(k, "GET", "/ocid1.dep.one/x", NULL, r));
+			CHECK_INT(r->status, 200);
+			CHECK(!r->close);
+		}
+		conn_close(k);
+	}
+	CHECK_INT(accepts(e, 0), 1);
+	free(r);
+}
+
+static void test_keepalive_reuse(void **state)
+{
+	struct env *e = env_new();
+
+	(void)state;
+	env_run(e, sc_keepalive);
+	env_free(e);
+}
+
+static void sc_spread(struct env *e)
+{
+	struct conn *k[6], *q;
+	struct resp *r = xmalloc(sizeof(*r));
+	int count[NUPS] = { 0 }, slow;
+	static const int all[NUPS] = { 0, 1, 2 };
+	struct q rq = { .name = "ocid1.dep.one", .idx = all, .n = NUPS };
+
+	on_loop(e, q_routes, &rq);
+	for (int i = 0; i < 6; i++) {
+		k[i] = conn_open(e);
+		CHECK(send_str(k[i], "GET /model-a/slow?ms=200 HTTP/1.1\r\n"
+			       "Host: gw\r\n\r\n"));
+	}
+	for (int i = 0; i < 6; i++) {
+		CHECK(read_resp(k[i], false, r));
+		CHECK_INT(r->status, 200);
+		for (int j = 0; j < NUPS; j++)
+			count[j] += body_port(r) == e->ups[j].port;
+		conn_close(k[i]);
+	}
+	for (int j = 0; j < NUPS; j++)
+		CHECK_INT(count[j], 2);
+
+	/* One instance busy with a slow request gets none of the quick
+	 * ones while it is busy. */
+	k[0] = conn_open(e);
+	CHECK(send_str(k[0], "GET /model-a/slow?ms=400 HTTP/1.1\r\n"
+		       "Host: gw\r\n\r\n"));
+	for (int i = 0; i < 5000 && inflight(e, "i0") + inflight(e, "i1") +
+						    inflight(e, "i2") == 0; i++)
+		sleep_ms(1);
+	slow = inflight(e, "i0") ? 0 : inflight(e, "i1") ? 1 : 2;
+	q = conn_open(e);
+	for (int i = 0; i < 6; i++) {
+		CHECK(request(q, "GET", "/model-a/quick", NULL, r));
+		CHECK(body_port(r) != e->ups[slow].port);
+	}
+	CHECK(read_resp(k[0], false, r));
+	CHECK_INT(body_port(r), e->ups[slow].port);
+	conn_close(k[0]);
+	conn_close(q);
+	free(r);
+}
+
+static void test_least_outstanding(void **state)
+{
+	struct env *e = env_new();
+
+	(void)state;
+	env_run(e, sc_spread);
+	env_free(e);
+}
+
+static void sc_upload(struct env *e)
+{
+	struct conn *k = conn_open(e);
+	struct resp *r = xmalloc(sizeof(*r));
+	const uint64_t size = 20u << 20;
+	char *chunk = xmalloc(1 << 17), want[64];
+	uint64_t off = 0;
+	static const size_t sizes[] = { 1, 100, 4096, 65536, 777, 100000 };
+
+	CHECK(send_str(k, "PUT /model-a/upload HTTP/1.1\r\nHost: gw\r\n"
+		       "Content-Length: 20971520\r\n\r\n"));
+	while (off < size) {
+		size_t n = 65536;
+
+		for (size_t i = 0; i < n; i++)
+			chunk[i] = (char)pat(off + i);
+		CHECK(send_all(k, chunk, n));
+		off += n;
+	}
+	CHECK(read_resp(k, false, r));
+	CHECK_INT(r->status, 200);
+	snprintf(want, sizeof(want), "len=%" PRIu64 " sum=%016" PRIx64, size,
+		 pat_sum(size));
+	CHECK_HAS(r->body, want);
+
+	/* Chunked, in odd sizes: re-chunked on the way, same bytes. */
+	CHECK(send_str(k, "POST /model-a/upload HTTP/1.1\r\nHost: gw\r\n"
+		       "Transfer-Encoding: chunked\r\n\r\n"));
+	off = 0;
+	for (int i = 0; off < (5u << 20); i++) {
+		size_t n = sizes[i % 6];
+		int h = snprintf(chunk, 32, "%zx\r\n", n);
+
+		for (size_t j = 0; j < n; j++)
+			chunk[h + (int)j] = (char)pat(off + j);
+		memcpy(chunk + h + n, "\r\n", 2);
+		CHECK(send_all(k, chunk, (size_t)h + n + 2));
+		off += n;
+	}
+	CHECK(send_str(k, "0\r\n\r\n"));
+	CHECK(read_resp(k, false, r));
+	CHECK_INT(r->status, 200);
+	CHECK_HAS(r->body, "te=chunked ");
+	snprintf(want, sizeof(want), "len=%" PRIu64 " sum=%016" PRIx64, off,
+		 pat_sum(off));
+	CHECK_HAS(r->body, want);
+	free(chunk);
+	free(r);
+	conn_close(k);
+}
+
+static void test_big_upload(void **state)
+{
+	struct env *e = env_new();
+
+	(void)state;
+	env_run(e, sc_upload);
+	env_free(e);
+}
+
+static void sc_download(struct env *e)
+{
+	struct conn *k = conn_open(e);
+	struct resp *r = xmalloc(sizeof(*r));
+
+	CHECK(request(k, "GET", "/model-a/big?size=8000000", NULL, r));
+	CHECK_INT(r->status, 200);
+	CHECK(r->chunked);
+	CHECK_INT(r->len, 8000000);
+	CHECK(r->sum == pat_sum(8000000));
+	/* Close-delimited upstream body: chunked to an HTTP/1.1 client. */
+	CHECK(request(k, "GET", "/model-a/eof?size=3000000", NULL, r));
+	CHECK_INT(r->status, 200);
+	CHECK(r->chunked);
+	CHECK(r->sum == pat_sum(3000000));
+	CHECK(!r->close);
+	CHECK(request(k, "GET", "/model-a/after", NULL, r));
+	CHECK_INT(r->status, 200);
+	conn_close(k);
+
+	/* HTTP/1.0: chunked is de-chunked, and the client is closed. */
+	k = conn_open(e);
+	CHECK(send_str(k, "GET /model-a/big?size=100000 HTTP/1.0\r\n\r\n"));
+	CHECK(read_resp(k, false, r));
+	CHECK_INT(r->status, 200);
+	CHECK(!r->chunked);
+	CHECK(r->sum == pat_sum(100000));
+	CHECK(at_eof(k));
+	conn_close(k);
+	free(r);
+}
+
+static void test_big_download(void **state)
+{
+	struct env *e = env_new();
+
+	(void)state;
+	env_run(e, sc_download);
+	env_free(e);
+}
+
+static void sc_errors(struct env *e)
+{
+	struct conn *k = conn_open(e);
+	struct resp *r = xmalloc(sizeof(*r));
+	char *big = xmalloc(80000);
+
+	CHECK(request(k, "GET", "/empty/predict", NULL, r));
+	CHECK_INT(r->status, 503);
+	CHECK_HAS(r->hdrs, "retry-after: 1\n");
+	CHECK_HAS(r->hdrs, "content-type: application/json\n");
+	CHECK_HAS(r->body, "{\"error\":\"NoReadyInstance\",\"message\":"
+		  "\"deployment empty has no ready instance\"}");
+	CHECK(request(k, "GET", "/nope/x", NULL, r));
+	CHECK_INT(r->status, 404);
+	CHECK_HAS(r->body, "\"error\":\"NotFound\"");
+	CHECK(request(k, "GET", "/", NULL, r));
+	CHECK_INT(r->status, 404);
+	CHECK(send_str(k, "POST /dead/x HTTP/1.1\r\nHost: gw\r\n"
+		       "Content-Length: 3\r\n\r\nabc"));
+	CHECK(read_resp(k, false, r));
+	CHECK_INT(r->status, 502);
+	CHECK(request(k, "GET", "/dead/x", NULL, r));
+	CHECK_INT(r->status, 502);
+	CHECK_HAS(r->body, "BadGateway");
+	conn_close(k);
+
+	k = conn_open(e);
+	CHECK(send_str(k, "GARBAGE\x01\r\n\r\n"));
+	CHECK(read_resp(k, false, r));
+	CHECK_INT(r->status, 400);
+	CHECK(r->close);
+	CHECK(at_eof(k));
+	conn_close(k);
+
+	k = conn_open(e);
+	memset(big, 'a', 9000);
+	memcpy(big, "GET /model-a/", 13);
+	memcpy(big + 9000, " HTTP/1.1\r\n\r\n", 14);
+	CHECK(send_str(k, big));
+	CHECK(read_resp(k, false, r));
+	CHECK_INT(r->status, 414);
+	CHECK(at_eof(k));
+	conn_close(k);
+
+	k = conn_open(e);
+	memset(big, 'b', 70100);
+	memcpy(big, "GET /model-a/ HTTP/1.1\r\nX-Big: ", 31);
+	memcpy(big + 70000, "\r\n\r\n", 5);
+	CHECK(send_str(k, big));
+	CHECK(read_resp(k, false, r));
+	CHECK_INT(r->status, 431);
+	conn_close(k);
+	free(big);
+	free(r);
+}
+
+static void test_errors(void **state)
+{
+	struct env *e = env_new();
+	int dead = dead_port(e);
+	struct gateway_upstream up = { "dead0", (uint16_t)dead };
+	struct gateway_counters k;
+
+	(void)state;
+	assert_int_equal(gateway_set_routes(e->gw, "empty", NULL, NULL, 0), 0);
+	assert_int_equal(gateway_set_routes(e->gw, "dead", NULL, &up, 1), 0);
+	env_run(e, sc_errors);
+	assert_int_equal(gateway_counters(e->gw, "empty", &k), 0);
+	assert_int_equal(k.requests, 1);
+	assert_int_equal(k.by_class[5], 1);
+	assert_int_equal(k.proxy_errors, 1);
+	assert_int_equal(gateway_counters(e->gw, "dead", &k), 0);
+	assert_int_equal(k.requests, 2);
+	assert_int_equal(k.by_class[5], 2);
+	assert_int_equal(k.proxy_errors, 2);
+	assert_int_equal(k.inflight, 0);
+	assert_int_equal(gateway_instance_inflight(e->gw, "dead0"), 0);
+	assert_int_equal(gateway_counters(e->gw, "nope", &k), MDS_E_NOTFOUND);
+	gateway_remove(e->gw, "dead");
+	assert_int_equal(gateway_counters(e->gw, "dead", &k), MDS_E_NOTFOUND);
+	env_free(e);
+}
+
+static void sc_retry(struct env *e)
+{
+	struct conn *k = conn_open(e);
+	struct resp *r = xmalloc(sizeof(*r));
+
+	for (int i = 0; i < 6; i++) {
+		CHECK(request(k, "GET", "/retry/x", NULL, r));
+		CHECK_INT(r->status, 200);
+		CHECK_INT(body_port(r), e->ups[1].port);
+	}
+	conn_close(k);
+	free(r);
+}
+
+static void test_retry_dead_instance(void **state)
+{
+	struct env *e = env_new();
+	struct gateway_upstream up[2] = {
+		{ "dead0", (uint16_t)dead_port(e) },
+		{ "i1", (uint16_t)e->ups[1].port },
+	};
+	struct gateway_counters k;
+
+	(void)state;
+	assert_int_equal(gateway_set_routes(e->gw, "retry", NULL, up, 2), 0);
+	env_run(e, sc_retry);
+	assert_int_equal(gateway_counters(e->gw, "retry", &k), 0);
+	assert_int_equal(k.requests, 6);
+	assert_int_equal(k.by_class[2], 6);
+	assert_int_equal(k.proxy_errors, 0);
+	env_free(e);
+}
+
+static void sc_replay(struct env *e)
+{
+	struct conn *k = conn_open(e);
+	struct resp *r = xmalloc(sizeof(*r));
+
+	CHECK(request(k, "GET", "/model-a/one", NULL, r));
+	CHECK_INT(r->status, 200);
+	CHECK(send_str(k, "POST /model-a/two HTTP/1.1\r\nHost: gw\r\n"
+		       "Content-Length: 3\r\n\r\nxyz"));
+	CHECK(read_resp(k, false, r));
+	CHECK_INT(r->status, 200);
+	CHECK_HAS(r->body, "url=/two ");
+	CHECK_HAS(r->body, "len=3 ");
+	CHECK_INT(accepts(e, 0), 2);
+	conn_close(k);
+	free(r);
+}
+
+static void test_retry_reused_connection(void **state)
+{
+	struct env *e = env_new();
+
+	(void)state;
+	e->ups[0].drop_second = true;
+	env_run(e, sc_replay);
+	env_free(e);
+}
+
+static void sc_drain(struct env *e)
+{
+	struct conn *a = conn_open(e), *b = conn_open(e);
+	struct resp *r = xmalloc(sizeof(*r));
+	static const int both[2] = { 0, 1 }, only0[1] = { 0 }, only1[1] = { 1 };
+	struct q rq = { .name = "ocid1.dep.one", .idx = both, .n = 2 };
+	int slow, other;
+
+	on_loop(e, q_routes, &rq);
+	CHECK(send_str(a, "GET /model-a/slow?ms=500 HTTP/1.1\r\nHost: gw\r\n"
+		       "\r\n"));
+	for (int i = 0; i < 5000 && inflight(e, "i0") + inflight(e, "i1") == 0;
+	     i++)
+		sleep_ms(1);
+	slow = inflight(e, "i0") ? 0 : 1;
+	other = 1 - slow;
+	rq.idx = slow == 0 ? only1 : only0;
+	rq.n = 1;
+	on_loop(e, q_routes, &rq);
+	for (int i = 0; i < 4; i++) {
+		CHECK(request(b, "GET", "/model-a/quick", NULL, r));
+		CHECK_INT(body_port(r), e->ups[other].port);
+	}
+	CHECK_INT(inflight(e, slow ? "i1" : "i0"), 1);
+	CHECK(read_resp(a, false, r));
+	CHECK_INT(r->status, 200);
+	CHECK_INT(body_port(r), e->ups[slow].port);
+	for (int i = 0; i < 1000 && inflight(e, slow ? "i1" : "i0") > 0; i++)
+		sleep_ms(1);
+	CHECK_INT(inflight(e, slow ? "i1" : "i0"), 0);
+	/* The connection to the removed instance was not pooled. */
+	CHECK(request(a, "GET", "/model-a/again", NULL, r));
+	CHECK_INT(body_port(r), e->ups[other].port);
+	conn_close(a);
+	conn_close(b);
+	free(r);
+}
+
+static void test_drain_removed_instance(void **state)
+{
+	struct env *e = env_new();
+	struct gateway_counters k;
+
+	(void)state;
+	env_run(e, sc_drain);
+	assert_int_equal(gateway_counters(e->gw, "ocid1.dep.one", &k), 0);
+	assert_int_equal(k.requests, 6);
+	assert_int_equal(k.by_class[2], 6);
+	assert_int_equal(k.inflight, 0);
+	env_free(e);
+}
+
+static void sc_head_pipeline(struct env *e)
+{
+	struct conn *k = conn_open(e);
+	struct resp *r = xmalloc(sizeof(*r));
+	static const char *const urls[] = { "/a", "/b?q=1", "/c", "/d" };
+
+	CHECK(request(k, "HEAD", "/model-a/h", NULL, r));
+	CHECK_INT(r->status, 200);
+	CHECK_HAS(r->hdrs, "content-length: ");
+	CHECK_INT(r->len, 0);
+	CHECK(request(k, "GET", "/model-a/nocontent", NULL, r));
+	CHECK_INT(r->status, 204);
+	CHECK(request(k, "GET", "/model-a/after", NULL, r));
+	CHECK_INT(r->status, 200);
+	CHECK_HAS(r->body, "url=/after ");
+
+	CHECK(send_str(k, "GET /model-a/a HTTP/1.1\r\nHost: gw\r\n\r\n"
+		       "GET /model-a/b?q=1 HTTP/1.1\r\nHost: gw\r\n\r\n"
+		       "HEAD /model-a/c HTTP/1.1\r\nHost: gw\r\n\r\n"
+		       "POST /model-a/d HTTP/1.1\r\nHost: gw\r\n"
+		       "Content-Length: 2\r\n\r\nhi"));
+	for (int i = 0; i < 4; i++) {
+		char want[64];
+
+		CHECK(read_resp(k, i == 2, r));
+		CHECK_INT(r->status, 200);
+		if (i != 2) {
+			snprintf(want, sizeof(want), "url=%s ", urls[i]);
+			CHECK_HAS(r->body, want);
+		}
+	}
+	CHECK_HAS(r->body, "len=2 ");
+	conn_close(k);
+	free(r);
+}
+
+static void test_head_204_pipelined(void **state)
+{
+	struct env *e = env_new();
+
+	(void)state;
+	env_run(e, sc_head_pipeline);
+	env_free(e);
+}
+
+static void sc_counters(struct env *e)
+{
+	struct conn *k = conn_open(e);
+	struct resp *r = xmalloc(sizeof(*r));
+	struct q q = { .name = "ocid1.dep.one" };
+	uint64_t sum = 0, hist = 0;
+
+	for (int i = 0; i < 5; i++) {
+		CHECK(request(k, "GET", "/model-a/x", NULL, r));
+		CHECK_INT(r->status, 200);
+	}
+	CHECK(request(k, "GET", "/model-a/slow?ms=1000", NULL, r));
+	CHECK_INT(r->status, 504);
+	CHECK_HAS(r->body, "GatewayTimeout");
+	CHECK(request(k, "GET", "/model-a/x", NULL, r));
+	CHECK_INT(r->status, 200);
+	on_loop(e, q_counters, &q);
+	CHECK_INT(q.rc, 0);
+	CHECK_INT(q.k.requests, 7);
+	for (int i = 0; i < 6; i++)
+		sum += q.k.by_class[i];
+	for (int i = 0; i < GATEWAY_LAT_BUCKETS; i++)
+		hist += q.k.latency_hist[i];
+	CHECK_INT(sum, 7);
+	CHECK_INT(hist, 7);
+	CHECK_INT(q.k.by_class[2], 6);
+	CHECK_INT(q.k.by_class[5], 1);
+	CHECK_INT(q.k.proxy_errors, 1);
+	CHECK(q.k.latency_us_sum >= 200000);
+	CHECK_INT(q.k.inflight, 0);
+	CHECK_INT(e->observed, 7);
+	CHECK_INT(e->observed_5xx, 1);
+	conn_close(k);
+	free(r);
+}
+
+static void test_counters_and_timeout(void **state)
+{
+	struct env *e = env_new();
+	struct gateway_limits lim = { .response_timeout_ms = 200 };
+
+	(void)state;
+	gateway_set_limits(e->gw, &lim);
+	env_run(e, sc_counters);
+	env_free(e);
+}
+
+static void sc_max_clients(struct env *e)
+{
+	struct conn *a = conn_open(e), *b = conn_open(e), *c;
+	struct resp *r = xmalloc(sizeof(*r));
+
+	CHECK(request(a, "GET", "/model-a/x", NULL, r));
+	CHECK(request(b, "GET", "/model-a/x", NULL, r));
+	c = conn_open(e);
+	CHECK(at_eof(c));
+	conn_close(c);
+	conn_close(a);
+	conn_close(b);
+	free(r);
+}
+
+/* Sends as much as the peers take without blocking for 300 ms. */
+static uint64_t send_until_stuck(struct conn *k, uint64_t off, uint64_t end)
+{
+	char chunk[65536];
+	int idle = 0;
+
+	while (off < end && idle < 30) {
+		size_t n = end - off < sizeof(chunk) ? (size_t)(end - off)
+						     : sizeof(chunk);
+		ssize_t w;
+
+		for (size_t i = 0; i < n; i++)
+			chunk[i] = (char)pat(off + i);
+		w = send(k->fd, chunk, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w > 0) {
+			off += (uint64_t)w;
+			idle = 0;
+		} else {
+			sleep_ms(10);
+			idle++;
+		}
+	}
+	return off;
+}
+
+static void q_up_queue(struct env *e, void *arg)
+{
+	struct q *q = arg;
+
+	q->u = 0;
+	for (struct uconn *u = e->conns; u != NULL; u = u->next)
+		q->u += (uint32_t)uv_stream_get_write_queue_size(
+			(uv_stream_t *)&u->tcp);
+}
+
+static void sc_backpressure(struct env *e)
+{
+	struct conn *k = conn_open(e);
+	struct resp *r = xmalloc(sizeof(*r));
+	const uint64_t size = 128u << 20;
+	uint64_t sent;
+	char want[64];
+	struct q q = { 0 };
+
+	/* The upstream stops reading: the gateway must stop reading us
+	 * after about QUEUE_HIGH, leaving only socket buffers filling. */
+	CHECK(send_str(k, "PUT /model-a/stall?ms=1500 HTTP/1.1\r\nHost: gw\r\n"
+		       "Content-Length: 134217728\r\n\r\n"));
+	sent = send_until_stuck(k, 0, size);
+	print_message("stalled after %" PRIu64 " bytes\n", sent);
+	CHECK(sent < 64u << 20);
+	while (sent < size)
+		sent = send_until_stuck(k, sent, size);
+	CHECK(read_resp(k, false, r));
+	CHECK_INT(r->status, 200);
+	snprintf(want, sizeof(want), "len=%" PRIu64 " sum=%016" PRIx64, size,
+		 pat_sum(size));
+	CHECK_HAS(r->body, want);
+
+	/* We stop reading the response: the upstream is left holding most
+	 * of a 128 MiB body in its write queue. */
+	CHECK(send_str(k, "GET /model-a/big?size=134217728 HTTP/1.1\r\n"
+		       "Host: gw\r\n\r\n"));
+	sleep_ms(1000);
+	on_loop(e, q_up_queue, &q);
+	print_message("upstream still queues %u bytes\n", q.u);
+	CHECK(q.u > 64u << 20);
+	CHECK(read_resp(k, false, r));
+	CHECK_INT(r->status, 200);
+	CHECK(r->len == size);
+	CHECK(r->sum == pat_sum(size));
+	conn_close(k);
+	free(r);
+}
+
+static void test_backpressure(void **state)
+{
+	struct env *e = env_new();
+
+	(void)state;
+	env_run(e, sc_backpressure);
+	env_free(e);
+}
+
+/* The gateway closes with a request in flight and a client waiting. */
+static void sc_close_busy(struct env *e)
+{
+	struct conn *k = conn_open(e);
+
+	CHECK(send_str(k, "POST /model-a/slow?ms=3000 HTTP/1.1\r\nHost: gw\r\n"
+		       "Content-Length: 10\r\n\r\n12345"));
+	for (int i = 0; i < 5000 && inflight(e, "i0") == 0; i++)
+		sleep_ms(1);
+	CHECK_INT(inflight(e, "i0"), 1);
+	conn_close(k);
+}
+
+static void test_close_busy(void **state)
+{
+	struct env *e = env_new();
+
+	(void)state;
+	env_run(e, sc_close_busy);
+	env_free(e);
+}
+
+static void test_max_clients(void **state)
+{
+	struct env *e = env_new();
+	struct gateway_limits lim = { .max_clients = 2 };
+
+	(void)state;
+	gateway_set_limits(e->gw, &lim);
+	env_run(e, sc_max_clients);
+	env_free(e);
+}
+
+static void test_set_routes_args(void **state)
+{
+	struct env *e = env_new();
+	struct gateway_upstream bad = { NULL, 1 };
+	char diag[128];
+	struct gateway *gw2;
+
+	(void)state;
+	assert_int_equal(gateway_set_routes(e->gw, "", NULL, NULL, 0),
+			 MDS_E_INVAL);
+	assert_int_equal(gateway_set_routes(e->gw, "x", NULL, &bad, 1),
+			 MDS_E_INVAL);
+	assert_int_equal(gateway_start(&e->loop, "not-an-ip", 0, &gw2, diag,
+				       sizeof(diag)), MDS_E_INVAL);
+	assert_non_null(strstr(diag, "not-an-ip"));
+	assert_null(gw2);
+	env_free(e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_routing),
+		cmocka_unit_test(test_keepalive_reuse),
+		cmocka_unit_test(test_least_outstanding),
+		cmocka_unit_test(test_big_upload),
+		cmocka_unit_test(test_big_download),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_retry_dead_instance),
+		cmocka_unit_test(test_retry_reused_connection),
+		cmocka_unit_test(test_drain_removed_instance),
+		cmocka_unit_test(test_head_204_pipelined),
+		cmocka_unit_test(test_counters_and_timeout),
+		cmocka_unit_test(test_max_clients),
+		cmocka_unit_test(test_backpressure),
+		cmocka_unit_test(test_close_busy),
+		cmocka_unit_test(test_set_routes_args),
+	};
+
+	log_set_level("error");
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
