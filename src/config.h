@@ -1,0 +1,44 @@
+/*
+ * config.h - the daemon's configuration file.
+ *
+ * A JSON object; every key is optional (see docs/config.md and
+ * examples/mdscale.json). Unknown keys are errors, so typos do not pass
+ * silently.
+ */
+#ifndef MDS_CONFIG_H
+#define MDS_CONFIG_H
+
+#include <stdint.h>
+
+#include "core/shape.h"
+
+struct config {
+	char listen_host[64];
+	int listen_port;
+	char gateway_host[64];
+	int gateway_port;
+	struct shape_ladder shapes;
+	char default_shape[SHAPE_NAME_MAX + 1];
+	uint32_t max_instances;   /* per deployment */
+	uint32_t max_deployments; /* live ones */
+	uint32_t ready_timeout_s; /* default for new deployments */
+	uint32_t drain_timeout_s; /* default for new deployments */
+	uint32_t stop_grace_s;    /* SIGTERM to SIGKILL */
+	uint32_t health_interval_ms; /* while an instance is ready */
+	uint32_t max_start_attempts; /* exits before ready that fail it */
+};
+
+/* Fills cfg with the built-in defaults. */
+void config_defaults(struct config *cfg);
+
+/*
+ * Reads the file at path over the defaults already in cfg. Returns 0, or
+ * MDS_E_IO / MDS_E_PARSE / MDS_E_INVAL with "path: what is wrong" in diag.
+ */
+int config_load(const char *path, struct config *cfg, char *diag,
+		size_t diagsz);
+
+/* Parses "HOST:PORT" (or ":PORT", or "PORT") into host and port. */
+int config_parse_addr(const char *s, char *host, size_t hostsz, int *port);
+
+#endif

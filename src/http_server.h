@@ -1,0 +1,68 @@
+/*
+ * http_server.h - a small HTTP/1.1 server for the REST API.
+ *
+ * Requests are read whole (head capped at 64 KiB, body at a cap the caller
+ * sets) and handed to one handler; the handler answers at once or later with
+ * http_respond(). One request per connection is in progress at a time
+ * (pipelined requests wait), keep-alive is honoured, idle connections close
+ * after a timeout. Runs on the loop's thread.
+ */
+#ifndef MDS_HTTP_SERVER_H
+#define MDS_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <uv.h>
+
+struct http_server;
+
+/* A request. Fields are valid until http_respond() is called. */
+struct http_req {
+	const char *method;        /* "GET", "POST", ... */
+	const char *path;          /* the path, percent-decoded, no query */
+	const char *query;         /* the raw query string, "" if none */
+	const char *authorization; /* header value, or NULL */
+	const char *body;          /* NUL-terminated; "" if none */
+	size_t body_len;
+	int body_too_large;        /* the body passed the cap: answer 413 */
+	const char *peer;          /* "127.0.0.1:5555" */
+};
+
+/* Called once per request; it must lead to exactly one http_respond(). */
+typedef void http_handler_fn(void *arg, struct http_req *req);
+
+/*
+ * Listens on host:port (port 0 picks one). max_body caps request bodies
+ * (past it the handler sees body_too_large). Returns 0 and the server in
+ * *out, or a negative MDS_E_* with detail in diag.
+ */
+int http_server_start(uv_loop_t *loop, const char *host, int port,
+		      size_t max_body, http_handler_fn *handler, void *arg,
+		      struct http_server **out, char *diag, size_t diagsz);
+
+int http_server_port(const struct http_server *srv);
+
+/*
+ * Sends the response and releases req. body is copied; headers, if not
+ * NULL, is a block of "Name: value\r\n" lines added as they are. Safe to
+ * call after the client went away (the response is then dropped).
+ */
+void http_respond(struct http_req *req, int status, const char *content_type,
+		  const char *body, size_t len, const char *headers);
+
+/*
+ * Finds key in a query string and copies its percent-decoded value into out
+ * (NUL-terminated). Returns 0, MDS_E_NOTFOUND, or MDS_E_LIMIT if the value
+ * does not fit.
+ */
+int http_query_get(const char *query, const char *key, char *out,
+		   size_t outsz);
+
+/* Returns the reason phrase of a status code ("Not Found"). */
+const char *http_reason(int status);
+
+/* Stops listening, closes every connection, frees the server once closed,
+ * then calls done(arg) if not NULL. */
+void http_server_close(struct http_server *srv, void (*done)(void *arg),
+		       void *arg);
+
+#endif

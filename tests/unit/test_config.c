@@ -1,0 +1,111 @@
+/* test_config.c - the configuration file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "util/err.h"
+
+static char path[64];
+
+static void write_file(const char *text)
+{
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/mdscale-config-%d.json",
+		 (int)getpid());
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void defaults_are_sane(void **state)
+{
+	struct config c;
+
+	(void)state;
+	config_defaults(&c);
+	assert_string_equal(c.listen_host, "127.0.0.1");
+	assert_int_equal(c.listen_port, 7070);
+	assert_int_equal(c.gateway_port, 8080);
+	assert_non_null(shape_find(&c.shapes, c.default_shape));
+}
+
+static void full_file_is_read(void **state)
+{
+	struct config c;
+	char diag[256];
+
+	(void)state;
+	config_defaults(&c);
+	write_file("{\"listen\": \"127.0.0.2:9000\", \"gateway\": \":9001\","
+		   " \"shapes\": [{\"name\": \"a\", \"cpus\": 0.1, "
+		   "\"memoryInMBs\": 64}, {\"name\": \"b\", \"cpus\": 1.5, "
+		   "\"memoryInMBs\": 128}], \"defaultShape\": \"b\","
+		   " \"maxInstancesPerDeployment\": 4,"
+		   " \"readyTimeoutSeconds\": 5}");
+	assert_int_equal(config_load(path, &c, diag, sizeof(diag)), 0);
+	assert_string_equal(c.listen_host, "127.0.0.2");
+	assert_int_equal(c.listen_port, 9000);
+	assert_string_equal(c.gateway_host, "127.0.0.1");
+	assert_int_equal(c.gateway_port, 9001);
+	assert_int_equal(c.shapes.n, 2);
+	assert_int_equal(c.shapes.v[0].mcpu, 100);
+	assert_int_equal(c.shapes.v[1].mem_bytes, 128u << 20);
+	assert_string_equal(c.default_shape, "b");
+	assert_int_equal(c.max_instances, 4);
+	assert_int_equal(c.ready_timeout_s, 5);
+	unlink(path);
+}
+
+static void errors_name_the_problem(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *want;
+	} cases[] = {
+		{ "{\"lisen\": \"x\"}", "unknown key 'lisen'" },
+		{ "{\"listen\": \"nope\"}", "listen must be" },
+		{ "{\"shapes\": []}", "non-empty array" },
+		{ "{\"shapes\": [{\"name\": \"a\", \"cpus\": 1, "
+		  "\"memoryInMBs\": 64}, {\"name\": \"b\", \"cpus\": 0.5, "
+		  "\"memoryInMBs\": 32}]}", "smallest first" },
+		{ "{\"defaultShape\": \"huge\"}", "not in shapes" },
+		{ "{\"maxInstancesPerDeployment\": 0}", "from 1 to 256" },
+		{ "{\"listen\": ", "1:" },
+		{ "[1]", "must be a JSON object" },
+	};
+	struct config c;
+	char diag[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		config_defaults(&c);
+		write_file(cases[i].text);
+		assert_true(config_load(path, &c, diag, sizeof(diag)) < 0);
+		if (strstr(diag, cases[i].want) == NULL)
+			fail_msg("case %zu: '%s' does not say '%s'", i, diag,
+				 cases[i].want);
+	}
+	unlink(path);
+	assert_int_equal(config_load("/nonexistent.json", &c, diag,
+				     sizeof(diag)), MDS_E_IO);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(defaults_are_sane),
+		cmocka_unit_test(full_file_is_read),
+		cmocka_unit_test(errors_name_the_problem),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
