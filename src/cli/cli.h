@@ -1,0 +1,198 @@
+/*
+ * cli.h - the command-line client: every verb but `serve` talks to the
+ * daemon over its REST API (docs/api.md).
+ *
+ * Like tmux, each command is one const entry {name, usage, help, exec} in a
+ * single table (cli.c); the command groups live in files named after them
+ * (cli_deployment.c, cli_workrequest.c, cli_shape.c). The HTTP layer is
+ * cli_request.c, the only CLI file that includes curl.h; JSON is jansson.
+ *
+ * Exit statuses are fixed for scripts: 0 success, 1 the daemon refused or the
+ * operation failed, 2 a usage error, 3 the daemon cannot be reached. Every
+ * failure prints exactly one line on stderr, starting with "mdscale: ".
+ */
+#ifndef MDS_CLI_H
+#define MDS_CLI_H
+
+#include <stdio.h>
+
+#include <jansson.h>
+
+#ifndef MDS_VERSION
+#define MDS_VERSION "0.1.0"
+#endif
+
+#define CLI_DEFAULT_URL "http://127.0.0.1:7070"
+
+enum cli_exit {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_FAIL = 1,
+	CLI_EXIT_USAGE = 2,
+	CLI_EXIT_UNREACHABLE = 3,
+};
+
+enum cli_output { CLI_OUTPUT_TABLE, CLI_OUTPUT_JSON };
+
+/*
+ * The state of one CLI invocation. Option strings point into argv or the
+ * environment; the *_owned fields and the curl handle are freed by
+ * cli_main() through cli_request_cleanup().
+ */
+struct cli_ctx {
+	const struct cli_cmd *cmd; /* the running command; NULL before dispatch */
+	const char *url;           /* --url, else resolved on the first request */
+	const char *token;         /* --token, else resolved for POST/PUT/DELETE */
+	const char *data_dir;      /* --data, where the token file is */
+	enum cli_output output;
+	char *url_owned;           /* the resolved base URL, without a final '/' */
+	char *token_owned;         /* the token read from the token file */
+	char *token_note;          /* why no token file could be read, if so */
+	int token_tried;           /* the token file has been looked at */
+	void *curl;                /* a CURL easy handle, reused for keep-alive */
+	char diag[256];            /* why the last cli_request() failed */
+};
+
+/*
+ * A command. exec gets the arguments after the command's words (argv[0] is
+ * the last word of name) and returns an exit status from enum cli_exit,
+ * having printed the one error line itself on failure.
+ */
+struct cli_cmd {
+	const char *name;  /* "deployment create" */
+	const char *usage; /* the arguments, after the name */
+	const char *help;  /* one paragraph */
+	int (*exec)(struct cli_ctx *ctx, int argc, char **argv);
+};
+
+/* Runs the client on the whole command line; returns the exit status. */
+int cli_main(int argc, char **argv);
+
+/* Prints the list of all commands, for `mdscale help`. */
+void cli_print_usage(FILE *out);
+
+/*
+ * Option parsing, getopt_long-like, for a command's arguments. opts ends
+ * with {NULL, 0}; options are written --name VALUE or --name=VALUE. The
+ * global options (--url, --token, --data, --output) are accepted anywhere and
+ * stored in ctx; -h/--help prints the command's help. cli_getopt() returns
+ * the index in opts of the next option (its value in g->value), or one of the
+ * CLI_OPT_* codes. After CLI_OPT_HELP or CLI_OPT_USAGE (line printed), the
+ * command returns cli_opt_exit(code).
+ */
+struct cli_opt {
+	const char *name; /* without the dashes */
+	int has_value;
+};
+
+struct cli_getopt {
+	int argc;
+	char **argv;
+	int index;         /* the next element of argv to read; start at 1 */
+	int no_more_opts;  /* "--" was seen */
+	const char *value; /* the option's value, or the positional argument */
+};
+
+#define CLI_OPT_END (-1)   /* no arguments left */
+#define CLI_OPT_ARG (-2)   /* a positional argument, in g->value */
+#define CLI_OPT_HELP (-3)  /* help was printed */
+#define CLI_OPT_USAGE (-4) /* a usage error was printed */
+
+int cli_getopt(struct cli_ctx *ctx, struct cli_getopt *g,
+	const struct cli_opt *opts);
+int cli_opt_exit(int code);
+
+/*
+ * Parses the arguments of a command without options of its own: exactly one
+ * positional argument, described by label for errors ("the ID"), into *out;
+ * or none when label is NULL. Returns 0, or CLI_OPT_HELP or CLI_OPT_USAGE
+ * (for cli_opt_exit()) after printing the help or the usage error.
+ */
+int cli_parse_simple(struct cli_ctx *ctx, int argc, char **argv,
+	const char *label, const char **out);
+
+/*
+ * Parses a whole decimal integer within [min, max] into *out. Returns 0, or
+ * prints a usage error naming the option and returns CLI_EXIT_USAGE.
+ */
+int cli_parse_long(struct cli_ctx *ctx, const char *opt, const char *s,
+	long min, long max, long *out);
+
+/* Prints "mdscale: <what>; see 'mdscale <cmd> --help'"; returns 2. */
+int cli_usage_error(struct cli_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Prints "mdscale: <what>"; returns CLI_EXIT_FAIL. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Sends one request to the daemon: method ("GET", "POST", ...), path below
+ * the base URL ("/v1/shapes", already escaped), body serialized if not NULL
+ * (borrowed). Adds the bearer token to every request but GET when one can be
+ * found. Returns 0 once any HTTP response arrived, with *status set and
+ * *json the parsed body (NULL when empty or not JSON on an error status; the
+ * caller decrefs it). Returns MDS_E_UNAVAIL when the daemon cannot be
+ * reached, MDS_E_INVAL for a bad base URL, MDS_E_LIMIT for a body over
+ * 8 MiB, MDS_E_PARSE for a success body that is not JSON; ctx->diag says why.
+ */
+int cli_request(struct cli_ctx *ctx, const char *method, const char *path,
+	const json_t *body, long *status, json_t **json);
+
+/*
+ * Prints the one line for a failed cli_request() (rc < 0) or an error
+ * response (status >= 300) and returns the exit status for it.
+ */
+int cli_request_error(struct cli_ctx *ctx, int rc, long status,
+	const json_t *json);
+
+/*
+ * cli_request() for the common case: returns 0 with *json the body (caller
+ * decrefs) on a 2xx status; otherwise prints the error and returns its exit
+ * status.
+ */
+int cli_call(struct cli_ctx *ctx, const char *method, const char *path,
+	const json_t *body, json_t **json);
+
+/* Frees the curl handle and the resolved strings of ctx. */
+void cli_request_cleanup(struct cli_ctx *ctx);
+
+/* Returns s percent-encoded for one path segment or query value; the caller
+ * frees it. */
+char *cli_escape(const char *s);
+
+/* Prints a JSON body pretty, in the daemon's field order. */
+void cli_print_json(const json_t *json);
+
+/* Returns the string member key of obj, or "" if absent or not a string. */
+const char *cli_json_str(const json_t *obj, const char *key);
+
+/*
+ * A table printed like `kubectl get`: uppercase header row, column widths from
+ * the content, "-" for empty cells, control characters blanked.
+ */
+struct cli_table;
+
+/* Creates a table; headers are space-separated ("ID NAME STATE"). */
+struct cli_table *cli_table_new(const char *headers);
+/* Appends one cell; rows fill left to right. */
+void cli_table_add(struct cli_table *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Appends the JSON scalar obj[key] as a cell ("-" when null or absent). */
+void cli_table_json(struct cli_table *t, const json_t *obj, const char *key);
+void cli_table_print(const struct cli_table *t, FILE *out);
+/* Frees the table; NULL is fine. */
+void cli_table_free(struct cli_table *t);
+
+/* The commands, one exec per table entry. */
+int cli_deployment_create(struct cli_ctx *ctx, int argc, char **argv);
+int cli_deployment_list(struct cli_ctx *ctx, int argc, char **argv);
+int cli_deployment_get(struct cli_ctx *ctx, int argc, char **argv);
+int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv);
+int cli_deployment_delete(struct cli_ctx *ctx, int argc, char **argv);
+int cli_workrequest_get(struct cli_ctx *ctx, int argc, char **argv);
+int cli_workrequest_list(struct cli_ctx *ctx, int argc, char **argv);
+/* Prints a work request's summary row (or, with --output json, its body). */
+void cli_workrequest_print(const struct cli_ctx *ctx, const json_t *wr);
+
+int cli_shape_list(struct cli_ctx *ctx, int argc, char **argv);
+
+#endif

@@ -1,0 +1,501 @@
+/*
+ * cli_deployment.c - `mdscale deployment create|list|get|update|delete`.
+ *
+ * --wait polls the daemon every 200 ms over one kept-alive connection; the
+ * daemon does the work, the CLI only watches it.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "util/xalloc.h"
+
+#define POLL_MS 200
+#define WAIT_DEFAULT_S 120
+#define WAIT_MAX_S 86400
+
+/* An option whose value goes as is into the request body. */
+struct field {
+	const char *key; /* the API's field */
+	int opt;         /* index in the option tables */
+	int integer;     /* sent as a number, checked by the CLI */
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Returns whether s is one of the space-separated words of list. */
+static int is_one_of(const char *s, const char *list)
+{
+	size_t n, len = strlen(s);
+
+	for (; *list != '\0'; list += n + (list[n] == ' ')) {
+		n = strcspn(list, " ");
+		if (n == len && strncmp(list, s, n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Checks --wait/--timeout and sets *timeout to the seconds to wait. */
+static int wait_timeout(struct cli_ctx *ctx, int wait, const char *arg,
+	long *timeout)
+{
+	*timeout = WAIT_DEFAULT_S;
+	if (arg == NULL)
+		return 0;
+	if (!wait)
+		return cli_usage_error(ctx, "--timeout needs --wait");
+	return cli_parse_long(ctx, "timeout", arg, 1, WAIT_MAX_S, timeout);
+}
+
+/* Returns "/v1/<collection>/<escaped id>", newly allocated. */
+static char *item_path(const char *collection, const char *id)
+{
+	char *esc = cli_escape(id);
+	char *path = xasprintf("/v1/%s/%s", collection, esc);
+
+	free(esc);
+	return path;
+}
+
+/*
+ * Polls GET path until its member field is one of the space-separated
+ * finals, or the path answers 404. Returns 0 with *out the last body (NULL
+ * after a 404; the caller decrefs), or the exit status after printing why it
+ * stopped: the timeout or a failed request. what names the object waited
+ * for, in the timeout message.
+ */
+static int poll(struct cli_ctx *ctx, const char *path, const char *field,
+	const char *finals, long timeout_s, const char *what, json_t **out)
+{
+	long long deadline = now_ms() + timeout_s * 1000LL;
+	json_t *body;
+	long status;
+	int rc;
+
+	*out = NULL;
+	for (;;) {
+		rc = cli_request(ctx, "GET", path, NULL, &status, &body);
+		if (rc == 0 && status == 404) {
+			json_decref(body);
+			return CLI_EXIT_OK;
+		}
+		if (rc != 0 || status >= 300) {
+			rc = cli_request_error(ctx, rc, status, body);
+			json_decref(body);
+			return rc;
+		}
+		if (is_one_of(cli_json_str(body, field), finals)) {
+			*out = body;
+			return CLI_EXIT_OK;
+		}
+		if (now_ms() >= deadline) {
+			rc = cli_fail("timed out after %ld s waiting for %s (%s %s)",
+				timeout_s, what, field, cli_json_str(body, field));
+			json_decref(body);
+			return rc;
+		}
+		json_decref(body);
+		sleep_ms(POLL_MS);
+	}
+}
+
+static void add_deployment_row(struct cli_table *t, const json_t *d)
+{
+	const json_t *insts = json_object_get(d, "instances"), *inst;
+	size_t i, ready = 0;
+
+	cli_table_json(t, d, "id");
+	cli_table_json(t, d, "displayName");
+	cli_table_json(t, d, "lifecycleState");
+	cli_table_json(t, d, "instanceShapeName");
+	cli_table_json(t, d, "instanceCount");
+	json_array_foreach(insts, i, inst)
+		ready += strcmp(cli_json_str(inst, "state"), "READY") == 0;
+	if (json_is_array(insts))
+		cli_table_add(t, "%zu/%" JSON_INTEGER_FORMAT, ready,
+			json_integer_value(json_object_get(d, "instanceCount")));
+	else
+		cli_table_add(t, "-");
+	cli_table_json(t, d, "endpoint");
+}
+
+/* Prints one deployment, or the items of a list when list is set. */
+static void print_deployments(const struct cli_ctx *ctx, const json_t *body,
+	int list)
+{
+	struct cli_table *t;
+	const json_t *d;
+	size_t i;
+
+	if (ctx->output == CLI_OUTPUT_JSON) {
+		cli_print_json(body);
+		return;
+	}
+	t = cli_table_new("ID NAME STATE SHAPE COUNT READY ENDPOINT");
+	if (list) {
+		json_array_foreach(json_object_get(body, "items"), i, d)
+			add_deployment_row(t, d);
+	} else {
+		add_deployment_row(t, body);
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+}
+
+/* The options of create, update and delete: one table and one parser for
+ * the three; each command says which ones it takes. */
+enum { O_NAME, O_COMMAND, O_ARGV, O_SHAPE, O_COUNT, O_HEALTH, O_ENV,
+	O_READY, O_DRAIN, O_WAIT, O_TIMEOUT, O__N };
+
+static const struct cli_opt change_opts[] = {
+	[O_NAME] = {"name", 1},
+	[O_COMMAND] = {"command", 1},
+	[O_ARGV] = {"argv", 1},
+	[O_SHAPE] = {"shape", 1},
+	[O_COUNT] = {"count", 1},
+	[O_HEALTH] = {"health-path", 1},
+	[O_ENV] = {"env", 1},
+	[O_READY] = {"ready-timeout", 1},
+	[O_DRAIN] = {"drain-timeout", 1},
+	[O_WAIT] = {"wait", 0},
+	[O_TIMEOUT] = {"timeout", 1},
+	[O__N] = {NULL, 0},
+};
+
+#define BIT(o) (1u << (o))
+#define WAIT_OPTS (BIT(O_WAIT) | BIT(O_TIMEOUT))
+#define CREATE_OPTS (BIT(O__N) - 1)
+#define UPDATE_OPTS (BIT(O_SHAPE) | BIT(O_COUNT) | WAIT_OPTS)
+#define DELETE_OPTS WAIT_OPTS
+
+/* The options whose value goes into the request body as is. */
+static const struct field body_fields[] = {
+	{"displayName", O_NAME, 0},
+	{"command", O_COMMAND, 0},
+	{"instanceShapeName", O_SHAPE, 0},
+	{"instanceCount", O_COUNT, 1},
+	{"healthPath", O_HEALTH, 0},
+	{"readyTimeoutSeconds", O_READY, 1},
+	{"drainTimeoutSeconds", O_DRAIN, 1},
+};
+
+/*
+ * Adds the value given for each body field to obj. Returns 0, or the exit
+ * status after a usage error (a bad integer, a string that is not UTF-8).
+ */
+static int put_fields(struct cli_ctx *ctx, json_t *obj,
+	const char *const *val)
+{
+	json_t *j;
+	size_t i;
+	long l;
+	int rc;
+
+	for (i = 0; i < sizeof body_fields / sizeof body_fields[0]; i++) {
+		const char *v = val[body_fields[i].opt];
+		const char *opt = change_opts[body_fields[i].opt].name;
+
+		if (v == NULL)
+			continue;
+		if (body_fields[i].integer) {
+			rc = cli_parse_long(ctx, opt, v, 0, INT_MAX, &l);
+			if (rc != 0)
+				return rc;
+			j = json_integer(l);
+		} else {
+			j = json_string(v);
+		}
+		if (j == NULL)
+			return cli_usage_error(ctx, "--%s is not valid UTF-8", opt);
+		json_object_set_new(obj, body_fields[i].key, j);
+	}
+	return 0;
+}
+
+/* Adds one --argv or --env value to the command array or environment. */
+static int add_repeated(struct cli_ctx *ctx, int o, const char *v,
+	json_t *body)
+{
+	const char *eq = strchr(v, '=');
+	json_t *s;
+	char *key;
+	int rc;
+
+	if (o == O_ARGV) {
+		s = json_string(v);
+		if (s == NULL)
+			return cli_usage_error(ctx, "--argv is not valid UTF-8");
+		if (!json_is_array(json_object_get(body, "command")))
+			json_object_set_new(body, "command", json_array());
+		json_array_append_new(json_object_get(body, "command"), s);
+		return 0;
+	}
+	if (eq == NULL || eq == v)
+		return cli_usage_error(ctx, "--env needs KEY=VALUE, not '%s'", v);
+	if (json_object_get(body, "environment") == NULL)
+		json_object_set_new(body, "environment", json_object());
+	key = xstrndup(v, (size_t)(eq - v));
+	s = json_string(eq + 1);
+	rc = s != NULL ? json_object_set_new(json_object_get(body,
+		"environment"), key, s) : -1;
+	free(key);
+	return rc == 0 ? 0 : cli_usage_error(ctx, "--env is not valid UTF-8");
+}
+
+/*
+ * Parses the arguments of create, update or delete: the deployment ID into
+ * *id (none for create: id NULL), the options into val ("" for --wait) and
+ * body (--argv and --env too), --timeout into *timeout. Returns 0, or
+ * CLI_OPT_HELP or CLI_OPT_USAGE after printing the help or the error.
+ */
+static int parse(struct cli_ctx *ctx, int argc, char **argv, unsigned allowed,
+	const char **val, const char **id, json_t *body, long *timeout)
+{
+	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
+	int o;
+
+	for (;;) {
+		o = cli_getopt(ctx, &g, change_opts);
+		if (o == CLI_OPT_END)
+			break;
+		if (o >= 0 && (allowed & BIT(o)) == 0) {
+			cli_usage_error(ctx, "unknown option '--%s'",
+				change_opts[o].name);
+			return CLI_OPT_USAGE;
+		}
+		if (o == CLI_OPT_ARG && (id == NULL || *id != NULL)) {
+			cli_usage_error(ctx, "unexpected argument '%s'", g.value);
+			return CLI_OPT_USAGE;
+		}
+		if (o == CLI_OPT_ARG)
+			*id = g.value;
+		else if (o < 0)
+			return o;
+		else if (o == O_WAIT || o == O_ARGV || o == O_ENV)
+			val[o] = "";
+		else
+			val[o] = g.value;
+		if ((o == O_ARGV || o == O_ENV) &&
+		    add_repeated(ctx, o, g.value, body) != 0)
+			return CLI_OPT_USAGE;
+	}
+	if (id != NULL && *id == NULL) {
+		cli_usage_error(ctx, "missing the deployment ID or NAME");
+		return CLI_OPT_USAGE;
+	}
+	if (wait_timeout(ctx, val[O_WAIT] != NULL, val[O_TIMEOUT],
+		    timeout) != 0 || put_fields(ctx, body, val) != 0)
+		return CLI_OPT_USAGE;
+	return 0;
+}
+
+int cli_deployment_create(struct cli_ctx *ctx, int argc, char **argv)
+{
+	const char *val[O__N] = {NULL};
+	json_t *req = json_object(), *resp = NULL, *last = NULL;
+	char *path = NULL, *what = NULL;
+	const char *name;
+	long timeout;
+	int ret;
+
+	ret = parse(ctx, argc, argv, CREATE_OPTS, val, NULL, req,
+		&timeout);
+	if (ret != 0) {
+		ret = cli_opt_exit(ret);
+		goto out;
+	}
+	name = val[O_NAME];
+	if (name == NULL)
+		ret = cli_usage_error(ctx, "missing --name");
+	else if (val[O_COMMAND] != NULL && val[O_ARGV] != NULL)
+		ret = cli_usage_error(ctx, "give --command or --argv, not both");
+	else if (val[O_COMMAND] == NULL && val[O_ARGV] == NULL)
+		ret = cli_usage_error(ctx, "missing --command or --argv");
+	if (ret != 0)
+		goto out;
+	ret = cli_call(ctx, "POST", "/v1/deployments", req, &resp);
+	if (ret != 0)
+		goto out;
+	if (val[O_WAIT] == NULL) {
+		print_deployments(ctx, resp, 0);
+		goto out;
+	}
+	path = item_path("deployments", cli_json_str(resp, "id"));
+	what = xasprintf("deployment %s to be ACTIVE", name);
+	ret = poll(ctx, path, "lifecycleState", "ACTIVE FAILED", timeout, what,
+		&last);
+	if (ret == 0 && last == NULL)
+		ret = cli_fail("deployment %s disappeared", name);
+	if (ret != 0)
+		goto out;
+	print_deployments(ctx, last, 0);
+	if (strcmp(cli_json_str(last, "lifecycleState"), "FAILED") == 0)
+		ret = cli_fail("deployment %s failed: %s", name,
+			cli_json_str(last, "lifecycleDetails"));
+out:
+	json_decref(req);
+	json_decref(resp);
+	json_decref(last);
+	free(path);
+	free(what);
+	return ret;
+}
+
+int cli_deployment_list(struct cli_ctx *ctx, int argc, char **argv)
+{
+	json_t *resp = NULL;
+	int ret;
+
+	ret = cli_parse_simple(ctx, argc, argv, NULL, NULL);
+	if (ret != 0)
+		return cli_opt_exit(ret);
+	ret = cli_call(ctx, "GET", "/v1/deployments", NULL, &resp);
+	if (ret == 0)
+		print_deployments(ctx, resp, 1);
+	json_decref(resp);
+	return ret;
+}
+
+int cli_deployment_get(struct cli_ctx *ctx, int argc, char **argv)
+{
+	const json_t *inst;
+	struct cli_table *t;
+	json_t *resp = NULL;
+	const char *id;
+	char *path;
+	size_t i;
+	int ret;
+
+	ret = cli_parse_simple(ctx, argc, argv, "the deployment ID or NAME", &id);
+	if (ret != 0)
+		return cli_opt_exit(ret);
+	path = item_path("deployments", id);
+	ret = cli_call(ctx, "GET", path, NULL, &resp);
+	free(path);
+	if (ret != 0)
+		return ret;
+	print_deployments(ctx, resp, 0);
+	if (ctx->output == CLI_OUTPUT_TABLE) {
+		t = cli_table_new("ID STATE PORT PID SHAPE RESTARTS STARTED");
+		json_array_foreach(json_object_get(resp, "instances"), i, inst) {
+			cli_table_json(t, inst, "id");
+			cli_table_json(t, inst, "state");
+			cli_table_json(t, inst, "port");
+			cli_table_json(t, inst, "pid");
+			cli_table_json(t, inst, "instanceShapeName");
+			cli_table_json(t, inst, "restarts");
+			cli_table_json(t, inst, "timeStarted");
+		}
+		fputc('\n', stdout);
+		cli_table_print(t, stdout);
+		cli_table_free(t);
+	}
+	json_decref(resp);
+	return CLI_EXIT_OK;
+}
+
+int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv)
+{
+	const char *val[O__N] = {NULL};
+	json_t *req = json_object(), *resp = NULL, *last = NULL;
+	char *path = NULL, *what = NULL;
+	const char *id = NULL, *wr;
+	long timeout;
+	int ret;
+
+	ret = parse(ctx, argc, argv, UPDATE_OPTS, val, &id, req, &timeout);
+	if (ret != 0) {
+		ret = cli_opt_exit(ret);
+		goto out;
+	}
+	if (val[O_COUNT] == NULL && val[O_SHAPE] == NULL) {
+		ret = cli_usage_error(ctx, "give --count and/or --shape");
+		goto out;
+	}
+	path = item_path("deployments", id);
+	ret = cli_call(ctx, "PUT", path, req, &resp);
+	if (ret != 0)
+		goto out;
+	if (json_object_get(resp, "operationType") == NULL) {
+		/* 200 without a work request: nothing to change. */
+		if (ctx->output == CLI_OUTPUT_JSON)
+			cli_print_json(resp);
+		else
+			printf("deployment %s already has that count and shape\n",
+				id);
+		goto out;
+	}
+	if (val[O_WAIT] == NULL) {
+		cli_workrequest_print(ctx, resp);
+		goto out;
+	}
+	wr = cli_json_str(resp, "id");
+	free(path);
+	path = item_path("workrequests", wr);
+	what = xasprintf("work request %s to finish", wr);
+	ret = poll(ctx, path, "status", "SUCCEEDED FAILED", timeout, what,
+		&last);
+	if (ret == 0 && last == NULL)
+		ret = cli_fail("work request %s disappeared", wr);
+	if (ret != 0)
+		goto out;
+	cli_workrequest_print(ctx, last);
+	if (strcmp(cli_json_str(last, "status"), "FAILED") == 0)
+		ret = cli_fail("update of deployment %s failed: %s (work request %s)",
+			id, cli_json_str(last, "errorMessage"), wr);
+out:
+	json_decref(req);
+	json_decref(resp);
+	json_decref(last);
+	free(path);
+	free(what);
+	return ret;
+}
+
+int cli_deployment_delete(struct cli_ctx *ctx, int argc, char **argv)
+{
+	const char *val[O__N] = {NULL};
+	json_t *resp = NULL, *last = NULL;
+	char *path = NULL, *what = NULL;
+	const char *id = NULL;
+	long timeout;
+	int ret;
+
+	ret = parse(ctx, argc, argv, DELETE_OPTS, val, &id, NULL, &timeout);
+	if (ret != 0)
+		return cli_opt_exit(ret);
+	path = item_path("deployments", id);
+	ret = cli_call(ctx, "DELETE", path, NULL, &resp);
+	if (ret != 0)
+		goto out;
+	cli_workrequest_print(ctx, resp);
+	if (val[O_WAIT] == NULL)
+		goto out;
+	fflush(stdout);
+	what = xasprintf("deployment %s to be DELETED", id);
+	ret = poll(ctx, path, "lifecycleState", "DELETED", timeout, what, &last);
+out:
+	json_decref(resp);
+	json_decref(last);
+	free(path);
+	free(what);
+	return ret;
+}

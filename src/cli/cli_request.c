@@ -1,0 +1,259 @@
+/*
+ * cli_request.c - the CLI's HTTP layer: libcurl's easy interface, one
+ * request at a time, one handle reused so polling keeps its connection.
+ * The only CLI file that includes curl.h; see cli_request() in cli.h.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "cli/cli.h"
+#include "paths.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/xalloc.h"
+
+/* A response body past this is refused rather than held in memory. */
+#define CLI_MAX_RESPONSE (8u << 20)
+/* The token file holds one short line; more is not a token. */
+#define CLI_MAX_TOKEN 1024
+
+struct sink {
+	struct buf body;
+	int too_big;
+};
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct sink *s = arg;
+
+	if (buf_add(&s->body, data, size * nmemb) != 0) {
+		s->too_big = 1;
+		return 0; /* makes curl stop with CURLE_WRITE_ERROR */
+	}
+	return size * nmemb;
+}
+
+/* Sets ctx->url_owned from --url, $MDSCALE_URL or the default. */
+static int resolve_url(struct cli_ctx *ctx)
+{
+	const char *u = ctx->url;
+	size_t len;
+
+	if (ctx->url_owned != NULL)
+		return 0;
+	if (u == NULL)
+		u = getenv("MDSCALE_URL");
+	if (u == NULL || *u == '\0')
+		u = CLI_DEFAULT_URL;
+	if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) {
+		mds_diag(ctx->diag, sizeof ctx->diag,
+			"bad URL '%s': it must start with http:// or https://",
+			u);
+		return MDS_E_INVAL;
+	}
+	len = strlen(u);
+	while (len > 0 && u[len - 1] == '/')
+		len--;
+	ctx->url_owned = xstrndup(u, len);
+	return 0;
+}
+
+/*
+ * Sets ctx->token from $MDSCALE_TOKEN or the token file, once. Not finding
+ * one is no error here: the daemon answers 401, and ctx->token_note then
+ * tells the user where the token was looked for.
+ */
+static void resolve_token(struct cli_ctx *ctx)
+{
+	char *dir = NULL, *path = NULL;
+	char line[CLI_MAX_TOKEN + 1];
+	const char *v;
+	FILE *f = NULL;
+	size_t n;
+
+	if (ctx->token != NULL || ctx->token_tried)
+		return;
+	ctx->token_tried = 1;
+	v = getenv("MDSCALE_TOKEN");
+	if (v != NULL && *v != '\0') {
+		ctx->token = v;
+		return;
+	}
+	if (ctx->data_dir == NULL)
+		dir = paths_default_data_dir();
+	path = paths_token_file(ctx->data_dir != NULL ? ctx->data_dir : dir);
+	f = fopen(path, "r");
+	if (f == NULL) {
+		ctx->token_note = xasprintf("cannot read the token file %s: %s",
+			path, strerror(errno));
+		goto out;
+	}
+	n = fread(line, 1, sizeof line - 1, f);
+	while (n > 0 && isspace((unsigned char)line[n - 1]))
+		n--;
+	if (n == 0 || n >= CLI_MAX_TOKEN) {
+		ctx->token_note = xasprintf("the token file %s holds no token",
+			path);
+		goto out;
+	}
+	ctx->token_owned = xstrndup(line, n);
+	ctx->token = ctx->token_owned;
+out:
+	if (f != NULL)
+		fclose(f);
+	free(path);
+	free(dir);
+}
+
+/* A token goes into a header line: refuse anything but printable ASCII. */
+static int check_token(struct cli_ctx *ctx, const char *token)
+{
+	const char *p;
+
+	for (p = token; *p != '\0'; p++) {
+		if (*p <= ' ' || *p > '~') {
+			mds_diag(ctx->diag, sizeof ctx->diag,
+				"the API token holds a blank or control character");
+			return MDS_E_INVAL;
+		}
+	}
+	return 0;
+}
+
+int cli_request(struct cli_ctx *ctx, const char *method, const char *path,
+	const json_t *body, long *status, json_t **json)
+{
+	char errbuf[CURL_ERROR_SIZE];
+	struct curl_slist *headers = NULL;
+	struct sink sink;
+	char *url = NULL, *payload = NULL, *auth = NULL;
+	json_error_t jerr;
+	CURLcode cc;
+	CURL *c;
+	int rc;
+
+	*status = 0;
+	*json = NULL;
+	ctx->diag[0] = '\0';
+	buf_init(&sink.body, CLI_MAX_RESPONSE);
+	sink.too_big = 0;
+	rc = resolve_url(ctx);
+	if (rc != 0)
+		goto out;
+	if (ctx->curl == NULL)
+		ctx->curl = curl_easy_init();
+	c = ctx->curl;
+	if (c == NULL) {
+		mds_diag(ctx->diag, sizeof ctx->diag, "cannot initialize libcurl");
+		rc = MDS_E_INTERNAL;
+		goto out;
+	}
+	url = xasprintf("%s%s", ctx->url_owned, path);
+	headers = curl_slist_append(headers, "Accept: application/json");
+	if (strcmp(method, "GET") != 0) {
+		resolve_token(ctx);
+		if (ctx->token != NULL) {
+			rc = check_token(ctx, ctx->token);
+			if (rc != 0)
+				goto out;
+			auth = xasprintf("Authorization: Bearer %s", ctx->token);
+			headers = curl_slist_append(headers, auth);
+		}
+		payload = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+		if (payload != NULL) {
+			headers = curl_slist_append(headers,
+				"Content-Type: application/json");
+			curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
+		}
+	}
+	if (headers == NULL)
+		abort(); /* curl_slist_append fails only without memory */
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "mdscale/" MDS_VERSION);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 60000L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	errbuf[0] = '\0';
+	cc = curl_easy_perform(c);
+	if (cc != CURLE_OK) {
+		if (sink.too_big) {
+			mds_diag(ctx->diag, sizeof ctx->diag,
+				"the daemon's response is larger than %u bytes",
+				CLI_MAX_RESPONSE);
+			rc = MDS_E_LIMIT;
+		} else if (cc == CURLE_URL_MALFORMAT) {
+			mds_diag(ctx->diag, sizeof ctx->diag, "bad URL '%s'", url);
+			rc = MDS_E_INVAL;
+		} else {
+			mds_diag(ctx->diag, sizeof ctx->diag, "%s",
+				errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
+			rc = MDS_E_UNAVAIL;
+		}
+		goto out;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	if (sink.body.len > 0) {
+		*json = json_loadb(sink.body.data, sink.body.len, 0, &jerr);
+		if (*json == NULL && *status < 300) {
+			mds_diag(ctx->diag, sizeof ctx->diag,
+				"the daemon's response is not JSON: %s", jerr.text);
+			rc = MDS_E_PARSE;
+		}
+	}
+out:
+	if (ctx->curl != NULL)
+		curl_easy_reset(ctx->curl); /* it pointed at our buffers */
+	curl_slist_free_all(headers);
+	free(payload);
+	free(auth);
+	free(url);
+	buf_free(&sink.body);
+	return rc;
+}
+
+void cli_request_cleanup(struct cli_ctx *ctx)
+{
+	if (ctx->curl != NULL)
+		curl_easy_cleanup(ctx->curl);
+	ctx->curl = NULL;
+	free(ctx->url_owned);
+	free(ctx->token_owned);
+	free(ctx->token_note);
+	ctx->url_owned = NULL;
+	ctx->token_owned = NULL;
+	ctx->token_note = NULL;
+}
+
+char *cli_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(s);
+	char *out = xreallocarray(NULL, n + 1, 3);
+	char *p = out;
+
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (isalnum(ch) || ch == '-' || ch == '.' || ch == '_' ||
+		    ch == '~') {
+			*p++ = (char)ch;
+		} else {
+			*p++ = '%';
+			*p++ = hex[ch >> 4];
+			*p++ = hex[ch & 15];
+		}
+	}
+	*p = '\0';
+	return out;
+}

@@ -1,0 +1,138 @@
+/*
+ * cli_workrequest.c - `mdscale workrequest get|list`, and the work request
+ * summary that deployment update and delete print.
+ */
+#include <stdlib.h>
+
+#include "cli/cli.h"
+#include "util/xalloc.h"
+
+/* Appends "COUNT x SHAPE" of a work request's from or to, "-" if null. */
+static void add_target(struct cli_table *t, const json_t *side)
+{
+	if (!json_is_object(side)) {
+		cli_table_add(t, "-");
+		return;
+	}
+	cli_table_add(t, "%" JSON_INTEGER_FORMAT " x %s",
+		json_integer_value(json_object_get(side, "instanceCount")),
+		cli_json_str(side, "instanceShapeName"));
+}
+
+static struct cli_table *summary_table(void)
+{
+	return cli_table_new("ID OPERATION DEPLOYMENT STATUS PERCENT FROM TO");
+}
+
+static void add_summary_row(struct cli_table *t, const json_t *wr)
+{
+	cli_table_json(t, wr, "id");
+	cli_table_json(t, wr, "operationType");
+	cli_table_json(t, wr, "deploymentId");
+	cli_table_json(t, wr, "status");
+	cli_table_json(t, wr, "percentComplete");
+	add_target(t, json_object_get(wr, "from"));
+	add_target(t, json_object_get(wr, "to"));
+}
+
+void cli_workrequest_print(const struct cli_ctx *ctx, const json_t *wr)
+{
+	struct cli_table *t;
+
+	if (ctx->output == CLI_OUTPUT_JSON) {
+		cli_print_json(wr);
+		return;
+	}
+	t = summary_table();
+	add_summary_row(t, wr);
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+}
+
+int cli_workrequest_get(struct cli_ctx *ctx, int argc, char **argv)
+{
+	struct cli_table *t;
+	const json_t *step;
+	json_t *resp = NULL;
+	const char *id, *error;
+	char *esc, *path;
+	size_t i;
+	int ret;
+
+	ret = cli_parse_simple(ctx, argc, argv, "the work request ID", &id);
+	if (ret != 0)
+		return cli_opt_exit(ret);
+	esc = cli_escape(id);
+	path = xasprintf("/v1/workrequests/%s", esc);
+	ret = cli_call(ctx, "GET", path, NULL, &resp);
+	free(path);
+	free(esc);
+	if (ret != 0)
+		return ret;
+	cli_workrequest_print(ctx, resp);
+	if (ctx->output == CLI_OUTPUT_TABLE) {
+		error = cli_json_str(resp, "errorMessage");
+		if (*error != '\0')
+			printf("error: %s\n", error);
+		t = cli_table_new("INDEX KIND INSTANCE STATUS STARTED FINISHED MESSAGE");
+		json_array_foreach(json_object_get(resp, "steps"), i, step) {
+			cli_table_json(t, step, "index");
+			cli_table_json(t, step, "kind");
+			cli_table_json(t, step, "instanceId");
+			cli_table_json(t, step, "status");
+			cli_table_json(t, step, "timeStarted");
+			cli_table_json(t, step, "timeFinished");
+			cli_table_json(t, step, "message");
+		}
+		fputc('\n', stdout);
+		cli_table_print(t, stdout);
+		cli_table_free(t);
+	}
+	json_decref(resp);
+	return CLI_EXIT_OK;
+}
+
+int cli_workrequest_list(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct cli_opt opts[] = {{"deployment", 1}, {NULL, 0}};
+	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
+	const char *deployment = NULL;
+	struct cli_table *t;
+	const json_t *wr;
+	json_t *resp = NULL;
+	char *esc, *path;
+	size_t i;
+	int o, ret;
+
+	for (;;) {
+		o = cli_getopt(ctx, &g, opts);
+		if (o == CLI_OPT_END)
+			break;
+		if (o == CLI_OPT_ARG)
+			return cli_usage_error(ctx, "unexpected argument '%s'",
+				g.value);
+		if (o < 0)
+			return cli_opt_exit(o);
+		deployment = g.value;
+	}
+	if (deployment == NULL)
+		return cli_usage_error(ctx, "missing --deployment");
+	esc = cli_escape(deployment);
+	path = xasprintf("/v1/workrequests?deploymentId=%s", esc);
+	ret = cli_call(ctx, "GET", path, NULL, &resp);
+	free(path);
+	free(esc);
+	if (ret != 0)
+		return ret;
+	if (ctx->output == CLI_OUTPUT_JSON) {
+		cli_print_json(resp);
+	} else {
+		t = summary_table();
+		json_array_foreach(json_object_get(resp, "items"), i, wr)
+			add_summary_row(t, wr);
+		cli_table_print(t, stdout);
+		cli_table_free(t);
+	}
+	json_decref(resp);
+	return CLI_EXIT_OK;
+}
