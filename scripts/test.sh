@@ -1,0 +1,44 @@
+#!/bin/sh
+# Runs every test against each build directory given: the unit tests
+# (meson test) and the end-to-end tests (the real daemon, over loopback).
+# Ends with one line "N passed, N failed" over all of them; exits non-zero if
+# anything failed.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+passed=0
+failed=0
+for build in "$@"; do
+	build=$(cd "$build" && pwd)
+	echo "== unit tests ($build)"
+	out=$(meson test -C "$build" --suite unit --print-errorlogs 2>&1)
+	echo "$out" | grep -E '^ *[0-9]+/[0-9]+ |^(Ok|Fail|Expected Fail|Unexpected Pass|Skipped|Timeout): ' || true
+	ok=$(echo "$out" | sed -n 's/^Ok: *\([0-9]*\).*/\1/p')
+	bad=$(echo "$out" | sed -n 's/^Fail: *\([0-9]*\).*/\1/p')
+	to=$(echo "$out" | sed -n 's/^Timeout: *\([0-9]*\).*/\1/p')
+	if [ -z "$ok" ]; then
+		echo "$out"
+		failed=$((failed + 1))
+	else
+		passed=$((passed + ok))
+		failed=$((failed + ${bad:-0} + ${to:-0}))
+		[ "${bad:-0}" -ne 0 ] && echo "$out" | sed -n '/Listing only the last/,$p' | head -200
+	fi
+	echo "== end-to-end tests ($build)"
+	result=$(mktemp)
+	MDSCALE_BIN="$build/src/mdscale" \
+	MODEL_SERVER="$build/examples/model-server/mdscale-model-server" \
+	MODEL_WEIGHTS="$top/examples/model-server/digits-mlp.weights" \
+	MDSCALE_TEST_RESULT="$result" \
+		python3 "$top/tests/e2e/run.py" "$top/tests/e2e" "$top/examples/model-server"
+	if [ -s "$result" ]; then
+		read -r p f < "$result"
+		passed=$((passed + p))
+		failed=$((failed + f))
+	else
+		failed=$((failed + 1))
+	fi
+	rm -f "$result"
+done
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

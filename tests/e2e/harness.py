@@ -1,0 +1,348 @@
+"""The end-to-end harness: starts the real mdscale daemon on free loopback
+ports with a temporary data directory, talks to its REST API and gateway over
+HTTP, and cleans up every process and cgroup it made, even when a test fails.
+
+Paths come from the environment that scripts/test.sh sets: MDSCALE_BIN,
+MODEL_SERVER, MODEL_WEIGHTS."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+BIN = os.environ.get("MDSCALE_BIN", "build/src/mdscale")
+MODEL_SERVER = os.environ.get("MODEL_SERVER",
+                              "build/examples/model-server/mdscale-model-server")
+WEIGHTS = os.environ.get("MODEL_WEIGHTS",
+                         "examples/model-server/digits-mlp.weights")
+DIGITS = "/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(what, fn, timeout=30.0, interval=0.05):
+    """Polls fn until it returns a true value; fails the test after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError("timed out after %.0fs waiting for %s (last: %r)"
+                         % (timeout, what, last))
+
+
+def digits_rows(n=64):
+    import gzip
+    rows = []
+    with gzip.open(DIGITS, "rt") as f:
+        for line in f:
+            vals = [float(x) for x in line.strip().split(",")]
+            rows.append((vals[:64], int(vals[64])))
+            if len(rows) >= n:
+                break
+    return rows
+
+
+def model_command(extra=""):
+    return "exec %s --weights %s --port $PORT %s" % (
+        os.path.abspath(MODEL_SERVER), os.path.abspath(WEIGHTS), extra)
+
+
+class Response:
+    def __init__(self, status, body, headers):
+        self.status = status
+        self.raw = body
+        self.headers = headers
+        try:
+            self.json = json.loads(body) if body else None
+        except ValueError:
+            self.json = None
+
+    def __repr__(self):
+        return "<%d %s>" % (self.status, self.raw[:300])
+
+
+def request(port, method, path, body=None, token=None, headers=None,
+            timeout=30):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    hdrs = dict(headers or {})
+    if token:
+        hdrs["Authorization"] = "Bearer " + token
+    if body is not None and not isinstance(body, (bytes, str)):
+        body = json.dumps(body)
+        hdrs.setdefault("Content-Type", "application/json")
+    try:
+        conn.request(method, path, body=body, headers=hdrs)
+        r = conn.getresponse()
+        return Response(r.status, r.read(), dict(r.getheaders()))
+    finally:
+        conn.close()
+
+
+class Daemon:
+    """One mdscale daemon. Reuse data_dir to restart it on the same state."""
+
+    def __init__(self, data_dir=None, config=None):
+        self.owns_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="mdscale-e2e-")
+        self.api_port = free_port()
+        self.gw_port = free_port()
+        self.config = config
+        self.proc = None
+        self.log_path = os.path.join(self.data_dir, "daemon.log")
+        self.token = None
+
+    def start(self):
+        args = [BIN, "serve", "--listen", "127.0.0.1:%d" % self.api_port,
+                "--gateway", "127.0.0.1:%d" % self.gw_port,
+                "--data", self.data_dir, "--log-level", "debug"]
+        if self.config is not None:
+            path = os.path.join(self.data_dir, "config.json")
+            with open(path, "w") as f:
+                json.dump(self.config, f)
+            args += ["--config", path]
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        wait_for("the daemon's health", self._healthy, timeout=30)
+        with open(os.path.join(self.data_dir, "token")) as f:
+            self.token = f.read().strip()
+        return self
+
+    def _healthy(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("daemon exited with %s:\n%s"
+                                 % (self.proc.returncode, self.logs()))
+        try:
+            return request(self.api_port, "GET", "/v1/health",
+                           timeout=2).status == 200
+        except OSError:
+            return False
+
+    def logs(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")[-6000:]
+        except OSError:
+            return ""
+
+    # -- the API --
+    def api(self, method, path, body=None, auth=True, **kw):
+        return request(self.api_port, method, path, body,
+                       token=self.token if auth else None, **kw)
+
+    def gw(self, method, path, body=None, **kw):
+        return request(self.gw_port, method, path, body, **kw)
+
+    def create(self, **spec):
+        spec.setdefault("command", model_command())
+        spec.setdefault("instanceShapeName", "local.xs")
+        spec.setdefault("instanceCount", 1)
+        spec.setdefault("healthPath", "/health")
+        r = self.api("POST", "/v1/deployments", spec)
+        assert r.status == 201, r
+        return r.json
+
+    def get(self, dep_id):
+        r = self.api("GET", "/v1/deployments/" + dep_id)
+        assert r.status == 200, r
+        return r.json
+
+    def wait_state(self, dep_id, state, timeout=60):
+        def check():
+            d = self.get(dep_id)
+            if d["lifecycleState"] == "FAILED" and state != "FAILED":
+                raise AssertionError("deployment failed: %s"
+                                     % d["lifecycleDetails"])
+            return d if d["lifecycleState"] == state else None
+        return wait_for("deployment %s %s" % (dep_id, state), check,
+                        timeout=timeout)
+
+    def update(self, dep_id, **spec):
+        r = self.api("PUT", "/v1/deployments/" + dep_id, spec)
+        assert r.status == 202, r
+        return r.json
+
+    def delete(self, dep_id):
+        """Deletes a deployment and waits until it is gone."""
+        r = self.api("DELETE", "/v1/deployments/" + dep_id)
+        assert r.status == 202, r
+        return self.wait_wr(r.json["id"])
+
+    def wait_wr(self, wr_id, timeout=90):
+        def check():
+            w = self.api("GET", "/v1/workrequests/" + wr_id).json
+            return w if w["status"] in ("SUCCEEDED", "FAILED") else None
+        return wait_for("work request " + wr_id, check, timeout=timeout)
+
+    def cli(self, *args, env=None, input=None):
+        e = dict(os.environ)
+        e["MDSCALE_URL"] = "http://127.0.0.1:%d" % self.api_port
+        e["MDSCALE_DATA"] = self.data_dir
+        e.pop("MDSCALE_TOKEN", None)
+        e.update(env or {})
+        return subprocess.run([BIN] + list(args), env=e, input=input,
+                              capture_output=True, text=True, timeout=120)
+
+    # -- the end --
+    def instance_pids(self):
+        pids = []
+        try:
+            r = self.api("GET", "/v1/deployments", timeout=5)
+            for d in r.json["items"]:
+                pids += [i["pid"] for i in d["instances"] if i["pid"]]
+        except (OSError, ValueError, TypeError, KeyError):
+            pass
+        return pids
+
+    def kill(self):
+        """SIGKILL: the daemon dies, its instances live on."""
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+    def stop(self, timeout=30):
+        """SIGTERM: the daemon stops its instances and exits 0."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.log.close()
+        return rc
+
+    def sanitizer_reports(self):
+        """Sanitizer reports in the daemon's and the instances' logs."""
+        found = []
+        logs = [self.log_path]
+        inst_dir = os.path.join(self.data_dir, "instances")
+        if os.path.isdir(inst_dir):
+            logs += [os.path.join(inst_dir, n) for n in os.listdir(inst_dir)]
+        for path in logs:
+            try:
+                with open(path, "rb") as f:
+                    text = f.read().decode("utf-8", "replace")
+            except OSError:
+                continue
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                           "runtime error:"):
+                if marker in text:
+                    i = text.index(marker)
+                    found.append("%s: %s" % (path, text[max(0, i - 200):i + 2500]))
+        return found
+
+    def cleanup(self):
+        pids = self.instance_pids() if self.proc and self.proc.poll() is None else []
+        self.stop()
+        reports = self.sanitizer_reports()
+        for pid in pids:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        sweep_cgroups(self.data_dir)
+        if self.owns_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+        if reports:
+            raise AssertionError("sanitizer reports:\n" + "\n".join(reports))
+
+
+def sweep_cgroups(data_dir):
+    """Kills and removes the cgroups of this data dir's instances, if any
+    are left (the daemon removes them itself; this is the test's guard)."""
+    ids = set()
+    inst_dir = os.path.join(data_dir, "instances")
+    if os.path.isdir(inst_dir):
+        ids = {n[:-4] for n in os.listdir(inst_dir) if n.endswith(".log")}
+    for ctl in ("cpu", "cpuacct", "memory", "unified", ""):
+        base = os.path.join("/sys/fs/cgroup", ctl, "mdscale")
+        for i in ids:
+            path = os.path.join(base, i)
+            if not os.path.isdir(path):
+                continue
+            try:
+                with open(os.path.join(path, "cgroup.procs")) as f:
+                    for pid in f.read().split():
+                        os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+            for _ in range(50):
+                try:
+                    os.rmdir(path)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+
+
+class Load:
+    """A client that keeps sending predictions through the gateway from a few
+    threads until stopped, counting every failure with its cause."""
+
+    def __init__(self, port, path, threads=4, rows=None):
+        self.port = port
+        self.path = path
+        self.rows = rows or digits_rows(32)
+        self.ok = 0
+        self.failures = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(k,),
+                                         daemon=True) for k in range(threads)]
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        self.stopping.set()
+        for t in self.threads:
+            t.join(timeout=30)
+
+    def _run(self, k):
+        conn = None
+        i = k
+        while not self.stopping.is_set():
+            row, label = self.rows[i % len(self.rows)]
+            i += 1
+            body = json.dumps({"instances": [row]})
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                                      timeout=30)
+                conn.request("POST", self.path, body=body,
+                             headers={"Content-Type": "application/json"})
+                r = conn.getresponse()
+                data = r.read()
+                if r.status != 200:
+                    raise RuntimeError("HTTP %d %s" % (r.status, data[:200]))
+                json.loads(data)["predictions"][0]
+                with self.lock:
+                    self.ok += 1
+            except Exception as e:  # every failure is counted, none hidden
+                with self.lock:
+                    self.failures.append("%s: %s" % (type(e).__name__, e))
+                if conn is not None:
+                    conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
