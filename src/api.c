@@ -6,31 +6,14 @@
 #include <string.h>
 
 #include "api.h"
-#include "deploy.h"
 #include "fault.h"
 #include "util/err.h"
 #include "util/log.h"
 
 #define MDSCALE_VERSION "0.1.0"
 
-/* The matched route's arguments: the request, its parsed body, the path's
- * {id} segment. */
-struct call {
-	struct api *api;
-	struct http_req *req;
-	json_t *body;
-	char id[128];
-};
-
-typedef void route_fn(struct call *c);
-
-struct route {
-	const char *method;
-	const char *pattern; /* '*' matches one path segment */
-	route_fn *fn;
-};
-
-static void reply(struct call *c, int status, json_t *o, const char *headers)
+void api_reply(struct api_call *c, int status, json_t *o,
+	       const char *headers)
 {
 	char *s = json_dumps(o, JSON_COMPACT);
 
@@ -39,17 +22,17 @@ static void reply(struct call *c, int status, json_t *o, const char *headers)
 	json_decref(o);
 }
 
-static void reply_error(struct call *c, int status, const char *code,
-			const char *field, const char *message)
+void api_reply_error(struct api_call *c, int status, const char *code,
+		     const char *field, const char *message)
 {
 	json_t *o = json_pack("{s:s, s:s}", "code", code, "message", message);
 
 	if (field != NULL && field[0] != '\0')
 		json_object_set_new(o, "field", json_string(field));
-	reply(c, status, o, NULL);
+	api_reply(c, status, o, NULL);
 }
 
-static void reply_fault(struct call *c, const struct fault *f)
+void api_reply_fault(struct api_call *c, const struct fault *f)
 {
 	int status = 500;
 	const char *code = "InternalServerError";
@@ -76,20 +59,28 @@ static void reply_fault(struct call *c, const struct fault *f)
 	default:
 		break;
 	}
-	reply_error(c, status, f->code ? f->code : code, f->field, f->message);
+	api_reply_error(c, status, f->code ? f->code : code, f->field, f->message);
 }
 
-/* ---- handlers ---- */
-
-static void health(struct call *c)
+void api_reply_or_fault(struct api_call *c, json_t *o, const struct fault *f)
 {
-	reply(c, 200,
+	if (o == NULL)
+		api_reply_fault(c, f);
+	else
+		api_reply(c, 200, o, NULL);
+}
+
+/* ---- the daemon's own routes ---- */
+
+static void health(struct api_call *c)
+{
+	api_reply(c, 200,
 	      json_pack("{s:s, s:s, s:s}", "status", "ok", "version",
 			MDSCALE_VERSION, "cgroup", c->api->cgroup_name),
 	      NULL);
 }
 
-static void shapes(struct call *c)
+static void shapes(struct api_call *c)
 {
 	const struct shape_ladder *l = &c->api->config->shapes;
 	json_t *items = json_array();
@@ -100,130 +91,36 @@ static void shapes(struct call *c)
 			json_pack("{s:s, s:f, s:I}", "name", l->v[i].name,
 				  "cpus", l->v[i].mcpu / 1000.0, "memoryInMBs",
 				  (json_int_t)(l->v[i].mem_bytes >> 20)));
-	reply(c, 200, json_pack("{s:o}", "items", items), NULL);
+	api_reply(c, 200, json_pack("{s:o}", "items", items), NULL);
 }
 
-static void deployments_list(struct call *c)
-{
-	char name[128];
-	bool by_name = http_query_get(c->req->query, "displayName", name,
-				      sizeof(name)) == 0;
-
-	reply(c, 200, deploy_list(c->api->deploy, by_name ? name : NULL),
-	      NULL);
-}
-
-static void with_wr_header(struct call *c, int status, json_t *o,
-			   const char *wr_id)
-{
-	char hdr[128];
-
-	snprintf(hdr, sizeof(hdr), "opc-work-request-id: %s\r\n", wr_id);
-	reply(c, status, o, hdr);
-}
-
-static void deployments_create(struct call *c)
-{
-	struct fault f;
-	json_t *out = NULL;
-	char wr[64];
-
-	if (deploy_create(c->api->deploy, c->body, &out, &f) != 0) {
-		reply_fault(c, &f);
-		return;
-	}
-	snprintf(wr, sizeof(wr), "%s",
-		 json_string_value(json_object_get(out, "opc-work-request-id")));
-	json_object_del(out, "opc-work-request-id");
-	with_wr_header(c, 201, out, wr);
-}
-
-static void deployments_get(struct call *c)
-{
-	struct fault f;
-	json_t *o = deploy_get(c->api->deploy, c->id, &f);
-
-	if (o == NULL)
-		reply_fault(c, &f);
-	else
-		reply(c, 200, o, NULL);
-}
-
-static void deployments_update(struct call *c)
-{
-	struct fault f;
-	json_t *wr = NULL;
-
-	if (deploy_update(c->api->deploy, c->id, c->body, &wr, &f) != 0) {
-		reply_fault(c, &f);
-		return;
-	}
-	if (wr == NULL) { /* nothing to change */
-		deployments_get(c);
-		return;
-	}
-	with_wr_header(c, 202, wr,
-		       json_string_value(json_object_get(wr, "id")));
-}
-
-static void deployments_delete(struct call *c)
-{
-	struct fault f;
-	json_t *wr = NULL;
-
-	if (deploy_delete(c->api->deploy, c->id, &wr, &f) != 0) {
-		reply_fault(c, &f);
-		return;
-	}
-	with_wr_header(c, 202, wr,
-		       json_string_value(json_object_get(wr, "id")));
-}
-
-static void workrequests_get(struct call *c)
-{
-	struct fault f;
-	json_t *o = deploy_workrequest(c->api->deploy, c->id, &f);
-
-	if (o == NULL)
-		reply_fault(c, &f);
-	else
-		reply(c, 200, o, NULL);
-}
-
-static void workrequests_list(struct call *c)
-{
-	char dep[128];
-	bool by_dep = http_query_get(c->req->query, "deploymentId", dep,
-				     sizeof(dep)) == 0;
-
-	reply(c, 200,
-	      deploy_workrequests(c->api->deploy, by_dep ? dep : NULL), NULL);
-}
-
-static const struct route routes[] = {
+static const struct api_route core_routes[] = {
 	{ "GET", "/v1/health", health },
 	{ "GET", "/v1/shapes", shapes },
-	{ "GET", "/v1/deployments", deployments_list },
-	{ "POST", "/v1/deployments", deployments_create },
-	{ "GET", "/v1/deployments/*", deployments_get },
-	{ "PUT", "/v1/deployments/*", deployments_update },
-	{ "DELETE", "/v1/deployments/*", deployments_delete },
-	{ "GET", "/v1/workrequests", workrequests_list },
-	{ "GET", "/v1/workrequests/*", workrequests_get },
+	{ NULL, NULL, NULL },
 };
 
-/* Matches path against pattern, copying the '*' segment into id. */
-static bool match(const char *pattern, const char *path, char *id,
+static const struct api_route *const tables[] = {
+	core_routes,
+	deploy_routes,
+};
+
+/* Matches path against pattern, copying the '*' segments into id and
+ * sub. */
+static bool match(const char *pattern, const char *path, char *id, char *sub,
 		  size_t idsz)
 {
+	int stars = 0;
+
 	while (*pattern != '\0') {
 		if (*pattern == '*') {
 			size_t n = strcspn(path, "/");
+			char *out = stars++ == 0 ? id : sub;
 
 			if (n == 0 || n >= idsz)
 				return false;
-			memcpy(id, path, n);
-			id[n] = '\0';
+			memcpy(out, path, n);
+			out[n] = '\0';
 			path += n;
 			pattern++;
 			continue;
@@ -246,39 +143,43 @@ static bool authorized(const struct api *api, const char *header)
 
 void api_handle(void *arg, struct http_req *req)
 {
-	struct call c = { .api = arg, .req = req };
-	const struct route *r = NULL;
+	struct api_call c = { .api = arg, .req = req };
+	const struct api_route *r = NULL;
 	bool path_known = false;
 	json_error_t jerr;
 
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (!match(routes[i].pattern, req->path, c.id, sizeof(c.id)))
-			continue;
-		path_known = true;
-		if (strcmp(routes[i].method, req->method) == 0) {
-			r = &routes[i];
-			break;
+	for (size_t t = 0; r == NULL && t < sizeof(tables) / sizeof(tables[0]);
+	     t++) {
+		for (const struct api_route *x = tables[t]; x->method; x++) {
+			if (!match(x->pattern, req->path, c.id, c.sub,
+				   sizeof(c.id)))
+				continue;
+			path_known = true;
+			if (strcmp(x->method, req->method) == 0) {
+				r = x;
+				break;
+			}
 		}
 	}
 	if (r == NULL) {
 		if (path_known)
-			reply_error(&c, 405, "MethodNotAllowed", NULL,
+			api_reply_error(&c, 405, "MethodNotAllowed", NULL,
 				    "method not allowed on this path");
 		else
-			reply_error(&c, 404, "NotFound", NULL,
+			api_reply_error(&c, 404, "NotFound", NULL,
 				    "no such API path");
 		return;
 	}
 	if (strcmp(req->method, "GET") != 0 &&
 	    !authorized(c.api, req->authorization)) {
-		reply_error(&c, 401, "NotAuthenticated", NULL,
+		api_reply_error(&c, 401, "NotAuthenticated", NULL,
 			    "this request needs 'Authorization: Bearer "
 			    "<token>' (the token is in the daemon's data "
 			    "directory)");
 		return;
 	}
 	if (req->body_too_large) {
-		reply_error(&c, 413, "PayloadTooLarge", NULL,
+		api_reply_error(&c, 413, "PayloadTooLarge", NULL,
 			    "the request body is too large");
 		return;
 	}
@@ -293,7 +194,7 @@ void api_handle(void *arg, struct http_req *req)
 				 "the body is not valid JSON: %s (line %d, "
 				 "column %d)", jerr.text, jerr.line,
 				 jerr.column);
-			reply_error(&c, 400, "InvalidJson", NULL, msg);
+			api_reply_error(&c, 400, "InvalidJson", NULL, msg);
 			return;
 		}
 	}

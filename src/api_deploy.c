@@ -1,0 +1,109 @@
+/* api_deploy.c - the REST routes of deployments and work requests. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+#include "deploy.h"
+
+static void deployments_list(struct api_call *c)
+{
+	char name[128];
+	bool by_name = http_query_get(c->req->query, "displayName", name,
+				      sizeof(name)) == 0;
+
+	api_reply(c, 200, deploy_list(c->api->deploy, by_name ? name : NULL),
+	      NULL);
+}
+
+static void with_wr_header(struct api_call *c, int status, json_t *o,
+			   const char *wr_id)
+{
+	char hdr[128];
+
+	snprintf(hdr, sizeof(hdr), "opc-work-request-id: %s\r\n", wr_id);
+	api_reply(c, status, o, hdr);
+}
+
+static void deployments_create(struct api_call *c)
+{
+	struct fault f;
+	json_t *out = NULL;
+	char wr[64];
+
+	if (deploy_create(c->api->deploy, c->body, &out, &f) != 0) {
+		api_reply_fault(c, &f);
+		return;
+	}
+	snprintf(wr, sizeof(wr), "%s",
+		 json_string_value(json_object_get(out, "opc-work-request-id")));
+	json_object_del(out, "opc-work-request-id");
+	with_wr_header(c, 201, out, wr);
+}
+
+static void deployments_get(struct api_call *c)
+{
+	struct fault f;
+	json_t *o = deploy_get(c->api->deploy, c->id, &f);
+
+	api_reply_or_fault(c, o, &f);
+}
+
+static void deployments_update(struct api_call *c)
+{
+	struct fault f;
+	json_t *wr = NULL;
+
+	if (deploy_update(c->api->deploy, c->id, c->body, &wr, &f) != 0) {
+		api_reply_fault(c, &f);
+		return;
+	}
+	if (wr == NULL) { /* nothing to change */
+		deployments_get(c);
+		return;
+	}
+	with_wr_header(c, 202, wr,
+		       json_string_value(json_object_get(wr, "id")));
+}
+
+static void deployments_delete(struct api_call *c)
+{
+	struct fault f;
+	json_t *wr = NULL;
+
+	if (deploy_delete(c->api->deploy, c->id, &wr, &f) != 0) {
+		api_reply_fault(c, &f);
+		return;
+	}
+	with_wr_header(c, 202, wr,
+		       json_string_value(json_object_get(wr, "id")));
+}
+
+static void workrequests_get(struct api_call *c)
+{
+	struct fault f;
+	json_t *o = deploy_workrequest(c->api->deploy, c->id, &f);
+
+	api_reply_or_fault(c, o, &f);
+}
+
+static void workrequests_list(struct api_call *c)
+{
+	char dep[128];
+	bool by_dep = http_query_get(c->req->query, "deploymentId", dep,
+				     sizeof(dep)) == 0;
+
+	api_reply(c, 200,
+	      deploy_workrequests(c->api->deploy, by_dep ? dep : NULL), NULL);
+}
+
+const struct api_route deploy_routes[] = {
+	{ "GET", "/v1/deployments", deployments_list },
+	{ "POST", "/v1/deployments", deployments_create },
+	{ "GET", "/v1/deployments/*", deployments_get },
+	{ "PUT", "/v1/deployments/*", deployments_update },
+	{ "DELETE", "/v1/deployments/*", deployments_delete },
+	{ "GET", "/v1/workrequests", workrequests_list },
+	{ "GET", "/v1/workrequests/*", workrequests_get },
+	{ NULL, NULL, NULL },
+};
