@@ -104,22 +104,31 @@ static int read_file(const char *path, size_t max, unsigned char **out,
 {
 	FILE *f = fopen(path, "rb");
 	unsigned char *data = NULL;
-	size_t len = 0, n;
+	size_t len = 0, cap = 0, n;
 	int rc = 0;
 
 	if (f == NULL) {
 		mds_diag(diag, diagsize, "%s: %s", path, strerror(errno));
 		return MDS_E_IO;
 	}
-	data = xmalloc(max + 1);
-	while ((n = fread(data + len, 1, max + 1 - len, f)) > 0)
+	do {
+		if (len > max) {
+			mds_diag(diag, diagsize, "%s: over %zu bytes", path,
+				 max);
+			rc = MDS_E_LIMIT;
+			break;
+		}
+		if (len == cap) {
+			cap = cap ? cap * 2 : 65536;
+			cap = cap > max + 1 ? max + 1 : cap;
+			data = xrealloc(data, cap);
+		}
+		n = fread(data + len, 1, cap - len, f);
 		len += n;
-	if (ferror(f)) {
+	} while (n > 0);
+	if (rc == 0 && ferror(f)) {
 		mds_diag(diag, diagsize, "%s: read error", path);
 		rc = MDS_E_IO;
-	} else if (len > max) {
-		mds_diag(diag, diagsize, "%s: larger than %zu bytes", path, max);
-		rc = MDS_E_LIMIT;
 	}
 	fclose(f);
 	if (rc < 0) {

@@ -19,8 +19,8 @@
  *     weights    sizes[l+1] rows of sizes[l] floats (one row per output unit)
  *     bias       sizes[l+1] floats
  *
- * Functions return 0 or a negative errno code (-EINVAL, -EIO, ...) and put
- * a human-readable reason into the caller's diag buffer.
+ * Functions that can fail return 0 or a negative MDS_E_* code (util/err.h)
+ * and put a human-readable reason into the caller's diag buffer.
  */
 #ifndef MDS_EXAMPLE_MLP_H
 #define MDS_EXAMPLE_MLP_H

@@ -19,23 +19,28 @@
  *
  * Cost: with --tta on (the default) every instance runs the network nine
  * times, on the image and its eight one-pixel shifts, and averages the
- * probabilities; that is 9 x 84,480 multiply-adds. Measured on the
- * development machine (x86-64, gcc 12 -O2, one thread): 0.55 ms of CPU per
- * request of one new instance with TTA, 0.08 ms with --tta off, 0.03 ms on
- * a cache hit (user+system CPU of the server over 20,000 keep-alive
- * requests). So one instance held to a quarter of a CPU saturates near 450
- * requests per second of distinct inputs.
+ * probabilities: 9 x 84,480 multiply-adds. Measured on the development
+ * machine (x86-64, gcc 12, meson debugoptimized = -O2, one thread) as the
+ * server's own user+system CPU time over 20,000 keep-alive POSTs of one
+ * instance each: 0.51 ms a request for new inputs with TTA, 0.10 ms with
+ * --tta off, 0.04 ms on a cache hit. So an instance held to a quarter of a
+ * CPU saturates near 490 requests per second of distinct inputs.
  *
  * Memory: each thread has an LRU cache keyed by the exact 64 input values
  * that keeps the input, both hidden layers and the output (about 2.4 KB an
  * entry) so a repeated input skips the network. --cache-entries is the
- * total, split evenly over the threads; entries are allocated as distinct
- * inputs arrive, so resident memory grows with traffic up to that bound.
+ * total, split evenly over the threads (rounded up); entries are allocated
+ * as distinct inputs arrive, so resident memory grows with traffic up to
+ * that bound (20,000 entries: about 50 MB).
+ *
+ * Shutdown: SIGTERM or SIGINT closes the listeners and idle connections at
+ * once, lets requests in progress finish (answered with Connection: close)
+ * for up to SRV_DRAIN_MS, then exits 0.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <netinet/in.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -52,6 +57,7 @@
 #include <uv.h>
 
 #include "mlp.h"
+#include "util/err.h"
 #include "util/xalloc.h"
 
 #define SRV_MAX_BODY (1u << 20)
@@ -391,11 +397,12 @@ static unsigned long long rss_bytes(void)
 
 static json_t *stats(const struct server *srv)
 {
-	unsigned long req = 0, hits = 0, misses = 0, entries = 0;
+	unsigned long req = 0, hits = 0, misses = 0, entries = 0, cap = 0;
 
 	for (int i = 0; i < srv->nworkers; i++) {
 		struct worker *w = srv->workers[i];
 
+		cap += w->cache.cap;
 		req += atomic_load_explicit(&w->requests, memory_order_relaxed);
 		hits += atomic_load_explicit(&w->hits, memory_order_relaxed);
 		misses += atomic_load_explicit(&w->misses,
@@ -405,8 +412,7 @@ static json_t *stats(const struct server *srv)
 	}
 	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:b}", "requests",
 			 (json_int_t)req, "cache_entries", (json_int_t)entries,
-			 "cache_capacity",
-			 (json_int_t)srv->opt.cache_entries, "cache_hits",
+			 "cache_capacity", (json_int_t)cap, "cache_hits",
 			 (json_int_t)hits, "cache_misses", (json_int_t)misses,
 			 "rss_bytes", (json_int_t)rss_bytes(), "threads",
 			 srv->nworkers, "tta", srv->opt.tta);
@@ -603,7 +609,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 	if (c->in_value)
 		c->hname_len = c->in_value = 0;
 	/* Only "Expect" matters; a longer name just stops matching. */
-	if (len <= sizeof(c->hname) - c->hname_len)
+	if (c->hname_len <= sizeof(c->hname) &&
+	    len <= sizeof(c->hname) - c->hname_len)
 		memcpy(c->hname + c->hname_len, at, len);
 	c->hname_len += len;
 	return 0;
@@ -688,6 +695,8 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
 			c->rest_len = len - n;
 		}
 		uv_read_stop((uv_stream_t *)&c->tcp);
+		if (c->parser.upgrade) /* no protocol switch here */
+			c->close_after = 1;
 		atomic_fetch_add_explicit(&c->w->requests, 1,
 					  memory_order_relaxed);
 		status = route(c, &body, &allow);
@@ -770,7 +779,8 @@ static void worker_run(void *arg)
 /* Opens a bound SO_REUSEPORT socket for one worker. */
 static int listen_socket(const struct sockaddr *sa, socklen_t len)
 {
-	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(sa->sa_family,
+			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
 
 	if (fd < 0)
@@ -862,11 +872,11 @@ static int parse_long(const char *s, long min, long max, long *out)
 	long v;
 
 	if (s == NULL || *s == '\0')
-		return -EINVAL;
+		return MDS_E_INVAL;
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -EINVAL;
+		return MDS_E_INVAL;
 	*out = v;
 	return 0;
 }
@@ -881,7 +891,7 @@ static int parse_cpus(const char *s, long *out)
 	v = strtod(s, &end);
 	if (errno != 0 || *end != '\0' || end == s || !(v > 0.0) ||
 	    v > SRV_MAX_THREADS)
-		return -EINVAL;
+		return MDS_E_INVAL;
 	*out = (long)ceil(v);
 	return 0;
 }
@@ -913,7 +923,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{NULL, 0, NULL, 0},
 	};
 	const char *env;
-	int c, rc = 0;
+	int c, idx = 0, rc = 0;
 
 	*o = (struct options){.host = "127.0.0.1", .port = -1, .threads = 1,
 			      .tta = 1, .cache_entries = 20000};
@@ -921,15 +931,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 	if (env != NULL && *env != '\0' && parse_cpus(env, &o->threads) < 0) {
 		fprintf(stderr, "mdscale-model-server: bad MDSCALE_CPUS '%s'\n",
 			env);
-		return -EINVAL;
+		return MDS_E_INVAL;
 	}
 	env = getenv("PORT");
 	if (env != NULL && *env != '\0' &&
 	    parse_long(env, 0, 65535, &o->port) < 0) {
 		fprintf(stderr, "mdscale-model-server: bad PORT '%s'\n", env);
-		return -EINVAL;
+		return MDS_E_INVAL;
 	}
-	while (rc == 0 && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	while (rc == 0 &&
+	       (c = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
 		switch (c) {
 		case 'w':
 			o->weights = optarg;
@@ -946,10 +957,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'a':
 			o->tta = strcmp(optarg, "on") == 0;
 			if (!o->tta && strcmp(optarg, "off") != 0)
-				rc = -EINVAL;
+				rc = MDS_E_INVAL;
 			break;
 		case 'c':
-			rc = parse_long(optarg, 0, 100000000, &o->cache_entries);
+			rc = parse_long(optarg, 0, 10000000, &o->cache_entries);
 			break;
 		case 'd':
 			rc = parse_long(optarg, 0, 86400000, &o->load_delay_ms);
@@ -958,18 +969,19 @@ static int parse_options(int argc, char **argv, struct options *o)
 			usage(stdout);
 			exit(0);
 		default:
-			rc = -EINVAL;
+			rc = MDS_E_INVAL; /* getopt has said why */
+			continue;
 		}
 		if (rc < 0)
-			fprintf(stderr, "mdscale-model-server: bad value for "
-				"%s\n", argv[optind - 1]);
+			fprintf(stderr, "mdscale-model-server: bad --%s '%s'\n",
+				longopts[idx].name, optarg);
 	}
 	if (rc == 0 && (o->weights == NULL || o->port < 0 || optind != argc)) {
 		fprintf(stderr, "mdscale-model-server: %s\n",
 			o->weights == NULL ? "--weights is required"
 			: o->port < 0	   ? "no --port and no $PORT"
 					   : "unexpected argument");
-		rc = -EINVAL;
+		rc = MDS_E_INVAL;
 	}
 	if (rc < 0)
 		usage(stderr);
