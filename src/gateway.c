@@ -12,15 +12,17 @@
  * runs over it. Heads are copied (they outlive the read and get rewritten);
  * body bytes are not: each on_body slice is referenced in place (the block's
  * count goes up until the write completes), or copied when it is short. The
- * slices of one read go out as one uv_write (writev), re-framed: a
- * Content-Length body as is, a chunked one as chunks of what on_body gave.
- * Past QUEUE_HIGH bytes not yet written on one side, the other side stops
- * reading until the queue drains below QUEUE_LOW.
+ * slices of one read go out as one writev (uv_try_write, the rest queued),
+ * re-framed: a Content-Length body as is, a chunked one as chunks of what
+ * on_body gave. Past QUEUE_HIGH bytes not yet written on one side, the other
+ * side stops reading until the queue drains below QUEUE_LOW.
  *
  * Client connection: head -> routed, body streamed upstream -> request
- * complete (the parser is paused and reading stops, so a pipelined request
- * waits in its block) -> response forwarded -> next request, or close. A
- * request ends when both its message and its response are complete.
+ * complete (the parser pauses; input that arrives meanwhile, a pipelined
+ * request, is held in its one block and reading stops) -> response
+ * forwarded -> next request, or close. A request ends when both its message
+ * and its response are complete. Timeouts use one timer per client that
+ * re-arms itself lazily.
  *
  * Upstream connection: connecting -> active (serving one request) -> idle in
  * its instance's pool (LIFO) -> reused, or closed. Until the first response
@@ -126,6 +128,7 @@ struct inst {
 	struct link link; /* gw->insts */
 	struct link idle; /* pooled connections, most recent first */
 	char *id;
+	char host[40];    /* "Host: 127.0.0.1:port\r\n" */
 	uint16_t port;
 	uint32_t inflight, nidle, refs;
 	bool routed, keep, down; /* down: warned about, until a connect works */
@@ -196,9 +199,12 @@ struct client {
 	struct block *pend;  /* unparsed input */
 	size_t pend_off;
 	size_t out_queued;
+	uint64_t active_at;  /* uv_now() of the last progress */
+	uint64_t armed;      /* the timer fires at most this long after */
 	int nopen;           /* handles not yet closed */
 	char ip[64];
-	bool reading, in_parse, closing, handles_closed, broken, out_throttled;
+	bool reading, in_parse, closing, handles_closed, broken, out_throttled,
+		eof;
 };
 
 struct gateway {
@@ -400,16 +406,38 @@ static void wreq_chunk(struct wreq *w, size_t len)
 	wreq_copy(w, tmp + k, sizeof(tmp) - k);
 }
 
-static unsigned wreq_iov(const struct wreq *w, uv_buf_t *iov)
+/*
+ * Writes w to s: what the socket takes at once with uv_try_write(), the rest
+ * queued with uv_write() (cb runs then). Trying first keeps small messages
+ * free of write requests, and libuv 1.44 re-arms epoll after each request.
+ * Returns 1 if all was written, 0 if queued, or a negative libuv error.
+ */
+static int wreq_write(struct wreq *w, uv_stream_t *s, uv_write_cb cb)
 {
-	for (unsigned i = 0; i < w->n; i++) {
-		const struct slice *s = &w->s[i];
-		char *base = s->blk ? s->blk->data + s->off
-				    : w->own.data + s->off;
+	uv_buf_t iov[WREQ_SLICES];
+	unsigned i = 0;
+	size_t done;
+	int rc;
 
-		iov[i] = uv_buf_init(base, (unsigned)s->len);
+	for (unsigned k = 0; k < w->n; k++) {
+		const struct slice *sl = &w->s[k];
+
+		iov[k] = uv_buf_init(sl->blk ? sl->blk->data + sl->off
+					     : w->own.data + sl->off,
+				     (unsigned)sl->len);
 	}
-	return w->n;
+	rc = uv_try_write(s, iov, w->n);
+	if (rc < 0 && rc != UV_EAGAIN)
+		return rc;
+	done = rc > 0 ? (size_t)rc : 0;
+	if (done == w->bytes)
+		return 1;
+	while (done >= iov[i].len)
+		done -= iov[i++].len;
+	iov[i].base += done;
+	iov[i].len -= (unsigned)done;
+	rc = uv_write(&w->req, s, iov + i, w->n - i, cb);
+	return rc < 0 ? rc : 0;
 }
 
 /* Heads. */
@@ -563,8 +591,16 @@ static void buf_truncate(struct buf *o, size_t len)
 		o->data[len] = '\0';
 }
 
-/* Writes the request head for an instance on port into w. */
-static int build_req_head(struct client *c, struct wreq *w, uint16_t port)
+static char *put_hex(char *p, uint64_t v)
+{
+	for (int i = 15; i >= 0; i--, v >>= 4)
+		p[i] = "0123456789abcdef"[v & 15];
+	return p + 16;
+}
+
+/* Writes the request head for an instance into w. */
+static int build_req_head(struct client *c, struct wreq *w,
+			  const struct inst *in)
 {
 	const struct head *h = &c->head;
 	const struct request *r = &c->req;
@@ -597,15 +633,19 @@ static int build_req_head(struct client *c, struct wreq *w, uint16_t port)
 			continue;
 		ok = put_hdr(o, h, x);
 	}
-	ok = ok && buf_printf(o, "Host: 127.0.0.1:%u\r\nX-Forwarded-For: ",
-			      (unsigned)port) == 0;
+	ok = ok && buf_addstr(o, in->host) == 0 &&
+	     buf_addstr(o, "X-Forwarded-For: ") == 0;
 	if (ok && xff != NULL)
 		ok = buf_add(o, raw + xff->val, xff->val_len) == 0 &&
 		     buf_add(o, ", ", 2) == 0;
 	ok = ok && buf_addstr(o, c->ip) == 0 && buf_add(o, "\r\n", 2) == 0;
-	if (ok && !rid)
-		ok = buf_printf(o, "X-Request-Id: %016" PRIx64 "%016" PRIx64
-				"\r\n", c->gw->rid_seed, r->rid) == 0;
+	if (ok && !rid) {
+		char id[64] = "X-Request-Id: ";
+
+		memcpy(put_hex(put_hex(id + 14, c->gw->rid_seed), r->rid),
+		       "\r\n", 3);
+		ok = buf_addstr(o, id) == 0;
+	}
 	ok = ok && buf_add(o, "\r\n", 2) == 0;
 	if (!ok)
 		return MDS_E_LIMIT;
@@ -629,7 +669,12 @@ static int build_resp_head(struct client *c, struct upconn *up,
 	size_t from = o->len;
 	bool ok;
 
-	ok = buf_printf(o, "HTTP/1.1 %u ", up->parser.status_code) == 0 &&
+	unsigned st = up->parser.status_code;
+	char line[13] = { 'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ',
+			  (char)('0' + st / 100 % 10), (char)('0' + st / 10 % 10),
+			  (char)('0' + st % 10), ' ' };
+
+	ok = buf_add(o, line, sizeof(line)) == 0 &&
 	     buf_add(o, buf_str(&h->raw), h->first_len) == 0 &&
 	     buf_add(o, "\r\n", 2) == 0;
 	for (uint32_t i = 0; ok && i < h->n; i++) {
@@ -734,18 +779,35 @@ static struct upconn *pool_pop(struct inst *in)
 
 static void client_timer_cb(uv_timer_t *t);
 
-/* Restarts the client's timer: idle while the client owes us bytes, the
- * response timeout once the request is complete. */
+/* The timeout of the client's state: idle while it owes us bytes, the
+ * response timeout once its request is complete. */
+static uint64_t client_timeout(const struct client *c)
+{
+	return c->req.in_done && !c->req.out_done
+		       ? c->gw->lim.response_timeout_ms
+		       : c->gw->lim.idle_timeout_ms;
+}
+
+/* Progress only stamps the time: the timer re-arms itself lazily, so the
+ * hot path does not touch the timer heap on every read and write. */
 static void client_touch(struct client *c)
 {
-	const struct gateway *gw = c->gw;
-	uint64_t ms;
+	c->active_at = uv_now(c->gw->loop);
+}
+
+/* Arms the timer when the state changes, unless it already fires soon
+ * enough (then it re-checks and re-arms itself). */
+static void client_arm(struct client *c)
+{
+	uint64_t tmo = client_timeout(c);
 
 	if (c->closing)
 		return;
-	ms = c->req.in_done && !c->req.out_done ? gw->lim.response_timeout_ms
-						: gw->lim.idle_timeout_ms;
-	uv_timer_start(&c->timer, client_timer_cb, ms, 0);
+	client_touch(c);
+	if (uv_is_active((uv_handle_t *)&c->timer) && tmo >= c->armed)
+		return;
+	c->armed = tmo;
+	uv_timer_start(&c->timer, client_timer_cb, tmo, 0);
 }
 
 static void client_alloc_cb(uv_handle_t *h, size_t size, uv_buf_t *buf)
@@ -782,16 +844,20 @@ static void set_reading(uv_stream_t *s, bool *reading, bool want,
 	*reading = want;
 }
 
-/* Reads from the client while it owes request bytes we can take. */
+/*
+ * Reads from the client unless the upstream is behind or unparsed input is
+ * held: a pipelined request waits in its one block until the current one is
+ * done. Reading on while a response is pending spares two epoll_ctl calls
+ * per request and notices a client that resets.
+ */
 static void client_update_read(struct client *c)
 {
-	const struct request *r = &c->req;
 	bool want;
 
 	if (c->handles_closed)
 		return;
-	want = c->closing ||
-	       (c->pend == NULL && !r->in_done && !r->throttled);
+	want = !c->eof &&
+	       (c->closing || (c->pend == NULL && !c->req.throttled));
 	set_reading((uv_stream_t *)&c->tcp, &c->reading, want,
 		    client_alloc_cb, client_read_cb);
 }
@@ -848,15 +914,13 @@ static void up_write_cb(uv_write_t *req, int status)
 
 static void up_submit(struct upconn *up, struct wreq *w)
 {
-	uv_buf_t iov[WREQ_SLICES];
-	unsigned n = wreq_iov(w, iov);
 	int rc;
 
 	w->state = W_INFLIGHT;
 	up->nwrites++;
-	rc = uv_write(&w->req, (uv_stream_t *)&up->tcp, iov, n, up_write_cb);
+	rc = wreq_write(w, (uv_stream_t *)&up->tcp, up_write_cb);
 	if (rc != 0)
-		up_write_done(up, w, rc);
+		up_write_done(up, w, rc > 0 ? 0 : rc);
 }
 
 /* Drops the writes kept for a replay; those in flight free themselves. */
@@ -968,8 +1032,7 @@ static void client_write_cb(uv_write_t *req, int status)
 static void client_flush(struct client *c)
 {
 	struct wreq *w = c->cb;
-	uv_buf_t iov[WREQ_SLICES];
-	unsigned n;
+	int rc;
 
 	if (w == NULL)
 		return;
@@ -978,13 +1041,12 @@ static void client_flush(struct client *c)
 		wreq_put(w);
 		return;
 	}
-	n = wreq_iov(w, iov);
 	w->state = W_INFLIGHT;
-	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, iov, n,
-		     client_write_cb) != 0) {
-		/* Closing here could pull state from under a parser
-		 * callback; the next safe point does it. */
-		c->broken = true;
+	rc = wreq_write(w, (uv_stream_t *)&c->tcp, client_write_cb);
+	if (rc != 0) {
+		/* Written at once, or failed: closing here could pull state
+		 * from under a parser callback; the next safe point does. */
+		c->broken = rc < 0;
 		wreq_put(w);
 		return;
 	}
@@ -1085,7 +1147,7 @@ static void local_error(struct client *c, int status, const char *code,
 	va_end(ap);
 	json_escape(esc, msg);
 	blen = snprintf(body, sizeof(body),
-			"{\"error\":\"%s\",\"message\":\"%s\"}", code, esc);
+			"{\"code\":\"%s\",\"message\":\"%s\"}", code, esc);
 
 	req_unretain(r);
 	wreq_put(r->ub);
@@ -1168,13 +1230,13 @@ static void req_maybe_finish(struct client *c)
 
 	if (c->closing || !r->active || !r->in_done || !r->out_done)
 		return;
-	keep = r->keepalive && !c->gw->closing;
+	keep = r->keepalive && !c->gw->closing && !c->eof;
 	req_end(c);
 	if (!keep) {
 		client_close(c, true);
 		return;
 	}
-	client_touch(c);
+	client_arm(c);
 	if (!c->in_parse)
 		client_process(c);
 }
@@ -1196,7 +1258,7 @@ static void client_settle(struct client *c)
 }
 
 /* (Re)writes the retained request head for the instance chosen. */
-static int req_head(struct client *c, uint16_t port)
+static int req_head(struct client *c, const struct inst *in)
 {
 	struct request *r = &c->req;
 	struct wreq *w = r->headw;
@@ -1216,7 +1278,7 @@ static int req_head(struct client *c, uint16_t port)
 		old = w->bytes;
 		wreq_clear(w);
 	}
-	rc = build_req_head(c, w, port);
+	rc = build_req_head(c, w, in);
 	if (w->state == W_PENDING)
 		r->up_queued = r->up_queued - old + w->bytes;
 	r->retained = r->retained - old + w->bytes;
@@ -1315,7 +1377,7 @@ static void req_route(struct client *c)
 	r->inst = in;
 	in->inflight++;
 	in->refs++;
-	if (req_head(c, in->port) != 0) {
+	if (req_head(c, in) != 0) {
 		r->keepalive = false;
 		local_error(c, 431, "RequestHeaderFieldsTooLarge",
 			    "request head too large");
@@ -1463,7 +1525,7 @@ static int creq_complete(http_parser *p)
 	if (r->chunked_in && !r->discard)
 		wreq_copy(up_batch(c), "0\r\n\r\n", 5);
 	r->in_done = true;
-	client_touch(c);
+	client_arm(c);
 	http_parser_pause(p, 1);
 	return 0;
 }
@@ -1550,12 +1612,18 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread,
 	struct block *b = block_of(buf);
 
 	if (nread <= 0 || c->closing) {
-		/* While lingering, input is dropped until the peer closes. */
+		/* While lingering, input is dropped until the peer closes. A
+		 * client that half-closes after a complete request still
+		 * gets its response (then the connection closes). */
 		block_unref(b);
-		if (nread < 0 && c->closing)
+		if (nread < 0 && c->closing) {
 			client_close_handles(c);
-		else if (nread < 0)
+		} else if (nread == UV_EOF && c->req.in_done) {
+			c->eof = true;
+			client_update_read(c);
+		} else if (nread < 0) {
 			client_close(c, false);
+		}
 		return;
 	}
 	b->len = (uint32_t)nread;
@@ -1824,7 +1892,7 @@ static void client_shutdown_cb(uv_shutdown_t *req, int status)
 {
 	struct client *c = req->handle->data;
 
-	if (status < 0)
+	if (status < 0 || c->eof)
 		client_close_handles(c);
 }
 
@@ -1859,8 +1927,13 @@ static void client_timer_cb(uv_timer_t *t)
 	struct client *c = t->data;
 	struct request *r = &c->req;
 
+	uint64_t idle = uv_now(c->gw->loop) - c->active_at;
+
 	if (c->closing) {
 		client_close_handles(c);
+	} else if (idle < client_timeout(c)) {
+		c->armed = client_timeout(c) - idle;
+		uv_timer_start(t, client_timer_cb, c->armed, 0);
 	} else if (r->in_done && r->status == 0) {
 		local_error(c, 504, "GatewayTimeout",
 			    "instance of deployment %s did not answer in %"
@@ -1927,7 +2000,7 @@ static void on_connection(uv_stream_t *server, int status)
 			uv_ip4_name((struct sockaddr_in *)&ss, c->ip,
 				    sizeof(c->ip));
 	}
-	client_touch(c);
+	client_arm(c);
 	client_update_read(c);
 }
 
@@ -2067,6 +2140,8 @@ static struct inst *inst_new(struct gateway *gw, const char *id,
 
 	in->id = xstrdup(id);
 	in->port = port;
+	snprintf(in->host, sizeof(in->host), "Host: 127.0.0.1:%u\r\n",
+		 (unsigned)port);
 	in->refs = 1;
 	in->routed = true;
 	list_init(&in->idle);

@@ -54,7 +54,9 @@ typedef void gateway_observe_fn(void *arg, const char *deployment_id,
 /*
  * Starts listening on host:port (port 0 picks a free one, see
  * gateway_port()). Returns 0 and a new gateway in *out, or a negative
- * MDS_E_* code with detail in diag. The caller owns the gateway and releases
+ * MDS_E_* code with detail in diag (MDS_E_INVAL: bad arguments or address;
+ * MDS_E_SYS: bind or listen failed, in which case the loop still has to run
+ * once to release what was made). The caller owns the gateway and releases
  * it with gateway_close().
  */
 int gateway_start(uv_loop_t *loop, const char *host, int port,

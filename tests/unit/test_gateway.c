@@ -1141,11 +1141,11 @@ static void sc_errors(struct env *e)
 	CHECK_INT(r->status, 503);
 	CHECK_HAS(r->hdrs, "retry-after: 1\n");
 	CHECK_HAS(r->hdrs, "content-type: application/json\n");
-	CHECK_HAS(r->body, "{\"error\":\"NoReadyInstance\",\"message\":"
+	CHECK_HAS(r->body, "{\"code\":\"NoReadyInstance\",\"message\":"
 		  "\"deployment empty has no ready instance\"}");
 	CHECK(request(k, "GET", "/nope/x", NULL, r));
 	CHECK_INT(r->status, 404);
-	CHECK_HAS(r->body, "\"error\":\"NotFound\"");
+	CHECK_HAS(r->body, "\"code\":\"NotFound\"");
 	CHECK(request(k, "GET", "/", NULL, r));
 	CHECK_INT(r->status, 404);
 	CHECK(send_str(k, "POST /dead/x HTTP/1.1\r\nHost: gw\r\n"
@@ -1360,6 +1360,17 @@ static void sc_head_pipeline(struct env *e)
 	}
 	CHECK_HAS(r->body, "len=2 ");
 	conn_close(k);
+
+	/* A client that half-closes after its request still gets the
+	 * response, then the gateway closes too. */
+	k = conn_open(e);
+	CHECK(send_str(k, "GET /model-a/slow?ms=100 HTTP/1.1\r\nHost: gw\r\n"
+		       "\r\n"));
+	CHECK(shutdown(k->fd, SHUT_WR) == 0);
+	CHECK(read_resp(k, false, r));
+	CHECK_INT(r->status, 200);
+	CHECK(at_eof(k));
+	conn_close(k);
 	free(r);
 }
 
@@ -1566,6 +1577,11 @@ static void test_set_routes_args(void **state)
 	assert_int_equal(gateway_start(&e->loop, "not-an-ip", 0, &gw2, diag,
 				       sizeof(diag)), MDS_E_INVAL);
 	assert_non_null(strstr(diag, "not-an-ip"));
+	assert_null(gw2);
+	/* A port in use: the half-made gateway is released by the loop. */
+	assert_int_equal(gateway_start(&e->loop, "127.0.0.1", e->gw_port, &gw2,
+				       diag, sizeof(diag)), MDS_E_SYS);
+	assert_non_null(strstr(diag, "address already in use"));
 	assert_null(gw2);
 	env_free(e);
 }
