@@ -1,0 +1,422 @@
+/*
+ * cli_alarm.c - `mdscale alarm create|list|get|update|delete|status|history`.
+ *
+ * The flags map one to one onto the API's alarm fields (docs/api.md); the
+ * daemon checks the values, so a bad query or duration is reported with the
+ * daemon's message (the column of a query error, the field to blame).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "util/xalloc.h"
+
+enum { A_NAME, A_QUERY, A_NAMESPACE, A_SEVERITY, A_PENDING, A_REPEAT,
+	A_DESTINATION, A_BODY, A_FORMAT, A_DISABLED, A_ENABLED, A__N };
+
+static const struct cli_opt alarm_opts[] = {
+	[A_NAME] = {"name", 1},
+	[A_QUERY] = {"query", 1},
+	[A_NAMESPACE] = {"namespace", 1},
+	[A_SEVERITY] = {"severity", 1},
+	[A_PENDING] = {"pending", 1},
+	[A_REPEAT] = {"repeat", 1},
+	[A_DESTINATION] = {"destination", 1},
+	[A_BODY] = {"body", 1},
+	[A_FORMAT] = {"format", 1},
+	[A_DISABLED] = {"disabled", 0},
+	[A_ENABLED] = {"enabled", 0},
+	[A__N] = {NULL, 0},
+};
+
+/* The options whose value goes into the body as a string. */
+static const struct {
+	const char *key;
+	int opt;
+} alarm_fields[] = {
+	{"displayName", A_NAME},
+	{"query", A_QUERY},
+	{"namespace", A_NAMESPACE},
+	{"severity", A_SEVERITY},
+	{"pendingDuration", A_PENDING},
+	{"repeatNotificationDuration", A_REPEAT},
+	{"messageFormat", A_FORMAT},
+	{"body", A_BODY},
+};
+
+/* Returns "/v1/alarms/<escaped id><suffix>", newly allocated. */
+static char *alarm_path(const char *id, const char *suffix)
+{
+	char *esc = cli_escape(id);
+	char *path = xasprintf("/v1/alarms/%s%s", esc, suffix);
+
+	free(esc);
+	return path;
+}
+
+static void add_row(struct cli_table *t, const json_t *a)
+{
+	const json_t *en = json_object_get(a, "isEnabled");
+
+	cli_table_json(t, a, "id");
+	cli_table_json(t, a, "displayName");
+	cli_table_json(t, a, "severity");
+	cli_table_add(t, "%s", json_is_boolean(en) ?
+		(json_is_true(en) ? "yes" : "no") : "-");
+	cli_table_json(t, a, "pendingDuration");
+	cli_table_json(t, a, "repeatNotificationDuration");
+	cli_table_json(t, a, "query");
+}
+
+/* Prints one alarm, or the items of a list when list is set. */
+static void print_alarms(const struct cli_ctx *ctx, const json_t *body,
+	int list)
+{
+	struct cli_table *t;
+	const json_t *a;
+	size_t i;
+
+	if (ctx->output == CLI_OUTPUT_JSON) {
+		cli_print_json(body);
+		return;
+	}
+	t = cli_table_new("ID NAME SEVERITY ENABLED PENDING REPEAT QUERY");
+	if (list) {
+		json_array_foreach(json_object_get(body, "items"), i, a)
+			add_row(t, a);
+	} else {
+		add_row(t, body);
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+}
+
+/*
+ * Parses the arguments of create or update into body: the alarm ID into
+ * *id (update; id NULL for create), the number of fields given into *nset.
+ * Returns 0, or CLI_OPT_HELP or CLI_OPT_USAGE (for cli_opt_exit()) after
+ * printing the help or the usage error.
+ */
+static int parse(struct cli_ctx *ctx, int argc, char **argv, const char **id,
+	json_t *body, int *nset)
+{
+	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
+	const char *val[A__N] = {NULL};
+	json_t *dest = json_array(), *s;
+	size_t i;
+	int o;
+
+	*nset = 0;
+	for (;;) {
+		o = cli_getopt(ctx, &g, alarm_opts);
+		if (o == CLI_OPT_END)
+			break;
+		if (o == CLI_OPT_ARG && (id == NULL || *id != NULL)) {
+			cli_usage_error(ctx, "unexpected argument '%s'",
+				g.value);
+			o = CLI_OPT_USAGE;
+		} else if (o == CLI_OPT_ARG) {
+			*id = g.value;
+			continue;
+		}
+		if (o < 0) {
+			json_decref(dest);
+			return o;
+		}
+		(*nset)++;
+		val[o] = o == A_DISABLED || o == A_ENABLED ? "" : g.value;
+		if (o == A_DESTINATION &&
+		    json_array_append_new(dest, json_string(g.value)) != 0) {
+			json_decref(dest);
+			cli_usage_error(ctx,
+				"--destination is not valid UTF-8");
+			return CLI_OPT_USAGE;
+		}
+	}
+	if (val[A_DESTINATION] != NULL)
+		json_object_set_new(body, "destinations", dest);
+	else
+		json_decref(dest);
+	if (id != NULL && *id == NULL) {
+		cli_usage_error(ctx, "missing the alarm ID");
+		return CLI_OPT_USAGE;
+	}
+	if (val[A_DISABLED] != NULL && val[A_ENABLED] != NULL) {
+		cli_usage_error(ctx, "give --enabled or --disabled, not both");
+		return CLI_OPT_USAGE;
+	}
+	if (val[A_DISABLED] != NULL || val[A_ENABLED] != NULL)
+		json_object_set_new(body, "isEnabled",
+			json_boolean(val[A_ENABLED] != NULL));
+	if (val[A_REPEAT] != NULL && strcmp(val[A_REPEAT], "none") == 0)
+		json_object_set_new(body, "repeatNotificationDuration",
+			json_null());
+	for (i = 0; i < sizeof alarm_fields / sizeof alarm_fields[0]; i++) {
+		const char *v = val[alarm_fields[i].opt];
+
+		if (v == NULL || (alarm_fields[i].opt == A_REPEAT &&
+		    strcmp(v, "none") == 0))
+			continue;
+		s = json_string(v);
+		if (s == NULL) {
+			cli_usage_error(ctx, "--%s is not valid UTF-8",
+				alarm_opts[alarm_fields[i].opt].name);
+			return CLI_OPT_USAGE;
+		}
+		json_object_set_new(body, alarm_fields[i].key, s);
+	}
+	return 0;
+}
+
+int cli_alarm_create(struct cli_ctx *ctx, int argc, char **argv)
+{
+	json_t *req = json_object(), *resp = NULL;
+	int ret, nset;
+
+	ret = parse(ctx, argc, argv, NULL, req, &nset);
+	if (ret != 0) {
+		ret = cli_opt_exit(ret);
+		goto out;
+	}
+	if (json_object_get(req, "displayName") == NULL)
+		ret = cli_usage_error(ctx, "missing --name");
+	else if (json_object_get(req, "query") == NULL)
+		ret = cli_usage_error(ctx, "missing --query");
+	else
+		ret = cli_call(ctx, "POST", "/v1/alarms", req, &resp);
+	if (ret == 0)
+		print_alarms(ctx, resp, 0);
+out:
+	json_decref(req);
+	json_decref(resp);
+	return ret;
+}
+
+int cli_alarm_update(struct cli_ctx *ctx, int argc, char **argv)
+{
+	json_t *req = json_object(), *resp = NULL;
+	const char *id = NULL;
+	char *path = NULL;
+	int ret, nset;
+
+	ret = parse(ctx, argc, argv, &id, req, &nset);
+	if (ret != 0) {
+		ret = cli_opt_exit(ret);
+		goto out;
+	}
+	if (nset == 0)
+		ret = cli_usage_error(ctx, "give at least one field to change");
+	if (ret == 0) {
+		path = alarm_path(id, "");
+		ret = cli_call(ctx, "PUT", path, req, &resp);
+	}
+	if (ret == 0)
+		print_alarms(ctx, resp, 0);
+out:
+	json_decref(req);
+	json_decref(resp);
+	free(path);
+	return ret;
+}
+
+int cli_alarm_list(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct cli_opt opts[] = {{"name", 1}, {NULL, 0}};
+	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
+	const char *name = NULL;
+	json_t *resp = NULL;
+	char *path, *esc;
+	int o, ret;
+
+	for (;;) {
+		o = cli_getopt(ctx, &g, opts);
+		if (o == CLI_OPT_END)
+			break;
+		if (o == CLI_OPT_ARG)
+			return cli_usage_error(ctx, "unexpected argument '%s'",
+				g.value);
+		if (o < 0)
+			return cli_opt_exit(o);
+		name = g.value;
+	}
+	if (name != NULL) {
+		esc = cli_escape(name);
+		path = xasprintf("/v1/alarms?displayName=%s", esc);
+		free(esc);
+	} else {
+		path = xstrdup("/v1/alarms");
+	}
+	ret = cli_call(ctx, "GET", path, NULL, &resp);
+	free(path);
+	if (ret == 0)
+		print_alarms(ctx, resp, 1);
+	json_decref(resp);
+	return ret;
+}
+
+/* Runs a command that takes one alarm ID and calls method on the path. */
+static int by_id(struct cli_ctx *ctx, int argc, char **argv,
+	const char *method, const char *suffix, json_t **resp,
+	const char **id)
+{
+	char *path;
+	int ret;
+
+	ret = cli_parse_simple(ctx, argc, argv, "the alarm ID", id);
+	if (ret != 0)
+		return cli_opt_exit(ret);
+	path = alarm_path(*id, suffix);
+	ret = cli_call(ctx, method, path, NULL, resp);
+	free(path);
+	return ret;
+}
+
+int cli_alarm_get(struct cli_ctx *ctx, int argc, char **argv)
+{
+	json_t *resp = NULL, *d;
+	const char *id;
+	size_t i;
+	int ret;
+
+	ret = by_id(ctx, argc, argv, "GET", "", &resp, &id);
+	if (ret != 0)
+		return ret;
+	print_alarms(ctx, resp, 0);
+	if (ctx->output == CLI_OUTPUT_TABLE) {
+		printf("\nnamespace:     %s\nmessageFormat: %s\ndestinations: ",
+			cli_json_str(resp, "namespace"),
+			cli_json_str(resp, "messageFormat"));
+		json_array_foreach(json_object_get(resp, "destinations"), i, d)
+			printf(" %s", json_string_value(d));
+		printf("%s\nbody:          %s\n",
+			json_array_size(json_object_get(resp,
+				"destinations")) ? "" : " -",
+			*cli_json_str(resp, "body") ? cli_json_str(resp, "body")
+				: "-");
+	}
+	json_decref(resp);
+	return CLI_EXIT_OK;
+}
+
+int cli_alarm_delete(struct cli_ctx *ctx, int argc, char **argv)
+{
+	json_t *resp = NULL;
+	const char *id;
+	int ret;
+
+	ret = by_id(ctx, argc, argv, "DELETE", "", &resp, &id);
+	if (ret != 0)
+		return ret;
+	if (ctx->output == CLI_OUTPUT_JSON)
+		cli_print_json(resp);
+	else
+		printf("alarm %s deleted\n", id);
+	json_decref(resp);
+	return CLI_EXIT_OK;
+}
+
+int cli_alarm_status(struct cli_ctx *ctx, int argc, char **argv)
+{
+	json_t *resp = NULL, *s;
+	struct cli_table *t;
+	const char *id;
+	size_t i;
+	int ret;
+
+	ret = by_id(ctx, argc, argv, "GET", "/status", &resp, &id);
+	if (ret != 0)
+		return ret;
+	if (ctx->output == CLI_OUTPUT_JSON) {
+		cli_print_json(resp);
+		json_decref(resp);
+		return CLI_EXIT_OK;
+	}
+	t = cli_table_new("ID NAME STATUS FIRING TRIGGERED EVALUATED");
+	cli_table_json(t, resp, "id");
+	cli_table_json(t, resp, "displayName");
+	cli_table_json(t, resp, "status");
+	cli_table_json(t, resp, "totalMetricsFiring");
+	cli_table_json(t, resp, "timestampTriggered");
+	cli_table_json(t, resp, "lastEvaluated");
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+	if (json_array_size(json_object_get(resp, "streams")) > 0) {
+		fputc('\n', stdout);
+		t = cli_table_new("DIMENSIONS STATUS SINCE VALUE");
+		json_array_foreach(json_object_get(resp, "streams"), i, s) {
+			cli_query_dims(t, json_object_get(s, "dimensions"));
+			cli_table_json(t, s, "status");
+			cli_table_json(t, s, "since");
+			cli_table_add(t, "%.6g", json_number_value(
+				json_object_get(s, "value")));
+		}
+		cli_table_print(t, stdout);
+		cli_table_free(t);
+	}
+	json_decref(resp);
+	return CLI_EXIT_OK;
+}
+
+int cli_alarm_history(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct cli_opt opts[] = {{"limit", 1}, {NULL, 0}};
+	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
+	const char *id = NULL;
+	json_t *resp = NULL, *ev, *streams, *first;
+	struct cli_table *t;
+	long limit = 100;
+	char *path, *base;
+	size_t i;
+	int o, ret;
+
+	for (;;) {
+		o = cli_getopt(ctx, &g, opts);
+		if (o == CLI_OPT_END)
+			break;
+		if (o == CLI_OPT_ARG && id != NULL)
+			return cli_usage_error(ctx, "unexpected argument '%s'",
+				g.value);
+		if (o == CLI_OPT_ARG)
+			id = g.value;
+		else if (o < 0)
+			return cli_opt_exit(o);
+		else if (cli_parse_long(ctx, "limit", g.value, 1, 1000,
+			&limit) != 0)
+			return CLI_EXIT_USAGE;
+	}
+	if (id == NULL)
+		return cli_usage_error(ctx, "missing the alarm ID");
+	base = alarm_path(id, "/history");
+	path = xasprintf("%s?limit=%ld", base, limit);
+	free(base);
+	ret = cli_call(ctx, "GET", path, NULL, &resp);
+	free(path);
+	if (ret != 0)
+		return ret;
+	if (ctx->output == CLI_OUTPUT_JSON) {
+		cli_print_json(resp);
+		json_decref(resp);
+		return CLI_EXIT_OK;
+	}
+	t = cli_table_new("TIME TYPE STATUS FIRING VALUE DIMENSIONS");
+	json_array_foreach(json_object_get(resp, "items"), i, ev) {
+		streams = json_object_get(ev, "streams");
+		first = json_array_get(streams, 0);
+		cli_table_json(t, ev, "timestamp");
+		cli_table_json(t, ev, "type");
+		cli_table_json(t, ev, "status");
+		cli_table_json(t, ev, "totalMetricsFiring");
+		if (first != NULL) {
+			cli_table_add(t, "%.6g", json_number_value(
+				json_object_get(first, "value")));
+			cli_query_dims(t, json_object_get(first, "dimensions"));
+		} else {
+			cli_table_add(t, "-");
+			cli_table_add(t, "-");
+		}
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+	json_decref(resp);
+	return CLI_EXIT_OK;
+}
