@@ -1,0 +1,280 @@
+/*
+ * cli_subscription.c - `mdscale subscription
+ * create|list|get|delete|deliveries`.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "util/xalloc.h"
+
+static char *sub_path(const char *id, const char *suffix)
+{
+	char *esc = cli_escape(id);
+	char *path = xasprintf("/v1/subscriptions/%s%s", esc, suffix);
+
+	free(esc);
+	return path;
+}
+
+/* The endpoint cell: the URL or function, or a COMMAND's argv joined. */
+static void add_endpoint(struct cli_table *t, const json_t *s)
+{
+	const json_t *cmd = json_object_get(s, "command"), *arg;
+	size_t i, len = 0;
+	char line[200];
+
+	if (!json_is_array(cmd)) {
+		cli_table_json(t, s, "endpoint");
+		return;
+	}
+	line[0] = '\0';
+	json_array_foreach(cmd, i, arg) {
+		len += (size_t)snprintf(line + len, sizeof line - len, "%s%s",
+			i ? " " : "", json_string_value(arg) ?
+			json_string_value(arg) : "");
+		if (len >= sizeof line)
+			break;
+	}
+	cli_table_add(t, "%s", line);
+}
+
+static void add_sub_row(struct cli_table *t, const json_t *s)
+{
+	cli_table_json(t, s, "id");
+	cli_table_json(t, s, "topicId");
+	cli_table_json(t, s, "protocol");
+	cli_table_json(t, s, "pendingDeliveries");
+	cli_table_json(t, s, "maxAttempts");
+	add_endpoint(t, s);
+}
+
+static void print_subs(const struct cli_ctx *ctx, const json_t *body,
+	int list)
+{
+	struct cli_table *t;
+	const json_t *s;
+	size_t i;
+
+	if (ctx->output == CLI_OUTPUT_JSON) {
+		cli_print_json(body);
+		return;
+	}
+	t = cli_table_new("ID TOPIC PROTOCOL PENDING MAX-ATTEMPTS ENDPOINT");
+	if (list) {
+		json_array_foreach(json_object_get(body, "items"), i, s)
+			add_sub_row(t, s);
+	} else {
+		add_sub_row(t, body);
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+}
+
+int cli_subscription_create(struct cli_ctx *ctx, int argc, char **argv)
+{
+	enum { S_TOPIC, S_PROTOCOL, S_ENDPOINT, S_COMMAND, S_ATTEMPTS,
+		S_TIMEOUT, S_SECRET };
+	static const struct cli_opt opts[] = {
+		[S_TOPIC] = {"topic", 1}, [S_PROTOCOL] = {"protocol", 1},
+		[S_ENDPOINT] = {"endpoint", 1}, [S_COMMAND] = {"command", 1},
+		[S_ATTEMPTS] = {"max-attempts", 1},
+		[S_TIMEOUT] = {"timeout", 1}, [S_SECRET] = {"secret", 1},
+		{NULL, 0},
+	};
+	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
+	const char *topic = NULL, *proto = NULL, *endpoint = NULL;
+	const char *secret = NULL;
+	json_t *cmd = json_array(), *body = NULL, *resp = NULL;
+	long attempts = 0, timeout = 0;
+	int o, ret;
+
+	for (;;) {
+		o = cli_getopt(ctx, &g, opts);
+		if (o == CLI_OPT_END)
+			break;
+		if (o == CLI_OPT_ARG || o == S_COMMAND) {
+			json_array_append_new(cmd, json_string(g.value));
+			continue;
+		}
+		if (o < 0) {
+			ret = cli_opt_exit(o);
+			goto out;
+		}
+		ret = 0;
+		switch (o) {
+		case S_TOPIC: topic = g.value; break;
+		case S_PROTOCOL: proto = g.value; break;
+		case S_ENDPOINT: endpoint = g.value; break;
+		case S_SECRET: secret = g.value; break;
+		case S_ATTEMPTS:
+			ret = cli_parse_long(ctx, "max-attempts", g.value, 1,
+				100, &attempts);
+			break;
+		default:
+			ret = cli_parse_long(ctx, "timeout", g.value, 1, 600,
+				&timeout);
+			break;
+		}
+		if (ret != 0)
+			goto out;
+	}
+	ret = CLI_EXIT_USAGE;
+	if (topic == NULL) {
+		cli_usage_error(ctx, "missing --topic");
+		goto out;
+	}
+	if (proto == NULL) {
+		cli_usage_error(ctx, "missing --protocol");
+		goto out;
+	}
+	if ((endpoint != NULL) == (json_array_size(cmd) > 0)) {
+		cli_usage_error(ctx, "give either --endpoint or --command");
+		goto out;
+	}
+	body = json_pack("{s:s, s:s}", "topicId", topic, "protocol", proto);
+	if (body == NULL) {
+		cli_usage_error(ctx, "--topic and --protocol must be UTF-8 "
+			"text");
+		goto out;
+	}
+	if (endpoint != NULL)
+		json_object_set_new(body, "endpoint", json_string(endpoint));
+	else
+		json_object_set(body, "command", cmd);
+	if (attempts > 0)
+		json_object_set_new(body, "maxAttempts",
+			json_integer(attempts));
+	if (timeout > 0)
+		json_object_set_new(body, "timeoutSeconds",
+			json_integer(timeout));
+	if (secret != NULL)
+		json_object_set_new(body, "secret", json_string(secret));
+	ret = cli_call(ctx, "POST", "/v1/subscriptions", body, &resp);
+	if (ret != 0)
+		goto out;
+	print_subs(ctx, resp, 0);
+	if (ctx->output == CLI_OUTPUT_TABLE)
+		printf("secret: %s (shown only now: receivers verify "
+			"X-Mdscale-Signature with it)\n",
+			cli_json_str(resp, "secret"));
+out:
+	json_decref(cmd);
+	json_decref(body);
+	json_decref(resp);
+	return ret;
+}
+
+int cli_subscription_list(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct cli_opt opts[] = {{"topic", 1}, {NULL, 0}};
+	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
+	const char *topic = NULL;
+	json_t *resp = NULL;
+	char *path, *esc;
+	int o, ret;
+
+	for (;;) {
+		o = cli_getopt(ctx, &g, opts);
+		if (o == CLI_OPT_END)
+			break;
+		if (o == CLI_OPT_ARG)
+			return cli_usage_error(ctx, "unexpected argument '%s'",
+				g.value);
+		if (o < 0)
+			return cli_opt_exit(o);
+		topic = g.value;
+	}
+	if (topic != NULL) {
+		esc = cli_escape(topic);
+		path = xasprintf("/v1/subscriptions?topicId=%s", esc);
+		free(esc);
+	} else {
+		path = xstrdup("/v1/subscriptions");
+	}
+	ret = cli_call(ctx, "GET", path, NULL, &resp);
+	free(path);
+	if (ret != 0)
+		return ret;
+	print_subs(ctx, resp, 1);
+	json_decref(resp);
+	return CLI_EXIT_OK;
+}
+
+int cli_subscription_get(struct cli_ctx *ctx, int argc, char **argv)
+{
+	json_t *resp = NULL;
+	const char *id;
+	char *path;
+	int ret;
+
+	ret = cli_parse_simple(ctx, argc, argv, "the subscription ID", &id);
+	if (ret != 0)
+		return cli_opt_exit(ret);
+	path = sub_path(id, "");
+	ret = cli_call(ctx, "GET", path, NULL, &resp);
+	free(path);
+	if (ret != 0)
+		return ret;
+	print_subs(ctx, resp, 0);
+	json_decref(resp);
+	return CLI_EXIT_OK;
+}
+
+int cli_subscription_delete(struct cli_ctx *ctx, int argc, char **argv)
+{
+	json_t *resp = NULL;
+	const char *id;
+	char *path;
+	int ret;
+
+	ret = cli_parse_simple(ctx, argc, argv, "the subscription ID", &id);
+	if (ret != 0)
+		return cli_opt_exit(ret);
+	path = sub_path(id, "");
+	ret = cli_call(ctx, "DELETE", path, NULL, &resp);
+	free(path);
+	json_decref(resp);
+	if (ret == 0 && ctx->output == CLI_OUTPUT_TABLE)
+		printf("subscription %s deleted\n", id);
+	return ret;
+}
+
+int cli_subscription_deliveries(struct cli_ctx *ctx, int argc, char **argv)
+{
+	struct cli_table *t;
+	const json_t *d;
+	json_t *resp = NULL;
+	const char *id;
+	char *path;
+	size_t i;
+	int ret;
+
+	ret = cli_parse_simple(ctx, argc, argv, "the subscription ID", &id);
+	if (ret != 0)
+		return cli_opt_exit(ret);
+	path = sub_path(id, "/deliveries");
+	ret = cli_call(ctx, "GET", path, NULL, &resp);
+	free(path);
+	if (ret != 0)
+		return ret;
+	if (ctx->output == CLI_OUTPUT_JSON) {
+		cli_print_json(resp);
+		json_decref(resp);
+		return CLI_EXIT_OK;
+	}
+	t = cli_table_new("MESSAGE ATTEMPT OUTCOME STATUS MS FINISHED ERROR");
+	json_array_foreach(json_object_get(resp, "items"), i, d) {
+		cli_table_json(t, d, "messageId");
+		cli_table_json(t, d, "attempt");
+		cli_table_json(t, d, "outcome");
+		cli_table_json(t, d, "status");
+		cli_table_json(t, d, "durationMs");
+		cli_table_json(t, d, "timeFinished");
+		cli_table_json(t, d, "error");
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+	json_decref(resp);
+	return CLI_EXIT_OK;
+}

@@ -1,0 +1,211 @@
+/* cli_topic.c - `mdscale topic create|list|get|delete|publish`. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "util/xalloc.h"
+
+static char *topic_path(const char *id, const char *suffix)
+{
+	char *esc = cli_escape(id);
+	char *path = xasprintf("/v1/topics/%s%s", esc, suffix);
+
+	free(esc);
+	return path;
+}
+
+static void add_topic_row(struct cli_table *t, const json_t *topic)
+{
+	cli_table_json(t, topic, "topicId");
+	cli_table_json(t, topic, "name");
+	cli_table_json(t, topic, "lifecycleState");
+	cli_table_json(t, topic, "timeCreated");
+	cli_table_json(t, topic, "description");
+}
+
+static void print_topics(const struct cli_ctx *ctx, const json_t *body,
+	int list)
+{
+	struct cli_table *t;
+	const json_t *topic;
+	size_t i;
+
+	if (ctx->output == CLI_OUTPUT_JSON) {
+		cli_print_json(body);
+		return;
+	}
+	t = cli_table_new("ID NAME STATE CREATED DESCRIPTION");
+	if (list) {
+		json_array_foreach(json_object_get(body, "items"), i, topic)
+			add_topic_row(t, topic);
+	} else {
+		add_topic_row(t, body);
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+}
+
+int cli_topic_create(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct cli_opt opts[] = {
+		{"name", 1}, {"description", 1}, {NULL, 0},
+	};
+	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
+	const char *name = NULL, *desc = NULL;
+	json_t *body, *resp = NULL;
+	int o, ret;
+
+	for (;;) {
+		o = cli_getopt(ctx, &g, opts);
+		if (o == CLI_OPT_END)
+			break;
+		if (o == CLI_OPT_ARG)
+			return cli_usage_error(ctx, "unexpected argument '%s'",
+				g.value);
+		if (o < 0)
+			return cli_opt_exit(o);
+		if (o == 0)
+			name = g.value;
+		else
+			desc = g.value;
+	}
+	if (name == NULL)
+		return cli_usage_error(ctx, "missing --name");
+	body = json_pack("{s:s}", "name", name);
+	if (body == NULL)
+		return cli_usage_error(ctx, "--name must be UTF-8 text");
+	if (desc != NULL)
+		json_object_set_new(body, "description", json_string(desc));
+	ret = cli_call(ctx, "POST", "/v1/topics", body, &resp);
+	json_decref(body);
+	if (ret != 0)
+		return ret;
+	print_topics(ctx, resp, 0);
+	json_decref(resp);
+	return CLI_EXIT_OK;
+}
+
+int cli_topic_list(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct cli_opt opts[] = {{"name", 1}, {NULL, 0}};
+	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
+	const char *name = NULL;
+	json_t *resp = NULL;
+	char *path, *esc;
+	int o, ret;
+
+	for (;;) {
+		o = cli_getopt(ctx, &g, opts);
+		if (o == CLI_OPT_END)
+			break;
+		if (o == CLI_OPT_ARG)
+			return cli_usage_error(ctx, "unexpected argument '%s'",
+				g.value);
+		if (o < 0)
+			return cli_opt_exit(o);
+		name = g.value;
+	}
+	if (name != NULL) {
+		esc = cli_escape(name);
+		path = xasprintf("/v1/topics?name=%s", esc);
+		free(esc);
+	} else {
+		path = xstrdup("/v1/topics");
+	}
+	ret = cli_call(ctx, "GET", path, NULL, &resp);
+	free(path);
+	if (ret != 0)
+		return ret;
+	print_topics(ctx, resp, 1);
+	json_decref(resp);
+	return CLI_EXIT_OK;
+}
+
+int cli_topic_get(struct cli_ctx *ctx, int argc, char **argv)
+{
+	json_t *resp = NULL;
+	const char *id;
+	char *path;
+	int ret;
+
+	ret = cli_parse_simple(ctx, argc, argv, "the topic ID", &id);
+	if (ret != 0)
+		return cli_opt_exit(ret);
+	path = topic_path(id, "");
+	ret = cli_call(ctx, "GET", path, NULL, &resp);
+	free(path);
+	if (ret != 0)
+		return ret;
+	print_topics(ctx, resp, 0);
+	json_decref(resp);
+	return CLI_EXIT_OK;
+}
+
+int cli_topic_delete(struct cli_ctx *ctx, int argc, char **argv)
+{
+	json_t *resp = NULL;
+	const char *id;
+	char *path;
+	int ret;
+
+	ret = cli_parse_simple(ctx, argc, argv, "the topic ID", &id);
+	if (ret != 0)
+		return cli_opt_exit(ret);
+	path = topic_path(id, "");
+	ret = cli_call(ctx, "DELETE", path, NULL, &resp);
+	free(path);
+	json_decref(resp);
+	if (ret == 0 && ctx->output == CLI_OUTPUT_TABLE)
+		printf("topic %s deleted, with its subscriptions\n", id);
+	return ret;
+}
+
+int cli_topic_publish(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct cli_opt opts[] = {{"file", 1}, {NULL, 0}};
+	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
+	const char *id = NULL, *file = NULL;
+	json_t *msg = NULL, *resp = NULL;
+	char *path;
+	int o, ret;
+
+	for (;;) {
+		o = cli_getopt(ctx, &g, opts);
+		if (o == CLI_OPT_END)
+			break;
+		if (o == CLI_OPT_ARG) {
+			if (id != NULL)
+				return cli_usage_error(ctx,
+					"unexpected argument '%s'", g.value);
+			id = g.value;
+			continue;
+		}
+		if (o < 0)
+			return cli_opt_exit(o);
+		file = g.value;
+	}
+	if (id == NULL)
+		return cli_usage_error(ctx, "missing the topic ID");
+	if (file == NULL)
+		return cli_usage_error(ctx, "missing --file (a path, or - "
+			"for stdin)");
+	ret = cli_read_json(file, &msg);
+	if (ret != 0)
+		return ret;
+	if (!json_is_object(msg)) {
+		json_decref(msg);
+		return cli_fail("the message must be a JSON object");
+	}
+	path = topic_path(id, "/messages");
+	ret = cli_call(ctx, "POST", path, msg, &resp);
+	free(path);
+	json_decref(msg);
+	if (ret != 0)
+		return ret;
+	if (ctx->output == CLI_OUTPUT_JSON)
+		cli_print_json(resp);
+	else
+		printf("%s\n", cli_json_str(resp, "messageId"));
+	json_decref(resp);
+	return CLI_EXIT_OK;
+}
