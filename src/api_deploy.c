@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "autoscale.h"
 #include "deploy.h"
 
 static void deployments_list(struct api_call *c)
@@ -25,15 +26,53 @@ static void with_wr_header(struct api_call *c, int status, json_t *o,
 	api_reply(c, status, o, hdr);
 }
 
+/*
+ * A create may ask for autoscaling ("autoscale": true or a policy): the
+ * policy is checked before anything is created, and the alarms, topic and
+ * subscription are set up right after the deployment.
+ */
 static void deployments_create(struct api_call *c)
 {
 	struct fault f;
-	json_t *out = NULL;
+	struct policy policy;
+	json_t *out = NULL, *as = NULL, *chain = NULL, *gone = NULL;
 	char wr[64];
 
+	if (json_is_object(c->body)) {
+		as = json_object_get(c->body, "autoscale");
+		if (as != NULL) {
+			json_incref(as);
+			json_object_del(c->body, "autoscale");
+		}
+		if (json_is_false(as) || json_is_null(as)) {
+			json_decref(as);
+			as = NULL;
+		}
+	}
+	if (as != NULL && autoscale_policy_parse(as, &policy, &f) != 0) {
+		json_decref(as);
+		api_reply_fault(c, &f);
+		return;
+	}
+	json_decref(as);
 	if (deploy_create(c->api->deploy, c->body, &out, &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
+	}
+	if (as != NULL) {
+		const char *id = json_string_value(json_object_get(out, "id"));
+
+		if (autoscale_setup(c->api->autoscale, id, &policy, &chain,
+				    &f) != 0) {
+			struct fault ignored;
+
+			deploy_delete(c->api->deploy, id, &gone, &ignored);
+			json_decref(gone);
+			json_decref(out);
+			api_reply_fault(c, &f);
+			return;
+		}
+		json_object_set_new(out, "autoscale", chain);
 	}
 	snprintf(wr, sizeof(wr), "%s",
 		 json_string_value(json_object_get(out, "opc-work-request-id")));
@@ -75,6 +114,9 @@ static void deployments_delete(struct api_call *c)
 		api_reply_fault(c, &f);
 		return;
 	}
+	autoscale_teardown(c->api->autoscale,
+			   json_string_value(json_object_get(wr,
+							     "deploymentId")));
 	with_wr_header(c, 202, wr,
 		       json_string_value(json_object_get(wr, "id")));
 }

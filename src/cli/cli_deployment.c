@@ -163,7 +163,8 @@ static void print_deployments(const struct cli_ctx *ctx, const json_t *body,
 /* The options of create, update and delete: one table and one parser for
  * the three; each command says which ones it takes. */
 enum { O_NAME, O_COMMAND, O_ARGV, O_SHAPE, O_COUNT, O_HEALTH, O_ENV,
-	O_READY, O_DRAIN, O_WAIT, O_TIMEOUT, O__N };
+	O_READY, O_DRAIN, O_WAIT, O_TIMEOUT, O_AUTOSCALE, O_PROFILE,
+	O_MAX_INSTANCES, O__N };
 
 static const struct cli_opt change_opts[] = {
 	[O_NAME] = {"name", 1},
@@ -177,6 +178,9 @@ static const struct cli_opt change_opts[] = {
 	[O_DRAIN] = {"drain-timeout", 1},
 	[O_WAIT] = {"wait", 0},
 	[O_TIMEOUT] = {"timeout", 1},
+	[O_AUTOSCALE] = {"autoscale", 0},
+	[O_PROFILE] = {"autoscale-profile", 1},
+	[O_MAX_INSTANCES] = {"max-instances", 1},
 	[O__N] = {NULL, 0},
 };
 
@@ -289,7 +293,8 @@ static int parse(struct cli_ctx *ctx, int argc, char **argv, unsigned allowed,
 			*id = g.value;
 		else if (o < 0)
 			return o;
-		else if (o == O_WAIT || o == O_ARGV || o == O_ENV)
+		else if (o == O_WAIT || o == O_ARGV || o == O_ENV ||
+			 o == O_AUTOSCALE)
 			val[o] = "";
 		else
 			val[o] = g.value;
@@ -304,6 +309,29 @@ static int parse(struct cli_ctx *ctx, int argc, char **argv, unsigned allowed,
 	if (wait_timeout(ctx, val[O_WAIT] != NULL, val[O_TIMEOUT],
 		    timeout) != 0 || put_fields(ctx, body, val) != 0)
 		return CLI_OPT_USAGE;
+	return 0;
+}
+
+/* Adds "autoscale": {"profile", "maxInstances"} to a create's body. */
+static int add_autoscale(struct cli_ctx *ctx, json_t *req,
+	const char *const *val)
+{
+	json_t *as = json_object();
+	long l;
+	int rc;
+
+	if (val[O_PROFILE] != NULL)
+		json_object_set_new(as, "profile", json_string(val[O_PROFILE]));
+	if (val[O_MAX_INSTANCES] != NULL) {
+		rc = cli_parse_long(ctx, "max-instances", val[O_MAX_INSTANCES],
+			1, 256, &l);
+		if (rc != 0) {
+			json_decref(as);
+			return rc;
+		}
+		json_object_set_new(as, "maxInstances", json_integer(l));
+	}
+	json_object_set_new(req, "autoscale", as);
 	return 0;
 }
 
@@ -329,6 +357,9 @@ int cli_deployment_create(struct cli_ctx *ctx, int argc, char **argv)
 		ret = cli_usage_error(ctx, "give --command or --argv, not both");
 	else if (val[O_COMMAND] == NULL && val[O_ARGV] == NULL)
 		ret = cli_usage_error(ctx, "missing --command or --argv");
+	if (ret == 0 && (val[O_AUTOSCALE] != NULL || val[O_PROFILE] != NULL ||
+			 val[O_MAX_INSTANCES] != NULL))
+		ret = add_autoscale(ctx, req, val);
 	if (ret != 0)
 		goto out;
 	ret = cli_call(ctx, "POST", "/v1/deployments", req, &resp);
@@ -498,4 +529,78 @@ out:
 	free(path);
 	free(what);
 	return ret;
+}
+
+/* Formats epoch milliseconds as UTC "2026-11-28T06:14:31Z". */
+static void format_ms(json_int_t ms, char *out, size_t size)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Formats {"instanceCount", "instanceShapeName"} as "2 x local.s". */
+static void format_size(const json_t *o, char *out, size_t size)
+{
+	if (o == NULL)
+		snprintf(out, size, "-");
+	else
+		snprintf(out, size, "%" JSON_INTEGER_FORMAT " x %s",
+			json_integer_value(json_object_get(o, "instanceCount")),
+			cli_json_str(o, "instanceShapeName"));
+}
+
+int cli_deployment_history(struct cli_ctx *ctx, int argc, char **argv)
+{
+	const char *id = NULL;
+	json_t *resp = NULL, *e;
+	struct cli_table *t;
+	char *base, *path;
+	size_t i;
+	int ret;
+
+	ret = cli_parse_simple(ctx, argc, argv, "the deployment ID or NAME",
+		&id);
+	if (ret != 0)
+		return cli_opt_exit(ret);
+	base = item_path("deployments", id);
+	path = xasprintf("%s/scaling-history", base);
+	free(base);
+	ret = cli_call(ctx, "GET", path, NULL, &resp);
+	free(path);
+	if (ret != 0 || ctx->output == CLI_OUTPUT_JSON) {
+		if (ret == 0)
+			cli_print_json(resp);
+		json_decref(resp);
+		return ret;
+	}
+	t = cli_table_new("TIME ALARM TYPE VALUE ACTION FROM TO WORKREQUEST "
+			  "REASON");
+	json_array_foreach(json_object_get(resp, "items"), i, e) {
+		json_t *v = json_object_get(e, "value");
+		char cell[128];
+
+		format_ms(json_integer_value(json_object_get(e, "time")), cell,
+			sizeof cell);
+		cli_table_add(t, "%s", cell);
+		cli_table_json(t, e, "alarmTitle");
+		cli_table_json(t, e, "messageType");
+		if (json_is_number(v))
+			cli_table_add(t, "%.1f", json_number_value(v));
+		else
+			cli_table_add(t, "-");
+		cli_table_json(t, e, "action");
+		format_size(json_object_get(e, "from"), cell, sizeof cell);
+		cli_table_add(t, "%s", cell);
+		format_size(json_object_get(e, "to"), cell, sizeof cell);
+		cli_table_add(t, "%s", cell);
+		cli_table_json(t, e, "workRequestId");
+		cli_table_json(t, e, "reason");
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+	json_decref(resp);
+	return 0;
 }
