@@ -471,6 +471,7 @@ static void inst_spawn(struct deploy *d, struct instance *in)
 	uv_process_options_t opt;
 	uv_stdio_container_t stdio[3];
 	char **args = NULL, **envp = NULL, *logpath, *procs = NULL;
+	int errfd;
 	char diag[256];
 	size_t nargs = 0, nenv = 0, i;
 	const char *key;
@@ -537,15 +538,24 @@ static void inst_spawn(struct deploy *d, struct instance *in)
 				 (unsigned long long)sh->mem_bytes);
 	envp[nenv] = NULL;
 
-	logpath = xasprintf("%s/instances/%s.log", d->env.data_dir, in->id);
+	/* Files, not pipes: an instance outlives a SIGKILLed daemon. Logging
+	 * tails them (O_APPEND lets it truncate them once read). */
+	logpath = xasprintf("%s/instances/%s.out.log", d->env.data_dir, in->id);
 	fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	free(logpath);
+	logpath = xasprintf("%s/instances/%s.err.log", d->env.data_dir, in->id);
+	errfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	free(logpath);
+	if (d->env.instance_output != NULL)
+		d->env.instance_output(d->env.instance_output_arg, dep->id,
+				       in->id);
 
 	memset(&opt, 0, sizeof(opt));
 	stdio[0].flags = UV_IGNORE;
 	stdio[1].flags = fd >= 0 ? UV_INHERIT_FD : UV_IGNORE;
 	stdio[1].data.fd = fd;
-	stdio[2] = stdio[1];
+	stdio[2].flags = errfd >= 0 ? UV_INHERIT_FD : UV_IGNORE;
+	stdio[2].data.fd = errfd;
 	opt.file = args[0];
 	opt.args = args;
 	opt.env = envp;
@@ -558,6 +568,8 @@ static void inst_spawn(struct deploy *d, struct instance *in)
 	rc = uv_spawn(d->env.loop, in->proc, &opt);
 	if (fd >= 0)
 		close(fd);
+	if (errfd >= 0)
+		close(errfd);
 	for (i = 0; args[i]; i++)
 		free(args[i]);
 	free(args);
@@ -579,8 +591,11 @@ static void inst_spawn(struct deploy *d, struct instance *in)
 	in->next_health_ms = in->proc_started_ms + 50;
 	if (in->state != PLAN_DRAINING)
 		in->state = PLAN_STARTING;
-	log_info("deploy", "instance %s of %s started: pid %d port %d shape %s",
-		 in->id, dep->name, in->pid, in->port, in->shape);
+	log_event(LOG_INFO, "deploy",
+		  LOG_IDS(.deployment_id = dep->id, .instance_id = in->id,
+			  .work_request_id = dep->wr ? dep->wr->id : NULL),
+		  "instance %s of %s started: pid %d port %d shape %s",
+		  in->id, dep->name, in->pid, in->port, in->shape);
 	persist(d, dep);
 }
 
@@ -608,8 +623,10 @@ static void inst_exited(struct deploy *d, struct instance *in,
 		in->stopping = false;
 		in->state = PLAN_STOPPED;
 		cgroup_cleanup(d, in);
-		log_info("deploy", "instance %s of %s stopped", in->id,
-			 dep->name);
+		log_event(LOG_INFO, "deploy",
+			  LOG_IDS(.deployment_id = dep->id,
+				  .instance_id = in->id),
+			  "instance %s of %s stopped", in->id, dep->name);
 		persist(d, dep);
 		return;
 	}
@@ -639,16 +656,22 @@ static void inst_exited(struct deploy *d, struct instance *in,
 		   in->start_failures >=
 			   (int)d->env.config->max_start_attempts) {
 		in->state = PLAN_FAILED;
-		log_warn("deploy", "instance %s of %s failed: %s", in->id,
-			 dep->name, in->last_exit);
+		log_event(LOG_WARN, "deploy",
+			  LOG_IDS(.deployment_id = dep->id,
+				  .instance_id = in->id),
+			  "instance %s of %s failed: %s", in->id, dep->name,
+			  in->last_exit);
 	} else if (!d->closing) {
 		n = in->start_failures > 0 ? in->start_failures : 1;
 		backoff = BACKOFF_MIN_MS << (n > 7 ? 7 : n - 1);
 		if (backoff > BACKOFF_MAX_MS)
 			backoff = BACKOFF_MAX_MS;
 		in->respawn_at_ms = now_ms() + backoff;
-		log_warn("deploy", "instance %s of %s %s; restart in %u ms",
-			 in->id, dep->name, in->last_exit, backoff);
+		log_event(LOG_WARN, "deploy",
+			  LOG_IDS(.deployment_id = dep->id,
+				  .instance_id = in->id),
+			  "instance %s of %s %s; restart in %u ms", in->id,
+			  dep->name, in->last_exit, backoff);
 	}
 	persist(d, dep);
 }
@@ -694,17 +717,23 @@ static void on_health(void *arg, const struct httpc_result *res)
 			in->state = PLAN_READY;
 			in->ever_ready = true;
 			in->start_failures = 0;
-			log_info("deploy", "instance %s of %s is ready", in->id,
-				 dep->name);
+			log_event(LOG_INFO, "deploy",
+				  LOG_IDS(.deployment_id = dep->id,
+					  .instance_id = in->id),
+				  "instance %s of %s is ready", in->id,
+				  dep->name);
 			routes_update(d, dep);
 			persist(d, dep);
 		}
 	} else if (in->state == PLAN_READY &&
 		   ++in->health_fails >= HEALTH_FAILS_UNREADY) {
 		in->state = PLAN_STARTING;
-		log_warn("deploy", "instance %s of %s is not ready: %s",
-			 in->id, dep->name,
-			 res->error ? res->detail : "health check failed");
+		log_event(LOG_WARN, "deploy",
+			  LOG_IDS(.deployment_id = dep->id,
+				  .instance_id = in->id),
+			  "instance %s of %s is not ready: %s", in->id,
+			  dep->name,
+			  res->error ? res->detail : "health check failed");
 		routes_update(d, dep);
 		persist(d, dep);
 	}
@@ -981,8 +1010,9 @@ static void wr_fail(struct deploy *d, struct deployment *dep, const char *msg)
 {
 	struct workreq *wr = dep->wr;
 
-	log_warn("deploy", "work request %s on %s failed: %s", wr->id,
-		 dep->name, msg);
+	log_event(LOG_WARN, "deploy",
+		  LOG_IDS(.deployment_id = dep->id, .work_request_id = wr->id),
+		  "work request %s on %s failed: %s", wr->id, dep->name, msg);
 	if (wr->error[0] == '\0')
 		copy_str(wr->error, sizeof(wr->error), msg);
 	for (size_t i = 0; i < wr->nsteps; i++)
@@ -1031,8 +1061,10 @@ static void wr_finish(struct deploy *d, struct deployment *dep, int64_t now)
 		dep->details[0] = '\0';
 		dep->state = wr->op == OP_DELETE ? DS_DELETED : DS_ACTIVE;
 	}
-	log_info("deploy", "work request %s on %s %s", wr->id, dep->name,
-		 wr_status_names[wr->status]);
+	log_event(LOG_INFO, "deploy",
+		  LOG_IDS(.deployment_id = dep->id, .work_request_id = wr->id),
+		  "work request %s on %s %s", wr->id, dep->name,
+		  wr_status_names[wr->status]);
 	prune(dep);
 	persist(d, dep);
 	dep->wr = NULL;
@@ -1391,8 +1423,11 @@ int deploy_create(struct deploy *d, json_t *spec, json_t **out,
 	wr_start(d, dep, OP_CREATE, count, dep->shape);
 	persist(d, dep);
 	routes_update(d, dep);
-	log_info("deploy", "deployment %s (%s) created: %u x %s", dep->name,
-		 dep->id, count, dep->shape);
+	log_event(LOG_INFO, "deploy",
+		  LOG_IDS(.deployment_id = dep->id,
+			  .work_request_id = dep->wr->id),
+		  "deployment %s (%s) created: %u x %s", dep->name, dep->id,
+		  count, dep->shape);
 	*out = dep_json(d, dep, false);
 	json_object_set_new(*out, "opc-work-request-id",
 			    json_string(dep->wr->id));
@@ -1476,9 +1511,12 @@ int deploy_update(struct deploy *d, const char *id, json_t *spec,
 	dep->count = count;
 	copy_str(dep->shape, sizeof(dep->shape), shape);
 	persist(d, dep);
-	log_info("deploy", "deployment %s: update %u x %s -> %u x %s (%s)",
-		 dep->name, dep->wr->from_n, dep->wr->from_shape, count, shape,
-		 dep->wr->id);
+	log_event(LOG_INFO, "deploy",
+		  LOG_IDS(.deployment_id = dep->id,
+			  .work_request_id = dep->wr->id),
+		  "deployment %s: update %u x %s -> %u x %s (%s)", dep->name,
+		  dep->wr->from_n, dep->wr->from_shape, count, shape,
+		  dep->wr->id);
 	*out = wr_json(dep->wr);
 	return 0;
 }
@@ -1497,8 +1535,10 @@ int deploy_delete(struct deploy *d, const char *id, json_t **out,
 	dep->state = DS_DELETING;
 	wr_start(d, dep, OP_DELETE, 0, NULL);
 	persist(d, dep);
-	log_info("deploy", "deployment %s: delete (%s)", dep->name,
-		 dep->wr->id);
+	log_event(LOG_INFO, "deploy",
+		  LOG_IDS(.deployment_id = dep->id,
+			  .work_request_id = dep->wr->id),
+		  "deployment %s: delete (%s)", dep->name, dep->wr->id);
 	*out = wr_json(dep->wr);
 	return 0;
 }
@@ -1720,6 +1760,9 @@ static int load_dep(void *arg, const char *id, const char *text)
 	for (tail = &d->deps; *tail; tail = &(*tail)->next)
 		;
 	*tail = dep;
+	for (i = 0; d->env.instance_output != NULL && i < dep->ninst; i++)
+		d->env.instance_output(d->env.instance_output_arg, dep->id,
+				       dep->inst[i]->id);
 	return 0;
 }
 
@@ -1741,8 +1784,11 @@ static void recover(struct deploy *d, struct deployment *dep)
 		if (still_ours(d, in)) {
 			in->alive = true;
 			in->next_health_ms = now;
-			log_info("deploy", "instance %s of %s adopted: pid %d",
-				 in->id, dep->name, in->pid);
+			log_event(LOG_INFO, "deploy",
+				  LOG_IDS(.deployment_id = dep->id,
+					  .instance_id = in->id),
+				  "instance %s of %s adopted: pid %d", in->id,
+				  dep->name, in->pid);
 		} else if (in->pid > 0 || in->state == PLAN_READY) {
 			in->pid = in->pid > 0 ? in->pid : 1;
 			in->alive = true;

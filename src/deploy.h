@@ -36,9 +36,16 @@ struct deploy_env {
 	struct httpc *httpc;
 	struct gateway *gateway;
 	const struct config *config;
-	const char *data_dir;    /* instance logs go to data_dir/instances */
+	const char *data_dir;    /* instance output goes to data_dir/instances:
+				    ID.out.log (stdout), ID.err.log (stderr) */
 	const char *self_exe;    /* this binary, for `mdscale __instance` */
 	const char *gateway_url; /* for the deployments' "endpoint" */
+	/* Optional: told of every instance whose output files may be
+	 * written, at load and before each start (the files exist then), so
+	 * that logging can follow them. */
+	void (*instance_output)(void *arg, const char *deployment_id,
+				const char *instance_id);
+	void *instance_output_arg;
 };
 
 /*

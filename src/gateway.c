@@ -217,6 +217,8 @@ struct gateway {
 	struct gateway_limits lim;
 	gateway_observe_fn *observe;
 	void *observe_arg;
+	gateway_access_fn *access_log;
+	void *access_log_arg;
 	uint64_t rid_seed, rid_seq;
 	unsigned nclients, nhandles;
 	int port;
@@ -1191,6 +1193,32 @@ static unsigned lat_bucket(uint64_t us)
 	return i;
 }
 
+/* Hands a finished request to the access log hook. */
+static void access_log(struct client *c, uint64_t us)
+{
+	const struct request *r = &c->req;
+	const char *url = buf_str(&c->head.raw);
+	size_t n = strcspn(url, "?");
+	char path[513];
+	struct gateway_access a;
+
+	if (n > c->head.first_len)
+		n = c->head.first_len;
+	if (n > sizeof(path) - 1)
+		n = sizeof(path) - 1;
+	memcpy(path, url, n);
+	path[n] = '\0';
+	a = (struct gateway_access){
+		.method = c->head.first_len > 0
+				  ? http_method_str(c->parser.method)
+				  : "-",
+		.path = path, .status = r->status, .latency_us = us,
+		.deployment_id = r->dep != NULL ? r->dep->id : NULL,
+		.instance_id = r->inst != NULL ? r->inst->id : NULL,
+	};
+	c->gw->access_log(c->gw->access_log_arg, &a);
+}
+
 /* Accounts a request that is over and frees what it held. */
 static void req_end(struct client *c)
 {
@@ -1211,8 +1239,11 @@ static void req_end(struct client *c)
 		k->inflight--;
 		if (gw->observe != NULL)
 			gw->observe(gw->observe_arg, r->dep->id, r->status, us);
-		dep_unref(r->dep);
 	}
+	if (gw->access_log != NULL)
+		access_log(c, us);
+	if (r->dep != NULL)
+		dep_unref(r->dep);
 	req_release_up(c, r->in_done && r->out_done);
 	req_unretain(r);
 	wreq_put(r->ub);
@@ -2255,6 +2286,13 @@ void gateway_set_observer(struct gateway *gw, gateway_observe_fn *fn,
 {
 	gw->observe = fn;
 	gw->observe_arg = arg;
+}
+
+void gateway_set_access_log(struct gateway *gw, gateway_access_fn *fn,
+			    void *arg)
+{
+	gw->access_log = fn;
+	gw->access_log_arg = arg;
 }
 
 void gateway_close(struct gateway *gw, void (*done)(void *arg), void *arg)

@@ -105,6 +105,27 @@ int gateway_counters(const struct gateway *gw, const char *deployment_id,
 void gateway_set_observer(struct gateway *gw, gateway_observe_fn *fn,
 			  void *arg);
 
+/* One finished request, for the access log. Strings live for the call. */
+struct gateway_access {
+	const char *method;        /* "GET", ...; "-" if none was read */
+	const char *path;          /* as the client sent it, without the
+				      query; cut at 512 bytes */
+	int status;                /* 0: the client went away first */
+	uint64_t latency_us;       /* first byte in to last byte out */
+	const char *deployment_id; /* NULL if it matched no deployment */
+	const char *instance_id;   /* NULL if no instance answered */
+};
+
+typedef void gateway_access_fn(void *arg, const struct gateway_access *a);
+
+/*
+ * Sets (or clears, with NULL) the access log hook, called once per finished
+ * request after the observer, on the loop thread. Separate from the
+ * observer, which monitoring owns.
+ */
+void gateway_set_access_log(struct gateway *gw, gateway_access_fn *fn,
+			    void *arg);
+
 /*
  * Stops listening, closes every connection, and frees the gateway once all
  * handles are closed; then calls done(arg) if done is not NULL.

@@ -25,6 +25,9 @@ struct req {
 	char *method, *path, *query, *auth, *body;
 	char peer[64];
 	bool keep_alive;
+	bool streaming;             /* http_respond_start() was called */
+	void (*on_close)(void *);   /* see http_req_on_close() */
+	void *on_close_arg;
 };
 
 struct conn {
@@ -202,12 +205,18 @@ static void on_handle_closed(uv_handle_t *h)
 static void conn_close(struct conn *c)
 {
 	struct http_server *srv = c->srv;
+	struct req *r = c->cur;
+	void (*on_close)(void *) = NULL;
 
 	if (c->closing)
 		return;
 	c->closing = true;
-	if (c->cur != NULL)
-		c->cur->conn = NULL; /* the handler may still answer */
+	if (r != NULL) {
+		r->conn = NULL; /* the handler may still answer */
+		on_close = r->on_close;
+		r->on_close = NULL;
+		c->cur = NULL;
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -218,6 +227,9 @@ static void conn_close(struct conn *c)
 	c->open_handles = 2;
 	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 	uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+	/* Last: it may release r. */
+	if (on_close != NULL)
+		on_close(r->on_close_arg);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
@@ -232,7 +244,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct conn *c = s->data;
 
-	if (n > 0)
+	/* While a response streams, input is dropped (the connection closes
+	 * after it); reading goes on only to see the client leave. */
+	if (n > 0 && (c->cur == NULL || !c->cur->streaming))
 		conn_feed(c, b->base, (size_t)n);
 	else if (n < 0)
 		conn_close(c);
@@ -521,6 +535,107 @@ void http_respond(struct http_req *pub, int status, const char *content_type,
 	if (wr->close_after)
 		return;
 	uv_timer_start(&c->timer, on_resume, 0, 0);
+}
+
+/* Closes a connection whose write failed inside http_respond_chunk(),
+ * from the loop rather than from the caller's stack. */
+static void on_broken(uv_timer_t *t)
+{
+	conn_close(t->data);
+}
+
+/* Queues data (taken) on the connection. Returns 0, or MDS_E_UNAVAIL if
+ * the write failed (the connection then closes from the loop). */
+static int stream_write(struct conn *c, char *data, size_t len,
+			bool close_after)
+{
+	struct write_req *wr = xcalloc(1, sizeof(*wr));
+	uv_buf_t b = uv_buf_init(data, (unsigned)len);
+
+	wr->conn = c;
+	wr->data = data;
+	wr->close_after = close_after;
+	if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+		free(data);
+		free(wr);
+		uv_timer_start(&c->timer, on_broken, 0, 0);
+		return MDS_E_UNAVAIL;
+	}
+	return 0;
+}
+
+int http_respond_start(struct http_req *pub, int status,
+		       const char *content_type, const char *headers)
+{
+	struct req *r = (struct req *)pub;
+	struct conn *c = r->conn;
+	char *head;
+
+	if (c == NULL)
+		return MDS_E_UNAVAIL;
+	if (r->streaming)
+		return MDS_E_INVAL;
+	r->streaming = true;
+	head = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+			 "Transfer-Encoding: chunked\r\n"
+			 "Cache-Control: no-store\r\nConnection: close\r\n"
+			 "%s\r\n",
+			 status, http_reason(status),
+			 content_type ? content_type : "application/json",
+			 headers ? headers : "");
+	uv_timer_stop(&c->timer);
+	/* Read on, only to see the client go away. */
+	set_reading(c, true);
+	return stream_write(c, head, strlen(head), false);
+}
+
+int http_respond_chunk(struct http_req *pub, const char *data, size_t len)
+{
+	struct req *r = (struct req *)pub;
+	struct conn *c = r->conn;
+	struct buf out;
+
+	if (c == NULL || c->closing)
+		return MDS_E_UNAVAIL;
+	if (!r->streaming)
+		return MDS_E_INVAL;
+	if (len == 0)
+		return 0;
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) >
+	    HTTP_STREAM_QUEUE_MAX)
+		return MDS_E_LIMIT;
+	buf_init(&out, len + 32);
+	buf_printf(&out, "%zx\r\n", len);
+	buf_add(&out, data, len);
+	buf_add(&out, "\r\n", 2);
+	len = out.len;
+	return stream_write(c, buf_steal(&out), len, false);
+}
+
+void http_respond_end(struct http_req *pub)
+{
+	struct req *r = (struct req *)pub;
+	struct conn *c = r->conn;
+
+	if (c != NULL) {
+		r->on_close = NULL;
+		c->cur = NULL;
+		r->conn = NULL;
+		if (r->streaming && !c->closing)
+			stream_write(c, xstrdup("0\r\n\r\n"), 5, true);
+		else
+			conn_close(c);
+	}
+	req_free(r);
+}
+
+void http_req_on_close(struct http_req *pub, void (*fn)(void *arg),
+		       void *arg)
+{
+	struct req *r = (struct req *)pub;
+
+	r->on_close = fn;
+	r->on_close_arg = arg;
 }
 
 static void on_listener_closed(uv_handle_t *h);

@@ -15,7 +15,8 @@
 
 struct http_server;
 
-/* A request. Fields are valid until http_respond() is called. */
+/* A request. Fields are valid until http_respond() (or, when streaming,
+ * http_respond_end()) is called. */
 struct http_req {
 	const char *method;        /* "GET", "POST", ... */
 	const char *path;          /* the path, percent-decoded, no query */
@@ -48,6 +49,45 @@ int http_server_port(const struct http_server *srv);
  */
 void http_respond(struct http_req *req, int status, const char *content_type,
 		  const char *body, size_t len, const char *headers);
+
+/*
+ * Streaming: a handler may answer with a body of unknown length, sent as it
+ * comes (chunked transfer encoding): http_respond_start(), then any number
+ * of http_respond_chunk(), then http_respond_end(), which releases req. The
+ * connection closes after a streamed response; input the client sends
+ * meanwhile is dropped, but its going away is seen at once (see
+ * http_req_on_close()). Do not mix with http_respond().
+ */
+
+/*
+ * Sends the status line and headers (headers as for http_respond()).
+ * Returns 0, or MDS_E_UNAVAIL if the client is gone (req still needs
+ * http_respond_end()).
+ */
+int http_respond_start(struct http_req *req, int status,
+		       const char *content_type, const char *headers);
+
+/*
+ * Sends len bytes of data (copied) as one chunk; len 0 sends nothing.
+ * Returns 0; MDS_E_UNAVAIL once the client is gone; MDS_E_LIMIT when more
+ * than HTTP_STREAM_QUEUE_MAX bytes wait to be written to a slow client
+ * (the data is then not sent; the caller may count it as dropped).
+ */
+#define HTTP_STREAM_QUEUE_MAX (1024 * 1024)
+int http_respond_chunk(struct http_req *req, const char *data, size_t len);
+
+/* Ends a streamed response (if the client is still there) and releases
+ * req. */
+void http_respond_end(struct http_req *req);
+
+/*
+ * Asks for fn(arg) to be called once if the client goes away (or the
+ * server closes) before req is answered; not called after http_respond()
+ * or http_respond_end(). req stays valid in fn, and must still be
+ * released with http_respond_end() or http_respond(), from fn or later.
+ */
+void http_req_on_close(struct http_req *req, void (*fn)(void *arg),
+		       void *arg);
 
 /*
  * Finds key in a query string and copies its percent-decoded value into out

@@ -222,6 +222,136 @@ out:
 	return rc;
 }
 
+/* A streamed answer: complete lines go to the caller as they arrive; an
+ * error status's body is collected instead. */
+struct line_sink {
+	CURL *curl;
+	struct buf line;    /* the unended line so far */
+	struct buf error;   /* the body of an error status */
+	int is_error;       /* -1 until the status is known */
+	int stopped;        /* on_line asked to stop */
+	int (*on_line)(void *arg, const char *line, size_t len);
+	void *arg;
+};
+
+static size_t on_stream(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct line_sink *s = arg;
+	size_t n = size * nmemb, off = 0;
+
+	if (s->is_error < 0) {
+		long status = 0;
+
+		curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+		s->is_error = status < 200 || status >= 300;
+	}
+	if (s->is_error)
+		return buf_add(&s->error, data, n) == 0 ? n : 0;
+	while (off < n) {
+		char *nl = memchr(data + off, '\n', n - off);
+		size_t seg = nl ? (size_t)(nl - (data + off)) : n - off;
+
+		/* A line past the cap is cut where the cap is. */
+		(void)buf_add(&s->line, data + off, seg);
+		off += seg;
+		if (nl == NULL)
+			break;
+		off++;
+		if (s->on_line(s->arg, buf_str(&s->line), s->line.len) != 0) {
+			s->stopped = 1;
+			return 0;
+		}
+		buf_reset(&s->line);
+	}
+	return n;
+}
+
+int cli_request_stream(struct cli_ctx *ctx, const char *path,
+	int (*on_line)(void *arg, const char *line, size_t len), void *arg,
+	long *status, json_t **json)
+{
+	char errbuf[CURL_ERROR_SIZE];
+	struct curl_slist *headers = NULL;
+	struct line_sink sink;
+	char *url = NULL;
+	CURLcode cc;
+	CURL *c;
+	int rc;
+
+	*status = 0;
+	*json = NULL;
+	ctx->diag[0] = '\0';
+	memset(&sink, 0, sizeof sink);
+	buf_init(&sink.line, CLI_MAX_RESPONSE);
+	buf_init(&sink.error, CLI_MAX_RESPONSE);
+	sink.is_error = -1;
+	sink.on_line = on_line;
+	sink.arg = arg;
+	rc = resolve_url(ctx);
+	if (rc != 0)
+		goto out;
+	if (ctx->curl == NULL)
+		ctx->curl = curl_easy_init();
+	c = ctx->curl;
+	if (c == NULL) {
+		mds_diag(ctx->diag, sizeof ctx->diag, "cannot initialize libcurl");
+		rc = MDS_E_INTERNAL;
+		goto out;
+	}
+	sink.curl = c;
+	url = xasprintf("%s%s", ctx->url_owned, path);
+	headers = curl_slist_append(headers, "Accept: application/x-ndjson");
+	if (headers == NULL)
+		abort(); /* curl_slist_append fails only without memory */
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "mdscale/" MDS_VERSION);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	/* No overall timeout: a follower runs until it is stopped. */
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 0L);
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	errbuf[0] = '\0';
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	if (cc != CURLE_OK && !sink.stopped && *status == 0) {
+		if (cc == CURLE_URL_MALFORMAT) {
+			mds_diag(ctx->diag, sizeof ctx->diag, "bad URL '%s'", url);
+			rc = MDS_E_INVAL;
+		} else {
+			mds_diag(ctx->diag, sizeof ctx->diag, "%s",
+				errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
+			rc = MDS_E_UNAVAIL;
+		}
+		goto out;
+	}
+	if (cc != CURLE_OK && !sink.stopped && sink.is_error != 1) {
+		/* The stream broke after it began: the daemon went away. */
+		mds_diag(ctx->diag, sizeof ctx->diag, "%s",
+			errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
+		rc = MDS_E_UNAVAIL;
+		goto out;
+	}
+	if (sink.is_error == 1 && sink.error.len > 0)
+		*json = json_loadb(sink.error.data, sink.error.len, 0, NULL);
+	else if (sink.is_error != 1 && sink.line.len > 0)
+		on_line(arg, buf_str(&sink.line), sink.line.len);
+out:
+	if (ctx->curl != NULL)
+		curl_easy_reset(ctx->curl); /* it pointed at our buffers */
+	curl_slist_free_all(headers);
+	free(url);
+	buf_free(&sink.line);
+	buf_free(&sink.error);
+	return rc;
+}
+
 void cli_request_cleanup(struct cli_ctx *ctx)
 {
 	if (ctx->curl != NULL)

@@ -10,32 +10,107 @@
 
 enum log_level log_current_level = LOG_INFO;
 
+/* Set once at start-up and cleared at shutdown (see log_set_sink()). */
+static struct {
+	log_sink_fn *fn;
+	void *arg;
+} sink;
+
 static const char *const names[] = { "error", "warn", "info", "debug" };
 
-int log_set_level(const char *name)
+int log_level_parse(const char *name, enum log_level *out)
 {
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (strcmp(name, names[i]) == 0) {
-			log_current_level = (enum log_level)i;
+			*out = (enum log_level)i;
 			return 0;
 		}
 	}
 	return MDS_E_INVAL;
 }
 
-void log_write(enum log_level level, const char *source, const char *fmt, ...)
+int log_set_level(const char *name)
 {
-	char when[32], msg[2048];
+	return log_level_parse(name, &log_current_level);
+}
+
+const char *log_level_name(enum log_level level)
+{
+	return (unsigned)level < sizeof(names) / sizeof(names[0])
+		       ? names[level]
+		       : "info";
+}
+
+void log_set_sink(log_sink_fn *fn, void *arg)
+{
+	sink.fn = fn;
+	sink.arg = fn != NULL ? arg : NULL;
+}
+
+int64_t log_now_ms(void)
+{
 	struct timeval tv;
-	struct tm tm;
-	va_list ap;
 
 	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	va_start(ap, fmt);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+void log_format_time(int64_t ms, char out[25])
+{
+	int64_t frac = ms % 1000;
+	time_t sec;
+	struct tm tm;
+
+	if (frac < 0)
+		frac += 1000;
+	sec = (time_t)((ms - frac) / 1000);
+	memset(out, '0', 24);
+	gmtime_r(&sec, &tm);
+	if (strftime(out, 20, "%Y-%m-%dT%H:%M:%S", &tm) != 19)
+		memcpy(out, "0000-00-00T00:00:00", 19);
+	out[19] = '.';
+	out[20] = (char)('0' + frac / 100);
+	out[21] = (char)('0' + frac / 10 % 10);
+	out[22] = (char)('0' + frac % 10);
+	out[23] = 'Z';
+	out[24] = '\0';
+}
+
+static void vwrite(enum log_level level, const char *source,
+		   const struct log_ids *ids, const char *fmt, va_list ap)
+{
+	char when[25], msg[2048];
+	struct log_record rec;
+
+	rec.time_ms = log_now_ms();
+	log_format_time(rec.time_ms, when);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fprintf(stderr, "%s %-5s %s: %s\n", when, log_level_name(level),
+		source, msg);
+	if (sink.fn == NULL)
+		return;
+	rec.level = level;
+	rec.source = source;
+	rec.message = msg;
+	rec.ids = ids;
+	sink.fn(sink.arg, &rec);
+}
+
+void log_write(enum log_level level, const char *source, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwrite(level, source, NULL, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s.%03dZ %-5s %s: %s\n", when, (int)(tv.tv_usec / 1000),
-		names[level], source, msg);
+}
+
+void log_write_ids(enum log_level level, const char *source,
+		   const struct log_ids *ids, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwrite(level, source, ids, fmt, ap);
+	va_end(ap);
 }
