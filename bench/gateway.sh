@@ -1,0 +1,423 @@
+#!/bin/sh
+# bench/gateway.sh [BUILD] - mdscale's gateway against nginx and HAProxy.
+#
+# Each proxy runs with one worker (mdscale's gateway is one loop thread,
+# nginx worker_processes 1, HAProxy nbthread 1) in front of two
+# mdscale-bench-backend processes on loopback, least-outstanding /
+# least-connections balancing, upstream keep-alive. Per peer, alternating
+# the order each round, ROUNDS rounds, the median kept:
+#   1. maximum throughput: wrk -t1 -c64 -d10s (closed loop);
+#   2. latency: `mdscale load` open loop for 10 s at 50% of the LOWEST of
+#      the three maxima, 64 connections: p50 and p99 from the due time.
+# BENCH_SWEEP=1 adds, per peer, the highest `mdscale load` rate with p99 <
+# 50 ms and no failure: the same steps for every peer (40%, 50%, ... 130% of
+# the highest median maximum), 5 s each, one round, stopping at the first
+# step that misses.
+#
+# Nothing is pinned: the proxy, the backends and the load generator share
+# the machine's cores. Prints a table and writes the raw figures to
+# bench/results/gateway.json (and gateway.svg when gnuplot is there).
+# Installs nginx, haproxy, wrk and gnuplot from Debian when missing (root).
+# Every server listens on 127.0.0.1, on free ports, and stops by itself
+# after BENCH_LIFETIME seconds even if this script is killed.
+#
+# Environment: BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_SWEEP (0),
+# BENCH_LIFETIME (1800), BENCH_RESULTS (bench/results).
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${1:-$top/build}" && pwd)
+MDSCALE=$build/src/mdscale
+BACKEND=$build/bench/mdscale-bench-backend
+ROUNDS=${BENCH_ROUNDS:-3}
+SECS=${BENCH_SECONDS:-10}
+SWEEP=${BENCH_SWEEP:-0}
+LIFE=${BENCH_LIFETIME:-1800}
+RESULTS=${BENCH_RESULTS:-$top/bench/results}
+CONNS=64
+PATH_=/bench/predict
+
+say() { printf 'gateway bench: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+for f in "$MDSCALE" "$BACKEND"; do
+	[ -x "$f" ] || die "$f is missing; build first (ninja -C $build)"
+done
+
+# -- tools, from Debian when missing --
+install_missing() {
+	missing=""
+	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] ||
+		missing="$missing nginx"
+	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] ||
+		missing="$missing haproxy"
+	command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+	command -v gnuplot >/dev/null 2>&1 || missing="$missing gnuplot-nox"
+	[ -z "$missing" ] && return 0
+	[ "$(id -u)" -eq 0 ] || die "missing:$missing (run as root, or install them)"
+	say "installing$missing"
+	# Installing nginx or haproxy must not start their system services
+	# (on port 80, on every address): policy-rc.d says no, for the install.
+	made_policy=0
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		made_policy=1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	rc=0
+	# shellcheck disable=SC2086
+	{ apt-get update -q && apt-get install -y -q --no-install-recommends \
+		$missing; } >&2 || rc=$?
+	[ "$made_policy" -eq 1 ] && rm -f /usr/sbin/policy-rc.d
+	[ "$rc" -eq 0 ] || die "apt-get install$missing failed"
+}
+install_missing
+PATH=$PATH:/usr/sbin:/sbin
+export PATH
+
+tmp=$(mktemp -d /tmp/mdscale-bench.XXXXXX)
+pids=""
+cleanup() {
+	for p in $pids; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in $pids; do
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Prints n distinct free loopback ports.
+free_ports() {
+	python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
+}
+
+# Waits until url answers 200 (10 s at most).
+wait_http() {
+	i=0
+	while ! curl -sf -o /dev/null "$1"; do
+		i=$((i + 1))
+		[ "$i" -lt 100 ] || die "$2 does not answer at $1"
+		sleep 0.1
+	done
+}
+
+# shellcheck disable=SC2046
+set -- $(free_ports 6)
+B1=$1 B2=$2 API=$3 GW=$4 NGX=$5 HAP=$6
+
+# -- the backends of nginx and HAProxy --
+timeout "$LIFE" "$BACKEND" --port "$B1" --lifetime "$LIFE" 2>"$tmp/b1.log" &
+pids="$pids $!"
+timeout "$LIFE" "$BACKEND" --port "$B2" --lifetime "$LIFE" 2>"$tmp/b2.log" &
+pids="$pids $!"
+wait_http "http://127.0.0.1:$B1/" backend
+wait_http "http://127.0.0.1:$B2/" backend
+
+# -- mdscale: one deployment of the same backend, 2 instances, a shape of
+# 2 CPUs so that the cgroups do not throttle --
+mkdir -p "$tmp/mds"
+cat >"$tmp/mdscale.json" <<EOF
+{
+  "shapes": [{"name": "bench.big", "cpus": 2, "memoryInMBs": 1024}],
+  "defaultShape": "bench.big"
+}
+EOF
+timeout "$LIFE" "$MDSCALE" serve --listen "127.0.0.1:$API" \
+	--gateway "127.0.0.1:$GW" --data "$tmp/mds" --config "$tmp/mdscale.json" \
+	--log-level warn >"$tmp/mdscale.log" 2>&1 &
+MDS_PID=$!
+pids="$pids $MDS_PID"
+export MDSCALE_URL="http://127.0.0.1:$API" MDSCALE_DATA="$tmp/mds"
+i=0
+until "$MDSCALE" shape list >/dev/null 2>&1; do
+	i=$((i + 1))
+	[ "$i" -lt 100 ] || die "mdscale serve did not start: $(tail -3 "$tmp/mdscale.log")"
+	sleep 0.1
+done
+"$MDSCALE" deployment create --name bench --shape bench.big --count 2 \
+	--health-path /health --wait --timeout 60 \
+	--command "exec $BACKEND --port \$PORT --lifetime $LIFE" >/dev/null ||
+	die "the bench deployment did not become ACTIVE: $(tail -3 "$tmp/mdscale.log")"
+wait_http "http://127.0.0.1:$GW$PATH_" "mdscale's gateway"
+
+# -- nginx: 1 worker, least_conn, upstream keep-alive 64, no access log --
+mkdir -p "$tmp/nginx"
+cat >"$tmp/nginx/nginx.conf" <<EOF
+daemon off;
+worker_processes 1;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx/body;
+  proxy_temp_path $tmp/nginx/proxy;
+  fastcgi_temp_path $tmp/nginx/fastcgi;
+  uwsgi_temp_path $tmp/nginx/uwsgi;
+  scgi_temp_path $tmp/nginx/scgi;
+  upstream backends {
+    least_conn;
+    server 127.0.0.1:$B1;
+    server 127.0.0.1:$B2;
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:$NGX;
+    location / {
+      proxy_pass http://backends;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+EOF
+timeout "$LIFE" nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" \
+	-e "$tmp/nginx/error.log" >"$tmp/nginx/out.log" 2>&1 &
+pids="$pids $!"
+wait_http "http://127.0.0.1:$NGX$PATH_" nginx
+
+# -- HAProxy: nbthread 1, leastconn, http-reuse always --
+cat >"$tmp/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  option http-keep-alive
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+frontend fe
+  bind 127.0.0.1:$HAP
+  default_backend be
+backend be
+  balance leastconn
+  http-reuse always
+  server s1 127.0.0.1:$B1
+  server s2 127.0.0.1:$B2
+EOF
+timeout "$LIFE" haproxy -db -f "$tmp/haproxy.cfg" >"$tmp/haproxy.log" 2>&1 &
+pids="$pids $!"
+wait_http "http://127.0.0.1:$HAP$PATH_" HAProxy
+
+url_of() {
+	case $1 in
+	mdscale) echo "http://127.0.0.1:$GW$PATH_" ;;
+	nginx) echo "http://127.0.0.1:$NGX$PATH_" ;;
+	haproxy) echo "http://127.0.0.1:$HAP$PATH_" ;;
+	esac
+}
+
+# Round r's order: the peers rotated by r, so none always goes first.
+order() {
+	case $(($1 % 3)) in
+	0) echo "mdscale nginx haproxy" ;;
+	1) echo "nginx haproxy mdscale" ;;
+	2) echo "haproxy mdscale nginx" ;;
+	esac
+}
+
+# Prints the median of the numbers on stdin.
+median() {
+	sort -g | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print 0; exit }
+		if (NR % 2) print v[(NR + 1) / 2];
+		else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+say "pinned nothing: $(nproc) cores shared by the proxy, 2 backends and the load generator"
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+say "load average before: $LOADAVG (anything else running shows in every figure)"
+say "max throughput: wrk -t1 -c$CONNS -d${SECS}s, $ROUNDS rounds"
+mkdir -p "$tmp/raw"
+r=0
+while [ "$r" -lt "$ROUNDS" ]; do
+	for peer in $(order "$r"); do
+		sleep 1
+		wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$(url_of "$peer")" \
+			>"$tmp/raw/wrk-$peer-$r.txt" 2>&1 ||
+			die "wrk against $peer failed: $(tail -2 "$tmp/raw/wrk-$peer-$r.txt")"
+		rps=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/raw/wrk-$peer-$r.txt")
+		say "  round $((r + 1)) $peer: $rps req/s"
+	done
+	r=$((r + 1))
+done
+
+lowest=""
+highest=""
+for peer in mdscale nginx haproxy; do
+	m=$(cat "$tmp"/raw/wrk-"$peer"-*.txt | awk '/^Requests\/sec:/ { print $2 }' | median)
+	if [ -z "$lowest" ] || awk "BEGIN { exit !($m < $lowest) }"; then
+		lowest=$m
+	fi
+	if [ -z "$highest" ] || awk "BEGIN { exit !($m > $highest) }"; then
+		highest=$m
+	fi
+done
+RATE=$(awk "BEGIN { printf \"%d\", $lowest / 2 }")
+[ "$RATE" -gt 0 ] || die "no throughput measured"
+
+say "latency: mdscale load --rate $RATE (50% of the lowest maximum) for ${SECS}s, $ROUNDS rounds"
+r=0
+while [ "$r" -lt "$ROUNDS" ]; do
+	for peer in $(order "$r"); do
+		sleep 1
+		"$MDSCALE" load --url "$(url_of "$peer")" --rate "$RATE" \
+			--duration "$SECS" --connections "$CONNS" --output json \
+			>"$tmp/raw/load-$peer-$r.json" 2>"$tmp/raw/load-$peer-$r.err" ||
+			die "mdscale load against $peer failed: $(cat "$tmp/raw/load-$peer-$r.err")"
+		say "  round $((r + 1)) $peer: $(python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+print("p50 %.3f ms, p99 %.3f ms, %d ok, %d failed" % (j["latency_us"]["p50"] / 1e3,
+      j["latency_us"]["p99"] / 1e3, j["succeeded"], j["failed_total"]))' "$tmp/raw/load-$peer-$r.json")"
+	done
+	r=$((r + 1))
+done
+
+if [ "$SWEEP" = 1 ]; then
+	say "sweep: the highest mdscale load rate with p99 < 50 ms, 5 s steps"
+	for peer in mdscale nginx haproxy; do
+		ok_pct=0
+		for pct in 40 50 60 70 80 90 100 110 120 130; do
+			rate=$(awk "BEGIN { printf \"%d\", $highest * $pct / 100 }")
+			sleep 1
+			"$MDSCALE" load --url "$(url_of "$peer")" --rate "$rate" \
+				--duration 5 --connections "$CONNS" --output json \
+				>"$tmp/raw/sweep-$peer-$pct.json" 2>/dev/null || break
+			python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+bad = j["latency_us"]["p99"] >= 50000 or j["failed_total"] or j["dropped_overload"]
+sys.exit(1 if bad else 0)' "$tmp/raw/sweep-$peer-$pct.json" || break
+			ok_pct=$pct
+		done
+		say "  $peer: p99 < 50 ms up to $ok_pct% of $highest req/s"
+	done
+fi
+
+mkdir -p "$RESULTS"
+python3 - "$tmp/raw" "$RESULTS" "$ROUNDS" "$SECS" "$RATE" "$CONNS" "$LOADAVG" <<'EOF'
+import glob, json, os, platform, re, statistics, subprocess, sys
+
+raw, results, rounds, secs, rate, conns, loadavg = sys.argv[1:8]
+peers = ["mdscale", "nginx", "haproxy"]
+
+def run(*cmd):
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        return (p.stdout + p.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return "?"
+
+cpu = "?"
+with open("/proc/cpuinfo") as f:
+    for line in f:
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+machine = {
+    "cpus": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+    "memory_mb": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20,
+    "pinned": False, "load_average_before": loadavg,
+    "note": "nothing pinned: the proxy (one worker), 2 backends and the load "
+            "generator share the cores",
+    "nginx": run("nginx", "-v"), "haproxy": run("haproxy", "-v"),
+    "wrk": run("wrk", "-v"),
+}
+
+def wrk_rps(path):
+    with open(path) as f:
+        m = re.search(r"^Requests/sec:\s+([\d.]+)", f.read(), re.M)
+    return float(m.group(1)) if m else 0.0
+
+out = {"machine": machine, "method": {
+    "rounds": int(rounds), "seconds": int(secs), "connections": int(conns),
+    "throughput": "wrk -t1 -c%s -d%ss, median of rounds" % (conns, secs),
+    "latency": "mdscale load open loop at %s req/s (50%% of the lowest "
+               "median maximum), median of rounds" % rate,
+    "load_rate": int(rate)}, "peers": {}}
+for p in peers:
+    rps = [wrk_rps(x) for x in sorted(glob.glob("%s/wrk-%s-*.txt" % (raw, p)))]
+    loads = [json.load(open(x)) for x in sorted(glob.glob("%s/load-%s-*.json" % (raw, p)))]
+    entry = {
+        "rps_rounds": rps, "rps": statistics.median(rps),
+        "p50_ms_rounds": [l["latency_us"]["p50"] / 1e3 for l in loads],
+        "p99_ms_rounds": [l["latency_us"]["p99"] / 1e3 for l in loads],
+        "load_failed_rounds": [l["failed_total"] + l["dropped_overload"] for l in loads],
+        "load_runs": [{k: l[k] for k in ("sent", "succeeded", "failed",
+                                           "dropped_overload", "latency_us",
+                                           "rate_achieved",
+                                           "generator_lag_max_ms")}
+                      for l in loads],
+    }
+    entry["p50_ms"] = statistics.median(entry["p50_ms_rounds"])
+    entry["p99_ms"] = statistics.median(entry["p99_ms_rounds"])
+    sweep = {}
+    for x in glob.glob("%s/sweep-%s-*.json" % (raw, p)):
+        l = json.load(open(x))
+        sweep[int(l["rate_target"])] = {"p99_ms": l["latency_us"]["p99"] / 1e3,
+                                         "failed": l["failed_total"] + l["dropped_overload"]}
+    if sweep:
+        # The steps ran in increasing order and stopped at the first miss.
+        best = 0
+        for r in sorted(sweep):
+            if sweep[r]["p99_ms"] >= 50 or sweep[r]["failed"]:
+                break
+            best = r
+        entry["sweep"] = {str(r): sweep[r] for r in sorted(sweep)}
+        entry["max_sustainable_p99_50ms"] = best
+    out["peers"][p] = entry
+
+ngx = out["peers"]["nginx"]["rps"] or 1
+print()
+print("machine: %d x %s, Linux %s, %d MB; %s; load average before: %s"
+      % (machine["cpus"], cpu, machine["kernel"], machine["memory_mb"],
+         machine["note"], loadavg))
+print("throughput: wrk -t1 -c%s -d%ss; latency: mdscale load at %s req/s "
+      "open loop for %ss; median of %s rounds" % (conns, secs, rate, secs, rounds))
+print()
+hdr = "%-9s %10s %9s %9s %9s" % ("PEER", "REQ/S", "P50_MS", "P99_MS", "VS_NGINX")
+if any("sweep" in e for e in out["peers"].values()):
+    hdr += " %13s" % "MAX_P99<50MS"
+print(hdr)
+for p in peers:
+    e = out["peers"][p]
+    line = "%-9s %10.0f %9.3f %9.3f %8.2fx" % (p, e["rps"], e["p50_ms"],
+                                               e["p99_ms"], e["rps"] / ngx)
+    if "sweep" in e:
+        line += " %13d" % e["max_sustainable_p99_50ms"]
+    print(line)
+    e["ratio_to_nginx"] = round(e["rps"] / ngx, 3)
+
+with open(os.path.join(results, "gateway.json"), "w") as f:
+    json.dump(out, f, indent=2)
+    f.write("\n")
+print("\nraw figures: %s" % os.path.join(results, "gateway.json"))
+
+try:
+    data = os.path.join(raw, "plot.dat")
+    with open(data, "w") as f:
+        for p in peers:
+            f.write("%s %f\n" % (p, out["peers"][p]["rps"]))
+    svg = os.path.join(results, "gateway.svg")
+    script = ('set terminal svg size 480,320; set output "%s"; '
+              'set title "max throughput, wrk -t1 -c%s (median of %s)"; '
+              'set ylabel "req/s"; set style fill solid; set boxwidth 0.6; '
+              'set yrange [0:*]; unset key; '
+              'plot "%s" using 0:2:xtic(1) with boxes' % (svg, conns, rounds, data))
+    subprocess.run(["gnuplot", "-e", script], check=True, capture_output=True,
+                   timeout=30)
+    print("plot: %s" % svg)
+except (OSError, subprocess.SubprocessError):
+    pass
+EOF
