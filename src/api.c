@@ -103,6 +103,11 @@ static const struct api_route core_routes[] = {
 static const struct api_route *const tables[] = {
 	core_routes,
 	deploy_routes,
+	monitoring_routes,
+	notifications_routes,
+	functions_routes,
+	autoscale_routes,
+	logs_routes,
 };
 
 /* Matches path against pattern, copying the '*' segments into id and

@@ -19,6 +19,8 @@ struct deploy;
 struct monitoring;
 struct notifications;
 struct functions;
+struct autoscale;
+struct logging;
 
 /* The daemon's modules, as the routes see them. Borrowed. */
 struct api {
@@ -26,6 +28,8 @@ struct api {
 	struct monitoring *monitoring;
 	struct notifications *notifications;
 	struct functions *functions;
+	struct autoscale *autoscale;
+	struct logging *logging;
 	const struct config *config;
 	const char *token;       /* the bearer token */
 	const char *cgroup_name; /* "v1", "v2" or "none", for /v1/health */
@@ -67,5 +71,7 @@ extern const struct api_route deploy_routes[];
 extern const struct api_route monitoring_routes[];
 extern const struct api_route notifications_routes[];
 extern const struct api_route functions_routes[];
+extern const struct api_route autoscale_routes[];
+extern const struct api_route logs_routes[];
 
 #endif

@@ -23,6 +23,12 @@ void config_defaults(struct config *cfg)
 	cfg->stop_grace_s = 10;
 	cfg->health_interval_ms = 1000;
 	cfg->max_start_attempts = 3;
+	cfg->sample_ms = 1000;
+	cfg->eval_ms = 1000;
+	cfg->log_max_file_mb = 10;
+	cfg->log_max_files = 5;
+	cfg->log_retention_days = 7;
+	cfg->access_log = 0;
 }
 
 int config_parse_addr(const char *s, char *host, size_t hostsz, int *port)
@@ -138,7 +144,9 @@ int config_load(const char *path, struct config *cfg, char *diag,
 		"maxInstancesPerDeployment", "maxDeployments",
 		"readyTimeoutSeconds", "drainTimeoutSeconds",
 		"stopGraceSeconds", "healthIntervalMillis",
-		"maxStartAttempts",
+		"maxStartAttempts", "sampleIntervalMillis",
+		"evalIntervalMillis", "logMaxFileMB", "logMaxFiles",
+		"logRetentionDays", "accessLog",
 	};
 	json_error_t jerr;
 	json_t *root, *v;
@@ -211,8 +219,27 @@ int config_load(const char *path, struct config *cfg, char *diag,
 	    get_uint(root, "healthIntervalMillis", 100, 60000,
 		     &cfg->health_interval_ms, path, diag, diagsz) != 0 ||
 	    get_uint(root, "maxStartAttempts", 1, 100,
-		     &cfg->max_start_attempts, path, diag, diagsz) != 0)
+		     &cfg->max_start_attempts, path, diag, diagsz) != 0 ||
+	    get_uint(root, "sampleIntervalMillis", 100, 60000,
+		     &cfg->sample_ms, path, diag, diagsz) != 0 ||
+	    get_uint(root, "evalIntervalMillis", 100, 60000, &cfg->eval_ms,
+		     path, diag, diagsz) != 0 ||
+	    get_uint(root, "logMaxFileMB", 1, 1024, &cfg->log_max_file_mb,
+		     path, diag, diagsz) != 0 ||
+	    get_uint(root, "logMaxFiles", 1, 100, &cfg->log_max_files, path,
+		     diag, diagsz) != 0 ||
+	    get_uint(root, "logRetentionDays", 0, 3650,
+		     &cfg->log_retention_days, path, diag, diagsz) != 0)
 		goto out;
+	v = json_object_get(root, "accessLog");
+	if (v != NULL) {
+		if (!json_is_boolean(v)) {
+			mds_diag(diag, diagsz, "%s: accessLog must be true or "
+				 "false", path);
+			goto out;
+		}
+		cfg->access_log = json_is_true(v);
+	}
 	rc = 0;
 out:
 	json_decref(root);

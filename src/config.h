@@ -26,6 +26,12 @@ struct config {
 	uint32_t stop_grace_s;    /* SIGTERM to SIGKILL */
 	uint32_t health_interval_ms; /* while an instance is ready */
 	uint32_t max_start_attempts; /* exits before ready that fail it */
+	uint32_t sample_ms;       /* monitoring: instance sampling period */
+	uint32_t eval_ms;         /* monitoring: alarm evaluation period */
+	uint32_t log_max_file_mb;    /* logging: rotate mdscale.log past this */
+	uint32_t log_max_files;      /* logging: rotated files kept */
+	uint32_t log_retention_days; /* logging: 0 keeps files of any age */
+	int access_log;              /* logging: one line per gateway request */
 };
 
 /* Fills cfg with the built-in defaults. */

@@ -4,7 +4,8 @@
  *
  * Start-up order: configuration, data directory and token, store, cgroups,
  * HTTP client, gateway, deployments (which adopt or restart instances),
- * then the API; /v1/health answers once the API listens, so "ready" means
+ * functions, notifications (which resume pending deliveries), monitoring
+ * (alarms and the metrics snapshot), then the API; /v1/health answers once the API listens, so "ready" means
  * everything before it is up. Shutdown runs the same list backwards.
  */
 #include <errno.h>
@@ -21,12 +22,17 @@
 #include <uv.h>
 
 #include "api.h"
+#include "autoscale.h"
 #include "cgroup.h"
 #include "config.h"
 #include "deploy.h"
+#include "functions.h"
 #include "gateway.h"
 #include "http_server.h"
 #include "httpc.h"
+#include "logging.h"
+#include "monitoring.h"
+#include "notifications.h"
 #include "paths.h"
 #include "serve.h"
 #include "store.h"
@@ -43,11 +49,17 @@ struct daemon {
 	char token[65];
 	char self_exe[PATH_MAX];
 	char gateway_url[128];
+	char api_url[128];
 	struct store *store;
 	struct cgroup_sys *cgroups;
 	struct httpc *httpc;
 	struct gateway *gateway;
 	struct deploy *deploy;
+	struct logging *logging;
+	struct monitoring *monitoring;
+	struct functions *functions;
+	struct notifications *notifications;
+	struct autoscale *autoscale;
 	struct http_server *api_srv;
 	struct api api;
 	uv_signal_t sigint, sigterm;
@@ -137,10 +149,31 @@ static void on_deploy_closed(void *arg)
 	if (dm->api_srv != NULL)
 		http_server_close(dm->api_srv, NULL, NULL);
 	dm->api_srv = NULL;
+	gateway_set_access_log(dm->gateway, NULL, NULL);
+	logging_close(dm->logging, NULL, NULL);
+	dm->logging = NULL;
 	gateway_close(dm->gateway, on_gateway_closed, dm);
 	httpc_close(dm->httpc);
 	uv_close((uv_handle_t *)&dm->sigint, NULL);
 	uv_close((uv_handle_t *)&dm->sigterm, NULL);
+}
+
+static void on_notifications_closed(void *arg)
+{
+	struct daemon *dm = arg;
+
+	dm->notifications = NULL;
+	deploy_close(dm->deploy, on_deploy_closed, dm);
+}
+
+/* Hands an alarm message to the notifications module (the monitoring
+ * publisher). */
+static int publish_alarm(void *arg, const char *topic_id,
+			 const char *alarm_id, const char *dedupe_key,
+			 const char *message)
+{
+	(void)alarm_id;
+	return notifications_publish(arg, topic_id, dedupe_key, message);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -152,7 +185,25 @@ static void on_signal(uv_signal_t *s, int signum)
 		exit(1);
 	}
 	log_info("serve", "signal %d: stopping instances and exiting", signum);
-	deploy_close(dm->deploy, on_deploy_closed, dm);
+	/* The autoscale function goes first: it calls into monitoring. */
+	dm->api.autoscale = NULL;
+	autoscale_close(dm->autoscale);
+	dm->autoscale = NULL;
+	/* Monitoring first: no alarm should see the instances go away, and
+	 * its snapshot is saved while the store is still open. */
+	dm->api.monitoring = NULL;
+	monitoring_close(dm->monitoring);
+	dm->monitoring = NULL;
+	/* Then deliveries and functions, before the deployments they act on.
+	 * notifications_close() lets go of its attempts at once (their
+	 * deliveries stay queued for the next start) and frees itself later;
+	 * functions_close() then answers what is still pending and kills the
+	 * programs, so no queued built-in runs after this callback. */
+	dm->api.notifications = NULL;
+	dm->api.functions = NULL;
+	notifications_close(dm->notifications, on_notifications_closed, dm);
+	functions_close(dm->functions);
+	dm->functions = NULL;
 }
 
 static int parse_args(struct daemon *dm, int argc, char **argv,
@@ -230,6 +281,10 @@ int serve_main(int argc, char **argv)
 {
 	struct daemon *dm = xcalloc(1, sizeof(*dm));
 	struct deploy_env env;
+	struct monitoring_env menv;
+	struct autoscale_env aenv;
+	struct functions_env fenv;
+	struct notifications_env nenv;
 	const char *config_path;
 	char diag[512], *db;
 	ssize_t n;
@@ -271,6 +326,14 @@ int serve_main(int argc, char **argv)
 		log_warn("serve", "no cgroups: instances run without limits "
 			 "(%s)", diag);
 	uv_loop_init(&dm->loop);
+	rc = logging_open(&(struct logging_env){ .loop = &dm->loop,
+						 .data_dir = dm->data_dir,
+						 .config = &dm->config },
+			  &dm->logging, diag, sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out_loop;
+	}
 	httpc_global_init();
 	if (httpc_new(&dm->loop, &dm->httpc) != 0) {
 		fprintf(stderr, "mdscale: cannot start the HTTP client\n");
@@ -285,20 +348,77 @@ int serve_main(int argc, char **argv)
 	}
 	snprintf(dm->gateway_url, sizeof(dm->gateway_url), "http://%s:%d",
 		 dm->config.gateway_host, gateway_port(dm->gateway));
+	if (dm->config.access_log)
+		gateway_set_access_log(dm->gateway, logging_access,
+				       dm->logging);
 	env = (struct deploy_env){
 		.loop = &dm->loop, .store = dm->store,
 		.cgroups = dm->cgroups, .httpc = dm->httpc,
 		.gateway = dm->gateway, .config = &dm->config,
 		.data_dir = dm->data_dir, .self_exe = dm->self_exe,
 		.gateway_url = dm->gateway_url,
+		.instance_output = logging_instance,
+		.instance_output_arg = dm->logging,
 	};
 	rc = deploy_open(&env, &dm->deploy, diag, sizeof(diag));
 	if (rc != 0) {
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out_loop;
 	}
+	fenv = (struct functions_env){
+		.loop = &dm->loop, .store = dm->store,
+		.data_dir = dm->data_dir,
+	};
+	rc = functions_open(&fenv, &dm->functions, diag, sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out_loop;
+	}
+	nenv = (struct notifications_env){
+		.loop = &dm->loop, .store = dm->store, .httpc = dm->httpc,
+		.functions = dm->functions, .data_dir = dm->data_dir,
+	};
+	rc = notifications_open(&nenv, &dm->notifications, diag,
+				sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out_loop;
+	}
+	snprintf(dm->api_url, sizeof(dm->api_url), "http://%s:%d",
+		 dm->config.listen_host, dm->config.listen_port);
+	menv = (struct monitoring_env){
+		.loop = &dm->loop, .store = dm->store,
+		.cgroups = dm->cgroups, .gateway = dm->gateway,
+		.deploy = dm->deploy, .data_dir = dm->data_dir,
+		.api_url = dm->api_url, .sample_ms = dm->config.sample_ms,
+		.eval_ms = dm->config.eval_ms,
+	};
+	rc = monitoring_open(&menv, &dm->monitoring, diag, sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out_loop;
+	}
+	monitoring_set_publisher(dm->monitoring, publish_alarm,
+				 notifications_topic_exists,
+				 dm->notifications);
+	aenv = (struct autoscale_env){
+		.store = dm->store, .deploy = dm->deploy,
+		.monitoring = dm->monitoring,
+		.notifications = dm->notifications,
+		.functions = dm->functions, .config = &dm->config,
+	};
+	rc = autoscale_open(&aenv, &dm->autoscale, diag, sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out_loop;
+	}
 	dm->api = (struct api){
-		.deploy = dm->deploy, .config = &dm->config,
+		.deploy = dm->deploy, .monitoring = dm->monitoring,
+		.notifications = dm->notifications,
+		.functions = dm->functions,
+		.autoscale = dm->autoscale,
+		.logging = dm->logging,
+		.config = &dm->config,
 		.token = dm->token,
 		.cgroup_name = cgroup_version_name(dm->cgroups),
 	};
@@ -324,6 +444,22 @@ int serve_main(int argc, char **argv)
 	goto out_close;
 out_loop:
 	/* Start-up failed with the loop running: stop what was started. */
+	if (dm->gateway != NULL)
+		gateway_set_access_log(dm->gateway, NULL, NULL);
+	logging_close(dm->logging, NULL, NULL);
+	dm->logging = NULL;
+	autoscale_close(dm->autoscale);
+	dm->autoscale = NULL;
+	dm->api.monitoring = NULL;
+	monitoring_close(dm->monitoring);
+	dm->monitoring = NULL;
+	dm->api.notifications = NULL;
+	dm->api.functions = NULL;
+	if (dm->notifications != NULL)
+		notifications_close(dm->notifications, NULL, NULL);
+	dm->notifications = NULL;
+	functions_close(dm->functions);
+	dm->functions = NULL;
 	if (dm->deploy != NULL) {
 		deploy_close(dm->deploy, NULL, NULL);
 		uv_run(&dm->loop, UV_RUN_DEFAULT);

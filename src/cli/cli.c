@@ -19,12 +19,15 @@ static const struct cli_cmd cli_cmds[] = {
 		.usage = "--name NAME (--command 'STRING' | --argv ARG [--argv ARG ...])\n"
 			 "\t[--shape S] [--count N] [--health-path P] [--env K=V ...]\n"
 			 "\t[--ready-timeout SECONDS] [--drain-timeout SECONDS]\n"
-			 "\t[--wait [--timeout SECONDS]]",
+			 "\t[--autoscale [--autoscale-profile default|recipe]\n"
+			 "\t [--max-instances N]] [--wait [--timeout SECONDS]]",
 		.help = "Creates a deployment.\n"
 			"--command runs through /bin/sh -c; --argv gives the argument\n"
 			"vector, run without a shell. $PORT is where each instance must\n"
 			"listen. --wait waits (default 120 s) until it is ACTIVE, and\n"
-			"fails if it becomes FAILED.",
+			"fails if it becomes FAILED. --autoscale sets up the high-cpu\n"
+			"and high-mem alarms, a topic and the autoscale function's\n"
+			"subscription, with the default or the recipe's profile.",
 		.exec = cli_deployment_create,
 	},
 	{
@@ -56,6 +59,13 @@ static const struct cli_cmd cli_cmds[] = {
 		.exec = cli_deployment_delete,
 	},
 	{
+		.name = "deployment history",
+		.usage = "ID|NAME",
+		.help = "Shows the scaling decisions of a deployment: when, which\n"
+			"alarm, which value, what changed, the work request, and why.",
+		.exec = cli_deployment_history,
+	},
+	{
 		.name = "workrequest get",
 		.usage = "ID",
 		.help = "Shows a work request and its steps.",
@@ -72,6 +82,205 @@ static const struct cli_cmd cli_cmds[] = {
 		.usage = "",
 		.help = "Lists the instance shapes, smallest first.",
 		.exec = cli_shape_list,
+	},
+	{
+		.name = "load",
+		.usage = "--url URL (--rate R [--duration SECONDS] | --schedule FILE)\n"
+			 "\t[--body FILE] [--method M] [--header 'K: V' ...]\n"
+			 "\t[--connections C] [--timeout SECONDS]",
+		.help = "Sends open-loop HTTP load to any URL (not the daemon's).\n"
+			"Requests are due at fixed times, R per second evenly spaced\n"
+			"(default 10 s), or per FILE: lines 'SECONDS RATE' or\n"
+			"'ramp SECONDS FROM TO', # comments. Latency counts from the\n"
+			"due time, so a stalled server shows as latency. Up to C\n"
+			"keep-alive connections (default 64), one request at a time\n"
+			"each; due requests wait for a free one. --timeout (default\n"
+			"10 s) runs from the due time. Prints a line per second on\n"
+			"stderr and a summary; --output json prints one JSON object.\n"
+			"Exits 0 once the run completed, even with failed requests.",
+		.exec = cli_load,
+	},
+	{
+		.name = "query",
+		.usage = "'EXPR' [--namespace NS] [--start T] [--end T]\n"
+			 "\t[--resolution R]",
+		.help = "Runs an MQL query over the daemon's metrics.\n"
+			"Prints one row per series (or per stream meeting the\n"
+			"condition): its dimensions, its number of points and the\n"
+			"last value. T is RFC 3339 or milliseconds since the epoch\n"
+			"(default: the last hour); R is like 1m, 10s or PT1M.",
+		.exec = cli_query,
+	},
+	{
+		.name = "metric post",
+		.usage = "--file FILE|-",
+		.help = "Posts metrics in OCI's PostMetricData shape.\n"
+			"FILE holds {\"metricData\": [...]}; refused items are listed\n"
+			"with the reason, the others are kept.",
+		.exec = cli_metric_post,
+	},
+	{
+		.name = "alarm create",
+		.usage = "--name N --query Q [--namespace NS] [--severity S]\n"
+			 "\t[--pending PT1M] [--repeat PT5M] [--destination TOPIC ...]\n"
+			 "\t[--body TEXT] [--format F] [--disabled]",
+		.help = "Creates an alarm.\n"
+			"S is CRITICAL, ERROR, WARNING or INFO (default); F is RAW,\n"
+			"PRETTY_JSON or ONS_OPTIMIZED (default); durations are\n"
+			"ISO-8601.",
+		.exec = cli_alarm_create,
+	},
+	{
+		.name = "alarm list",
+		.usage = "[--name N]",
+		.help = "Lists the alarms, oldest first, or those named N.",
+		.exec = cli_alarm_list,
+	},
+	{
+		.name = "alarm get",
+		.usage = "ID",
+		.help = "Shows an alarm.",
+		.exec = cli_alarm_get,
+	},
+	{
+		.name = "alarm update",
+		.usage = "ID [--name N] [--query Q] [--namespace NS] [--severity S]\n"
+			 "\t[--pending D] [--repeat D|none] [--destination TOPIC ...]\n"
+			 "\t[--body TEXT] [--format F] [--enabled | --disabled]",
+		.help = "Changes the fields given of an alarm.\n"
+			"A new query or namespace resets the alarm's state to OK.",
+		.exec = cli_alarm_update,
+	},
+	{
+		.name = "alarm delete",
+		.usage = "ID",
+		.help = "Deletes an alarm and its history.",
+		.exec = cli_alarm_delete,
+	},
+	{
+		.name = "alarm status",
+		.usage = "ID",
+		.help = "Shows an alarm's state and its pending and firing streams.",
+		.exec = cli_alarm_status,
+	},
+	{
+		.name = "alarm history",
+		.usage = "ID [--limit N]",
+		.help = "Lists an alarm's transitions, newest last.\n"
+			"The last 100 unless --limit says otherwise (at most 1000).",
+		.exec = cli_alarm_history,
+	},
+	{
+		.name = "topic create",
+		.usage = "--name NAME [--description TEXT]",
+		.help = "Creates a topic.\n"
+			"NAME: 1 to 256 characters of A-Z a-z 0-9 _ -, unique.",
+		.exec = cli_topic_create,
+	},
+	{
+		.name = "topic list",
+		.usage = "[--name NAME]",
+		.help = "Lists the topics, oldest first.",
+		.exec = cli_topic_list,
+	},
+	{
+		.name = "topic get",
+		.usage = "ID",
+		.help = "Shows a topic.",
+		.exec = cli_topic_get,
+	},
+	{
+		.name = "topic delete",
+		.usage = "ID",
+		.help = "Deletes a topic and its subscriptions.\n"
+			"Their pending deliveries are dropped.",
+		.exec = cli_topic_delete,
+	},
+	{
+		.name = "topic publish",
+		.usage = "ID --file FILE|-",
+		.help = "Publishes a message (a JSON object) on a topic.\n"
+			"Every subscription of the topic gets it, at least once.\n"
+			"Prints the message ID.",
+		.exec = cli_topic_publish,
+	},
+	{
+		.name = "subscription create",
+		.usage = "--topic ID --protocol FUNCTION|HTTPS|HTTP|COMMAND\n"
+			 "\t(--endpoint FUNCTION-OR-URL | --command ARG [--command ARG ...])\n"
+			 "\t[--max-attempts N] [--timeout SECONDS] [--secret SECRET]",
+		.help = "Subscribes a function, a URL or a command to a topic.\n"
+			"COMMAND runs the program (no shell) with the message on\n"
+			"stdin; arguments after -- are added to the command. HTTP(S)\n"
+			"deliveries are signed; the secret is printed once.",
+		.exec = cli_subscription_create,
+	},
+	{
+		.name = "subscription list",
+		.usage = "[--topic ID]",
+		.help = "Lists the subscriptions, oldest first.",
+		.exec = cli_subscription_list,
+	},
+	{
+		.name = "subscription get",
+		.usage = "ID",
+		.help = "Shows a subscription.",
+		.exec = cli_subscription_get,
+	},
+	{
+		.name = "subscription delete",
+		.usage = "ID",
+		.help = "Deletes a subscription; its pending deliveries are dropped.",
+		.exec = cli_subscription_delete,
+	},
+	{
+		.name = "subscription deliveries",
+		.usage = "ID",
+		.help = "Lists a subscription's delivery attempts, newest last.",
+		.exec = cli_subscription_deliveries,
+	},
+	{
+		.name = "fn list",
+		.usage = "",
+		.help = "Lists the functions: built-in first, then user functions.",
+		.exec = cli_fn_list,
+	},
+	{
+		.name = "fn create",
+		.usage = "--name NAME --command ARG [--command ARG ...]\n"
+			 "\t[--description TEXT] [--timeout SECONDS]",
+		.help = "Creates a user function: a program run without a shell,\n"
+			"the message on stdin, its stdout the result. Arguments after\n"
+			"-- are added to the command.",
+		.exec = cli_fn_create,
+	},
+	{
+		.name = "fn delete",
+		.usage = "NAME",
+		.help = "Deletes a user function.",
+		.exec = cli_fn_delete,
+	},
+	{
+		.name = "fn invoke",
+		.usage = "NAME [--file FILE|-] < message.json",
+		.help = "Invokes a function with a JSON message (stdin by default)\n"
+			"and prints its result.",
+		.exec = cli_fn_invoke,
+	},
+	{
+		.name = "logs",
+		.usage = "[--source S] [--deployment ID|NAME] [--instance ID]\n"
+			 "\t[--level L] [--since T] [--until T] [--text T] [--stream S]\n"
+			 "\t[--limit N] [--follow] [--output json]",
+		.help = "Shows the daemon's structured log, oldest first.\n"
+			"--level shows that level and more severe (error, warn, info,\n"
+			"debug); --since and --until take an RFC 3339 time or a duration\n"
+			"back from now (30s, 5m, 1h, 2d); --text matches part of the\n"
+			"message; --stream stdout|stderr picks instance output. Shows\n"
+			"the newest --limit lines (default 1000, at most 10000).\n"
+			"--follow then keeps printing new lines until interrupted.\n"
+			"--output json prints each line as its JSON object.",
+		.exec = cli_logs,
 	},
 };
 
@@ -136,13 +345,13 @@ void cli_print_usage(FILE *out)
 
 	fputs("usage: mdscale [global options] COMMAND [ARGS]\n\n"
 	      "Commands:\n"
-	      "  serve                  Runs the daemon "
+	      "  serve                    Runs the daemon "
 	      "(see 'mdscale serve --help').\n", out);
 	for (i = 0; i < CLI_NCMDS; i++)
-		fprintf(out, "  %-22s %.*s\n", cli_cmds[i].name,
+		fprintf(out, "  %-24s %.*s\n", cli_cmds[i].name,
 			(int)strcspn(cli_cmds[i].help, "\n"), cli_cmds[i].help);
-	fputs("  version                Prints the version.\n"
-	      "  help                   Prints this list.\n\n", out);
+	fputs("  version                  Prints the version.\n"
+	      "  help                     Prints this list.\n\n", out);
 	fputs(global_usage, out);
 	fputs("\nRun 'mdscale COMMAND --help' for a command's arguments.\n", out);
 }
@@ -378,6 +587,11 @@ static int dispatch(struct cli_ctx *ctx, int argc, char **argv)
 	for (i = 0; i < CLI_NCMDS; i++) {
 		const char *name = cli_cmds[i].name;
 
+		/* A command of one word ("query") takes the rest as is. */
+		if (strcmp(name, argv[0]) == 0) {
+			ctx->cmd = &cli_cmds[i];
+			return cli_cmds[i].exec(ctx, argc, argv);
+		}
 		if (strncmp(name, argv[0], glen) != 0 || name[glen] != ' ')
 			continue;
 		group = 1;

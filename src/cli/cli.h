@@ -152,6 +152,20 @@ int cli_request_error(struct cli_ctx *ctx, int rc, long status,
 int cli_call(struct cli_ctx *ctx, const char *method, const char *path,
 	const json_t *body, json_t **json);
 
+/*
+ * A GET whose answer is a stream of lines (GET /v1/logs?follow=true):
+ * calls on_line(arg, line, len) for every line as it arrives (line
+ * NUL-terminated, without its '\n'; a line past 8 MiB is cut), without an
+ * overall timeout, until the daemon ends the answer or on_line returns
+ * non-zero. Returns 0 with *status set; on an error status, *json is its
+ * body (caller decrefs) and no line was passed. Returns MDS_E_UNAVAIL when
+ * the daemon cannot be reached or the stream broke, MDS_E_INVAL for a bad
+ * base URL; ctx->diag says why.
+ */
+int cli_request_stream(struct cli_ctx *ctx, const char *path,
+	int (*on_line)(void *arg, const char *line, size_t len), void *arg,
+	long *status, json_t **json);
+
 /* Frees the curl handle and the resolved strings of ctx. */
 void cli_request_cleanup(struct cli_ctx *ctx);
 
@@ -188,11 +202,54 @@ int cli_deployment_list(struct cli_ctx *ctx, int argc, char **argv);
 int cli_deployment_get(struct cli_ctx *ctx, int argc, char **argv);
 int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv);
 int cli_deployment_delete(struct cli_ctx *ctx, int argc, char **argv);
+int cli_deployment_history(struct cli_ctx *ctx, int argc, char **argv);
 int cli_workrequest_get(struct cli_ctx *ctx, int argc, char **argv);
 int cli_workrequest_list(struct cli_ctx *ctx, int argc, char **argv);
 /* Prints a work request's summary row (or, with --output json, its body). */
 void cli_workrequest_print(const struct cli_ctx *ctx, const json_t *wr);
 
 int cli_shape_list(struct cli_ctx *ctx, int argc, char **argv);
+
+int cli_logs(struct cli_ctx *ctx, int argc, char **argv);
+
+/* `mdscale load`: open-loop HTTP load against any URL (cli_load.c). */
+int cli_load(struct cli_ctx *ctx, int argc, char **argv);
+
+int cli_query(struct cli_ctx *ctx, int argc, char **argv);
+int cli_metric_post(struct cli_ctx *ctx, int argc, char **argv);
+/* Appends a JSON dimensions object to a table as one "k=v,k=v" cell. */
+void cli_query_dims(struct cli_table *t, const json_t *dims);
+
+int cli_alarm_create(struct cli_ctx *ctx, int argc, char **argv);
+int cli_alarm_list(struct cli_ctx *ctx, int argc, char **argv);
+int cli_alarm_get(struct cli_ctx *ctx, int argc, char **argv);
+int cli_alarm_update(struct cli_ctx *ctx, int argc, char **argv);
+int cli_alarm_delete(struct cli_ctx *ctx, int argc, char **argv);
+int cli_alarm_status(struct cli_ctx *ctx, int argc, char **argv);
+int cli_alarm_history(struct cli_ctx *ctx, int argc, char **argv);
+
+int cli_topic_create(struct cli_ctx *ctx, int argc, char **argv);
+int cli_topic_list(struct cli_ctx *ctx, int argc, char **argv);
+int cli_topic_get(struct cli_ctx *ctx, int argc, char **argv);
+int cli_topic_delete(struct cli_ctx *ctx, int argc, char **argv);
+int cli_topic_publish(struct cli_ctx *ctx, int argc, char **argv);
+
+int cli_subscription_create(struct cli_ctx *ctx, int argc, char **argv);
+int cli_subscription_list(struct cli_ctx *ctx, int argc, char **argv);
+int cli_subscription_get(struct cli_ctx *ctx, int argc, char **argv);
+int cli_subscription_delete(struct cli_ctx *ctx, int argc, char **argv);
+int cli_subscription_deliveries(struct cli_ctx *ctx, int argc, char **argv);
+
+int cli_fn_list(struct cli_ctx *ctx, int argc, char **argv);
+int cli_fn_create(struct cli_ctx *ctx, int argc, char **argv);
+int cli_fn_delete(struct cli_ctx *ctx, int argc, char **argv);
+int cli_fn_invoke(struct cli_ctx *ctx, int argc, char **argv);
+/*
+ * Reads a JSON document (at most 1 MiB) from path, or from stdin when path
+ * is NULL or "-", into *out (the caller decrefs). Returns 0, or prints the
+ * one error line (unreadable, too large, not JSON: with line and column)
+ * and returns CLI_EXIT_FAIL.
+ */
+int cli_read_json(const char *path, json_t **out);
 
 #endif

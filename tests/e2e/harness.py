@@ -269,7 +269,11 @@ def sweep_cgroups(data_dir):
     ids = set()
     inst_dir = os.path.join(data_dir, "instances")
     if os.path.isdir(inst_dir):
-        ids = {n[:-4] for n in os.listdir(inst_dir) if n.endswith(".log")}
+        for n in os.listdir(inst_dir):
+            for ext in (".out.log", ".err.log", ".log"):
+                if n.endswith(ext):
+                    ids.add(n[:-len(ext)])
+                    break
     for ctl in ("cpu", "cpuacct", "memory", "unified", ""):
         base = os.path.join("/sys/fs/cgroup", ctl, "mdscale")
         for i in ids:

@@ -23,6 +23,17 @@ COMMANDS = [
     "workrequest get",
     "workrequest list",
     "shape list",
+    "deployment history",
+    "load",
+    "query",
+    "metric post",
+    "alarm create", "alarm list", "alarm get", "alarm update", "alarm delete",
+    "alarm status", "alarm history",
+    "topic create", "topic list", "topic get", "topic delete", "topic publish",
+    "subscription create", "subscription list", "subscription get",
+    "subscription delete", "subscription deliveries",
+    "fn list", "fn create", "fn delete", "fn invoke",
+    "logs",
 ]
 
 
