@@ -173,6 +173,20 @@ void cli_request_cleanup(struct cli_ctx *ctx);
  * frees it. */
 char *cli_escape(const char *s);
 
+/* Returns "/v1/<collection>/<escaped id><suffix>", newly allocated. */
+char *cli_item_path(const char *collection, const char *id,
+	const char *suffix);
+
+/*
+ * The shape of every "list [--OPT VALUE]" command: parses the one optional
+ * (or, with required, mandatory) option, then GETs /v1/<collection>, with
+ * ?<key>=VALUE when it was given. Returns 0 with the answer in *resp (the
+ * caller releases it), or the exit status after printing the error.
+ */
+int cli_list_get(struct cli_ctx *ctx, int argc, char **argv,
+	const char *opt, int required, const char *collection,
+	const char *key, json_t **resp);
+
 /* Prints a JSON body pretty, in the daemon's field order. */
 void cli_print_json(const json_t *json);
 

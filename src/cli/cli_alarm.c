@@ -44,16 +44,6 @@ static const struct {
 	{"body", A_BODY},
 };
 
-/* Returns "/v1/alarms/<escaped id><suffix>", newly allocated. */
-static char *alarm_path(const char *id, const char *suffix)
-{
-	char *esc = cli_escape(id);
-	char *path = xasprintf("/v1/alarms/%s%s", esc, suffix);
-
-	free(esc);
-	return path;
-}
-
 static void add_row(struct cli_table *t, const json_t *a)
 {
 	const json_t *en = json_object_get(a, "isEnabled");
@@ -207,7 +197,7 @@ int cli_alarm_update(struct cli_ctx *ctx, int argc, char **argv)
 	if (nset == 0)
 		ret = cli_usage_error(ctx, "give at least one field to change");
 	if (ret == 0) {
-		path = alarm_path(id, "");
+		path = cli_item_path("alarms", id, "");
 		ret = cli_call(ctx, "PUT", path, req, &resp);
 	}
 	if (ret == 0)
@@ -221,33 +211,10 @@ out:
 
 int cli_alarm_list(struct cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct cli_opt opts[] = {{"name", 1}, {NULL, 0}};
-	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
-	const char *name = NULL;
 	json_t *resp = NULL;
-	char *path, *esc;
-	int o, ret;
+	int ret;
 
-	for (;;) {
-		o = cli_getopt(ctx, &g, opts);
-		if (o == CLI_OPT_END)
-			break;
-		if (o == CLI_OPT_ARG)
-			return cli_usage_error(ctx, "unexpected argument '%s'",
-				g.value);
-		if (o < 0)
-			return cli_opt_exit(o);
-		name = g.value;
-	}
-	if (name != NULL) {
-		esc = cli_escape(name);
-		path = xasprintf("/v1/alarms?displayName=%s", esc);
-		free(esc);
-	} else {
-		path = xstrdup("/v1/alarms");
-	}
-	ret = cli_call(ctx, "GET", path, NULL, &resp);
-	free(path);
+	ret = cli_list_get(ctx, argc, argv, "name", 0, "alarms", "displayName", &resp);
 	if (ret == 0)
 		print_alarms(ctx, resp, 1);
 	json_decref(resp);
@@ -265,7 +232,7 @@ static int by_id(struct cli_ctx *ctx, int argc, char **argv,
 	ret = cli_parse_simple(ctx, argc, argv, "the alarm ID", id);
 	if (ret != 0)
 		return cli_opt_exit(ret);
-	path = alarm_path(*id, suffix);
+	path = cli_item_path("alarms", *id, suffix);
 	ret = cli_call(ctx, method, path, NULL, resp);
 	free(path);
 	return ret;
@@ -386,7 +353,7 @@ int cli_alarm_history(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	if (id == NULL)
 		return cli_usage_error(ctx, "missing the alarm ID");
-	base = alarm_path(id, "/history");
+	base = cli_item_path("alarms", id, "/history");
 	path = xasprintf("%s?limit=%ld", base, limit);
 	free(base);
 	ret = cli_call(ctx, "GET", path, NULL, &resp);

@@ -65,16 +65,6 @@ static int wait_timeout(struct cli_ctx *ctx, int wait, const char *arg,
 	return cli_parse_long(ctx, "timeout", arg, 1, WAIT_MAX_S, timeout);
 }
 
-/* Returns "/v1/<collection>/<escaped id>", newly allocated. */
-static char *item_path(const char *collection, const char *id)
-{
-	char *esc = cli_escape(id);
-	char *path = xasprintf("/v1/%s/%s", collection, esc);
-
-	free(esc);
-	return path;
-}
-
 /*
  * Polls GET path until its member field is one of the space-separated
  * finals, or the path answers 404. Returns 0 with *out the last body (NULL
@@ -369,7 +359,7 @@ int cli_deployment_create(struct cli_ctx *ctx, int argc, char **argv)
 		print_deployments(ctx, resp, 0);
 		goto out;
 	}
-	path = item_path("deployments", cli_json_str(resp, "id"));
+	path = cli_item_path("deployments", cli_json_str(resp, "id"), "");
 	what = xasprintf("deployment %s to be ACTIVE", name);
 	ret = poll(ctx, path, "lifecycleState", "ACTIVE FAILED", timeout, what,
 		&last);
@@ -418,7 +408,7 @@ int cli_deployment_get(struct cli_ctx *ctx, int argc, char **argv)
 	ret = cli_parse_simple(ctx, argc, argv, "the deployment ID or NAME", &id);
 	if (ret != 0)
 		return cli_opt_exit(ret);
-	path = item_path("deployments", id);
+	path = cli_item_path("deployments", id, "");
 	ret = cli_call(ctx, "GET", path, NULL, &resp);
 	free(path);
 	if (ret != 0)
@@ -461,7 +451,7 @@ int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv)
 		ret = cli_usage_error(ctx, "give --count and/or --shape");
 		goto out;
 	}
-	path = item_path("deployments", id);
+	path = cli_item_path("deployments", id, "");
 	ret = cli_call(ctx, "PUT", path, req, &resp);
 	if (ret != 0)
 		goto out;
@@ -480,7 +470,7 @@ int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	wr = cli_json_str(resp, "id");
 	free(path);
-	path = item_path("workrequests", wr);
+	path = cli_item_path("workrequests", wr, "");
 	what = xasprintf("work request %s to finish", wr);
 	ret = poll(ctx, path, "status", "SUCCEEDED FAILED", timeout, what,
 		&last);
@@ -513,7 +503,7 @@ int cli_deployment_delete(struct cli_ctx *ctx, int argc, char **argv)
 	ret = parse(ctx, argc, argv, DELETE_OPTS, val, &id, NULL, &timeout);
 	if (ret != 0)
 		return cli_opt_exit(ret);
-	path = item_path("deployments", id);
+	path = cli_item_path("deployments", id, "");
 	ret = cli_call(ctx, "DELETE", path, NULL, &resp);
 	if (ret != 0)
 		goto out;
@@ -557,7 +547,7 @@ int cli_deployment_history(struct cli_ctx *ctx, int argc, char **argv)
 	const char *id = NULL;
 	json_t *resp = NULL, *e;
 	struct cli_table *t;
-	char *base, *path;
+	char *path;
 	size_t i;
 	int ret;
 
@@ -565,9 +555,7 @@ int cli_deployment_history(struct cli_ctx *ctx, int argc, char **argv)
 		&id);
 	if (ret != 0)
 		return cli_opt_exit(ret);
-	base = item_path("deployments", id);
-	path = xasprintf("%s/scaling-history", base);
-	free(base);
+	path = cli_item_path("deployments", id, "/scaling-history");
 	ret = cli_call(ctx, "GET", path, NULL, &resp);
 	free(path);
 	if (ret != 0 || ctx->output == CLI_OUTPUT_JSON) {

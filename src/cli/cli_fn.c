@@ -58,15 +58,6 @@ out:
 	return ret;
 }
 
-static char *fn_path(const char *name, const char *suffix)
-{
-	char *esc = cli_escape(name);
-	char *path = xasprintf("/v1/functions/%s%s", esc, suffix);
-
-	free(esc);
-	return path;
-}
-
 static void add_fn_row(struct cli_table *t, const json_t *fn)
 {
 	cli_table_json(t, fn, "name");
@@ -194,7 +185,7 @@ int cli_fn_delete(struct cli_ctx *ctx, int argc, char **argv)
 	ret = cli_parse_simple(ctx, argc, argv, "the function name", &name);
 	if (ret != 0)
 		return cli_opt_exit(ret);
-	path = fn_path(name, "");
+	path = cli_item_path("functions", name, "");
 	ret = cli_call(ctx, "DELETE", path, NULL, &resp);
 	free(path);
 	json_decref(resp);
@@ -232,7 +223,7 @@ int cli_fn_invoke(struct cli_ctx *ctx, int argc, char **argv)
 	ret = cli_read_json(file, &msg);
 	if (ret != 0)
 		return ret;
-	path = fn_path(name, "/invoke");
+	path = cli_item_path("functions", name, "/invoke");
 	ret = cli_call(ctx, "POST", path, msg, &resp);
 	free(path);
 	json_decref(msg);

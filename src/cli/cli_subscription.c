@@ -8,15 +8,6 @@
 #include "cli/cli.h"
 #include "util/xalloc.h"
 
-static char *sub_path(const char *id, const char *suffix)
-{
-	char *esc = cli_escape(id);
-	char *path = xasprintf("/v1/subscriptions/%s%s", esc, suffix);
-
-	free(esc);
-	return path;
-}
-
 /* The endpoint cell: the URL or function, or a COMMAND's argv joined. */
 static void add_endpoint(struct cli_table *t, const json_t *s)
 {
@@ -167,38 +158,14 @@ out:
 
 int cli_subscription_list(struct cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct cli_opt opts[] = {{"topic", 1}, {NULL, 0}};
-	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
-	const char *topic = NULL;
 	json_t *resp = NULL;
-	char *path, *esc;
-	int o, ret;
+	int ret;
 
-	for (;;) {
-		o = cli_getopt(ctx, &g, opts);
-		if (o == CLI_OPT_END)
-			break;
-		if (o == CLI_OPT_ARG)
-			return cli_usage_error(ctx, "unexpected argument '%s'",
-				g.value);
-		if (o < 0)
-			return cli_opt_exit(o);
-		topic = g.value;
-	}
-	if (topic != NULL) {
-		esc = cli_escape(topic);
-		path = xasprintf("/v1/subscriptions?topicId=%s", esc);
-		free(esc);
-	} else {
-		path = xstrdup("/v1/subscriptions");
-	}
-	ret = cli_call(ctx, "GET", path, NULL, &resp);
-	free(path);
-	if (ret != 0)
-		return ret;
-	print_subs(ctx, resp, 1);
+	ret = cli_list_get(ctx, argc, argv, "topic", 0, "subscriptions", "topicId", &resp);
+	if (ret == 0)
+		print_subs(ctx, resp, 1);
 	json_decref(resp);
-	return CLI_EXIT_OK;
+	return ret;
 }
 
 int cli_subscription_get(struct cli_ctx *ctx, int argc, char **argv)
@@ -211,7 +178,7 @@ int cli_subscription_get(struct cli_ctx *ctx, int argc, char **argv)
 	ret = cli_parse_simple(ctx, argc, argv, "the subscription ID", &id);
 	if (ret != 0)
 		return cli_opt_exit(ret);
-	path = sub_path(id, "");
+	path = cli_item_path("subscriptions", id, "");
 	ret = cli_call(ctx, "GET", path, NULL, &resp);
 	free(path);
 	if (ret != 0)
@@ -231,7 +198,7 @@ int cli_subscription_delete(struct cli_ctx *ctx, int argc, char **argv)
 	ret = cli_parse_simple(ctx, argc, argv, "the subscription ID", &id);
 	if (ret != 0)
 		return cli_opt_exit(ret);
-	path = sub_path(id, "");
+	path = cli_item_path("subscriptions", id, "");
 	ret = cli_call(ctx, "DELETE", path, NULL, &resp);
 	free(path);
 	json_decref(resp);
@@ -253,7 +220,7 @@ int cli_subscription_deliveries(struct cli_ctx *ctx, int argc, char **argv)
 	ret = cli_parse_simple(ctx, argc, argv, "the subscription ID", &id);
 	if (ret != 0)
 		return cli_opt_exit(ret);
-	path = sub_path(id, "/deliveries");
+	path = cli_item_path("subscriptions", id, "/deliveries");
 	ret = cli_call(ctx, "GET", path, NULL, &resp);
 	free(path);
 	if (ret != 0)

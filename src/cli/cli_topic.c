@@ -5,15 +5,6 @@
 #include "cli/cli.h"
 #include "util/xalloc.h"
 
-static char *topic_path(const char *id, const char *suffix)
-{
-	char *esc = cli_escape(id);
-	char *path = xasprintf("/v1/topics/%s%s", esc, suffix);
-
-	free(esc);
-	return path;
-}
-
 static void add_topic_row(struct cli_table *t, const json_t *topic)
 {
 	cli_table_json(t, topic, "topicId");
@@ -87,38 +78,14 @@ int cli_topic_create(struct cli_ctx *ctx, int argc, char **argv)
 
 int cli_topic_list(struct cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct cli_opt opts[] = {{"name", 1}, {NULL, 0}};
-	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
-	const char *name = NULL;
 	json_t *resp = NULL;
-	char *path, *esc;
-	int o, ret;
+	int ret;
 
-	for (;;) {
-		o = cli_getopt(ctx, &g, opts);
-		if (o == CLI_OPT_END)
-			break;
-		if (o == CLI_OPT_ARG)
-			return cli_usage_error(ctx, "unexpected argument '%s'",
-				g.value);
-		if (o < 0)
-			return cli_opt_exit(o);
-		name = g.value;
-	}
-	if (name != NULL) {
-		esc = cli_escape(name);
-		path = xasprintf("/v1/topics?name=%s", esc);
-		free(esc);
-	} else {
-		path = xstrdup("/v1/topics");
-	}
-	ret = cli_call(ctx, "GET", path, NULL, &resp);
-	free(path);
-	if (ret != 0)
-		return ret;
-	print_topics(ctx, resp, 1);
+	ret = cli_list_get(ctx, argc, argv, "name", 0, "topics", "name", &resp);
+	if (ret == 0)
+		print_topics(ctx, resp, 1);
 	json_decref(resp);
-	return CLI_EXIT_OK;
+	return ret;
 }
 
 int cli_topic_get(struct cli_ctx *ctx, int argc, char **argv)
@@ -131,7 +98,7 @@ int cli_topic_get(struct cli_ctx *ctx, int argc, char **argv)
 	ret = cli_parse_simple(ctx, argc, argv, "the topic ID", &id);
 	if (ret != 0)
 		return cli_opt_exit(ret);
-	path = topic_path(id, "");
+	path = cli_item_path("topics", id, "");
 	ret = cli_call(ctx, "GET", path, NULL, &resp);
 	free(path);
 	if (ret != 0)
@@ -151,7 +118,7 @@ int cli_topic_delete(struct cli_ctx *ctx, int argc, char **argv)
 	ret = cli_parse_simple(ctx, argc, argv, "the topic ID", &id);
 	if (ret != 0)
 		return cli_opt_exit(ret);
-	path = topic_path(id, "");
+	path = cli_item_path("topics", id, "");
 	ret = cli_call(ctx, "DELETE", path, NULL, &resp);
 	free(path);
 	json_decref(resp);
@@ -196,7 +163,7 @@ int cli_topic_publish(struct cli_ctx *ctx, int argc, char **argv)
 		json_decref(msg);
 		return cli_fail("the message must be a JSON object");
 	}
-	path = topic_path(id, "/messages");
+	path = cli_item_path("topics", id, "/messages");
 	ret = cli_call(ctx, "POST", path, msg, &resp);
 	free(path);
 	json_decref(msg);

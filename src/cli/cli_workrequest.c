@@ -94,34 +94,14 @@ int cli_workrequest_get(struct cli_ctx *ctx, int argc, char **argv)
 
 int cli_workrequest_list(struct cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct cli_opt opts[] = {{"deployment", 1}, {NULL, 0}};
-	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
-	const char *deployment = NULL;
 	struct cli_table *t;
 	const json_t *wr;
 	json_t *resp = NULL;
-	char *esc, *path;
 	size_t i;
-	int o, ret;
+	int ret;
 
-	for (;;) {
-		o = cli_getopt(ctx, &g, opts);
-		if (o == CLI_OPT_END)
-			break;
-		if (o == CLI_OPT_ARG)
-			return cli_usage_error(ctx, "unexpected argument '%s'",
-				g.value);
-		if (o < 0)
-			return cli_opt_exit(o);
-		deployment = g.value;
-	}
-	if (deployment == NULL)
-		return cli_usage_error(ctx, "missing --deployment");
-	esc = cli_escape(deployment);
-	path = xasprintf("/v1/workrequests?deploymentId=%s", esc);
-	ret = cli_call(ctx, "GET", path, NULL, &resp);
-	free(path);
-	free(esc);
+	ret = cli_list_get(ctx, argc, argv, "deployment", 1, "workrequests",
+		"deploymentId", &resp);
 	if (ret != 0)
 		return ret;
 	if (ctx->output == CLI_OUTPUT_JSON) {
