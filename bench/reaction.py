@@ -73,7 +73,9 @@ def one_profile(build, profile, idle, rate, limit):
                 pass
             time.sleep(0.05)
         token = open(os.path.join(data, "token")).read().strip()
-        cmd = "exec %s --weights %s --port $PORT" % (
+        # --cache-entries 0: every request repeats one digit, which the
+        # model server's response cache would answer without the model.
+        cmd = "exec %s --weights %s --port $PORT --cache-entries 0" % (
             os.path.join(build, "examples", "model-server", "mdscale-model-server"),
             os.path.join(TOP, "examples", "model-server", "digits-mlp.weights"))
         st, dep = call(api, "POST", "/v1/deployments", {

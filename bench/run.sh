@@ -16,6 +16,10 @@ bench() {
 
 bench gateway sh "$top/bench/gateway.sh" "$build"
 bench monitoring "$build/bench/bench_monitoring" -n 5
+bench reaction python3 "$top/bench/reaction.py" "$build"
+bench zero_downtime python3 "$top/bench/zero_downtime.py" "$build"
+bench footprint python3 "$top/bench/footprint.py" "$build"
+bench timeline python3 "$top/bench/timeline.py" "$build"
 
 if [ -n "$failed" ]; then
 	echo "bench: failed:$failed" >&2

@@ -5,7 +5,8 @@ set -eu
 
 PKGS="build-essential meson ninja-build pkg-config \
 libuv1-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libhttp-parser-dev \
-libjansson-dev libcmocka-dev python3 python3-sklearn curl"
+libjansson-dev libcmocka-dev python3 python3-sklearn curl chromium \
+prometheus tmux"
 
 missing=""
 for p in $PKGS; do

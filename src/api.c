@@ -108,6 +108,8 @@ static const struct api_route *const tables[] = {
 	functions_routes,
 	autoscale_routes,
 	logs_routes,
+	ui_routes,
+	metrics_routes,
 };
 
 /* Matches path against pattern, copying the '*' segments into id and

@@ -21,6 +21,8 @@ struct notifications;
 struct functions;
 struct autoscale;
 struct logging;
+struct gateway;
+struct looplag;
 
 /* The daemon's modules, as the routes see them. Borrowed. */
 struct api {
@@ -33,6 +35,9 @@ struct api {
 	const struct config *config;
 	const char *token;       /* the bearer token */
 	const char *cgroup_name; /* "v1", "v2" or "none", for /v1/health */
+	struct gateway *gateway; /* for /metrics; may be NULL */
+	struct looplag *looplag; /* for /metrics; may be NULL */
+	double start_time_s;     /* the daemon's start, Unix seconds */
 };
 
 /* One request on its way through a route. */
@@ -73,5 +78,7 @@ extern const struct api_route notifications_routes[];
 extern const struct api_route functions_routes[];
 extern const struct api_route autoscale_routes[];
 extern const struct api_route logs_routes[];
+extern const struct api_route ui_routes[];
+extern const struct api_route metrics_routes[];
 
 #endif

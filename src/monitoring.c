@@ -2152,6 +2152,24 @@ int monitoring_latest(struct monitoring *m, const char *metric,
 	return 0;
 }
 
+int monitoring_latest_instance(struct monitoring *m, const char *metric,
+			       const char *instance_id, int64_t window_ms,
+			       double *value)
+{
+	struct tsdb_term term = { "instanceId", instance_id, TSDB_MATCH_EQ };
+	struct tsdb_clause clause = { &term, 1 };
+	struct latest l = { 0 };
+
+	l.end = now_ms() + 1;
+	l.start = l.end - 1 - window_ms;
+	tsdb_select(m->db, MONITORING_NAMESPACE, metric, &clause, 1,
+		    latest_one, &l);
+	if (!l.found)
+		return MDS_E_NOTFOUND;
+	*value = l.max;
+	return 0;
+}
+
 /* ---- life cycle ---- */
 
 void monitoring_set_publisher(struct monitoring *m, monitoring_publish_fn *fn,

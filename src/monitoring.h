@@ -116,4 +116,9 @@ int monitoring_latest(struct monitoring *m, const char *metric,
 		      const char *resource_id, int64_t window_ms,
 		      double *value);
 
+/* The same for one instance (its instanceId dimension). */
+int monitoring_latest_instance(struct monitoring *m, const char *metric,
+			       const char *instance_id, int64_t window_ms,
+			       double *value);
+
 #endif

@@ -103,6 +103,7 @@ struct sub {
 	size_t npending;
 	struct attempt *inflight;
 	unsigned since_trim;
+	uint64_t outcomes[3]; /* SUCCEEDED, FAILED, RETRYING since start */
 };
 
 /* One attempt at the head delivery of a subscription. */
@@ -443,6 +444,7 @@ static void attempt_end(struct attempt *a, bool ok, long status,
 		outcome = "FAILED";
 	else
 		outcome = "RETRYING";
+	s->outcomes[ok ? 0 : outcome[0] == 'F' ? 1 : 2]++;
 	store_begin(n->env.store);
 	rc = add_event(n, s, jstr(a->doc, "messageId"),
 		       jstr(a->doc, "dedupeKey"), a->number, a->started_ms,
@@ -1239,6 +1241,24 @@ json_t *notifications_subscription_get(struct notifications *n,
 		return NULL;
 	}
 	return sub_json(s);
+}
+
+void notifications_each_stats(
+	struct notifications *n,
+	void (*fn)(void *arg, const struct notifications_stats *st), void *arg)
+{
+	for (struct sub *s = n->subs; s; s = s->next) {
+		struct notifications_stats st = {
+			.subscription_id = s->id,
+			.topic_id = s->topic_id,
+			.pending = s->npending,
+			.succeeded = s->outcomes[0],
+			.failed = s->outcomes[1],
+			.retrying = s->outcomes[2],
+		};
+
+		fn(arg, &st);
+	}
 }
 
 json_t *notifications_subscription_list(struct notifications *n,

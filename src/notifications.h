@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "fault.h"
@@ -79,5 +80,19 @@ json_t *notifications_subscription_list(struct notifications *n,
 					const char *topic_id);
 json_t *notifications_deliveries(struct notifications *n, const char *id,
 				 struct fault *f);
+
+/* The delivery counts of one subscription since the daemon started. */
+struct notifications_stats {
+	const char *subscription_id; /* borrowed for the call */
+	const char *topic_id;
+	size_t pending;              /* queued, including one in flight */
+	uint64_t succeeded, failed, retrying; /* attempts by outcome */
+};
+
+/* Calls fn for every subscription, on the loop thread. */
+void notifications_each_stats(
+	struct notifications *n,
+	void (*fn)(void *arg, const struct notifications_stats *st),
+	void *arg);
 
 #endif

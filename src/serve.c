@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -31,6 +32,7 @@
 #include "http_server.h"
 #include "httpc.h"
 #include "logging.h"
+#include "looplag.h"
 #include "monitoring.h"
 #include "notifications.h"
 #include "paths.h"
@@ -61,6 +63,7 @@ struct daemon {
 	struct notifications *notifications;
 	struct autoscale *autoscale;
 	struct http_server *api_srv;
+	struct looplag *looplag;
 	struct api api;
 	uv_signal_t sigint, sigterm;
 	int stopping;
@@ -152,6 +155,7 @@ static void on_deploy_closed(void *arg)
 	gateway_set_access_log(dm->gateway, NULL, NULL);
 	logging_close(dm->logging, NULL, NULL);
 	dm->logging = NULL;
+	dm->api.gateway = NULL;
 	gateway_close(dm->gateway, on_gateway_closed, dm);
 	httpc_close(dm->httpc);
 	uv_close((uv_handle_t *)&dm->sigint, NULL);
@@ -185,6 +189,9 @@ static void on_signal(uv_signal_t *s, int signum)
 		exit(1);
 	}
 	log_info("serve", "signal %d: stopping instances and exiting", signum);
+	dm->api.looplag = NULL;
+	looplag_close(dm->looplag);
+	dm->looplag = NULL;
 	/* The autoscale function goes first: it calls into monitoring. */
 	dm->api.autoscale = NULL;
 	autoscale_close(dm->autoscale);
@@ -421,7 +428,11 @@ int serve_main(int argc, char **argv)
 		.config = &dm->config,
 		.token = dm->token,
 		.cgroup_name = cgroup_version_name(dm->cgroups),
+		.gateway = dm->gateway,
+		.start_time_s = (double)time(NULL),
 	};
+	dm->looplag = looplag_start(&dm->loop);
+	dm->api.looplag = dm->looplag;
 	rc = http_server_start(&dm->loop, dm->config.listen_host,
 			       dm->config.listen_port, API_MAX_BODY,
 			       api_handle, &dm->api, &dm->api_srv, diag,
@@ -444,6 +455,9 @@ int serve_main(int argc, char **argv)
 	goto out_close;
 out_loop:
 	/* Start-up failed with the loop running: stop what was started. */
+	dm->api.looplag = NULL;
+	looplag_close(dm->looplag);
+	dm->looplag = NULL;
 	if (dm->gateway != NULL)
 		gateway_set_access_log(dm->gateway, NULL, NULL);
 	logging_close(dm->logging, NULL, NULL);

@@ -283,6 +283,18 @@ static const struct cli_cmd cli_cmds[] = {
 			"--output json prints each line as its JSON object.",
 		.exec = cli_logs,
 	},
+	{
+		.name = "top",
+		.usage = "[--once]",
+		.help = "A live view of the daemon, refreshed every second: per\n"
+			"deployment its state, READY/COUNT, shape, CPU% and MEM% (the\n"
+			"largest over its instances), requests per second, p50 and p99\n"
+			"gateway latency, sparklines of CPU and req/s; then the firing\n"
+			"alarms and the last scaling decisions. q quits. --once (or\n"
+			"stdout not a terminal) prints one plain snapshot, the rates\n"
+			"taken over one second, and exits.",
+		.exec = cli_top,
+	},
 };
 
 #define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])

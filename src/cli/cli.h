@@ -226,6 +226,9 @@ int cli_shape_list(struct cli_ctx *ctx, int argc, char **argv);
 
 int cli_logs(struct cli_ctx *ctx, int argc, char **argv);
 
+/* `mdscale top`: the live terminal view (cli_top.c). */
+int cli_top(struct cli_ctx *ctx, int argc, char **argv);
+
 /* `mdscale load`: open-loop HTTP load against any URL (cli_load.c). */
 int cli_load(struct cli_ctx *ctx, int argc, char **argv);
 
