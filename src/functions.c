@@ -56,6 +56,7 @@ struct line_buf {
 
 struct functions_run {
 	struct functions *fns; /* NULL once functions_close() let go */
+	char *function, *subscription_id; /* for the log's ids; may be NULL */
 	struct functions_run *prev, *next;
 	uv_process_t proc;
 	uv_pipe_t in, out, err;
@@ -309,6 +310,8 @@ static void run_on_closed(uv_handle_t *h)
 	buf_free(&r->output);
 	free(r->input);
 	free(r->tag);
+	free(r->function);
+	free(r->subscription_id);
 	free(r->argv0);
 	free(r);
 }
@@ -360,9 +363,13 @@ static void emit_line(struct functions_run *r, int which, char *text,
 	if (which == 1 && len > 0)
 		snprintf(r->last_err, sizeof(r->last_err), "%s", text);
 	if (r->logged < LOG_LINES_MAX)
-		log_info("fn", "%s %s: %s%s", r->tag,
-			 which == 0 ? "stdout" : "stderr", text,
-			 cut ? " [cut]" : "");
+		log_event(LOG_INFO, "fn",
+			  LOG_IDS(.function = r->function,
+				  .subscription_id = r->subscription_id,
+				  .stream = which == 0 ? "stdout" : "stderr"),
+			  "%s %s: %s%s", r->tag,
+			  which == 0 ? "stdout" : "stderr", text,
+			  cut ? " [cut]" : "");
 	else if (r->logged == LOG_LINES_MAX)
 		log_info("fn", "%s: more than %d lines of output; the rest "
 			 "is not logged", r->tag, LOG_LINES_MAX);
@@ -419,11 +426,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 	int which = is_out ? 0 : 1;
 
 	if (nread > 0) {
-		if (is_out && r->capture_max > 0) {
-			if (buf_add(&r->output, b->base, (size_t)nread) != 0) {
-				r->too_big = true;
-				kill_run(r);
-			}
+		if (is_out && r->capture_max > 0 &&
+		    buf_add(&r->output, b->base, (size_t)nread) != 0) {
+			r->too_big = true;
+			kill_run(r);
 			return;
 		}
 		feed_lines(r, which, b->base, (size_t)nread);
@@ -432,8 +438,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 	if (nread == 0)
 		return;
 	/* EOF or a read error: this stream is done. */
-	if (!(is_out && r->capture_max > 0))
-		flush_line(r, which);
+	flush_line(r, which);
 	if (is_out)
 		close_one(r, (uv_handle_t *)&r->out, &r->out_closed);
 	else
@@ -511,6 +516,9 @@ int functions_run(struct functions *fns, const struct functions_run_opts *o,
 	r->capture_max = o->capture_max;
 	buf_init(&r->output, o->capture_max);
 	r->tag = xstrdup(o->log_tag ? o->log_tag : o->argv[0]);
+	r->function = o->function ? xstrdup(o->function) : NULL;
+	r->subscription_id = o->subscription_id ? xstrdup(o->subscription_id)
+						: NULL;
 	r->argv0 = xstrdup(o->argv[0]);
 	r->input_len = o->input ? o->input_len : 0;
 	r->input = xmalloc(r->input_len + 1);
@@ -738,7 +746,7 @@ int functions_invoke(struct functions *fns, const char *name,
 	o = (struct functions_run_opts){
 		.argv = argv, .input = message, .input_len = len,
 		.timeout_ms = e->timeout_s * 1000, .capture_max = RESULT_MAX,
-		.log_tag = tag,
+		.log_tag = tag, .function = e->name,
 	};
 	rc = functions_run(fns, &o, program_done, c, &c->run);
 	if (rc != 0) {

@@ -100,8 +100,8 @@ int functions_check_command(const json_t *cmd, const char *field,
  * Running programs: what user functions and COMMAND subscriptions share.
  * The program gets input on stdin (a pipe, closed after it), runs in its
  * own process group without a shell, and is killed (the whole group, with
- * SIGKILL) past its timeout. Its stdout is captured up to capture_max
- * bytes, or logged line by line when capture_max is 0; its stderr is
+ * SIGKILL) past its timeout. Its stdout is logged line by line and, when
+ * capture_max is not 0, also captured up to capture_max bytes; its stderr is
  * logged line by line. Logged lines are capped in length and number.
  */
 struct functions_run;
@@ -128,8 +128,10 @@ struct functions_run_opts {
 	const char *input;       /* copied; may be NULL */
 	size_t input_len;
 	uint32_t timeout_ms;     /* 0: the module's default */
-	size_t capture_max;      /* 0: stdout is logged, not captured */
+	size_t capture_max;      /* 0: stdout is only logged, not captured */
 	const char *log_tag;     /* names the run in log lines; copied */
+	const char *function;    /* the function's name for the log; copied */
+	const char *subscription_id; /* the subscription, likewise */
 };
 
 /*

@@ -145,25 +145,20 @@ class LoggingTest(unittest.TestCase):
 
     def test_function_output_is_logged(self):
         d = self.start()
-        if d.api("GET", "/v1/functions").status == 404:
-            sys.stderr.write("\nNOTE: /v1/functions is 404 (no functions "
-                             "module in this build): the function output "
-                             "assertion is not run\n")
-            return
         fn = {"name": "chatty",
               "command": ["/bin/sh", "-c",
                           "cat >/dev/null; echo FN-MARK-ERR >&2; "
-                          "echo '{\"ok\": true}'"]}
+                          "echo '{\"ok\": true, \"mark\": \"FN-MARK-OUT\"}'"]}
         r = d.api("POST", "/v1/functions", fn)
         self.assertEqual(r.status, 201, r)
         r = d.api("POST", "/v1/functions/chatty/invoke", {"x": 1})
         self.assertEqual(r.status, 200, r)
-        items = wait_log(d, "the function's stderr", text="FN-MARK-ERR")
-        self.assertEqual(items[0]["source"], "fn")
-        if items[0].get("function") != "chatty":
-            sys.stderr.write("\nNOTE: function output is logged without "
-                             "its \"function\" id (functions.c should use "
-                             "log_event with LOG_IDS(.function = ...))\n")
+        self.assertEqual(r.json["mark"], "FN-MARK-OUT")
+        for stream, mark in (("stderr", "FN-MARK-ERR"), ("stdout", "FN-MARK-OUT")):
+            items = wait_log(d, "the function's " + stream, text=mark)
+            self.assertEqual(items[0]["source"], "fn")
+            self.assertEqual(items[0].get("function"), "chatty", items[0])
+            self.assertEqual(items[0].get("stream"), stream, items[0])
 
     def test_rotation_keeps_the_size_bound(self):
         d = self.start(logMaxFileMB=1, logMaxFiles=3)
