@@ -31,7 +31,7 @@ void policy_default(struct policy *p)
 	p->cooldown_in_ms = 30000;
 	p->cooldown_up_ms = 30000;
 	p->cooldown_down_ms = 60000;
-	SET(p->high_window, "3s");
+	SET(p->high_window, "2s");
 	SET(p->low_window, "20s");
 	SET(p->high_statistic, "mean");
 	SET(p->low_statistic, "max");
