@@ -36,8 +36,12 @@
 #define TICK_MS 100
 #define ID_LEN 24
 #define HEALTH_STARTING_MS 200
+/* A starting instance is checked often with a short timeout; a ready one
+ * gets more slack, since its health path may queue behind a backlog of
+ * predictions (a crash is seen at once through the process's exit). */
 #define HEALTH_TIMEOUT_MS 2000
-#define HEALTH_FAILS_UNREADY 3
+#define HEALTH_READY_TIMEOUT_MS 5000
+#define HEALTH_FAILS_UNREADY 5
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 30000
 #define DEAD_RECORDS_KEPT 8
@@ -748,7 +752,8 @@ static void health_check(struct deploy *d, struct instance *in)
 	char *url;
 
 	memset(&opt, 0, sizeof(opt));
-	opt.timeout_ms = HEALTH_TIMEOUT_MS;
+	opt.timeout_ms = in->state == PLAN_READY ? HEALTH_READY_TIMEOUT_MS
+						 : HEALTH_TIMEOUT_MS;
 	opt.max_body = 64 * 1024;
 	url = xasprintf("http://127.0.0.1:%d%s", in->port,
 			in->dep->health_path);
@@ -1840,9 +1845,13 @@ int deploy_open(const struct deploy_env *env, struct deploy **out,
 		free(d);
 		return rc;
 	}
+	/* One transaction for the whole recovery: one sync, not one per
+	 * deployment. */
+	store_begin(env->store);
 	for (struct deployment *dep = d->deps; dep; dep = dep->next)
 		if (dep->state != DS_DELETED)
 			recover(d, dep);
+	store_commit(env->store);
 	uv_timer_init(env->loop, &d->tick);
 	d->tick.data = d;
 	uv_timer_start(&d->tick, on_tick, TICK_MS, TICK_MS);
