@@ -173,7 +173,7 @@ def main():
     print("machine: %s, %d CPUs, %s" % (platform.platform(), os.cpu_count(),
                                         platform.processor() or platform.machine()))
     print("load step: %d req/s of one digit, open loop, after %.0f s idle; one "
-          "instance of local.xs (0.25 CPU) serves about 450/s" % (args.rate, args.idle))
+          "instance of local.xs (0.25 CPU), cache off, serves 300-400/s" % (args.rate, args.idle))
     print("%-8s %6s %14s %14s %18s" % ("profile", "runs", "decision", "ready",
                                        "first served"))
     for profile in args.profiles.split(","):
