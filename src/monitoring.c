@@ -2134,11 +2134,13 @@ static int latest_one(const struct tsdb_series *s, void *arg)
 	return 0;
 }
 
-int monitoring_latest(struct monitoring *m, const char *metric,
-		      const char *resource_id, int64_t window_ms,
-		      double *value)
+/* The newest value of metric among the series whose dimension key is
+ * value, over the last window_ms; the max when several series match. */
+static int latest_by(struct monitoring *m, const char *metric,
+		     const char *key, const char *value, int64_t window_ms,
+		     double *out)
 {
-	struct tsdb_term term = { "resourceId", resource_id, TSDB_MATCH_EQ };
+	struct tsdb_term term = { key, value, TSDB_MATCH_EQ };
 	struct tsdb_clause clause = { &term, 1 };
 	struct latest l = { 0 };
 
@@ -2148,26 +2150,24 @@ int monitoring_latest(struct monitoring *m, const char *metric,
 		    latest_one, &l);
 	if (!l.found)
 		return MDS_E_NOTFOUND;
-	*value = l.max;
+	*out = l.max;
 	return 0;
+}
+
+int monitoring_latest(struct monitoring *m, const char *metric,
+		      const char *resource_id, int64_t window_ms,
+		      double *value)
+{
+	return latest_by(m, metric, "resourceId", resource_id, window_ms,
+			 value);
 }
 
 int monitoring_latest_instance(struct monitoring *m, const char *metric,
 			       const char *instance_id, int64_t window_ms,
 			       double *value)
 {
-	struct tsdb_term term = { "instanceId", instance_id, TSDB_MATCH_EQ };
-	struct tsdb_clause clause = { &term, 1 };
-	struct latest l = { 0 };
-
-	l.end = now_ms() + 1;
-	l.start = l.end - 1 - window_ms;
-	tsdb_select(m->db, MONITORING_NAMESPACE, metric, &clause, 1,
-		    latest_one, &l);
-	if (!l.found)
-		return MDS_E_NOTFOUND;
-	*value = l.max;
-	return 0;
+	return latest_by(m, metric, "instanceId", instance_id, window_ms,
+			 value);
 }
 
 /* ---- life cycle ---- */
