@@ -708,3 +708,19 @@ int cli_list_get(struct cli_ctx *ctx, int argc, char **argv,
 	free(path);
 	return ret;
 }
+
+int cli_call_item(struct cli_ctx *ctx, int argc, char **argv,
+	const char *label, const char *method, const char *collection,
+	const char **id, json_t **resp)
+{
+	char *path;
+	int ret;
+
+	ret = cli_parse_simple(ctx, argc, argv, label, id);
+	if (ret != 0)
+		return cli_opt_exit(ret);
+	path = cli_item_path(collection, *id, "");
+	ret = cli_call(ctx, method, path, NULL, resp);
+	free(path);
+	return ret;
+}

@@ -187,6 +187,16 @@ int cli_list_get(struct cli_ctx *ctx, int argc, char **argv,
 	const char *opt, int required, const char *collection,
 	const char *key, json_t **resp);
 
+/*
+ * The shape of every "VERB ID" command: parses exactly one argument (label
+ * names it in errors) into *id, then calls method on /v1/<collection>/<id>.
+ * Returns 0 with the answer in *resp (the caller releases it), or the exit
+ * status after printing the error.
+ */
+int cli_call_item(struct cli_ctx *ctx, int argc, char **argv,
+	const char *label, const char *method, const char *collection,
+	const char **id, json_t **resp);
+
 /* Prints a JSON body pretty, in the daemon's field order. */
 void cli_print_json(const json_t *json);
 

@@ -179,15 +179,9 @@ int cli_fn_delete(struct cli_ctx *ctx, int argc, char **argv)
 {
 	json_t *resp = NULL;
 	const char *name;
-	char *path;
 	int ret;
 
-	ret = cli_parse_simple(ctx, argc, argv, "the function name", &name);
-	if (ret != 0)
-		return cli_opt_exit(ret);
-	path = cli_item_path("functions", name, "");
-	ret = cli_call(ctx, "DELETE", path, NULL, &resp);
-	free(path);
+	ret = cli_call_item(ctx, argc, argv, "the function name", "DELETE", "functions", &name, &resp);
 	json_decref(resp);
 	if (ret == 0 && ctx->output == CLI_OUTPUT_TABLE)
 		printf("function %s deleted\n", name);

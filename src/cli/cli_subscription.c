@@ -172,15 +172,9 @@ int cli_subscription_get(struct cli_ctx *ctx, int argc, char **argv)
 {
 	json_t *resp = NULL;
 	const char *id;
-	char *path;
 	int ret;
 
-	ret = cli_parse_simple(ctx, argc, argv, "the subscription ID", &id);
-	if (ret != 0)
-		return cli_opt_exit(ret);
-	path = cli_item_path("subscriptions", id, "");
-	ret = cli_call(ctx, "GET", path, NULL, &resp);
-	free(path);
+	ret = cli_call_item(ctx, argc, argv, "the subscription ID", "GET", "subscriptions", &id, &resp);
 	if (ret != 0)
 		return ret;
 	print_subs(ctx, resp, 0);
@@ -192,15 +186,9 @@ int cli_subscription_delete(struct cli_ctx *ctx, int argc, char **argv)
 {
 	json_t *resp = NULL;
 	const char *id;
-	char *path;
 	int ret;
 
-	ret = cli_parse_simple(ctx, argc, argv, "the subscription ID", &id);
-	if (ret != 0)
-		return cli_opt_exit(ret);
-	path = cli_item_path("subscriptions", id, "");
-	ret = cli_call(ctx, "DELETE", path, NULL, &resp);
-	free(path);
+	ret = cli_call_item(ctx, argc, argv, "the subscription ID", "DELETE", "subscriptions", &id, &resp);
 	json_decref(resp);
 	if (ret == 0 && ctx->output == CLI_OUTPUT_TABLE)
 		printf("subscription %s deleted\n", id);

@@ -92,15 +92,9 @@ int cli_topic_get(struct cli_ctx *ctx, int argc, char **argv)
 {
 	json_t *resp = NULL;
 	const char *id;
-	char *path;
 	int ret;
 
-	ret = cli_parse_simple(ctx, argc, argv, "the topic ID", &id);
-	if (ret != 0)
-		return cli_opt_exit(ret);
-	path = cli_item_path("topics", id, "");
-	ret = cli_call(ctx, "GET", path, NULL, &resp);
-	free(path);
+	ret = cli_call_item(ctx, argc, argv, "the topic ID", "GET", "topics", &id, &resp);
 	if (ret != 0)
 		return ret;
 	print_topics(ctx, resp, 0);
@@ -112,15 +106,9 @@ int cli_topic_delete(struct cli_ctx *ctx, int argc, char **argv)
 {
 	json_t *resp = NULL;
 	const char *id;
-	char *path;
 	int ret;
 
-	ret = cli_parse_simple(ctx, argc, argv, "the topic ID", &id);
-	if (ret != 0)
-		return cli_opt_exit(ret);
-	path = cli_item_path("topics", id, "");
-	ret = cli_call(ctx, "DELETE", path, NULL, &resp);
-	free(path);
+	ret = cli_call_item(ctx, argc, argv, "the topic ID", "DELETE", "topics", &id, &resp);
 	json_decref(resp);
 	if (ret == 0 && ctx->output == CLI_OUTPUT_TABLE)
 		printf("topic %s deleted, with its subscriptions\n", id);
