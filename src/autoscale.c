@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "autoscale.h"
 #include "deploy.h"
@@ -18,6 +17,7 @@
 #include "monitoring.h"
 #include "notifications.h"
 #include "store.h"
+#include "util/ids.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -29,14 +29,6 @@
 struct autoscale {
 	struct autoscale_env env;
 };
-
-static int64_t now_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 /* Returns the string member key of o, or NULL. */
 static const char *jpath_str(json_t *o, const char *key)
@@ -354,7 +346,7 @@ static void record_decision(struct autoscale *a, const char *dep_id,
 			    json_t *entry)
 {
 	char *s = json_dumps(entry, JSON_COMPACT);
-	int64_t t = now_ms();
+	int64_t t = ids_now_ms();
 
 	store_event_add(a->env.store, HISTORY, dep_id, t, s);
 	free(s);
@@ -451,7 +443,7 @@ static void invoke(void *ctx, const char *message, size_t len,
 		.instance_count = (uint32_t)json_integer_value(
 			json_object_get(dep, "instanceCount")),
 		.shape = shape, .ladder = &a->env.config->shapes,
-		.value = value, .now_ms = now_ms(),
+		.value = value, .now_ms = ids_now_ms(),
 	};
 	rc = policy_decide(&rec.policy, &rec.hist, &in, &dec);
 	if (rc != 0) {

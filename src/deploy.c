@@ -15,10 +15,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "cgroup.h"
@@ -29,6 +27,8 @@
 #include "httpc.h"
 #include "store.h"
 #include "util/buf.h"
+#include "jsonx.h"
+#include "util/ids.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -160,42 +160,6 @@ struct deploy {
 
 /* ---- small helpers ---- */
 
-static int64_t now_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-static void new_id(char *out, const char *prefix)
-{
-	unsigned char r[8];
-	size_t n;
-
-	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-		uint64_t t = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 40);
-
-		memcpy(r, &t, sizeof(r));
-	}
-	n = (size_t)snprintf(out, ID_LEN, "%s", prefix);
-	for (size_t i = 0; i < sizeof(r) && n + 2 < ID_LEN; i++, n += 2)
-		snprintf(out + n, ID_LEN - n, "%02x", r[i]);
-}
-
-static json_t *time_json(int64_t ms)
-{
-	char s[40];
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	if (ms <= 0)
-		return json_null();
-	gmtime_r(&t, &tm);
-	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
-	return json_sprintf("%s.%03dZ", s, (int)(ms % 1000));
-}
-
 static int lookup(const char *const *names, size_t n, const char *s)
 {
 	for (size_t i = 0; i < n; i++)
@@ -261,7 +225,7 @@ static json_t *inst_json(const struct deploy *d, const struct instance *in,
 			      "port", in->port, "pid", in->alive ? in->pid : 0,
 			      "instanceShapeName", in->shape, "restarts",
 			      in->restarts, "timeStarted",
-			      time_json(in->proc_started_ms));
+			      jsonx_time(in->proc_started_ms));
 	char *path = NULL;
 
 	if (in->cgroup[0] != '\0' && !internal)
@@ -304,8 +268,8 @@ static json_t *dep_json(const struct deploy *d, const struct deployment *dep,
 		      (int)dep->count, "environment", dep->env,
 		      "readyTimeoutSeconds", (int)dep->ready_timeout_s,
 		      "drainTimeoutSeconds", (int)dep->drain_timeout_s,
-		      "timeCreated", time_json(dep->created_ms), "timeUpdated",
-		      time_json(dep->updated_ms), "currentWorkRequestId",
+		      "timeCreated", jsonx_time(dep->created_ms), "timeUpdated",
+		      jsonx_time(dep->updated_ms), "currentWorkRequestId",
 		      dep->wr ? json_string(dep->wr->id) : json_null());
 	json_object_set_new(o, "endpoint",
 			    json_sprintf("%s/%s", d->env.gateway_url, dep->id));
@@ -338,8 +302,8 @@ static json_t *wr_json(const struct workreq *wr)
 				  s->inst[0] ? json_string(s->inst)
 					     : json_null(),
 				  "status", step_status_names[s->status],
-				  "timeStarted", time_json(s->t0),
-				  "timeFinished", time_json(s->t1),
+				  "timeStarted", jsonx_time(s->t0),
+				  "timeFinished", jsonx_time(s->t1),
 				  "message", s->msg));
 	}
 	return json_pack(
@@ -355,8 +319,8 @@ static json_t *wr_json(const struct workreq *wr)
 		wr->from_shape, "to", "instanceCount", (int)wr->to_n,
 		"instanceShapeName", wr->to_shape, "errorMessage",
 		wr->error[0] ? json_string(wr->error) : json_null(),
-		"timeAccepted", time_json(wr->accepted), "timeStarted",
-		time_json(wr->started), "timeFinished", time_json(wr->finished),
+		"timeAccepted", jsonx_time(wr->accepted), "timeStarted",
+		jsonx_time(wr->started), "timeFinished", jsonx_time(wr->finished),
 		"steps", steps);
 }
 
@@ -378,7 +342,7 @@ static void persist(struct deploy *d, struct deployment *dep)
 {
 	if (d->closing)
 		return; /* a shutdown leaves the stored state as it was */
-	dep->updated_ms = now_ms();
+	dep->updated_ms = ids_now_ms();
 	store_begin(d->env.store);
 	save_json(d, "deployment", dep->id, dep_json(d, dep, true));
 	if (dep->wr != NULL)
@@ -591,7 +555,7 @@ static void inst_spawn(struct deploy *d, struct instance *in)
 	in->pid = in->proc->pid;
 	in->alive = true;
 	in->stopping = false;
-	in->proc_started_ms = now_ms();
+	in->proc_started_ms = ids_now_ms();
 	in->next_health_ms = in->proc_started_ms + 50;
 	if (in->state != PLAN_DRAINING)
 		in->state = PLAN_STARTING;
@@ -670,7 +634,7 @@ static void inst_exited(struct deploy *d, struct instance *in,
 		backoff = BACKOFF_MIN_MS << (n > 7 ? 7 : n - 1);
 		if (backoff > BACKOFF_MAX_MS)
 			backoff = BACKOFF_MAX_MS;
-		in->respawn_at_ms = now_ms() + backoff;
+		in->respawn_at_ms = ids_now_ms() + backoff;
 		log_event(LOG_WARN, "deploy",
 			  LOG_IDS(.deployment_id = dep->id,
 				  .instance_id = in->id),
@@ -692,7 +656,7 @@ static void inst_stop(struct deploy *d, struct instance *in)
 	if (in->stopping)
 		return;
 	in->stopping = true;
-	in->kill_at_ms = now_ms() + (int64_t)d->env.config->stop_grace_s * 1000;
+	in->kill_at_ms = ids_now_ms() + (int64_t)d->env.config->stop_grace_s * 1000;
 	if (in->pid > 0)
 		kill(-in->pid, SIGTERM);
 	if (in->cgroup[0] != '\0' &&
@@ -707,7 +671,7 @@ static void on_health(void *arg, const struct httpc_result *res)
 	struct instance *in = arg;
 	struct deployment *dep = in->dep;
 	struct deploy *d = dep->owner;
-	int64_t now = now_ms();
+	int64_t now = ids_now_ms();
 	bool ok = res->error == 0 && res->status >= 200 && res->status < 300;
 
 	in->hreq = NULL;
@@ -793,12 +757,12 @@ static struct instance *inst_new(struct deployment *dep, const char *shape,
 {
 	struct instance *in = xcalloc(1, sizeof(*in));
 
-	new_id(in->id, "mi-");
+	ids_new(in->id, ID_LEN, "mi-");
 	in->dep = dep;
 	copy_str(in->shape, sizeof(in->shape), shape);
 	in->state = PLAN_STARTING;
 	in->held = held;
-	in->created_ms = now_ms();
+	in->created_ms = ids_now_ms();
 	copy_str(in->wr_id, sizeof(in->wr_id), wr_id);
 	dep->inst = xreallocarray(dep->inst, dep->ninst + 1,
 				  sizeof(*dep->inst));
@@ -868,11 +832,11 @@ static struct workreq *wr_start(struct deploy *d, struct deployment *dep,
 	struct plan *plan = xmalloc(sizeof(*plan));
 	size_t n = 0;
 
-	new_id(wr->id, "wr-");
+	ids_new(wr->id, ID_LEN, "wr-");
 	copy_str(wr->dep_id, sizeof(wr->dep_id), dep->id);
 	wr->op = op;
 	wr->status = WR_ACCEPTED;
-	wr->accepted = now_ms();
+	wr->accepted = ids_now_ms();
 	wr->from_n = op == OP_CREATE ? 0 : dep->count;
 	copy_str(wr->from_shape, sizeof(wr->from_shape),
 		 op == OP_CREATE ? "" : dep->shape);
@@ -1141,7 +1105,7 @@ static void maybe_closed(struct deploy *d);
 static void on_tick(uv_timer_t *t)
 {
 	struct deploy *d = t->data;
-	int64_t now = now_ms();
+	int64_t now = ids_now_ms();
 
 	for (struct deployment *dep = d->deps; dep; dep = dep->next) {
 		for (size_t i = 0; i < dep->ninst; i++)
@@ -1409,7 +1373,7 @@ int deploy_create(struct deploy *d, json_t *spec, json_t **out,
 
 	dep = xcalloc(1, sizeof(*dep));
 	dep->owner = d;
-	new_id(dep->id, "md-");
+	ids_new(dep->id, ID_LEN, "md-");
 	dep->name = xstrdup(json_string_value(json_object_get(spec,
 							      "displayName")));
 	dep->command = json_deep_copy(json_object_get(spec, "command"));
@@ -1421,7 +1385,7 @@ int deploy_create(struct deploy *d, json_t *spec, json_t **out,
 	dep->ready_timeout_s = ready;
 	dep->drain_timeout_s = drain;
 	dep->state = DS_CREATING;
-	dep->created_ms = now_ms();
+	dep->created_ms = ids_now_ms();
 	for (tail = &d->deps; *tail; tail = &(*tail)->next)
 		;
 	*tail = dep;
@@ -1635,7 +1599,7 @@ static struct workreq *wr_from_json(json_t *o)
 		 jstr(json_object_get(o, "to"), "instanceShapeName", ""));
 	copy_str(wr->error, sizeof(wr->error), jstr(o, "errorMessage", ""));
 	wr->rollback = wr->error[0] != '\0';
-	wr->accepted = wr->started = now_ms();
+	wr->accepted = wr->started = ids_now_ms();
 	json_array_foreach(steps, i, s) {
 		struct wr_step *st;
 
@@ -1775,7 +1739,7 @@ static int load_dep(void *arg, const char *id, const char *text)
  * the ones that did not, and top up deployments that are short. */
 static void recover(struct deploy *d, struct deployment *dep)
 {
-	int64_t now = now_ms();
+	int64_t now = ids_now_ms();
 	uint32_t running = 0;
 
 	for (size_t i = 0; i < dep->ninst; i++) {

@@ -20,13 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "functions.h"
 #include "store.h"
 #include "util/buf.h"
+#include "jsonx.h"
+#include "util/ids.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -130,27 +131,6 @@ struct functions {
 };
 
 /* ---- small helpers ---- */
-
-static int64_t now_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-static json_t *time_json(int64_t ms)
-{
-	char s[40];
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	if (ms <= 0)
-		return json_null();
-	gmtime_r(&t, &tm);
-	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
-	return json_sprintf("%s.%03dZ", s, (int)(ms % 1000));
-}
 
 static struct fn_entry *find(struct functions *fns, const char *name)
 {
@@ -635,7 +615,7 @@ static void account(struct functions *fns, const char *name, int error,
 	if (e == NULL)
 		return;
 	e->invocations++;
-	e->last_ms = now_ms();
+	e->last_ms = ids_now_ms();
 	if (error != 0) {
 		e->failures++;
 		snprintf(e->last_error, sizeof(e->last_error), "%s",
@@ -802,7 +782,7 @@ static json_t *entry_json(const struct fn_entry *e)
 		json_object_set_new(o, "timeoutSeconds",
 				    json_integer(e->timeout_s));
 		json_object_set_new(o, "timeCreated",
-				    time_json(e->created_ms));
+				    jsonx_time(e->created_ms));
 	}
 	json_object_set_new(o, "invocations",
 			    json_integer((json_int_t)e->invocations));
@@ -811,7 +791,7 @@ static json_t *entry_json(const struct fn_entry *e)
 	json_object_set_new(o, "lastError",
 			    e->last_error[0] ? json_string(e->last_error)
 					     : json_null());
-	json_object_set_new(o, "timeLastInvoked", time_json(e->last_ms));
+	json_object_set_new(o, "timeLastInvoked", jsonx_time(e->last_ms));
 	return o;
 }
 
@@ -926,7 +906,7 @@ int functions_create(struct functions *fns, json_t *spec, json_t **out,
 	e->description = xstrdup(desc ? json_string_value(desc) : "");
 	e->command = json_deep_copy(cmd);
 	e->timeout_s = timeout_s;
-	e->created_ms = now_ms();
+	e->created_ms = ids_now_ms();
 	doc = stored_json(e);
 	s = json_dumps(doc, JSON_COMPACT);
 	json_decref(doc);

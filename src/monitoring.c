@@ -30,9 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +44,8 @@
 #include "monitoring.h"
 #include "store.h"
 #include "util/buf.h"
+#include "jsonx.h"
+#include "util/ids.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -264,28 +264,6 @@ struct monitoring {
 	int final_save;   /* save once the running job is done (closing) */
 };
 
-static int64_t now_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-/* Writes "2026-11-28T06:14:31.123Z", as the rest of the API does. */
-static json_t *time_json(int64_t ms)
-{
-	char s[40];
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	if (ms <= 0)
-		return json_null();
-	gmtime_r(&t, &tm);
-	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
-	return json_sprintf("%s.%03dZ", s, (int)(ms % 1000));
-}
-
 static json_t *dims_json(const struct tsdb_dim *dims, size_t n)
 {
 	json_t *o = json_object();
@@ -408,7 +386,7 @@ static void sample_instance(void *arg, const struct deploy_instance_info *in)
 	struct cgroup_usage u;
 	struct inst *x;
 	uint64_t mono, mcpu;
-	int64_t t = now_ms();
+	int64_t t = ids_now_ms();
 
 	dep_get(m, in->deployment_id);
 	if (in->cgroup == NULL || in->cgroup[0] == '\0')
@@ -517,7 +495,7 @@ static void on_sample(uv_timer_t *t)
 
 	if (m->env.deploy != NULL)
 		deploy_each_instance(m->env.deploy, sample_instance, m);
-	now = now_ms();
+	now = ids_now_ms();
 	for (size_t i = 0; i < m->deps.nb; i++)
 		for (struct entry *e = m->deps.b[i]; e != NULL; e = e->next)
 			if (e->gen == m->gen)
@@ -775,21 +753,6 @@ static struct alarm_entry *alarm_find_id(const struct monitoring *m,
 	return NULL;
 }
 
-static void new_alarm_id(char *out)
-{
-	unsigned char r[8];
-
-	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-		uint64_t t = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 40) ^
-			     uv_hrtime();
-
-		memcpy(r, &t, sizeof(r));
-	}
-	memcpy(out, "alarm-", 6);
-	for (size_t i = 0; i < sizeof(r); i++)
-		snprintf(out + 6 + 2 * i, 3, "%02x", r[i]);
-}
-
 static json_t *str_or_null(const char *s)
 {
 	return s != NULL ? json_string(s) : json_null();
@@ -834,8 +797,8 @@ static json_t *alarm_json(const struct alarm_entry *e)
 			    json_string(alarm_format_name(d->message_format)));
 	json_object_set_new(o, "isEnabled", json_boolean(d->is_enabled));
 	json_object_set_new(o, "lifecycleState", json_string("ACTIVE"));
-	json_object_set_new(o, "timeCreated", time_json(e->created_ms));
-	json_object_set_new(o, "timeUpdated", time_json(e->updated_ms));
+	json_object_set_new(o, "timeCreated", jsonx_time(e->created_ms));
+	json_object_set_new(o, "timeUpdated", jsonx_time(e->updated_ms));
 	return o;
 }
 
@@ -1220,12 +1183,12 @@ int monitoring_alarm_create(struct monitoring *m, json_t *spec, json_t **out,
 				 MAX_ALARMS);
 	e = xcalloc(1, sizeof(*e));
 	alarm_def_init(&e->def);
-	new_alarm_id(id);
+	ids_new(id, sizeof(id), "alarm-");
 	e->def.id = xstrdup(id);
 	rc = apply_spec(m, spec, e, 1, 1, &changed, f);
 	if (rc != 0)
 		goto fail;
-	e->created_ms = e->updated_ms = now_ms();
+	e->created_ms = e->updated_ms = ids_now_ms();
 	rc = alarm_persist(m, e, f);
 	if (rc != 0)
 		goto fail;
@@ -1259,7 +1222,7 @@ int monitoring_alarm_update(struct monitoring *m, const char *id,
 	rc = apply_spec(m, spec, draft, 0, 1, &changed, f);
 	if (rc != 0)
 		goto out;
-	draft->updated_ms = now_ms();
+	draft->updated_ms = ids_now_ms();
 	rc = alarm_persist(m, draft, f);
 	if (rc != 0)
 		goto out;
@@ -1366,7 +1329,7 @@ json_t *monitoring_alarm_status(struct monitoring *m, const char *id,
 			json_pack("{s:o, s:s, s:o, s:f}", "dimensions",
 				  dims_json(s->dims, s->ndims), "status",
 				  alarm_status_name(s->status), "since",
-				  time_json(s->since_ms), "value", s->value));
+				  jsonx_time(s->since_ms), "value", s->value));
 	}
 	o = json_object();
 	json_object_set_new(o, "id", json_string(e->def.id));
@@ -1379,14 +1342,14 @@ json_t *monitoring_alarm_status(struct monitoring *m, const char *id,
 						 alarm_state_status(e->st))));
 	json_object_set_new(o, "timestampTriggered",
 			    alarm_state_status(e->st) == ALARM_FIRING
-				    ? time_json(e->triggered_ms)
+				    ? jsonx_time(e->triggered_ms)
 				    : json_null());
 	json_object_set_new(o, "dedupeKey",
 			    *key != '\0' ? json_string(key) : json_null());
 	json_object_set_new(o, "totalMetricsFiring",
 			    json_integer((json_int_t)alarm_state_firing(
 				    e->st)));
-	json_object_set_new(o, "lastEvaluated", time_json(e->evaluated_ms));
+	json_object_set_new(o, "lastEvaluated", jsonx_time(e->evaluated_ms));
 	json_object_set_new(o, "streams", streams);
 	if (n > STATUS_MAX_STREAMS)
 		json_object_set_new(o, "streamsTruncated", json_true());
@@ -1550,7 +1513,7 @@ static void handle_event(struct monitoring *m, struct alarm_entry *e,
 			streams, json_pack("{s:o, s:f, s:o}", "dimensions",
 					   dims_json(s->dims, s->ndims),
 					   "value", s->value, "timestamp",
-					   time_json(s->t)));
+					   jsonx_time(s->t)));
 	}
 	if (ev->type == ALARM_OK_TO_FIRING)
 		e->triggered_ms = ev->t_ms;
@@ -1558,7 +1521,7 @@ static void handle_event(struct monitoring *m, struct alarm_entry *e,
 		 d->display_name, alarm_event_type_name(ev->type),
 		 ev->total_firing);
 	rec = json_object();
-	json_object_set_new(rec, "timestamp", time_json(ev->t_ms));
+	json_object_set_new(rec, "timestamp", jsonx_time(ev->t_ms));
 	json_object_set_new(rec, "timestampEpochMillis",
 			    json_integer(ev->t_ms));
 	json_object_set_new(rec, "type",
@@ -1580,7 +1543,7 @@ static void handle_event(struct monitoring *m, struct alarm_entry *e,
 static void on_eval(uv_timer_t *t)
 {
 	struct monitoring *m = t->data;
-	int64_t now = now_ms();
+	int64_t now = ids_now_ms();
 
 	for (size_t i = 0; i < m->nalarms; i++) {
 		struct alarm_entry *e = m->alarms[i];
@@ -1851,7 +1814,7 @@ int monitoring_post(struct monitoring *m, json_t *body, json_t **out,
 	const char *key;
 	size_t i, npoints = 0, nfailed = 0;
 	int atomic = 0;
-	int64_t now = now_ms();
+	int64_t now = ids_now_ms();
 
 	*out = NULL;
 	if (!json_is_object(body))
@@ -1982,7 +1945,7 @@ int monitoring_query(struct monitoring *m, json_t *body, json_t **out,
 	struct mql_query *q = NULL;
 	struct mql_result *r = &m->qres;
 	const char *key, *text, *ns = MONITORING_NAMESPACE, *why;
-	int64_t end = now_ms(), start, res;
+	int64_t end = ids_now_ms(), start, res;
 	json_t *v, *items;
 	char diag[512];
 	int rc;
@@ -2088,7 +2051,7 @@ int monitoring_query(struct monitoring *m, json_t *body, json_t **out,
 				json_array_append_new(
 					points,
 					json_pack("{s:o, s:f}", "timestamp",
-						  time_json(s->points[k].t),
+						  jsonx_time(s->points[k].t),
 						  "value",
 						  s->points[k].value));
 		o = json_pack("{s:s, s:s, s:o, s:o}", "namespace", ns, "name",
@@ -2144,7 +2107,7 @@ static int latest_by(struct monitoring *m, const char *metric,
 	struct tsdb_clause clause = { &term, 1 };
 	struct latest l = { 0 };
 
-	l.end = now_ms() + 1;
+	l.end = ids_now_ms() + 1;
 	l.start = l.end - 1 - window_ms;
 	tsdb_select(m->db, MONITORING_NAMESPACE, metric, &clause, 1,
 		    latest_one, &l);

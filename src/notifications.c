@@ -27,8 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +34,8 @@
 #include "httpc.h"
 #include "notifications.h"
 #include "store.h"
+#include "jsonx.h"
+#include "util/ids.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -135,52 +135,6 @@ static void arm(struct notifications *n);
 
 /* ---- small helpers ---- */
 
-static int64_t now_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-static void random_hex(char *out, size_t nbytes)
-{
-	unsigned char r[64];
-
-	if (nbytes > sizeof(r))
-		nbytes = sizeof(r);
-	if (getrandom(r, nbytes, 0) != (ssize_t)nbytes) {
-		uint64_t t = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 40) ^
-			     (uint64_t)(uintptr_t)out;
-
-		for (size_t i = 0; i < nbytes; i++)
-			r[i] = (unsigned char)(t >> (8 * (i % 8))) ^
-			       (unsigned char)(i * 131);
-	}
-	for (size_t i = 0; i < nbytes; i++)
-		snprintf(out + 2 * i, 3, "%02x", r[i]);
-}
-
-static void new_id(char *out, const char *prefix)
-{
-	size_t n = (size_t)snprintf(out, ID_LEN, "%s", prefix);
-
-	random_hex(out + n, 8);
-}
-
-static json_t *time_json(int64_t ms)
-{
-	char s[40];
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	if (ms <= 0)
-		return json_null();
-	gmtime_r(&t, &tm);
-	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
-	return json_sprintf("%s.%03dZ", s, (int)(ms % 1000));
-}
-
 static const char *jstr(const json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));
@@ -248,7 +202,7 @@ static json_t *topic_json(const struct topic *t)
 	return json_pack("{s:s, s:s, s:s, s:s, s:o}", "topicId", t->id,
 			 "name", t->name, "description", t->description,
 			 "lifecycleState", "ACTIVE", "timeCreated",
-			 time_json(t->created_ms));
+			 jsonx_time(t->created_ms));
 }
 
 static json_t *topic_doc(const struct topic *t)
@@ -270,7 +224,7 @@ static json_t *sub_json(const struct sub *s)
 	json_object_set_new(o, "maxAttempts", json_integer(s->max_attempts));
 	json_object_set_new(o, "timeoutSeconds", json_integer(s->timeout_s));
 	json_object_set_new(o, "lifecycleState", json_string("ACTIVE"));
-	json_object_set_new(o, "timeCreated", time_json(s->created_ms));
+	json_object_set_new(o, "timeCreated", jsonx_time(s->created_ms));
 	json_object_set_new(o, "pendingDeliveries",
 			    json_integer((json_int_t)s->npending));
 	return o;
@@ -370,8 +324,8 @@ static int add_event(struct notifications *n, struct sub *s,
 			      "s:I}",
 			      "messageId", message_id, "dedupeKey",
 			      dedupe_key, "attempt", attempt, "timeStarted",
-			      time_json(started), "timeFinished",
-			      time_json(finished), "outcome", outcome,
+			      jsonx_time(started), "timeFinished",
+			      jsonx_time(finished), "outcome", outcome,
 			      "status", status, "error",
 			      error && error[0] ? json_string(error)
 						: json_null(),
@@ -420,7 +374,7 @@ static void attempt_end(struct attempt *a, bool ok, long status,
 	struct sub *s = a->sub;
 	struct pending *p;
 	const char *outcome;
-	int64_t now = now_ms();
+	int64_t now = ids_now_ms();
 	uint64_t took = (uv_hrtime() - a->start_ns) / 1000000;
 	int rc = 0;
 
@@ -648,7 +602,7 @@ static void start_attempt(struct notifications *n, struct sub *s)
 	if (msg == NULL) {
 		if (rc == MDS_E_DB) {
 			/* Try again later rather than lose it. */
-			p->next_ms = now_ms() + (int64_t)backoff_ms(1);
+			p->next_ms = ids_now_ms() + (int64_t)backoff_ms(1);
 			json_decref(doc);
 			return;
 		}
@@ -665,7 +619,7 @@ static void start_attempt(struct notifications *n, struct sub *s)
 	a->doc = doc;
 	snprintf(a->delivery_id, sizeof(a->delivery_id), "%s", p->id);
 	a->number = p->attempts + 1;
-	a->started_ms = now_ms();
+	a->started_ms = ids_now_ms();
 	a->start_ns = uv_hrtime();
 	s->inflight = a;
 	log_debug("notify", "%s: attempt %d of delivery %s (message %s)",
@@ -687,7 +641,7 @@ static void start_attempt(struct notifications *n, struct sub *s)
 static void on_tick(uv_timer_t *t)
 {
 	struct notifications *n = t->data;
-	int64_t now = now_ms();
+	int64_t now = ids_now_ms();
 
 	for (struct sub *s = n->subs; s && !n->closing; s = s->next)
 		if (s->inflight == NULL && s->head != NULL &&
@@ -711,7 +665,7 @@ static void arm(struct notifications *n)
 		uv_timer_stop(&n->timer);
 		return;
 	}
-	now = now_ms();
+	now = ids_now_ms();
 	uv_timer_start(&n->timer, on_tick,
 		       next <= now ? 0 : (uint64_t)(next - now), 0);
 }
@@ -727,7 +681,7 @@ int notifications_publish_id(struct notifications *n, const char *topic_id,
 	struct sub **owners;
 	size_t nadded = 0, nsubs = 0, refused = 0;
 	char mid[ID_LEN], key[DEDUPE_MAX + 1], err[160];
-	int64_t now = now_ms();
+	int64_t now = ids_now_ms();
 	json_t *doc;
 	int rc = 0;
 
@@ -738,7 +692,7 @@ int notifications_publish_id(struct notifications *n, const char *topic_id,
 		return MDS_E_NOTFOUND;
 	if (strlen(message) > MESSAGE_MAX)
 		return MDS_E_LIMIT;
-	new_id(mid, "msg-");
+	ids_new(mid, ID_LEN, "msg-");
 	clean_key(key, sizeof(key), dedupe_key, mid);
 	if (message_id != NULL && idsz > 0)
 		snprintf(message_id, idsz, "%s", mid);
@@ -762,7 +716,7 @@ int notifications_publish_id(struct notifications *n, const char *topic_id,
 			continue;
 		}
 		p = xcalloc(1, sizeof(*p));
-		new_id(p->id, "dl-");
+		ids_new(p->id, ID_LEN, "dl-");
 		p->next_ms = now;
 		doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:I, "
 				"s:I}",
@@ -895,10 +849,10 @@ int notifications_topic_create(struct notifications *n, json_t *spec,
 		return fault_set(f, MDS_E_LIMIT, "",
 				 "at most %d topics may exist", MAX_TOPICS);
 	t = xcalloc(1, sizeof(*t));
-	new_id(t->id, "topic-");
+	ids_new(t->id, ID_LEN, "topic-");
 	t->name = xstrdup(name);
 	t->description = xstrdup(desc ? json_string_value(desc) : "");
-	t->created_ms = now_ms();
+	t->created_ms = ids_now_ms();
 	doc = topic_doc(t);
 	rc = 0;
 	save(n, K_TOPIC, t->id, doc, &rc);
@@ -1163,7 +1117,7 @@ int notifications_subscription_create(struct notifications *n, json_t *spec,
 				 MAX_SUBS);
 
 	s = xcalloc(1, sizeof(*s));
-	new_id(s->id, "sub-");
+	ids_new(s->id, ID_LEN, "sub-");
 	snprintf(s->topic_id, sizeof(s->topic_id), "%s", t->id);
 	s->proto = (enum proto)proto;
 	if (proto == P_COMMAND)
@@ -1176,9 +1130,9 @@ int notifications_subscription_create(struct notifications *n, json_t *spec,
 		s->secret = xstrdup(json_string_value(sec));
 	} else {
 		s->secret = xmalloc(65);
-		random_hex(s->secret, 32);
+		ids_random_hex(s->secret, 32);
 	}
-	s->created_ms = now_ms();
+	s->created_ms = ids_now_ms();
 	doc = sub_doc(s);
 	rc = 0;
 	save(n, K_SUB, s->id, doc, &rc);
