@@ -5,8 +5,22 @@
  * One struct gateway holds everything of one loop: the listener, the client
  * and upstream connections, the routing table, the per-instance pools of idle
  * upstream connections, and two free lists (read blocks, write requests), so
- * that the steady state allocates nothing per request. Gateways share nothing;
- * several may run on several threads' loops (SO_REUSEPORT, later).
+ * that the steady state allocates nothing per request.
+ *
+ * Threads. That loop is the gateway's own and runs on the gateway's own
+ * thread, so that nothing the rest of the daemon does on its loop (an SQLite
+ * fsync, evaluating thousands of alarms, a large API response) delays a
+ * request. The owner (the thread that called gateway_start) talks to it in
+ * three ways, all in the "Threads" section at the end:
+ *  - calls: what changes the gateway's state (routes, limits, close) runs on
+ *    the gateway's thread, posted through a uv_async while the owner waits;
+ *  - shared counters: the per-deployment counters and per-instance
+ *    in-flight counts have one writer, the gateway's thread, and are read by
+ *    the owner with relaxed atomic loads, under gw->mu, which also guards
+ *    the shape of the deps and insts lists;
+ *  - notes: what the owner's callbacks need (finished requests for the
+ *    observer and the access log, log lines) is queued under gw->mu and
+ *    handed over through a uv_async on the owner's loop, in order.
  *
  * Data path. Every read lands in a refcounted 64 KiB block and http_parser
  * runs over it. Heads are copied (they outlive the read and get rewritten);
@@ -33,6 +47,8 @@
  * back and may be written again.
  */
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -183,7 +199,7 @@ struct request {
 	enum frame out_frame;
 	bool active, in_done, out_done, resp_head, discard, retain,
 		retried, keepalive, head_method, chunked_in, throttled,
-		gw_error;
+		gw_error, accounted;
 };
 
 struct client {
@@ -207,25 +223,97 @@ struct client {
 		eof;
 };
 
+/* What the owner's thread gets from the gateway's, in order. */
+enum note_kind { NOTE_REQUEST, NOTE_LOG };
+
+#define NOTE_NONE UINT32_MAX /* a string that is NULL */
+
+struct note {
+	enum note_kind kind;
+	int status;          /* NOTE_REQUEST: as gateway_access; NOTE_LOG: the
+				level */
+	uint64_t latency_us;
+	/* Offsets in the notes' text. NOTE_REQUEST: deployment id, instance
+	 * id, method, path; NOTE_LOG: the message. */
+	uint32_t str[4];
+};
+
+struct notes {
+	struct note *v;
+	size_t n, cap;
+	char *text;
+	size_t len, tcap;
+};
+
+/* A function run on the gateway's thread while the owner waits. */
+struct call {
+	void (*fn)(struct gateway *gw, void *arg);
+	void *arg;
+	struct call *next;
+	bool done;
+};
+
+/* Bits of gateway.want: which notes of finished requests the owner wants. */
+enum { WANT_OBSERVE = 1, WANT_ACCESS = 2 };
+
+#define NOTES_MAX (1u << 20) /* past this many waiting, requests go unnoted */
+
 struct gateway {
-	uv_loop_t *loop;
+	/* The gateway's thread only. */
+	uv_loop_t *loop; /* &own */
+	uv_loop_t own;
 	uv_tcp_t listener;
-	struct link deps, insts, clients, ups;
+	uv_async_t wake; /* calls are waiting */
+	struct link clients, ups;
 	struct block *free_blocks;
 	struct wreq *free_wreqs;
 	unsigned nfree_blocks, nfree_wreqs;
 	struct gateway_limits lim;
+	uint64_t rid_seed, rid_seq;
+	unsigned nclients;
+	bool closing;
+
+	/* Written by the gateway's thread, read by the owner's under mu. */
+	struct link deps, insts;
+
+	/* The owner's thread only. */
+	uv_loop_t *owner;
+	uv_async_t notify; /* notes are waiting, or the thread has ended */
+	uv_thread_t thread;
+	struct notes spare;
 	gateway_observe_fn *observe;
 	void *observe_arg;
 	gateway_access_fn *access_log;
 	void *access_log_arg;
-	uint64_t rid_seed, rid_seq;
-	unsigned nclients, nhandles;
-	int port;
-	bool closing;
 	void (*done)(void *arg);
 	void *done_arg;
+	bool serving;      /* the gateway's thread runs */
+	bool close_called;
+
+	/* Both. */
+	uv_mutex_t mu;     /* calls, notes, ended, the shape of deps and
+			      insts */
+	uv_cond_t called;  /* a call is done */
+	struct call *calls;
+	struct notes out;
+	uint64_t unnoted;  /* requests not noted since the last delivery */
+	bool ended;        /* the gateway's thread is over */
+	int want;          /* WANT_* bits, atomic */
+	int port;          /* set before the thread starts */
 };
+
+/*
+ * A counter the owner reads: one writer (the gateway's thread), so a relaxed
+ * load and store make it exact, never torn; reads on the writer's thread
+ * need nothing.
+ */
+#define SHARED_ADD(x, v) __atomic_store_n(&(x), (x) + (v), __ATOMIC_RELAXED)
+#define SHARED_SUB(x, v) __atomic_store_n(&(x), (x) - (v), __ATOMIC_RELAXED)
+#define SHARED_GET(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+static void gw_log(struct gateway *gw, enum log_level level, const char *fmt,
+		   ...) __attribute__((format(printf, 3, 4)));
+static void note_request(struct client *c, uint64_t us);
 
 static void client_process(struct client *c);
 static void client_close(struct client *c, bool graceful);
@@ -744,23 +832,25 @@ static void dep_unref(struct dep *d)
 	free(d);
 }
 
-static void inst_unref(struct inst *in)
+static void inst_unref(struct inst *in, struct gateway *gw)
 {
 	if (in == NULL || --in->refs > 0)
 		return;
+	uv_mutex_lock(&gw->mu);
 	list_del(&in->link);
+	uv_mutex_unlock(&gw->mu);
 	free(in->id);
 	free(in);
 }
 
 /* Takes an instance out of routing: idle connections close, and it lives
  * on while requests or connections still hold it. */
-static void inst_unroute(struct inst *in)
+static void inst_unroute(struct gateway *gw, struct inst *in)
 {
 	in->routed = false;
 	while (!list_empty(&in->idle))
 		up_close(container_of(in->idle.next, struct upconn, idle));
-	inst_unref(in);
+	inst_unref(in, gw);
 }
 
 static struct upconn *pool_pop(struct inst *in)
@@ -1071,12 +1161,12 @@ static struct wreq *client_batch(struct client *c)
 
 /* Requests: errors made here, ending, routing. */
 
-static void req_release_inst(struct request *r)
+static void req_release_inst(struct gateway *gw, struct request *r)
 {
 	if (r->inst == NULL)
 		return;
-	r->inst->inflight--;
-	inst_unref(r->inst);
+	SHARED_SUB(r->inst->inflight, 1);
+	inst_unref(r->inst, gw);
 	r->inst = NULL;
 }
 
@@ -1161,7 +1251,7 @@ static void local_error(struct client *c, int status, const char *code,
 		up->client = NULL;
 		up_close(up);
 	}
-	req_release_inst(r);
+	req_release_inst(c->gw, r);
 	r->up_queued = 0;
 	r->throttled = false;
 	r->discard = true;
@@ -1193,61 +1283,54 @@ static unsigned lat_bucket(uint64_t us)
 	return i;
 }
 
-/* Hands a finished request to the access log hook. */
-static void access_log(struct client *c, uint64_t us)
+/*
+ * Counts a request that is over in its deployment's counters and its
+ * instance's in-flight count, and notes it for the owner. Runs before the
+ * last bytes of a complete response go out, so that a client that has its
+ * answer finds it counted; req_end() runs it for the others.
+ */
+static void req_account(struct client *c)
 {
-	const struct request *r = &c->req;
-	const char *url = buf_str(&c->head.raw);
-	size_t n = strcspn(url, "?");
-	char path[513];
-	struct gateway_access a;
-
-	if (n > c->head.first_len)
-		n = c->head.first_len;
-	if (n > sizeof(path) - 1)
-		n = sizeof(path) - 1;
-	memcpy(path, url, n);
-	path[n] = '\0';
-	a = (struct gateway_access){
-		.method = c->head.first_len > 0
-				  ? http_method_str(c->parser.method)
-				  : "-",
-		.path = path, .status = r->status, .latency_us = us,
-		.deployment_id = r->dep != NULL ? r->dep->id : NULL,
-		.instance_id = r->inst != NULL ? r->inst->id : NULL,
-	};
-	c->gw->access_log(c->gw->access_log_arg, &a);
-}
-
-/* Accounts a request that is over and frees what it held. */
-static void req_end(struct client *c)
-{
-	struct gateway *gw = c->gw;
 	struct request *r = &c->req;
 	uint64_t end = r->out_done ? r->t_end : uv_hrtime();
 	uint64_t us = (end - r->t0) / 1000;
 	int cls = r->status >= 100 && r->status < 600 ? r->status / 100 : 0;
 
+	if (r->accounted)
+		return;
+	r->accounted = true;
 	if (r->dep != NULL) {
 		struct gateway_counters *k = &r->dep->ctr;
 
-		k->requests++;
-		k->by_class[cls]++;
-		k->proxy_errors += r->gw_error;
-		k->latency_us_sum += us;
-		k->latency_hist[lat_bucket(us)]++;
-		k->inflight--;
-		if (gw->observe != NULL)
-			gw->observe(gw->observe_arg, r->dep->id, r->status, us);
+		SHARED_ADD(k->requests, 1);
+		SHARED_ADD(k->by_class[cls], 1);
+		SHARED_ADD(k->proxy_errors, r->gw_error);
+		SHARED_ADD(k->latency_us_sum, us);
+		SHARED_ADD(k->latency_hist[lat_bucket(us)], 1);
+		SHARED_SUB(k->inflight, 1);
 	}
-	if (gw->access_log != NULL)
-		access_log(c, us);
+	note_request(c, us);
+	req_release_inst(c->gw, r);
+}
+
+/* Accounts the request if both its directions are complete. */
+static void req_account_done(struct client *c)
+{
+	if (c->req.active && c->req.in_done && c->req.out_done)
+		req_account(c);
+}
+
+/* Accounts a request that is over and frees what it held. */
+static void req_end(struct client *c)
+{
+	struct request *r = &c->req;
+
+	req_account(c);
 	if (r->dep != NULL)
 		dep_unref(r->dep);
 	req_release_up(c, r->in_done && r->out_done);
 	req_unretain(r);
 	wreq_put(r->ub);
-	req_release_inst(r);
 	memset(r, 0, sizeof(*r));
 	r->retain = true;
 }
@@ -1278,6 +1361,7 @@ static void client_settle(struct client *c)
 	if (c->closing)
 		return;
 	up_flush(c);
+	req_account_done(c);
 	client_flush(c);
 	if (c->broken) {
 		client_close(c, false);
@@ -1333,7 +1417,6 @@ static struct upconn *up_new(struct gateway *gw, struct inst *in)
 	list_add(&gw->ups, &up->link);
 	buf_init(&up->head.raw, HEAD_MAX);
 	uv_tcp_init(gw->loop, &up->tcp);
-	gw->nhandles++;
 	up->tcp.data = up;
 	up->state = UP_CONNECTING;
 	uv_tcp_nodelay(&up->tcp, 1);
@@ -1341,8 +1424,8 @@ static struct upconn *up_new(struct gateway *gw, struct inst *in)
 	rc = uv_tcp_connect(&up->connect, &up->tcp,
 			    (const struct sockaddr *)&sa, up_connect_cb);
 	if (rc != 0) {
-		log_warn("gateway", "connect to instance %s (port %u): %s",
-			 in->id, (unsigned)in->port, uv_strerror(rc));
+		gw_log(gw, LOG_WARN, "connect to instance %s (port %u): %s",
+		       in->id, (unsigned)in->port, uv_strerror(rc));
 		up_close(up);
 	}
 	return up;
@@ -1406,7 +1489,7 @@ static void req_route(struct client *c)
 	}
 	r->tried[r->ntried++] = in;
 	r->inst = in;
-	in->inflight++;
+	SHARED_ADD(in->inflight, 1);
 	in->refs++;
 	if (req_head(c, in) != 0) {
 		r->keepalive = false;
@@ -1427,11 +1510,11 @@ static void req_upstream_lost(struct client *c, const struct upconn *up)
 		return;
 	if (!up->connected && r->retain) {
 		if (!up->inst->down)
-			log_warn("gateway", "instance %s (port %u) of %s is "
-				 "unreachable", up->inst->id,
-				 (unsigned)up->port, r->dep->id);
+			gw_log(c->gw, LOG_WARN, "instance %s (port %u) of %s "
+			       "is unreachable", up->inst->id,
+			       (unsigned)up->port, r->dep->id);
 		up->inst->down = true;
-		req_release_inst(r);
+		req_release_inst(c->gw, r);
 		req_route(c);
 	} else if (up->reused && !up->got_bytes && r->retain && !r->retried) {
 		r->retried = true;
@@ -1525,7 +1608,7 @@ static int creq_headers(http_parser *p)
 		return 0;
 	}
 	r->dep->refs++;
-	r->dep->ctr.inflight++;
+	SHARED_ADD(r->dep->ctr.inflight, 1);
 	req_route(c);
 	return 0;
 }
@@ -1626,6 +1709,7 @@ static void client_process(struct client *c)
 		if (err != HPE_OK && err != HPE_PAUSED)
 			client_bad_request(c, err);
 		up_flush(c);
+		req_account_done(c);
 		client_flush(c);
 		if (c->broken)
 			client_close(c, false);
@@ -1822,9 +1906,10 @@ static void up_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (err == HPE_PAUSED && n < (size_t)nread)
 		up->keepalive = false; /* bytes past the response */
 	if (err != HPE_OK && err != HPE_PAUSED) {
-		log_warn("gateway", "instance %s (port %u): bad response: %s",
-			 up->inst->id, (unsigned)up->port,
-			 http_errno_description(err));
+		gw_log(up->gw, LOG_WARN,
+		       "instance %s (port %u): bad response: %s",
+		       up->inst->id, (unsigned)up->port,
+		       http_errno_description(err));
 		client_flush(c);
 		up_close(up);
 		return;
@@ -1843,8 +1928,8 @@ static void up_connect_cb(uv_connect_t *req, int status)
 	if (up->state == UP_CLOSING)
 		return;
 	if (status < 0) {
-		log_debug("gateway", "connect to port %u: %s",
-			  (unsigned)up->port, uv_strerror(status));
+		gw_log(up->gw, LOG_DEBUG, "connect to port %u: %s",
+		       (unsigned)up->port, uv_strerror(status));
 		up_close(up);
 		return;
 	}
@@ -1860,8 +1945,6 @@ static void up_connect_cb(uv_connect_t *req, int status)
 	client_touch(c);
 }
 
-static void handle_closed(struct gateway *gw);
-
 static void up_close_cb(uv_handle_t *h)
 {
 	struct upconn *up = h->data;
@@ -1874,10 +1957,9 @@ static void up_close_cb(uv_handle_t *h)
 		if (!gw->closing)
 			req_upstream_lost(c, up);
 	}
-	inst_unref(up->inst);
+	inst_unref(up->inst, gw);
 	head_free(&up->head);
 	free(up);
-	handle_closed(gw);
 }
 
 static void up_close(struct upconn *up)
@@ -1905,8 +1987,6 @@ static void client_close_cb(uv_handle_t *h)
 	gw->nclients--;
 	head_free(&c->head);
 	free(c);
-	handle_closed(gw);
-	handle_closed(gw);
 }
 
 static void client_close_handles(struct client *c)
@@ -1978,10 +2058,7 @@ static void client_timer_cb(uv_timer_t *t)
 
 static void reject_close_cb(uv_handle_t *h)
 {
-	struct gateway *gw = h->data;
-
 	free(h);
-	handle_closed(gw);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -1992,15 +2069,13 @@ static void on_connection(uv_stream_t *server, int status)
 	struct client *c;
 
 	if (status < 0) {
-		log_warn("gateway", "accept: %s", uv_strerror(status));
+		gw_log(gw, LOG_WARN, "accept: %s", uv_strerror(status));
 		return;
 	}
 	if (gw->nclients >= gw->lim.max_clients) {
 		uv_tcp_t *t = xmalloc(sizeof(*t));
 
 		uv_tcp_init(gw->loop, t);
-		gw->nhandles++;
-		t->data = gw;
 		(void)uv_accept(server, (uv_stream_t *)t);
 		uv_close((uv_handle_t *)t, reject_close_cb);
 		return;
@@ -2009,7 +2084,6 @@ static void on_connection(uv_stream_t *server, int status)
 	c->gw = gw;
 	uv_tcp_init(gw->loop, &c->tcp);
 	uv_timer_init(gw->loop, &c->timer);
-	gw->nhandles += 2;
 	gw->nclients++;
 	c->tcp.data = c;
 	c->timer.data = c;
@@ -2035,13 +2109,12 @@ static void on_connection(uv_stream_t *server, int status)
 	client_update_read(c);
 }
 
-/* The gateway. */
+/* The gateway, on its thread. */
 
-static void gateway_free(struct gateway *gw)
+/* Frees what the gateway's loop held, once every handle is closed. */
+static void gateway_teardown(struct gateway *gw)
 {
-	void (*done)(void *arg) = gw->done;
-	void *arg = gw->done_arg;
-
+	uv_mutex_lock(&gw->mu);
 	while (!list_empty(&gw->deps)) {
 		struct dep *d = container_of(gw->deps.next, struct dep, link);
 
@@ -2053,9 +2126,11 @@ static void gateway_free(struct gateway *gw)
 		struct inst *in = container_of(gw->insts.next, struct inst,
 					       link);
 
-		in->refs = 1;
-		inst_unref(in);
+		list_del(&in->link);
+		free(in->id);
+		free(in);
 	}
+	uv_mutex_unlock(&gw->mu);
 	while (gw->free_blocks != NULL) {
 		struct block *b = gw->free_blocks;
 
@@ -2069,28 +2144,314 @@ static void gateway_free(struct gateway *gw)
 		buf_free(&w->own);
 		free(w);
 	}
+}
+
+/* Runs the calls the owner posted, in order, and tells it they are done. */
+static void wake_cb(uv_async_t *a)
+{
+	struct gateway *gw = a->data;
+	struct call *list, *next;
+
+	uv_mutex_lock(&gw->mu);
+	list = gw->calls;
+	gw->calls = NULL;
+	uv_mutex_unlock(&gw->mu);
+	for (struct call *k = list; k != NULL; k = k->next)
+		k->fn(gw, k->arg);
+	uv_mutex_lock(&gw->mu);
+	for (struct call *k = list; k != NULL; k = next) {
+		next = k->next; /* k lives on the owner's stack until done */
+		k->done = true;
+	}
+	uv_cond_broadcast(&gw->called);
+	uv_mutex_unlock(&gw->mu);
+}
+
+/* Runs the gateway's loop until gateway_close() has closed every handle. */
+static void gateway_run(struct gateway *gw)
+{
+	uv_run(gw->loop, UV_RUN_DEFAULT);
+	gateway_teardown(gw);
+	if (uv_loop_close(gw->loop) != 0)
+		gw_log(gw, LOG_WARN, "loop closed with handles open");
+	uv_mutex_lock(&gw->mu);
+	gw->ended = true;
+	uv_mutex_unlock(&gw->mu);
+	uv_async_send(&gw->notify);
+}
+
+static void thread_main(void *arg)
+{
+	sigset_t all;
+
+	/* Signals are the owner's loop's business. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	gateway_run(arg);
+}
+
+/* Notes, from the gateway's thread to the owner's. */
+
+/* Makes room for a note; NULL when the owner is too far behind. Under mu. */
+static struct note *note_new(struct gateway *gw, enum note_kind kind)
+{
+	struct notes *ns = &gw->out;
+
+	if (ns->n >= NOTES_MAX || ns->len >= (size_t)NOTES_MAX * 64)
+		return NULL;
+	if (ns->n == ns->cap) {
+		ns->cap = ns->cap ? ns->cap * 2 : 256;
+		ns->v = xreallocarray(ns->v, ns->cap, sizeof(*ns->v));
+	}
+	ns->v[ns->n] = (struct note){ .kind = kind };
+	for (int i = 0; i < 4; i++)
+		ns->v[ns->n].str[i] = NOTE_NONE;
+	return &ns->v[ns->n++];
+}
+
+/* Copies len bytes of s (NULL: none) into the notes; returns its offset.
+ * Under mu. */
+static uint32_t note_str(struct gateway *gw, const char *s, size_t len)
+{
+	struct notes *ns = &gw->out;
+	size_t off = ns->len;
+
+	if (s == NULL)
+		return NOTE_NONE;
+	if (ns->len + len + 1 > ns->tcap) {
+		while (ns->len + len + 1 > ns->tcap)
+			ns->tcap = ns->tcap ? ns->tcap * 2 : 4096;
+		ns->text = xrealloc(ns->text, ns->tcap);
+	}
+	memcpy(ns->text + off, s, len);
+	ns->text[off + len] = '\0';
+	ns->len += len + 1;
+	return (uint32_t)off;
+}
+
+static uint32_t note_cstr(struct gateway *gw, const char *s)
+{
+	return note_str(gw, s, s != NULL ? strlen(s) : 0);
+}
+
+/* Wakes the owner when a note went into an empty queue. */
+static void note_posted(struct gateway *gw, bool first)
+{
+	if (first)
+		uv_async_send(&gw->notify);
+}
+
+/* Notes a finished request for the observer and the access log. */
+static void note_request(struct client *c, uint64_t us)
+{
+	struct gateway *gw = c->gw;
+	const struct request *r = &c->req;
+	int want = __atomic_load_n(&gw->want, __ATOMIC_RELAXED);
+	struct note *n;
+	bool first = false;
+
+	if (want == 0 || (want == WANT_OBSERVE && r->dep == NULL))
+		return;
+	uv_mutex_lock(&gw->mu);
+	n = note_new(gw, NOTE_REQUEST);
+	if (n == NULL) {
+		gw->unnoted++;
+	} else {
+		n->status = r->status;
+		n->latency_us = us;
+		n->str[0] = note_cstr(gw, r->dep != NULL ? r->dep->id : NULL);
+		n->str[1] = note_cstr(gw, r->inst != NULL ? r->inst->id
+							  : NULL);
+		if (want & WANT_ACCESS) {
+			const char *url = buf_str(&c->head.raw);
+			size_t len = strcspn(url, "?");
+
+			if (len > c->head.first_len)
+				len = c->head.first_len;
+			if (len > 512)
+				len = 512;
+			n->str[2] = note_cstr(gw, c->head.first_len > 0
+					? http_method_str(c->parser.method)
+					: "-");
+			n->str[3] = note_str(gw, url, len);
+		}
+		first = gw->out.n == 1;
+	}
+	uv_mutex_unlock(&gw->mu);
+	note_posted(gw, first);
+}
+
+static void gw_log(struct gateway *gw, enum log_level level, const char *fmt,
+		   ...)
+{
+	char msg[512];
+	struct note *n;
+	bool first = false;
+	va_list ap;
+
+	if ((int)level > (int)__atomic_load_n(&log_current_level,
+					      __ATOMIC_RELAXED))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	uv_mutex_lock(&gw->mu);
+	n = note_new(gw, NOTE_LOG);
+	if (n != NULL) {
+		n->status = (int)level;
+		n->str[0] = note_cstr(gw, msg);
+		first = gw->out.n == 1;
+	}
+	uv_mutex_unlock(&gw->mu);
+	note_posted(gw, first);
+}
+
+/* The gateway, on the owner's thread. */
+
+/* Runs fn(gw, arg) on the gateway's thread and waits for it to return;
+ * before gateway_serve(), runs it here. */
+static void call_on_thread(struct gateway *gw,
+			   void (*fn)(struct gateway *gw, void *arg),
+			   void *arg)
+{
+	struct call k = { .fn = fn, .arg = arg };
+	struct call **tail;
+
+	if (!gw->serving) {
+		fn(gw, arg);
+		return;
+	}
+
+	uv_mutex_lock(&gw->mu);
+	for (tail = &gw->calls; *tail != NULL; tail = &(*tail)->next)
+		;
+	*tail = &k;
+	uv_mutex_unlock(&gw->mu);
+	uv_async_send(&gw->wake);
+	uv_mutex_lock(&gw->mu);
+	while (!k.done)
+		uv_cond_wait(&gw->called, &gw->mu);
+	uv_mutex_unlock(&gw->mu);
+}
+
+static void notes_free(struct notes *ns)
+{
+	free(ns->v);
+	free(ns->text);
+}
+
+static void notify_closed(uv_handle_t *h)
+{
+	struct gateway *gw = h->data;
+	void (*done)(void *arg) = gw->done;
+	void *arg = gw->done_arg;
+
+	notes_free(&gw->out);
+	notes_free(&gw->spare);
+	uv_cond_destroy(&gw->called);
+	uv_mutex_destroy(&gw->mu);
 	free(gw);
 	if (done != NULL)
 		done(arg);
 }
 
-static void handle_closed(struct gateway *gw)
+static const char *note_text(const struct notes *ns, uint32_t off)
 {
-	if (--gw->nhandles == 0 && gw->closing)
-		gateway_free(gw);
+	return off == NOTE_NONE ? NULL : ns->text + off;
 }
 
-static void listener_close_cb(uv_handle_t *h)
+/* Hands the notes to the observer, the access log and the log, in order. */
+static void notes_deliver(struct gateway *gw, const struct notes *ns)
 {
-	handle_closed(h->data);
+	for (size_t i = 0; i < ns->n; i++) {
+		const struct note *n = &ns->v[i];
+		const char *dep = note_text(ns, n->str[0]);
+
+		if (n->kind == NOTE_LOG) {
+			log_write((enum log_level)n->status, "gateway", "%s",
+				  dep);
+			continue;
+		}
+		if (gw->observe != NULL && dep != NULL)
+			gw->observe(gw->observe_arg, dep, n->status,
+				    n->latency_us);
+		if (gw->access_log != NULL) {
+			const char *method = note_text(ns, n->str[2]);
+			const char *path = note_text(ns, n->str[3]);
+			struct gateway_access a = {
+				.method = method != NULL ? method : "-",
+				.path = path != NULL ? path : "",
+				.status = n->status,
+				.latency_us = n->latency_us,
+				.deployment_id = dep,
+				.instance_id = note_text(ns, n->str[1]),
+			};
+
+			gw->access_log(gw->access_log_arg, &a);
+		}
+	}
+}
+
+static void notify_cb(uv_async_t *a)
+{
+	struct gateway *gw = a->data;
+	struct notes ns;
+	uint64_t unnoted;
+	bool ended;
+
+	uv_mutex_lock(&gw->mu);
+	ns = gw->out;
+	gw->out = gw->spare;
+	unnoted = gw->unnoted;
+	gw->unnoted = 0;
+	ended = gw->ended;
+	uv_mutex_unlock(&gw->mu);
+	notes_deliver(gw, &ns);
+	ns.n = ns.len = 0;
+	gw->spare = ns;
+	if (unnoted > 0)
+		log_warn("gateway", "%" PRIu64 " finished requests went "
+			 "unnoted: the daemon's loop fell behind", unnoted);
+	if (ended && !uv_is_closing((uv_handle_t *)&gw->notify)) {
+		if (gw->serving)
+			uv_thread_join(&gw->thread);
+		uv_close((uv_handle_t *)&gw->notify, notify_closed);
+	}
+}
+
+/* Binds and listens on the gateway's loop; the thread is not running yet. */
+static int gateway_listen(struct gateway *gw, const struct sockaddr *sa,
+			  const char *host, int port, char *diag,
+			  size_t diagsz)
+{
+	struct sockaddr_storage bound;
+	int len = sizeof(bound);
+	int rc;
+
+	uv_tcp_init(gw->loop, &gw->listener);
+	gw->listener.data = gw;
+	rc = uv_tcp_bind(&gw->listener, sa, 0);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&gw->listener, 511,
+			       on_connection);
+	if (rc == 0)
+		rc = uv_tcp_getsockname(&gw->listener,
+					(struct sockaddr *)&bound, &len);
+	if (rc != 0) {
+		mds_diag(diag, diagsz, "gateway: listen on %s:%d: %s", host,
+			 port, uv_strerror(rc));
+		return rc;
+	}
+	gw->port = ntohs(bound.ss_family == AF_INET6
+			 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+			 : ((struct sockaddr_in *)&bound)->sin_port);
+	return 0;
 }
 
 int gateway_start(uv_loop_t *loop, const char *host, int port,
 		  struct gateway **out, char *diag, size_t diagsz)
 {
 	struct sockaddr_storage ss;
-	struct sockaddr_storage bound;
-	int len = sizeof(bound);
 	struct gateway *gw;
 	int rc;
 
@@ -2108,7 +2469,8 @@ int gateway_start(uv_loop_t *loop, const char *host, int port,
 		return MDS_E_INVAL;
 	}
 	gw = xcalloc(1, sizeof(*gw));
-	gw->loop = loop;
+	gw->owner = loop;
+	gw->loop = &gw->own;
 	list_init(&gw->deps);
 	list_init(&gw->insts);
 	list_init(&gw->clients);
@@ -2122,29 +2484,47 @@ int gateway_start(uv_loop_t *loop, const char *host, int port,
 	if (uv_random(NULL, NULL, &gw->rid_seed, sizeof(gw->rid_seed), 0,
 		      NULL) != 0)
 		gw->rid_seed = uv_hrtime() ^ (uint64_t)(uintptr_t)gw;
-	uv_tcp_init(loop, &gw->listener);
-	gw->listener.data = gw;
-	gw->nhandles = 1;
-	rc = uv_tcp_bind(&gw->listener, (const struct sockaddr *)&ss, 0);
-	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)&gw->listener, 511,
-			       on_connection);
-	if (rc == 0)
-		rc = uv_tcp_getsockname(&gw->listener,
-					(struct sockaddr *)&bound, &len);
-	if (rc != 0) {
-		mds_diag(diag, diagsz, "gateway: listen on %s:%d: %s", host,
-			 port, uv_strerror(rc));
-		/* Freed by the listener's close callback, on the loop. */
-		gw->closing = true;
-		uv_close((uv_handle_t *)&gw->listener, listener_close_cb);
+	if (uv_loop_init(&gw->own) != 0) {
+		mds_diag(diag, diagsz, "gateway: cannot make a loop");
+		free(gw);
 		return MDS_E_SYS;
 	}
-	gw->port = ntohs(bound.ss_family == AF_INET6
-			 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-			 : ((struct sockaddr_in *)&bound)->sin_port);
+	uv_mutex_init(&gw->mu);
+	uv_cond_init(&gw->called);
+	rc = gateway_listen(gw, (const struct sockaddr *)&ss, host, port,
+			    diag, diagsz);
+	if (rc != 0) {
+		/* No thread runs the gateway's loop: release it here. */
+		uv_close((uv_handle_t *)&gw->listener, NULL);
+		uv_run(gw->loop, UV_RUN_DEFAULT);
+		(void)uv_loop_close(gw->loop);
+		uv_cond_destroy(&gw->called);
+		uv_mutex_destroy(&gw->mu);
+		free(gw);
+		return MDS_E_SYS;
+	}
+	uv_async_init(gw->loop, &gw->wake, wake_cb);
+	gw->wake.data = gw;
+	uv_async_init(loop, &gw->notify, notify_cb);
+	gw->notify.data = gw;
 	*out = gw;
 	return 0;
+}
+
+void gateway_serve(struct gateway *gw)
+{
+	int rc;
+
+	if (gw->serving)
+		return;
+	rc = uv_thread_create(&gw->thread, thread_main, gw);
+	if (rc != 0) {
+		/* As for memory: nothing sensible goes on without it. */
+		fprintf(stderr, "mdscale: gateway: cannot start a thread: "
+			"%s\n", uv_strerror(rc));
+		abort();
+	}
+	gw->serving = true;
 }
 
 int gateway_port(const struct gateway *gw)
@@ -2152,8 +2532,10 @@ int gateway_port(const struct gateway *gw)
 	return gw->port;
 }
 
-void gateway_set_limits(struct gateway *gw, const struct gateway_limits *lim)
+static void set_limits_fn(struct gateway *gw, void *arg)
 {
+	const struct gateway_limits *lim = arg;
+
 	if (lim->response_timeout_ms > 0)
 		gw->lim.response_timeout_ms = lim->response_timeout_ms;
 	if (lim->idle_timeout_ms > 0)
@@ -2162,6 +2544,13 @@ void gateway_set_limits(struct gateway *gw, const struct gateway_limits *lim)
 		gw->lim.max_clients = lim->max_clients;
 	if (lim->max_idle_per_instance > 0)
 		gw->lim.max_idle_per_instance = lim->max_idle_per_instance;
+}
+
+void gateway_set_limits(struct gateway *gw, const struct gateway_limits *lim)
+{
+	struct gateway_limits copy = *lim;
+
+	call_on_thread(gw, set_limits_fn, &copy);
 }
 
 static struct inst *inst_new(struct gateway *gw, const char *id,
@@ -2176,45 +2565,47 @@ static struct inst *inst_new(struct gateway *gw, const char *id,
 	in->refs = 1;
 	in->routed = true;
 	list_init(&in->idle);
+	uv_mutex_lock(&gw->mu);
 	list_add(&gw->insts, &in->link);
+	uv_mutex_unlock(&gw->mu);
 	return in;
 }
 
-int gateway_set_routes(struct gateway *gw, const char *deployment_id,
-		       const char *display_name,
-		       const struct gateway_upstream *ups, size_t n)
+struct routes {
+	const char *deployment_id, *display_name;
+	const struct gateway_upstream *ups;
+	size_t n;
+};
+
+static void set_routes_fn(struct gateway *gw, void *arg)
 {
+	const struct routes *rt = arg;
+	const struct gateway_upstream *ups = rt->ups;
 	struct inst **next;
 	struct dep *d;
 	size_t k = 0;
 
-	if (gw == NULL || deployment_id == NULL || *deployment_id == '\0' ||
-	    (n > 0 && ups == NULL))
-		return MDS_E_INVAL;
-	if (n > ROUTES_MAX)
-		return MDS_E_LIMIT;
-	for (size_t i = 0; i < n; i++)
-		if (ups[i].instance_id == NULL || ups[i].port == 0)
-			return MDS_E_INVAL;
-	d = dep_by_id(gw, deployment_id);
+	d = dep_by_id(gw, rt->deployment_id);
 	if (d == NULL) {
 		d = xcalloc(1, sizeof(*d));
-		d->id = xstrdup(deployment_id);
+		d->id = xstrdup(rt->deployment_id);
 		d->id_len = strlen(d->id);
 		d->refs = 1;
+		uv_mutex_lock(&gw->mu);
 		list_add(&gw->deps, &d->link);
+		uv_mutex_unlock(&gw->mu);
 	}
 	free(d->name);
 	d->name = NULL;
 	d->name_len = 0;
-	if (display_name != NULL && *display_name != '\0') {
-		d->name = xstrdup(display_name);
+	if (rt->display_name != NULL && *rt->display_name != '\0') {
+		d->name = xstrdup(rt->display_name);
 		d->name_len = strlen(d->name);
 	}
 	for (size_t j = 0; j < d->n; j++)
 		d->ups[j]->keep = false;
-	next = xcalloc(n > 0 ? n : 1, sizeof(*next));
-	for (size_t i = 0; i < n; i++) {
+	next = xcalloc(rt->n > 0 ? rt->n : 1, sizeof(*next));
+	for (size_t i = 0; i < rt->n; i++) {
 		struct inst *in = NULL;
 		bool dup = false;
 
@@ -2234,51 +2625,102 @@ int gateway_set_routes(struct gateway *gw, const char *deployment_id,
 	}
 	for (size_t j = 0; j < d->n; j++)
 		if (!d->ups[j]->keep)
-			inst_unroute(d->ups[j]);
+			inst_unroute(gw, d->ups[j]);
 	free(d->ups);
 	d->ups = next;
 	d->n = k;
 	d->load = xreallocarray(d->load, k > 0 ? k : 1, sizeof(*d->load));
+}
+
+int gateway_set_routes(struct gateway *gw, const char *deployment_id,
+		       const char *display_name,
+		       const struct gateway_upstream *ups, size_t n)
+{
+	struct routes rt = { deployment_id, display_name, ups, n };
+
+	if (gw == NULL || deployment_id == NULL || *deployment_id == '\0' ||
+	    (n > 0 && ups == NULL))
+		return MDS_E_INVAL;
+	if (n > ROUTES_MAX)
+		return MDS_E_LIMIT;
+	for (size_t i = 0; i < n; i++)
+		if (ups[i].instance_id == NULL || ups[i].port == 0)
+			return MDS_E_INVAL;
+	call_on_thread(gw, set_routes_fn, &rt);
 	return 0;
+}
+
+static void remove_fn(struct gateway *gw, void *arg)
+{
+	const struct routes *rt = arg;
+	struct dep *d = dep_by_id(gw, rt->deployment_id);
+
+	if (d == NULL)
+		return;
+	uv_mutex_lock(&gw->mu);
+	list_del(&d->link);
+	uv_mutex_unlock(&gw->mu);
+	for (size_t j = 0; j < d->n; j++)
+		inst_unroute(gw, d->ups[j]);
+	d->n = 0;
+	dep_unref(d);
 }
 
 void gateway_remove(struct gateway *gw, const char *deployment_id)
 {
-	struct dep *d = dep_by_id(gw, deployment_id);
+	struct routes rt = { .deployment_id = deployment_id };
 
-	if (d == NULL)
-		return;
-	list_del(&d->link);
-	for (size_t j = 0; j < d->n; j++)
-		inst_unroute(d->ups[j]);
-	d->n = 0;
-	dep_unref(d);
+	call_on_thread(gw, remove_fn, &rt);
 }
 
 uint32_t gateway_instance_inflight(const struct gateway *gw,
 				   const char *instance_id)
 {
+	struct gateway *g = (struct gateway *)(uintptr_t)gw;
 	uint32_t sum = 0;
 
+	uv_mutex_lock(&g->mu);
 	for (const struct link *l = gw->insts.next; l != &gw->insts;
 	     l = l->next) {
-		const struct inst *in = container_of(l, struct inst, link);
+		struct inst *in = container_of(l, struct inst, link);
 
 		if (strcmp(in->id, instance_id) == 0)
-			sum += in->inflight;
+			sum += SHARED_GET(in->inflight);
 	}
+	uv_mutex_unlock(&g->mu);
 	return sum;
 }
 
 int gateway_counters(const struct gateway *gw, const char *deployment_id,
 		     struct gateway_counters *out)
 {
-	const struct dep *d = dep_by_id(gw, deployment_id);
+	struct gateway *g = (struct gateway *)(uintptr_t)gw;
+	struct dep *d;
 
-	if (d == NULL)
-		return MDS_E_NOTFOUND;
-	*out = d->ctr;
-	return 0;
+	uv_mutex_lock(&g->mu);
+	d = dep_by_id(gw, deployment_id);
+	if (d != NULL) {
+		struct gateway_counters *k = &d->ctr;
+
+		out->requests = SHARED_GET(k->requests);
+		for (int i = 0; i < 6; i++)
+			out->by_class[i] = SHARED_GET(k->by_class[i]);
+		out->proxy_errors = SHARED_GET(k->proxy_errors);
+		out->latency_us_sum = SHARED_GET(k->latency_us_sum);
+		for (int i = 0; i < GATEWAY_LAT_BUCKETS; i++)
+			out->latency_hist[i] = SHARED_GET(k->latency_hist[i]);
+		out->inflight = SHARED_GET(k->inflight);
+	}
+	uv_mutex_unlock(&g->mu);
+	return d != NULL ? 0 : MDS_E_NOTFOUND;
+}
+
+static void set_want(struct gateway *gw)
+{
+	int want = (gw->observe != NULL ? WANT_OBSERVE : 0) |
+		   (gw->access_log != NULL ? WANT_ACCESS : 0);
+
+	__atomic_store_n(&gw->want, want, __ATOMIC_RELAXED);
 }
 
 void gateway_set_observer(struct gateway *gw, gateway_observe_fn *fn,
@@ -2286,6 +2728,7 @@ void gateway_set_observer(struct gateway *gw, gateway_observe_fn *fn,
 {
 	gw->observe = fn;
 	gw->observe_arg = arg;
+	set_want(gw);
 }
 
 void gateway_set_access_log(struct gateway *gw, gateway_access_fn *fn,
@@ -2293,18 +2736,17 @@ void gateway_set_access_log(struct gateway *gw, gateway_access_fn *fn,
 {
 	gw->access_log = fn;
 	gw->access_log_arg = arg;
+	set_want(gw);
 }
 
-void gateway_close(struct gateway *gw, void (*done)(void *arg), void *arg)
+static void close_fn(struct gateway *gw, void *arg)
 {
 	struct link *l, *next;
 
-	if (gw == NULL || gw->closing)
-		return;
+	(void)arg;
 	gw->closing = true;
-	gw->done = done;
-	gw->done_arg = arg;
-	uv_close((uv_handle_t *)&gw->listener, listener_close_cb);
+	uv_close((uv_handle_t *)&gw->listener, NULL);
+	uv_close((uv_handle_t *)&gw->wake, NULL);
 	for (l = gw->clients.next; l != &gw->clients; l = next) {
 		struct client *c = container_of(l, struct client, link);
 
@@ -2316,4 +2758,16 @@ void gateway_close(struct gateway *gw, void (*done)(void *arg), void *arg)
 		next = l->next;
 		up_close(container_of(l, struct upconn, link));
 	}
+}
+
+void gateway_close(struct gateway *gw, void (*done)(void *arg), void *arg)
+{
+	if (gw == NULL || gw->close_called)
+		return;
+	gw->close_called = true;
+	gw->done = done;
+	gw->done_arg = arg;
+	call_on_thread(gw, close_fn, NULL);
+	if (!gw->serving)
+		gateway_run(gw); /* the handles close here, at once */
 }

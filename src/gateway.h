@@ -9,9 +9,14 @@
  * that the deployments module can drain an instance and monitoring can read
  * the request metrics.
  *
- * All calls run on the loop's thread. The deployments module owns the
- * routing table and pushes it with gateway_set_routes() whenever the set of
- * ready instances changes.
+ * The gateway runs on a thread and a loop of its own, so that nothing else
+ * the daemon does on its loop delays a request. Every function here is
+ * called on the owner's thread (the one running the loop given to
+ * gateway_start()), and the callbacks (observer, access log, close) run on
+ * that loop. A call that changes the gateway returns once the gateway's
+ * thread has made the change. The deployments module owns the routing table
+ * and pushes it with gateway_set_routes() whenever the set of ready
+ * instances changes.
  */
 #ifndef MDS_GATEWAY_H
 #define MDS_GATEWAY_H
@@ -45,22 +50,33 @@ struct gateway_counters {
 
 /*
  * Called once per finished request (status 0 if the client went away before
- * a status was sent). Runs on the loop thread; must not call back into the
- * gateway's routing functions.
+ * a status was sent), on the owner's loop, shortly after the request ended,
+ * in order. If that loop falls more than about a million requests behind,
+ * the excess goes unobserved (and is logged); the counters still count it.
  */
 typedef void gateway_observe_fn(void *arg, const char *deployment_id,
 				int status, uint64_t latency_us);
 
 /*
  * Starts listening on host:port (port 0 picks a free one, see
- * gateway_port()). Returns 0 and a new gateway in *out, or a negative
- * MDS_E_* code with detail in diag (MDS_E_INVAL: bad arguments or address;
- * MDS_E_SYS: bind or listen failed, in which case the loop still has to run
- * once to release what was made). The caller owns the gateway and releases
- * it with gateway_close().
+ * gateway_port()), without accepting yet (see gateway_serve()); loop is the
+ * owner's.
+ * Returns 0 and a new gateway in *out, or a negative MDS_E_* code with
+ * detail in diag (MDS_E_INVAL: bad arguments or address; MDS_E_SYS: bind or
+ * listen failed). The caller owns the gateway and releases it with
+ * gateway_close().
  */
 int gateway_start(uv_loop_t *loop, const char *host, int port,
 		  struct gateway **out, char *diag, size_t diagsz);
+
+/*
+ * Starts the gateway's thread, which accepts connections from then on.
+ * Before, connections wait in the listen backlog and calls take effect
+ * directly on the caller's thread: an owner restores its routes first, so
+ * that no early request finds a deployment missing. Aborts the program if
+ * no thread can be made, as for memory.
+ */
+void gateway_serve(struct gateway *gw);
 
 /* Tunables; gateway_start() begins with the defaults noted. */
 struct gateway_limits {
@@ -93,11 +109,13 @@ int gateway_set_routes(struct gateway *gw, const char *deployment_id,
 /* Forgets a deployment: later requests to it get 404. */
 void gateway_remove(struct gateway *gw, const char *deployment_id);
 
-/* Returns the requests in flight to one instance (0 if unknown). */
+/* Returns the requests in flight to one instance (0 if unknown). A request
+ * stops counting before the last bytes of its response go out. */
 uint32_t gateway_instance_inflight(const struct gateway *gw,
 				   const char *instance_id);
 
-/* Copies a deployment's counters; MDS_E_NOTFOUND if it is unknown. */
+/* Copies a deployment's counters; MDS_E_NOTFOUND if it is unknown. A request
+ * is counted before the last bytes of its response go out. */
 int gateway_counters(const struct gateway *gw, const char *deployment_id,
 		     struct gateway_counters *out);
 
@@ -120,15 +138,17 @@ typedef void gateway_access_fn(void *arg, const struct gateway_access *a);
 
 /*
  * Sets (or clears, with NULL) the access log hook, called once per finished
- * request after the observer, on the loop thread. Separate from the
- * observer, which monitoring owns.
+ * request after the observer, on the owner's loop, as the observer is.
+ * Separate from the observer, which monitoring owns.
  */
 void gateway_set_access_log(struct gateway *gw, gateway_access_fn *fn,
 			    void *arg);
 
 /*
- * Stops listening, closes every connection, and frees the gateway once all
- * handles are closed; then calls done(arg) if done is not NULL.
+ * Stops listening, closes every connection, ends the gateway's thread, and
+ * frees the gateway once all handles are closed; then calls done(arg), on
+ * the owner's loop, if done is not NULL. Nothing else may be called on gw
+ * after this.
  */
 void gateway_close(struct gateway *gw, void (*done)(void *arg), void *arg);
 

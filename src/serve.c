@@ -446,6 +446,8 @@ int serve_main(int argc, char **argv)
 	dm->sigint.data = dm->sigterm.data = dm;
 	uv_signal_start(&dm->sigint, on_signal, SIGINT);
 	uv_signal_start(&dm->sigterm, on_signal, SIGTERM);
+	/* Routes are restored and monitoring listens: requests may come. */
+	gateway_serve(dm->gateway);
 	log_info("serve", "mdscale %s: API http://%s:%d, gateway %s, data %s, "
 		 "cgroups %s", "0.1.0", dm->config.listen_host,
 		 http_server_port(dm->api_srv), dm->gateway_url, dm->data_dir,
