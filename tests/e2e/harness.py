@@ -241,6 +241,7 @@ class Daemon:
             except OSError:
                 continue
             for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                           "WARNING: ThreadSanitizer",
                            "runtime error:"):
                 if marker in text:
                     i = text.index(marker)
