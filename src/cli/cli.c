@@ -487,7 +487,7 @@ int cli_getopt(struct cli_ctx *ctx, struct cli_getopt *g,
 
 int cli_opt_exit(int code)
 {
-	return code == CLI_OPT_HELP ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	return code == CLI_OPT_HELP ? CLI_EXIT_HELPED : CLI_EXIT_USAGE;
 }
 
 int cli_parse_simple(struct cli_ctx *ctx, int argc, char **argv,
@@ -650,7 +650,7 @@ int cli_main(int argc, char **argv)
 		return CLI_EXIT_OK;
 	}
 	if (o != CLI_OPT_ARG)
-		return cli_opt_exit(o);
+		return o == CLI_OPT_HELP ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	if (strcmp(g.value, "help") == 0) {
 		cli_print_usage(stdout);
 		return CLI_EXIT_OK;
@@ -661,7 +661,7 @@ int cli_main(int argc, char **argv)
 	}
 	ret = dispatch(&ctx, argc - g.index + 1, argv + g.index - 1);
 	cli_request_cleanup(&ctx);
-	return ret;
+	return ret == CLI_EXIT_HELPED ? CLI_EXIT_OK : ret;
 }
 
 char *cli_item_path(const char *collection, const char *id,

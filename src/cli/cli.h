@@ -29,6 +29,9 @@ enum cli_exit {
 	CLI_EXIT_FAIL = 1,
 	CLI_EXIT_USAGE = 2,
 	CLI_EXIT_UNREACHABLE = 3,
+	/* Not a process status: the command printed its help and is done.
+	 * A helper returns it so that its caller stops; cli_main() exits 0. */
+	CLI_EXIT_HELPED = 256,
 };
 
 enum cli_output { CLI_OUTPUT_TABLE, CLI_OUTPUT_JSON };
@@ -77,7 +80,8 @@ void cli_print_usage(FILE *out);
  * stored in ctx; -h/--help prints the command's help. cli_getopt() returns
  * the index in opts of the next option (its value in g->value), or one of the
  * CLI_OPT_* codes. After CLI_OPT_HELP or CLI_OPT_USAGE (line printed), the
- * command returns cli_opt_exit(code).
+ * command returns cli_opt_exit(code): CLI_EXIT_HELPED or CLI_EXIT_USAGE,
+ * neither of them 0, so that a caller of a helper stops there too.
  */
 struct cli_opt {
 	const char *name; /* without the dashes */

@@ -85,6 +85,9 @@ class CliUsageTest(unittest.TestCase):
             self.assertTrue(r.stdout.startswith("usage: mdscale " + name),
                             r.stdout)
             self.assertEqual(r.stderr, "", name)
+            # The help is all it does: no request, nothing printed after.
+            self.assertTrue(r.stdout.rstrip("\n").splitlines()[-1]
+                            .startswith("  --output"), (name, r.stdout))
 
     def test_version(self):
         for arg in ("--version", "version"):
