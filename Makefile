@@ -9,10 +9,11 @@
 
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 NINJA ?= ninja
 
-.PHONY: all deps build build-asan run test test-default asan valgrind bench \
-	lint format clean
+.PHONY: all deps build build-asan build-tsan run test test-default asan \
+	valgrind bench lint format clean
 
 all: build
 
@@ -26,18 +27,26 @@ $(ASAN_BUILD)/build.ninja:
 	meson setup $(ASAN_BUILD) --buildtype=debug \
 		-Db_sanitize=address,undefined -Db_lundef=false
 
+$(TSAN_BUILD)/build.ninja:
+	meson setup $(TSAN_BUILD) --buildtype=debug \
+		-Db_sanitize=thread -Db_lundef=false
+
 build: deps $(BUILD)/build.ninja
 	$(NINJA) -C $(BUILD)
 
 build-asan: deps $(ASAN_BUILD)/build.ninja
 	$(NINJA) -C $(ASAN_BUILD)
 
+build-tsan: deps $(TSAN_BUILD)/build.ninja
+	$(NINJA) -C $(TSAN_BUILD)
+
 run: build
 	@sh scripts/run.sh $(BUILD)
 
-# Every test, in the default build and under the sanitizers.
-test: build build-asan
-	@sh scripts/test.sh $(BUILD) $(ASAN_BUILD)
+# Every test, in the default build and under ASan+UBSan; the unit tests
+# (the gateway's threads among them) under ThreadSanitizer as well.
+test: build build-asan build-tsan
+	@sh scripts/test.sh $(BUILD) $(ASAN_BUILD) unit:$(TSAN_BUILD)
 
 test-default: build
 	@sh scripts/test.sh $(BUILD)

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs every test against each build directory given: the unit tests
-# (meson test) and the end-to-end tests (the real daemon, over loopback).
+# (meson test) and the end-to-end tests (the real daemon, over loopback);
+# unit:DIR runs only the unit tests of DIR.
 # Ends with one line "N passed, N failed" over all of them; exits non-zero if
 # anything failed.
 set -u
@@ -8,6 +9,10 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 passed=0
 failed=0
 for build in "$@"; do
+	unit_only=0
+	case $build in
+	unit:*) unit_only=1 build=${build#unit:} ;;
+	esac
 	build=$(cd "$build" && pwd)
 	echo "== unit tests ($build)"
 	out=$(meson test -C "$build" --suite unit --print-errorlogs 2>&1)
@@ -23,6 +28,7 @@ for build in "$@"; do
 		failed=$((failed + ${bad:-0} + ${to:-0}))
 		[ "${bad:-0}" -ne 0 ] && echo "$out" | sed -n '/Listing only the last/,$p' | head -200
 	fi
+	[ "$unit_only" -eq 1 ] && continue
 	echo "== end-to-end tests ($build)"
 	result=$(mktemp)
 	MDSCALE_BIN="$build/src/mdscale" \
