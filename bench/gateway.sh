@@ -21,8 +21,13 @@
 # Every server listens on 127.0.0.1, on free ports, and stops by itself
 # after BENCH_LIFETIME seconds even if this script is killed.
 #
+# Last, with BENCH_ALARMS > 0, the latency rounds again, for mdscale and
+# nginx only, after BENCH_ALARMS alarms were put on the bench deployment:
+# they are evaluated every second on the daemon's loop, which the gateway
+# does not share.
+#
 # Environment: BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_SWEEP (0),
-# BENCH_LIFETIME (1800), BENCH_RESULTS (bench/results).
+# BENCH_ALARMS (5000), BENCH_LIFETIME (1800), BENCH_RESULTS (bench/results).
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,6 +37,7 @@ BACKEND=$build/bench/mdscale-bench-backend
 ROUNDS=${BENCH_ROUNDS:-3}
 SECS=${BENCH_SECONDS:-10}
 SWEEP=${BENCH_SWEEP:-0}
+ALARMS=${BENCH_ALARMS:-5000}
 LIFE=${BENCH_LIFETIME:-1800}
 RESULTS=${BENCH_RESULTS:-$top/bench/results}
 CONNS=64
@@ -284,6 +290,54 @@ print("p50 %.3f ms, p99 %.3f ms, %d ok, %d failed" % (j["latency_us"]["p50"] / 1
 	r=$((r + 1))
 done
 
+# -- the same latency measurement with mdscale's control plane busy:
+# ALARMS alarms on the bench deployment, evaluated every second on the
+# daemon's loop, and nginx measured in the same rounds as the reference --
+if [ "$ALARMS" -gt 0 ]; then
+	say "busy control plane: creating $ALARMS alarms on the bench deployment"
+	python3 - "$API" "$tmp/mds/token" "$ALARMS" <<'EOF2' || die "alarms were not created"
+import http.client, json, sys
+port, token_file, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+token = open(token_file).read().strip()
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+c.request("GET", "/v1/deployments")
+dep = [d["id"] for d in json.loads(c.getresponse().read())["items"]
+       if d["displayName"] == "bench"][0]
+for i in range(n):
+    body = json.dumps({
+        "displayName": "busy-%05d" % i,
+        "query": 'CpuUtilization[1m]{resourceId = "%s"}.max() > %d' % (dep, 1000 + i),
+        "pendingDuration": "PT1M"})
+    c.request("POST", "/v1/alarms", body, {
+        "Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    r = c.getresponse()
+    r.read()
+    if r.status != 201:
+        sys.exit("alarm %d: HTTP %d" % (i, r.status))
+EOF2
+	sleep 3
+	say "busy: mdscale load --rate $RATE for ${SECS}s, $ROUNDS rounds, with $ALARMS alarms"
+	r=0
+	while [ "$r" -lt "$ROUNDS" ]; do
+		for peer in mdscale nginx; do
+			sleep 1
+			"$MDSCALE" load --url "$(url_of "$peer")" --rate "$RATE" \
+				--duration "$SECS" --connections "$CONNS" --output json \
+				>"$tmp/raw/busy-$peer-$r.json" 2>"$tmp/raw/busy-$peer-$r.err" ||
+				die "mdscale load against $peer failed: $(cat "$tmp/raw/busy-$peer-$r.err")"
+			say "  round $((r + 1)) $peer: $(python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+print("p50 %.3f ms, p99 %.3f ms, %d ok, %d failed" % (j["latency_us"]["p50"] / 1e3,
+      j["latency_us"]["p99"] / 1e3, j["succeeded"], j["failed_total"]))' "$tmp/raw/busy-$peer-$r.json")"
+		done
+		r=$((r + 1))
+	done
+	# How long the daemon's own loop was held up meanwhile.
+	curl -sf "http://127.0.0.1:$API/metrics" | grep "^mdscale_event_loop_lag" \
+		>"$tmp/raw/busy-looplag.txt" || true
+fi
+
 if [ "$SWEEP" = 1 ]; then
 	say "sweep: the highest mdscale load rate with p99 < 50 ms, 5 s steps"
 	for peer in mdscale nginx haproxy; do
@@ -306,10 +360,10 @@ sys.exit(1 if bad else 0)' "$tmp/raw/sweep-$peer-$pct.json" || break
 fi
 
 mkdir -p "$RESULTS"
-python3 - "$tmp/raw" "$RESULTS" "$ROUNDS" "$SECS" "$RATE" "$CONNS" "$LOADAVG" <<'EOF'
+python3 - "$tmp/raw" "$RESULTS" "$ROUNDS" "$SECS" "$RATE" "$CONNS" "$LOADAVG" "$ALARMS" <<'EOF'
 import glob, json, os, platform, re, statistics, subprocess, sys
 
-raw, results, rounds, secs, rate, conns, loadavg = sys.argv[1:8]
+raw, results, rounds, secs, rate, conns, loadavg, alarms = sys.argv[1:9]
 peers = ["mdscale", "nginx", "haproxy"]
 
 def run(*cmd):
@@ -398,6 +452,34 @@ for p in peers:
         line += " %13d" % e["max_sustainable_p99_50ms"]
     print(line)
     e["ratio_to_nginx"] = round(e["rps"] / ngx, 3)
+
+busy = {}
+for p in ("mdscale", "nginx"):
+    loads = [json.load(open(x)) for x in sorted(glob.glob("%s/busy-%s-*.json" % (raw, p)))]
+    if loads:
+        busy[p] = {
+            "p50_ms_rounds": [l["latency_us"]["p50"] / 1e3 for l in loads],
+            "p99_ms_rounds": [l["latency_us"]["p99"] / 1e3 for l in loads],
+            "failed_rounds": [l["failed_total"] + l["dropped_overload"] for l in loads],
+        }
+        busy[p]["p50_ms"] = statistics.median(busy[p]["p50_ms_rounds"])
+        busy[p]["p99_ms"] = statistics.median(busy[p]["p99_ms_rounds"])
+if busy:
+    out["busy"] = {"alarms": int(alarms), "peers": busy}
+    lag = os.path.join(raw, "busy-looplag.txt")
+    if os.path.exists(lag):
+        for line in open(lag):
+            if line.startswith("mdscale_event_loop_lag_max_seconds "):
+                out["busy"]["daemon_loop_lag_max_ms"] = float(line.split()[1]) * 1e3
+    print()
+    print("with mdscale's control plane busy (%s alarms evaluated each second), "
+          "same rate, median of %s rounds:" % (alarms, rounds))
+    print("%-9s %10s %9s %9s" % ("PEER", "", "P50_MS", "P99_MS"))
+    for p in busy:
+        print("%-9s %10s %9.3f %9.3f" % (p, "", busy[p]["p50_ms"], busy[p]["p99_ms"]))
+    if "daemon_loop_lag_max_ms" in out["busy"]:
+        print("largest lag of the daemon's own loop meanwhile: %.1f ms"
+              % out["busy"]["daemon_loop_lag_max_ms"])
 
 with open(os.path.join(results, "gateway.json"), "w") as f:
     json.dump(out, f, indent=2)
