@@ -20,7 +20,8 @@
  *    the shape of the deps and insts lists;
  *  - notes: what the owner's callbacks need (finished requests for the
  *    observer and the access log, log lines) is queued under gw->mu and
- *    handed over through a uv_async on the owner's loop, in order.
+ *    handed over, in order, through a uv_async on the owner's loop that a
+ *    timer sends at most NOTES_DELAY_MS after the first note waits.
  *
  * Data path. Every read lands in a refcounted 64 KiB block and http_parser
  * runs over it. Heads are copied (they outlive the read and get rewritten);
@@ -257,6 +258,7 @@ struct call {
 enum { WANT_OBSERVE = 1, WANT_ACCESS = 2 };
 
 #define NOTES_MAX (1u << 20) /* past this many waiting, requests go unnoted */
+#define NOTES_DELAY_MS 10    /* the owner hears of a note this late at most */
 
 struct gateway {
 	/* The gateway's thread only. */
@@ -264,6 +266,7 @@ struct gateway {
 	uv_loop_t own;
 	uv_tcp_t listener;
 	uv_async_t wake; /* calls are waiting */
+	uv_timer_t flush; /* wakes the owner for the notes */
 	struct link clients, ups;
 	struct block *free_blocks;
 	struct wreq *free_wreqs;
@@ -271,7 +274,7 @@ struct gateway {
 	struct gateway_limits lim;
 	uint64_t rid_seed, rid_seq;
 	unsigned nclients;
-	bool closing;
+	bool closing, loop_over;
 
 	/* Written by the gateway's thread, read by the owner's under mu. */
 	struct link deps, insts;
@@ -2171,6 +2174,7 @@ static void wake_cb(uv_async_t *a)
 static void gateway_run(struct gateway *gw)
 {
 	uv_run(gw->loop, UV_RUN_DEFAULT);
+	gw->loop_over = true;
 	gateway_teardown(gw);
 	if (uv_loop_close(gw->loop) != 0)
 		gw_log(gw, LOG_WARN, "loop closed with handles open");
@@ -2234,11 +2238,26 @@ static uint32_t note_cstr(struct gateway *gw, const char *s)
 	return note_str(gw, s, s != NULL ? strlen(s) : 0);
 }
 
-/* Wakes the owner when a note went into an empty queue. */
+static void flush_cb(uv_timer_t *t)
+{
+	struct gateway *gw = t->data;
+
+	uv_async_send(&gw->notify);
+}
+
+/*
+ * Wakes the owner NOTES_DELAY_MS after a note went into an empty queue, so
+ * that under load it wakes a hundred times a second, not once a request.
+ * Once the gateway closes, or when its loop is over, at once.
+ */
 static void note_posted(struct gateway *gw, bool first)
 {
-	if (first)
+	if (!first)
+		return;
+	if (gw->closing || gw->loop_over)
 		uv_async_send(&gw->notify);
+	else if (!uv_is_active((uv_handle_t *)&gw->flush))
+		uv_timer_start(&gw->flush, flush_cb, NOTES_DELAY_MS, 0);
 }
 
 /* Notes a finished request for the observer and the access log. */
@@ -2505,6 +2524,8 @@ int gateway_start(uv_loop_t *loop, const char *host, int port,
 	}
 	uv_async_init(gw->loop, &gw->wake, wake_cb);
 	gw->wake.data = gw;
+	uv_timer_init(gw->loop, &gw->flush);
+	gw->flush.data = gw;
 	uv_async_init(loop, &gw->notify, notify_cb);
 	gw->notify.data = gw;
 	*out = gw;
@@ -2747,6 +2768,8 @@ static void close_fn(struct gateway *gw, void *arg)
 	gw->closing = true;
 	uv_close((uv_handle_t *)&gw->listener, NULL);
 	uv_close((uv_handle_t *)&gw->wake, NULL);
+	uv_close((uv_handle_t *)&gw->flush, NULL);
+	uv_async_send(&gw->notify); /* what the timer held back */
 	for (l = gw->clients.next; l != &gw->clients; l = next) {
 		struct client *c = container_of(l, struct client, link);
 
