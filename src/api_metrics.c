@@ -268,42 +268,31 @@ static void gateway(struct out *o, struct gateway *gw, json_t *deps)
 
 /* ---- alarms, deliveries, work requests ---- */
 
+static void alarm_firing(void *arg, const struct monitoring_alarm_summary *a)
+{
+	const char *l[] = { "alarm", a->id, "name", a->display_name,
+			    "severity", a->severity, NULL };
+
+	sample(arg, "mdscale_alarm_firing", l, a->firing);
+}
+
+static void alarm_streams(void *arg, const struct monitoring_alarm_summary *a)
+{
+	const char *l[] = { "alarm", a->id, NULL };
+
+	sample_u64(arg, "mdscale_alarm_streams_firing", l, a->streams_firing);
+}
+
 static void alarms(struct out *o, struct monitoring *m)
 {
-	json_t *all, *list, *a, *st, *streams, *s;
-	size_t i, j;
-	struct fault f;
-
 	if (m == NULL)
 		return;
-	all = monitoring_alarm_list(m, NULL);
-	list = json_object_get(all, "items");
 	family(o, "mdscale_alarm_firing", "gauge",
 	       "1 while an alarm is FIRING, else 0.");
-	json_array_foreach(list, i, a) {
-		const char *l[] = { "alarm", str(a, "id"), "name",
-				    str(a, "displayName"), "severity",
-				    str(a, "severity"), NULL };
-
-		st = monitoring_alarm_status(m, str(a, "id"), &f);
-		sample(o, "mdscale_alarm_firing", l,
-		       strcmp(str(st, "status"), "FIRING") == 0);
-		json_decref(st);
-	}
+	monitoring_alarm_each(m, alarm_firing, o);
 	family(o, "mdscale_alarm_streams_firing", "gauge",
 	       "Streams (dimension sets) of an alarm that are FIRING.");
-	json_array_foreach(list, i, a) {
-		const char *l[] = { "alarm", str(a, "id"), NULL };
-		uint64_t n = 0;
-
-		st = monitoring_alarm_status(m, str(a, "id"), &f);
-		streams = json_object_get(st, "streams");
-		json_array_foreach(streams, j, s)
-			n += strcmp(str(s, "status"), "FIRING") == 0;
-		sample_u64(o, "mdscale_alarm_streams_firing", l, n);
-		json_decref(st);
-	}
-	json_decref(all);
+	monitoring_alarm_each(m, alarm_streams, o);
 }
 
 struct subs {
@@ -504,13 +493,21 @@ static json_t *top_deployment(struct api *api, json_t *d)
 	return o;
 }
 
+static void top_firing(void *arg, const struct monitoring_alarm_summary *a)
+{
+	if (a->firing)
+		json_array_append_new(arg, json_pack("{s:s, s:s, s:s}", "id",
+						     a->id, "displayName",
+						     a->display_name,
+						     "severity", a->severity));
+}
+
 static void top(struct api_call *c)
 {
 	struct api *api = c->api;
 	json_t *o, *list = NULL, *deps = json_array(), *bounds = json_array();
-	json_t *firing = json_array(), *all, *a, *d, *st;
+	json_t *firing = json_array(), *d;
 	uint64_t last_ns, max_ns;
-	struct fault f;
 	size_t i;
 
 	for (size_t b = 0; b + 1 < GATEWAY_LAT_BUCKETS; b++)
@@ -521,23 +518,8 @@ static void top(struct api_call *c)
 	json_array_foreach(json_object_get(list, "items"), i, d)
 		json_array_append_new(deps, top_deployment(api, d));
 	json_decref(list);
-	if (api->monitoring != NULL) {
-		all = monitoring_alarm_list(api->monitoring, NULL);
-		json_array_foreach(json_object_get(all, "items"), i, a) {
-			st = monitoring_alarm_status(api->monitoring,
-						     str(a, "id"), &f);
-			if (strcmp(str(st, "status"), "FIRING") == 0)
-				json_array_append_new(
-					firing,
-					json_pack("{s:s, s:s, s:s}", "id",
-						  str(a, "id"), "displayName",
-						  str(a, "displayName"),
-						  "severity",
-						  str(a, "severity")));
-			json_decref(st);
-		}
-		json_decref(all);
-	}
+	if (api->monitoring != NULL)
+		monitoring_alarm_each(api->monitoring, top_firing, firing);
 	looplag_get(api->looplag, &last_ns, &max_ns);
 	o = json_pack("{s:s, s:s, s:f, s:f, s:o, s:o, s:o}", "status",
 		      api->monitoring != NULL ? "ok" : "stopping", "version",

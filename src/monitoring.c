@@ -1305,6 +1305,25 @@ json_t *monitoring_alarm_list(struct monitoring *m, const char *display_name)
 	return json_pack("{s:o}", "items", items);
 }
 
+void monitoring_alarm_each(struct monitoring *m,
+			   void (*fn)(void *arg,
+				      const struct monitoring_alarm_summary *s),
+			   void *arg)
+{
+	for (size_t i = 0; i < m->nalarms; i++) {
+		const struct alarm_entry *e = m->alarms[i];
+		struct monitoring_alarm_summary s = {
+			.id = e->def.id,
+			.display_name = e->def.display_name,
+			.severity = alarm_severity_name(e->def.severity),
+			.firing = alarm_state_status(e->st) == ALARM_FIRING,
+			.streams_firing = alarm_state_firing(e->st),
+		};
+
+		fn(arg, &s);
+	}
+}
+
 json_t *monitoring_alarm_status(struct monitoring *m, const char *id,
 				struct fault *f)
 {

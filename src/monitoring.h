@@ -16,6 +16,7 @@
 #define MDS_MONITORING_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -95,6 +96,19 @@ json_t *monitoring_alarm_get(struct monitoring *m, const char *id,
 json_t *monitoring_alarm_list(struct monitoring *m, const char *display_name);
 json_t *monitoring_alarm_status(struct monitoring *m, const char *id,
 				struct fault *f);
+
+/* What /metrics and `mdscale top` show of one alarm; borrowed for a call. */
+struct monitoring_alarm_summary {
+	const char *id, *display_name, *severity;
+	bool firing;           /* the alarm's status is FIRING */
+	size_t streams_firing; /* its streams (dimension sets) FIRING */
+};
+
+/* Calls fn for every alarm, in creation order; fn must not change alarms. */
+void monitoring_alarm_each(struct monitoring *m,
+			   void (*fn)(void *arg,
+				      const struct monitoring_alarm_summary *s),
+			   void *arg);
 json_t *monitoring_alarm_history(struct monitoring *m, const char *id,
 				 struct fault *f);
 /* The history ({"items": [...]}, oldest first) limited to the newest limit
