@@ -22,9 +22,9 @@
 # after BENCH_LIFETIME seconds even if this script is killed.
 #
 # Last, with BENCH_ALARMS > 0, the latency rounds again, for mdscale and
-# nginx only, after BENCH_ALARMS alarms were put on the bench deployment:
-# they are evaluated every second on the daemon's loop, which the gateway
-# does not share.
+# nginx only, after BENCH_ALARMS alarms were put on the bench deployment
+# (evaluated every second on the daemon's loop, which the gateway does not
+# share) and with /metrics and /v1/alarms read every second meanwhile.
 #
 # Environment: BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_SWEEP (0),
 # BENCH_ALARMS (5000), BENCH_LIFETIME (1800), BENCH_RESULTS (bench/results).
@@ -316,20 +316,33 @@ for i in range(n):
         sys.exit("alarm %d: HTTP %d" % (i, r.status))
 EOF2
 	sleep 3
-	say "busy: mdscale load --rate $RATE for ${SECS}s, $ROUNDS rounds, with $ALARMS alarms"
+	say "busy: mdscale load --rate $RATE for ${SECS}s, $ROUNDS rounds, with $ALARMS alarms, /metrics and /v1/alarms read every second"
 	r=0
 	while [ "$r" -lt "$ROUNDS" ]; do
 		for peer in mdscale nginx; do
 			sleep 1
+			# A Prometheus and a dashboard reading the daemon meanwhile.
+			(
+				i=0
+				while [ "$i" -lt "$SECS" ]; do
+					curl -s -o /dev/null "http://127.0.0.1:$API/metrics"
+					curl -s -o /dev/null "http://127.0.0.1:$API/v1/alarms"
+					sleep 1
+					i=$((i + 1))
+				done
+			) &
+			readers=$!
 			"$MDSCALE" load --url "$(url_of "$peer")" --rate "$RATE" \
 				--duration "$SECS" --connections "$CONNS" --output json \
 				>"$tmp/raw/busy-$peer-$r.json" 2>"$tmp/raw/busy-$peer-$r.err" ||
 				die "mdscale load against $peer failed: $(cat "$tmp/raw/busy-$peer-$r.err")"
+			wait "$readers"
 			say "  round $((r + 1)) $peer: $(python3 -c '
 import json, sys
 j = json.load(open(sys.argv[1]))
-print("p50 %.3f ms, p99 %.3f ms, %d ok, %d failed" % (j["latency_us"]["p50"] / 1e3,
-      j["latency_us"]["p99"] / 1e3, j["succeeded"], j["failed_total"]))' "$tmp/raw/busy-$peer-$r.json")"
+print("p50 %.3f ms, p99 %.3f ms, max %.3f ms, %d ok, %d failed" % (
+      j["latency_us"]["p50"] / 1e3, j["latency_us"]["p99"] / 1e3,
+      j["latency_us"]["max"] / 1e3, j["succeeded"], j["failed_total"]))' "$tmp/raw/busy-$peer-$r.json")"
 		done
 		r=$((r + 1))
 	done
@@ -460,8 +473,10 @@ for p in ("mdscale", "nginx"):
         busy[p] = {
             "p50_ms_rounds": [l["latency_us"]["p50"] / 1e3 for l in loads],
             "p99_ms_rounds": [l["latency_us"]["p99"] / 1e3 for l in loads],
+            "max_ms_rounds": [l["latency_us"]["max"] / 1e3 for l in loads],
             "failed_rounds": [l["failed_total"] + l["dropped_overload"] for l in loads],
         }
+        busy[p]["max_ms"] = statistics.median(busy[p]["max_ms_rounds"])
         busy[p]["p50_ms"] = statistics.median(busy[p]["p50_ms_rounds"])
         busy[p]["p99_ms"] = statistics.median(busy[p]["p99_ms_rounds"])
 if busy:
@@ -472,11 +487,13 @@ if busy:
             if line.startswith("mdscale_event_loop_lag_max_seconds "):
                 out["busy"]["daemon_loop_lag_max_ms"] = float(line.split()[1]) * 1e3
     print()
-    print("with mdscale's control plane busy (%s alarms evaluated each second), "
-          "same rate, median of %s rounds:" % (alarms, rounds))
-    print("%-9s %10s %9s %9s" % ("PEER", "", "P50_MS", "P99_MS"))
+    print("with mdscale's control plane busy (%s alarms evaluated each second, "
+          "/metrics and /v1/alarms read every second), same rate, median of "
+          "%s rounds:" % (alarms, rounds))
+    print("%-9s %10s %9s %9s %9s" % ("PEER", "", "P50_MS", "P99_MS", "MAX_MS"))
     for p in busy:
-        print("%-9s %10s %9.3f %9.3f" % (p, "", busy[p]["p50_ms"], busy[p]["p99_ms"]))
+        print("%-9s %10s %9.3f %9.3f %9.3f" % (p, "", busy[p]["p50_ms"],
+                                              busy[p]["p99_ms"], busy[p]["max_ms"]))
     if "daemon_loop_lag_max_ms" in out["busy"]:
         print("largest lag of the daemon's own loop meanwhile: %.1f ms"
               % out["busy"]["daemon_loop_lag_max_ms"])
