@@ -5,10 +5,13 @@
 # nginx worker_processes 1, HAProxy nbthread 1) in front of two
 # mdscale-bench-backend processes on loopback, least-outstanding /
 # least-connections balancing, upstream keep-alive. Per peer, alternating
-# the order each round, ROUNDS rounds, the median kept:
-#   1. maximum throughput: wrk -t1 -c64 -d10s (closed loop);
+# the order each round, the median kept:
+#   1. maximum throughput: wrk -t1 -c64 -d5s (closed loop), TPUT_ROUNDS
+#      rounds (the figure moves by a third from one round to the next on a
+#      shared machine: more, shorter rounds make a steadier median);
 #   2. latency: `mdscale load` open loop for 10 s at 50% of the LOWEST of
-#      the three maxima, 64 connections: p50 and p99 from the due time.
+#      the three maxima, 64 connections, ROUNDS rounds: p50 and p99 from
+#      the due time.
 # BENCH_SWEEP=1 adds, per peer, the highest `mdscale load` rate with p99 <
 # 50 ms and no failure: the same steps for every peer (40%, 50%, ... 130% of
 # the highest median maximum), 5 s each, one round, stopping at the first
@@ -26,7 +29,8 @@
 # (evaluated every second on the daemon's loop, which the gateway does not
 # share) and with /metrics and /v1/alarms read every second meanwhile.
 #
-# Environment: BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_SWEEP (0),
+# Environment: BENCH_TPUT_ROUNDS (7), BENCH_TPUT_SECONDS (5),
+# BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_SWEEP (0),
 # BENCH_ALARMS (5000), BENCH_LIFETIME (1800), BENCH_RESULTS (bench/results).
 set -eu
 
@@ -35,6 +39,8 @@ build=$(cd "${1:-$top/build}" && pwd)
 MDSCALE=$build/src/mdscale
 BACKEND=$build/bench/mdscale-bench-backend
 ROUNDS=${BENCH_ROUNDS:-3}
+TPUT_ROUNDS=${BENCH_TPUT_ROUNDS:-7}
+TPUT_SECS=${BENCH_TPUT_SECONDS:-5}
 SECS=${BENCH_SECONDS:-10}
 SWEEP=${BENCH_SWEEP:-0}
 ALARMS=${BENCH_ALARMS:-5000}
@@ -243,13 +249,13 @@ median() {
 say "pinned nothing: $(nproc) cores shared by the proxy, 2 backends and the load generator"
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 say "load average before: $LOADAVG (anything else running shows in every figure)"
-say "max throughput: wrk -t1 -c$CONNS -d${SECS}s, $ROUNDS rounds"
+say "max throughput: wrk -t1 -c$CONNS -d${TPUT_SECS}s, $TPUT_ROUNDS rounds"
 mkdir -p "$tmp/raw"
 r=0
-while [ "$r" -lt "$ROUNDS" ]; do
+while [ "$r" -lt "$TPUT_ROUNDS" ]; do
 	for peer in $(order "$r"); do
 		sleep 1
-		wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$(url_of "$peer")" \
+		wrk -t1 -c"$CONNS" -d"${TPUT_SECS}s" --latency "$(url_of "$peer")" \
 			>"$tmp/raw/wrk-$peer-$r.txt" 2>&1 ||
 			die "wrk against $peer failed: $(tail -2 "$tmp/raw/wrk-$peer-$r.txt")"
 		rps=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/raw/wrk-$peer-$r.txt")
@@ -377,10 +383,10 @@ sys.exit(1 if bad else 0)' "$tmp/raw/sweep-$peer-$pct.json" || break
 fi
 
 mkdir -p "$RESULTS"
-python3 - "$tmp/raw" "$RESULTS" "$ROUNDS" "$SECS" "$RATE" "$CONNS" "$LOADAVG" "$ALARMS" <<'EOF'
+python3 - "$tmp/raw" "$RESULTS" "$ROUNDS" "$SECS" "$RATE" "$CONNS" "$LOADAVG" "$ALARMS" "$TPUT_ROUNDS" "$TPUT_SECS" <<'EOF'
 import glob, json, os, platform, re, statistics, subprocess, sys
 
-raw, results, rounds, secs, rate, conns, loadavg, alarms = sys.argv[1:9]
+raw, results, rounds, secs, rate, conns, loadavg, alarms, trounds, tsecs = sys.argv[1:11]
 peers = ["mdscale", "nginx", "haproxy"]
 
 def run(*cmd):
@@ -413,7 +419,7 @@ def wrk_rps(path):
 
 out = {"machine": machine, "method": {
     "rounds": int(rounds), "seconds": int(secs), "connections": int(conns),
-    "throughput": "wrk -t1 -c%s -d%ss, median of rounds" % (conns, secs),
+    "throughput": "wrk -t1 -c%s -d%ss, median of %s rounds" % (conns, tsecs, trounds),
     "latency": "mdscale load open loop at %s req/s (50%% of the lowest "
                "median maximum), median of rounds" % rate,
     "load_rate": int(rate)}, "peers": {}}
@@ -454,8 +460,9 @@ print()
 print("machine: %d x %s, Linux %s, %d MB; %s; load average before: %s"
       % (machine["cpus"], cpu, machine["kernel"], machine["memory_mb"],
          machine["note"], loadavg))
-print("throughput: wrk -t1 -c%s -d%ss; latency: mdscale load at %s req/s "
-      "open loop for %ss; median of %s rounds" % (conns, secs, rate, secs, rounds))
+print("throughput: wrk -t1 -c%s -d%ss, median of %s rounds; latency: mdscale "
+      "load at %s req/s open loop for %ss, median of %s rounds"
+      % (conns, tsecs, trounds, rate, secs, rounds))
 print()
 hdr = "%-9s %10s %9s %9s %9s" % ("PEER", "REQ/S", "P50_MS", "P99_MS", "VS_NGINX")
 if any("sweep" in e for e in out["peers"].values()):
@@ -518,7 +525,7 @@ try:
               'set title "max throughput, wrk -t1 -c%s (median of %s)"; '
               'set ylabel "req/s"; set style fill solid; set boxwidth 0.6; '
               'set yrange [0:*]; unset key; '
-              'plot "%s" using 0:2:xtic(1) with boxes' % (svg, conns, rounds, data))
+              'plot "%s" using 0:2:xtic(1) with boxes' % (svg, conns, trounds, data))
     subprocess.run(["gnuplot", "-e", script], check=True, capture_output=True,
                    timeout=30)
     print("plot: %s" % svg)
