@@ -802,6 +802,29 @@ static json_t *alarm_json(const struct alarm_entry *e)
 	return o;
 }
 
+/* Refuses a body that is not an object or has a field not in fields. */
+static int check_body(json_t *body, const char *const *fields, size_t n,
+		      struct fault *f)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(body))
+		return fault_set(f, MDS_E_INVAL, "",
+				 "the body must be a JSON object");
+	json_object_foreach(body, key, v) {
+		size_t k = 0;
+
+		(void)v;
+		while (k < n && strcmp(fields[k], key) != 0)
+			k++;
+		if (k == n)
+			return fault_set(f, MDS_E_INVAL, key,
+					 "unknown field '%s'", key);
+	}
+	return 0;
+}
+
 static const char *const alarm_fields[] = {
 	"displayName", "namespace", "query", "severity", "pendingDuration",
 	"repeatNotificationDuration", "destinations", "body",
@@ -1055,24 +1078,14 @@ static int apply_spec(struct monitoring *m, json_t *spec,
 		      int *query_changed, struct fault *f)
 {
 	struct alarm_def *d = &e->def;
-	const char *key;
 	char diag[512];
 	json_t *v;
 	int rc;
 
 	*query_changed = creating;
-	if (!json_is_object(spec))
-		return fault_set(f, MDS_E_INVAL, "",
-				 "the body must be a JSON object");
-	json_object_foreach(spec, key, v) {
-		size_t k = 0;
-
-		while (k < NELEM(alarm_fields) && strcmp(alarm_fields[k], key))
-			k++;
-		if (k == NELEM(alarm_fields))
-			return fault_set(f, MDS_E_INVAL, key,
-					 "unknown field '%s'", key);
-	}
+	rc = check_body(spec, alarm_fields, NELEM(alarm_fields), f);
+	if (rc != 0)
+		return rc;
 	if (creating) {
 		d->severity = ALARM_INFO;
 		d->pending_ms = PENDING_DEFAULT_MS;
@@ -1829,21 +1842,17 @@ int monitoring_post(struct monitoring *m, json_t *body, json_t **out,
 		    struct fault *f)
 {
 	json_t *data, *item, *v, *failed;
+	static const char *const post_fields[] = { "metricData",
+						   "batchAtomicity" };
 	struct item *items = NULL;
-	const char *key;
 	size_t i, npoints = 0, nfailed = 0;
-	int atomic = 0;
+	int atomic = 0, rc;
 	int64_t now = ids_now_ms();
 
 	*out = NULL;
-	if (!json_is_object(body))
-		return fault_set(f, MDS_E_INVAL, "",
-				 "the body must be a JSON object");
-	json_object_foreach(body, key, v)
-		if (strcmp(key, "metricData") != 0 &&
-		    strcmp(key, "batchAtomicity") != 0)
-			return fault_set(f, MDS_E_INVAL, key,
-					 "unknown field '%s'", key);
+	rc = check_body(body, post_fields, NELEM(post_fields), f);
+	if (rc != 0)
+		return rc;
 	v = json_object_get(body, "batchAtomicity");
 	if (v != NULL) {
 		const char *s = json_string_value(v);
@@ -1963,25 +1972,16 @@ int monitoring_query(struct monitoring *m, json_t *body, json_t **out,
 {
 	struct mql_query *q = NULL;
 	struct mql_result *r = &m->qres;
-	const char *key, *text, *ns = MONITORING_NAMESPACE, *why;
+	const char *text, *ns = MONITORING_NAMESPACE, *why;
 	int64_t end = ids_now_ms(), start, res;
 	json_t *v, *items;
 	char diag[512];
 	int rc;
 
 	*out = NULL;
-	if (!json_is_object(body))
-		return fault_set(f, MDS_E_INVAL, "",
-				 "the body must be a JSON object");
-	json_object_foreach(body, key, v) {
-		size_t k = 0;
-
-		while (k < NELEM(query_fields) && strcmp(query_fields[k], key))
-			k++;
-		if (k == NELEM(query_fields))
-			return fault_set(f, MDS_E_INVAL, key,
-					 "unknown field '%s'", key);
-	}
+	rc = check_body(body, query_fields, NELEM(query_fields), f);
+	if (rc != 0)
+		return rc;
 	v = json_object_get(body, "query");
 	if (v == NULL)
 		return fault_set(f, MDS_E_INVAL, "query", "query is required");
