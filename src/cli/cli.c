@@ -494,14 +494,26 @@ int cli_parse_simple(struct cli_ctx *ctx, int argc, char **argv,
 	const char *label, const char **out)
 {
 	static const struct cli_opt no_opts[] = {{NULL, 0}};
+
+	return cli_parse_args(ctx, argc, argv, no_opts, label, out, NULL);
+}
+
+int cli_parse_args(struct cli_ctx *ctx, int argc, char **argv,
+	const struct cli_opt *opts, const char *label, const char **out,
+	const char **val)
+{
 	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
 	const char *pos = NULL;
 	int o;
 
 	for (;;) {
-		o = cli_getopt(ctx, &g, no_opts);
+		o = cli_getopt(ctx, &g, opts);
 		if (o == CLI_OPT_END)
 			break;
+		if (o >= 0) {
+			val[o] = g.value;
+			continue;
+		}
 		if (o != CLI_OPT_ARG)
 			return o;
 		if (label == NULL || pos != NULL) {

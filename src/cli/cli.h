@@ -115,6 +115,15 @@ int cli_parse_simple(struct cli_ctx *ctx, int argc, char **argv,
 	const char *label, const char **out);
 
 /*
+ * cli_parse_simple() for a command with options too: the value of option i
+ * of opts goes to val[i] (val has one slot per option; untouched when the
+ * option is absent).
+ */
+int cli_parse_args(struct cli_ctx *ctx, int argc, char **argv,
+	const struct cli_opt *opts, const char *label, const char **out,
+	const char **val);
+
+/*
  * Parses a whole decimal integer within [min, max] into *out. Returns 0, or
  * prints a usage error naming the option and returns CLI_EXIT_USAGE.
  */

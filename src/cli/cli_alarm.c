@@ -327,32 +327,20 @@ int cli_alarm_status(struct cli_ctx *ctx, int argc, char **argv)
 int cli_alarm_history(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct cli_opt opts[] = {{"limit", 1}, {NULL, 0}};
-	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
-	const char *id = NULL;
+	const char *id = NULL, *lim = NULL;
 	json_t *resp = NULL, *ev, *streams, *first;
 	struct cli_table *t;
 	long limit = 100;
 	char *path, *base;
 	size_t i;
-	int o, ret;
+	int ret;
 
-	for (;;) {
-		o = cli_getopt(ctx, &g, opts);
-		if (o == CLI_OPT_END)
-			break;
-		if (o == CLI_OPT_ARG && id != NULL)
-			return cli_usage_error(ctx, "unexpected argument '%s'",
-				g.value);
-		if (o == CLI_OPT_ARG)
-			id = g.value;
-		else if (o < 0)
-			return cli_opt_exit(o);
-		else if (cli_parse_long(ctx, "limit", g.value, 1, 1000,
-			&limit) != 0)
-			return CLI_EXIT_USAGE;
-	}
-	if (id == NULL)
-		return cli_usage_error(ctx, "missing the alarm ID");
+	ret = cli_parse_args(ctx, argc, argv, opts, "the alarm ID", &id, &lim);
+	if (ret != 0)
+		return cli_opt_exit(ret);
+	if (lim != NULL &&
+	    cli_parse_long(ctx, "limit", lim, 1, 1000, &limit) != 0)
+		return CLI_EXIT_USAGE;
 	base = cli_item_path("alarms", id, "/history");
 	path = xasprintf("%s?limit=%ld", base, limit);
 	free(base);

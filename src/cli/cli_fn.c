@@ -191,29 +191,15 @@ int cli_fn_delete(struct cli_ctx *ctx, int argc, char **argv)
 int cli_fn_invoke(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct cli_opt opts[] = {{"file", 1}, {NULL, 0}};
-	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
 	const char *name = NULL, *file = NULL;
 	json_t *msg = NULL, *resp = NULL;
 	char *path;
-	int o, ret;
+	int ret;
 
-	for (;;) {
-		o = cli_getopt(ctx, &g, opts);
-		if (o == CLI_OPT_END)
-			break;
-		if (o == CLI_OPT_ARG) {
-			if (name != NULL)
-				return cli_usage_error(ctx,
-					"unexpected argument '%s'", g.value);
-			name = g.value;
-			continue;
-		}
-		if (o < 0)
-			return cli_opt_exit(o);
-		file = g.value;
-	}
-	if (name == NULL)
-		return cli_usage_error(ctx, "missing the function name");
+	ret = cli_parse_args(ctx, argc, argv, opts, "the function name", &name,
+		&file);
+	if (ret != 0)
+		return cli_opt_exit(ret);
 	ret = cli_read_json(file, &msg);
 	if (ret != 0)
 		return ret;

@@ -47,29 +47,16 @@ int cli_query(struct cli_ctx *ctx, int argc, char **argv)
 		[Q_RESOLUTION] = {"resolution", 1},
 		[Q__N] = {NULL, 0},
 	};
-	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
 	const char *val[Q__N] = {NULL}, *expr = NULL;
 	json_t *req = NULL, *resp = NULL, *item, *pts;
 	struct cli_table *t;
 	size_t i;
-	int o, ret;
+	int ret;
 
-	for (;;) {
-		o = cli_getopt(ctx, &g, opts);
-		if (o == CLI_OPT_END)
-			break;
-		if (o == CLI_OPT_ARG && expr != NULL)
-			return cli_usage_error(ctx, "unexpected argument '%s'",
-				g.value);
-		if (o == CLI_OPT_ARG)
-			expr = g.value;
-		else if (o < 0)
-			return cli_opt_exit(o);
-		else
-			val[o] = g.value;
-	}
-	if (expr == NULL)
-		return cli_usage_error(ctx, "missing the query EXPR");
+	ret = cli_parse_args(ctx, argc, argv, opts, "the query EXPR", &expr,
+		val);
+	if (ret != 0)
+		return cli_opt_exit(ret);
 	req = json_pack("{s:s}", "query", expr);
 	if (req == NULL)
 		return cli_usage_error(ctx, "the query is not valid UTF-8");

@@ -118,29 +118,14 @@ int cli_topic_delete(struct cli_ctx *ctx, int argc, char **argv)
 int cli_topic_publish(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct cli_opt opts[] = {{"file", 1}, {NULL, 0}};
-	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
 	const char *id = NULL, *file = NULL;
 	json_t *msg = NULL, *resp = NULL;
 	char *path;
-	int o, ret;
+	int ret;
 
-	for (;;) {
-		o = cli_getopt(ctx, &g, opts);
-		if (o == CLI_OPT_END)
-			break;
-		if (o == CLI_OPT_ARG) {
-			if (id != NULL)
-				return cli_usage_error(ctx,
-					"unexpected argument '%s'", g.value);
-			id = g.value;
-			continue;
-		}
-		if (o < 0)
-			return cli_opt_exit(o);
-		file = g.value;
-	}
-	if (id == NULL)
-		return cli_usage_error(ctx, "missing the topic ID");
+	ret = cli_parse_args(ctx, argc, argv, opts, "the topic ID", &id, &file);
+	if (ret != 0)
+		return cli_opt_exit(ret);
 	if (file == NULL)
 		return cli_usage_error(ctx, "missing --file (a path, or - "
 			"for stdin)");
