@@ -233,6 +233,15 @@ void cli_table_print(const struct cli_table *t, FILE *out);
 /* Frees the table; NULL is fine. */
 void cli_table_free(struct cli_table *t);
 
+/*
+ * Prints body as JSON (--output json), or as a table with these headers:
+ * one row, made by add_row, for body itself, or one for each of its
+ * "items" when list is set.
+ */
+void cli_print_rows(const struct cli_ctx *ctx, const json_t *body, int list,
+	const char *headers,
+	void (*add_row)(struct cli_table *t, const json_t *o));
+
 /* The commands, one exec per table entry. */
 int cli_deployment_create(struct cli_ctx *ctx, int argc, char **argv);
 int cli_deployment_list(struct cli_ctx *ctx, int argc, char **argv);

@@ -62,23 +62,8 @@ static void add_row(struct cli_table *t, const json_t *a)
 static void print_alarms(const struct cli_ctx *ctx, const json_t *body,
 	int list)
 {
-	struct cli_table *t;
-	const json_t *a;
-	size_t i;
-
-	if (ctx->output == CLI_OUTPUT_JSON) {
-		cli_print_json(body);
-		return;
-	}
-	t = cli_table_new("ID NAME SEVERITY ENABLED PENDING REPEAT QUERY");
-	if (list) {
-		json_array_foreach(json_object_get(body, "items"), i, a)
-			add_row(t, a);
-	} else {
-		add_row(t, body);
-	}
-	cli_table_print(t, stdout);
-	cli_table_free(t);
+	cli_print_rows(ctx, body, list, "ID NAME SEVERITY ENABLED PENDING REPEAT QUERY",
+		add_row);
 }
 
 /*

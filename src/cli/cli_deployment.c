@@ -131,23 +131,8 @@ static void add_deployment_row(struct cli_table *t, const json_t *d)
 static void print_deployments(const struct cli_ctx *ctx, const json_t *body,
 	int list)
 {
-	struct cli_table *t;
-	const json_t *d;
-	size_t i;
-
-	if (ctx->output == CLI_OUTPUT_JSON) {
-		cli_print_json(body);
-		return;
-	}
-	t = cli_table_new("ID NAME STATE SHAPE COUNT READY ENDPOINT");
-	if (list) {
-		json_array_foreach(json_object_get(body, "items"), i, d)
-			add_deployment_row(t, d);
-	} else {
-		add_deployment_row(t, body);
-	}
-	cli_table_print(t, stdout);
-	cli_table_free(t);
+	cli_print_rows(ctx, body, list, "ID NAME STATE SHAPE COUNT READY ENDPOINT",
+		add_deployment_row);
 }
 
 /* The options of create, update and delete: one table and one parser for

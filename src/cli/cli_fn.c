@@ -72,24 +72,9 @@ static void add_fn_row(struct cli_table *t, const json_t *fn)
 static void print_fns(const struct cli_ctx *ctx, const json_t *body,
 	int list)
 {
-	struct cli_table *t;
-	const json_t *fn;
-	size_t i;
-
-	if (ctx->output == CLI_OUTPUT_JSON) {
-		cli_print_json(body);
-		return;
-	}
-	t = cli_table_new("NAME BUILTIN INVOCATIONS FAILURES LAST-INVOKED "
-		"LAST-ERROR");
-	if (list) {
-		json_array_foreach(json_object_get(body, "items"), i, fn)
-			add_fn_row(t, fn);
-	} else {
-		add_fn_row(t, body);
-	}
-	cli_table_print(t, stdout);
-	cli_table_free(t);
+	cli_print_rows(ctx, body, list, "NAME BUILTIN INVOCATIONS FAILURES "
+		"LAST-INVOKED LAST-ERROR",
+		add_fn_row);
 }
 
 int cli_fn_list(struct cli_ctx *ctx, int argc, char **argv)

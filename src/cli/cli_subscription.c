@@ -43,23 +43,9 @@ static void add_sub_row(struct cli_table *t, const json_t *s)
 static void print_subs(const struct cli_ctx *ctx, const json_t *body,
 	int list)
 {
-	struct cli_table *t;
-	const json_t *s;
-	size_t i;
-
-	if (ctx->output == CLI_OUTPUT_JSON) {
-		cli_print_json(body);
-		return;
-	}
-	t = cli_table_new("ID TOPIC PROTOCOL PENDING MAX-ATTEMPTS ENDPOINT");
-	if (list) {
-		json_array_foreach(json_object_get(body, "items"), i, s)
-			add_sub_row(t, s);
-	} else {
-		add_sub_row(t, body);
-	}
-	cli_table_print(t, stdout);
-	cli_table_free(t);
+	cli_print_rows(ctx, body, list,
+		"ID TOPIC PROTOCOL PENDING MAX-ATTEMPTS ENDPOINT",
+		add_sub_row);
 }
 
 int cli_subscription_create(struct cli_ctx *ctx, int argc, char **argv)

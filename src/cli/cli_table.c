@@ -141,3 +141,26 @@ void cli_table_free(struct cli_table *t)
 	free(t->width);
 	free(t);
 }
+
+void cli_print_rows(const struct cli_ctx *ctx, const json_t *body, int list,
+	const char *headers,
+	void (*add_row)(struct cli_table *t, const json_t *o))
+{
+	struct cli_table *t;
+	const json_t *o;
+	size_t i;
+
+	if (ctx->output == CLI_OUTPUT_JSON) {
+		cli_print_json(body);
+		return;
+	}
+	t = cli_table_new(headers);
+	if (list) {
+		json_array_foreach(json_object_get(body, "items"), i, o)
+			add_row(t, o);
+	} else {
+		add_row(t, body);
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+}

@@ -17,23 +17,8 @@ static void add_topic_row(struct cli_table *t, const json_t *topic)
 static void print_topics(const struct cli_ctx *ctx, const json_t *body,
 	int list)
 {
-	struct cli_table *t;
-	const json_t *topic;
-	size_t i;
-
-	if (ctx->output == CLI_OUTPUT_JSON) {
-		cli_print_json(body);
-		return;
-	}
-	t = cli_table_new("ID NAME STATE CREATED DESCRIPTION");
-	if (list) {
-		json_array_foreach(json_object_get(body, "items"), i, topic)
-			add_topic_row(t, topic);
-	} else {
-		add_topic_row(t, body);
-	}
-	cli_table_print(t, stdout);
-	cli_table_free(t);
+	cli_print_rows(ctx, body, list, "ID NAME STATE CREATED DESCRIPTION",
+		add_topic_row);
 }
 
 int cli_topic_create(struct cli_ctx *ctx, int argc, char **argv)
