@@ -66,7 +66,7 @@ lint: build
 	run-clang-tidy -quiet -p $(BUILD) 'src/.*\.c$$' >/dev/null
 
 format:
-	clang-format -i src/*.c src/*.h src/*/*.c src/*/*.h tests/unit/*.c
+	clang-format -i $$(find src tests/unit fuzz -name "*.[ch]")
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

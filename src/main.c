@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "serve.h"
+#include "daemon/serve.h"
 
 int main(int argc, char **argv)
 {

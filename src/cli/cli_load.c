@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "loadgen.h"
+#include "cli/loadgen.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/xalloc.h"

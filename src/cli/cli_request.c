@@ -11,7 +11,7 @@
 #include <curl/curl.h>
 
 #include "cli/cli.h"
-#include "paths.h"
+#include "daemon/paths.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/xalloc.h"

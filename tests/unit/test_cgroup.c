@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cgroup.h"
+#include "deploy/cgroup.h"
 #include "util/err.h"
 
 #define PREFIX "mdscale-test"

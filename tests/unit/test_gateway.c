@@ -30,7 +30,7 @@
 #include <http_parser.h>
 #include <uv.h>
 
-#include "gateway.h"
+#include "gateway/gateway.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/xalloc.h"

@@ -21,7 +21,7 @@
 
 #include <uv.h>
 
-#include "httpc.h"
+#include "http/httpc.h"
 #include "util/err.h"
 
 #define BIG_LEN 100000

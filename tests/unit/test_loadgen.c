@@ -6,7 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "loadgen.h"
+#include "cli/loadgen.h"
 #include "util/err.h"
 
 /* Walks the whole schedule; returns the number of requests, checking that

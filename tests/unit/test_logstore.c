@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "logstore.h"
+#include "logging/logstore.h"
 #include "util/err.h"
 
 struct fixture {

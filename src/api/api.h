@@ -1,0 +1,84 @@
+/*
+ * api.h - the REST API: routes requests to the modules, checks the bearer
+ * token on every request that changes state, and turns refusals into JSON
+ * errors (see docs/api.md).
+ *
+ * Each module brings its own table of routes (struct api_route) and
+ * answers through api_reply() and friends; api.c holds the list of tables.
+ */
+#ifndef MDS_API_H
+#define MDS_API_H
+
+#include <jansson.h>
+
+#include "daemon/config.h"
+#include "util/fault.h"
+#include "http/http_server.h"
+
+struct deploy;
+struct monitoring;
+struct notifications;
+struct functions;
+struct autoscale;
+struct logging;
+struct gateway;
+struct looplag;
+
+/* The daemon's modules, as the routes see them. Borrowed. */
+struct api {
+	struct deploy *deploy;
+	struct monitoring *monitoring;
+	struct notifications *notifications;
+	struct functions *functions;
+	struct autoscale *autoscale;
+	struct logging *logging;
+	const struct config *config;
+	const char *token;       /* the bearer token */
+	const char *cgroup_name; /* "v1", "v2" or "none", for /v1/health */
+	struct gateway *gateway; /* for /metrics; may be NULL */
+	struct looplag *looplag; /* for /metrics; may be NULL */
+	double start_time_s;     /* the daemon's start, Unix seconds */
+};
+
+/* One request on its way through a route. */
+struct api_call {
+	struct api *api;
+	struct http_req *req;
+	json_t *body;   /* the parsed body of a POST or PUT; else NULL */
+	char id[128];   /* the path's first '*' segment */
+	char sub[128];  /* the path's second '*' segment, if any */
+};
+
+typedef void api_route_fn(struct api_call *c);
+
+struct api_route {
+	const char *method;
+	const char *pattern; /* '*' matches one path segment */
+	api_route_fn *fn;
+};
+
+/* Answers with o (the reference is taken) and optional extra headers. */
+void api_reply(struct api_call *c, int status, json_t *o,
+	       const char *headers);
+/* Answers {"code", "message", "field"}. */
+void api_reply_error(struct api_call *c, int status, const char *code,
+		     const char *field, const char *message);
+/* Answers a refusal, choosing the status from f->err. */
+void api_reply_fault(struct api_call *c, const struct fault *f);
+/* Answers 200 with o, or the fault when o is NULL. */
+void api_reply_or_fault(struct api_call *c, json_t *o, const struct fault *f);
+
+/* The http_server handler; arg is a struct api *. */
+void api_handle(void *arg, struct http_req *req);
+
+/* The route tables of the modules, each ending with a NULL method. */
+extern const struct api_route deploy_routes[];
+extern const struct api_route monitoring_routes[];
+extern const struct api_route notifications_routes[];
+extern const struct api_route functions_routes[];
+extern const struct api_route autoscale_routes[];
+extern const struct api_route logs_routes[];
+extern const struct api_route ui_routes[];
+extern const struct api_route metrics_routes[];
+
+#endif

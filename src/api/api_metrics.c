@@ -1,0 +1,536 @@
+/*
+ * api_metrics.c - GET /metrics: the daemon's figures in the Prometheus text
+ * exposition format 0.0.4 (see docs/observability.md).
+ *
+ * Everything is read on the loop thread from the modules' own views (the
+ * deployments' and alarms' JSON, the gateway's counters, the latest samples
+ * of monitoring), so one scrape is one consistent snapshot. Every series of
+ * a family is written together, after its HELP and TYPE lines, as the
+ * format requires. The answer has a hard cap (METRICS_MAX); past it the
+ * scrape fails with 500 rather than growing without a bound.
+ *
+ * GET /v1/top gives the figures `mdscale top` shows as one JSON document:
+ * per deployment its state, ready/desired instances, the largest CPU and
+ * memory sample over its instances and the gateway's raw counters (the
+ * client turns two of them into rates and percentiles).
+ */
+#include <dirent.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "deploy/deploy.h"
+#include "gateway/gateway.h"
+#include "daemon/looplag.h"
+#include "monitoring/monitoring.h"
+#include "notify/notifications.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+#define METRICS_VERSION "0.1.0"
+#define METRICS_MAX (8u * 1024 * 1024)
+#define METRICS_CTYPE "text/plain; version=0.0.4; charset=utf-8"
+/* How old a CPU or memory sample may be and still be reported. */
+#define SAMPLE_WINDOW_MS 120000
+
+struct out {
+	struct buf b;
+	int rc; /* the first error of an append; 0 while all fit */
+};
+
+static void put(struct out *o, const char *s)
+{
+	if (o->rc == 0)
+		o->rc = buf_addstr(&o->b, s);
+}
+
+static void family(struct out *o, const char *name, const char *type,
+		   const char *help)
+{
+	if (o->rc == 0)
+		o->rc = buf_printf(&o->b, "# HELP %s %s\n# TYPE %s %s\n", name,
+				   help, name, type);
+}
+
+/* Appends a label value, escaping backslash, double quote and newline as
+ * the format says. */
+static void put_escaped(struct out *o, const char *v)
+{
+	while (o->rc == 0 && *v != '\0') {
+		size_t n = strcspn(v, "\\\"\n");
+
+		if (n > 0)
+			o->rc = buf_add(&o->b, v, n);
+		v += n;
+		if (*v == '\0')
+			break;
+		put(o, *v == '\n' ? "\\n" : *v == '"' ? "\\\"" : "\\\\");
+		v++;
+	}
+}
+
+/* Appends a series' name and labels: name{k1="v1",...}. labels is a
+ * NULL-ended list of key, value pairs, or NULL. */
+static void series(struct out *o, const char *name,
+		   const char *const *labels)
+{
+	put(o, name);
+	if (labels == NULL || labels[0] == NULL)
+		return;
+	put(o, "{");
+	for (size_t i = 0; labels[i] != NULL; i += 2) {
+		put(o, i ? "," : "");
+		put(o, labels[i]);
+		put(o, "=\"");
+		put_escaped(o, labels[i + 1] ? labels[i + 1] : "");
+		put(o, "\"");
+	}
+	put(o, "}");
+}
+
+static void sample(struct out *o, const char *name, const char *const *labels,
+		   double value)
+{
+	char num[64];
+
+	series(o, name, labels);
+	snprintf(num, sizeof(num), " %.15g\n", value);
+	put(o, num);
+}
+
+/* Integers print exactly, whatever their size. */
+static void sample_u64(struct out *o, const char *name,
+		       const char *const *labels, uint64_t value)
+{
+	char num[32];
+
+	series(o, name, labels);
+	snprintf(num, sizeof(num), " %" PRIu64 "\n", value);
+	put(o, num);
+}
+
+static const char *str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
+/* ---- deployments, instances and the gateway ---- */
+
+static void deployments(struct out *o, struct api *api, json_t *deps)
+{
+	size_t i, j;
+	json_t *d, *in;
+
+	family(o, "mdscale_deployment_info", "gauge",
+	       "A deployment, always 1; its state is a label.");
+	json_array_foreach(deps, i, d) {
+		const char *l[] = { "deployment", str(d, "id"), "name",
+				    str(d, "displayName"), "shape",
+				    str(d, "instanceShapeName"),
+				    "lifecycle_state", str(d, "lifecycleState"),
+				    NULL };
+
+		sample(o, "mdscale_deployment_info", l, 1);
+	}
+	family(o, "mdscale_deployment_instances", "gauge",
+	       "Instances of a deployment: desired (instanceCount) and "
+	       "ready.");
+	json_array_foreach(deps, i, d) {
+		json_t *insts = json_object_get(d, "instances");
+		uint64_t ready = 0;
+		const char *l[] = { "deployment", str(d, "id"), "name",
+				    str(d, "displayName"), "shape",
+				    str(d, "instanceShapeName"), "state",
+				    "desired", NULL };
+
+		json_array_foreach(insts, j, in)
+			ready += strcmp(str(in, "state"), "READY") == 0;
+		sample_u64(o, "mdscale_deployment_instances", l,
+			   (uint64_t)json_integer_value(
+				   json_object_get(d, "instanceCount")));
+		l[7] = "ready";
+		sample_u64(o, "mdscale_deployment_instances", l, ready);
+	}
+
+	static const char *const ratios[][3] = {
+		{ "mdscale_instance_cpu_utilization_ratio", "CpuUtilization",
+		  "CPU use of an instance over its shape's CPUs, 0..1 (the "
+		  "latest sample)." },
+		{ "mdscale_instance_memory_utilization_ratio",
+		  "MemoryUtilization",
+		  "Memory use of an instance over its shape's memory, 0..1 "
+		  "(the latest sample)." },
+	};
+	for (size_t k = 0; k < 2; k++) {
+		family(o, ratios[k][0], "gauge", ratios[k][2]);
+		if (api->monitoring == NULL)
+			continue;
+		json_array_foreach(deps, i, d) {
+			json_array_foreach(json_object_get(d, "instances"), j,
+					   in) {
+				const char *l[] = { "deployment",
+						    str(d, "id"), "instance",
+						    str(in, "id"), NULL };
+				double v;
+
+				if (monitoring_latest_instance(
+					    api->monitoring, ratios[k][1],
+					    str(in, "id"), SAMPLE_WINDOW_MS,
+					    &v) == 0)
+					sample(o, ratios[k][0], l, v / 100.0);
+			}
+		}
+	}
+	family(o, "mdscale_instance_restarts_total", "counter",
+	       "Times an instance's process was restarted.");
+	json_array_foreach(deps, i, d) {
+		json_array_foreach(json_object_get(d, "instances"), j, in) {
+			const char *l[] = { "deployment", str(d, "id"),
+					    "instance", str(in, "id"), NULL };
+
+			sample_u64(o, "mdscale_instance_restarts_total", l,
+				   (uint64_t)json_integer_value(
+					   json_object_get(in, "restarts")));
+		}
+	}
+}
+
+static void gateway(struct out *o, struct gateway *gw, json_t *deps)
+{
+	static const char *const classes[6] = { "none", "1xx", "2xx",
+						 "3xx", "4xx", "5xx" };
+	struct gateway_counters k;
+	size_t i;
+	json_t *d;
+
+	family(o, "mdscale_gateway_requests_total", "counter",
+	       "Requests the gateway finished, by status class (none: the "
+	       "client went away before a status).");
+	json_array_foreach(deps, i, d) {
+		if (gw == NULL || gateway_counters(gw, str(d, "id"), &k) != 0)
+			continue;
+		for (size_t c = 0; c < 6; c++) {
+			const char *l[] = { "deployment", str(d, "id"),
+					    "code_class", classes[c], NULL };
+
+			sample_u64(o, "mdscale_gateway_requests_total", l,
+				   k.by_class[c]);
+		}
+	}
+	family(o, "mdscale_gateway_request_duration_seconds", "histogram",
+	       "Gateway latency, first byte in to last byte out.");
+	json_array_foreach(deps, i, d) {
+		uint64_t cum = 0;
+		char le[32];
+
+		if (gw == NULL || gateway_counters(gw, str(d, "id"), &k) != 0)
+			continue;
+		for (size_t b = 0; b < GATEWAY_LAT_BUCKETS; b++) {
+			const char *l[] = { "deployment", str(d, "id"), "le",
+					    le, NULL };
+
+			cum += k.latency_hist[b];
+			if (b == GATEWAY_LAT_BUCKETS - 1)
+				snprintf(le, sizeof(le), "+Inf");
+			else
+				snprintf(le, sizeof(le), "%g",
+					 gateway_lat_bounds_us[b] / 1e6);
+			sample_u64(o,
+				   "mdscale_gateway_request_duration_seconds_"
+				   "bucket",
+				   l, cum);
+		}
+		{
+			const char *l[] = { "deployment", str(d, "id"), NULL };
+
+			sample(o, "mdscale_gateway_request_duration_seconds_sum",
+			       l, k.latency_us_sum / 1e6);
+			sample_u64(o,
+				   "mdscale_gateway_request_duration_seconds_"
+				   "count",
+				   l, cum);
+		}
+	}
+	family(o, "mdscale_gateway_inflight_requests", "gauge",
+	       "Requests the gateway is serving now.");
+	json_array_foreach(deps, i, d) {
+		const char *l[] = { "deployment", str(d, "id"), NULL };
+
+		if (gw != NULL && gateway_counters(gw, str(d, "id"), &k) == 0)
+			sample_u64(o, "mdscale_gateway_inflight_requests", l,
+				   k.inflight);
+	}
+}
+
+/* ---- alarms, deliveries, work requests ---- */
+
+static void alarm_firing(void *arg, const struct monitoring_alarm_summary *a)
+{
+	const char *l[] = { "alarm", a->id, "name", a->display_name,
+			    "severity", a->severity, NULL };
+
+	sample(arg, "mdscale_alarm_firing", l, a->firing);
+}
+
+static void alarm_streams(void *arg, const struct monitoring_alarm_summary *a)
+{
+	const char *l[] = { "alarm", a->id, NULL };
+
+	sample_u64(arg, "mdscale_alarm_streams_firing", l, a->streams_firing);
+}
+
+static void alarms(struct out *o, struct monitoring *m)
+{
+	if (m == NULL)
+		return;
+	family(o, "mdscale_alarm_firing", "gauge",
+	       "1 while an alarm is FIRING, else 0.");
+	monitoring_alarm_each(m, alarm_firing, o);
+	family(o, "mdscale_alarm_streams_firing", "gauge",
+	       "Streams (dimension sets) of an alarm that are FIRING.");
+	monitoring_alarm_each(m, alarm_streams, o);
+}
+
+struct subs {
+	struct out *o;
+	int pass; /* 0: totals, 1: pending */
+};
+
+static void sub_stats(void *arg, const struct notifications_stats *st)
+{
+	struct subs *w = arg;
+	static const char *const outcomes[3] = { "succeeded", "failed",
+						  "retrying" };
+	const uint64_t v[3] = { st->succeeded, st->failed, st->retrying };
+
+	if (w->pass == 1) {
+		const char *l[] = { "subscription", st->subscription_id,
+				    "topic", st->topic_id, NULL };
+
+		sample_u64(w->o, "mdscale_notification_pending_deliveries", l,
+			   st->pending);
+		return;
+	}
+	for (size_t k = 0; k < 3; k++) {
+		const char *l[] = { "subscription", st->subscription_id,
+				    "topic", st->topic_id, "outcome",
+				    outcomes[k], NULL };
+
+		sample_u64(w->o, "mdscale_notification_deliveries_total", l,
+			   v[k]);
+	}
+}
+
+static void deliveries(struct out *o, struct notifications *n)
+{
+	struct subs w = { o, 0 };
+
+	if (n == NULL)
+		return;
+	family(o, "mdscale_notification_deliveries_total", "counter",
+	       "Delivery attempts since the daemon started, by outcome.");
+	notifications_each_stats(n, sub_stats, &w);
+	w.pass = 1;
+	family(o, "mdscale_notification_pending_deliveries", "gauge",
+	       "Deliveries queued for a subscription.");
+	notifications_each_stats(n, sub_stats, &w);
+}
+
+/* Work requests are counted from the store, so the figures survive a
+ * restart. The distinct (operation, status) pairs are few. */
+static void workrequests(struct out *o, struct deploy *d)
+{
+	json_t *wrs = deploy_workrequests(d, NULL), *w, *counts = json_object();
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(wrs, "items"), i, w) {
+		char k[128];
+
+		snprintf(k, sizeof(k), "%s\n%s", str(w, "operationType"),
+			 str(w, "status"));
+		v = json_object_get(counts, k);
+		json_object_set_new(counts, k,
+				    json_integer(json_integer_value(v) + 1));
+	}
+	family(o, "mdscale_workrequests_total", "counter",
+	       "Work requests by operation and status.");
+	json_object_foreach(counts, key, v) {
+		char op[128];
+		const char *nl = strchr(key, '\n');
+		const char *l[] = { "operation", op, "status", nl + 1, NULL };
+
+		snprintf(op, sizeof(op), "%.*s", (int)(nl - key), key);
+		sample_u64(o, "mdscale_workrequests_total", l,
+			   (uint64_t)json_integer_value(v));
+	}
+	json_decref(counts);
+	json_decref(wrs);
+}
+
+/* ---- the process ---- */
+
+static void process(struct out *o, struct api *api)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned long size = 0, rss = 0;
+	uint64_t nfds = 0, last_ns, max_ns;
+	const char *v[] = { "version", METRICS_VERSION, NULL };
+	FILE *f = fopen("/proc/self/statm", "r");
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	if (f != NULL) {
+		if (fscanf(f, "%lu %lu", &size, &rss) != 2)
+			rss = 0;
+		fclose(f);
+	}
+	if (dir != NULL) {
+		while ((e = readdir(dir)) != NULL)
+			nfds += e->d_name[0] != '.';
+		nfds--; /* the directory's own descriptor */
+		closedir(dir);
+	}
+	looplag_get(api->looplag, &last_ns, &max_ns);
+	family(o, "mdscale_process_resident_memory_bytes", "gauge",
+	       "Resident memory of the daemon.");
+	sample_u64(o, "mdscale_process_resident_memory_bytes", NULL,
+		   (uint64_t)rss * (uint64_t)(page > 0 ? page : 4096));
+	family(o, "mdscale_process_open_fds", "gauge",
+	       "Open file descriptors of the daemon.");
+	sample_u64(o, "mdscale_process_open_fds", NULL, nfds);
+	family(o, "mdscale_process_start_time_seconds", "gauge",
+	       "When the daemon started, Unix time.");
+	sample(o, "mdscale_process_start_time_seconds", NULL,
+	       api->start_time_s);
+	family(o, "mdscale_event_loop_lag_seconds", "gauge",
+	       "How late the last 100 ms loop timer fired.");
+	sample(o, "mdscale_event_loop_lag_seconds", NULL, last_ns / 1e9);
+	family(o, "mdscale_event_loop_lag_max_seconds", "gauge",
+	       "The largest loop lag since the daemon started.");
+	sample(o, "mdscale_event_loop_lag_max_seconds", NULL, max_ns / 1e9);
+	family(o, "mdscale_build_info", "gauge",
+	       "The daemon's version, always 1.");
+	sample(o, "mdscale_build_info", v, 1);
+}
+
+static void metrics(struct api_call *c)
+{
+	struct api *api = c->api;
+	struct out o = { .rc = 0 };
+	json_t *list = NULL, *deps;
+
+	buf_init(&o.b, METRICS_MAX);
+	if (api->deploy != NULL)
+		list = deploy_list(api->deploy, NULL);
+	deps = json_object_get(list, "items");
+	deployments(&o, api, deps);
+	gateway(&o, api->gateway, deps);
+	alarms(&o, api->monitoring);
+	deliveries(&o, api->notifications);
+	if (api->deploy != NULL)
+		workrequests(&o, api->deploy);
+	process(&o, api);
+	json_decref(list);
+	if (o.rc != 0)
+		api_reply_error(c, 500, "InternalServerError", NULL,
+				"the metrics do not fit in the answer's cap");
+	else
+		http_respond(c->req, 200, METRICS_CTYPE, buf_str(&o.b),
+			     o.b.len, NULL);
+	buf_free(&o.b);
+}
+
+/* ---- GET /v1/top: the same figures as JSON, for `mdscale top` ---- */
+
+static json_t *top_deployment(struct api *api, json_t *d)
+{
+	json_t *o, *hist = json_array(), *in;
+	struct gateway_counters k = { 0 };
+	double cpu = -1, mem = -1, v;
+	int64_t ready = 0;
+	size_t j;
+
+	json_array_foreach(json_object_get(d, "instances"), j, in) {
+		ready += strcmp(str(in, "state"), "READY") == 0;
+		if (api->monitoring == NULL)
+			continue;
+		if (monitoring_latest_instance(api->monitoring,
+					       "CpuUtilization", str(in, "id"),
+					       SAMPLE_WINDOW_MS, &v) == 0 &&
+		    v > cpu)
+			cpu = v;
+		if (monitoring_latest_instance(api->monitoring,
+					       "MemoryUtilization",
+					       str(in, "id"), SAMPLE_WINDOW_MS,
+					       &v) == 0 &&
+		    v > mem)
+			mem = v;
+	}
+	if (api->gateway != NULL)
+		gateway_counters(api->gateway, str(d, "id"), &k);
+	for (size_t b = 0; b < GATEWAY_LAT_BUCKETS; b++)
+		json_array_append_new(hist,
+				      json_integer((json_int_t)k.latency_hist[b]));
+	o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:O, s:I, s:I, s:I, s:o}",
+		      "id", str(d, "id"), "displayName", str(d, "displayName"),
+		      "lifecycleState", str(d, "lifecycleState"),
+		      "instanceShapeName", str(d, "instanceShapeName"),
+		      "ready", (json_int_t)ready, "instanceCount",
+		      json_object_get(d, "instanceCount"), "requests",
+		      (json_int_t)k.requests, "errors5xx",
+		      (json_int_t)k.by_class[5], "inflight",
+		      (json_int_t)k.inflight, "latencyHistogram", hist);
+	json_object_set_new(o, "cpuPercent",
+			    cpu >= 0 ? json_real(cpu) : json_null());
+	json_object_set_new(o, "memoryPercent",
+			    mem >= 0 ? json_real(mem) : json_null());
+	return o;
+}
+
+static void top_firing(void *arg, const struct monitoring_alarm_summary *a)
+{
+	if (a->firing)
+		json_array_append_new(arg, json_pack("{s:s, s:s, s:s}", "id",
+						     a->id, "displayName",
+						     a->display_name,
+						     "severity", a->severity));
+}
+
+static void top(struct api_call *c)
+{
+	struct api *api = c->api;
+	json_t *o, *list = NULL, *deps = json_array(), *bounds = json_array();
+	json_t *firing = json_array(), *d;
+	uint64_t last_ns, max_ns;
+	size_t i;
+
+	for (size_t b = 0; b + 1 < GATEWAY_LAT_BUCKETS; b++)
+		json_array_append_new(bounds,
+				      json_real(gateway_lat_bounds_us[b] / 1e6));
+	if (api->deploy != NULL)
+		list = deploy_list(api->deploy, NULL);
+	json_array_foreach(json_object_get(list, "items"), i, d)
+		json_array_append_new(deps, top_deployment(api, d));
+	json_decref(list);
+	if (api->monitoring != NULL)
+		monitoring_alarm_each(api->monitoring, top_firing, firing);
+	looplag_get(api->looplag, &last_ns, &max_ns);
+	o = json_pack("{s:s, s:s, s:f, s:f, s:o, s:o, s:o}", "status",
+		      api->monitoring != NULL ? "ok" : "stopping", "version",
+		      METRICS_VERSION, "startTimeSeconds", api->start_time_s,
+		      "loopLagSeconds", last_ns / 1e9, "latencyBoundsSeconds",
+		      bounds, "deployments", deps, "firingAlarms", firing);
+	api_reply(c, 200, o, NULL);
+}
+
+const struct api_route metrics_routes[] = {
+	{ "GET", "/metrics", metrics },
+	{ "GET", "/v1/top", top },
+	{ NULL, NULL, NULL },
+};

@@ -1,0 +1,59 @@
+/* looplag.c - event loop lag; see looplag.h. */
+#include <stdlib.h>
+
+#include "daemon/looplag.h"
+#include "util/xalloc.h"
+
+struct looplag {
+	uv_timer_t timer;
+	uint64_t expected_ns; /* when the next tick is due */
+	uint64_t last_ns;
+	uint64_t max_ns;
+};
+
+static void on_tick(uv_timer_t *t)
+{
+	struct looplag *l = t->data;
+	uint64_t now = uv_hrtime();
+
+	l->last_ns = now > l->expected_ns ? now - l->expected_ns : 0;
+	if (l->last_ns > l->max_ns)
+		l->max_ns = l->last_ns;
+	l->expected_ns = now + (uint64_t)LOOPLAG_PERIOD_MS * 1000000u;
+}
+
+struct looplag *looplag_start(uv_loop_t *loop)
+{
+	struct looplag *l = xcalloc(1, sizeof(*l));
+
+	uv_timer_init(loop, &l->timer);
+	l->timer.data = l;
+	/* The timer does not keep the loop alive on its own. */
+	uv_unref((uv_handle_t *)&l->timer);
+	l->expected_ns = uv_hrtime() + (uint64_t)LOOPLAG_PERIOD_MS * 1000000u;
+	/* libuv re-arms a repeating timer from the time it ran, so each
+	 * tick is measured from the previous one and one late tick does not
+	 * make the next look late too. */
+	uv_timer_start(&l->timer, on_tick, LOOPLAG_PERIOD_MS,
+		       LOOPLAG_PERIOD_MS);
+	return l;
+}
+
+void looplag_get(const struct looplag *l, uint64_t *last_ns,
+		 uint64_t *max_ns)
+{
+	*last_ns = l ? l->last_ns : 0;
+	*max_ns = l ? l->max_ns : 0;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void looplag_close(struct looplag *l)
+{
+	if (l == NULL)
+		return;
+	uv_close((uv_handle_t *)&l->timer, on_closed);
+}

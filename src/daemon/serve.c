@@ -1,0 +1,520 @@
+/*
+ * serve.c - the daemon: `mdscale serve`, and the instance launcher
+ * `mdscale __instance`. See serve.h.
+ *
+ * Start-up order: configuration, data directory and token, store, cgroups,
+ * HTTP client, gateway, deployments (which adopt or restart instances),
+ * functions, notifications (which resume pending deliveries), monitoring
+ * (alarms and the metrics snapshot), then the API; /v1/health answers once the API listens, so "ready" means
+ * everything before it is up. Shutdown runs the same list backwards.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "notify/autoscale.h"
+#include "deploy/cgroup.h"
+#include "daemon/config.h"
+#include "deploy/deploy.h"
+#include "notify/functions.h"
+#include "gateway/gateway.h"
+#include "http/http_server.h"
+#include "http/httpc.h"
+#include "logging/logging.h"
+#include "daemon/looplag.h"
+#include "monitoring/monitoring.h"
+#include "notify/notifications.h"
+#include "daemon/paths.h"
+#include "daemon/serve.h"
+#include "store/store.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define API_MAX_BODY (1024 * 1024)
+
+struct daemon {
+	uv_loop_t loop;
+	struct config config;
+	char *data_dir;
+	char token[65];
+	char self_exe[PATH_MAX];
+	char gateway_url[128];
+	char api_url[128];
+	struct store *store;
+	struct cgroup_sys *cgroups;
+	struct httpc *httpc;
+	struct gateway *gateway;
+	struct deploy *deploy;
+	struct logging *logging;
+	struct monitoring *monitoring;
+	struct functions *functions;
+	struct notifications *notifications;
+	struct autoscale *autoscale;
+	struct http_server *api_srv;
+	struct looplag *looplag;
+	struct api api;
+	uv_signal_t sigint, sigterm;
+	int stopping;
+};
+
+static void usage(FILE *out)
+{
+	fputs("usage: mdscale serve [--listen ADDR:PORT] [--gateway ADDR:PORT]\n"
+	      "                     [--data DIR] [--config FILE] "
+	      "[--log-level LEVEL]\n",
+	      out);
+}
+
+/* Creates the token at first start, or reads it. */
+static int load_token(struct daemon *dm, char *diag, size_t diagsz)
+{
+	char *path = paths_token_file(dm->data_dir);
+	unsigned char raw[32];
+	ssize_t n;
+	int fd, rc = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, dm->token, sizeof(dm->token) - 1);
+		close(fd);
+		while (n > 0 && (dm->token[n - 1] == '\n' ||
+				 dm->token[n - 1] == '\r'))
+			n--;
+		if (n < 16) {
+			mds_diag(diag, diagsz, "%s: token too short", path);
+			rc = MDS_E_INVAL;
+		} else {
+			dm->token[n] = '\0';
+		}
+		goto out;
+	}
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+		mds_diag(diag, diagsz, "getrandom: %s", strerror(errno));
+		rc = MDS_E_SYS;
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(dm->token + 2 * i, 3, "%02x", raw[i]);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, dm->token, 64) != 64 || fsync(fd) != 0) {
+		mds_diag(diag, diagsz, "cannot write %s: %s", path,
+			 strerror(errno));
+		rc = MDS_E_IO;
+	}
+	if (fd >= 0)
+		close(fd);
+out:
+	free(path);
+	return rc;
+}
+
+static int make_dirs(const char *dir)
+{
+	char tmp[PATH_MAX];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, dir, n + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void on_gateway_closed(void *arg)
+{
+	(void)arg;
+}
+
+static void on_deploy_closed(void *arg)
+{
+	struct daemon *dm = arg;
+
+	dm->deploy = NULL;
+	if (dm->api_srv != NULL)
+		http_server_close(dm->api_srv, NULL, NULL);
+	dm->api_srv = NULL;
+	gateway_set_access_log(dm->gateway, NULL, NULL);
+	logging_close(dm->logging, NULL, NULL);
+	dm->logging = NULL;
+	dm->api.gateway = NULL;
+	gateway_close(dm->gateway, on_gateway_closed, dm);
+	httpc_close(dm->httpc);
+	uv_close((uv_handle_t *)&dm->sigint, NULL);
+	uv_close((uv_handle_t *)&dm->sigterm, NULL);
+}
+
+static void on_notifications_closed(void *arg)
+{
+	struct daemon *dm = arg;
+
+	dm->notifications = NULL;
+	deploy_close(dm->deploy, on_deploy_closed, dm);
+}
+
+/* Hands an alarm message to the notifications module (the monitoring
+ * publisher). */
+static int publish_alarm(void *arg, const char *topic_id,
+			 const char *alarm_id, const char *dedupe_key,
+			 const char *message)
+{
+	(void)alarm_id;
+	return notifications_publish(arg, topic_id, dedupe_key, message);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct daemon *dm = s->data;
+
+	if (dm->stopping++) {
+		log_warn("serve", "second signal: exiting now");
+		exit(1);
+	}
+	log_info("serve", "signal %d: stopping instances and exiting", signum);
+	dm->api.looplag = NULL;
+	looplag_close(dm->looplag);
+	dm->looplag = NULL;
+	/* The autoscale function goes first: it calls into monitoring. */
+	dm->api.autoscale = NULL;
+	autoscale_close(dm->autoscale);
+	dm->autoscale = NULL;
+	/* Monitoring first: no alarm should see the instances go away, and
+	 * its snapshot is saved while the store is still open. */
+	dm->api.monitoring = NULL;
+	monitoring_close(dm->monitoring);
+	dm->monitoring = NULL;
+	/* Then deliveries and functions, before the deployments they act on.
+	 * notifications_close() lets go of its attempts at once (their
+	 * deliveries stay queued for the next start) and frees itself later;
+	 * functions_close() then answers what is still pending and kills the
+	 * programs, so no queued built-in runs after this callback. */
+	dm->api.notifications = NULL;
+	dm->api.functions = NULL;
+	notifications_close(dm->notifications, on_notifications_closed, dm);
+	functions_close(dm->functions);
+	dm->functions = NULL;
+}
+
+static int parse_args(struct daemon *dm, int argc, char **argv,
+		      const char **config_path)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "gateway", required_argument, NULL, 'g' },
+		{ "data", required_argument, NULL, 'd' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "log-level", required_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *listen = NULL, *gw = NULL;
+	int ch;
+	char diag[512];
+
+	*config_path = NULL;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'l': listen = optarg; break;
+		case 'g': gw = optarg; break;
+		case 'd':
+			free(dm->data_dir);
+			dm->data_dir = xstrdup(optarg);
+			break;
+		case 'c': *config_path = optarg; break;
+		case 'v':
+			if (log_set_level(optarg) != 0) {
+				fprintf(stderr, "mdscale: --log-level: one of "
+					"error, warn, info, debug\n");
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "mdscale: serve: unexpected argument '%s'\n",
+			argv[optind]);
+		return 2;
+	}
+	if (*config_path != NULL &&
+	    config_load(*config_path, &dm->config, diag, sizeof(diag)) != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		return 1;
+	}
+	if (listen != NULL &&
+	    config_parse_addr(listen, dm->config.listen_host,
+			      sizeof(dm->config.listen_host),
+			      &dm->config.listen_port) != 0) {
+		fprintf(stderr, "mdscale: --listen: expected ADDR:PORT, got "
+			"'%s'\n", listen);
+		return 2;
+	}
+	if (gw != NULL &&
+	    config_parse_addr(gw, dm->config.gateway_host,
+			      sizeof(dm->config.gateway_host),
+			      &dm->config.gateway_port) != 0) {
+		fprintf(stderr, "mdscale: --gateway: expected ADDR:PORT, got "
+			"'%s'\n", gw);
+		return 2;
+	}
+	return 0;
+}
+
+int serve_main(int argc, char **argv)
+{
+	struct daemon *dm = xcalloc(1, sizeof(*dm));
+	struct deploy_env env;
+	struct monitoring_env menv;
+	struct autoscale_env aenv;
+	struct functions_env fenv;
+	struct notifications_env nenv;
+	const char *config_path;
+	char diag[512], *db;
+	ssize_t n;
+	int rc, status = 1;
+
+	config_defaults(&dm->config);
+	dm->data_dir = paths_default_data_dir();
+	rc = parse_args(dm, argc, argv, &config_path);
+	if (rc != 0) {
+		free(dm->data_dir);
+		free(dm);
+		return rc;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	n = readlink("/proc/self/exe", dm->self_exe, sizeof(dm->self_exe) - 1);
+	if (n <= 0) {
+		fprintf(stderr, "mdscale: cannot find my own binary\n");
+		goto out;
+	}
+	dm->self_exe[n] = '\0';
+	if (make_dirs(dm->data_dir) != 0) {
+		fprintf(stderr, "mdscale: cannot create %s: %s\n", dm->data_dir,
+			strerror(errno));
+		goto out;
+	}
+	if (load_token(dm, diag, sizeof(diag)) != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out;
+	}
+	db = xasprintf("%s/mdscale.db", dm->data_dir);
+	rc = store_open(db, &dm->store, diag, sizeof(diag));
+	free(db);
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out;
+	}
+	cgroup_detect("/sys/fs/cgroup", &dm->cgroups, diag, sizeof(diag));
+	if (cgroup_version(dm->cgroups) == CGROUP_NONE)
+		log_warn("serve", "no cgroups: instances run without limits "
+			 "(%s)", diag);
+	uv_loop_init(&dm->loop);
+	rc = logging_open(&(struct logging_env){ .loop = &dm->loop,
+						 .data_dir = dm->data_dir,
+						 .config = &dm->config },
+			  &dm->logging, diag, sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out_loop;
+	}
+	httpc_global_init();
+	if (httpc_new(&dm->loop, &dm->httpc) != 0) {
+		fprintf(stderr, "mdscale: cannot start the HTTP client\n");
+		goto out_loop;
+	}
+	rc = gateway_start(&dm->loop, dm->config.gateway_host,
+			   dm->config.gateway_port, &dm->gateway, diag,
+			   sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: gateway: %s\n", diag);
+		goto out_loop;
+	}
+	snprintf(dm->gateway_url, sizeof(dm->gateway_url), "http://%s:%d",
+		 dm->config.gateway_host, gateway_port(dm->gateway));
+	if (dm->config.access_log)
+		gateway_set_access_log(dm->gateway, logging_access,
+				       dm->logging);
+	env = (struct deploy_env){
+		.loop = &dm->loop, .store = dm->store,
+		.cgroups = dm->cgroups, .httpc = dm->httpc,
+		.gateway = dm->gateway, .config = &dm->config,
+		.data_dir = dm->data_dir, .self_exe = dm->self_exe,
+		.gateway_url = dm->gateway_url,
+		.instance_output = logging_instance,
+		.instance_output_arg = dm->logging,
+	};
+	rc = deploy_open(&env, &dm->deploy, diag, sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out_loop;
+	}
+	fenv = (struct functions_env){
+		.loop = &dm->loop, .store = dm->store,
+		.data_dir = dm->data_dir,
+	};
+	rc = functions_open(&fenv, &dm->functions, diag, sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out_loop;
+	}
+	nenv = (struct notifications_env){
+		.loop = &dm->loop, .store = dm->store, .httpc = dm->httpc,
+		.functions = dm->functions, .data_dir = dm->data_dir,
+	};
+	rc = notifications_open(&nenv, &dm->notifications, diag,
+				sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out_loop;
+	}
+	snprintf(dm->api_url, sizeof(dm->api_url), "http://%s:%d",
+		 dm->config.listen_host, dm->config.listen_port);
+	menv = (struct monitoring_env){
+		.loop = &dm->loop, .store = dm->store,
+		.cgroups = dm->cgroups, .gateway = dm->gateway,
+		.deploy = dm->deploy, .data_dir = dm->data_dir,
+		.api_url = dm->api_url, .sample_ms = dm->config.sample_ms,
+		.eval_ms = dm->config.eval_ms,
+	};
+	rc = monitoring_open(&menv, &dm->monitoring, diag, sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out_loop;
+	}
+	monitoring_set_publisher(dm->monitoring, publish_alarm,
+				 notifications_topic_exists,
+				 dm->notifications);
+	aenv = (struct autoscale_env){
+		.store = dm->store, .deploy = dm->deploy,
+		.monitoring = dm->monitoring,
+		.notifications = dm->notifications,
+		.functions = dm->functions, .config = &dm->config,
+	};
+	rc = autoscale_open(&aenv, &dm->autoscale, diag, sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out_loop;
+	}
+	dm->api = (struct api){
+		.deploy = dm->deploy, .monitoring = dm->monitoring,
+		.notifications = dm->notifications,
+		.functions = dm->functions,
+		.autoscale = dm->autoscale,
+		.logging = dm->logging,
+		.config = &dm->config,
+		.token = dm->token,
+		.cgroup_name = cgroup_version_name(dm->cgroups),
+		.gateway = dm->gateway,
+		.start_time_s = (double)time(NULL),
+	};
+	dm->looplag = looplag_start(&dm->loop);
+	dm->api.looplag = dm->looplag;
+	rc = http_server_start(&dm->loop, dm->config.listen_host,
+			       dm->config.listen_port, API_MAX_BODY,
+			       api_handle, &dm->api, &dm->api_srv, diag,
+			       sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: API: %s\n", diag);
+		goto out_loop;
+	}
+	uv_signal_init(&dm->loop, &dm->sigint);
+	uv_signal_init(&dm->loop, &dm->sigterm);
+	dm->sigint.data = dm->sigterm.data = dm;
+	uv_signal_start(&dm->sigint, on_signal, SIGINT);
+	uv_signal_start(&dm->sigterm, on_signal, SIGTERM);
+	/* Routes are restored and monitoring listens: requests may come. */
+	gateway_serve(dm->gateway);
+	log_info("serve", "mdscale %s: API http://%s:%d, gateway %s, data %s, "
+		 "cgroups %s", "0.1.0", dm->config.listen_host,
+		 http_server_port(dm->api_srv), dm->gateway_url, dm->data_dir,
+		 cgroup_version_name(dm->cgroups));
+	uv_run(&dm->loop, UV_RUN_DEFAULT);
+	status = 0;
+	goto out_close;
+out_loop:
+	/* Start-up failed with the loop running: stop what was started. */
+	dm->api.looplag = NULL;
+	looplag_close(dm->looplag);
+	dm->looplag = NULL;
+	if (dm->gateway != NULL)
+		gateway_set_access_log(dm->gateway, NULL, NULL);
+	logging_close(dm->logging, NULL, NULL);
+	dm->logging = NULL;
+	autoscale_close(dm->autoscale);
+	dm->autoscale = NULL;
+	dm->api.monitoring = NULL;
+	monitoring_close(dm->monitoring);
+	dm->monitoring = NULL;
+	dm->api.notifications = NULL;
+	dm->api.functions = NULL;
+	if (dm->notifications != NULL)
+		notifications_close(dm->notifications, NULL, NULL);
+	dm->notifications = NULL;
+	functions_close(dm->functions);
+	dm->functions = NULL;
+	if (dm->deploy != NULL) {
+		deploy_close(dm->deploy, NULL, NULL);
+		uv_run(&dm->loop, UV_RUN_DEFAULT);
+	}
+	if (dm->gateway != NULL)
+		gateway_close(dm->gateway, NULL, NULL);
+	if (dm->httpc != NULL)
+		httpc_close(dm->httpc);
+	uv_run(&dm->loop, UV_RUN_DEFAULT);
+out_close:
+	if (uv_loop_close(&dm->loop) != 0)
+		log_debug("serve", "loop closed with handles open");
+	httpc_global_cleanup();
+out:
+	store_close(dm->store);
+	cgroup_sys_free(dm->cgroups);
+	free(dm->data_dir);
+	free(dm);
+	return status;
+}
+
+int serve_instance_exec(int argc, char **argv)
+{
+	int i;
+
+	/* argv: __instance PROCS -- PROGRAM ARGS... */
+	if (argc < 4 || strcmp(argv[2], "--") != 0) {
+		fputs("mdscale: __instance: usage: __instance PROCS -- "
+		      "PROGRAM [ARGS...]\n", stderr);
+		return 127;
+	}
+	if (strcmp(argv[1], "-") != 0 && cgroup_join(argv[1]) != 0) {
+		fprintf(stderr, "mdscale: cannot join cgroup %s: %s\n",
+			argv[1], strerror(errno));
+		return 127;
+	}
+	i = 3;
+	execvp(argv[i], argv + i);
+	fprintf(stderr, "mdscale: cannot run '%s': %s\n", argv[i],
+		strerror(errno));
+	return 127;
+}

@@ -1,0 +1,1083 @@
+/*
+ * functions.c - the function registry and the program runner; see
+ * functions.h and docs/notifications.md.
+ *
+ * Built-in functions are C callbacks registered at start; user functions
+ * are programs (an argument vector, no shell) kept in the store as kind
+ * "function". Every invocation is a struct call: built-ins wait in a queue
+ * and start from a zero timer, so their done never runs inside
+ * functions_invoke(); programs run as a struct functions_run.
+ *
+ * A run owns five handles (process, stdin, stdout, stderr, timer). It ends
+ * when the process has exited and both output pipes reached EOF, or when it
+ * is killed (timeout, output over its cap, cancel); then every handle is
+ * closed and the last close callback reports the result. A process handle
+ * is closed only after its exit, so no child is left unreaped.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "notify/functions.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "api/jsonx.h"
+#include "util/ids.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define KIND "function"
+#define NAME_MAX_LEN 64
+#define DESC_MAX_LEN 1024
+#define ARGV_MAX 256
+#define ARG_MAX_LEN 4096
+#define MAX_USER_FUNCTIONS 1000
+#define MAX_RUNS 256
+#define MAX_CALLS 1024
+#define DEFAULT_TIMEOUT_MS 30000
+#define TIMEOUT_MAX_S 3600
+#define RESULT_MAX (1024 * 1024)
+#define LINGER_MS 1000
+#define LOG_LINE_MAX 512
+#define LOG_LINES_MAX 1000
+#define LAST_ERR_MAX 200
+
+/* One output stream being logged line by line. */
+struct line_buf {
+	char text[LOG_LINE_MAX + 1];
+	size_t len;
+	bool cut; /* the rest of an over-long line is being skipped */
+};
+
+struct functions_run {
+	struct functions *fns; /* NULL once functions_close() let go */
+	char *function, *subscription_id; /* for the log's ids; may be NULL */
+	struct functions_run *prev, *next;
+	uv_process_t proc;
+	uv_pipe_t in, out, err;
+	uv_timer_t timer;
+	int open_handles;
+	bool in_closed, out_closed, err_closed;
+	bool started, exited, finishing;
+	bool timed_out, too_big, cancelled;
+	int pid;
+	int64_t exit_status;
+	int term_signal;
+	char *input;
+	size_t input_len;
+	uv_write_t wreq;
+	size_t capture_max;
+	struct buf output;
+	struct line_buf lines[2]; /* stdout (when logged), stderr */
+	unsigned logged;
+	char last_err[LAST_ERR_MAX + 1];
+	char *tag;
+	char *argv0;
+	char spawn_error[160];
+	uint32_t timeout_ms;
+	uint64_t start_ns;
+	char rbuf[16384];
+	functions_run_done_fn *done;
+	void *arg;
+};
+
+struct fn_entry {
+	struct fn_entry *next;
+	char *name;
+	char *description;
+	bool builtin;
+	functions_builtin_fn *fn; /* built-in */
+	void *ctx;
+	json_t *command;          /* user: array of strings */
+	uint32_t timeout_s;
+	int64_t created_ms;
+	uint64_t invocations, failures;
+	char last_error[256];
+	int64_t last_ms;
+};
+
+/* One invocation through functions_invoke(). */
+struct call {
+	struct functions *fns; /* NULL once functions_close() let go */
+	struct call *prev, *next;
+	char name[NAME_MAX_LEN + 1];
+	bool builtin;
+	char *message;
+	size_t len;
+	struct functions_run *run;
+	functions_done_fn *done;
+	void *arg;
+};
+
+struct functions {
+	uv_loop_t *loop;
+	struct store *store;
+	uint32_t timeout_ms;
+	struct fn_entry *entries;
+	size_t nuser;
+	struct call *queued, *queued_tail; /* built-ins not yet started */
+	struct call *calls;                /* started ones */
+	size_t ncalls;
+	struct functions_run *runs;
+	size_t nruns;
+	uv_timer_t kick;
+	bool closing;
+};
+
+/* ---- small helpers ---- */
+
+static struct fn_entry *find(struct functions *fns, const char *name)
+{
+	for (struct fn_entry *e = fns->entries; e; e = e->next)
+		if (strcmp(e->name, name) == 0)
+			return e;
+	return NULL;
+}
+
+static void entry_free(struct fn_entry *e)
+{
+	if (e == NULL)
+		return;
+	free(e->name);
+	free(e->description);
+	json_decref(e->command);
+	free(e);
+}
+
+static void entry_unlink(struct functions *fns, struct fn_entry *e)
+{
+	for (struct fn_entry **p = &fns->entries; *p; p = &(*p)->next)
+		if (*p == e) {
+			*p = e->next;
+			return;
+		}
+}
+
+/* Returns true if prog (an absolute path, or a name looked up on PATH)
+ * is a regular file this process may execute. */
+static bool runnable(const char *prog)
+{
+	const char *path = getenv("PATH");
+	struct stat st;
+	bool ok = false;
+
+	if (prog[0] == '/')
+		return stat(prog, &st) == 0 && S_ISREG(st.st_mode) &&
+		       access(prog, X_OK) == 0;
+	if (path == NULL)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (!ok && *path != '\0') {
+		const char *end = strchr(path, ':');
+		size_t n = end ? (size_t)(end - path) : strlen(path);
+		char *full;
+
+		if (n > 0 && path[0] == '/') {
+			full = xasprintf("%.*s/%s", (int)n, path, prog);
+			ok = stat(full, &st) == 0 && S_ISREG(st.st_mode) &&
+			     access(full, X_OK) == 0;
+			free(full);
+		}
+		path = end ? end + 1 : path + n;
+	}
+	return ok;
+}
+
+int functions_check_command(const json_t *cmd, const char *field,
+			    struct fault *f)
+{
+	const char *prog;
+	size_t i;
+	json_t *v;
+
+	if (cmd == NULL)
+		return fault_set(f, MDS_E_INVAL, field, "%s: is required",
+				 field);
+	if (!json_is_array(cmd) || json_array_size(cmd) == 0 ||
+	    json_array_size(cmd) > ARGV_MAX)
+		return fault_set(f, MDS_E_INVAL, field,
+				 "%s: must be an array of 1 to %d strings "
+				 "(the program and its arguments; no shell "
+				 "runs it)", field, ARGV_MAX);
+	json_array_foreach(cmd, i, v) {
+		if (!json_is_string(v) ||
+		    json_string_length(v) > ARG_MAX_LEN ||
+		    strlen(json_string_value(v)) != json_string_length(v))
+			return fault_set(f, MDS_E_INVAL, field,
+					 "%s[%zu]: must be a string of at "
+					 "most %d bytes without NUL", field,
+					 i, ARG_MAX_LEN);
+	}
+	prog = json_string_value(json_array_get(cmd, 0));
+	if (prog[0] == '\0')
+		return fault_set(f, MDS_E_INVAL, field,
+				 "%s[0]: the program must not be empty",
+				 field);
+	if (prog[0] != '/' && strchr(prog, '/') != NULL)
+		return fault_set(f, MDS_E_INVAL, field,
+				 "%s[0]: '%.200s' must be an absolute path or "
+				 "a program name on PATH", field, prog);
+	if (!runnable(prog))
+		return fault_set(f, MDS_E_INVAL, field,
+				 "%s[0]: '%.200s' is not an executable file "
+				 "or a program on PATH", field, prog);
+	return 0;
+}
+
+/* ---- the program runner ---- */
+
+static void run_on_closed(uv_handle_t *h)
+{
+	struct functions_run *r = h->data;
+	struct functions_run_result res;
+	char msg[400];
+
+	if (--r->open_handles > 0)
+		return;
+	if (r->fns != NULL) {
+		if (r->prev != NULL)
+			r->prev->next = r->next;
+		else
+			r->fns->runs = r->next;
+		if (r->next != NULL)
+			r->next->prev = r->prev;
+		r->fns->nruns--;
+	}
+	memset(&res, 0, sizeof(res));
+	res.exit_status = -1;
+	res.elapsed_ms = (uv_hrtime() - r->start_ns) / 1000000;
+	msg[0] = '\0';
+	if (r->cancelled) {
+		res.error = MDS_E_UNAVAIL;
+		snprintf(msg, sizeof(msg), "cancelled");
+	} else if (!r->started) {
+		res.error = MDS_E_SYS;
+		snprintf(msg, sizeof(msg), "cannot start '%.200s': %s",
+			 r->argv0, r->spawn_error);
+	} else if (r->timed_out) {
+		res.error = MDS_E_TIMEOUT;
+		snprintf(msg, sizeof(msg), "timed out after %u ms (killed)",
+			 r->timeout_ms);
+	} else if (r->too_big) {
+		res.error = MDS_E_LIMIT;
+		snprintf(msg, sizeof(msg), "output larger than %zu bytes "
+			 "(killed)", r->capture_max);
+	} else if (r->term_signal != 0) {
+		res.error = MDS_E_IO;
+		res.term_signal = r->term_signal;
+		snprintf(msg, sizeof(msg), "killed by signal %d%s%s",
+			 r->term_signal, r->last_err[0] ? ": " : "",
+			 r->last_err);
+	} else {
+		res.exit_status = (int)r->exit_status;
+		if (r->exit_status != 0) {
+			res.error = MDS_E_IO;
+			snprintf(msg, sizeof(msg), "exit status %d%s%s",
+				 (int)r->exit_status,
+				 r->last_err[0] ? ": " : "", r->last_err);
+		}
+	}
+	res.message = msg;
+	res.output = buf_str(&r->output);
+	res.output_len = r->output.len;
+	if (r->done != NULL)
+		r->done(r->arg, &res);
+	buf_free(&r->output);
+	free(r->input);
+	free(r->tag);
+	free(r->function);
+	free(r->subscription_id);
+	free(r->argv0);
+	free(r);
+}
+
+static void close_one(struct functions_run *r, uv_handle_t *h, bool *flag)
+{
+	if (*flag)
+		return;
+	*flag = true;
+	uv_close(h, run_on_closed);
+}
+
+/* Closes whatever is left once the process is gone and its pipes are
+ * closed. */
+static void maybe_finish(struct functions_run *r)
+{
+	if (r->finishing || !r->exited || !r->out_closed || !r->err_closed)
+		return;
+	r->finishing = true;
+	uv_timer_stop(&r->timer);
+	uv_close((uv_handle_t *)&r->timer, run_on_closed);
+	uv_close((uv_handle_t *)&r->proc, run_on_closed);
+	close_one(r, (uv_handle_t *)&r->in, &r->in_closed);
+}
+
+/* Kills the process group (while it may still exist) and stops
+ * listening to it. */
+static void kill_run(struct functions_run *r)
+{
+	if (r->started && r->pid > 0 && (!r->exited || !r->out_closed ||
+					 !r->err_closed))
+		kill(-r->pid, SIGKILL);
+	close_one(r, (uv_handle_t *)&r->in, &r->in_closed);
+	close_one(r, (uv_handle_t *)&r->out, &r->out_closed);
+	close_one(r, (uv_handle_t *)&r->err, &r->err_closed);
+	maybe_finish(r);
+}
+
+/* Logs one complete line of output, blanking control characters. */
+static void emit_line(struct functions_run *r, int which, char *text,
+		      size_t len, bool cut)
+{
+	while (len > 0 && (text[len - 1] == '\r' || text[len - 1] == '\n'))
+		len--;
+	text[len] = '\0';
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+			text[i] = ' ';
+	if (which == 1 && len > 0)
+		snprintf(r->last_err, sizeof(r->last_err), "%s", text);
+	if (r->logged < LOG_LINES_MAX)
+		log_event(LOG_INFO, "fn",
+			  LOG_IDS(.function = r->function,
+				  .subscription_id = r->subscription_id,
+				  .stream = which == 0 ? "stdout" : "stderr"),
+			  "%s %s: %s%s", r->tag,
+			  which == 0 ? "stdout" : "stderr", text,
+			  cut ? " [cut]" : "");
+	else if (r->logged == LOG_LINES_MAX)
+		log_info("fn", "%s: more than %d lines of output; the rest "
+			 "is not logged", r->tag, LOG_LINES_MAX);
+	r->logged++;
+}
+
+static void feed_lines(struct functions_run *r, int which, const char *p,
+		       size_t n)
+{
+	struct line_buf *lb = &r->lines[which];
+
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n') {
+			if (!lb->cut)
+				emit_line(r, which, lb->text, lb->len, false);
+			lb->len = 0;
+			lb->cut = false;
+			continue;
+		}
+		if (lb->cut)
+			continue;
+		if (lb->len == LOG_LINE_MAX) {
+			emit_line(r, which, lb->text, lb->len, true);
+			lb->len = 0;
+			lb->cut = true;
+			continue;
+		}
+		lb->text[lb->len++] = p[i];
+	}
+}
+
+static void flush_line(struct functions_run *r, int which)
+{
+	struct line_buf *lb = &r->lines[which];
+
+	if (lb->len > 0 && !lb->cut)
+		emit_line(r, which, lb->text, lb->len, false);
+	lb->len = 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	struct functions_run *r = h->data;
+
+	(void)suggested;
+	b->base = r->rbuf;
+	b->len = sizeof(r->rbuf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+	struct functions_run *r = s->data;
+	bool is_out = s == (uv_stream_t *)&r->out;
+	int which = is_out ? 0 : 1;
+
+	if (nread > 0) {
+		if (is_out && r->capture_max > 0 &&
+		    buf_add(&r->output, b->base, (size_t)nread) != 0) {
+			r->too_big = true;
+			kill_run(r);
+			return;
+		}
+		feed_lines(r, which, b->base, (size_t)nread);
+		return;
+	}
+	if (nread == 0)
+		return;
+	/* EOF or a read error: this stream is done. */
+	flush_line(r, which);
+	if (is_out)
+		close_one(r, (uv_handle_t *)&r->out, &r->out_closed);
+	else
+		close_one(r, (uv_handle_t *)&r->err, &r->err_closed);
+	maybe_finish(r);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+	struct functions_run *r = w->data;
+
+	(void)status; /* A program that does not read its input is fine. */
+	close_one(r, (uv_handle_t *)&r->in, &r->in_closed);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	struct functions_run *r = t->data;
+
+	if (!r->exited)
+		r->timed_out = true;
+	/* Else the program exited but something it started still holds its
+	 * output open: the linger time is over. */
+	kill_run(r);
+}
+
+static void on_proc_exit(uv_process_t *p, int64_t status, int sig)
+{
+	struct functions_run *r = p->data;
+	uint64_t spent, left;
+
+	r->exited = true;
+	r->exit_status = status;
+	r->term_signal = sig;
+	if (!r->out_closed || !r->err_closed) {
+		/* Something it started still holds its output open: give it
+		 * a moment (within the timeout) to finish writing. */
+		spent = (uv_hrtime() - r->start_ns) / 1000000;
+		left = spent >= r->timeout_ms ? 0 : r->timeout_ms - spent;
+		uv_timer_start(&r->timer, on_timer,
+			       left < LINGER_MS ? left : LINGER_MS, 0);
+		return;
+	}
+	maybe_finish(r);
+}
+
+int functions_run(struct functions *fns, const struct functions_run_opts *o,
+		  functions_run_done_fn *done, void *arg,
+		  struct functions_run **out)
+{
+	uv_process_options_t opt;
+	uv_stdio_container_t stdio[3];
+	struct functions_run *r;
+	size_t argc = 0;
+	char **args;
+	int rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (o == NULL || o->argv == NULL || o->argv[0] == NULL ||
+	    done == NULL)
+		return MDS_E_INVAL;
+	if (fns->closing)
+		return MDS_E_UNAVAIL;
+	if (fns->nruns >= MAX_RUNS)
+		return MDS_E_LIMIT;
+	while (o->argv[argc] != NULL)
+		argc++;
+
+	r = xcalloc(1, sizeof(*r));
+	r->fns = fns;
+	r->done = done;
+	r->arg = arg;
+	r->timeout_ms = o->timeout_ms ? o->timeout_ms : fns->timeout_ms;
+	r->capture_max = o->capture_max;
+	buf_init(&r->output, o->capture_max);
+	r->tag = xstrdup(o->log_tag ? o->log_tag : o->argv[0]);
+	r->function = o->function ? xstrdup(o->function) : NULL;
+	r->subscription_id = o->subscription_id ? xstrdup(o->subscription_id)
+						: NULL;
+	r->argv0 = xstrdup(o->argv[0]);
+	r->input_len = o->input ? o->input_len : 0;
+	r->input = xmalloc(r->input_len + 1);
+	if (r->input_len > 0)
+		memcpy(r->input, o->input, r->input_len);
+	r->start_ns = uv_hrtime();
+	r->exit_status = -1;
+
+	uv_pipe_init(fns->loop, &r->in, 0);
+	uv_pipe_init(fns->loop, &r->out, 0);
+	uv_pipe_init(fns->loop, &r->err, 0);
+	uv_timer_init(fns->loop, &r->timer);
+	r->in.data = r->out.data = r->err.data = r->timer.data = r;
+	r->proc.data = r;
+	r->wreq.data = r;
+	r->open_handles = 5;
+
+	r->next = fns->runs;
+	if (fns->runs != NULL)
+		fns->runs->prev = r;
+	fns->runs = r;
+	fns->nruns++;
+
+	args = xcalloc(argc + 1, sizeof(char *));
+	for (size_t i = 0; i < argc; i++)
+		args[i] = (char *)o->argv[i];
+	memset(&opt, 0, sizeof(opt));
+	stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+	stdio[0].data.stream = (uv_stream_t *)&r->in;
+	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	stdio[1].data.stream = (uv_stream_t *)&r->out;
+	stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	stdio[2].data.stream = (uv_stream_t *)&r->err;
+	opt.file = args[0];
+	opt.args = args;
+	opt.stdio = stdio;
+	opt.stdio_count = 3;
+	/* Its own process group, so a timeout kills what it started too. */
+	opt.flags = UV_PROCESS_DETACHED;
+	opt.exit_cb = on_proc_exit;
+	rc = uv_spawn(fns->loop, &r->proc, &opt);
+	free(args);
+	if (out != NULL)
+		*out = r;
+	if (rc != 0) {
+		snprintf(r->spawn_error, sizeof(r->spawn_error), "%s",
+			 uv_strerror(rc));
+		r->exited = true;
+		kill_run(r);
+		return 0;
+	}
+	r->started = true;
+	r->pid = r->proc.pid;
+	log_debug("fn", "%s: started pid %d", r->tag, r->pid);
+	uv_read_start((uv_stream_t *)&r->out, on_alloc, on_read);
+	uv_read_start((uv_stream_t *)&r->err, on_alloc, on_read);
+	uv_timer_start(&r->timer, on_timer, r->timeout_ms, 0);
+	if (r->input_len > 0) {
+		uv_buf_t b = uv_buf_init(r->input, (unsigned)r->input_len);
+
+		if (uv_write(&r->wreq, (uv_stream_t *)&r->in, &b, 1,
+			     on_written) != 0)
+			close_one(r, (uv_handle_t *)&r->in, &r->in_closed);
+	} else {
+		close_one(r, (uv_handle_t *)&r->in, &r->in_closed);
+	}
+	return 0;
+}
+
+void functions_run_cancel(struct functions *fns, struct functions_run *run)
+{
+	(void)fns;
+	if (run == NULL || run->finishing)
+		return;
+	run->cancelled = true;
+	kill_run(run);
+}
+
+/* ---- invocations ---- */
+
+static void call_unlink(struct functions *fns, struct call *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		fns->calls = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	fns->ncalls--;
+}
+
+static void call_link(struct functions *fns, struct call *c)
+{
+	c->prev = NULL;
+	c->next = fns->calls;
+	if (fns->calls != NULL)
+		fns->calls->prev = c;
+	fns->calls = c;
+}
+
+static void call_free(struct call *c)
+{
+	free(c->message);
+	free(c);
+}
+
+/* Counts an outcome in the function's listing. */
+static void account(struct functions *fns, const char *name, int error,
+		    const char *message)
+{
+	struct fn_entry *e = find(fns, name);
+
+	if (e == NULL)
+		return;
+	e->invocations++;
+	e->last_ms = ids_now_ms();
+	if (error != 0) {
+		e->failures++;
+		snprintf(e->last_error, sizeof(e->last_error), "%s",
+			 message && message[0] ? message
+					       : mds_strerror(error));
+	}
+}
+
+static void call_done(struct call *c, int error, const char *result,
+		      const char *message)
+{
+	struct functions *fns = c->fns;
+
+	if (fns == NULL) { /* functions_close() answered it already */
+		call_free(c);
+		return;
+	}
+	call_unlink(fns, c);
+	account(fns, c->name, error, message);
+	if (error != 0)
+		log_info("fn", "function %s failed: %s", c->name,
+			 message ? message : mds_strerror(error));
+	c->done(c->arg, error, error == 0 && result ? result : "",
+		message ? message : "");
+	call_free(c);
+}
+
+static void builtin_done(void *arg, int error, const char *result,
+			 const char *message)
+{
+	call_done(arg, error, result, message);
+}
+
+static void program_done(void *arg, const struct functions_run_result *res)
+{
+	struct call *c = arg;
+
+	c->run = NULL;
+	call_done(c, res->error, res->output, res->message);
+}
+
+static void on_kick(uv_timer_t *t)
+{
+	struct functions *fns = t->data;
+
+	while (fns->queued != NULL && !fns->closing) {
+		struct call *c = fns->queued;
+		struct fn_entry *e;
+
+		fns->queued = c->next;
+		if (fns->queued == NULL)
+			fns->queued_tail = NULL;
+		call_link(fns, c);
+		e = find(fns, c->name);
+		if (e == NULL || !e->builtin) {
+			call_done(c, MDS_E_NOTFOUND, NULL,
+				  "the function no longer exists");
+			continue;
+		}
+		e->fn(e->ctx, c->message, c->len, builtin_done, c);
+	}
+}
+
+int functions_invoke(struct functions *fns, const char *name,
+		     const char *message, size_t len, functions_done_fn *done,
+		     void *arg)
+{
+	const char *argv[ARGV_MAX + 1];
+	struct functions_run_opts o;
+	struct fn_entry *e;
+	struct call *c;
+	char tag[NAME_MAX_LEN + 16];
+	size_t i;
+	json_t *v;
+	int rc;
+
+	if (fns->closing)
+		return MDS_E_UNAVAIL;
+	e = find(fns, name);
+	if (e == NULL)
+		return MDS_E_NOTFOUND;
+	if (fns->ncalls >= MAX_CALLS)
+		return MDS_E_LIMIT;
+	c = xcalloc(1, sizeof(*c));
+	c->fns = fns;
+	snprintf(c->name, sizeof(c->name), "%s", e->name);
+	c->builtin = e->builtin;
+	c->done = done;
+	c->arg = arg;
+	if (e->builtin) {
+		c->message = xmalloc(len + 1);
+		memcpy(c->message, message, len);
+		c->message[len] = '\0';
+		c->len = len;
+		if (fns->queued_tail != NULL)
+			fns->queued_tail->next = c;
+		else
+			fns->queued = c;
+		fns->queued_tail = c;
+		fns->ncalls++;
+		uv_timer_start(&fns->kick, on_kick, 0, 0);
+		return 0;
+	}
+	json_array_foreach(e->command, i, v)
+		argv[i] = json_string_value(v);
+	argv[json_array_size(e->command)] = NULL;
+	snprintf(tag, sizeof(tag), "function %s", e->name);
+	o = (struct functions_run_opts){
+		.argv = argv, .input = message, .input_len = len,
+		.timeout_ms = e->timeout_s * 1000, .capture_max = RESULT_MAX,
+		.log_tag = tag, .function = e->name,
+	};
+	rc = functions_run(fns, &o, program_done, c, &c->run);
+	if (rc != 0) {
+		free(c);
+		return rc;
+	}
+	call_link(fns, c);
+	fns->ncalls++;
+	return 0;
+}
+
+/* ---- the registry ---- */
+
+void functions_register_builtin(struct functions *fns, const char *name,
+				const char *description,
+				functions_builtin_fn *fn, void *ctx)
+{
+	struct fn_entry *e = find(fns, name), **tail;
+
+	if (e != NULL) {
+		log_warn("fn", "the built-in function %s replaces the %s "
+			 "function of that name", name,
+			 e->builtin ? "built-in" : "user");
+		if (!e->builtin)
+			fns->nuser--;
+		entry_unlink(fns, e);
+		entry_free(e);
+	}
+	e = xcalloc(1, sizeof(*e));
+	e->name = xstrdup(name);
+	e->description = xstrdup(description ? description : "");
+	e->builtin = true;
+	e->fn = fn;
+	e->ctx = ctx;
+	for (tail = &fns->entries; *tail; tail = &(*tail)->next)
+		;
+	*tail = e;
+}
+
+int functions_exists(struct functions *fns, const char *name)
+{
+	return find(fns, name) != NULL;
+}
+
+static json_t *entry_json(const struct fn_entry *e)
+{
+	json_t *o = json_pack("{s:s, s:s, s:b}", "name", e->name,
+			      "description", e->description, "builtin",
+			      e->builtin);
+
+	if (!e->builtin) {
+		json_object_set(o, "command", e->command);
+		json_object_set_new(o, "timeoutSeconds",
+				    json_integer(e->timeout_s));
+		json_object_set_new(o, "timeCreated",
+				    jsonx_time(e->created_ms));
+	}
+	json_object_set_new(o, "invocations",
+			    json_integer((json_int_t)e->invocations));
+	json_object_set_new(o, "failures",
+			    json_integer((json_int_t)e->failures));
+	json_object_set_new(o, "lastError",
+			    e->last_error[0] ? json_string(e->last_error)
+					     : json_null());
+	json_object_set_new(o, "timeLastInvoked", jsonx_time(e->last_ms));
+	return o;
+}
+
+json_t *functions_list(struct functions *fns)
+{
+	json_t *items = json_array();
+
+	for (int pass = 0; pass < 2; pass++)
+		for (struct fn_entry *e = fns->entries; e; e = e->next)
+			if (e->builtin == (pass == 0))
+				json_array_append_new(items, entry_json(e));
+	return json_pack("{s:o}", "items", items);
+}
+
+json_t *functions_get(struct functions *fns, const char *name,
+		      struct fault *f)
+{
+	struct fn_entry *e = find(fns, name);
+
+	if (e == NULL) {
+		fault_set(f, MDS_E_NOTFOUND, "", "no function named '%.80s'",
+			  name);
+		return NULL;
+	}
+	return entry_json(e);
+}
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > NAME_MAX_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+static json_t *stored_json(const struct fn_entry *e)
+{
+	return json_pack("{s:s, s:O, s:s, s:i, s:I}", "name", e->name,
+			 "command", e->command, "description", e->description,
+			 "timeoutSeconds", (int)e->timeout_s, "createdMs",
+			 (json_int_t)e->created_ms);
+}
+
+int functions_create(struct functions *fns, json_t *spec, json_t **out,
+		     struct fault *f)
+{
+	static const char *const known[] = { "name", "command", "description",
+					     "timeoutSeconds" };
+	struct fn_entry *e, **tail;
+	const char *key, *name;
+	json_t *v, *cmd, *desc, *to, *doc;
+	uint32_t timeout_s = fns->timeout_ms / 1000;
+	char *s;
+	int rc;
+
+	if (!json_is_object(spec))
+		return fault_set(f, MDS_E_INVAL, "",
+				 "the body must be a JSON object");
+	json_object_foreach(spec, key, v) {
+		bool ok = false;
+
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			ok |= strcmp(key, known[i]) == 0;
+		if (!ok)
+			return fault_set(f, MDS_E_INVAL, key,
+					 "%.60s: unknown field", key);
+	}
+	v = json_object_get(spec, "name");
+	if (v == NULL)
+		return fault_set(f, MDS_E_INVAL, "name", "name: is required");
+	if (!json_is_string(v) || !valid_name(json_string_value(v)))
+		return fault_set(f, MDS_E_INVAL, "name",
+				 "name: 1 to %d characters of a-z 0-9 -",
+				 NAME_MAX_LEN);
+	name = json_string_value(v);
+	e = find(fns, name);
+	if (e != NULL)
+		return fault_set(f, MDS_E_EXISTS, "name",
+				 "name: a %s function named '%s' exists",
+				 e->builtin ? "built-in" : "user", name);
+	cmd = json_object_get(spec, "command");
+	rc = functions_check_command(cmd, "command", f);
+	if (rc != 0)
+		return rc;
+	desc = json_object_get(spec, "description");
+	if (desc != NULL && (!json_is_string(desc) ||
+			     json_string_length(desc) > DESC_MAX_LEN))
+		return fault_set(f, MDS_E_INVAL, "description",
+				 "description: must be a string of at most "
+				 "%d bytes", DESC_MAX_LEN);
+	to = json_object_get(spec, "timeoutSeconds");
+	if (to != NULL) {
+		if (!json_is_integer(to) || json_integer_value(to) < 1 ||
+		    json_integer_value(to) > TIMEOUT_MAX_S)
+			return fault_set(f, MDS_E_INVAL, "timeoutSeconds",
+					 "timeoutSeconds: must be an integer "
+					 "from 1 to %d", TIMEOUT_MAX_S);
+		timeout_s = (uint32_t)json_integer_value(to);
+	}
+	if (fns->nuser >= MAX_USER_FUNCTIONS)
+		return fault_set(f, MDS_E_LIMIT, "",
+				 "at most %d user functions may exist",
+				 MAX_USER_FUNCTIONS);
+
+	e = xcalloc(1, sizeof(*e));
+	e->name = xstrdup(name);
+	e->description = xstrdup(desc ? json_string_value(desc) : "");
+	e->command = json_deep_copy(cmd);
+	e->timeout_s = timeout_s;
+	e->created_ms = ids_now_ms();
+	doc = stored_json(e);
+	s = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	rc = store_put(fns->store, KIND, e->name, s);
+	free(s);
+	if (rc != 0) {
+		entry_free(e);
+		return fault_set(f, rc, "", "cannot store the function: %s",
+				 mds_strerror(rc));
+	}
+	for (tail = &fns->entries; *tail; tail = &(*tail)->next)
+		;
+	*tail = e;
+	fns->nuser++;
+	log_info("fn", "function %s created", e->name);
+	if (out != NULL)
+		*out = entry_json(e);
+	return 0;
+}
+
+int functions_delete(struct functions *fns, const char *name,
+		     struct fault *f)
+{
+	struct fn_entry *e = find(fns, name);
+	int rc;
+
+	if (e == NULL)
+		return fault_set(f, MDS_E_NOTFOUND, "",
+				 "no function named '%.80s'", name);
+	if (e->builtin)
+		return fault_set(f, MDS_E_CONFLICT, "",
+				 "'%s' is a built-in function; it cannot be "
+				 "deleted", name);
+	rc = store_delete(fns->store, KIND, e->name);
+	if (rc != 0)
+		return fault_set(f, rc, "", "cannot delete the function: %s",
+				 mds_strerror(rc));
+	log_info("fn", "function %s deleted", e->name);
+	entry_unlink(fns, e);
+	entry_free(e);
+	fns->nuser--;
+	return 0;
+}
+
+/* ---- open and close ---- */
+
+static int load_one(void *arg, const char *id, const char *json)
+{
+	struct functions *fns = arg;
+	struct fn_entry *e, **tail;
+	json_t *o = json_loads(json, 0, NULL);
+	json_t *cmd = json_object_get(o, "command"), *v;
+	struct fault f;
+
+	if (!json_is_object(o) || !json_is_array(cmd) ||
+	    json_array_size(cmd) == 0 || json_array_size(cmd) > ARGV_MAX ||
+	    find(fns, id) != NULL) {
+		log_warn("fn", "skipping the stored function %s: unreadable",
+			 id);
+		json_decref(o);
+		return 0;
+	}
+	if (functions_check_command(cmd, "command", &f) != 0)
+		log_warn("fn", "function %s: %s (kept; invocations will "
+			 "fail)", id, f.message);
+	e = xcalloc(1, sizeof(*e));
+	e->name = xstrdup(id);
+	v = json_object_get(o, "description");
+	e->description = xstrdup(json_is_string(v) ? json_string_value(v)
+						   : "");
+	e->command = json_deep_copy(cmd);
+	e->timeout_s = (uint32_t)json_integer_value(
+		json_object_get(o, "timeoutSeconds"));
+	if (e->timeout_s == 0 || e->timeout_s > TIMEOUT_MAX_S)
+		e->timeout_s = fns->timeout_ms / 1000;
+	e->created_ms = json_integer_value(json_object_get(o, "createdMs"));
+	json_decref(o);
+	for (tail = &fns->entries; *tail; tail = &(*tail)->next)
+		;
+	*tail = e;
+	fns->nuser++;
+	return 0;
+}
+
+int functions_open(const struct functions_env *env, struct functions **out,
+		   char *diag, size_t diagsz)
+{
+	struct functions *fns = xcalloc(1, sizeof(*fns));
+	int rc;
+
+	fns->loop = env->loop;
+	fns->store = env->store;
+	fns->timeout_ms = env->timeout_ms ? env->timeout_ms
+					  : DEFAULT_TIMEOUT_MS;
+	if (fns->timeout_ms < 1000)
+		fns->timeout_ms = 1000;
+	rc = store_each(fns->store, KIND, load_one, fns);
+	if (rc != 0) {
+		mds_diag(diag, diagsz, "cannot load the functions: %s",
+			 mds_strerror(rc));
+		for (struct fn_entry *e = fns->entries, *n; e; e = n) {
+			n = e->next;
+			entry_free(e);
+		}
+		free(fns);
+		return rc;
+	}
+	uv_timer_init(fns->loop, &fns->kick);
+	fns->kick.data = fns;
+	log_info("fn", "%zu user functions loaded", fns->nuser);
+	*out = fns;
+	return 0;
+}
+
+static void on_kick_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void functions_close(struct functions *fns)
+{
+	static const char why[] = "the daemon is shutting down";
+
+	if (fns == NULL)
+		return;
+	fns->closing = true;
+	while (fns->queued != NULL) {
+		struct call *c = fns->queued;
+
+		fns->queued = c->next;
+		c->done(c->arg, MDS_E_UNAVAIL, "", why);
+		call_free(c);
+	}
+	fns->queued_tail = NULL;
+	for (struct call *c = fns->calls, *next; c != NULL; c = next) {
+		next = c->next;
+		c->prev = c->next = NULL;
+		c->done(c->arg, MDS_E_UNAVAIL, "", why);
+		if (c->builtin) {
+			c->fns = NULL; /* freed when the built-in answers */
+		} else {
+			if (c->run != NULL)
+				c->run->done = NULL;
+			call_free(c);
+		}
+	}
+	fns->calls = NULL;
+	fns->ncalls = 0;
+	while (fns->runs != NULL) {
+		struct functions_run *r = fns->runs;
+		struct functions_run_result res = {
+			.error = MDS_E_UNAVAIL, .exit_status = -1,
+			.output = "", .message = why,
+		};
+
+		fns->runs = r->next;
+		r->prev = r->next = NULL;
+		r->fns = NULL;
+		if (r->done != NULL)
+			r->done(r->arg, &res);
+		r->done = NULL;
+		r->cancelled = true;
+		if (!r->finishing)
+			kill_run(r);
+	}
+	fns->nruns = 0;
+	for (struct fn_entry *e = fns->entries, *n; e; e = n) {
+		n = e->next;
+		entry_free(e);
+	}
+	fns->entries = NULL;
+	uv_timer_stop(&fns->kick);
+	uv_close((uv_handle_t *)&fns->kick, on_kick_closed);
+}

@@ -1,0 +1,153 @@
+/*
+ * functions.h - functions: what subscriptions deliver messages to.
+ *
+ * A function takes one message (bytes, normally an OCI alarm message) and
+ * returns a result. Built-in functions are C (the autoscale function);
+ * user functions are programs registered by name, run without a shell with
+ * the message on stdin, their stdout (up to 1 MiB) the result and their
+ * stderr logged line by line. Invocations run on the loop; the result
+ * comes back through a callback. See docs/notifications.md.
+ */
+#ifndef MDS_FUNCTIONS_H
+#define MDS_FUNCTIONS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "util/fault.h"
+
+struct functions;
+struct store;
+
+/*
+ * The outcome of one invocation: error 0 and a JSON result (or text), or a
+ * negative MDS_E_* with message saying why (the message was refused, the
+ * program failed or timed out). Both strings live until the callback
+ * returns.
+ */
+typedef void functions_done_fn(void *arg, int error, const char *result,
+			       const char *message);
+
+/*
+ * A built-in function: gets the message and must call done exactly once,
+ * now or later, on the loop thread.
+ */
+typedef void functions_builtin_fn(void *ctx, const char *message, size_t len,
+				  functions_done_fn *done, void *arg);
+
+struct functions_env {
+	uv_loop_t *loop;
+	struct store *store;
+	const char *data_dir;
+	uint32_t timeout_ms; /* per invocation of a program; 0: 30 s */
+};
+
+/* Loads the user functions from the store. Returns 0 and the module in
+ * *out, or a negative MDS_E_* with detail in diag. */
+int functions_open(const struct functions_env *env, struct functions **out,
+		   char *diag, size_t diagsz);
+/*
+ * Closes the module: every invocation and run still pending gets its done
+ * callback now, with MDS_E_UNAVAIL, and running programs are killed. A
+ * built-in that calls its done later is ignored then. The caller keeps
+ * running the loop until the killed programs' handles have closed. NULL is
+ * accepted.
+ */
+void functions_close(struct functions *fns);
+
+/* Registers a built-in function (name copied; ctx borrowed). */
+void functions_register_builtin(struct functions *fns, const char *name,
+				const char *description,
+				functions_builtin_fn *fn, void *ctx);
+
+/*
+ * Invokes function name with message (copied). Returns 0 and later calls
+ * done exactly once (never from inside this call); or MDS_E_NOTFOUND (no
+ * such function), MDS_E_LIMIT (too many invocations running) or
+ * MDS_E_UNAVAIL (closing) without calling it.
+ */
+int functions_invoke(struct functions *fns, const char *name,
+		     const char *message, size_t len, functions_done_fn *done,
+		     void *arg);
+
+/* Whether a function of that name exists. */
+int functions_exists(struct functions *fns, const char *name);
+
+/* User functions: {"name", "command": [argv...], "description"?}. */
+int functions_create(struct functions *fns, json_t *spec, json_t **out,
+		     struct fault *f);
+int functions_delete(struct functions *fns, const char *name,
+		     struct fault *f);
+/* {"items": [...]} of built-in and user functions. */
+json_t *functions_list(struct functions *fns);
+
+/* One function as the listing shows it, or NULL (f filled). */
+json_t *functions_get(struct functions *fns, const char *name,
+		      struct fault *f);
+
+/*
+ * Checks an argument vector for a program run without a shell: a JSON
+ * array of 1 to 256 strings whose first is an absolute path to an
+ * executable file or the name of one on PATH. Returns 0, or MDS_E_INVAL
+ * with f filled, blaming field.
+ */
+int functions_check_command(const json_t *cmd, const char *field,
+			    struct fault *f);
+
+/*
+ * Running programs: what user functions and COMMAND subscriptions share.
+ * The program gets input on stdin (a pipe, closed after it), runs in its
+ * own process group without a shell, and is killed (the whole group, with
+ * SIGKILL) past its timeout. Its stdout is logged line by line and, when
+ * capture_max is not 0, also captured up to capture_max bytes; its stderr is
+ * logged line by line. Logged lines are capped in length and number.
+ */
+struct functions_run;
+
+struct functions_run_result {
+	int error;            /* 0: exit status 0; MDS_E_IO: other exit status
+			       * or a signal; MDS_E_TIMEOUT; MDS_E_LIMIT:
+			       * stdout over capture_max; MDS_E_SYS: could not
+			       * start; MDS_E_UNAVAIL: cancelled or closing */
+	int exit_status;      /* the exit status, -1 if none */
+	int term_signal;      /* the signal that ended it, 0 if none */
+	const char *output;   /* captured stdout, NUL-terminated; "" if none */
+	size_t output_len;
+	const char *message;  /* why, when error != 0; else "" */
+	uint64_t elapsed_ms;
+};
+
+/* Called once per run; res and its strings live until it returns. */
+typedef void functions_run_done_fn(void *arg,
+				   const struct functions_run_result *res);
+
+struct functions_run_opts {
+	const char *const *argv; /* NULL-terminated; copied */
+	const char *input;       /* copied; may be NULL */
+	size_t input_len;
+	uint32_t timeout_ms;     /* 0: the module's default */
+	size_t capture_max;      /* 0: stdout is only logged, not captured */
+	const char *log_tag;     /* names the run in log lines; copied */
+	const char *function;    /* the function's name for the log; copied */
+	const char *subscription_id; /* the subscription, likewise */
+};
+
+/*
+ * Starts a program. Returns 0 and calls done exactly once, later, on the
+ * loop (also when the program could not start); *out (if not NULL) gets a
+ * handle for functions_run_cancel(), valid until done runs. Returns
+ * MDS_E_LIMIT when too many programs run already (256), MDS_E_UNAVAIL
+ * after functions_close(), MDS_E_INVAL for an empty argv; done is then
+ * never called.
+ */
+int functions_run(struct functions *fns, const struct functions_run_opts *o,
+		  functions_run_done_fn *done, void *arg,
+		  struct functions_run **out);
+
+/* Kills a running program; its done callback runs later with
+ * MDS_E_UNAVAIL. */
+void functions_run_cancel(struct functions *fns, struct functions_run *run);
+
+#endif

@@ -1,0 +1,1468 @@
+/*
+ * notifications.c - topics, subscriptions and their deliveries; see
+ * notifications.h and docs/notifications.md.
+ *
+ * Durable state, all in the store: topics (kind "topic"), subscriptions
+ * (kind "subscription", with their HMAC secret), one document per pending
+ * delivery (kind "delivery", holding the message), and the attempts (event
+ * stream "deliveries", ref the subscription id, trimmed to about the last
+ * DELIVERIES_KEPT).
+ *
+ * In memory each subscription keeps its pending deliveries as a FIFO of
+ * small records (the message stays in the store and is read at each
+ * attempt). One timer drives every queue: it starts the head of each queue
+ * that is due and has nothing in flight, then sleeps until the earliest
+ * next due head. An attempt's outcome is committed (event plus queue
+ * change, in one transaction) before the queue moves on.
+ *
+ * An attempt in flight whose subscription goes away (deleted, or the
+ * module closes) is orphaned: it is cancelled where that is possible, and
+ * its completion only frees it. Its delivery, if still stored, is tried
+ * again after a restart: delivery is at least once.
+ */
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "notify/functions.h"
+#include "http/httpc.h"
+#include "notify/notifications.h"
+#include "store/store.h"
+#include "api/jsonx.h"
+#include "util/ids.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define K_TOPIC "topic"
+#define K_SUB "subscription"
+#define K_DELIVERY "delivery"
+#define STREAM "deliveries"
+
+#define ID_LEN 24
+#define TOPIC_NAME_MAX 256
+#define DESC_MAX 1024
+#define URL_MAX 2048
+#define SECRET_MIN 16
+#define SECRET_MAX 256
+#define DEDUPE_MAX 256
+#define MESSAGE_MAX (1024 * 1024)
+#define MAX_TOPICS 1000
+#define MAX_SUBS 1000
+#define MAX_PENDING 10000
+#define DEFAULT_ATTEMPTS 8
+#define MAX_ATTEMPTS 100
+#define DEFAULT_TIMEOUT_S 10
+#define MAX_TIMEOUT_S 600
+#define BACKOFF_BASE_MS 1000
+#define BACKOFF_MAX_MS (5 * 60 * 1000)
+#define DELIVERIES_KEPT 1000
+#define TRIM_EVERY 50
+#define RESPONSE_MAX (64 * 1024)
+
+enum proto { P_FUNCTION, P_HTTPS, P_HTTP, P_COMMAND, P__COUNT };
+static const char *const proto_names[P__COUNT] = { "FUNCTION", "HTTPS",
+						   "HTTP", "COMMAND" };
+
+struct topic {
+	struct topic *next;
+	char id[ID_LEN];
+	char *name;
+	char *description;
+	int64_t created_ms;
+};
+
+/* One queued delivery; its message is in the store. */
+struct pending {
+	struct pending *next;
+	char id[ID_LEN];
+	int attempts;     /* made so far */
+	int64_t next_ms;  /* not before */
+};
+
+struct attempt;
+
+struct sub {
+	struct sub *next;
+	char id[ID_LEN];
+	char topic_id[ID_LEN];
+	enum proto proto;
+	char *endpoint;   /* function name or URL; NULL for COMMAND */
+	json_t *command;  /* COMMAND: array of strings */
+	uint32_t max_attempts;
+	uint32_t timeout_s;
+	char *secret;
+	int64_t created_ms;
+	struct pending *head, *tail;
+	size_t npending;
+	struct attempt *inflight;
+	unsigned since_trim;
+	uint64_t outcomes[3]; /* SUCCEEDED, FAILED, RETRYING since start */
+};
+
+/* One attempt at the head delivery of a subscription. */
+struct attempt {
+	struct notifications *n; /* NULL once orphaned */
+	struct sub *sub;         /* NULL once orphaned */
+	json_t *doc;             /* the delivery document */
+	char delivery_id[ID_LEN];
+	int number;
+	int64_t started_ms;
+	uint64_t start_ns;
+	struct httpc_req *hreq;
+	struct functions_run *run;
+};
+
+struct notifications {
+	struct notifications_env env;
+	struct topic *topics;
+	size_t ntopics;
+	struct sub *subs;
+	size_t nsubs;
+	uv_timer_t timer;
+	bool closing;
+	void (*done)(void *arg);
+	void *done_arg;
+};
+
+static void arm(struct notifications *n);
+
+/* ---- small helpers ---- */
+
+static const char *jstr(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
+static void save(struct notifications *n, const char *kind, const char *id,
+		 json_t *doc, int *rc)
+{
+	char *s = json_dumps(doc, JSON_COMPACT);
+
+	if (*rc == 0)
+		*rc = store_put(n->env.store, kind, id, s);
+	free(s);
+}
+
+static struct topic *find_topic(struct notifications *n, const char *key)
+{
+	for (struct topic *t = n->topics; t; t = t->next)
+		if (strcmp(t->id, key) == 0)
+			return t;
+	for (struct topic *t = n->topics; t; t = t->next)
+		if (strcmp(t->name, key) == 0)
+			return t;
+	return NULL;
+}
+
+static struct sub *find_sub(struct notifications *n, const char *id)
+{
+	for (struct sub *s = n->subs; s; s = s->next)
+		if (strcmp(s->id, id) == 0)
+			return s;
+	return NULL;
+}
+
+/* Copies a dedupe key into a header-safe form: printable ASCII, capped. */
+static void clean_key(char *out, size_t outsz, const char *key,
+		      const char *fallback)
+{
+	size_t i = 0;
+
+	if (key != NULL)
+		for (; key[i] != '\0' && i + 1 < outsz && i < DEDUPE_MAX; i++)
+			out[i] = (key[i] > 0x20 && key[i] < 0x7f) ? key[i]
+								   : '_';
+	out[i] = '\0';
+	if (i == 0)
+		snprintf(out, outsz, "%s", fallback);
+}
+
+static uint64_t backoff_ms(int attempts)
+{
+	uint64_t ms = BACKOFF_BASE_MS;
+
+	for (int i = 1; i < attempts && ms < BACKOFF_MAX_MS; i++)
+		ms *= 2;
+	return ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS;
+}
+
+/* ---- JSON shapes ---- */
+
+static json_t *topic_json(const struct topic *t)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:o}", "topicId", t->id,
+			 "name", t->name, "description", t->description,
+			 "lifecycleState", "ACTIVE", "timeCreated",
+			 jsonx_time(t->created_ms));
+}
+
+static json_t *topic_doc(const struct topic *t)
+{
+	return json_pack("{s:s, s:s, s:s, s:I}", "id", t->id, "name", t->name,
+			 "description", t->description, "createdMs",
+			 (json_int_t)t->created_ms);
+}
+
+static json_t *sub_json(const struct sub *s)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s}", "id", s->id, "topicId",
+			      s->topic_id, "protocol", proto_names[s->proto]);
+
+	if (s->proto == P_COMMAND)
+		json_object_set(o, "command", s->command);
+	else
+		json_object_set_new(o, "endpoint", json_string(s->endpoint));
+	json_object_set_new(o, "maxAttempts", json_integer(s->max_attempts));
+	json_object_set_new(o, "timeoutSeconds", json_integer(s->timeout_s));
+	json_object_set_new(o, "lifecycleState", json_string("ACTIVE"));
+	json_object_set_new(o, "timeCreated", jsonx_time(s->created_ms));
+	json_object_set_new(o, "pendingDeliveries",
+			    json_integer((json_int_t)s->npending));
+	return o;
+}
+
+static json_t *sub_doc(const struct sub *s)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:i, s:s, s:I}", "id",
+			      s->id, "topicId", s->topic_id, "protocol",
+			      proto_names[s->proto], "maxAttempts",
+			      (int)s->max_attempts, "timeoutSeconds",
+			      (int)s->timeout_s, "secret", s->secret,
+			      "createdMs", (json_int_t)s->created_ms);
+
+	if (s->proto == P_COMMAND)
+		json_object_set(o, "command", s->command);
+	else
+		json_object_set_new(o, "endpoint", json_string(s->endpoint));
+	return o;
+}
+
+/* ---- the queues ---- */
+
+static void sub_push(struct sub *s, struct pending *p)
+{
+	p->next = NULL;
+	if (s->tail != NULL)
+		s->tail->next = p;
+	else
+		s->head = p;
+	s->tail = p;
+	s->npending++;
+}
+
+static void sub_pop(struct sub *s)
+{
+	struct pending *p = s->head;
+
+	if (p == NULL)
+		return;
+	s->head = p->next;
+	if (s->head == NULL)
+		s->tail = NULL;
+	s->npending--;
+	free(p);
+}
+
+static void attempt_free(struct attempt *a)
+{
+	json_decref(a->doc);
+	free(a);
+}
+
+/* Lets go of the attempt in flight: it is cancelled where possible, and
+ * its completion will only free it. */
+static void orphan(struct notifications *n, struct sub *s)
+{
+	struct attempt *a = s->inflight;
+
+	if (a == NULL)
+		return;
+	s->inflight = NULL;
+	a->sub = NULL;
+	a->n = NULL;
+	if (a->hreq != NULL)
+		httpc_cancel(n->env.httpc, a->hreq);
+	else if (a->run != NULL)
+		functions_run_cancel(n->env.functions, a->run);
+}
+
+static void sub_free(struct sub *s)
+{
+	while (s->head != NULL)
+		sub_pop(s);
+	free(s->endpoint);
+	free(s->secret);
+	json_decref(s->command);
+	free(s);
+}
+
+static void topic_free(struct topic *t)
+{
+	free(t->name);
+	free(t->description);
+	free(t);
+}
+
+/* Records one outcome in the subscription's history (inside the caller's
+ * transaction). */
+static int add_event(struct notifications *n, struct sub *s,
+		     const char *message_id, const char *dedupe_key,
+		     int attempt, int64_t started, int64_t finished,
+		     const char *outcome, json_t *status, const char *error,
+		     uint64_t duration_ms)
+{
+	json_t *o = json_pack("{s:s, s:s, s:i, s:o, s:o, s:s, s:o, s:o, s:I, "
+			      "s:I}",
+			      "messageId", message_id, "dedupeKey",
+			      dedupe_key, "attempt", attempt, "timeStarted",
+			      jsonx_time(started), "timeFinished",
+			      jsonx_time(finished), "outcome", outcome,
+			      "status", status, "error",
+			      error && error[0] ? json_string(error)
+						: json_null(),
+			      "durationMs", (json_int_t)duration_ms, "timeMs",
+			      (json_int_t)finished);
+	char *txt = json_dumps(o, JSON_COMPACT);
+	int rc = store_event_add(n->env.store, STREAM, s->id, finished, txt);
+
+	free(txt);
+	json_decref(o);
+	s->since_trim++;
+	return rc;
+}
+
+static int first_time(void *arg, const char *ref, const char *json)
+{
+	json_t *o = json_loads(json, 0, NULL);
+
+	(void)ref;
+	*(int64_t *)arg = json_integer_value(json_object_get(o, "timeMs"));
+	json_decref(o);
+	return 1; /* only the oldest of the newest DELIVERIES_KEPT */
+}
+
+/* Keeps about the last DELIVERIES_KEPT attempts of a subscription. */
+static void trim(struct notifications *n, struct sub *s)
+{
+	int64_t cut = 0;
+
+	if (s->since_trim < TRIM_EVERY)
+		return;
+	s->since_trim = 0;
+	if (store_event_each(n->env.store, STREAM, s->id, 0, DELIVERIES_KEPT,
+			     first_time, &cut) == 1 && cut > 0)
+		store_event_trim(n->env.store, STREAM, s->id, cut);
+}
+
+/*
+ * Ends the attempt in flight: records it, and pops its delivery when it
+ * succeeded or used its last attempt, or schedules the next one.
+ */
+static void attempt_end(struct attempt *a, bool ok, long status,
+			const char *error)
+{
+	struct notifications *n = a->n;
+	struct sub *s = a->sub;
+	struct pending *p;
+	const char *outcome;
+	int64_t now = ids_now_ms();
+	uint64_t took = (uv_hrtime() - a->start_ns) / 1000000;
+	int rc = 0;
+
+	if (s == NULL) { /* orphaned */
+		attempt_free(a);
+		return;
+	}
+	s->inflight = NULL;
+	p = s->head;
+	if (p == NULL || strcmp(p->id, a->delivery_id) != 0) {
+		log_error("notify", "%s: attempt for %s, not its queue head",
+			  s->id, a->delivery_id);
+		attempt_free(a);
+		arm(n);
+		return;
+	}
+	p->attempts = a->number;
+	if (ok)
+		outcome = "SUCCEEDED";
+	else if ((uint32_t)p->attempts >= s->max_attempts)
+		outcome = "FAILED";
+	else
+		outcome = "RETRYING";
+	s->outcomes[ok ? 0 : outcome[0] == 'F' ? 1 : 2]++;
+	store_begin(n->env.store);
+	rc = add_event(n, s, jstr(a->doc, "messageId"),
+		       jstr(a->doc, "dedupeKey"), a->number, a->started_ms,
+		       now, outcome,
+		       status >= 0 ? json_integer(status) : json_null(), error,
+		       took);
+	if (outcome[0] == 'R') {
+		p->next_ms = now + (int64_t)backoff_ms(p->attempts);
+		json_object_set_new(a->doc, "attempts",
+				    json_integer(p->attempts));
+		json_object_set_new(a->doc, "nextAttemptMs",
+				    json_integer(p->next_ms));
+		save(n, K_DELIVERY, p->id, a->doc, &rc);
+	} else if (rc == 0) {
+		rc = store_delete(n->env.store, K_DELIVERY, p->id);
+	}
+	if (rc == 0)
+		rc = store_commit(n->env.store);
+	if (rc != 0) {
+		store_rollback(n->env.store);
+		log_error("notify", "%s: cannot record the attempt on %s: %s",
+			  s->id, p->id, mds_strerror(rc));
+	}
+	if (ok)
+		log_info("notify", "%s: message %s delivered (attempt %d, "
+			 "%llu ms)", s->id, jstr(a->doc, "messageId"),
+			 a->number, (unsigned long long)took);
+	else
+		log_warn("notify", "%s: message %s attempt %d/%u failed: %s%s",
+			 s->id, jstr(a->doc, "messageId"), a->number,
+			 s->max_attempts, error ? error : "",
+			 outcome[0] == 'F' ? " (giving up)" : "");
+	if (outcome[0] != 'R')
+		sub_pop(s);
+	trim(n, s);
+	attempt_free(a);
+	arm(n);
+}
+
+static void on_http_done(void *arg, const struct httpc_result *res)
+{
+	struct attempt *a = arg;
+	char err[300];
+	bool ok;
+
+	a->hreq = NULL;
+	ok = (res->error == 0 || res->error == MDS_E_LIMIT) &&
+	     res->status >= 200 && res->status < 300;
+	err[0] = '\0';
+	if (!ok && res->error != 0 && res->error != MDS_E_LIMIT) {
+		snprintf(err, sizeof(err), "%s: %s", mds_strerror(res->error),
+			 res->detail ? res->detail : "");
+	} else if (!ok) {
+		size_t i, n = 0;
+		char body[120];
+
+		for (i = 0; i < res->body_len && n + 1 < sizeof(body); i++)
+			body[n++] = (res->body[i] >= 0x20 &&
+				     res->body[i] < 0x7f) ? res->body[i] : ' ';
+		body[n] = '\0';
+		snprintf(err, sizeof(err), "HTTP %ld%s%s", res->status,
+			 n ? ": " : "", body);
+	}
+	attempt_end(a, ok, res->status > 0 ? res->status : -1, err);
+}
+
+static void on_fn_done(void *arg, int error, const char *result,
+		       const char *message)
+{
+	struct attempt *a = arg;
+	char err[300];
+
+	(void)result;
+	snprintf(err, sizeof(err), "%s", error == 0 ? ""
+					  : message && message[0]
+						  ? message
+						  : mds_strerror(error));
+	attempt_end(a, error == 0, -1, err);
+}
+
+static void on_run_done(void *arg, const struct functions_run_result *res)
+{
+	struct attempt *a = arg;
+
+	a->run = NULL;
+	attempt_end(a, res->error == 0, res->exit_status, res->message);
+}
+
+static void start_http(struct notifications *n, struct attempt *a,
+		       const char *msg, size_t len)
+{
+	struct sub *s = a->sub;
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	char *h[9];
+	struct httpc_opts o;
+	int rc;
+
+	HMAC(EVP_sha256(), s->secret, (int)strlen(s->secret),
+	     (const unsigned char *)msg, len, mac, &maclen);
+	for (unsigned int i = 0; i < maclen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+	hex[2 * maclen] = '\0';
+	h[0] = xstrdup("Content-Type: application/json");
+	h[1] = xasprintf("X-Mdscale-Dedupe-Key: %s",
+			 jstr(a->doc, "dedupeKey"));
+	h[2] = xasprintf("X-Mdscale-Message-Id: %s",
+			 jstr(a->doc, "messageId"));
+	h[3] = xasprintf("X-Mdscale-Subscription-Id: %s", s->id);
+	h[4] = xasprintf("X-Mdscale-Attempt: %d", a->number);
+	h[5] = xasprintf("X-Mdscale-Signature: sha256=%s", hex);
+	h[6] = xstrdup("User-Agent: mdscale-notifications/0.1.0");
+	h[7] = xstrdup("Expect:");
+	h[8] = NULL;
+	o = (struct httpc_opts){
+		.method = "POST", .headers = (const char *const *)h,
+		.body = msg, .body_len = len,
+		.timeout_ms = s->timeout_s * 1000, .max_body = RESPONSE_MAX,
+	};
+	rc = httpc_request(n->env.httpc, s->endpoint, &o, on_http_done, a,
+			   &a->hreq);
+	for (int i = 0; h[i] != NULL; i++)
+		free(h[i]);
+	if (rc != 0) {
+		char err[160];
+
+		snprintf(err, sizeof(err), "cannot send: %s",
+			 mds_strerror(rc));
+		attempt_end(a, false, -1, err);
+	}
+}
+
+static void start_command(struct notifications *n, struct attempt *a,
+			  const char *msg, size_t len)
+{
+	struct sub *s = a->sub;
+	const char *argv[257];
+	struct functions_run_opts o;
+	char tag[64];
+	size_t i, argc = json_array_size(s->command);
+	json_t *v;
+	int rc;
+
+	if (argc > 256)
+		argc = 256;
+	for (i = 0; i < argc; i++) {
+		v = json_array_get(s->command, i);
+		argv[i] = json_string_value(v);
+	}
+	argv[argc] = NULL;
+	snprintf(tag, sizeof(tag), "subscription %s", s->id);
+	o = (struct functions_run_opts){
+		.argv = argv, .input = msg, .input_len = len,
+		.timeout_ms = s->timeout_s * 1000, .capture_max = 0,
+		.log_tag = tag, .subscription_id = s->id,
+	};
+	rc = functions_run(n->env.functions, &o, on_run_done, a, &a->run);
+	if (rc != 0) {
+		char err[160];
+
+		snprintf(err, sizeof(err), "cannot run the command: %s",
+			 mds_strerror(rc));
+		attempt_end(a, false, -1, err);
+	}
+}
+
+static void start_function(struct notifications *n, struct attempt *a,
+			   const char *msg, size_t len)
+{
+	int rc = functions_invoke(n->env.functions, a->sub->endpoint, msg,
+				  len, on_fn_done, a);
+
+	if (rc != 0) {
+		char err[160];
+
+		if (rc == MDS_E_NOTFOUND)
+			snprintf(err, sizeof(err), "no function named '%.80s'",
+				 a->sub->endpoint);
+		else
+			snprintf(err, sizeof(err), "cannot invoke: %s",
+				 mds_strerror(rc));
+		attempt_end(a, false, -1, err);
+	}
+}
+
+/* Starts an attempt at the head of s. */
+static void start_attempt(struct notifications *n, struct sub *s)
+{
+	struct pending *p = s->head;
+	struct attempt *a;
+	const char *msg;
+	char *txt = NULL;
+	json_t *doc;
+	int rc;
+
+	rc = store_get(n->env.store, K_DELIVERY, p->id, &txt);
+	doc = rc == 0 ? json_loads(txt, 0, NULL) : NULL;
+	free(txt);
+	msg = json_string_value(json_object_get(doc, "message"));
+	if (msg == NULL) {
+		if (rc == MDS_E_DB) {
+			/* Try again later rather than lose it. */
+			p->next_ms = ids_now_ms() + (int64_t)backoff_ms(1);
+			json_decref(doc);
+			return;
+		}
+		log_error("notify", "%s: delivery %s is gone or unreadable; "
+			  "skipped", s->id, p->id);
+		store_delete(n->env.store, K_DELIVERY, p->id);
+		sub_pop(s);
+		json_decref(doc);
+		return;
+	}
+	a = xcalloc(1, sizeof(*a));
+	a->n = n;
+	a->sub = s;
+	a->doc = doc;
+	snprintf(a->delivery_id, sizeof(a->delivery_id), "%s", p->id);
+	a->number = p->attempts + 1;
+	a->started_ms = ids_now_ms();
+	a->start_ns = uv_hrtime();
+	s->inflight = a;
+	log_debug("notify", "%s: attempt %d of delivery %s (message %s)",
+		  s->id, a->number, p->id, jstr(doc, "messageId"));
+	switch (s->proto) {
+	case P_HTTP:
+	case P_HTTPS:
+		start_http(n, a, msg, strlen(msg));
+		break;
+	case P_COMMAND:
+		start_command(n, a, msg, strlen(msg));
+		break;
+	default:
+		start_function(n, a, msg, strlen(msg));
+		break;
+	}
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct notifications *n = t->data;
+	int64_t now = ids_now_ms();
+
+	for (struct sub *s = n->subs; s && !n->closing; s = s->next)
+		if (s->inflight == NULL && s->head != NULL &&
+		    s->head->next_ms <= now)
+			start_attempt(n, s);
+	arm(n);
+}
+
+/* Sleeps until the earliest head that can start. */
+static void arm(struct notifications *n)
+{
+	int64_t next = INT64_MAX, now;
+
+	if (n->closing)
+		return;
+	for (struct sub *s = n->subs; s; s = s->next)
+		if (s->inflight == NULL && s->head != NULL &&
+		    s->head->next_ms < next)
+			next = s->head->next_ms;
+	if (next == INT64_MAX) {
+		uv_timer_stop(&n->timer);
+		return;
+	}
+	now = ids_now_ms();
+	uv_timer_start(&n->timer, on_tick,
+		       next <= now ? 0 : (uint64_t)(next - now), 0);
+}
+
+/* ---- publishing ---- */
+
+int notifications_publish_id(struct notifications *n, const char *topic_id,
+			     const char *dedupe_key, const char *message,
+			     char *message_id, size_t idsz)
+{
+	struct topic *t;
+	struct pending **added;
+	struct sub **owners;
+	size_t nadded = 0, nsubs = 0, refused = 0;
+	char mid[ID_LEN], key[DEDUPE_MAX + 1], err[160];
+	int64_t now = ids_now_ms();
+	json_t *doc;
+	int rc = 0;
+
+	if (n->closing)
+		return MDS_E_UNAVAIL;
+	t = find_topic(n, topic_id);
+	if (t == NULL)
+		return MDS_E_NOTFOUND;
+	if (strlen(message) > MESSAGE_MAX)
+		return MDS_E_LIMIT;
+	ids_new(mid, ID_LEN, "msg-");
+	clean_key(key, sizeof(key), dedupe_key, mid);
+	if (message_id != NULL && idsz > 0)
+		snprintf(message_id, idsz, "%s", mid);
+
+	added = xcalloc(n->nsubs + 1, sizeof(*added));
+	owners = xcalloc(n->nsubs + 1, sizeof(*owners));
+	rc = store_begin(n->env.store);
+	for (struct sub *s = n->subs; s && rc == 0; s = s->next) {
+		struct pending *p;
+
+		if (strcmp(s->topic_id, t->id) != 0)
+			continue;
+		nsubs++;
+		if (s->npending >= MAX_PENDING) {
+			snprintf(err, sizeof(err), "refused: %d deliveries "
+				 "are pending already (LimitExceeded)",
+				 MAX_PENDING);
+			rc = add_event(n, s, mid, key, 0, now, now, "FAILED",
+				       json_null(), err, 0);
+			refused++;
+			continue;
+		}
+		p = xcalloc(1, sizeof(*p));
+		ids_new(p->id, ID_LEN, "dl-");
+		p->next_ms = now;
+		doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:I, "
+				"s:I}",
+				"id", p->id, "subscriptionId", s->id,
+				"topicId", t->id, "messageId", mid,
+				"dedupeKey", key, "message", message,
+				"attempts", 0, "nextAttemptMs",
+				(json_int_t)now, "createdMs", (json_int_t)now);
+		if (doc == NULL) /* the message is not UTF-8 text */
+			rc = MDS_E_INVAL;
+		else
+			save(n, K_DELIVERY, p->id, doc, &rc);
+		json_decref(doc);
+		added[nadded] = p;
+		owners[nadded++] = s;
+	}
+	if (rc == 0)
+		rc = store_commit(n->env.store);
+	if (rc != 0) {
+		store_rollback(n->env.store);
+		for (size_t i = 0; i < nadded; i++)
+			free(added[i]);
+		free(added);
+		free(owners);
+		log_error("notify", "topic %s: cannot queue message %s: %s",
+			  t->id, mid, mds_strerror(rc));
+		return rc;
+	}
+	for (size_t i = 0; i < nadded; i++)
+		sub_push(owners[i], added[i]);
+	free(added);
+	free(owners);
+	if (refused > 0)
+		log_error("notify", "topic %s: message %s refused by %zu "
+			  "subscriptions with %d pending deliveries", t->id,
+			  mid, refused, MAX_PENDING);
+	log_info("notify", "topic %s: message %s (dedupe key %s) queued for "
+		 "%zu of %zu subscriptions", t->id, mid, key, nadded, nsubs);
+	arm(n);
+	return 0;
+}
+
+int notifications_publish(struct notifications *n, const char *topic_id,
+			  const char *dedupe_key, const char *message)
+{
+	return notifications_publish_id(n, topic_id, dedupe_key, message,
+					NULL, 0);
+}
+
+int notifications_topic_exists(void *arg, const char *topic_id)
+{
+	struct notifications *n = arg;
+	struct topic *t = find_topic(n, topic_id);
+
+	return t != NULL && strcmp(t->id, topic_id) == 0;
+}
+
+/* ---- topics ---- */
+
+static bool valid_topic_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > TOPIC_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+		      s[i] == '-'))
+			return false;
+	return true;
+}
+
+static int check_known(json_t *spec, const char *const *known, size_t n,
+		       struct fault *f)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(spec))
+		return fault_set(f, MDS_E_INVAL, "",
+				 "the body must be a JSON object");
+	json_object_foreach(spec, key, v) {
+		bool ok = false;
+
+		for (size_t i = 0; i < n; i++)
+			ok |= strcmp(key, known[i]) == 0;
+		if (!ok)
+			return fault_set(f, MDS_E_INVAL, key,
+					 "%.60s: unknown field", key);
+	}
+	return 0;
+}
+
+int notifications_topic_create(struct notifications *n, json_t *spec,
+			       json_t **out, struct fault *f)
+{
+	static const char *const known[] = { "name", "description" };
+	struct topic *t, **tail;
+	json_t *v, *desc, *doc;
+	const char *name;
+	int rc;
+
+	rc = check_known(spec, known, 2, f);
+	if (rc != 0)
+		return rc;
+	v = json_object_get(spec, "name");
+	if (v == NULL)
+		return fault_set(f, MDS_E_INVAL, "name", "name: is required");
+	if (!json_is_string(v) || !valid_topic_name(json_string_value(v)))
+		return fault_set(f, MDS_E_INVAL, "name",
+				 "name: 1 to %d characters of A-Z a-z 0-9 _ -",
+				 TOPIC_NAME_MAX);
+	name = json_string_value(v);
+	for (t = n->topics; t; t = t->next)
+		if (strcmp(t->name, name) == 0)
+			return fault_set(f, MDS_E_EXISTS, "name",
+					 "name: a topic named '%s' exists "
+					 "(%s)", name, t->id);
+	desc = json_object_get(spec, "description");
+	if (desc != NULL && (!json_is_string(desc) ||
+			     json_string_length(desc) > DESC_MAX ||
+			     strlen(json_string_value(desc)) !=
+				     json_string_length(desc)))
+		return fault_set(f, MDS_E_INVAL, "description",
+				 "description: must be a string of at most "
+				 "%d bytes", DESC_MAX);
+	if (n->ntopics >= MAX_TOPICS)
+		return fault_set(f, MDS_E_LIMIT, "",
+				 "at most %d topics may exist", MAX_TOPICS);
+	t = xcalloc(1, sizeof(*t));
+	ids_new(t->id, ID_LEN, "topic-");
+	t->name = xstrdup(name);
+	t->description = xstrdup(desc ? json_string_value(desc) : "");
+	t->created_ms = ids_now_ms();
+	doc = topic_doc(t);
+	rc = 0;
+	save(n, K_TOPIC, t->id, doc, &rc);
+	json_decref(doc);
+	if (rc != 0) {
+		topic_free(t);
+		return fault_set(f, rc, "", "cannot store the topic: %s",
+				 mds_strerror(rc));
+	}
+	for (tail = &n->topics; *tail; tail = &(*tail)->next)
+		;
+	*tail = t;
+	n->ntopics++;
+	log_info("notify", "topic %s (%s) created", t->id, t->name);
+	if (out != NULL)
+		*out = topic_json(t);
+	return 0;
+}
+
+/* Deletes a subscription's documents and history (inside the caller's
+ * transaction). */
+static int sub_unstore(struct notifications *n, struct sub *s)
+{
+	int rc = 0;
+
+	for (struct pending *p = s->head; p && rc == 0; p = p->next)
+		rc = store_delete(n->env.store, K_DELIVERY, p->id);
+	if (rc == 0)
+		rc = store_delete(n->env.store, K_SUB, s->id);
+	if (rc == 0)
+		rc = store_event_trim(n->env.store, STREAM, s->id, INT64_MAX);
+	return rc;
+}
+
+/* Takes s out of the list and frees it (its documents are gone). */
+static void sub_remove(struct notifications *n, struct sub *s)
+{
+	for (struct sub **pp = &n->subs; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	n->nsubs--;
+	orphan(n, s);
+	sub_free(s);
+}
+
+int notifications_topic_delete(struct notifications *n, const char *id,
+			       struct fault *f)
+{
+	struct topic *t = find_topic(n, id);
+	struct sub *s, *next;
+	int rc;
+
+	if (t == NULL)
+		return fault_set(f, MDS_E_NOTFOUND, "",
+				 "no topic '%.80s'", id);
+	rc = store_begin(n->env.store);
+	for (s = n->subs; s && rc == 0; s = s->next)
+		if (strcmp(s->topic_id, t->id) == 0)
+			rc = sub_unstore(n, s);
+	if (rc == 0)
+		rc = store_delete(n->env.store, K_TOPIC, t->id);
+	if (rc == 0)
+		rc = store_commit(n->env.store);
+	if (rc != 0) {
+		store_rollback(n->env.store);
+		return fault_set(f, rc, "", "cannot delete the topic: %s",
+				 mds_strerror(rc));
+	}
+	for (s = n->subs; s; s = next) {
+		next = s->next;
+		if (strcmp(s->topic_id, t->id) == 0) {
+			log_info("notify", "subscription %s deleted with its "
+				 "topic", s->id);
+			sub_remove(n, s);
+		}
+	}
+	for (struct topic **pp = &n->topics; *pp; pp = &(*pp)->next)
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+	n->ntopics--;
+	log_info("notify", "topic %s (%s) deleted", t->id, t->name);
+	topic_free(t);
+	arm(n);
+	return 0;
+}
+
+json_t *notifications_topic_get(struct notifications *n, const char *id,
+				struct fault *f)
+{
+	struct topic *t = find_topic(n, id);
+
+	if (t == NULL) {
+		fault_set(f, MDS_E_NOTFOUND, "", "no topic '%.80s'", id);
+		return NULL;
+	}
+	return topic_json(t);
+}
+
+json_t *notifications_topic_list(struct notifications *n, const char *name)
+{
+	json_t *items = json_array();
+
+	for (struct topic *t = n->topics; t; t = t->next)
+		if (name == NULL || strcmp(t->name, name) == 0)
+			json_array_append_new(items, topic_json(t));
+	return json_pack("{s:o}", "items", items);
+}
+
+/* ---- subscriptions ---- */
+
+static int parse_proto(const char *s)
+{
+	for (int i = 0; i < P__COUNT; i++)
+		if (strcmp(proto_names[i], s) == 0)
+			return i;
+	return -1;
+}
+
+/* Checks an HTTP(S) endpoint: the scheme matches the protocol, a host is
+ * there, and nothing would break a request line. */
+static int check_url(const char *url, enum proto p, struct fault *f)
+{
+	const char *scheme = p == P_HTTPS ? "https://" : "http://";
+	size_t sl = strlen(scheme), len = strlen(url), host;
+
+	if (len > URL_MAX)
+		return fault_set(f, MDS_E_INVAL, "endpoint",
+				 "endpoint: a URL of at most %d bytes",
+				 URL_MAX);
+	if (strncasecmp(url, scheme, sl) != 0)
+		return fault_set(f, MDS_E_INVAL, "endpoint",
+				 "endpoint: a %s subscription needs a %s URL, "
+				 "not '%.200s'", proto_names[p], scheme, url);
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
+			return fault_set(f, MDS_E_INVAL, "endpoint",
+					 "endpoint: the URL holds a blank or "
+					 "control character");
+	host = strcspn(url + sl, "/?#");
+	if (host == 0 || url[sl] == ':' || url[sl] == '@')
+		return fault_set(f, MDS_E_INVAL, "endpoint",
+				 "endpoint: '%.200s' names no host", url);
+	return 0;
+}
+
+static int check_uint(json_t *spec, const char *key, uint32_t lo,
+		      uint32_t hi, uint32_t *out, struct fault *f)
+{
+	json_t *v = json_object_get(spec, key);
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < lo ||
+	    json_integer_value(v) > hi)
+		return fault_set(f, MDS_E_INVAL, key,
+				 "%s: must be an integer from %u to %u", key,
+				 lo, hi);
+	*out = (uint32_t)json_integer_value(v);
+	return 0;
+}
+
+int notifications_subscription_create(struct notifications *n, json_t *spec,
+				      json_t **out, struct fault *f)
+{
+	static const char *const known[] = { "topicId", "protocol",
+					     "endpoint", "command",
+					     "maxAttempts", "timeoutSeconds",
+					     "secret" };
+	struct sub *s, **tail;
+	struct topic *t;
+	json_t *v, *ep, *cmd, *sec, *doc;
+	uint32_t attempts = DEFAULT_ATTEMPTS, timeout = DEFAULT_TIMEOUT_S;
+	int rc, proto;
+
+	rc = check_known(spec, known, sizeof(known) / sizeof(known[0]), f);
+	if (rc != 0)
+		return rc;
+	v = json_object_get(spec, "topicId");
+	if (v == NULL)
+		return fault_set(f, MDS_E_INVAL, "topicId",
+				 "topicId: is required");
+	if (!json_is_string(v))
+		return fault_set(f, MDS_E_INVAL, "topicId",
+				 "topicId: must be a string");
+	t = find_topic(n, json_string_value(v));
+	if (t == NULL || strcmp(t->id, json_string_value(v)) != 0)
+		return fault_set(f, MDS_E_INVAL, "topicId",
+				 "topicId: no topic '%.80s'",
+				 json_string_value(v));
+	v = json_object_get(spec, "protocol");
+	if (v == NULL)
+		return fault_set(f, MDS_E_INVAL, "protocol",
+				 "protocol: is required");
+	proto = json_is_string(v) ? parse_proto(json_string_value(v)) : -1;
+	if (proto < 0)
+		return fault_set(f, MDS_E_INVAL, "protocol",
+				 "protocol: one of FUNCTION, HTTPS, HTTP, "
+				 "COMMAND");
+	ep = json_object_get(spec, "endpoint");
+	cmd = json_object_get(spec, "command");
+	if (proto == P_COMMAND) {
+		if (ep != NULL)
+			return fault_set(f, MDS_E_INVAL, "endpoint",
+					 "endpoint: not used by COMMAND "
+					 "subscriptions; give the program and "
+					 "its arguments in command");
+		rc = functions_check_command(cmd, "command", f);
+		if (rc != 0)
+			return rc;
+	} else {
+		if (cmd != NULL)
+			return fault_set(f, MDS_E_INVAL, "command",
+					 "command: only COMMAND subscriptions "
+					 "take one");
+		if (ep == NULL)
+			return fault_set(f, MDS_E_INVAL, "endpoint",
+					 "endpoint: is required");
+		if (!json_is_string(ep) || json_string_length(ep) == 0)
+			return fault_set(f, MDS_E_INVAL, "endpoint",
+					 "endpoint: must be a non-empty "
+					 "string");
+		if (proto == P_FUNCTION &&
+		    !functions_exists(n->env.functions,
+				      json_string_value(ep)))
+			return fault_set(f, MDS_E_INVAL, "endpoint",
+					 "endpoint: no function named "
+					 "'%.80s'", json_string_value(ep));
+		if (proto != P_FUNCTION) {
+			rc = check_url(json_string_value(ep), proto, f);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	rc = check_uint(spec, "maxAttempts", 1, MAX_ATTEMPTS, &attempts, f);
+	if (rc == 0)
+		rc = check_uint(spec, "timeoutSeconds", 1, MAX_TIMEOUT_S,
+				&timeout, f);
+	if (rc != 0)
+		return rc;
+	sec = json_object_get(spec, "secret");
+	if (sec != NULL) {
+		const char *p = json_string_value(sec);
+		bool ok = p != NULL && json_string_length(sec) >= SECRET_MIN &&
+			  json_string_length(sec) <= SECRET_MAX &&
+			  strlen(p) == json_string_length(sec);
+
+		for (; ok && *p; p++)
+			ok = *p > 0x20 && *p < 0x7f;
+		if (!ok)
+			return fault_set(f, MDS_E_INVAL, "secret",
+					 "secret: %d to %d printable ASCII "
+					 "characters without blanks",
+					 SECRET_MIN, SECRET_MAX);
+	}
+	if (n->nsubs >= MAX_SUBS)
+		return fault_set(f, MDS_E_LIMIT, "",
+				 "at most %d subscriptions may exist",
+				 MAX_SUBS);
+
+	s = xcalloc(1, sizeof(*s));
+	ids_new(s->id, ID_LEN, "sub-");
+	snprintf(s->topic_id, sizeof(s->topic_id), "%s", t->id);
+	s->proto = (enum proto)proto;
+	if (proto == P_COMMAND)
+		s->command = json_deep_copy(cmd);
+	else
+		s->endpoint = xstrdup(json_string_value(ep));
+	s->max_attempts = attempts;
+	s->timeout_s = timeout;
+	if (sec != NULL) {
+		s->secret = xstrdup(json_string_value(sec));
+	} else {
+		s->secret = xmalloc(65);
+		ids_random_hex(s->secret, 32);
+	}
+	s->created_ms = ids_now_ms();
+	doc = sub_doc(s);
+	rc = 0;
+	save(n, K_SUB, s->id, doc, &rc);
+	json_decref(doc);
+	if (rc != 0) {
+		sub_free(s);
+		return fault_set(f, rc, "",
+				 "cannot store the subscription: %s",
+				 mds_strerror(rc));
+	}
+	for (tail = &n->subs; *tail; tail = &(*tail)->next)
+		;
+	*tail = s;
+	n->nsubs++;
+	log_info("notify", "subscription %s: %s to topic %s", s->id,
+		 proto_names[s->proto], t->id);
+	if (out != NULL) {
+		*out = sub_json(s);
+		/* The secret is shown once, here. */
+		json_object_set_new(*out, "secret", json_string(s->secret));
+	}
+	return 0;
+}
+
+int notifications_subscription_delete(struct notifications *n,
+				      const char *id, struct fault *f)
+{
+	struct sub *s = find_sub(n, id);
+	int rc;
+
+	if (s == NULL)
+		return fault_set(f, MDS_E_NOTFOUND, "",
+				 "no subscription '%.80s'", id);
+	rc = store_begin(n->env.store);
+	if (rc == 0)
+		rc = sub_unstore(n, s);
+	if (rc == 0)
+		rc = store_commit(n->env.store);
+	if (rc != 0) {
+		store_rollback(n->env.store);
+		return fault_set(f, rc, "",
+				 "cannot delete the subscription: %s",
+				 mds_strerror(rc));
+	}
+	log_info("notify", "subscription %s deleted (%zu pending deliveries "
+		 "dropped)", s->id, s->npending);
+	sub_remove(n, s);
+	arm(n);
+	return 0;
+}
+
+json_t *notifications_subscription_get(struct notifications *n,
+				       const char *id, struct fault *f)
+{
+	struct sub *s = find_sub(n, id);
+
+	if (s == NULL) {
+		fault_set(f, MDS_E_NOTFOUND, "", "no subscription '%.80s'",
+			  id);
+		return NULL;
+	}
+	return sub_json(s);
+}
+
+void notifications_each_stats(
+	struct notifications *n,
+	void (*fn)(void *arg, const struct notifications_stats *st), void *arg)
+{
+	for (struct sub *s = n->subs; s; s = s->next) {
+		struct notifications_stats st = {
+			.subscription_id = s->id,
+			.topic_id = s->topic_id,
+			.pending = s->npending,
+			.succeeded = s->outcomes[0],
+			.failed = s->outcomes[1],
+			.retrying = s->outcomes[2],
+		};
+
+		fn(arg, &st);
+	}
+}
+
+json_t *notifications_subscription_list(struct notifications *n,
+					const char *topic_id)
+{
+	json_t *items = json_array();
+
+	for (struct sub *s = n->subs; s; s = s->next)
+		if (topic_id == NULL || strcmp(s->topic_id, topic_id) == 0)
+			json_array_append_new(items, sub_json(s));
+	return json_pack("{s:o}", "items", items);
+}
+
+static int collect_event(void *arg, const char *ref, const char *json)
+{
+	json_t *o = json_loads(json, 0, NULL);
+
+	(void)ref;
+	if (json_is_object(o)) {
+		json_object_del(o, "timeMs");
+		json_array_append_new(arg, o);
+	} else {
+		json_decref(o);
+	}
+	return 0;
+}
+
+json_t *notifications_deliveries(struct notifications *n, const char *id,
+				 struct fault *f)
+{
+	struct sub *s = find_sub(n, id);
+	json_t *items;
+	int rc;
+
+	if (s == NULL) {
+		fault_set(f, MDS_E_NOTFOUND, "", "no subscription '%.80s'",
+			  id);
+		return NULL;
+	}
+	items = json_array();
+	rc = store_event_each(n->env.store, STREAM, s->id, 0, DELIVERIES_KEPT,
+			      collect_event, items);
+	if (rc != 0) {
+		json_decref(items);
+		fault_set(f, rc, "", "cannot read the deliveries: %s",
+			  mds_strerror(rc));
+		return NULL;
+	}
+	return json_pack("{s:o}", "items", items);
+}
+
+/* ---- open and close ---- */
+
+struct loader {
+	struct notifications *n;
+	json_t *stale; /* [kind, id] pairs to delete after the walk */
+};
+
+static int load_topic(void *arg, const char *id, const char *json)
+{
+	struct loader *l = arg;
+	struct topic *t, **tail;
+	json_t *o = json_loads(json, 0, NULL);
+	const char *name = json_string_value(json_object_get(o, "name"));
+
+	if (name == NULL || strlen(id) >= ID_LEN) {
+		log_warn("notify", "skipping the unreadable topic %s", id);
+		json_decref(o);
+		return 0;
+	}
+	t = xcalloc(1, sizeof(*t));
+	snprintf(t->id, sizeof(t->id), "%s", id);
+	t->name = xstrdup(name);
+	t->description = xstrdup(jstr(o, "description"));
+	t->created_ms = json_integer_value(json_object_get(o, "createdMs"));
+	json_decref(o);
+	for (tail = &l->n->topics; *tail; tail = &(*tail)->next)
+		;
+	*tail = t;
+	l->n->ntopics++;
+	return 0;
+}
+
+static int load_sub(void *arg, const char *id, const char *json)
+{
+	struct loader *l = arg;
+	struct notifications *n = l->n;
+	struct sub *s, **tail;
+	json_t *o = json_loads(json, 0, NULL);
+	int proto = parse_proto(jstr(o, "protocol"));
+	struct topic *t = find_topic(n, jstr(o, "topicId"));
+	json_t *cmd = json_object_get(o, "command");
+	const char *ep = json_string_value(json_object_get(o, "endpoint"));
+
+	if (t == NULL || strcmp(t->id, jstr(o, "topicId")) != 0) {
+		log_warn("notify", "subscription %s: its topic is gone; "
+			 "deleted", id);
+		json_array_append_new(l->stale, json_pack("[s,s]", K_SUB, id));
+		json_decref(o);
+		return 0;
+	}
+	if (proto < 0 || strlen(id) >= ID_LEN ||
+	    (proto == P_COMMAND ? !json_is_array(cmd) : ep == NULL) ||
+	    json_string_value(json_object_get(o, "secret")) == NULL) {
+		log_warn("notify", "skipping the unreadable subscription %s",
+			 id);
+		json_decref(o);
+		return 0;
+	}
+	s = xcalloc(1, sizeof(*s));
+	snprintf(s->id, sizeof(s->id), "%s", id);
+	snprintf(s->topic_id, sizeof(s->topic_id), "%s", t->id);
+	s->proto = (enum proto)proto;
+	if (proto == P_COMMAND)
+		s->command = json_deep_copy(cmd);
+	else
+		s->endpoint = xstrdup(ep);
+	s->max_attempts = (uint32_t)json_integer_value(
+		json_object_get(o, "maxAttempts"));
+	if (s->max_attempts < 1 || s->max_attempts > MAX_ATTEMPTS)
+		s->max_attempts = DEFAULT_ATTEMPTS;
+	s->timeout_s = (uint32_t)json_integer_value(
+		json_object_get(o, "timeoutSeconds"));
+	if (s->timeout_s < 1 || s->timeout_s > MAX_TIMEOUT_S)
+		s->timeout_s = DEFAULT_TIMEOUT_S;
+	s->secret = xstrdup(jstr(o, "secret"));
+	s->created_ms = json_integer_value(json_object_get(o, "createdMs"));
+	json_decref(o);
+	for (tail = &n->subs; *tail; tail = &(*tail)->next)
+		;
+	*tail = s;
+	n->nsubs++;
+	return 0;
+}
+
+static int load_delivery(void *arg, const char *id, const char *json)
+{
+	struct loader *l = arg;
+	json_t *o = json_loads(json, 0, NULL);
+	struct sub *s = find_sub(l->n, jstr(o, "subscriptionId"));
+	struct pending *p;
+
+	if (s == NULL || strlen(id) >= ID_LEN) {
+		json_array_append_new(l->stale,
+				      json_pack("[s,s]", K_DELIVERY, id));
+		json_decref(o);
+		return 0;
+	}
+	p = xcalloc(1, sizeof(*p));
+	snprintf(p->id, sizeof(p->id), "%s", id);
+	p->attempts = (int)json_integer_value(json_object_get(o, "attempts"));
+	p->next_ms = json_integer_value(json_object_get(o, "nextAttemptMs"));
+	json_decref(o);
+	/* A queue full before a restart stays full: MAX_PENDING still
+	 * bounds what new publishes add. */
+	sub_push(s, p);
+	return 0;
+}
+
+static void free_all(struct notifications *n)
+{
+	while (n->subs != NULL) {
+		struct sub *s = n->subs;
+
+		n->subs = s->next;
+		orphan(n, s);
+		sub_free(s);
+	}
+	while (n->topics != NULL) {
+		struct topic *t = n->topics;
+
+		n->topics = t->next;
+		topic_free(t);
+	}
+}
+
+int notifications_open(const struct notifications_env *env,
+		       struct notifications **out, char *diag, size_t diagsz)
+{
+	struct notifications *n = xcalloc(1, sizeof(*n));
+	struct loader l = { .n = n, .stale = json_array() };
+	size_t pending = 0, i;
+	json_t *v;
+	int rc;
+
+	n->env = *env;
+	rc = store_each(env->store, K_TOPIC, load_topic, &l);
+	if (rc == 0)
+		rc = store_each(env->store, K_SUB, load_sub, &l);
+	if (rc == 0)
+		rc = store_each(env->store, K_DELIVERY, load_delivery, &l);
+	if (rc != 0) {
+		mds_diag(diag, diagsz, "cannot load topics and "
+			 "subscriptions: %s", mds_strerror(rc));
+		json_decref(l.stale);
+		free_all(n);
+		free(n);
+		return rc;
+	}
+	if (json_array_size(l.stale) > 0) {
+		store_begin(env->store);
+		json_array_foreach(l.stale, i, v) {
+			const char *id = json_string_value(
+				json_array_get(v, 1));
+
+			store_delete(env->store,
+				     json_string_value(json_array_get(v, 0)),
+				     id);
+			store_event_trim(env->store, STREAM, id, INT64_MAX);
+		}
+		if (store_commit(env->store) != 0)
+			store_rollback(env->store);
+	}
+	json_decref(l.stale);
+	for (struct sub *s = n->subs; s; s = s->next)
+		pending += s->npending;
+	uv_timer_init(env->loop, &n->timer);
+	n->timer.data = n;
+	log_info("notify", "%zu topics, %zu subscriptions, %zu pending "
+		 "deliveries loaded", n->ntopics, n->nsubs, pending);
+	*out = n;
+	arm(n);
+	return 0;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	struct notifications *n = h->data;
+	void (*done)(void *) = n->done;
+	void *arg = n->done_arg;
+
+	free_all(n);
+	free(n);
+	if (done != NULL)
+		done(arg);
+}
+
+void notifications_close(struct notifications *n, void (*done)(void *arg),
+			 void *arg)
+{
+	if (n == NULL) {
+		if (done != NULL)
+			done(arg);
+		return;
+	}
+	n->closing = true;
+	n->done = done;
+	n->done_arg = arg;
+	for (struct sub *s = n->subs; s; s = s->next)
+		orphan(n, s);
+	uv_timer_stop(&n->timer);
+	uv_close((uv_handle_t *)&n->timer, on_timer_closed);
+}
