@@ -2,12 +2,14 @@
 # Runs every test against each build directory given: the unit tests
 # (meson test) and the end-to-end tests (the real daemon, over loopback);
 # unit:DIR runs only the unit tests of DIR.
-# Ends with one line "N passed, N failed" over all of them; exits non-zero if
+# Ends with one line "N passed, N failed" (and ", N skipped" when a test
+# skipped itself: a live test without credentials) over all of them; exits non-zero if
 # anything failed.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 passed=0
 failed=0
+skipped=0
 for build in "$@"; do
 	unit_only=0
 	case $build in
@@ -37,14 +39,19 @@ for build in "$@"; do
 	MDSCALE_TEST_RESULT="$result" \
 		python3 "$top/tests/e2e/run.py" "$top/tests/e2e" "$top/examples/model-server"
 	if [ -s "$result" ]; then
-		read -r p f < "$result"
+		read -r p f s < "$result"
 		passed=$((passed + p))
 		failed=$((failed + f))
+		skipped=$((skipped + ${s:-0}))
 	else
 		failed=$((failed + 1))
 	fi
 	rm -f "$result"
 done
 echo
-echo "$passed passed, $failed failed"
+if [ "$skipped" -ne 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
 [ "$failed" -eq 0 ]
