@@ -342,7 +342,8 @@ static int parse_any(const struct field *fd, const json_t *v, void *base,
 	case FIELD_BOOL:
 		if (!json_is_boolean(v))
 			return type_fault(fd, path, f);
-		*(bool *)dst = json_is_true(v);
+		store_int(dst, fd->size > 0 ? fd->size : sizeof(bool),
+			  json_is_true(v));
 		rc = 0;
 		break;
 	case FIELD_ENUM:

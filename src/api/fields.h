@@ -88,7 +88,7 @@ enum field_type {
 	FIELD_INTEGER,
 	/* Any JSON number into a double member. */
 	FIELD_NUMBER,
-	/* true or false into a bool member. */
+	/* true or false into a bool (or int) member: 1 or 0. */
 	FIELD_BOOL,
 	/* One of the strings of .choices into an int member: its index. */
 	FIELD_ENUM,
