@@ -95,6 +95,9 @@ int notifications_topic_create(struct notifications *n,
 			       const struct notifications_topic_spec *spec,
 			       struct notifications_topic *out,
 			       struct fault *f);
+/* Deletes a topic (by id or name) with its subscriptions, their pending
+ * deliveries and history. Returns 0, or MDS_E_NOTFOUND / MDS_E_DB (f
+ * filled). */
 int notifications_topic_delete(struct notifications *n, const char *id,
 			       struct fault *f);
 /* Finds a topic by id or name: 0 and *out, or MDS_E_NOTFOUND (f filled). */
@@ -162,6 +165,8 @@ int notifications_subscription_create(
 	struct notifications *n,
 	const struct notifications_subscription_spec *spec,
 	struct notifications_subscription *out, struct fault *f);
+/* Deletes a subscription with its pending deliveries and history.
+ * Returns 0, or MDS_E_NOTFOUND / MDS_E_DB (f filled). */
 int notifications_subscription_delete(struct notifications *n,
 				      const char *id, struct fault *f);
 /* 0 and *out, or MDS_E_NOTFOUND (f filled). */
