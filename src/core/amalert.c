@@ -88,6 +88,14 @@ static size_t find(const struct amalert_set *s, const char *fp, int *found)
 	return lo;
 }
 
+int amalert_set_has(const struct amalert_set *s, const char *fp)
+{
+	int found;
+
+	find(s, fp, &found);
+	return found;
+}
+
 int amalert_set_put(struct amalert_set *s, const char *fp, int64_t starts_ms)
 {
 	int found;

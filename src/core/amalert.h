@@ -66,6 +66,8 @@ size_t amalert_set_count(const struct amalert_set *s);
  * and valid until s changes. */
 void amalert_set_entry(const struct amalert_set *s, size_t i, const char **fp,
 		       int64_t *starts_ms);
+/* Returns 1 if fp is in s, else 0. */
+int amalert_set_has(const struct amalert_set *s, const char *fp);
 /*
  * Records fp as firing since starts_ms (replacing what was there). Returns
  * 0; MDS_E_INVAL for a fingerprint amalert_fingerprint_ok() refuses;

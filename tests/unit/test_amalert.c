@@ -88,6 +88,8 @@ static void set_is_sorted_bounded_and_checks_fingerprints(void **state)
 	assert_int_equal(amalert_set_put(s, "cc", 3), 0);
 	assert_int_equal(amalert_set_put(s, "bb", 20), 0);
 	assert_int_equal(amalert_set_count(s), 3);
+	assert_true(amalert_set_has(s, "bb"));
+	assert_false(amalert_set_has(s, "b"));
 	amalert_set_entry(s, 0, &fp, &t);
 	assert_string_equal(fp, "aa");
 	assert_int_equal(t, 1);
