@@ -1,12 +1,14 @@
 #!/bin/sh
 # Installs the Debian packages mdscale needs to build, test and run, if any is
 # missing. Idempotent: does nothing (and needs no network) when all are there.
+# Test needs only: python3-sklearn, chromium, prometheus (promtool too),
+# prometheus-alertmanager (amtool too) and tmux.
 set -eu
 
 PKGS="build-essential meson ninja-build pkg-config \
 libuv1-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libhttp-parser-dev \
 libjansson-dev libcmocka-dev python3 python3-sklearn curl chromium \
-prometheus tmux"
+prometheus prometheus-alertmanager tmux"
 
 missing=""
 for p in $PKGS; do
