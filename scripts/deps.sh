@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs the Debian packages mdscale needs to build, test and run, if any is
 # missing. Idempotent: does nothing (and needs no network) when all are there.
-# Test needs only: python3-sklearn, chromium, prometheus (promtool too),
-# prometheus-alertmanager (amtool too) and tmux.
+# For the tests only: chromium, prometheus (with promtool),
+# prometheus-alertmanager (with amtool), tmux, and python3-sklearn (also for
+# examples/model-server/train.sh).
 set -eu
 
 PKGS="build-essential meson ninja-build pkg-config \
