@@ -97,8 +97,9 @@ json_t *deploy_workrequests(struct deploy *d, const char *deployment_id);
 
 /*
  * Calls fn for each operation (CREATE_, UPDATE_, DELETE_DEPLOYMENT) and
- * final status (SUCCEEDED, FAILED) with the work requests that ended so
- * since the module opened; a counter that only grows. Strings are static.
+ * final status (SUCCEEDED, FAILED) with the number of work requests that
+ * ended that way since the module opened: a counter that only grows.
+ * Strings are static.
  */
 void deploy_each_ended(struct deploy *d,
 		       void (*fn)(void *arg, const char *operation,
