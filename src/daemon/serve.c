@@ -69,7 +69,7 @@ struct daemon {
 	int stopping;
 };
 
-static void usage(FILE *out)
+void serve_usage(FILE *out)
 {
 	fputs("usage: mdscale serve [--listen ADDR:PORT] [--gateway ADDR:PORT]\n"
 	      "                     [--data DIR] [--config FILE] "
@@ -248,10 +248,10 @@ static int parse_args(struct daemon *dm, int argc, char **argv,
 			}
 			break;
 		case 'h':
-			usage(stdout);
+			serve_usage(stdout);
 			exit(0);
 		default:
-			usage(stderr);
+			serve_usage(stderr);
 			return 2;
 		}
 	}
