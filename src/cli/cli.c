@@ -286,8 +286,8 @@ static const struct cli_cmd cli_cmds[] = {
 	{
 		.name = "top",
 		.usage = "[--once]",
-		.help = "A live view of the daemon, refreshed every second: per\n"
-			"deployment its state, READY/COUNT, shape, CPU% and MEM% (the\n"
+		.help = "A live view of the daemon, refreshed every second. Per\n"
+			"deployment: its state, READY/COUNT, shape, CPU% and MEM% (the\n"
 			"largest over its instances), requests per second, p50 and p99\n"
 			"gateway latency, sparklines of CPU and req/s; then the firing\n"
 			"alarms and the last scaling decisions. q quits. --once (or\n"
@@ -298,6 +298,11 @@ static const struct cli_cmd cli_cmds[] = {
 };
 
 #define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])
+
+const struct cli_cmd *cli_cmd_at(size_t i)
+{
+	return i < CLI_NCMDS ? &cli_cmds[i] : NULL;
+}
 
 static const struct cli_opt global_opts[] = {
 	{"url", 1}, {"token", 1}, {"data", 1}, {"output", 1}, {NULL, 0},
@@ -311,6 +316,11 @@ static const char global_usage[] =
 	"DIR/token)\n"
 	"  --data DIR             the daemon's data directory\n"
 	"  --output json|table    the output format (default table)\n";
+
+const char *cli_global_usage(void)
+{
+	return global_usage;
+}
 
 /* Prints "mdscale: " and the message on stderr as one line: control
  * characters (a newline in a server message) become spaces. */
@@ -360,11 +370,14 @@ void cli_print_usage(FILE *out)
 	      "Commands:\n"
 	      "  serve                    Runs the daemon "
 	      "(see 'mdscale serve --help').\n", out);
-	for (i = 0; i < CLI_NCMDS; i++)
-		fprintf(out, "  %-24s %.*s\n", cli_cmds[i].name,
-			(int)strcspn(cli_cmds[i].help, "\n"), cli_cmds[i].help);
+	for (i = 0; i < CLI_NCMDS; i++) {
+		fprintf(out, "  %-24s ", cli_cmds[i].name);
+		cli_print_summary(out, cli_cmds[i].help);
+		fputc('\n', out);
+	}
 	fputs("  version                  Prints the version.\n"
-	      "  help                     Prints this list.\n\n", out);
+	      "  help [NOUN]              Prints this list, or every command of "
+	      "NOUN in full.\n\n", out);
 	fputs(global_usage, out);
 	fputs("\nRun 'mdscale COMMAND --help' for a command's arguments.\n", out);
 }

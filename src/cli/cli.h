@@ -73,6 +73,31 @@ int cli_main(int argc, char **argv);
 /* Prints the list of all commands, for `mdscale help`. */
 void cli_print_usage(FILE *out);
 
+/* The command table, in order: entry i, or NULL past the end. */
+const struct cli_cmd *cli_cmd_at(size_t i);
+
+/* The text that describes the global options (several lines). */
+const char *cli_global_usage(void);
+
+/* Prints the first sentence of a help paragraph on one line (its line breaks
+ * become spaces), without a final newline. */
+void cli_print_summary(FILE *out, const char *help);
+
+/*
+ * `mdscale help NOUN`: every command whose first word is NOUN (or the one
+ * command named NOUN), with its usage and full help. Returns CLI_EXIT_OK, or
+ * CLI_EXIT_USAGE after one error line when no command matches.
+ */
+int cli_help_noun(const char *noun);
+
+/*
+ * Documentation generated from the command table, so that it cannot drift
+ * from --help: `mdscale __doc man` prints the mdscale(1) man page in roff,
+ * `mdscale __doc bash` and `mdscale __doc zsh` print completion scripts.
+ * Returns an exit status.
+ */
+int cli_doc(int argc, char **argv);
+
 /*
  * Option parsing, getopt_long-like, for a command's arguments. opts ends
  * with {NULL, 0}; options are written --name VALUE or --name=VALUE. The
