@@ -14,9 +14,9 @@ set -eu
 
 BUILD="build-essential meson ninja-build pkg-config python3 \
 libuv1-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libhttp-parser-dev \
-libjansson-dev libcmocka-dev libsystemd-dev"
+libjansson-dev libcmocka-dev libsystemd-dev libyaml-dev"
 RUN="curl python3 python3-sklearn"
-TEST="$BUILD $RUN chromium prometheus tmux systemd dpkg-dev"
+TEST="$BUILD $RUN chromium prometheus tmux systemd dpkg-dev python3-yaml man-db"
 DEB="$BUILD dpkg-dev"
 
 PKGS=""

@@ -107,16 +107,11 @@ static int poll(struct cli_ctx *ctx, const char *path, const char *field,
 	}
 }
 
-static void add_deployment_row(struct cli_table *t, const json_t *d)
+static void ready_cell(struct cli_table *t, const json_t *d)
 {
 	const json_t *insts = json_object_get(d, "instances"), *inst;
 	size_t i, ready = 0;
 
-	cli_table_json(t, d, "id");
-	cli_table_json(t, d, "displayName");
-	cli_table_json(t, d, "lifecycleState");
-	cli_table_json(t, d, "instanceShapeName");
-	cli_table_json(t, d, "instanceCount");
 	json_array_foreach(insts, i, inst)
 		ready += strcmp(cli_json_str(inst, "state"), "READY") == 0;
 	if (json_is_array(insts))
@@ -124,15 +119,28 @@ static void add_deployment_row(struct cli_table *t, const json_t *d)
 			json_integer_value(json_object_get(d, "instanceCount")));
 	else
 		cli_table_add(t, "-");
-	cli_table_json(t, d, "endpoint");
 }
 
 /* Prints one deployment, or the items of a list when list is set. */
 static void print_deployments(const struct cli_ctx *ctx, const json_t *body,
 	int list)
 {
-	cli_print_rows(ctx, body, list, "ID NAME STATE SHAPE COUNT READY ENDPOINT",
-		add_deployment_row);
+	static const struct cli_column cols[] = {
+		{"ID", "id", NULL, 0},
+		{"NAME", "displayName", NULL, 0},
+		{"STATE", "lifecycleState", NULL, 0},
+		{"SHAPE", "instanceShapeName", NULL, 0},
+		{"COUNT", "instanceCount", NULL, 0},
+		{"READY", NULL, ready_cell, 0},
+		{"ENDPOINT", "endpoint", NULL, 0},
+		{"HEALTH", "healthPath", NULL, 1},
+		{"CREATED", "timeCreated", NULL, 1},
+		{"UPDATED", "timeUpdated", NULL, 1},
+		{"DETAILS", "lifecycleDetails", NULL, 1},
+		{NULL, NULL, NULL, 0},
+	};
+
+	cli_print_rows(ctx, body, list, cols);
 }
 
 /* The options of create, update and delete: one table and one parser for
@@ -399,7 +407,7 @@ int cli_deployment_get(struct cli_ctx *ctx, int argc, char **argv)
 	if (ret != 0)
 		return ret;
 	print_deployments(ctx, resp, 0);
-	if (ctx->output == CLI_OUTPUT_TABLE) {
+	if (!cli_structured(ctx)) {
 		t = cli_table_new("ID STATE PORT PID SHAPE RESTARTS STARTED");
 		json_array_foreach(json_object_get(resp, "instances"), i, inst) {
 			cli_table_json(t, inst, "id");
@@ -442,8 +450,8 @@ int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv)
 		goto out;
 	if (json_object_get(resp, "operationType") == NULL) {
 		/* 200 without a work request: nothing to change. */
-		if (ctx->output == CLI_OUTPUT_JSON)
-			cli_print_json(resp);
+		if (cli_structured(ctx))
+			cli_print_json(ctx, resp);
 		else
 			printf("deployment %s already has that count and shape\n",
 				id);
@@ -543,9 +551,9 @@ int cli_deployment_history(struct cli_ctx *ctx, int argc, char **argv)
 	path = cli_item_path("deployments", id, "/scaling-history");
 	ret = cli_call(ctx, "GET", path, NULL, &resp);
 	free(path);
-	if (ret != 0 || ctx->output == CLI_OUTPUT_JSON) {
+	if (ret != 0 || cli_structured(ctx)) {
 		if (ret == 0)
-			cli_print_json(resp);
+			cli_print_json(ctx, resp);
 		json_decref(resp);
 		return ret;
 	}
