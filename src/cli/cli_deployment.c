@@ -318,6 +318,25 @@ static int add_autoscale(struct cli_ctx *ctx, json_t *req,
 	return 0;
 }
 
+/* Waits until work request wr ends (SUCCEEDED or FAILED); returns 0 with
+ * its last state in *last (the caller decrefs), or the exit status after
+ * printing why it stopped. */
+static int wait_workrequest(struct cli_ctx *ctx, const char *wr,
+	long timeout, json_t **last)
+{
+	char *path = cli_item_path("workrequests", wr, "");
+	char *what = xasprintf("work request %s to finish", wr);
+	int ret;
+
+	ret = poll(ctx, path, "status", "SUCCEEDED FAILED", timeout, what,
+		last);
+	if (ret == 0 && *last == NULL)
+		ret = cli_fail("work request %s disappeared", wr);
+	free(path);
+	free(what);
+	return ret;
+}
+
 int cli_deployment_create(struct cli_ctx *ctx, int argc, char **argv)
 {
 	const char *val[O__N] = {NULL};
@@ -430,7 +449,7 @@ int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv)
 {
 	const char *val[O__N] = {NULL};
 	json_t *req = json_object(), *resp = NULL, *last = NULL;
-	char *path = NULL, *what = NULL;
+	char *path = NULL;
 	const char *id = NULL, *wr;
 	long timeout;
 	int ret;
@@ -462,13 +481,7 @@ int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	wr = cli_json_str(resp, "id");
-	free(path);
-	path = cli_item_path("workrequests", wr, "");
-	what = xasprintf("work request %s to finish", wr);
-	ret = poll(ctx, path, "status", "SUCCEEDED FAILED", timeout, what,
-		&last);
-	if (ret == 0 && last == NULL)
-		ret = cli_fail("work request %s disappeared", wr);
+	ret = wait_workrequest(ctx, wr, timeout, &last);
 	if (ret != 0)
 		goto out;
 	cli_workrequest_print(ctx, last);
@@ -480,7 +493,6 @@ out:
 	json_decref(resp);
 	json_decref(last);
 	free(path);
-	free(what);
 	return ret;
 }
 
@@ -488,7 +500,7 @@ int cli_deployment_delete(struct cli_ctx *ctx, int argc, char **argv)
 {
 	const char *val[O__N] = {NULL};
 	json_t *resp = NULL, *last = NULL;
-	char *path = NULL, *what = NULL;
+	char *path = NULL;
 	const char *id = NULL;
 	long timeout;
 	int ret;
@@ -500,17 +512,24 @@ int cli_deployment_delete(struct cli_ctx *ctx, int argc, char **argv)
 	ret = cli_call(ctx, "DELETE", path, NULL, &resp);
 	if (ret != 0)
 		goto out;
-	cli_workrequest_print(ctx, resp);
-	if (val[O_WAIT] == NULL)
+	if (val[O_WAIT] == NULL) {
+		cli_workrequest_print(ctx, resp);
 		goto out;
-	fflush(stdout);
-	what = xasprintf("deployment %s to be DELETED", id);
-	ret = poll(ctx, path, "lifecycleState", "DELETED", timeout, what, &last);
+	}
+	/* The final state is the work request's: the deployment itself is
+	 * gone (404) once it is DELETED. */
+	ret = wait_workrequest(ctx, cli_json_str(resp, "id"), timeout, &last);
+	if (ret != 0)
+		goto out;
+	cli_workrequest_print(ctx, last);
+	if (strcmp(cli_json_str(last, "status"), "FAILED") == 0)
+		ret = cli_fail("deletion of deployment %s failed: %s (work "
+			"request %s)", id, cli_json_str(last, "errorMessage"),
+			cli_json_str(last, "id"));
 out:
 	json_decref(resp);
 	json_decref(last);
 	free(path);
-	free(what);
 	return ret;
 }
 
