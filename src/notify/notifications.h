@@ -179,15 +179,27 @@ void notifications_subscription_each(
 	void (*fn)(void *arg, const struct notifications_subscription *s),
 	void *arg);
 
+/* One attempt at a delivery, as recorded. Strings borrowed for the call. */
+struct notifications_attempt {
+	const char *message_id;
+	const char *dedupe_key;
+	int attempt;            /* 1 for the first */
+	int64_t started_ms;     /* 0 if unknown */
+	int64_t finished_ms;
+	const char *outcome;    /* "SUCCEEDED", "FAILED" or "RETRYING" */
+	long status;            /* the HTTP status; -1 if none */
+	const char *error;      /* NULL on success */
+	uint64_t duration_ms;
+};
+
 /*
  * Calls fn for each of the last attempts of a subscription's deliveries,
- * oldest first; record is the attempt's stored record (JSON object text in
- * the form docs/notifications.md shows, plus "timeMs"), borrowed for the
- * call. Returns 0, MDS_E_NOTFOUND or MDS_E_DB (f filled).
+ * oldest first. Returns 0, MDS_E_NOTFOUND or MDS_E_DB (f filled).
  */
-int notifications_deliveries_each(struct notifications *n, const char *id,
-				  void (*fn)(void *arg, const char *record),
-				  void *arg, struct fault *f);
+int notifications_attempts_each(
+	struct notifications *n, const char *id,
+	void (*fn)(void *arg, const struct notifications_attempt *at),
+	void *arg, struct fault *f);
 
 /* The delivery counts of one subscription since the daemon started. */
 struct notifications_stats {
