@@ -3,8 +3,8 @@
  *
  * Everything is addressed by index: interned strings, series, metrics (one
  * per namespace + name) and postings (one per metric + dimension key +
- * value, listing its series) sit in growable arrays, found through open
- * addressing hash tables of indices (util/htab.h). Hashes are computed from string
+ * value, listing its series) sit in growable arrays, found through hash
+ * tables of indices (util/htab.h). Hashes are computed from string
  * contents, so iteration orders (creation order) never depend on addresses.
  */
 #include <math.h>
