@@ -23,6 +23,7 @@
 #include "logging/logging.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/rfc3339.h"
 #include "util/xalloc.h"
 
 #define VALUE_MAX 1024
@@ -328,10 +329,11 @@ static void on_searched(void *arg, int rc, struct logstore_result *res)
 static void send_line(struct logs_call *lc, const char *line, size_t len)
 {
 	if (lc->dropped > 0) {
-		char when[25], notice[256];
+		char when[RFC3339_BUFSZ], notice[256];
 		int n;
 
-		log_format_time(log_now_ms(), when);
+		rfc3339_format(log_now_ms(), RFC3339_MILLIS, when,
+			       sizeof(when));
 		n = snprintf(notice, sizeof(notice),
 			     "{\"time\":\"%s\",\"level\":\"warn\",\"source\":"
 			     "\"logging\",\"message\":\"%llu lines were not "

@@ -8,6 +8,7 @@
 #include "core/jsonw.h"
 #include "util/err.h"
 #include "util/htab.h"
+#include "util/rfc3339.h"
 #include "util/xalloc.h"
 
 #define NONE SIZE_MAX
@@ -523,11 +524,10 @@ int alarm_message_json(const struct alarm_def *def,
 		       const struct alarm_event *ev, const char *alarm_url,
 		       struct buf *out)
 {
-	char ts[ISO8601_TIME_BUFSZ];
+	char ts[RFC3339_BUFSZ];
 	struct jsonw w;
 
-	if (iso8601_time_format(ev->t_ms, ts, sizeof(ts)) != 0)
-		ts[0] = '\0';
+	rfc3339_format(ev->t_ms, RFC3339_AUTO, ts, sizeof(ts)); /* "" if bad */
 	jsonw_init(&w, out, def->message_format == ALARM_FORMAT_PRETTY_JSON);
 	jsonw_object_begin(&w);
 	jsonw_key(&w, "dedupeKey");

@@ -13,6 +13,7 @@
 #include "core/jsonw.h"
 #include "logging/logstore.h"
 #include "util/err.h"
+#include "util/rfc3339.h"
 #include "util/xalloc.h"
 
 /* One line as written: the message (escaped, up to 6 bytes a byte) and the
@@ -183,13 +184,13 @@ void logstore_mark(const struct logstore *ls, struct logstore_mark *m)
 static int format_line(struct logstore *ls, struct buf *out,
 		       const struct log_record *rec)
 {
-	char when[25], *msg = NULL;
+	char when[RFC3339_BUFSZ], *msg = NULL;
 	const char *text = rec->message ? rec->message : "";
 	size_t mlen = strlen(text);
 	struct jsonw w;
 
 	buf_reset(out);
-	log_format_time(rec->time_ms, when);
+	rfc3339_format(rec->time_ms, RFC3339_MILLIS, when, sizeof(when));
 	if (mlen > LOGSTORE_MESSAGE_MAX) {
 		msg = xasprintf("%.*s [cut]", LOGSTORE_MESSAGE_MAX, text);
 		text = msg;
@@ -497,7 +498,7 @@ static bool plain(const char *s)
 /* Cheap tests run on the raw text before a line is parsed: each is true of
  * every line that can match. */
 struct prefilter {
-	char since[25], until[25];
+	char since[RFC3339_BUFSZ], until[RFC3339_BUFSZ]; /* "": no bound */
 	char *needles[N_IDS + 2];
 	size_t n;
 };
@@ -505,11 +506,12 @@ struct prefilter {
 static void prefilter_init(struct prefilter *p, const struct logstore_filter *f)
 {
 	memset(p, 0, sizeof(*p));
-	if (f->since_ms != INT64_MIN && f->since_ms >= 0)
-		log_format_time(f->since_ms, p->since);
-	if (f->until_ms != INT64_MAX && f->until_ms >= 0 &&
-	    f->until_ms < 253402300800000LL) /* year 10000 */
-		log_format_time(f->until_ms, p->until);
+	if (f->since_ms >= 0) /* also 0000 to 9999 */
+		rfc3339_format(f->since_ms, RFC3339_MILLIS, p->since,
+			       sizeof(p->since));
+	if (f->until_ms >= 0)
+		rfc3339_format(f->until_ms, RFC3339_MILLIS, p->until,
+			       sizeof(p->until));
 	if (f->source != NULL && plain(f->source))
 		p->needles[p->n++] = xasprintf("\"source\":\"%s\"", f->source);
 	for (size_t i = 0; i < N_IDS; i++) {

@@ -81,10 +81,6 @@ void log_write_ids(enum log_level level, const char *source,
 /* Returns the wall clock in ms since the epoch. */
 int64_t log_now_ms(void);
 
-/* Writes ms since the epoch as "2024-05-01T10:00:00.123Z" (always with
- * milliseconds, always 24 characters); out needs 25 bytes. */
-void log_format_time(int64_t ms, char out[25]);
-
 #define LOG_AT(lvl, src, ...)                                                 \
 	do {                                                                  \
 		if ((lvl) <= log_current_level)                               \
