@@ -13,6 +13,7 @@
 #include "core/jsonw.h"
 #include "logging/logstore.h"
 #include "util/err.h"
+#include "util/jsonstr.h"
 #include "util/rfc3339.h"
 #include "util/xalloc.h"
 
@@ -484,17 +485,6 @@ bool logstore_match(const struct logstore_filter *f,
 
 /* ---- queries ---- */
 
-/* Whether s appears in a line exactly as written (the writer escapes only
- * '"', '\\', control characters and invalid UTF-8). */
-static bool plain(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\' ||
-		    (unsigned char)*s >= 0x80)
-			return false;
-	return true;
-}
-
 /* Cheap tests run on the raw text before a line is parsed: each is true of
  * every line that can match. */
 struct prefilter {
@@ -512,16 +502,17 @@ static void prefilter_init(struct prefilter *p, const struct logstore_filter *f)
 	if (f->until_ms >= 0)
 		rfc3339_format(f->until_ms, RFC3339_MILLIS, p->until,
 			       sizeof(p->until));
-	if (f->source != NULL && plain(f->source))
+	if (f->source != NULL && jsonstr_is_plain(f->source))
 		p->needles[p->n++] = xasprintf("\"source\":\"%s\"", f->source);
 	for (size_t i = 0; i < N_IDS; i++) {
 		const char *v = id_get(&f->ids, i);
 
-		if (v != NULL && plain(v))
+		if (v != NULL && jsonstr_is_plain(v))
 			p->needles[p->n++] = xasprintf("\"%s\":\"%s\"",
 						       id_fields[i].key, v);
 	}
-	if (f->text != NULL && f->text[0] != '\0' && plain(f->text))
+	if (f->text != NULL && f->text[0] != '\0' &&
+	    jsonstr_is_plain(f->text))
 		p->needles[p->n++] = xstrdup(f->text);
 }
 
