@@ -10,3 +10,12 @@ json_t *jsonx_time(int64_t ms)
 		return json_null();
 	return json_string(s);
 }
+
+json_t *jsonx_dims(const struct tsdb_dim *dims, size_t n)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < n; i++)
+		json_object_set_new(o, dims[i].key, json_string(dims[i].value));
+	return o;
+}
