@@ -97,11 +97,12 @@ class Daemon:
     binary and log_level default to the tests' (MDSCALE_BIN, debug); the
     benchmarks (bench/mdbench.py) pass their own."""
 
-    def __init__(self, data_dir=None, config=None, binary=None,
+    def __init__(self, data_dir=None, config=None, env=None, binary=None,
                  log_level="debug"):
         self.binary = binary or BIN
         self.log_level = log_level
         self.owns_dir = data_dir is None
+        self.env = env
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="mdscale-e2e-")
         self.api_port = free_port()
         self.gw_port = free_port()
@@ -121,8 +122,12 @@ class Daemon:
                 json.dump(self.config, f)
             args += ["--config", path]
         self.log = open(self.log_path, "ab")
+        env = None
+        if self.env is not None:
+            env = dict(os.environ)
+            env.update(self.env)
         self.proc = subprocess.Popen(args, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, env=env)
         wait_for("the daemon's health", self._healthy, timeout=30)
         with open(os.path.join(self.data_dir, "token")) as f:
             self.token = f.read().strip()
