@@ -431,11 +431,7 @@ int fields_parse_value(const struct field *fd, const json_t *v, void *base,
 
 void fields_strv_free(char **v)
 {
-	if (v == NULL)
-		return;
-	for (size_t i = 0; v[i] != NULL; i++)
-		free(v[i]);
-	free(v);
+	xstrvfree(v);
 }
 
 static void free_member(const struct field *fd, void *base)
@@ -471,4 +467,117 @@ void fields_free(const struct field *table, void *base)
 {
 	for (const struct field *fd = table; fd->name != NULL; fd++)
 		free_member(fd, base);
+}
+
+/* ---- back to JSON ---- */
+
+static json_t *int_json(const struct field *fd, const char *at)
+{
+	bool sign = fd->min < 0;
+
+	switch (fd->size) {
+	case 1: {
+		uint8_t v;
+
+		memcpy(&v, at, 1);
+		return json_integer(sign ? (int8_t)v : v);
+	}
+	case 2: {
+		uint16_t v;
+
+		memcpy(&v, at, 2);
+		return json_integer(sign ? (int16_t)v : v);
+	}
+	case 4: {
+		uint32_t v;
+
+		memcpy(&v, at, 4);
+		return json_integer(sign ? (json_int_t)(int32_t)v
+					 : (json_int_t)v);
+	}
+	default: {
+		int64_t v;
+
+		memcpy(&v, at, sizeof(v));
+		return json_integer((json_int_t)v);
+	}
+	}
+}
+
+static json_t *value_json(const struct field *fd, const char *at)
+{
+	switch (fd->type) {
+	case FIELD_STRING:
+		return json_string(at);
+	case FIELD_INTEGER:
+		return int_json(fd, at);
+	case FIELD_NUMBER: {
+		double v;
+
+		memcpy(&v, at, sizeof(v));
+		return json_real(v);
+	}
+	case FIELD_BOOL: {
+		size_t n = fd->size > 0 && fd->size <= 8 ? fd->size : 1;
+		bool on = false;
+
+		for (size_t i = 0; i < n; i++)
+			on = on || at[i] != 0;
+		return json_boolean(on);
+	}
+	case FIELD_ENUM: {
+		int v;
+
+		memcpy(&v, at, sizeof(v));
+		return json_string(fd->choices[v]);
+	}
+	case FIELD_DURATION: {
+		int64_t ms;
+
+		memcpy(&ms, at, sizeof(ms));
+		return json_integer(ms / (fd->unit_ms > 0 ? fd->unit_ms : 1000));
+	}
+	case FIELD_OBJECT:
+		return fields_to_json(fd->table, at);
+	case FIELD_STRV: {
+		char **v;
+		json_t *a = json_array();
+
+		memcpy(&v, at, sizeof(v));
+		for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+			json_array_append_new(a, json_string(v[i]));
+		return a;
+	}
+	default:
+		return NULL;
+	}
+}
+
+json_t *fields_to_json(const struct field *table, const void *base)
+{
+	json_t *o = json_object();
+
+	for (const struct field *fd = table; fd->name != NULL; fd++) {
+		const char *at = (const char *)base + fd->offset;
+		json_t *v;
+
+		if (fd->type == FIELD_ARRAY) {
+			const char *items;
+			size_t n;
+
+			memcpy(&items, at, sizeof(items));
+			memcpy(&n, (const char *)base + fd->count_offset,
+			       sizeof(n));
+			v = json_array();
+			for (size_t i = 0; i < n; i++)
+				json_array_append_new(
+					v, value_json(fd->elem,
+						      items + i * fd->elem_size));
+		} else {
+			v = value_json(fd, at);
+		}
+		if (v != NULL)
+			json_object_set_new(o, fd->name, v);
+	}
+	return o;
 }

@@ -190,6 +190,14 @@ int fields_parse(const struct field *table, const json_t *obj, void *base,
 int fields_parse_value(const struct field *fd, const json_t *v, void *base,
 		       const char *path, struct fault *f);
 
+/*
+ * The reverse of fields_parse(): returns the members of base as a JSON
+ * object with the table's names, in table order (a new reference).
+ * FIELD_CUSTOM fields are left out (the caller adds them); an integer
+ * member whose min is below 0 is read as signed, else as unsigned.
+ */
+json_t *fields_to_json(const struct field *table, const void *base);
+
 /* Releases what fields_parse() allocated in base (arrays, argument
  * vectors, recursively) and sets those members to NULL. Accepts a base
  * that was never parsed as long as it is zeroed. */

@@ -331,6 +331,38 @@ static void parses_a_single_value_and_a_nested_path(void **state)
 	json_decref(v);
 }
 
+/* fields_to_json() gives back what fields_parse() read. */
+static void round_trips_to_json(void **state)
+{
+	const char *text =
+		"{\"name\": \"a\", \"secret\": \"abcd\", \"protocol\": "
+		"\"HTTPS\", \"maxAttempts\": 3, \"big\": -7, \"small\": 200, "
+		"\"ratio\": 0.5, \"on\": true, \"timeoutSeconds\": 30, "
+		"\"limits\": {\"maxInstances\": 7, \"cpuHigh\": 70.5}, "
+		"\"command\": [\"/bin/x\"], \"points\": [{\"name\": \"p\", "
+		"\"at\": 9}], \"url\": \"http://h/\"}";
+	json_t *in = json_loads(text, 0, NULL), *out;
+	struct spec s;
+	struct fault f;
+
+	(void)state;
+	assert_int_equal(parse(text, &s, NULL, &f), 0);
+	out = fields_to_json(spec_fields, &s);
+	/* "odd" is a custom field: the caller's to add. */
+	assert_null(json_object_get(out, "odd"));
+	json_object_set_new(out, "odd", json_integer(s.odd));
+	json_object_set_new(in, "odd", json_integer(0));
+	if (!json_equal(in, out)) {
+		char *a = json_dumps(in, JSON_SORT_KEYS);
+		char *b = json_dumps(out, JSON_SORT_KEYS);
+
+		fail_msg("in %s\nout %s", a, b);
+	}
+	json_decref(in);
+	json_decref(out);
+	fields_free(spec_fields, &s);
+}
+
 static void type_descriptions(void **state)
 {
 	char buf[64];
@@ -358,6 +390,7 @@ int main(void)
 		cmocka_unit_test(one_range_message),
 		cmocka_unit_test(nul_inside_a_string_is_refused),
 		cmocka_unit_test(parses_a_single_value_and_a_nested_path),
+		cmocka_unit_test(round_trips_to_json),
 		cmocka_unit_test(type_descriptions),
 	};
 
