@@ -13,6 +13,7 @@
 #include "core/jsonw.h"
 #include "logging/logstore.h"
 #include "util/err.h"
+#include "util/ids.h"
 #include "util/jsonstr.h"
 #include "util/rfc3339.h"
 #include "util/xalloc.h"
@@ -96,7 +97,7 @@ static void open_file(struct logstore *ls)
 	ls->fd = open(ls->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 		      0600);
 	if (ls->fd < 0) {
-		ls->reopen_at_ms = log_now_ms() + REOPEN_MS;
+		ls->reopen_at_ms = ids_now_ms() + REOPEN_MS;
 		return;
 	}
 	if (fstat(ls->fd, &st) == 0) {
@@ -143,7 +144,7 @@ int logstore_open(const struct logstore_opts *o, struct logstore **out,
 	if (ls->fd < 0)
 		fprintf(stderr, "mdscale: log: cannot open %s: %s\n", ls->path,
 			strerror(errno));
-	logstore_maintain(ls, log_now_ms());
+	logstore_maintain(ls, ids_now_ms());
 	*out = ls;
 	return 0;
 }
@@ -315,7 +316,7 @@ static void write_line(struct logstore *ls, const struct buf *line)
 	const char *p = line->data;
 	size_t n = line->len, done;
 
-	if (ls->fd < 0 && log_now_ms() >= ls->reopen_at_ms)
+	if (ls->fd < 0 && ids_now_ms() >= ls->reopen_at_ms)
 		open_file(ls);
 	if (ls->fd < 0) {
 		drop(ls, errno);

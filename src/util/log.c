@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 
 #include "err.h"
+#include "ids.h"
 #include "log.h"
 #include "rfc3339.h"
 
@@ -71,21 +71,13 @@ void log_set_sink(log_sink_fn *fn, void *arg)
 	sink.arg = fn != NULL ? arg : NULL;
 }
 
-int64_t log_now_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 static void vwrite(enum log_level level, const char *source,
 		   const struct log_ids *ids, const char *fmt, va_list ap)
 {
 	char when[RFC3339_BUFSZ], msg[2048];
 	struct log_record rec;
 
-	rec.time_ms = log_now_ms();
+	rec.time_ms = ids_now_ms();
 	rfc3339_format(rec.time_ms, RFC3339_MILLIS, when, sizeof(when));
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (stderr_format == LOG_STDERR_JOURNAL)

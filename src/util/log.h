@@ -89,9 +89,6 @@ enum log_stderr_format { LOG_STDERR_TEXT, LOG_STDERR_JOURNAL };
  * at start-up. Returns the format chosen. */
 enum log_stderr_format log_stderr_detect(void);
 
-/* Returns the wall clock in ms since the epoch. */
-int64_t log_now_ms(void);
-
 #define LOG_AT(lvl, src, ...)                                                 \
 	do {                                                                  \
 		if ((lvl) <= log_current_level)                               \
