@@ -257,7 +257,9 @@ static void alarm_spec(struct monitoring_alarm_spec *s, char *query,
 }
 
 /* Creates the scale-down twin of a firing alarm, unless one exists for the
- * deployment. Copies the id of the alarm (new or found) into id. */
+ * deployment. Copies the id of the alarm (new or found) into id and returns
+ * 0; MDS_E_NOTFOUND (nothing made) when the firing alarm is not one of
+ * mdscale's own. */
 static int ensure_low_alarm(struct autoscale *a, const char *which,
 			    const char *dep_id, const char *firing_alarm_id,
 			    const struct policy *p, char *id, size_t idsz,
@@ -275,6 +277,15 @@ static int ensure_low_alarm(struct autoscale *a, const char *which,
 	if (monitoring_alarm_find(a->env.monitoring, title, dep_id, id, idsz) ==
 	    0)
 		return 0;
+	if (monitoring_alarm_get(a->env.monitoring, firing_alarm_id, &firing,
+				 &f) != 0) {
+		/* Not one of mdscale's alarms (a Prometheus rule through
+		 * Alertmanager, say): its scale-down rule lives where it
+		 * does, and a twin here would have nowhere to send. */
+		log_info("autoscale", "%s is not an alarm of mdscale: no %s "
+			 "for %s", firing_alarm_id, title, dep_id);
+		return MDS_E_NOTFOUND;
+	}
 	alarm_spec(&spec, query, sizeof(query), title,
 		   cpu ? "CpuUtilization" : "MemoryUtilization",
 		   p->low_window, p->low_statistic, dep_id, "<",
@@ -284,12 +295,9 @@ static int ensure_low_alarm(struct autoscale *a, const char *which,
 		       : "Low memory for model deployment. The shape can be "
 			 "scaled down to reduce costs");
 	/* The twin tells the same topics, as severely. */
-	if (monitoring_alarm_get(a->env.monitoring, firing_alarm_id, &firing,
-				 &f) == 0) {
-		spec.severity = firing.severity;
-		spec.destinations = firing.destinations;
-		spec.ndestinations = firing.ndestinations;
-	}
+	spec.severity = firing.severity;
+	spec.destinations = firing.destinations;
+	spec.ndestinations = firing.ndestinations;
 	rc = monitoring_alarm_create(a->env.monitoring, &spec, &out, &f);
 	if (rc != 0) {
 		log_warn("autoscale", "cannot create %s for %s: %s", title,
