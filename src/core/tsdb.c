@@ -57,6 +57,7 @@ struct tsdb_series {
 	struct tsdb_dim *dims;
 	uint32_t ndims;
 	uint32_t metric;
+	uint32_t index; /* creation order */
 	uint64_t hash;
 	int64_t newest;    /* -1 while empty */
 	int64_t raw_floor; /* raw holds every kept sample at or after this */
@@ -72,6 +73,7 @@ struct tsdb {
 	struct arena *arena;
 	struct istr *strs;
 	size_t nstrs, strs_cap;
+	size_t str_bytes; /* interned bytes, terminators included */
 	struct htab strs_ht;
 	struct tsdb_series **series;
 	size_t nseries, series_cap;
@@ -147,6 +149,7 @@ static const char *intern_add(struct tsdb *db, const char *s, uint32_t len,
 	memcpy(copy, s, len);
 	copy[len] = '\0';
 	a->used += (size_t)len + 1;
+	db->str_bytes += (size_t)len + 1;
 	db->strs = grow_vec(db->strs, db->nstrs, &db->strs_cap,
 			    sizeof(*db->strs));
 	db->strs[db->nstrs] = (struct istr){ .s = copy, .h = h, .len = len };
@@ -436,6 +439,7 @@ static struct tsdb_series *series_create(struct tsdb *db,
 					      id->h[3 + 2 * k]);
 	}
 	s->hash = id->hash;
+	s->index = sid;
 	s->newest = -1;
 	s->raw_floor = INT64_MIN;
 	db->series = grow_vec(db->series, db->nseries, &db->series_cap,
@@ -545,6 +549,54 @@ const char *tsdb_series_dim(const struct tsdb_series *s, const char *key)
 int64_t tsdb_series_newest(const struct tsdb_series *s)
 {
 	return s->newest;
+}
+
+uint32_t tsdb_series_index(const struct tsdb_series *s)
+{
+	return s->index;
+}
+
+struct tsdb_series *tsdb_series_at(const struct tsdb *db, size_t i)
+{
+	return i < db->nseries ? db->series[i] : NULL;
+}
+
+size_t tsdb_strings_bytes(const struct tsdb *db)
+{
+	return db->str_bytes;
+}
+
+/* What a hash table holds: a hash and a value per slot. */
+static size_t htab_bytes(const struct htab *t)
+{
+	return t->mask == 0 ? 0 : (t->mask + 1) * (sizeof(uint64_t) +
+						    sizeof(uint32_t));
+}
+
+size_t tsdb_memory(const struct tsdb *db)
+{
+	size_t n = sizeof(*db);
+
+	for (const struct arena *a = db->arena; a != NULL; a = a->next)
+		n += sizeof(*a);
+	n += db->strs_cap * sizeof(*db->strs);
+	n += db->series_cap * sizeof(*db->series);
+	n += db->metrics_cap * sizeof(*db->metrics);
+	n += db->postings_cap * sizeof(*db->postings);
+	n += htab_bytes(&db->strs_ht) + htab_bytes(&db->series_ht) +
+	     htab_bytes(&db->metrics_ht) + htab_bytes(&db->postings_ht);
+	for (size_t i = 0; i < db->nmetrics; i++)
+		n += db->metrics[i].cap * sizeof(uint32_t);
+	for (size_t i = 0; i < db->npostings; i++)
+		n += db->postings[i].cap * sizeof(uint32_t);
+	for (size_t i = 0; i < db->nseries; i++) {
+		const struct tsdb_series *s = db->series[i];
+
+		n += sizeof(*s) + (s->ndims ? s->ndims : 1) * sizeof(*s->dims);
+		n += (size_t)s->raw_cap * sizeof(*s->raw);
+		n += (size_t)s->agg_cap * sizeof(*s->agg);
+	}
+	return n;
 }
 
 /* --- rings --------------------------------------------------------------- */
@@ -1016,6 +1068,37 @@ static void w_str(struct writer *w, const char *s)
 	w_bytes(w, s, len);
 }
 
+/* Writes one series record: identity, raw ring, minute ring. */
+static void w_series(struct writer *w, const struct tsdb_series *s)
+{
+	w_str(w, s->ns);
+	w_str(w, s->name);
+	w_uint(w, s->ndims, 1);
+	for (uint32_t k = 0; k < s->ndims; k++) {
+		w_str(w, s->dims[k].key);
+		w_str(w, s->dims[k].value);
+	}
+	w_uint(w, (uint64_t)s->newest, 8);
+	w_uint(w, (uint64_t)s->raw_floor, 8);
+	w_uint(w, s->raw_n, 4);
+	for (uint32_t k = 0; k < s->raw_n; k++) {
+		w_uint(w, (uint64_t)raw_at(s, k)->t, 8);
+		w_double(w, raw_at(s, k)->v);
+	}
+	w_uint(w, s->agg_n, 4);
+	for (uint32_t k = 0; k < s->agg_n; k++) {
+		const struct tsdb_bucket *b = agg_at(s, k);
+
+		w_uint(w, (uint64_t)b->t, 8);
+		w_uint(w, (uint64_t)b->last_t, 8);
+		w_double(w, b->min);
+		w_double(w, b->max);
+		w_double(w, b->sum);
+		w_double(w, b->last);
+		w_uint(w, b->count, 4);
+	}
+}
+
 int tsdb_dump(const struct tsdb *db, tsdb_write_fn fn, void *arg)
 {
 	struct writer w = { .buf = xmalloc(DUMP_CHUNK), .fn = fn, .arg = arg };
@@ -1023,36 +1106,19 @@ int tsdb_dump(const struct tsdb *db, tsdb_write_fn fn, void *arg)
 	w_bytes(&w, DUMP_MAGIC, 8);
 	w_uint(&w, DUMP_VERSION, 4);
 	w_uint(&w, db->nseries, 4);
-	for (size_t i = 0; i < db->nseries && w.rc == 0; i++) {
-		const struct tsdb_series *s = db->series[i];
+	for (size_t i = 0; i < db->nseries && w.rc == 0; i++)
+		w_series(&w, db->series[i]);
+	w_flush(&w);
+	free(w.buf);
+	return w.rc;
+}
 
-		w_str(&w, s->ns);
-		w_str(&w, s->name);
-		w_uint(&w, s->ndims, 1);
-		for (uint32_t k = 0; k < s->ndims; k++) {
-			w_str(&w, s->dims[k].key);
-			w_str(&w, s->dims[k].value);
-		}
-		w_uint(&w, (uint64_t)s->newest, 8);
-		w_uint(&w, (uint64_t)s->raw_floor, 8);
-		w_uint(&w, s->raw_n, 4);
-		for (uint32_t k = 0; k < s->raw_n; k++) {
-			w_uint(&w, (uint64_t)raw_at(s, k)->t, 8);
-			w_double(&w, raw_at(s, k)->v);
-		}
-		w_uint(&w, s->agg_n, 4);
-		for (uint32_t k = 0; k < s->agg_n; k++) {
-			const struct tsdb_bucket *b = agg_at(s, k);
+int tsdb_dump_series(const struct tsdb_series *s, tsdb_write_fn fn,
+		     void *arg)
+{
+	struct writer w = { .buf = xmalloc(DUMP_CHUNK), .fn = fn, .arg = arg };
 
-			w_uint(&w, (uint64_t)b->t, 8);
-			w_uint(&w, (uint64_t)b->last_t, 8);
-			w_double(&w, b->min);
-			w_double(&w, b->max);
-			w_double(&w, b->sum);
-			w_double(&w, b->last);
-			w_uint(&w, b->count, 4);
-		}
-	}
+	w_series(&w, s);
 	w_flush(&w);
 	free(w.buf);
 	return w.rc;
@@ -1309,6 +1375,30 @@ int tsdb_load(struct tsdb *db, const void *data, size_t len, char *diag,
 			apply_record(s, rec);
 	}
 out:
+	free(rec);
+	return rc;
+}
+
+int tsdb_load_series(struct tsdb *db, const void *data, size_t len,
+		     size_t *used, struct tsdb_series **out, char *diag,
+		     size_t diagsz)
+{
+	struct reader r = { .p = data, .end = (const unsigned char *)data +
+						 len };
+	struct record *rec = xmalloc(sizeof(*rec));
+	struct tsdb_series *s = NULL;
+	int rc;
+
+	rc = read_record(&r, rec, diag, diagsz);
+	if (rc == 0)
+		rc = tsdb_series_get_or_create(db, rec->strs[0], rec->strs[1],
+					       rec->dims, rec->ndims, &s, diag,
+					       diagsz);
+	if (rc == 0) {
+		apply_record(s, rec);
+		*used = (size_t)(r.p - (const unsigned char *)data);
+		*out = s;
+	}
 	free(rec);
 	return rc;
 }

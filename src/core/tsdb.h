@@ -125,6 +125,20 @@ const char *tsdb_series_dim(const struct tsdb_series *s, const char *key);
 /* Returns the time of the newest sample ever appended, or -1 if none. */
 int64_t tsdb_series_newest(const struct tsdb_series *s);
 
+/* Returns the series' place in creation order: 0 for the store's first. */
+uint32_t tsdb_series_index(const struct tsdb_series *s);
+/* Returns the series of creation index i, or NULL past the last. */
+struct tsdb_series *tsdb_series_at(const struct tsdb *db, size_t i);
+
+/*
+ * Returns the bytes of memory the store holds (its arrays, hash tables,
+ * series, rings and interned strings; the allocator's own overhead aside).
+ * Walks every series: O(series), for reports, not for a hot path.
+ */
+size_t tsdb_memory(const struct tsdb *db);
+/* Returns the bytes of interned strings (each stored once). */
+size_t tsdb_strings_bytes(const struct tsdb *db);
+
 /* How a dimension filter term compares the series' value with its own. */
 enum tsdb_match {
 	TSDB_MATCH_EQ,       /* equal */
@@ -210,6 +224,25 @@ typedef int (*tsdb_write_fn)(void *arg, const void *data, size_t len);
  * docs/monitoring.md. Returns 0 or the first error fn returned.
  */
 int tsdb_dump(const struct tsdb *db, tsdb_write_fn fn, void *arg);
+
+/*
+ * Writes one series' record, in the format of the records of tsdb_dump():
+ * what an incremental log keeps of a series. Returns 0 or the first error
+ * fn returned.
+ */
+int tsdb_dump_series(const struct tsdb_series *s, tsdb_write_fn fn,
+		     void *arg);
+
+/*
+ * Reads one record written by tsdb_dump_series() at the start of data,
+ * creating its series or replacing the data of the one that exists.
+ * Returns 0 with *used (the record's bytes) and *out (the series, owned by
+ * the store); MDS_E_PARSE (diag) for a malformed or truncated record,
+ * MDS_E_LIMIT (diag) past max_series; nothing changes on error.
+ */
+int tsdb_load_series(struct tsdb *db, const void *data, size_t len,
+		     size_t *used, struct tsdb_series **out, char *diag,
+		     size_t diagsz);
 
 /*
  * Loads an image written by tsdb_dump() into db, creating the series it
