@@ -55,6 +55,10 @@ void api_reply_fault(struct api_call *c, const struct fault *f)
 		status = 400;
 		code = "LimitExceeded";
 		break;
+	case MDS_E_UNAVAIL:
+		status = 503;
+		code = "ServiceUnavailable";
+		break;
 	default:
 		break;
 	}

@@ -1182,9 +1182,11 @@ struct record {
 #define RAW_REC 16
 #define AGG_REC 52
 
-/* Reads and checks one series record; returns 0 or MDS_E_PARSE. */
-static int read_record(struct reader *r, struct record *rec, char *diag,
-		       size_t diagsz)
+/* Reads and checks one series record (its identity too when check_ident;
+ * tsdb_series_get_or_create() checks it as well). Returns 0 or
+ * MDS_E_PARSE. */
+static int read_record(struct reader *r, struct record *rec, int check_ident,
+		       char *diag, size_t diagsz)
 {
 	struct reader sub;
 	int64_t prev = -1;
@@ -1213,7 +1215,8 @@ static int read_record(struct reader *r, struct record *rec, char *diag,
 		goto bad;
 	rec->agg = r->p;
 	r->p += (size_t)rec->nagg * AGG_REC;
-	if (ident_prepare(&(struct ident){ 0 }, rec->strs[0], rec->strs[1],
+	if (check_ident &&
+	    ident_prepare(&(struct ident){ 0 }, rec->strs[0], rec->strs[1],
 			  rec->dims, rec->ndims, why, sizeof(why)) != 0)
 		goto bad;
 	snprintf(why, sizeof(why), "bad sample");
@@ -1344,7 +1347,7 @@ int tsdb_load(struct tsdb *db, const void *data, size_t len, char *diag,
 	body = r.p;
 	/* First pass: check everything and count the series to create. */
 	for (uint32_t i = 0; i < nseries; i++) {
-		rc = read_record(&r, rec, diag, diagsz);
+		rc = read_record(&r, rec, 1, diag, diagsz);
 		if (rc != 0)
 			goto out;
 		if (tsdb_series_find(db, rec->strs[0], rec->strs[1],
@@ -1368,7 +1371,7 @@ int tsdb_load(struct tsdb *db, const void *data, size_t len, char *diag,
 	for (uint32_t i = 0; i < nseries; i++) {
 		struct tsdb_series *s;
 
-		read_record(&r, rec, NULL, 0);
+		read_record(&r, rec, 0, NULL, 0);
 		if (tsdb_series_get_or_create(db, rec->strs[0], rec->strs[1],
 					      rec->dims, rec->ndims, &s, NULL,
 					      0) == 0)
@@ -1389,7 +1392,7 @@ int tsdb_load_series(struct tsdb *db, const void *data, size_t len,
 	struct tsdb_series *s = NULL;
 	int rc;
 
-	rc = read_record(&r, rec, diag, diagsz);
+	rc = read_record(&r, rec, 0, diag, diagsz);
 	if (rc == 0)
 		rc = tsdb_series_get_or_create(db, rec->strs[0], rec->strs[1],
 					       rec->dims, rec->ndims, &s, diag,

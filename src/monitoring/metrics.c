@@ -279,10 +279,31 @@ static void on_request(void *arg, const char *deployment_id, int status,
 		d->by_class[2]++;
 }
 
+int metrics_loading(const struct monitoring *m)
+{
+	return m->log != NULL && mlog_loading(m->log, NULL, NULL);
+}
+
+/* Fills f: the store is still being read from the log. */
+static int loading_fault(const struct monitoring *m, struct fault *f)
+{
+	uint64_t done = 0, total = 0;
+
+	mlog_loading(m->log, &done, &total);
+	return fault_set(f, MDS_E_UNAVAIL, NULL, "the metrics store is "
+			 "loading (%llu of %llu MB read); try again shortly",
+			 (unsigned long long)(done >> 20),
+			 (unsigned long long)(total >> 20));
+}
+
 void metrics_on_sample(uv_timer_t *t)
 {
 	struct monitoring *m = t->data;
 	int64_t now;
+
+	/* Series created now would take the places of the log's. */
+	if (metrics_loading(m))
+		return;
 
 	if (m->env.deploy != NULL)
 		deploy_each_instance(m->env.deploy, sample_instance, m);
@@ -477,6 +498,8 @@ int monitoring_post(struct monitoring *m, struct monitoring_item *items,
 	int rc;
 
 	*nfailed = 0;
+	if (metrics_loading(m))
+		return loading_fault(m, f);
 	if (nitems == 0)
 		return fault_set(f, MDS_E_INVAL, "metricData",
 				 "metricData must be a non-empty array");
@@ -562,6 +585,8 @@ int monitoring_query(struct monitoring *m, const struct monitoring_query *q,
 	char diag[512];
 	int rc;
 
+	if (metrics_loading(m))
+		return loading_fault(m, f);
 	why = monitoring_ns_problem(ns, 1);
 	if (why != NULL)
 		return fault_set(f, MDS_E_INVAL, "namespace", "namespace %s",
@@ -674,6 +699,17 @@ int monitoring_latest_instance(struct monitoring *m, const char *metric,
 	return latest_by(m, metric, "instanceId", instance_id, window_ms,
 			 value);
 }
+void monitoring_store_stats(const struct monitoring *m,
+			    struct monitoring_store_stats *st)
+{
+	st->series = tsdb_series_count(m->db);
+	st->memory_bytes = tsdb_memory(m->db);
+	st->string_bytes = tsdb_strings_bytes(m->db);
+	st->log_bytes = m->log != NULL ? mlog_bytes(m->log) : 0;
+	st->loading = metrics_loading(m);
+	st->load_ns = m->log != NULL ? mlog_load_ns(m->log) : 0;
+}
+
 /* ---- the life cycle ---- */
 
 void metrics_open(struct monitoring *m)

@@ -22,7 +22,7 @@
 #define MAGIC "MDSMLOG1"
 #define HEADER 8
 #define FRAME_HEAD 8
-#define SLICE_BYTES ((size_t)1 << 20) /* a compaction frame, about */
+#define SLICE_BYTES ((size_t)256 << 10) /* a compaction frame, about */
 #define SNAPSHOT_MAX_BYTES ((size_t)16 << 30)
 
 struct mlog {
@@ -46,6 +46,14 @@ struct mlog {
 	uint64_t csize;
 	uv_fs_t csync_req; /* the new file's fsync, once every series is in */
 	int csyncing;
+
+	/* The replay, in slices, while map != NULL. */
+	const unsigned char *map;
+	size_t map_len;
+	size_t at;        /* the frame being replayed */
+	size_t rec;       /* its next record (0: not started) */
+	uint32_t ordinal; /* R records replayed */
+	uint64_t load_t0, load_ns;
 
 	int closing;
 	void (*done)(void *arg);
@@ -154,122 +162,160 @@ static int write_frame(int fd, uint64_t *size, const char *payload,
 
 /* ---- replay ---- */
 
-/* Applies one frame's records. Returns 0, or -1 if one is malformed. */
-static int replay_frame(struct tsdb *db, const unsigned char *p, size_t len,
-			uint32_t *ordinal, char *why, size_t whysz)
+/* Applies the record at p (before end); returns its bytes, or 0 if it is
+ * malformed (why says how). */
+static size_t replay_record(struct tsdb *db, const unsigned char *p,
+			    const unsigned char *end, uint32_t *ordinal,
+			    char *why, size_t whysz)
 {
-	const unsigned char *end = p + len;
+	if (*p == 'R' && end - p >= 5) {
+		size_t rlen = (size_t)get_u(p + 1, 4), used = 0;
+		struct tsdb_series *s;
 
-	while (p < end) {
-		if (*p == 'R' && end - p >= 5) {
-			size_t rlen = (size_t)get_u(p + 1, 4), used = 0;
-			struct tsdb_series *s;
-
-			if ((size_t)(end - p - 5) < rlen ||
-			    tsdb_load_series(db, p + 5, rlen, &used, &s, why,
-					     whysz) != 0)
-				return -1;
-			if (used != rlen || tsdb_series_index(s) != *ordinal) {
-				snprintf(why, whysz, "series record %u out "
-					 "of place", *ordinal);
-				return -1;
-			}
-			(*ordinal)++;
-			p += 5 + rlen;
-		} else if (*p == 'D' && end - p >= 21) {
-			uint32_t index = (uint32_t)get_u(p + 1, 4);
-			int64_t t = (int64_t)get_u(p + 5, 8);
-			uint64_t bits = get_u(p + 13, 8);
-			double v;
-
-			memcpy(&v, &bits, sizeof(v));
-			if (index >= *ordinal) {
-				snprintf(why, whysz, "datapoint of unknown "
-					 "series %u", index);
-				return -1;
-			}
-			/* Refused only if older than the raw window: what
-			 * the store would have refused then as well. */
-			(void)tsdb_series_append(tsdb_series_at(db, index), t,
-						 v);
-			p += 21;
-		} else {
-			snprintf(why, whysz, "unknown record");
-			return -1;
+		if ((size_t)(end - p - 5) < rlen ||
+		    tsdb_load_series(db, p + 5, rlen, &used, &s, why,
+				     whysz) != 0)
+			return 0;
+		if (used != rlen || tsdb_series_index(s) != *ordinal) {
+			snprintf(why, whysz, "series record %u out of place",
+				 *ordinal);
+			return 0;
 		}
+		(*ordinal)++;
+		return 5 + rlen;
 	}
+	if (*p == 'D' && end - p >= 21) {
+		uint32_t index = (uint32_t)get_u(p + 1, 4);
+		int64_t t = (int64_t)get_u(p + 5, 8);
+		uint64_t bits = get_u(p + 13, 8);
+		double v;
+
+		memcpy(&v, &bits, sizeof(v));
+		if (index >= *ordinal) {
+			snprintf(why, whysz, "datapoint of unknown series %u",
+				 index);
+			return 0;
+		}
+		/* Refused only if older than the raw window: what the store
+		 * would have refused then as well. */
+		(void)tsdb_series_append(tsdb_series_at(db, index), t, v);
+		return 21;
+	}
+	snprintf(why, whysz, "unknown record");
 	return 0;
 }
 
-/* Replays the frames of data[HEADER, len); returns the bytes that were
- * good (where the log must be cut). */
-static size_t replay(struct tsdb *db, const unsigned char *data, size_t len,
-		     const char *path)
+/* Checks the frame at l->at; returns its payload length, or -1 (why). */
+static long frame_ok(const struct mlog *l, char *why, size_t whysz)
 {
-	size_t at = HEADER;
-	uint32_t ordinal = 0;
-	char why[256] = "truncated frame";
+	size_t plen;
 
-	while (at < len) {
-		size_t plen;
-
-		if (len - at < FRAME_HEAD)
-			break;
-		plen = (size_t)get_u(data + at, 4);
-		if (plen > MLOG_FRAME_MAX || len - at - FRAME_HEAD < plen)
-			break;
-		if ((uint32_t)hash_bytes(data + at + FRAME_HEAD, plen) !=
-		    (uint32_t)get_u(data + at + 4, 4)) {
-			snprintf(why, sizeof(why), "bad check");
-			break;
-		}
-		if (replay_frame(db, data + at + FRAME_HEAD, plen, &ordinal,
-				 why, sizeof(why)) != 0)
-			break;
-		at += FRAME_HEAD + plen;
+	if (l->map_len - l->at < FRAME_HEAD) {
+		snprintf(why, whysz, "truncated frame");
+		return -1;
 	}
-	if (at < len)
-		log_warn(SRC, "%s: %s at byte %zu; the %zu bytes from there "
-			 "are dropped", path, why, at, len - at);
-	return at;
+	plen = (size_t)get_u(l->map + l->at, 4);
+	if (plen > MLOG_FRAME_MAX || l->map_len - l->at - FRAME_HEAD < plen) {
+		snprintf(why, whysz, "truncated frame");
+		return -1;
+	}
+	if ((uint32_t)hash_bytes(l->map + l->at + FRAME_HEAD, plen) !=
+	    (uint32_t)get_u(l->map + l->at + 4, 4)) {
+		snprintf(why, whysz, "bad check");
+		return -1;
+	}
+	return (long)plen;
 }
 
-/* Maps the log and replays it; cuts a bad tail. Returns 0 or -1 (errno). */
+/* Ends the replay: cuts a bad tail at l->at (a frame whose records were
+ * partly applied stays applied in memory, and its series are written
+ * again as new ones). Returns 0 or -1 (errno). */
+static int replay_end(struct mlog *l, const char *why)
+{
+	size_t len = l->map_len;
+
+	munmap((void *)l->map, l->map_len);
+	l->map = NULL;
+	if (l->at < len) {
+		log_warn(SRC, "%s: %s at byte %zu; the %zu bytes from there "
+			 "are dropped", l->path, why, l->at, len - l->at);
+		if (ftruncate(l->fd, (off_t)l->at) != 0)
+			return -1;
+	}
+	l->size = l->base = l->at;
+	l->logged = l->ordinal;
+	l->load_ns = uv_hrtime() - l->load_t0;
+	log_info(SRC, "%zu metric series from %s (%llu bytes) in %llu ms",
+		 tsdb_series_count(l->db), l->path,
+		 (unsigned long long)l->size,
+		 (unsigned long long)(l->load_ns / 1000000));
+	return 0;
+}
+
+/* Replays records until deadline (uv_hrtime ns, 0: the whole log). */
+static void replay_slice(struct mlog *l, uint64_t deadline)
+{
+	char why[256] = "";
+	int n = 0;
+
+	while (l->at < l->map_len) {
+		const unsigned char *end;
+		long plen;
+
+		if (l->rec == 0) {
+			plen = frame_ok(l, why, sizeof(why));
+			if (plen < 0)
+				break;
+			l->rec = l->at + FRAME_HEAD;
+		}
+		end = l->map + l->at + FRAME_HEAD + get_u(l->map + l->at, 4);
+		while (l->map + l->rec < end) {
+			size_t k = replay_record(l->db, l->map + l->rec, end,
+						 &l->ordinal, why,
+						 sizeof(why));
+
+			if (k == 0)
+				goto bad;
+			l->rec += k;
+			if (deadline != 0 && (++n & 15) == 0 &&
+			    uv_hrtime() >= deadline)
+				return;
+		}
+		l->at = (size_t)(end - l->map);
+		l->rec = 0;
+	}
+bad:
+	if (replay_end(l, why) != 0)
+		log_error(SRC, "cannot cut %s: %s", l->path, strerror(errno));
+}
+
+/* Maps the log for the replay; starts a new one if it is empty or not a
+ * log. Returns 0 or -1 (errno). */
 static int load(struct mlog *l)
 {
 	struct stat sb;
 	void *map;
-	size_t good;
 
 	if (fstat(l->fd, &sb) != 0)
 		return -1;
-	if (sb.st_size < HEADER) {
-		if (ftruncate(l->fd, 0) != 0 ||
-		    write(l->fd, MAGIC, HEADER) != HEADER)
+	if (sb.st_size >= HEADER) {
+		map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE,
+			   l->fd, 0);
+		if (map == MAP_FAILED)
 			return -1;
-		l->size = HEADER;
-		return 0;
-	}
-	map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, l->fd, 0);
-	if (map == MAP_FAILED)
-		return -1;
-	if (memcmp(map, MAGIC, HEADER) != 0) {
+		if (memcmp(map, MAGIC, HEADER) == 0) {
+			l->map = map;
+			l->map_len = (size_t)sb.st_size;
+			l->at = HEADER;
+			return 0;
+		}
+		munmap(map, (size_t)sb.st_size);
 		log_warn(SRC, "%s is not a metrics log; starting it anew",
 			 l->path);
-		good = 0;
-	} else {
-		good = replay(l->db, map, (size_t)sb.st_size, l->path);
 	}
-	munmap(map, (size_t)sb.st_size);
-	if (good < (size_t)sb.st_size && ftruncate(l->fd, (off_t)good) != 0)
+	if (ftruncate(l->fd, 0) != 0 || write(l->fd, MAGIC, HEADER) != HEADER)
 		return -1;
-	if (good == 0) {
-		if (write(l->fd, MAGIC, HEADER) != HEADER)
-			return -1;
-		good = HEADER;
-	}
-	l->size = good;
-	l->logged = (uint32_t)tsdb_series_count(l->db);
+	l->size = l->base = HEADER;
 	return 0;
 }
 
@@ -368,9 +414,9 @@ int mlog_open(struct tsdb *db, uv_loop_t *loop, const char *data_dir,
 {
 	struct mlog *l = xcalloc(1, sizeof(*l));
 	struct stat sb;
-	uint64_t t0 = uv_hrtime();
 
 	l->db = db;
+	l->load_t0 = uv_hrtime();
 	l->loop = loop;
 	l->fd = l->cfd = l->retired_fd = -1;
 	l->path = xasprintf("%s/metrics.log", data_dir);
@@ -388,10 +434,6 @@ int mlog_open(struct tsdb *db, uv_loop_t *loop, const char *data_dir,
 		mlog_close(l, NULL, NULL);
 		return MDS_E_IO;
 	}
-	l->base = l->size;
-	log_info(SRC, "%zu metric series from %s (%llu bytes) in %llu ms",
-		 tsdb_series_count(db), l->path, (unsigned long long)l->size,
-		 (unsigned long long)((uv_hrtime() - t0) / 1000000));
 	*out = l;
 	return 0;
 }
@@ -549,6 +591,10 @@ static void compaction_start(struct mlog *l)
 
 uint64_t mlog_tick(struct mlog *l)
 {
+	if (l->map != NULL) {
+		replay_slice(l, uv_hrtime() + MLOG_SLICE_MS * 1000000ULL);
+		return l->map != NULL ? 1 : MLOG_SYNC_MS;
+	}
 	if (l->dirty && !l->syncing) {
 		l->sync_req.data = l;
 		if (uv_fs_fsync(l->loop, &l->sync_req, l->fd, on_synced) == 0) {
@@ -574,6 +620,20 @@ int mlog_compacting(const struct mlog *l)
 	return l->cfd >= 0;
 }
 
+int mlog_loading(const struct mlog *l, uint64_t *done, uint64_t *total)
+{
+	if (done != NULL)
+		*done = l->map != NULL ? l->at : l->size;
+	if (total != NULL)
+		*total = l->map != NULL ? l->map_len : l->size;
+	return l->map != NULL;
+}
+
+uint64_t mlog_load_ns(const struct mlog *l)
+{
+	return l->map != NULL ? uv_hrtime() - l->load_t0 : l->load_ns;
+}
+
 /* ---- close ---- */
 
 static void finish_free(struct mlog *l)
@@ -583,6 +643,8 @@ static void finish_free(struct mlog *l)
 
 	if (l->cfd >= 0)
 		compaction_abandon(l, NULL);
+	if (l->map != NULL)
+		munmap((void *)l->map, l->map_len);
 	if (l->retired_fd >= 0)
 		close(l->retired_fd);
 	if (l->fd >= 0)

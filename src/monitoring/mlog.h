@@ -16,8 +16,10 @@
  * series are written as R records to metrics.log.new in slices of at most
  * MLOG_SLICE_MS of the loop, the datapoints taken meanwhile are written to
  * both files, and the new file, synced, is renamed over the log. At start
- * the log is replayed; a torn or corrupt frame ends it (the file is cut
- * there and the loss logged).
+ * the log is replayed by mlog_tick() in slices of MLOG_SLICE_MS, so the
+ * daemon answers at once; until the replay is done (mlog_loading()) the
+ * log takes nothing and the store is incomplete. A torn or corrupt frame
+ * ends the replay (the file is cut there and the loss logged).
  *
  * Durability: a write(2) done before the answer survives a crash of the
  * daemon (SIGKILL) at once; the log is fsynced at most MLOG_SYNC_MS later,
@@ -41,7 +43,8 @@
 struct mlog;
 
 /*
- * Opens DATA/metrics.log, replaying it into db (which should be empty); if
+ * Opens DATA/metrics.log for its replay into db (which must be empty and
+ * take no series before the replay ends: see mlog_loading()); if
  * there is no log but a DATA/metrics.snap from an older version, loads it
  * and writes it out as a compacted log, then removes it. Returns 0 and sets
  * *out (freed by mlog_close), or MDS_E_IO with diag if the log cannot be
@@ -72,12 +75,22 @@ int mlog_commit(struct mlog *l, char *diag, size_t diagsz);
 void mlog_abort(struct mlog *l);
 
 /*
- * The log's periodic work: starts an fsync in the thread pool when
+ * The log's periodic work: replays a slice of the log while it loads,
+ * starts an fsync in the thread pool when
  * something was written since the last, starts a compaction when due and
  * runs one slice of it. Returns the milliseconds until it wants to run
  * again (MLOG_SYNC_MS, or 1 while compacting).
  */
 uint64_t mlog_tick(struct mlog *l);
+
+/*
+ * Returns 1 while the log is being replayed (nothing may be added), with
+ * the bytes replayed and the log's in *done and *total (either may be
+ * NULL); 0 once the store holds everything.
+ */
+int mlog_loading(const struct mlog *l, uint64_t *done, uint64_t *total);
+/* Nanoseconds the replay took (so far, while it runs). */
+uint64_t mlog_load_ns(const struct mlog *l);
 
 /* Bytes of the log file, and whether a compaction is running. */
 uint64_t mlog_bytes(const struct mlog *l);

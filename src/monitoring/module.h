@@ -88,6 +88,9 @@ void monitoring_free(struct monitoring *m);
 /* Replays the metrics log and starts observing the gateway. */
 void metrics_open(struct monitoring *m);
 void metrics_on_sample(uv_timer_t *t);
+/* Whether the store is still being read from the log: no sampling, no
+ * posts, no queries and no alarm evaluation until it is whole. */
+int metrics_loading(const struct monitoring *m);
 /* The log's fsync and compaction; re-arms t for when the log wants it. */
 void metrics_on_log_tick(uv_timer_t *t);
 /* Stops observing and closes the log; may leave an fsync pending (then

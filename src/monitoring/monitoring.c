@@ -148,7 +148,7 @@ int monitoring_open(const struct monitoring_env *env, struct monitoring **out,
 		       env->sample_ms);
 	uv_timer_start(&m->eval_timer, alarms_on_eval, env->eval_ms,
 		       env->eval_ms);
-	uv_timer_start(&m->log_timer, metrics_on_log_tick, MLOG_SYNC_MS, 0);
+	uv_timer_start(&m->log_timer, metrics_on_log_tick, 0, 0);
 	log_info(SRC, "%zu alarms, %zu metric series; sampling every %u ms, "
 		 "evaluating every %u ms", m->nalarms,
 		 tsdb_series_count(m->db), env->sample_ms, env->eval_ms);
