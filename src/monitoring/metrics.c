@@ -23,7 +23,7 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-#define POST_MAX_FUTURE_MS (2LL * 3600 * 1000)
+#define POST_MAX_FUTURE_MS (10LL * 60 * 1000) /* OCI's PostMetricData */
 #define QUERY_DEFAULT_RANGE_MS (3600LL * 1000)
 #define QUERY_MAX_STEPS 100000
 #define QUERY_MAX_POINTS 200000
@@ -290,7 +290,7 @@ static int loading_fault(const struct monitoring *m, struct fault *f)
 	uint64_t done = 0, total = 0;
 
 	mlog_loading(m->log, &done, &total);
-	return fault_set(f, MDS_E_UNAVAIL, NULL, "the metrics store is "
+	return fault_set(f, MDS_E_UNAVAIL, "", "the metrics store is "
 			 "loading (%llu of %llu MB read); try again shortly",
 			 (unsigned long long)(done >> 20),
 			 (unsigned long long)(total >> 20));
@@ -398,7 +398,7 @@ static int check_item(const struct monitoring *m, struct monitoring_item *it,
 				   (long long)(raw_ms / 60000));
 		if (p->t_ms > now + POST_MAX_FUTURE_MS)
 			return bad(it, "datapoints[%zu].timestamp is more than "
-				   "2 hours in the future", i);
+				   "10 minutes in the future", i);
 		if (!isfinite(p->value))
 			return bad(it, "datapoints[%zu].value must be finite",
 				   i);

@@ -434,6 +434,9 @@ int mlog_open(struct tsdb *db, uv_loop_t *loop, const char *data_dir,
 		mlog_close(l, NULL, NULL);
 		return MDS_E_IO;
 	}
+	/* Nothing is served yet: no loop to hold up. */
+	if (l->map != NULL)
+		replay_slice(l, uv_hrtime() + MLOG_OPEN_MS * 1000000ULL);
 	*out = l;
 	return 0;
 }

@@ -16,8 +16,8 @@
  * series are written as R records to metrics.log.new in slices of at most
  * MLOG_SLICE_MS of the loop, the datapoints taken meanwhile are written to
  * both files, and the new file, synced, is renamed over the log. At start
- * the log is replayed by mlog_tick() in slices of MLOG_SLICE_MS, so the
- * daemon answers at once; until the replay is done (mlog_loading()) the
+ * the log is replayed for MLOG_OPEN_MS before the daemon answers (all of
+ * a small log), then by mlog_tick() in slices of MLOG_SLICE_MS; until the replay is done (mlog_loading()) the
  * log takes nothing and the store is incomplete. A torn or corrupt frame
  * ends the replay (the file is cut there and the loss logged).
  *
@@ -37,6 +37,7 @@
 
 #define MLOG_SYNC_MS 1000                      /* fsync period */
 #define MLOG_SLICE_MS 4                        /* loop time per slice */
+#define MLOG_OPEN_MS 200  /* replay before the daemon answers */
 #define MLOG_COMPACT_MIN ((uint64_t)64 << 20)  /* never compact below */
 #define MLOG_FRAME_MAX ((size_t)64 << 20)      /* one frame's payload */
 

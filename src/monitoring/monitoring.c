@@ -85,6 +85,8 @@ const char *monitoring_ns_problem(const char *ns, int allow_oci)
 	    strcmp(ns, MONITORING_NAMESPACE) != 0)
 		return "the prefix oci_ is reserved (only "
 		       MONITORING_NAMESPACE " may be posted to)";
+	if (!allow_oci && strncmp(ns, "oracle_", 7) == 0)
+		return "the prefix oracle_ is reserved";
 	return NULL;
 }
 
