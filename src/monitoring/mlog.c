@@ -24,6 +24,7 @@
 #define FRAME_HEAD 8
 #define SLICE_BYTES ((size_t)256 << 10) /* a compaction frame, about */
 #define SNAPSHOT_MAX_BYTES ((size_t)16 << 30)
+#define CATCH_UP_MAX 64 /* series written at once when a compaction ends */
 
 struct mlog {
 	struct tsdb *db;
@@ -34,11 +35,16 @@ struct mlog {
 	uint64_t base; /* its size after the last compaction or the replay */
 	uint32_t logged, frame_logged; /* series with their R record */
 	struct buf frame;  /* the payload being built */
+	int frame_bad;     /* a record did not fit: the commit fails */
 	struct buf cframe; /* its D records for the compaction's file */
 	int dirty;         /* written since the last fsync began */
 	uv_fs_t sync_req;  /* the fsync of fd in the thread pool */
 	int syncing;
 	int retired_fd;    /* the log before a compaction, closed after */
+	uv_fs_t close_req; /* its close in the thread pool: the last close of
+			    * a replaced file frees its blocks, which can take
+			    * tens of ms */
+	int closing_fd;
 
 	/* The compaction: cfd >= 0 while one runs. */
 	int cfd;
@@ -77,15 +83,6 @@ static uint64_t get_u(const unsigned char *p, int n)
 	return v;
 }
 
-static void add_uint(struct buf *b, uint64_t v, int n)
-{
-	unsigned char x[8];
-
-	for (int i = 0; i < n; i++)
-		x[i] = (unsigned char)(v >> (8 * i));
-	buf_add(b, x, (size_t)n);
-}
-
 static int add_chunk(void *arg, const void *data, size_t len)
 {
 	return buf_add(arg, data, len);
@@ -109,15 +106,20 @@ static int add_series(struct buf *b, const struct tsdb_series *s)
 	return 0;
 }
 
-static void add_point(struct buf *b, uint32_t index, int64_t t, double v)
+/* Adds a D record to b. Returns 0 or MDS_E_LIMIT (b unchanged). */
+static int add_point(struct buf *b, uint32_t index, int64_t t, double v)
 {
+	unsigned char rec[21];
 	uint64_t bits;
 
 	memcpy(&bits, &v, sizeof(bits));
-	buf_add(b, "D", 1);
-	add_uint(b, index, 4);
-	add_uint(b, (uint64_t)t, 8);
-	add_uint(b, bits, 8);
+	rec[0] = 'D';
+	put_u32(rec + 1, index);
+	for (int i = 0; i < 8; i++) {
+		rec[5 + i] = (unsigned char)((uint64_t)t >> (8 * i));
+		rec[13 + i] = (unsigned char)(bits >> (8 * i));
+	}
+	return buf_add(b, rec, sizeof(rec));
 }
 
 /* Writes one frame holding payload; on failure cuts fd back to *size.
@@ -446,21 +448,24 @@ void mlog_add(struct mlog *l, const struct tsdb_series *s, int64_t t_ms,
 {
 	uint32_t index = tsdb_series_index(s);
 
-	if (l->frame.len == 0)
+	if (l->frame.len == 0 && !l->frame_bad)
 		l->frame_logged = l->logged;
-	while (l->logged <= index)
+	while (l->logged <= index && !l->frame_bad)
 		if (add_series(&l->frame,
 			       tsdb_series_at(l->db, l->logged++)) != 0)
-			break; /* past the frame cap: the commit fails */
-	add_point(&l->frame, index, t_ms, value);
-	if (l->cfd >= 0 && index < l->cursor)
-		add_point(&l->cframe, index, t_ms, value);
+			l->frame_bad = 1;
+	if (!l->frame_bad && add_point(&l->frame, index, t_ms, value) != 0)
+		l->frame_bad = 1;
+	if (!l->frame_bad && l->cfd >= 0 && index < l->cursor &&
+	    add_point(&l->cframe, index, t_ms, value) != 0)
+		l->frame_bad = 1;
 }
 
 void mlog_abort(struct mlog *l)
 {
-	if (l->frame.len > 0)
+	if (l->frame.len > 0 || l->frame_bad)
 		l->logged = l->frame_logged;
+	l->frame_bad = 0;
 	buf_reset(&l->frame);
 	buf_reset(&l->cframe);
 }
@@ -481,13 +486,13 @@ int mlog_commit(struct mlog *l, char *diag, size_t diagsz)
 {
 	int rc = 0;
 
-	if (l->frame.len == 0)
+	if (l->frame.len == 0 && !l->frame_bad)
 		return 0;
-	if (l->frame.len >= l->frame.max - 64 ||
+	if (l->frame_bad ||
 	    write_frame(l->fd, &l->size, l->frame.data, l->frame.len) != 0) {
 		mds_diag(diag, diagsz, "cannot write the metrics log: %s",
-			 l->frame.len >= l->frame.max - 64 ? "frame too large"
-							   : strerror(errno));
+			 l->frame_bad ? "more than a frame holds"
+				      : strerror(errno));
 		mlog_abort(l);
 		return MDS_E_IO;
 	}
@@ -504,6 +509,36 @@ int mlog_commit(struct mlog *l, char *diag, size_t diagsz)
 
 static void finish_free(struct mlog *l);
 
+static int busy(const struct mlog *l)
+{
+	return l->syncing || l->csyncing || l->closing_fd;
+}
+
+static void on_retired_closed(uv_fs_t *req)
+{
+	struct mlog *l = req->data;
+
+	uv_fs_req_cleanup(req);
+	l->closing_fd = 0;
+	if (l->closing && !busy(l))
+		finish_free(l);
+}
+
+/* Closes the log a compaction replaced, in the thread pool, once no fsync
+ * uses it. */
+static void retire(struct mlog *l)
+{
+	if (l->retired_fd < 0 || l->syncing || l->closing_fd)
+		return;
+	l->close_req.data = l;
+	if (uv_fs_close(l->loop, &l->close_req, l->retired_fd,
+			on_retired_closed) == 0)
+		l->closing_fd = 1;
+	else
+		close(l->retired_fd);
+	l->retired_fd = -1;
+}
+
 static void on_synced(uv_fs_t *req)
 {
 	struct mlog *l = req->data;
@@ -513,11 +548,8 @@ static void on_synced(uv_fs_t *req)
 			  uv_strerror((int)req->result));
 	uv_fs_req_cleanup(req);
 	l->syncing = 0;
-	if (l->retired_fd >= 0) {
-		close(l->retired_fd);
-		l->retired_fd = -1;
-	}
-	if (l->closing && !l->csyncing)
+	retire(l);
+	if (l->closing && !busy(l))
 		finish_free(l);
 }
 
@@ -533,7 +565,7 @@ static void on_compacted(uv_fs_t *req)
 	l->csyncing = 0;
 	if (l->closing) {
 		compaction_abandon(l, NULL);
-		if (!l->syncing)
+		if (!busy(l))
 			finish_free(l);
 		return;
 	}
@@ -541,6 +573,10 @@ static void on_compacted(uv_fs_t *req)
 		compaction_abandon(l, uv_strerror((int)rc));
 		return;
 	}
+	/* Many series created during the fsync: write them in slices, and
+	 * sync again, rather than hold the loop here. */
+	if (n - l->cursor > CATCH_UP_MAX)
+		return;
 	if (write_series(l, l->cfd, &l->csize, &l->cursor, n, 0) != 0 ||
 	    rename(l->tmp, l->path) != 0) {
 		compaction_abandon(l, strerror(errno));
@@ -548,10 +584,8 @@ static void on_compacted(uv_fs_t *req)
 	}
 	log_info(SRC, "metrics log compacted: %llu bytes to %llu, %u series",
 		 (unsigned long long)l->size, (unsigned long long)l->csize, n);
-	if (l->syncing)
-		l->retired_fd = l->fd;
-	else
-		close(l->fd);
+	l->retired_fd = l->fd;
+	retire(l);
 	l->fd = l->cfd;
 	l->cfd = -1;
 	l->size = l->base = l->csize;
@@ -669,7 +703,7 @@ int mlog_close(struct mlog *l, void (*done)(void *arg), void *arg)
 	mlog_abort(l);
 	if (l->fd >= 0 && fsync(l->fd) != 0)
 		log_error(SRC, "cannot sync %s: %s", l->path, strerror(errno));
-	if (l->syncing || l->csyncing) {
+	if (busy(l)) {
 		l->closing = 1;
 		l->done = done;
 		l->done_arg = arg;
