@@ -18,8 +18,8 @@
 #include "util/xalloc.h"
 
 #define ARENA_BLOCK 65536
-#define RAW_INITIAL 16
-#define AGG_INITIAL 4
+#define RAW_INITIAL 4
+#define AGG_INITIAL 2
 #define DUMP_MAGIC "MDSTSDB1"
 #define DUMP_VERSION 1
 #define DUMP_CHUNK 65536
@@ -43,16 +43,21 @@ struct metric {
 	uint32_t n, cap;
 };
 
-/* The series of one metric that carry one dimension key=value. */
+/* The series of one metric that carry one dimension key=value. Most
+ * values (instance ids, hostile ones) name one series: its id is kept in
+ * place, the array is allocated from the second one on (cap > 0). */
 struct posting {
 	uint32_t metric;
 	const char *key, *value;
-	uint32_t *ids;
+	union {
+		uint32_t one;  /* while cap == 0 */
+		uint32_t *ids; /* once cap > 0 */
+	} u;
 	uint32_t n, cap;
 };
 
 struct tsdb_series {
-	const struct tsdb *db;
+	struct tsdb *db;
 	const char *ns, *name;
 	struct tsdb_dim *dims;
 	uint32_t ndims;
@@ -74,6 +79,7 @@ struct tsdb {
 	struct istr *strs;
 	size_t nstrs, strs_cap;
 	size_t str_bytes; /* interned bytes, terminators included */
+	size_t var_bytes; /* arenas, series, dims, rings and id arrays */
 	struct htab strs_ht;
 	struct tsdb_series **series;
 	size_t nseries, series_cap;
@@ -104,13 +110,37 @@ static void *grow_vec(void *v, size_t n, size_t *cap, size_t elem)
 	return xreallocarray(v, *cap, elem);
 }
 
-static void push_id(uint32_t **ids, uint32_t *n, uint32_t *cap, uint32_t id)
+static void push_id(struct tsdb *db, uint32_t **ids, uint32_t *n,
+		    uint32_t *cap, uint32_t id)
 {
 	if (*n == *cap) {
+		db->var_bytes += (size_t)(*cap ? *cap : 4) * sizeof(**ids);
 		*cap = *cap ? *cap * 2 : 4;
 		*ids = xreallocarray(*ids, *cap, sizeof(**ids));
 	}
 	(*ids)[(*n)++] = id;
+}
+
+static void posting_add(struct tsdb *db, struct posting *p, uint32_t id)
+{
+	uint32_t first = p->u.one;
+
+	if (p->n == 0) {
+		p->u.one = id;
+		p->n = 1;
+		return;
+	}
+	if (p->cap == 0) {
+		p->u.ids = NULL;
+		p->n = 0;
+		push_id(db, &p->u.ids, &p->n, &p->cap, first);
+	}
+	push_id(db, &p->u.ids, &p->n, &p->cap, id);
+}
+
+static const uint32_t *posting_ids(const struct posting *p)
+{
+	return p->cap > 0 ? p->u.ids : &p->u.one;
 }
 
 /* --- interned strings ---------------------------------------------------- */
@@ -141,6 +171,7 @@ static const char *intern_add(struct tsdb *db, const char *s, uint32_t len,
 		return found;
 	if (a == NULL || ARENA_BLOCK - a->used < (size_t)len + 1) {
 		a = xmalloc(sizeof(*a));
+		db->var_bytes += sizeof(*a);
 		a->next = db->arena;
 		a->used = 0;
 		db->arena = a;
@@ -236,7 +267,8 @@ void tsdb_free(struct tsdb *db)
 	for (size_t i = 0; i < db->nmetrics; i++)
 		free(db->metrics[i].ids);
 	for (size_t i = 0; i < db->npostings; i++)
-		free(db->postings[i].ids);
+		if (db->postings[i].cap > 0)
+			free(db->postings[i].u.ids);
 	while (db->arena != NULL) {
 		struct arena *next = db->arena->next;
 
@@ -430,6 +462,8 @@ static struct tsdb_series *series_create(struct tsdb *db,
 	s->name = intern_add(db, id->s[1], id->len[1], id->h[1]);
 	s->ndims = (uint32_t)(id->nstr - 2) / 2;
 	s->dims = xmalloc((s->ndims ? s->ndims : 1) * sizeof(*s->dims));
+	db->var_bytes += sizeof(*s) + (s->ndims ? s->ndims : 1) *
+					  sizeof(*s->dims);
 	for (uint32_t k = 0; k < s->ndims; k++) {
 		s->dims[k].key = intern_add(db, id->s[2 + 2 * k],
 					    id->len[2 + 2 * k],
@@ -458,7 +492,7 @@ static struct tsdb_series *series_create(struct tsdb *db,
 		db->nmetrics++;
 	}
 	s->metric = (uint32_t)(m - db->metrics);
-	push_id(&m->ids, &m->n, &m->cap, sid);
+	push_id(db, &m->ids, &m->n, &m->cap, sid);
 
 	for (uint32_t k = 0; k < s->ndims; k++) {
 		uint64_t ph = posting_hash(s->metric, id->h[2 + 2 * k],
@@ -479,7 +513,7 @@ static struct tsdb_series *series_create(struct tsdb *db,
 				 (uint32_t)db->npostings);
 			db->npostings++;
 		}
-		push_id(&p->ids, &p->n, &p->cap, sid);
+		posting_add(db, p, sid);
 	}
 	return s;
 }
@@ -575,27 +609,14 @@ static size_t htab_bytes(const struct htab *t)
 
 size_t tsdb_memory(const struct tsdb *db)
 {
-	size_t n = sizeof(*db);
+	size_t n = sizeof(*db) + db->var_bytes;
 
-	for (const struct arena *a = db->arena; a != NULL; a = a->next)
-		n += sizeof(*a);
 	n += db->strs_cap * sizeof(*db->strs);
 	n += db->series_cap * sizeof(*db->series);
 	n += db->metrics_cap * sizeof(*db->metrics);
 	n += db->postings_cap * sizeof(*db->postings);
 	n += htab_bytes(&db->strs_ht) + htab_bytes(&db->series_ht) +
 	     htab_bytes(&db->metrics_ht) + htab_bytes(&db->postings_ht);
-	for (size_t i = 0; i < db->nmetrics; i++)
-		n += db->metrics[i].cap * sizeof(uint32_t);
-	for (size_t i = 0; i < db->npostings; i++)
-		n += db->postings[i].cap * sizeof(uint32_t);
-	for (size_t i = 0; i < db->nseries; i++) {
-		const struct tsdb_series *s = db->series[i];
-
-		n += sizeof(*s) + (s->ndims ? s->ndims : 1) * sizeof(*s->dims);
-		n += (size_t)s->raw_cap * sizeof(*s->raw);
-		n += (size_t)s->agg_cap * sizeof(*s->agg);
-	}
 	return n;
 }
 
@@ -666,6 +687,8 @@ static int raw_make_room(struct tsdb_series *s)
 
 		s->raw = ring_resize(s->raw, &s->raw_head, s->raw_n,
 				     s->raw_cap, cap, sizeof(*s->raw));
+		s->db->var_bytes += (size_t)(cap - s->raw_cap) *
+				    sizeof(*s->raw);
 		s->raw_cap = cap;
 		return 1;
 	}
@@ -708,6 +731,8 @@ static void agg_add(struct tsdb_series *s, int64_t t, double v)
 
 			s->agg = ring_resize(s->agg, &s->agg_head, s->agg_n,
 					     s->agg_cap, cap, sizeof(*s->agg));
+			s->db->var_bytes += (size_t)(cap - s->agg_cap) *
+					    sizeof(*s->agg);
 			s->agg_cap = cap;
 		} else {
 			if (i == 0)
@@ -985,7 +1010,7 @@ int tsdb_select(const struct tsdb *db, const char *ns, const char *name,
 				goto out;
 		}
 	}
-	ids = index != NULL ? index->ids : m->ids;
+	ids = index != NULL ? posting_ids(index) : m->ids;
 	nids = index != NULL ? index->n : m->n;
 	for (uint32_t i = 0; i < nids && rc == 0; i++) {
 		const struct tsdb_series *s = db->series[ids[i]];
@@ -1276,6 +1301,8 @@ static void apply_record(struct tsdb_series *s, const struct record *rec)
 		cap = (uint32_t)db->opt.raw_capacity;
 	free(s->raw);
 	s->raw = xmalloc((size_t)cap * sizeof(*s->raw));
+	s->db->var_bytes += (size_t)cap * sizeof(*s->raw);
+	s->db->var_bytes -= (size_t)s->raw_cap * sizeof(*s->raw);
 	s->raw_cap = cap;
 	s->raw_head = 0;
 	s->raw_n = 0;
@@ -1301,6 +1328,8 @@ static void apply_record(struct tsdb_series *s, const struct record *rec)
 		cap = db->agg_capacity;
 	free(s->agg);
 	s->agg = xmalloc((size_t)cap * sizeof(*s->agg));
+	s->db->var_bytes += (size_t)cap * sizeof(*s->agg);
+	s->db->var_bytes -= (size_t)s->agg_cap * sizeof(*s->agg);
 	s->agg_cap = cap;
 	s->agg_head = 0;
 	s->agg_n = 0;

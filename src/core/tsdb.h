@@ -17,9 +17,12 @@
  *            covering agg_window_ms (24 h): at most 1440 buckets of 56
  *            bytes, 80,640 bytes.
  *
- * Both rings start small and double up to those bounds, so a series costs
- * what its data needs: about 200 bytes of bookkeeping, plus 16 bytes per
- * retained sample and 56 per retained minute, rounded up to a power of two.
+ * Both rings start small (4 samples, 2 minutes) and double up to those
+ * bounds, so a series costs what its data needs: about 200 bytes of
+ * bookkeeping and 60 per dimension (its slot, its entry in the index by
+ * value), plus 16 bytes per retained sample and 56 per retained minute,
+ * rounded up to a power of two, plus its strings not shared with others
+ * (at most 2 x 256 bytes a dimension).
  * A series fed once every 10 s for a day holds 90 samples and 1440 buckets,
  * about 83 KB; the worst case (10 samples/s) is about 225 KB. The store
  * holds at most max_series series (100,000 by default), so its memory is
@@ -133,7 +136,7 @@ struct tsdb_series *tsdb_series_at(const struct tsdb *db, size_t i);
 /*
  * Returns the bytes of memory the store holds (its arrays, hash tables,
  * series, rings and interned strings; the allocator's own overhead aside).
- * Walks every series: O(series), for reports, not for a hot path.
+ * Kept as the store changes: O(1).
  */
 size_t tsdb_memory(const struct tsdb *db);
 /* Returns the bytes of interned strings (each stored once). */

@@ -279,7 +279,7 @@ int monitoring_latest_instance(struct monitoring *m, const char *metric,
 			       double *value);
 
 /* What the metrics store costs: its series, the bytes of memory it holds
- * (tsdb_memory: O(series)), of its interned strings, and of its log. */
+ * (tsdb_memory), of its interned strings, and of its log. */
 struct monitoring_store_stats {
 	size_t series, memory_bytes, string_bytes;
 	uint64_t log_bytes;
