@@ -1,9 +1,11 @@
 /* api_autoscale.c - the REST routes of a deployment's autoscaling. */
+#include <stdbool.h>
 #include <string.h>
 
 #include "api/api.h"
 #include "notify/autoscale.h"
 #include "deploy/deploy.h"
+#include "util/err.h"
 
 static void history(struct api_call *c)
 {
@@ -26,6 +28,7 @@ static void put(struct api_call *c)
 	struct policy p;
 	struct fault f;
 	json_t *dep, *out = NULL;
+	struct autoscale_removed gone;
 	char id[64];
 
 	if (autoscale_policy_parse(c->body, &p, &f) != 0) {
@@ -40,7 +43,7 @@ static void put(struct api_call *c)
 	snprintf(id, sizeof(id), "%s",
 		 json_string_value(json_object_get(dep, "id")));
 	json_decref(dep);
-	autoscale_teardown(c->api->autoscale, id);
+	autoscale_teardown(c->api->autoscale, id, &gone);
 	if (autoscale_setup(c->api->autoscale, id, &p, &out, &f) != 0)
 		api_reply_fault(c, &f);
 	else
@@ -50,6 +53,7 @@ static void put(struct api_call *c)
 static void del(struct api_call *c)
 {
 	struct fault f;
+	struct autoscale_removed gone;
 	json_t *dep = deploy_get(c->api->deploy, c->id, &f);
 
 	if (dep == NULL) {
@@ -57,9 +61,91 @@ static void del(struct api_call *c)
 		return;
 	}
 	autoscale_teardown(c->api->autoscale,
-			   json_string_value(json_object_get(dep, "id")));
+			   json_string_value(json_object_get(dep, "id")),
+			   &gone);
 	json_decref(dep);
-	api_reply(c, 200, json_object(), NULL);
+	api_reply(c, 200,
+		  json_pack("{s:o}", "deleted", autoscale_removed_json(&gone)),
+		  NULL);
+}
+
+/*
+ * The function's configuration: /v1/functions/autoscale/config, the
+ * default, or with ?deploymentId= one deployment's. Only the autoscale
+ * function has one.
+ */
+static bool config_target(struct api_call *c, char *dep, size_t depsz,
+			  bool *by_dep)
+{
+	int rc;
+
+	if (strcmp(c->id, "autoscale") != 0) {
+		api_reply_error(c, 404, "NotFound", NULL,
+				"only the autoscale function has a "
+				"configuration");
+		return false;
+	}
+	rc = http_query_get(c->req->query, "deploymentId", dep, depsz);
+	if (rc == MDS_E_LIMIT) {
+		api_reply_error(c, 404, "NotFound", "deploymentId",
+				"no such deployment");
+		return false;
+	}
+	*by_dep = rc == 0;
+	return true;
+}
+
+static void config_get(struct api_call *c)
+{
+	struct fault f;
+	char dep[128];
+	bool by_dep;
+
+	if (!config_target(c, dep, sizeof(dep), &by_dep))
+		return;
+	api_reply_or_fault(c,
+			   autoscale_config_get(c->api->autoscale,
+						by_dep ? dep : NULL, &f),
+			   &f);
+}
+
+static void config_put(struct api_call *c)
+{
+	struct fault f;
+	json_t *out = NULL;
+	char dep[128];
+	bool by_dep;
+
+	if (!config_target(c, dep, sizeof(dep), &by_dep))
+		return;
+	if (autoscale_config_set(c->api->autoscale, by_dep ? dep : NULL,
+				 c->body, &out, &f) != 0)
+		api_reply_fault(c, &f);
+	else
+		api_reply_or_fault(c, out, &f);
+}
+
+static void config_delete(struct api_call *c)
+{
+	struct fault f;
+	char dep[128];
+	bool by_dep;
+
+	if (!config_target(c, dep, sizeof(dep), &by_dep))
+		return;
+	if (!by_dep) {
+		api_reply_error(c, 400, "MissingParameter", "deploymentId",
+				"deploymentId: is required (the default "
+				"configuration is set, not deleted)");
+		return;
+	}
+	if (autoscale_config_reset(c->api->autoscale, dep, &f) != 0)
+		api_reply_fault(c, &f);
+	else
+		api_reply_or_fault(c,
+				   autoscale_config_get(c->api->autoscale,
+							dep, &f),
+				   &f);
 }
 
 const struct api_route autoscale_routes[] = {
@@ -67,5 +153,8 @@ const struct api_route autoscale_routes[] = {
 	{ "GET", "/v1/deployments/*/autoscale", get },
 	{ "PUT", "/v1/deployments/*/autoscale", put },
 	{ "DELETE", "/v1/deployments/*/autoscale", del },
+	{ "GET", "/v1/functions/*/config", config_get },
+	{ "PUT", "/v1/functions/*/config", config_put },
+	{ "DELETE", "/v1/functions/*/config", config_delete },
 	{ NULL, NULL, NULL },
 };

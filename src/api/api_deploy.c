@@ -108,15 +108,20 @@ static void deployments_update(struct api_call *c)
 static void deployments_delete(struct api_call *c)
 {
 	struct fault f;
+	struct autoscale_removed gone;
 	json_t *wr = NULL;
 
 	if (deploy_delete(c->api->deploy, c->id, &wr, &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
+	/* Only what mdscale made for the deployment goes with it; the
+	 * response says what. */
 	autoscale_teardown(c->api->autoscale,
 			   json_string_value(json_object_get(wr,
-							     "deploymentId")));
+							     "deploymentId")),
+			   &gone);
+	json_object_set_new(wr, "deleted", autoscale_removed_json(&gone));
 	with_wr_header(c, 202, wr,
 		       json_string_value(json_object_get(wr, "id")));
 }

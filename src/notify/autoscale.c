@@ -18,13 +18,20 @@
 #include "notify/notifications.h"
 #include "store/store.h"
 #include "util/ids.h"
+#include "api/jsonx.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
 #define KIND "autoscale"
+#define KIND_CONFIG "autoscale-config"
+#define CONFIG_DEFAULT "default"
 #define HISTORY "scaling"
 #define HISTORY_KEPT 1000
+#define FUNCTION_NAME "autoscale"
+/* The alarm id of a message made from an Alertmanager alert
+ * (core/amalert.h). */
+#define ALERTMANAGER_PREFIX "alertmanager:"
 
 struct autoscale {
 	struct autoscale_env env;
@@ -116,32 +123,16 @@ static json_t *policy_json(const struct policy *p)
 	return o;
 }
 
-int autoscale_policy_parse(json_t *spec, struct policy *p, struct fault *f)
+/* Applies the policy fields of spec over p; "profile" and "shapes" are
+ * left to the caller. */
+static int apply_fields(json_t *spec, struct policy *p, struct fault *f)
 {
-	const char *key, *profile = "default";
-	char why[200];
+	const char *key;
 	json_t *v;
 
-	if (json_is_true(spec)) {
-		policy_default(p);
-		return 0;
-	}
-	if (!json_is_object(spec))
-		return fault_set(f, MDS_E_INVAL, "autoscale",
-				 "autoscale: true, or an object with a "
-				 "profile and overrides");
-	v = json_object_get(spec, "profile");
-	if (v != NULL)
-		profile = json_string_value(v) ? json_string_value(v) : "";
-	if (strcmp(profile, "default") == 0)
-		policy_default(p);
-	else if (strcmp(profile, "recipe") == 0)
-		policy_recipe(p);
-	else
-		return fault_set(f, MDS_E_INVAL, "autoscale.profile",
-				 "autoscale.profile: 'default' or 'recipe'");
 	json_object_foreach(spec, key, v) {
-		bool known = strcmp(key, "profile") == 0;
+		bool known = strcmp(key, "profile") == 0 ||
+			     strcmp(key, "shapes") == 0;
 
 		for (size_t i = 0; !known && i < sizeof(num_fields) /
 						   sizeof(num_fields[0]); i++) {
@@ -196,40 +187,247 @@ int autoscale_policy_parse(json_t *spec, struct policy *p, struct fault *f)
 			return fault_set(f, MDS_E_INVAL, key,
 					 "autoscale.%s: unknown field", key);
 	}
+	return 0;
+}
+
+/* Resets p to the profile spec names ("default" when it names none). */
+static int apply_profile(json_t *spec, struct policy *p, struct fault *f)
+{
+	json_t *v = json_object_get(spec, "profile");
+	const char *profile = "default";
+
+	if (v != NULL)
+		profile = json_string_value(v) ? json_string_value(v) : "";
+	if (strcmp(profile, "default") == 0)
+		policy_default(p);
+	else if (strcmp(profile, "recipe") == 0)
+		policy_recipe(p);
+	else
+		return fault_set(f, MDS_E_INVAL, "autoscale.profile",
+				 "autoscale.profile: 'default' or 'recipe'");
+	return 0;
+}
+
+int autoscale_policy_parse(json_t *spec, struct policy *p, struct fault *f)
+{
+	char why[200];
+	int rc;
+
+	if (json_is_true(spec)) {
+		policy_default(p);
+		return 0;
+	}
+	if (!json_is_object(spec))
+		return fault_set(f, MDS_E_INVAL, "autoscale",
+				 "autoscale: true, or an object with a "
+				 "profile and overrides");
+	if (json_object_get(spec, "shapes") != NULL)
+		return fault_set(f, MDS_E_INVAL, "autoscale.shapes",
+				 "autoscale.shapes: set the shape ladder "
+				 "with the function's configuration");
+	rc = apply_profile(spec, p, f);
+	if (rc == 0)
+		rc = apply_fields(spec, p, f);
+	if (rc != 0)
+		return rc;
 	if (policy_validate(p, why, sizeof(why)) != 0)
 		return fault_set(f, MDS_E_INVAL, "autoscale", "autoscale: %s",
 				 why);
 	return 0;
 }
 
+/* ---- the function's configuration ---- */
+
+/*
+ * What the function decides by, as an OCI function's configuration: the
+ * policy (MAX_INSTANCES, thresholds, cooldowns, ...) and the shape ladder
+ * (VM_SHAPES), names of the daemon's shapes from small to large; no names
+ * means the daemon's whole ladder.
+ */
+struct fn_config {
+	struct policy policy;
+	char shapes[SHAPE_LADDER_MAX][SHAPE_NAME_MAX + 1];
+	size_t nshapes;
+};
+
+static json_t *config_json(const struct fn_config *c)
+{
+	json_t *o = policy_json(&c->policy), *names = json_array();
+
+	for (size_t i = 0; i < c->nshapes; i++)
+		json_array_append_new(names, json_string(c->shapes[i]));
+	json_object_set_new(o, "shapes", names);
+	return o;
+}
+
+/* Applies spec over c: a "profile" starts over from it, the other fields
+ * override. Checks the shapes against the daemon's ladder. */
+static int config_apply(const struct autoscale *a, json_t *spec,
+			struct fn_config *c, struct fault *f)
+{
+	json_t *names, *v;
+	char why[200];
+	size_t i;
+	int rc;
+
+	if (!json_is_object(spec))
+		return fault_set(f, MDS_E_INVAL, "", "the configuration must "
+				 "be a JSON object");
+	if (json_object_get(spec, "profile") != NULL) {
+		rc = apply_profile(spec, &c->policy, f);
+		if (rc != 0)
+			return rc;
+	}
+	rc = apply_fields(spec, &c->policy, f);
+	if (rc != 0)
+		return rc;
+	names = json_object_get(spec, "shapes");
+	if (names != NULL) {
+		if (!json_is_array(names) ||
+		    json_array_size(names) > SHAPE_LADDER_MAX)
+			return fault_set(f, MDS_E_INVAL, "shapes",
+					 "shapes: a list of at most %d shape "
+					 "names, small to large",
+					 SHAPE_LADDER_MAX);
+		json_array_foreach(names, i, v) {
+			const char *name = json_string_value(v);
+
+			if (name == NULL ||
+			    shape_find(&a->env.config->shapes, name) == NULL)
+				return fault_set(f, MDS_E_INVAL, "shapes",
+						 "shapes: '%.80s' is not a shape "
+						 "of the daemon (mdscale shape "
+						 "list)", name ? name : "?");
+			for (size_t k = 0; k < i; k++)
+				if (strcmp(c->shapes[k], name) == 0)
+					return fault_set(f, MDS_E_INVAL,
+							 "shapes",
+							 "shapes: '%.80s' "
+							 "twice", name);
+			snprintf(c->shapes[i], sizeof(c->shapes[i]), "%s",
+				 name);
+		}
+		c->nshapes = json_array_size(names);
+	}
+	if (policy_validate(&c->policy, why, sizeof(why)) != 0)
+		return fault_set(f, MDS_E_INVAL, "", "%s", why);
+	return 0;
+}
+
+/* The ladder the configuration names, in its order. */
+static void config_ladder(const struct autoscale *a,
+			  const struct fn_config *c, struct shape_ladder *l)
+{
+	const struct shape_ladder *all = &a->env.config->shapes;
+
+	if (c->nshapes == 0) {
+		*l = *all;
+		return;
+	}
+	shape_ladder_init(l);
+	for (size_t i = 0; i < c->nshapes; i++) {
+		const struct shape *sh = shape_find(all, c->shapes[i]);
+
+		if (sh != NULL)
+			l->v[l->n++] = *sh;
+	}
+}
+
+/* Reads a stored configuration over c; false if there is none. */
+static bool stored_config(struct autoscale *a, json_t *o, struct fn_config *c)
+{
+	struct fault f;
+
+	if (!json_is_object(o))
+		return false;
+	if (config_apply(a, o, c, &f) != 0)
+		log_warn("autoscale", "a stored configuration is "
+			 "unreadable: %s", f.message);
+	return true;
+}
+
+/* The default configuration: the user's, else the default profile. */
+static void default_config(struct autoscale *a, struct fn_config *c)
+{
+	char *text = NULL;
+	json_t *o;
+
+	memset(c, 0, sizeof(*c));
+	policy_default(&c->policy);
+	if (store_get(a->env.store, KIND_CONFIG, CONFIG_DEFAULT, &text) != 0)
+		return;
+	o = json_loads(text, 0, NULL);
+	free(text);
+	stored_config(a, o, c);
+	json_decref(o);
+}
+
+/* One line of what a decision was made by, for its reason. */
+static void config_summary(const struct fn_config *c, bool own, char *out,
+			   size_t outsz)
+{
+	const struct policy *p = &c->policy;
+	size_t n;
+
+	n = (size_t)snprintf(out, outsz,
+			     "config (%s): minInstances=%u maxInstances=%u "
+			     "cpuHigh=%g cpuLow=%g memHigh=%g memLow=%g "
+			     "cooldownOutSeconds=%lld cooldownInSeconds=%lld "
+			     "cooldownUpSeconds=%lld cooldownDownSeconds=%lld "
+			     "shapes=",
+			     own ? "deployment" : "default", p->min_instances,
+			     p->max_instances, p->cpu_high, p->cpu_low,
+			     p->mem_high, p->mem_low,
+			     (long long)(p->cooldown_out_ms / 1000),
+			     (long long)(p->cooldown_in_ms / 1000),
+			     (long long)(p->cooldown_up_ms / 1000),
+			     (long long)(p->cooldown_down_ms / 1000));
+	for (size_t i = 0; i < c->nshapes && n < outsz; i++)
+		n += (size_t)snprintf(out + n, outsz - n, "%s%s",
+				      i ? "," : "", c->shapes[i]);
+	if (c->nshapes == 0 && n < outsz)
+		snprintf(out + n, outsz - n, "(all)");
+}
+
 /* ---- the per-deployment record ---- */
 
+#define OWN_ALARMS_MAX 16
+
 struct record {
-	struct policy policy;
+	struct fn_config cfg;   /* own_config ? its own : the default */
+	bool own_config;
 	struct policy_history hist;
+	/* What mdscale made for the deployment, and only that is deleted
+	 * with it. */
 	char topic[64], subscription[64];
-	bool set_up; /* autoscale_setup() made the topic and alarms */
+	char alarms[OWN_ALARMS_MAX][64];
+	size_t nalarms;
+	bool set_up; /* autoscale_setup() ran */
 };
 
 static void load_record(struct autoscale *a, const char *dep_id,
 			struct record *r)
 {
 	char *text = NULL;
-	json_t *o;
-	struct fault f;
+	json_t *o, *v;
+	size_t i;
 
 	memset(r, 0, sizeof(*r));
-	policy_default(&r->policy);
+	default_config(a, &r->cfg);
 	if (store_get(a->env.store, KIND, dep_id, &text) != 0)
 		return;
 	o = json_loads(text, 0, NULL);
 	free(text);
 	if (o == NULL)
 		return;
-	if (autoscale_policy_parse(json_object_get(o, "policy"), &r->policy,
-				   &f) != 0)
-		log_warn("autoscale", "%s: stored policy unreadable: %s",
-			 dep_id, f.message);
+	if (json_is_object(json_object_get(o, "policy"))) {
+		/* Its own configuration starts from the default profile,
+		 * not from the user's default. */
+		memset(&r->cfg, 0, sizeof(r->cfg));
+		policy_default(&r->cfg.policy);
+		r->own_config = stored_config(a, json_object_get(o, "policy"),
+					    &r->cfg);
+	}
 	r->hist.last_out_ms = json_integer_value(json_object_get(o, "lastOutMs"));
 	r->hist.last_in_ms = json_integer_value(json_object_get(o, "lastInMs"));
 	r->hist.last_up_ms = json_integer_value(json_object_get(o, "lastUpMs"));
@@ -239,33 +437,65 @@ static void load_record(struct autoscale *a, const char *dep_id,
 		 jstr(o, "topicId"));
 	snprintf(r->subscription, sizeof(r->subscription), "%s",
 		 jstr(o, "subscriptionId"));
+	json_array_foreach(json_object_get(o, "createdAlarmIds"), i, v) {
+		if (r->nalarms < OWN_ALARMS_MAX && json_is_string(v))
+			snprintf(r->alarms[r->nalarms++], sizeof(r->alarms[0]),
+				 "%s", json_string_value(v));
+	}
 	r->set_up = json_is_true(json_object_get(o, "setUp"));
 	json_decref(o);
 }
 
 static json_t *record_json(const char *dep_id, const struct record *r)
 {
-	return json_pack("{s:s, s:o, s:b, s:s, s:s, s:I, s:I, s:I, s:I}",
-			 "deploymentId", dep_id, "policy",
-			 policy_json(&r->policy), "setUp", r->set_up,
-			 "topicId", r->topic, "subscriptionId",
-			 r->subscription, "lastOutMs",
-			 (json_int_t)r->hist.last_out_ms, "lastInMs",
-			 (json_int_t)r->hist.last_in_ms, "lastUpMs",
-			 (json_int_t)r->hist.last_up_ms, "lastDownMs",
-			 (json_int_t)r->hist.last_down_ms);
+	json_t *alarms = json_array();
+	json_t *o;
+
+	for (size_t i = 0; i < r->nalarms; i++)
+		json_array_append_new(alarms, json_string(r->alarms[i]));
+	o = json_pack("{s:s, s:b, s:s, s:s, s:o, s:I, s:I, s:I, s:I}",
+		      "deploymentId", dep_id, "setUp", r->set_up, "topicId",
+		      r->topic, "subscriptionId", r->subscription,
+		      "createdAlarmIds", alarms, "lastOutMs",
+		      (json_int_t)r->hist.last_out_ms, "lastInMs",
+		      (json_int_t)r->hist.last_in_ms, "lastUpMs",
+		      (json_int_t)r->hist.last_up_ms, "lastDownMs",
+		      (json_int_t)r->hist.last_down_ms);
+	if (r->own_config)
+		json_object_set_new(o, "policy", config_json(&r->cfg));
+	return o;
 }
 
-static void save_record(struct autoscale *a, const char *dep_id,
-			const struct record *r)
+static int save_record(struct autoscale *a, const char *dep_id,
+		       const struct record *r)
 {
 	json_t *o = record_json(dep_id, r);
 	char *s = json_dumps(o, JSON_COMPACT);
+	int rc = store_put(a->env.store, KIND, dep_id, s);
 
-	if (store_put(a->env.store, KIND, dep_id, s) != 0)
-		log_error("autoscale", "cannot save the policy of %s", dep_id);
+	if (rc != 0)
+		log_error("autoscale", "cannot save the record of %s", dep_id);
 	free(s);
 	json_decref(o);
+	return rc;
+}
+
+static void remember_alarm(struct record *r, const char *id)
+{
+	if (r->nalarms < OWN_ALARMS_MAX)
+		snprintf(r->alarms[r->nalarms++], sizeof(r->alarms[0]), "%s",
+			 id);
+}
+
+static void forget_alarm(struct record *r, const char *id)
+{
+	for (size_t i = 0; i < r->nalarms; i++)
+		if (strcmp(r->alarms[i], id) == 0) {
+			memmove(r->alarms[i], r->alarms[i + 1],
+				(r->nalarms - i - 1) * sizeof(r->alarms[0]));
+			r->nalarms--;
+			return;
+		}
 }
 
 /* ---- alarms ---- */
@@ -291,73 +521,186 @@ static json_t *alarm_spec(const char *title, const char *metric,
 	return o;
 }
 
-/* Creates the scale-down twin of a firing alarm, unless one exists for the
- * deployment. Copies the id of the alarm (new or found) into id and returns
- * 0; MDS_E_NOTFOUND (nothing made) when the firing alarm is not one of
- * mdscale's own. */
-static int ensure_low_alarm(struct autoscale *a, const char *which,
-			    const char *dep_id, const char *firing_alarm_id,
-			    const struct policy *p, char *id, size_t idsz,
-			    bool *created)
+/* The alarm of that id, or NULL; a new reference. */
+static json_t *alarm_get(struct autoscale *a, const char *id)
+{
+	struct fault f;
+
+	return monitoring_alarm_get(a->env.monitoring, id, &f);
+}
+
+/* Whether any of an alarm's destinations reaches this function. */
+static bool reaches(struct autoscale *a, json_t *destinations)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(destinations, i, v) {
+		if (json_is_string(v) &&
+		    notifications_topic_reaches(a->env.notifications,
+						json_string_value(v),
+						FUNCTION_NAME))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * What a scale-up does about its scale-down twin, decided before the
+ * deployment changes: nothing (an alarm from Alertmanager brings its own
+ * rule), keep one that works, repair one whose destinations reach nothing,
+ * or create one.
+ */
+struct low_plan {
+	enum { LOW_SKIP, LOW_KEEP, LOW_REPAIR, LOW_CREATE } what;
+	char id[64];           /* KEEP, REPAIR: the alarm */
+	json_t *destinations;  /* REPAIR, CREATE: where it sends */
+	char severity[16];
+};
+
+/* Where the twin sends: the firing alarm's destinations when they reach
+ * this function, else the deployment's autoscale topic when it does. */
+static json_t *twin_destinations(struct autoscale *a, const char *firing_id,
+				 const struct record *r, char *severity,
+				 size_t sevsz)
+{
+	json_t *firing = alarm_get(a, firing_id), *d = NULL;
+	const char *sev = jpath_str(firing, "severity");
+
+	snprintf(severity, sevsz, "%s", sev ? sev : "INFO");
+	if (firing != NULL && reaches(a, json_object_get(firing,
+							 "destinations")))
+		d = json_incref(json_object_get(firing, "destinations"));
+	else if (r->topic[0] != '\0' &&
+		 notifications_topic_reaches(a->env.notifications, r->topic,
+					     FUNCTION_NAME))
+		d = json_pack("[s]", r->topic);
+	json_decref(firing);
+	return d;
+}
+
+static bool firing_exists(struct autoscale *a, const char *id)
+{
+	json_t *o = alarm_get(a, id);
+	bool yes = o != NULL;
+
+	json_decref(o);
+	return yes;
+}
+
+/* Plans the twin; MDS_E_INVAL with why filled when no destination would
+ * reach this function (nothing is to change then). */
+static int plan_low_alarm(struct autoscale *a, const char *which,
+			  const char *dep_id, const char *firing_id,
+			  const struct record *r, struct low_plan *lp,
+			  char *why, size_t whysz)
+{
+	const char *title = strcmp(which, "cpu") == 0 ? POLICY_TITLE_LOW_CPU
+						      : POLICY_TITLE_LOW_MEM;
+	json_t *existing;
+	bool works = false;
+
+	memset(lp, 0, sizeof(*lp));
+	if (strncmp(firing_id, ALERTMANAGER_PREFIX,
+		    strlen(ALERTMANAGER_PREFIX)) == 0) {
+		/* A Prometheus rule through Alertmanager: its scale-down
+		 * rule lives where it does. */
+		lp->what = LOW_SKIP;
+		return 0;
+	}
+	if (monitoring_alarm_find(a->env.monitoring, title, dep_id, lp->id,
+				  sizeof(lp->id)) == 0) {
+		existing = alarm_get(a, lp->id);
+		works = reaches(a, json_object_get(existing, "destinations"));
+		json_decref(existing);
+		if (works) {
+			lp->what = LOW_KEEP;
+			return 0;
+		}
+	}
+	lp->destinations = twin_destinations(a, firing_id, r, lp->severity,
+					     sizeof(lp->severity));
+	if (lp->destinations == NULL) {
+		snprintf(why, whysz, "no %s alarm could reach the %s function: "
+			 "the alarm '%.64s' %s, and the deployment has no "
+			 "autoscale topic with a subscription to it; nothing "
+			 "was changed", title, FUNCTION_NAME, firing_id,
+			 firing_exists(a, firing_id)
+				 ? "sends to no topic subscribed to it"
+				 : "does not exist");
+		return MDS_E_INVAL;
+	}
+	lp->what = lp->id[0] != '\0' ? LOW_REPAIR : LOW_CREATE;
+	return 0;
+}
+
+/* Carries the plan out after the move; fills res with what it did. */
+static void apply_low_alarm(struct autoscale *a, const char *which,
+			    const char *dep_id, struct record *r,
+			    struct low_plan *lp, json_t *res)
 {
 	bool cpu = strcmp(which, "cpu") == 0;
+	const struct policy *p = &r->cfg.policy;
 	const char *title = cpu ? POLICY_TITLE_LOW_CPU : POLICY_TITLE_LOW_MEM;
-	json_t *firing, *spec, *out = NULL, *dest;
-	const char *severity = "INFO";
+	json_t *spec, *out = NULL;
 	struct fault f;
 	int rc;
 
-	*created = false;
-	if (monitoring_alarm_find(a->env.monitoring, title, dep_id, id, idsz) ==
-	    0)
-		return 0;
-	firing = monitoring_alarm_get(a->env.monitoring, firing_alarm_id, &f);
-	if (firing == NULL) {
-		/* Not one of mdscale's alarms (a Prometheus rule through
-		 * Alertmanager, say): its scale-down rule lives where it
-		 * does, and a twin here would have nowhere to send. */
-		log_info("autoscale", "%s is not an alarm of mdscale: no %s "
-			 "for %s", firing_alarm_id, title, dep_id);
-		return MDS_E_NOTFOUND;
+	if (lp->what == LOW_SKIP) {
+		log_info("autoscale", "an alarm from Alertmanager: no %s for "
+			 "%s", title, dep_id);
+		return;
 	}
-	dest = json_object_get(firing, "destinations");
-	if (json_is_string(json_object_get(firing, "severity")))
-		severity = json_string_value(json_object_get(firing,
-							     "severity"));
-	dest = dest ? json_incref(dest) : json_array();
+	if (lp->what == LOW_KEEP) {
+		json_object_set_new(res, "existingAlarmId",
+				    json_string(lp->id));
+		return;
+	}
+	if (lp->what == LOW_REPAIR) {
+		spec = json_pack("{s:O}", "destinations", lp->destinations);
+		rc = monitoring_alarm_update(a->env.monitoring, lp->id, spec,
+					     &out, &f);
+		json_decref(spec);
+		json_decref(out);
+		if (rc == 0)
+			json_object_set_new(res, "repairedAlarmId",
+					    json_string(lp->id));
+		else
+			log_warn("autoscale", "cannot repair %s: %s", lp->id,
+				 f.message);
+		return;
+	}
 	spec = alarm_spec(title, cpu ? "CpuUtilization" : "MemoryUtilization",
 			  p->low_window, p->low_statistic, dep_id, "<",
 			  cpu ? p->cpu_low : p->mem_low, p->low_pending,
-			  p->low_repeat, severity, dest,
+			  p->low_repeat, lp->severity, lp->destinations,
 			  cpu ? "Low cpu for model deployment. Instances can "
 				"be scaled down to reduce costs"
 			      : "Low memory for model deployment. The shape "
 				"can be scaled down to reduce costs");
-	json_decref(dest);
 	rc = monitoring_alarm_create(a->env.monitoring, spec, &out, &f);
 	json_decref(spec);
-	json_decref(firing);
 	if (rc != 0) {
 		log_warn("autoscale", "cannot create %s for %s: %s", title,
 			 dep_id, f.message);
-		return rc;
+		return;
 	}
-	snprintf(id, idsz, "%s", json_string_value(json_object_get(out, "id")));
+	remember_alarm(r, jpath_str(out, "id"));
+	json_object_set_new(res, "createdAlarmId",
+			    json_string(jpath_str(out, "id")));
 	json_decref(out);
-	*created = true;
-	return 0;
 }
 
 /* ---- the function ---- */
 
-
 static void record_decision(struct autoscale *a, const char *dep_id,
-			    json_t *entry)
+			    json_t *entry, int64_t t)
 {
 	char *s = json_dumps(entry, JSON_COMPACT);
-	int64_t t = ids_now_ms();
 
-	store_event_add(a->env.store, HISTORY, dep_id, t, s);
+	if (store_event_add(a->env.store, HISTORY, dep_id, t, s) != 0)
+		log_error("autoscale", "cannot record a decision on %s",
+			  dep_id);
 	free(s);
 }
 
@@ -376,166 +719,223 @@ static void finish(functions_done_fn *done, void *arg, int err, json_t *res,
 	json_decref(res);
 }
 
+/* What a message says; strings borrowed from its JSON. */
+struct alarm_msg {
+	const char *type, *title, *alarm_id, *dep_id;
+};
+
+/* Reads the fields the function needs; MDS_E_INVAL with why filled. */
+static int read_message(json_t *msg, struct alarm_msg *m, char *why,
+			size_t whysz)
+{
+	json_t *meta = json_array_get(json_object_get(msg, "alarmMetaData"), 0);
+	json_t *dims = json_array_get(json_object_get(meta, "dimensions"), 0);
+
+	m->type = jpath_str(msg, "type");
+	m->title = jpath_str(msg, "title");
+	m->alarm_id = jpath_str(meta, "id");
+	m->dep_id = jpath_str(dims, "resourceId");
+	if (m->type != NULL && m->title != NULL && json_is_object(meta) &&
+	    m->alarm_id != NULL && m->dep_id != NULL)
+		return 0;
+	snprintf(why, whysz, "the message has no %s%s",
+		 m->type == NULL ? "type"
+		 : m->title == NULL ? "title"
+		 : !json_is_object(meta) ? "alarmMetaData[0]"
+		 : m->alarm_id == NULL ? "alarmMetaData[0].id"
+				       : "alarmMetaData[0].dimensions[0]"
+					 ".resourceId",
+		 m->alarm_id != NULL && m->dep_id == NULL
+			 ? " (an alarm whose query groups its streams, "
+			   "with .grouping(), has no dimensions: filter it "
+			   "on resourceId instead)"
+			 : "");
+	return MDS_E_INVAL;
+}
+
+/* Asks for the move's update; on refusal turns the decision into none. */
+static void carry_out(struct autoscale *a, const char *dep_id,
+		      const struct policy_input *in,
+		      struct policy_decision *dec, struct record *r,
+		      json_t *res)
+{
+	json_t *upd, *wr = NULL;
+	struct fault f;
+	int rc;
+
+	upd = dec->move == POLICY_SCALE_OUT || dec->move == POLICY_SCALE_IN
+		      ? json_pack("{s:i}", "instanceCount", (int)dec->new_count)
+		      : json_pack("{s:s}", "instanceShapeName", dec->new_shape);
+	rc = deploy_update(a->env.deploy, dep_id, upd, &wr, &f);
+	json_decref(upd);
+	if (rc != 0) {
+		snprintf(dec->reason, sizeof(dec->reason),
+			 "the update was refused: %.200s", f.message);
+		json_object_set_new(res, "action", json_string("NONE"));
+		dec->move = POLICY_NONE;
+		dec->create_low_alarm = NULL;
+		dec->delete_alarm = false;
+		return;
+	}
+	json_object_set_new(res, "workRequestId", json_string(jstr(wr, "id")));
+	json_object_set_new(res, "to",
+			    json_pack("{s:i, s:s}", "instanceCount",
+				      (int)dec->new_count, "instanceShapeName",
+				      dec->new_shape));
+	json_decref(wr);
+	if (dec->move == POLICY_SCALE_OUT)
+		r->hist.last_out_ms = in->now_ms;
+	else if (dec->move == POLICY_SCALE_IN)
+		r->hist.last_in_ms = in->now_ms;
+	else if (dec->move == POLICY_SHAPE_UP)
+		r->hist.last_up_ms = in->now_ms;
+	else
+		r->hist.last_down_ms = in->now_ms;
+}
+
+/* The deployment's state as the policy needs it, and the metric now. */
+static void gather(struct autoscale *a, json_t *dep, const struct alarm_msg *m,
+		   const struct shape_ladder *ladder, struct policy_input *in)
+{
+	const char *dep_id = jpath_str(dep, "id");
+	bool mem = strcmp(m->title, POLICY_TITLE_HIGH_MEM) == 0 ||
+		   strcmp(m->title, POLICY_TITLE_LOW_MEM) == 0;
+	double value = NAN;
+
+	monitoring_latest(a->env.monitoring,
+			  mem ? "MemoryUtilization" : "CpuUtilization", dep_id,
+			  10000, &value);
+	*in = (struct policy_input){
+		.type = m->type, .title = m->title,
+		.lifecycle_state = jpath_str(dep, "lifecycleState"),
+		.instance_count = (uint32_t)json_integer_value(
+			json_object_get(dep, "instanceCount")),
+		.shape = jpath_str(dep, "instanceShapeName"), .ladder = ladder,
+		.value = value, .now_ms = ids_now_ms(),
+	};
+}
+
+/* Decides and acts on a firing message for the deployment dep. Returns 0
+ * with the decision in *out, or MDS_E_INVAL with why filled. */
+static int decide(struct autoscale *a, json_t *dep, const struct alarm_msg *m,
+		  json_t **out, char *why, size_t whysz)
+{
+	const char *dep_id = jpath_str(dep, "id");
+	struct shape_ladder ladder;
+	struct policy_input in;
+	struct policy_decision dec;
+	struct low_plan lp = { .what = LOW_SKIP };
+	struct record rec;
+	struct fault f;
+	char summary[600], reason[900];
+	json_t *res;
+	int rc;
+
+	load_record(a, dep_id, &rec);
+	config_ladder(a, &rec.cfg, &ladder);
+	gather(a, dep, m, &ladder, &in);
+	rc = policy_decide(&rec.cfg.policy, &rec.hist, &in, &dec);
+	if (rc != 0) {
+		snprintf(why, whysz, "%s", dec.reason);
+		return rc;
+	}
+	if (dec.move != POLICY_NONE && dec.create_low_alarm != NULL) {
+		rc = plan_low_alarm(a, dec.create_low_alarm, dep_id,
+				    m->alarm_id, &rec, &lp, why, whysz);
+		if (rc != 0)
+			return rc;
+	}
+	res = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:{s:i, s:s}}",
+			"action", policy_move_name(dec.move), "deploymentId",
+			dep_id, "alarmId", m->alarm_id, "alarmTitle", m->title,
+			"messageType", m->type, "value",
+			isnan(in.value) ? json_null() : json_real(in.value),
+			"from", "instanceCount", (int)in.instance_count,
+			"instanceShapeName", in.shape);
+	if (dec.move != POLICY_NONE)
+		carry_out(a, dep_id, &in, &dec, &rec, res);
+	if (dec.move != POLICY_NONE && dec.create_low_alarm != NULL)
+		apply_low_alarm(a, dec.create_low_alarm, dep_id, &rec, &lp,
+				res);
+	json_decref(lp.destinations);
+	if (dec.delete_alarm &&
+	    (strcmp(m->title, POLICY_TITLE_LOW_CPU) == 0 ||
+	     strcmp(m->title, POLICY_TITLE_LOW_MEM) == 0) &&
+	    monitoring_alarm_delete(a->env.monitoring, m->alarm_id, &f) == 0) {
+		json_object_set_new(res, "deletedAlarmId",
+				    json_string(m->alarm_id));
+		forget_alarm(&rec, m->alarm_id);
+	}
+	if (dec.move != POLICY_NONE || dec.delete_alarm)
+		save_record(a, dep_id, &rec);
+	config_summary(&rec.cfg, rec.own_config, summary, sizeof(summary));
+	snprintf(reason, sizeof(reason), "%s; %s", dec.reason, summary);
+	json_object_set_new(res, "reason", json_string(reason));
+	json_object_set_new(res, "config", config_json(&rec.cfg));
+	json_object_set_new(res, "configSource",
+			    json_string(rec.own_config ? "deployment"
+						       : "default"));
+	json_object_set_new(res, "time", jsonx_time(in.now_ms));
+	record_decision(a, dep_id, res, in.now_ms);
+	*out = res;
+	return 0;
+}
+
 static void invoke(void *ctx, const char *message, size_t len,
 		   functions_done_fn *done, void *arg)
 {
 	struct autoscale *a = ctx;
-	json_t *msg, *meta, *dims, *dep = NULL, *res = NULL, *upd, *wr = NULL;
-	const char *type, *title, *alarm_id, *dep_id, *state, *shape;
-	char reason[320], low_id[64] = "", errbuf[300];
-	struct policy_input in;
-	struct policy_decision dec;
-	struct record rec;
+	json_t *msg, *dep = NULL, *res = NULL;
+	struct alarm_msg m;
 	struct fault f;
+	char why[600];
 	json_error_t jerr;
-	double value = NAN;
-	bool created = false;
 	int rc;
 
 	msg = json_loadb(message, len, 0, &jerr);
 	if (!json_is_object(msg)) {
-		snprintf(errbuf, sizeof(errbuf), "the message is not a JSON "
+		snprintf(why, sizeof(why), "the message is not a JSON "
 			 "object: %s", msg ? "" : jerr.text);
-		json_decref(msg);
-		finish(done, arg, MDS_E_INVAL, NULL, errbuf);
-		return;
+		rc = MDS_E_INVAL;
+		goto out;
 	}
-	type = jpath_str(msg, "type");
-	title = jpath_str(msg, "title");
-	meta = json_array_get(json_object_get(msg, "alarmMetaData"), 0);
-	dims = json_array_get(json_object_get(meta, "dimensions"), 0);
-	alarm_id = jpath_str(meta, "id");
-	dep_id = jpath_str(dims, "resourceId");
-	if (type == NULL || title == NULL || !json_is_object(meta) ||
-	    alarm_id == NULL || dep_id == NULL) {
-		snprintf(errbuf, sizeof(errbuf), "the message has no %s",
-			 type == NULL ? "type"
-			 : title == NULL ? "title"
-			 : !json_is_object(meta) ? "alarmMetaData[0]"
-			 : alarm_id == NULL ? "alarmMetaData[0].id"
-					    : "alarmMetaData[0].dimensions[0]"
-					      ".resourceId");
-		json_decref(msg);
-		finish(done, arg, MDS_E_INVAL, NULL, errbuf);
-		return;
-	}
-	if (strcmp(type, "OK_TO_FIRING") != 0 && strcmp(type, "REPEAT") != 0) {
+	rc = read_message(msg, &m, why, sizeof(why));
+	if (rc != 0)
+		goto out;
+	if (strcmp(m.type, "OK_TO_FIRING") != 0 &&
+	    strcmp(m.type, "REPEAT") != 0) {
+		snprintf(why, sizeof(why), "message type %s: only "
+			 "OK_TO_FIRING and REPEAT act", m.type);
 		res = json_pack("{s:s, s:s, s:s}", "action", "NONE",
-				"deploymentId", dep_id, "reason", "");
-		snprintf(reason, sizeof(reason), "message type %s: only "
-			 "OK_TO_FIRING and REPEAT act", type);
-		json_object_set_new(res, "reason", json_string(reason));
-		json_decref(msg);
-		finish(done, arg, 0, res, NULL);
-		return;
+				"deploymentId", m.dep_id, "reason", why);
+		goto out;
 	}
-	dep = deploy_get(a->env.deploy, dep_id, &f);
+	dep = deploy_get(a->env.deploy, m.dep_id, &f);
 	if (dep == NULL) {
-		snprintf(errbuf, sizeof(errbuf), "no deployment '%s'", dep_id);
-		json_decref(msg);
-		finish(done, arg, MDS_E_NOTFOUND, NULL, errbuf);
-		return;
+		/* Bad input, not a failure of the function: the same message
+		 * would name the same missing deployment again. */
+		snprintf(why, sizeof(why), "the message names no deployment "
+			 "'%.80s'", m.dep_id);
+		rc = MDS_E_INVAL;
+		goto out;
 	}
-	dep_id = jpath_str(dep, "id");
-	state = jpath_str(dep, "lifecycleState");
-	shape = jpath_str(dep, "instanceShapeName");
-	load_record(a, dep_id, &rec);
-	if (strcmp(title, POLICY_TITLE_HIGH_MEM) == 0 ||
-	    strcmp(title, POLICY_TITLE_LOW_MEM) == 0)
-		monitoring_latest(a->env.monitoring, "MemoryUtilization",
-				  dep_id, 10000, &value);
-	else
-		monitoring_latest(a->env.monitoring, "CpuUtilization", dep_id,
-				  10000, &value);
-	in = (struct policy_input){
-		.type = type, .title = title, .lifecycle_state = state,
-		.instance_count = (uint32_t)json_integer_value(
-			json_object_get(dep, "instanceCount")),
-		.shape = shape, .ladder = &a->env.config->shapes,
-		.value = value, .now_ms = ids_now_ms(),
-	};
-	rc = policy_decide(&rec.policy, &rec.hist, &in, &dec);
-	if (rc != 0) {
-		json_decref(msg);
-		json_decref(dep);
-		finish(done, arg, rc, NULL, dec.reason);
-		return;
-	}
-	res = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:{s:i, s:s}}",
-			"action", policy_move_name(dec.move), "deploymentId",
-			dep_id, "alarmId", alarm_id, "alarmTitle", title,
-			"messageType", type, "value",
-			isnan(value) ? json_null() : json_real(value), "from",
-			"instanceCount", (int)in.instance_count,
-			"instanceShapeName", shape);
-	if (dec.move != POLICY_NONE) {
-		upd = dec.move == POLICY_SCALE_OUT || dec.move == POLICY_SCALE_IN
-			      ? json_pack("{s:i}", "instanceCount",
-					  (int)dec.new_count)
-			      : json_pack("{s:s}", "instanceShapeName",
-					  dec.new_shape);
-		rc = deploy_update(a->env.deploy, dep_id, upd, &wr, &f);
-		json_decref(upd);
-		if (rc != 0) {
-			snprintf(dec.reason, sizeof(dec.reason),
-				 "the update was refused: %.200s", f.message);
-			json_object_set_new(res, "action", json_string("NONE"));
-			dec.move = POLICY_NONE;
-			dec.create_low_alarm = NULL;
-			dec.delete_alarm = false;
-		} else {
-			json_object_set_new(
-				res, "workRequestId",
-				json_string(jstr(wr, "id")));
-			json_object_set_new(res, "to",
-					    json_pack("{s:i, s:s}",
-						      "instanceCount",
-						      (int)dec.new_count,
-						      "instanceShapeName",
-						      dec.new_shape));
-			json_decref(wr);
-			if (dec.move == POLICY_SCALE_OUT)
-				rec.hist.last_out_ms = in.now_ms;
-			else if (dec.move == POLICY_SCALE_IN)
-				rec.hist.last_in_ms = in.now_ms;
-			else if (dec.move == POLICY_SHAPE_UP)
-				rec.hist.last_up_ms = in.now_ms;
-			else
-				rec.hist.last_down_ms = in.now_ms;
-			save_record(a, dep_id, &rec);
-		}
-	}
-	if (dec.create_low_alarm != NULL &&
-	    ensure_low_alarm(a, dec.create_low_alarm, dep_id, alarm_id,
-			     &rec.policy, low_id, sizeof(low_id),
-			     &created) == 0)
-		json_object_set_new(res, created ? "createdAlarmId"
-						 : "existingAlarmId",
-				    json_string(low_id));
-	if (dec.delete_alarm &&
-	    (strcmp(title, POLICY_TITLE_LOW_CPU) == 0 ||
-	     strcmp(title, POLICY_TITLE_LOW_MEM) == 0) &&
-	    monitoring_alarm_delete(a->env.monitoring, alarm_id, &f) == 0) {
-		json_object_set_new(res, "deletedAlarmId",
-				    json_string(alarm_id));
-	}
-	json_object_set_new(res, "reason", json_string(dec.reason));
-	json_object_set_new(res, "time", json_integer(in.now_ms));
-	record_decision(a, dep_id, res);
-	json_decref(msg);
+	rc = decide(a, dep, &m, &res, why, sizeof(why));
+out:
+	finish(done, arg, rc, rc == 0 ? res : NULL, why);
+	if (rc != 0)
+		json_decref(res);
 	json_decref(dep);
-	finish(done, arg, 0, res, NULL);
+	json_decref(msg);
 }
 
 /* ---- set-up and tear-down ---- */
 
-static void undo(struct autoscale *a, struct record *r, const char *alarms[],
-		 size_t nalarms)
+static void undo(struct autoscale *a, struct record *r)
 {
 	struct fault f;
 
-	for (size_t i = 0; i < nalarms; i++)
-		monitoring_alarm_delete(a->env.monitoring, alarms[i], &f);
+	for (size_t i = 0; i < r->nalarms; i++)
+		monitoring_alarm_delete(a->env.monitoring, r->alarms[i], &f);
 	if (r->subscription[0])
 		notifications_subscription_delete(a->env.notifications,
 						  r->subscription, &f);
@@ -543,97 +943,234 @@ static void undo(struct autoscale *a, struct record *r, const char *alarms[],
 		notifications_topic_delete(a->env.notifications, r->topic, &f);
 }
 
-int autoscale_setup(struct autoscale *a, const char *deployment_id,
-		    const struct policy *p, json_t **out, struct fault *f)
+/* Makes the topic and the subscription of this function to it. */
+static int setup_topic(struct autoscale *a, const char *dep_id,
+		       struct record *r, struct fault *f)
 {
-	struct record r;
-	json_t *o = NULL, *spec, *dest, *ids = json_array();
-	char *alarm_ids[2] = { NULL, NULL };
-	const char *undo_ids[2];
-	size_t nalarms = 0;
+	json_t *o = NULL, *spec;
 	int rc;
 
-	memset(&r, 0, sizeof(r));
-	r.policy = *p;
 	spec = json_pack("{s:s, s:s}", "name", "", "description",
 			 "autoscale messages of a deployment");
-	json_object_set_new(spec, "name",
-			    json_sprintf("autoscale-%s", deployment_id));
+	json_object_set_new(spec, "name", json_sprintf("autoscale-%s", dep_id));
 	rc = notifications_topic_create(a->env.notifications, spec, &o, f);
 	json_decref(spec);
 	if (rc != 0)
-		goto fail;
-	snprintf(r.topic, sizeof(r.topic), "%s", jpath_str(o, "topicId"));
+		return rc;
+	snprintf(r->topic, sizeof(r->topic), "%s", jpath_str(o, "topicId"));
 	json_decref(o);
-	spec = json_pack("{s:s, s:s, s:s}", "topicId", r.topic, "protocol",
-			 "FUNCTION", "endpoint", "autoscale");
+	spec = json_pack("{s:s, s:s, s:s}", "topicId", r->topic, "protocol",
+			 "FUNCTION", "endpoint", FUNCTION_NAME);
 	rc = notifications_subscription_create(a->env.notifications, spec, &o,
 					       f);
 	json_decref(spec);
 	if (rc != 0)
-		goto fail;
-	snprintf(r.subscription, sizeof(r.subscription), "%s",
+		return rc;
+	snprintf(r->subscription, sizeof(r->subscription), "%s",
 		 jpath_str(o, "id"));
 	json_decref(o);
-	for (int k = 0; k < 2; k++) {
-		dest = json_pack("[s]", r.topic);
-		spec = k == 0 ? alarm_spec(POLICY_TITLE_HIGH_CPU,
-					   "CpuUtilization", p->high_window,
-					   p->high_statistic, deployment_id,
-					   ">", p->cpu_high, p->high_pending,
-					   p->high_repeat, "INFO", dest,
-					   "High cpu for model deployment")
-			      : alarm_spec(POLICY_TITLE_HIGH_MEM,
-					   "MemoryUtilization", p->high_window,
-					   p->high_statistic, deployment_id,
-					   ">", p->mem_high, p->high_pending,
-					   p->high_repeat, "INFO", dest,
-					   "High memory for model deployment");
-		json_decref(dest);
-		rc = monitoring_alarm_create(a->env.monitoring, spec, &o, f);
-		json_decref(spec);
-		if (rc != 0)
-			goto fail;
-		alarm_ids[nalarms] = xstrdup(jpath_str(o, "id"));
-		undo_ids[nalarms] = alarm_ids[nalarms];
-		nalarms++;
-		json_array_append(ids, json_object_get(o, "id"));
-		json_decref(o);
+	return 0;
+}
+
+/* Makes the high alarm k (0 cpu, 1 mem) unless the user has one for the
+ * deployment: that one is the user's and stays as it is. */
+static int setup_alarm(struct autoscale *a, const char *dep_id, int k,
+		       struct record *r, json_t *ids, struct fault *f)
+{
+	const struct policy *p = &r->cfg.policy;
+	const char *title = k == 0 ? POLICY_TITLE_HIGH_CPU
+				   : POLICY_TITLE_HIGH_MEM;
+	json_t *o = NULL, *spec, *dest;
+	char id[64];
+	int rc;
+
+	if (monitoring_alarm_find(a->env.monitoring, title, dep_id, id,
+				  sizeof(id)) == 0) {
+		log_info("autoscale", "%s: keeping the existing %s (%s)",
+			 dep_id, title, id);
+		json_array_append_new(ids, json_string(id));
+		return 0;
 	}
+	dest = json_pack("[s]", r->topic);
+	spec = alarm_spec(title, k == 0 ? "CpuUtilization" : "MemoryUtilization",
+			  p->high_window, p->high_statistic, dep_id, ">",
+			  k == 0 ? p->cpu_high : p->mem_high, p->high_pending,
+			  p->high_repeat, "INFO", dest,
+			  k == 0 ? "High cpu for model deployment"
+				 : "High memory for model deployment");
+	json_decref(dest);
+	rc = monitoring_alarm_create(a->env.monitoring, spec, &o, f);
+	json_decref(spec);
+	if (rc != 0)
+		return rc;
+	remember_alarm(r, jpath_str(o, "id"));
+	json_array_append(ids, json_object_get(o, "id"));
+	json_decref(o);
+	return 0;
+}
+
+int autoscale_setup(struct autoscale *a, const char *deployment_id,
+		    const struct policy *p, json_t **out, struct fault *f)
+{
+	struct record r, old;
+	json_t *ids = json_array();
+	int rc;
+
+	load_record(a, deployment_id, &old);
+	memset(&r, 0, sizeof(r));
+	r.cfg = old.cfg;
+	r.cfg.policy = *p;
+	if (!old.own_config)
+		r.cfg.nshapes = 0;
+	r.own_config = true;
+	r.hist = old.hist;
+	rc = setup_topic(a, deployment_id, &r, f);
+	for (int k = 0; k < 2 && rc == 0; k++)
+		rc = setup_alarm(a, deployment_id, k, &r, ids, f);
 	r.set_up = true;
-	save_record(a, deployment_id, &r);
+	if (rc == 0)
+		rc = save_record(a, deployment_id, &r);
+	if (rc != 0) {
+		if (f->message[0] == '\0' || f->err == 0)
+			fault_set(f, rc, "", "cannot store the autoscale "
+				  "record: %s", mds_strerror(rc));
+		undo(a, &r);
+		json_decref(ids);
+		return rc;
+	}
 	*out = json_pack("{s:o, s:s, s:s, s:o}", "policy", policy_json(p),
 			 "topicId", r.topic, "subscriptionId", r.subscription,
 			 "alarmIds", ids);
-	for (size_t i = 0; i < nalarms; i++)
-		free(alarm_ids[i]);
 	return 0;
-fail:
-	undo(a, &r, undo_ids, nalarms);
-	for (size_t i = 0; i < nalarms; i++)
-		free(alarm_ids[i]);
-	json_decref(ids);
+}
+
+void autoscale_teardown(struct autoscale *a, const char *deployment_id,
+			struct autoscale_removed *out)
+{
+	struct record r;
+	struct fault f;
+
+	memset(out, 0, sizeof(*out));
+	load_record(a, deployment_id, &r);
+	for (size_t i = 0; i < r.nalarms; i++)
+		if (monitoring_alarm_delete(a->env.monitoring, r.alarms[i],
+					    &f) == 0 &&
+		    out->nalarms < AUTOSCALE_REMOVED_MAX)
+			snprintf(out->alarm_ids[out->nalarms++],
+				 sizeof(out->alarm_ids[0]), "%s", r.alarms[i]);
+	if (r.subscription[0] &&
+	    notifications_subscription_delete(a->env.notifications,
+					      r.subscription, &f) == 0)
+		snprintf(out->subscription_id, sizeof(out->subscription_id),
+			 "%s", r.subscription);
+	if (r.topic[0] &&
+	    notifications_topic_delete(a->env.notifications, r.topic, &f) == 0)
+		snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
+	store_delete(a->env.store, KIND, deployment_id);
+}
+
+json_t *autoscale_removed_json(const struct autoscale_removed *r)
+{
+	json_t *alarms = json_array();
+
+	for (size_t i = 0; i < r->nalarms; i++)
+		json_array_append_new(alarms, json_string(r->alarm_ids[i]));
+	return json_pack("{s:o, s:o, s:o}", "alarmIds", alarms, "topicId",
+			 r->topic_id[0] ? json_string(r->topic_id)
+					: json_null(),
+			 "subscriptionId",
+			 r->subscription_id[0]
+				 ? json_string(r->subscription_id)
+				 : json_null());
+}
+
+/* ---- the configuration through the API ---- */
+
+/* The configuration in force for a deployment (or the default with
+ * deployment_id NULL) and where it comes from. */
+json_t *autoscale_config_get(struct autoscale *a, const char *deployment_id,
+			     struct fault *f)
+{
+	struct fn_config c;
+	struct record r;
+	json_t *dep, *o;
+
+	if (deployment_id == NULL) {
+		default_config(a, &c);
+		return json_pack("{s:s, s:o}", "source", "default", "config",
+				 config_json(&c));
+	}
+	dep = deploy_get(a->env.deploy, deployment_id, f);
+	if (dep == NULL)
+		return NULL;
+	load_record(a, jpath_str(dep, "id"), &r);
+	o = json_pack("{s:s, s:s, s:o}", "deploymentId", jpath_str(dep, "id"),
+		      "source", r.own_config ? "deployment" : "default",
+		      "config", config_json(&r.cfg));
+	json_decref(dep);
+	return o;
+}
+
+int autoscale_config_set(struct autoscale *a, const char *deployment_id,
+			 json_t *spec, json_t **out, struct fault *f)
+{
+	struct fn_config c;
+	struct record r;
+	json_t *dep = NULL, *o;
+	char *text;
+	int rc;
+
+	if (deployment_id == NULL) {
+		default_config(a, &c);
+		rc = config_apply(a, spec, &c, f);
+		if (rc != 0)
+			return rc;
+		o = config_json(&c);
+		text = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		rc = store_put(a->env.store, KIND_CONFIG, CONFIG_DEFAULT, text);
+		free(text);
+		if (rc != 0)
+			return fault_set(f, rc, "", "cannot store the "
+					 "configuration: %s", mds_strerror(rc));
+		*out = autoscale_config_get(a, NULL, f);
+		return 0;
+	}
+	dep = deploy_get(a->env.deploy, deployment_id, f);
+	if (dep == NULL)
+		return f->err;
+	load_record(a, jpath_str(dep, "id"), &r);
+	rc = config_apply(a, spec, &r.cfg, f);
+	if (rc == 0) {
+		r.own_config = true;
+		rc = save_record(a, jpath_str(dep, "id"), &r);
+		if (rc != 0)
+			fault_set(f, rc, "", "cannot store the configuration: "
+				  "%s", mds_strerror(rc));
+	}
+	if (rc == 0)
+		*out = autoscale_config_get(a, jpath_str(dep, "id"), f);
+	json_decref(dep);
 	return rc;
 }
 
-void autoscale_teardown(struct autoscale *a, const char *deployment_id)
+int autoscale_config_reset(struct autoscale *a, const char *deployment_id,
+			   struct fault *f)
 {
-	static const char *const titles[] = {
-		POLICY_TITLE_HIGH_CPU, POLICY_TITLE_LOW_CPU,
-		POLICY_TITLE_HIGH_MEM, POLICY_TITLE_LOW_MEM };
+	json_t *dep = deploy_get(a->env.deploy, deployment_id, f);
 	struct record r;
-	struct fault f;
-	char id[64];
+	int rc;
 
-	load_record(a, deployment_id, &r);
-	for (size_t i = 0; i < sizeof(titles) / sizeof(titles[0]); i++)
-		while (monitoring_alarm_find(a->env.monitoring, titles[i],
-					     deployment_id, id,
-					     sizeof(id)) == 0 &&
-		       monitoring_alarm_delete(a->env.monitoring, id, &f) == 0)
-			;
-	undo(a, &r, NULL, 0);
-	store_delete(a->env.store, KIND, deployment_id);
+	if (dep == NULL)
+		return f->err;
+	load_record(a, jpath_str(dep, "id"), &r);
+	r.own_config = false;
+	rc = save_record(a, jpath_str(dep, "id"), &r);
+	json_decref(dep);
+	if (rc != 0)
+		return fault_set(f, rc, "", "cannot store the configuration: "
+				 "%s", mds_strerror(rc));
+	return 0;
 }
 
 struct hist_walk {
@@ -646,6 +1183,11 @@ static int collect(void *arg, const char *ref, const char *json)
 	json_t *o = json_loads(json, 0, NULL);
 
 	(void)ref;
+	/* Decisions recorded before times were RFC 3339 held epoch ms. */
+	if (json_is_integer(json_object_get(o, "time")))
+		json_object_set_new(o, "time",
+				    jsonx_time(json_integer_value(
+					    json_object_get(o, "time"))));
 	if (o != NULL)
 		json_array_append_new(w->items, o);
 	return 0;
@@ -675,9 +1217,27 @@ json_t *autoscale_get(struct autoscale *a, const char *deployment_id,
 
 	if (dep == NULL)
 		return NULL;
+	static const char *const last[][2] = {
+		{ "lastOutMs", "timeLastScaleOut" },
+		{ "lastInMs", "timeLastScaleIn" },
+		{ "lastUpMs", "timeLastShapeUp" },
+		{ "lastDownMs", "timeLastShapeDown" },
+	};
+
 	load_record(a, jpath_str(dep, "id"), &r);
 	o = record_json(jpath_str(dep, "id"), &r);
 	json_decref(dep);
+	/* The API speaks RFC 3339 (null: never). */
+	for (size_t i = 0; i < sizeof(last) / sizeof(last[0]); i++) {
+		json_object_set_new(o, last[i][1],
+				    jsonx_time(json_integer_value(
+					    json_object_get(o, last[i][0]))));
+		json_object_del(o, last[i][0]);
+	}
+	json_object_set_new(o, "policy", config_json(&r.cfg));
+	json_object_set_new(o, "configSource",
+			    json_string(r.own_config ? "deployment"
+						     : "default"));
 	return o;
 }
 

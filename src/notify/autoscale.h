@@ -56,9 +56,44 @@ int autoscale_policy_parse(json_t *spec, struct policy *p, struct fault *f);
 int autoscale_setup(struct autoscale *a, const char *deployment_id,
 		    const struct policy *p, json_t **out, struct fault *f);
 
-/* Removes what autoscale_setup() and the function created for a
- * deployment (alarms, subscription, topic, policy); keeps the history. */
-void autoscale_teardown(struct autoscale *a, const char *deployment_id);
+/* What autoscale_teardown() deleted; "" for none. */
+#define AUTOSCALE_REMOVED_MAX 16
+struct autoscale_removed {
+	char alarm_ids[AUTOSCALE_REMOVED_MAX][64];
+	size_t nalarms;
+	char topic_id[64], subscription_id[64];
+};
+
+/*
+ * Removes what autoscale_setup() and the function created for a
+ * deployment (the alarms, subscription and topic it recorded as its own
+ * when it made them: never an alarm the user made, whatever its title)
+ * and the deployment's record; keeps the history. Fills *out.
+ */
+void autoscale_teardown(struct autoscale *a, const char *deployment_id,
+			struct autoscale_removed *out);
+
+/* {"alarmIds": [...], "topicId", "subscriptionId"} of r; a new
+ * reference. */
+json_t *autoscale_removed_json(const struct autoscale_removed *r);
+
+/*
+ * The function's configuration (docs/autoscale.md): the policy fields and
+ * "shapes", the ladder. With deployment_id NULL the default, which every
+ * deployment without its own uses. get returns {"source", "config",
+ * "deploymentId"?} (a new reference) or NULL with f filled; set merges
+ * spec over the configuration in force ("profile" starts over from that
+ * profile), validates, stores, and returns 0 with the new one in *out, or
+ * a negative code with f filled and nothing changed; reset makes the
+ * deployment use the default again. None touches alarms, topics or
+ * subscriptions.
+ */
+json_t *autoscale_config_get(struct autoscale *a, const char *deployment_id,
+			     struct fault *f);
+int autoscale_config_set(struct autoscale *a, const char *deployment_id,
+			 json_t *spec, json_t **out, struct fault *f);
+int autoscale_config_reset(struct autoscale *a, const char *deployment_id,
+			   struct fault *f);
 
 /* {"items": [...]} of the deployment's decisions, oldest first. */
 json_t *autoscale_history(struct autoscale *a, const char *deployment_id,

@@ -10,10 +10,22 @@
  *
  * In memory each subscription keeps its pending deliveries as a FIFO of
  * small records (the message stays in the store and is read at each
- * attempt). One timer drives every queue: it starts the head of each queue
- * that is due and has nothing in flight, then sleeps until the earliest
- * next due head. An attempt's outcome is committed (event plus queue
- * change, in one transaction) before the queue moves on.
+ * attempt). Ordering is per dedupe key, not per subscription: a delivery
+ * waits only for the earlier deliveries of its subscription that carry the
+ * same dedupe key (one alarm's firing episode), so a message that keeps
+ * failing never holds up another alarm's. Messages published without a
+ * dedupe key share one ordering key ("") and keep their order among
+ * themselves. One timer drives every queue: it
+ * starts each due delivery whose key is free (up to MAX_INFLIGHT per
+ * subscription, among the first SCAN_MAX queued), then sleeps until the
+ * earliest next due one. An attempt's outcome is committed (event plus
+ * queue change, in one transaction) before the queue moves on.
+ *
+ * A failure is transient (a timeout, a crash, HTTP 408, 429 or 5xx, a
+ * connection error: retried with backoff) or permanent (a function that
+ * refuses the message, HTTP 4xx otherwise: never retried). A delivery that
+ * fails permanently, or uses its last attempt, becomes a dead letter (kind
+ * "deadletter", with its reason) that the user can read and replay.
  *
  * An attempt in flight whose subscription goes away (deleted, or the
  * module closes) is orphaned: it is cancelled where that is possible, and
@@ -43,6 +55,7 @@
 #define K_TOPIC "topic"
 #define K_SUB "subscription"
 #define K_DELIVERY "delivery"
+#define K_DEAD "deadletter"
 #define STREAM "deliveries"
 
 #define ID_LEN 24
@@ -65,6 +78,12 @@
 #define DELIVERIES_KEPT 1000
 #define TRIM_EVERY 50
 #define RESPONSE_MAX (64 * 1024)
+/* Deliveries of one subscription in flight at once, and how far down its
+ * queue a tick looks for one that may start. */
+#define MAX_INFLIGHT 8
+#define SCAN_MAX 256
+/* Dead letters kept per subscription; past it the oldest is dropped. */
+#define DEAD_LETTERS_MAX 1000
 
 enum proto { P_FUNCTION, P_HTTPS, P_HTTP, P_COMMAND, P__COUNT };
 static const char *const proto_names[P__COUNT] = { "FUNCTION", "HTTPS",
@@ -78,15 +97,17 @@ struct topic {
 	int64_t created_ms;
 };
 
+struct attempt;
+
 /* One queued delivery; its message is in the store. */
 struct pending {
 	struct pending *next;
 	char id[ID_LEN];
+	char *key;        /* the dedupe key: the ordering key */
 	int attempts;     /* made so far */
 	int64_t next_ms;  /* not before */
+	struct attempt *inflight;
 };
-
-struct attempt;
 
 struct sub {
 	struct sub *next;
@@ -101,12 +122,13 @@ struct sub {
 	int64_t created_ms;
 	struct pending *head, *tail;
 	size_t npending;
-	struct attempt *inflight;
+	size_t ninflight;
+	size_t ndead;     /* dead letters stored */
 	unsigned since_trim;
 	uint64_t outcomes[3]; /* SUCCEEDED, FAILED, RETRYING since start */
 };
 
-/* One attempt at the head delivery of a subscription. */
+/* One attempt at a queued delivery of a subscription. */
 struct attempt {
 	struct notifications *n; /* NULL once orphaned */
 	struct sub *sub;         /* NULL once orphaned */
@@ -227,6 +249,8 @@ static json_t *sub_json(const struct sub *s)
 	json_object_set_new(o, "timeCreated", jsonx_time(s->created_ms));
 	json_object_set_new(o, "pendingDeliveries",
 			    json_integer((json_int_t)s->npending));
+	json_object_set_new(o, "deadLetters",
+			    json_integer((json_int_t)s->ndead));
 	return o;
 }
 
@@ -259,17 +283,33 @@ static void sub_push(struct sub *s, struct pending *p)
 	s->npending++;
 }
 
-static void sub_pop(struct sub *s)
+/* Takes p out of the queue of s and frees it. */
+static void sub_drop(struct sub *s, struct pending *p)
 {
-	struct pending *p = s->head;
+	struct pending *prev = NULL;
 
-	if (p == NULL)
+	for (struct pending *q = s->head; q != NULL; prev = q, q = q->next) {
+		if (q != p)
+			continue;
+		if (prev != NULL)
+			prev->next = q->next;
+		else
+			s->head = q->next;
+		if (s->tail == q)
+			s->tail = prev;
+		s->npending--;
+		free(q->key);
+		free(q);
 		return;
-	s->head = p->next;
-	if (s->head == NULL)
-		s->tail = NULL;
-	s->npending--;
-	free(p);
+	}
+}
+
+static struct pending *sub_find_pending(struct sub *s, const char *id)
+{
+	for (struct pending *p = s->head; p != NULL; p = p->next)
+		if (strcmp(p->id, id) == 0)
+			return p;
+	return NULL;
 }
 
 static void attempt_free(struct attempt *a)
@@ -278,27 +318,30 @@ static void attempt_free(struct attempt *a)
 	free(a);
 }
 
-/* Lets go of the attempt in flight: it is cancelled where possible, and
- * its completion will only free it. */
+/* Lets go of every attempt in flight: each is cancelled where possible,
+ * and its completion will only free it. */
 static void orphan(struct notifications *n, struct sub *s)
 {
-	struct attempt *a = s->inflight;
+	for (struct pending *p = s->head; p != NULL; p = p->next) {
+		struct attempt *a = p->inflight;
 
-	if (a == NULL)
-		return;
-	s->inflight = NULL;
-	a->sub = NULL;
-	a->n = NULL;
-	if (a->hreq != NULL)
-		httpc_cancel(n->env.httpc, a->hreq);
-	else if (a->run != NULL)
-		functions_run_cancel(n->env.functions, a->run);
+		if (a == NULL)
+			continue;
+		p->inflight = NULL;
+		a->sub = NULL;
+		a->n = NULL;
+		if (a->hreq != NULL)
+			httpc_cancel(n->env.httpc, a->hreq);
+		else if (a->run != NULL)
+			functions_run_cancel(n->env.functions, a->run);
+	}
+	s->ninflight = 0;
 }
 
 static void sub_free(struct sub *s)
 {
 	while (s->head != NULL)
-		sub_pop(s);
+		sub_drop(s, s->head);
 	free(s->endpoint);
 	free(s->secret);
 	json_decref(s->command);
@@ -363,11 +406,145 @@ static void trim(struct notifications *n, struct sub *s)
 		store_event_trim(n->env.store, STREAM, s->id, cut);
 }
 
+/* How an attempt ended. */
+enum verdict { V_OK, V_TRANSIENT, V_PERMANENT };
+
+/* Drops the oldest dead letter of a subscription (inside the caller's
+ * transaction) when it holds DEAD_LETTERS_MAX already. */
+struct oldest {
+	const char *sub_id;
+	char id[ID_LEN];
+	int64_t created_ms;
+};
+
+static int find_oldest(void *arg, const char *id, const char *json)
+{
+	struct oldest *o = arg;
+	json_t *d = json_loads(json, 0, NULL);
+	int64_t t = json_integer_value(json_object_get(d, "createdMs"));
+
+	if (strcmp(jstr(d, "subscriptionId"), o->sub_id) == 0 &&
+	    strlen(id) < ID_LEN && (o->id[0] == '\0' || t < o->created_ms)) {
+		snprintf(o->id, sizeof(o->id), "%s", id);
+		o->created_ms = t;
+	}
+	json_decref(d);
+	return 0;
+}
+
+static int make_room(struct notifications *n, struct sub *s, bool *dropped)
+{
+	struct oldest o = { .sub_id = s->id };
+	int rc;
+
+	*dropped = false;
+	if (s->ndead < DEAD_LETTERS_MAX)
+		return 0;
+	rc = store_each(n->env.store, K_DEAD, find_oldest, &o);
+	if (rc == 0 && o.id[0] != '\0') {
+		rc = store_delete(n->env.store, K_DEAD, o.id);
+		*dropped = rc == 0;
+	}
+	return rc;
+}
+
+/* Stores the delivery doc as a dead letter with its reason (inside the
+ * caller's transaction). */
+static int add_dead_letter(struct notifications *n, struct sub *s,
+			   json_t *doc, const char *outcome,
+			   const char *reason, int attempts, int64_t now,
+			   bool *dropped)
+{
+	char id[ID_LEN];
+	json_t *d;
+	int rc = make_room(n, s, dropped);
+
+	if (rc != 0)
+		return rc;
+	ids_new(id, sizeof(id), "dead-");
+	d = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, "
+		      "s:I}",
+		      "id", id, "subscriptionId", s->id, "topicId",
+		      jstr(doc, "topicId"), "messageId", jstr(doc, "messageId"),
+		      "dedupeKey", jstr(doc, "dedupeKey"), "orderingKey",
+		      jstr(doc, "orderingKey"), "message",
+		      jstr(doc, "message"), "outcome", outcome, "reason",
+		      reason ? reason : "", "attempts", attempts,
+		      "createdMs", (json_int_t)now);
+	if (d == NULL)
+		return MDS_E_INVAL;
+	save(n, K_DEAD, id, d, &rc);
+	json_decref(d);
+	return rc;
+}
+
+static bool retrying(const char *outcome)
+{
+	return strcmp(outcome, "RETRYING") == 0;
+}
+
+/* The outcome an attempt's verdict gives, with the attempts made. */
+static const char *outcome_of(enum verdict v, int attempts, uint32_t max)
+{
+	if (v == V_OK)
+		return "SUCCEEDED";
+	if (v == V_PERMANENT)
+		return "REFUSED";
+	return (uint32_t)attempts >= max ? "FAILED" : "RETRYING";
+}
+
+/* Commits one attempt's outcome: its event, and the delivery's next
+ * attempt, its end, or its move to the dead letters. */
+static int record_outcome(struct notifications *n, struct sub *s,
+			  struct attempt *a, struct pending *p,
+			  const char *outcome, long status, const char *error,
+			  uint64_t took, int64_t now, bool *dead_added)
+{
+	bool dropped = false;
+	int rc;
+
+	*dead_added = false;
+	rc = store_begin(n->env.store);
+	if (rc == 0)
+		rc = add_event(n, s, jstr(a->doc, "messageId"),
+			       jstr(a->doc, "dedupeKey"), a->number,
+			       a->started_ms, now, outcome,
+			       status >= 0 ? json_integer(status)
+					   : json_null(),
+			       error, took);
+	if (retrying(outcome)) {
+		json_object_set_new(a->doc, "attempts",
+				    json_integer(p->attempts));
+		json_object_set_new(a->doc, "nextAttemptMs",
+				    json_integer(p->next_ms));
+		save(n, K_DELIVERY, p->id, a->doc, &rc);
+	} else {
+		if (rc == 0 && outcome[0] != 'S') {
+			rc = add_dead_letter(n, s, a->doc, outcome, error,
+					     p->attempts, now, &dropped);
+			*dead_added = rc == 0;
+		}
+		if (rc == 0)
+			rc = store_delete(n->env.store, K_DELIVERY, p->id);
+	}
+	if (rc == 0)
+		rc = store_commit(n->env.store);
+	if (rc != 0) {
+		store_rollback(n->env.store);
+		*dead_added = false;
+		return rc;
+	}
+	if (dropped)
+		s->ndead--;
+	return 0;
+}
+
 /*
- * Ends the attempt in flight: records it, and pops its delivery when it
- * succeeded or used its last attempt, or schedules the next one.
+ * Ends an attempt: records it, and drops its delivery when it succeeded,
+ * failed permanently or used its last attempt (the last two become dead
+ * letters), or schedules the next one.
  */
-static void attempt_end(struct attempt *a, bool ok, long status,
+static void attempt_end(struct attempt *a, enum verdict v, long status,
 			const char *error)
 {
 	struct notifications *n = a->n;
@@ -376,53 +553,37 @@ static void attempt_end(struct attempt *a, bool ok, long status,
 	const char *outcome;
 	int64_t now = ids_now_ms();
 	uint64_t took = (uv_hrtime() - a->start_ns) / 1000000;
-	int rc = 0;
+	bool dead = false;
+	int rc;
 
 	if (s == NULL) { /* orphaned */
 		attempt_free(a);
 		return;
 	}
-	s->inflight = NULL;
-	p = s->head;
-	if (p == NULL || strcmp(p->id, a->delivery_id) != 0) {
-		log_error("notify", "%s: attempt for %s, not its queue head",
+	p = sub_find_pending(s, a->delivery_id);
+	if (p == NULL || p->inflight != a) {
+		log_error("notify", "%s: attempt for %s, not in its queue",
 			  s->id, a->delivery_id);
 		attempt_free(a);
 		arm(n);
 		return;
 	}
+	p->inflight = NULL;
+	s->ninflight--;
 	p->attempts = a->number;
-	if (ok)
-		outcome = "SUCCEEDED";
-	else if ((uint32_t)p->attempts >= s->max_attempts)
-		outcome = "FAILED";
-	else
-		outcome = "RETRYING";
-	s->outcomes[ok ? 0 : outcome[0] == 'F' ? 1 : 2]++;
-	store_begin(n->env.store);
-	rc = add_event(n, s, jstr(a->doc, "messageId"),
-		       jstr(a->doc, "dedupeKey"), a->number, a->started_ms,
-		       now, outcome,
-		       status >= 0 ? json_integer(status) : json_null(), error,
-		       took);
-	if (outcome[0] == 'R') {
+	outcome = outcome_of(v, p->attempts, s->max_attempts);
+	s->outcomes[v == V_OK ? 0 : retrying(outcome)
+				    ? 2 : 1]++;
+	if (retrying(outcome))
 		p->next_ms = now + (int64_t)backoff_ms(p->attempts);
-		json_object_set_new(a->doc, "attempts",
-				    json_integer(p->attempts));
-		json_object_set_new(a->doc, "nextAttemptMs",
-				    json_integer(p->next_ms));
-		save(n, K_DELIVERY, p->id, a->doc, &rc);
-	} else if (rc == 0) {
-		rc = store_delete(n->env.store, K_DELIVERY, p->id);
-	}
-	if (rc == 0)
-		rc = store_commit(n->env.store);
-	if (rc != 0) {
-		store_rollback(n->env.store);
+	rc = record_outcome(n, s, a, p, outcome, status, error, took, now,
+			    &dead);
+	if (rc != 0)
 		log_error("notify", "%s: cannot record the attempt on %s: %s",
 			  s->id, p->id, mds_strerror(rc));
-	}
-	if (ok)
+	if (dead)
+		s->ndead++;
+	if (v == V_OK)
 		log_info("notify", "%s: message %s delivered (attempt %d, "
 			 "%llu ms)", s->id, jstr(a->doc, "messageId"),
 			 a->number, (unsigned long long)took);
@@ -430,9 +591,12 @@ static void attempt_end(struct attempt *a, bool ok, long status,
 		log_warn("notify", "%s: message %s attempt %d/%u failed: %s%s",
 			 s->id, jstr(a->doc, "messageId"), a->number,
 			 s->max_attempts, error ? error : "",
-			 outcome[0] == 'F' ? " (giving up)" : "");
-	if (outcome[0] != 'R')
-		sub_pop(s);
+			 v == V_PERMANENT ? " (refused: a dead letter, not "
+					    "retried)"
+			 : outcome[0] == 'F' ? " (giving up: a dead letter)"
+					     : "");
+	if (!(retrying(outcome)))
+		sub_drop(s, p);
 	trim(n, s);
 	attempt_free(a);
 	arm(n);
@@ -442,11 +606,16 @@ static void on_http_done(void *arg, const struct httpc_result *res)
 {
 	struct attempt *a = arg;
 	char err[300];
-	bool ok;
+	bool ok, permanent;
 
 	a->hreq = NULL;
 	ok = (res->error == 0 || res->error == MDS_E_LIMIT) &&
 	     res->status >= 200 && res->status < 300;
+	/* The receiver answered and refused the message: retrying the same
+	 * bytes cannot change that, except for 408, 429 and 5xx. */
+	permanent = !ok && (res->error == 0 || res->error == MDS_E_LIMIT) &&
+		    res->status >= 300 && res->status < 500 &&
+		    res->status != 408 && res->status != 429;
 	err[0] = '\0';
 	if (!ok && res->error != 0 && res->error != MDS_E_LIMIT) {
 		snprintf(err, sizeof(err), "%s: %s", mds_strerror(res->error),
@@ -462,7 +631,8 @@ static void on_http_done(void *arg, const struct httpc_result *res)
 		snprintf(err, sizeof(err), "HTTP %ld%s%s", res->status,
 			 n ? ": " : "", body);
 	}
-	attempt_end(a, ok, res->status > 0 ? res->status : -1, err);
+	attempt_end(a, ok ? V_OK : permanent ? V_PERMANENT : V_TRANSIENT,
+		    res->status > 0 ? res->status : -1, err);
 }
 
 static void on_fn_done(void *arg, int error, const char *result,
@@ -476,7 +646,10 @@ static void on_fn_done(void *arg, int error, const char *result,
 					  : message && message[0]
 						  ? message
 						  : mds_strerror(error));
-	attempt_end(a, error == 0, -1, err);
+	/* MDS_E_INVAL: the function refuses the message (functions.h). */
+	attempt_end(a, error == 0 ? V_OK
+		    : error == MDS_E_INVAL ? V_PERMANENT : V_TRANSIENT, -1,
+		    err);
 }
 
 static void on_run_done(void *arg, const struct functions_run_result *res)
@@ -484,7 +657,8 @@ static void on_run_done(void *arg, const struct functions_run_result *res)
 	struct attempt *a = arg;
 
 	a->run = NULL;
-	attempt_end(a, res->error == 0, res->exit_status, res->message);
+	attempt_end(a, res->error == 0 ? V_OK : V_TRANSIENT, res->exit_status,
+		    res->message);
 }
 
 static void start_http(struct notifications *n, struct attempt *a,
@@ -528,7 +702,7 @@ static void start_http(struct notifications *n, struct attempt *a,
 
 		snprintf(err, sizeof(err), "cannot send: %s",
 			 mds_strerror(rc));
-		attempt_end(a, false, -1, err);
+		attempt_end(a, V_TRANSIENT, -1, err);
 	}
 }
 
@@ -562,7 +736,7 @@ static void start_command(struct notifications *n, struct attempt *a,
 
 		snprintf(err, sizeof(err), "cannot run the command: %s",
 			 mds_strerror(rc));
-		attempt_end(a, false, -1, err);
+		attempt_end(a, V_TRANSIENT, -1, err);
 	}
 }
 
@@ -581,14 +755,14 @@ static void start_function(struct notifications *n, struct attempt *a,
 		else
 			snprintf(err, sizeof(err), "cannot invoke: %s",
 				 mds_strerror(rc));
-		attempt_end(a, false, -1, err);
+		attempt_end(a, V_TRANSIENT, -1, err);
 	}
 }
 
-/* Starts an attempt at the head of s. */
-static void start_attempt(struct notifications *n, struct sub *s)
+/* Starts an attempt at the queued delivery p of s. */
+static void start_attempt(struct notifications *n, struct sub *s,
+			  struct pending *p)
 {
-	struct pending *p = s->head;
 	struct attempt *a;
 	const char *msg;
 	char *txt = NULL;
@@ -609,7 +783,7 @@ static void start_attempt(struct notifications *n, struct sub *s)
 		log_error("notify", "%s: delivery %s is gone or unreadable; "
 			  "skipped", s->id, p->id);
 		store_delete(n->env.store, K_DELIVERY, p->id);
-		sub_pop(s);
+		sub_drop(s, p);
 		json_decref(doc);
 		return;
 	}
@@ -621,7 +795,8 @@ static void start_attempt(struct notifications *n, struct sub *s)
 	a->number = p->attempts + 1;
 	a->started_ms = ids_now_ms();
 	a->start_ns = uv_hrtime();
-	s->inflight = a;
+	p->inflight = a;
+	s->ninflight++;
 	log_debug("notify", "%s: attempt %d of delivery %s (message %s)",
 		  s->id, a->number, p->id, jstr(doc, "messageId"));
 	switch (s->proto) {
@@ -638,34 +813,83 @@ static void start_attempt(struct notifications *n, struct sub *s)
 	}
 }
 
+/* Whether an earlier delivery among the first nheld holds key. */
+static bool key_held(struct pending *const *held, size_t nheld,
+		     const char *key)
+{
+	for (size_t i = 0; i < nheld; i++)
+		if (strcmp(held[i]->key, key) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Looks down the queue of s (its first SCAN_MAX deliveries) for those that
+ * may start now: not in flight, due, and with no earlier delivery of the
+ * same dedupe key still queued. Puts up to MAX_INFLIGHT - in flight of them
+ * into ready and returns how many; *next gets the earliest time a waiting
+ * one falls due (INT64_MAX if none).
+ */
+static size_t scan(struct sub *s, int64_t now, struct pending **ready,
+		   int64_t *next)
+{
+	struct pending *held[SCAN_MAX];
+	size_t nheld = 0, nready = 0, seen = 0;
+
+	*next = INT64_MAX;
+	for (struct pending *p = s->head; p != NULL && seen < SCAN_MAX;
+	     p = p->next, seen++) {
+		if (key_held(held, nheld, p->key))
+			continue;
+		held[nheld++] = p;
+		if (p->inflight != NULL)
+			continue;
+		if (p->next_ms > now) {
+			if (p->next_ms < *next)
+				*next = p->next_ms;
+			continue;
+		}
+		if (s->ninflight + nready < MAX_INFLIGHT)
+			ready[nready++] = p;
+	}
+	return nready;
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	struct notifications *n = t->data;
-	int64_t now = ids_now_ms();
+	struct pending *ready[MAX_INFLIGHT];
+	int64_t now = ids_now_ms(), next;
 
-	for (struct sub *s = n->subs; s && !n->closing; s = s->next)
-		if (s->inflight == NULL && s->head != NULL &&
-		    s->head->next_ms <= now)
-			start_attempt(n, s);
+	for (struct sub *s = n->subs; s && !n->closing; s = s->next) {
+		size_t k = scan(s, now, ready, &next);
+
+		/* Starting one may end it at once and drop it, but never
+		 * another of ready. */
+		for (size_t i = 0; i < k && !n->closing; i++)
+			start_attempt(n, s, ready[i]);
+	}
 	arm(n);
 }
 
-/* Sleeps until the earliest head that can start. */
+/* Sleeps until the earliest delivery that can start. */
 static void arm(struct notifications *n)
 {
-	int64_t next = INT64_MAX, now;
+	struct pending *ready[MAX_INFLIGHT];
+	int64_t next = INT64_MAX, now = ids_now_ms(), at;
 
 	if (n->closing)
 		return;
-	for (struct sub *s = n->subs; s; s = s->next)
-		if (s->inflight == NULL && s->head != NULL &&
-		    s->head->next_ms < next)
-			next = s->head->next_ms;
+	for (struct sub *s = n->subs; s; s = s->next) {
+		if (scan(s, now, ready, &at) > 0)
+			at = now;
+		if (at < next)
+			next = at;
+	}
 	if (next == INT64_MAX) {
 		uv_timer_stop(&n->timer);
 		return;
 	}
-	now = ids_now_ms();
 	uv_timer_start(&n->timer, on_tick,
 		       next <= now ? 0 : (uint64_t)(next - now), 0);
 }
@@ -681,6 +905,7 @@ int notifications_publish_id(struct notifications *n, const char *topic_id,
 	struct sub **owners;
 	size_t nadded = 0, nsubs = 0, refused = 0;
 	char mid[ID_LEN], key[DEDUPE_MAX + 1], err[160];
+	const char *okey;
 	int64_t now = ids_now_ms();
 	json_t *doc;
 	int rc = 0;
@@ -694,6 +919,9 @@ int notifications_publish_id(struct notifications *n, const char *topic_id,
 		return MDS_E_LIMIT;
 	ids_new(mid, ID_LEN, "msg-");
 	clean_key(key, sizeof(key), dedupe_key, mid);
+	/* Messages of one dedupe key are delivered in order; those without
+	 * one keep their order among themselves. */
+	okey = dedupe_key != NULL && dedupe_key[0] != '\0' ? key : "";
 	if (message_id != NULL && idsz > 0)
 		snprintf(message_id, idsz, "%s", mid);
 
@@ -717,12 +945,14 @@ int notifications_publish_id(struct notifications *n, const char *topic_id,
 		}
 		p = xcalloc(1, sizeof(*p));
 		ids_new(p->id, ID_LEN, "dl-");
+		p->key = xstrdup(okey);
 		p->next_ms = now;
-		doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:I, "
-				"s:I}",
+		doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, "
+				"s:I, s:I}",
 				"id", p->id, "subscriptionId", s->id,
 				"topicId", t->id, "messageId", mid,
-				"dedupeKey", key, "message", message,
+				"dedupeKey", key, "orderingKey", okey,
+				"message", message,
 				"attempts", 0, "nextAttemptMs",
 				(json_int_t)now, "createdMs", (json_int_t)now);
 		if (doc == NULL) /* the message is not UTF-8 text */
@@ -737,8 +967,10 @@ int notifications_publish_id(struct notifications *n, const char *topic_id,
 		rc = store_commit(n->env.store);
 	if (rc != 0) {
 		store_rollback(n->env.store);
-		for (size_t i = 0; i < nadded; i++)
+		for (size_t i = 0; i < nadded; i++) {
+			free(added[i]->key);
 			free(added[i]);
+		}
 		free(added);
 		free(owners);
 		log_error("notify", "topic %s: cannot queue message %s: %s",
@@ -764,6 +996,27 @@ int notifications_publish(struct notifications *n, const char *topic_id,
 {
 	return notifications_publish_id(n, topic_id, dedupe_key, message,
 					NULL, 0);
+}
+
+bool notifications_topic_reaches(struct notifications *n,
+				 const char *topic_id, const char *function)
+{
+	struct topic *t = find_topic(n, topic_id);
+
+	if (t == NULL || strcmp(t->id, topic_id) != 0)
+		return false;
+	for (struct sub *s = n->subs; s; s = s->next)
+		if (s->proto == P_FUNCTION && strcmp(s->topic_id, t->id) == 0 &&
+		    strcmp(s->endpoint, function) == 0)
+			return true;
+	return false;
+}
+
+const char *notifications_topic_id(struct notifications *n, const char *key)
+{
+	struct topic *t = find_topic(n, key);
+
+	return t != NULL ? t->id : NULL;
 }
 
 int notifications_topic_exists(void *arg, const char *topic_id)
@@ -872,14 +1125,41 @@ int notifications_topic_create(struct notifications *n, json_t *spec,
 	return 0;
 }
 
+struct dead_walk {
+	const char *sub_id;
+	json_t *ids; /* the dead letters' ids */
+};
+
+static int collect_dead_id(void *arg, const char *id, const char *json)
+{
+	struct dead_walk *w = arg;
+	json_t *d = json_loads(json, 0, NULL);
+
+	if (strcmp(jstr(d, "subscriptionId"), w->sub_id) == 0)
+		json_array_append_new(w->ids, json_string(id));
+	json_decref(d);
+	return 0;
+}
+
 /* Deletes a subscription's documents and history (inside the caller's
  * transaction). */
 static int sub_unstore(struct notifications *n, struct sub *s)
 {
+	struct dead_walk w = { s->id, json_array() };
+	size_t i;
+	json_t *v;
 	int rc = 0;
 
 	for (struct pending *p = s->head; p && rc == 0; p = p->next)
 		rc = store_delete(n->env.store, K_DELIVERY, p->id);
+	if (rc == 0 && s->ndead > 0)
+		rc = store_each(n->env.store, K_DEAD, collect_dead_id, &w);
+	json_array_foreach(w.ids, i, v) {
+		if (rc == 0)
+			rc = store_delete(n->env.store, K_DEAD,
+					  json_string_value(v));
+	}
+	json_decref(w.ids);
 	if (rc == 0)
 		rc = store_delete(n->env.store, K_SUB, s->id);
 	if (rc == 0)
@@ -1041,11 +1321,11 @@ int notifications_subscription_create(struct notifications *n, json_t *spec,
 	if (!json_is_string(v))
 		return fault_set(f, MDS_E_INVAL, "topicId",
 				 "topicId: must be a string");
-	t = find_topic(n, json_string_value(v));
-	if (t == NULL || strcmp(t->id, json_string_value(v)) != 0)
+	t = find_topic(n, json_string_value(v)); /* its id or its name */
+	if (t == NULL)
 		return fault_set(f, MDS_E_INVAL, "topicId",
-				 "topicId: no topic '%.80s'",
-				 json_string_value(v));
+				 "topicId: no topic with the id or name "
+				 "'%.80s'", json_string_value(v));
 	v = json_object_get(spec, "protocol");
 	if (v == NULL)
 		return fault_set(f, MDS_E_INVAL, "protocol",
@@ -1151,8 +1431,11 @@ int notifications_subscription_create(struct notifications *n, json_t *spec,
 		 proto_names[s->proto], t->id);
 	if (out != NULL) {
 		*out = sub_json(s);
-		/* The secret is shown once, here. */
-		json_object_set_new(*out, "secret", json_string(s->secret));
+		/* The secret is shown once, here, where it is used: HTTP and
+		 * HTTPS deliveries are signed with it. */
+		if (s->proto == P_HTTP || s->proto == P_HTTPS)
+			json_object_set_new(*out, "secret",
+					    json_string(s->secret));
 	}
 	return 0;
 }
@@ -1220,8 +1503,12 @@ json_t *notifications_subscription_list(struct notifications *n,
 {
 	json_t *items = json_array();
 
+	struct topic *t = topic_id != NULL ? find_topic(n, topic_id) : NULL;
+
+	if (topic_id != NULL && t == NULL)
+		return json_pack("{s:o}", "items", items);
 	for (struct sub *s = n->subs; s; s = s->next)
-		if (topic_id == NULL || strcmp(s->topic_id, topic_id) == 0)
+		if (t == NULL || strcmp(s->topic_id, t->id) == 0)
 			json_array_append_new(items, sub_json(s));
 	return json_pack("{s:o}", "items", items);
 }
@@ -1262,6 +1549,155 @@ json_t *notifications_deliveries(struct notifications *n, const char *id,
 		return NULL;
 	}
 	return json_pack("{s:o}", "items", items);
+}
+
+/* ---- dead letters ---- */
+
+struct dead_list {
+	const char *sub_id;
+	json_t *docs;
+};
+
+static int collect_dead(void *arg, const char *id, const char *json)
+{
+	struct dead_list *w = arg;
+	json_t *d = json_loads(json, 0, NULL);
+
+	(void)id;
+	if (json_is_object(d) &&
+	    strcmp(jstr(d, "subscriptionId"), w->sub_id) == 0)
+		json_array_append(w->docs, d);
+	json_decref(d);
+	return 0;
+}
+
+static int by_created(const void *x, const void *y)
+{
+	int64_t a = json_integer_value(
+		json_object_get(*(json_t *const *)x, "createdMs"));
+	int64_t b = json_integer_value(
+		json_object_get(*(json_t *const *)y, "createdMs"));
+
+	return a < b ? -1 : a > b;
+}
+
+int notifications_dead_letters_each(
+	struct notifications *n, const char *sub_id,
+	void (*fn)(void *arg, const struct notifications_dead_letter *dl),
+	void *arg, struct fault *f)
+{
+	struct sub *s = find_sub(n, sub_id);
+	struct dead_list w;
+	json_t **v;
+	size_t k;
+	int rc;
+
+	if (s == NULL)
+		return fault_set(f, MDS_E_NOTFOUND, "",
+				 "no subscription '%.80s'", sub_id);
+	w = (struct dead_list){ s->id, json_array() };
+	rc = store_each(n->env.store, K_DEAD, collect_dead, &w);
+	if (rc != 0) {
+		json_decref(w.docs);
+		return fault_set(f, rc, "", "cannot read the dead letters: %s",
+				 mds_strerror(rc));
+	}
+	k = json_array_size(w.docs);
+	v = xcalloc(k + 1, sizeof(*v));
+	for (size_t i = 0; i < k; i++)
+		v[i] = json_array_get(w.docs, i);
+	qsort(v, k, sizeof(*v), by_created);
+	for (size_t i = 0; i < k; i++) {
+		struct notifications_dead_letter dl = {
+			.id = jstr(v[i], "id"),
+			.subscription_id = s->id,
+			.topic_id = jstr(v[i], "topicId"),
+			.message_id = jstr(v[i], "messageId"),
+			.dedupe_key = jstr(v[i], "dedupeKey"),
+			.message = jstr(v[i], "message"),
+			.outcome = jstr(v[i], "outcome"),
+			.reason = jstr(v[i], "reason"),
+			.attempts = (int)json_integer_value(
+				json_object_get(v[i], "attempts")),
+			.created_ms = json_integer_value(
+				json_object_get(v[i], "createdMs")),
+		};
+
+		fn(arg, &dl);
+	}
+	free(v);
+	json_decref(w.docs);
+	return 0;
+}
+
+int notifications_dead_letter_replay(struct notifications *n,
+				     const char *sub_id, const char *dead_id,
+				     char *delivery_id, size_t idsz,
+				     struct fault *f)
+{
+	struct sub *s = find_sub(n, sub_id);
+	struct pending *p;
+	char *txt = NULL;
+	json_t *d, *doc;
+	int64_t now = ids_now_ms();
+	int rc;
+
+	if (n->closing)
+		return fault_set(f, MDS_E_UNAVAIL, "", "the daemon is closing");
+	if (s == NULL)
+		return fault_set(f, MDS_E_NOTFOUND, "",
+				 "no subscription '%.80s'", sub_id);
+	rc = store_get(n->env.store, K_DEAD, dead_id, &txt);
+	d = rc == 0 ? json_loads(txt, 0, NULL) : NULL;
+	free(txt);
+	if (rc == MDS_E_DB)
+		return fault_set(f, rc, "", "cannot read the dead letter");
+	if (d == NULL || strcmp(jstr(d, "subscriptionId"), s->id) != 0) {
+		json_decref(d);
+		return fault_set(f, MDS_E_NOTFOUND, "",
+				 "subscription %s has no dead letter '%.80s'",
+				 s->id, dead_id);
+	}
+	if (s->npending >= MAX_PENDING) {
+		json_decref(d);
+		return fault_set(f, MDS_E_LIMIT, "",
+				 "%d deliveries are pending already",
+				 MAX_PENDING);
+	}
+	p = xcalloc(1, sizeof(*p));
+	ids_new(p->id, ID_LEN, "dl-");
+	p->key = xstrdup(jstr(d, "orderingKey"));
+	p->next_ms = now;
+	doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I}",
+			"id", p->id, "subscriptionId", s->id, "topicId",
+			s->topic_id, "messageId", jstr(d, "messageId"),
+			"dedupeKey", jstr(d, "dedupeKey"), "orderingKey",
+			p->key, "message", jstr(d, "message"),
+			"attempts", 0, "nextAttemptMs", (json_int_t)now,
+			"createdMs", (json_int_t)now);
+	json_decref(d);
+	rc = store_begin(n->env.store);
+	save(n, K_DELIVERY, p->id, doc, &rc);
+	json_decref(doc);
+	if (rc == 0)
+		rc = store_delete(n->env.store, K_DEAD, dead_id);
+	if (rc == 0)
+		rc = store_commit(n->env.store);
+	if (rc != 0) {
+		store_rollback(n->env.store);
+		free(p->key);
+		free(p);
+		return fault_set(f, rc, "", "cannot queue the replay: %s",
+				 mds_strerror(rc));
+	}
+	s->ndead--;
+	sub_push(s, p);
+	if (delivery_id != NULL && idsz > 0)
+		snprintf(delivery_id, idsz, "%s", p->id);
+	log_info("notify", "%s: dead letter %s replayed as delivery %s",
+		 s->id, dead_id, p->id);
+	arm(n);
+	return 0;
 }
 
 /* ---- open and close ---- */
@@ -1365,10 +1801,25 @@ static int load_delivery(void *arg, const char *id, const char *json)
 	snprintf(p->id, sizeof(p->id), "%s", id);
 	p->attempts = (int)json_integer_value(json_object_get(o, "attempts"));
 	p->next_ms = json_integer_value(json_object_get(o, "nextAttemptMs"));
+	p->key = xstrdup(jstr(o, "orderingKey"));
 	json_decref(o);
 	/* A queue full before a restart stays full: MAX_PENDING still
 	 * bounds what new publishes add. */
 	sub_push(s, p);
+	return 0;
+}
+
+static int load_dead(void *arg, const char *id, const char *json)
+{
+	struct loader *l = arg;
+	json_t *o = json_loads(json, 0, NULL);
+	struct sub *s = find_sub(l->n, jstr(o, "subscriptionId"));
+
+	if (s == NULL)
+		json_array_append_new(l->stale, json_pack("[s,s]", K_DEAD, id));
+	else
+		s->ndead++;
+	json_decref(o);
 	return 0;
 }
 
@@ -1404,6 +1855,8 @@ int notifications_open(const struct notifications_env *env,
 		rc = store_each(env->store, K_SUB, load_sub, &l);
 	if (rc == 0)
 		rc = store_each(env->store, K_DELIVERY, load_delivery, &l);
+	if (rc == 0)
+		rc = store_each(env->store, K_DEAD, load_dead, &l);
 	if (rc != 0) {
 		mds_diag(diag, diagsz, "cannot load topics and "
 			 "subscriptions: %s", mds_strerror(rc));
