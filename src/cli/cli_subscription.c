@@ -278,15 +278,29 @@ int cli_subscription_dead_letters(struct cli_ctx *ctx, int argc,
 
 int cli_subscription_replay(struct cli_ctx *ctx, int argc, char **argv)
 {
-	json_t *resp = NULL;
+	static const struct cli_opt opts[] = {{NULL, 0}};
+	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
+	const char *args[2] = {NULL, NULL};
+	json_t *resp = NULL, *body;
 	char *esc, *path;
-	int ret;
+	int o, ret, n = 0;
 
-	if (argc != 3)
+	for (;;) {
+		o = cli_getopt(ctx, &g, opts);
+		if (o == CLI_OPT_END)
+			break;
+		if (o != CLI_OPT_ARG)
+			return cli_opt_exit(o);
+		if (n == 2)
+			return cli_usage_error(ctx, "unexpected argument '%s'",
+				g.value);
+		args[n++] = g.value;
+	}
+	if (n != 2)
 		return cli_usage_error(ctx, "give the subscription ID and the "
 			"dead letter ID");
-	esc = cli_escape(argv[2]);
-	path = cli_item_path("subscriptions", argv[1], "");
+	esc = cli_escape(args[1]);
+	path = cli_item_path("subscriptions", args[0], "");
 	{
 		char *full = xasprintf("%s/dead-letters/%s/replay", path, esc);
 
@@ -294,7 +308,9 @@ int cli_subscription_replay(struct cli_ctx *ctx, int argc, char **argv)
 		path = full;
 	}
 	free(esc);
-	ret = cli_call(ctx, "POST", path, NULL, &resp);
+	body = json_object();
+	ret = cli_call(ctx, "POST", path, body, &resp);
+	json_decref(body);
 	free(path);
 	if (ret != 0)
 		return ret;
@@ -302,7 +318,7 @@ int cli_subscription_replay(struct cli_ctx *ctx, int argc, char **argv)
 		cli_print_json(ctx, resp);
 	else
 		printf("dead letter %s queued again as delivery %s\n",
-			argv[2], cli_json_str(resp, "deliveryId"));
+			args[1], cli_json_str(resp, "deliveryId"));
 	json_decref(resp);
 	return CLI_EXIT_OK;
 }

@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/delivery.h"
 #include "notify/functions.h"
 #include "http/httpc.h"
 #include "notify/notifications.h"
@@ -406,8 +407,12 @@ static void trim(struct notifications *n, struct sub *s)
 		store_event_trim(n->env.store, STREAM, s->id, cut);
 }
 
-/* How an attempt ended. */
-enum verdict { V_OK, V_TRANSIENT, V_PERMANENT };
+/* How an attempt ended (core/delivery.h). */
+enum verdict {
+	V_OK = DELIVERY_OK,
+	V_TRANSIENT = DELIVERY_TRANSIENT,
+	V_PERMANENT = DELIVERY_PERMANENT,
+};
 
 /* Drops the oldest dead letter of a subscription (inside the caller's
  * transaction) when it holds DEAD_LETTERS_MAX already. */
@@ -606,16 +611,14 @@ static void on_http_done(void *arg, const struct httpc_result *res)
 {
 	struct attempt *a = arg;
 	char err[300];
-	bool ok, permanent;
+	enum verdict v;
+	bool ok;
 
 	a->hreq = NULL;
-	ok = (res->error == 0 || res->error == MDS_E_LIMIT) &&
-	     res->status >= 200 && res->status < 300;
-	/* The receiver answered and refused the message: retrying the same
-	 * bytes cannot change that, except for 408, 429 and 5xx. */
-	permanent = !ok && (res->error == 0 || res->error == MDS_E_LIMIT) &&
-		    res->status >= 300 && res->status < 500 &&
-		    res->status != 408 && res->status != 429;
+	/* MDS_E_LIMIT: an answer whose body passed RESPONSE_MAX. */
+	v = (enum verdict)delivery_http_verdict(
+		res->error == 0 || res->error == MDS_E_LIMIT, res->status);
+	ok = v == V_OK;
 	err[0] = '\0';
 	if (!ok && res->error != 0 && res->error != MDS_E_LIMIT) {
 		snprintf(err, sizeof(err), "%s: %s", mds_strerror(res->error),
@@ -631,8 +634,7 @@ static void on_http_done(void *arg, const struct httpc_result *res)
 		snprintf(err, sizeof(err), "HTTP %ld%s%s", res->status,
 			 n ? ": " : "", body);
 	}
-	attempt_end(a, ok ? V_OK : permanent ? V_PERMANENT : V_TRANSIENT,
-		    res->status > 0 ? res->status : -1, err);
+	attempt_end(a, v, res->status > 0 ? res->status : -1, err);
 }
 
 static void on_fn_done(void *arg, int error, const char *result,
@@ -646,9 +648,7 @@ static void on_fn_done(void *arg, int error, const char *result,
 					  : message && message[0]
 						  ? message
 						  : mds_strerror(error));
-	/* MDS_E_INVAL: the function refuses the message (functions.h). */
-	attempt_end(a, error == 0 ? V_OK
-		    : error == MDS_E_INVAL ? V_PERMANENT : V_TRANSIENT, -1,
+	attempt_end(a, (enum verdict)delivery_function_verdict(error), -1,
 		    err);
 }
 
@@ -813,46 +813,31 @@ static void start_attempt(struct notifications *n, struct sub *s,
 	}
 }
 
-/* Whether an earlier delivery among the first nheld holds key. */
-static bool key_held(struct pending *const *held, size_t nheld,
-		     const char *key)
-{
-	for (size_t i = 0; i < nheld; i++)
-		if (strcmp(held[i]->key, key) == 0)
-			return true;
-	return false;
-}
-
 /*
  * Looks down the queue of s (its first SCAN_MAX deliveries) for those that
- * may start now: not in flight, due, and with no earlier delivery of the
- * same dedupe key still queued. Puts up to MAX_INFLIGHT - in flight of them
- * into ready and returns how many; *next gets the earliest time a waiting
- * one falls due (INT64_MAX if none).
+ * may start now (core/delivery.h) while fewer than MAX_INFLIGHT run. Puts
+ * them into ready and returns how many; *next gets the earliest time a
+ * waiting one falls due (INT64_MAX if none).
  */
 static size_t scan(struct sub *s, int64_t now, struct pending **ready,
 		   int64_t *next)
 {
-	struct pending *held[SCAN_MAX];
-	size_t nheld = 0, nready = 0, seen = 0;
+	struct delivery_slot q[SCAN_MAX];
+	struct pending *at[SCAN_MAX];
+	size_t idx[MAX_INFLIGHT], n = 0, k, room;
 
-	*next = INT64_MAX;
-	for (struct pending *p = s->head; p != NULL && seen < SCAN_MAX;
-	     p = p->next, seen++) {
-		if (key_held(held, nheld, p->key))
-			continue;
-		held[nheld++] = p;
-		if (p->inflight != NULL)
-			continue;
-		if (p->next_ms > now) {
-			if (p->next_ms < *next)
-				*next = p->next_ms;
-			continue;
-		}
-		if (s->ninflight + nready < MAX_INFLIGHT)
-			ready[nready++] = p;
+	for (struct pending *p = s->head; p != NULL && n < SCAN_MAX;
+	     p = p->next, n++) {
+		q[n] = (struct delivery_slot){ .key = p->key,
+					       .inflight = p->inflight != NULL,
+					       .next_ms = p->next_ms };
+		at[n] = p;
 	}
-	return nready;
+	room = s->ninflight < MAX_INFLIGHT ? MAX_INFLIGHT - s->ninflight : 0;
+	k = delivery_pick(q, n, now, room, idx, next);
+	for (size_t i = 0; i < k; i++)
+		ready[i] = at[idx[i]];
+	return k;
 }
 
 static void on_tick(uv_timer_t *t)
