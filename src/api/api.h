@@ -70,6 +70,13 @@ void api_reply_fault(struct api_call *c, const struct fault *f);
 /* Answers 200 with o, or the fault when o is NULL. */
 void api_reply_or_fault(struct api_call *c, json_t *o, const struct fault *f);
 
+struct autoscale_removed;
+
+/* What autoscale_teardown() deleted, as the API says it:
+ * {"alarmIds": [...], "topicId", "subscriptionId"} (null for none). A new
+ * reference. */
+json_t *api_autoscale_removed(const struct autoscale_removed *r);
+
 /* The http_server handler; arg is a struct api *. */
 void api_handle(void *arg, struct http_req *req);
 

@@ -7,6 +7,21 @@
 #include "deploy/deploy.h"
 #include "util/err.h"
 
+json_t *api_autoscale_removed(const struct autoscale_removed *r)
+{
+	json_t *alarms = json_array();
+
+	for (size_t i = 0; i < r->nalarms; i++)
+		json_array_append_new(alarms, json_string(r->alarm_ids[i]));
+	return json_pack("{s:o, s:o, s:o}", "alarmIds", alarms, "topicId",
+			 r->topic_id[0] ? json_string(r->topic_id)
+					: json_null(),
+			 "subscriptionId",
+			 r->subscription_id[0]
+				 ? json_string(r->subscription_id)
+				 : json_null());
+}
+
 static void history(struct api_call *c)
 {
 	struct fault f;
@@ -65,7 +80,7 @@ static void del(struct api_call *c)
 			   &gone);
 	json_decref(dep);
 	api_reply(c, 200,
-		  json_pack("{s:o}", "deleted", autoscale_removed_json(&gone)),
+		  json_pack("{s:o}", "deleted", api_autoscale_removed(&gone)),
 		  NULL);
 }
 

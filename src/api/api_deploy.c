@@ -121,7 +121,7 @@ static void deployments_delete(struct api_call *c)
 			   json_string_value(json_object_get(wr,
 							     "deploymentId")),
 			   &gone);
-	json_object_set_new(wr, "deleted", autoscale_removed_json(&gone));
+	json_object_set_new(wr, "deleted", api_autoscale_removed(&gone));
 	with_wr_header(c, 202, wr,
 		       json_string_value(json_object_get(wr, "id")));
 }

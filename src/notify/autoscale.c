@@ -761,21 +761,6 @@ void autoscale_teardown(struct autoscale *a, const char *deployment_id,
 	store_delete(a->env.store, KIND, deployment_id);
 }
 
-json_t *autoscale_removed_json(const struct autoscale_removed *r)
-{
-	json_t *alarms = json_array();
-
-	for (size_t i = 0; i < r->nalarms; i++)
-		json_array_append_new(alarms, json_string(r->alarm_ids[i]));
-	return json_pack("{s:o, s:o, s:o}", "alarmIds", alarms, "topicId",
-			 r->topic_id[0] ? json_string(r->topic_id)
-					: json_null(),
-			 "subscriptionId",
-			 r->subscription_id[0]
-				 ? json_string(r->subscription_id)
-				 : json_null());
-}
-
 /* ---- the configuration through the API ---- */
 
 /* The configuration in force for a deployment (or the default with

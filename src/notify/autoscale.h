@@ -73,10 +73,6 @@ struct autoscale_removed {
 void autoscale_teardown(struct autoscale *a, const char *deployment_id,
 			struct autoscale_removed *out);
 
-/* {"alarmIds": [...], "topicId", "subscriptionId"} of r; a new
- * reference. */
-json_t *autoscale_removed_json(const struct autoscale_removed *r);
-
 /*
  * The function's configuration (docs/autoscale.md): the policy fields and
  * "shapes", the ladder. With deployment_id NULL the default, which every
