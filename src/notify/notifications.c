@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "core/delivery.h"
+#include "notify/deadletters.h"
 #include "notify/functions.h"
 #include "http/httpc.h"
 #include "notify/notifications.h"
@@ -56,7 +57,6 @@
 #define K_TOPIC "topic"
 #define K_SUB "subscription"
 #define K_DELIVERY "delivery"
-#define K_DEAD "deadletter"
 #define STREAM "deliveries"
 
 #define ID_LEN 24
@@ -83,8 +83,6 @@
  * queue a tick looks for one that may start. */
 #define MAX_INFLIGHT 8
 #define SCAN_MAX 256
-/* Dead letters kept per subscription; past it the oldest is dropped. */
-#define DEAD_LETTERS_MAX 1000
 
 enum proto { P_FUNCTION, P_HTTPS, P_HTTP, P_COMMAND, P__COUNT };
 static const char *const proto_names[P__COUNT] = { "FUNCTION", "HTTPS",
@@ -414,75 +412,6 @@ enum verdict {
 	V_PERMANENT = DELIVERY_PERMANENT,
 };
 
-/* Drops the oldest dead letter of a subscription (inside the caller's
- * transaction) when it holds DEAD_LETTERS_MAX already. */
-struct oldest {
-	const char *sub_id;
-	char id[ID_LEN];
-	int64_t created_ms;
-};
-
-static int find_oldest(void *arg, const char *id, const char *json)
-{
-	struct oldest *o = arg;
-	json_t *d = json_loads(json, 0, NULL);
-	int64_t t = json_integer_value(json_object_get(d, "createdMs"));
-
-	if (strcmp(jstr(d, "subscriptionId"), o->sub_id) == 0 &&
-	    strlen(id) < ID_LEN && (o->id[0] == '\0' || t < o->created_ms)) {
-		snprintf(o->id, sizeof(o->id), "%s", id);
-		o->created_ms = t;
-	}
-	json_decref(d);
-	return 0;
-}
-
-static int make_room(struct notifications *n, struct sub *s, bool *dropped)
-{
-	struct oldest o = { .sub_id = s->id };
-	int rc;
-
-	*dropped = false;
-	if (s->ndead < DEAD_LETTERS_MAX)
-		return 0;
-	rc = store_each(n->env.store, K_DEAD, find_oldest, &o);
-	if (rc == 0 && o.id[0] != '\0') {
-		rc = store_delete(n->env.store, K_DEAD, o.id);
-		*dropped = rc == 0;
-	}
-	return rc;
-}
-
-/* Stores the delivery doc as a dead letter with its reason (inside the
- * caller's transaction). */
-static int add_dead_letter(struct notifications *n, struct sub *s,
-			   json_t *doc, const char *outcome,
-			   const char *reason, int attempts, int64_t now,
-			   bool *dropped)
-{
-	char id[ID_LEN];
-	json_t *d;
-	int rc = make_room(n, s, dropped);
-
-	if (rc != 0)
-		return rc;
-	ids_new(id, sizeof(id), "dead-");
-	d = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, "
-		      "s:I}",
-		      "id", id, "subscriptionId", s->id, "topicId",
-		      jstr(doc, "topicId"), "messageId", jstr(doc, "messageId"),
-		      "dedupeKey", jstr(doc, "dedupeKey"), "orderingKey",
-		      jstr(doc, "orderingKey"), "message",
-		      jstr(doc, "message"), "outcome", outcome, "reason",
-		      reason ? reason : "", "attempts", attempts,
-		      "createdMs", (json_int_t)now);
-	if (d == NULL)
-		return MDS_E_INVAL;
-	save(n, K_DEAD, id, d, &rc);
-	json_decref(d);
-	return rc;
-}
-
 static bool retrying(const char *outcome)
 {
 	return strcmp(outcome, "RETRYING") == 0;
@@ -525,8 +454,19 @@ static int record_outcome(struct notifications *n, struct sub *s,
 		save(n, K_DELIVERY, p->id, a->doc, &rc);
 	} else {
 		if (rc == 0 && outcome[0] != 'S') {
-			rc = add_dead_letter(n, s, a->doc, outcome, error,
-					     p->attempts, now, &dropped);
+			struct deadletter_new d = {
+				.sub_id = s->id,
+				.topic_id = jstr(a->doc, "topicId"),
+				.message_id = jstr(a->doc, "messageId"),
+				.dedupe_key = jstr(a->doc, "dedupeKey"),
+				.ordering_key = jstr(a->doc, "orderingKey"),
+				.message = jstr(a->doc, "message"),
+				.outcome = outcome, .reason = error,
+				.attempts = p->attempts, .now_ms = now,
+			};
+
+			rc = deadletters_add(n->env.store, &d, s->ndead,
+					     &dropped);
 			*dead_added = rc == 0;
 		}
 		if (rc == 0)
@@ -1110,41 +1050,16 @@ int notifications_topic_create(struct notifications *n, json_t *spec,
 	return 0;
 }
 
-struct dead_walk {
-	const char *sub_id;
-	json_t *ids; /* the dead letters' ids */
-};
-
-static int collect_dead_id(void *arg, const char *id, const char *json)
-{
-	struct dead_walk *w = arg;
-	json_t *d = json_loads(json, 0, NULL);
-
-	if (strcmp(jstr(d, "subscriptionId"), w->sub_id) == 0)
-		json_array_append_new(w->ids, json_string(id));
-	json_decref(d);
-	return 0;
-}
-
 /* Deletes a subscription's documents and history (inside the caller's
  * transaction). */
 static int sub_unstore(struct notifications *n, struct sub *s)
 {
-	struct dead_walk w = { s->id, json_array() };
-	size_t i;
-	json_t *v;
 	int rc = 0;
 
 	for (struct pending *p = s->head; p && rc == 0; p = p->next)
 		rc = store_delete(n->env.store, K_DELIVERY, p->id);
 	if (rc == 0 && s->ndead > 0)
-		rc = store_each(n->env.store, K_DEAD, collect_dead_id, &w);
-	json_array_foreach(w.ids, i, v) {
-		if (rc == 0)
-			rc = store_delete(n->env.store, K_DEAD,
-					  json_string_value(v));
-	}
-	json_decref(w.ids);
+		rc = deadletters_delete_all(n->env.store, s->id);
 	if (rc == 0)
 		rc = store_delete(n->env.store, K_SUB, s->id);
 	if (rc == 0)
@@ -1538,80 +1453,21 @@ json_t *notifications_deliveries(struct notifications *n, const char *id,
 
 /* ---- dead letters ---- */
 
-struct dead_list {
-	const char *sub_id;
-	json_t *docs;
-};
-
-static int collect_dead(void *arg, const char *id, const char *json)
-{
-	struct dead_list *w = arg;
-	json_t *d = json_loads(json, 0, NULL);
-
-	(void)id;
-	if (json_is_object(d) &&
-	    strcmp(jstr(d, "subscriptionId"), w->sub_id) == 0)
-		json_array_append(w->docs, d);
-	json_decref(d);
-	return 0;
-}
-
-static int by_created(const void *x, const void *y)
-{
-	int64_t a = json_integer_value(
-		json_object_get(*(json_t *const *)x, "createdMs"));
-	int64_t b = json_integer_value(
-		json_object_get(*(json_t *const *)y, "createdMs"));
-
-	return a < b ? -1 : a > b;
-}
-
 int notifications_dead_letters_each(
 	struct notifications *n, const char *sub_id,
 	void (*fn)(void *arg, const struct notifications_dead_letter *dl),
 	void *arg, struct fault *f)
 {
 	struct sub *s = find_sub(n, sub_id);
-	struct dead_list w;
-	json_t **v;
-	size_t k;
 	int rc;
 
 	if (s == NULL)
 		return fault_set(f, MDS_E_NOTFOUND, "",
 				 "no subscription '%.80s'", sub_id);
-	w = (struct dead_list){ s->id, json_array() };
-	rc = store_each(n->env.store, K_DEAD, collect_dead, &w);
-	if (rc != 0) {
-		json_decref(w.docs);
+	rc = deadletters_each(n->env.store, s->id, fn, arg);
+	if (rc != 0)
 		return fault_set(f, rc, "", "cannot read the dead letters: %s",
 				 mds_strerror(rc));
-	}
-	k = json_array_size(w.docs);
-	v = xcalloc(k + 1, sizeof(*v));
-	for (size_t i = 0; i < k; i++)
-		v[i] = json_array_get(w.docs, i);
-	qsort(v, k, sizeof(*v), by_created);
-	for (size_t i = 0; i < k; i++) {
-		struct notifications_dead_letter dl = {
-			.id = jstr(v[i], "id"),
-			.subscription_id = s->id,
-			.topic_id = jstr(v[i], "topicId"),
-			.message_id = jstr(v[i], "messageId"),
-			.dedupe_key = jstr(v[i], "dedupeKey"),
-			.message = jstr(v[i], "message"),
-			.outcome = jstr(v[i], "outcome"),
-			.reason = jstr(v[i], "reason"),
-			.attempts = (int)json_integer_value(
-				json_object_get(v[i], "attempts")),
-			.created_ms = json_integer_value(
-				json_object_get(v[i], "createdMs")),
-		};
-
-		fn(arg, &dl);
-	}
-	free(v);
-	json_decref(w.docs);
 	return 0;
 }
 
@@ -1621,9 +1477,9 @@ int notifications_dead_letter_replay(struct notifications *n,
 				     struct fault *f)
 {
 	struct sub *s = find_sub(n, sub_id);
+	struct deadletter_copy d;
 	struct pending *p;
-	char *txt = NULL;
-	json_t *d, *doc;
+	json_t *doc;
 	int64_t now = ids_now_ms();
 	int rc;
 
@@ -1632,40 +1488,35 @@ int notifications_dead_letter_replay(struct notifications *n,
 	if (s == NULL)
 		return fault_set(f, MDS_E_NOTFOUND, "",
 				 "no subscription '%.80s'", sub_id);
-	rc = store_get(n->env.store, K_DEAD, dead_id, &txt);
-	d = rc == 0 ? json_loads(txt, 0, NULL) : NULL;
-	free(txt);
+	rc = deadletters_get(n->env.store, s->id, dead_id, &d);
 	if (rc == MDS_E_DB)
 		return fault_set(f, rc, "", "cannot read the dead letter");
-	if (d == NULL || strcmp(jstr(d, "subscriptionId"), s->id) != 0) {
-		json_decref(d);
+	if (rc != 0)
 		return fault_set(f, MDS_E_NOTFOUND, "",
 				 "subscription %s has no dead letter '%.80s'",
 				 s->id, dead_id);
-	}
 	if (s->npending >= MAX_PENDING) {
-		json_decref(d);
+		deadletters_copy_free(&d);
 		return fault_set(f, MDS_E_LIMIT, "",
 				 "%d deliveries are pending already",
 				 MAX_PENDING);
 	}
 	p = xcalloc(1, sizeof(*p));
 	ids_new(p->id, ID_LEN, "dl-");
-	p->key = xstrdup(jstr(d, "orderingKey"));
+	p->key = xstrdup(d.ordering_key);
 	p->next_ms = now;
 	doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I}",
 			"id", p->id, "subscriptionId", s->id, "topicId",
-			s->topic_id, "messageId", jstr(d, "messageId"),
-			"dedupeKey", jstr(d, "dedupeKey"), "orderingKey",
-			p->key, "message", jstr(d, "message"),
-			"attempts", 0, "nextAttemptMs", (json_int_t)now,
-			"createdMs", (json_int_t)now);
-	json_decref(d);
+			s->topic_id, "messageId", d.message_id, "dedupeKey",
+			d.dedupe_key, "orderingKey", p->key, "message",
+			d.message, "attempts", 0, "nextAttemptMs",
+			(json_int_t)now, "createdMs", (json_int_t)now);
+	deadletters_copy_free(&d);
 	rc = store_begin(n->env.store);
 	save(n, K_DELIVERY, p->id, doc, &rc);
 	json_decref(doc);
 	if (rc == 0)
-		rc = store_delete(n->env.store, K_DEAD, dead_id);
+		rc = deadletters_delete(n->env.store, dead_id);
 	if (rc == 0)
 		rc = store_commit(n->env.store);
 	if (rc != 0) {
@@ -1794,17 +1645,16 @@ static int load_delivery(void *arg, const char *id, const char *json)
 	return 0;
 }
 
-static int load_dead(void *arg, const char *id, const char *json)
+static int load_dead(void *arg, const char *id, const char *sub_id)
 {
 	struct loader *l = arg;
-	json_t *o = json_loads(json, 0, NULL);
-	struct sub *s = find_sub(l->n, jstr(o, "subscriptionId"));
+	struct sub *s = find_sub(l->n, sub_id);
 
 	if (s == NULL)
-		json_array_append_new(l->stale, json_pack("[s,s]", K_DEAD, id));
+		json_array_append_new(l->stale,
+				      json_pack("[s,s]", DEADLETTERS_KIND, id));
 	else
 		s->ndead++;
-	json_decref(o);
 	return 0;
 }
 
@@ -1841,7 +1691,7 @@ int notifications_open(const struct notifications_env *env,
 	if (rc == 0)
 		rc = store_each(env->store, K_DELIVERY, load_delivery, &l);
 	if (rc == 0)
-		rc = store_each(env->store, K_DEAD, load_dead, &l);
+		rc = deadletters_scan(env->store, load_dead, &l);
 	if (rc != 0) {
 		mds_diag(diag, diagsz, "cannot load topics and "
 			 "subscriptions: %s", mds_strerror(rc));

@@ -290,6 +290,23 @@ class RecipeFailuresTest(unittest.TestCase):
         for a in made["alarmIds"]:
             self.assertEqual(self.d.api("GET", "/v1/alarms/" + a).status, 404)
 
+    def test_dead_letters_survive_a_restart(self):
+        dep = self.deployment("restart")
+        tid, sid, high = self.hand_chain(dep["id"])
+        bad = message("test-alarm-scale-cpu-up.json", high["id"], dep["id"],
+                      title="model_deployment_high_disk")
+        self.publish(tid, bad)
+        before = wait_for("the dead letter", lambda: self.dead_letters(sid))
+        self.d.stop()
+        d2 = Daemon(data_dir=self.d.data_dir, config=FAST).start()
+        self.addCleanup(d2.cleanup)
+        self.d = d2
+        self.assertEqual(self.dead_letters(sid), before)
+        self.assertEqual(self.d.api("GET", "/v1/subscriptions/" + sid).json["deadLetters"], 1)
+        # They go with their subscription.
+        self.assertEqual(self.d.api("DELETE", "/v1/subscriptions/" + sid).status, 204)
+        self.assertEqual(self.d.api("GET", "/v1/subscriptions/%s/dead-letters" % sid).status, 404)
+
     def alarms_of(self, dep_id, title):
         r = self.d.api("GET", "/v1/alarms?displayName=" + title)
         return [a for a in r.json["items"] if dep_id in a["query"]]
