@@ -37,7 +37,8 @@ static void get(struct api_call *c)
 	api_reply_or_fault(c, autoscale_get(c->api->autoscale, c->id, &f), &f);
 }
 
-/* PUT replaces the policy and sets the chain up again. */
+/* PUT replaces the policy and sets the chain mdscale made up again; the
+ * user's own alarms, topics and subscriptions stay. */
 static void put(struct api_call *c)
 {
 	struct policy p;
@@ -58,11 +59,14 @@ static void put(struct api_call *c)
 	snprintf(id, sizeof(id), "%s",
 		 json_string_value(json_object_get(dep, "id")));
 	json_decref(dep);
-	autoscale_teardown(c->api->autoscale, id, &gone);
-	if (autoscale_setup(c->api->autoscale, id, &p, &out, &f) != 0)
+	if (autoscale_replace(c->api->autoscale, id, &p, &gone, &out,
+			      &f) != 0) {
 		api_reply_fault(c, &f);
-	else
-		api_reply(c, 200, out, NULL);
+		return;
+	}
+	/* What the replaced chain was (only what mdscale had made). */
+	json_object_set_new(out, "deleted", api_autoscale_removed(&gone));
+	api_reply(c, 200, out, NULL);
 }
 
 static void del(struct api_call *c)

@@ -701,39 +701,62 @@ static int setup_alarm(struct autoscale *a, const char *dep_id, int k,
 	return 0;
 }
 
-int autoscale_setup(struct autoscale *a, const char *deployment_id,
-		    const struct policy *p, json_t **out, struct fault *f)
+/* Sets the chain up with policy p, keeping old's history and shape
+ * ladder (the cooldowns still count). */
+static int setup_with(struct autoscale *a, const char *deployment_id,
+		      const struct policy *p, const struct record *old,
+		      json_t **out, struct fault *f)
 {
-	struct record r, old;
+	struct record r;
 	json_t *ids = json_array();
 	int rc;
 
-	load_record(a, deployment_id, &old);
 	memset(&r, 0, sizeof(r));
-	r.cfg = old.cfg;
+	r.cfg = old->cfg;
 	r.cfg.policy = *p;
-	if (!old.own_config)
+	if (!old->own_config)
 		r.cfg.nshapes = 0;
 	r.own_config = true;
-	r.hist = old.hist;
+	r.hist = old->hist;
 	rc = setup_topic(a, deployment_id, &r, f);
 	for (int k = 0; k < 2 && rc == 0; k++)
 		rc = setup_alarm(a, deployment_id, k, &r, ids, f);
 	r.set_up = true;
-	if (rc == 0)
+	if (rc == 0) {
 		rc = save_record(a, deployment_id, &r);
-	if (rc != 0) {
-		if (f->message[0] == '\0' || f->err == 0)
+		if (rc != 0)
 			fault_set(f, rc, "", "cannot store the autoscale "
 				  "record: %s", mds_strerror(rc));
+	}
+	if (rc != 0) {
 		undo(a, &r);
 		json_decref(ids);
 		return rc;
 	}
-	*out = json_pack("{s:o, s:s, s:s, s:o}", "policy", autoscale_policy_json(p),
-			 "topicId", r.topic, "subscriptionId", r.subscription,
-			 "alarmIds", ids);
+	*out = json_pack("{s:o, s:s, s:s, s:o}", "policy",
+			 autoscale_policy_json(p), "topicId", r.topic,
+			 "subscriptionId", r.subscription, "alarmIds", ids);
 	return 0;
+}
+
+int autoscale_setup(struct autoscale *a, const char *deployment_id,
+		    const struct policy *p, json_t **out, struct fault *f)
+{
+	struct record old;
+
+	load_record(a, deployment_id, &old);
+	return setup_with(a, deployment_id, p, &old, out, f);
+}
+
+int autoscale_replace(struct autoscale *a, const char *deployment_id,
+		      const struct policy *p, struct autoscale_removed *gone,
+		      json_t **out, struct fault *f)
+{
+	struct record old;
+
+	load_record(a, deployment_id, &old);
+	autoscale_teardown(a, deployment_id, gone);
+	return setup_with(a, deployment_id, p, &old, out, f);
 }
 
 void autoscale_teardown(struct autoscale *a, const char *deployment_id,

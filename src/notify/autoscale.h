@@ -74,6 +74,16 @@ void autoscale_teardown(struct autoscale *a, const char *deployment_id,
 			struct autoscale_removed *out);
 
 /*
+ * autoscale_teardown() then autoscale_setup() with policy p, keeping when
+ * each move last happened (the cooldowns) and the deployment's shape
+ * ladder. Fills *gone with what the teardown deleted; returns as
+ * autoscale_setup().
+ */
+int autoscale_replace(struct autoscale *a, const char *deployment_id,
+		      const struct policy *p, struct autoscale_removed *gone,
+		      json_t **out, struct fault *f);
+
+/*
  * The function's configuration (docs/autoscale.md): the policy fields and
  * "shapes", the ladder. With deployment_id NULL the default, which every
  * deployment without its own uses. get returns {"source", "config",
