@@ -13,13 +13,14 @@
 
 #include "notify/autoscale.h"
 #include "notify/autoscale_config.h"
+#include "core/iso8601.h"
 #include "deploy/deploy.h"
 #include "notify/functions.h"
 #include "monitoring/monitoring.h"
 #include "notify/notifications.h"
 #include "store/store.h"
 #include "util/ids.h"
-#include "api/jsonx.h"
+#include "util/rfc3339.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -52,21 +53,154 @@ static const char *jstr(json_t *o, const char *key)
 	return s ? s : "";
 }
 
-/* Reads a stored configuration over c; false if there is none. */
-static bool stored_config(struct autoscale *a, json_t *o, struct fn_config *c)
-{
-	struct fault f;
+/* ---- the stored policy ----
+ *
+ * The record keeps the policy in the API's form (api_autoscale.c checks
+ * what comes in; these only map the stored names to the members).
+ */
 
-	if (!json_is_object(o))
-		return false;
-	if (fn_config_apply(&a->env.config->shapes, o, c, &f) != 0)
-		log_warn("autoscale", "a stored configuration is "
-			 "unreadable: %s", f.message);
-	return true;
+struct num_field {
+	const char *name;
+	size_t offset;
+	char type; /* 'u' uint32, 'd' double, 'b' bool, 'm' ms from seconds */
+};
+
+#define F(name, member, type) { name, offsetof(struct policy, member), type }
+static const struct num_field num_fields[] = {
+	F("minInstances", min_instances, 'u'),
+	F("maxInstances", max_instances, 'u'),
+	F("step", step, 'u'),
+	F("proportional", proportional, 'b'),
+	F("cpuTarget", cpu_target, 'd'),
+	F("cpuHigh", cpu_high, 'd'),
+	F("cpuLow", cpu_low, 'd'),
+	F("memHigh", mem_high, 'd'),
+	F("memLow", mem_low, 'd'),
+	F("hysteresis", hysteresis, 'b'),
+	F("cooldownOutSeconds", cooldown_out_ms, 'm'),
+	F("cooldownInSeconds", cooldown_in_ms, 'm'),
+	F("cooldownUpSeconds", cooldown_up_ms, 'm'),
+	F("cooldownDownSeconds", cooldown_down_ms, 'm'),
+};
+
+struct str_field {
+	const char *name;
+	size_t offset;
+	size_t size;
+};
+
+#define S(name, member)                                                       \
+	{ name, offsetof(struct policy, member),                              \
+	  sizeof(((struct policy *)0)->member) }
+static const struct str_field str_fields[] = {
+	S("highWindow", high_window),
+	S("lowWindow", low_window),
+	S("highStatistic", high_statistic),
+	S("lowStatistic", low_statistic),
+	S("highPendingDuration", high_pending),
+	S("lowPendingDuration", low_pending),
+	S("highRepeatDuration", high_repeat),
+	S("lowRepeatDuration", low_repeat),
+};
+
+static json_t *policy_json(const struct policy *p)
+{
+	json_t *o = json_pack("{s:s}", "profile", p->profile);
+
+	for (size_t i = 0; i < sizeof(num_fields) / sizeof(num_fields[0]); i++) {
+		const struct num_field *nf = &num_fields[i];
+		const char *at = (const char *)p + nf->offset;
+		json_t *v = NULL;
+
+		switch (nf->type) {
+		case 'u': v = json_integer(*(const uint32_t *)at); break;
+		case 'd': v = json_real(*(const double *)at); break;
+		case 'b': v = json_boolean(*(const bool *)at); break;
+		case 'm': v = json_integer(*(const int64_t *)at / 1000); break;
+		}
+		json_object_set_new(o, nf->name, v);
+	}
+	for (size_t i = 0; i < sizeof(str_fields) / sizeof(str_fields[0]); i++)
+		json_object_set_new(o, str_fields[i].name,
+				    json_string((const char *)p +
+						str_fields[i].offset));
+	return o;
+}
+
+/* Reads a stored policy over the profile's defaults; members the record
+ * lacks keep them. Returns 0, or MDS_E_INVAL with why in diag. */
+static int policy_load(json_t *o, struct policy *p, char *diag,
+		       size_t diagsz)
+{
+	const char *profile = json_string_value(json_object_get(o, "profile"));
+	json_t *v;
+
+	if (profile != NULL && strcmp(profile, "recipe") == 0)
+		policy_recipe(p);
+	else
+		policy_default(p);
+	for (size_t i = 0; i < sizeof(num_fields) / sizeof(num_fields[0]); i++) {
+		const struct num_field *nf = &num_fields[i];
+		char *at = (char *)p + nf->offset;
+
+		v = json_object_get(o, nf->name);
+		if (nf->type == 'b' && json_is_boolean(v))
+			*(bool *)at = json_is_true(v);
+		else if (nf->type == 'u' && json_is_integer(v))
+			*(uint32_t *)at = (uint32_t)json_integer_value(v);
+		else if (nf->type == 'd' && json_is_number(v))
+			*(double *)at = json_number_value(v);
+		else if (nf->type == 'm' && json_is_integer(v))
+			*(int64_t *)at = json_integer_value(v) * 1000;
+	}
+	for (size_t i = 0; i < sizeof(str_fields) / sizeof(str_fields[0]); i++) {
+		v = json_object_get(o, str_fields[i].name);
+		if (json_is_string(v))
+			snprintf((char *)p + str_fields[i].offset,
+				 str_fields[i].size, "%s",
+				 json_string_value(v));
+	}
+	return policy_validate(p, diag, diagsz);
+}
+
+/* ---- the configuration in the store ---- */
+
+/* The configuration as the store keeps it: the policy's fields and
+ * "shapes". A new reference. */
+static json_t *config_json(const struct autoscale_config *c)
+{
+	json_t *o = policy_json(&c->policy), *names = json_array();
+
+	for (size_t i = 0; i < c->nshapes; i++)
+		json_array_append_new(names, json_string(c->shapes[i]));
+	json_object_set_new(o, "shapes", names);
+	return o;
+}
+
+/* Reads a stored configuration into c; the default profile when it is
+ * unreadable. */
+static void stored_config(json_t *o, struct autoscale_config *c,
+			const char *whose)
+{
+	char why[200];
+	size_t i;
+	json_t *v;
+
+	memset(c, 0, sizeof(*c));
+	if (policy_load(o, &c->policy, why, sizeof(why)) != 0) {
+		log_warn("autoscale", "%s: stored policy unreadable: %s",
+			 whose, why);
+		policy_default(&c->policy);
+	}
+	json_array_foreach(json_object_get(o, "shapes"), i, v) {
+		if (c->nshapes < SHAPE_LADDER_MAX && json_is_string(v))
+			snprintf(c->shapes[c->nshapes++], sizeof(c->shapes[0]),
+				 "%s", json_string_value(v));
+	}
 }
 
 /* The default configuration: the user's, else the default profile. */
-static void default_config(struct autoscale *a, struct fn_config *c)
+static void default_config(struct autoscale *a, struct autoscale_config *c)
 {
 	char *text = NULL;
 	json_t *o;
@@ -77,7 +211,8 @@ static void default_config(struct autoscale *a, struct fn_config *c)
 		return;
 	o = json_loads(text, 0, NULL);
 	free(text);
-	stored_config(a, o, c);
+	if (json_is_object(o))
+		stored_config(o, c, "the default configuration");
 	json_decref(o);
 }
 
@@ -86,7 +221,7 @@ static void default_config(struct autoscale *a, struct fn_config *c)
 #define OWN_ALARMS_MAX 16
 
 struct record {
-	struct fn_config cfg;   /* own_config ? its own : the default */
+	struct autoscale_config cfg; /* own_config ? its own : the default */
 	bool own_config;
 	struct policy_history hist;
 	/* What mdscale made for the deployment, and only that is deleted
@@ -113,20 +248,15 @@ static void load_record(struct autoscale *a, const char *dep_id,
 	if (o == NULL)
 		return;
 	if (json_is_object(json_object_get(o, "policy"))) {
-		/* Its own configuration starts from the default profile,
-		 * not from the user's default. */
-		memset(&r->cfg, 0, sizeof(r->cfg));
-		policy_default(&r->cfg.policy);
-		r->own_config = stored_config(a, json_object_get(o, "policy"),
-					    &r->cfg);
+		stored_config(json_object_get(o, "policy"), &r->cfg, dep_id);
+		r->own_config = true;
 	}
 	r->hist.last_out_ms = json_integer_value(json_object_get(o, "lastOutMs"));
 	r->hist.last_in_ms = json_integer_value(json_object_get(o, "lastInMs"));
 	r->hist.last_up_ms = json_integer_value(json_object_get(o, "lastUpMs"));
 	r->hist.last_down_ms =
 		json_integer_value(json_object_get(o, "lastDownMs"));
-	snprintf(r->topic, sizeof(r->topic), "%s",
-		 jstr(o, "topicId"));
+	snprintf(r->topic, sizeof(r->topic), "%s", jstr(o, "topicId"));
 	snprintf(r->subscription, sizeof(r->subscription), "%s",
 		 jstr(o, "subscriptionId"));
 	json_array_foreach(json_object_get(o, "createdAlarmIds"), i, v) {
@@ -154,7 +284,7 @@ static json_t *record_json(const char *dep_id, const struct record *r)
 		      (json_int_t)r->hist.last_up_ms, "lastDownMs",
 		      (json_int_t)r->hist.last_down_ms);
 	if (r->own_config)
-		json_object_set_new(o, "policy", fn_config_json(&r->cfg));
+		json_object_set_new(o, "policy", config_json(&r->cfg));
 	return o;
 }
 
@@ -192,48 +322,45 @@ static void forget_alarm(struct record *r, const char *id)
 
 /* ---- alarms ---- */
 
-static json_t *alarm_spec(const char *title, const char *metric,
-			  const char *window, const char *stat,
-			  const char *dep_id, const char *op, double threshold,
-			  const char *pending, const char *repeat,
-			  const char *severity, json_t *destinations,
-			  const char *body)
+/* An alarm of the policy, as monitoring takes it; its query is written
+ * into query (qsz bytes), which the spec borrows, as it does the other
+ * strings. The severity and destinations are the caller's to set. */
+static void alarm_spec(struct monitoring_alarm_spec *s, char *query,
+		       size_t qsz, const char *title, const char *metric,
+		       const char *window, const char *stat,
+		       const char *dep_id, const char *op, double threshold,
+		       const char *pending, const char *repeat,
+		       const char *body)
 {
-	json_t *o = json_pack(
-		"{s:s, s:s, s:o, s:s, s:s, s:s, s:O, s:s, s:s, s:b}",
-		"displayName", title, "namespace", MONITORING_NAMESPACE,
-		"query",
-		json_sprintf("%s[%s]{resourceId = \"%s\"}.%s() %s %g", metric,
-			     window, dep_id, stat, op, threshold),
-		"severity", severity, "pendingDuration", pending,
-		"repeatNotificationDuration", repeat, "destinations",
-		destinations, "body", body, "messageFormat", "ONS_OPTIMIZED",
-		"isEnabled", 1);
-
-	return o;
+	snprintf(query, qsz, "%s[%s]{resourceId = \"%s\"}.%s() %s %g", metric,
+		 window, dep_id, stat, op, threshold);
+	*s = (struct monitoring_alarm_spec){
+		.given = MONITORING_ALARM_DISPLAY_NAME |
+			 MONITORING_ALARM_NAMESPACE | MONITORING_ALARM_QUERY |
+			 MONITORING_ALARM_SEVERITY | MONITORING_ALARM_PENDING |
+			 MONITORING_ALARM_REPEAT |
+			 MONITORING_ALARM_DESTINATIONS | MONITORING_ALARM_BODY |
+			 MONITORING_ALARM_FORMAT | MONITORING_ALARM_ENABLED,
+		.display_name = title,
+		.namespace = MONITORING_NAMESPACE,
+		.query = query,
+		.severity = ALARM_INFO,
+		.body = body,
+		.message_format = ALARM_FORMAT_ONS_OPTIMIZED,
+		.is_enabled = true,
+	};
+	/* The policy's timings were checked when it was set. */
+	iso8601_duration_parse(pending, &s->pending_ms, NULL, 0);
+	iso8601_duration_parse(repeat, &s->repeat_ms, NULL, 0);
 }
 
-/* The alarm of that id, or NULL; a new reference. */
-static json_t *alarm_get(struct autoscale *a, const char *id)
+/* Whether any of the destinations reaches this function. */
+static bool reaches(struct autoscale *a, const char *const *dest, size_t n)
 {
-	struct fault f;
-
-	return monitoring_alarm_get(a->env.monitoring, id, &f);
-}
-
-/* Whether any of an alarm's destinations reaches this function. */
-static bool reaches(struct autoscale *a, json_t *destinations)
-{
-	size_t i;
-	json_t *v;
-
-	json_array_foreach(destinations, i, v) {
-		if (json_is_string(v) &&
-		    notifications_topic_reaches(a->env.notifications,
-						json_string_value(v),
+	for (size_t i = 0; i < n; i++)
+		if (notifications_topic_reaches(a->env.notifications, dest[i],
 						FUNCTION_NAME))
 			return true;
-	}
 	return false;
 }
 
@@ -245,39 +372,40 @@ static bool reaches(struct autoscale *a, json_t *destinations)
  */
 struct low_plan {
 	enum { LOW_SKIP, LOW_KEEP, LOW_REPAIR, LOW_CREATE } what;
-	char id[64];           /* KEEP, REPAIR: the alarm */
-	json_t *destinations;  /* REPAIR, CREATE: where it sends */
-	char severity[16];
+	char id[64];               /* KEEP, REPAIR: the alarm */
+	char dest[64];             /* REPAIR, CREATE: where it sends... */
+	bool from_firing;          /* ...or all the firing alarm's */
+	enum alarm_severity severity;
 };
 
 /* Where the twin sends: the firing alarm's destinations when they reach
- * this function, else the deployment's autoscale topic when it does. */
-static json_t *twin_destinations(struct autoscale *a, const char *firing_id,
-				 const struct record *r, char *severity,
-				 size_t sevsz)
+ * this function, else the deployment's autoscale topic when it does.
+ * Returns false when neither does; *exists says whether the firing alarm
+ * does. */
+static bool twin_destinations(struct autoscale *a, const char *firing_id,
+			      const struct record *r, struct low_plan *lp,
+			      bool *exists)
 {
-	json_t *firing = alarm_get(a, firing_id), *d = NULL;
-	const char *sev = jpath_str(firing, "severity");
+	struct monitoring_alarm firing;
+	struct fault f;
 
-	snprintf(severity, sevsz, "%s", sev ? sev : "INFO");
-	if (firing != NULL && reaches(a, json_object_get(firing,
-							 "destinations")))
-		d = json_incref(json_object_get(firing, "destinations"));
-	else if (r->topic[0] != '\0' &&
-		 notifications_topic_reaches(a->env.notifications, r->topic,
-					     FUNCTION_NAME))
-		d = json_pack("[s]", r->topic);
-	json_decref(firing);
-	return d;
-}
-
-static bool firing_exists(struct autoscale *a, const char *id)
-{
-	json_t *o = alarm_get(a, id);
-	bool yes = o != NULL;
-
-	json_decref(o);
-	return yes;
+	lp->severity = ALARM_INFO;
+	*exists = monitoring_alarm_get(a->env.monitoring, firing_id, &firing,
+				       &f) == 0;
+	if (*exists) {
+		lp->severity = firing.severity;
+		if (reaches(a, firing.destinations, firing.ndestinations)) {
+			lp->from_firing = true;
+			return true;
+		}
+	}
+	if (r->topic[0] != '\0' &&
+	    notifications_topic_reaches(a->env.notifications, r->topic,
+					FUNCTION_NAME)) {
+		snprintf(lp->dest, sizeof(lp->dest), "%s", r->topic);
+		return true;
+	}
+	return false;
 }
 
 /* Plans the twin; MDS_E_INVAL with why filled when no destination would
@@ -289,8 +417,9 @@ static int plan_low_alarm(struct autoscale *a, const char *which,
 {
 	const char *title = strcmp(which, "cpu") == 0 ? POLICY_TITLE_LOW_CPU
 						      : POLICY_TITLE_LOW_MEM;
-	json_t *existing;
-	bool works = false;
+	struct monitoring_alarm existing;
+	struct fault f;
+	bool exists;
 
 	memset(lp, 0, sizeof(*lp));
 	if (strncmp(firing_id, ALERTMANAGER_PREFIX,
@@ -301,40 +430,61 @@ static int plan_low_alarm(struct autoscale *a, const char *which,
 		return 0;
 	}
 	if (monitoring_alarm_find(a->env.monitoring, title, dep_id, lp->id,
-				  sizeof(lp->id)) == 0) {
-		existing = alarm_get(a, lp->id);
-		works = reaches(a, json_object_get(existing, "destinations"));
-		json_decref(existing);
-		if (works) {
-			lp->what = LOW_KEEP;
-			return 0;
-		}
+				  sizeof(lp->id)) == 0 &&
+	    monitoring_alarm_get(a->env.monitoring, lp->id, &existing,
+				 &f) == 0 &&
+	    reaches(a, existing.destinations, existing.ndestinations)) {
+		lp->what = LOW_KEEP;
+		return 0;
 	}
-	lp->destinations = twin_destinations(a, firing_id, r, lp->severity,
-					     sizeof(lp->severity));
-	if (lp->destinations == NULL) {
+	if (!twin_destinations(a, firing_id, r, lp, &exists)) {
 		snprintf(why, whysz, "no %s alarm could reach the %s function: "
 			 "the alarm '%.64s' %s, and the deployment has no "
 			 "autoscale topic with a subscription to it; nothing "
 			 "was changed", title, FUNCTION_NAME, firing_id,
-			 firing_exists(a, firing_id)
-				 ? "sends to no topic subscribed to it"
-				 : "does not exist");
+			 exists ? "sends to no topic subscribed to it"
+				: "does not exist");
 		return MDS_E_INVAL;
 	}
 	lp->what = lp->id[0] != '\0' ? LOW_REPAIR : LOW_CREATE;
 	return 0;
 }
 
+/* Points spec at the plan's destinations (borrowed from firing, which
+ * must live as long as spec). */
+static void plan_destinations(struct autoscale *a, const char *firing_id,
+			      const struct low_plan *lp,
+			      struct monitoring_alarm_spec *spec,
+			      const char **one)
+{
+	struct monitoring_alarm firing;
+	struct fault f;
+
+	if (lp->from_firing &&
+	    monitoring_alarm_get(a->env.monitoring, firing_id, &firing,
+				 &f) == 0) {
+		spec->destinations = firing.destinations;
+		spec->ndestinations = firing.ndestinations;
+		return;
+	}
+	*one = lp->dest;
+	spec->destinations = one;
+	spec->ndestinations = 1;
+}
+
 /* Carries the plan out after the move; fills res with what it did. */
 static void apply_low_alarm(struct autoscale *a, const char *which,
-			    const char *dep_id, struct record *r,
-			    struct low_plan *lp, json_t *res)
+			    const char *dep_id, const char *firing_id,
+			    struct record *r, const struct low_plan *lp,
+			    json_t *res)
 {
 	bool cpu = strcmp(which, "cpu") == 0;
 	const struct policy *p = &r->cfg.policy;
 	const char *title = cpu ? POLICY_TITLE_LOW_CPU : POLICY_TITLE_LOW_MEM;
-	json_t *spec, *out = NULL;
+	struct monitoring_alarm_spec spec;
+	struct monitoring_alarm out;
+	char query[MQL_MAX_QUERY + 1];
+	const char *one = NULL;
 	struct fault f;
 	int rc;
 
@@ -349,11 +499,11 @@ static void apply_low_alarm(struct autoscale *a, const char *which,
 		return;
 	}
 	if (lp->what == LOW_REPAIR) {
-		spec = json_pack("{s:O}", "destinations", lp->destinations);
-		rc = monitoring_alarm_update(a->env.monitoring, lp->id, spec,
+		memset(&spec, 0, sizeof(spec));
+		spec.given = MONITORING_ALARM_DESTINATIONS;
+		plan_destinations(a, firing_id, lp, &spec, &one);
+		rc = monitoring_alarm_update(a->env.monitoring, lp->id, &spec,
 					     &out, &f);
-		json_decref(spec);
-		json_decref(out);
 		if (rc == 0)
 			json_object_set_new(res, "repairedAlarmId",
 					    json_string(lp->id));
@@ -362,28 +512,38 @@ static void apply_low_alarm(struct autoscale *a, const char *which,
 				 f.message);
 		return;
 	}
-	spec = alarm_spec(title, cpu ? "CpuUtilization" : "MemoryUtilization",
-			  p->low_window, p->low_statistic, dep_id, "<",
-			  cpu ? p->cpu_low : p->mem_low, p->low_pending,
-			  p->low_repeat, lp->severity, lp->destinations,
-			  cpu ? "Low cpu for model deployment. Instances can "
-				"be scaled down to reduce costs"
-			      : "Low memory for model deployment. The shape "
-				"can be scaled down to reduce costs");
-	rc = monitoring_alarm_create(a->env.monitoring, spec, &out, &f);
-	json_decref(spec);
+	alarm_spec(&spec, query, sizeof(query), title,
+		   cpu ? "CpuUtilization" : "MemoryUtilization",
+		   p->low_window, p->low_statistic, dep_id, "<",
+		   cpu ? p->cpu_low : p->mem_low, p->low_pending, p->low_repeat,
+		   cpu ? "Low cpu for model deployment. Instances can be "
+			 "scaled down to reduce costs"
+		       : "Low memory for model deployment. The shape can be "
+			 "scaled down to reduce costs");
+	/* The twin is as severe as the alarm that fired. */
+	spec.severity = lp->severity;
+	plan_destinations(a, firing_id, lp, &spec, &one);
+	rc = monitoring_alarm_create(a->env.monitoring, &spec, &out, &f);
 	if (rc != 0) {
 		log_warn("autoscale", "cannot create %s for %s: %s", title,
 			 dep_id, f.message);
 		return;
 	}
-	remember_alarm(r, jpath_str(out, "id"));
-	json_object_set_new(res, "createdAlarmId",
-			    json_string(jpath_str(out, "id")));
-	json_decref(out);
+	remember_alarm(r, out.id);
+	json_object_set_new(res, "createdAlarmId", json_string(out.id));
 }
 
 /* ---- the function ---- */
+
+/* ms as the API's RFC 3339 text; a new reference. */
+static json_t *time_json(int64_t ms)
+{
+	char text[40];
+
+	if (rfc3339_format(ms, RFC3339_MILLIS, text, sizeof(text)) != 0)
+		return json_null();
+	return json_string(text);
+}
 
 static void record_decision(struct autoscale *a, const char *dep_id,
 			    json_t *entry, int64_t t)
@@ -524,7 +684,7 @@ static int decide(struct autoscale *a, json_t *dep, const struct alarm_msg *m,
 	int rc;
 
 	load_record(a, dep_id, &rec);
-	fn_config_ladder(&a->env.config->shapes, &rec.cfg, &ladder);
+	autoscale_config_ladder(&a->env.config->shapes, &rec.cfg, &ladder);
 	gather(a, dep, m, &ladder, &in);
 	rc = policy_decide(&rec.cfg.policy, &rec.hist, &in, &dec);
 	if (rc != 0) {
@@ -547,9 +707,8 @@ static int decide(struct autoscale *a, json_t *dep, const struct alarm_msg *m,
 	if (dec.move != POLICY_NONE)
 		carry_out(a, dep_id, &in, &dec, &rec, res);
 	if (dec.move != POLICY_NONE && dec.create_low_alarm != NULL)
-		apply_low_alarm(a, dec.create_low_alarm, dep_id, &rec, &lp,
-				res);
-	json_decref(lp.destinations);
+		apply_low_alarm(a, dec.create_low_alarm, dep_id, m->alarm_id,
+				&rec, &lp, res);
 	if (dec.delete_alarm &&
 	    (strcmp(m->title, POLICY_TITLE_LOW_CPU) == 0 ||
 	     strcmp(m->title, POLICY_TITLE_LOW_MEM) == 0) &&
@@ -560,14 +719,14 @@ static int decide(struct autoscale *a, json_t *dep, const struct alarm_msg *m,
 	}
 	if (dec.move != POLICY_NONE || dec.delete_alarm)
 		save_record(a, dep_id, &rec);
-	fn_config_summary(&rec.cfg, rec.own_config, summary, sizeof(summary));
+	autoscale_config_summary(&rec.cfg, rec.own_config, summary, sizeof(summary));
 	snprintf(reason, sizeof(reason), "%s; %s", dec.reason, summary);
 	json_object_set_new(res, "reason", json_string(reason));
-	json_object_set_new(res, "config", fn_config_json(&rec.cfg));
+	json_object_set_new(res, "config", config_json(&rec.cfg));
 	json_object_set_new(res, "configSource",
 			    json_string(rec.own_config ? "deployment"
 						       : "default"));
-	json_object_set_new(res, "time", jsonx_time(in.now_ms));
+	json_object_set_new(res, "time", time_json(in.now_ms));
 	record_decision(a, dep_id, res, in.now_ms);
 	*out = res;
 	return 0;
@@ -635,69 +794,76 @@ static void undo(struct autoscale *a, struct record *r)
 		notifications_topic_delete(a->env.notifications, r->topic, &f);
 }
 
-/* Makes the topic and the subscription of this function to it. */
-static int setup_topic(struct autoscale *a, const char *dep_id,
-		       struct record *r, struct fault *f)
+/* Makes the topic of a deployment's alarms and subscribes the function. */
+static int make_topic(struct autoscale *a, const char *deployment_id,
+		      struct record *r, struct fault *f)
 {
-	json_t *o = NULL, *spec;
+	struct notifications_topic_spec ts = { .name = "" };
+	struct notifications_subscription_spec ss;
+	struct notifications_topic t;
+	struct notifications_subscription sub;
 	int rc;
 
-	spec = json_pack("{s:s, s:s}", "name", "", "description",
-			 "autoscale messages of a deployment");
-	json_object_set_new(spec, "name", json_sprintf("autoscale-%s", dep_id));
-	rc = notifications_topic_create(a->env.notifications, spec, &o, f);
-	json_decref(spec);
+	snprintf(ts.name, sizeof(ts.name), "autoscale-%s", deployment_id);
+	snprintf(ts.description, sizeof(ts.description),
+		 "autoscale messages of a deployment");
+	rc = notifications_topic_create(a->env.notifications, &ts, &t, f);
 	if (rc != 0)
 		return rc;
-	snprintf(r->topic, sizeof(r->topic), "%s", jpath_str(o, "topicId"));
-	json_decref(o);
-	spec = json_pack("{s:s, s:s, s:s}", "topicId", r->topic, "protocol",
-			 "FUNCTION", "endpoint", FUNCTION_NAME);
-	rc = notifications_subscription_create(a->env.notifications, spec, &o,
+	snprintf(r->topic, sizeof(r->topic), "%s", t.id);
+	notifications_subscription_spec_init(&ss);
+	snprintf(ss.topic_id, sizeof(ss.topic_id), "%s", t.id);
+	ss.protocol = NOTIFICATIONS_FUNCTION;
+	snprintf(ss.endpoint, sizeof(ss.endpoint), "%s", FUNCTION_NAME);
+	rc = notifications_subscription_create(a->env.notifications, &ss, &sub,
 					       f);
-	json_decref(spec);
 	if (rc != 0)
 		return rc;
-	snprintf(r->subscription, sizeof(r->subscription), "%s",
-		 jpath_str(o, "id"));
-	json_decref(o);
+	snprintf(r->subscription, sizeof(r->subscription), "%s", sub.id);
 	return 0;
 }
 
 /* Makes the high alarm k (0 cpu, 1 mem) unless the user has one for the
  * deployment: that one is the user's and stays as it is. */
-static int setup_alarm(struct autoscale *a, const char *dep_id, int k,
-		       struct record *r, json_t *ids, struct fault *f)
+static int make_high_alarm(struct autoscale *a, const char *dep_id, int k,
+			   struct record *r, struct autoscale_chain *out,
+			   struct fault *f)
 {
+	static const struct {
+		const char *title, *metric, *body;
+	} high[2] = {
+		{ POLICY_TITLE_HIGH_CPU, "CpuUtilization",
+		  "High cpu for model deployment" },
+		{ POLICY_TITLE_HIGH_MEM, "MemoryUtilization",
+		  "High memory for model deployment" },
+	};
 	const struct policy *p = &r->cfg.policy;
-	const char *title = k == 0 ? POLICY_TITLE_HIGH_CPU
-				   : POLICY_TITLE_HIGH_MEM;
-	json_t *o = NULL, *spec, *dest;
-	char id[64];
+	const char *topic = r->topic;
+	struct monitoring_alarm_spec as;
+	struct monitoring_alarm o;
+	char query[MQL_MAX_QUERY + 1], id[64];
 	int rc;
 
-	if (monitoring_alarm_find(a->env.monitoring, title, dep_id, id,
+	if (monitoring_alarm_find(a->env.monitoring, high[k].title, dep_id, id,
 				  sizeof(id)) == 0) {
 		log_info("autoscale", "%s: keeping the existing %s (%s)",
-			 dep_id, title, id);
-		json_array_append_new(ids, json_string(id));
+			 dep_id, high[k].title, id);
+		snprintf(out->alarm_ids[out->nalarms++],
+			 sizeof(out->alarm_ids[0]), "%s", id);
 		return 0;
 	}
-	dest = json_pack("[s]", r->topic);
-	spec = alarm_spec(title, k == 0 ? "CpuUtilization" : "MemoryUtilization",
-			  p->high_window, p->high_statistic, dep_id, ">",
-			  k == 0 ? p->cpu_high : p->mem_high, p->high_pending,
-			  p->high_repeat, "INFO", dest,
-			  k == 0 ? "High cpu for model deployment"
-				 : "High memory for model deployment");
-	json_decref(dest);
-	rc = monitoring_alarm_create(a->env.monitoring, spec, &o, f);
-	json_decref(spec);
+	alarm_spec(&as, query, sizeof(query), high[k].title, high[k].metric,
+		   p->high_window, p->high_statistic, dep_id, ">",
+		   k == 0 ? p->cpu_high : p->mem_high, p->high_pending,
+		   p->high_repeat, high[k].body);
+	as.destinations = &topic;
+	as.ndestinations = 1;
+	rc = monitoring_alarm_create(a->env.monitoring, &as, &o, f);
 	if (rc != 0)
 		return rc;
-	remember_alarm(r, jpath_str(o, "id"));
-	json_array_append(ids, json_object_get(o, "id"));
-	json_decref(o);
+	remember_alarm(r, o.id);
+	snprintf(out->alarm_ids[out->nalarms++], sizeof(out->alarm_ids[0]),
+		 "%s", o.id);
 	return 0;
 }
 
@@ -705,22 +871,22 @@ static int setup_alarm(struct autoscale *a, const char *dep_id, int k,
  * ladder (the cooldowns still count). */
 static int setup_with(struct autoscale *a, const char *deployment_id,
 		      const struct policy *p, const struct record *old,
-		      json_t **out, struct fault *f)
+		      struct autoscale_chain *out, struct fault *f)
 {
 	struct record r;
-	json_t *ids = json_array();
 	int rc;
 
 	memset(&r, 0, sizeof(r));
+	memset(out, 0, sizeof(*out));
 	r.cfg = old->cfg;
 	r.cfg.policy = *p;
 	if (!old->own_config)
 		r.cfg.nshapes = 0;
 	r.own_config = true;
 	r.hist = old->hist;
-	rc = setup_topic(a, deployment_id, &r, f);
+	rc = make_topic(a, deployment_id, &r, f);
 	for (int k = 0; k < 2 && rc == 0; k++)
-		rc = setup_alarm(a, deployment_id, k, &r, ids, f);
+		rc = make_high_alarm(a, deployment_id, k, &r, out, f);
 	r.set_up = true;
 	if (rc == 0) {
 		rc = save_record(a, deployment_id, &r);
@@ -730,17 +896,18 @@ static int setup_with(struct autoscale *a, const char *deployment_id,
 	}
 	if (rc != 0) {
 		undo(a, &r);
-		json_decref(ids);
+		memset(out, 0, sizeof(*out));
 		return rc;
 	}
-	*out = json_pack("{s:o, s:s, s:s, s:o}", "policy",
-			 autoscale_policy_json(p), "topicId", r.topic,
-			 "subscriptionId", r.subscription, "alarmIds", ids);
+	snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
+	snprintf(out->subscription_id, sizeof(out->subscription_id), "%s",
+		 r.subscription);
 	return 0;
 }
 
 int autoscale_setup(struct autoscale *a, const char *deployment_id,
-		    const struct policy *p, json_t **out, struct fault *f)
+		    const struct policy *p, struct autoscale_chain *out,
+		    struct fault *f)
 {
 	struct record old;
 
@@ -750,7 +917,7 @@ int autoscale_setup(struct autoscale *a, const char *deployment_id,
 
 int autoscale_replace(struct autoscale *a, const char *deployment_id,
 		      const struct policy *p, struct autoscale_removed *gone,
-		      json_t **out, struct fault *f)
+		      struct autoscale_chain *out, struct fault *f)
 {
 	struct record old;
 
@@ -784,48 +951,47 @@ void autoscale_teardown(struct autoscale *a, const char *deployment_id,
 	store_delete(a->env.store, KIND, deployment_id);
 }
 
-/* ---- the configuration through the API ---- */
+/* ---- the configuration ---- */
 
-/* The configuration in force for a deployment (or the default with
- * deployment_id NULL) and where it comes from. */
-json_t *autoscale_config_get(struct autoscale *a, const char *deployment_id,
-			     struct fault *f)
+int autoscale_config_get(struct autoscale *a, const char *deployment_id,
+			 struct autoscale_config_view *out, struct fault *f)
 {
-	struct fn_config c;
 	struct record r;
-	json_t *dep, *o;
+	json_t *dep;
 
+	memset(out, 0, sizeof(*out));
 	if (deployment_id == NULL) {
-		default_config(a, &c);
-		return json_pack("{s:s, s:o}", "source", "default", "config",
-				 fn_config_json(&c));
+		default_config(a, &out->config);
+		return 0;
 	}
 	dep = deploy_get(a->env.deploy, deployment_id, f);
 	if (dep == NULL)
-		return NULL;
-	load_record(a, jpath_str(dep, "id"), &r);
-	o = json_pack("{s:s, s:s, s:o}", "deploymentId", jpath_str(dep, "id"),
-		      "source", r.own_config ? "deployment" : "default",
-		      "config", fn_config_json(&r.cfg));
+		return f->err;
+	snprintf(out->deployment_id, sizeof(out->deployment_id), "%s",
+		 jpath_str(dep, "id"));
 	json_decref(dep);
-	return o;
+	load_record(a, out->deployment_id, &r);
+	out->own = r.own_config;
+	out->config = r.cfg;
+	return 0;
 }
 
 int autoscale_config_set(struct autoscale *a, const char *deployment_id,
-			 json_t *spec, json_t **out, struct fault *f)
+			 const struct autoscale_config *c, struct fault *f)
 {
-	struct fn_config c;
 	struct record r;
-	json_t *dep = NULL, *o;
+	char why[200], id[64];
+	json_t *dep, *o;
 	char *text;
 	int rc;
 
+	if (policy_validate(&c->policy, why, sizeof(why)) != 0)
+		return fault_set(f, MDS_E_INVAL, "", "%s", why);
+	if (autoscale_config_check_shapes(&a->env.config->shapes, c, why,
+					  sizeof(why)) != 0)
+		return fault_set(f, MDS_E_INVAL, "shapes", "%s", why);
 	if (deployment_id == NULL) {
-		default_config(a, &c);
-		rc = fn_config_apply(&a->env.config->shapes, spec, &c, f);
-		if (rc != 0)
-			return rc;
-		o = fn_config_json(&c);
+		o = config_json(c);
 		text = json_dumps(o, JSON_COMPACT);
 		json_decref(o);
 		rc = store_put(a->env.store, KIND_CONFIG, CONFIG_DEFAULT, text);
@@ -833,25 +999,21 @@ int autoscale_config_set(struct autoscale *a, const char *deployment_id,
 		if (rc != 0)
 			return fault_set(f, rc, "", "cannot store the "
 					 "configuration: %s", mds_strerror(rc));
-		*out = autoscale_config_get(a, NULL, f);
 		return 0;
 	}
 	dep = deploy_get(a->env.deploy, deployment_id, f);
 	if (dep == NULL)
 		return f->err;
-	load_record(a, jpath_str(dep, "id"), &r);
-	rc = fn_config_apply(&a->env.config->shapes, spec, &r.cfg, f);
-	if (rc == 0) {
-		r.own_config = true;
-		rc = save_record(a, jpath_str(dep, "id"), &r);
-		if (rc != 0)
-			fault_set(f, rc, "", "cannot store the configuration: "
-				  "%s", mds_strerror(rc));
-	}
-	if (rc == 0)
-		*out = autoscale_config_get(a, jpath_str(dep, "id"), f);
+	snprintf(id, sizeof(id), "%s", jpath_str(dep, "id"));
 	json_decref(dep);
-	return rc;
+	load_record(a, id, &r);
+	r.cfg = *c;
+	r.own_config = true;
+	rc = save_record(a, id, &r);
+	if (rc != 0)
+		return fault_set(f, rc, "", "cannot store the configuration: "
+				 "%s", mds_strerror(rc));
+	return 0;
 }
 
 int autoscale_config_reset(struct autoscale *a, const char *deployment_id,
@@ -859,14 +1021,16 @@ int autoscale_config_reset(struct autoscale *a, const char *deployment_id,
 {
 	json_t *dep = deploy_get(a->env.deploy, deployment_id, f);
 	struct record r;
+	char id[64];
 	int rc;
 
 	if (dep == NULL)
 		return f->err;
-	load_record(a, jpath_str(dep, "id"), &r);
-	r.own_config = false;
-	rc = save_record(a, jpath_str(dep, "id"), &r);
+	snprintf(id, sizeof(id), "%s", jpath_str(dep, "id"));
 	json_decref(dep);
+	load_record(a, id, &r);
+	r.own_config = false;
+	rc = save_record(a, id, &r);
 	if (rc != 0)
 		return fault_set(f, rc, "", "cannot store the configuration: "
 				 "%s", mds_strerror(rc));
@@ -874,71 +1038,55 @@ int autoscale_config_reset(struct autoscale *a, const char *deployment_id,
 }
 
 struct hist_walk {
-	json_t *items;
+	void (*fn)(void *arg, const char *decision);
+	void *arg;
 };
 
-static int collect(void *arg, const char *ref, const char *json)
+static int each_decision(void *arg, const char *ref, const char *json)
 {
 	struct hist_walk *w = arg;
-	json_t *o = json_loads(json, 0, NULL);
 
 	(void)ref;
-	/* Decisions recorded before times were RFC 3339 held epoch ms. */
-	if (json_is_integer(json_object_get(o, "time")))
-		json_object_set_new(o, "time",
-				    jsonx_time(json_integer_value(
-					    json_object_get(o, "time"))));
-	if (o != NULL)
-		json_array_append_new(w->items, o);
+	w->fn(w->arg, json);
 	return 0;
 }
 
-json_t *autoscale_history(struct autoscale *a, const char *deployment_id,
-			  struct fault *f)
+int autoscale_history_each(struct autoscale *a, const char *deployment_id,
+			   void (*fn)(void *arg, const char *decision),
+			   void *arg, struct fault *f)
 {
 	json_t *dep = deploy_get(a->env.deploy, deployment_id, f);
-	struct hist_walk w = { json_array() };
+	struct hist_walk w = { fn, arg };
 
-	if (dep == NULL) {
-		json_decref(w.items);
-		return NULL;
-	}
+	if (dep == NULL)
+		return f->err;
 	store_event_each(a->env.store, HISTORY, jpath_str(dep, "id"), 0,
-			 HISTORY_KEPT, collect, &w);
+			 HISTORY_KEPT, each_decision, &w);
 	json_decref(dep);
-	return json_pack("{s:o}", "items", w.items);
+	return 0;
 }
 
-json_t *autoscale_get(struct autoscale *a, const char *deployment_id,
-		      struct fault *f)
+int autoscale_get(struct autoscale *a, const char *deployment_id,
+		  struct autoscale_state *out, struct fault *f)
 {
-	json_t *dep = deploy_get(a->env.deploy, deployment_id, f), *o;
+	json_t *dep = deploy_get(a->env.deploy, deployment_id, f);
 	struct record r;
 
 	if (dep == NULL)
-		return NULL;
-	static const char *const last[][2] = {
-		{ "lastOutMs", "timeLastScaleOut" },
-		{ "lastInMs", "timeLastScaleIn" },
-		{ "lastUpMs", "timeLastShapeUp" },
-		{ "lastDownMs", "timeLastShapeDown" },
-	};
-
+		return f->err;
 	load_record(a, jpath_str(dep, "id"), &r);
-	o = record_json(jpath_str(dep, "id"), &r);
+	memset(out, 0, sizeof(*out));
+	snprintf(out->deployment_id, sizeof(out->deployment_id), "%s",
+		 jpath_str(dep, "id"));
 	json_decref(dep);
-	/* The API speaks RFC 3339 (null: never). */
-	for (size_t i = 0; i < sizeof(last) / sizeof(last[0]); i++) {
-		json_object_set_new(o, last[i][1],
-				    jsonx_time(json_integer_value(
-					    json_object_get(o, last[i][0]))));
-		json_object_del(o, last[i][0]);
-	}
-	json_object_set_new(o, "policy", fn_config_json(&r.cfg));
-	json_object_set_new(o, "configSource",
-			    json_string(r.own_config ? "deployment"
-						     : "default"));
-	return o;
+	out->policy = r.cfg.policy;
+	out->own_config = r.own_config;
+	out->set_up = r.set_up;
+	snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
+	snprintf(out->subscription_id, sizeof(out->subscription_id), "%s",
+		 r.subscription);
+	out->hist = r.hist;
+	return 0;
 }
 
 int autoscale_open(const struct autoscale_env *env, struct autoscale **out,

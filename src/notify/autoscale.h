@@ -13,11 +13,12 @@
 #ifndef MDS_AUTOSCALE_H
 #define MDS_AUTOSCALE_H
 
-#include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "daemon/config.h"
 #include "core/policy.h"
+#include "core/shape.h"
 #include "util/fault.h"
 
 struct autoscale;
@@ -41,20 +42,23 @@ int autoscale_open(const struct autoscale_env *env, struct autoscale **out,
 		   char *diag, size_t diagsz);
 void autoscale_close(struct autoscale *a);
 
-/*
- * Reads a policy from the API's JSON: true, or an object with "profile"
- * ("default" or "recipe") and any overrides. Fills p and returns 0, or a
- * negative code with f filled.
- */
-int autoscale_policy_parse(json_t *spec, struct policy *p, struct fault *f);
+/* What autoscale_setup() made for a deployment. */
+struct autoscale_chain {
+	char topic_id[64];
+	char subscription_id[64];
+	char alarm_ids[2][64]; /* high cpu, high memory */
+	size_t nalarms;
+};
 
 /*
- * Sets up autoscaling of a deployment with policy p: the alarms, a topic,
- * the subscription. Returns 0 and a summary in *out, or a negative code
- * with f filled (nothing left behind).
+ * Sets up autoscaling of a deployment with policy p (checked with
+ * policy_validate() by the caller): the alarms, a topic, the subscription.
+ * Returns 0 and what it made in *out, or a negative code with f filled
+ * (nothing left behind).
  */
 int autoscale_setup(struct autoscale *a, const char *deployment_id,
-		    const struct policy *p, json_t **out, struct fault *f);
+		    const struct policy *p, struct autoscale_chain *out,
+		    struct fault *f);
 
 /* What autoscale_teardown() deleted; "" for none. */
 #define AUTOSCALE_REMOVED_MAX 16
@@ -81,32 +85,71 @@ void autoscale_teardown(struct autoscale *a, const char *deployment_id,
  */
 int autoscale_replace(struct autoscale *a, const char *deployment_id,
 		      const struct policy *p, struct autoscale_removed *gone,
-		      json_t **out, struct fault *f);
+		      struct autoscale_chain *out, struct fault *f);
 
 /*
- * The function's configuration (docs/autoscale.md): the policy fields and
- * "shapes", the ladder. With deployment_id NULL the default, which every
- * deployment without its own uses. get returns {"source", "config",
- * "deploymentId"?} (a new reference) or NULL with f filled; set merges
- * spec over the configuration in force ("profile" starts over from that
- * profile), validates, stores, and returns 0 with the new one in *out, or
- * a negative code with f filled and nothing changed; reset makes the
- * deployment use the default again. None touches alarms, topics or
- * subscriptions.
+ * The function's configuration (docs/autoscale.md), as an OCI function
+ * has one: the policy (MAX_INSTANCES, the thresholds, the cooldowns) and
+ * the shape ladder (VM_SHAPES): names of the daemon's shapes, small to
+ * large; none means the daemon's whole ladder.
  */
-json_t *autoscale_config_get(struct autoscale *a, const char *deployment_id,
-			     struct fault *f);
+struct autoscale_config {
+	struct policy policy;
+	char shapes[SHAPE_LADDER_MAX][SHAPE_NAME_MAX + 1];
+	size_t nshapes;
+};
+
+/* A configuration in force, and whose it is. */
+struct autoscale_config_view {
+	char deployment_id[64]; /* "" for the default */
+	bool own;               /* the deployment's own, not the default */
+	struct autoscale_config config;
+};
+
+/*
+ * The default configuration (deployment_id NULL), which every deployment
+ * without its own uses, or the one in force for a deployment (by id or
+ * name). Returns 0, or MDS_E_NOTFOUND (f filled).
+ */
+int autoscale_config_get(struct autoscale *a, const char *deployment_id,
+			 struct autoscale_config_view *out, struct fault *f);
+/*
+ * Stores c as the default (deployment_id NULL) or as the deployment's own
+ * configuration. Checks the policy (policy_validate()) and that every
+ * shape is one of the daemon's, once. Returns 0, or MDS_E_INVAL /
+ * MDS_E_NOTFOUND / MDS_E_DB with f filled and nothing changed. Touches no
+ * alarm, topic or subscription.
+ */
 int autoscale_config_set(struct autoscale *a, const char *deployment_id,
-			 json_t *spec, json_t **out, struct fault *f);
+			 const struct autoscale_config *c, struct fault *f);
+/* Makes a deployment use the default configuration again. */
 int autoscale_config_reset(struct autoscale *a, const char *deployment_id,
 			   struct fault *f);
 
-/* {"items": [...]} of the deployment's decisions, oldest first. */
-json_t *autoscale_history(struct autoscale *a, const char *deployment_id,
-			  struct fault *f);
+/*
+ * Calls fn for each of the deployment's decisions, oldest first: decision
+ * is the autoscale function's result as it was recorded (JSON object
+ * text, the function's output format), borrowed for the call. Returns 0,
+ * or MDS_E_NOTFOUND (no such deployment; f filled).
+ */
+int autoscale_history_each(struct autoscale *a, const char *deployment_id,
+			   void (*fn)(void *arg, const char *decision),
+			   void *arg, struct fault *f);
 
-/* The deployment's policy and what was set up for it. */
-json_t *autoscale_get(struct autoscale *a, const char *deployment_id,
-		      struct fault *f);
+/* A deployment's policy and what was set up for it. */
+struct autoscale_state {
+	char deployment_id[64];
+	struct policy policy;    /* the configuration's policy in force */
+	bool own_config;         /* the deployment's own, not the default */
+	bool set_up;             /* autoscale_setup() made the chain */
+	char topic_id[64];
+	char subscription_id[64];
+	struct policy_history hist; /* when each move last happened */
+};
+
+/* Fills *out for a deployment (by id or name). Returns 0, or
+ * MDS_E_NOTFOUND (f filled). */
+int autoscale_get(struct autoscale *a, const char *deployment_id,
+		  struct autoscale_state *out, struct fault *f);
 
 #endif
