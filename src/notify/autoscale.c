@@ -114,7 +114,13 @@ static json_t *policy_json(const struct policy *p)
 
 		switch (nf->type) {
 		case 'u': v = json_integer(*(const uint32_t *)at); break;
-		case 'd': v = json_real(*(const double *)at); break;
+		case 'd': {
+			double x;
+
+			memcpy(&x, at, sizeof(x));
+			v = json_real(x);
+			break;
+		}
 		case 'b': v = json_boolean(*(const bool *)at); break;
 		case 'm': v = json_integer(*(const int64_t *)at / 1000); break;
 		}
@@ -149,7 +155,8 @@ static int policy_load(json_t *o, struct policy *p, char *diag,
 		else if (nf->type == 'u' && json_is_integer(v))
 			*(uint32_t *)at = (uint32_t)json_integer_value(v);
 		else if (nf->type == 'd' && json_is_number(v))
-			*(double *)at = json_number_value(v);
+			memcpy(at, &(double){ json_number_value(v) },
+			       sizeof(double));
 		else if (nf->type == 'm' && json_is_integer(v))
 			*(int64_t *)at = json_integer_value(v) * 1000;
 	}
