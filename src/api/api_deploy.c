@@ -451,7 +451,9 @@ static void deployments_create(struct api_call *c)
 	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX], ignored_wr[DEPLOY_ID_MAX];
 	int rc;
 
-	rc = as != NULL ? autoscale_policy_parse(as, &policy, &f) : 0;
+	rc = as != NULL ? api_autoscale_policy_parse(as, &policy, "autoscale",
+						     &f)
+			: 0;
 	json_decref(as);
 	if (rc == 0)
 		rc = body_spec(c->api->config, c->body, &spec, &st, &f);
@@ -463,7 +465,7 @@ static void deployments_create(struct api_call *c)
 		return;
 	}
 	if (as != NULL &&
-	    autoscale_setup(c->api->autoscale, id, &policy, &chain, &f) != 0) {
+	    api_autoscale_setup(c->api, id, &policy, &chain, &f) != 0) {
 		struct fault ignored;
 
 		deploy_delete(c->api->deploy, id, ignored_wr, &ignored);
