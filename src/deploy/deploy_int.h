@@ -106,6 +106,7 @@ struct deploy {
 	struct deployment *deps; /* in creation order */
 	bool closing;
 	bool detaching;
+	int64_t next_reconcile_ms;
 	void (*done)(void *);
 	void *done_arg;
 };
