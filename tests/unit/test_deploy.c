@@ -878,31 +878,43 @@ static void test_crash_in_every_step_of_shape_change(void **state)
 /*
  * The daemon dies while an instance waits out its restart backoff in the
  * middle of a work request: recovery must start it again, and the
- * deployment must end with as many ready instances as it says.
+ * deployment must end with as many ready instances as it says. The
+ * instance lost is an old one (outside the work request's steps) or the
+ * new one (its START step done, WAIT_READY waiting for it).
  */
-static void test_crash_during_restart_backoff(void **state)
+static void crash_during_backoff(struct t *t, bool lose_new)
 {
-	struct t *t = *state;
-	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX], old[DEPLOY_ID_MAX];
+	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX], lost[DEPLOY_ID_MAX];
 	struct fault f;
 	struct deploy_view *v;
 
 	create(t, "web", 1, "local.xs", id, wr);
 	wait_state(t, id, "ACTIVE");
-	v = deploy_view_new(t->d, id, &f);
-	snprintf(old, sizeof(old), "%s", v->inst[0].id);
-	deploy_view_free(v);
 	t->fake.hold_ready = true;
 	assert_int_equal(change(t, id, 2, NULL, wr, &f), 0);
 	while (progress_of(t, wr) < 3) /* START done, WAIT_READY waits */
 		uv_run(&t->loop, UV_RUN_ONCE);
-	fake_crash(&t->fake, old);
+	v = deploy_view_new(t->d, id, &f);
+	assert_int_equal(v->ninst, 2);
+	snprintf(lost, sizeof(lost), "%s", v->inst[lose_new ? 1 : 0].id);
+	deploy_view_free(v);
+	fake_crash(&t->fake, lost);
 	crash(t);
 	t->fake.hold_ready = false;
 	open_engine(t);
 	wait_state(t, id, "ACTIVE");
 	assert_string_equal(wr_status(t, wr, NULL, 0), "SUCCEEDED");
 	check_runs(t, id, 2, "local.xs");
+}
+
+static void test_crash_during_restart_backoff_of_old_instance(void **state)
+{
+	crash_during_backoff(*state, false);
+}
+
+static void test_crash_during_restart_backoff_of_new_instance(void **state)
+{
+	crash_during_backoff(*state, true);
 }
 
 static void test_crash_during_create_then_recovery(void **state)
@@ -1074,7 +1086,8 @@ int main(void)
 		T(test_update_refused_while_one_runs),
 		T(test_delete_stops_everything),
 		T(test_crash_during_create_then_recovery),
-		T(test_crash_during_restart_backoff),
+		T(test_crash_during_restart_backoff_of_old_instance),
+		T(test_crash_during_restart_backoff_of_new_instance),
 		T(test_crash_in_every_step_of_scale_out),
 		T(test_crash_in_every_step_of_scale_in),
 		T(test_crash_in_every_step_of_shape_change),
