@@ -8,15 +8,16 @@
 #   sh scripts/deps.sh deb     to build the Debian package
 #
 # The daemon itself needs only the shared libraries of the build group (the
-# .deb names them); Chromium, Prometheus, tmux and the rest of the test group
-# are for the tests alone.
+# .deb names them); Chromium, Prometheus, Alertmanager, tmux and the rest of
+# the test group are for the tests alone.
 set -eu
 
 BUILD="build-essential meson ninja-build pkg-config python3 \
 libuv1-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libhttp-parser-dev \
 libjansson-dev libcmocka-dev libsystemd-dev libyaml-dev"
 RUN="curl python3 python3-sklearn"
-TEST="$BUILD $RUN chromium prometheus tmux systemd dpkg-dev python3-yaml man-db"
+TEST="$BUILD $RUN chromium prometheus prometheus-alertmanager tmux systemd \
+dpkg-dev python3-yaml man-db"
 DEB="$BUILD dpkg-dev"
 
 PKGS=""

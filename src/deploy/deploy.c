@@ -795,6 +795,7 @@ static void wr_finish(struct deploy *d, struct deployment *dep, int64_t now)
 		dep->details[0] = '\0';
 		dep->state = wr->op == OP_DELETE ? DS_DELETED : DS_ACTIVE;
 	}
+	d->ended[wr->op][wr->status == WR_FAILED]++;
 	log_event(LOG_INFO, "deploy",
 		  LOG_IDS(.deployment_id = dep->id, .work_request_id = wr->id),
 		  "work request %s on %s %s", wr->id, dep->name,
@@ -1124,4 +1125,17 @@ void deploy_detach(struct deploy *d, void (*done)(void *arg), void *arg)
 	d->done = done;
 	d->done_arg = arg;
 	maybe_closed(d);
+}
+
+void deploy_each_ended(struct deploy *d,
+		       void (*fn)(void *arg, const char *operation,
+				  const char *status, uint64_t n),
+		       void *arg)
+{
+	for (size_t op = 0; op < OP__N; op++)
+		for (size_t k = 0; k < 2; k++)
+			fn(arg, deploy_wr_op_names[op],
+			   deploy_wr_status_names[k ? WR_FAILED
+						   : WR_SUCCEEDED],
+			   d->ended[op][k]);
 }
