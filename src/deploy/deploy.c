@@ -241,12 +241,11 @@ static void inst_free(struct deploy *d, struct instance *in)
 
 static void maybe_closed(struct deploy *d);
 
-/* The backend observed a change of an instance: fold it into the
- * engine's state. */
-static void on_changed(void *arg, struct backend_instance *bi)
+/* Folds what the backend observes of an instance into the engine's
+ * state of it. */
+static void fold(struct instance *in)
 {
-	struct deploy *d = arg;
-	struct instance *in = bi->engine_data;
+	struct backend_instance *bi = &in->bi;
 	struct deployment *dep = in->dep;
 
 	switch (bi->state) {
@@ -283,6 +282,16 @@ static void on_changed(void *arg, struct backend_instance *bi)
 	case BACKEND_STOPPING:
 		break;
 	}
+}
+
+/* The backend observed a change of an instance. */
+static void on_changed(void *arg, struct backend_instance *bi)
+{
+	struct deploy *d = arg;
+	struct instance *in = bi->engine_data;
+	struct deployment *dep = in->dep;
+
+	fold(in);
 	if (d->closing || d->detaching) {
 		maybe_closed(d);
 		return;
@@ -992,8 +1001,7 @@ static void recover_inst(struct deployment *dep, struct instance *in)
 			  "instance %s of %s adopted: pid %d", in->bi.id,
 			  dep->name, in->bi.pid);
 		in->logged_pid = in->bi.pid;
-		if (in->state == PLAN_READY && in->bi.state != BACKEND_READY)
-			in->state = PLAN_STARTING;
+		fold(in); /* it may have become ready while we were away */
 		return;
 	}
 	if (in->state == PLAN_DRAINING)
