@@ -102,6 +102,9 @@ struct backend_instance {
 	const struct backend_spec *spec;
 	bool restart; /* keep it running: restart it after an exit (false
 			 once the engine drains it) */
+	bool shutdown_stop; /* persisted: stopped by a clean shutdown of the
+			       daemon, so a process found gone at the next
+			       start is no crash (adopt clears it) */
 
 	/* Written by the backend; read by the engine. */
 	enum backend_state state;
