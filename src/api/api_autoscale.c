@@ -242,21 +242,17 @@ static void put(struct api_call *c)
 	struct autoscale_chain ch;
 	struct policy p;
 	struct fault f;
-	json_t *dep, *out;
-	char id[64];
+	json_t *out;
+	char id[DEPLOY_ID_MAX];
 
 	if (api_autoscale_policy_parse(c->body, &p, "", &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
-	dep = deploy_get(c->api->deploy, c->id, &f);
-	if (dep == NULL) {
+	if (deploy_resolve(c->api->deploy, c->id, id, &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
-	snprintf(id, sizeof(id), "%s",
-		 json_string_value(json_object_get(dep, "id")));
-	json_decref(dep);
 	if (autoscale_replace(c->api->autoscale, id, &p, &gone, &ch,
 			      &f) != 0) {
 		api_reply_fault(c, &f);
@@ -272,16 +268,13 @@ static void del(struct api_call *c)
 {
 	struct autoscale_removed gone;
 	struct fault f;
-	json_t *dep = deploy_get(c->api->deploy, c->id, &f);
+	char id[DEPLOY_ID_MAX];
 
-	if (dep == NULL) {
+	if (deploy_resolve(c->api->deploy, c->id, id, &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
-	autoscale_teardown(c->api->autoscale,
-			   json_string_value(json_object_get(dep, "id")),
-			   &gone);
-	json_decref(dep);
+	autoscale_teardown(c->api->autoscale, id, &gone);
 	api_reply(c, 200,
 		  json_pack("{s:o}", "deleted", api_autoscale_removed(&gone)),
 		  NULL);

@@ -5,6 +5,7 @@
  * inputs (the deployment, the metric now, the policy and when each move
  * last happened), carries the decision out, and writes it down.
  */
+#include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -618,16 +619,18 @@ static void carry_out(struct autoscale *a, const char *dep_id,
 		      struct policy_decision *dec, struct record *r,
 		      json_t *res)
 {
-	json_t *upd, *wr = NULL;
+	struct deploy_change change;
+	char wr[DEPLOY_ID_MAX];
 	struct fault f;
-	int rc;
 
-	upd = dec->move == POLICY_SCALE_OUT || dec->move == POLICY_SCALE_IN
-		      ? json_pack("{s:i}", "instanceCount", (int)dec->new_count)
-		      : json_pack("{s:s}", "instanceShapeName", dec->new_shape);
-	rc = deploy_update(a->env.deploy, dep_id, upd, &wr, &f);
-	json_decref(upd);
-	if (rc != 0) {
+	memset(&change, 0, sizeof(change));
+	if (dec->move == POLICY_SCALE_OUT || dec->move == POLICY_SCALE_IN) {
+		change.has_count = true;
+		change.count = dec->new_count;
+	} else {
+		change.shape = dec->new_shape;
+	}
+	if (deploy_change(a->env.deploy, dep_id, &change, wr, &f) != 0) {
 		snprintf(dec->reason, sizeof(dec->reason),
 			 "the update was refused: %.200s", f.message);
 		json_object_set_new(res, "action", json_string("NONE"));
@@ -636,12 +639,12 @@ static void carry_out(struct autoscale *a, const char *dep_id,
 		dec->delete_alarm = false;
 		return;
 	}
-	json_object_set_new(res, "workRequestId", json_string(jstr(wr, "id")));
+	json_object_set_new(res, "workRequestId",
+			    wr[0] ? json_string(wr) : json_null());
 	json_object_set_new(res, "to",
 			    json_pack("{s:i, s:s}", "instanceCount",
 				      (int)dec->new_count, "instanceShapeName",
 				      dec->new_shape));
-	json_decref(wr);
 	if (dec->move == POLICY_SCALE_OUT)
 		r->hist.last_out_ms = in->now_ms;
 	else if (dec->move == POLICY_SCALE_IN)
@@ -653,10 +656,11 @@ static void carry_out(struct autoscale *a, const char *dep_id,
 }
 
 /* The deployment's state as the policy needs it, and the metric now. */
-static void gather(struct autoscale *a, json_t *dep, const struct alarm_msg *m,
-		   const struct shape_ladder *ladder, struct policy_input *in)
+static void gather(struct autoscale *a, const struct deploy_view *dep,
+		   const struct alarm_msg *m, const struct shape_ladder *ladder,
+		   struct policy_input *in)
 {
-	const char *dep_id = jpath_str(dep, "id");
+	const char *dep_id = dep->id;
 	bool mem = strcmp(m->title, POLICY_TITLE_HIGH_MEM) == 0 ||
 		   strcmp(m->title, POLICY_TITLE_LOW_MEM) == 0;
 	double value = NAN;
@@ -666,20 +670,20 @@ static void gather(struct autoscale *a, json_t *dep, const struct alarm_msg *m,
 			  10000, &value);
 	*in = (struct policy_input){
 		.type = m->type, .title = m->title,
-		.lifecycle_state = jpath_str(dep, "lifecycleState"),
-		.instance_count = (uint32_t)json_integer_value(
-			json_object_get(dep, "instanceCount")),
-		.shape = jpath_str(dep, "instanceShapeName"), .ladder = ladder,
+		.lifecycle_state = dep->state,
+		.instance_count = dep->count,
+		.shape = dep->shape, .ladder = ladder,
 		.value = value, .now_ms = ids_now_ms(),
 	};
 }
 
 /* Decides and acts on a firing message for the deployment dep. Returns 0
  * with the decision in *out, or MDS_E_INVAL with why filled. */
-static int decide(struct autoscale *a, json_t *dep, const struct alarm_msg *m,
-		  json_t **out, char *why, size_t whysz)
+static int decide(struct autoscale *a, const struct deploy_view *dep,
+		  const struct alarm_msg *m, json_t **out, char *why,
+		  size_t whysz)
 {
-	const char *dep_id = jpath_str(dep, "id");
+	const char *dep_id = dep->id;
 	struct shape_ladder ladder;
 	struct policy_input in;
 	struct policy_decision dec;
@@ -743,7 +747,8 @@ static void invoke(void *ctx, const char *message, size_t len,
 		   functions_done_fn *done, void *arg)
 {
 	struct autoscale *a = ctx;
-	json_t *msg, *dep = NULL, *res = NULL;
+	json_t *msg, *res = NULL;
+	struct deploy_view *dep = NULL;
 	struct alarm_msg m;
 	struct fault f;
 	char why[600];
@@ -768,7 +773,7 @@ static void invoke(void *ctx, const char *message, size_t len,
 				"deploymentId", m.dep_id, "reason", why);
 		goto out;
 	}
-	dep = deploy_get(a->env.deploy, m.dep_id, &f);
+	dep = deploy_view_new(a->env.deploy, m.dep_id, &f);
 	if (dep == NULL) {
 		/* Bad input, not a failure of the function: the same message
 		 * would name the same missing deployment again. */
@@ -782,7 +787,7 @@ out:
 	finish(done, arg, rc, rc == 0 ? res : NULL, why);
 	if (rc != 0)
 		json_decref(res);
-	json_decref(dep);
+	deploy_view_free(dep);
 	json_decref(msg);
 }
 
@@ -963,20 +968,17 @@ void autoscale_teardown(struct autoscale *a, const char *deployment_id,
 int autoscale_config_get(struct autoscale *a, const char *deployment_id,
 			 struct autoscale_config_view *out, struct fault *f)
 {
+	char id[DEPLOY_ID_MAX];
 	struct record r;
-	json_t *dep;
 
 	memset(out, 0, sizeof(*out));
 	if (deployment_id == NULL) {
 		default_config(a, &out->config);
 		return 0;
 	}
-	dep = deploy_get(a->env.deploy, deployment_id, f);
-	if (dep == NULL)
+	if (deploy_resolve(a->env.deploy, deployment_id, id, f) != 0)
 		return f->err;
-	snprintf(out->deployment_id, sizeof(out->deployment_id), "%s",
-		 jpath_str(dep, "id"));
-	json_decref(dep);
+	snprintf(out->deployment_id, sizeof(out->deployment_id), "%s", id);
 	load_record(a, out->deployment_id, &r);
 	out->own = r.own_config;
 	out->config = r.cfg;
@@ -987,8 +989,8 @@ int autoscale_config_set(struct autoscale *a, const char *deployment_id,
 			 const struct autoscale_config *c, struct fault *f)
 {
 	struct record r;
-	char why[200], id[64];
-	json_t *dep, *o;
+	char why[200], id[DEPLOY_ID_MAX];
+	json_t *o;
 	char *text;
 	int rc;
 
@@ -1008,11 +1010,8 @@ int autoscale_config_set(struct autoscale *a, const char *deployment_id,
 					 "configuration: %s", mds_strerror(rc));
 		return 0;
 	}
-	dep = deploy_get(a->env.deploy, deployment_id, f);
-	if (dep == NULL)
+	if (deploy_resolve(a->env.deploy, deployment_id, id, f) != 0)
 		return f->err;
-	snprintf(id, sizeof(id), "%s", jpath_str(dep, "id"));
-	json_decref(dep);
 	load_record(a, id, &r);
 	r.cfg = *c;
 	r.own_config = true;
@@ -1026,15 +1025,12 @@ int autoscale_config_set(struct autoscale *a, const char *deployment_id,
 int autoscale_config_reset(struct autoscale *a, const char *deployment_id,
 			   struct fault *f)
 {
-	json_t *dep = deploy_get(a->env.deploy, deployment_id, f);
 	struct record r;
-	char id[64];
+	char id[DEPLOY_ID_MAX];
 	int rc;
 
-	if (dep == NULL)
+	if (deploy_resolve(a->env.deploy, deployment_id, id, f) != 0)
 		return f->err;
-	snprintf(id, sizeof(id), "%s", jpath_str(dep, "id"));
-	json_decref(dep);
 	load_record(a, id, &r);
 	r.own_config = false;
 	rc = save_record(a, id, &r);
@@ -1062,30 +1058,27 @@ int autoscale_history_each(struct autoscale *a, const char *deployment_id,
 			   void (*fn)(void *arg, const char *decision),
 			   void *arg, struct fault *f)
 {
-	json_t *dep = deploy_get(a->env.deploy, deployment_id, f);
+	char id[DEPLOY_ID_MAX];
 	struct hist_walk w = { fn, arg };
 
-	if (dep == NULL)
+	if (deploy_resolve(a->env.deploy, deployment_id, id, f) != 0)
 		return f->err;
-	store_event_each(a->env.store, HISTORY, jpath_str(dep, "id"), 0,
-			 HISTORY_KEPT, each_decision, &w);
-	json_decref(dep);
+	store_event_each(a->env.store, HISTORY, id, 0, HISTORY_KEPT,
+			 each_decision, &w);
 	return 0;
 }
 
 int autoscale_get(struct autoscale *a, const char *deployment_id,
 		  struct autoscale_state *out, struct fault *f)
 {
-	json_t *dep = deploy_get(a->env.deploy, deployment_id, f);
+	char id[DEPLOY_ID_MAX];
 	struct record r;
 
-	if (dep == NULL)
+	if (deploy_resolve(a->env.deploy, deployment_id, id, f) != 0)
 		return f->err;
-	load_record(a, jpath_str(dep, "id"), &r);
+	load_record(a, id, &r);
 	memset(out, 0, sizeof(*out));
-	snprintf(out->deployment_id, sizeof(out->deployment_id), "%s",
-		 jpath_str(dep, "id"));
-	json_decref(dep);
+	snprintf(out->deployment_id, sizeof(out->deployment_id), "%s", id);
 	out->policy = r.cfg.policy;
 	out->own_config = r.own_config;
 	out->set_up = r.set_up;
