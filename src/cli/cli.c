@@ -285,15 +285,17 @@ static const struct cli_cmd cli_cmds[] = {
 	},
 	{
 		.name = "top",
-		.usage = "[--once] [--sort name|cpu|mem|rps|p99] [--filter TEXT]",
+		.usage = "[--once] [--sort name|cpu|mem|rps|p99] [--filter TEXT]\n"
+			 "\t[--instances]",
 		.help = "A live view of the daemon, refreshed every second. Per\n"
 			"deployment: its state, READY/COUNT, shape, CPU% and MEM% (the\n"
 			"largest over its instances), requests per second, p50 and p99\n"
 			"gateway latency, sparklines of CPU and req/s; then the firing\n"
 			"alarms and the last scaling decisions. --sort orders the\n"
 			"deployments (largest first; s cycles the order), --filter\n"
-			"shows those whose name, state or shape contains TEXT. q\n"
-			"quits. --once (or stdout not a terminal) prints one plain\n"
+			"shows those whose name, state or shape contains TEXT.\n"
+			"--instances (i) adds a row per instance: state, CPU%, MEM%,\n"
+			"restarts. q quits. --once (or stdout not a terminal) prints one plain\n"
 			"snapshot, the rates taken over one second, and exits.",
 		.exec = cli_top,
 	},
