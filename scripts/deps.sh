@@ -6,7 +6,10 @@ set -eu
 PKGS="build-essential meson ninja-build pkg-config \
 libuv1-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libhttp-parser-dev \
 libjansson-dev libcmocka-dev python3 python3-sklearn curl chromium \
-prometheus tmux"
+prometheus tmux \
+libyaml-dev openssl"
+# libyaml-dev: kubeconfig parsing (src/k8s); openssl (the command): the
+# certificates of the Kubernetes API stand-in in tests/standin/.
 
 missing=""
 for p in $PKGS; do
