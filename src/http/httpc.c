@@ -426,8 +426,6 @@ static int set_tls(CURL *e, const struct httpc_tls *t)
 				 CURL_BLOB_COPY };
 	int bad = 0;
 
-	if (t->ca_file != NULL)
-		bad |= curl_easy_setopt(e, CURLOPT_CAINFO, t->ca_file);
 	if (t->ca_pem != NULL)
 		bad |= curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca);
 	if (t->cert_file != NULL)
@@ -550,6 +548,9 @@ int httpc_request(struct httpc *c, const char *url,
 		goto out;
 	}
 	rc = set_request(r, o);
+	if (rc == 0 && o->ca_file != NULL &&
+	    curl_easy_setopt(r->easy, CURLOPT_CAINFO, o->ca_file) != CURLE_OK)
+		rc = MDS_E_INTERNAL;
 	if (rc == 0 && o->tls != NULL)
 		rc = set_tls(r->easy, o->tls);
 	if (rc != 0)

@@ -36,10 +36,10 @@ typedef void httpc_done_fn(void *arg, const struct httpc_result *res);
 typedef int httpc_data_fn(void *arg, long status, const char *data,
 			  size_t len);
 
-/* TLS settings of one request; every field optional. PEM data is copied. */
+/* More TLS settings of one request; every field optional. PEM data is
+ * copied. */
 struct httpc_tls {
-	const char *ca_file;      /* trust these CAs instead of the system's */
-	const void *ca_pem;
+	const void *ca_pem;       /* trust these CAs instead of the system's */
 	size_t ca_pem_len;
 	const char *cert_file;    /* client certificate and key (PEM) */
 	const char *key_file;
@@ -57,6 +57,7 @@ struct httpc_opts {
 	size_t body_len;
 	uint32_t timeout_ms;      /* whole request; 0: 10 s */
 	size_t max_body;          /* response cap; 0: 1 MiB, past it: error */
+	const char *ca_file;      /* PEM CA bundle for https; NULL: system's */
 	const struct httpc_tls *tls; /* NULL: the system's CAs, no client
 					certificate */
 	httpc_data_fn *on_data;   /* set: the body goes here, not into the
