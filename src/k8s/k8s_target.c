@@ -31,6 +31,7 @@ struct feed {
 	uv_timer_t retry;
 	uint32_t backoff_ms;
 	int expired;          /* saw a 410: list again */
+	unsigned gone_streak; /* 410s with no event between: back off */
 	int synced;
 };
 
@@ -283,6 +284,7 @@ static void watch_event(void *arg, const char *type, json_t *obj)
 	}
 	if (rv != NULL)
 		snprintf(f->rv, sizeof(f->rv), "%s", rv);
+	f->gone_streak = 0;
 	if (strcmp(type, "BOOKMARK") == 0 || n == NULL)
 		return;
 	if (strcmp(type, "DELETED") == 0) {
@@ -308,7 +310,10 @@ static void watch_end(void *arg, const struct k8s_response *r)
 		return;
 	if (r->status == 410)
 		f->expired = 1;
-	if (f->expired) {
+	if (f->expired && f->gone_streak++ > 0) {
+		/* 410 again right after a list: do not spin. */
+		feed_backoff(f);
+	} else if (f->expired) {
 		feed_list(f);
 	} else if (r->error == 0) {
 		/* The server ended it (timeoutSeconds): go on from rv. */

@@ -1077,8 +1077,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             s.expired.add(a["token"])
             return None
         if what == "compact":
+            # Only a watch from the current resourceVersion still works.
             s.history = []
-            s.history_floor = s.rv + 1
+            s.history_floor = s.rv
             return None
         if what == "end-watches":
             s.watch_epoch += 1
