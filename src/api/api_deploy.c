@@ -478,6 +478,48 @@ static void deployments_create(struct api_call *c)
 	with_wr_header(c, 201, out, wr);
 }
 
+/*
+ * POST /v1/deployments/import {"backend", "ref", "displayName"?}: takes a
+ * deployment that lives on a platform (a Kubernetes Deployment
+ * NAMESPACE/NAME, an OCI model deployment OCID) under mdscale's care. The
+ * name defaults to the ref's part after its last '/'.
+ */
+static void deployments_import(struct api_call *c)
+{
+	static const char *const known[] = { "backend", "ref", "displayName" };
+	const char *backend = json_string_value(json_object_get(c->body,
+								"backend"));
+	const char *ref = json_string_value(json_object_get(c->body, "ref"));
+	json_t *jname = json_object_get(c->body, "displayName");
+	const char *name = json_string_value(jname);
+	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX];
+	struct fault f;
+	int rc;
+
+	rc = only_known(c->body, known, sizeof(known) / sizeof(known[0]),
+			"not a field of an import (backend, ref, displayName)",
+			&f);
+	if (rc == 0 && backend == NULL)
+		rc = fault_set(&f, MDS_E_INVAL, "backend",
+			       "backend: a string is required");
+	else if (rc == 0 && ref == NULL)
+		rc = fault_set(&f, MDS_E_INVAL, "ref",
+			       "ref: a string is required");
+	else if (rc == 0 && jname != NULL && name == NULL)
+		rc = fault_set(&f, MDS_E_INVAL, "displayName",
+			       "displayName: must be a string");
+	if (rc == 0 && name == NULL)
+		name = strrchr(ref, '/') != NULL ? strrchr(ref, '/') + 1 : ref;
+	if (rc == 0)
+		rc = deploy_import(c->api->deploy, backend, ref, name, id, wr,
+				   &f);
+	if (rc != 0) {
+		api_reply_fault(c, &f);
+		return;
+	}
+	with_wr_header(c, 201, deployment_json(c->api->deploy, id, &f), wr);
+}
+
 static void deployments_get(struct api_call *c)
 {
 	struct fault f;
@@ -540,6 +582,7 @@ static void workrequests_list(struct api_call *c)
 const struct api_route deploy_routes[] = {
 	{ "GET", "/v1/deployments", deployments_list },
 	{ "POST", "/v1/deployments", deployments_create },
+	{ "POST", "/v1/deployments/import", deployments_import },
 	{ "GET", "/v1/deployments/*", deployments_get },
 	{ "PUT", "/v1/deployments/*", deployments_update },
 	{ "DELETE", "/v1/deployments/*", deployments_delete },
