@@ -1029,6 +1029,16 @@ int backend_k8s_stats(struct backend *b, const char *ref,
 	return 0;
 }
 
+static int k_check_ref(struct backend *b, const char *ref, char *diag,
+		       size_t diagsz)
+{
+	char ns[NS_MAX + 1], name[NAME_MAX_LEN + 1];
+
+	(void)b;
+	return backend_k8s_parse_ref(ref, ns, sizeof(ns), name, sizeof(name),
+				     diag, diagsz);
+}
+
 static const struct backend_ops k8s_ops = {
 	.name = "kubernetes",
 	.caps = BACKEND_CAP_PLATFORM | BACKEND_CAP_USAGE,
@@ -1036,6 +1046,7 @@ static const struct backend_ops k8s_ops = {
 	.apply = k_apply,
 	.progress = k_progress,
 	.poll_ms = 1000,
+	.check_ref = k_check_ref,
 	.usage = k_usage,
 	.list = k_list,
 	.shapes = k_shapes,
