@@ -7,9 +7,10 @@ PKGS="build-essential meson ninja-build pkg-config \
 libuv1-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libhttp-parser-dev \
 libjansson-dev libcmocka-dev python3 python3-sklearn curl chromium \
 prometheus tmux \
-libyaml-dev openssl"
-# libyaml-dev: kubeconfig parsing (src/k8s); openssl (the command): the
-# certificates of the Kubernetes API stand-in in tests/standin/.
+libyaml-dev openssl python3-yaml"
+# libyaml-dev: kubeconfig parsing (src/k8s); openssl (the command) and
+# python3-yaml: the Kubernetes API stand-in in tests/standin/ (its
+# certificates, the example Role it enforces).
 
 missing=""
 for p in $PKGS; do

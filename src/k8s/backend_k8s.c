@@ -40,7 +40,9 @@ struct kb {
 	struct shape_ladder shapes;
 	char *container;
 	uint32_t metrics_ms, watch_timeout_s;
-	int resize;               /* pods/resize served: 1, not: -1, 0 ask */
+	int resize;               /* pods/resize served: 1, not: -1, 0 ask
+				     (asked again by every apply: a cluster
+				     may be upgraded while mdscale runs) */
 	struct followed *followed;
 	unsigned pending;         /* ops and targets not yet finished */
 	int closing;
@@ -738,6 +740,7 @@ static int k_apply(struct backend *b, const char *ref,
 		op->fw->busy = 1;
 	op->apply_cb = cb;
 	op->want = *want;
+	kb->resize = 0;
 	op->step = A_READ;
 	kb->pending++;
 	get_deployment(op, "");

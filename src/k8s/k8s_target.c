@@ -487,7 +487,10 @@ int k8s_target_new(const struct k8s_target_env *env, const char *ns,
 	uv_timer_init(env->loop, &t->metrics_timer);
 	t->metrics_timer.data = t;
 	t->open_timers++;
-	uv_timer_start(&t->metrics_timer, metrics_cb, t->env.metrics_ms,
+	/* The first fetch soon after the pods are listed, then every
+	 * metrics_ms. */
+	uv_timer_start(&t->metrics_timer, metrics_cb,
+		       t->env.metrics_ms < 1000 ? t->env.metrics_ms : 1000,
 		       t->env.metrics_ms);
 	feed_list(&t->dep);
 	feed_list(&t->pods);

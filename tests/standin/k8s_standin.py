@@ -56,9 +56,13 @@ through /_standin/* (JSON bodies; no Kubernetes path starts with "_"):
   POST /_standin/resize        {enabled}: serve pods/resize or not
   GET  /_standin/log           every request: method, path, query, status
   GET  /_standin/violations    requests that broke the API's shapes
+  GET  /_standin/rbac-unused   with --rbac FILE (a Role: the only
+                               permissions), what it grants that no
+                               request needed
   GET  /_standin/state         every object as stored
 
-Run: k8s_standin.py --dir DIR [--token T] [--lifetime S] [--resize]. It
+Run: k8s_standin.py --dir DIR [--token T] [--lifetime S] [--resize]
+[--rbac ROLE.yaml]. It
 writes DIR/ca.crt, DIR/client.crt, DIR/client.key, DIR/kubeconfig (token)
 and DIR/kubeconfig-cert (client certificate), prints one line
 "k8s stand-in listening on https://127.0.0.1:PORT" and serves until stdin
@@ -244,6 +248,8 @@ class Store:
         self.faults = []
         self.conflicts = 0
         self.forbidden = set()     # (verb, resource)
+        self.rbac = None           # Role rules: [(groups, resources, verbs)]
+        self.rbac_used = set()     # (group, resource, verb) granted
         self.tokens = set()
         self.expired = set()
         self.log = []
@@ -532,8 +538,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise ApiError(f["status"], f.get("reason", "InternalError"),
                                f.get("message", "injected by the stand-in"))
 
+    def role_allows(self, verb, group, resource):
+        rules = self.st.rbac
+        if rules is None:
+            return True
+        for groups, resources, verbs in rules:
+            if group in groups and resource in resources and verb in verbs:
+                self.st.rbac_used.add((group, resource, verb))
+                return True
+        return False
+
     def authorize(self, verb, group, resource, ns, name):
-        if (verb, resource) not in self.st.forbidden:
+        if (verb, resource) not in self.st.forbidden and \
+                self.role_allows(verb, group, resource):
             return
         gname = resource.split("/")[0] + ("." + group if group else "")
         if name:
@@ -1102,6 +1119,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return {"items": s.log}
         if what == "violations":
             return {"items": s.violations}
+        if what == "rbac-unused":
+            # Every (group, resource, verb) the Role grants that no request
+            # needed.
+            unused = []
+            for groups, resources, verbs in s.rbac or []:
+                for g in groups:
+                    for r in resources:
+                        for v in verbs:
+                            if (g, r, v) not in s.rbac_used:
+                                unused.append({"group": g, "resource": r,
+                                               "verb": v})
+            return {"items": unused}
         if what == "state":
             return {"rv": s.rv,
                     "deployments": [d for _, d in sorted(s.deployments.items())],
@@ -1223,12 +1252,21 @@ def main():
     ap.add_argument("--token", default="standin-token")
     ap.add_argument("--lifetime", type=float, default=600)
     ap.add_argument("--resize", action="store_true")
+    ap.add_argument("--rbac", help="a YAML file whose Role's rules are "
+                    "the only permissions (anything else is 403)")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     make_certs(args.dir)
     store = Store()
     store.tokens.add(args.token)
     store.resize_enabled = args.resize
+    if args.rbac:
+        import yaml  # python3-yaml, a test dependency
+        with open(args.rbac) as f:
+            for doc in yaml.safe_load_all(f):
+                if doc and doc.get("kind") == "Role":
+                    store.rbac = [(r["apiGroups"], r["resources"],
+                                   r["verbs"]) for r in doc["rules"]]
     srv = Server(("127.0.0.1", 0), store)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(os.path.join(args.dir, "server.crt"),
