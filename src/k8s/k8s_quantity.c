@@ -40,7 +40,9 @@ int k8s_quantity_milli(const char *q, int64_t *out)
 		}
 	if (digits == 0)
 		return MDS_E_PARSE;
-	if (*p == 'e' || *p == 'E') {
+	/* "e3" and "E3" are exponents, a lone "E" (or "Ei") the suffix. */
+	if ((*p == 'e' || *p == 'E') &&
+	    ((p[1] >= '0' && p[1] <= '9') || p[1] == '+' || p[1] == '-')) {
 		int sign = 1, e = 0, ed = 0;
 
 		p++;
