@@ -605,6 +605,46 @@ int k8s_jwt_expiry(const char *token, int64_t *exp_ms)
 	return rc;
 }
 
+/* Reads the plugin's output from fd into b until it closes it, within
+ * K8S_EXEC_TIMEOUT_MS and K8S_EXEC_MAX_OUTPUT (past either the plugin is
+ * killed). Returns 0, MDS_E_TIMEOUT or MDS_E_LIMIT. */
+static int read_plugin(const struct k8s_exec *e, int fd, pid_t pid,
+		       struct buf *b, char *diag, size_t diagsz)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		char chunk[4096];
+		long left;
+		ssize_t n;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = K8S_EXEC_TIMEOUT_MS - ((t.tv_sec - t0.tv_sec) * 1000 +
+					      (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+			mds_diag(diag, diagsz, "the exec credential plugin %s "
+				 "did not finish within %d ms", e->command,
+				 K8S_EXEC_TIMEOUT_MS);
+			kill(pid, SIGKILL);
+			return MDS_E_TIMEOUT;
+		}
+		n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		if (buf_add(b, chunk, (size_t)n) != 0) {
+			mds_diag(diag, diagsz, "the exec credential plugin %s "
+				 "printed more than %d bytes", e->command,
+				 K8S_EXEC_MAX_OUTPUT);
+			kill(pid, SIGKILL);
+			return MDS_E_LIMIT;
+		}
+	}
+}
+
 /* Runs the plugin; returns its stdout (new buffer) or an error. */
 static int exec_run(const struct k8s_exec *e, char **out, char *diag,
 		    size_t diagsz)
@@ -614,9 +654,8 @@ static int exec_run(const struct k8s_exec *e, char **out, char *diag,
 	char **envp = NULL;
 	char *info;
 	size_t nenv = 0, k = 0;
-	int fds[2], status = 0, rc = 0, done = 0;
+	int fds[2], status = 0, rc = 0;
 	pid_t pid;
-	struct timespec t0, t;
 
 	for (char **ep = environ; *ep != NULL; ep++)
 		nenv++;
@@ -649,39 +688,7 @@ static int exec_run(const struct k8s_exec *e, char **out, char *diag,
 		return MDS_E_IO;
 	}
 	buf_init(&b, K8S_EXEC_MAX_OUTPUT);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = 0;
-	while (!done) {
-		struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
-		char chunk[4096];
-		long left;
-		ssize_t n;
-
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		left = K8S_EXEC_TIMEOUT_MS - ((t.tv_sec - t0.tv_sec) * 1000 +
-					      (t.tv_nsec - t0.tv_nsec) / 1000000);
-		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
-			mds_diag(diag, diagsz, "the exec credential plugin %s "
-				 "did not finish within %d ms", e->command,
-				 K8S_EXEC_TIMEOUT_MS);
-			kill(pid, SIGKILL);
-			rc = MDS_E_TIMEOUT;
-			break;
-		}
-		n = read(fds[0], chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			done = 1;
-		else if (buf_add(&b, chunk, (size_t)n) != 0) {
-			mds_diag(diag, diagsz, "the exec credential plugin %s "
-				 "printed more than %d bytes", e->command,
-				 K8S_EXEC_MAX_OUTPUT);
-			kill(pid, SIGKILL);
-			rc = MDS_E_LIMIT;
-			break;
-		}
-	}
+	rc = read_plugin(e, fds[0], pid, &b, diag, diagsz);
 	close(fds[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
