@@ -61,6 +61,9 @@ through /_standin/* (JSON bodies; no Kubernetes path starts with "_"):
                                request needed
   GET  /_standin/state         every object as stored
 
+With K8S_STANDIN_TRACE set in its environment it writes every request
+to stderr.
+
 Run: k8s_standin.py --dir DIR [--token T] [--lifetime S] [--resize]
 [--rbac ROLE.yaml]. It
 writes DIR/ca.crt, DIR/client.crt, DIR/client.key, DIR/kubeconfig (token)
@@ -460,6 +463,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(int(n)) if n else b""
 
     def record(self, method, status):
+        if os.environ.get("K8S_STANDIN_TRACE"):
+            sys.stderr.write("standin %.3f %s %s %s\n" % (
+                time.time(), method, self.path, status))
         self.st.log.append({"method": method, "path": self.path_only,
                             "query": self.query, "status": status,
                             "user": getattr(self, "user", None),
@@ -1055,10 +1061,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # -- the test's controls ----------------------------------------------
     def control(self, method, what, body):
         s = self.st
+        if os.environ.get("K8S_STANDIN_TRACE"):
+            sys.stderr.write("standin %.3f control %s\n" % (time.time(),
+                                                            what))
         arg = json.loads(body) if body else {}
         with s.lock:
             out = self.control_locked(method, what, arg)
         self.send_json(200, out if out is not None else {"ok": True})
+        if os.environ.get("K8S_STANDIN_TRACE"):
+            sys.stderr.write("standin %.3f control %s answered\n"
+                             % (time.time(), what))
 
     def control_locked(self, method, what, a):
         s = self.st
@@ -1205,6 +1217,23 @@ class Server(http.server.ThreadingHTTPServer):
         self.controller = Controller(store)
         self.auto_ms = 0
         self.stopping = False
+        self.tls = None
+
+    def get_request(self):
+        # The TLS handshake runs in the connection's own thread (see
+        # finish_request), so that one slow client cannot stall accept().
+        sock, addr = self.socket.accept()
+        return self.tls.wrap_socket(sock, server_side=True,
+                                    do_handshake_on_connect=False), addr
+
+    def finish_request(self, request, client_address):
+        try:
+            request.settimeout(10)
+            request.do_handshake()
+            request.settimeout(None)
+        except (OSError, ssl.SSLError):
+            return
+        super().finish_request(request, client_address)
 
 
 def make_certs(d):
@@ -1273,7 +1302,7 @@ def main():
                         os.path.join(args.dir, "server.key"))
     ctx.load_verify_locations(os.path.join(args.dir, "ca.crt"))
     ctx.verify_mode = ssl.CERT_OPTIONAL
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    srv.tls = ctx
     url = "https://127.0.0.1:%d" % srv.server_address[1]
     write_kubeconfigs(args.dir, url, args.token)
     threading.Thread(target=srv.serve_forever, daemon=True).start()

@@ -113,20 +113,37 @@ static void standin_stop(struct fx *f)
 
 static void watchdog_cb(uv_timer_t *t)
 {
-	fail_msg("timed out waiting on the loop");
-	(void)t;
+	fail_msg("timed out waiting on the loop for %s",
+		 (const char *)t->data);
 }
 
-/* Runs the loop until *flag is set (at most 20 s). */
-static void run_until(struct fx *f, int *flag)
+/* Stops the loop before it would block once *flag is set: a callback run
+ * in the timers phase sets it, and UV_RUN_ONCE would then still block in
+ * poll until the next timer. */
+static void prepare_cb(uv_prepare_t *p)
+{
+	if (*(int *)p->data)
+		uv_stop(p->loop);
+}
+
+/* Runs the loop until *flag is set (at most 60 s: the machine may be
+ * busy). */
+#define run_until(f, flag) run_until_at(f, flag, __func__)
+static void run_until_at(struct fx *f, int *flag, const char *what)
 {
 	uv_timer_t wd;
+	uv_prepare_t p;
 
 	uv_timer_init(&f->loop, &wd);
-	uv_timer_start(&wd, watchdog_cb, 20000, 0);
+	wd.data = (void *)what;
+	uv_timer_start(&wd, watchdog_cb, 60000, 0);
+	uv_prepare_init(&f->loop, &p);
+	p.data = flag;
+	uv_prepare_start(&p, prepare_cb);
 	while (!*flag)
 		uv_run(&f->loop, UV_RUN_ONCE);
 	uv_close((uv_handle_t *)&wd, NULL);
+	uv_close((uv_handle_t *)&p, NULL);
 	uv_run(&f->loop, UV_RUN_NOWAIT);
 }
 
@@ -144,8 +161,7 @@ static void run_for(struct fx *f, uint64_t ms)
 	uv_timer_init(&f->loop, &t);
 	t.data = &done;
 	uv_timer_start(&t, sleep_cb, ms, 0);
-	while (!done)
-		uv_run(&f->loop, UV_RUN_ONCE);
+	run_until(f, &done);
 	uv_close((uv_handle_t *)&t, NULL);
 	uv_run(&f->loop, UV_RUN_NOWAIT);
 }
