@@ -23,6 +23,7 @@ struct autoscale;
 struct logging;
 struct gateway;
 struct looplag;
+struct alertmanager;
 
 /* The daemon's modules, as the routes see them. Borrowed. */
 struct api {
@@ -37,6 +38,7 @@ struct api {
 	const char *cgroup_name; /* "v1", "v2" or "none", for /v1/health */
 	struct gateway *gateway; /* for /metrics; may be NULL */
 	struct looplag *looplag; /* for /metrics; may be NULL */
+	struct alertmanager *alertmanager; /* NULL while stopping */
 	double start_time_s;     /* the daemon's start, Unix seconds */
 };
 
@@ -76,6 +78,9 @@ struct policy;
 const struct field *api_topic_fields(void);
 const struct field *api_subscription_fields(void);
 const struct field *api_function_fields(void);
+/* The field tables of a deployment's create and update bodies. */
+const struct field *api_deployment_fields(void);
+const struct field *api_deployment_update_fields(void);
 const struct field *api_autoscale_policy_fields(void);
 
 /*
@@ -100,11 +105,16 @@ void api_handle(void *arg, struct http_req *req);
 /* The route tables of the modules, each ending with a NULL method. */
 extern const struct api_route deploy_routes[];
 extern const struct api_route monitoring_routes[];
+
+/* Answers a metrics query given as a JSON body (borrowed), as POST
+ * /v1/metrics/query does; for the dashboard's GET form. */
+void api_monitoring_query(struct api_call *c, const json_t *body);
 extern const struct api_route notifications_routes[];
 extern const struct api_route functions_routes[];
 extern const struct api_route autoscale_routes[];
 extern const struct api_route logs_routes[];
 extern const struct api_route ui_routes[];
 extern const struct api_route metrics_routes[];
+extern const struct api_route alertmanager_routes[];
 
 #endif

@@ -64,6 +64,7 @@
 #include "gateway/gateway.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/jsonstr.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -160,6 +161,7 @@ struct dep {
 	size_t n;
 	uint32_t cursor, refs;
 	struct gateway_counters ctr;
+	uint64_t by_status[GATEWAY_STATUS_CODES]; /* see gateway_status_counts */
 };
 
 enum up_state { UP_CONNECTING, UP_ACTIVE, UP_IDLE, UP_CLOSING };
@@ -1197,27 +1199,6 @@ static void req_release_up(struct client *c, bool reusable)
 	up_close(up);
 }
 
-/* Escapes s as the inside of a JSON string; out holds 6 bytes per byte. */
-static size_t json_escape(char *out, const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\') {
-			out[n++] = '\\';
-			out[n++] = (char)ch;
-		} else if (ch < 0x20) {
-			n += (size_t)snprintf(out + n, 7, "\\u%04x", ch);
-		} else {
-			out[n++] = (char)ch;
-		}
-	}
-	out[n] = '\0';
-	return n;
-}
-
 /*
  * Answers the request from the gateway itself with a JSON error. Whatever
  * remains of the request body is read and dropped; the upstream, if any, is
@@ -1231,18 +1212,20 @@ static void local_error(struct client *c, int status, const char *code,
 			const char *fmt, ...)
 {
 	struct request *r = &c->req;
-	char msg[384], esc[sizeof(msg) * 6], body[sizeof(esc) + 96];
+	char msg[384];
+	struct buf body;
 	struct wreq *w;
 	size_t from;
 	va_list ap;
-	int blen;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	json_escape(esc, msg);
-	blen = snprintf(body, sizeof(body),
-			"{\"code\":\"%s\",\"message\":\"%s\"}", code, esc);
+	/* Always fits: the code is a short constant, msg is capped. */
+	buf_init(&body, sizeof(msg) * JSONSTR_MAX_GROWTH + 96);
+	buf_printf(&body, "{\"code\":\"%s\",\"message\":\"", code);
+	jsonstr_escape(&body, msg);
+	buf_addstr(&body, "\"}");
 
 	req_unretain(r);
 	wreq_put(r->ub);
@@ -1263,14 +1246,15 @@ static void local_error(struct client *c, int status, const char *code,
 	from = w->own.len;
 	if (buf_printf(&w->own, "HTTP/1.1 %d %s\r\n"
 		       "Content-Type: application/json\r\n"
-		       "Content-Length: %d\r\n%s%s\r\n%s", status,
-		       http_status_str((enum http_status)status), blen,
+		       "Content-Length: %zu\r\n%s%s\r\n%s", status,
+		       http_status_str((enum http_status)status), body.len,
 		       status == 503 ? "Retry-After: 1\r\n" : "",
 		       r->keepalive ? (client_http11(c) ? ""
 				       : "Connection: keep-alive\r\n")
 				    : "Connection: close\r\n",
-		       body) == 0)
+		       buf_str(&body)) == 0)
 		wreq_own(w, from);
+	buf_free(&body);
 	r->status = status;
 	r->gw_error = status >= 502 && status <= 504;
 	r->out_done = true;
@@ -1307,6 +1291,9 @@ static void req_account(struct client *c)
 
 		SHARED_ADD(k->requests, 1);
 		SHARED_ADD(k->by_class[cls], 1);
+		if (cls != 0)
+			SHARED_ADD(r->dep->by_status[r->status -
+						     GATEWAY_STATUS_MIN], 1);
 		SHARED_ADD(k->proxy_errors, r->gw_error);
 		SHARED_ADD(k->latency_us_sum, us);
 		SHARED_ADD(k->latency_hist[lat_bucket(us)], 1);
@@ -2732,6 +2719,20 @@ int gateway_counters(const struct gateway *gw, const char *deployment_id,
 			out->latency_hist[i] = SHARED_GET(k->latency_hist[i]);
 		out->inflight = SHARED_GET(k->inflight);
 	}
+	uv_mutex_unlock(&g->mu);
+	return d != NULL ? 0 : MDS_E_NOTFOUND;
+}
+
+int gateway_status_counts(const struct gateway *gw, const char *deployment_id,
+			  uint64_t out[GATEWAY_STATUS_CODES])
+{
+	struct gateway *g = (struct gateway *)(uintptr_t)gw;
+	struct dep *d;
+
+	uv_mutex_lock(&g->mu);
+	d = dep_by_id(gw, deployment_id);
+	for (int i = 0; d != NULL && i < GATEWAY_STATUS_CODES; i++)
+		out[i] = SHARED_GET(d->by_status[i]);
 	uv_mutex_unlock(&g->mu);
 	return d != NULL ? 0 : MDS_E_NOTFOUND;
 }

@@ -27,6 +27,7 @@
 #include "core/iso8601.h"
 #include "util/base64.h"
 #include "util/buf.h"
+#include "util/rfc3339.h"
 #include "util/err.h"
 #include "util/xalloc.h"
 
@@ -798,7 +799,8 @@ int k8s_cred_refresh(struct k8s_cred *c, int64_t now_ms, char *diag,
 	}
 	if (c->token != NULL && c->token_expiry_ms != 0 && now_ms != 0 &&
 	    c->token_expiry_ms <= now_ms) {
-		iso8601_time_format(c->token_expiry_ms, expiry, sizeof(expiry));
+		rfc3339_format(c->token_expiry_ms, RFC3339_AUTO, expiry,
+			       sizeof(expiry));
 		mds_diag(diag, diagsz, "the bearer token of %s%s%s expired at "
 			 "%s; get a new one", c->source,
 			 c->context[0] != '\0' ? ", context " : "",

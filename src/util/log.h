@@ -78,12 +78,16 @@ void log_write_ids(enum log_level level, const char *source,
 		   const struct log_ids *ids, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* Returns the wall clock in ms since the epoch. */
-int64_t log_now_ms(void);
+/* How lines go to stderr: "time level source: message" for a terminal or a
+ * file; for the systemd journal (stderr connected to it, see
+ * log_stderr_detect()), "<N>source: message" with N the syslog priority
+ * (3 error, 4 warning, 6 info, 7 debug) and no time, which journald adds. */
+enum log_stderr_format { LOG_STDERR_TEXT, LOG_STDERR_JOURNAL };
 
-/* Writes ms since the epoch as "2024-05-01T10:00:00.123Z" (always with
- * milliseconds, always 24 characters); out needs 25 bytes. */
-void log_format_time(int64_t ms, char out[25]);
+/* Chooses the stderr format: the journal's when $JOURNAL_STREAM names the
+ * device and inode of stderr (as systemd sets it), text otherwise. Call once
+ * at start-up. Returns the format chosen. */
+enum log_stderr_format log_stderr_detect(void);
 
 #define LOG_AT(lvl, src, ...)                                                 \
 	do {                                                                  \
