@@ -434,6 +434,8 @@ static void read_step(struct op *op, const struct k8s_response *r)
 	} else {
 		autoscaler_note(op, r->obj, "VerticalPodAutoscaler",
 				"targetRef");
+		if (op->got.message[0] != '\0')
+			log_warn("k8s", "%s: %s", op->ref, op->got.message);
 		op_finish(op, 0, "");
 		return;
 	}
