@@ -247,11 +247,14 @@ static void view(const struct kb *kb, json_t *dep, struct dview *dv)
 	}
 }
 
-/* Whether the Deployment is still moving to its spec. */
+/* Whether the Deployment is still rolling out: its controller has not
+ * seen the last change, or pods of an older template (or too many or too
+ * few pods) remain. Pods that are merely not ready (a crash loop) do not
+ * count, so that they never block a change that might help. */
 static int rolling(const struct dview *dv)
 {
 	return dv->observed < dv->generation || dv->updated != dv->replicas ||
-	       dv->ready != dv->replicas || dv->st_replicas != dv->replicas;
+	       dv->st_replicas != dv->replicas;
 }
 
 /* ---- following --------------------------------------------------------- */
