@@ -27,11 +27,18 @@
 
 /* A followed Deployment. */
 struct followed {
+	struct kb *kb;
 	char *ref;
+	char ns[NS_MAX + 1];
 	struct k8s_target *target;
 	int busy;                 /* an apply runs on it */
+	json_t *resized;          /* pods asked to resize since the shape was
+				     applied in place: name -> shape */
 	struct followed *next;
 };
+
+/* Pods remembered as resized; past this the memory starts over. */
+#define RESIZED_MAX 4096
 
 struct kb {
 	struct backend base;
@@ -58,6 +65,7 @@ struct dview {
 	int64_t generation, observed;
 	int64_t replicas, st_replicas, updated, ready;
 	char shape[SHAPE_NAME_MAX + 1]; /* "" when no rung matches */
+	char template_shape[SHAPE_NAME_MAX + 1]; /* the template's; "" */
 	char selector[512];
 	int deadline_exceeded;
 	char condition_msg[BACKEND_MSG_MAX];
@@ -205,6 +213,8 @@ static void view(const struct kb *kb, json_t *dep, struct dview *dv)
 		json_object_get(spec, "template"), "spec"), "containers"));
 	const char *ann = json_string_value(json_object_get(json_object_get(
 		meta, "annotations"), K8S_SHAPE_ANNOTATION));
+	const char *tann = json_string_value(json_object_get(json_object_get(
+		meta, "annotations"), K8S_TEMPLATE_ANNOTATION));
 	const struct shape *s;
 	size_t i;
 
@@ -222,11 +232,16 @@ static void view(const struct kb *kb, json_t *dep, struct dview *dv)
 	dv->ready = int_at(st, "readyReplicas");
 	s = shape_of(kb, json_object_get(json_object_get(tc, "resources"),
 					 "limits"));
-	/* A shape applied in place is only in the annotation. */
-	if (ann != NULL && shape_find(&kb->shapes, ann) != NULL)
+	snprintf(dv->template_shape, sizeof(dv->template_shape), "%s",
+		 s != NULL ? s->name : "");
+	/* A shape applied in place is only in the annotation, and counts
+	 * while the template is as it was then. */
+	if (ann != NULL && shape_find(&kb->shapes, ann) != NULL && tann != NULL &&
+	    strcmp(tann, dv->template_shape) == 0)
 		snprintf(dv->shape, sizeof(dv->shape), "%s", ann);
-	else if (s != NULL)
-		snprintf(dv->shape, sizeof(dv->shape), "%s", s->name);
+	else
+		snprintf(dv->shape, sizeof(dv->shape), "%s",
+			 dv->template_shape);
 	selector_of(dep, dv->selector, sizeof(dv->selector));
 	json_array_foreach(json_object_get(st, "conditions"), i, c) {
 		const char *type = json_string_value(json_object_get(c, "type"));
@@ -267,6 +282,118 @@ static struct followed *find_followed(struct kb *kb, const char *ref)
 	return NULL;
 }
 
+static json_t *resources_json(const struct shape *s);
+
+/* What check_pod_shape() looks for. */
+struct resize_scan {
+	struct followed *f;
+	const struct shape *want;
+};
+
+struct resize_call {
+	struct kb *kb;
+	char pod[BACKEND_HANDLE_MAX];
+};
+
+static void resize_answered(void *arg, const struct k8s_response *r)
+{
+	struct resize_call *rc = arg;
+	struct kb *kb = rc->kb;
+
+	if (r->error != 0)
+		log_warn("k8s", "resizing new pod %s: %s", rc->pod, r->message);
+	free(rc);
+	kb->pending--;
+	maybe_free(kb);
+}
+
+/* Resizes pod in place to s (a pod the Deployment made after the shape was
+ * applied in place, from a template that still has the old one). */
+static void resize_pod(struct followed *f, json_t *pod, const char *pname,
+		       const struct shape *s)
+{
+	struct kb *kb = f->kb;
+	json_t *c = container_in(kb, json_object_get(json_object_get(pod,
+							"spec"), "containers"));
+	struct resize_call *rc = xcalloc(1, sizeof(*rc));
+	char diag[K8S_MSG_MAX];
+	char *path;
+	json_t *body;
+
+	rc->kb = kb;
+	snprintf(rc->pod, sizeof(rc->pod), "%s", pname);
+	body = json_pack("{s{s[{ssso}]}}", "spec", "containers", "name",
+			 json_string_value(json_object_get(c, "name")),
+			 "resources", resources_json(s));
+	path = xasprintf("/api/v1/namespaces/%s/pods/%s/resize", f->ns, pname);
+	if (k8s_call(kb->client, "PATCH", path,
+		     "application/strategic-merge-patch+json", body,
+		     resize_answered, rc, diag, sizeof(diag)) == 0) {
+		kb->pending++;
+		log_info("k8s", "%s: resizing new pod %s to %s in place", f->ref,
+			 pname, s->name);
+	} else {
+		free(rc);
+	}
+	json_decref(body);
+	free(path);
+}
+
+/* For each pod: resize it if it runs another shape than scan->want and
+ * was not asked before. */
+static void check_pod_shape(void *arg, json_t *pod)
+{
+	struct resize_scan *scan = arg;
+	struct followed *f = scan->f;
+	const char *pname = json_string_value(json_object_get(
+		json_object_get(pod, "metadata"), "name"));
+	json_t *c = container_in(f->kb, json_object_get(json_object_get(pod,
+							"spec"), "containers"));
+	const char *asked;
+
+	if (pname == NULL || c == NULL ||
+	    json_object_get(pod, "metadata") == NULL ||
+	    shape_of(f->kb, json_object_get(json_object_get(c, "resources"),
+					    "limits")) == scan->want)
+		return;
+	asked = json_string_value(json_object_get(f->resized, pname));
+	if (asked != NULL && strcmp(asked, scan->want->name) == 0)
+		return;
+	json_object_set_new(f->resized, pname, json_string(scan->want->name));
+	resize_pod(f, pod, pname, scan->want);
+}
+
+/*
+ * After the Deployment or a pod changed: when the shape was applied in
+ * place (the annotation names a shape the template does not have), pods
+ * that still run another shape are resized to it, once each.
+ */
+static void target_changed(void *arg, struct k8s_target *t)
+{
+	struct followed *f = arg;
+	struct kb *kb = f->kb;
+	json_t *dep = k8s_target_deployment(t);
+	const char *ann = json_string_value(json_object_get(json_object_get(
+		json_object_get(dep, "metadata"), "annotations"),
+		K8S_SHAPE_ANNOTATION));
+	const struct shape *want = ann != NULL ? shape_find(&kb->shapes, ann)
+					       : NULL;
+	struct resize_scan scan = { f, want };
+	struct dview dv;
+
+	if (kb->closing || want == NULL || f->busy)
+		return;
+	view(kb, dep, &dv);
+	/* Only while the shape applied in place counts, and the template
+	 * does not have it (else pods are made with it). */
+	if (strcmp(dv.shape, want->name) != 0 ||
+	    strcmp(dv.template_shape, want->name) == 0)
+		return;
+	if (json_object_size(f->resized) > RESIZED_MAX)
+		json_object_clear(f->resized);
+	k8s_target_each_pod(t, check_pod_shape, &scan);
+}
+
 /* Starts list-then-watch of ref if not yet. */
 static struct followed *follow(struct kb *kb, const char *ref, const char *ns,
 			       const char *name)
@@ -278,13 +405,19 @@ static struct followed *follow(struct kb *kb, const char *ref, const char *ns,
 		.metrics_ms = kb->metrics_ms,
 		.watch_timeout_s = kb->watch_timeout_s,
 		.container = kb->container,
+		.changed = target_changed,
 	};
 
 	if (f != NULL)
 		return f;
 	f = xcalloc(1, sizeof(*f));
+	f->kb = kb;
 	f->ref = xstrdup(ref);
+	snprintf(f->ns, sizeof(f->ns), "%s", ns);
+	f->resized = json_object();
+	env.arg = f;
 	if (k8s_target_new(&env, ns, name, &f->target) != 0) {
+		json_decref(f->resized);
 		free(f->ref);
 		free(f);
 		return NULL;
@@ -530,9 +663,10 @@ static void send_template_patch(struct op *op, json_t *dep)
 		return;
 	}
 	body = json_pack(
-		"{s{sss{ss}}s{sis{sss{sisi}}s{s{s[{ssso}]}}}}", "metadata",
+		"{s{sss{sssn}}s{sis{sss{sisi}}s{s{s[{ssso}]}}}}", "metadata",
 		"resourceVersion", op->dv.rv, "annotations",
-		K8S_SHAPE_ANNOTATION, s->name, "spec", "replicas",
+		K8S_SHAPE_ANNOTATION, s->name, K8S_TEMPLATE_ANNOTATION,
+		"spec", "replicas",
 		(int)op->want.count, "strategy", "type", "RollingUpdate",
 		"rollingUpdate",
 		"maxUnavailable", 0, "maxSurge", 1, "template", "spec",
@@ -554,9 +688,11 @@ static void send_next_resize(struct op *op)
 	json_t *body;
 
 	if (pod == NULL) {
-		body = json_pack("{s{sss{ss}}}", "metadata", "resourceVersion",
-				 op->dv.rv, "annotations",
-				 K8S_SHAPE_ANNOTATION, s->name);
+		body = json_pack("{s{sss{ssss}}}", "metadata",
+				 "resourceVersion", op->dv.rv, "annotations",
+				 K8S_SHAPE_ANNOTATION, s->name,
+				 K8S_TEMPLATE_ANNOTATION,
+				 op->dv.template_shape);
 		path = xasprintf("/apis/apps/v1/namespaces/%s/deployments/%s",
 				 op->ns, op->name);
 		op->step = A_ANNOTATE;
@@ -1019,6 +1155,7 @@ static void k_close(struct backend *b, void (*done)(void *arg), void *arg)
 		kb->followed = f->next;
 		kb->pending++;
 		k8s_target_close(f->target, target_closed, kb);
+		json_decref(f->resized);
 		free(f->ref);
 		free(f);
 	}

@@ -15,7 +15,9 @@
  * resize subresource (1.33 and later, found by discovery), running pods
  * are resized in place; otherwise the pod template is patched with
  * maxUnavailable 0 and the rollout followed to its end. The Deployment's
- * annotation mdscale.io/shape records the shape either way.
+ * annotation mdscale.io/shape records the shape either way; after an
+ * in-place resize, pods the Deployment makes later from the unchanged
+ * template are resized too (see K8S_TEMPLATE_ANNOTATION).
  *
  * One change at a time per Deployment: apply refuses (MDS_E_CONFLICT)
  * while another apply of this backend runs or the Deployment is still
@@ -39,6 +41,11 @@ struct k8s_target_stats;
 
 #define K8S_APPLY_ATTEMPTS 5
 #define K8S_SHAPE_ANNOTATION "mdscale.io/shape"
+/* The template's shape when a shape was applied in place. While the
+ * template still has it, the Deployment's shape is the one applied in
+ * place, and pods made later are resized to it; once someone changes the
+ * template, the template's shape counts again. */
+#define K8S_TEMPLATE_ANNOTATION "mdscale.io/template-shape"
 
 struct backend_k8s_env {
 	uv_loop_t *loop;

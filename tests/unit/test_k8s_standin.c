@@ -677,6 +677,26 @@ static void test_standin_rollout_without_resize(void **state)
 	assert_string_equal(a.t.shape, "k8s.m");
 }
 
+/* How many stored pods run the model container with this CPU limit. */
+static int all_pods_cpu(struct fx *f, const char *cpu)
+{
+	json_t *st = standin(f, "state", NULL), *p;
+	size_t i;
+	int n = 0;
+
+	json_array_foreach(json_object_get(st, "pods"), i, p) {
+		json_t *c = json_array_get(json_object_get(json_object_get(p,
+						"spec"), "containers"), 0);
+		const char *v = json_string_value(json_object_get(
+			json_object_get(json_object_get(c, "resources"),
+					"limits"), "cpu"));
+
+		n += v != NULL && strcmp(v, cpu) == 0;
+	}
+	json_decref(st);
+	return n;
+}
+
 static void test_standin_resize_in_place(void **state)
 {
 	struct fx *f = *state;
@@ -702,6 +722,19 @@ static void test_standin_resize_in_place(void **state)
 	a = do_read(f, "default/web");
 	assert_string_equal(a.t.shape, "k8s.m");
 	assert_string_equal(a.t.state, "ACTIVE");
+
+	/* A pod made later from the unchanged template is resized too. */
+	a = do_apply(f, "default/web", 3, "k8s.m");
+	assert_int_equal(a.rc, 0);
+	assert_string_equal(a.work_id, "rollout:2:3");
+	a = follow_work(f, "default/web", a.work_id, &steps);
+	assert_int_equal(a.p.status, BACKEND_WORK_SUCCEEDED);
+	for (int i = 0; i < 200 && all_pods_cpu(f, "1") != 3; i++)
+		run_for(f, 50);
+	assert_int_equal(all_pods_cpu(f, "1"), 3);
+	assert_int_equal(logged(f, "PATCH", "/resize", 200), 3);
+	a = do_read(f, "default/web");
+	assert_string_equal(a.t.shape, "k8s.m");
 }
 
 struct seen {
