@@ -839,6 +839,8 @@ static void apply_step(struct op *op, const struct k8s_response *r)
 		apply_done(op, r->obj);
 		break;
 	case A_PODS:
+		/* Again after a conflict: the pods read before go. */
+		json_decref(op->pods);
 		op->pods = json_incref(json_object_get(r->obj, "items"));
 		op->pod_next = 0;
 		send_next_resize(op);

@@ -493,7 +493,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     self.st.violation(e.violation, "%s %s" % (method, self.path))
             if not self.last_status:
                 self.send_json(e.status["code"], e.status)
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             pass
         finally:
             if not u.path.startswith("/_standin/"):
@@ -1225,6 +1225,13 @@ class Server(http.server.ThreadingHTTPServer):
         sock, addr = self.socket.accept()
         return self.tls.wrap_socket(sock, server_side=True,
                                     do_handshake_on_connect=False), addr
+
+    def handle_error(self, request, client_address):
+        # A client that went away mid-answer (a cancelled watch) is not an
+        # error of the stand-in.
+        if isinstance(sys.exc_info()[1], (OSError, ssl.SSLError)):
+            return
+        super().handle_error(request, client_address)
 
     def finish_request(self, request, client_address):
         try:
