@@ -45,8 +45,10 @@ through /_standin/* (JSON bodies; no Kubernetes path starts with "_"):
   POST /_standin/fault         {method, path (regex), status, count,
                                reason, message}: answer the next count
                                matching requests with that Status
-  POST /_standin/conflict      {count}: the next count scale PUTs see a
-                               concurrent writer (rv moves first: 409)
+  POST /_standin/conflict      {count}: the next count conditional writes
+                               (scale PUTs, Deployment PATCHes with a
+                               resourceVersion) see a concurrent writer
+                               (rv moves first: 409)
   POST /_standin/forbid        {verb, resource}: RBAC denies it (403)
   POST /_standin/expire-token  {token}: that token is now refused (401)
   POST /_standin/compact       forget the watch history (older rv: 410)
@@ -786,13 +788,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                         "message": "must be greater than or "
                                         "equal to 0",
                                         "field": "spec.replicas"}]})
-        if s.conflicts > 0:
-            s.conflicts -= 1
-            d["spec"]["replicas"] = d["spec"]["replicas"]  # another writer
-            d["metadata"]["annotations"] = dict(
-                d["metadata"].get("annotations", {}),
-                **{"standin/concurrent-writer": str(s.rv)})
-            s.bump("deployments", d["metadata"]["namespace"], "MODIFIED", d)
+        self.concurrent_writer(d)
         if "resourceVersion" in meta and \
                 meta["resourceVersion"] != d["metadata"]["resourceVersion"]:
             raise ApiError(409, "Conflict", 'Operation cannot be fulfilled '
@@ -806,6 +802,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             d["metadata"]["generation"] += 1
             s.bump("deployments", d["metadata"]["namespace"], "MODIFIED", d)
         return self.send_json(200, self.scale_obj(d))
+
+    def concurrent_writer(self, d):
+        """With conflicts to inject, someone else writes d first: its
+        resourceVersion moves, so a conditional write sees 409."""
+        s = self.st
+        if s.conflicts > 0:
+            s.conflicts -= 1
+            d["metadata"]["annotations"] = dict(
+                d["metadata"].get("annotations", {}),
+                **{"standin/concurrent-writer": str(s.rv)})
+            s.bump("deployments", d["metadata"]["namespace"], "MODIFIED", d)
 
     def patch_content(self):
         ct = (self.headers.get("Content-Type") or "").split(";")[0].strip()
@@ -832,6 +839,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         name = d["metadata"]["name"]
         rv = ((patch.get("metadata") or {}).get("resourceVersion")
               if isinstance(patch, dict) else None)
+        if rv is not None:
+            self.concurrent_writer(d)
         if rv is not None and rv != d["metadata"]["resourceVersion"]:
             raise ApiError(409, "Conflict", 'Operation cannot be fulfilled '
                            'on deployments.apps "%s": the object has been '

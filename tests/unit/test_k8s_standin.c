@@ -705,11 +705,16 @@ static void test_standin_resize_in_place(void **state)
 	int steps;
 
 	standin_do(f, "resize", "{\"enabled\": true}");
+	/* The annotation's write meets a concurrent writer once: read again,
+	 * resize again (the same), annotate. */
+	standin_do(f, "conflict", "{\"count\": 1}");
 	a = do_apply(f, "default/web", 2, "k8s.m");
 	assert_int_equal(a.rc, 0);
 	assert_string_equal(a.work_id, "resize:k8s.m");
 	assert_int_equal(logged(f, "GET", "/api/v1", 200), 1);
-	assert_int_equal(logged(f, "PATCH", "/resize", 200), 2);
+	assert_int_equal(logged(f, "PATCH", "/deployments/web", 409), 1);
+	assert_int_equal(logged(f, "PATCH", "/deployments/web", 200), 1);
+	assert_int_equal(logged(f, "PATCH", "/resize", 200), 4);
 	/* The template is untouched: no rollout replaces the pods. */
 	stored_limits(f, 0, cpu, mem);
 	assert_string_equal(cpu, "500m");
@@ -732,7 +737,7 @@ static void test_standin_resize_in_place(void **state)
 	for (int i = 0; i < 200 && all_pods_cpu(f, "1") != 3; i++)
 		run_for(f, 50);
 	assert_int_equal(all_pods_cpu(f, "1"), 3);
-	assert_int_equal(logged(f, "PATCH", "/resize", 200), 3);
+	assert_int_equal(logged(f, "PATCH", "/resize", 200), 5);
 	a = do_read(f, "default/web");
 	assert_string_equal(a.t.shape, "k8s.m");
 }
