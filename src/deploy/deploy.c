@@ -241,12 +241,11 @@ static void inst_free(struct deploy *d, struct instance *in)
 
 static void maybe_closed(struct deploy *d);
 
-/* The backend observed a change of an instance: fold it into the
- * engine's state. */
-static void on_changed(void *arg, struct backend_instance *bi)
+/* Folds what the backend observes of an instance into the engine's
+ * state of it. */
+static void fold(struct instance *in)
 {
-	struct deploy *d = arg;
-	struct instance *in = bi->engine_data;
+	struct backend_instance *bi = &in->bi;
 	struct deployment *dep = in->dep;
 
 	switch (bi->state) {
@@ -283,6 +282,16 @@ static void on_changed(void *arg, struct backend_instance *bi)
 	case BACKEND_STOPPING:
 		break;
 	}
+}
+
+/* The backend observed a change of an instance. */
+static void on_changed(void *arg, struct backend_instance *bi)
+{
+	struct deploy *d = arg;
+	struct instance *in = bi->engine_data;
+	struct deployment *dep = in->dep;
+
+	fold(in);
 	if (d->closing || d->detaching) {
 		maybe_closed(d);
 		return;
@@ -975,16 +984,24 @@ static void reconcile(struct deploy *d, struct deployment *dep)
 static void recover_inst(struct deployment *dep, struct instance *in)
 {
 	struct backend *b = dep->backend;
+	int rc = MDS_E_NOTFOUND;
 
-	if (b->ops->adopt(b, &in->bi) == 0) {
+	if (backend_can(b, BACKEND_CAP_ADOPT) && b->ops->adopt != NULL) {
+		rc = b->ops->adopt(b, &in->bi);
+	} else { /* nothing outlives a daemon on this backend */
+		in->bi.alive = false;
+		in->bi.pid = 0;
+		if (in->bi.state != BACKEND_NEW)
+			in->bi.state = BACKEND_STOPPED;
+	}
+	if (rc == 0) {
 		log_event(LOG_INFO, "deploy",
 			  LOG_IDS(.deployment_id = dep->id,
 				  .instance_id = in->bi.id),
 			  "instance %s of %s adopted: pid %d", in->bi.id,
 			  dep->name, in->bi.pid);
 		in->logged_pid = in->bi.pid;
-		if (in->state == PLAN_READY && in->bi.state != BACKEND_READY)
-			in->state = PLAN_STARTING;
+		fold(in); /* it may have become ready while we were away */
 		return;
 	}
 	if (in->state == PLAN_DRAINING)
