@@ -17,6 +17,7 @@
 #include "k8s/k8s_client.h"
 #include "k8s/k8s_quantity.h"
 #include "k8s/k8s_target.h"
+#include "k8s/k8s_view.h"
 #include "k8s/kubeconfig.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -59,17 +60,6 @@ struct kb {
 
 enum op_kind { OP_READ, OP_APPLY, OP_PROGRESS };
 
-/* What a Deployment says, read from its JSON. */
-struct dview {
-	char rv[64];
-	int64_t generation, observed;
-	int64_t replicas, st_replicas, updated, ready;
-	char shape[SHAPE_NAME_MAX + 1]; /* "" when no rung matches */
-	char template_shape[SHAPE_NAME_MAX + 1]; /* the template's; "" */
-	char selector[512];
-	int deadline_exceeded;
-	char condition_msg[BACKEND_MSG_MAX];
-};
 
 struct op {
 	struct kb *kb;
@@ -79,7 +69,7 @@ struct op {
 	struct followed *fw;
 	int step;
 	int attempts;
-	struct dview dv;
+	struct k8s_view dv;
 	struct backend_target want;
 	struct backend_target got;   /* read */
 	char work_id[BACKEND_WORK_ID_MAX];
@@ -142,136 +132,6 @@ int backend_k8s_parse_ref(const char *ref, char *ns, size_t nssz, char *name,
 	return 0;
 }
 
-static int64_t int_at(json_t *o, const char *k)
-{
-	return json_integer_value(json_object_get(o, k));
-}
-
-/* The model container in a list of containers (by name, or the first). */
-static json_t *container_in(const struct kb *kb, json_t *list)
-{
-	json_t *c;
-	size_t i;
-
-	if (kb->container == NULL)
-		return json_array_get(list, 0);
-	json_array_foreach(list, i, c) {
-		const char *n = json_string_value(json_object_get(c, "name"));
-
-		if (n != NULL && strcmp(n, kb->container) == 0)
-			return c;
-	}
-	return NULL;
-}
-
-/* The rung whose CPU and memory equal these limits, or NULL. */
-static const struct shape *shape_of(const struct kb *kb, json_t *limits)
-{
-	int64_t cpu, mem;
-
-	if (k8s_quantity_milli(json_string_value(json_object_get(limits,
-				       "cpu")), &cpu) != 0 ||
-	    k8s_quantity_milli(json_string_value(json_object_get(limits,
-				       "memory")), &mem) != 0)
-		return NULL;
-	for (size_t i = 0; i < kb->shapes.n; i++) {
-		const struct shape *s = &kb->shapes.v[i];
-
-		if ((int64_t)s->mcpu == cpu &&
-		    (int64_t)s->mem_bytes * 1000 == mem)
-			return s;
-	}
-	return NULL;
-}
-
-static void selector_of(json_t *dep, char *out, size_t outsz)
-{
-	json_t *ml = json_object_get(json_object_get(json_object_get(dep,
-				     "spec"), "selector"), "matchLabels");
-	const char *k;
-	json_t *v;
-	size_t n = 0;
-
-	out[0] = '\0';
-	json_object_foreach(ml, k, v) {
-		if (n < outsz)
-			n += (size_t)snprintf(out + n, outsz - n, "%s%s=%s",
-					      n > 0 ? "," : "", k,
-					      json_string_value(v) != NULL
-						      ? json_string_value(v)
-						      : "");
-	}
-}
-
-/* Reads what apply and progress need from a Deployment. */
-static void view(const struct kb *kb, json_t *dep, struct dview *dv)
-{
-	json_t *meta = json_object_get(dep, "metadata");
-	json_t *spec = json_object_get(dep, "spec");
-	json_t *st = json_object_get(dep, "status"), *c;
-	json_t *tc = container_in(kb, json_object_get(json_object_get(
-		json_object_get(spec, "template"), "spec"), "containers"));
-	const char *ann = json_string_value(json_object_get(json_object_get(
-		meta, "annotations"), K8S_SHAPE_ANNOTATION));
-	const char *tann = json_string_value(json_object_get(json_object_get(
-		meta, "annotations"), K8S_TEMPLATE_ANNOTATION));
-	const struct shape *s;
-	size_t i;
-
-	memset(dv, 0, sizeof(*dv));
-	snprintf(dv->rv, sizeof(dv->rv), "%s",
-		 json_string_value(json_object_get(meta, "resourceVersion"))
-			 ? json_string_value(json_object_get(
-				   meta, "resourceVersion"))
-			 : "");
-	dv->generation = int_at(meta, "generation");
-	dv->observed = int_at(st, "observedGeneration");
-	dv->replicas = int_at(spec, "replicas");
-	dv->st_replicas = int_at(st, "replicas");
-	dv->updated = int_at(st, "updatedReplicas");
-	dv->ready = int_at(st, "readyReplicas");
-	s = shape_of(kb, json_object_get(json_object_get(tc, "resources"),
-					 "limits"));
-	snprintf(dv->template_shape, sizeof(dv->template_shape), "%s",
-		 s != NULL ? s->name : "");
-	/* A shape applied in place is only in the annotation, and counts
-	 * while the template is as it was then. */
-	if (ann != NULL && shape_find(&kb->shapes, ann) != NULL && tann != NULL &&
-	    strcmp(tann, dv->template_shape) == 0)
-		snprintf(dv->shape, sizeof(dv->shape), "%s", ann);
-	else
-		snprintf(dv->shape, sizeof(dv->shape), "%s",
-			 dv->template_shape);
-	selector_of(dep, dv->selector, sizeof(dv->selector));
-	json_array_foreach(json_object_get(st, "conditions"), i, c) {
-		const char *type = json_string_value(json_object_get(c, "type"));
-		const char *reason = json_string_value(json_object_get(c,
-							"reason"));
-
-		if (type != NULL && strcmp(type, "Progressing") == 0 &&
-		    reason != NULL &&
-		    strcmp(reason, "ProgressDeadlineExceeded") == 0) {
-			dv->deadline_exceeded = 1;
-			snprintf(dv->condition_msg, sizeof(dv->condition_msg),
-				 "%s", json_string_value(json_object_get(
-					       c, "message"))
-					       ? json_string_value(json_object_get(
-							 c, "message"))
-					       : "ProgressDeadlineExceeded");
-		}
-	}
-}
-
-/* Whether the Deployment is still rolling out: its controller has not
- * seen the last change, or pods of an older template (or too many or too
- * few pods) remain. Pods that are merely not ready (a crash loop) do not
- * count, so that they never block a change that might help. */
-static int rolling(const struct dview *dv)
-{
-	return dv->observed < dv->generation || dv->updated != dv->replicas ||
-	       dv->st_replicas != dv->replicas;
-}
-
 /* ---- following --------------------------------------------------------- */
 
 static struct followed *find_followed(struct kb *kb, const char *ref)
@@ -281,8 +141,6 @@ static struct followed *find_followed(struct kb *kb, const char *ref)
 			return f;
 	return NULL;
 }
-
-static json_t *resources_json(const struct shape *s);
 
 /* What check_pod_shape() looks for. */
 struct resize_scan {
@@ -313,7 +171,7 @@ static void resize_pod(struct followed *f, json_t *pod, const char *pname,
 		       const struct shape *s)
 {
 	struct kb *kb = f->kb;
-	json_t *c = container_in(kb, json_object_get(json_object_get(pod,
+	json_t *c = k8s_view_container(kb->container, json_object_get(json_object_get(pod,
 							"spec"), "containers"));
 	struct resize_call *rc = xcalloc(1, sizeof(*rc));
 	char diag[K8S_MSG_MAX];
@@ -324,7 +182,7 @@ static void resize_pod(struct followed *f, json_t *pod, const char *pname,
 	snprintf(rc->pod, sizeof(rc->pod), "%s", pname);
 	body = json_pack("{s{s[{ssso}]}}", "spec", "containers", "name",
 			 json_string_value(json_object_get(c, "name")),
-			 "resources", resources_json(s));
+			 "resources", k8s_view_resources(s));
 	path = xasprintf("/api/v1/namespaces/%s/pods/%s/resize", f->ns, pname);
 	if (k8s_call(kb->client, "PATCH", path,
 		     "application/strategic-merge-patch+json", body,
@@ -347,13 +205,13 @@ static void check_pod_shape(void *arg, json_t *pod)
 	struct followed *f = scan->f;
 	const char *pname = json_string_value(json_object_get(
 		json_object_get(pod, "metadata"), "name"));
-	json_t *c = container_in(f->kb, json_object_get(json_object_get(pod,
+	json_t *c = k8s_view_container(f->kb->container, json_object_get(json_object_get(pod,
 							"spec"), "containers"));
 	const char *asked;
 
 	if (pname == NULL || c == NULL ||
 	    json_object_get(pod, "metadata") == NULL ||
-	    shape_of(f->kb, json_object_get(json_object_get(c, "resources"),
+	    k8s_view_shape(&f->kb->shapes, json_object_get(json_object_get(c, "resources"),
 					    "limits")) == scan->want)
 		return;
 	asked = json_string_value(json_object_get(f->resized, pname));
@@ -379,11 +237,11 @@ static void target_changed(void *arg, struct k8s_target *t)
 	const struct shape *want = ann != NULL ? shape_find(&kb->shapes, ann)
 					       : NULL;
 	struct resize_scan scan = { f, want };
-	struct dview dv;
+	struct k8s_view dv;
 
 	if (kb->closing || want == NULL || f->busy)
 		return;
-	view(kb, dep, &dv);
+	k8s_view_read(&kb->shapes, kb->container, dep, &dv);
 	/* Only while the shape applied in place counts, and the template
 	 * does not have it (else pods are made with it). */
 	if (strcmp(dv.shape, want->name) != 0 ||
@@ -547,12 +405,12 @@ static void read_step(struct op *op, const struct k8s_response *r)
 	char *path;
 
 	if (op->step == R_DEPLOYMENT) {
-		struct dview *dv = &op->dv;
+		struct k8s_view *dv = &op->dv;
 
-		view(op->kb, r->obj, dv);
+		k8s_view_read(&op->kb->shapes, op->kb->container, r->obj, dv);
 		snprintf(op->got.state, sizeof(op->got.state), "%s",
 			 dv->deadline_exceeded ? "FAILED"
-			 : rolling(dv)         ? "UPDATING"
+			 : k8s_view_rolling(dv)         ? "UPDATING"
 					       : "ACTIVE");
 		op->got.count = (uint32_t)dv->replicas;
 		snprintf(op->got.shape, sizeof(op->got.shape), "%s",
@@ -610,21 +468,11 @@ enum {
 	A_ANNOTATE,  /* PATCH the shape annotation, with resourceVersion */
 };
 
-static json_t *resources_json(const struct shape *s)
-{
-	char cpu[32], mem[32];
-
-	k8s_quantity_cpu(s->mcpu, cpu, sizeof(cpu));
-	k8s_quantity_mem(s->mem_bytes, mem, sizeof(mem));
-	return json_pack("{s{ssss}s{ssss}}", "requests", "cpu", cpu, "memory",
-			 mem, "limits", "cpu", cpu, "memory", mem);
-}
-
 /* The name of the model container in the template of the Deployment
  * answer, or NULL. */
 static const char *template_container(struct op *op, json_t *dep)
 {
-	json_t *c = container_in(op->kb, json_object_get(json_object_get(
+	json_t *c = k8s_view_container(op->kb->container, json_object_get(json_object_get(
 		json_object_get(json_object_get(dep, "spec"), "template"),
 		"spec"), "containers"));
 
@@ -670,7 +518,7 @@ static void send_template_patch(struct op *op, json_t *dep)
 		(int)op->want.count, "strategy", "type", "RollingUpdate",
 		"rollingUpdate",
 		"maxUnavailable", 0, "maxSurge", 1, "template", "spec",
-		"containers", "name", cname, "resources", resources_json(s));
+		"containers", "name", cname, "resources", k8s_view_resources(s));
 	path = xasprintf("/apis/apps/v1/namespaces/%s/deployments/%s", op->ns,
 			 op->name);
 	op->step = A_PATCH;
@@ -703,12 +551,12 @@ static void send_next_resize(struct op *op)
 	}
 	body = json_pack("{s{s[{ssso}]}}", "spec", "containers", "name",
 			 json_string_value(json_object_get(
-				 container_in(op->kb,
+				 k8s_view_container(op->kb->container,
 					      json_object_get(json_object_get(
 						      pod, "spec"),
 							      "containers")),
 				 "name")),
-			 "resources", resources_json(s));
+			 "resources", k8s_view_resources(s));
 	path = xasprintf("/api/v1/namespaces/%s/pods/%s/resize", op->ns,
 			 json_string_value(json_object_get(
 				 json_object_get(pod, "metadata"), "name")));
@@ -721,18 +569,18 @@ static void send_next_resize(struct op *op)
 /* After the first read: decide what to change, or nothing. */
 static void apply_decide(struct op *op, json_t *dep)
 {
-	struct dview *dv = &op->dv;
+	struct k8s_view *dv = &op->dv;
 	char msg[K8S_MSG_MAX];
 	int shape_change;
 
-	view(op->kb, dep, dv);
+	k8s_view_read(&op->kb->shapes, op->kb->container, dep, dv);
 	shape_change = op->want.shape[0] != '\0' &&
 		       strcmp(op->want.shape, dv->shape) != 0;
 	if (!shape_change && (int64_t)op->want.count == dv->replicas) {
 		op_finish(op, 0, ""); /* at want, or already going there */
 		return;
 	}
-	if (rolling(dv) && !dv->deadline_exceeded) {
+	if (k8s_view_rolling(dv) && !dv->deadline_exceeded) {
 		snprintf(msg, sizeof(msg), "Deployment %s is still rolling out "
 			 "(generation %" PRId64 ", observed %" PRId64 ", %"
 			 PRId64 "/%" PRId64 " ready); one change at a time",
@@ -800,7 +648,8 @@ static void apply_conflict(struct op *op, const struct k8s_response *r)
 static void apply_done(struct op *op, json_t *dep)
 {
 	snprintf(op->work_id, sizeof(op->work_id), "rollout:%" PRId64 ":%u",
-		 int_at(json_object_get(dep, "metadata"), "generation"),
+		 (int64_t)json_integer_value(json_object_get(
+			 json_object_get(dep, "metadata"), "generation")),
 		 op->want.count);
 	op_finish(op, 0, "");
 }
@@ -926,9 +775,9 @@ static enum backend_work_status resize_status(struct op *op, json_t *pods,
 				return BACKEND_WORK_FAILED;
 			}
 		}
-		cs = container_in(op->kb, json_object_get(st,
+		cs = k8s_view_container(op->kb->container, json_object_get(st,
 							"containerStatuses"));
-		at = shape_of(op->kb, json_object_get(json_object_get(cs,
+		at = k8s_view_shape(&op->kb->shapes, json_object_get(json_object_get(cs,
 						"resources"), "limits"));
 		if (at != s)
 			done = 0;
@@ -940,9 +789,9 @@ static enum backend_work_status resize_status(struct op *op, json_t *pods,
 static void rollout_progress(struct op *op, json_t *dep, int64_t gen,
 			     unsigned count)
 {
-	struct dview *dv = &op->dv;
+	struct k8s_view *dv = &op->dv;
 
-	view(op->kb, dep, dv);
+	k8s_view_read(&op->kb->shapes, op->kb->container, dep, dv);
 	if (dv->deadline_exceeded) {
 		op->wstatus = BACKEND_WORK_FAILED;
 		snprintf(op->got.message, sizeof(op->got.message), "%s",
@@ -981,7 +830,7 @@ static void progress_step(struct op *op, const struct k8s_response *r)
 		/* A resize: the pods, by the Deployment's selector. */
 		char *esc, *path;
 
-		view(op->kb, r->obj, &op->dv);
+		k8s_view_read(&op->kb->shapes, op->kb->container, r->obj, &op->dv);
 		esc = k8s_escape(op->dv.selector);
 		path = xasprintf("/api/v1/namespaces/%s/pods?labelSelector=%s",
 				 op->ns, esc);
