@@ -32,6 +32,19 @@ static const struct cli_cmd cli_cmds[] = {
 		.exec = cli_deployment_create,
 	},
 	{
+		.name = "deployment import",
+		.usage = "--backend kubernetes|oci REF [--name NAME]\n"
+			 "\t[--wait [--timeout SECONDS]]",
+		.help = "Takes a deployment that lives on a platform under\n"
+			"mdscale's care: REF is NAMESPACE/NAME of a Kubernetes\n"
+			"Deployment, or the OCID of an OCI model deployment. The\n"
+			"platform keeps running it; mdscale reads its count and\n"
+			"shape, scales it and follows its progress. --name defaults\n"
+			"to REF's part after its last '/'. --wait waits until it is\n"
+			"ACTIVE.",
+		.exec = cli_deployment_import,
+	},
+	{
 		.name = "deployment list",
 		.usage = "",
 		.help = "Lists the live deployments, oldest first.",
