@@ -36,14 +36,15 @@ static const struct {
 	enum mql_stat stat;
 } stats[] = {
 	{ "absent", MQL_STAT_ABSENT },   { "avg", MQL_STAT_MEAN },
-	{ "count", MQL_STAT_COUNT },     { "last", MQL_STAT_LAST },
+	{ "count", MQL_STAT_COUNT },     { "first", MQL_STAT_FIRST },
+	{ "increment", MQL_STAT_INCREMENT }, { "last", MQL_STAT_LAST },
 	{ "max", MQL_STAT_MAX },         { "mean", MQL_STAT_MEAN },
 	{ "min", MQL_STAT_MIN },         { "percentile", MQL_STAT_PERCENTILE },
 	{ "rate", MQL_STAT_RATE },       { "sum", MQL_STAT_SUM },
 };
 
-#define STAT_LIST "absent, avg, count, last, max, mean, min, percentile, " \
-		  "rate, sum"
+#define STAT_LIST "absent, avg, count, first, increment, last, max, " \
+		  "mean, min, percentile, rate, sum"
 
 /* --- parsing ------------------------------------------------------------- */
 
@@ -333,12 +334,11 @@ static int term(struct parser *ps)
 	rc = string(ps, &value);
 	if (rc != 0)
 		return rc;
+	/* Only =~ matches patterns: a '*' after = or != is itself. */
 	if (op == OP_EQ)
-		return add_term(ps, at, key, value, strchr(value, '*') ?
-				TSDB_MATCH_GLOB : TSDB_MATCH_EQ);
+		return add_term(ps, at, key, value, TSDB_MATCH_EQ);
 	if (op == OP_NE)
-		return add_term(ps, at, key, value, strchr(value, '*') ?
-				TSDB_MATCH_NOT_GLOB : TSDB_MATCH_NE);
+		return add_term(ps, at, key, value, TSDB_MATCH_NE);
 	/* =~ "a|b*": the alternatives become terms of the same clause. */
 	for (char *alt = value;;) {
 		char *bar = strchr(alt, '|');
@@ -865,8 +865,8 @@ static size_t make_groups(const struct mql_query *q, struct mql_result *r)
 
 struct acc {
 	uint64_t count;
-	double sum, min, max, last, rate;
-	int64_t last_t;
+	double sum, min, max, first, last, rate;
+	int64_t first_t, last_t;
 	int nrate;
 };
 
@@ -888,6 +888,15 @@ static void acc_last(struct acc *a, int64_t t, double v, int first)
 	if (first || t > a->last_t) {
 		a->last_t = t;
 		a->last = v;
+	}
+}
+
+/* Keeps the earliest sample; a tie keeps the one seen first. */
+static void acc_first(struct acc *a, int64_t t, double v, int first)
+{
+	if (first || t < a->first_t) {
+		a->first_t = t;
+		a->first = v;
 	}
 }
 
@@ -933,6 +942,7 @@ static void accumulate(const struct mql_query *q, struct mql_result *r,
 					push_val(r, v);
 			}
 		acc_last(a, last->t, last->v, before == 0);
+		acc_first(a, first->t, first->v, before == 0);
 		acc_rate(a, first->t, first->v, last->t, last->v);
 	} else {
 		const struct tsdb_bucket *first = &rd.agg[0][0];
@@ -948,6 +958,9 @@ static void accumulate(const struct mql_query *q, struct mql_result *r,
 					push_val(r, b->sum / b->count);
 			}
 		acc_last(a, last->last_t, last->last, before == 0);
+		/* Buckets keep no first sample: the earliest minute's last
+		 * stands for it, as it does for rate(). */
+		acc_first(a, first->last_t, first->last, before == 0);
 		acc_rate(a, first->last_t, first->last, last->last_t,
 			 last->last);
 	}
@@ -993,6 +1006,12 @@ static void eval_point(const struct mql_query *q, struct mql_result *r,
 		break;
 	case MQL_STAT_COUNT:
 		pt->value = (double)a.count;
+		break;
+	case MQL_STAT_FIRST:
+		pt->value = a.first;
+		break;
+	case MQL_STAT_INCREMENT:
+		pt->value = a.last - a.first;
 		break;
 	case MQL_STAT_LAST:
 		pt->value = a.last;

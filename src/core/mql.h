@@ -10,14 +10,15 @@
  *              1d; mdscale also accepts seconds).
  *   filters    comma-separated clauses that must all hold; a clause is one
  *              or more terms joined by "||". A term is key = "v", key != "v"
- *              or key =~ "p". A '*' in the value of = or != matches any run
- *              of bytes; =~ takes '*' wildcards and '|' between alternatives
- *              ("ol8|ol7*"). At most 32 clauses of 32 alternatives each.
+ *              or key =~ "p". The value of = or != is literal (a '*' in it
+ *              is a '*'); only =~ matches patterns: '*' wildcards and '|'
+ *              between alternatives ("ol8|ol7*"). At most 32 clauses of 32
+ *              alternatives each.
  *   grouping   grouping() (one stream of everything) or groupBy(k1, ...)
  *              (one stream per distinct value of those keys, at most 16).
- *   statistic  absent(), absent(hours), count(), last(), max(), mean(),
- *              avg() (= mean), min(), percentile(p) with 0 < p < 1, rate(),
- *              sum().
+ *   statistic  absent(), absent(hours), count(), first(), increment()
+ *              (last - first), last(), max(), mean(), avg() (= mean), min(),
+ *              percentile(p) with 0 < p < 1, rate(), sum().
  *   condition  > >= == != < <= N, in (a, b) (a <= v <= b, inclusive as in
  *              OCI), not in (a, b). absent() without one means "== 1".
  *
@@ -48,6 +49,8 @@ struct mql_query;
 enum mql_stat {
 	MQL_STAT_ABSENT,
 	MQL_STAT_COUNT,
+	MQL_STAT_FIRST,
+	MQL_STAT_INCREMENT,
 	MQL_STAT_LAST,
 	MQL_STAT_MAX,
 	MQL_STAT_MEAN,

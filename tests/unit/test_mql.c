@@ -174,8 +174,11 @@ static void test_parse_filters(void **state)
 	assert_int_equal(n, 5);
 	assert_int_equal(c[0].nterms, 2);
 	assert_string_equal(c[0].terms[1].value, "y");
-	assert_int_equal(c[1].terms[0].op, TSDB_MATCH_GLOB);
-	assert_int_equal(c[2].terms[0].op, TSDB_MATCH_NOT_GLOB);
+	/* Only =~ matches patterns: a '*' after = or != is literal. */
+	assert_int_equal(c[1].terms[0].op, TSDB_MATCH_EQ);
+	assert_string_equal(c[1].terms[0].value, "p*");
+	assert_string_equal(mql_filter_value(q, "b"), "p*");
+	assert_int_equal(c[2].terms[0].op, TSDB_MATCH_NE);
 	assert_int_equal(c[3].nterms, 2);
 	assert_string_equal(c[3].terms[0].value, "ol8");
 	assert_string_equal(c[3].terms[1].value, "ol7*");
@@ -198,7 +201,8 @@ static void test_parse_filters(void **state)
 	assert_string_equal(mql_stat_name(MQL_STAT_PERCENTILE), "percentile");
 }
 
-#define STATS "absent, avg, count, last, max, mean, min, percentile, rate, sum"
+#define STATS "absent, avg, count, first, increment, last, max, mean, min, " \
+	"percentile, rate, sum"
 
 static void test_parse_errors(void **state)
 {
@@ -478,6 +482,8 @@ static void test_eval_statistics(void **state)
 		{ "sum()", 210, 100 },     { "count()", 6, 2 },
 		{ "mean()", 35, 50 },      { "avg()", 35, 50 },
 		{ "last()", 60, 95 },      { "rate()", 1.0, 1.8 },
+		/* first: 540000:10 and 545000:5; increment: last - first. */
+		{ "first()", 10, 5 },      { "increment()", 50, 90 },
 		{ "percentile(0.9)", 55, 86 },
 		{ "percentile(0.5)", 35, 50 },
 	};
@@ -498,6 +504,22 @@ static void test_eval_statistics(void **state)
 				 cases[i].b);
 		assert_false(f->r.streams[0].points[0].holds);
 	}
+}
+
+/* A '*' after = is the byte '*'; =~ is the only pattern match. */
+static void test_eval_star_is_literal(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId = \"md*\"}.max()",
+			      600000), 0);
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId != \"md*\"}.max()",
+			      600000), 3);
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId =~ \"md*\"}.max()",
+			      600000), 3);
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId =~ \"md2|x\"}.max()",
+			      600000), 1);
+	assert_int_equal(eval(f, "Nothing[1m].max()", 600000), 0);
 }
 
 static void test_eval_grouping(void **state)
@@ -559,7 +581,7 @@ static void test_eval_conditions(void **state)
 			      ".max()", 600000), 2);
 	assert_int_equal(eval(f, "Cpu[1m]{resourceId =~ \"md*\"}.max()",
 			      600000), 3);
-	assert_int_equal(eval(f, "Cpu[1m]{resourceId = \"md*\", "
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId =~ \"md*\", "
 			      "instanceId =~ \"x|i2\"}.max()", 600000), 1);
 	/* Nothing there is not an error. */
 	assert_int_equal(eval(f, "Nope[1m].max()", 600000), 0);
@@ -694,6 +716,8 @@ int main(void)
 		cmocka_unit_test(test_parse_pathological),
 		cmocka_unit_test_setup_teardown(test_eval_statistics, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_eval_star_is_literal,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eval_grouping, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_eval_conditions, setup,
