@@ -29,6 +29,7 @@ struct mql_query {
 	int64_t absent_ms;
 	enum mql_cmp cmp;
 	double a, b;
+	size_t expr_len; /* bytes of text before the condition */
 };
 
 static const struct {
@@ -550,6 +551,7 @@ static int parse(struct parser *ps)
 			rc = statistic_args(ps);
 			if (rc != 0)
 				return rc;
+			q->expr_len = (size_t)(ps->p - ps->text);
 			ws(ps);
 			if (*ps->p != '\0') {
 				rc = condition(ps);
@@ -674,6 +676,11 @@ const char *mql_filter_value(const struct mql_query *q, const char *key)
 			return cl->terms[0].value;
 	}
 	return NULL;
+}
+
+size_t mql_expression_len(const struct mql_query *q)
+{
+	return q->expr_len;
 }
 
 int mql_has_condition(const struct mql_query *q)

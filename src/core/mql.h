@@ -112,6 +112,10 @@ const struct tsdb_clause *mql_filters(const struct mql_query *q, size_t *n);
  * no alternatives), e.g. the deployment an alarm watches; NULL if none.
  */
 const char *mql_filter_value(const struct mql_query *q, const char *key);
+/* Returns the length of the query's text before its condition, without
+ * the blanks that precede it: "M[1m].max() > 1" gives 11 ("M[1m].max()"),
+ * as OCI keys metricValues. */
+size_t mql_expression_len(const struct mql_query *q);
 /* Returns 1 if the query has a condition, explicit or (absent) implicit. */
 int mql_has_condition(const struct mql_query *q);
 /* Returns the comparison; a and b (may be NULL) receive its operands. */
