@@ -154,6 +154,7 @@ void alarm_def_clear(struct alarm_def *def)
 	free(def->destinations);
 	free(def->notification_title);
 	free(def->suppress_description);
+	free(def->resource_group);
 	alarm_def_init(def);
 }
 
@@ -166,10 +167,24 @@ int alarm_def_set_query(struct alarm_def *def, const char *text, char *diag,
 	rc = mql_parse(text, &q, diag, diagsz);
 	if (rc != 0)
 		return rc;
+	if (def->resource_group != NULL &&
+	    mql_add_filter(q, "resourceGroup", def->resource_group) != 0) {
+		mql_free(q);
+		mds_diag(diag, diagsz, "query: no room for the resourceGroup "
+			 "filter (32 filters at most)");
+		return MDS_E_LIMIT;
+	}
 	mql_free(def->query);
 	free(def->query_text);
 	def->query = q;
 	def->query_text = xstrdup(text);
+	return 0;
+}
+
+int alarm_def_set_resource_group(struct alarm_def *def, const char *group)
+{
+	free(def->resource_group);
+	def->resource_group = group != NULL ? xstrdup(group) : NULL;
 	return 0;
 }
 

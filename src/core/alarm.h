@@ -113,6 +113,7 @@ struct alarm_def {
 	/* Suppression: no notifications in [from, until); until 0: none. */
 	int64_t suppress_from_ms, suppress_until_ms;
 	char *suppress_description; /* NULL: none */
+	char *resource_group;     /* NULL: none; set it before the query */
 };
 
 /* Empties def: no strings, severity CRITICAL, RAW format, enabled,
@@ -128,6 +129,13 @@ void alarm_def_clear(struct alarm_def *def);
  */
 int alarm_def_set_query(struct alarm_def *def, const char *text, char *diag,
 			size_t diagsz);
+
+/*
+ * Makes group (NULL: none) def's resource group: its query then sees only
+ * metrics whose resourceGroup dimension is group. Set it before
+ * alarm_def_set_query(), or set the query again after. Returns 0.
+ */
+int alarm_def_set_resource_group(struct alarm_def *def, const char *group);
 
 /* Appends a copy of topic_id. Returns 0 or MDS_E_LIMIT with diag. */
 int alarm_def_add_destination(struct alarm_def *def, const char *topic_id,

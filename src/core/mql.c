@@ -30,6 +30,7 @@ struct mql_query {
 	enum mql_cmp cmp;
 	double a, b;
 	size_t expr_len; /* bytes of text before the condition */
+	char *extra;     /* mql_add_filter()'s key and value */
 };
 
 static const struct {
@@ -613,6 +614,7 @@ void mql_free(struct mql_query *q)
 		return;
 	free(q->pool);
 	free(q->terms);
+	free(q->extra);
 	free(q);
 }
 
@@ -676,6 +678,37 @@ const char *mql_filter_value(const struct mql_query *q, const char *key)
 			return cl->terms[0].value;
 	}
 	return NULL;
+}
+
+int mql_add_filter(struct mql_query *q, const char *key, const char *value)
+{
+	size_t kl = strlen(key), vl = strlen(value);
+
+	if (q->extra != NULL || q->nclauses == MQL_MAX_FILTERS ||
+	    kl > TSDB_MAX_STR || vl > TSDB_MAX_STR)
+		return MDS_E_LIMIT;
+	q->extra = xmalloc(kl + vl + 2);
+	memcpy(q->extra, key, kl + 1);
+	memcpy(q->extra + kl + 1, value, vl + 1);
+	if (q->nterms == q->terms_cap) {
+		q->terms_cap = q->terms_cap ? q->terms_cap * 2 : 8;
+		q->terms = xreallocarray(q->terms, q->terms_cap,
+					 sizeof(*q->terms));
+	}
+	q->terms[q->nterms] = (struct tsdb_term){
+		.key = q->extra, .value = q->extra + kl + 1,
+		.op = TSDB_MATCH_EQ };
+	q->clause_first[q->nclauses] = q->nterms++;
+	q->nclauses++;
+	/* The terms may have moved: point every clause at them again. */
+	for (size_t c = 0; c < q->nclauses; c++) {
+		size_t end = c + 1 < q->nclauses ? q->clause_first[c + 1] :
+			     q->nterms;
+
+		q->clauses[c].terms = q->terms + q->clause_first[c];
+		q->clauses[c].nterms = end - q->clause_first[c];
+	}
+	return 0;
 }
 
 size_t mql_expression_len(const struct mql_query *q)

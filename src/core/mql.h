@@ -89,6 +89,14 @@ enum mql_cmp {
 int mql_parse(const char *text, struct mql_query **out, char *diag,
 	      size_t diagsz);
 
+/*
+ * Adds the clause key = "value" (exact) to q's filters, e.g. an alarm's
+ * resource group. At most one such clause per query. Returns 0 or
+ * MDS_E_LIMIT (a second one, 32 clauses already, a string past
+ * TSDB_MAX_STR).
+ */
+int mql_add_filter(struct mql_query *q, const char *key, const char *value);
+
 /* Frees a query. NULL is fine. */
 void mql_free(struct mql_query *q);
 
