@@ -54,10 +54,7 @@ static int parse_time(const json_t *v, void *dst, const struct field *fd,
 	return 0;
 }
 
-#define SUP(member) .offset = offsetof(struct alarm_json_spec, \
-				       suppression.member), \
-		    .size = sizeof(((struct alarm_json_spec *)0)-> \
-				   suppression.member)
+#define SUP(member) FIELD_AT(struct alarm_json_suppression, member)
 
 static const struct field suppression_fields[] = {
 	{ .name = "timeSuppressFrom", .type = FIELD_CUSTOM, SUP(from_ms),

@@ -16,6 +16,12 @@
 
 struct field;
 
+/* The suppression object of a body. */
+struct alarm_json_suppression {
+	int64_t from_ms, until_ms;
+	char description[ALARM_MAX_BODY + 1];
+};
+
 /* A spec read from JSON, and the storage its members point into. */
 struct alarm_json_spec {
 	struct monitoring_alarm_spec spec;
@@ -33,10 +39,7 @@ struct alarm_json_spec {
 	bool per_dimension;
 	int version, resolution;
 	int64_t slack_ms;
-	struct {
-		int64_t from_ms, until_ms;
-		char description[ALARM_MAX_BODY + 1];
-	} suppression;
+	struct alarm_json_suppression suppression;
 	char resource_group[ALARM_MAX_STR + 1];
 };
 

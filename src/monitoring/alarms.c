@@ -299,10 +299,16 @@ static int apply_settings(const struct monitoring_alarm_spec *spec,
 }
 
 /* The notification fields: title, grouping, version, suppression. */
-static void apply_notifications(const struct monitoring_alarm_spec *spec,
-				struct alarm_def *d)
+static int apply_notifications(const struct monitoring_alarm_spec *spec,
+			       struct alarm_def *d, struct fault *f)
 {
 	unsigned g = spec->given;
+
+	if ((g & MONITORING_ALARM_SUPPRESSION) && spec->has_suppression &&
+	    spec->suppress_until_ms <= spec->suppress_from_ms)
+		return fault_set(f, MDS_E_INVAL, "suppression",
+				 "suppression.timeSuppressUntil must be after "
+				 "timeSuppressFrom");
 
 	if (g & MONITORING_ALARM_TITLE)
 		set_str(&d->notification_title, spec->notification_title);
@@ -311,13 +317,14 @@ static void apply_notifications(const struct monitoring_alarm_spec *spec,
 	if (g & MONITORING_ALARM_VERSION)
 		d->version = spec->version;
 	if (!(g & MONITORING_ALARM_SUPPRESSION))
-		return;
+		return 0;
 	d->suppress_from_ms = spec->has_suppression ? spec->suppress_from_ms
 						    : 0;
 	d->suppress_until_ms = spec->has_suppression
 				       ? spec->suppress_until_ms : 0;
 	set_str(&d->suppress_description,
 		spec->has_suppression ? spec->suppress_description : NULL);
+	return 0;
 }
 
 /* resourceGroup: the query sees only that group's metrics. */
@@ -398,7 +405,9 @@ static int apply_spec(struct monitoring *m,
 	if (rc != 0)
 		return rc;
 	apply_extras(spec, e);
-	apply_notifications(spec, d);
+	rc = apply_notifications(spec, d, f);
+	if (rc != 0)
+		return rc;
 	if (alarm_def_validate(d, diag, sizeof(diag)) != 0)
 		return fault_set(f, MDS_E_INVAL, "", "%s", diag);
 	return 0;

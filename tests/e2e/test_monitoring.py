@@ -253,15 +253,15 @@ class MonitoringTest(unittest.TestCase):
         r = self.d.api("POST", "/v1/metrics", json.dumps(
             {"metricData": [huge] * 50, "pad": "y" * (1 << 20)}))
         self.assertEqual(r.status, 413, r)
-        self.assertEqual(self.query("Lim[1m].count()",
-                                    namespace="e2e_app").status, 404)
+        self.assertEqual(self.series("Lim[1m].count()", namespace="e2e_app"),
+                         [])
         # ATOMIC: one bad item, nothing stored.
         r = self.post([one, dict(one, name="9bad")],
                       batchAtomicity="ATOMIC")
         self.assert_refused(r, 400, "InvalidParameter", "metricData",
                             "metricData[1]")
-        self.assertEqual(self.query("Lim[1m].count()",
-                                    namespace="e2e_app").status, 404)
+        self.assertEqual(self.series("Lim[1m].count()", namespace="e2e_app"),
+                         [])
         for body, field in (([], "metricData"), ("x", "metricData")):
             r = self.post(body)
             self.assert_refused(r, 400, "InvalidParameter", field)
@@ -456,7 +456,30 @@ class MonitoringTest(unittest.TestCase):
             ({"pendingDuration": "PT0S"}, "pendingDuration", "PT1S to PT1H"),
             ({"pendingDuration": "PT2H"}, "pendingDuration", "PT1S to PT1H"),
             ({"repeatNotificationDuration": "PT0.5S"},
-             "repeatNotificationDuration", "PT1S to P1D"),
+             "repeatNotificationDuration", "PT1S to P30D"),
+            ({"repeatNotificationDuration": "P31D"},
+             "repeatNotificationDuration", "PT1S to P30D"),
+            ({"notificationVersion": "2.0"}, "notificationVersion",
+             "one of 1.3, 1.5, 1.X"),
+            ({"notificationVersion": 1.5}, "notificationVersion",
+             "one of 1.3, 1.5, 1.X"),
+            ({"resolution": "5m"}, "resolution", "one of 1m"),
+            ({"evaluationSlackDuration": "PT3H"}, "evaluationSlackDuration",
+             "PT1S to PT2H"),
+            ({"suppression": {"timeSuppressFrom": "2026-01-02T00:00:00Z",
+                              "timeSuppressUntil": "2026-01-01T00:00:00Z"}},
+             "suppression", "timeSuppressUntil must be after"),
+            ({"suppression": {"timeSuppressFrom": "yesterday",
+                              "timeSuppressUntil": "2026-01-01T00:00:00Z"}},
+             "suppression.timeSuppressFrom", "not an RFC 3339 time"),
+            ({"suppression": {"timeSuppressFrom": "2026-01-01T00:00:00Z",
+                              "timeSuppressUntil": "2026-01-02T00:00:00Z",
+                              "why": "x"}},
+             "suppression.why", "unknown field"),
+            ({"isNotificationsPerMetricDimensionEnabled": "yes"},
+             "isNotificationsPerMetricDimensionEnabled", "true or false"),
+            ({"notificationTitle": ""}, "notificationTitle", "1 to 255"),
+            ({"resourceGroup": "x" * 256}, "resourceGroup", "1 to 255"),
             ({"repeatNotificationDuration": "soon"},
              "repeatNotificationDuration", "ISO-8601"),
             ({"severity": "HIGH"}, "severity", "CRITICAL, ERROR, WARNING"),
