@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/mql.h"
+#include "core/mql_expr.h"
 #include "util/err.h"
 #include "util/htab.h"
 #include "util/xalloc.h"
@@ -31,7 +32,13 @@ struct mql_query {
 	double a, b;
 	size_t expr_len; /* bytes of text before the condition */
 	char *extra;     /* mql_add_filter()'s key and value */
+	struct mql_node *expr;       /* an expression (mql_expr.h), or NULL */
+	const struct mql_query *lead; /* its first simple query */
+	int expr_cond;               /* its result is a condition's */
 };
+
+/* The simple query an accessor describes: the first of an expression. */
+#define LEAD(q) ((q)->lead != NULL ? (q)->lead : (q))
 
 static const struct {
 	const char *name;
@@ -55,6 +62,8 @@ struct parser {
 	struct mql_query *q;
 	char *diag;
 	size_t diagsz;
+	const char *err_at; /* where the error was found */
+	int embedded;       /* in an expression: stop after the statistic */
 };
 
 static int is_digit(char c)
@@ -114,6 +123,7 @@ static int fail(struct parser *ps, const char *at, const char *expected)
 	describe(at, what, sizeof(what));
 	mds_diag(ps->diag, ps->diagsz, "column %d: expected %s, found %s",
 		 column(ps, at), expected, what);
+	ps->err_at = at;
 	return MDS_E_PARSE;
 }
 
@@ -121,6 +131,7 @@ static int limit(struct parser *ps, const char *at, const char *what)
 {
 	mds_diag(ps->diag, ps->diagsz, "column %d: %s", column(ps, at),
 		 what);
+	ps->err_at = at;
 	return MDS_E_LIMIT;
 }
 
@@ -553,6 +564,8 @@ static int parse(struct parser *ps)
 			if (rc != 0)
 				return rc;
 			q->expr_len = (size_t)(ps->p - ps->text);
+			if (ps->embedded)
+				return 0;
 			ws(ps);
 			if (*ps->p != '\0') {
 				rc = condition(ps);
@@ -568,6 +581,57 @@ static int parse(struct parser *ps)
 	return fail(ps, at, q->grouping == MQL_GROUP_NONE ?
 		    "a statistic (" STAT_LIST ") or grouping function" :
 		    "a statistic (" STAT_LIST ")");
+}
+
+/* Points the clauses at their terms, once the terms are final. */
+static void finish(struct mql_query *q)
+{
+	for (size_t c = 0; c < q->nclauses; c++) {
+		size_t end = c + 1 < q->nclauses ? q->clause_first[c + 1] :
+			     q->nterms;
+
+		q->clauses[c].terms = q->terms + q->clause_first[c];
+		q->clauses[c].nterms = end - q->clause_first[c];
+	}
+	if (q->stat == MQL_STAT_ABSENT && q->cmp == MQL_CMP_NONE) {
+		q->cmp = MQL_CMP_EQ;
+		q->a = 1;
+	}
+}
+
+/* Whether a simple query's parse error is where an expression goes on:
+ * an operator or a parenthesis, or a number or '(' at the start. */
+static int wants_expr(const char *text, const char *at)
+{
+	const char *start = text;
+
+	while (*start == ' ' || *start == '\t' || *start == '\n' ||
+	       *start == '\r')
+		start++;
+	if (at == NULL || *at == '\0')
+		return 0;
+	if (strchr("()+-*/&|", *at) != NULL)
+		return 1;
+	return at == start && (is_digit(*at) || *at == '.');
+}
+
+/* Parses text as an expression (core/mql_expr.h) into a new *out. */
+static int parse_expression(const char *text, struct mql_query **out,
+			    char *diag, size_t diagsz)
+{
+	struct mql_cursor c = { .text = text, .p = text, .diag = diag,
+				.diagsz = diagsz };
+	struct mql_query *q = xcalloc(1, sizeof(*q));
+	int rc;
+
+	rc = mql_expr_parse(&c, &q->expr, &q->lead, &q->expr_cond,
+			    &q->expr_len);
+	if (rc != 0) {
+		mql_free(q);
+		return rc;
+	}
+	*out = q;
+	return 0;
 }
 
 int mql_parse(const char *text, struct mql_query **out, char *diag,
@@ -591,21 +655,90 @@ int mql_parse(const char *text, struct mql_query **out, char *diag,
 	rc = parse(&ps);
 	if (rc != 0) {
 		mql_free(q);
+		if (rc == MDS_E_PARSE && wants_expr(text, ps.err_at))
+			return parse_expression(text, out, diag, diagsz);
 		return rc;
 	}
-	for (size_t c = 0; c < q->nclauses; c++) {
-		size_t end = c + 1 < q->nclauses ? q->clause_first[c + 1] :
-			     q->nterms;
-
-		q->clauses[c].terms = q->terms + q->clause_first[c];
-		q->clauses[c].nterms = end - q->clause_first[c];
-	}
-	if (q->stat == MQL_STAT_ABSENT && q->cmp == MQL_CMP_NONE) {
-		q->cmp = MQL_CMP_EQ;
-		q->a = 1;
-	}
+	finish(q);
 	*out = q;
 	return 0;
+}
+
+/* --- the pieces expressions are made of (core/mql_expr.h) --------------- */
+
+static struct parser cursor_parser(struct mql_cursor *c,
+				   struct mql_query *q)
+{
+	return (struct parser){ .text = c->text, .p = c->p, .q = q,
+				.diag = c->diag, .diagsz = c->diagsz };
+}
+
+static int cursor_done(struct mql_cursor *c, const struct parser *ps,
+		       int rc)
+{
+	c->p = ps->p;
+	if (rc != 0)
+		c->err_at = ps->err_at;
+	return rc;
+}
+
+void mql_cur_ws(struct mql_cursor *c)
+{
+	struct parser ps = cursor_parser(c, NULL);
+
+	ws(&ps);
+	c->p = ps.p;
+}
+
+int mql_cur_fail(struct mql_cursor *c, const char *at, const char *expected)
+{
+	struct parser ps = cursor_parser(c, NULL);
+
+	return cursor_done(c, &ps, fail(&ps, at, expected));
+}
+
+int mql_cur_number(struct mql_cursor *c, double *out, const char *expected)
+{
+	struct parser ps = cursor_parser(c, NULL);
+
+	return cursor_done(c, &ps, number(&ps, out, expected));
+}
+
+int mql_cur_query(struct mql_cursor *c, struct mql_query **out)
+{
+	struct mql_query *q = xcalloc(1, sizeof(*q));
+	struct parser ps = cursor_parser(c, q);
+	int rc;
+
+	q->pool = xmalloc(2 * strlen(c->text) + 2);
+	ps.embedded = 1;
+	rc = cursor_done(c, &ps, parse(&ps));
+	if (rc != 0) {
+		mql_free(q);
+		return rc;
+	}
+	finish(q);
+	*out = q;
+	return 0;
+}
+
+int mql_cur_condition(struct mql_cursor *c, enum mql_cmp *cmp, double *a,
+		      double *b)
+{
+	struct mql_query tmp = { 0 };
+	struct parser ps = cursor_parser(c, &tmp);
+	int rc;
+
+	rc = cursor_done(c, &ps, condition(&ps));
+	*cmp = tmp.cmp;
+	*a = tmp.a;
+	*b = tmp.b;
+	return rc;
+}
+
+int mql_is_name_char(char c)
+{
+	return is_name(c);
 }
 
 void mql_free(struct mql_query *q)
@@ -615,22 +748,23 @@ void mql_free(struct mql_query *q)
 	free(q->pool);
 	free(q->terms);
 	free(q->extra);
+	mql_expr_free(q->expr);
 	free(q);
 }
 
 const char *mql_metric(const struct mql_query *q)
 {
-	return q->metric;
+	return LEAD(q)->metric;
 }
 
 int64_t mql_interval_ms(const struct mql_query *q)
 {
-	return q->interval_ms;
+	return LEAD(q)->interval_ms;
 }
 
 enum mql_stat mql_statistic(const struct mql_query *q)
 {
-	return q->stat;
+	return LEAD(q)->stat;
 }
 
 const char *mql_stat_name(enum mql_stat stat)
@@ -643,33 +777,34 @@ const char *mql_stat_name(enum mql_stat stat)
 
 double mql_percentile(const struct mql_query *q)
 {
-	return q->percentile;
+	return LEAD(q)->percentile;
 }
 
 int64_t mql_absent_period_ms(const struct mql_query *q)
 {
-	return q->absent_ms;
+	return LEAD(q)->absent_ms;
 }
 
 enum mql_grouping mql_grouping(const struct mql_query *q)
 {
-	return q->grouping;
+	return LEAD(q)->grouping;
 }
 
 const char *const *mql_group_keys(const struct mql_query *q, size_t *n)
 {
-	*n = q->ngroup_keys;
-	return q->group_keys;
+	*n = LEAD(q)->ngroup_keys;
+	return LEAD(q)->group_keys;
 }
 
 const struct tsdb_clause *mql_filters(const struct mql_query *q, size_t *n)
 {
-	*n = q->nclauses;
-	return q->clauses;
+	*n = LEAD(q)->nclauses;
+	return LEAD(q)->clauses;
 }
 
 const char *mql_filter_value(const struct mql_query *q, const char *key)
 {
+	q = LEAD(q);
 	for (size_t c = 0; c < q->nclauses; c++) {
 		const struct tsdb_clause *cl = &q->clauses[c];
 
@@ -684,6 +819,8 @@ int mql_add_filter(struct mql_query *q, const char *key, const char *value)
 {
 	size_t kl = strlen(key), vl = strlen(value);
 
+	if (q->expr != NULL)
+		return mql_expr_add_filter(q->expr, key, value);
 	if (q->extra != NULL || q->nclauses == MQL_MAX_FILTERS ||
 	    kl > TSDB_MAX_STR || vl > TSDB_MAX_STR)
 		return MDS_E_LIMIT;
@@ -718,6 +855,8 @@ size_t mql_expression_len(const struct mql_query *q)
 
 int mql_has_condition(const struct mql_query *q)
 {
+	if (q->expr != NULL)
+		return q->expr_cond;
 	return q->cmp != MQL_CMP_NONE;
 }
 
@@ -730,29 +869,34 @@ enum mql_cmp mql_condition(const struct mql_query *q, double *a, double *b)
 	return q->cmp;
 }
 
-int mql_condition_holds(const struct mql_query *q, double v)
+int mql_cmp_holds(enum mql_cmp cmp, double a, double b, double v)
 {
-	switch (q->cmp) {
+	switch (cmp) {
 	case MQL_CMP_NONE:
 		return 0;
 	case MQL_CMP_GT:
-		return v > q->a;
+		return v > a;
 	case MQL_CMP_GE:
-		return v >= q->a;
+		return v >= a;
 	case MQL_CMP_EQ:
-		return v == q->a;
+		return v == a;
 	case MQL_CMP_NE:
-		return v != q->a;
+		return v != a;
 	case MQL_CMP_LT:
-		return v < q->a;
+		return v < a;
 	case MQL_CMP_LE:
-		return v <= q->a;
+		return v <= a;
 	case MQL_CMP_IN:
-		return v >= q->a && v <= q->b;
+		return v >= a && v <= b;
 	case MQL_CMP_NOT_IN:
-		return v < q->a || v > q->b;
+		return v < a || v > b;
 	}
 	return 0;
+}
+
+int mql_condition_holds(const struct mql_query *q, double v)
+{
+	return mql_cmp_holds(q->cmp, q->a, q->b, v);
 }
 
 /* --- evaluation ---------------------------------------------------------- */
@@ -1102,9 +1246,9 @@ static size_t group_dims(const struct mql_query *q, struct mql_result *r,
 	return n;
 }
 
-static int run(const struct mql_query *q, const struct tsdb *db,
-	       const char *ns, int64_t first_t, int64_t step, size_t nsteps,
-	       int all_streams, struct mql_result *r)
+int mql_run(const struct mql_query *q, const struct tsdb *db,
+	    const char *ns, int64_t first_t, int64_t step, size_t nsteps,
+	    int all_streams, struct mql_result *r)
 {
 	struct select_ctx ctx = { .r = r, .seen_since = INT64_MIN };
 	size_t ngroups, ns_kept = 0;
@@ -1166,7 +1310,10 @@ static int run(const struct mql_query *q, const struct tsdb *db,
 int mql_eval(const struct mql_query *q, const struct tsdb *db,
 	     const char *ns, int64_t now_ms, struct mql_result *out)
 {
-	return run(q, db, ns, now_ms, 0, 1, q->stat == MQL_STAT_ABSENT, out);
+	if (q->expr != NULL)
+		return mql_expr_eval(q->expr, db, ns, now_ms, 0, 1, out);
+	return mql_run(q, db, ns, now_ms, 0, 1, q->stat == MQL_STAT_ABSENT,
+		       out);
 }
 
 int mql_eval_range(const struct mql_query *q, const struct tsdb *db,
@@ -1183,6 +1330,9 @@ int mql_eval_range(const struct mql_query *q, const struct tsdb *db,
 		return MDS_E_INVAL;
 	if (steps > MQL_MAX_POINTS)
 		return MDS_E_LIMIT;
-	return run(q, db, ns, start_ms + resolution_ms, resolution_ms,
-		   (size_t)steps, 0, out);
+	if (q->expr != NULL)
+		return mql_expr_eval(q->expr, db, ns, start_ms + resolution_ms,
+				     resolution_ms, (size_t)steps, out);
+	return mql_run(q, db, ns, start_ms + resolution_ms, resolution_ms,
+		       (size_t)steps, 0, out);
 }
