@@ -23,9 +23,11 @@
  *              OCI), not in (a, b). absent() without one means "== 1".
  *
  * Identifiers are case-sensitive; whitespace between tokens is free. A query
- * is at most MQL_MAX_QUERY bytes. Parsing is a single linear pass with no
- * recursion, so any input is accepted or rejected in time linear in its
- * length. Statistics are defined in docs/monitoring.md.
+ * is at most MQL_MAX_QUERY bytes. A simple query is parsed in a single
+ * linear pass with no recursion. Simple queries combine into expressions
+ * (&&, ||, + - * /, numbers, nested queries; core/mql_expr.h) whose
+ * recursion is bounded, so any input is accepted or rejected in time
+ * linear in its length. Statistics are defined in docs/monitoring.md.
  */
 #ifndef MDS_MQL_H
 #define MDS_MQL_H

@@ -51,7 +51,7 @@ class Feeder:
             t = now_ms()
             items = []
             for s in self.streams:
-                item = {"namespace": NS, "name": "Load",
+                item = {"namespace": NS, "name": s.get("name", "Load"),
                         "dimensions": dict(s["dims"]),
                         "datapoints": [{"timestamp": t,
                                         "value": s["value"]}]}
@@ -293,6 +293,60 @@ class OciAlarmSurfaceTest(unittest.TestCase):
                        {"suppression": None})
         self.assertEqual(r.status, 200, r)
         self.assertIsNone(r.json["suppression"])
+
+    def query(self, q, **kw):
+        body = {"query": q, "namespace": NS}
+        body.update(kw)
+        r = self.d.api("POST", "/v1/metrics/query", body)
+        self.assertEqual(r.status, 200, r)
+        return {it["dimensions"]["resourceId"]
+                if "resourceId" in it["dimensions"] else "":
+                (it["aggregatedDatapoints"][-1]["value"],
+                 it.get("conditionMet"))
+                for it in r.json["items"]}
+
+    def test_mql_joins_and_arithmetic_over_posted_metrics(self):
+        self.feed([{"dims": {"resourceId": "r1"}, "value": 90},
+                   {"dims": {"resourceId": "r2"}, "value": 30},
+                   {"name": "Mem", "dims": {"resourceId": "r1"}, "value": 50},
+                   {"name": "Mem", "dims": {"resourceId": "r2"},
+                    "value": 70}])
+        wait_for("both metrics of both streams", lambda: len(
+            self.query("Load[1m].max() + Mem[1m].max()")) == 2)
+        self.assertEqual(self.query("100 - Load[1m].max()"),
+                         {"r1": (10, None), "r2": (70, None)})
+        self.assertEqual(self.query("Load[1m].max() + Mem[1m].max() * 2"),
+                         {"r1": (190, None), "r2": (170, None)})
+        # A join keeps the streams where both conditions hold.
+        self.assertEqual(
+            self.query("Load[1m].max() > 80 && Mem[1m].max() > 40"),
+            {"r1": (90, True)})
+        self.assertEqual(
+            self.query("Load[1m].max() > 80 || Mem[1m].max() > 60"),
+            {"r1": (90, True), "r2": (30, True)})
+        # Nested: how many streams are above 20, and their mean.
+        self.assertEqual(
+            self.query("(Load[1m].max() > 20).grouping().count()"),
+            {"": (2, None)})
+        self.assertEqual(self.query("(Load[1m].max()).grouping().mean()"),
+                         {"": (60, None)})
+        # Errors point at the column.
+        r = self.d.api("POST", "/v1/metrics/query",
+                       {"query": "Load[1m].max() + ", "namespace": NS})
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json["message"], "query: column 18: expected a "
+                         "metric name, found end of input")
+        # An alarm on an expression, with its 1.5 metricValues.
+        topic, out = self.subscribed_topic("expr")
+        self.alarm(displayName="little_headroom",
+                   query="100 - Load[1m].max() < 20", destinations=[topic],
+                   notificationVersion="1.5")
+        m = self.wait_messages(out, lambda v: len(v) >= 1,
+                               "the expression alarm's message")[0]
+        meta = m["alarmMetaData"][0]
+        self.assertEqual(meta["dimensions"], [{"resourceId": "r1"}])
+        self.assertEqual(meta["metricValues"],
+                         [{"100 - Load[1m].max()": "10"}])
 
     def test_query_of_a_metric_without_data_is_empty(self):
         r = self.d.api("POST", "/v1/metrics/query",
