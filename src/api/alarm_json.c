@@ -197,7 +197,7 @@ static void fill_spec(struct alarm_json_spec *s, uint64_t seen,
 int alarm_json_read(const json_t *body, struct alarm_json_spec *out,
 		    struct fault *f)
 {
-	json_t *rest;
+	json_t *rest, *sup;
 	uint64_t seen = 0;
 	unsigned nulls = 0;
 	int rc;
@@ -212,6 +212,14 @@ int alarm_json_read(const json_t *body, struct alarm_json_spec *out,
 		nulls |= given_bits[fields_find(alarm_fields, nullable[i]) -
 				    alarm_fields];
 		json_object_del(rest, nullable[i]);
+	}
+	/* suppression.description may be null too (as the alarm shows it). */
+	sup = json_object_get(rest, "suppression");
+	if (json_is_object(sup) &&
+	    json_is_null(json_object_get(sup, "description"))) {
+		sup = json_deep_copy(sup);
+		json_object_del(sup, "description");
+		json_object_set_new(rest, "suppression", sup);
 	}
 	rc = fields_parse(alarm_fields, rest, out, "", &seen, f);
 	json_decref(rest);

@@ -662,9 +662,6 @@ static void events_split(struct alarm_state *st, const struct alarm_def *def,
 			continue;
 		if (t->fired_now) {
 			type = ALARM_OK_TO_FIRING;
-			dedupe_key(id, (int64_t)hash_mix(t->hash, (uint64_t)
-						 t->pub.since_ms),
-				   t->dedupe_key);
 		} else if (t->fate == FATE_CLEAR) {
 			type = ALARM_FIRING_TO_OK;
 		} else if (t->fate == FATE_RESET) {
@@ -675,6 +672,10 @@ static void events_split(struct alarm_state *st, const struct alarm_def *def,
 		} else {
 			continue;
 		}
+		if (t->dedupe_key[0] == '\0') /* it fired while grouped */
+			dedupe_key(id, (int64_t)hash_mix(t->hash, (uint64_t)
+						 t->pub.since_ms),
+				   t->dedupe_key);
 		t->last_notify_ms = now;
 		ev = emit(st, type, now, nfiring, t->dedupe_key, out);
 		ev->per_stream = 1;

@@ -294,6 +294,29 @@ class OciAlarmSurfaceTest(unittest.TestCase):
         self.assertEqual(r.status, 200, r)
         self.assertIsNone(r.json["suppression"])
 
+    def test_new_alarm_fields_survive_a_restart(self):
+        t = now_ms()
+        spec = {"displayName": "all_fields", "namespace": NS,
+                "query": 'Load[1m]{resourceId = "r9"}.max() > 80',
+                "notificationTitle": "Title", "notificationVersion": "1.5",
+                "isNotificationsPerMetricDimensionEnabled": True,
+                "resolution": "1m", "evaluationSlackDuration": "PT10M",
+                "repeatNotificationDuration": "P30D", "resourceGroup": "g",
+                "suppression": {"timeSuppressFrom": iso(t),
+                                "timeSuppressUntil": iso(t + 3600000)}}
+        a = self.alarm(**spec)
+        for k, v in spec.items():
+            self.assertEqual(a[k], v if k != "suppression" else
+                             dict(v, description=None), k)
+        self.assertEqual(self.d.stop(), 0)
+        d2 = Daemon(data_dir=self.d.data_dir, config=FAST)
+        d2.start()
+        self.addCleanup(d2.cleanup)
+        r = d2.api("GET", "/v1/alarms/%s" % a["id"])
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json, a)
+        self.assertNotIn("not valid", d2.logs())
+
     def query(self, q, **kw):
         body = {"query": q, "namespace": NS}
         body.update(kw)
