@@ -1,6 +1,7 @@
 /*
- * mql_expr.h - inside MQL (core/mql.h): the expressions around simple
- * queries, for mql.c and mql_expr.c only.
+ * mql_expr.h - inside MQL (core/mql.h), for mql.c, mql_eval.c and
+ * mql_expr.c only: the parsed query, and the expressions around simple
+ * queries.
  *
  * A simple query is one metric: Metric[i]{filters}.grouping.stat() cond.
  * An expression combines simple queries:
@@ -25,9 +26,41 @@
 #include <stdint.h>
 
 #include "core/mql.h"
+#include "core/tsdb.h"
 
 #define MQL_MAX_DEPTH 16  /* nested parentheses and unary minus */
 #define MQL_MAX_LEAVES 16 /* simple queries in one expression */
+
+struct mql_node;
+
+/* A parsed query (mql.c parses, mql_eval.c evaluates). */
+struct mql_query {
+	char *pool; /* every string of the query, NUL-separated */
+	size_t pool_used;
+	const char *metric;
+	int64_t interval_ms;
+	struct tsdb_term *terms;
+	size_t nterms, terms_cap;
+	struct tsdb_clause clauses[MQL_MAX_FILTERS];
+	size_t clause_first[MQL_MAX_FILTERS]; /* index of its first term */
+	size_t nclauses;
+	enum mql_grouping grouping;
+	const char *group_keys[MQL_MAX_GROUP_KEYS];
+	size_t ngroup_keys;
+	enum mql_stat stat;
+	double percentile;
+	int64_t absent_ms;
+	enum mql_cmp cmp;
+	double a, b;
+	size_t expr_len; /* bytes of text before the condition */
+	char *extra;     /* mql_add_filter()'s key and value */
+	struct mql_node *expr;       /* an expression (mql_expr.h), or NULL */
+	const struct mql_query *lead; /* its first simple query */
+	int expr_cond;               /* its result is a condition's */
+};
+
+/* The simple query an accessor describes: the first of an expression. */
+#define LEAD(q) ((q)->lead != NULL ? (q)->lead : (q))
 
 /* The parse position, shared by both parsers. err_at is where the last
  * error was found. */
