@@ -252,7 +252,7 @@ class OciAlarmSurfaceTest(unittest.TestCase):
         topic, out = self.subscribed_topic("suppressed")
         self.feed([{"dims": {"resourceId": "r1"}, "value": 99}])
         start = now_ms()
-        until = start + 4000
+        until = start + 6000
         a = self.alarm(displayName="quiet_please",
                        query='Load[1m]{resourceId = "r1"}.max() > 80',
                        destinations=[topic],
