@@ -78,6 +78,9 @@ struct policy;
 const struct field *api_topic_fields(void);
 const struct field *api_subscription_fields(void);
 const struct field *api_function_fields(void);
+/* The field tables of a deployment's create and update bodies. */
+const struct field *api_deployment_fields(void);
+const struct field *api_deployment_update_fields(void);
 const struct field *api_autoscale_policy_fields(void);
 
 /*
@@ -95,6 +98,13 @@ json_t *api_autoscale_policy_json(const struct policy *p);
 int api_autoscale_setup(struct api *api, const char *deployment_id,
 			const struct policy *p, json_t **out,
 			struct fault *f);
+
+struct autoscale_removed;
+
+/* What autoscale_teardown() deleted, as the API says it:
+ * {"alarmIds": [...], "topicId", "subscriptionId"} (null for none). A new
+ * reference. */
+json_t *api_autoscale_removed(const struct autoscale_removed *r);
 
 /* The http_server handler; arg is a struct api *. */
 void api_handle(void *arg, struct http_req *req);

@@ -1,6 +1,6 @@
 /*
  * metrics.c - the monitoring module's metrics: sampling the instances and
- * the gateway, the snapshot of the metrics store, posted metrics, queries
+ * the gateway, posted metrics (written to the log, mlog.h), queries
  * and the latest values the autoscale function reads; see monitoring.h.
  */
 #include <errno.h>
@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "deploy/cgroup.h"
 #include "deploy/deploy.h"
 #include "gateway/gateway.h"
 #include "monitoring/mlog.h"
@@ -176,35 +175,43 @@ static struct inst *inst_get(struct monitoring *m,
 static void sample_instance(void *arg, const struct deploy_instance_info *in)
 {
 	struct monitoring *m = arg;
-	struct cgroup_usage u;
+	const struct backend_usage *u = &in->usage;
 	struct inst *x;
 	uint64_t mono, mcpu;
 	int64_t t = ids_now_ms();
 
 	dep_get(m, in->deployment_id);
-	if (in->cgroup == NULL || in->cgroup[0] == '\0')
-		return;
+	if (in->usage_rc == MDS_E_UNAVAIL || in->usage_rc == MDS_E_NOTFOUND)
+		return; /* no usage to read (no cgroup, say) */
 	x = inst_get(m, in);
 	x->e.gen = m->gen;
-	if (x->broken || cgroup_usage(m->env.cgroups, in->cgroup, &u) != 0)
+	if (x->broken || in->usage_rc != 0)
 		return;
+	/* A platform that gives utilization directly is taken as is. */
+	if (u->cpu_percent >= 0 || u->mem_percent >= 0) {
+		if (u->cpu_percent >= 0)
+			record(m, x->cpu, t, u->cpu_percent);
+		if (u->mem_percent >= 0)
+			record(m, x->mem, t, u->mem_percent);
+		return;
+	}
 	mono = uv_hrtime();
-	mcpu = u.cpu_quota_mcpu ? u.cpu_quota_mcpu : (uint64_t)m->ncpu * 1000;
+	mcpu = u->cpu_mcpu ? u->cpu_mcpu : (uint64_t)m->ncpu * 1000;
 	/* A counter that went back (a new cgroup of the same name) primes
 	 * again instead of giving a negative rate. */
-	if (x->primed && u.cpu_usage_ns >= x->cpu_ns && mono > x->mono_ns) {
-		double used = (double)(u.cpu_usage_ns - x->cpu_ns);
+	if (x->primed && u->cpu_ns >= x->cpu_ns && mono > x->mono_ns) {
+		double used = (double)(u->cpu_ns - x->cpu_ns);
 		double avail = (double)(mono - x->mono_ns) * (double)mcpu /
 			       1000.0;
 
 		record(m, x->cpu, t, 100.0 * used / avail);
 	}
 	x->primed = 1;
-	x->cpu_ns = u.cpu_usage_ns;
+	x->cpu_ns = u->cpu_ns;
 	x->mono_ns = mono;
-	if (u.mem_limit > 0)
-		record(m, x->mem, t, 100.0 * (double)u.mem_bytes /
-				     (double)u.mem_limit);
+	if (u->mem_limit > 0)
+		record(m, x->mem, t, 100.0 * (double)u->mem_bytes /
+				     (double)u->mem_limit);
 }
 
 static void dep_resolve(struct monitoring *m, struct dep *d)
@@ -538,13 +545,6 @@ int monitoring_post(struct monitoring *m, struct monitoring_item *items,
 
 /* ---- queries ---- */
 
-static int any_series(const struct tsdb_series *s, void *arg)
-{
-	(void)s;
-	(void)arg;
-	return 1;
-}
-
 /* The range and resolution of q, checked. */
 static int query_range(const struct monitoring_query *q,
 		       const struct mql_query *mq, int64_t *start,
@@ -598,13 +598,6 @@ int monitoring_query(struct monitoring *m, const struct monitoring_query *q,
 	rc = query_range(q, mq, &start, &end, &res, f);
 	if (rc != 0)
 		goto out;
-	if (tsdb_select(m->db, ns, mql_metric(mq), NULL, 0, any_series,
-			NULL) == 0) {
-		rc = fault_set(f, MDS_E_NOTFOUND, "query",
-			       "no metric '%s' in namespace '%s'",
-			       mql_metric(mq), ns);
-		goto out;
-	}
 	rc = mql_eval_range(mq, m->db, ns, start, end, res, r);
 	if (rc == 0 && r->nstreams > 0 &&
 	    r->nstreams * r->streams[0].npoints > QUERY_MAX_POINTS)
