@@ -603,8 +603,10 @@ size_t tsdb_strings_bytes(const struct tsdb *db)
 /* What a hash table holds: a hash and a value per slot. */
 static size_t htab_bytes(const struct htab *t)
 {
-	return t->mask == 0 ? 0 : (t->mask + 1) * (sizeof(uint64_t) +
-						    sizeof(uint32_t));
+	size_t slots = (t->mask == 0 ? 0 : t->mask + 1) +
+		       (t->old_val == NULL ? 0 : t->old_mask + 1);
+
+	return slots * (sizeof(uint64_t) + sizeof(uint32_t));
 }
 
 size_t tsdb_memory(const struct tsdb *db)
