@@ -326,7 +326,11 @@ static void record_decision(struct autoscale *a, const char *dep_id,
 	char *s = json_dumps(entry, JSON_COMPACT);
 	int64_t t = ids_now_ms();
 
-	store_event_add(a->env.store, HISTORY, dep_id, t, s);
+	/* The history is a record of what was done, not the decision
+	 * itself: a store that cannot take it (full) is logged, not fatal. */
+	if (store_event_add(a->env.store, HISTORY, dep_id, t, s) != 0)
+		log_error("autoscale", "cannot record the decision on %s",
+			  dep_id);
 	free(s);
 }
 
@@ -617,7 +621,9 @@ void autoscale_teardown(struct autoscale *a, const char *deployment_id)
 		       monitoring_alarm_delete(a->env.monitoring, id, &f) == 0)
 			;
 	undo(a, &r, NULL, 0);
-	store_delete(a->env.store, KIND, deployment_id);
+	if (store_delete(a->env.store, KIND, deployment_id) != 0)
+		log_error("autoscale", "cannot forget the policy of %s; it "
+			  "stays stored", deployment_id);
 }
 
 struct hist_walk {
