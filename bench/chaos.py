@@ -56,19 +56,21 @@ class OpenLoad:
         self.pool.shutdown(wait=True)
 
     def _one(self, t0):
-        ok = False
+        cause = None
         try:
             c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
             c.request("POST", self.path, body=self.body,
                       headers={"Content-Type": "application/json"})
             r = c.getresponse()
-            r.read()
-            ok = r.status == 200
+            body = r.read()
+            if r.status != 200:
+                cause = "%d %s" % (r.status, body[:60].decode("utf-8",
+                                                              "replace"))
             c.close()
-        except OSError:
-            pass
+        except (OSError, http.client.HTTPException) as e:
+            cause = type(e).__name__
         with self.lock:
-            self.results.append((t0, time.monotonic(), ok))
+            self.results.append((t0, time.monotonic(), cause))
 
     def _run(self):
         t = time.monotonic()
@@ -161,7 +163,7 @@ class Chaos:
         self.up.append([time.monotonic(), None])
 
     def change(self):
-        body = {"instanceCount": self.rng.randint(1, 4)}
+        body = {"instanceCount": self.rng.randint(2, 4)}
         if self.rng.random() < 0.4:
             body = {"instanceShapeName": self.rng.choice(
                 ["local.xs", "local.s"])}
@@ -179,7 +181,20 @@ class Chaos:
             except OSError:
                 pass
 
+    def settle(self):
+        """Waits (up to 20 s) for the deployment to be ACTIVE, so that the
+        next change is accepted rather than refused as busy."""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            r = self.api("GET", "/v1/deployments/" + self.dep)
+            if r is not None and r.status == 200 and \
+                    r.json["lifecycleState"] == "ACTIVE":
+                return
+            time.sleep(0.1)
+
     def round(self):
+        if self.rng.random() < 0.5:
+            self.settle()
         self.change()
         self.note_pids()
         if self.rng.random() < 0.5:
@@ -248,8 +263,11 @@ class Chaos:
         time.sleep(1)
         orphan_pids = sorted(p for p in self.pids if alive(p))
         orphan_cgroups = cgroups_of(self.data)
-        failed_up = sum(1 for t0, t1, ok in load.results if not ok and any(
-            a <= t0 and t1 <= b for a, b in self.up))
+        causes = {}
+        for t0, t1, cause in load.results:
+            if cause and any(a <= t0 and t1 <= b for a, b in self.up):
+                causes[cause] = causes.get(cause, 0) + 1
+        failed_up = sum(causes.values())
         sent = len(load.results)
         dt = sorted(self.downtime)
         report = {
@@ -262,6 +280,7 @@ class Chaos:
             "finalCapacityHeld": capacity_ok,
             "requests": sent,
             "failedWhileUp": failed_up,
+            "failedWhileUpBy": causes,
             "downtimeMs": {"median": round(statistics.median(dt) * 1000),
                            "p95": round(dt[int(len(dt) * 0.95) - 1] * 1000),
                            "max": round(dt[-1] * 1000)},

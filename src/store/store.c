@@ -54,15 +54,16 @@ struct store {
 	int depth; /* open store_begin() calls */
 };
 
-/* A full device is told apart from other failures: the API answers it
- * with 507 and the daemon goes on serving reads until space returns. */
+/* A full device (or a full quota) is told apart from other failures: the
+ * API answers it with 507 and the daemon goes on serving reads until space
+ * returns. */
 static int fail(struct store *st, const char *what)
 {
 	int code = sqlite3_errcode(st->db) & 0xff;
+	int sys = sqlite3_system_errno(st->db);
 	bool full = code == SQLITE_FULL ||
 		    (code == SQLITE_IOERR &&
-		     (sqlite3_system_errno(st->db) == ENOSPC ||
-		      sqlite3_system_errno(st->db) == EDQUOT));
+		     (sys == ENOSPC || sys == EDQUOT));
 
 	log_error("store", "%s: %s", what, sqlite3_errmsg(st->db));
 	return full ? MDS_E_NOSPACE : MDS_E_DB;

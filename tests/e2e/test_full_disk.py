@@ -5,6 +5,7 @@ delete); the daemon starts on the full disk and serves the gateway and every
 read; once the filler goes, writes work again without a restart. SIGKILLs
 during the refusal and during the recovery on a full disk lose nothing and
 leave no orphan."""
+import json
 import os
 import shutil
 import subprocess
@@ -96,6 +97,17 @@ class FullDiskTest(unittest.TestCase):
     def unfill(self):
         os.unlink(self.filler)
 
+    def dropped_lines(self):
+        """The structured log's lines that count lines dropped before
+        them."""
+        found = []
+        for root, _, files in os.walk(os.path.join(self.data, "logs")):
+            for n in files:
+                with open(os.path.join(root, n), errors="replace") as f:
+                    found += [json.loads(line) for line in f
+                              if '"dropped"' in line]
+        return [x for x in found if x.get("dropped", 0) > 0]
+
     def refused(self, r):
         self.assertEqual(r.status, 507, r)
         self.assertEqual(r.json["code"], "InsufficientStorage", r)
@@ -166,6 +178,10 @@ class FullDiskTest(unittest.TestCase):
         self.assertEqual(now["instanceCount"], 2)
         self.assertEqual(self.d.api("POST", "/v1/topics",
                                     {"name": "t1"}).status, 201)
+        # The log lines the full disk could not take were dropped and
+        # counted; the first line written after says how many.
+        self.assertTrue(wait_for("a log line counting the dropped ones",
+                                 self.dropped_lines, timeout=10))
 
         # The change survives a SIGKILL; after the delete nothing is left.
         self.restart()
