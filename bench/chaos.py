@@ -14,7 +14,7 @@ and reports the requests that failed while the daemon was up (sent and
 answered between a start and the next kill) and the downtime per crash
 (SIGKILL to the API answering /v1/health again).
 
-usage: bench/chaos.py [--build build] [--kills 50] [--rate 100] [--seed N]
+usage: bench/chaos.py [--build build] [--kills 100] [--rate 100] [--seed N]
 """
 import argparse
 import concurrent.futures
@@ -119,6 +119,8 @@ class Chaos:
         self.acked = []          # (wr id, count, shape)
         self.up = []             # [start, end] intervals the daemon was up
         self.downtime = []
+        self.events = []         # (time, what): the last one before a
+        #                          failure names its likely cause
         self.kills = {"daemon": 0, "recovery": 0, "backoff": 0,
                       "instance": 0}
 
@@ -161,6 +163,7 @@ class Chaos:
         self.d = self.daemon().start()
         self.downtime.append(time.monotonic() - t0)
         self.up.append([time.monotonic(), None])
+        self.events.append((time.monotonic(), "daemon restarted"))
 
     def change(self):
         body = {"instanceCount": self.rng.randint(2, 4)}
@@ -169,6 +172,7 @@ class Chaos:
                 ["local.xs", "local.s"])}
         r = self.api("PUT", "/v1/deployments/" + self.dep, body)
         if r is not None and r.status == 202:
+            self.events.append((time.monotonic(), "change accepted"))
             self.acked.append((r.json["id"], r.json["to"]["instanceCount"],
                                r.json["to"]["instanceShapeName"]))
 
@@ -178,6 +182,7 @@ class Chaos:
             try:
                 os.kill(self.rng.choice(pids), signal.SIGKILL)
                 self.kills["instance"] += 1
+                self.events.append((time.monotonic(), "instance killed"))
             except OSError:
                 pass
 
@@ -206,7 +211,7 @@ class Chaos:
             time.sleep(self.rng.uniform(0.05, 0.2))
             self.kills["backoff"] += 1
         else:
-            time.sleep(self.rng.uniform(0.0, 1.5))
+            time.sleep(self.rng.uniform(0.0, 3.0))
         self.kill_daemon()
 
     def run(self):
@@ -263,10 +268,13 @@ class Chaos:
         time.sleep(1)
         orphan_pids = sorted(p for p in self.pids if alive(p))
         orphan_cgroups = cgroups_of(self.data)
-        causes = {}
+        causes, after = {}, {}
         for t0, t1, cause in load.results:
             if cause and any(a <= t0 and t1 <= b for a, b in self.up):
                 causes[cause] = causes.get(cause, 0) + 1
+                last = [w for t, w in self.events if t <= t0]
+                k = last[-1] if last else "start"
+                after[k] = after.get(k, 0) + 1
         failed_up = sum(causes.values())
         sent = len(load.results)
         dt = sorted(self.downtime)
@@ -281,6 +289,7 @@ class Chaos:
             "requests": sent,
             "failedWhileUp": failed_up,
             "failedWhileUpBy": causes,
+            "failedWhileUpAfter": after,
             "downtimeMs": {"median": round(statistics.median(dt) * 1000),
                            "p95": round(dt[int(len(dt) * 0.95) - 1] * 1000),
                            "max": round(dt[-1] * 1000)},
@@ -299,7 +308,7 @@ class Chaos:
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--build", default=os.path.join(mdbench.TOP, "build"))
-    p.add_argument("--kills", type=int, default=50)
+    p.add_argument("--kills", type=int, default=100)
     p.add_argument("--rate", type=int, default=100)
     p.add_argument("--seed", type=int, default=int(time.time()))
     args = p.parse_args()
