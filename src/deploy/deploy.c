@@ -1197,6 +1197,24 @@ static void maybe_closed(struct deploy *d)
 
 void deploy_close(struct deploy *d, void (*done)(void *arg), void *arg)
 {
+	/* Mark what this shutdown stops before stopping it: the next start
+	 * brings it back without taking its absence for a crash, and a
+	 * shutdown cut short (SIGKILL, a second signal) leaves a state that
+	 * adoption reads as before. */
+	for (struct deployment *dep = d->deps; dep; dep = dep->next) {
+		bool any = false;
+
+		for (size_t i = 0; !is_platform(dep) && i < dep->ninst; i++) {
+			struct instance *in = dep->inst[i];
+
+			if (managed(in) && in->bi.alive && in->bi.restart) {
+				in->bi.shutdown_stop = true;
+				any = true;
+			}
+		}
+		if (any)
+			deploy_persist(d, dep);
+	}
 	d->closing = true;
 	d->done = done;
 	d->done_arg = arg;
