@@ -272,8 +272,12 @@ class Chaos:
         for t0, t1, cause in load.results:
             if cause and any(a <= t0 and t1 <= b for a, b in self.up):
                 causes[cause] = causes.get(cause, 0) + 1
-                last = [w for t, w in self.events if t <= t0]
-                k = last[-1] if last else "start"
+                last = [(t, w) for t, w in self.events if t <= t0]
+                kills = [t for t, w in last if w == "instance killed"]
+                if kills and t0 - kills[-1] < 5:
+                    k = "within 5 s of an instance kill"
+                else:
+                    k = last[-1][1] if last else "start"
                 after[k] = after.get(k, 0) + 1
         failed_up = sum(causes.values())
         sent = len(load.results)
