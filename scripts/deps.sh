@@ -7,6 +7,9 @@ PKGS="build-essential meson ninja-build pkg-config \
 libuv1-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libhttp-parser-dev \
 libjansson-dev libcmocka-dev python3 python3-sklearn curl chromium \
 prometheus tmux"
+# Test only: the OCI API stand-in (tests/standin/) verifies request
+# signatures with it.
+PKGS="$PKGS python3-cryptography"
 
 missing=""
 for p in $PKGS; do
