@@ -27,6 +27,7 @@
 #include "deploy/cgroup.h"
 #include "daemon/config.h"
 #include "deploy/backend_local.h"
+#include "oci/stack.h"
 #include "deploy/deploy.h"
 #include "notify/functions.h"
 #include "gateway/gateway.h"
@@ -57,6 +58,8 @@ struct daemon {
 	struct cgroup_sys *cgroups;
 	struct httpc *httpc;
 	struct backend *local; /* the local backend of deployments */
+	struct oci_stack *oci; /* the oci backend, with "oci" configured */
+	struct backend *backends[2];
 	struct gateway *gateway;
 	struct deploy *deploy;
 	struct logging *logging;
@@ -153,6 +156,8 @@ static void on_deploy_closed(void *arg)
 	dm->deploy = NULL;
 	dm->local->ops->close(dm->local, NULL, NULL);
 	dm->local = NULL;
+	oci_stack_close(dm->oci, NULL, NULL);
+	dm->oci = NULL;
 	if (dm->api_srv != NULL)
 		http_server_close(dm->api_srv, NULL, NULL);
 	dm->api_srv = NULL;
@@ -374,11 +379,21 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out_loop;
 	}
+	dm->backends[0] = dm->local;
+	if (dm->config.oci.enabled) {
+		rc = oci_stack_open(&dm->loop, dm->httpc, &dm->config.oci,
+				    &dm->oci, diag, sizeof(diag));
+		if (rc != 0) {
+			fprintf(stderr, "mdscale: oci: %s\n", diag);
+			goto out_loop;
+		}
+		dm->backends[1] = oci_stack_backend(dm->oci);
+	}
 	env = (struct deploy_env){
 		.loop = &dm->loop, .store = dm->store,
 		.gateway = dm->gateway, .config = &dm->config,
 		.gateway_url = dm->gateway_url,
-		.backends = &dm->local, .nbackends = 1,
+		.backends = dm->backends, .nbackends = dm->oci ? 2 : 1,
 	};
 	rc = deploy_open(&env, &dm->deploy, diag, sizeof(diag));
 	if (rc != 0) {
@@ -495,6 +510,7 @@ out_loop:
 	}
 	if (dm->local != NULL)
 		dm->local->ops->close(dm->local, NULL, NULL);
+	oci_stack_close(dm->oci, NULL, NULL);
 	if (dm->gateway != NULL)
 		gateway_close(dm->gateway, NULL, NULL);
 	if (dm->httpc != NULL)
