@@ -442,6 +442,11 @@ int serve_main(int argc, char **argv)
 		.notifications = dm->notifications,
 		.functions = dm->functions, .config = &dm->config,
 	};
+	if (dm->oci != NULL)
+		aenv.platform_alarms = (struct autoscale_platform_alarms){
+			.backend = "oci", .ensure = oci_stack_low_alarm,
+			.remove = oci_stack_delete_alarm, .arg = dm->oci,
+		};
 	rc = autoscale_open(&aenv, &dm->autoscale, diag, sizeof(diag));
 	if (rc != 0) {
 		fprintf(stderr, "mdscale: %s\n", diag);

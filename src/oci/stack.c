@@ -6,9 +6,11 @@
 #include <string.h>
 
 #include "deploy/backend.h"
+#include "oci/alarms.h"
 #include "oci/backend_oci.h"
 #include "oci/client.h"
 #include "oci/config.h"
+#include "oci/ocid.h"
 #include "oci/principal.h"
 #include "oci/shapes.h"
 #include "oci/signer.h"
@@ -22,6 +24,7 @@ struct oci_stack {
 	struct oci_client *client;
 	struct backend *backend;
 	struct shape_ladder shapes;
+	char *endpoint;   /* NULL: the regions' endpoints */
 	void (*done)(void *arg);
 	void *done_arg;
 };
@@ -110,6 +113,7 @@ int oci_stack_open(uv_loop_t *loop, struct httpc *http,
 		free(st);
 		return rc;
 	}
+	st->endpoint = env.endpoint ? xstrdup(env.endpoint) : NULL;
 	log_info("oci", "oci backend: %s signer, region %s%s%s",
 		 oci_signer_kind(st->signer), oci_signer_region(st->signer),
 		 env.endpoint ? ", endpoint " : "",
@@ -128,6 +132,77 @@ struct oci_client *oci_stack_client(struct oci_stack *st)
 	return st->client;
 }
 
+static void alarm_logged(void *arg, int rc, const char *alarm_id,
+			 int created, const char *diag)
+{
+	char *what = arg;
+
+	if (rc != 0)
+		log_warn("oci", "%s: %s", what, diag);
+	else
+		log_info("oci", "%s: alarm %s%s", what, alarm_id,
+			 created ? " created" : "");
+	free(what);
+}
+
+/* The Monitoring base URL for ref's region; a new string or NULL. */
+static char *monitoring_url(struct oci_stack *st, const char *ref)
+{
+	char region[64], diag[256];
+
+	if (backend_oci_check_ref(ref, oci_signer_region(st->signer), region,
+				  diag, sizeof(diag)) != 0) {
+		log_warn("oci", "scale-down alarm: %s", diag);
+		return NULL;
+	}
+	return oci_endpoint("telemetry", region, st->endpoint);
+}
+
+void oci_stack_low_alarm(void *arg, const char *ref, const char *title,
+			 const char *firing_alarm_id, const char *query,
+			 const char *body)
+{
+	struct oci_stack *st = arg;
+	struct oci_alarm_want w = {
+		.title = title, .deployment_id = ref,
+		.firing_alarm_id = firing_alarm_id, .query = query,
+		.body = body,
+	};
+	char *base = monitoring_url(st, ref);
+	char *what = xasprintf("%s for %s in OCI Monitoring", title, ref);
+
+	if (!base || oci_alarm_ensure(st->client, base, &w, alarm_logged,
+				      what) != 0) {
+		log_warn("oci", "%s: not requested", what);
+		free(what);
+	}
+	free(base);
+}
+
+void oci_stack_delete_alarm(void *arg, const char *alarm_id)
+{
+	struct oci_stack *st = arg;
+	struct ocid id;
+	char *base, *what;
+
+	/* An alarm's OCID names its region. */
+	if (ocid_parse(alarm_id, &id, NULL, 0) != 0) {
+		log_warn("oci", "delete alarm: %s is not an OCID", alarm_id);
+		return;
+	}
+	base = oci_endpoint("telemetry",
+			    id.region[0] ? id.region
+					 : oci_signer_region(st->signer),
+			    st->endpoint);
+	what = xasprintf("delete %s in OCI Monitoring", alarm_id);
+	if (oci_alarm_delete(st->client, base, alarm_id, alarm_logged,
+			     what) != 0) {
+		log_warn("oci", "%s: not requested", what);
+		free(what);
+	}
+	free(base);
+}
+
 static void backend_closed(void *arg)
 {
 	struct oci_stack *st = arg;
@@ -137,6 +212,7 @@ static void backend_closed(void *arg)
 	/* The client's calls were the backend's; none is left. */
 	oci_client_free(st->client);
 	oci_signer_free(st->signer);
+	free(st->endpoint);
 	free(st);
 	if (done)
 		done(done_arg);

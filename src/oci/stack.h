@@ -34,6 +34,16 @@ struct backend *oci_stack_backend(struct oci_stack *st);
 /* The client (for OCI Monitoring alarms); owned by the stack. */
 struct oci_client *oci_stack_client(struct oci_stack *st);
 
+/*
+ * The scale-down alarms of an oci deployment, in OCI Monitoring (see
+ * alarms.h): the autoscale function's platform alarm calls, with st as
+ * their argument. Both start the work and log its outcome.
+ */
+void oci_stack_low_alarm(void *st, const char *ref, const char *title,
+			 const char *firing_alarm_id, const char *query,
+			 const char *body);
+void oci_stack_delete_alarm(void *st, const char *alarm_id);
+
 /* Closes the backend, the client and the signer, then calls done(arg)
  * (may be NULL) once their handles are closed. NULL is accepted. */
 void oci_stack_close(struct oci_stack *st, void (*done)(void *arg),
