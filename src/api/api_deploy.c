@@ -571,6 +571,11 @@ static void deployments_import(struct api_call *c)
 	}
 	if (deploy_import(c->api->deploy, spec.backend, spec.ref, spec.name,
 			  id, wr, &f) != 0) {
+		if (strcmp(f.field, "backend") == 0 &&
+		    strcmp(spec.backend, "oci") == 0)
+			fault_set(&f, MDS_E_INVAL, "backend",
+				  "this daemon runs no oci backend: add an "
+				  "\"oci\" object to its configuration");
 		api_reply_fault(c, &f);
 		return;
 	}
