@@ -6,6 +6,7 @@ while OCI works that follows the same work request after its restart and
 sends no second PUT, and the refusals of bad OCIDs and unknown deployments.
 The stand-in checks every request's signature and body; each test ends by
 asserting it recorded no violation."""
+import json
 import os
 import shutil
 import sys
@@ -106,6 +107,47 @@ class OciImportStandinTest(unittest.TestCase):
             "GET", "^/20190101/workRequests/")}
         self.assertEqual(ids, {oci_wr})
         self.assertEqual(self.d.get(dep["id"])["instanceCount"], 3)
+
+    def test_stand_in_recipe_message_scales_and_makes_the_low_alarm_in_oci(self):
+        ocid = self.st.add_deployment(count=1)
+        self.import_(ocid, "alarmed")
+        # The topic and the high-cpu alarm as `mdscale oci setup` or the
+        # Console would have made them in OCI.
+        tid = self.st._ocid("onstopic")
+        with self.st.lock:
+            self.st.topics[tid] = {"topicId": tid, "name": "autoscaling",
+                                   "compartmentId":
+                                   oci_test_key.TEST_COMPARTMENT}
+        high = self.st.add_alarm(
+            "model_deployment_high_cpu",
+            'CpuUtilization[5m]{resourceId = "%s"}.max() > 80' % ocid, [tid])
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                               "..", "..", "examples", "messages",
+                               "test-alarm-scale-cpu-up.json")) as f:
+            msg = f.read().replace("<YOUR_HIGH_CPU_ALARM_OCID>", high)
+        msg = msg.replace("<YOUR_MODEL_DEPLOYMENT_OCID>", ocid)
+        p = self.d.cli("fn", "invoke", "autoscale", input=msg)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = json.loads(p.stdout)
+        self.assertEqual(out["action"], "SCALE_OUT", out)
+        self.assertEqual(out["scaleDownAlarm"], "oci")
+        wait_for("the PUT", lambda: len(self.st.puts(ocid)) == 1, timeout=30)
+        mc = self.st.puts(ocid)[0]["body"][
+            "modelDeploymentConfigurationDetails"]["modelConfigurationDetails"]
+        self.assertEqual(mc["scalingPolicy"]["instanceCount"], 2)
+
+        def low():
+            with self.st.lock:
+                return [a for a in self.st.alarms.values()
+                        if a["displayName"] == "model_deployment_low_cpu"
+                        and ocid in a["query"]]
+        lows = wait_for("the low-cpu alarm in OCI", low, timeout=30)
+        self.assertEqual(len(lows), 1)
+        self.assertEqual(lows[0]["destinations"], [tid])
+        self.assertIn(".max() <", lows[0]["query"])
+        # mdscale's own monitoring got none.
+        r = self.d.api("GET", "/v1/alarms?displayName=model_deployment_low_cpu")
+        self.assertEqual(r.json["items"], [])
 
     def test_stand_in_bad_ocids_are_refused_and_change_nothing(self):
         r = self.d.cli("deployment", "import", "--backend", "oci",
