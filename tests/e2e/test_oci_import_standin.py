@@ -86,6 +86,15 @@ class OciImportStandinTest(unittest.TestCase):
         self.assertEqual(self.st.deployment(ocid)[
             "modelDeploymentConfigurationDetails"][
             "modelConfigurationDetails"]["scalingPolicy"]["instanceCount"], 2)
+        # Delete only forgets: nothing is sent to OCI.
+        before = len(self.st.requests())
+        done = self.d.delete(dep["id"])
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+        self.assertEqual(self.st.requests("DELETE"), [])
+        self.assertEqual(self.st.puts(ocid), puts)
+        self.assertEqual(self.st.deployment(ocid)["lifecycleState"], "ACTIVE")
+        self.assertEqual([r for r in self.st.requests()[before:]
+                          if r["method"] != "GET"], [])
 
     def test_stand_in_killed_daemon_follows_the_same_work_request(self):
         ocid = self.st.add_deployment(count=1)
