@@ -45,6 +45,7 @@
 #include "store/store.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/version.h"
 #include "util/xalloc.h"
 
 #define API_MAX_BODY (1024 * 1024)
@@ -542,7 +543,7 @@ int serve_main(int argc, char **argv)
 	/* Routes are restored and monitoring listens: requests may come. */
 	gateway_serve(dm->gateway);
 	log_info("serve", "mdscale %s: API http://%s:%d, gateway %s, data %s, "
-		 "cgroups %s", "0.1.0", dm->config.listen_host,
+		 "cgroups %s", MDS_VERSION, dm->config.listen_host,
 		 http_server_port(dm->api_srv), dm->gateway_url, dm->data_dir,
 		 cgroup_version_name(dm->cgroups));
 	sdnotify_ready(dm->sdnotify, "serving");

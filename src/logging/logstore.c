@@ -13,6 +13,9 @@
 #include "core/jsonw.h"
 #include "logging/logstore.h"
 #include "util/err.h"
+#include "util/ids.h"
+#include "util/jsonstr.h"
+#include "util/rfc3339.h"
 #include "util/xalloc.h"
 
 /* One line as written: the message (escaped, up to 6 bytes a byte) and the
@@ -94,7 +97,7 @@ static void open_file(struct logstore *ls)
 	ls->fd = open(ls->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 		      0600);
 	if (ls->fd < 0) {
-		ls->reopen_at_ms = log_now_ms() + REOPEN_MS;
+		ls->reopen_at_ms = ids_now_ms() + REOPEN_MS;
 		return;
 	}
 	if (fstat(ls->fd, &st) == 0) {
@@ -141,7 +144,7 @@ int logstore_open(const struct logstore_opts *o, struct logstore **out,
 	if (ls->fd < 0)
 		fprintf(stderr, "mdscale: log: cannot open %s: %s\n", ls->path,
 			strerror(errno));
-	logstore_maintain(ls, log_now_ms());
+	logstore_maintain(ls, ids_now_ms());
 	*out = ls;
 	return 0;
 }
@@ -183,13 +186,13 @@ void logstore_mark(const struct logstore *ls, struct logstore_mark *m)
 static int format_line(struct logstore *ls, struct buf *out,
 		       const struct log_record *rec)
 {
-	char when[25], *msg = NULL;
+	char when[RFC3339_BUFSZ], *msg = NULL;
 	const char *text = rec->message ? rec->message : "";
 	size_t mlen = strlen(text);
 	struct jsonw w;
 
 	buf_reset(out);
-	log_format_time(rec->time_ms, when);
+	rfc3339_format(rec->time_ms, RFC3339_MILLIS, when, sizeof(when));
 	if (mlen > LOGSTORE_MESSAGE_MAX) {
 		msg = xasprintf("%.*s [cut]", LOGSTORE_MESSAGE_MAX, text);
 		text = msg;
@@ -313,7 +316,7 @@ static void write_line(struct logstore *ls, const struct buf *line)
 	const char *p = line->data;
 	size_t n = line->len, done;
 
-	if (ls->fd < 0 && log_now_ms() >= ls->reopen_at_ms)
+	if (ls->fd < 0 && ids_now_ms() >= ls->reopen_at_ms)
 		open_file(ls);
 	if (ls->fd < 0) {
 		drop(ls, errno);
@@ -483,21 +486,10 @@ bool logstore_match(const struct logstore_filter *f,
 
 /* ---- queries ---- */
 
-/* Whether s appears in a line exactly as written (the writer escapes only
- * '"', '\\', control characters and invalid UTF-8). */
-static bool plain(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\' ||
-		    (unsigned char)*s >= 0x80)
-			return false;
-	return true;
-}
-
 /* Cheap tests run on the raw text before a line is parsed: each is true of
  * every line that can match. */
 struct prefilter {
-	char since[25], until[25];
+	char since[RFC3339_BUFSZ], until[RFC3339_BUFSZ]; /* "": no bound */
 	char *needles[N_IDS + 2];
 	size_t n;
 };
@@ -505,21 +497,23 @@ struct prefilter {
 static void prefilter_init(struct prefilter *p, const struct logstore_filter *f)
 {
 	memset(p, 0, sizeof(*p));
-	if (f->since_ms != INT64_MIN && f->since_ms >= 0)
-		log_format_time(f->since_ms, p->since);
-	if (f->until_ms != INT64_MAX && f->until_ms >= 0 &&
-	    f->until_ms < 253402300800000LL) /* year 10000 */
-		log_format_time(f->until_ms, p->until);
-	if (f->source != NULL && plain(f->source))
+	if (f->since_ms >= 0) /* also 0000 to 9999 */
+		rfc3339_format(f->since_ms, RFC3339_MILLIS, p->since,
+			       sizeof(p->since));
+	if (f->until_ms >= 0)
+		rfc3339_format(f->until_ms, RFC3339_MILLIS, p->until,
+			       sizeof(p->until));
+	if (f->source != NULL && jsonstr_is_plain(f->source))
 		p->needles[p->n++] = xasprintf("\"source\":\"%s\"", f->source);
 	for (size_t i = 0; i < N_IDS; i++) {
 		const char *v = id_get(&f->ids, i);
 
-		if (v != NULL && plain(v))
+		if (v != NULL && jsonstr_is_plain(v))
 			p->needles[p->n++] = xasprintf("\"%s\":\"%s\"",
 						       id_fields[i].key, v);
 	}
-	if (f->text != NULL && f->text[0] != '\0' && plain(f->text))
+	if (f->text != NULL && f->text[0] != '\0' &&
+	    jsonstr_is_plain(f->text))
 		p->needles[p->n++] = xstrdup(f->text);
 }
 

@@ -38,6 +38,7 @@
 #include "util/ids.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/version.h"
 #include "util/xalloc.h"
 
 #define K_TOPIC "topic"
@@ -511,7 +512,7 @@ static void start_http(struct notifications *n, struct attempt *a,
 	h[3] = xasprintf("X-Mdscale-Subscription-Id: %s", s->id);
 	h[4] = xasprintf("X-Mdscale-Attempt: %d", a->number);
 	h[5] = xasprintf("X-Mdscale-Signature: sha256=%s", hex);
-	h[6] = xstrdup("User-Agent: mdscale-notifications/0.1.0");
+	h[6] = xstrdup("User-Agent: mdscale-notifications/" MDS_VERSION);
 	h[7] = xstrdup("Expect:");
 	h[8] = NULL;
 	o = (struct httpc_opts){

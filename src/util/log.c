@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/time.h>
-#include <time.h>
 
 #include "err.h"
+#include "ids.h"
 #include "log.h"
+#include "rfc3339.h"
 
 enum log_level log_current_level = LOG_INFO;
 
@@ -71,43 +71,14 @@ void log_set_sink(log_sink_fn *fn, void *arg)
 	sink.arg = fn != NULL ? arg : NULL;
 }
 
-int64_t log_now_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-void log_format_time(int64_t ms, char out[25])
-{
-	int64_t frac = ms % 1000;
-	time_t sec;
-	struct tm tm;
-
-	if (frac < 0)
-		frac += 1000;
-	sec = (time_t)((ms - frac) / 1000);
-	memset(out, '0', 24);
-	gmtime_r(&sec, &tm);
-	if (strftime(out, 20, "%Y-%m-%dT%H:%M:%S", &tm) != 19)
-		memcpy(out, "0000-00-00T00:00:00", 19);
-	out[19] = '.';
-	out[20] = (char)('0' + frac / 100);
-	out[21] = (char)('0' + frac / 10 % 10);
-	out[22] = (char)('0' + frac % 10);
-	out[23] = 'Z';
-	out[24] = '\0';
-}
-
 static void vwrite(enum log_level level, const char *source,
 		   const struct log_ids *ids, const char *fmt, va_list ap)
 {
-	char when[25], msg[2048];
+	char when[RFC3339_BUFSZ], msg[2048];
 	struct log_record rec;
 
-	rec.time_ms = log_now_ms();
-	log_format_time(rec.time_ms, when);
+	rec.time_ms = ids_now_ms();
+	rfc3339_format(rec.time_ms, RFC3339_MILLIS, when, sizeof(when));
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (stderr_format == LOG_STDERR_JOURNAL)
 		fprintf(stderr, "<%d>%s: %s\n",

@@ -89,13 +89,6 @@ enum log_stderr_format { LOG_STDERR_TEXT, LOG_STDERR_JOURNAL };
  * at start-up. Returns the format chosen. */
 enum log_stderr_format log_stderr_detect(void);
 
-/* Returns the wall clock in ms since the epoch. */
-int64_t log_now_ms(void);
-
-/* Writes ms since the epoch as "2024-05-01T10:00:00.123Z" (always with
- * milliseconds, always 24 characters); out needs 25 bytes. */
-void log_format_time(int64_t ms, char out[25]);
-
 #define LOG_AT(lvl, src, ...)                                                 \
 	do {                                                                  \
 		if ((lvl) <= log_current_level)                               \
