@@ -98,8 +98,9 @@ class Daemon:
     benchmarks (bench/mdbench.py) pass their own."""
 
     def __init__(self, data_dir=None, config=None, env=None, binary=None,
-                 log_level="debug"):
+                 log_level="debug", extra_args=None):
         self.binary = binary or BIN
+        self.extra_args = list(extra_args or [])
         self.log_level = log_level
         self.owns_dir = data_dir is None
         self.env = env
@@ -121,6 +122,7 @@ class Daemon:
             with open(path, "w") as f:
                 json.dump(self.config, f)
             args += ["--config", path]
+        args += self.extra_args
         self.log = open(self.log_path, "ab")
         env = None
         if self.env is not None:
