@@ -107,7 +107,13 @@ static json_t *policy_json(const struct policy *p)
 
 		switch (nf->type) {
 		case 'u': v = json_integer(*(const uint32_t *)at); break;
-		case 'd': v = json_real(*(const double *)at); break;
+		case 'd': {
+			double x;
+
+			memcpy(&x, at, sizeof(x));
+			v = json_real(x);
+			break;
+		}
 		case 'b': v = json_boolean(*(const bool *)at); break;
 		case 'm': v = json_integer(*(const int64_t *)at / 1000); break;
 		}
@@ -142,7 +148,8 @@ static int policy_load(json_t *o, struct policy *p, char *diag,
 		else if (nf->type == 'u' && json_is_integer(v))
 			*(uint32_t *)at = (uint32_t)json_integer_value(v);
 		else if (nf->type == 'd' && json_is_number(v))
-			*(double *)at = json_number_value(v);
+			memcpy(at, &(double){ json_number_value(v) },
+			       sizeof(double));
 		else if (nf->type == 'm' && json_is_integer(v))
 			*(int64_t *)at = json_integer_value(v) * 1000;
 	}
@@ -579,7 +586,8 @@ int autoscale_setup(struct autoscale *a, const char *deployment_id,
 		    struct fault *f)
 {
 	struct record r;
-	const char *undo_ids[2];
+	const char *undo_ids[2] = { NULL, NULL };
+	size_t nalarms = 0;
 	int rc;
 
 	memset(&r, 0, sizeof(r));
@@ -612,19 +620,20 @@ int autoscale_setup(struct autoscale *a, const char *deployment_id,
 					     f);
 		if (rc != 0)
 			goto fail;
-		snprintf(out->alarm_ids[out->nalarms],
-			 sizeof(out->alarm_ids[0]), "%s", o_alarm.id);
-		undo_ids[out->nalarms] = out->alarm_ids[out->nalarms];
-		out->nalarms++;
+		snprintf(out->alarm_ids[nalarms], sizeof(out->alarm_ids[0]),
+			 "%s", o_alarm.id);
+		undo_ids[nalarms] = out->alarm_ids[nalarms];
+		nalarms++;
 	}
 	r.set_up = true;
 	save_record(a, deployment_id, &r);
+	out->nalarms = nalarms;
 	snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
 	snprintf(out->subscription_id, sizeof(out->subscription_id), "%s",
 		 r.subscription);
 	return 0;
 fail:
-	undo(a, &r, undo_ids, out->nalarms);
+	undo(a, &r, undo_ids, nalarms);
 	memset(out, 0, sizeof(*out));
 	return rc;
 }
