@@ -33,12 +33,15 @@ static const struct cli_cmd cli_cmds[] = {
 	},
 	{
 		.name = "deployment import",
-		.usage = "--backend oci OCID [--name NAME] [--wait [--timeout SECONDS]]",
-		.help = "Keeps an existing platform deployment (an OCI Data Science\n"
-			"model deployment, by its OCID) as a deployment; nothing is\n"
-			"created or changed on the platform. --name defaults to oci- and\n"
-			"the OCID's end. --wait waits until it is ACTIVE (read) or\n"
-			"FAILED (not found, not visible, ...).",
+		.usage = "--backend kubernetes|oci REF [--name NAME]\n"
+			 "\t[--wait [--timeout SECONDS]]",
+		.help = "Takes a deployment that lives on a platform under\n"
+			"mdscale's care: REF is NAMESPACE/NAME of a Kubernetes\n"
+			"Deployment, or the OCID of an OCI model deployment. The\n"
+			"platform keeps running it; mdscale reads its count and\n"
+			"shape, scales it and follows its progress. --name defaults\n"
+			"to REF's part after its last '/'. --wait waits until it is\n"
+			"ACTIVE.",
 		.exec = cli_deployment_import,
 	},
 	{
@@ -295,15 +298,17 @@ static const struct cli_cmd cli_cmds[] = {
 	},
 	{
 		.name = "top",
-		.usage = "[--once] [--sort name|cpu|mem|rps|p99] [--filter TEXT]",
+		.usage = "[--once] [--sort name|cpu|mem|rps|p99] [--filter TEXT]\n"
+			 "\t[--instances]",
 		.help = "A live view of the daemon, refreshed every second. Per\n"
 			"deployment: its state, READY/COUNT, shape, CPU% and MEM% (the\n"
 			"largest over its instances), requests per second, p50 and p99\n"
 			"gateway latency, sparklines of CPU and req/s; then the firing\n"
 			"alarms and the last scaling decisions. --sort orders the\n"
 			"deployments (largest first; s cycles the order), --filter\n"
-			"shows those whose name, state or shape contains TEXT. q\n"
-			"quits. --once (or stdout not a terminal) prints one plain\n"
+			"shows those whose name, state or shape contains TEXT.\n"
+			"--instances (i) adds a row per instance: state, CPU%, MEM%,\n"
+			"restarts. q quits. --once (or stdout not a terminal) prints one plain\n"
 			"snapshot, the rates taken over one second, and exits.",
 		.exec = cli_top,
 	},
