@@ -18,7 +18,6 @@
 #include "oci/principal.h"
 #include "oci/signer_impl.h"
 #include "util/base64.h"
-#include "util/buf.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "util/ids.h"
