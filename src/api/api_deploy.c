@@ -603,15 +603,22 @@ static void deployments_update(struct api_call *c)
 static void deployments_delete(struct api_call *c)
 {
 	struct fault f;
+	struct autoscale_removed gone;
 	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX];
+	json_t *o;
 
 	if (deploy_resolve(c->api->deploy, c->id, id, &f) != 0 ||
 	    deploy_delete(c->api->deploy, id, wr, &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
-	autoscale_teardown(c->api->autoscale, id);
-	with_wr_header(c, 202, workreq_json(c->api->deploy, wr, &f), wr);
+	/* Only what mdscale made for the deployment goes with it; the
+	 * response says what. */
+	autoscale_teardown(c->api->autoscale, id, &gone);
+	o = workreq_json(c->api->deploy, wr, &f);
+	if (json_is_object(o))
+		json_object_set_new(o, "deleted", api_autoscale_removed(&gone));
+	with_wr_header(c, 202, o, wr);
 }
 
 static void workrequests_get(struct api_call *c)
