@@ -29,6 +29,7 @@
 #include "daemon/config.h"
 #include "deploy/backend_local.h"
 #include "k8s/backend_k8s.h"
+#include "oci/stack.h"
 #include "deploy/deploy.h"
 #include "notify/functions.h"
 #include "gateway/gateway.h"
@@ -63,7 +64,8 @@ struct daemon {
 	struct httpc *httpc;
 	struct backend *local; /* the local backend of deployments */
 	struct backend *k8s;   /* the kubernetes backend, when configured */
-	struct backend *backends[2];
+	struct oci_stack *oci; /* the oci backend, with "oci" configured */
+	struct backend *backends[3]; /* local, kubernetes, oci */
 	struct gateway *gateway;
 	struct deploy *deploy;
 	struct logging *logging;
@@ -208,6 +210,8 @@ static void on_deploy_closed(void *arg)
 	if (dm->k8s != NULL)
 		dm->k8s->ops->close(dm->k8s, NULL, NULL);
 	dm->k8s = NULL;
+	oci_stack_close(dm->oci, NULL, NULL);
+	dm->oci = NULL;
 	if (dm->api_srv != NULL)
 		http_server_close(dm->api_srv, NULL, NULL);
 	dm->api_srv = NULL;
@@ -408,6 +412,7 @@ int serve_main(int argc, char **argv)
 	const char *config_path;
 	char diag[512], *db;
 	ssize_t n;
+	size_t nbackends;
 	int rc, status = 1;
 
 	config_defaults(&dm->config);
@@ -486,12 +491,21 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out_loop;
 	}
+	nbackends = open_kubernetes(dm);
+	if (dm->config.oci.enabled) {
+		rc = oci_stack_open(&dm->loop, dm->httpc, &dm->config.oci,
+				    &dm->oci, diag, sizeof(diag));
+		if (rc != 0) {
+			fprintf(stderr, "mdscale: oci: %s\n", diag);
+			goto out_loop;
+		}
+		dm->backends[nbackends++] = oci_stack_backend(dm->oci);
+	}
 	env = (struct deploy_env){
 		.loop = &dm->loop, .store = dm->store,
 		.gateway = dm->gateway, .config = &dm->config,
 		.gateway_url = dm->gateway_url,
-		.backends = dm->backends,
-		.nbackends = open_kubernetes(dm),
+		.backends = dm->backends, .nbackends = nbackends,
 	};
 	rc = deploy_open(&env, &dm->deploy, diag, sizeof(diag));
 	if (rc != 0) {
@@ -540,6 +554,11 @@ int serve_main(int argc, char **argv)
 		.notifications = dm->notifications,
 		.functions = dm->functions, .config = &dm->config,
 	};
+	if (dm->oci != NULL)
+		aenv.platform_alarms = (struct autoscale_platform_alarms){
+			.backend = "oci", .ensure = oci_stack_low_alarm,
+			.remove = oci_stack_delete_alarm, .arg = dm->oci,
+		};
 	rc = autoscale_open(&aenv, &dm->autoscale, diag, sizeof(diag));
 	if (rc != 0) {
 		fprintf(stderr, "mdscale: %s\n", diag);
@@ -622,6 +641,7 @@ out_loop:
 		dm->local->ops->close(dm->local, NULL, NULL);
 	if (dm->k8s != NULL)
 		dm->k8s->ops->close(dm->k8s, NULL, NULL);
+	oci_stack_close(dm->oci, NULL, NULL);
 	if (dm->gateway != NULL)
 		gateway_close(dm->gateway, NULL, NULL);
 	if (dm->httpc != NULL)
