@@ -35,6 +35,7 @@
 #include "daemon/looplag.h"
 #include "monitoring/monitoring.h"
 #include "notify/notifications.h"
+#include "notify/oci_receiver.h"
 #include "daemon/paths.h"
 #include "daemon/serve.h"
 #include "store/store.h"
@@ -61,6 +62,7 @@ struct daemon {
 	struct monitoring *monitoring;
 	struct functions *functions;
 	struct notifications *notifications;
+	struct oci_receiver *oci_receiver;
 	struct autoscale *autoscale;
 	struct http_server *api_srv;
 	struct looplag *looplag;
@@ -192,6 +194,11 @@ static void on_signal(uv_signal_t *s, int signum)
 	dm->api.looplag = NULL;
 	looplag_close(dm->looplag);
 	dm->looplag = NULL;
+	/* The OCI receiver answers its pending confirmations now, while
+	 * the API server can still send the answers. */
+	dm->api.oci_receiver = NULL;
+	oci_receiver_close(dm->oci_receiver);
+	dm->oci_receiver = NULL;
 	/* The autoscale function goes first: it calls into monitoring. */
 	dm->api.autoscale = NULL;
 	autoscale_close(dm->autoscale);
@@ -292,6 +299,7 @@ int serve_main(int argc, char **argv)
 	struct autoscale_env aenv;
 	struct functions_env fenv;
 	struct notifications_env nenv;
+	struct oci_receiver_env renv;
 	const char *config_path;
 	char diag[512], *db;
 	ssize_t n;
@@ -391,6 +399,18 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out_loop;
 	}
+	/* MDSCALE_OCI_CA_FILE: the CA bundle for OCI's HTTPS endpoints, when
+	 * not the system's (a TLS-inspecting proxy, a test's stand-in). */
+	renv = (struct oci_receiver_env){
+		.loop = &dm->loop, .store = dm->store, .httpc = dm->httpc,
+		.notifications = dm->notifications,
+		.ca_file = getenv("MDSCALE_OCI_CA_FILE"),
+	};
+	rc = oci_receiver_open(&renv, &dm->oci_receiver, diag, sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out_loop;
+	}
 	snprintf(dm->api_url, sizeof(dm->api_url), "http://%s:%d",
 		 dm->config.listen_host, dm->config.listen_port);
 	menv = (struct monitoring_env){
@@ -422,6 +442,7 @@ int serve_main(int argc, char **argv)
 	dm->api = (struct api){
 		.deploy = dm->deploy, .monitoring = dm->monitoring,
 		.notifications = dm->notifications,
+		.oci_receiver = dm->oci_receiver,
 		.functions = dm->functions,
 		.autoscale = dm->autoscale,
 		.logging = dm->logging,
@@ -464,6 +485,9 @@ out_loop:
 		gateway_set_access_log(dm->gateway, NULL, NULL);
 	logging_close(dm->logging, NULL, NULL);
 	dm->logging = NULL;
+	dm->api.oci_receiver = NULL;
+	oci_receiver_close(dm->oci_receiver);
+	dm->oci_receiver = NULL;
 	autoscale_close(dm->autoscale);
 	dm->autoscale = NULL;
 	dm->api.monitoring = NULL;
