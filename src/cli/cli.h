@@ -289,6 +289,10 @@ int cli_subscription_get(struct cli_ctx *ctx, int argc, char **argv);
 int cli_subscription_delete(struct cli_ctx *ctx, int argc, char **argv);
 int cli_subscription_deliveries(struct cli_ctx *ctx, int argc, char **argv);
 
+/* `mdscale oci setup`: the recipe's OCI alarms, topic and subscription
+ * for one model deployment (cli_oci.c). */
+int cli_oci_setup(struct cli_ctx *ctx, int argc, char **argv);
+
 int cli_fn_list(struct cli_ctx *ctx, int argc, char **argv);
 int cli_fn_create(struct cli_ctx *ctx, int argc, char **argv);
 int cli_fn_delete(struct cli_ctx *ctx, int argc, char **argv);
