@@ -15,9 +15,9 @@ X-OCI-NS-* headers OCI documents.
 
 Every API request must carry a valid OCI HTTP signature (Signature
 version="1", rsa-sha256, the documented header lists) made with the test key
-(oci_test_key.py); every body is checked field by field against the API's
-documented shapes (field lists from the API reference and the public OCI
-SDK models). A bad signature, an unknown field, a missing required field or
+(oci_test_key.py; checked in oci_signature.py); every body is checked field
+by field against the API's documented shapes (oci_shapes.py: field lists
+from the API reference and the public OCI SDK models). A bad signature, an unknown field, a missing required field or
 a wrong type is refused as OCI would (401, 400 with {code, message}) AND
 recorded in `violations`, so the test that caused it fails. Semantic refusals
 OCI makes (409 while a deployment is UPDATING, 412 on a stale if-match etag,
@@ -29,13 +29,12 @@ metrics, inject faults (429 with retry-after, 500 then success, ...), hold a
 work request IN_PROGRESS and finish it SUCCEEDED or FAILED, expire
 confirmation tokens, publish alarm messages, read the request log.
 
-Run on its own: python3 oci_standin.py --dir DIR [--port N]
-(makes a certificate in DIR with the openssl CLI, prints the URL)."""
+Run on its own: python3 oci_standin.py --dir DIR [--seed-deployment]
+[--allow-http-endpoints] (makes a certificate in DIR with the openssl CLI,
+prints "OCI stand-in listening on URL (CA: FILE)")."""
 
 import base64
 import datetime
-import email.utils
-import hashlib
 import http.server
 import json
 import os
@@ -51,313 +50,18 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import oci_test_key  # noqa: E402
+from oci_shapes import (LIFECYCLE_STATES, OFFERED_SHAPES,  # noqa: E402,F401
+                        ShapeError, check_shape)
+from oci_signature import (SignatureError, signing_string,  # noqa: E402,F401
+                           verify_signature)
 
-# OCI refuses a request whose date is further than this from its clock.
-CLOCK_SKEW_S = 300
 # A confirmation URL is valid for three days.
 CONFIRMATION_TTL_S = 3 * 24 * 3600
 MAX_BODY = 1 << 20
-
-# -- Documented shapes ------------------------------------------------------
-# A field is (type, required). Types: "string", "integer", "number",
-# "boolean", "datetime", "map<string,string>", "map<string,object>",
-# "list<string>", ("enum", [...]), ("list", SCHEMA), a schema name, or
-# "opaque" (a documented object mdscale never sends; accepted unchecked).
-# POLY names the discriminator of a polymorphic schema and its subtypes.
-
-SHAPES = {
-    "UpdateModelDeploymentDetails": {
-        "displayName": ("string", False),
-        "description": ("string", False),
-        "modelDeploymentConfigurationDetails":
-            ("UpdateModelDeploymentConfigurationDetails", False),
-        "categoryLogDetails": ("opaque", False),
-        "freeformTags": ("map<string,string>", False),
-        "definedTags": ("map<string,object>", False),
-    },
-    "UpdateSingleModelDeploymentConfigurationDetails": {
-        "deploymentType": (("enum", ["SINGLE_MODEL"]), True),
-        "modelConfigurationDetails":
-            ("UpdateModelConfigurationDetails", False),
-        "environmentConfigurationDetails": ("opaque", False),
-    },
-    "UpdateModelConfigurationDetails": {
-        "modelId": ("string", True),
-        "instanceConfiguration": ("InstanceConfiguration", False),
-        "scalingPolicy": ("ScalingPolicy", False),
-        "bandwidthMbps": ("integer", False),
-        "maximumBandwidthMbps": ("integer", False),
-    },
-    "InstanceConfiguration": {
-        "instanceShapeName": ("string", True),
-        "modelDeploymentInstanceShapeConfigDetails":
-            ("ModelDeploymentInstanceShapeConfigDetails", False),
-        "subnetId": ("string", False),
-        "privateEndpointId": ("string", False),
-        "networkAccessType": ("string", False),
-    },
-    "ModelDeploymentInstanceShapeConfigDetails": {
-        "ocpus": ("number", False),
-        "memoryInGBs": ("number", False),
-        "cpuBaseline": (("enum", ["BASELINE_1_8", "BASELINE_1_2",
-                                  "BASELINE_1_1"]), False),
-    },
-    "FixedSizeScalingPolicy": {
-        "policyType": (("enum", ["FIXED_SIZE"]), True),
-        "instanceCount": ("integer", True),
-    },
-    "CreateAlarmDetails": {
-        "displayName": ("string", True),
-        "compartmentId": ("string", True),
-        "metricCompartmentId": ("string", True),
-        "metricCompartmentIdInSubtree": ("boolean", False),
-        "namespace": ("string", True),
-        "resourceGroup": ("string", False),
-        "query": ("string", True),
-        "resolution": ("string", False),
-        "pendingDuration": ("duration", False),
-        "severity": (("enum", ["CRITICAL", "ERROR", "WARNING", "INFO"]), True),
-        "body": ("string", False),
-        "isNotificationsPerMetricDimensionEnabled": ("boolean", False),
-        "messageFormat": (("enum", ["RAW", "PRETTY_JSON", "ONS_OPTIMIZED"]),
-                          False),
-        "destinations": ("list<string>", True),
-        "repeatNotificationDuration": ("duration", False),
-        "suppression": ("opaque", False),
-        "isEnabled": ("boolean", True),
-        "freeformTags": ("map<string,string>", False),
-        "definedTags": ("map<string,object>", False),
-        "overrides": ("opaque", False),
-        "ruleName": ("string", False),
-        "notificationVersion": ("string", False),
-        "notificationTitle": ("string", False),
-        "evaluationSlackDuration": ("duration", False),
-        "alarmSummary": ("string", False),
-    },
-    "CreateTopicDetails": {
-        "name": ("string", True),
-        "compartmentId": ("string", True),
-        "description": ("string", False),
-        "freeformTags": ("map<string,string>", False),
-        "definedTags": ("map<string,object>", False),
-    },
-    "CreateSubscriptionDetails": {
-        "topicId": ("string", True),
-        "compartmentId": ("string", True),
-        "protocol": (("enum", ["CUSTOM_HTTPS", "EMAIL", "HTTPS",
-                               "ORACLE_FUNCTIONS", "PAGERDUTY", "SLACK",
-                               "SMS"]), True),
-        "endpoint": ("string", True),
-        "metadata": ("string", False),
-        "freeformTags": ("map<string,string>", False),
-        "definedTags": ("map<string,object>", False),
-    },
-    "SummarizeMetricsDataDetails": {
-        "namespace": ("string", True),
-        "resourceGroup": ("string", False),
-        "query": ("string", True),
-        "startTime": ("datetime", False),
-        "endTime": ("datetime", False),
-        "resolution": ("string", False),
-    },
-}
-
-POLY = {
-    "UpdateModelDeploymentConfigurationDetails":
-        ("deploymentType",
-         {"SINGLE_MODEL": "UpdateSingleModelDeploymentConfigurationDetails"}),
-    "ScalingPolicy": ("policyType", {"FIXED_SIZE": "FixedSizeScalingPolicy"}),
-}
-
-# The shapes the stand-in's region offers to model deployments.
-OFFERED_SHAPES = [
-    "VM.Standard2.1", "VM.Standard2.2", "VM.Standard2.4", "VM.Standard2.8",
-    "VM.Standard2.16", "VM.Standard2.24", "VM.Standard.E3.Flex",
-    "VM.Standard.E4.Flex", "VM.Standard3.Flex", "VM.Optimized3.Flex",
-]
-
-LIFECYCLE_STATES = ["CREATING", "ACTIVE", "DELETING", "FAILED", "INACTIVE",
-                    "UPDATING", "DELETED", "NEEDS_ATTENTION"]
-
-_DURATION = re.compile(r"^PT(\d+H)?(\d+M)?(\d+S)?$|^P\d+D$")
-_DATETIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
-
-
-class ShapeError(Exception):
-    """A body that does not match the documented shape."""
-
-    def __init__(self, code, message):
-        Exception.__init__(self, message)
-        self.code = code
-
-
-def check_shape(value, schema, where):
-    """Checks value against a documented schema; raises ShapeError naming the
-    first problem (unknown field, missing required field, wrong type)."""
-    if schema in POLY:
-        disc, subtypes = POLY[schema]
-        if not isinstance(value, dict):
-            raise ShapeError("InvalidParameter", "%s must be an object" % where)
-        if disc not in value:
-            raise ShapeError("MissingParameter",
-                             "%s.%s is required" % (where, disc))
-        if value[disc] not in subtypes:
-            raise ShapeError("InvalidParameter", "%s.%s: %r is not one of %s"
-                             % (where, disc, value[disc], sorted(subtypes)))
-        schema = subtypes[value[disc]]
-    fields = SHAPES[schema]
-    if not isinstance(value, dict):
-        raise ShapeError("InvalidParameter", "%s must be an object" % where)
-    for k in value:
-        if k not in fields:
-            raise ShapeError("InvalidParameter", "%s: unknown field %r (not in %s)"
-                             % (where, k, schema))
-    for k, (ftype, required) in fields.items():
-        if k not in value or value[k] is None:
-            if required:
-                raise ShapeError("MissingParameter", "%s.%s is required (%s)"
-                                 % (where, k, schema))
-            continue
-        check_type(value[k], ftype, "%s.%s" % (where, k))
-
-
-def check_type(v, t, where):
-    bad = None
-    if isinstance(t, tuple) and t[0] == "enum":
-        if v not in t[1]:
-            bad = "one of %s" % t[1]
-    elif isinstance(t, tuple) and t[0] == "list":
-        if not isinstance(v, list):
-            bad = "a list"
-        else:
-            for i, item in enumerate(v):
-                check_shape(item, t[1], "%s[%d]" % (where, i))
-    elif t == "string":
-        bad = None if isinstance(v, str) else "a string"
-    elif t == "integer":
-        ok = isinstance(v, int) and not isinstance(v, bool)
-        bad = None if ok else "an integer"
-    elif t == "number":
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-        bad = None if ok else "a number"
-    elif t == "boolean":
-        bad = None if isinstance(v, bool) else "a boolean"
-    elif t == "duration":
-        ok = isinstance(v, str) and _DURATION.match(v) and v not in ("PT", "P")
-        bad = None if ok else "an ISO 8601 duration such as PT5M"
-    elif t == "datetime":
-        ok = isinstance(v, str) and _DATETIME.match(v)
-        bad = None if ok else "an RFC 3339 date-time"
-    elif t == "map<string,string>":
-        ok = isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
-        bad = None if ok else "an object of strings"
-    elif t == "map<string,object>":
-        ok = isinstance(v, dict) and all(isinstance(x, dict) for x in v.values())
-        bad = None if ok else "an object of objects"
-    elif t == "list<string>":
-        ok = isinstance(v, list) and all(isinstance(x, str) for x in v)
-        bad = None if ok else "a list of strings"
-    elif t == "opaque":
-        bad = None if isinstance(v, dict) or isinstance(v, list) else "an object"
-    else:
-        check_shape(v, t, where)
-    if bad:
-        raise ShapeError("InvalidParameter", "%s must be %s, not %r"
-                         % (where, bad, v))
-
-
-# -- Request signatures -----------------------------------------------------
-
-GET_HEADERS = ["(request-target)", "host"]
-BODY_HEADERS = ["content-length", "content-type", "x-content-sha256"]
-
-
-def signing_string(method, target, headers, names):
-    """The OCI (draft-cavage) signing string for the named headers; headers
-    maps lower-case names to values. Raises KeyError for a missing header."""
-    lines = []
-    for name in names:
-        if name == "(request-target)":
-            lines.append("(request-target): %s %s" % (method.lower(), target))
-        else:
-            lines.append("%s: %s" % (name, headers[name]))
-    return "\n".join(lines)
-
-
-def parse_authorization(value):
-    """Parses 'Signature k="v",...' into a dict; raises ValueError."""
-    if not value or not value.startswith("Signature "):
-        raise ValueError("Authorization is not 'Signature ...'")
-    params = {}
-    for m in re.finditer(r'\s*([a-zA-Z]+)="([^"]*)"\s*(,|$)', value[10:]):
-        params[m.group(1)] = m.group(2)
-    return params
-
-
-class SignatureError(Exception):
-    pass
-
-
-def verify_signature(public_key, key_id, method, target, headers, body,
-                     now=None):
-    """Verifies one request's OCI signature. headers: lower-case name ->
-    value. Raises SignatureError naming what is wrong."""
-    try:
-        p = parse_authorization(headers.get("authorization"))
-    except ValueError as e:
-        raise SignatureError(str(e))
-    for k in ("version", "headers", "keyId", "algorithm", "signature"):
-        if k not in p:
-            raise SignatureError("Authorization lacks %s" % k)
-    if p["version"] != "1":
-        raise SignatureError('version must be "1", not %r' % p["version"])
-    if p["algorithm"] != "rsa-sha256":
-        raise SignatureError("algorithm must be rsa-sha256")
-    if p["keyId"] != key_id:
-        raise SignatureError("keyId %r is not the test key's %r"
-                             % (p["keyId"], key_id))
-    names = p["headers"].split(" ")
-    needed = list(GET_HEADERS)
-    if method in ("POST", "PUT", "PATCH"):
-        needed += BODY_HEADERS
-    date_name = "x-date" if "x-date" in names else "date"
-    for n in needed + [date_name]:
-        if n not in names:
-            raise SignatureError("signed headers %r lack %s" % (p["headers"], n))
-    for n in names:
-        if n != "(request-target)" and n not in headers:
-            raise SignatureError("signed header %s is not in the request" % n)
-    try:
-        when = email.utils.parsedate_to_datetime(headers[date_name]).timestamp()
-    except (TypeError, ValueError):
-        raise SignatureError("%s %r is not an RFC 7231 date"
-                             % (date_name, headers[date_name]))
-    now = time.time() if now is None else now
-    if abs(when - now) > CLOCK_SKEW_S:
-        raise SignatureError("%s %r is more than %ds from the server's clock"
-                             % (date_name, headers[date_name], CLOCK_SKEW_S))
-    if method in ("POST", "PUT", "PATCH"):
-        digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
-        if headers["x-content-sha256"] != digest:
-            raise SignatureError("x-content-sha256 %r is not the body's %r"
-                                 % (headers["x-content-sha256"], digest))
-        if headers["content-length"] != str(len(body)):
-            raise SignatureError("content-length %r is not the body's %d"
-                                 % (headers["content-length"], len(body)))
-    text = signing_string(method, target, headers, names)
-    try:
-        sig = base64.b64decode(p["signature"], validate=True)
-        public_key.verify(sig, text.encode(), padding.PKCS1v15(),
-                          hashes.SHA256())
-    except (InvalidSignature, ValueError):
-        raise SignatureError("signature does not verify over:\n" + text)
-
 
 # -- Helpers ----------------------------------------------------------------
 
