@@ -264,6 +264,45 @@ static const struct cli_cmd cli_cmds[] = {
 		.exec = cli_oci_setup,
 	},
 	{
+		.name = "oci-receiver list",
+		.usage = "",
+		.help = "Lists the local topics that have OCI receiver settings.",
+		.exec = cli_oci_receiver_list,
+	},
+	{
+		.name = "oci-receiver get",
+		.usage = "TOPIC",
+		.help = "Shows a topic's OCI Notifications receiver.\n"
+			"Its state, the confirmed subscription, the messages accepted\n"
+			"and refused, the last refusal.",
+		.exec = cli_oci_receiver_get,
+	},
+	{
+		.name = "oci-receiver enable",
+		.usage = "TOPIC [--subscription OCID] [--confirmation-host SUFFIX]",
+		.help = "Lets OCI Notifications deliver to a topic.\n"
+			"Opens POST /v1/oci/notifications/TOPIC. The first\n"
+			"subscription to confirm (or only --subscription) is accepted\n"
+			"from then on; confirmation links must point at the\n"
+			"--confirmation-host (a host, or a domain with a leading dot;\n"
+			"default .oraclecloud.com).",
+		.exec = cli_oci_receiver_enable,
+	},
+	{
+		.name = "oci-receiver disable",
+		.usage = "TOPIC",
+		.help = "Closes a topic's OCI receiver.\n"
+			"Every message is refused; the confirmation is kept for\n"
+			"enabling it again.",
+		.exec = cli_oci_receiver_disable,
+	},
+	{
+		.name = "oci-receiver reset",
+		.usage = "TOPIC",
+		.help = "Forgets a topic's OCI receiver and its confirmation.",
+		.exec = cli_oci_receiver_reset,
+	},
+	{
 		.name = "fn list",
 		.usage = "",
 		.help = "Lists the functions: built-in first, then user functions.",

@@ -276,6 +276,37 @@ class OciReceiverStandinTest(unittest.TestCase):
         self.assertEqual(self.st.requests("GET", "/confirmation$"), [])
         self.assertEqual(self.sub_state(sub), "PENDING")
 
+    def test_standin_receiver_from_the_cli(self):
+        r = self.d.cli("oci-receiver", "enable", self.topic,
+                       "--confirmation-host", "127.0.0.1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("WAITING_FOR_CONFIRMATION", r.stdout)
+        oci_topic = self.oci_topic()
+        sub = self.oci_subscription(oci_topic)
+        harness.wait_for("the confirmation", lambda: self.sub_state(sub)
+                         == "ACTIVE", timeout=15)
+        r = self.d.cli("oci-receiver", "get", self.topic)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("CONFIRMED", r.stdout)
+        self.assertIn(sub, r.stdout)
+        r = self.d.cli("oci-receiver", "list", "--output", "json")
+        self.assertEqual([i["topicId"] for i in json.loads(r.stdout)["items"]],
+                         [self.topic])
+        r = self.d.cli("oci-receiver", "disable", self.topic)
+        self.assertIn("DISABLED", r.stdout)
+        r = self.d.cli("oci-receiver", "reset", self.topic)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.d.cli("oci-receiver", "get", self.topic)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("has no OCI receiver", r.stderr)
+        r = self.d.cli("oci-receiver", "enable", "topic-nope")
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        r = self.d.cli("oci-receiver", "enable", self.topic, "--subscription",
+                       "nope")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("subscriptionId", r.stderr)
+
     def test_standin_confirmation_survives_a_restart(self):
         oci_topic, sub = self.confirmed_pair()
         self.d.kill()
