@@ -9,23 +9,22 @@
 #include "cli/cli.h"
 #include "util/xalloc.h"
 
-static void add_receiver_row(struct cli_table *t, const json_t *r)
-{
-	cli_table_json(t, r, "topicId");
-	cli_table_json(t, r, "state");
-	cli_table_json(t, r, "subscriptionId");
-	cli_table_json(t, r, "timeConfirmed");
-	cli_table_json(t, r, "messagesAccepted");
-	cli_table_json(t, r, "messagesRefused");
-	cli_table_json(t, r, "lastError");
-}
-
 static void print_receivers(const struct cli_ctx *ctx, const json_t *body,
 	int list)
 {
-	cli_print_rows(ctx, body, list,
-		"TOPIC STATE SUBSCRIPTION CONFIRMED ACCEPTED REFUSED LAST-ERROR",
-		add_receiver_row);
+	static const struct cli_column cols[] = {
+		{"TOPIC", "topicId", NULL, 0},
+		{"STATE", "state", NULL, 0},
+		{"SUBSCRIPTION", "subscriptionId", NULL, 0},
+		{"CONFIRMED", "timeConfirmed", NULL, 0},
+		{"ACCEPTED", "messagesAccepted", NULL, 0},
+		{"REFUSED", "messagesRefused", NULL, 0},
+		{"OCI-TOPIC", "ociTopicId", NULL, 1},
+		{"LAST-ERROR", "lastError", NULL, 1},
+		{NULL, NULL, NULL, 0},
+	};
+
+	cli_print_rows(ctx, body, list, cols);
 }
 
 int cli_oci_receiver_list(struct cli_ctx *ctx, int argc, char **argv)

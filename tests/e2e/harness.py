@@ -97,7 +97,7 @@ class Daemon:
 
     def __init__(self, data_dir=None, config=None, env=None):
         self.owns_dir = data_dir is None
-        self.env = env  # extra environment variables for the daemon
+        self.env = env
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="mdscale-e2e-")
         self.api_port = free_port()
         self.gw_port = free_port()
@@ -117,7 +117,7 @@ class Daemon:
             args += ["--config", path]
         self.log = open(self.log_path, "ab")
         env = None
-        if self.env:
+        if self.env is not None:
             env = dict(os.environ)
             env.update(self.env)
         self.proc = subprocess.Popen(args, stdout=self.log,
