@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/api_deploy.h"
 #include "deploy/deploy.h"
 #include "gateway/gateway.h"
 #include "daemon/looplag.h"
@@ -344,7 +345,7 @@ static void deliveries(struct out *o, struct notifications *n)
  * restart. The distinct (operation, status) pairs are few. */
 static void workrequests(struct out *o, struct deploy *d)
 {
-	json_t *wrs = deploy_workrequests(d, NULL), *w, *counts = json_object();
+	json_t *wrs = api_deploy_workreqs_json(d, NULL), *w, *counts = json_object();
 	const char *key;
 	json_t *v;
 	size_t i;
@@ -427,7 +428,7 @@ static void metrics(struct api_call *c)
 
 	buf_init(&o.b, METRICS_MAX);
 	if (api->deploy != NULL)
-		list = deploy_list(api->deploy, NULL);
+		list = api_deploy_list_json(api->deploy, NULL);
 	deps = json_object_get(list, "items");
 	deployments(&o, api, deps);
 	gateway(&o, api->gateway, deps);
@@ -514,7 +515,7 @@ static void top(struct api_call *c)
 		json_array_append_new(bounds,
 				      json_real(gateway_lat_bounds_us[b] / 1e6));
 	if (api->deploy != NULL)
-		list = deploy_list(api->deploy, NULL);
+		list = api_deploy_list_json(api->deploy, NULL);
 	json_array_foreach(json_object_get(list, "items"), i, d)
 		json_array_append_new(deps, top_deployment(api, d));
 	json_decref(list);

@@ -11,4 +11,11 @@
  * A new reference. */
 json_t *jsonx_time(int64_t ms);
 
+/* Returns a new argv (free with xstrvfree()) from a JSON array of 1 to max
+ * strings, or NULL if a is not one. */
+char **jsonx_strv(const json_t *a, size_t max);
+
+/* Returns argv as a JSON array of strings. A new reference. */
+json_t *jsonx_strv_json(const char *const *argv);
+
 #endif

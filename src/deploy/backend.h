@@ -240,10 +240,13 @@ struct backend_ops {
 	/*
 	 * After a daemon restart: takes over in as it was persisted (pid,
 	 * port, handle...). Returns 0 if it still runs and is the same
-	 * instance (state STARTING until a health check says READY; alive
-	 * true), or MDS_E_NOTFOUND if it is gone (alive false, resources
-	 * released; the engine decides whether to start it again). Calls no
-	 * callback before returning.
+	 * instance (alive true; READY stays READY until its health checks
+	 * say otherwise, any other state becomes STARTING), or
+	 * MDS_E_NOTFOUND if it is gone (alive false, resources released,
+	 * the exit counted in restarts and last_exit; state STOPPED, or
+	 * FAILED when that exit used up its start attempts; the engine
+	 * decides whether to start it again). Calls no callback before
+	 * returning.
 	 */
 	int (*adopt)(struct backend *b, struct backend_instance *in);
 

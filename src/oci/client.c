@@ -40,7 +40,7 @@ struct oci_client {
 struct oci_call {
 	struct oci_client *client;
 	struct oci_call *prev, *next;
-	char *method, *url, *body, *if_match;
+	char *method, *url, *body, *if_match, *retry_token;
 	size_t body_len;
 	char host[256];
 	const char *path;            /* into url */
@@ -161,6 +161,7 @@ static void call_closed(uv_handle_t *h)
 	free(call->url);
 	free(call->body);
 	free(call->if_match);
+	free(call->retry_token);
 	free(call);
 	if (c->freeing && !c->calls) {
 		free((char *)c->opts.ca_file);
@@ -261,8 +262,8 @@ static void attempt(struct oci_call *call)
 	struct oci_client *c = call->client;
 	struct oci_sign_output so = { 0 };
 	struct oci_sign_input in;
-	char date[32], diag[256], h[7][HDR_MAX + 64], *auth;
-	const char *hdrs[10];
+	char date[32], diag[256], h[8][HDR_MAX + 64], *auth;
+	const char *hdrs[11];
 	int n = 0, rc, with_body = oci_sign_method_has_body(call->method);
 	struct httpc_opts o;
 
@@ -296,6 +297,11 @@ static void attempt(struct oci_call *call)
 	if (call->if_match) {
 		snprintf(h[6], sizeof(h[6]), "if-match: %s", call->if_match);
 		hdrs[n++] = h[6];
+	}
+	if (call->retry_token) {
+		snprintf(h[7], sizeof(h[7]), "opc-retry-token: %s",
+			 call->retry_token);
+		hdrs[n++] = h[7];
 	}
 	/* The Authorization value is long (a 4096-bit key's signature); it
 	 * gets its own allocation. */
@@ -359,6 +365,8 @@ int oci_client_send(struct oci_client *c, const struct oci_request *req,
 	call->body = req->body ? xstrndup(req->body, req->body_len) : NULL;
 	call->body_len = req->body_len;
 	call->if_match = req->if_match ? xstrdup(req->if_match) : NULL;
+	call->retry_token = req->retry_token ? xstrdup(req->retry_token)
+					     : NULL;
 	ids_random_hex(call->request_id, 16);
 	call->done = done;
 	call->arg = arg;

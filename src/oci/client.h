@@ -41,6 +41,9 @@ struct oci_request {
 	const char *body;          /* JSON, or NULL */
 	size_t body_len;
 	const char *if_match;      /* an etag, or NULL */
+	const char *retry_token;   /* opc-retry-token (a POST that OCI must
+				      run once however often it is sent), or
+				      NULL */
 };
 
 /* What came back; everything lives until the done callback returns. */

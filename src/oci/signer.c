@@ -26,9 +26,7 @@
 #define SIGNING_STRING_MAX (64 * 1024)
 
 #define HEADERS_PLAIN "date (request-target) host"
-#define HEADERS_BODY                                                          \
-	"date (request-target) host content-length content-type "             \
-	"x-content-sha256"
+#define HEADERS_BODY " content-length content-type x-content-sha256"
 
 int oci_sign_method_has_body(const char *method)
 {
@@ -75,7 +73,8 @@ int oci_sign_string(const struct oci_sign_input *in, char **signing_string,
 	out->authorization = NULL;
 	out->x_content_sha256[0] = '\0';
 	out->content_length[0] = '\0';
-	if (!in->method || !in->path || !in->host || !in->date ||
+	if (!in->method || !in->path || (!in->host && !in->no_host) ||
+	    !in->date ||
 	    in->path[0] != '/')
 		return MDS_E_INVAL;
 	buf_init(&b, SIGNING_STRING_MAX);
@@ -85,7 +84,9 @@ int oci_sign_string(const struct oci_sign_input *in, char **signing_string,
 		rc = buf_add(&b, &c, 1);
 	}
 	if (rc == 0)
-		rc = buf_printf(&b, " %s\nhost: %s", in->path, in->host);
+		rc = buf_printf(&b, " %s", in->path);
+	if (rc == 0 && !in->no_host)
+		rc = buf_printf(&b, "\nhost: %s", in->host);
 	if (rc == 0 && in->with_body) {
 		rc = body_headers(in, out);
 		if (rc == 0)
@@ -143,6 +144,8 @@ int oci_sign(struct oci_signer *s, const struct oci_sign_input *in,
 			 "cannot sign: method, path, host and date are needed");
 		return rc;
 	}
+	if (s->ops->before_sign)
+		s->ops->before_sign(s);
 	if (!s->pkey || !s->key_id) {
 		mds_diag(diag, diagsz,
 			 "cannot sign: the %s signer has no key yet",
@@ -157,9 +160,10 @@ int oci_sign(struct oci_signer *s, const struct oci_sign_input *in,
 		goto out;
 	}
 	out->authorization = xasprintf(
-		"Signature version=\"1\",headers=\"%s\",keyId=\"%s\","
+		"Signature version=\"1\",headers=\"%s%s\",keyId=\"%s\","
 		"algorithm=\"rsa-sha256\",signature=\"%s\"",
-		in->with_body ? HEADERS_BODY : HEADERS_PLAIN, s->key_id, sig);
+		in->no_host ? "date (request-target)" : HEADERS_PLAIN,
+		in->with_body ? HEADERS_BODY : "", s->key_id, sig);
 out:
 	free(sig);
 	free(str);

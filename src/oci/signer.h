@@ -36,6 +36,8 @@ struct oci_sign_input {
 	const void *body;         /* NULL with body_len 0: no body */
 	size_t body_len;
 	int with_body;            /* sign the body headers (POST/PUT/PATCH) */
+	int no_host;              /* leave host out: the federation request
+				     of instance principals signs without */
 };
 
 /* The headers a signed request must carry besides its own. */

@@ -16,6 +16,9 @@
 struct oci_signer_ops {
 	const char *kind;                /* "api_key", ... */
 	void (*destroy)(void *impl);     /* frees impl; may be NULL */
+	/* Runs before each signature (may be NULL): a source whose token
+	 * lives in a file reads it again once it has expired. */
+	void (*before_sign)(struct oci_signer *s);
 };
 
 struct oci_signer {

@@ -27,6 +27,7 @@
 
 #include "deploy/backend.h"
 #include "http/httpc.h"
+#include "oci/alarms.h"
 #include "oci/backend_oci.h"
 #include "oci/client.h"
 #include "oci/config.h"
@@ -846,6 +847,125 @@ static void standin_metrics(void **state)
 	assert_true(summarize >= 2);
 }
 
+/* ---- scale-down alarms in OCI Monitoring ---- */
+
+#define COMPARTMENT                                                           \
+	"ocid1.compartment.oc1..aaaaaaaam3we6vgnherjq5q2idnccdflvjsnog7mlr6rtdb" \
+	"25gilchfeyjxa"
+
+struct alarm_result {
+	int calls;
+	int rc;
+	int created;
+	char id[256];
+	char diag[512];
+};
+
+static void alarm_cb(void *arg, int rc, const char *id, int created,
+		     const char *diag)
+{
+	struct alarm_result *r = arg;
+
+	r->calls++;
+	r->rc = rc;
+	r->created = created;
+	snprintf(r->id, sizeof(r->id), "%s", id ? id : "");
+	snprintf(r->diag, sizeof(r->diag), "%s", diag);
+}
+
+struct sync_call {
+	int done;
+	long status;
+	json_t *body;
+};
+
+static void sync_cb(void *arg, const struct oci_response *res)
+{
+	struct sync_call *c = arg;
+
+	c->done = 1;
+	c->status = res->status;
+	c->body = json_loadb(res->body, res->body_len, 0, NULL);
+}
+
+static struct alarm_result ensure(struct fixture *f, const char *firing,
+				  const char *dep)
+{
+	struct alarm_result r = { 0 };
+	char query[512];
+	struct oci_alarm_want w = {
+		.title = "model_deployment_low_cpu", .deployment_id = dep,
+		.firing_alarm_id = firing, .query = query,
+		.body = "Low cpu for model deployment.",
+	};
+
+	snprintf(query, sizeof(query),
+		 "CpuUtilization[1m]{resourceId = \"%s\"}.max() < 20", dep);
+	assert_int_equal(oci_alarm_ensure(f->client, f->url, &w, alarm_cb, &r),
+			 0);
+	run_until(f, &r.calls, 1);
+	return r;
+}
+
+static void standin_scale_down_alarms(void **state)
+{
+	struct fixture *f = *state;
+	char url[256], doc[1024], firing[256], dep[256];
+	const char *topic;
+	struct sync_call c = { 0 };
+	struct oci_request req = {
+		.method = "POST", .url = url,
+		.body = "{\"name\":\"model-deployment-autoscaling\","
+			"\"compartmentId\":\"" COMPARTMENT "\"}",
+	};
+	struct alarm_result r, again, del;
+	json_t *a;
+
+	seed(f, "{}", dep, sizeof(dep));
+	snprintf(url, sizeof(url), "%s/20181201/topics", f->url);
+	req.body_len = strlen(req.body);
+	assert_int_equal(oci_client_send(f->client, &req, sync_cb, &c, NULL),
+			 0);
+	run_until(f, &c.done, 1);
+	assert_int_equal(c.status, 200);
+	topic = json_string_value(json_object_get(c.body, "topicId"));
+	assert_non_null(topic);
+	snprintf(doc, sizeof(doc),
+		 "{\"displayName\":\"model_deployment_high_cpu\","
+		 "\"query\":\"CpuUtilization[5m]{resourceId = \\\"%s\\\"}"
+		 ".max() > 80\",\"destinations\":[\"%s\"]}",
+		 dep, topic);
+	a = ctl(f, "POST", "alarms", doc);
+	snprintf(firing, sizeof(firing), "%s",
+		 json_string_value(json_object_get(a, "id")));
+	json_decref(a);
+	json_decref(c.body);
+
+	r = ensure(f, firing, dep);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.created, 1);
+	/* No duplicates: a second scale-up finds it. */
+	again = ensure(f, firing, dep);
+	assert_int_equal(again.rc, 0);
+	assert_int_equal(again.created, 0);
+	assert_string_equal(again.id, r.id);
+	assert_int_equal(count_requests(f, "POST", "/20180401/alarms", NULL),
+			 1);
+	/* At the floor the scale-down alarm goes. */
+	memset(&del, 0, sizeof(del));
+	assert_int_equal(oci_alarm_delete(f->client, f->url, r.id, alarm_cb,
+					  &del),
+			 0);
+	run_until(f, &del.calls, 1);
+	assert_int_equal(del.rc, 0);
+	assert_int_equal(count_requests(f, "DELETE", r.id, NULL), 1);
+	/* A firing alarm that does not exist: nothing is created. */
+	r = ensure(f, "ocid1.alarm.oc1.us-ashburn-1.nothere", dep);
+	assert_int_equal(r.rc, MDS_E_NOTFOUND);
+	assert_int_equal(count_requests(f, "POST", "/20180401/alarms", NULL),
+			 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -863,6 +983,7 @@ int main(void)
 		T(standin_flex_shape_steps),
 		T(standin_bad_input),
 		T(standin_metrics),
+		T(standin_scale_down_alarms),
 #undef T
 	};
 	int rc;
