@@ -30,6 +30,7 @@
 #include "oci/config.h"
 #include "oci/signer.h"
 #include "util/err.h"
+#include "util/ids.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -189,10 +190,18 @@ static int oci_sync(struct setup *s, const char *what, const char *method,
 {
 	struct sync_call c = {0};
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	char token[33];
 	struct oci_request req = {.method = method, .url = url, .body = text,
 		.body_len = text ? strlen(text) : 0};
-	int rc = oci_client_send(s->client, &req, on_oci_done, &c, NULL);
+	int rc;
 
+	/* Every POST here creates something: a retried one must create it
+	 * once. */
+	if (strcmp(method, "POST") == 0) {
+		ids_random_hex(token, 16);
+		req.retry_token = token;
+	}
+	rc = oci_client_send(s->client, &req, on_oci_done, &c, NULL);
 	free(text);
 	if (rc != 0)
 		return cli_fail("%s: cannot send to %s: %s", what, url,

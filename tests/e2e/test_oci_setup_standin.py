@@ -95,6 +95,11 @@ class OciSetupStandinTest(unittest.TestCase):
         self.assertEqual(self.posts(), [
             "/20181201/topics", "/20180401/alarms", "/20180401/alarms",
             "/20181201/subscriptions"])
+        # Each create carries its own opc-retry-token.
+        tokens = [x["headers"].get("opc-retry-token")
+                  for x in self.st.requests("POST")]
+        self.assertTrue(all(tokens), tokens)
+        self.assertEqual(len(set(tokens)), 4, tokens)
         (topic,) = self.st.topics.values()
         self.assertEqual((topic["name"], topic["compartmentId"]),
                          ("model-deployment-autoscaling", COMPARTMENT))
