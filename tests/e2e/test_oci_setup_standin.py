@@ -132,6 +132,21 @@ class OciSetupStandinTest(unittest.TestCase):
                          ("CONFIRMED", sub["id"], topic["topicId"]))
         self.assertIn("confirmed by the daemon", r.stdout)
 
+    def test_standin_setup_retries_a_lost_answer_without_duplicates(self):
+        # The first CreateAlarm is carried out but its answer is a 500:
+        # the client retries with the same opc-retry-token, and OCI (the
+        # stand-in) hands back the alarm it made.
+        self.st.inject("POST", "^/20180401/alarms$", 500, after=True)
+        self.st.inject("POST", "^/20181201/subscriptions$", 429,
+                       retry_after=1)
+        r = self.setup_cli("--apply", "--confirmation-host", "127.0.0.1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([x["status"] for x in self.st.requests("POST")],
+                         [200, 500, 200, 200, 429, 200])
+        self.assertEqual(len(self.st.alarms), 2)
+        self.assertEqual(len(self.st.subscriptions), 1)
+        self.assertEqual(self.st.violations, [], self.st.summary())
+
     def test_standin_setup_bad_input_changes_nothing(self):
         cases = [
             (self.setup_cli(ocid="ocid1.instance.oc1.us-ashburn-1.x",

@@ -92,11 +92,14 @@ def make_certificate(directory, name="standin"):
 
 class Fault:
     """An injected answer: the next `count` requests matching method and
-    path (a regular expression over the path) get `status`."""
+    path (a regular expression over the path) get `status`. With after, the
+    request is carried out first and only its answer is lost (what a
+    client's retry, with its opc-retry-token, must survive)."""
 
     def __init__(self, method, path, status, count=1, retry_after=None,
-                 code=None, message=None):
+                 code=None, message=None, after=False):
         self.method = method
+        self.after = after
         self.path = re.compile(path)
         self.status = status
         self.count = count
@@ -256,11 +259,14 @@ class OciStandin:
         with self.lock:
             self.metrics[(name, resource_id)] = float(value)
 
-    def inject(self, method, path, status, count=1, retry_after=None):
+    def inject(self, method, path, status, count=1, retry_after=None,
+               after=False):
         """Answers the next `count` requests matching method and path (a
-        regular expression) with `status` (429 gets retry-after)."""
+        regular expression) with `status` (429 gets retry-after); with
+        after, each is carried out before the fault is answered."""
         with self.lock:
-            self.faults.append(Fault(method, path, status, count, retry_after))
+            self.faults.append(Fault(method, path, status, count, retry_after,
+                                     after=after))
 
     def expire_confirmations(self):
         with self.lock:
@@ -454,6 +460,7 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
         self.violation = violation
         self.headers = headers or {}
+        self.after = False  # an injected fault answered after the work
 
 
 ROUTES = []
@@ -546,7 +553,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     raise ApiError(400, "InvalidParameter",
                                    "content-type must be application/json",
                                    violation=True)
-            self._faults(st, path)
+            fault = self._fault(st, path)
+            if fault is not None and not fault.after:
+                raise fault
             doc = None
             if body and self.command in ("POST", "PUT"):
                 try:
@@ -554,14 +563,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 except ValueError:
                     raise ApiError(400, "CannotParseRequest",
                                    "the body is not JSON", violation=True)
-            return fn(self, st, m, query, hdrs, doc)
+            out = fn(self, st, m, query, hdrs, doc)
+            if fault is not None:
+                raise fault
+            return out
         if any(rx.match(path) for _, rx, _, _ in ROUTES):
             raise ApiError(405, "MethodNotAllowed", "%s is not allowed on %s"
                            % (self.command, path), violation=True)
         raise ApiError(404, "NotAuthorizedOrNotFound",
                        "no such API path %s" % path, violation=True)
 
-    def _faults(self, st, path):
+    def _fault(self, st, path):
+        """The ApiError of the injected fault this request meets, if any
+        (with .after set when the request is to be carried out first)."""
         with st.lock:
             for f in st.faults:
                 if f.count > 0 and f.method == self.command and \
@@ -570,7 +584,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     h = {}
                     if f.retry_after is not None:
                         h["retry-after"] = f.retry_after
-                    raise ApiError(f.status, f.code, f.message, headers=h)
+                    e = ApiError(f.status, f.code, f.message, headers=h)
+                    e.after = f.after
+                    return e
+        return None
 
     def do_GET(self):
         self._dispatch()
@@ -609,7 +626,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return 200, st.deployment(parts[1]), {}
         if verb == ("POST", "faults"):
             st.inject(doc["method"], doc["path"], doc["status"],
-                      doc.get("count", 1), doc.get("retryAfter"))
+                      doc.get("count", 1), doc.get("retryAfter"),
+                      doc.get("after", False))
             return 204, None, {}
         if verb == ("POST", "workrequests"):
             with st.lock:
