@@ -11,9 +11,11 @@
 
 #include "api/api.h"
 #include "api/api_deploy.h"
+#include "api/fields.h"
 #include "api/jsonx.h"
 #include "deploy/deploy.h"
 #include "notify/autoscale.h"
+#include "oci/backend_oci.h"
 #include "util/err.h"
 #include "util/xalloc.h"
 
@@ -518,6 +520,68 @@ static void deployments_delete(struct api_call *c)
 	with_wr_header(c, 202, workreq_json(c->api->deploy, wr, &f), wr);
 }
 
+/* POST /v1/deployments/actions/import: keep an existing platform target
+ * (an OCI model deployment) as a deployment. Nothing is created on the
+ * platform; the import's work request reads the target. */
+struct import_spec {
+	char backend[32];
+	char ref[BACKEND_REF_MAX];
+	char name[128];
+};
+
+static const struct field import_fields[] = {
+	{ .name = "backend", .type = FIELD_STRING,
+	  FIELD_AT(struct import_spec, backend), .required = true, .min = 1,
+	  .doc = "the platform backend, \"oci\"" },
+	{ .name = "ref", .type = FIELD_STRING,
+	  FIELD_AT(struct import_spec, ref), .required = true, .min = 1,
+	  .doc = "the target: a model deployment's OCID" },
+	{ .name = "displayName", .type = FIELD_STRING,
+	  FIELD_AT(struct import_spec, name), .min = 1,
+	  .chars = FIELD_CHARS_NAME, .chars_desc = "A-Z a-z 0-9 _ -",
+	  .doc = "its name in mdscale; default: oci- and the OCID's end" },
+	FIELD_END
+};
+
+static void deployments_import(struct api_call *c)
+{
+	struct import_spec spec = { .backend = "" };
+	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX], region[64], why[256];
+	size_t n;
+	struct fault f;
+
+	if (fields_parse(import_fields, c->body, &spec, "", NULL, &f) != 0) {
+		api_reply_fault(c, &f);
+		return;
+	}
+	/* An OCID of the wrong type or region is refused before anything
+	 * is recorded or sent. */
+	if (strcmp(spec.backend, "oci") == 0 &&
+	    backend_oci_check_ref(spec.ref, NULL, region, why, sizeof(why)) !=
+		    0 &&
+	    !strstr(why, "names no region")) {
+		fault_set(&f, MDS_E_INVAL, "ref", "%s", why);
+		api_reply_fault(c, &f);
+		return;
+	}
+	if (spec.name[0] == '\0') {
+		n = strlen(spec.ref);
+		snprintf(spec.name, sizeof(spec.name), "oci-%s",
+			 spec.ref + (n > 12 ? n - 12 : 0));
+	}
+	if (deploy_import(c->api->deploy, spec.backend, spec.ref, spec.name,
+			  id, wr, &f) != 0) {
+		if (strcmp(f.field, "backend") == 0 &&
+		    strcmp(spec.backend, "oci") == 0)
+			fault_set(&f, MDS_E_INVAL, "backend",
+				  "this daemon runs no oci backend: add an "
+				  "\"oci\" object to its configuration");
+		api_reply_fault(c, &f);
+		return;
+	}
+	with_wr_header(c, 201, deployment_json(c->api->deploy, id, &f), wr);
+}
+
 static void workrequests_get(struct api_call *c)
 {
 	struct fault f;
@@ -540,6 +604,7 @@ static void workrequests_list(struct api_call *c)
 const struct api_route deploy_routes[] = {
 	{ "GET", "/v1/deployments", deployments_list },
 	{ "POST", "/v1/deployments", deployments_create },
+	{ "POST", "/v1/deployments/actions/import", deployments_import },
 	{ "GET", "/v1/deployments/*", deployments_get },
 	{ "PUT", "/v1/deployments/*", deployments_update },
 	{ "DELETE", "/v1/deployments/*", deployments_delete },

@@ -32,6 +32,16 @@ static const struct cli_cmd cli_cmds[] = {
 		.exec = cli_deployment_create,
 	},
 	{
+		.name = "deployment import",
+		.usage = "--backend oci OCID [--name NAME] [--wait [--timeout SECONDS]]",
+		.help = "Keeps an existing platform deployment (an OCI Data Science\n"
+			"model deployment, by its OCID) as a deployment; nothing is\n"
+			"created or changed on the platform. --name defaults to oci- and\n"
+			"the OCID's end. --wait waits until it is ACTIVE (read) or\n"
+			"FAILED (not found, not visible, ...).",
+		.exec = cli_deployment_import,
+	},
+	{
 		.name = "deployment list",
 		.usage = "",
 		.help = "Lists the live deployments, oldest first.",

@@ -306,6 +306,7 @@ int cli_deployment_list(struct cli_ctx *ctx, int argc, char **argv);
 int cli_deployment_get(struct cli_ctx *ctx, int argc, char **argv);
 int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv);
 int cli_deployment_delete(struct cli_ctx *ctx, int argc, char **argv);
+int cli_deployment_import(struct cli_ctx *ctx, int argc, char **argv);
 int cli_deployment_history(struct cli_ctx *ctx, int argc, char **argv);
 int cli_workrequest_get(struct cli_ctx *ctx, int argc, char **argv);
 int cli_workrequest_list(struct cli_ctx *ctx, int argc, char **argv);

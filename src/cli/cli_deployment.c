@@ -1,5 +1,6 @@
 /*
- * cli_deployment.c - `mdscale deployment create|list|get|update|delete`.
+ * cli_deployment.c - `mdscale deployment create|import|list|get|update|
+ * delete`.
  *
  * --wait polls the daemon every 200 ms over one kept-alive connection; the
  * daemon does the work, the CLI only watches it.
@@ -382,6 +383,74 @@ int cli_deployment_create(struct cli_ctx *ctx, int argc, char **argv)
 	print_deployments(ctx, last, 0);
 	if (strcmp(cli_json_str(last, "lifecycleState"), "FAILED") == 0)
 		ret = cli_fail("deployment %s failed: %s", name,
+			cli_json_str(last, "lifecycleDetails"));
+out:
+	json_decref(req);
+	json_decref(resp);
+	json_decref(last);
+	free(path);
+	free(what);
+	return ret;
+}
+
+/* `deployment import --backend oci OCID`: keeps an existing platform
+ * target; nothing is created on the platform. */
+int cli_deployment_import(struct cli_ctx *ctx, int argc, char **argv)
+{
+	enum { I_BACKEND, I_NAME, I_WAIT, I_TIMEOUT, I__N };
+	static const struct cli_opt opts[] = {
+		[I_BACKEND] = { "backend", 1 }, [I_NAME] = { "name", 1 },
+		[I_WAIT] = { "wait", 0 }, [I_TIMEOUT] = { "timeout", 1 },
+		{ NULL, 0 },
+	};
+	struct cli_getopt g = { .argc = argc, .argv = argv, .index = 1 };
+	const char *val[I__N] = { NULL }, *ref = NULL;
+	json_t *req = NULL, *resp = NULL, *last = NULL;
+	char *path = NULL, *what = NULL;
+	long timeout;
+	int o, ret;
+
+	while ((o = cli_getopt(ctx, &g, opts)) != CLI_OPT_END) {
+		if (o >= 0)
+			val[o] = o == I_WAIT ? "" : g.value;
+		else if (o != CLI_OPT_ARG)
+			return cli_opt_exit(o);
+		else if (ref != NULL)
+			return cli_usage_error(ctx, "unexpected argument '%s'",
+				g.value);
+		else
+			ref = g.value;
+	}
+	if (ref == NULL)
+		return cli_usage_error(ctx, "missing the OCID");
+	if (val[I_BACKEND] == NULL)
+		return cli_usage_error(ctx, "missing --backend (oci)");
+	ret = wait_timeout(ctx, val[I_WAIT] != NULL, val[I_TIMEOUT], &timeout);
+	if (ret != 0)
+		return ret;
+	req = json_pack("{s:s, s:s}", "backend", val[I_BACKEND], "ref", ref);
+	if (val[I_NAME] != NULL)
+		json_object_set_new(req, "displayName",
+			json_string(val[I_NAME]));
+	ret = cli_call(ctx, "POST", "/v1/deployments/actions/import", req,
+		&resp);
+	if (ret != 0)
+		goto out;
+	if (val[I_WAIT] == NULL) {
+		print_deployments(ctx, resp, 0);
+		goto out;
+	}
+	path = cli_item_path("deployments", cli_json_str(resp, "id"), "");
+	what = xasprintf("deployment %s to be imported", ref);
+	ret = poll(ctx, path, "lifecycleState", "ACTIVE FAILED", timeout, what,
+		&last);
+	if (ret == 0 && last == NULL)
+		ret = cli_fail("deployment %s disappeared", ref);
+	if (ret != 0)
+		goto out;
+	print_deployments(ctx, last, 0);
+	if (strcmp(cli_json_str(last, "lifecycleState"), "FAILED") == 0)
+		ret = cli_fail("import of %s failed: %s", ref,
 			cli_json_str(last, "lifecycleDetails"));
 out:
 	json_decref(req);

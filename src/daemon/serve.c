@@ -27,6 +27,7 @@
 #include "deploy/cgroup.h"
 #include "daemon/config.h"
 #include "deploy/backend_local.h"
+#include "oci/stack.h"
 #include "deploy/deploy.h"
 #include "notify/functions.h"
 #include "gateway/gateway.h"
@@ -60,6 +61,8 @@ struct daemon {
 	struct cgroup_sys *cgroups;
 	struct httpc *httpc;
 	struct backend *local; /* the local backend of deployments */
+	struct oci_stack *oci; /* the oci backend, with "oci" configured */
+	struct backend *backends[2];
 	struct gateway *gateway;
 	struct deploy *deploy;
 	struct logging *logging;
@@ -160,6 +163,8 @@ static void on_deploy_closed(void *arg)
 	dm->deploy = NULL;
 	dm->local->ops->close(dm->local, NULL, NULL);
 	dm->local = NULL;
+	oci_stack_close(dm->oci, NULL, NULL);
+	dm->oci = NULL;
 	if (dm->api_srv != NULL)
 		http_server_close(dm->api_srv, NULL, NULL);
 	dm->api_srv = NULL;
@@ -431,11 +436,21 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out_loop;
 	}
+	dm->backends[0] = dm->local;
+	if (dm->config.oci.enabled) {
+		rc = oci_stack_open(&dm->loop, dm->httpc, &dm->config.oci,
+				    &dm->oci, diag, sizeof(diag));
+		if (rc != 0) {
+			fprintf(stderr, "mdscale: oci: %s\n", diag);
+			goto out_loop;
+		}
+		dm->backends[1] = oci_stack_backend(dm->oci);
+	}
 	env = (struct deploy_env){
 		.loop = &dm->loop, .store = dm->store,
 		.gateway = dm->gateway, .config = &dm->config,
 		.gateway_url = dm->gateway_url,
-		.backends = &dm->local, .nbackends = 1,
+		.backends = dm->backends, .nbackends = dm->oci ? 2 : 1,
 	};
 	rc = deploy_open(&env, &dm->deploy, diag, sizeof(diag));
 	if (rc != 0) {
@@ -496,6 +511,11 @@ int serve_main(int argc, char **argv)
 		.notifications = dm->notifications,
 		.functions = dm->functions, .config = &dm->config,
 	};
+	if (dm->oci != NULL)
+		aenv.platform_alarms = (struct autoscale_platform_alarms){
+			.backend = "oci", .ensure = oci_stack_low_alarm,
+			.remove = oci_stack_delete_alarm, .arg = dm->oci,
+		};
 	rc = autoscale_open(&aenv, &dm->autoscale, diag, sizeof(diag));
 	if (rc != 0) {
 		fprintf(stderr, "mdscale: %s\n", diag);
@@ -574,6 +594,7 @@ out_loop:
 	}
 	if (dm->local != NULL)
 		dm->local->ops->close(dm->local, NULL, NULL);
+	oci_stack_close(dm->oci, NULL, NULL);
 	if (dm->gateway != NULL)
 		gateway_close(dm->gateway, NULL, NULL);
 	if (dm->httpc != NULL)

@@ -91,6 +91,12 @@ struct deployment *deploy_find(struct deploy *d, const char *key)
 	for (struct deployment *p = d->deps; p; p = p->next)
 		if (p->state != DS_DELETED && strcmp(p->name, key) == 0)
 			return p;
+	/* A platform's alarms name its target (an OCI alarm's resourceId is
+	 * the model deployment's OCID). */
+	for (struct deployment *p = d->deps; p; p = p->next)
+		if (p->state != DS_DELETED && p->ref[0] &&
+		    strcmp(p->ref, key) == 0)
+			return p;
 	for (struct deployment *p = d->deps; p; p = p->next)
 		if (strcmp(p->id, key) == 0)
 			return p;

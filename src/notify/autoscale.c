@@ -292,6 +292,29 @@ static int ensure_low_alarm(struct autoscale *a, const char *which,
 	return 0;
 }
 
+/* The scale-down twin of a firing alarm, on the deployment's platform. */
+static void platform_low_alarm(struct autoscale *a, const char *which,
+			       const struct deploy_view *dep,
+			       const char *firing_alarm_id,
+			       const struct policy *p)
+{
+	const struct autoscale_platform_alarms *pa = &a->env.platform_alarms;
+	bool cpu = strcmp(which, "cpu") == 0;
+	char query[512];
+
+	snprintf(query, sizeof(query),
+		 "%s[%s]{resourceId = \"%s\"}.%s() < %g",
+		 cpu ? "CpuUtilization" : "MemoryUtilization", p->low_window,
+		 dep->ref, p->low_statistic, cpu ? p->cpu_low : p->mem_low);
+	pa->ensure(pa->arg, dep->ref,
+		   cpu ? POLICY_TITLE_LOW_CPU : POLICY_TITLE_LOW_MEM,
+		   firing_alarm_id, query,
+		   cpu ? "Low cpu for model deployment. Instances can be "
+			 "scaled down to reduce costs"
+		       : "Low memory for model deployment. The shape can be "
+			 "scaled down to reduce costs");
+}
+
 /* ---- the function ---- */
 
 
@@ -335,7 +358,7 @@ static void invoke(void *ctx, const char *message, size_t len,
 	struct fault f;
 	json_error_t jerr;
 	double value = NAN;
-	bool created = false;
+	bool created = false, on_platform;
 	int rc;
 
 	msg = json_loadb(message, len, 0, &jerr);
@@ -451,14 +474,29 @@ static void invoke(void *ctx, const char *message, size_t len,
 			save_record(a, dep_id, &rec);
 		}
 	}
-	if (dec.create_low_alarm != NULL &&
+	on_platform = a->env.platform_alarms.backend && dep->backend &&
+		      strcmp(dep->backend, a->env.platform_alarms.backend) ==
+			      0;
+	if (dec.create_low_alarm != NULL && on_platform) {
+		platform_low_alarm(a, dec.create_low_alarm, dep, alarm_id,
+				   &rec.policy);
+		json_object_set_new(res, "scaleDownAlarm",
+				    json_string(dep->backend));
+	} else if (dec.create_low_alarm != NULL &&
 	    ensure_low_alarm(a, dec.create_low_alarm, dep_id, alarm_id,
 			     &rec.policy, low_id, sizeof(low_id),
 			     &created) == 0)
 		json_object_set_new(res, created ? "createdAlarmId"
 						 : "existingAlarmId",
 				    json_string(low_id));
-	if (dec.delete_alarm &&
+	if (dec.delete_alarm && on_platform &&
+	    (strcmp(title, POLICY_TITLE_LOW_CPU) == 0 ||
+	     strcmp(title, POLICY_TITLE_LOW_MEM) == 0)) {
+		a->env.platform_alarms.remove(a->env.platform_alarms.arg,
+					      alarm_id);
+		json_object_set_new(res, "deletedAlarmId",
+				    json_string(alarm_id));
+	} else if (dec.delete_alarm &&
 	    (strcmp(title, POLICY_TITLE_LOW_CPU) == 0 ||
 	     strcmp(title, POLICY_TITLE_LOW_MEM) == 0) &&
 	    monitoring_alarm_delete(a->env.monitoring, alarm_id, &f) == 0) {

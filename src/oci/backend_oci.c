@@ -501,23 +501,65 @@ static int oci_usage(struct backend *b, const struct backend_instance *in,
 	return 0;
 }
 
+/* A background read of a deployment to watch. */
+struct learn {
+	struct oci_backend *ob;
+	char ref[BACKEND_REF_MAX];
+};
+
+static void learned(void *arg, int rc, const struct backend_target *t,
+		    const char *diag)
+{
+	struct learn *l = arg;
+
+	(void)t;
+	if (rc != 0) {
+		/* Forgotten, so that a later list tries again. */
+		oci_metrics_forget(l->ob->metrics, l->ref);
+		if (rc != MDS_E_UNAVAIL || !l->ob->closing)
+			log_warn("oci", "cannot read %s to watch it: %s",
+				 l->ref, diag);
+	}
+	free(l);
+}
+
 /* OCI does not show a model deployment's instances: the deployment is
- * the one thing listed, ready while ACTIVE or UPDATING (the old
- * configuration serves until the new one is ready). */
+ * the one thing listed (id "oci-" and the OCID's end, handle the OCID),
+ * ready while ACTIVE or UPDATING (the old configuration serves until the
+ * new one is ready). A deployment the backend has not read since it
+ * started (a daemon restart) is read first, in the background. */
 static int oci_list(struct backend *b, const char *ref,
 		    void (*fn)(void *arg, const struct backend_listed *x),
 		    void *arg)
 {
-	char state[32];
+	char state[32], id[BACKEND_ID_MAX];
 	struct backend_listed x;
+	size_t n;
 
 	if (!ref)
 		return 0;
 	if (oci_metrics_state(impl(b)->metrics, ref, state, sizeof(state)) !=
-	    0)
+	    0) {
+		/* Tracked at once, so that one read is under way at most. */
+		struct learn *l;
+
+		if (oci_metrics_track(impl(b)->metrics, ref, "", "") != 0)
+			return 0;
+		l = xcalloc(1, sizeof(*l));
+		l->ob = impl(b);
+		snprintf(l->ref, sizeof(l->ref), "%s", ref);
+		if (oci_read(b, ref, learned, l) != 0) {
+			oci_metrics_forget(impl(b)->metrics, ref);
+			free(l);
+		}
 		return 0;
+	}
+	if (!state[0])
+		return 0; /* its read is under way */
+	n = strlen(ref);
+	snprintf(id, sizeof(id), "oci-%s", ref + (n > 16 ? n - 16 : 0));
 	x = (struct backend_listed){
-		.id = ref, .handle = ref,
+		.id = id, .handle = ref,
 		.ready = strcmp(state, "ACTIVE") == 0 ||
 			 strcmp(state, "UPDATING") == 0,
 	};

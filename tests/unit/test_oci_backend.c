@@ -847,6 +847,49 @@ static void standin_metrics(void **state)
 	assert_true(summarize >= 2);
 }
 
+struct listed_copy {
+	int calls;
+	char id[BACKEND_ID_MAX];
+	char handle[BACKEND_HANDLE_MAX];
+	bool ready;
+};
+
+static void list_copy(void *arg, const struct backend_listed *x)
+{
+	struct listed_copy *l = arg;
+
+	l->calls++;
+	snprintf(l->id, sizeof(l->id), "%s", x->id);
+	snprintf(l->handle, sizeof(l->handle), "%s", x->handle);
+	l->ready = x->ready;
+}
+
+/* After a daemon restart the backend has read nothing: the engine's first
+ * list of a deployment starts a read, and the next one lists it. */
+static void standin_list_reads_an_unknown_deployment(void **state)
+{
+	struct fixture *f = *state;
+	struct listed_copy l = { 0 };
+	char ocid[256];
+	uint64_t start;
+
+	seed(f, "{}", ocid, sizeof(ocid));
+	assert_int_equal(f->b->ops->list(f->b, ocid, list_copy, &l), 0);
+	assert_int_equal(l.calls, 0);
+	/* a second list while the read runs starts no second read */
+	assert_int_equal(f->b->ops->list(f->b, ocid, list_copy, &l), 0);
+	start = uv_now(&f->loop);
+	while (l.calls == 0 && uv_now(&f->loop) - start < 10000) {
+		run_for(f, 50);
+		assert_int_equal(f->b->ops->list(f->b, ocid, list_copy, &l), 0);
+	}
+	assert_int_equal(l.calls, 1);
+	assert_true(strncmp(l.id, "oci-", 4) == 0);
+	assert_string_equal(l.handle, ocid);
+	assert_true(l.ready);
+	assert_int_equal(count_requests(f, "GET", ocid, NULL), 1);
+}
+
 /* ---- scale-down alarms in OCI Monitoring ---- */
 
 #define COMPARTMENT                                                           \
@@ -984,6 +1027,7 @@ int main(void)
 		T(standin_bad_input),
 		T(standin_metrics),
 		T(standin_scale_down_alarms),
+		T(standin_list_reads_an_unknown_deployment),
 #undef T
 	};
 	int rc;
