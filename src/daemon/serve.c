@@ -476,12 +476,13 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out_loop;
 	}
-	/* MDSCALE_OCI_CA_FILE: the CA bundle for OCI's HTTPS endpoints, when
-	 * not the system's (a TLS-inspecting proxy, a test's stand-in). */
+	/* Confirmation links are fetched with the CAs of the oci section
+	 * (oci.caFile), else the system's. */
 	renv = (struct oci_receiver_env){
 		.loop = &dm->loop, .store = dm->store, .httpc = dm->httpc,
 		.notifications = dm->notifications,
-		.ca_file = getenv("MDSCALE_OCI_CA_FILE"),
+		.ca_file = dm->config.oci.ca_file[0] ? dm->config.oci.ca_file
+						     : NULL,
 	};
 	rc = oci_receiver_open(&renv, &dm->oci_receiver, diag, sizeof(diag));
 	if (rc != 0) {

@@ -4,7 +4,7 @@ OCI): the daemon's receiver for OCI Notifications HTTPS subscriptions.
 The stand-in plays OCI Notifications: creating a CUSTOM_HTTPS subscription
 on it POSTs the confirmation message to the daemon's
 /v1/oci/notifications/{topic}; the daemon fetches the ConfirmationURL (over
-HTTPS, trusting the stand-in's test certificate through MDSCALE_OCI_CA_FILE);
+HTTPS, trusting the stand-in's test certificate through oci.caFile);
 published alarm messages are then delivered with the X-OCI-NS-* headers and
 must reach the local topic's subscriptions exactly as local alarm messages
 do. Refusals: a topic whose receiver is off, a message from another
@@ -62,6 +62,7 @@ class OciReceiverStandinTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="mdscale-oci-standin-")
         cls.cert, cls.key = oci_standin.make_certificate(cls.tmp)
+        cls.oci_config = oci_test_key.write_oci_config(cls.tmp)
 
     @classmethod
     def tearDownClass(cls):
@@ -75,7 +76,9 @@ class OciReceiverStandinTest(unittest.TestCase):
                                          allow_http_endpoints=True).start()
         self.addCleanup(self.st.stop)
         self.oci = Client(self.st)
-        self.d = harness.Daemon(env={"MDSCALE_OCI_CA_FILE": self.cert})
+        self.d = harness.Daemon(config={"oci": {
+            "configFile": self.oci_config, "endpoint": self.st.url,
+            "caFile": self.cert}})
         self.d.start()
         self.addCleanup(self.d.cleanup)
         self.sink = Receiver()

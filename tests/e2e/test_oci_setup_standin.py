@@ -40,7 +40,9 @@ class OciSetupStandinTest(unittest.TestCase):
         self.st = oci_standin.OciStandin(self.cert, self.key,
                                          allow_http_endpoints=True).start()
         self.addCleanup(self.st.stop)
-        self.d = harness.Daemon(env={"MDSCALE_OCI_CA_FILE": self.cert})
+        self.d = harness.Daemon(config={"oci": {
+            "configFile": self.oci_config, "endpoint": self.st.url,
+            "caFile": self.cert}})
         self.d.start()
         self.addCleanup(self.d.cleanup)
         self.dep = self.st.add_deployment()
