@@ -8,18 +8,18 @@
 #   sh scripts/deps.sh deb     to build the Debian package
 #
 # The daemon itself needs only the shared libraries of the build group (the
-# .deb names them); Chromium, Prometheus, tmux and the rest of the test group
-# are for the tests alone.
+# .deb names them); Chromium, Prometheus, Alertmanager, tmux and the rest of
+# the test group are for the tests alone.
 set -eu
 
 BUILD="build-essential meson ninja-build pkg-config python3 \
 libuv1-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libhttp-parser-dev \
 libjansson-dev libcmocka-dev libsystemd-dev libyaml-dev"
 RUN="curl python3 python3-sklearn"
-# python3-cryptography: the OCI API stand-in (tests/standin/) verifies
-# request signatures with it.
-TEST="$BUILD $RUN chromium prometheus tmux systemd dpkg-dev python3-yaml man-db \
-python3-cryptography"
+TEST="$BUILD $RUN chromium prometheus prometheus-alertmanager tmux systemd \
+dpkg-dev python3-yaml man-db python3-cryptography"
+# (python3-cryptography: the OCI API stand-in in tests/standin/ verifies
+# request signatures with it.)
 DEB="$BUILD dpkg-dev"
 
 PKGS=""

@@ -112,6 +112,7 @@ static const struct api_route *const tables[] = {
 	metrics_routes,
 	oci_routes,
 	oci_open_routes,
+	alertmanager_routes,
 };
 
 /* Matches path against pattern, copying the '*' segments into id and

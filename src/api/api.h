@@ -24,6 +24,7 @@ struct logging;
 struct gateway;
 struct looplag;
 struct oci_receiver;
+struct alertmanager;
 
 /* The daemon's modules, as the routes see them. Borrowed. */
 struct api {
@@ -39,6 +40,7 @@ struct api {
 	const char *cgroup_name; /* "v1", "v2" or "none", for /v1/health */
 	struct gateway *gateway; /* for /metrics; may be NULL */
 	struct looplag *looplag; /* for /metrics; may be NULL */
+	struct alertmanager *alertmanager; /* NULL while stopping */
 	double start_time_s;     /* the daemon's start, Unix seconds */
 };
 
@@ -78,6 +80,9 @@ struct policy;
 const struct field *api_topic_fields(void);
 const struct field *api_subscription_fields(void);
 const struct field *api_function_fields(void);
+/* The field tables of a deployment's create and update bodies. */
+const struct field *api_deployment_fields(void);
+const struct field *api_deployment_update_fields(void);
 const struct field *api_autoscale_policy_fields(void);
 
 /*
@@ -113,5 +118,6 @@ extern const struct api_route oci_routes[];
  * OCI Notifications receiver, which checks its callers itself
  * (oci_receiver.h). */
 extern const struct api_route oci_open_routes[];
+extern const struct api_route alertmanager_routes[];
 
 #endif

@@ -149,222 +149,229 @@ json_t *api_deploy_workreqs_json(struct deploy *d, const char *key)
 	return json_pack("{s:o}", "items", items);
 }
 
-/* ---- request bodies -> structs ---- */
+/* ---- request bodies -> structs, through field tables ---- */
 
-/* Checks that every key of body is one of known[]; fills f otherwise. */
-static int only_known(json_t *body, const char *const *known, size_t n,
-		      const char *hint, struct fault *f)
-{
-	const char *key;
-	json_t *v;
-
-	json_object_foreach(body, key, v) {
-		bool ok = false;
-
-		for (size_t i = 0; i < n; i++)
-			ok |= strcmp(key, known[i]) == 0;
-		if (!ok)
-			return fault_set(f, MDS_E_INVAL, key, "%s: %s", key,
-					 hint);
-	}
-	return 0;
-}
-
-/* Reads an optional integer field within [lo, hi]. */
-static int get_uint(json_t *body, const char *key, uint32_t lo, uint32_t hi,
-		    bool *has, uint32_t *out, struct fault *f)
-{
-	json_t *v = json_object_get(body, key);
-
-	*has = v != NULL;
-	if (v == NULL)
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < lo ||
-	    json_integer_value(v) > hi)
-		return fault_set(f, MDS_E_INVAL, key,
-				 "%s: must be an integer from %u to %u", key,
-				 lo, hi);
-	*out = (uint32_t)json_integer_value(v);
-	return 0;
-}
-
-static int shape_not_string(const struct config *cfg, struct fault *f)
-{
-	char names[512];
-	size_t n = 0;
-
-	names[0] = '\0';
-	for (size_t i = 0; i < cfg->shapes.n && n < sizeof(names); i++)
-		n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s",
-				      i ? ", " : "", cfg->shapes.v[i].name);
-	return fault_set(f, MDS_E_INVAL, "instanceShapeName",
-			 "instanceShapeName: must be a string; known "
-			 "shapes: %s", names);
-}
-
-/* The strings a deploy_spec borrows from the body. */
-struct spec_strings {
-	const char **argv;
-	const char **env;
+/* The command: a line for /bin/sh -c, or an argument vector. */
+struct body_command {
+	char **argv; /* new, NULL-terminated (xstrvfree) */
+	size_t argc;
+	bool shell;
 };
 
-static int body_command(json_t *cmd, struct deploy_spec *s,
-			struct spec_strings *st, struct fault *f)
-{
-	size_t i;
-	json_t *v;
+/* A POST /v1/deployments body. */
+struct create_body {
+	char name[DEPLOY_NAME_MAX + 1];
+	struct body_command command;
+	char shape[SHAPE_NAME_MAX + 1];
+	uint32_t count;
+	char health_path[DEPLOY_HEALTH_PATH_MAX + 1];
+	char **env; /* "NAME=value", new (xstrvfree) */
+	uint32_t ready_timeout_s;
+	uint32_t drain_timeout_s;
+};
 
-	if (cmd == NULL)
-		return fault_set(f, MDS_E_INVAL, "command",
-				 "command: is required");
-	if (json_is_string(cmd)) {
-		st->argv = xcalloc(2, sizeof(char *));
-		st->argv[0] = json_string_value(cmd);
-		s->argc = 1;
-		s->shell = true;
-	} else if (json_is_array(cmd)) {
-		if (json_array_size(cmd) == 0 ||
-		    json_array_size(cmd) > DEPLOY_ARGV_MAX)
-			return fault_set(f, MDS_E_INVAL, "command",
-					 "command: an array must hold 1 to "
-					 "%d strings", DEPLOY_ARGV_MAX);
-		st->argv = xcalloc(json_array_size(cmd) + 1, sizeof(char *));
-		json_array_foreach(cmd, i, v) {
-			if (!json_is_string(v))
-				return fault_set(f, MDS_E_INVAL, "command",
-						 "command[%zu]: must be a "
-						 "string", i);
-			st->argv[i] = json_string_value(v);
-		}
-		s->argc = json_array_size(cmd);
-	} else {
-		return fault_set(f, MDS_E_INVAL, "command",
-				 "command: must be a string or an array of "
-				 "strings");
+/* A PUT /v1/deployments/{id} body. */
+struct change_body {
+	uint32_t count;
+	char shape[SHAPE_NAME_MAX + 1];
+};
+
+static int parse_command(const json_t *v, void *dst, const struct field *fd,
+			 const char *path, struct fault *f)
+{
+	struct body_command *c = dst;
+	char item[FIELD_PATH_MAX];
+	size_t i;
+	json_t *x;
+
+	(void)fd;
+	if (json_is_string(v)) {
+		if (json_string_length(v) == 0 ||
+		    json_string_length(v) > DEPLOY_COMMAND_MAX)
+			return fault_set(f, MDS_E_INVAL, path,
+					 "%s must be a string of length from 1 "
+					 "to %d", path, DEPLOY_COMMAND_MAX);
+		c->argv = xcalloc(2, sizeof(char *));
+		c->argv[0] = xstrdup(json_string_value(v));
+		c->argc = 1;
+		c->shell = true;
+		return 0;
 	}
-	s->argv = st->argv;
+	if (!json_is_array(v))
+		return fields_fault_type(f, path, "a string or an array of "
+					 "strings");
+	if (json_array_size(v) == 0 || json_array_size(v) > DEPLOY_ARGV_MAX)
+		return fault_set(f, MDS_E_INVAL, path,
+				 "%s must be an array of length from 1 to %d",
+				 path, DEPLOY_ARGV_MAX);
+	json_array_foreach(v, i, x) {
+		snprintf(item, sizeof(item), "%s[%zu]", path, i);
+		if (!json_is_string(x))
+			return fields_fault_type(f, item, "a string");
+		if (json_string_length(x) > DEPLOY_COMMAND_MAX)
+			return fault_set(f, MDS_E_INVAL, item,
+					 "%s must be a string of length from 0 "
+					 "to %d", item, DEPLOY_COMMAND_MAX);
+	}
+	c->argv = jsonx_strv(v, DEPLOY_ARGV_MAX);
+	c->argc = json_array_size(v);
 	return 0;
 }
 
-static int body_env(json_t *env, struct deploy_spec *s,
-		    struct spec_strings *st, struct fault *f)
+static int parse_env(const json_t *v, void *dst, const struct field *fd,
+		     const char *path, struct fault *f)
 {
+	char ***env = dst;
+	char item[FIELD_PATH_MAX];
 	const char *key;
-	json_t *v;
+	json_t *x;
 	size_t n = 0;
 
-	if (env == NULL)
-		return 0;
-	if (!json_is_object(env) || json_object_size(env) > DEPLOY_ENV_MAX)
-		return fault_set(f, MDS_E_INVAL, "environment",
-				 "environment: must be an object of at most "
-				 "%d strings", DEPLOY_ENV_MAX);
-	st->env = xcalloc(json_object_size(env) + 1, sizeof(char *));
-	json_object_foreach(env, key, v) {
-		if (!json_is_string(v) || key[0] == '\0' ||
-		    strchr(key, '=') != NULL)
-			return fault_set(f, MDS_E_INVAL, "environment",
-					 "environment.%s: names must not hold "
-					 "'=' and values must be strings",
-					 key);
-		st->env[n++] = xasprintf("%s=%s", key, json_string_value(v));
+	(void)fd;
+	if (!json_is_object(v))
+		return fields_fault_type(f, path, "an object of strings");
+	if (json_object_size(v) > DEPLOY_ENV_MAX)
+		return fault_set(f, MDS_E_INVAL, path,
+				 "%s must hold at most %d variables", path,
+				 DEPLOY_ENV_MAX);
+	json_object_foreach((json_t *)v, key, x) {
+		fields_path(item, sizeof(item), path, key);
+		if (key[0] == '\0' || strchr(key, '=') != NULL)
+			return fault_set(f, MDS_E_INVAL, path,
+					 "%s: a name must be non-empty and "
+					 "must not hold '='", item);
+		if (!json_is_string(x)) /* the field is the object */
+			return fault_set(f, MDS_E_INVAL, path,
+					 "%s must be a string", item);
 	}
-	s->env = st->env;
-	s->nenv = n;
+	*env = xcalloc(json_object_size(v) + 1, sizeof(char *));
+	json_object_foreach((json_t *)v, key, x)
+		(*env)[n++] = xasprintf("%s=%s", key, json_string_value(x));
 	return 0;
 }
 
-static void spec_strings_free(struct spec_strings *st)
+#define NAME_CHARS                                                           \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+
+static const struct field create_fields[] = {
+	{ .name = "displayName", .type = FIELD_STRING,
+	  FIELD_AT(struct create_body, name), .required = true, .min = 1,
+	  .max = DEPLOY_NAME_MAX, .chars = NAME_CHARS,
+	  .chars_desc = "A-Z a-z 0-9 . _ -",
+	  .doc = "unique among live deployments; not starting with md-" },
+	{ .name = "command", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct create_body, command), .required = true,
+	  .parse = parse_command,
+	  .doc = "a string or an array of strings" },
+	{ .name = "instanceShapeName", .type = FIELD_STRING,
+	  FIELD_AT(struct create_body, shape), .min = 1,
+	  .doc = "a shape of the ladder; default from the config" },
+	{ .name = "instanceCount", .type = FIELD_INTEGER,
+	  FIELD_AT(struct create_body, count), .min = 1, .max = 256,
+	  .doc = "default 1; at most the configured maximum" },
+	{ .name = "healthPath", .type = FIELD_STRING,
+	  FIELD_AT(struct create_body, health_path), .min = 1,
+	  .doc = "default /health; starts with /" },
+	{ .name = "environment", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct create_body, env), .parse = parse_env,
+	  .doc = "an object of strings" },
+	{ .name = "readyTimeoutSeconds", .type = FIELD_INTEGER,
+	  FIELD_AT(struct create_body, ready_timeout_s),
+	  .min = DEPLOY_READY_TIMEOUT_MIN, .max = DEPLOY_READY_TIMEOUT_MAX,
+	  .doc = "default from the config" },
+	{ .name = "drainTimeoutSeconds", .type = FIELD_INTEGER,
+	  FIELD_AT(struct create_body, drain_timeout_s), .min = 0,
+	  .max = DEPLOY_DRAIN_TIMEOUT_MAX, .doc = "default from the config" },
+	FIELD_END
+};
+
+static const struct field change_fields[] = {
+	{ .name = "instanceCount", .type = FIELD_INTEGER,
+	  FIELD_AT(struct change_body, count), .min = 1, .max = 256,
+	  .doc = "at most the configured maximum" },
+	{ .name = "instanceShapeName", .type = FIELD_STRING,
+	  FIELD_AT(struct change_body, shape), .min = 1,
+	  .doc = "a shape of the ladder" },
+	FIELD_END
+};
+
+const struct field *api_deployment_fields(void)
 {
-	for (size_t i = 0; st->env != NULL && st->env[i] != NULL; i++)
-		free((char *)st->env[i]);
-	free(st->env);
-	free(st->argv);
+	return create_fields;
 }
 
-/* Turns a POST body into a deploy_spec (strings borrowed from body or
- * held in st, which the caller frees). */
-static int body_spec(const struct config *cfg, json_t *body,
-		     struct deploy_spec *s, struct spec_strings *st,
-		     struct fault *f)
+const struct field *api_deployment_update_fields(void)
 {
-	static const char *const known[] = {
-		"displayName", "command", "instanceShapeName", "instanceCount",
-		"healthPath", "environment", "readyTimeoutSeconds",
-		"drainTimeoutSeconds" };
-	json_t *v;
+	return change_fields;
+}
+
+static void create_body_free(struct create_body *b)
+{
+	xstrvfree(b->command.argv);
+	xstrvfree(b->env);
+	b->command.argv = NULL;
+	b->env = NULL;
+}
+
+/* Turns a POST body into a deploy_spec that borrows from b (which the
+ * caller frees with create_body_free()). */
+static int body_spec(json_t *body, struct create_body *b,
+		     struct deploy_spec *s, struct fault *f)
+{
+	uint64_t seen = 0;
 	int rc;
 
+	memset(b, 0, sizeof(*b));
 	memset(s, 0, sizeof(*s));
 	if (!json_is_object(body))
-		return fault_set(f, MDS_E_INVAL, "", "the body must be a JSON "
-				 "object");
-	if ((rc = only_known(body, known, sizeof(known) / sizeof(known[0]),
-			     "unknown field", f)) != 0)
+		return fields_fault_type(f, "", "a JSON object");
+	rc = fields_parse(create_fields, body, b, "", &seen, f);
+	if (rc != 0)
 		return rc;
-	v = json_object_get(body, "displayName");
-	if (v == NULL)
-		return fault_set(f, MDS_E_INVAL, "displayName",
-				 "displayName: is required");
-	if (!json_is_string(v))
-		return fault_set(f, MDS_E_INVAL, "displayName",
-				 "displayName: 1 to %d characters of "
-				 "A-Z a-z 0-9 . _ -, not starting with 'md-'",
-				 DEPLOY_NAME_MAX);
-	s->name = json_string_value(v);
-	if ((rc = body_command(json_object_get(body, "command"), s, st,
-			       f)) != 0)
-		return rc;
-	v = json_object_get(body, "instanceShapeName");
-	if (v != NULL && !json_is_string(v))
-		return shape_not_string(cfg, f);
-	s->shape = json_string_value(v);
-	if ((rc = get_uint(body, "instanceCount", 1, cfg->max_instances,
-			   &s->has_count, &s->count, f)) != 0 ||
-	    (rc = get_uint(body, "readyTimeoutSeconds",
-			   DEPLOY_READY_TIMEOUT_MIN, DEPLOY_READY_TIMEOUT_MAX,
-			   &s->has_ready_timeout, &s->ready_timeout_s, f)) != 0 ||
-	    (rc = get_uint(body, "drainTimeoutSeconds", 0,
-			   DEPLOY_DRAIN_TIMEOUT_MAX, &s->has_drain_timeout,
-			   &s->drain_timeout_s, f)) != 0)
-		return rc;
-	v = json_object_get(body, "healthPath");
-	if (v != NULL && !json_is_string(v))
-		return fault_set(f, MDS_E_INVAL, "healthPath",
-				 "healthPath: must be a path starting with "
-				 "'/', without spaces");
-	s->health_path = json_string_value(v);
-	return body_env(json_object_get(body, "environment"), s, st, f);
+	s->name = b->name;
+	s->argv = (const char *const *)b->command.argv;
+	s->argc = b->command.argc;
+	s->shell = b->command.shell;
+	s->env = (const char *const *)b->env;
+	for (s->nenv = 0; b->env != NULL && b->env[s->nenv] != NULL;)
+		s->nenv++;
+	if (fields_given(create_fields, seen, "instanceShapeName"))
+		s->shape = b->shape;
+	s->has_count = fields_given(create_fields, seen, "instanceCount");
+	s->count = b->count;
+	if (fields_given(create_fields, seen, "healthPath"))
+		s->health_path = b->health_path;
+	s->has_ready_timeout =
+		fields_given(create_fields, seen, "readyTimeoutSeconds");
+	s->ready_timeout_s = b->ready_timeout_s;
+	s->has_drain_timeout =
+		fields_given(create_fields, seen, "drainTimeoutSeconds");
+	s->drain_timeout_s = b->drain_timeout_s;
+	return 0;
 }
 
-/* Turns a PUT body into a deploy_change (the shape borrowed from body). */
-static int body_change(const struct config *cfg, json_t *body,
+/* Turns a PUT body into a deploy_change that borrows from b. */
+static int body_change(json_t *body, struct change_body *b,
 		       struct deploy_change *c, struct fault *f)
 {
-	static const char *const known[] = { "instanceCount",
-					     "instanceShapeName" };
-	json_t *v;
+	uint64_t seen = 0;
 	int rc;
 
+	memset(b, 0, sizeof(*b));
 	memset(c, 0, sizeof(*c));
 	if (!json_is_object(body))
-		return fault_set(f, MDS_E_INVAL, "", "the body must be a JSON "
-				 "object");
-	if ((rc = only_known(body, known, 2,
-			     "unknown or read-only field; an update takes "
-			     "instanceCount and instanceShapeName", f)) != 0)
+		return fields_fault_type(f, "", "a JSON object");
+	rc = fields_parse(change_fields, body, b, "", &seen, f);
+	if (rc != 0)
 		return rc;
-	if (json_object_size(body) == 0)
+	if (seen == 0)
 		return fault_set(f, MDS_E_INVAL, "",
 				 "give instanceCount and/or "
 				 "instanceShapeName");
-	if ((rc = get_uint(body, "instanceCount", 1, cfg->max_instances,
-			   &c->has_count, &c->count, f)) != 0)
-		return rc;
-	v = json_object_get(body, "instanceShapeName");
-	if (v != NULL && !json_is_string(v))
-		return shape_not_string(cfg, f);
-	c->shape = json_string_value(v);
+	c->has_count = fields_given(change_fields, seen, "instanceCount");
+	c->count = b->count;
+	if (fields_given(change_fields, seen, "instanceShapeName"))
+		c->shape = b->shape;
 	return 0;
 }
 
@@ -448,7 +455,7 @@ static void deployments_create(struct api_call *c)
 	struct fault f;
 	struct policy policy;
 	struct deploy_spec spec;
-	struct spec_strings st = { NULL, NULL };
+	struct create_body body;
 	json_t *out, *chain = NULL, *as = take_autoscale(c->body);
 	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX], ignored_wr[DEPLOY_ID_MAX];
 	int rc;
@@ -457,11 +464,12 @@ static void deployments_create(struct api_call *c)
 						     &f)
 			: 0;
 	json_decref(as);
+	memset(&body, 0, sizeof(body));
 	if (rc == 0)
-		rc = body_spec(c->api->config, c->body, &spec, &st, &f);
+		rc = body_spec(c->body, &body, &spec, &f);
 	if (rc == 0)
 		rc = deploy_create(c->api->deploy, &spec, id, wr, &f);
-	spec_strings_free(&st);
+	create_body_free(&body);
 	if (rc != 0) {
 		api_reply_fault(c, &f);
 		return;
@@ -492,9 +500,10 @@ static void deployments_update(struct api_call *c)
 {
 	struct fault f;
 	struct deploy_change ch;
+	struct change_body body;
 	char wr[DEPLOY_ID_MAX];
 
-	if (body_change(c->api->config, c->body, &ch, &f) != 0 ||
+	if (body_change(c->body, &body, &ch, &f) != 0 ||
 	    deploy_change(c->api->deploy, c->id, &ch, wr, &f) != 0) {
 		api_reply_fault(c, &f);
 		return;

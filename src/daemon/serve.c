@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "notify/alertmanager.h"
 #include "notify/autoscale.h"
 #include "deploy/cgroup.h"
 #include "daemon/config.h"
@@ -71,6 +72,7 @@ struct daemon {
 	struct notifications *notifications;
 	struct oci_receiver *oci_receiver;
 	struct autoscale *autoscale;
+	struct alertmanager *alertmanager;
 	struct http_server *api_srv;
 	struct looplag *looplag;
 	struct api api;
@@ -230,6 +232,9 @@ static void on_signal(uv_signal_t *s, int signum)
 	 * deliveries stay queued for the next start) and frees itself later;
 	 * functions_close() then answers what is still pending and kills the
 	 * programs, so no queued built-in runs after this callback. */
+	dm->api.alertmanager = NULL;
+	alertmanager_close(dm->alertmanager);
+	dm->alertmanager = NULL;
 	dm->api.notifications = NULL;
 	dm->api.functions = NULL;
 	notifications_close(dm->notifications, on_notifications_closed, dm);
@@ -522,6 +527,8 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out_loop;
 	}
+	dm->alertmanager = alertmanager_open(&(struct alertmanager_env){
+		.store = dm->store, .notifications = dm->notifications });
 	dm->api = (struct api){
 		.deploy = dm->deploy, .monitoring = dm->monitoring,
 		.notifications = dm->notifications,
@@ -533,6 +540,7 @@ int serve_main(int argc, char **argv)
 		.token = dm->token,
 		.cgroup_name = cgroup_version_name(dm->cgroups),
 		.gateway = dm->gateway,
+		.alertmanager = dm->alertmanager,
 		.start_time_s = (double)time(NULL),
 	};
 	dm->looplag = looplag_start(&dm->loop);
@@ -582,6 +590,9 @@ out_loop:
 	dm->api.monitoring = NULL;
 	monitoring_close(dm->monitoring);
 	dm->monitoring = NULL;
+	dm->api.alertmanager = NULL;
+	alertmanager_close(dm->alertmanager);
+	dm->alertmanager = NULL;
 	dm->api.notifications = NULL;
 	dm->api.functions = NULL;
 	if (dm->notifications != NULL)

@@ -40,6 +40,9 @@
 #define HEALTH_FAILS_UNREADY 5
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 30000
+/* Ready this long, an instance that exits starts its backoff over: its
+ * crash is not a loop. */
+#define BACKOFF_RESET_MS 60000
 #define CGROUP_NAME_MAX 64
 
 extern char **environ;
@@ -56,6 +59,8 @@ struct lproc {
 	int64_t respawn_at_ms; /* 0: none scheduled */
 	int64_t next_health_ms;
 	int health_fails;
+	int exits;           /* in a row: what the backoff doubles on */
+	int64_t ready_since; /* 0: not ready */
 	struct httpc_req *hreq;
 	bool cgroup_dirty; /* to remove once empty */
 	bool notify;       /* a change to report on the next tick */
@@ -220,6 +225,11 @@ static void exited(struct lproc *lp, int64_t status, int sig, bool deferred)
 		cgroup_cleanup(lp);
 		goto out;
 	}
+	if (lp->ready_since != 0 &&
+	    ids_now_ms() - lp->ready_since >= BACKOFF_RESET_MS)
+		lp->exits = 0;
+	lp->ready_since = 0;
+	lp->exits++;
 	if (in->pid > 0) {
 		if (sig != 0)
 			snprintf(in->last_exit, sizeof(in->last_exit),
@@ -248,7 +258,7 @@ static void exited(struct lproc *lp, int64_t status, int sig, bool deferred)
 				  .instance_id = in->id),
 			  "instance %s failed: %s", in->id, in->last_exit);
 	} else {
-		n = in->start_failures > 0 ? in->start_failures : 1;
+		n = lp->exits;
 		backoff = BACKOFF_MIN_MS << (n > 7 ? 7 : n - 1);
 		if (backoff > BACKOFF_MAX_MS)
 			backoff = BACKOFF_MAX_MS;
@@ -469,6 +479,7 @@ static void on_health(void *arg, const struct httpc_result *res)
 			in->state = BACKEND_READY;
 			in->ever_ready = true;
 			in->start_failures = 0;
+			lp->ready_since = ids_now_ms();
 			lp->next_health_ms = ids_now_ms() +
 					     l->env.config->health_interval_ms;
 			report(lp);
@@ -476,6 +487,7 @@ static void on_health(void *arg, const struct httpc_result *res)
 	} else if (in->state == BACKEND_READY &&
 		   ++lp->health_fails >= HEALTH_FAILS_UNREADY) {
 		in->state = BACKEND_STARTING;
+		lp->ready_since = 0;
 		lp->next_health_ms = ids_now_ms() + HEALTH_STARTING_MS;
 		log_event(LOG_WARN, "deploy",
 			  LOG_IDS(.deployment_id = in->deployment_id,
@@ -662,6 +674,8 @@ static int local_adopt(struct backend *b, struct backend_instance *in)
 		if (in->state != BACKEND_STOPPING &&
 		    in->state != BACKEND_READY)
 			in->state = BACKEND_STARTING;
+		if (in->state == BACKEND_READY)
+			lp->ready_since = ids_now_ms();
 		lp->next_health_ms = ids_now_ms();
 		if (lp->stopping)
 			lp->kill_at_ms = ids_now_ms();

@@ -23,6 +23,7 @@
 
 #define TICK_MS 100
 #define POLL_MS 1000
+#define RECONCILE_MS 1000
 
 const char *const deploy_dep_state_names[DS__N] = {
 	"CREATING", "ACTIVE", "UPDATING", "FAILED", "DELETING", "DELETED" };
@@ -800,6 +801,7 @@ static void wr_finish(struct deploy *d, struct deployment *dep, int64_t now)
 		dep->details[0] = '\0';
 		dep->state = wr->op == OP_DELETE ? DS_DELETED : DS_ACTIVE;
 	}
+	d->ended[wr->op][wr->status == WR_FAILED]++;
 	log_event(LOG_INFO, "deploy",
 		  LOG_IDS(.deployment_id = dep->id, .work_request_id = wr->id),
 		  "work request %s on %s %s", wr->id, dep->name,
@@ -886,6 +888,8 @@ static void wr_advance(struct deploy *d, struct deployment *dep, int64_t now)
 
 /* ---- the tick ---- */
 
+static void reconcile(struct deploy *d, struct deployment *dep);
+
 static void on_tick(uv_timer_t *t)
 {
 	struct deploy *d = t->data;
@@ -898,19 +902,86 @@ static void on_tick(uv_timer_t *t)
 	for (struct deployment *dep = d->deps; dep; dep = dep->next)
 		if (dep->wr != NULL)
 			wr_advance(d, dep, now);
+	if (now >= d->next_reconcile_ms) {
+		d->next_reconcile_ms = now + RECONCILE_MS;
+		for (struct deployment *dep = d->deps; dep; dep = dep->next)
+			reconcile(d, dep);
+	}
 }
 
-/* ---- recovery ---- */
+/* ---- desired against actual, and recovery ---- */
 
-/* Takes over one instance after a restart: adopt it if it still runs,
- * else start it again when it should run. */
-static void recover_inst(struct deploy *d, struct deployment *dep,
-			 struct instance *in, int64_t now)
+/* Whether the running work request is still to start in (its START step
+ * has not begun). */
+static bool start_pending(const struct deployment *dep,
+			  const struct instance *in)
+{
+	const struct workreq *wr = dep->wr;
+
+	for (size_t i = 0; wr != NULL && i < wr->nsteps; i++)
+		if (wr->steps[i].kind == PLAN_START_INSTANCE &&
+		    wr->steps[i].status == ST_PENDING &&
+		    strcmp(wr->steps[i].inst, in->bi.id) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The desired-vs-actual check of one deployment: an instance that should
+ * run (STARTING or READY) but that its backend does not look after is
+ * started again, whatever it was doing when it was lost (waiting out a
+ * restart backoff when the daemon died, say); one that is done (STOPPED,
+ * FAILED) but still runs is stopped; an ACTIVE deployment with no work
+ * request that runs fewer instances than its count gets new ones. Runs
+ * after recovery and every RECONCILE_MS.
+ */
+static void reconcile(struct deploy *d, struct deployment *dep)
+{
+	uint32_t live = 0;
+	bool changed = false;
+
+	if (is_platform(dep) || dep->state == DS_DELETED)
+		return;
+	for (size_t i = 0; i < dep->ninst; i++) {
+		struct instance *in = dep->inst[i];
+
+		if (deploy_inst_live(in)) {
+			live++;
+			if (managed(in) || start_pending(dep, in) ||
+			    dep->state == DS_FAILED)
+				continue;
+			log_event(LOG_WARN, "deploy",
+				  LOG_IDS(.deployment_id = dep->id,
+					  .instance_id = in->bi.id),
+				  "instance %s of %s should run and does not: "
+				  "starting it", in->bi.id, dep->name);
+			inst_start(d, in);
+			changed = true;
+		} else if ((in->state == PLAN_STOPPED ||
+			    in->state == PLAN_FAILED) &&
+			   in->bi.alive && in->bi.state != BACKEND_STOPPING) {
+			inst_stop(d, in);
+			changed = true;
+		}
+	}
+	if (dep->wr == NULL && dep->state == DS_ACTIVE && live < dep->count) {
+		for (uint32_t k = live; k < dep->count; k++)
+			inst_start(d, deploy_inst_new(dep, dep->shape, "",
+						      false));
+		changed = true;
+	}
+	if (changed) {
+		deploy_routes_update(d, dep);
+		deploy_persist(d, dep);
+	}
+}
+
+/* Takes over one instance after a restart: adopts it if it still runs;
+ * else settles its state (reconcile() starts what should run). */
+static void recover_inst(struct deployment *dep, struct instance *in)
 {
 	struct backend *b = dep->backend;
-	bool was_running = in->bi.pid > 0 || in->state == PLAN_READY;
 
-	(void)now;
 	if (b->ops->adopt(b, &in->bi) == 0) {
 		log_event(LOG_INFO, "deploy",
 			  LOG_IDS(.deployment_id = dep->id,
@@ -922,45 +993,26 @@ static void recover_inst(struct deploy *d, struct deployment *dep,
 			in->state = PLAN_STARTING;
 		return;
 	}
-	if (in->state == PLAN_STOPPED || in->state == PLAN_FAILED)
-		return;
-	if (in->state == PLAN_DRAINING) {
+	if (in->state == PLAN_DRAINING)
 		in->state = PLAN_STOPPED;
-		return;
-	}
-	if (in->bi.state == BACKEND_FAILED) {
+	else if (deploy_inst_live(in) && in->bi.state == BACKEND_FAILED)
 		in->state = PLAN_FAILED;
-		return;
-	}
-	if (in->state == PLAN_READY)
+	else if (in->state == PLAN_READY)
 		in->state = PLAN_STARTING;
-	if (was_running || (dep->wr == NULL && in->state == PLAN_STARTING))
-		inst_start(d, in);
 }
 
-/* After a restart: adopt the instances that outlived the daemon, restart
- * the ones that did not, and top up deployments that are short. */
+/* After a restart: adopt the instances that outlived the daemon, then
+ * bring the deployment to what it should be. */
 static void recover(struct deploy *d, struct deployment *dep)
 {
-	int64_t now = ids_now_ms();
-	uint32_t running = 0;
-
-	for (size_t i = 0; !is_platform(dep) && i < dep->ninst; i++) {
-		recover_inst(d, dep, dep->inst[i], now);
-		if (deploy_inst_live(dep->inst[i]))
-			running++;
-	}
-	if (!is_platform(dep) && dep->wr == NULL &&
-	    dep->state == DS_ACTIVE && running < dep->count) {
-		for (uint32_t k = running; k < dep->count; k++)
-			inst_start(d, deploy_inst_new(dep, dep->shape, "",
-						      false));
-	}
+	for (size_t i = 0; !is_platform(dep) && i < dep->ninst; i++)
+		recover_inst(dep, dep->inst[i]);
 	if (dep->wr == NULL && (dep->state == DS_CREATING ||
 				dep->state == DS_UPDATING ||
 				dep->state == DS_DELETING))
 		dep->state = dep->state == DS_DELETING ? DS_DELETED
 						       : DS_ACTIVE;
+	reconcile(d, dep);
 	deploy_routes_update(d, dep);
 	deploy_persist(d, dep);
 }
@@ -1079,4 +1131,17 @@ void deploy_detach(struct deploy *d, void (*done)(void *arg), void *arg)
 	d->done = done;
 	d->done_arg = arg;
 	maybe_closed(d);
+}
+
+void deploy_each_ended(struct deploy *d,
+		       void (*fn)(void *arg, const char *operation,
+				  const char *status, uint64_t n),
+		       void *arg)
+{
+	for (size_t op = 0; op < OP__N; op++)
+		for (size_t k = 0; k < 2; k++)
+			fn(arg, deploy_wr_op_names[op],
+			   deploy_wr_status_names[k ? WR_FAILED
+						   : WR_SUCCEEDED],
+			   d->ended[op][k]);
 }

@@ -245,6 +245,17 @@ void deploy_each_workreq(struct deploy *d, const char *key,
 				    const struct deploy_workreq_view *v),
 			 void *arg);
 
+/*
+ * Calls fn for each operation (CREATE_, UPDATE_, DELETE_DEPLOYMENT) and
+ * final status (SUCCEEDED, FAILED) with the number of work requests that
+ * ended that way since the module opened: a counter that only grows.
+ * Strings are static.
+ */
+void deploy_each_ended(struct deploy *d,
+		       void (*fn)(void *arg, const char *operation,
+				  const char *status, uint64_t n),
+		       void *arg);
+
 /* One instance with something running, as monitoring sees it. */
 struct deploy_instance_info {
 	const char *deployment_id;

@@ -104,8 +104,11 @@ struct deploy {
 	struct deploy_env env;
 	uv_timer_t tick;
 	struct deployment *deps; /* in creation order */
+	uint64_t ended[OP__N][2]; /* work requests ended since the start, by
+				     enum wr_op and [0] SUCCEEDED, [1] FAILED */
 	bool closing;
 	bool detaching;
+	int64_t next_reconcile_ms;
 	void (*done)(void *);
 	void *done_arg;
 };

@@ -115,33 +115,31 @@ static int check_command(const struct deploy_spec *s, struct fault *f)
 	if (s->argv == NULL || s->argc == 0) {
 		if (s->shell)
 			return fault_set(f, MDS_E_INVAL, "command",
-					 "command: must be a non-empty string "
-					 "of at most %d bytes, or an array "
-					 "of strings", DEPLOY_COMMAND_MAX);
+					 "command must be a string of length "
+					 "from 1 to %d", DEPLOY_COMMAND_MAX);
 		return fault_set(f, MDS_E_INVAL, "command",
-				 s->argv ? "command: an array must hold 1 to "
-					   "256 strings"
-					 : "command: is required");
+				 s->argv ? "command must be an array of length "
+					   "from 1 to 256"
+					 : "command is required");
 	}
 	if (s->shell) {
 		if (s->argv[0][0] == '\0' ||
 		    strlen(s->argv[0]) > DEPLOY_COMMAND_MAX)
 			return fault_set(f, MDS_E_INVAL, "command",
-					 "command: must be a non-empty string "
-					 "of at most %d bytes, or an array "
-					 "of strings", DEPLOY_COMMAND_MAX);
+					 "command must be a string of length "
+					 "from 1 to %d", DEPLOY_COMMAND_MAX);
 		prog = shell_program(s->argv[0]);
 	} else {
 		if (s->argc > DEPLOY_ARGV_MAX)
 			return fault_set(f, MDS_E_INVAL, "command",
-					 "command: an array must hold 1 to "
-					 "%d strings", DEPLOY_ARGV_MAX);
+					 "command must be an array of length "
+					 "from 1 to %d", DEPLOY_ARGV_MAX);
 		for (size_t i = 0; i < s->argc; i++)
 			if (s->argv[i] == NULL ||
 			    strlen(s->argv[i]) > DEPLOY_COMMAND_MAX)
 				return fault_set(f, MDS_E_INVAL, "command",
-						 "command[%zu]: must be a "
-						 "string", i);
+						 "command[%zu] must be a string",
+						 i);
 		prog = xstrdup(s->argv[0]);
 	}
 	if (prog != NULL && !runnable(prog))
@@ -157,7 +155,7 @@ static int check_range(const char *key, uint32_t v, uint32_t lo,
 {
 	if (v < lo || v > hi)
 		return fault_set(f, MDS_E_INVAL, key,
-				 "%s: must be an integer from %u to %u", key,
+				 "%s must be an integer from %u to %u", key,
 				 lo, hi);
 	return 0;
 }
@@ -184,7 +182,7 @@ static int check_health_path(const char *p, struct fault *f)
 	if (p[0] != '/' || strlen(p) > DEPLOY_HEALTH_PATH_MAX ||
 	    strpbrk(p, " \r\n\t") != NULL)
 		return fault_set(f, MDS_E_INVAL, "healthPath",
-				 "healthPath: must be a path starting with "
+				 "healthPath must be a path starting with "
 				 "'/', without spaces");
 	return 0;
 }
@@ -193,18 +191,16 @@ static int check_env(const struct deploy_spec *s, struct fault *f)
 {
 	if (s->nenv > DEPLOY_ENV_MAX)
 		return fault_set(f, MDS_E_INVAL, "environment",
-				 "environment: must be an object of at most "
-				 "%d strings", DEPLOY_ENV_MAX);
+				 "environment must hold at most %d "
+				 "variables", DEPLOY_ENV_MAX);
 	for (size_t i = 0; i < s->nenv; i++) {
 		const char *eq = strchr(s->env[i], '=');
 
 		/* The name ends at the first '=': it cannot hold one. */
 		if (eq == NULL || eq == s->env[i])
 			return fault_set(f, MDS_E_INVAL, "environment",
-					 "environment.%.*s: names must not "
-					 "hold '=' and values must be strings",
-					 eq ? (int)(eq - s->env[i]) : 64,
-					 s->env[i]);
+					 "environment: each variable must be "
+					 "NAME=value with a non-empty NAME");
 	}
 	return 0;
 }
@@ -213,10 +209,10 @@ static int check_name(struct deploy *d, const char *name, struct fault *f)
 {
 	if (name == NULL)
 		return fault_set(f, MDS_E_INVAL, "displayName",
-				 "displayName: is required");
+				 "displayName is required");
 	if (!valid_name(name))
 		return fault_set(f, MDS_E_INVAL, "displayName",
-				 "displayName: 1 to %d characters of "
+				 "displayName must be 1 to %d characters of "
 				 "A-Z a-z 0-9 . _ -, not starting with 'md-'",
 				 DEPLOY_NAME_MAX);
 	for (struct deployment *p = d->deps; p; p = p->next)

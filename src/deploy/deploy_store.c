@@ -304,20 +304,21 @@ static bool spec_from_row(struct deployment *dep, json_t *o)
 		sp->argv[sp->argc++] = xstrdup(json_string_value(cmd));
 	} else if (json_is_array(cmd)) {
 		sp->argv = xcalloc(json_array_size(cmd) + 1, sizeof(char *));
-		json_array_foreach(cmd, i, v)
-			sp->argv[sp->argc++] = xstrdup(json_string_value(v)
-							       ? json_string_value(v)
-							       : "");
+		json_array_foreach(cmd, i, v) {
+			const char *a = json_string_value(v);
+
+			sp->argv[sp->argc++] = xstrdup(a ? a : "");
+		}
 	} else {
 		return false;
 	}
 	env = json_object_get(o, "environment");
 	sp->env = xcalloc(json_object_size(env) + 1, sizeof(char *));
-	json_object_foreach(env, key, v)
-		sp->env[sp->nenv++] = xasprintf("%s=%s", key,
-						json_string_value(v)
-							? json_string_value(v)
-							: "");
+	json_object_foreach(env, key, v) {
+		const char *val = json_string_value(v);
+
+		sp->env[sp->nenv++] = xasprintf("%s=%s", key, val ? val : "");
+	}
 	sp->health_path = xstrdup(jstr(o, "healthPath", "/health"));
 	return true;
 }
@@ -326,7 +327,7 @@ static int load_dep(void *arg, const char *id, const char *text)
 {
 	struct deploy *d = arg;
 	struct deployment *dep;
-	json_t *o = json_loads(text, 0, NULL), *x;
+	json_t *o = json_loads(text, 0, NULL), *arr, *x;
 	const char *wr_id;
 	int st;
 	size_t i;
@@ -362,8 +363,10 @@ static int load_dep(void *arg, const char *id, const char *text)
 		deploy_dep_free(dep);
 		return 0;
 	}
-	json_array_foreach(json_object_get(o, "instances"), i, x)
+	arr = json_object_get(o, "instances");
+	json_array_foreach(arr, i, x) {
 		inst_from_row(dep, x);
+	}
 	wr_id = jstr(o, "currentWorkRequestId", NULL);
 	if (wr_id != NULL) {
 		dep->wr = deploy_store_workreq(d, wr_id);

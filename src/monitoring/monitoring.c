@@ -389,8 +389,8 @@ static void sample_instance(void *arg, const struct deploy_instance_info *in)
 	int64_t t = ids_now_ms();
 
 	dep_get(m, in->deployment_id);
-	if (in->usage_rc == MDS_E_UNAVAIL)
-		return; /* the backend reads no usage */
+	if (in->usage_rc == MDS_E_UNAVAIL || in->usage_rc == MDS_E_NOTFOUND)
+		return; /* no usage to read (no cgroup, say) */
 	x = inst_get(m, in);
 	x->e.gen = m->gen;
 	if (x->broken || in->usage_rc != 0)

@@ -31,7 +31,9 @@ class OciImportStandinTest(unittest.TestCase):
         self.st.in_progress_polls = 1
         cfg = oci_test_key.write_oci_config(self.tmp)
         self.config = {"oci": {"configFile": cfg, "endpoint": self.st.url,
-                               "caFile": cert}}
+                               "caFile": cert,
+                               "metricsIntervalSeconds": 10},
+                       "sampleIntervalMillis": 250}
         self.d = Daemon(config=self.config).start()
         self.addCleanup(self.d.cleanup)
         self.addCleanup(self.no_violations)
@@ -84,6 +86,15 @@ class OciImportStandinTest(unittest.TestCase):
         self.assertEqual(self.st.deployment(ocid)[
             "modelDeploymentConfigurationDetails"][
             "modelConfigurationDetails"]["scalingPolicy"]["instanceCount"], 2)
+        # Delete only forgets: nothing is sent to OCI.
+        before = len(self.st.requests())
+        done = self.d.delete(dep["id"])
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+        self.assertEqual(self.st.requests("DELETE"), [])
+        self.assertEqual(self.st.puts(ocid), puts)
+        self.assertEqual(self.st.deployment(ocid)["lifecycleState"], "ACTIVE")
+        self.assertEqual([r for r in self.st.requests()[before:]
+                          if r["method"] != "GET"], [])
 
     def test_stand_in_killed_daemon_follows_the_same_work_request(self):
         ocid = self.st.add_deployment(count=1)
@@ -148,6 +159,30 @@ class OciImportStandinTest(unittest.TestCase):
         # mdscale's own monitoring got none.
         r = self.d.api("GET", "/v1/alarms?displayName=model_deployment_low_cpu")
         self.assertEqual(r.json["items"], [])
+
+    def test_stand_in_oci_utilization_reaches_mdscale_monitoring(self):
+        ocid = self.st.add_deployment(count=1)
+        self.st.set_metric("CpuUtilization", ocid, 73.5)
+        self.st.set_metric("MemoryUtilization", ocid, 41)
+        dep = self.import_(ocid, "watched")
+
+        def latest(metric):
+            r = self.d.api("POST", "/v1/metrics/query", {
+                "query": '%s[1m]{resourceId = "%s"}.max()'
+                         % (metric, dep["id"])})
+            if r.status == 404:     # no sample of that metric yet
+                return None
+            self.assertEqual(r.status, 200, r)
+            for item in r.json["items"]:
+                if item["aggregatedDatapoints"]:
+                    return item["aggregatedDatapoints"][-1]["value"]
+            return None
+        wait_for("OCI's CpuUtilization in mdscale",
+                 lambda: latest("CpuUtilization") == 73.5, timeout=40)
+        self.assertEqual(latest("MemoryUtilization"), 41)
+        calls = self.st.requests("POST", "summarizeMetricsData")
+        self.assertTrue(calls)
+        self.assertIn(ocid, calls[0]["body"]["query"])
 
     def test_stand_in_bad_ocids_are_refused_and_change_nothing(self):
         r = self.d.cli("deployment", "import", "--backend", "oci",

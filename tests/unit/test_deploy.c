@@ -48,6 +48,7 @@ struct fproc {
 	bool running;
 	bool ready;
 	int pid;
+	struct backend_instance *rec; /* the engine's record; NULL */
 };
 
 /* A change to report later, as a real backend would. */
@@ -65,6 +66,7 @@ struct fake {
 	struct fevent ev[MAX_PENDING];
 	size_t nev;
 	const char *fail_shape; /* starts of this shape fail */
+	bool hold_ready;        /* no instance becomes ready meanwhile */
 	int next_pid;
 	int starts, stops, adopts;
 };
@@ -107,6 +109,10 @@ static void fake_fire(uv_timer_t *t)
 			continue; /* released meanwhile */
 		switch (ev[i].to) {
 		case BACKEND_READY:
+			if (f->hold_ready) {
+				later(f, in, BACKEND_READY);
+				continue;
+			}
 			if (p == NULL || !p->running ||
 			    in->state != BACKEND_STARTING)
 				continue;
@@ -157,6 +163,7 @@ static int fake_start(struct backend *b, struct backend_instance *in)
 	p->running = true;
 	p->ready = false;
 	p->pid = ++f->next_pid;
+	p->rec = in;
 	in->alive = true;
 	in->pid = p->pid;
 	in->port = 40000 + p->pid;
@@ -206,6 +213,7 @@ static int fake_adopt(struct backend *b, struct backend_instance *in)
 	in->alive = true;
 	in->pid = p->pid;
 	in->port = 40000 + p->pid;
+	p->rec = in;
 	if (in->state == BACKEND_STOPPING) {
 		later(f, in, BACKEND_STOPPED);
 	} else if (p->ready) {
@@ -219,8 +227,31 @@ static int fake_adopt(struct backend *b, struct backend_instance *in)
 
 static void fake_release(struct backend *b, struct backend_instance *in)
 {
-	(void)b;
+	struct fproc *p = fproc_find(fake_of(b), in->id);
+
+	if (p != NULL && p->rec == in)
+		p->rec = NULL;
 	in->backend_data = NULL;
+}
+
+/*
+ * The process of instance id exits on its own: the backend counts it and
+ * would start it again after a backoff, as the local backend does; the
+ * fake never does (a test crashes the engine before it would).
+ */
+static void fake_crash(struct fake *f, const char *id)
+{
+	struct fproc *p = fproc_find(f, id);
+	struct backend_instance *in = p->rec;
+
+	assert_non_null(in);
+	p->running = p->ready = false;
+	in->alive = false;
+	in->pid = 0;
+	in->restarts++;
+	in->state = BACKEND_STARTING;
+	snprintf(in->last_exit, sizeof(in->last_exit), "killed by signal 9");
+	backend_changed(&f->b, in);
 }
 
 static int fake_usage(struct backend *b, const struct backend_instance *in,
@@ -844,6 +875,48 @@ static void test_crash_in_every_step_of_shape_change(void **state)
 	crash_every_step(*state, 2, "local.xs", 2, "local.s");
 }
 
+/*
+ * The daemon dies while an instance waits out its restart backoff in the
+ * middle of a work request: recovery must start it again, and the
+ * deployment must end with as many ready instances as it says. The
+ * instance lost is an old one (outside the work request's steps) or the
+ * new one (its START step done, WAIT_READY waiting for it).
+ */
+static void crash_during_backoff(struct t *t, bool lose_new)
+{
+	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX], lost[DEPLOY_ID_MAX];
+	struct fault f;
+	struct deploy_view *v;
+
+	create(t, "web", 1, "local.xs", id, wr);
+	wait_state(t, id, "ACTIVE");
+	t->fake.hold_ready = true;
+	assert_int_equal(change(t, id, 2, NULL, wr, &f), 0);
+	while (progress_of(t, wr) < 3) /* START done, WAIT_READY waits */
+		uv_run(&t->loop, UV_RUN_ONCE);
+	v = deploy_view_new(t->d, id, &f);
+	assert_int_equal(v->ninst, 2);
+	snprintf(lost, sizeof(lost), "%s", v->inst[lose_new ? 1 : 0].id);
+	deploy_view_free(v);
+	fake_crash(&t->fake, lost);
+	crash(t);
+	t->fake.hold_ready = false;
+	open_engine(t);
+	wait_state(t, id, "ACTIVE");
+	assert_string_equal(wr_status(t, wr, NULL, 0), "SUCCEEDED");
+	check_runs(t, id, 2, "local.xs");
+}
+
+static void test_crash_during_restart_backoff_of_old_instance(void **state)
+{
+	crash_during_backoff(*state, false);
+}
+
+static void test_crash_during_restart_backoff_of_new_instance(void **state)
+{
+	crash_during_backoff(*state, true);
+}
+
 static void test_crash_during_create_then_recovery(void **state)
 {
 	struct t *t = *state;
@@ -1013,6 +1086,8 @@ int main(void)
 		T(test_update_refused_while_one_runs),
 		T(test_delete_stops_everything),
 		T(test_crash_during_create_then_recovery),
+		T(test_crash_during_restart_backoff_of_old_instance),
+		T(test_crash_during_restart_backoff_of_new_instance),
 		T(test_crash_in_every_step_of_scale_out),
 		T(test_crash_in_every_step_of_scale_in),
 		T(test_crash_in_every_step_of_shape_change),

@@ -36,6 +36,8 @@ static const struct documented bodies[] = {
 	{ "notifications.md", "subscription", api_subscription_fields },
 	{ "notifications.md", "function", api_function_fields },
 	{ "autoscale.md", "autoscale", api_autoscale_policy_fields },
+	{ "api.md", "deployment", api_deployment_fields },
+	{ "api.md", "deployment-update", api_deployment_update_fields },
 };
 
 #define ROWS_MAX 128
