@@ -428,7 +428,10 @@ static void invoke(void *ctx, const char *message, size_t len,
 	in = (struct policy_input){
 		.type = type, .title = title, .lifecycle_state = state,
 		.instance_count = dep->count,
-		.shape = shape, .ladder = &a->env.config->shapes,
+		.shape = shape,
+		/* An oci deployment moves along the OCI ladder, not the local
+		 * one. */
+		.ladder = deploy_backend_shapes(a->env.deploy, dep->backend),
 		.value = value, .now_ms = ids_now_ms(),
 	};
 	rc = policy_decide(&rec.policy, &rec.hist, &in, &dec);
