@@ -27,6 +27,15 @@ from test_oci_receiver_standin import high_cpu_message  # noqa: E402
 MODEL = "ocid1.datasciencemodel.oc1.us-ashburn-1.standin"
 
 
+def high_mem_message(deployment_ocid, alarm_ocid):
+    """The recipe's test message for the memory alarm."""
+    m = high_cpu_message(deployment_ocid, alarm_ocid)
+    m["title"] = "model_deployment_high_mem"
+    m["alarmMetaData"][0]["query"] = m["alarmMetaData"][0]["query"].replace(
+        "CpuUtilization", "MemoryUtilization")
+    return m
+
+
 class OciBackendStandinTest(unittest.TestCase):
     """The oci backend, end to end, against the OCI stand-in (not OCI)."""
 
@@ -102,6 +111,30 @@ class OciBackendStandinTest(unittest.TestCase):
         wr = self.d.wait_state(self.dep, "ACTIVE")
         self.assertEqual(wr["instanceCount"], 2)
         self.assertEqual(self.mcd()["scalingPolicy"]["instanceCount"], 2)
+        self.assertEqual(len(self.st.puts(self.dep)), 1)
+        self.assert_clean()
+
+    def test_standin_recipe_mem_message_sends_the_shape_put(self):
+        self.import_deployment()
+        topic, alarms = self.setup_oci()
+        res = self.st.publish(topic, high_mem_message(
+            self.dep, alarms["model_deployment_high_mem"]))
+        self.assertEqual([r[0] for r in res], [202], res)
+        (put,) = self.wait_puts(1)
+        # The next shape of the recipe's ladder, nothing else.
+        self.assertEqual(put["body"], {
+            "modelDeploymentConfigurationDetails": {
+                "deploymentType": "SINGLE_MODEL",
+                "modelConfigurationDetails": {
+                    "modelId": MODEL,
+                    "instanceConfiguration": {
+                        "instanceShapeName": "VM.Standard2.2"}}}})
+        harness.wait_for("the new shape, ACTIVE, in the daemon", lambda: (
+            lambda d: d["instanceShapeName"] == "VM.Standard2.2"
+            and d["lifecycleState"] == "ACTIVE")(self.d.get(self.dep)),
+            timeout=30)
+        self.assertEqual(self.mcd()["instanceConfiguration"]
+                         ["instanceShapeName"], "VM.Standard2.2")
         self.assertEqual(len(self.st.puts(self.dep)), 1)
         self.assert_clean()
 
