@@ -107,6 +107,10 @@ void api_handle(void *arg, struct http_req *req);
 /* The route tables of the modules, each ending with a NULL method. */
 extern const struct api_route deploy_routes[];
 extern const struct api_route monitoring_routes[];
+
+/* Answers a metrics query given as a JSON body (borrowed), as POST
+ * /v1/metrics/query does; for the dashboard's GET form. */
+void api_monitoring_query(struct api_call *c, const json_t *body);
 extern const struct api_route notifications_routes[];
 extern const struct api_route functions_routes[];
 extern const struct api_route autoscale_routes[];

@@ -12,9 +12,9 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/jsonx.h"
 #include "notify/oci_receiver.h"
 #include "util/err.h"
-#include "util/ids.h"
 #include "util/xalloc.h"
 
 #define OCI_HEADER_MAX 2048
@@ -52,11 +52,7 @@ static void reply_fault(struct api_call *c, const struct fault *f)
 
 static json_t *view_json(const struct oci_receiver_view *v)
 {
-	char when[40] = "";
-
-	if (v->confirmed_ms > 0)
-		ids_format_time(v->confirmed_ms, when, sizeof(when));
-	return json_pack("{s:s, s:b, s:s, s:s?, s:s?, s:s?, s:s, s:s?, s:s?, "
+	return json_pack("{s:s, s:b, s:s, s:s?, s:s?, s:s?, s:s, s:o, s:s?, "
 			 "s:I, s:I}",
 			 "topicId", v->topic_id, "enabled", v->enabled, "state",
 			 v->state, "subscriptionId",
@@ -68,7 +64,7 @@ static json_t *view_json(const struct oci_receiver_view *v)
 			 "ociTopicId",
 			 v->oci_topic_id[0] ? v->oci_topic_id : NULL,
 			 "confirmationHostSuffix", v->host_suffix,
-			 "timeConfirmed", when[0] ? when : NULL, "lastError",
+			 "timeConfirmed", jsonx_time(v->confirmed_ms), "lastError",
 			 v->last_error[0] ? v->last_error : NULL,
 			 "messagesAccepted", (json_int_t)v->accepted,
 			 "messagesRefused", (json_int_t)v->refused);

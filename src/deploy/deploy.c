@@ -987,8 +987,17 @@ static void reconcile(struct deploy *d, struct deployment *dep)
 static void recover_inst(struct deployment *dep, struct instance *in)
 {
 	struct backend *b = dep->backend;
+	int rc = MDS_E_NOTFOUND;
 
-	if (b->ops->adopt(b, &in->bi) == 0) {
+	if (backend_can(b, BACKEND_CAP_ADOPT) && b->ops->adopt != NULL) {
+		rc = b->ops->adopt(b, &in->bi);
+	} else { /* nothing outlives a daemon on this backend */
+		in->bi.alive = false;
+		in->bi.pid = 0;
+		if (in->bi.state != BACKEND_NEW)
+			in->bi.state = BACKEND_STOPPED;
+	}
+	if (rc == 0) {
 		log_event(LOG_INFO, "deploy",
 			  LOG_IDS(.deployment_id = dep->id,
 				  .instance_id = in->bi.id),

@@ -5,6 +5,7 @@
  * inputs (the deployment, the metric now, the policy and when each move
  * last happened), carries the decision out, and writes it down.
  */
+#include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "notify/autoscale.h"
+#include "core/iso8601.h"
 #include "deploy/deploy.h"
 #include "notify/functions.h"
 #include "monitoring/monitoring.h"
@@ -105,7 +107,13 @@ static json_t *policy_json(const struct policy *p)
 
 		switch (nf->type) {
 		case 'u': v = json_integer(*(const uint32_t *)at); break;
-		case 'd': v = json_real(*(const double *)at); break;
+		case 'd': {
+			double x;
+
+			memcpy(&x, at, sizeof(x));
+			v = json_real(x);
+			break;
+		}
 		case 'b': v = json_boolean(*(const bool *)at); break;
 		case 'm': v = json_integer(*(const int64_t *)at / 1000); break;
 		}
@@ -140,7 +148,8 @@ static int policy_load(json_t *o, struct policy *p, char *diag,
 		else if (nf->type == 'u' && json_is_integer(v))
 			*(uint32_t *)at = (uint32_t)json_integer_value(v);
 		else if (nf->type == 'd' && json_is_number(v))
-			*(double *)at = json_number_value(v);
+			memcpy(at, &(double){ json_number_value(v) },
+			       sizeof(double));
 		else if (nf->type == 'm' && json_is_integer(v))
 			*(int64_t *)at = json_integer_value(v) * 1000;
 	}
@@ -223,25 +232,36 @@ static void save_record(struct autoscale *a, const char *dep_id,
 
 /* ---- alarms ---- */
 
-static json_t *alarm_spec(const char *title, const char *metric,
-			  const char *window, const char *stat,
-			  const char *dep_id, const char *op, double threshold,
-			  const char *pending, const char *repeat,
-			  const char *severity, json_t *destinations,
-			  const char *body)
+/* An alarm of the policy, as monitoring takes it; its query is written
+ * into query (qsz bytes), which the spec borrows, as it does the other
+ * strings. The severity and destinations are the caller's to set. */
+static void alarm_spec(struct monitoring_alarm_spec *s, char *query,
+		       size_t qsz, const char *title, const char *metric,
+		       const char *window, const char *stat,
+		       const char *dep_id, const char *op, double threshold,
+		       const char *pending, const char *repeat,
+		       const char *body)
 {
-	json_t *o = json_pack(
-		"{s:s, s:s, s:o, s:s, s:s, s:s, s:O, s:s, s:s, s:b}",
-		"displayName", title, "namespace", MONITORING_NAMESPACE,
-		"query",
-		json_sprintf("%s[%s]{resourceId = \"%s\"}.%s() %s %g", metric,
-			     window, dep_id, stat, op, threshold),
-		"severity", severity, "pendingDuration", pending,
-		"repeatNotificationDuration", repeat, "destinations",
-		destinations, "body", body, "messageFormat", "ONS_OPTIMIZED",
-		"isEnabled", 1);
-
-	return o;
+	snprintf(query, qsz, "%s[%s]{resourceId = \"%s\"}.%s() %s %g", metric,
+		 window, dep_id, stat, op, threshold);
+	*s = (struct monitoring_alarm_spec){
+		.given = MONITORING_ALARM_DISPLAY_NAME |
+			 MONITORING_ALARM_NAMESPACE | MONITORING_ALARM_QUERY |
+			 MONITORING_ALARM_SEVERITY | MONITORING_ALARM_PENDING |
+			 MONITORING_ALARM_REPEAT |
+			 MONITORING_ALARM_DESTINATIONS | MONITORING_ALARM_BODY |
+			 MONITORING_ALARM_FORMAT | MONITORING_ALARM_ENABLED,
+		.display_name = title,
+		.namespace = MONITORING_NAMESPACE,
+		.query = query,
+		.severity = ALARM_INFO,
+		.body = body,
+		.message_format = ALARM_FORMAT_ONS_OPTIMIZED,
+		.is_enabled = true,
+	};
+	/* The policy's timings were checked when it was set. */
+	iso8601_duration_parse(pending, &s->pending_ms, NULL, 0);
+	iso8601_duration_parse(repeat, &s->repeat_ms, NULL, 0);
 }
 
 /* Creates the scale-down twin of a firing alarm, unless one exists for the
@@ -255,8 +275,9 @@ static int ensure_low_alarm(struct autoscale *a, const char *which,
 {
 	bool cpu = strcmp(which, "cpu") == 0;
 	const char *title = cpu ? POLICY_TITLE_LOW_CPU : POLICY_TITLE_LOW_MEM;
-	json_t *firing, *spec, *out = NULL, *dest;
-	const char *severity = "INFO";
+	struct monitoring_alarm_spec spec;
+	struct monitoring_alarm firing, out;
+	char query[MQL_MAX_QUERY + 1];
 	struct fault f;
 	int rc;
 
@@ -264,8 +285,8 @@ static int ensure_low_alarm(struct autoscale *a, const char *which,
 	if (monitoring_alarm_find(a->env.monitoring, title, dep_id, id, idsz) ==
 	    0)
 		return 0;
-	firing = monitoring_alarm_get(a->env.monitoring, firing_alarm_id, &f);
-	if (firing == NULL) {
+	if (monitoring_alarm_get(a->env.monitoring, firing_alarm_id, &firing,
+				 &f) != 0) {
 		/* Not one of mdscale's alarms (a Prometheus rule through
 		 * Alertmanager, say): its scale-down rule lives where it
 		 * does, and a twin here would have nowhere to send. */
@@ -273,30 +294,25 @@ static int ensure_low_alarm(struct autoscale *a, const char *which,
 			 "for %s", firing_alarm_id, title, dep_id);
 		return MDS_E_NOTFOUND;
 	}
-	dest = json_object_get(firing, "destinations");
-	if (json_is_string(json_object_get(firing, "severity")))
-		severity = json_string_value(json_object_get(firing,
-							     "severity"));
-	dest = dest ? json_incref(dest) : json_array();
-	spec = alarm_spec(title, cpu ? "CpuUtilization" : "MemoryUtilization",
-			  p->low_window, p->low_statistic, dep_id, "<",
-			  cpu ? p->cpu_low : p->mem_low, p->low_pending,
-			  p->low_repeat, severity, dest,
-			  cpu ? "Low cpu for model deployment. Instances can "
-				"be scaled down to reduce costs"
-			      : "Low memory for model deployment. The shape "
-				"can be scaled down to reduce costs");
-	json_decref(dest);
-	rc = monitoring_alarm_create(a->env.monitoring, spec, &out, &f);
-	json_decref(spec);
-	json_decref(firing);
+	alarm_spec(&spec, query, sizeof(query), title,
+		   cpu ? "CpuUtilization" : "MemoryUtilization",
+		   p->low_window, p->low_statistic, dep_id, "<",
+		   cpu ? p->cpu_low : p->mem_low, p->low_pending, p->low_repeat,
+		   cpu ? "Low cpu for model deployment. Instances can be "
+			 "scaled down to reduce costs"
+		       : "Low memory for model deployment. The shape can be "
+			 "scaled down to reduce costs");
+	/* The twin tells the same topics, as severely. */
+	spec.severity = firing.severity;
+	spec.destinations = firing.destinations;
+	spec.ndestinations = firing.ndestinations;
+	rc = monitoring_alarm_create(a->env.monitoring, &spec, &out, &f);
 	if (rc != 0) {
 		log_warn("autoscale", "cannot create %s for %s: %s", title,
 			 dep_id, f.message);
 		return rc;
 	}
-	snprintf(id, idsz, "%s", json_string_value(json_object_get(out, "id")));
-	json_decref(out);
+	snprintf(id, idsz, "%s", out.id);
 	*created = true;
 	return 0;
 }
@@ -573,8 +589,8 @@ int autoscale_setup(struct autoscale *a, const char *deployment_id,
 		    struct fault *f)
 {
 	struct record r;
-	json_t *o = NULL, *spec, *dest;
-	const char *undo_ids[2];
+	const char *undo_ids[2] = { NULL, NULL };
+	size_t nalarms = 0;
 	int rc;
 
 	memset(&r, 0, sizeof(r));
@@ -584,38 +600,43 @@ int autoscale_setup(struct autoscale *a, const char *deployment_id,
 	if (rc != 0)
 		goto fail;
 	for (int k = 0; k < 2; k++) {
-		dest = json_pack("[s]", r.topic);
-		spec = k == 0 ? alarm_spec(POLICY_TITLE_HIGH_CPU,
-					   "CpuUtilization", p->high_window,
-					   p->high_statistic, deployment_id,
-					   ">", p->cpu_high, p->high_pending,
-					   p->high_repeat, "INFO", dest,
-					   "High cpu for model deployment")
-			      : alarm_spec(POLICY_TITLE_HIGH_MEM,
-					   "MemoryUtilization", p->high_window,
-					   p->high_statistic, deployment_id,
-					   ">", p->mem_high, p->high_pending,
-					   p->high_repeat, "INFO", dest,
-					   "High memory for model deployment");
-		json_decref(dest);
-		rc = monitoring_alarm_create(a->env.monitoring, spec, &o, f);
-		json_decref(spec);
+		static const struct {
+			const char *title, *metric, *body;
+		} high[2] = {
+			{ POLICY_TITLE_HIGH_CPU, "CpuUtilization",
+			  "High cpu for model deployment" },
+			{ POLICY_TITLE_HIGH_MEM, "MemoryUtilization",
+			  "High memory for model deployment" },
+		};
+		const char *topic = r.topic;
+		struct monitoring_alarm_spec as;
+		struct monitoring_alarm o_alarm;
+		char query[MQL_MAX_QUERY + 1];
+
+		alarm_spec(&as, query, sizeof(query), high[k].title,
+			   high[k].metric, p->high_window, p->high_statistic,
+			   deployment_id, ">", k == 0 ? p->cpu_high : p->mem_high,
+			   p->high_pending, p->high_repeat, high[k].body);
+		as.destinations = &topic;
+		as.ndestinations = 1;
+		rc = monitoring_alarm_create(a->env.monitoring, &as, &o_alarm,
+					     f);
 		if (rc != 0)
 			goto fail;
-		snprintf(out->alarm_ids[out->nalarms],
-			 sizeof(out->alarm_ids[0]), "%s", jpath_str(o, "id"));
-		undo_ids[out->nalarms] = out->alarm_ids[out->nalarms];
-		out->nalarms++;
-		json_decref(o);
+		snprintf(out->alarm_ids[nalarms], sizeof(out->alarm_ids[0]),
+			 "%s", o_alarm.id);
+		undo_ids[nalarms] = out->alarm_ids[nalarms];
+		nalarms++;
 	}
 	r.set_up = true;
 	save_record(a, deployment_id, &r);
+	out->nalarms = nalarms;
 	snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
 	snprintf(out->subscription_id, sizeof(out->subscription_id), "%s",
 		 r.subscription);
 	return 0;
 fail:
-	undo(a, &r, undo_ids, out->nalarms);
+	undo(a, &r, undo_ids, nalarms);
 	memset(out, 0, sizeof(*out));
 	return rc;
 }

@@ -20,6 +20,7 @@
 #include "util/err.h"
 #include "util/ids.h"
 #include "util/log.h"
+#include "util/rfc3339.h"
 #include "util/xalloc.h"
 
 #define DEFAULT_PERIOD_MS 60000
@@ -246,8 +247,9 @@ static void send_one(struct oci_metrics *m, const struct entry *g, int is_mem)
 		buf_free(&q);
 		return;
 	}
-	ids_format_time(now - WINDOW_MS, start, sizeof(start));
-	ids_format_time(now, end, sizeof(end));
+	(void)rfc3339_format(now - WINDOW_MS, RFC3339_MILLIS, start,
+			     sizeof(start));
+	(void)rfc3339_format(now, RFC3339_MILLIS, end, sizeof(end));
 	doc = json_pack("{s:s,s:s,s:s,s:s}", "namespace", NAMESPACE, "query",
 			buf_str(&q), "startTime", start, "endTime", end);
 	body = json_dumps(doc, JSON_COMPACT);

@@ -223,7 +223,7 @@ int oci_signer_resource_principal(struct oci_signer **out, char *diag,
 	}
 	rp = xcalloc(1, sizeof(*rp));
 	rp->exp = exp;
-	if (rpst_env[0] == '/')
+	if (rpst_env && rpst_env[0] == '/')
 		rp->rpst_path = xstrdup(rpst_env);
 	*out = oci_signer_new(&rp_ops, rp);
 	key_id = xasprintf("ST$%s", token);

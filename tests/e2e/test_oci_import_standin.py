@@ -177,9 +177,11 @@ class OciImportStandinTest(unittest.TestCase):
                 if item["aggregatedDatapoints"]:
                     return item["aggregatedDatapoints"][-1]["value"]
             return None
-        wait_for("OCI's CpuUtilization in mdscale",
-                 lambda: latest("CpuUtilization") == 73.5, timeout=40)
-        self.assertEqual(latest("MemoryUtilization"), 41)
+        # The two metrics come in two calls: wait for both.
+        wait_for("OCI's CpuUtilization and MemoryUtilization in mdscale",
+                 lambda: (latest("CpuUtilization"),
+                          latest("MemoryUtilization")) == (73.5, 41),
+                 timeout=40)
         calls = self.st.requests("POST", "summarizeMetricsData")
         self.assertTrue(calls)
         self.assertIn(ocid, calls[0]["body"]["query"])
