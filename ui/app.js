@@ -364,7 +364,12 @@
 
   function render(res, t0, t1) {
     var dep = res[0];
-    var decisions = res[1].items || [];
+    /* Decision times are RFC 3339; plotted as epoch milliseconds. */
+    var decisions = (res[1].items || []).map(function (d) {
+      return Object.assign({}, d, {
+        time: typeof d.time === 'number' ? d.time : Date.parse(d.time)
+      });
+    });
     var alarms = res[2];
     var ready = summary(dep);
     var last = st.ready[st.ready.length - 1];

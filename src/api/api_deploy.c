@@ -488,6 +488,91 @@ static void deployments_create(struct api_call *c)
 	with_wr_header(c, 201, out, wr);
 }
 
+/* The body of an import. */
+struct import_body {
+	char backend[32];
+	char ref[BACKEND_REF_MAX];
+	char name[DEPLOY_NAME_MAX + 1];
+};
+
+static const struct field import_fields[] = {
+	{ .name = "backend", .type = FIELD_STRING,
+	  FIELD_AT(struct import_body, backend), .required = true, .min = 1,
+	  .doc = "a backend whose platform runs it: kubernetes, oci" },
+	{ .name = "ref", .type = FIELD_STRING,
+	  FIELD_AT(struct import_body, ref), .required = true, .min = 1,
+	  .doc = "the platform's name for it: NAMESPACE/NAME, an OCID" },
+	{ .name = "displayName", .type = FIELD_STRING,
+	  FIELD_AT(struct import_body, name), .min = 1,
+	  .max = DEPLOY_NAME_MAX, .chars = NAME_CHARS,
+	  .chars_desc = "A-Z a-z 0-9 . _ -",
+	  .doc = "default: ref's part after its last /" },
+	FIELD_END
+};
+
+/*
+ * An oci ref must be a model deployment's OCID of a known region, checked
+ * before anything is recorded; its default name is "oci-" and the OCID's
+ * end (an OCID is longer than a name may be). Returns 0 or fills f.
+ */
+static int import_oci_ref(const struct import_body *b, char *name,
+			  size_t namesz, struct fault *f)
+{
+	char region[64], why[256];
+	size_t n = strlen(b->ref);
+
+	if (backend_oci_check_ref(b->ref, NULL, region, why, sizeof(why)) !=
+		    0 &&
+	    strstr(why, "names no region") == NULL)
+		return fault_set(f, MDS_E_INVAL, "ref", "%s", why);
+	snprintf(name, namesz, "oci-%s", b->ref + (n > 12 ? n - 12 : 0));
+	return 0;
+}
+
+/*
+ * POST /v1/deployments/import {"backend", "ref", "displayName"?}: takes a
+ * deployment that lives on a platform (a Kubernetes Deployment
+ * NAMESPACE/NAME, an OCI model deployment's OCID) under mdscale's care.
+ */
+static void deployments_import(struct api_call *c)
+{
+	struct import_body b;
+	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX], oci_name[32];
+	const char *name;
+	uint64_t seen = 0;
+	struct fault f;
+	int rc;
+
+	memset(&b, 0, sizeof(b));
+	rc = json_is_object(c->body)
+		     ? fields_parse(import_fields, c->body, &b, "", &seen, &f)
+		     : fields_fault_type(&f, "", "a JSON object");
+	if (rc == 0) {
+		name = strrchr(b.ref, '/') != NULL ? strrchr(b.ref, '/') + 1
+						   : b.ref;
+		if (strcmp(b.backend, "oci") == 0) {
+			rc = import_oci_ref(&b, oci_name, sizeof(oci_name), &f);
+			name = oci_name;
+		}
+		if (fields_given(import_fields, seen, "displayName"))
+			name = b.name;
+	}
+	if (rc == 0) {
+		rc = deploy_import(c->api->deploy, b.backend, b.ref, name, id,
+				   wr, &f);
+		if (rc != 0 && strcmp(f.field, "backend") == 0 &&
+		    strcmp(b.backend, "oci") == 0)
+			fault_set(&f, MDS_E_INVAL, "backend",
+				  "this daemon runs no oci backend: add an "
+				  "\"oci\" object to its configuration");
+	}
+	if (rc != 0) {
+		api_reply_fault(c, &f);
+		return;
+	}
+	with_wr_header(c, 201, deployment_json(c->api->deploy, id, &f), wr);
+}
+
 static void deployments_get(struct api_call *c)
 {
 	struct fault f;
@@ -518,77 +603,22 @@ static void deployments_update(struct api_call *c)
 static void deployments_delete(struct api_call *c)
 {
 	struct fault f;
+	struct autoscale_removed gone;
 	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX];
+	json_t *o;
 
 	if (deploy_resolve(c->api->deploy, c->id, id, &f) != 0 ||
 	    deploy_delete(c->api->deploy, id, wr, &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
-	autoscale_teardown(c->api->autoscale, id);
-	with_wr_header(c, 202, workreq_json(c->api->deploy, wr, &f), wr);
-}
-
-/* POST /v1/deployments/actions/import: keep an existing platform target
- * (an OCI model deployment) as a deployment. Nothing is created on the
- * platform; the import's work request reads the target. */
-struct import_spec {
-	char backend[32];
-	char ref[BACKEND_REF_MAX];
-	char name[128];
-};
-
-static const struct field import_fields[] = {
-	{ .name = "backend", .type = FIELD_STRING,
-	  FIELD_AT(struct import_spec, backend), .required = true, .min = 1,
-	  .doc = "the platform backend, \"oci\"" },
-	{ .name = "ref", .type = FIELD_STRING,
-	  FIELD_AT(struct import_spec, ref), .required = true, .min = 1,
-	  .doc = "the target: a model deployment's OCID" },
-	{ .name = "displayName", .type = FIELD_STRING,
-	  FIELD_AT(struct import_spec, name), .min = 1,
-	  .chars = FIELD_CHARS_NAME, .chars_desc = "A-Z a-z 0-9 _ -",
-	  .doc = "its name in mdscale; default: oci- and the OCID's end" },
-	FIELD_END
-};
-
-static void deployments_import(struct api_call *c)
-{
-	struct import_spec spec = { .backend = "" };
-	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX], region[64], why[256];
-	size_t n;
-	struct fault f;
-
-	if (fields_parse(import_fields, c->body, &spec, "", NULL, &f) != 0) {
-		api_reply_fault(c, &f);
-		return;
-	}
-	/* An OCID of the wrong type or region is refused before anything
-	 * is recorded or sent. */
-	if (strcmp(spec.backend, "oci") == 0 &&
-	    backend_oci_check_ref(spec.ref, NULL, region, why, sizeof(why)) !=
-		    0 &&
-	    !strstr(why, "names no region")) {
-		fault_set(&f, MDS_E_INVAL, "ref", "%s", why);
-		api_reply_fault(c, &f);
-		return;
-	}
-	if (spec.name[0] == '\0') {
-		n = strlen(spec.ref);
-		snprintf(spec.name, sizeof(spec.name), "oci-%s",
-			 spec.ref + (n > 12 ? n - 12 : 0));
-	}
-	if (deploy_import(c->api->deploy, spec.backend, spec.ref, spec.name,
-			  id, wr, &f) != 0) {
-		if (strcmp(f.field, "backend") == 0 &&
-		    strcmp(spec.backend, "oci") == 0)
-			fault_set(&f, MDS_E_INVAL, "backend",
-				  "this daemon runs no oci backend: add an "
-				  "\"oci\" object to its configuration");
-		api_reply_fault(c, &f);
-		return;
-	}
-	with_wr_header(c, 201, deployment_json(c->api->deploy, id, &f), wr);
+	/* Only what mdscale made for the deployment goes with it; the
+	 * response says what. */
+	autoscale_teardown(c->api->autoscale, id, &gone);
+	o = workreq_json(c->api->deploy, wr, &f);
+	if (json_is_object(o))
+		json_object_set_new(o, "deleted", api_autoscale_removed(&gone));
+	with_wr_header(c, 202, o, wr);
 }
 
 static void workrequests_get(struct api_call *c)
@@ -613,7 +643,7 @@ static void workrequests_list(struct api_call *c)
 const struct api_route deploy_routes[] = {
 	{ "GET", "/v1/deployments", deployments_list },
 	{ "POST", "/v1/deployments", deployments_create },
-	{ "POST", "/v1/deployments/actions/import", deployments_import },
+	{ "POST", "/v1/deployments/import", deployments_import },
 	{ "GET", "/v1/deployments/*", deployments_get },
 	{ "PUT", "/v1/deployments/*", deployments_update },
 	{ "DELETE", "/v1/deployments/*", deployments_delete },

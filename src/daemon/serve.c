@@ -28,6 +28,7 @@
 #include "deploy/cgroup.h"
 #include "daemon/config.h"
 #include "deploy/backend_local.h"
+#include "k8s/backend_k8s.h"
 #include "oci/stack.h"
 #include "deploy/deploy.h"
 #include "notify/functions.h"
@@ -63,8 +64,9 @@ struct daemon {
 	struct cgroup_sys *cgroups;
 	struct httpc *httpc;
 	struct backend *local; /* the local backend of deployments */
+	struct backend *k8s;   /* the kubernetes backend, when configured */
 	struct oci_stack *oci; /* the oci backend, with "oci" configured */
-	struct backend *backends[2];
+	struct backend *backends[3]; /* local, kubernetes, oci */
 	struct gateway *gateway;
 	struct deploy *deploy;
 	struct logging *logging;
@@ -161,6 +163,45 @@ static void on_gateway_closed(void *arg)
 	(void)arg;
 }
 
+/* Whether Kubernetes credentials are there to be found: in a pod, or a
+ * kubeconfig named by $KUBECONFIG or at ~/.kube/config. */
+static int kubernetes_configured(void)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST");
+	const char *kc = getenv("KUBECONFIG");
+	const char *home = getenv("HOME");
+	char path[PATH_MAX];
+
+	if ((host != NULL && host[0] != '\0') || (kc != NULL && kc[0] != '\0'))
+		return 1;
+	snprintf(path, sizeof(path), "%s/.kube/config", home ? home : "");
+	return access(path, F_OK) == 0;
+}
+
+/* Puts the local backend and, when Kubernetes credentials load, the
+ * kubernetes backend into dm->backends; returns how many. A kubeconfig
+ * that does not load leaves the daemon running without the backend, and
+ * says why. */
+static size_t open_kubernetes(struct daemon *dm)
+{
+	char diag[512];
+	int rc;
+
+	dm->backends[0] = dm->local;
+	if (!kubernetes_configured())
+		return 1;
+	rc = backend_k8s_new(&(struct backend_k8s_env){
+				     .loop = &dm->loop, .httpc = dm->httpc,
+				     .shapes = &dm->config.shapes },
+			     &dm->k8s, diag, sizeof(diag));
+	if (rc != 0) {
+		log_warn("serve", "the kubernetes backend is off: %s", diag);
+		return 1;
+	}
+	dm->backends[1] = dm->k8s;
+	return 2;
+}
+
 static void on_deploy_closed(void *arg)
 {
 	struct daemon *dm = arg;
@@ -168,6 +209,9 @@ static void on_deploy_closed(void *arg)
 	dm->deploy = NULL;
 	dm->local->ops->close(dm->local, NULL, NULL);
 	dm->local = NULL;
+	if (dm->k8s != NULL)
+		dm->k8s->ops->close(dm->k8s, NULL, NULL);
+	dm->k8s = NULL;
 	oci_stack_close(dm->oci, NULL, NULL);
 	dm->oci = NULL;
 	if (dm->api_srv != NULL)
@@ -376,6 +420,7 @@ int serve_main(int argc, char **argv)
 	const char *config_path;
 	char diag[512], *db;
 	ssize_t n;
+	size_t nbackends;
 	int rc, status = 1;
 
 	config_defaults(&dm->config);
@@ -454,7 +499,7 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out_loop;
 	}
-	dm->backends[0] = dm->local;
+	nbackends = open_kubernetes(dm);
 	if (dm->config.oci.enabled) {
 		rc = oci_stack_open(&dm->loop, dm->httpc, &dm->config.oci,
 				    &dm->oci, diag, sizeof(diag));
@@ -462,13 +507,13 @@ int serve_main(int argc, char **argv)
 			fprintf(stderr, "mdscale: oci: %s\n", diag);
 			goto out_loop;
 		}
-		dm->backends[1] = oci_stack_backend(dm->oci);
+		dm->backends[nbackends++] = oci_stack_backend(dm->oci);
 	}
 	env = (struct deploy_env){
 		.loop = &dm->loop, .store = dm->store,
 		.gateway = dm->gateway, .config = &dm->config,
 		.gateway_url = dm->gateway_url,
-		.backends = dm->backends, .nbackends = dm->oci ? 2 : 1,
+		.backends = dm->backends, .nbackends = nbackends,
 	};
 	rc = deploy_open(&env, &dm->deploy, diag, sizeof(diag));
 	if (rc != 0) {
@@ -619,6 +664,8 @@ out_loop:
 	}
 	if (dm->local != NULL)
 		dm->local->ops->close(dm->local, NULL, NULL);
+	if (dm->k8s != NULL)
+		dm->k8s->ops->close(dm->k8s, NULL, NULL);
 	oci_stack_close(dm->oci, NULL, NULL);
 	if (dm->gateway != NULL)
 		gateway_close(dm->gateway, NULL, NULL);

@@ -102,6 +102,9 @@ struct backend_instance {
 	const struct backend_spec *spec;
 	bool restart; /* keep it running: restart it after an exit (false
 			 once the engine drains it) */
+	bool shutdown_stop; /* persisted: stopped by a clean shutdown of the
+			       daemon, so a process found gone at the next
+			       start is no crash (adopt clears it) */
 
 	/* Written by the backend; read by the engine. */
 	enum backend_state state;
@@ -292,6 +295,15 @@ struct backend_ops {
 			const char *work_id, backend_progress_cb cb,
 			void *arg);
 	uint32_t poll_ms; /* progress polling interval; 0: 1000 */
+
+	/*
+	 * Checks the form of a platform ref (NAMESPACE/NAME, an OCID) without
+	 * asking the platform, so that an import of a malformed one is
+	 * refused before anything is recorded. Returns 0, or MDS_E_INVAL
+	 * with the reason in diag. May be NULL (every ref is tried).
+	 */
+	int (*check_ref)(struct backend *b, const char *ref, char *diag,
+			 size_t diagsz);
 
 	/* ---- both kinds ---- */
 

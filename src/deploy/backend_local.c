@@ -662,12 +662,16 @@ static int local_adopt(struct backend *b, struct backend_instance *in)
 {
 	struct local *l = local_of(b);
 	struct lproc *lp = lp_attach(l, in);
-	bool was_running = in->pid > 0 || in->state == BACKEND_READY;
+	/* A process stopped by the daemon's own clean shutdown is expected
+	 * to be gone: starting it again is no restart after a crash. */
+	bool was_running = (in->pid > 0 || in->state == BACKEND_READY) &&
+			   !in->shutdown_stop;
 
 	if (l->env.instance_output != NULL)
 		l->env.instance_output(l->env.instance_output_arg,
 				       in->deployment_id, in->id);
 	lp->stopping = in->state == BACKEND_STOPPING;
+	in->shutdown_stop = false;
 	if (in->state != BACKEND_STOPPED && in->state != BACKEND_FAILED &&
 	    in->state != BACKEND_NEW && still_ours(lp)) {
 		in->alive = true;

@@ -253,12 +253,11 @@ static void inst_free(struct deploy *d, struct instance *in)
 
 static void maybe_closed(struct deploy *d);
 
-/* The backend observed a change of an instance: fold it into the
- * engine's state. */
-static void on_changed(void *arg, struct backend_instance *bi)
+/* Folds what the backend observes of an instance into the engine's
+ * state of it. */
+static void fold(struct instance *in)
 {
-	struct deploy *d = arg;
-	struct instance *in = bi->engine_data;
+	struct backend_instance *bi = &in->bi;
 	struct deployment *dep = in->dep;
 
 	switch (bi->state) {
@@ -295,6 +294,16 @@ static void on_changed(void *arg, struct backend_instance *bi)
 	case BACKEND_STOPPING:
 		break;
 	}
+}
+
+/* The backend observed a change of an instance. */
+static void on_changed(void *arg, struct backend_instance *bi)
+{
+	struct deploy *d = arg;
+	struct instance *in = bi->engine_data;
+	struct deployment *dep = in->dep;
+
+	fold(in);
 	if (d->closing || d->detaching) {
 		maybe_closed(d);
 		return;
@@ -1004,8 +1013,7 @@ static void recover_inst(struct deployment *dep, struct instance *in)
 			  "instance %s of %s adopted: pid %d", in->bi.id,
 			  dep->name, in->bi.pid);
 		in->logged_pid = in->bi.pid;
-		if (in->state == PLAN_READY && in->bi.state != BACKEND_READY)
-			in->state = PLAN_STARTING;
+		fold(in); /* it may have become ready while we were away */
 		return;
 	}
 	if (in->state == PLAN_DRAINING)
@@ -1130,6 +1138,24 @@ static void maybe_closed(struct deploy *d)
 
 void deploy_close(struct deploy *d, void (*done)(void *arg), void *arg)
 {
+	/* Mark what this shutdown stops before stopping it: the next start
+	 * brings it back without taking its absence for a crash, and a
+	 * shutdown cut short (SIGKILL, a second signal) leaves a state that
+	 * adoption reads as before. */
+	for (struct deployment *dep = d->deps; dep; dep = dep->next) {
+		bool any = false;
+
+		for (size_t i = 0; !is_platform(dep) && i < dep->ninst; i++) {
+			struct instance *in = dep->inst[i];
+
+			if (managed(in) && in->bi.alive && in->bi.restart) {
+				in->bi.shutdown_stop = true;
+				any = true;
+			}
+		}
+		if (any)
+			deploy_persist(d, dep);
+	}
 	d->closing = true;
 	d->done = done;
 	d->done_arg = arg;

@@ -35,7 +35,7 @@ static json_t *inst_row(const struct instance *in)
 
 	return json_pack(
 		"{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:b, s:b, s:i, s:I, s:I, "
-		"s:s, s:s, s:s}",
+		"s:s, s:s, s:s, s:b}",
 		"id", b->id, "instanceShapeName", b->shape, "state",
 		deploy_inst_state_names[in->state], "backendState",
 		backend_state_name(b->state), "port", b->port, "pid", b->pid,
@@ -43,7 +43,8 @@ static json_t *inst_row(const struct instance *in)
 		b->ever_ready, "startFailures", b->start_failures, "createdMs",
 		(json_int_t)in->created_ms, "procStartedMs",
 		(json_int_t)b->started_ms, "workRequestId", in->wr_id,
-		"handle", b->handle, "lastExit", b->last_exit);
+		"handle", b->handle, "lastExit", b->last_exit, "shutdownStop",
+		b->shutdown_stop);
 }
 
 static json_t *command_row(const struct backend_spec *sp)
@@ -275,6 +276,7 @@ static void inst_from_row(struct deployment *dep, json_t *x)
 	b->restarts = (int)jint(x, "restarts");
 	in->held = json_is_true(json_object_get(x, "held"));
 	b->ever_ready = json_is_true(json_object_get(x, "everReady"));
+	b->shutdown_stop = json_is_true(json_object_get(x, "shutdownStop"));
 	b->start_failures = (int)jint(x, "startFailures");
 	in->created_ms = jint(x, "createdMs");
 	b->started_ms = jint(x, "procStartedMs");

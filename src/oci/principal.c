@@ -17,7 +17,7 @@
 #include "oci/client.h"
 #include "oci/principal.h"
 #include "oci/signer_impl.h"
-#include "util/buf.h"
+#include "util/base64.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "util/ids.h"
@@ -38,40 +38,14 @@
 
 /* ---- JWT claims ---- */
 
-/* Decodes base64url (no padding) into a new NUL-terminated string. */
-static char *b64url_decode(const char *in, size_t n)
-{
-	size_t padded = (n + 3) / 4 * 4;
-	char *tmp = xmalloc(padded + 1);
-	unsigned char *out = xmalloc(padded / 4 * 3 + 1);
-	int len;
-
-	for (size_t i = 0; i < padded; i++) {
-		char c = i < n ? in[i] : '=';
-
-		tmp[i] = c == '-' ? '+' : c == '_' ? '/' : c;
-	}
-	tmp[padded] = '\0';
-	len = EVP_DecodeBlock(out, (unsigned char *)tmp, (int)padded);
-	free(tmp);
-	if (len < 0) {
-		free(out);
-		return NULL;
-	}
-	/* EVP_DecodeBlock counts the padding as zero bytes. */
-	for (size_t i = n; i < padded; i++)
-		len--;
-	out[len] = '\0';
-	return (char *)out;
-}
-
 int oci_jwt_claims(const char *jwt, char *tenancy, size_t tenancysz,
 		   long long *exp)
 {
 	const char *dot1 = strchr(jwt, '.'), *dot2;
 	static const char *const claims[] = { "res_tenant", "tenant",
 					      "opc-tenant" };
-	char *payload;
+	char *payload = NULL;
+	size_t plen;
 	json_t *root, *v;
 
 	*exp = 0;
@@ -80,8 +54,10 @@ int oci_jwt_claims(const char *jwt, char *tenancy, size_t tenancysz,
 	dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
 	if (!dot2 || dot2 - dot1 - 1 > DOC_MAX)
 		return MDS_E_PARSE;
-	payload = b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1));
-	root = payload ? json_loads(payload, 0, NULL) : NULL;
+	if (base64_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &payload,
+			  &plen) != 0)
+		return MDS_E_PARSE;
+	root = json_loadb(payload, plen, 0, NULL);
 	free(payload);
 	if (!json_is_object(root)) {
 		json_decref(root);

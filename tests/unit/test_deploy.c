@@ -562,6 +562,28 @@ static int teardown(void **state)
 
 /* ---- helpers ---- */
 
+/* Prints a deployment's instances and work request, for a failure. */
+static void dump(struct t *t, const struct deploy_view *v)
+{
+	struct deploy_workreq_view *w;
+	struct fault f;
+
+	for (size_t i = 0; i < v->ninst; i++) {
+		struct fproc *p = fproc_find(&t->fake, v->inst[i].id);
+
+		print_message("  instance %s %s pid %d shape %s%s\n",
+			      v->inst[i].id, v->inst[i].state, v->inst[i].pid,
+			      v->inst[i].shape,
+			      p && p->running ? " (runs)" : "");
+	}
+	w = v->wr_id[0] ? deploy_workreq_view_new(t->d, v->wr_id, &f) : NULL;
+	for (size_t i = 0; w != NULL && i < w->nsteps; i++)
+		print_message("  step %zu %s %s %s %s\n", i, w->steps[i].kind,
+			      w->steps[i].inst, w->steps[i].status,
+			      w->steps[i].msg);
+	deploy_workreq_view_free(w);
+}
+
 /* Runs the loop until the deployment is in state (and has no work
  * request), or fails the test after 5 s. */
 static void wait_state(struct t *t, const char *id, const char *state)
@@ -575,9 +597,11 @@ static void wait_state(struct t *t, const char *id, const char *state)
 
 		assert_non_null(v);
 		ok = strcmp(v->state, state) == 0 && v->wr_id[0] == '\0';
-		if (!ok && uv_hrtime() > end)
+		if (!ok && uv_hrtime() > end) {
+			dump(t, v);
 			fail_msg("deployment %s is %s (work request '%s'), "
 				 "expected %s", id, v->state, v->wr_id, state);
+		}
 		deploy_view_free(v);
 		if (ok)
 			return;
