@@ -469,22 +469,25 @@ static int resolve_items(struct monitoring *m, struct monitoring_item *items,
 }
 
 /* Writes the resolved items to the log, then to the store. Returns 0, or
- * MDS_E_IO with f (nothing stored) if the log cannot be written. */
+ * MDS_E_NOSPACE or MDS_E_IO with f (nothing stored) if the log cannot be
+ * written. */
 static int store_items(struct monitoring *m, struct monitoring_item *items,
 		       size_t nitems, struct tsdb_series **ser,
 		       struct fault *f)
 {
 	char diag[256];
+	int rc;
 
 	if (m->log == NULL)
-		return fault_set(f, MDS_E_IO, "metricData", "the metrics log "
-				 "is not open; nothing was stored");
+		return fault_set(f, MDS_E_UNAVAIL, "metricData", "the metrics "
+				 "log is not open; nothing was stored");
 	for (size_t i = 0; i < nitems; i++)
 		for (size_t k = 0; ser[i] != NULL && k < items[i].npoints; k++)
 			mlog_add(m->log, ser[i], items[i].points[k].t_ms,
 				 items[i].points[k].value);
-	if (mlog_commit(m->log, diag, sizeof(diag)) != 0)
-		return fault_set(f, MDS_E_IO, "metricData", "%s; nothing was "
+	rc = mlog_commit(m->log, diag, sizeof(diag));
+	if (rc != 0)
+		return fault_set(f, rc, "metricData", "%s; nothing was "
 				 "stored", diag);
 	for (size_t i = 0; i < nitems; i++)
 		for (size_t k = 0; ser[i] != NULL && k < items[i].npoints; k++)

@@ -490,11 +490,14 @@ int mlog_commit(struct mlog *l, char *diag, size_t diagsz)
 		return 0;
 	if (l->frame_bad ||
 	    write_frame(l->fd, &l->size, l->frame.data, l->frame.len) != 0) {
+		int full = !l->frame_bad && (errno == ENOSPC ||
+					     errno == EDQUOT || errno == EFBIG);
+
 		mds_diag(diag, diagsz, "cannot write the metrics log: %s",
 			 l->frame_bad ? "more than a frame holds"
 				      : strerror(errno));
 		mlog_abort(l);
-		return MDS_E_IO;
+		return full ? MDS_E_NOSPACE : MDS_E_IO;
 	}
 	l->dirty = 1;
 	if (l->cfd >= 0 && l->cframe.len > 0 &&

@@ -64,8 +64,9 @@ void mlog_add(struct mlog *l, const struct tsdb_series *s, int64_t t_ms,
 
 /*
  * Writes the frame built since the last commit (nothing if empty). Returns
- * 0, or MDS_E_IO with diag (the file is cut back to where it was, and the
- * frame dropped: the caller must not acknowledge its datapoints).
+ * 0, or with diag MDS_E_NOSPACE (the device or a size limit is full) or
+ * MDS_E_IO (another failure): the file is cut back to where it was and the
+ * frame dropped; the caller must not acknowledge its datapoints.
  */
 int mlog_commit(struct mlog *l, char *diag, size_t diagsz);
 

@@ -204,7 +204,7 @@ static void test_a_failed_write_stores_nothing(void **state)
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
 	s = hostile(db, 1);
 	mlog_add(l, s, T0, 2);
-	assert_int_equal(mlog_commit(l, diag, sizeof(diag)), MDS_E_IO);
+	assert_int_equal(mlog_commit(l, diag, sizeof(diag)), MDS_E_NOSPACE);
 	assert_non_null(strstr(diag, "cannot write the metrics log"));
 	assert_int_equal(file_size(dir, "metrics.log"), size);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
