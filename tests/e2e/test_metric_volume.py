@@ -4,6 +4,9 @@ kept in the metrics log and come back whole after a graceful restart and
 after SIGKILL."""
 import os
 import re
+import shutil
+import subprocess
+import tempfile
 import time
 import unittest
 
@@ -123,6 +126,61 @@ class MetricVolumeTest(unittest.TestCase):
         wait_for("the log's replay", lambda: self.gauge(
             d3, "mdscale_metrics_loading") == 0)
         self.assertEqual(self.series(d3, t + 1), want)
+
+    def test_a_full_disk_refuses_posts_with_507_and_keeps_the_rest(self):
+        if os.geteuid() != 0:
+            self.fail("this test mounts a tmpfs: it needs root")
+        top = tempfile.mkdtemp(prefix="mdscale-full-")
+        self.addCleanup(shutil.rmtree, top, True)
+        mnt = os.path.join(top, "mnt")
+        os.mkdir(mnt)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs",
+                        mnt], check=True)
+        self.addCleanup(subprocess.run, ["umount", "-l", mnt])
+        data = os.path.join(mnt, "data")
+        d = Daemon(data_dir=data)
+        d.owns_dir = False
+        d.log_path = os.path.join(top, "daemon.log")
+        d.start()
+        self.addCleanup(d.cleanup)
+        t = now_ms()
+        r = d.api("POST", "/v1/metrics", {"metricData": [
+            big_item(i, t, i) for i in range(10)]})
+        self.assertEqual(r.json["failedMetricsCount"], 0, r)
+        filler = os.path.join(mnt, "filler")
+        with open(filler, "wb", buffering=0) as f:
+            for size in (1 << 20, 4096, 1):
+                try:
+                    while True:
+                        f.write(b"\0" * size)
+                except OSError:
+                    pass
+        before = self.gauge(d, "mdscale_metrics_series")
+        r = d.api("POST", "/v1/metrics", {"metricData": [
+            big_item(i, t + 1, -1) for i in range(5, 20)]})
+        self.assertEqual(r.status, 507, r)
+        self.assertIn("nothing was stored", r.json["message"])
+        want = {big_item(i, t, 0)["dimensions"]["dim00"]: i
+                for i in range(10)}
+        self.assertEqual(self.series(d, t + 1), want)
+        # Space is back: posts work again, and a restart keeps them all.
+        os.unlink(filler)
+        r = d.api("POST", "/v1/metrics", {"metricData": [
+            big_item(i, t + 1, 100 + i) for i in range(10, 12)]})
+        self.assertEqual(r.json["failedMetricsCount"], 0, r)
+        want.update({big_item(i, t, 0)["dimensions"]["dim00"]: 100 + i
+                     for i in range(10, 12)})
+        self.assertGreaterEqual(self.gauge(d, "mdscale_metrics_series"),
+                                before)
+        d.kill()
+        d2 = Daemon(data_dir=data)
+        d2.owns_dir = False
+        d2.log_path = os.path.join(top, "daemon2.log")
+        d2.start()
+        self.addCleanup(d2.cleanup)
+        wait_for("the log's replay", lambda: self.gauge(
+            d2, "mdscale_metrics_loading") == 0)
+        self.assertEqual(self.series(d2, t + 1), want)
 
 
 if __name__ == "__main__":
