@@ -1,7 +1,7 @@
 """Hostile volume on PostMetricData: identities past OCI's documented
 limits are refused with 400 and store nothing; many large identities are
 kept in the metrics log and come back whole after a graceful restart and
-after SIGKILL."""
+after SIGKILL; a full device refuses posts with 507 and keeps the rest."""
 import os
 import re
 import shutil
