@@ -27,6 +27,7 @@
 #include "notify/autoscale.h"
 #include "deploy/cgroup.h"
 #include "daemon/config.h"
+#include "notify/whsig.h"
 #include "deploy/backend_local.h"
 #include "k8s/backend_k8s.h"
 #include "deploy/deploy.h"
@@ -75,6 +76,7 @@ struct daemon {
 	struct http_server *api_srv;
 	struct looplag *looplag;
 	struct api api;
+	struct whsig_seen *webhook_seen; /* the receivers' replay check */
 	struct sdnotify *sdnotify;
 	const char *config_path; /* --config, for SIGHUP; or NULL */
 	struct config file_config; /* as read at start, before the flags */
@@ -419,6 +421,7 @@ int serve_main(int argc, char **argv)
 		return rc;
 	}
 	dm->config_path = config_path;
+	dm->webhook_seen = whsig_seen_new();
 	log_stderr_detect(dm->log_json);
 	signal(SIGPIPE, SIG_IGN);
 	n = readlink("/proc/self/exe", dm->self_exe, sizeof(dm->self_exe) - 1);
@@ -559,6 +562,7 @@ int serve_main(int argc, char **argv)
 		.gateway = dm->gateway,
 		.alertmanager = dm->alertmanager,
 		.start_time_s = (double)time(NULL),
+		.webhook_seen = dm->webhook_seen,
 	};
 	dm->looplag = looplag_start(&dm->loop);
 	dm->api.looplag = dm->looplag;
@@ -634,6 +638,7 @@ out_close:
 out:
 	store_close(dm->store);
 	cgroup_sys_free(dm->cgroups);
+	whsig_seen_free(dm->webhook_seen);
 	free(dm->data_dir);
 	free(dm);
 	return status;

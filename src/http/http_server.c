@@ -23,6 +23,8 @@ struct req {
 	struct http_req pub; /* first: handlers get &req->pub */
 	struct conn *conn;   /* NULL once the client went away */
 	char *method, *path, *query, *auth, *body;
+	char *headers;              /* "name\0value\0" pairs */
+	size_t headers_len;
 	char peer[64];
 	bool keep_alive;
 	bool streaming;             /* http_respond_start() was called */
@@ -36,6 +38,7 @@ struct conn {
 	struct http_server *srv;
 	http_parser parser;
 	struct buf url, field, value, body, pending;
+	struct buf headers; /* every header, "name\0value\0"; see end_header() */
 	char *auth;
 	bool in_value;
 	bool too_large;
@@ -132,6 +135,23 @@ static char *decode(const char *s, size_t n, bool plus)
 	return out;
 }
 
+const char *http_req_header(const struct http_req *pub, const char *name)
+{
+	const struct req *r = (const struct req *)pub;
+	const char *p = r->headers, *end = p + r->headers_len;
+
+	while (p != NULL && p < end) {
+		const char *v = p + strlen(p) + 1;
+
+		if (v >= end)
+			break;
+		if (strcasecmp(p, name) == 0)
+			return v;
+		p = v + strlen(v) + 1;
+	}
+	return NULL;
+}
+
 int http_query_get(const char *query, const char *key, char *out,
 		   size_t outsz)
 {
@@ -181,6 +201,7 @@ static void req_free(struct req *r)
 	free(r->query);
 	free(r->auth);
 	free(r->body);
+	free(r->headers);
 	free(r);
 }
 
@@ -197,6 +218,7 @@ static void on_handle_closed(uv_handle_t *h)
 	buf_free(&c->value);
 	buf_free(&c->body);
 	buf_free(&c->pending);
+	buf_free(&c->headers);
 	free(c->auth);
 	free(c);
 	srv->open_handles--;
@@ -321,6 +343,7 @@ static int on_message_begin(http_parser *p)
 	buf_reset(&c->field);
 	buf_reset(&c->value);
 	buf_reset(&c->body);
+	buf_reset(&c->headers);
 	free(c->auth);
 	c->auth = NULL;
 	c->in_value = false;
@@ -349,6 +372,11 @@ static void end_header(struct conn *c)
 	if (c->in_value && strcasecmp(buf_str(&c->field), "authorization") == 0) {
 		free(c->auth);
 		c->auth = xstrdup(buf_str(&c->value));
+	}
+	/* Capped by HEAD_MAX like the head itself: cannot fail first. */
+	if (c->in_value) {
+		buf_add(&c->headers, buf_str(&c->field), c->field.len + 1);
+		buf_add(&c->headers, buf_str(&c->value), c->value.len + 1);
 	}
 	buf_reset(&c->field);
 	buf_reset(&c->value);
@@ -418,6 +446,8 @@ static int on_message_complete(http_parser *p)
 	r->auth = c->auth;
 	c->auth = NULL;
 	r->body = buf_steal(&c->body);
+	r->headers_len = c->headers.len;
+	r->headers = buf_steal(&c->headers);
 	r->keep_alive = http_should_keep_alive(p) != 0;
 	memcpy(r->peer, c->peer, sizeof(r->peer));
 	r->pub.method = r->method;
@@ -681,6 +711,7 @@ static void on_connection(uv_stream_t *server, int status)
 	buf_init(&c->field, HEAD_MAX);
 	buf_init(&c->value, HEAD_MAX);
 	buf_init(&c->body, srv->max_body);
+	buf_init(&c->headers, 2 * HEAD_MAX);
 	buf_init(&c->pending, srv->max_body + HEAD_MAX);
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;

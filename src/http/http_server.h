@@ -89,6 +89,10 @@ void http_respond_end(struct http_req *req);
 void http_req_on_close(struct http_req *req, void (*fn)(void *arg),
 		       void *arg);
 
+/* The value of the request's first header called name (any case), or
+ * NULL. Valid as long as req. */
+const char *http_req_header(const struct http_req *req, const char *name);
+
 /*
  * Finds key in a query string and copies its percent-decoded value into out
  * (NUL-terminated). Returns 0, MDS_E_NOTFOUND, or MDS_E_LIMIT if the value
