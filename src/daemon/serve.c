@@ -79,6 +79,7 @@ struct daemon {
 	struct api api;
 	struct whsig_seen *webhook_seen; /* the receivers' replay check */
 	struct tls_ctx *api_tls;         /* NULL: the API speaks plain HTTP */
+	struct tls_ctx *gateway_tls;     /* NULL: so does the gateway */
 	struct sdnotify *sdnotify;
 	const char *config_path; /* --config, for SIGHUP; or NULL */
 	struct config file_config; /* as read at start, before the flags */
@@ -287,23 +288,34 @@ static void on_signal(uv_signal_t *s, int signum)
  * that does not load keeps the one in use. */
 static void reload_tls(struct daemon *dm)
 {
-	const struct config_tls *t = &dm->config.tls;
+	const struct config_tls *t[2] = { &dm->config.tls,
+					  &dm->config.gateway_tls };
+	struct tls_ctx *ctx[2] = { dm->api_tls, dm->gateway_tls };
+	const char *what[2] = { "the API", "the gateway" };
 	char diag[512];
 
-	if (dm->api_tls == NULL)
-		return;
-	if (t->cert_file[0] == '\0') {
-		log_warn("serve", "SIGHUP: tls removed from the configuration: "
-			 "the API stays on HTTPS until the next start");
-		return;
+	for (int i = 0; i < 2; i++) {
+		if (ctx[i] == NULL) {
+			if (t[i]->cert_file[0] != '\0')
+				log_warn("serve", "SIGHUP: %s turns to TLS only "
+					 "at the next start", what[i]);
+			continue;
+		}
+		if (t[i]->cert_file[0] == '\0') {
+			log_warn("serve", "SIGHUP: %s stays on TLS until the "
+				 "next start", what[i]);
+			continue;
+		}
+		if (tls_ctx_reload(ctx[i], t[i]->cert_file, t[i]->key_file,
+				   diag, sizeof(diag)) != 0)
+			log_error("serve", "SIGHUP: the certificate of %s was "
+				  "not reloaded, the one in use stays: %s",
+				  what[i], diag);
+		else
+			log_info("serve", "SIGHUP: the certificate of %s "
+				 "reloaded from %s (for new connections)",
+				 what[i], t[i]->cert_file);
 	}
-	if (tls_ctx_reload(dm->api_tls, t->cert_file, t->key_file, diag,
-			   sizeof(diag)) != 0)
-		log_error("serve", "SIGHUP: the API's certificate was not "
-			  "reloaded, the one in use stays: %s", diag);
-	else
-		log_info("serve", "SIGHUP: the API's certificate reloaded from "
-			 "%s (for new connections)", t->cert_file);
 }
 
 /* SIGHUP: reads the configuration file again (see reload.h). */
@@ -469,19 +481,24 @@ static int check_listen(const struct config *cfg, int warn)
 	return 0;
 }
 
-/* Loads the API's certificate when tls is set. Returns 0, or 1 after
- * saying why on stderr. */
-static int open_api_tls(struct daemon *dm)
+/* Loads the certificates of the servers that have one. Returns 0, or 1
+ * after saying why on stderr. */
+static int open_tls(struct daemon *dm)
 {
-	const struct config_tls *t = &dm->config.tls;
+	const struct config_tls *t[2] = { &dm->config.tls,
+					  &dm->config.gateway_tls };
+	struct tls_ctx **ctx[2] = { &dm->api_tls, &dm->gateway_tls };
+	const char *key[2] = { "tls", "gatewayTls" };
 	char diag[512];
 
-	if (t->cert_file[0] == '\0')
-		return 0;
-	if (tls_ctx_new(t->cert_file, t->key_file, &dm->api_tls, diag,
-			sizeof(diag)) != 0) {
-		fprintf(stderr, "mdscale: tls: %s\n", diag);
-		return 1;
+	for (int i = 0; i < 2; i++) {
+		if (t[i]->cert_file[0] == '\0')
+			continue;
+		if (tls_ctx_new(t[i]->cert_file, t[i]->key_file, ctx[i], diag,
+				sizeof(diag)) != 0) {
+			fprintf(stderr, "mdscale: %s: %s\n", key[i], diag);
+			return 1;
+		}
 	}
 	return 0;
 }
@@ -508,8 +525,9 @@ int serve_main(int argc, char **argv)
 		return rc;
 	}
 	dm->config_path = config_path;
-	if (check_listen(&dm->config, 0) != 0 || open_api_tls(dm) != 0) {
+	if (check_listen(&dm->config, 0) != 0 || open_tls(dm) != 0) {
 		tls_ctx_free(dm->api_tls);
+		tls_ctx_free(dm->gateway_tls);
 		free(dm->data_dir);
 		free(dm);
 		return 1;
@@ -566,7 +584,9 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: gateway: %s\n", diag);
 		goto out_loop;
 	}
-	snprintf(dm->gateway_url, sizeof(dm->gateway_url), "http://%s:%d",
+	gateway_set_tls(dm->gateway, dm->gateway_tls);
+	snprintf(dm->gateway_url, sizeof(dm->gateway_url), "%s://%s:%d",
+		 dm->gateway_tls != NULL ? "https" : "http",
 		 dm->config.gateway_host, gateway_port(dm->gateway));
 	if (dm->config.access_log)
 		gateway_set_access_log(dm->gateway, logging_access,
@@ -737,6 +757,7 @@ out:
 	cgroup_sys_free(dm->cgroups);
 	whsig_seen_free(dm->webhook_seen);
 	tls_ctx_free(dm->api_tls);
+	tls_ctx_free(dm->gateway_tls);
 	free(dm->data_dir);
 	free(dm);
 	return status;

@@ -3,7 +3,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <errno.h>
+#include <openssl/x509.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,9 +81,16 @@ static SSL_CTX *load(const char *cert_file, const char *key_file,
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) !=
 	    1) {
+		bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) ==
+				X509_R_KEY_VALUES_MISMATCH;
+
 		ssl_why(why, sizeof(why));
-		mds_diag(diag, diagsz, "%s: not a PEM private key (%s)",
-			 key_file, why);
+		if (mismatch)
+			mds_diag(diag, diagsz, "%s: the key does not match the "
+				 "certificate in %s", key_file, cert_file);
+		else
+			mds_diag(diag, diagsz, "%s: not a PEM private key (%s)",
+				 key_file, why);
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
@@ -172,12 +181,8 @@ void tls_conn_free(struct tls_conn *c)
 	free(c);
 }
 
-int tls_conn_feed(struct tls_conn *c, const char *data, size_t n,
-		  struct buf *plain)
+int tls_conn_push(struct tls_conn *c, const char *data, size_t n)
 {
-	char chunk[READ_CHUNK];
-	size_t got;
-
 	while (n > 0) {
 		size_t w = 0;
 
@@ -186,25 +191,47 @@ int tls_conn_feed(struct tls_conn *c, const char *data, size_t n,
 		data += w;
 		n -= w;
 	}
-	for (;;) {
-		int r = SSL_read_ex(c->ssl, chunk, sizeof(chunk), &got);
+	return 0;
+}
 
-		if (r == 1) {
-			if (buf_add(plain, chunk, got) != 0)
-				return MDS_E_LIMIT;
-			continue;
-		}
-		switch (SSL_get_error(c->ssl, 0)) {
-		case SSL_ERROR_WANT_READ:
-		case SSL_ERROR_WANT_WRITE:
-			return 0;
-		case SSL_ERROR_ZERO_RETURN:
-			return 1;
-		default:
-			ERR_clear_error();
-			return MDS_E_IO;
-		}
+int tls_conn_pull(struct tls_conn *c, char *out, size_t cap, size_t *got)
+{
+	int r;
+
+	*got = 0;
+	if (cap == 0)
+		return 0;
+	r = SSL_read_ex(c->ssl, out, cap, got);
+	if (r == 1)
+		return 0;
+	*got = 0;
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		return 0;
+	case SSL_ERROR_ZERO_RETURN:
+		return 1;
+	default:
+		ERR_clear_error();
+		return MDS_E_IO;
 	}
+}
+
+int tls_conn_feed(struct tls_conn *c, const char *data, size_t n,
+		  struct buf *plain)
+{
+	char chunk[READ_CHUNK];
+	size_t got;
+	int rc = tls_conn_push(c, data, n);
+
+	while (rc == 0) {
+		rc = tls_conn_pull(c, chunk, sizeof(chunk), &got);
+		if (rc != 0 || got == 0)
+			break;
+		if (buf_add(plain, chunk, got) != 0)
+			return MDS_E_LIMIT;
+	}
+	return rc;
 }
 
 int tls_conn_write(struct tls_conn *c, const char *data, size_t n)

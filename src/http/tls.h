@@ -52,6 +52,16 @@ int tls_conn_feed(struct tls_conn *c, const char *data, size_t n,
 		  struct buf *plain);
 
 /*
+ * The same in two steps, for a caller with its own buffers: push gives
+ * the bytes read from the socket (returns 0 or MDS_E_IO); pull then takes
+ * up to cap bytes of plaintext into out, *got of them. pull returns 0
+ * (*got may be 0: more input is needed), 1 when the peer closed TLS, or
+ * MDS_E_IO.
+ */
+int tls_conn_push(struct tls_conn *c, const char *data, size_t n);
+int tls_conn_pull(struct tls_conn *c, char *out, size_t cap, size_t *got);
+
+/*
  * Encrypts n bytes of plaintext; the records wait in the connection for
  * tls_conn_take_out(). Returns 0, or MDS_E_IO (close the connection).
  */
