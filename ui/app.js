@@ -38,14 +38,12 @@
     });
   }
 
-  /* A metrics query; an unknown metric (404: nothing recorded yet) is an
-   * empty answer, not an error. */
+  /* A metrics query; a metric with no data yet answers no items. */
   function query(q, t0, t1) {
     var r = RANGES[st.range];
     var url = 'api/query?query=' + encodeURIComponent(q) + '&startTime=' +
       t0 + '&endTime=' + t1 + '&resolution=' + r.res;
-    return getJSON(url).then(function (b) { return b.items || []; },
-      function (e) { if (e.status === 404) return []; throw e; });
+    return getJSON(url).then(function (b) { return b.items || []; });
   }
 
   function points(items, scale) {

@@ -23,6 +23,7 @@ struct autoscale;
 struct logging;
 struct gateway;
 struct looplag;
+struct oci_receiver;
 struct alertmanager;
 struct whsig_seen;
 
@@ -34,6 +35,7 @@ struct api {
 	struct functions *functions;
 	struct autoscale *autoscale;
 	struct logging *logging;
+	struct oci_receiver *oci_receiver;
 	const struct config *config;
 	const char *token;       /* the bearer token */
 	const char *cgroup_name; /* "v1", "v2" or "none", for /v1/health */
@@ -111,12 +113,14 @@ json_t *api_autoscale_removed(const struct autoscale_removed *r);
 
 /*
  * For mdscale's own webhook receivers: when config's webhookReceiver
- * secret is set, checks the request's Standard Webhooks signature,
- * timestamp (within toleranceSeconds) and id (never seen before). Returns
- * 0 to go on, or a negative code after answering 401 (unsigned, bad
- * signature, stale) or 409 (a replayed id) with a JSON error.
+ * secret is set and enabled (the receiver's flag in that section) is not
+ * 0, checks the request's Standard Webhooks signature, timestamp (within
+ * toleranceSeconds) and id (never seen before). Returns 0 to go on, or a
+ * negative code after answering 401 (unsigned, bad signature, stale), 409
+ * (a replayed id) or 429 (too many ids inside the window) with a JSON
+ * error.
  */
-int api_webhook_verify(struct api_call *c);
+int api_webhook_verify(struct api_call *c, int enabled);
 
 /* The http_server handler; arg is a struct api *. */
 void api_handle(void *arg, struct http_req *req);
@@ -134,6 +138,11 @@ extern const struct api_route autoscale_routes[];
 extern const struct api_route logs_routes[];
 extern const struct api_route ui_routes[];
 extern const struct api_route metrics_routes[];
+extern const struct api_route oci_routes[];
+/* The one table whose routes change state without the bearer token: the
+ * OCI Notifications receiver, which checks its callers itself
+ * (oci_receiver.h). */
+extern const struct api_route oci_open_routes[];
 extern const struct api_route alertmanager_routes[];
 
 #endif

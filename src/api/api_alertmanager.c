@@ -300,7 +300,7 @@ static void receive(struct api_call *c)
 				"([a-zA-Z_][a-zA-Z0-9_]*, at most 127 bytes)");
 		return;
 	}
-	if (api_webhook_verify(c) != 0)
+	if (api_webhook_verify(c, c->api->config->receiver.alertmanager) != 0)
 		return;
 	if (parse(c->body, &p, &f) != 0) {
 		api_reply_fault(c, &f);

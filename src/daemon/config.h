@@ -27,6 +27,34 @@ struct config_tls {
 struct config_receiver {
 	char secret[CONFIG_SECRET_MAX + 1];
 	uint32_t tolerance_s;
+	int alertmanager; /* POST /v1/alertmanager/{topic} checks it */
+	int oci;          /* POST /v1/oci/notifications/{topic} checks it */
+};
+
+/* "oci": the oci backend (docs/oci.md); absent, the daemon has none. */
+enum config_oci_auth {
+	CONFIG_OCI_API_KEY,            /* "api_key": the OCI config file */
+	CONFIG_OCI_INSTANCE_PRINCIPAL, /* "instance_principal" */
+	CONFIG_OCI_RESOURCE_PRINCIPAL, /* "resource_principal" */
+};
+
+struct config_oci_flex {
+	char shape[SHAPE_NAME_MAX + 1]; /* "" when no Flex ladder is set */
+	double ocpus_min, ocpus_max;
+	double memory_gb_min, memory_gb_max;
+	uint32_t steps;
+};
+
+struct config_oci {
+	int enabled;               /* the file has "oci" */
+	int auth;                  /* enum config_oci_auth */
+	char config_file[512];     /* "": OCI_CONFIG_FILE or ~/.oci/config */
+	char profile[128];         /* "": DEFAULT */
+	char endpoint[256];        /* "": the regions' OCI endpoints */
+	char ca_file[512];         /* "": the system's CAs */
+	struct shape_ladder shapes; /* n 0: the VM.Standard2 ladder */
+	struct config_oci_flex flex;
+	uint32_t metrics_s;        /* SummarizeMetricsData period */
 };
 
 struct config {
@@ -53,6 +81,7 @@ struct config {
 	struct config_tls gateway_tls; /* the gateway's TLS */
 	int insecure_listen; /* plain HTTP on a non-loopback address is meant */
 	struct config_receiver receiver;
+	struct config_oci oci;
 };
 
 /* Whether host (an IP address as listen takes it) is a loopback address:

@@ -10,6 +10,7 @@
 #include "http/tls.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/headers.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -23,9 +24,7 @@ struct conn;
 struct req {
 	struct http_req pub; /* first: handlers get &req->pub */
 	struct conn *conn;   /* NULL once the client went away */
-	char *method, *path, *query, *auth, *body;
-	char *headers;              /* "name\0value\0" pairs */
-	size_t headers_len;
+	char *method, *path, *query, *auth, *body, *headers;
 	char peer[64];
 	bool keep_alive;
 	bool streaming;             /* http_respond_start() was called */
@@ -39,7 +38,7 @@ struct conn {
 	struct http_server *srv;
 	http_parser parser;
 	struct buf url, field, value, body, pending;
-	struct buf headers; /* every header, "name\0value\0"; see end_header() */
+	struct buf headers; /* the request's "Name: value\r\n" lines */
 	char *auth;
 	bool in_value;
 	bool too_large;
@@ -137,23 +136,6 @@ static char *decode(const char *s, size_t n, bool plus)
 	}
 	out[j] = '\0';
 	return out;
-}
-
-const char *http_req_header(const struct http_req *pub, const char *name)
-{
-	const struct req *r = (const struct req *)pub;
-	const char *p = r->headers, *end = p + r->headers_len;
-
-	while (p != NULL && p < end) {
-		const char *v = p + strlen(p) + 1;
-
-		if (v >= end)
-			break;
-		if (strcasecmp(p, name) == 0)
-			return v;
-		p = v + strlen(v) + 1;
-	}
-	return NULL;
 }
 
 int http_query_get(const char *query, const char *key, char *out,
@@ -442,11 +424,10 @@ static void end_header(struct conn *c)
 		free(c->auth);
 		c->auth = xstrdup(buf_str(&c->value));
 	}
-	/* Capped by HEAD_MAX like the head itself: cannot fail first. */
-	if (c->in_value) {
-		buf_add(&c->headers, buf_str(&c->field), c->field.len + 1);
-		buf_add(&c->headers, buf_str(&c->value), c->value.len + 1);
-	}
+	/* Within HEAD_MAX like the head itself, so this cannot fail. */
+	if (c->in_value)
+		(void)buf_printf(&c->headers, "%s: %s\r\n", buf_str(&c->field),
+				 buf_str(&c->value));
 	buf_reset(&c->field);
 	buf_reset(&c->value);
 	c->in_value = false;
@@ -515,7 +496,6 @@ static int on_message_complete(http_parser *p)
 	r->auth = c->auth;
 	c->auth = NULL;
 	r->body = buf_steal(&c->body);
-	r->headers_len = c->headers.len;
 	r->headers = buf_steal(&c->headers);
 	r->keep_alive = http_should_keep_alive(p) != 0;
 	memcpy(r->peer, c->peer, sizeof(r->peer));
@@ -524,6 +504,7 @@ static int on_message_complete(http_parser *p)
 	r->pub.query = r->query;
 	r->pub.authorization = r->auth;
 	r->pub.body = r->body;
+	r->pub.headers = r->headers;
 	r->pub.body_len = c->too_large ? 0 : strlen(r->body);
 	r->pub.body_too_large = c->too_large;
 	r->pub.peer = r->peer;
@@ -771,6 +752,7 @@ static void on_connection(uv_stream_t *server, int status)
 	if (srv->tls != NULL)
 		c->tls = tls_conn_new(srv->tls);
 	buf_init(&c->pending, srv->max_body + HEAD_MAX);
+	buf_init(&c->headers, 2 * HEAD_MAX);
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	set_reading(c, true);
@@ -853,4 +835,10 @@ void http_server_close(struct http_server *srv, void (*done)(void *arg),
 	while (srv->conns != NULL)
 		conn_close(srv->conns);
 	uv_close((uv_handle_t *)&srv->tcp, on_listener_closed);
+}
+
+int http_req_header(const struct http_req *req, const char *name, char *out,
+		    size_t outsz)
+{
+	return headers_get(req->headers, name, out, outsz);
 }

@@ -6,10 +6,10 @@ Webhooks specification describes it (written here from the spec, not from
 mdscale's code): the key is the base64 after "whsec_", the signed content
 is "id.timestamp.body", the header a space-separated list of "v1,<base64>".
 
-Inbound: mdscale's own receiver (POST /v1/alertmanager/{topic}) with a
-webhookReceiver secret accepts a signed, fresh delivery once and refuses an
-unsigned one, a wrong signature, a stale or future timestamp and a replayed
-id; SIGHUP swaps the secret."""
+Inbound: mdscale's own receivers (POST /v1/alertmanager/{topic}, POST
+/v1/oci/notifications/{topic}) with a webhookReceiver secret accept a
+signed, fresh delivery once and refuse an unsigned one, a wrong signature, a
+stale or future timestamp and a replayed id; SIGHUP swaps the secret."""
 import base64
 import hashlib
 import hmac
@@ -221,6 +221,54 @@ class InboundVerificationTest(unittest.TestCase):
         h = {"webhook-id": "msg-list", "webhook-timestamp": str(ts),
              "webhook-signature": "v1,AAAA " + good}
         self.assertEqual(self.post(webhook(alert()), headers=h).status, 200)
+
+    def post_oci(self, raw, headers):
+        h = {"Content-Type": "application/json"}
+        h.update(headers)
+        return self.d.api("POST", "/v1/oci/notifications/" + self.topic,
+                          raw, headers=h, auth=False)
+
+    def signed(self, raw, msg_id, ts=None, secret=None):
+        ts = int(time.time()) if ts is None else ts
+        return {"webhook-id": msg_id, "webhook-timestamp": str(ts),
+                "webhook-signature": spec_sign(secret or self.SECRET,
+                                               msg_id, ts, raw)}
+
+    def test_oci_receiver_checks_signatures_first(self):
+        raw = json.dumps({"type": "OK_TO_FIRING"}).encode()
+        r = self.post_oci(raw, {})
+        self.assertEqual(r.status, 401, r)
+        r = self.post_oci(raw, self.signed(raw, "msg-oci-old",
+                                           ts=int(time.time()) - 400))
+        self.assertEqual(r.status, 401, r)
+        # Signed and fresh: past the check, on to the receiver's own rules
+        # (none is enabled for this topic).
+        h = self.signed(raw, "msg-oci-1")
+        r = self.post_oci(raw, h)
+        self.assertEqual(r.status, 404, r)
+        self.assertIn("no OCI Notifications receiver", r.json["message"])
+        r = self.post_oci(raw, h)
+        self.assertEqual(r.status, 409, r)
+
+    def reload(self, receiver):
+        path = os.path.join(self.d.data_dir, "config.json")
+        with open(path, "w") as f:
+            json.dump({"webhookReceiver": receiver}, f)
+        mark = self.d.logs().count("configuration reloaded")
+        self.d.proc.send_signal(signal.SIGHUP)
+        wait_for("the reload", lambda: self.d.logs().count(
+            "configuration reloaded") > mark)
+
+    def test_each_receiver_can_be_left_unchecked(self):
+        raw = json.dumps({"type": "OK_TO_FIRING"}).encode()
+        self.reload({"secret": self.SECRET, "ociNotifications": False})
+        self.assertEqual(self.post_oci(raw, {}).status, 404)
+        self.assertEqual(self.post(webhook(alert()), headers={}).status,
+                         401)
+        self.reload({"secret": self.SECRET, "alertmanager": False})
+        self.assertEqual(self.post(webhook(alert()), headers={}).status,
+                         200)
+        self.assertEqual(self.post_oci(raw, {}).status, 401)
 
     def test_sighup_swaps_the_secret(self):
         new = "whsec_" + base64.b64encode(b"the-next-key-after-reload").decode()
