@@ -264,8 +264,3 @@ size_t tls_conn_take_out(struct tls_conn *c, char **out)
 	}
 	return got;
 }
-
-int tls_conn_ready(const struct tls_conn *c)
-{
-	return SSL_is_init_finished(c->ssl);
-}

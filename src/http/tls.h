@@ -74,7 +74,4 @@ int tls_conn_write(struct tls_conn *c, const char *data, size_t n);
  */
 size_t tls_conn_take_out(struct tls_conn *c, char **out);
 
-/* Whether the handshake has finished. */
-int tls_conn_ready(const struct tls_conn *c);
-
 #endif
