@@ -39,6 +39,7 @@
 #include "daemon/looplag.h"
 #include "monitoring/monitoring.h"
 #include "notify/notifications.h"
+#include "notify/oci_receiver.h"
 #include "daemon/paths.h"
 #include "daemon/reload.h"
 #include "daemon/sdnotify.h"
@@ -72,6 +73,7 @@ struct daemon {
 	struct monitoring *monitoring;
 	struct functions *functions;
 	struct notifications *notifications;
+	struct oci_receiver *oci_receiver;
 	struct autoscale *autoscale;
 	struct alertmanager *alertmanager;
 	struct http_server *api_srv;
@@ -258,6 +260,11 @@ static void on_signal(uv_signal_t *s, int signum)
 	dm->api.looplag = NULL;
 	looplag_close(dm->looplag);
 	dm->looplag = NULL;
+	/* The OCI receiver answers its pending confirmations now, while
+	 * the API server can still send the answers. */
+	dm->api.oci_receiver = NULL;
+	oci_receiver_close(dm->oci_receiver);
+	dm->oci_receiver = NULL;
 	/* The autoscale function goes first: it calls into monitoring. */
 	dm->api.autoscale = NULL;
 	autoscale_close(dm->autoscale);
@@ -409,6 +416,7 @@ int serve_main(int argc, char **argv)
 	struct autoscale_env aenv;
 	struct functions_env fenv;
 	struct notifications_env nenv;
+	struct oci_receiver_env renv;
 	const char *config_path;
 	char diag[512], *db;
 	ssize_t n;
@@ -531,6 +539,19 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out_loop;
 	}
+	/* Confirmation links are fetched with the CAs of the oci section
+	 * (oci.caFile), else the system's. */
+	renv = (struct oci_receiver_env){
+		.loop = &dm->loop, .store = dm->store, .httpc = dm->httpc,
+		.notifications = dm->notifications,
+		.ca_file = dm->config.oci.ca_file[0] ? dm->config.oci.ca_file
+						     : NULL,
+	};
+	rc = oci_receiver_open(&renv, &dm->oci_receiver, diag, sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out_loop;
+	}
 	snprintf(dm->api_url, sizeof(dm->api_url), "http://%s:%d",
 		 dm->config.listen_host, dm->config.listen_port);
 	menv = (struct monitoring_env){
@@ -569,6 +590,7 @@ int serve_main(int argc, char **argv)
 	dm->api = (struct api){
 		.deploy = dm->deploy, .monitoring = dm->monitoring,
 		.notifications = dm->notifications,
+		.oci_receiver = dm->oci_receiver,
 		.functions = dm->functions,
 		.autoscale = dm->autoscale,
 		.logging = dm->logging,
@@ -618,6 +640,9 @@ out_loop:
 		gateway_set_access_log(dm->gateway, NULL, NULL);
 	logging_close(dm->logging, NULL, NULL);
 	dm->logging = NULL;
+	dm->api.oci_receiver = NULL;
+	oci_receiver_close(dm->oci_receiver);
+	dm->oci_receiver = NULL;
 	autoscale_close(dm->autoscale);
 	dm->autoscale = NULL;
 	dm->api.monitoring = NULL;

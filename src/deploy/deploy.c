@@ -129,6 +129,12 @@ const struct shape_ladder *deploy_shapes(struct deploy *d,
 	return &d->env.config->shapes;
 }
 
+const struct shape_ladder *deploy_backend_shapes(struct deploy *d,
+						 const char *backend)
+{
+	return deploy_shapes(d, deploy_backend(d, backend));
+}
+
 void deploy_link(struct deploy *d, struct deployment *dep)
 {
 	struct deployment **tail;

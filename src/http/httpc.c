@@ -25,6 +25,7 @@
 #include <curl/curl.h>
 
 #include "http/httpc.h"
+#include "util/headers.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -427,32 +428,7 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *arg)
 int httpc_header(const struct httpc_result *res, const char *name, char *out,
 		 size_t outsz)
 {
-	size_t nlen = strlen(name);
-	int found = 0;
-
-	if (outsz > 0)
-		out[0] = '\0';
-	for (const char *p = res->headers; p != NULL && *p != '\0';) {
-		const char *eol = strchr(p, '\n');
-		const char *end = eol != NULL ? eol : p + strlen(p);
-
-		if ((size_t)(end - p) > nlen && p[nlen] == ':' &&
-		    strncasecmp(p, name, nlen) == 0) {
-			const char *v = p + nlen + 1;
-			const char *ve = end;
-
-			while (v < ve && (*v == ' ' || *v == '\t'))
-				v++;
-			while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' ||
-					  ve[-1] == '\t'))
-				ve--;
-			if (outsz > 0)
-				snprintf(out, outsz, "%.*s", (int)(ve - v), v);
-			found = 1;
-		}
-		p = eol != NULL ? eol + 1 : end;
-	}
-	return found;
+	return headers_get(res->headers, name, out, outsz);
 }
 
 /* A method is an upper-case token; a header line has no line break. Both

@@ -748,7 +748,11 @@ static int decide(struct autoscale *a, const struct deploy_view *dep,
 				  a->env.platform_alarms.backend) == 0;
 
 	load_record(a, dep_id, &rec);
-	autoscale_config_ladder(&a->env.config->shapes, &rec.cfg, &ladder);
+	/* The ladder of the deployment's backend: an oci deployment moves
+	 * along the OCI ladder, not the local one. */
+	autoscale_config_ladder(deploy_backend_shapes(a->env.deploy,
+						      dep->backend),
+				&rec.cfg, &ladder);
 	gather(a, dep, m, &ladder, &in);
 	rc = policy_decide(&rec.cfg.policy, &rec.hist, &in, &dec);
 	if (rc != 0) {

@@ -15,9 +15,9 @@ X-OCI-NS-* headers OCI documents.
 
 Every API request must carry a valid OCI HTTP signature (Signature
 version="1", rsa-sha256, the documented header lists) made with the test key
-(oci_test_key.py); every body is checked field by field against the API's
-documented shapes (field lists from the API reference and the public OCI
-SDK models). A bad signature, an unknown field, a missing required field or
+(oci_test_key.py; checked in oci_signature.py); every body is checked field
+by field against the API's documented shapes (oci_shapes.py: field lists
+from the API reference and the public OCI SDK models). A bad signature, an unknown field, a missing required field or
 a wrong type is refused as OCI would (401, 400 with {code, message}) AND
 recorded in `violations`, so the test that caused it fails. Semantic refusals
 OCI makes (409 while a deployment is UPDATING, 412 on a stale if-match etag,
@@ -29,13 +29,12 @@ metrics, inject faults (429 with retry-after, 500 then success, ...), hold a
 work request IN_PROGRESS and finish it SUCCEEDED or FAILED, expire
 confirmation tokens, publish alarm messages, read the request log.
 
-Run on its own: python3 oci_standin.py --dir DIR [--port N]
-(makes a certificate in DIR with the openssl CLI, prints the URL)."""
+Run on its own: python3 oci_standin.py --dir DIR [--seed-deployment]
+[--allow-http-endpoints] (makes a certificate in DIR with the openssl CLI,
+prints "OCI stand-in listening on URL (CA: FILE)")."""
 
 import base64
 import datetime
-import email.utils
-import hashlib
 import http.server
 import json
 import os
@@ -51,313 +50,18 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import oci_test_key  # noqa: E402
+from oci_shapes import (LIFECYCLE_STATES, OFFERED_SHAPES,  # noqa: E402,F401
+                        ShapeError, check_shape)
+from oci_signature import (SignatureError, signing_string,  # noqa: E402,F401
+                           verify_signature)
 
-# OCI refuses a request whose date is further than this from its clock.
-CLOCK_SKEW_S = 300
 # A confirmation URL is valid for three days.
 CONFIRMATION_TTL_S = 3 * 24 * 3600
 MAX_BODY = 1 << 20
-
-# -- Documented shapes ------------------------------------------------------
-# A field is (type, required). Types: "string", "integer", "number",
-# "boolean", "datetime", "map<string,string>", "map<string,object>",
-# "list<string>", ("enum", [...]), ("list", SCHEMA), a schema name, or
-# "opaque" (a documented object mdscale never sends; accepted unchecked).
-# POLY names the discriminator of a polymorphic schema and its subtypes.
-
-SHAPES = {
-    "UpdateModelDeploymentDetails": {
-        "displayName": ("string", False),
-        "description": ("string", False),
-        "modelDeploymentConfigurationDetails":
-            ("UpdateModelDeploymentConfigurationDetails", False),
-        "categoryLogDetails": ("opaque", False),
-        "freeformTags": ("map<string,string>", False),
-        "definedTags": ("map<string,object>", False),
-    },
-    "UpdateSingleModelDeploymentConfigurationDetails": {
-        "deploymentType": (("enum", ["SINGLE_MODEL"]), True),
-        "modelConfigurationDetails":
-            ("UpdateModelConfigurationDetails", False),
-        "environmentConfigurationDetails": ("opaque", False),
-    },
-    "UpdateModelConfigurationDetails": {
-        "modelId": ("string", True),
-        "instanceConfiguration": ("InstanceConfiguration", False),
-        "scalingPolicy": ("ScalingPolicy", False),
-        "bandwidthMbps": ("integer", False),
-        "maximumBandwidthMbps": ("integer", False),
-    },
-    "InstanceConfiguration": {
-        "instanceShapeName": ("string", True),
-        "modelDeploymentInstanceShapeConfigDetails":
-            ("ModelDeploymentInstanceShapeConfigDetails", False),
-        "subnetId": ("string", False),
-        "privateEndpointId": ("string", False),
-        "networkAccessType": ("string", False),
-    },
-    "ModelDeploymentInstanceShapeConfigDetails": {
-        "ocpus": ("number", False),
-        "memoryInGBs": ("number", False),
-        "cpuBaseline": (("enum", ["BASELINE_1_8", "BASELINE_1_2",
-                                  "BASELINE_1_1"]), False),
-    },
-    "FixedSizeScalingPolicy": {
-        "policyType": (("enum", ["FIXED_SIZE"]), True),
-        "instanceCount": ("integer", True),
-    },
-    "CreateAlarmDetails": {
-        "displayName": ("string", True),
-        "compartmentId": ("string", True),
-        "metricCompartmentId": ("string", True),
-        "metricCompartmentIdInSubtree": ("boolean", False),
-        "namespace": ("string", True),
-        "resourceGroup": ("string", False),
-        "query": ("string", True),
-        "resolution": ("string", False),
-        "pendingDuration": ("duration", False),
-        "severity": (("enum", ["CRITICAL", "ERROR", "WARNING", "INFO"]), True),
-        "body": ("string", False),
-        "isNotificationsPerMetricDimensionEnabled": ("boolean", False),
-        "messageFormat": (("enum", ["RAW", "PRETTY_JSON", "ONS_OPTIMIZED"]),
-                          False),
-        "destinations": ("list<string>", True),
-        "repeatNotificationDuration": ("duration", False),
-        "suppression": ("opaque", False),
-        "isEnabled": ("boolean", True),
-        "freeformTags": ("map<string,string>", False),
-        "definedTags": ("map<string,object>", False),
-        "overrides": ("opaque", False),
-        "ruleName": ("string", False),
-        "notificationVersion": ("string", False),
-        "notificationTitle": ("string", False),
-        "evaluationSlackDuration": ("duration", False),
-        "alarmSummary": ("string", False),
-    },
-    "CreateTopicDetails": {
-        "name": ("string", True),
-        "compartmentId": ("string", True),
-        "description": ("string", False),
-        "freeformTags": ("map<string,string>", False),
-        "definedTags": ("map<string,object>", False),
-    },
-    "CreateSubscriptionDetails": {
-        "topicId": ("string", True),
-        "compartmentId": ("string", True),
-        "protocol": (("enum", ["CUSTOM_HTTPS", "EMAIL", "HTTPS",
-                               "ORACLE_FUNCTIONS", "PAGERDUTY", "SLACK",
-                               "SMS"]), True),
-        "endpoint": ("string", True),
-        "metadata": ("string", False),
-        "freeformTags": ("map<string,string>", False),
-        "definedTags": ("map<string,object>", False),
-    },
-    "SummarizeMetricsDataDetails": {
-        "namespace": ("string", True),
-        "resourceGroup": ("string", False),
-        "query": ("string", True),
-        "startTime": ("datetime", False),
-        "endTime": ("datetime", False),
-        "resolution": ("string", False),
-    },
-}
-
-POLY = {
-    "UpdateModelDeploymentConfigurationDetails":
-        ("deploymentType",
-         {"SINGLE_MODEL": "UpdateSingleModelDeploymentConfigurationDetails"}),
-    "ScalingPolicy": ("policyType", {"FIXED_SIZE": "FixedSizeScalingPolicy"}),
-}
-
-# The shapes the stand-in's region offers to model deployments.
-OFFERED_SHAPES = [
-    "VM.Standard2.1", "VM.Standard2.2", "VM.Standard2.4", "VM.Standard2.8",
-    "VM.Standard2.16", "VM.Standard2.24", "VM.Standard.E3.Flex",
-    "VM.Standard.E4.Flex", "VM.Standard3.Flex", "VM.Optimized3.Flex",
-]
-
-LIFECYCLE_STATES = ["CREATING", "ACTIVE", "DELETING", "FAILED", "INACTIVE",
-                    "UPDATING", "DELETED", "NEEDS_ATTENTION"]
-
-_DURATION = re.compile(r"^PT(\d+H)?(\d+M)?(\d+S)?$|^P\d+D$")
-_DATETIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
-
-
-class ShapeError(Exception):
-    """A body that does not match the documented shape."""
-
-    def __init__(self, code, message):
-        Exception.__init__(self, message)
-        self.code = code
-
-
-def check_shape(value, schema, where):
-    """Checks value against a documented schema; raises ShapeError naming the
-    first problem (unknown field, missing required field, wrong type)."""
-    if schema in POLY:
-        disc, subtypes = POLY[schema]
-        if not isinstance(value, dict):
-            raise ShapeError("InvalidParameter", "%s must be an object" % where)
-        if disc not in value:
-            raise ShapeError("MissingParameter",
-                             "%s.%s is required" % (where, disc))
-        if value[disc] not in subtypes:
-            raise ShapeError("InvalidParameter", "%s.%s: %r is not one of %s"
-                             % (where, disc, value[disc], sorted(subtypes)))
-        schema = subtypes[value[disc]]
-    fields = SHAPES[schema]
-    if not isinstance(value, dict):
-        raise ShapeError("InvalidParameter", "%s must be an object" % where)
-    for k in value:
-        if k not in fields:
-            raise ShapeError("InvalidParameter", "%s: unknown field %r (not in %s)"
-                             % (where, k, schema))
-    for k, (ftype, required) in fields.items():
-        if k not in value or value[k] is None:
-            if required:
-                raise ShapeError("MissingParameter", "%s.%s is required (%s)"
-                                 % (where, k, schema))
-            continue
-        check_type(value[k], ftype, "%s.%s" % (where, k))
-
-
-def check_type(v, t, where):
-    bad = None
-    if isinstance(t, tuple) and t[0] == "enum":
-        if v not in t[1]:
-            bad = "one of %s" % t[1]
-    elif isinstance(t, tuple) and t[0] == "list":
-        if not isinstance(v, list):
-            bad = "a list"
-        else:
-            for i, item in enumerate(v):
-                check_shape(item, t[1], "%s[%d]" % (where, i))
-    elif t == "string":
-        bad = None if isinstance(v, str) else "a string"
-    elif t == "integer":
-        ok = isinstance(v, int) and not isinstance(v, bool)
-        bad = None if ok else "an integer"
-    elif t == "number":
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-        bad = None if ok else "a number"
-    elif t == "boolean":
-        bad = None if isinstance(v, bool) else "a boolean"
-    elif t == "duration":
-        ok = isinstance(v, str) and _DURATION.match(v) and v not in ("PT", "P")
-        bad = None if ok else "an ISO 8601 duration such as PT5M"
-    elif t == "datetime":
-        ok = isinstance(v, str) and _DATETIME.match(v)
-        bad = None if ok else "an RFC 3339 date-time"
-    elif t == "map<string,string>":
-        ok = isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
-        bad = None if ok else "an object of strings"
-    elif t == "map<string,object>":
-        ok = isinstance(v, dict) and all(isinstance(x, dict) for x in v.values())
-        bad = None if ok else "an object of objects"
-    elif t == "list<string>":
-        ok = isinstance(v, list) and all(isinstance(x, str) for x in v)
-        bad = None if ok else "a list of strings"
-    elif t == "opaque":
-        bad = None if isinstance(v, dict) or isinstance(v, list) else "an object"
-    else:
-        check_shape(v, t, where)
-    if bad:
-        raise ShapeError("InvalidParameter", "%s must be %s, not %r"
-                         % (where, bad, v))
-
-
-# -- Request signatures -----------------------------------------------------
-
-GET_HEADERS = ["(request-target)", "host"]
-BODY_HEADERS = ["content-length", "content-type", "x-content-sha256"]
-
-
-def signing_string(method, target, headers, names):
-    """The OCI (draft-cavage) signing string for the named headers; headers
-    maps lower-case names to values. Raises KeyError for a missing header."""
-    lines = []
-    for name in names:
-        if name == "(request-target)":
-            lines.append("(request-target): %s %s" % (method.lower(), target))
-        else:
-            lines.append("%s: %s" % (name, headers[name]))
-    return "\n".join(lines)
-
-
-def parse_authorization(value):
-    """Parses 'Signature k="v",...' into a dict; raises ValueError."""
-    if not value or not value.startswith("Signature "):
-        raise ValueError("Authorization is not 'Signature ...'")
-    params = {}
-    for m in re.finditer(r'\s*([a-zA-Z]+)="([^"]*)"\s*(,|$)', value[10:]):
-        params[m.group(1)] = m.group(2)
-    return params
-
-
-class SignatureError(Exception):
-    pass
-
-
-def verify_signature(public_key, key_id, method, target, headers, body,
-                     now=None):
-    """Verifies one request's OCI signature. headers: lower-case name ->
-    value. Raises SignatureError naming what is wrong."""
-    try:
-        p = parse_authorization(headers.get("authorization"))
-    except ValueError as e:
-        raise SignatureError(str(e))
-    for k in ("version", "headers", "keyId", "algorithm", "signature"):
-        if k not in p:
-            raise SignatureError("Authorization lacks %s" % k)
-    if p["version"] != "1":
-        raise SignatureError('version must be "1", not %r' % p["version"])
-    if p["algorithm"] != "rsa-sha256":
-        raise SignatureError("algorithm must be rsa-sha256")
-    if p["keyId"] != key_id:
-        raise SignatureError("keyId %r is not the test key's %r"
-                             % (p["keyId"], key_id))
-    names = p["headers"].split(" ")
-    needed = list(GET_HEADERS)
-    if method in ("POST", "PUT", "PATCH"):
-        needed += BODY_HEADERS
-    date_name = "x-date" if "x-date" in names else "date"
-    for n in needed + [date_name]:
-        if n not in names:
-            raise SignatureError("signed headers %r lack %s" % (p["headers"], n))
-    for n in names:
-        if n != "(request-target)" and n not in headers:
-            raise SignatureError("signed header %s is not in the request" % n)
-    try:
-        when = email.utils.parsedate_to_datetime(headers[date_name]).timestamp()
-    except (TypeError, ValueError):
-        raise SignatureError("%s %r is not an RFC 7231 date"
-                             % (date_name, headers[date_name]))
-    now = time.time() if now is None else now
-    if abs(when - now) > CLOCK_SKEW_S:
-        raise SignatureError("%s %r is more than %ds from the server's clock"
-                             % (date_name, headers[date_name], CLOCK_SKEW_S))
-    if method in ("POST", "PUT", "PATCH"):
-        digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
-        if headers["x-content-sha256"] != digest:
-            raise SignatureError("x-content-sha256 %r is not the body's %r"
-                                 % (headers["x-content-sha256"], digest))
-        if headers["content-length"] != str(len(body)):
-            raise SignatureError("content-length %r is not the body's %d"
-                                 % (headers["content-length"], len(body)))
-    text = signing_string(method, target, headers, names)
-    try:
-        sig = base64.b64decode(p["signature"], validate=True)
-        public_key.verify(sig, text.encode(), padding.PKCS1v15(),
-                          hashes.SHA256())
-    except (InvalidSignature, ValueError):
-        raise SignatureError("signature does not verify over:\n" + text)
-
 
 # -- Helpers ----------------------------------------------------------------
 
@@ -388,11 +92,14 @@ def make_certificate(directory, name="standin"):
 
 class Fault:
     """An injected answer: the next `count` requests matching method and
-    path (a regular expression over the path) get `status`."""
+    path (a regular expression over the path) get `status`. With after, the
+    request is carried out first and only its answer is lost (what a
+    client's retry, with its opc-retry-token, must survive)."""
 
     def __init__(self, method, path, status, count=1, retry_after=None,
-                 code=None, message=None):
+                 code=None, message=None, after=False):
         self.method = method
+        self.after = after
         self.path = re.compile(path)
         self.status = status
         self.count = count
@@ -552,11 +259,14 @@ class OciStandin:
         with self.lock:
             self.metrics[(name, resource_id)] = float(value)
 
-    def inject(self, method, path, status, count=1, retry_after=None):
+    def inject(self, method, path, status, count=1, retry_after=None,
+               after=False):
         """Answers the next `count` requests matching method and path (a
-        regular expression) with `status` (429 gets retry-after)."""
+        regular expression) with `status` (429 gets retry-after); with
+        after, each is carried out before the fault is answered."""
         with self.lock:
-            self.faults.append(Fault(method, path, status, count, retry_after))
+            self.faults.append(Fault(method, path, status, count, retry_after,
+                                     after=after))
 
     def expire_confirmations(self):
         with self.lock:
@@ -743,6 +453,13 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address):
+        # A client that goes away mid-answer (a daemon killed by a test) is
+        # not the stand-in's error; anything else is printed as usual.
+        if isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError)):
+            return
+        http.server.HTTPServer.handle_error(self, request, client_address)
+
 
 class ApiError(Exception):
     def __init__(self, status, code, message, violation=False, headers=None):
@@ -750,6 +467,7 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
         self.violation = violation
         self.headers = headers or {}
+        self.after = False  # an injected fault answered after the work
 
 
 ROUTES = []
@@ -842,7 +560,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     raise ApiError(400, "InvalidParameter",
                                    "content-type must be application/json",
                                    violation=True)
-            self._faults(st, path)
+            fault = self._fault(st, path)
+            if fault is not None and not fault.after:
+                raise fault
             doc = None
             if body and self.command in ("POST", "PUT"):
                 try:
@@ -850,14 +570,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 except ValueError:
                     raise ApiError(400, "CannotParseRequest",
                                    "the body is not JSON", violation=True)
-            return fn(self, st, m, query, hdrs, doc)
+            out = fn(self, st, m, query, hdrs, doc)
+            if fault is not None:
+                raise fault
+            return out
         if any(rx.match(path) for _, rx, _, _ in ROUTES):
             raise ApiError(405, "MethodNotAllowed", "%s is not allowed on %s"
                            % (self.command, path), violation=True)
         raise ApiError(404, "NotAuthorizedOrNotFound",
                        "no such API path %s" % path, violation=True)
 
-    def _faults(self, st, path):
+    def _fault(self, st, path):
+        """The ApiError of the injected fault this request meets, if any
+        (with .after set when the request is to be carried out first)."""
         with st.lock:
             for f in st.faults:
                 if f.count > 0 and f.method == self.command and \
@@ -866,7 +591,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     h = {}
                     if f.retry_after is not None:
                         h["retry-after"] = f.retry_after
-                    raise ApiError(f.status, f.code, f.message, headers=h)
+                    e = ApiError(f.status, f.code, f.message, headers=h)
+                    e.after = f.after
+                    return e
+        return None
 
     def do_GET(self):
         self._dispatch()
@@ -905,7 +633,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return 200, st.deployment(parts[1]), {}
         if verb == ("POST", "faults"):
             st.inject(doc["method"], doc["path"], doc["status"],
-                      doc.get("count", 1), doc.get("retryAfter"))
+                      doc.get("count", 1), doc.get("retryAfter"),
+                      doc.get("after", False))
             return 204, None, {}
         if verb == ("POST", "workrequests"):
             with st.lock:

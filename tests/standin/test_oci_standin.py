@@ -349,6 +349,19 @@ class OciStandinSelfTest(unittest.TestCase):
                          [429, 500, 200])
         self.clean()
 
+    def test_standin_lost_answer_and_retry_token_create_one_alarm(self):
+        topic = self.make_topic()
+        self.st.inject("POST", "^/20180401/alarms$", 500, after=True)
+        tok = {"opc-retry-token": "token-1"}
+        s, _, _ = self.c.call("POST", "/20180401/alarms",
+                              self.alarm_body(topic), extra=tok)
+        self.assertEqual(s, 500)
+        s, a, _ = self.c.call("POST", "/20180401/alarms",
+                              self.alarm_body(topic), extra=tok)
+        self.assertEqual(s, 200)
+        self.assertEqual(list(self.st.alarms), [a["id"]])
+        self.clean()
+
     # -- Monitoring --
     def alarm_body(self, topic, **kw):
         b = {"displayName": "model_deployment_high_cpu",
