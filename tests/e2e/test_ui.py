@@ -375,6 +375,7 @@ class UiTest(unittest.TestCase):
         self.assertNotIn("error", dom.attrs["status"].get("class", ""),
                          fig("status"))
         self.assertTrue(fig("status").startswith("updated"), fig("status"))
+        self.assertIn("hidden", dom.attrs["login"])  # no 401: no sign-in
         self.assertRegex(fig("fig-latency"),
                          r"^[\d.]+ m?s / [\d.]+ m?s / [\d.]+ m?s$")
         self.assertEqual(fig("fig-errors"), "0.00%")
