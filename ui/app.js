@@ -739,10 +739,22 @@
       q('PredictLatencyMax' + w + sel + '.grouping().max()'),
       api('/v1/top')
     ]).then(function (res) {
-      if (id !== st.dep) return;
+      if (id !== st.dep) return null;
+      if (res[0].id !== id) return byName(res[0].id);
       livePercentiles(res[14]);
       renderDeployment(res, ax);
     });
+  }
+
+  /* The address named the deployment by its display name (GET
+   * /v1/deployments/{name} answers too), but the metrics and alarms know
+   * it by id: the address is rewritten to the id and the view drawn. */
+  function byName(realId) {
+    var h = new URLSearchParams(location.hash.replace(/^#/, ''));
+    h.set('deployment', realId);
+    history.replaceState(null, '', location.pathname + '#' + h.toString());
+    fromAddress();
+    return refreshDeployment();
   }
 
   function chart(id, series, extra, ax) {

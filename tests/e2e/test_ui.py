@@ -406,13 +406,24 @@ class UiTest(unittest.TestCase):
             self.assertTrue(left <= a < z <= right, (chart, a, z, left, right))
 
     def check_reload(self, b, dep_id):
-        """The address keeps the view: a reload opens it again."""
+        """The address keeps the view: a reload opens it again; a display
+        name there is taken too."""
         b.page("Page.reload")
         b.wait("the same view after a reload",
                "location.hash == '#deployment=%s' && document.getElementById"
                "('fig-name').textContent == 'ui-digits' && "
                "document.getElementById('status').textContent"
                ".startsWith('updated')" % dep_id)
+        # A link may name the deployment by its display name: the page
+        # turns the address into the id.
+        b.js("location.hash = '#deployment=ui-digits&range=900'")
+        b.wait("the name resolved to the id",
+               "location.hash == '#deployment=%s&range=900' && "
+               "document.getElementById('charts').getAttribute('data-span')"
+               " == '900'" % dep_id)
+        b.js("location.hash = '#deployment=%s'" % dep_id)
+        b.wait("the 5m range again", "document.getElementById('charts')"
+               ".getAttribute('data-span') == '300'")
 
     def column(self, b, chart, x):
         """The pixels of one column of a chart's plot, as a list."""
