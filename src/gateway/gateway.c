@@ -23,8 +23,8 @@
  *    handed over, in order, through a uv_async on the owner's loop that a
  *    timer sends at most NOTES_DELAY_MS after the first note waits.
  *
- * Data path. Every read lands in a refcounted 64 KiB block and http_parser
- * runs over it. Heads are copied (they outlive the read and get rewritten);
+ * Data path. Every read lands in a refcounted 64 KiB block and the HTTP
+ * parser runs over it. Heads are copied (they outlive the read and get rewritten);
  * body bytes are not: each on_body slice is referenced in place (the block's
  * count goes up until the write completes), or copied when it is short. The
  * slices of one read go out as one writev (uv_try_write, the rest queued),
@@ -57,11 +57,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include <http_parser.h>
 #include <uv.h>
 
 #include "core/route.h"
 #include "gateway/gateway.h"
+#include "http/hparse.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -162,6 +162,8 @@ struct dep {
 	struct gateway_counters ctr;
 };
 
+static const struct hparse_settings creq_settings, ures_settings;
+
 enum up_state { UP_CONNECTING, UP_ACTIVE, UP_IDLE, UP_CLOSING };
 
 struct upconn {
@@ -173,7 +175,7 @@ struct upconn {
 	struct inst *inst;
 	struct client *client; /* the request it serves, or NULL */
 	struct block *cur;     /* the block being parsed */
-	http_parser parser;
+	struct hparse parser;
 	struct head head;
 	unsigned nwrites;
 	uint16_t port;
@@ -209,7 +211,7 @@ struct client {
 	uv_shutdown_t shutdown;
 	struct link link; /* gw->clients */
 	struct gateway *gw;
-	http_parser parser;
+	struct hparse parser;
 	struct head head;
 	struct request req;
 	struct wreq *cb;     /* batch toward the client */
@@ -702,7 +704,7 @@ static int build_req_head(struct client *c, struct wreq *w,
 	struct buf *o = &w->own;
 	bool ok, rid = false;
 
-	ok = buf_addstr(o, http_method_str(c->parser.method)) == 0 &&
+	ok = buf_addstr(o, hparse_method(&c->parser)) == 0 &&
 	     buf_add(o, " ", 1) == 0;
 	if (r->path_len > 0)
 		ok = ok && buf_add(o, raw + r->path_off, r->path_len) == 0;
@@ -748,8 +750,7 @@ static int build_req_head(struct client *c, struct wreq *w,
 
 static bool client_http11(const struct client *c)
 {
-	return c->parser.http_major > 1 ||
-	       (c->parser.http_major == 1 && c->parser.http_minor >= 1);
+	return hparse_http11(&c->parser);
 }
 
 /* Appends a response head from the upstream to w (final or interim). */
@@ -762,7 +763,7 @@ static int build_resp_head(struct client *c, struct upconn *up,
 	size_t from = o->len;
 	bool ok;
 
-	unsigned st = up->parser.status_code;
+	unsigned st = hparse_status(&up->parser);
 	char line[13] = { 'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ',
 			  (char)('0' + st / 100 % 10), (char)('0' + st / 10 % 10),
 			  (char)('0' + st % 10), ' ' };
@@ -1446,8 +1447,7 @@ static void req_attach(struct client *c, bool pooled)
 	up->got_bytes = false;
 	up->keepalive = false;
 	up->resp_done = false;
-	http_parser_init(&up->parser, HTTP_RESPONSE);
-	up->parser.data = up;
+	hparse_init(&up->parser, HPARSE_RESPONSE, &ures_settings, up);
 	head_reset(&up->head);
 	r->up = up;
 	if (up_writable(up)) {
@@ -1535,7 +1535,7 @@ static void req_upstream_lost(struct client *c, const struct upconn *up)
 
 /* The client's request parser. */
 
-static int creq_begin(http_parser *p)
+static int creq_begin(struct hparse *p)
 {
 	struct client *c = p->data;
 
@@ -1545,52 +1545,50 @@ static int creq_begin(http_parser *p)
 	return 0;
 }
 
-static int creq_url(http_parser *p, const char *at, size_t len)
+static int creq_url(struct hparse *p, const char *at, size_t len)
 {
 	struct client *c = p->data;
 
 	return head_first(&c->head, at, len, URL_MAX, 414);
 }
 
-static int creq_field(http_parser *p, const char *at, size_t len)
+static int creq_field(struct hparse *p, const char *at, size_t len)
 {
 	return head_field(&((struct client *)p->data)->head, at, len);
 }
 
-static int creq_value(http_parser *p, const char *at, size_t len)
+static int creq_value(struct hparse *p, const char *at, size_t len)
 {
 	return head_value(&((struct client *)p->data)->head, at, len);
 }
 
-static int creq_headers(http_parser *p)
+static int creq_headers(struct hparse *p)
 {
 	struct client *c = p->data;
 	struct request *r = &c->req;
 	const char *url = buf_str(&c->head.raw);
-	struct http_parser_url u;
+	struct hparse_url u;
 	const char *path, *seg;
 	size_t plen, slen;
 
 	c->head.done = true;
-	r->keepalive = http_should_keep_alive(p) && !c->gw->closing;
-	r->head_method = p->method == HTTP_HEAD;
-	r->chunked_in = (p->flags & F_CHUNKED) != 0;
+	r->keepalive = hparse_keep_alive(p) && !c->gw->closing;
+	r->head_method = hparse_method_is(p, "HEAD");
+	r->chunked_in = hparse_chunked(p);
 	r->rid = ++c->gw->rid_seq;
-	if (p->method == HTTP_CONNECT) {
+	if (hparse_method_is(p, "CONNECT")) {
 		r->keepalive = false;
 		local_error(c, 405, "MethodNotAllowed",
 			    "CONNECT is not supported");
 		return 0;
 	}
-	http_parser_url_init(&u);
-	if (http_parser_parse_url(url, c->head.first_len, 0, &u) != 0 ||
-	    !(u.field_set & (1 << UF_PATH))) {
+	if (hparse_url(url, c->head.first_len, &u) != 0 || !u.path.set) {
 		r->keepalive = false;
 		local_error(c, 400, "BadRequest", "malformed request URL");
 		return 0;
 	}
-	path = url + u.field_data[UF_PATH].off;
-	plen = u.field_data[UF_PATH].len;
+	path = url + u.path.off;
+	plen = u.path.len;
 	seg = path + 1;
 	slen = 0;
 	while (1 + slen < plen && seg[slen] != '/')
@@ -1600,9 +1598,9 @@ static int creq_headers(http_parser *p)
 	else
 		r->path_off = (uint32_t)(seg + slen - url);
 	r->path_len = plen > 0 ? (uint32_t)(plen - 1 - slen) : 0;
-	if (u.field_set & (1 << UF_QUERY)) {
-		r->query_off = u.field_data[UF_QUERY].off;
-		r->query_len = u.field_data[UF_QUERY].len;
+	if (u.query.set) {
+		r->query_off = (uint32_t)u.query.off;
+		r->query_len = (uint32_t)u.query.len;
 	}
 	r->dep = slen > 0 ? dep_route(c->gw, seg, slen) : NULL;
 	if (r->dep == NULL) {
@@ -1616,7 +1614,7 @@ static int creq_headers(http_parser *p)
 	return 0;
 }
 
-static int creq_body(http_parser *p, const char *at, size_t len)
+static int creq_body(struct hparse *p, const char *at, size_t len)
 {
 	struct client *c = p->data;
 	struct wreq *w;
@@ -1634,7 +1632,7 @@ static int creq_body(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int creq_complete(http_parser *p)
+static int creq_complete(struct hparse *p)
 {
 	struct client *c = p->data;
 	struct request *r = &c->req;
@@ -1643,11 +1641,11 @@ static int creq_complete(http_parser *p)
 		wreq_copy(up_batch(c), "0\r\n\r\n", 5);
 	r->in_done = true;
 	client_arm(c);
-	http_parser_pause(p, 1);
+	hparse_pause(p, true);
 	return 0;
 }
 
-static const http_parser_settings creq_settings = {
+static const struct hparse_settings creq_settings = {
 	.on_message_begin = creq_begin,
 	.on_url = creq_url,
 	.on_header_field = creq_field,
@@ -1658,11 +1656,11 @@ static const http_parser_settings creq_settings = {
 };
 
 /* Answers input that is not HTTP, or too large, and closes. */
-static void client_bad_request(struct client *c, enum http_errno err)
+static void client_bad_request(struct client *c, enum hparse_error err)
 {
 	struct request *r = &c->req;
 	int status = c->head.overflow ? c->head.overflow
-		     : err == HPE_HEADER_OVERFLOW ? 431 : 400;
+		     : err == HPARSE_E_TOO_LARGE ? 431 : 400;
 
 	block_unref(c->pend);
 	c->pend = NULL;
@@ -1684,7 +1682,7 @@ static void client_bad_request(struct client *c, enum http_errno err)
 			    "request head larger than %u bytes", HEAD_MAX);
 	else
 		local_error(c, 400, "BadRequest", "malformed request: %s",
-			    http_errno_description(err));
+			    hparse_error_text(&c->parser));
 }
 
 /* Parses buffered client input up to the end of the current request. */
@@ -1698,18 +1696,17 @@ static void client_process(struct client *c)
 	while (!c->closing && c->pend != NULL && !r->in_done) {
 		struct block *b = c->pend;
 		size_t left = b->len - c->pend_off, n;
-		enum http_errno err;
+		enum hparse_error err;
 
-		http_parser_pause(&c->parser, 0);
-		n = http_parser_execute(&c->parser, &creq_settings,
-					b->data + c->pend_off, left);
-		err = HTTP_PARSER_ERRNO(&c->parser);
+		hparse_pause(&c->parser, false);
+		n = hparse_execute(&c->parser, b->data + c->pend_off, left);
+		err = hparse_error(&c->parser);
 		c->pend_off += n;
-		if (c->pend_off >= b->len || (err == HPE_OK && n < left)) {
+		if (c->pend_off >= b->len || (err == HPARSE_OK && n < left)) {
 			c->pend = NULL;
 			block_unref(b);
 		}
-		if (err != HPE_OK && err != HPE_PAUSED)
+		if (err != HPARSE_OK && err != HPARSE_PAUSED)
 			client_bad_request(c, err);
 		up_flush(c);
 		req_account_done(c);
@@ -1753,7 +1750,7 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread,
 
 /* The upstream's response parser. */
 
-static int ures_begin(http_parser *p)
+static int ures_begin(struct hparse *p)
 {
 	struct upconn *up = p->data;
 
@@ -1761,30 +1758,30 @@ static int ures_begin(http_parser *p)
 	return 0;
 }
 
-static int ures_status(http_parser *p, const char *at, size_t len)
+static int ures_status(struct hparse *p, const char *at, size_t len)
 {
 	struct upconn *up = p->data;
 
 	return head_first(&up->head, at, len, 1024, 502);
 }
 
-static int ures_field(http_parser *p, const char *at, size_t len)
+static int ures_field(struct hparse *p, const char *at, size_t len)
 {
 	return head_field(&((struct upconn *)p->data)->head, at, len);
 }
 
-static int ures_value(http_parser *p, const char *at, size_t len)
+static int ures_value(struct hparse *p, const char *at, size_t len)
 {
 	return head_value(&((struct upconn *)p->data)->head, at, len);
 }
 
 /* Forwards the response head, choosing how the body goes to the client. */
-static int ures_headers(http_parser *p)
+static int ures_headers(struct hparse *p)
 {
 	struct upconn *up = p->data;
 	struct client *c = up->client;
 	struct request *r = &c->req;
-	unsigned status = p->status_code;
+	unsigned status = hparse_status(p);
 	bool skip, c11 = client_http11(c), drop_te = false, add_te = false;
 
 	up->head.done = true;
@@ -1799,12 +1796,12 @@ static int ures_headers(http_parser *p)
 	skip = r->head_method || status == 204 || status == 304;
 	if (skip) {
 		r->out_frame = FRAME_NONE;
-	} else if (p->flags & F_CHUNKED) {
+	} else if (hparse_chunked(p)) {
 		r->out_frame = c11 ? FRAME_CHUNKED : FRAME_RAW;
 		drop_te = !c11;
 		if (!c11)
 			r->keepalive = false;
-	} else if (p->flags & F_CONTENTLENGTH) {
+	} else if (hparse_has_length(p)) {
 		r->out_frame = FRAME_RAW;
 	} else {
 		/* Delimited by the upstream closing: chunked to the client
@@ -1822,7 +1819,7 @@ static int ures_headers(http_parser *p)
 	return skip ? 1 : 0;
 }
 
-static int ures_body(http_parser *p, const char *at, size_t len)
+static int ures_body(struct hparse *p, const char *at, size_t len)
 {
 	struct upconn *up = p->data;
 	struct client *c = up->client;
@@ -1838,24 +1835,24 @@ static int ures_body(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int ures_complete(http_parser *p)
+static int ures_complete(struct hparse *p)
 {
 	struct upconn *up = p->data;
 	struct request *r = &up->client->req;
 
-	if (p->status_code < 200)
+	if (hparse_status(p) < 200)
 		return 0;
 	if (r->out_frame == FRAME_CHUNKED)
 		wreq_copy(client_batch(up->client), "0\r\n\r\n", 5);
 	r->out_done = true;
 	r->t_end = uv_hrtime();
 	up->resp_done = true;
-	up->keepalive = http_should_keep_alive(p);
-	http_parser_pause(p, 1);
+	up->keepalive = hparse_keep_alive(p);
+	hparse_pause(p, true);
 	return 0;
 }
 
-static const http_parser_settings ures_settings = {
+static const struct hparse_settings ures_settings = {
 	.on_message_begin = ures_begin,
 	.on_status = ures_status,
 	.on_header_field = ures_field,
@@ -1870,7 +1867,7 @@ static void up_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	struct upconn *up = s->data;
 	struct client *c = up->client;
 	struct block *b = block_of(buf);
-	enum http_errno err;
+	enum hparse_error err;
 	size_t n;
 
 	if (nread == 0 || up->state == UP_CLOSING) {
@@ -1885,8 +1882,7 @@ static void up_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		if (c != NULL && nread == UV_EOF && c->req.resp_head &&
 		    !c->req.out_done) {
 			up->cur = NULL;
-			http_parser_execute(&up->parser, &ures_settings, NULL,
-					    0);
+			hparse_execute(&up->parser, NULL, 0);
 			if (c->req.out_done) {
 				up->keepalive = false;
 				client_settle(c);
@@ -1901,18 +1897,17 @@ static void up_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (c->req.retain)
 		req_unretain(&c->req);
 	up->cur = b;
-	n = http_parser_execute(&up->parser, &ures_settings, b->data,
-				(size_t)nread);
+	n = hparse_execute(&up->parser, b->data, (size_t)nread);
 	up->cur = NULL;
 	block_unref(b);
-	err = HTTP_PARSER_ERRNO(&up->parser);
-	if (err == HPE_PAUSED && n < (size_t)nread)
+	err = hparse_error(&up->parser);
+	if (err == HPARSE_PAUSED && n < (size_t)nread)
 		up->keepalive = false; /* bytes past the response */
-	if (err != HPE_OK && err != HPE_PAUSED) {
+	if (err != HPARSE_OK && err != HPARSE_PAUSED) {
 		gw_log(up->gw, LOG_WARN,
 		       "instance %s (port %u): bad response: %s",
 		       up->inst->id, (unsigned)up->port,
-		       http_errno_description(err));
+		       hparse_error_text(&up->parser));
 		client_flush(c);
 		up_close(up);
 		return;
@@ -2092,8 +2087,7 @@ static void on_connection(uv_stream_t *server, int status)
 	c->timer.data = c;
 	list_add(&gw->clients, &c->link);
 	buf_init(&c->head.raw, HEAD_MAX);
-	http_parser_init(&c->parser, HTTP_REQUEST);
-	c->parser.data = c;
+	hparse_init(&c->parser, HPARSE_REQUEST, &creq_settings, c);
 	c->req.retain = true;
 	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
 		client_close(c, false);
@@ -2290,7 +2284,7 @@ static void note_request(struct client *c, uint64_t us)
 			if (len > 512)
 				len = 512;
 			n->str[2] = note_cstr(gw, c->head.first_len > 0
-					? http_method_str(c->parser.method)
+					? hparse_method(&c->parser)
 					: "-");
 			n->str[3] = note_str(gw, url, len);
 		}

@@ -1,11 +1,11 @@
 /* http_server.c - the REST API's HTTP/1.1 server; see http_server.h. */
-#include <http_parser.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "http/hparse.h"
 #include "http/http_server.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -34,7 +34,7 @@ struct conn {
 	uv_tcp_t tcp;
 	uv_timer_t timer; /* idle timeout, and the deferred resume */
 	struct http_server *srv;
-	http_parser parser;
+	struct hparse parser;
 	struct buf url, field, value, body, pending;
 	char *auth;
 	bool in_value;
@@ -51,7 +51,6 @@ struct conn {
 struct http_server {
 	uv_loop_t *loop;
 	uv_tcp_t tcp;
-	http_parser_settings settings;
 	http_handler_fn *handler;
 	void *arg;
 	size_t max_body;
@@ -313,7 +312,7 @@ static void send_error(struct conn *c, int status, const char *code,
 	}
 }
 
-static int on_message_begin(http_parser *p)
+static int on_message_begin(struct hparse *p)
 {
 	struct conn *c = p->data;
 
@@ -335,7 +334,7 @@ static int count_head(struct conn *c, size_t n)
 	return c->head_bytes > HEAD_MAX ? -1 : 0;
 }
 
-static int on_url(http_parser *p, const char *at, size_t n)
+static int on_url(struct hparse *p, const char *at, size_t n)
 {
 	struct conn *c = p->data;
 
@@ -355,7 +354,7 @@ static void end_header(struct conn *c)
 	c->in_value = false;
 }
 
-static int on_header_field(http_parser *p, const char *at, size_t n)
+static int on_header_field(struct hparse *p, const char *at, size_t n)
 {
 	struct conn *c = p->data;
 
@@ -366,7 +365,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
-static int on_header_value(http_parser *p, const char *at, size_t n)
+static int on_header_value(struct hparse *p, const char *at, size_t n)
 {
 	struct conn *c = p->data;
 
@@ -376,13 +375,13 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
-static int on_headers_complete(http_parser *p)
+static int on_headers_complete(struct hparse *p)
 {
 	end_header(p->data);
 	return 0;
 }
 
-static int on_body(http_parser *p, const char *at, size_t n)
+static int on_body(struct hparse *p, const char *at, size_t n)
 {
 	struct conn *c = p->data;
 
@@ -393,23 +392,19 @@ static int on_body(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
-static int on_message_complete(http_parser *p)
+static int on_message_complete(struct hparse *p)
 {
 	struct conn *c = p->data;
 	struct req *r = xcalloc(1, sizeof(*r));
-	struct http_parser_url u;
+	struct hparse_url u;
 	const char *url = buf_str(&c->url);
 
 	r->conn = c;
-	r->method = xstrdup(http_method_str((enum http_method)p->method));
-	http_parser_url_init(&u);
-	if (http_parser_parse_url(url, c->url.len, 0, &u) == 0 &&
-	    (u.field_set & (1 << UF_PATH))) {
-		r->path = decode(url + u.field_data[UF_PATH].off,
-				 u.field_data[UF_PATH].len, false);
-		if (u.field_set & (1 << UF_QUERY))
-			r->query = xstrndup(url + u.field_data[UF_QUERY].off,
-					    u.field_data[UF_QUERY].len);
+	r->method = xstrdup(hparse_method(p));
+	if (hparse_url(url, c->url.len, &u) == 0 && u.path.set) {
+		r->path = decode(url + u.path.off, u.path.len, false);
+		if (u.query.set)
+			r->query = xstrndup(url + u.query.off, u.query.len);
 	} else {
 		r->path = xstrdup(url);
 	}
@@ -418,7 +413,7 @@ static int on_message_complete(http_parser *p)
 	r->auth = c->auth;
 	c->auth = NULL;
 	r->body = buf_steal(&c->body);
-	r->keep_alive = http_should_keep_alive(p) != 0;
+	r->keep_alive = hparse_keep_alive(p);
 	memcpy(r->peer, c->peer, sizeof(r->peer));
 	r->pub.method = r->method;
 	r->pub.path = r->path;
@@ -429,9 +424,19 @@ static int on_message_complete(http_parser *p)
 	r->pub.body_too_large = c->too_large;
 	r->pub.peer = r->peer;
 	c->cur = r;
-	http_parser_pause(p, 1);
+	hparse_pause(p, true);
 	return 0;
 }
+
+static const struct hparse_settings parser_settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
 
 /* Parses input; dispatches at most one complete request, keeping the rest
  * of the input until that request is answered. */
@@ -439,7 +444,7 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
 {
 	struct http_server *srv = c->srv;
 	size_t used;
-	enum http_errno err;
+	enum hparse_error err;
 
 	if (c->cur != NULL) {
 		if (buf_add(&c->pending, data, len) != 0)
@@ -448,10 +453,10 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
 		return;
 	}
 	uv_timer_start(&c->timer, on_idle, IDLE_TIMEOUT_MS, 0);
-	used = http_parser_execute(&c->parser, &srv->settings, data, len);
-	err = HTTP_PARSER_ERRNO(&c->parser);
-	if (err == HPE_PAUSED) {
-		http_parser_pause(&c->parser, 0);
+	used = hparse_execute(&c->parser, data, len);
+	err = hparse_error(&c->parser);
+	if (err == HPARSE_PAUSED) {
+		hparse_pause(&c->parser, false);
 		if (used < len &&
 		    buf_add(&c->pending, data + used, len - used) != 0) {
 			conn_close(c);
@@ -461,7 +466,7 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
 		srv->handler(srv->arg, &c->cur->pub);
 		return;
 	}
-	if (err != HPE_OK) {
+	if (err != HPARSE_OK) {
 		if (c->head_bytes > HEAD_MAX)
 			send_error(c, 431, "RequestHeaderTooLarge",
 				   "request head over 64 KiB");
@@ -682,8 +687,7 @@ static void on_connection(uv_stream_t *server, int status)
 	buf_init(&c->value, HEAD_MAX);
 	buf_init(&c->body, srv->max_body);
 	buf_init(&c->pending, srv->max_body + HEAD_MAX);
-	http_parser_init(&c->parser, HTTP_REQUEST);
-	c->parser.data = c;
+	hparse_init(&c->parser, HPARSE_REQUEST, &parser_settings, c);
 	set_reading(c, true);
 	uv_timer_start(&c->timer, on_idle, IDLE_TIMEOUT_MS, 0);
 }
@@ -700,13 +704,6 @@ int http_server_start(uv_loop_t *loop, const char *host, int port,
 	srv->handler = handler;
 	srv->arg = arg;
 	srv->max_body = max_body;
-	srv->settings.on_message_begin = on_message_begin;
-	srv->settings.on_url = on_url;
-	srv->settings.on_header_field = on_header_field;
-	srv->settings.on_header_value = on_header_value;
-	srv->settings.on_headers_complete = on_headers_complete;
-	srv->settings.on_body = on_body;
-	srv->settings.on_message_complete = on_message_complete;
 	if (strchr(host, ':') != NULL)
 		rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
 	else
