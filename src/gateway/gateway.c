@@ -1677,6 +1677,9 @@ static void client_bad_request(struct client *c, enum hparse_error err)
 	if (status == 414)
 		local_error(c, 414, "URITooLong",
 			    "request URL longer than %u bytes", URL_MAX);
+	else if (status == 431 && c->head.overflow == 0)
+		local_error(c, 431, "RequestHeaderFieldsTooLarge", "%s",
+			    hparse_error_text(&c->parser));
 	else if (status == 431)
 		local_error(c, 431, "RequestHeaderFieldsTooLarge",
 			    "request head larger than %u bytes", HEAD_MAX);

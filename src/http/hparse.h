@@ -6,7 +6,12 @@
  * another parser (llhttp, once Debian packages it) touches hparse.c and this
  * file only. The interface is http_parser's, minus what nobody uses:
  * callbacks on a struct hparse, execute, pause, and a few accessors.
-
+ *
+ * Requests are parsed strictly (RFC 9112), on top of what the parser itself
+ * checks: a header name holds token characters only (so whitespace before
+ * the colon is refused), a line that starts with whitespace (obs-fold) is
+ * refused, and a head holds at most HPARSE_FIELDS_MAX header lines.
+ * Responses are parsed as the parser does.
  */
 #ifndef MDS_HTTP_HPARSE_H
 #define MDS_HTTP_HPARSE_H
@@ -17,6 +22,9 @@
 
 #include <http_parser.h> /* for the size of struct hparse only */
 
+/* Header lines allowed in one request head (Apache's default). */
+#define HPARSE_FIELDS_MAX 100
+
 enum hparse_type { HPARSE_REQUEST, HPARSE_RESPONSE };
 
 /* What hparse_error() tells. */
@@ -24,7 +32,8 @@ enum hparse_error {
 	HPARSE_OK = 0,
 	HPARSE_PAUSED,       /* a callback paused; call hparse_pause(h, false) */
 	HPARSE_E_SYNTAX,     /* not valid HTTP/1.x */
-	HPARSE_E_TOO_LARGE,  /* the parser's own head size cap */
+	HPARSE_E_TOO_LARGE,  /* too many header lines, or the parser's own
+				head size cap */
 	HPARSE_E_CALLBACK,   /* a callback returned an error */
 };
 
@@ -54,6 +63,11 @@ struct hparse {
 	void *data; /* the caller's */
 	const struct hparse_settings *settings;
 	enum hparse_type type;
+	enum hparse_error strict_err; /* a strictness refusal, or HPARSE_OK */
+	const char *strict_text;      /* and what it was (static) */
+	int scan;           /* the strict scanner's state (hparse.c) */
+	unsigned nfields;   /* header lines of the current request head */
+	bool self_paused;   /* paused by hparse.c, not by a callback */
 	http_parser p;
 };
 

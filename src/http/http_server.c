@@ -38,7 +38,9 @@ struct conn {
 	struct buf url, field, value, body, pending;
 	char *auth;
 	bool in_value;
-	bool too_large;
+	int refuse;                 /* a status to answer before the body */
+	const char *refuse_code;
+	char refuse_msg[128];
 	bool reading;
 	bool closing;
 	size_t head_bytes;
@@ -323,7 +325,7 @@ static int on_message_begin(struct hparse *p)
 	free(c->auth);
 	c->auth = NULL;
 	c->in_value = false;
-	c->too_large = false;
+	c->refuse = 0;
 	c->head_bytes = 0;
 	return 0;
 }
@@ -375,19 +377,45 @@ static int on_header_value(struct hparse *p, const char *at, size_t n)
 	return 0;
 }
 
+/* Stops the parser with a refusal that conn_feed() answers. */
+static int refuse(struct conn *c, int status, const char *code,
+		  const char *msg)
+{
+	c->refuse = status;
+	c->refuse_code = code;
+	snprintf(c->refuse_msg, sizeof(c->refuse_msg), "%s", msg);
+	return -1;
+}
+
+/* A declared body over the cap is refused here, before it is read. */
 static int on_headers_complete(struct hparse *p)
 {
-	end_header(p->data);
+	struct conn *c = p->data;
+	char msg[96];
+
+	end_header(c);
+	if (hparse_has_length(p) && hparse_length(p) > c->srv->max_body) {
+		snprintf(msg, sizeof(msg), "the request body is over %zu bytes",
+			 c->srv->max_body);
+		return refuse(c, 413, "PayloadTooLarge", msg);
+	}
 	return 0;
 }
 
+/* JSON cannot hold a raw NUL: a body with one is refused, not cut. A
+ * chunked body is refused as soon as it passes the cap. */
 static int on_body(struct hparse *p, const char *at, size_t n)
 {
 	struct conn *c = p->data;
+	char msg[96];
 
-	if (!c->too_large && buf_add(&c->body, at, n) != 0) {
-		c->too_large = true;
-		buf_reset(&c->body);
+	if (memchr(at, '\0', n) != NULL)
+		return refuse(c, 400, "InvalidJson",
+			      "the request body holds a NUL byte");
+	if (buf_add(&c->body, at, n) != 0) {
+		snprintf(msg, sizeof(msg), "the request body is over %zu bytes",
+			 c->srv->max_body);
+		return refuse(c, 413, "PayloadTooLarge", msg);
 	}
 	return 0;
 }
@@ -412,6 +440,7 @@ static int on_message_complete(struct hparse *p)
 		r->query = xstrdup("");
 	r->auth = c->auth;
 	c->auth = NULL;
+	r->pub.body_len = c->body.len;
 	r->body = buf_steal(&c->body);
 	r->keep_alive = hparse_keep_alive(p);
 	memcpy(r->peer, c->peer, sizeof(r->peer));
@@ -420,8 +449,6 @@ static int on_message_complete(struct hparse *p)
 	r->pub.query = r->query;
 	r->pub.authorization = r->auth;
 	r->pub.body = r->body;
-	r->pub.body_len = c->too_large ? 0 : strlen(r->body);
-	r->pub.body_too_large = c->too_large;
 	r->pub.peer = r->peer;
 	c->cur = r;
 	hparse_pause(p, true);
@@ -467,14 +494,20 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
 		return;
 	}
 	if (err != HPARSE_OK) {
-		if (c->head_bytes > HEAD_MAX)
+		if (c->refuse != 0)
+			send_error(c, c->refuse, c->refuse_code,
+				   c->refuse_msg);
+		else if (err == HPARSE_E_TOO_LARGE)
+			send_error(c, 431, "RequestHeaderTooLarge",
+				   hparse_error_text(&c->parser));
+		else if (c->head_bytes > HEAD_MAX)
 			send_error(c, 431, "RequestHeaderTooLarge",
 				   "request head over 64 KiB");
 		else if (c->url.len >= URL_MAX)
 			send_error(c, 414, "UriTooLong", "URL over 8 KiB");
 		else
 			send_error(c, 400, "BadRequest",
-				   "malformed HTTP request");
+				   hparse_error_text(&c->parser));
 		return;
 	}
 	if (used < len)

@@ -22,9 +22,9 @@ struct http_req {
 	const char *path;          /* the path, percent-decoded, no query */
 	const char *query;         /* the raw query string, "" if none */
 	const char *authorization; /* header value, or NULL */
-	const char *body;          /* NUL-terminated; "" if none */
+	const char *body;          /* NUL-terminated, holds no other NUL;
+				      "" if none */
 	size_t body_len;
-	int body_too_large;        /* the body passed the cap: answer 413 */
 	const char *peer;          /* "127.0.0.1:5555" */
 };
 
@@ -32,8 +32,10 @@ struct http_req {
 typedef void http_handler_fn(void *arg, struct http_req *req);
 
 /*
- * Listens on host:port (port 0 picks one). max_body caps request bodies
- * (past it the handler sees body_too_large). Returns 0 and the server in
+ * Listens on host:port (port 0 picks one). max_body caps request bodies:
+ * the server itself answers 413 to a larger one (on its Content-Length,
+ * before reading it), 400 to a body with a NUL byte, and 400/431 to a
+ * malformed or oversized head, and closes. Returns 0 and the server in
  * *out, or a negative MDS_E_* with detail in diag.
  */
 int http_server_start(uv_loop_t *loop, const char *host, int port,
