@@ -4,13 +4,14 @@ directory's lock and file modes, slow clients that cannot lock others out,
 and the gateway's replay of only what is safe to replay."""
 import json
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
 import time
 import unittest
 
-from harness import BIN, Daemon, request
+from harness import BIN, Daemon, free_port, request, wait_for
 
 
 def raw_exchange(port, data, timeout=10.0):
@@ -110,3 +111,83 @@ class StrictParsingTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class DataDirectoryTest(unittest.TestCase):
+    """One daemon per data directory, and a directory nobody else reads."""
+
+    def test_a_second_daemon_on_the_same_directory_exits_naming_the_first(self):
+        first = Daemon().start()
+        try:
+            second = Daemon(data_dir=first.data_dir)
+            args = [BIN, "serve", "--listen", "127.0.0.1:%d" % second.api_port,
+                    "--gateway", "127.0.0.1:%d" % second.gw_port,
+                    "--data", first.data_dir]
+            p = subprocess.run(args, capture_output=True, text=True,
+                               timeout=30)
+            self.assertNotEqual(p.returncode, 0, p.stderr)
+            self.assertIn("pid %d" % first.proc.pid, p.stderr)
+            self.assertEqual(p.stderr.count("\n"), 1, p.stderr)
+            # The first one goes on serving, its lock still held.
+            self.assertEqual(first.api("GET", "/v1/health").status, 200)
+            with open(os.path.join(first.data_dir, "lock")) as f:
+                self.assertEqual(f.read().strip(), str(first.proc.pid))
+            # Once it is gone (even killed), the directory is free again.
+            first.kill()
+            first.start()
+            self.assertEqual(first.api("GET", "/v1/health").status, 200)
+        finally:
+            first.cleanup()
+
+    def test_files_with_secrets_are_private(self):
+        mode = lambda p: os.stat(p).st_mode & 0o777
+        # A data directory that does not exist yet is created 0700, with
+        # its missing parents.
+        parent = tempfile.mkdtemp(prefix="mdscale-e2e-")
+        data = os.path.join(parent, "a", "data")
+        port = free_port()
+        p = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:%d" % port,
+                              "--gateway", "127.0.0.1:%d" % free_port(),
+                              "--data", data], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            wait_for("the daemon's health", lambda: self.healthy(port))
+            self.assertEqual(mode(data), 0o700)
+            self.assertEqual(mode(os.path.join(parent, "a")), 0o700)
+            for name in ("mdscale.db", "token", "lock"):
+                self.assertEqual(mode(os.path.join(data, name)), 0o600, name)
+            for root, dirs, files in os.walk(data):
+                for name in dirs + files:
+                    path = os.path.join(root, name)
+                    self.assertEqual(mode(path) & 0o077, 0, path)
+        finally:
+            p.terminate()
+            p.wait(timeout=30)
+            shutil.rmtree(parent, ignore_errors=True)
+
+    @staticmethod
+    def healthy(port):
+        try:
+            return request(port, "GET", "/v1/health", timeout=2).status == 200
+        except OSError:
+            return False
+
+    def test_a_directory_others_can_read_is_refused(self):
+        d = Daemon()
+        try:
+            os.chmod(d.data_dir, 0o755)
+            args = [BIN, "serve", "--listen", "127.0.0.1:%d" % d.api_port,
+                    "--gateway", "127.0.0.1:%d" % d.gw_port,
+                    "--data", d.data_dir]
+            p = subprocess.run(args, capture_output=True, text=True,
+                               timeout=30)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("chmod 700 %s" % d.data_dir, p.stderr)
+            self.assertFalse(os.path.exists(os.path.join(d.data_dir,
+                                                         "mdscale.db")))
+            # Fixed as told, it starts.
+            os.chmod(d.data_dir, 0o700)
+            d.start()
+            self.assertEqual(d.api("GET", "/v1/health").status, 200)
+        finally:
+            d.cleanup()
