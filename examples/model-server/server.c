@@ -546,7 +546,7 @@ static void respond(struct conn *c, int status, json_t *body,
 	snprintf(c->head, sizeof(c->head),
 		 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 		 "Content-Length: %zu\r\nConnection: %s\r\n%s%s%s\r\n",
-		 status, http_status_str((enum http_status)status), len + 1,
+		 status, hparse_reason(status), len + 1,
 		 keep ? "keep-alive" : "close", allow ? "Allow: " : "",
 		 allow ? allow : "", allow ? "\r\n" : "");
 	bufs[0] = uv_buf_init(c->head, (unsigned)strlen(c->head));

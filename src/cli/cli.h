@@ -48,6 +48,7 @@ struct cli_ctx {
 	const char *data_dir;      /* --data, where the token file is */
 	enum cli_output output;
 	char *url_owned;           /* the resolved base URL, without a final '/' */
+	char *socket_owned;        /* the daemon's Unix socket, if used */
 	char *token_owned;         /* the token read from the token file */
 	char *token_note;          /* why no token file could be read, if so */
 	int token_tried;           /* the token file has been looked at */

@@ -126,6 +126,20 @@ out:
 	return rc;
 }
 
+/* The API's Unix socket in the data directory: the administrator's way
+ * in, which slow or numerous TCP clients cannot take (the CLI uses it when
+ * no URL is given). Without it the daemon still runs. */
+static void listen_local(struct daemon *dm)
+{
+	char *path = paths_api_socket(dm->data_dir);
+	char diag[256];
+
+	if (http_server_listen_local(dm->api_srv, path, diag,
+				     sizeof(diag)) != 0)
+		log_warn("serve", "no local API socket: %s", diag);
+	free(path);
+}
+
 static void on_gateway_closed(void *arg)
 {
 	(void)arg;
@@ -435,6 +449,7 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: API: %s\n", diag);
 		goto out_loop;
 	}
+	listen_local(dm);
 	uv_signal_init(&dm->loop, &dm->sigint);
 	uv_signal_init(&dm->loop, &dm->sigterm);
 	dm->sigint.data = dm->sigterm.data = dm;

@@ -82,6 +82,7 @@
 #define RETAIN_MAX (1024u * 1024)  /* request bytes kept for a replay */
 #define MAX_TRIES 16u              /* instances tried per request */
 #define LINGER_MS 2000u            /* reading after our FIN, at most */
+#define BODY_WINDOW_MS 5000u       /* a body's rate is measured over this */
 #define ROUTES_MAX 4096u           /* instances per deployment */
 
 const uint64_t gateway_lat_bounds_us[GATEWAY_LAT_BUCKETS] = {
@@ -219,6 +220,9 @@ struct client {
 	size_t pend_off;
 	size_t out_queued;
 	uint64_t active_at;  /* uv_now() of the last progress */
+	uint64_t head_at;    /* uv_now() of the current request's first byte */
+	uint64_t window_at;  /* uv_now() when the body's rate window began */
+	size_t window_bytes; /* body bytes in that window */
 	uint64_t armed;      /* the timer fires at most this long after */
 	int nopen;           /* handles not yet closed */
 	char ip[64];
@@ -874,11 +878,26 @@ static struct upconn *pool_pop(struct inst *in)
 /* Timers and reading. */
 
 static void client_timer_cb(uv_timer_t *t);
+static void client_check_pace(struct client *c);
 
-/* The timeout of the client's state: idle while it owes us bytes, the
- * response timeout once its request is complete. */
+/* Whether the client is sending a request: its head, then its body. */
+static bool client_sending(const struct client *c)
+{
+	return c->req.active && !c->req.in_done && c->req.status == 0;
+}
+
+/* The timeout of the client's state: the head's deadline, then the end of
+ * the body's rate window, while it sends a request; the response timeout
+ * once its request is complete; else the idle timeout. */
 static uint64_t client_timeout(const struct client *c)
 {
+	uint64_t now = uv_now(c->gw->loop), end;
+
+	if (client_sending(c)) {
+		end = c->head.done ? c->window_at + BODY_WINDOW_MS
+				   : c->head_at + c->gw->lim.head_timeout_ms;
+		return end > now ? end - now : 0;
+	}
 	return c->req.in_done && !c->req.out_done
 		       ? c->gw->lim.response_timeout_ms
 		       : c->gw->lim.idle_timeout_ms;
@@ -1265,7 +1284,7 @@ static void local_error(struct client *c, int status, const char *code,
 	if (buf_printf(&w->own, "HTTP/1.1 %d %s\r\n"
 		       "Content-Type: application/json\r\n"
 		       "Content-Length: %d\r\n%s%s\r\n%s", status,
-		       http_status_str((enum http_status)status), blen,
+		       hparse_reason(status), blen,
 		       status == 503 ? "Retry-After: 1\r\n" : "",
 		       r->keepalive ? (client_http11(c) ? ""
 				       : "Connection: keep-alive\r\n")
@@ -1542,6 +1561,8 @@ static int creq_begin(struct hparse *p)
 	head_reset(&c->head);
 	c->req.active = true;
 	c->req.t0 = uv_hrtime();
+	c->head_at = uv_now(c->gw->loop);
+	client_arm(c);
 	return 0;
 }
 
@@ -1572,6 +1593,9 @@ static int creq_headers(struct hparse *p)
 	size_t plen, slen;
 
 	c->head.done = true;
+	c->window_at = uv_now(c->gw->loop);
+	c->window_bytes = 0;
+	client_arm(c);
 	r->keepalive = hparse_keep_alive(p) && !c->gw->closing;
 	r->head_method = hparse_method_is(p, "HEAD");
 	r->chunked_in = hparse_chunked(p);
@@ -1619,6 +1643,7 @@ static int creq_body(struct hparse *p, const char *at, size_t len)
 	struct client *c = p->data;
 	struct wreq *w;
 
+	c->window_bytes += len;
 	if (c->req.discard)
 		return 0;
 	w = up_batch(c);
@@ -2043,6 +2068,8 @@ static void client_timer_cb(uv_timer_t *t)
 
 	if (c->closing) {
 		client_close_handles(c);
+	} else if (client_sending(c)) {
+		client_check_pace(c);
 	} else if (idle < client_timeout(c)) {
 		c->armed = client_timeout(c) - idle;
 		uv_timer_start(t, client_timer_cb, c->armed, 0);
@@ -2057,9 +2084,99 @@ static void client_timer_cb(uv_timer_t *t)
 	}
 }
 
+/* Answers 408 to a request whose head or body is too slow, and closes
+ * (or just closes, once a response has begun). */
+static void client_too_slow(struct client *c, const char *what)
+{
+	struct request *r = &c->req;
+
+	block_unref(c->pend);
+	c->pend = NULL;
+	r->keepalive = false;
+	r->in_done = true;
+	local_error(c, 408, "RequestTimeout", "%s", what);
+	client_settle(c);
+}
+
+/* The timer of a client that sends a request: past the head's deadline,
+ * or at the end of a body window slower than the minimum rate, 408. A
+ * window in which the gateway held the body back (the instance read
+ * slowly) does not count. */
+static void client_check_pace(struct client *c)
+{
+	const struct gateway_limits *lim = &c->gw->lim;
+	uint64_t left = client_timeout(c);
+
+	if (left > 0) {
+		c->armed = left;
+		uv_timer_start(&c->timer, client_timer_cb, left, 0);
+	} else if (!c->head.done) {
+		client_too_slow(c, "the request head did not arrive in time");
+	} else if (c->window_bytes >=
+			   (uint64_t)lim->body_min_rate * BODY_WINDOW_MS / 1000 ||
+		   c->req.throttled || c->pend != NULL) {
+		c->window_at = uv_now(c->gw->loop);
+		c->window_bytes = 0;
+		c->armed = BODY_WINDOW_MS;
+		uv_timer_start(&c->timer, client_timer_cb, BODY_WINDOW_MS, 0);
+	} else {
+		client_too_slow(c, "the request body arrived too slowly");
+	}
+}
+
 static void reject_close_cb(uv_handle_t *h)
 {
 	free(h);
+}
+
+/* Accepts a connection and closes it at once. */
+static void reject(struct gateway *gw, uv_stream_t *server)
+{
+	uv_tcp_t *t = xmalloc(sizeof(*t));
+
+	uv_tcp_init(gw->loop, t);
+	(void)uv_accept(server, (uv_stream_t *)t);
+	uv_close((uv_handle_t *)t, reject_close_cb);
+}
+
+/* The client that has waited longest without a complete request (idle, or
+ * sending one slowly), which a new client may replace when all slots are
+ * taken; NULL if every client has a request in the works. */
+static struct client *oldest_waiting(struct gateway *gw)
+{
+	struct client *best = NULL;
+	uint64_t best_at = 0;
+
+	for (struct link *l = gw->clients.next; l != &gw->clients;
+	     l = l->next) {
+		struct client *c = container_of(l, struct client, link);
+		uint64_t at;
+
+		if (c->closing || c->req.in_done || c->req.status != 0)
+			continue;
+		at = c->req.active ? c->head_at : c->active_at;
+		/* Newest first in the list: on a tie, the older wins. */
+		if (best == NULL || at <= best_at) {
+			best = c;
+			best_at = at;
+		}
+	}
+	return best;
+}
+
+/* Counts the other open clients from c's address. */
+static uint32_t clients_from(struct gateway *gw, const struct client *c)
+{
+	uint32_t n = 0;
+
+	for (struct link *l = gw->clients.next; l != &gw->clients;
+	     l = l->next) {
+		const struct client *o = container_of(l, struct client, link);
+
+		if (o != c && !o->closing && strcmp(o->ip, c->ip) == 0)
+			n++;
+	}
+	return n;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -2074,12 +2191,13 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	if (gw->nclients >= gw->lim.max_clients) {
-		uv_tcp_t *t = xmalloc(sizeof(*t));
+		struct client *victim = oldest_waiting(gw);
 
-		uv_tcp_init(gw->loop, t);
-		(void)uv_accept(server, (uv_stream_t *)t);
-		uv_close((uv_handle_t *)t, reject_close_cb);
-		return;
+		if (victim == NULL) {
+			reject(gw, server);
+			return;
+		}
+		client_close(victim, false);
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->gw = gw;
@@ -2104,6 +2222,10 @@ static void on_connection(uv_stream_t *server, int status)
 		else
 			uv_ip4_name((struct sockaddr_in *)&ss, c->ip,
 				    sizeof(c->ip));
+	}
+	if (clients_from(gw, c) >= gw->lim.max_clients_per_addr) {
+		client_close(c, false);
+		return;
 	}
 	client_arm(c);
 	client_update_read(c);
@@ -2496,6 +2618,9 @@ int gateway_start(uv_loop_t *loop, const char *host, int port,
 		.idle_timeout_ms = 60000,
 		.max_clients = 10000,
 		.max_idle_per_instance = 64,
+		.head_timeout_ms = 10000,
+		.body_min_rate = 1024,
+		.max_clients_per_addr = 512,
 	};
 	if (uv_random(NULL, NULL, &gw->rid_seed, sizeof(gw->rid_seed), 0,
 		      NULL) != 0)
@@ -2560,6 +2685,12 @@ static void set_limits_fn(struct gateway *gw, void *arg)
 		gw->lim.idle_timeout_ms = lim->idle_timeout_ms;
 	if (lim->max_clients > 0)
 		gw->lim.max_clients = lim->max_clients;
+	if (lim->head_timeout_ms > 0)
+		gw->lim.head_timeout_ms = lim->head_timeout_ms;
+	if (lim->body_min_rate > 0)
+		gw->lim.body_min_rate = lim->body_min_rate;
+	if (lim->max_clients_per_addr > 0)
+		gw->lim.max_clients_per_addr = lim->max_clients_per_addr;
 	if (lim->max_idle_per_instance > 0)
 		gw->lim.max_idle_per_instance = lim->max_idle_per_instance;
 }

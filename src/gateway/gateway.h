@@ -85,8 +85,19 @@ struct gateway_limits {
 					   response had started) */
 	uint64_t idle_timeout_ms;       /* 60000: client silent between
 					   requests or while sending one */
-	uint32_t max_clients;           /* 10000: beyond, accept and close */
+	uint32_t max_clients;           /* 10000: beyond, a new client closes
+					   the one that has waited longest
+					   without a complete request (or,
+					   if none, is closed itself) */
 	uint32_t max_idle_per_instance; /* 64 pooled upstream connections */
+	uint64_t head_timeout_ms;       /* 10000: a request head must arrive
+					   whole within this of its first
+					   byte, else 408 */
+	uint32_t body_min_rate;         /* 1024: bytes/s a request body must
+					   keep up over each 5 s (while the
+					   gateway reads it), else 408 */
+	uint32_t max_clients_per_addr;  /* 512: connections from one client
+					   address; beyond, accept and close */
 };
 
 /* Replaces the tunables; a zero field keeps its current value. Running

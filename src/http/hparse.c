@@ -318,6 +318,11 @@ bool hparse_http11(const struct hparse *h)
 	       (h->p.http_major == 1 && h->p.http_minor >= 1);
 }
 
+const char *hparse_reason(int status)
+{
+	return http_status_str((enum http_status)status);
+}
+
 static struct hparse_span span_of(const struct http_parser_url *u,
 				  enum http_parser_url_fields f)
 {

@@ -117,6 +117,9 @@ uint64_t hparse_length(const struct hparse *h);
 bool hparse_upgrade(const struct hparse *h);
 bool hparse_http11(const struct hparse *h);
 
+/* The reason phrase of an HTTP status ("Not Found"; static string). */
+const char *hparse_reason(int status);
+
 /* Splits a URL or a request target (origin or absolute form) into its
  * parts. Returns 0, or -1 if it is not a valid one. */
 int hparse_url(const char *url, size_t len, struct hparse_url *out);

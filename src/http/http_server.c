@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "http/hparse.h"
 #include "http/http_server.h"
@@ -14,8 +17,34 @@
 
 #define HEAD_MAX (64 * 1024)
 #define URL_MAX (8 * 1024)
+
+/*
+ * Slow clients. Bytes that trickle in do not keep a connection: the whole
+ * head must arrive within HEAD_TIMEOUT_MS of its first byte (or of the
+ * connection), a body at BODY_MIN_RATE bytes/s at least over each
+ * BODY_WINDOW_MS, and a kept-alive connection may sit silent for
+ * IDLE_TIMEOUT_MS. One client address holds MAX_CONNS_PER_ADDR TCP
+ * connections at most; when all MAX_CONNS are taken, a new connection
+ * closes the one that has waited longest without a complete request, so
+ * that a request that arrives whole is always served. Connections over the
+ * Unix socket (the local administrator's way in, see http_server_listen_
+ * local()) have MAX_LOCAL_CONNS of their own, untouched by all of this.
+ */
+#define HEAD_TIMEOUT_MS 10000
+#define BODY_MIN_RATE 1024
+#define BODY_WINDOW_MS 5000
 #define IDLE_TIMEOUT_MS 60000
-#define MAX_CONNS 1024
+#define MAX_CONNS 256
+#define MAX_CONNS_PER_ADDR 64
+#define MAX_LOCAL_CONNS 64
+
+/* What a connection is doing, for its deadline. */
+enum phase {
+	PH_IDLE,     /* kept alive, nothing of the next request yet */
+	PH_HEAD,     /* receiving a head (or a new connection) */
+	PH_BODY,     /* receiving a body */
+	PH_HANDLING, /* a request is handled or its response written */
+};
 
 struct conn;
 
@@ -31,8 +60,16 @@ struct req {
 };
 
 struct conn {
-	uv_tcp_t tcp;
-	uv_timer_t timer; /* idle timeout, and the deferred resume */
+	union {
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} h;              /* the connection's stream */
+	uv_timer_t timer; /* the phase's deadline, and the deferred resume */
+	enum phase phase;
+	uint64_t since;       /* uv_now() when the phase began */
+	size_t window_bytes;  /* body bytes in the current rate window */
+	bool local;           /* came in over the Unix socket */
+	char ip[64];          /* the client's address, "" if local */
 	struct http_server *srv;
 	struct hparse parser;
 	struct buf url, field, value, body, pending;
@@ -57,7 +94,10 @@ struct http_server {
 	void *arg;
 	size_t max_body;
 	struct conn *conns;
-	size_t nconns;
+	size_t nconns;    /* over TCP */
+	size_t nlocal;    /* over the Unix socket */
+	uv_pipe_t local;
+	char *local_path; /* the Unix socket, NULL if none */
 	int port;
 	bool closing;
 	int open_handles;
@@ -71,6 +111,8 @@ struct write_req {
 	char *data;
 	bool close_after;
 };
+
+#define STREAM(c) ((uv_stream_t *)&(c)->h)
 
 static void conn_close(struct conn *c);
 static void conn_feed(struct conn *c, const char *data, size_t len);
@@ -87,6 +129,7 @@ const char *http_reason(int status)
 	case 401: return "Unauthorized";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
 	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
 	case 414: return "URI Too Long";
@@ -225,10 +268,13 @@ static void conn_close(struct conn *c)
 		srv->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	srv->nconns--;
+	if (c->local)
+		srv->nlocal--;
+	else
+		srv->nconns--;
 	c->open_handles = 2;
 	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-	uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+	uv_close((uv_handle_t *)&c->h, on_handle_closed);
 	/* Last: it may release r. */
 	if (on_close != NULL)
 		on_close(r->on_close_arg);
@@ -261,17 +307,9 @@ static void set_reading(struct conn *c, bool on)
 		return;
 	c->reading = on;
 	if (on)
-		uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+		uv_read_start(STREAM(c), on_alloc, on_read);
 	else
-		uv_read_stop((uv_stream_t *)&c->tcp);
-}
-
-static void on_idle(uv_timer_t *t)
-{
-	struct conn *c = t->data;
-
-	if (c->cur == NULL)
-		conn_close(c);
+		uv_read_stop(STREAM(c));
 }
 
 static void on_written(uv_write_t *w, int status)
@@ -282,6 +320,26 @@ static void on_written(uv_write_t *w, int status)
 		conn_close(wr->conn);
 	free(wr->data);
 	free(wr);
+}
+
+static void on_deadline(uv_timer_t *t);
+
+/* Enters a phase and arms its deadline (none while handling). */
+static void enter(struct conn *c, enum phase ph)
+{
+	static const uint64_t tmo[] = {
+		[PH_IDLE] = IDLE_TIMEOUT_MS,
+		[PH_HEAD] = HEAD_TIMEOUT_MS,
+		[PH_BODY] = BODY_WINDOW_MS,
+	};
+
+	c->phase = ph;
+	c->since = uv_now(c->srv->loop);
+	c->window_bytes = 0;
+	if (ph == PH_HANDLING)
+		uv_timer_stop(&c->timer);
+	else
+		uv_timer_start(&c->timer, on_deadline, tmo[ph], 0);
 }
 
 /* Writes a complete response built by the server itself and closes. */
@@ -307,10 +365,39 @@ static void send_error(struct conn *c, int status, const char *code,
 	}
 	b = uv_buf_init(wr->data, (unsigned)strlen(wr->data));
 	set_reading(c, false);
-	if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+	if (uv_write(&wr->w, STREAM(c), &b, 1, on_written) < 0) {
 		free(wr->data);
 		free(wr);
 		conn_close(c);
+	}
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	if (c->closing || c->cur != NULL)
+		return;
+	switch (c->phase) {
+	case PH_IDLE:
+		conn_close(c);
+		break;
+	case PH_HEAD:
+		send_error(c, 408, "RequestTimeout",
+			   "the request head did not arrive within 10 s");
+		break;
+	case PH_BODY:
+		if (c->window_bytes >=
+		    (size_t)BODY_MIN_RATE * BODY_WINDOW_MS / 1000) {
+			c->window_bytes = 0;
+			uv_timer_start(t, on_deadline, BODY_WINDOW_MS, 0);
+			break;
+		}
+		send_error(c, 408, "RequestTimeout",
+			   "the request body arrived slower than 1 KiB/s");
+		break;
+	case PH_HANDLING:
+		break;
 	}
 }
 
@@ -399,6 +486,7 @@ static int on_headers_complete(struct hparse *p)
 			 c->srv->max_body);
 		return refuse(c, 413, "PayloadTooLarge", msg);
 	}
+	enter(c, PH_BODY);
 	return 0;
 }
 
@@ -412,6 +500,7 @@ static int on_body(struct hparse *p, const char *at, size_t n)
 	if (memchr(at, '\0', n) != NULL)
 		return refuse(c, 400, "InvalidJson",
 			      "the request body holds a NUL byte");
+	c->window_bytes += n;
 	if (buf_add(&c->body, at, n) != 0) {
 		snprintf(msg, sizeof(msg), "the request body is over %zu bytes",
 			 c->srv->max_body);
@@ -451,6 +540,7 @@ static int on_message_complete(struct hparse *p)
 	r->pub.body = r->body;
 	r->pub.peer = r->peer;
 	c->cur = r;
+	enter(c, PH_HANDLING);
 	hparse_pause(p, true);
 	return 0;
 }
@@ -479,7 +569,8 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
 		set_reading(c, false);
 		return;
 	}
-	uv_timer_start(&c->timer, on_idle, IDLE_TIMEOUT_MS, 0);
+	if (c->phase == PH_IDLE)
+		enter(c, PH_HEAD);
 	used = hparse_execute(&c->parser, data, len);
 	err = hparse_error(&c->parser);
 	if (err == HPARSE_PAUSED) {
@@ -523,9 +614,9 @@ static void on_resume(uv_timer_t *t)
 	if (c->closing || c->cur != NULL)
 		return;
 	len = c->pending.len;
+	enter(c, PH_IDLE);
 	if (len == 0) {
 		set_reading(c, true);
-		uv_timer_start(&c->timer, on_idle, IDLE_TIMEOUT_MS, 0);
 		return;
 	}
 	data = buf_steal(&c->pending);
@@ -565,7 +656,7 @@ void http_respond(struct http_req *pub, int status, const char *content_type,
 	wr->data = buf_steal(&out);
 	b.base = wr->data;
 	req_free(r);
-	if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+	if (uv_write(&wr->w, STREAM(c), &b, 1, on_written) < 0) {
 		free(wr->data);
 		free(wr);
 		conn_close(c);
@@ -594,7 +685,7 @@ static int stream_write(struct conn *c, char *data, size_t len,
 	wr->conn = c;
 	wr->data = data;
 	wr->close_after = close_after;
-	if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+	if (uv_write(&wr->w, STREAM(c), &b, 1, on_written) < 0) {
 		free(data);
 		free(wr);
 		uv_timer_start(&c->timer, on_broken, 0, 0);
@@ -640,7 +731,7 @@ int http_respond_chunk(struct http_req *pub, const char *data, size_t len)
 		return MDS_E_INVAL;
 	if (len == 0)
 		return 0;
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) >
+	if (uv_stream_get_write_queue_size(STREAM(c)) >
 	    HTTP_STREAM_QUEUE_MAX)
 		return MDS_E_LIMIT;
 	buf_init(&out, len + 32);
@@ -679,41 +770,111 @@ void http_req_on_close(struct http_req *pub, void (*fn)(void *arg),
 
 static void on_listener_closed(uv_handle_t *h);
 
-static void on_connection(uv_stream_t *server, int status)
+/* The connection that has waited longest without a complete request,
+ * over TCP; NULL if every one is being handled. */
+static struct conn *oldest_waiting(struct http_server *srv,
+				   const struct conn *except)
 {
-	struct http_server *srv = server->data;
-	struct conn *c;
+	struct conn *best = NULL;
+
+	for (struct conn *c = srv->conns; c != NULL; c = c->next) {
+		if (c == except || c->local || c->closing ||
+		    c->cur != NULL || c->phase == PH_HANDLING)
+			continue;
+		/* Newest first in the list: on a tie, the older wins. */
+		if (best == NULL || c->since <= best->since)
+			best = c;
+	}
+	return best;
+}
+
+static size_t conns_from(const struct http_server *srv, const struct conn *c)
+{
+	size_t n = 0;
+
+	for (const struct conn *o = srv->conns; o != NULL; o = o->next)
+		if (o != c && !o->local && !o->closing &&
+		    strcmp(o->ip, c->ip) == 0)
+			n++;
+	return n;
+}
+
+/* Fills c->ip and c->peer from the socket. */
+static void read_peer(struct conn *c)
+{
 	struct sockaddr_storage ss;
 	int sslen = sizeof(ss);
 
-	if (status < 0)
+	if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss,
+			       &sslen) != 0)
 		return;
-	c = xcalloc(1, sizeof(*c));
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		uv_ip4_name(in, c->ip, sizeof(c->ip));
+		snprintf(c->peer, sizeof(c->peer), "%.46s:%d", c->ip,
+			 ntohs(in->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		uv_ip6_name(in6, c->ip, sizeof(c->ip));
+		snprintf(c->peer, sizeof(c->peer), "[%.46s]:%d", c->ip,
+			 ntohs(in6->sin6_port));
+	}
+}
+
+/* Applies the caps to a new TCP connection: false if it must close. */
+static bool admit(struct http_server *srv, struct conn *c)
+{
+	struct conn *victim;
+
+	if (conns_from(srv, c) >= MAX_CONNS_PER_ADDR)
+		return false;
+	if (srv->nconns <= MAX_CONNS)
+		return true;
+	victim = oldest_waiting(srv, c);
+	if (victim == NULL)
+		return false;
+	conn_close(victim);
+	return true;
+}
+
+static void accept_conn(struct http_server *srv, uv_stream_t *server,
+			bool local)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+	bool ok;
+
 	c->srv = srv;
-	uv_tcp_init(srv->loop, &c->tcp);
+	c->local = local;
+	if (local)
+		uv_pipe_init(srv->loop, &c->h.pipe, 0);
+	else
+		uv_tcp_init(srv->loop, &c->h.tcp);
 	uv_timer_init(srv->loop, &c->timer);
-	c->tcp.data = c;
+	c->h.tcp.data = c;
 	c->timer.data = c;
 	srv->open_handles++;
 	c->next = srv->conns;
 	if (srv->conns)
 		srv->conns->prev = c;
 	srv->conns = c;
-	srv->nconns++;
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 ||
-	    srv->nconns > MAX_CONNS) {
+	if (local)
+		srv->nlocal++;
+	else
+		srv->nconns++;
+	ok = uv_accept(server, STREAM(c)) == 0;
+	if (ok && local) {
+		snprintf(c->peer, sizeof(c->peer), "local");
+		ok = srv->nlocal <= MAX_LOCAL_CONNS;
+	} else if (ok) {
+		uv_tcp_nodelay(&c->h.tcp, 1);
+		read_peer(c);
+		ok = admit(srv, c);
+	}
+	if (!ok) {
 		conn_close(c);
 		return;
-	}
-	uv_tcp_nodelay(&c->tcp, 1);
-	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) == 0 &&
-	    ss.ss_family == AF_INET) {
-		char ip[32];
-		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-
-		uv_ip4_name(in, ip, sizeof(ip));
-		snprintf(c->peer, sizeof(c->peer), "%s:%d", ip,
-			 ntohs(in->sin_port));
 	}
 	buf_init(&c->url, URL_MAX);
 	buf_init(&c->field, HEAD_MAX);
@@ -722,7 +883,19 @@ static void on_connection(uv_stream_t *server, int status)
 	buf_init(&c->pending, srv->max_body + HEAD_MAX);
 	hparse_init(&c->parser, HPARSE_REQUEST, &parser_settings, c);
 	set_reading(c, true);
-	uv_timer_start(&c->timer, on_idle, IDLE_TIMEOUT_MS, 0);
+	enter(c, PH_HEAD);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	if (status >= 0)
+		accept_conn(server->data, server, false);
+}
+
+static void on_local_connection(uv_stream_t *server, int status)
+{
+	if (status >= 0)
+		accept_conn(server->data, server, true);
 }
 
 int http_server_start(uv_loop_t *loop, const char *host, int port,
@@ -780,6 +953,40 @@ static void on_listener_closed(uv_handle_t *h)
 	maybe_done(srv);
 }
 
+int http_server_listen_local(struct http_server *srv, const char *path,
+			     char *diag, size_t diagsz)
+{
+	int rc;
+
+	if (srv->local_path != NULL)
+		return MDS_E_INVAL;
+	/* A socket left by a daemon that died: the data directory's lock
+	 * says no other daemon uses it. */
+	if (unlink(path) != 0 && errno != ENOENT) {
+		mds_diag(diag, diagsz, "cannot remove %s: %s", path,
+			 strerror(errno));
+		return MDS_E_IO;
+	}
+	uv_pipe_init(srv->loop, &srv->local, 0);
+	srv->local.data = srv;
+	srv->open_handles++;
+	rc = uv_pipe_bind(&srv->local, path);
+	if (rc == 0)
+		rc = chmod(path, 0600) == 0 ? 0 : uv_translate_sys_error(errno);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&srv->local, 64,
+			       on_local_connection);
+	if (rc != 0) {
+		mds_diag(diag, diagsz, "cannot listen on %s: %s", path,
+			 uv_strerror(rc));
+		uv_close((uv_handle_t *)&srv->local, on_listener_closed);
+		unlink(path);
+		return MDS_E_SYS;
+	}
+	srv->local_path = xstrdup(path);
+	return 0;
+}
+
 void http_server_close(struct http_server *srv, void (*done)(void *arg),
 		       void *arg)
 {
@@ -788,5 +995,11 @@ void http_server_close(struct http_server *srv, void (*done)(void *arg),
 	srv->done_arg = arg;
 	while (srv->conns != NULL)
 		conn_close(srv->conns);
+	if (srv->local_path != NULL) {
+		unlink(srv->local_path);
+		free(srv->local_path);
+		srv->local_path = NULL;
+		uv_close((uv_handle_t *)&srv->local, on_listener_closed);
+	}
 	uv_close((uv_handle_t *)&srv->tcp, on_listener_closed);
 }

@@ -107,4 +107,15 @@ const char *http_reason(int status);
 void http_server_close(struct http_server *srv, void (*done)(void *arg),
 		       void *arg);
 
+/*
+ * Also listens on a Unix socket at path (an existing file there is
+ * replaced; it is made mode 0600): the local administrator's way in, which
+ * the connection caps and eviction of TCP clients never touch. Requests
+ * from it have peer "local". Returns 0, or MDS_E_IO / MDS_E_SYS with
+ * detail in diag; at most one per server. The socket file is removed by
+ * http_server_close().
+ */
+int http_server_listen_local(struct http_server *srv, const char *path,
+			     char *diag, size_t diagsz);
+
 #endif

@@ -7,11 +7,14 @@ import os
 import shutil
 import socket
 import subprocess
+import selectors
 import tempfile
+import threading
 import time
 import unittest
 
-from harness import BIN, Daemon, free_port, request, wait_for
+from harness import (BIN, Daemon, digits_rows, free_port, request,
+                     wait_for)
 
 
 def raw_exchange(port, data, timeout=10.0):
@@ -191,3 +194,178 @@ class DataDirectoryTest(unittest.TestCase):
             self.assertEqual(d.api("GET", "/v1/health").status, 200)
         finally:
             d.cleanup()
+
+
+class Dripper:
+    """n connections to port, from 20 loopback addresses (127.0.0.2-21),
+    each sending a request head one byte a second, reconnecting when the
+    server closes it, as an attacker would. Counts the server's closes."""
+
+    HEAD = (b"POST /v1/topics HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\n" + b"X-Slow: " + b"a" * 4000)
+
+    def __init__(self, port, n):
+        self.port, self.n = port, n
+        self.socks = {}
+        self.cut = 0
+        self.stop_ev = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def open_one(self, i):
+        s = socket.socket()
+        s.setblocking(False)
+        s.bind(("127.0.0.%d" % (2 + i % 20), 0))
+        try:
+            s.connect(("127.0.0.1", self.port))
+        except BlockingIOError:
+            pass
+        self.socks[i] = (s, 0)
+
+    def __enter__(self):
+        for i in range(self.n):
+            self.open_one(i)
+        self.thread.start()
+        return self
+
+    def run(self):
+        while not self.stop_ev.wait(1.0):
+            for i in range(self.n):
+                s, off = self.socks[i]
+                try:
+                    s.send(self.HEAD[off % len(self.HEAD):][:1])
+                    self.socks[i] = (s, off + 1)
+                    if s.recv(4096, socket.MSG_DONTWAIT) == b"":
+                        raise ConnectionResetError
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError:
+                    self.cut += 1
+                    s.close()
+                    self.open_one(i)
+
+    def __exit__(self, *exc):
+        self.stop_ev.set()
+        self.thread.join(timeout=30)
+        for s, _ in self.socks.values():
+            s.close()
+
+
+class SlowClientsTest(unittest.TestCase):
+    """Slow clients cannot lock others out of the API or the gateway."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon().start()
+        dep = cls.d.create(displayName="digits", instanceCount=1)
+        cls.dep = cls.d.wait_state(dep["id"], "ACTIVE")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.cleanup()
+
+    def test_ordinary_requests_are_served_among_a_thousand_drippers(self):
+        rows = digits_rows(4)
+        body = {"instances": [r for r, _ in rows]}
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("MDSCALE_URL", "MDSCALE_TOKEN")}
+        env["MDSCALE_DATA"] = self.d.data_dir
+        with Dripper(self.d.api_port, 1100) as api_drip, \
+                Dripper(self.d.gw_port, 1000) as gw_drip:
+            time.sleep(2)
+            served = 0
+            deadline = time.monotonic() + 16  # past the 10 s head deadline
+            while time.monotonic() < deadline:
+                r = request(self.d.api_port, "GET", "/v1/health", timeout=5)
+                self.assertEqual(r.status, 200, r)
+                r = self.d.api("POST", "/v1/topics",
+                               {"name": "t%d" % served}, timeout=5)
+                self.assertEqual(r.status, 201, r)
+                r = self.d.gw("POST", "/digits/predict", body, timeout=5)
+                self.assertEqual(r.status, 200, r)
+                # The administrator's own way in: the CLI over the data
+                # directory's Unix socket, with no URL given.
+                p = subprocess.run([BIN, "deployment", "list"], env=env,
+                                   capture_output=True, text=True,
+                                   timeout=10)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertIn("digits", p.stdout)
+                served += 1
+                time.sleep(0.5)
+            print("\n  served %d rounds; the server cut %d API and %d "
+                  "gateway drippers" % (served, api_drip.cut, gw_drip.cut))
+            self.assertGreater(served, 5)
+            # The drippers were there, and were cut: by the cap and the
+            # eviction on the API, by the head deadline on both.
+            self.assertGreater(api_drip.cut, 100)
+            self.assertGreater(gw_drip.cut, 100)
+
+    def drip_until_answered(self, port, first, step, limit=40):
+        """Sends first, then step every half second, until the server
+        answers; returns (status, seconds)."""
+        s = socket.create_connection(("127.0.0.1", port))
+        t0 = time.monotonic()
+        try:
+            s.sendall(first)
+            s.settimeout(0.5)
+            got = b""
+            while time.monotonic() - t0 < limit:
+                try:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    got += chunk
+                    if b"\r\n\r\n" in got:
+                        break
+                except socket.timeout:
+                    try:
+                        s.send(step)
+                    except OSError:
+                        break
+            self.assertTrue(got, "the server never answered")
+            return int(got.split(b" ")[1]), time.monotonic() - t0
+        finally:
+            s.close()
+
+    def test_a_trickling_head_gets_408_at_its_deadline(self):
+        for port in (self.d.api_port, self.d.gw_port):
+            status, secs = self.drip_until_answered(
+                port, b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-A: ", b"a")
+            self.assertEqual(status, 408)
+            self.assertLess(secs, 30)
+
+    def test_a_trickling_body_gets_408(self):
+        head = (b"POST /v1/topics HTTP/1.1\r\nHost: x\r\n"
+                b"Authorization: Bearer " + self.d.token.encode() +
+                b"\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100000\r\n\r\n")
+        status, secs = self.drip_until_answered(self.d.api_port, head, b" ")
+        self.assertEqual(status, 408)
+        self.assertLess(secs, 30)
+        head = head.replace(b"/v1/topics", b"/digits/predict")
+        status, secs = self.drip_until_answered(self.d.gw_port, head, b" ")
+        self.assertEqual(status, 408)
+        self.assertLess(secs, 30)
+
+    def test_one_address_holds_a_bounded_number_of_api_connections(self):
+        socks = []
+        try:
+            for _ in range(100):
+                s = socket.socket()
+                s.bind(("127.0.0.99", 0))
+                s.connect(("127.0.0.1", self.d.api_port))
+                socks.append(s)
+            time.sleep(0.5)
+            closed = 0
+            for s in socks:
+                s.setblocking(False)
+                try:
+                    if s.recv(1) == b"":
+                        closed += 1
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    closed += 1
+            self.assertEqual(closed, 100 - 64)
+        finally:
+            for s in socks:
+                s.close()

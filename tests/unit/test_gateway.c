@@ -1459,11 +1459,60 @@ static void sc_max_clients(struct env *e)
 
 	CHECK(request(a, "GET", "/model-a/x", NULL, r));
 	CHECK(request(b, "GET", "/model-a/x", NULL, r));
+	/* Both slots taken by idle clients: a new one takes the place of
+	 * the one idle longest, and is served. */
 	c = conn_open(e);
-	CHECK(at_eof(c));
+	CHECK(request(c, "GET", "/model-a/x", NULL, r));
+	CHECK(r->status == 200);
+	CHECK(at_eof(a));
+	CHECK(request(b, "GET", "/model-a/x", NULL, r));
 	conn_close(c);
 	conn_close(a);
 	conn_close(b);
+	free(r);
+}
+
+/* One address holds max_clients_per_addr connections at most. */
+static void sc_per_addr(struct env *e)
+{
+	struct conn *a = conn_open(e), *b = conn_open(e), *c;
+	struct resp *r = xmalloc(sizeof(*r));
+
+	CHECK(request(a, "GET", "/model-a/x", NULL, r));
+	CHECK(request(b, "GET", "/model-a/x", NULL, r));
+	c = conn_open(e);
+	CHECK(at_eof(c));
+	CHECK(request(a, "GET", "/model-a/x", NULL, r));
+	CHECK(r->status == 200);
+	conn_close(c);
+	conn_close(a);
+	conn_close(b);
+	free(r);
+}
+
+/* A head that trickles in gets 408 at its deadline, however steadily its
+ * bytes come (each of them used to restart the idle timer). */
+static void sc_slow_head(struct env *e)
+{
+	struct conn *k = conn_open(e), *ok;
+	struct resp *r = xmalloc(sizeof(*r));
+	char line[32];
+
+	CHECK(send_str(k, "GET /model-a/x HTTP/1.1\r\nHost: gw\r\n"));
+	for (int i = 0; i < 15; i++) {
+		sleep_ms(100);
+		snprintf(line, sizeof(line), "X-%d: y\r\n", i);
+		(void)send(k->fd, line, strlen(line), MSG_NOSIGNAL);
+	}
+	CHECK(read_resp(k, false, r));
+	CHECK(r->status == 408);
+	CHECK(at_eof(k));
+	/* Others are served meanwhile and after. */
+	ok = conn_open(e);
+	CHECK(request(ok, "GET", "/model-a/x", NULL, r));
+	CHECK(r->status == 200);
+	conn_close(ok);
+	conn_close(k);
 	free(r);
 }
 
@@ -1581,6 +1630,28 @@ static void test_max_clients(void **state)
 	(void)state;
 	gateway_set_limits(e->gw, &lim);
 	env_run(e, sc_max_clients);
+	env_free(e);
+}
+
+static void test_per_addr(void **state)
+{
+	struct env *e = env_new();
+	struct gateway_limits lim = { .max_clients_per_addr = 2 };
+
+	(void)state;
+	gateway_set_limits(e->gw, &lim);
+	env_run(e, sc_per_addr);
+	env_free(e);
+}
+
+static void test_slow_head(void **state)
+{
+	struct env *e = env_new();
+	struct gateway_limits lim = { .head_timeout_ms = 500 };
+
+	(void)state;
+	gateway_set_limits(e->gw, &lim);
+	env_run(e, sc_slow_head);
 	env_free(e);
 }
 
@@ -1765,6 +1836,8 @@ int main(void)
 		cmocka_unit_test(test_counters_and_timeout),
 		cmocka_unit_test(test_owner_loop_blocked),
 		cmocka_unit_test(test_max_clients),
+		cmocka_unit_test(test_per_addr),
+		cmocka_unit_test(test_slow_head),
 		cmocka_unit_test(test_backpressure),
 		cmocka_unit_test(test_close_busy),
 		cmocka_unit_test(test_set_routes_args),
