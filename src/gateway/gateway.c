@@ -43,7 +43,10 @@
  * its instance's pool (LIFO) -> reused, or closed. Until the first response
  * byte a request keeps every write it sent (up to RETAIN_MAX bytes) so it can
  * be replayed: on another instance when the connect failed, or once on a
- * fresh connection when a reused one died before answering. That decision is
+ * fresh connection when a reused one died before answering. The second is
+ * done only for what may run twice (as nginx does by default): a request
+ * none of whose bytes was sent, or an idempotent method, unless the
+ * deployment allows every replay (gateway_set_replay()). That decision is
  * taken in the upstream's close callback, when all its writes have called
  * back and may be written again.
  */
@@ -160,6 +163,7 @@ struct dep {
 	uint32_t *load; /* scratch for route_pick() */
 	size_t n;
 	uint32_t cursor, refs;
+	enum gateway_replay replay;
 	struct gateway_counters ctr;
 };
 
@@ -182,6 +186,7 @@ struct upconn {
 	uint16_t port;
 	enum up_state state;
 	bool reading, connected, reused, got_bytes, keepalive, resp_done;
+	bool sent; /* a write of the request completed on it */
 };
 
 enum frame { FRAME_NONE, FRAME_RAW, FRAME_CHUNKED };
@@ -204,6 +209,7 @@ struct request {
 	bool active, in_done, out_done, resp_head, discard, retain,
 		retried, keepalive, head_method, chunked_in, throttled,
 		gw_error, accounted;
+	bool unsafe; /* a method that must not run twice (POST, PATCH) */
 };
 
 struct client {
@@ -1034,6 +1040,10 @@ static void up_submit(struct upconn *up, struct wreq *w)
 	w->state = W_INFLIGHT;
 	up->nwrites++;
 	rc = wreq_write(w, (uv_stream_t *)&up->tcp, up_write_cb);
+	/* Bytes handed to the kernel may reach the instance even if the
+	 * connection fails later: from here on the request counts as sent. */
+	if (rc >= 0 && w->bytes > 0)
+		up->sent = true;
 	if (rc != 0)
 		up_write_done(up, w, rc > 0 ? 0 : rc);
 }
@@ -1464,6 +1474,7 @@ static void req_attach(struct client *c, bool pooled)
 		up = up_new(c->gw, r->inst);
 	up->client = c;
 	up->got_bytes = false;
+	up->sent = false;
 	up->keepalive = false;
 	up->resp_done = false;
 	hparse_init(&up->parser, HPARSE_RESPONSE, &ures_settings, up);
@@ -1538,13 +1549,18 @@ static void req_upstream_lost(struct client *c, const struct upconn *up)
 		up->inst->down = true;
 		req_release_inst(c->gw, r);
 		req_route(c);
-	} else if (up->reused && !up->got_bytes && r->retain && !r->retried) {
+	} else if (up->reused && !up->got_bytes && r->retain && !r->retried &&
+		   (!up->sent || !r->unsafe ||
+		    r->dep->replay == GATEWAY_REPLAY_ALL)) {
 		r->retried = true;
 		req_attach(c, false);
 	} else if (r->status == 0) {
 		local_error(c, 502, "BadGateway",
-			    "instance %s of deployment %s failed", up->inst->id,
-			    r->dep->id);
+			    "instance %s of deployment %s failed%s",
+			    up->inst->id, r->dep->id,
+			    r->unsafe && up->sent && up->reused
+			    ? " (the request may have run: it is not replayed)"
+			    : "");
 	} else {
 		client_close(c, false);
 		return;
@@ -1598,6 +1614,8 @@ static int creq_headers(struct hparse *p)
 	client_arm(c);
 	r->keepalive = hparse_keep_alive(p) && !c->gw->closing;
 	r->head_method = hparse_method_is(p, "HEAD");
+	r->unsafe = hparse_method_is(p, "POST") ||
+		    hparse_method_is(p, "PATCH") || hparse_method_is(p, "LOCK");
 	r->chunked_in = hparse_chunked(p);
 	r->rid = ++c->gw->rid_seq;
 	if (hparse_method_is(p, "CONNECT")) {
@@ -2797,6 +2815,36 @@ int gateway_set_routes(struct gateway *gw, const char *deployment_id,
 			return MDS_E_INVAL;
 	call_on_thread(gw, set_routes_fn, &rt);
 	return 0;
+}
+
+struct replay_call {
+	const char *deployment_id;
+	enum gateway_replay replay;
+	int rc;
+};
+
+static void set_replay_fn(struct gateway *gw, void *arg)
+{
+	struct replay_call *rc = arg;
+	struct dep *d = dep_by_id(gw, rc->deployment_id);
+
+	if (d == NULL) {
+		rc->rc = MDS_E_NOTFOUND;
+		return;
+	}
+	d->replay = rc->replay;
+}
+
+int gateway_set_replay(struct gateway *gw, const char *deployment_id,
+		       enum gateway_replay replay)
+{
+	struct replay_call rc = { deployment_id, replay, 0 };
+
+	if (gw == NULL || deployment_id == NULL ||
+	    (replay != GATEWAY_REPLAY_SAFE && replay != GATEWAY_REPLAY_ALL))
+		return MDS_E_INVAL;
+	call_on_thread(gw, set_replay_fn, &rc);
+	return rc.rc;
 }
 
 static void remove_fn(struct gateway *gw, void *arg)

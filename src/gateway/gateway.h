@@ -107,6 +107,25 @@ void gateway_set_limits(struct gateway *gw, const struct gateway_limits *lim);
 /* Returns the port the gateway listens on. */
 int gateway_port(const struct gateway *gw);
 
+/* Which requests the gateway sends again, on a fresh connection, when a
+ * kept-alive connection to an instance dies before any response byte. */
+enum gateway_replay {
+	GATEWAY_REPLAY_SAFE = 0, /* the default, as nginx's: only a request
+				    none of whose bytes was sent, or one with
+				    an idempotent method (not POST, PATCH,
+				    LOCK); the others get 502 */
+	GATEWAY_REPLAY_ALL,      /* every request (the instance's handlers
+				    are all safe to run twice) */
+};
+
+/* Sets a deployment's replay policy (a new deployment starts with
+ * GATEWAY_REPLAY_SAFE; call after its first gateway_set_routes()).
+ * Returns 0, MDS_E_NOTFOUND if the gateway has no such deployment, or
+ * MDS_E_INVAL. A request that was never connected anywhere goes to another
+ * instance whatever the policy. */
+int gateway_set_replay(struct gateway *gw, const char *deployment_id,
+		       enum gateway_replay replay);
+
 /*
  * Replaces the routable instances of a deployment (creating the deployment's
  * entry if new). Instances no longer listed get no new requests; their

@@ -1284,11 +1284,72 @@ static void sc_replay(struct env *e)
 	free(r);
 }
 
+/* A GET lost on a reused connection is sent again on a fresh one. */
+static void sc_replay_get(struct env *e)
+{
+	struct conn *k = conn_open(e);
+	struct resp *r = xmalloc(sizeof(*r));
+
+	CHECK(request(k, "GET", "/model-a/one", NULL, r));
+	CHECK_INT(r->status, 200);
+	CHECK(request(k, "GET", "/model-a/two", NULL, r));
+	CHECK_INT(r->status, 200);
+	CHECK_HAS(r->body, "url=/two ");
+	CHECK_INT(accepts(e, 0), 2);
+	conn_close(k);
+	free(r);
+}
+
+/* By default a POST that reached the instance is not sent again: it may
+ * have run (a prediction, or anything else a POST does). */
+static void sc_no_replay_post(struct env *e)
+{
+	struct conn *k = conn_open(e);
+	struct resp *r = xmalloc(sizeof(*r));
+
+	CHECK(request(k, "GET", "/model-a/one", NULL, r));
+	CHECK_INT(r->status, 200);
+	CHECK(send_str(k, "POST /model-a/two HTTP/1.1\r\nHost: gw\r\n"
+		       "Content-Length: 3\r\n\r\nxyz"));
+	CHECK(read_resp(k, false, r));
+	CHECK_INT(r->status, 502);
+	CHECK_HAS(r->body, "not replayed");
+	CHECK_INT(accepts(e, 0), 1);
+	conn_close(k);
+	free(r);
+}
+
 static void test_retry_reused_connection(void **state)
 {
 	struct env *e = env_new();
 
 	(void)state;
+	e->ups[0].drop_second = true;
+	env_run(e, sc_replay_get);
+	env_free(e);
+}
+
+static void test_no_replay_of_post(void **state)
+{
+	struct env *e = env_new();
+
+	(void)state;
+	e->ups[0].drop_second = true;
+	env_run(e, sc_no_replay_post);
+	env_free(e);
+}
+
+/* A deployment whose handlers may run twice can ask for every replay. */
+static void test_replay_all(void **state)
+{
+	struct env *e = env_new();
+
+	(void)state;
+	assert_int_equal(gateway_set_replay(e->gw, "no-such", GATEWAY_REPLAY_ALL),
+			 MDS_E_NOTFOUND);
+	assert_int_equal(gateway_set_replay(e->gw, "ocid1.dep.one",
+					   GATEWAY_REPLAY_ALL),
+			 0);
 	e->ups[0].drop_second = true;
 	env_run(e, sc_replay);
 	env_free(e);
@@ -1831,6 +1892,8 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_retry_dead_instance),
 		cmocka_unit_test(test_retry_reused_connection),
+		cmocka_unit_test(test_no_replay_of_post),
+		cmocka_unit_test(test_replay_all),
 		cmocka_unit_test(test_drain_removed_instance),
 		cmocka_unit_test(test_head_204_pipelined),
 		cmocka_unit_test(test_counters_and_timeout),
