@@ -139,6 +139,7 @@ struct deployment {
 	char shape[SHAPE_NAME_MAX + 1];
 	uint32_t count;
 	uint32_t ready_timeout_s, drain_timeout_s;
+	bool replay_all; /* replayNonIdempotent: see gateway_set_replay() */
 	enum dep_state state;
 	char details[300];
 	int64_t created_ms, updated_ms;
@@ -271,6 +272,8 @@ static json_t *dep_json(const struct deploy *d, const struct deployment *dep,
 		      "timeCreated", jsonx_time(dep->created_ms), "timeUpdated",
 		      jsonx_time(dep->updated_ms), "currentWorkRequestId",
 		      dep->wr ? json_string(dep->wr->id) : json_null());
+	json_object_set_new(o, "replayNonIdempotent",
+			    json_boolean(dep->replay_all));
 	json_object_set_new(o, "endpoint",
 			    json_sprintf("%s/%s", d->env.gateway_url, dep->id));
 	for (size_t i = 0; i < dep->ninst; i++)
@@ -372,6 +375,9 @@ static void routes_update(struct deploy *d, struct deployment *dep)
 		}
 	}
 	gateway_set_routes(d->env.gateway, dep->id, dep->name, ups, n);
+	gateway_set_replay(d->env.gateway, dep->id,
+			   dep->replay_all ? GATEWAY_REPLAY_ALL
+					   : GATEWAY_REPLAY_SAFE);
 }
 
 /* ---- instances: processes ---- */
@@ -1297,7 +1303,7 @@ int deploy_create(struct deploy *d, json_t *spec, json_t **out,
 	static const char *const known[] = {
 		"displayName", "command", "instanceShapeName", "instanceCount",
 		"healthPath", "environment", "readyTimeoutSeconds",
-		"drainTimeoutSeconds" };
+		"drainTimeoutSeconds", "replayNonIdempotent" };
 	const struct config *cfg = d->env.config;
 	struct deployment *dep, **tail;
 	json_t *v, *env;
@@ -1352,6 +1358,10 @@ int deploy_create(struct deploy *d, json_t *spec, json_t **out,
 		return fault_set(f, MDS_E_INVAL, "healthPath",
 				 "healthPath: must be a path starting with "
 				 "'/', without spaces");
+	v = json_object_get(spec, "replayNonIdempotent");
+	if (v != NULL && !json_is_boolean(v))
+		return fault_set(f, MDS_E_INVAL, "replayNonIdempotent",
+				 "replayNonIdempotent: must be true or false");
 	env = json_object_get(spec, "environment");
 	if (env != NULL) {
 		if (!json_is_object(env) || json_object_size(env) > 256)
@@ -1378,6 +1388,8 @@ int deploy_create(struct deploy *d, json_t *spec, json_t **out,
 							      "displayName")));
 	dep->command = json_deep_copy(json_object_get(spec, "command"));
 	dep->health_path = xstrdup(jstr(spec, "healthPath", "/health"));
+	dep->replay_all = json_is_true(json_object_get(spec,
+						      "replayNonIdempotent"));
 	dep->env = env ? json_deep_copy(env) : json_object();
 	copy_str(dep->shape, sizeof(dep->shape),
 		 jstr(spec, "instanceShapeName", cfg->default_shape));
@@ -1659,6 +1671,8 @@ static int load_dep(void *arg, const char *id, const char *text)
 	dep->name = xstrdup(jstr(o, "displayName", id));
 	dep->command = json_incref(json_object_get(o, "command"));
 	dep->health_path = xstrdup(jstr(o, "healthPath", "/health"));
+	dep->replay_all = json_is_true(json_object_get(o,
+						      "replayNonIdempotent"));
 	dep->env = json_incref(json_object_get(o, "environment"));
 	if (dep->env == NULL)
 		dep->env = json_object();

@@ -369,3 +369,88 @@ class SlowClientsTest(unittest.TestCase):
         finally:
             for s in socks:
                 s.close()
+
+
+# An instance whose POST handler runs (it appends a line to a file), then
+# drops the connection before answering, as a crashing worker would: the
+# worst case for a replaying proxy.
+DYING_SERVER = r'''
+import http.server, socket, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        with open(sys.argv[2], "a") as f:
+            f.write("ran\n")
+        self.connection.shutdown(socket.SHUT_RDWR)
+        self.close_connection = True
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+'''
+
+
+class ReplayTest(unittest.TestCase):
+    """A POST that reached an instance that then died is not run again
+    elsewhere, unless the deployment says its handlers may run twice."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.cleanup()
+
+    def runs_of_one_post(self, name, **spec):
+        ran = os.path.join(self.d.data_dir, name + ".ran")
+        dep = self.d.create(displayName=name, instanceCount=2,
+                            command=["python3", "-c", DYING_SERVER, "$PORT",
+                                     ran], **spec)
+        self.d.wait_state(dep["id"], "ACTIVE")
+        # One kept-alive client connection warms a pooled connection to
+        # each instance, so that the POST goes out on a reused one.
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.d.gw_port,
+                                          timeout=30)
+        try:
+            for _ in range(4):
+                conn.request("GET", "/%s/ping" % name)
+                r = conn.getresponse()
+                r.read()
+                self.assertEqual(r.status, 200)
+            conn.request("POST", "/%s/count" % name, body=b"{}")
+            r = conn.getresponse()
+            status, body = r.status, r.read()
+        finally:
+            conn.close()
+        time.sleep(0.5)
+        with open(ran) as f:
+            return status, body, f.read().count("ran")
+
+    def test_a_post_is_not_replayed_by_default(self):
+        status, body, runs = self.runs_of_one_post("once")
+        self.assertEqual(runs, 1, body)
+        self.assertEqual(status, 502, body)
+        self.assertIn(b"not replayed", body)
+        dep = self.d.api("GET", "/v1/deployments/once").json
+        self.assertIs(dep["replayNonIdempotent"], False)
+
+    def test_a_deployment_may_allow_every_replay(self):
+        status, body, runs = self.runs_of_one_post(
+            "twice", replayNonIdempotent=True)
+        self.assertEqual(runs, 2, body)
+        dep = self.d.api("GET", "/v1/deployments/twice").json
+        self.assertIs(dep["replayNonIdempotent"], True)
+
+    def test_the_setting_is_a_boolean(self):
+        r = self.d.api("POST", "/v1/deployments",
+                       {"displayName": "bad", "command": "true",
+                        "replayNonIdempotent": "yes"})
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json["field"], "replayNonIdempotent")
