@@ -4,6 +4,8 @@
 #                example deployment, print what to do next
 #   make test    install, build, run every test (default and sanitizer builds)
 #   make asan    the tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make install install under PREFIX (default /usr/local), staged in DESTDIR
+#   make deb     a Debian package (mdscale_VERSION_ARCH.deb)
 #   make bench   the benchmarks under bench/
 #   make lint    clang-tidy and cppcheck; make format: clang-format
 
@@ -11,14 +13,19 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 NINJA ?= ninja
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: all deps build build-asan build-tsan run test test-default asan \
-	valgrind bench lint format clean
+.PHONY: all deps deps-test build build-asan build-tsan run test test-default \
+	asan valgrind bench lint format clean install deb
 
 all: build
 
 deps:
-	@sh scripts/deps.sh
+	@sh scripts/deps.sh build
+
+deps-test:
+	@sh scripts/deps.sh test
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD) --buildtype=debugoptimized
@@ -41,21 +48,30 @@ build-tsan: deps $(TSAN_BUILD)/build.ninja
 	$(NINJA) -C $(TSAN_BUILD)
 
 run: build
+	@sh scripts/deps.sh run
 	@sh scripts/run.sh $(BUILD)
 
 # Every test, in the default build and under ASan+UBSan; the unit tests
 # (the gateway's threads among them) under ThreadSanitizer as well.
-test: build build-asan build-tsan
+test: deps-test build build-asan build-tsan
 	@sh scripts/test.sh $(BUILD) $(ASAN_BUILD) unit:$(TSAN_BUILD)
 
-test-default: build
-	@sh scripts/test.sh $(BUILD)
+test-default: deps-test build
+	@MDSCALE_SKIP_PACKAGE=1 sh scripts/test.sh $(BUILD)
 
-asan: build-asan
-	@sh scripts/test.sh $(ASAN_BUILD)
+asan: deps-test build-asan
+	@MDSCALE_SKIP_PACKAGE=1 sh scripts/test.sh $(ASAN_BUILD)
 
 valgrind: build
 	meson test -C $(BUILD) --suite unit --wrapper 'valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite'
+
+# The binary, man page, completions, systemd unit and example configuration.
+install: build
+	meson configure $(BUILD) -Dprefix=$(PREFIX) >/dev/null
+	meson install -C $(BUILD) --destdir "$(DESTDIR)"
+
+deb:
+	@sh scripts/deb.sh
 
 bench: build
 	@sh bench/run.sh $(BUILD)
@@ -69,4 +85,4 @@ format:
 	clang-format -i $$(find src tests/unit fuzz -name "*.[ch]")
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) build-deb

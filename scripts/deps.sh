@@ -1,15 +1,40 @@
 #!/bin/sh
-# Installs the Debian packages mdscale needs to build, test and run, if any is
-# missing. Idempotent: does nothing (and needs no network) when all are there.
+# Installs the Debian packages mdscale needs, if any is missing. Idempotent:
+# does nothing (and needs no network) when all are there.
+#
+#   sh scripts/deps.sh build   to build mdscale (compiler, Meson, -dev files)
+#   sh scripts/deps.sh run     to run the daemon and `make run`'s example
+#   sh scripts/deps.sh test    to run every test (build + run + test tools)
+#   sh scripts/deps.sh deb     to build the Debian package
+#
+# The daemon itself needs only the shared libraries of the build group (the
+# .deb names them); Chromium, Prometheus, Alertmanager, tmux and the rest of
+# the test group are for the tests alone.
 set -eu
 
-PKGS="build-essential meson ninja-build pkg-config \
+BUILD="build-essential meson ninja-build pkg-config python3 \
 libuv1-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libhttp-parser-dev \
-libjansson-dev libcmocka-dev python3 python3-sklearn curl chromium \
-prometheus tmux"
+libjansson-dev libcmocka-dev libsystemd-dev libyaml-dev"
+RUN="curl python3 python3-sklearn"
+TEST="$BUILD $RUN chromium prometheus prometheus-alertmanager tmux systemd \
+dpkg-dev python3-yaml man-db"
+DEB="$BUILD dpkg-dev"
+
+PKGS=""
+[ $# -eq 0 ] && set -- test
+for group in "$@"; do
+	case $group in
+	build) PKGS="$PKGS $BUILD" ;;
+	run) PKGS="$PKGS $RUN" ;;
+	test) PKGS="$PKGS $TEST" ;;
+	deb) PKGS="$PKGS $DEB" ;;
+	*) echo "deps: unknown group '$group' (build, run, test, deb)" >&2; exit 2 ;;
+	esac
+done
 
 missing=""
 for p in $PKGS; do
+	case " $missing " in *" $p "*) continue ;; esac
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
 		missing="$missing $p"
 	fi

@@ -48,6 +48,24 @@ for build in "$@"; do
 	fi
 	rm -f "$result"
 done
+# Once, not per build: the Debian package, installed on this machine with
+# dpkg and purged again (tests/package).
+if [ "${MDSCALE_SKIP_PACKAGE:-0}" != 1 ]; then
+	echo "== package test"
+	result=$(mktemp)
+	MDSCALE_TEST_RESULT="$result" python3 "$top/tests/e2e/run.py" \
+		"$top/tests/package"
+	if [ -s "$result" ]; then
+		read -r p f s < "$result"
+		passed=$((passed + p))
+		failed=$((failed + f))
+		skipped=$((skipped + ${s:-0}))
+	else
+		failed=$((failed + 1))
+	fi
+	rm -f "$result"
+fi
+
 echo
 if [ "$skipped" -ne 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"

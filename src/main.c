@@ -13,6 +13,8 @@ int main(int argc, char **argv)
 {
 	const char *verb = argc > 1 ? argv[1] : NULL;
 
+	if (verb != NULL && strcmp(verb, "help") == 0 && argc > 2)
+		return cli_help_noun(argv[2]);
 	if (verb == NULL || strcmp(verb, "help") == 0 ||
 	    strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0) {
 		cli_print_usage(stdout);
@@ -24,6 +26,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(verb, "serve") == 0)
 		return serve_main(argc - 1, argv + 1);
+	if (strcmp(verb, "__doc") == 0)
+		return cli_doc(argc - 1, argv + 1);
 	if (strcmp(verb, "__instance") == 0)
 		return serve_instance_exec(argc - 1, argv + 1);
 	return cli_main(argc, argv);

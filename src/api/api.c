@@ -110,6 +110,7 @@ static const struct api_route *const tables[] = {
 	logs_routes,
 	ui_routes,
 	metrics_routes,
+	alertmanager_routes,
 };
 
 /* Matches path against pattern, copying the '*' segments into id and

@@ -23,6 +23,7 @@ struct autoscale;
 struct logging;
 struct gateway;
 struct looplag;
+struct alertmanager;
 
 /* The daemon's modules, as the routes see them. Borrowed. */
 struct api {
@@ -37,6 +38,7 @@ struct api {
 	const char *cgroup_name; /* "v1", "v2" or "none", for /v1/health */
 	struct gateway *gateway; /* for /metrics; may be NULL */
 	struct looplag *looplag; /* for /metrics; may be NULL */
+	struct alertmanager *alertmanager; /* NULL while stopping */
 	double start_time_s;     /* the daemon's start, Unix seconds */
 };
 
@@ -80,5 +82,6 @@ extern const struct api_route autoscale_routes[];
 extern const struct api_route logs_routes[];
 extern const struct api_route ui_routes[];
 extern const struct api_route metrics_routes[];
+extern const struct api_route alertmanager_routes[];
 
 #endif

@@ -9,6 +9,12 @@
  * format requires. The answer has a hard cap (METRICS_MAX); past it the
  * scrape fails with 500 rather than growing without a bound.
  *
+ * As Prometheus users expect: counters only grow (work requests are counted
+ * by the deployments module as they end), status codes are the label
+ * "code", an instance is "instance_id" (Prometheus sets "instance" on every
+ * target itself), and the process is described by the process_* metrics of
+ * the client libraries.
+ *
  * GET /v1/top gives the figures `mdscale top` shows as one JSON document:
  * per deployment its state, ready/desired instances, the largest CPU and
  * memory sample over its instances and the gateway's raw counters (the
@@ -18,6 +24,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -173,7 +180,8 @@ static void deployments(struct out *o, struct api *api, json_t *deps)
 			json_array_foreach(json_object_get(d, "instances"), j,
 					   in) {
 				const char *l[] = { "deployment",
-						    str(d, "id"), "instance",
+						    str(d, "id"),
+						    "instance_id",
 						    str(in, "id"), NULL };
 				double v;
 
@@ -190,7 +198,8 @@ static void deployments(struct out *o, struct api *api, json_t *deps)
 	json_array_foreach(deps, i, d) {
 		json_array_foreach(json_object_get(d, "instances"), j, in) {
 			const char *l[] = { "deployment", str(d, "id"),
-					    "instance", str(in, "id"), NULL };
+					    "instance_id", str(in, "id"),
+					    NULL };
 
 			sample_u64(o, "mdscale_instance_restarts_total", l,
 				   (uint64_t)json_integer_value(
@@ -199,28 +208,47 @@ static void deployments(struct out *o, struct api *api, json_t *deps)
 	}
 }
 
-static void gateway(struct out *o, struct gateway *gw, json_t *deps)
+/* Requests by status code: the codes seen so far, and "none" (the client
+ * went away before a status) always. */
+static void requests_by_code(struct out *o, struct gateway *gw, json_t *deps)
 {
-	static const char *const classes[6] = { "none", "1xx", "2xx",
-						 "3xx", "4xx", "5xx" };
+	uint64_t by_status[GATEWAY_STATUS_CODES];
 	struct gateway_counters k;
+	char code[8];
 	size_t i;
 	json_t *d;
 
 	family(o, "mdscale_gateway_requests_total", "counter",
-	       "Requests the gateway finished, by status class (none: the "
-	       "client went away before a status).");
+	       "Requests the gateway finished, by the status code sent (none: "
+	       "the client went away before a status).");
 	json_array_foreach(deps, i, d) {
-		if (gw == NULL || gateway_counters(gw, str(d, "id"), &k) != 0)
-			continue;
-		for (size_t c = 0; c < 6; c++) {
-			const char *l[] = { "deployment", str(d, "id"),
-					    "code_class", classes[c], NULL };
+		const char *l[] = { "deployment", str(d, "id"), "code", code,
+				    NULL };
 
+		if (gw == NULL || gateway_counters(gw, str(d, "id"), &k) != 0 ||
+		    gateway_status_counts(gw, str(d, "id"), by_status) != 0)
+			continue;
+		for (size_t s = 0; s < GATEWAY_STATUS_CODES; s++) {
+			if (by_status[s] == 0)
+				continue;
+			snprintf(code, sizeof(code), "%zu",
+				 s + GATEWAY_STATUS_MIN);
 			sample_u64(o, "mdscale_gateway_requests_total", l,
-				   k.by_class[c]);
+				   by_status[s]);
 		}
+		snprintf(code, sizeof(code), "none");
+		sample_u64(o, "mdscale_gateway_requests_total", l,
+			   k.by_class[0]);
 	}
+}
+
+static void gateway(struct out *o, struct gateway *gw, json_t *deps)
+{
+	struct gateway_counters k;
+	size_t i;
+	json_t *d;
+
+	requests_by_code(o, gw, deps);
 	family(o, "mdscale_gateway_request_duration_seconds", "histogram",
 	       "Gateway latency, first byte in to last byte out.");
 	json_array_foreach(deps, i, d) {
@@ -340,74 +368,99 @@ static void deliveries(struct out *o, struct notifications *n)
 	notifications_each_stats(n, sub_stats, &w);
 }
 
-/* Work requests are counted from the store, so the figures survive a
- * restart. The distinct (operation, status) pairs are few. */
+static void wr_ended(void *arg, const char *operation, const char *status,
+		     uint64_t n)
+{
+	const char *l[] = { "operation", operation, "status", status, NULL };
+
+	sample_u64(arg, "mdscale_workrequests_total", l, n);
+}
+
+/* Work requests are counted as they end, so the counter only grows (from
+ * zero at each start of the daemon, as Prometheus expects of a counter). */
 static void workrequests(struct out *o, struct deploy *d)
 {
-	json_t *wrs = deploy_workrequests(d, NULL), *w, *counts = json_object();
-	const char *key;
-	json_t *v;
-	size_t i;
-
-	json_array_foreach(json_object_get(wrs, "items"), i, w) {
-		char k[128];
-
-		snprintf(k, sizeof(k), "%s\n%s", str(w, "operationType"),
-			 str(w, "status"));
-		v = json_object_get(counts, k);
-		json_object_set_new(counts, k,
-				    json_integer(json_integer_value(v) + 1));
-	}
 	family(o, "mdscale_workrequests_total", "counter",
-	       "Work requests by operation and status.");
-	json_object_foreach(counts, key, v) {
-		char op[128];
-		const char *nl = strchr(key, '\n');
-		const char *l[] = { "operation", op, "status", nl + 1, NULL };
-
-		snprintf(op, sizeof(op), "%.*s", (int)(nl - key), key);
-		sample_u64(o, "mdscale_workrequests_total", l,
-			   (uint64_t)json_integer_value(v));
-	}
-	json_decref(counts);
-	json_decref(wrs);
+	       "Work requests that ended since the daemon started, by "
+	       "operation and final status.");
+	deploy_each_ended(d, wr_ended, o);
 }
 
 /* ---- the process ---- */
 
+/* Writes a family of one unlabelled sample. */
+static void process_family(struct out *o, const char *name, const char *type,
+			   const char *help, double value)
+{
+	family(o, name, type, help);
+	sample(o, name, NULL, value);
+}
+
+/* Counts the open descriptors, or returns -1. */
+static double open_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+	double n = 0;
+
+	if (dir == NULL)
+		return -1;
+	while ((e = readdir(dir)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n - 1; /* the directory's own descriptor */
+}
+
+/* The metrics every Prometheus client library exports about its process,
+ * under their usual names, so that dashboards made for them work. */
 static void process(struct out *o, struct api *api)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	unsigned long size = 0, rss = 0;
-	uint64_t nfds = 0, last_ns, max_ns;
-	const char *v[] = { "version", METRICS_VERSION, NULL };
+	struct rlimit nofile = { 0 }, as = { 0 };
+	struct rusage ru;
+	double fds = open_fds(), cpu = 0;
 	FILE *f = fopen("/proc/self/statm", "r");
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *e;
 
 	if (f != NULL) {
 		if (fscanf(f, "%lu %lu", &size, &rss) != 2)
-			rss = 0;
+			size = rss = 0;
 		fclose(f);
 	}
-	if (dir != NULL) {
-		while ((e = readdir(dir)) != NULL)
-			nfds += e->d_name[0] != '.';
-		nfds--; /* the directory's own descriptor */
-		closedir(dir);
-	}
+	if (page <= 0)
+		page = 4096;
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		cpu = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+		      (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+	getrlimit(RLIMIT_NOFILE, &nofile);
+	getrlimit(RLIMIT_AS, &as);
+	process_family(o, "process_cpu_seconds_total", "counter",
+		       "Total user and system CPU time spent in seconds.", cpu);
+	if (fds >= 0)
+		process_family(o, "process_open_fds", "gauge",
+			       "Number of open file descriptors.", fds);
+	process_family(o, "process_max_fds", "gauge",
+		       "Maximum number of open file descriptors.",
+		       (double)nofile.rlim_cur);
+	process_family(o, "process_virtual_memory_bytes", "gauge",
+		       "Virtual memory size in bytes.", (double)size * page);
+	process_family(o, "process_virtual_memory_max_bytes", "gauge",
+		       "Maximum amount of virtual memory available in bytes.",
+		       (double)as.rlim_cur);
+	process_family(o, "process_resident_memory_bytes", "gauge",
+		       "Resident memory size in bytes.", (double)rss * page);
+	process_family(o, "process_start_time_seconds", "gauge",
+		       "Start time of the process since unix epoch in "
+		       "seconds.", api->start_time_s);
+}
+
+/* The daemon's own figures beside the process ones. */
+static void daemon_figures(struct out *o, struct api *api)
+{
+	const char *v[] = { "version", METRICS_VERSION, NULL };
+	uint64_t last_ns, max_ns;
+
 	looplag_get(api->looplag, &last_ns, &max_ns);
-	family(o, "mdscale_process_resident_memory_bytes", "gauge",
-	       "Resident memory of the daemon.");
-	sample_u64(o, "mdscale_process_resident_memory_bytes", NULL,
-		   (uint64_t)rss * (uint64_t)(page > 0 ? page : 4096));
-	family(o, "mdscale_process_open_fds", "gauge",
-	       "Open file descriptors of the daemon.");
-	sample_u64(o, "mdscale_process_open_fds", NULL, nfds);
-	family(o, "mdscale_process_start_time_seconds", "gauge",
-	       "When the daemon started, Unix time.");
-	sample(o, "mdscale_process_start_time_seconds", NULL,
-	       api->start_time_s);
 	family(o, "mdscale_event_loop_lag_seconds", "gauge",
 	       "How late the last 100 ms loop timer fired.");
 	sample(o, "mdscale_event_loop_lag_seconds", NULL, last_ns / 1e9);
@@ -436,6 +489,7 @@ static void metrics(struct api_call *c)
 	if (api->deploy != NULL)
 		workrequests(&o, api->deploy);
 	process(&o, api);
+	daemon_figures(&o, api);
 	json_decref(list);
 	if (o.rc != 0)
 		api_reply_error(c, 500, "InternalServerError", NULL,

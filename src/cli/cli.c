@@ -285,19 +285,26 @@ static const struct cli_cmd cli_cmds[] = {
 	},
 	{
 		.name = "top",
-		.usage = "[--once]",
-		.help = "A live view of the daemon, refreshed every second: per\n"
-			"deployment its state, READY/COUNT, shape, CPU% and MEM% (the\n"
+		.usage = "[--once] [--sort name|cpu|mem|rps|p99] [--filter TEXT]",
+		.help = "A live view of the daemon, refreshed every second. Per\n"
+			"deployment: its state, READY/COUNT, shape, CPU% and MEM% (the\n"
 			"largest over its instances), requests per second, p50 and p99\n"
 			"gateway latency, sparklines of CPU and req/s; then the firing\n"
-			"alarms and the last scaling decisions. q quits. --once (or\n"
-			"stdout not a terminal) prints one plain snapshot, the rates\n"
-			"taken over one second, and exits.",
+			"alarms and the last scaling decisions. --sort orders the\n"
+			"deployments (largest first; s cycles the order), --filter\n"
+			"shows those whose name, state or shape contains TEXT. q\n"
+			"quits. --once (or stdout not a terminal) prints one plain\n"
+			"snapshot, the rates taken over one second, and exits.",
 		.exec = cli_top,
 	},
 };
 
 #define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])
+
+const struct cli_cmd *cli_cmd_at(size_t i)
+{
+	return i < CLI_NCMDS ? &cli_cmds[i] : NULL;
+}
 
 static const struct cli_opt global_opts[] = {
 	{"url", 1}, {"token", 1}, {"data", 1}, {"output", 1}, {NULL, 0},
@@ -310,7 +317,38 @@ static const char global_usage[] =
 	"  --token TOKEN          the API token (else $MDSCALE_TOKEN, else "
 	"DIR/token)\n"
 	"  --data DIR             the daemon's data directory\n"
-	"  --output json|table    the output format (default table)\n";
+	"  -o, --output FORMAT    table (the default), wide, json, yaml,\n"
+	"                         name (the ids), or jsonpath=TEMPLATE\n"
+	"                         ('{.items[*].id}'); with all but the tables,\n"
+	"                         errors are JSON too\n";
+
+const char *cli_global_usage(void)
+{
+	return global_usage;
+}
+
+/* Set while the command line is read, before anything fails for a reason
+ * other than its usage: with a structured -o, errors go to stderr as one
+ * JSON object, so that a script reading JSON gets JSON either way. */
+static int errors_as_json;
+
+/* Prints one error as {"error": {"code", "message", "status"}} (code and
+ * status only when known) on one line of stderr. */
+static void print_json_error(const char *code, const char *message,
+	long status)
+{
+	json_t *err = json_object(), *top;
+
+	if (code != NULL && *code != '\0')
+		json_object_set_new(err, "code", json_string(code));
+	json_object_set_new(err, "message", json_string(message));
+	if (status > 0)
+		json_object_set_new(err, "status", json_integer(status));
+	top = json_pack("{s:o}", "error", err);
+	json_dumpf(top, stderr, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	fputc('\n', stderr);
+	json_decref(top);
+}
 
 /* Prints "mdscale: " and the message on stderr as one line: control
  * characters (a newline in a server message) become spaces. */
@@ -324,7 +362,10 @@ static void vprint_line(const char *fmt, va_list ap)
 		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
 			line[i] = ' ';
 	}
-	fprintf(stderr, "mdscale: %s\n", line);
+	if (errors_as_json)
+		print_json_error(NULL, line, 0);
+	else
+		fprintf(stderr, "mdscale: %s\n", line);
 }
 
 int cli_fail(const char *fmt, ...)
@@ -360,11 +401,14 @@ void cli_print_usage(FILE *out)
 	      "Commands:\n"
 	      "  serve                    Runs the daemon "
 	      "(see 'mdscale serve --help').\n", out);
-	for (i = 0; i < CLI_NCMDS; i++)
-		fprintf(out, "  %-24s %.*s\n", cli_cmds[i].name,
-			(int)strcspn(cli_cmds[i].help, "\n"), cli_cmds[i].help);
+	for (i = 0; i < CLI_NCMDS; i++) {
+		fprintf(out, "  %-24s ", cli_cmds[i].name);
+		cli_print_summary(out, cli_cmds[i].help);
+		fputc('\n', out);
+	}
 	fputs("  version                  Prints the version.\n"
-	      "  help                     Prints this list.\n\n", out);
+	      "  help [NOUN]              Prints this list, or every command of "
+	      "NOUN in full.\n\n", out);
 	fputs(global_usage, out);
 	fputs("\nRun 'mdscale COMMAND --help' for a command's arguments.\n", out);
 }
@@ -389,6 +433,39 @@ static int find_opt(const struct cli_opt *opts, const char *name, size_t len)
 	return -1;
 }
 
+/* -o/--output VALUE. With a structured output, errors are JSON too. */
+static int set_output(struct cli_ctx *ctx, const char *value)
+{
+	static const struct {
+		const char *name;
+		enum cli_output output;
+	} outputs[] = {
+		{"table", CLI_OUTPUT_TABLE}, {"wide", CLI_OUTPUT_WIDE},
+		{"json", CLI_OUTPUT_JSON}, {"yaml", CLI_OUTPUT_YAML},
+		{"name", CLI_OUTPUT_NAME},
+	};
+	const char *why;
+
+	if (strncmp(value, "jsonpath=", 9) == 0) {
+		if (cli_jsonpath_check(value + 9, &why) != 0)
+			return cli_usage_error(ctx, "-o jsonpath: %s in '%s'",
+				why, value + 9);
+		ctx->output = CLI_OUTPUT_JSONPATH;
+		ctx->jsonpath = value + 9;
+		errors_as_json = 1;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof outputs / sizeof outputs[0]; i++) {
+		if (strcmp(value, outputs[i].name) == 0) {
+			ctx->output = outputs[i].output;
+			errors_as_json = cli_structured(ctx);
+			return 0;
+		}
+	}
+	return cli_usage_error(ctx, "-o/--output must be table, wide, json, "
+		"yaml, name or jsonpath=TEMPLATE, not '%s'", value);
+}
+
 static int set_global(struct cli_ctx *ctx, int which, const char *value)
 {
 	if (*value == '\0')
@@ -405,14 +482,7 @@ static int set_global(struct cli_ctx *ctx, int which, const char *value)
 		ctx->data_dir = value;
 		break;
 	default:
-		if (strcmp(value, "json") == 0)
-			ctx->output = CLI_OUTPUT_JSON;
-		else if (strcmp(value, "table") == 0)
-			ctx->output = CLI_OUTPUT_TABLE;
-		else
-			return cli_usage_error(ctx,
-				"--output must be json or table, not '%s'", value);
-		break;
+		return set_output(ctx, value);
 	}
 	return 0;
 }
@@ -443,6 +513,20 @@ int cli_getopt(struct cli_ctx *ctx, struct cli_getopt *g,
 			else
 				cli_print_usage(stdout);
 			return CLI_OPT_HELP;
+		}
+		if (arg[1] == 'o') {
+			/* -o VALUE or -oVALUE, as kubectl writes it. */
+			const char *v = arg[2] != '\0' ? arg + 2 : NULL;
+
+			if (v == NULL && g->index >= g->argc) {
+				cli_usage_error(ctx, "-o needs a value");
+				return CLI_OPT_USAGE;
+			}
+			if (v == NULL)
+				v = g->argv[g->index++];
+			if (set_output(ctx, v) != 0)
+				return CLI_OPT_USAGE;
+			continue;
 		}
 		if (arg[1] != '-') {
 			cli_usage_error(ctx, "unknown option '%s'", arg);
@@ -557,11 +641,6 @@ const char *cli_json_str(const json_t *obj, const char *key)
 	return s != NULL ? s : "";
 }
 
-void cli_print_json(const json_t *json)
-{
-	json_dumpf(json, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	fputc('\n', stdout);
-}
 
 int cli_request_error(struct cli_ctx *ctx, int rc, long status,
 	const json_t *json)
@@ -579,6 +658,10 @@ int cli_request_error(struct cli_ctx *ctx, int rc, long status,
 		return cli_fail("%s", ctx->diag);
 	if (*message == '\0')
 		return cli_fail("the daemon answered HTTP %ld", status);
+	if (errors_as_json) {
+		print_json_error(cli_json_str(json, "code"), message, status);
+		return CLI_EXIT_FAIL;
+	}
 	if (status == 401 && ctx->token_note != NULL)
 		return cli_fail("%s (%s, HTTP %ld); %s", message,
 			cli_json_str(json, "code"), status, ctx->token_note);

@@ -34,7 +34,16 @@ enum cli_exit {
 	CLI_EXIT_HELPED = 256,
 };
 
-enum cli_output { CLI_OUTPUT_TABLE, CLI_OUTPUT_JSON };
+/* -o/--output: a table (wide: with every column), or a structured form of
+ * the API's answer (cli_output.c). */
+enum cli_output {
+	CLI_OUTPUT_TABLE,
+	CLI_OUTPUT_WIDE,
+	CLI_OUTPUT_JSON,
+	CLI_OUTPUT_YAML,
+	CLI_OUTPUT_NAME,
+	CLI_OUTPUT_JSONPATH,
+};
 
 /*
  * The state of one CLI invocation. Option strings point into argv or the
@@ -47,6 +56,7 @@ struct cli_ctx {
 	const char *token;         /* --token, else resolved for POST/PUT/DELETE */
 	const char *data_dir;      /* --data, where the token file is */
 	enum cli_output output;
+	const char *jsonpath;      /* the template of -o jsonpath=TEMPLATE */
 	char *url_owned;           /* the resolved base URL, without a final '/' */
 	char *socket_owned;        /* the daemon's Unix socket, if used */
 	char *token_owned;         /* the token read from the token file */
@@ -68,11 +78,46 @@ struct cli_cmd {
 	int (*exec)(struct cli_ctx *ctx, int argc, char **argv);
 };
 
+/* Does the output print the API's answer (json, yaml, name, jsonpath)
+ * rather than a table? */
+static inline int cli_structured(const struct cli_ctx *ctx)
+{
+	return ctx->output != CLI_OUTPUT_TABLE && ctx->output != CLI_OUTPUT_WIDE;
+}
+
+/* Checks a jsonpath template; returns 0, or -1 with the reason in *why. */
+int cli_jsonpath_check(const char *tmpl, const char **why);
+
 /* Runs the client on the whole command line; returns the exit status. */
 int cli_main(int argc, char **argv);
 
 /* Prints the list of all commands, for `mdscale help`. */
 void cli_print_usage(FILE *out);
+
+/* The command table, in order: entry i, or NULL past the end. */
+const struct cli_cmd *cli_cmd_at(size_t i);
+
+/* The text that describes the global options (several lines). */
+const char *cli_global_usage(void);
+
+/* Prints the first sentence of a help paragraph on one line (its line breaks
+ * become spaces), without a final newline. */
+void cli_print_summary(FILE *out, const char *help);
+
+/*
+ * `mdscale help NOUN`: every command whose first word is NOUN (or the one
+ * command named NOUN), with its usage and full help. Returns CLI_EXIT_OK, or
+ * CLI_EXIT_USAGE after one error line when no command matches.
+ */
+int cli_help_noun(const char *noun);
+
+/*
+ * Documentation generated from the command table, so that it cannot drift
+ * from --help: `mdscale __doc man` prints the mdscale(1) man page in roff,
+ * `mdscale __doc bash` and `mdscale __doc zsh` print completion scripts.
+ * Returns an exit status.
+ */
+int cli_doc(int argc, char **argv);
 
 /*
  * Option parsing, getopt_long-like, for a command's arguments. opts ends
@@ -211,8 +256,10 @@ int cli_call_item(struct cli_ctx *ctx, int argc, char **argv,
 	const char *label, const char *method, const char *collection,
 	const char **id, json_t **resp);
 
-/* Prints a JSON body pretty, in the daemon's field order. */
-void cli_print_json(const json_t *json);
+/* Prints an API answer in the structured form -o asked for: JSON pretty in
+ * the daemon's field order (also the default), YAML, ids, or a jsonpath
+ * template. */
+void cli_print_json(const struct cli_ctx *ctx, const json_t *json);
 
 /* Returns the string member key of obj, or "" if absent or not a string. */
 const char *cli_json_str(const json_t *obj, const char *key);
@@ -235,13 +282,24 @@ void cli_table_print(const struct cli_table *t, FILE *out);
 void cli_table_free(struct cli_table *t);
 
 /*
- * Prints body as JSON (--output json), or as a table with these headers:
- * one row, made by add_row, for body itself, or one for each of its
- * "items" when list is set.
+ * One column of a command's table: its header, and either the JSON field
+ * it shows (cli_table_json) or a function that adds the cell. A wide column
+ * appears only with -o wide. A column list ends with a NULL header.
+ */
+struct cli_column {
+	const char *header;
+	const char *field;
+	void (*cell)(struct cli_table *t, const json_t *o);
+	int wide;
+};
+
+/*
+ * Prints body in the structured form -o asked for, or as a table of these
+ * columns: one row for body itself, or one for each of its "items" when
+ * list is set.
  */
 void cli_print_rows(const struct cli_ctx *ctx, const json_t *body, int list,
-	const char *headers,
-	void (*add_row)(struct cli_table *t, const json_t *o));
+	const struct cli_column *cols);
 
 /* The commands, one exec per table entry. */
 int cli_deployment_create(struct cli_ctx *ctx, int argc, char **argv);

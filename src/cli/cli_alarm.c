@@ -44,26 +44,46 @@ static const struct {
 	{"body", A_BODY},
 };
 
-static void add_row(struct cli_table *t, const json_t *a)
+static void enabled_cell(struct cli_table *t, const json_t *a)
 {
 	const json_t *en = json_object_get(a, "isEnabled");
 
-	cli_table_json(t, a, "id");
-	cli_table_json(t, a, "displayName");
-	cli_table_json(t, a, "severity");
 	cli_table_add(t, "%s", json_is_boolean(en) ?
 		(json_is_true(en) ? "yes" : "no") : "-");
-	cli_table_json(t, a, "pendingDuration");
-	cli_table_json(t, a, "repeatNotificationDuration");
-	cli_table_json(t, a, "query");
+}
+
+static void destinations_cell(struct cli_table *t, const json_t *a)
+{
+	const json_t *d = json_object_get(a, "destinations"), *x;
+	char line[256];
+	size_t i, n = 0;
+
+	line[0] = '\0';
+	json_array_foreach(d, i, x)
+		if (json_is_string(x) && n < sizeof line)
+			n += (size_t)snprintf(line + n, sizeof line - n, "%s%s",
+				n ? "," : "", json_string_value(x));
+	cli_table_add(t, "%s", n ? line : "-");
 }
 
 /* Prints one alarm, or the items of a list when list is set. */
 static void print_alarms(const struct cli_ctx *ctx, const json_t *body,
 	int list)
 {
-	cli_print_rows(ctx, body, list, "ID NAME SEVERITY ENABLED PENDING REPEAT QUERY",
-		add_row);
+	static const struct cli_column cols[] = {
+		{"ID", "id", NULL, 0},
+		{"NAME", "displayName", NULL, 0},
+		{"SEVERITY", "severity", NULL, 0},
+		{"ENABLED", NULL, enabled_cell, 0},
+		{"PENDING", "pendingDuration", NULL, 0},
+		{"REPEAT", "repeatNotificationDuration", NULL, 0},
+		{"QUERY", "query", NULL, 0},
+		{"DESTINATIONS", NULL, destinations_cell, 1},
+		{"BODY", "body", NULL, 1},
+		{NULL, NULL, NULL, 0},
+	};
+
+	cli_print_rows(ctx, body, list, cols);
 }
 
 /*
@@ -234,7 +254,7 @@ int cli_alarm_get(struct cli_ctx *ctx, int argc, char **argv)
 	if (ret != 0)
 		return ret;
 	print_alarms(ctx, resp, 0);
-	if (ctx->output == CLI_OUTPUT_TABLE) {
+	if (!cli_structured(ctx)) {
 		printf("\nnamespace:     %s\nmessageFormat: %s\ndestinations: ",
 			cli_json_str(resp, "namespace"),
 			cli_json_str(resp, "messageFormat"));
@@ -259,8 +279,8 @@ int cli_alarm_delete(struct cli_ctx *ctx, int argc, char **argv)
 	ret = by_id(ctx, argc, argv, "DELETE", "", &resp, &id);
 	if (ret != 0)
 		return ret;
-	if (ctx->output == CLI_OUTPUT_JSON)
-		cli_print_json(resp);
+	if (cli_structured(ctx))
+		cli_print_json(ctx, resp);
 	else
 		printf("alarm %s deleted\n", id);
 	json_decref(resp);
@@ -278,8 +298,8 @@ int cli_alarm_status(struct cli_ctx *ctx, int argc, char **argv)
 	ret = by_id(ctx, argc, argv, "GET", "/status", &resp, &id);
 	if (ret != 0)
 		return ret;
-	if (ctx->output == CLI_OUTPUT_JSON) {
-		cli_print_json(resp);
+	if (cli_structured(ctx)) {
+		cli_print_json(ctx, resp);
 		json_decref(resp);
 		return CLI_EXIT_OK;
 	}
@@ -333,8 +353,8 @@ int cli_alarm_history(struct cli_ctx *ctx, int argc, char **argv)
 	free(path);
 	if (ret != 0)
 		return ret;
-	if (ctx->output == CLI_OUTPUT_JSON) {
-		cli_print_json(resp);
+	if (cli_structured(ctx)) {
+		cli_print_json(ctx, resp);
 		json_decref(resp);
 		return CLI_EXIT_OK;
 	}

@@ -107,16 +107,11 @@ static int poll(struct cli_ctx *ctx, const char *path, const char *field,
 	}
 }
 
-static void add_deployment_row(struct cli_table *t, const json_t *d)
+static void ready_cell(struct cli_table *t, const json_t *d)
 {
 	const json_t *insts = json_object_get(d, "instances"), *inst;
 	size_t i, ready = 0;
 
-	cli_table_json(t, d, "id");
-	cli_table_json(t, d, "displayName");
-	cli_table_json(t, d, "lifecycleState");
-	cli_table_json(t, d, "instanceShapeName");
-	cli_table_json(t, d, "instanceCount");
 	json_array_foreach(insts, i, inst)
 		ready += strcmp(cli_json_str(inst, "state"), "READY") == 0;
 	if (json_is_array(insts))
@@ -124,15 +119,28 @@ static void add_deployment_row(struct cli_table *t, const json_t *d)
 			json_integer_value(json_object_get(d, "instanceCount")));
 	else
 		cli_table_add(t, "-");
-	cli_table_json(t, d, "endpoint");
 }
 
 /* Prints one deployment, or the items of a list when list is set. */
 static void print_deployments(const struct cli_ctx *ctx, const json_t *body,
 	int list)
 {
-	cli_print_rows(ctx, body, list, "ID NAME STATE SHAPE COUNT READY ENDPOINT",
-		add_deployment_row);
+	static const struct cli_column cols[] = {
+		{"ID", "id", NULL, 0},
+		{"NAME", "displayName", NULL, 0},
+		{"STATE", "lifecycleState", NULL, 0},
+		{"SHAPE", "instanceShapeName", NULL, 0},
+		{"COUNT", "instanceCount", NULL, 0},
+		{"READY", NULL, ready_cell, 0},
+		{"ENDPOINT", "endpoint", NULL, 0},
+		{"HEALTH", "healthPath", NULL, 1},
+		{"CREATED", "timeCreated", NULL, 1},
+		{"UPDATED", "timeUpdated", NULL, 1},
+		{"DETAILS", "lifecycleDetails", NULL, 1},
+		{NULL, NULL, NULL, 0},
+	};
+
+	cli_print_rows(ctx, body, list, cols);
 }
 
 /* The options of create, update and delete: one table and one parser for
@@ -310,6 +318,25 @@ static int add_autoscale(struct cli_ctx *ctx, json_t *req,
 	return 0;
 }
 
+/* Waits until work request wr ends (SUCCEEDED or FAILED); returns 0 with
+ * its last state in *last (the caller decrefs), or the exit status after
+ * printing why it stopped. */
+static int wait_workrequest(struct cli_ctx *ctx, const char *wr,
+	long timeout, json_t **last)
+{
+	char *path = cli_item_path("workrequests", wr, "");
+	char *what = xasprintf("work request %s to finish", wr);
+	int ret;
+
+	ret = poll(ctx, path, "status", "SUCCEEDED FAILED", timeout, what,
+		last);
+	if (ret == 0 && *last == NULL)
+		ret = cli_fail("work request %s disappeared", wr);
+	free(path);
+	free(what);
+	return ret;
+}
+
 int cli_deployment_create(struct cli_ctx *ctx, int argc, char **argv)
 {
 	const char *val[O__N] = {NULL};
@@ -399,7 +426,7 @@ int cli_deployment_get(struct cli_ctx *ctx, int argc, char **argv)
 	if (ret != 0)
 		return ret;
 	print_deployments(ctx, resp, 0);
-	if (ctx->output == CLI_OUTPUT_TABLE) {
+	if (!cli_structured(ctx)) {
 		t = cli_table_new("ID STATE PORT PID SHAPE RESTARTS STARTED");
 		json_array_foreach(json_object_get(resp, "instances"), i, inst) {
 			cli_table_json(t, inst, "id");
@@ -422,7 +449,7 @@ int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv)
 {
 	const char *val[O__N] = {NULL};
 	json_t *req = json_object(), *resp = NULL, *last = NULL;
-	char *path = NULL, *what = NULL;
+	char *path = NULL;
 	const char *id = NULL, *wr;
 	long timeout;
 	int ret;
@@ -442,8 +469,8 @@ int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv)
 		goto out;
 	if (json_object_get(resp, "operationType") == NULL) {
 		/* 200 without a work request: nothing to change. */
-		if (ctx->output == CLI_OUTPUT_JSON)
-			cli_print_json(resp);
+		if (cli_structured(ctx))
+			cli_print_json(ctx, resp);
 		else
 			printf("deployment %s already has that count and shape\n",
 				id);
@@ -454,13 +481,7 @@ int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	wr = cli_json_str(resp, "id");
-	free(path);
-	path = cli_item_path("workrequests", wr, "");
-	what = xasprintf("work request %s to finish", wr);
-	ret = poll(ctx, path, "status", "SUCCEEDED FAILED", timeout, what,
-		&last);
-	if (ret == 0 && last == NULL)
-		ret = cli_fail("work request %s disappeared", wr);
+	ret = wait_workrequest(ctx, wr, timeout, &last);
 	if (ret != 0)
 		goto out;
 	cli_workrequest_print(ctx, last);
@@ -472,7 +493,6 @@ out:
 	json_decref(resp);
 	json_decref(last);
 	free(path);
-	free(what);
 	return ret;
 }
 
@@ -480,7 +500,7 @@ int cli_deployment_delete(struct cli_ctx *ctx, int argc, char **argv)
 {
 	const char *val[O__N] = {NULL};
 	json_t *resp = NULL, *last = NULL;
-	char *path = NULL, *what = NULL;
+	char *path = NULL;
 	const char *id = NULL;
 	long timeout;
 	int ret;
@@ -492,17 +512,24 @@ int cli_deployment_delete(struct cli_ctx *ctx, int argc, char **argv)
 	ret = cli_call(ctx, "DELETE", path, NULL, &resp);
 	if (ret != 0)
 		goto out;
-	cli_workrequest_print(ctx, resp);
-	if (val[O_WAIT] == NULL)
+	if (val[O_WAIT] == NULL) {
+		cli_workrequest_print(ctx, resp);
 		goto out;
-	fflush(stdout);
-	what = xasprintf("deployment %s to be DELETED", id);
-	ret = poll(ctx, path, "lifecycleState", "DELETED", timeout, what, &last);
+	}
+	/* The final state is the work request's: the deployment itself is
+	 * gone (404) once it is DELETED. */
+	ret = wait_workrequest(ctx, cli_json_str(resp, "id"), timeout, &last);
+	if (ret != 0)
+		goto out;
+	cli_workrequest_print(ctx, last);
+	if (strcmp(cli_json_str(last, "status"), "FAILED") == 0)
+		ret = cli_fail("deletion of deployment %s failed: %s (work "
+			"request %s)", id, cli_json_str(last, "errorMessage"),
+			cli_json_str(last, "id"));
 out:
 	json_decref(resp);
 	json_decref(last);
 	free(path);
-	free(what);
 	return ret;
 }
 
@@ -543,9 +570,9 @@ int cli_deployment_history(struct cli_ctx *ctx, int argc, char **argv)
 	path = cli_item_path("deployments", id, "/scaling-history");
 	ret = cli_call(ctx, "GET", path, NULL, &resp);
 	free(path);
-	if (ret != 0 || ctx->output == CLI_OUTPUT_JSON) {
+	if (ret != 0 || cli_structured(ctx)) {
 		if (ret == 0)
-			cli_print_json(resp);
+			cli_print_json(ctx, resp);
 		json_decref(resp);
 		return ret;
 	}

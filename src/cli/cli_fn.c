@@ -58,23 +58,27 @@ out:
 	return ret;
 }
 
-static void add_fn_row(struct cli_table *t, const json_t *fn)
+static void builtin_cell(struct cli_table *t, const json_t *fn)
 {
-	cli_table_json(t, fn, "name");
 	cli_table_add(t, "%s",
 		json_is_true(json_object_get(fn, "builtin")) ? "yes" : "no");
-	cli_table_json(t, fn, "invocations");
-	cli_table_json(t, fn, "failures");
-	cli_table_json(t, fn, "timeLastInvoked");
-	cli_table_json(t, fn, "lastError");
 }
 
 static void print_fns(const struct cli_ctx *ctx, const json_t *body,
 	int list)
 {
-	cli_print_rows(ctx, body, list, "NAME BUILTIN INVOCATIONS FAILURES "
-		"LAST-INVOKED LAST-ERROR",
-		add_fn_row);
+	static const struct cli_column cols[] = {
+		{"NAME", "name", NULL, 0},
+		{"BUILTIN", NULL, builtin_cell, 0},
+		{"INVOCATIONS", "invocations", NULL, 0},
+		{"FAILURES", "failures", NULL, 0},
+		{"LAST-INVOKED", "timeLastInvoked", NULL, 0},
+		{"LAST-ERROR", "lastError", NULL, 0},
+		{"DESCRIPTION", "description", NULL, 1},
+		{NULL, NULL, NULL, 0},
+	};
+
+	cli_print_rows(ctx, body, list, cols);
 }
 
 int cli_fn_list(struct cli_ctx *ctx, int argc, char **argv)
@@ -168,7 +172,7 @@ int cli_fn_delete(struct cli_ctx *ctx, int argc, char **argv)
 
 	ret = cli_call_item(ctx, argc, argv, "the function name", "DELETE", "functions", &name, &resp);
 	json_decref(resp);
-	if (ret == 0 && ctx->output == CLI_OUTPUT_TABLE)
+	if (ret == 0 && !cli_structured(ctx))
 		printf("function %s deleted\n", name);
 	return ret;
 }
@@ -194,7 +198,7 @@ int cli_fn_invoke(struct cli_ctx *ctx, int argc, char **argv)
 	json_decref(msg);
 	if (ret != 0)
 		return ret;
-	cli_print_json(resp);
+	cli_print_json(ctx, resp);
 	json_decref(resp);
 	return CLI_EXIT_OK;
 }

@@ -151,7 +151,7 @@ static void on_second(void *arg, unsigned second,
 
 	row.c = *c;
 	lat_of(h, &row.lat);
-	if (r->ctx->output == CLI_OUTPUT_TABLE) {
+	if (!cli_structured(r->ctx)) {
 		if (second == 1)
 			fprintf(stderr, "%6s %8s %8s %8s %9s %9s %9s %9s %9s\n",
 				"SECOND", "SENT", "OK", "FAILED", "P50_MS",
@@ -415,7 +415,7 @@ int cli_load(struct cli_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	lat_of(res.lat, &lat);
-	if (ctx->output == CLI_OUTPUT_JSON)
+	if (cli_structured(ctx))
 		print_json(&rep, &o, &res, &lat);
 	else
 		print_table(&o, &res, &lat);

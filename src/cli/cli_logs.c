@@ -33,7 +33,7 @@ static void print_record(const struct cli_ctx *ctx, const json_t *o)
 	size_t i, nids = 0;
 	char *text;
 
-	if (ctx->output == CLI_OUTPUT_JSON) {
+	if (cli_structured(ctx)) {
 		text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		if (text != NULL)
 			puts(text);

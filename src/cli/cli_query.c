@@ -74,8 +74,8 @@ int cli_query(struct cli_ctx *ctx, int argc, char **argv)
 	json_decref(req);
 	if (ret != 0)
 		return ret;
-	if (ctx->output == CLI_OUTPUT_JSON) {
-		cli_print_json(resp);
+	if (cli_structured(ctx)) {
+		cli_print_json(ctx, resp);
 		json_decref(resp);
 		return CLI_EXIT_OK;
 	}
@@ -173,8 +173,8 @@ int cli_metric_post(struct cli_ctx *ctx, int argc, char **argv)
 		return ret;
 	nfailed = json_integer_value(json_object_get(resp,
 		"failedMetricsCount"));
-	if (ctx->output == CLI_OUTPUT_JSON) {
-		cli_print_json(resp);
+	if (cli_structured(ctx)) {
+		cli_print_json(ctx, resp);
 	} else if (nfailed == 0) {
 		printf("%zu metric items stored\n", total);
 	} else {

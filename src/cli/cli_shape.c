@@ -15,8 +15,8 @@ int cli_shape_list(struct cli_ctx *ctx, int argc, char **argv)
 	ret = cli_call(ctx, "GET", "/v1/shapes", NULL, &resp);
 	if (ret != 0)
 		return ret;
-	if (ctx->output == CLI_OUTPUT_JSON) {
-		cli_print_json(resp);
+	if (cli_structured(ctx)) {
+		cli_print_json(ctx, resp);
 		json_decref(resp);
 		return CLI_EXIT_OK;
 	}

@@ -30,22 +30,23 @@ static void add_endpoint(struct cli_table *t, const json_t *s)
 	cli_table_add(t, "%s", line);
 }
 
-static void add_sub_row(struct cli_table *t, const json_t *s)
-{
-	cli_table_json(t, s, "id");
-	cli_table_json(t, s, "topicId");
-	cli_table_json(t, s, "protocol");
-	cli_table_json(t, s, "pendingDeliveries");
-	cli_table_json(t, s, "maxAttempts");
-	add_endpoint(t, s);
-}
-
 static void print_subs(const struct cli_ctx *ctx, const json_t *body,
 	int list)
 {
-	cli_print_rows(ctx, body, list,
-		"ID TOPIC PROTOCOL PENDING MAX-ATTEMPTS ENDPOINT",
-		add_sub_row);
+	static const struct cli_column cols[] = {
+		{"ID", "id", NULL, 0},
+		{"TOPIC", "topicId", NULL, 0},
+		{"PROTOCOL", "protocol", NULL, 0},
+		{"PENDING", "pendingDeliveries", NULL, 0},
+		{"MAX-ATTEMPTS", "maxAttempts", NULL, 0},
+		{"ENDPOINT", NULL, add_endpoint, 0},
+		{"STATE", "lifecycleState", NULL, 1},
+		{"TIMEOUT", "timeoutSeconds", NULL, 1},
+		{"CREATED", "timeCreated", NULL, 1},
+		{NULL, NULL, NULL, 0},
+	};
+
+	cli_print_rows(ctx, body, list, cols);
 }
 
 int cli_subscription_create(struct cli_ctx *ctx, int argc, char **argv)
@@ -131,7 +132,7 @@ int cli_subscription_create(struct cli_ctx *ctx, int argc, char **argv)
 	if (ret != 0)
 		goto out;
 	print_subs(ctx, resp, 0);
-	if (ctx->output == CLI_OUTPUT_TABLE)
+	if (!cli_structured(ctx))
 		printf("secret: %s (shown only now: receivers verify "
 			"X-Mdscale-Signature with it)\n",
 			cli_json_str(resp, "secret"));
@@ -176,7 +177,7 @@ int cli_subscription_delete(struct cli_ctx *ctx, int argc, char **argv)
 
 	ret = cli_call_item(ctx, argc, argv, "the subscription ID", "DELETE", "subscriptions", &id, &resp);
 	json_decref(resp);
-	if (ret == 0 && ctx->output == CLI_OUTPUT_TABLE)
+	if (ret == 0 && !cli_structured(ctx))
 		printf("subscription %s deleted\n", id);
 	return ret;
 }
@@ -199,8 +200,8 @@ int cli_subscription_deliveries(struct cli_ctx *ctx, int argc, char **argv)
 	free(path);
 	if (ret != 0)
 		return ret;
-	if (ctx->output == CLI_OUTPUT_JSON) {
-		cli_print_json(resp);
+	if (cli_structured(ctx)) {
+		cli_print_json(ctx, resp);
 		json_decref(resp);
 		return CLI_EXIT_OK;
 	}

@@ -142,24 +142,44 @@ void cli_table_free(struct cli_table *t)
 	free(t);
 }
 
-void cli_print_rows(const struct cli_ctx *ctx, const json_t *body, int list,
-	const char *headers,
-	void (*add_row)(struct cli_table *t, const json_t *o))
+/* Adds the cells of one row. */
+static void add_row(struct cli_table *t, const struct cli_column *cols,
+	int wide, const json_t *o)
 {
-	struct cli_table *t;
-	const json_t *o;
-	size_t i;
+	for (; cols->header != NULL; cols++) {
+		if (cols->wide && !wide)
+			continue;
+		if (cols->cell != NULL)
+			cols->cell(t, o);
+		else
+			cli_table_json(t, o, cols->field);
+	}
+}
 
-	if (ctx->output == CLI_OUTPUT_JSON) {
-		cli_print_json(body);
+void cli_print_rows(const struct cli_ctx *ctx, const json_t *body, int list,
+	const struct cli_column *cols)
+{
+	int wide = ctx->output == CLI_OUTPUT_WIDE;
+	struct cli_table *t;
+	char headers[512];
+	const json_t *o;
+	size_t i, n = 0;
+
+	if (cli_structured(ctx)) {
+		cli_print_json(ctx, body);
 		return;
 	}
+	headers[0] = '\0';
+	for (const struct cli_column *c = cols; c->header != NULL; c++)
+		if (wide || !c->wide)
+			n += (size_t)snprintf(headers + n, sizeof headers - n,
+				"%s%s", n ? " " : "", c->header);
 	t = cli_table_new(headers);
 	if (list) {
 		json_array_foreach(json_object_get(body, "items"), i, o)
-			add_row(t, o);
+			add_row(t, cols, wide, o);
 	} else {
-		add_row(t, body);
+		add_row(t, cols, wide, body);
 	}
 	cli_table_print(t, stdout);
 	cli_table_free(t);

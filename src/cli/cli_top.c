@@ -34,7 +34,7 @@
 #define TOP_MAX_DEPS 32   /* deployments followed; the rest are counted */
 #define TOP_NBUCKETS 16   /* as the daemon's latency histogram */
 #define SPARK_N 60        /* refreshes kept for the sparklines */
-#define SPARK_W 24        /* sparkline width on screen */
+#define SPARK_W 16        /* sparkline width on screen */
 #define HISTORY_SHOWN 3   /* scaling decisions shown */
 #define NAME_W 15
 
@@ -51,12 +51,21 @@ struct dep_track {
 	long long hist[TOP_NBUCKETS];
 	double rps;                  /* over the last interval; <0: unknown */
 	double p50, p99;             /* seconds; <0: no requests */
-	double cpu[SPARK_N], req[SPARK_N];
+	double cpu[SPARK_N], mem[SPARK_N], req[SPARK_N];
 	size_t nspark;               /* samples in the rings, up to SPARK_N */
 };
 
+/* The orders of the deployment table: --sort, or 's' in the live view. */
+enum top_sort { SORT_NAME, SORT_CPU, SORT_MEM, SORT_RPS, SORT_P99, SORT__N };
+
+static const char *const sort_names[SORT__N] = { "name", "cpu", "mem", "rps",
+						  "p99" };
+
 struct top {
 	struct cli_ctx *ctx;
+	enum top_sort sort;
+	const char *filter;          /* --filter: a part of name, state or
+					shape; NULL shows all */
 	struct dep_track deps[TOP_MAX_DEPS];
 	size_t ndeps;
 	double bounds[TOP_NBUCKETS]; /* seconds; the last is +Inf */
@@ -89,15 +98,17 @@ static struct dep_track *track(struct top *t, const char *id)
 	return &t->deps[t->ndeps++];
 }
 
-/* Appends one refresh to both sparkline rings, dropping the oldest. */
-static void push(struct dep_track *k, double cpu, double req)
+/* Appends one refresh to the sparkline rings, dropping the oldest. */
+static void push(struct dep_track *k, double cpu, double mem, double req)
 {
 	if (k->nspark == SPARK_N) {
 		memmove(k->cpu, k->cpu + 1, (SPARK_N - 1) * sizeof(double));
+		memmove(k->mem, k->mem + 1, (SPARK_N - 1) * sizeof(double));
 		memmove(k->req, k->req + 1, (SPARK_N - 1) * sizeof(double));
 		k->nspark--;
 	}
 	k->cpu[k->nspark] = cpu;
+	k->mem[k->nspark] = mem;
 	k->req[k->nspark++] = req;
 }
 
@@ -150,6 +161,7 @@ static void update(struct top *t, const json_t *doc, double when)
 								   "requests"));
 		long long hist[TOP_NBUCKETS] = { 0 }, delta[TOP_NBUCKETS];
 		const json_t *cpu = json_object_get(d, "cpuPercent");
+		const json_t *mem = json_object_get(d, "memoryPercent");
 
 		if (k == NULL)
 			continue;
@@ -165,6 +177,7 @@ static void update(struct top *t, const json_t *doc, double when)
 			k->p50 = quantile(t->bounds, delta, 0.5);
 			k->p99 = quantile(t->bounds, delta, 0.99);
 			push(k, json_is_number(cpu) ? json_number_value(cpu) : 0,
+			     json_is_number(mem) ? json_number_value(mem) : 0,
 			     k->rps);
 		}
 		k->requests = req;
@@ -194,19 +207,26 @@ static void fmt_num(char *out, size_t n, double v, const char *fmt)
 		snprintf(out, n, fmt, v);
 }
 
-/* Draws the last SPARK_W values, scaled to the largest (at least floor,
- * so that noise near zero stays flat). */
-static void spark(FILE *out, const double *v, size_t n, double floor)
+/* The largest of the last SPARK_W values, at least floor. */
+static double spark_peak(const double *v, size_t n, double floor)
+{
+	double max = floor;
+
+	for (size_t i = n > SPARK_W ? n - SPARK_W : 0; i < n; i++)
+		if (v[i] > max)
+			max = v[i];
+	return max;
+}
+
+/* Draws the last SPARK_W values on an axis from 0 to max: 0-100 for a
+ * utilization, so that a full bar always means 100%. */
+static void spark(FILE *out, const double *v, size_t n, double max)
 {
 	static const char *const bars[8] = { "\u2581", "\u2582", "\u2583",
 					      "\u2584", "\u2585", "\u2586",
 					      "\u2587", "\u2588" };
 	size_t from = n > SPARK_W ? n - SPARK_W : 0;
-	double max = floor;
 
-	for (size_t i = from; i < n; i++)
-		if (v[i] > max)
-			max = v[i];
 	for (size_t i = from; i < n; i++) {
 		int k = (int)(v[i] / max * 7.0 + 0.5);
 
@@ -258,16 +278,86 @@ static json_t *decisions(struct top *t, const json_t *deps)
 	return all;
 }
 
+/* Orders scaling decisions by their time: RFC 3339 strings of one format
+ * compare as text; numbers (epoch milliseconds) as numbers. */
 static int by_time(const void *a, const void *b)
 {
-	return strcmp(cli_json_str(*(json_t *const *)a, "time"),
-		      cli_json_str(*(json_t *const *)b, "time"));
+	const json_t *x = json_object_get(*(json_t *const *)a, "time");
+	const json_t *y = json_object_get(*(json_t *const *)b, "time");
+
+	if (json_is_number(x) && json_is_number(y))
+		return (json_number_value(x) > json_number_value(y)) -
+		       (json_number_value(x) < json_number_value(y));
+	return strcmp(json_is_string(x) ? json_string_value(x) : "",
+		      json_is_string(y) ? json_string_value(y) : "");
+}
+
+/* One row of the deployment table, with what it sorts by. */
+struct row {
+	const json_t *d;
+	struct dep_track *k;
+	double key;
+};
+
+static double num_or(const json_t *d, const char *field, double dflt)
+{
+	const json_t *v = json_object_get(d, field);
+
+	return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+/* Largest first; ties (and SORT_NAME) by name. */
+static int by_key(const void *a, const void *b)
+{
+	const struct row *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? 1 : -1;
+	return strcmp(cli_json_str(x->d, "displayName"),
+		      cli_json_str(y->d, "displayName"));
+}
+
+static int matches(const char *filter, const json_t *d)
+{
+	return filter == NULL ||
+	       strstr(cli_json_str(d, "displayName"), filter) != NULL ||
+	       strstr(cli_json_str(d, "lifecycleState"), filter) != NULL ||
+	       strstr(cli_json_str(d, "instanceShapeName"), filter) != NULL;
+}
+
+/* The deployments to show, filtered and sorted, into rows (at most
+ * TOP_MAX_DEPS); returns how many. */
+static size_t table_rows_of(struct top *t, const json_t *deps,
+			    struct row *rows)
+{
+	const json_t *d;
+	size_t i, n = 0;
+
+	json_array_foreach(deps, i, d) {
+		struct row *r;
+
+		if (n == TOP_MAX_DEPS || !matches(t->filter, d))
+			continue;
+		r = &rows[n++];
+		r->d = d;
+		r->k = track(t, cli_json_str(d, "id"));
+		switch (t->sort) {
+		case SORT_CPU: r->key = num_or(d, "cpuPercent", -1); break;
+		case SORT_MEM: r->key = num_or(d, "memoryPercent", -1); break;
+		case SORT_RPS: r->key = r->k ? r->k->rps : -1; break;
+		case SORT_P99: r->key = r->k ? r->k->p99 : -1; break;
+		default: r->key = 0; break;
+		}
+	}
+	qsort(rows, n, sizeof(rows[0]), by_key);
+	return n;
 }
 
 static void draw(struct top *t, const json_t *doc, FILE *out, int rows)
 {
 	const json_t *deps = json_object_get(doc, "deployments"), *d, *a;
 	json_t *dec = decisions(t, deps), *x, *sorted[HISTORY_SHOWN * 8];
+	struct row rows_shown[TOP_MAX_DEPS];
 	size_t i, n, shown = 0, ndec = 0;
 	char when[32], lag[32], head[512];
 	const char *url = t->ctx->url_owned ? t->ctx->url_owned : "";
@@ -306,11 +396,12 @@ static void draw(struct top *t, const json_t *doc, FILE *out, int rows)
 	if (t->tty)
 		fputs("\033[0m", out);
 	eol(t, out);
-	n = json_array_size(deps);
-	json_array_foreach(deps, i, d) {
-		struct dep_track *k = track(t, cli_json_str(d, "id"));
+	n = table_rows_of(t, deps, rows_shown);
+	for (i = 0; i < n; i++) {
+		struct dep_track *k = rows_shown[i].k;
 		char rc[24], cpu[16], mem[16], rps[16], p50[16], p99[16];
 
+		d = rows_shown[i].d;
 		if ((int)shown >= table_rows / (t->tty ? 2 : 1))
 			break;
 		snprintf(rc, sizeof(rc), "%lld/%lld",
@@ -343,16 +434,22 @@ static void draw(struct top *t, const json_t *doc, FILE *out, int rows)
 		fprintf(out, " %5s %5s %7s %6s %6s", cpu, mem, rps, p50, p99);
 		eol(t, out);
 		if (t->tty && k != NULL) {
+			double peak = spark_peak(k->req, k->nspark, 1.0);
+
 			fputs("  cpu ", out);
-			spark(out, k->cpu, k->nspark, 5.0);
-			fputs("  req/s ", out);
-			spark(out, k->req, k->nspark, 1.0);
+			spark(out, k->cpu, k->nspark, 100.0);
+			fputs(" mem ", out);
+			spark(out, k->mem, k->nspark, 100.0);
+			fprintf(out, " req/s (peak %.0f) ", peak);
+			spark(out, k->req, k->nspark, peak);
 			eol(t, out);
 		}
 		shown++;
 	}
-	if (shown < n) {
-		fprintf(out, "(%zu more deployments)", n - shown);
+	if (shown < json_array_size(deps)) {
+		fprintf(out, "(%zu more deployments%s)",
+			json_array_size(deps) - shown,
+			t->filter != NULL ? ", filtered or not shown" : "");
 		eol(t, out);
 	}
 	eol(t, out);
@@ -400,7 +497,8 @@ static void draw(struct top *t, const json_t *doc, FILE *out, int rows)
 	if (t->tty) {
 		/* Clear what a longer previous frame left below. */
 		fputs("\033[J", out);
-		fprintf(out, "\033[%d;1H\033[7m q: quit \033[0m", rows);
+		fprintf(out, "\033[%d;1H\033[7m q: quit  s: sort (by %s) \033[0m",
+			rows, sort_names[t->sort]);
 	}
 	fflush(out);
 }
@@ -480,6 +578,10 @@ static int wait_key(struct top *t, int ms)
 			return 0; /* end of input: keep refreshing */
 		if (c == 'q' || c == 'Q')
 			return 1;
+		if (c == 's' || c == 'S') {
+			t->sort = (t->sort + 1) % SORT__N;
+			return 0; /* redraw at once */
+		}
 	}
 	return 1;
 }
@@ -508,7 +610,8 @@ static int fetch(struct top *t, json_t **doc, int quiet)
 
 int cli_top(struct cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct cli_opt opts[] = { { "once", 0 }, { NULL, 0 } };
+	static const struct cli_opt opts[] = { { "once", 0 }, { "sort", 1 },
+					       { "filter", 1 }, { NULL, 0 } };
 	struct cli_getopt g = { .argc = argc, .argv = argv, .index = 1 };
 	struct top *t = xcalloc(1, sizeof(*t));
 	json_t *doc = NULL, *last = NULL;
@@ -518,6 +621,20 @@ int cli_top(struct cli_ctx *ctx, int argc, char **argv)
 	while ((o = cli_getopt(ctx, &g, opts)) != CLI_OPT_END) {
 		if (o == 0) {
 			once = 1;
+		} else if (o == 1) {
+			size_t k;
+
+			for (k = 0; k < SORT__N; k++)
+				if (strcmp(g.value, sort_names[k]) == 0)
+					break;
+			if (k == SORT__N) {
+				rc = cli_usage_error(ctx, "--sort: one of name, "
+					"cpu, mem, rps, p99, not '%s'", g.value);
+				goto out;
+			}
+			t->sort = (enum top_sort)k;
+		} else if (o == 2) {
+			t->filter = g.value;
 		} else if (o == CLI_OPT_ARG) {
 			rc = cli_usage_error(ctx, "unexpected argument '%s'",
 					     g.value);

@@ -5,20 +5,19 @@
 #include "cli/cli.h"
 #include "util/xalloc.h"
 
-static void add_topic_row(struct cli_table *t, const json_t *topic)
-{
-	cli_table_json(t, topic, "topicId");
-	cli_table_json(t, topic, "name");
-	cli_table_json(t, topic, "lifecycleState");
-	cli_table_json(t, topic, "timeCreated");
-	cli_table_json(t, topic, "description");
-}
-
 static void print_topics(const struct cli_ctx *ctx, const json_t *body,
 	int list)
 {
-	cli_print_rows(ctx, body, list, "ID NAME STATE CREATED DESCRIPTION",
-		add_topic_row);
+	static const struct cli_column cols[] = {
+		{"ID", "topicId", NULL, 0},
+		{"NAME", "name", NULL, 0},
+		{"STATE", "lifecycleState", NULL, 0},
+		{"CREATED", "timeCreated", NULL, 0},
+		{"DESCRIPTION", "description", NULL, 0},
+		{NULL, NULL, NULL, 0},
+	};
+
+	cli_print_rows(ctx, body, list, cols);
 }
 
 int cli_topic_create(struct cli_ctx *ctx, int argc, char **argv)
@@ -95,7 +94,7 @@ int cli_topic_delete(struct cli_ctx *ctx, int argc, char **argv)
 
 	ret = cli_call_item(ctx, argc, argv, "the topic ID", "DELETE", "topics", &id, &resp);
 	json_decref(resp);
-	if (ret == 0 && ctx->output == CLI_OUTPUT_TABLE)
+	if (ret == 0 && !cli_structured(ctx))
 		printf("topic %s deleted, with its subscriptions\n", id);
 	return ret;
 }
@@ -127,8 +126,8 @@ int cli_topic_publish(struct cli_ctx *ctx, int argc, char **argv)
 	json_decref(msg);
 	if (ret != 0)
 		return ret;
-	if (ctx->output == CLI_OUTPUT_JSON)
-		cli_print_json(resp);
+	if (cli_structured(ctx))
+		cli_print_json(ctx, resp);
 	else
 		printf("%s\n", cli_json_str(resp, "messageId"));
 	json_decref(resp);

@@ -39,8 +39,8 @@ void cli_workrequest_print(const struct cli_ctx *ctx, const json_t *wr)
 {
 	struct cli_table *t;
 
-	if (ctx->output == CLI_OUTPUT_JSON) {
-		cli_print_json(wr);
+	if (cli_structured(ctx)) {
+		cli_print_json(ctx, wr);
 		return;
 	}
 	t = summary_table();
@@ -70,7 +70,7 @@ int cli_workrequest_get(struct cli_ctx *ctx, int argc, char **argv)
 	if (ret != 0)
 		return ret;
 	cli_workrequest_print(ctx, resp);
-	if (ctx->output == CLI_OUTPUT_TABLE) {
+	if (!cli_structured(ctx)) {
 		error = cli_json_str(resp, "errorMessage");
 		if (*error != '\0')
 			printf("error: %s\n", error);
@@ -104,8 +104,8 @@ int cli_workrequest_list(struct cli_ctx *ctx, int argc, char **argv)
 		"deploymentId", &resp);
 	if (ret != 0)
 		return ret;
-	if (ctx->output == CLI_OUTPUT_JSON) {
-		cli_print_json(resp);
+	if (cli_structured(ctx)) {
+		cli_print_json(ctx, resp);
 	} else {
 		t = summary_table();
 		json_array_foreach(json_object_get(resp, "items"), i, wr)

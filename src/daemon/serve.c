@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "notify/alertmanager.h"
 #include "notify/autoscale.h"
 #include "deploy/cgroup.h"
 #include "daemon/config.h"
@@ -37,6 +38,8 @@
 #include "monitoring/monitoring.h"
 #include "notify/notifications.h"
 #include "daemon/paths.h"
+#include "daemon/reload.h"
+#include "daemon/sdnotify.h"
 #include "daemon/serve.h"
 #include "store/store.h"
 #include "util/err.h"
@@ -64,14 +67,18 @@ struct daemon {
 	struct functions *functions;
 	struct notifications *notifications;
 	struct autoscale *autoscale;
+	struct alertmanager *alertmanager;
 	struct http_server *api_srv;
 	struct looplag *looplag;
 	struct api api;
-	uv_signal_t sigint, sigterm;
+	struct sdnotify *sdnotify;
+	const char *config_path; /* --config, for SIGHUP; or NULL */
+	struct config file_config; /* as read at start, before the flags */
+	uv_signal_t sigint, sigterm, sighup;
 	int stopping;
 };
 
-static void usage(FILE *out)
+void serve_usage(FILE *out)
 {
 	fputs("usage: mdscale serve [--listen ADDR:PORT] [--gateway ADDR:PORT]\n"
 	      "                     [--data DIR] [--config FILE] "
@@ -161,6 +168,7 @@ static void on_deploy_closed(void *arg)
 	httpc_close(dm->httpc);
 	uv_close((uv_handle_t *)&dm->sigint, NULL);
 	uv_close((uv_handle_t *)&dm->sigterm, NULL);
+	uv_close((uv_handle_t *)&dm->sighup, NULL);
 }
 
 static void on_notifications_closed(void *arg)
@@ -190,6 +198,8 @@ static void on_signal(uv_signal_t *s, int signum)
 		exit(1);
 	}
 	log_info("serve", "signal %d: stopping instances and exiting", signum);
+	sdnotify_close(dm->sdnotify);
+	dm->sdnotify = NULL;
 	dm->api.looplag = NULL;
 	looplag_close(dm->looplag);
 	dm->looplag = NULL;
@@ -207,11 +217,51 @@ static void on_signal(uv_signal_t *s, int signum)
 	 * deliveries stay queued for the next start) and frees itself later;
 	 * functions_close() then answers what is still pending and kills the
 	 * programs, so no queued built-in runs after this callback. */
+	dm->api.alertmanager = NULL;
+	alertmanager_close(dm->alertmanager);
+	dm->alertmanager = NULL;
 	dm->api.notifications = NULL;
 	dm->api.functions = NULL;
 	notifications_close(dm->notifications, on_notifications_closed, dm);
 	functions_close(dm->functions);
 	dm->functions = NULL;
+}
+
+/* SIGHUP: reads the configuration file again (see reload.h). */
+static void on_sighup(uv_signal_t *s, int signum)
+{
+	struct daemon *dm = s->data;
+	char applied[512], kept[512], diag[512];
+	int was_logging = dm->config.access_log;
+
+	(void)signum;
+	if (dm->stopping)
+		return;
+	if (dm->config_path == NULL) {
+		log_warn("serve", "SIGHUP: no configuration file (--config) "
+			 "to read again");
+		return;
+	}
+	sdnotify_reloading(dm->sdnotify);
+	if (reload_config(dm->config_path, &dm->file_config, &dm->config,
+			  applied, sizeof(applied), kept, sizeof(kept), diag,
+			  sizeof(diag)) != 0) {
+		log_error("serve", "SIGHUP: configuration not reloaded, the "
+			  "running one stays: %s", diag);
+	} else {
+		log_info("serve", "SIGHUP: configuration reloaded from %s; "
+			 "changed: %s", dm->config_path, applied);
+		if (kept[0] != '\0')
+			log_warn("serve", "SIGHUP: %s change only at the next "
+				 "start; the running values stay", kept);
+		if (dm->config.access_log != was_logging)
+			gateway_set_access_log(dm->gateway,
+					       dm->config.access_log
+						       ? logging_access
+						       : NULL,
+					       dm->logging);
+	}
+	sdnotify_ready(dm->sdnotify, "serving");
 }
 
 static int parse_args(struct daemon *dm, int argc, char **argv,
@@ -249,10 +299,10 @@ static int parse_args(struct daemon *dm, int argc, char **argv,
 			}
 			break;
 		case 'h':
-			usage(stdout);
+			serve_usage(stdout);
 			exit(0);
 		default:
-			usage(stderr);
+			serve_usage(stderr);
 			return 2;
 		}
 	}
@@ -266,6 +316,7 @@ static int parse_args(struct daemon *dm, int argc, char **argv,
 		fprintf(stderr, "mdscale: %s\n", diag);
 		return 1;
 	}
+	dm->file_config = dm->config;
 	if (listen != NULL &&
 	    config_parse_addr(listen, dm->config.listen_host,
 			      sizeof(dm->config.listen_host),
@@ -307,6 +358,8 @@ int serve_main(int argc, char **argv)
 		free(dm);
 		return rc;
 	}
+	dm->config_path = config_path;
+	log_stderr_detect();
 	signal(SIGPIPE, SIG_IGN);
 	n = readlink("/proc/self/exe", dm->self_exe, sizeof(dm->self_exe) - 1);
 	if (n <= 0) {
@@ -341,6 +394,7 @@ int serve_main(int argc, char **argv)
 		log_warn("serve", "no cgroups: instances run without limits "
 			 "(%s)", diag);
 	uv_loop_init(&dm->loop);
+	dm->sdnotify = sdnotify_start(&dm->loop);
 	rc = logging_open(&(struct logging_env){ .loop = &dm->loop,
 						 .data_dir = dm->data_dir,
 						 .config = &dm->config },
@@ -427,6 +481,8 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out_loop;
 	}
+	dm->alertmanager = alertmanager_open(&(struct alertmanager_env){
+		.store = dm->store, .notifications = dm->notifications });
 	dm->api = (struct api){
 		.deploy = dm->deploy, .monitoring = dm->monitoring,
 		.notifications = dm->notifications,
@@ -437,6 +493,7 @@ int serve_main(int argc, char **argv)
 		.token = dm->token,
 		.cgroup_name = cgroup_version_name(dm->cgroups),
 		.gateway = dm->gateway,
+		.alertmanager = dm->alertmanager,
 		.start_time_s = (double)time(NULL),
 	};
 	dm->looplag = looplag_start(&dm->loop);
@@ -453,19 +510,25 @@ int serve_main(int argc, char **argv)
 	uv_signal_init(&dm->loop, &dm->sigint);
 	uv_signal_init(&dm->loop, &dm->sigterm);
 	dm->sigint.data = dm->sigterm.data = dm;
+	uv_signal_init(&dm->loop, &dm->sighup);
+	dm->sighup.data = dm;
 	uv_signal_start(&dm->sigint, on_signal, SIGINT);
 	uv_signal_start(&dm->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&dm->sighup, on_sighup, SIGHUP);
 	/* Routes are restored and monitoring listens: requests may come. */
 	gateway_serve(dm->gateway);
 	log_info("serve", "mdscale %s: API http://%s:%d, gateway %s, data %s, "
 		 "cgroups %s", "0.1.0", dm->config.listen_host,
 		 http_server_port(dm->api_srv), dm->gateway_url, dm->data_dir,
 		 cgroup_version_name(dm->cgroups));
+	sdnotify_ready(dm->sdnotify, "serving");
 	uv_run(&dm->loop, UV_RUN_DEFAULT);
 	status = 0;
 	goto out_close;
 out_loop:
 	/* Start-up failed with the loop running: stop what was started. */
+	sdnotify_close(dm->sdnotify);
+	dm->sdnotify = NULL;
 	dm->api.looplag = NULL;
 	looplag_close(dm->looplag);
 	dm->looplag = NULL;
@@ -478,6 +541,9 @@ out_loop:
 	dm->api.monitoring = NULL;
 	monitoring_close(dm->monitoring);
 	dm->monitoring = NULL;
+	dm->api.alertmanager = NULL;
+	alertmanager_close(dm->alertmanager);
+	dm->alertmanager = NULL;
 	dm->api.notifications = NULL;
 	dm->api.functions = NULL;
 	if (dm->notifications != NULL)

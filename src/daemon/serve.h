@@ -4,6 +4,11 @@
 #ifndef MDS_SERVE_H
 #define MDS_SERVE_H
 
+#include <stdio.h>
+
+/* Prints the usage line(s) of `mdscale serve`. */
+void serve_usage(FILE *out);
+
 /*
  * Runs the daemon with the arguments after "serve" (argv[0] is "serve").
  * Returns the process exit status: 0 after a clean shutdown (SIGINT or

@@ -154,6 +154,8 @@ struct deploy {
 	struct deploy_env env;
 	uv_timer_t tick;
 	struct deployment *deps; /* in creation order */
+	uint64_t ended[3][2];    /* work requests ended since the start, by
+				    enum wr_op and [0] SUCCEEDED, [1] FAILED */
 	bool closing;
 	void (*done)(void *);
 	void *done_arg;
@@ -1036,6 +1038,7 @@ static void wr_finish(struct deploy *d, struct deployment *dep, int64_t now)
 		dep->details[0] = '\0';
 		dep->state = wr->op == OP_DELETE ? DS_DELETED : DS_ACTIVE;
 	}
+	d->ended[wr->op][wr->status == WR_FAILED]++;
 	log_event(LOG_INFO, "deploy",
 		  LOG_IDS(.deployment_id = dep->id, .work_request_id = wr->id),
 		  "work request %s on %s %s", wr->id, dep->name,
@@ -1893,4 +1896,16 @@ void deploy_close(struct deploy *d, void (*done)(void *arg), void *arg)
 		}
 	}
 	maybe_closed(d);
+}
+
+void deploy_each_ended(struct deploy *d,
+		       void (*fn)(void *arg, const char *operation,
+				  const char *status, uint64_t n),
+		       void *arg)
+{
+	for (size_t op = 0; op < 3; op++)
+		for (size_t k = 0; k < 2; k++)
+			fn(arg, wr_op_names[op],
+			   wr_status_names[k ? WR_FAILED : WR_SUCCEEDED],
+			   d->ended[op][k]);
 }

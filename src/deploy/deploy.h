@@ -95,6 +95,17 @@ json_t *deploy_workrequest(struct deploy *d, const char *id, struct fault *f);
 /* Lists the work requests of one deployment (or all), newest first. */
 json_t *deploy_workrequests(struct deploy *d, const char *deployment_id);
 
+/*
+ * Calls fn for each operation (CREATE_, UPDATE_, DELETE_DEPLOYMENT) and
+ * final status (SUCCEEDED, FAILED) with the number of work requests that
+ * ended that way since the module opened: a counter that only grows.
+ * Strings are static.
+ */
+void deploy_each_ended(struct deploy *d,
+		       void (*fn)(void *arg, const char *operation,
+				  const char *status, uint64_t n),
+		       void *arg);
+
 /* One running instance, as monitoring sees it. */
 struct deploy_instance_info {
 	const char *deployment_id;

@@ -165,6 +165,7 @@ struct dep {
 	uint32_t cursor, refs;
 	enum gateway_replay replay;
 	struct gateway_counters ctr;
+	uint64_t by_status[GATEWAY_STATUS_CODES]; /* see gateway_status_counts */
 };
 
 static const struct hparse_settings creq_settings, ures_settings;
@@ -1337,6 +1338,9 @@ static void req_account(struct client *c)
 
 		SHARED_ADD(k->requests, 1);
 		SHARED_ADD(k->by_class[cls], 1);
+		if (cls != 0)
+			SHARED_ADD(r->dep->by_status[r->status -
+						     GATEWAY_STATUS_MIN], 1);
 		SHARED_ADD(k->proxy_errors, r->gw_error);
 		SHARED_ADD(k->latency_us_sum, us);
 		SHARED_ADD(k->latency_hist[lat_bucket(us)], 1);
@@ -2908,6 +2912,20 @@ int gateway_counters(const struct gateway *gw, const char *deployment_id,
 			out->latency_hist[i] = SHARED_GET(k->latency_hist[i]);
 		out->inflight = SHARED_GET(k->inflight);
 	}
+	uv_mutex_unlock(&g->mu);
+	return d != NULL ? 0 : MDS_E_NOTFOUND;
+}
+
+int gateway_status_counts(const struct gateway *gw, const char *deployment_id,
+			  uint64_t out[GATEWAY_STATUS_CODES])
+{
+	struct gateway *g = (struct gateway *)(uintptr_t)gw;
+	struct dep *d;
+
+	uv_mutex_lock(&g->mu);
+	d = dep_by_id(gw, deployment_id);
+	for (int i = 0; d != NULL && i < GATEWAY_STATUS_CODES; i++)
+		out[i] = SHARED_GET(d->by_status[i]);
 	uv_mutex_unlock(&g->mu);
 	return d != NULL ? 0 : MDS_E_NOTFOUND;
 }

@@ -149,6 +149,17 @@ uint32_t gateway_instance_inflight(const struct gateway *gw,
 int gateway_counters(const struct gateway *gw, const char *deployment_id,
 		     struct gateway_counters *out);
 
+/* Statuses counted one by one: GATEWAY_STATUS_MIN (100) to 599. */
+#define GATEWAY_STATUS_MIN 100
+#define GATEWAY_STATUS_CODES 500
+
+/* Copies a deployment's finished requests by the status sent: out[s -
+ * GATEWAY_STATUS_MIN] for status s (a request whose client went away before
+ * a status is by_class[0] of gateway_counters()). Returns 0, or
+ * MDS_E_NOTFOUND if the deployment is unknown (out untouched). */
+int gateway_status_counts(const struct gateway *gw, const char *deployment_id,
+			  uint64_t out[GATEWAY_STATUS_CODES]);
+
 /* Sets (or clears, with NULL) the per-request observer. */
 void gateway_set_observer(struct gateway *gw, gateway_observe_fn *fn,
 			  void *arg);

@@ -292,7 +292,9 @@ static json_t *alarm_spec(const char *title, const char *metric,
 }
 
 /* Creates the scale-down twin of a firing alarm, unless one exists for the
- * deployment. Copies the id of the alarm (new or found) into id. */
+ * deployment. Copies the id of the alarm (new or found) into id and returns
+ * 0; MDS_E_NOTFOUND (nothing made) when the firing alarm is not one of
+ * mdscale's own. */
 static int ensure_low_alarm(struct autoscale *a, const char *which,
 			    const char *dep_id, const char *firing_alarm_id,
 			    const struct policy *p, char *id, size_t idsz,
@@ -310,9 +312,16 @@ static int ensure_low_alarm(struct autoscale *a, const char *which,
 	    0)
 		return 0;
 	firing = monitoring_alarm_get(a->env.monitoring, firing_alarm_id, &f);
-	dest = firing ? json_object_get(firing, "destinations") : NULL;
-	if (firing != NULL &&
-	    json_is_string(json_object_get(firing, "severity")))
+	if (firing == NULL) {
+		/* Not one of mdscale's alarms (a Prometheus rule through
+		 * Alertmanager, say): its scale-down rule lives where it
+		 * does, and a twin here would have nowhere to send. */
+		log_info("autoscale", "%s is not an alarm of mdscale: no %s "
+			 "for %s", firing_alarm_id, title, dep_id);
+		return MDS_E_NOTFOUND;
+	}
+	dest = json_object_get(firing, "destinations");
+	if (json_is_string(json_object_get(firing, "severity")))
 		severity = json_string_value(json_object_get(firing,
 							     "severity"));
 	dest = dest ? json_incref(dest) : json_array();

@@ -1,7 +1,10 @@
 /* log.c - see log.h. */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -16,7 +19,28 @@ static struct {
 	void *arg;
 } sink;
 
+/* Set once at start-up, like the sink. */
+static enum log_stderr_format stderr_format = LOG_STDERR_TEXT;
+
 static const char *const names[] = { "error", "warn", "info", "debug" };
+
+/* syslog priorities of the levels: LOG_ERR, LOG_WARNING, LOG_INFO,
+ * LOG_DEBUG. */
+static const int priorities[] = { 3, 4, 6, 7 };
+
+enum log_stderr_format log_stderr_detect(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	uintmax_t dev, ino;
+	struct stat st;
+
+	stderr_format = LOG_STDERR_TEXT;
+	if (v != NULL && sscanf(v, "%ju:%ju", &dev, &ino) == 2 &&
+	    fstat(2, &st) == 0 && (uintmax_t)st.st_dev == dev &&
+	    (uintmax_t)st.st_ino == ino)
+		stderr_format = LOG_STDERR_JOURNAL;
+	return stderr_format;
+}
 
 int log_level_parse(const char *name, enum log_level *out)
 {
@@ -85,8 +109,13 @@ static void vwrite(enum log_level level, const char *source,
 	rec.time_ms = log_now_ms();
 	log_format_time(rec.time_ms, when);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	fprintf(stderr, "%s %-5s %s: %s\n", when, log_level_name(level),
-		source, msg);
+	if (stderr_format == LOG_STDERR_JOURNAL)
+		fprintf(stderr, "<%d>%s: %s\n",
+			priorities[(unsigned)level < 4 ? level : LOG_INFO],
+			source, msg);
+	else
+		fprintf(stderr, "%s %-5s %s: %s\n", when,
+			log_level_name(level), source, msg);
 	if (sink.fn == NULL)
 		return;
 	rec.level = level;

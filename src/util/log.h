@@ -78,6 +78,17 @@ void log_write_ids(enum log_level level, const char *source,
 		   const struct log_ids *ids, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* How lines go to stderr: "time level source: message" for a terminal or a
+ * file; for the systemd journal (stderr connected to it, see
+ * log_stderr_detect()), "<N>source: message" with N the syslog priority
+ * (3 error, 4 warning, 6 info, 7 debug) and no time, which journald adds. */
+enum log_stderr_format { LOG_STDERR_TEXT, LOG_STDERR_JOURNAL };
+
+/* Chooses the stderr format: the journal's when $JOURNAL_STREAM names the
+ * device and inode of stderr (as systemd sets it), text otherwise. Call once
+ * at start-up. Returns the format chosen. */
+enum log_stderr_format log_stderr_detect(void);
+
 /* Returns the wall clock in ms since the epoch. */
 int64_t log_now_ms(void);
 

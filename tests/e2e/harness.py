@@ -95,8 +95,9 @@ def request(port, method, path, body=None, token=None, headers=None,
 class Daemon:
     """One mdscale daemon. Reuse data_dir to restart it on the same state."""
 
-    def __init__(self, data_dir=None, config=None):
+    def __init__(self, data_dir=None, config=None, env=None):
         self.owns_dir = data_dir is None
+        self.env = env
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="mdscale-e2e-")
         self.api_port = free_port()
         self.gw_port = free_port()
@@ -115,8 +116,12 @@ class Daemon:
                 json.dump(self.config, f)
             args += ["--config", path]
         self.log = open(self.log_path, "ab")
+        env = None
+        if self.env is not None:
+            env = dict(os.environ)
+            env.update(self.env)
         self.proc = subprocess.Popen(args, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, env=env)
         wait_for("the daemon's health", self._healthy, timeout=30)
         with open(os.path.join(self.data_dir, "token")) as f:
             self.token = f.read().strip()

@@ -190,8 +190,13 @@ class BadInputTest(unittest.TestCase):
         p = self.d.cli("workrequest", "list", "--deployment", "viacli")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("UPDATE_DEPLOYMENT", p.stdout)
-        p = self.d.cli("deployment", "delete", "viacli", "--wait")
+        # --wait prints the final state: the work request SUCCEEDED.
+        p = self.d.cli("-o", "json", "deployment", "delete", "viacli",
+                       "--wait")
         self.assertEqual(p.returncode, 0, p.stderr)
+        wr = json.loads(p.stdout)
+        self.assertEqual((wr["operationType"], wr["status"]),
+                         ("DELETE_DEPLOYMENT", "SUCCEEDED"))
 
 
 if __name__ == "__main__":

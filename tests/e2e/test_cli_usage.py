@@ -87,7 +87,8 @@ class CliUsageTest(unittest.TestCase):
             self.assertEqual(r.stderr, "", name)
             # The help is all it does: no request, nothing printed after.
             self.assertTrue(r.stdout.rstrip("\n").splitlines()[-1]
-                            .startswith("  --output"), (name, r.stdout))
+                            .endswith("errors are JSON too"),
+                            (name, r.stdout))
 
     def test_version(self):
         for arg in ("--version", "version"):

@@ -135,7 +135,8 @@ class PrometheusTest(unittest.TestCase):
                      "mdscale_instance_memory_utilization_ratio",
                      "mdscale_instance_restarts_total"):
             got = pick(s, name, deployment=dep_id)
-            self.assertEqual({l["instance"] for l, _ in got}, insts, name)
+            # Not "instance": Prometheus sets that on every target.
+            self.assertEqual({l["instance_id"] for l, _ in got}, insts, name)
             for _, v in got:
                 self.assertGreaterEqual(v, 0, name)
                 if "ratio" in name:
@@ -143,8 +144,14 @@ class PrometheusTest(unittest.TestCase):
                     # the shape's quota (usage counted against wall time).
                     self.assertLess(v, 2.0, name)
         ok = pick(s, "mdscale_gateway_requests_total", deployment=dep_id,
-                  code_class="2xx")
+                  code="200")
         self.assertGreaterEqual(ok[0][1], sent)
+        self.assertEqual(len(pick(s, "mdscale_gateway_requests_total",
+                                  deployment=dep_id, code="none")), 1)
+        for labels, _ in pick(s, "mdscale_gateway_requests_total"):
+            self.assertRegex(labels["code"], r"^([1-5][0-9][0-9]|none)$")
+        self.assertEqual([l for _, l, _ in s if "instance" in l], [],
+                         "no series may carry the label 'instance'")
         buckets = pick(s, "mdscale_gateway_request_duration_seconds_bucket",
                        deployment=dep_id)
         self.assertEqual(buckets[-1][0]["le"], "+Inf")
@@ -175,10 +182,20 @@ class PrometheusTest(unittest.TestCase):
         wr = pick(s, "mdscale_workrequests_total",
                   operation="CREATE_DEPLOYMENT", status="SUCCEEDED")
         self.assertGreaterEqual(wr[0][1], 1)
-        for name in ("mdscale_process_resident_memory_bytes",
-                     "mdscale_process_open_fds",
-                     "mdscale_process_start_time_seconds"):
+        # Only final states: the counter never goes down.
+        self.assertEqual({l["status"] for l, _ in pick(
+            s, "mdscale_workrequests_total")}, {"SUCCEEDED", "FAILED"})
+        for name in ("process_cpu_seconds_total",
+                     "process_resident_memory_bytes",
+                     "process_virtual_memory_bytes",
+                     "process_virtual_memory_max_bytes",
+                     "process_open_fds", "process_max_fds",
+                     "process_start_time_seconds"):
             self.assertGreater(pick(s, name)[0][1], 0, name)
+        self.assertAlmostEqual(pick(s, "process_start_time_seconds")[0][1],
+                               time.time(), delta=600)
+        self.assertIn(("process_cpu_seconds_total", "counter"),
+                      re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
         self.assertGreaterEqual(pick(s, "mdscale_event_loop_lag_seconds")
                                 [0][1], 0)
         self.assertEqual(pick(s, "mdscale_build_info")[0][1], 1)
@@ -187,6 +204,32 @@ class PrometheusTest(unittest.TestCase):
         self.assertEqual(len(types), len({n for n, _ in types}))
         self.assertIn(("mdscale_gateway_request_duration_seconds",
                        "histogram"), types)
+
+    def test_counters_count_ends_and_only_grow(self):
+        def counts():
+            s = parse(self.scrape())
+            return {(l["operation"], l["status"]): v for l, v in
+                    pick(s, "mdscale_workrequests_total")}, s
+        before, _ = counts()
+        dep = self.d.create(displayName="prom-broken", command="exec sleep 60",
+                            readyTimeoutSeconds=1)
+        self.d.wait_state(dep["id"], "FAILED")
+        # No ready instance: the gateway answers 503 itself.
+        r = self.d.gw("GET", "/prom-broken/predict")
+        self.assertEqual(r.status, 503, r)
+        self.assertEqual([v for _, v in pick(
+            parse(self.scrape()), "mdscale_gateway_requests_total",
+            deployment=dep["id"], code="503")], [1])
+        self.d.delete(dep["id"])
+        after, s = counts()
+        for k, v in before.items():
+            self.assertGreaterEqual(after[k], v, k)
+        self.assertEqual(after[("CREATE_DEPLOYMENT", "FAILED")],
+                         before[("CREATE_DEPLOYMENT", "FAILED")] + 1)
+        self.assertEqual(after[("DELETE_DEPLOYMENT", "SUCCEEDED")],
+                         before[("DELETE_DEPLOYMENT", "SUCCEEDED")] + 1)
+        self.assertEqual(after[("CREATE_DEPLOYMENT", "SUCCEEDED")],
+                         before[("CREATE_DEPLOYMENT", "SUCCEEDED")])
 
     def test_metrics_needs_no_token_and_exact_path(self):
         self.assertEqual(self.d.api("GET", "/metrics", auth=False).status,

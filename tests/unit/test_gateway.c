@@ -1206,12 +1206,22 @@ static void sc_errors(struct env *e)
 	free(r);
 }
 
+static uint64_t sum(const uint64_t *v, size_t from, size_t to)
+{
+	uint64_t n = 0;
+
+	for (size_t i = from; i < to; i++)
+		n += v[i];
+	return n;
+}
+
 static void test_errors(void **state)
 {
 	struct env *e = env_new();
 	int dead = dead_port(e);
 	struct gateway_upstream up = { "dead0", (uint16_t)dead };
 	struct gateway_counters k;
+	uint64_t codes[GATEWAY_STATUS_CODES];
 
 	(void)state;
 	assert_int_equal(gateway_set_routes(e->gw, "empty", NULL, NULL, 0), 0);
@@ -1226,6 +1236,16 @@ static void test_errors(void **state)
 	assert_int_equal(k.by_class[5], 2);
 	assert_int_equal(k.proxy_errors, 2);
 	assert_int_equal(k.inflight, 0);
+	/* By status: no ready instance is a 503; every 5xx has its code. */
+	assert_int_equal(gateway_status_counts(e->gw, "empty", codes), 0);
+	assert_int_equal(codes[503 - GATEWAY_STATUS_MIN], 1);
+	assert_int_equal(sum(codes, 0, GATEWAY_STATUS_CODES), 1);
+	assert_int_equal(gateway_status_counts(e->gw, "dead", codes), 0);
+	assert_int_equal(sum(codes, 500 - GATEWAY_STATUS_MIN,
+			     600 - GATEWAY_STATUS_MIN), 2);
+	assert_int_equal(sum(codes, 0, GATEWAY_STATUS_CODES), 2);
+	assert_int_equal(gateway_status_counts(e->gw, "nope", codes),
+			 MDS_E_NOTFOUND);
 	assert_int_equal(gateway_instance_inflight(e->gw, "dead0"), 0);
 	assert_int_equal(gateway_counters(e->gw, "nope", &k), MDS_E_NOTFOUND);
 	gateway_remove(e->gw, "dead");

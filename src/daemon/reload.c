@@ -1,0 +1,87 @@
+/* reload.c - see reload.h. */
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon/reload.h"
+
+/* Appends ", name" (or "name" first) to the list in buf. */
+static void note(char *buf, size_t size, const char *name)
+{
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, size - n, "%s%s", n ? ", " : "", name);
+}
+
+static int same_ladder(const struct shape_ladder *a,
+		       const struct shape_ladder *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i].name, b->v[i].name) != 0 ||
+		    a->v[i].mcpu != b->v[i].mcpu ||
+		    a->v[i].mem_bytes != b->v[i].mem_bytes)
+			return 0;
+	return 1;
+}
+
+/* The live fields: copied when they differ. */
+#define LIVE_FIELDS(X)                                                        \
+	X(max_instances, "maxInstancesPerDeployment")                         \
+	X(max_deployments, "maxDeployments")                                  \
+	X(ready_timeout_s, "readyTimeoutSeconds")                             \
+	X(drain_timeout_s, "drainTimeoutSeconds")                             \
+	X(stop_grace_s, "stopGraceSeconds")                                   \
+	X(health_interval_ms, "healthIntervalMillis")                         \
+	X(max_start_attempts, "maxStartAttempts")                             \
+	X(access_log, "accessLog")
+
+/* The scalar fields read only at start. */
+#define START_FIELDS(X)                                                       \
+	X(listen_port, "listen")                                              \
+	X(gateway_port, "gateway")                                            \
+	X(sample_ms, "sampleIntervalMillis")                                  \
+	X(eval_ms, "evalIntervalMillis")                                      \
+	X(log_max_file_mb, "logMaxFileMB")                                    \
+	X(log_max_files, "logMaxFiles")                                       \
+	X(log_retention_days, "logRetentionDays")
+
+int reload_config(const char *path, const struct config *at_start,
+		  struct config *live, char *applied,
+		  size_t appliedsz, char *kept, size_t keptsz, char *diag,
+		  size_t diagsz)
+{
+	struct config next;
+	int rc;
+
+	config_defaults(&next);
+	rc = config_load(path, &next, diag, diagsz);
+	if (rc != 0)
+		return rc;
+	applied[0] = kept[0] = '\0';
+#define APPLY(field, name)                                                    \
+	if (next.field != live->field) {                                      \
+		live->field = next.field;                                     \
+		note(applied, appliedsz, name);                               \
+	}
+	LIVE_FIELDS(APPLY)
+#undef APPLY
+#define KEEP(field, name)                                                     \
+	if (next.field != at_start->field)                                    \
+		note(kept, keptsz, name);
+	START_FIELDS(KEEP)
+#undef KEEP
+	if (strcmp(next.listen_host, at_start->listen_host) != 0 &&
+	    strstr(kept, "listen") == NULL)
+		note(kept, keptsz, "listen");
+	if (strcmp(next.gateway_host, at_start->gateway_host) != 0 &&
+	    strstr(kept, "gateway") == NULL)
+		note(kept, keptsz, "gateway");
+	if (strcmp(next.default_shape, at_start->default_shape) != 0)
+		note(kept, keptsz, "defaultShape");
+	if (!same_ladder(&next.shapes, &at_start->shapes))
+		note(kept, keptsz, "shapes");
+	if (applied[0] == '\0')
+		snprintf(applied, appliedsz, "nothing");
+	return 0;
+}
