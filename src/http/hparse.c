@@ -22,6 +22,7 @@ enum {
 	SC_LINE_START, /* at the start of a header line, or of the blank one */
 	SC_NAME,       /* in a header name */
 	SC_VALUE,      /* after the colon, to the end of the line */
+	SC_LINE_CR,    /* a CR that ends a line: an LF must follow */
 	SC_END_CR,     /* a CR at the start of a line: the head ends */
 	SC_BODY,       /* past the head: not scanned */
 };
@@ -62,6 +63,14 @@ static size_t scan(struct hparse *h, const char *data, size_t len)
 		case SC_VALUE:
 			if (ch == '\n')
 				h->scan = SC_LINE_START;
+			else if (ch == '\r')
+				h->scan = SC_LINE_CR;
+			break;
+		case SC_LINE_CR:
+			if (ch != '\n')
+				return refuse(h, i, HPARSE_E_SYNTAX,
+					      "a CR not followed by LF");
+			h->scan = SC_LINE_START;
 			break;
 		case SC_LINE_START:
 			if (ch == '\r') {
@@ -97,6 +106,9 @@ static size_t scan(struct hparse *h, const char *data, size_t len)
 						"name");
 			break;
 		case SC_END_CR:
+			if (ch != '\n')
+				return refuse(h, i, HPARSE_E_SYNTAX,
+					      "a CR not followed by LF");
 			h->scan = SC_BODY;
 			return i + 1;
 		default:
@@ -110,6 +122,7 @@ static int t_begin(http_parser *p)
 {
 	struct hparse *h = PARSER_OF(p);
 
+	h->in_body = false;
 	return h->settings->on_message_begin
 	       ? h->settings->on_message_begin(h) : 0;
 }
@@ -129,10 +142,32 @@ static int t_status(http_parser *p, const char *at, size_t len)
 				      : 0;
 }
 
+/* The head's names were scanned; a chunked body's trailer names are
+ * checked here, with the same rules and the same count. */
+static int check_trailer(struct hparse *h, const char *at, size_t len)
+{
+	if (!h->in_field && ++h->nfields > HPARSE_FIELDS_MAX) {
+		refuse(h, 0, HPARSE_E_TOO_LARGE, "too many header lines");
+		return -1;
+	}
+	h->in_field = true;
+	for (size_t i = 0; i < len; i++) {
+		if (!is_tchar((unsigned char)at[i])) {
+			refuse(h, 0, HPARSE_E_SYNTAX,
+			       "invalid character in a trailer name");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int t_field(http_parser *p, const char *at, size_t len)
 {
 	struct hparse *h = PARSER_OF(p);
 
+	if (h->type == HPARSE_REQUEST && h->in_body &&
+	    check_trailer(h, at, len) != 0)
+		return -1;
 	return h->settings->on_header_field
 	       ? h->settings->on_header_field(h, at, len) : 0;
 }
@@ -141,6 +176,7 @@ static int t_value(http_parser *p, const char *at, size_t len)
 {
 	struct hparse *h = PARSER_OF(p);
 
+	h->in_field = false;
 	return h->settings->on_header_value
 	       ? h->settings->on_header_value(h, at, len) : 0;
 }
@@ -149,6 +185,7 @@ static int t_headers(http_parser *p)
 {
 	struct hparse *h = PARSER_OF(p);
 
+	h->in_body = true;
 	return h->settings->on_headers_complete
 	       ? h->settings->on_headers_complete(h) : 0;
 }
@@ -240,7 +277,7 @@ enum hparse_error hparse_error(const struct hparse *h)
 {
 	enum http_errno err = HTTP_PARSER_ERRNO(&h->p);
 
-	if (h->strict_err != HPARSE_OK && err == HPE_OK)
+	if (h->strict_err != HPARSE_OK)
 		return h->strict_err;
 	switch (err) {
 	case HPE_OK:
@@ -267,7 +304,7 @@ enum hparse_error hparse_error(const struct hparse *h)
 
 const char *hparse_error_text(const struct hparse *h)
 {
-	if (h->strict_err != HPARSE_OK && HTTP_PARSER_ERRNO(&h->p) == HPE_OK)
+	if (h->strict_err != HPARSE_OK)
 		return h->strict_text;
 	return http_errno_description(HTTP_PARSER_ERRNO(&h->p));
 }

@@ -10,7 +10,9 @@
  * Requests are parsed strictly (RFC 9112), on top of what the parser itself
  * checks: a header name holds token characters only (so whitespace before
  * the colon is refused), a line that starts with whitespace (obs-fold) is
- * refused, and a head holds at most HPARSE_FIELDS_MAX header lines.
+ * refused, a CR must be followed by LF, and a head holds at most
+ * HPARSE_FIELDS_MAX header lines. Trailer names of a chunked body follow
+ * the same name rule and count (neither server passes trailers on).
  * Responses are parsed as the parser does.
  */
 #ifndef MDS_HTTP_HPARSE_H
@@ -66,7 +68,10 @@ struct hparse {
 	enum hparse_error strict_err; /* a strictness refusal, or HPARSE_OK */
 	const char *strict_text;      /* and what it was (static) */
 	int scan;           /* the strict scanner's state (hparse.c) */
-	unsigned nfields;   /* header lines of the current request head */
+	unsigned nfields;   /* header lines of the current request head and
+			       its trailers */
+	bool in_field;      /* the last callback was a header name */
+	bool in_body;       /* past the head: names are trailers */
 	bool self_paused;   /* paused by hparse.c, not by a callback */
 	http_parser p;
 };

@@ -115,6 +115,13 @@ static void test_strict_refusals(void **state)
 		{ "GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", HPARSE_E_SYNTAX },
 		{ "GET / HTTP/1.1\r\nA: b\r\n\tc\r\n\r\n", HPARSE_E_SYNTAX },
 		{ "GET / HTTP/1.1\r\nA\"b: c\r\n\r\n", HPARSE_E_SYNTAX },
+		/* Found by fuzz_http_request: a bare CR ended a line for the
+		 * parser but not for the scanner, and trailer names were not
+		 * checked. */
+		{ "GET / HTTP/1.1\r\nHost:\rX y: z\r\n\r\n", HPARSE_E_SYNTAX },
+		{ "GET / HTTP/1.1\r\nA: b\r\r\n\r\n", HPARSE_E_SYNTAX },
+		{ "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+		  "0\r\nTr v: x\r\n\r\n", HPARSE_E_SYNTAX },
 		/* The second request of a pipeline is scanned too. */
 		{ "GET / HTTP/1.1\r\nA: b\r\n\r\nGET / HTTP/1.1\r\nA : b\r\n\r\n",
 		  HPARSE_E_SYNTAX },
