@@ -8,8 +8,9 @@
 #   sh scripts/deps.sh deb     to build the Debian package
 #
 # The daemon itself needs only the shared libraries of the build group (the
-# .deb names them); Chromium, Prometheus, Alertmanager, tmux and the rest of
-# the test group are for the tests alone.
+# .deb names them); Chromium, Prometheus, Alertmanager, tmux, clang (with
+# libFuzzer, for fuzz/) and the rest of the test group are for the tests
+# alone.
 set -eu
 
 BUILD="build-essential meson ninja-build pkg-config python3 \
@@ -17,7 +18,7 @@ libuv1-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libhttp-parser-dev \
 libjansson-dev libcmocka-dev libsystemd-dev libyaml-dev"
 RUN="curl python3 python3-sklearn"
 TEST="$BUILD $RUN chromium prometheus prometheus-alertmanager tmux systemd \
-dpkg-dev python3-yaml man-db"
+dpkg-dev python3-yaml man-db clang libclang-rt-14-dev"
 DEB="$BUILD dpkg-dev"
 
 PKGS=""

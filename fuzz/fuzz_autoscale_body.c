@@ -1,0 +1,41 @@
+/*
+ * fuzz_autoscale_body.c - libFuzzer harness for an API request body: the
+ * autoscale settings of PUT /v1/deployments/{id}/autoscale, parsed as the
+ * API parses every body (jansson, duplicate keys refused) and then read by
+ * autoscale_policy_parse() and checked by policy_validate(). A body that is
+ * accepted must give a policy that validates; a refusal must say why.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "core/policy.h"
+#include "notify/autoscale.h"
+#include "util/fault.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	json_error_t jerr;
+	json_t *body = json_loadb((const char *)data, size,
+				  JSON_REJECT_DUPLICATES, &jerr);
+	struct policy p;
+	struct fault f;
+	char diag[256];
+
+	if (body == NULL)
+		return 0;
+	memset(&f, 0, sizeof(f));
+	if (autoscale_policy_parse(body, &p, &f) == 0) {
+		if (policy_validate(&p, diag, sizeof(diag)) != 0)
+			abort();
+	} else if (f.message[0] == '\0') {
+		abort();
+	}
+	json_decref(body);
+	return 0;
+}
