@@ -1580,8 +1580,8 @@ static void sc_slow_head(struct env *e)
 	char line[32];
 
 	CHECK(send_str(k, "GET /model-a/x HTTP/1.1\r\nHost: gw\r\n"));
-	for (int i = 0; i < 15; i++) {
-		sleep_ms(100);
+	for (int i = 0; i < 12; i++) {
+		sleep_ms(50);
 		snprintf(line, sizeof(line), "X-%d: y\r\n", i);
 		(void)send(k->fd, line, strlen(line), MSG_NOSIGNAL);
 	}
@@ -1728,7 +1728,7 @@ static void test_per_addr(void **state)
 static void test_slow_head(void **state)
 {
 	struct env *e = env_new();
-	struct gateway_limits lim = { .head_timeout_ms = 500 };
+	struct gateway_limits lim = { .head_timeout_ms = 300 };
 
 	(void)state;
 	gateway_set_limits(e->gw, &lim);
