@@ -37,6 +37,7 @@
 #define MAX_CONNS 256
 #define MAX_CONNS_PER_ADDR 64
 #define MAX_LOCAL_CONNS 64
+#define LINGER_MS 2000 /* reading after a refusal, at most */
 
 /* What a connection is doing, for its deadline. */
 enum phase {
@@ -65,6 +66,8 @@ struct conn {
 		uv_pipe_t pipe;
 	} h;              /* the connection's stream */
 	uv_timer_t timer; /* the phase's deadline, and the deferred resume */
+	uv_shutdown_t shutdown;
+	bool lingering;       /* refused: dropping input until it ends */
 	enum phase phase;
 	uint64_t since;       /* uv_now() when the phase began */
 	size_t window_bytes;  /* body bytes in the current rate window */
@@ -110,6 +113,7 @@ struct write_req {
 	struct conn *conn;
 	char *data;
 	bool close_after;
+	bool linger;       /* then read and drop for a while before closing */
 };
 
 #define STREAM(c) ((uv_stream_t *)&(c)->h)
@@ -293,8 +297,12 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	struct conn *c = s->data;
 
 	/* While a response streams, input is dropped (the connection closes
-	 * after it); reading goes on only to see the client leave. */
-	if (n > 0 && (c->cur == NULL || !c->cur->streaming))
+	 * after it); reading goes on only to see the client leave. So it is
+	 * while lingering. */
+	if (c->lingering) {
+		if (n < 0)
+			conn_close(c);
+	} else if (n > 0 && (c->cur == NULL || !c->cur->streaming))
 		conn_feed(c, b->base, (size_t)n);
 	else if (n < 0)
 		conn_close(c);
@@ -312,11 +320,43 @@ static void set_reading(struct conn *c, bool on)
 		uv_read_stop(STREAM(c));
 }
 
+static void on_linger_end(uv_timer_t *t)
+{
+	conn_close(t->data);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	(void)req;
+	(void)status;
+}
+
+/*
+ * After refusing a request the client may still be sending (a body over
+ * the cap, say), closing at once would reset the connection and could
+ * destroy the answer before the client reads it. So the server sends its
+ * FIN, then reads and drops for LINGER_MS at most, and closes when the
+ * client does.
+ */
+static void linger(struct conn *c)
+{
+	c->lingering = true;
+	c->phase = PH_HANDLING;
+	set_reading(c, true);
+	if (uv_shutdown(&c->shutdown, STREAM(c), on_shutdown) != 0) {
+		conn_close(c);
+		return;
+	}
+	uv_timer_start(&c->timer, on_linger_end, LINGER_MS, 0);
+}
+
 static void on_written(uv_write_t *w, int status)
 {
 	struct write_req *wr = (struct write_req *)w;
 
-	if (status < 0 || wr->close_after)
+	if (status == 0 && wr->linger && !wr->conn->closing)
+		linger(wr->conn);
+	else if (status < 0 || wr->close_after)
 		conn_close(wr->conn);
 	free(wr->data);
 	free(wr);
@@ -352,6 +392,7 @@ static void send_error(struct conn *c, int status, const char *code,
 
 	wr->conn = c;
 	wr->close_after = true;
+	wr->linger = true;
 	wr->data = xasprintf("{\"code\":\"%s\",\"message\":\"%s\"}", code, msg);
 	n = (int)strlen(wr->data);
 	{
