@@ -9,7 +9,9 @@
 #   make install install under PREFIX (default /usr/local), staged in DESTDIR
 #   make deb     a Debian package (mdscale_VERSION_ARCH.deb)
 #   make bench   the benchmarks under bench/
-#   make lint    clang-tidy and cppcheck; make format: clang-format
+#   make lint    clang-tidy, cppcheck, and no JSON in module headers
+#                outside the edges (tools/json-headers.sh); make format:
+#                clang-format
 
 BUILD ?= build
 ASAN_BUILD ?= build-asan
@@ -97,6 +99,7 @@ lint: build
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 		--inline-suppr -I src src
 	run-clang-tidy -quiet -p $(BUILD) 'src/.*\.c$$' >/dev/null
+	sh tools/json-headers.sh
 
 format:
 	clang-format -i $$(find src tests/unit fuzz -name "*.[ch]")

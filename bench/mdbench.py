@@ -1,49 +1,31 @@
 """Shared helpers of the Python benchmarks (zero_downtime.py, footprint.py,
-timeline.py): a daemon on free ports in a temporary data directory, API
+timeline.py, reaction.py): a daemon on free ports in a temporary data directory, API
 calls, the example model server's command and request body, and a short
-capacity measurement with `mdscale load`."""
-import gzip
-import http.client
+capacity measurement with `mdscale load`. The daemon and HTTP calls are the
+end-to-end harness's (tests/e2e/harness.py)."""
 import json
 import os
 import platform
-import shutil
-import signal
-import socket
 import subprocess
-import tempfile
+import sys
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DIGITS = "/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz"
+sys.path.insert(0, os.path.join(TOP, "tests", "e2e"))
+import harness  # noqa: E402
+
 RESULTS = os.environ.get("BENCH_RESULTS", os.path.join(TOP, "bench", "results"))
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+free_port = harness.free_port
 
 
 def call(port, method, path, body=None, token=None, timeout=10):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = "Bearer " + token
-    try:
-        conn.request(method, path, json.dumps(body) if body is not None else None,
-                     headers)
-        r = conn.getresponse()
-        data = r.read()
-        try:
-            parsed = json.loads(data) if data else None
-        except ValueError:
-            parsed = data
-        return r.status, parsed
-    finally:
-        conn.close()
+    """One request to 127.0.0.1:PORT; returns (status, the JSON answer, or
+    the raw bytes when it is not JSON, or None when empty)."""
+    r = harness.request(port, method, path, body, token=token,
+                        timeout=timeout)
+    return r.status, r.json if r.json is not None else (r.raw or None)
 
 
 def machine():
@@ -73,49 +55,26 @@ def machine_line():
         m["platform"], m["cpus"], m["cpu_model"], m["memory_mb"])
 
 
-class Daemon:
-    """mdscale serve on free ports; data in DATA (a new temporary directory
-    unless given); config from the dict CONFIG if given."""
+class Daemon(harness.Daemon):
+    """The end-to-end tests' daemon (tests/e2e/harness.py) run from BUILD,
+    logging at info; calling it makes an authenticated API request and
+    returns (status, answer). start() picks new ports and returns how long
+    the daemon took to answer /v1/health."""
 
     def __init__(self, build, data=None, config=None):
-        self.build = build
-        self.own_data = data is None
-        self.data = data or tempfile.mkdtemp(prefix="mdscale-bench-")
-        self.config = config
-        self.proc = None
-        self.token = None
+        super().__init__(data_dir=data, config=config,
+                         binary=os.path.join(build, "src", "mdscale"),
+                         log_level="info")
 
-    def start(self, timeout=60):
-        self.api, self.gw = free_port(), free_port()
-        argv = [os.path.join(self.build, "src", "mdscale"), "serve",
-                "--listen", "127.0.0.1:%d" % self.api,
-                "--gateway", "127.0.0.1:%d" % self.gw, "--data", self.data]
-        if self.config is not None:
-            path = os.path.join(self.data, "bench-config.json")
-            with open(path, "w") as f:
-                json.dump(self.config, f)
-            argv += ["--config", path]
-        self.log = open(os.path.join(self.data, "daemon.log"), "ab")
+    def start(self):
+        self.api_port, self.gw_port = free_port(), free_port()
         t0 = time.monotonic()
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("daemon exited %s; see %s/daemon.log" %
-                                   (self.proc.returncode, self.data))
-            try:
-                if call(self.api, "GET", "/v1/health", timeout=1)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() - t0 > timeout:
-                raise RuntimeError("daemon not healthy after %d s" % timeout)
-            time.sleep(0.005)
+        super().start()
         self.startup_seconds = time.monotonic() - t0
-        self.token = open(os.path.join(self.data, "token")).read().strip()
         return self.startup_seconds
 
     def __call__(self, method, path, body=None, timeout=30):
-        return call(self.api, method, path, body, self.token, timeout)
+        return call(self.api_port, method, path, body, self.token, timeout)
 
     def rss_kb(self):
         for line in open("/proc/%d/status" % self.proc.pid):
@@ -123,45 +82,23 @@ class Daemon:
                 return int(line.split()[1])
         return None
 
-    def stop(self, timeout=60):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        if getattr(self, "log", None):
-            self.log.close()
-            self.log = None
-
-    def cleanup(self):
-        self.stop()
-        if self.own_data:
-            shutil.rmtree(self.data, ignore_errors=True)
-
     def wait_deployment(self, dep_id, states=("ACTIVE",), timeout=300):
-        t0 = time.monotonic()
-        while True:
+        def check():
             st, d = self("GET", "/v1/deployments/" + dep_id)
-            if st == 200 and d["lifecycleState"] in states:
-                return d
             if st == 200 and d["lifecycleState"] == "FAILED":
-                raise RuntimeError("deployment FAILED: %s" % d.get("lifecycleDetails"))
-            if time.monotonic() - t0 > timeout:
-                raise RuntimeError("deployment %s not %s after %d s" % (dep_id, states, timeout))
-            time.sleep(0.1)
+                raise RuntimeError("deployment FAILED: %s"
+                                   % d.get("lifecycleDetails"))
+            return d if st == 200 and d["lifecycleState"] in states else None
+        return harness.wait_for("deployment %s %s" % (dep_id, states),
+                                check, timeout=timeout, interval=0.1)
 
     def wait_workrequest(self, wr_id, timeout=600):
-        t0 = time.monotonic()
-        while True:
+        def check():
             st, w = self("GET", "/v1/workrequests/" + wr_id)
-            if st == 200 and w["status"] in ("SUCCEEDED", "FAILED", "CANCELED"):
-                return w
-            if time.monotonic() - t0 > timeout:
-                raise RuntimeError("work request %s not done after %d s" % (wr_id, timeout))
-            time.sleep(0.1)
+            done = ("SUCCEEDED", "FAILED", "CANCELED")
+            return w if st == 200 and w["status"] in done else None
+        return harness.wait_for("work request " + wr_id, check,
+                                timeout=timeout, interval=0.1)
 
 
 def model_command(build):
@@ -173,10 +110,11 @@ def model_command(build):
 
 
 def model_body(directory):
-    row = gzip.open(DIGITS, "rt").readline().strip().rsplit(",", 1)[0]
+    """A file with one digit to predict, the first of the data set."""
+    row = harness.digits_rows(1)[0][0]
     path = os.path.join(directory, "body.json")
     with open(path, "w") as f:
-        f.write('{"instances": [[%s]]}' % row)
+        json.dump({"instances": [row]}, f)
     return path
 
 

@@ -16,112 +16,71 @@ instance was ready.
 Usage: bench/reaction.py BUILD [--idle SECONDS] [--rate R] [--profiles a,b]
 Writes bench/results/reaction.json."""
 import argparse
-import http.client
 import json
 import os
 import platform
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DIGITS = "/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mdbench  # noqa: E402
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def new_instance(d, dep_id, before):
+    """The port of a READY instance that was not in BEFORE, or None."""
+    for i in d("GET", "/v1/deployments/" + dep_id)[1]["instances"]:
+        if i["id"] not in before and i["state"] == "READY":
+            return i["port"]
+    return None
 
 
-def call(port, method, path, body=None, token=None, timeout=5):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = "Bearer " + token
+def has_served(port):
+    """Whether the model server on PORT has answered a request."""
     try:
-        conn.request(method, path, json.dumps(body) if body is not None else None,
-                     headers)
-        r = conn.getresponse()
-        data = r.read()
-        return r.status, json.loads(data) if data else None
-    finally:
-        conn.close()
+        st, stats = mdbench.call(port, "GET", "/stats", timeout=1)
+        return st == 200 and stats.get("requests", 0) > 0
+    except OSError:
+        return False
 
 
 def one_profile(build, profile, idle, rate, limit):
-    data = tempfile.mkdtemp(prefix="mdscale-reaction-")
-    api, gw = free_port(), free_port()
-    log = open(os.path.join(data, "daemon.log"), "wb")
-    daemon = subprocess.Popen([os.path.join(build, "src", "mdscale"), "serve",
-                               "--listen", "127.0.0.1:%d" % api,
-                               "--gateway", "127.0.0.1:%d" % gw, "--data", data],
-                              stdout=log, stderr=subprocess.STDOUT)
+    d = mdbench.Daemon(build)
     load = None
     try:
-        for _ in range(300):
-            try:
-                if call(api, "GET", "/v1/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.05)
-        token = open(os.path.join(data, "token")).read().strip()
-        # --cache-entries 0: every request repeats one digit, which the
-        # model server's response cache would answer without the model.
-        cmd = "exec %s --weights %s --port $PORT --cache-entries 0" % (
-            os.path.join(build, "examples", "model-server", "mdscale-model-server"),
-            os.path.join(TOP, "examples", "model-server", "digits-mlp.weights"))
-        st, dep = call(api, "POST", "/v1/deployments", {
-            "displayName": "react", "command": cmd, "instanceShapeName": "local.xs",
-            "instanceCount": 1, "autoscale": {"profile": profile}}, token)
+        d.start()
+        # The model server's response cache is off (mdbench.model_command):
+        # every request repeats one digit.
+        st, dep = d("POST", "/v1/deployments", {
+            "displayName": "react", "command": mdbench.model_command(build),
+            "instanceShapeName": "local.xs", "instanceCount": 1,
+            "autoscale": {"profile": profile}})
         if st != 201:
             raise RuntimeError("create: %s %s" % (st, dep))
         dep_id = dep["id"]
-        while call(api, "GET", "/v1/deployments/" + dep_id)[1]["lifecycleState"] != "ACTIVE":
-            time.sleep(0.1)
-        before = {i["id"] for i in call(api, "GET", "/v1/deployments/" + dep_id)[1]["instances"]}
+        before = {i["id"] for i in d.wait_deployment(dep_id)["instances"]}
         time.sleep(idle)
-        import gzip
-        row = gzip.open(DIGITS, "rt").readline().strip().rsplit(",", 1)[0]
-        body = os.path.join(data, "body.json")
-        with open(body, "w") as f:
-            f.write('{"instances": [[%s]]}' % row)
+        body = mdbench.model_body(d.data_dir)
         t0 = time.monotonic()
         wall0 = time.time()
-        load = subprocess.Popen([os.path.join(build, "src", "mdscale"), "load",
-                                 "--url", "http://127.0.0.1:%d/react/predict" % gw,
-                                 "--method", "POST", "--body", body,
-                                 "--header", "Content-Type: application/json",
-                                 "--rate", str(rate), "--duration", str(limit),
-                                 "--output", "json"],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        load = subprocess.Popen(
+            mdbench.load_argv(build,
+                              "http://127.0.0.1:%d/react/predict" % d.gw_port,
+                              body, rate, limit),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         ready_at = served_at = None
         new_port = None
         while time.monotonic() - t0 < limit:
-            d = call(api, "GET", "/v1/deployments/" + dep_id)[1]
-            for i in d["instances"]:
-                if i["id"] in before or i["state"] != "READY":
-                    continue
-                if ready_at is None:
+            if new_port is None:
+                new_port = new_instance(d, dep_id, before)
+                if new_port is not None:
                     ready_at = time.monotonic() - t0
-                    new_port = i["port"]
-            if new_port is not None:
-                try:
-                    st, stats = call(new_port, "GET", "/stats", timeout=1)
-                    if st == 200 and stats.get("requests", 0) > 0:
-                        served_at = time.monotonic() - t0
-                        break
-                except OSError:
-                    pass
+            if new_port is not None and has_served(new_port):
+                served_at = time.monotonic() - t0
+                break
             time.sleep(0.05)
-        hist = call(api, "GET", "/v1/deployments/%s/scaling-history" % dep_id)[1]["items"]
+        hist = d("GET", "/v1/deployments/%s/scaling-history" % dep_id)[1]["items"]
         decided = [h for h in hist if h["action"] == "SCALE_OUT"]
         decided_at = (decided[0]["time"] / 1000.0 - wall0) if decided else None
         return {"profile": profile, "idleSeconds": idle, "rate": rate,
@@ -136,13 +95,7 @@ def one_profile(build, profile, idle, rate, limit):
                 load.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 load.kill()
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-        log.close()
-        shutil.rmtree(data, ignore_errors=True)
+        d.cleanup()
 
 
 def fmt(x):
@@ -185,8 +138,8 @@ def main():
         print("%-8s %6d %14s %14s %18s" % (profile, len(rs), fmt(med("decisionSeconds")),
                                            fmt(med("readySeconds")),
                                            fmt(med("firstServedSeconds"))))
-    os.makedirs(os.path.join(TOP, "bench", "results"), exist_ok=True)
-    with open(os.path.join(TOP, "bench", "results", "reaction.json"), "w") as f:
+    os.makedirs(mdbench.RESULTS, exist_ok=True)
+    with open(os.path.join(mdbench.RESULTS, "reaction.json"), "w") as f:
         json.dump(results, f, indent=2)
     return 0 if all(r["firstServedSeconds"] is not None for r in results) else 1
 

@@ -129,7 +129,7 @@ def main():
     stop = threading.Event()
     try:
         d.start()
-        body = mdbench.model_body(d.data)
+        body = mdbench.model_body(d.data_dir)
         cap, cap_runs = args.capacity, []
         if not cap:
             st, dep = d("POST", "/v1/deployments", {
@@ -137,7 +137,7 @@ def main():
                 "instanceShapeName": "local.xs", "instanceCount": 1})
             d.wait_deployment(dep["id"])
             cap, cap_runs = mdbench.capacity(
-                build, "http://127.0.0.1:%d/cap/predict" % d.gw, body, start=100, step=100)
+                build, "http://127.0.0.1:%d/cap/predict" % d.gw_port, body, start=100, step=100)
             d("DELETE", "/v1/deployments/" + dep["id"])
         step_rate = 3 * cap
         print("1-instance capacity (local.xs): %d req/s; step to %d req/s" % (cap, step_rate),
@@ -151,7 +151,7 @@ def main():
         dep_id = dep["id"]
         d.wait_deployment(dep_id)
         time.sleep(3)
-        sched = os.path.join(d.data, "schedule.txt")
+        sched = os.path.join(d.data_dir, "schedule.txt")
         with open(sched, "w") as f:
             f.write("%d 1\n%d %d\n%d 1\n" % (args.quiet1, args.step, step_rate, args.quiet2))
         t0 = time.monotonic()
@@ -159,7 +159,7 @@ def main():
         samples = []
         th = threading.Thread(target=sampler, args=(d, dep_id, t0, samples, stop))
         th.start()
-        out = subprocess.run(mdbench.load_argv(build, "http://127.0.0.1:%d/tl/predict" % d.gw,
+        out = subprocess.run(mdbench.load_argv(build, "http://127.0.0.1:%d/tl/predict" % d.gw_port,
                                                body, schedule=sched),
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True)
         stop.set()

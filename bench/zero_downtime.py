@@ -79,8 +79,8 @@ def main():
             raise RuntimeError("create: %s %s" % (st, dep))
         dep_id = dep["id"]
         d.wait_deployment(dep_id)
-        body = mdbench.model_body(d.data)
-        url = "http://127.0.0.1:%d/zd/predict" % d.gw
+        body = mdbench.model_body(d.data_dir)
+        url = "http://127.0.0.1:%d/zd/predict" % d.gw_port
         cap, cap_runs = mdbench.capacity(build, url, body, start=200, step=200,
                                          seconds=8)
         if not cap and not args.rate:

@@ -1,13 +1,13 @@
 /*
- * fuzz_monitoring_body.c - libFuzzer harness for the monitoring API's
- * request bodies, as the API hands them over: PostMetricData (POST
- * /v1/metrics), metric queries (POST /v1/metrics/query) and alarm
- * definitions (POST /v1/alarms, whose query, durations and message fields
- * come from the client). The first byte picks the endpoint, the rest is the
- * body, parsed as the API parses every body (jansson, duplicate keys
- * refused). One monitoring module, over an SQLite store in a temporary
- * directory, lives for the whole run; its loop never runs (no timers fire).
- * A refusal must say why; an alarm that was created is deleted again.
+ * fuzz_monitoring_body.c - libFuzzer harness for alarm definitions as the
+ * API takes them (POST and PUT /v1/alarms: query, durations, message
+ * fields, destinations all come from the client): the body (after a first
+ * byte kept for the corpus's sake) parsed as the API parses every body
+ * (jansson, duplicate keys refused), read through its field table
+ * (alarm_json_read()), then created in a real monitoring module over an
+ * SQLite store in a temporary directory, which lives for the whole run; its
+ * loop never runs (no timers fire). A refusal must say why; an alarm that
+ * was created is shown (alarm_json_new()) and deleted again.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "api/alarm_json.h"
 #include "monitoring/monitoring.h"
 #include "store/store.h"
 #include "util/fault.h"
@@ -79,10 +80,11 @@ static void check_refusal(const struct fault *f)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct monitoring *m = open_once();
+	struct alarm_json_spec spec;
+	struct monitoring_alarm a;
 	json_error_t jerr;
-	json_t *body, *out = NULL;
-	struct fault f;
-	int rc;
+	json_t *body;
+	struct fault f, g;
 
 	if (size == 0)
 		return 0;
@@ -90,29 +92,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			  JSON_REJECT_DUPLICATES, &jerr);
 	if (body == NULL)
 		return 0;
+	memset(&spec, 0, sizeof(spec));
 	memset(&f, 0, sizeof(f));
-	switch (data[0] % 3) {
-	case 0:
-		rc = monitoring_post(m, body, &out, &f);
-		break;
-	case 1:
-		rc = monitoring_query(m, body, &out, &f);
-		break;
-	default:
-		rc = monitoring_alarm_create(m, body, &out, &f);
-		if (rc == 0) {
-			const char *id = json_string_value(
-				json_object_get(out, "id"));
-			struct fault g;
-
-			if (id == NULL || monitoring_alarm_delete(m, id, &g) != 0)
-				abort();
-		}
-		break;
-	}
-	if (rc != 0)
+	if (alarm_json_read(body, &spec, &f) != 0) {
 		check_refusal(&f);
-	json_decref(out);
+	} else if (monitoring_alarm_create(m, &spec.spec, &a, &f) != 0) {
+		check_refusal(&f);
+	} else {
+		json_t *shown = alarm_json_new(&a);
+
+		if (shown == NULL || a.id == NULL)
+			abort();
+		json_decref(shown);
+		if (monitoring_alarm_delete(m, a.id, &g) != 0)
+			abort();
+	}
+	alarm_json_spec_free(&spec);
 	json_decref(body);
 	return 0;
 }

@@ -41,7 +41,8 @@ for exe in "$dir"/fuzz_*; do
 	[ "$keep" = keep ] || rm -rf "$out"
 	if [ "$rc" -eq 0 ]; then
 		passed=$((passed + 1))
-		echo "fuzz $name: ok, ${runs:-0} executions in ${secs}s, corpus $units"
+		echo "fuzz $name: ok, ${runs:-0} executions in ${secs}s," \
+			"$units inputs kept or found"
 	else
 		failed=$((failed + 1))
 		echo "fuzz $name: FAILED after ${runs:-?} executions (see $log):"

@@ -58,6 +58,7 @@
 #include "http/hparse.h"
 #include "mlp.h"
 #include "util/err.h"
+#include "util/htab.h"
 #include "util/xalloc.h"
 
 #define SRV_MAX_BODY (1u << 20)
@@ -146,12 +147,7 @@ static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 static uint64_t input_hash(const float *x)
 {
-	const unsigned char *p = (const unsigned char *)x;
-	uint64_t h = 0xcbf29ce484222325u;
-
-	for (size_t i = 0; i < MLP_PIXELS * sizeof(float); i++)
-		h = (h ^ p[i]) * 0x100000001b3u;
-	return h;
+	return hash_bytes(x, MLP_PIXELS * sizeof(float));
 }
 
 static void cache_init(struct cache *c, size_t cap, size_t nacts)

@@ -9,8 +9,7 @@
 #include "util/fault.h"
 #include "util/err.h"
 #include "util/log.h"
-
-#define MDSCALE_VERSION "0.1.0"
+#include "util/version.h"
 
 void api_reply(struct api_call *c, int status, json_t *o,
 	       const char *headers)
@@ -76,7 +75,7 @@ static void health(struct api_call *c)
 {
 	api_reply(c, 200,
 	      json_pack("{s:s, s:s, s:s}", "status", "ok", "version",
-			MDSCALE_VERSION, "cgroup", c->api->cgroup_name),
+			MDS_VERSION, "cgroup", c->api->cgroup_name),
 	      NULL);
 }
 

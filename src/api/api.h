@@ -70,12 +70,42 @@ void api_reply_fault(struct api_call *c, const struct fault *f);
 /* Answers 200 with o, or the fault when o is NULL. */
 void api_reply_or_fault(struct api_call *c, json_t *o, const struct fault *f);
 
+struct field;
+struct policy;
+
+/* The field tables of the request bodies (api/fields.h), for the check
+ * of the docs against them. Static storage. */
+const struct field *api_topic_fields(void);
+const struct field *api_subscription_fields(void);
+const struct field *api_function_fields(void);
+const struct field *api_autoscale_policy_fields(void);
+
+/*
+ * Reads an autoscale policy: true (the default profile), or an object with
+ * "profile" and overrides of its values. path names v in messages ("" for a
+ * whole body, "autoscale" for a deployment's member). Returns 0, or
+ * MDS_E_INVAL with f filled.
+ */
+int api_autoscale_policy_parse(const json_t *v, struct policy *p,
+			       const char *path, struct fault *f);
+/* A policy as the API shows it. A new reference. */
+json_t *api_autoscale_policy_json(const struct policy *p);
+/* Sets up autoscaling of a deployment (autoscale_setup()); *out gets the
+ * summary the API shows, a new reference. Returns 0 or the fault's code. */
+int api_autoscale_setup(struct api *api, const char *deployment_id,
+			const struct policy *p, json_t **out,
+			struct fault *f);
+
 /* The http_server handler; arg is a struct api *. */
 void api_handle(void *arg, struct http_req *req);
 
 /* The route tables of the modules, each ending with a NULL method. */
 extern const struct api_route deploy_routes[];
 extern const struct api_route monitoring_routes[];
+
+/* Answers a metrics query given as a JSON body (borrowed), as POST
+ * /v1/metrics/query does; for the dashboard's GET form. */
+void api_monitoring_query(struct api_call *c, const json_t *body);
 extern const struct api_route notifications_routes[];
 extern const struct api_route functions_routes[];
 extern const struct api_route autoscale_routes[];

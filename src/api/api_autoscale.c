@@ -1,23 +1,211 @@
-/* api_autoscale.c - the REST routes of a deployment's autoscaling. */
+/* api_autoscale.c - the REST routes of a deployment's autoscaling, and the
+ * policy's body (also the "autoscale" member of a new deployment). */
 #include <string.h>
 
 #include "api/api.h"
+#include "api/fields.h"
 #include "notify/autoscale.h"
 #include "deploy/deploy.h"
+#include "util/err.h"
+
+/* ---- the policy ---- */
+
+/* "profile": where the policy starts from. */
+static int check_profile(const void *member, const struct field *fd,
+			 const char *path, struct fault *f)
+{
+	(void)fd;
+	if (strcmp(member, "default") != 0 && strcmp(member, "recipe") != 0)
+		return fields_fault_type(f, path, "one of default, recipe");
+	return 0;
+}
+
+/* An alarm's window, statistic or duration goes into an MQL query or an
+ * ISO 8601 field as it is: nothing that could break out of either. */
+static int check_token(const void *member, const struct field *fd,
+		       const char *path, struct fault *f)
+{
+	(void)fd;
+	if (strpbrk(member, "\"{}()[] ") != NULL)
+		return fields_fault_type(f, path,
+					 "a short string such as 1m or PT1M");
+	return 0;
+}
+
+#define P_UINT(key, member, text)                                            \
+	{ .name = key, .type = FIELD_INTEGER, FIELD_AT(struct policy, member), \
+	  .min = 1, .max = 256, .doc = text }
+#define P_NUM(key, member, lo, hi, text)                                     \
+	{ .name = key, .type = FIELD_NUMBER, FIELD_AT(struct policy, member),  \
+	  .min = lo, .max = hi, .doc = text }
+#define P_BOOL(key, member, text)                                            \
+	{ .name = key, .type = FIELD_BOOL, FIELD_AT(struct policy, member),    \
+	  .doc = text }
+#define P_COOLDOWN(key, member, text)                                        \
+	{ .name = key, .type = FIELD_DURATION,                               \
+	  FIELD_AT(struct policy, member), .unit_ms = 1000, .min = 0,        \
+	  .max = 86400, .doc = text }
+#define P_TOKEN(key, member, text)                                           \
+	{ .name = key, .type = FIELD_STRING, FIELD_AT(struct policy, member),  \
+	  .min = 1, .check = check_token, .doc = text }
+
+/* The policy, field by field; docs/autoscale.md lists the same. */
+static const struct field policy_fields[] = {
+	{ .name = "profile", .type = FIELD_STRING,
+	  FIELD_AT(struct policy, profile), .check = check_profile,
+	  .doc = "default or recipe: the values the others override" },
+	P_UINT("minInstances", min_instances, "never fewer instances"),
+	P_UINT("maxInstances", max_instances, "never more instances"),
+	P_UINT("step", step, "instances per scale-out or scale-in"),
+	P_BOOL("proportional", proportional,
+	       "scale out to ceil(n * cpu / cpuTarget)"),
+	P_NUM("cpuTarget", cpu_target, 1, 1000,
+	      "utilization aimed at by proportional steps"),
+	P_NUM("cpuHigh", cpu_high, 0, 1000, "the high-cpu alarm's threshold"),
+	P_NUM("cpuLow", cpu_low, 0, 1000, "the low-cpu alarm's threshold"),
+	P_NUM("memHigh", mem_high, 0, 100, "the high-mem alarm's threshold"),
+	P_NUM("memLow", mem_low, 0, 100, "the low-mem alarm's threshold"),
+	P_BOOL("hysteresis", hysteresis,
+	       "refuse moves that would cross cpuHigh"),
+	P_COOLDOWN("cooldownOutSeconds", cooldown_out_ms,
+		   "after a scale-out, before the next"),
+	P_COOLDOWN("cooldownInSeconds", cooldown_in_ms,
+		   "after a scale-in, before the next"),
+	P_COOLDOWN("cooldownUpSeconds", cooldown_up_ms,
+		   "after a shape-up, before the next"),
+	P_COOLDOWN("cooldownDownSeconds", cooldown_down_ms,
+		   "after a shape-down, before the next"),
+	P_TOKEN("highWindow", high_window, "the high alarms' MQL window"),
+	P_TOKEN("lowWindow", low_window, "the low alarms' MQL window"),
+	P_TOKEN("highStatistic", high_statistic,
+		"the high alarms' statistic"),
+	P_TOKEN("lowStatistic", low_statistic, "the low alarms' statistic"),
+	P_TOKEN("highPendingDuration", high_pending,
+		"the high alarms' pending duration"),
+	P_TOKEN("lowPendingDuration", low_pending,
+		"the low alarms' pending duration"),
+	P_TOKEN("highRepeatDuration", high_repeat,
+		"the high alarms' repeat duration"),
+	P_TOKEN("lowRepeatDuration", low_repeat,
+		"the low alarms' repeat duration"),
+	FIELD_END
+};
+
+const struct field *api_autoscale_policy_fields(void)
+{
+	return policy_fields;
+}
+
+int api_autoscale_policy_parse(const json_t *v, struct policy *p,
+			       const char *path, struct fault *f)
+{
+	const struct field *profile = fields_find(policy_fields, "profile");
+	const json_t *given = json_object_get(v, "profile");
+	char at[FIELD_PATH_MAX], why[200];
+	int rc;
+
+	policy_default(p);
+	if (json_is_true(v))
+		return 0;
+	if (!json_is_object(v))
+		return fields_fault_type(f, path, "true, or an object with a "
+					 "profile and overrides");
+	/* The profile first: the other fields override its values. */
+	fields_path(at, sizeof(at), path, "profile");
+	if (given != NULL) {
+		rc = fields_parse_value(profile, given, p, at, f);
+		if (rc != 0)
+			return rc;
+		if (strcmp(p->profile, "recipe") == 0)
+			policy_recipe(p);
+	}
+	rc = fields_parse(policy_fields, v, p, path, NULL, f);
+	if (rc != 0)
+		return rc;
+	if (policy_validate(p, why, sizeof(why)) != 0)
+		return fault_set(f, MDS_E_INVAL, path[0] ? path : "autoscale",
+				 "%s: %s", path[0] ? path : "autoscale", why);
+	return 0;
+}
+
+json_t *api_autoscale_policy_json(const struct policy *p)
+{
+	return fields_to_json(policy_fields, p);
+}
+
+/* ---- the answers ---- */
+
+static json_t *chain_json(const struct policy *p,
+			  const struct autoscale_chain *ch)
+{
+	json_t *ids = json_array();
+
+	for (size_t i = 0; i < ch->nalarms; i++)
+		json_array_append_new(ids, json_string(ch->alarm_ids[i]));
+	return json_pack("{s:o, s:s, s:s, s:o}", "policy",
+			 api_autoscale_policy_json(p), "topicId",
+			 ch->topic_id, "subscriptionId", ch->subscription_id,
+			 "alarmIds", ids);
+}
+
+static json_t *state_json(const struct autoscale_state *st)
+{
+	return json_pack("{s:s, s:o, s:b, s:s, s:s, s:I, s:I, s:I, s:I}",
+			 "deploymentId", st->deployment_id, "policy",
+			 api_autoscale_policy_json(&st->policy), "setUp",
+			 st->set_up, "topicId", st->topic_id,
+			 "subscriptionId", st->subscription_id, "lastOutMs",
+			 (json_int_t)st->hist.last_out_ms, "lastInMs",
+			 (json_int_t)st->hist.last_in_ms, "lastUpMs",
+			 (json_int_t)st->hist.last_up_ms, "lastDownMs",
+			 (json_int_t)st->hist.last_down_ms);
+}
+
+int api_autoscale_setup(struct api *api, const char *deployment_id,
+			const struct policy *p, json_t **out,
+			struct fault *f)
+{
+	struct autoscale_chain ch;
+	int rc = autoscale_setup(api->autoscale, deployment_id, p, &ch, f);
+
+	if (rc == 0)
+		*out = chain_json(p, &ch);
+	return rc;
+}
+
+/* ---- the routes ---- */
+
+static void add_decision(void *arg, const char *decision)
+{
+	json_t *o = json_loads(decision, 0, NULL);
+
+	if (o != NULL)
+		json_array_append_new(arg, o);
+}
 
 static void history(struct api_call *c)
 {
+	json_t *items = json_array();
 	struct fault f;
 
-	api_reply_or_fault(c, autoscale_history(c->api->autoscale, c->id, &f),
-			   &f);
+	if (autoscale_history_each(c->api->autoscale, c->id, add_decision,
+				   items, &f) != 0) {
+		json_decref(items);
+		api_reply_fault(c, &f);
+		return;
+	}
+	api_reply(c, 200, json_pack("{s:o}", "items", items), NULL);
 }
 
 static void get(struct api_call *c)
 {
+	struct autoscale_state st;
 	struct fault f;
 
-	api_reply_or_fault(c, autoscale_get(c->api->autoscale, c->id, &f), &f);
+	if (autoscale_get(c->api->autoscale, c->id, &st, &f) != 0)
+		api_reply_fault(c, &f);
+	else
+		api_reply(c, 200, state_json(&st), NULL);
 }
 
 /* PUT replaces the policy and sets the chain up again. */
@@ -28,7 +216,7 @@ static void put(struct api_call *c)
 	json_t *dep, *out = NULL;
 	char id[64];
 
-	if (autoscale_policy_parse(c->body, &p, &f) != 0) {
+	if (api_autoscale_policy_parse(c->body, &p, "", &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
@@ -41,7 +229,7 @@ static void put(struct api_call *c)
 		 json_string_value(json_object_get(dep, "id")));
 	json_decref(dep);
 	autoscale_teardown(c->api->autoscale, id);
-	if (autoscale_setup(c->api->autoscale, id, &p, &out, &f) != 0)
+	if (api_autoscale_setup(c->api, id, &p, &out, &f) != 0)
 		api_reply_fault(c, &f);
 	else
 		api_reply(c, 200, out, NULL);

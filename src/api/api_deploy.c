@@ -49,7 +49,8 @@ static void deployments_create(struct api_call *c)
 			as = NULL;
 		}
 	}
-	if (as != NULL && autoscale_policy_parse(as, &policy, &f) != 0) {
+	if (as != NULL &&
+	    api_autoscale_policy_parse(as, &policy, "autoscale", &f) != 0) {
 		json_decref(as);
 		api_reply_fault(c, &f);
 		return;
@@ -62,8 +63,8 @@ static void deployments_create(struct api_call *c)
 	if (as != NULL) {
 		const char *id = json_string_value(json_object_get(out, "id"));
 
-		if (autoscale_setup(c->api->autoscale, id, &policy, &chain,
-				    &f) != 0) {
+		if (api_autoscale_setup(c->api, id, &policy, &chain, &f) !=
+		    0) {
 			struct fault ignored;
 
 			deploy_delete(c->api->deploy, id, &gone, &ignored);

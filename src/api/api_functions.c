@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/fields.h"
+#include "api/jsonx.h"
 #include "notify/functions.h"
 #include "util/err.h"
 #include "util/xalloc.h"
@@ -14,6 +16,60 @@ struct invocation {
 	struct api *api;
 	struct http_req *req;
 };
+
+static const struct field function_fields[] = {
+	{ .name = "name", .type = FIELD_STRING,
+	  FIELD_AT(struct functions_spec, name), .required = true, .min = 1,
+	  .max = FUNCTIONS_NAME_MAX,
+	  .chars = "abcdefghijklmnopqrstuvwxyz0123456789-",
+	  .chars_desc = "a-z 0-9 -", .doc = "unique among functions" },
+	{ .name = "command", .type = FIELD_STRV,
+	  FIELD_AT(struct functions_spec, command), .required = true,
+	  .min = 1, .max = FUNCTIONS_ARGV_MAX, .item_max = FUNCTIONS_ARG_MAX,
+	  .doc = "the program and its arguments, run without a shell" },
+	{ .name = "description", .type = FIELD_STRING,
+	  FIELD_AT(struct functions_spec, description),
+	  .max = FUNCTIONS_DESC_MAX, .doc = "free text" },
+	{ .name = "timeoutSeconds", .type = FIELD_INTEGER,
+	  FIELD_AT(struct functions_spec, timeout_s), .min = 1,
+	  .max = FUNCTIONS_TIMEOUT_MAX_S, .doc = "per invocation" },
+	FIELD_END
+};
+
+const struct field *api_function_fields(void)
+{
+	return function_fields;
+}
+
+static json_t *function_json(const struct functions_info *fn)
+{
+	json_t *o = json_pack("{s:s, s:s, s:b}", "name", fn->name,
+			      "description", fn->description, "builtin",
+			      fn->builtin);
+
+	if (!fn->builtin) {
+		json_object_set_new(o, "command", jsonx_strv_json(fn->command));
+		json_object_set_new(o, "timeoutSeconds",
+				    json_integer(fn->timeout_s));
+		json_object_set_new(o, "timeCreated",
+				    jsonx_time(fn->created_ms));
+	}
+	json_object_set_new(o, "invocations",
+			    json_integer((json_int_t)fn->invocations));
+	json_object_set_new(o, "failures",
+			    json_integer((json_int_t)fn->failures));
+	json_object_set_new(o, "lastError",
+			    fn->last_error ? json_string(fn->last_error)
+					   : json_null());
+	json_object_set_new(o, "timeLastInvoked",
+			    jsonx_time(fn->last_invoked_ms));
+	return o;
+}
+
+static void add_function(void *arg, const struct functions_info *fn)
+{
+	json_array_append_new(arg, function_json(fn));
+}
 
 static bool available(struct api_call *c)
 {
@@ -26,32 +82,44 @@ static bool available(struct api_call *c)
 
 static void functions_list_route(struct api_call *c)
 {
+	json_t *items;
+
 	if (!available(c))
 		return;
-	api_reply(c, 200, functions_list(c->api->functions), NULL);
+	items = json_array();
+	functions_each(c->api->functions, add_function, items);
+	api_reply(c, 200, json_pack("{s:o}", "items", items), NULL);
 }
 
 static void functions_create_route(struct api_call *c)
 {
+	struct functions_spec spec = { .name = "" };
+	struct functions_info fn;
 	struct fault f;
-	json_t *out = NULL;
 
 	if (!available(c))
 		return;
-	if (functions_create(c->api->functions, c->body, &out, &f) != 0) {
+	if (fields_parse(function_fields, c->body, &spec, "", NULL, &f) != 0 ||
+	    functions_create(c->api->functions, &spec, &fn, &f) != 0) {
+		fields_free(function_fields, &spec);
 		api_reply_fault(c, &f);
 		return;
 	}
-	api_reply(c, 201, out, NULL);
+	fields_free(function_fields, &spec);
+	api_reply(c, 201, function_json(&fn), NULL);
 }
 
 static void functions_get_route(struct api_call *c)
 {
+	struct functions_info fn;
 	struct fault f;
 
 	if (!available(c))
 		return;
-	api_reply_or_fault(c, functions_get(c->api->functions, c->id, &f), &f);
+	if (functions_get(c->api->functions, c->id, &fn, &f) != 0)
+		api_reply_fault(c, &f);
+	else
+		api_reply(c, 200, function_json(&fn), NULL);
 }
 
 static void functions_delete_route(struct api_call *c)

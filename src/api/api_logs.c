@@ -23,6 +23,8 @@
 #include "logging/logging.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/ids.h"
+#include "util/rfc3339.h"
 #include "util/xalloc.h"
 
 #define VALUE_MAX 1024
@@ -151,7 +153,7 @@ static bool parse_filter(struct api_call *c, struct logs_call *lc)
 {
 	struct logstore_filter *f = &lc->f;
 	char v[VALUE_MAX], bad[80], depid[VALUE_MAX];
-	int64_t now = log_now_ms();
+	int64_t now = ids_now_ms();
 	bool has, has_depid;
 	struct {
 		const char *key;
@@ -328,10 +330,11 @@ static void on_searched(void *arg, int rc, struct logstore_result *res)
 static void send_line(struct logs_call *lc, const char *line, size_t len)
 {
 	if (lc->dropped > 0) {
-		char when[25], notice[256];
+		char when[RFC3339_BUFSZ], notice[256];
 		int n;
 
-		log_format_time(log_now_ms(), when);
+		rfc3339_format(ids_now_ms(), RFC3339_MILLIS, when,
+			       sizeof(when));
 		n = snprintf(notice, sizeof(notice),
 			     "{\"time\":\"%s\",\"level\":\"warn\",\"source\":"
 			     "\"logging\",\"message\":\"%llu lines were not "

@@ -35,8 +35,8 @@
 #include "notify/notifications.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/version.h"
 
-#define METRICS_VERSION "0.1.0"
 #define METRICS_MAX (8u * 1024 * 1024)
 #define METRICS_CTYPE "text/plain; version=0.0.4; charset=utf-8"
 /* How old a CPU or memory sample may be and still be reported. */
@@ -457,7 +457,7 @@ static void process(struct out *o, struct api *api)
 /* The daemon's own figures beside the process ones. */
 static void daemon_figures(struct out *o, struct api *api)
 {
-	const char *v[] = { "version", METRICS_VERSION, NULL };
+	const char *v[] = { "version", MDS_VERSION, NULL };
 	uint64_t last_ns, max_ns;
 
 	looplag_get(api->looplag, &last_ns, &max_ns);
@@ -577,7 +577,7 @@ static void top(struct api_call *c)
 	looplag_get(api->looplag, &last_ns, &max_ns);
 	o = json_pack("{s:s, s:s, s:f, s:f, s:o, s:o, s:o}", "status",
 		      api->monitoring != NULL ? "ok" : "stopping", "version",
-		      METRICS_VERSION, "startTimeSeconds", api->start_time_s,
+		      MDS_VERSION, "startTimeSeconds", api->start_time_s,
 		      "loopLagSeconds", last_ns / 1e9, "latencyBoundsSeconds",
 		      bounds, "deployments", deps, "firingAlarms", firing);
 	api_reply(c, 200, o, NULL);

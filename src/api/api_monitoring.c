@@ -1,15 +1,24 @@
 /*
  * api_monitoring.c - the REST routes of metrics, queries and alarms (see
- * docs/api.md and docs/monitoring.md). The module does the work; these
- * routes only pick the pieces out of the request and choose the status.
+ * docs/api.md and docs/monitoring.md): the JSON edge of the monitoring
+ * module. Bodies are read here into the module's C structs (through field
+ * tables, api/fields.h; alarms through api/alarm_json.h) and its answers
+ * are written back as JSON; the module checks what needs its state.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/alarm_json.h"
 #include "api/api.h"
+#include "api/fields.h"
+#include "api/jsonx.h"
+#include "core/iso8601.h"
 #include "monitoring/monitoring.h"
 #include "util/err.h"
+#include "util/xalloc.h"
+
+#define POST_MAX_METADATA 10
 
 /* Answers 503 while the module is not (or no longer) running. */
 static struct monitoring *module(struct api_call *c)
@@ -21,99 +30,486 @@ static struct monitoring *module(struct api_call *c)
 	return c->api->monitoring;
 }
 
+/* ---- values the tables read through custom parsers ---- */
+
+/* A time: RFC 3339 text or an integer of ms since the epoch, into an
+ * int64_t; it must lie in the store's range. */
+static int parse_time(const json_t *v, void *dst, const struct field *fd,
+		      const char *path, struct fault *f)
+{
+	char diag[160] = "out of range";
+	int64_t t = -1;
+
+	(void)fd;
+	if (json_is_integer(v))
+		t = json_integer_value(v);
+	else if (!json_is_string(v))
+		return fields_fault_type(f, path, "an RFC 3339 time or "
+					 "milliseconds since the epoch");
+	else if (iso8601_time_parse(json_string_value(v), &t, diag,
+				    sizeof(diag)) != 0)
+		t = -1;
+	if (t < 0 || t > TSDB_MAX_TIME_MS)
+		return fault_set(f, MDS_E_INVAL, path, "%s: %s", path, diag);
+	memcpy(dst, &t, sizeof(t));
+	return 0;
+}
+
+/* Any string, kept nowhere (fields mdscale takes and ignores). */
+static int parse_ignored_string(const json_t *v, void *dst,
+				const struct field *fd, const char *path,
+				struct fault *f)
+{
+	(void)dst;
+	(void)fd;
+	if (!json_is_string(v))
+		return fields_fault_type(f, path, "a string");
+	return 0;
+}
+
+/* ---- POST /v1/metrics ---- */
+
+/* What the table reads of one datapoint. */
+struct point_json {
+	int64_t t_ms;
+	double value;
+	int64_t count;
+};
+
+/* What the table reads of one metricData item. */
+struct item_json {
+	char namespace[TSDB_MAX_STR + 1];
+	char name[TSDB_MAX_STR + 1];
+	struct monitoring_item *it; /* where the dimensions go */
+	struct point_json *points;
+	size_t npoints;
+};
+
+/* The dimensions: an object of strings, borrowed into the item. */
+static int parse_dims(const json_t *v, void *dst, const struct field *fd,
+		      const char *path, struct fault *f)
+{
+	struct monitoring_item *it = *(struct monitoring_item **)dst;
+	const char *key;
+	json_t *x;
+
+	(void)fd;
+	if (!json_is_object(v))
+		return fields_fault_type(f, path, "an object of strings");
+	if (json_object_size(v) > TSDB_MAX_DIMS)
+		return fault_set(f, MDS_E_INVAL, path, "%s: at most %d", path,
+				 TSDB_MAX_DIMS);
+	json_object_foreach((json_t *)v, key, x) {
+		const char *s = json_string_value(x);
+
+		if (s == NULL || *s == '\0' ||
+		    json_string_length(x) > TSDB_MAX_STR ||
+		    strlen(s) != json_string_length(x))
+			return fault_set(f, MDS_E_INVAL, path,
+					 "%s.%s must be a string of 1 to %d "
+					 "bytes", path, key, TSDB_MAX_STR);
+		it->dims[it->ndims++] = (struct tsdb_dim){ key, s };
+	}
+	return 0;
+}
+
+/* metadata: an object of at most POST_MAX_METADATA strings, ignored. */
+static int parse_metadata(const json_t *v, void *dst, const struct field *fd,
+			  const char *path, struct fault *f)
+{
+	const char *key;
+	json_t *x;
+
+	(void)dst;
+	(void)fd;
+	if (!json_is_object(v) || json_object_size(v) > POST_MAX_METADATA)
+		return fault_set(f, MDS_E_INVAL, path, "%s must be an object "
+				 "of at most %d strings", path,
+				 POST_MAX_METADATA);
+	json_object_foreach((json_t *)v, key, x)
+		if (!json_is_string(x))
+			return fields_fault_type(f, path, "an object of "
+						 "strings");
+	return 0;
+}
+
+static const struct field point_fields[] = {
+	{ .name = "timestamp", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct point_json, t_ms), .parse = parse_time,
+	  .required = true, .doc = "RFC 3339, or ms since the epoch" },
+	{ .name = "value", .type = FIELD_NUMBER,
+	  FIELD_AT(struct point_json, value), .required = true,
+	  .doc = "the value" },
+	{ .name = "count", .type = FIELD_INTEGER,
+	  FIELD_AT(struct point_json, count), .min = 1, .max = 1e15,
+	  .doc = "how many samples the value stands for (ignored)" },
+	FIELD_END
+};
+
+static const struct field point_field = {
+	.name = "", .type = FIELD_OBJECT, .table = point_fields,
+};
+
+static const struct field item_fields[] = {
+	{ .name = "namespace", .type = FIELD_STRING,
+	  FIELD_AT(struct item_json, namespace), .required = true,
+	  .doc = "[a-z][a-z0-9_]*; oci_ only for " MONITORING_NAMESPACE },
+	{ .name = "name", .type = FIELD_STRING,
+	  FIELD_AT(struct item_json, name), .required = true,
+	  .doc = "the metric's name" },
+	{ .name = "dimensions", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct item_json, it), .parse = parse_dims,
+	  .required = true, .doc = "an object of strings, at most 16" },
+	{ .name = "datapoints", .type = FIELD_ARRAY,
+	  FIELD_AT(struct item_json, points), .elem = &point_field,
+	  .elem_size = sizeof(struct point_json),
+	  .count_offset = offsetof(struct item_json, npoints),
+	  .required = true, .doc = "{timestamp, value, count?} objects" },
+	{ .name = "compartmentId", .type = FIELD_CUSTOM,
+	  .parse = parse_ignored_string, .doc = "ignored" },
+	{ .name = "metadata", .type = FIELD_CUSTOM, .parse = parse_metadata,
+	  .doc = "at most 10 strings, ignored" },
+	{ .name = "resourceGroup", .type = FIELD_CUSTOM,
+	  .parse = parse_ignored_string, .doc = "ignored" },
+	FIELD_END
+};
+
+/* The body: metricData is read item by item, so that a bad item is
+ * refused alone. */
+struct post_json {
+	const json_t *data;
+	int atomicity;
+};
+
+static int parse_borrow_array(const json_t *v, void *dst,
+			      const struct field *fd, const char *path,
+			      struct fault *f)
+{
+	(void)fd;
+	if (!json_is_array(v))
+		return fields_fault_type(f, path, "an array");
+	memcpy(dst, &v, sizeof(v));
+	return 0;
+}
+
+static const char *const atomicities[] = { "NON_ATOMIC", "ATOMIC", NULL };
+
+static const struct field post_fields[] = {
+	{ .name = "metricData", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct post_json, data), .parse = parse_borrow_array,
+	  .required = true, .doc = "the items, 1 to 50" },
+	{ .name = "batchAtomicity", .type = FIELD_ENUM,
+	  FIELD_AT(struct post_json, atomicity), .choices = atomicities,
+	  .doc = "ATOMIC: one bad item refuses the batch" },
+	FIELD_END
+};
+
+/* Reads one item into it (its why says what is wrong with it). The
+ * points go into a new array the caller frees. */
+static void read_item(const json_t *v, struct monitoring_item *it)
+{
+	struct item_json ij = { .it = it };
+	struct monitoring_point *pts;
+	struct fault f;
+
+	if (!json_is_object(v)) {
+		snprintf(it->why, sizeof(it->why),
+			 "a metricData item must be an object");
+		return;
+	}
+	if (fields_parse(item_fields, v, &ij, "", NULL, &f) != 0) {
+		snprintf(it->why, sizeof(it->why), "%s", f.message);
+		it->ndims = 0;
+		return;
+	}
+	it->namespace = json_string_value(json_object_get(v, "namespace"));
+	it->name = json_string_value(json_object_get(v, "name"));
+	pts = xcalloc(ij.npoints ? ij.npoints : 1, sizeof(*pts));
+	for (size_t i = 0; i < ij.npoints; i++)
+		pts[i] = (struct monitoring_point){ ij.points[i].t_ms,
+						    ij.points[i].value };
+	it->points = pts;
+	it->npoints = ij.npoints;
+	fields_free(item_fields, &ij);
+}
+
 static void metrics_post(struct api_call *c)
 {
 	struct monitoring *m = module(c);
+	struct post_json pj = { 0 };
+	struct monitoring_item *items;
+	size_t n, nfailed;
+	json_t *failed;
 	struct fault f;
-	json_t *out;
 
 	if (m == NULL)
 		return;
-	if (monitoring_post(m, c->body, &out, &f) != 0)
+	if (fields_parse(post_fields, c->body, &pj, "", NULL, &f) != 0) {
 		api_reply_fault(c, &f);
-	else
-		api_reply(c, 200, out, NULL);
+		return;
+	}
+	n = json_array_size(pj.data);
+	items = xcalloc(n ? n : 1, sizeof(*items));
+	for (size_t i = 0; i < n; i++)
+		read_item(json_array_get(pj.data, i), &items[i]);
+	if (monitoring_post(m, items, n, pj.atomicity == 1, &nfailed, &f) !=
+	    0) {
+		api_reply_fault(c, &f);
+		goto out;
+	}
+	failed = json_array();
+	for (size_t i = 0; i < n; i++)
+		if (items[i].why[0] != '\0')
+			json_array_append_new(
+				failed,
+				json_pack("{s:O, s:s}", "metricData",
+					  json_array_get(pj.data, i),
+					  "message", items[i].why));
+	api_reply(c, 200,
+		  json_pack("{s:I, s:o}", "failedMetricsCount",
+			    (json_int_t)nfailed, "failedMetrics", failed),
+		  NULL);
+out:
+	for (size_t i = 0; i < n; i++)
+		free((void *)items[i].points);
+	free(items);
+}
+
+/* ---- POST /v1/metrics/query ---- */
+
+struct query_json {
+	char query[MQL_MAX_QUERY + 1];
+	char namespace[TSDB_MAX_STR + 1];
+	int64_t start_ms, end_ms, resolution_ms;
+};
+
+/* A time, or null for the default. */
+static int parse_time_or_null(const json_t *v, void *dst,
+			      const struct field *fd, const char *path,
+			      struct fault *f)
+{
+	return json_is_null(v) ? 0 : parse_time(v, dst, fd, path, f);
+}
+
+/* A resolution: "1m", "10s", "1h", "1d" or an ISO-8601 duration. */
+static int read_resolution(const char *s, int64_t *out)
+{
+	char *end;
+	long long n;
+
+	if (s[0] == 'P')
+		return iso8601_duration_parse(s, out, NULL, 0);
+	if (s[0] < '0' || s[0] > '9')
+		return MDS_E_INVAL;
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno != 0 || n <= 0 || n > 86400 || end[0] == '\0' ||
+	    end[1] != '\0')
+		return MDS_E_INVAL;
+	switch (end[0]) {
+	case 's': *out = n * 1000; return 0;
+	case 'm': *out = n * 60000; return 0;
+	case 'h': *out = n * 3600000; return 0;
+	case 'd': *out = n * 86400000; return 0;
+	default: return MDS_E_INVAL;
+	}
+}
+
+static int parse_resolution(const json_t *v, void *dst,
+			    const struct field *fd, const char *path,
+			    struct fault *f)
+{
+	int64_t ms = 0;
+
+	(void)fd;
+	if (!json_is_string(v) ||
+	    read_resolution(json_string_value(v), &ms) != 0 || ms <= 0)
+		return fault_set(f, MDS_E_INVAL, path,
+				 "%s must be a duration from 1s to 1d such as "
+				 "\"1m\", \"10s\" or \"PT1M\"", path);
+	memcpy(dst, &ms, sizeof(ms));
+	return 0;
+}
+
+static const struct field query_fields[] = {
+	{ .name = "query", .type = FIELD_STRING,
+	  FIELD_AT(struct query_json, query), .required = true,
+	  .doc = "the MQL query" },
+	{ .name = "namespace", .type = FIELD_STRING,
+	  FIELD_AT(struct query_json, namespace),
+	  .doc = "default " MONITORING_NAMESPACE },
+	{ .name = "startTime", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct query_json, start_ms), .parse = parse_time_or_null,
+	  .doc = "default: an hour before endTime" },
+	{ .name = "endTime", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct query_json, end_ms), .parse = parse_time_or_null,
+	  .doc = "default: now" },
+	{ .name = "resolution", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct query_json, resolution_ms),
+	  .parse = parse_resolution,
+	  .doc = "the step, 1s to 1d; default the query's interval, at most "
+		 "1m" },
+	{ .name = "compartmentId", .type = FIELD_CUSTOM,
+	  .parse = parse_ignored_string, .doc = "ignored" },
+	FIELD_END
+};
+
+static void add_series(void *arg, const struct monitoring_series *s)
+{
+	json_t *points = json_array(), *o;
+
+	for (size_t k = 0; k < s->npoints; k++)
+		if (s->points[k].present)
+			json_array_append_new(
+				points, json_pack("{s:o, s:f}", "timestamp",
+						  jsonx_time(s->points[k].t),
+						  "value", s->points[k].value));
+	o = json_pack("{s:s, s:s, s:o, s:o}", "namespace", s->namespace,
+		      "name", s->name, "dimensions",
+		      jsonx_dims(s->dims, s->ndims), "aggregatedDatapoints",
+		      points);
+	if (s->condition_met)
+		json_object_set_new(o, "conditionMet", json_true());
+	json_array_append_new(arg, o);
+}
+
+void api_monitoring_query(struct api_call *c, const json_t *body)
+{
+	struct monitoring *m = module(c);
+	struct query_json *qj;
+	struct monitoring_query q;
+	uint64_t seen = 0;
+	json_t *items;
+	struct fault f;
+
+	if (m == NULL)
+		return;
+	qj = xcalloc(1, sizeof(*qj));
+	if (fields_parse(query_fields, body, qj, "", &seen, &f) != 0) {
+		api_reply_fault(c, &f);
+		goto out;
+	}
+	q = (struct monitoring_query){
+		.query = qj->query,
+		.namespace = fields_given(query_fields, seen, "namespace")
+				     ? qj->namespace : NULL,
+		.has_start = fields_given(query_fields, seen, "startTime") &&
+			     !json_is_null(json_object_get(body, "startTime")),
+		.has_end = fields_given(query_fields, seen, "endTime") &&
+			   !json_is_null(json_object_get(body, "endTime")),
+		.start_ms = qj->start_ms,
+		.end_ms = qj->end_ms,
+		.resolution_ms = qj->resolution_ms,
+	};
+	items = json_array();
+	if (monitoring_query(m, &q, add_series, items, &f) != 0) {
+		json_decref(items);
+		api_reply_fault(c, &f);
+	} else {
+		api_reply(c, 200, json_pack("{s:o}", "items", items), NULL);
+	}
+out:
+	free(qj);
 }
 
 static void metrics_query(struct api_call *c)
 {
-	struct monitoring *m = module(c);
-	struct fault f;
-	json_t *out;
+	api_monitoring_query(c, c->body);
+}
 
-	if (m == NULL)
-		return;
-	if (monitoring_query(m, c->body, &out, &f) != 0)
-		api_reply_fault(c, &f);
-	else
-		api_reply(c, 200, out, NULL);
+/* ---- alarms ---- */
+
+static void add_alarm(void *arg, const struct monitoring_alarm *a,
+		      const struct monitoring_alarm_summary *s)
+{
+	(void)s;
+	json_array_append_new(arg, alarm_json_new(a));
 }
 
 static void alarms_list(struct api_call *c)
 {
 	struct monitoring *m = module(c);
+	json_t *items;
 	char name[512];
 	int rc;
 
 	if (m == NULL)
 		return;
+	items = json_array();
 	rc = http_query_get(c->req->query, "displayName", name, sizeof(name));
-	if (rc == MDS_E_LIMIT) /* longer than any displayName */
-		api_reply(c, 200, json_pack("{s:[]}", "items"), NULL);
+	/* One longer than any displayName matches none. */
+	if (rc != MDS_E_LIMIT)
+		monitoring_alarm_list(m, rc == 0 ? name : NULL, add_alarm,
+				      items);
+	api_reply(c, 200, json_pack("{s:o}", "items", items), NULL);
+}
+
+/* POST (id NULL) or PUT: reads the body and has the module apply it. */
+static void alarm_write(struct api_call *c, const char *id)
+{
+	struct monitoring *m = module(c);
+	struct alarm_json_spec *js;
+	struct monitoring_alarm a;
+	struct fault f;
+	int rc;
+
+	if (m == NULL)
+		return;
+	js = xcalloc(1, sizeof(*js));
+	rc = alarm_json_read(c->body, js, &f);
+	if (rc == 0)
+		rc = id == NULL
+			     ? monitoring_alarm_create(m, &js->spec, &a, &f)
+			     : monitoring_alarm_update(m, id, &js->spec, &a,
+						       &f);
+	if (rc != 0)
+		api_reply_fault(c, &f);
 	else
-		api_reply(c, 200,
-			  monitoring_alarm_list(m, rc == 0 ? name : NULL),
-			  NULL);
+		api_reply(c, id == NULL ? 201 : 200, alarm_json_new(&a), NULL);
+	alarm_json_spec_free(js);
+	free(js);
 }
 
 static void alarms_create(struct api_call *c)
 {
-	struct monitoring *m = module(c);
-	struct fault f;
-	json_t *out;
+	alarm_write(c, NULL);
+}
 
-	if (m == NULL)
-		return;
-	if (monitoring_alarm_create(m, c->body, &out, &f) != 0)
-		api_reply_fault(c, &f);
-	else
-		api_reply(c, 201, out, NULL);
+static void alarms_update(struct api_call *c)
+{
+	alarm_write(c, c->id);
 }
 
 static void alarms_get(struct api_call *c)
 {
 	struct monitoring *m = module(c);
+	struct monitoring_alarm a;
 	struct fault f;
-
-	if (m != NULL)
-		api_reply_or_fault(c, monitoring_alarm_get(m, c->id, &f), &f);
-}
-
-static void alarms_update(struct api_call *c)
-{
-	struct monitoring *m = module(c);
-	struct fault f;
-	json_t *out;
 
 	if (m == NULL)
 		return;
-	if (monitoring_alarm_update(m, c->id, c->body, &out, &f) != 0)
+	if (monitoring_alarm_get(m, c->id, &a, &f) != 0)
 		api_reply_fault(c, &f);
 	else
-		api_reply(c, 200, out, NULL);
+		api_reply(c, 200, alarm_json_new(&a), NULL);
 }
 
 /* Answers 200 with the alarm as it was, lifecycleState DELETED. */
 static void alarms_delete(struct api_call *c)
 {
 	struct monitoring *m = module(c);
+	struct monitoring_alarm a;
 	struct fault f;
 	json_t *o;
 
 	if (m == NULL)
 		return;
-	o = monitoring_alarm_get(m, c->id, &f);
-	if (o == NULL || monitoring_alarm_delete(m, c->id, &f) != 0) {
+	if (monitoring_alarm_get(m, c->id, &a, &f) != 0) {
+		api_reply_fault(c, &f);
+		return;
+	}
+	o = alarm_json_new(&a);
+	if (monitoring_alarm_delete(m, c->id, &f) != 0) {
 		json_decref(o);
 		api_reply_fault(c, &f);
 		return;
@@ -122,14 +518,70 @@ static void alarms_delete(struct api_call *c)
 	api_reply(c, 200, o, NULL);
 }
 
+#define STATUS_MAX_STREAMS 1000
+
+static json_t *status_json(const struct monitoring_alarm_status *st)
+{
+	size_t n = alarm_state_nstreams(st->state);
+	json_t *o = json_object(), *streams = json_array();
+
+	for (size_t i = 0; i < n && i < STATUS_MAX_STREAMS; i++) {
+		const struct alarm_stream_status *s =
+			alarm_state_stream(st->state, i);
+
+		json_array_append_new(
+			streams,
+			json_pack("{s:o, s:s, s:o, s:f}", "dimensions",
+				  jsonx_dims(s->dims, s->ndims), "status",
+				  alarm_status_name(s->status), "since",
+				  jsonx_time(s->since_ms), "value", s->value));
+	}
+	json_object_set_new(o, "id", json_string(st->alarm.id));
+	json_object_set_new(o, "displayName",
+			    json_string(st->alarm.display_name));
+	json_object_set_new(o, "severity", json_string(alarm_severity_name(
+						   st->alarm.severity)));
+	json_object_set_new(o, "isEnabled", json_boolean(st->alarm.is_enabled));
+	json_object_set_new(o, "status",
+			    json_string(alarm_status_name(st->status)));
+	json_object_set_new(o, "timestampTriggered",
+			    st->status == ALARM_FIRING
+				    ? jsonx_time(st->triggered_ms)
+				    : json_null());
+	json_object_set_new(o, "dedupeKey",
+			    *st->dedupe_key != '\0'
+				    ? json_string(st->dedupe_key)
+				    : json_null());
+	json_object_set_new(o, "totalMetricsFiring",
+			    json_integer((json_int_t)st->total_firing));
+	json_object_set_new(o, "lastEvaluated", jsonx_time(st->evaluated_ms));
+	json_object_set_new(o, "streams", streams);
+	if (n > STATUS_MAX_STREAMS)
+		json_object_set_new(o, "streamsTruncated", json_true());
+	return o;
+}
+
 static void alarms_status(struct api_call *c)
 {
 	struct monitoring *m = module(c);
+	struct monitoring_alarm_status st;
 	struct fault f;
 
-	if (m != NULL)
-		api_reply_or_fault(c, monitoring_alarm_status(m, c->id, &f),
-				   &f);
+	if (m == NULL)
+		return;
+	if (monitoring_alarm_status(m, c->id, &st, &f) != 0)
+		api_reply_fault(c, &f);
+	else
+		api_reply(c, 200, status_json(&st), NULL);
+}
+
+/* A history record, as the store keeps it, into the items. */
+static void add_record(void *arg, const char *record)
+{
+	json_t *o = json_loads(record, 0, NULL);
+
+	if (o != NULL)
+		json_array_append_new(arg, o);
 }
 
 static void alarms_history(struct api_call *c)
@@ -138,6 +590,7 @@ static void alarms_history(struct api_call *c)
 	char arg[32], *end = arg;
 	long limit = 100;
 	struct fault f;
+	json_t *items;
 	int rc;
 
 	if (m == NULL)
@@ -155,10 +608,14 @@ static void alarms_history(struct api_call *c)
 			return;
 		}
 	}
-	api_reply_or_fault(c,
-			   monitoring_alarm_history_limit(m, c->id,
-							  (size_t)limit, &f),
-			   &f);
+	items = json_array();
+	if (monitoring_alarm_history(m, c->id, (size_t)limit, add_record,
+				     items, &f) != 0) {
+		json_decref(items);
+		api_reply_fault(c, &f);
+		return;
+	}
+	api_reply(c, 200, json_pack("{s:o}", "items", items), NULL);
 }
 
 const struct api_route monitoring_routes[] = {

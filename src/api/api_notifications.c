@@ -3,8 +3,123 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/fields.h"
+#include "api/jsonx.h"
+#include "notify/functions.h"
 #include "notify/notifications.h"
 #include "util/err.h"
+
+/* ---- the bodies ---- */
+
+static const struct field topic_fields[] = {
+	{ .name = "name", .type = FIELD_STRING,
+	  FIELD_AT(struct notifications_topic_spec, name), .required = true,
+	  .min = 1, .max = NOTIFICATIONS_NAME_MAX, .chars = FIELD_CHARS_NAME,
+	  .chars_desc = "A-Z a-z 0-9 _ -",
+	  .doc = "unique among topics" },
+	{ .name = "description", .type = FIELD_STRING,
+	  FIELD_AT(struct notifications_topic_spec, description),
+	  .max = NOTIFICATIONS_DESC_MAX, .doc = "free text" },
+	FIELD_END
+};
+
+static const struct field subscription_fields[] = {
+	{ .name = "topicId", .type = FIELD_STRING,
+	  FIELD_AT(struct notifications_subscription_spec, topic_id),
+	  .required = true, .min = 1, .doc = "an existing topic's id" },
+	{ .name = "protocol", .type = FIELD_ENUM,
+	  FIELD_AT(struct notifications_subscription_spec, protocol),
+	  .required = true, .choices = notifications_protocols,
+	  .doc = "how messages are delivered" },
+	{ .name = "endpoint", .type = FIELD_STRING,
+	  FIELD_AT(struct notifications_subscription_spec, endpoint),
+	  .min = 1, .max = NOTIFICATIONS_URL_MAX,
+	  .doc = "FUNCTION: a function's name; HTTP(S): a URL" },
+	{ .name = "command", .type = FIELD_STRV,
+	  FIELD_AT(struct notifications_subscription_spec, command),
+	  .min = 1, .max = FUNCTIONS_ARGV_MAX, .item_max = FUNCTIONS_ARG_MAX,
+	  .doc = "COMMAND: the program and its arguments" },
+	{ .name = "maxAttempts", .type = FIELD_INTEGER,
+	  FIELD_AT(struct notifications_subscription_spec, max_attempts),
+	  .min = 1, .max = NOTIFICATIONS_ATTEMPTS_MAX,
+	  .doc = "attempts per delivery" },
+	{ .name = "timeoutSeconds", .type = FIELD_INTEGER,
+	  FIELD_AT(struct notifications_subscription_spec, timeout_s),
+	  .min = 1, .max = NOTIFICATIONS_TIMEOUT_MAX_S,
+	  .doc = "per attempt" },
+	{ .name = "secret", .type = FIELD_STRING,
+	  FIELD_AT(struct notifications_subscription_spec, secret),
+	  .min = NOTIFICATIONS_SECRET_MIN, .max = NOTIFICATIONS_SECRET_MAX,
+	  .chars = FIELD_CHARS_PRINTABLE,
+	  .chars_desc = "printable ASCII without blanks",
+	  .doc = "the HMAC key of HTTP(S) signatures" },
+	FIELD_END
+};
+
+const struct field *api_topic_fields(void)
+{
+	return topic_fields;
+}
+
+const struct field *api_subscription_fields(void)
+{
+	return subscription_fields;
+}
+
+/* ---- the answers ---- */
+
+static json_t *topic_json(const struct notifications_topic *t)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:o}", "topicId", t->id,
+			 "name", t->name, "description", t->description,
+			 "lifecycleState", "ACTIVE", "timeCreated",
+			 jsonx_time(t->created_ms));
+}
+
+static json_t *subscription_json(const struct notifications_subscription *s)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s}", "id", s->id, "topicId",
+			      s->topic_id, "protocol",
+			      notifications_protocols[s->protocol]);
+
+	if (s->protocol == NOTIFICATIONS_COMMAND)
+		json_object_set_new(o, "command", jsonx_strv_json(s->command));
+	else
+		json_object_set_new(o, "endpoint", json_string(s->endpoint));
+	json_object_set_new(o, "maxAttempts", json_integer(s->max_attempts));
+	json_object_set_new(o, "timeoutSeconds", json_integer(s->timeout_s));
+	json_object_set_new(o, "lifecycleState", json_string("ACTIVE"));
+	json_object_set_new(o, "timeCreated", jsonx_time(s->created_ms));
+	json_object_set_new(o, "pendingDeliveries",
+			    json_integer((json_int_t)s->pending));
+	if (s->secret != NULL)
+		json_object_set_new(o, "secret", json_string(s->secret));
+	return o;
+}
+
+static void add_topic(void *arg, const struct notifications_topic *t)
+{
+	json_array_append_new(arg, topic_json(t));
+}
+
+static void add_subscription(void *arg,
+			     const struct notifications_subscription *s)
+{
+	json_array_append_new(arg, subscription_json(s));
+}
+
+/* A delivery record as stored, without the store's own "timeMs". */
+static void add_record(void *arg, const char *record)
+{
+	json_t *o = json_loads(record, 0, NULL);
+
+	if (json_is_object(o)) {
+		json_object_del(o, "timeMs");
+		json_array_append_new(arg, o);
+	} else {
+		json_decref(o);
+	}
+}
 
 /* Answers 503 while the daemon shuts down (the module is gone). */
 static bool available(struct api_call *c)
@@ -28,41 +143,44 @@ static void topics_list(struct api_call *c)
 
 	if (!available(c))
 		return;
-	if (rc == MDS_E_LIMIT) { /* longer than any name */
-		api_reply(c, 200, json_pack("{s:[]}", "items"), NULL);
-		return;
-	}
-	api_reply(c, 200,
-		  notifications_topic_list(c->api->notifications,
-					   rc == 0 ? name : NULL),
-		  NULL);
+	json_t *items = json_array();
+
+	if (rc != MDS_E_LIMIT) /* longer than any name: none */
+		notifications_topic_each(c->api->notifications,
+					 rc == 0 ? name : NULL, add_topic,
+					 items);
+	api_reply(c, 200, json_pack("{s:o}", "items", items), NULL);
 }
 
 static void topics_create(struct api_call *c)
 {
+	struct notifications_topic_spec spec = { .name = "" };
+	struct notifications_topic t;
 	struct fault f;
-	json_t *out = NULL;
 
 	if (!available(c))
 		return;
-	if (notifications_topic_create(c->api->notifications, c->body, &out,
+	if (fields_parse(topic_fields, c->body, &spec, "", NULL, &f) != 0 ||
+	    notifications_topic_create(c->api->notifications, &spec, &t,
 				       &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
-	api_reply(c, 201, out, NULL);
+	api_reply(c, 201, topic_json(&t), NULL);
 }
 
 static void topics_get(struct api_call *c)
 {
+	struct notifications_topic t;
 	struct fault f;
 
 	if (!available(c))
 		return;
-	api_reply_or_fault(c,
-			   notifications_topic_get(c->api->notifications,
-						   c->id, &f),
-			   &f);
+	if (notifications_topic_get(c->api->notifications, c->id, &t, &f) !=
+	    0)
+		api_reply_fault(c, &f);
+	else
+		api_reply(c, 200, topic_json(&t), NULL);
 }
 
 static void topics_delete(struct api_call *c)
@@ -119,41 +237,65 @@ static void subscriptions_list(struct api_call *c)
 
 	if (!available(c))
 		return;
-	if (rc == MDS_E_LIMIT) { /* longer than any id */
-		api_reply(c, 200, json_pack("{s:[]}", "items"), NULL);
-		return;
-	}
-	api_reply(c, 200,
-		  notifications_subscription_list(c->api->notifications,
-						  rc == 0 ? topic : NULL),
-		  NULL);
+	json_t *items = json_array();
+
+	if (rc != MDS_E_LIMIT) /* longer than any id: none */
+		notifications_subscription_each(c->api->notifications,
+						rc == 0 ? topic : NULL,
+						add_subscription, items);
+	api_reply(c, 200, json_pack("{s:o}", "items", items), NULL);
+}
+
+/* Which of endpoint and command the protocol takes, as missing fields. */
+static int check_presence(const struct notifications_subscription_spec *s,
+			  uint64_t seen, struct fault *f)
+{
+	bool command = s->protocol == NOTIFICATIONS_COMMAND;
+
+	if (command && !fields_given(subscription_fields, seen, "command") &&
+	    !fields_given(subscription_fields, seen, "endpoint"))
+		return fields_fault_missing(f, "command");
+	if (!command && !fields_given(subscription_fields, seen, "endpoint") &&
+	    !fields_given(subscription_fields, seen, "command"))
+		return fields_fault_missing(f, "endpoint");
+	return 0;
 }
 
 static void subscriptions_create(struct api_call *c)
 {
+	struct notifications_subscription_spec spec;
+	struct notifications_subscription s;
 	struct fault f;
-	json_t *out = NULL;
+	uint64_t seen = 0;
 
 	if (!available(c))
 		return;
-	if (notifications_subscription_create(c->api->notifications, c->body,
-					      &out, &f) != 0) {
+	notifications_subscription_spec_init(&spec);
+	if (fields_parse(subscription_fields, c->body, &spec, "", &seen,
+			 &f) != 0 ||
+	    check_presence(&spec, seen, &f) != 0 ||
+	    notifications_subscription_create(c->api->notifications, &spec,
+					      &s, &f) != 0) {
+		fields_free(subscription_fields, &spec);
 		api_reply_fault(c, &f);
 		return;
 	}
-	api_reply(c, 201, out, NULL);
+	fields_free(subscription_fields, &spec);
+	api_reply(c, 201, subscription_json(&s), NULL);
 }
 
 static void subscriptions_get(struct api_call *c)
 {
+	struct notifications_subscription s;
 	struct fault f;
 
 	if (!available(c))
 		return;
-	api_reply_or_fault(c,
-			   notifications_subscription_get(
-				   c->api->notifications, c->id, &f),
-			   &f);
+	if (notifications_subscription_get(c->api->notifications, c->id, &s,
+					   &f) != 0)
+		api_reply_fault(c, &f);
+	else
+		api_reply(c, 200, subscription_json(&s), NULL);
 }
 
 static void subscriptions_delete(struct api_call *c)
@@ -172,13 +314,18 @@ static void subscriptions_delete(struct api_call *c)
 static void subscriptions_deliveries(struct api_call *c)
 {
 	struct fault f;
+	json_t *items;
 
 	if (!available(c))
 		return;
-	api_reply_or_fault(c,
-			   notifications_deliveries(c->api->notifications,
-						    c->id, &f),
-			   &f);
+	items = json_array();
+	if (notifications_deliveries_each(c->api->notifications, c->id,
+					  add_record, items, &f) != 0) {
+		json_decref(items);
+		api_reply_fault(c, &f);
+		return;
+	}
+	api_reply(c, 200, json_pack("{s:o}", "items", items), NULL);
 }
 
 const struct api_route notifications_routes[] = {

@@ -80,9 +80,7 @@ static void ui_query(struct api_call *c)
 {
 	static const char *const keys[] = { "query", "startTime", "endTime",
 					    "resolution" };
-	struct fault f;
 	json_t *body;
-	json_t *out;
 	char val[2048];
 
 	if (c->api->monitoring == NULL) {
@@ -111,10 +109,7 @@ static void ui_query(struct api_call *c)
 		else
 			json_object_set_new(body, keys[i], json_string(val));
 	}
-	if (monitoring_query(c->api->monitoring, body, &out, &f) != 0)
-		api_reply_fault(c, &f);
-	else
-		api_reply(c, 200, out, NULL);
+	api_monitoring_query(c, body);
 	json_decref(body);
 }
 

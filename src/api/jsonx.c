@@ -1,13 +1,47 @@
 /* jsonx.c - see jsonx.h. */
 #include "api/jsonx.h"
-#include "util/ids.h"
+#include "util/rfc3339.h"
+#include "util/xalloc.h"
 
 json_t *jsonx_time(int64_t ms)
 {
-	char s[40];
+	char s[RFC3339_BUFSZ];
 
-	if (ms <= 0)
+	if (ms <= 0 || rfc3339_format(ms, RFC3339_MILLIS, s, sizeof(s)) != 0)
 		return json_null();
-	ids_format_time(ms, s, sizeof(s));
 	return json_string(s);
+}
+
+json_t *jsonx_dims(const struct tsdb_dim *dims, size_t n)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < n; i++)
+		json_object_set_new(o, dims[i].key, json_string(dims[i].value));
+	return o;
+}
+
+char **jsonx_strv(const json_t *a, size_t max)
+{
+	size_t i, n = json_array_size(a);
+	char **v;
+
+	if (!json_is_array(a) || n == 0 || n > max)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (!json_is_string(json_array_get(a, i)))
+			return NULL;
+	v = xcalloc(n + 1, sizeof(*v));
+	for (i = 0; i < n; i++)
+		v[i] = xstrdup(json_string_value(json_array_get(a, i)));
+	return v;
+}
+
+json_t *jsonx_strv_json(const char *const *argv)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; argv != NULL && argv[i] != NULL; i++)
+		json_array_append_new(a, json_string(argv[i]));
+	return a;
 }

@@ -5,10 +5,23 @@
 #define MDS_JSONX_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "core/tsdb.h"
 
 /* Returns ms as an RFC 3339 string with milliseconds, or null when ms <= 0.
  * A new reference. */
 json_t *jsonx_time(int64_t ms);
+
+/* Returns dimensions as an object of strings: a new reference. */
+json_t *jsonx_dims(const struct tsdb_dim *dims, size_t n);
+
+/* Returns a new argv (free with xstrvfree()) from a JSON array of 1 to max
+ * strings, or NULL if a is not one. */
+char **jsonx_strv(const json_t *a, size_t max);
+
+/* Returns argv as a JSON array of strings. A new reference. */
+json_t *jsonx_strv_json(const char *const *argv);
 
 #endif

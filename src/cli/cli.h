@@ -18,9 +18,7 @@
 
 #include <jansson.h>
 
-#ifndef MDS_VERSION
-#define MDS_VERSION "0.1.0"
-#endif
+#include "util/version.h"
 
 #define CLI_DEFAULT_URL "http://127.0.0.1:7070"
 

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "util/rfc3339.h"
 #include "util/xalloc.h"
 
 #define POLL_MS 200
@@ -536,11 +537,7 @@ out:
 /* Formats epoch milliseconds as UTC "2026-11-28T06:14:31Z". */
 static void format_ms(json_int_t ms, char *out, size_t size)
 {
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	rfc3339_format((int64_t)ms, RFC3339_SECONDS, out, size);
 }
 
 /* Formats {"instanceCount", "instanceShapeName"} as "2 x local.s". */

@@ -39,6 +39,7 @@
 #include "http/hparse.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/version.h"
 #include "util/xalloc.h"
 
 #define NS_PER_S 1000000000ull
@@ -50,10 +51,6 @@
 #define HEAD_MAX (64u * 1024)      /* rendered request head */
 #define METHOD_MAX 32u
 #define SCHED_LINE_MAX 1024u
-
-#ifndef MDS_VERSION
-#define MDS_VERSION "0.1.0"
-#endif
 
 static const char *const fail_names[LOADGEN_FAIL_N] = {
 #define X(name, text) text,

@@ -7,6 +7,8 @@
 #include "core/iso8601.h"
 #include "core/jsonw.h"
 #include "util/err.h"
+#include "util/htab.h"
+#include "util/rfc3339.h"
 #include "util/xalloc.h"
 
 #define NONE SIZE_MAX
@@ -26,8 +28,7 @@ struct alarm_state {
 	char dedupe_key[ALARM_DEDUPE_KEY_LEN + 1];
 	struct tracked *s;
 	size_t n, cap;
-	size_t *table; /* open addressing: index into s, or NONE */
-	size_t mask;
+	struct htab ix; /* the streams' hashes to their index in s */
 	struct mql_result res;
 };
 
@@ -270,8 +271,7 @@ static void forget_streams(struct alarm_state *st)
 	for (size_t i = 0; i < st->n; i++)
 		free(st->s[i].dims);
 	st->n = 0;
-	if (st->table != NULL)
-		memset(st->table, 0xff, (st->mask + 1) * sizeof(*st->table));
+	htab_clear(&st->ix);
 }
 
 void alarm_state_free(struct alarm_state *st)
@@ -280,7 +280,7 @@ void alarm_state_free(struct alarm_state *st)
 		return;
 	forget_streams(st);
 	free(st->s);
-	free(st->table);
+	htab_free(&st->ix);
 	mql_result_free(&st->res);
 	free(st);
 }
@@ -323,23 +323,14 @@ const char *alarm_state_dedupe_key(const struct alarm_state *st)
 	return st->dedupe_key;
 }
 
-static uint64_t fnv(uint64_t h, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
-	}
-	h ^= 0xff; /* a separator, so "ab","c" differs from "a","bc" */
-	return h * 0x100000001b3ULL;
-}
-
 static uint64_t dims_hash(const struct tsdb_dim *d, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = 0;
 
 	for (size_t i = 0; i < n; i++)
-		h = fnv(fnv(h, d[i].key), d[i].value);
-	return h;
+		h = hash_mix(hash_mix(h, hash_str(d[i].key)),
+			     hash_str(d[i].value));
+	return hash_fin(h);
 }
 
 static int dims_equal(const struct tsdb_dim *a, size_t na,
@@ -354,39 +345,25 @@ static int dims_equal(const struct tsdb_dim *a, size_t na,
 	return 1;
 }
 
-/* Re-indexes the tracked streams, sizing the table for at least n + 1. */
-static void rebuild_table(struct alarm_state *st)
+/* Indexes the tracked streams again, after some were dropped. */
+static void reindex(struct alarm_state *st)
 {
-	size_t cap = 8;
-
-	while (cap < 2 * (st->n + 1))
-		cap *= 2;
-	if (st->table == NULL || cap > st->mask + 1) {
-		free(st->table);
-		st->table = xmalloc(cap * sizeof(*st->table));
-		st->mask = cap - 1;
-	}
-	memset(st->table, 0xff, (st->mask + 1) * sizeof(*st->table));
-	for (size_t i = 0; i < st->n; i++) {
-		size_t slot = st->s[i].hash & st->mask;
-
-		while (st->table[slot] != NONE)
-			slot = (slot + 1) & st->mask;
-		st->table[slot] = i;
-	}
+	htab_clear(&st->ix);
+	for (size_t i = 0; i < st->n; i++)
+		htab_put(&st->ix, st->s[i].hash, (uint32_t)i);
 }
 
 static size_t find_stream(const struct alarm_state *st, uint64_t h,
 			  const struct tsdb_dim *d, size_t n)
 {
-	if (st->table == NULL)
-		return NONE;
-	for (size_t slot = h & st->mask; st->table[slot] != NONE;
-	     slot = (slot + 1) & st->mask) {
-		const struct tracked *t = &st->s[st->table[slot]];
+	struct htab_iter it;
 
-		if (t->hash == h && dims_equal(t->pub.dims, t->pub.ndims, d, n))
-			return st->table[slot];
+	for (uint32_t v = htab_first(&st->ix, h, &it); v != HTAB_NONE;
+	     v = htab_next(&it)) {
+		const struct tracked *t = &st->s[v];
+
+		if (dims_equal(t->pub.dims, t->pub.ndims, d, n))
+			return v;
 	}
 	return NONE;
 }
@@ -408,22 +385,14 @@ static size_t add_stream(struct alarm_state *st, uint64_t h,
 	t->pub.ndims = n;
 	t->pub.status = ALARM_PENDING;
 	t->pub.since_ms = now;
-	if (st->table == NULL || 2 * st->n > st->mask + 1) {
-		rebuild_table(st);
-	} else {
-		size_t slot = h & st->mask;
-
-		while (st->table[slot] != NONE)
-			slot = (slot + 1) & st->mask;
-		st->table[slot] = st->n - 1;
-	}
+	htab_put(&st->ix, h, (uint32_t)(st->n - 1));
 	return st->n - 1;
 }
 
 /* A UUID-shaped key, stable for one alarm and one firing episode. */
 static void dedupe_key(const char *id, int64_t episode_ms, char *out)
 {
-	uint64_t a = fnv(0xcbf29ce484222325ULL, id) ^ (uint64_t)episode_ms;
+	uint64_t a = hash_mix(hash_str(id), (uint64_t)episode_ms);
 	uint64_t b;
 
 	a ^= a >> 33;
@@ -544,7 +513,7 @@ int alarm_eval(struct alarm_state *st, const struct alarm_def *def,
 		st->n = kept;
 		for (size_t i = 0; i < st->n; i++)
 			st->s[i].pub.dims = st->s[i].dims;
-		rebuild_table(st);
+		reindex(st);
 	}
 	return 0;
 }
@@ -555,11 +524,10 @@ int alarm_message_json(const struct alarm_def *def,
 		       const struct alarm_event *ev, const char *alarm_url,
 		       struct buf *out)
 {
-	char ts[ISO8601_TIME_BUFSZ];
+	char ts[RFC3339_BUFSZ];
 	struct jsonw w;
 
-	if (iso8601_time_format(ev->t_ms, ts, sizeof(ts)) != 0)
-		ts[0] = '\0';
+	rfc3339_format(ev->t_ms, RFC3339_AUTO, ts, sizeof(ts)); /* "" if bad */
 	jsonw_init(&w, out, def->message_format == ALARM_FORMAT_PRETTY_JSON);
 	jsonw_object_begin(&w);
 	jsonw_key(&w, "dedupeKey");

@@ -217,59 +217,6 @@ static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
 	return era * 146097 + doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int64_t *y, int64_t *m, int64_t *d)
-{
-	int64_t era, doe, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = yoe + era * 400 + (*m <= 2);
-}
-
-/* 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z. */
-#define TIME_MIN_MS (-62167219200000LL)
-#define TIME_MAX_MS (253402300799999LL)
-
-int iso8601_time_format(int64_t ms, char *out, size_t outsz)
-{
-	int64_t days, rem, y, mo, d;
-	int n;
-
-	if (ms < TIME_MIN_MS || ms > TIME_MAX_MS)
-		return MDS_E_INVAL;
-	days = ms / MS_DAY;
-	rem = ms % MS_DAY;
-	if (rem < 0) {
-		rem += MS_DAY;
-		days--;
-	}
-	civil_from_days(days, &y, &mo, &d);
-	if (rem % MS_SECOND != 0)
-		n = snprintf(out, outsz,
-			     "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ",
-			     (long long)y, (long long)mo, (long long)d,
-			     (long long)(rem / MS_HOUR),
-			     (long long)(rem % MS_HOUR / MS_MINUTE),
-			     (long long)(rem % MS_MINUTE / MS_SECOND),
-			     (long long)(rem % MS_SECOND));
-	else
-		n = snprintf(out, outsz,
-			     "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ",
-			     (long long)y, (long long)mo, (long long)d,
-			     (long long)(rem / MS_HOUR),
-			     (long long)(rem % MS_HOUR / MS_MINUTE),
-			     (long long)(rem % MS_MINUTE / MS_SECOND));
-	if (n < 0 || (size_t)n >= outsz)
-		return MDS_E_LIMIT;
-	return 0;
-}
-
 /*
  * Reads exactly n digits at *pp, in [min, max], into *out; on error the
  * diagnostic points at the field's first column.

@@ -6,7 +6,8 @@
  * an ISO-8601 UTC timestamp. Only the calendar-free parts of durations are
  * supported: weeks, days, hours, minutes and seconds (with up to millisecond
  * fractions on the seconds); years and months have no fixed length and are
- * rejected. Pure functions, no locale, no time zone database.
+ * rejected. Pure functions, no locale, no time zone database. Timestamps
+ * are written by the one formatter, util/rfc3339.h.
  */
 #ifndef MDS_ISO8601_H
 #define MDS_ISO8601_H
@@ -17,9 +18,8 @@
 /* Longest duration accepted: 10,000 days, far past any alarm setting. */
 #define ISO8601_DURATION_MAX_MS (10000LL * 86400000LL)
 
-/* Buffer sizes that always suffice for the formatters below. */
+/* A buffer size that always suffices for iso8601_duration_format(). */
 #define ISO8601_DURATION_BUFSZ 40
-#define ISO8601_TIME_BUFSZ 32
 
 /*
  * Parses a duration such as "PT1M", "PT1H30M", "P1DT12H", "P2W" or
@@ -39,14 +39,6 @@ int iso8601_duration_parse(const char *text, int64_t *out_ms, char *diag,
  * small (ISO8601_DURATION_BUFSZ always suffices).
  */
 int iso8601_duration_format(int64_t ms, char *out, size_t outsz);
-
-/*
- * Writes the UTC time of ms since the epoch as "2022-07-08T22:45:00Z", with
- * ".123" before the "Z" when ms is not a whole second. Accepts years 0000 to
- * 9999. Returns 0, MDS_E_INVAL out of that range, MDS_E_LIMIT if outsz is
- * too small (ISO8601_TIME_BUFSZ always suffices).
- */
-int iso8601_time_format(int64_t ms, char *out, size_t outsz);
 
 /*
  * Parses "YYYY-MM-DDTHH:MM:SS[.fff][Z|+hh:mm|-hh:mm]" (RFC 3339) into ms

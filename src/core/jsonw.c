@@ -6,6 +6,7 @@
 
 #include "core/jsonw.h"
 #include "util/err.h"
+#include "util/jsonstr.h"
 
 void jsonw_init(struct jsonw *w, struct buf *b, int pretty)
 {
@@ -102,78 +103,11 @@ void jsonw_array_end(struct jsonw *w)
 	nest_close(w, ']', 0);
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0 if it is not valid. */
-static size_t utf8_len(const unsigned char *s)
-{
-	size_t n;
-	unsigned cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
-
 static void put_escaped(struct jsonw *w, const char *str)
 {
-	const unsigned char *s = (const unsigned char *)str;
-	const unsigned char *run = s;
-
 	put(w, "\"", 1);
-	while (*s != '\0') {
-		const char *esc = NULL;
-		char tmp[8];
-		size_t n = utf8_len(s);
-
-		if (n > 1) {
-			s += n;
-			continue;
-		}
-		if (n == 1 && *s >= 0x20 && *s != '"' && *s != '\\') {
-			s++;
-			continue;
-		}
-		put(w, (const char *)run, (size_t)(s - run));
-		if (n == 0)
-			esc = "\xef\xbf\xbd"; /* U+FFFD */
-		else if (*s == '"')
-			esc = "\\\"";
-		else if (*s == '\\')
-			esc = "\\\\";
-		else if (*s == '\n')
-			esc = "\\n";
-		else if (*s == '\r')
-			esc = "\\r";
-		else if (*s == '\t')
-			esc = "\\t";
-		else {
-			snprintf(tmp, sizeof(tmp), "\\u%04x", *s);
-			esc = tmp;
-		}
-		put(w, esc, strlen(esc));
-		s++;
-		run = s;
-	}
-	put(w, (const char *)run, (size_t)(s - run));
+	if (w->rc == 0)
+		w->rc = jsonstr_escape(w->b, str);
 	put(w, "\"", 1);
 }
 

@@ -6,6 +6,7 @@
 
 #include "core/mql.h"
 #include "util/err.h"
+#include "util/htab.h"
 #include "util/xalloc.h"
 
 #define MS_HOUR 3600000LL
@@ -794,19 +795,18 @@ static int same_group(const struct mql_query *q, const struct tsdb_series *a,
 	return 1;
 }
 
+/* Values are interned: their addresses stand for them within one store. */
 static uint64_t group_hash(const struct mql_query *q,
 			   const struct tsdb_series *s)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ULL;
+	uint64_t h = 0;
 
 	for (size_t k = 0; k < q->ngroup_keys; k++) {
 		const struct tsdb_dim *d = dim_of(s, q->group_keys[k]);
 
-		h ^= (uint64_t)(uintptr_t)(d ? d->value : NULL);
-		h *= 0xff51afd7ed558ccdULL;
-		h ^= h >> 33;
+		h = hash_mix(h, (uint64_t)(uintptr_t)(d ? d->value : NULL));
 	}
-	return h;
+	return hash_fin(h);
 }
 
 /*
@@ -817,8 +817,8 @@ static uint64_t group_hash(const struct mql_query *q,
 static size_t make_groups(const struct mql_query *q, struct mql_result *r)
 {
 	size_t n = r->nsel, ngroups = 0;
-	uint32_t *gid, *table, *count;
-	size_t mask;
+	struct htab firsts = { 0 }; /* a group's hash to its first series */
+	uint32_t *gid, *count;
 
 	r->order = reserve(r->order, 0, n, &r->order_cap, sizeof(*r->order));
 	r->gstart = reserve(r->gstart, 0, n + 2, &r->gstart_cap,
@@ -835,25 +835,20 @@ static size_t make_groups(const struct mql_query *q, struct mql_result *r)
 		r->gstart[1] = (uint32_t)n;
 		return n > 0 ? 1 : 0;
 	}
-	for (mask = 16; mask < 2 * n; mask *= 2)
-		;
-	mask--;
-	table = xmalloc((mask + 1) * sizeof(*table));
-	memset(table, 0xff, (mask + 1) * sizeof(*table));
 	gid = xmalloc(n * sizeof(*gid));
 	count = xcalloc(n + 1, sizeof(*count));
-	/* table maps a group to the index of its first series. */
 	for (size_t i = 0; i < n; i++) {
-		size_t slot = group_hash(q, r->sel[i]) & mask;
+		uint64_t h = group_hash(q, r->sel[i]);
+		struct htab_iter it;
+		uint32_t f = htab_first(&firsts, h, &it);
 
-		while (table[slot] != UINT32_MAX &&
-		       !same_group(q, r->sel[table[slot]], r->sel[i]))
-			slot = (slot + 1) & mask;
-		if (table[slot] == UINT32_MAX) {
-			table[slot] = (uint32_t)i;
+		while (f != HTAB_NONE && !same_group(q, r->sel[f], r->sel[i]))
+			f = htab_next(&it);
+		if (f == HTAB_NONE) {
+			htab_put(&firsts, h, (uint32_t)i);
 			gid[i] = (uint32_t)ngroups++;
 		} else {
-			gid[i] = gid[table[slot]];
+			gid[i] = gid[f];
 		}
 		count[gid[i]]++;
 	}
@@ -863,7 +858,7 @@ static size_t make_groups(const struct mql_query *q, struct mql_result *r)
 	memset(count, 0, (n + 1) * sizeof(*count));
 	for (size_t i = 0; i < n; i++)
 		r->order[r->gstart[gid[i]] + count[gid[i]]++] = (uint32_t)i;
-	free(table);
+	htab_free(&firsts);
 	free(gid);
 	free(count);
 	return ngroups;

@@ -3,8 +3,8 @@
  *
  * Everything is addressed by index: interned strings, series, metrics (one
  * per namespace + name) and postings (one per metric + dimension key +
- * value, listing its series) sit in growable arrays, found through open
- * addressing hash tables of indices. Hashes are computed from string
+ * value, listing its series) sit in growable arrays, found through hash
+ * tables of indices (util/htab.h). Hashes are computed from string
  * contents, so iteration orders (creation order) never depend on addresses.
  */
 #include <math.h>
@@ -14,23 +14,15 @@
 
 #include "core/tsdb.h"
 #include "util/err.h"
+#include "util/htab.h"
 #include "util/xalloc.h"
 
-#define HT_EMPTY UINT32_MAX
 #define ARENA_BLOCK 65536
 #define RAW_INITIAL 16
 #define AGG_INITIAL 4
 #define DUMP_MAGIC "MDSTSDB1"
 #define DUMP_VERSION 1
 #define DUMP_CHUNK 65536
-
-/* An open addressing table of indices, keyed by a well-mixed 64-bit hash. */
-struct htab {
-	uint64_t *hash;
-	uint32_t *val;
-	size_t mask;
-	size_t n;
-};
 
 struct istr {
 	const char *s;
@@ -101,89 +93,6 @@ struct ident {
 	uint64_t hash;
 };
 
-/* --- hashing ------------------------------------------------------------ */
-
-static uint64_t hash_bytes(const char *s, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-	return h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
-}
-
-/* The splitmix64 finalizer: spreads every input bit over the slot index. */
-static uint64_t fin(uint64_t h)
-{
-	h ^= h >> 30;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 27;
-	h *= 0x94d049bb133111ebULL;
-	h ^= h >> 31;
-	return h;
-}
-
-/* --- hash tables of indices ---------------------------------------------- */
-
-static void htab_init(struct htab *t)
-{
-	size_t cap = 16;
-
-	t->hash = xmalloc(cap * sizeof(*t->hash));
-	t->val = xmalloc(cap * sizeof(*t->val));
-	memset(t->val, 0xff, cap * sizeof(*t->val));
-	t->mask = cap - 1;
-	t->n = 0;
-}
-
-static void htab_free(struct htab *t)
-{
-	free(t->hash);
-	free(t->val);
-}
-
-static void htab_insert_slot(struct htab *t, uint64_t h, uint32_t v)
-{
-	size_t i = h & t->mask;
-
-	while (t->val[i] != HT_EMPTY)
-		i = (i + 1) & t->mask;
-	t->hash[i] = h;
-	t->val[i] = v;
-}
-
-/* Adds v under h; the caller has checked that it is not there yet. */
-static void htab_put(struct htab *t, uint64_t h, uint32_t v)
-{
-	if ((t->n + 1) * 4 > (t->mask + 1) * 3) {
-		struct htab old = *t;
-		size_t cap = (old.mask + 1) * 2;
-
-		t->hash = xmalloc(cap * sizeof(*t->hash));
-		t->val = xmalloc(cap * sizeof(*t->val));
-		memset(t->val, 0xff, cap * sizeof(*t->val));
-		t->mask = cap - 1;
-		for (size_t i = 0; i <= old.mask; i++)
-			if (old.val[i] != HT_EMPTY)
-				htab_insert_slot(t, old.hash[i], old.val[i]);
-		htab_free(&old);
-	}
-	htab_insert_slot(t, h, v);
-	t->n++;
-}
-
-/* Visits the slots that may hold h, until an empty one. */
-#define HTAB_EACH(t, h, i)                                                    \
-	for (size_t i = (h) & (t)->mask; (t)->val[i] != HT_EMPTY;             \
-	     i = (i + 1) & (t)->mask)
-
 /* Grows a vector of elements so that one more fits. */
 static void *grow_vec(void *v, size_t n, size_t *cap, size_t elem)
 {
@@ -207,12 +116,12 @@ static void push_id(uint32_t **ids, uint32_t *n, uint32_t *cap, uint32_t id)
 static const char *intern_find(const struct tsdb *db, const char *s,
 			       uint32_t len, uint64_t h)
 {
-	HTAB_EACH(&db->strs_ht, h, i) {
-		const struct istr *is;
+	struct htab_iter it;
 
-		if (db->strs_ht.hash[i] != h)
-			continue;
-		is = &db->strs[db->strs_ht.val[i]];
+	for (uint32_t v = htab_first(&db->strs_ht, h, &it); v != HTAB_NONE;
+	     v = htab_next(&it)) {
+		const struct istr *is = &db->strs[v];
+
 		if (is->len == len && memcmp(is->s, s, len) == 0)
 			return is->s;
 	}
@@ -255,7 +164,7 @@ static const char *intern_lookup(const struct tsdb *db, const char *s,
 
 	if (len > TSDB_MAX_STR)
 		return NULL;
-	h = fin(hash_bytes(s, len));
+	h = hash_bytes(s, len);
 	if (h_out != NULL)
 		*h_out = h;
 	return intern_find(db, s, (uint32_t)len, h);
@@ -307,10 +216,6 @@ int tsdb_create(const struct tsdb_options *opt, struct tsdb **out, char *diag,
 	db = xcalloc(1, sizeof(*db));
 	db->opt = *opt;
 	db->agg_capacity = (uint32_t)(opt->agg_window_ms / TSDB_BUCKET_MS);
-	htab_init(&db->strs_ht);
-	htab_init(&db->series_ht);
-	htab_init(&db->metrics_ht);
-	htab_init(&db->postings_ht);
 	*out = db;
 	return 0;
 }
@@ -431,31 +336,33 @@ static int ident_prepare(struct ident *id, const char *ns, const char *name,
 	id->hash = 0;
 	for (size_t i = 0; i < id->nstr; i++) {
 		id->len[i] = (uint32_t)strlen(id->s[i]);
-		id->h[i] = fin(hash_bytes(id->s[i], id->len[i]));
-		id->hash = mix(id->hash, id->h[i]);
+		id->h[i] = hash_bytes(id->s[i], id->len[i]);
+		id->hash = hash_mix(id->hash, id->h[i]);
 	}
-	id->hash = fin(id->hash);
+	id->hash = hash_fin(id->hash);
 	return 0;
 }
 
 static uint64_t metric_hash(uint64_t ns_h, uint64_t name_h)
 {
-	return fin(mix(mix(0, ns_h), name_h));
+	return hash_fin(hash_mix(hash_mix(0, ns_h), name_h));
 }
 
 static uint64_t posting_hash(uint32_t metric, uint64_t key_h, uint64_t val_h)
 {
-	return fin(mix(mix(mix(1, metric), key_h), val_h));
+	return hash_fin(hash_mix(hash_mix(hash_mix(1, metric), key_h), val_h));
 }
 
 static struct metric *metric_find(const struct tsdb *db, const char *ns,
 				  const char *name, uint64_t h)
 {
-	HTAB_EACH(&db->metrics_ht, h, i) {
-		struct metric *m = &db->metrics[db->metrics_ht.val[i]];
+	struct htab_iter it;
 
-		if (db->metrics_ht.hash[i] == h && m->ns == ns &&
-		    m->name == name)
+	for (uint32_t v = htab_first(&db->metrics_ht, h, &it); v != HTAB_NONE;
+	     v = htab_next(&it)) {
+		struct metric *m = &db->metrics[v];
+
+		if (m->ns == ns && m->name == name)
 			return m;
 	}
 	return NULL;
@@ -465,11 +372,13 @@ static struct posting *posting_find(const struct tsdb *db, uint32_t metric,
 				    const char *key, const char *value,
 				    uint64_t h)
 {
-	HTAB_EACH(&db->postings_ht, h, i) {
-		struct posting *p = &db->postings[db->postings_ht.val[i]];
+	struct htab_iter it;
 
-		if (db->postings_ht.hash[i] == h && p->metric == metric &&
-		    p->key == key && p->value == value)
+	for (uint32_t v = htab_first(&db->postings_ht, h, &it);
+	     v != HTAB_NONE; v = htab_next(&it)) {
+		struct posting *p = &db->postings[v];
+
+		if (p->metric == metric && p->key == key && p->value == value)
 			return p;
 	}
 	return NULL;
@@ -480,17 +389,19 @@ static struct tsdb_series *series_find_ident(const struct tsdb *db,
 					     const struct ident *id)
 {
 	const char *in[2 + 2 * TSDB_MAX_DIMS] = { NULL };
+	struct htab_iter it;
 
 	for (size_t i = 0; i < id->nstr; i++) {
 		in[i] = intern_find(db, id->s[i], id->len[i], id->h[i]);
 		if (in[i] == NULL)
 			return NULL;
 	}
-	HTAB_EACH(&db->series_ht, id->hash, i) {
-		struct tsdb_series *s = db->series[db->series_ht.val[i]];
+	for (uint32_t v = htab_first(&db->series_ht, id->hash, &it);
+	     v != HTAB_NONE; v = htab_next(&it)) {
+		struct tsdb_series *s = db->series[v];
 		size_t k;
 
-		if (db->series_ht.hash[i] != id->hash || s->ns != in[0] ||
+		if (s->ns != in[0] ||
 		    s->name != in[1] || 2 + 2 * (size_t)s->ndims != id->nstr)
 			continue;
 		for (k = 0; k < s->ndims; k++)
@@ -982,7 +893,7 @@ int tsdb_select(const struct tsdb *db, const char *ns, const char *name,
 	const char *ins, *iname;
 	const struct metric *m;
 	const struct posting *index = NULL;
-	uint64_t nsh, nameh;
+	uint64_t nsh = 0, nameh = 0;
 	int rc = 0;
 
 	ins = intern_lookup(db, ns, &nsh);
@@ -1000,7 +911,7 @@ int tsdb_select(const struct tsdb *db, const char *ns, const char *name,
 		for (size_t k = 0; k < clauses[c].nterms; k++) {
 			const struct tsdb_term *t = &clauses[c].terms[k];
 			struct rterm *r = &rt[ri++];
-			uint64_t kh, vh;
+			uint64_t kh = 0, vh = 0;
 
 			r->op = t->op;
 			r->key = intern_lookup(db, t->key, &kh);

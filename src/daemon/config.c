@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/fields.h"
 #include "daemon/config.h"
 #include "util/err.h"
 
@@ -58,99 +59,155 @@ int config_parse_addr(const char *s, char *host, size_t hostsz, int *port)
 	return 0;
 }
 
-/* Reads an integer key within [lo, hi] if present. */
-static int get_uint(json_t *obj, const char *key, uint32_t lo, uint32_t hi,
-		    uint32_t *out, const char *path, char *diag, size_t diagsz)
+/* ---- the file's fields ---- */
+
+/* "listen" and "gateway": "HOST:PORT" into a host member; the port member
+ * lies port_at - host_at bytes after it. */
+static int parse_addr(const json_t *v, char *host, size_t hostsz, int *port,
+		      const char *path, struct fault *f)
 {
-	json_t *v = json_object_get(obj, key);
-
-	if (v == NULL)
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < lo ||
-	    json_integer_value(v) > hi) {
-		mds_diag(diag, diagsz, "%s: %s must be an integer from %u to %u",
-			 path, key, lo, hi);
-		return MDS_E_INVAL;
-	}
-	*out = (uint32_t)json_integer_value(v);
-	return 0;
-}
-
-static int get_addr(json_t *obj, const char *key, char *host, size_t hostsz,
-		    int *port, const char *path, char *diag, size_t diagsz)
-{
-	json_t *v = json_object_get(obj, key);
-
-	if (v == NULL)
-		return 0;
 	if (!json_is_string(v) ||
-	    config_parse_addr(json_string_value(v), host, hostsz, port) != 0) {
-		mds_diag(diag, diagsz, "%s: %s must be \"HOST:PORT\"", path, key);
-		return MDS_E_INVAL;
+	    config_parse_addr(json_string_value(v), host, hostsz, port) != 0)
+		return fields_fault_type(f, path, "\"HOST:PORT\"");
+	return 0;
+}
+
+static int parse_listen(const json_t *v, void *dst, const struct field *fd,
+			const char *path, struct fault *f)
+{
+	struct config *cfg = (struct config *)((char *)dst - fd->offset);
+
+	return parse_addr(v, cfg->listen_host, sizeof(cfg->listen_host),
+			  &cfg->listen_port, path, f);
+}
+
+static int parse_gateway(const json_t *v, void *dst, const struct field *fd,
+			 const char *path, struct fault *f)
+{
+	struct config *cfg = (struct config *)((char *)dst - fd->offset);
+
+	return parse_addr(v, cfg->gateway_host, sizeof(cfg->gateway_host),
+			  &cfg->gateway_port, path, f);
+}
+
+/* One entry of "shapes". */
+struct shape_spec {
+	char name[SHAPE_NAME_MAX + 1];
+	double cpus;
+	uint32_t memory_mb;
+};
+
+static const struct field shape_fields[] = {
+	{ .name = "name", .type = FIELD_STRING,
+	  FIELD_AT(struct shape_spec, name), .required = true, .min = 1,
+	  .doc = "the shape's name" },
+	{ .name = "cpus", .type = FIELD_NUMBER,
+	  FIELD_AT(struct shape_spec, cpus), .required = true, .min = 0.001,
+	  .max = 1024, .doc = "CPUs (a fraction is a share of one)" },
+	{ .name = "memoryInMBs", .type = FIELD_INTEGER,
+	  FIELD_AT(struct shape_spec, memory_mb), .required = true, .min = 1,
+	  .max = 1 << 24, .doc = "memory in MiB" },
+	FIELD_END
+};
+
+/* "shapes": replaces the ladder; each entry by shape_fields. */
+static int parse_shapes(const json_t *v, void *dst, const struct field *fd,
+			const char *path, struct fault *f)
+{
+	struct shape_ladder *l = dst;
+	char at[FIELD_PATH_MAX], why[256];
+	size_t i;
+	json_t *item;
+	int rc;
+
+	if (!json_is_array(v))
+		return fields_fault_type(f, path, "an array");
+	if (json_array_size(v) < fd->min || json_array_size(v) > fd->max) {
+		struct field counted = *fd;
+
+		counted.type = FIELD_ARRAY; /* the range is a length */
+		return fields_fault_range(f, path, &counted);
+	}
+	shape_ladder_init(l);
+	json_array_foreach((json_t *)v, i, item) {
+		struct shape_spec s = { .cpus = 0 };
+
+		snprintf(at, sizeof(at), "%s[%zu]", path, i);
+		rc = fields_parse(shape_fields, item, &s, at, NULL, f);
+		if (rc != 0)
+			return rc;
+		rc = shape_ladder_add(l, s.name,
+				      (uint32_t)(s.cpus * 1000 + 0.5),
+				      (uint64_t)s.memory_mb << 20, why,
+				      sizeof(why));
+		if (rc != 0)
+			return fault_set(f, rc, at, "%s: %s", at, why);
 	}
 	return 0;
 }
 
-static int load_shapes(json_t *arr, struct config *cfg, const char *path,
-		       char *diag, size_t diagsz)
+#define CONFIG_UINT(key, member, lo, hi, text)                                \
+	{ .name = key, .type = FIELD_INTEGER, FIELD_AT(struct config, member), \
+	  .min = lo, .max = hi, .doc = text }
+
+/* The file, key by key; docs/config.md lists the same keys. */
+static const struct field config_fields[] = {
+	{ .name = "listen", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct config, listen_host), .parse = parse_listen,
+	  .doc = "\"HOST:PORT\" of the REST API" },
+	{ .name = "gateway", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct config, gateway_host), .parse = parse_gateway,
+	  .doc = "\"HOST:PORT\" of the gateway to the instances" },
+	{ .name = "shapes", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct config, shapes), .parse = parse_shapes, .min = 1,
+	  .max = SHAPE_LADDER_MAX,
+	  .doc = "the shape ladder, smallest first" },
+	{ .name = "defaultShape", .type = FIELD_STRING,
+	  FIELD_AT(struct config, default_shape), .min = 1,
+	  .doc = "shape of a deployment that names none" },
+	CONFIG_UINT("maxInstancesPerDeployment", max_instances, 1, 256,
+		    "upper bound of instanceCount"),
+	CONFIG_UINT("maxDeployments", max_deployments, 1, 10000,
+		    "live deployments at once"),
+	CONFIG_UINT("readyTimeoutSeconds", ready_timeout_s, 1, 3600,
+		    "default time for new instances to become ready"),
+	CONFIG_UINT("drainTimeoutSeconds", drain_timeout_s, 0, 3600,
+		    "default time an instance leaving service may finish"),
+	CONFIG_UINT("stopGraceSeconds", stop_grace_s, 1, 600,
+		    "from SIGTERM to SIGKILL"),
+	CONFIG_UINT("healthIntervalMillis", health_interval_ms, 100, 60000,
+		    "health checks of ready instances"),
+	CONFIG_UINT("maxStartAttempts", max_start_attempts, 1, 100,
+		    "exits before first readiness that fail an instance"),
+	CONFIG_UINT("sampleIntervalMillis", sample_ms, 100, 60000,
+		    "monitoring: the sampling period"),
+	CONFIG_UINT("evalIntervalMillis", eval_ms, 100, 60000,
+		    "monitoring: the alarm evaluation period"),
+	CONFIG_UINT("logMaxFileMB", log_max_file_mb, 1, 1024,
+		    "logging: rotate mdscale.log past this size"),
+	CONFIG_UINT("logMaxFiles", log_max_files, 1, 100,
+		    "logging: rotated files kept"),
+	CONFIG_UINT("logRetentionDays", log_retention_days, 0, 3650,
+		    "logging: 0 keeps files of any age"),
+	{ .name = "accessLog", .type = FIELD_BOOL,
+	  FIELD_AT(struct config, access_log),
+	  .doc = "logging: one line per gateway request" },
+	FIELD_END
+};
+
+const struct field *config_field_table(void)
 {
-	char why[256];
-	size_t i;
-	json_t *s;
-
-	if (!json_is_array(arr) || json_array_size(arr) == 0) {
-		mds_diag(diag, diagsz, "%s: shapes must be a non-empty array",
-			 path);
-		return MDS_E_INVAL;
-	}
-	shape_ladder_init(&cfg->shapes);
-	json_array_foreach(arr, i, s) {
-		json_t *name = json_object_get(s, "name");
-		json_t *cpus = json_object_get(s, "cpus");
-		json_t *mem = json_object_get(s, "memoryInMBs");
-		int rc;
-
-		if (!json_is_object(s) || !json_is_string(name) ||
-		    !json_is_number(cpus) || !json_is_integer(mem) ||
-		    json_object_size(s) != 3 || json_number_value(cpus) <= 0 ||
-		    json_number_value(cpus) > 1024 ||
-		    json_integer_value(mem) <= 0 ||
-		    json_integer_value(mem) > (1 << 24)) {
-			mds_diag(diag, diagsz,
-				 "%s: shapes[%zu] must be {\"name\": string, "
-				 "\"cpus\": number > 0, \"memoryInMBs\": "
-				 "integer > 0}", path, i);
-			return MDS_E_INVAL;
-		}
-		rc = shape_ladder_add(&cfg->shapes, json_string_value(name),
-				      (uint32_t)(json_number_value(cpus) * 1000 +
-						 0.5),
-				      (uint64_t)json_integer_value(mem) << 20,
-				      why, sizeof(why));
-		if (rc != 0) {
-			mds_diag(diag, diagsz, "%s: shapes[%zu]: %s", path, i,
-				 why);
-			return rc;
-		}
-	}
-	return 0;
+	return config_fields;
 }
 
 int config_load(const char *path, struct config *cfg, char *diag,
 		size_t diagsz)
 {
-	static const char *const known[] = {
-		"listen", "gateway", "shapes", "defaultShape",
-		"maxInstancesPerDeployment", "maxDeployments",
-		"readyTimeoutSeconds", "drainTimeoutSeconds",
-		"stopGraceSeconds", "healthIntervalMillis",
-		"maxStartAttempts", "sampleIntervalMillis",
-		"evalIntervalMillis", "logMaxFileMB", "logMaxFiles",
-		"logRetentionDays", "accessLog",
-	};
 	json_error_t jerr;
-	json_t *root, *v;
-	const char *key;
+	json_t *root;
+	struct fault f;
+	struct config next = *cfg;
+	uint64_t seen = 0;
 	int rc = MDS_E_INVAL;
 
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
@@ -165,82 +222,24 @@ int config_load(const char *path, struct config *cfg, char *diag,
 			 "object", path);
 		goto out;
 	}
-	json_object_foreach(root, key, v) {
-		size_t k = 0;
-
-		while (k < sizeof(known) / sizeof(known[0]) &&
-		       strcmp(known[k], key) != 0)
-			k++;
-		if (k == sizeof(known) / sizeof(known[0])) {
-			mds_diag(diag, diagsz, "%s: unknown key '%s'", path,
-				 key);
+	rc = fields_parse(config_fields, root, &next, "", &seen, &f);
+	if (rc != 0) {
+		mds_diag(diag, diagsz, "%s: %s", path, f.message);
+		goto out;
+	}
+	/* A default shape the file does not name follows the ladder; one it
+	 * names must be on it. */
+	if (shape_find(&next.shapes, next.default_shape) == NULL) {
+		if (fields_given(config_fields, seen, "defaultShape")) {
+			mds_diag(diag, diagsz, "%s: defaultShape '%s' is not "
+				 "in shapes", path, next.default_shape);
+			rc = MDS_E_INVAL;
 			goto out;
 		}
+		snprintf(next.default_shape, sizeof(next.default_shape), "%s",
+			 next.shapes.v[0].name);
 	}
-	if (get_addr(root, "listen", cfg->listen_host,
-		     sizeof(cfg->listen_host), &cfg->listen_port, path, diag,
-		     diagsz) != 0 ||
-	    get_addr(root, "gateway", cfg->gateway_host,
-		     sizeof(cfg->gateway_host), &cfg->gateway_port, path, diag,
-		     diagsz) != 0)
-		goto out;
-	v = json_object_get(root, "shapes");
-	if (v != NULL && load_shapes(v, cfg, path, diag, diagsz) != 0)
-		goto out;
-	v = json_object_get(root, "defaultShape");
-	if (v != NULL) {
-		if (!json_is_string(v) ||
-		    json_string_length(v) >= sizeof(cfg->default_shape)) {
-			mds_diag(diag, diagsz, "%s: defaultShape must be a "
-				 "shape name", path);
-			goto out;
-		}
-		snprintf(cfg->default_shape, sizeof(cfg->default_shape), "%s",
-			 json_string_value(v));
-	}
-	if (shape_find(&cfg->shapes, cfg->default_shape) == NULL)
-		snprintf(cfg->default_shape, sizeof(cfg->default_shape), "%s",
-			 cfg->shapes.v[0].name);
-	if (v != NULL && strcmp(json_string_value(v), cfg->default_shape) != 0) {
-		mds_diag(diag, diagsz, "%s: defaultShape '%s' is not in shapes",
-			 path, json_string_value(v));
-		goto out;
-	}
-	if (get_uint(root, "maxInstancesPerDeployment", 1, 256,
-		     &cfg->max_instances, path, diag, diagsz) != 0 ||
-	    get_uint(root, "maxDeployments", 1, 10000, &cfg->max_deployments,
-		     path, diag, diagsz) != 0 ||
-	    get_uint(root, "readyTimeoutSeconds", 1, 3600,
-		     &cfg->ready_timeout_s, path, diag, diagsz) != 0 ||
-	    get_uint(root, "drainTimeoutSeconds", 0, 3600,
-		     &cfg->drain_timeout_s, path, diag, diagsz) != 0 ||
-	    get_uint(root, "stopGraceSeconds", 1, 600, &cfg->stop_grace_s,
-		     path, diag, diagsz) != 0 ||
-	    get_uint(root, "healthIntervalMillis", 100, 60000,
-		     &cfg->health_interval_ms, path, diag, diagsz) != 0 ||
-	    get_uint(root, "maxStartAttempts", 1, 100,
-		     &cfg->max_start_attempts, path, diag, diagsz) != 0 ||
-	    get_uint(root, "sampleIntervalMillis", 100, 60000,
-		     &cfg->sample_ms, path, diag, diagsz) != 0 ||
-	    get_uint(root, "evalIntervalMillis", 100, 60000, &cfg->eval_ms,
-		     path, diag, diagsz) != 0 ||
-	    get_uint(root, "logMaxFileMB", 1, 1024, &cfg->log_max_file_mb,
-		     path, diag, diagsz) != 0 ||
-	    get_uint(root, "logMaxFiles", 1, 100, &cfg->log_max_files, path,
-		     diag, diagsz) != 0 ||
-	    get_uint(root, "logRetentionDays", 0, 3650,
-		     &cfg->log_retention_days, path, diag, diagsz) != 0)
-		goto out;
-	v = json_object_get(root, "accessLog");
-	if (v != NULL) {
-		if (!json_is_boolean(v)) {
-			mds_diag(diag, diagsz, "%s: accessLog must be true or "
-				 "false", path);
-			goto out;
-		}
-		cfg->access_log = json_is_true(v);
-	}
-	rc = 0;
+	*cfg = next;
 out:
 	json_decref(root);
 	return rc;

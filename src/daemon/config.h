@@ -38,11 +38,18 @@ struct config {
 void config_defaults(struct config *cfg);
 
 /*
- * Reads the file at path over the defaults already in cfg. Returns 0, or
- * MDS_E_IO / MDS_E_PARSE / MDS_E_INVAL with "path: what is wrong" in diag.
+ * Reads the file at path over the defaults already in cfg; cfg changes
+ * only when the whole file is good. Returns 0, or MDS_E_IO / MDS_E_PARSE /
+ * MDS_E_INVAL with "path: what is wrong" in diag (the messages of
+ * api/fields.h: "path: unknown field 'x'", ...).
  */
 int config_load(const char *path, struct config *cfg, char *diag,
 		size_t diagsz);
+
+struct field;
+
+/* The table of the file's keys (api/fields.h), for the docs check. */
+const struct field *config_field_table(void);
 
 /* Parses "HOST:PORT" (or ":PORT", or "PORT") into host and port. */
 int config_parse_addr(const char *s, char *host, size_t hostsz, int *port);

@@ -44,6 +44,7 @@
 #include "store/store.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/version.h"
 #include "util/xalloc.h"
 
 #define API_MAX_BODY (1024 * 1024)
@@ -74,6 +75,7 @@ struct daemon {
 	struct sdnotify *sdnotify;
 	const char *config_path; /* --config, for SIGHUP; or NULL */
 	struct config file_config; /* as read at start, before the flags */
+	int log_json;            /* --log-format json */
 	uv_signal_t sigint, sigterm, sighup;
 	int stopping;
 };
@@ -82,7 +84,8 @@ void serve_usage(FILE *out)
 {
 	fputs("usage: mdscale serve [--listen ADDR:PORT] [--gateway ADDR:PORT]\n"
 	      "                     [--data DIR] [--config FILE] "
-	      "[--log-level LEVEL]\n",
+	      "[--log-level LEVEL]\n"
+	      "                     [--log-format text|json]\n",
 	      out);
 }
 
@@ -273,6 +276,7 @@ static int parse_args(struct daemon *dm, int argc, char **argv,
 		{ "data", required_argument, NULL, 'd' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'v' },
+		{ "log-format", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -297,6 +301,15 @@ static int parse_args(struct daemon *dm, int argc, char **argv,
 					"error, warn, info, debug\n");
 				return 2;
 			}
+			break;
+		case 'f':
+			if (strcmp(optarg, "text") != 0 &&
+			    strcmp(optarg, "json") != 0) {
+				fprintf(stderr, "mdscale: --log-format: text "
+					"or json, not '%s'\n", optarg);
+				return 2;
+			}
+			dm->log_json = strcmp(optarg, "json") == 0;
 			break;
 		case 'h':
 			serve_usage(stdout);
@@ -359,7 +372,7 @@ int serve_main(int argc, char **argv)
 		return rc;
 	}
 	dm->config_path = config_path;
-	log_stderr_detect();
+	log_stderr_detect(dm->log_json);
 	signal(SIGPIPE, SIG_IGN);
 	n = readlink("/proc/self/exe", dm->self_exe, sizeof(dm->self_exe) - 1);
 	if (n <= 0) {
@@ -518,7 +531,7 @@ int serve_main(int argc, char **argv)
 	/* Routes are restored and monitoring listens: requests may come. */
 	gateway_serve(dm->gateway);
 	log_info("serve", "mdscale %s: API http://%s:%d, gateway %s, data %s, "
-		 "cgroups %s", "0.1.0", dm->config.listen_host,
+		 "cgroups %s", MDS_VERSION, dm->config.listen_host,
 		 http_server_port(dm->api_srv), dm->gateway_url, dm->data_dir,
 		 cgroup_version_name(dm->cgroups));
 	sdnotify_ready(dm->sdnotify, "serving");

@@ -67,6 +67,7 @@
 #include "http/hparse.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/jsonstr.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -1228,27 +1229,6 @@ static void req_release_up(struct client *c, bool reusable)
 	up_close(up);
 }
 
-/* Escapes s as the inside of a JSON string; out holds 6 bytes per byte. */
-static size_t json_escape(char *out, const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\') {
-			out[n++] = '\\';
-			out[n++] = (char)ch;
-		} else if (ch < 0x20) {
-			n += (size_t)snprintf(out + n, 7, "\\u%04x", ch);
-		} else {
-			out[n++] = (char)ch;
-		}
-	}
-	out[n] = '\0';
-	return n;
-}
-
 /*
  * Answers the request from the gateway itself with a JSON error. Whatever
  * remains of the request body is read and dropped; the upstream, if any, is
@@ -1262,18 +1242,20 @@ static void local_error(struct client *c, int status, const char *code,
 			const char *fmt, ...)
 {
 	struct request *r = &c->req;
-	char msg[384], esc[sizeof(msg) * 6], body[sizeof(esc) + 96];
+	char msg[384];
+	struct buf body;
 	struct wreq *w;
 	size_t from;
 	va_list ap;
-	int blen;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	json_escape(esc, msg);
-	blen = snprintf(body, sizeof(body),
-			"{\"code\":\"%s\",\"message\":\"%s\"}", code, esc);
+	/* Always fits: the code is a short constant, msg is capped. */
+	buf_init(&body, sizeof(msg) * JSONSTR_MAX_GROWTH + 96);
+	buf_printf(&body, "{\"code\":\"%s\",\"message\":\"", code);
+	jsonstr_escape(&body, msg);
+	buf_addstr(&body, "\"}");
 
 	req_unretain(r);
 	wreq_put(r->ub);
@@ -1294,14 +1276,15 @@ static void local_error(struct client *c, int status, const char *code,
 	from = w->own.len;
 	if (buf_printf(&w->own, "HTTP/1.1 %d %s\r\n"
 		       "Content-Type: application/json\r\n"
-		       "Content-Length: %d\r\n%s%s\r\n%s", status,
-		       hparse_reason(status), blen,
+		       "Content-Length: %zu\r\n%s%s\r\n%s", status,
+		       hparse_reason(status), body.len,
 		       status == 503 ? "Retry-After: 1\r\n" : "",
 		       r->keepalive ? (client_http11(c) ? ""
 				       : "Connection: keep-alive\r\n")
 				    : "Connection: close\r\n",
-		       body) == 0)
+		       buf_str(&body)) == 0)
 		wreq_own(w, from);
+	buf_free(&body);
 	r->status = status;
 	r->gw_error = status >= 502 && status <= 504;
 	r->out_done = true;

@@ -13,6 +13,7 @@
 #include "gateway/gateway.h"
 #include "logging/logging.h"
 #include "util/err.h"
+#include "util/ids.h"
 #include "util/xalloc.h"
 
 #define TICK_MS 250
@@ -176,7 +177,7 @@ static void emit(struct logging *lg, const struct tail *t, int which,
 		if (lg->line[i] == '\0')
 			lg->line[i] = ' ';
 	rec = (struct log_record){
-		.time_ms = log_now_ms(), .level = LOG_INFO,
+		.time_ms = ids_now_ms(), .level = LOG_INFO,
 		.source = "instance", .message = lg->line,
 		.ids = LOG_IDS(.deployment_id = t->dep,
 			       .instance_id = t->inst,
@@ -196,7 +197,7 @@ static void note_skipped(struct logging *lg, const struct tail *t, int which,
 		 "could be logged: %llu bytes skipped",
 		 (unsigned long long)bytes);
 	rec = (struct log_record){
-		.time_ms = log_now_ms(), .level = LOG_WARN,
+		.time_ms = ids_now_ms(), .level = LOG_WARN,
 		.source = "logging", .message = msg,
 		.ids = LOG_IDS(.deployment_id = t->dep,
 			       .instance_id = t->inst,
@@ -455,7 +456,7 @@ static void on_tick(uv_timer_t *timer)
 	if (lg->state_dirty && lg->tick % SAVE_TICKS == 0)
 		state_save(lg);
 	if (lg->tick % MAINTAIN_TICKS == 0) {
-		int64_t now = log_now_ms();
+		int64_t now = ids_now_ms();
 
 		logstore_maintain(lg->store, now);
 		prune_outputs(lg, now);
@@ -478,7 +479,7 @@ void logging_access(void *arg, const struct gateway_access *a)
 			 "away)", a->method, a->path,
 			 (double)a->latency_us / 1000.0);
 	rec = (struct log_record){
-		.time_ms = log_now_ms(), .level = LOG_INFO,
+		.time_ms = ids_now_ms(), .level = LOG_INFO,
 		.source = "access", .message = msg,
 		.ids = LOG_IDS(.deployment_id = a->deployment_id,
 			       .instance_id = a->instance_id),

@@ -10,9 +10,11 @@
 #include <unistd.h>
 
 #include "core/iso8601.h"
-#include "core/jsonw.h"
 #include "logging/logstore.h"
 #include "util/err.h"
+#include "util/ids.h"
+#include "util/jsonstr.h"
+#include "util/rfc3339.h"
 #include "util/xalloc.h"
 
 /* One line as written: the message (escaped, up to 6 bytes a byte) and the
@@ -25,35 +27,9 @@
 #define REOPEN_MS 1000
 #define DEFAULT_LIMIT 1000
 
-/* The id fields of struct log_ids with their JSON names, in line order. */
-static const struct {
-	const char *key;
-	size_t off;
-} id_fields[] = {
-	{ "deploymentId", offsetof(struct log_ids, deployment_id) },
-	{ "instanceId", offsetof(struct log_ids, instance_id) },
-	{ "workRequestId", offsetof(struct log_ids, work_request_id) },
-	{ "alarmId", offsetof(struct log_ids, alarm_id) },
-	{ "function", offsetof(struct log_ids, function) },
-	{ "subscriptionId", offsetof(struct log_ids, subscription_id) },
-	{ "stream", offsetof(struct log_ids, stream) },
-};
-#define N_IDS (sizeof(id_fields) / sizeof(id_fields[0]))
-
-static const char *id_get(const struct log_ids *ids, size_t i)
-{
-	const char *v;
-
-	if (ids == NULL)
-		return NULL;
-	v = *(const char *const *)(const void *)((const char *)ids +
-						 id_fields[i].off);
-	return v != NULL && v[0] != '\0' ? v : NULL;
-}
-
 static void id_set(struct log_ids *ids, size_t i, const char *v)
 {
-	*(const char **)(void *)((char *)ids + id_fields[i].off) = v;
+	*(const char **)(void *)((char *)ids + log_id_fields[i].off) = v;
 }
 
 struct logstore_follower {
@@ -94,7 +70,7 @@ static void open_file(struct logstore *ls)
 	ls->fd = open(ls->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 		      0600);
 	if (ls->fd < 0) {
-		ls->reopen_at_ms = log_now_ms() + REOPEN_MS;
+		ls->reopen_at_ms = ids_now_ms() + REOPEN_MS;
 		return;
 	}
 	if (fstat(ls->fd, &st) == 0) {
@@ -141,7 +117,7 @@ int logstore_open(const struct logstore_opts *o, struct logstore **out,
 	if (ls->fd < 0)
 		fprintf(stderr, "mdscale: log: cannot open %s: %s\n", ls->path,
 			strerror(errno));
-	logstore_maintain(ls, log_now_ms());
+	logstore_maintain(ls, ids_now_ms());
 	*out = ls;
 	return 0;
 }
@@ -179,48 +155,22 @@ void logstore_mark(const struct logstore *ls, struct logstore_mark *m)
 
 /* ---- writing ---- */
 
-/* Formats rec as one JSON line into out; returns 0 or MDS_E_LIMIT. */
+/* Formats rec as one JSON line into out (log_format_json(), with the count
+ * of lines dropped so far); returns 0 or MDS_E_LIMIT. */
 static int format_line(struct logstore *ls, struct buf *out,
 		       const struct log_record *rec)
 {
-	char when[25], *msg = NULL;
-	const char *text = rec->message ? rec->message : "";
-	size_t mlen = strlen(text);
-	struct jsonw w;
+	struct log_record r = *rec;
+	char *msg = NULL;
+	int rc;
 
-	buf_reset(out);
-	log_format_time(rec->time_ms, when);
-	if (mlen > LOGSTORE_MESSAGE_MAX) {
-		msg = xasprintf("%.*s [cut]", LOGSTORE_MESSAGE_MAX, text);
-		text = msg;
+	if (r.message != NULL && strlen(r.message) > LOGSTORE_MESSAGE_MAX) {
+		msg = xasprintf("%.*s [cut]", LOGSTORE_MESSAGE_MAX, r.message);
+		r.message = msg;
 	}
-	jsonw_init(&w, out, 0);
-	jsonw_object_begin(&w);
-	jsonw_key(&w, "time");
-	jsonw_string(&w, when);
-	jsonw_key(&w, "level");
-	jsonw_string(&w, log_level_name(rec->level));
-	jsonw_key(&w, "source");
-	jsonw_string(&w, rec->source ? rec->source : "");
-	jsonw_key(&w, "message");
-	jsonw_string(&w, text);
-	for (size_t i = 0; i < N_IDS; i++) {
-		const char *v = id_get(rec->ids, i);
-
-		if (v == NULL)
-			continue;
-		jsonw_key(&w, id_fields[i].key);
-		jsonw_string(&w, v);
-	}
-	if (ls->dropped > 0) {
-		jsonw_key(&w, "dropped");
-		jsonw_int(&w, (int64_t)ls->dropped);
-	}
-	jsonw_object_end(&w);
+	rc = log_format_json(&r, ls->dropped, out);
 	free(msg);
-	if (jsonw_finish(&w) != 0 || buf_add(out, "\n", 1) != 0)
-		return MDS_E_LIMIT;
-	return 0;
+	return rc;
 }
 
 static void deliver(struct logstore *ls, const struct log_record *rec,
@@ -313,7 +263,7 @@ static void write_line(struct logstore *ls, const struct buf *line)
 	const char *p = line->data;
 	size_t n = line->len, done;
 
-	if (ls->fd < 0 && log_now_ms() >= ls->reopen_at_ms)
+	if (ls->fd < 0 && ids_now_ms() >= ls->reopen_at_ms)
 		open_file(ls);
 	if (ls->fd < 0) {
 		drop(ls, errno);
@@ -468,12 +418,12 @@ bool logstore_match(const struct logstore_filter *f,
 	if (f->source != NULL &&
 	    strcmp(f->source, rec->source ? rec->source : "") != 0)
 		return false;
-	for (size_t i = 0; i < N_IDS; i++) {
-		const char *want = id_get(&f->ids, i), *have;
+	for (size_t i = 0; i < LOG_N_IDS; i++) {
+		const char *want = log_id_get(&f->ids, i), *have;
 
 		if (want == NULL)
 			continue;
-		have = id_get(rec->ids, i);
+		have = log_id_get(rec->ids, i);
 		if (have == NULL || strcmp(want, have) != 0)
 			return false;
 	}
@@ -483,43 +433,34 @@ bool logstore_match(const struct logstore_filter *f,
 
 /* ---- queries ---- */
 
-/* Whether s appears in a line exactly as written (the writer escapes only
- * '"', '\\', control characters and invalid UTF-8). */
-static bool plain(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\' ||
-		    (unsigned char)*s >= 0x80)
-			return false;
-	return true;
-}
-
 /* Cheap tests run on the raw text before a line is parsed: each is true of
  * every line that can match. */
 struct prefilter {
-	char since[25], until[25];
-	char *needles[N_IDS + 2];
+	char since[RFC3339_BUFSZ], until[RFC3339_BUFSZ]; /* "": no bound */
+	char *needles[LOG_N_IDS + 2];
 	size_t n;
 };
 
 static void prefilter_init(struct prefilter *p, const struct logstore_filter *f)
 {
 	memset(p, 0, sizeof(*p));
-	if (f->since_ms != INT64_MIN && f->since_ms >= 0)
-		log_format_time(f->since_ms, p->since);
-	if (f->until_ms != INT64_MAX && f->until_ms >= 0 &&
-	    f->until_ms < 253402300800000LL) /* year 10000 */
-		log_format_time(f->until_ms, p->until);
-	if (f->source != NULL && plain(f->source))
+	if (f->since_ms >= 0) /* also 0000 to 9999 */
+		rfc3339_format(f->since_ms, RFC3339_MILLIS, p->since,
+			       sizeof(p->since));
+	if (f->until_ms >= 0)
+		rfc3339_format(f->until_ms, RFC3339_MILLIS, p->until,
+			       sizeof(p->until));
+	if (f->source != NULL && jsonstr_is_plain(f->source))
 		p->needles[p->n++] = xasprintf("\"source\":\"%s\"", f->source);
-	for (size_t i = 0; i < N_IDS; i++) {
-		const char *v = id_get(&f->ids, i);
+	for (size_t i = 0; i < LOG_N_IDS; i++) {
+		const char *v = log_id_get(&f->ids, i);
 
-		if (v != NULL && plain(v))
+		if (v != NULL && jsonstr_is_plain(v))
 			p->needles[p->n++] = xasprintf("\"%s\":\"%s\"",
-						       id_fields[i].key, v);
+						       log_id_fields[i].key, v);
 	}
-	if (f->text != NULL && f->text[0] != '\0' && plain(f->text))
+	if (f->text != NULL && f->text[0] != '\0' &&
+	    jsonstr_is_plain(f->text))
 		p->needles[p->n++] = xstrdup(f->text);
 }
 
@@ -570,9 +511,9 @@ static bool record_from_json(json_t *o, struct log_record *rec,
 	if (rec->message == NULL)
 		rec->message = "";
 	memset(ids, 0, sizeof(*ids));
-	for (size_t i = 0; i < N_IDS; i++)
+	for (size_t i = 0; i < LOG_N_IDS; i++)
 		id_set(ids, i, json_string_value(json_object_get(
-					 o, id_fields[i].key)));
+					 o, log_id_fields[i].key)));
 	rec->ids = ids;
 	return true;
 }

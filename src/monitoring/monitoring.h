@@ -15,12 +15,14 @@
 #ifndef MDS_MONITORING_H
 #define MDS_MONITORING_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
+#include "core/alarm.h"
+#include "core/mql.h"
+#include "core/tsdb.h"
 #include "util/fault.h"
 
 struct monitoring;
@@ -70,51 +72,192 @@ void monitoring_close(struct monitoring *m);
 void monitoring_set_publisher(struct monitoring *m, monitoring_publish_fn *fn,
 			      monitoring_topic_exists_fn *exists, void *arg);
 
-/* POST /v1/metrics: {"metricData": [...]} in OCI's PostMetricData shape.
- * Returns 0 with {"failedMetricsCount": N, "failedMetrics": [...]} in
- * *out (bad items are refused one by one, good ones kept), or a negative
- * code with f filled when the whole batch is refused. */
-int monitoring_post(struct monitoring *m, json_t *body, json_t **out,
+/* ---- posted metrics (POST /v1/metrics, OCI's PostMetricData) ---- */
+
+#define MONITORING_POST_MAX_ITEMS 50
+#define MONITORING_POST_MAX_DATAPOINTS 10000
+
+/* One datapoint of a posted item. */
+struct monitoring_point {
+	int64_t t_ms;
+	double value;
+};
+
+/*
+ * One metricData item as the edge read it; everything borrowed for the
+ * call. The edge checks the shape (fields, types); the module checks the
+ * rest (names, the time window) and says why it refuses the item in why.
+ */
+struct monitoring_item {
+	const char *namespace, *name;
+	struct tsdb_dim dims[TSDB_MAX_DIMS];
+	size_t ndims;
+	const struct monitoring_point *points;
+	size_t npoints;
+	char why[512]; /* "" while accepted; the edge may fill it first */
+};
+
+/*
+ * Stores the items that are valid (each whole or not at all) and fills the
+ * why of the others; with atomic, one refused item refuses the batch and
+ * nothing is stored. Returns 0 with *nfailed the items refused, or a
+ * negative code with f filled when the whole batch is refused (too many
+ * items or datapoints: MDS_E_LIMIT; atomic: MDS_E_INVAL).
+ */
+int monitoring_post(struct monitoring *m, struct monitoring_item *items,
+		    size_t nitems, bool atomic, size_t *nfailed,
 		    struct fault *f);
 
-/* POST /v1/metrics/query: {"query", "namespace"?, "startTime"?,
- * "endTime"?, "resolution"?}. Returns 0 with {"items": [series...]}. */
-int monitoring_query(struct monitoring *m, json_t *body, json_t **out,
-		     struct fault *f);
+/* ---- queries (POST /v1/metrics/query) ---- */
 
-/* Alarms, in OCI's shape (see docs/api.md). The create and update return
- * the alarm in *out; all fill f on refusal and change nothing then. */
-int monitoring_alarm_create(struct monitoring *m, json_t *spec, json_t **out,
-			    struct fault *f);
+/* A query as the edge read it; NULL or 0 members take their defaults. */
+struct monitoring_query {
+	const char *query;      /* MQL text; required */
+	const char *namespace;  /* NULL: MONITORING_NAMESPACE */
+	bool has_start, has_end;
+	int64_t start_ms, end_ms; /* default: the hour before now */
+	int64_t resolution_ms;  /* 0: the query's interval, at most 1 min */
+};
+
+/* One series of a query's result; borrowed for the call of the callback.
+ * points lists every step, present or not. */
+struct monitoring_series {
+	const char *namespace, *name;
+	const struct tsdb_dim *dims;
+	size_t ndims;
+	const struct mql_point *points;
+	size_t npoints;
+	bool condition_met; /* the query has a condition (and it holds) */
+};
+
+typedef void monitoring_series_fn(void *arg,
+				  const struct monitoring_series *s);
+
+/*
+ * Runs a query and calls fn for every series of the result, in order (with
+ * a condition, only those where it holds at the last step). Returns 0, or
+ * a negative code with f filled (nothing called then).
+ */
+int monitoring_query(struct monitoring *m, const struct monitoring_query *q,
+		     monitoring_series_fn *fn, void *arg, struct fault *f);
+
+/* ---- alarms, in OCI's shape (see docs/api.md) ---- */
+
+/* The fields of an alarm spec; a spec sets those in its given mask. */
+enum {
+	MONITORING_ALARM_DISPLAY_NAME = 1u << 0,
+	MONITORING_ALARM_NAMESPACE = 1u << 1,
+	MONITORING_ALARM_QUERY = 1u << 2,
+	MONITORING_ALARM_SEVERITY = 1u << 3,
+	MONITORING_ALARM_PENDING = 1u << 4,
+	MONITORING_ALARM_REPEAT = 1u << 5,
+	MONITORING_ALARM_DESTINATIONS = 1u << 6,
+	MONITORING_ALARM_BODY = 1u << 7,
+	MONITORING_ALARM_FORMAT = 1u << 8,
+	MONITORING_ALARM_ENABLED = 1u << 9,
+	MONITORING_ALARM_COMPARTMENT = 1u << 10,
+	MONITORING_ALARM_METRIC_COMPARTMENT = 1u << 11,
+};
+
+/*
+ * What a POST or PUT body (or the autoscale function) sets of an alarm.
+ * Strings are borrowed for the call. A member counts only when its bit is
+ * in given; a nullable member given as null is given as NULL (or 0).
+ */
+struct monitoring_alarm_spec {
+	unsigned given;
+	const char *display_name, *namespace, *query;
+	enum alarm_severity severity;
+	int64_t pending_ms;
+	int64_t repeat_ms; /* 0: no repeats */
+	const char *const *destinations;
+	size_t ndestinations;
+	const char *body; /* NULL: none */
+	enum alarm_format message_format;
+	bool is_enabled;
+	const char *compartment_id, *metric_compartment_id; /* NULL: none */
+};
+
+/* An alarm as the API shows it (and the store keeps it). Borrowed: valid
+ * until alarms change. */
+struct monitoring_alarm {
+	const char *id, *display_name, *namespace, *query;
+	const char *compartment_id, *metric_compartment_id; /* NULL: none */
+	enum alarm_severity severity;
+	int64_t pending_ms, repeat_ms; /* repeat 0: none */
+	const char *const *destinations;
+	size_t ndestinations;
+	const char *body; /* NULL: none */
+	enum alarm_format message_format;
+	bool is_enabled;
+	int64_t created_ms, updated_ms;
+};
+
+/*
+ * Creates an alarm from spec (displayName and query are required, the
+ * rest gets its defaults), or changes the given fields of alarm id. On
+ * success *out shows the alarm; on refusal f is filled and nothing
+ * changed.
+ */
+int monitoring_alarm_create(struct monitoring *m,
+			    const struct monitoring_alarm_spec *spec,
+			    struct monitoring_alarm *out, struct fault *f);
 int monitoring_alarm_update(struct monitoring *m, const char *id,
-			    json_t *spec, json_t **out, struct fault *f);
+			    const struct monitoring_alarm_spec *spec,
+			    struct monitoring_alarm *out, struct fault *f);
 int monitoring_alarm_delete(struct monitoring *m, const char *id,
 			    struct fault *f);
-json_t *monitoring_alarm_get(struct monitoring *m, const char *id,
-			     struct fault *f);
-/* {"items": [...]}, filtered by displayName when it is not NULL. */
-json_t *monitoring_alarm_list(struct monitoring *m, const char *display_name);
-json_t *monitoring_alarm_status(struct monitoring *m, const char *id,
-				struct fault *f);
+/* Fills *out with alarm id; MDS_E_NOTFOUND (f filled) if there is none. */
+int monitoring_alarm_get(struct monitoring *m, const char *id,
+			 struct monitoring_alarm *out, struct fault *f);
 
-/* What /metrics and `mdscale top` show of one alarm; borrowed for a call. */
+/* What /metrics, `mdscale top` and GET .../status show of one alarm's
+ * state; borrowed for a call. */
 struct monitoring_alarm_summary {
 	const char *id, *display_name, *severity;
 	bool firing;           /* the alarm's status is FIRING */
 	size_t streams_firing; /* its streams (dimension sets) FIRING */
 };
 
+typedef void monitoring_alarm_fn(void *arg,
+				 const struct monitoring_alarm *a,
+				 const struct monitoring_alarm_summary *s);
+
+/* Calls fn for every alarm, in creation order, or only for those named
+ * display_name when it is not NULL; fn must not change alarms. */
+void monitoring_alarm_list(struct monitoring *m, const char *display_name,
+			   monitoring_alarm_fn *fn, void *arg);
+
 /* Calls fn for every alarm, in creation order; fn must not change alarms. */
 void monitoring_alarm_each(struct monitoring *m,
 			   void (*fn)(void *arg,
 				      const struct monitoring_alarm_summary *s),
 			   void *arg);
-json_t *monitoring_alarm_history(struct monitoring *m, const char *id,
-				 struct fault *f);
-/* The history ({"items": [...]}, oldest first) limited to the newest limit
- * transitions, 1..1000 (MDS_E_INVAL otherwise); history() uses 100. */
-json_t *monitoring_alarm_history_limit(struct monitoring *m, const char *id,
-				       size_t limit, struct fault *f);
+
+/* An alarm's state (GET /v1/alarms/{id}/status); borrowed for a call. */
+struct monitoring_alarm_status {
+	struct monitoring_alarm alarm;
+	enum alarm_status status;
+	int64_t triggered_ms;     /* the last OK_TO_FIRING while FIRING; 0 */
+	int64_t evaluated_ms;     /* the last evaluation; 0: none */
+	const char *dedupe_key;   /* "" while OK */
+	size_t total_firing;
+	const struct alarm_state *state; /* its streams: alarm_state_stream() */
+};
+
+/* Fills *out with the state of alarm id; MDS_E_NOTFOUND (f filled). */
+int monitoring_alarm_status(struct monitoring *m, const char *id,
+			    struct monitoring_alarm_status *out,
+			    struct fault *f);
+
+/* Calls fn with each of the newest limit (1 to 1000) transitions of alarm
+ * id, oldest first: each a history record, JSON text as the store keeps it
+ * (borrowed for the call). Returns 0, MDS_E_NOTFOUND, MDS_E_INVAL for the
+ * limit, or the store's error; f filled on error. */
+int monitoring_alarm_history(struct monitoring *m, const char *id,
+			     size_t limit,
+			     void (*fn)(void *arg, const char *record),
+			     void *arg, struct fault *f);
 
 /*
  * Finds an alarm by displayName whose query watches resource_id (its

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "notify/autoscale.h"
+#include "core/iso8601.h"
 #include "deploy/deploy.h"
 #include "notify/functions.h"
 #include "monitoring/monitoring.h"
@@ -44,32 +45,34 @@ static const char *jstr(json_t *o, const char *key)
 	return s ? s : "";
 }
 
-/* ---- policy <-> JSON ---- */
+/* ---- the stored policy ----
+ *
+ * The record keeps the policy in the API's form (api_autoscale.c checks
+ * what comes in; these only map the stored names to the members).
+ */
 
 struct num_field {
 	const char *name;
 	size_t offset;
 	char type; /* 'u' uint32, 'd' double, 'b' bool, 'm' ms from seconds */
-	double lo, hi;
 };
 
-#define F(name, member, type, lo, hi)                                         \
-	{ name, offsetof(struct policy, member), type, lo, hi }
+#define F(name, member, type) { name, offsetof(struct policy, member), type }
 static const struct num_field num_fields[] = {
-	F("minInstances", min_instances, 'u', 1, 256),
-	F("maxInstances", max_instances, 'u', 1, 256),
-	F("step", step, 'u', 1, 256),
-	F("proportional", proportional, 'b', 0, 1),
-	F("cpuTarget", cpu_target, 'd', 1, 1000),
-	F("cpuHigh", cpu_high, 'd', 0, 1000),
-	F("cpuLow", cpu_low, 'd', 0, 1000),
-	F("memHigh", mem_high, 'd', 0, 100),
-	F("memLow", mem_low, 'd', 0, 100),
-	F("hysteresis", hysteresis, 'b', 0, 1),
-	F("cooldownOutSeconds", cooldown_out_ms, 'm', 0, 86400),
-	F("cooldownInSeconds", cooldown_in_ms, 'm', 0, 86400),
-	F("cooldownUpSeconds", cooldown_up_ms, 'm', 0, 86400),
-	F("cooldownDownSeconds", cooldown_down_ms, 'm', 0, 86400),
+	F("minInstances", min_instances, 'u'),
+	F("maxInstances", max_instances, 'u'),
+	F("step", step, 'u'),
+	F("proportional", proportional, 'b'),
+	F("cpuTarget", cpu_target, 'd'),
+	F("cpuHigh", cpu_high, 'd'),
+	F("cpuLow", cpu_low, 'd'),
+	F("memHigh", mem_high, 'd'),
+	F("memLow", mem_low, 'd'),
+	F("hysteresis", hysteresis, 'b'),
+	F("cooldownOutSeconds", cooldown_out_ms, 'm'),
+	F("cooldownInSeconds", cooldown_in_ms, 'm'),
+	F("cooldownUpSeconds", cooldown_up_ms, 'm'),
+	F("cooldownDownSeconds", cooldown_down_ms, 'm'),
 };
 
 struct str_field {
@@ -116,90 +119,40 @@ static json_t *policy_json(const struct policy *p)
 	return o;
 }
 
-int autoscale_policy_parse(json_t *spec, struct policy *p, struct fault *f)
+/* Reads a stored policy over the profile's defaults; members the record
+ * lacks keep them. Returns 0, or MDS_E_INVAL with why in diag. */
+static int policy_load(json_t *o, struct policy *p, char *diag,
+		       size_t diagsz)
 {
-	const char *key, *profile = "default";
-	char why[200];
+	const char *profile = json_string_value(json_object_get(o, "profile"));
 	json_t *v;
 
-	if (json_is_true(spec)) {
-		policy_default(p);
-		return 0;
-	}
-	if (!json_is_object(spec))
-		return fault_set(f, MDS_E_INVAL, "autoscale",
-				 "autoscale: true, or an object with a "
-				 "profile and overrides");
-	v = json_object_get(spec, "profile");
-	if (v != NULL)
-		profile = json_string_value(v) ? json_string_value(v) : "";
-	if (strcmp(profile, "default") == 0)
-		policy_default(p);
-	else if (strcmp(profile, "recipe") == 0)
+	if (profile != NULL && strcmp(profile, "recipe") == 0)
 		policy_recipe(p);
 	else
-		return fault_set(f, MDS_E_INVAL, "autoscale.profile",
-				 "autoscale.profile: 'default' or 'recipe'");
-	json_object_foreach(spec, key, v) {
-		bool known = strcmp(key, "profile") == 0;
+		policy_default(p);
+	for (size_t i = 0; i < sizeof(num_fields) / sizeof(num_fields[0]); i++) {
+		const struct num_field *nf = &num_fields[i];
+		char *at = (char *)p + nf->offset;
 
-		for (size_t i = 0; !known && i < sizeof(num_fields) /
-						   sizeof(num_fields[0]); i++) {
-			const struct num_field *nf = &num_fields[i];
-			char *at = (char *)p + nf->offset;
-			double x;
-
-			if (strcmp(key, nf->name) != 0)
-				continue;
-			known = true;
-			if (nf->type == 'b') {
-				if (!json_is_boolean(v))
-					return fault_set(f, MDS_E_INVAL, key,
-							 "autoscale.%s: must be "
-							 "true or false", key);
-				*(bool *)at = json_is_true(v);
-				continue;
-			}
-			x = json_number_value(v);
-			if (!json_is_number(v) || x < nf->lo || x > nf->hi ||
-			    (nf->type != 'd' && x != floor(x)))
-				return fault_set(f, MDS_E_INVAL, key,
-						 "autoscale.%s: must be %s from "
-						 "%g to %g", key,
-						 nf->type == 'd' ? "a number"
-								 : "an integer",
-						 nf->lo, nf->hi);
-			if (nf->type == 'u')
-				*(uint32_t *)at = (uint32_t)x;
-			else if (nf->type == 'd')
-				*(double *)at = x;
-			else
-				*(int64_t *)at = (int64_t)x * 1000;
-		}
-		for (size_t i = 0; !known && i < sizeof(str_fields) /
-						   sizeof(str_fields[0]); i++) {
-			const struct str_field *sf = &str_fields[i];
-
-			if (strcmp(key, sf->name) != 0)
-				continue;
-			known = true;
-			if (!json_is_string(v) || json_string_length(v) == 0 ||
-			    json_string_length(v) >= sf->size ||
-			    strpbrk(json_string_value(v), "\"{}()[] ") != NULL)
-				return fault_set(f, MDS_E_INVAL, key,
-						 "autoscale.%s: a short string "
-						 "such as 1m or PT1M", key);
-			snprintf((char *)p + sf->offset, sf->size, "%s",
-				 json_string_value(v));
-		}
-		if (!known)
-			return fault_set(f, MDS_E_INVAL, key,
-					 "autoscale.%s: unknown field", key);
+		v = json_object_get(o, nf->name);
+		if (nf->type == 'b' && json_is_boolean(v))
+			*(bool *)at = json_is_true(v);
+		else if (nf->type == 'u' && json_is_integer(v))
+			*(uint32_t *)at = (uint32_t)json_integer_value(v);
+		else if (nf->type == 'd' && json_is_number(v))
+			*(double *)at = json_number_value(v);
+		else if (nf->type == 'm' && json_is_integer(v))
+			*(int64_t *)at = json_integer_value(v) * 1000;
 	}
-	if (policy_validate(p, why, sizeof(why)) != 0)
-		return fault_set(f, MDS_E_INVAL, "autoscale", "autoscale: %s",
-				 why);
-	return 0;
+	for (size_t i = 0; i < sizeof(str_fields) / sizeof(str_fields[0]); i++) {
+		v = json_object_get(o, str_fields[i].name);
+		if (json_is_string(v))
+			snprintf((char *)p + str_fields[i].offset,
+				 str_fields[i].size, "%s",
+				 json_string_value(v));
+	}
+	return policy_validate(p, diag, diagsz);
 }
 
 /* ---- the per-deployment record ---- */
@@ -214,9 +167,8 @@ struct record {
 static void load_record(struct autoscale *a, const char *dep_id,
 			struct record *r)
 {
-	char *text = NULL;
+	char *text = NULL, why[200];
 	json_t *o;
-	struct fault f;
 
 	memset(r, 0, sizeof(*r));
 	policy_default(&r->policy);
@@ -226,10 +178,12 @@ static void load_record(struct autoscale *a, const char *dep_id,
 	free(text);
 	if (o == NULL)
 		return;
-	if (autoscale_policy_parse(json_object_get(o, "policy"), &r->policy,
-				   &f) != 0)
+	if (policy_load(json_object_get(o, "policy"), &r->policy, why,
+			sizeof(why)) != 0) {
 		log_warn("autoscale", "%s: stored policy unreadable: %s",
-			 dep_id, f.message);
+			 dep_id, why);
+		policy_default(&r->policy);
+	}
 	r->hist.last_out_ms = json_integer_value(json_object_get(o, "lastOutMs"));
 	r->hist.last_in_ms = json_integer_value(json_object_get(o, "lastInMs"));
 	r->hist.last_up_ms = json_integer_value(json_object_get(o, "lastUpMs"));
@@ -270,25 +224,36 @@ static void save_record(struct autoscale *a, const char *dep_id,
 
 /* ---- alarms ---- */
 
-static json_t *alarm_spec(const char *title, const char *metric,
-			  const char *window, const char *stat,
-			  const char *dep_id, const char *op, double threshold,
-			  const char *pending, const char *repeat,
-			  const char *severity, json_t *destinations,
-			  const char *body)
+/* An alarm of the policy, as monitoring takes it; its query is written
+ * into query (qsz bytes), which the spec borrows, as it does the other
+ * strings. The severity and destinations are the caller's to set. */
+static void alarm_spec(struct monitoring_alarm_spec *s, char *query,
+		       size_t qsz, const char *title, const char *metric,
+		       const char *window, const char *stat,
+		       const char *dep_id, const char *op, double threshold,
+		       const char *pending, const char *repeat,
+		       const char *body)
 {
-	json_t *o = json_pack(
-		"{s:s, s:s, s:o, s:s, s:s, s:s, s:O, s:s, s:s, s:b}",
-		"displayName", title, "namespace", MONITORING_NAMESPACE,
-		"query",
-		json_sprintf("%s[%s]{resourceId = \"%s\"}.%s() %s %g", metric,
-			     window, dep_id, stat, op, threshold),
-		"severity", severity, "pendingDuration", pending,
-		"repeatNotificationDuration", repeat, "destinations",
-		destinations, "body", body, "messageFormat", "ONS_OPTIMIZED",
-		"isEnabled", 1);
-
-	return o;
+	snprintf(query, qsz, "%s[%s]{resourceId = \"%s\"}.%s() %s %g", metric,
+		 window, dep_id, stat, op, threshold);
+	*s = (struct monitoring_alarm_spec){
+		.given = MONITORING_ALARM_DISPLAY_NAME |
+			 MONITORING_ALARM_NAMESPACE | MONITORING_ALARM_QUERY |
+			 MONITORING_ALARM_SEVERITY | MONITORING_ALARM_PENDING |
+			 MONITORING_ALARM_REPEAT |
+			 MONITORING_ALARM_DESTINATIONS | MONITORING_ALARM_BODY |
+			 MONITORING_ALARM_FORMAT | MONITORING_ALARM_ENABLED,
+		.display_name = title,
+		.namespace = MONITORING_NAMESPACE,
+		.query = query,
+		.severity = ALARM_INFO,
+		.body = body,
+		.message_format = ALARM_FORMAT_ONS_OPTIMIZED,
+		.is_enabled = true,
+	};
+	/* The policy's timings were checked when it was set. */
+	iso8601_duration_parse(pending, &s->pending_ms, NULL, 0);
+	iso8601_duration_parse(repeat, &s->repeat_ms, NULL, 0);
 }
 
 /* Creates the scale-down twin of a firing alarm, unless one exists for the
@@ -302,8 +267,9 @@ static int ensure_low_alarm(struct autoscale *a, const char *which,
 {
 	bool cpu = strcmp(which, "cpu") == 0;
 	const char *title = cpu ? POLICY_TITLE_LOW_CPU : POLICY_TITLE_LOW_MEM;
-	json_t *firing, *spec, *out = NULL, *dest;
-	const char *severity = "INFO";
+	struct monitoring_alarm_spec spec;
+	struct monitoring_alarm firing, out;
+	char query[MQL_MAX_QUERY + 1];
 	struct fault f;
 	int rc;
 
@@ -311,8 +277,8 @@ static int ensure_low_alarm(struct autoscale *a, const char *which,
 	if (monitoring_alarm_find(a->env.monitoring, title, dep_id, id, idsz) ==
 	    0)
 		return 0;
-	firing = monitoring_alarm_get(a->env.monitoring, firing_alarm_id, &f);
-	if (firing == NULL) {
+	if (monitoring_alarm_get(a->env.monitoring, firing_alarm_id, &firing,
+				 &f) != 0) {
 		/* Not one of mdscale's alarms (a Prometheus rule through
 		 * Alertmanager, say): its scale-down rule lives where it
 		 * does, and a twin here would have nowhere to send. */
@@ -320,30 +286,25 @@ static int ensure_low_alarm(struct autoscale *a, const char *which,
 			 "for %s", firing_alarm_id, title, dep_id);
 		return MDS_E_NOTFOUND;
 	}
-	dest = json_object_get(firing, "destinations");
-	if (json_is_string(json_object_get(firing, "severity")))
-		severity = json_string_value(json_object_get(firing,
-							     "severity"));
-	dest = dest ? json_incref(dest) : json_array();
-	spec = alarm_spec(title, cpu ? "CpuUtilization" : "MemoryUtilization",
-			  p->low_window, p->low_statistic, dep_id, "<",
-			  cpu ? p->cpu_low : p->mem_low, p->low_pending,
-			  p->low_repeat, severity, dest,
-			  cpu ? "Low cpu for model deployment. Instances can "
-				"be scaled down to reduce costs"
-			      : "Low memory for model deployment. The shape "
-				"can be scaled down to reduce costs");
-	json_decref(dest);
-	rc = monitoring_alarm_create(a->env.monitoring, spec, &out, &f);
-	json_decref(spec);
-	json_decref(firing);
+	alarm_spec(&spec, query, sizeof(query), title,
+		   cpu ? "CpuUtilization" : "MemoryUtilization",
+		   p->low_window, p->low_statistic, dep_id, "<",
+		   cpu ? p->cpu_low : p->mem_low, p->low_pending, p->low_repeat,
+		   cpu ? "Low cpu for model deployment. Instances can be "
+			 "scaled down to reduce costs"
+		       : "Low memory for model deployment. The shape can be "
+			 "scaled down to reduce costs");
+	/* The twin tells the same topics, as severely. */
+	spec.severity = firing.severity;
+	spec.destinations = firing.destinations;
+	spec.ndestinations = firing.ndestinations;
+	rc = monitoring_alarm_create(a->env.monitoring, &spec, &out, &f);
 	if (rc != 0) {
 		log_warn("autoscale", "cannot create %s for %s: %s", title,
 			 dep_id, f.message);
 		return rc;
 	}
-	snprintf(id, idsz, "%s", json_string_value(json_object_get(out, "id")));
-	json_decref(out);
+	snprintf(id, idsz, "%s", out.id);
 	*created = true;
 	return 0;
 }
@@ -543,76 +504,87 @@ static void undo(struct autoscale *a, struct record *r, const char *alarms[],
 		notifications_topic_delete(a->env.notifications, r->topic, &f);
 }
 
+/* Makes the topic of a deployment's alarms and subscribes the function. */
+static int make_topic(struct autoscale *a, const char *deployment_id,
+		      struct record *r, struct fault *f)
+{
+	struct notifications_topic_spec ts = { .name = "" };
+	struct notifications_subscription_spec ss;
+	struct notifications_topic t;
+	struct notifications_subscription sub;
+	int rc;
+
+	snprintf(ts.name, sizeof(ts.name), "autoscale-%s", deployment_id);
+	snprintf(ts.description, sizeof(ts.description),
+		 "autoscale messages of a deployment");
+	rc = notifications_topic_create(a->env.notifications, &ts, &t, f);
+	if (rc != 0)
+		return rc;
+	snprintf(r->topic, sizeof(r->topic), "%s", t.id);
+	notifications_subscription_spec_init(&ss);
+	snprintf(ss.topic_id, sizeof(ss.topic_id), "%s", t.id);
+	ss.protocol = NOTIFICATIONS_FUNCTION;
+	snprintf(ss.endpoint, sizeof(ss.endpoint), "autoscale");
+	rc = notifications_subscription_create(a->env.notifications, &ss, &sub,
+					       f);
+	if (rc != 0)
+		return rc;
+	snprintf(r->subscription, sizeof(r->subscription), "%s", sub.id);
+	return 0;
+}
+
 int autoscale_setup(struct autoscale *a, const char *deployment_id,
-		    const struct policy *p, json_t **out, struct fault *f)
+		    const struct policy *p, struct autoscale_chain *out,
+		    struct fault *f)
 {
 	struct record r;
-	json_t *o = NULL, *spec, *dest, *ids = json_array();
-	char *alarm_ids[2] = { NULL, NULL };
 	const char *undo_ids[2];
-	size_t nalarms = 0;
 	int rc;
 
 	memset(&r, 0, sizeof(r));
+	memset(out, 0, sizeof(*out));
 	r.policy = *p;
-	spec = json_pack("{s:s, s:s}", "name", "", "description",
-			 "autoscale messages of a deployment");
-	json_object_set_new(spec, "name",
-			    json_sprintf("autoscale-%s", deployment_id));
-	rc = notifications_topic_create(a->env.notifications, spec, &o, f);
-	json_decref(spec);
+	rc = make_topic(a, deployment_id, &r, f);
 	if (rc != 0)
 		goto fail;
-	snprintf(r.topic, sizeof(r.topic), "%s", jpath_str(o, "topicId"));
-	json_decref(o);
-	spec = json_pack("{s:s, s:s, s:s}", "topicId", r.topic, "protocol",
-			 "FUNCTION", "endpoint", "autoscale");
-	rc = notifications_subscription_create(a->env.notifications, spec, &o,
-					       f);
-	json_decref(spec);
-	if (rc != 0)
-		goto fail;
-	snprintf(r.subscription, sizeof(r.subscription), "%s",
-		 jpath_str(o, "id"));
-	json_decref(o);
 	for (int k = 0; k < 2; k++) {
-		dest = json_pack("[s]", r.topic);
-		spec = k == 0 ? alarm_spec(POLICY_TITLE_HIGH_CPU,
-					   "CpuUtilization", p->high_window,
-					   p->high_statistic, deployment_id,
-					   ">", p->cpu_high, p->high_pending,
-					   p->high_repeat, "INFO", dest,
-					   "High cpu for model deployment")
-			      : alarm_spec(POLICY_TITLE_HIGH_MEM,
-					   "MemoryUtilization", p->high_window,
-					   p->high_statistic, deployment_id,
-					   ">", p->mem_high, p->high_pending,
-					   p->high_repeat, "INFO", dest,
-					   "High memory for model deployment");
-		json_decref(dest);
-		rc = monitoring_alarm_create(a->env.monitoring, spec, &o, f);
-		json_decref(spec);
+		static const struct {
+			const char *title, *metric, *body;
+		} high[2] = {
+			{ POLICY_TITLE_HIGH_CPU, "CpuUtilization",
+			  "High cpu for model deployment" },
+			{ POLICY_TITLE_HIGH_MEM, "MemoryUtilization",
+			  "High memory for model deployment" },
+		};
+		const char *topic = r.topic;
+		struct monitoring_alarm_spec as;
+		struct monitoring_alarm o_alarm;
+		char query[MQL_MAX_QUERY + 1];
+
+		alarm_spec(&as, query, sizeof(query), high[k].title,
+			   high[k].metric, p->high_window, p->high_statistic,
+			   deployment_id, ">", k == 0 ? p->cpu_high : p->mem_high,
+			   p->high_pending, p->high_repeat, high[k].body);
+		as.destinations = &topic;
+		as.ndestinations = 1;
+		rc = monitoring_alarm_create(a->env.monitoring, &as, &o_alarm,
+					     f);
 		if (rc != 0)
 			goto fail;
-		alarm_ids[nalarms] = xstrdup(jpath_str(o, "id"));
-		undo_ids[nalarms] = alarm_ids[nalarms];
-		nalarms++;
-		json_array_append(ids, json_object_get(o, "id"));
-		json_decref(o);
+		snprintf(out->alarm_ids[out->nalarms],
+			 sizeof(out->alarm_ids[0]), "%s", o_alarm.id);
+		undo_ids[out->nalarms] = out->alarm_ids[out->nalarms];
+		out->nalarms++;
 	}
 	r.set_up = true;
 	save_record(a, deployment_id, &r);
-	*out = json_pack("{s:o, s:s, s:s, s:o}", "policy", policy_json(p),
-			 "topicId", r.topic, "subscriptionId", r.subscription,
-			 "alarmIds", ids);
-	for (size_t i = 0; i < nalarms; i++)
-		free(alarm_ids[i]);
+	snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
+	snprintf(out->subscription_id, sizeof(out->subscription_id), "%s",
+		 r.subscription);
 	return 0;
 fail:
-	undo(a, &r, undo_ids, nalarms);
-	for (size_t i = 0; i < nalarms; i++)
-		free(alarm_ids[i]);
-	json_decref(ids);
+	undo(a, &r, undo_ids, out->nalarms);
+	memset(out, 0, sizeof(*out));
 	return rc;
 }
 
@@ -637,48 +609,54 @@ void autoscale_teardown(struct autoscale *a, const char *deployment_id)
 }
 
 struct hist_walk {
-	json_t *items;
+	void (*fn)(void *arg, const char *decision);
+	void *arg;
 };
 
-static int collect(void *arg, const char *ref, const char *json)
+static int each_decision(void *arg, const char *ref, const char *json)
 {
 	struct hist_walk *w = arg;
-	json_t *o = json_loads(json, 0, NULL);
 
 	(void)ref;
-	if (o != NULL)
-		json_array_append_new(w->items, o);
+	w->fn(w->arg, json);
 	return 0;
 }
 
-json_t *autoscale_history(struct autoscale *a, const char *deployment_id,
-			  struct fault *f)
+int autoscale_history_each(struct autoscale *a, const char *deployment_id,
+			   void (*fn)(void *arg, const char *decision),
+			   void *arg, struct fault *f)
 {
 	json_t *dep = deploy_get(a->env.deploy, deployment_id, f);
-	struct hist_walk w = { json_array() };
+	struct hist_walk w = { fn, arg };
 
-	if (dep == NULL) {
-		json_decref(w.items);
-		return NULL;
-	}
+	if (dep == NULL)
+		return f->err;
 	store_event_each(a->env.store, HISTORY, jpath_str(dep, "id"), 0,
-			 HISTORY_KEPT, collect, &w);
+			 HISTORY_KEPT, each_decision, &w);
 	json_decref(dep);
-	return json_pack("{s:o}", "items", w.items);
+	return 0;
 }
 
-json_t *autoscale_get(struct autoscale *a, const char *deployment_id,
-		      struct fault *f)
+int autoscale_get(struct autoscale *a, const char *deployment_id,
+		  struct autoscale_state *out, struct fault *f)
 {
-	json_t *dep = deploy_get(a->env.deploy, deployment_id, f), *o;
+	json_t *dep = deploy_get(a->env.deploy, deployment_id, f);
 	struct record r;
 
 	if (dep == NULL)
-		return NULL;
+		return f->err;
 	load_record(a, jpath_str(dep, "id"), &r);
-	o = record_json(jpath_str(dep, "id"), &r);
+	memset(out, 0, sizeof(*out));
+	snprintf(out->deployment_id, sizeof(out->deployment_id), "%s",
+		 jpath_str(dep, "id"));
 	json_decref(dep);
-	return o;
+	out->policy = r.policy;
+	out->set_up = r.set_up;
+	snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
+	snprintf(out->subscription_id, sizeof(out->subscription_id), "%s",
+		 r.subscription);
+	out->hist = r.hist;
+	return 0;
 }
 
 int autoscale_open(const struct autoscale_env *env, struct autoscale **out,

@@ -33,15 +33,13 @@
 #include "util/xalloc.h"
 
 #define KIND "function"
-#define NAME_MAX_LEN 64
-#define DESC_MAX_LEN 1024
-#define ARGV_MAX 256
-#define ARG_MAX_LEN 4096
+#define NAME_MAX_LEN FUNCTIONS_NAME_MAX
+#define ARGV_MAX FUNCTIONS_ARGV_MAX
 #define MAX_USER_FUNCTIONS 1000
 #define MAX_RUNS 256
 #define MAX_CALLS 1024
 #define DEFAULT_TIMEOUT_MS 30000
-#define TIMEOUT_MAX_S 3600
+#define TIMEOUT_MAX_S FUNCTIONS_TIMEOUT_MAX_S
 #define RESULT_MAX (1024 * 1024)
 #define LINGER_MS 1000
 #define LOG_LINE_MAX 512
@@ -94,7 +92,7 @@ struct fn_entry {
 	bool builtin;
 	functions_builtin_fn *fn; /* built-in */
 	void *ctx;
-	json_t *command;          /* user: array of strings */
+	char **command;           /* user: argv, NULL-terminated */
 	uint32_t timeout_s;
 	int64_t created_ms;
 	uint64_t invocations, failures;
@@ -146,7 +144,7 @@ static void entry_free(struct fn_entry *e)
 		return;
 	free(e->name);
 	free(e->description);
-	json_decref(e->command);
+	xstrvfree(e->command);
 	free(e);
 }
 
@@ -188,33 +186,12 @@ static bool runnable(const char *prog)
 	return ok;
 }
 
-int functions_check_command(const json_t *cmd, const char *field,
-			    struct fault *f)
+int functions_check_argv(const char *const *argv, const char *field,
+			 struct fault *f)
 {
-	const char *prog;
-	size_t i;
-	json_t *v;
+	const char *prog = argv != NULL ? argv[0] : NULL;
 
-	if (cmd == NULL)
-		return fault_set(f, MDS_E_INVAL, field, "%s: is required",
-				 field);
-	if (!json_is_array(cmd) || json_array_size(cmd) == 0 ||
-	    json_array_size(cmd) > ARGV_MAX)
-		return fault_set(f, MDS_E_INVAL, field,
-				 "%s: must be an array of 1 to %d strings "
-				 "(the program and its arguments; no shell "
-				 "runs it)", field, ARGV_MAX);
-	json_array_foreach(cmd, i, v) {
-		if (!json_is_string(v) ||
-		    json_string_length(v) > ARG_MAX_LEN ||
-		    strlen(json_string_value(v)) != json_string_length(v))
-			return fault_set(f, MDS_E_INVAL, field,
-					 "%s[%zu]: must be a string of at "
-					 "most %d bytes without NUL", field,
-					 i, ARG_MAX_LEN);
-	}
-	prog = json_string_value(json_array_get(cmd, 0));
-	if (prog[0] == '\0')
+	if (prog == NULL || prog[0] == '\0')
 		return fault_set(f, MDS_E_INVAL, field,
 				 "%s[0]: the program must not be empty",
 				 field);
@@ -683,13 +660,10 @@ int functions_invoke(struct functions *fns, const char *name,
 		     const char *message, size_t len, functions_done_fn *done,
 		     void *arg)
 {
-	const char *argv[ARGV_MAX + 1];
 	struct functions_run_opts o;
 	struct fn_entry *e;
 	struct call *c;
 	char tag[NAME_MAX_LEN + 16];
-	size_t i;
-	json_t *v;
 	int rc;
 
 	if (fns->closing)
@@ -719,12 +693,10 @@ int functions_invoke(struct functions *fns, const char *name,
 		uv_timer_start(&fns->kick, on_kick, 0, 0);
 		return 0;
 	}
-	json_array_foreach(e->command, i, v)
-		argv[i] = json_string_value(v);
-	argv[json_array_size(e->command)] = NULL;
 	snprintf(tag, sizeof(tag), "function %s", e->name);
 	o = (struct functions_run_opts){
-		.argv = argv, .input = message, .input_len = len,
+		.argv = (const char *const *)e->command, .input = message,
+		.input_len = len,
 		.timeout_ms = e->timeout_s * 1000, .capture_max = RESULT_MAX,
 		.log_tag = tag, .function = e->name,
 	};
@@ -771,52 +743,43 @@ int functions_exists(struct functions *fns, const char *name)
 	return find(fns, name) != NULL;
 }
 
-static json_t *entry_json(const struct fn_entry *e)
+static void entry_info(const struct fn_entry *e, struct functions_info *v)
 {
-	json_t *o = json_pack("{s:s, s:s, s:b}", "name", e->name,
-			      "description", e->description, "builtin",
-			      e->builtin);
-
-	if (!e->builtin) {
-		json_object_set(o, "command", e->command);
-		json_object_set_new(o, "timeoutSeconds",
-				    json_integer(e->timeout_s));
-		json_object_set_new(o, "timeCreated",
-				    jsonx_time(e->created_ms));
-	}
-	json_object_set_new(o, "invocations",
-			    json_integer((json_int_t)e->invocations));
-	json_object_set_new(o, "failures",
-			    json_integer((json_int_t)e->failures));
-	json_object_set_new(o, "lastError",
-			    e->last_error[0] ? json_string(e->last_error)
-					     : json_null());
-	json_object_set_new(o, "timeLastInvoked", jsonx_time(e->last_ms));
-	return o;
+	*v = (struct functions_info){
+		.name = e->name, .description = e->description,
+		.builtin = e->builtin,
+		.command = (const char *const *)e->command,
+		.timeout_s = e->timeout_s, .created_ms = e->created_ms,
+		.invocations = e->invocations, .failures = e->failures,
+		.last_error = e->last_error[0] ? e->last_error : NULL,
+		.last_invoked_ms = e->last_ms,
+	};
 }
 
-json_t *functions_list(struct functions *fns)
+void functions_each(struct functions *fns,
+		    void (*fn)(void *arg, const struct functions_info *info),
+		    void *arg)
 {
-	json_t *items = json_array();
+	struct functions_info v;
 
 	for (int pass = 0; pass < 2; pass++)
 		for (struct fn_entry *e = fns->entries; e; e = e->next)
-			if (e->builtin == (pass == 0))
-				json_array_append_new(items, entry_json(e));
-	return json_pack("{s:o}", "items", items);
+			if (e->builtin == (pass == 0)) {
+				entry_info(e, &v);
+				fn(arg, &v);
+			}
 }
 
-json_t *functions_get(struct functions *fns, const char *name,
-		      struct fault *f)
+int functions_get(struct functions *fns, const char *name,
+		  struct functions_info *out, struct fault *f)
 {
 	struct fn_entry *e = find(fns, name);
 
-	if (e == NULL) {
-		fault_set(f, MDS_E_NOTFOUND, "", "no function named '%.80s'",
-			  name);
-		return NULL;
-	}
-	return entry_json(e);
+	if (e == NULL)
+		return fault_set(f, MDS_E_NOTFOUND, "",
+				 "no function named '%.80s'", name);
+	entry_info(e, out);
+	return 0;
 }
 
 static bool valid_name(const char *s)
@@ -834,78 +797,46 @@ static bool valid_name(const char *s)
 
 static json_t *stored_json(const struct fn_entry *e)
 {
-	return json_pack("{s:s, s:O, s:s, s:i, s:I}", "name", e->name,
-			 "command", e->command, "description", e->description,
-			 "timeoutSeconds", (int)e->timeout_s, "createdMs",
+	return json_pack("{s:s, s:o, s:s, s:i, s:I}", "name", e->name,
+			 "command",
+			 jsonx_strv_json((const char *const *)e->command),
+			 "description", e->description, "timeoutSeconds",
+			 (int)e->timeout_s, "createdMs",
 			 (json_int_t)e->created_ms);
 }
 
-int functions_create(struct functions *fns, json_t *spec, json_t **out,
-		     struct fault *f)
+int functions_create(struct functions *fns, const struct functions_spec *spec,
+		     struct functions_info *out, struct fault *f)
 {
-	static const char *const known[] = { "name", "command", "description",
-					     "timeoutSeconds" };
 	struct fn_entry *e, **tail;
-	const char *key, *name;
-	json_t *v, *cmd, *desc, *to, *doc;
-	uint32_t timeout_s = fns->timeout_ms / 1000;
+	json_t *doc;
 	char *s;
 	int rc;
 
-	if (!json_is_object(spec))
-		return fault_set(f, MDS_E_INVAL, "",
-				 "the body must be a JSON object");
-	json_object_foreach(spec, key, v) {
-		bool ok = false;
-
-		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-			ok |= strcmp(key, known[i]) == 0;
-		if (!ok)
-			return fault_set(f, MDS_E_INVAL, key,
-					 "%.60s: unknown field", key);
-	}
-	v = json_object_get(spec, "name");
-	if (v == NULL)
-		return fault_set(f, MDS_E_INVAL, "name", "name: is required");
-	if (!json_is_string(v) || !valid_name(json_string_value(v)))
+	if (!valid_name(spec->name))
 		return fault_set(f, MDS_E_INVAL, "name",
-				 "name: 1 to %d characters of a-z 0-9 -",
+				 "name must be 1 to %d characters of a-z 0-9 -",
 				 NAME_MAX_LEN);
-	name = json_string_value(v);
-	e = find(fns, name);
+	e = find(fns, spec->name);
 	if (e != NULL)
 		return fault_set(f, MDS_E_EXISTS, "name",
 				 "name: a %s function named '%s' exists",
-				 e->builtin ? "built-in" : "user", name);
-	cmd = json_object_get(spec, "command");
-	rc = functions_check_command(cmd, "command", f);
+				 e->builtin ? "built-in" : "user", spec->name);
+	rc = functions_check_argv((const char *const *)spec->command,
+				  "command", f);
 	if (rc != 0)
 		return rc;
-	desc = json_object_get(spec, "description");
-	if (desc != NULL && (!json_is_string(desc) ||
-			     json_string_length(desc) > DESC_MAX_LEN))
-		return fault_set(f, MDS_E_INVAL, "description",
-				 "description: must be a string of at most "
-				 "%d bytes", DESC_MAX_LEN);
-	to = json_object_get(spec, "timeoutSeconds");
-	if (to != NULL) {
-		if (!json_is_integer(to) || json_integer_value(to) < 1 ||
-		    json_integer_value(to) > TIMEOUT_MAX_S)
-			return fault_set(f, MDS_E_INVAL, "timeoutSeconds",
-					 "timeoutSeconds: must be an integer "
-					 "from 1 to %d", TIMEOUT_MAX_S);
-		timeout_s = (uint32_t)json_integer_value(to);
-	}
 	if (fns->nuser >= MAX_USER_FUNCTIONS)
 		return fault_set(f, MDS_E_LIMIT, "",
 				 "at most %d user functions may exist",
 				 MAX_USER_FUNCTIONS);
 
 	e = xcalloc(1, sizeof(*e));
-	e->name = xstrdup(name);
-	e->description = xstrdup(desc ? json_string_value(desc) : "");
-	e->command = json_deep_copy(cmd);
-	e->timeout_s = timeout_s;
+	e->name = xstrdup(spec->name);
+	e->description = xstrdup(spec->description);
+	e->command = xstrvdup((const char *const *)spec->command);
+	e->timeout_s = spec->timeout_s > 0 ? spec->timeout_s
+					   : fns->timeout_ms / 1000;
 	e->created_ms = ids_now_ms();
 	doc = stored_json(e);
 	s = json_dumps(doc, JSON_COMPACT);
@@ -923,7 +854,7 @@ int functions_create(struct functions *fns, json_t *spec, json_t **out,
 	fns->nuser++;
 	log_info("fn", "function %s created", e->name);
 	if (out != NULL)
-		*out = entry_json(e);
+		entry_info(e, out);
 	return 0;
 }
 
@@ -957,19 +888,19 @@ static int load_one(void *arg, const char *id, const char *json)
 {
 	struct functions *fns = arg;
 	struct fn_entry *e, **tail;
-	json_t *o = json_loads(json, 0, NULL);
-	json_t *cmd = json_object_get(o, "command"), *v;
+	json_t *o = json_loads(json, 0, NULL), *v;
+	char **cmd = jsonx_strv(json_object_get(o, "command"), ARGV_MAX);
 	struct fault f;
 
-	if (!json_is_object(o) || !json_is_array(cmd) ||
-	    json_array_size(cmd) == 0 || json_array_size(cmd) > ARGV_MAX ||
-	    find(fns, id) != NULL) {
+	if (!json_is_object(o) || cmd == NULL || find(fns, id) != NULL) {
 		log_warn("fn", "skipping the stored function %s: unreadable",
 			 id);
 		json_decref(o);
+		xstrvfree(cmd);
 		return 0;
 	}
-	if (functions_check_command(cmd, "command", &f) != 0)
+	if (functions_check_argv((const char *const *)cmd, "command", &f) !=
+	    0)
 		log_warn("fn", "function %s: %s (kept; invocations will "
 			 "fail)", id, f.message);
 	e = xcalloc(1, sizeof(*e));
@@ -977,7 +908,7 @@ static int load_one(void *arg, const char *id, const char *json)
 	v = json_object_get(o, "description");
 	e->description = xstrdup(json_is_string(v) ? json_string_value(v)
 						   : "");
-	e->command = json_deep_copy(cmd);
+	e->command = cmd;
 	e->timeout_s = (uint32_t)json_integer_value(
 		json_object_get(o, "timeoutSeconds"));
 	if (e->timeout_s == 0 || e->timeout_s > TIMEOUT_MAX_S)

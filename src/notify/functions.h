@@ -11,7 +11,7 @@
 #ifndef MDS_FUNCTIONS_H
 #define MDS_FUNCTIONS_H
 
-#include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -75,26 +75,61 @@ int functions_invoke(struct functions *fns, const char *name,
 /* Whether a function of that name exists. */
 int functions_exists(struct functions *fns, const char *name);
 
-/* User functions: {"name", "command": [argv...], "description"?}. */
-int functions_create(struct functions *fns, json_t *spec, json_t **out,
-		     struct fault *f);
-int functions_delete(struct functions *fns, const char *name,
-		     struct fault *f);
-/* {"items": [...]} of built-in and user functions. */
-json_t *functions_list(struct functions *fns);
+/* The bounds of a user function. */
+#define FUNCTIONS_NAME_MAX 64       /* a-z 0-9 - */
+#define FUNCTIONS_DESC_MAX 1024
+#define FUNCTIONS_ARGV_MAX 256      /* strings in a command */
+#define FUNCTIONS_ARG_MAX 4096      /* bytes in one of them */
+#define FUNCTIONS_TIMEOUT_MAX_S 3600
 
-/* One function as the listing shows it, or NULL (f filled). */
-json_t *functions_get(struct functions *fns, const char *name,
-		      struct fault *f);
+/* A new user function. The bounds are the caller's to keep (the API checks
+ * them with its field table). */
+struct functions_spec {
+	char name[FUNCTIONS_NAME_MAX + 1];
+	char **command;       /* argv, NULL-terminated; borrowed */
+	char description[FUNCTIONS_DESC_MAX + 1];
+	uint32_t timeout_s;   /* 1 to FUNCTIONS_TIMEOUT_MAX_S; 0: default */
+};
+
+/* A function as the module holds it. The strings are borrowed: valid
+ * until the next call that changes the module. */
+struct functions_info {
+	const char *name;
+	const char *description;
+	bool builtin;
+	const char *const *command; /* user functions: argv; else NULL */
+	uint32_t timeout_s;         /* user functions */
+	int64_t created_ms;         /* user functions */
+	uint64_t invocations, failures;
+	const char *last_error;     /* NULL if none */
+	int64_t last_invoked_ms;    /* 0 if never */
+};
 
 /*
- * Checks an argument vector for a program run without a shell: a JSON
- * array of 1 to 256 strings whose first is an absolute path to an
- * executable file or the name of one on PATH. Returns 0, or MDS_E_INVAL
- * with f filled, blaming field.
+ * Creates a user function after checking its name (a-z 0-9 -, not taken)
+ * and its command (functions_check_argv()). Returns 0 and the function in
+ * *out (may be NULL), or MDS_E_INVAL / MDS_E_EXISTS / MDS_E_LIMIT /
+ * MDS_E_DB with f filled.
  */
-int functions_check_command(const json_t *cmd, const char *field,
-			    struct fault *f);
+int functions_create(struct functions *fns, const struct functions_spec *spec,
+		     struct functions_info *out, struct fault *f);
+int functions_delete(struct functions *fns, const char *name,
+		     struct fault *f);
+/* Calls fn for every function, built-ins first. */
+void functions_each(struct functions *fns,
+		    void (*fn)(void *arg, const struct functions_info *info),
+		    void *arg);
+/* 0 and *out, or MDS_E_NOTFOUND (f filled). */
+int functions_get(struct functions *fns, const char *name,
+		  struct functions_info *out, struct fault *f);
+
+/*
+ * Checks the program of an argument vector run without a shell: argv[0]
+ * is an absolute path to an executable file or the name of one on PATH.
+ * Returns 0, or MDS_E_INVAL with f filled, blaming field.
+ */
+int functions_check_argv(const char *const *argv, const char *field,
+			 struct fault *f);
 
 /*
  * Running programs: what user functions and COMMAND subscriptions share.

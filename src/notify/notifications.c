@@ -38,6 +38,7 @@
 #include "util/ids.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/version.h"
 #include "util/xalloc.h"
 
 #define K_TOPIC "topic"
@@ -45,30 +46,33 @@
 #define K_DELIVERY "delivery"
 #define STREAM "deliveries"
 
-#define ID_LEN 24
-#define TOPIC_NAME_MAX 256
-#define DESC_MAX 1024
-#define URL_MAX 2048
-#define SECRET_MIN 16
-#define SECRET_MAX 256
+#define ID_LEN (NOTIFICATIONS_ID_MAX + 1)
 #define DEDUPE_MAX 256
 #define MESSAGE_MAX (1024 * 1024)
 #define MAX_TOPICS 1000
 #define MAX_SUBS 1000
 #define MAX_PENDING 10000
-#define DEFAULT_ATTEMPTS 8
-#define MAX_ATTEMPTS 100
-#define DEFAULT_TIMEOUT_S 10
-#define MAX_TIMEOUT_S 600
+#define DEFAULT_ATTEMPTS NOTIFICATIONS_ATTEMPTS_DEFAULT
+#define MAX_ATTEMPTS NOTIFICATIONS_ATTEMPTS_MAX
+#define DEFAULT_TIMEOUT_S NOTIFICATIONS_TIMEOUT_DEFAULT_S
+#define MAX_TIMEOUT_S NOTIFICATIONS_TIMEOUT_MAX_S
+#define ARGV_MAX 256
 #define BACKOFF_BASE_MS 1000
 #define BACKOFF_MAX_MS (5 * 60 * 1000)
 #define DELIVERIES_KEPT 1000
 #define TRIM_EVERY 50
 #define RESPONSE_MAX (64 * 1024)
 
-enum proto { P_FUNCTION, P_HTTPS, P_HTTP, P_COMMAND, P__COUNT };
-static const char *const proto_names[P__COUNT] = { "FUNCTION", "HTTPS",
-						   "HTTP", "COMMAND" };
+enum proto {
+	P_FUNCTION = NOTIFICATIONS_FUNCTION,
+	P_HTTPS = NOTIFICATIONS_HTTPS,
+	P_HTTP = NOTIFICATIONS_HTTP,
+	P_COMMAND = NOTIFICATIONS_COMMAND,
+	P__COUNT
+};
+const char *const notifications_protocols[P__COUNT + 1] = {
+	"FUNCTION", "HTTPS", "HTTP", "COMMAND", NULL };
+#define proto_names notifications_protocols
 
 struct topic {
 	struct topic *next;
@@ -94,7 +98,7 @@ struct sub {
 	char topic_id[ID_LEN];
 	enum proto proto;
 	char *endpoint;   /* function name or URL; NULL for COMMAND */
-	json_t *command;  /* COMMAND: array of strings */
+	char **command;   /* COMMAND: argv, NULL-terminated */
 	uint32_t max_attempts;
 	uint32_t timeout_s;
 	char *secret;
@@ -195,14 +199,14 @@ static uint64_t backoff_ms(int attempts)
 	return ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS;
 }
 
-/* ---- JSON shapes ---- */
+/* ---- views and stored documents ---- */
 
-static json_t *topic_json(const struct topic *t)
+static void topic_view(const struct topic *t, struct notifications_topic *v)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:o}", "topicId", t->id,
-			 "name", t->name, "description", t->description,
-			 "lifecycleState", "ACTIVE", "timeCreated",
-			 jsonx_time(t->created_ms));
+	*v = (struct notifications_topic){
+		.id = t->id, .name = t->name, .description = t->description,
+		.created_ms = t->created_ms,
+	};
 }
 
 static json_t *topic_doc(const struct topic *t)
@@ -212,22 +216,17 @@ static json_t *topic_doc(const struct topic *t)
 			 (json_int_t)t->created_ms);
 }
 
-static json_t *sub_json(const struct sub *s)
+static void sub_view(const struct sub *s,
+		     struct notifications_subscription *v)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s}", "id", s->id, "topicId",
-			      s->topic_id, "protocol", proto_names[s->proto]);
-
-	if (s->proto == P_COMMAND)
-		json_object_set(o, "command", s->command);
-	else
-		json_object_set_new(o, "endpoint", json_string(s->endpoint));
-	json_object_set_new(o, "maxAttempts", json_integer(s->max_attempts));
-	json_object_set_new(o, "timeoutSeconds", json_integer(s->timeout_s));
-	json_object_set_new(o, "lifecycleState", json_string("ACTIVE"));
-	json_object_set_new(o, "timeCreated", jsonx_time(s->created_ms));
-	json_object_set_new(o, "pendingDeliveries",
-			    json_integer((json_int_t)s->npending));
-	return o;
+	*v = (struct notifications_subscription){
+		.id = s->id, .topic_id = s->topic_id,
+		.protocol = (enum notifications_protocol)s->proto,
+		.endpoint = s->endpoint,
+		.command = (const char *const *)s->command,
+		.max_attempts = s->max_attempts, .timeout_s = s->timeout_s,
+		.created_ms = s->created_ms, .pending = s->npending,
+	};
 }
 
 static json_t *sub_doc(const struct sub *s)
@@ -240,7 +239,9 @@ static json_t *sub_doc(const struct sub *s)
 			      "createdMs", (json_int_t)s->created_ms);
 
 	if (s->proto == P_COMMAND)
-		json_object_set(o, "command", s->command);
+		json_object_set_new(o, "command",
+				    jsonx_strv_json((const char *const *)
+							    s->command));
 	else
 		json_object_set_new(o, "endpoint", json_string(s->endpoint));
 	return o;
@@ -301,7 +302,7 @@ static void sub_free(struct sub *s)
 		sub_pop(s);
 	free(s->endpoint);
 	free(s->secret);
-	json_decref(s->command);
+	xstrvfree(s->command);
 	free(s);
 }
 
@@ -511,7 +512,7 @@ static void start_http(struct notifications *n, struct attempt *a,
 	h[3] = xasprintf("X-Mdscale-Subscription-Id: %s", s->id);
 	h[4] = xasprintf("X-Mdscale-Attempt: %d", a->number);
 	h[5] = xasprintf("X-Mdscale-Signature: sha256=%s", hex);
-	h[6] = xstrdup("User-Agent: mdscale-notifications/0.1.0");
+	h[6] = xstrdup("User-Agent: mdscale-notifications/" MDS_VERSION);
 	h[7] = xstrdup("Expect:");
 	h[8] = NULL;
 	o = (struct httpc_opts){
@@ -536,24 +537,15 @@ static void start_command(struct notifications *n, struct attempt *a,
 			  const char *msg, size_t len)
 {
 	struct sub *s = a->sub;
-	const char *argv[257];
 	struct functions_run_opts o;
 	char tag[64];
-	size_t i, argc = json_array_size(s->command);
-	json_t *v;
 	int rc;
 
-	if (argc > 256)
-		argc = 256;
-	for (i = 0; i < argc; i++) {
-		v = json_array_get(s->command, i);
-		argv[i] = json_string_value(v);
-	}
-	argv[argc] = NULL;
 	snprintf(tag, sizeof(tag), "subscription %s", s->id);
 	o = (struct functions_run_opts){
-		.argv = argv, .input = msg, .input_len = len,
-		.timeout_ms = s->timeout_s * 1000, .capture_max = 0,
+		.argv = (const char *const *)s->command, .input = msg,
+		.input_len = len, .timeout_ms = s->timeout_s * 1000,
+		.capture_max = 0,
 		.log_tag = tag, .subscription_id = s->id,
 	};
 	rc = functions_run(n->env.functions, &o, on_run_done, a, &a->run);
@@ -780,7 +772,7 @@ static bool valid_topic_name(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n > TOPIC_NAME_MAX)
+	if (n == 0 || n > NOTIFICATIONS_NAME_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!((s[i] >= 'a' && s[i] <= 'z') ||
@@ -791,67 +783,31 @@ static bool valid_topic_name(const char *s)
 	return true;
 }
 
-static int check_known(json_t *spec, const char *const *known, size_t n,
-		       struct fault *f)
+int notifications_topic_create(struct notifications *n,
+			       const struct notifications_topic_spec *spec,
+			       struct notifications_topic *out,
+			       struct fault *f)
 {
-	const char *key;
-	json_t *v;
-
-	if (!json_is_object(spec))
-		return fault_set(f, MDS_E_INVAL, "",
-				 "the body must be a JSON object");
-	json_object_foreach(spec, key, v) {
-		bool ok = false;
-
-		for (size_t i = 0; i < n; i++)
-			ok |= strcmp(key, known[i]) == 0;
-		if (!ok)
-			return fault_set(f, MDS_E_INVAL, key,
-					 "%.60s: unknown field", key);
-	}
-	return 0;
-}
-
-int notifications_topic_create(struct notifications *n, json_t *spec,
-			       json_t **out, struct fault *f)
-{
-	static const char *const known[] = { "name", "description" };
 	struct topic *t, **tail;
-	json_t *v, *desc, *doc;
-	const char *name;
+	json_t *doc;
 	int rc;
 
-	rc = check_known(spec, known, 2, f);
-	if (rc != 0)
-		return rc;
-	v = json_object_get(spec, "name");
-	if (v == NULL)
-		return fault_set(f, MDS_E_INVAL, "name", "name: is required");
-	if (!json_is_string(v) || !valid_topic_name(json_string_value(v)))
+	if (!valid_topic_name(spec->name))
 		return fault_set(f, MDS_E_INVAL, "name",
-				 "name: 1 to %d characters of A-Z a-z 0-9 _ -",
-				 TOPIC_NAME_MAX);
-	name = json_string_value(v);
+				 "name must be 1 to %d characters of A-Z a-z "
+				 "0-9 _ -", NOTIFICATIONS_NAME_MAX);
 	for (t = n->topics; t; t = t->next)
-		if (strcmp(t->name, name) == 0)
+		if (strcmp(t->name, spec->name) == 0)
 			return fault_set(f, MDS_E_EXISTS, "name",
 					 "name: a topic named '%s' exists "
-					 "(%s)", name, t->id);
-	desc = json_object_get(spec, "description");
-	if (desc != NULL && (!json_is_string(desc) ||
-			     json_string_length(desc) > DESC_MAX ||
-			     strlen(json_string_value(desc)) !=
-				     json_string_length(desc)))
-		return fault_set(f, MDS_E_INVAL, "description",
-				 "description: must be a string of at most "
-				 "%d bytes", DESC_MAX);
+					 "(%s)", spec->name, t->id);
 	if (n->ntopics >= MAX_TOPICS)
 		return fault_set(f, MDS_E_LIMIT, "",
 				 "at most %d topics may exist", MAX_TOPICS);
 	t = xcalloc(1, sizeof(*t));
 	ids_new(t->id, ID_LEN, "topic-");
-	t->name = xstrdup(name);
-	t->description = xstrdup(desc ? json_string_value(desc) : "");
+	t->name = xstrdup(spec->name);
+	t->description = xstrdup(spec->description);
 	t->created_ms = ids_now_ms();
 	doc = topic_doc(t);
 	rc = 0;
@@ -868,7 +824,7 @@ int notifications_topic_create(struct notifications *n, json_t *spec,
 	n->ntopics++;
 	log_info("notify", "topic %s (%s) created", t->id, t->name);
 	if (out != NULL)
-		*out = topic_json(t);
+		topic_view(t, out);
 	return 0;
 }
 
@@ -943,26 +899,30 @@ int notifications_topic_delete(struct notifications *n, const char *id,
 	return 0;
 }
 
-json_t *notifications_topic_get(struct notifications *n, const char *id,
-				struct fault *f)
+int notifications_topic_get(struct notifications *n, const char *id,
+			    struct notifications_topic *out, struct fault *f)
 {
 	struct topic *t = find_topic(n, id);
 
-	if (t == NULL) {
-		fault_set(f, MDS_E_NOTFOUND, "", "no topic '%.80s'", id);
-		return NULL;
-	}
-	return topic_json(t);
+	if (t == NULL)
+		return fault_set(f, MDS_E_NOTFOUND, "", "no topic '%.80s'",
+				 id);
+	topic_view(t, out);
+	return 0;
 }
 
-json_t *notifications_topic_list(struct notifications *n, const char *name)
+void notifications_topic_each(struct notifications *n, const char *name,
+			      void (*fn)(void *arg,
+					 const struct notifications_topic *t),
+			      void *arg)
 {
-	json_t *items = json_array();
+	struct notifications_topic v;
 
 	for (struct topic *t = n->topics; t; t = t->next)
-		if (name == NULL || strcmp(t->name, name) == 0)
-			json_array_append_new(items, topic_json(t));
-	return json_pack("{s:o}", "items", items);
+		if (name == NULL || strcmp(t->name, name) == 0) {
+			topic_view(t, &v);
+			fn(arg, &v);
+		}
 }
 
 /* ---- subscriptions ---- */
@@ -982,10 +942,6 @@ static int check_url(const char *url, enum proto p, struct fault *f)
 	const char *scheme = p == P_HTTPS ? "https://" : "http://";
 	size_t sl = strlen(scheme), len = strlen(url), host;
 
-	if (len > URL_MAX)
-		return fault_set(f, MDS_E_INVAL, "endpoint",
-				 "endpoint: a URL of at most %d bytes",
-				 URL_MAX);
 	if (strncasecmp(url, scheme, sl) != 0)
 		return fault_set(f, MDS_E_INVAL, "endpoint",
 				 "endpoint: a %s subscription needs a %s URL, "
@@ -1002,115 +958,72 @@ static int check_url(const char *url, enum proto p, struct fault *f)
 	return 0;
 }
 
-static int check_uint(json_t *spec, const char *key, uint32_t lo,
-		      uint32_t hi, uint32_t *out, struct fault *f)
+void notifications_subscription_spec_init(
+	struct notifications_subscription_spec *spec)
 {
-	json_t *v = json_object_get(spec, key);
-
-	if (v == NULL)
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < lo ||
-	    json_integer_value(v) > hi)
-		return fault_set(f, MDS_E_INVAL, key,
-				 "%s: must be an integer from %u to %u", key,
-				 lo, hi);
-	*out = (uint32_t)json_integer_value(v);
-	return 0;
+	memset(spec, 0, sizeof(*spec));
+	spec->protocol = NOTIFICATIONS_FUNCTION;
+	spec->max_attempts = DEFAULT_ATTEMPTS;
+	spec->timeout_s = DEFAULT_TIMEOUT_S;
 }
 
-int notifications_subscription_create(struct notifications *n, json_t *spec,
-				      json_t **out, struct fault *f)
+/* Checks the endpoint or the command against the protocol. */
+static int check_target(struct notifications *n,
+			const struct notifications_subscription_spec *spec,
+			struct fault *f)
 {
-	static const char *const known[] = { "topicId", "protocol",
-					     "endpoint", "command",
-					     "maxAttempts", "timeoutSeconds",
-					     "secret" };
-	struct sub *s, **tail;
-	struct topic *t;
-	json_t *v, *ep, *cmd, *sec, *doc;
-	uint32_t attempts = DEFAULT_ATTEMPTS, timeout = DEFAULT_TIMEOUT_S;
-	int rc, proto;
-
-	rc = check_known(spec, known, sizeof(known) / sizeof(known[0]), f);
-	if (rc != 0)
-		return rc;
-	v = json_object_get(spec, "topicId");
-	if (v == NULL)
-		return fault_set(f, MDS_E_INVAL, "topicId",
-				 "topicId: is required");
-	if (!json_is_string(v))
-		return fault_set(f, MDS_E_INVAL, "topicId",
-				 "topicId: must be a string");
-	t = find_topic(n, json_string_value(v));
-	if (t == NULL || strcmp(t->id, json_string_value(v)) != 0)
-		return fault_set(f, MDS_E_INVAL, "topicId",
-				 "topicId: no topic '%.80s'",
-				 json_string_value(v));
-	v = json_object_get(spec, "protocol");
-	if (v == NULL)
-		return fault_set(f, MDS_E_INVAL, "protocol",
-				 "protocol: is required");
-	proto = json_is_string(v) ? parse_proto(json_string_value(v)) : -1;
-	if (proto < 0)
-		return fault_set(f, MDS_E_INVAL, "protocol",
-				 "protocol: one of FUNCTION, HTTPS, HTTP, "
-				 "COMMAND");
-	ep = json_object_get(spec, "endpoint");
-	cmd = json_object_get(spec, "command");
-	if (proto == P_COMMAND) {
-		if (ep != NULL)
+	if (spec->protocol == P_COMMAND) {
+		if (spec->endpoint[0] != '\0')
 			return fault_set(f, MDS_E_INVAL, "endpoint",
 					 "endpoint: not used by COMMAND "
 					 "subscriptions; give the program and "
 					 "its arguments in command");
-		rc = functions_check_command(cmd, "command", f);
-		if (rc != 0)
-			return rc;
-	} else {
-		if (cmd != NULL)
+		if (spec->command == NULL || spec->command[0] == NULL)
 			return fault_set(f, MDS_E_INVAL, "command",
-					 "command: only COMMAND subscriptions "
-					 "take one");
-		if (ep == NULL)
-			return fault_set(f, MDS_E_INVAL, "endpoint",
-					 "endpoint: is required");
-		if (!json_is_string(ep) || json_string_length(ep) == 0)
-			return fault_set(f, MDS_E_INVAL, "endpoint",
-					 "endpoint: must be a non-empty "
-					 "string");
-		if (proto == P_FUNCTION &&
-		    !functions_exists(n->env.functions,
-				      json_string_value(ep)))
+					 "command: a COMMAND subscription "
+					 "runs a program: give its argument "
+					 "vector");
+		return functions_check_argv(
+			(const char *const *)spec->command, "command", f);
+	}
+	if (spec->command != NULL)
+		return fault_set(f, MDS_E_INVAL, "command",
+				 "command: only COMMAND subscriptions take "
+				 "one");
+	if (spec->endpoint[0] == '\0')
+		return fault_set(f, MDS_E_INVAL, "endpoint",
+				 "endpoint: a %s subscription needs one",
+				 proto_names[spec->protocol]);
+	if (spec->protocol == P_FUNCTION) {
+		if (!functions_exists(n->env.functions, spec->endpoint))
 			return fault_set(f, MDS_E_INVAL, "endpoint",
 					 "endpoint: no function named "
-					 "'%.80s'", json_string_value(ep));
-		if (proto != P_FUNCTION) {
-			rc = check_url(json_string_value(ep), proto, f);
-			if (rc != 0)
-				return rc;
-		}
+					 "'%.80s'", spec->endpoint);
+		return 0;
 	}
-	rc = check_uint(spec, "maxAttempts", 1, MAX_ATTEMPTS, &attempts, f);
-	if (rc == 0)
-		rc = check_uint(spec, "timeoutSeconds", 1, MAX_TIMEOUT_S,
-				&timeout, f);
+	return check_url(spec->endpoint, (enum proto)spec->protocol, f);
+}
+
+int notifications_subscription_create(
+	struct notifications *n,
+	const struct notifications_subscription_spec *spec,
+	struct notifications_subscription *out, struct fault *f)
+{
+	struct sub *s, **tail;
+	struct topic *t;
+	json_t *doc;
+	int rc;
+
+	if (spec->protocol < 0 || spec->protocol >= P__COUNT)
+		return fault_set(f, MDS_E_INVAL, "protocol",
+				 "protocol: not a protocol");
+	t = find_topic(n, spec->topic_id);
+	if (t == NULL || strcmp(t->id, spec->topic_id) != 0)
+		return fault_set(f, MDS_E_INVAL, "topicId",
+				 "topicId: no topic '%.80s'", spec->topic_id);
+	rc = check_target(n, spec, f);
 	if (rc != 0)
 		return rc;
-	sec = json_object_get(spec, "secret");
-	if (sec != NULL) {
-		const char *p = json_string_value(sec);
-		bool ok = p != NULL && json_string_length(sec) >= SECRET_MIN &&
-			  json_string_length(sec) <= SECRET_MAX &&
-			  strlen(p) == json_string_length(sec);
-
-		for (; ok && *p; p++)
-			ok = *p > 0x20 && *p < 0x7f;
-		if (!ok)
-			return fault_set(f, MDS_E_INVAL, "secret",
-					 "secret: %d to %d printable ASCII "
-					 "characters without blanks",
-					 SECRET_MIN, SECRET_MAX);
-	}
 	if (n->nsubs >= MAX_SUBS)
 		return fault_set(f, MDS_E_LIMIT, "",
 				 "at most %d subscriptions may exist",
@@ -1119,15 +1032,15 @@ int notifications_subscription_create(struct notifications *n, json_t *spec,
 	s = xcalloc(1, sizeof(*s));
 	ids_new(s->id, ID_LEN, "sub-");
 	snprintf(s->topic_id, sizeof(s->topic_id), "%s", t->id);
-	s->proto = (enum proto)proto;
-	if (proto == P_COMMAND)
-		s->command = json_deep_copy(cmd);
+	s->proto = (enum proto)spec->protocol;
+	if (s->proto == P_COMMAND)
+		s->command = xstrvdup((const char *const *)spec->command);
 	else
-		s->endpoint = xstrdup(json_string_value(ep));
-	s->max_attempts = attempts;
-	s->timeout_s = timeout;
-	if (sec != NULL) {
-		s->secret = xstrdup(json_string_value(sec));
+		s->endpoint = xstrdup(spec->endpoint);
+	s->max_attempts = spec->max_attempts;
+	s->timeout_s = spec->timeout_s;
+	if (spec->secret[0] != '\0') {
+		s->secret = xstrdup(spec->secret);
 	} else {
 		s->secret = xmalloc(65);
 		ids_random_hex(s->secret, 32);
@@ -1150,9 +1063,8 @@ int notifications_subscription_create(struct notifications *n, json_t *spec,
 	log_info("notify", "subscription %s: %s to topic %s", s->id,
 		 proto_names[s->proto], t->id);
 	if (out != NULL) {
-		*out = sub_json(s);
-		/* The secret is shown once, here. */
-		json_object_set_new(*out, "secret", json_string(s->secret));
+		sub_view(s, out);
+		out->secret = s->secret; /* shown once, here */
 	}
 	return 0;
 }
@@ -1184,17 +1096,17 @@ int notifications_subscription_delete(struct notifications *n,
 	return 0;
 }
 
-json_t *notifications_subscription_get(struct notifications *n,
-				       const char *id, struct fault *f)
+int notifications_subscription_get(struct notifications *n, const char *id,
+				   struct notifications_subscription *out,
+				   struct fault *f)
 {
 	struct sub *s = find_sub(n, id);
 
-	if (s == NULL) {
-		fault_set(f, MDS_E_NOTFOUND, "", "no subscription '%.80s'",
-			  id);
-		return NULL;
-	}
-	return sub_json(s);
+	if (s == NULL)
+		return fault_set(f, MDS_E_NOTFOUND, "",
+				 "no subscription '%.80s'", id);
+	sub_view(s, out);
+	return 0;
 }
 
 void notifications_each_stats(
@@ -1215,53 +1127,51 @@ void notifications_each_stats(
 	}
 }
 
-json_t *notifications_subscription_list(struct notifications *n,
-					const char *topic_id)
+void notifications_subscription_each(
+	struct notifications *n, const char *topic_id,
+	void (*fn)(void *arg, const struct notifications_subscription *s),
+	void *arg)
 {
-	json_t *items = json_array();
+	struct notifications_subscription v;
 
 	for (struct sub *s = n->subs; s; s = s->next)
-		if (topic_id == NULL || strcmp(s->topic_id, topic_id) == 0)
-			json_array_append_new(items, sub_json(s));
-	return json_pack("{s:o}", "items", items);
+		if (topic_id == NULL || strcmp(s->topic_id, topic_id) == 0) {
+			sub_view(s, &v);
+			fn(arg, &v);
+		}
 }
 
-static int collect_event(void *arg, const char *ref, const char *json)
+struct record_walk {
+	void (*fn)(void *arg, const char *record);
+	void *arg;
+};
+
+static int each_record(void *arg, const char *ref, const char *json)
 {
-	json_t *o = json_loads(json, 0, NULL);
+	struct record_walk *w = arg;
 
 	(void)ref;
-	if (json_is_object(o)) {
-		json_object_del(o, "timeMs");
-		json_array_append_new(arg, o);
-	} else {
-		json_decref(o);
-	}
+	w->fn(w->arg, json);
 	return 0;
 }
 
-json_t *notifications_deliveries(struct notifications *n, const char *id,
-				 struct fault *f)
+int notifications_deliveries_each(struct notifications *n, const char *id,
+				  void (*fn)(void *arg, const char *record),
+				  void *arg, struct fault *f)
 {
 	struct sub *s = find_sub(n, id);
-	json_t *items;
+	struct record_walk w = { fn, arg };
 	int rc;
 
-	if (s == NULL) {
-		fault_set(f, MDS_E_NOTFOUND, "", "no subscription '%.80s'",
-			  id);
-		return NULL;
-	}
-	items = json_array();
+	if (s == NULL)
+		return fault_set(f, MDS_E_NOTFOUND, "",
+				 "no subscription '%.80s'", id);
 	rc = store_event_each(n->env.store, STREAM, s->id, 0, DELIVERIES_KEPT,
-			      collect_event, items);
-	if (rc != 0) {
-		json_decref(items);
-		fault_set(f, rc, "", "cannot read the deliveries: %s",
-			  mds_strerror(rc));
-		return NULL;
-	}
-	return json_pack("{s:o}", "items", items);
+			      each_record, &w);
+	if (rc != 0)
+		return fault_set(f, rc, "", "cannot read the deliveries: %s",
+				 mds_strerror(rc));
+	return 0;
 }
 
 /* ---- open and close ---- */
@@ -1304,7 +1214,7 @@ static int load_sub(void *arg, const char *id, const char *json)
 	json_t *o = json_loads(json, 0, NULL);
 	int proto = parse_proto(jstr(o, "protocol"));
 	struct topic *t = find_topic(n, jstr(o, "topicId"));
-	json_t *cmd = json_object_get(o, "command");
+	char **cmd = jsonx_strv(json_object_get(o, "command"), ARGV_MAX);
 	const char *ep = json_string_value(json_object_get(o, "endpoint"));
 
 	if (t == NULL || strcmp(t->id, jstr(o, "topicId")) != 0) {
@@ -1312,24 +1222,28 @@ static int load_sub(void *arg, const char *id, const char *json)
 			 "deleted", id);
 		json_array_append_new(l->stale, json_pack("[s,s]", K_SUB, id));
 		json_decref(o);
+		xstrvfree(cmd);
 		return 0;
 	}
 	if (proto < 0 || strlen(id) >= ID_LEN ||
-	    (proto == P_COMMAND ? !json_is_array(cmd) : ep == NULL) ||
+	    (proto == P_COMMAND ? cmd == NULL : ep == NULL) ||
 	    json_string_value(json_object_get(o, "secret")) == NULL) {
 		log_warn("notify", "skipping the unreadable subscription %s",
 			 id);
 		json_decref(o);
+		xstrvfree(cmd);
 		return 0;
 	}
 	s = xcalloc(1, sizeof(*s));
 	snprintf(s->id, sizeof(s->id), "%s", id);
 	snprintf(s->topic_id, sizeof(s->topic_id), "%s", t->id);
 	s->proto = (enum proto)proto;
-	if (proto == P_COMMAND)
-		s->command = json_deep_copy(cmd);
-	else
+	if (proto == P_COMMAND) {
+		s->command = cmd;
+	} else {
 		s->endpoint = xstrdup(ep);
+		xstrvfree(cmd);
+	}
 	s->max_attempts = (uint32_t)json_integer_value(
 		json_object_get(o, "maxAttempts"));
 	if (s->max_attempts < 1 || s->max_attempts > MAX_ATTEMPTS)

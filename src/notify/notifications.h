@@ -12,7 +12,6 @@
 #ifndef MDS_NOTIFICATIONS_H
 #define MDS_NOTIFICATIONS_H
 
-#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -60,26 +59,130 @@ int notifications_publish_id(struct notifications *n, const char *topic_id,
 /* Returns 1 if the topic exists; for monitoring_topic_exists_fn. */
 int notifications_topic_exists(void *n, const char *topic_id);
 
-/* Topics: {"name", "description"?} → {"topicId", "name", ...}. */
-int notifications_topic_create(struct notifications *n, json_t *spec,
-			       json_t **out, struct fault *f);
+/* The bounds of what a topic or a subscription holds. */
+#define NOTIFICATIONS_ID_MAX 23          /* "topic-<16hex>", "sub-..." */
+#define NOTIFICATIONS_NAME_MAX 256       /* a topic's name */
+#define NOTIFICATIONS_DESC_MAX 1024      /* a topic's description */
+#define NOTIFICATIONS_URL_MAX 2048       /* an HTTP(S) endpoint */
+#define NOTIFICATIONS_SECRET_MIN 16
+#define NOTIFICATIONS_SECRET_MAX 256
+#define NOTIFICATIONS_ATTEMPTS_DEFAULT 8
+#define NOTIFICATIONS_ATTEMPTS_MAX 100
+#define NOTIFICATIONS_TIMEOUT_DEFAULT_S 10
+#define NOTIFICATIONS_TIMEOUT_MAX_S 600
+
+/* A new topic. name: 1 to NOTIFICATIONS_NAME_MAX of A-Z a-z 0-9 _ -. */
+struct notifications_topic_spec {
+	char name[NOTIFICATIONS_NAME_MAX + 1];
+	char description[NOTIFICATIONS_DESC_MAX + 1];
+};
+
+/* A topic as the module holds it. The strings are borrowed: valid until
+ * the next call that changes the module. */
+struct notifications_topic {
+	const char *id;
+	const char *name;
+	const char *description;
+	int64_t created_ms;
+};
+
+/*
+ * Creates a topic. Returns 0 and the topic in *out (may be NULL), or
+ * MDS_E_INVAL (a bad name), MDS_E_EXISTS (the name is taken), MDS_E_LIMIT
+ * (1000 topics) or MDS_E_DB, with f filled.
+ */
+int notifications_topic_create(struct notifications *n,
+			       const struct notifications_topic_spec *spec,
+			       struct notifications_topic *out,
+			       struct fault *f);
 int notifications_topic_delete(struct notifications *n, const char *id,
 			       struct fault *f);
-json_t *notifications_topic_get(struct notifications *n, const char *id,
-				struct fault *f);
-json_t *notifications_topic_list(struct notifications *n, const char *name);
+/* Finds a topic by id or name: 0 and *out, or MDS_E_NOTFOUND (f filled). */
+int notifications_topic_get(struct notifications *n, const char *id,
+			    struct notifications_topic *out, struct fault *f);
+/* Calls fn for every topic (only those named name, if not NULL), oldest
+ * first. */
+void notifications_topic_each(struct notifications *n, const char *name,
+			      void (*fn)(void *arg,
+					 const struct notifications_topic *t),
+			      void *arg);
 
-/* Subscriptions: {"topicId", "protocol", "endpoint", ...}. */
-int notifications_subscription_create(struct notifications *n, json_t *spec,
-				      json_t **out, struct fault *f);
+/* How a subscription delivers; notifications_protocols[] names them. */
+enum notifications_protocol {
+	NOTIFICATIONS_FUNCTION,
+	NOTIFICATIONS_HTTPS,
+	NOTIFICATIONS_HTTP,
+	NOTIFICATIONS_COMMAND,
+};
+
+/* "FUNCTION", "HTTPS", "HTTP", "COMMAND", NULL: in the enum's order. */
+extern const char *const notifications_protocols[];
+
+/* A new subscription; notifications_subscription_spec_init() fills the
+ * defaults. The bounds in the comments are the caller's to keep (the API
+ * checks them with its field table). */
+struct notifications_subscription_spec {
+	char topic_id[NOTIFICATIONS_ID_MAX + 1];
+	int protocol;         /* enum notifications_protocol */
+	/* FUNCTION: a function's name; HTTP(S): the URL; COMMAND: "". */
+	char endpoint[NOTIFICATIONS_URL_MAX + 1];
+	/* COMMAND: the argument vector, NULL-terminated (borrowed); else
+	 * NULL. */
+	char **command;
+	uint32_t max_attempts;  /* 1 to NOTIFICATIONS_ATTEMPTS_MAX */
+	uint32_t timeout_s;     /* 1 to NOTIFICATIONS_TIMEOUT_MAX_S */
+	char secret[NOTIFICATIONS_SECRET_MAX + 1]; /* "": a random one */
+};
+
+void notifications_subscription_spec_init(
+	struct notifications_subscription_spec *spec);
+
+/* A subscription as the module holds it; borrowed like a topic. */
+struct notifications_subscription {
+	const char *id;
+	const char *topic_id;
+	enum notifications_protocol protocol;
+	const char *endpoint;        /* NULL for COMMAND */
+	const char *const *command;  /* COMMAND's argv; else NULL */
+	uint32_t max_attempts;
+	uint32_t timeout_s;
+	const char *secret;  /* only from create (shown once); else NULL */
+	int64_t created_ms;
+	size_t pending;      /* queued deliveries */
+};
+
+/*
+ * Creates a subscription. Checks what the spec's fields cannot say alone:
+ * the topic exists, the endpoint or the command fits the protocol, the
+ * function exists, the URL names a host, the program can run. Returns 0
+ * and the subscription in *out (may be NULL; its secret set), or
+ * MDS_E_INVAL / MDS_E_LIMIT / MDS_E_DB with f filled.
+ */
+int notifications_subscription_create(
+	struct notifications *n,
+	const struct notifications_subscription_spec *spec,
+	struct notifications_subscription *out, struct fault *f);
 int notifications_subscription_delete(struct notifications *n,
 				      const char *id, struct fault *f);
-json_t *notifications_subscription_get(struct notifications *n,
-				       const char *id, struct fault *f);
-json_t *notifications_subscription_list(struct notifications *n,
-					const char *topic_id);
-json_t *notifications_deliveries(struct notifications *n, const char *id,
-				 struct fault *f);
+/* 0 and *out, or MDS_E_NOTFOUND (f filled). */
+int notifications_subscription_get(struct notifications *n, const char *id,
+				   struct notifications_subscription *out,
+				   struct fault *f);
+/* Calls fn for every subscription (of topic_id only, if not NULL). */
+void notifications_subscription_each(
+	struct notifications *n, const char *topic_id,
+	void (*fn)(void *arg, const struct notifications_subscription *s),
+	void *arg);
+
+/*
+ * Calls fn for each of the last attempts of a subscription's deliveries,
+ * oldest first; record is the attempt's stored record (JSON object text in
+ * the form docs/notifications.md shows, plus "timeMs"), borrowed for the
+ * call. Returns 0, MDS_E_NOTFOUND or MDS_E_DB (f filled).
+ */
+int notifications_deliveries_each(struct notifications *n, const char *id,
+				  void (*fn)(void *arg, const char *record),
+				  void *arg, struct fault *f);
 
 /* The delivery counts of one subscription since the daemon started. */
 struct notifications_stats {

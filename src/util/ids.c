@@ -3,7 +3,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ids.h"
@@ -41,15 +40,4 @@ void ids_new(char *out, size_t outsz, const char *prefix)
 
 	ids_random_hex(hex, 8);
 	snprintf(out, outsz, "%s%s", prefix, hex);
-}
-
-void ids_format_time(int64_t ms, char *out, size_t outsz)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	char s[32];
-
-	gmtime_r(&t, &tm);
-	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, outsz, "%s.%03dZ", s, (int)(ms % 1000));
 }

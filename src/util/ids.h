@@ -20,7 +20,4 @@ void ids_random_hex(char *out, size_t nbytes);
 /* Writes prefix and 16 random hex digits into out (outsz bytes). */
 void ids_new(char *out, size_t outsz, const char *prefix);
 
-/* Formats ms as "2026-11-28T06:14:31.123Z" into out (at least 32 bytes). */
-void ids_format_time(int64_t ms, char *out, size_t outsz);
-
 #endif

@@ -17,7 +17,11 @@
 #ifndef MDS_LOG_H
 #define MDS_LOG_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+struct buf;
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
@@ -81,20 +85,37 @@ void log_write_ids(enum log_level level, const char *source,
 /* How lines go to stderr: "time level source: message" for a terminal or a
  * file; for the systemd journal (stderr connected to it, see
  * log_stderr_detect()), "<N>source: message" with N the syslog priority
- * (3 error, 4 warning, 6 info, 7 debug) and no time, which journald adds. */
+ * (3 error, 4 warning, 6 info, 7 debug) and no time, which journald adds;
+ * or as JSON, the log file's objects (log_format_json()), behind "<N>" too
+ * when stderr is the journal. */
 enum log_stderr_format { LOG_STDERR_TEXT, LOG_STDERR_JOURNAL };
 
 /* Chooses the stderr format: the journal's when $JOURNAL_STREAM names the
- * device and inode of stderr (as systemd sets it), text otherwise. Call once
- * at start-up. Returns the format chosen. */
-enum log_stderr_format log_stderr_detect(void);
+ * device and inode of stderr (as systemd sets it), text otherwise; json
+ * writes JSON objects in either case. Call once at start-up. Returns the
+ * format chosen. */
+enum log_stderr_format log_stderr_detect(bool json);
 
-/* Returns the wall clock in ms since the epoch. */
-int64_t log_now_ms(void);
+/* The id fields of struct log_ids with their JSON names, in line order. */
+struct log_id_field {
+	const char *key;
+	size_t off; /* offsetof(struct log_ids, ...) */
+};
+#define LOG_N_IDS 7
+extern const struct log_id_field log_id_fields[LOG_N_IDS];
 
-/* Writes ms since the epoch as "2024-05-01T10:00:00.123Z" (always with
- * milliseconds, always 24 characters); out needs 25 bytes. */
-void log_format_time(int64_t ms, char out[25]);
+/* Returns id field i of ids, or NULL when ids is NULL or the field is
+ * unset or empty. */
+const char *log_id_get(const struct log_ids *ids, size_t i);
+
+/*
+ * Formats rec as one JSON line, newline included, into out (reset first):
+ * {"time", "level", "source", "message", the ids that are set, and
+ * "dropped" when dropped > 0}. The structured log's files and stderr in
+ * JSON use it. Returns 0, or MDS_E_LIMIT past out's cap.
+ */
+int log_format_json(const struct log_record *rec, uint64_t dropped,
+		    struct buf *out);
 
 #define LOG_AT(lvl, src, ...)                                                 \
 	do {                                                                  \

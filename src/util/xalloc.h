@@ -19,5 +19,10 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* Returns a newly allocated formatted string; the caller frees it. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Returns a new copy of a NULL-terminated string vector (an argv); free it
+ * with xstrvfree(). */
+char **xstrvdup(const char *const *v);
+/* Frees a vector from xstrvdup() and its strings; NULL is accepted. */
+void xstrvfree(char **v);
 
 #endif

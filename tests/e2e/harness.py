@@ -93,9 +93,15 @@ def request(port, method, path, body=None, token=None, headers=None,
 
 
 class Daemon:
-    """One mdscale daemon. Reuse data_dir to restart it on the same state."""
+    """One mdscale daemon. Reuse data_dir to restart it on the same state.
+    binary and log_level default to the tests' (MDSCALE_BIN, debug); the
+    benchmarks (bench/mdbench.py) pass their own."""
 
-    def __init__(self, data_dir=None, config=None, env=None):
+    def __init__(self, data_dir=None, config=None, env=None, binary=None,
+                 log_level="debug", extra_args=None):
+        self.binary = binary or BIN
+        self.extra_args = list(extra_args or [])
+        self.log_level = log_level
         self.owns_dir = data_dir is None
         self.env = env
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="mdscale-e2e-")
@@ -107,14 +113,16 @@ class Daemon:
         self.token = None
 
     def start(self):
-        args = [BIN, "serve", "--listen", "127.0.0.1:%d" % self.api_port,
+        args = [self.binary, "serve",
+                "--listen", "127.0.0.1:%d" % self.api_port,
                 "--gateway", "127.0.0.1:%d" % self.gw_port,
-                "--data", self.data_dir, "--log-level", "debug"]
+                "--data", self.data_dir, "--log-level", self.log_level]
         if self.config is not None:
             path = os.path.join(self.data_dir, "config.json")
             with open(path, "w") as f:
                 json.dump(self.config, f)
             args += ["--config", path]
+        args += self.extra_args
         self.log = open(self.log_path, "ab")
         env = None
         if self.env is not None:
@@ -199,7 +207,7 @@ class Daemon:
         e["MDSCALE_DATA"] = self.data_dir
         e.pop("MDSCALE_TOKEN", None)
         e.update(env or {})
-        return subprocess.run([BIN] + list(args), env=e, input=input,
+        return subprocess.run([self.binary] + list(args), env=e, input=input,
                               capture_output=True, text=True, timeout=120)
 
     # -- the end --

@@ -87,6 +87,40 @@ class JournalTest(unittest.TestCase):
         self.assertRegex(first, r"^\d{4}-\d\d-\d\dT\S+Z (info|debug) ")
 
 
+class JsonLogTest(unittest.TestCase):
+    def test_log_format_json(self):
+        d = Daemon(extra_args=["--log-format", "json"])
+        d.start()
+        self.addCleanup(d.cleanup)
+        r = d.api("POST", "/v1/deployments", {"displayName": "x"})
+        self.assertEqual(r.status, 400)
+        d.stop()
+        lines = [l for l in d.logs().splitlines() if l.strip()]
+        self.assertTrue(lines)
+        objs = [json.loads(l) for l in lines]
+        for o in objs:
+            self.assertEqual(set(o) - {"deploymentId", "instanceId",
+                                       "alarmId", "workRequestId",
+                                       "function", "subscriptionId",
+                                       "stream", "dropped"},
+                             {"time", "level", "source", "message"}, o)
+        self.assertTrue(any(o["source"] == "serve" and
+                            "signal 15" in o["message"] for o in objs))
+        # The same objects as the log file's, for the lines both have (the
+        # file opens after the first lines and closes before the last).
+        with open(os.path.join(d.data_dir, "logs", "mdscale.log")) as f:
+            stored = [json.loads(l) for l in f if l.strip()]
+        started = [o for o in objs if o["message"].startswith("mdscale ")]
+        self.assertEqual(len(started), 1, objs)
+        self.assertIn(started[0], stored)
+
+    def test_bad_log_format(self):
+        d = Daemon(extra_args=["--log-format", "xml"])
+        with self.assertRaises(AssertionError) as e:
+            d.start()
+        self.assertIn("--log-format", str(e.exception))
+
+
 class ReloadTest(unittest.TestCase):
     def setUp(self):
         self.d = Daemon(config={"maxInstancesPerDeployment": 4})

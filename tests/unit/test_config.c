@@ -71,9 +71,14 @@ static void errors_name_the_problem(void **state)
 		const char *text;
 		const char *want;
 	} cases[] = {
-		{ "{\"lisen\": \"x\"}", "unknown key 'lisen'" },
+		{ "{\"lisen\": \"x\"}", "unknown field 'lisen'" },
 		{ "{\"listen\": \"nope\"}", "listen must be" },
-		{ "{\"shapes\": []}", "non-empty array" },
+		{ "{\"shapes\": []}", "shapes must be an array of length from 1" },
+		{ "{\"shapes\": [{\"name\": \"a\", \"cpus\": 0, "
+		  "\"memoryInMBs\": 64}]}", "shapes[0].cpus must be a number" },
+		{ "{\"shapes\": [{\"name\": \"a\", \"cpus\": 1}]}",
+		  "shapes[0].memoryInMBs is required" },
+		{ "{\"accessLog\": 1}", "accessLog must be true or false" },
 		{ "{\"shapes\": [{\"name\": \"a\", \"cpus\": 1, "
 		  "\"memoryInMBs\": 64}, {\"name\": \"b\", \"cpus\": 0.5, "
 		  "\"memoryInMBs\": 32}]}", "smallest first" },

@@ -1,0 +1,812 @@
+/*
+ * alarms.c - the monitoring module's alarms: their definitions (created,
+ * changed and deleted through the API, kept in the store) and their
+ * evaluation on a tick; see monitoring.h and docs/monitoring.md.
+ *
+ * Alarm definitions live in memory, in creation order, and in the store
+ * (kind "alarm", the API's JSON shape, read and written by
+ * api/alarm_json.h); their transitions are the events of stream
+ * "alarm-history", each an OCI alarm message with its delivery outcome.
+ * The alarm state machines (core/alarm.h) are not persisted: after a
+ * restart every alarm starts OK and fires again once its condition has held
+ * for its pending duration.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api/alarm_json.h"
+#include "api/jsonx.h"
+#include "core/iso8601.h"
+#include "monitoring/module.h"
+#include "store/store.h"
+#include "util/err.h"
+#include "util/ids.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define MAX_ALARMS 10000
+#define PENDING_MIN_MS 1000LL
+#define PENDING_MAX_MS 3600000LL
+#define PENDING_DEFAULT_MS 60000LL
+#define HISTORY_STREAM "alarm-history"
+#define HISTORY_KEEP_MS (90LL * 86400 * 1000)
+#define HISTORY_MAX_LIMIT 1000
+#define ALARM_KIND "alarm"
+#define ALARM_ID_LEN 22 /* "alarm-" + 16 hex digits */
+
+struct alarm_entry {
+	struct alarm_def def;
+	struct alarm_state *st;
+	char *compartment_id;        /* echoed as given; NULL if none */
+	char *metric_compartment_id;
+	int64_t created_ms, updated_ms;
+	int64_t triggered_ms;        /* the last OK_TO_FIRING; 0: none */
+	int64_t evaluated_ms;        /* the last evaluation; 0: none */
+};
+
+/* A history record waiting for the tick's transaction. */
+struct record {
+	char *alarm_id;
+	int64_t t_ms;
+	char *json;
+};
+
+/* ---- alarms: definitions ---- */
+
+static void entry_free(struct alarm_entry *e)
+{
+	if (e == NULL)
+		return;
+	alarm_def_clear(&e->def);
+	alarm_state_free(e->st);
+	free(e->compartment_id);
+	free(e->metric_compartment_id);
+	free(e);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+/* A deep copy of src's definition and attributes, without its state. */
+static struct alarm_entry *entry_copy(const struct alarm_entry *src)
+{
+	struct alarm_entry *e = xcalloc(1, sizeof(*e));
+	const struct alarm_def *s = &src->def;
+	struct alarm_def *d = &e->def;
+
+	alarm_def_init(d);
+	d->id = dup_or_null(s->id);
+	d->display_name = dup_or_null(s->display_name);
+	d->namespace = dup_or_null(s->namespace);
+	if (s->query_text != NULL &&
+	    alarm_def_set_query(d, s->query_text, NULL, 0) != 0)
+		abort(); /* it parsed before */
+	d->severity = s->severity;
+	d->pending_ms = s->pending_ms;
+	d->repeat_ms = s->repeat_ms;
+	d->body = dup_or_null(s->body);
+	d->message_format = s->message_format;
+	d->is_enabled = s->is_enabled;
+	for (size_t i = 0; i < s->ndestinations; i++)
+		alarm_def_add_destination(d, s->destinations[i], NULL, 0);
+	e->compartment_id = dup_or_null(src->compartment_id);
+	e->metric_compartment_id = dup_or_null(src->metric_compartment_id);
+	e->created_ms = src->created_ms;
+	e->updated_ms = src->updated_ms;
+	e->triggered_ms = src->triggered_ms;
+	e->evaluated_ms = src->evaluated_ms;
+	return e;
+}
+
+static struct alarm_entry *alarm_find_id(const struct monitoring *m,
+					 const char *id, size_t *index)
+{
+	for (size_t i = 0; i < m->nalarms; i++) {
+		if (strcmp(m->alarms[i]->def.id, id) == 0) {
+			if (index != NULL)
+				*index = i;
+			return m->alarms[i];
+		}
+	}
+	return NULL;
+}
+
+/* Fills *out with e as the API shows it (borrowing e's strings). */
+static void view(const struct alarm_entry *e, struct monitoring_alarm *out)
+{
+	const struct alarm_def *d = &e->def;
+
+	*out = (struct monitoring_alarm){
+		.id = d->id,
+		.display_name = d->display_name,
+		.namespace = d->namespace,
+		.query = d->query_text,
+		.compartment_id = e->compartment_id,
+		.metric_compartment_id = e->metric_compartment_id,
+		.severity = d->severity,
+		.pending_ms = d->pending_ms,
+		.repeat_ms = d->repeat_ms,
+		.destinations = (const char *const *)d->destinations,
+		.ndestinations = d->ndestinations,
+		.body = d->body,
+		.message_format = d->message_format,
+		.is_enabled = d->is_enabled,
+		.created_ms = e->created_ms,
+		.updated_ms = e->updated_ms,
+	};
+}
+
+static void set_str(char **slot, const char *s)
+{
+	free(*slot);
+	*slot = dup_or_null(s);
+}
+
+/* Checks a duration in [min, max]; range names them for the message. */
+static int check_duration(const char *name, int64_t ms, int64_t min,
+			  int64_t max, const char *range, struct fault *f)
+{
+	char s[ISO8601_DURATION_BUFSZ];
+
+	if (ms >= min && ms <= max)
+		return 0;
+	if (iso8601_duration_format(ms, s, sizeof(s)) != 0)
+		snprintf(s, sizeof(s), "%lld ms", (long long)ms);
+	return fault_set(f, MDS_E_INVAL, name, "%s must be from %s, not %s",
+			 name, range, s);
+}
+
+static int apply_destinations(struct monitoring *m,
+			      const struct monitoring_alarm_spec *spec,
+			      struct alarm_def *d, int check_topics,
+			      struct fault *f)
+{
+	size_t i, k;
+
+	if (spec->ndestinations > ALARM_MAX_DESTINATIONS)
+		return fault_set(f, MDS_E_LIMIT, "destinations",
+				 "destinations: at most %d topics",
+				 ALARM_MAX_DESTINATIONS);
+	for (i = 0; i < d->ndestinations; i++)
+		free(d->destinations[i]);
+	d->ndestinations = 0;
+	for (i = 0; i < spec->ndestinations; i++) {
+		const char *id = spec->destinations[i];
+
+		if (id == NULL || *id == '\0' || strlen(id) > ALARM_MAX_STR)
+			return fault_set(f, MDS_E_INVAL, "destinations",
+					 "destinations[%zu] must be a topic "
+					 "id (a string of 1 to %d bytes)", i,
+					 ALARM_MAX_STR);
+		for (k = 0; k < d->ndestinations; k++)
+			if (strcmp(d->destinations[k], id) == 0)
+				return fault_set(f, MDS_E_INVAL,
+						 "destinations",
+						 "destinations[%zu]: topic "
+						 "'%s' is listed twice", i, id);
+		if (check_topics && m->topic_exists != NULL &&
+		    !m->topic_exists(m->publish_arg, id))
+			return fault_set(f, MDS_E_INVAL, "destinations",
+					 "destinations[%zu]: no topic '%s'", i,
+					 id);
+		alarm_def_add_destination(d, id, NULL, 0);
+	}
+	return 0;
+}
+
+/* displayName and namespace; a new namespace counts as a new query. */
+static int apply_names(const struct monitoring_alarm_spec *spec,
+		       struct alarm_entry *e, int creating,
+		       int *query_changed, struct fault *f)
+{
+	struct alarm_def *d = &e->def;
+	const char *why;
+
+	if (spec->given & MONITORING_ALARM_DISPLAY_NAME)
+		set_str(&d->display_name, spec->display_name);
+	else if (creating)
+		return fault_set(f, MDS_E_INVAL, "displayName",
+				 "displayName is required");
+	if (!(spec->given & MONITORING_ALARM_NAMESPACE))
+		return 0;
+	why = monitoring_ns_problem(spec->namespace, 1);
+	if (why != NULL)
+		return fault_set(f, MDS_E_INVAL, "namespace", "namespace %s",
+				 why);
+	if (strcmp(spec->namespace, d->namespace) != 0)
+		*query_changed = 1;
+	set_str(&d->namespace, spec->namespace);
+	return 0;
+}
+
+static int apply_query(const struct monitoring_alarm_spec *spec,
+		       struct alarm_def *d, int creating, int *query_changed,
+		       struct fault *f)
+{
+	char diag[512];
+	int rc;
+
+	if (!(spec->given & MONITORING_ALARM_QUERY))
+		return creating ? fault_set(f, MDS_E_INVAL, "query",
+					    "query is required")
+				: 0;
+	rc = alarm_def_set_query(d, spec->query, diag, sizeof(diag));
+	if (rc != 0)
+		return fault_set(f, rc == MDS_E_LIMIT ? rc : MDS_E_INVAL,
+				 "query", "query: %s", diag);
+	if (!mql_has_condition(d->query))
+		return fault_set(f, MDS_E_INVAL, "query",
+				 "query: an alarm needs a condition, such as "
+				 "'> 80' after the statistic");
+	*query_changed = 1;
+	return 0;
+}
+
+/* severity, messageFormat and the durations. */
+static int apply_settings(const struct monitoring_alarm_spec *spec,
+			  struct alarm_def *d, struct fault *f)
+{
+	unsigned g = spec->given;
+	int rc = 0;
+
+	if (g & MONITORING_ALARM_SEVERITY)
+		d->severity = spec->severity;
+	if (g & MONITORING_ALARM_FORMAT)
+		d->message_format = spec->message_format;
+	if (g & MONITORING_ALARM_PENDING)
+		rc = check_duration("pendingDuration", spec->pending_ms,
+				    PENDING_MIN_MS, PENDING_MAX_MS,
+				    "PT1S to PT1H", f);
+	if (rc != 0)
+		return rc;
+	if (g & MONITORING_ALARM_PENDING)
+		d->pending_ms = spec->pending_ms;
+	if ((g & MONITORING_ALARM_REPEAT) && spec->repeat_ms != 0)
+		rc = check_duration("repeatNotificationDuration",
+				    spec->repeat_ms, ALARM_MIN_REPEAT_MS,
+				    ALARM_MAX_REPEAT_MS, "PT1S to P1D", f);
+	if (rc == 0 && (g & MONITORING_ALARM_REPEAT))
+		d->repeat_ms = spec->repeat_ms;
+	return rc;
+}
+
+/* body, isEnabled and the compartment ids. */
+static void apply_extras(const struct monitoring_alarm_spec *spec,
+			 struct alarm_entry *e)
+{
+	unsigned g = spec->given;
+
+	if (g & MONITORING_ALARM_BODY)
+		set_str(&e->def.body, spec->body);
+	if (g & MONITORING_ALARM_ENABLED)
+		e->def.is_enabled = spec->is_enabled;
+	if (g & MONITORING_ALARM_COMPARTMENT)
+		set_str(&e->compartment_id, spec->compartment_id);
+	if (g & MONITORING_ALARM_METRIC_COMPARTMENT)
+		set_str(&e->metric_compartment_id,
+			spec->metric_compartment_id);
+}
+
+/*
+ * Applies an alarm spec (from a POST or PUT body, the autoscale function,
+ * or a stored document) to e: every given field replaces the old value;
+ * when creating, the required fields must be there and the others get
+ * their defaults. Returns 0 or the refusal in f; e is then half changed and
+ * the caller drops it. *query_changed tells whether query or namespace
+ * changed.
+ */
+static int apply_spec(struct monitoring *m,
+		      const struct monitoring_alarm_spec *spec,
+		      struct alarm_entry *e, int creating, int check_topics,
+		      int *query_changed, struct fault *f)
+{
+	struct alarm_def *d = &e->def;
+	char diag[512];
+	int rc;
+
+	*query_changed = creating;
+	if (creating) {
+		d->severity = ALARM_INFO;
+		d->pending_ms = PENDING_DEFAULT_MS;
+		d->message_format = ALARM_FORMAT_ONS_OPTIMIZED;
+		d->is_enabled = 1;
+		set_str(&d->namespace, MONITORING_NAMESPACE);
+	}
+	rc = apply_names(spec, e, creating, query_changed, f);
+	if (rc == 0)
+		rc = apply_query(spec, d, creating, query_changed, f);
+	if (rc == 0)
+		rc = apply_settings(spec, d, f);
+	if (rc == 0 && (spec->given & MONITORING_ALARM_DESTINATIONS))
+		rc = apply_destinations(m, spec, d, check_topics, f);
+	if (rc != 0)
+		return rc;
+	apply_extras(spec, e);
+	if (alarm_def_validate(d, diag, sizeof(diag)) != 0)
+		return fault_set(f, MDS_E_INVAL, "", "%s", diag);
+	return 0;
+}
+
+/* Writes the alarm to the store. */
+static int alarm_persist(struct monitoring *m, const struct alarm_entry *e,
+			 struct fault *f)
+{
+	struct monitoring_alarm a;
+	json_t *o;
+	char *s;
+	int rc;
+
+	view(e, &a);
+	o = alarm_json_new(&a);
+	s = json_dumps(o, JSON_COMPACT);
+	rc = store_put(m->env.store, ALARM_KIND, e->def.id, s);
+	free(s);
+	json_decref(o);
+	if (rc != 0)
+		return fault_set(f, rc, "", "cannot store the alarm: %s",
+				 mds_strerror(rc));
+	return 0;
+}
+
+static int64_t time_member(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	int64_t ms = 0;
+
+	if (s == NULL || iso8601_time_parse(s, &ms, NULL, 0) != 0)
+		return 0;
+	return ms;
+}
+
+static void alarms_add(struct monitoring *m, struct alarm_entry *e)
+{
+	e->st = alarm_state_new();
+	if (m->nalarms == m->alarms_cap) {
+		m->alarms_cap = m->alarms_cap ? m->alarms_cap * 2 : 16;
+		m->alarms = xreallocarray(m->alarms, m->alarms_cap,
+					  sizeof(*m->alarms));
+	}
+	m->alarms[m->nalarms++] = e;
+}
+
+/* Reads one stored alarm: the API's shape, read as a body would be (its
+ * id and times aside). */
+static int load_alarm(void *arg, const char *id, const char *json)
+{
+	struct monitoring *m = arg;
+	struct alarm_entry *e = xcalloc(1, sizeof(*e));
+	json_t *doc = json_loads(json, 0, NULL), *spec = NULL;
+	struct alarm_json_spec *js = xcalloc(1, sizeof(*js));
+	struct fault f = { 0 };
+	int changed;
+
+	alarm_def_init(&e->def);
+	e->def.id = xstrdup(id);
+	if (doc == NULL || !json_is_object(doc)) {
+		fault_set(&f, MDS_E_PARSE, "", "not a JSON object");
+		goto bad;
+	}
+	spec = json_copy(doc);
+	json_object_del(spec, "id");
+	json_object_del(spec, "lifecycleState");
+	json_object_del(spec, "timeCreated");
+	json_object_del(spec, "timeUpdated");
+	if (alarm_json_read(spec, js, &f) != 0 ||
+	    apply_spec(m, &js->spec, e, 1, 0, &changed, &f) != 0)
+		goto bad;
+	e->created_ms = time_member(doc, "timeCreated");
+	e->updated_ms = time_member(doc, "timeUpdated");
+	alarms_add(m, e);
+	e = NULL;
+	goto out;
+bad:
+	log_error(SRC, "alarm %s in the store is not valid (%s); ignored", id,
+		  f.message);
+out:
+	alarm_json_spec_free(js);
+	free(js);
+	json_decref(spec);
+	json_decref(doc);
+	entry_free(e);
+	return 0;
+}
+
+int alarms_open(struct monitoring *m)
+{
+	return store_each(m->env.store, ALARM_KIND, load_alarm, m);
+}
+
+void alarms_free(struct monitoring *m)
+{
+	for (size_t i = 0; i < m->nalarms; i++)
+		entry_free(m->alarms[i]);
+	free(m->alarms);
+	for (size_t i = 0; i < m->nrecs; i++) {
+		free(m->recs[i].alarm_id);
+		free(m->recs[i].json);
+	}
+	free(m->recs);
+}
+
+int monitoring_alarm_create(struct monitoring *m,
+			    const struct monitoring_alarm_spec *spec,
+			    struct monitoring_alarm *out, struct fault *f)
+{
+	struct alarm_entry *e;
+	char id[ALARM_ID_LEN + 1];
+	int changed, rc;
+
+	if (m->nalarms >= MAX_ALARMS)
+		return fault_set(f, MDS_E_LIMIT, "",
+				 "there are already %d alarms, the most "
+				 "mdscale keeps; delete some first",
+				 MAX_ALARMS);
+	e = xcalloc(1, sizeof(*e));
+	alarm_def_init(&e->def);
+	ids_new(id, sizeof(id), "alarm-");
+	e->def.id = xstrdup(id);
+	rc = apply_spec(m, spec, e, 1, 1, &changed, f);
+	if (rc != 0)
+		goto fail;
+	e->created_ms = e->updated_ms = ids_now_ms();
+	rc = alarm_persist(m, e, f);
+	if (rc != 0)
+		goto fail;
+	alarms_add(m, e);
+	log_info(SRC, "alarm %s created: '%s' %s", e->def.id,
+		 e->def.display_name, e->def.query_text);
+	view(e, out);
+	return 0;
+fail:
+	entry_free(e);
+	return rc;
+}
+
+int monitoring_alarm_update(struct monitoring *m, const char *id,
+			    const struct monitoring_alarm_spec *spec,
+			    struct monitoring_alarm *out, struct fault *f)
+{
+	struct alarm_entry *e, *draft;
+	int changed, rc;
+
+	e = alarm_find_id(m, id, NULL);
+	if (e == NULL)
+		return fault_set(f, MDS_E_NOTFOUND, "", "no alarm '%s'", id);
+	draft = entry_copy(e);
+	rc = apply_spec(m, spec, draft, 0, 1, &changed, f);
+	if (rc != 0)
+		goto out;
+	draft->updated_ms = ids_now_ms();
+	rc = alarm_persist(m, draft, f);
+	if (rc != 0)
+		goto out;
+	/* The draft becomes the alarm; the state stays unless what it
+	 * watches changed. */
+	alarm_def_clear(&e->def);
+	e->def = draft->def;
+	alarm_def_init(&draft->def);
+	free(e->compartment_id);
+	free(e->metric_compartment_id);
+	e->compartment_id = draft->compartment_id;
+	e->metric_compartment_id = draft->metric_compartment_id;
+	draft->compartment_id = draft->metric_compartment_id = NULL;
+	e->updated_ms = draft->updated_ms;
+	if (changed) {
+		alarm_state_reset(e->st);
+		e->triggered_ms = 0;
+	}
+	log_info(SRC, "alarm %s updated%s", id,
+		 changed ? " (its state is reset)" : "");
+	view(e, out);
+out:
+	entry_free(draft);
+	return rc;
+}
+
+int monitoring_alarm_delete(struct monitoring *m, const char *id,
+			    struct fault *f)
+{
+	struct alarm_entry *e;
+	size_t i;
+	int rc;
+
+	e = alarm_find_id(m, id, &i);
+	if (e == NULL)
+		return fault_set(f, MDS_E_NOTFOUND, "", "no alarm '%s'", id);
+	store_begin(m->env.store);
+	rc = store_delete(m->env.store, ALARM_KIND, id);
+	if (rc == 0)
+		rc = store_event_trim(m->env.store, HISTORY_STREAM, id,
+				      INT64_MAX);
+	if (rc == 0)
+		rc = store_commit(m->env.store);
+	if (rc != 0) {
+		store_rollback(m->env.store);
+		return fault_set(f, rc, "", "cannot delete the alarm: %s",
+				 mds_strerror(rc));
+	}
+	memmove(&m->alarms[i], &m->alarms[i + 1],
+		(m->nalarms - i - 1) * sizeof(*m->alarms));
+	m->nalarms--;
+	log_info(SRC, "alarm %s deleted", id);
+	entry_free(e);
+	return 0;
+}
+
+int monitoring_alarm_get(struct monitoring *m, const char *id,
+			 struct monitoring_alarm *out, struct fault *f)
+{
+	struct alarm_entry *e = alarm_find_id(m, id, NULL);
+
+	if (e == NULL)
+		return fault_set(f, MDS_E_NOTFOUND, "", "no alarm '%s'", id);
+	view(e, out);
+	return 0;
+}
+
+static void summarize(const struct alarm_entry *e,
+		      struct monitoring_alarm_summary *s)
+{
+	*s = (struct monitoring_alarm_summary){
+		.id = e->def.id,
+		.display_name = e->def.display_name,
+		.severity = alarm_severity_name(e->def.severity),
+		.firing = alarm_state_status(e->st) == ALARM_FIRING,
+		.streams_firing = alarm_state_firing(e->st),
+	};
+}
+
+void monitoring_alarm_list(struct monitoring *m, const char *display_name,
+			   monitoring_alarm_fn *fn, void *arg)
+{
+	for (size_t i = 0; i < m->nalarms; i++) {
+		const struct alarm_entry *e = m->alarms[i];
+		struct monitoring_alarm_summary s;
+		struct monitoring_alarm a;
+
+		if (display_name != NULL &&
+		    strcmp(e->def.display_name, display_name) != 0)
+			continue;
+		view(e, &a);
+		summarize(e, &s);
+		fn(arg, &a, &s);
+	}
+}
+
+void monitoring_alarm_each(struct monitoring *m,
+			   void (*fn)(void *arg,
+				      const struct monitoring_alarm_summary *s),
+			   void *arg)
+{
+	for (size_t i = 0; i < m->nalarms; i++) {
+		struct monitoring_alarm_summary s;
+
+		summarize(m->alarms[i], &s);
+		fn(arg, &s);
+	}
+}
+
+int monitoring_alarm_status(struct monitoring *m, const char *id,
+			    struct monitoring_alarm_status *out,
+			    struct fault *f)
+{
+	struct alarm_entry *e = alarm_find_id(m, id, NULL);
+
+	if (e == NULL)
+		return fault_set(f, MDS_E_NOTFOUND, "", "no alarm '%s'", id);
+	view(e, &out->alarm);
+	out->status = alarm_state_status(e->st);
+	out->triggered_ms = out->status == ALARM_FIRING ? e->triggered_ms : 0;
+	out->evaluated_ms = e->evaluated_ms;
+	out->dedupe_key = alarm_state_dedupe_key(e->st);
+	out->total_firing = alarm_state_firing(e->st);
+	out->state = e->st;
+	return 0;
+}
+
+struct history_call {
+	void (*fn)(void *arg, const char *record);
+	void *arg;
+};
+
+static int history_one(void *arg, const char *id, const char *json)
+{
+	struct history_call *h = arg;
+
+	(void)id;
+	h->fn(h->arg, json);
+	return 0;
+}
+
+int monitoring_alarm_history(struct monitoring *m, const char *id,
+			     size_t limit,
+			     void (*fn)(void *arg, const char *record),
+			     void *arg, struct fault *f)
+{
+	struct history_call h = { fn, arg };
+	int rc;
+
+	if (alarm_find_id(m, id, NULL) == NULL)
+		return fault_set(f, MDS_E_NOTFOUND, "", "no alarm '%s'", id);
+	if (limit == 0 || limit > HISTORY_MAX_LIMIT)
+		return fault_set(f, MDS_E_INVAL, "limit",
+				 "limit must be from 1 to %d",
+				 HISTORY_MAX_LIMIT);
+	rc = store_event_each(m->env.store, HISTORY_STREAM, id, 0, limit,
+			      history_one, &h);
+	if (rc != 0)
+		return fault_set(f, rc, "", "cannot read the history: %s",
+				 mds_strerror(rc));
+	return 0;
+}
+
+int monitoring_alarm_find(struct monitoring *m, const char *display_name,
+			  const char *resource_id, char *id, size_t idsz)
+{
+	for (size_t i = 0; i < m->nalarms; i++) {
+		const struct alarm_def *d = &m->alarms[i]->def;
+		const char *r = mql_filter_value(d->query, "resourceId");
+
+		if (strcmp(d->display_name, display_name) != 0 || r == NULL ||
+		    strcmp(r, resource_id) != 0)
+			continue;
+		if (strlen(d->id) >= idsz)
+			return MDS_E_LIMIT;
+		memcpy(id, d->id, strlen(d->id) + 1);
+		return 0;
+	}
+	return MDS_E_NOTFOUND;
+}
+
+/* ---- alarms: evaluation ---- */
+
+static void record_push(struct monitoring *m, const char *alarm_id,
+			int64_t t, json_t *o)
+{
+	if (m->nrecs == m->recs_cap) {
+		m->recs_cap = m->recs_cap ? m->recs_cap * 2 : 8;
+		m->recs = xreallocarray(m->recs, m->recs_cap, sizeof(*m->recs));
+	}
+	m->recs[m->nrecs++] = (struct record){
+		.alarm_id = xstrdup(alarm_id),
+		.t_ms = t,
+		.json = json_dumps(o, JSON_COMPACT),
+	};
+}
+
+/* Writes the tick's history records in one transaction. */
+static void records_flush(struct monitoring *m)
+{
+	struct store *st = m->env.store;
+	int rc = 0;
+
+	if (m->nrecs == 0)
+		return;
+	store_begin(st);
+	for (size_t i = 0; i < m->nrecs && rc == 0; i++) {
+		rc = store_event_add(st, HISTORY_STREAM, m->recs[i].alarm_id,
+				     m->recs[i].t_ms, m->recs[i].json);
+		if (rc == 0)
+			rc = store_event_trim(
+				st, HISTORY_STREAM, m->recs[i].alarm_id,
+				m->recs[i].t_ms - HISTORY_KEEP_MS);
+	}
+	if (rc == 0)
+		rc = store_commit(st);
+	if (rc != 0) {
+		store_rollback(st);
+		log_error(SRC, "cannot record %zu alarm transitions: %s",
+			  m->nrecs, mds_strerror(rc));
+	}
+	for (size_t i = 0; i < m->nrecs; i++) {
+		free(m->recs[i].alarm_id);
+		free(m->recs[i].json);
+	}
+	m->nrecs = 0;
+}
+
+static void handle_event(struct monitoring *m, struct alarm_entry *e,
+			 const struct alarm_event *ev)
+{
+	const struct alarm_def *d = &e->def;
+	json_t *rec, *streams = json_array(), *deliveries = json_array();
+	char *url = xasprintf("%s/v1/alarms/%s", m->api_url, d->id);
+	const char *msg = NULL;
+	int rc;
+
+	buf_reset(&m->msg);
+	rc = alarm_message_json(d, ev, url, &m->msg);
+	free(url);
+	if (rc == 0)
+		msg = buf_str(&m->msg);
+	else
+		log_error(SRC, "alarm %s: the message is larger than %zu "
+			  "bytes; not sent", d->id, MONITORING_MESSAGE_MAX);
+	for (size_t i = 0; i < d->ndestinations; i++) {
+		const char *topic = d->destinations[i];
+		const char *status = "QUEUED", *err = NULL;
+
+		if (msg == NULL) {
+			status = "FAILED";
+			err = "the message is too large";
+		} else if (m->publish == NULL) {
+			status = "NOT_SENT";
+			err = "no notifications module is running";
+		} else {
+			rc = m->publish(m->publish_arg, topic, d->id,
+					ev->dedupe_key, msg);
+			if (rc != 0) {
+				status = "FAILED";
+				err = mds_strerror(rc);
+				log_warn(SRC, "alarm %s: publishing to %s: %s",
+					 d->id, topic, err);
+			}
+		}
+		json_array_append_new(
+			deliveries,
+			json_pack("{s:s, s:s, s:o}", "topicId", topic, "status",
+				  status, "error",
+				  err != NULL ? json_string(err)
+					      : json_null()));
+	}
+	for (size_t i = 0; i < ev->nstreams; i++) {
+		const struct alarm_stream *s = &ev->streams[i];
+
+		json_array_append_new(
+			streams, json_pack("{s:o, s:f, s:o}", "dimensions",
+					   jsonx_dims(s->dims, s->ndims),
+					   "value", s->value, "timestamp",
+					   jsonx_time(s->t)));
+	}
+	if (ev->type == ALARM_OK_TO_FIRING)
+		e->triggered_ms = ev->t_ms;
+	log_info(SRC, "alarm %s '%s': %s (%zu firing)", d->id,
+		 d->display_name, alarm_event_type_name(ev->type),
+		 ev->total_firing);
+	rec = json_object();
+	json_object_set_new(rec, "timestamp", jsonx_time(ev->t_ms));
+	json_object_set_new(rec, "timestampEpochMillis",
+			    json_integer(ev->t_ms));
+	json_object_set_new(rec, "type",
+			    json_string(alarm_event_type_name(ev->type)));
+	json_object_set_new(rec, "status",
+			    json_string(alarm_status_name(ev->status)));
+	json_object_set_new(rec, "dedupeKey", json_string(ev->dedupe_key));
+	json_object_set_new(rec, "totalMetricsFiring",
+			    json_integer((json_int_t)ev->total_firing));
+	json_object_set_new(rec, "streams", streams);
+	json_object_set_new(rec, "message", msg != NULL
+						    ? json_loads(msg, 0, NULL)
+						    : json_null());
+	json_object_set_new(rec, "deliveries", deliveries);
+	record_push(m, d->id, ev->t_ms, rec);
+	json_decref(rec);
+}
+
+void alarms_on_eval(uv_timer_t *t)
+{
+	struct monitoring *m = t->data;
+	int64_t now = ids_now_ms();
+
+	for (size_t i = 0; i < m->nalarms; i++) {
+		struct alarm_entry *e = m->alarms[i];
+		int rc;
+
+		alarm_events_reset(&m->events);
+		rc = alarm_eval(e->st, &e->def, m->db, now, &m->events);
+		e->evaluated_ms = now;
+		if (rc != 0) {
+			log_debug(SRC, "alarm %s: %s", e->def.id,
+				  mds_strerror(rc));
+			continue;
+		}
+		for (size_t k = 0; k < m->events.n; k++)
+			handle_event(m, e, &m->events.v[k]);
+	}
+	alarm_events_reset(&m->events);
+	records_flush(m);
+}

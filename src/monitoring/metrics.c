@@ -1,0 +1,818 @@
+/*
+ * metrics.c - the monitoring module's metrics: sampling the instances and
+ * the gateway, the snapshot of the metrics store, posted metrics, queries
+ * and the latest values the autoscale function reads; see monitoring.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "deploy/cgroup.h"
+#include "deploy/deploy.h"
+#include "gateway/gateway.h"
+#include "monitoring/module.h"
+#include "util/err.h"
+#include "util/ids.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define SNAPSHOT_MAX_BYTES ((size_t)16 << 30) /* refuse to load more */
+#define POST_MAX_FUTURE_MS (2LL * 3600 * 1000)
+#define QUERY_DEFAULT_RANGE_MS (3600LL * 1000)
+#define QUERY_MAX_STEPS 100000
+#define QUERY_MAX_POINTS 200000
+#define RES_MIN_MS 1000LL
+#define RES_MAX_MS 86400000LL
+
+/* The previous reading of one instance, to turn counters into rates. */
+struct inst {
+	struct map_entry e; /* key: instance id */
+	int primed;     /* cpu_ns and mono_ns hold a reading */
+	int broken;     /* its series could not be created (logged once) */
+	uint64_t cpu_ns, mono_ns;
+	struct tsdb_series *cpu, *mem;
+};
+
+/* The gateway series of one deployment. */
+enum {
+	DS_COUNT,
+	DS_LATENCY,
+	DS_LATENCY_MAX,
+	DS_2XX,
+	DS_4XX,
+	DS_5XX,
+	DS_INFLIGHT,
+	DS__N
+};
+
+static const char *const dep_metric[DS__N] = {
+	"PredictRequestCount", "PredictLatency", "PredictLatencyMax",
+	"PredictResponse", "PredictResponse", "PredictResponse",
+	"PredictInFlight",
+};
+static const char *const status_class[3] = { "2xx", "4xx", "5xx" };
+
+/* One deployment's requests over the current sampling period. */
+struct dep {
+	struct map_entry e; /* key: deployment id */
+	uint64_t count, lat_sum_us, lat_max_us, by_class[3];
+	int resolved, broken;
+	struct tsdb_series *s[DS__N];
+};
+
+/* A snapshot being written by the thread pool. */
+struct snap_job {
+	uv_work_t req;
+	struct monitoring *m;
+	struct buf img;
+	char *path, *tmp;
+	int err;         /* errno of the failed step, 0 on success */
+	const char *step;
+};
+
+/* ---- the maps of instances and deployments ---- */
+
+static struct map_entry *map_find(const struct map *m, const char *key)
+{
+	struct htab_iter it;
+
+	for (uint32_t v = htab_first(&m->ix, hash_str(key), &it);
+	     v != HTAB_NONE; v = htab_next(&it))
+		if (strcmp(m->v[v]->key, key) == 0)
+			return m->v[v];
+	return NULL;
+}
+
+/* Inserts e, whose key is set and not yet in the map. */
+static void map_insert(struct map *m, struct map_entry *e)
+{
+	if (m->n == m->cap) {
+		m->cap = m->cap ? m->cap * 2 : 16;
+		m->v = xreallocarray(m->v, m->cap, sizeof(*m->v));
+	}
+	htab_put(&m->ix, hash_str(e->key), (uint32_t)m->n);
+	m->v[m->n++] = e;
+}
+
+/* Removes and frees (key and entry) every entry not seen in period gen;
+ * gen UINT64_MAX removes everything. */
+static void map_sweep(struct map *m, uint64_t gen)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->v[i]->gen == gen) {
+			m->v[kept++] = m->v[i];
+			continue;
+		}
+		free(m->v[i]->key);
+		free(m->v[i]);
+	}
+	if (kept == m->n)
+		return;
+	m->n = kept;
+	htab_clear(&m->ix);
+	for (size_t i = 0; i < m->n; i++)
+		htab_put(&m->ix, hash_str(m->v[i]->key), (uint32_t)i);
+}
+
+static void map_free(struct map *m)
+{
+	map_sweep(m, UINT64_MAX);
+	free(m->v);
+	htab_free(&m->ix);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- sampling ---- */
+
+static void resolve_fail(struct monitoring *m, const char *what,
+			 const char *id, const char *diag)
+{
+	(void)m;
+	log_warn(SRC, "no %s metrics for %s: %s", what, id, diag);
+}
+
+static struct dep *dep_get(struct monitoring *m, const char *id)
+{
+	struct dep *d = (struct dep *)map_find(&m->deps, id);
+
+	if (d == NULL) {
+		d = xcalloc(1, sizeof(*d));
+		d->e.key = xstrdup(id);
+		map_insert(&m->deps, &d->e);
+	}
+	d->e.gen = m->gen;
+	return d;
+}
+
+static struct inst *inst_get(struct monitoring *m,
+			     const struct deploy_instance_info *in)
+{
+	struct inst *x = (struct inst *)map_find(&m->insts, in->instance_id);
+	struct tsdb_dim dims[2] = {
+		{ "instanceId", in->instance_id },
+		{ "resourceId", in->deployment_id },
+	};
+	char diag[256];
+
+	if (x != NULL)
+		return x;
+	x = xcalloc(1, sizeof(*x));
+	x->e.key = xstrdup(in->instance_id);
+	map_insert(&m->insts, &x->e);
+	if (tsdb_series_get_or_create(m->db, MONITORING_NAMESPACE,
+				      "CpuUtilization", dims, 2, &x->cpu,
+				      diag, sizeof(diag)) != 0 ||
+	    tsdb_series_get_or_create(m->db, MONITORING_NAMESPACE,
+				      "MemoryUtilization", dims, 2, &x->mem,
+				      diag, sizeof(diag)) != 0) {
+		x->broken = 1;
+		resolve_fail(m, "utilization", in->instance_id, diag);
+	}
+	return x;
+}
+
+static void sample_instance(void *arg, const struct deploy_instance_info *in)
+{
+	struct monitoring *m = arg;
+	struct cgroup_usage u;
+	struct inst *x;
+	uint64_t mono, mcpu;
+	int64_t t = ids_now_ms();
+
+	dep_get(m, in->deployment_id);
+	if (in->cgroup == NULL || in->cgroup[0] == '\0')
+		return;
+	x = inst_get(m, in);
+	x->e.gen = m->gen;
+	if (x->broken || cgroup_usage(m->env.cgroups, in->cgroup, &u) != 0)
+		return;
+	mono = uv_hrtime();
+	mcpu = u.cpu_quota_mcpu ? u.cpu_quota_mcpu : (uint64_t)m->ncpu * 1000;
+	/* A counter that went back (a new cgroup of the same name) primes
+	 * again instead of giving a negative rate. */
+	if (x->primed && u.cpu_usage_ns >= x->cpu_ns && mono > x->mono_ns) {
+		double used = (double)(u.cpu_usage_ns - x->cpu_ns);
+		double avail = (double)(mono - x->mono_ns) * (double)mcpu /
+			       1000.0;
+
+		tsdb_series_append(x->cpu, t, 100.0 * used / avail);
+	}
+	x->primed = 1;
+	x->cpu_ns = u.cpu_usage_ns;
+	x->mono_ns = mono;
+	if (u.mem_limit > 0)
+		tsdb_series_append(x->mem, t, 100.0 * (double)u.mem_bytes /
+						      (double)u.mem_limit);
+}
+
+static void dep_resolve(struct monitoring *m, struct dep *d)
+{
+	struct tsdb_dim dims[2] = { { "resourceId", d->e.key },
+				    { "statusClass", NULL } };
+	char diag[256];
+
+	d->resolved = 1;
+	for (int i = 0; i < DS__N; i++) {
+		size_t n = 1;
+
+		if (i >= DS_2XX && i <= DS_5XX) {
+			dims[1].value = status_class[i - DS_2XX];
+			n = 2;
+		}
+		if (tsdb_series_get_or_create(m->db, MONITORING_NAMESPACE,
+					      dep_metric[i], dims, n, &d->s[i],
+					      diag, sizeof(diag)) != 0) {
+			d->broken = 1;
+			resolve_fail(m, "request", d->e.key, diag);
+			return;
+		}
+	}
+}
+
+/* Appends one deployment's request metrics of the period and resets it. */
+static void dep_emit(struct monitoring *m, struct dep *d, int64_t t)
+{
+	struct gateway_counters gc;
+
+	if (!d->resolved)
+		dep_resolve(m, d);
+	if (d->broken)
+		goto out;
+	tsdb_series_append(d->s[DS_COUNT], t, (double)d->count);
+	if (d->count > 0) {
+		tsdb_series_append(d->s[DS_LATENCY], t,
+				   (double)d->lat_sum_us / (double)d->count /
+					   1000.0);
+		tsdb_series_append(d->s[DS_LATENCY_MAX], t,
+				   (double)d->lat_max_us / 1000.0);
+	}
+	for (int i = 0; i < 3; i++)
+		tsdb_series_append(d->s[DS_2XX + i], t,
+				   (double)d->by_class[i]);
+	if (m->env.gateway != NULL &&
+	    gateway_counters(m->env.gateway, d->e.key, &gc) == 0)
+		tsdb_series_append(d->s[DS_INFLIGHT], t, (double)gc.inflight);
+out:
+	d->count = d->lat_sum_us = d->lat_max_us = 0;
+	memset(d->by_class, 0, sizeof(d->by_class));
+}
+
+static void on_request(void *arg, const char *deployment_id, int status,
+		       uint64_t latency_us)
+{
+	struct monitoring *m = arg;
+	struct dep *d;
+	int cls = status / 100;
+
+	if (m->closing)
+		return;
+	d = dep_get(m, deployment_id);
+	d->count++;
+	d->lat_sum_us += latency_us;
+	if (latency_us > d->lat_max_us)
+		d->lat_max_us = latency_us;
+	if (cls == 2)
+		d->by_class[0]++;
+	else if (cls == 4)
+		d->by_class[1]++;
+	else if (cls == 5)
+		d->by_class[2]++;
+}
+
+void metrics_on_sample(uv_timer_t *t)
+{
+	struct monitoring *m = t->data;
+	int64_t now;
+
+	if (m->env.deploy != NULL)
+		deploy_each_instance(m->env.deploy, sample_instance, m);
+	now = ids_now_ms();
+	for (size_t i = 0; i < m->deps.n; i++)
+		if (m->deps.v[i]->gen == m->gen)
+			dep_emit(m, (struct dep *)m->deps.v[i], now);
+	/* Instances and deployments not seen in this period are gone. */
+	map_sweep(&m->insts, m->gen);
+	map_sweep(&m->deps, m->gen);
+	m->gen++;
+}
+
+/* ---- the snapshot ---- */
+
+static int snap_add(void *arg, const void *data, size_t len)
+{
+	return buf_add(arg, data, len);
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Writes the image to tmp, syncs it and renames it over path. Runs in the
+ * thread pool (or, at close, on the loop). */
+static void snap_write(struct snap_job *j)
+{
+	int fd;
+
+	j->err = 0;
+	j->step = "open";
+	fd = open(j->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		goto fail;
+	j->step = "write";
+	if (write_all(fd, j->img.data ? j->img.data : "", j->img.len) != 0)
+		goto fail_fd;
+	j->step = "fsync";
+	if (fsync(fd) != 0)
+		goto fail_fd;
+	close(fd);
+	j->step = "rename";
+	if (rename(j->tmp, j->path) != 0)
+		goto fail;
+	return;
+fail_fd:
+	j->err = errno;
+	close(fd);
+	return;
+fail:
+	j->err = errno;
+}
+
+static struct snap_job *snap_job_new(struct monitoring *m)
+{
+	struct snap_job *j = xcalloc(1, sizeof(*j));
+
+	j->m = m;
+	j->req.data = j;
+	buf_init(&j->img, SNAPSHOT_MAX_BYTES);
+	j->path = xasprintf("%s/metrics.snap", m->data_dir);
+	j->tmp = xasprintf("%s/metrics.snap.tmp", m->data_dir);
+	if (tsdb_dump(m->db, snap_add, &j->img) != 0) {
+		log_error(SRC, "metrics snapshot larger than %zu bytes: not "
+			  "saved", SNAPSHOT_MAX_BYTES);
+		buf_free(&j->img);
+		free(j->path);
+		free(j->tmp);
+		free(j);
+		return NULL;
+	}
+	return j;
+}
+
+static void snap_job_end(struct snap_job *j)
+{
+	if (j->err != 0)
+		log_error(SRC, "cannot save the metrics snapshot (%s %s): %s",
+			  j->step, j->tmp, strerror(j->err));
+	else
+		log_debug(SRC, "metrics snapshot saved: %zu series, %zu bytes",
+			  tsdb_series_count(j->m->db), j->img.len);
+	buf_free(&j->img);
+	free(j->path);
+	free(j->tmp);
+	free(j);
+}
+
+static void save_sync(struct monitoring *m)
+{
+	struct snap_job *j = snap_job_new(m);
+
+	if (j == NULL)
+		return;
+	snap_write(j);
+	snap_job_end(j);
+}
+
+static void snap_work(uv_work_t *req)
+{
+	snap_write(req->data);
+}
+
+static void snap_after(uv_work_t *req, int status)
+{
+	struct snap_job *j = req->data;
+	struct monitoring *m = j->m;
+
+	(void)status;
+	snap_job_end(j);
+	m->save_running = 0;
+	if (m->final_save) {
+		m->final_save = 0;
+		save_sync(m);
+		if (--m->pending == 0)
+			monitoring_free(m);
+	}
+}
+
+void metrics_on_snapshot(uv_timer_t *t)
+{
+	struct monitoring *m = t->data;
+	struct snap_job *j;
+
+	if (m->save_running)
+		return; /* the disk is slower than the period: skip one */
+	j = snap_job_new(m);
+	if (j == NULL)
+		return;
+	if (uv_queue_work(m->env.loop, &j->req, snap_work, snap_after) != 0) {
+		snap_write(j);
+		snap_job_end(j);
+		return;
+	}
+	m->save_running = 1;
+}
+
+/* Loads DATA/metrics.snap if there is one; a bad one is logged and left
+ * to be overwritten by the next save. */
+static void snap_load(struct monitoring *m)
+{
+	char *path = xasprintf("%s/metrics.snap", m->data_dir);
+	char diag[256];
+	struct stat sb;
+	char *data = NULL;
+	size_t got = 0;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			log_warn(SRC, "cannot read %s: %s; starting without "
+				 "past metrics", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &sb) != 0 || sb.st_size < 0 ||
+	    (uint64_t)sb.st_size > SNAPSHOT_MAX_BYTES) {
+		log_warn(SRC, "%s: unreadable or too large; ignored", path);
+		goto out;
+	}
+	data = xmalloc((size_t)sb.st_size + 1);
+	while (got < (size_t)sb.st_size) {
+		ssize_t n = read(fd, data + got, (size_t)sb.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	rc = tsdb_load(m->db, data, got, diag, sizeof(diag));
+	if (rc != 0)
+		log_warn(SRC, "%s is not a valid snapshot (%s); starting "
+			 "without past metrics", path, diag);
+	else
+		log_info(SRC, "loaded %zu metric series from %s",
+			 tsdb_series_count(m->db), path);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(data);
+	free(path);
+}
+/* ---- posted metrics ---- */
+
+/* Records why an item is refused; returns -1. */
+static int bad(struct monitoring_item *it, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int bad(struct monitoring_item *it, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(it->why, sizeof(it->why), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/*
+ * Checks what the edge cannot: the names, and each datapoint's time in
+ * [now - raw window, now + 2 h] with a finite value. Returns 0, or -1
+ * with the reason in it->why.
+ */
+static int check_item(const struct monitoring *m, struct monitoring_item *it,
+		      int64_t now)
+{
+	const int64_t raw_ms = tsdb_options(m->db)->raw_window_ms;
+	const char *why = monitoring_ns_problem(it->namespace, 0);
+
+	if (why != NULL)
+		return bad(it, "namespace %s", why);
+	if (!monitoring_name_ok(it->name, 0))
+		return bad(it, "name must be 1 to 255 characters of A-Z, "
+			   "a-z, 0-9, '.', '_', '-' and '$', starting with "
+			   "a letter");
+	for (size_t i = 0; i < it->ndims; i++)
+		if (!monitoring_name_ok(it->dims[i].key, 1))
+			return bad(it, "dimensions: the key '%.64s' must be 1 "
+				   "to 255 characters of A-Z, a-z, 0-9, '.', "
+				   "'_', '-' and '$', starting with a letter "
+				   "or '_'", it->dims[i].key);
+	if (it->npoints == 0)
+		return bad(it, "datapoints is required (a non-empty array)");
+	for (size_t i = 0; i < it->npoints; i++) {
+		const struct monitoring_point *p = &it->points[i];
+
+		if (p->t_ms < now - raw_ms)
+			return bad(it, "datapoints[%zu].timestamp is more than "
+				   "%lld minutes old (the raw retention)", i,
+				   (long long)(raw_ms / 60000));
+		if (p->t_ms > now + POST_MAX_FUTURE_MS)
+			return bad(it, "datapoints[%zu].timestamp is more than "
+				   "2 hours in the future", i);
+		if (!isfinite(p->value))
+			return bad(it, "datapoints[%zu].value must be finite",
+				   i);
+	}
+	return 0;
+}
+
+/* Appends a checked item, whole or not at all; fills it->why if the store
+ * refuses it. */
+static void store_item(struct monitoring *m, struct monitoring_item *it)
+{
+	const int64_t raw_ms = tsdb_options(m->db)->raw_window_ms;
+	struct tsdb_series *s;
+	int64_t floor, max_t = -1;
+	char diag[256];
+	size_t i;
+
+	if (tsdb_series_get_or_create(m->db, it->namespace, it->name, it->dims,
+				      it->ndims, &s, diag, sizeof(diag)) != 0) {
+		mds_diag(it->why, sizeof(it->why), "%s", diag);
+		return;
+	}
+	for (i = 0; i < it->npoints; i++)
+		if (it->points[i].t_ms > max_t)
+			max_t = it->points[i].t_ms;
+	/* Check the whole item first, so that it is kept whole or not. */
+	floor = (tsdb_series_newest(s) > max_t ? tsdb_series_newest(s)
+					       : max_t) - raw_ms;
+	for (i = 0; i < it->npoints; i++) {
+		if (it->points[i].t_ms < floor) {
+			mds_diag(it->why, sizeof(it->why),
+				 "datapoints[%zu].timestamp is more than %lld "
+				 "minutes before the newest datapoint of "
+				 "this series", i,
+				 (long long)(raw_ms / 60000));
+			return;
+		}
+	}
+	for (i = 0; i < it->npoints; i++) {
+		if (tsdb_series_append(s, it->points[i].t_ms,
+				       it->points[i].value) != 0) {
+			mds_diag(it->why, sizeof(it->why),
+				 "datapoints[%zu] was refused by the store",
+				 i);
+			return;
+		}
+	}
+}
+
+int monitoring_post(struct monitoring *m, struct monitoring_item *items,
+		    size_t nitems, bool atomic, size_t *nfailed,
+		    struct fault *f)
+{
+	size_t i, npoints = 0, failed = 0;
+	int64_t now = ids_now_ms();
+
+	*nfailed = 0;
+	if (nitems == 0)
+		return fault_set(f, MDS_E_INVAL, "metricData",
+				 "metricData must be a non-empty array");
+	if (nitems > MONITORING_POST_MAX_ITEMS)
+		return fault_set(f, MDS_E_LIMIT, "metricData",
+				 "metricData has %zu items; at most %d per "
+				 "request", nitems, MONITORING_POST_MAX_ITEMS);
+	for (i = 0; i < nitems; i++)
+		npoints += items[i].npoints;
+	if (npoints > MONITORING_POST_MAX_DATAPOINTS)
+		return fault_set(f, MDS_E_LIMIT, "metricData",
+				 "the request has %zu datapoints; at most %d "
+				 "per request", npoints,
+				 MONITORING_POST_MAX_DATAPOINTS);
+	for (i = 0; i < nitems; i++)
+		if (items[i].why[0] != '\0' ||
+		    check_item(m, &items[i], now) != 0)
+			failed++;
+	if (atomic && failed > 0) {
+		for (i = 0; items[i].why[0] == '\0'; i++)
+			;
+		return fault_set(f, MDS_E_INVAL, "metricData",
+				 "metricData[%zu]: %s; nothing was stored "
+				 "(batchAtomicity ATOMIC)", i, items[i].why);
+	}
+	for (i = 0; i < nitems; i++) {
+		if (items[i].why[0] == '\0')
+			store_item(m, &items[i]);
+		if (items[i].why[0] != '\0')
+			(*nfailed)++;
+	}
+	return 0;
+}
+
+/* ---- queries ---- */
+
+static int any_series(const struct tsdb_series *s, void *arg)
+{
+	(void)s;
+	(void)arg;
+	return 1;
+}
+
+/* The range and resolution of q, checked. */
+static int query_range(const struct monitoring_query *q,
+		       const struct mql_query *mq, int64_t *start,
+		       int64_t *end, int64_t *res, struct fault *f)
+{
+	*end = q->has_end ? q->end_ms : ids_now_ms();
+	*start = q->has_start ? q->start_ms : *end - QUERY_DEFAULT_RANGE_MS;
+	if (*start >= *end)
+		return fault_set(f, MDS_E_INVAL, "startTime",
+				 "startTime must be before endTime");
+	*res = mql_interval_ms(mq) < 60000 ? mql_interval_ms(mq) : 60000;
+	if (q->resolution_ms != 0)
+		*res = q->resolution_ms;
+	if (*res < RES_MIN_MS || *res > RES_MAX_MS)
+		return fault_set(f, MDS_E_INVAL, "resolution",
+				 "resolution must be a duration from 1s to 1d "
+				 "such as \"1m\", \"10s\" or \"PT1M\"");
+	if ((*end - *start) / *res < 1)
+		return fault_set(f, MDS_E_INVAL, "startTime",
+				 "the range from startTime to endTime must "
+				 "span at least one resolution");
+	if ((*end - *start) / *res > QUERY_MAX_STEPS)
+		return fault_set(f, MDS_E_LIMIT, "resolution",
+				 "the range holds more than %d points of the "
+				 "resolution; shorten it or use a coarser "
+				 "resolution", QUERY_MAX_STEPS);
+	return 0;
+}
+
+int monitoring_query(struct monitoring *m, const struct monitoring_query *q,
+		     monitoring_series_fn *fn, void *arg, struct fault *f)
+{
+	const char *ns = q->namespace ? q->namespace : MONITORING_NAMESPACE;
+	struct mql_result *r = &m->qres;
+	struct mql_query *mq = NULL;
+	int64_t start = 0, end = 0, res = 0;
+	const char *why;
+	char diag[512];
+	int rc;
+
+	why = monitoring_ns_problem(ns, 1);
+	if (why != NULL)
+		return fault_set(f, MDS_E_INVAL, "namespace", "namespace %s",
+				 why);
+	rc = mql_parse(q->query, &mq, diag, sizeof(diag));
+	if (rc != 0)
+		return fault_set(f, rc == MDS_E_LIMIT ? rc : MDS_E_INVAL,
+				 "query", "query: %s", diag);
+	rc = query_range(q, mq, &start, &end, &res, f);
+	if (rc != 0)
+		goto out;
+	if (tsdb_select(m->db, ns, mql_metric(mq), NULL, 0, any_series,
+			NULL) == 0) {
+		rc = fault_set(f, MDS_E_NOTFOUND, "query",
+			       "no metric '%s' in namespace '%s'",
+			       mql_metric(mq), ns);
+		goto out;
+	}
+	rc = mql_eval_range(mq, m->db, ns, start, end, res, r);
+	if (rc == 0 && r->nstreams > 0 &&
+	    r->nstreams * r->streams[0].npoints > QUERY_MAX_POINTS)
+		rc = MDS_E_LIMIT;
+	if (rc != 0) {
+		rc = fault_set(f, rc, "query",
+			       "the result would hold more than %d points; "
+			       "narrow the query (filters, a shorter range "
+			       "or a coarser resolution)", QUERY_MAX_POINTS);
+		goto out;
+	}
+	for (size_t i = 0; i < r->nstreams; i++) {
+		const struct mql_stream *s = &r->streams[i];
+		struct monitoring_series v = {
+			.namespace = ns, .name = mql_metric(mq),
+			.dims = s->dims, .ndims = s->ndims,
+			.points = s->points, .npoints = s->npoints,
+			.condition_met = mql_has_condition(mq),
+		};
+
+		if (mql_has_condition(mq) &&
+		    (s->npoints == 0 || !s->points[s->npoints - 1].holds))
+			continue;
+		fn(arg, &v);
+	}
+out:
+	mql_free(mq);
+	return rc;
+}
+
+/* ---- latest value, for the autoscale function ---- */
+
+struct latest {
+	int64_t start, end;
+	double max;
+	int found;
+};
+
+static int latest_one(const struct tsdb_series *s, void *arg)
+{
+	struct latest *l = arg;
+	struct tsdb_read rd;
+	double v;
+	int k;
+
+	tsdb_series_read(s, l->start, l->end, &rd);
+	k = rd.n[1] > 0 ? 1 : 0;
+	if (rd.n[k] == 0)
+		return 0;
+	if (rd.res == TSDB_RES_RAW)
+		v = rd.raw[k][rd.n[k] - 1].v;
+	else
+		v = rd.agg[k][rd.n[k] - 1].last;
+	if (!l->found || v > l->max)
+		l->max = v;
+	l->found = 1;
+	return 0;
+}
+
+/* The newest value of metric among the series whose dimension key is
+ * value, over the last window_ms; the max when several series match. */
+static int latest_by(struct monitoring *m, const char *metric,
+		     const char *key, const char *value, int64_t window_ms,
+		     double *out)
+{
+	struct tsdb_term term = { key, value, TSDB_MATCH_EQ };
+	struct tsdb_clause clause = { &term, 1 };
+	struct latest l = { 0 };
+
+	l.end = ids_now_ms() + 1;
+	l.start = l.end - 1 - window_ms;
+	tsdb_select(m->db, MONITORING_NAMESPACE, metric, &clause, 1,
+		    latest_one, &l);
+	if (!l.found)
+		return MDS_E_NOTFOUND;
+	*out = l.max;
+	return 0;
+}
+
+int monitoring_latest(struct monitoring *m, const char *metric,
+		      const char *resource_id, int64_t window_ms,
+		      double *value)
+{
+	return latest_by(m, metric, "resourceId", resource_id, window_ms,
+			 value);
+}
+
+int monitoring_latest_instance(struct monitoring *m, const char *metric,
+			       const char *instance_id, int64_t window_ms,
+			       double *value)
+{
+	return latest_by(m, metric, "instanceId", instance_id, window_ms,
+			 value);
+}
+/* ---- the life cycle ---- */
+
+void metrics_open(struct monitoring *m)
+{
+	snap_load(m);
+	if (m->env.gateway != NULL)
+		gateway_set_observer(m->env.gateway, on_request, m);
+}
+
+void metrics_close(struct monitoring *m)
+{
+	if (m->env.gateway != NULL)
+		gateway_set_observer(m->env.gateway, NULL, NULL);
+	if (m->save_running) {
+		/* The job writes the same files: save after it. */
+		m->final_save = 1;
+		m->pending++;
+	} else {
+		save_sync(m);
+	}
+}
+
+void metrics_free(struct monitoring *m)
+{
+	map_free(&m->insts);
+	map_free(&m->deps);
+}

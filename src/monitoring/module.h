@@ -1,0 +1,104 @@
+/*
+ * module.h - what the monitoring module's files share (not for other
+ * modules: they include monitoring.h).
+ *
+ *   monitoring.c  the module's life cycle and the name rules
+ *   metrics.c     sampling, the snapshot, posted metrics, queries
+ *   alarms.c      alarm definitions and their evaluation
+ */
+#ifndef MDS_MONITORING_MODULE_H
+#define MDS_MONITORING_MODULE_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/alarm.h"
+#include "core/mql.h"
+#include "core/tsdb.h"
+#include "monitoring/monitoring.h"
+#include "util/buf.h"
+#include "util/htab.h"
+
+#define SRC "monitoring"
+
+#define MONITORING_SNAPSHOT_PERIOD_MS 30000
+#define MONITORING_MESSAGE_MAX ((size_t)4 << 20) /* one alarm message */
+
+/* An entry of a map; embedded first in the structs the map holds. */
+struct map_entry {
+	char *key;
+	uint64_t gen; /* the sampling period that last saw it */
+};
+
+/* Entries by key, in insertion order, indexed by their keys' hashes. */
+struct map {
+	struct map_entry **v;
+	size_t n, cap;
+	struct htab ix;
+};
+
+struct alarm_entry;
+struct record;
+
+struct monitoring {
+	struct monitoring_env env;
+	char *data_dir, *api_url;
+	struct tsdb *db;
+	uv_timer_t sample_timer, eval_timer, snap_timer;
+
+	/* metrics.c */
+	uint64_t gen;
+	unsigned ncpu;
+	struct map insts, deps;
+	struct mql_result qres;
+	int save_running; /* a snapshot job is in the thread pool */
+	int final_save;   /* save once the running job is done (closing) */
+
+	/* alarms.c */
+	struct alarm_entry **alarms;
+	size_t nalarms, alarms_cap;
+	struct alarm_events events;
+	struct record *recs;
+	size_t nrecs, recs_cap;
+	struct buf msg;
+	monitoring_publish_fn *publish;
+	monitoring_topic_exists_fn *topic_exists;
+	void *publish_arg;
+
+	int closing;
+	int pending; /* handles and jobs to finish before the free */
+};
+
+/* monitoring.c */
+
+/* Why ns is not a namespace mdscale takes, or NULL: [a-z][a-z0-9_]*, at
+ * most 255 bytes; "oci_" is reserved for the platform's own namespaces
+ * (allowed when allow_oci, i.e. for alarms and queries, or for mdscale's
+ * own). */
+const char *monitoring_ns_problem(const char *ns, int allow_oci);
+/* Whether s is a metric name: a letter, then letters, digits, '.', '_',
+ * '-' and '$', at most TSDB_MAX_STR bytes (dimension keys may also start
+ * with '_' when key). */
+int monitoring_name_ok(const char *s, int key);
+/* Frees the module once nothing of it runs any more. */
+void monitoring_free(struct monitoring *m);
+
+/* metrics.c */
+
+/* Loads the snapshot and starts observing the gateway. */
+void metrics_open(struct monitoring *m);
+void metrics_on_sample(uv_timer_t *t);
+void metrics_on_snapshot(uv_timer_t *t);
+/* Stops observing and saves the snapshot; may leave a job pending (then
+ * m->pending counts it and the job frees the module). */
+void metrics_close(struct monitoring *m);
+void metrics_free(struct monitoring *m);
+
+/* alarms.c */
+
+/* Loads the alarms from the store. Returns 0 or the store's error. */
+int alarms_open(struct monitoring *m);
+void alarms_on_eval(uv_timer_t *t);
+void alarms_free(struct monitoring *m);
+
+#endif

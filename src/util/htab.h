@@ -1,0 +1,83 @@
+/*
+ * htab.h - the hash index the modules share, and the one string hash.
+ *
+ * A table maps 64-bit hashes to 32-bit values, normally indices into an
+ * array the caller keeps: the items stay where the caller put them (in
+ * creation order, so iteration never depends on addresses), and a lookup
+ * narrows them to those with the same full hash, for the caller to compare
+ * keys. Open addressing with linear probing; the table doubles at 3/4
+ * load, so it grows with its items and no further (the caller caps those).
+ * A zeroed struct htab is an empty table; nothing is allocated before the
+ * first htab_put().
+ *
+ * The hashes: FNV-1a over bytes (streamable, from HASH_SEED), a combiner
+ * for tuples and the splitmix64 finalizer that spreads every input bit over
+ * the slot index; hash_bytes() and hash_str() apply FNV-1a and the
+ * finalizer.
+ */
+#ifndef MDS_HTAB_H
+#define MDS_HTAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The value no slot holds: what htab_first() and htab_next() return at the
+ * end. Never a value of htab_put(). */
+#define HTAB_NONE UINT32_MAX
+
+struct htab {
+	uint64_t *hash;
+	uint32_t *val;
+	size_t mask; /* slots - 1, or 0 before the first put */
+	size_t n;    /* values held */
+};
+
+/* A lookup in progress; see htab_first(). */
+struct htab_iter {
+	const struct htab *t;
+	uint64_t h;
+	size_t i;
+};
+
+/* Frees the table's arrays and leaves it empty (zeroed). NULL is fine. */
+void htab_free(struct htab *t);
+
+/* Forgets every value, keeping the allocation for the next puts. */
+void htab_clear(struct htab *t);
+
+/*
+ * Adds v (not HTAB_NONE) under hash h. The table does not look for a value
+ * already there: a caller that wants one value per key looks it up first.
+ */
+void htab_put(struct htab *t, uint64_t h, uint32_t v);
+
+/*
+ * Starts a lookup of h: returns the first value put under exactly h, or
+ * HTAB_NONE; htab_next() returns the following ones. Values come in no
+ * particular order. The table must not change during a lookup.
+ */
+uint32_t htab_first(const struct htab *t, uint64_t h, struct htab_iter *it);
+uint32_t htab_next(struct htab_iter *it);
+
+/* The number of values held. */
+size_t htab_count(const struct htab *t);
+
+/* FNV-1a's offset basis: the h to start hash_fnv1a() from. */
+#define HASH_SEED 0xcbf29ce484222325ULL
+
+/* Continues an FNV-1a hash h over n bytes at p; feed pieces in order. */
+uint64_t hash_fnv1a(uint64_t h, const void *p, size_t n);
+
+/* Combines h with v (for a tuple of hashes); not commutative. */
+uint64_t hash_mix(uint64_t h, uint64_t v);
+
+/* The splitmix64 finalizer: use it on a hash before it picks a slot. */
+uint64_t hash_fin(uint64_t h);
+
+/* hash_fin(hash_fnv1a(HASH_SEED, p, n)): a table-ready hash of bytes. */
+uint64_t hash_bytes(const void *p, size_t n);
+
+/* hash_bytes(s, strlen(s)). */
+uint64_t hash_str(const char *s);
+
+#endif

@@ -1,0 +1,176 @@
+/* test_htab.c - the shared hash index and string hash (util/htab.h). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "util/htab.h"
+
+/* Collects every value the table returns for h, in a sorted list. */
+static size_t lookup_all(const struct htab *t, uint64_t h, uint32_t *out,
+			 size_t max)
+{
+	struct htab_iter it;
+	size_t n = 0;
+
+	for (uint32_t v = htab_first(t, h, &it); v != HTAB_NONE;
+	     v = htab_next(&it)) {
+		assert_true(n < max);
+		out[n++] = v;
+	}
+	for (size_t i = 1; i < n; i++)
+		for (size_t k = i; k > 0 && out[k - 1] > out[k]; k--) {
+			uint32_t x = out[k];
+
+			out[k] = out[k - 1];
+			out[k - 1] = x;
+		}
+	return n;
+}
+
+static void empty_table_finds_nothing(void **state)
+{
+	struct htab t = { 0 };
+	struct htab_iter it;
+
+	(void)state;
+	assert_int_equal(htab_first(&t, 42, &it), HTAB_NONE);
+	assert_int_equal(htab_count(&t), 0);
+	htab_clear(&t);
+	htab_free(&t);
+	htab_free(NULL);
+}
+
+/* Ten thousand strings: each found under its hash, at its index, after
+ * the table grew many times; absent strings are not found. */
+static void strings_by_index(void **state)
+{
+	enum { N = 10000 };
+	static char keys[N][16];
+	struct htab t = { 0 };
+
+	(void)state;
+	for (uint32_t i = 0; i < N; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "key-%u", i);
+		htab_put(&t, hash_str(keys[i]), i);
+	}
+	assert_int_equal(htab_count(&t), N);
+	for (uint32_t i = 0; i < N; i++) {
+		struct htab_iter it;
+		uint32_t v = htab_first(&t, hash_str(keys[i]), &it);
+
+		while (v != HTAB_NONE && strcmp(keys[v], keys[i]) != 0)
+			v = htab_next(&it);
+		assert_int_equal(v, i);
+	}
+	for (uint32_t i = N; i < N + 100; i++) {
+		char k[16];
+		struct htab_iter it;
+		uint32_t v;
+
+		snprintf(k, sizeof(k), "key-%u", i);
+		v = htab_first(&t, hash_str(k), &it);
+		while (v != HTAB_NONE && strcmp(keys[v], k) != 0)
+			v = htab_next(&it);
+		assert_int_equal(v, HTAB_NONE);
+	}
+	/* The table holds at most 3/4 of its slots. */
+	assert_true(t.n * 4 <= (t.mask + 1) * 3);
+	htab_free(&t);
+}
+
+/* Values under the same hash all come back; colliding slots (hashes equal
+ * in their low bits) keep their values apart. */
+static void collisions_return_every_value(void **state)
+{
+	struct htab t = { 0 };
+	uint32_t got[8];
+	size_t n;
+
+	(void)state;
+	htab_put(&t, 7, 1);
+	htab_put(&t, 7, 2);
+	htab_put(&t, 7 + (1ULL << 40), 3); /* same slot, another hash */
+	htab_put(&t, 8, 4);
+	n = lookup_all(&t, 7, got, 8);
+	assert_int_equal(n, 2);
+	assert_int_equal(got[0], 1);
+	assert_int_equal(got[1], 2);
+	n = lookup_all(&t, 7 + (1ULL << 40), got, 8);
+	assert_int_equal(n, 1);
+	assert_int_equal(got[0], 3);
+	n = lookup_all(&t, 8, got, 8);
+	assert_int_equal(n, 1);
+	assert_int_equal(got[0], 4);
+	assert_int_equal(lookup_all(&t, 9, got, 8), 0);
+	htab_free(&t);
+}
+
+/* Clearing keeps the slots, and the table works again after it. */
+static void clear_then_reuse(void **state)
+{
+	struct htab t = { 0 };
+	struct htab_iter it;
+	size_t slots;
+
+	(void)state;
+	for (uint32_t i = 0; i < 100; i++)
+		htab_put(&t, hash_fnv1a(HASH_SEED, &i, sizeof(i)), i);
+	slots = t.mask + 1;
+	htab_clear(&t);
+	assert_int_equal(htab_count(&t), 0);
+	assert_int_equal(t.mask + 1, slots);
+	for (uint32_t i = 0; i < 100; i++)
+		assert_int_equal(htab_first(&t, hash_fnv1a(HASH_SEED, &i,
+							    sizeof(i)),
+					    &it),
+				 HTAB_NONE);
+	htab_put(&t, 5, 50);
+	assert_int_equal(htab_first(&t, 5, &it), 50);
+	assert_int_equal(htab_next(&it), HTAB_NONE);
+	htab_free(&t);
+	assert_null(t.val);
+}
+
+/* FNV-1a's published test vectors, streaming in pieces, and the
+ * finalizer spreading one changed bit. */
+static void hashes(void **state)
+{
+	uint64_t a, b, diff;
+	int bits = 0;
+
+	(void)state;
+	assert_true(hash_fnv1a(HASH_SEED, "", 0) == 0xcbf29ce484222325ULL);
+	assert_true(hash_fnv1a(HASH_SEED, "a", 1) == 0xaf63dc4c8601ec8cULL);
+	assert_true(hash_fnv1a(HASH_SEED, "foobar", 6) ==
+		    0x85944171f73967e8ULL);
+	assert_true(hash_fnv1a(hash_fnv1a(HASH_SEED, "foo", 3), "bar", 3) ==
+		    hash_fnv1a(HASH_SEED, "foobar", 6));
+	assert_true(hash_str("foobar") == hash_bytes("foobar", 6));
+	assert_true(hash_str("foobar") ==
+		    hash_fin(hash_fnv1a(HASH_SEED, "foobar", 6)));
+	/* A tuple's order matters. */
+	assert_true(hash_mix(hash_mix(0, 1), 2) !=
+		    hash_mix(hash_mix(0, 2), 1));
+	a = hash_fin(1);
+	b = hash_fin(3);
+	for (diff = a ^ b; diff != 0; diff &= diff - 1)
+		bits++;
+	assert_true(bits > 16);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(empty_table_finds_nothing),
+		cmocka_unit_test(strings_by_index),
+		cmocka_unit_test(collisions_return_every_value),
+		cmocka_unit_test(clear_then_reuse),
+		cmocka_unit_test(hashes),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
