@@ -78,6 +78,9 @@ struct policy;
 const struct field *api_topic_fields(void);
 const struct field *api_subscription_fields(void);
 const struct field *api_function_fields(void);
+/* The field tables of a deployment's create and update bodies. */
+const struct field *api_deployment_fields(void);
+const struct field *api_deployment_update_fields(void);
 const struct field *api_autoscale_policy_fields(void);
 
 /*

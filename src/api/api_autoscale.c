@@ -213,21 +213,17 @@ static void put(struct api_call *c)
 {
 	struct policy p;
 	struct fault f;
-	json_t *dep, *out = NULL;
-	char id[64];
+	json_t *out = NULL;
+	char id[DEPLOY_ID_MAX];
 
 	if (api_autoscale_policy_parse(c->body, &p, "", &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
-	dep = deploy_get(c->api->deploy, c->id, &f);
-	if (dep == NULL) {
+	if (deploy_resolve(c->api->deploy, c->id, id, &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
-	snprintf(id, sizeof(id), "%s",
-		 json_string_value(json_object_get(dep, "id")));
-	json_decref(dep);
 	autoscale_teardown(c->api->autoscale, id);
 	if (api_autoscale_setup(c->api, id, &p, &out, &f) != 0)
 		api_reply_fault(c, &f);
@@ -238,15 +234,13 @@ static void put(struct api_call *c)
 static void del(struct api_call *c)
 {
 	struct fault f;
-	json_t *dep = deploy_get(c->api->deploy, c->id, &f);
+	char id[DEPLOY_ID_MAX];
 
-	if (dep == NULL) {
+	if (deploy_resolve(c->api->deploy, c->id, id, &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
-	autoscale_teardown(c->api->autoscale,
-			   json_string_value(json_object_get(dep, "id")));
-	json_decref(dep);
+	autoscale_teardown(c->api->autoscale, id);
 	api_reply(c, 200, json_object(), NULL);
 }
 

@@ -1,11 +1,390 @@
-/* api_deploy.c - the REST routes of deployments and work requests. */
+/*
+ * api_deploy.c - the REST routes of deployments and work requests, and
+ * their JSON: request bodies are checked for their shape and turned into
+ * the deployments module's structs; its views are turned into the answers
+ * of docs/api.md.
+ */
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
-#include "notify/autoscale.h"
+#include "api/api_deploy.h"
+#include "api/fields.h"
+#include "api/jsonx.h"
 #include "deploy/deploy.h"
+#include "notify/autoscale.h"
+#include "util/err.h"
+#include "util/xalloc.h"
+
+/* ---- views -> JSON ---- */
+
+static json_t *str_or_null(const char *s)
+{
+	return s[0] ? json_string(s) : json_null();
+}
+
+static json_t *inst_json(const struct deploy_instance_view *in)
+{
+	return json_pack("{s:s, s:s, s:i, s:i, s:s, s:i, s:o, s:o, s:o}",
+			 "id", in->id, "state", in->state, "port", in->port,
+			 "pid", in->pid, "instanceShapeName", in->shape,
+			 "restarts", in->restarts, "timeStarted",
+			 jsonx_time(in->started_ms), "cgroup",
+			 str_or_null(in->location), "lastExit",
+			 str_or_null(in->last_exit));
+}
+
+static json_t *command_json(const struct deploy_view *v)
+{
+	json_t *a;
+
+	if (v->shell)
+		return json_string(v->argc ? v->argv[0] : "");
+	a = json_array();
+	for (size_t i = 0; i < v->argc; i++)
+		json_array_append_new(a, json_string(v->argv[i]));
+	return a;
+}
+
+static json_t *env_json(const struct deploy_view *v)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < v->nenv; i++) {
+		const char *eq = strchr(v->env[i], '=');
+		char *k = xstrndup(v->env[i], (size_t)(eq - v->env[i]));
+
+		json_object_set_new(o, k, json_string(eq + 1));
+		free(k);
+	}
+	return o;
+}
+
+json_t *api_deploy_view_json(const struct deploy_view *v)
+{
+	json_t *o, *arr = json_array();
+
+	o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:i, s:o, s:i, "
+		      "s:i, s:o, s:o, s:o}",
+		      "id", v->id, "displayName", v->name, "lifecycleState",
+		      v->state, "lifecycleDetails", v->details, "command",
+		      command_json(v), "healthPath", v->health_path,
+		      "instanceShapeName", v->shape, "instanceCount",
+		      (int)v->count, "environment", env_json(v),
+		      "readyTimeoutSeconds", (int)v->ready_timeout_s,
+		      "drainTimeoutSeconds", (int)v->drain_timeout_s,
+		      "timeCreated", jsonx_time(v->created_ms), "timeUpdated",
+		      jsonx_time(v->updated_ms), "currentWorkRequestId",
+		      str_or_null(v->wr_id));
+	json_object_set_new(o, "replayNonIdempotent",
+			    json_boolean(v->replay_all));
+	json_object_set_new(o, "endpoint", json_string(v->endpoint));
+	for (size_t i = 0; i < v->ninst; i++)
+		json_array_append_new(arr, inst_json(&v->inst[i]));
+	json_object_set_new(o, "instances", arr);
+	if (strcmp(v->backend, "local") != 0) {
+		json_object_set_new(o, "backend", json_string(v->backend));
+		json_object_set_new(o, "ref", json_string(v->ref));
+	}
+	return o;
+}
+
+json_t *api_deploy_workreq_json(const struct deploy_workreq_view *v)
+{
+	json_t *steps = json_array(), *o;
+
+	for (size_t i = 0; i < v->nsteps; i++) {
+		const struct deploy_step_view *s = &v->steps[i];
+
+		json_array_append_new(
+			steps,
+			json_pack("{s:i, s:s, s:o, s:s, s:o, s:o, s:s}",
+				  "index", (int)i, "kind", s->kind,
+				  "instanceId", str_or_null(s->inst),
+				  "status", s->status, "timeStarted",
+				  jsonx_time(s->t0), "timeFinished",
+				  jsonx_time(s->t1), "message", s->msg));
+	}
+	o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:{s:i, s:s}, s:{s:i, s:s}, "
+		      "s:o, s:o, s:o, s:o, s:o}",
+		      "id", v->id, "deploymentId", v->dep_id, "operationType",
+		      v->op, "status", v->status, "percentComplete",
+		      v->percent, "from", "instanceCount", (int)v->from_n,
+		      "instanceShapeName", v->from_shape, "to",
+		      "instanceCount", (int)v->to_n, "instanceShapeName",
+		      v->to_shape, "errorMessage", str_or_null(v->error),
+		      "timeAccepted", jsonx_time(v->accepted), "timeStarted",
+		      jsonx_time(v->started), "timeFinished",
+		      jsonx_time(v->finished), "steps", steps);
+	if (v->platform_id[0] != '\0')
+		json_object_set_new(o, "platformWorkRequestId",
+				    json_string(v->platform_id));
+	return o;
+}
+
+static void add_view(void *arg, const struct deploy_view *v)
+{
+	json_array_append_new(arg, api_deploy_view_json(v));
+}
+
+json_t *api_deploy_list_json(struct deploy *d, const char *name)
+{
+	json_t *items = json_array();
+
+	deploy_each(d, name, add_view, items);
+	return json_pack("{s:o}", "items", items);
+}
+
+static void add_workreq(void *arg, const struct deploy_workreq_view *v)
+{
+	json_array_append_new(arg, api_deploy_workreq_json(v));
+}
+
+json_t *api_deploy_workreqs_json(struct deploy *d, const char *key)
+{
+	json_t *items = json_array();
+
+	deploy_each_workreq(d, key, add_workreq, items);
+	return json_pack("{s:o}", "items", items);
+}
+
+/* ---- request bodies -> structs, through field tables ---- */
+
+/* The command: a line for /bin/sh -c, or an argument vector. */
+struct body_command {
+	char **argv; /* new, NULL-terminated (xstrvfree) */
+	size_t argc;
+	bool shell;
+};
+
+/* A POST /v1/deployments body. */
+struct create_body {
+	char name[DEPLOY_NAME_MAX + 1];
+	struct body_command command;
+	char shape[SHAPE_NAME_MAX + 1];
+	uint32_t count;
+	char health_path[DEPLOY_HEALTH_PATH_MAX + 1];
+	char **env; /* "NAME=value", new (xstrvfree) */
+	uint32_t ready_timeout_s;
+	uint32_t drain_timeout_s;
+	bool replay_all;
+};
+
+/* A PUT /v1/deployments/{id} body. */
+struct change_body {
+	uint32_t count;
+	char shape[SHAPE_NAME_MAX + 1];
+};
+
+static int parse_command(const json_t *v, void *dst, const struct field *fd,
+			 const char *path, struct fault *f)
+{
+	struct body_command *c = dst;
+	char item[FIELD_PATH_MAX];
+	size_t i;
+	json_t *x;
+
+	(void)fd;
+	if (json_is_string(v)) {
+		if (json_string_length(v) == 0 ||
+		    json_string_length(v) > DEPLOY_COMMAND_MAX)
+			return fault_set(f, MDS_E_INVAL, path,
+					 "%s must be a string of length from 1 "
+					 "to %d", path, DEPLOY_COMMAND_MAX);
+		c->argv = xcalloc(2, sizeof(char *));
+		c->argv[0] = xstrdup(json_string_value(v));
+		c->argc = 1;
+		c->shell = true;
+		return 0;
+	}
+	if (!json_is_array(v))
+		return fields_fault_type(f, path, "a string or an array of "
+					 "strings");
+	if (json_array_size(v) == 0 || json_array_size(v) > DEPLOY_ARGV_MAX)
+		return fault_set(f, MDS_E_INVAL, path,
+				 "%s must be an array of length from 1 to %d",
+				 path, DEPLOY_ARGV_MAX);
+	json_array_foreach(v, i, x) {
+		snprintf(item, sizeof(item), "%s[%zu]", path, i);
+		if (!json_is_string(x))
+			return fields_fault_type(f, item, "a string");
+		if (json_string_length(x) > DEPLOY_COMMAND_MAX)
+			return fault_set(f, MDS_E_INVAL, item,
+					 "%s must be a string of length from 0 "
+					 "to %d", item, DEPLOY_COMMAND_MAX);
+	}
+	c->argv = jsonx_strv(v, DEPLOY_ARGV_MAX);
+	c->argc = json_array_size(v);
+	return 0;
+}
+
+static int parse_env(const json_t *v, void *dst, const struct field *fd,
+		     const char *path, struct fault *f)
+{
+	char ***env = dst;
+	char item[FIELD_PATH_MAX];
+	const char *key;
+	json_t *x;
+	size_t n = 0;
+
+	(void)fd;
+	if (!json_is_object(v))
+		return fields_fault_type(f, path, "an object of strings");
+	if (json_object_size(v) > DEPLOY_ENV_MAX)
+		return fault_set(f, MDS_E_INVAL, path,
+				 "%s must hold at most %d variables", path,
+				 DEPLOY_ENV_MAX);
+	json_object_foreach((json_t *)v, key, x) {
+		fields_path(item, sizeof(item), path, key);
+		if (key[0] == '\0' || strchr(key, '=') != NULL)
+			return fault_set(f, MDS_E_INVAL, path,
+					 "%s: a name must be non-empty and "
+					 "must not hold '='", item);
+		if (!json_is_string(x)) /* the field is the object */
+			return fault_set(f, MDS_E_INVAL, path,
+					 "%s must be a string", item);
+	}
+	*env = xcalloc(json_object_size(v) + 1, sizeof(char *));
+	json_object_foreach((json_t *)v, key, x)
+		(*env)[n++] = xasprintf("%s=%s", key, json_string_value(x));
+	return 0;
+}
+
+#define NAME_CHARS                                                           \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+
+static const struct field create_fields[] = {
+	{ .name = "displayName", .type = FIELD_STRING,
+	  FIELD_AT(struct create_body, name), .required = true, .min = 1,
+	  .max = DEPLOY_NAME_MAX, .chars = NAME_CHARS,
+	  .chars_desc = "A-Z a-z 0-9 . _ -",
+	  .doc = "unique among live deployments; not starting with md-" },
+	{ .name = "command", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct create_body, command), .required = true,
+	  .parse = parse_command,
+	  .doc = "a string or an array of strings" },
+	{ .name = "instanceShapeName", .type = FIELD_STRING,
+	  FIELD_AT(struct create_body, shape), .min = 1,
+	  .doc = "a shape of the ladder; default from the config" },
+	{ .name = "instanceCount", .type = FIELD_INTEGER,
+	  FIELD_AT(struct create_body, count), .min = 1, .max = 256,
+	  .doc = "default 1; at most the configured maximum" },
+	{ .name = "healthPath", .type = FIELD_STRING,
+	  FIELD_AT(struct create_body, health_path), .min = 1,
+	  .doc = "default /health; starts with /" },
+	{ .name = "environment", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct create_body, env), .parse = parse_env,
+	  .doc = "an object of strings" },
+	{ .name = "readyTimeoutSeconds", .type = FIELD_INTEGER,
+	  FIELD_AT(struct create_body, ready_timeout_s),
+	  .min = DEPLOY_READY_TIMEOUT_MIN, .max = DEPLOY_READY_TIMEOUT_MAX,
+	  .doc = "default from the config" },
+	{ .name = "drainTimeoutSeconds", .type = FIELD_INTEGER,
+	  FIELD_AT(struct create_body, drain_timeout_s), .min = 0,
+	  .max = DEPLOY_DRAIN_TIMEOUT_MAX, .doc = "default from the config" },
+	{ .name = "replayNonIdempotent", .type = FIELD_BOOL,
+	  FIELD_AT(struct create_body, replay_all),
+	  .doc = "default false: when a kept-alive connection to an instance "
+		 "dies before answering, the gateway replays only what was "
+		 "not sent or is idempotent (never a POST), as nginx; true "
+		 "replays POST and PATCH too" },
+	FIELD_END
+};
+
+static const struct field change_fields[] = {
+	{ .name = "instanceCount", .type = FIELD_INTEGER,
+	  FIELD_AT(struct change_body, count), .min = 1, .max = 256,
+	  .doc = "at most the configured maximum" },
+	{ .name = "instanceShapeName", .type = FIELD_STRING,
+	  FIELD_AT(struct change_body, shape), .min = 1,
+	  .doc = "a shape of the ladder" },
+	FIELD_END
+};
+
+const struct field *api_deployment_fields(void)
+{
+	return create_fields;
+}
+
+const struct field *api_deployment_update_fields(void)
+{
+	return change_fields;
+}
+
+static void create_body_free(struct create_body *b)
+{
+	xstrvfree(b->command.argv);
+	xstrvfree(b->env);
+	b->command.argv = NULL;
+	b->env = NULL;
+}
+
+/* Turns a POST body into a deploy_spec that borrows from b (which the
+ * caller frees with create_body_free()). */
+static int body_spec(json_t *body, struct create_body *b,
+		     struct deploy_spec *s, struct fault *f)
+{
+	uint64_t seen = 0;
+	int rc;
+
+	memset(b, 0, sizeof(*b));
+	memset(s, 0, sizeof(*s));
+	if (!json_is_object(body))
+		return fields_fault_type(f, "", "a JSON object");
+	rc = fields_parse(create_fields, body, b, "", &seen, f);
+	if (rc != 0)
+		return rc;
+	s->name = b->name;
+	s->argv = (const char *const *)b->command.argv;
+	s->argc = b->command.argc;
+	s->shell = b->command.shell;
+	s->env = (const char *const *)b->env;
+	for (s->nenv = 0; b->env != NULL && b->env[s->nenv] != NULL;)
+		s->nenv++;
+	if (fields_given(create_fields, seen, "instanceShapeName"))
+		s->shape = b->shape;
+	s->has_count = fields_given(create_fields, seen, "instanceCount");
+	s->count = b->count;
+	if (fields_given(create_fields, seen, "healthPath"))
+		s->health_path = b->health_path;
+	s->has_ready_timeout =
+		fields_given(create_fields, seen, "readyTimeoutSeconds");
+	s->ready_timeout_s = b->ready_timeout_s;
+	s->has_drain_timeout =
+		fields_given(create_fields, seen, "drainTimeoutSeconds");
+	s->drain_timeout_s = b->drain_timeout_s;
+	s->replay_all = b->replay_all;
+	return 0;
+}
+
+/* Turns a PUT body into a deploy_change that borrows from b. */
+static int body_change(json_t *body, struct change_body *b,
+		       struct deploy_change *c, struct fault *f)
+{
+	uint64_t seen = 0;
+	int rc;
+
+	memset(b, 0, sizeof(*b));
+	memset(c, 0, sizeof(*c));
+	if (!json_is_object(body))
+		return fields_fault_type(f, "", "a JSON object");
+	rc = fields_parse(change_fields, body, b, "", &seen, f);
+	if (rc != 0)
+		return rc;
+	if (seen == 0)
+		return fault_set(f, MDS_E_INVAL, "",
+				 "give instanceCount and/or "
+				 "instanceShapeName");
+	c->has_count = fields_given(change_fields, seen, "instanceCount");
+	c->count = b->count;
+	if (fields_given(change_fields, seen, "instanceShapeName"))
+		c->shape = b->shape;
+	return 0;
+}
+
+/* ---- the routes ---- */
 
 static void deployments_list(struct api_call *c)
 {
@@ -13,8 +392,9 @@ static void deployments_list(struct api_call *c)
 	bool by_name = http_query_get(c->req->query, "displayName", name,
 				      sizeof(name)) == 0;
 
-	api_reply(c, 200, deploy_list(c->api->deploy, by_name ? name : NULL),
-	      NULL);
+	api_reply(c, 200,
+		  api_deploy_list_json(c->api->deploy, by_name ? name : NULL),
+		  NULL);
 }
 
 static void with_wr_header(struct api_call *c, int status, json_t *o,
@@ -26,6 +406,54 @@ static void with_wr_header(struct api_call *c, int status, json_t *o,
 	api_reply(c, status, o, hdr);
 }
 
+/* Returns the deployment's JSON, or NULL with f filled. */
+static json_t *deployment_json(struct deploy *d, const char *key,
+			       struct fault *f)
+{
+	struct deploy_view *v = deploy_view_new(d, key, f);
+	json_t *o;
+
+	if (v == NULL)
+		return NULL;
+	o = api_deploy_view_json(v);
+	deploy_view_free(v);
+	return o;
+}
+
+/* Returns the work request's JSON, or NULL with f filled. */
+static json_t *workreq_json(struct deploy *d, const char *id,
+			    struct fault *f)
+{
+	struct deploy_workreq_view *v = deploy_workreq_view_new(d, id, f);
+	json_t *o;
+
+	if (v == NULL)
+		return NULL;
+	o = api_deploy_workreq_json(v);
+	deploy_workreq_view_free(v);
+	return o;
+}
+
+/* Takes "autoscale" out of a create body: NULL when absent or off, else a
+ * new reference to it. */
+static json_t *take_autoscale(json_t *body)
+{
+	json_t *as;
+
+	if (!json_is_object(body))
+		return NULL;
+	as = json_object_get(body, "autoscale");
+	if (as == NULL)
+		return NULL;
+	json_incref(as);
+	json_object_del(body, "autoscale");
+	if (json_is_false(as) || json_is_null(as)) {
+		json_decref(as);
+		return NULL;
+	}
+	return as;
+}
+
 /*
  * A create may ask for autoscaling ("autoscale": true or a policy): the
  * policy is checked before anything is created, and the alarms, topic and
@@ -35,56 +463,44 @@ static void deployments_create(struct api_call *c)
 {
 	struct fault f;
 	struct policy policy;
-	json_t *out = NULL, *as = NULL, *chain = NULL, *gone = NULL;
-	char wr[64];
+	struct deploy_spec spec;
+	struct create_body body;
+	json_t *out, *chain = NULL, *as = take_autoscale(c->body);
+	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX], ignored_wr[DEPLOY_ID_MAX];
+	int rc;
 
-	if (json_is_object(c->body)) {
-		as = json_object_get(c->body, "autoscale");
-		if (as != NULL) {
-			json_incref(as);
-			json_object_del(c->body, "autoscale");
-		}
-		if (json_is_false(as) || json_is_null(as)) {
-			json_decref(as);
-			as = NULL;
-		}
+	rc = as != NULL ? api_autoscale_policy_parse(as, &policy, "autoscale",
+						     &f)
+			: 0;
+	json_decref(as);
+	memset(&body, 0, sizeof(body));
+	if (rc == 0)
+		rc = body_spec(c->body, &body, &spec, &f);
+	if (rc == 0)
+		rc = deploy_create(c->api->deploy, &spec, id, wr, &f);
+	create_body_free(&body);
+	if (rc != 0) {
+		api_reply_fault(c, &f);
+		return;
 	}
 	if (as != NULL &&
-	    api_autoscale_policy_parse(as, &policy, "autoscale", &f) != 0) {
-		json_decref(as);
+	    api_autoscale_setup(c->api, id, &policy, &chain, &f) != 0) {
+		struct fault ignored;
+
+		deploy_delete(c->api->deploy, id, ignored_wr, &ignored);
 		api_reply_fault(c, &f);
 		return;
 	}
-	json_decref(as);
-	if (deploy_create(c->api->deploy, c->body, &out, &f) != 0) {
-		api_reply_fault(c, &f);
-		return;
-	}
-	if (as != NULL) {
-		const char *id = json_string_value(json_object_get(out, "id"));
-
-		if (api_autoscale_setup(c->api, id, &policy, &chain, &f) !=
-		    0) {
-			struct fault ignored;
-
-			deploy_delete(c->api->deploy, id, &gone, &ignored);
-			json_decref(gone);
-			json_decref(out);
-			api_reply_fault(c, &f);
-			return;
-		}
+	out = deployment_json(c->api->deploy, id, &f);
+	if (chain != NULL)
 		json_object_set_new(out, "autoscale", chain);
-	}
-	snprintf(wr, sizeof(wr), "%s",
-		 json_string_value(json_object_get(out, "opc-work-request-id")));
-	json_object_del(out, "opc-work-request-id");
 	with_wr_header(c, 201, out, wr);
 }
 
 static void deployments_get(struct api_call *c)
 {
 	struct fault f;
-	json_t *o = deploy_get(c->api->deploy, c->id, &f);
+	json_t *o = deployment_json(c->api->deploy, c->id, &f);
 
 	api_reply_or_fault(c, o, &f);
 }
@@ -92,40 +508,40 @@ static void deployments_get(struct api_call *c)
 static void deployments_update(struct api_call *c)
 {
 	struct fault f;
-	json_t *wr = NULL;
+	struct deploy_change ch;
+	struct change_body body;
+	char wr[DEPLOY_ID_MAX];
 
-	if (deploy_update(c->api->deploy, c->id, c->body, &wr, &f) != 0) {
+	if (body_change(c->body, &body, &ch, &f) != 0 ||
+	    deploy_change(c->api->deploy, c->id, &ch, wr, &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
-	if (wr == NULL) { /* nothing to change */
+	if (wr[0] == '\0') { /* nothing to change */
 		deployments_get(c);
 		return;
 	}
-	with_wr_header(c, 202, wr,
-		       json_string_value(json_object_get(wr, "id")));
+	with_wr_header(c, 202, workreq_json(c->api->deploy, wr, &f), wr);
 }
 
 static void deployments_delete(struct api_call *c)
 {
 	struct fault f;
-	json_t *wr = NULL;
+	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX];
 
-	if (deploy_delete(c->api->deploy, c->id, &wr, &f) != 0) {
+	if (deploy_resolve(c->api->deploy, c->id, id, &f) != 0 ||
+	    deploy_delete(c->api->deploy, id, wr, &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
-	autoscale_teardown(c->api->autoscale,
-			   json_string_value(json_object_get(wr,
-							     "deploymentId")));
-	with_wr_header(c, 202, wr,
-		       json_string_value(json_object_get(wr, "id")));
+	autoscale_teardown(c->api->autoscale, id);
+	with_wr_header(c, 202, workreq_json(c->api->deploy, wr, &f), wr);
 }
 
 static void workrequests_get(struct api_call *c)
 {
 	struct fault f;
-	json_t *o = deploy_workrequest(c->api->deploy, c->id, &f);
+	json_t *o = workreq_json(c->api->deploy, c->id, &f);
 
 	api_reply_or_fault(c, o, &f);
 }
@@ -137,7 +553,8 @@ static void workrequests_list(struct api_call *c)
 				     sizeof(dep)) == 0;
 
 	api_reply(c, 200,
-	      deploy_workrequests(c->api->deploy, by_dep ? dep : NULL), NULL);
+		  api_deploy_workreqs_json(c->api->deploy, by_dep ? dep : NULL),
+		  NULL);
 }
 
 const struct api_route deploy_routes[] = {

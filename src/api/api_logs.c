@@ -201,13 +201,11 @@ static bool parse_filter(struct api_call *c, struct logs_call *lc)
 		 * it; anything else is taken as an id (a deleted deployment
 		 * still has its lines). */
 		struct fault fault;
-		json_t *d = c->api->deploy != NULL
-				    ? deploy_get(c->api->deploy, v, &fault)
-				    : NULL;
-		const char *id = json_string_value(json_object_get(d, "id"));
+		char id[DEPLOY_ID_MAX];
+		bool found = c->api->deploy != NULL &&
+			     deploy_resolve(c->api->deploy, v, id, &fault) == 0;
 
-		snprintf(lc->dep, sizeof(lc->dep), "%s", id ? id : v);
-		json_decref(d);
+		snprintf(lc->dep, sizeof(lc->dep), "%s", found ? id : v);
 		f->ids.deployment_id = lc->dep;
 	}
 	if (!get_param(c, "stream", lc->stream, sizeof(lc->stream), &has))

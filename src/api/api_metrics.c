@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/api_deploy.h"
 #include "deploy/deploy.h"
 #include "gateway/gateway.h"
 #include "daemon/looplag.h"
@@ -480,7 +481,7 @@ static void metrics(struct api_call *c)
 
 	buf_init(&o.b, METRICS_MAX);
 	if (api->deploy != NULL)
-		list = deploy_list(api->deploy, NULL);
+		list = api_deploy_list_json(api->deploy, NULL);
 	deps = json_object_get(list, "items");
 	deployments(&o, api, deps);
 	gateway(&o, api->gateway, deps);
@@ -568,7 +569,7 @@ static void top(struct api_call *c)
 		json_array_append_new(bounds,
 				      json_real(gateway_lat_bounds_us[b] / 1e6));
 	if (api->deploy != NULL)
-		list = deploy_list(api->deploy, NULL);
+		list = api_deploy_list_json(api->deploy, NULL);
 	json_array_foreach(json_object_get(list, "items"), i, d)
 		json_array_append_new(deps, top_deployment(api, d));
 	json_decref(list);

@@ -108,20 +108,23 @@ static void add_subscription(void *arg,
 	json_array_append_new(arg, subscription_json(s));
 }
 
-/* A delivery record as stored, without the store's own "timeMs". */
-static void add_record(void *arg, const char *record)
+static void add_attempt(void *arg, const struct notifications_attempt *at)
 {
-	json_t *o = json_loads(record, 0, NULL);
-
-	if (json_is_object(o)) {
-		json_object_del(o, "timeMs");
-		json_array_append_new(arg, o);
-	} else {
-		json_decref(o);
-	}
+	json_array_append_new(
+		arg,
+		json_pack("{s:s, s:s, s:i, s:o, s:o, s:s, s:o, s:o, s:I}",
+			  "messageId", at->message_id, "dedupeKey",
+			  at->dedupe_key, "attempt", at->attempt,
+			  "timeStarted", jsonx_time(at->started_ms),
+			  "timeFinished", jsonx_time(at->finished_ms),
+			  "outcome", at->outcome, "status",
+			  at->status >= 0 ? json_integer(at->status)
+					  : json_null(),
+			  "error",
+			  at->error ? json_string(at->error) : json_null(),
+			  "durationMs", (json_int_t)at->duration_ms));
 }
 
-/* Answers 503 while the daemon shuts down (the module is gone). */
 static bool available(struct api_call *c)
 {
 	if (c->api->notifications != NULL)
@@ -319,8 +322,8 @@ static void subscriptions_deliveries(struct api_call *c)
 	if (!available(c))
 		return;
 	items = json_array();
-	if (notifications_deliveries_each(c->api->notifications, c->id,
-					  add_record, items, &f) != 0) {
+	if (notifications_attempts_each(c->api->notifications, c->id,
+					add_attempt, items, &f) != 0) {
 		json_decref(items);
 		api_reply_fault(c, &f);
 		return;

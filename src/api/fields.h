@@ -54,8 +54,10 @@
  *   struct topic_spec spec = { .max_attempts = 8, .timeout_ms = 10000 };
  *   struct fault f;
  *
- *   if (fields_parse(topic_fields, c->body, &spec, "", NULL, &f) != 0)
- *           return api_reply_fault(c, &f);
+ *   if (fields_parse(topic_fields, c->body, &spec, "", NULL, &f) != 0) {
+ *           api_reply_fault(c, &f);
+ *           return;
+ *   }
  *
  * The caller fills the struct with its defaults first; fields_parse() only
  * writes the members of the fields present. It allocates only for
@@ -63,6 +65,11 @@
  * fields_free() releases that. Limits: 64 fields per table, a path of at
  * most FIELD_PATH_MAX - 1 bytes (longer paths are cut in messages), objects
  * nested at most FIELD_DEPTH_MAX deep.
+ *
+ * The docs follow the tables: give the body's page a table whose rows
+ * start with each field's name in backticks, after a line
+ * `<!-- fields: NAME -->`, and register the table in
+ * tests/unit/test_fields_docs.c; the test fails when the two disagree.
  */
 #ifndef MDS_FIELDS_H
 #define MDS_FIELDS_H

@@ -28,6 +28,7 @@
 #include "deploy/cgroup.h"
 #include "daemon/config.h"
 #include "daemon/datadir.h"
+#include "deploy/backend_local.h"
 #include "deploy/deploy.h"
 #include "notify/functions.h"
 #include "gateway/gateway.h"
@@ -61,6 +62,7 @@ struct daemon {
 	struct store *store;
 	struct cgroup_sys *cgroups;
 	struct httpc *httpc;
+	struct backend *local; /* the local backend of deployments */
 	struct gateway *gateway;
 	struct deploy *deploy;
 	struct logging *logging;
@@ -160,6 +162,8 @@ static void on_deploy_closed(void *arg)
 	struct daemon *dm = arg;
 
 	dm->deploy = NULL;
+	dm->local->ops->close(dm->local, NULL, NULL);
+	dm->local = NULL;
 	if (dm->api_srv != NULL)
 		http_server_close(dm->api_srv, NULL, NULL);
 	dm->api_srv = NULL;
@@ -433,14 +437,23 @@ int serve_main(int argc, char **argv)
 	if (dm->config.access_log)
 		gateway_set_access_log(dm->gateway, logging_access,
 				       dm->logging);
+	rc = backend_local_new(
+		&(struct backend_local_env){
+			.loop = &dm->loop, .cgroups = dm->cgroups,
+			.httpc = dm->httpc, .config = &dm->config,
+			.data_dir = dm->data_dir, .self_exe = dm->self_exe,
+			.instance_output = logging_instance,
+			.instance_output_arg = dm->logging },
+		&dm->local, diag, sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out_loop;
+	}
 	env = (struct deploy_env){
 		.loop = &dm->loop, .store = dm->store,
-		.cgroups = dm->cgroups, .httpc = dm->httpc,
 		.gateway = dm->gateway, .config = &dm->config,
-		.data_dir = dm->data_dir, .self_exe = dm->self_exe,
 		.gateway_url = dm->gateway_url,
-		.instance_output = logging_instance,
-		.instance_output_arg = dm->logging,
+		.backends = &dm->local, .nbackends = 1,
 	};
 	rc = deploy_open(&env, &dm->deploy, diag, sizeof(diag));
 	if (rc != 0) {
@@ -568,6 +581,8 @@ out_loop:
 		deploy_close(dm->deploy, NULL, NULL);
 		uv_run(&dm->loop, UV_RUN_DEFAULT);
 	}
+	if (dm->local != NULL)
+		dm->local->ops->close(dm->local, NULL, NULL);
 	if (dm->gateway != NULL)
 		gateway_close(dm->gateway, NULL, NULL);
 	if (dm->httpc != NULL)

@@ -2,50 +2,57 @@
  * deploy.h - model deployments and the work requests that change them.
  *
  * The deployments module keeps every deployment in memory and in the store,
- * runs each create, update and delete as a durable work request (the steps
- * of core/planner.h, persisted one by one), and runs the instances through
- * the local backend: processes in cgroups, readiness by HTTP, restarts with
- * backoff, routing pushed to the gateway. After a crash, deploy_open()
- * finds the instances that outlived the daemon, restarts the ones that did
- * not, and resumes unfinished work requests.
+ * runs each create, update and delete as a durable work request, and runs
+ * the instances through a backend (backend.h). For a backend whose
+ * instances mdscale runs one by one (`local`) a work request is the steps
+ * of core/planner.h, persisted one by one; for a backend whose platform
+ * changes the count or shape itself it is "apply" then "follow the
+ * platform's work request". After a crash, deploy_open() adopts the
+ * instances that outlived the daemon, restarts the ones that did not, and
+ * resumes unfinished work requests.
  *
- * Requests and answers are JSON (jansson) in the REST API's shapes (see
- * docs/api.md); refusals fill a struct fault.
+ * Other modules change and read deployments through the C structs below;
+ * the REST API's JSON shapes live in api/api_deploy.c. Refusals fill a
+ * struct fault.
  */
 #ifndef MDS_DEPLOY_H
 #define MDS_DEPLOY_H
 
-#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
 #include "daemon/config.h"
+#include "deploy/backend.h"
 #include "util/fault.h"
+
+#define DEPLOY_ID_MAX BACKEND_ID_MAX
+#define DEPLOY_NAME_MAX 63          /* displayName */
+#define DEPLOY_COMMAND_MAX 16384    /* bytes of one command string */
+#define DEPLOY_ARGV_MAX 256         /* strings of a command array */
+#define DEPLOY_ENV_MAX 256          /* environment variables */
+#define DEPLOY_HEALTH_PATH_MAX 1024
+#define DEPLOY_READY_TIMEOUT_MIN 1
+#define DEPLOY_READY_TIMEOUT_MAX 3600
+#define DEPLOY_DRAIN_TIMEOUT_MAX 3600
 
 struct deploy;
 struct store;
-struct cgroup_sys;
-struct httpc;
 struct gateway;
 
 /* What the module runs on; all borrowed, and must outlive the module. */
 struct deploy_env {
 	uv_loop_t *loop;
 	struct store *store;
-	struct cgroup_sys *cgroups;
-	struct httpc *httpc;
 	struct gateway *gateway;
 	const struct config *config;
-	const char *data_dir;    /* instance output goes to data_dir/instances:
-				    ID.out.log (stdout), ID.err.log (stderr) */
-	const char *self_exe;    /* this binary, for `mdscale __instance` */
 	const char *gateway_url; /* for the deployments' "endpoint" */
-	/* Optional: told of every instance whose output files may be
-	 * written, at load and before each start (the files exist then), so
-	 * that logging can follow them. */
-	void (*instance_output)(void *arg, const char *deployment_id,
-				const char *instance_id);
-	void *instance_output_arg;
+	/* The backends, by ops->name; deployments are created on the first.
+	 * The module sets each one's events. */
+	struct backend *const *backends;
+	size_t nbackends;
+	uint32_t tick_ms; /* how often waits are checked; 0: 100 */
 };
 
 /*
@@ -57,43 +64,190 @@ int deploy_open(const struct deploy_env *env, struct deploy **out,
 		char *diag, size_t diagsz);
 
 /*
- * Stops every instance (SIGTERM, then SIGKILL after the grace period),
+ * Stops every instance (graceful, then forced after the grace period),
  * leaving the stored state as it is so the next start brings them back;
- * frees the module when all have exited, then calls done(arg).
+ * frees the module when all have exited, then calls done(arg) (may be
+ * NULL). The backends stay open: their owner closes them after.
  */
 void deploy_close(struct deploy *d, void (*done)(void *arg), void *arg);
 
 /*
- * Creates a deployment from a POST body. Returns 0 with the new deployment
- * in *out (the caller owns the reference), or a negative code with f
- * filled. Nothing changes on failure.
+ * Frees the module at once, leaving every instance running as it is and
+ * writing nothing: what a crash leaves behind, for a later deploy_open()
+ * to adopt. Calls done(arg) once the module's handles are closed.
  */
-int deploy_create(struct deploy *d, json_t *spec, json_t **out,
-		  struct fault *f);
+void deploy_detach(struct deploy *d, void (*done)(void *arg), void *arg);
 
-/* Lists live deployments (name NULL: all) as {"items": [...]}. */
-json_t *deploy_list(struct deploy *d, const char *name);
-
-/* Returns the deployment by id or displayName, or NULL (f filled). */
-json_t *deploy_get(struct deploy *d, const char *id, struct fault *f);
+/* A new deployment. Every pointer is borrowed for the call only. */
+struct deploy_spec {
+	const char *name;          /* displayName; required */
+	const char *const *argv;   /* the command; required */
+	size_t argc;
+	bool shell;                /* argv[0] is a line for /bin/sh -c */
+	const char *const *env;    /* "NAME=value"; may be NULL */
+	size_t nenv;
+	const char *health_path;   /* NULL: "/health" */
+	const char *shape;         /* NULL: the configured default */
+	bool has_count;
+	uint32_t count;            /* default 1 */
+	bool has_ready_timeout;
+	uint32_t ready_timeout_s;  /* default from the config */
+	bool has_drain_timeout;
+	uint32_t drain_timeout_s;  /* default from the config */
+	bool replay_all;           /* replayNonIdempotent: the gateway may
+				      replay POST and PATCH too (see
+				      gateway_set_replay()); default false */
+};
 
 /*
- * Starts an update from a PUT body (instanceCount and/or
- * instanceShapeName). Returns 0 with the work request in *out, or with *out
- * NULL when nothing needs to change; or a negative code with f filled.
+ * Creates a deployment and starts its creation. Returns 0 with the new
+ * deployment's id in id and its work request's in wr_id (both
+ * DEPLOY_ID_MAX), or a negative code with f filled (MDS_E_INVAL,
+ * MDS_E_EXISTS for a taken name, MDS_E_LIMIT). Nothing changes on
+ * failure.
  */
-int deploy_update(struct deploy *d, const char *id, json_t *spec,
-		  json_t **out, struct fault *f);
+int deploy_create(struct deploy *d, const struct deploy_spec *spec,
+		  char *id, char *wr_id, struct fault *f);
 
-/* Starts the deletion; returns 0 with the work request in *out. */
-int deploy_delete(struct deploy *d, const char *id, json_t **out,
+/*
+ * Starts keeping an existing platform target ref (an OCID,
+ * NAMESPACE/NAME) of backend (ops->name, a BACKEND_CAP_PLATFORM backend)
+ * as deployment name: its work request reads the target's count, shape and
+ * state through the backend, and the deployment is ACTIVE once it has.
+ * Nothing is created on the platform. Returns 0 with the ids as for
+ * deploy_create(), or a negative code with f filled (an unknown backend or
+ * one that is not a platform, a bad or taken name, a ref already kept).
+ */
+int deploy_import(struct deploy *d, const char *backend, const char *ref,
+		  const char *name, char *id, char *wr_id, struct fault *f);
+
+/* A change of a deployment's size: either field or both. */
+struct deploy_change {
+	bool has_count;
+	uint32_t count;
+	const char *shape; /* NULL: unchanged; borrowed for the call */
+};
+
+/*
+ * Starts an update of deployment key (id or displayName) to c. Returns 0
+ * with the work request's id in wr_id (DEPLOY_ID_MAX), or "" when nothing
+ * needs to change; or a negative code with f filled: MDS_E_NOTFOUND,
+ * MDS_E_INVAL (a count out of range, an unknown shape), MDS_E_CONFLICT
+ * (code "IncorrectState": the deployment is not ACTIVE, e.g. while another
+ * work request runs).
+ */
+int deploy_change(struct deploy *d, const char *key,
+		  const struct deploy_change *c, char *wr_id, struct fault *f);
+
+/* Starts the deletion; returns 0 with the work request's id in wr_id, or
+ * MDS_E_NOTFOUND / MDS_E_CONFLICT with f filled. */
+int deploy_delete(struct deploy *d, const char *key, char *wr_id,
 		  struct fault *f);
 
-/* Returns a work request, or NULL (f filled). */
-json_t *deploy_workrequest(struct deploy *d, const char *id, struct fault *f);
+/*
+ * Resolves key (an id or a displayName; live deployments first) to the
+ * deployment's id in id (DEPLOY_ID_MAX). Returns 0 or MDS_E_NOTFOUND with
+ * f filled ("no deployment 'key'").
+ */
+int deploy_resolve(struct deploy *d, const char *key, char *id,
+		   struct fault *f);
 
-/* Lists the work requests of one deployment (or all), newest first. */
-json_t *deploy_workrequests(struct deploy *d, const char *deployment_id);
+/* ---- read-only views: snapshots, owned by the caller ---- */
+
+struct deploy_instance_view {
+	char id[DEPLOY_ID_MAX];
+	const char *state;   /* "STARTING", "READY", "DRAINING", "STOPPED",
+				"FAILED" (static) */
+	int port;
+	int pid;             /* 0 unless a process runs now */
+	char shape[SHAPE_NAME_MAX + 1];
+	int restarts;
+	int64_t started_ms;  /* 0: never started */
+	char location[BACKEND_HANDLE_MAX]; /* the backend's name for it
+					      (local: the cgroup's path); "" */
+	char last_exit[BACKEND_MSG_MAX];   /* "" */
+	bool ready;          /* routed: ready and not held back */
+};
+
+struct deploy_view {
+	char id[DEPLOY_ID_MAX];
+	char *name;
+	const char *state;   /* "CREATING", "ACTIVE", "UPDATING", "FAILED",
+				"DELETING", "DELETED" (static) */
+	char details[300];
+	const char *backend; /* ops->name (static) */
+	char ref[BACKEND_REF_MAX]; /* platform target; "" for local */
+	char **argv;         /* NULL-terminated */
+	size_t argc;
+	bool shell;
+	char **env;          /* "NAME=value", NULL-terminated */
+	size_t nenv;
+	char *health_path;
+	char shape[SHAPE_NAME_MAX + 1];
+	uint32_t count;
+	uint32_t ready_timeout_s, drain_timeout_s;
+	bool replay_all;     /* replayNonIdempotent */
+	int64_t created_ms, updated_ms;
+	char wr_id[DEPLOY_ID_MAX]; /* the running work request; "" */
+	char *endpoint;      /* the gateway URL of the deployment */
+	struct deploy_instance_view *inst;
+	size_t ninst;
+};
+
+/* Returns a new view of deployment key, or NULL with f filled
+ * (MDS_E_NOTFOUND). Free it with deploy_view_free(). */
+struct deploy_view *deploy_view_new(struct deploy *d, const char *key,
+				    struct fault *f);
+/* Frees a view; NULL is fine. */
+void deploy_view_free(struct deploy_view *v);
+
+/* Calls fn with a view of each live deployment (name NULL: all, else only
+ * that displayName), in creation order. The view lives for the call. */
+void deploy_each(struct deploy *d, const char *name,
+		 void (*fn)(void *arg, const struct deploy_view *v),
+		 void *arg);
+
+struct deploy_step_view {
+	const char *kind;    /* "START_INSTANCE", ..., "APPLY",
+				"FOLLOW_PLATFORM" (static) */
+	char inst[DEPLOY_ID_MAX]; /* "" when the step has no instance */
+	const char *status;  /* "PENDING", "IN_PROGRESS", "SUCCEEDED",
+				"FAILED", "SKIPPED" (static) */
+	int64_t t0, t1;
+	char msg[200];
+};
+
+struct deploy_workreq_view {
+	char id[DEPLOY_ID_MAX];
+	char dep_id[DEPLOY_ID_MAX];
+	const char *op;      /* "CREATE_DEPLOYMENT", "UPDATE_DEPLOYMENT",
+				"DELETE_DEPLOYMENT" (static) */
+	const char *status;  /* "ACCEPTED", "IN_PROGRESS", "SUCCEEDED",
+				"FAILED" (static) */
+	int percent;
+	uint32_t from_n, to_n;
+	char from_shape[SHAPE_NAME_MAX + 1], to_shape[SHAPE_NAME_MAX + 1];
+	char error[300];
+	char platform_id[BACKEND_WORK_ID_MAX]; /* the platform's work request
+						  it follows; "" */
+	int64_t accepted, started, finished;
+	struct deploy_step_view *steps;
+	size_t nsteps;
+};
+
+/* Returns a new view of work request id (running or finished), or NULL
+ * with f filled. Free it with deploy_workreq_view_free(). */
+struct deploy_workreq_view *deploy_workreq_view_new(struct deploy *d,
+						    const char *id,
+						    struct fault *f);
+void deploy_workreq_view_free(struct deploy_workreq_view *v);
+
+/* Calls fn for each work request of one deployment (key NULL: all),
+ * newest first. The view lives for the call. */
+void deploy_each_workreq(struct deploy *d, const char *key,
+			 void (*fn)(void *arg,
+				    const struct deploy_workreq_view *v),
+			 void *arg);
 
 /*
  * Calls fn for each operation (CREATE_, UPDATE_, DELETE_DEPLOYMENT) and
@@ -106,16 +260,19 @@ void deploy_each_ended(struct deploy *d,
 				  const char *status, uint64_t n),
 		       void *arg);
 
-/* One running instance, as monitoring sees it. */
+/* One instance with something running, as monitoring sees it. */
 struct deploy_instance_info {
 	const char *deployment_id;
 	const char *instance_id;
-	const char *cgroup;    /* cgroup name, for cgroup_usage() */
 	const char *shape;
 	int ready;
+	int usage_rc;               /* 0: usage holds what the backend
+				       last observed; else MDS_E_* */
+	struct backend_usage usage;
 };
 
-/* Calls fn for every instance that has a process. */
+/* Calls fn for every instance that has a process (pod, ...), with its
+ * usage read through its backend. Strings live for the call. */
 void deploy_each_instance(struct deploy *d,
 			  void (*fn)(void *arg,
 				     const struct deploy_instance_info *in),

@@ -5,10 +5,11 @@
  *
  * Everything runs on the daemon's loop, driven by three timers:
  *
- *   sample    reads every instance's cgroup (small reads of the cgroup
- *             pseudo-files, which never wait on a disk) and appends the
- *             utilization and the gateway's request aggregates of the
- *             period to the metrics store;
+ *   sample    reads every instance's usage through its backend (the
+ *             local one reads cgroup pseudo-files, which never wait on a
+ *             disk; others answer from what they last fetched) and
+ *             appends the utilization and the gateway's request
+ *             aggregates of the period to the metrics store;
  *   eval      evaluates every alarm once; each transition becomes an OCI
  *             alarm message, handed to the publisher per destination and
  *             recorded, with the delivery outcome, in the alarm's history

@@ -1,7 +1,8 @@
 /*
  * monitoring.h - the monitoring module: metrics in, alarms out.
  *
- * Samples every instance's cgroup (CpuUtilization, MemoryUtilization) and
+ * Samples every instance's usage through the deployments' backends
+ * (CpuUtilization, MemoryUtilization) and
  * the gateway's requests (PredictRequestCount, PredictLatency,
  * PredictResponse, PredictInFlight) into the core metrics store
  * (core/tsdb.h), takes metrics posted in OCI's PostMetricData shape,

@@ -5,6 +5,7 @@
  * inputs (the deployment, the metric now, the policy and when each move
  * last happened), carries the decision out, and writes it down.
  */
+#include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -106,7 +107,13 @@ static json_t *policy_json(const struct policy *p)
 
 		switch (nf->type) {
 		case 'u': v = json_integer(*(const uint32_t *)at); break;
-		case 'd': v = json_real(*(const double *)at); break;
+		case 'd': {
+			double x;
+
+			memcpy(&x, at, sizeof(x));
+			v = json_real(x);
+			break;
+		}
 		case 'b': v = json_boolean(*(const bool *)at); break;
 		case 'm': v = json_integer(*(const int64_t *)at / 1000); break;
 		}
@@ -141,7 +148,8 @@ static int policy_load(json_t *o, struct policy *p, char *diag,
 		else if (nf->type == 'u' && json_is_integer(v))
 			*(uint32_t *)at = (uint32_t)json_integer_value(v);
 		else if (nf->type == 'd' && json_is_number(v))
-			*(double *)at = json_number_value(v);
+			memcpy(at, &(double){ json_number_value(v) },
+			       sizeof(double));
 		else if (nf->type == 'm' && json_is_integer(v))
 			*(int64_t *)at = json_integer_value(v) * 1000;
 	}
@@ -341,9 +349,11 @@ static void invoke(void *ctx, const char *message, size_t len,
 		   functions_done_fn *done, void *arg)
 {
 	struct autoscale *a = ctx;
-	json_t *msg, *meta, *dims, *dep = NULL, *res = NULL, *upd, *wr = NULL;
+	json_t *msg, *meta, *dims, *res = NULL;
+	struct deploy_view *dep;
+	struct deploy_change change;
 	const char *type, *title, *alarm_id, *dep_id, *state, *shape;
-	char reason[320], low_id[64] = "", errbuf[300];
+	char reason[320], low_id[64] = "", errbuf[300], wr[DEPLOY_ID_MAX];
 	struct policy_input in;
 	struct policy_decision dec;
 	struct record rec;
@@ -390,16 +400,16 @@ static void invoke(void *ctx, const char *message, size_t len,
 		finish(done, arg, 0, res, NULL);
 		return;
 	}
-	dep = deploy_get(a->env.deploy, dep_id, &f);
+	dep = deploy_view_new(a->env.deploy, dep_id, &f);
 	if (dep == NULL) {
 		snprintf(errbuf, sizeof(errbuf), "no deployment '%s'", dep_id);
 		json_decref(msg);
 		finish(done, arg, MDS_E_NOTFOUND, NULL, errbuf);
 		return;
 	}
-	dep_id = jpath_str(dep, "id");
-	state = jpath_str(dep, "lifecycleState");
-	shape = jpath_str(dep, "instanceShapeName");
+	dep_id = dep->id;
+	state = dep->state;
+	shape = dep->shape;
 	load_record(a, dep_id, &rec);
 	if (strcmp(title, POLICY_TITLE_HIGH_MEM) == 0 ||
 	    strcmp(title, POLICY_TITLE_LOW_MEM) == 0)
@@ -410,15 +420,14 @@ static void invoke(void *ctx, const char *message, size_t len,
 				  10000, &value);
 	in = (struct policy_input){
 		.type = type, .title = title, .lifecycle_state = state,
-		.instance_count = (uint32_t)json_integer_value(
-			json_object_get(dep, "instanceCount")),
+		.instance_count = dep->count,
 		.shape = shape, .ladder = &a->env.config->shapes,
 		.value = value, .now_ms = ids_now_ms(),
 	};
 	rc = policy_decide(&rec.policy, &rec.hist, &in, &dec);
 	if (rc != 0) {
 		json_decref(msg);
-		json_decref(dep);
+		deploy_view_free(dep);
 		finish(done, arg, rc, NULL, dec.reason);
 		return;
 	}
@@ -430,13 +439,15 @@ static void invoke(void *ctx, const char *message, size_t len,
 			"instanceCount", (int)in.instance_count,
 			"instanceShapeName", shape);
 	if (dec.move != POLICY_NONE) {
-		upd = dec.move == POLICY_SCALE_OUT || dec.move == POLICY_SCALE_IN
-			      ? json_pack("{s:i}", "instanceCount",
-					  (int)dec.new_count)
-			      : json_pack("{s:s}", "instanceShapeName",
-					  dec.new_shape);
-		rc = deploy_update(a->env.deploy, dep_id, upd, &wr, &f);
-		json_decref(upd);
+		memset(&change, 0, sizeof(change));
+		if (dec.move == POLICY_SCALE_OUT ||
+		    dec.move == POLICY_SCALE_IN) {
+			change.has_count = true;
+			change.count = dec.new_count;
+		} else {
+			change.shape = dec.new_shape;
+		}
+		rc = deploy_change(a->env.deploy, dep_id, &change, wr, &f);
 		if (rc != 0) {
 			snprintf(dec.reason, sizeof(dec.reason),
 				 "the update was refused: %.200s", f.message);
@@ -445,16 +456,15 @@ static void invoke(void *ctx, const char *message, size_t len,
 			dec.create_low_alarm = NULL;
 			dec.delete_alarm = false;
 		} else {
-			json_object_set_new(
-				res, "workRequestId",
-				json_string(jstr(wr, "id")));
+			json_object_set_new(res, "workRequestId",
+					    wr[0] ? json_string(wr)
+						  : json_null());
 			json_object_set_new(res, "to",
 					    json_pack("{s:i, s:s}",
 						      "instanceCount",
 						      (int)dec.new_count,
 						      "instanceShapeName",
 						      dec.new_shape));
-			json_decref(wr);
 			if (dec.move == POLICY_SCALE_OUT)
 				rec.hist.last_out_ms = in.now_ms;
 			else if (dec.move == POLICY_SCALE_IN)
@@ -484,7 +494,7 @@ static void invoke(void *ctx, const char *message, size_t len,
 	json_object_set_new(res, "time", json_integer(in.now_ms));
 	record_decision(a, dep_id, res);
 	json_decref(msg);
-	json_decref(dep);
+	deploy_view_free(dep);
 	finish(done, arg, 0, res, NULL);
 }
 
@@ -538,7 +548,8 @@ int autoscale_setup(struct autoscale *a, const char *deployment_id,
 		    struct fault *f)
 {
 	struct record r;
-	const char *undo_ids[2];
+	const char *undo_ids[2] = { NULL, NULL };
+	size_t nalarms = 0;
 	int rc;
 
 	memset(&r, 0, sizeof(r));
@@ -571,19 +582,20 @@ int autoscale_setup(struct autoscale *a, const char *deployment_id,
 					     f);
 		if (rc != 0)
 			goto fail;
-		snprintf(out->alarm_ids[out->nalarms],
-			 sizeof(out->alarm_ids[0]), "%s", o_alarm.id);
-		undo_ids[out->nalarms] = out->alarm_ids[out->nalarms];
-		out->nalarms++;
+		snprintf(out->alarm_ids[nalarms], sizeof(out->alarm_ids[0]),
+			 "%s", o_alarm.id);
+		undo_ids[nalarms] = out->alarm_ids[nalarms];
+		nalarms++;
 	}
 	r.set_up = true;
 	save_record(a, deployment_id, &r);
+	out->nalarms = nalarms;
 	snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
 	snprintf(out->subscription_id, sizeof(out->subscription_id), "%s",
 		 r.subscription);
 	return 0;
 fail:
-	undo(a, &r, undo_ids, out->nalarms);
+	undo(a, &r, undo_ids, nalarms);
 	memset(out, 0, sizeof(*out));
 	return rc;
 }
@@ -626,30 +638,27 @@ int autoscale_history_each(struct autoscale *a, const char *deployment_id,
 			   void (*fn)(void *arg, const char *decision),
 			   void *arg, struct fault *f)
 {
-	json_t *dep = deploy_get(a->env.deploy, deployment_id, f);
+	char id[DEPLOY_ID_MAX];
 	struct hist_walk w = { fn, arg };
 
-	if (dep == NULL)
+	if (deploy_resolve(a->env.deploy, deployment_id, id, f) != 0)
 		return f->err;
-	store_event_each(a->env.store, HISTORY, jpath_str(dep, "id"), 0,
-			 HISTORY_KEPT, each_decision, &w);
-	json_decref(dep);
+	store_event_each(a->env.store, HISTORY, id, 0, HISTORY_KEPT,
+			 each_decision, &w);
 	return 0;
 }
 
 int autoscale_get(struct autoscale *a, const char *deployment_id,
 		  struct autoscale_state *out, struct fault *f)
 {
-	json_t *dep = deploy_get(a->env.deploy, deployment_id, f);
+	char id[DEPLOY_ID_MAX];
 	struct record r;
 
-	if (dep == NULL)
+	if (deploy_resolve(a->env.deploy, deployment_id, id, f) != 0)
 		return f->err;
-	load_record(a, jpath_str(dep, "id"), &r);
+	load_record(a, id, &r);
 	memset(out, 0, sizeof(*out));
-	snprintf(out->deployment_id, sizeof(out->deployment_id), "%s",
-		 jpath_str(dep, "id"));
-	json_decref(dep);
+	snprintf(out->deployment_id, sizeof(out->deployment_id), "%s", id);
 	out->policy = r.policy;
 	out->set_up = r.set_up;
 	snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);

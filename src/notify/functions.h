@@ -113,6 +113,8 @@ struct functions_info {
  */
 int functions_create(struct functions *fns, const struct functions_spec *spec,
 		     struct functions_info *out, struct fault *f);
+/* Deletes a user function. Returns 0, or MDS_E_NOTFOUND, MDS_E_CONFLICT
+ * (a built-in) or MDS_E_DB (f filled). */
 int functions_delete(struct functions *fns, const char *name,
 		     struct fault *f);
 /* Calls fn for every function, built-ins first. */

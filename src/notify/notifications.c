@@ -35,6 +35,7 @@
 #include "notify/notifications.h"
 #include "store/store.h"
 #include "api/jsonx.h"
+#include "core/iso8601.h"
 #include "util/ids.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -1141,33 +1142,69 @@ void notifications_subscription_each(
 		}
 }
 
-struct record_walk {
-	void (*fn)(void *arg, const char *record);
+struct attempt_walk {
+	void (*fn)(void *arg, const struct notifications_attempt *at);
 	void *arg;
 };
 
-static int each_record(void *arg, const char *ref, const char *json)
+/* An RFC 3339 time of a stored record, or 0. */
+static int64_t record_time(const json_t *o, const char *key)
 {
-	struct record_walk *w = arg;
+	const char *s = json_string_value(json_object_get(o, key));
+	int64_t ms = 0;
+
+	if (s == NULL || iso8601_time_parse(s, &ms, NULL, 0) != 0)
+		return 0;
+	return ms;
+}
+
+/* Reads one stored attempt record into a struct for the walker's fn. */
+static int each_attempt(void *arg, const char *ref, const char *json)
+{
+	struct attempt_walk *w = arg;
+	json_t *o = json_loads(json, 0, NULL), *status;
+	const char *outcome = json_string_value(json_object_get(o, "outcome"));
+	struct notifications_attempt at;
 
 	(void)ref;
-	w->fn(w->arg, json);
+	if (!json_is_object(o) || outcome == NULL) {
+		json_decref(o);
+		return 0;
+	}
+	status = json_object_get(o, "status");
+	at = (struct notifications_attempt){
+		.message_id = jstr(o, "messageId"),
+		.dedupe_key = jstr(o, "dedupeKey"),
+		.attempt = (int)json_integer_value(json_object_get(o,
+								   "attempt")),
+		.started_ms = record_time(o, "timeStarted"),
+		.finished_ms = record_time(o, "timeFinished"),
+		.outcome = outcome,
+		.status = json_is_integer(status)
+				  ? (long)json_integer_value(status) : -1,
+		.error = json_string_value(json_object_get(o, "error")),
+		.duration_ms = (uint64_t)json_integer_value(
+			json_object_get(o, "durationMs")),
+	};
+	w->fn(w->arg, &at);
+	json_decref(o);
 	return 0;
 }
 
-int notifications_deliveries_each(struct notifications *n, const char *id,
-				  void (*fn)(void *arg, const char *record),
-				  void *arg, struct fault *f)
+int notifications_attempts_each(
+	struct notifications *n, const char *id,
+	void (*fn)(void *arg, const struct notifications_attempt *at),
+	void *arg, struct fault *f)
 {
 	struct sub *s = find_sub(n, id);
-	struct record_walk w = { fn, arg };
+	struct attempt_walk w = { fn, arg };
 	int rc;
 
 	if (s == NULL)
 		return fault_set(f, MDS_E_NOTFOUND, "",
 				 "no subscription '%.80s'", id);
 	rc = store_event_each(n->env.store, STREAM, s->id, 0, DELIVERIES_KEPT,
-			      each_record, &w);
+			      each_attempt, &w);
 	if (rc != 0)
 		return fault_set(f, rc, "", "cannot read the deliveries: %s",
 				 mds_strerror(rc));

@@ -95,6 +95,9 @@ int notifications_topic_create(struct notifications *n,
 			       const struct notifications_topic_spec *spec,
 			       struct notifications_topic *out,
 			       struct fault *f);
+/* Deletes a topic (by id or name) with its subscriptions, their pending
+ * deliveries and history. Returns 0, or MDS_E_NOTFOUND / MDS_E_DB (f
+ * filled). */
 int notifications_topic_delete(struct notifications *n, const char *id,
 			       struct fault *f);
 /* Finds a topic by id or name: 0 and *out, or MDS_E_NOTFOUND (f filled). */
@@ -162,6 +165,8 @@ int notifications_subscription_create(
 	struct notifications *n,
 	const struct notifications_subscription_spec *spec,
 	struct notifications_subscription *out, struct fault *f);
+/* Deletes a subscription with its pending deliveries and history.
+ * Returns 0, or MDS_E_NOTFOUND / MDS_E_DB (f filled). */
 int notifications_subscription_delete(struct notifications *n,
 				      const char *id, struct fault *f);
 /* 0 and *out, or MDS_E_NOTFOUND (f filled). */
@@ -174,15 +179,27 @@ void notifications_subscription_each(
 	void (*fn)(void *arg, const struct notifications_subscription *s),
 	void *arg);
 
+/* One attempt at a delivery, as recorded. Strings borrowed for the call. */
+struct notifications_attempt {
+	const char *message_id;
+	const char *dedupe_key;
+	int attempt;            /* 1 for the first */
+	int64_t started_ms;     /* 0 if unknown */
+	int64_t finished_ms;
+	const char *outcome;    /* "SUCCEEDED", "FAILED" or "RETRYING" */
+	long status;            /* the HTTP status; -1 if none */
+	const char *error;      /* NULL on success */
+	uint64_t duration_ms;
+};
+
 /*
  * Calls fn for each of the last attempts of a subscription's deliveries,
- * oldest first; record is the attempt's stored record (JSON object text in
- * the form docs/notifications.md shows, plus "timeMs"), borrowed for the
- * call. Returns 0, MDS_E_NOTFOUND or MDS_E_DB (f filled).
+ * oldest first. Returns 0, MDS_E_NOTFOUND or MDS_E_DB (f filled).
  */
-int notifications_deliveries_each(struct notifications *n, const char *id,
-				  void (*fn)(void *arg, const char *record),
-				  void *arg, struct fault *f);
+int notifications_attempts_each(
+	struct notifications *n, const char *id,
+	void (*fn)(void *arg, const struct notifications_attempt *at),
+	void *arg, struct fault *f);
 
 /* The delivery counts of one subscription since the daemon started. */
 struct notifications_stats {

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api.h"
 #include "api/fields.h"
+#include "core/policy.h"
 #include "util/err.h"
 
 struct limits {
@@ -363,6 +365,95 @@ static void round_trips_to_json(void **state)
 	fields_free(spec_fields, &s);
 }
 
+/* The autoscale policy: true, a profile, overrides, the whole checked. */
+static void reads_an_autoscale_policy(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *field;
+		const char *message;
+	} bad[] = {
+		{ "{\"maxInstances\": 300}", "autoscale.maxInstances",
+		  "autoscale.maxInstances must be an integer from 1 to 256" },
+		{ "{\"profile\": \"fast\"}", "autoscale.profile",
+		  "autoscale.profile must be one of default, recipe" },
+		{ "{\"highWindow\": \"1m]\"}", "autoscale.highWindow",
+		  "autoscale.highWindow must be a short string such as 1m or "
+		  "PT1M" },
+		{ "{\"cooldownOutSeconds\": -1}", "autoscale.cooldownOutSeconds",
+		  "autoscale.cooldownOutSeconds must be an integer from 0 to "
+		  "86400" },
+		{ "{\"colour\": 1}", "autoscale.colour",
+		  "unknown field 'autoscale.colour'" },
+		{ "5", "autoscale", "autoscale must be true, or an object with "
+		  "a profile and overrides" },
+	};
+	struct policy p, want;
+	struct fault f;
+	json_t *v;
+
+	(void)state;
+	v = json_true();
+	assert_int_equal(api_autoscale_policy_parse(v, &p, "autoscale", &f), 0);
+	policy_default(&want);
+	assert_memory_equal(&p, &want, sizeof(p));
+	json_decref(v);
+
+	/* The profile applies first, whatever the order of the keys. */
+	v = json_loads("{\"maxInstances\": 7, \"cooldownInSeconds\": 3, "
+		       "\"profile\": \"recipe\"}", 0, NULL);
+	assert_int_equal(api_autoscale_policy_parse(v, &p, "autoscale", &f), 0);
+	policy_recipe(&want);
+	assert_string_equal(p.profile, "recipe");
+	assert_int_equal(p.max_instances, 7);
+	assert_int_equal(p.cooldown_in_ms, 3000);
+	assert_true(p.cpu_high == want.cpu_high);
+	json_decref(v);
+
+	/* The policy as a whole: minInstances above maxInstances. */
+	v = json_loads("{\"minInstances\": 5, \"maxInstances\": 2}", 0,
+		       NULL);
+	assert_int_equal(api_autoscale_policy_parse(v, &p, "", &f),
+			 MDS_E_INVAL);
+	assert_string_equal(f.field, "autoscale");
+	assert_non_null(strstr(f.message, "minInstances"));
+	json_decref(v);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = json_loads(bad[i].text, JSON_DECODE_ANY, NULL);
+		assert_non_null(v);
+		assert_int_equal(api_autoscale_policy_parse(v, &p, "autoscale",
+							    &f),
+				 MDS_E_INVAL);
+		assert_string_equal(f.field, bad[i].field);
+		assert_string_equal(f.message, bad[i].message);
+		json_decref(v);
+	}
+}
+
+/* The policy's JSON is its table's: what it writes, it reads back. */
+static void a_policy_round_trips(void **state)
+{
+	struct policy p, back;
+	struct fault f;
+	json_t *o;
+
+	(void)state;
+	policy_recipe(&p);
+	p.max_instances = 9;
+	p.cooldown_up_ms = 42000;
+	o = api_autoscale_policy_json(&p);
+	assert_int_equal(json_integer_value(json_object_get(o,
+							    "maxInstances")),
+			 9);
+	assert_int_equal(json_integer_value(json_object_get(
+				 o, "cooldownUpSeconds")),
+			 42);
+	assert_int_equal(api_autoscale_policy_parse(o, &back, "", &f), 0);
+	assert_memory_equal(&p, &back, sizeof(p));
+	json_decref(o);
+}
+
 static void type_descriptions(void **state)
 {
 	char buf[64];
@@ -391,6 +482,8 @@ int main(void)
 		cmocka_unit_test(nul_inside_a_string_is_refused),
 		cmocka_unit_test(parses_a_single_value_and_a_nested_path),
 		cmocka_unit_test(round_trips_to_json),
+		cmocka_unit_test(reads_an_autoscale_policy),
+		cmocka_unit_test(a_policy_round_trips),
 		cmocka_unit_test(type_descriptions),
 	};
 

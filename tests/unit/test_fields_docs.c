@@ -3,7 +3,7 @@
  *
  * Each body's table of fields in docs/ follows a marker line
  * `<!-- fields: NAME -->`; its rows start with the field's name in
- * backticks. For every table registered below, the test fails when a field
+ * backticks (or several: "`startTime`, `endTime`"). For every table registered below, the test fails when a field
  * of the table has no row, a row names no field of the table, a required
  * field's row does not say "required" (or another's does), or a bounded
  * number's row does not give its bounds as "LO–HI".
@@ -36,6 +36,8 @@ static const struct documented bodies[] = {
 	{ "notifications.md", "subscription", api_subscription_fields },
 	{ "notifications.md", "function", api_function_fields },
 	{ "autoscale.md", "autoscale", api_autoscale_policy_fields },
+	{ "api.md", "deployment", api_deployment_fields },
+	{ "api.md", "deployment-update", api_deployment_update_fields },
 };
 
 #define ROWS_MAX 128
@@ -48,6 +50,37 @@ struct row {
 };
 
 static const char *docs_dir;
+
+/* Adds a row for each `name` in the first cell of line (a row may name
+ * several fields: "`startTime`, `endTime`"); the header and the separator
+ * name none. Returns the new number of rows. */
+static size_t add_names(const char *line, const char *page, struct row *rows,
+			size_t n)
+{
+	const char *cell_end = strchr(line + 1, '|');
+	const char *a = line + 1, *b;
+
+	if (cell_end == NULL)
+		return n;
+	while ((a = strchr(a, '`')) != NULL && a < cell_end) {
+		b = strchr(a + 1, '`');
+		if (b == NULL || b > cell_end)
+			break;
+		if ((size_t)(b - a - 1) < FIELD_PATH_MAX) {
+			if (n == ROWS_MAX)
+				fail_msg("%s: more than %d rows", page,
+					 ROWS_MAX);
+			memcpy(rows[n].name, a + 1, (size_t)(b - a - 1));
+			rows[n].name[b - a - 1] = '\0';
+			snprintf(rows[n].text, sizeof(rows[n].text), "%s",
+				 line);
+			rows[n].used = 0;
+			n++;
+		}
+		a = b + 1;
+	}
+	return n;
+}
 
 /* Reads the rows of the table after `<!-- fields: marker -->` in page.
  * Returns their number; fails the test if there is no such table. */
@@ -75,27 +108,7 @@ static size_t read_rows(const char *page, const char *marker,
 			continue;
 		}
 		in_table = 1;
-		{
-			/* The first cell's first `name`; the header and the
-			 * separator have none. */
-			const char *cell_end = strchr(line + 1, '|');
-			const char *a = strchr(line, '`'), *b;
-
-			if (a == NULL || (cell_end != NULL && a > cell_end))
-				continue;
-			b = strchr(a + 1, '`');
-			if (b == NULL || (size_t)(b - a - 1) >= FIELD_PATH_MAX)
-				continue;
-			if (n == ROWS_MAX)
-				fail_msg("%s: more than %d rows", page,
-					 ROWS_MAX);
-			memcpy(rows[n].name, a + 1, (size_t)(b - a - 1));
-			rows[n].name[b - a - 1] = '\0';
-			snprintf(rows[n].text, sizeof(rows[n].text), "%s",
-				 line);
-			rows[n].used = 0;
-			n++;
-		}
+		n = add_names(line, page, rows, n);
 	}
 	fclose(fp);
 	if (!found)

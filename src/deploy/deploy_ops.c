@@ -1,0 +1,788 @@
+/*
+ * deploy_ops.c - the operations other modules call on deployments: create,
+ * import, change, delete (each checked, then started as a work request by
+ * the engine), and the read-only views; see deploy.h.
+ *
+ * Checks here are about meaning (a name that is free, a program that can
+ * run, a shape the backend offers, a count within the limits); the shapes
+ * of request bodies are checked at the API's edge.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "deploy/deploy_int.h"
+#include "util/err.h"
+#include "util/ids.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+/* ---- checks ---- */
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > DEPLOY_NAME_MAX || strncmp(s, "md-", 3) == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
+		      s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* Returns true if prog (a path, or a name looked up on PATH) can run. */
+static bool runnable(const char *prog)
+{
+	const char *path = getenv("PATH");
+	bool ok = false;
+
+	if (strchr(prog, '/') != NULL)
+		return access(prog, X_OK) == 0;
+	if (path == NULL)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (!ok && *path != '\0') {
+		const char *end = strchr(path, ':');
+		size_t n = end ? (size_t)(end - path) : strlen(path);
+		char *full = xasprintf("%.*s/%s", (int)n, n ? path : ".", prog);
+		struct stat st;
+
+		ok = stat(full, &st) == 0 && S_ISREG(st.st_mode) &&
+		     access(full, X_OK) == 0;
+		free(full);
+		path = end ? end + 1 : path + n;
+	}
+	return ok;
+}
+
+/*
+ * For a shell command line, finds the program its first simple command
+ * runs, when that is plain enough to tell without a shell (no quoting,
+ * expansion or builtins other than exec). Returns NULL when it can't tell.
+ */
+static char *shell_program(const char *cmd)
+{
+	static const char *const builtins[] = {
+		"cd", "export", "set", "if", "for", "while", "case", ".",
+		"eval", "test", "[", "true", "false", "echo", "printf", "read",
+		"trap", "ulimit", "umask", "wait", "command", "until", "{",
+		"(", "!", "unset", "shift", "exit", "return", "source", ":",
+		"sleep" };
+	const char *p = cmd;
+
+	for (int words = 0; words < 2; words++) {
+		const char *start;
+		char *w;
+		bool builtin = false;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		start = p;
+		while (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\n' &&
+		       *p != ';' && *p != '&' && *p != '|')
+			p++;
+		if (p == start)
+			return NULL;
+		w = xstrndup(start, (size_t)(p - start));
+		if (strpbrk(w, "=$'\"`\\*?[]~(){}<>") != NULL) {
+			free(w);
+			return NULL;
+		}
+		if (strcmp(w, "exec") == 0) {
+			free(w);
+			continue;
+		}
+		for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++)
+			builtin |= strcmp(w, builtins[i]) == 0;
+		if (builtin) {
+			free(w);
+			return NULL;
+		}
+		return w;
+	}
+	return NULL;
+}
+
+static int check_command(const struct deploy_spec *s, struct fault *f)
+{
+	char *prog = NULL;
+	int rc = 0;
+
+	if (s->argv == NULL || s->argc == 0) {
+		if (s->shell)
+			return fault_set(f, MDS_E_INVAL, "command",
+					 "command must be a string of length "
+					 "from 1 to %d", DEPLOY_COMMAND_MAX);
+		return fault_set(f, MDS_E_INVAL, "command",
+				 s->argv ? "command must be an array of length "
+					   "from 1 to 256"
+					 : "command is required");
+	}
+	if (s->shell) {
+		if (s->argv[0][0] == '\0' ||
+		    strlen(s->argv[0]) > DEPLOY_COMMAND_MAX)
+			return fault_set(f, MDS_E_INVAL, "command",
+					 "command must be a string of length "
+					 "from 1 to %d", DEPLOY_COMMAND_MAX);
+		prog = shell_program(s->argv[0]);
+	} else {
+		if (s->argc > DEPLOY_ARGV_MAX)
+			return fault_set(f, MDS_E_INVAL, "command",
+					 "command must be an array of length "
+					 "from 1 to %d", DEPLOY_ARGV_MAX);
+		for (size_t i = 0; i < s->argc; i++)
+			if (s->argv[i] == NULL ||
+			    strlen(s->argv[i]) > DEPLOY_COMMAND_MAX)
+				return fault_set(f, MDS_E_INVAL, "command",
+						 "command[%zu] must be a string",
+						 i);
+		prog = xstrdup(s->argv[0]);
+	}
+	if (prog != NULL && !runnable(prog))
+		rc = fault_set(f, MDS_E_INVAL, "command",
+			       "command: '%s' is not an executable file or a "
+			       "program on PATH", prog);
+	free(prog);
+	return rc;
+}
+
+static int check_range(const char *key, uint32_t v, uint32_t lo,
+		       uint32_t hi, struct fault *f)
+{
+	if (v < lo || v > hi)
+		return fault_set(f, MDS_E_INVAL, key,
+				 "%s must be an integer from %u to %u", key,
+				 lo, hi);
+	return 0;
+}
+
+static int check_shape(const struct shape_ladder *l, const char *shape,
+		       struct fault *f)
+{
+	char names[512];
+	size_t n = 0;
+
+	if (shape_find(l, shape) != NULL)
+		return 0;
+	names[0] = '\0';
+	for (size_t i = 0; i < l->n && n < sizeof(names); i++)
+		n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s",
+				      i ? ", " : "", l->v[i].name);
+	return fault_set(f, MDS_E_INVAL, "instanceShapeName",
+			 "instanceShapeName: unknown shape '%s'; known "
+			 "shapes: %s", shape, names);
+}
+
+static int check_health_path(const char *p, struct fault *f)
+{
+	if (p[0] != '/' || strlen(p) > DEPLOY_HEALTH_PATH_MAX ||
+	    strpbrk(p, " \r\n\t") != NULL)
+		return fault_set(f, MDS_E_INVAL, "healthPath",
+				 "healthPath must be a path starting with "
+				 "'/', without spaces");
+	return 0;
+}
+
+static int check_env(const struct deploy_spec *s, struct fault *f)
+{
+	if (s->nenv > DEPLOY_ENV_MAX)
+		return fault_set(f, MDS_E_INVAL, "environment",
+				 "environment must hold at most %d "
+				 "variables", DEPLOY_ENV_MAX);
+	for (size_t i = 0; i < s->nenv; i++) {
+		const char *eq = strchr(s->env[i], '=');
+
+		/* The name ends at the first '=': it cannot hold one. */
+		if (eq == NULL || eq == s->env[i])
+			return fault_set(f, MDS_E_INVAL, "environment",
+					 "environment: each variable must be "
+					 "NAME=value with a non-empty NAME");
+	}
+	return 0;
+}
+
+static int check_name(struct deploy *d, const char *name, struct fault *f)
+{
+	if (name == NULL)
+		return fault_set(f, MDS_E_INVAL, "displayName",
+				 "displayName is required");
+	if (!valid_name(name))
+		return fault_set(f, MDS_E_INVAL, "displayName",
+				 "displayName must be 1 to %d characters of "
+				 "A-Z a-z 0-9 . _ -, not starting with 'md-'",
+				 DEPLOY_NAME_MAX);
+	for (struct deployment *p = d->deps; p; p = p->next)
+		if (p->state != DS_DELETED && strcmp(p->name, name) == 0)
+			return fault_set(f, MDS_E_EXISTS, "displayName",
+					 "displayName: a deployment named "
+					 "'%s' exists (%s)", p->name, p->id);
+	return 0;
+}
+
+static int check_room(struct deploy *d, struct fault *f)
+{
+	size_t n = 0;
+
+	for (struct deployment *p = d->deps; p; p = p->next)
+		n += p->state != DS_DELETED;
+	if (n >= d->env.config->max_deployments)
+		return fault_set(f, MDS_E_LIMIT, "",
+				 "at most %u deployments (maxDeployments)",
+				 d->env.config->max_deployments);
+	return 0;
+}
+
+static int check_spec(struct deploy *d, const struct backend *b,
+		      const struct deploy_spec *s, struct fault *f)
+{
+	const struct config *cfg = d->env.config;
+	int rc;
+
+	if ((rc = check_name(d, s->name, f)) != 0 ||
+	    (rc = check_command(s, f)) != 0)
+		return rc;
+	if (s->shape != NULL &&
+	    (rc = check_shape(deploy_shapes(d, b), s->shape, f)) != 0)
+		return rc;
+	if ((s->has_count &&
+	     (rc = check_range("instanceCount", s->count, 1,
+			       cfg->max_instances, f)) != 0) ||
+	    (s->has_ready_timeout &&
+	     (rc = check_range("readyTimeoutSeconds", s->ready_timeout_s,
+			       DEPLOY_READY_TIMEOUT_MIN,
+			       DEPLOY_READY_TIMEOUT_MAX, f)) != 0) ||
+	    (s->has_drain_timeout &&
+	     (rc = check_range("drainTimeoutSeconds", s->drain_timeout_s, 0,
+			       DEPLOY_DRAIN_TIMEOUT_MAX, f)) != 0))
+		return rc;
+	if (s->health_path != NULL &&
+	    (rc = check_health_path(s->health_path, f)) != 0)
+		return rc;
+	if ((rc = check_env(s, f)) != 0)
+		return rc;
+	return check_room(d, f);
+}
+
+/* ---- operations ---- */
+
+static char **strv_dup(const char *const *v, size_t n)
+{
+	char **out = xcalloc(n + 1, sizeof(char *));
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = xstrdup(v[i]);
+	return out;
+}
+
+static struct deployment *dep_new(struct deploy *d, struct backend *b,
+				  const char *name)
+{
+	struct deployment *dep = xcalloc(1, sizeof(*dep));
+
+	dep->owner = d;
+	dep->backend = b;
+	ids_new(dep->id, ID_LEN, "md-");
+	dep->name = xstrdup(name);
+	dep->created_ms = ids_now_ms();
+	dep->state = DS_CREATING;
+	return dep;
+}
+
+int deploy_create(struct deploy *d, const struct deploy_spec *s, char *id,
+		  char *wr_id, struct fault *f)
+{
+	const struct config *cfg = d->env.config;
+	struct backend *b = d->env.backends[0];
+	struct deployment *dep;
+	int rc = check_spec(d, b, s, f);
+
+	if (rc != 0)
+		return rc;
+	dep = dep_new(d, b, s->name);
+	dep->spec.argv = strv_dup(s->argv, s->argc);
+	dep->spec.argc = s->argc;
+	dep->spec.shell = s->shell;
+	dep->spec.env = strv_dup(s->env, s->nenv);
+	dep->spec.nenv = s->nenv;
+	dep->spec.health_path =
+		xstrdup(s->health_path ? s->health_path : "/health");
+	deploy_copy_str(dep->shape, sizeof(dep->shape),
+			s->shape ? s->shape : cfg->default_shape);
+	dep->count = s->has_count ? s->count : 1;
+	dep->ready_timeout_s = s->has_ready_timeout ? s->ready_timeout_s
+						    : cfg->ready_timeout_s;
+	dep->drain_timeout_s = s->has_drain_timeout ? s->drain_timeout_s
+						    : cfg->drain_timeout_s;
+	dep->replay_all = s->replay_all;
+	deploy_link(d, dep);
+	deploy_wr_start(d, dep, OP_CREATE, dep->count, dep->shape);
+	deploy_persist(d, dep);
+	deploy_routes_update(d, dep);
+	log_event(LOG_INFO, "deploy",
+		  LOG_IDS(.deployment_id = dep->id,
+			  .work_request_id = dep->wr->id),
+		  "deployment %s (%s) created: %u x %s", dep->name, dep->id,
+		  dep->count, dep->shape);
+	deploy_copy_str(id, ID_LEN, dep->id);
+	deploy_copy_str(wr_id, ID_LEN, dep->wr->id);
+	return 0;
+}
+
+int deploy_import(struct deploy *d, const char *backend, const char *ref,
+		  const char *name, char *id, char *wr_id, struct fault *f)
+{
+	struct backend *b = deploy_backend(d, backend ? backend : "");
+	struct deployment *dep;
+	int rc;
+
+	if (b == NULL || !backend_can(b, BACKEND_CAP_PLATFORM))
+		return fault_set(f, MDS_E_INVAL, "backend",
+				 "backend: '%s' is not a backend that "
+				 "deployments can be imported from",
+				 backend ? backend : "");
+	if (ref == NULL || ref[0] == '\0' || strlen(ref) >= BACKEND_REF_MAX)
+		return fault_set(f, MDS_E_INVAL, "ref",
+				 "ref: must be 1 to %d characters",
+				 BACKEND_REF_MAX - 1);
+	for (struct deployment *p = d->deps; p; p = p->next)
+		if (p->state != DS_DELETED && p->backend == b &&
+		    strcmp(p->ref, ref) == 0)
+			return fault_set(f, MDS_E_EXISTS, "ref",
+					 "ref: '%s' is kept as %s (%s)", ref,
+					 p->name, p->id);
+	if ((rc = check_name(d, name, f)) != 0 || (rc = check_room(d, f)) != 0)
+		return rc;
+	dep = dep_new(d, b, name);
+	deploy_copy_str(dep->ref, sizeof(dep->ref), ref);
+	dep->spec.argv = xcalloc(1, sizeof(char *));
+	dep->spec.env = xcalloc(1, sizeof(char *));
+	dep->spec.health_path = xstrdup("/health");
+	dep->ready_timeout_s = d->env.config->ready_timeout_s;
+	dep->drain_timeout_s = d->env.config->drain_timeout_s;
+	deploy_link(d, dep);
+	deploy_wr_start(d, dep, OP_CREATE, 0, "");
+	deploy_persist(d, dep);
+	log_event(LOG_INFO, "deploy",
+		  LOG_IDS(.deployment_id = dep->id,
+			  .work_request_id = dep->wr->id),
+		  "deployment %s (%s) imported from %s %s", dep->name, dep->id,
+		  b->ops->name, ref);
+	deploy_copy_str(id, ID_LEN, dep->id);
+	deploy_copy_str(wr_id, ID_LEN, dep->wr->id);
+	return 0;
+}
+
+static int busy(struct deployment *dep, struct fault *f)
+{
+	fault_set(f, MDS_E_CONFLICT, "",
+		  "deployment %s is %s (work request %s); try again when it "
+		  "is ACTIVE", dep->name, deploy_dep_state_names[dep->state],
+		  dep->wr ? dep->wr->id : "-");
+	f->code = "IncorrectState";
+	return MDS_E_CONFLICT;
+}
+
+int deploy_change(struct deploy *d, const char *key,
+		  const struct deploy_change *c, char *wr_id, struct fault *f)
+{
+	struct deployment *dep = deploy_find(d, key);
+	char shape[SHAPE_NAME_MAX + 1];
+	uint32_t count;
+	int rc;
+
+	wr_id[0] = '\0';
+	if (dep == NULL || dep->state == DS_DELETED)
+		return fault_set(f, MDS_E_NOTFOUND, "", "no deployment '%s'",
+				 key);
+	count = c->has_count ? c->count : dep->count;
+	if (c->has_count &&
+	    (rc = check_range("instanceCount", count, 1,
+			      d->env.config->max_instances, f)) != 0)
+		return rc;
+	if (c->shape != NULL &&
+	    (rc = check_shape(deploy_shapes(d, dep->backend), c->shape,
+			      f)) != 0)
+		return rc;
+	deploy_copy_str(shape, sizeof(shape), c->shape ? c->shape
+						       : dep->shape);
+	if (dep->state != DS_ACTIVE)
+		return busy(dep, f);
+	if (count == dep->count && strcmp(shape, dep->shape) == 0)
+		return 0;
+	dep->state = DS_UPDATING;
+	deploy_wr_start(d, dep, OP_UPDATE, count, shape);
+	dep->count = count;
+	deploy_copy_str(dep->shape, sizeof(dep->shape), shape);
+	deploy_persist(d, dep);
+	log_event(LOG_INFO, "deploy",
+		  LOG_IDS(.deployment_id = dep->id,
+			  .work_request_id = dep->wr->id),
+		  "deployment %s: update %u x %s -> %u x %s (%s)", dep->name,
+		  dep->wr->from_n, dep->wr->from_shape, count, shape,
+		  dep->wr->id);
+	deploy_copy_str(wr_id, ID_LEN, dep->wr->id);
+	return 0;
+}
+
+int deploy_delete(struct deploy *d, const char *key, char *wr_id,
+		  struct fault *f)
+{
+	struct deployment *dep = deploy_find(d, key);
+
+	wr_id[0] = '\0';
+	if (dep == NULL || dep->state == DS_DELETED)
+		return fault_set(f, MDS_E_NOTFOUND, "", "no deployment '%s'",
+				 key);
+	if (dep->state == DS_DELETING || dep->wr != NULL)
+		return busy(dep, f);
+	dep->state = DS_DELETING;
+	deploy_wr_start(d, dep, OP_DELETE, 0, "");
+	deploy_persist(d, dep);
+	log_event(LOG_INFO, "deploy",
+		  LOG_IDS(.deployment_id = dep->id,
+			  .work_request_id = dep->wr->id),
+		  "deployment %s: delete (%s)", dep->name, dep->wr->id);
+	deploy_copy_str(wr_id, ID_LEN, dep->wr->id);
+	return 0;
+}
+
+int deploy_resolve(struct deploy *d, const char *key, char *id,
+		   struct fault *f)
+{
+	struct deployment *dep = deploy_find(d, key);
+
+	if (dep == NULL)
+		return fault_set(f, MDS_E_NOTFOUND, "", "no deployment '%s'",
+				 key);
+	deploy_copy_str(id, ID_LEN, dep->id);
+	return 0;
+}
+
+/* ---- views ---- */
+
+static void inst_fill(const struct instance *in,
+		      struct deploy_instance_view *v)
+{
+	const struct backend_instance *b = &in->bi;
+
+	memset(v, 0, sizeof(*v));
+	deploy_copy_str(v->id, sizeof(v->id), b->id);
+	v->state = deploy_inst_state_names[in->state];
+	v->port = b->port;
+	v->pid = b->alive ? b->pid : 0;
+	deploy_copy_str(v->shape, sizeof(v->shape), b->shape);
+	v->restarts = b->restarts;
+	v->started_ms = b->started_ms;
+	deploy_copy_str(v->location, sizeof(v->location), b->handle);
+	deploy_copy_str(v->last_exit, sizeof(v->last_exit), b->last_exit);
+	v->ready = in->state == PLAN_READY && !in->held;
+}
+
+struct listed_views {
+	struct deploy_instance_view *v;
+	size_t n;
+};
+
+static void add_listed(void *arg, const struct backend_listed *x)
+{
+	struct listed_views *l = arg;
+	struct deploy_instance_view *v;
+
+	if (l->n >= PLAN_MAX_INSTANCES)
+		return;
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	v = &l->v[l->n++];
+	memset(v, 0, sizeof(*v));
+	deploy_copy_str(v->id, sizeof(v->id), x->id);
+	deploy_copy_str(v->location, sizeof(v->location), x->handle);
+	v->state = x->ready ? "READY" : "STARTING";
+	v->ready = x->ready;
+}
+
+static void view_fill(struct deploy *d, const struct deployment *dep,
+		      struct deploy_view *v)
+{
+	struct backend *b = dep->backend;
+
+	memset(v, 0, sizeof(*v));
+	deploy_copy_str(v->id, sizeof(v->id), dep->id);
+	v->name = xstrdup(dep->name);
+	v->state = deploy_dep_state_names[dep->state];
+	deploy_copy_str(v->details, sizeof(v->details), dep->details);
+	v->backend = b->ops->name;
+	deploy_copy_str(v->ref, sizeof(v->ref), dep->ref);
+	v->argv = strv_dup((const char *const *)dep->spec.argv,
+			   dep->spec.argc);
+	v->argc = dep->spec.argc;
+	v->shell = dep->spec.shell;
+	v->env = strv_dup((const char *const *)dep->spec.env, dep->spec.nenv);
+	v->nenv = dep->spec.nenv;
+	v->health_path = xstrdup(dep->spec.health_path);
+	deploy_copy_str(v->shape, sizeof(v->shape), dep->shape);
+	v->count = dep->count;
+	v->ready_timeout_s = dep->ready_timeout_s;
+	v->drain_timeout_s = dep->drain_timeout_s;
+	v->replay_all = dep->replay_all;
+	v->created_ms = dep->created_ms;
+	v->updated_ms = dep->updated_ms;
+	deploy_copy_str(v->wr_id, sizeof(v->wr_id), dep->wr ? dep->wr->id
+							     : "");
+	v->endpoint = xasprintf("%s/%s", d->env.gateway_url, dep->id);
+	if (backend_can(b, BACKEND_CAP_PLATFORM)) {
+		struct listed_views l = { NULL, 0 };
+
+		if (b->ops->list != NULL)
+			b->ops->list(b, dep->ref, add_listed, &l);
+		v->inst = l.v;
+		v->ninst = l.n;
+		return;
+	}
+	v->inst = xcalloc(dep->ninst ? dep->ninst : 1, sizeof(*v->inst));
+	for (size_t i = 0; i < dep->ninst; i++)
+		inst_fill(dep->inst[i], &v->inst[i]);
+	v->ninst = dep->ninst;
+}
+
+static void view_clear(struct deploy_view *v)
+{
+	for (size_t i = 0; i < v->argc; i++)
+		free(v->argv[i]);
+	free(v->argv);
+	for (size_t i = 0; i < v->nenv; i++)
+		free(v->env[i]);
+	free(v->env);
+	free(v->name);
+	free(v->health_path);
+	free(v->endpoint);
+	free(v->inst);
+}
+
+struct deploy_view *deploy_view_new(struct deploy *d, const char *key,
+				    struct fault *f)
+{
+	struct deployment *dep = deploy_find(d, key);
+	struct deploy_view *v;
+
+	if (dep == NULL) {
+		fault_set(f, MDS_E_NOTFOUND, "", "no deployment '%s'", key);
+		return NULL;
+	}
+	v = xmalloc(sizeof(*v));
+	view_fill(d, dep, v);
+	return v;
+}
+
+void deploy_view_free(struct deploy_view *v)
+{
+	if (v == NULL)
+		return;
+	view_clear(v);
+	free(v);
+}
+
+void deploy_each(struct deploy *d, const char *name,
+		 void (*fn)(void *arg, const struct deploy_view *v), void *arg)
+{
+	for (struct deployment *p = d->deps; p; p = p->next) {
+		struct deploy_view v;
+
+		if (p->state == DS_DELETED ||
+		    (name != NULL && strcmp(name, p->name) != 0))
+			continue;
+		view_fill(d, p, &v);
+		fn(arg, &v);
+		view_clear(&v);
+	}
+}
+
+void deploy_workreq_fill(const struct workreq *wr,
+			 struct deploy_workreq_view *v)
+{
+	size_t done = 0;
+	bool following = false;
+
+	memset(v, 0, sizeof(*v));
+	deploy_copy_str(v->id, sizeof(v->id), wr->id);
+	deploy_copy_str(v->dep_id, sizeof(v->dep_id), wr->dep_id);
+	v->op = deploy_wr_op_names[wr->op];
+	v->status = deploy_wr_status_names[wr->status];
+	v->from_n = wr->from_n;
+	v->to_n = wr->to_n;
+	deploy_copy_str(v->from_shape, sizeof(v->from_shape), wr->from_shape);
+	deploy_copy_str(v->to_shape, sizeof(v->to_shape), wr->to_shape);
+	deploy_copy_str(v->error, sizeof(v->error), wr->error);
+	deploy_copy_str(v->platform_id, sizeof(v->platform_id),
+			wr->platform_id);
+	v->accepted = wr->accepted;
+	v->started = wr->started;
+	v->finished = wr->finished;
+	v->steps = xcalloc(wr->nsteps ? wr->nsteps : 1, sizeof(*v->steps));
+	v->nsteps = wr->nsteps;
+	for (size_t i = 0; i < wr->nsteps; i++) {
+		const struct wr_step *s = &wr->steps[i];
+		struct deploy_step_view *sv = &v->steps[i];
+
+		if (s->status == ST_SUCCEEDED || s->status == ST_SKIPPED ||
+		    s->status == ST_FAILED)
+			done++;
+		following |= s->kind == STEP_FOLLOW_PLATFORM &&
+			     s->status == ST_IN_PROGRESS;
+		sv->kind = deploy_step_kind_names[s->kind];
+		deploy_copy_str(sv->inst, sizeof(sv->inst), s->inst);
+		sv->status = deploy_step_status_names[s->status];
+		sv->t0 = s->t0;
+		sv->t1 = s->t1;
+		deploy_copy_str(sv->msg, sizeof(sv->msg), s->msg);
+	}
+	if (wr->status >= WR_SUCCEEDED)
+		v->percent = 100;
+	else if (wr->nsteps > 0)
+		v->percent = (int)((done * 100 +
+				    (following ? (size_t)wr->platform_percent
+					       : 0)) /
+				   wr->nsteps);
+}
+
+struct deploy_workreq_view *deploy_workreq_view_new(struct deploy *d,
+						    const char *id,
+						    struct fault *f)
+{
+	struct deploy_workreq_view *v;
+	struct workreq *wr;
+
+	for (struct deployment *p = d->deps; p; p = p->next)
+		if (p->wr != NULL && strcmp(p->wr->id, id) == 0) {
+			v = xmalloc(sizeof(*v));
+			deploy_workreq_fill(p->wr, v);
+			return v;
+		}
+	wr = deploy_store_workreq(d, id);
+	if (wr == NULL) {
+		fault_set(f, MDS_E_NOTFOUND, "", "no work request '%s'", id);
+		return NULL;
+	}
+	v = xmalloc(sizeof(*v));
+	deploy_workreq_fill(wr, v);
+	deploy_wr_free(wr);
+	return v;
+}
+
+void deploy_workreq_view_free(struct deploy_workreq_view *v)
+{
+	if (v == NULL)
+		return;
+	free(v->steps);
+	free(v);
+}
+
+struct wr_list {
+	const char *dep_id;
+	struct workreq **v;
+	size_t n;
+};
+
+static void keep_wr(void *arg, struct workreq *wr)
+{
+	struct wr_list *l = arg;
+
+	if (l->dep_id != NULL && strcmp(wr->dep_id, l->dep_id) != 0) {
+		deploy_wr_free(wr);
+		return;
+	}
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	l->v[l->n++] = wr;
+}
+
+void deploy_each_workreq(struct deploy *d, const char *key,
+			 void (*fn)(void *arg,
+				    const struct deploy_workreq_view *v),
+			 void *arg)
+{
+	struct deployment *dep = key ? deploy_find(d, key) : NULL;
+	struct wr_list l = { dep ? dep->id : key, NULL, 0 };
+
+	deploy_store_each_workreq(d, keep_wr, &l);
+	for (size_t i = l.n; i-- > 0;) {
+		struct deploy_workreq_view v;
+
+		deploy_workreq_fill(l.v[i], &v);
+		fn(arg, &v);
+		free(v.steps);
+		deploy_wr_free(l.v[i]);
+	}
+	free(l.v);
+}
+
+/* ---- instances for monitoring ---- */
+
+struct listed_usage {
+	struct backend *b;
+	const struct deployment *dep;
+	void (*fn)(void *arg, const struct deploy_instance_info *in);
+	void *arg;
+};
+
+static void usage_of(struct backend *b, const struct backend_instance *bi,
+		     struct deploy_instance_info *info)
+{
+	info->usage_rc = MDS_E_UNAVAIL;
+	if (backend_can(b, BACKEND_CAP_USAGE) && b->ops->usage != NULL)
+		info->usage_rc = b->ops->usage(b, bi, &info->usage);
+}
+
+static void listed_usage(void *arg, const struct backend_listed *x)
+{
+	struct listed_usage *l = arg;
+	struct backend_instance bi;
+	struct deploy_instance_info info;
+
+	memset(&bi, 0, sizeof(bi));
+	deploy_copy_str(bi.deployment_id, sizeof(bi.deployment_id),
+			l->dep->id);
+	deploy_copy_str(bi.id, sizeof(bi.id), x->id);
+	deploy_copy_str(bi.handle, sizeof(bi.handle), x->handle);
+	deploy_copy_str(bi.shape, sizeof(bi.shape), l->dep->shape);
+	memset(&info, 0, sizeof(info));
+	info.deployment_id = l->dep->id;
+	info.instance_id = x->id;
+	info.shape = l->dep->shape;
+	info.ready = x->ready;
+	usage_of(l->b, &bi, &info);
+	l->fn(l->arg, &info);
+}
+
+void deploy_each_instance(struct deploy *d,
+			  void (*fn)(void *arg,
+				     const struct deploy_instance_info *in),
+			  void *arg)
+{
+	for (struct deployment *dep = d->deps; dep; dep = dep->next) {
+		struct backend *b = dep->backend;
+
+		if (backend_can(b, BACKEND_CAP_PLATFORM)) {
+			struct listed_usage l = { b, dep, fn, arg };
+
+			if (dep->state != DS_DELETED && b->ops->list != NULL)
+				b->ops->list(b, dep->ref, listed_usage, &l);
+			continue;
+		}
+		for (size_t i = 0; i < dep->ninst; i++) {
+			struct instance *in = dep->inst[i];
+			struct deploy_instance_info info = {
+				.deployment_id = dep->id,
+				.instance_id = in->bi.id,
+				.shape = in->bi.shape,
+				.ready = in->state == PLAN_READY && !in->held,
+			};
+
+			if (!in->bi.alive)
+				continue;
+			usage_of(b, &in->bi, &info);
+			fn(arg, &info);
+		}
+	}
+}
