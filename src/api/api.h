@@ -99,6 +99,13 @@ int api_autoscale_setup(struct api *api, const char *deployment_id,
 			const struct policy *p, json_t **out,
 			struct fault *f);
 
+struct autoscale_removed;
+
+/* What autoscale_teardown() deleted, as the API says it:
+ * {"alarmIds": [...], "topicId", "subscriptionId"} (null for none). A new
+ * reference. */
+json_t *api_autoscale_removed(const struct autoscale_removed *r);
+
 /* The http_server handler; arg is a struct api *. */
 void api_handle(void *arg, struct http_req *req);
 

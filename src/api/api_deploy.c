@@ -497,6 +497,61 @@ static void deployments_create(struct api_call *c)
 	with_wr_header(c, 201, out, wr);
 }
 
+/* The body of an import. */
+struct import_body {
+	char backend[32];
+	char ref[BACKEND_REF_MAX];
+	char name[DEPLOY_NAME_MAX + 1];
+};
+
+static const struct field import_fields[] = {
+	{ .name = "backend", .type = FIELD_STRING,
+	  FIELD_AT(struct import_body, backend), .required = true, .min = 1,
+	  .doc = "a backend whose platform runs it: kubernetes" },
+	{ .name = "ref", .type = FIELD_STRING,
+	  FIELD_AT(struct import_body, ref), .required = true, .min = 1,
+	  .doc = "the platform's name for it: NAMESPACE/NAME" },
+	{ .name = "displayName", .type = FIELD_STRING,
+	  FIELD_AT(struct import_body, name), .min = 1,
+	  .max = DEPLOY_NAME_MAX, .chars = NAME_CHARS,
+	  .chars_desc = "A-Z a-z 0-9 . _ -",
+	  .doc = "default: ref's part after its last /" },
+	FIELD_END
+};
+
+/*
+ * POST /v1/deployments/import {"backend", "ref", "displayName"?}: takes a
+ * deployment that lives on a platform (a Kubernetes Deployment
+ * NAMESPACE/NAME) under mdscale's care.
+ */
+static void deployments_import(struct api_call *c)
+{
+	struct import_body b;
+	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX];
+	const char *name;
+	uint64_t seen = 0;
+	struct fault f;
+	int rc;
+
+	memset(&b, 0, sizeof(b));
+	rc = json_is_object(c->body)
+		     ? fields_parse(import_fields, c->body, &b, "", &seen, &f)
+		     : fields_fault_type(&f, "", "a JSON object");
+	if (rc == 0) {
+		name = strrchr(b.ref, '/') != NULL ? strrchr(b.ref, '/') + 1
+						   : b.ref;
+		if (fields_given(import_fields, seen, "displayName"))
+			name = b.name;
+		rc = deploy_import(c->api->deploy, b.backend, b.ref, name, id,
+				   wr, &f);
+	}
+	if (rc != 0) {
+		api_reply_fault(c, &f);
+		return;
+	}
+	with_wr_header(c, 201, deployment_json(c->api->deploy, id, &f), wr);
+}
+
 static void deployments_get(struct api_call *c)
 {
 	struct fault f;
@@ -527,15 +582,22 @@ static void deployments_update(struct api_call *c)
 static void deployments_delete(struct api_call *c)
 {
 	struct fault f;
+	struct autoscale_removed gone;
 	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX];
+	json_t *o;
 
 	if (deploy_resolve(c->api->deploy, c->id, id, &f) != 0 ||
 	    deploy_delete(c->api->deploy, id, wr, &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
-	autoscale_teardown(c->api->autoscale, id);
-	with_wr_header(c, 202, workreq_json(c->api->deploy, wr, &f), wr);
+	/* Only what mdscale made for the deployment goes with it; the
+	 * response says what. */
+	autoscale_teardown(c->api->autoscale, id, &gone);
+	o = workreq_json(c->api->deploy, wr, &f);
+	if (json_is_object(o))
+		json_object_set_new(o, "deleted", api_autoscale_removed(&gone));
+	with_wr_header(c, 202, o, wr);
 }
 
 static void workrequests_get(struct api_call *c)
@@ -560,6 +622,7 @@ static void workrequests_list(struct api_call *c)
 const struct api_route deploy_routes[] = {
 	{ "GET", "/v1/deployments", deployments_list },
 	{ "POST", "/v1/deployments", deployments_create },
+	{ "POST", "/v1/deployments/import", deployments_import },
 	{ "GET", "/v1/deployments/*", deployments_get },
 	{ "PUT", "/v1/deployments/*", deployments_update },
 	{ "DELETE", "/v1/deployments/*", deployments_delete },

@@ -503,29 +503,41 @@ static void metrics(struct api_call *c)
 
 /* ---- GET /v1/top: the same figures as JSON, for `mdscale top` ---- */
 
+/* The latest sample of metric for one instance, as a JSON number, or
+ * null; the largest so far goes to *max. */
+static json_t *top_latest(struct api *api, const char *metric,
+			  const char *instance_id, double *max)
+{
+	double v;
+
+	if (api->monitoring == NULL ||
+	    monitoring_latest_instance(api->monitoring, metric, instance_id,
+				       SAMPLE_WINDOW_MS, &v) != 0)
+		return json_null();
+	if (v > *max)
+		*max = v;
+	return json_real(v);
+}
+
 static json_t *top_deployment(struct api *api, json_t *d)
 {
-	json_t *o, *hist = json_array(), *in;
+	json_t *o, *hist = json_array(), *in, *insts = json_array();
 	struct gateway_counters k = { 0 };
-	double cpu = -1, mem = -1, v;
+	double cpu = -1, mem = -1;
 	int64_t ready = 0;
 	size_t j;
 
 	json_array_foreach(json_object_get(d, "instances"), j, in) {
 		ready += strcmp(str(in, "state"), "READY") == 0;
-		if (api->monitoring == NULL)
-			continue;
-		if (monitoring_latest_instance(api->monitoring,
-					       "CpuUtilization", str(in, "id"),
-					       SAMPLE_WINDOW_MS, &v) == 0 &&
-		    v > cpu)
-			cpu = v;
-		if (monitoring_latest_instance(api->monitoring,
-					       "MemoryUtilization",
-					       str(in, "id"), SAMPLE_WINDOW_MS,
-					       &v) == 0 &&
-		    v > mem)
-			mem = v;
+		json_array_append_new(insts, json_pack(
+			"{s:s, s:s, s:I, s:o, s:o}", "id", str(in, "id"),
+			"state", str(in, "state"), "restarts",
+			json_integer_value(json_object_get(in, "restarts")),
+			"cpuPercent",
+			top_latest(api, "CpuUtilization", str(in, "id"), &cpu),
+			"memoryPercent",
+			top_latest(api, "MemoryUtilization", str(in, "id"),
+				   &mem)));
 	}
 	if (api->gateway != NULL)
 		gateway_counters(api->gateway, str(d, "id"), &k);
@@ -545,6 +557,7 @@ static json_t *top_deployment(struct api *api, json_t *d)
 			    cpu >= 0 ? json_real(cpu) : json_null());
 	json_object_set_new(o, "memoryPercent",
 			    mem >= 0 ? json_real(mem) : json_null());
+	json_object_set_new(o, "instances", insts);
 	return o;
 }
 

@@ -32,6 +32,19 @@ static const struct cli_cmd cli_cmds[] = {
 		.exec = cli_deployment_create,
 	},
 	{
+		.name = "deployment import",
+		.usage = "--backend kubernetes|oci REF [--name NAME]\n"
+			 "\t[--wait [--timeout SECONDS]]",
+		.help = "Takes a deployment that lives on a platform under\n"
+			"mdscale's care: REF is NAMESPACE/NAME of a Kubernetes\n"
+			"Deployment, or the OCID of an OCI model deployment. The\n"
+			"platform keeps running it; mdscale reads its count and\n"
+			"shape, scales it and follows its progress. --name defaults\n"
+			"to REF's part after its last '/'. --wait waits until it is\n"
+			"ACTIVE.",
+		.exec = cli_deployment_import,
+	},
+	{
 		.name = "deployment list",
 		.usage = "",
 		.help = "Lists the live deployments, oldest first.",
@@ -186,20 +199,20 @@ static const struct cli_cmd cli_cmds[] = {
 	},
 	{
 		.name = "topic get",
-		.usage = "ID",
+		.usage = "ID|NAME",
 		.help = "Shows a topic.",
 		.exec = cli_topic_get,
 	},
 	{
 		.name = "topic delete",
-		.usage = "ID",
+		.usage = "ID|NAME",
 		.help = "Deletes a topic and its subscriptions.\n"
 			"Their pending deliveries are dropped.",
 		.exec = cli_topic_delete,
 	},
 	{
 		.name = "topic publish",
-		.usage = "ID --file FILE|-",
+		.usage = "ID|NAME --file FILE|-",
 		.help = "Publishes a message (a JSON object) on a topic.\n"
 			"Every subscription of the topic gets it, at least once.\n"
 			"Prints the message ID.",
@@ -207,18 +220,18 @@ static const struct cli_cmd cli_cmds[] = {
 	},
 	{
 		.name = "subscription create",
-		.usage = "--topic ID --protocol FUNCTION|HTTPS|HTTP|COMMAND\n"
+		.usage = "--topic ID|NAME --protocol FUNCTION|HTTPS|HTTP|COMMAND\n"
 			 "\t(--endpoint FUNCTION-OR-URL | --command ARG [--command ARG ...])\n"
 			 "\t[--max-attempts N] [--timeout SECONDS] [--secret SECRET]",
 		.help = "Subscribes a function, a URL or a command to a topic.\n"
 			"COMMAND runs the program (no shell) with the message on\n"
 			"stdin; arguments after -- are added to the command. HTTP(S)\n"
-			"deliveries are signed; the secret is printed once.",
+			"deliveries are signed; their secret is printed once.",
 		.exec = cli_subscription_create,
 	},
 	{
 		.name = "subscription list",
-		.usage = "[--topic ID]",
+		.usage = "[--topic ID|NAME]",
 		.help = "Lists the subscriptions, oldest first.",
 		.exec = cli_subscription_list,
 	},
@@ -239,6 +252,21 @@ static const struct cli_cmd cli_cmds[] = {
 		.usage = "ID",
 		.help = "Lists a subscription's delivery attempts, newest last.",
 		.exec = cli_subscription_deliveries,
+	},
+	{
+		.name = "subscription dead-letters",
+		.usage = "ID",
+		.help = "Lists a subscription's dead letters, oldest first: the\n"
+			"messages refused (REFUSED: never retried) or out of attempts\n"
+			"(FAILED), each with its reason.",
+		.exec = cli_subscription_dead_letters,
+	},
+	{
+		.name = "subscription replay",
+		.usage = "ID DEAD-LETTER-ID",
+		.help = "Queues a dead letter again for its subscription; its\n"
+			"attempts start over.",
+		.exec = cli_subscription_replay,
 	},
 	{
 		.name = "fn list",
@@ -265,8 +293,23 @@ static const struct cli_cmd cli_cmds[] = {
 		.name = "fn invoke",
 		.usage = "NAME [--file FILE|-] < message.json",
 		.help = "Invokes a function with a JSON message (stdin by default)\n"
-			"and prints its result.",
+			"and prints its result. A message the function refuses exits 1\n"
+			"(the API's 400 MessageRefused); a function that fails, 1 too\n"
+			"(502 FunctionFailed).",
 		.exec = cli_fn_invoke,
+	},
+	{
+		.name = "fn config",
+		.usage = "get|set|reset [autoscale] [--deployment ID|NAME]\n"
+			 "\t[KEY=VALUE ...]",
+		.help = "Shows or sets the autoscale function's configuration: the\n"
+			"default, or one deployment's with --deployment. Keys are the\n"
+			"API's (maxInstances, cpuLow, memLow, cooldownInSeconds, shapes,\n"
+			"...) or the recipe's (MAX_INSTANCES, LOW_CPU_THRESHOLD,\n"
+			"LOW_MEM_THRESHOLD, VM_SHAPES); shapes are comma-separated,\n"
+			"small to large. reset makes a deployment use the default.\n"
+			"Alarms, topics and subscriptions are never touched.",
+		.exec = cli_fn_config,
 	},
 	{
 		.name = "logs",
@@ -285,15 +328,17 @@ static const struct cli_cmd cli_cmds[] = {
 	},
 	{
 		.name = "top",
-		.usage = "[--once] [--sort name|cpu|mem|rps|p99] [--filter TEXT]",
+		.usage = "[--once] [--sort name|cpu|mem|rps|p99] [--filter TEXT]\n"
+			 "\t[--instances]",
 		.help = "A live view of the daemon, refreshed every second. Per\n"
 			"deployment: its state, READY/COUNT, shape, CPU% and MEM% (the\n"
 			"largest over its instances), requests per second, p50 and p99\n"
 			"gateway latency, sparklines of CPU and req/s; then the firing\n"
 			"alarms and the last scaling decisions. --sort orders the\n"
 			"deployments (largest first; s cycles the order), --filter\n"
-			"shows those whose name, state or shape contains TEXT. q\n"
-			"quits. --once (or stdout not a terminal) prints one plain\n"
+			"shows those whose name, state or shape contains TEXT.\n"
+			"--instances (i) adds a row per instance: state, CPU%, MEM%,\n"
+			"restarts. q quits. --once (or stdout not a terminal) prints one plain\n"
 			"snapshot, the rates taken over one second, and exits.",
 		.exec = cli_top,
 	},

@@ -301,6 +301,7 @@ void cli_print_rows(const struct cli_ctx *ctx, const json_t *body, int list,
 
 /* The commands, one exec per table entry. */
 int cli_deployment_create(struct cli_ctx *ctx, int argc, char **argv);
+int cli_deployment_import(struct cli_ctx *ctx, int argc, char **argv);
 int cli_deployment_list(struct cli_ctx *ctx, int argc, char **argv);
 int cli_deployment_get(struct cli_ctx *ctx, int argc, char **argv);
 int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv);
@@ -326,6 +327,11 @@ int cli_metric_post(struct cli_ctx *ctx, int argc, char **argv);
 /* Appends a JSON dimensions object to a table as one "k=v,k=v" cell. */
 void cli_query_dims(struct cli_table *t, const json_t *dims);
 
+/* A topic's id from its id or its name, as a new JSON string: the daemon's
+ * answer for the topic, or key itself when it has none (the daemon then
+ * names the problem). NULL when key is not UTF-8. */
+json_t *cli_topic_id(struct cli_ctx *ctx, const char *key);
+
 int cli_alarm_create(struct cli_ctx *ctx, int argc, char **argv);
 int cli_alarm_list(struct cli_ctx *ctx, int argc, char **argv);
 int cli_alarm_get(struct cli_ctx *ctx, int argc, char **argv);
@@ -344,6 +350,10 @@ int cli_subscription_create(struct cli_ctx *ctx, int argc, char **argv);
 int cli_subscription_list(struct cli_ctx *ctx, int argc, char **argv);
 int cli_subscription_get(struct cli_ctx *ctx, int argc, char **argv);
 int cli_subscription_delete(struct cli_ctx *ctx, int argc, char **argv);
+int cli_subscription_dead_letters(struct cli_ctx *ctx, int argc,
+	char **argv);
+int cli_subscription_replay(struct cli_ctx *ctx, int argc, char **argv);
+int cli_fn_config(struct cli_ctx *ctx, int argc, char **argv);
 int cli_subscription_deliveries(struct cli_ctx *ctx, int argc, char **argv);
 
 int cli_fn_list(struct cli_ctx *ctx, int argc, char **argv);

@@ -1,5 +1,6 @@
 /*
- * cli_deployment.c - `mdscale deployment create|list|get|update|delete`.
+ * cli_deployment.c - `mdscale deployment create|import|list|get|update|
+ * delete`.
  *
  * --wait polls the daemon every 200 ms over one kept-alive connection; the
  * daemon does the work, the CLI only watches it.
@@ -579,9 +580,13 @@ int cli_deployment_history(struct cli_ctx *ctx, int argc, char **argv)
 		json_t *v = json_object_get(e, "value");
 		char cell[128];
 
-		format_ms(json_integer_value(json_object_get(e, "time")), cell,
-			sizeof cell);
-		cli_table_add(t, "%s", cell);
+		if (json_is_string(json_object_get(e, "time")))
+			cli_table_json(t, e, "time");
+		else {
+			format_ms(json_integer_value(json_object_get(e,
+				"time")), cell, sizeof cell);
+			cli_table_add(t, "%s", cell);
+		}
 		cli_table_json(t, e, "alarmTitle");
 		cli_table_json(t, e, "messageType");
 		if (json_is_number(v))
@@ -600,4 +605,91 @@ int cli_deployment_history(struct cli_ctx *ctx, int argc, char **argv)
 	cli_table_free(t);
 	json_decref(resp);
 	return 0;
+}
+
+enum { I_BACKEND, I_NAME, I_WAIT, I_TIMEOUT, I__N };
+
+static const struct cli_opt import_opts[] = {
+	[I_BACKEND] = {"backend", 1},
+	[I_NAME] = {"name", 1},
+	[I_WAIT] = {"wait", 0},
+	[I_TIMEOUT] = {"timeout", 1},
+	[I__N] = {NULL, 0},
+};
+
+/* Parses import's arguments: the options into val, the ref into *ref. */
+static int parse_import(struct cli_ctx *ctx, int argc, char **argv,
+	const char **val, const char **ref)
+{
+	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
+	int o;
+
+	while ((o = cli_getopt(ctx, &g, import_opts)) != CLI_OPT_END) {
+		if (o == CLI_OPT_ARG && *ref != NULL) {
+			cli_usage_error(ctx, "unexpected argument '%s'", g.value);
+			return CLI_OPT_USAGE;
+		}
+		if (o == CLI_OPT_ARG)
+			*ref = g.value;
+		else if (o < 0)
+			return o;
+		else
+			val[o] = o == I_WAIT ? "" : g.value;
+	}
+	if (val[I_BACKEND] == NULL) {
+		cli_usage_error(ctx, "missing --backend");
+		return CLI_OPT_USAGE;
+	}
+	if (*ref == NULL) {
+		cli_usage_error(ctx, "missing what to import (NAMESPACE/NAME "
+			"for kubernetes, an OCID for oci)");
+		return CLI_OPT_USAGE;
+	}
+	return 0;
+}
+
+int cli_deployment_import(struct cli_ctx *ctx, int argc, char **argv)
+{
+	const char *val[I__N] = {NULL}, *ref = NULL;
+	json_t *req = NULL, *resp = NULL, *last = NULL;
+	char *path = NULL, *what = NULL;
+	long timeout;
+	int ret;
+
+	ret = parse_import(ctx, argc, argv, val, &ref);
+	if (ret == 0)
+		ret = wait_timeout(ctx, val[I_WAIT] != NULL, val[I_TIMEOUT],
+			&timeout) != 0 ? CLI_OPT_USAGE : 0;
+	if (ret != 0)
+		return cli_opt_exit(ret);
+	req = json_pack("{s:s, s:s}", "backend", val[I_BACKEND], "ref", ref);
+	if (val[I_NAME] != NULL)
+		json_object_set_new(req, "displayName",
+			json_string(val[I_NAME]));
+	ret = cli_call(ctx, "POST", "/v1/deployments/import", req, &resp);
+	if (ret != 0 || val[I_WAIT] == NULL) {
+		if (ret == 0)
+			print_deployments(ctx, resp, 0);
+		goto out;
+	}
+	path = cli_item_path("deployments", cli_json_str(resp, "id"), "");
+	what = xasprintf("deployment %s to be ACTIVE",
+		cli_json_str(resp, "displayName"));
+	ret = poll(ctx, path, "lifecycleState", "ACTIVE FAILED", timeout, what,
+		&last);
+	if (ret == 0 && last == NULL)
+		ret = cli_fail("deployment %s disappeared", ref);
+	if (ret != 0)
+		goto out;
+	print_deployments(ctx, last, 0);
+	if (strcmp(cli_json_str(last, "lifecycleState"), "FAILED") == 0)
+		ret = cli_fail("importing %s failed: %s", ref,
+			cli_json_str(last, "lifecycleDetails"));
+out:
+	json_decref(req);
+	json_decref(resp);
+	json_decref(last);
+	free(path);
+	free(what);
+	return ret;
 }

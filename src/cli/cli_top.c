@@ -66,6 +66,8 @@ struct top {
 	enum top_sort sort;
 	const char *filter;          /* --filter: a part of name, state or
 					shape; NULL shows all */
+	int instances;               /* --instances (or 'i'): a row per
+					instance instead of sparklines */
 	struct dep_track deps[TOP_MAX_DEPS];
 	size_t ndeps;
 	double bounds[TOP_NBUCKETS]; /* seconds; the last is +Inf */
@@ -353,6 +355,30 @@ static size_t table_rows_of(struct top *t, const json_t *deps,
 	return n;
 }
 
+/* The per-instance rows of one deployment; returns how many. */
+static size_t draw_instances(const struct top *t, const json_t *d, FILE *out)
+{
+	const json_t *in;
+	size_t i;
+
+	json_array_foreach(json_object_get(d, "instances"), i, in) {
+		char cpu[16], mem[16];
+
+		fmt_num(cpu, sizeof(cpu), num_or(in, "cpuPercent", -1), "%.1f");
+		fmt_num(mem, sizeof(mem), num_or(in, "memoryPercent", -1),
+			"%.1f");
+		fputs("  ", out);
+		cell(out, cli_json_str(in, "id"), NAME_W + 9);
+		fputc(' ', out);
+		cell(out, cli_json_str(in, "state"), 11);
+		fprintf(out, "          %5s %5s  restarts %lld", cpu, mem,
+			(long long)json_integer_value(
+				json_object_get(in, "restarts")));
+		eol(t, out);
+	}
+	return i;
+}
+
 static void draw(struct top *t, const json_t *doc, FILE *out, int rows)
 {
 	const json_t *deps = json_object_get(doc, "deployments"), *d, *a;
@@ -433,7 +459,9 @@ static void draw(struct top *t, const json_t *doc, FILE *out, int rows)
 		cell(out, cli_json_str(d, "instanceShapeName"), 8);
 		fprintf(out, " %5s %5s %7s %6s %6s", cpu, mem, rps, p50, p99);
 		eol(t, out);
-		if (t->tty && k != NULL) {
+		if (t->instances) {
+			shown += draw_instances(t, d, out);
+		} else if (t->tty && k != NULL) {
 			double peak = spark_peak(k->req, k->nspark, 1.0);
 
 			fputs("  cpu ", out);
@@ -497,8 +525,8 @@ static void draw(struct top *t, const json_t *doc, FILE *out, int rows)
 	if (t->tty) {
 		/* Clear what a longer previous frame left below. */
 		fputs("\033[J", out);
-		fprintf(out, "\033[%d;1H\033[7m q: quit  s: sort (by %s) \033[0m",
-			rows, sort_names[t->sort]);
+		fprintf(out, "\033[%d;1H\033[7m q: quit  s: sort (by %s)  "
+			"i: instances \033[0m", rows, sort_names[t->sort]);
 	}
 	fflush(out);
 }
@@ -582,6 +610,10 @@ static int wait_key(struct top *t, int ms)
 			t->sort = (t->sort + 1) % SORT__N;
 			return 0; /* redraw at once */
 		}
+		if (c == 'i' || c == 'I') {
+			t->instances = !t->instances;
+			return 0;
+		}
 	}
 	return 1;
 }
@@ -611,7 +643,8 @@ static int fetch(struct top *t, json_t **doc, int quiet)
 int cli_top(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct cli_opt opts[] = { { "once", 0 }, { "sort", 1 },
-					       { "filter", 1 }, { NULL, 0 } };
+					       { "filter", 1 }, { "instances", 0 },
+					       { NULL, 0 } };
 	struct cli_getopt g = { .argc = argc, .argv = argv, .index = 1 };
 	struct top *t = xcalloc(1, sizeof(*t));
 	json_t *doc = NULL, *last = NULL;
@@ -635,6 +668,8 @@ int cli_top(struct cli_ctx *ctx, int argc, char **argv)
 			t->sort = (enum top_sort)k;
 		} else if (o == 2) {
 			t->filter = g.value;
+		} else if (o == 3) {
+			t->instances = 1;
 		} else if (o == CLI_OPT_ARG) {
 			rc = cli_usage_error(ctx, "unexpected argument '%s'",
 					     g.value);

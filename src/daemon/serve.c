@@ -29,6 +29,7 @@
 #include "daemon/config.h"
 #include "daemon/datadir.h"
 #include "deploy/backend_local.h"
+#include "k8s/backend_k8s.h"
 #include "deploy/deploy.h"
 #include "notify/functions.h"
 #include "gateway/gateway.h"
@@ -63,6 +64,8 @@ struct daemon {
 	struct cgroup_sys *cgroups;
 	struct httpc *httpc;
 	struct backend *local; /* the local backend of deployments */
+	struct backend *k8s;   /* the kubernetes backend, when configured */
+	struct backend *backends[2];
 	struct gateway *gateway;
 	struct deploy *deploy;
 	struct logging *logging;
@@ -157,6 +160,45 @@ static void on_gateway_closed(void *arg)
 	(void)arg;
 }
 
+/* Whether Kubernetes credentials are there to be found: in a pod, or a
+ * kubeconfig named by $KUBECONFIG or at ~/.kube/config. */
+static int kubernetes_configured(void)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST");
+	const char *kc = getenv("KUBECONFIG");
+	const char *home = getenv("HOME");
+	char path[PATH_MAX];
+
+	if ((host != NULL && host[0] != '\0') || (kc != NULL && kc[0] != '\0'))
+		return 1;
+	snprintf(path, sizeof(path), "%s/.kube/config", home ? home : "");
+	return access(path, F_OK) == 0;
+}
+
+/* Puts the local backend and, when Kubernetes credentials load, the
+ * kubernetes backend into dm->backends; returns how many. A kubeconfig
+ * that does not load leaves the daemon running without the backend, and
+ * says why. */
+static size_t open_kubernetes(struct daemon *dm)
+{
+	char diag[512];
+	int rc;
+
+	dm->backends[0] = dm->local;
+	if (!kubernetes_configured())
+		return 1;
+	rc = backend_k8s_new(&(struct backend_k8s_env){
+				     .loop = &dm->loop, .httpc = dm->httpc,
+				     .shapes = &dm->config.shapes },
+			     &dm->k8s, diag, sizeof(diag));
+	if (rc != 0) {
+		log_warn("serve", "the kubernetes backend is off: %s", diag);
+		return 1;
+	}
+	dm->backends[1] = dm->k8s;
+	return 2;
+}
+
 static void on_deploy_closed(void *arg)
 {
 	struct daemon *dm = arg;
@@ -164,6 +206,9 @@ static void on_deploy_closed(void *arg)
 	dm->deploy = NULL;
 	dm->local->ops->close(dm->local, NULL, NULL);
 	dm->local = NULL;
+	if (dm->k8s != NULL)
+		dm->k8s->ops->close(dm->k8s, NULL, NULL);
+	dm->k8s = NULL;
 	if (dm->api_srv != NULL)
 		http_server_close(dm->api_srv, NULL, NULL);
 	dm->api_srv = NULL;
@@ -453,7 +498,8 @@ int serve_main(int argc, char **argv)
 		.loop = &dm->loop, .store = dm->store,
 		.gateway = dm->gateway, .config = &dm->config,
 		.gateway_url = dm->gateway_url,
-		.backends = &dm->local, .nbackends = 1,
+		.backends = dm->backends,
+		.nbackends = open_kubernetes(dm),
 	};
 	rc = deploy_open(&env, &dm->deploy, diag, sizeof(diag));
 	if (rc != 0) {
@@ -583,6 +629,8 @@ out_loop:
 	}
 	if (dm->local != NULL)
 		dm->local->ops->close(dm->local, NULL, NULL);
+	if (dm->k8s != NULL)
+		dm->k8s->ops->close(dm->k8s, NULL, NULL);
 	if (dm->gateway != NULL)
 		gateway_close(dm->gateway, NULL, NULL);
 	if (dm->httpc != NULL)

@@ -296,6 +296,15 @@ struct backend_ops {
 			void *arg);
 	uint32_t poll_ms; /* progress polling interval; 0: 1000 */
 
+	/*
+	 * Checks the form of a platform ref (NAMESPACE/NAME, an OCID) without
+	 * asking the platform, so that an import of a malformed one is
+	 * refused before anything is recorded. Returns 0, or MDS_E_INVAL
+	 * with the reason in diag. May be NULL (every ref is tried).
+	 */
+	int (*check_ref)(struct backend *b, const char *ref, char *diag,
+			 size_t diagsz);
+
 	/* ---- both kinds ---- */
 
 	/*

@@ -348,6 +348,13 @@ int deploy_import(struct deploy *d, const char *backend, const char *ref,
 		return fault_set(f, MDS_E_INVAL, "ref",
 				 "ref: must be 1 to %d characters",
 				 BACKEND_REF_MAX - 1);
+	if (b->ops->check_ref != NULL) {
+		char why[256];
+
+		if (b->ops->check_ref(b, ref, why, sizeof(why)) != 0)
+			return fault_set(f, MDS_E_INVAL, "ref", "ref: %s",
+					 why);
+	}
 	for (struct deployment *p = d->deps; p; p = p->next)
 		if (p->state != DS_DELETED && p->backend == b &&
 		    strcmp(p->ref, ref) == 0)

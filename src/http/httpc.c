@@ -47,6 +47,9 @@ struct httpc_req {
 	struct buf body;
 	size_t max_body;
 	int toobig;
+	httpc_data_fn *on_data;
+	void *data_arg;
+	int stopped; /* on_data asked to stop */
 	uint64_t start_ns;
 	httpc_done_fn *done;
 	void *arg;
@@ -196,7 +199,9 @@ static void check_multi_info(struct httpc *c)
 		/* msg dies with curl_multi_remove_handle(); copy first. */
 		cc = msg->data.result;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &r);
-		if (r->toobig || cc == CURLE_FILESIZE_EXCEEDED) {
+		if (r->stopped) {
+			finish(r, MDS_E_IO, "stopped by the receiver");
+		} else if (r->toobig || cc == CURLE_FILESIZE_EXCEEDED) {
 			char detail[96];
 
 			snprintf(detail, sizeof(detail),
@@ -382,6 +387,16 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	struct httpc_req *r = arg;
 	size_t n = size * nmemb;
 
+	if (r->on_data != NULL) {
+		long status = 0;
+
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (r->on_data(r->data_arg, status, data, n) != 0) {
+			r->stopped = 1;
+			return 0;
+		}
+		return n;
+	}
 	if (buf_add(&r->body, data, n) != 0) {
 		r->toobig = 1;
 		return 0; /* anything but n makes curl stop: CURLE_WRITE_ERROR */
@@ -398,6 +413,33 @@ static int valid_method(const char *m)
 	if (n == 0 || n > 16)
 		return 0;
 	return strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == n;
+}
+
+/* Sets the TLS options of o->tls on e; blobs are copied by curl. */
+static int set_tls(CURL *e, const struct httpc_tls *t)
+{
+	struct curl_blob ca = { (void *)t->ca_pem, t->ca_pem_len,
+				CURL_BLOB_COPY };
+	struct curl_blob cert = { (void *)t->cert_pem, t->cert_pem_len,
+				  CURL_BLOB_COPY };
+	struct curl_blob key = { (void *)t->key_pem, t->key_pem_len,
+				 CURL_BLOB_COPY };
+	int bad = 0;
+
+	if (t->ca_pem != NULL)
+		bad |= curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca);
+	if (t->cert_file != NULL)
+		bad |= curl_easy_setopt(e, CURLOPT_SSLCERT, t->cert_file);
+	if (t->key_file != NULL)
+		bad |= curl_easy_setopt(e, CURLOPT_SSLKEY, t->key_file);
+	if (t->cert_pem != NULL)
+		bad |= curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cert);
+	if (t->key_pem != NULL)
+		bad |= curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &key);
+	if (t->insecure)
+		bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L) |
+		       curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+	return bad != 0 ? MDS_E_INTERNAL : 0;
 }
 
 /* Sets method, headers and body on r->easy. */
@@ -506,8 +548,15 @@ int httpc_request(struct httpc *c, const char *url,
 		goto out;
 	}
 	rc = set_request(r, o);
+	if (rc == 0 && o->ca_file != NULL &&
+	    curl_easy_setopt(r->easy, CURLOPT_CAINFO, o->ca_file) != CURLE_OK)
+		rc = MDS_E_INTERNAL;
+	if (rc == 0 && o->tls != NULL)
+		rc = set_tls(r->easy, o->tls);
 	if (rc != 0)
 		goto out;
+	r->on_data = o->on_data;
+	r->data_arg = o->data_arg;
 	r->start_ns = uv_hrtime();
 	if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
 		rc = MDS_E_INTERNAL;

@@ -27,6 +27,29 @@ struct httpc_result {
 /* Called once per request; result and its strings live until it returns. */
 typedef void httpc_done_fn(void *arg, const struct httpc_result *res);
 
+/*
+ * For a streamed response (a watch): called with each piece of the body as
+ * it arrives, from inside libcurl, so it must not call httpc_* functions;
+ * it returns 0 to go on, anything else to stop the transfer (done then
+ * runs with MDS_E_IO). status is the response's HTTP status.
+ */
+typedef int httpc_data_fn(void *arg, long status, const char *data,
+			  size_t len);
+
+/* More TLS settings of one request; every field optional. PEM data is
+ * copied. */
+struct httpc_tls {
+	const void *ca_pem;       /* trust these CAs instead of the system's */
+	size_t ca_pem_len;
+	const char *cert_file;    /* client certificate and key (PEM) */
+	const char *key_file;
+	const void *cert_pem;
+	size_t cert_pem_len;
+	const void *key_pem;
+	size_t key_pem_len;
+	int insecure;             /* skip verifying the server */
+};
+
 struct httpc_opts {
 	const char *method;       /* "GET" (default when NULL), "POST", ... */
 	const char *const *headers; /* NULL-terminated "Name: value" lines */
@@ -34,6 +57,12 @@ struct httpc_opts {
 	size_t body_len;
 	uint32_t timeout_ms;      /* whole request; 0: 10 s */
 	size_t max_body;          /* response cap; 0: 1 MiB, past it: error */
+	const char *ca_file;      /* PEM CA bundle for https; NULL: system's */
+	const struct httpc_tls *tls; /* NULL: the system's CAs, no client
+					certificate */
+	httpc_data_fn *on_data;   /* set: the body goes here, not into the
+				     result (max_body does not apply) */
+	void *data_arg;
 };
 
 /*

@@ -40,6 +40,22 @@ class TopTest(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("--sort", r.stderr)
 
+    def test_instance_rows(self):
+        dep = self.d.get("top-a")
+        r = self.d.cli("top", "--once", "--instances", "--filter", "top-a")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        ids = [i["id"] for i in dep["instances"]]
+        rows = [l.split() for l in lines if l.strip().split()[:1] and
+                l.strip().split()[0] in ids]
+        self.assertEqual(len(rows), len(ids), r.stdout)
+        for row in rows:
+            self.assertEqual(row[1], "READY", r.stdout)
+            self.assertEqual(row[-2:], ["restarts", "0"], r.stdout)
+        top = self.d.api("GET", "/v1/top").json
+        a = [x for x in top["deployments"] if x["displayName"] == "top-a"]
+        self.assertEqual([i["id"] for i in a[0]["instances"]], ids)
+
     @unittest.skipUnless(shutil.which("tmux"), "tmux is not installed")
     def test_sparklines_on_a_fixed_axis_and_s_sorts(self):
         sock = "mdscale-top2-%d" % os.getpid()

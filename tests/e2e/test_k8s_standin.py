@@ -1,0 +1,219 @@
+"""The kubernetes backend in the real daemon, against the Kubernetes API
+stand-in (tests/standin/k8s_standin.py): a local HTTPS server that checks
+every request against the API's documented shapes. It is a stand-in, not a
+cluster; the live test against a real one is test_k8s_live.py."""
+import json
+import os
+import time
+import shutil
+import ssl
+import subprocess
+import tempfile
+import unittest
+import urllib.request
+
+import harness
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+STANDIN = os.path.join(HERE, "..", "standin", "k8s_standin.py")
+RBAC = os.path.join(HERE, "..", "..", "examples", "kubernetes", "rbac.yaml")
+
+
+class StandIn:
+    """The Kubernetes API stand-in, started on a free loopback port."""
+
+    def __init__(self, rbac=None):
+        self.dir = tempfile.mkdtemp(prefix="mdscale-k8s-standin-")
+        extra = ["--rbac", rbac] if rbac else []
+        self.proc = subprocess.Popen(
+            ["python3", STANDIN, "--dir", self.dir, "--lifetime", "300"]
+            + extra,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        line = self.proc.stdout.readline().decode()
+        if "k8s stand-in listening on " not in line:
+            raise AssertionError("the stand-in did not start: %r" % line)
+        self.url = line.split()[-1]
+        self.ctx = ssl.create_default_context(
+            cafile=os.path.join(self.dir, "ca.crt"))
+        self.kubeconfig = os.path.join(self.dir, "kubeconfig")
+
+    def ctl(self, what, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + "/_standin/" + what,
+                                     data=data)
+        with urllib.request.urlopen(req, context=self.ctx, timeout=10) as r:
+            return json.loads(r.read())
+
+    def pods(self, name):
+        return [p for p in self.ctl("state")["pods"]
+                if p["metadata"]["labels"].get("app") == name]
+
+    def replicas(self, name):
+        for d in self.ctl("state")["deployments"]:
+            if d["metadata"]["name"] == name:
+                return d["spec"]["replicas"]
+        return None
+
+    def stop(self):
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+        self.proc.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def seed(k8s, namespace, name, replicas):
+    """A Deployment sized as the default shape local.s: 0.5 CPU, 512 MiB."""
+    k8s.ctl("deployments", {
+        "namespace": namespace, "name": name, "replicas": replicas,
+        "containers": [{"name": "model",
+                        "requests": {"cpu": "500m", "memory": "512Mi"},
+                        "limits": {"cpu": "500m", "memory": "512Mi"}}]})
+    k8s.ctl("auto", {"interval_ms": 100})
+
+
+def start_daemon(test, k8s, config=None):
+    old = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = k8s.kubeconfig
+    try:
+        d = harness.Daemon(config=config).start()
+    finally:
+        if old is None:
+            del os.environ["KUBECONFIG"]
+        else:
+            os.environ["KUBECONFIG"] = old
+    test.addCleanup(d.cleanup)
+    return d
+
+
+class KubernetesStandInTest(unittest.TestCase):
+    def setUp(self):
+        self.k8s = StandIn()
+        self.addCleanup(self.k8s.stop)
+        seed(self.k8s, "default", "web", 2)
+        self.d = start_daemon(self, self.k8s)
+
+    def tearDown(self):
+        v = self.k8s.ctl("violations")["items"]
+        self.assertEqual(v, [], "requests outside the API's shapes")
+
+    def test_import_and_scale_through_the_standin(self):
+        print("\n# against the Kubernetes API stand-in at %s" % self.k8s.url)
+        out = self.d.cli("deployment", "import", "--backend", "kubernetes",
+                         "default/web", "--wait", "--timeout", "30")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        dep = self.d.api("GET", "/v1/deployments/web").json
+        self.assertEqual(dep["lifecycleState"], "ACTIVE")
+        self.assertEqual(dep["backend"], "kubernetes")
+        self.assertEqual(dep["ref"], "default/web")
+        self.assertEqual(dep["instanceCount"], 2)
+        self.assertEqual(dep["instanceShapeName"], "local.s")
+
+        out = self.d.cli("deployment", "update", "web", "--count", "3",
+                         "--wait", "--timeout", "30")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(self.k8s.replicas("web"), 3)
+        dep = self.d.api("GET", "/v1/deployments/web").json
+        self.assertEqual(dep["instanceCount"], 3)
+        self.assertEqual(dep["lifecycleState"], "ACTIVE")
+        puts = [e for e in self.k8s.ctl("log")["items"]
+                if e["method"] == "PUT" and e["path"].endswith("/scale")]
+        self.assertEqual(len(puts), 1)
+
+    def test_bad_imports(self):
+        # Malformed refs and unknown backends are refused; nothing is made.
+        out = self.d.cli("deployment", "import", "--backend", "kubernetes",
+                         "web")
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("NAMESPACE/NAME", out.stderr)
+        self.assertEqual(self.d.api("GET", "/v1/deployments").json["items"],
+                         [])
+        # A Deployment that does not exist: the import's work request
+        # fails with the API's words, and the record says so.
+        out = self.d.cli("deployment", "import", "--backend", "kubernetes",
+                         "default/nope", "--wait", "--timeout", "30")
+        self.assertNotEqual(out.returncode, 0)
+        print("# %s" % out.stderr.strip())
+        self.assertIn('deployments.apps "nope" not found', out.stderr)
+        dep = self.d.api("GET", "/v1/deployments/nope").json
+        self.assertEqual(dep["lifecycleState"], "FAILED")
+        out = self.d.cli("deployment", "import", "--backend", "nosuch",
+                         "default/web")
+        self.assertNotEqual(out.returncode, 0)
+        self.assertEqual(len(out.stderr.strip().splitlines()), 1)
+        self.assertEqual(self.k8s.replicas("web"), 2)
+
+
+class KubernetesExampleRoleStandInTest(unittest.TestCase):
+    """The whole life of an imported Deployment, with the stand-in granting
+    only what examples/kubernetes/rbac.yaml's Role grants: every request
+    must be allowed by it, and everything it grants must be needed."""
+
+    def setUp(self):
+        self.k8s = StandIn(rbac=RBAC)
+        self.addCleanup(self.k8s.stop)
+        seed(self.k8s, "models", "digits", 1)
+        self.d = start_daemon(self, self.k8s, config={
+            "sampleIntervalMillis": 250, "evalIntervalMillis": 250})
+
+    def cli_ok(self, *args):
+        out = self.d.cli(*args)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return out
+
+    def test_life_of_an_import_under_the_example_role(self):
+        print("\n# against the Kubernetes API stand-in at %s, granting only "
+              "examples/kubernetes/rbac.yaml" % self.k8s.url)
+        self.cli_ok("deployment", "import", "--backend", "kubernetes",
+                    "models/digits", "--wait", "--timeout", "30")
+        self.cli_ok("deployment", "update", "digits", "--count", "2",
+                    "--wait", "--timeout", "30")
+        self.assertEqual(self.k8s.replicas("digits"), 2)
+        # Without pods/resize: the template rolls, maxUnavailable 0.
+        self.cli_ok("deployment", "update", "digits", "--shape", "local.m",
+                    "--wait", "--timeout", "30")
+        for p in self.k8s.pods("digits"):
+            lim = p["spec"]["containers"][0]["resources"]["limits"]
+            self.assertEqual(lim, {"cpu": "1", "memory": "1024Mi"})
+        before = sorted(p["metadata"]["name"]
+                        for p in self.k8s.pods("digits"))
+        # With pods/resize (1.33 and later): the same pods, resized.
+        self.k8s.ctl("resize", {"enabled": True})
+        self.cli_ok("deployment", "update", "digits", "--shape", "local.l",
+                    "--wait", "--timeout", "30")
+        pods = self.k8s.pods("digits")
+        self.assertEqual(sorted(p["metadata"]["name"] for p in pods), before)
+        for p in pods:
+            lim = p["spec"]["containers"][0]["resources"]["limits"]
+            self.assertEqual(lim, {"cpu": "2", "memory": "2048Mi"})
+        dep = self.d.api("GET", "/v1/deployments/digits").json
+        self.assertEqual(dep["instanceShapeName"], "local.l")
+        self.assertEqual(dep["lifecycleState"], "ACTIVE")
+
+        # PodMetrics over the limits, into monitoring per pod.
+        pod = before[0]
+        self.k8s.ctl("metrics", {"namespace": "models", "pod": pod,
+                                 "container": "model", "cpu": "500m",
+                                 "memory": "512Mi"})
+        q = 'CpuUtilization[1s]{resourceId = "%s"}.max()' % dep["id"]
+
+        def cpu_of_pod():
+            r = self.d.api("POST", "/v1/metrics/query", {
+                "query": q, "startTime": int(time.time() * 1000) - 60000,
+                "resolution": "1s"})
+            for it in (r.json or {}).get("items", []):
+                if it["dimensions"].get("instanceId") == pod and \
+                        it["aggregatedDatapoints"]:
+                    return it["aggregatedDatapoints"][-1]["value"]
+            return None
+        value = harness.wait_for("CpuUtilization of pod %s" % pod,
+                                 cpu_of_pod, timeout=40)
+        print("# CpuUtilization of %s: %.1f%%" % (pod, value))
+        self.assertAlmostEqual(value, 25.0, delta=0.1)  # 0.5 of 2 CPUs
+
+        self.assertEqual(self.k8s.ctl("violations")["items"], [])
+        self.assertEqual(self.k8s.ctl("rbac-unused")["items"], [],
+                         "the example Role grants more than is needed")
+
+
+if __name__ == "__main__":
+    unittest.main()
