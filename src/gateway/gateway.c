@@ -2144,29 +2144,38 @@ static void reject(struct gateway *gw, uv_stream_t *server)
 	uv_close((uv_handle_t *)t, reject_close_cb);
 }
 
-/* The client that has waited longest without a complete request (idle, or
- * sending one slowly), which a new client may replace when all slots are
- * taken; NULL if every client has a request in the works. */
-static struct client *oldest_waiting(struct gateway *gw)
+/* The client newc takes the place of when all slots are
+ * taken: the one that has waited longest without a complete request (idle,
+ * or sending one slowly) from the same address if there is one, else from
+ * any address; NULL if every client has a request in the works. So clients
+ * that open many connections crowd out their own first. */
+static struct client *oldest_waiting(struct gateway *gw,
+				     const struct client *newc)
 {
-	struct client *best = NULL;
-	uint64_t best_at = 0;
+	struct client *any = NULL, *own = NULL;
+	uint64_t any_at = 0, own_at = 0;
 
 	for (struct link *l = gw->clients.next; l != &gw->clients;
 	     l = l->next) {
 		struct client *c = container_of(l, struct client, link);
 		uint64_t at;
 
-		if (c->closing || c->req.in_done || c->req.status != 0)
+		if (c == newc || c->closing || c->req.in_done ||
+		    c->req.status != 0)
 			continue;
 		at = c->req.active ? c->head_at : c->active_at;
 		/* Newest first in the list: on a tie, the older wins. */
-		if (best == NULL || at <= best_at) {
-			best = c;
-			best_at = at;
+		if (any == NULL || at <= any_at) {
+			any = c;
+			any_at = at;
+		}
+		if (strcmp(c->ip, newc->ip) == 0 &&
+		    (own == NULL || at <= own_at)) {
+			own = c;
+			own_at = at;
 		}
 	}
-	return best;
+	return own != NULL ? own : any;
 }
 
 /* Counts the other open clients from c's address. */
@@ -2195,14 +2204,10 @@ static void on_connection(uv_stream_t *server, int status)
 		gw_log(gw, LOG_WARN, "accept: %s", uv_strerror(status));
 		return;
 	}
-	if (gw->nclients >= gw->lim.max_clients) {
-		struct client *victim = oldest_waiting(gw);
-
-		if (victim == NULL) {
-			reject(gw, server);
-			return;
-		}
-		client_close(victim, false);
+	if (gw->nclients >= 2 * (uint64_t)gw->lim.max_clients) {
+		/* Closing clients not gone yet: no room even to look. */
+		reject(gw, server);
+		return;
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->gw = gw;
@@ -2231,6 +2236,15 @@ static void on_connection(uv_stream_t *server, int status)
 	if (clients_from(gw, c) >= gw->lim.max_clients_per_addr) {
 		client_close(c, false);
 		return;
+	}
+	if (gw->nclients > gw->lim.max_clients) {
+		struct client *victim = oldest_waiting(gw, c);
+
+		if (victim == NULL) {
+			client_close(c, false);
+			return;
+		}
+		client_close(victim, false);
 	}
 	client_arm(c);
 	client_update_read(c);

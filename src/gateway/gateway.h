@@ -87,8 +87,9 @@ struct gateway_limits {
 					   requests or while sending one */
 	uint32_t max_clients;           /* 10000: beyond, a new client closes
 					   the one that has waited longest
-					   without a complete request (or,
-					   if none, is closed itself) */
+					   without a complete request, from
+					   its own address first (or, if
+					   none, is closed itself) */
 	uint32_t max_idle_per_instance; /* 64 pooled upstream connections */
 	uint64_t head_timeout_ms;       /* 10000: a request head must arrive
 					   whole within this of its first

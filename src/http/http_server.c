@@ -25,8 +25,9 @@
  * BODY_WINDOW_MS, and a kept-alive connection may sit silent for
  * IDLE_TIMEOUT_MS. One client address holds MAX_CONNS_PER_ADDR TCP
  * connections at most; when all MAX_CONNS are taken, a new connection
- * closes the one that has waited longest without a complete request, so
- * that a request that arrives whole is always served. Connections over the
+ * closes the one that has waited longest without a complete request (from
+ * its own address first, see oldest_waiting()), so that a request that
+ * arrives whole is served. Connections over the
  * Unix socket (the local administrator's way in, see http_server_listen_
  * local()) have MAX_LOCAL_CONNS of their own, untouched by all of this.
  */
@@ -811,22 +812,29 @@ void http_req_on_close(struct http_req *pub, void (*fn)(void *arg),
 
 static void on_listener_closed(uv_handle_t *h);
 
-/* The connection that has waited longest without a complete request,
- * over TCP; NULL if every one is being handled. */
+/* The connection a newcomer takes the place of: the one that has waited
+ * longest without a complete request from the newcomer's own address if
+ * it has one waiting, else from any address; NULL if every one is being
+ * handled. So clients that open many connections crowd out their own
+ * first, and a client with one connection is not pushed out by them while
+ * its request is on the way. */
 static struct conn *oldest_waiting(struct http_server *srv,
-				   const struct conn *except)
+				   const struct conn *newc)
 {
-	struct conn *best = NULL;
+	struct conn *any = NULL, *own = NULL;
 
 	for (struct conn *c = srv->conns; c != NULL; c = c->next) {
-		if (c == except || c->local || c->closing ||
+		if (c == newc || c->local || c->closing ||
 		    c->cur != NULL || c->phase == PH_HANDLING)
 			continue;
 		/* Newest first in the list: on a tie, the older wins. */
-		if (best == NULL || c->since <= best->since)
-			best = c;
+		if (any == NULL || c->since <= any->since)
+			any = c;
+		if (strcmp(c->ip, newc->ip) == 0 &&
+		    (own == NULL || c->since <= own->since))
+			own = c;
 	}
-	return best;
+	return own != NULL ? own : any;
 }
 
 static size_t conns_from(const struct http_server *srv, const struct conn *c)
