@@ -12,6 +12,7 @@
 #include "http/http_server.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/headers.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -53,7 +54,7 @@ struct conn;
 struct req {
 	struct http_req pub; /* first: handlers get &req->pub */
 	struct conn *conn;   /* NULL once the client went away */
-	char *method, *path, *query, *auth, *body;
+	char *method, *path, *query, *auth, *body, *headers;
 	char peer[64];
 	bool keep_alive;
 	bool streaming;             /* http_respond_start() was called */
@@ -77,6 +78,7 @@ struct conn {
 	struct http_server *srv;
 	struct hparse parser;
 	struct buf url, field, value, body, pending;
+	struct buf headers; /* the request's "Name: value\r\n" lines */
 	char *auth;
 	bool in_value;
 	int refuse;                 /* a status to answer before the body */
@@ -144,6 +146,7 @@ const char *http_reason(int status)
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
+	case 507: return "Insufficient Storage";
 	default: return "Unknown";
 	}
 }
@@ -230,6 +233,7 @@ static void req_free(struct req *r)
 	free(r->query);
 	free(r->auth);
 	free(r->body);
+	free(r->headers);
 	free(r);
 }
 
@@ -246,6 +250,7 @@ static void on_handle_closed(uv_handle_t *h)
 	buf_free(&c->value);
 	buf_free(&c->body);
 	buf_free(&c->pending);
+	buf_free(&c->headers);
 	free(c->auth);
 	free(c);
 	srv->open_handles--;
@@ -451,6 +456,7 @@ static int on_message_begin(struct hparse *p)
 	buf_reset(&c->field);
 	buf_reset(&c->value);
 	buf_reset(&c->body);
+	buf_reset(&c->headers);
 	free(c->auth);
 	c->auth = NULL;
 	c->in_value = false;
@@ -480,6 +486,10 @@ static void end_header(struct conn *c)
 		free(c->auth);
 		c->auth = xstrdup(buf_str(&c->value));
 	}
+	/* Within HEAD_MAX like the head itself, so this cannot fail. */
+	if (c->in_value)
+		(void)buf_printf(&c->headers, "%s: %s\r\n", buf_str(&c->field),
+				 buf_str(&c->value));
 	buf_reset(&c->field);
 	buf_reset(&c->value);
 	c->in_value = false;
@@ -573,6 +583,7 @@ static int on_message_complete(struct hparse *p)
 	c->auth = NULL;
 	r->pub.body_len = c->body.len;
 	r->body = buf_steal(&c->body);
+	r->headers = buf_steal(&c->headers);
 	r->keep_alive = hparse_keep_alive(p);
 	memcpy(r->peer, c->peer, sizeof(r->peer));
 	r->pub.method = r->method;
@@ -580,6 +591,7 @@ static int on_message_complete(struct hparse *p)
 	r->pub.query = r->query;
 	r->pub.authorization = r->auth;
 	r->pub.body = r->body;
+	r->pub.headers = r->headers;
 	r->pub.peer = r->peer;
 	c->cur = r;
 	enter(c, PH_HANDLING);
@@ -930,6 +942,7 @@ static void accept_conn(struct http_server *srv, uv_stream_t *server,
 	buf_init(&c->value, HEAD_MAX);
 	buf_init(&c->body, srv->max_body);
 	buf_init(&c->pending, srv->max_body + HEAD_MAX);
+	buf_init(&c->headers, 2 * HEAD_MAX);
 	hparse_init(&c->parser, HPARSE_REQUEST, &parser_settings, c);
 	set_reading(c, true);
 	enter(c, PH_HEAD);
@@ -1051,4 +1064,10 @@ void http_server_close(struct http_server *srv, void (*done)(void *arg),
 		uv_close((uv_handle_t *)&srv->local, on_listener_closed);
 	}
 	uv_close((uv_handle_t *)&srv->tcp, on_listener_closed);
+}
+
+int http_req_header(const struct http_req *req, const char *name, char *out,
+		    size_t outsz)
+{
+	return headers_get(req->headers, name, out, outsz);
 }
