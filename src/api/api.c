@@ -197,11 +197,6 @@ void api_handle(void *arg, struct http_req *req)
 			    "directory)");
 		return;
 	}
-	if (req->body_too_large) {
-		api_reply_error(&c, 413, "PayloadTooLarge", NULL,
-			    "the request body is too large");
-		return;
-	}
 	if (strcmp(req->method, "POST") == 0 ||
 	    strcmp(req->method, "PUT") == 0) {
 		c.body = json_loadb(req->body, req->body_len,

@@ -79,6 +79,8 @@ json_t *api_deploy_view_json(const struct deploy_view *v)
 		      "timeCreated", jsonx_time(v->created_ms), "timeUpdated",
 		      jsonx_time(v->updated_ms), "currentWorkRequestId",
 		      str_or_null(v->wr_id));
+	json_object_set_new(o, "replayNonIdempotent",
+			    json_boolean(v->replay_all));
 	json_object_set_new(o, "endpoint", json_string(v->endpoint));
 	for (size_t i = 0; i < v->ninst; i++)
 		json_array_append_new(arr, inst_json(&v->inst[i]));
@@ -168,6 +170,7 @@ struct create_body {
 	char **env; /* "NAME=value", new (xstrvfree) */
 	uint32_t ready_timeout_s;
 	uint32_t drain_timeout_s;
+	bool replay_all;
 };
 
 /* A PUT /v1/deployments/{id} body. */
@@ -282,6 +285,12 @@ static const struct field create_fields[] = {
 	{ .name = "drainTimeoutSeconds", .type = FIELD_INTEGER,
 	  FIELD_AT(struct create_body, drain_timeout_s), .min = 0,
 	  .max = DEPLOY_DRAIN_TIMEOUT_MAX, .doc = "default from the config" },
+	{ .name = "replayNonIdempotent", .type = FIELD_BOOL,
+	  FIELD_AT(struct create_body, replay_all),
+	  .doc = "default false: when a kept-alive connection to an instance "
+		 "dies before answering, the gateway replays only what was "
+		 "not sent or is idempotent (never a POST), as nginx; true "
+		 "replays POST and PATCH too" },
 	FIELD_END
 };
 
@@ -347,6 +356,7 @@ static int body_spec(json_t *body, struct create_body *b,
 	s->has_drain_timeout =
 		fields_given(create_fields, seen, "drainTimeoutSeconds");
 	s->drain_timeout_s = b->drain_timeout_s;
+	s->replay_all = b->replay_all;
 	return 0;
 }
 

@@ -57,6 +57,7 @@ struct cli_ctx {
 	enum cli_output output;
 	const char *jsonpath;      /* the template of -o jsonpath=TEMPLATE */
 	char *url_owned;           /* the resolved base URL, without a final '/' */
+	char *socket_owned;        /* the daemon's Unix socket, if used */
 	char *token_owned;         /* the token read from the token file */
 	char *token_note;          /* why no token file could be read, if so */
 	int token_tried;           /* the token file has been looked at */

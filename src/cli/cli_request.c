@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -37,7 +38,23 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return size * nmemb;
 }
 
-/* Sets ctx->url_owned from --url, $MDSCALE_URL or the default. */
+/* With no URL given, the daemon of the data directory is reached over its
+ * Unix socket when it has one: the way in that no TCP client can take. */
+static void resolve_socket(struct cli_ctx *ctx)
+{
+	char *dir = ctx->data_dir == NULL ? paths_default_data_dir() : NULL;
+	char *path = paths_api_socket(ctx->data_dir != NULL ? ctx->data_dir
+							    : dir);
+
+	if (access(path, W_OK) == 0)
+		ctx->socket_owned = path;
+	else
+		free(path);
+	free(dir);
+}
+
+/* Sets ctx->url_owned from --url, $MDSCALE_URL or the default (then maybe
+ * ctx->socket_owned too). */
 static int resolve_url(struct cli_ctx *ctx)
 {
 	const char *u = ctx->url;
@@ -47,8 +64,10 @@ static int resolve_url(struct cli_ctx *ctx)
 		return 0;
 	if (u == NULL)
 		u = getenv("MDSCALE_URL");
-	if (u == NULL || *u == '\0')
+	if (u == NULL || *u == '\0') {
 		u = CLI_DEFAULT_URL;
+		resolve_socket(ctx);
+	}
 	if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) {
 		mds_diag(ctx->diag, sizeof ctx->diag,
 			"bad URL '%s': it must start with http:// or https://",
@@ -185,6 +204,7 @@ int cli_request(struct cli_ctx *ctx, const char *method, const char *path,
 	if (headers == NULL)
 		abort(); /* curl_slist_append fails only without memory */
 	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, ctx->socket_owned);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
@@ -317,6 +337,7 @@ int cli_request_stream(struct cli_ctx *ctx, const char *path,
 	if (headers == NULL)
 		abort(); /* curl_slist_append fails only without memory */
 	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, ctx->socket_owned);
 	curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
@@ -372,6 +393,8 @@ void cli_request_cleanup(struct cli_ctx *ctx)
 		curl_easy_cleanup(ctx->curl);
 	ctx->curl = NULL;
 	free(ctx->url_owned);
+	free(ctx->socket_owned);
+	ctx->socket_owned = NULL;
 	free(ctx->token_owned);
 	free(ctx->token_note);
 	ctx->url_owned = NULL;

@@ -29,6 +29,7 @@
 #include "daemon/config.h"
 #include "notify/whsig.h"
 #include "http/tls.h"
+#include "daemon/datadir.h"
 #include "deploy/backend_local.h"
 #include "k8s/backend_k8s.h"
 #include "oci/stack.h"
@@ -58,6 +59,7 @@ struct daemon {
 	uv_loop_t loop;
 	struct config config;
 	char *data_dir;
+	int lock_fd; /* the data directory's lock, held while we run */
 	char token[65];
 	char self_exe[PATH_MAX];
 	char gateway_url[128];
@@ -112,6 +114,10 @@ static int load_token(struct daemon *dm, char *diag, size_t diagsz)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
+		/* A token file from an older version may be wider open. */
+		if (fchmod(fd, 0600) != 0)
+			log_warn("serve", "cannot make %s private: %s", path,
+				 strerror(errno));
 		n = read(fd, dm->token, sizeof(dm->token) - 1);
 		close(fd);
 		while (n > 0 && (dm->token[n - 1] == '\n' ||
@@ -145,23 +151,18 @@ out:
 	return rc;
 }
 
-static int make_dirs(const char *dir)
+/* The API's Unix socket in the data directory: the administrator's way
+ * in, which slow or numerous TCP clients cannot take (the CLI uses it when
+ * no URL is given). Without it the daemon still runs. */
+static void listen_local(struct daemon *dm)
 {
-	char tmp[PATH_MAX];
-	size_t n = strlen(dir);
+	char *path = paths_api_socket(dm->data_dir);
+	char diag[256];
 
-	if (n == 0 || n >= sizeof(tmp))
-		return -1;
-	memcpy(tmp, dir, n + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(tmp, 0700) != 0 && errno != EEXIST ? -1 : 0;
+	if (http_server_listen_local(dm->api_srv, path, diag,
+				     sizeof(diag)) != 0)
+		log_warn("serve", "no local API socket: %s", diag);
+	free(path);
 }
 
 static void on_gateway_closed(void *arg)
@@ -530,6 +531,7 @@ int serve_main(int argc, char **argv)
 	int rc, status = 1;
 
 	config_defaults(&dm->config);
+	dm->lock_fd = -1;
 	dm->data_dir = paths_default_data_dir();
 	rc = parse_args(dm, argc, argv, &config_path);
 	if (rc != 0) {
@@ -554,9 +556,12 @@ int serve_main(int argc, char **argv)
 		goto out;
 	}
 	dm->self_exe[n] = '\0';
-	if (make_dirs(dm->data_dir) != 0) {
-		fprintf(stderr, "mdscale: cannot create %s: %s\n", dm->data_dir,
-			strerror(errno));
+	/* Everything the daemon creates is private to its user: the data
+	 * directory holds the token, deployment environments and logs.
+	 * Instances get the usual umask back (serve_instance_exec). */
+	umask(077);
+	if (datadir_open(dm->data_dir, &dm->lock_fd, diag, sizeof(diag)) != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out;
 	}
 	if (load_token(dm, diag, sizeof(diag)) != 0) {
@@ -564,7 +569,10 @@ int serve_main(int argc, char **argv)
 		goto out;
 	}
 	db = xasprintf("%s/mdscale.db", dm->data_dir);
-	rc = store_open(db, &dm->store, diag, sizeof(diag));
+	/* SQLite gives the -wal and -shm files the database's mode. */
+	rc = datadir_private_file(db, diag, sizeof(diag));
+	if (rc == 0)
+		rc = store_open(db, &dm->store, diag, sizeof(diag));
 	free(db);
 	if (rc != 0) {
 		fprintf(stderr, "mdscale: %s\n", diag);
@@ -731,6 +739,7 @@ int serve_main(int argc, char **argv)
 		goto out_loop;
 	}
 	http_server_set_tls(dm->api_srv, dm->api_tls);
+	listen_local(dm);
 	uv_signal_init(&dm->loop, &dm->sigint);
 	uv_signal_init(&dm->loop, &dm->sigterm);
 	dm->sigint.data = dm->sigterm.data = dm;
@@ -803,6 +812,8 @@ out:
 	whsig_seen_free(dm->webhook_seen);
 	tls_ctx_free(dm->api_tls);
 	tls_ctx_free(dm->gateway_tls);
+	if (dm->lock_fd >= 0)
+		close(dm->lock_fd);
 	free(dm->data_dir);
 	free(dm);
 	return status;
@@ -824,6 +835,7 @@ int serve_instance_exec(int argc, char **argv)
 		return 127;
 	}
 	i = 3;
+	umask(022); /* the daemon's own is 077 */
 	execvp(argv[i], argv + i);
 	fprintf(stderr, "mdscale: cannot run '%s': %s\n", argv[i],
 		strerror(errno));

@@ -196,6 +196,9 @@ void deploy_routes_update(struct deploy *d, struct deployment *dep)
 		}
 	}
 	gateway_set_routes(d->env.gateway, dep->id, dep->name, ups, n);
+	gateway_set_replay(d->env.gateway, dep->id,
+			   dep->replay_all ? GATEWAY_REPLAY_ALL
+					   : GATEWAY_REPLAY_SAFE);
 }
 
 /* ---- instances, through the backend ---- */

@@ -94,6 +94,9 @@ struct deploy_spec {
 	uint32_t ready_timeout_s;  /* default from the config */
 	bool has_drain_timeout;
 	uint32_t drain_timeout_s;  /* default from the config */
+	bool replay_all;           /* replayNonIdempotent: the gateway may
+				      replay POST and PATCH too (see
+				      gateway_set_replay()); default false */
 };
 
 /*
@@ -191,6 +194,7 @@ struct deploy_view {
 	char shape[SHAPE_NAME_MAX + 1];
 	uint32_t count;
 	uint32_t ready_timeout_s, drain_timeout_s;
+	bool replay_all;     /* replayNonIdempotent */
 	int64_t created_ms, updated_ms;
 	char wr_id[DEPLOY_ID_MAX]; /* the running work request; "" */
 	char *endpoint;      /* the gateway URL of the deployment */

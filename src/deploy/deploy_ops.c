@@ -356,6 +356,7 @@ int deploy_create(struct deploy *d, const struct deploy_spec *s, char *id,
 						    : cfg->ready_timeout_s;
 	dep->drain_timeout_s = s->has_drain_timeout ? s->drain_timeout_s
 						    : cfg->drain_timeout_s;
+	dep->replay_all = s->replay_all;
 	deploy_link(d, dep);
 	deploy_wr_start(d, dep, OP_CREATE, dep->count, dep->shape);
 	if ((rc = deploy_persist(d, dep)) != 0)
@@ -578,6 +579,7 @@ static void view_fill(struct deploy *d, const struct deployment *dep,
 	v->count = dep->count;
 	v->ready_timeout_s = dep->ready_timeout_s;
 	v->drain_timeout_s = dep->drain_timeout_s;
+	v->replay_all = dep->replay_all;
 	v->created_ms = dep->created_ms;
 	v->updated_ms = dep->updated_ms;
 	deploy_copy_str(v->wr_id, sizeof(v->wr_id), dep->wr ? dep->wr->id

@@ -96,6 +96,8 @@ static json_t *dep_row(const struct deployment *dep)
 		      (json_int_t)dep->updated_ms, "currentWorkRequestId",
 		      dep->wr ? json_string(dep->wr->id) : json_null(),
 		      "instances", arr);
+	json_object_set_new(o, "replayNonIdempotent",
+			    json_boolean(dep->replay_all));
 	return o;
 }
 
@@ -353,6 +355,8 @@ static int load_dep(void *arg, const char *id, const char *text)
 	dep->count = (uint32_t)jint(o, "instanceCount");
 	dep->ready_timeout_s = (uint32_t)jint(o, "readyTimeoutSeconds");
 	dep->drain_timeout_s = (uint32_t)jint(o, "drainTimeoutSeconds");
+	dep->replay_all = json_is_true(json_object_get(o,
+						      "replayNonIdempotent"));
 	st = DEPLOY_LOOKUP(deploy_dep_state_names,
 			   jstr(o, "lifecycleState", ""));
 	dep->state = (enum dep_state)st;
