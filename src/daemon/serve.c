@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/api_tokens.h"
 #include "notify/alertmanager.h"
 #include "notify/autoscale.h"
 #include "deploy/cgroup.h"
@@ -59,6 +60,7 @@ struct daemon {
 	char gateway_url[128];
 	char api_url[128];
 	struct store *store;
+	struct tokens *tokens;
 	struct cgroup_sys *cgroups;
 	struct httpc *httpc;
 	struct backend *local; /* the local backend of deployments */
@@ -443,6 +445,11 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out;
 	}
+	rc = tokens_open(dm->store, dm->token, &dm->tokens, diag, sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out;
+	}
 	cgroup_detect("/sys/fs/cgroup", &dm->cgroups, diag, sizeof(diag));
 	if (cgroup_version(dm->cgroups) == CGROUP_NONE)
 		log_warn("serve", "no cgroups: instances run without limits "
@@ -554,7 +561,7 @@ int serve_main(int argc, char **argv)
 		.autoscale = dm->autoscale,
 		.logging = dm->logging,
 		.config = &dm->config,
-		.token = dm->token,
+		.tokens = dm->tokens,
 		.cgroup_name = cgroup_version_name(dm->cgroups),
 		.gateway = dm->gateway,
 		.alertmanager = dm->alertmanager,
@@ -632,6 +639,7 @@ out_close:
 		log_debug("serve", "loop closed with handles open");
 	httpc_global_cleanup();
 out:
+	tokens_free(dm->tokens);
 	store_close(dm->store);
 	cgroup_sys_free(dm->cgroups);
 	free(dm->data_dir);
