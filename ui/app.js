@@ -24,9 +24,40 @@
 
   function $(id) { return document.getElementById(id); }
 
+  /* The API token (docs/dashboard.md): given once, in the address's
+   * fragment (/ui/#token=...; a fragment is never sent to a server) or in
+   * the form the page shows when the daemon answers 401, and kept in
+   * sessionStorage: this tab only, forgotten when it closes. */
+  var TOKEN_KEY = 'mdscale-token';
+
+  function token() {
+    try { return sessionStorage.getItem(TOKEN_KEY); } catch (e) { return null; }
+  }
+
+  function setToken(t) {
+    try { sessionStorage.setItem(TOKEN_KEY, t); } catch (e) { /* private mode */ }
+  }
+
+  function tokenFromFragment() {
+    var m = /(?:^#|&)token=([^&]*)/.exec(location.hash);
+    if (!m) return;
+    setToken(decodeURIComponent(m[1]));
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+
+  function showLogin() {
+    var f = $('login');
+    if (!f.hidden) return;
+    f.hidden = false;
+    $('login-token').focus();
+  }
+
   function getJSON(path) {
-    return fetch(path, { cache: 'no-store' }).then(function (r) {
+    var t = token();
+    var headers = t ? { Authorization: 'Bearer ' + t } : {};
+    return fetch(path, { cache: 'no-store', headers: headers }).then(function (r) {
       return r.json().then(function (body) {
+        if (r.status === 401) showLogin();
         if (!r.ok) {
           var e = new Error(path + ': ' + r.status + ' ' +
             (body && body.message ? body.message : ''));
@@ -456,6 +487,7 @@
   }
 
   function init() {
+    tokenFromFragment();
     var p = new URLSearchParams(location.search);
     st.dep = p.get('deployment');
     if (RANGES[p.get('range')]) st.range = Number(p.get('range'));
@@ -475,6 +507,13 @@
       st.dep = e.target.value;
       st.ready = [];
       syncUrl();
+      loop();
+    });
+    $('login').addEventListener('submit', function (e) {
+      e.preventDefault();
+      setToken($('login-token').value.trim());
+      $('login-token').value = '';
+      $('login').hidden = true;
       loop();
     });
     $('sel-range').addEventListener('change', function (e) {
