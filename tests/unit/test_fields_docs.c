@@ -38,6 +38,7 @@ static const struct documented bodies[] = {
 	{ "autoscale.md", "autoscale", api_autoscale_policy_fields },
 	{ "api.md", "deployment", api_deployment_fields },
 	{ "api.md", "deployment-update", api_deployment_update_fields },
+	{ "api.md", "token", api_token_fields },
 };
 
 #define ROWS_MAX 128
