@@ -30,6 +30,7 @@ void config_defaults(struct config *cfg)
 	cfg->log_max_files = 5;
 	cfg->log_retention_days = 7;
 	cfg->access_log = 0;
+	snprintf(cfg->run_as_user, sizeof(cfg->run_as_user), "mdscale");
 }
 
 int config_parse_addr(const char *s, char *host, size_t hostsz, int *port)
@@ -192,6 +193,13 @@ static const struct field config_fields[] = {
 	{ .name = "accessLog", .type = FIELD_BOOL,
 	  FIELD_AT(struct config, access_log),
 	  .doc = "logging: one line per gateway request" },
+	{ .name = "runAsUser", .type = FIELD_STRING,
+	  FIELD_AT(struct config, run_as_user), .max = 32,
+	  .chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		   "0123456789_.-",
+	  .chars_desc = "a-z A-Z 0-9 _ . -",
+	  .doc = "the user instances run as when the daemon runs as root; "
+		 "\"\" keeps root" },
 	FIELD_END
 };
 

@@ -32,6 +32,8 @@ struct config {
 	uint32_t log_max_files;      /* logging: rotated files kept */
 	uint32_t log_retention_days; /* logging: 0 keeps files of any age */
 	int access_log;              /* logging: one line per gateway request */
+	char run_as_user[33];        /* instances' user when run as root; ""
+					keeps the daemon's */
 };
 
 /* Fills cfg with the built-in defaults. */

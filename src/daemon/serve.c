@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +94,21 @@ void serve_usage(FILE *out)
 	      "[--log-level LEVEL]\n"
 	      "                     [--log-format text|json]\n",
 	      out);
+}
+
+/* Run as root, the daemon starts instances as config->run_as_user: that
+ * user must exist. Returns 0, or -1 after saying how to fix it. */
+static int check_run_as_user(const struct config *cfg)
+{
+	if (geteuid() != 0 || cfg->run_as_user[0] == '\0')
+		return 0;
+	if (getpwnam(cfg->run_as_user) != NULL)
+		return 0;
+	fprintf(stderr, "mdscale: the user '%s' that instances run as does "
+		"not exist: create it (adduser --system --group %s), or name "
+		"another in the configuration's runAsUser\n",
+		cfg->run_as_user, cfg->run_as_user);
+	return -1;
 }
 
 /* Creates the token at first start, or reads it. */
@@ -429,6 +446,8 @@ int serve_main(int argc, char **argv)
 		goto out;
 	}
 	dm->self_exe[n] = '\0';
+	if (check_run_as_user(&dm->config) != 0)
+		goto out;
 	if (make_dirs(dm->data_dir) != 0) {
 		fprintf(stderr, "mdscale: cannot create %s: %s\n", dm->data_dir,
 			strerror(errno));
@@ -647,13 +666,53 @@ out:
 	return status;
 }
 
+/* Switches to user name for good: its group alone, then its uid, and its
+ * HOME. Returns 0, or -1 after saying why on stderr. */
+static int drop_privileges(const char *name)
+{
+	struct passwd *pw = getpwnam(name);
+
+	if (pw == NULL) {
+		fprintf(stderr, "mdscale: cannot run as user '%s': no such "
+			"user (create it: adduser --system --group %s)\n",
+			name, name);
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0) {
+		fprintf(stderr, "mdscale: cannot run as user '%s': %s\n",
+			name, strerror(errno));
+		return -1;
+	}
+	/* No way back: a process that can become root again has not
+	 * dropped anything. */
+	if (pw->pw_uid != 0 && setuid(0) == 0) {
+		fprintf(stderr, "mdscale: could regain root after switching "
+			"to '%s'; not starting\n", name);
+		return -1;
+	}
+	setenv("HOME", pw->pw_dir, 1);
+	return 0;
+}
+
+/* Closes every descriptor above stderr that the launcher inherited. */
+static void close_inherited(void)
+{
+	if (close_range(3, ~0U, 0) == 0)
+		return;
+	for (int fd = 3; fd < 65536; fd++)
+		close(fd);
+}
+
 int serve_instance_exec(int argc, char **argv)
 {
 	int i;
 
-	/* argv: __instance PROCS -- PROGRAM ARGS... */
-	if (argc < 4 || strcmp(argv[2], "--") != 0) {
-		fputs("mdscale: __instance: usage: __instance PROCS -- "
+	/* argv: __instance PROCS USER -- PROGRAM ARGS... The cgroup is
+	 * joined first, while the launcher may still write its files, then
+	 * the user is switched to, then nothing inherited is left open. */
+	if (argc < 5 || strcmp(argv[3], "--") != 0) {
+		fputs("mdscale: __instance: usage: __instance PROCS USER -- "
 		      "PROGRAM [ARGS...]\n", stderr);
 		return 127;
 	}
@@ -662,7 +721,10 @@ int serve_instance_exec(int argc, char **argv)
 			argv[1], strerror(errno));
 		return 127;
 	}
-	i = 3;
+	if (strcmp(argv[2], "-") != 0 && drop_privileges(argv[2]) != 0)
+		return 127;
+	close_inherited();
+	i = 4;
 	execvp(argv[i], argv + i);
 	fprintf(stderr, "mdscale: cannot run '%s': %s\n", argv[i],
 		strerror(errno));

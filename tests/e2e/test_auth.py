@@ -7,7 +7,9 @@ import glob
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
+import tempfile
 import unittest
 
 from harness import Daemon, model_command, request, wait_for
@@ -179,7 +181,11 @@ class AuthTest(unittest.TestCase):
 
     def test_secret_environment_reaches_the_instance_only(self):
         secret = "s3cr3t-VALUE-%s" % os.getpid()
-        seen = os.path.join(self.d.data_dir, "seen-by-instance")
+        # Somewhere the instance's user may write.
+        where = tempfile.mkdtemp(prefix="mdscale-secret-")
+        self.addCleanup(shutil.rmtree, where, True)
+        os.chmod(where, 0o1777)
+        seen = os.path.join(where, "seen-by-instance")
         r = self.d.api("POST", "/v1/deployments", {
             "displayName": "secretive", "instanceShapeName": "local.xs",
             "command": 'printf "%%s|%%s" "$API_KEY" "$PLAIN" > %s; '
