@@ -429,6 +429,11 @@ int serve_main(int argc, char **argv)
 	ssize_t n;
 	int rc, status = 1;
 
+	/* Whatever the daemon inherited above stderr (a descriptor its
+	 * parent left open) stays the daemon's: no child gets it. Failure
+	 * (a kernel before 5.11) leaves only the launcher's close. */
+	(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+
 	config_defaults(&dm->config);
 	dm->data_dir = paths_default_data_dir();
 	rc = parse_args(dm, argc, argv, &config_path);
