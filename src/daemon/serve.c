@@ -532,6 +532,7 @@ int serve_main(int argc, char **argv)
 	fenv = (struct functions_env){
 		.loop = &dm->loop, .store = dm->store,
 		.data_dir = dm->data_dir,
+		.run_as_user = dm->config.run_as_user,
 	};
 	rc = functions_open(&fenv, &dm->functions, diag, sizeof(diag));
 	if (rc != 0) {

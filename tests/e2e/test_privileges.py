@@ -134,6 +134,69 @@ class PrivilegesTest(unittest.TestCase):
         r = self.d.gw("GET", "/%s/health" % dep)
         self.assertEqual(r.status, 200, r)
 
+    def program_report(self, text):
+        """The user, descriptors and environment a program reported."""
+        lines = text.splitlines()
+        ids = dict(l.split(" ", 1) for l in lines
+                   if l.startswith(("UID ", "GID ")))
+        fds = [int(x) for l in lines if l.startswith("FDS ")
+               for x in l[4:].split()]
+        env = dict(l[4:].split("=", 1) for l in lines
+                   if l.startswith("ENV "))
+        return ids, fds, env
+
+    def check_program(self, text):
+        user = pwd.getpwnam(INSTANCE_USER)
+        ids, fds, env = self.program_report(text)
+        self.assertEqual(ids, {"UID": str(user.pw_uid),
+                               "GID": str(user.pw_gid)}, text)
+        # stdin, stdout and stderr are the daemon's pipes; dash's own
+        # descriptors are from 10 up.
+        self.assertEqual([x for x in fds if x < 10], [0, 1, 2], text)
+        self.assertNotIn(self.leak.fileno(), fds)
+        self.assertEqual(sorted(env), ["HOME", "LANG", "PATH"], text)
+        self.assertEqual(env["HOME"], user.pw_dir)
+        self.assertIn("DENIED", text)
+        self.assertNotIn("READ ", text)
+
+    def test_functions_and_command_subscriptions_run_unprivileged(self):
+        script = os.path.join(self.out, "report.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\n"
+                    # With an argument, the report goes to that file.
+                    "if [ -n \"$1\" ]; then cat > /dev/null;"
+                    " exec > \"$1.tmp\" 2>&1; fi\n"
+                    "ls /proc/$$/fd > /tmp/.mdscale-fds-$$\n"
+                    "echo \"FDS $(tr '\\n' ' ' < /tmp/.mdscale-fds-$$)\"\n"
+                    "rm -f /tmp/.mdscale-fds-$$\n"
+                    "echo \"UID $(id -u)\"; echo \"GID $(id -g)\"\n"
+                    "tr '\\0' '\\n' < /proc/$$/environ | sed 's/^/ENV /'\n"
+                    "cat %s/token >/dev/null 2>&1 && echo READ token"
+                    " || echo DENIED token\n"
+                    "if [ -n \"$1\" ]; then mv \"$1.tmp\" \"$1\"; fi\n"
+                    % self.d.data_dir)
+        os.chmod(script, 0o755)
+        r = self.d.api("POST", "/v1/functions", {"name": "whoami",
+                                                 "command": [script]})
+        self.assertEqual(r.status, 201, r)
+        r = self.d.api("POST", "/v1/functions/whoami/invoke", {})
+        self.assertEqual(r.status, 200, r)
+        self.check_program(r.json["output"])
+
+        # A COMMAND subscription: its output goes to the log, so the
+        # script writes its report to a file.
+        report = os.path.join(self.out, "sub-report")
+        t = self.d.api("POST", "/v1/topics", {"name": "priv"}).json
+        r = self.d.api("POST", "/v1/subscriptions", {
+            "topicId": t["topicId"], "protocol": "COMMAND",
+            "command": [script, report]})
+        self.assertEqual(r.status, 201, r)
+        r = self.d.api("POST", "/v1/topics/%s/messages" % t["topicId"],
+                       {"hello": "world"})
+        self.assertIn(r.status, (200, 202), r)
+        text = wait_for("the subscription's report", lambda: read(report))
+        self.check_program(text)
+
     def test_missing_user_refuses_start(self):
         d = Daemon(config={"runAsUser": "mdscale-no-such-user"})
         self.addCleanup(shutil.rmtree, d.data_dir, True)
