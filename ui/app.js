@@ -69,14 +69,12 @@
     });
   }
 
-  /* A metrics query; an unknown metric (404: nothing recorded yet) is an
-   * empty answer, not an error. */
+  /* A metrics query; a metric with no data yet answers no items. */
   function query(q, t0, t1) {
     var r = RANGES[st.range];
     var url = 'api/query?query=' + encodeURIComponent(q) + '&startTime=' +
       t0 + '&endTime=' + t1 + '&resolution=' + r.res;
-    return getJSON(url).then(function (b) { return b.items || []; },
-      function (e) { if (e.status === 404) return []; throw e; });
+    return getJSON(url).then(function (b) { return b.items || []; });
   }
 
   function points(items, scale) {
@@ -395,7 +393,12 @@
 
   function render(res, t0, t1) {
     var dep = res[0];
-    var decisions = res[1].items || [];
+    /* Decision times are RFC 3339; plotted as epoch milliseconds. */
+    var decisions = (res[1].items || []).map(function (d) {
+      return Object.assign({}, d, {
+        time: typeof d.time === 'number' ? d.time : Date.parse(d.time)
+      });
+    });
     var alarms = res[2];
     var ready = summary(dep);
     var last = st.ready[st.ready.length - 1];

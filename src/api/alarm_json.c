@@ -11,6 +11,10 @@ static const char *const severities[] = { "CRITICAL", "ERROR", "WARNING",
 					  "INFO", NULL };
 static const char *const formats[] = { "RAW", "PRETTY_JSON",
 				       "ONS_OPTIMIZED", NULL };
+/* notificationVersion: OCI's "1.X" is the newest 1.x, 1.5. */
+static const char *const versions[] = { "1.3", "1.5", "1.X", NULL };
+/* resolution: OCI evaluates alarms at 1m only. */
+static const char *const resolutions[] = { "1m", NULL };
 
 /* An ISO-8601 duration ("PT1M") into an int64_t of milliseconds. */
 static int parse_duration(const json_t *v, void *dst, const struct field *fd,
@@ -31,6 +35,38 @@ static int parse_duration(const json_t *v, void *dst, const struct field *fd,
 	memcpy(dst, &ms, sizeof(ms));
 	return 0;
 }
+
+/* An RFC 3339 time ("2026-12-06T20:00:00Z") into an int64_t of ms. */
+static int parse_time(const json_t *v, void *dst, const struct field *fd,
+		      const char *path, struct fault *f)
+{
+	const char *s = json_string_value(v);
+	int64_t ms;
+
+	(void)fd;
+	if (s == NULL)
+		return fields_fault_type(f, path, "an RFC 3339 time string");
+	if (iso8601_time_parse(s, &ms, NULL, 0) != 0)
+		return fault_set(f, MDS_E_INVAL, path,
+				 "%s: '%.64s' is not an RFC 3339 time such as "
+				 "2026-01-02T03:04:05Z", path, s);
+	memcpy(dst, &ms, sizeof(ms));
+	return 0;
+}
+
+#define SUP(member) FIELD_AT(struct alarm_json_suppression, member)
+
+static const struct field suppression_fields[] = {
+	{ .name = "timeSuppressFrom", .type = FIELD_CUSTOM, SUP(from_ms),
+	  .required = true, .parse = parse_time,
+	  .doc = "start of the window, RFC 3339" },
+	{ .name = "timeSuppressUntil", .type = FIELD_CUSTOM, SUP(until_ms),
+	  .required = true, .parse = parse_time,
+	  .doc = "end of the window (excluded), RFC 3339" },
+	{ .name = "description", .type = FIELD_STRING, SUP(description),
+	  .doc = "why, free text" },
+	FIELD_END
+};
 
 #define AT(member) FIELD_AT(struct alarm_json_spec, member)
 
@@ -65,8 +101,34 @@ static const struct field alarm_fields[] = {
 	{ .name = "metricCompartmentId", .type = FIELD_STRING,
 	  AT(metric_compartment_id), .min = 1,
 	  .doc = "echoed as given, or null" },
+	{ .name = "notificationTitle", .type = FIELD_STRING,
+	  AT(notification_title), .min = 1,
+	  .doc = "the messages' title, or null for the displayName" },
+	{ .name = "isNotificationsPerMetricDimensionEnabled",
+	  .type = FIELD_BOOL, AT(per_dimension),
+	  .doc = "one message per stream; default false" },
+	{ .name = "notificationVersion", .type = FIELD_ENUM, AT(version),
+	  .choices = versions,
+	  .doc = "the message format version; default 1.3 (1.X: 1.5)" },
+	{ .name = "resolution", .type = FIELD_ENUM, AT(resolution),
+	  .choices = resolutions, .doc = "1m, the only value, as in OCI" },
+	{ .name = "evaluationSlackDuration", .type = FIELD_CUSTOM,
+	  AT(slack_ms), .parse = parse_duration,
+	  .doc = "the reset period of a 1.5 alarm, PT1S to PT2H; default "
+		 "PT3M" },
+	{ .name = "suppression", .type = FIELD_OBJECT, AT(suppression),
+	  .table = suppression_fields,
+	  .doc = "{timeSuppressFrom, timeSuppressUntil, description?}: no "
+		 "messages in that window, or null" },
+	{ .name = "resourceGroup", .type = FIELD_STRING, AT(resource_group),
+	  .min = 1, .doc = "only metrics of that resource group, or null" },
 	FIELD_END
 };
+
+const struct field *alarm_json_fields(void)
+{
+	return alarm_fields;
+}
 
 /* Each field's bit in the spec's given mask, in the table's order. */
 static const unsigned given_bits[] = {
@@ -76,12 +138,17 @@ static const unsigned given_bits[] = {
 	MONITORING_ALARM_DESTINATIONS, MONITORING_ALARM_BODY,
 	MONITORING_ALARM_FORMAT, MONITORING_ALARM_ENABLED,
 	MONITORING_ALARM_COMPARTMENT, MONITORING_ALARM_METRIC_COMPARTMENT,
+	MONITORING_ALARM_TITLE, MONITORING_ALARM_PER_DIMENSION,
+	MONITORING_ALARM_VERSION, MONITORING_ALARM_RESOLUTION,
+	MONITORING_ALARM_SLACK, MONITORING_ALARM_SUPPRESSION,
+	MONITORING_ALARM_RESOURCE_GROUP,
 };
 
 /* The fields that take null for "none". */
 static const char *const nullable[] = {
 	"repeatNotificationDuration", "destinations", "body",
-	"compartmentId", "metricCompartmentId",
+	"compartmentId", "metricCompartmentId", "notificationTitle",
+	"suppression", "resourceGroup",
 };
 
 /* Points the spec's members at what the table filled. */
@@ -113,12 +180,24 @@ static void fill_spec(struct alarm_json_spec *s, uint64_t seen,
 				    ? NULL : s->compartment_id;
 	p->metric_compartment_id = nulls & MONITORING_ALARM_METRIC_COMPARTMENT
 					   ? NULL : s->metric_compartment_id;
+	p->notification_title = nulls & MONITORING_ALARM_TITLE
+					? NULL : s->notification_title;
+	p->per_dimension = s->per_dimension;
+	p->version = s->version == 0 ? ALARM_VERSION_1_3 : ALARM_VERSION_1_5;
+	p->reset_ms = s->slack_ms;
+	p->has_suppression = !(nulls & MONITORING_ALARM_SUPPRESSION);
+	p->suppress_from_ms = s->suppression.from_ms;
+	p->suppress_until_ms = s->suppression.until_ms;
+	p->suppress_description = s->suppression.description[0] != '\0'
+					  ? s->suppression.description : NULL;
+	p->resource_group = nulls & MONITORING_ALARM_RESOURCE_GROUP
+				    ? NULL : s->resource_group;
 }
 
 int alarm_json_read(const json_t *body, struct alarm_json_spec *out,
 		    struct fault *f)
 {
-	json_t *rest;
+	json_t *rest, *sup;
 	uint64_t seen = 0;
 	unsigned nulls = 0;
 	int rc;
@@ -133,6 +212,14 @@ int alarm_json_read(const json_t *body, struct alarm_json_spec *out,
 		nulls |= given_bits[fields_find(alarm_fields, nullable[i]) -
 				    alarm_fields];
 		json_object_del(rest, nullable[i]);
+	}
+	/* suppression.description may be null too (as the alarm shows it). */
+	sup = json_object_get(rest, "suppression");
+	if (json_is_object(sup) &&
+	    json_is_null(json_object_get(sup, "description"))) {
+		sup = json_deep_copy(sup);
+		json_object_del(sup, "description");
+		json_object_set_new(rest, "suppression", sup);
 	}
 	rc = fields_parse(alarm_fields, rest, out, "", &seen, f);
 	json_decref(rest);
@@ -158,6 +245,16 @@ static json_t *duration_json(int64_t ms)
 static json_t *str_or_null(const char *s)
 {
 	return s != NULL ? json_string(s) : json_null();
+}
+
+json_t *alarm_json_suppression(const struct monitoring_alarm *a)
+{
+	if (a->suppress_until_ms == 0)
+		return json_null();
+	return json_pack("{s:o, s:o, s:o}", "timeSuppressFrom",
+			 jsonx_time(a->suppress_from_ms), "timeSuppressUntil",
+			 jsonx_time(a->suppress_until_ms), "description",
+			 str_or_null(a->suppress_description));
 }
 
 json_t *alarm_json_new(const struct monitoring_alarm *a)
@@ -187,6 +284,17 @@ json_t *alarm_json_new(const struct monitoring_alarm *a)
 	json_object_set_new(o, "messageFormat",
 			    json_string(alarm_format_name(a->message_format)));
 	json_object_set_new(o, "isEnabled", json_boolean(a->is_enabled));
+	json_object_set_new(o, "notificationTitle",
+			    str_or_null(a->notification_title));
+	json_object_set_new(o, "isNotificationsPerMetricDimensionEnabled",
+			    json_boolean(a->per_dimension));
+	json_object_set_new(o, "notificationVersion",
+			    json_string(alarm_version_name(a->version)));
+	json_object_set_new(o, "resolution", json_string("1m"));
+	json_object_set_new(o, "evaluationSlackDuration",
+			    duration_json(a->reset_ms));
+	json_object_set_new(o, "suppression", alarm_json_suppression(a));
+	json_object_set_new(o, "resourceGroup", str_or_null(a->resource_group));
 	json_object_set_new(o, "lifecycleState", json_string("ACTIVE"));
 	json_object_set_new(o, "timeCreated", jsonx_time(a->created_ms));
 	json_object_set_new(o, "timeUpdated", jsonx_time(a->updated_ms));

@@ -14,6 +14,14 @@
 #include "monitoring/monitoring.h"
 #include "util/fault.h"
 
+struct field;
+
+/* The suppression object of a body. */
+struct alarm_json_suppression {
+	int64_t from_ms, until_ms;
+	char description[ALARM_MAX_BODY + 1];
+};
+
 /* A spec read from JSON, and the storage its members point into. */
 struct alarm_json_spec {
 	struct monitoring_alarm_spec spec;
@@ -27,6 +35,12 @@ struct alarm_json_spec {
 	int severity, message_format;
 	bool is_enabled;
 	int64_t pending_ms, repeat_ms;
+	char notification_title[ALARM_MAX_STR + 1];
+	bool per_dimension;
+	int version, resolution;
+	int64_t slack_ms;
+	struct alarm_json_suppression suppression;
+	char resource_group[ALARM_MAX_STR + 1];
 };
 
 /*
@@ -39,8 +53,15 @@ struct alarm_json_spec {
 int alarm_json_read(const json_t *body, struct alarm_json_spec *out,
 		    struct fault *f);
 
+/* Returns the alarm body's field table (for the reference docs' test). */
+const struct field *alarm_json_fields(void);
+
 /* Frees what alarm_json_read() allocated in s (not s). */
 void alarm_json_spec_free(struct alarm_json_spec *s);
+
+/* Returns the alarm's suppression object, or JSON null when it has none:
+ * a new reference. */
+json_t *alarm_json_suppression(const struct monitoring_alarm *a);
 
 /* Returns the alarm as the API shows it: a new reference. */
 json_t *alarm_json_new(const struct monitoring_alarm *a);

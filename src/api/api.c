@@ -109,6 +109,8 @@ static const struct api_route *const tables[] = {
 	logs_routes,
 	ui_routes,
 	metrics_routes,
+	oci_routes,
+	oci_open_routes,
 	alertmanager_routes,
 	tokens_routes,
 };
@@ -164,6 +166,11 @@ static const struct {
 	 * comes from the routes below, with the token the page asks for. */
 	{ "GET", "/ui", API_OPEN },
 	{ "GET", "/ui/*", API_OPEN },
+	/* OCI Notifications' CUSTOM_HTTPS subscriptions call it without
+	 * mdscale's token; it accepts only what the receiver allows
+	 * (api_oci.c, notify/oci_receiver.h): confirmed topics, enabled by a
+	 * full token through /v1/oci/receivers. */
+	{ "POST", "/v1/oci/notifications/*", API_OPEN },
 	/* A POST that only reads. */
 	{ "POST", "/v1/metrics/query", API_READ },
 	{ "GET", "/v1/tokens", API_ADMIN },

@@ -26,6 +26,7 @@ struct autoscale;
 struct logging;
 struct gateway;
 struct looplag;
+struct oci_receiver;
 struct alertmanager;
 struct tokens;
 
@@ -37,6 +38,7 @@ struct api {
 	struct functions *functions;
 	struct autoscale *autoscale;
 	struct logging *logging;
+	struct oci_receiver *oci_receiver;
 	const struct config *config;
 	struct tokens *tokens;   /* who may call; see api_tokens.h */
 	const char *cgroup_name; /* "v1", "v2" or "none", for /v1/health */
@@ -106,6 +108,13 @@ int api_autoscale_setup(struct api *api, const char *deployment_id,
 /* What the API shows instead of a secret environment value. */
 #define API_SECRET_PLACEHOLDER "(secret)"
 
+struct autoscale_removed;
+
+/* What autoscale_teardown() deleted, as the API says it:
+ * {"alarmIds": [...], "topicId", "subscriptionId"} (null for none). A new
+ * reference. */
+json_t *api_autoscale_removed(const struct autoscale_removed *r);
+
 /* The http_server handler; arg is a struct api *. */
 void api_handle(void *arg, struct http_req *req);
 
@@ -122,6 +131,11 @@ extern const struct api_route autoscale_routes[];
 extern const struct api_route logs_routes[];
 extern const struct api_route ui_routes[];
 extern const struct api_route metrics_routes[];
+extern const struct api_route oci_routes[];
+/* The one table whose routes change state without the bearer token: the
+ * OCI Notifications receiver, which checks its callers itself
+ * (oci_receiver.h). */
+extern const struct api_route oci_open_routes[];
 extern const struct api_route alertmanager_routes[];
 extern const struct api_route tokens_routes[];
 /* The field table of POST /v1/tokens. Static storage. */

@@ -1,5 +1,6 @@
 /* api_autoscale.c - the REST routes of a deployment's autoscaling, and the
  * policy's body (also the "autoscale" member of a new deployment). */
+#include <stdbool.h>
 #include <string.h>
 
 #include "api/api.h"
@@ -7,6 +8,7 @@
 #include "notify/autoscale.h"
 #include "deploy/deploy.h"
 #include "util/err.h"
+#include "api/jsonx.h"
 
 /* ---- the policy ---- */
 
@@ -150,15 +152,34 @@ static json_t *chain_json(const struct policy *p,
 
 static json_t *state_json(const struct autoscale_state *st)
 {
-	return json_pack("{s:s, s:o, s:b, s:s, s:s, s:I, s:I, s:I, s:I}",
+	/* The API speaks RFC 3339 (null: never). */
+	return json_pack("{s:s, s:o, s:s, s:b, s:s, s:s, s:o, s:o, s:o, s:o}",
 			 "deploymentId", st->deployment_id, "policy",
-			 api_autoscale_policy_json(&st->policy), "setUp",
+			 api_autoscale_policy_json(&st->policy),
+			 "configSource",
+			 st->own_config ? "deployment" : "default", "setUp",
 			 st->set_up, "topicId", st->topic_id,
-			 "subscriptionId", st->subscription_id, "lastOutMs",
-			 (json_int_t)st->hist.last_out_ms, "lastInMs",
-			 (json_int_t)st->hist.last_in_ms, "lastUpMs",
-			 (json_int_t)st->hist.last_up_ms, "lastDownMs",
-			 (json_int_t)st->hist.last_down_ms);
+			 "subscriptionId", st->subscription_id,
+			 "timeLastScaleOut", jsonx_time(st->hist.last_out_ms),
+			 "timeLastScaleIn", jsonx_time(st->hist.last_in_ms),
+			 "timeLastShapeUp", jsonx_time(st->hist.last_up_ms),
+			 "timeLastShapeDown",
+			 jsonx_time(st->hist.last_down_ms));
+}
+
+json_t *api_autoscale_removed(const struct autoscale_removed *r)
+{
+	json_t *alarms = json_array();
+
+	for (size_t i = 0; i < r->nalarms; i++)
+		json_array_append_new(alarms, json_string(r->alarm_ids[i]));
+	return json_pack("{s:o, s:o, s:o}", "alarmIds", alarms, "topicId",
+			 r->topic_id[0] ? json_string(r->topic_id)
+					: json_null(),
+			 "subscriptionId",
+			 r->subscription_id[0]
+				 ? json_string(r->subscription_id)
+				 : json_null());
 }
 
 int api_autoscale_setup(struct api *api, const char *deployment_id,
@@ -179,6 +200,11 @@ static void add_decision(void *arg, const char *decision)
 {
 	json_t *o = json_loads(decision, 0, NULL);
 
+	/* Decisions recorded before times were RFC 3339 held epoch ms. */
+	if (json_is_integer(json_object_get(o, "time")))
+		json_object_set_new(o, "time",
+				    jsonx_time(json_integer_value(
+					    json_object_get(o, "time"))));
 	if (o != NULL)
 		json_array_append_new(arg, o);
 }
@@ -208,12 +234,15 @@ static void get(struct api_call *c)
 		api_reply(c, 200, state_json(&st), NULL);
 }
 
-/* PUT replaces the policy and sets the chain up again. */
+/* PUT replaces the policy and sets the chain mdscale made up again; the
+ * user's own alarms, topics and subscriptions stay. */
 static void put(struct api_call *c)
 {
+	struct autoscale_removed gone;
+	struct autoscale_chain ch;
 	struct policy p;
 	struct fault f;
-	json_t *out = NULL;
+	json_t *out;
 	char id[DEPLOY_ID_MAX];
 
 	if (api_autoscale_policy_parse(c->body, &p, "", &f) != 0) {
@@ -224,15 +253,20 @@ static void put(struct api_call *c)
 		api_reply_fault(c, &f);
 		return;
 	}
-	autoscale_teardown(c->api->autoscale, id);
-	if (api_autoscale_setup(c->api, id, &p, &out, &f) != 0)
+	if (autoscale_replace(c->api->autoscale, id, &p, &gone, &ch,
+			      &f) != 0) {
 		api_reply_fault(c, &f);
-	else
-		api_reply(c, 200, out, NULL);
+		return;
+	}
+	out = chain_json(&p, &ch);
+	/* What the replaced chain was (only what mdscale had made). */
+	json_object_set_new(out, "deleted", api_autoscale_removed(&gone));
+	api_reply(c, 200, out, NULL);
 }
 
 static void del(struct api_call *c)
 {
+	struct autoscale_removed gone;
 	struct fault f;
 	char id[DEPLOY_ID_MAX];
 
@@ -240,8 +274,174 @@ static void del(struct api_call *c)
 		api_reply_fault(c, &f);
 		return;
 	}
-	autoscale_teardown(c->api->autoscale, id);
-	api_reply(c, 200, json_object(), NULL);
+	autoscale_teardown(c->api->autoscale, id, &gone);
+	api_reply(c, 200,
+		  json_pack("{s:o}", "deleted", api_autoscale_removed(&gone)),
+		  NULL);
+}
+
+/* ---- the function's configuration ----
+ *
+ * /v1/functions/autoscale/config: the default, or with ?deploymentId= one
+ * deployment's. The body is the policy's fields (the table above) and
+ * "shapes", merged over the configuration in force.
+ */
+
+static json_t *config_json(const struct autoscale_config_view *v)
+{
+	json_t *o = api_autoscale_policy_json(&v->config.policy);
+	json_t *names = json_array();
+
+	for (size_t i = 0; i < v->config.nshapes; i++)
+		json_array_append_new(names,
+				      json_string(v->config.shapes[i]));
+	json_object_set_new(o, "shapes", names);
+	o = json_pack("{s:s, s:o}", "source",
+		      v->own ? "deployment" : "default", "config", o);
+	if (v->deployment_id[0] != '\0')
+		json_object_set_new(o, "deploymentId",
+				    json_string(v->deployment_id));
+	return o;
+}
+
+/* Reads "shapes": a list of shape names, small to large. */
+static int parse_shapes(const json_t *v, struct autoscale_config *c,
+			struct fault *f)
+{
+	size_t i;
+	const json_t *x;
+
+	if (!json_is_array(v))
+		return fields_fault_type(f, "shapes", "an array of strings");
+	if (json_array_size(v) > SHAPE_LADDER_MAX)
+		return fault_set(f, MDS_E_INVAL, "shapes",
+				 "shapes must list at most %d shapes",
+				 SHAPE_LADDER_MAX);
+	json_array_foreach(v, i, x) {
+		char at[FIELD_PATH_MAX];
+
+		snprintf(at, sizeof(at), "shapes[%zu]", i);
+		if (!json_is_string(x) || json_string_length(x) == 0 ||
+		    json_string_length(x) > SHAPE_NAME_MAX)
+			return fields_fault_type(f, at, "a shape's name");
+		snprintf(c->shapes[i], sizeof(c->shapes[i]), "%s",
+			 json_string_value(x));
+	}
+	c->nshapes = json_array_size(v);
+	return 0;
+}
+
+/* Merges body over c: a "profile" starts over from that profile. */
+static int parse_config(const json_t *body, struct autoscale_config *c,
+			struct fault *f)
+{
+	const struct field *profile = fields_find(policy_fields, "profile");
+	json_t *rest;
+	struct policy tmp;
+	int rc = 0;
+
+	if (!json_is_object(body))
+		return fields_fault_type(f, "", "an object");
+	if (json_object_get(body, "profile") != NULL) {
+		rc = fields_parse_value(profile,
+					json_object_get(body, "profile"), &tmp,
+					"profile", f);
+		if (rc != 0)
+			return rc;
+		if (strcmp(tmp.profile, "recipe") == 0)
+			policy_recipe(&c->policy);
+		else
+			policy_default(&c->policy);
+	}
+	rest = json_copy((json_t *)body);
+	json_object_del(rest, "shapes");
+	rc = fields_parse(policy_fields, rest, &c->policy, "", NULL, f);
+	json_decref(rest);
+	if (rc == 0 && json_object_get(body, "shapes") != NULL)
+		rc = parse_shapes(json_object_get(body, "shapes"), c, f);
+	return rc;
+}
+
+/* Which configuration the path and query name; false after answering. */
+static bool config_target(struct api_call *c, char *dep, size_t depsz,
+			  bool *by_dep)
+{
+	int rc;
+
+	if (strcmp(c->id, "autoscale") != 0) {
+		api_reply_error(c, 404, "NotFound", NULL,
+				"only the autoscale function has a "
+				"configuration");
+		return false;
+	}
+	rc = http_query_get(c->req->query, "deploymentId", dep, depsz);
+	if (rc == MDS_E_LIMIT) {
+		api_reply_error(c, 404, "NotFound", "deploymentId",
+				"no such deployment");
+		return false;
+	}
+	*by_dep = rc == 0;
+	return true;
+}
+
+static void config_reply(struct api_call *c, const char *dep)
+{
+	struct autoscale_config_view v;
+	struct fault f;
+
+	if (autoscale_config_get(c->api->autoscale, dep, &v, &f) != 0)
+		api_reply_fault(c, &f);
+	else
+		api_reply(c, 200, config_json(&v), NULL);
+}
+
+static void config_get(struct api_call *c)
+{
+	char dep[128];
+	bool by_dep;
+
+	if (config_target(c, dep, sizeof(dep), &by_dep))
+		config_reply(c, by_dep ? dep : NULL);
+}
+
+static void config_put(struct api_call *c)
+{
+	struct autoscale_config_view v;
+	struct fault f;
+	char dep[128];
+	bool by_dep;
+
+	if (!config_target(c, dep, sizeof(dep), &by_dep))
+		return;
+	if (autoscale_config_get(c->api->autoscale, by_dep ? dep : NULL, &v,
+				 &f) != 0 ||
+	    parse_config(c->body, &v.config, &f) != 0 ||
+	    autoscale_config_set(c->api->autoscale, by_dep ? dep : NULL,
+				 &v.config, &f) != 0) {
+		api_reply_fault(c, &f);
+		return;
+	}
+	config_reply(c, by_dep ? dep : NULL);
+}
+
+static void config_delete(struct api_call *c)
+{
+	struct fault f;
+	char dep[128];
+	bool by_dep;
+
+	if (!config_target(c, dep, sizeof(dep), &by_dep))
+		return;
+	if (!by_dep) {
+		api_reply_error(c, 400, "MissingParameter", "deploymentId",
+				"deploymentId is required (the default "
+				"configuration is set, not deleted)");
+		return;
+	}
+	if (autoscale_config_reset(c->api->autoscale, dep, &f) != 0)
+		api_reply_fault(c, &f);
+	else
+		config_reply(c, dep);
 }
 
 const struct api_route autoscale_routes[] = {
@@ -249,5 +449,8 @@ const struct api_route autoscale_routes[] = {
 	{ "GET", "/v1/deployments/*/autoscale", get },
 	{ "PUT", "/v1/deployments/*/autoscale", put },
 	{ "DELETE", "/v1/deployments/*/autoscale", del },
+	{ "GET", "/v1/functions/*/config", config_get },
+	{ "PUT", "/v1/functions/*/config", config_put },
+	{ "DELETE", "/v1/functions/*/config", config_delete },
 	{ NULL, NULL, NULL },
 };

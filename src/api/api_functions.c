@@ -134,7 +134,13 @@ static void functions_delete_route(struct api_call *c)
 		http_respond(c->req, 204, "application/json", "", 0, NULL);
 }
 
-/* The result as the body: its JSON if it is JSON, else {"output": ...}. */
+/*
+ * The result as the body: its JSON if it is JSON, else {"output": ...}.
+ * The error contract (docs/api.md): 400 MessageRefused when the function
+ * refuses the message (bad input, MDS_E_INVAL: the same message would be
+ * refused again), 502 FunctionFailed when the function itself fails (it
+ * crashed, timed out, ...).
+ */
 static void on_invoked(void *arg, int error, const char *result,
 		       const char *message)
 {
@@ -144,9 +150,13 @@ static void on_invoked(void *arg, int error, const char *result,
 
 	free(inv);
 	if (error != 0) {
-		api_reply_error(&c, 502, "FunctionFailed", NULL,
-				message && message[0] ? message
-						      : mds_strerror(error));
+		const char *why = message && message[0] ? message
+						       : mds_strerror(error);
+
+		if (error == MDS_E_INVAL)
+			api_reply_error(&c, 400, "MessageRefused", NULL, why);
+		else
+			api_reply_error(&c, 502, "FunctionFailed", NULL, why);
 		return;
 	}
 	o = json_loads(result, JSON_DECODE_ANY, NULL);

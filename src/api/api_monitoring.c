@@ -113,6 +113,39 @@ static int parse_dims(const json_t *v, void *dst, const struct field *fd,
 	return 0;
 }
 
+/*
+ * resourceGroup: kept as the item's dimension "resourceGroup", which an
+ * alarm's resourceGroup filters on. Read after the dimensions (table
+ * order); one named so already must agree.
+ */
+static int parse_resource_group(const json_t *v, void *dst,
+				const struct field *fd, const char *path,
+				struct fault *f)
+{
+	struct monitoring_item *it = *(struct monitoring_item **)dst;
+	const char *s = json_string_value(v);
+
+	(void)fd;
+	if (s == NULL || *s == '\0' || json_string_length(v) > TSDB_MAX_STR ||
+	    strlen(s) != json_string_length(v))
+		return fault_set(f, MDS_E_INVAL, path, "%s must be a string "
+				 "of 1 to %d bytes", path, TSDB_MAX_STR);
+	for (size_t i = 0; i < it->ndims; i++) {
+		if (strcmp(it->dims[i].key, "resourceGroup") != 0)
+			continue;
+		if (strcmp(it->dims[i].value, s) == 0)
+			return 0;
+		return fault_set(f, MDS_E_INVAL, path, "%s '%s' disagrees "
+				 "with dimensions.resourceGroup '%s'", path, s,
+				 it->dims[i].value);
+	}
+	if (it->ndims == TSDB_MAX_DIMS)
+		return fault_set(f, MDS_E_INVAL, path, "%s: no room for it "
+				 "beside %d dimensions", path, TSDB_MAX_DIMS);
+	it->dims[it->ndims++] = (struct tsdb_dim){ "resourceGroup", s };
+	return 0;
+}
+
 /* metadata: an object of at most POST_MAX_METADATA strings, ignored. */
 static int parse_metadata(const json_t *v, void *dst, const struct field *fd,
 			  const char *path, struct fault *f)
@@ -170,7 +203,8 @@ static const struct field item_fields[] = {
 	{ .name = "metadata", .type = FIELD_CUSTOM, .parse = parse_metadata,
 	  .doc = "at most 10 strings, ignored" },
 	{ .name = "resourceGroup", .type = FIELD_CUSTOM,
-	  .parse = parse_ignored_string, .doc = "ignored" },
+	  FIELD_AT(struct item_json, it), .parse = parse_resource_group,
+	  .doc = "kept as the dimension resourceGroup" },
 	FIELD_END
 };
 
@@ -555,6 +589,9 @@ static json_t *status_json(const struct monitoring_alarm_status *st)
 	json_object_set_new(o, "totalMetricsFiring",
 			    json_integer((json_int_t)st->total_firing));
 	json_object_set_new(o, "lastEvaluated", jsonx_time(st->evaluated_ms));
+	json_object_set_new(o, "suppression",
+			    alarm_json_suppression(&st->alarm));
+	json_object_set_new(o, "isSuppressed", json_boolean(st->suppressed));
 	json_object_set_new(o, "streams", streams);
 	if (n > STATUS_MAX_STREAMS)
 		json_object_set_new(o, "streamsTruncated", json_true());

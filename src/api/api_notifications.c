@@ -26,7 +26,8 @@ static const struct field topic_fields[] = {
 static const struct field subscription_fields[] = {
 	{ .name = "topicId", .type = FIELD_STRING,
 	  FIELD_AT(struct notifications_subscription_spec, topic_id),
-	  .required = true, .min = 1, .doc = "an existing topic's id" },
+	  .required = true, .min = 1,
+	  .doc = "an existing topic's id or name" },
 	{ .name = "protocol", .type = FIELD_ENUM,
 	  FIELD_AT(struct notifications_subscription_spec, protocol),
 	  .required = true, .choices = notifications_protocols,
@@ -90,6 +91,8 @@ static json_t *subscription_json(const struct notifications_subscription *s)
 	json_object_set_new(o, "timeoutSeconds", json_integer(s->timeout_s));
 	json_object_set_new(o, "lifecycleState", json_string("ACTIVE"));
 	json_object_set_new(o, "timeCreated", jsonx_time(s->created_ms));
+	json_object_set_new(o, "deadLetters",
+			    json_integer((json_int_t)s->dead_letters));
 	json_object_set_new(o, "pendingDeliveries",
 			    json_integer((json_int_t)s->pending));
 	if (s->secret != NULL)
@@ -331,6 +334,60 @@ static void subscriptions_deliveries(struct api_call *c)
 	api_reply(c, 200, json_pack("{s:o}", "items", items), NULL);
 }
 
+static void add_dead_letter(void *arg,
+			    const struct notifications_dead_letter *dl)
+{
+	json_t *msg = json_loads(dl->message, 0, NULL);
+
+	if (msg == NULL)
+		msg = json_string(dl->message);
+	json_array_append_new(
+		arg, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:o, "
+			       "s:o}",
+			       "id", dl->id, "topicId", dl->topic_id,
+			       "messageId", dl->message_id, "dedupeKey",
+			       dl->dedupe_key, "outcome", dl->outcome,
+			       "reason", dl->reason, "attempts", dl->attempts,
+			       "timeCreated", jsonx_time(dl->created_ms),
+			       "message", msg ? msg : json_null()));
+}
+
+static void subscriptions_dead_letters(struct api_call *c)
+{
+	struct fault f;
+	json_t *items;
+
+	if (!available(c))
+		return;
+	items = json_array();
+	if (notifications_dead_letters_each(c->api->notifications, c->id,
+					    add_dead_letter, items, &f) != 0) {
+		json_decref(items);
+		api_reply_fault(c, &f);
+		return;
+	}
+	api_reply(c, 200, json_pack("{s:o}", "items", items), NULL);
+}
+
+static void subscriptions_replay(struct api_call *c)
+{
+	struct fault f;
+	char id[64];
+
+	if (!available(c))
+		return;
+	if (notifications_dead_letter_replay(c->api->notifications, c->id,
+					     c->sub, id, sizeof(id),
+					     &f) != 0) {
+		api_reply_fault(c, &f);
+		return;
+	}
+	api_reply(c, 202,
+		  json_pack("{s:s, s:s, s:s}", "subscriptionId", c->id,
+			    "deadLetterId", c->sub, "deliveryId", id),
+		  NULL);
+}
+
 const struct api_route notifications_routes[] = {
 	{ "GET", "/v1/topics", topics_list },
 	{ "POST", "/v1/topics", topics_create },
@@ -342,5 +399,9 @@ const struct api_route notifications_routes[] = {
 	{ "GET", "/v1/subscriptions/*", subscriptions_get },
 	{ "DELETE", "/v1/subscriptions/*", subscriptions_delete },
 	{ "GET", "/v1/subscriptions/*/deliveries", subscriptions_deliveries },
+	{ "GET", "/v1/subscriptions/*/dead-letters",
+	  subscriptions_dead_letters },
+	{ "POST", "/v1/subscriptions/*/dead-letters/*/replay",
+	  subscriptions_replay },
 	{ NULL, NULL, NULL },
 };

@@ -199,20 +199,20 @@ static const struct cli_cmd cli_cmds[] = {
 	},
 	{
 		.name = "topic get",
-		.usage = "ID",
+		.usage = "ID|NAME",
 		.help = "Shows a topic.",
 		.exec = cli_topic_get,
 	},
 	{
 		.name = "topic delete",
-		.usage = "ID",
+		.usage = "ID|NAME",
 		.help = "Deletes a topic and its subscriptions.\n"
 			"Their pending deliveries are dropped.",
 		.exec = cli_topic_delete,
 	},
 	{
 		.name = "topic publish",
-		.usage = "ID --file FILE|-",
+		.usage = "ID|NAME --file FILE|-",
 		.help = "Publishes a message (a JSON object) on a topic.\n"
 			"Every subscription of the topic gets it, at least once.\n"
 			"Prints the message ID.",
@@ -247,18 +247,18 @@ static const struct cli_cmd cli_cmds[] = {
 	},
 	{
 		.name = "subscription create",
-		.usage = "--topic ID --protocol FUNCTION|HTTPS|HTTP|COMMAND\n"
+		.usage = "--topic ID|NAME --protocol FUNCTION|HTTPS|HTTP|COMMAND\n"
 			 "\t(--endpoint FUNCTION-OR-URL | --command ARG [--command ARG ...])\n"
 			 "\t[--max-attempts N] [--timeout SECONDS] [--secret SECRET]",
 		.help = "Subscribes a function, a URL or a command to a topic.\n"
 			"COMMAND runs the program (no shell) with the message on\n"
 			"stdin; arguments after -- are added to the command. HTTP(S)\n"
-			"deliveries are signed; the secret is printed once.",
+			"deliveries are signed; their secret is printed once.",
 		.exec = cli_subscription_create,
 	},
 	{
 		.name = "subscription list",
-		.usage = "[--topic ID]",
+		.usage = "[--topic ID|NAME]",
 		.help = "Lists the subscriptions, oldest first.",
 		.exec = cli_subscription_list,
 	},
@@ -279,6 +279,83 @@ static const struct cli_cmd cli_cmds[] = {
 		.usage = "ID",
 		.help = "Lists a subscription's delivery attempts, newest last.",
 		.exec = cli_subscription_deliveries,
+	},
+	{
+		.name = "subscription dead-letters",
+		.usage = "ID",
+		.help = "Lists a subscription's dead letters, oldest first: the\n"
+			"messages refused (REFUSED: never retried) or out of attempts\n"
+			"(FAILED), each with its reason.",
+		.exec = cli_subscription_dead_letters,
+	},
+	{
+		.name = "subscription replay",
+		.usage = "ID DEAD-LETTER-ID",
+		.help = "Queues a dead letter again for its subscription; its\n"
+			"attempts start over.",
+		.exec = cli_subscription_replay,
+	},
+	{
+		.name = "oci setup",
+		.usage = "DEPLOYMENT_OCID --endpoint URL [--apply] [--topic NAME]\n"
+			 "\t[--oci-topic OCID] [--compartment OCID] [--oci-config FILE]\n"
+			 "\t[--profile NAME] [--oci-api-url URL] [--oci-ca-file FILE]\n"
+			 "\t[--confirmation-host SUFFIX] [--wait SECONDS]",
+		.help = "Sets up OCI for the autoscaling of an OCI model deployment.\n"
+			"Prints, and with --apply creates through the OCI APIs: a\n"
+			"topic (--topic, default model-deployment-autoscaling; or\n"
+			"--oci-topic to use one), the recipe's alarms\n"
+			"model_deployment_high_cpu and model_deployment_high_mem on\n"
+			"the deployment, and a CUSTOM_HTTPS subscription to URL's\n"
+			"/v1/oci/notifications/{topic}, after enabling that receiver\n"
+			"on the daemon's local topic of the same name (created with\n"
+			"the autoscale function's subscription if missing); then waits\n"
+			"(--wait, default 30 s) for the daemon to confirm it. Signs\n"
+			"with the OCI config file's profile (OCI_CONFIG_FILE,\n"
+			"~/.oci/config). --oci-api-url sends every OCI call to one base\n"
+			"URL instead (a stand-in or proxy), --oci-ca-file trusts that\n"
+			"CA, --confirmation-host sets the receiver's allowed\n"
+			"confirmation host.",
+		.exec = cli_oci_setup,
+	},
+	{
+		.name = "oci-receiver list",
+		.usage = "",
+		.help = "Lists the local topics that have OCI receiver settings.",
+		.exec = cli_oci_receiver_list,
+	},
+	{
+		.name = "oci-receiver get",
+		.usage = "TOPIC",
+		.help = "Shows a topic's OCI Notifications receiver.\n"
+			"Its state, the confirmed subscription, the messages accepted\n"
+			"and refused, the last refusal.",
+		.exec = cli_oci_receiver_get,
+	},
+	{
+		.name = "oci-receiver enable",
+		.usage = "TOPIC [--subscription OCID] [--confirmation-host SUFFIX]",
+		.help = "Lets OCI Notifications deliver to a topic.\n"
+			"Opens POST /v1/oci/notifications/TOPIC. The first\n"
+			"subscription to confirm (or only --subscription) is accepted\n"
+			"from then on; confirmation links must point at the\n"
+			"--confirmation-host (a host, or a domain with a leading dot;\n"
+			"default .oraclecloud.com).",
+		.exec = cli_oci_receiver_enable,
+	},
+	{
+		.name = "oci-receiver disable",
+		.usage = "TOPIC",
+		.help = "Closes a topic's OCI receiver.\n"
+			"Every message is refused; the confirmation is kept for\n"
+			"enabling it again.",
+		.exec = cli_oci_receiver_disable,
+	},
+	{
+		.name = "oci-receiver reset",
+		.usage = "TOPIC",
+		.help = "Forgets a topic's OCI receiver and its confirmation.",
+		.exec = cli_oci_receiver_reset,
 	},
 	{
 		.name = "fn list",
@@ -305,8 +382,23 @@ static const struct cli_cmd cli_cmds[] = {
 		.name = "fn invoke",
 		.usage = "NAME [--file FILE|-] < message.json",
 		.help = "Invokes a function with a JSON message (stdin by default)\n"
-			"and prints its result.",
+			"and prints its result. A message the function refuses exits 1\n"
+			"(the API's 400 MessageRefused); a function that fails, 1 too\n"
+			"(502 FunctionFailed).",
 		.exec = cli_fn_invoke,
+	},
+	{
+		.name = "fn config",
+		.usage = "get|set|reset [autoscale] [--deployment ID|NAME]\n"
+			 "\t[KEY=VALUE ...]",
+		.help = "Shows or sets the autoscale function's configuration: the\n"
+			"default, or one deployment's with --deployment. Keys are the\n"
+			"API's (maxInstances, cpuLow, memLow, cooldownInSeconds, shapes,\n"
+			"...) or the recipe's (MAX_INSTANCES, LOW_CPU_THRESHOLD,\n"
+			"LOW_MEM_THRESHOLD, VM_SHAPES); shapes are comma-separated,\n"
+			"small to large. reset makes a deployment use the default.\n"
+			"Alarms, topics and subscriptions are never touched.",
+		.exec = cli_fn_config,
 	},
 	{
 		.name = "logs",

@@ -325,6 +325,11 @@ int cli_metric_post(struct cli_ctx *ctx, int argc, char **argv);
 /* Appends a JSON dimensions object to a table as one "k=v,k=v" cell. */
 void cli_query_dims(struct cli_table *t, const json_t *dims);
 
+/* A topic's id from its id or its name, as a new JSON string: the daemon's
+ * answer for the topic, or key itself when it has none (the daemon then
+ * names the problem). NULL when key is not UTF-8. */
+json_t *cli_topic_id(struct cli_ctx *ctx, const char *key);
+
 int cli_alarm_create(struct cli_ctx *ctx, int argc, char **argv);
 int cli_alarm_list(struct cli_ctx *ctx, int argc, char **argv);
 int cli_alarm_get(struct cli_ctx *ctx, int argc, char **argv);
@@ -347,7 +352,21 @@ int cli_subscription_create(struct cli_ctx *ctx, int argc, char **argv);
 int cli_subscription_list(struct cli_ctx *ctx, int argc, char **argv);
 int cli_subscription_get(struct cli_ctx *ctx, int argc, char **argv);
 int cli_subscription_delete(struct cli_ctx *ctx, int argc, char **argv);
+int cli_subscription_dead_letters(struct cli_ctx *ctx, int argc,
+	char **argv);
+int cli_subscription_replay(struct cli_ctx *ctx, int argc, char **argv);
+int cli_fn_config(struct cli_ctx *ctx, int argc, char **argv);
 int cli_subscription_deliveries(struct cli_ctx *ctx, int argc, char **argv);
+
+/* `mdscale oci setup`: the recipe's OCI alarms, topic and subscription
+ * for one model deployment (cli_oci.c). */
+int cli_oci_setup(struct cli_ctx *ctx, int argc, char **argv);
+/* `mdscale oci-receiver ...` (cli_oci_receiver.c). */
+int cli_oci_receiver_list(struct cli_ctx *ctx, int argc, char **argv);
+int cli_oci_receiver_get(struct cli_ctx *ctx, int argc, char **argv);
+int cli_oci_receiver_enable(struct cli_ctx *ctx, int argc, char **argv);
+int cli_oci_receiver_disable(struct cli_ctx *ctx, int argc, char **argv);
+int cli_oci_receiver_reset(struct cli_ctx *ctx, int argc, char **argv);
 
 int cli_fn_list(struct cli_ctx *ctx, int argc, char **argv);
 int cli_fn_create(struct cli_ctx *ctx, int argc, char **argv);

@@ -121,7 +121,8 @@ static int parse(struct cli_ctx *ctx, int argc, char **argv, const char **id,
 		(*nset)++;
 		val[o] = o == A_DISABLED || o == A_ENABLED ? "" : g.value;
 		if (o == A_DESTINATION &&
-		    json_array_append_new(dest, json_string(g.value)) != 0) {
+		    json_array_append_new(dest,
+			cli_topic_id(ctx, g.value)) != 0) {
 			json_decref(dest);
 			cli_usage_error(ctx,
 				"--destination is not valid UTF-8");

@@ -580,9 +580,13 @@ int cli_deployment_history(struct cli_ctx *ctx, int argc, char **argv)
 		json_t *v = json_object_get(e, "value");
 		char cell[128];
 
-		format_ms(json_integer_value(json_object_get(e, "time")), cell,
-			sizeof cell);
-		cli_table_add(t, "%s", cell);
+		if (json_is_string(json_object_get(e, "time")))
+			cli_table_json(t, e, "time");
+		else {
+			format_ms(json_integer_value(json_object_get(e,
+				"time")), cell, sizeof cell);
+			cli_table_add(t, "%s", cell);
+		}
 		cli_table_json(t, e, "alarmTitle");
 		cli_table_json(t, e, "messageType");
 		if (json_is_number(v))

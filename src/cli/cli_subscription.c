@@ -1,6 +1,6 @@
 /*
  * cli_subscription.c - `mdscale subscription
- * create|list|get|delete|deliveries`.
+ * create|list|get|delete|deliveries|dead-letters|replay`.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +38,7 @@ static void print_subs(const struct cli_ctx *ctx, const json_t *body,
 		{"TOPIC", "topicId", NULL, 0},
 		{"PROTOCOL", "protocol", NULL, 0},
 		{"PENDING", "pendingDeliveries", NULL, 0},
+		{"DEAD", "deadLetters", NULL, 0},
 		{"MAX-ATTEMPTS", "maxAttempts", NULL, 0},
 		{"ENDPOINT", NULL, add_endpoint, 0},
 		{"STATE", "lifecycleState", NULL, 1},
@@ -132,7 +133,10 @@ int cli_subscription_create(struct cli_ctx *ctx, int argc, char **argv)
 	if (ret != 0)
 		goto out;
 	print_subs(ctx, resp, 0);
-	if (!cli_structured(ctx))
+	/* Only HTTP(S) deliveries are signed: the others have no secret to
+	 * show. */
+	if (!cli_structured(ctx) && json_is_string(json_object_get(resp,
+		"secret")))
 		printf("secret: %s (shown only now: receivers verify "
 			"X-Mdscale-Signature with it)\n",
 			cli_json_str(resp, "secret"));
@@ -217,6 +221,104 @@ int cli_subscription_deliveries(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	cli_table_print(t, stdout);
 	cli_table_free(t);
+	json_decref(resp);
+	return CLI_EXIT_OK;
+}
+
+/* The message's title and type, for the dead letters' table. */
+static void add_title(struct cli_table *t, const json_t *d)
+{
+	const json_t *m = json_object_get(d, "message");
+
+	cli_table_add(t, "%s/%s", json_is_object(m) ?
+		cli_json_str(m, "title") : "-", json_is_object(m) ?
+		cli_json_str(m, "type") : "-");
+}
+
+int cli_subscription_dead_letters(struct cli_ctx *ctx, int argc,
+	char **argv)
+{
+	struct cli_table *t;
+	const json_t *d;
+	json_t *resp = NULL;
+	const char *id;
+	char *path;
+	size_t i;
+	int ret;
+
+	ret = cli_parse_simple(ctx, argc, argv, "the subscription ID", &id);
+	if (ret != 0)
+		return cli_opt_exit(ret);
+	path = cli_item_path("subscriptions", id, "/dead-letters");
+	ret = cli_call(ctx, "GET", path, NULL, &resp);
+	free(path);
+	if (ret != 0)
+		return ret;
+	if (cli_structured(ctx)) {
+		cli_print_json(ctx, resp);
+		json_decref(resp);
+		return CLI_EXIT_OK;
+	}
+	t = cli_table_new("ID MESSAGE TITLE/TYPE OUTCOME ATTEMPTS CREATED "
+		"REASON");
+	json_array_foreach(json_object_get(resp, "items"), i, d) {
+		cli_table_json(t, d, "id");
+		cli_table_json(t, d, "messageId");
+		add_title(t, d);
+		cli_table_json(t, d, "outcome");
+		cli_table_json(t, d, "attempts");
+		cli_table_json(t, d, "timeCreated");
+		cli_table_json(t, d, "reason");
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+	json_decref(resp);
+	return CLI_EXIT_OK;
+}
+
+int cli_subscription_replay(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct cli_opt opts[] = {{NULL, 0}};
+	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
+	const char *args[2] = {NULL, NULL};
+	json_t *resp = NULL, *body;
+	char *esc, *path;
+	int o, ret, n = 0;
+
+	for (;;) {
+		o = cli_getopt(ctx, &g, opts);
+		if (o == CLI_OPT_END)
+			break;
+		if (o != CLI_OPT_ARG)
+			return cli_opt_exit(o);
+		if (n == 2)
+			return cli_usage_error(ctx, "unexpected argument '%s'",
+				g.value);
+		args[n++] = g.value;
+	}
+	if (n != 2)
+		return cli_usage_error(ctx, "give the subscription ID and the "
+			"dead letter ID");
+	esc = cli_escape(args[1]);
+	path = cli_item_path("subscriptions", args[0], "");
+	{
+		char *full = xasprintf("%s/dead-letters/%s/replay", path, esc);
+
+		free(path);
+		path = full;
+	}
+	free(esc);
+	body = json_object();
+	ret = cli_call(ctx, "POST", path, body, &resp);
+	json_decref(body);
+	free(path);
+	if (ret != 0)
+		return ret;
+	if (cli_structured(ctx))
+		cli_print_json(ctx, resp);
+	else
+		printf("dead letter %s queued again as delivery %s\n",
+			args[1], cli_json_str(resp, "deliveryId"));
 	json_decref(resp);
 	return CLI_EXIT_OK;
 }

@@ -99,6 +99,20 @@ int cli_topic_delete(struct cli_ctx *ctx, int argc, char **argv)
 	return ret;
 }
 
+json_t *cli_topic_id(struct cli_ctx *ctx, const char *key)
+{
+	json_t *resp = NULL, *id = NULL;
+	long status = 0;
+	char *path = cli_item_path("topics", key, "");
+
+	if (cli_request(ctx, "GET", path, NULL, &status, &resp) == 0 &&
+	    status == 200 && json_is_string(json_object_get(resp, "topicId")))
+		id = json_incref(json_object_get(resp, "topicId"));
+	free(path);
+	json_decref(resp);
+	return id != NULL ? id : json_string(key);
+}
+
 int cli_topic_publish(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct cli_opt opts[] = {{"file", 1}, {NULL, 0}};

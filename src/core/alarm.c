@@ -13,13 +13,25 @@
 
 #define NONE SIZE_MAX
 
+/* What becomes of a tracked stream at an evaluation. */
+enum fate {
+	FATE_KEEP,  /* the condition holds, or a 1.5 stream waits for data */
+	FATE_CLEAR, /* data shows the condition no longer holds */
+	FATE_RESET, /* no data for the reset period */
+};
+
 /* A stream the state machine tracks: PENDING or FIRING. */
 struct tracked {
 	struct alarm_stream_status pub;
 	struct tsdb_dim *dims; /* one block: the array, then its strings */
 	uint64_t hash;
-	int64_t t;
-	int seen; /* the condition held at this evaluation */
+	int64_t t;              /* the last evaluation with data */
+	int64_t last_notify_ms; /* per dimension: its last message */
+	char dedupe_key[ALARM_DEDUPE_KEY_LEN + 1]; /* per dimension */
+	int seen;               /* the condition held at this evaluation */
+	int has_data;           /* in the result at this evaluation */
+	int fired_now;          /* PENDING -> FIRING at this evaluation */
+	enum fate fate;
 };
 
 struct alarm_state {
@@ -41,6 +53,7 @@ static const char *const format_names[] = { "RAW", "PRETTY_JSON",
 static const char *const status_names[] = { "OK", "PENDING", "FIRING" };
 static const char *const event_names[] = { "OK_TO_FIRING", "FIRING_TO_OK",
 					   "REPEAT", "RESET" };
+static const char *const version_names[] = { "1.3", "1.5" };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -77,6 +90,23 @@ const char *alarm_event_type_name(enum alarm_event_type type)
 	return name_of(event_names, NELEM(event_names), type);
 }
 
+const char *alarm_version_name(enum alarm_version v)
+{
+	return name_of(version_names, NELEM(version_names), v);
+}
+
+int alarm_version_parse(const char *name, enum alarm_version *out)
+{
+	int i = index_of(version_names, NELEM(version_names), name);
+
+	if (i < 0 && strcmp(name, "1.X") == 0)
+		i = ALARM_VERSION_1_5;
+	if (i < 0)
+		return MDS_E_INVAL;
+	*out = (enum alarm_version)i;
+	return 0;
+}
+
 int alarm_severity_parse(const char *name, enum alarm_severity *out)
 {
 	int i = index_of(severity_names, NELEM(severity_names), name);
@@ -105,6 +135,8 @@ void alarm_def_init(struct alarm_def *def)
 	def->severity = ALARM_CRITICAL;
 	def->message_format = ALARM_FORMAT_RAW;
 	def->is_enabled = 1;
+	def->version = ALARM_VERSION_1_3;
+	def->reset_ms = ALARM_DEFAULT_RESET_MS;
 }
 
 void alarm_def_clear(struct alarm_def *def)
@@ -120,6 +152,9 @@ void alarm_def_clear(struct alarm_def *def)
 	for (size_t i = 0; i < def->ndestinations; i++)
 		free(def->destinations[i]);
 	free(def->destinations);
+	free(def->notification_title);
+	free(def->suppress_description);
+	free(def->resource_group);
 	alarm_def_init(def);
 }
 
@@ -132,10 +167,24 @@ int alarm_def_set_query(struct alarm_def *def, const char *text, char *diag,
 	rc = mql_parse(text, &q, diag, diagsz);
 	if (rc != 0)
 		return rc;
+	if (def->resource_group != NULL &&
+	    mql_add_filter(q, "resourceGroup", def->resource_group) != 0) {
+		mql_free(q);
+		mds_diag(diag, diagsz, "query: no room for the resourceGroup "
+			 "filter (32 filters at most)");
+		return MDS_E_LIMIT;
+	}
 	mql_free(def->query);
 	free(def->query_text);
 	def->query = q;
 	def->query_text = xstrdup(text);
+	return 0;
+}
+
+int alarm_def_set_resource_group(struct alarm_def *def, const char *group)
+{
+	free(def->resource_group);
+	def->resource_group = group != NULL ? xstrdup(group) : NULL;
 	return 0;
 }
 
@@ -193,7 +242,22 @@ int alarm_def_validate(const struct alarm_def *def, char *diag,
 	if (def->repeat_ms != 0 && (def->repeat_ms < ALARM_MIN_REPEAT_MS ||
 				    def->repeat_ms > ALARM_MAX_REPEAT_MS)) {
 		mds_diag(diag, diagsz, "repeatNotificationDuration must be "
-			 "from PT1S to P1D");
+			 "from PT1S to P30D");
+		return MDS_E_INVAL;
+	}
+	if (def->notification_title != NULL &&
+	    check_field("notificationTitle", def->notification_title,
+			ALARM_MAX_STR, diag, diagsz) != 0)
+		return MDS_E_INVAL;
+	if (def->reset_ms < 1000) {
+		mds_diag(diag, diagsz, "evaluationSlackDuration must be at "
+			 "least PT1S");
+		return MDS_E_INVAL;
+	}
+	if (def->suppress_until_ms != 0 &&
+	    def->suppress_until_ms <= def->suppress_from_ms) {
+		mds_diag(diag, diagsz, "suppression.timeSuppressUntil must be "
+			 "after timeSuppressFrom");
 		return MDS_E_INVAL;
 	}
 	if (def->body != NULL && strnlen(def->body, ALARM_MAX_BODY + 1) >
@@ -203,6 +267,13 @@ int alarm_def_validate(const struct alarm_def *def, char *diag,
 		return MDS_E_INVAL;
 	}
 	return 0;
+}
+
+int alarm_def_suppressed(const struct alarm_def *def, int64_t now_ms)
+{
+	return def->suppress_until_ms != 0 &&
+	       now_ms >= def->suppress_from_ms &&
+	       now_ms < def->suppress_until_ms;
 }
 
 /* --- events -------------------------------------------------------------- */
@@ -408,11 +479,11 @@ static void dedupe_key(const char *id, int64_t episode_ms, char *out)
 		 (unsigned long long)(b & 0xffffffffffffULL));
 }
 
-enum pick { PICK_FIRING, PICK_CLEARED };
-
-static void emit(struct alarm_state *st, enum alarm_event_type type,
-		 int64_t now, size_t total_firing, enum pick pick,
-		 struct alarm_events *out)
+/* Starts an event of the alarm at now, with dedupe key key. */
+static struct alarm_event *emit(struct alarm_state *st,
+				enum alarm_event_type type, int64_t now,
+				size_t total_firing, const char *key,
+				struct alarm_events *out)
 {
 	struct alarm_event *ev;
 
@@ -426,32 +497,196 @@ static void emit(struct alarm_state *st, enum alarm_event_type type,
 	ev->t_ms = now;
 	ev->status = st->status;
 	ev->total_firing = total_firing;
-	memcpy(ev->dedupe_key, st->dedupe_key, sizeof(ev->dedupe_key));
-	for (size_t i = 0; i < st->n; i++) {
-		const struct tracked *t = &st->s[i];
+	snprintf(ev->dedupe_key, sizeof(ev->dedupe_key), "%s", key);
+	return ev;
+}
 
-		if (t->pub.status != ALARM_FIRING ||
-		    t->seen != (pick == PICK_FIRING))
+/* Adds a copy of tracked stream t to ev (up to the event's limit). */
+static void add_to(struct alarm_event *ev, const struct tracked *t)
+{
+	if (ev->nstreams == ALARM_EVENT_MAX_STREAMS)
+		return;
+	if (ev->streams == NULL)
+		ev->streams = xmalloc(ALARM_EVENT_MAX_STREAMS *
+				      sizeof(*ev->streams));
+	ev->streams[ev->nstreams++] = (struct alarm_stream){
+		.dims = dims_copy(t->pub.dims, t->pub.ndims),
+		.ndims = t->pub.ndims,
+		.value = t->pub.value,
+		.has_value = t->fate != FATE_RESET,
+		.t = t->t,
+	};
+}
+
+/* Adds every FIRING stream of fate `fate` to ev. */
+static void add_firing(struct alarm_event *ev, const struct alarm_state *st,
+		       enum fate fate)
+{
+	for (size_t i = 0; i < st->n; i++)
+		if (st->s[i].pub.status == ALARM_FIRING &&
+		    st->s[i].fate == fate)
+			add_to(ev, &st->s[i]);
+}
+
+/* Notes a stream of the result: holding, or only with data. */
+static void observe_stream(struct alarm_state *st, const struct alarm_def *def,
+			   const struct mql_stream *ms, int64_t now)
+{
+	const struct mql_point *pt = &ms->points[0];
+	uint64_t h = dims_hash(ms->dims, ms->ndims);
+	size_t k = find_stream(st, h, ms->dims, ms->ndims);
+	struct tracked *t;
+
+	if (!pt->holds && k == NONE)
+		return; /* an OK stream */
+	if (k == NONE)
+		k = add_stream(st, h, ms->dims, ms->ndims, now);
+	t = &st->s[k];
+	t->has_data = pt->present;
+	t->t = now;
+	if (pt->present)
+		t->pub.value = pt->value;
+	if (!pt->holds)
+		return; /* clearing */
+	t->seen = 1;
+	if (t->pub.status == ALARM_PENDING &&
+	    now - t->pub.since_ms >= def->pending_ms) {
+		t->pub.status = ALARM_FIRING;
+		t->fired_now = 1;
+	}
+}
+
+/*
+ * Evaluates the query and decides each tracked stream's fate. Returns the
+ * number of streams FIRING that stay so in *nfiring.
+ */
+static int observe(struct alarm_state *st, const struct alarm_def *def,
+		   const struct tsdb *db, int64_t now, size_t *nfiring)
+{
+	int hold = def->version == ALARM_VERSION_1_5 &&
+		   mql_statistic(def->query) != MQL_STAT_ABSENT;
+	int rc;
+
+	rc = mql_eval(def->query, db, def->namespace, now, &st->res);
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < st->n; i++) {
+		st->s[i].seen = st->s[i].has_data = st->s[i].fired_now = 0;
+		st->s[i].fate = FATE_KEEP;
+	}
+	for (size_t i = 0; i < st->res.nstreams; i++)
+		observe_stream(st, def, &st->res.streams[i], now);
+	*nfiring = 0;
+	for (size_t i = 0; i < st->n; i++) {
+		struct tracked *t = &st->s[i];
+
+		if (t->seen)
+			t->fate = FATE_KEEP;
+		else if (hold && t->pub.status == ALARM_FIRING && !t->has_data)
+			t->fate = now - t->t >= def->reset_ms ? FATE_RESET
+							       : FATE_KEEP;
+		else
+			t->fate = FATE_CLEAR;
+		*nfiring += t->fate == FATE_KEEP &&
+			    t->pub.status == ALARM_FIRING;
+	}
+	return 0;
+}
+
+/* Counts the FIRING streams of fate `fate`. */
+static size_t count_firing(const struct alarm_state *st, enum fate fate)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < st->n; i++)
+		n += st->s[i].pub.status == ALARM_FIRING &&
+		     st->s[i].fate == fate;
+	return n;
+}
+
+/* The events of a grouped alarm: the alarm's own transitions. */
+static void events_grouped(struct alarm_state *st, const struct alarm_def *def,
+			   int64_t now, size_t nfiring,
+			   struct alarm_events *out)
+{
+	size_t nreset = count_firing(st, FATE_RESET);
+	size_t ncleared = count_firing(st, FATE_CLEAR);
+	struct alarm_event *ev;
+
+	if (st->status == ALARM_OK) {
+		if (nfiring == 0)
+			return;
+		st->status = ALARM_FIRING;
+		st->last_notify_ms = now;
+		dedupe_key(def->id ? def->id : "", now, st->dedupe_key);
+		ev = emit(st, ALARM_OK_TO_FIRING, now, nfiring,
+			  st->dedupe_key, out);
+		add_firing(ev, st, FATE_KEEP);
+		return;
+	}
+	if (nreset > 0) {
+		if (nfiring == 0 && ncleared == 0)
+			st->status = ALARM_OK;
+		ev = emit(st, ALARM_RESET, now, nfiring, st->dedupe_key, out);
+		add_firing(ev, st, FATE_RESET);
+	}
+	if (nfiring == 0 && st->status == ALARM_FIRING) {
+		st->status = ALARM_OK;
+		ev = emit(st, ALARM_FIRING_TO_OK, now, 0, st->dedupe_key, out);
+		add_firing(ev, st, FATE_CLEAR);
+	} else if (nfiring > 0 && def->repeat_ms > 0 &&
+		   now - st->last_notify_ms >= def->repeat_ms) {
+		st->last_notify_ms = now;
+		ev = emit(st, ALARM_REPEAT, now, nfiring, st->dedupe_key, out);
+		add_firing(ev, st, FATE_KEEP);
+	}
+}
+
+/* The events of a per-dimension alarm: each stream's own transitions. */
+static void events_split(struct alarm_state *st, const struct alarm_def *def,
+			 int64_t now, size_t nfiring, struct alarm_events *out)
+{
+	const char *id = def->id ? def->id : "";
+	struct alarm_event *ev;
+
+	if (st->status == ALARM_OK && nfiring > 0) {
+		st->last_notify_ms = now;
+		dedupe_key(id, now, st->dedupe_key);
+	}
+	st->status = nfiring > 0 ? ALARM_FIRING : ALARM_OK;
+	for (size_t i = 0; i < st->n; i++) {
+		struct tracked *t = &st->s[i];
+		enum alarm_event_type type;
+
+		if (t->pub.status != ALARM_FIRING)
 			continue;
-		if (ev->nstreams == ALARM_EVENT_MAX_STREAMS)
-			break;
-		if (ev->streams == NULL)
-			ev->streams = xmalloc(ALARM_EVENT_MAX_STREAMS *
-					      sizeof(*ev->streams));
-		ev->streams[ev->nstreams++] = (struct alarm_stream){
-			.dims = dims_copy(t->pub.dims, t->pub.ndims),
-			.ndims = t->pub.ndims,
-			.value = t->pub.value,
-			.t = t->t,
-		};
+		if (t->fired_now) {
+			type = ALARM_OK_TO_FIRING;
+		} else if (t->fate == FATE_CLEAR) {
+			type = ALARM_FIRING_TO_OK;
+		} else if (t->fate == FATE_RESET) {
+			type = ALARM_RESET;
+		} else if (def->repeat_ms > 0 &&
+			   now - t->last_notify_ms >= def->repeat_ms) {
+			type = ALARM_REPEAT;
+		} else {
+			continue;
+		}
+		if (t->dedupe_key[0] == '\0') /* it fired while grouped */
+			dedupe_key(id, (int64_t)hash_mix(t->hash, (uint64_t)
+						 t->pub.since_ms),
+				   t->dedupe_key);
+		t->last_notify_ms = now;
+		ev = emit(st, type, now, nfiring, t->dedupe_key, out);
+		ev->per_stream = 1;
+		add_to(ev, t);
 	}
 }
 
 int alarm_eval(struct alarm_state *st, const struct alarm_def *def,
 	       const struct tsdb *db, int64_t now, struct alarm_events *out)
 {
-	const struct mql_result *res = &st->res;
-	size_t nfiring = 0, kept = 0;
+	size_t nfiring, kept = 0;
 	int rc;
 
 	if (!def->is_enabled) {
@@ -460,51 +695,17 @@ int alarm_eval(struct alarm_state *st, const struct alarm_def *def,
 	}
 	if (def->query == NULL || def->namespace == NULL)
 		return MDS_E_INVAL;
-	rc = mql_eval(def->query, db, def->namespace, now, &st->res);
+	rc = observe(st, def, db, now, &nfiring);
 	if (rc != 0)
 		return rc;
-	for (size_t i = 0; i < st->n; i++)
-		st->s[i].seen = 0;
-	for (size_t i = 0; i < res->nstreams; i++) {
-		const struct mql_stream *ms = &res->streams[i];
-		const struct mql_point *pt = &ms->points[0];
-		struct tracked *t;
-		uint64_t h;
-		size_t k;
+	if (def->per_dimension)
+		events_split(st, def, now, nfiring, out);
+	else
+		events_grouped(st, def, now, nfiring, out);
 
-		if (!pt->holds)
-			continue; /* an OK stream: untracked, or clearing */
-		h = dims_hash(ms->dims, ms->ndims);
-		k = find_stream(st, h, ms->dims, ms->ndims);
-		if (k == NONE)
-			k = add_stream(st, h, ms->dims, ms->ndims, now);
-		t = &st->s[k];
-		t->seen = 1;
-		t->pub.value = pt->value;
-		t->t = now;
-		if (t->pub.status == ALARM_PENDING &&
-		    now - t->pub.since_ms >= def->pending_ms)
-			t->pub.status = ALARM_FIRING;
-		nfiring += t->pub.status == ALARM_FIRING;
-	}
-
-	if (st->status == ALARM_OK && nfiring > 0) {
-		st->status = ALARM_FIRING;
-		st->last_notify_ms = now;
-		dedupe_key(def->id ? def->id : "", now, st->dedupe_key);
-		emit(st, ALARM_OK_TO_FIRING, now, nfiring, PICK_FIRING, out);
-	} else if (st->status == ALARM_FIRING && nfiring == 0) {
-		st->status = ALARM_OK;
-		emit(st, ALARM_FIRING_TO_OK, now, 0, PICK_CLEARED, out);
-	} else if (st->status == ALARM_FIRING && def->repeat_ms > 0 &&
-		   now - st->last_notify_ms >= def->repeat_ms) {
-		st->last_notify_ms = now;
-		emit(st, ALARM_REPEAT, now, nfiring, PICK_FIRING, out);
-	}
-
-	/* Streams whose condition no longer holds go back to OK: forget. */
+	/* Streams that cleared or reset go back to OK: forget them. */
 	for (size_t i = 0; i < st->n; i++) {
-		if (st->s[i].seen)
+		if (st->s[i].fate == FATE_KEEP)
 			st->s[kept++] = st->s[i];
 		else
 			free(st->s[i].dims);
@@ -520,6 +721,105 @@ int alarm_eval(struct alarm_state *st, const struct alarm_def *def,
 
 /* --- messages ------------------------------------------------------------ */
 
+static const char *title_of(const struct alarm_def *def)
+{
+	if (def->notification_title != NULL)
+		return def->notification_title;
+	return def->display_name ? def->display_name : "";
+}
+
+/* The 1.5 alarmSummary: what state the alarm is in, and why. */
+static void write_summary(struct jsonw *w, const struct alarm_def *def,
+			  const struct alarm_event *ev)
+{
+	char delay[ISO8601_DURATION_BUFSZ], text[ALARM_MAX_STR + 4200];
+	const char *q = def->query_text ? def->query_text : "";
+
+	if (iso8601_duration_format(def->pending_ms, delay, sizeof(delay)) != 0)
+		snprintf(delay, sizeof(delay), "PT0S");
+	if (ev->type == ALARM_RESET)
+		snprintf(text, sizeof(text), "Alarm \"%s\" is in a \"%s\" "
+			 "state; %zu metric streams reset after no data for "
+			 "the reset period; %zu metrics meet the trigger rule: "
+			 "\"%s\"", title_of(def), alarm_status_name(ev->status),
+			 ev->nstreams, ev->total_firing, q);
+	else if (ev->status == ALARM_FIRING)
+		snprintf(text, sizeof(text), "Alarm \"%s\" is in a \"FIRING\" "
+			 "state; because %zu metrics meet the trigger rule: "
+			 "\"%s\", with a trigger delay of %s", title_of(def),
+			 ev->total_firing, q, delay);
+	else
+		snprintf(text, sizeof(text), "Alarm \"%s\" is in a \"OK\" "
+			 "state; because no metrics meet the trigger rule: "
+			 "\"%s\"", title_of(def), q);
+	jsonw_key(w, "alarmSummary");
+	jsonw_string(w, text);
+}
+
+/* The 1.5 metricValues: {"<query without condition>": "<value>"} per
+ * stream with a value. */
+static void write_values(struct jsonw *w, const struct alarm_def *def,
+			 const struct alarm_event *ev)
+{
+	char key[MQL_MAX_QUERY + 1], val[32];
+	size_t n = 0;
+
+	if (def->query != NULL && def->query_text != NULL) {
+		n = mql_expression_len(def->query);
+		memcpy(key, def->query_text, n);
+	}
+	key[n] = '\0';
+	jsonw_key(w, "metricValues");
+	jsonw_array_begin(w);
+	for (size_t i = 0; i < ev->nstreams; i++) {
+		if (!ev->streams[i].has_value)
+			continue;
+		snprintf(val, sizeof(val), "%.15g", ev->streams[i].value);
+		jsonw_object_begin(w);
+		jsonw_key(w, key);
+		jsonw_string(w, val);
+		jsonw_object_end(w);
+	}
+	jsonw_array_end(w);
+}
+
+/* alarmMetaData[0]: the alarm, the streams, and for 1.5 summary, values. */
+static void write_metadata(struct jsonw *w, const struct alarm_def *def,
+			   const struct alarm_event *ev, const char *alarm_url)
+{
+	jsonw_object_begin(w);
+	jsonw_key(w, "id");
+	jsonw_string(w, def->id ? def->id : "");
+	jsonw_key(w, "status");
+	jsonw_string(w, alarm_status_name(ev->status));
+	jsonw_key(w, "severity");
+	jsonw_string(w, alarm_severity_name(def->severity));
+	jsonw_key(w, "namespace");
+	jsonw_string(w, def->namespace ? def->namespace : "");
+	jsonw_key(w, "query");
+	jsonw_string(w, def->query_text ? def->query_text : "");
+	jsonw_key(w, "totalMetricsFiring");
+	jsonw_int(w, (int64_t)ev->total_firing);
+	jsonw_key(w, "dimensions");
+	jsonw_array_begin(w);
+	for (size_t i = 0; i < ev->nstreams; i++) {
+		jsonw_object_begin(w);
+		for (size_t k = 0; k < ev->streams[i].ndims; k++) {
+			jsonw_key(w, ev->streams[i].dims[k].key);
+			jsonw_string(w, ev->streams[i].dims[k].value);
+		}
+		jsonw_object_end(w);
+	}
+	jsonw_array_end(w);
+	jsonw_key(w, "alarmUrl");
+	jsonw_string(w, alarm_url ? alarm_url : "");
+	if (def->version == ALARM_VERSION_1_5) {
+		write_summary(w, def, ev);
+		write_values(w, def, ev);
+	}
+	jsonw_object_end(w);
+}
+
 int alarm_message_json(const struct alarm_def *def,
 		       const struct alarm_event *ev, const char *alarm_url,
 		       struct buf *out)
@@ -533,7 +833,7 @@ int alarm_message_json(const struct alarm_def *def,
 	jsonw_key(&w, "dedupeKey");
 	jsonw_string(&w, ev->dedupe_key);
 	jsonw_key(&w, "title");
-	jsonw_string(&w, def->display_name ? def->display_name : "");
+	jsonw_string(&w, title_of(def));
 	jsonw_key(&w, "body");
 	jsonw_string(&w, def->body);
 	jsonw_key(&w, "type");
@@ -546,36 +846,17 @@ int alarm_message_json(const struct alarm_def *def,
 	jsonw_string(&w, ts);
 	jsonw_key(&w, "alarmMetaData");
 	jsonw_array_begin(&w);
-	jsonw_object_begin(&w);
-	jsonw_key(&w, "id");
-	jsonw_string(&w, def->id ? def->id : "");
-	jsonw_key(&w, "status");
-	jsonw_string(&w, alarm_status_name(ev->status));
-	jsonw_key(&w, "severity");
-	jsonw_string(&w, alarm_severity_name(def->severity));
-	jsonw_key(&w, "namespace");
-	jsonw_string(&w, def->namespace ? def->namespace : "");
-	jsonw_key(&w, "query");
-	jsonw_string(&w, def->query_text ? def->query_text : "");
-	jsonw_key(&w, "totalMetricsFiring");
-	jsonw_int(&w, (int64_t)ev->total_firing);
-	jsonw_key(&w, "dimensions");
-	jsonw_array_begin(&w);
-	for (size_t i = 0; i < ev->nstreams; i++) {
-		jsonw_object_begin(&w);
-		for (size_t k = 0; k < ev->streams[i].ndims; k++) {
-			jsonw_key(&w, ev->streams[i].dims[k].key);
-			jsonw_string(&w, ev->streams[i].dims[k].value);
-		}
-		jsonw_object_end(&w);
+	write_metadata(&w, def, ev, alarm_url);
+	jsonw_array_end(&w);
+	if (def->version == ALARM_VERSION_1_5) {
+		jsonw_key(&w, "notificationType");
+		jsonw_string(&w, def->per_dimension
+					 ? "Split messages per metric stream"
+					 : "Group notifications across metric "
+					   "streams");
 	}
-	jsonw_array_end(&w);
-	jsonw_key(&w, "alarmUrl");
-	jsonw_string(&w, alarm_url ? alarm_url : "");
-	jsonw_object_end(&w);
-	jsonw_array_end(&w);
 	jsonw_key(&w, "version");
-	jsonw_raw(&w, "1.3");
+	jsonw_raw(&w, alarm_version_name(def->version));
 	jsonw_object_end(&w);
 	return jsonw_finish(&w);
 }

@@ -5,12 +5,22 @@
  * An alarm evaluates its MQL query on a tick. Each result stream (a set of
  * dimension values) moves OK -> PENDING when the condition starts to hold,
  * PENDING -> FIRING once it has held for pending_ms, and back to OK as soon
- * as it does not hold, including when the stream has no data in the window
- * (absent() aside, whose streams are defined by missing data). The alarm is
- * FIRING while at least one stream fires, and reports its transitions as
- * events: OK_TO_FIRING, FIRING_TO_OK, and REPEAT every repeat_ms while it
- * stays FIRING. Pure: time comes in as an argument, nothing is read or sent;
- * the shell turns events into messages with alarm_message_json().
+ * as its data shows the condition does not hold. A FIRING stream with no
+ * data in the window goes back to OK at once under message version 1.3;
+ * under 1.5 it stays FIRING until it has had no data for reset_ms, then
+ * resets (a RESET event). absent() streams are defined by missing data and
+ * are not held. The alarm is FIRING while at least one stream fires.
+ *
+ * Grouped (the default), the alarm reports its own transitions: one
+ * OK_TO_FIRING, REPEAT every repeat_ms while FIRING, FIRING_TO_OK, and a
+ * RESET for the streams that reset. Per dimension (OCI's
+ * isNotificationsPerMetricDimensionEnabled), every stream reports its own:
+ * one event per stream and transition, each with the stream's own dedupe
+ * key and repeat schedule.
+ *
+ * Pure: time comes in as an argument, nothing is read or sent; the shell
+ * turns events into messages with alarm_message_json() and asks
+ * alarm_def_suppressed() whether to send them.
  */
 #ifndef MDS_ALARM_H
 #define MDS_ALARM_H
@@ -27,7 +37,8 @@
 #define ALARM_MAX_DESTINATIONS 16
 #define ALARM_MAX_PENDING_MS 86400000LL
 #define ALARM_MIN_REPEAT_MS 1000LL
-#define ALARM_MAX_REPEAT_MS 86400000LL
+#define ALARM_MAX_REPEAT_MS (30LL * 86400000LL) /* P30D, as in OCI */
+#define ALARM_DEFAULT_RESET_MS 180000LL         /* PT3M */
 #define ALARM_EVENT_MAX_STREAMS 100 /* streams detailed in one event */
 #define ALARM_DEDUPE_KEY_LEN 36
 
@@ -42,6 +53,12 @@ enum alarm_format {
 	ALARM_FORMAT_RAW,
 	ALARM_FORMAT_PRETTY_JSON,
 	ALARM_FORMAT_ONS_OPTIMIZED,
+};
+
+/* The alarm message format version (OCI's notificationVersion). */
+enum alarm_version {
+	ALARM_VERSION_1_3,
+	ALARM_VERSION_1_5,
 };
 
 enum alarm_status {
@@ -62,9 +79,13 @@ const char *alarm_severity_name(enum alarm_severity sev);
 const char *alarm_format_name(enum alarm_format fmt);
 const char *alarm_status_name(enum alarm_status status);
 const char *alarm_event_type_name(enum alarm_event_type type);
+/* "1.3" or "1.5". */
+const char *alarm_version_name(enum alarm_version v);
 /* Parse those names (exact, upper case); return 0 or MDS_E_INVAL. */
 int alarm_severity_parse(const char *name, enum alarm_severity *out);
 int alarm_format_parse(const char *name, enum alarm_format *out);
+/* "1.3", "1.5", or OCI's "1.X" (the newest 1.x: 1.5). */
+int alarm_version_parse(const char *name, enum alarm_version *out);
 
 /*
  * An alarm definition. Every pointer is owned by the definition and freed by
@@ -85,9 +106,18 @@ struct alarm_def {
 	int is_enabled;
 	char **destinations;      /* topic ids */
 	size_t ndestinations;
+	char *notification_title; /* NULL: the display name is the title */
+	int per_dimension;        /* one message per stream */
+	enum alarm_version version;
+	int64_t reset_ms;         /* 1.5: no data this long resets a stream */
+	/* Suppression: no notifications in [from, until); until 0: none. */
+	int64_t suppress_from_ms, suppress_until_ms;
+	char *suppress_description; /* NULL: none */
+	char *resource_group;     /* NULL: none; set it before the query */
 };
 
-/* Empties def: no strings, severity CRITICAL, RAW format, enabled. */
+/* Empties def: no strings, severity CRITICAL, RAW format, enabled,
+ * version 1.3, grouped, reset after ALARM_DEFAULT_RESET_MS. */
 void alarm_def_init(struct alarm_def *def);
 /* Frees what def owns and re-initializes it. NULL is fine. */
 void alarm_def_clear(struct alarm_def *def);
@@ -100,6 +130,13 @@ void alarm_def_clear(struct alarm_def *def);
 int alarm_def_set_query(struct alarm_def *def, const char *text, char *diag,
 			size_t diagsz);
 
+/*
+ * Makes group (NULL: none) def's resource group: its query then sees only
+ * metrics whose resourceGroup dimension is group. Set it before
+ * alarm_def_set_query(), or set the query again after. Returns 0.
+ */
+int alarm_def_set_resource_group(struct alarm_def *def, const char *group);
+
 /* Appends a copy of topic_id. Returns 0 or MDS_E_LIMIT with diag. */
 int alarm_def_add_destination(struct alarm_def *def, const char *topic_id,
 			      char *diag, size_t diagsz);
@@ -107,17 +144,22 @@ int alarm_def_add_destination(struct alarm_def *def, const char *topic_id,
 /*
  * Checks that def is complete and in range: id, display name and namespace
  * of 1..255 bytes, a query, pending_ms in [0, 1 day], repeat_ms 0 or in
- * [1 s, 1 day], a body of at most 1000 bytes. Returns 0 or MDS_E_INVAL with
- * the field name in diag.
+ * [1 s, 30 days], a body of at most 1000 bytes, a notification title of
+ * 1..255 bytes when set, reset_ms of at least 1 s, a suppression whose end
+ * is after its start. Returns 0 or MDS_E_INVAL with the field name in diag.
  */
 int alarm_def_validate(const struct alarm_def *def, char *diag,
 		       size_t diagsz);
+
+/* Returns 1 if def's suppression covers now_ms (from <= now < until). */
+int alarm_def_suppressed(const struct alarm_def *def, int64_t now_ms);
 
 /* One stream of an event: owned copies of its dimensions, its value. */
 struct alarm_stream {
 	struct tsdb_dim *dims; /* owned, with owned strings */
 	size_t ndims;
 	double value;
+	int has_value;         /* 0 for a stream that reset (no data) */
 	int64_t t;
 };
 
@@ -127,8 +169,10 @@ struct alarm_event {
 	enum alarm_status status; /* of the alarm after the event */
 	char dedupe_key[ALARM_DEDUPE_KEY_LEN + 1];
 	size_t total_firing;      /* streams firing after the event */
-	/* The firing streams (OK_TO_FIRING, REPEAT) or those that just
-	 * cleared (FIRING_TO_OK), at most ALARM_EVENT_MAX_STREAMS. */
+	int per_stream;           /* a per-dimension event: one stream */
+	/* The firing streams (OK_TO_FIRING, REPEAT), those that just
+	 * cleared (FIRING_TO_OK) or reset (RESET), at most
+	 * ALARM_EVENT_MAX_STREAMS. */
 	struct alarm_stream *streams;
 	size_t nstreams;
 };
@@ -175,9 +219,11 @@ const struct alarm_stream_status *alarm_state_stream(
 const char *alarm_state_dedupe_key(const struct alarm_state *st);
 
 /*
- * Evaluates def once at now_ms against db and appends the resulting event,
- * if any (at most one per call), to out. A disabled alarm goes back to OK
- * silently and produces nothing. The state
+ * Evaluates def once at now_ms against db and appends the resulting
+ * events, if any, to out: grouped, at most a RESET then one of
+ * OK_TO_FIRING, FIRING_TO_OK or REPEAT; per dimension, one per stream that
+ * changed or repeats. A disabled alarm goes back to OK silently and
+ * produces nothing. The state
  * must only ever be used with the one definition; reset it when the query
  * changes. Returns 0; MDS_E_INVAL if def has no query; MDS_E_LIMIT from
  * mql_eval().
@@ -187,10 +233,14 @@ int alarm_eval(struct alarm_state *st, const struct alarm_def *def,
 	       struct alarm_events *out);
 
 /*
- * Appends the OCI alarm message for ev to out (whose cap bounds it):
- * dedupeKey, title, body, type, severity, timestampEpochMillis, timestamp,
- * alarmMetaData[{id, status, severity, namespace, query,
- * totalMetricsFiring, dimensions[], alarmUrl}], version 1.3. Indented when
+ * Appends the OCI alarm message for ev to out (whose cap bounds it), in
+ * def's version. 1.3: dedupeKey, title, body, type, severity,
+ * timestampEpochMillis, timestamp, alarmMetaData[{id, status, severity,
+ * namespace, query, totalMetricsFiring, dimensions[], alarmUrl}], version.
+ * 1.5 adds alarmSummary and metricValues[] (one {"<query without its
+ * condition>": "<value>"} per stream with a value, in the order of
+ * dimensions) to the metadata and notificationType before version. The
+ * title is def's notification title, else its display name. Indented when
  * def's message format is PRETTY_JSON, compact otherwise. alarm_url may be
  * NULL (written as ""). Returns 0; MDS_E_LIMIT if out's cap is reached (out
  * then holds a truncated prefix).

@@ -10,21 +10,24 @@
  *              1d; mdscale also accepts seconds).
  *   filters    comma-separated clauses that must all hold; a clause is one
  *              or more terms joined by "||". A term is key = "v", key != "v"
- *              or key =~ "p". A '*' in the value of = or != matches any run
- *              of bytes; =~ takes '*' wildcards and '|' between alternatives
- *              ("ol8|ol7*"). At most 32 clauses of 32 alternatives each.
+ *              or key =~ "p". The value of = or != is literal (a '*' in it
+ *              is a '*'); only =~ matches patterns: '*' wildcards and '|'
+ *              between alternatives ("ol8|ol7*"). At most 32 clauses of 32
+ *              alternatives each.
  *   grouping   grouping() (one stream of everything) or groupBy(k1, ...)
  *              (one stream per distinct value of those keys, at most 16).
- *   statistic  absent(), absent(hours), count(), last(), max(), mean(),
- *              avg() (= mean), min(), percentile(p) with 0 < p < 1, rate(),
- *              sum().
+ *   statistic  absent(), absent(hours), count(), first(), increment()
+ *              (last - first), last(), max(), mean(), avg() (= mean), min(),
+ *              percentile(p) with 0 < p < 1, rate(), sum().
  *   condition  > >= == != < <= N, in (a, b) (a <= v <= b, inclusive as in
  *              OCI), not in (a, b). absent() without one means "== 1".
  *
  * Identifiers are case-sensitive; whitespace between tokens is free. A query
- * is at most MQL_MAX_QUERY bytes. Parsing is a single linear pass with no
- * recursion, so any input is accepted or rejected in time linear in its
- * length. Statistics are defined in docs/monitoring.md.
+ * is at most MQL_MAX_QUERY bytes. A simple query is parsed in a single
+ * linear pass with no recursion. Simple queries combine into expressions
+ * (&&, ||, + - * /, numbers, nested queries; core/mql_expr.h) whose
+ * recursion is bounded, so any input is accepted or rejected in time
+ * linear in its length. Statistics are defined in docs/monitoring.md.
  */
 #ifndef MDS_MQL_H
 #define MDS_MQL_H
@@ -48,6 +51,8 @@ struct mql_query;
 enum mql_stat {
 	MQL_STAT_ABSENT,
 	MQL_STAT_COUNT,
+	MQL_STAT_FIRST,
+	MQL_STAT_INCREMENT,
 	MQL_STAT_LAST,
 	MQL_STAT_MAX,
 	MQL_STAT_MEAN,
@@ -86,6 +91,14 @@ enum mql_cmp {
 int mql_parse(const char *text, struct mql_query **out, char *diag,
 	      size_t diagsz);
 
+/*
+ * Adds the clause key = "value" (exact) to q's filters, e.g. an alarm's
+ * resource group. At most one such clause per query. Returns 0 or
+ * MDS_E_LIMIT (a second one, 32 clauses already, a string past
+ * TSDB_MAX_STR).
+ */
+int mql_add_filter(struct mql_query *q, const char *key, const char *value);
+
 /* Frees a query. NULL is fine. */
 void mql_free(struct mql_query *q);
 
@@ -109,6 +122,10 @@ const struct tsdb_clause *mql_filters(const struct mql_query *q, size_t *n);
  * no alternatives), e.g. the deployment an alarm watches; NULL if none.
  */
 const char *mql_filter_value(const struct mql_query *q, const char *key);
+/* Returns the length of the query's text before its condition, without
+ * the blanks that precede it: "M[1m].max() > 1" gives 11 ("M[1m].max()"),
+ * as OCI keys metricValues. */
+size_t mql_expression_len(const struct mql_query *q);
 /* Returns 1 if the query has a condition, explicit or (absent) implicit. */
 int mql_has_condition(const struct mql_query *q);
 /* Returns the comparison; a and b (may be NULL) receive its operands. */

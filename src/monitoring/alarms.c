@@ -30,6 +30,8 @@
 #define PENDING_MIN_MS 1000LL
 #define PENDING_MAX_MS 3600000LL
 #define PENDING_DEFAULT_MS 60000LL
+#define SLACK_MIN_MS 1000LL
+#define SLACK_MAX_MS 7200000LL /* PT2H, as in OCI */
 #define HISTORY_STREAM "alarm-history"
 #define HISTORY_KEEP_MS (90LL * 86400 * 1000)
 #define HISTORY_MAX_LIMIT 1000
@@ -79,6 +81,7 @@ static struct alarm_entry *entry_copy(const struct alarm_entry *src)
 	struct alarm_def *d = &e->def;
 
 	alarm_def_init(d);
+	alarm_def_set_resource_group(d, s->resource_group);
 	d->id = dup_or_null(s->id);
 	d->display_name = dup_or_null(s->display_name);
 	d->namespace = dup_or_null(s->namespace);
@@ -93,6 +96,13 @@ static struct alarm_entry *entry_copy(const struct alarm_entry *src)
 	d->is_enabled = s->is_enabled;
 	for (size_t i = 0; i < s->ndestinations; i++)
 		alarm_def_add_destination(d, s->destinations[i], NULL, 0);
+	d->notification_title = dup_or_null(s->notification_title);
+	d->per_dimension = s->per_dimension;
+	d->version = s->version;
+	d->reset_ms = s->reset_ms;
+	d->suppress_from_ms = s->suppress_from_ms;
+	d->suppress_until_ms = s->suppress_until_ms;
+	d->suppress_description = dup_or_null(s->suppress_description);
 	e->compartment_id = dup_or_null(src->compartment_id);
 	e->metric_compartment_id = dup_or_null(src->metric_compartment_id);
 	e->created_ms = src->created_ms;
@@ -137,6 +147,14 @@ static void view(const struct alarm_entry *e, struct monitoring_alarm *out)
 		.is_enabled = d->is_enabled,
 		.created_ms = e->created_ms,
 		.updated_ms = e->updated_ms,
+		.notification_title = d->notification_title,
+		.per_dimension = d->per_dimension,
+		.version = d->version,
+		.reset_ms = d->reset_ms,
+		.suppress_from_ms = d->suppress_from_ms,
+		.suppress_until_ms = d->suppress_until_ms,
+		.suppress_description = d->suppress_description,
+		.resource_group = d->resource_group,
 	};
 }
 
@@ -268,10 +286,69 @@ static int apply_settings(const struct monitoring_alarm_spec *spec,
 	if ((g & MONITORING_ALARM_REPEAT) && spec->repeat_ms != 0)
 		rc = check_duration("repeatNotificationDuration",
 				    spec->repeat_ms, ALARM_MIN_REPEAT_MS,
-				    ALARM_MAX_REPEAT_MS, "PT1S to P1D", f);
+				    ALARM_MAX_REPEAT_MS, "PT1S to P30D", f);
 	if (rc == 0 && (g & MONITORING_ALARM_REPEAT))
 		d->repeat_ms = spec->repeat_ms;
+	if (rc == 0 && (g & MONITORING_ALARM_SLACK))
+		rc = check_duration("evaluationSlackDuration", spec->reset_ms,
+				    SLACK_MIN_MS, SLACK_MAX_MS, "PT1S to PT2H",
+				    f);
+	if (rc == 0 && (g & MONITORING_ALARM_SLACK))
+		d->reset_ms = spec->reset_ms;
 	return rc;
+}
+
+/* The notification fields: title, grouping, version, suppression. */
+static int apply_notifications(const struct monitoring_alarm_spec *spec,
+			       struct alarm_def *d, struct fault *f)
+{
+	unsigned g = spec->given;
+
+	if ((g & MONITORING_ALARM_SUPPRESSION) && spec->has_suppression &&
+	    spec->suppress_until_ms <= spec->suppress_from_ms)
+		return fault_set(f, MDS_E_INVAL, "suppression",
+				 "suppression.timeSuppressUntil must be after "
+				 "timeSuppressFrom");
+
+	if (g & MONITORING_ALARM_TITLE)
+		set_str(&d->notification_title, spec->notification_title);
+	if (g & MONITORING_ALARM_PER_DIMENSION)
+		d->per_dimension = spec->per_dimension;
+	if (g & MONITORING_ALARM_VERSION)
+		d->version = spec->version;
+	if (!(g & MONITORING_ALARM_SUPPRESSION))
+		return 0;
+	d->suppress_from_ms = spec->has_suppression ? spec->suppress_from_ms
+						    : 0;
+	d->suppress_until_ms = spec->has_suppression
+				       ? spec->suppress_until_ms : 0;
+	set_str(&d->suppress_description,
+		spec->has_suppression ? spec->suppress_description : NULL);
+	return 0;
+}
+
+/* resourceGroup: the query sees only that group's metrics. */
+static int apply_resource_group(const struct monitoring_alarm_spec *spec,
+				struct alarm_def *d, int *query_changed,
+				struct fault *f)
+{
+	char diag[512];
+	char *text;
+	int rc;
+
+	if (!(spec->given & MONITORING_ALARM_RESOURCE_GROUP))
+		return 0;
+	alarm_def_set_resource_group(d, spec->resource_group);
+	*query_changed = 1;
+	if (d->query_text == NULL)
+		return 0;
+	text = xstrdup(d->query_text);
+	rc = alarm_def_set_query(d, text, diag, sizeof(diag));
+	free(text);
+	if (rc != 0)
+		return fault_set(f, rc, "resourceGroup", "resourceGroup: %s",
+				 diag);
+	return 0;
 }
 
 /* body, isEnabled and the compartment ids. */
@@ -321,11 +398,16 @@ static int apply_spec(struct monitoring *m,
 		rc = apply_query(spec, d, creating, query_changed, f);
 	if (rc == 0)
 		rc = apply_settings(spec, d, f);
+	if (rc == 0)
+		rc = apply_resource_group(spec, d, query_changed, f);
 	if (rc == 0 && (spec->given & MONITORING_ALARM_DESTINATIONS))
 		rc = apply_destinations(m, spec, d, check_topics, f);
 	if (rc != 0)
 		return rc;
 	apply_extras(spec, e);
+	rc = apply_notifications(spec, d, f);
+	if (rc != 0)
+		return rc;
 	if (alarm_def_validate(d, diag, sizeof(diag)) != 0)
 		return fault_set(f, MDS_E_INVAL, "", "%s", diag);
 	return 0;
@@ -604,6 +686,7 @@ int monitoring_alarm_status(struct monitoring *m, const char *id,
 	out->evaluated_ms = e->evaluated_ms;
 	out->dedupe_key = alarm_state_dedupe_key(e->st);
 	out->total_firing = alarm_state_firing(e->st);
+	out->suppressed = alarm_def_suppressed(&e->def, ids_now_ms());
 	out->state = e->st;
 	return 0;
 }
@@ -713,6 +796,7 @@ static void handle_event(struct monitoring *m, struct alarm_entry *e,
 			 const struct alarm_event *ev)
 {
 	const struct alarm_def *d = &e->def;
+	int suppressed = alarm_def_suppressed(d, ev->t_ms);
 	json_t *rec, *streams = json_array(), *deliveries = json_array();
 	char *url = xasprintf("%s/v1/alarms/%s", m->api_url, d->id);
 	const char *msg = NULL;
@@ -733,6 +817,8 @@ static void handle_event(struct monitoring *m, struct alarm_entry *e,
 		if (msg == NULL) {
 			status = "FAILED";
 			err = "the message is too large";
+		} else if (suppressed) {
+			status = "SUPPRESSED";
 		} else if (m->publish == NULL) {
 			status = "NOT_SENT";
 			err = "no notifications module is running";
@@ -764,9 +850,9 @@ static void handle_event(struct monitoring *m, struct alarm_entry *e,
 	}
 	if (ev->type == ALARM_OK_TO_FIRING)
 		e->triggered_ms = ev->t_ms;
-	log_info(SRC, "alarm %s '%s': %s (%zu firing)", d->id,
+	log_info(SRC, "alarm %s '%s': %s (%zu firing)%s", d->id,
 		 d->display_name, alarm_event_type_name(ev->type),
-		 ev->total_firing);
+		 ev->total_firing, suppressed ? ", suppressed" : "");
 	rec = json_object();
 	json_object_set_new(rec, "timestamp", jsonx_time(ev->t_ms));
 	json_object_set_new(rec, "timestampEpochMillis",
@@ -779,6 +865,7 @@ static void handle_event(struct monitoring *m, struct alarm_entry *e,
 	json_object_set_new(rec, "totalMetricsFiring",
 			    json_integer((json_int_t)ev->total_firing));
 	json_object_set_new(rec, "streams", streams);
+	json_object_set_new(rec, "suppressed", json_boolean(suppressed));
 	json_object_set_new(rec, "message", msg != NULL
 						    ? json_loads(msg, 0, NULL)
 						    : json_null());

@@ -637,13 +637,6 @@ int monitoring_post(struct monitoring *m, struct monitoring_item *items,
 
 /* ---- queries ---- */
 
-static int any_series(const struct tsdb_series *s, void *arg)
-{
-	(void)s;
-	(void)arg;
-	return 1;
-}
-
 /* The range and resolution of q, checked. */
 static int query_range(const struct monitoring_query *q,
 		       const struct mql_query *mq, int64_t *start,
@@ -695,13 +688,6 @@ int monitoring_query(struct monitoring *m, const struct monitoring_query *q,
 	rc = query_range(q, mq, &start, &end, &res, f);
 	if (rc != 0)
 		goto out;
-	if (tsdb_select(m->db, ns, mql_metric(mq), NULL, 0, any_series,
-			NULL) == 0) {
-		rc = fault_set(f, MDS_E_NOTFOUND, "query",
-			       "no metric '%s' in namespace '%s'",
-			       mql_metric(mq), ns);
-		goto out;
-	}
 	rc = mql_eval_range(mq, m->db, ns, start, end, res, r);
 	if (rc == 0 && r->nstreams > 0 &&
 	    r->nstreams * r->streams[0].npoints > QUERY_MAX_POINTS)

@@ -158,6 +158,13 @@ enum {
 	MONITORING_ALARM_ENABLED = 1u << 9,
 	MONITORING_ALARM_COMPARTMENT = 1u << 10,
 	MONITORING_ALARM_METRIC_COMPARTMENT = 1u << 11,
+	MONITORING_ALARM_TITLE = 1u << 12,
+	MONITORING_ALARM_PER_DIMENSION = 1u << 13,
+	MONITORING_ALARM_VERSION = 1u << 14,
+	MONITORING_ALARM_RESOLUTION = 1u << 15,
+	MONITORING_ALARM_SLACK = 1u << 16,
+	MONITORING_ALARM_SUPPRESSION = 1u << 17,
+	MONITORING_ALARM_RESOURCE_GROUP = 1u << 18,
 };
 
 /*
@@ -177,6 +184,14 @@ struct monitoring_alarm_spec {
 	enum alarm_format message_format;
 	bool is_enabled;
 	const char *compartment_id, *metric_compartment_id; /* NULL: none */
+	const char *notification_title; /* NULL: the displayName */
+	bool per_dimension;
+	enum alarm_version version;
+	int64_t reset_ms;               /* evaluationSlackDuration */
+	bool has_suppression;           /* false: given as null (none) */
+	int64_t suppress_from_ms, suppress_until_ms;
+	const char *suppress_description; /* NULL: none */
+	const char *resource_group;     /* NULL: none */
 };
 
 /* An alarm as the API shows it (and the store keeps it). Borrowed: valid
@@ -192,6 +207,13 @@ struct monitoring_alarm {
 	enum alarm_format message_format;
 	bool is_enabled;
 	int64_t created_ms, updated_ms;
+	const char *notification_title; /* NULL: none */
+	bool per_dimension;
+	enum alarm_version version;
+	int64_t reset_ms;
+	int64_t suppress_from_ms, suppress_until_ms; /* until 0: none */
+	const char *suppress_description; /* NULL: none */
+	const char *resource_group;     /* NULL: none */
 };
 
 /*
@@ -243,6 +265,7 @@ struct monitoring_alarm_status {
 	int64_t evaluated_ms;     /* the last evaluation; 0: none */
 	const char *dedupe_key;   /* "" while OK */
 	size_t total_firing;
+	bool suppressed;          /* its suppression covers now */
 	const struct alarm_state *state; /* its streams: alarm_state_stream() */
 };
 

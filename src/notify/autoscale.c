@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "notify/autoscale.h"
+#include "notify/autoscale_config.h"
 #include "core/iso8601.h"
 #include "deploy/deploy.h"
 #include "notify/functions.h"
@@ -20,13 +21,20 @@
 #include "notify/notifications.h"
 #include "store/store.h"
 #include "util/ids.h"
+#include "util/rfc3339.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
 #define KIND "autoscale"
+#define KIND_CONFIG "autoscale-config"
+#define CONFIG_DEFAULT "default"
 #define HISTORY "scaling"
 #define HISTORY_KEPT 1000
+#define FUNCTION_NAME "autoscale"
+/* The alarm id of a message made from an Alertmanager alert
+ * (core/amalert.h). */
+#define ALERTMANAGER_PREFIX "alertmanager:"
 
 struct autoscale {
 	struct autoscale_env env;
@@ -163,71 +171,161 @@ static int policy_load(json_t *o, struct policy *p, char *diag,
 	return policy_validate(p, diag, diagsz);
 }
 
+/* ---- the configuration in the store ---- */
+
+/* The configuration as the store keeps it: the policy's fields and
+ * "shapes". A new reference. */
+static json_t *config_json(const struct autoscale_config *c)
+{
+	json_t *o = policy_json(&c->policy), *names = json_array();
+
+	for (size_t i = 0; i < c->nshapes; i++)
+		json_array_append_new(names, json_string(c->shapes[i]));
+	json_object_set_new(o, "shapes", names);
+	return o;
+}
+
+/* Reads a stored configuration into c; the default profile when it is
+ * unreadable. */
+static void stored_config(json_t *o, struct autoscale_config *c,
+			const char *whose)
+{
+	char why[200];
+	size_t i;
+	json_t *v;
+
+	memset(c, 0, sizeof(*c));
+	if (policy_load(o, &c->policy, why, sizeof(why)) != 0) {
+		log_warn("autoscale", "%s: stored policy unreadable: %s",
+			 whose, why);
+		policy_default(&c->policy);
+	}
+	json_array_foreach(json_object_get(o, "shapes"), i, v) {
+		if (c->nshapes < SHAPE_LADDER_MAX && json_is_string(v))
+			snprintf(c->shapes[c->nshapes++], sizeof(c->shapes[0]),
+				 "%s", json_string_value(v));
+	}
+}
+
+/* The default configuration: the user's, else the default profile. */
+static void default_config(struct autoscale *a, struct autoscale_config *c)
+{
+	char *text = NULL;
+	json_t *o;
+
+	memset(c, 0, sizeof(*c));
+	policy_default(&c->policy);
+	if (store_get(a->env.store, KIND_CONFIG, CONFIG_DEFAULT, &text) != 0)
+		return;
+	o = json_loads(text, 0, NULL);
+	free(text);
+	if (json_is_object(o))
+		stored_config(o, c, "the default configuration");
+	json_decref(o);
+}
+
 /* ---- the per-deployment record ---- */
 
+#define OWN_ALARMS_MAX 16
+
 struct record {
-	struct policy policy;
+	struct autoscale_config cfg; /* own_config ? its own : the default */
+	bool own_config;
 	struct policy_history hist;
+	/* What mdscale made for the deployment, and only that is deleted
+	 * with it. */
 	char topic[64], subscription[64];
-	bool set_up; /* autoscale_setup() made the topic and alarms */
+	char alarms[OWN_ALARMS_MAX][64];
+	size_t nalarms;
+	bool set_up; /* autoscale_setup() ran */
 };
 
 static void load_record(struct autoscale *a, const char *dep_id,
 			struct record *r)
 {
-	char *text = NULL, why[200];
-	json_t *o;
+	char *text = NULL;
+	json_t *o, *v;
+	size_t i;
 
 	memset(r, 0, sizeof(*r));
-	policy_default(&r->policy);
+	default_config(a, &r->cfg);
 	if (store_get(a->env.store, KIND, dep_id, &text) != 0)
 		return;
 	o = json_loads(text, 0, NULL);
 	free(text);
 	if (o == NULL)
 		return;
-	if (policy_load(json_object_get(o, "policy"), &r->policy, why,
-			sizeof(why)) != 0) {
-		log_warn("autoscale", "%s: stored policy unreadable: %s",
-			 dep_id, why);
-		policy_default(&r->policy);
+	if (json_is_object(json_object_get(o, "policy"))) {
+		stored_config(json_object_get(o, "policy"), &r->cfg, dep_id);
+		r->own_config = true;
 	}
 	r->hist.last_out_ms = json_integer_value(json_object_get(o, "lastOutMs"));
 	r->hist.last_in_ms = json_integer_value(json_object_get(o, "lastInMs"));
 	r->hist.last_up_ms = json_integer_value(json_object_get(o, "lastUpMs"));
 	r->hist.last_down_ms =
 		json_integer_value(json_object_get(o, "lastDownMs"));
-	snprintf(r->topic, sizeof(r->topic), "%s",
-		 jstr(o, "topicId"));
+	snprintf(r->topic, sizeof(r->topic), "%s", jstr(o, "topicId"));
 	snprintf(r->subscription, sizeof(r->subscription), "%s",
 		 jstr(o, "subscriptionId"));
+	json_array_foreach(json_object_get(o, "createdAlarmIds"), i, v) {
+		if (r->nalarms < OWN_ALARMS_MAX && json_is_string(v))
+			snprintf(r->alarms[r->nalarms++], sizeof(r->alarms[0]),
+				 "%s", json_string_value(v));
+	}
 	r->set_up = json_is_true(json_object_get(o, "setUp"));
 	json_decref(o);
 }
 
 static json_t *record_json(const char *dep_id, const struct record *r)
 {
-	return json_pack("{s:s, s:o, s:b, s:s, s:s, s:I, s:I, s:I, s:I}",
-			 "deploymentId", dep_id, "policy",
-			 policy_json(&r->policy), "setUp", r->set_up,
-			 "topicId", r->topic, "subscriptionId",
-			 r->subscription, "lastOutMs",
-			 (json_int_t)r->hist.last_out_ms, "lastInMs",
-			 (json_int_t)r->hist.last_in_ms, "lastUpMs",
-			 (json_int_t)r->hist.last_up_ms, "lastDownMs",
-			 (json_int_t)r->hist.last_down_ms);
+	json_t *alarms = json_array();
+	json_t *o;
+
+	for (size_t i = 0; i < r->nalarms; i++)
+		json_array_append_new(alarms, json_string(r->alarms[i]));
+	o = json_pack("{s:s, s:b, s:s, s:s, s:o, s:I, s:I, s:I, s:I}",
+		      "deploymentId", dep_id, "setUp", r->set_up, "topicId",
+		      r->topic, "subscriptionId", r->subscription,
+		      "createdAlarmIds", alarms, "lastOutMs",
+		      (json_int_t)r->hist.last_out_ms, "lastInMs",
+		      (json_int_t)r->hist.last_in_ms, "lastUpMs",
+		      (json_int_t)r->hist.last_up_ms, "lastDownMs",
+		      (json_int_t)r->hist.last_down_ms);
+	if (r->own_config)
+		json_object_set_new(o, "policy", config_json(&r->cfg));
+	return o;
 }
 
-static void save_record(struct autoscale *a, const char *dep_id,
-			const struct record *r)
+static int save_record(struct autoscale *a, const char *dep_id,
+		       const struct record *r)
 {
 	json_t *o = record_json(dep_id, r);
 	char *s = json_dumps(o, JSON_COMPACT);
+	int rc = store_put(a->env.store, KIND, dep_id, s);
 
-	if (store_put(a->env.store, KIND, dep_id, s) != 0)
-		log_error("autoscale", "cannot save the policy of %s", dep_id);
+	if (rc != 0)
+		log_error("autoscale", "cannot save the record of %s", dep_id);
 	free(s);
 	json_decref(o);
+	return rc;
+}
+
+static void remember_alarm(struct record *r, const char *id)
+{
+	if (r->nalarms < OWN_ALARMS_MAX)
+		snprintf(r->alarms[r->nalarms++], sizeof(r->alarms[0]), "%s",
+			 id);
+}
+
+static void forget_alarm(struct record *r, const char *id)
+{
+	for (size_t i = 0; i < r->nalarms; i++)
+		if (strcmp(r->alarms[i], id) == 0) {
+			memmove(r->alarms[i], r->alarms[i + 1],
+				(r->nalarms - i - 1) * sizeof(r->alarms[0]));
+			r->nalarms--;
+			return;
+		}
 }
 
 /* ---- alarms ---- */
@@ -264,35 +362,163 @@ static void alarm_spec(struct monitoring_alarm_spec *s, char *query,
 	iso8601_duration_parse(repeat, &s->repeat_ms, NULL, 0);
 }
 
-/* Creates the scale-down twin of a firing alarm, unless one exists for the
- * deployment. Copies the id of the alarm (new or found) into id and returns
- * 0; MDS_E_NOTFOUND (nothing made) when the firing alarm is not one of
- * mdscale's own. */
-static int ensure_low_alarm(struct autoscale *a, const char *which,
-			    const char *dep_id, const char *firing_alarm_id,
-			    const struct policy *p, char *id, size_t idsz,
-			    bool *created)
+/* Whether any of the destinations reaches this function. */
+static bool reaches(struct autoscale *a, const char *const *dest, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (notifications_topic_reaches(a->env.notifications, dest[i],
+						FUNCTION_NAME))
+			return true;
+	return false;
+}
+
+/*
+ * What a scale-up does about its scale-down twin, decided before the
+ * deployment changes: nothing (an alarm from Alertmanager brings its own
+ * rule), keep one that works, repair one whose destinations reach nothing,
+ * or create one.
+ */
+struct low_plan {
+	enum { LOW_SKIP, LOW_KEEP, LOW_REPAIR, LOW_CREATE } what;
+	char id[64];               /* KEEP, REPAIR: the alarm */
+	char dest[64];             /* REPAIR, CREATE: where it sends... */
+	bool from_firing;          /* ...or all the firing alarm's */
+	enum alarm_severity severity;
+};
+
+/* Where the twin sends: the firing alarm's destinations when they reach
+ * this function, else the deployment's autoscale topic when it does.
+ * Returns false when neither does; *exists says whether the firing alarm
+ * does. */
+static bool twin_destinations(struct autoscale *a, const char *firing_id,
+			      const struct record *r, struct low_plan *lp,
+			      bool *exists)
+{
+	struct monitoring_alarm firing;
+	struct fault f;
+
+	lp->severity = ALARM_INFO;
+	*exists = monitoring_alarm_get(a->env.monitoring, firing_id, &firing,
+				       &f) == 0;
+	if (*exists) {
+		lp->severity = firing.severity;
+		if (reaches(a, firing.destinations, firing.ndestinations)) {
+			lp->from_firing = true;
+			return true;
+		}
+	}
+	if (r->topic[0] != '\0' &&
+	    notifications_topic_reaches(a->env.notifications, r->topic,
+					FUNCTION_NAME)) {
+		snprintf(lp->dest, sizeof(lp->dest), "%s", r->topic);
+		return true;
+	}
+	return false;
+}
+
+/* Plans the twin; MDS_E_INVAL with why filled when no destination would
+ * reach this function (nothing is to change then). */
+static int plan_low_alarm(struct autoscale *a, const char *which,
+			  const char *dep_id, const char *firing_id,
+			  const struct record *r, struct low_plan *lp,
+			  char *why, size_t whysz)
+{
+	const char *title = strcmp(which, "cpu") == 0 ? POLICY_TITLE_LOW_CPU
+						      : POLICY_TITLE_LOW_MEM;
+	struct monitoring_alarm existing;
+	struct fault f;
+	bool exists;
+
+	memset(lp, 0, sizeof(*lp));
+	if (strncmp(firing_id, ALERTMANAGER_PREFIX,
+		    strlen(ALERTMANAGER_PREFIX)) == 0) {
+		/* A Prometheus rule through Alertmanager: its scale-down
+		 * rule lives where it does. */
+		lp->what = LOW_SKIP;
+		return 0;
+	}
+	if (monitoring_alarm_find(a->env.monitoring, title, dep_id, lp->id,
+				  sizeof(lp->id)) == 0 &&
+	    monitoring_alarm_get(a->env.monitoring, lp->id, &existing,
+				 &f) == 0 &&
+	    reaches(a, existing.destinations, existing.ndestinations)) {
+		lp->what = LOW_KEEP;
+		return 0;
+	}
+	if (!twin_destinations(a, firing_id, r, lp, &exists)) {
+		snprintf(why, whysz, "no %s alarm could reach the %s function: "
+			 "the alarm '%.64s' %s, and the deployment has no "
+			 "autoscale topic with a subscription to it; nothing "
+			 "was changed", title, FUNCTION_NAME, firing_id,
+			 exists ? "sends to no topic subscribed to it"
+				: "does not exist");
+		return MDS_E_INVAL;
+	}
+	lp->what = lp->id[0] != '\0' ? LOW_REPAIR : LOW_CREATE;
+	return 0;
+}
+
+/* Points spec at the plan's destinations (borrowed from firing, which
+ * must live as long as spec). */
+static void plan_destinations(struct autoscale *a, const char *firing_id,
+			      const struct low_plan *lp,
+			      struct monitoring_alarm_spec *spec,
+			      const char **one)
+{
+	struct monitoring_alarm firing;
+	struct fault f;
+
+	if (lp->from_firing &&
+	    monitoring_alarm_get(a->env.monitoring, firing_id, &firing,
+				 &f) == 0) {
+		spec->destinations = firing.destinations;
+		spec->ndestinations = firing.ndestinations;
+		return;
+	}
+	*one = lp->dest;
+	spec->destinations = one;
+	spec->ndestinations = 1;
+}
+
+/* Carries the plan out after the move; fills res with what it did. */
+static void apply_low_alarm(struct autoscale *a, const char *which,
+			    const char *dep_id, const char *firing_id,
+			    struct record *r, const struct low_plan *lp,
+			    json_t *res)
 {
 	bool cpu = strcmp(which, "cpu") == 0;
+	const struct policy *p = &r->cfg.policy;
 	const char *title = cpu ? POLICY_TITLE_LOW_CPU : POLICY_TITLE_LOW_MEM;
 	struct monitoring_alarm_spec spec;
-	struct monitoring_alarm firing, out;
+	struct monitoring_alarm out;
 	char query[MQL_MAX_QUERY + 1];
+	const char *one = NULL;
 	struct fault f;
 	int rc;
 
-	*created = false;
-	if (monitoring_alarm_find(a->env.monitoring, title, dep_id, id, idsz) ==
-	    0)
-		return 0;
-	if (monitoring_alarm_get(a->env.monitoring, firing_alarm_id, &firing,
-				 &f) != 0) {
-		/* Not one of mdscale's alarms (a Prometheus rule through
-		 * Alertmanager, say): its scale-down rule lives where it
-		 * does, and a twin here would have nowhere to send. */
-		log_info("autoscale", "%s is not an alarm of mdscale: no %s "
-			 "for %s", firing_alarm_id, title, dep_id);
-		return MDS_E_NOTFOUND;
+	if (lp->what == LOW_SKIP) {
+		log_info("autoscale", "an alarm from Alertmanager: no %s for "
+			 "%s", title, dep_id);
+		return;
+	}
+	if (lp->what == LOW_KEEP) {
+		json_object_set_new(res, "existingAlarmId",
+				    json_string(lp->id));
+		return;
+	}
+	if (lp->what == LOW_REPAIR) {
+		memset(&spec, 0, sizeof(spec));
+		spec.given = MONITORING_ALARM_DESTINATIONS;
+		plan_destinations(a, firing_id, lp, &spec, &one);
+		rc = monitoring_alarm_update(a->env.monitoring, lp->id, &spec,
+					     &out, &f);
+		if (rc == 0)
+			json_object_set_new(res, "repairedAlarmId",
+					    json_string(lp->id));
+		else
+			log_warn("autoscale", "cannot repair %s: %s", lp->id,
+				 f.message);
+		return;
 	}
 	alarm_spec(&spec, query, sizeof(query), title,
 		   cpu ? "CpuUtilization" : "MemoryUtilization",
@@ -302,31 +528,62 @@ static int ensure_low_alarm(struct autoscale *a, const char *which,
 			 "scaled down to reduce costs"
 		       : "Low memory for model deployment. The shape can be "
 			 "scaled down to reduce costs");
-	/* The twin tells the same topics, as severely. */
-	spec.severity = firing.severity;
-	spec.destinations = firing.destinations;
-	spec.ndestinations = firing.ndestinations;
+	/* The twin is as severe as the alarm that fired. */
+	spec.severity = lp->severity;
+	plan_destinations(a, firing_id, lp, &spec, &one);
 	rc = monitoring_alarm_create(a->env.monitoring, &spec, &out, &f);
 	if (rc != 0) {
 		log_warn("autoscale", "cannot create %s for %s: %s", title,
 			 dep_id, f.message);
-		return rc;
+		return;
 	}
-	snprintf(id, idsz, "%s", out.id);
-	*created = true;
-	return 0;
+	remember_alarm(r, out.id);
+	json_object_set_new(res, "createdAlarmId", json_string(out.id));
+}
+
+/* The scale-down twin of a firing alarm, on the deployment's platform. */
+static void platform_low_alarm(struct autoscale *a, const char *which,
+			       const struct deploy_view *dep,
+			       const char *firing_alarm_id,
+			       const struct policy *p)
+{
+	const struct autoscale_platform_alarms *pa = &a->env.platform_alarms;
+	bool cpu = strcmp(which, "cpu") == 0;
+	char query[512];
+
+	snprintf(query, sizeof(query),
+		 "%s[%s]{resourceId = \"%s\"}.%s() < %g",
+		 cpu ? "CpuUtilization" : "MemoryUtilization", p->low_window,
+		 dep->ref, p->low_statistic, cpu ? p->cpu_low : p->mem_low);
+	pa->ensure(pa->arg, dep->ref,
+		   cpu ? POLICY_TITLE_LOW_CPU : POLICY_TITLE_LOW_MEM,
+		   firing_alarm_id, query,
+		   cpu ? "Low cpu for model deployment. Instances can be "
+			 "scaled down to reduce costs"
+		       : "Low memory for model deployment. The shape can be "
+			 "scaled down to reduce costs");
 }
 
 /* ---- the function ---- */
 
+/* ms as the API's RFC 3339 text; a new reference. */
+static json_t *time_json(int64_t ms)
+{
+	char text[40];
+
+	if (rfc3339_format(ms, RFC3339_MILLIS, text, sizeof(text)) != 0)
+		return json_null();
+	return json_string(text);
+}
 
 static void record_decision(struct autoscale *a, const char *dep_id,
-			    json_t *entry)
+			    json_t *entry, int64_t t)
 {
 	char *s = json_dumps(entry, JSON_COMPACT);
-	int64_t t = ids_now_ms();
 
-	store_event_add(a->env.store, HISTORY, dep_id, t, s);
+	if (store_event_add(a->env.store, HISTORY, dep_id, t, s) != 0)
+		log_error("autoscale", "cannot record a decision on %s",
+			  dep_id);
 	free(s);
 }
 
@@ -345,168 +602,266 @@ static void finish(functions_done_fn *done, void *arg, int err, json_t *res,
 	json_decref(res);
 }
 
+/* What a message says; strings borrowed from its JSON. */
+struct alarm_msg {
+	const char *type, *title, *alarm_id, *dep_id;
+};
+
+/* Reads the fields the function needs; MDS_E_INVAL with why filled. */
+static int read_message(json_t *msg, struct alarm_msg *m, char *why,
+			size_t whysz)
+{
+	json_t *meta = json_array_get(json_object_get(msg, "alarmMetaData"), 0);
+	json_t *dims = json_array_get(json_object_get(meta, "dimensions"), 0);
+
+	m->type = jpath_str(msg, "type");
+	m->title = jpath_str(msg, "title");
+	m->alarm_id = jpath_str(meta, "id");
+	m->dep_id = jpath_str(dims, "resourceId");
+	if (m->type != NULL && m->title != NULL && json_is_object(meta) &&
+	    m->alarm_id != NULL && m->dep_id != NULL)
+		return 0;
+	snprintf(why, whysz, "the message has no %s%s",
+		 m->type == NULL ? "type"
+		 : m->title == NULL ? "title"
+		 : !json_is_object(meta) ? "alarmMetaData[0]"
+		 : m->alarm_id == NULL ? "alarmMetaData[0].id"
+				       : "alarmMetaData[0].dimensions[0]"
+					 ".resourceId",
+		 m->alarm_id != NULL && m->dep_id == NULL
+			 ? " (an alarm whose query groups its streams, "
+			   "with .grouping(), has no dimensions: filter it "
+			   "on resourceId instead)"
+			 : "");
+	return MDS_E_INVAL;
+}
+
+/* Asks for the move's update; on refusal turns the decision into none. */
+static void carry_out(struct autoscale *a, const char *dep_id,
+		      const struct policy_input *in,
+		      struct policy_decision *dec, struct record *r,
+		      json_t *res)
+{
+	struct deploy_change change;
+	char wr[DEPLOY_ID_MAX];
+	struct fault f;
+
+	memset(&change, 0, sizeof(change));
+	if (dec->move == POLICY_SCALE_OUT || dec->move == POLICY_SCALE_IN) {
+		change.has_count = true;
+		change.count = dec->new_count;
+	} else {
+		change.shape = dec->new_shape;
+	}
+	if (deploy_change(a->env.deploy, dep_id, &change, wr, &f) != 0) {
+		snprintf(dec->reason, sizeof(dec->reason),
+			 "the update was refused: %.200s", f.message);
+		json_object_set_new(res, "action", json_string("NONE"));
+		dec->move = POLICY_NONE;
+		dec->create_low_alarm = NULL;
+		dec->delete_alarm = false;
+		return;
+	}
+	json_object_set_new(res, "workRequestId",
+			    wr[0] ? json_string(wr) : json_null());
+	json_object_set_new(res, "to",
+			    json_pack("{s:i, s:s}", "instanceCount",
+				      (int)dec->new_count, "instanceShapeName",
+				      dec->new_shape));
+	if (dec->move == POLICY_SCALE_OUT)
+		r->hist.last_out_ms = in->now_ms;
+	else if (dec->move == POLICY_SCALE_IN)
+		r->hist.last_in_ms = in->now_ms;
+	else if (dec->move == POLICY_SHAPE_UP)
+		r->hist.last_up_ms = in->now_ms;
+	else
+		r->hist.last_down_ms = in->now_ms;
+}
+
+/* The deployment's state as the policy needs it, and the metric now. */
+static void gather(struct autoscale *a, const struct deploy_view *dep,
+		   const struct alarm_msg *m, const struct shape_ladder *ladder,
+		   struct policy_input *in)
+{
+	const char *dep_id = dep->id;
+	bool mem = strcmp(m->title, POLICY_TITLE_HIGH_MEM) == 0 ||
+		   strcmp(m->title, POLICY_TITLE_LOW_MEM) == 0;
+	double value = NAN;
+
+	monitoring_latest(a->env.monitoring,
+			  mem ? "MemoryUtilization" : "CpuUtilization", dep_id,
+			  10000, &value);
+	*in = (struct policy_input){
+		.type = m->type, .title = m->title,
+		.lifecycle_state = dep->state,
+		.instance_count = dep->count,
+		.shape = dep->shape, .ladder = ladder,
+		.value = value, .now_ms = ids_now_ms(),
+	};
+}
+
+/* After the decision on a deployment whose alarms run on its platform:
+ * the scale-down twin of a move, or the deletion of the scale-down alarm
+ * that fired at the floor, go to the platform; res says so. */
+static void platform_alarms_after(struct autoscale *a,
+				  const struct deploy_view *dep,
+				  const struct alarm_msg *m,
+				  const struct policy_decision *dec,
+				  const struct policy *p, json_t *res)
+{
+	if (dec->move != POLICY_NONE && dec->create_low_alarm != NULL) {
+		platform_low_alarm(a, dec->create_low_alarm, dep, m->alarm_id,
+				   p);
+		json_object_set_new(res, "scaleDownAlarm",
+				    json_string(dep->backend));
+	}
+	if (dec->delete_alarm &&
+	    (strcmp(m->title, POLICY_TITLE_LOW_CPU) == 0 ||
+	     strcmp(m->title, POLICY_TITLE_LOW_MEM) == 0)) {
+		a->env.platform_alarms.remove(a->env.platform_alarms.arg,
+					      m->alarm_id);
+		json_object_set_new(res, "deletedAlarmId",
+				    json_string(m->alarm_id));
+	}
+}
+
+/* Decides and acts on a firing message for the deployment dep. Returns 0
+ * with the decision in *out, or MDS_E_INVAL with why filled. */
+static int decide(struct autoscale *a, const struct deploy_view *dep,
+		  const struct alarm_msg *m, json_t **out, char *why,
+		  size_t whysz)
+{
+	const char *dep_id = dep->id;
+	struct shape_ladder ladder;
+	struct policy_input in;
+	struct policy_decision dec;
+	struct low_plan lp = { .what = LOW_SKIP };
+	struct record rec;
+	struct fault f;
+	char summary[600], reason[900];
+	json_t *res;
+	int rc;
+	/* Its alarms run on its platform (an oci deployment's in OCI
+	 * Monitoring): the scale-down twin goes there too. */
+	bool on_platform = a->env.platform_alarms.backend && dep->backend &&
+			   strcmp(dep->backend,
+				  a->env.platform_alarms.backend) == 0;
+
+	load_record(a, dep_id, &rec);
+	/* The ladder of the deployment's backend: an oci deployment moves
+	 * along the OCI ladder, not the local one. */
+	autoscale_config_ladder(deploy_backend_shapes(a->env.deploy,
+						      dep->backend),
+				&rec.cfg, &ladder);
+	gather(a, dep, m, &ladder, &in);
+	rc = policy_decide(&rec.cfg.policy, &rec.hist, &in, &dec);
+	if (rc != 0) {
+		snprintf(why, whysz, "%s", dec.reason);
+		return rc;
+	}
+	if (dec.move != POLICY_NONE && dec.create_low_alarm != NULL &&
+	    !on_platform) {
+		rc = plan_low_alarm(a, dec.create_low_alarm, dep_id,
+				    m->alarm_id, &rec, &lp, why, whysz);
+		if (rc != 0)
+			return rc;
+	}
+	res = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:{s:i, s:s}}",
+			"action", policy_move_name(dec.move), "deploymentId",
+			dep_id, "alarmId", m->alarm_id, "alarmTitle", m->title,
+			"messageType", m->type, "value",
+			isnan(in.value) ? json_null() : json_real(in.value),
+			"from", "instanceCount", (int)in.instance_count,
+			"instanceShapeName", in.shape);
+	if (dec.move != POLICY_NONE)
+		carry_out(a, dep_id, &in, &dec, &rec, res);
+	if (on_platform) {
+		platform_alarms_after(a, dep, m, &dec, &rec.cfg.policy, res);
+	} else {
+		if (dec.move != POLICY_NONE && dec.create_low_alarm != NULL)
+			apply_low_alarm(a, dec.create_low_alarm, dep_id,
+					m->alarm_id, &rec, &lp, res);
+		if (dec.delete_alarm &&
+		    (strcmp(m->title, POLICY_TITLE_LOW_CPU) == 0 ||
+		     strcmp(m->title, POLICY_TITLE_LOW_MEM) == 0) &&
+		    monitoring_alarm_delete(a->env.monitoring, m->alarm_id,
+					    &f) == 0) {
+			json_object_set_new(res, "deletedAlarmId",
+					    json_string(m->alarm_id));
+			forget_alarm(&rec, m->alarm_id);
+		}
+	}
+	if (dec.move != POLICY_NONE || dec.delete_alarm)
+		save_record(a, dep_id, &rec);
+	autoscale_config_summary(&rec.cfg, rec.own_config, summary, sizeof(summary));
+	snprintf(reason, sizeof(reason), "%s; %s", dec.reason, summary);
+	json_object_set_new(res, "reason", json_string(reason));
+	json_object_set_new(res, "config", config_json(&rec.cfg));
+	json_object_set_new(res, "configSource",
+			    json_string(rec.own_config ? "deployment"
+						       : "default"));
+	json_object_set_new(res, "time", time_json(in.now_ms));
+	record_decision(a, dep_id, res, in.now_ms);
+	*out = res;
+	return 0;
+}
+
 static void invoke(void *ctx, const char *message, size_t len,
 		   functions_done_fn *done, void *arg)
 {
 	struct autoscale *a = ctx;
-	json_t *msg, *meta, *dims, *res = NULL;
-	struct deploy_view *dep;
-	struct deploy_change change;
-	const char *type, *title, *alarm_id, *dep_id, *state, *shape;
-	char reason[320], low_id[64] = "", errbuf[300], wr[DEPLOY_ID_MAX];
-	struct policy_input in;
-	struct policy_decision dec;
-	struct record rec;
+	json_t *msg, *res = NULL;
+	struct deploy_view *dep = NULL;
+	struct alarm_msg m;
 	struct fault f;
+	char why[600];
 	json_error_t jerr;
-	double value = NAN;
-	bool created = false;
 	int rc;
 
 	msg = json_loadb(message, len, 0, &jerr);
 	if (!json_is_object(msg)) {
-		snprintf(errbuf, sizeof(errbuf), "the message is not a JSON "
+		snprintf(why, sizeof(why), "the message is not a JSON "
 			 "object: %s", msg ? "" : jerr.text);
-		json_decref(msg);
-		finish(done, arg, MDS_E_INVAL, NULL, errbuf);
-		return;
+		rc = MDS_E_INVAL;
+		goto out;
 	}
-	type = jpath_str(msg, "type");
-	title = jpath_str(msg, "title");
-	meta = json_array_get(json_object_get(msg, "alarmMetaData"), 0);
-	dims = json_array_get(json_object_get(meta, "dimensions"), 0);
-	alarm_id = jpath_str(meta, "id");
-	dep_id = jpath_str(dims, "resourceId");
-	if (type == NULL || title == NULL || !json_is_object(meta) ||
-	    alarm_id == NULL || dep_id == NULL) {
-		snprintf(errbuf, sizeof(errbuf), "the message has no %s",
-			 type == NULL ? "type"
-			 : title == NULL ? "title"
-			 : !json_is_object(meta) ? "alarmMetaData[0]"
-			 : alarm_id == NULL ? "alarmMetaData[0].id"
-					    : "alarmMetaData[0].dimensions[0]"
-					      ".resourceId");
-		json_decref(msg);
-		finish(done, arg, MDS_E_INVAL, NULL, errbuf);
-		return;
-	}
-	if (strcmp(type, "OK_TO_FIRING") != 0 && strcmp(type, "REPEAT") != 0) {
+	rc = read_message(msg, &m, why, sizeof(why));
+	if (rc != 0)
+		goto out;
+	if (strcmp(m.type, "OK_TO_FIRING") != 0 &&
+	    strcmp(m.type, "REPEAT") != 0) {
+		snprintf(why, sizeof(why), "message type %s: only "
+			 "OK_TO_FIRING and REPEAT act", m.type);
 		res = json_pack("{s:s, s:s, s:s}", "action", "NONE",
-				"deploymentId", dep_id, "reason", "");
-		snprintf(reason, sizeof(reason), "message type %s: only "
-			 "OK_TO_FIRING and REPEAT act", type);
-		json_object_set_new(res, "reason", json_string(reason));
-		json_decref(msg);
-		finish(done, arg, 0, res, NULL);
-		return;
+				"deploymentId", m.dep_id, "reason", why);
+		goto out;
 	}
-	dep = deploy_view_new(a->env.deploy, dep_id, &f);
+	dep = deploy_view_new(a->env.deploy, m.dep_id, &f);
 	if (dep == NULL) {
-		snprintf(errbuf, sizeof(errbuf), "no deployment '%s'", dep_id);
-		json_decref(msg);
-		finish(done, arg, MDS_E_NOTFOUND, NULL, errbuf);
-		return;
+		/* Bad input, not a failure of the function: the same message
+		 * would name the same missing deployment again. */
+		snprintf(why, sizeof(why), "the message names no deployment "
+			 "'%.80s'", m.dep_id);
+		rc = MDS_E_INVAL;
+		goto out;
 	}
-	dep_id = dep->id;
-	state = dep->state;
-	shape = dep->shape;
-	load_record(a, dep_id, &rec);
-	if (strcmp(title, POLICY_TITLE_HIGH_MEM) == 0 ||
-	    strcmp(title, POLICY_TITLE_LOW_MEM) == 0)
-		monitoring_latest(a->env.monitoring, "MemoryUtilization",
-				  dep_id, 10000, &value);
-	else
-		monitoring_latest(a->env.monitoring, "CpuUtilization", dep_id,
-				  10000, &value);
-	in = (struct policy_input){
-		.type = type, .title = title, .lifecycle_state = state,
-		.instance_count = dep->count,
-		.shape = shape, .ladder = &a->env.config->shapes,
-		.value = value, .now_ms = ids_now_ms(),
-	};
-	rc = policy_decide(&rec.policy, &rec.hist, &in, &dec);
-	if (rc != 0) {
-		json_decref(msg);
-		deploy_view_free(dep);
-		finish(done, arg, rc, NULL, dec.reason);
-		return;
-	}
-	res = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:{s:i, s:s}}",
-			"action", policy_move_name(dec.move), "deploymentId",
-			dep_id, "alarmId", alarm_id, "alarmTitle", title,
-			"messageType", type, "value",
-			isnan(value) ? json_null() : json_real(value), "from",
-			"instanceCount", (int)in.instance_count,
-			"instanceShapeName", shape);
-	if (dec.move != POLICY_NONE) {
-		memset(&change, 0, sizeof(change));
-		if (dec.move == POLICY_SCALE_OUT ||
-		    dec.move == POLICY_SCALE_IN) {
-			change.has_count = true;
-			change.count = dec.new_count;
-		} else {
-			change.shape = dec.new_shape;
-		}
-		rc = deploy_change(a->env.deploy, dep_id, &change, wr, &f);
-		if (rc != 0) {
-			snprintf(dec.reason, sizeof(dec.reason),
-				 "the update was refused: %.200s", f.message);
-			json_object_set_new(res, "action", json_string("NONE"));
-			dec.move = POLICY_NONE;
-			dec.create_low_alarm = NULL;
-			dec.delete_alarm = false;
-		} else {
-			json_object_set_new(res, "workRequestId",
-					    wr[0] ? json_string(wr)
-						  : json_null());
-			json_object_set_new(res, "to",
-					    json_pack("{s:i, s:s}",
-						      "instanceCount",
-						      (int)dec.new_count,
-						      "instanceShapeName",
-						      dec.new_shape));
-			if (dec.move == POLICY_SCALE_OUT)
-				rec.hist.last_out_ms = in.now_ms;
-			else if (dec.move == POLICY_SCALE_IN)
-				rec.hist.last_in_ms = in.now_ms;
-			else if (dec.move == POLICY_SHAPE_UP)
-				rec.hist.last_up_ms = in.now_ms;
-			else
-				rec.hist.last_down_ms = in.now_ms;
-			save_record(a, dep_id, &rec);
-		}
-	}
-	if (dec.create_low_alarm != NULL &&
-	    ensure_low_alarm(a, dec.create_low_alarm, dep_id, alarm_id,
-			     &rec.policy, low_id, sizeof(low_id),
-			     &created) == 0)
-		json_object_set_new(res, created ? "createdAlarmId"
-						 : "existingAlarmId",
-				    json_string(low_id));
-	if (dec.delete_alarm &&
-	    (strcmp(title, POLICY_TITLE_LOW_CPU) == 0 ||
-	     strcmp(title, POLICY_TITLE_LOW_MEM) == 0) &&
-	    monitoring_alarm_delete(a->env.monitoring, alarm_id, &f) == 0) {
-		json_object_set_new(res, "deletedAlarmId",
-				    json_string(alarm_id));
-	}
-	json_object_set_new(res, "reason", json_string(dec.reason));
-	json_object_set_new(res, "time", json_integer(in.now_ms));
-	record_decision(a, dep_id, res);
-	json_decref(msg);
+	rc = decide(a, dep, &m, &res, why, sizeof(why));
+out:
+	finish(done, arg, rc, rc == 0 ? res : NULL, why);
+	if (rc != 0)
+		json_decref(res);
 	deploy_view_free(dep);
-	finish(done, arg, 0, res, NULL);
+	json_decref(msg);
 }
 
 /* ---- set-up and tear-down ---- */
 
-static void undo(struct autoscale *a, struct record *r, const char *alarms[],
-		 size_t nalarms)
+static void undo(struct autoscale *a, struct record *r)
 {
 	struct fault f;
 
-	for (size_t i = 0; i < nalarms; i++)
-		monitoring_alarm_delete(a->env.monitoring, alarms[i], &f);
+	for (size_t i = 0; i < r->nalarms; i++)
+		monitoring_alarm_delete(a->env.monitoring, r->alarms[i], &f);
 	if (r->subscription[0])
 		notifications_subscription_delete(a->env.notifications,
 						  r->subscription, &f);
@@ -534,7 +889,7 @@ static int make_topic(struct autoscale *a, const char *deployment_id,
 	notifications_subscription_spec_init(&ss);
 	snprintf(ss.topic_id, sizeof(ss.topic_id), "%s", t.id);
 	ss.protocol = NOTIFICATIONS_FUNCTION;
-	snprintf(ss.endpoint, sizeof(ss.endpoint), "autoscale");
+	snprintf(ss.endpoint, sizeof(ss.endpoint), "%s", FUNCTION_NAME);
 	rc = notifications_subscription_create(a->env.notifications, &ss, &sub,
 					       f);
 	if (rc != 0)
@@ -543,81 +898,209 @@ static int make_topic(struct autoscale *a, const char *deployment_id,
 	return 0;
 }
 
-int autoscale_setup(struct autoscale *a, const char *deployment_id,
-		    const struct policy *p, struct autoscale_chain *out,
-		    struct fault *f)
+/* Makes the high alarm k (0 cpu, 1 mem) unless the user has one for the
+ * deployment: that one is the user's and stays as it is. */
+static int make_high_alarm(struct autoscale *a, const char *dep_id, int k,
+			   struct record *r, struct autoscale_chain *out,
+			   struct fault *f)
+{
+	static const struct {
+		const char *title, *metric, *body;
+	} high[2] = {
+		{ POLICY_TITLE_HIGH_CPU, "CpuUtilization",
+		  "High cpu for model deployment" },
+		{ POLICY_TITLE_HIGH_MEM, "MemoryUtilization",
+		  "High memory for model deployment" },
+	};
+	const struct policy *p = &r->cfg.policy;
+	const char *topic = r->topic;
+	struct monitoring_alarm_spec as;
+	struct monitoring_alarm o;
+	char query[MQL_MAX_QUERY + 1], id[64];
+	int rc;
+
+	if (monitoring_alarm_find(a->env.monitoring, high[k].title, dep_id, id,
+				  sizeof(id)) == 0) {
+		log_info("autoscale", "%s: keeping the existing %s (%s)",
+			 dep_id, high[k].title, id);
+		snprintf(out->alarm_ids[out->nalarms++],
+			 sizeof(out->alarm_ids[0]), "%s", id);
+		return 0;
+	}
+	alarm_spec(&as, query, sizeof(query), high[k].title, high[k].metric,
+		   p->high_window, p->high_statistic, dep_id, ">",
+		   k == 0 ? p->cpu_high : p->mem_high, p->high_pending,
+		   p->high_repeat, high[k].body);
+	as.destinations = &topic;
+	as.ndestinations = 1;
+	rc = monitoring_alarm_create(a->env.monitoring, &as, &o, f);
+	if (rc != 0)
+		return rc;
+	remember_alarm(r, o.id);
+	snprintf(out->alarm_ids[out->nalarms++], sizeof(out->alarm_ids[0]),
+		 "%s", o.id);
+	return 0;
+}
+
+/* Sets the chain up with policy p, keeping old's history and shape
+ * ladder (the cooldowns still count). */
+static int setup_with(struct autoscale *a, const char *deployment_id,
+		      const struct policy *p, const struct record *old,
+		      struct autoscale_chain *out, struct fault *f)
 {
 	struct record r;
-	const char *undo_ids[2] = { NULL, NULL };
-	size_t nalarms = 0;
 	int rc;
 
 	memset(&r, 0, sizeof(r));
 	memset(out, 0, sizeof(*out));
-	r.policy = *p;
+	r.cfg = old->cfg;
+	r.cfg.policy = *p;
+	if (!old->own_config)
+		r.cfg.nshapes = 0;
+	r.own_config = true;
+	r.hist = old->hist;
 	rc = make_topic(a, deployment_id, &r, f);
-	if (rc != 0)
-		goto fail;
-	for (int k = 0; k < 2; k++) {
-		static const struct {
-			const char *title, *metric, *body;
-		} high[2] = {
-			{ POLICY_TITLE_HIGH_CPU, "CpuUtilization",
-			  "High cpu for model deployment" },
-			{ POLICY_TITLE_HIGH_MEM, "MemoryUtilization",
-			  "High memory for model deployment" },
-		};
-		const char *topic = r.topic;
-		struct monitoring_alarm_spec as;
-		struct monitoring_alarm o_alarm;
-		char query[MQL_MAX_QUERY + 1];
-
-		alarm_spec(&as, query, sizeof(query), high[k].title,
-			   high[k].metric, p->high_window, p->high_statistic,
-			   deployment_id, ">", k == 0 ? p->cpu_high : p->mem_high,
-			   p->high_pending, p->high_repeat, high[k].body);
-		as.destinations = &topic;
-		as.ndestinations = 1;
-		rc = monitoring_alarm_create(a->env.monitoring, &as, &o_alarm,
-					     f);
-		if (rc != 0)
-			goto fail;
-		snprintf(out->alarm_ids[nalarms], sizeof(out->alarm_ids[0]),
-			 "%s", o_alarm.id);
-		undo_ids[nalarms] = out->alarm_ids[nalarms];
-		nalarms++;
-	}
+	for (int k = 0; k < 2 && rc == 0; k++)
+		rc = make_high_alarm(a, deployment_id, k, &r, out, f);
 	r.set_up = true;
-	save_record(a, deployment_id, &r);
-	out->nalarms = nalarms;
+	if (rc == 0) {
+		rc = save_record(a, deployment_id, &r);
+		if (rc != 0)
+			fault_set(f, rc, "", "cannot store the autoscale "
+				  "record: %s", mds_strerror(rc));
+	}
+	if (rc != 0) {
+		undo(a, &r);
+		memset(out, 0, sizeof(*out));
+		return rc;
+	}
 	snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
 	snprintf(out->subscription_id, sizeof(out->subscription_id), "%s",
 		 r.subscription);
 	return 0;
-fail:
-	undo(a, &r, undo_ids, nalarms);
-	memset(out, 0, sizeof(*out));
-	return rc;
 }
 
-void autoscale_teardown(struct autoscale *a, const char *deployment_id)
+int autoscale_setup(struct autoscale *a, const char *deployment_id,
+		    const struct policy *p, struct autoscale_chain *out,
+		    struct fault *f)
 {
-	static const char *const titles[] = {
-		POLICY_TITLE_HIGH_CPU, POLICY_TITLE_LOW_CPU,
-		POLICY_TITLE_HIGH_MEM, POLICY_TITLE_LOW_MEM };
+	struct record old;
+
+	load_record(a, deployment_id, &old);
+	return setup_with(a, deployment_id, p, &old, out, f);
+}
+
+int autoscale_replace(struct autoscale *a, const char *deployment_id,
+		      const struct policy *p, struct autoscale_removed *gone,
+		      struct autoscale_chain *out, struct fault *f)
+{
+	struct record old;
+
+	load_record(a, deployment_id, &old);
+	autoscale_teardown(a, deployment_id, gone);
+	return setup_with(a, deployment_id, p, &old, out, f);
+}
+
+void autoscale_teardown(struct autoscale *a, const char *deployment_id,
+			struct autoscale_removed *out)
+{
 	struct record r;
 	struct fault f;
-	char id[64];
 
+	memset(out, 0, sizeof(*out));
 	load_record(a, deployment_id, &r);
-	for (size_t i = 0; i < sizeof(titles) / sizeof(titles[0]); i++)
-		while (monitoring_alarm_find(a->env.monitoring, titles[i],
-					     deployment_id, id,
-					     sizeof(id)) == 0 &&
-		       monitoring_alarm_delete(a->env.monitoring, id, &f) == 0)
-			;
-	undo(a, &r, NULL, 0);
+	for (size_t i = 0; i < r.nalarms; i++)
+		if (monitoring_alarm_delete(a->env.monitoring, r.alarms[i],
+					    &f) == 0 &&
+		    out->nalarms < AUTOSCALE_REMOVED_MAX)
+			snprintf(out->alarm_ids[out->nalarms++],
+				 sizeof(out->alarm_ids[0]), "%s", r.alarms[i]);
+	if (r.subscription[0] &&
+	    notifications_subscription_delete(a->env.notifications,
+					      r.subscription, &f) == 0)
+		snprintf(out->subscription_id, sizeof(out->subscription_id),
+			 "%s", r.subscription);
+	if (r.topic[0] &&
+	    notifications_topic_delete(a->env.notifications, r.topic, &f) == 0)
+		snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
 	store_delete(a->env.store, KIND, deployment_id);
+}
+
+/* ---- the configuration ---- */
+
+int autoscale_config_get(struct autoscale *a, const char *deployment_id,
+			 struct autoscale_config_view *out, struct fault *f)
+{
+	char id[DEPLOY_ID_MAX];
+	struct record r;
+
+	memset(out, 0, sizeof(*out));
+	if (deployment_id == NULL) {
+		default_config(a, &out->config);
+		return 0;
+	}
+	if (deploy_resolve(a->env.deploy, deployment_id, id, f) != 0)
+		return f->err;
+	snprintf(out->deployment_id, sizeof(out->deployment_id), "%s", id);
+	load_record(a, out->deployment_id, &r);
+	out->own = r.own_config;
+	out->config = r.cfg;
+	return 0;
+}
+
+int autoscale_config_set(struct autoscale *a, const char *deployment_id,
+			 const struct autoscale_config *c, struct fault *f)
+{
+	struct record r;
+	char why[200], id[DEPLOY_ID_MAX];
+	json_t *o;
+	char *text;
+	int rc;
+
+	if (policy_validate(&c->policy, why, sizeof(why)) != 0)
+		return fault_set(f, MDS_E_INVAL, "", "%s", why);
+	if (autoscale_config_check_shapes(&a->env.config->shapes, c, why,
+					  sizeof(why)) != 0)
+		return fault_set(f, MDS_E_INVAL, "shapes", "%s", why);
+	if (deployment_id == NULL) {
+		o = config_json(c);
+		text = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		rc = store_put(a->env.store, KIND_CONFIG, CONFIG_DEFAULT, text);
+		free(text);
+		if (rc != 0)
+			return fault_set(f, rc, "", "cannot store the "
+					 "configuration: %s", mds_strerror(rc));
+		return 0;
+	}
+	if (deploy_resolve(a->env.deploy, deployment_id, id, f) != 0)
+		return f->err;
+	load_record(a, id, &r);
+	r.cfg = *c;
+	r.own_config = true;
+	rc = save_record(a, id, &r);
+	if (rc != 0)
+		return fault_set(f, rc, "", "cannot store the configuration: "
+				 "%s", mds_strerror(rc));
+	return 0;
+}
+
+int autoscale_config_reset(struct autoscale *a, const char *deployment_id,
+			   struct fault *f)
+{
+	struct record r;
+	char id[DEPLOY_ID_MAX];
+	int rc;
+
+	if (deploy_resolve(a->env.deploy, deployment_id, id, f) != 0)
+		return f->err;
+	load_record(a, id, &r);
+	r.own_config = false;
+	rc = save_record(a, id, &r);
+	if (rc != 0)
+		return fault_set(f, rc, "", "cannot store the configuration: "
+				 "%s", mds_strerror(rc));
+	return 0;
 }
 
 struct hist_walk {
@@ -659,7 +1142,8 @@ int autoscale_get(struct autoscale *a, const char *deployment_id,
 	load_record(a, id, &r);
 	memset(out, 0, sizeof(*out));
 	snprintf(out->deployment_id, sizeof(out->deployment_id), "%s", id);
-	out->policy = r.policy;
+	out->policy = r.cfg.policy;
+	out->own_config = r.own_config;
 	out->set_up = r.set_up;
 	snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
 	snprintf(out->subscription_id, sizeof(out->subscription_id), "%s",

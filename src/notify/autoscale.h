@@ -18,6 +18,7 @@
 
 #include "daemon/config.h"
 #include "core/policy.h"
+#include "core/shape.h"
 #include "util/fault.h"
 
 struct autoscale;
@@ -27,6 +28,22 @@ struct monitoring;
 struct notifications;
 struct functions;
 
+/*
+ * Scale-down alarms of deployments whose alarms run on their platform (an
+ * `oci` deployment's run in OCI Monitoring): for a deployment of backend,
+ * the function hands them here instead of creating or deleting them in
+ * mdscale's monitoring. Both calls only start the work; the platform's
+ * answer is logged. ref is the deployment's platform target (an OCID).
+ */
+struct autoscale_platform_alarms {
+	const char *backend; /* ops->name, "oci"; NULL: none */
+	void (*ensure)(void *arg, const char *ref, const char *title,
+		       const char *firing_alarm_id, const char *query,
+		       const char *body);
+	void (*remove)(void *arg, const char *alarm_id);
+	void *arg;
+};
+
 struct autoscale_env {
 	struct store *store;
 	struct deploy *deploy;
@@ -34,6 +51,7 @@ struct autoscale_env {
 	struct notifications *notifications;
 	struct functions *functions;
 	const struct config *config;
+	struct autoscale_platform_alarms platform_alarms;
 };
 
 /* Opens the module and registers the "autoscale" function. */
@@ -59,9 +77,71 @@ int autoscale_setup(struct autoscale *a, const char *deployment_id,
 		    const struct policy *p, struct autoscale_chain *out,
 		    struct fault *f);
 
-/* Removes what autoscale_setup() and the function created for a
- * deployment (alarms, subscription, topic, policy); keeps the history. */
-void autoscale_teardown(struct autoscale *a, const char *deployment_id);
+/* What autoscale_teardown() deleted; "" for none. */
+#define AUTOSCALE_REMOVED_MAX 16
+struct autoscale_removed {
+	char alarm_ids[AUTOSCALE_REMOVED_MAX][64];
+	size_t nalarms;
+	char topic_id[64], subscription_id[64];
+};
+
+/*
+ * Removes what autoscale_setup() and the function created for a
+ * deployment (the alarms, subscription and topic it recorded as its own
+ * when it made them: never an alarm the user made, whatever its title)
+ * and the deployment's record; keeps the history. Fills *out.
+ */
+void autoscale_teardown(struct autoscale *a, const char *deployment_id,
+			struct autoscale_removed *out);
+
+/*
+ * autoscale_teardown() then autoscale_setup() with policy p, keeping when
+ * each move last happened (the cooldowns) and the deployment's shape
+ * ladder. Fills *gone with what the teardown deleted; returns as
+ * autoscale_setup().
+ */
+int autoscale_replace(struct autoscale *a, const char *deployment_id,
+		      const struct policy *p, struct autoscale_removed *gone,
+		      struct autoscale_chain *out, struct fault *f);
+
+/*
+ * The function's configuration (docs/autoscale.md), as an OCI function
+ * has one: the policy (MAX_INSTANCES, the thresholds, the cooldowns) and
+ * the shape ladder (VM_SHAPES): names of the daemon's shapes, small to
+ * large; none means the daemon's whole ladder.
+ */
+struct autoscale_config {
+	struct policy policy;
+	char shapes[SHAPE_LADDER_MAX][SHAPE_NAME_MAX + 1];
+	size_t nshapes;
+};
+
+/* A configuration in force, and whose it is. */
+struct autoscale_config_view {
+	char deployment_id[64]; /* "" for the default */
+	bool own;               /* the deployment's own, not the default */
+	struct autoscale_config config;
+};
+
+/*
+ * The default configuration (deployment_id NULL), which every deployment
+ * without its own uses, or the one in force for a deployment (by id or
+ * name). Returns 0, or MDS_E_NOTFOUND (f filled).
+ */
+int autoscale_config_get(struct autoscale *a, const char *deployment_id,
+			 struct autoscale_config_view *out, struct fault *f);
+/*
+ * Stores c as the default (deployment_id NULL) or as the deployment's own
+ * configuration. Checks the policy (policy_validate()) and that every
+ * shape is one of the daemon's, once. Returns 0, or MDS_E_INVAL /
+ * MDS_E_NOTFOUND / MDS_E_DB with f filled and nothing changed. Touches no
+ * alarm, topic or subscription.
+ */
+int autoscale_config_set(struct autoscale *a, const char *deployment_id,
+			 const struct autoscale_config *c, struct fault *f);
+/* Makes a deployment use the default configuration again. */
+int autoscale_config_reset(struct autoscale *a, const char *deployment_id,
+			   struct fault *f);
 
 /*
  * Calls fn for each of the deployment's decisions, oldest first: decision
@@ -76,7 +156,8 @@ int autoscale_history_each(struct autoscale *a, const char *deployment_id,
 /* A deployment's policy and what was set up for it. */
 struct autoscale_state {
 	char deployment_id[64];
-	struct policy policy;
+	struct policy policy;    /* the configuration's policy in force */
+	bool own_config;         /* the deployment's own, not the default */
 	bool set_up;             /* autoscale_setup() made the chain */
 	char topic_id[64];
 	char subscription_id[64];

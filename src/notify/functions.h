@@ -23,9 +23,11 @@ struct store;
 
 /*
  * The outcome of one invocation: error 0 and a JSON result (or text), or a
- * negative MDS_E_* with message saying why (the message was refused, the
- * program failed or timed out). Both strings live until the callback
- * returns.
+ * negative MDS_E_* with message saying why. MDS_E_INVAL means the function
+ * refuses the message (bad input: retrying it cannot help, so a
+ * subscription makes it a dead letter at once); any other code means the
+ * function failed (the program crashed, timed out, ...), which a retry may
+ * cure. Both strings live until the callback returns.
  */
 typedef void functions_done_fn(void *arg, int error, const char *result,
 			       const char *message);

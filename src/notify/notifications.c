@@ -10,10 +10,22 @@
  *
  * In memory each subscription keeps its pending deliveries as a FIFO of
  * small records (the message stays in the store and is read at each
- * attempt). One timer drives every queue: it starts the head of each queue
- * that is due and has nothing in flight, then sleeps until the earliest
- * next due head. An attempt's outcome is committed (event plus queue
- * change, in one transaction) before the queue moves on.
+ * attempt). Ordering is per dedupe key, not per subscription: a delivery
+ * waits only for the earlier deliveries of its subscription that carry the
+ * same dedupe key (one alarm's firing episode), so a message that keeps
+ * failing never holds up another alarm's. Messages published without a
+ * dedupe key share one ordering key ("") and keep their order among
+ * themselves. One timer drives every queue: it
+ * starts each due delivery whose key is free (up to MAX_INFLIGHT per
+ * subscription, among the first SCAN_MAX queued), then sleeps until the
+ * earliest next due one. An attempt's outcome is committed (event plus
+ * queue change, in one transaction) before the queue moves on.
+ *
+ * A failure is transient (a timeout, a crash, HTTP 408, 429 or 5xx, a
+ * connection error: retried with backoff) or permanent (a function that
+ * refuses the message, HTTP 4xx otherwise: never retried). A delivery that
+ * fails permanently, or uses its last attempt, becomes a dead letter (kind
+ * "deadletter", with its reason) that the user can read and replay.
  *
  * An attempt in flight whose subscription goes away (deleted, or the
  * module closes) is orphaned: it is cancelled where that is possible, and
@@ -30,6 +42,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/delivery.h"
+#include "notify/deadletters.h"
 #include "notify/functions.h"
 #include "http/httpc.h"
 #include "notify/notifications.h"
@@ -63,6 +77,10 @@
 #define DELIVERIES_KEPT 1000
 #define TRIM_EVERY 50
 #define RESPONSE_MAX (64 * 1024)
+/* Deliveries of one subscription in flight at once, and how far down its
+ * queue a tick looks for one that may start. */
+#define MAX_INFLIGHT 8
+#define SCAN_MAX 256
 
 enum proto {
 	P_FUNCTION = NOTIFICATIONS_FUNCTION,
@@ -83,15 +101,17 @@ struct topic {
 	int64_t created_ms;
 };
 
+struct attempt;
+
 /* One queued delivery; its message is in the store. */
 struct pending {
 	struct pending *next;
 	char id[ID_LEN];
+	char *key;        /* the dedupe key: the ordering key */
 	int attempts;     /* made so far */
 	int64_t next_ms;  /* not before */
+	struct attempt *inflight;
 };
-
-struct attempt;
 
 struct sub {
 	struct sub *next;
@@ -106,12 +126,13 @@ struct sub {
 	int64_t created_ms;
 	struct pending *head, *tail;
 	size_t npending;
-	struct attempt *inflight;
+	size_t ninflight;
+	size_t ndead;     /* dead letters stored */
 	unsigned since_trim;
 	uint64_t outcomes[3]; /* SUCCEEDED, FAILED, RETRYING since start */
 };
 
-/* One attempt at the head delivery of a subscription. */
+/* One attempt at a queued delivery of a subscription. */
 struct attempt {
 	struct notifications *n; /* NULL once orphaned */
 	struct sub *sub;         /* NULL once orphaned */
@@ -227,6 +248,7 @@ static void sub_view(const struct sub *s,
 		.command = (const char *const *)s->command,
 		.max_attempts = s->max_attempts, .timeout_s = s->timeout_s,
 		.created_ms = s->created_ms, .pending = s->npending,
+		.dead_letters = s->ndead,
 	};
 }
 
@@ -261,17 +283,33 @@ static void sub_push(struct sub *s, struct pending *p)
 	s->npending++;
 }
 
-static void sub_pop(struct sub *s)
+/* Takes p out of the queue of s and frees it. */
+static void sub_drop(struct sub *s, struct pending *p)
 {
-	struct pending *p = s->head;
+	struct pending *prev = NULL;
 
-	if (p == NULL)
+	for (struct pending *q = s->head; q != NULL; prev = q, q = q->next) {
+		if (q != p)
+			continue;
+		if (prev != NULL)
+			prev->next = q->next;
+		else
+			s->head = q->next;
+		if (s->tail == q)
+			s->tail = prev;
+		s->npending--;
+		free(q->key);
+		free(q);
 		return;
-	s->head = p->next;
-	if (s->head == NULL)
-		s->tail = NULL;
-	s->npending--;
-	free(p);
+	}
+}
+
+static struct pending *sub_find_pending(struct sub *s, const char *id)
+{
+	for (struct pending *p = s->head; p != NULL; p = p->next)
+		if (strcmp(p->id, id) == 0)
+			return p;
+	return NULL;
 }
 
 static void attempt_free(struct attempt *a)
@@ -280,27 +318,30 @@ static void attempt_free(struct attempt *a)
 	free(a);
 }
 
-/* Lets go of the attempt in flight: it is cancelled where possible, and
- * its completion will only free it. */
+/* Lets go of every attempt in flight: each is cancelled where possible,
+ * and its completion will only free it. */
 static void orphan(struct notifications *n, struct sub *s)
 {
-	struct attempt *a = s->inflight;
+	for (struct pending *p = s->head; p != NULL; p = p->next) {
+		struct attempt *a = p->inflight;
 
-	if (a == NULL)
-		return;
-	s->inflight = NULL;
-	a->sub = NULL;
-	a->n = NULL;
-	if (a->hreq != NULL)
-		httpc_cancel(n->env.httpc, a->hreq);
-	else if (a->run != NULL)
-		functions_run_cancel(n->env.functions, a->run);
+		if (a == NULL)
+			continue;
+		p->inflight = NULL;
+		a->sub = NULL;
+		a->n = NULL;
+		if (a->hreq != NULL)
+			httpc_cancel(n->env.httpc, a->hreq);
+		else if (a->run != NULL)
+			functions_run_cancel(n->env.functions, a->run);
+	}
+	s->ninflight = 0;
 }
 
 static void sub_free(struct sub *s)
 {
 	while (s->head != NULL)
-		sub_pop(s);
+		sub_drop(s, s->head);
 	free(s->endpoint);
 	free(s->secret);
 	xstrvfree(s->command);
@@ -365,11 +406,91 @@ static void trim(struct notifications *n, struct sub *s)
 		store_event_trim(n->env.store, STREAM, s->id, cut);
 }
 
+/* How an attempt ended (core/delivery.h). */
+enum verdict {
+	V_OK = DELIVERY_OK,
+	V_TRANSIENT = DELIVERY_TRANSIENT,
+	V_PERMANENT = DELIVERY_PERMANENT,
+};
+
+static bool retrying(const char *outcome)
+{
+	return strcmp(outcome, "RETRYING") == 0;
+}
+
+/* The outcome an attempt's verdict gives, with the attempts made. */
+static const char *outcome_of(enum verdict v, int attempts, uint32_t max)
+{
+	if (v == V_OK)
+		return "SUCCEEDED";
+	if (v == V_PERMANENT)
+		return "REFUSED";
+	return (uint32_t)attempts >= max ? "FAILED" : "RETRYING";
+}
+
+/* Commits one attempt's outcome: its event, and the delivery's next
+ * attempt, its end, or its move to the dead letters. */
+static int record_outcome(struct notifications *n, struct sub *s,
+			  struct attempt *a, struct pending *p,
+			  const char *outcome, long status, const char *error,
+			  uint64_t took, int64_t now, bool *dead_added)
+{
+	bool dropped = false;
+	int rc;
+
+	*dead_added = false;
+	rc = store_begin(n->env.store);
+	if (rc == 0)
+		rc = add_event(n, s, jstr(a->doc, "messageId"),
+			       jstr(a->doc, "dedupeKey"), a->number,
+			       a->started_ms, now, outcome,
+			       status >= 0 ? json_integer(status)
+					   : json_null(),
+			       error, took);
+	if (retrying(outcome)) {
+		json_object_set_new(a->doc, "attempts",
+				    json_integer(p->attempts));
+		json_object_set_new(a->doc, "nextAttemptMs",
+				    json_integer(p->next_ms));
+		save(n, K_DELIVERY, p->id, a->doc, &rc);
+	} else {
+		if (rc == 0 && outcome[0] != 'S') {
+			struct deadletter_new d = {
+				.sub_id = s->id,
+				.topic_id = jstr(a->doc, "topicId"),
+				.message_id = jstr(a->doc, "messageId"),
+				.dedupe_key = jstr(a->doc, "dedupeKey"),
+				.ordering_key = jstr(a->doc, "orderingKey"),
+				.message = jstr(a->doc, "message"),
+				.outcome = outcome, .reason = error,
+				.attempts = p->attempts, .now_ms = now,
+			};
+
+			rc = deadletters_add(n->env.store, &d, s->ndead,
+					     &dropped);
+			*dead_added = rc == 0;
+		}
+		if (rc == 0)
+			rc = store_delete(n->env.store, K_DELIVERY, p->id);
+	}
+	if (rc == 0)
+		rc = store_commit(n->env.store);
+	if (rc != 0) {
+		store_rollback(n->env.store);
+		*dead_added = false;
+		return rc;
+	}
+	if (dropped)
+		s->ndead--;
+	return 0;
+}
+
 /*
- * Ends the attempt in flight: records it, and pops its delivery when it
- * succeeded or used its last attempt, or schedules the next one.
+ * Ends an attempt: records it, and drops its delivery when it succeeded,
+ * failed permanently or used its last attempt (the last two become dead
+ * letters), or schedules the next one.
  */
-static void attempt_end(struct attempt *a, bool ok, long status,
+static void attempt_end(struct attempt *a, enum verdict v, long status,
 			const char *error)
 {
 	struct notifications *n = a->n;
@@ -378,53 +499,37 @@ static void attempt_end(struct attempt *a, bool ok, long status,
 	const char *outcome;
 	int64_t now = ids_now_ms();
 	uint64_t took = (uv_hrtime() - a->start_ns) / 1000000;
-	int rc = 0;
+	bool dead = false;
+	int rc;
 
 	if (s == NULL) { /* orphaned */
 		attempt_free(a);
 		return;
 	}
-	s->inflight = NULL;
-	p = s->head;
-	if (p == NULL || strcmp(p->id, a->delivery_id) != 0) {
-		log_error("notify", "%s: attempt for %s, not its queue head",
+	p = sub_find_pending(s, a->delivery_id);
+	if (p == NULL || p->inflight != a) {
+		log_error("notify", "%s: attempt for %s, not in its queue",
 			  s->id, a->delivery_id);
 		attempt_free(a);
 		arm(n);
 		return;
 	}
+	p->inflight = NULL;
+	s->ninflight--;
 	p->attempts = a->number;
-	if (ok)
-		outcome = "SUCCEEDED";
-	else if ((uint32_t)p->attempts >= s->max_attempts)
-		outcome = "FAILED";
-	else
-		outcome = "RETRYING";
-	s->outcomes[ok ? 0 : outcome[0] == 'F' ? 1 : 2]++;
-	store_begin(n->env.store);
-	rc = add_event(n, s, jstr(a->doc, "messageId"),
-		       jstr(a->doc, "dedupeKey"), a->number, a->started_ms,
-		       now, outcome,
-		       status >= 0 ? json_integer(status) : json_null(), error,
-		       took);
-	if (outcome[0] == 'R') {
+	outcome = outcome_of(v, p->attempts, s->max_attempts);
+	s->outcomes[v == V_OK ? 0 : retrying(outcome)
+				    ? 2 : 1]++;
+	if (retrying(outcome))
 		p->next_ms = now + (int64_t)backoff_ms(p->attempts);
-		json_object_set_new(a->doc, "attempts",
-				    json_integer(p->attempts));
-		json_object_set_new(a->doc, "nextAttemptMs",
-				    json_integer(p->next_ms));
-		save(n, K_DELIVERY, p->id, a->doc, &rc);
-	} else if (rc == 0) {
-		rc = store_delete(n->env.store, K_DELIVERY, p->id);
-	}
-	if (rc == 0)
-		rc = store_commit(n->env.store);
-	if (rc != 0) {
-		store_rollback(n->env.store);
+	rc = record_outcome(n, s, a, p, outcome, status, error, took, now,
+			    &dead);
+	if (rc != 0)
 		log_error("notify", "%s: cannot record the attempt on %s: %s",
 			  s->id, p->id, mds_strerror(rc));
-	}
-	if (ok)
+	if (dead)
+		s->ndead++;
+	if (v == V_OK)
 		log_info("notify", "%s: message %s delivered (attempt %d, "
 			 "%llu ms)", s->id, jstr(a->doc, "messageId"),
 			 a->number, (unsigned long long)took);
@@ -432,9 +537,12 @@ static void attempt_end(struct attempt *a, bool ok, long status,
 		log_warn("notify", "%s: message %s attempt %d/%u failed: %s%s",
 			 s->id, jstr(a->doc, "messageId"), a->number,
 			 s->max_attempts, error ? error : "",
-			 outcome[0] == 'F' ? " (giving up)" : "");
-	if (outcome[0] != 'R')
-		sub_pop(s);
+			 v == V_PERMANENT ? " (refused: a dead letter, not "
+					    "retried)"
+			 : outcome[0] == 'F' ? " (giving up: a dead letter)"
+					     : "");
+	if (!(retrying(outcome)))
+		sub_drop(s, p);
 	trim(n, s);
 	attempt_free(a);
 	arm(n);
@@ -444,11 +552,14 @@ static void on_http_done(void *arg, const struct httpc_result *res)
 {
 	struct attempt *a = arg;
 	char err[300];
+	enum verdict v;
 	bool ok;
 
 	a->hreq = NULL;
-	ok = (res->error == 0 || res->error == MDS_E_LIMIT) &&
-	     res->status >= 200 && res->status < 300;
+	/* MDS_E_LIMIT: an answer whose body passed RESPONSE_MAX. */
+	v = (enum verdict)delivery_http_verdict(
+		res->error == 0 || res->error == MDS_E_LIMIT, res->status);
+	ok = v == V_OK;
 	err[0] = '\0';
 	if (!ok && res->error != 0 && res->error != MDS_E_LIMIT) {
 		snprintf(err, sizeof(err), "%s: %s", mds_strerror(res->error),
@@ -464,7 +575,7 @@ static void on_http_done(void *arg, const struct httpc_result *res)
 		snprintf(err, sizeof(err), "HTTP %ld%s%s", res->status,
 			 n ? ": " : "", body);
 	}
-	attempt_end(a, ok, res->status > 0 ? res->status : -1, err);
+	attempt_end(a, v, res->status > 0 ? res->status : -1, err);
 }
 
 static void on_fn_done(void *arg, int error, const char *result,
@@ -478,7 +589,8 @@ static void on_fn_done(void *arg, int error, const char *result,
 					  : message && message[0]
 						  ? message
 						  : mds_strerror(error));
-	attempt_end(a, error == 0, -1, err);
+	attempt_end(a, (enum verdict)delivery_function_verdict(error), -1,
+		    err);
 }
 
 static void on_run_done(void *arg, const struct functions_run_result *res)
@@ -486,7 +598,8 @@ static void on_run_done(void *arg, const struct functions_run_result *res)
 	struct attempt *a = arg;
 
 	a->run = NULL;
-	attempt_end(a, res->error == 0, res->exit_status, res->message);
+	attempt_end(a, res->error == 0 ? V_OK : V_TRANSIENT, res->exit_status,
+		    res->message);
 }
 
 static void start_http(struct notifications *n, struct attempt *a,
@@ -530,7 +643,7 @@ static void start_http(struct notifications *n, struct attempt *a,
 
 		snprintf(err, sizeof(err), "cannot send: %s",
 			 mds_strerror(rc));
-		attempt_end(a, false, -1, err);
+		attempt_end(a, V_TRANSIENT, -1, err);
 	}
 }
 
@@ -555,7 +668,7 @@ static void start_command(struct notifications *n, struct attempt *a,
 
 		snprintf(err, sizeof(err), "cannot run the command: %s",
 			 mds_strerror(rc));
-		attempt_end(a, false, -1, err);
+		attempt_end(a, V_TRANSIENT, -1, err);
 	}
 }
 
@@ -574,14 +687,14 @@ static void start_function(struct notifications *n, struct attempt *a,
 		else
 			snprintf(err, sizeof(err), "cannot invoke: %s",
 				 mds_strerror(rc));
-		attempt_end(a, false, -1, err);
+		attempt_end(a, V_TRANSIENT, -1, err);
 	}
 }
 
-/* Starts an attempt at the head of s. */
-static void start_attempt(struct notifications *n, struct sub *s)
+/* Starts an attempt at the queued delivery p of s. */
+static void start_attempt(struct notifications *n, struct sub *s,
+			  struct pending *p)
 {
-	struct pending *p = s->head;
 	struct attempt *a;
 	const char *msg;
 	char *txt = NULL;
@@ -602,7 +715,7 @@ static void start_attempt(struct notifications *n, struct sub *s)
 		log_error("notify", "%s: delivery %s is gone or unreadable; "
 			  "skipped", s->id, p->id);
 		store_delete(n->env.store, K_DELIVERY, p->id);
-		sub_pop(s);
+		sub_drop(s, p);
 		json_decref(doc);
 		return;
 	}
@@ -614,7 +727,8 @@ static void start_attempt(struct notifications *n, struct sub *s)
 	a->number = p->attempts + 1;
 	a->started_ms = ids_now_ms();
 	a->start_ns = uv_hrtime();
-	s->inflight = a;
+	p->inflight = a;
+	s->ninflight++;
 	log_debug("notify", "%s: attempt %d of delivery %s (message %s)",
 		  s->id, a->number, p->id, jstr(doc, "messageId"));
 	switch (s->proto) {
@@ -631,34 +745,68 @@ static void start_attempt(struct notifications *n, struct sub *s)
 	}
 }
 
+/*
+ * Looks down the queue of s (its first SCAN_MAX deliveries) for those that
+ * may start now (core/delivery.h) while fewer than MAX_INFLIGHT run. Puts
+ * them into ready and returns how many; *next gets the earliest time a
+ * waiting one falls due (INT64_MAX if none).
+ */
+static size_t scan(struct sub *s, int64_t now, struct pending **ready,
+		   int64_t *next)
+{
+	struct delivery_slot q[SCAN_MAX];
+	struct pending *at[SCAN_MAX];
+	size_t idx[MAX_INFLIGHT], n = 0, k, room;
+
+	for (struct pending *p = s->head; p != NULL && n < SCAN_MAX;
+	     p = p->next, n++) {
+		q[n] = (struct delivery_slot){ .key = p->key,
+					       .inflight = p->inflight != NULL,
+					       .next_ms = p->next_ms };
+		at[n] = p;
+	}
+	room = s->ninflight < MAX_INFLIGHT ? MAX_INFLIGHT - s->ninflight : 0;
+	k = delivery_pick(q, n, now, room, idx, next);
+	for (size_t i = 0; i < k; i++)
+		ready[i] = at[idx[i]];
+	return k;
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	struct notifications *n = t->data;
-	int64_t now = ids_now_ms();
+	struct pending *ready[MAX_INFLIGHT];
+	int64_t now = ids_now_ms(), next;
 
-	for (struct sub *s = n->subs; s && !n->closing; s = s->next)
-		if (s->inflight == NULL && s->head != NULL &&
-		    s->head->next_ms <= now)
-			start_attempt(n, s);
+	for (struct sub *s = n->subs; s && !n->closing; s = s->next) {
+		size_t k = scan(s, now, ready, &next);
+
+		/* Starting one may end it at once and drop it, but never
+		 * another of ready. */
+		for (size_t i = 0; i < k && !n->closing; i++)
+			start_attempt(n, s, ready[i]);
+	}
 	arm(n);
 }
 
-/* Sleeps until the earliest head that can start. */
+/* Sleeps until the earliest delivery that can start. */
 static void arm(struct notifications *n)
 {
-	int64_t next = INT64_MAX, now;
+	struct pending *ready[MAX_INFLIGHT];
+	int64_t next = INT64_MAX, now = ids_now_ms(), at;
 
 	if (n->closing)
 		return;
-	for (struct sub *s = n->subs; s; s = s->next)
-		if (s->inflight == NULL && s->head != NULL &&
-		    s->head->next_ms < next)
-			next = s->head->next_ms;
+	for (struct sub *s = n->subs; s; s = s->next) {
+		if (scan(s, now, ready, &at) > 0)
+			at = now;
+		if (at < next)
+			next = at;
+	}
 	if (next == INT64_MAX) {
 		uv_timer_stop(&n->timer);
 		return;
 	}
-	now = ids_now_ms();
 	uv_timer_start(&n->timer, on_tick,
 		       next <= now ? 0 : (uint64_t)(next - now), 0);
 }
@@ -674,6 +822,7 @@ int notifications_publish_id(struct notifications *n, const char *topic_id,
 	struct sub **owners;
 	size_t nadded = 0, nsubs = 0, refused = 0;
 	char mid[ID_LEN], key[DEDUPE_MAX + 1], err[160];
+	const char *okey;
 	int64_t now = ids_now_ms();
 	json_t *doc;
 	int rc = 0;
@@ -687,6 +836,9 @@ int notifications_publish_id(struct notifications *n, const char *topic_id,
 		return MDS_E_LIMIT;
 	ids_new(mid, ID_LEN, "msg-");
 	clean_key(key, sizeof(key), dedupe_key, mid);
+	/* Messages of one dedupe key are delivered in order; those without
+	 * one keep their order among themselves. */
+	okey = dedupe_key != NULL && dedupe_key[0] != '\0' ? key : "";
 	if (message_id != NULL && idsz > 0)
 		snprintf(message_id, idsz, "%s", mid);
 
@@ -710,12 +862,14 @@ int notifications_publish_id(struct notifications *n, const char *topic_id,
 		}
 		p = xcalloc(1, sizeof(*p));
 		ids_new(p->id, ID_LEN, "dl-");
+		p->key = xstrdup(okey);
 		p->next_ms = now;
-		doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:I, "
-				"s:I}",
+		doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, "
+				"s:I, s:I}",
 				"id", p->id, "subscriptionId", s->id,
 				"topicId", t->id, "messageId", mid,
-				"dedupeKey", key, "message", message,
+				"dedupeKey", key, "orderingKey", okey,
+				"message", message,
 				"attempts", 0, "nextAttemptMs",
 				(json_int_t)now, "createdMs", (json_int_t)now);
 		if (doc == NULL) /* the message is not UTF-8 text */
@@ -730,8 +884,10 @@ int notifications_publish_id(struct notifications *n, const char *topic_id,
 		rc = store_commit(n->env.store);
 	if (rc != 0) {
 		store_rollback(n->env.store);
-		for (size_t i = 0; i < nadded; i++)
+		for (size_t i = 0; i < nadded; i++) {
+			free(added[i]->key);
 			free(added[i]);
+		}
 		free(added);
 		free(owners);
 		log_error("notify", "topic %s: cannot queue message %s: %s",
@@ -757,6 +913,20 @@ int notifications_publish(struct notifications *n, const char *topic_id,
 {
 	return notifications_publish_id(n, topic_id, dedupe_key, message,
 					NULL, 0);
+}
+
+bool notifications_topic_reaches(struct notifications *n,
+				 const char *topic_id, const char *function)
+{
+	struct topic *t = find_topic(n, topic_id);
+
+	if (t == NULL || strcmp(t->id, topic_id) != 0)
+		return false;
+	for (struct sub *s = n->subs; s; s = s->next)
+		if (s->proto == P_FUNCTION && strcmp(s->topic_id, t->id) == 0 &&
+		    strcmp(s->endpoint, function) == 0)
+			return true;
+	return false;
 }
 
 int notifications_topic_exists(void *arg, const char *topic_id)
@@ -837,6 +1007,8 @@ static int sub_unstore(struct notifications *n, struct sub *s)
 
 	for (struct pending *p = s->head; p && rc == 0; p = p->next)
 		rc = store_delete(n->env.store, K_DELIVERY, p->id);
+	if (rc == 0 && s->ndead > 0)
+		rc = deadletters_delete_all(n->env.store, s->id);
 	if (rc == 0)
 		rc = store_delete(n->env.store, K_SUB, s->id);
 	if (rc == 0)
@@ -1018,10 +1190,11 @@ int notifications_subscription_create(
 	if (spec->protocol < 0 || spec->protocol >= P__COUNT)
 		return fault_set(f, MDS_E_INVAL, "protocol",
 				 "protocol: not a protocol");
-	t = find_topic(n, spec->topic_id);
-	if (t == NULL || strcmp(t->id, spec->topic_id) != 0)
+	t = find_topic(n, spec->topic_id); /* its id or its name */
+	if (t == NULL)
 		return fault_set(f, MDS_E_INVAL, "topicId",
-				 "topicId: no topic '%.80s'", spec->topic_id);
+				 "topicId: no topic with the id or name "
+				 "'%.80s'", spec->topic_id);
 	rc = check_target(n, spec, f);
 	if (rc != 0)
 		return rc;
@@ -1065,7 +1238,10 @@ int notifications_subscription_create(
 		 proto_names[s->proto], t->id);
 	if (out != NULL) {
 		sub_view(s, out);
-		out->secret = s->secret; /* shown once, here */
+		/* The secret is shown once, here, where it is used: HTTP and
+		 * HTTPS deliveries are signed with it. */
+		out->secret = s->proto == P_HTTP || s->proto == P_HTTPS
+				      ? s->secret : NULL;
 	}
 	return 0;
 }
@@ -1134,9 +1310,13 @@ void notifications_subscription_each(
 	void *arg)
 {
 	struct notifications_subscription v;
+	/* The filter takes a topic's id or its name. */
+	struct topic *t = topic_id != NULL ? find_topic(n, topic_id) : NULL;
 
+	if (topic_id != NULL && t == NULL)
+		return;
 	for (struct sub *s = n->subs; s; s = s->next)
-		if (topic_id == NULL || strcmp(s->topic_id, topic_id) == 0) {
+		if (t == NULL || strcmp(s->topic_id, t->id) == 0) {
 			sub_view(s, &v);
 			fn(arg, &v);
 		}
@@ -1208,6 +1388,91 @@ int notifications_attempts_each(
 	if (rc != 0)
 		return fault_set(f, rc, "", "cannot read the deliveries: %s",
 				 mds_strerror(rc));
+	return 0;
+}
+
+/* ---- dead letters ---- */
+
+int notifications_dead_letters_each(
+	struct notifications *n, const char *sub_id,
+	void (*fn)(void *arg, const struct notifications_dead_letter *dl),
+	void *arg, struct fault *f)
+{
+	struct sub *s = find_sub(n, sub_id);
+	int rc;
+
+	if (s == NULL)
+		return fault_set(f, MDS_E_NOTFOUND, "",
+				 "no subscription '%.80s'", sub_id);
+	rc = deadletters_each(n->env.store, s->id, fn, arg);
+	if (rc != 0)
+		return fault_set(f, rc, "", "cannot read the dead letters: %s",
+				 mds_strerror(rc));
+	return 0;
+}
+
+int notifications_dead_letter_replay(struct notifications *n,
+				     const char *sub_id, const char *dead_id,
+				     char *delivery_id, size_t idsz,
+				     struct fault *f)
+{
+	struct sub *s = find_sub(n, sub_id);
+	struct deadletter_copy d;
+	struct pending *p;
+	json_t *doc;
+	int64_t now = ids_now_ms();
+	int rc;
+
+	if (n->closing)
+		return fault_set(f, MDS_E_UNAVAIL, "", "the daemon is closing");
+	if (s == NULL)
+		return fault_set(f, MDS_E_NOTFOUND, "",
+				 "no subscription '%.80s'", sub_id);
+	rc = deadletters_get(n->env.store, s->id, dead_id, &d);
+	if (rc == MDS_E_DB)
+		return fault_set(f, rc, "", "cannot read the dead letter");
+	if (rc != 0)
+		return fault_set(f, MDS_E_NOTFOUND, "",
+				 "subscription %s has no dead letter '%.80s'",
+				 s->id, dead_id);
+	if (s->npending >= MAX_PENDING) {
+		deadletters_copy_free(&d);
+		return fault_set(f, MDS_E_LIMIT, "",
+				 "%d deliveries are pending already",
+				 MAX_PENDING);
+	}
+	p = xcalloc(1, sizeof(*p));
+	ids_new(p->id, ID_LEN, "dl-");
+	p->key = xstrdup(d.ordering_key);
+	p->next_ms = now;
+	doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I}",
+			"id", p->id, "subscriptionId", s->id, "topicId",
+			s->topic_id, "messageId", d.message_id, "dedupeKey",
+			d.dedupe_key, "orderingKey", p->key, "message",
+			d.message, "attempts", 0, "nextAttemptMs",
+			(json_int_t)now, "createdMs", (json_int_t)now);
+	deadletters_copy_free(&d);
+	rc = store_begin(n->env.store);
+	save(n, K_DELIVERY, p->id, doc, &rc);
+	json_decref(doc);
+	if (rc == 0)
+		rc = deadletters_delete(n->env.store, dead_id);
+	if (rc == 0)
+		rc = store_commit(n->env.store);
+	if (rc != 0) {
+		store_rollback(n->env.store);
+		free(p->key);
+		free(p);
+		return fault_set(f, rc, "", "cannot queue the replay: %s",
+				 mds_strerror(rc));
+	}
+	s->ndead--;
+	sub_push(s, p);
+	if (delivery_id != NULL && idsz > 0)
+		snprintf(delivery_id, idsz, "%s", p->id);
+	log_info("notify", "%s: dead letter %s replayed as delivery %s",
+		 s->id, dead_id, p->id);
+	arm(n);
 	return 0;
 }
 
@@ -1316,10 +1581,24 @@ static int load_delivery(void *arg, const char *id, const char *json)
 	snprintf(p->id, sizeof(p->id), "%s", id);
 	p->attempts = (int)json_integer_value(json_object_get(o, "attempts"));
 	p->next_ms = json_integer_value(json_object_get(o, "nextAttemptMs"));
+	p->key = xstrdup(jstr(o, "orderingKey"));
 	json_decref(o);
 	/* A queue full before a restart stays full: MAX_PENDING still
 	 * bounds what new publishes add. */
 	sub_push(s, p);
+	return 0;
+}
+
+static int load_dead(void *arg, const char *id, const char *sub_id)
+{
+	struct loader *l = arg;
+	struct sub *s = find_sub(l->n, sub_id);
+
+	if (s == NULL)
+		json_array_append_new(l->stale,
+				      json_pack("[s,s]", DEADLETTERS_KIND, id));
+	else
+		s->ndead++;
 	return 0;
 }
 
@@ -1355,6 +1634,8 @@ int notifications_open(const struct notifications_env *env,
 		rc = store_each(env->store, K_SUB, load_sub, &l);
 	if (rc == 0)
 		rc = store_each(env->store, K_DELIVERY, load_delivery, &l);
+	if (rc == 0)
+		rc = deadletters_scan(env->store, load_dead, &l);
 	if (rc != 0) {
 		mds_diag(diag, diagsz, "cannot load topics and "
 			 "subscriptions: %s", mds_strerror(rc));

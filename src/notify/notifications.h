@@ -3,8 +3,12 @@
  *
  * A message published on a topic is queued durably (in the store) for every
  * subscription of the topic before publish returns, and delivered in order
- * per subscription, with exponential backoff between attempts and a bounded
- * number of attempts. Protocols: FUNCTION (an mdscale function by name),
+ * per subscription and dedupe key (messages of different keys do not wait
+ * for each other). A transient failure (timeout, crash, HTTP 408, 429,
+ * 5xx) is retried with exponential backoff up to a bounded number of
+ * attempts; a permanent one (the function refuses the message, another
+ * HTTP 4xx) is not. Either way a delivery that ends failed is kept as a
+ * dead letter, with its reason, to read and replay. Protocols: FUNCTION (an mdscale function by name),
  * HTTP and HTTPS (POST with an HMAC-SHA256 signature header over the body),
  * COMMAND (a program run without a shell, the message on stdin). Every
  * attempt is recorded. Pending deliveries survive a restart.
@@ -12,6 +16,7 @@
 #ifndef MDS_NOTIFICATIONS_H
 #define MDS_NOTIFICATIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -55,6 +60,11 @@ int notifications_publish(struct notifications *n, const char *topic_id,
 int notifications_publish_id(struct notifications *n, const char *topic_id,
 			     const char *dedupe_key, const char *message,
 			     char *message_id, size_t idsz);
+
+/* Whether topic_id (an id) exists and has a FUNCTION subscription to the
+ * function named function. */
+bool notifications_topic_reaches(struct notifications *n,
+				 const char *topic_id, const char *function);
 
 /* Returns 1 if the topic exists; for monitoring_topic_exists_fn. */
 int notifications_topic_exists(void *n, const char *topic_id);
@@ -125,7 +135,8 @@ extern const char *const notifications_protocols[];
  * defaults. The bounds in the comments are the caller's to keep (the API
  * checks them with its field table). */
 struct notifications_subscription_spec {
-	char topic_id[NOTIFICATIONS_ID_MAX + 1];
+	/* The topic's id or its name. */
+	char topic_id[NOTIFICATIONS_NAME_MAX + 1];
 	int protocol;         /* enum notifications_protocol */
 	/* FUNCTION: a function's name; HTTP(S): the URL; COMMAND: "". */
 	char endpoint[NOTIFICATIONS_URL_MAX + 1];
@@ -149,14 +160,17 @@ struct notifications_subscription {
 	const char *const *command;  /* COMMAND's argv; else NULL */
 	uint32_t max_attempts;
 	uint32_t timeout_s;
-	const char *secret;  /* only from create (shown once); else NULL */
+	/* Only from create (shown once), and only for HTTP and HTTPS,
+	 * whose deliveries are signed with it; else NULL. */
+	const char *secret;
 	int64_t created_ms;
 	size_t pending;      /* queued deliveries */
+	size_t dead_letters; /* kept, to read and replay */
 };
 
 /*
  * Creates a subscription. Checks what the spec's fields cannot say alone:
- * the topic exists, the endpoint or the command fits the protocol, the
+ * the topic exists (spec->topic_id: its id or its name), the endpoint or the command fits the protocol, the
  * function exists, the URL names a host, the program can run. Returns 0
  * and the subscription in *out (may be NULL; its secret set), or
  * MDS_E_INVAL / MDS_E_LIMIT / MDS_E_DB with f filled.
@@ -173,7 +187,8 @@ int notifications_subscription_delete(struct notifications *n,
 int notifications_subscription_get(struct notifications *n, const char *id,
 				   struct notifications_subscription *out,
 				   struct fault *f);
-/* Calls fn for every subscription (of topic_id only, if not NULL). */
+/* Calls fn for every subscription (of one topic only, by its id or its
+ * name, if topic_id is not NULL). */
 void notifications_subscription_each(
 	struct notifications *n, const char *topic_id,
 	void (*fn)(void *arg, const struct notifications_subscription *s),
@@ -200,6 +215,40 @@ int notifications_attempts_each(
 	struct notifications *n, const char *id,
 	void (*fn)(void *arg, const struct notifications_attempt *at),
 	void *arg, struct fault *f);
+
+/* One dead letter; every string is borrowed for the call. */
+struct notifications_dead_letter {
+	const char *id, *subscription_id, *topic_id, *message_id;
+	const char *dedupe_key;
+	const char *message;  /* the message as published */
+	const char *outcome;  /* REFUSED (permanent) or FAILED (attempts
+			       * used up) */
+	const char *reason;   /* the last attempt's error */
+	int attempts;
+	int64_t created_ms;
+};
+
+/*
+ * Calls fn for each dead letter of a subscription, oldest first. Returns
+ * 0, or MDS_E_NOTFOUND / MDS_E_DB with f filled.
+ */
+int notifications_dead_letters_each(
+	struct notifications *n, const char *sub_id,
+	void (*fn)(void *arg, const struct notifications_dead_letter *dl),
+	void *arg, struct fault *f);
+
+/*
+ * Queues a dead letter again as a new delivery of its subscription (its
+ * attempts start over) and removes it from the dead letters, in one
+ * commit. Copies the new delivery's id into delivery_id (idsz bytes; may
+ * be NULL). Returns 0, or MDS_E_NOTFOUND (no such subscription or dead
+ * letter), MDS_E_LIMIT (the queue is full), MDS_E_DB, MDS_E_UNAVAIL, with
+ * f filled.
+ */
+int notifications_dead_letter_replay(struct notifications *n,
+				     const char *sub_id, const char *dead_id,
+				     char *delivery_id, size_t idsz,
+				     struct fault *f);
 
 /* The delivery counts of one subscription since the daemon started. */
 struct notifications_stats {

@@ -257,6 +257,37 @@ class NotificationsTest(unittest.TestCase):
         s = self.d.api("GET", "/v1/subscriptions/" + sub["id"]).json
         self.assertEqual(s["pendingDeliveries"], 0)
 
+    def test_a_4xx_is_a_dead_letter_at_once_and_replays(self):
+        rcv = Receiver(plan=[400])
+        self.addCleanup(rcv.close)
+        t = self.topic("refusing-topic")
+        sub = self.subscribe(t, protocol="HTTP", endpoint=rcv.url,
+                             maxAttempts=5)
+        mid = self.publish(t, {"title": "not for me", "dedupeKey": "k-1"})
+        items = self.wait_deliveries(sub["id"], 1)
+        self.assertEqual([(d["outcome"], d["status"]) for d in items],
+                         [("REFUSED", 400)], items)
+        time.sleep(1.5)  # past the first backoff: no second attempt
+        self.assertEqual(rcv.count(), 1)
+        dead = self.d.api("GET", "/v1/subscriptions/%s/dead-letters"
+                          % sub["id"]).json["items"]
+        self.assertEqual([(x["messageId"], x["outcome"], x["attempts"])
+                          for x in dead], [(mid, "REFUSED", 1)])
+        self.assertIn("HTTP 400", dead[0]["reason"])
+        self.assertEqual(dead[0]["message"]["title"], "not for me")
+        # Replayed, the receiver now takes it.
+        r = self.d.api("POST", "/v1/subscriptions/%s/dead-letters/%s/replay"
+                       % (sub["id"], dead[0]["id"]), {})
+        self.assertEqual(r.status, 202, r)
+        items = self.wait_deliveries(sub["id"], 2)
+        self.assertEqual(items[-1]["outcome"], "SUCCEEDED", items)
+        self.assertEqual(items[-1]["messageId"], mid)
+        self.assertEqual(self.d.api("GET", "/v1/subscriptions/%s/dead-letters"
+                                    % sub["id"]).json["items"], [])
+        r = self.d.api("POST", "/v1/subscriptions/%s/dead-letters/%s/replay"
+                       % (sub["id"], dead[0]["id"]), {})
+        self.assertEqual(r.status, 404, r)
+
     def test_refused_and_hanging_receivers(self):
         closed = "http://127.0.0.1:%d/hook" % free_port()
         hang = Receiver(plan=["hang", "hang"])
@@ -453,17 +484,20 @@ class NotificationsTest(unittest.TestCase):
         self.assertEqual(c.returncode, 0, c)
         tid = json.loads(c.stdout)["topicId"]
         out = os.path.join(self.tmp, "cli-out.txt")
-        c = self.d.cli("subscription", "create", "--topic", tid,
+        # The topic by its name; a COMMAND delivery is not signed, so no
+        # secret is printed.
+        c = self.d.cli("subscription", "create", "--topic", "cli-topic",
                        "--protocol", "COMMAND", "--command", self.receiver,
                        "--command", out, "--max-attempts", "3")
         self.assertEqual(c.returncode, 0, c)
-        self.assertIn("secret:", c.stdout)
+        self.assertNotIn("secret", c.stdout)
+        self.assertIn(tid, c.stdout)
         c = self.d.cli("topic", "publish", tid, "--file", "-",
                        input='{"title": "via the CLI"}')
         self.assertEqual(c.returncode, 0, c)
         self.assertTrue(c.stdout.strip().startswith("msg-"), c)
         wait_for("the CLI message", lambda: self.read_lines(out))
-        c = self.d.cli("subscription", "list", "--topic", tid)
+        c = self.d.cli("subscription", "list", "--topic", "cli-topic")
         self.assertEqual(c.returncode, 0, c)
         sid = c.stdout.splitlines()[1].split()[0]
         self.assertTrue(sid.startswith("sub-"), c)

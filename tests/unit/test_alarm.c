@@ -355,6 +355,186 @@ static void test_message_json(void **state)
 	buf_free(&b);
 }
 
+/* Evaluates at now; returns the number of events. */
+static size_t ticks(struct fixture *f, int64_t now)
+{
+	alarm_events_reset(&f->ev);
+	assert_int_equal(alarm_eval(f->st, &f->def, f->db, now, &f->ev), 0);
+	return f->ev.n;
+}
+
+/* Version 1.5, hand-written: summary, metricValues, notificationType. */
+static void test_message_json_1_5(void **state)
+{
+	struct fixture *f = *state;
+	struct buf b;
+	char want[4096];
+
+	f->def.pending_ms = 60000;
+	f->def.version = ALARM_VERSION_1_5;
+	f->def.notification_title = xstrdup("High CPU on md1");
+	f->def.body = xstrdup("scale up");
+	feed(f, "i1", 1657320180000LL, 1657320300000LL, 90);
+	feed(f, "i1", 1657320300000LL, 1657320310000LL, 97.5);
+	assert_int_equal(tick(f, 1657320250000LL), -1); /* PENDING */
+	assert_int_equal(tick(f, 1657320310000LL), ALARM_OK_TO_FIRING);
+	buf_init(&b, 1 << 16);
+	assert_int_equal(alarm_message_json(&f->def, &f->ev.v[0], "u", &b),
+			 0);
+	snprintf(want, sizeof(want),
+		 "{\"dedupeKey\":\"%s\","
+		 "\"title\":\"High CPU on md1\","
+		 "\"body\":\"scale up\","
+		 "\"type\":\"OK_TO_FIRING\","
+		 "\"severity\":\"INFO\","
+		 "\"timestampEpochMillis\":1657320310000,"
+		 "\"timestamp\":\"2022-07-08T22:45:10Z\","
+		 "\"alarmMetaData\":[{"
+		 "\"id\":\"ocid1.alarm.oc1..high\","
+		 "\"status\":\"FIRING\","
+		 "\"severity\":\"INFO\","
+		 "\"namespace\":\"oci_datascience_modeldeploy\","
+		 "\"query\":\"CpuUtilization[1m]{resourceId = \\\"md1\\\"}"
+		 ".max() > 80\","
+		 "\"totalMetricsFiring\":1,"
+		 "\"dimensions\":[{\"instanceId\":\"i1\","
+		 "\"resourceId\":\"md1\"}],"
+		 "\"alarmUrl\":\"u\","
+		 "\"alarmSummary\":\"Alarm \\\"High CPU on md1\\\" is in a "
+		 "\\\"FIRING\\\" state; because 1 metrics meet the trigger "
+		 "rule: \\\"CpuUtilization[1m]{resourceId = \\\"md1\\\"}"
+		 ".max() > 80\\\", with a trigger delay of PT1M\","
+		 "\"metricValues\":[{\"CpuUtilization[1m]{resourceId = "
+		 "\\\"md1\\\"}.max()\":\"97.5\"}]}],"
+		 "\"notificationType\":\"Group notifications across metric "
+		 "streams\","
+		 "\"version\":1.5}",
+		 f->ev.v[0].dedupe_key);
+	assert_string_equal(buf_str(&b), want);
+	buf_free(&b);
+}
+
+/* 1.3 clears a stream without data at once; 1.5 holds it, then RESET. */
+static void test_reset_after_absence(void **state)
+{
+	struct fixture *f = *state;
+	struct buf b;
+
+	f->def.pending_ms = 0;
+	f->def.version = ALARM_VERSION_1_5;
+	f->def.reset_ms = 3 * MIN;
+	f->def.repeat_ms = 2 * MIN;
+	feed(f, "i1", 0, 2 * MIN, 90);
+	feed(f, "i2", 0, 6 * MIN, 95);
+	assert_int_equal(tick(f, 1 * MIN), ALARM_OK_TO_FIRING);
+	assert_int_equal(f->ev.v[0].nstreams, 2);
+	/* i1 has no data in [2m, 3m) and after: still FIRING, held. */
+	assert_int_equal(tick(f, 3 * MIN), ALARM_REPEAT);
+	assert_int_equal(f->ev.v[0].nstreams, 2);
+	assert_int_equal(alarm_state_firing(f->st), 2);
+	/* Its last data was at the evaluation at 1m: it resets at 4m. */
+	assert_int_equal(tick(f, 4 * MIN - 1), -1);
+	assert_int_equal(tick(f, 4 * MIN), ALARM_RESET);
+	assert_int_equal(f->ev.v[0].status, ALARM_FIRING);
+	assert_int_equal(f->ev.v[0].total_firing, 1);
+	assert_int_equal(f->ev.v[0].nstreams, 1);
+	assert_string_equal(ev_dim(&f->ev.v[0], 0, "instanceId"), "i1");
+	assert_false(f->ev.v[0].streams[0].has_value);
+	buf_init(&b, 1 << 16);
+	assert_int_equal(alarm_message_json(&f->def, &f->ev.v[0], NULL, &b),
+			 0);
+	assert_non_null(strstr(buf_str(&b), "\"type\":\"RESET\""));
+	assert_non_null(strstr(buf_str(&b), "\"metricValues\":[]"));
+	buf_free(&b);
+	assert_int_equal(alarm_state_firing(f->st), 1);
+	/* i2 repeats alone, then stops: the last stream resets and the
+	 * alarm is OK. */
+	assert_int_equal(tick(f, 6 * MIN), ALARM_REPEAT);
+	assert_int_equal(f->ev.v[0].nstreams, 1);
+	assert_int_equal(tick(f, 7 * MIN), -1);
+	assert_int_equal(tick(f, 9 * MIN), ALARM_RESET);
+	assert_int_equal(f->ev.v[0].status, ALARM_OK);
+	assert_int_equal(alarm_state_status(f->st), ALARM_OK);
+
+	/* 1.3: the same absence clears at once, FIRING_TO_OK. */
+	alarm_state_reset(f->st);
+	f->def.version = ALARM_VERSION_1_3;
+	feed(f, "i1", 20 * MIN, 21 * MIN, 90);
+	assert_int_equal(tick(f, 21 * MIN), ALARM_OK_TO_FIRING);
+	assert_int_equal(tick(f, 23 * MIN), ALARM_FIRING_TO_OK);
+}
+
+/* Per dimension: each stream fires, repeats and clears on its own. */
+static void test_per_dimension(void **state)
+{
+	struct fixture *f = *state;
+	char k1[ALARM_DEDUPE_KEY_LEN + 1];
+
+	f->def.pending_ms = 0;
+	f->def.per_dimension = 1;
+	f->def.repeat_ms = 5 * MIN;
+	feed(f, "i1", 0, 10 * MIN, 90);
+	feed(f, "i2", 2 * MIN, 4 * MIN, 95);
+	feed(f, "i2", 4 * MIN, 10 * MIN, 10);
+	assert_int_equal(ticks(f, 1 * MIN), 1);
+	assert_int_equal(f->ev.v[0].type, ALARM_OK_TO_FIRING);
+	assert_true(f->ev.v[0].per_stream);
+	assert_string_equal(ev_dim(&f->ev.v[0], 0, "instanceId"), "i1");
+	snprintf(k1, sizeof(k1), "%s", f->ev.v[0].dedupe_key);
+	/* i2 fires while i1 is firing: its own OK_TO_FIRING, own key. */
+	assert_int_equal(ticks(f, 3 * MIN), 1);
+	assert_int_equal(f->ev.v[0].type, ALARM_OK_TO_FIRING);
+	assert_string_equal(ev_dim(&f->ev.v[0], 0, "instanceId"), "i2");
+	assert_int_equal(f->ev.v[0].total_firing, 2);
+	assert_string_not_equal(f->ev.v[0].dedupe_key, k1);
+	/* i2 clears with data below the threshold; i1 is untouched. */
+	assert_int_equal(ticks(f, 5 * MIN), 1);
+	assert_int_equal(f->ev.v[0].type, ALARM_FIRING_TO_OK);
+	assert_string_equal(ev_dim(&f->ev.v[0], 0, "instanceId"), "i2");
+	assert_true(f->ev.v[0].streams[0].value == 10);
+	assert_int_equal(f->ev.v[0].status, ALARM_FIRING);
+	/* i1 repeats 5 minutes after its own first message. */
+	assert_int_equal(ticks(f, 6 * MIN - 1), 0);
+	assert_int_equal(ticks(f, 6 * MIN), 1);
+	assert_int_equal(f->ev.v[0].type, ALARM_REPEAT);
+	assert_string_equal(f->ev.v[0].dedupe_key, k1);
+	/* Grouped, the same data gives one OK_TO_FIRING only. */
+	alarm_state_reset(f->st);
+	f->def.per_dimension = 0;
+	assert_int_equal(ticks(f, 1 * MIN), 1);
+	assert_int_equal(ticks(f, 3 * MIN), 0);
+}
+
+static void test_suppression_and_version(void **state)
+{
+	struct fixture *f = *state;
+	enum alarm_version v;
+	char diag[128] = "";
+
+	assert_false(alarm_def_suppressed(&f->def, 0));
+	f->def.suppress_from_ms = 1000;
+	f->def.suppress_until_ms = 2000;
+	assert_false(alarm_def_suppressed(&f->def, 999));
+	assert_true(alarm_def_suppressed(&f->def, 1000));
+	assert_true(alarm_def_suppressed(&f->def, 1999));
+	assert_false(alarm_def_suppressed(&f->def, 2000));
+	assert_int_equal(alarm_def_validate(&f->def, diag, sizeof(diag)), 0);
+	f->def.suppress_until_ms = 1000;
+	assert_int_equal(alarm_def_validate(&f->def, diag, sizeof(diag)),
+			 MDS_E_INVAL);
+	assert_string_equal(diag, "suppression.timeSuppressUntil must be "
+			    "after timeSuppressFrom");
+	assert_int_equal(alarm_version_parse("1.3", &v), 0);
+	assert_int_equal(v, ALARM_VERSION_1_3);
+	assert_int_equal(alarm_version_parse("1.X", &v), 0);
+	assert_int_equal(v, ALARM_VERSION_1_5);
+	assert_int_equal(alarm_version_parse("1.4", &v), MDS_E_INVAL);
+	assert_string_equal(alarm_version_name(ALARM_VERSION_1_5), "1.5");
+	assert_int_equal(mql_expression_len(f->def.query),
+			 strlen("CpuUtilization[1m]{resourceId = \"md1\"}"
+				".max()"));
+}
+
 static void test_def(void **state)
 {
 	struct fixture *f = *state;
@@ -367,7 +547,12 @@ static void test_def(void **state)
 	assert_int_equal(alarm_def_validate(&f->def, diag, sizeof(diag)),
 			 MDS_E_INVAL);
 	assert_string_equal(diag, "repeatNotificationDuration must be from "
-			    "PT1S to P1D");
+			    "PT1S to P30D");
+	f->def.repeat_ms = 30 * 24 * 60 * MIN; /* P30D, OCI's most */
+	assert_int_equal(alarm_def_validate(&f->def, diag, sizeof(diag)), 0);
+	f->def.repeat_ms = 30 * 24 * 60 * MIN + 1000;
+	assert_int_equal(alarm_def_validate(&f->def, diag, sizeof(diag)),
+			 MDS_E_INVAL);
 	f->def.repeat_ms = 0;
 	f->def.pending_ms = -1;
 	assert_int_equal(alarm_def_validate(&f->def, diag, sizeof(diag)),
@@ -408,6 +593,10 @@ static void test_def(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		T(test_message_json_1_5),
+		T(test_reset_after_absence),
+		T(test_per_dimension),
+		T(test_suppression_and_version),
 		T(test_pending_then_firing), T(test_pending_interrupted),
 		T(test_repeat_and_recovery), T(test_gap_in_data),
 		T(test_absent),              T(test_multiple_streams),

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/alarm_json.h"
 #include "api/api.h"
 #include "api/fields.h"
 #include "daemon/config.h"
@@ -36,6 +37,7 @@ static const struct documented bodies[] = {
 	{ "notifications.md", "subscription", api_subscription_fields },
 	{ "notifications.md", "function", api_function_fields },
 	{ "autoscale.md", "autoscale", api_autoscale_policy_fields },
+	{ "monitoring.md", "alarm", alarm_json_fields },
 	{ "api.md", "deployment", api_deployment_fields },
 	{ "api.md", "deployment-update", api_deployment_update_fields },
 	{ "api.md", "token", api_token_fields },

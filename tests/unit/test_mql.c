@@ -174,8 +174,11 @@ static void test_parse_filters(void **state)
 	assert_int_equal(n, 5);
 	assert_int_equal(c[0].nterms, 2);
 	assert_string_equal(c[0].terms[1].value, "y");
-	assert_int_equal(c[1].terms[0].op, TSDB_MATCH_GLOB);
-	assert_int_equal(c[2].terms[0].op, TSDB_MATCH_NOT_GLOB);
+	/* Only =~ matches patterns: a '*' after = or != is literal. */
+	assert_int_equal(c[1].terms[0].op, TSDB_MATCH_EQ);
+	assert_string_equal(c[1].terms[0].value, "p*");
+	assert_string_equal(mql_filter_value(q, "b"), "p*");
+	assert_int_equal(c[2].terms[0].op, TSDB_MATCH_NE);
 	assert_int_equal(c[3].nterms, 2);
 	assert_string_equal(c[3].terms[0].value, "ol8");
 	assert_string_equal(c[3].terms[1].value, "ol7*");
@@ -198,7 +201,8 @@ static void test_parse_filters(void **state)
 	assert_string_equal(mql_stat_name(MQL_STAT_PERCENTILE), "percentile");
 }
 
-#define STATS "absent, avg, count, last, max, mean, min, percentile, rate, sum"
+#define STATS "absent, avg, count, first, increment, last, max, mean, min, " \
+	"percentile, rate, sum"
 
 static void test_parse_errors(void **state)
 {
@@ -478,6 +482,8 @@ static void test_eval_statistics(void **state)
 		{ "sum()", 210, 100 },     { "count()", 6, 2 },
 		{ "mean()", 35, 50 },      { "avg()", 35, 50 },
 		{ "last()", 60, 95 },      { "rate()", 1.0, 1.8 },
+		/* first: 540000:10 and 545000:5; increment: last - first. */
+		{ "first()", 10, 5 },      { "increment()", 50, 90 },
 		{ "percentile(0.9)", 55, 86 },
 		{ "percentile(0.5)", 35, 50 },
 	};
@@ -498,6 +504,190 @@ static void test_eval_statistics(void **state)
 				 cases[i].b);
 		assert_false(f->r.streams[0].points[0].holds);
 	}
+}
+
+/* A '*' after = is the byte '*'; =~ is the only pattern match. */
+static void test_eval_star_is_literal(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId = \"md*\"}.max()",
+			      600000), 0);
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId != \"md*\"}.max()",
+			      600000), 3);
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId =~ \"md*\"}.max()",
+			      600000), 3);
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId =~ \"md2|x\"}.max()",
+			      600000), 1);
+	assert_int_equal(eval(f, "Nothing[1m].max()", 600000), 0);
+}
+
+/* Looks up the stream with resourceId rid and instanceId iid (NULL:
+ * none); returns its index or fails. */
+static size_t find(const struct fixture *f, const char *rid, const char *iid)
+{
+	for (size_t i = 0; i < f->r.nstreams; i++) {
+		const char *r = dim(f, i, "resourceId");
+		const char *n = dim(f, i, "instanceId");
+
+		if ((rid == NULL ? r == NULL : r && !strcmp(r, rid)) &&
+		    (iid == NULL ? n == NULL : n && !strcmp(n, iid)))
+			return i;
+	}
+	fail_msg("no stream %s/%s", rid ? rid : "-", iid ? iid : "-");
+	return 0;
+}
+
+static void assert_near(double got, double want)
+{
+	if (fabs(got - want) > 1e-9)
+		fail_msg("got %g, want %g", got, want);
+}
+
+/* Arithmetic: with numbers, between queries (joined on dimensions). */
+static void test_eval_arithmetic(void **state)
+{
+	struct fixture *f = *state;
+
+	/* md1: i1 max 60, i2 max 95. */
+	assert_int_equal(eval(f, "100 - Cpu[1m]{resourceId = \"md1\"}.max()",
+			      600000), 2);
+	assert_near(value(f, find(f, "md1", "i1")), 40);
+	assert_near(value(f, find(f, "md1", "i2")), 5);
+	/* max - min per stream: 60-10, 95-5, 7-7. */
+	assert_int_equal(eval(f, "Cpu[1m].max() - Cpu[1m].min()", 600000), 3);
+	assert_near(value(f, find(f, "md1", "i1")), 50);
+	assert_near(value(f, find(f, "md1", "i2")), 90);
+	assert_near(value(f, find(f, "md2", "i1")), 0);
+	/* Precedence: * and / before + and -; unary minus. */
+	assert_int_equal(eval(f, "Cpu[1m].max() / 2 + 1", 600000), 3);
+	assert_near(value(f, find(f, "md1", "i1")), 31);
+	assert_near(value(f, find(f, "md1", "i2")), 48.5);
+	assert_near(value(f, find(f, "md2", "i1")), 4.5);
+	assert_int_equal(eval(f, "-Cpu[1m]{resourceId = \"md2\"}.max() * 2",
+			      600000), 1);
+	assert_near(value(f, 0), -14);
+	assert_int_equal(eval(f, "(Cpu[1m].max() + Cpu[1m].min()) * 10",
+			      600000), 3);
+	assert_near(value(f, find(f, "md1", "i2")), 1000);
+	/* No common dimensions: no streams; x / 0 has no value. */
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId = \"md1\"}.max() + "
+			      "Cpu[1m]{resourceId = \"md2\"}.max()", 600000),
+			 0);
+	assert_int_equal(eval(f, "Cpu[1m].max() / 0", 600000), 0);
+	/* A condition over arithmetic. */
+	assert_int_equal(eval(f, "100 - Cpu[1m].max() > 30", 600000), 3);
+	assert_true(f->r.streams[find(f, "md1", "i1")].points[0].holds);
+	assert_false(f->r.streams[find(f, "md1", "i2")].points[0].holds);
+	assert_true(f->r.streams[find(f, "md2", "i1")].points[0].holds);
+}
+
+/* && and || join conditions stream by stream. */
+static void test_eval_joins(void **state)
+{
+	struct fixture *f = *state;
+
+	/* i1: max 60, mean 35; i2: 95, 50; md2: 7, 7. */
+	assert_int_equal(eval(f, "Cpu[1m].max() > 50 && Cpu[1m].mean() < 40",
+			      600000), 3);
+	assert_true(f->r.streams[find(f, "md1", "i1")].points[0].holds);
+	assert_false(f->r.streams[find(f, "md1", "i2")].points[0].holds);
+	assert_false(f->r.streams[find(f, "md2", "i1")].points[0].holds);
+	/* i1: 60 > 90 no, min 10 < 8 no; i2: yes; md2: min 7 < 8. */
+	assert_int_equal(eval(f, "Cpu[1m].max() > 90 || Cpu[1m].min() < 8",
+			      600000), 3);
+	assert_false(f->r.streams[find(f, "md1", "i1")].points[0].holds);
+	assert_true(f->r.streams[find(f, "md1", "i2")].points[0].holds);
+	assert_true(f->r.streams[find(f, "md2", "i1")].points[0].holds);
+	/* && binds tighter than ||: false && x || true. */
+	assert_int_equal(eval(f, "Cpu[1m].max() > 1000 && Cpu[1m].max() > 0 "
+			      "|| Cpu[1m].min() < 8", 600000), 3);
+	assert_true(f->r.streams[find(f, "md2", "i1")].points[0].holds);
+	assert_false(f->r.streams[find(f, "md1", "i1")].points[0].holds);
+	/* || keeps a stream only one side has. */
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId = \"md1\"}.max() > 90 || "
+			      "Cpu[1m]{resourceId = \"md2\"}.max() > 5",
+			      600000), 3);
+	assert_true(f->r.streams[find(f, "md2", "i1")].points[0].holds);
+	assert_true(f->r.streams[find(f, "md1", "i2")].points[0].holds);
+	assert_false(f->r.streams[find(f, "md1", "i1")].points[0].holds);
+}
+
+/* A nested query aggregates the inner streams at each point. */
+static void test_eval_nested(void **state)
+{
+	struct fixture *f = *state;
+
+	/* Streams with max > 50: i1 (60) and i2 (95). */
+	assert_int_equal(eval(f, "(Cpu[1m].max() > 50).grouping().sum()",
+			      600000), 1);
+	assert_int_equal(f->r.streams[0].ndims, 0);
+	assert_near(value(f, 0), 2);
+	assert_int_equal(eval(f, "(Cpu[1m].max() > 50).grouping().count()",
+			      600000), 1);
+	assert_near(value(f, 0), 2);
+	assert_int_equal(eval(f, "(Cpu[1m].max()).grouping().mean()", 600000),
+			 1);
+	assert_near(value(f, 0), (60.0 + 95 + 7) / 3);
+	assert_int_equal(eval(f, "(Cpu[1m].max()).groupBy(resourceId).max()",
+			      600000), 2);
+	assert_near(value(f, find(f, "md1", NULL)), 95);
+	assert_near(value(f, find(f, "md2", NULL)), 7);
+	assert_int_equal(eval(f, "(Cpu[1m].max()).groupBy(resourceId).min()",
+			      600000), 2);
+	assert_near(value(f, find(f, "md1", NULL)), 60);
+	/* A condition on the nested result. */
+	assert_int_equal(eval(f, "(Cpu[1m].max() > 50).grouping().sum() >= 2",
+			      600000), 1);
+	assert_true(f->r.streams[0].points[0].holds);
+	assert_int_equal(eval(f, "(Cpu[1m].max() > 50).grouping().sum() > 2",
+			      600000), 1);
+	assert_false(f->r.streams[0].points[0].holds);
+}
+
+static void test_parse_expressions(void **state)
+{
+	struct mql_query *q;
+
+	(void)state;
+	q = parse_ok("100 - CpuUtilization[1m]{resourceId = \"X\"}.mean() > 20");
+	assert_true(mql_has_condition(q));
+	assert_string_equal(mql_metric(q), "CpuUtilization");
+	assert_string_equal(mql_filter_value(q, "resourceId"), "X");
+	assert_int_equal(mql_expression_len(q),
+			 strlen("100 - CpuUtilization[1m]{resourceId = \"X\"}"
+				".mean()"));
+	mql_free(q);
+	q = parse_ok("A[1m].max() > 1 && B[5m].min() < 2");
+	assert_true(mql_has_condition(q));
+	assert_string_equal(mql_metric(q), "A");
+	assert_int_equal(mql_interval_ms(q), 60000);
+	assert_int_equal(mql_expression_len(q),
+			 strlen("A[1m].max() > 1 && B[5m].min() < 2"));
+	assert_int_equal(mql_add_filter(q, "resourceGroup", "g"), 0);
+	mql_free(q);
+	q = parse_ok("A[1m].max() * 2");
+	assert_false(mql_has_condition(q));
+	mql_free(q);
+	/* Errors point at the column. */
+	parse_err("Cpu[1m].max() + ", MDS_E_PARSE,
+		  "column 17: expected a metric name, found end of input");
+	parse_err("(Cpu[1m].max() > 1", MDS_E_PARSE,
+		  "column 19: expected ')', found end of input");
+	parse_err("Cpu[1m].max() & Cpu[1m].min()", MDS_E_PARSE,
+		  "column 15: expected end of input, an operator (+ - * / "
+		  "&& ||) or a condition, found '&'");
+	parse_err("(Cpu[1m].max()).nope()", MDS_E_PARSE,
+		  "column 17: expected a statistic of streams (count, max, "
+		  "mean, avg, min, sum) or grouping function, found 'nope'");
+	parse_err("1 + 2", MDS_E_PARSE, "column 1: expected a metric query "
+		  "in the expression, found '1'");
+	parse_err("Cpu[1m].max() > 1 && Mem[1m].Max() > 1", MDS_E_PARSE,
+		  "column 30: expected a statistic (" STATS ") or grouping "
+		  "function, found 'Max'");
+	parse_err("((((((((((((((((((Cpu[1m].max()))))))))))))))))))",
+		  MDS_E_PARSE, "column 17: expected at most 16 levels of "
+		  "parentheses, found '('");
 }
 
 static void test_eval_grouping(void **state)
@@ -559,7 +749,7 @@ static void test_eval_conditions(void **state)
 			      ".max()", 600000), 2);
 	assert_int_equal(eval(f, "Cpu[1m]{resourceId =~ \"md*\"}.max()",
 			      600000), 3);
-	assert_int_equal(eval(f, "Cpu[1m]{resourceId = \"md*\", "
+	assert_int_equal(eval(f, "Cpu[1m]{resourceId =~ \"md*\", "
 			      "instanceId =~ \"x|i2\"}.max()", 600000), 1);
 	/* Nothing there is not an error. */
 	assert_int_equal(eval(f, "Nope[1m].max()", 600000), 0);
@@ -693,6 +883,15 @@ int main(void)
 		cmocka_unit_test(test_parse_limits),
 		cmocka_unit_test(test_parse_pathological),
 		cmocka_unit_test_setup_teardown(test_eval_statistics, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_eval_star_is_literal,
+						setup, teardown),
+		cmocka_unit_test(test_parse_expressions),
+		cmocka_unit_test_setup_teardown(test_eval_arithmetic, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_eval_joins, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_eval_nested, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_eval_grouping, setup,
 						teardown),
