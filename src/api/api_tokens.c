@@ -202,7 +202,18 @@ static void new_secret(struct token *t, char secret[65])
 	sha256(secret, 64, t->sha256);
 }
 
-/* Writes t to the store; answers 503 and returns non-zero on failure. */
+/* Answers a failed store write: 507 on a full disk, else 503; nothing
+ * changed. */
+static void reply_store_error(struct api_call *c, int rc, const char *what)
+{
+	struct fault f;
+
+	fault_set(&f, rc == MDS_E_NOSPACE ? MDS_E_NOSPACE : MDS_E_DB, "",
+		  "%s: %s; nothing changed", what, mds_strerror(rc));
+	api_reply_fault(c, &f);
+}
+
+/* Writes t to the store; answers and returns non-zero on failure. */
 static int save(struct api_call *c, const struct token *t)
 {
 	char *doc = token_doc(t);
@@ -210,9 +221,7 @@ static int save(struct api_call *c, const struct token *t)
 
 	free(doc);
 	if (rc != 0)
-		api_reply_error(c, 503, "ServiceUnavailable", NULL,
-				"the token could not be stored: the change "
-				"was not made");
+		reply_store_error(c, rc, "the token could not be stored");
 	return rc;
 }
 
@@ -328,15 +337,16 @@ static void tokens_revoke(struct api_call *c)
 {
 	struct tokens *ts = c->api->tokens;
 	struct token *t = find(ts, c->id);
+	int rc;
 
 	if (t == NULL) {
 		api_reply_error(c, 404, "NotFound", NULL, "no such token");
 		return;
 	}
-	if (store_delete(ts->store, TOKENS_KIND, t->id) != 0) {
-		api_reply_error(c, 503, "ServiceUnavailable", NULL,
-				"the token could not be revoked in the store: "
-				"it still works");
+	rc = store_delete(ts->store, TOKENS_KIND, t->id);
+	if (rc != 0) {
+		reply_store_error(c, rc, "the token could not be revoked (it "
+				  "still works)");
 		return;
 	}
 	*t = ts->v[--ts->n];
