@@ -219,6 +219,33 @@ static const struct cli_cmd cli_cmds[] = {
 		.exec = cli_topic_publish,
 	},
 	{
+		.name = "token create",
+		.usage = "[--name NAME] [--read-only]",
+		.help = "Issues an API token and prints it, once.\n"
+			"--read-only: the token may read everything and change "
+			"nothing.\nNeeds the data directory's token.",
+		.exec = cli_token_create,
+	},
+	{
+		.name = "token list",
+		.usage = "",
+		.help = "Lists the issued tokens (never their secrets).",
+		.exec = cli_token_list,
+	},
+	{
+		.name = "token rotate",
+		.usage = "ID",
+		.help = "Gives a token a new secret and prints it, once; the old "
+			"one stops working.",
+		.exec = cli_token_rotate,
+	},
+	{
+		.name = "token revoke",
+		.usage = "ID",
+		.help = "Revokes a token: it stops working at once.",
+		.exec = cli_token_revoke,
+	},
+	{
 		.name = "subscription create",
 		.usage = "--topic ID|NAME --protocol FUNCTION|HTTPS|HTTP|COMMAND\n"
 			 "\t(--endpoint FUNCTION-OR-URL | --command ARG [--command ARG ...])\n"

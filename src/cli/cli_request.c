@@ -155,6 +155,25 @@ static void set_cacert(struct cli_ctx *ctx, CURL *c)
 		curl_easy_setopt(c, CURLOPT_CAINFO, f);
 }
 
+/* Adds "Authorization: Bearer <token>" to *headers when a token can be
+ * found; *auth gets the header line (the caller frees it). Returns 0 or
+ * MDS_E_INVAL for a token that cannot go into a header. */
+static int add_token(struct cli_ctx *ctx, struct curl_slist **headers,
+	char **auth)
+{
+	int rc;
+
+	resolve_token(ctx);
+	if (ctx->token == NULL)
+		return 0;
+	rc = check_token(ctx, ctx->token);
+	if (rc != 0)
+		return rc;
+	*auth = xasprintf("Authorization: Bearer %s", ctx->token);
+	*headers = curl_slist_append(*headers, *auth);
+	return 0;
+}
+
 int cli_request(struct cli_ctx *ctx, const char *method, const char *path,
 	const json_t *body, long *status, json_t **json)
 {
@@ -185,15 +204,10 @@ int cli_request(struct cli_ctx *ctx, const char *method, const char *path,
 	}
 	url = xasprintf("%s%s", ctx->url_owned, path);
 	headers = curl_slist_append(headers, "Accept: application/json");
+	rc = add_token(ctx, &headers, &auth);
+	if (rc != 0)
+		goto out;
 	if (strcmp(method, "GET") != 0) {
-		resolve_token(ctx);
-		if (ctx->token != NULL) {
-			rc = check_token(ctx, ctx->token);
-			if (rc != 0)
-				goto out;
-			auth = xasprintf("Authorization: Bearer %s", ctx->token);
-			headers = curl_slist_append(headers, auth);
-		}
 		payload = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
 		if (payload != NULL) {
 			headers = curl_slist_append(headers,
@@ -306,7 +320,7 @@ int cli_request_stream(struct cli_ctx *ctx, const char *path,
 	char errbuf[CURL_ERROR_SIZE];
 	struct curl_slist *headers = NULL;
 	struct line_sink sink;
-	char *url = NULL;
+	char *url = NULL, *auth = NULL;
 	CURLcode cc;
 	CURL *c;
 	int rc;
@@ -334,6 +348,9 @@ int cli_request_stream(struct cli_ctx *ctx, const char *path,
 	sink.curl = c;
 	url = xasprintf("%s%s", ctx->url_owned, path);
 	headers = curl_slist_append(headers, "Accept: application/x-ndjson");
+	rc = add_token(ctx, &headers, &auth);
+	if (rc != 0)
+		goto out;
 	if (headers == NULL)
 		abort(); /* curl_slist_append fails only without memory */
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -381,6 +398,7 @@ out:
 	if (ctx->curl != NULL)
 		curl_easy_reset(ctx->curl); /* it pointed at our buffers */
 	curl_slist_free_all(headers);
+	free(auth);
 	free(url);
 	buf_free(&sink.line);
 	buf_free(&sink.error);

@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/api_tokens.h"
 #include "notify/alertmanager.h"
 #include "notify/autoscale.h"
 #include "deploy/cgroup.h"
@@ -65,6 +68,7 @@ struct daemon {
 	char gateway_url[128];
 	char api_url[128];
 	struct store *store;
+	struct tokens *tokens;
 	struct cgroup_sys *cgroups;
 	struct httpc *httpc;
 	struct backend *local; /* the local backend of deployments */
@@ -102,6 +106,21 @@ void serve_usage(FILE *out)
 	      "                     [--log-format text|json] "
 	      "[--insecure-listen]\n",
 	      out);
+}
+
+/* Run as root, the daemon starts instances as config->run_as_user: that
+ * user must exist. Returns 0, or -1 after saying how to fix it. */
+static int check_run_as_user(const struct config *cfg)
+{
+	if (geteuid() != 0 || cfg->run_as_user[0] == '\0')
+		return 0;
+	if (getpwnam(cfg->run_as_user) != NULL)
+		return 0;
+	fprintf(stderr, "mdscale: the user '%s' that instances run as does "
+		"not exist: create it (adduser --system --group %s), or name "
+		"another in the configuration's runAsUser\n",
+		cfg->run_as_user, cfg->run_as_user);
+	return -1;
 }
 
 /* Creates the token at first start, or reads it. */
@@ -530,6 +549,11 @@ int serve_main(int argc, char **argv)
 	size_t nbackends;
 	int rc, status = 1;
 
+	/* Whatever the daemon inherited above stderr (a descriptor its
+	 * parent left open) stays the daemon's: no child gets it. Failure
+	 * (a kernel before 5.11) leaves only the launcher's close. */
+	(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+
 	config_defaults(&dm->config);
 	dm->lock_fd = -1;
 	dm->data_dir = paths_default_data_dir();
@@ -556,6 +580,8 @@ int serve_main(int argc, char **argv)
 		goto out;
 	}
 	dm->self_exe[n] = '\0';
+	if (check_run_as_user(&dm->config) != 0)
+		goto out;
 	/* Everything the daemon creates is private to its user: the data
 	 * directory holds the token, deployment environments and logs.
 	 * Instances get the usual umask back (serve_instance_exec). */
@@ -574,6 +600,11 @@ int serve_main(int argc, char **argv)
 	if (rc == 0)
 		rc = store_open(db, &dm->store, diag, sizeof(diag));
 	free(db);
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out;
+	}
+	rc = tokens_open(dm->store, dm->token, &dm->tokens, diag, sizeof(diag));
 	if (rc != 0) {
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out;
@@ -648,6 +679,7 @@ int serve_main(int argc, char **argv)
 	fenv = (struct functions_env){
 		.loop = &dm->loop, .store = dm->store,
 		.data_dir = dm->data_dir,
+		.run_as_user = dm->config.run_as_user,
 	};
 	rc = functions_open(&fenv, &dm->functions, diag, sizeof(diag));
 	if (rc != 0) {
@@ -721,7 +753,7 @@ int serve_main(int argc, char **argv)
 		.autoscale = dm->autoscale,
 		.logging = dm->logging,
 		.config = &dm->config,
-		.token = dm->token,
+		.tokens = dm->tokens,
 		.cgroup_name = cgroup_version_name(dm->cgroups),
 		.gateway = dm->gateway,
 		.alertmanager = dm->alertmanager,
@@ -807,6 +839,7 @@ out_close:
 		log_debug("serve", "loop closed with handles open");
 	httpc_global_cleanup();
 out:
+	tokens_free(dm->tokens);
 	store_close(dm->store);
 	cgroup_sys_free(dm->cgroups);
 	whsig_seen_free(dm->webhook_seen);
@@ -819,13 +852,53 @@ out:
 	return status;
 }
 
+/* Switches to user name for good: its group alone, then its uid, and its
+ * HOME. Returns 0, or -1 after saying why on stderr. */
+static int drop_privileges(const char *name)
+{
+	struct passwd *pw = getpwnam(name);
+
+	if (pw == NULL) {
+		fprintf(stderr, "mdscale: cannot run as user '%s': no such "
+			"user (create it: adduser --system --group %s)\n",
+			name, name);
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0) {
+		fprintf(stderr, "mdscale: cannot run as user '%s': %s\n",
+			name, strerror(errno));
+		return -1;
+	}
+	/* No way back: a process that can become root again has not
+	 * dropped anything. */
+	if (pw->pw_uid != 0 && setuid(0) == 0) {
+		fprintf(stderr, "mdscale: could regain root after switching "
+			"to '%s'; not starting\n", name);
+		return -1;
+	}
+	setenv("HOME", pw->pw_dir, 1);
+	return 0;
+}
+
+/* Closes every descriptor above stderr that the launcher inherited. */
+static void close_inherited(void)
+{
+	if (close_range(3, ~0U, 0) == 0)
+		return;
+	for (int fd = 3; fd < 65536; fd++)
+		close(fd);
+}
+
 int serve_instance_exec(int argc, char **argv)
 {
 	int i;
 
-	/* argv: __instance PROCS -- PROGRAM ARGS... */
-	if (argc < 4 || strcmp(argv[2], "--") != 0) {
-		fputs("mdscale: __instance: usage: __instance PROCS -- "
+	/* argv: __instance PROCS USER -- PROGRAM ARGS... The cgroup is
+	 * joined first, while the launcher may still write its files, then
+	 * the user is switched to, then nothing inherited is left open. */
+	if (argc < 5 || strcmp(argv[3], "--") != 0) {
+		fputs("mdscale: __instance: usage: __instance PROCS USER -- "
 		      "PROGRAM [ARGS...]\n", stderr);
 		return 127;
 	}
@@ -834,8 +907,11 @@ int serve_instance_exec(int argc, char **argv)
 			argv[1], strerror(errno));
 		return 127;
 	}
-	i = 3;
+	if (strcmp(argv[2], "-") != 0 && drop_privileges(argv[2]) != 0)
+		return 127;
+	close_inherited();
 	umask(022); /* the daemon's own is 077 */
+	i = 4;
 	execvp(argv[i], argv + i);
 	fprintf(stderr, "mdscale: cannot run '%s': %s\n", argv[i],
 		strerror(errno));

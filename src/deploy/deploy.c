@@ -1170,6 +1170,9 @@ void deploy_dep_free(struct deployment *dep)
 	for (size_t i = 0; i < dep->spec.nenv; i++)
 		free(dep->spec.env[i]);
 	free(dep->spec.env);
+	for (size_t i = 0; i < dep->spec.nsecret; i++)
+		free(dep->spec.secret[i]);
+	free(dep->spec.secret);
 	free((char *)dep->spec.health_path);
 	free(dep->name);
 	deploy_wr_free(dep->wr);

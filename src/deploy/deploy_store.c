@@ -73,6 +73,15 @@ static json_t *env_row(const struct backend_spec *sp)
 	return o;
 }
 
+static json_t *secret_row(const struct backend_spec *sp)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < sp->nsecret; i++)
+		json_array_append_new(a, json_string(sp->secret[i]));
+	return a;
+}
+
 static json_t *dep_row(const struct deployment *dep)
 {
 	json_t *o, *arr = json_array();
@@ -98,6 +107,7 @@ static json_t *dep_row(const struct deployment *dep)
 		      "instances", arr);
 	json_object_set_new(o, "replayNonIdempotent",
 			    json_boolean(dep->replay_all));
+	json_object_set_new(o, "secretEnvironment", secret_row(&dep->spec));
 	return o;
 }
 
@@ -325,6 +335,13 @@ static bool spec_from_row(struct deployment *dep, json_t *o)
 		const char *val = json_string_value(v);
 
 		sp->env[sp->nenv++] = xasprintf("%s=%s", key, val ? val : "");
+	}
+	/* Rows written before secrets existed have no list: none secret. */
+	env = json_object_get(o, "secretEnvironment");
+	sp->secret = xcalloc(json_array_size(env) + 1, sizeof(char *));
+	json_array_foreach(env, i, v) {
+		if (json_is_string(v))
+			sp->secret[sp->nsecret++] = xstrdup(json_string_value(v));
 	}
 	sp->health_path = xstrdup(jstr(o, "healthPath", "/health"));
 	return true;
