@@ -173,6 +173,11 @@ struct create_body {
 struct change_body {
 	uint32_t count;
 	char shape[SHAPE_NAME_MAX + 1];
+	struct body_command command;
+	char **env; /* "NAME=value", new (xstrvfree) */
+	char health_path[DEPLOY_HEALTH_PATH_MAX + 1];
+	uint32_t ready_timeout_s;
+	uint32_t drain_timeout_s;
 };
 
 static int parse_command(const json_t *v, void *dst, const struct field *fd,
@@ -291,6 +296,23 @@ static const struct field change_fields[] = {
 	{ .name = "instanceShapeName", .type = FIELD_STRING,
 	  FIELD_AT(struct change_body, shape), .min = 1,
 	  .doc = "a shape of the ladder" },
+	{ .name = "command", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct change_body, command), .parse = parse_command,
+	  .doc = "a string or an array of strings; replaces every instance" },
+	{ .name = "environment", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct change_body, env), .parse = parse_env,
+	  .doc = "an object of strings, replacing the whole environment; "
+		 "replaces every instance" },
+	{ .name = "healthPath", .type = FIELD_STRING,
+	  FIELD_AT(struct change_body, health_path), .min = 1,
+	  .doc = "starts with /; replaces every instance" },
+	{ .name = "readyTimeoutSeconds", .type = FIELD_INTEGER,
+	  FIELD_AT(struct change_body, ready_timeout_s),
+	  .min = DEPLOY_READY_TIMEOUT_MIN, .max = DEPLOY_READY_TIMEOUT_MAX,
+	  .doc = "changes at once" },
+	{ .name = "drainTimeoutSeconds", .type = FIELD_INTEGER,
+	  FIELD_AT(struct change_body, drain_timeout_s), .min = 0,
+	  .max = DEPLOY_DRAIN_TIMEOUT_MAX, .doc = "changes at once" },
 	FIELD_END
 };
 
@@ -365,13 +387,40 @@ static int body_change(json_t *body, struct change_body *b,
 		return rc;
 	if (seen == 0)
 		return fault_set(f, MDS_E_INVAL, "",
-				 "give instanceCount and/or "
-				 "instanceShapeName");
+				 "give at least one field to change: "
+				 "instanceCount, instanceShapeName, command, "
+				 "environment, healthPath, readyTimeoutSeconds "
+				 "or drainTimeoutSeconds");
 	c->has_count = fields_given(change_fields, seen, "instanceCount");
 	c->count = b->count;
 	if (fields_given(change_fields, seen, "instanceShapeName"))
 		c->shape = b->shape;
+	if (b->command.argv != NULL) {
+		c->argv = (const char *const *)b->command.argv;
+		c->argc = b->command.argc;
+		c->shell = b->command.shell;
+	}
+	c->has_env = b->env != NULL;
+	c->env = (const char *const *)b->env;
+	for (c->nenv = 0; b->env != NULL && b->env[c->nenv] != NULL;)
+		c->nenv++;
+	if (fields_given(change_fields, seen, "healthPath"))
+		c->health_path = b->health_path;
+	c->has_ready_timeout =
+		fields_given(change_fields, seen, "readyTimeoutSeconds");
+	c->ready_timeout_s = b->ready_timeout_s;
+	c->has_drain_timeout =
+		fields_given(change_fields, seen, "drainTimeoutSeconds");
+	c->drain_timeout_s = b->drain_timeout_s;
 	return 0;
+}
+
+static void change_body_free(struct change_body *b)
+{
+	xstrvfree(b->command.argv);
+	xstrvfree(b->env);
+	b->command.argv = NULL;
+	b->env = NULL;
 }
 
 /* ---- the routes ---- */
@@ -557,8 +606,12 @@ static void deployments_update(struct api_call *c)
 	struct change_body body;
 	char wr[DEPLOY_ID_MAX];
 
-	if (body_change(c->body, &body, &ch, &f) != 0 ||
-	    deploy_change(c->api->deploy, c->id, &ch, wr, &f) != 0) {
+	int rc = body_change(c->body, &body, &ch, &f);
+
+	if (rc == 0)
+		rc = deploy_change(c->api->deploy, c->id, &ch, wr, &f);
+	change_body_free(&body);
+	if (rc != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}

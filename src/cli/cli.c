@@ -58,10 +58,17 @@ static const struct cli_cmd cli_cmds[] = {
 	},
 	{
 		.name = "deployment update",
-		.usage = "ID|NAME [--count N] [--shape S] [--wait [--timeout SECONDS]]",
-		.help = "Changes the instance count and/or shape.\n"
-			"Without downtime: old instances serve until new ones are\n"
-			"ready. Prints the work request; --wait waits until it is done.",
+		.usage = "ID|NAME [--count N] [--shape S]\n"
+			"\t[--command 'STRING' | --argv ARG [--argv ARG ...]]\n"
+			"\t[--env K=V ...] [--health-path P] [--ready-timeout SECONDS]\n"
+			"\t[--drain-timeout SECONDS] [--wait [--timeout SECONDS]]",
+		.help = "Changes any of a deployment's mutable fields.\n"
+			"Without downtime: a new count adds or drains instances; a new\n"
+			"shape, command, environment (--env replaces all of it) or\n"
+			"health path starts a new set of instances, switches traffic\n"
+			"to it once all are ready, then drains the old set. Timeouts\n"
+			"change at once. Prints the work request; --wait waits until\n"
+			"it is done.",
 		.exec = cli_deployment_update,
 	},
 	{

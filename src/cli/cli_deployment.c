@@ -172,7 +172,9 @@ static const struct cli_opt change_opts[] = {
 #define BIT(o) (1u << (o))
 #define WAIT_OPTS (BIT(O_WAIT) | BIT(O_TIMEOUT))
 #define CREATE_OPTS (BIT(O__N) - 1)
-#define UPDATE_OPTS (BIT(O_SHAPE) | BIT(O_COUNT) | WAIT_OPTS)
+#define UPDATE_OPTS (BIT(O_SHAPE) | BIT(O_COUNT) | BIT(O_COMMAND) | \
+	BIT(O_ARGV) | BIT(O_ENV) | BIT(O_HEALTH) | BIT(O_READY) | \
+	BIT(O_DRAIN) | WAIT_OPTS)
 #define DELETE_OPTS WAIT_OPTS
 
 /* The options whose value goes into the request body as is. */
@@ -461,8 +463,14 @@ int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv)
 		ret = cli_opt_exit(ret);
 		goto out;
 	}
-	if (val[O_COUNT] == NULL && val[O_SHAPE] == NULL) {
-		ret = cli_usage_error(ctx, "give --count and/or --shape");
+	if (json_object_size(req) == 0) {
+		ret = cli_usage_error(ctx, "give at least one of --count, "
+			"--shape, --command, --argv, --env, --health-path, "
+			"--ready-timeout, --drain-timeout");
+		goto out;
+	}
+	if (val[O_COMMAND] != NULL && val[O_ARGV] != NULL) {
+		ret = cli_usage_error(ctx, "give --command or --argv, not both");
 		goto out;
 	}
 	path = cli_item_path("deployments", id, "");
@@ -474,8 +482,8 @@ int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv)
 		if (cli_structured(ctx))
 			cli_print_json(ctx, resp);
 		else
-			printf("deployment %s already has that count and shape\n",
-				id);
+			printf("deployment %s: no instance to replace (%s)\n",
+				id, cli_json_str(resp, "lifecycleState"));
 		goto out;
 	}
 	if (val[O_WAIT] == NULL) {

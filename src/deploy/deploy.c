@@ -180,6 +180,7 @@ struct instance *deploy_inst_new(struct deployment *dep, const char *shape,
 	deploy_copy_str(in->bi.deployment_id, ID_LEN, dep->id);
 	deploy_copy_str(in->bi.shape, sizeof(in->bi.shape), shape);
 	in->bi.spec = &dep->spec;
+	in->spec_gen = dep->spec_gen;
 	in->bi.restart = true;
 	in->bi.state = BACKEND_NEW;
 	in->bi.engine_data = in;
@@ -357,6 +358,7 @@ static void plan_instances(struct deployment *dep, struct workreq *wr,
 		cur[n].shape = dep->inst[i]->bi.shape;
 		cur[n].state = dep->inst[i]->state;
 		cur[n].started_ms = (uint64_t)dep->inst[i]->created_ms;
+		cur[n].stale = dep->inst[i]->spec_gen != dep->spec_gen;
 		old[n++] = dep->inst[i];
 	}
 	planner_plan(cur, n, count, shape, plan);
@@ -783,6 +785,28 @@ static void wr_fail(struct deploy *d, struct deployment *dep, const char *msg)
 		deploy_copy_str(dep->shape, sizeof(dep->shape),
 				wr->from_shape);
 	}
+	if (wr->op == OP_UPDATE && dep->prev_spec != NULL) {
+		/* The old spec is the deployment's again; the new one stays
+		 * only for the instances being stopped. */
+		struct backend_spec tmp = dep->spec;
+
+		dep->spec = *dep->prev_spec;
+		*dep->prev_spec = tmp;
+		dep->spec_gen--;
+		deploy_respec(dep);
+	}
+}
+
+/* Ends a change of spec: every record runs, or ran, the current one. */
+static void spec_settle(struct deployment *dep)
+{
+	if (dep->prev_spec == NULL)
+		return;
+	for (size_t i = 0; i < dep->ninst; i++)
+		dep->inst[i]->bi.spec = &dep->spec;
+	deploy_spec_clear(dep->prev_spec);
+	free(dep->prev_spec);
+	dep->prev_spec = NULL;
 }
 
 static void wr_finish(struct deploy *d, struct deployment *dep, int64_t now)
@@ -810,6 +834,7 @@ static void wr_finish(struct deploy *d, struct deployment *dep, int64_t now)
 		  "work request %s on %s %s", wr->id, dep->name,
 		  deploy_wr_status_names[wr->status]);
 	prune(d, dep);
+	spec_settle(dep);
 	deploy_persist(d, dep);
 	dep->wr = NULL;
 	deploy_persist(d, dep);
@@ -1074,18 +1099,40 @@ int deploy_open(const struct deploy_env *env, struct deploy **out,
 
 /* ---- closing ---- */
 
+void deploy_spec_clear(struct backend_spec *sp)
+{
+	if (sp == NULL)
+		return;
+	for (size_t i = 0; sp->argv != NULL && i < sp->argc; i++)
+		free(sp->argv[i]);
+	free(sp->argv);
+	for (size_t i = 0; sp->env != NULL && i < sp->nenv; i++)
+		free(sp->env[i]);
+	free(sp->env);
+	free((char *)sp->health_path);
+	memset(sp, 0, sizeof(*sp));
+}
+
+void deploy_respec(struct deployment *dep)
+{
+	for (size_t i = 0; i < dep->ninst; i++) {
+		struct instance *in = dep->inst[i];
+
+		in->bi.spec = in->spec_gen == dep->spec_gen ||
+					      dep->prev_spec == NULL
+				      ? &dep->spec
+				      : dep->prev_spec;
+	}
+}
+
 void deploy_dep_free(struct deployment *dep)
 {
 	for (size_t i = 0; i < dep->ninst; i++)
 		inst_free(dep->owner, dep->inst[i]);
 	free(dep->inst);
-	for (size_t i = 0; i < dep->spec.argc; i++)
-		free(dep->spec.argv[i]);
-	free(dep->spec.argv);
-	for (size_t i = 0; i < dep->spec.nenv; i++)
-		free(dep->spec.env[i]);
-	free(dep->spec.env);
-	free((char *)dep->spec.health_path);
+	deploy_spec_clear(&dep->spec);
+	deploy_spec_clear(dep->prev_spec);
+	free(dep->prev_spec);
 	free(dep->name);
 	deploy_wr_free(dep->wr);
 	free(dep);

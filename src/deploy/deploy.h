@@ -118,20 +118,39 @@ int deploy_create(struct deploy *d, const struct deploy_spec *spec,
 int deploy_import(struct deploy *d, const char *backend, const char *ref,
 		  const char *name, char *id, char *wr_id, struct fault *f);
 
-/* A change of a deployment's size: either field or both. */
+/*
+ * A change of a deployment: any subset of its mutable fields. Pointers
+ * are borrowed for the call only; NULL (or has_ false) leaves a field as
+ * it is.
+ */
 struct deploy_change {
 	bool has_count;
 	uint32_t count;
-	const char *shape; /* NULL: unchanged; borrowed for the call */
+	const char *shape;
+	const char *const *argv;   /* a new command */
+	size_t argc;
+	bool shell;
+	bool has_env;              /* a new environment, replacing it all */
+	const char *const *env;    /* "NAME=value" */
+	size_t nenv;
+	const char *health_path;
+	bool has_ready_timeout;
+	uint32_t ready_timeout_s;
+	bool has_drain_timeout;
+	uint32_t drain_timeout_s;
 };
 
 /*
- * Starts an update of deployment key (id or displayName) to c. Returns 0
- * with the work request's id in wr_id (DEPLOY_ID_MAX), or "" when nothing
- * needs to change; or a negative code with f filled: MDS_E_NOTFOUND,
- * MDS_E_INVAL (a count out of range, an unknown shape), MDS_E_CONFLICT
- * (code "IncorrectState": the deployment is not ACTIVE, e.g. while another
- * work request runs).
+ * Starts an update of deployment key (id or displayName) to c. A new
+ * count or shape, or a new command, environment or health path (which
+ * replace every instance, held until the new set is ready), starts a work
+ * request: returns 0 with its id in wr_id (DEPLOY_ID_MAX). The timeouts
+ * change at once, and when nothing else changes wr_id is "". Errors, with
+ * f filled and nothing changed: MDS_E_NOTFOUND, MDS_E_INVAL (a count out
+ * of range, an unknown shape, a bad command, environment or health path,
+ * a command for a deployment kept on a platform), MDS_E_CONFLICT (code
+ * "IncorrectState": the deployment is not ACTIVE, e.g. while another work
+ * request runs).
  */
 int deploy_change(struct deploy *d, const char *key,
 		  const struct deploy_change *c, char *wr_id, struct fault *f);

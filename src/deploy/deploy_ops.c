@@ -392,33 +392,154 @@ static int busy(struct deployment *dep, struct fault *f)
 	return MDS_E_CONFLICT;
 }
 
-int deploy_change(struct deploy *d, const char *key,
-		  const struct deploy_change *c, char *wr_id, struct fault *f)
+/* Checks the spec fields of c (as check_spec() does for a create). */
+static int check_change_spec(const struct deployment *dep,
+			     const struct deploy_change *c, struct fault *f)
 {
-	struct deployment *dep = deploy_find(d, key);
-	char shape[SHAPE_NAME_MAX + 1];
-	uint32_t count;
+	struct deploy_spec s = { .argv = c->argv, .argc = c->argc,
+				 .shell = c->shell, .env = c->env,
+				 .nenv = c->nenv };
 	int rc;
 
-	wr_id[0] = '\0';
-	if (dep == NULL || dep->state == DS_DELETED)
-		return fault_set(f, MDS_E_NOTFOUND, "", "no deployment '%s'",
-				 key);
-	count = c->has_count ? c->count : dep->count;
+	if ((c->argv != NULL || c->has_env || c->health_path != NULL) &&
+	    backend_can(dep->backend, BACKEND_CAP_PLATFORM))
+		return fault_set(f, MDS_E_INVAL, c->argv ? "command" : "",
+				 "deployment %s is kept on the %s backend: "
+				 "its command, environment and health path "
+				 "are the platform's", dep->name,
+				 dep->backend->ops->name);
+	if (c->argv != NULL && (rc = check_command(&s, f)) != 0)
+		return rc;
+	if (c->has_env && (rc = check_env(&s, f)) != 0)
+		return rc;
+	if (c->health_path != NULL &&
+	    (rc = check_health_path(c->health_path, f)) != 0)
+		return rc;
+	return 0;
+}
+
+static bool strv_equal(char *const *a, size_t na, const char *const *b,
+		       size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+/* Whether c asks for a spec other than dep's. */
+static bool spec_differs(const struct deployment *dep,
+			 const struct deploy_change *c)
+{
+	const struct backend_spec *sp = &dep->spec;
+
+	return (c->argv != NULL &&
+		(c->shell != sp->shell ||
+		 !strv_equal(sp->argv, sp->argc, c->argv, c->argc))) ||
+	       (c->has_env && !strv_equal(sp->env, sp->nenv, c->env, c->nenv)) ||
+	       (c->health_path != NULL &&
+		strcmp(c->health_path, sp->health_path) != 0);
+}
+
+/* Makes c's spec the deployment's; the running instances keep the old
+ * one (dep->prev_spec) until the update replaces them. */
+static void spec_replace(struct deployment *dep, const struct deploy_change *c)
+{
+	struct backend_spec *sp = &dep->spec;
+	struct backend_spec *old = xcalloc(1, sizeof(*old));
+
+	*old = *sp;
+	sp->argv = c->argv ? strv_dup(c->argv, c->argc)
+			   : strv_dup((const char *const *)old->argv,
+				      old->argc);
+	sp->argc = c->argv ? c->argc : old->argc;
+	sp->shell = c->argv ? c->shell : old->shell;
+	sp->env = c->has_env ? strv_dup(c->env, c->nenv)
+			     : strv_dup((const char *const *)old->env,
+					old->nenv);
+	sp->nenv = c->has_env ? c->nenv : old->nenv;
+	sp->health_path = xstrdup(c->health_path ? c->health_path
+						 : old->health_path);
+	deploy_spec_clear(dep->prev_spec);
+	free(dep->prev_spec);
+	dep->prev_spec = old;
+	dep->spec_gen++;
+	deploy_respec(dep);
+}
+
+/* Applies the timeouts of c; returns whether one changed. */
+static bool timeouts_apply(struct deployment *dep,
+			   const struct deploy_change *c)
+{
+	bool changed = false;
+
+	if (c->has_ready_timeout && c->ready_timeout_s != dep->ready_timeout_s) {
+		dep->ready_timeout_s = c->ready_timeout_s;
+		changed = true;
+	}
+	if (c->has_drain_timeout && c->drain_timeout_s != dep->drain_timeout_s) {
+		dep->drain_timeout_s = c->drain_timeout_s;
+		changed = true;
+	}
+	return changed;
+}
+
+static int check_change(struct deploy *d, const struct deployment *dep,
+			const struct deploy_change *c, struct fault *f)
+{
+	int rc;
+
 	if (c->has_count &&
-	    (rc = check_range("instanceCount", count, 1,
+	    (rc = check_range("instanceCount", c->count, 1,
 			      d->env.config->max_instances, f)) != 0)
 		return rc;
 	if (c->shape != NULL &&
 	    (rc = check_shape(deploy_shapes(d, dep->backend), c->shape,
 			      f)) != 0)
 		return rc;
+	if ((c->has_ready_timeout &&
+	     (rc = check_range("readyTimeoutSeconds", c->ready_timeout_s,
+			       DEPLOY_READY_TIMEOUT_MIN,
+			       DEPLOY_READY_TIMEOUT_MAX, f)) != 0) ||
+	    (c->has_drain_timeout &&
+	     (rc = check_range("drainTimeoutSeconds", c->drain_timeout_s, 0,
+			       DEPLOY_DRAIN_TIMEOUT_MAX, f)) != 0))
+		return rc;
+	return check_change_spec(dep, c, f);
+}
+
+int deploy_change(struct deploy *d, const char *key,
+		  const struct deploy_change *c, char *wr_id, struct fault *f)
+{
+	struct deployment *dep = deploy_find(d, key);
+	char shape[SHAPE_NAME_MAX + 1];
+	uint32_t count;
+	bool respec, retimed;
+	int rc;
+
+	wr_id[0] = '\0';
+	if (dep == NULL || dep->state == DS_DELETED)
+		return fault_set(f, MDS_E_NOTFOUND, "", "no deployment '%s'",
+				 key);
+	if ((rc = check_change(d, dep, c, f)) != 0)
+		return rc;
+	count = c->has_count ? c->count : dep->count;
 	deploy_copy_str(shape, sizeof(shape), c->shape ? c->shape
 						       : dep->shape);
 	if (dep->state != DS_ACTIVE)
 		return busy(dep, f);
-	if (count == dep->count && strcmp(shape, dep->shape) == 0)
+	respec = spec_differs(dep, c);
+	retimed = timeouts_apply(dep, c);
+	if (count == dep->count && strcmp(shape, dep->shape) == 0 &&
+	    !respec) {
+		if (retimed)
+			deploy_persist(d, dep);
 		return 0;
+	}
+	if (respec)
+		spec_replace(dep, c);
 	dep->state = DS_UPDATING;
 	deploy_wr_start(d, dep, OP_UPDATE, count, shape);
 	dep->count = count;
@@ -427,9 +548,9 @@ int deploy_change(struct deploy *d, const char *key,
 	log_event(LOG_INFO, "deploy",
 		  LOG_IDS(.deployment_id = dep->id,
 			  .work_request_id = dep->wr->id),
-		  "deployment %s: update %u x %s -> %u x %s (%s)", dep->name,
+		  "deployment %s: update %u x %s -> %u x %s%s (%s)", dep->name,
 		  dep->wr->from_n, dep->wr->from_shape, count, shape,
-		  dep->wr->id);
+		  respec ? ", new spec" : "", dep->wr->id);
 	deploy_copy_str(wr_id, ID_LEN, dep->wr->id);
 	return 0;
 }

@@ -35,7 +35,7 @@ static json_t *inst_row(const struct instance *in)
 
 	return json_pack(
 		"{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:b, s:b, s:i, s:I, s:I, "
-		"s:s, s:s, s:s, s:b}",
+		"s:s, s:s, s:s, s:b, s:I}",
 		"id", b->id, "instanceShapeName", b->shape, "state",
 		deploy_inst_state_names[in->state], "backendState",
 		backend_state_name(b->state), "port", b->port, "pid", b->pid,
@@ -44,7 +44,7 @@ static json_t *inst_row(const struct instance *in)
 		(json_int_t)in->created_ms, "procStartedMs",
 		(json_int_t)b->started_ms, "workRequestId", in->wr_id,
 		"handle", b->handle, "lastExit", b->last_exit, "shutdownStop",
-		b->shutdown_stop);
+		b->shutdown_stop, "specGeneration", (json_int_t)in->spec_gen);
 }
 
 static json_t *command_row(const struct backend_spec *sp)
@@ -96,6 +96,15 @@ static json_t *dep_row(const struct deployment *dep)
 		      (json_int_t)dep->updated_ms, "currentWorkRequestId",
 		      dep->wr ? json_string(dep->wr->id) : json_null(),
 		      "instances", arr);
+	json_object_set_new(o, "specGeneration",
+			    json_integer((json_int_t)dep->spec_gen));
+	if (dep->prev_spec != NULL)
+		json_object_set_new(
+			o, "previousSpec",
+			json_pack("{s:o, s:o, s:s}", "command",
+				  command_row(dep->prev_spec), "environment",
+				  env_row(dep->prev_spec), "healthPath",
+				  dep->prev_spec->health_path));
 	return o;
 }
 
@@ -285,18 +294,18 @@ static void inst_from_row(struct deployment *dep, json_t *x)
 	deploy_copy_str(b->handle, sizeof(b->handle), jstr(x, "handle", ""));
 	deploy_copy_str(b->last_exit, sizeof(b->last_exit),
 			jstr(x, "lastExit", ""));
+	in->spec_gen = (uint32_t)jint(x, "specGeneration");
 	dep->inst = xreallocarray(dep->inst, dep->ninst + 1,
 				  sizeof(*dep->inst));
 	dep->inst[dep->ninst++] = in;
 }
 
-/* Fills dep->spec from the row's command, environment and healthPath;
- * returns false if the command is missing (a platform deployment has an
- * empty array). */
-static bool spec_from_row(struct deployment *dep, json_t *o)
+/* Fills sp from the row's command, environment and healthPath; returns
+ * false if the command is missing (a platform deployment has an empty
+ * array). */
+static bool spec_from_row(struct backend_spec *sp, json_t *o)
 {
 	json_t *cmd = json_object_get(o, "command"), *env, *v;
-	struct backend_spec *sp = &dep->spec;
 	const char *key;
 	size_t i;
 
@@ -357,7 +366,13 @@ static int load_dep(void *arg, const char *id, const char *text)
 			jstr(o, "lifecycleDetails", ""));
 	dep->created_ms = jint(o, "createdMs");
 	dep->updated_ms = jint(o, "updatedMs");
-	if (dep->backend == NULL || st < 0 || !spec_from_row(dep, o)) {
+	dep->spec_gen = (uint32_t)jint(o, "specGeneration");
+	if (json_is_object(json_object_get(o, "previousSpec"))) {
+		dep->prev_spec = xcalloc(1, sizeof(*dep->prev_spec));
+		spec_from_row(dep->prev_spec,
+			      json_object_get(o, "previousSpec"));
+	}
+	if (dep->backend == NULL || st < 0 || !spec_from_row(&dep->spec, o)) {
 		log_error("deploy", "deployment %s: bad record (or unknown "
 			  "backend '%s'), skipped", id,
 			  jstr(o, "backend", "local"));
@@ -369,6 +384,7 @@ static int load_dep(void *arg, const char *id, const char *text)
 	json_array_foreach(arr, i, x) {
 		inst_from_row(dep, x);
 	}
+	deploy_respec(dep);
 	wr_id = jstr(o, "currentWorkRequestId", NULL);
 	if (wr_id != NULL) {
 		dep->wr = deploy_store_workreq(d, wr_id);
