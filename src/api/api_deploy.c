@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
 #include "api/api_deploy.h"
@@ -48,13 +49,14 @@ static json_t *command_json(const struct deploy_view *v)
 	return a;
 }
 
-static json_t *env_json(const struct deploy_view *v)
+/* {"KEY": "value"} of n "KEY=value" strings. */
+static json_t *pairs_json(char *const *v, size_t n)
 {
 	json_t *o = json_object();
 
-	for (size_t i = 0; i < v->nenv; i++) {
-		const char *eq = strchr(v->env[i], '=');
-		char *k = xstrndup(v->env[i], (size_t)(eq - v->env[i]));
+	for (size_t i = 0; i < n; i++) {
+		const char *eq = strchr(v[i], '=');
+		char *k = xstrndup(v[i], (size_t)(eq - v[i]));
 
 		json_object_set_new(o, k, json_string(eq + 1));
 		free(k);
@@ -72,13 +74,14 @@ json_t *api_deploy_view_json(const struct deploy_view *v)
 		      v->state, "lifecycleDetails", v->details, "command",
 		      command_json(v), "healthPath", v->health_path,
 		      "instanceShapeName", v->shape, "instanceCount",
-		      (int)v->count, "environment", env_json(v),
+		      (int)v->count, "environment", pairs_json(v->env, v->nenv),
 		      "readyTimeoutSeconds", (int)v->ready_timeout_s,
 		      "drainTimeoutSeconds", (int)v->drain_timeout_s,
 		      "timeCreated", jsonx_time(v->created_ms), "timeUpdated",
 		      jsonx_time(v->updated_ms), "currentWorkRequestId",
 		      str_or_null(v->wr_id));
 	json_object_set_new(o, "endpoint", json_string(v->endpoint));
+	json_object_set_new(o, "freeformTags", pairs_json(v->tags, v->ntags));
 	for (size_t i = 0; i < v->ninst; i++)
 		json_array_append_new(arr, inst_json(&v->inst[i]));
 	json_object_set_new(o, "instances", arr);
@@ -167,6 +170,7 @@ struct create_body {
 	char **env; /* "NAME=value", new (xstrvfree) */
 	uint32_t ready_timeout_s;
 	uint32_t drain_timeout_s;
+	char **tags; /* "KEY=value", new (xstrvfree) */
 };
 
 /* A PUT /v1/deployments/{id} body. */
@@ -178,6 +182,7 @@ struct change_body {
 	char health_path[DEPLOY_HEALTH_PATH_MAX + 1];
 	uint32_t ready_timeout_s;
 	uint32_t drain_timeout_s;
+	char **tags; /* "KEY=value", new (xstrvfree) */
 };
 
 static int parse_command(const json_t *v, void *dst, const struct field *fd,
@@ -222,8 +227,10 @@ static int parse_command(const json_t *v, void *dst, const struct field *fd,
 	return 0;
 }
 
-static int parse_env(const json_t *v, void *dst, const struct field *fd,
-		     const char *path, struct fault *f)
+/* An object of strings into "NAME=value" strings (new, NULL-terminated)
+ * in *dst: at most max of them, names non-empty and without '='. */
+static int parse_pairs(const json_t *v, char ***dst, size_t max,
+		       const char *path, struct fault *f)
 {
 	char ***env = dst;
 	char item[FIELD_PATH_MAX];
@@ -231,13 +238,12 @@ static int parse_env(const json_t *v, void *dst, const struct field *fd,
 	json_t *x;
 	size_t n = 0;
 
-	(void)fd;
 	if (!json_is_object(v))
 		return fields_fault_type(f, path, "an object of strings");
-	if (json_object_size(v) > DEPLOY_ENV_MAX)
+	if (json_object_size(v) > max)
 		return fault_set(f, MDS_E_INVAL, path,
-				 "%s must hold at most %d variables", path,
-				 DEPLOY_ENV_MAX);
+				 "%s must hold at most %zu entries", path,
+				 max);
 	json_object_foreach((json_t *)v, key, x) {
 		fields_path(item, sizeof(item), path, key);
 		if (key[0] == '\0' || strchr(key, '=') != NULL)
@@ -252,6 +258,30 @@ static int parse_env(const json_t *v, void *dst, const struct field *fd,
 	json_object_foreach((json_t *)v, key, x)
 		(*env)[n++] = xasprintf("%s=%s", key, json_string_value(x));
 	return 0;
+}
+
+static int parse_env(const json_t *v, void *dst, const struct field *fd,
+		     const char *path, struct fault *f)
+{
+	(void)fd;
+	return parse_pairs(v, dst, DEPLOY_ENV_MAX, path, f);
+}
+
+/* Freeform tags; the deployments module checks OCI's limits. */
+static int parse_tags(const json_t *v, void *dst, const struct field *fd,
+		      const char *path, struct fault *f)
+{
+	(void)fd;
+	return parse_pairs(v, dst, DEPLOY_TAGS_MAX, path, f);
+}
+
+static size_t strv_len(char *const *v)
+{
+	size_t n = 0;
+
+	while (v != NULL && v[n] != NULL)
+		n++;
+	return n;
 }
 
 #define NAME_CHARS                                                           \
@@ -286,6 +316,10 @@ static const struct field create_fields[] = {
 	{ .name = "drainTimeoutSeconds", .type = FIELD_INTEGER,
 	  FIELD_AT(struct create_body, drain_timeout_s), .min = 0,
 	  .max = DEPLOY_DRAIN_TIMEOUT_MAX, .doc = "default from the config" },
+	{ .name = "freeformTags", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct create_body, tags), .parse = parse_tags,
+	  .doc = "an object of strings: at most 64, keys of 1–100 characters "
+		 "without . = or white space, values of at most 256" },
 	FIELD_END
 };
 
@@ -313,6 +347,9 @@ static const struct field change_fields[] = {
 	{ .name = "drainTimeoutSeconds", .type = FIELD_INTEGER,
 	  FIELD_AT(struct change_body, drain_timeout_s), .min = 0,
 	  .max = DEPLOY_DRAIN_TIMEOUT_MAX, .doc = "changes at once" },
+	{ .name = "freeformTags", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct change_body, tags), .parse = parse_tags,
+	  .doc = "replaces all the tags; changes at once" },
 	FIELD_END
 };
 
@@ -330,8 +367,10 @@ static void create_body_free(struct create_body *b)
 {
 	xstrvfree(b->command.argv);
 	xstrvfree(b->env);
+	xstrvfree(b->tags);
 	b->command.argv = NULL;
 	b->env = NULL;
+	b->tags = NULL;
 }
 
 /* Turns a POST body into a deploy_spec that borrows from b (which the
@@ -368,6 +407,8 @@ static int body_spec(json_t *body, struct create_body *b,
 	s->has_drain_timeout =
 		fields_given(create_fields, seen, "drainTimeoutSeconds");
 	s->drain_timeout_s = b->drain_timeout_s;
+	s->tags = (const char *const *)b->tags;
+	s->ntags = strv_len(b->tags);
 	return 0;
 }
 
@@ -389,8 +430,8 @@ static int body_change(json_t *body, struct change_body *b,
 		return fault_set(f, MDS_E_INVAL, "",
 				 "give at least one field to change: "
 				 "instanceCount, instanceShapeName, command, "
-				 "environment, healthPath, readyTimeoutSeconds "
-				 "or drainTimeoutSeconds");
+				 "environment, healthPath, readyTimeoutSeconds, "
+				 "drainTimeoutSeconds or freeformTags");
 	c->has_count = fields_given(change_fields, seen, "instanceCount");
 	c->count = b->count;
 	if (fields_given(change_fields, seen, "instanceShapeName"))
@@ -402,8 +443,7 @@ static int body_change(json_t *body, struct change_body *b,
 	}
 	c->has_env = b->env != NULL;
 	c->env = (const char *const *)b->env;
-	for (c->nenv = 0; b->env != NULL && b->env[c->nenv] != NULL;)
-		c->nenv++;
+	c->nenv = strv_len(b->env);
 	if (fields_given(change_fields, seen, "healthPath"))
 		c->health_path = b->health_path;
 	c->has_ready_timeout =
@@ -412,6 +452,9 @@ static int body_change(json_t *body, struct change_body *b,
 	c->has_drain_timeout =
 		fields_given(change_fields, seen, "drainTimeoutSeconds");
 	c->drain_timeout_s = b->drain_timeout_s;
+	c->has_tags = b->tags != NULL;
+	c->tags = (const char *const *)b->tags;
+	c->ntags = strv_len(b->tags);
 	return 0;
 }
 
@@ -419,21 +462,180 @@ static void change_body_free(struct change_body *b)
 {
 	xstrvfree(b->command.argv);
 	xstrvfree(b->env);
+	xstrvfree(b->tags);
 	b->command.argv = NULL;
 	b->env = NULL;
 }
 
 /* ---- the routes ---- */
 
+/* What GET /v1/deployments keeps and how it orders them. */
+struct list_query {
+	char name[DEPLOY_NAME_MAX + 1];
+	char state[32];
+	char tag[DEPLOY_TAG_KEY_MAX + DEPLOY_TAG_VALUE_MAX + 2]; /* KEY=VALUE */
+	const char *sort_key;  /* a field of the answer */
+	bool desc;
+};
+
+/* The fields a list sorts by, besides timeCreated (creation order). */
+static const char *const sort_keys[] = { "displayName", "lifecycleState",
+					 "instanceCount" };
+
+/* Reads one query parameter into out ("" when absent); false with f
+ * filled when it does not fit. */
+static bool query_param(struct api_call *c, const char *key, char *out,
+			size_t outsz, struct fault *f)
+{
+	int rc = http_query_get(c->req->query, key, out, outsz);
+
+	if (rc == MDS_E_LIMIT) {
+		fault_set(f, MDS_E_INVAL, key, "%s is too long", key);
+		return false;
+	}
+	if (rc != 0)
+		out[0] = '\0';
+	return true;
+}
+
+/* Parses displayName, lifecycleState, tag, sortBy and sortOrder. Returns
+ * 0, or MDS_E_INVAL with f filled. */
+static int list_query_parse(struct api_call *c, struct list_query *q,
+			    struct fault *f)
+{
+	char by[32], order[8];
+
+	memset(q, 0, sizeof(*q));
+	if (!query_param(c, "displayName", q->name, sizeof(q->name), f) ||
+	    !query_param(c, "lifecycleState", q->state, sizeof(q->state), f) ||
+	    !query_param(c, "tag", q->tag, sizeof(q->tag), f) ||
+	    !query_param(c, "sortBy", by, sizeof(by), f) ||
+	    !query_param(c, "sortOrder", order, sizeof(order), f))
+		return MDS_E_INVAL;
+	if (q->tag[0] != '\0' &&
+	    (strchr(q->tag, '=') == NULL || q->tag[0] == '='))
+		return fault_set(f, MDS_E_INVAL, "tag",
+				 "tag must be KEY=VALUE");
+	for (size_t i = 0; i < sizeof(sort_keys) / sizeof(sort_keys[0]); i++)
+		if (strcmp(by, sort_keys[i]) == 0)
+			q->sort_key = sort_keys[i];
+	if (q->sort_key == NULL && by[0] != '\0' &&
+	    strcmp(by, "timeCreated") != 0) /* the default: creation order */
+		return fault_set(f, MDS_E_INVAL, "sortBy",
+				 "sortBy must be timeCreated, displayName, "
+				 "lifecycleState or instanceCount, not '%s'",
+				 by);
+	if (order[0] != '\0' && strcasecmp(order, "ASC") != 0 &&
+	    strcasecmp(order, "DESC") != 0)
+		return fault_set(f, MDS_E_INVAL, "sortOrder",
+				 "sortOrder must be ASC or DESC");
+	q->desc = strcasecmp(order, "DESC") == 0;
+	return 0;
+}
+
+/* Whether deployment o passes the filters of q. */
+static bool list_keeps(const struct list_query *q, json_t *o)
+{
+	const char *eq = strchr(q->tag, '=');
+	json_t *tags = json_object_get(o, "freeformTags");
+
+	if (q->name[0] != '\0' &&
+	    strcmp(q->name, json_string_value(json_object_get(
+				    o, "displayName"))) != 0)
+		return false;
+	if (q->state[0] != '\0' &&
+	    strcasecmp(q->state, json_string_value(json_object_get(
+					 o, "lifecycleState"))) != 0)
+		return false;
+	if (eq != NULL) {
+		char *key = xstrndup(q->tag, (size_t)(eq - q->tag));
+		const char *v = json_string_value(json_object_get(tags, key));
+
+		free(key);
+		if (v == NULL || strcmp(v, eq + 1) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* The order of two items by sort key k: strings or integers. */
+static int item_cmp(json_t *a, json_t *b, const char *k)
+{
+	json_t *x = json_object_get(a, k), *y = json_object_get(b, k);
+
+	if (json_is_integer(x) && json_is_integer(y))
+		return (json_integer_value(x) > json_integer_value(y)) -
+		       (json_integer_value(x) < json_integer_value(y));
+	return strcmp(json_is_string(x) ? json_string_value(x) : "",
+		      json_is_string(y) ? json_string_value(y) : "");
+}
+
+/* Sorts items in place by q (stable: insertion sort, creation order for
+ * ties; a list holds at most maxDeployments items). */
+static void list_sort(const struct list_query *q, json_t *items)
+{
+	size_t n = json_array_size(items);
+	json_t **v = xcalloc(n + 1, sizeof(*v));
+
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(items, i));
+	for (size_t i = 1; i < n; i++) {
+		json_t *x = v[i];
+		size_t j = i;
+
+		while (j > 0) {
+			int c = q->sort_key
+					? item_cmp(v[j - 1], x, q->sort_key)
+					: 0;
+
+			if ((q->desc ? -c : c) <= 0)
+				break;
+			v[j] = v[j - 1];
+			j--;
+		}
+		v[j] = x;
+	}
+	if (q->sort_key == NULL && q->desc)
+		for (size_t i = 0; i < n / 2; i++) {
+			json_t *t = v[i];
+
+			v[i] = v[n - 1 - i];
+			v[n - 1 - i] = t;
+		}
+	json_array_clear(items);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(items, v[i]);
+	free(v);
+}
+
+/*
+ * GET /v1/deployments: the live deployments, filtered by displayName,
+ * lifecycleState and tag=KEY=VALUE, in creation order or sorted by sortBy
+ * (timeCreated, displayName, lifecycleState, instanceCount) and sortOrder
+ * (ASC, DESC).
+ */
 static void deployments_list(struct api_call *c)
 {
-	char name[128];
-	bool by_name = http_query_get(c->req->query, "displayName", name,
-				      sizeof(name)) == 0;
+	struct list_query q;
+	struct fault f;
+	json_t *all, *items, *kept = json_array(), *x;
+	size_t i;
 
-	api_reply(c, 200,
-		  api_deploy_list_json(c->api->deploy, by_name ? name : NULL),
-		  NULL);
+	if (list_query_parse(c, &q, &f) != 0) {
+		json_decref(kept);
+		api_reply_fault(c, &f);
+		return;
+	}
+	all = api_deploy_list_json(c->api->deploy,
+				   q.name[0] ? q.name : NULL);
+	items = json_object_get(all, "items");
+	json_array_foreach(items, i, x) {
+		if (list_keeps(&q, x))
+			json_array_append(kept, x);
+	}
+	list_sort(&q, kept);
+	json_object_set_new(all, "items", kept);
+	api_reply(c, 200, all, NULL);
 }
 
 static void with_wr_header(struct api_call *c, int status, json_t *o,

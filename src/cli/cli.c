@@ -20,7 +20,7 @@ static const struct cli_cmd cli_cmds[] = {
 		.usage = "--name NAME (--command 'STRING' | --argv ARG [--argv ARG ...])\n"
 			 "\t[--shape S] [--count N] [--health-path P] [--env K=V ...]\n"
 			 "\t[--ready-timeout SECONDS] [--drain-timeout SECONDS]\n"
-			 "\t[--autoscale [--autoscale-profile default|recipe]\n"
+			 "\t[--tag K=V ...] [--autoscale [--autoscale-profile default|recipe]\n"
 			 "\t [--max-instances N]] [--wait [--timeout SECONDS]]",
 		.help = "Creates a deployment.\n"
 			"--command runs through /bin/sh -c; --argv gives the argument\n"
@@ -28,7 +28,10 @@ static const struct cli_cmd cli_cmds[] = {
 			"listen. --wait waits (default 120 s) until it is ACTIVE, and\n"
 			"fails if it becomes FAILED. --autoscale sets up the high-cpu\n"
 			"and high-mem alarms, a topic and the autoscale function's\n"
-			"subscription, with the default or the recipe's profile.",
+			"subscription, with the default or the recipe's profile.\n"
+			"--tag sets a freeform tag (OCI's limits: at most 64, keys of\n"
+			"1-100 characters without '.', '=' or spaces, values of at\n"
+			"most 256).",
 		.exec = cli_deployment_create,
 	},
 	{
@@ -46,8 +49,13 @@ static const struct cli_cmd cli_cmds[] = {
 	},
 	{
 		.name = "deployment list",
-		.usage = "",
-		.help = "Lists the live deployments, oldest first.",
+		.usage = "[--name NAME] [--state STATE] [--tag K=V]\n"
+			"\t[--sort-by timeCreated|displayName|lifecycleState|instanceCount]\n"
+			"\t[--sort-order asc|desc]",
+		.help = "Lists the live deployments, oldest first.\n"
+			"--name, --state (ACTIVE, UPDATING, ...) and --tag keep only\n"
+			"the deployments that match (the server filters); --sort-by\n"
+			"and --sort-order order them. -o wide shows the tags.",
 		.exec = cli_deployment_list,
 	},
 	{
@@ -61,13 +69,14 @@ static const struct cli_cmd cli_cmds[] = {
 		.usage = "ID|NAME [--count N] [--shape S]\n"
 			"\t[--command 'STRING' | --argv ARG [--argv ARG ...]]\n"
 			"\t[--env K=V ...] [--health-path P] [--ready-timeout SECONDS]\n"
-			"\t[--drain-timeout SECONDS] [--wait [--timeout SECONDS]]",
+			"\t[--drain-timeout SECONDS] [--tag K=V ...]\n"
+			"\t[--wait [--timeout SECONDS]]",
 		.help = "Changes any of a deployment's mutable fields.\n"
 			"Without downtime: a new count adds or drains instances; a new\n"
 			"shape, command, environment (--env replaces all of it) or\n"
 			"health path starts a new set of instances, switches traffic\n"
 			"to it once all are ready, then drains the old set. Timeouts\n"
-			"change at once. Prints the work request; --wait waits until\n"
+			"and freeform tags (--tag replaces all of them) change at once. Prints the work request; --wait waits until\n"
 			"it is done.",
 		.exec = cli_deployment_update,
 	},

@@ -123,6 +123,26 @@ static void ready_cell(struct cli_table *t, const json_t *d)
 		cli_table_add(t, "-");
 }
 
+/* The freeform tags as KEY=VALUE,KEY=VALUE, or "-". */
+static void tags_cell(struct cli_table *t, const json_t *d)
+{
+	const json_t *tags = json_object_get(d, "freeformTags"), *v;
+	char buf[512];
+	const char *k;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	json_object_foreach((json_t *)tags, k, v) {
+		int w = snprintf(buf + n, sizeof(buf) - n, "%s%s=%s",
+			n ? "," : "", k, json_string_value(v));
+
+		if (w < 0 || (size_t)w >= sizeof(buf) - n)
+			break;
+		n += (size_t)w;
+	}
+	cli_table_add(t, "%s", n ? buf : "-");
+}
+
 /* Prints one deployment, or the items of a list when list is set. */
 static void print_deployments(const struct cli_ctx *ctx, const json_t *body,
 	int list)
@@ -136,6 +156,7 @@ static void print_deployments(const struct cli_ctx *ctx, const json_t *body,
 		{"READY", NULL, ready_cell, 0},
 		{"ENDPOINT", "endpoint", NULL, 0},
 		{"HEALTH", "healthPath", NULL, 1},
+		{"TAGS", NULL, tags_cell, 1},
 		{"CREATED", "timeCreated", NULL, 1},
 		{"UPDATED", "timeUpdated", NULL, 1},
 		{"DETAILS", "lifecycleDetails", NULL, 1},
@@ -149,7 +170,7 @@ static void print_deployments(const struct cli_ctx *ctx, const json_t *body,
  * the three; each command says which ones it takes. */
 enum { O_NAME, O_COMMAND, O_ARGV, O_SHAPE, O_COUNT, O_HEALTH, O_ENV,
 	O_READY, O_DRAIN, O_WAIT, O_TIMEOUT, O_AUTOSCALE, O_PROFILE,
-	O_MAX_INSTANCES, O__N };
+	O_MAX_INSTANCES, O_TAG, O__N };
 
 static const struct cli_opt change_opts[] = {
 	[O_NAME] = {"name", 1},
@@ -166,6 +187,7 @@ static const struct cli_opt change_opts[] = {
 	[O_AUTOSCALE] = {"autoscale", 0},
 	[O_PROFILE] = {"autoscale-profile", 1},
 	[O_MAX_INSTANCES] = {"max-instances", 1},
+	[O_TAG] = {"tag", 1},
 	[O__N] = {NULL, 0},
 };
 
@@ -174,7 +196,7 @@ static const struct cli_opt change_opts[] = {
 #define CREATE_OPTS (BIT(O__N) - 1)
 #define UPDATE_OPTS (BIT(O_SHAPE) | BIT(O_COUNT) | BIT(O_COMMAND) | \
 	BIT(O_ARGV) | BIT(O_ENV) | BIT(O_HEALTH) | BIT(O_READY) | \
-	BIT(O_DRAIN) | WAIT_OPTS)
+	BIT(O_DRAIN) | BIT(O_TAG) | WAIT_OPTS)
 #define DELETE_OPTS WAIT_OPTS
 
 /* The options whose value goes into the request body as is. */
@@ -221,11 +243,12 @@ static int put_fields(struct cli_ctx *ctx, json_t *obj,
 	return 0;
 }
 
-/* Adds one --argv or --env value to the command array or environment. */
+/* Adds one --argv, --env or --tag value to the command array, the
+ * environment or the tags. */
 static int add_repeated(struct cli_ctx *ctx, int o, const char *v,
 	json_t *body)
 {
-	const char *eq = strchr(v, '=');
+	const char *eq = strchr(v, '='), *opt, *field;
 	json_t *s;
 	char *key;
 	int rc;
@@ -239,16 +262,20 @@ static int add_repeated(struct cli_ctx *ctx, int o, const char *v,
 		json_array_append_new(json_object_get(body, "command"), s);
 		return 0;
 	}
+	opt = o == O_ENV ? "env" : "tag";
+	field = o == O_ENV ? "environment" : "freeformTags";
 	if (eq == NULL || eq == v)
-		return cli_usage_error(ctx, "--env needs KEY=VALUE, not '%s'", v);
-	if (json_object_get(body, "environment") == NULL)
-		json_object_set_new(body, "environment", json_object());
+		return cli_usage_error(ctx, "--%s needs KEY=VALUE, not '%s'",
+			opt, v);
+	if (json_object_get(body, field) == NULL)
+		json_object_set_new(body, field, json_object());
 	key = xstrndup(v, (size_t)(eq - v));
 	s = json_string(eq + 1);
-	rc = s != NULL ? json_object_set_new(json_object_get(body,
-		"environment"), key, s) : -1;
+	rc = s != NULL ? json_object_set_new(json_object_get(body, field),
+		key, s) : -1;
 	free(key);
-	return rc == 0 ? 0 : cli_usage_error(ctx, "--env is not valid UTF-8");
+	return rc == 0 ? 0 : cli_usage_error(ctx, "--%s is not valid UTF-8",
+		opt);
 }
 
 /*
@@ -281,11 +308,11 @@ static int parse(struct cli_ctx *ctx, int argc, char **argv, unsigned allowed,
 		else if (o < 0)
 			return o;
 		else if (o == O_WAIT || o == O_ARGV || o == O_ENV ||
-			 o == O_AUTOSCALE)
+			 o == O_AUTOSCALE || o == O_TAG)
 			val[o] = "";
 		else
 			val[o] = g.value;
-		if ((o == O_ARGV || o == O_ENV) &&
+		if ((o == O_ARGV || o == O_ENV || o == O_TAG) &&
 		    add_repeated(ctx, o, g.value, body) != 0)
 			return CLI_OPT_USAGE;
 	}
@@ -396,18 +423,54 @@ out:
 	return ret;
 }
 
+/* The options of list: filters and order, sent as query parameters. */
+enum { L_NAME, L_STATE, L_TAG, L_SORT_BY, L_SORT_ORDER, L__N };
+
+static const struct cli_opt list_opts[] = {
+	[L_NAME] = {"name", 1},
+	[L_STATE] = {"state", 1},
+	[L_TAG] = {"tag", 1},
+	[L_SORT_BY] = {"sort-by", 1},
+	[L_SORT_ORDER] = {"sort-order", 1},
+	[L__N] = {NULL, 0},
+};
+
+/* The query parameter of each list option. */
+static const char *const list_params[L__N] = {
+	[L_NAME] = "displayName",
+	[L_STATE] = "lifecycleState",
+	[L_TAG] = "tag",
+	[L_SORT_BY] = "sortBy",
+	[L_SORT_ORDER] = "sortOrder",
+};
+
 int cli_deployment_list(struct cli_ctx *ctx, int argc, char **argv)
 {
+	const char *val[L__N] = {NULL};
 	json_t *resp = NULL;
-	int ret;
+	char *path = xstrdup("/v1/deployments"), *next, *esc;
+	int ret, n = 0;
 
-	ret = cli_parse_simple(ctx, argc, argv, NULL, NULL);
-	if (ret != 0)
+	ret = cli_parse_args(ctx, argc, argv, list_opts, NULL, NULL, val);
+	if (ret != 0) {
+		free(path);
 		return cli_opt_exit(ret);
-	ret = cli_call(ctx, "GET", "/v1/deployments", NULL, &resp);
+	}
+	for (int i = 0; i < L__N; i++) {
+		if (val[i] == NULL)
+			continue;
+		esc = cli_escape(val[i]);
+		next = xasprintf("%s%c%s=%s", path, n++ ? '&' : '?',
+			list_params[i], esc);
+		free(esc);
+		free(path);
+		path = next;
+	}
+	ret = cli_call(ctx, "GET", path, NULL, &resp);
 	if (ret == 0)
 		print_deployments(ctx, resp, 1);
 	json_decref(resp);
+	free(path);
 	return ret;
 }
 

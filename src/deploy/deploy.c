@@ -1133,6 +1133,7 @@ void deploy_dep_free(struct deployment *dep)
 	deploy_spec_clear(&dep->spec);
 	deploy_spec_clear(dep->prev_spec);
 	free(dep->prev_spec);
+	xstrvfree(dep->tags);
 	free(dep->name);
 	deploy_wr_free(dep->wr);
 	free(dep);

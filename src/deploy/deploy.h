@@ -33,6 +33,11 @@
 #define DEPLOY_ARGV_MAX 256         /* strings of a command array */
 #define DEPLOY_ENV_MAX 256          /* environment variables */
 #define DEPLOY_HEALTH_PATH_MAX 1024
+/* Freeform tags, with OCI's limits: at most 64, a key of 1 to 100
+ * characters without '.', '=' or white space, a value of at most 256. */
+#define DEPLOY_TAGS_MAX 64
+#define DEPLOY_TAG_KEY_MAX 100
+#define DEPLOY_TAG_VALUE_MAX 256
 #define DEPLOY_READY_TIMEOUT_MIN 1
 #define DEPLOY_READY_TIMEOUT_MAX 3600
 #define DEPLOY_DRAIN_TIMEOUT_MAX 3600
@@ -94,6 +99,8 @@ struct deploy_spec {
 	uint32_t ready_timeout_s;  /* default from the config */
 	bool has_drain_timeout;
 	uint32_t drain_timeout_s;  /* default from the config */
+	const char *const *tags;   /* freeform tags, "KEY=value"; may be NULL */
+	size_t ntags;
 };
 
 /*
@@ -138,6 +145,9 @@ struct deploy_change {
 	uint32_t ready_timeout_s;
 	bool has_drain_timeout;
 	uint32_t drain_timeout_s;
+	bool has_tags;             /* new freeform tags, replacing them all */
+	const char *const *tags;   /* "KEY=value" */
+	size_t ntags;
 };
 
 /*
@@ -145,7 +155,7 @@ struct deploy_change {
  * count or shape, or a new command, environment or health path (which
  * replace every instance, held until the new set is ready), starts a work
  * request: returns 0 with its id in wr_id (DEPLOY_ID_MAX). The timeouts
- * change at once, and when nothing else changes wr_id is "". Errors, with
+ * and the tags change at once, and when nothing else changes wr_id is "". Errors, with
  * f filled and nothing changed: MDS_E_NOTFOUND, MDS_E_INVAL (a count out
  * of range, an unknown shape, a bad command, environment or health path,
  * a command for a deployment kept on a platform), MDS_E_CONFLICT (code
@@ -198,6 +208,8 @@ struct deploy_view {
 	bool shell;
 	char **env;          /* "NAME=value", NULL-terminated */
 	size_t nenv;
+	char **tags;         /* freeform tags "KEY=value", NULL-terminated */
+	size_t ntags;
 	char *health_path;
 	char shape[SHAPE_NAME_MAX + 1];
 	uint32_t count;

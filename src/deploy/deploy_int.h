@@ -92,6 +92,9 @@ struct deployment {
 	 * spec_gen point at it. */
 	struct backend_spec *prev_spec;
 	uint32_t spec_gen;          /* bumped by every change of spec */
+	char **tags;                /* freeform "KEY=value", owned,
+				       NULL-terminated */
+	size_t ntags;
 	char shape[SHAPE_NAME_MAX + 1];
 	uint32_t count;
 	uint32_t ready_timeout_s, drain_timeout_s;

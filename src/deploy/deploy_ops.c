@@ -205,6 +205,32 @@ static int check_env(const struct deploy_spec *s, struct fault *f)
 	return 0;
 }
 
+static int check_tags(const char *const *tags, size_t n, struct fault *f)
+{
+	if (n > DEPLOY_TAGS_MAX)
+		return fault_set(f, MDS_E_INVAL, "freeformTags",
+				 "freeformTags must hold at most %d tags",
+				 DEPLOY_TAGS_MAX);
+	for (size_t i = 0; i < n; i++) {
+		const char *eq = strchr(tags[i], '=');
+		size_t klen = eq ? (size_t)(eq - tags[i]) : 0;
+
+		if (eq == NULL || klen == 0 || klen > DEPLOY_TAG_KEY_MAX ||
+		    strcspn(tags[i], ". \t\r\n") < klen)
+			return fault_set(f, MDS_E_INVAL, "freeformTags",
+					 "freeformTags: a key must be 1 to %d "
+					 "characters without '.', '=' or "
+					 "white space", DEPLOY_TAG_KEY_MAX);
+		if (strlen(eq + 1) > DEPLOY_TAG_VALUE_MAX)
+			return fault_set(f, MDS_E_INVAL, "freeformTags",
+					 "freeformTags: the value of '%.*s' "
+					 "must be at most %d characters",
+					 (int)klen, tags[i],
+					 DEPLOY_TAG_VALUE_MAX);
+	}
+	return 0;
+}
+
 static int check_name(struct deploy *d, const char *name, struct fault *f)
 {
 	if (name == NULL)
@@ -262,7 +288,8 @@ static int check_spec(struct deploy *d, const struct backend *b,
 	if (s->health_path != NULL &&
 	    (rc = check_health_path(s->health_path, f)) != 0)
 		return rc;
-	if ((rc = check_env(s, f)) != 0)
+	if ((rc = check_env(s, f)) != 0 ||
+	    (rc = check_tags(s->tags, s->ntags, f)) != 0)
 		return rc;
 	return check_room(d, f);
 }
@@ -310,6 +337,8 @@ int deploy_create(struct deploy *d, const struct deploy_spec *s, char *id,
 	dep->spec.nenv = s->nenv;
 	dep->spec.health_path =
 		xstrdup(s->health_path ? s->health_path : "/health");
+	dep->tags = strv_dup(s->tags, s->ntags);
+	dep->ntags = s->ntags;
 	deploy_copy_str(dep->shape, sizeof(dep->shape),
 			s->shape ? s->shape : cfg->default_shape);
 	dep->count = s->has_count ? s->count : 1;
@@ -367,6 +396,7 @@ int deploy_import(struct deploy *d, const char *backend, const char *ref,
 	dep->spec.argv = xcalloc(1, sizeof(char *));
 	dep->spec.env = xcalloc(1, sizeof(char *));
 	dep->spec.health_path = xstrdup("/health");
+	dep->tags = xcalloc(1, sizeof(char *));
 	dep->ready_timeout_s = d->env.config->ready_timeout_s;
 	dep->drain_timeout_s = d->env.config->drain_timeout_s;
 	deploy_link(d, dep);
@@ -469,12 +499,19 @@ static void spec_replace(struct deployment *dep, const struct deploy_change *c)
 	deploy_respec(dep);
 }
 
-/* Applies the timeouts of c; returns whether one changed. */
+/* Applies the timeouts and tags of c; returns whether one changed. */
 static bool timeouts_apply(struct deployment *dep,
 			   const struct deploy_change *c)
 {
 	bool changed = false;
 
+	if (c->has_tags && !strv_equal(dep->tags, dep->ntags, c->tags,
+				       c->ntags)) {
+		xstrvfree(dep->tags);
+		dep->tags = strv_dup(c->tags, c->ntags);
+		dep->ntags = c->ntags;
+		changed = true;
+	}
 	if (c->has_ready_timeout && c->ready_timeout_s != dep->ready_timeout_s) {
 		dep->ready_timeout_s = c->ready_timeout_s;
 		changed = true;
@@ -505,7 +542,8 @@ static int check_change(struct deploy *d, const struct deployment *dep,
 			       DEPLOY_READY_TIMEOUT_MAX, f)) != 0) ||
 	    (c->has_drain_timeout &&
 	     (rc = check_range("drainTimeoutSeconds", c->drain_timeout_s, 0,
-			       DEPLOY_DRAIN_TIMEOUT_MAX, f)) != 0))
+			       DEPLOY_DRAIN_TIMEOUT_MAX, f)) != 0) ||
+	    (c->has_tags && (rc = check_tags(c->tags, c->ntags, f)) != 0))
 		return rc;
 	return check_change_spec(dep, c, f);
 }
@@ -638,6 +676,8 @@ static void view_fill(struct deploy *d, const struct deployment *dep,
 	memset(v, 0, sizeof(*v));
 	deploy_copy_str(v->id, sizeof(v->id), dep->id);
 	v->name = xstrdup(dep->name);
+	v->tags = strv_dup((const char *const *)dep->tags, dep->ntags);
+	v->ntags = dep->ntags;
 	v->state = deploy_dep_state_names[dep->state];
 	deploy_copy_str(v->details, sizeof(v->details), dep->details);
 	v->backend = b->ops->name;
@@ -681,6 +721,7 @@ static void view_clear(struct deploy_view *v)
 	for (size_t i = 0; i < v->nenv; i++)
 		free(v->env[i]);
 	free(v->env);
+	xstrvfree(v->tags);
 	free(v->name);
 	free(v->health_path);
 	free(v->endpoint);

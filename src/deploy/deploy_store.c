@@ -59,18 +59,40 @@ static json_t *command_row(const struct backend_spec *sp)
 	return a;
 }
 
-static json_t *env_row(const struct backend_spec *sp)
+/* {"KEY": "value"} of n "KEY=value" strings. */
+static json_t *pairs_row(char *const *v, size_t n)
 {
 	json_t *o = json_object();
 
-	for (size_t i = 0; i < sp->nenv; i++) {
-		const char *eq = strchr(sp->env[i], '=');
-		char *k = xstrndup(sp->env[i], (size_t)(eq - sp->env[i]));
+	for (size_t i = 0; i < n; i++) {
+		const char *eq = strchr(v[i], '=');
+		char *k = xstrndup(v[i], (size_t)(eq - v[i]));
 
 		json_object_set_new(o, k, json_string(eq + 1));
 		free(k);
 	}
 	return o;
+}
+
+static json_t *env_row(const struct backend_spec *sp)
+{
+	return pairs_row(sp->env, sp->nenv);
+}
+
+/* The "KEY=value" strings of an object of strings; *n their number. */
+static char **pairs_from_row(json_t *o, size_t *n)
+{
+	char **v = xcalloc(json_object_size(o) + 1, sizeof(char *));
+	const char *key;
+	json_t *x;
+
+	*n = 0;
+	json_object_foreach(o, key, x) {
+		const char *val = json_string_value(x);
+
+		v[(*n)++] = xasprintf("%s=%s", key, val ? val : "");
+	}
+	return v;
 }
 
 static json_t *dep_row(const struct deployment *dep)
@@ -96,6 +118,8 @@ static json_t *dep_row(const struct deployment *dep)
 		      (json_int_t)dep->updated_ms, "currentWorkRequestId",
 		      dep->wr ? json_string(dep->wr->id) : json_null(),
 		      "instances", arr);
+	json_object_set_new(o, "freeformTags",
+			    pairs_row(dep->tags, dep->ntags));
 	json_object_set_new(o, "specGeneration",
 			    json_integer((json_int_t)dep->spec_gen));
 	if (dep->prev_spec != NULL)
@@ -367,6 +391,8 @@ static int load_dep(void *arg, const char *id, const char *text)
 	dep->created_ms = jint(o, "createdMs");
 	dep->updated_ms = jint(o, "updatedMs");
 	dep->spec_gen = (uint32_t)jint(o, "specGeneration");
+	dep->tags = pairs_from_row(json_object_get(o, "freeformTags"),
+				   &dep->ntags);
 	if (json_is_object(json_object_get(o, "previousSpec"))) {
 		dep->prev_spec = xcalloc(1, sizeof(*dep->prev_spec));
 		spec_from_row(dep->prev_spec,
