@@ -228,9 +228,10 @@ static int parse_command(const json_t *v, void *dst, const struct field *fd,
 }
 
 /* An object of strings into "NAME=value" strings (new, NULL-terminated)
- * in *dst: at most max of them, names non-empty and without '='. */
+ * in *dst: at most max of them, names (noun in errors) non-empty and
+ * without '='. */
 static int parse_pairs(const json_t *v, char ***dst, size_t max,
-		       const char *path, struct fault *f)
+		       const char *noun, const char *path, struct fault *f)
 {
 	char ***env = dst;
 	char item[FIELD_PATH_MAX];
@@ -248,8 +249,8 @@ static int parse_pairs(const json_t *v, char ***dst, size_t max,
 		fields_path(item, sizeof(item), path, key);
 		if (key[0] == '\0' || strchr(key, '=') != NULL)
 			return fault_set(f, MDS_E_INVAL, path,
-					 "%s: a name must be non-empty and "
-					 "must not hold '='", item);
+					 "%s: a %s must be non-empty and "
+					 "must not hold '='", item, noun);
 		if (!json_is_string(x)) /* the field is the object */
 			return fault_set(f, MDS_E_INVAL, path,
 					 "%s must be a string", item);
@@ -264,7 +265,7 @@ static int parse_env(const json_t *v, void *dst, const struct field *fd,
 		     const char *path, struct fault *f)
 {
 	(void)fd;
-	return parse_pairs(v, dst, DEPLOY_ENV_MAX, path, f);
+	return parse_pairs(v, dst, DEPLOY_ENV_MAX, "name", path, f);
 }
 
 /* Freeform tags; the deployments module checks OCI's limits. */
@@ -272,7 +273,7 @@ static int parse_tags(const json_t *v, void *dst, const struct field *fd,
 		      const char *path, struct fault *f)
 {
 	(void)fd;
-	return parse_pairs(v, dst, DEPLOY_TAGS_MAX, path, f);
+	return parse_pairs(v, dst, DEPLOY_TAGS_MAX, "key", path, f);
 }
 
 static size_t strv_len(char *const *v)

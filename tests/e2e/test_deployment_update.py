@@ -1,7 +1,8 @@
 """Updating every mutable field of a deployment through the CLI binary: a
 new command or environment replaces the instances under a continuous load
 without losing a request, a command that never becomes ready leaves the
-old set serving with the old command, and timeouts change at once."""
+old set serving with the old command, timeouts and freeform tags change at
+once; list filters by name, state and tag and sorts, on the server."""
 import json
 import os
 import time
@@ -131,6 +132,91 @@ class DeploymentUpdateTest(unittest.TestCase):
         r = self.d.cli("deployment", "update", "tmo")
         self.assertEqual(r.returncode, 2, r)
         self.assertIn("at least one", r.stderr)
+
+
+class TagsAndListTest(unittest.TestCase):
+    def setUp(self):
+        self.d = Daemon().start()
+        self.addCleanup(self.d.cleanup)
+
+    def cli(self, *args):
+        r = self.d.cli(*args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r
+
+    def names(self, *args):
+        r = self.cli("deployment", "list", "-o", "json", *args)
+        return [x["displayName"] for x in json.loads(r.stdout)["items"]]
+
+    def test_tags_filters_and_sorting(self):
+        ids = {}
+        for name, count, tags in (("bravo", 2, ["team=vision", "tier=gold"]),
+                                  ("alpha", 1, ["team=speech"]),
+                                  ("charlie", 1, [])):
+            args = ["deployment", "create", "--name", name, "--command",
+                    model_command(), "--count", str(count), "-o", "json"]
+            for t in tags:
+                args += ["--tag", t]
+            ids[name] = json.loads(self.cli(*args).stdout)["id"]
+        for i in ids.values():
+            self.d.wait_state(i, "ACTIVE")
+        got = self.d.get(ids["bravo"])
+        self.assertEqual(got["freeformTags"],
+                         {"team": "vision", "tier": "gold"})
+        self.assertEqual(self.d.get(ids["charlie"])["freeformTags"], {})
+        # -o wide shows them.
+        wide = self.cli("deployment", "list", "-o", "wide").stdout
+        self.assertIn("TAGS", wide.splitlines()[0])
+        self.assertIn("team=vision,tier=gold", wide)
+        # Filters, on the server.
+        self.assertEqual(self.names("--tag", "team=vision"), ["bravo"])
+        self.assertEqual(self.names("--tag", "team=nobody"), [])
+        self.assertEqual(self.names("--name", "alpha"), ["alpha"])
+        self.assertEqual(self.names("--state", "active"),
+                         ["bravo", "alpha", "charlie"])
+        self.assertEqual(self.names("--state", "UPDATING"), [])
+        r = self.d.api("GET", "/v1/deployments?tag=tier%3Dgold")
+        self.assertEqual([x["id"] for x in r.json["items"]], [ids["bravo"]])
+        # Sorting, like the OCI CLI.
+        self.assertEqual(self.names("--sort-by", "displayName"),
+                         ["alpha", "bravo", "charlie"])
+        self.assertEqual(self.names("--sort-by", "displayName",
+                                    "--sort-order", "desc"),
+                         ["charlie", "bravo", "alpha"])
+        self.assertEqual(self.names("--sort-order", "desc"),
+                         ["charlie", "alpha", "bravo"])
+        self.assertEqual(self.names("--sort-by", "instanceCount",
+                                    "--sort-order", "desc"),
+                         ["bravo", "alpha", "charlie"])
+        r = self.d.cli("deployment", "list", "--sort-by", "color")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("sortBy", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        # An update replaces the tags at once, without a work request.
+        r = self.cli("deployment", "update", "alpha", "--tag", "team=vision",
+                     "-o", "json")
+        out = json.loads(r.stdout)
+        self.assertEqual(out["freeformTags"], {"team": "vision"})
+        self.assertNotIn("operationType", out)
+        self.assertEqual(self.names("--tag", "team=vision",
+                                    "--sort-by", "displayName"),
+                         ["alpha", "bravo"])
+        # OCI's limits; a refused change changes nothing.
+        for tags, why in (({"a.b": "x"}, "key"), ({"": "x"}, "key"),
+                          ({"k": "v" * 257}, "256"),
+                          ({"k%d" % i: "v" for i in range(65)}, "64"),
+                          ({"k": 1}, "string")):
+            r = self.d.api("PUT", "/v1/deployments/" + ids["alpha"],
+                           {"freeformTags": tags})
+            self.assertEqual(r.status, 400, (tags, r))
+            self.assertIn(why, r.json["message"])
+        self.assertEqual(self.d.get(ids["alpha"])["freeformTags"],
+                         {"team": "vision"})
+        # Tags survive a restart of the daemon.
+        self.d.stop()
+        self.d.start()
+        self.assertEqual(self.d.get(ids["bravo"])["freeformTags"],
+                         {"team": "vision", "tier": "gold"})
 
 
 if __name__ == "__main__":
