@@ -609,34 +609,133 @@ static void list_sort(const struct list_query *q, json_t *items)
 	free(v);
 }
 
+/* Answers the list of q (version v), filtered and sorted. */
+static void list_reply(struct api_call *c, const struct list_query *q)
+{
+	json_t *all, *items, *kept = json_array(), *x;
+	size_t i;
+
+	all = api_deploy_list_json(c->api->deploy,
+				   q->name[0] ? q->name : NULL);
+	items = json_object_get(all, "items");
+	json_array_foreach(items, i, x) {
+		if (list_keeps(q, x))
+			json_array_append(kept, x);
+	}
+	list_sort(q, kept);
+	json_object_set_new(all, "items", kept);
+	json_object_set_new(all, "resourceVersion",
+			    json_integer((json_int_t)deploy_version(
+				    c->api->deploy)));
+	api_reply(c, 200, all, NULL);
+}
+
+#define WATCH_TIMEOUT_S_DEFAULT 30
+#define WATCH_TIMEOUT_S_MAX 300
+
+/* A long-poll on the list, waiting for the version to move. */
+struct list_watch {
+	struct api_call call; /* a copy; req stays valid until answered */
+	struct list_query q;
+	struct deploy_watch *w;
+};
+
+static void watch_fire(void *arg)
+{
+	struct list_watch *lw = arg;
+
+	http_req_on_close(lw->call.req, NULL, NULL);
+	list_reply(&lw->call, &lw->q);
+	free(lw);
+}
+
+static void watch_closed(void *arg)
+{
+	struct list_watch *lw = arg;
+
+	/* The client went away: nobody reads the answer, which releases
+	 * the request. */
+	deploy_unwatch(lw->call.api->deploy, lw->w);
+	api_reply_error(&lw->call, 503, "ServiceUnavailable", NULL,
+			"the watch ended");
+	free(lw);
+}
+
+/*
+ * Reads watch=true, resourceVersion=N and timeoutSeconds=T. Returns 1 when
+ * the answer must wait (version N is the current one) with *timeout_ms
+ * set, 0 to answer at once, or MDS_E_INVAL with f filled.
+ */
+static int watch_parse(struct api_call *c, uint32_t *timeout_ms,
+		       struct fault *f)
+{
+	char watch[8], rv[24], tmo[16], *end;
+	unsigned long long v;
+	long t = WATCH_TIMEOUT_S_DEFAULT;
+
+	if (!query_param(c, "watch", watch, sizeof(watch), f) ||
+	    !query_param(c, "resourceVersion", rv, sizeof(rv), f) ||
+	    !query_param(c, "timeoutSeconds", tmo, sizeof(tmo), f))
+		return MDS_E_INVAL;
+	if (strcmp(watch, "true") != 0)
+		return 0;
+	if (tmo[0] != '\0') {
+		t = strtol(tmo, &end, 10);
+		if (*end != '\0' || t < 1 || t > WATCH_TIMEOUT_S_MAX)
+			return fault_set(f, MDS_E_INVAL, "timeoutSeconds",
+					 "timeoutSeconds must be an integer "
+					 "from 1 to %d", WATCH_TIMEOUT_S_MAX);
+	}
+	*timeout_ms = (uint32_t)t * 1000u;
+	if (rv[0] == '\0')
+		return 0; /* nothing seen yet: the current list */
+	v = strtoull(rv, &end, 10);
+	if (*end != '\0' || rv[0] == '-')
+		return fault_set(f, MDS_E_INVAL, "resourceVersion",
+				 "resourceVersion must be a number from an "
+				 "earlier answer");
+	return v == deploy_version(c->api->deploy) ? 1 : 0;
+}
+
 /*
  * GET /v1/deployments: the live deployments, filtered by displayName,
  * lifecycleState and tag=KEY=VALUE, in creation order or sorted by sortBy
  * (timeCreated, displayName, lifecycleState, instanceCount) and sortOrder
- * (ASC, DESC).
+ * (ASC, DESC), with the version they are at. With watch=true and the
+ * resourceVersion of an earlier answer, the answer waits until something
+ * changes (or timeoutSeconds pass): a long-poll.
  */
 static void deployments_list(struct api_call *c)
 {
 	struct list_query q;
+	struct list_watch *lw;
 	struct fault f;
-	json_t *all, *items, *kept = json_array(), *x;
-	size_t i;
+	uint32_t timeout_ms = 0;
+	int rc = list_query_parse(c, &q, &f);
 
-	if (list_query_parse(c, &q, &f) != 0) {
-		json_decref(kept);
+	if (rc == 0)
+		rc = watch_parse(c, &timeout_ms, &f);
+	if (rc < 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
-	all = api_deploy_list_json(c->api->deploy,
-				   q.name[0] ? q.name : NULL);
-	items = json_object_get(all, "items");
-	json_array_foreach(items, i, x) {
-		if (list_keeps(&q, x))
-			json_array_append(kept, x);
+	if (rc == 0) {
+		list_reply(c, &q);
+		return;
 	}
-	list_sort(&q, kept);
-	json_object_set_new(all, "items", kept);
-	api_reply(c, 200, all, NULL);
+	lw = xcalloc(1, sizeof(*lw));
+	lw->call = *c;
+	lw->call.body = NULL;
+	lw->q = q;
+	lw->w = deploy_watch(c->api->deploy, deploy_version(c->api->deploy),
+			     timeout_ms, watch_fire, lw);
+	if (lw->w == NULL) {
+		free(lw);
+		api_reply_error(c, 503, "TooManyRequests", NULL,
+				"too many watches wait at once; try again");
+		return;
+	}
+	http_req_on_close(c->req, watch_closed, lw);
 }
 
 static void with_wr_header(struct api_call *c, int status, json_t *o,

@@ -51,17 +51,21 @@ static const struct cli_cmd cli_cmds[] = {
 		.name = "deployment list",
 		.usage = "[--name NAME] [--state STATE] [--tag K=V]\n"
 			"\t[--sort-by timeCreated|displayName|lifecycleState|instanceCount]\n"
-			"\t[--sort-order asc|desc]",
+			"\t[--sort-order asc|desc] [--watch]",
 		.help = "Lists the live deployments, oldest first.\n"
 			"--name, --state (ACTIVE, UPDATING, ...) and --tag keep only\n"
 			"the deployments that match (the server filters); --sort-by\n"
-			"and --sort-order order them. -o wide shows the tags.",
+			"and --sort-order order them. -o wide shows the tags. --watch\n"
+			"prints the list again each time it changes (a long-poll on\n"
+			"the daemon, no busy loop) until interrupted.",
 		.exec = cli_deployment_list,
 	},
 	{
 		.name = "deployment get",
-		.usage = "ID|NAME",
-		.help = "Shows a deployment and its instances.",
+		.usage = "ID|NAME [--watch]",
+		.help = "Shows a deployment and its instances.\n"
+			"--watch prints it again each time it changes, and ends once\n"
+			"it is gone.",
 		.exec = cli_deployment_get,
 	},
 	{
@@ -656,7 +660,7 @@ int cli_parse_args(struct cli_ctx *ctx, int argc, char **argv,
 		if (o == CLI_OPT_END)
 			break;
 		if (o >= 0) {
-			val[o] = g.value;
+			val[o] = g.value != NULL ? g.value : ""; /* "": a flag */
 			continue;
 		}
 		if (o != CLI_OPT_ARG)

@@ -159,8 +159,8 @@ int cli_parse_simple(struct cli_ctx *ctx, int argc, char **argv,
 
 /*
  * cli_parse_simple() for a command with options too: the value of option i
- * of opts goes to val[i] (val has one slot per option; untouched when the
- * option is absent).
+ * of opts goes to val[i] ("" for an option without a value; val has one
+ * slot per option; untouched when the option is absent).
  */
 int cli_parse_args(struct cli_ctx *ctx, int argc, char **argv,
 	const struct cli_opt *opts, const char *label, const char **out,

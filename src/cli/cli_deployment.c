@@ -424,7 +424,7 @@ out:
 }
 
 /* The options of list: filters and order, sent as query parameters. */
-enum { L_NAME, L_STATE, L_TAG, L_SORT_BY, L_SORT_ORDER, L__N };
+enum { L_NAME, L_STATE, L_TAG, L_SORT_BY, L_SORT_ORDER, L_WATCH, L__N };
 
 static const struct cli_opt list_opts[] = {
 	[L_NAME] = {"name", 1},
@@ -432,10 +432,11 @@ static const struct cli_opt list_opts[] = {
 	[L_TAG] = {"tag", 1},
 	[L_SORT_BY] = {"sort-by", 1},
 	[L_SORT_ORDER] = {"sort-order", 1},
+	[L_WATCH] = {"watch", 0},
 	[L__N] = {NULL, 0},
 };
 
-/* The query parameter of each list option. */
+/* The query parameter of each list option (NULL: none). */
 static const char *const list_params[L__N] = {
 	[L_NAME] = "displayName",
 	[L_STATE] = "lifecycleState",
@@ -444,11 +445,41 @@ static const char *const list_params[L__N] = {
 	[L_SORT_ORDER] = "sortOrder",
 };
 
+/* How long one long-poll of --watch waits on the daemon, in seconds (the
+ * CLI's request timeout is 60 s). */
+#define WATCH_POLL_S 30
+
+/*
+ * Sends GET path (which already holds a '?') as a long-poll: the answer
+ * comes once the deployments' version is no longer *version (or after
+ * WATCH_POLL_S); *version gets the new one. Returns 0 with *json the list
+ * (caller decrefs), or the exit status after printing the error.
+ */
+static int watch_next(struct cli_ctx *ctx, const char *path,
+	json_int_t *version, json_t **json)
+{
+	char *p;
+	int ret;
+
+	if (*version < 0)
+		p = xasprintf("%s&watch=true", path);
+	else
+		p = xasprintf("%s&watch=true&resourceVersion=%" JSON_INTEGER_FORMAT
+			"&timeoutSeconds=%d", path, *version, WATCH_POLL_S);
+	ret = cli_call(ctx, "GET", p, NULL, json);
+	free(p);
+	if (ret == 0)
+		*version = json_integer_value(json_object_get(*json,
+			"resourceVersion"));
+	return ret;
+}
+
 int cli_deployment_list(struct cli_ctx *ctx, int argc, char **argv)
 {
 	const char *val[L__N] = {NULL};
-	json_t *resp = NULL;
-	char *path = xstrdup("/v1/deployments"), *next, *esc;
+	json_t *resp = NULL, *shown = NULL;
+	char *path = xstrdup("/v1/deployments?"), *next, *esc;
+	json_int_t version = -1;
 	int ret, n = 0;
 
 	ret = cli_parse_args(ctx, argc, argv, list_opts, NULL, NULL, val);
@@ -457,57 +488,131 @@ int cli_deployment_list(struct cli_ctx *ctx, int argc, char **argv)
 		return cli_opt_exit(ret);
 	}
 	for (int i = 0; i < L__N; i++) {
-		if (val[i] == NULL)
+		if (val[i] == NULL || list_params[i] == NULL)
 			continue;
 		esc = cli_escape(val[i]);
-		next = xasprintf("%s%c%s=%s", path, n++ ? '&' : '?',
+		next = xasprintf("%s%s%s=%s", path, n++ ? "&" : "",
 			list_params[i], esc);
 		free(esc);
 		free(path);
 		path = next;
 	}
-	ret = cli_call(ctx, "GET", path, NULL, &resp);
-	if (ret == 0)
-		print_deployments(ctx, resp, 1);
+	if (val[L_WATCH] == NULL) {
+		ret = cli_call(ctx, "GET", path, NULL, &resp);
+		if (ret == 0)
+			print_deployments(ctx, resp, 1);
+		goto out;
+	}
+	/* --watch: print the list, then again each time it changes, until
+	 * interrupted. */
+	while ((ret = watch_next(ctx, path, &version, &resp)) == 0) {
+		if (shown == NULL || !json_equal(json_object_get(resp, "items"),
+			    json_object_get(shown, "items"))) {
+			print_deployments(ctx, resp, 1);
+			fflush(stdout);
+			json_decref(shown);
+			shown = json_incref(resp);
+		}
+		json_decref(resp);
+		resp = NULL;
+	}
+out:
 	json_decref(resp);
+	json_decref(shown);
 	free(path);
 	return ret;
 }
 
-int cli_deployment_get(struct cli_ctx *ctx, int argc, char **argv)
+/* Prints a deployment and, in a table, its instances. */
+static void print_one(const struct cli_ctx *ctx, const json_t *resp)
 {
 	const json_t *inst;
 	struct cli_table *t;
+	size_t i;
+
+	print_deployments(ctx, resp, 0);
+	if (cli_structured(ctx))
+		return;
+	t = cli_table_new("ID STATE PORT PID SHAPE RESTARTS STARTED");
+	json_array_foreach(json_object_get(resp, "instances"), i, inst) {
+		cli_table_json(t, inst, "id");
+		cli_table_json(t, inst, "state");
+		cli_table_json(t, inst, "port");
+		cli_table_json(t, inst, "pid");
+		cli_table_json(t, inst, "instanceShapeName");
+		cli_table_json(t, inst, "restarts");
+		cli_table_json(t, inst, "timeStarted");
+	}
+	fputc('\n', stdout);
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+}
+
+/* get --watch: prints the deployment, then again each time it changes;
+ * ends (0) once it is gone. */
+static int watch_one(struct cli_ctx *ctx, const char *path, const char *id)
+{
+	json_t *list = NULL, *cur = NULL, *shown = NULL;
+	json_int_t version = -1;
+	long status;
+	int ret;
+
+	while ((ret = watch_next(ctx, "/v1/deployments?", &version,
+		    &list)) == 0) {
+		json_decref(list);
+		list = NULL;
+		ret = cli_request(ctx, "GET", path, NULL, &status, &cur);
+		if (ret == 0 && status == 404 && shown != NULL) {
+			if (!cli_structured(ctx))
+				printf("deployment %s is gone\n", id);
+			break;
+		}
+		if (ret != 0 || status >= 300) {
+			ret = cli_request_error(ctx, ret, status, cur);
+			break;
+		}
+		if (shown == NULL || !json_equal(cur, shown)) {
+			print_one(ctx, cur);
+			fflush(stdout);
+			json_decref(shown);
+			shown = json_incref(cur);
+		}
+		json_decref(cur);
+		cur = NULL;
+	}
+	json_decref(cur);
+	json_decref(shown);
+	return ret;
+}
+
+static const struct cli_opt get_opts[] = {
+	{"watch", 0},
+	{NULL, 0},
+};
+
+int cli_deployment_get(struct cli_ctx *ctx, int argc, char **argv)
+{
+	const char *val[1] = {NULL};
 	json_t *resp = NULL;
 	const char *id;
 	char *path;
-	size_t i;
 	int ret;
 
-	ret = cli_parse_simple(ctx, argc, argv, "the deployment ID or NAME", &id);
+	ret = cli_parse_args(ctx, argc, argv, get_opts,
+		"the deployment ID or NAME", &id, val);
 	if (ret != 0)
 		return cli_opt_exit(ret);
 	path = cli_item_path("deployments", id, "");
+	if (val[0] != NULL) {
+		ret = watch_one(ctx, path, id);
+		free(path);
+		return ret;
+	}
 	ret = cli_call(ctx, "GET", path, NULL, &resp);
 	free(path);
 	if (ret != 0)
 		return ret;
-	print_deployments(ctx, resp, 0);
-	if (!cli_structured(ctx)) {
-		t = cli_table_new("ID STATE PORT PID SHAPE RESTARTS STARTED");
-		json_array_foreach(json_object_get(resp, "instances"), i, inst) {
-			cli_table_json(t, inst, "id");
-			cli_table_json(t, inst, "state");
-			cli_table_json(t, inst, "port");
-			cli_table_json(t, inst, "pid");
-			cli_table_json(t, inst, "instanceShapeName");
-			cli_table_json(t, inst, "restarts");
-			cli_table_json(t, inst, "timeStarted");
-		}
-		fputc('\n', stdout);
-		cli_table_print(t, stdout);
-		cli_table_free(t);
-	}
+	print_one(ctx, resp);
 	json_decref(resp);
 	return CLI_EXIT_OK;
 }

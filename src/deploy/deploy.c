@@ -132,6 +132,73 @@ void deploy_link(struct deploy *d, struct deployment *dep)
 	*tail = dep;
 }
 
+/* ---- watching ---- */
+
+struct deploy_watch {
+	uint64_t since;
+	int64_t deadline_ms;
+	void (*fn)(void *arg);
+	void *arg;
+	struct deploy_watch *next;
+};
+
+uint64_t deploy_version(const struct deploy *d)
+{
+	return d->version;
+}
+
+struct deploy_watch *deploy_watch(struct deploy *d, uint64_t since,
+				  uint32_t timeout_ms,
+				  void (*fn)(void *arg), void *arg)
+{
+	struct deploy_watch *w;
+
+	if (d->nwatches >= DEPLOY_WATCHERS_MAX)
+		return NULL;
+	w = xcalloc(1, sizeof(*w));
+	w->since = since;
+	w->deadline_ms = ids_now_ms() + timeout_ms;
+	w->fn = fn;
+	w->arg = arg;
+	w->next = d->watches;
+	d->watches = w;
+	d->nwatches++;
+	return w;
+}
+
+void deploy_unwatch(struct deploy *d, struct deploy_watch *w)
+{
+	for (struct deploy_watch **p = &d->watches; *p; p = &(*p)->next) {
+		if (*p == w) {
+			*p = w->next;
+			d->nwatches--;
+			free(w);
+			return;
+		}
+	}
+}
+
+/* Runs the watches that are due (all of them when all is set). A watch's
+ * fn may add or remove watches: each is unlinked before it runs. */
+static void watches_fire(struct deploy *d, int64_t now, bool all)
+{
+	struct deploy_watch **p = &d->watches;
+
+	while (*p != NULL) {
+		struct deploy_watch *w = *p;
+
+		if (!all && w->since == d->version && now < w->deadline_ms) {
+			p = &w->next;
+			continue;
+		}
+		*p = w->next;
+		d->nwatches--;
+		w->fn(w->arg);
+		free(w);
+		p = &d->watches; /* the list may have changed */
+	}
+}
+
 /* ---- persistence and routing ---- */
 
 void deploy_persist(struct deploy *d, struct deployment *dep)
@@ -139,6 +206,7 @@ void deploy_persist(struct deploy *d, struct deployment *dep)
 	if (d->closing || d->detaching)
 		return; /* a shutdown leaves the stored state as it was */
 	dep->updated_ms = ids_now_ms();
+	d->version++;
 	store_begin(d->env.store);
 	if (deploy_store_save(d, dep) != 0)
 		log_error("deploy", "cannot save deployment %s", dep->id);
@@ -924,6 +992,7 @@ static void on_tick(uv_timer_t *t)
 	int64_t now = ids_now_ms();
 
 	if (d->closing || d->detaching) {
+		watches_fire(d, now, true);
 		maybe_closed(d);
 		return;
 	}
@@ -935,6 +1004,7 @@ static void on_tick(uv_timer_t *t)
 		for (struct deployment *dep = d->deps; dep; dep = dep->next)
 			reconcile(d, dep);
 	}
+	watches_fire(d, now, false);
 }
 
 /* ---- desired against actual, and recovery ---- */
@@ -1145,6 +1215,7 @@ static void on_tick_closed(uv_handle_t *h)
 	void (*done)(void *) = d->done;
 	void *arg = d->done_arg;
 
+	watches_fire(d, 0, true); /* answered while the records exist */
 	while (d->deps != NULL) {
 		struct deployment *next = d->deps->next;
 

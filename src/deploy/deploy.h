@@ -178,6 +178,29 @@ int deploy_delete(struct deploy *d, const char *key, char *wr_id,
 int deploy_resolve(struct deploy *d, const char *key, char *id,
 		   struct fault *f);
 
+/* ---- watching for changes ---- */
+
+#define DEPLOY_WATCHERS_MAX 256 /* long-polls waiting at once */
+
+/* The version of the deployments: it grows with every change the module
+ * writes (an instance becoming ready, a step of a work request, ...). */
+uint64_t deploy_version(const struct deploy *d);
+
+struct deploy_watch;
+
+/*
+ * Calls fn(arg) once, from the loop, when the version is no longer since
+ * or timeout_ms have passed, whichever comes first (checked every tick),
+ * or when the module closes. Returns the watch (the module owns it; it is
+ * gone once fn runs), or NULL when DEPLOY_WATCHERS_MAX are waiting.
+ */
+struct deploy_watch *deploy_watch(struct deploy *d, uint64_t since,
+				  uint32_t timeout_ms,
+				  void (*fn)(void *arg), void *arg);
+
+/* Forgets a watch whose fn has not run yet; fn will not run. */
+void deploy_unwatch(struct deploy *d, struct deploy_watch *w);
+
 /* ---- read-only views: snapshots, owned by the caller ---- */
 
 struct deploy_instance_view {

@@ -115,6 +115,9 @@ struct deploy {
 	struct deployment *deps; /* in creation order */
 	uint64_t ended[OP__N][2]; /* work requests ended since the start, by
 				     enum wr_op and [0] SUCCEEDED, [1] FAILED */
+	uint64_t version;        /* bumped by every persist */
+	struct deploy_watch *watches;
+	size_t nwatches;
 	bool closing;
 	bool detaching;
 	int64_t next_reconcile_ms;
