@@ -738,6 +738,16 @@ static void deployments_list(struct api_call *c)
 	http_req_on_close(c->req, watch_closed, lw);
 }
 
+/* Whether the request asks only for its checks (dryRun=true): nothing
+ * changes, the answer is 200 {"dryRun": true} or the refusal. */
+static bool dry_run(struct api_call *c)
+{
+	char v[8];
+
+	return http_query_get(c->req->query, "dryRun", v, sizeof(v)) == 0 &&
+	       strcmp(v, "true") == 0;
+}
+
 static void with_wr_header(struct api_call *c, int status, json_t *o,
 			   const char *wr_id)
 {
@@ -817,6 +827,16 @@ static void deployments_create(struct api_call *c)
 	memset(&body, 0, sizeof(body));
 	if (rc == 0)
 		rc = body_spec(c->body, &body, &spec, &f);
+	if (rc == 0 && dry_run(c)) {
+		rc = deploy_check(c->api->deploy, &spec, &f);
+		create_body_free(&body);
+		if (rc != 0)
+			api_reply_fault(c, &f);
+		else
+			api_reply(c, 200, json_pack("{s:b}", "dryRun", 1),
+				  NULL);
+		return;
+	}
 	if (rc == 0)
 		rc = deploy_create(c->api->deploy, &spec, id, wr, &f);
 	create_body_free(&body);
@@ -910,6 +930,16 @@ static void deployments_update(struct api_call *c)
 
 	int rc = body_change(c->body, &body, &ch, &f);
 
+	if (rc == 0 && dry_run(c)) {
+		rc = deploy_change_check(c->api->deploy, c->id, &ch, &f);
+		change_body_free(&body);
+		if (rc != 0)
+			api_reply_fault(c, &f);
+		else
+			api_reply(c, 200, json_pack("{s:b}", "dryRun", 1),
+				  NULL);
+		return;
+	}
 	if (rc == 0)
 		rc = deploy_change(c->api->deploy, c->id, &ch, wr, &f);
 	change_body_free(&body);

@@ -347,6 +347,19 @@ static const struct cli_cmd cli_cmds[] = {
 		.exec = cli_logs,
 	},
 	{
+		.name = "apply",
+		.usage = "-f FILE",
+		.help = "Makes the deployments match FILE (JSON or YAML; - reads\n"
+			"stdin): what `deployment get|list -o yaml` prints, with\n"
+			"read-only fields ignored. A deployment is matched by its\n"
+			"displayName: created when new, updated in the fields that\n"
+			"differ, else left alone. The daemon checks every change\n"
+			"first, so a file with an error changes nothing. Prints each\n"
+			"deployment and what was done (created, updated, unchanged);\n"
+			"nothing when nothing changed. See docs/apply.md.",
+		.exec = cli_apply,
+	},
+	{
 		.name = "top",
 		.usage = "[--once] [--sort name|cpu|mem|rps|p99] [--filter TEXT]\n"
 			 "\t[--instances]",
@@ -592,6 +605,16 @@ int cli_getopt(struct cli_ctx *ctx, struct cli_getopt *g,
 			if (set_output(ctx, v) != 0)
 				return CLI_OPT_USAGE;
 			continue;
+		}
+		if (strcmp(arg, "-f") == 0 &&
+		    (i = find_opt(opts, "filename", 8)) >= 0) {
+			/* -f FILE, kubectl's short form of --filename. */
+			if (g->index >= g->argc) {
+				cli_usage_error(ctx, "-f needs a value");
+				return CLI_OPT_USAGE;
+			}
+			g->value = g->argv[g->index++];
+			return i;
 		}
 		if (arg[1] != '-') {
 			cli_usage_error(ctx, "unknown option '%s'", arg);

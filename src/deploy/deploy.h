@@ -113,6 +113,11 @@ struct deploy_spec {
 int deploy_create(struct deploy *d, const struct deploy_spec *spec,
 		  char *id, char *wr_id, struct fault *f);
 
+/* Checks spec as deploy_create() would, changing nothing. Returns 0 or
+ * the code deploy_create() would return, with f filled. */
+int deploy_check(struct deploy *d, const struct deploy_spec *spec,
+		 struct fault *f);
+
 /*
  * Starts keeping an existing platform target ref (an OCID,
  * NAMESPACE/NAME) of backend (ops->name, a BACKEND_CAP_PLATFORM backend)
@@ -164,6 +169,11 @@ struct deploy_change {
  */
 int deploy_change(struct deploy *d, const char *key,
 		  const struct deploy_change *c, char *wr_id, struct fault *f);
+
+/* Checks c as deploy_change() would, changing nothing. Returns 0 or the
+ * code deploy_change() would return, with f filled. */
+int deploy_change_check(struct deploy *d, const char *key,
+			const struct deploy_change *c, struct fault *f);
 
 /* Starts the deletion; returns 0 with the work request's id in wr_id, or
  * MDS_E_NOTFOUND / MDS_E_CONFLICT with f filled. */

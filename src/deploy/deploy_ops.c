@@ -319,6 +319,12 @@ static struct deployment *dep_new(struct deploy *d, struct backend *b,
 	return dep;
 }
 
+int deploy_check(struct deploy *d, const struct deploy_spec *s,
+		 struct fault *f)
+{
+	return check_spec(d, d->env.backends[0], s, f);
+}
+
 int deploy_create(struct deploy *d, const struct deploy_spec *s, char *id,
 		  char *wr_id, struct fault *f)
 {
@@ -546,6 +552,20 @@ static int check_change(struct deploy *d, const struct deployment *dep,
 	    (c->has_tags && (rc = check_tags(c->tags, c->ntags, f)) != 0))
 		return rc;
 	return check_change_spec(dep, c, f);
+}
+
+int deploy_change_check(struct deploy *d, const char *key,
+			const struct deploy_change *c, struct fault *f)
+{
+	struct deployment *dep = deploy_find(d, key);
+	int rc;
+
+	if (dep == NULL || dep->state == DS_DELETED)
+		return fault_set(f, MDS_E_NOTFOUND, "", "no deployment '%s'",
+				 key);
+	if ((rc = check_change(d, dep, c, f)) != 0)
+		return rc;
+	return dep->state == DS_ACTIVE ? 0 : busy(dep, f);
 }
 
 int deploy_change(struct deploy *d, const char *key,
