@@ -17,10 +17,11 @@ libuv1-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libhttp-parser-dev \
 libjansson-dev libcmocka-dev libsystemd-dev libyaml-dev"
 RUN="curl python3 python3-sklearn"
 TEST="$BUILD $RUN chromium prometheus prometheus-alertmanager tmux systemd \
-dpkg-dev python3-yaml man-db openssl"
+dpkg-dev python3-yaml man-db openssl python3-cryptography"
 # libyaml-dev reads kubeconfig files (src/k8s); openssl (the command) and
 # python3-yaml serve the Kubernetes API stand-in (tests/standin/): its
-# certificates and the example Role it enforces.
+# certificates and the example Role it enforces. python3-cryptography: the
+# OCI API stand-in (tests/standin/) verifies request signatures with it.
 DEB="$BUILD dpkg-dev"
 
 PKGS=""

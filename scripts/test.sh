@@ -37,7 +37,8 @@ for build in "$@"; do
 	MODEL_SERVER="$build/examples/model-server/mdscale-model-server" \
 	MODEL_WEIGHTS="$top/examples/model-server/digits-mlp.weights" \
 	MDSCALE_TEST_RESULT="$result" \
-		python3 "$top/tests/e2e/run.py" "$top/tests/e2e" "$top/examples/model-server"
+		python3 "$top/tests/e2e/run.py" "$top/tests/e2e" "$top/examples/model-server" \
+			"$top/tests/standin"
 	if [ -s "$result" ]; then
 		read -r p f s < "$result"
 		passed=$((passed + p))

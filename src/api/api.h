@@ -23,6 +23,7 @@ struct autoscale;
 struct logging;
 struct gateway;
 struct looplag;
+struct oci_receiver;
 struct alertmanager;
 
 /* The daemon's modules, as the routes see them. Borrowed. */
@@ -33,6 +34,7 @@ struct api {
 	struct functions *functions;
 	struct autoscale *autoscale;
 	struct logging *logging;
+	struct oci_receiver *oci_receiver;
 	const struct config *config;
 	const char *token;       /* the bearer token */
 	const char *cgroup_name; /* "v1", "v2" or "none", for /v1/health */
@@ -122,6 +124,11 @@ extern const struct api_route autoscale_routes[];
 extern const struct api_route logs_routes[];
 extern const struct api_route ui_routes[];
 extern const struct api_route metrics_routes[];
+extern const struct api_route oci_routes[];
+/* The one table whose routes change state without the bearer token: the
+ * OCI Notifications receiver, which checks its callers itself
+ * (oci_receiver.h). */
+extern const struct api_route oci_open_routes[];
 extern const struct api_route alertmanager_routes[];
 
 #endif

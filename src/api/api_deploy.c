@@ -16,6 +16,7 @@
 #include "api/jsonx.h"
 #include "deploy/deploy.h"
 #include "notify/autoscale.h"
+#include "oci/backend_oci.h"
 #include "util/err.h"
 #include "util/xalloc.h"
 
@@ -868,10 +869,10 @@ struct import_body {
 static const struct field import_fields[] = {
 	{ .name = "backend", .type = FIELD_STRING,
 	  FIELD_AT(struct import_body, backend), .required = true, .min = 1,
-	  .doc = "a backend whose platform runs it: kubernetes" },
+	  .doc = "a backend whose platform runs it: kubernetes, oci" },
 	{ .name = "ref", .type = FIELD_STRING,
 	  FIELD_AT(struct import_body, ref), .required = true, .min = 1,
-	  .doc = "the platform's name for it: NAMESPACE/NAME" },
+	  .doc = "the platform's name for it: NAMESPACE/NAME, an OCID" },
 	{ .name = "displayName", .type = FIELD_STRING,
 	  FIELD_AT(struct import_body, name), .min = 1,
 	  .max = DEPLOY_NAME_MAX, .chars = NAME_CHARS,
@@ -881,14 +882,33 @@ static const struct field import_fields[] = {
 };
 
 /*
+ * An oci ref must be a model deployment's OCID of a known region, checked
+ * before anything is recorded; its default name is "oci-" and the OCID's
+ * end (an OCID is longer than a name may be). Returns 0 or fills f.
+ */
+static int import_oci_ref(const struct import_body *b, char *name,
+			  size_t namesz, struct fault *f)
+{
+	char region[64], why[256];
+	size_t n = strlen(b->ref);
+
+	if (backend_oci_check_ref(b->ref, NULL, region, why, sizeof(why)) !=
+		    0 &&
+	    strstr(why, "names no region") == NULL)
+		return fault_set(f, MDS_E_INVAL, "ref", "%s", why);
+	snprintf(name, namesz, "oci-%s", b->ref + (n > 12 ? n - 12 : 0));
+	return 0;
+}
+
+/*
  * POST /v1/deployments/import {"backend", "ref", "displayName"?}: takes a
  * deployment that lives on a platform (a Kubernetes Deployment
- * NAMESPACE/NAME) under mdscale's care.
+ * NAMESPACE/NAME, an OCI model deployment's OCID) under mdscale's care.
  */
 static void deployments_import(struct api_call *c)
 {
 	struct import_body b;
-	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX];
+	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX], oci_name[32];
 	const char *name;
 	uint64_t seen = 0;
 	struct fault f;
@@ -901,10 +921,21 @@ static void deployments_import(struct api_call *c)
 	if (rc == 0) {
 		name = strrchr(b.ref, '/') != NULL ? strrchr(b.ref, '/') + 1
 						   : b.ref;
+		if (strcmp(b.backend, "oci") == 0) {
+			rc = import_oci_ref(&b, oci_name, sizeof(oci_name), &f);
+			name = oci_name;
+		}
 		if (fields_given(import_fields, seen, "displayName"))
 			name = b.name;
+	}
+	if (rc == 0) {
 		rc = deploy_import(c->api->deploy, b.backend, b.ref, name, id,
 				   wr, &f);
+		if (rc != 0 && strcmp(f.field, "backend") == 0 &&
+		    strcmp(b.backend, "oci") == 0)
+			fault_set(&f, MDS_E_INVAL, "backend",
+				  "this daemon runs no oci backend: add an "
+				  "\"oci\" object to its configuration");
 	}
 	if (rc != 0) {
 		api_reply_fault(c, &f);

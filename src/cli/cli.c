@@ -289,6 +289,68 @@ static const struct cli_cmd cli_cmds[] = {
 		.exec = cli_subscription_replay,
 	},
 	{
+		.name = "oci setup",
+		.usage = "DEPLOYMENT_OCID --endpoint URL [--apply] [--topic NAME]\n"
+			 "\t[--oci-topic OCID] [--compartment OCID] [--oci-config FILE]\n"
+			 "\t[--profile NAME] [--oci-api-url URL] [--oci-ca-file FILE]\n"
+			 "\t[--confirmation-host SUFFIX] [--wait SECONDS]",
+		.help = "Sets up OCI for the autoscaling of an OCI model deployment.\n"
+			"Prints, and with --apply creates through the OCI APIs: a\n"
+			"topic (--topic, default model-deployment-autoscaling; or\n"
+			"--oci-topic to use one), the recipe's alarms\n"
+			"model_deployment_high_cpu and model_deployment_high_mem on\n"
+			"the deployment, and a CUSTOM_HTTPS subscription to URL's\n"
+			"/v1/oci/notifications/{topic}, after enabling that receiver\n"
+			"on the daemon's local topic of the same name (created with\n"
+			"the autoscale function's subscription if missing); then waits\n"
+			"(--wait, default 30 s) for the daemon to confirm it. Signs\n"
+			"with the OCI config file's profile (OCI_CONFIG_FILE,\n"
+			"~/.oci/config). --oci-api-url sends every OCI call to one base\n"
+			"URL instead (a stand-in or proxy), --oci-ca-file trusts that\n"
+			"CA, --confirmation-host sets the receiver's allowed\n"
+			"confirmation host.",
+		.exec = cli_oci_setup,
+	},
+	{
+		.name = "oci-receiver list",
+		.usage = "",
+		.help = "Lists the local topics that have OCI receiver settings.",
+		.exec = cli_oci_receiver_list,
+	},
+	{
+		.name = "oci-receiver get",
+		.usage = "TOPIC",
+		.help = "Shows a topic's OCI Notifications receiver.\n"
+			"Its state, the confirmed subscription, the messages accepted\n"
+			"and refused, the last refusal.",
+		.exec = cli_oci_receiver_get,
+	},
+	{
+		.name = "oci-receiver enable",
+		.usage = "TOPIC [--subscription OCID] [--confirmation-host SUFFIX]",
+		.help = "Lets OCI Notifications deliver to a topic.\n"
+			"Opens POST /v1/oci/notifications/TOPIC. The first\n"
+			"subscription to confirm (or only --subscription) is accepted\n"
+			"from then on; confirmation links must point at the\n"
+			"--confirmation-host (a host, or a domain with a leading dot;\n"
+			"default .oraclecloud.com).",
+		.exec = cli_oci_receiver_enable,
+	},
+	{
+		.name = "oci-receiver disable",
+		.usage = "TOPIC",
+		.help = "Closes a topic's OCI receiver.\n"
+			"Every message is refused; the confirmation is kept for\n"
+			"enabling it again.",
+		.exec = cli_oci_receiver_disable,
+	},
+	{
+		.name = "oci-receiver reset",
+		.usage = "TOPIC",
+		.help = "Forgets a topic's OCI receiver and its confirmation.",
+		.exec = cli_oci_receiver_reset,
+	},
+	{
 		.name = "fn list",
 		.usage = "",
 		.help = "Lists the functions: built-in first, then user functions.",

@@ -363,6 +363,16 @@ int cli_subscription_replay(struct cli_ctx *ctx, int argc, char **argv);
 int cli_fn_config(struct cli_ctx *ctx, int argc, char **argv);
 int cli_subscription_deliveries(struct cli_ctx *ctx, int argc, char **argv);
 
+/* `mdscale oci setup`: the recipe's OCI alarms, topic and subscription
+ * for one model deployment (cli_oci.c). */
+int cli_oci_setup(struct cli_ctx *ctx, int argc, char **argv);
+/* `mdscale oci-receiver ...` (cli_oci_receiver.c). */
+int cli_oci_receiver_list(struct cli_ctx *ctx, int argc, char **argv);
+int cli_oci_receiver_get(struct cli_ctx *ctx, int argc, char **argv);
+int cli_oci_receiver_enable(struct cli_ctx *ctx, int argc, char **argv);
+int cli_oci_receiver_disable(struct cli_ctx *ctx, int argc, char **argv);
+int cli_oci_receiver_reset(struct cli_ctx *ctx, int argc, char **argv);
+
 int cli_fn_list(struct cli_ctx *ctx, int argc, char **argv);
 int cli_fn_create(struct cli_ctx *ctx, int argc, char **argv);
 int cli_fn_delete(struct cli_ctx *ctx, int argc, char **argv);

@@ -6,6 +6,7 @@
 
 #include "api/fields.h"
 #include "daemon/config.h"
+#include "oci/shapes.h"
 #include "util/err.h"
 
 void config_defaults(struct config *cfg)
@@ -30,6 +31,8 @@ void config_defaults(struct config *cfg)
 	cfg->log_max_files = 5;
 	cfg->log_retention_days = 7;
 	cfg->access_log = 0;
+	cfg->oci.metrics_s = 60;
+	cfg->oci.flex.steps = 4;
 }
 
 int config_parse_addr(const char *s, char *host, size_t hostsz, int *port)
@@ -146,6 +149,113 @@ static int parse_shapes(const json_t *v, void *dst, const struct field *fd,
 	return 0;
 }
 
+/* One entry of "oci.shapes". */
+struct oci_shape_spec {
+	char name[SHAPE_NAME_MAX + 1];
+	double ocpus;
+	double memory_gb;
+};
+
+static const struct field oci_shape_fields[] = {
+	{ .name = "name", .type = FIELD_STRING,
+	  FIELD_AT(struct oci_shape_spec, name), .required = true, .min = 1,
+	  .doc = "the OCI shape's name" },
+	{ .name = "ocpus", .type = FIELD_NUMBER,
+	  FIELD_AT(struct oci_shape_spec, ocpus), .required = true,
+	  .min = 0.001, .max = 4000, .doc = "its OCPUs" },
+	{ .name = "memoryInGBs", .type = FIELD_NUMBER,
+	  FIELD_AT(struct oci_shape_spec, memory_gb), .required = true,
+	  .min = 0.001, .max = 100000, .doc = "its memory in GB" },
+	FIELD_END
+};
+
+/* "oci.shapes": the OCI shape ladder, smallest first. */
+static int parse_oci_shapes(const json_t *v, void *dst, const struct field *fd,
+			    const char *path, struct fault *f)
+{
+	struct shape_ladder *l = dst;
+	char at[FIELD_PATH_MAX], why[256];
+	size_t i;
+	json_t *item;
+	int rc;
+
+	if (!json_is_array(v))
+		return fields_fault_type(f, path, "an array");
+	if (json_array_size(v) < fd->min || json_array_size(v) > fd->max) {
+		struct field counted = *fd;
+
+		counted.type = FIELD_ARRAY;
+		return fields_fault_range(f, path, &counted);
+	}
+	shape_ladder_init(l);
+	json_array_foreach((json_t *)v, i, item) {
+		struct oci_shape_spec s = { .ocpus = 0 };
+
+		snprintf(at, sizeof(at), "%s[%zu]", path, i);
+		rc = fields_parse(oci_shape_fields, item, &s, at, NULL, f);
+		if (rc != 0)
+			return rc;
+		rc = oci_shapes_add(l, s.name, s.ocpus, s.memory_gb, why,
+				    sizeof(why));
+		if (rc != 0)
+			return fault_set(f, rc, at, "%s: %s", at, why);
+	}
+	return 0;
+}
+
+static const struct field oci_flex_fields[] = {
+	{ .name = "shape", .type = FIELD_STRING,
+	  FIELD_AT(struct config_oci_flex, shape), .required = true, .min = 1,
+	  .doc = "a Flex shape, e.g. VM.Standard.E4.Flex" },
+	{ .name = "ocpusMin", .type = FIELD_NUMBER,
+	  FIELD_AT(struct config_oci_flex, ocpus_min), .required = true,
+	  .min = 1, .max = 512, .doc = "OCPUs of the smallest rung" },
+	{ .name = "ocpusMax", .type = FIELD_NUMBER,
+	  FIELD_AT(struct config_oci_flex, ocpus_max), .required = true,
+	  .min = 1, .max = 512, .doc = "OCPUs of the largest rung" },
+	{ .name = "memoryInGBsMin", .type = FIELD_NUMBER,
+	  FIELD_AT(struct config_oci_flex, memory_gb_min), .required = true,
+	  .min = 1, .max = 8192, .doc = "memory of the smallest rung" },
+	{ .name = "memoryInGBsMax", .type = FIELD_NUMBER,
+	  FIELD_AT(struct config_oci_flex, memory_gb_max), .required = true,
+	  .min = 1, .max = 8192, .doc = "memory of the largest rung" },
+	{ .name = "steps", .type = FIELD_INTEGER,
+	  FIELD_AT(struct config_oci_flex, steps), .min = 1, .max = 63,
+	  .doc = "rungs above the smallest" },
+	FIELD_END
+};
+
+static const char *const oci_auths[] = { "api_key", "instance_principal",
+					 "resource_principal", NULL };
+
+static const struct field oci_fields[] = {
+	{ .name = "auth", .type = FIELD_ENUM, FIELD_AT(struct config_oci, auth),
+	  .choices = oci_auths, .doc = "how requests are signed" },
+	{ .name = "configFile", .type = FIELD_STRING,
+	  FIELD_AT(struct config_oci, config_file),
+	  .doc = "the OCI config file (api_key)" },
+	{ .name = "profile", .type = FIELD_STRING,
+	  FIELD_AT(struct config_oci, profile),
+	  .doc = "its profile (api_key)" },
+	{ .name = "endpoint", .type = FIELD_STRING,
+	  FIELD_AT(struct config_oci, endpoint),
+	  .doc = "one base URL for every OCI API (a stand-in)" },
+	{ .name = "caFile", .type = FIELD_STRING,
+	  FIELD_AT(struct config_oci, ca_file),
+	  .doc = "CA bundle for the endpoints" },
+	{ .name = "shapes", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct config_oci, shapes), .parse = parse_oci_shapes,
+	  .min = 1, .max = SHAPE_LADDER_MAX,
+	  .doc = "the OCI shape ladder, smallest first" },
+	{ .name = "flex", .type = FIELD_OBJECT,
+	  FIELD_AT(struct config_oci, flex), .table = oci_flex_fields,
+	  .doc = "a Flex ladder instead of shapes" },
+	{ .name = "metricsIntervalSeconds", .type = FIELD_INTEGER,
+	  FIELD_AT(struct config_oci, metrics_s), .min = 10, .max = 3600,
+	  .doc = "how often utilization is read from OCI Monitoring" },
+	FIELD_END
+};
+
 #define CONFIG_UINT(key, member, lo, hi, text)                                \
 	{ .name = key, .type = FIELD_INTEGER, FIELD_AT(struct config, member), \
 	  .min = lo, .max = hi, .doc = text }
@@ -189,6 +299,9 @@ static const struct field config_fields[] = {
 		    "logging: rotated files kept"),
 	CONFIG_UINT("logRetentionDays", log_retention_days, 0, 3650,
 		    "logging: 0 keeps files of any age"),
+	{ .name = "oci", .type = FIELD_OBJECT, FIELD_AT(struct config, oci),
+	  .table = oci_fields,
+	  .doc = "the oci backend (docs/oci.md); absent: none" },
 	{ .name = "accessLog", .type = FIELD_BOOL,
 	  FIELD_AT(struct config, access_log),
 	  .doc = "logging: one line per gateway request" },
@@ -238,6 +351,31 @@ int config_load(const char *path, struct config *cfg, char *diag,
 		}
 		snprintf(next.default_shape, sizeof(next.default_shape), "%s",
 			 next.shapes.v[0].name);
+	}
+	next.oci.enabled = fields_given(config_fields, seen, "oci");
+	if (next.oci.flex.shape[0] && next.oci.shapes.n > 0) {
+		mds_diag(diag, diagsz, "%s: oci.flex and oci.shapes both set; "
+			 "give one ladder", path);
+		rc = MDS_E_INVAL;
+		goto out;
+	}
+	if (next.oci.flex.shape[0]) {
+		struct shape_ladder l;
+		struct oci_flex fl = {
+			.shape = next.oci.flex.shape,
+			.ocpus_min = next.oci.flex.ocpus_min,
+			.ocpus_max = next.oci.flex.ocpus_max,
+			.memory_gb_min = next.oci.flex.memory_gb_min,
+			.memory_gb_max = next.oci.flex.memory_gb_max,
+			.steps = next.oci.flex.steps,
+		};
+		char why[256];
+
+		rc = oci_shapes_flex(&l, &fl, why, sizeof(why));
+		if (rc != 0) {
+			mds_diag(diag, diagsz, "%s: oci.%s", path, why);
+			goto out;
+		}
 	}
 	*cfg = next;
 out:

@@ -12,6 +12,32 @@
 
 #include "core/shape.h"
 
+/* "oci": the oci backend (docs/oci.md); absent, the daemon has none. */
+enum config_oci_auth {
+	CONFIG_OCI_API_KEY,            /* "api_key": the OCI config file */
+	CONFIG_OCI_INSTANCE_PRINCIPAL, /* "instance_principal" */
+	CONFIG_OCI_RESOURCE_PRINCIPAL, /* "resource_principal" */
+};
+
+struct config_oci_flex {
+	char shape[SHAPE_NAME_MAX + 1]; /* "" when no Flex ladder is set */
+	double ocpus_min, ocpus_max;
+	double memory_gb_min, memory_gb_max;
+	uint32_t steps;
+};
+
+struct config_oci {
+	int enabled;               /* the file has "oci" */
+	int auth;                  /* enum config_oci_auth */
+	char config_file[512];     /* "": OCI_CONFIG_FILE or ~/.oci/config */
+	char profile[128];         /* "": DEFAULT */
+	char endpoint[256];        /* "": the regions' OCI endpoints */
+	char ca_file[512];         /* "": the system's CAs */
+	struct shape_ladder shapes; /* n 0: the VM.Standard2 ladder */
+	struct config_oci_flex flex;
+	uint32_t metrics_s;        /* SummarizeMetricsData period */
+};
+
 struct config {
 	char listen_host[64];
 	int listen_port;
@@ -32,6 +58,7 @@ struct config {
 	uint32_t log_max_files;      /* logging: rotated files kept */
 	uint32_t log_retention_days; /* logging: 0 keeps files of any age */
 	int access_log;              /* logging: one line per gateway request */
+	struct config_oci oci;
 };
 
 /* Fills cfg with the built-in defaults. */

@@ -25,6 +25,23 @@ static int same_ladder(const struct shape_ladder *a,
 	return 1;
 }
 
+/* The oci backend is made at start from its whole section. */
+static int same_oci(const struct config_oci *a, const struct config_oci *b)
+{
+	return a->enabled == b->enabled && a->auth == b->auth &&
+	       strcmp(a->config_file, b->config_file) == 0 &&
+	       strcmp(a->profile, b->profile) == 0 &&
+	       strcmp(a->endpoint, b->endpoint) == 0 &&
+	       strcmp(a->ca_file, b->ca_file) == 0 &&
+	       same_ladder(&a->shapes, &b->shapes) &&
+	       strcmp(a->flex.shape, b->flex.shape) == 0 &&
+	       a->flex.ocpus_min == b->flex.ocpus_min &&
+	       a->flex.ocpus_max == b->flex.ocpus_max &&
+	       a->flex.memory_gb_min == b->flex.memory_gb_min &&
+	       a->flex.memory_gb_max == b->flex.memory_gb_max &&
+	       a->flex.steps == b->flex.steps && a->metrics_s == b->metrics_s;
+}
+
 /* The live fields: copied when they differ. */
 #define LIVE_FIELDS(X)                                                        \
 	X(max_instances, "maxInstancesPerDeployment")                         \
@@ -81,6 +98,8 @@ int reload_config(const char *path, const struct config *at_start,
 		note(kept, keptsz, "defaultShape");
 	if (!same_ladder(&next.shapes, &at_start->shapes))
 		note(kept, keptsz, "shapes");
+	if (!same_oci(&next.oci, &at_start->oci))
+		note(kept, keptsz, "oci");
 	if (applied[0] == '\0')
 		snprintf(applied, appliedsz, "nothing");
 	return 0;

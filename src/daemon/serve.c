@@ -29,6 +29,7 @@
 #include "daemon/config.h"
 #include "deploy/backend_local.h"
 #include "k8s/backend_k8s.h"
+#include "oci/stack.h"
 #include "deploy/deploy.h"
 #include "notify/functions.h"
 #include "gateway/gateway.h"
@@ -38,6 +39,7 @@
 #include "daemon/looplag.h"
 #include "monitoring/monitoring.h"
 #include "notify/notifications.h"
+#include "notify/oci_receiver.h"
 #include "daemon/paths.h"
 #include "daemon/reload.h"
 #include "daemon/sdnotify.h"
@@ -63,13 +65,15 @@ struct daemon {
 	struct httpc *httpc;
 	struct backend *local; /* the local backend of deployments */
 	struct backend *k8s;   /* the kubernetes backend, when configured */
-	struct backend *backends[2];
+	struct oci_stack *oci; /* the oci backend, with "oci" configured */
+	struct backend *backends[3]; /* local, kubernetes, oci */
 	struct gateway *gateway;
 	struct deploy *deploy;
 	struct logging *logging;
 	struct monitoring *monitoring;
 	struct functions *functions;
 	struct notifications *notifications;
+	struct oci_receiver *oci_receiver;
 	struct autoscale *autoscale;
 	struct alertmanager *alertmanager;
 	struct http_server *api_srv;
@@ -208,6 +212,8 @@ static void on_deploy_closed(void *arg)
 	if (dm->k8s != NULL)
 		dm->k8s->ops->close(dm->k8s, NULL, NULL);
 	dm->k8s = NULL;
+	oci_stack_close(dm->oci, NULL, NULL);
+	dm->oci = NULL;
 	if (dm->api_srv != NULL)
 		http_server_close(dm->api_srv, NULL, NULL);
 	dm->api_srv = NULL;
@@ -254,6 +260,11 @@ static void on_signal(uv_signal_t *s, int signum)
 	dm->api.looplag = NULL;
 	looplag_close(dm->looplag);
 	dm->looplag = NULL;
+	/* The OCI receiver answers its pending confirmations now, while
+	 * the API server can still send the answers. */
+	dm->api.oci_receiver = NULL;
+	oci_receiver_close(dm->oci_receiver);
+	dm->oci_receiver = NULL;
 	/* The autoscale function goes first: it calls into monitoring. */
 	dm->api.autoscale = NULL;
 	autoscale_close(dm->autoscale);
@@ -405,9 +416,11 @@ int serve_main(int argc, char **argv)
 	struct autoscale_env aenv;
 	struct functions_env fenv;
 	struct notifications_env nenv;
+	struct oci_receiver_env renv;
 	const char *config_path;
 	char diag[512], *db;
 	ssize_t n;
+	size_t nbackends;
 	int rc, status = 1;
 
 	config_defaults(&dm->config);
@@ -486,12 +499,21 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out_loop;
 	}
+	nbackends = open_kubernetes(dm);
+	if (dm->config.oci.enabled) {
+		rc = oci_stack_open(&dm->loop, dm->httpc, &dm->config.oci,
+				    &dm->oci, diag, sizeof(diag));
+		if (rc != 0) {
+			fprintf(stderr, "mdscale: oci: %s\n", diag);
+			goto out_loop;
+		}
+		dm->backends[nbackends++] = oci_stack_backend(dm->oci);
+	}
 	env = (struct deploy_env){
 		.loop = &dm->loop, .store = dm->store,
 		.gateway = dm->gateway, .config = &dm->config,
 		.gateway_url = dm->gateway_url,
-		.backends = dm->backends,
-		.nbackends = open_kubernetes(dm),
+		.backends = dm->backends, .nbackends = nbackends,
 	};
 	rc = deploy_open(&env, &dm->deploy, diag, sizeof(diag));
 	if (rc != 0) {
@@ -513,6 +535,19 @@ int serve_main(int argc, char **argv)
 	};
 	rc = notifications_open(&nenv, &dm->notifications, diag,
 				sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out_loop;
+	}
+	/* Confirmation links are fetched with the CAs of the oci section
+	 * (oci.caFile), else the system's. */
+	renv = (struct oci_receiver_env){
+		.loop = &dm->loop, .store = dm->store, .httpc = dm->httpc,
+		.notifications = dm->notifications,
+		.ca_file = dm->config.oci.ca_file[0] ? dm->config.oci.ca_file
+						     : NULL,
+	};
+	rc = oci_receiver_open(&renv, &dm->oci_receiver, diag, sizeof(diag));
 	if (rc != 0) {
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out_loop;
@@ -540,6 +575,11 @@ int serve_main(int argc, char **argv)
 		.notifications = dm->notifications,
 		.functions = dm->functions, .config = &dm->config,
 	};
+	if (dm->oci != NULL)
+		aenv.platform_alarms = (struct autoscale_platform_alarms){
+			.backend = "oci", .ensure = oci_stack_low_alarm,
+			.remove = oci_stack_delete_alarm, .arg = dm->oci,
+		};
 	rc = autoscale_open(&aenv, &dm->autoscale, diag, sizeof(diag));
 	if (rc != 0) {
 		fprintf(stderr, "mdscale: %s\n", diag);
@@ -550,6 +590,7 @@ int serve_main(int argc, char **argv)
 	dm->api = (struct api){
 		.deploy = dm->deploy, .monitoring = dm->monitoring,
 		.notifications = dm->notifications,
+		.oci_receiver = dm->oci_receiver,
 		.functions = dm->functions,
 		.autoscale = dm->autoscale,
 		.logging = dm->logging,
@@ -599,6 +640,9 @@ out_loop:
 		gateway_set_access_log(dm->gateway, NULL, NULL);
 	logging_close(dm->logging, NULL, NULL);
 	dm->logging = NULL;
+	dm->api.oci_receiver = NULL;
+	oci_receiver_close(dm->oci_receiver);
+	dm->oci_receiver = NULL;
 	autoscale_close(dm->autoscale);
 	dm->autoscale = NULL;
 	dm->api.monitoring = NULL;
@@ -622,6 +666,7 @@ out_loop:
 		dm->local->ops->close(dm->local, NULL, NULL);
 	if (dm->k8s != NULL)
 		dm->k8s->ops->close(dm->k8s, NULL, NULL);
+	oci_stack_close(dm->oci, NULL, NULL);
 	if (dm->gateway != NULL)
 		gateway_close(dm->gateway, NULL, NULL);
 	if (dm->httpc != NULL)

@@ -92,6 +92,12 @@ struct deployment *deploy_find(struct deploy *d, const char *key)
 	for (struct deployment *p = d->deps; p; p = p->next)
 		if (p->state != DS_DELETED && strcmp(p->name, key) == 0)
 			return p;
+	/* A platform's alarms name its target (an OCI alarm's resourceId is
+	 * the model deployment's OCID). */
+	for (struct deployment *p = d->deps; p; p = p->next)
+		if (p->state != DS_DELETED && p->ref[0] &&
+		    strcmp(p->ref, key) == 0)
+			return p;
 	for (struct deployment *p = d->deps; p; p = p->next)
 		if (strcmp(p->id, key) == 0)
 			return p;
@@ -121,6 +127,12 @@ const struct shape_ladder *deploy_shapes(struct deploy *d,
 	if (b != NULL && b->ops->shapes != NULL)
 		return b->ops->shapes((struct backend *)b);
 	return &d->env.config->shapes;
+}
+
+const struct shape_ladder *deploy_backend_shapes(struct deploy *d,
+						 const char *backend)
+{
+	return deploy_shapes(d, deploy_backend(d, backend));
 }
 
 void deploy_link(struct deploy *d, struct deployment *dep)

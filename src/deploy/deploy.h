@@ -181,6 +181,14 @@ int deploy_delete(struct deploy *d, const char *key, char *wr_id,
 		  struct fault *f);
 
 /*
+ * Returns the shape ladder of backend (ops->name; NULL: the first), the
+ * one a deployment of it moves along: the backend's own, else the
+ * configuration's. Owned by the backend or the configuration.
+ */
+const struct shape_ladder *deploy_backend_shapes(struct deploy *d,
+						 const char *backend);
+
+/*
  * Resolves key (an id or a displayName; live deployments first) to the
  * deployment's id in id (DEPLOY_ID_MAX). Returns 0 or MDS_E_NOTFOUND with
  * f filled ("no deployment 'key'").

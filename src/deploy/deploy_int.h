@@ -144,7 +144,8 @@ void deploy_copy_str(char *dst, size_t size, const char *src);
 /* Whether the instance should be running (STARTING or READY). */
 bool deploy_inst_live(const struct instance *in);
 
-/* The live deployment with id or name key (then any by id), or NULL. */
+/* The live deployment with id, name or platform target (ref) key (then
+ * any by id), or NULL. */
 struct deployment *deploy_find(struct deploy *d, const char *key);
 /* The backend named name, or NULL. */
 struct backend *deploy_backend(struct deploy *d, const char *name);

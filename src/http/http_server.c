@@ -9,6 +9,7 @@
 #include "http/http_server.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/headers.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -22,7 +23,7 @@ struct conn;
 struct req {
 	struct http_req pub; /* first: handlers get &req->pub */
 	struct conn *conn;   /* NULL once the client went away */
-	char *method, *path, *query, *auth, *body;
+	char *method, *path, *query, *auth, *body, *headers;
 	char peer[64];
 	bool keep_alive;
 	bool streaming;             /* http_respond_start() was called */
@@ -36,6 +37,7 @@ struct conn {
 	struct http_server *srv;
 	http_parser parser;
 	struct buf url, field, value, body, pending;
+	struct buf headers; /* the request's "Name: value\r\n" lines */
 	char *auth;
 	bool in_value;
 	bool too_large;
@@ -181,6 +183,7 @@ static void req_free(struct req *r)
 	free(r->query);
 	free(r->auth);
 	free(r->body);
+	free(r->headers);
 	free(r);
 }
 
@@ -197,6 +200,7 @@ static void on_handle_closed(uv_handle_t *h)
 	buf_free(&c->value);
 	buf_free(&c->body);
 	buf_free(&c->pending);
+	buf_free(&c->headers);
 	free(c->auth);
 	free(c);
 	srv->open_handles--;
@@ -321,6 +325,7 @@ static int on_message_begin(http_parser *p)
 	buf_reset(&c->field);
 	buf_reset(&c->value);
 	buf_reset(&c->body);
+	buf_reset(&c->headers);
 	free(c->auth);
 	c->auth = NULL;
 	c->in_value = false;
@@ -350,6 +355,10 @@ static void end_header(struct conn *c)
 		free(c->auth);
 		c->auth = xstrdup(buf_str(&c->value));
 	}
+	/* Within HEAD_MAX like the head itself, so this cannot fail. */
+	if (c->in_value)
+		(void)buf_printf(&c->headers, "%s: %s\r\n", buf_str(&c->field),
+				 buf_str(&c->value));
 	buf_reset(&c->field);
 	buf_reset(&c->value);
 	c->in_value = false;
@@ -418,6 +427,7 @@ static int on_message_complete(http_parser *p)
 	r->auth = c->auth;
 	c->auth = NULL;
 	r->body = buf_steal(&c->body);
+	r->headers = buf_steal(&c->headers);
 	r->keep_alive = http_should_keep_alive(p) != 0;
 	memcpy(r->peer, c->peer, sizeof(r->peer));
 	r->pub.method = r->method;
@@ -425,6 +435,7 @@ static int on_message_complete(http_parser *p)
 	r->pub.query = r->query;
 	r->pub.authorization = r->auth;
 	r->pub.body = r->body;
+	r->pub.headers = r->headers;
 	r->pub.body_len = c->too_large ? 0 : strlen(r->body);
 	r->pub.body_too_large = c->too_large;
 	r->pub.peer = r->peer;
@@ -682,6 +693,7 @@ static void on_connection(uv_stream_t *server, int status)
 	buf_init(&c->value, HEAD_MAX);
 	buf_init(&c->body, srv->max_body);
 	buf_init(&c->pending, srv->max_body + HEAD_MAX);
+	buf_init(&c->headers, 2 * HEAD_MAX);
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	set_reading(c, true);
@@ -759,4 +771,10 @@ void http_server_close(struct http_server *srv, void (*done)(void *arg),
 	while (srv->conns != NULL)
 		conn_close(srv->conns);
 	uv_close((uv_handle_t *)&srv->tcp, on_listener_closed);
+}
+
+int http_req_header(const struct http_req *req, const char *name, char *out,
+		    size_t outsz)
+{
+	return headers_get(req->headers, name, out, outsz);
 }

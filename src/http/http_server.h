@@ -22,6 +22,7 @@ struct http_req {
 	const char *path;          /* the path, percent-decoded, no query */
 	const char *query;         /* the raw query string, "" if none */
 	const char *authorization; /* header value, or NULL */
+	const char *headers;       /* every header, "Name: value\r\n" lines */
 	const char *body;          /* NUL-terminated; "" if none */
 	size_t body_len;
 	int body_too_large;        /* the body passed the cap: answer 413 */
@@ -96,6 +97,14 @@ void http_req_on_close(struct http_req *req, void (*fn)(void *arg),
  */
 int http_query_get(const char *query, const char *key, char *out,
 		   size_t outsz);
+
+/*
+ * Copies the value of request header name (case-insensitive, the last one
+ * if repeated) into out (outsz bytes, truncated). Returns 1 if present, 0
+ * if not (out is then "").
+ */
+int http_req_header(const struct http_req *req, const char *name, char *out,
+		    size_t outsz);
 
 /* Returns the reason phrase of a status code ("Not Found"). */
 const char *http_reason(int status);

@@ -25,6 +25,7 @@
 #include <curl/curl.h>
 
 #include "http/httpc.h"
+#include "util/headers.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -33,6 +34,9 @@
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_MAX_BODY (1024 * 1024)
 #define MAX_PENDING 4096
+/* Response headers kept for a caller that asks for them; a response with
+ * more is cut at the cap (the body is unaffected). */
+#define MAX_HEADERS (16 * 1024)
 
 enum req_state { REQ_ACTIVE, REQ_FINISHED };
 
@@ -45,6 +49,7 @@ struct httpc_req {
 	CURL *easy;
 	struct curl_slist *headers;
 	struct buf body;
+	struct buf hdrs;
 	size_t max_body;
 	int toobig;
 	httpc_data_fn *on_data;
@@ -98,6 +103,7 @@ static void req_free(struct httpc_req *r)
 		curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
 	buf_free(&r->body);
+	buf_free(&r->hdrs);
 	free(r);
 }
 
@@ -152,6 +158,7 @@ static void finish(struct httpc_req *r, int error, const char *detail)
 	r->res.detail = r->errbuf;
 	r->res.body = buf_str(&r->body);
 	r->res.body_len = r->body.len;
+	r->res.headers = buf_str(&r->hdrs);
 	r->res.elapsed_us = (uv_hrtime() - r->start_ns) / 1000;
 
 	r->prev = NULL;
@@ -404,6 +411,26 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* CURLOPT_HEADERFUNCTION: keeps the header lines of the last response
+ * (a status line starts over, so "100 Continue" and redirects drop out). */
+static size_t header_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct httpc_req *r = arg;
+	size_t n = size * nmemb;
+
+	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0)
+		buf_reset(&r->hdrs);
+	else
+		(void)buf_add(&r->hdrs, data, n); /* past the cap: cut */
+	return n;
+}
+
+int httpc_header(const struct httpc_result *res, const char *name, char *out,
+		 size_t outsz)
+{
+	return headers_get(res->headers, name, out, outsz);
+}
+
 /* A method is an upper-case token; a header line has no line break. Both
  * go onto the wire as they are. */
 static int valid_method(const char *m)
@@ -525,6 +552,7 @@ int httpc_request(struct httpc *c, const char *url,
 	r->arg = arg;
 	r->max_body = o->max_body != 0 ? o->max_body : DEFAULT_MAX_BODY;
 	buf_init(&r->body, r->max_body);
+	buf_init(&r->hdrs, MAX_HEADERS);
 	r->easy = curl_easy_init();
 	if (r->easy == NULL) {
 		rc = MDS_E_INTERNAL;
@@ -544,6 +572,16 @@ int httpc_request(struct httpc *c, const char *url,
 	    curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r) != CURLE_OK ||
 	    curl_easy_setopt(r->easy, CURLOPT_MAXFILESIZE_LARGE,
 			     (curl_off_t)r->max_body) != CURLE_OK) {
+		rc = MDS_E_INTERNAL;
+		goto out;
+	}
+	if ((o->want_headers &&
+	     (curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, header_cb) !=
+		      CURLE_OK ||
+	      curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r) != CURLE_OK)) ||
+	    (o->ca_file != NULL &&
+	     curl_easy_setopt(r->easy, CURLOPT_CAINFO, o->ca_file) !=
+		     CURLE_OK)) {
 		rc = MDS_E_INTERNAL;
 		goto out;
 	}

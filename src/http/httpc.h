@@ -22,6 +22,9 @@ struct httpc_result {
 	const char *body;   /* response body, NUL-terminated (capped) */
 	size_t body_len;
 	uint64_t elapsed_us;
+	/* The final response's header lines ("Name: value\r\n" each), when
+	 * opts.want_headers was set; else "". Read with httpc_header(). */
+	const char *headers;
 };
 
 /* Called once per request; result and its strings live until it returns. */
@@ -58,12 +61,21 @@ struct httpc_opts {
 	uint32_t timeout_ms;      /* whole request; 0: 10 s */
 	size_t max_body;          /* response cap; 0: 1 MiB, past it: error */
 	const char *ca_file;      /* PEM CA bundle for https; NULL: system's */
+	int want_headers;         /* keep the response headers (16 KiB cap) */
 	const struct httpc_tls *tls; /* NULL: the system's CAs, no client
 					certificate */
 	httpc_data_fn *on_data;   /* set: the body goes here, not into the
 				     result (max_body does not apply) */
 	void *data_arg;
 };
+
+/*
+ * Copies the value of the response header name (case-insensitive, the
+ * last one if repeated, surrounding blanks removed) into out (outsz bytes,
+ * truncated). Returns 1 if present, 0 if not (out is then "").
+ */
+int httpc_header(const struct httpc_result *res, const char *name, char *out,
+		 size_t outsz);
 
 /*
  * Initializes and releases libcurl's process-wide state (curl_global_init

@@ -541,6 +541,29 @@ static void apply_low_alarm(struct autoscale *a, const char *which,
 	json_object_set_new(res, "createdAlarmId", json_string(out.id));
 }
 
+/* The scale-down twin of a firing alarm, on the deployment's platform. */
+static void platform_low_alarm(struct autoscale *a, const char *which,
+			       const struct deploy_view *dep,
+			       const char *firing_alarm_id,
+			       const struct policy *p)
+{
+	const struct autoscale_platform_alarms *pa = &a->env.platform_alarms;
+	bool cpu = strcmp(which, "cpu") == 0;
+	char query[512];
+
+	snprintf(query, sizeof(query),
+		 "%s[%s]{resourceId = \"%s\"}.%s() < %g",
+		 cpu ? "CpuUtilization" : "MemoryUtilization", p->low_window,
+		 dep->ref, p->low_statistic, cpu ? p->cpu_low : p->mem_low);
+	pa->ensure(pa->arg, dep->ref,
+		   cpu ? POLICY_TITLE_LOW_CPU : POLICY_TITLE_LOW_MEM,
+		   firing_alarm_id, query,
+		   cpu ? "Low cpu for model deployment. Instances can be "
+			 "scaled down to reduce costs"
+		       : "Low memory for model deployment. The shape can be "
+			 "scaled down to reduce costs");
+}
+
 /* ---- the function ---- */
 
 /* ms as the API's RFC 3339 text; a new reference. */
@@ -677,6 +700,31 @@ static void gather(struct autoscale *a, const struct deploy_view *dep,
 	};
 }
 
+/* After the decision on a deployment whose alarms run on its platform:
+ * the scale-down twin of a move, or the deletion of the scale-down alarm
+ * that fired at the floor, go to the platform; res says so. */
+static void platform_alarms_after(struct autoscale *a,
+				  const struct deploy_view *dep,
+				  const struct alarm_msg *m,
+				  const struct policy_decision *dec,
+				  const struct policy *p, json_t *res)
+{
+	if (dec->move != POLICY_NONE && dec->create_low_alarm != NULL) {
+		platform_low_alarm(a, dec->create_low_alarm, dep, m->alarm_id,
+				   p);
+		json_object_set_new(res, "scaleDownAlarm",
+				    json_string(dep->backend));
+	}
+	if (dec->delete_alarm &&
+	    (strcmp(m->title, POLICY_TITLE_LOW_CPU) == 0 ||
+	     strcmp(m->title, POLICY_TITLE_LOW_MEM) == 0)) {
+		a->env.platform_alarms.remove(a->env.platform_alarms.arg,
+					      m->alarm_id);
+		json_object_set_new(res, "deletedAlarmId",
+				    json_string(m->alarm_id));
+	}
+}
+
 /* Decides and acts on a firing message for the deployment dep. Returns 0
  * with the decision in *out, or MDS_E_INVAL with why filled. */
 static int decide(struct autoscale *a, const struct deploy_view *dep,
@@ -693,16 +741,26 @@ static int decide(struct autoscale *a, const struct deploy_view *dep,
 	char summary[600], reason[900];
 	json_t *res;
 	int rc;
+	/* Its alarms run on its platform (an oci deployment's in OCI
+	 * Monitoring): the scale-down twin goes there too. */
+	bool on_platform = a->env.platform_alarms.backend && dep->backend &&
+			   strcmp(dep->backend,
+				  a->env.platform_alarms.backend) == 0;
 
 	load_record(a, dep_id, &rec);
-	autoscale_config_ladder(&a->env.config->shapes, &rec.cfg, &ladder);
+	/* The ladder of the deployment's backend: an oci deployment moves
+	 * along the OCI ladder, not the local one. */
+	autoscale_config_ladder(deploy_backend_shapes(a->env.deploy,
+						      dep->backend),
+				&rec.cfg, &ladder);
 	gather(a, dep, m, &ladder, &in);
 	rc = policy_decide(&rec.cfg.policy, &rec.hist, &in, &dec);
 	if (rc != 0) {
 		snprintf(why, whysz, "%s", dec.reason);
 		return rc;
 	}
-	if (dec.move != POLICY_NONE && dec.create_low_alarm != NULL) {
+	if (dec.move != POLICY_NONE && dec.create_low_alarm != NULL &&
+	    !on_platform) {
 		rc = plan_low_alarm(a, dec.create_low_alarm, dep_id,
 				    m->alarm_id, &rec, &lp, why, whysz);
 		if (rc != 0)
@@ -717,16 +775,21 @@ static int decide(struct autoscale *a, const struct deploy_view *dep,
 			"instanceShapeName", in.shape);
 	if (dec.move != POLICY_NONE)
 		carry_out(a, dep_id, &in, &dec, &rec, res);
-	if (dec.move != POLICY_NONE && dec.create_low_alarm != NULL)
-		apply_low_alarm(a, dec.create_low_alarm, dep_id, m->alarm_id,
-				&rec, &lp, res);
-	if (dec.delete_alarm &&
-	    (strcmp(m->title, POLICY_TITLE_LOW_CPU) == 0 ||
-	     strcmp(m->title, POLICY_TITLE_LOW_MEM) == 0) &&
-	    monitoring_alarm_delete(a->env.monitoring, m->alarm_id, &f) == 0) {
-		json_object_set_new(res, "deletedAlarmId",
-				    json_string(m->alarm_id));
-		forget_alarm(&rec, m->alarm_id);
+	if (on_platform) {
+		platform_alarms_after(a, dep, m, &dec, &rec.cfg.policy, res);
+	} else {
+		if (dec.move != POLICY_NONE && dec.create_low_alarm != NULL)
+			apply_low_alarm(a, dec.create_low_alarm, dep_id,
+					m->alarm_id, &rec, &lp, res);
+		if (dec.delete_alarm &&
+		    (strcmp(m->title, POLICY_TITLE_LOW_CPU) == 0 ||
+		     strcmp(m->title, POLICY_TITLE_LOW_MEM) == 0) &&
+		    monitoring_alarm_delete(a->env.monitoring, m->alarm_id,
+					    &f) == 0) {
+			json_object_set_new(res, "deletedAlarmId",
+					    json_string(m->alarm_id));
+			forget_alarm(&rec, m->alarm_id);
+		}
 	}
 	if (dec.move != POLICY_NONE || dec.delete_alarm)
 		save_record(a, dep_id, &rec);

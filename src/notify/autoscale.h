@@ -28,6 +28,22 @@ struct monitoring;
 struct notifications;
 struct functions;
 
+/*
+ * Scale-down alarms of deployments whose alarms run on their platform (an
+ * `oci` deployment's run in OCI Monitoring): for a deployment of backend,
+ * the function hands them here instead of creating or deleting them in
+ * mdscale's monitoring. Both calls only start the work; the platform's
+ * answer is logged. ref is the deployment's platform target (an OCID).
+ */
+struct autoscale_platform_alarms {
+	const char *backend; /* ops->name, "oci"; NULL: none */
+	void (*ensure)(void *arg, const char *ref, const char *title,
+		       const char *firing_alarm_id, const char *query,
+		       const char *body);
+	void (*remove)(void *arg, const char *alarm_id);
+	void *arg;
+};
+
 struct autoscale_env {
 	struct store *store;
 	struct deploy *deploy;
@@ -35,6 +51,7 @@ struct autoscale_env {
 	struct notifications *notifications;
 	struct functions *functions;
 	const struct config *config;
+	struct autoscale_platform_alarms platform_alarms;
 };
 
 /* Opens the module and registers the "autoscale" function. */

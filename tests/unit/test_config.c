@@ -104,12 +104,69 @@ static void errors_name_the_problem(void **state)
 				     sizeof(diag)), MDS_E_IO);
 }
 
+static void oci_section(void **state)
+{
+	struct config c;
+	char diag[256];
+	static const struct {
+		const char *json;
+		const char *want;
+	} bad[] = {
+		{ "{\"oci\": {\"auth\": \"password\"}}", "oci.auth" },
+		{ "{\"oci\": {\"flex\": {\"shape\": \"VM.Standard.E4.Flex\","
+		  " \"ocpusMin\": 4, \"ocpusMax\": 2, \"memoryInGBsMin\": 16,"
+		  " \"memoryInGBsMax\": 64}}}",
+		  "oci.flex" },
+		{ "{\"oci\": {\"flex\": {\"shape\": \"VM.Standard2.1\","
+		  " \"ocpusMin\": 1, \"ocpusMax\": 2, \"memoryInGBsMin\": 16,"
+		  " \"memoryInGBsMax\": 64}}}",
+		  ".Flex" },
+		{ "{\"oci\": {\"shapes\": [{\"name\": \"VM.Standard2.1\","
+		  " \"ocpus\": 1, \"memoryInGBs\": 15}], \"flex\": {\"shape\":"
+		  " \"VM.Standard.E4.Flex\", \"ocpusMin\": 1, \"ocpusMax\": 2,"
+		  " \"memoryInGBsMin\": 16, \"memoryInGBsMax\": 64}}}",
+		  "both set" },
+		{ "{\"oci\": {\"shapes\": [{\"name\": \"VM.Standard2.2\","
+		  " \"ocpus\": 2, \"memoryInGBs\": 30}, {\"name\":"
+		  " \"VM.Standard2.1\", \"ocpus\": 1, \"memoryInGBs\": 15}]}}",
+		  "oci.shapes[1]" },
+		{ "{\"oci\": {\"region\": \"x\"}}", "unknown field 'oci.region'" },
+	};
+
+	(void)state;
+	config_defaults(&c);
+	assert_false(c.oci.enabled);
+	write_file("{\"oci\": {\"profile\": \"PROD\", \"endpoint\":"
+		   " \"https://127.0.0.1:9\", \"flex\": {\"shape\":"
+		   " \"VM.Standard.E4.Flex\", \"ocpusMin\": 1, \"ocpusMax\": 4,"
+		   " \"memoryInGBsMin\": 16, \"memoryInGBsMax\": 64,"
+		   " \"steps\": 3}, \"metricsIntervalSeconds\": 30}}");
+	assert_int_equal(config_load(path, &c, diag, sizeof(diag)), 0);
+	assert_true(c.oci.enabled);
+	assert_int_equal(c.oci.auth, CONFIG_OCI_API_KEY);
+	assert_string_equal(c.oci.profile, "PROD");
+	assert_string_equal(c.oci.flex.shape, "VM.Standard.E4.Flex");
+	assert_int_equal(c.oci.flex.steps, 3);
+	assert_int_equal(c.oci.metrics_s, 30);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		config_defaults(&c);
+		write_file(bad[i].json);
+		assert_true(config_load(path, &c, diag, sizeof(diag)) < 0);
+		if (!strstr(diag, bad[i].want))
+			fail_msg("case %zu: '%s' lacks '%s'", i, diag,
+				 bad[i].want);
+		assert_false(c.oci.enabled);
+	}
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(defaults_are_sane),
 		cmocka_unit_test(full_file_is_read),
 		cmocka_unit_test(errors_name_the_problem),
+		cmocka_unit_test(oci_section),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

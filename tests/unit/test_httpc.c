@@ -66,6 +66,9 @@ struct call {
 	size_t body_len;
 	char detail[256];
 	uint64_t elapsed_us;
+	int has_length;          /* httpc_header found Content-Length */
+	char content_length[32]; /* its value */
+	int has_missing;         /* httpc_header found X-Missing */
 	void (*then)(struct call *c); /* run inside the callback */
 	struct httpc_req *req;
 	int *total; /* counts callbacks of a group, if set */
@@ -321,6 +324,7 @@ static void url(struct fixture *f, const char *path, char *out, size_t size)
 static void on_done(void *arg, const struct httpc_result *res)
 {
 	struct call *c = arg;
+	char scratch[8];
 
 	c->calls++;
 	uv_stop(&c->f->loop);
@@ -334,6 +338,10 @@ static void on_done(void *arg, const struct httpc_result *res)
 	snprintf(c->detail, sizeof(c->detail), "%s",
 		 res->detail != NULL ? res->detail : "");
 	c->elapsed_us = res->elapsed_us;
+	c->has_length = httpc_header(res, "content-length", c->content_length,
+				     sizeof(c->content_length));
+	c->has_missing = httpc_header(res, "X-Missing", scratch,
+				      sizeof(scratch));
 	if (c->total != NULL)
 		(*c->total)++;
 	if (c->then != NULL)
@@ -438,7 +446,8 @@ static void post_and_headers(void **state)
 				   .body_len = 9 };
 	struct httpc_opts put = { .method = "PUT", .body = "v2",
 				  .body_len = 2 };
-	struct httpc_opts with_headers = { .headers = hdrs };
+	struct httpc_opts with_headers = { .headers = hdrs,
+					   .want_headers = 1 };
 	struct httpc_opts empty_post = { .method = "POST" };
 	char u[128];
 
@@ -468,6 +477,11 @@ static void post_and_headers(void **state)
 	assert_string_equal(b.body, "PUT v2");
 	assert_string_equal(e.body, "POST ");
 	assert_string_equal(h.body, "carrot");
+	/* Response headers only when asked for. */
+	assert_true(h.has_length);
+	assert_string_equal(h.content_length, "6");
+	assert_false(h.has_missing);
+	assert_false(a.has_length);
 }
 
 static void bad_input_refused(void **state)
