@@ -106,6 +106,30 @@ class DeploymentUpdateTest(unittest.TestCase):
         wait_for("an instance ready after the restart",
                  lambda: ready(self.d.get(dep["id"])) or None)
 
+    def test_a_crash_in_the_middle_of_a_new_command_resumes_it(self):
+        dep = self.d.wait_state(self.d.create(displayName="resume")["id"],
+                                "ACTIVE")
+        old_pid = ready(dep)[0]["pid"]
+        new_cmd = "sleep 2; exec %s --port $PORT --weights %s" % (
+            os.path.abspath(MODEL_SERVER), os.path.abspath(WEIGHTS))
+        wr = self.d.update(dep["id"], command=new_cmd)
+        wait_for("the new instance started", lambda: any(
+            i["pid"] and i["pid"] != old_pid
+            for i in self.d.get(dep["id"])["instances"]))
+        self.d.kill()       # mid-update: the old instance still serves
+        self.d.start()
+        wr = self.d.wait_wr(wr["id"])
+        self.assertEqual(wr["status"], "SUCCEEDED", wr)
+        now = self.d.wait_state(dep["id"], "ACTIVE")
+        self.assertEqual(now["command"], new_cmd)
+        pids = [i["pid"] for i in ready(now)]
+        self.assertEqual(len(pids), 1)
+        self.assertNotEqual(pids[0], old_pid)
+        self.assertEqual(cmdline(pids[0])[1], "--port")
+        wait_for("the old instance gone",
+                 lambda: not os.path.exists("/proc/%d" % old_pid),
+                 timeout=10)
+
     def test_timeouts_change_at_once_and_bad_fields_change_nothing(self):
         dep = self.d.wait_state(self.d.create(displayName="tmo")["id"],
                                 "ACTIVE")
