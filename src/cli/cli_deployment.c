@@ -646,12 +646,9 @@ int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv)
 	if (ret != 0)
 		goto out;
 	if (json_object_get(resp, "operationType") == NULL) {
-		/* 200 without a work request: nothing to change. */
-		if (cli_structured(ctx))
-			cli_print_json(ctx, resp);
-		else
-			printf("deployment %s: no instance to replace (%s)\n",
-				id, cli_json_str(resp, "lifecycleState"));
+		/* 200 without a work request: the change (timeouts, tags,
+		 * or none) is done already; this is the final state. */
+		print_one(ctx, resp);
 		goto out;
 	}
 	if (val[O_WAIT] == NULL) {

@@ -225,6 +225,11 @@ class TagsAndListTest(unittest.TestCase):
         self.assertEqual(self.names("--tag", "team=vision",
                                     "--sort-by", "displayName"),
                          ["alpha", "bravo"])
+        # A change without a work request prints the final deployment.
+        r = self.cli("deployment", "update", "alpha", "--tag", "team=speech",
+                     "--wait", "-o", "wide")
+        self.assertIn("team=speech", r.stdout)
+        self.assertIn("ACTIVE", r.stdout)
         # OCI's limits; a refused change changes nothing.
         for tags, why in (({"a.b": "x"}, "key"), ({"": "x"}, "key"),
                           ({"k": "v" * 257}, "256"),
@@ -235,7 +240,7 @@ class TagsAndListTest(unittest.TestCase):
             self.assertEqual(r.status, 400, (tags, r))
             self.assertIn(why, r.json["message"])
         self.assertEqual(self.d.get(ids["alpha"])["freeformTags"],
-                         {"team": "vision"})
+                         {"team": "speech"})
         # Tags survive a restart of the daemon.
         self.d.stop()
         self.d.start()
