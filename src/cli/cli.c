@@ -410,7 +410,7 @@ static const struct cli_cmd cli_cmds[] = {
 	},
 	{
 		.name = "apply",
-		.usage = "-f FILE",
+		.usage = "-f FILE [--wait [--timeout SECONDS]]",
 		.help = "Makes the deployments match FILE (JSON or YAML; - reads\n"
 			"stdin): what `deployment get|list -o yaml` prints, with\n"
 			"read-only fields ignored. A deployment is matched by its\n"
@@ -418,7 +418,9 @@ static const struct cli_cmd cli_cmds[] = {
 			"differ, else left alone. The daemon checks every change\n"
 			"first, so a file with an error changes nothing. Prints each\n"
 			"deployment and what was done (created, updated, unchanged);\n"
-			"nothing when nothing changed. See docs/apply.md.",
+			"nothing when nothing changed. --wait waits (default 120 s)\n"
+			"until every deployment it changed is ACTIVE, and fails if\n"
+			"one is FAILED. See docs/apply.md.",
 		.exec = cli_apply,
 	},
 	{

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "util/buf.h"
@@ -245,17 +246,82 @@ out:
 	return ret;
 }
 
+/* Whether every changed deployment of items is ACTIVE or FAILED in list
+ * (a failed one sets *failed). */
+static bool all_settled(const struct item *items, long n, const json_t *list,
+	const char **failed)
+{
+	for (long i = 0; i < n; i++) {
+		const json_t *cur = find_live(list, items[i].name);
+		const char *st = cur ? json_string_value(json_object_get(cur,
+			"lifecycleState")) : "";
+
+		if (items[i].method == NULL)
+			continue;
+		if (st != NULL && strcmp(st, "FAILED") == 0)
+			*failed = items[i].name;
+		else if (st == NULL || strcmp(st, "ACTIVE") != 0)
+			return false;
+	}
+	return true;
+}
+
+/* --wait: long-polls the list until every changed deployment is ACTIVE or
+ * FAILED, or timeout_s pass. Returns 0, or the exit status after one line. */
+static int wait_settled(struct cli_ctx *ctx, const struct item *items, long n,
+	long timeout_s)
+{
+	struct timespec t0, now;
+	json_t *list = NULL;
+	json_int_t version = -1;
+	const char *failed = NULL;
+	char path[128];
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		long left;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = timeout_s - (long)(now.tv_sec - t0.tv_sec);
+		if (left <= 0)
+			return cli_fail("apply: timed out after %ld s waiting "
+				"for the deployments to be ACTIVE", timeout_s);
+		if (version < 0)
+			snprintf(path, sizeof path, "/v1/deployments");
+		else
+			snprintf(path, sizeof path, "/v1/deployments?watch=true"
+				"&resourceVersion=%" JSON_INTEGER_FORMAT
+				"&timeoutSeconds=%ld", version, left < 30 ? left : 30);
+		ret = cli_call(ctx, "GET", path, NULL, &list);
+		if (ret != 0)
+			return ret;
+		version = json_integer_value(json_object_get(list,
+			"resourceVersion"));
+		if (all_settled(items, n, list, &failed)) {
+			json_decref(list);
+			return failed == NULL ? 0
+				: cli_fail("apply: deployment %s is FAILED",
+					failed);
+		}
+		json_decref(list);
+		list = NULL;
+	}
+}
+
 static const struct cli_opt apply_opts[] = {
 	{"filename", 1},
+	{"wait", 0},
+	{"timeout", 1},
 	{NULL, 0},
 };
 
 int cli_apply(struct cli_ctx *ctx, int argc, char **argv)
 {
-	const char *val[1] = {NULL};
+	const char *val[3] = {NULL};
 	struct item *items = NULL;
 	json_t *live = NULL, *report = json_array();
-	long n = 0, changed = 0;
+	long n = 0, changed = 0, timeout = 120;
 	int ret;
 
 	ret = cli_parse_args(ctx, argc, argv, apply_opts, NULL, NULL, val);
@@ -266,6 +332,12 @@ int cli_apply(struct cli_ctx *ctx, int argc, char **argv)
 	if (val[0] == NULL) {
 		json_decref(report);
 		return cli_usage_error(ctx, "give -f FILE (or -f - for stdin)");
+	}
+	if (val[2] != NULL && (val[1] == NULL || cli_parse_long(ctx,
+		    "timeout", val[2], 1, 86400, &timeout) != 0)) {
+		json_decref(report);
+		return val[1] == NULL ? cli_usage_error(ctx,
+			"--timeout goes with --wait") : CLI_EXIT_USAGE;
 	}
 	n = load_items(val[0], &items);
 	if (n < 0) {
@@ -291,6 +363,9 @@ int cli_apply(struct cli_ctx *ctx, int argc, char **argv)
 			"kind", "deployment", "displayName", items[i].name,
 			"action", items[i].action));
 	}
+	if (val[1] != NULL && changed > 0 &&
+	    (ret = wait_settled(ctx, items, n, timeout)) != 0)
+		goto out;
 	if (cli_structured(ctx)) {
 		json_t *o = json_pack("{s:O}", "items", report);
 

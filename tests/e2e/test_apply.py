@@ -112,6 +112,21 @@ class ApplyTest(unittest.TestCase):
         r = self.d.cli("apply")
         self.assertEqual(r.returncode, 2)
 
+    def test_wait_returns_once_every_change_is_active(self):
+        r = self.apply(yaml_deployment("waited", 2), "--wait")
+        self.assertEqual((r.returncode, r.stdout), (0,
+                         "deployment waited created\n"), r.stderr)
+        # No polling on our side: it is ACTIVE with both ready right now.
+        dep = self.d.get("waited")
+        self.assertEqual(dep["lifecycleState"], "ACTIVE")
+        self.assertEqual(len([i for i in dep["instances"]
+                              if i["state"] == "READY"]), 2)
+        r = self.apply(yaml_deployment("never", 1) +
+                       "healthPath: /not-there\nreadyTimeoutSeconds: 2\n",
+                       "--wait", "--timeout", "60")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("deployment never is FAILED", r.stderr)
+
     def test_the_example_file_applies(self):
         path = os.path.join(ROOT, "examples", "apply", "digits.yaml")
         with open(path) as f:
