@@ -325,6 +325,45 @@ int deploy_check(struct deploy *d, const struct deploy_spec *s,
 	return check_spec(d, d->env.backends[0], s, f);
 }
 
+/* The refusal of a change the store did not take. */
+static int not_stored(int rc, struct fault *f)
+{
+	if (rc == MDS_E_NOSPACE)
+		return fault_set(f, rc, "",
+				 "the data directory's device is full: the "
+				 "change was not stored, nothing changed; "
+				 "free some space and try again");
+	return fault_set(f, rc, "", "the change could not be stored (%s); "
+			 "nothing changed", mds_strerror(rc));
+}
+
+/* Undoes an accepted update or delete whose commit failed: the deployment
+ * is again as it was (prev: a copy of it from before), nothing started. */
+static int unaccepted(struct deploy *d, struct deployment *dep,
+		      const struct deployment *prev, int rc, struct fault *f)
+{
+	deploy_wr_discard(d, dep, prev->wr);
+	dep->state = prev->state;
+	dep->count = prev->count;
+	deploy_copy_str(dep->shape, sizeof(dep->shape), prev->shape);
+	dep->updated_ms = prev->updated_ms;
+	return not_stored(rc, f);
+}
+
+/* Forgets a new deployment whose first commit failed. */
+static int unaccepted_new(struct deploy *d, struct deployment *dep, int rc,
+			  struct fault *f)
+{
+	struct deployment **p;
+
+	for (p = &d->deps; *p != dep; p = &(*p)->next)
+		;
+	*p = dep->next;
+	deploy_wr_discard(d, dep, NULL);
+	deploy_dep_free(dep);
+	return not_stored(rc, f);
+}
+
 int deploy_create(struct deploy *d, const struct deploy_spec *s, char *id,
 		  char *wr_id, struct fault *f)
 {
@@ -354,7 +393,8 @@ int deploy_create(struct deploy *d, const struct deploy_spec *s, char *id,
 						    : cfg->drain_timeout_s;
 	deploy_link(d, dep);
 	deploy_wr_start(d, dep, OP_CREATE, dep->count, dep->shape);
-	deploy_persist(d, dep);
+	if ((rc = deploy_persist(d, dep)) != 0)
+		return unaccepted_new(d, dep, rc, f);
 	deploy_routes_update(d, dep);
 	log_event(LOG_INFO, "deploy",
 		  LOG_IDS(.deployment_id = dep->id,
@@ -407,7 +447,8 @@ int deploy_import(struct deploy *d, const char *backend, const char *ref,
 	dep->drain_timeout_s = d->env.config->drain_timeout_s;
 	deploy_link(d, dep);
 	deploy_wr_start(d, dep, OP_CREATE, 0, "");
-	deploy_persist(d, dep);
+	if ((rc = deploy_persist(d, dep)) != 0)
+		return unaccepted_new(d, dep, rc, f);
 	log_event(LOG_INFO, "deploy",
 		  LOG_IDS(.deployment_id = dep->id,
 			  .work_request_id = dep->wr->id),
@@ -505,15 +546,18 @@ static void spec_replace(struct deployment *dep, const struct deploy_change *c)
 	deploy_respec(dep);
 }
 
-/* Applies the timeouts and tags of c; returns whether one changed. */
+/* Applies the timeouts and tags of c; returns whether one changed. The
+ * tags replaced go to *old_tags (NULL when they stay), for the caller to
+ * free, or to put back when the change is not stored. */
 static bool timeouts_apply(struct deployment *dep,
-			   const struct deploy_change *c)
+			   const struct deploy_change *c, char ***old_tags)
 {
 	bool changed = false;
 
+	*old_tags = NULL;
 	if (c->has_tags && !strv_equal(dep->tags, dep->ntags, c->tags,
 				       c->ntags)) {
-		xstrvfree(dep->tags);
+		*old_tags = dep->tags;
 		dep->tags = strv_dup(c->tags, c->ntags);
 		dep->ntags = c->ntags;
 		changed = true;
@@ -568,11 +612,36 @@ int deploy_change_check(struct deploy *d, const char *key,
 	return dep->state == DS_ACTIVE ? 0 : busy(dep, f);
 }
 
+/* Undoes spec_replace() for an update that was not stored. */
+static void spec_unreplace(struct deployment *dep)
+{
+	deploy_spec_clear(&dep->spec);
+	dep->spec = *dep->prev_spec;
+	free(dep->prev_spec);
+	dep->prev_spec = NULL;
+	dep->spec_gen--;
+	deploy_respec(dep);
+}
+
+/* Puts back the timeouts and tags of prev (old_tags: the tags replaced,
+ * or NULL) after a change that was not stored. */
+static void timeouts_unapply(struct deployment *dep,
+			     const struct deployment *prev, char **old_tags)
+{
+	dep->ready_timeout_s = prev->ready_timeout_s;
+	dep->drain_timeout_s = prev->drain_timeout_s;
+	if (old_tags != NULL) {
+		xstrvfree(dep->tags);
+		dep->tags = old_tags;
+		dep->ntags = prev->ntags;
+	}
+}
+
 int deploy_change(struct deploy *d, const char *key,
 		  const struct deploy_change *c, char *wr_id, struct fault *f)
 {
-	struct deployment *dep = deploy_find(d, key);
-	char shape[SHAPE_NAME_MAX + 1];
+	struct deployment *dep = deploy_find(d, key), prev;
+	char shape[SHAPE_NAME_MAX + 1], **old_tags;
 	uint32_t count;
 	bool respec, retimed;
 	int rc;
@@ -588,12 +657,17 @@ int deploy_change(struct deploy *d, const char *key,
 						       : dep->shape);
 	if (dep->state != DS_ACTIVE)
 		return busy(dep, f);
+	prev = *dep;
 	respec = spec_differs(dep, c);
-	retimed = timeouts_apply(dep, c);
+	retimed = timeouts_apply(dep, c, &old_tags);
 	if (count == dep->count && strcmp(shape, dep->shape) == 0 &&
 	    !respec) {
-		if (retimed)
-			deploy_persist(d, dep);
+		if (retimed && (rc = deploy_persist(d, dep)) != 0) {
+			timeouts_unapply(dep, &prev, old_tags);
+			dep->updated_ms = prev.updated_ms;
+			return not_stored(rc, f);
+		}
+		xstrvfree(old_tags);
 		return 0;
 	}
 	if (respec)
@@ -602,7 +676,14 @@ int deploy_change(struct deploy *d, const char *key,
 	deploy_wr_start(d, dep, OP_UPDATE, count, shape);
 	dep->count = count;
 	deploy_copy_str(dep->shape, sizeof(dep->shape), shape);
-	deploy_persist(d, dep);
+	if ((rc = deploy_persist(d, dep)) != 0) {
+		rc = unaccepted(d, dep, &prev, rc, f);
+		if (respec)
+			spec_unreplace(dep);
+		timeouts_unapply(dep, &prev, old_tags);
+		return rc;
+	}
+	xstrvfree(old_tags);
 	log_event(LOG_INFO, "deploy",
 		  LOG_IDS(.deployment_id = dep->id,
 			  .work_request_id = dep->wr->id),
@@ -616,7 +697,8 @@ int deploy_change(struct deploy *d, const char *key,
 int deploy_delete(struct deploy *d, const char *key, char *wr_id,
 		  struct fault *f)
 {
-	struct deployment *dep = deploy_find(d, key);
+	struct deployment *dep = deploy_find(d, key), prev;
+	int rc;
 
 	wr_id[0] = '\0';
 	if (dep == NULL || dep->state == DS_DELETED)
@@ -624,9 +706,11 @@ int deploy_delete(struct deploy *d, const char *key, char *wr_id,
 				 key);
 	if (dep->state == DS_DELETING || dep->wr != NULL)
 		return busy(dep, f);
+	prev = *dep;
 	dep->state = DS_DELETING;
 	deploy_wr_start(d, dep, OP_DELETE, 0, "");
-	deploy_persist(d, dep);
+	if ((rc = deploy_persist(d, dep)) != 0)
+		return unaccepted(d, dep, &prev, rc, f);
 	log_event(LOG_INFO, "deploy",
 		  LOG_IDS(.deployment_id = dep->id,
 			  .work_request_id = dep->wr->id),
@@ -841,12 +925,19 @@ struct deploy_workreq_view *deploy_workreq_view_new(struct deploy *d,
 	struct deploy_workreq_view *v;
 	struct workreq *wr;
 
-	for (struct deployment *p = d->deps; p; p = p->next)
-		if (p->wr != NULL && strcmp(p->wr->id, id) == 0) {
+	for (struct deployment *p = d->deps; p; p = p->next) {
+		/* A finished one the store has not taken yet is newer in
+		 * memory. */
+		wr = p->wr != NULL && strcmp(p->wr->id, id) == 0 ? p->wr
+		     : p->ended_wr != NULL && strcmp(p->ended_wr->id, id) == 0
+			     ? p->ended_wr
+			     : NULL;
+		if (wr != NULL) {
 			v = xmalloc(sizeof(*v));
-			deploy_workreq_fill(p->wr, v);
+			deploy_workreq_fill(wr, v);
 			return v;
 		}
+	}
 	wr = deploy_store_workreq(d, id);
 	if (wr == NULL) {
 		fault_set(f, MDS_E_NOTFOUND, "", "no work request '%s'", id);

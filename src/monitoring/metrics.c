@@ -358,6 +358,7 @@ static void snap_write(struct snap_job *j)
 fail_fd:
 	j->err = errno;
 	close(fd);
+	unlink(j->tmp); /* a partial image would hold the space of a full disk */
 	return;
 fail:
 	j->err = errno;
