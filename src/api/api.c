@@ -59,6 +59,7 @@ void api_reply_fault(struct api_call *c, const struct fault *f)
 		status = 507;
 		code = "InsufficientStorage";
 		break;
+	case MDS_E_UNAVAIL:
 	case MDS_E_DB:
 		status = 503;
 		code = "ServiceUnavailable";

@@ -25,6 +25,7 @@ struct gateway;
 struct looplag;
 struct oci_receiver;
 struct alertmanager;
+struct whsig_seen;
 
 /* The daemon's modules, as the routes see them. Borrowed. */
 struct api {
@@ -42,6 +43,8 @@ struct api {
 	struct looplag *looplag; /* for /metrics; may be NULL */
 	struct alertmanager *alertmanager; /* NULL while stopping */
 	double start_time_s;     /* the daemon's start, Unix seconds */
+	struct whsig_seen *webhook_seen; /* receivers' replay check; owned
+					    by the daemon */
 };
 
 /* One request on its way through a route. */
@@ -107,6 +110,17 @@ struct autoscale_removed;
  * {"alarmIds": [...], "topicId", "subscriptionId"} (null for none). A new
  * reference. */
 json_t *api_autoscale_removed(const struct autoscale_removed *r);
+
+/*
+ * For mdscale's own webhook receivers: when config's webhookReceiver
+ * secret is set and enabled (the receiver's flag in that section) is not
+ * 0, checks the request's Standard Webhooks signature, timestamp (within
+ * toleranceSeconds) and id (never seen before). Returns 0 to go on, or a
+ * negative code after answering 401 (unsigned, bad signature, stale), 409
+ * (a replayed id) or 429 (too many ids inside the window) with a JSON
+ * error.
+ */
+int api_webhook_verify(struct api_call *c, int enabled);
 
 /* The http_server handler; arg is a struct api *. */
 void api_handle(void *arg, struct http_req *req);

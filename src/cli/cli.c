@@ -449,7 +449,8 @@ const struct cli_cmd *cli_cmd_at(size_t i)
 }
 
 static const struct cli_opt global_opts[] = {
-	{"url", 1}, {"token", 1}, {"data", 1}, {"output", 1}, {NULL, 0},
+	{"url", 1}, {"token", 1}, {"data", 1}, {"output", 1}, {"cacert", 1},
+	{NULL, 0},
 };
 
 static const char global_usage[] =
@@ -459,6 +460,8 @@ static const char global_usage[] =
 	"  --token TOKEN          the API token (else $MDSCALE_TOKEN, else "
 	"DIR/token)\n"
 	"  --data DIR             the daemon's data directory\n"
+	"  --cacert FILE          PEM certificates to trust for an https:// URL\n"
+	"                         (else $MDSCALE_CACERT, else the system's)\n"
 	"  -o, --output FORMAT    table (the default), wide, json, yaml,\n"
 	"                         name (the ids), or jsonpath=TEMPLATE\n"
 	"                         ('{.items[*].id}'); with all but the tables,\n"
@@ -622,6 +625,9 @@ static int set_global(struct cli_ctx *ctx, int which, const char *value)
 		break;
 	case 2:
 		ctx->data_dir = value;
+		break;
+	case 4:
+		ctx->cacert = value;
 		break;
 	default:
 		return set_output(ctx, value);

@@ -53,6 +53,7 @@ struct cli_ctx {
 	const char *url;           /* --url, else resolved on the first request */
 	const char *token;         /* --token, else resolved for POST/PUT/DELETE */
 	const char *data_dir;      /* --data, where the token file is */
+	const char *cacert;        /* --cacert, else $MDSCALE_CACERT, or NULL */
 	enum cli_output output;
 	const char *jsonpath;      /* the template of -o jsonpath=TEMPLATE */
 	char *url_owned;           /* the resolved base URL, without a final '/' */

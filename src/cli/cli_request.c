@@ -124,6 +124,18 @@ static int check_token(struct cli_ctx *ctx, const char *token)
 	return 0;
 }
 
+/* An https:// daemon with its own certificate authority: --cacert, else
+ * $MDSCALE_CACERT; without either, libcurl's default trust store. */
+static void set_cacert(struct cli_ctx *ctx, CURL *c)
+{
+	const char *f = ctx->cacert;
+
+	if (f == NULL || *f == '\0')
+		f = getenv("MDSCALE_CACERT");
+	if (f != NULL && *f != '\0')
+		curl_easy_setopt(c, CURLOPT_CAINFO, f);
+}
+
 int cli_request(struct cli_ctx *ctx, const char *method, const char *path,
 	const json_t *body, long *status, json_t **json)
 {
@@ -177,6 +189,7 @@ int cli_request(struct cli_ctx *ctx, const char *method, const char *path,
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	set_cacert(ctx, c);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "mdscale/" MDS_VERSION);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
@@ -308,6 +321,7 @@ int cli_request_stream(struct cli_ctx *ctx, const char *path,
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	set_cacert(ctx, c);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "mdscale/" MDS_VERSION);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);

@@ -27,6 +27,8 @@
 #include "notify/autoscale.h"
 #include "deploy/cgroup.h"
 #include "daemon/config.h"
+#include "notify/whsig.h"
+#include "http/tls.h"
 #include "deploy/backend_local.h"
 #include "k8s/backend_k8s.h"
 #include "oci/stack.h"
@@ -79,6 +81,9 @@ struct daemon {
 	struct http_server *api_srv;
 	struct looplag *looplag;
 	struct api api;
+	struct whsig_seen *webhook_seen; /* the receivers' replay check */
+	struct tls_ctx *api_tls;         /* NULL: the API speaks plain HTTP */
+	struct tls_ctx *gateway_tls;     /* NULL: so does the gateway */
 	struct sdnotify *sdnotify;
 	const char *config_path; /* --config, for SIGHUP; or NULL */
 	struct config file_config; /* as read at start, before the flags */
@@ -92,7 +97,8 @@ void serve_usage(FILE *out)
 	fputs("usage: mdscale serve [--listen ADDR:PORT] [--gateway ADDR:PORT]\n"
 	      "                     [--data DIR] [--config FILE] "
 	      "[--log-level LEVEL]\n"
-	      "                     [--log-format text|json]\n",
+	      "                     [--log-format text|json] "
+	      "[--insecure-listen]\n",
 	      out);
 }
 
@@ -289,6 +295,40 @@ static void on_signal(uv_signal_t *s, int signum)
 	dm->functions = NULL;
 }
 
+/* SIGHUP: loads the certificates again (for new connections); a pair
+ * that does not load keeps the one in use. */
+static void reload_tls(struct daemon *dm)
+{
+	const struct config_tls *t[2] = { &dm->config.tls,
+					  &dm->config.gateway_tls };
+	struct tls_ctx *ctx[2] = { dm->api_tls, dm->gateway_tls };
+	const char *what[2] = { "the API", "the gateway" };
+	char diag[512];
+
+	for (int i = 0; i < 2; i++) {
+		if (ctx[i] == NULL) {
+			if (t[i]->cert_file[0] != '\0')
+				log_warn("serve", "SIGHUP: %s turns to TLS only "
+					 "at the next start", what[i]);
+			continue;
+		}
+		if (t[i]->cert_file[0] == '\0') {
+			log_warn("serve", "SIGHUP: %s stays on TLS until the "
+				 "next start", what[i]);
+			continue;
+		}
+		if (tls_ctx_reload(ctx[i], t[i]->cert_file, t[i]->key_file,
+				   diag, sizeof(diag)) != 0)
+			log_error("serve", "SIGHUP: the certificate of %s was "
+				  "not reloaded, the one in use stays: %s",
+				  what[i], diag);
+		else
+			log_info("serve", "SIGHUP: the certificate of %s "
+				 "reloaded from %s (for new connections)",
+				 what[i], t[i]->cert_file);
+	}
+}
+
 /* SIGHUP: reads the configuration file again (see reload.h). */
 static void on_sighup(uv_signal_t *s, int signum)
 {
@@ -316,6 +356,7 @@ static void on_sighup(uv_signal_t *s, int signum)
 		if (kept[0] != '\0')
 			log_warn("serve", "SIGHUP: %s change only at the next "
 				 "start; the running values stay", kept);
+		reload_tls(dm);
 		if (dm->config.access_log != was_logging)
 			gateway_set_access_log(dm->gateway,
 					       dm->config.access_log
@@ -336,11 +377,12 @@ static int parse_args(struct daemon *dm, int argc, char **argv,
 		{ "config", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "log-format", required_argument, NULL, 'f' },
+		{ "insecure-listen", no_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen = NULL, *gw = NULL;
-	int ch;
+	int ch, insecure = 0;
 	char diag[512];
 
 	*config_path = NULL;
@@ -354,6 +396,7 @@ static int parse_args(struct daemon *dm, int argc, char **argv,
 			dm->data_dir = xstrdup(optarg);
 			break;
 		case 'c': *config_path = optarg; break;
+		case 'i': insecure = 1; break;
 		case 'v':
 			if (log_set_level(optarg) != 0) {
 				fprintf(stderr, "mdscale: --log-level: one of "
@@ -405,6 +448,69 @@ static int parse_args(struct daemon *dm, int argc, char **argv,
 			"'%s'\n", gw);
 		return 2;
 	}
+	if (insecure)
+		dm->config.insecure_listen = 1;
+	return 0;
+}
+
+/*
+ * Plain HTTP on an address others can reach is refused unless the user
+ * said they mean it (insecureListen, --insecure-listen); then it is only
+ * a warning, logged at every start. Checked before anything listens.
+ * Returns 0, or 1 after saying why on stderr.
+ */
+static int check_listen(const struct config *cfg, int warn)
+{
+	struct {
+		const char *what, *host, *tls_key;
+		int port, has_tls;
+	} l[2] = {
+		{ "the API", cfg->listen_host, "tls", cfg->listen_port,
+		  cfg->tls.cert_file[0] != '\0' },
+		{ "the gateway", cfg->gateway_host, "gatewayTls",
+		  cfg->gateway_port, cfg->gateway_tls.cert_file[0] != '\0' },
+	};
+
+	for (int i = 0; i < 2; i++) {
+		if (l[i].has_tls || config_is_loopback(l[i].host))
+			continue;
+		if (!cfg->insecure_listen) {
+			fprintf(stderr, "mdscale: %s would listen on %s:%d, not "
+				"a loopback address, without TLS: set %s "
+				"{certFile, keyFile} in the configuration, "
+				"or pass --insecure-listen if plain HTTP "
+				"there is meant\n", l[i].what, l[i].host,
+				l[i].port, l[i].tls_key);
+			return 1;
+		}
+		if (warn)
+			log_warn("serve", "%s listens on %s:%d without TLS "
+				 "(--insecure-listen): anyone who can reach "
+				 "it can read and change what it carries",
+				 l[i].what, l[i].host, l[i].port);
+	}
+	return 0;
+}
+
+/* Loads the certificates of the servers that have one. Returns 0, or 1
+ * after saying why on stderr. */
+static int open_tls(struct daemon *dm)
+{
+	const struct config_tls *t[2] = { &dm->config.tls,
+					  &dm->config.gateway_tls };
+	struct tls_ctx **ctx[2] = { &dm->api_tls, &dm->gateway_tls };
+	const char *key[2] = { "tls", "gatewayTls" };
+	char diag[512];
+
+	for (int i = 0; i < 2; i++) {
+		if (t[i]->cert_file[0] == '\0')
+			continue;
+		if (tls_ctx_new(t[i]->cert_file, t[i]->key_file, ctx[i], diag,
+				sizeof(diag)) != 0) {
+			fprintf(stderr, "mdscale: %s: %s\n", key[i], diag);
+			return 1;
+		}
+	}
 	return 0;
 }
 
@@ -432,6 +538,14 @@ int serve_main(int argc, char **argv)
 		return rc;
 	}
 	dm->config_path = config_path;
+	if (check_listen(&dm->config, 0) != 0 || open_tls(dm) != 0) {
+		tls_ctx_free(dm->api_tls);
+		tls_ctx_free(dm->gateway_tls);
+		free(dm->data_dir);
+		free(dm);
+		return 1;
+	}
+	dm->webhook_seen = whsig_seen_new();
 	log_stderr_detect(dm->log_json);
 	signal(SIGPIPE, SIG_IGN);
 	n = readlink("/proc/self/exe", dm->self_exe, sizeof(dm->self_exe) - 1);
@@ -470,6 +584,7 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out_loop;
 	}
+	check_listen(&dm->config, 1); /* the warnings, now that they log */
 	httpc_global_init();
 	if (httpc_new(&dm->loop, &dm->httpc) != 0) {
 		fprintf(stderr, "mdscale: cannot start the HTTP client\n");
@@ -482,7 +597,9 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: gateway: %s\n", diag);
 		goto out_loop;
 	}
-	snprintf(dm->gateway_url, sizeof(dm->gateway_url), "http://%s:%d",
+	gateway_set_tls(dm->gateway, dm->gateway_tls);
+	snprintf(dm->gateway_url, sizeof(dm->gateway_url), "%s://%s:%d",
+		 dm->gateway_tls != NULL ? "https" : "http",
 		 dm->config.gateway_host, gateway_port(dm->gateway));
 	if (dm->config.access_log)
 		gateway_set_access_log(dm->gateway, logging_access,
@@ -552,7 +669,8 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out_loop;
 	}
-	snprintf(dm->api_url, sizeof(dm->api_url), "http://%s:%d",
+	snprintf(dm->api_url, sizeof(dm->api_url), "%s://%s:%d",
+		 dm->api_tls != NULL ? "https" : "http",
 		 dm->config.listen_host, dm->config.listen_port);
 	menv = (struct monitoring_env){
 		.loop = &dm->loop, .store = dm->store,
@@ -600,6 +718,7 @@ int serve_main(int argc, char **argv)
 		.gateway = dm->gateway,
 		.alertmanager = dm->alertmanager,
 		.start_time_s = (double)time(NULL),
+		.webhook_seen = dm->webhook_seen,
 	};
 	dm->looplag = looplag_start(&dm->loop);
 	dm->api.looplag = dm->looplag;
@@ -611,6 +730,7 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: API: %s\n", diag);
 		goto out_loop;
 	}
+	http_server_set_tls(dm->api_srv, dm->api_tls);
 	uv_signal_init(&dm->loop, &dm->sigint);
 	uv_signal_init(&dm->loop, &dm->sigterm);
 	dm->sigint.data = dm->sigterm.data = dm;
@@ -621,8 +741,9 @@ int serve_main(int argc, char **argv)
 	uv_signal_start(&dm->sighup, on_sighup, SIGHUP);
 	/* Routes are restored and monitoring listens: requests may come. */
 	gateway_serve(dm->gateway);
-	log_info("serve", "mdscale %s: API http://%s:%d, gateway %s, data %s, "
-		 "cgroups %s", MDS_VERSION, dm->config.listen_host,
+	log_info("serve", "mdscale %s: API %s://%s:%d, gateway %s, data %s, "
+		 "cgroups %s", MDS_VERSION,
+		 dm->api_tls != NULL ? "https" : "http", dm->config.listen_host,
 		 http_server_port(dm->api_srv), dm->gateway_url, dm->data_dir,
 		 cgroup_version_name(dm->cgroups));
 	sdnotify_ready(dm->sdnotify, "serving");
@@ -679,6 +800,9 @@ out_close:
 out:
 	store_close(dm->store);
 	cgroup_sys_free(dm->cgroups);
+	whsig_seen_free(dm->webhook_seen);
+	tls_ctx_free(dm->api_tls);
+	tls_ctx_free(dm->gateway_tls);
 	free(dm->data_dir);
 	free(dm);
 	return status;

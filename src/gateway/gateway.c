@@ -62,6 +62,7 @@
 
 #include "core/route.h"
 #include "gateway/gateway.h"
+#include "http/tls.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/jsonstr.h"
@@ -69,6 +70,9 @@
 #include "util/xalloc.h"
 
 #define BLOCK_SIZE (64u * 1024)    /* one read */
+#define TLS_READ_MAX (BLOCK_SIZE / 2) /* ciphertext read at once: its
+					 plaintext, with what an unfinished
+					 record held, fits one block */
 #define BLOCK_POOL_MAX 256u        /* free blocks kept per gateway */
 #define WREQ_POOL_MAX 1024u        /* free write requests kept */
 #define WREQ_SLICES 16u            /* iovecs per write */
@@ -222,8 +226,16 @@ struct client {
 	uint64_t armed;      /* the timer fires at most this long after */
 	int nopen;           /* handles not yet closed */
 	char ip[64];
+	struct tls_conn *tls; /* NULL: plain TCP, the zero-copy path */
 	bool reading, in_parse, closing, handles_closed, broken, out_throttled,
 		eof;
+};
+
+/* TLS: ciphertext on its way to a client. */
+struct tls_write {
+	uv_write_t req;
+	char *data;
+	size_t len;
 };
 
 /* What the owner's thread gets from the gateway's, in order. */
@@ -270,6 +282,7 @@ struct gateway {
 	uv_async_t wake; /* calls are waiting */
 	uv_timer_t flush; /* wakes the owner for the notes */
 	struct link clients, ups;
+	struct tls_ctx *tls; /* borrowed; NULL: plain HTTP */
 	struct block *free_blocks;
 	struct wreq *free_wreqs;
 	unsigned nfree_blocks, nfree_wreqs;
@@ -913,7 +926,7 @@ static void client_alloc_cb(uv_handle_t *h, size_t size, uv_buf_t *buf)
 	struct block *b = block_get(c->gw);
 
 	(void)size;
-	*buf = uv_buf_init(b->data, BLOCK_SIZE);
+	*buf = uv_buf_init(b->data, c->tls ? TLS_READ_MAX : BLOCK_SIZE);
 }
 
 static void up_alloc_cb(uv_handle_t *h, size_t size, uv_buf_t *buf)
@@ -1126,6 +1139,68 @@ static void client_write_cb(uv_write_t *req, int status)
 		client_touch(c);
 }
 
+static void tls_write_cb(uv_write_t *req, int status)
+{
+	struct tls_write *t = container_of(req, struct tls_write, req);
+	struct client *c = req->handle->data;
+
+	c->out_queued -= t->len;
+	free(t->data);
+	free(t);
+	if (status < 0) {
+		client_close(c, false);
+		return;
+	}
+	if (c->out_throttled && c->out_queued <= QUEUE_LOW) {
+		c->out_throttled = false;
+		if (c->req.up != NULL)
+			up_update_read(c->req.up);
+	}
+	if (c->req.active && !c->req.out_done)
+		client_touch(c);
+}
+
+/* TLS: queues the ciphertext waiting in the client's session. Returns 0,
+ * or a negative code (the caller marks the client broken). */
+static int tls_send(struct client *c)
+{
+	struct tls_write *t;
+	uv_buf_t b;
+	char *data;
+	size_t len = tls_conn_take_out(c->tls, &data);
+
+	if (len == 0)
+		return 0;
+	t = xcalloc(1, sizeof(*t));
+	t->data = data;
+	t->len = len;
+	b = uv_buf_init(data, (unsigned)len);
+	if (uv_write(&t->req, (uv_stream_t *)&c->tcp, &b, 1,
+		     tls_write_cb) < 0) {
+		free(data);
+		free(t);
+		return MDS_E_SYS;
+	}
+	c->out_queued += len;
+	return 0;
+}
+
+/* TLS: encrypts the batch w (released here) and queues the records. */
+static int tls_flush(struct client *c, struct wreq *w)
+{
+	int rc = 0;
+
+	for (unsigned k = 0; k < w->n && rc == 0; k++) {
+		const struct slice *sl = &w->s[k];
+
+		rc = tls_conn_write(c->tls, sl->blk ? sl->blk->data + sl->off
+						    : w->own.data + sl->off,
+				    sl->len);
+	}
+	wreq_put(w);
+	return rc != 0 ? rc : tls_send(c);
+}
+
 static void client_flush(struct client *c)
 {
 	struct wreq *w = c->cb;
@@ -1136,6 +1211,15 @@ static void client_flush(struct client *c)
 	c->cb = NULL;
 	if (w->bytes == 0 || c->closing || c->broken) {
 		wreq_put(w);
+		return;
+	}
+	if (c->tls != NULL) {
+		c->broken = tls_flush(c, w) != 0;
+		if (c->out_queued >= QUEUE_HIGH && !c->out_throttled) {
+			c->out_throttled = true;
+			if (c->req.up != NULL)
+				up_update_read(c->req.up);
+		}
 		return;
 	}
 	w->state = W_INFLIGHT;
@@ -1710,12 +1794,45 @@ static void client_process(struct client *c)
 		client_update_read(c);
 }
 
+/*
+ * TLS: turns the nread bytes of ciphertext in b into plaintext in place
+ * and answers the handshake. Returns the plaintext's length (0: none
+ * yet), or UV_EOF when the client ended TLS, or a negative code.
+ */
+static ssize_t tls_input(struct client *c, struct block *b, ssize_t nread)
+{
+	size_t len = 0, got;
+	int rc = tls_conn_push(c->tls, b->data, (size_t)nread);
+
+	while (rc == 0) {
+		rc = tls_conn_pull(c->tls, b->data + len, BLOCK_SIZE - len,
+				   &got);
+		if (got == 0)
+			break;
+		len += got;
+	}
+	if (tls_send(c) != 0 || rc < 0)
+		return UV_EPROTO;
+	if (rc == 1 && len == 0)
+		return UV_EOF;
+	if (len == BLOCK_SIZE) /* cannot be, given TLS_READ_MAX */
+		return UV_ENOBUFS;
+	return (ssize_t)len;
+}
+
 static void client_read_cb(uv_stream_t *s, ssize_t nread,
 			   const uv_buf_t *buf)
 {
 	struct client *c = s->data;
 	struct block *b = block_of(buf);
 
+	if (c->tls != NULL && nread > 0 && !c->closing) {
+		nread = tls_input(c, b, nread);
+		if (nread == 0) {
+			block_unref(b);
+			return;
+		}
+	}
 	if (nread <= 0 || c->closing) {
 		/* While lingering, input is dropped until the peer closes. A
 		 * client that half-closes after a complete request still
@@ -1976,6 +2093,7 @@ static void client_close_cb(uv_handle_t *h)
 	list_del(&c->link);
 	gw->nclients--;
 	head_free(&c->head);
+	tls_conn_free(c->tls);
 	free(c);
 }
 
@@ -2082,6 +2200,8 @@ static void on_connection(uv_stream_t *server, int status)
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	c->req.retain = true;
+	if (gw->tls != NULL)
+		c->tls = tls_conn_new(gw->tls);
 	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
 		client_close(c, false);
 		return;
@@ -2533,6 +2653,11 @@ void gateway_serve(struct gateway *gw)
 		abort();
 	}
 	gw->serving = true;
+}
+
+void gateway_set_tls(struct gateway *gw, struct tls_ctx *tls)
+{
+	gw->tls = tls;
 }
 
 int gateway_port(const struct gateway *gw)

@@ -78,6 +78,15 @@ int gateway_start(uv_loop_t *loop, const char *host, int port,
  */
 void gateway_serve(struct gateway *gw);
 
+struct tls_ctx;
+
+/*
+ * Serves HTTPS with tls (borrowed; it must outlive the gateway; it may be
+ * reloaded from any thread, see http/tls.h). Call before gateway_serve().
+ * Without it the gateway speaks plain HTTP on the zero-copy path.
+ */
+void gateway_set_tls(struct gateway *gw, struct tls_ctx *tls);
+
 /* Tunables; gateway_start() begins with the defaults noted. */
 struct gateway_limits {
 	uint64_t response_timeout_ms;   /* 60000: request sent, no response

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "http/http_server.h"
+#include "http/tls.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/headers.h"
@@ -48,6 +49,8 @@ struct conn {
 	int open_handles;
 	struct conn *prev, *next;
 	char peer[64];
+	struct tls_conn *tls; /* NULL: plain TCP */
+	struct buf plain;     /* decrypted input, handed to conn_feed() */
 };
 
 struct http_server {
@@ -57,6 +60,7 @@ struct http_server {
 	http_handler_fn *handler;
 	void *arg;
 	size_t max_body;
+	struct tls_ctx *tls; /* borrowed; NULL: plain HTTP */
 	struct conn *conns;
 	size_t nconns;
 	int port;
@@ -202,6 +206,8 @@ static void on_handle_closed(uv_handle_t *h)
 	buf_free(&c->body);
 	buf_free(&c->pending);
 	buf_free(&c->headers);
+	buf_free(&c->plain);
+	tls_conn_free(c->tls);
 	free(c->auth);
 	free(c);
 	srv->open_handles--;
@@ -238,6 +244,80 @@ static void conn_close(struct conn *c)
 		on_close(r->on_close_arg);
 }
 
+static void on_written(uv_write_t *w, int status);
+
+/*
+ * Writes data (taken) to the connection, encrypted first under TLS; the
+ * connection closes once it is written if close_after. Returns 0, or a
+ * negative code if the write could not start (data is freed; the caller
+ * closes the connection).
+ */
+static int conn_send_raw(struct conn *c, char *data, size_t len,
+			 bool close_after)
+{
+	struct write_req *wr;
+	uv_buf_t b;
+
+	wr = xcalloc(1, sizeof(*wr));
+	wr->conn = c;
+	wr->data = data;
+	wr->close_after = close_after;
+	b = uv_buf_init(data, (unsigned)len);
+	if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+		free(data);
+		free(wr);
+		return MDS_E_SYS;
+	}
+	return 0;
+}
+
+static int conn_send(struct conn *c, char *data, size_t len, bool close_after)
+{
+	if (c->tls != NULL) {
+		int rc = tls_conn_write(c->tls, data, len);
+
+		free(data);
+		if (rc != 0)
+			return rc;
+		len = tls_conn_take_out(c->tls, &data);
+		if (len == 0)
+			return close_after ? MDS_E_IO : 0;
+	}
+	return conn_send_raw(c, data, len, close_after);
+}
+
+/* TLS: decrypts what came in, writes back what the handshake needs, and
+ * hands the plaintext to the HTTP parser. */
+static void tls_input(struct conn *c, const char *data, size_t n)
+{
+	char *out;
+	size_t len;
+	int rc = tls_conn_feed(c->tls, data, n, &c->plain);
+
+	len = tls_conn_take_out(c->tls, &out);
+	if (len > 0 && conn_send_raw(c, out, len, false) != 0) {
+		conn_close(c);
+		return;
+	}
+	if (rc != 0) {
+		if (rc == MDS_E_IO)
+			log_debug("http", "%s: TLS handshake or record failed",
+				  c->peer);
+		conn_close(c);
+		return;
+	}
+	if (c->plain.len == 0)
+		return;
+	{
+		size_t pl = c->plain.len;
+		char *plain = buf_steal(&c->plain);
+
+		if (c->cur == NULL || !c->cur->streaming)
+			conn_feed(c, plain, pl);
+		free(plain);
+	}
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
 	(void)h;
@@ -250,9 +330,11 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct conn *c = s->data;
 
+	if (n > 0 && c->tls != NULL)
+		tls_input(c, b->base, (size_t)n);
 	/* While a response streams, input is dropped (the connection closes
 	 * after it); reading goes on only to see the client leave. */
-	if (n > 0 && (c->cur == NULL || !c->cur->streaming))
+	else if (n > 0 && (c->cur == NULL || !c->cur->streaming))
 		conn_feed(c, b->base, (size_t)n);
 	else if (n < 0)
 		conn_close(c);
@@ -292,30 +374,17 @@ static void on_written(uv_write_t *w, int status)
 static void send_error(struct conn *c, int status, const char *code,
 		       const char *msg)
 {
-	struct write_req *wr = xcalloc(1, sizeof(*wr));
-	uv_buf_t b;
-	int n;
+	char *body = xasprintf("{\"code\":\"%s\",\"message\":\"%s\"}", code,
+			       msg);
+	char *full = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: "
+			       "application/json\r\nContent-Length: "
+			       "%zu\r\nConnection: close\r\n\r\n%s",
+			       status, http_reason(status), strlen(body), body);
 
-	wr->conn = c;
-	wr->close_after = true;
-	wr->data = xasprintf("{\"code\":\"%s\",\"message\":\"%s\"}", code, msg);
-	n = (int)strlen(wr->data);
-	{
-		char *full = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: "
-				       "application/json\r\nContent-Length: "
-				       "%d\r\nConnection: close\r\n\r\n%s",
-				       status, http_reason(status), n,
-				       wr->data);
-		free(wr->data);
-		wr->data = full;
-	}
-	b = uv_buf_init(wr->data, (unsigned)strlen(wr->data));
+	free(body);
 	set_reading(c, false);
-	if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
-		free(wr->data);
-		free(wr);
+	if (conn_send(c, full, strlen(full), true) != 0)
 		conn_close(c);
-	}
 }
 
 static int on_message_begin(http_parser *p)
@@ -514,9 +583,9 @@ void http_respond(struct http_req *pub, int status, const char *content_type,
 {
 	struct req *r = (struct req *)pub;
 	struct conn *c = r->conn;
-	struct write_req *wr;
 	struct buf out;
-	uv_buf_t b;
+	bool close_after;
+	size_t outlen;
 
 	if (c == NULL) {
 		req_free(r);
@@ -532,20 +601,14 @@ void http_respond(struct http_req *pub, int status, const char *content_type,
 		   r->keep_alive ? "" : "Connection: close\r\n",
 		   headers ? headers : "");
 	buf_add(&out, body, len);
-	wr = xcalloc(1, sizeof(*wr));
-	wr->conn = c;
-	wr->close_after = !r->keep_alive;
-	b = uv_buf_init(NULL, (unsigned)out.len);
-	wr->data = buf_steal(&out);
-	b.base = wr->data;
+	close_after = !r->keep_alive;
+	outlen = out.len;
 	req_free(r);
-	if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
-		free(wr->data);
-		free(wr);
+	if (conn_send(c, buf_steal(&out), outlen, close_after) != 0) {
 		conn_close(c);
 		return;
 	}
-	if (wr->close_after)
+	if (close_after)
 		return;
 	uv_timer_start(&c->timer, on_resume, 0, 0);
 }
@@ -562,15 +625,7 @@ static void on_broken(uv_timer_t *t)
 static int stream_write(struct conn *c, char *data, size_t len,
 			bool close_after)
 {
-	struct write_req *wr = xcalloc(1, sizeof(*wr));
-	uv_buf_t b = uv_buf_init(data, (unsigned)len);
-
-	wr->conn = c;
-	wr->data = data;
-	wr->close_after = close_after;
-	if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
-		free(data);
-		free(wr);
+	if (conn_send(c, data, len, close_after) != 0) {
 		uv_timer_start(&c->timer, on_broken, 0, 0);
 		return MDS_E_UNAVAIL;
 	}
@@ -693,6 +748,10 @@ static void on_connection(uv_stream_t *server, int status)
 	buf_init(&c->field, HEAD_MAX);
 	buf_init(&c->value, HEAD_MAX);
 	buf_init(&c->body, srv->max_body);
+	buf_init(&c->headers, 2 * HEAD_MAX);
+	buf_init(&c->plain, srv->max_body + HEAD_MAX);
+	if (srv->tls != NULL)
+		c->tls = tls_conn_new(srv->tls);
 	buf_init(&c->pending, srv->max_body + HEAD_MAX);
 	buf_init(&c->headers, 2 * HEAD_MAX);
 	http_parser_init(&c->parser, HTTP_REQUEST);
@@ -748,6 +807,11 @@ int http_server_start(uv_loop_t *loop, const char *host, int port,
 	srv->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	*out = srv;
 	return 0;
+}
+
+void http_server_set_tls(struct http_server *srv, struct tls_ctx *tls)
+{
+	srv->tls = tls;
 }
 
 int http_server_port(const struct http_server *srv)

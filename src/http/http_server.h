@@ -43,6 +43,12 @@ int http_server_start(uv_loop_t *loop, const char *host, int port,
 
 int http_server_port(const struct http_server *srv);
 
+struct tls_ctx;
+
+/* Serves HTTPS with tls (borrowed; it must outlive the server) on the
+ * connections accepted from now on; NULL: plain HTTP. */
+void http_server_set_tls(struct http_server *srv, struct tls_ctx *tls);
+
 /*
  * Sends the response and releases req. body is copied; headers, if not
  * NULL, is a block of "Name: value\r\n" lines added as they are. Safe to

@@ -76,8 +76,14 @@ class Response:
 
 
 def request(port, method, path, body=None, token=None, headers=None,
-            timeout=30):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+            timeout=30, context=None):
+    """One request; over TLS when context (an ssl.SSLContext) is given."""
+    if context is not None:
+        conn = http.client.HTTPSConnection("127.0.0.1", port,
+                                           timeout=timeout, context=context)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port,
+                                          timeout=timeout)
     hdrs = dict(headers or {})
     if token:
         hdrs["Authorization"] = "Bearer " + token
@@ -111,6 +117,9 @@ class Daemon:
         self.proc = None
         self.log_path = os.path.join(self.data_dir, "daemon.log")
         self.token = None
+        # ssl.SSLContext objects when the API or the gateway serve TLS.
+        self.api_tls = None
+        self.gw_tls = None
 
     def start(self):
         args = [self.binary, "serve",
@@ -141,7 +150,7 @@ class Daemon:
                                  % (self.proc.returncode, self.logs()))
         try:
             return request(self.api_port, "GET", "/v1/health",
-                           timeout=2).status == 200
+                           timeout=2, context=self.api_tls).status == 200
         except OSError:
             return False
 
@@ -154,10 +163,12 @@ class Daemon:
 
     # -- the API --
     def api(self, method, path, body=None, auth=True, **kw):
+        kw.setdefault("context", self.api_tls)
         return request(self.api_port, method, path, body,
                        token=self.token if auth else None, **kw)
 
     def gw(self, method, path, body=None, **kw):
+        kw.setdefault("context", self.gw_tls)
         return request(self.gw_port, method, path, body, **kw)
 
     def create(self, **spec):
