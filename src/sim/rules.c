@@ -29,9 +29,9 @@ void rule_params_default(enum rule_kind kind, struct rule_params *p)
 		break;
 	case RULE_MDSCALE:
 		p->tick_ms = 1000;
-		p->target = 0.5;
+		p->target = 0.6;
 		p->up_window_ms = 2000;
-		p->down_window_ms = 120000;
+		p->down_window_ms = 60000;
 		break;
 	}
 }
@@ -53,7 +53,7 @@ static struct rule_obs mean_over(const struct rule_state *s,
 				 int64_t window_ms)
 {
 	uint64_t k = (uint64_t)((window_ms + 999) / 1000);
-	struct rule_obs m = { 0, 0 };
+	struct rule_obs m = { 0, 0, 0 };
 
 	if (k < 1)
 		k = 1;
@@ -67,10 +67,12 @@ static struct rule_obs mean_over(const struct rule_state *s,
 
 		m.cpu += o->cpu;
 		m.conc += o->conc;
+		m.work += o->work;
 	}
 	if (k > 0) {
 		m.cpu /= (double)k;
 		m.conc /= (double)k;
+		m.work /= (double)k;
 	}
 	return m;
 }
@@ -157,10 +159,14 @@ static uint32_t kpa(const struct rule_params *p, struct rule_state *s,
 }
 
 static uint32_t mdscale(const struct rule_params *p, struct rule_state *s,
-			uint32_t current, uint32_t min, uint32_t max)
+			uint32_t current, uint32_t ready, uint32_t min,
+			uint32_t max)
 {
 	struct rule_obs m = mean_over(s, p->up_window_ms);
-	uint32_t want = clamp(ceil(m.conc / p->target), min, max);
+	double backlog = m.conc > (double)ready ? m.conc - (double)ready : 0;
+	uint32_t want = clamp(ceil(m.work / p->target - 1e-9) +
+				      ceil(backlog / 2),
+			      min, max);
 	uint32_t keep = stabilized(s, want, p->down_window_ms);
 
 	if (want >= current)
@@ -183,7 +189,7 @@ uint32_t rule_decide(const struct rule_params *p, struct rule_state *s,
 	case RULE_KPA:
 		return kpa(p, s, now_ms, current, ready, min, max);
 	case RULE_MDSCALE:
-		return mdscale(p, s, current, min, max);
+		return mdscale(p, s, current, ready, min, max);
 	}
 	return current;
 }

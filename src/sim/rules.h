@@ -17,10 +17,13 @@
  *            panic_threshold (2.0: 200%) x the ready instances; in panic it
  *            never scales down, and it leaves panic after a stable window
  *            without one.
- *   mdscale  every second: up at once to ceil(conc over up_window /
- *            target), the instances still starting counted as capacity on
- *            the way; down only to the highest such desire of the last
- *            down_window, by at most half a tick; never flaps.
+ *   mdscale  every second: the offered load (the service time of what
+ *            arrived, as the gateway measures it) over up_window, at a
+ *            utilization of target: up at once to ceil(work / target),
+ *            plus the backlog's share when requests queue (concurrency
+ *            above the ready instances); the instances still starting
+ *            count as capacity on the way; down only to the highest such
+ *            desire of the last down_window, by at most half a tick.
  *
  * Pure: the caller feeds observations and the clock.
  */
@@ -55,6 +58,8 @@ void rule_params_default(enum rule_kind kind, struct rule_params *p);
 struct rule_obs {
 	double cpu;  /* mean CpuUtilization of the ready instances, percent */
 	double conc; /* requests in flight, time-averaged over the second */
+	double work; /* service time of the requests that arrived in the
+			second, seconds: the offered load in instances */
 };
 
 struct rule_state {

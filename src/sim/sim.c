@@ -105,20 +105,23 @@ struct inst {
 	struct ring busy;      /* busy blocks as start, end pairs */
 	uint64_t served;
 	double cpu, mem;       /* the last samples, percent */
+	size_t serial;         /* stable identity, for the metrics */
 };
 
 struct run {
 	const struct trace *t;
 	const struct sim_model *m;
 	const struct sim_policy *p;
-	struct inst *in;
-	size_t nin, cap;
+	struct inst *in;       /* not stopped; the stopped are billed and
+				  removed */
+	size_t nin, cap, serial;
 	uint32_t outstanding;  /* over all instances */
 	uint32_t cursor;       /* route_pick's */
 	int64_t last_change_us;
 	int last_dir;          /* +1 out, -1 in, 0 none yet */
 	double *inflight;      /* per second: integral of requests in flight
 				  (request-seconds) */
+	double *work;          /* per second: service time arrived, s */
 	struct hdr *all, *sec;
 	struct sim_result *r;
 	struct rule_state *rs;
@@ -165,12 +168,26 @@ static void start_instance(struct run *u, int64_t now)
 	x->ready_us = now + u->m->startup_ms * 1000;
 	x->stop_us = -1;
 	x->free_us = now;
+	x->serial = u->serial++;
 }
 
-/* Completes what has finished by now on every instance. */
+/* Bills a stopped instance and takes it out of the array. */
+static void retire(struct run *u, size_t i)
+{
+	struct inst *x = &u->in[i];
+	int64_t end = x->stop_us < u->horizon_us ? x->stop_us : u->horizon_us;
+
+	u->r->instance_seconds += (double)(end - x->start_us) / 1e6;
+	free(x->done.v);
+	free(x->busy.v);
+	u->in[i] = u->in[--u->nin];
+}
+
+/* Completes what has finished by now on every instance; stops the
+ * drained ones. */
 static void settle(struct run *u, int64_t now)
 {
-	for (size_t i = 0; i < u->nin; i++) {
+	for (size_t i = 0; i < u->nin;) {
 		struct inst *x = &u->in[i];
 		size_t k = 0;
 
@@ -184,7 +201,10 @@ static void settle(struct run *u, int64_t now)
 			x->state = I_STOPPED;
 			x->stop_us = x->free_us > x->drain_us ? x->free_us
 							       : x->drain_us;
+			retire(u, i);
+			continue;
 		}
+		i++;
 	}
 }
 
@@ -239,6 +259,8 @@ static void arrive(struct run *u, const struct trace_req *q)
 	ring_push(&x->done, end);
 	u->outstanding++;
 	add_inflight(u, q->t_us, end);
+	if (sec < r->nseconds)
+		u->work[sec] += (double)(end - start) / 1e6;
 	hdr_record(u->all, (uint64_t)lat);
 	hdr_record(u->sec, (uint64_t)lat);
 	if (lat > u->m->timeout_ms * 1000)
@@ -383,7 +405,8 @@ static int observe(struct run *u, int64_t now)
 		return 0;
 	for (size_t i = 0; i < u->nin; i++)
 		if (u->in[i].state != I_STOPPED) {
-			int rc = sim_alarms_sample(u->al, i, now / 1000,
+			int rc = sim_alarms_sample(u->al, u->in[i].serial,
+						   now / 1000,
 						   u->in[i].cpu, u->in[i].mem);
 			if (rc != 0)
 				return rc;
@@ -426,7 +449,8 @@ static int loop(struct run *u)
 			if (u->p->kind != SIM_ALARMS)
 				rule_observe(u->rs, &(struct rule_obs){
 					u->cpu_mean,
-					u->inflight[now / 1000000 - 1] });
+					u->inflight[now / 1000000 - 1],
+					u->work[now / 1000000 - 1] });
 		}
 		if (rc == 0)
 			rc = decide(u, now);
@@ -438,14 +462,9 @@ static void account(struct run *u, const uint16_t *oracle, size_t noracle)
 {
 	struct sim_result *r = u->r;
 
-	for (size_t i = 0; i < u->nin; i++) {
-		int64_t end = u->in[i].stop_us >= 0 ? u->in[i].stop_us
-						    : u->horizon_us;
-
-		if (end > u->horizon_us)
-			end = u->horizon_us;
-		r->instance_seconds += (double)(end - u->in[i].start_us) / 1e6;
-	}
+	for (size_t i = 0; i < u->nin; i++)
+		r->instance_seconds +=
+			(double)(u->horizon_us - u->in[i].start_us) / 1e6;
 	r->cost = r->instance_seconds / 3600.0 * u->m->price_hour;
 	r->p50_ms = (double)hdr_percentile(u->all, 50) / 1000.0;
 	r->p99_ms = (double)hdr_percentile(u->all, 99) / 1000.0;
@@ -477,6 +496,7 @@ int sim_run(const struct trace *t, const struct sim_model *m,
 	r.nseconds = (size_t)(u.horizon_us / 1000000);
 	r.seconds = xcalloc(r.nseconds, sizeof(*r.seconds));
 	u.inflight = xcalloc(r.nseconds + 1, sizeof(*u.inflight));
+	u.work = xcalloc(r.nseconds + 1, sizeof(*u.work));
 	u.r = &r;
 	hdr_new((uint64_t)m->timeout_ms * 4000, 2, &u.all);
 	hdr_new((uint64_t)m->timeout_ms * 4000, 2, &u.sec);
@@ -504,6 +524,7 @@ int sim_run(const struct trace *t, const struct sim_model *m,
 	}
 	free(u.in);
 	free(u.inflight);
+	free(u.work);
 	free(u.rs);
 	sim_alarms_free(u.al);
 	hdr_free(u.all);

@@ -448,27 +448,50 @@ static int read_lines(struct reader *rd, const char *text, size_t len,
 	return rc;
 }
 
-/* Repeats or thins the requests evenly; copies of request i are spread
- * between its arrival and the next one's. */
+static int by_time(const void *a, const void *b)
+{
+	const struct trace_req *x = a, *y = b;
+
+	if (x->t_us != y->t_us)
+		return x->t_us < y->t_us ? -1 : 1;
+	if (x->cost != y->cost)
+		return x->cost < y->cost ? -1 : 1;
+	if (x->ctx_tokens != y->ctx_tokens)
+		return x->ctx_tokens < y->ctx_tokens ? -1 : 1;
+	return x->gen_tokens < y->gen_tokens ? -1
+	       : x->gen_tokens > y->gen_tokens;
+}
+
+/*
+ * Thins (scale < 1: every request whose share crosses a whole number is
+ * kept) or repeats (scale > 1) the requests. A copy lands within
+ * TRACE_SPREAD_US after its original, at a deterministic low-discrepancy
+ * offset, so the load per second is multiplied without turning each
+ * request into a burst of identical arrivals.
+ */
 static int rescale(struct reqs *r, double scale, char *diag, size_t diagsz)
 {
+	static const double phi = 0.6180339887498949;
 	struct reqs out = { 0 };
 	int rc = 0;
 
 	for (size_t i = 0; i < r->n && rc == 0; i++) {
 		int64_t copies = (int64_t)floor((double)(i + 1) * scale + 1e-9) -
 				 (int64_t)floor((double)i * scale + 1e-9);
-		int64_t gap = i + 1 < r->n ? r->v[i + 1].t_us - r->v[i].t_us
-					   : 0;
 		for (int64_t k = 0; k < copies && rc == 0; k++) {
 			struct trace_req q = r->v[i];
+			double f = fmod((double)(out.n + 1) * phi, 1.0);
 
-			rc = push(&out, q.t_us + gap * k / copies, q.ctx_tokens,
-				  q.gen_tokens, q.cost, diag, diagsz);
+			rc = push(&out, q.t_us + (scale > 1 && k > 0
+					? (int64_t)(f * TRACE_SPREAD_US) : 0),
+				  q.ctx_tokens, q.gen_tokens, q.cost, diag,
+				  diagsz);
 		}
 	}
 	free(r->v);
 	*r = out;
+	if (rc == 0 && scale > 1)
+		qsort(r->v, r->n, sizeof(*r->v), by_time);
 	return rc;
 }
 

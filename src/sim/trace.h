@@ -23,8 +23,10 @@
  * for azure and times; the first second starts at 0 for rates) and must not
  * go backwards. Options: time compression divides every time by a factor
  * (10 plays an hour in six minutes) and rate scaling keeps a share of the
- * requests (below 1, thinning evenly) or repeats them (above 1), so the
- * shape of the load is kept.
+ * requests (below 1, thinning evenly) or repeats them (above 1: the copies
+ * spread over the second after their original, at deterministic offsets),
+ * so the shape of the load is kept. Rate scaling is applied before time
+ * compression.
  *
  * Pure: parses a buffer the caller has read; no I/O, no globals.
  */
@@ -36,6 +38,10 @@
 
 /* Most requests a trace may expand to (after rate scaling). */
 #define TRACE_MAX_REQUESTS 20000000u
+
+/* Rate scaling above 1 spreads the copies of a request over this long
+ * after it (see trace_parse()). */
+#define TRACE_SPREAD_US 1000000
 
 /* Bounds of the options. */
 #define TRACE_COMPRESS_MAX 10000.0

@@ -106,8 +106,8 @@ static void test_utilization_and_overload(void **state)
 	(void)state;
 	sim_model_default(&m);
 	m.service_ms = 4;
-	/* mdscale keeps concurrency near its target: with 0.8 of load it
-	 * wants 2 instances (0.8 / 0.5) and holds them. */
+	/* mdscale sizes for its target utilization: 0.8 instance-seconds of
+	 * work a second wants 2 instances (0.8 / 0.6) and holds them. */
 	assert_int_equal(sim_policy_builtin("mdscale", &p), 0);
 	assert_int_equal(sim_run(t, &m, &p, NULL, 0, &r, diag, sizeof(diag)),
 			 0);
@@ -144,7 +144,7 @@ static void test_utilization_and_overload(void **state)
 static void feed(struct rule_state *s, int n, double cpu, double conc)
 {
 	for (int i = 0; i < n; i++)
-		rule_observe(s, &(struct rule_obs){ cpu, conc });
+		rule_observe(s, &(struct rule_obs){ cpu, conc, conc });
 }
 
 static void test_rule_hpa(void **state)
@@ -202,7 +202,8 @@ static void test_rule_mdscale(void **state)
 	(void)state;
 	rule_params_default(RULE_MDSCALE, &p);
 	rule_state_init(&s);
-	/* Up at once: 3 in flight at 0.5 each: 6. */
+	/* Up at once: 3 s of work a second at 0.6 is 5 instances, plus half
+	 * the backlog (3 in flight over 2 ready): 6. */
 	feed(&s, 2, 0, 3);
 	assert_int_equal(rule_decide(&p, &s, 2000, 2, 2, 1, 100), 6);
 	/* Down: held while the window remembers the desire of 6. */

@@ -148,15 +148,20 @@ static void test_compress_and_scale(void **state)
 	assert_int_equal(t->reqs[1].t_us, 30000000);
 	trace_free(t);
 
-	/* Doubling spreads the copies between one arrival and the next. */
-	t = parse_ok("0\n10\n20\n", TRACE_TIMES, 2, 2);
-	assert_int_equal(t->n, 6);
+	/* Tripling: each original stays; its copies land within the second
+	 * after it, in order, the same every time. */
+	t = parse_ok("0\n10\n20\n", TRACE_TIMES, 2, 3);
+	assert_int_equal(t->n, 9);
 	assert_int_equal(t->reqs[0].t_us, 0);
-	assert_int_equal(t->reqs[1].t_us, 2500000);
-	assert_int_equal(t->reqs[2].t_us, 5000000);
-	assert_int_equal(t->reqs[5].t_us, 10000000);
-	for (size_t i = 1; i < t->n; i++)
+	assert_int_equal(t->reqs[3].t_us, 5000000);
+	assert_int_equal(t->reqs[6].t_us, 10000000);
+	for (size_t i = 1; i < t->n; i++) {
 		assert_true(t->reqs[i].t_us >= t->reqs[i - 1].t_us);
+		/* Within half a second of compressed time of an original. */
+		assert_true(t->reqs[i].t_us % 5000000 < 500000);
+	}
+	assert_true(t->reqs[1].t_us > 0);
+	assert_true(t->reqs[1].t_us != t->reqs[2].t_us);
 	trace_free(t);
 }
 
