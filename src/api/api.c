@@ -55,6 +55,15 @@ void api_reply_fault(struct api_call *c, const struct fault *f)
 		status = 400;
 		code = "LimitExceeded";
 		break;
+	case MDS_E_NOSPACE: /* RFC 4918: the change could not be stored */
+		status = 507;
+		code = "InsufficientStorage";
+		break;
+	case MDS_E_UNAVAIL:
+	case MDS_E_DB:
+		status = 503;
+		code = "ServiceUnavailable";
+		break;
 	default:
 		break;
 	}

@@ -146,15 +146,32 @@ void deploy_link(struct deploy *d, struct deployment *dep)
 
 /* ---- persistence and routing ---- */
 
-void deploy_persist(struct deploy *d, struct deployment *dep)
+int deploy_persist(struct deploy *d, struct deployment *dep)
 {
+	int rc;
+
 	if (d->closing || d->detaching)
-		return; /* a shutdown leaves the stored state as it was */
+		return 0; /* a shutdown leaves the stored state as it was */
 	dep->updated_ms = ids_now_ms();
-	store_begin(d->env.store);
-	if (deploy_store_save(d, dep) != 0)
-		log_error("deploy", "cannot save deployment %s", dep->id);
-	store_commit(d->env.store);
+	rc = store_begin(d->env.store);
+	if (rc == 0)
+		rc = deploy_store_save(d, dep);
+	if (rc == 0)
+		rc = store_commit(d->env.store);
+	if (rc != 0) {
+		store_rollback(d->env.store);
+		if (!dep->unsaved)
+			log_error("deploy", "cannot save deployment %s: %s; "
+				  "trying again", dep->id, mds_strerror(rc));
+		dep->unsaved = true;
+		return rc;
+	}
+	if (dep->unsaved)
+		log_info("deploy", "deployment %s saved again", dep->id);
+	dep->unsaved = false;
+	deploy_wr_free(dep->ended_wr);
+	dep->ended_wr = NULL;
+	return 0;
 }
 
 void deploy_routes_update(struct deploy *d, struct deployment *dep)
@@ -414,6 +431,26 @@ struct workreq *deploy_wr_start(struct deploy *d, struct deployment *dep,
 	} /* a delete only forgets the record: no step */
 	dep->wr = wr;
 	return wr;
+}
+
+void deploy_wr_discard(struct deploy *d, struct deployment *dep,
+		       struct workreq *prev)
+{
+	struct workreq *wr = dep->wr;
+	size_t j = 0;
+
+	for (size_t i = 0; i < dep->ninst; i++) {
+		struct instance *in = dep->inst[i];
+
+		if (wr != NULL && strcmp(in->wr_id, wr->id) == 0 &&
+		    in->bi.state == BACKEND_NEW && !in->bi.alive)
+			inst_free(d, in);
+		else
+			dep->inst[j++] = in;
+	}
+	dep->ninst = j;
+	deploy_wr_free(wr);
+	dep->wr = prev;
 }
 
 enum check { WAIT, DONE, FAIL };
@@ -822,10 +859,13 @@ static void wr_finish(struct deploy *d, struct deployment *dep, int64_t now)
 		  "work request %s on %s %s", wr->id, dep->name,
 		  deploy_wr_status_names[wr->status]);
 	prune(d, dep);
-	deploy_persist(d, dep);
+	/* The deployment without its work request and the work request's
+	 * last row go in one commit; kept in memory until the store takes
+	 * them. */
 	dep->wr = NULL;
+	deploy_wr_free(dep->ended_wr);
+	dep->ended_wr = wr;
 	deploy_persist(d, dep);
-	deploy_wr_free(wr);
 	deploy_routes_update(d, dep);
 }
 
@@ -942,6 +982,29 @@ static bool start_pending(const struct deployment *dep,
 }
 
 /*
+ * Starts n new instances for an ACTIVE deployment that runs too few. Their
+ * records are committed first: an instance the store does not know of
+ * would outlive a crash as an orphan. Returns whether any started.
+ */
+static bool add_missing(struct deploy *d, struct deployment *dep,
+			uint32_t n)
+{
+	size_t first = dep->ninst;
+
+	for (uint32_t k = 0; k < n; k++)
+		deploy_inst_new(dep, dep->shape, "", false);
+	if (deploy_persist(d, dep) != 0) {
+		for (size_t i = first; i < dep->ninst; i++)
+			inst_free(d, dep->inst[i]);
+		dep->ninst = first;
+		return false;
+	}
+	for (size_t i = first; i < dep->ninst; i++)
+		inst_start(d, dep->inst[i]);
+	return true;
+}
+
+/*
  * The desired-vs-actual check of one deployment: an instance that should
  * run (STARTING or READY) but that its backend does not look after is
  * started again, whatever it was doing when it was lost (waiting out a
@@ -979,13 +1042,9 @@ static void reconcile(struct deploy *d, struct deployment *dep)
 			changed = true;
 		}
 	}
-	if (dep->wr == NULL && dep->state == DS_ACTIVE && live < dep->count) {
-		for (uint32_t k = live; k < dep->count; k++)
-			inst_start(d, deploy_inst_new(dep, dep->shape, "",
-						      false));
-		changed = true;
-	}
-	if (changed) {
+	if (dep->wr == NULL && dep->state == DS_ACTIVE && live < dep->count)
+		changed |= add_missing(d, dep, dep->count - live);
+	if (changed || dep->unsaved) {
 		deploy_routes_update(d, dep);
 		deploy_persist(d, dep);
 	}
@@ -1024,8 +1083,9 @@ static void recover_inst(struct deployment *dep, struct instance *in)
 		in->state = PLAN_STARTING;
 }
 
-/* After a restart: adopt the instances that outlived the daemon, then
- * bring the deployment to what it should be. */
+/* After a restart: adopt the instances that outlived the daemon and
+ * settle the deployment's state (reconcile() then brings it to what it
+ * should be). */
 static void recover(struct deploy *d, struct deployment *dep)
 {
 	for (size_t i = 0; !is_platform(dep) && i < dep->ninst; i++)
@@ -1035,8 +1095,6 @@ static void recover(struct deploy *d, struct deployment *dep)
 				dep->state == DS_DELETING))
 		dep->state = dep->state == DS_DELETING ? DS_DELETED
 						       : DS_ACTIVE;
-	reconcile(d, dep);
-	deploy_routes_update(d, dep);
 	deploy_persist(d, dep);
 }
 
@@ -1070,13 +1128,25 @@ int deploy_open(const struct deploy_env *env, struct deploy **out,
 		free(d);
 		return rc;
 	}
-	/* One transaction for the whole recovery: one sync, not one per
-	 * deployment. */
+	/* One transaction for the adoptions: one sync, not one per
+	 * deployment. A full device fails it: the daemon starts all the same
+	 * and writes the deployments when space returns. New instances start
+	 * only after, each once its record is committed. */
 	store_begin(env->store);
 	for (struct deployment *dep = d->deps; dep; dep = dep->next)
 		if (dep->state != DS_DELETED)
 			recover(d, dep);
-	store_commit(env->store);
+	if (store_commit(env->store) != 0) {
+		store_rollback(env->store);
+		for (struct deployment *dep = d->deps; dep; dep = dep->next)
+			dep->unsaved = dep->state != DS_DELETED;
+	}
+	for (struct deployment *dep = d->deps; dep; dep = dep->next) {
+		if (dep->state == DS_DELETED)
+			continue;
+		reconcile(d, dep);
+		deploy_routes_update(d, dep);
+	}
 	uv_timer_init(env->loop, &d->tick);
 	d->tick.data = d;
 	uv_timer_start(&d->tick, on_tick, d->env.tick_ms, d->env.tick_ms);
@@ -1100,6 +1170,7 @@ void deploy_dep_free(struct deployment *dep)
 	free((char *)dep->spec.health_path);
 	free(dep->name);
 	deploy_wr_free(dep->wr);
+	deploy_wr_free(dep->ended_wr);
 	free(dep);
 }
 

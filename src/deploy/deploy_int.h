@@ -94,6 +94,10 @@ struct deployment {
 	char etag[BACKEND_HANDLE_MAX]; /* platform version last read */
 	int64_t created_ms, updated_ms;
 	struct workreq *wr;
+	/* A finished work request whose last row the store has not taken yet
+	 * (a full device): saved with the deployment's next write. */
+	struct workreq *ended_wr;
+	bool unsaved; /* memory is ahead of the store: a write failed */
 	struct instance **inst;
 	size_t ninst;
 	struct deploy *owner;
@@ -161,15 +165,27 @@ struct workreq *deploy_wr_start(struct deploy *d, struct deployment *dep,
 				enum wr_op op, uint32_t count,
 				const char *shape);
 
-/* Writes dep and its work request to the store, atomically. */
-void deploy_persist(struct deploy *d, struct deployment *dep);
+/*
+ * Writes dep and its work request to the store, atomically. Returns 0, or
+ * MDS_E_NOSPACE / MDS_E_DB when the commit failed: then dep is marked
+ * unsaved and the tick writes it again until the store takes it.
+ */
+int deploy_persist(struct deploy *d, struct deployment *dep);
+/*
+ * Forgets a work request that deploy_wr_start() made but that the store
+ * did not take: its new instance records (never started) go, and dep->wr
+ * goes back to prev. The API operations call it to change nothing.
+ */
+void deploy_wr_discard(struct deploy *d, struct deployment *dep,
+		       struct workreq *prev);
 /* Pushes dep's ready instances to the gateway. */
 void deploy_routes_update(struct deploy *d, struct deployment *dep);
 
 /* ---- deploy_store.c: the store rows (JSON) ---- */
 
-/* Writes dep (and its work request) as store rows; inside a transaction
- * the caller opened. Returns 0 or MDS_E_DB. */
+/* Writes dep (its work request, and a finished one not yet stored) as
+ * store rows; inside a transaction the caller opened. Returns 0 or a store
+ * error (MDS_E_NOSPACE, MDS_E_DB). */
 int deploy_store_save(struct deploy *d, const struct deployment *dep);
 /* Loads every stored deployment into d->deps. Returns 0 or MDS_E_DB. */
 int deploy_store_load(struct deploy *d);

@@ -292,6 +292,45 @@ static struct deployment *dep_new(struct deploy *d, struct backend *b,
 	return dep;
 }
 
+/* The refusal of a change the store did not take. */
+static int not_stored(int rc, struct fault *f)
+{
+	if (rc == MDS_E_NOSPACE)
+		return fault_set(f, rc, "",
+				 "the data directory's device is full: the "
+				 "change was not stored, nothing changed; "
+				 "free some space and try again");
+	return fault_set(f, rc, "", "the change could not be stored (%s); "
+			 "nothing changed", mds_strerror(rc));
+}
+
+/* Undoes an accepted update or delete whose commit failed: the deployment
+ * is again as it was (prev: a copy of it from before), nothing started. */
+static int unaccepted(struct deploy *d, struct deployment *dep,
+		      const struct deployment *prev, int rc, struct fault *f)
+{
+	deploy_wr_discard(d, dep, prev->wr);
+	dep->state = prev->state;
+	dep->count = prev->count;
+	deploy_copy_str(dep->shape, sizeof(dep->shape), prev->shape);
+	dep->updated_ms = prev->updated_ms;
+	return not_stored(rc, f);
+}
+
+/* Forgets a new deployment whose first commit failed. */
+static int unaccepted_new(struct deploy *d, struct deployment *dep, int rc,
+			  struct fault *f)
+{
+	struct deployment **p;
+
+	for (p = &d->deps; *p != dep; p = &(*p)->next)
+		;
+	*p = dep->next;
+	deploy_wr_discard(d, dep, NULL);
+	deploy_dep_free(dep);
+	return not_stored(rc, f);
+}
+
 int deploy_create(struct deploy *d, const struct deploy_spec *s, char *id,
 		  char *wr_id, struct fault *f)
 {
@@ -319,7 +358,8 @@ int deploy_create(struct deploy *d, const struct deploy_spec *s, char *id,
 						    : cfg->drain_timeout_s;
 	deploy_link(d, dep);
 	deploy_wr_start(d, dep, OP_CREATE, dep->count, dep->shape);
-	deploy_persist(d, dep);
+	if ((rc = deploy_persist(d, dep)) != 0)
+		return unaccepted_new(d, dep, rc, f);
 	deploy_routes_update(d, dep);
 	log_event(LOG_INFO, "deploy",
 		  LOG_IDS(.deployment_id = dep->id,
@@ -371,7 +411,8 @@ int deploy_import(struct deploy *d, const char *backend, const char *ref,
 	dep->drain_timeout_s = d->env.config->drain_timeout_s;
 	deploy_link(d, dep);
 	deploy_wr_start(d, dep, OP_CREATE, 0, "");
-	deploy_persist(d, dep);
+	if ((rc = deploy_persist(d, dep)) != 0)
+		return unaccepted_new(d, dep, rc, f);
 	log_event(LOG_INFO, "deploy",
 		  LOG_IDS(.deployment_id = dep->id,
 			  .work_request_id = dep->wr->id),
@@ -395,7 +436,7 @@ static int busy(struct deployment *dep, struct fault *f)
 int deploy_change(struct deploy *d, const char *key,
 		  const struct deploy_change *c, char *wr_id, struct fault *f)
 {
-	struct deployment *dep = deploy_find(d, key);
+	struct deployment *dep = deploy_find(d, key), prev;
 	char shape[SHAPE_NAME_MAX + 1];
 	uint32_t count;
 	int rc;
@@ -419,11 +460,13 @@ int deploy_change(struct deploy *d, const char *key,
 		return busy(dep, f);
 	if (count == dep->count && strcmp(shape, dep->shape) == 0)
 		return 0;
+	prev = *dep;
 	dep->state = DS_UPDATING;
 	deploy_wr_start(d, dep, OP_UPDATE, count, shape);
 	dep->count = count;
 	deploy_copy_str(dep->shape, sizeof(dep->shape), shape);
-	deploy_persist(d, dep);
+	if ((rc = deploy_persist(d, dep)) != 0)
+		return unaccepted(d, dep, &prev, rc, f);
 	log_event(LOG_INFO, "deploy",
 		  LOG_IDS(.deployment_id = dep->id,
 			  .work_request_id = dep->wr->id),
@@ -437,7 +480,8 @@ int deploy_change(struct deploy *d, const char *key,
 int deploy_delete(struct deploy *d, const char *key, char *wr_id,
 		  struct fault *f)
 {
-	struct deployment *dep = deploy_find(d, key);
+	struct deployment *dep = deploy_find(d, key), prev;
+	int rc;
 
 	wr_id[0] = '\0';
 	if (dep == NULL || dep->state == DS_DELETED)
@@ -445,9 +489,11 @@ int deploy_delete(struct deploy *d, const char *key, char *wr_id,
 				 key);
 	if (dep->state == DS_DELETING || dep->wr != NULL)
 		return busy(dep, f);
+	prev = *dep;
 	dep->state = DS_DELETING;
 	deploy_wr_start(d, dep, OP_DELETE, 0, "");
-	deploy_persist(d, dep);
+	if ((rc = deploy_persist(d, dep)) != 0)
+		return unaccepted(d, dep, &prev, rc, f);
 	log_event(LOG_INFO, "deploy",
 		  LOG_IDS(.deployment_id = dep->id,
 			  .work_request_id = dep->wr->id),
@@ -659,12 +705,19 @@ struct deploy_workreq_view *deploy_workreq_view_new(struct deploy *d,
 	struct deploy_workreq_view *v;
 	struct workreq *wr;
 
-	for (struct deployment *p = d->deps; p; p = p->next)
-		if (p->wr != NULL && strcmp(p->wr->id, id) == 0) {
+	for (struct deployment *p = d->deps; p; p = p->next) {
+		/* A finished one the store has not taken yet is newer in
+		 * memory. */
+		wr = p->wr != NULL && strcmp(p->wr->id, id) == 0 ? p->wr
+		     : p->ended_wr != NULL && strcmp(p->ended_wr->id, id) == 0
+			     ? p->ended_wr
+			     : NULL;
+		if (wr != NULL) {
 			v = xmalloc(sizeof(*v));
-			deploy_workreq_fill(p->wr, v);
+			deploy_workreq_fill(wr, v);
 			return v;
 		}
+	}
 	wr = deploy_store_workreq(d, id);
 	if (wr == NULL) {
 		fault_set(f, MDS_E_NOTFOUND, "", "no work request '%s'", id);

@@ -148,6 +148,9 @@ int deploy_store_save(struct deploy *d, const struct deployment *dep)
 
 	if (rc == 0 && dep->wr != NULL)
 		rc = put_row(d, "workrequest", dep->wr->id, wr_row(dep->wr));
+	if (rc == 0 && dep->ended_wr != NULL)
+		rc = put_row(d, "workrequest", dep->ended_wr->id,
+			     wr_row(dep->ended_wr));
 	return rc;
 }
 

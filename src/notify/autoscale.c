@@ -1005,7 +1005,9 @@ void autoscale_teardown(struct autoscale *a, const char *deployment_id,
 	if (r.topic[0] &&
 	    notifications_topic_delete(a->env.notifications, r.topic, &f) == 0)
 		snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
-	store_delete(a->env.store, KIND, deployment_id);
+	if (store_delete(a->env.store, KIND, deployment_id) != 0)
+		log_error("autoscale", "cannot forget the policy of %s; it "
+			  "stays stored", deployment_id);
 }
 
 /* ---- the configuration ---- */

@@ -402,8 +402,9 @@ static void trim(struct notifications *n, struct sub *s)
 		return;
 	s->since_trim = 0;
 	if (store_event_each(n->env.store, STREAM, s->id, 0, DELIVERIES_KEPT,
-			     first_time, &cut) == 1 && cut > 0)
-		store_event_trim(n->env.store, STREAM, s->id, cut);
+			     first_time, &cut) == 1 && cut > 0 &&
+	    store_event_trim(n->env.store, STREAM, s->id, cut) != 0)
+		s->since_trim = TRIM_EVERY; /* try again at the next one */
 }
 
 /* How an attempt ended (core/delivery.h). */
@@ -714,7 +715,9 @@ static void start_attempt(struct notifications *n, struct sub *s,
 		}
 		log_error("notify", "%s: delivery %s is gone or unreadable; "
 			  "skipped", s->id, p->id);
-		store_delete(n->env.store, K_DELIVERY, p->id);
+		if (store_delete(n->env.store, K_DELIVERY, p->id) != 0)
+			log_error("notify", "%s: cannot forget delivery %s",
+				  s->id, p->id);
 		sub_drop(s, p);
 		json_decref(doc);
 		return;

@@ -1,6 +1,8 @@
 /* store.c - SQLite persistence; see store.h. */
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "store/store.h"
@@ -44,7 +46,7 @@ static const char schema[] =
 	" stream TEXT NOT NULL, ref TEXT NOT NULL, time_ms INTEGER NOT NULL,"
 	" body TEXT NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS events_by_ref ON events(stream, ref, seq);"
-	"PRAGMA user_version = 1;";
+	"PRAGMA user_version = 1;"; /* SCHEMA_VERSION */
 
 struct store {
 	sqlite3 *db;
@@ -52,10 +54,36 @@ struct store {
 	int depth; /* open store_begin() calls */
 };
 
+/* A full device (or a full quota) is told apart from other failures: the
+ * API answers it with 507 and the daemon goes on serving reads until space
+ * returns. */
 static int fail(struct store *st, const char *what)
 {
+	int code = sqlite3_errcode(st->db) & 0xff;
+	int sys = sqlite3_system_errno(st->db);
+	bool full = code == SQLITE_FULL ||
+		    (code == SQLITE_IOERR &&
+		     (sys == ENOSPC || sys == EDQUOT));
+
 	log_error("store", "%s: %s", what, sqlite3_errmsg(st->db));
-	return MDS_E_DB;
+	return full ? MDS_E_NOSPACE : MDS_E_DB;
+}
+
+/* The schema version this code writes; a store at it needs no setup, so a
+ * store on a full device still opens. */
+#define SCHEMA_VERSION 1
+
+static int schema_version(sqlite3 *db)
+{
+	sqlite3_stmt *s = NULL;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) ==
+		    SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return v;
 }
 
 int store_open(const char *path, struct store **out, char *diag,
@@ -80,7 +108,7 @@ int store_open(const char *path, struct store **out, char *diag,
 			  "PRAGMA synchronous = FULL;"
 			  "PRAGMA foreign_keys = ON;",
 			  NULL, NULL, &err);
-	if (rc == SQLITE_OK)
+	if (rc == SQLITE_OK && schema_version(st->db) != SCHEMA_VERSION)
 		rc = sqlite3_exec(st->db, schema, NULL, NULL, &err);
 	if (rc != SQLITE_OK) {
 		mds_diag(diag, diagsz, "cannot set up %s: %s", path,
@@ -136,9 +164,18 @@ int store_begin(struct store *st)
 
 int store_commit(struct store *st)
 {
+	int rc;
+
 	if (st->depth == 0 || --st->depth > 0)
 		return 0;
-	return run(st, S_COMMIT);
+	rc = run(st, S_COMMIT);
+	/* A failed COMMIT (a full device) may leave the transaction open:
+	 * end it, so that nothing of it is written later by accident. */
+	if (rc != 0 && !sqlite3_get_autocommit(st->db)) {
+		sqlite3_step(st->stmt[S_ROLLBACK]);
+		sqlite3_reset(st->stmt[S_ROLLBACK]);
+	}
+	return rc;
 }
 
 int store_rollback(struct store *st)

@@ -7,6 +7,11 @@
  * before it returns, so what the API acknowledges survives a crash; group
  * several puts with store_begin()/store_commit() to make them atomic. This
  * is the only module that includes sqlite3.h. One store per thread.
+ *
+ * Every write returns 0, MDS_E_NOSPACE when the data directory's device is
+ * full (nothing of it was written: callers refuse the change, the API with
+ * 507, and try again later), or MDS_E_DB for any other failure. Reads work
+ * on a full device.
  */
 #ifndef MDS_STORE_H
 #define MDS_STORE_H
@@ -19,13 +24,16 @@ struct store;
 /*
  * Opens (creating if needed) the database at path and migrates its schema.
  * Returns 0 and the store in *out, or MDS_E_DB with the reason in diag. The
- * caller closes it with store_close().
+ * caller closes it with store_close(). A store whose schema is current
+ * opens without writing, so it opens on a full device.
  */
 int store_open(const char *path, struct store **out, char *diag,
 	       size_t diagsz);
 void store_close(struct store *st);
 
-/* Transactions nest by count: only the outermost commit writes. */
+/* Transactions nest by count: only the outermost commit writes. A commit
+ * that fails rolls the transaction back itself; store_rollback() after it
+ * is harmless. */
 int store_begin(struct store *st);
 int store_commit(struct store *st);
 int store_rollback(struct store *st);

@@ -17,6 +17,7 @@
 	X(PARSE, "parse error")                                              \
 	X(IO, "input/output error")                                          \
 	X(DB, "database error")                                              \
+	X(NOSPACE, "the data directory's device is full")                    \
 	X(SYS, "system call failed")                                         \
 	X(TIMEOUT, "timed out")                                              \
 	X(UNAUTH, "unauthorized")                                            \

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -160,6 +161,95 @@ static void bad_path_is_a_clear_error(void **state)
 	assert_non_null(strstr(diag, "/nonexistent-dir/x/y.db"));
 }
 
+/* Fills the file at path until the device has no byte left. */
+static void fill(const char *path)
+{
+	static const char chunk[4096];
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	setvbuf(f, NULL, _IONBF, 0);
+	while (fwrite(chunk, 1, sizeof(chunk), f) == sizeof(chunk))
+		;
+	while (fwrite(chunk, 1, 1, f) == 1)
+		;
+	fclose(f);
+}
+
+/* A store on a small tmpfs of its own, unmounted by teardown_full() even
+ * when the test fails. */
+static int setup_full(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	char diag[256];
+
+	*state = fx;
+	if (geteuid() != 0)
+		return 0; /* the test says why it cannot run */
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/mdscale-full-XXXXXX");
+	if (mkdtemp(fx->dir) == NULL ||
+	    mount("tmpfs", fx->dir, "tmpfs", 0, "size=2m") != 0)
+		return -1;
+	snprintf(fx->path, sizeof(fx->path), "%s/t.db", fx->dir);
+	return store_open(fx->path, &fx->st, diag, sizeof(diag)) == 0 ? 0 : -1;
+}
+
+static int teardown_full(void **state)
+{
+	struct fixture *fx = *state;
+
+	store_close(fx->st);
+	if (fx->dir[0] != '\0') {
+		umount2(fx->dir, MNT_DETACH);
+		rmdir(fx->dir);
+	}
+	free(fx);
+	return 0;
+}
+
+/* The store on a full device (its tmpfs filled by a file): the write is
+ * MDS_E_NOSPACE, nothing of it stays, reads work, the store opens on it,
+ * and writes work again once space returns. */
+static void full_device_is_nospace_and_changes_nothing(void **state)
+{
+	struct fixture *fx = *state;
+	char filler[80], diag[256], *big, *json = NULL;
+	struct store *second = NULL;
+	int rc;
+
+	if (geteuid() != 0)
+		fail_msg("this test mounts a tmpfs: it must run as root (euid "
+			 "%ld); CI runs it as root", (long)geteuid());
+	snprintf(filler, sizeof(filler), "%s/filler", fx->dir);
+	assert_int_equal(store_put(fx->st, "k", "a", "{\"v\":1}"), 0);
+	big = malloc(256 << 10);
+	memset(big, 'x', (256 << 10) - 1);
+	big[0] = '"';
+	big[(256 << 10) - 2] = '"';
+	big[(256 << 10) - 1] = '\0';
+	fill(filler);
+
+	assert_int_equal(store_begin(fx->st), 0);
+	rc = store_put(fx->st, "k", "big", big);
+	if (rc == 0)
+		rc = store_commit(fx->st);
+	assert_int_equal(rc, MDS_E_NOSPACE);
+	store_rollback(fx->st);
+	assert_int_equal(store_get(fx->st, "k", "big", &json), MDS_E_NOTFOUND);
+	assert_int_equal(store_get(fx->st, "k", "a", &json), 0);
+	assert_string_equal(json, "{\"v\":1}");
+	free(json);
+	assert_int_equal(store_open(fx->path, &second, diag, sizeof(diag)), 0);
+	store_close(second);
+
+	assert_int_equal(unlink(filler), 0);
+	assert_int_equal(store_put(fx->st, "k", "big", big), 0);
+	assert_int_equal(store_get(fx->st, "k", "big", &json), 0);
+	assert_int_equal(strlen(json), (256 << 10) - 1);
+	free(json);
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -171,6 +261,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(events_newest_window, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			full_device_is_nospace_and_changes_nothing,
+			setup_full, teardown_full),
 		cmocka_unit_test(bad_path_is_a_clear_error),
 	};
 

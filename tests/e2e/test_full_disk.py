@@ -1,0 +1,240 @@
+"""A full disk: the data directory is a small tmpfs of its own, filled to the
+last byte by a file. Writes are refused with 507 and change nothing (no work
+request, no instance started, nothing left behind after a restart and a
+delete); the daemon starts on the full disk and serves the gateway and every
+read; once the filler goes, writes work again without a restart. SIGKILLs
+during the refusal and during the recovery on a full disk lose nothing and
+leave no orphan."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import Daemon, sweep_cgroups, wait_for
+
+MOUNT_SIZE = "24m"
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def _cgroups_of(data_dir):
+    """The instance cgroups of this data directory that still exist."""
+    found = []
+    inst_dir = os.path.join(data_dir, "instances")
+    ids = set()
+    if os.path.isdir(inst_dir):
+        for n in os.listdir(inst_dir):
+            ids.add(n.split(".")[0])
+    for ctl in ("cpu", "cpuacct", "memory", "unified", ""):
+        base = os.path.join("/sys/fs/cgroup", ctl, "mdscale")
+        found += [os.path.join(base, i) for i in ids
+                  if os.path.isdir(os.path.join(base, i))]
+    return found
+
+
+class FullDiskTest(unittest.TestCase):
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.fail("this test mounts a tmpfs: it needs root")
+        self.top = tempfile.mkdtemp(prefix="mdscale-full-")
+        self.mnt = os.path.join(self.top, "mnt")
+        os.mkdir(self.mnt)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + MOUNT_SIZE,
+                        "tmpfs", self.mnt], check=True)
+        # Cleanups run last-in first-out: the daemon goes, then the mount.
+        self.addCleanup(shutil.rmtree, self.top, True)
+        self.addCleanup(subprocess.run, ["umount", "-l", self.mnt])
+        self.data = os.path.join(self.mnt, "data")
+        self.addCleanup(sweep_cgroups, self.data)
+        self.filler = os.path.join(self.mnt, "filler")
+        self.pids = set()
+        self.d = self.daemon().start()
+
+    def daemon(self, ports=None):
+        d = Daemon(data_dir=self.data)
+        d.owns_dir = False
+        # The daemon's own output goes outside the full disk.
+        d.log_path = os.path.join(self.top, "daemon-%d.log" % time.monotonic_ns())
+        if ports:
+            d.api_port, d.gw_port = ports
+        self.addCleanup(d.cleanup)
+        return d
+
+    def restart(self):
+        self.note_pids()
+        self.d.kill()
+        self.d = self.daemon((self.d.api_port, self.d.gw_port)).start()
+
+    def note_pids(self):
+        self.pids.update(self.d.instance_pids())
+
+    def fill(self):
+        with open(self.filler, "wb") as f:
+            chunk = b"\0" * 65536
+            try:
+                while True:
+                    f.write(chunk)
+                    f.flush()
+            except OSError:
+                pass
+        # Bytes at a time: nothing is left, not even a page.
+        with open(self.filler, "ab", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 512)
+            except OSError:
+                pass
+
+    def unfill(self):
+        os.unlink(self.filler)
+
+    def dropped_lines(self):
+        """The structured log's lines that count lines dropped before
+        them."""
+        found = []
+        for root, _, files in os.walk(os.path.join(self.data, "logs")):
+            for n in files:
+                with open(os.path.join(root, n), errors="replace") as f:
+                    found += [json.loads(line) for line in f
+                              if '"dropped"' in line]
+        return [x for x in found if x.get("dropped", 0) > 0]
+
+    def refused(self, r):
+        self.assertEqual(r.status, 507, r)
+        self.assertEqual(r.json["code"], "InsufficientStorage", r)
+        self.assertIn("full", r.json["message"])
+
+    def workrequests(self, dep_id):
+        r = self.d.api("GET", "/v1/workrequests?deploymentId=" + dep_id)
+        self.assertEqual(r.status, 200, r)
+        return sorted(w["id"] for w in r.json["items"])
+
+    def predict_ok(self, name):
+        r = self.d.gw("POST", "/%s/predict" % name,
+                      {"instances": [[0.0] * 64]})
+        return r.status == 200
+
+    def test_full_disk_refuses_writes_and_loses_nothing(self):
+        dep = self.d.wait_state(self.d.create(displayName="full")["id"],
+                                "ACTIVE")
+        before_wrs = self.workrequests(dep["id"])
+        self.note_pids()
+        self.fill()
+
+        # Writes: 507 with a JSON error, nothing changes, nothing starts.
+        self.refused(self.d.api("PUT", "/v1/deployments/" + dep["id"],
+                                {"instanceCount": 3}))
+        self.refused(self.d.api("POST", "/v1/deployments", {
+            "displayName": "other", "command": "sleep 100",
+            "instanceShapeName": "local.xs", "instanceCount": 1}))
+        self.refused(self.d.api("DELETE", "/v1/deployments/" + dep["id"]))
+        self.refused(self.d.api("POST", "/v1/topics", {"name": "t1"}))
+        time.sleep(2)  # a started instance would show by now
+        now = self.d.get(dep["id"])
+        self.assertEqual(now["lifecycleState"], "ACTIVE")
+        self.assertEqual(now["instanceCount"], 1)
+        self.assertEqual(len(now["instances"]), 1, now["instances"])
+        self.assertEqual(self.workrequests(dep["id"]), before_wrs)
+        names = [x["displayName"] for x in
+                 self.d.api("GET", "/v1/deployments").json["items"]]
+        self.assertEqual(names, ["full"])
+        self.assertTrue(self.predict_ok("full"))
+
+        # A SIGKILL right after a refusal, and a start on the full disk:
+        # the gateway and the reads are served, writes still refused.
+        self.refused(self.d.api("PUT", "/v1/deployments/" + dep["id"],
+                                {"instanceCount": 2}))
+        self.restart()
+        wait_for("the gateway on a full disk",
+                 lambda: self.predict_ok("full"), timeout=20)
+        now = self.d.get(dep["id"])
+        self.assertEqual((now["lifecycleState"], now["instanceCount"]),
+                         ("ACTIVE", 1))
+        self.assertEqual(self.workrequests(dep["id"]), before_wrs)
+        for path in ("/v1/deployments", "/v1/alarms", "/v1/topics",
+                     "/v1/workrequests", "/v1/shapes", "/v1/functions"):
+            self.assertEqual(self.d.api("GET", path).status, 200, path)
+        self.refused(self.d.api("PUT", "/v1/deployments/" + dep["id"],
+                                {"instanceCount": 2}))
+
+        # Space returns: writes work again, with no restart.
+        self.unfill()
+        r = wait_for("a write to be taken again", lambda: (lambda r: r if
+                     r.status == 202 else None)(self.d.api(
+                         "PUT", "/v1/deployments/" + dep["id"],
+                         {"instanceCount": 2})), timeout=20)
+        done = self.d.wait_wr(r.json["id"])
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+        now = self.d.wait_state(dep["id"], "ACTIVE")
+        self.assertEqual(now["instanceCount"], 2)
+        self.assertEqual(self.d.api("POST", "/v1/topics",
+                                    {"name": "t1"}).status, 201)
+        # The log lines the full disk could not take were dropped and
+        # counted; the first line written after says how many.
+        self.assertTrue(wait_for("a log line counting the dropped ones",
+                                 self.dropped_lines, timeout=10))
+
+        # The change survives a SIGKILL; after the delete nothing is left.
+        self.restart()
+        now = self.d.wait_state(dep["id"], "ACTIVE")
+        self.assertEqual(now["instanceCount"], 2)
+        self.note_pids()
+        self.d.delete(dep["id"])
+        self.assertEqual(self.d.stop(), 0)
+        for pid in self.pids:
+            wait_for("instance %d to be gone" % pid, lambda: not _alive(pid),
+                     timeout=15)
+        self.assertEqual(_cgroups_of(self.data), [])
+
+    def test_killed_during_recovery_on_a_full_disk(self):
+        dep = self.d.wait_state(self.d.create(displayName="again",
+                                              instanceCount=2)["id"],
+                                "ACTIVE")
+        self.note_pids()
+        self.fill()
+        # SIGKILLs while the daemon is still recovering (before it serves).
+        for delay in (0.0, 0.005, 0.01, 0.02, 0.04):
+            self.d.kill()
+            self.d = self.daemon((self.d.api_port, self.d.gw_port))
+            _spawn(self.d)
+            time.sleep(delay)
+        self.d.kill()
+        self.d = self.daemon((self.d.api_port, self.d.gw_port)).start()
+        now = self.d.get(dep["id"])
+        self.assertEqual((now["lifecycleState"], now["instanceCount"]),
+                         ("ACTIVE", 2))
+        wait_for("two ready instances", lambda: len(
+            [i for i in self.d.get(dep["id"])["instances"]
+             if i["state"] == "READY"]) == 2, timeout=30)
+        self.assertTrue(self.predict_ok("again"))
+        self.unfill()
+        self.note_pids()
+        self.d.delete(dep["id"])
+        self.assertEqual(self.d.stop(), 0)
+        for pid in self.pids:
+            wait_for("instance %d to be gone" % pid, lambda: not _alive(pid),
+                     timeout=15)
+        self.assertEqual(_cgroups_of(self.data), [])
+
+
+def _spawn(d):
+    """Starts d's process without waiting for its health (so that a kill
+    can land inside its recovery)."""
+    args = [d.binary, "serve", "--listen", "127.0.0.1:%d" % d.api_port,
+            "--gateway", "127.0.0.1:%d" % d.gw_port, "--data", d.data_dir,
+            "--log-level", d.log_level]
+    d.log = open(d.log_path, "ab")
+    d.proc = subprocess.Popen(args, stdout=d.log, stderr=subprocess.STDOUT)
+
+
+if __name__ == "__main__":
+    unittest.main()
