@@ -327,6 +327,10 @@ int cli_logs(struct cli_ctx *ctx, int argc, char **argv);
 /* `mdscale top`: the live terminal view (cli_top.c). */
 int cli_top(struct cli_ctx *ctx, int argc, char **argv);
 
+/* `mdscale simulate`: a trace against policies, virtual time
+ * (cli_simulate.c). */
+int cli_simulate(struct cli_ctx *ctx, int argc, char **argv);
+
 /* `mdscale load`: open-loop HTTP load against any URL (cli_load.c). */
 int cli_load(struct cli_ctx *ctx, int argc, char **argv);
 
