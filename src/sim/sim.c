@@ -337,8 +337,10 @@ static int apply(struct run *u, uint32_t want, int64_t now)
 		if (n == SIM_MAX_INSTANCES)
 			return MDS_E_LIMIT;
 		cur[n] = (struct plan_instance){
-			"sim", st[u->in[i].state],
-			(uint64_t)(u->in[i].start_us / 1000) };
+			.shape = "sim",
+			.state = st[u->in[i].state],
+			.started_ms = (uint64_t)(u->in[i].start_us / 1000),
+		};
 		map[n++] = i;
 	}
 	plan = xmalloc(sizeof(*plan));
