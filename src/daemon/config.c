@@ -32,6 +32,7 @@ void config_defaults(struct config *cfg)
 	cfg->log_max_files = 5;
 	cfg->log_retention_days = 7;
 	cfg->access_log = 0;
+	snprintf(cfg->run_as_user, sizeof(cfg->run_as_user), "mdscale");
 	cfg->oci.metrics_s = 60;
 	cfg->oci.flex.steps = 4;
 	cfg->receiver.tolerance_s = 300;
@@ -365,6 +366,13 @@ static const struct field config_fields[] = {
 	  FIELD_AT(struct config, receiver), .table = receiver_fields,
 	  .doc = "signed deliveries to mdscale's own receivers: {secret, "
 		 "toleranceSeconds}" },
+	{ .name = "runAsUser", .type = FIELD_STRING,
+	  FIELD_AT(struct config, run_as_user), .max = 32,
+	  .chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		   "0123456789_.-",
+	  .chars_desc = "a-z A-Z 0-9 _ . -",
+	  .doc = "the user instances run as when the daemon runs as root; "
+		 "\"\" keeps root" },
 	FIELD_END
 };
 

@@ -81,6 +81,8 @@ struct config {
 	struct config_tls gateway_tls; /* the gateway's TLS */
 	int insecure_listen; /* plain HTTP on a non-loopback address is meant */
 	struct config_receiver receiver;
+	char run_as_user[33];        /* instances' user when run as root; ""
+					keeps the daemon's */
 	struct config_oci oci;
 };
 

@@ -115,6 +115,9 @@ int reload_config(const char *path, const struct config *at_start,
 		note(kept, keptsz, "gateway");
 	if (strcmp(next.default_shape, at_start->default_shape) != 0)
 		note(kept, keptsz, "defaultShape");
+	/* Checked to exist at start only. */
+	if (strcmp(next.run_as_user, at_start->run_as_user) != 0)
+		note(kept, keptsz, "runAsUser");
 	if (!same_ladder(&next.shapes, &at_start->shapes))
 		note(kept, keptsz, "shapes");
 	if (!same_oci(&next.oci, &at_start->oci))

@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,12 +25,14 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/api_tokens.h"
 #include "notify/alertmanager.h"
 #include "notify/autoscale.h"
 #include "deploy/cgroup.h"
 #include "daemon/config.h"
 #include "notify/whsig.h"
 #include "http/tls.h"
+#include "daemon/datadir.h"
 #include "deploy/backend_local.h"
 #include "k8s/backend_k8s.h"
 #include "oci/stack.h"
@@ -58,11 +62,13 @@ struct daemon {
 	uv_loop_t loop;
 	struct config config;
 	char *data_dir;
+	int lock_fd; /* the data directory's lock, held while we run */
 	char token[65];
 	char self_exe[PATH_MAX];
 	char gateway_url[128];
 	char api_url[128];
 	struct store *store;
+	struct tokens *tokens;
 	struct cgroup_sys *cgroups;
 	struct httpc *httpc;
 	struct backend *local; /* the local backend of deployments */
@@ -102,6 +108,21 @@ void serve_usage(FILE *out)
 	      out);
 }
 
+/* Run as root, the daemon starts instances as config->run_as_user: that
+ * user must exist. Returns 0, or -1 after saying how to fix it. */
+static int check_run_as_user(const struct config *cfg)
+{
+	if (geteuid() != 0 || cfg->run_as_user[0] == '\0')
+		return 0;
+	if (getpwnam(cfg->run_as_user) != NULL)
+		return 0;
+	fprintf(stderr, "mdscale: the user '%s' that instances run as does "
+		"not exist: create it (adduser --system --group %s), or name "
+		"another in the configuration's runAsUser\n",
+		cfg->run_as_user, cfg->run_as_user);
+	return -1;
+}
+
 /* Creates the token at first start, or reads it. */
 static int load_token(struct daemon *dm, char *diag, size_t diagsz)
 {
@@ -112,6 +133,10 @@ static int load_token(struct daemon *dm, char *diag, size_t diagsz)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
+		/* A token file from an older version may be wider open. */
+		if (fchmod(fd, 0600) != 0)
+			log_warn("serve", "cannot make %s private: %s", path,
+				 strerror(errno));
 		n = read(fd, dm->token, sizeof(dm->token) - 1);
 		close(fd);
 		while (n > 0 && (dm->token[n - 1] == '\n' ||
@@ -145,23 +170,18 @@ out:
 	return rc;
 }
 
-static int make_dirs(const char *dir)
+/* The API's Unix socket in the data directory: the administrator's way
+ * in, which slow or numerous TCP clients cannot take (the CLI uses it when
+ * no URL is given). Without it the daemon still runs. */
+static void listen_local(struct daemon *dm)
 {
-	char tmp[PATH_MAX];
-	size_t n = strlen(dir);
+	char *path = paths_api_socket(dm->data_dir);
+	char diag[256];
 
-	if (n == 0 || n >= sizeof(tmp))
-		return -1;
-	memcpy(tmp, dir, n + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(tmp, 0700) != 0 && errno != EEXIST ? -1 : 0;
+	if (http_server_listen_local(dm->api_srv, path, diag,
+				     sizeof(diag)) != 0)
+		log_warn("serve", "no local API socket: %s", diag);
+	free(path);
 }
 
 static void on_gateway_closed(void *arg)
@@ -529,7 +549,13 @@ int serve_main(int argc, char **argv)
 	size_t nbackends;
 	int rc, status = 1;
 
+	/* Whatever the daemon inherited above stderr (a descriptor its
+	 * parent left open) stays the daemon's: no child gets it. Failure
+	 * (a kernel before 5.11) leaves only the launcher's close. */
+	(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+
 	config_defaults(&dm->config);
+	dm->lock_fd = -1;
 	dm->data_dir = paths_default_data_dir();
 	rc = parse_args(dm, argc, argv, &config_path);
 	if (rc != 0) {
@@ -554,9 +580,14 @@ int serve_main(int argc, char **argv)
 		goto out;
 	}
 	dm->self_exe[n] = '\0';
-	if (make_dirs(dm->data_dir) != 0) {
-		fprintf(stderr, "mdscale: cannot create %s: %s\n", dm->data_dir,
-			strerror(errno));
+	if (check_run_as_user(&dm->config) != 0)
+		goto out;
+	/* Everything the daemon creates is private to its user: the data
+	 * directory holds the token, deployment environments and logs.
+	 * Instances get the usual umask back (serve_instance_exec). */
+	umask(077);
+	if (datadir_open(dm->data_dir, &dm->lock_fd, diag, sizeof(diag)) != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out;
 	}
 	if (load_token(dm, diag, sizeof(diag)) != 0) {
@@ -564,8 +595,16 @@ int serve_main(int argc, char **argv)
 		goto out;
 	}
 	db = xasprintf("%s/mdscale.db", dm->data_dir);
-	rc = store_open(db, &dm->store, diag, sizeof(diag));
+	/* SQLite gives the -wal and -shm files the database's mode. */
+	rc = datadir_private_file(db, diag, sizeof(diag));
+	if (rc == 0)
+		rc = store_open(db, &dm->store, diag, sizeof(diag));
 	free(db);
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out;
+	}
+	rc = tokens_open(dm->store, dm->token, &dm->tokens, diag, sizeof(diag));
 	if (rc != 0) {
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out;
@@ -640,6 +679,7 @@ int serve_main(int argc, char **argv)
 	fenv = (struct functions_env){
 		.loop = &dm->loop, .store = dm->store,
 		.data_dir = dm->data_dir,
+		.run_as_user = dm->config.run_as_user,
 	};
 	rc = functions_open(&fenv, &dm->functions, diag, sizeof(diag));
 	if (rc != 0) {
@@ -713,7 +753,7 @@ int serve_main(int argc, char **argv)
 		.autoscale = dm->autoscale,
 		.logging = dm->logging,
 		.config = &dm->config,
-		.token = dm->token,
+		.tokens = dm->tokens,
 		.cgroup_name = cgroup_version_name(dm->cgroups),
 		.gateway = dm->gateway,
 		.alertmanager = dm->alertmanager,
@@ -731,6 +771,7 @@ int serve_main(int argc, char **argv)
 		goto out_loop;
 	}
 	http_server_set_tls(dm->api_srv, dm->api_tls);
+	listen_local(dm);
 	uv_signal_init(&dm->loop, &dm->sigint);
 	uv_signal_init(&dm->loop, &dm->sigterm);
 	dm->sigint.data = dm->sigterm.data = dm;
@@ -798,23 +839,66 @@ out_close:
 		log_debug("serve", "loop closed with handles open");
 	httpc_global_cleanup();
 out:
+	tokens_free(dm->tokens);
 	store_close(dm->store);
 	cgroup_sys_free(dm->cgroups);
 	whsig_seen_free(dm->webhook_seen);
 	tls_ctx_free(dm->api_tls);
 	tls_ctx_free(dm->gateway_tls);
+	if (dm->lock_fd >= 0)
+		close(dm->lock_fd);
 	free(dm->data_dir);
 	free(dm);
 	return status;
+}
+
+/* Switches to user name for good: its group alone, then its uid, and its
+ * HOME. Returns 0, or -1 after saying why on stderr. */
+static int drop_privileges(const char *name)
+{
+	struct passwd *pw = getpwnam(name);
+
+	if (pw == NULL) {
+		fprintf(stderr, "mdscale: cannot run as user '%s': no such "
+			"user (create it: adduser --system --group %s)\n",
+			name, name);
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0) {
+		fprintf(stderr, "mdscale: cannot run as user '%s': %s\n",
+			name, strerror(errno));
+		return -1;
+	}
+	/* No way back: a process that can become root again has not
+	 * dropped anything. */
+	if (pw->pw_uid != 0 && setuid(0) == 0) {
+		fprintf(stderr, "mdscale: could regain root after switching "
+			"to '%s'; not starting\n", name);
+		return -1;
+	}
+	setenv("HOME", pw->pw_dir, 1);
+	return 0;
+}
+
+/* Closes every descriptor above stderr that the launcher inherited. */
+static void close_inherited(void)
+{
+	if (close_range(3, ~0U, 0) == 0)
+		return;
+	for (int fd = 3; fd < 65536; fd++)
+		close(fd);
 }
 
 int serve_instance_exec(int argc, char **argv)
 {
 	int i;
 
-	/* argv: __instance PROCS -- PROGRAM ARGS... */
-	if (argc < 4 || strcmp(argv[2], "--") != 0) {
-		fputs("mdscale: __instance: usage: __instance PROCS -- "
+	/* argv: __instance PROCS USER -- PROGRAM ARGS... The cgroup is
+	 * joined first, while the launcher may still write its files, then
+	 * the user is switched to, then nothing inherited is left open. */
+	if (argc < 5 || strcmp(argv[3], "--") != 0) {
+		fputs("mdscale: __instance: usage: __instance PROCS USER -- "
 		      "PROGRAM [ARGS...]\n", stderr);
 		return 127;
 	}
@@ -823,7 +907,11 @@ int serve_instance_exec(int argc, char **argv)
 			argv[1], strerror(errno));
 		return 127;
 	}
-	i = 3;
+	if (strcmp(argv[2], "-") != 0 && drop_privileges(argv[2]) != 0)
+		return 127;
+	close_inherited();
+	umask(022); /* the daemon's own is 077 */
+	i = 4;
 	execvp(argv[i], argv + i);
 	fprintf(stderr, "mdscale: cannot run '%s': %s\n", argv[i],
 		strerror(errno));

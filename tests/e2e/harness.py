@@ -98,13 +98,30 @@ def request(port, method, path, body=None, token=None, headers=None,
         conn.close()
 
 
+INSTANCE_USER = "mdscale"
+
+
+def ensure_instance_user():
+    """Run as root, the daemon starts instances as the user "mdscale" (its
+    default runAsUser) and refuses to start without it: the setup step
+    (make run, the Debian package) creates it, and so does this."""
+    if os.geteuid() != 0:
+        return
+    if subprocess.run(["getent", "passwd", INSTANCE_USER],
+                      capture_output=True).returncode == 0:
+        return
+    subprocess.run(["adduser", "--system", "--group", "--no-create-home",
+                    "--home", "/nonexistent", "--quiet", INSTANCE_USER],
+                   check=True)
+
+
 class Daemon:
     """One mdscale daemon. Reuse data_dir to restart it on the same state.
     binary and log_level default to the tests' (MDSCALE_BIN, debug); the
     benchmarks (bench/mdbench.py) pass their own."""
 
     def __init__(self, data_dir=None, config=None, env=None, binary=None,
-                 log_level="debug", extra_args=None):
+                 log_level="debug", extra_args=None, pass_fds=()):
         self.binary = binary or BIN
         self.extra_args = list(extra_args or [])
         self.log_level = log_level
@@ -120,8 +137,10 @@ class Daemon:
         # ssl.SSLContext objects when the API or the gateway serve TLS.
         self.api_tls = None
         self.gw_tls = None
+        self.pass_fds = tuple(pass_fds)  # descriptors the daemon inherits
 
     def start(self):
+        ensure_instance_user()
         args = [self.binary, "serve",
                 "--listen", "127.0.0.1:%d" % self.api_port,
                 "--gateway", "127.0.0.1:%d" % self.gw_port,
@@ -138,7 +157,8 @@ class Daemon:
             env = dict(os.environ)
             env.update(self.env)
         self.proc = subprocess.Popen(args, stdout=self.log,
-                                     stderr=subprocess.STDOUT, env=env)
+                                     stderr=subprocess.STDOUT, env=env,
+                                     pass_fds=self.pass_fds)
         wait_for("the daemon's health", self._healthy, timeout=30)
         with open(os.path.join(self.data_dir, "token")) as f:
             self.token = f.read().strip()

@@ -116,6 +116,9 @@ class NotificationsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="mdscale-notify-")
+        # Functions and COMMAND subscriptions run as the unprivileged
+        # instance user: it runs the scripts here and writes beside them.
+        os.chmod(cls.tmp, 0o1777)
         cls.receiver = write_script(cls.tmp, "receiver.py", RECEIVER_SCRIPT)
         cls.d = Daemon().start()
 

@@ -229,8 +229,8 @@ class UiTest(unittest.TestCase):
         self.d = Daemon(config=FAST).start()
         self.addCleanup(self.d.cleanup)
 
-    def get(self, path):
-        return request(self.d.api_port, "GET", path)
+    def get(self, path, token=None):
+        return request(self.d.api_port, "GET", path, token=token)
 
     def test_static_routes(self):
         r = self.get("/ui")
@@ -256,8 +256,11 @@ class UiTest(unittest.TestCase):
         self.assertEqual(r.status, 405, r)
 
     def test_query_route(self):
-        r = self.get("/ui/api/query?query=" +
-                     "CpuUtilization%5B1m%5D%7B%7D.max(")
+        path = "/ui/api/query?query=CpuUtilization%5B1m%5D%7B%7D.max("
+        # The page's data needs the token like any read.
+        r = self.get(path)
+        self.assertEqual(r.status, 401, r)
+        r = self.get(path, token=self.d.token)
         self.assertEqual(r.status, 400, r)
         self.assertEqual(r.json["field"], "query", r)
 
@@ -539,6 +542,17 @@ class UiTest(unittest.TestCase):
         self.assertGreater(os.path.getsize(shot), 20000, shot)
         with open(shot, "rb") as f:
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+
+    def test_dashboard_without_a_token_asks_for_one(self):
+        dep_id = self.d.create(displayName="ui-login")["id"]
+        url = "http://127.0.0.1:%d/ui/?deployment=%s" % (self.d.api_port,
+                                                         dep_id)
+        dom = Dom()
+        dom.feed(run_chromium(url, "--dump-dom"))
+        self.assertNotIn("hidden", dom.attrs["login"])
+        self.assertIn("error", dom.attrs["status"].get("class", ""))
+        self.assertIn("401", dom.text["status"])
+        self.assertEqual(dom.text.get("fig-state", "").strip(), "–")
 
 
 if __name__ == "__main__":
