@@ -67,10 +67,10 @@ void policy_recipe(struct policy *p)
 
 int policy_validate(const struct policy *p, char *diag, size_t diagsz)
 {
-	if (p->min_instances < 1 || p->max_instances < p->min_instances ||
+	if (p->max_instances < 1 || p->max_instances < p->min_instances ||
 	    p->max_instances > 256) {
-		mds_diag(diag, diagsz, "minInstances must be at least 1 and at "
-			 "most maxInstances (at most 256)");
+		mds_diag(diag, diagsz, "minInstances must be at least 0 and at "
+			 "most maxInstances (from 1 to 256)");
 		return MDS_E_INVAL;
 	}
 	if (p->step < 1 || p->step > 256) {

@@ -160,6 +160,26 @@ static int check_range(const char *key, uint32_t v, uint32_t lo,
 	return 0;
 }
 
+/*
+ * Checks an instance count for backend b: from 1 (0 where the backend can
+ * hold zero instances) to the daemon's maxInstances. Returns 0 or
+ * MDS_E_INVAL with f set.
+ */
+static int check_count(struct deploy *d, const struct backend *b,
+		       uint32_t count, struct fault *f)
+{
+	if (count == 0 && !(b->ops->caps & BACKEND_CAP_ZERO))
+		return fault_set(f, MDS_E_INVAL, "instanceCount",
+				 "instanceCount 0: the %s backend cannot "
+				 "hold zero instances%s", b->ops->name,
+				 strcmp(b->ops->name, "oci") == 0
+					 ? " (OCI model deployments have at "
+					   "least one instance)"
+					 : "");
+	return check_range("instanceCount", count, 0,
+			   d->env.config->max_instances, f);
+}
+
 static int check_shape(const struct shape_ladder *l, const char *shape,
 		       struct fault *f)
 {
@@ -239,7 +259,6 @@ static int check_room(struct deploy *d, struct fault *f)
 static int check_spec(struct deploy *d, const struct backend *b,
 		      const struct deploy_spec *s, struct fault *f)
 {
-	const struct config *cfg = d->env.config;
 	int rc;
 
 	if ((rc = check_name(d, s->name, f)) != 0 ||
@@ -248,9 +267,7 @@ static int check_spec(struct deploy *d, const struct backend *b,
 	if (s->shape != NULL &&
 	    (rc = check_shape(deploy_shapes(d, b), s->shape, f)) != 0)
 		return rc;
-	if ((s->has_count &&
-	     (rc = check_range("instanceCount", s->count, 1,
-			       cfg->max_instances, f)) != 0) ||
+	if ((s->has_count && (rc = check_count(d, b, s->count, f)) != 0) ||
 	    (s->has_ready_timeout &&
 	     (rc = check_range("readyTimeoutSeconds", s->ready_timeout_s,
 			       DEPLOY_READY_TIMEOUT_MIN,
@@ -447,8 +464,7 @@ int deploy_change(struct deploy *d, const char *key,
 				 key);
 	count = c->has_count ? c->count : dep->count;
 	if (c->has_count &&
-	    (rc = check_range("instanceCount", count, 1,
-			      d->env.config->max_instances, f)) != 0)
+	    (rc = check_count(d, dep->backend, count, f)) != 0)
 		return rc;
 	if (c->shape != NULL &&
 	    (rc = check_shape(deploy_shapes(d, dep->backend), c->shape,
