@@ -326,6 +326,40 @@ static void on_sighup(uv_signal_t *s, int signum)
 	sdnotify_ready(dm->sdnotify, "serving");
 }
 
+/* A request waits at the gateway for a deployment at zero: start one
+ * instance now. */
+static void on_cold_start(void *arg, const char *deployment_id)
+{
+	struct daemon *dm = arg;
+	struct fault f = { 0 };
+
+	if (dm->deploy == NULL || dm->stopping)
+		return;
+	if (deploy_wake(dm->deploy, deployment_id, &f) != 0)
+		log_warn("serve", "cannot start %s for held requests: %s",
+			 deployment_id, f.message);
+	else
+		log_info("serve", "request held for %s: starting an "
+			 "instance", deployment_id);
+}
+
+/* The gateway's hold limits from the configuration, and its cold-start
+ * callback. */
+static void gateway_hold_from_config(struct daemon *dm)
+{
+	const struct config *c = &dm->config;
+	struct gateway_hold h = {
+		.max_requests = c->hold_requests,
+		.max_requests_total = c->hold_requests_total,
+		.max_bytes = (uint64_t)c->hold_mb << 20,
+		.max_bytes_total = (uint64_t)c->hold_mb_total << 20,
+		.timeout_ms = (uint64_t)c->hold_timeout_s * 1000,
+	};
+
+	gateway_set_hold(dm->gateway, &h);
+	gateway_set_cold_start(dm->gateway, on_cold_start, dm);
+}
+
 static int parse_args(struct daemon *dm, int argc, char **argv,
 		      const char **config_path)
 {
@@ -487,6 +521,7 @@ int serve_main(int argc, char **argv)
 	if (dm->config.access_log)
 		gateway_set_access_log(dm->gateway, logging_access,
 				       dm->logging);
+	gateway_hold_from_config(dm);
 	rc = backend_local_new(
 		&(struct backend_local_env){
 			.loop = &dm->loop, .cgroups = dm->cgroups,

@@ -493,6 +493,20 @@ int deploy_change(struct deploy *d, const char *key,
 	return 0;
 }
 
+int deploy_wake(struct deploy *d, const char *id, struct fault *f)
+{
+	struct deployment *dep = deploy_find(d, id);
+	struct deploy_change c = { .has_count = true, .count = 1 };
+	char wr_id[DEPLOY_ID_MAX];
+
+	if (dep == NULL || dep->state == DS_DELETED)
+		return fault_set(f, MDS_E_NOTFOUND, "", "no deployment '%s'",
+				 id);
+	if (dep->count > 0)
+		return 0;
+	return deploy_change(d, id, &c, wr_id, f);
+}
+
 int deploy_delete(struct deploy *d, const char *key, char *wr_id,
 		  struct fault *f)
 {

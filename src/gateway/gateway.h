@@ -46,6 +46,8 @@ struct gateway_counters {
 	uint64_t latency_us_sum; /* first byte in to last byte out */
 	uint64_t latency_hist[GATEWAY_LAT_BUCKETS];
 	uint32_t inflight;       /* requests currently being served */
+	uint64_t held;           /* requests held for a cold start */
+	uint64_t held_us_sum;    /* time they waited there */
 };
 
 /*
@@ -153,6 +155,34 @@ typedef void gateway_access_fn(void *arg, const struct gateway_access *a);
  * Separate from the observer, which monitoring owns.
  */
 void gateway_set_access_log(struct gateway *gw, gateway_access_fn *fn,
+			    void *arg);
+
+/*
+ * Holding requests for a deployment with no routable instance (see "Hold
+ * queue" in gateway.c): per deployment and in total, how many requests and
+ * bytes (head + Content-Length) wait, and for how long at most. Beyond, 503
+ * with Retry-After. max_requests or timeout_ms 0: no holding (503 at once).
+ */
+struct gateway_hold {
+	uint32_t max_requests;       /* 1000 per deployment */
+	uint64_t max_bytes;          /* 64 MiB per deployment */
+	uint32_t max_requests_total; /* 10000 */
+	uint64_t max_bytes_total;    /* 256 MiB */
+	uint64_t timeout_ms;         /* 60000 */
+};
+
+/* Replaces the hold limits (all fields; the caller keeps h). */
+void gateway_set_hold(struct gateway *gw, const struct gateway_hold *h);
+
+/*
+ * Called on the owner's loop, with the notes, when a request for a
+ * deployment with no routable instance is held: the owner should start an
+ * instance now. Called again only after the deployment had an instance.
+ */
+typedef void gateway_cold_fn(void *arg, const char *deployment_id);
+
+/* Sets (or clears, with NULL) the cold-start callback. */
+void gateway_set_cold_start(struct gateway *gw, gateway_cold_fn *fn,
 			    void *arg);
 
 /*
