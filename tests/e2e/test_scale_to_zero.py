@@ -1,0 +1,165 @@
+"""Scale to zero on the real daemon and model server: a deployment may hold
+zero instances; the gateway holds requests for it, starts an instance at
+once, and forwards them in order; holding has limits, and a client that goes
+away or a deployment deleted meanwhile are handled."""
+import json
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import Daemon, digits_rows, model_command, request, wait_for
+
+# An upstream that records each request's path in a file: the test reads
+# what the instance really received.
+RECORDER = r'''
+import http.server, sys
+log = open(sys.argv[2], "a")
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        log.write(self.path + "\n"); log.flush()
+        self.send_response(200); self.send_header("Content-Length", "2")
+        self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+'''
+
+
+def raw_get(port, path):
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+    return s
+
+
+class ScaleToZeroTest(unittest.TestCase):
+    def start(self, **config):
+        self.d = Daemon(config=config or None).start()
+        self.addCleanup(self.d.cleanup)
+        return self.d
+
+    def at_zero(self, **spec):
+        spec.setdefault("instanceCount", 0)
+        dep = self.d.create(**spec)
+        dep = self.d.wait_state(dep["id"], "ACTIVE")
+        self.assertEqual(dep["instanceCount"], 0)
+        self.assertEqual(
+            [i for i in dep["instances"] if i["state"] != "STOPPED"], [])
+        return dep
+
+    def recorder(self, delay=0):
+        tmp = tempfile.mkdtemp(prefix="mdscale-zero-")
+        script = os.path.join(tmp, "rec.py")
+        with open(script, "w") as f:
+            f.write(RECORDER)
+        log = os.path.join(tmp, "seen")
+        open(log, "w").close()
+        cmd = "sleep %g; exec %s %s $PORT %s" % (delay, sys.executable,
+                                                  script, log)
+        return cmd, log
+
+    def test_burst_of_200_at_zero_loses_none(self):
+        self.start()
+        dep = self.at_zero(displayName="burst")
+        rows = digits_rows(4)
+        body = {"instances": [r for r, _ in rows]}
+        results = [None] * 200
+
+        def one(k):
+            try:
+                results[k] = self.d.gw("POST", "/burst/predict", body,
+                                       timeout=90).status
+            except OSError as e:
+                results[k] = repr(e)
+        threads = [threading.Thread(target=one, args=(k,))
+                   for k in range(200)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        took = time.monotonic() - t0
+        bad = [r for r in results if r != 200]
+        print("\n200 requests to a deployment at zero: %d answered 200, "
+              "%d not, in %.2f s" % (200 - len(bad), len(bad), took))
+        self.assertEqual(bad, [])
+        d = self.d.get(dep["id"])
+        self.assertEqual(d["instanceCount"], 1)
+        self.assertEqual(d["lifecycleState"], "ACTIVE")
+
+    def test_held_requests_forwarded_in_order_and_dropped_clients_never(self):
+        self.start()
+        cmd, seen = self.recorder(delay=2)
+        self.at_zero(displayName="order", command=cmd)
+        socks = []
+        for k in range(6):
+            socks.append((k, raw_get(self.d.gw_port, "/order/r%d" % k)))
+            time.sleep(0.05)
+        # Clients 1 and 4 go away while held.
+        for k, s in socks:
+            if k in (1, 4):
+                s.close()
+        answers = {}
+        for k, s in socks:
+            if k in (1, 4):
+                continue
+            answers[k] = s.recv(4096).split(b"\r\n")[0]
+            s.close()
+        self.assertEqual(set(answers.values()), {b"HTTP/1.1 200 OK"})
+        with open(seen) as f:
+            got = [l.strip() for l in f if l.startswith("/r")]
+        self.assertEqual(got, ["/r0", "/r2", "/r3", "/r5"])
+
+    def test_hold_limit_answers_503_with_retry_after(self):
+        self.start(holdRequests=2)
+        cmd, _ = self.recorder(delay=2)
+        self.at_zero(displayName="lim", command=cmd)
+        held = [raw_get(self.d.gw_port, "/lim/a"),
+                raw_get(self.d.gw_port, "/lim/b")]
+        time.sleep(0.3)
+        r = self.d.gw("GET", "/lim/c")
+        self.assertEqual(r.status, 503, r)
+        self.assertIn("Retry-After", r.headers)
+        self.assertEqual(r.json["code"], "HoldLimit")
+        self.assertIn("requests held for this deployment", r.json["message"])
+        for s in held:
+            self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 200"))
+            s.close()
+
+    def test_hold_timeout_answers_503(self):
+        self.start(holdTimeoutSeconds=1)
+        cmd, _ = self.recorder(delay=30)
+        self.at_zero(displayName="slow", command=cmd)
+        t0 = time.monotonic()
+        r = self.d.gw("GET", "/slow/x")
+        self.assertEqual(r.status, 503, r)
+        self.assertEqual(r.json["code"], "HoldTimeout")
+        self.assertIn("Retry-After", r.headers)
+        self.assertLess(time.monotonic() - t0, 5)
+
+    def test_delete_while_held_answers_404(self):
+        self.start()
+        # The instance never becomes ready: the wake fails after the ready
+        # timeout, the deployment can be deleted with the request held.
+        dep = self.at_zero(displayName="gone", command="exec sleep 600",
+                           readyTimeoutSeconds=1)
+        s = raw_get(self.d.gw_port, "/gone/x")
+
+        def deleted():
+            r = self.d.api("DELETE", "/v1/deployments/" + dep["id"])
+            return r.json["id"] if r.status == 202 else None
+        wr = wait_for("the delete accepted", deleted, timeout=30)
+        self.d.wait_wr(wr)
+        head = s.recv(4096)
+        s.close()
+        self.assertTrue(head.startswith(b"HTTP/1.1 404"), head)
+        body = json.loads(head.split(b"\r\n\r\n", 1)[1])
+        self.assertEqual(body["code"], "NotFound")
+        self.assertIn("deleted", body["message"])
+
+
+if __name__ == "__main__":
+    unittest.main()
