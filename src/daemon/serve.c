@@ -25,6 +25,7 @@
 #include "api/api.h"
 #include "notify/alertmanager.h"
 #include "notify/autoscale.h"
+#include "notify/autoscale_idle.h"
 #include "deploy/cgroup.h"
 #include "daemon/config.h"
 #include "deploy/backend_local.h"
@@ -75,6 +76,7 @@ struct daemon {
 	struct notifications *notifications;
 	struct oci_receiver *oci_receiver;
 	struct autoscale *autoscale;
+	struct autoscale_idle *autoscale_idle;
 	struct alertmanager *alertmanager;
 	struct http_server *api_srv;
 	struct looplag *looplag;
@@ -266,6 +268,8 @@ static void on_signal(uv_signal_t *s, int signum)
 	oci_receiver_close(dm->oci_receiver);
 	dm->oci_receiver = NULL;
 	/* The autoscale function goes first: it calls into monitoring. */
+	autoscale_idle_close(dm->autoscale_idle);
+	dm->autoscale_idle = NULL;
 	dm->api.autoscale = NULL;
 	autoscale_close(dm->autoscale);
 	dm->autoscale = NULL;
@@ -620,6 +624,8 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out_loop;
 	}
+	dm->autoscale_idle = autoscale_idle_open(&dm->loop, dm->autoscale,
+						 dm->deploy, dm->gateway);
 	dm->alertmanager = alertmanager_open(&(struct alertmanager_env){
 		.store = dm->store, .notifications = dm->notifications });
 	dm->api = (struct api){
@@ -678,6 +684,8 @@ out_loop:
 	dm->api.oci_receiver = NULL;
 	oci_receiver_close(dm->oci_receiver);
 	dm->oci_receiver = NULL;
+	autoscale_idle_close(dm->autoscale_idle);
+	dm->autoscale_idle = NULL;
 	autoscale_close(dm->autoscale);
 	dm->autoscale = NULL;
 	dm->api.monitoring = NULL;

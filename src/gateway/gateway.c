@@ -2908,6 +2908,8 @@ int gateway_counters(const struct gateway *gw, const char *deployment_id,
 		for (int i = 0; i < GATEWAY_LAT_BUCKETS; i++)
 			out->latency_hist[i] = SHARED_GET(k->latency_hist[i]);
 		out->inflight = SHARED_GET(k->inflight);
+		out->held = SHARED_GET(k->held);
+		out->held_us_sum = SHARED_GET(k->held_us_sum);
 	}
 	uv_mutex_unlock(&g->mu);
 	return d != NULL ? 0 : MDS_E_NOTFOUND;

@@ -160,6 +160,49 @@ class ScaleToZeroTest(unittest.TestCase):
         self.assertEqual(body["code"], "NotFound")
         self.assertIn("deleted", body["message"])
 
+    def test_idle_deployment_goes_to_zero_and_comes_back(self):
+        self.start()
+        dep = self.d.create(displayName="idle", instanceCount=1)
+        dep = self.d.wait_state(dep["id"], "ACTIVE")
+        r = self.d.api("PUT", "/v1/functions/autoscale/config?deploymentId="
+                       + dep["id"], {"minInstances": 0, "idleSeconds": 2})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["config"]["idleSeconds"], 2)
+        body = {"instances": [r for r, _ in digits_rows(2)]}
+        self.assertEqual(self.d.gw("POST", "/idle/predict", body).status,
+                         200)
+
+        def at_zero():
+            d = self.d.get(dep["id"])
+            return (d if d["instanceCount"] == 0 and
+                    d["lifecycleState"] == "ACTIVE" and
+                    not [i for i in d["instances"]
+                         if i["state"] != "STOPPED"] else None)
+        t0 = time.monotonic()
+        wait_for("idle to zero", at_zero, timeout=30)
+        idle = time.monotonic() - t0
+        print("\nidle to zero: %.1f s after the last request "
+              "(idleSeconds 2)" % idle)
+        self.assertGreaterEqual(idle, 1.5)
+        # Routes stay: the next request wakes it.
+        r = self.d.gw("POST", "/idle/predict", body, timeout=60)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.d.get(dep["id"])["instanceCount"], 1)
+
+    def test_min_instances_zero_accepted_idle_seconds_checked(self):
+        self.start()
+        r = self.d.api("PUT", "/v1/functions/autoscale/config",
+                       {"minInstances": 0})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["config"]["idleSeconds"], 300)
+        r = self.d.api("PUT", "/v1/functions/autoscale/config",
+                       {"idleSeconds": -1})
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("idleSeconds", r.raw.decode())
+        r = self.d.api("PUT", "/v1/functions/autoscale/config",
+                       {"maxInstances": 0, "minInstances": 0})
+        self.assertEqual(r.status, 400, r)
+
 
 if __name__ == "__main__":
     unittest.main()
