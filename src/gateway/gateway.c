@@ -1601,6 +1601,7 @@ static void hold_drop(struct client *c)
 	r->dep->held_bytes -= r->held_bytes;
 	gw->nheld--;
 	gw->held_bytes -= r->held_bytes;
+	SHARED_ADD(r->dep->ctr.held_done, 1);
 	SHARED_ADD(r->dep->ctr.held_us_sum,
 		   (uv_now(gw->loop) - r->held_at) * 1000);
 }
@@ -2910,6 +2911,7 @@ int gateway_counters(const struct gateway *gw, const char *deployment_id,
 		out->inflight = SHARED_GET(k->inflight);
 		out->held = SHARED_GET(k->held);
 		out->held_us_sum = SHARED_GET(k->held_us_sum);
+		out->held_done = SHARED_GET(k->held_done);
 	}
 	uv_mutex_unlock(&g->mu);
 	return d != NULL ? 0 : MDS_E_NOTFOUND;

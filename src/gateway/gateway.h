@@ -47,7 +47,8 @@ struct gateway_counters {
 	uint64_t latency_hist[GATEWAY_LAT_BUCKETS];
 	uint32_t inflight;       /* requests currently being served */
 	uint64_t held;           /* requests held for a cold start */
-	uint64_t held_us_sum;    /* time they waited there */
+	uint64_t held_done;      /* of them, no longer held */
+	uint64_t held_us_sum;    /* the time those waited */
 };
 
 /*

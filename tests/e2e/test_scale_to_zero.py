@@ -89,6 +89,23 @@ class ScaleToZeroTest(unittest.TestCase):
         d = self.d.get(dep["id"])
         self.assertEqual(d["instanceCount"], 1)
         self.assertEqual(d["lifecycleState"], "ACTIVE")
+        # The cold start is visible in the metrics.
+        def total(metric):
+            r = self.d.api("POST", "/v1/metrics/query", {
+                "query": '%s[1m]{resourceId = "%s"}.%s()' % (
+                    metric, dep["id"],
+                    "sum" if metric == "PredictHeldRequests" else "max"),
+                "startTime": int(time.time() * 1000) - 120000,
+                "resolution": "1m"})
+            self.assertEqual(r.status, 200, r)
+            items = r.json["items"]
+            return (sum(p["value"] for p in items[0]["aggregatedDatapoints"])
+                    if items else None)
+        wait_for("200 held requests counted",
+                 lambda: total("PredictHeldRequests") == 200, timeout=20)
+        held_ms = total("PredictHeldTime")
+        print("PredictHeldTime max of the periods: %.1f ms" % held_ms)
+        self.assertGreater(held_ms, 0)
 
     def test_held_requests_forwarded_in_order_and_dropped_clients_never(self):
         self.start()
