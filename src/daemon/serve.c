@@ -294,42 +294,6 @@ static void on_signal(uv_signal_t *s, int signum)
 }
 
 /* SIGHUP: reads the configuration file again (see reload.h). */
-static void on_sighup(uv_signal_t *s, int signum)
-{
-	struct daemon *dm = s->data;
-	char applied[512], kept[512], diag[512];
-	int was_logging = dm->config.access_log;
-
-	(void)signum;
-	if (dm->stopping)
-		return;
-	if (dm->config_path == NULL) {
-		log_warn("serve", "SIGHUP: no configuration file (--config) "
-			 "to read again");
-		return;
-	}
-	sdnotify_reloading(dm->sdnotify);
-	if (reload_config(dm->config_path, &dm->file_config, &dm->config,
-			  applied, sizeof(applied), kept, sizeof(kept), diag,
-			  sizeof(diag)) != 0) {
-		log_error("serve", "SIGHUP: configuration not reloaded, the "
-			  "running one stays: %s", diag);
-	} else {
-		log_info("serve", "SIGHUP: configuration reloaded from %s; "
-			 "changed: %s", dm->config_path, applied);
-		if (kept[0] != '\0')
-			log_warn("serve", "SIGHUP: %s change only at the next "
-				 "start; the running values stay", kept);
-		if (dm->config.access_log != was_logging)
-			gateway_set_access_log(dm->gateway,
-					       dm->config.access_log
-						       ? logging_access
-						       : NULL,
-					       dm->logging);
-	}
-	sdnotify_ready(dm->sdnotify, "serving");
-}
-
 /* A request waits at the gateway for a deployment at zero: start one
  * instance now. */
 static void on_cold_start(void *arg, const char *deployment_id)
@@ -362,6 +326,43 @@ static void gateway_hold_from_config(struct daemon *dm)
 
 	gateway_set_hold(dm->gateway, &h);
 	gateway_set_cold_start(dm->gateway, on_cold_start, dm);
+}
+
+static void on_sighup(uv_signal_t *s, int signum)
+{
+	struct daemon *dm = s->data;
+	char applied[512], kept[512], diag[512];
+	int was_logging = dm->config.access_log;
+
+	(void)signum;
+	if (dm->stopping)
+		return;
+	if (dm->config_path == NULL) {
+		log_warn("serve", "SIGHUP: no configuration file (--config) "
+			 "to read again");
+		return;
+	}
+	sdnotify_reloading(dm->sdnotify);
+	if (reload_config(dm->config_path, &dm->file_config, &dm->config,
+			  applied, sizeof(applied), kept, sizeof(kept), diag,
+			  sizeof(diag)) != 0) {
+		log_error("serve", "SIGHUP: configuration not reloaded, the "
+			  "running one stays: %s", diag);
+	} else {
+		log_info("serve", "SIGHUP: configuration reloaded from %s; "
+			 "changed: %s", dm->config_path, applied);
+		if (kept[0] != '\0')
+			log_warn("serve", "SIGHUP: %s change only at the next "
+				 "start; the running values stay", kept);
+		gateway_hold_from_config(dm);
+		if (dm->config.access_log != was_logging)
+			gateway_set_access_log(dm->gateway,
+					       dm->config.access_log
+						       ? logging_access
+						       : NULL,
+					       dm->logging);
+	}
+	sdnotify_ready(dm->sdnotify, "serving");
 }
 
 static int parse_args(struct daemon *dm, int argc, char **argv,

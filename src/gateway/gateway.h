@@ -103,7 +103,9 @@ int gateway_port(const struct gateway *gw);
  * Replaces the routable instances of a deployment (creating the deployment's
  * entry if new). Instances no longer listed get no new requests; their
  * in-flight requests finish normally and their idle upstream connections are
- * closed. n may be 0: requests then get 503 at once. Strings are copied.
+ * closed. n may be 0: requests are then held until routes with an
+ * instance come (see gateway_set_hold()), or get 503 at once when holding
+ * is off. Strings are copied.
  */
 int gateway_set_routes(struct gateway *gw, const char *deployment_id,
 		       const char *display_name,
