@@ -201,6 +201,13 @@ class ScaleToZeroTest(unittest.TestCase):
         print("\nidle to zero: %.1f s after the last request "
               "(idleSeconds 2)" % idle)
         self.assertGreaterEqual(idle, 1.5)
+        # top shows it idle, not broken.
+        r = self.d.cli("top", "--once")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        row = [l for l in r.stdout.splitlines() if l.startswith("idle ")]
+        self.assertEqual(len(row), 1, r.stdout)
+        self.assertIn(" IDLE ", row[0])
+        self.assertIn("0/0", row[0])
         # Routes stay: the next request wakes it.
         r = self.d.gw("POST", "/idle/predict", body, timeout=60)
         self.assertEqual(r.status, 200, r)
