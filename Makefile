@@ -4,6 +4,8 @@
 #                example deployment, print what to do next
 #   make test    install, build, run every test (default and sanitizer builds)
 #   make asan    the tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz    every libFuzzer harness of fuzz/ for FUZZ_SECONDS (60) each,
+#                growing the corpus in fuzz/corpus/
 #   make install install under PREFIX (default /usr/local), staged in DESTDIR
 #   make deb     a Debian package (mdscale_VERSION_ARCH.deb)
 #   make bench   the benchmarks under bench/
@@ -14,12 +16,14 @@
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 NINJA ?= ninja
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all deps deps-test build build-asan build-tsan run test test-default \
-	asan valgrind bench lint format clean install deb
+.PHONY: all deps deps-test build build-asan build-tsan build-fuzz run test \
+	test-default asan fuzz valgrind bench lint format clean install deb
 
 all: build
 
@@ -40,6 +44,12 @@ $(TSAN_BUILD)/build.ninja:
 	meson setup $(TSAN_BUILD) --buildtype=debug \
 		-Db_sanitize=thread -Db_lundef=false
 
+# libFuzzer needs clang; only the harnesses (and what they link) are built.
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) --buildtype=debugoptimized \
+		-Dfuzz=true -Dtests=false -Db_sanitize=address,undefined \
+		-Db_lundef=false
+
 build: deps $(BUILD)/build.ninja
 	$(NINJA) -C $(BUILD)
 
@@ -49,14 +59,21 @@ build-asan: deps $(ASAN_BUILD)/build.ninja
 build-tsan: deps $(TSAN_BUILD)/build.ninja
 	$(NINJA) -C $(TSAN_BUILD)
 
+build-fuzz: deps-test $(FUZZ_BUILD)/build.ninja
+	$(NINJA) -C $(FUZZ_BUILD) fuzz
+
+fuzz: build-fuzz
+	@sh scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) keep
+
 run: build
 	@sh scripts/deps.sh run
 	@sh scripts/run.sh $(BUILD)
 
 # Every test, in the default build and under ASan+UBSan; the unit tests
 # (the gateway's threads among them) under ThreadSanitizer as well.
-test: deps-test build build-asan build-tsan
-	@sh scripts/test.sh $(BUILD) $(ASAN_BUILD) unit:$(TSAN_BUILD)
+test: deps-test build build-asan build-tsan build-fuzz
+	@sh scripts/test.sh $(BUILD) $(ASAN_BUILD) unit:$(TSAN_BUILD) \
+		fuzz:$(FUZZ_BUILD)
 
 test-default: deps-test build
 	@MDSCALE_SKIP_PACKAGE=1 sh scripts/test.sh $(BUILD)

@@ -306,7 +306,7 @@ import http.client, json, sys
 port, token_file, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 token = open(token_file).read().strip()
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-c.request("GET", "/v1/deployments")
+c.request("GET", "/v1/deployments", headers={"Authorization": "Bearer " + token})
 dep = [d["id"] for d in json.loads(c.getresponse().read())["items"]
        if d["displayName"] == "bench"][0]
 for i in range(n):
@@ -335,8 +335,8 @@ EOF2
 			(
 				i=0
 				while [ "$i" -lt "$SECS" ]; do
-					curl -s -o /dev/null "http://127.0.0.1:$API/metrics"
-					curl -s -o /dev/null "http://127.0.0.1:$API/v1/alarms"
+					curl -s -o /dev/null -H "Authorization: Bearer $(cat "$tmp/mds/token")" "http://127.0.0.1:$API/metrics"
+					curl -s -o /dev/null -H "Authorization: Bearer $(cat "$tmp/mds/token")" "http://127.0.0.1:$API/v1/alarms"
 					sleep 1
 					i=$((i + 1))
 				done
@@ -357,7 +357,7 @@ print("p50 %.3f ms, p99 %.3f ms, max %.3f ms, %d ok, %d failed" % (
 		r=$((r + 1))
 	done
 	# How long the daemon's own loop was held up meanwhile.
-	curl -sf "http://127.0.0.1:$API/metrics" | grep "^mdscale_event_loop_lag" \
+	curl -sf -H "Authorization: Bearer $(cat "$tmp/mds/token")" "http://127.0.0.1:$API/metrics" | grep "^mdscale_event_loop_lag" \
 		>"$tmp/raw/busy-looplag.txt" || true
 fi
 

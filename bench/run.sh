@@ -20,6 +20,7 @@ bench reaction python3 "$top/bench/reaction.py" "$build"
 bench zero_downtime python3 "$top/bench/zero_downtime.py" "$build"
 bench footprint python3 "$top/bench/footprint.py" "$build"
 bench timeline python3 "$top/bench/timeline.py" "$build"
+bench volume python3 "$top/bench/volume.py" "$build"
 
 if [ -n "$failed" ]; then
 	echo "bench: failed:$failed" >&2

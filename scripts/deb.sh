@@ -44,7 +44,7 @@ Version: $version
 Architecture: $arch
 Maintainer: mdscale developers <mdscale@localhost>
 Installed-Size: $size
-Depends: $depends
+Depends: $depends, adduser
 Section: admin
 Priority: optional
 Description: autoscaler for model deployments (HTTP inference endpoints)

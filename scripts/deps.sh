@@ -8,8 +8,9 @@
 #   sh scripts/deps.sh deb     to build the Debian package
 #
 # The daemon itself needs only the shared libraries of the build group (the
-# .deb names them); Chromium, Prometheus, Alertmanager, tmux and the rest of
-# the test group are for the tests alone.
+# .deb names them); Chromium, Prometheus, Alertmanager, tmux, clang (with
+# libFuzzer, for fuzz/) and the rest of the test group are for the tests
+# alone.
 set -eu
 
 BUILD="build-essential meson ninja-build pkg-config python3 \
@@ -17,11 +18,13 @@ libuv1-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libhttp-parser-dev \
 libjansson-dev libcmocka-dev libsystemd-dev libyaml-dev"
 RUN="curl python3 python3-sklearn"
 TEST="$BUILD $RUN chromium prometheus prometheus-alertmanager tmux systemd \
-dpkg-dev python3-yaml man-db openssl python3-cryptography"
+dpkg-dev python3-yaml man-db openssl python3-cryptography clang \
+libclang-rt-14-dev"
 # libyaml-dev reads kubeconfig files (src/k8s); openssl (the command) and
 # python3-yaml serve the Kubernetes API stand-in (tests/standin/): its
 # certificates and the example Role it enforces. python3-cryptography: the
 # OCI API stand-in (tests/standin/) verifies request signatures with it.
+# clang and its runtime (libFuzzer) build the harnesses of fuzz/.
 DEB="$BUILD dpkg-dev"
 
 PKGS=""

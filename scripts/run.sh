@@ -20,6 +20,13 @@ gateway=${MDSCALE_GATEWAY:-127.0.0.1:8080}
 url=${MDSCALE_URL:-http://$listen}
 export MDSCALE_URL="$url"
 
+# Run as root, the daemon starts instances as the user "mdscale"
+# (runAsUser): create it if missing.
+if [ "$(id -u)" = 0 ] && ! getent passwd mdscale >/dev/null; then
+	adduser --system --group --no-create-home --home /nonexistent \
+		--quiet mdscale
+fi
+
 pid=""
 if curl -fsS "$url/v1/health" >/dev/null 2>&1; then
 	echo "mdscale: a daemon already answers at $url; using it"

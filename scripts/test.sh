@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs every test against each build directory given: the unit tests
 # (meson test) and the end-to-end tests (the real daemon, over loopback);
-# unit:DIR runs only the unit tests of DIR.
+# unit:DIR runs only the unit tests of DIR; fuzz:DIR runs each libFuzzer
+# harness built in DIR for FUZZ_SECONDS (5) over its corpus, each a test.
 # Ends with one line "N passed, N failed" (and ", N skipped" when a test
 # skipped itself: a live test without credentials) over all of them; exits non-zero if
 # anything failed.
@@ -14,6 +15,20 @@ for build in "$@"; do
 	unit_only=0
 	case $build in
 	unit:*) unit_only=1 build=${build#unit:} ;;
+	fuzz:*)
+		echo "== fuzzing (${build#fuzz:})"
+		out=$(sh "$top/scripts/fuzz.sh" "${build#fuzz:}" \
+			"${FUZZ_SECONDS:-5}" 2>&1)
+		echo "$out" | grep -v '^fuzz: '
+		p=$(echo "$out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+		f=$(echo "$out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+		if [ -z "$p" ]; then
+			failed=$((failed + 1))
+		else
+			passed=$((passed + p))
+			failed=$((failed + f))
+		fi
+		continue ;;
 	esac
 	build=$(cd "$build" && pwd)
 	echo "== unit tests ($build)"

@@ -52,10 +52,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <http_parser.h>
 #include <jansson.h>
 #include <uv.h>
 
+#include "http/hparse.h"
 #include "mlp.h"
 #include "util/err.h"
 #include "util/htab.h"
@@ -124,7 +124,7 @@ struct conn {
 	uv_tcp_t tcp;
 	struct worker *w;
 	struct conn *prev, *next;
-	http_parser parser;
+	struct hparse parser;
 	char url[SRV_MAX_URL + 1];
 	size_t url_len;
 	char hname[8]; /* the current header name, if short */
@@ -418,7 +418,8 @@ static json_t *stats(const struct server *srv)
 static int route(struct conn *c, json_t **out, const char **allow)
 {
 	struct worker *w = c->w;
-	int method = c->parser.method, loaded;
+	const char *method = hparse_method(&c->parser);
+	int loaded;
 	size_t plen = strcspn(c->url, "?");
 
 	loaded = uv_hrtime() >= w->srv->ready_at;
@@ -433,21 +434,21 @@ static int route(struct conn *c, json_t **out, const char **allow)
 	}
 	if (plen == 7 && memcmp(c->url, "/health", 7) == 0) {
 		*allow = "GET";
-		if (method != HTTP_GET)
+		if (strcmp(method, "GET") != 0)
 			goto not_allowed;
 		*out = json_pack("{s:s}", "status", loaded ? "ok" : "loading");
 		return loaded ? 200 : 503;
 	}
 	if (plen == 6 && memcmp(c->url, "/stats", 6) == 0) {
 		*allow = "GET";
-		if (method != HTTP_GET)
+		if (strcmp(method, "GET") != 0)
 			goto not_allowed;
 		*out = stats(w->srv);
 		return 200;
 	}
 	if (plen == 8 && memcmp(c->url, "/predict", 8) == 0) {
 		*allow = "POST";
-		if (method != HTTP_POST)
+		if (strcmp(method, "POST") != 0)
 			goto not_allowed;
 		if (!loaded) {
 			*out = error_body("loading", "the model is loading");
@@ -460,7 +461,7 @@ static int route(struct conn *c, json_t **out, const char **allow)
 	return 404;
 not_allowed:
 	*out = error_body("method_not_allowed", "%s wants %s, not %s", c->url,
-			  *allow, http_method_str(c->parser.method));
+			  *allow, method);
 	return 405;
 }
 
@@ -515,7 +516,7 @@ static void on_write(uv_write_t *req, int status)
 		conn_close(c);
 		return;
 	}
-	http_parser_pause(&c->parser, 0);
+	hparse_pause(&c->parser, false);
 	c->rest = NULL;
 	if (rest != NULL)
 		conn_feed(c, rest, c->rest_len);
@@ -529,7 +530,7 @@ static void respond(struct conn *c, int status, json_t *body,
 {
 	uv_buf_t bufs[3];
 	int keep = !c->close_after && !c->w->stopping &&
-		   http_should_keep_alive(&c->parser);
+		   hparse_keep_alive(&c->parser);
 	size_t len;
 
 	c->wbody = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(6));
@@ -541,7 +542,7 @@ static void respond(struct conn *c, int status, json_t *body,
 	snprintf(c->head, sizeof(c->head),
 		 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 		 "Content-Length: %zu\r\nConnection: %s\r\n%s%s%s\r\n",
-		 status, http_status_str((enum http_status)status), len + 1,
+		 status, hparse_reason(status), len + 1,
 		 keep ? "keep-alive" : "close", allow ? "Allow: " : "",
 		 allow ? allow : "", allow ? "\r\n" : "");
 	bufs[0] = uv_buf_init(c->head, (unsigned)strlen(c->head));
@@ -571,7 +572,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 }
 
-static int on_message_begin(http_parser *p)
+static int on_message_begin(struct hparse *p)
 {
 	struct conn *c = p->data;
 
@@ -584,7 +585,7 @@ static int on_message_begin(http_parser *p)
 	return 0;
 }
 
-static int on_url(http_parser *p, const char *at, size_t len)
+static int on_url(struct hparse *p, const char *at, size_t len)
 {
 	struct conn *c = p->data;
 
@@ -598,7 +599,7 @@ static int on_url(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int on_header_field(http_parser *p, const char *at, size_t len)
+static int on_header_field(struct hparse *p, const char *at, size_t len)
 {
 	struct conn *c = p->data;
 
@@ -612,7 +613,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int on_header_value(http_parser *p, const char *at, size_t len)
+static int on_header_value(struct hparse *p, const char *at, size_t len)
 {
 	struct conn *c = p->data;
 
@@ -623,19 +624,19 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int on_headers_complete(http_parser *p)
+static int on_headers_complete(struct hparse *p)
 {
 	struct conn *c = p->data;
 	uv_buf_t b = uv_buf_init((char *)continue_line,
 				 sizeof(continue_line) - 1);
 
-	if (c->expect_continue && p->content_length <= SRV_MAX_BODY &&
+	if (c->expect_continue && hparse_length(p) <= SRV_MAX_BODY &&
 	    uv_write(&c->creq, (uv_stream_t *)&c->tcp, &b, 1, NULL) < 0)
 		return 1;
 	return 0;
 }
 
-static int on_body(http_parser *p, const char *at, size_t len)
+static int on_body(struct hparse *p, const char *at, size_t len)
 {
 	struct conn *c = p->data;
 
@@ -654,17 +655,17 @@ static int on_body(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int on_message_complete(http_parser *p)
+static int on_message_complete(struct hparse *p)
 {
 	struct conn *c = p->data;
 
 	c->in_message = 0;
 	c->request_ready = 1;
-	http_parser_pause(p, 1);
+	hparse_pause(p, true);
 	return 0;
 }
 
-static const http_parser_settings parser_settings = {
+static const struct hparse_settings parser_settings = {
 	.on_message_begin = on_message_begin,
 	.on_url = on_url,
 	.on_header_field = on_header_field,
@@ -676,8 +677,8 @@ static const http_parser_settings parser_settings = {
 
 static void conn_feed(struct conn *c, const char *data, size_t len)
 {
-	size_t n = http_parser_execute(&c->parser, &parser_settings, data, len);
-	enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+	size_t n = hparse_execute(&c->parser, data, len);
+	enum hparse_error e = hparse_error(&c->parser);
 	const char *allow;
 	json_t *body;
 	int status;
@@ -691,7 +692,7 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
 			c->rest_len = len - n;
 		}
 		uv_read_stop((uv_stream_t *)&c->tcp);
-		if (c->parser.upgrade) /* no protocol switch here */
+		if (hparse_upgrade(&c->parser)) /* no protocol switch here */
 			c->close_after = 1;
 		atomic_fetch_add_explicit(&c->w->requests, 1,
 					  memory_order_relaxed);
@@ -700,12 +701,12 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
 		c->body = NULL;
 		c->body_len = c->body_cap = 0;
 		respond(c, status, body, status == 405 ? allow : NULL);
-	} else if (e != HPE_OK) {
+	} else if (e != HPARSE_OK) {
 		uv_read_stop((uv_stream_t *)&c->tcp);
 		c->close_after = 1;
 		respond(c, 400,
 			error_body("bad_request", "malformed HTTP: %s",
-				   http_errno_description(e)),
+				   hparse_error_text(&c->parser)),
 			NULL);
 	}
 }
@@ -726,8 +727,7 @@ static void on_connection(uv_stream_t *server, int status)
 	w->conns = c;
 	w->nconns++;
 	uv_tcp_init(&w->loop, &c->tcp);
-	http_parser_init(&c->parser, HTTP_REQUEST);
-	c->parser.data = c;
+	hparse_init(&c->parser, HPARSE_REQUEST, &parser_settings, c);
 	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 ||
 	    w->nconns > SRV_MAX_CONNS) {
 		conn_close(c);

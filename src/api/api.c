@@ -1,11 +1,11 @@
 /* api.c - the REST API's routes; see api.h and docs/api.md. */
 #include <jansson.h>
-#include <openssl/crypto.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_tokens.h"
 #include "util/fault.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -59,6 +59,7 @@ void api_reply_fault(struct api_call *c, const struct fault *f)
 		status = 507;
 		code = "InsufficientStorage";
 		break;
+	case MDS_E_UNAVAIL:
 	case MDS_E_DB:
 		status = 503;
 		code = "ServiceUnavailable";
@@ -120,6 +121,7 @@ static const struct api_route *const tables[] = {
 	oci_routes,
 	oci_open_routes,
 	alertmanager_routes,
+	tokens_routes,
 };
 
 /* Matches path against pattern, copying the '*' segments into id and
@@ -148,21 +150,95 @@ static bool match(const char *pattern, const char *path, char *id, char *sub,
 	return *path == '\0' || (path[0] == '/' && path[1] == '\0');
 }
 
-static bool authorized(const struct api *api, const char *header)
-{
-	size_t n = strlen(api->token);
+/* Who may call a route. */
+enum api_access {
+	API_OPEN,  /* anyone, without a token: nothing secret in it */
+	API_READ,  /* any token, read-only included */
+	API_WRITE, /* a full token: the route changes state */
+	API_ADMIN, /* only the data directory's token */
+};
 
-	if (header == NULL || strncmp(header, "Bearer ", 7) != 0)
+/*
+ * Every route needs a token. By default a GET needs any one (API_READ) and
+ * every other method a full one (API_WRITE); these are the exceptions, in
+ * one place so that what is open can be read at a glance.
+ */
+static const struct {
+	const char *method, *pattern;
+	enum api_access access;
+} access_rules[] = {
+	/* Liveness probes (a load balancer, systemd, the harness waiting for
+	 * start) carry no token; the answer is status, version and cgroup
+	 * mode only. */
+	{ "GET", "/v1/health", API_OPEN },
+	/* The dashboard's files: static, the same in every binary. Its data
+	 * comes from the routes below, with the token the page asks for. */
+	{ "GET", "/ui", API_OPEN },
+	{ "GET", "/ui/*", API_OPEN },
+	/* OCI Notifications' CUSTOM_HTTPS subscriptions call it without
+	 * mdscale's token; it accepts only what the receiver allows
+	 * (api_oci.c, notify/oci_receiver.h): confirmed topics, enabled by a
+	 * full token through /v1/oci/receivers. */
+	{ "POST", "/v1/oci/notifications/*", API_OPEN },
+	/* A POST that only reads. */
+	{ "POST", "/v1/metrics/query", API_READ },
+	{ "GET", "/v1/tokens", API_ADMIN },
+	{ "POST", "/v1/tokens", API_ADMIN },
+	{ "GET", "/v1/tokens/*", API_ADMIN },
+	{ "DELETE", "/v1/tokens/*", API_ADMIN },
+	{ "POST", "/v1/tokens/*/rotate", API_ADMIN },
+};
+
+static enum api_access access_of(const struct api_route *r)
+{
+	for (size_t i = 0; i < sizeof(access_rules) / sizeof(access_rules[0]);
+	     i++)
+		if (strcmp(access_rules[i].method, r->method) == 0 &&
+		    strcmp(access_rules[i].pattern, r->pattern) == 0)
+			return access_rules[i].access;
+	return strcmp(r->method, "GET") == 0 ? API_READ : API_WRITE;
+}
+
+/* Whether the caller may call route r; if not, answers 401 or 403 naming
+ * why and returns false. */
+static bool allowed(struct api_call *c, const struct api_route *r)
+{
+	enum api_access need = access_of(r);
+	enum api_role role;
+
+	if (need == API_OPEN)
+		return true;
+	role = tokens_role(c->api->tokens, c->req->authorization);
+	if (role == API_ROLE_NONE) {
+		api_reply_error(c, 401, "NotAuthenticated", NULL,
+				"this request needs 'Authorization: Bearer "
+				"<token>' (the token is in the daemon's data "
+				"directory, or one issued by POST /v1/tokens)");
 		return false;
-	header += 7;
-	return strlen(header) == n && CRYPTO_memcmp(header, api->token, n) == 0;
+	}
+	if (need == API_ADMIN && role != API_ROLE_ADMIN) {
+		api_reply_error(c, 403, "NotAuthorized", NULL,
+				"managing tokens needs the data directory's "
+				"token (the administrator's)");
+		return false;
+	}
+	if (need == API_WRITE && role == API_ROLE_READ) {
+		char msg[300];
+
+		snprintf(msg, sizeof(msg),
+			 "this token is read-only: %s %.200s changes state "
+			 "and needs a full token", r->method, c->req->path);
+		api_reply_error(c, 403, "NotAuthorized", NULL, msg);
+		return false;
+	}
+	return true;
 }
 
 void api_handle(void *arg, struct http_req *req)
 {
 	struct api_call c = { .api = arg, .req = req };
 	const struct api_route *r = NULL;
-	bool path_known = false, open = false;
+	bool path_known = false;
 	json_error_t jerr;
 
 	for (size_t t = 0; r == NULL && t < sizeof(tables) / sizeof(tables[0]);
@@ -174,7 +250,6 @@ void api_handle(void *arg, struct http_req *req)
 			path_known = true;
 			if (strcmp(x->method, req->method) == 0) {
 				r = x;
-				open = tables[t] == oci_open_routes;
 				break;
 			}
 		}
@@ -188,19 +263,8 @@ void api_handle(void *arg, struct http_req *req)
 				    "no such API path");
 		return;
 	}
-	if (strcmp(req->method, "GET") != 0 && !open &&
-	    !authorized(c.api, req->authorization)) {
-		api_reply_error(&c, 401, "NotAuthenticated", NULL,
-			    "this request needs 'Authorization: Bearer "
-			    "<token>' (the token is in the daemon's data "
-			    "directory)");
+	if (!allowed(&c, r))
 		return;
-	}
-	if (req->body_too_large) {
-		api_reply_error(&c, 413, "PayloadTooLarge", NULL,
-			    "the request body is too large");
-		return;
-	}
 	if (strcmp(req->method, "POST") == 0 ||
 	    strcmp(req->method, "PUT") == 0) {
 		c.body = json_loadb(req->body, req->body_len,

@@ -1,10 +1,13 @@
 /*
  * api.h - the REST API: routes requests to the modules, checks the bearer
- * token on every request that changes state, and turns refusals into JSON
+ * token on every request but the few open ones, and turns refusals into JSON
  * errors (see docs/api.md).
  *
  * Each module brings its own table of routes (struct api_route) and
  * answers through api_reply() and friends; api.c holds the list of tables.
+ * Who may call what is one table in api.c (access_rules): by default a GET
+ * needs any token and every other method a full one; what each token may
+ * do is in api_tokens.h.
  */
 #ifndef MDS_API_H
 #define MDS_API_H
@@ -25,6 +28,8 @@ struct gateway;
 struct looplag;
 struct oci_receiver;
 struct alertmanager;
+struct whsig_seen;
+struct tokens;
 
 /* The daemon's modules, as the routes see them. Borrowed. */
 struct api {
@@ -36,12 +41,14 @@ struct api {
 	struct logging *logging;
 	struct oci_receiver *oci_receiver;
 	const struct config *config;
-	const char *token;       /* the bearer token */
+	struct tokens *tokens;   /* who may call; see api_tokens.h */
 	const char *cgroup_name; /* "v1", "v2" or "none", for /v1/health */
 	struct gateway *gateway; /* for /metrics; may be NULL */
 	struct looplag *looplag; /* for /metrics; may be NULL */
 	struct alertmanager *alertmanager; /* NULL while stopping */
 	double start_time_s;     /* the daemon's start, Unix seconds */
+	struct whsig_seen *webhook_seen; /* receivers' replay check; owned
+					    by the daemon */
 };
 
 /* One request on its way through a route. */
@@ -101,12 +108,26 @@ int api_autoscale_setup(struct api *api, const char *deployment_id,
 			const struct policy *p, json_t **out,
 			struct fault *f);
 
+/* What the API shows instead of a secret environment value. */
+#define API_SECRET_PLACEHOLDER "(secret)"
+
 struct autoscale_removed;
 
 /* What autoscale_teardown() deleted, as the API says it:
  * {"alarmIds": [...], "topicId", "subscriptionId"} (null for none). A new
  * reference. */
 json_t *api_autoscale_removed(const struct autoscale_removed *r);
+
+/*
+ * For mdscale's own webhook receivers: when config's webhookReceiver
+ * secret is set and enabled (the receiver's flag in that section) is not
+ * 0, checks the request's Standard Webhooks signature, timestamp (within
+ * toleranceSeconds) and id (never seen before). Returns 0 to go on, or a
+ * negative code after answering 401 (unsigned, bad signature, stale), 409
+ * (a replayed id) or 429 (too many ids inside the window) with a JSON
+ * error.
+ */
+int api_webhook_verify(struct api_call *c, int enabled);
 
 /* The http_server handler; arg is a struct api *. */
 void api_handle(void *arg, struct http_req *req);
@@ -130,5 +151,8 @@ extern const struct api_route oci_routes[];
  * (oci_receiver.h). */
 extern const struct api_route oci_open_routes[];
 extern const struct api_route alertmanager_routes[];
+extern const struct api_route tokens_routes[];
+/* The field table of POST /v1/tokens. Static storage. */
+const struct field *api_token_fields(void);
 
 #endif

@@ -7,7 +7,9 @@
  * an unknown topic 404, and nothing changes. ?resourceLabel=NAME names the
  * label whose value becomes the messages' resourceId (default
  * "deployment", the label of mdscale's own metrics). Like every POST, it
- * needs the bearer token (Alertmanager's http_config.authorization).
+ * needs the bearer token (Alertmanager's http_config.authorization), and,
+ * when the configuration's webhookReceiver has a secret, a Standard
+ * Webhooks signature that is fresh and not a replay (api_webhook_verify()).
  */
 #include <ctype.h>
 #include <stdbool.h>
@@ -298,6 +300,8 @@ static void receive(struct api_call *c)
 				"([a-zA-Z_][a-zA-Z0-9_]*, at most 127 bytes)");
 		return;
 	}
+	if (api_webhook_verify(c, c->api->config->receiver.alertmanager) != 0)
+		return;
 	if (parse(c->body, &p, &f) != 0) {
 		api_reply_fault(c, &f);
 		goto out;

@@ -49,6 +49,16 @@ static json_t *command_json(const struct deploy_view *v)
 	return a;
 }
 
+static bool is_secret(const struct deploy_view *v, const char *name)
+{
+	for (size_t i = 0; i < v->nsecret; i++)
+		if (strcmp(v->secret[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* The environment as the API shows it: a secret value never leaves the
+ * daemon, only the placeholder does. */
 static json_t *env_json(const struct deploy_view *v)
 {
 	json_t *o = json_object();
@@ -57,7 +67,11 @@ static json_t *env_json(const struct deploy_view *v)
 		const char *eq = strchr(v->env[i], '=');
 		char *k = xstrndup(v->env[i], (size_t)(eq - v->env[i]));
 
-		json_object_set_new(o, k, json_string(eq + 1));
+		if (is_secret(v, k))
+			json_object_set_new(o, k, json_pack("{s:s, s:b}",
+				"value", API_SECRET_PLACEHOLDER, "secret", 1));
+		else
+			json_object_set_new(o, k, json_string(eq + 1));
 		free(k);
 	}
 	return o;
@@ -79,6 +93,8 @@ json_t *api_deploy_view_json(const struct deploy_view *v)
 		      "timeCreated", jsonx_time(v->created_ms), "timeUpdated",
 		      jsonx_time(v->updated_ms), "currentWorkRequestId",
 		      str_or_null(v->wr_id));
+	json_object_set_new(o, "replayNonIdempotent",
+			    json_boolean(v->replay_all));
 	json_object_set_new(o, "endpoint", json_string(v->endpoint));
 	for (size_t i = 0; i < v->ninst; i++)
 		json_array_append_new(arr, inst_json(&v->inst[i]));
@@ -158,6 +174,12 @@ struct body_command {
 	bool shell;
 };
 
+/* The environment of a POST /v1/deployments body. */
+struct body_env {
+	char **env;    /* "NAME=value", new (xstrvfree) */
+	char **secret; /* the NAMEs given as {"value", "secret": true}, new */
+};
+
 /* A POST /v1/deployments body. */
 struct create_body {
 	char name[DEPLOY_NAME_MAX + 1];
@@ -165,9 +187,10 @@ struct create_body {
 	char shape[SHAPE_NAME_MAX + 1];
 	uint32_t count;
 	char health_path[DEPLOY_HEALTH_PATH_MAX + 1];
-	char **env; /* "NAME=value", new (xstrvfree) */
+	struct body_env env;
 	uint32_t ready_timeout_s;
 	uint32_t drain_timeout_s;
+	bool replay_all;
 };
 
 /* A PUT /v1/deployments/{id} body. */
@@ -218,14 +241,42 @@ static int parse_command(const json_t *v, void *dst, const struct field *fd,
 	return 0;
 }
 
+/* One variable given as an object: {"value": "...", "secret": true}. The
+ * field blamed is the environment (path), as for a bad string; item names
+ * the variable in the message. */
+static int check_env_object(const json_t *x, const char *path,
+			    const char *item, struct fault *f)
+{
+	const char *k;
+	json_t *m;
+
+	if (!json_is_object(x))
+		return fault_set(f, MDS_E_INVAL, path,
+				 "%s must be a string or an object "
+				 "{\"value\", \"secret\"}", item);
+	json_object_foreach((json_t *)x, k, m) {
+		if (strcmp(k, "value") != 0 && strcmp(k, "secret") != 0)
+			return fault_set(f, MDS_E_INVAL, path,
+					 "unknown field '%s.%s'", item, k);
+	}
+	if (!json_is_string(json_object_get(x, "value")))
+		return fault_set(f, MDS_E_INVAL, path,
+				 "%s.value must be a string", item);
+	m = json_object_get(x, "secret");
+	if (m != NULL && !json_is_boolean(m))
+		return fault_set(f, MDS_E_INVAL, path,
+				 "%s.secret must be true or false", item);
+	return 0;
+}
+
 static int parse_env(const json_t *v, void *dst, const struct field *fd,
 		     const char *path, struct fault *f)
 {
-	char ***env = dst;
+	struct body_env *env = dst;
 	char item[FIELD_PATH_MAX];
 	const char *key;
 	json_t *x;
-	size_t n = 0;
+	size_t n = 0, ns = 0;
 
 	(void)fd;
 	if (!json_is_object(v))
@@ -240,13 +291,21 @@ static int parse_env(const json_t *v, void *dst, const struct field *fd,
 			return fault_set(f, MDS_E_INVAL, path,
 					 "%s: a name must be non-empty and "
 					 "must not hold '='", item);
-		if (!json_is_string(x)) /* the field is the object */
-			return fault_set(f, MDS_E_INVAL, path,
-					 "%s must be a string", item);
+		if (json_is_string(x))
+			continue;
+		if (check_env_object(x, path, item, f) != 0)
+			return MDS_E_INVAL;
 	}
-	*env = xcalloc(json_object_size(v) + 1, sizeof(char *));
-	json_object_foreach((json_t *)v, key, x)
-		(*env)[n++] = xasprintf("%s=%s", key, json_string_value(x));
+	env->env = xcalloc(json_object_size(v) + 1, sizeof(char *));
+	env->secret = xcalloc(json_object_size(v) + 1, sizeof(char *));
+	json_object_foreach((json_t *)v, key, x) {
+		const json_t *val = json_is_string(x)
+			? x : json_object_get(x, "value");
+
+		env->env[n++] = xasprintf("%s=%s", key, json_string_value(val));
+		if (json_is_true(json_object_get(x, "secret")))
+			env->secret[ns++] = xstrdup(key);
+	}
 	return 0;
 }
 
@@ -274,7 +333,7 @@ static const struct field create_fields[] = {
 	  .doc = "default /health; starts with /" },
 	{ .name = "environment", .type = FIELD_CUSTOM,
 	  FIELD_AT(struct create_body, env), .parse = parse_env,
-	  .doc = "an object of strings" },
+	  .doc = "an object of strings, or of {\"value\", \"secret\"}" },
 	{ .name = "readyTimeoutSeconds", .type = FIELD_INTEGER,
 	  FIELD_AT(struct create_body, ready_timeout_s),
 	  .min = DEPLOY_READY_TIMEOUT_MIN, .max = DEPLOY_READY_TIMEOUT_MAX,
@@ -282,6 +341,12 @@ static const struct field create_fields[] = {
 	{ .name = "drainTimeoutSeconds", .type = FIELD_INTEGER,
 	  FIELD_AT(struct create_body, drain_timeout_s), .min = 0,
 	  .max = DEPLOY_DRAIN_TIMEOUT_MAX, .doc = "default from the config" },
+	{ .name = "replayNonIdempotent", .type = FIELD_BOOL,
+	  FIELD_AT(struct create_body, replay_all),
+	  .doc = "default false: when a kept-alive connection to an instance "
+		 "dies before answering, the gateway replays only what was "
+		 "not sent or is idempotent (never a POST), as nginx; true "
+		 "replays POST and PATCH too" },
 	FIELD_END
 };
 
@@ -308,9 +373,11 @@ const struct field *api_deployment_update_fields(void)
 static void create_body_free(struct create_body *b)
 {
 	xstrvfree(b->command.argv);
-	xstrvfree(b->env);
+	xstrvfree(b->env.env);
+	xstrvfree(b->env.secret);
 	b->command.argv = NULL;
-	b->env = NULL;
+	b->env.env = NULL;
+	b->env.secret = NULL;
 }
 
 /* Turns a POST body into a deploy_spec that borrows from b (which the
@@ -332,9 +399,13 @@ static int body_spec(json_t *body, struct create_body *b,
 	s->argv = (const char *const *)b->command.argv;
 	s->argc = b->command.argc;
 	s->shell = b->command.shell;
-	s->env = (const char *const *)b->env;
-	for (s->nenv = 0; b->env != NULL && b->env[s->nenv] != NULL;)
+	s->env = (const char *const *)b->env.env;
+	for (s->nenv = 0; b->env.env != NULL && b->env.env[s->nenv] != NULL;)
 		s->nenv++;
+	s->secret = (const char *const *)b->env.secret;
+	for (s->nsecret = 0;
+	     b->env.secret != NULL && b->env.secret[s->nsecret] != NULL;)
+		s->nsecret++;
 	if (fields_given(create_fields, seen, "instanceShapeName"))
 		s->shape = b->shape;
 	s->has_count = fields_given(create_fields, seen, "instanceCount");
@@ -347,6 +418,7 @@ static int body_spec(json_t *body, struct create_body *b,
 	s->has_drain_timeout =
 		fields_given(create_fields, seen, "drainTimeoutSeconds");
 	s->drain_timeout_s = b->drain_timeout_s;
+	s->replay_all = b->replay_all;
 	return 0;
 }
 

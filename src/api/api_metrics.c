@@ -455,6 +455,36 @@ static void process(struct out *o, struct api *api)
 		       "seconds.", api->start_time_s);
 }
 
+/* What the metrics store costs. */
+static void store_figures(struct out *o, struct monitoring *m)
+{
+	struct monitoring_store_stats st;
+
+	if (m == NULL)
+		return;
+	monitoring_store_stats(m, &st);
+	family(o, "mdscale_metrics_series", "gauge",
+	       "Series in the metrics store.");
+	sample(o, "mdscale_metrics_series", NULL, (double)st.series);
+	family(o, "mdscale_metrics_store_bytes", "gauge",
+	       "Memory the metrics store holds, interned strings included.");
+	sample(o, "mdscale_metrics_store_bytes", NULL,
+	       (double)st.memory_bytes);
+	family(o, "mdscale_metrics_string_bytes", "gauge",
+	       "Interned namespaces, names and dimension keys and values.");
+	sample(o, "mdscale_metrics_string_bytes", NULL,
+	       (double)st.string_bytes);
+	family(o, "mdscale_metrics_log_bytes", "gauge",
+	       "Size of the metrics log on disk (DATA/metrics.log).");
+	sample(o, "mdscale_metrics_log_bytes", NULL, (double)st.log_bytes);
+	family(o, "mdscale_metrics_loading", "gauge",
+	       "1 while the metrics log is being read at start, then 0.");
+	sample(o, "mdscale_metrics_loading", NULL, st.loading);
+	family(o, "mdscale_metrics_load_seconds", "gauge",
+	       "How long reading the metrics log at start took.");
+	sample(o, "mdscale_metrics_load_seconds", NULL, st.load_ns / 1e9);
+}
+
 /* The daemon's own figures beside the process ones. */
 static void daemon_figures(struct out *o, struct api *api)
 {
@@ -486,6 +516,7 @@ static void metrics(struct api_call *c)
 	deployments(&o, api, deps);
 	gateway(&o, api->gateway, deps);
 	alarms(&o, api->monitoring);
+	store_figures(&o, api->monitoring);
 	deliveries(&o, api->notifications);
 	if (api->deploy != NULL)
 		workrequests(&o, api->deploy);

@@ -5,7 +5,9 @@
  * CUSTOM_HTTPS subscription calls; it is the only route that changes state
  * without the bearer token, so it accepts only what oci_receiver.h allows.
  * /v1/oci/receivers/{topic} (token required to change) enables it per
- * topic. See docs/notifications.md.
+ * topic. See docs/notifications.md. With webhookReceiver's secret set (and
+ * its ociNotifications flag not false), a request must also carry a fresh
+ * Standard Webhooks signature (api_webhook_verify()).
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -109,6 +111,8 @@ static void receive(struct api_call *c)
 	int rc;
 
 	if (!available(c))
+		return;
+	if (api_webhook_verify(c, c->api->config->receiver.oci) != 0)
 		return;
 	if (!json_is_object(c->body)) {
 		api_reply_error(c, 400, "InvalidParameter", NULL,

@@ -219,6 +219,33 @@ static const struct cli_cmd cli_cmds[] = {
 		.exec = cli_topic_publish,
 	},
 	{
+		.name = "token create",
+		.usage = "[--name NAME] [--read-only]",
+		.help = "Issues an API token and prints it, once.\n"
+			"--read-only: the token may read everything and change "
+			"nothing.\nNeeds the data directory's token.",
+		.exec = cli_token_create,
+	},
+	{
+		.name = "token list",
+		.usage = "",
+		.help = "Lists the issued tokens (never their secrets).",
+		.exec = cli_token_list,
+	},
+	{
+		.name = "token rotate",
+		.usage = "ID",
+		.help = "Gives a token a new secret and prints it, once; the old "
+			"one stops working.",
+		.exec = cli_token_rotate,
+	},
+	{
+		.name = "token revoke",
+		.usage = "ID",
+		.help = "Revokes a token: it stops working at once.",
+		.exec = cli_token_revoke,
+	},
+	{
 		.name = "subscription create",
 		.usage = "--topic ID|NAME --protocol FUNCTION|HTTPS|HTTP|COMMAND\n"
 			 "\t(--endpoint FUNCTION-OR-URL | --command ARG [--command ARG ...])\n"
@@ -414,7 +441,8 @@ const struct cli_cmd *cli_cmd_at(size_t i)
 }
 
 static const struct cli_opt global_opts[] = {
-	{"url", 1}, {"token", 1}, {"data", 1}, {"output", 1}, {NULL, 0},
+	{"url", 1}, {"token", 1}, {"data", 1}, {"output", 1}, {"cacert", 1},
+	{NULL, 0},
 };
 
 static const char global_usage[] =
@@ -424,6 +452,8 @@ static const char global_usage[] =
 	"  --token TOKEN          the API token (else $MDSCALE_TOKEN, else "
 	"DIR/token)\n"
 	"  --data DIR             the daemon's data directory\n"
+	"  --cacert FILE          PEM certificates to trust for an https:// URL\n"
+	"                         (else $MDSCALE_CACERT, else the system's)\n"
 	"  -o, --output FORMAT    table (the default), wide, json, yaml,\n"
 	"                         name (the ids), or jsonpath=TEMPLATE\n"
 	"                         ('{.items[*].id}'); with all but the tables,\n"
@@ -587,6 +617,9 @@ static int set_global(struct cli_ctx *ctx, int which, const char *value)
 		break;
 	case 2:
 		ctx->data_dir = value;
+		break;
+	case 4:
+		ctx->cacert = value;
 		break;
 	default:
 		return set_output(ctx, value);

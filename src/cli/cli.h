@@ -51,11 +51,13 @@ enum cli_output {
 struct cli_ctx {
 	const struct cli_cmd *cmd; /* the running command; NULL before dispatch */
 	const char *url;           /* --url, else resolved on the first request */
-	const char *token;         /* --token, else resolved for POST/PUT/DELETE */
+	const char *token;         /* --token, else resolved at the first request */
 	const char *data_dir;      /* --data, where the token file is */
+	const char *cacert;        /* --cacert, else $MDSCALE_CACERT, or NULL */
 	enum cli_output output;
 	const char *jsonpath;      /* the template of -o jsonpath=TEMPLATE */
 	char *url_owned;           /* the resolved base URL, without a final '/' */
+	char *socket_owned;        /* the daemon's Unix socket, if used */
 	char *token_owned;         /* the token read from the token file */
 	char *token_note;          /* why no token file could be read, if so */
 	int token_tried;           /* the token file has been looked at */
@@ -183,8 +185,7 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /*
  * Sends one request to the daemon: method ("GET", "POST", ...), path below
  * the base URL ("/v1/shapes", already escaped), body serialized if not NULL
- * (borrowed). Adds the bearer token to every request but GET when one can be
- * found. Returns 0 once any HTTP response arrived, with *status set and
+ * (borrowed). Adds the bearer token to every request when one can be found. Returns 0 once any HTTP response arrived, with *status set and
  * *json the parsed body (NULL when empty or not JSON on an error status; the
  * caller decrefs it). Returns MDS_E_UNAVAIL when the daemon cannot be
  * reached, MDS_E_INVAL for a bad base URL, MDS_E_LIMIT for a body over
@@ -344,6 +345,10 @@ int cli_topic_list(struct cli_ctx *ctx, int argc, char **argv);
 int cli_topic_get(struct cli_ctx *ctx, int argc, char **argv);
 int cli_topic_delete(struct cli_ctx *ctx, int argc, char **argv);
 int cli_topic_publish(struct cli_ctx *ctx, int argc, char **argv);
+int cli_token_create(struct cli_ctx *ctx, int argc, char **argv);
+int cli_token_list(struct cli_ctx *ctx, int argc, char **argv);
+int cli_token_rotate(struct cli_ctx *ctx, int argc, char **argv);
+int cli_token_revoke(struct cli_ctx *ctx, int argc, char **argv);
 
 int cli_subscription_create(struct cli_ctx *ctx, int argc, char **argv);
 int cli_subscription_list(struct cli_ctx *ctx, int argc, char **argv);

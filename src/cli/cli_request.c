@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -37,7 +38,23 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return size * nmemb;
 }
 
-/* Sets ctx->url_owned from --url, $MDSCALE_URL or the default. */
+/* With no URL given, the daemon of the data directory is reached over its
+ * Unix socket when it has one: the way in that no TCP client can take. */
+static void resolve_socket(struct cli_ctx *ctx)
+{
+	char *dir = ctx->data_dir == NULL ? paths_default_data_dir() : NULL;
+	char *path = paths_api_socket(ctx->data_dir != NULL ? ctx->data_dir
+							    : dir);
+
+	if (access(path, W_OK) == 0)
+		ctx->socket_owned = path;
+	else
+		free(path);
+	free(dir);
+}
+
+/* Sets ctx->url_owned from --url, $MDSCALE_URL or the default (then maybe
+ * ctx->socket_owned too). */
 static int resolve_url(struct cli_ctx *ctx)
 {
 	const char *u = ctx->url;
@@ -47,8 +64,10 @@ static int resolve_url(struct cli_ctx *ctx)
 		return 0;
 	if (u == NULL)
 		u = getenv("MDSCALE_URL");
-	if (u == NULL || *u == '\0')
+	if (u == NULL || *u == '\0') {
 		u = CLI_DEFAULT_URL;
+		resolve_socket(ctx);
+	}
 	if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) {
 		mds_diag(ctx->diag, sizeof ctx->diag,
 			"bad URL '%s': it must start with http:// or https://",
@@ -124,6 +143,37 @@ static int check_token(struct cli_ctx *ctx, const char *token)
 	return 0;
 }
 
+/* An https:// daemon with its own certificate authority: --cacert, else
+ * $MDSCALE_CACERT; without either, libcurl's default trust store. */
+static void set_cacert(struct cli_ctx *ctx, CURL *c)
+{
+	const char *f = ctx->cacert;
+
+	if (f == NULL || *f == '\0')
+		f = getenv("MDSCALE_CACERT");
+	if (f != NULL && *f != '\0')
+		curl_easy_setopt(c, CURLOPT_CAINFO, f);
+}
+
+/* Adds "Authorization: Bearer <token>" to *headers when a token can be
+ * found; *auth gets the header line (the caller frees it). Returns 0 or
+ * MDS_E_INVAL for a token that cannot go into a header. */
+static int add_token(struct cli_ctx *ctx, struct curl_slist **headers,
+	char **auth)
+{
+	int rc;
+
+	resolve_token(ctx);
+	if (ctx->token == NULL)
+		return 0;
+	rc = check_token(ctx, ctx->token);
+	if (rc != 0)
+		return rc;
+	*auth = xasprintf("Authorization: Bearer %s", ctx->token);
+	*headers = curl_slist_append(*headers, *auth);
+	return 0;
+}
+
 int cli_request(struct cli_ctx *ctx, const char *method, const char *path,
 	const json_t *body, long *status, json_t **json)
 {
@@ -154,15 +204,10 @@ int cli_request(struct cli_ctx *ctx, const char *method, const char *path,
 	}
 	url = xasprintf("%s%s", ctx->url_owned, path);
 	headers = curl_slist_append(headers, "Accept: application/json");
+	rc = add_token(ctx, &headers, &auth);
+	if (rc != 0)
+		goto out;
 	if (strcmp(method, "GET") != 0) {
-		resolve_token(ctx);
-		if (ctx->token != NULL) {
-			rc = check_token(ctx, ctx->token);
-			if (rc != 0)
-				goto out;
-			auth = xasprintf("Authorization: Bearer %s", ctx->token);
-			headers = curl_slist_append(headers, auth);
-		}
 		payload = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
 		if (payload != NULL) {
 			headers = curl_slist_append(headers,
@@ -173,10 +218,12 @@ int cli_request(struct cli_ctx *ctx, const char *method, const char *path,
 	if (headers == NULL)
 		abort(); /* curl_slist_append fails only without memory */
 	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, ctx->socket_owned);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	set_cacert(ctx, c);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "mdscale/" MDS_VERSION);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
@@ -273,7 +320,7 @@ int cli_request_stream(struct cli_ctx *ctx, const char *path,
 	char errbuf[CURL_ERROR_SIZE];
 	struct curl_slist *headers = NULL;
 	struct line_sink sink;
-	char *url = NULL;
+	char *url = NULL, *auth = NULL;
 	CURLcode cc;
 	CURL *c;
 	int rc;
@@ -301,13 +348,18 @@ int cli_request_stream(struct cli_ctx *ctx, const char *path,
 	sink.curl = c;
 	url = xasprintf("%s%s", ctx->url_owned, path);
 	headers = curl_slist_append(headers, "Accept: application/x-ndjson");
+	rc = add_token(ctx, &headers, &auth);
+	if (rc != 0)
+		goto out;
 	if (headers == NULL)
 		abort(); /* curl_slist_append fails only without memory */
 	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, ctx->socket_owned);
 	curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	set_cacert(ctx, c);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "mdscale/" MDS_VERSION);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
@@ -346,6 +398,7 @@ out:
 	if (ctx->curl != NULL)
 		curl_easy_reset(ctx->curl); /* it pointed at our buffers */
 	curl_slist_free_all(headers);
+	free(auth);
 	free(url);
 	buf_free(&sink.line);
 	buf_free(&sink.error);
@@ -358,6 +411,8 @@ void cli_request_cleanup(struct cli_ctx *ctx)
 		curl_easy_cleanup(ctx->curl);
 	ctx->curl = NULL;
 	free(ctx->url_owned);
+	free(ctx->socket_owned);
+	ctx->socket_owned = NULL;
 	free(ctx->token_owned);
 	free(ctx->token_note);
 	ctx->url_owned = NULL;

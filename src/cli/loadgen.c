@@ -33,10 +33,10 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include <http_parser.h>
 #include <uv.h>
 
 #include "cli/loadgen.h"
+#include "http/hparse.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/version.h"
@@ -234,6 +234,8 @@ int loadgen_sched_next(const struct loadgen_sched *s, struct loadgen_cursor *c,
 
 /* -- a run -- */
 
+static const struct hparse_settings response_settings;
+
 enum cstate { C_FREE, C_CONNECTING, C_IDLE, C_BUSY, C_CLOSING };
 
 struct conn {
@@ -241,7 +243,7 @@ struct conn {
 	uv_connect_t connect;
 	uv_write_t write;
 	uv_timer_t timer;   /* connect timeout, then the request's deadline */
-	http_parser parser;
+	struct hparse parser;
 	struct loadgen *lg;
 	struct conn *next;  /* free or idle stack */
 	uint64_t due;       /* the request in flight */
@@ -392,8 +394,7 @@ static void send_on(struct conn *c, uint64_t due)
 	c->state = C_BUSY;
 	c->done = false;
 	lg->nbusy++;
-	http_parser_init(&c->parser, HTTP_RESPONSE);
-	c->parser.data = c;
+	hparse_init(&c->parser, HPARSE_RESPONSE, &response_settings, c);
 	r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
 	if (r == UV_EAGAIN)
 		r = 0;
@@ -520,7 +521,7 @@ static void complete(struct conn *c)
 {
 	struct loadgen *lg = c->lg;
 	uint64_t now = now_ns(lg);
-	unsigned status = c->parser.status_code;
+	unsigned status = hparse_status(&c->parser);
 
 	uv_timer_stop(&c->timer);
 	lg->nbusy--;
@@ -538,7 +539,7 @@ static void complete(struct conn *c)
 	conn_ready(c);
 }
 
-static int on_headers_complete(http_parser *p)
+static int on_headers_complete(struct hparse *p)
 {
 	struct conn *c = p->data;
 
@@ -546,17 +547,17 @@ static int on_headers_complete(http_parser *p)
 	return c->lg->head_method ? 1 : 0;
 }
 
-static int on_message_complete(http_parser *p)
+static int on_message_complete(struct hparse *p)
 {
 	struct conn *c = p->data;
 
 	c->done = true;
-	c->keep_alive = http_should_keep_alive(p) != 0;
-	http_parser_pause(p, 1);
+	c->keep_alive = hparse_keep_alive(p);
+	hparse_pause(p, true);
 	return 0;
 }
 
-static const http_parser_settings response_settings = {
+static const struct hparse_settings response_settings = {
 	.on_headers_complete = on_headers_complete,
 	.on_message_complete = on_message_complete,
 };
@@ -574,17 +575,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	if (nread > 0) {
-		http_parser_execute(&c->parser, &response_settings, buf->base,
-				    (size_t)nread);
+		hparse_execute(&c->parser, buf->base, (size_t)nread);
 		if (c->done)
 			complete(c);
-		else if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK)
+		else if (hparse_error(&c->parser) != HPARSE_OK)
 			conn_fail(c, LOADGEN_FAIL_OTHER);
 		return;
 	}
 	if (nread == UV_EOF) {
 		/* A response framed by the end of the connection ends here. */
-		http_parser_execute(&c->parser, &response_settings, NULL, 0);
+		hparse_execute(&c->parser, NULL, 0);
 		if (c->done) {
 			c->keep_alive = false;
 			complete(c);
@@ -769,7 +769,7 @@ static bool name_is(const char *h, size_t len, const char *name)
 static int prepare(struct loadgen *lg, const struct loadgen_opts *o,
 		   char *diag, size_t diagsz)
 {
-	struct http_parser_url u;
+	struct hparse_url u;
 	struct addrinfo hints, *ai = NULL;
 	const char *url = o->url, *method = o->method, *path;
 	char host[256], port[8];
@@ -782,32 +782,29 @@ static int prepare(struct loadgen *lg, const struct loadgen_opts *o,
 		mds_diag(diag, diagsz, "a URL is needed");
 		return MDS_E_INVAL;
 	}
-	http_parser_url_init(&u);
-	if (http_parser_parse_url(url, len, 0, &u) != 0 ||
-	    !(u.field_set & (1 << UF_SCHEMA)) || !(u.field_set & (1 << UF_HOST)) ||
-	    u.field_data[UF_SCHEMA].len != 4 ||
-	    strncasecmp(url + u.field_data[UF_SCHEMA].off, "http", 4) != 0 ||
-	    (u.field_set & (1 << UF_USERINFO))) {
+	if (hparse_url(url, len, &u) != 0 || !u.schema.set || !u.host.set ||
+	    u.schema.len != 4 ||
+	    strncasecmp(url + u.schema.off, "http", 4) != 0 ||
+	    u.userinfo.set) {
 		mds_diag(diag, diagsz, "bad URL '%s': it must be "
 			 "http://HOST[:PORT][/PATH]", url);
 		return MDS_E_INVAL;
 	}
-	hlen = u.field_data[UF_HOST].len;
+	hlen = u.host.len;
 	if (hlen >= sizeof host) {
 		mds_diag(diag, diagsz, "bad URL: the host name is too long");
 		return MDS_E_INVAL;
 	}
-	memcpy(host, url + u.field_data[UF_HOST].off, hlen);
+	memcpy(host, url + u.host.off, hlen);
 	host[hlen] = '\0';
 	is_v6 = strchr(host, ':') != NULL;
 	snprintf(port, sizeof port, "%u",
-		 (u.field_set & (1 << UF_PORT)) ? u.port : 80u);
-	if (u.field_set & (1 << UF_PATH)) {
-		path = url + u.field_data[UF_PATH].off;
-		plen = len - u.field_data[UF_PATH].off;
-		if (u.field_set & (1 << UF_FRAGMENT))
-			plen = u.field_data[UF_FRAGMENT].off - 1 -
-			       u.field_data[UF_PATH].off;
+		 u.port != 0 ? (unsigned)u.port : 80u);
+	if (u.path.set) {
+		path = url + u.path.off;
+		plen = len - u.path.off;
+		if (u.fragment.set)
+			plen = u.fragment.off - 1 - u.path.off;
 	} else {
 		path = "/";
 		plen = 1;
@@ -855,8 +852,8 @@ static int prepare(struct loadgen *lg, const struct loadgen_opts *o,
 	if (rc == 0 && !has_host)
 		rc = buf_printf(&lg->req, "Host: %s%s%s%s%s\r\n",
 				is_v6 ? "[" : "", host, is_v6 ? "]" : "",
-				(u.field_set & (1 << UF_PORT)) ? ":" : "",
-				(u.field_set & (1 << UF_PORT)) ? port : "");
+				u.port != 0 ? ":" : "",
+				u.port != 0 ? port : "");
 	if (rc == 0)
 		rc = buf_printf(&lg->req, "User-Agent: mdscale-load/%s\r\n",
 				MDS_VERSION);

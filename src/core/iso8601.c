@@ -131,9 +131,11 @@ int iso8601_duration_parse(const char *text, int64_t *out_ms, char *diag,
 			return fail_at(text, p, "'S' after a fraction", diag,
 				       diagsz);
 		p++;
-		/* whole has at most 12 digits, so these products fit. */
-		add = whole * unit + frac;
-		if (add > ISO8601_DURATION_MAX_MS ||
+		/* Checked before multiplying: 12 digits of weeks overflow
+		 * int64_t. frac is below a second, so whole * unit + frac
+		 * stays in range once whole * unit is at most the maximum. */
+		if (whole > ISO8601_DURATION_MAX_MS / unit ||
+		    (add = whole * unit + frac) > ISO8601_DURATION_MAX_MS ||
 		    total > ISO8601_DURATION_MAX_MS - add) {
 			mds_diag(diag, diagsz, "duration longer than %lld days",
 				 ISO8601_DURATION_MAX_MS / MS_DAY);

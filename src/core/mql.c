@@ -226,8 +226,9 @@ static int interval(struct parser *ps)
 		return fail(ps, ps->p, "an interval unit (s, m, h or d)");
 	}
 	ps->p++;
-	if (digits > 12 || n * unit < MQL_MIN_INTERVAL_MS ||
-	    n * unit > MQL_MAX_INTERVAL_MS)
+	/* Checked before multiplying: 12 digits times a day overflows. */
+	if (digits > 12 || n > MQL_MAX_INTERVAL_MS / unit ||
+	    n * unit < MQL_MIN_INTERVAL_MS)
 		return fail(ps, s, "an interval from 1s to 1d");
 	ps->q->interval_ms = n * unit;
 	return 0;

@@ -18,8 +18,8 @@
 #include "util/xalloc.h"
 
 #define ARENA_BLOCK 65536
-#define RAW_INITIAL 16
-#define AGG_INITIAL 4
+#define RAW_INITIAL 4
+#define AGG_INITIAL 2
 #define DUMP_MAGIC "MDSTSDB1"
 #define DUMP_VERSION 1
 #define DUMP_CHUNK 65536
@@ -43,20 +43,26 @@ struct metric {
 	uint32_t n, cap;
 };
 
-/* The series of one metric that carry one dimension key=value. */
+/* The series of one metric that carry one dimension key=value. Most
+ * values (instance ids, hostile ones) name one series: its id is kept in
+ * place, the array is allocated from the second one on (cap > 0). */
 struct posting {
 	uint32_t metric;
 	const char *key, *value;
-	uint32_t *ids;
+	union {
+		uint32_t one;  /* while cap == 0 */
+		uint32_t *ids; /* once cap > 0 */
+	} u;
 	uint32_t n, cap;
 };
 
 struct tsdb_series {
-	const struct tsdb *db;
+	struct tsdb *db;
 	const char *ns, *name;
 	struct tsdb_dim *dims;
 	uint32_t ndims;
 	uint32_t metric;
+	uint32_t index; /* creation order */
 	uint64_t hash;
 	int64_t newest;    /* -1 while empty */
 	int64_t raw_floor; /* raw holds every kept sample at or after this */
@@ -72,6 +78,8 @@ struct tsdb {
 	struct arena *arena;
 	struct istr *strs;
 	size_t nstrs, strs_cap;
+	size_t str_bytes; /* interned bytes, terminators included */
+	size_t var_bytes; /* arenas, series, dims, rings and id arrays */
 	struct htab strs_ht;
 	struct tsdb_series **series;
 	size_t nseries, series_cap;
@@ -102,13 +110,37 @@ static void *grow_vec(void *v, size_t n, size_t *cap, size_t elem)
 	return xreallocarray(v, *cap, elem);
 }
 
-static void push_id(uint32_t **ids, uint32_t *n, uint32_t *cap, uint32_t id)
+static void push_id(struct tsdb *db, uint32_t **ids, uint32_t *n,
+		    uint32_t *cap, uint32_t id)
 {
 	if (*n == *cap) {
+		db->var_bytes += (size_t)(*cap ? *cap : 4) * sizeof(**ids);
 		*cap = *cap ? *cap * 2 : 4;
 		*ids = xreallocarray(*ids, *cap, sizeof(**ids));
 	}
 	(*ids)[(*n)++] = id;
+}
+
+static void posting_add(struct tsdb *db, struct posting *p, uint32_t id)
+{
+	uint32_t first = p->u.one;
+
+	if (p->n == 0) {
+		p->u.one = id;
+		p->n = 1;
+		return;
+	}
+	if (p->cap == 0) {
+		p->u.ids = NULL;
+		p->n = 0;
+		push_id(db, &p->u.ids, &p->n, &p->cap, first);
+	}
+	push_id(db, &p->u.ids, &p->n, &p->cap, id);
+}
+
+static const uint32_t *posting_ids(const struct posting *p)
+{
+	return p->cap > 0 ? p->u.ids : &p->u.one;
 }
 
 /* --- interned strings ---------------------------------------------------- */
@@ -139,6 +171,7 @@ static const char *intern_add(struct tsdb *db, const char *s, uint32_t len,
 		return found;
 	if (a == NULL || ARENA_BLOCK - a->used < (size_t)len + 1) {
 		a = xmalloc(sizeof(*a));
+		db->var_bytes += sizeof(*a);
 		a->next = db->arena;
 		a->used = 0;
 		db->arena = a;
@@ -147,6 +180,7 @@ static const char *intern_add(struct tsdb *db, const char *s, uint32_t len,
 	memcpy(copy, s, len);
 	copy[len] = '\0';
 	a->used += (size_t)len + 1;
+	db->str_bytes += (size_t)len + 1;
 	db->strs = grow_vec(db->strs, db->nstrs, &db->strs_cap,
 			    sizeof(*db->strs));
 	db->strs[db->nstrs] = (struct istr){ .s = copy, .h = h, .len = len };
@@ -233,7 +267,8 @@ void tsdb_free(struct tsdb *db)
 	for (size_t i = 0; i < db->nmetrics; i++)
 		free(db->metrics[i].ids);
 	for (size_t i = 0; i < db->npostings; i++)
-		free(db->postings[i].ids);
+		if (db->postings[i].cap > 0)
+			free(db->postings[i].u.ids);
 	while (db->arena != NULL) {
 		struct arena *next = db->arena->next;
 
@@ -427,6 +462,8 @@ static struct tsdb_series *series_create(struct tsdb *db,
 	s->name = intern_add(db, id->s[1], id->len[1], id->h[1]);
 	s->ndims = (uint32_t)(id->nstr - 2) / 2;
 	s->dims = xmalloc((s->ndims ? s->ndims : 1) * sizeof(*s->dims));
+	db->var_bytes += sizeof(*s) + (s->ndims ? s->ndims : 1) *
+					  sizeof(*s->dims);
 	for (uint32_t k = 0; k < s->ndims; k++) {
 		s->dims[k].key = intern_add(db, id->s[2 + 2 * k],
 					    id->len[2 + 2 * k],
@@ -436,6 +473,7 @@ static struct tsdb_series *series_create(struct tsdb *db,
 					      id->h[3 + 2 * k]);
 	}
 	s->hash = id->hash;
+	s->index = sid;
 	s->newest = -1;
 	s->raw_floor = INT64_MIN;
 	db->series = grow_vec(db->series, db->nseries, &db->series_cap,
@@ -454,7 +492,7 @@ static struct tsdb_series *series_create(struct tsdb *db,
 		db->nmetrics++;
 	}
 	s->metric = (uint32_t)(m - db->metrics);
-	push_id(&m->ids, &m->n, &m->cap, sid);
+	push_id(db, &m->ids, &m->n, &m->cap, sid);
 
 	for (uint32_t k = 0; k < s->ndims; k++) {
 		uint64_t ph = posting_hash(s->metric, id->h[2 + 2 * k],
@@ -475,7 +513,7 @@ static struct tsdb_series *series_create(struct tsdb *db,
 				 (uint32_t)db->npostings);
 			db->npostings++;
 		}
-		push_id(&p->ids, &p->n, &p->cap, sid);
+		posting_add(db, p, sid);
 	}
 	return s;
 }
@@ -547,6 +585,43 @@ int64_t tsdb_series_newest(const struct tsdb_series *s)
 	return s->newest;
 }
 
+uint32_t tsdb_series_index(const struct tsdb_series *s)
+{
+	return s->index;
+}
+
+struct tsdb_series *tsdb_series_at(const struct tsdb *db, size_t i)
+{
+	return i < db->nseries ? db->series[i] : NULL;
+}
+
+size_t tsdb_strings_bytes(const struct tsdb *db)
+{
+	return db->str_bytes;
+}
+
+/* What a hash table holds: a hash and a value per slot. */
+static size_t htab_bytes(const struct htab *t)
+{
+	size_t slots = (t->mask == 0 ? 0 : t->mask + 1) +
+		       (t->old_val == NULL ? 0 : t->old_mask + 1);
+
+	return slots * (sizeof(uint64_t) + sizeof(uint32_t));
+}
+
+size_t tsdb_memory(const struct tsdb *db)
+{
+	size_t n = sizeof(*db) + db->var_bytes;
+
+	n += db->strs_cap * sizeof(*db->strs);
+	n += db->series_cap * sizeof(*db->series);
+	n += db->metrics_cap * sizeof(*db->metrics);
+	n += db->postings_cap * sizeof(*db->postings);
+	n += htab_bytes(&db->strs_ht) + htab_bytes(&db->series_ht) +
+	     htab_bytes(&db->metrics_ht) + htab_bytes(&db->postings_ht);
+	return n;
+}
+
 /* --- rings --------------------------------------------------------------- */
 
 static struct tsdb_sample *raw_at(const struct tsdb_series *s, uint32_t i)
@@ -614,6 +689,8 @@ static int raw_make_room(struct tsdb_series *s)
 
 		s->raw = ring_resize(s->raw, &s->raw_head, s->raw_n,
 				     s->raw_cap, cap, sizeof(*s->raw));
+		s->db->var_bytes += (size_t)(cap - s->raw_cap) *
+				    sizeof(*s->raw);
 		s->raw_cap = cap;
 		return 1;
 	}
@@ -656,6 +733,8 @@ static void agg_add(struct tsdb_series *s, int64_t t, double v)
 
 			s->agg = ring_resize(s->agg, &s->agg_head, s->agg_n,
 					     s->agg_cap, cap, sizeof(*s->agg));
+			s->db->var_bytes += (size_t)(cap - s->agg_cap) *
+					    sizeof(*s->agg);
 			s->agg_cap = cap;
 		} else {
 			if (i == 0)
@@ -933,7 +1012,7 @@ int tsdb_select(const struct tsdb *db, const char *ns, const char *name,
 				goto out;
 		}
 	}
-	ids = index != NULL ? index->ids : m->ids;
+	ids = index != NULL ? posting_ids(index) : m->ids;
 	nids = index != NULL ? index->n : m->n;
 	for (uint32_t i = 0; i < nids && rc == 0; i++) {
 		const struct tsdb_series *s = db->series[ids[i]];
@@ -1016,6 +1095,37 @@ static void w_str(struct writer *w, const char *s)
 	w_bytes(w, s, len);
 }
 
+/* Writes one series record: identity, raw ring, minute ring. */
+static void w_series(struct writer *w, const struct tsdb_series *s)
+{
+	w_str(w, s->ns);
+	w_str(w, s->name);
+	w_uint(w, s->ndims, 1);
+	for (uint32_t k = 0; k < s->ndims; k++) {
+		w_str(w, s->dims[k].key);
+		w_str(w, s->dims[k].value);
+	}
+	w_uint(w, (uint64_t)s->newest, 8);
+	w_uint(w, (uint64_t)s->raw_floor, 8);
+	w_uint(w, s->raw_n, 4);
+	for (uint32_t k = 0; k < s->raw_n; k++) {
+		w_uint(w, (uint64_t)raw_at(s, k)->t, 8);
+		w_double(w, raw_at(s, k)->v);
+	}
+	w_uint(w, s->agg_n, 4);
+	for (uint32_t k = 0; k < s->agg_n; k++) {
+		const struct tsdb_bucket *b = agg_at(s, k);
+
+		w_uint(w, (uint64_t)b->t, 8);
+		w_uint(w, (uint64_t)b->last_t, 8);
+		w_double(w, b->min);
+		w_double(w, b->max);
+		w_double(w, b->sum);
+		w_double(w, b->last);
+		w_uint(w, b->count, 4);
+	}
+}
+
 int tsdb_dump(const struct tsdb *db, tsdb_write_fn fn, void *arg)
 {
 	struct writer w = { .buf = xmalloc(DUMP_CHUNK), .fn = fn, .arg = arg };
@@ -1023,36 +1133,19 @@ int tsdb_dump(const struct tsdb *db, tsdb_write_fn fn, void *arg)
 	w_bytes(&w, DUMP_MAGIC, 8);
 	w_uint(&w, DUMP_VERSION, 4);
 	w_uint(&w, db->nseries, 4);
-	for (size_t i = 0; i < db->nseries && w.rc == 0; i++) {
-		const struct tsdb_series *s = db->series[i];
+	for (size_t i = 0; i < db->nseries && w.rc == 0; i++)
+		w_series(&w, db->series[i]);
+	w_flush(&w);
+	free(w.buf);
+	return w.rc;
+}
 
-		w_str(&w, s->ns);
-		w_str(&w, s->name);
-		w_uint(&w, s->ndims, 1);
-		for (uint32_t k = 0; k < s->ndims; k++) {
-			w_str(&w, s->dims[k].key);
-			w_str(&w, s->dims[k].value);
-		}
-		w_uint(&w, (uint64_t)s->newest, 8);
-		w_uint(&w, (uint64_t)s->raw_floor, 8);
-		w_uint(&w, s->raw_n, 4);
-		for (uint32_t k = 0; k < s->raw_n; k++) {
-			w_uint(&w, (uint64_t)raw_at(s, k)->t, 8);
-			w_double(&w, raw_at(s, k)->v);
-		}
-		w_uint(&w, s->agg_n, 4);
-		for (uint32_t k = 0; k < s->agg_n; k++) {
-			const struct tsdb_bucket *b = agg_at(s, k);
+int tsdb_dump_series(const struct tsdb_series *s, tsdb_write_fn fn,
+		     void *arg)
+{
+	struct writer w = { .buf = xmalloc(DUMP_CHUNK), .fn = fn, .arg = arg };
 
-			w_uint(&w, (uint64_t)b->t, 8);
-			w_uint(&w, (uint64_t)b->last_t, 8);
-			w_double(&w, b->min);
-			w_double(&w, b->max);
-			w_double(&w, b->sum);
-			w_double(&w, b->last);
-			w_uint(&w, b->count, 4);
-		}
-	}
+	w_series(&w, s);
 	w_flush(&w);
 	free(w.buf);
 	return w.rc;
@@ -1116,9 +1209,11 @@ struct record {
 #define RAW_REC 16
 #define AGG_REC 52
 
-/* Reads and checks one series record; returns 0 or MDS_E_PARSE. */
-static int read_record(struct reader *r, struct record *rec, char *diag,
-		       size_t diagsz)
+/* Reads and checks one series record (its identity too when check_ident;
+ * tsdb_series_get_or_create() checks it as well). Returns 0 or
+ * MDS_E_PARSE. */
+static int read_record(struct reader *r, struct record *rec, int check_ident,
+		       char *diag, size_t diagsz)
 {
 	struct reader sub;
 	int64_t prev = -1;
@@ -1147,7 +1242,8 @@ static int read_record(struct reader *r, struct record *rec, char *diag,
 		goto bad;
 	rec->agg = r->p;
 	r->p += (size_t)rec->nagg * AGG_REC;
-	if (ident_prepare(&(struct ident){ 0 }, rec->strs[0], rec->strs[1],
+	if (check_ident &&
+	    ident_prepare(&(struct ident){ 0 }, rec->strs[0], rec->strs[1],
 			  rec->dims, rec->ndims, why, sizeof(why)) != 0)
 		goto bad;
 	snprintf(why, sizeof(why), "bad sample");
@@ -1207,6 +1303,8 @@ static void apply_record(struct tsdb_series *s, const struct record *rec)
 		cap = (uint32_t)db->opt.raw_capacity;
 	free(s->raw);
 	s->raw = xmalloc((size_t)cap * sizeof(*s->raw));
+	s->db->var_bytes += (size_t)cap * sizeof(*s->raw);
+	s->db->var_bytes -= (size_t)s->raw_cap * sizeof(*s->raw);
 	s->raw_cap = cap;
 	s->raw_head = 0;
 	s->raw_n = 0;
@@ -1232,6 +1330,8 @@ static void apply_record(struct tsdb_series *s, const struct record *rec)
 		cap = db->agg_capacity;
 	free(s->agg);
 	s->agg = xmalloc((size_t)cap * sizeof(*s->agg));
+	s->db->var_bytes += (size_t)cap * sizeof(*s->agg);
+	s->db->var_bytes -= (size_t)s->agg_cap * sizeof(*s->agg);
 	s->agg_cap = cap;
 	s->agg_head = 0;
 	s->agg_n = 0;
@@ -1278,7 +1378,7 @@ int tsdb_load(struct tsdb *db, const void *data, size_t len, char *diag,
 	body = r.p;
 	/* First pass: check everything and count the series to create. */
 	for (uint32_t i = 0; i < nseries; i++) {
-		rc = read_record(&r, rec, diag, diagsz);
+		rc = read_record(&r, rec, 1, diag, diagsz);
 		if (rc != 0)
 			goto out;
 		if (tsdb_series_find(db, rec->strs[0], rec->strs[1],
@@ -1302,13 +1402,37 @@ int tsdb_load(struct tsdb *db, const void *data, size_t len, char *diag,
 	for (uint32_t i = 0; i < nseries; i++) {
 		struct tsdb_series *s;
 
-		read_record(&r, rec, NULL, 0);
+		read_record(&r, rec, 0, NULL, 0);
 		if (tsdb_series_get_or_create(db, rec->strs[0], rec->strs[1],
 					      rec->dims, rec->ndims, &s, NULL,
 					      0) == 0)
 			apply_record(s, rec);
 	}
 out:
+	free(rec);
+	return rc;
+}
+
+int tsdb_load_series(struct tsdb *db, const void *data, size_t len,
+		     size_t *used, struct tsdb_series **out, char *diag,
+		     size_t diagsz)
+{
+	struct reader r = { .p = data, .end = (const unsigned char *)data +
+						 len };
+	struct record *rec = xmalloc(sizeof(*rec));
+	struct tsdb_series *s = NULL;
+	int rc;
+
+	rc = read_record(&r, rec, 0, diag, diagsz);
+	if (rc == 0)
+		rc = tsdb_series_get_or_create(db, rec->strs[0], rec->strs[1],
+					       rec->dims, rec->ndims, &s, diag,
+					       diagsz);
+	if (rc == 0) {
+		apply_record(s, rec);
+		*used = (size_t)(r.p - (const unsigned char *)data);
+		*out = s;
+	}
 	free(rec);
 	return rc;
 }

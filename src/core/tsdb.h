@@ -17,9 +17,12 @@
  *            covering agg_window_ms (24 h): at most 1440 buckets of 56
  *            bytes, 80,640 bytes.
  *
- * Both rings start small and double up to those bounds, so a series costs
- * what its data needs: about 200 bytes of bookkeeping, plus 16 bytes per
- * retained sample and 56 per retained minute, rounded up to a power of two.
+ * Both rings start small (4 samples, 2 minutes) and double up to those
+ * bounds, so a series costs what its data needs: about 200 bytes of
+ * bookkeeping and 60 per dimension (its slot, its entry in the index by
+ * value), plus 16 bytes per retained sample and 56 per retained minute,
+ * rounded up to a power of two, plus its strings not shared with others
+ * (at most 2 x 256 bytes a dimension).
  * A series fed once every 10 s for a day holds 90 samples and 1440 buckets,
  * about 83 KB; the worst case (10 samples/s) is about 225 KB. The store
  * holds at most max_series series (100,000 by default), so its memory is
@@ -125,6 +128,20 @@ const char *tsdb_series_dim(const struct tsdb_series *s, const char *key);
 /* Returns the time of the newest sample ever appended, or -1 if none. */
 int64_t tsdb_series_newest(const struct tsdb_series *s);
 
+/* Returns the series' place in creation order: 0 for the store's first. */
+uint32_t tsdb_series_index(const struct tsdb_series *s);
+/* Returns the series of creation index i, or NULL past the last. */
+struct tsdb_series *tsdb_series_at(const struct tsdb *db, size_t i);
+
+/*
+ * Returns the bytes of memory the store holds (its arrays, hash tables,
+ * series, rings and interned strings; the allocator's own overhead aside).
+ * Kept as the store changes: O(1).
+ */
+size_t tsdb_memory(const struct tsdb *db);
+/* Returns the bytes of interned strings (each stored once). */
+size_t tsdb_strings_bytes(const struct tsdb *db);
+
 /* How a dimension filter term compares the series' value with its own. */
 enum tsdb_match {
 	TSDB_MATCH_EQ,       /* equal */
@@ -210,6 +227,25 @@ typedef int (*tsdb_write_fn)(void *arg, const void *data, size_t len);
  * docs/monitoring.md. Returns 0 or the first error fn returned.
  */
 int tsdb_dump(const struct tsdb *db, tsdb_write_fn fn, void *arg);
+
+/*
+ * Writes one series' record, in the format of the records of tsdb_dump():
+ * what an incremental log keeps of a series. Returns 0 or the first error
+ * fn returned.
+ */
+int tsdb_dump_series(const struct tsdb_series *s, tsdb_write_fn fn,
+		     void *arg);
+
+/*
+ * Reads one record written by tsdb_dump_series() at the start of data,
+ * creating its series or replacing the data of the one that exists.
+ * Returns 0 with *used (the record's bytes) and *out (the series, owned by
+ * the store); MDS_E_PARSE (diag) for a malformed or truncated record,
+ * MDS_E_LIMIT (diag) past max_series; nothing changes on error.
+ */
+int tsdb_load_series(struct tsdb *db, const void *data, size_t len,
+		     size_t *used, struct tsdb_series **out, char *diag,
+		     size_t diagsz);
 
 /*
  * Loads an image written by tsdb_dump() into db, creating the series it

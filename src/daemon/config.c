@@ -1,4 +1,5 @@
 /* config.c - the configuration file; see config.h and docs/config.md. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -36,8 +37,26 @@ void config_defaults(struct config *cfg)
 	cfg->hold_mb = 64;
 	cfg->hold_mb_total = 256;
 	cfg->hold_timeout_s = 60;
+	snprintf(cfg->run_as_user, sizeof(cfg->run_as_user), "mdscale");
 	cfg->oci.metrics_s = 60;
 	cfg->oci.flex.steps = 4;
+	cfg->receiver.tolerance_s = 300;
+	cfg->receiver.alertmanager = 1;
+	cfg->receiver.oci = 1;
+}
+
+int config_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (strcmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return 0;
 }
 
 int config_parse_addr(const char *s, char *host, size_t hostsz, int *port)
@@ -153,6 +172,35 @@ static int parse_shapes(const json_t *v, void *dst, const struct field *fd,
 	}
 	return 0;
 }
+
+static const struct field tls_fields[] = {
+	{ .name = "certFile", .type = FIELD_STRING,
+	  FIELD_AT(struct config_tls, cert_file), .required = true, .min = 1,
+	  .doc = "PEM file: the certificate, then any intermediates" },
+	{ .name = "keyFile", .type = FIELD_STRING,
+	  FIELD_AT(struct config_tls, key_file), .required = true, .min = 1,
+	  .doc = "PEM file: the certificate's private key" },
+	FIELD_END
+};
+
+static const struct field receiver_fields[] = {
+	{ .name = "secret", .type = FIELD_STRING,
+	  FIELD_AT(struct config_receiver, secret), .min = 16,
+	  .chars = FIELD_CHARS_PRINTABLE,
+	  .chars_desc = "printable ASCII without blanks",
+	  .doc = "the Standard Webhooks secret (whsec_...) deliveries must "
+		 "be signed with" },
+	{ .name = "toleranceSeconds", .type = FIELD_INTEGER,
+	  FIELD_AT(struct config_receiver, tolerance_s), .min = 1,
+	  .max = 3600, .doc = "how far webhook-timestamp may be from now" },
+	{ .name = "alertmanager", .type = FIELD_BOOL,
+	  FIELD_AT(struct config_receiver, alertmanager),
+	  .doc = "POST /v1/alertmanager/{topic} checks signatures" },
+	{ .name = "ociNotifications", .type = FIELD_BOOL,
+	  FIELD_AT(struct config_receiver, oci),
+	  .doc = "POST /v1/oci/notifications/{topic} checks signatures" },
+	FIELD_END
+};
 
 /* One entry of "oci.shapes". */
 struct oci_shape_spec {
@@ -321,6 +369,26 @@ static const struct field config_fields[] = {
 	{ .name = "accessLog", .type = FIELD_BOOL,
 	  FIELD_AT(struct config, access_log),
 	  .doc = "logging: one line per gateway request" },
+	{ .name = "tls", .type = FIELD_OBJECT, FIELD_AT(struct config, tls),
+	  .table = tls_fields,
+	  .doc = "the API over HTTPS: {certFile, keyFile}" },
+	{ .name = "gatewayTls", .type = FIELD_OBJECT,
+	  FIELD_AT(struct config, gateway_tls), .table = tls_fields,
+	  .doc = "the gateway over HTTPS: {certFile, keyFile}" },
+	{ .name = "insecureListen", .type = FIELD_BOOL,
+	  FIELD_AT(struct config, insecure_listen),
+	  .doc = "allow plain HTTP on a non-loopback address" },
+	{ .name = "webhookReceiver", .type = FIELD_OBJECT,
+	  FIELD_AT(struct config, receiver), .table = receiver_fields,
+	  .doc = "signed deliveries to mdscale's own receivers: {secret, "
+		 "toleranceSeconds}" },
+	{ .name = "runAsUser", .type = FIELD_STRING,
+	  FIELD_AT(struct config, run_as_user), .max = 32,
+	  .chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		   "0123456789_.-",
+	  .chars_desc = "a-z A-Z 0-9 _ . -",
+	  .doc = "the user instances run as when the daemon runs as root; "
+		 "\"\" keeps root" },
 	FIELD_END
 };
 

@@ -12,6 +12,25 @@
 
 #include "core/shape.h"
 
+#define CONFIG_PATH_MAX 512
+#define CONFIG_SECRET_MAX 256
+
+/* A server's certificate chain and private key (PEM files); TLS is on when
+ * cert_file is set. */
+struct config_tls {
+	char cert_file[CONFIG_PATH_MAX];
+	char key_file[CONFIG_PATH_MAX];
+};
+
+/* What mdscale's own webhook receivers accept: signed deliveries
+ * (Standard Webhooks, see notify/whsig.h) when secret is set. */
+struct config_receiver {
+	char secret[CONFIG_SECRET_MAX + 1];
+	uint32_t tolerance_s;
+	int alertmanager; /* POST /v1/alertmanager/{topic} checks it */
+	int oci;          /* POST /v1/oci/notifications/{topic} checks it */
+};
+
 /* "oci": the oci backend (docs/oci.md); absent, the daemon has none. */
 enum config_oci_auth {
 	CONFIG_OCI_API_KEY,            /* "api_key": the OCI config file */
@@ -64,8 +83,18 @@ struct config {
 	uint32_t hold_mb;             /* gateway: MiB held per deployment */
 	uint32_t hold_mb_total;       /* gateway: MiB held in all */
 	uint32_t hold_timeout_s;      /* gateway: longest hold */
+	struct config_tls tls;         /* the API's TLS */
+	struct config_tls gateway_tls; /* the gateway's TLS */
+	int insecure_listen; /* plain HTTP on a non-loopback address is meant */
+	struct config_receiver receiver;
+	char run_as_user[33];        /* instances' user when run as root; ""
+					keeps the daemon's */
 	struct config_oci oci;
 };
+
+/* Whether host (an IP address as listen takes it) is a loopback address:
+ * 127.0.0.0/8, ::1, or "localhost". */
+int config_is_loopback(const char *host);
 
 /* Fills cfg with the built-in defaults. */
 void config_defaults(struct config *cfg);

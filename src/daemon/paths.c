@@ -24,3 +24,8 @@ char *paths_token_file(const char *data_dir)
 {
 	return xasprintf("%s/token", data_dir);
 }
+
+char *paths_api_socket(const char *data_dir)
+{
+	return xasprintf("%s/api.sock", data_dir);
+}

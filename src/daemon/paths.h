@@ -14,4 +14,7 @@ char *paths_default_data_dir(void);
 /* Returns "<dir>/token", newly allocated. */
 char *paths_token_file(const char *data_dir);
 
+/* Returns "<dir>/api.sock", the API's Unix socket, newly allocated. */
+char *paths_api_socket(const char *data_dir);
+
 #endif

@@ -51,7 +51,10 @@ static int same_oci(const struct config_oci *a, const struct config_oci *b)
 	X(stop_grace_s, "stopGraceSeconds")                                   \
 	X(health_interval_ms, "healthIntervalMillis")                         \
 	X(max_start_attempts, "maxStartAttempts")                             \
-	X(access_log, "accessLog")
+	X(access_log, "accessLog")                                            \
+	X(receiver.tolerance_s, "webhookReceiver.toleranceSeconds")          \
+	X(receiver.alertmanager, "webhookReceiver.alertmanager")              \
+	X(receiver.oci, "webhookReceiver.ociNotifications")
 
 /* The scalar fields read only at start. */
 #define START_FIELDS(X)                                                       \
@@ -88,6 +91,22 @@ int reload_config(const char *path, const struct config *at_start,
 		note(kept, keptsz, name);
 	START_FIELDS(KEEP)
 #undef KEEP
+	/* The string live fields; the certificates themselves are read
+	 * again by the servers (serve.c). */
+	if (strcmp(next.receiver.secret, live->receiver.secret) != 0) {
+		memcpy(live->receiver.secret, next.receiver.secret,
+		       sizeof(live->receiver.secret));
+		note(applied, appliedsz, "webhookReceiver.secret");
+	}
+	if (memcmp(&next.tls, &live->tls, sizeof(next.tls)) != 0) {
+		live->tls = next.tls;
+		note(applied, appliedsz, "tls");
+	}
+	if (memcmp(&next.gateway_tls, &live->gateway_tls,
+		   sizeof(next.gateway_tls)) != 0) {
+		live->gateway_tls = next.gateway_tls;
+		note(applied, appliedsz, "gatewayTls");
+	}
 	if (strcmp(next.listen_host, at_start->listen_host) != 0 &&
 	    strstr(kept, "listen") == NULL)
 		note(kept, keptsz, "listen");
@@ -96,6 +115,9 @@ int reload_config(const char *path, const struct config *at_start,
 		note(kept, keptsz, "gateway");
 	if (strcmp(next.default_shape, at_start->default_shape) != 0)
 		note(kept, keptsz, "defaultShape");
+	/* Checked to exist at start only. */
+	if (strcmp(next.run_as_user, at_start->run_as_user) != 0)
+		note(kept, keptsz, "runAsUser");
 	if (!same_ladder(&next.shapes, &at_start->shapes))
 		note(kept, keptsz, "shapes");
 	if (!same_oci(&next.oci, &at_start->oci))

@@ -5,7 +5,9 @@
  * Live (applied at once, used from the next decision on): the limits
  * (maxInstancesPerDeployment, maxDeployments), the defaults of new
  * deployments (readyTimeoutSeconds, drainTimeoutSeconds), stopGraceSeconds,
- * healthIntervalMillis, maxStartAttempts and accessLog.
+ * healthIntervalMillis, maxStartAttempts, accessLog, webhookReceiver,
+ * and the names of the TLS certificate and key files (tls, gatewayTls:
+ * the servers read the files again, see serve.c).
  *
  * At the next start only: the addresses (listen, gateway), the shape ladder
  * and defaultShape, the sampling and evaluation periods and the log files'

@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +25,15 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/api_tokens.h"
 #include "notify/alertmanager.h"
 #include "notify/autoscale.h"
 #include "notify/autoscale_idle.h"
 #include "deploy/cgroup.h"
 #include "daemon/config.h"
+#include "notify/whsig.h"
+#include "http/tls.h"
+#include "daemon/datadir.h"
 #include "deploy/backend_local.h"
 #include "k8s/backend_k8s.h"
 #include "oci/stack.h"
@@ -57,11 +63,13 @@ struct daemon {
 	uv_loop_t loop;
 	struct config config;
 	char *data_dir;
+	int lock_fd; /* the data directory's lock, held while we run */
 	char token[65];
 	char self_exe[PATH_MAX];
 	char gateway_url[128];
 	char api_url[128];
 	struct store *store;
+	struct tokens *tokens;
 	struct cgroup_sys *cgroups;
 	struct httpc *httpc;
 	struct backend *local; /* the local backend of deployments */
@@ -81,6 +89,9 @@ struct daemon {
 	struct http_server *api_srv;
 	struct looplag *looplag;
 	struct api api;
+	struct whsig_seen *webhook_seen; /* the receivers' replay check */
+	struct tls_ctx *api_tls;         /* NULL: the API speaks plain HTTP */
+	struct tls_ctx *gateway_tls;     /* NULL: so does the gateway */
 	struct sdnotify *sdnotify;
 	const char *config_path; /* --config, for SIGHUP; or NULL */
 	struct config file_config; /* as read at start, before the flags */
@@ -94,8 +105,24 @@ void serve_usage(FILE *out)
 	fputs("usage: mdscale serve [--listen ADDR:PORT] [--gateway ADDR:PORT]\n"
 	      "                     [--data DIR] [--config FILE] "
 	      "[--log-level LEVEL]\n"
-	      "                     [--log-format text|json]\n",
+	      "                     [--log-format text|json] "
+	      "[--insecure-listen]\n",
 	      out);
+}
+
+/* Run as root, the daemon starts instances as config->run_as_user: that
+ * user must exist. Returns 0, or -1 after saying how to fix it. */
+static int check_run_as_user(const struct config *cfg)
+{
+	if (geteuid() != 0 || cfg->run_as_user[0] == '\0')
+		return 0;
+	if (getpwnam(cfg->run_as_user) != NULL)
+		return 0;
+	fprintf(stderr, "mdscale: the user '%s' that instances run as does "
+		"not exist: create it (adduser --system --group %s), or name "
+		"another in the configuration's runAsUser\n",
+		cfg->run_as_user, cfg->run_as_user);
+	return -1;
 }
 
 /* Creates the token at first start, or reads it. */
@@ -108,6 +135,10 @@ static int load_token(struct daemon *dm, char *diag, size_t diagsz)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
+		/* A token file from an older version may be wider open. */
+		if (fchmod(fd, 0600) != 0)
+			log_warn("serve", "cannot make %s private: %s", path,
+				 strerror(errno));
 		n = read(fd, dm->token, sizeof(dm->token) - 1);
 		close(fd);
 		while (n > 0 && (dm->token[n - 1] == '\n' ||
@@ -141,23 +172,18 @@ out:
 	return rc;
 }
 
-static int make_dirs(const char *dir)
+/* The API's Unix socket in the data directory: the administrator's way
+ * in, which slow or numerous TCP clients cannot take (the CLI uses it when
+ * no URL is given). Without it the daemon still runs. */
+static void listen_local(struct daemon *dm)
 {
-	char tmp[PATH_MAX];
-	size_t n = strlen(dir);
+	char *path = paths_api_socket(dm->data_dir);
+	char diag[256];
 
-	if (n == 0 || n >= sizeof(tmp))
-		return -1;
-	memcpy(tmp, dir, n + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(tmp, 0700) != 0 && errno != EEXIST ? -1 : 0;
+	if (http_server_listen_local(dm->api_srv, path, diag,
+				     sizeof(diag)) != 0)
+		log_warn("serve", "no local API socket: %s", diag);
+	free(path);
 }
 
 static void on_gateway_closed(void *arg)
@@ -293,6 +319,40 @@ static void on_signal(uv_signal_t *s, int signum)
 	dm->functions = NULL;
 }
 
+/* SIGHUP: loads the certificates again (for new connections); a pair
+ * that does not load keeps the one in use. */
+static void reload_tls(struct daemon *dm)
+{
+	const struct config_tls *t[2] = { &dm->config.tls,
+					  &dm->config.gateway_tls };
+	struct tls_ctx *ctx[2] = { dm->api_tls, dm->gateway_tls };
+	const char *what[2] = { "the API", "the gateway" };
+	char diag[512];
+
+	for (int i = 0; i < 2; i++) {
+		if (ctx[i] == NULL) {
+			if (t[i]->cert_file[0] != '\0')
+				log_warn("serve", "SIGHUP: %s turns to TLS only "
+					 "at the next start", what[i]);
+			continue;
+		}
+		if (t[i]->cert_file[0] == '\0') {
+			log_warn("serve", "SIGHUP: %s stays on TLS until the "
+				 "next start", what[i]);
+			continue;
+		}
+		if (tls_ctx_reload(ctx[i], t[i]->cert_file, t[i]->key_file,
+				   diag, sizeof(diag)) != 0)
+			log_error("serve", "SIGHUP: the certificate of %s was "
+				  "not reloaded, the one in use stays: %s",
+				  what[i], diag);
+		else
+			log_info("serve", "SIGHUP: the certificate of %s "
+				 "reloaded from %s (for new connections)",
+				 what[i], t[i]->cert_file);
+	}
+}
+
 /* SIGHUP: reads the configuration file again (see reload.h). */
 /* A request waits at the gateway for a deployment at zero: start one
  * instance now. */
@@ -355,6 +415,7 @@ static void on_sighup(uv_signal_t *s, int signum)
 			log_warn("serve", "SIGHUP: %s change only at the next "
 				 "start; the running values stay", kept);
 		gateway_hold_from_config(dm);
+		reload_tls(dm);
 		if (dm->config.access_log != was_logging)
 			gateway_set_access_log(dm->gateway,
 					       dm->config.access_log
@@ -375,11 +436,12 @@ static int parse_args(struct daemon *dm, int argc, char **argv,
 		{ "config", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "log-format", required_argument, NULL, 'f' },
+		{ "insecure-listen", no_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen = NULL, *gw = NULL;
-	int ch;
+	int ch, insecure = 0;
 	char diag[512];
 
 	*config_path = NULL;
@@ -393,6 +455,7 @@ static int parse_args(struct daemon *dm, int argc, char **argv,
 			dm->data_dir = xstrdup(optarg);
 			break;
 		case 'c': *config_path = optarg; break;
+		case 'i': insecure = 1; break;
 		case 'v':
 			if (log_set_level(optarg) != 0) {
 				fprintf(stderr, "mdscale: --log-level: one of "
@@ -444,6 +507,69 @@ static int parse_args(struct daemon *dm, int argc, char **argv,
 			"'%s'\n", gw);
 		return 2;
 	}
+	if (insecure)
+		dm->config.insecure_listen = 1;
+	return 0;
+}
+
+/*
+ * Plain HTTP on an address others can reach is refused unless the user
+ * said they mean it (insecureListen, --insecure-listen); then it is only
+ * a warning, logged at every start. Checked before anything listens.
+ * Returns 0, or 1 after saying why on stderr.
+ */
+static int check_listen(const struct config *cfg, int warn)
+{
+	struct {
+		const char *what, *host, *tls_key;
+		int port, has_tls;
+	} l[2] = {
+		{ "the API", cfg->listen_host, "tls", cfg->listen_port,
+		  cfg->tls.cert_file[0] != '\0' },
+		{ "the gateway", cfg->gateway_host, "gatewayTls",
+		  cfg->gateway_port, cfg->gateway_tls.cert_file[0] != '\0' },
+	};
+
+	for (int i = 0; i < 2; i++) {
+		if (l[i].has_tls || config_is_loopback(l[i].host))
+			continue;
+		if (!cfg->insecure_listen) {
+			fprintf(stderr, "mdscale: %s would listen on %s:%d, not "
+				"a loopback address, without TLS: set %s "
+				"{certFile, keyFile} in the configuration, "
+				"or pass --insecure-listen if plain HTTP "
+				"there is meant\n", l[i].what, l[i].host,
+				l[i].port, l[i].tls_key);
+			return 1;
+		}
+		if (warn)
+			log_warn("serve", "%s listens on %s:%d without TLS "
+				 "(--insecure-listen): anyone who can reach "
+				 "it can read and change what it carries",
+				 l[i].what, l[i].host, l[i].port);
+	}
+	return 0;
+}
+
+/* Loads the certificates of the servers that have one. Returns 0, or 1
+ * after saying why on stderr. */
+static int open_tls(struct daemon *dm)
+{
+	const struct config_tls *t[2] = { &dm->config.tls,
+					  &dm->config.gateway_tls };
+	struct tls_ctx **ctx[2] = { &dm->api_tls, &dm->gateway_tls };
+	const char *key[2] = { "tls", "gatewayTls" };
+	char diag[512];
+
+	for (int i = 0; i < 2; i++) {
+		if (t[i]->cert_file[0] == '\0')
+			continue;
+		if (tls_ctx_new(t[i]->cert_file, t[i]->key_file, ctx[i], diag,
+				sizeof(diag)) != 0) {
+			fprintf(stderr, "mdscale: %s: %s\n", key[i], diag);
+			return 1;
+		}
+	}
 	return 0;
 }
 
@@ -462,7 +588,13 @@ int serve_main(int argc, char **argv)
 	size_t nbackends;
 	int rc, status = 1;
 
+	/* Whatever the daemon inherited above stderr (a descriptor its
+	 * parent left open) stays the daemon's: no child gets it. Failure
+	 * (a kernel before 5.11) leaves only the launcher's close. */
+	(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+
 	config_defaults(&dm->config);
+	dm->lock_fd = -1;
 	dm->data_dir = paths_default_data_dir();
 	rc = parse_args(dm, argc, argv, &config_path);
 	if (rc != 0) {
@@ -471,6 +603,14 @@ int serve_main(int argc, char **argv)
 		return rc;
 	}
 	dm->config_path = config_path;
+	if (check_listen(&dm->config, 0) != 0 || open_tls(dm) != 0) {
+		tls_ctx_free(dm->api_tls);
+		tls_ctx_free(dm->gateway_tls);
+		free(dm->data_dir);
+		free(dm);
+		return 1;
+	}
+	dm->webhook_seen = whsig_seen_new();
 	log_stderr_detect(dm->log_json);
 	signal(SIGPIPE, SIG_IGN);
 	n = readlink("/proc/self/exe", dm->self_exe, sizeof(dm->self_exe) - 1);
@@ -479,9 +619,14 @@ int serve_main(int argc, char **argv)
 		goto out;
 	}
 	dm->self_exe[n] = '\0';
-	if (make_dirs(dm->data_dir) != 0) {
-		fprintf(stderr, "mdscale: cannot create %s: %s\n", dm->data_dir,
-			strerror(errno));
+	if (check_run_as_user(&dm->config) != 0)
+		goto out;
+	/* Everything the daemon creates is private to its user: the data
+	 * directory holds the token, deployment environments and logs.
+	 * Instances get the usual umask back (serve_instance_exec). */
+	umask(077);
+	if (datadir_open(dm->data_dir, &dm->lock_fd, diag, sizeof(diag)) != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out;
 	}
 	if (load_token(dm, diag, sizeof(diag)) != 0) {
@@ -489,8 +634,16 @@ int serve_main(int argc, char **argv)
 		goto out;
 	}
 	db = xasprintf("%s/mdscale.db", dm->data_dir);
-	rc = store_open(db, &dm->store, diag, sizeof(diag));
+	/* SQLite gives the -wal and -shm files the database's mode. */
+	rc = datadir_private_file(db, diag, sizeof(diag));
+	if (rc == 0)
+		rc = store_open(db, &dm->store, diag, sizeof(diag));
 	free(db);
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out;
+	}
+	rc = tokens_open(dm->store, dm->token, &dm->tokens, diag, sizeof(diag));
 	if (rc != 0) {
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out;
@@ -509,6 +662,7 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out_loop;
 	}
+	check_listen(&dm->config, 1); /* the warnings, now that they log */
 	httpc_global_init();
 	if (httpc_new(&dm->loop, &dm->httpc) != 0) {
 		fprintf(stderr, "mdscale: cannot start the HTTP client\n");
@@ -521,7 +675,9 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: gateway: %s\n", diag);
 		goto out_loop;
 	}
-	snprintf(dm->gateway_url, sizeof(dm->gateway_url), "http://%s:%d",
+	gateway_set_tls(dm->gateway, dm->gateway_tls);
+	snprintf(dm->gateway_url, sizeof(dm->gateway_url), "%s://%s:%d",
+		 dm->gateway_tls != NULL ? "https" : "http",
 		 dm->config.gateway_host, gateway_port(dm->gateway));
 	if (dm->config.access_log)
 		gateway_set_access_log(dm->gateway, logging_access,
@@ -563,6 +719,7 @@ int serve_main(int argc, char **argv)
 	fenv = (struct functions_env){
 		.loop = &dm->loop, .store = dm->store,
 		.data_dir = dm->data_dir,
+		.run_as_user = dm->config.run_as_user,
 	};
 	rc = functions_open(&fenv, &dm->functions, diag, sizeof(diag));
 	if (rc != 0) {
@@ -592,7 +749,8 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out_loop;
 	}
-	snprintf(dm->api_url, sizeof(dm->api_url), "http://%s:%d",
+	snprintf(dm->api_url, sizeof(dm->api_url), "%s://%s:%d",
+		 dm->api_tls != NULL ? "https" : "http",
 		 dm->config.listen_host, dm->config.listen_port);
 	menv = (struct monitoring_env){
 		.loop = &dm->loop, .store = dm->store,
@@ -637,11 +795,12 @@ int serve_main(int argc, char **argv)
 		.autoscale = dm->autoscale,
 		.logging = dm->logging,
 		.config = &dm->config,
-		.token = dm->token,
+		.tokens = dm->tokens,
 		.cgroup_name = cgroup_version_name(dm->cgroups),
 		.gateway = dm->gateway,
 		.alertmanager = dm->alertmanager,
 		.start_time_s = (double)time(NULL),
+		.webhook_seen = dm->webhook_seen,
 	};
 	dm->looplag = looplag_start(&dm->loop);
 	dm->api.looplag = dm->looplag;
@@ -653,6 +812,8 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: API: %s\n", diag);
 		goto out_loop;
 	}
+	http_server_set_tls(dm->api_srv, dm->api_tls);
+	listen_local(dm);
 	uv_signal_init(&dm->loop, &dm->sigint);
 	uv_signal_init(&dm->loop, &dm->sigterm);
 	dm->sigint.data = dm->sigterm.data = dm;
@@ -663,8 +824,9 @@ int serve_main(int argc, char **argv)
 	uv_signal_start(&dm->sighup, on_sighup, SIGHUP);
 	/* Routes are restored and monitoring listens: requests may come. */
 	gateway_serve(dm->gateway);
-	log_info("serve", "mdscale %s: API http://%s:%d, gateway %s, data %s, "
-		 "cgroups %s", MDS_VERSION, dm->config.listen_host,
+	log_info("serve", "mdscale %s: API %s://%s:%d, gateway %s, data %s, "
+		 "cgroups %s", MDS_VERSION,
+		 dm->api_tls != NULL ? "https" : "http", dm->config.listen_host,
 		 http_server_port(dm->api_srv), dm->gateway_url, dm->data_dir,
 		 cgroup_version_name(dm->cgroups));
 	sdnotify_ready(dm->sdnotify, "serving");
@@ -721,20 +883,66 @@ out_close:
 		log_debug("serve", "loop closed with handles open");
 	httpc_global_cleanup();
 out:
+	tokens_free(dm->tokens);
 	store_close(dm->store);
 	cgroup_sys_free(dm->cgroups);
+	whsig_seen_free(dm->webhook_seen);
+	tls_ctx_free(dm->api_tls);
+	tls_ctx_free(dm->gateway_tls);
+	if (dm->lock_fd >= 0)
+		close(dm->lock_fd);
 	free(dm->data_dir);
 	free(dm);
 	return status;
+}
+
+/* Switches to user name for good: its group alone, then its uid, and its
+ * HOME. Returns 0, or -1 after saying why on stderr. */
+static int drop_privileges(const char *name)
+{
+	struct passwd *pw = getpwnam(name);
+
+	if (pw == NULL) {
+		fprintf(stderr, "mdscale: cannot run as user '%s': no such "
+			"user (create it: adduser --system --group %s)\n",
+			name, name);
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0) {
+		fprintf(stderr, "mdscale: cannot run as user '%s': %s\n",
+			name, strerror(errno));
+		return -1;
+	}
+	/* No way back: a process that can become root again has not
+	 * dropped anything. */
+	if (pw->pw_uid != 0 && setuid(0) == 0) {
+		fprintf(stderr, "mdscale: could regain root after switching "
+			"to '%s'; not starting\n", name);
+		return -1;
+	}
+	setenv("HOME", pw->pw_dir, 1);
+	return 0;
+}
+
+/* Closes every descriptor above stderr that the launcher inherited. */
+static void close_inherited(void)
+{
+	if (close_range(3, ~0U, 0) == 0)
+		return;
+	for (int fd = 3; fd < 65536; fd++)
+		close(fd);
 }
 
 int serve_instance_exec(int argc, char **argv)
 {
 	int i;
 
-	/* argv: __instance PROCS -- PROGRAM ARGS... */
-	if (argc < 4 || strcmp(argv[2], "--") != 0) {
-		fputs("mdscale: __instance: usage: __instance PROCS -- "
+	/* argv: __instance PROCS USER -- PROGRAM ARGS... The cgroup is
+	 * joined first, while the launcher may still write its files, then
+	 * the user is switched to, then nothing inherited is left open. */
+	if (argc < 5 || strcmp(argv[3], "--") != 0) {
+		fputs("mdscale: __instance: usage: __instance PROCS USER -- "
 		      "PROGRAM [ARGS...]\n", stderr);
 		return 127;
 	}
@@ -743,7 +951,11 @@ int serve_instance_exec(int argc, char **argv)
 			argv[1], strerror(errno));
 		return 127;
 	}
-	i = 3;
+	if (strcmp(argv[2], "-") != 0 && drop_privileges(argv[2]) != 0)
+		return 127;
+	close_inherited();
+	umask(022); /* the daemon's own is 077 */
+	i = 4;
 	execvp(argv[i], argv + i);
 	fprintf(stderr, "mdscale: cannot run '%s': %s\n", argv[i],
 		strerror(errno));

@@ -87,6 +87,9 @@ struct backend_spec {
 	bool shell;        /* argv[0] is one line for /bin/sh -c */
 	char **env;        /* "NAME=value" strings; NULL-terminated */
 	size_t nenv;
+	char **secret;     /* the NAMEs of env whose values are secret, never
+			      shown back; NULL-terminated */
+	size_t nsecret;
 	const char *health_path; /* "/health": 2xx means ready */
 };
 

@@ -45,8 +45,6 @@
 #define BACKOFF_RESET_MS 60000
 #define CGROUP_NAME_MAX 64
 
-extern char **environ;
-
 struct local;
 
 struct lproc {
@@ -286,16 +284,26 @@ static void on_proc_exit(uv_process_t *p, int64_t status, int sig)
 	exited(lp, status, sig, false);
 }
 
-/* The launcher's argv: mdscale __instance PROCS -- command... */
+/* The user the launcher switches to: the configured one when the daemon
+ * runs as root, else "-" (the daemon's own user; it cannot switch). */
+static const char *run_as(const struct local *l)
+{
+	const char *u = l->env.config->run_as_user;
+
+	return geteuid() == 0 && u[0] != '\0' ? u : "-";
+}
+
+/* The launcher's argv: mdscale __instance PROCS USER -- command... */
 static char **build_args(struct local *l, const struct backend_spec *sp,
 			 char *procs, int port)
 {
-	char **args = xcalloc(sp->argc + 8, sizeof(char *));
+	char **args = xcalloc(sp->argc + 9, sizeof(char *));
 	size_t n = 0;
 
 	args[n++] = xstrdup(l->env.self_exe);
 	args[n++] = xstrdup("__instance");
 	args[n++] = procs ? procs : xstrdup("-");
+	args[n++] = xstrdup(run_as(l));
 	args[n++] = xstrdup("--");
 	if (sp->shell) {
 		args[n++] = xstrdup("/bin/sh");
@@ -309,21 +317,29 @@ static char **build_args(struct local *l, const struct backend_spec *sp,
 	return args;
 }
 
+/*
+ * The instance's environment, clean: PATH, LANG and HOME of the daemon's
+ * (the launcher sets HOME to the instance user's when it switches), then
+ * what the deployment sets, then PORT and mdscale's own MDSCALE_*. Nothing
+ * else of the daemon's environment reaches an instance.
+ */
 static char **build_env(const struct backend_instance *in,
 			const struct shape *sh, int port)
 {
+	static const char *const kept[] = { "PATH", "LANG", "HOME" };
 	const struct backend_spec *sp = in->spec;
 	size_t n = 0;
 	char **envp;
 
-	for (char **e = environ; *e; e++)
-		n++;
-	envp = xcalloc(n + sp->nenv + 8, sizeof(char *));
-	n = 0;
-	for (char **e = environ; *e; e++)
-		if (strncmp(*e, "PORT=", 5) != 0 &&
-		    strncmp(*e, "MDSCALE_", 8) != 0)
-			envp[n++] = xstrdup(*e);
+	envp = xcalloc(sp->nenv + 12, sizeof(char *));
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+		const char *v = getenv(kept[i]);
+
+		if (v == NULL && strcmp(kept[i], "PATH") == 0)
+			v = "/usr/local/bin:/usr/bin:/bin";
+		if (v != NULL)
+			envp[n++] = xasprintf("%s=%s", kept[i], v);
+	}
 	for (size_t i = 0; i < sp->nenv; i++)
 		envp[n++] = xstrdup(sp->env[i]);
 	envp[n++] = xasprintf("PORT=%d", port);

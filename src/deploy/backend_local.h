@@ -2,8 +2,10 @@
  * backend_local.h - the `local` backend: instances are processes on this
  * machine, each in its own cgroup sized by its shape.
  *
- * An instance runs as `mdscale __instance PROCS -- command...` (the
- * launcher joins the cgroup before exec), detached, with its output in
+ * An instance runs as `mdscale __instance PROCS USER -- command...` (the
+ * launcher joins the cgroup, then becomes USER, the configured runAsUser
+ * when the daemon is root, and closes every inherited descriptor before
+ * exec), with a clean environment, detached, with its output in
  * files so that it outlives a daemon killed with SIGKILL. Readiness is an
  * HTTP GET of the deployment's health path on its loopback port; a crashed
  * instance is restarted with a backoff; usage comes from its cgroup. See

@@ -196,6 +196,9 @@ void deploy_routes_update(struct deploy *d, struct deployment *dep)
 		}
 	}
 	gateway_set_routes(d->env.gateway, dep->id, dep->name, ups, n);
+	gateway_set_replay(d->env.gateway, dep->id,
+			   dep->replay_all ? GATEWAY_REPLAY_ALL
+					   : GATEWAY_REPLAY_SAFE);
 }
 
 /* ---- instances, through the backend ---- */
@@ -1167,6 +1170,9 @@ void deploy_dep_free(struct deployment *dep)
 	for (size_t i = 0; i < dep->spec.nenv; i++)
 		free(dep->spec.env[i]);
 	free(dep->spec.env);
+	for (size_t i = 0; i < dep->spec.nsecret; i++)
+		free(dep->spec.secret[i]);
+	free(dep->spec.secret);
 	free((char *)dep->spec.health_path);
 	free(dep->name);
 	deploy_wr_free(dep->wr);

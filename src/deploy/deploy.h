@@ -86,6 +86,8 @@ struct deploy_spec {
 	bool shell;                /* argv[0] is a line for /bin/sh -c */
 	const char *const *env;    /* "NAME=value"; may be NULL */
 	size_t nenv;
+	const char *const *secret; /* NAMEs of env that are secret; or NULL */
+	size_t nsecret;
 	const char *health_path;   /* NULL: "/health" */
 	const char *shape;         /* NULL: the configured default */
 	bool has_count;
@@ -94,6 +96,9 @@ struct deploy_spec {
 	uint32_t ready_timeout_s;  /* default from the config */
 	bool has_drain_timeout;
 	uint32_t drain_timeout_s;  /* default from the config */
+	bool replay_all;           /* replayNonIdempotent: the gateway may
+				      replay POST and PATCH too (see
+				      gateway_set_replay()); default false */
 };
 
 /*
@@ -194,12 +199,16 @@ struct deploy_view {
 	char **argv;         /* NULL-terminated */
 	size_t argc;
 	bool shell;
-	char **env;          /* "NAME=value", NULL-terminated */
+	char **env;          /* "NAME=value", NULL-terminated; the values of
+				the secret ones too: show those as secret */
 	size_t nenv;
+	char **secret;       /* the NAMEs of env that are secret */
+	size_t nsecret;
 	char *health_path;
 	char shape[SHAPE_NAME_MAX + 1];
 	uint32_t count;
 	uint32_t ready_timeout_s, drain_timeout_s;
+	bool replay_all;     /* replayNonIdempotent */
 	int64_t created_ms, updated_ms;
 	char wr_id[DEPLOY_ID_MAX]; /* the running work request; "" */
 	char *endpoint;      /* the gateway URL of the deployment */

@@ -89,6 +89,7 @@ struct deployment {
 	char shape[SHAPE_NAME_MAX + 1];
 	uint32_t count;
 	uint32_t ready_timeout_s, drain_timeout_s;
+	bool replay_all; /* replayNonIdempotent: see gateway_set_replay() */
 	enum dep_state state;
 	char details[300];
 	char etag[BACKEND_HANDLE_MAX]; /* platform version last read */

@@ -364,6 +364,8 @@ int deploy_create(struct deploy *d, const struct deploy_spec *s, char *id,
 	dep->spec.shell = s->shell;
 	dep->spec.env = strv_dup(s->env, s->nenv);
 	dep->spec.nenv = s->nenv;
+	dep->spec.secret = strv_dup(s->secret, s->nsecret);
+	dep->spec.nsecret = s->nsecret;
 	dep->spec.health_path =
 		xstrdup(s->health_path ? s->health_path : "/health");
 	deploy_copy_str(dep->shape, sizeof(dep->shape),
@@ -373,6 +375,7 @@ int deploy_create(struct deploy *d, const struct deploy_spec *s, char *id,
 						    : cfg->ready_timeout_s;
 	dep->drain_timeout_s = s->has_drain_timeout ? s->drain_timeout_s
 						    : cfg->drain_timeout_s;
+	dep->replay_all = s->replay_all;
 	deploy_link(d, dep);
 	deploy_wr_start(d, dep, OP_CREATE, dep->count, dep->shape);
 	if ((rc = deploy_persist(d, dep)) != 0)
@@ -423,6 +426,7 @@ int deploy_import(struct deploy *d, const char *backend, const char *ref,
 	deploy_copy_str(dep->ref, sizeof(dep->ref), ref);
 	dep->spec.argv = xcalloc(1, sizeof(char *));
 	dep->spec.env = xcalloc(1, sizeof(char *));
+	dep->spec.secret = xcalloc(1, sizeof(char *));
 	dep->spec.health_path = xstrdup("/health");
 	dep->ready_timeout_s = d->env.config->ready_timeout_s;
 	dep->drain_timeout_s = d->env.config->drain_timeout_s;
@@ -603,11 +607,15 @@ static void view_fill(struct deploy *d, const struct deployment *dep,
 	v->shell = dep->spec.shell;
 	v->env = strv_dup((const char *const *)dep->spec.env, dep->spec.nenv);
 	v->nenv = dep->spec.nenv;
+	v->secret = strv_dup((const char *const *)dep->spec.secret,
+			     dep->spec.nsecret);
+	v->nsecret = dep->spec.nsecret;
 	v->health_path = xstrdup(dep->spec.health_path);
 	deploy_copy_str(v->shape, sizeof(v->shape), dep->shape);
 	v->count = dep->count;
 	v->ready_timeout_s = dep->ready_timeout_s;
 	v->drain_timeout_s = dep->drain_timeout_s;
+	v->replay_all = dep->replay_all;
 	v->created_ms = dep->created_ms;
 	v->updated_ms = dep->updated_ms;
 	deploy_copy_str(v->wr_id, sizeof(v->wr_id), dep->wr ? dep->wr->id
@@ -636,6 +644,9 @@ static void view_clear(struct deploy_view *v)
 	for (size_t i = 0; i < v->nenv; i++)
 		free(v->env[i]);
 	free(v->env);
+	for (size_t i = 0; i < v->nsecret; i++)
+		free(v->secret[i]);
+	free(v->secret);
 	free(v->name);
 	free(v->health_path);
 	free(v->endpoint);

@@ -73,6 +73,15 @@ static json_t *env_row(const struct backend_spec *sp)
 	return o;
 }
 
+static json_t *secret_row(const struct backend_spec *sp)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < sp->nsecret; i++)
+		json_array_append_new(a, json_string(sp->secret[i]));
+	return a;
+}
+
 static json_t *dep_row(const struct deployment *dep)
 {
 	json_t *o, *arr = json_array();
@@ -96,6 +105,9 @@ static json_t *dep_row(const struct deployment *dep)
 		      (json_int_t)dep->updated_ms, "currentWorkRequestId",
 		      dep->wr ? json_string(dep->wr->id) : json_null(),
 		      "instances", arr);
+	json_object_set_new(o, "replayNonIdempotent",
+			    json_boolean(dep->replay_all));
+	json_object_set_new(o, "secretEnvironment", secret_row(&dep->spec));
 	return o;
 }
 
@@ -324,6 +336,13 @@ static bool spec_from_row(struct deployment *dep, json_t *o)
 
 		sp->env[sp->nenv++] = xasprintf("%s=%s", key, val ? val : "");
 	}
+	/* Rows written before secrets existed have no list: none secret. */
+	env = json_object_get(o, "secretEnvironment");
+	sp->secret = xcalloc(json_array_size(env) + 1, sizeof(char *));
+	json_array_foreach(env, i, v) {
+		if (json_is_string(v))
+			sp->secret[sp->nsecret++] = xstrdup(json_string_value(v));
+	}
 	sp->health_path = xstrdup(jstr(o, "healthPath", "/health"));
 	return true;
 }
@@ -353,6 +372,8 @@ static int load_dep(void *arg, const char *id, const char *text)
 	dep->count = (uint32_t)jint(o, "instanceCount");
 	dep->ready_timeout_s = (uint32_t)jint(o, "readyTimeoutSeconds");
 	dep->drain_timeout_s = (uint32_t)jint(o, "drainTimeoutSeconds");
+	dep->replay_all = json_is_true(json_object_get(o,
+						      "replayNonIdempotent"));
 	st = DEPLOY_LOOKUP(deploy_dep_state_names,
 			   jstr(o, "lifecycleState", ""));
 	dep->state = (enum dep_state)st;

@@ -23,8 +23,8 @@
  *    handed over, in order, through a uv_async on the owner's loop that a
  *    timer sends at most NOTES_DELAY_MS after the first note waits.
  *
- * Data path. Every read lands in a refcounted 64 KiB block and http_parser
- * runs over it. Heads are copied (they outlive the read and get rewritten);
+ * Data path. Every read lands in a refcounted 64 KiB block and the HTTP
+ * parser runs over it. Heads are copied (they outlive the read and get rewritten);
  * body bytes are not: each on_body slice is referenced in place (the block's
  * count goes up until the write completes), or copied when it is short. The
  * slices of one read go out as one writev (uv_try_write, the rest queued),
@@ -43,7 +43,10 @@
  * its instance's pool (LIFO) -> reused, or closed. Until the first response
  * byte a request keeps every write it sent (up to RETAIN_MAX bytes) so it can
  * be replayed: on another instance when the connect failed, or once on a
- * fresh connection when a reused one died before answering. That decision is
+ * fresh connection when a reused one died before answering. The second is
+ * done only for what may run twice (as nginx does by default): a request
+ * none of whose bytes was sent, or an idempotent method, unless the
+ * deployment allows every replay (gateway_set_replay()). That decision is
  * taken in the upstream's close callback, when all its writes have called
  * back and may be written again.
  */
@@ -57,11 +60,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include <http_parser.h>
 #include <uv.h>
 
 #include "core/route.h"
 #include "gateway/gateway.h"
+#include "http/tls.h"
+#include "http/hparse.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/jsonstr.h"
@@ -69,6 +73,9 @@
 #include "util/xalloc.h"
 
 #define BLOCK_SIZE (64u * 1024)    /* one read */
+#define TLS_READ_MAX (BLOCK_SIZE / 2) /* ciphertext read at once: its
+					 plaintext, with what an unfinished
+					 record held, fits one block */
 #define BLOCK_POOL_MAX 256u        /* free blocks kept per gateway */
 #define WREQ_POOL_MAX 1024u        /* free write requests kept */
 #define WREQ_SLICES 16u            /* iovecs per write */
@@ -83,6 +90,7 @@
 #define RETAIN_MAX (1024u * 1024)  /* request bytes kept for a replay */
 #define MAX_TRIES 16u              /* instances tried per request */
 #define LINGER_MS 2000u            /* reading after our FIN, at most */
+#define BODY_WINDOW_MS 5000u       /* a body's rate is measured over this */
 #define ROUTES_MAX 4096u           /* instances per deployment */
 
 const uint64_t gateway_lat_bounds_us[GATEWAY_LAT_BUCKETS] = {
@@ -164,9 +172,12 @@ struct dep {
 	uint32_t nheld;
 	uint64_t held_bytes;
 	bool cold_asked;      /* the owner was asked for an instance */
+	enum gateway_replay replay;
 	struct gateway_counters ctr;
 	uint64_t by_status[GATEWAY_STATUS_CODES]; /* see gateway_status_counts */
 };
+
+static const struct hparse_settings creq_settings, ures_settings;
 
 enum up_state { UP_CONNECTING, UP_ACTIVE, UP_IDLE, UP_CLOSING };
 
@@ -179,12 +190,13 @@ struct upconn {
 	struct inst *inst;
 	struct client *client; /* the request it serves, or NULL */
 	struct block *cur;     /* the block being parsed */
-	http_parser parser;
+	struct hparse parser;
 	struct head head;
 	unsigned nwrites;
 	uint16_t port;
 	enum up_state state;
 	bool reading, connected, reused, got_bytes, keepalive, resp_done;
+	bool sent; /* a write of the request completed on it */
 };
 
 enum frame { FRAME_NONE, FRAME_RAW, FRAME_CHUNKED };
@@ -209,6 +221,7 @@ struct request {
 	bool active, in_done, out_done, resp_head, discard, retain,
 		retried, keepalive, head_method, chunked_in, throttled,
 		gw_error, accounted, held;
+	bool unsafe; /* a method that must not run twice (POST, PATCH) */
 };
 
 struct client {
@@ -217,7 +230,7 @@ struct client {
 	uv_shutdown_t shutdown;
 	struct link link; /* gw->clients */
 	struct gateway *gw;
-	http_parser parser;
+	struct hparse parser;
 	struct head head;
 	struct request req;
 	struct wreq *cb;     /* batch toward the client */
@@ -225,11 +238,22 @@ struct client {
 	size_t pend_off;
 	size_t out_queued;
 	uint64_t active_at;  /* uv_now() of the last progress */
+	uint64_t head_at;    /* uv_now() of the current request's first byte */
+	uint64_t window_at;  /* uv_now() when the body's rate window began */
+	size_t window_bytes; /* body bytes in that window */
 	uint64_t armed;      /* the timer fires at most this long after */
 	int nopen;           /* handles not yet closed */
 	char ip[64];
+	struct tls_conn *tls; /* NULL: plain TCP, the zero-copy path */
 	bool reading, in_parse, closing, handles_closed, broken, out_throttled,
 		eof;
+};
+
+/* TLS: ciphertext on its way to a client. */
+struct tls_write {
+	uv_write_t req;
+	char *data;
+	size_t len;
 };
 
 /* What the owner's thread gets from the gateway's, in order. */
@@ -276,6 +300,7 @@ struct gateway {
 	uv_async_t wake; /* calls are waiting */
 	uv_timer_t flush; /* wakes the owner for the notes */
 	struct link clients, ups;
+	struct tls_ctx *tls; /* borrowed; NULL: plain HTTP */
 	struct block *free_blocks;
 	struct wreq *free_wreqs;
 	unsigned nfree_blocks, nfree_wreqs;
@@ -723,7 +748,7 @@ static int build_req_head(struct client *c, struct wreq *w,
 	struct buf *o = &w->own;
 	bool ok, rid = false;
 
-	ok = buf_addstr(o, http_method_str(c->parser.method)) == 0 &&
+	ok = buf_addstr(o, hparse_method(&c->parser)) == 0 &&
 	     buf_add(o, " ", 1) == 0;
 	if (r->path_len > 0)
 		ok = ok && buf_add(o, raw + r->path_off, r->path_len) == 0;
@@ -769,8 +794,7 @@ static int build_req_head(struct client *c, struct wreq *w,
 
 static bool client_http11(const struct client *c)
 {
-	return c->parser.http_major > 1 ||
-	       (c->parser.http_major == 1 && c->parser.http_minor >= 1);
+	return hparse_http11(&c->parser);
 }
 
 /* Appends a response head from the upstream to w (final or interim). */
@@ -783,7 +807,7 @@ static int build_resp_head(struct client *c, struct upconn *up,
 	size_t from = o->len;
 	bool ok;
 
-	unsigned st = up->parser.status_code;
+	unsigned st = hparse_status(&up->parser);
 	char line[13] = { 'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ',
 			  (char)('0' + st / 100 % 10), (char)('0' + st / 10 % 10),
 			  (char)('0' + st % 10), ' ' };
@@ -894,11 +918,26 @@ static struct upconn *pool_pop(struct inst *in)
 /* Timers and reading. */
 
 static void client_timer_cb(uv_timer_t *t);
+static void client_check_pace(struct client *c);
 
-/* The timeout of the client's state: idle while it owes us bytes, the
- * response timeout once its request is complete. */
+/* Whether the client is sending a request: its head, then its body. */
+static bool client_sending(const struct client *c)
+{
+	return c->req.active && !c->req.in_done && c->req.status == 0;
+}
+
+/* The timeout of the client's state: the head's deadline, then the end of
+ * the body's rate window, while it sends a request; the response timeout
+ * once its request is complete; else the idle timeout. */
 static uint64_t client_timeout(const struct client *c)
 {
+	uint64_t now = uv_now(c->gw->loop), end;
+
+	if (client_sending(c)) {
+		end = c->head.done ? c->window_at + BODY_WINDOW_MS
+				   : c->head_at + c->gw->lim.head_timeout_ms;
+		return end > now ? end - now : 0;
+	}
 	return c->req.in_done && !c->req.out_done
 		       ? c->gw->lim.response_timeout_ms
 		       : c->gw->lim.idle_timeout_ms;
@@ -932,7 +971,7 @@ static void client_alloc_cb(uv_handle_t *h, size_t size, uv_buf_t *buf)
 	struct block *b = block_get(c->gw);
 
 	(void)size;
-	*buf = uv_buf_init(b->data, BLOCK_SIZE);
+	*buf = uv_buf_init(b->data, c->tls ? TLS_READ_MAX : BLOCK_SIZE);
 }
 
 static void up_alloc_cb(uv_handle_t *h, size_t size, uv_buf_t *buf)
@@ -1035,6 +1074,10 @@ static void up_submit(struct upconn *up, struct wreq *w)
 	w->state = W_INFLIGHT;
 	up->nwrites++;
 	rc = wreq_write(w, (uv_stream_t *)&up->tcp, up_write_cb);
+	/* Bytes handed to the kernel may reach the instance even if the
+	 * connection fails later: from here on the request counts as sent. */
+	if (rc >= 0 && w->bytes > 0)
+		up->sent = true;
 	if (rc != 0)
 		up_write_done(up, w, rc > 0 ? 0 : rc);
 }
@@ -1145,6 +1188,68 @@ static void client_write_cb(uv_write_t *req, int status)
 		client_touch(c);
 }
 
+static void tls_write_cb(uv_write_t *req, int status)
+{
+	struct tls_write *t = container_of(req, struct tls_write, req);
+	struct client *c = req->handle->data;
+
+	c->out_queued -= t->len;
+	free(t->data);
+	free(t);
+	if (status < 0) {
+		client_close(c, false);
+		return;
+	}
+	if (c->out_throttled && c->out_queued <= QUEUE_LOW) {
+		c->out_throttled = false;
+		if (c->req.up != NULL)
+			up_update_read(c->req.up);
+	}
+	if (c->req.active && !c->req.out_done)
+		client_touch(c);
+}
+
+/* TLS: queues the ciphertext waiting in the client's session. Returns 0,
+ * or a negative code (the caller marks the client broken). */
+static int tls_send(struct client *c)
+{
+	struct tls_write *t;
+	uv_buf_t b;
+	char *data;
+	size_t len = tls_conn_take_out(c->tls, &data);
+
+	if (len == 0)
+		return 0;
+	t = xcalloc(1, sizeof(*t));
+	t->data = data;
+	t->len = len;
+	b = uv_buf_init(data, (unsigned)len);
+	if (uv_write(&t->req, (uv_stream_t *)&c->tcp, &b, 1,
+		     tls_write_cb) < 0) {
+		free(data);
+		free(t);
+		return MDS_E_SYS;
+	}
+	c->out_queued += len;
+	return 0;
+}
+
+/* TLS: encrypts the batch w (released here) and queues the records. */
+static int tls_flush(struct client *c, struct wreq *w)
+{
+	int rc = 0;
+
+	for (unsigned k = 0; k < w->n && rc == 0; k++) {
+		const struct slice *sl = &w->s[k];
+
+		rc = tls_conn_write(c->tls, sl->blk ? sl->blk->data + sl->off
+						    : w->own.data + sl->off,
+				    sl->len);
+	}
+	wreq_put(w);
+	return rc != 0 ? rc : tls_send(c);
+}
+
 static void client_flush(struct client *c)
 {
 	struct wreq *w = c->cb;
@@ -1155,6 +1260,15 @@ static void client_flush(struct client *c)
 	c->cb = NULL;
 	if (w->bytes == 0 || c->closing || c->broken) {
 		wreq_put(w);
+		return;
+	}
+	if (c->tls != NULL) {
+		c->broken = tls_flush(c, w) != 0;
+		if (c->out_queued >= QUEUE_HIGH && !c->out_throttled) {
+			c->out_throttled = true;
+			if (c->req.up != NULL)
+				up_update_read(c->req.up);
+		}
 		return;
 	}
 	w->state = W_INFLIGHT;
@@ -1266,7 +1380,7 @@ static void local_error(struct client *c, int status, const char *code,
 	if (buf_printf(&w->own, "HTTP/1.1 %d %s\r\n"
 		       "Content-Type: application/json\r\n"
 		       "Content-Length: %zu\r\n%s%s\r\n%s", status,
-		       http_status_str((enum http_status)status), body.len,
+		       hparse_reason(status), body.len,
 		       status == 503 ? "Retry-After: 1\r\n" : "",
 		       r->keepalive ? (client_http11(c) ? ""
 				       : "Connection: keep-alive\r\n")
@@ -1451,10 +1565,10 @@ static void req_attach(struct client *c, bool pooled)
 		up = up_new(c->gw, r->inst);
 	up->client = c;
 	up->got_bytes = false;
+	up->sent = false;
 	up->keepalive = false;
 	up->resp_done = false;
-	http_parser_init(&up->parser, HTTP_RESPONSE);
-	up->parser.data = up;
+	hparse_init(&up->parser, HPARSE_RESPONSE, &ures_settings, up);
 	head_reset(&up->head);
 	r->up = up;
 	if (up_writable(up)) {
@@ -1556,8 +1670,8 @@ static bool hold_add(struct client *c)
 
 	if (h->max_requests == 0 || h->timeout_ms == 0)
 		return false;
-	if (c->parser.content_length != ULLONG_MAX)
-		bytes += c->parser.content_length;
+	if (hparse_has_length(&c->parser))
+		bytes += hparse_length(&c->parser);
 	if (d->nheld >= h->max_requests)
 		why = "requests held for this deployment";
 	else if (gw->nheld >= h->max_requests_total)
@@ -1677,13 +1791,18 @@ static void req_upstream_lost(struct client *c, const struct upconn *up)
 		up->inst->down = true;
 		req_release_inst(c->gw, r);
 		req_route(c);
-	} else if (up->reused && !up->got_bytes && r->retain && !r->retried) {
+	} else if (up->reused && !up->got_bytes && r->retain && !r->retried &&
+		   (!up->sent || !r->unsafe ||
+		    r->dep->replay == GATEWAY_REPLAY_ALL)) {
 		r->retried = true;
 		req_attach(c, false);
 	} else if (r->status == 0) {
 		local_error(c, 502, "BadGateway",
-			    "instance %s of deployment %s failed", up->inst->id,
-			    r->dep->id);
+			    "instance %s of deployment %s failed%s",
+			    up->inst->id, r->dep->id,
+			    r->unsafe && up->sent && up->reused
+			    ? " (the request may have run: it is not replayed)"
+			    : "");
 	} else {
 		client_close(c, false);
 		return;
@@ -1693,62 +1812,67 @@ static void req_upstream_lost(struct client *c, const struct upconn *up)
 
 /* The client's request parser. */
 
-static int creq_begin(http_parser *p)
+static int creq_begin(struct hparse *p)
 {
 	struct client *c = p->data;
 
 	head_reset(&c->head);
 	c->req.active = true;
 	c->req.t0 = uv_hrtime();
+	c->head_at = uv_now(c->gw->loop);
+	client_arm(c);
 	return 0;
 }
 
-static int creq_url(http_parser *p, const char *at, size_t len)
+static int creq_url(struct hparse *p, const char *at, size_t len)
 {
 	struct client *c = p->data;
 
 	return head_first(&c->head, at, len, URL_MAX, 414);
 }
 
-static int creq_field(http_parser *p, const char *at, size_t len)
+static int creq_field(struct hparse *p, const char *at, size_t len)
 {
 	return head_field(&((struct client *)p->data)->head, at, len);
 }
 
-static int creq_value(http_parser *p, const char *at, size_t len)
+static int creq_value(struct hparse *p, const char *at, size_t len)
 {
 	return head_value(&((struct client *)p->data)->head, at, len);
 }
 
-static int creq_headers(http_parser *p)
+static int creq_headers(struct hparse *p)
 {
 	struct client *c = p->data;
 	struct request *r = &c->req;
 	const char *url = buf_str(&c->head.raw);
-	struct http_parser_url u;
+	struct hparse_url u;
 	const char *path, *seg;
 	size_t plen, slen;
 
 	c->head.done = true;
-	r->keepalive = http_should_keep_alive(p) && !c->gw->closing;
-	r->head_method = p->method == HTTP_HEAD;
-	r->chunked_in = (p->flags & F_CHUNKED) != 0;
+	c->window_at = uv_now(c->gw->loop);
+	c->window_bytes = 0;
+	client_arm(c);
+	r->keepalive = hparse_keep_alive(p) && !c->gw->closing;
+	r->head_method = hparse_method_is(p, "HEAD");
+	r->unsafe = hparse_method_is(p, "POST") ||
+		    hparse_method_is(p, "PATCH") || hparse_method_is(p, "LOCK");
+	r->chunked_in = hparse_chunked(p);
 	r->rid = ++c->gw->rid_seq;
-	if (p->method == HTTP_CONNECT) {
+	if (hparse_method_is(p, "CONNECT")) {
 		r->keepalive = false;
 		local_error(c, 405, "MethodNotAllowed",
 			    "CONNECT is not supported");
 		return 0;
 	}
-	http_parser_url_init(&u);
-	if (http_parser_parse_url(url, c->head.first_len, 0, &u) != 0 ||
-	    !(u.field_set & (1 << UF_PATH))) {
+	if (hparse_url(url, c->head.first_len, &u) != 0 || !u.path.set) {
 		r->keepalive = false;
 		local_error(c, 400, "BadRequest", "malformed request URL");
 		return 0;
 	}
-	path = url + u.field_data[UF_PATH].off;
-	plen = u.field_data[UF_PATH].len;
+	path = url + u.path.off;
+	plen = u.path.len;
 	seg = path + 1;
 	slen = 0;
 	while (1 + slen < plen && seg[slen] != '/')
@@ -1758,9 +1882,9 @@ static int creq_headers(http_parser *p)
 	else
 		r->path_off = (uint32_t)(seg + slen - url);
 	r->path_len = plen > 0 ? (uint32_t)(plen - 1 - slen) : 0;
-	if (u.field_set & (1 << UF_QUERY)) {
-		r->query_off = u.field_data[UF_QUERY].off;
-		r->query_len = u.field_data[UF_QUERY].len;
+	if (u.query.set) {
+		r->query_off = (uint32_t)u.query.off;
+		r->query_len = (uint32_t)u.query.len;
 	}
 	r->dep = slen > 0 ? dep_route(c->gw, seg, slen) : NULL;
 	if (r->dep == NULL) {
@@ -1774,11 +1898,12 @@ static int creq_headers(http_parser *p)
 	return 0;
 }
 
-static int creq_body(http_parser *p, const char *at, size_t len)
+static int creq_body(struct hparse *p, const char *at, size_t len)
 {
 	struct client *c = p->data;
 	struct wreq *w;
 
+	c->window_bytes += len;
 	if (c->req.discard)
 		return 0;
 	w = up_batch(c);
@@ -1792,7 +1917,7 @@ static int creq_body(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int creq_complete(http_parser *p)
+static int creq_complete(struct hparse *p)
 {
 	struct client *c = p->data;
 	struct request *r = &c->req;
@@ -1801,11 +1926,11 @@ static int creq_complete(http_parser *p)
 		wreq_copy(up_batch(c), "0\r\n\r\n", 5);
 	r->in_done = true;
 	client_arm(c);
-	http_parser_pause(p, 1);
+	hparse_pause(p, true);
 	return 0;
 }
 
-static const http_parser_settings creq_settings = {
+static const struct hparse_settings creq_settings = {
 	.on_message_begin = creq_begin,
 	.on_url = creq_url,
 	.on_header_field = creq_field,
@@ -1816,11 +1941,11 @@ static const http_parser_settings creq_settings = {
 };
 
 /* Answers input that is not HTTP, or too large, and closes. */
-static void client_bad_request(struct client *c, enum http_errno err)
+static void client_bad_request(struct client *c, enum hparse_error err)
 {
 	struct request *r = &c->req;
 	int status = c->head.overflow ? c->head.overflow
-		     : err == HPE_HEADER_OVERFLOW ? 431 : 400;
+		     : err == HPARSE_E_TOO_LARGE ? 431 : 400;
 
 	block_unref(c->pend);
 	c->pend = NULL;
@@ -1837,12 +1962,15 @@ static void client_bad_request(struct client *c, enum http_errno err)
 	if (status == 414)
 		local_error(c, 414, "URITooLong",
 			    "request URL longer than %u bytes", URL_MAX);
+	else if (status == 431 && c->head.overflow == 0)
+		local_error(c, 431, "RequestHeaderFieldsTooLarge", "%s",
+			    hparse_error_text(&c->parser));
 	else if (status == 431)
 		local_error(c, 431, "RequestHeaderFieldsTooLarge",
 			    "request head larger than %u bytes", HEAD_MAX);
 	else
 		local_error(c, 400, "BadRequest", "malformed request: %s",
-			    http_errno_description(err));
+			    hparse_error_text(&c->parser));
 }
 
 /* Parses buffered client input up to the end of the current request. */
@@ -1856,18 +1984,17 @@ static void client_process(struct client *c)
 	while (!c->closing && c->pend != NULL && !r->in_done) {
 		struct block *b = c->pend;
 		size_t left = b->len - c->pend_off, n;
-		enum http_errno err;
+		enum hparse_error err;
 
-		http_parser_pause(&c->parser, 0);
-		n = http_parser_execute(&c->parser, &creq_settings,
-					b->data + c->pend_off, left);
-		err = HTTP_PARSER_ERRNO(&c->parser);
+		hparse_pause(&c->parser, false);
+		n = hparse_execute(&c->parser, b->data + c->pend_off, left);
+		err = hparse_error(&c->parser);
 		c->pend_off += n;
-		if (c->pend_off >= b->len || (err == HPE_OK && n < left)) {
+		if (c->pend_off >= b->len || (err == HPARSE_OK && n < left)) {
 			c->pend = NULL;
 			block_unref(b);
 		}
-		if (err != HPE_OK && err != HPE_PAUSED)
+		if (err != HPARSE_OK && err != HPARSE_PAUSED)
 			client_bad_request(c, err);
 		up_flush(c);
 		req_account_done(c);
@@ -1881,12 +2008,45 @@ static void client_process(struct client *c)
 		client_update_read(c);
 }
 
+/*
+ * TLS: turns the nread bytes of ciphertext in b into plaintext in place
+ * and answers the handshake. Returns the plaintext's length (0: none
+ * yet), or UV_EOF when the client ended TLS, or a negative code.
+ */
+static ssize_t tls_input(struct client *c, struct block *b, ssize_t nread)
+{
+	size_t len = 0, got;
+	int rc = tls_conn_push(c->tls, b->data, (size_t)nread);
+
+	while (rc == 0) {
+		rc = tls_conn_pull(c->tls, b->data + len, BLOCK_SIZE - len,
+				   &got);
+		if (got == 0)
+			break;
+		len += got;
+	}
+	if (tls_send(c) != 0 || rc < 0)
+		return UV_EPROTO;
+	if (rc == 1 && len == 0)
+		return UV_EOF;
+	if (len == BLOCK_SIZE) /* cannot be, given TLS_READ_MAX */
+		return UV_ENOBUFS;
+	return (ssize_t)len;
+}
+
 static void client_read_cb(uv_stream_t *s, ssize_t nread,
 			   const uv_buf_t *buf)
 {
 	struct client *c = s->data;
 	struct block *b = block_of(buf);
 
+	if (c->tls != NULL && nread > 0 && !c->closing) {
+		nread = tls_input(c, b, nread);
+		if (nread == 0) {
+			block_unref(b);
+			return;
+		}
+	}
 	if (nread <= 0 || c->closing) {
 		/* While lingering, input is dropped until the peer closes. A
 		 * client that half-closes after a complete request still
@@ -1913,7 +2073,7 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread,
 
 /* The upstream's response parser. */
 
-static int ures_begin(http_parser *p)
+static int ures_begin(struct hparse *p)
 {
 	struct upconn *up = p->data;
 
@@ -1921,30 +2081,30 @@ static int ures_begin(http_parser *p)
 	return 0;
 }
 
-static int ures_status(http_parser *p, const char *at, size_t len)
+static int ures_status(struct hparse *p, const char *at, size_t len)
 {
 	struct upconn *up = p->data;
 
 	return head_first(&up->head, at, len, 1024, 502);
 }
 
-static int ures_field(http_parser *p, const char *at, size_t len)
+static int ures_field(struct hparse *p, const char *at, size_t len)
 {
 	return head_field(&((struct upconn *)p->data)->head, at, len);
 }
 
-static int ures_value(http_parser *p, const char *at, size_t len)
+static int ures_value(struct hparse *p, const char *at, size_t len)
 {
 	return head_value(&((struct upconn *)p->data)->head, at, len);
 }
 
 /* Forwards the response head, choosing how the body goes to the client. */
-static int ures_headers(http_parser *p)
+static int ures_headers(struct hparse *p)
 {
 	struct upconn *up = p->data;
 	struct client *c = up->client;
 	struct request *r = &c->req;
-	unsigned status = p->status_code;
+	unsigned status = hparse_status(p);
 	bool skip, c11 = client_http11(c), drop_te = false, add_te = false;
 
 	up->head.done = true;
@@ -1959,12 +2119,12 @@ static int ures_headers(http_parser *p)
 	skip = r->head_method || status == 204 || status == 304;
 	if (skip) {
 		r->out_frame = FRAME_NONE;
-	} else if (p->flags & F_CHUNKED) {
+	} else if (hparse_chunked(p)) {
 		r->out_frame = c11 ? FRAME_CHUNKED : FRAME_RAW;
 		drop_te = !c11;
 		if (!c11)
 			r->keepalive = false;
-	} else if (p->flags & F_CONTENTLENGTH) {
+	} else if (hparse_has_length(p)) {
 		r->out_frame = FRAME_RAW;
 	} else {
 		/* Delimited by the upstream closing: chunked to the client
@@ -1982,7 +2142,7 @@ static int ures_headers(http_parser *p)
 	return skip ? 1 : 0;
 }
 
-static int ures_body(http_parser *p, const char *at, size_t len)
+static int ures_body(struct hparse *p, const char *at, size_t len)
 {
 	struct upconn *up = p->data;
 	struct client *c = up->client;
@@ -1998,24 +2158,24 @@ static int ures_body(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int ures_complete(http_parser *p)
+static int ures_complete(struct hparse *p)
 {
 	struct upconn *up = p->data;
 	struct request *r = &up->client->req;
 
-	if (p->status_code < 200)
+	if (hparse_status(p) < 200)
 		return 0;
 	if (r->out_frame == FRAME_CHUNKED)
 		wreq_copy(client_batch(up->client), "0\r\n\r\n", 5);
 	r->out_done = true;
 	r->t_end = uv_hrtime();
 	up->resp_done = true;
-	up->keepalive = http_should_keep_alive(p);
-	http_parser_pause(p, 1);
+	up->keepalive = hparse_keep_alive(p);
+	hparse_pause(p, true);
 	return 0;
 }
 
-static const http_parser_settings ures_settings = {
+static const struct hparse_settings ures_settings = {
 	.on_message_begin = ures_begin,
 	.on_status = ures_status,
 	.on_header_field = ures_field,
@@ -2030,7 +2190,7 @@ static void up_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	struct upconn *up = s->data;
 	struct client *c = up->client;
 	struct block *b = block_of(buf);
-	enum http_errno err;
+	enum hparse_error err;
 	size_t n;
 
 	if (nread == 0 || up->state == UP_CLOSING) {
@@ -2045,8 +2205,7 @@ static void up_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		if (c != NULL && nread == UV_EOF && c->req.resp_head &&
 		    !c->req.out_done) {
 			up->cur = NULL;
-			http_parser_execute(&up->parser, &ures_settings, NULL,
-					    0);
+			hparse_execute(&up->parser, NULL, 0);
 			if (c->req.out_done) {
 				up->keepalive = false;
 				client_settle(c);
@@ -2061,18 +2220,17 @@ static void up_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (c->req.retain)
 		req_unretain(&c->req);
 	up->cur = b;
-	n = http_parser_execute(&up->parser, &ures_settings, b->data,
-				(size_t)nread);
+	n = hparse_execute(&up->parser, b->data, (size_t)nread);
 	up->cur = NULL;
 	block_unref(b);
-	err = HTTP_PARSER_ERRNO(&up->parser);
-	if (err == HPE_PAUSED && n < (size_t)nread)
+	err = hparse_error(&up->parser);
+	if (err == HPARSE_PAUSED && n < (size_t)nread)
 		up->keepalive = false; /* bytes past the response */
-	if (err != HPE_OK && err != HPE_PAUSED) {
+	if (err != HPARSE_OK && err != HPARSE_PAUSED) {
 		gw_log(up->gw, LOG_WARN,
 		       "instance %s (port %u): bad response: %s",
 		       up->inst->id, (unsigned)up->port,
-		       http_errno_description(err));
+		       hparse_error_text(&up->parser));
 		client_flush(c);
 		up_close(up);
 		return;
@@ -2149,6 +2307,7 @@ static void client_close_cb(uv_handle_t *h)
 	list_del(&c->link);
 	gw->nclients--;
 	head_free(&c->head);
+	tls_conn_free(c->tls);
 	free(c);
 }
 
@@ -2208,6 +2367,8 @@ static void client_timer_cb(uv_timer_t *t)
 	} else if (r->held) {
 		if (hold_timer(c))
 			client_settle(c);
+	} else if (client_sending(c)) {
+		client_check_pace(c);
 	} else if (idle < client_timeout(c)) {
 		c->armed = client_timeout(c) - idle;
 		uv_timer_start(t, client_timer_cb, c->armed, 0);
@@ -2222,9 +2383,108 @@ static void client_timer_cb(uv_timer_t *t)
 	}
 }
 
+/* Answers 408 to a request whose head or body is too slow, and closes
+ * (or just closes, once a response has begun). */
+static void client_too_slow(struct client *c, const char *what)
+{
+	struct request *r = &c->req;
+
+	block_unref(c->pend);
+	c->pend = NULL;
+	r->keepalive = false;
+	r->in_done = true;
+	local_error(c, 408, "RequestTimeout", "%s", what);
+	client_settle(c);
+}
+
+/* The timer of a client that sends a request: past the head's deadline,
+ * or at the end of a body window slower than the minimum rate, 408. A
+ * window in which the gateway held the body back (the instance read
+ * slowly) does not count. */
+static void client_check_pace(struct client *c)
+{
+	const struct gateway_limits *lim = &c->gw->lim;
+	uint64_t left = client_timeout(c);
+
+	if (left > 0) {
+		c->armed = left;
+		uv_timer_start(&c->timer, client_timer_cb, left, 0);
+	} else if (!c->head.done) {
+		client_too_slow(c, "the request head did not arrive in time");
+	} else if (c->window_bytes >=
+			   (uint64_t)lim->body_min_rate * BODY_WINDOW_MS / 1000 ||
+		   c->req.throttled || c->pend != NULL) {
+		c->window_at = uv_now(c->gw->loop);
+		c->window_bytes = 0;
+		c->armed = BODY_WINDOW_MS;
+		uv_timer_start(&c->timer, client_timer_cb, BODY_WINDOW_MS, 0);
+	} else {
+		client_too_slow(c, "the request body arrived too slowly");
+	}
+}
+
 static void reject_close_cb(uv_handle_t *h)
 {
 	free(h);
+}
+
+/* Accepts a connection and closes it at once. */
+static void reject(struct gateway *gw, uv_stream_t *server)
+{
+	uv_tcp_t *t = xmalloc(sizeof(*t));
+
+	uv_tcp_init(gw->loop, t);
+	(void)uv_accept(server, (uv_stream_t *)t);
+	uv_close((uv_handle_t *)t, reject_close_cb);
+}
+
+/* The client newc takes the place of when all slots are
+ * taken: the one that has waited longest without a complete request (idle,
+ * or sending one slowly) from the same address if there is one, else from
+ * any address; NULL if every client has a request in the works. So clients
+ * that open many connections crowd out their own first. */
+static struct client *oldest_waiting(struct gateway *gw,
+				     const struct client *newc)
+{
+	struct client *any = NULL, *own = NULL;
+	uint64_t any_at = 0, own_at = 0;
+
+	for (struct link *l = gw->clients.next; l != &gw->clients;
+	     l = l->next) {
+		struct client *c = container_of(l, struct client, link);
+		uint64_t at;
+
+		if (c == newc || c->closing || c->req.in_done ||
+		    c->req.status != 0)
+			continue;
+		at = c->req.active ? c->head_at : c->active_at;
+		/* Newest first in the list: on a tie, the older wins. */
+		if (any == NULL || at <= any_at) {
+			any = c;
+			any_at = at;
+		}
+		if (strcmp(c->ip, newc->ip) == 0 &&
+		    (own == NULL || at <= own_at)) {
+			own = c;
+			own_at = at;
+		}
+	}
+	return own != NULL ? own : any;
+}
+
+/* Counts the other open clients from c's address. */
+static uint32_t clients_from(struct gateway *gw, const struct client *c)
+{
+	uint32_t n = 0;
+
+	for (struct link *l = gw->clients.next; l != &gw->clients;
+	     l = l->next) {
+		const struct client *o = container_of(l, struct client, link);
+
+		if (o != c && !o->closing && strcmp(o->ip, c->ip) == 0)
+			n++;
+	}
+	return n;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -2238,12 +2498,9 @@ static void on_connection(uv_stream_t *server, int status)
 		gw_log(gw, LOG_WARN, "accept: %s", uv_strerror(status));
 		return;
 	}
-	if (gw->nclients >= gw->lim.max_clients) {
-		uv_tcp_t *t = xmalloc(sizeof(*t));
-
-		uv_tcp_init(gw->loop, t);
-		(void)uv_accept(server, (uv_stream_t *)t);
-		uv_close((uv_handle_t *)t, reject_close_cb);
+	if (gw->nclients >= 2 * (uint64_t)gw->lim.max_clients) {
+		/* Closing clients not gone yet: no room even to look. */
+		reject(gw, server);
 		return;
 	}
 	c = xcalloc(1, sizeof(*c));
@@ -2255,9 +2512,10 @@ static void on_connection(uv_stream_t *server, int status)
 	c->timer.data = c;
 	list_add(&gw->clients, &c->link);
 	buf_init(&c->head.raw, HEAD_MAX);
-	http_parser_init(&c->parser, HTTP_REQUEST);
-	c->parser.data = c;
+	hparse_init(&c->parser, HPARSE_REQUEST, &creq_settings, c);
 	c->req.retain = true;
+	if (gw->tls != NULL)
+		c->tls = tls_conn_new(gw->tls);
 	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
 		client_close(c, false);
 		return;
@@ -2270,6 +2528,19 @@ static void on_connection(uv_stream_t *server, int status)
 		else
 			uv_ip4_name((struct sockaddr_in *)&ss, c->ip,
 				    sizeof(c->ip));
+	}
+	if (clients_from(gw, c) >= gw->lim.max_clients_per_addr) {
+		client_close(c, false);
+		return;
+	}
+	if (gw->nclients > gw->lim.max_clients) {
+		struct client *victim = oldest_waiting(gw, c);
+
+		if (victim == NULL) {
+			client_close(c, false);
+			return;
+		}
+		client_close(victim, false);
 	}
 	client_arm(c);
 	client_update_read(c);
@@ -2453,7 +2724,7 @@ static void note_request(struct client *c, uint64_t us)
 			if (len > 512)
 				len = 512;
 			n->str[2] = note_cstr(gw, c->head.first_len > 0
-					? http_method_str(c->parser.method)
+					? hparse_method(&c->parser)
 					: "-");
 			n->str[3] = note_str(gw, url, len);
 		}
@@ -2667,6 +2938,9 @@ int gateway_start(uv_loop_t *loop, const char *host, int port,
 		.idle_timeout_ms = 60000,
 		.max_clients = 10000,
 		.max_idle_per_instance = 64,
+		.head_timeout_ms = 10000,
+		.body_min_rate = 1024,
+		.max_clients_per_addr = 512,
 	};
 	gw->hold = (struct gateway_hold){
 		.max_requests = 1000,
@@ -2723,6 +2997,11 @@ void gateway_serve(struct gateway *gw)
 	gw->serving = true;
 }
 
+void gateway_set_tls(struct gateway *gw, struct tls_ctx *tls)
+{
+	gw->tls = tls;
+}
+
 int gateway_port(const struct gateway *gw)
 {
 	return gw->port;
@@ -2738,6 +3017,12 @@ static void set_limits_fn(struct gateway *gw, void *arg)
 		gw->lim.idle_timeout_ms = lim->idle_timeout_ms;
 	if (lim->max_clients > 0)
 		gw->lim.max_clients = lim->max_clients;
+	if (lim->head_timeout_ms > 0)
+		gw->lim.head_timeout_ms = lim->head_timeout_ms;
+	if (lim->body_min_rate > 0)
+		gw->lim.body_min_rate = lim->body_min_rate;
+	if (lim->max_clients_per_addr > 0)
+		gw->lim.max_clients_per_addr = lim->max_clients_per_addr;
 	if (lim->max_idle_per_instance > 0)
 		gw->lim.max_idle_per_instance = lim->max_idle_per_instance;
 }
@@ -2846,6 +3131,36 @@ int gateway_set_routes(struct gateway *gw, const char *deployment_id,
 			return MDS_E_INVAL;
 	call_on_thread(gw, set_routes_fn, &rt);
 	return 0;
+}
+
+struct replay_call {
+	const char *deployment_id;
+	enum gateway_replay replay;
+	int rc;
+};
+
+static void set_replay_fn(struct gateway *gw, void *arg)
+{
+	struct replay_call *rc = arg;
+	struct dep *d = dep_by_id(gw, rc->deployment_id);
+
+	if (d == NULL) {
+		rc->rc = MDS_E_NOTFOUND;
+		return;
+	}
+	d->replay = rc->replay;
+}
+
+int gateway_set_replay(struct gateway *gw, const char *deployment_id,
+		       enum gateway_replay replay)
+{
+	struct replay_call rc = { deployment_id, replay, 0 };
+
+	if (gw == NULL || deployment_id == NULL ||
+	    (replay != GATEWAY_REPLAY_SAFE && replay != GATEWAY_REPLAY_ALL))
+		return MDS_E_INVAL;
+	call_on_thread(gw, set_replay_fn, &rc);
+	return rc.rc;
 }
 
 static void remove_fn(struct gateway *gw, void *arg)

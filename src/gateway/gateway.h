@@ -81,6 +81,15 @@ int gateway_start(uv_loop_t *loop, const char *host, int port,
  */
 void gateway_serve(struct gateway *gw);
 
+struct tls_ctx;
+
+/*
+ * Serves HTTPS with tls (borrowed; it must outlive the gateway; it may be
+ * reloaded from any thread, see http/tls.h). Call before gateway_serve().
+ * Without it the gateway speaks plain HTTP on the zero-copy path.
+ */
+void gateway_set_tls(struct gateway *gw, struct tls_ctx *tls);
+
 /* Tunables; gateway_start() begins with the defaults noted. */
 struct gateway_limits {
 	uint64_t response_timeout_ms;   /* 60000: request sent, no response
@@ -88,8 +97,20 @@ struct gateway_limits {
 					   response had started) */
 	uint64_t idle_timeout_ms;       /* 60000: client silent between
 					   requests or while sending one */
-	uint32_t max_clients;           /* 10000: beyond, accept and close */
+	uint32_t max_clients;           /* 10000: beyond, a new client closes
+					   the one that has waited longest
+					   without a complete request, from
+					   its own address first (or, if
+					   none, is closed itself) */
 	uint32_t max_idle_per_instance; /* 64 pooled upstream connections */
+	uint64_t head_timeout_ms;       /* 10000: a request head must arrive
+					   whole within this of its first
+					   byte, else 408 */
+	uint32_t body_min_rate;         /* 1024: bytes/s a request body must
+					   keep up over each 5 s (while the
+					   gateway reads it), else 408 */
+	uint32_t max_clients_per_addr;  /* 512: connections from one client
+					   address; beyond, accept and close */
 };
 
 /* Replaces the tunables; a zero field keeps its current value. Running
@@ -98,6 +119,25 @@ void gateway_set_limits(struct gateway *gw, const struct gateway_limits *lim);
 
 /* Returns the port the gateway listens on. */
 int gateway_port(const struct gateway *gw);
+
+/* Which requests the gateway sends again, on a fresh connection, when a
+ * kept-alive connection to an instance dies before any response byte. */
+enum gateway_replay {
+	GATEWAY_REPLAY_SAFE = 0, /* the default, as nginx's: only a request
+				    none of whose bytes was sent, or one with
+				    an idempotent method (not POST, PATCH,
+				    LOCK); the others get 502 */
+	GATEWAY_REPLAY_ALL,      /* every request (the instance's handlers
+				    are all safe to run twice) */
+};
+
+/* Sets a deployment's replay policy (a new deployment starts with
+ * GATEWAY_REPLAY_SAFE; call after its first gateway_set_routes()).
+ * Returns 0, MDS_E_NOTFOUND if the gateway has no such deployment, or
+ * MDS_E_INVAL. A request that was never connected anywhere goes to another
+ * instance whatever the policy. */
+int gateway_set_replay(struct gateway *gw, const char *deployment_id,
+		       enum gateway_replay replay);
 
 /*
  * Replaces the routable instances of a deployment (creating the deployment's

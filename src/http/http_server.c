@@ -1,12 +1,16 @@
 /* http_server.c - the REST API's HTTP/1.1 server; see http_server.h. */
-#include <http_parser.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "http/hparse.h"
 #include "http/http_server.h"
+#include "http/tls.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/headers.h"
@@ -15,8 +19,36 @@
 
 #define HEAD_MAX (64 * 1024)
 #define URL_MAX (8 * 1024)
+
+/*
+ * Slow clients. Bytes that trickle in do not keep a connection: the whole
+ * head must arrive within HEAD_TIMEOUT_MS of its first byte (or of the
+ * connection), a body at BODY_MIN_RATE bytes/s at least over each
+ * BODY_WINDOW_MS, and a kept-alive connection may sit silent for
+ * IDLE_TIMEOUT_MS. One client address holds MAX_CONNS_PER_ADDR TCP
+ * connections at most; when all MAX_CONNS are taken, a new connection
+ * closes the one that has waited longest without a complete request (from
+ * its own address first, see oldest_waiting()), so that a request that
+ * arrives whole is served. Connections over the
+ * Unix socket (the local administrator's way in, see http_server_listen_
+ * local()) have MAX_LOCAL_CONNS of their own, untouched by all of this.
+ */
+#define HEAD_TIMEOUT_MS 10000
+#define BODY_MIN_RATE 1024
+#define BODY_WINDOW_MS 5000
 #define IDLE_TIMEOUT_MS 60000
-#define MAX_CONNS 1024
+#define MAX_CONNS 256
+#define MAX_CONNS_PER_ADDR 64
+#define MAX_LOCAL_CONNS 64
+#define LINGER_MS 2000 /* reading after a refusal, at most */
+
+/* What a connection is doing, for its deadline. */
+enum phase {
+	PH_IDLE,     /* kept alive, nothing of the next request yet */
+	PH_HEAD,     /* receiving a head (or a new connection) */
+	PH_BODY,     /* receiving a body */
+	PH_HANDLING, /* a request is handled or its response written */
+};
 
 struct conn;
 
@@ -32,15 +64,27 @@ struct req {
 };
 
 struct conn {
-	uv_tcp_t tcp;
-	uv_timer_t timer; /* idle timeout, and the deferred resume */
+	union {
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} h;              /* the connection's stream */
+	uv_timer_t timer; /* the phase's deadline, and the deferred resume */
+	uv_shutdown_t shutdown;
+	bool lingering;       /* refused: dropping input until it ends */
+	enum phase phase;
+	uint64_t since;       /* uv_now() when the phase began */
+	size_t window_bytes;  /* body bytes in the current rate window */
+	bool local;           /* came in over the Unix socket */
+	char ip[64];          /* the client's address, "" if local */
 	struct http_server *srv;
-	http_parser parser;
+	struct hparse parser;
 	struct buf url, field, value, body, pending;
 	struct buf headers; /* the request's "Name: value\r\n" lines */
 	char *auth;
 	bool in_value;
-	bool too_large;
+	int refuse;                 /* a status to answer before the body */
+	const char *refuse_code;
+	char refuse_msg[128];
 	bool reading;
 	bool closing;
 	size_t head_bytes;
@@ -48,17 +92,22 @@ struct conn {
 	int open_handles;
 	struct conn *prev, *next;
 	char peer[64];
+	struct tls_conn *tls; /* NULL: plain (and always over the Unix socket) */
+	struct buf plain;     /* decrypted input, handed to conn_feed() */
 };
 
 struct http_server {
 	uv_loop_t *loop;
 	uv_tcp_t tcp;
-	http_parser_settings settings;
 	http_handler_fn *handler;
 	void *arg;
 	size_t max_body;
+	struct tls_ctx *tls; /* borrowed; NULL: plain HTTP */
 	struct conn *conns;
-	size_t nconns;
+	size_t nconns;    /* over TCP */
+	size_t nlocal;    /* over the Unix socket */
+	uv_pipe_t local;
+	char *local_path; /* the Unix socket, NULL if none */
 	int port;
 	bool closing;
 	int open_handles;
@@ -71,7 +120,10 @@ struct write_req {
 	struct conn *conn;
 	char *data;
 	bool close_after;
+	bool linger;       /* then read and drop for a while before closing */
 };
+
+#define STREAM(c) ((uv_stream_t *)&(c)->h)
 
 static void conn_close(struct conn *c);
 static void conn_feed(struct conn *c, const char *data, size_t len);
@@ -88,6 +140,7 @@ const char *http_reason(int status)
 	case 401: return "Unauthorized";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
 	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
 	case 414: return "URI Too Long";
@@ -202,6 +255,8 @@ static void on_handle_closed(uv_handle_t *h)
 	buf_free(&c->body);
 	buf_free(&c->pending);
 	buf_free(&c->headers);
+	buf_free(&c->plain);
+	tls_conn_free(c->tls);
 	free(c->auth);
 	free(c);
 	srv->open_handles--;
@@ -229,10 +284,13 @@ static void conn_close(struct conn *c)
 		srv->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	srv->nconns--;
+	if (c->local)
+		srv->nlocal--;
+	else
+		srv->nconns--;
 	c->open_handles = 2;
 	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-	uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+	uv_close((uv_handle_t *)&c->h, on_handle_closed);
 	/* Last: it may release r. */
 	if (on_close != NULL)
 		on_close(r->on_close_arg);
@@ -246,14 +304,23 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 	b->len = 16 * 1024;
 }
 
+static void tls_input(struct conn *c, const char *data, size_t n);
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct conn *c = s->data;
 
 	/* While a response streams, input is dropped (the connection closes
-	 * after it); reading goes on only to see the client leave. */
-	if (n > 0 && (c->cur == NULL || !c->cur->streaming))
+	 * after it); reading goes on only to see the client leave. So it is
+	 * while lingering. */
+	if (c->lingering) {
+		if (n < 0)
+			conn_close(c);
+	} else if (n > 0 && c->tls != NULL) {
+		tls_input(c, b->base, (size_t)n);
+	} else if (n > 0 && (c->cur == NULL || !c->cur->streaming)) {
 		conn_feed(c, b->base, (size_t)n);
+	}
 	else if (n < 0)
 		conn_close(c);
 	free(b->base);
@@ -265,60 +332,190 @@ static void set_reading(struct conn *c, bool on)
 		return;
 	c->reading = on;
 	if (on)
-		uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+		uv_read_start(STREAM(c), on_alloc, on_read);
 	else
-		uv_read_stop((uv_stream_t *)&c->tcp);
+		uv_read_stop(STREAM(c));
 }
 
-static void on_idle(uv_timer_t *t)
+static void on_linger_end(uv_timer_t *t)
 {
-	struct conn *c = t->data;
+	conn_close(t->data);
+}
 
-	if (c->cur == NULL)
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	(void)req;
+	(void)status;
+}
+
+/*
+ * After refusing a request the client may still be sending (a body over
+ * the cap, say), closing at once would reset the connection and could
+ * destroy the answer before the client reads it. So the server sends its
+ * FIN, then reads and drops for LINGER_MS at most, and closes when the
+ * client does.
+ */
+static void linger(struct conn *c)
+{
+	c->lingering = true;
+	c->phase = PH_HANDLING;
+	set_reading(c, true);
+	if (uv_shutdown(&c->shutdown, STREAM(c), on_shutdown) != 0) {
 		conn_close(c);
+		return;
+	}
+	uv_timer_start(&c->timer, on_linger_end, LINGER_MS, 0);
 }
 
 static void on_written(uv_write_t *w, int status)
 {
 	struct write_req *wr = (struct write_req *)w;
 
-	if (status < 0 || wr->close_after)
+	if (status == 0 && wr->linger && !wr->conn->closing)
+		linger(wr->conn);
+	else if (status < 0 || wr->close_after)
 		conn_close(wr->conn);
 	free(wr->data);
 	free(wr);
+}
+
+/*
+ * Writes data (taken) to the connection as it is; the connection closes
+ * once it is written if close_after, after lingering if linger. Returns 0,
+ * or a negative code if the write could not start (data is freed; the
+ * caller closes the connection).
+ */
+static int conn_send_raw(struct conn *c, char *data, size_t len,
+			 bool close_after, bool linger_after)
+{
+	struct write_req *wr = xcalloc(1, sizeof(*wr));
+	uv_buf_t b = uv_buf_init(data, (unsigned)len);
+
+	wr->conn = c;
+	wr->data = data;
+	wr->close_after = close_after;
+	wr->linger = linger_after;
+	if (uv_write(&wr->w, STREAM(c), &b, 1, on_written) < 0) {
+		free(data);
+		free(wr);
+		return MDS_E_SYS;
+	}
+	return 0;
+}
+
+/* conn_send_raw(), encrypted first under TLS. */
+static int conn_send(struct conn *c, char *data, size_t len,
+		     bool close_after, bool linger_after)
+{
+	if (c->tls != NULL) {
+		int rc = tls_conn_write(c->tls, data, len);
+
+		free(data);
+		if (rc != 0)
+			return rc;
+		len = tls_conn_take_out(c->tls, &data);
+		if (len == 0)
+			return close_after ? MDS_E_IO : 0;
+	}
+	return conn_send_raw(c, data, len, close_after, linger_after);
+}
+
+/* TLS: decrypts what came in, writes back what the handshake needs, and
+ * hands the plaintext to the HTTP parser. */
+static void tls_input(struct conn *c, const char *data, size_t n)
+{
+	char *out, *plain;
+	size_t len, pl;
+	int rc = tls_conn_feed(c->tls, data, n, &c->plain);
+
+	len = tls_conn_take_out(c->tls, &out);
+	if (len > 0 && conn_send_raw(c, out, len, false, false) != 0) {
+		conn_close(c);
+		return;
+	}
+	if (rc != 0) {
+		if (rc == MDS_E_IO)
+			log_debug("http", "%s: TLS handshake or record failed",
+				  c->peer);
+		conn_close(c);
+		return;
+	}
+	if (c->plain.len == 0)
+		return;
+	pl = c->plain.len;
+	plain = buf_steal(&c->plain);
+	if (c->cur == NULL || !c->cur->streaming)
+		conn_feed(c, plain, pl);
+	free(plain);
+}
+
+static void on_deadline(uv_timer_t *t);
+
+/* Enters a phase and arms its deadline (none while handling). */
+static void enter(struct conn *c, enum phase ph)
+{
+	static const uint64_t tmo[] = {
+		[PH_IDLE] = IDLE_TIMEOUT_MS,
+		[PH_HEAD] = HEAD_TIMEOUT_MS,
+		[PH_BODY] = BODY_WINDOW_MS,
+	};
+
+	c->phase = ph;
+	c->since = uv_now(c->srv->loop);
+	c->window_bytes = 0;
+	if (ph == PH_HANDLING)
+		uv_timer_stop(&c->timer);
+	else
+		uv_timer_start(&c->timer, on_deadline, tmo[ph], 0);
 }
 
 /* Writes a complete response built by the server itself and closes. */
 static void send_error(struct conn *c, int status, const char *code,
 		       const char *msg)
 {
-	struct write_req *wr = xcalloc(1, sizeof(*wr));
-	uv_buf_t b;
-	int n;
+	char *body = xasprintf("{\"code\":\"%s\",\"message\":\"%s\"}", code,
+			       msg);
+	char *full = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: "
+			       "application/json\r\nContent-Length: "
+			       "%zu\r\nConnection: close\r\n\r\n%s",
+			       status, http_reason(status), strlen(body), body);
 
-	wr->conn = c;
-	wr->close_after = true;
-	wr->data = xasprintf("{\"code\":\"%s\",\"message\":\"%s\"}", code, msg);
-	n = (int)strlen(wr->data);
-	{
-		char *full = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: "
-				       "application/json\r\nContent-Length: "
-				       "%d\r\nConnection: close\r\n\r\n%s",
-				       status, http_reason(status), n,
-				       wr->data);
-		free(wr->data);
-		wr->data = full;
-	}
-	b = uv_buf_init(wr->data, (unsigned)strlen(wr->data));
+	free(body);
 	set_reading(c, false);
-	if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
-		free(wr->data);
-		free(wr);
+	if (conn_send(c, full, strlen(full), true, true) != 0)
 		conn_close(c);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	if (c->closing || c->cur != NULL)
+		return;
+	switch (c->phase) {
+	case PH_IDLE:
+		conn_close(c);
+		break;
+	case PH_HEAD:
+		send_error(c, 408, "RequestTimeout",
+			   "the request head did not arrive within 10 s");
+		break;
+	case PH_BODY:
+		if (c->window_bytes >=
+		    (size_t)BODY_MIN_RATE * BODY_WINDOW_MS / 1000) {
+			c->window_bytes = 0;
+			uv_timer_start(t, on_deadline, BODY_WINDOW_MS, 0);
+			break;
+		}
+		send_error(c, 408, "RequestTimeout",
+			   "the request body arrived slower than 1 KiB/s");
+		break;
+	case PH_HANDLING:
+		break;
 	}
 }
 
-static int on_message_begin(http_parser *p)
+static int on_message_begin(struct hparse *p)
 {
 	struct conn *c = p->data;
 
@@ -330,7 +527,7 @@ static int on_message_begin(http_parser *p)
 	free(c->auth);
 	c->auth = NULL;
 	c->in_value = false;
-	c->too_large = false;
+	c->refuse = 0;
 	c->head_bytes = 0;
 	return 0;
 }
@@ -341,7 +538,7 @@ static int count_head(struct conn *c, size_t n)
 	return c->head_bytes > HEAD_MAX ? -1 : 0;
 }
 
-static int on_url(http_parser *p, const char *at, size_t n)
+static int on_url(struct hparse *p, const char *at, size_t n)
 {
 	struct conn *c = p->data;
 
@@ -365,7 +562,7 @@ static void end_header(struct conn *c)
 	c->in_value = false;
 }
 
-static int on_header_field(http_parser *p, const char *at, size_t n)
+static int on_header_field(struct hparse *p, const char *at, size_t n)
 {
 	struct conn *c = p->data;
 
@@ -376,7 +573,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
-static int on_header_value(http_parser *p, const char *at, size_t n)
+static int on_header_value(struct hparse *p, const char *at, size_t n)
 {
 	struct conn *c = p->data;
 
@@ -386,40 +583,64 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
-static int on_headers_complete(http_parser *p)
+/* Stops the parser with a refusal that conn_feed() answers. */
+static int refuse(struct conn *c, int status, const char *code,
+		  const char *msg)
 {
-	end_header(p->data);
+	c->refuse = status;
+	c->refuse_code = code;
+	snprintf(c->refuse_msg, sizeof(c->refuse_msg), "%s", msg);
+	return -1;
+}
+
+/* A declared body over the cap is refused here, before it is read. */
+static int on_headers_complete(struct hparse *p)
+{
+	struct conn *c = p->data;
+	char msg[96];
+
+	end_header(c);
+	if (hparse_has_length(p) && hparse_length(p) > c->srv->max_body) {
+		snprintf(msg, sizeof(msg), "the request body is over %zu bytes",
+			 c->srv->max_body);
+		return refuse(c, 413, "PayloadTooLarge", msg);
+	}
+	enter(c, PH_BODY);
 	return 0;
 }
 
-static int on_body(http_parser *p, const char *at, size_t n)
+/* JSON cannot hold a raw NUL: a body with one is refused, not cut. A
+ * chunked body is refused as soon as it passes the cap. */
+static int on_body(struct hparse *p, const char *at, size_t n)
 {
 	struct conn *c = p->data;
+	char msg[96];
 
-	if (!c->too_large && buf_add(&c->body, at, n) != 0) {
-		c->too_large = true;
-		buf_reset(&c->body);
+	if (memchr(at, '\0', n) != NULL)
+		return refuse(c, 400, "InvalidJson",
+			      "the request body holds a NUL byte");
+	c->window_bytes += n;
+	if (buf_add(&c->body, at, n) != 0) {
+		snprintf(msg, sizeof(msg), "the request body is over %zu bytes",
+			 c->srv->max_body);
+		return refuse(c, 413, "PayloadTooLarge", msg);
 	}
 	return 0;
 }
 
-static int on_message_complete(http_parser *p)
+static int on_message_complete(struct hparse *p)
 {
 	struct conn *c = p->data;
 	struct req *r = xcalloc(1, sizeof(*r));
-	struct http_parser_url u;
+	struct hparse_url u;
 	const char *url = buf_str(&c->url);
 
 	r->conn = c;
-	r->method = xstrdup(http_method_str((enum http_method)p->method));
-	http_parser_url_init(&u);
-	if (http_parser_parse_url(url, c->url.len, 0, &u) == 0 &&
-	    (u.field_set & (1 << UF_PATH))) {
-		r->path = decode(url + u.field_data[UF_PATH].off,
-				 u.field_data[UF_PATH].len, false);
-		if (u.field_set & (1 << UF_QUERY))
-			r->query = xstrndup(url + u.field_data[UF_QUERY].off,
-					    u.field_data[UF_QUERY].len);
+	r->method = xstrdup(hparse_method(p));
+	if (hparse_url(url, c->url.len, &u) == 0 && u.path.set) {
+		r->path = decode(url + u.path.off, u.path.len, false);
+		if (u.query.set)
+			r->query = xstrndup(url + u.query.off, u.query.len);
 	} else {
 		r->path = xstrdup(url);
 	}
@@ -427,9 +648,10 @@ static int on_message_complete(http_parser *p)
 		r->query = xstrdup("");
 	r->auth = c->auth;
 	c->auth = NULL;
+	r->pub.body_len = c->body.len;
 	r->body = buf_steal(&c->body);
 	r->headers = buf_steal(&c->headers);
-	r->keep_alive = http_should_keep_alive(p) != 0;
+	r->keep_alive = hparse_keep_alive(p);
 	memcpy(r->peer, c->peer, sizeof(r->peer));
 	r->pub.method = r->method;
 	r->pub.path = r->path;
@@ -437,13 +659,22 @@ static int on_message_complete(http_parser *p)
 	r->pub.authorization = r->auth;
 	r->pub.body = r->body;
 	r->pub.headers = r->headers;
-	r->pub.body_len = c->too_large ? 0 : strlen(r->body);
-	r->pub.body_too_large = c->too_large;
 	r->pub.peer = r->peer;
 	c->cur = r;
-	http_parser_pause(p, 1);
+	enter(c, PH_HANDLING);
+	hparse_pause(p, true);
 	return 0;
 }
+
+static const struct hparse_settings parser_settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
 
 /* Parses input; dispatches at most one complete request, keeping the rest
  * of the input until that request is answered. */
@@ -451,7 +682,7 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
 {
 	struct http_server *srv = c->srv;
 	size_t used;
-	enum http_errno err;
+	enum hparse_error err;
 
 	if (c->cur != NULL) {
 		if (buf_add(&c->pending, data, len) != 0)
@@ -459,11 +690,12 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
 		set_reading(c, false);
 		return;
 	}
-	uv_timer_start(&c->timer, on_idle, IDLE_TIMEOUT_MS, 0);
-	used = http_parser_execute(&c->parser, &srv->settings, data, len);
-	err = HTTP_PARSER_ERRNO(&c->parser);
-	if (err == HPE_PAUSED) {
-		http_parser_pause(&c->parser, 0);
+	if (c->phase == PH_IDLE)
+		enter(c, PH_HEAD);
+	used = hparse_execute(&c->parser, data, len);
+	err = hparse_error(&c->parser);
+	if (err == HPARSE_PAUSED) {
+		hparse_pause(&c->parser, false);
 		if (used < len &&
 		    buf_add(&c->pending, data + used, len - used) != 0) {
 			conn_close(c);
@@ -473,15 +705,21 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
 		srv->handler(srv->arg, &c->cur->pub);
 		return;
 	}
-	if (err != HPE_OK) {
-		if (c->head_bytes > HEAD_MAX)
+	if (err != HPARSE_OK) {
+		if (c->refuse != 0)
+			send_error(c, c->refuse, c->refuse_code,
+				   c->refuse_msg);
+		else if (err == HPARSE_E_TOO_LARGE)
+			send_error(c, 431, "RequestHeaderTooLarge",
+				   hparse_error_text(&c->parser));
+		else if (c->head_bytes > HEAD_MAX)
 			send_error(c, 431, "RequestHeaderTooLarge",
 				   "request head over 64 KiB");
 		else if (c->url.len >= URL_MAX)
 			send_error(c, 414, "UriTooLong", "URL over 8 KiB");
 		else
 			send_error(c, 400, "BadRequest",
-				   "malformed HTTP request");
+				   hparse_error_text(&c->parser));
 		return;
 	}
 	if (used < len)
@@ -497,9 +735,9 @@ static void on_resume(uv_timer_t *t)
 	if (c->closing || c->cur != NULL)
 		return;
 	len = c->pending.len;
+	enter(c, PH_IDLE);
 	if (len == 0) {
 		set_reading(c, true);
-		uv_timer_start(&c->timer, on_idle, IDLE_TIMEOUT_MS, 0);
 		return;
 	}
 	data = buf_steal(&c->pending);
@@ -514,9 +752,9 @@ void http_respond(struct http_req *pub, int status, const char *content_type,
 {
 	struct req *r = (struct req *)pub;
 	struct conn *c = r->conn;
-	struct write_req *wr;
+	bool close_after;
 	struct buf out;
-	uv_buf_t b;
+	size_t outlen;
 
 	if (c == NULL) {
 		req_free(r);
@@ -532,20 +770,14 @@ void http_respond(struct http_req *pub, int status, const char *content_type,
 		   r->keep_alive ? "" : "Connection: close\r\n",
 		   headers ? headers : "");
 	buf_add(&out, body, len);
-	wr = xcalloc(1, sizeof(*wr));
-	wr->conn = c;
-	wr->close_after = !r->keep_alive;
-	b = uv_buf_init(NULL, (unsigned)out.len);
-	wr->data = buf_steal(&out);
-	b.base = wr->data;
+	close_after = !r->keep_alive;
+	outlen = out.len;
 	req_free(r);
-	if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
-		free(wr->data);
-		free(wr);
+	if (conn_send(c, buf_steal(&out), outlen, close_after, false) != 0) {
 		conn_close(c);
 		return;
 	}
-	if (wr->close_after)
+	if (close_after)
 		return;
 	uv_timer_start(&c->timer, on_resume, 0, 0);
 }
@@ -562,15 +794,7 @@ static void on_broken(uv_timer_t *t)
 static int stream_write(struct conn *c, char *data, size_t len,
 			bool close_after)
 {
-	struct write_req *wr = xcalloc(1, sizeof(*wr));
-	uv_buf_t b = uv_buf_init(data, (unsigned)len);
-
-	wr->conn = c;
-	wr->data = data;
-	wr->close_after = close_after;
-	if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
-		free(data);
-		free(wr);
+	if (conn_send(c, data, len, close_after, false) != 0) {
 		uv_timer_start(&c->timer, on_broken, 0, 0);
 		return MDS_E_UNAVAIL;
 	}
@@ -614,7 +838,7 @@ int http_respond_chunk(struct http_req *pub, const char *data, size_t len)
 		return MDS_E_INVAL;
 	if (len == 0)
 		return 0;
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) >
+	if (uv_stream_get_write_queue_size(STREAM(c)) >
 	    HTTP_STREAM_QUEUE_MAX)
 		return MDS_E_LIMIT;
 	buf_init(&out, len + 32);
@@ -653,41 +877,118 @@ void http_req_on_close(struct http_req *pub, void (*fn)(void *arg),
 
 static void on_listener_closed(uv_handle_t *h);
 
-static void on_connection(uv_stream_t *server, int status)
+/* The connection a newcomer takes the place of: the one that has waited
+ * longest without a complete request from the newcomer's own address if
+ * it has one waiting, else from any address; NULL if every one is being
+ * handled. So clients that open many connections crowd out their own
+ * first, and a client with one connection is not pushed out by them while
+ * its request is on the way. */
+static struct conn *oldest_waiting(struct http_server *srv,
+				   const struct conn *newc)
 {
-	struct http_server *srv = server->data;
-	struct conn *c;
+	struct conn *any = NULL, *own = NULL;
+
+	for (struct conn *c = srv->conns; c != NULL; c = c->next) {
+		if (c == newc || c->local || c->closing ||
+		    c->cur != NULL || c->phase == PH_HANDLING)
+			continue;
+		/* Newest first in the list: on a tie, the older wins. */
+		if (any == NULL || c->since <= any->since)
+			any = c;
+		if (strcmp(c->ip, newc->ip) == 0 &&
+		    (own == NULL || c->since <= own->since))
+			own = c;
+	}
+	return own != NULL ? own : any;
+}
+
+static size_t conns_from(const struct http_server *srv, const struct conn *c)
+{
+	size_t n = 0;
+
+	for (const struct conn *o = srv->conns; o != NULL; o = o->next)
+		if (o != c && !o->local && !o->closing &&
+		    strcmp(o->ip, c->ip) == 0)
+			n++;
+	return n;
+}
+
+/* Fills c->ip and c->peer from the socket. */
+static void read_peer(struct conn *c)
+{
 	struct sockaddr_storage ss;
 	int sslen = sizeof(ss);
 
-	if (status < 0)
+	if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss,
+			       &sslen) != 0)
 		return;
-	c = xcalloc(1, sizeof(*c));
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		uv_ip4_name(in, c->ip, sizeof(c->ip));
+		snprintf(c->peer, sizeof(c->peer), "%.46s:%d", c->ip,
+			 ntohs(in->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		uv_ip6_name(in6, c->ip, sizeof(c->ip));
+		snprintf(c->peer, sizeof(c->peer), "[%.46s]:%d", c->ip,
+			 ntohs(in6->sin6_port));
+	}
+}
+
+/* Applies the caps to a new TCP connection: false if it must close. */
+static bool admit(struct http_server *srv, struct conn *c)
+{
+	struct conn *victim;
+
+	if (conns_from(srv, c) >= MAX_CONNS_PER_ADDR)
+		return false;
+	if (srv->nconns <= MAX_CONNS)
+		return true;
+	victim = oldest_waiting(srv, c);
+	if (victim == NULL)
+		return false;
+	conn_close(victim);
+	return true;
+}
+
+static void accept_conn(struct http_server *srv, uv_stream_t *server,
+			bool local)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+	bool ok;
+
 	c->srv = srv;
-	uv_tcp_init(srv->loop, &c->tcp);
+	c->local = local;
+	if (local)
+		uv_pipe_init(srv->loop, &c->h.pipe, 0);
+	else
+		uv_tcp_init(srv->loop, &c->h.tcp);
 	uv_timer_init(srv->loop, &c->timer);
-	c->tcp.data = c;
+	c->h.tcp.data = c;
 	c->timer.data = c;
 	srv->open_handles++;
 	c->next = srv->conns;
 	if (srv->conns)
 		srv->conns->prev = c;
 	srv->conns = c;
-	srv->nconns++;
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 ||
-	    srv->nconns > MAX_CONNS) {
+	if (local)
+		srv->nlocal++;
+	else
+		srv->nconns++;
+	ok = uv_accept(server, STREAM(c)) == 0;
+	if (ok && local) {
+		snprintf(c->peer, sizeof(c->peer), "local");
+		ok = srv->nlocal <= MAX_LOCAL_CONNS;
+	} else if (ok) {
+		uv_tcp_nodelay(&c->h.tcp, 1);
+		read_peer(c);
+		ok = admit(srv, c);
+	}
+	if (!ok) {
 		conn_close(c);
 		return;
-	}
-	uv_tcp_nodelay(&c->tcp, 1);
-	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) == 0 &&
-	    ss.ss_family == AF_INET) {
-		char ip[32];
-		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-
-		uv_ip4_name(in, ip, sizeof(ip));
-		snprintf(c->peer, sizeof(c->peer), "%s:%d", ip,
-			 ntohs(in->sin_port));
 	}
 	buf_init(&c->url, URL_MAX);
 	buf_init(&c->field, HEAD_MAX);
@@ -695,10 +996,24 @@ static void on_connection(uv_stream_t *server, int status)
 	buf_init(&c->body, srv->max_body);
 	buf_init(&c->pending, srv->max_body + HEAD_MAX);
 	buf_init(&c->headers, 2 * HEAD_MAX);
-	http_parser_init(&c->parser, HTTP_REQUEST);
-	c->parser.data = c;
+	buf_init(&c->plain, srv->max_body + HEAD_MAX);
+	if (srv->tls != NULL && !c->local)
+		c->tls = tls_conn_new(srv->tls);
+	hparse_init(&c->parser, HPARSE_REQUEST, &parser_settings, c);
 	set_reading(c, true);
-	uv_timer_start(&c->timer, on_idle, IDLE_TIMEOUT_MS, 0);
+	enter(c, PH_HEAD);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	if (status >= 0)
+		accept_conn(server->data, server, false);
+}
+
+static void on_local_connection(uv_stream_t *server, int status)
+{
+	if (status >= 0)
+		accept_conn(server->data, server, true);
 }
 
 int http_server_start(uv_loop_t *loop, const char *host, int port,
@@ -713,13 +1028,6 @@ int http_server_start(uv_loop_t *loop, const char *host, int port,
 	srv->handler = handler;
 	srv->arg = arg;
 	srv->max_body = max_body;
-	srv->settings.on_message_begin = on_message_begin;
-	srv->settings.on_url = on_url;
-	srv->settings.on_header_field = on_header_field;
-	srv->settings.on_header_value = on_header_value;
-	srv->settings.on_headers_complete = on_headers_complete;
-	srv->settings.on_body = on_body;
-	srv->settings.on_message_complete = on_message_complete;
 	if (strchr(host, ':') != NULL)
 		rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
 	else
@@ -750,6 +1058,11 @@ int http_server_start(uv_loop_t *loop, const char *host, int port,
 	return 0;
 }
 
+void http_server_set_tls(struct http_server *srv, struct tls_ctx *tls)
+{
+	srv->tls = tls;
+}
+
 int http_server_port(const struct http_server *srv)
 {
 	return srv->port;
@@ -763,6 +1076,40 @@ static void on_listener_closed(uv_handle_t *h)
 	maybe_done(srv);
 }
 
+int http_server_listen_local(struct http_server *srv, const char *path,
+			     char *diag, size_t diagsz)
+{
+	int rc;
+
+	if (srv->local_path != NULL)
+		return MDS_E_INVAL;
+	/* A socket left by a daemon that died: the data directory's lock
+	 * says no other daemon uses it. */
+	if (unlink(path) != 0 && errno != ENOENT) {
+		mds_diag(diag, diagsz, "cannot remove %s: %s", path,
+			 strerror(errno));
+		return MDS_E_IO;
+	}
+	uv_pipe_init(srv->loop, &srv->local, 0);
+	srv->local.data = srv;
+	srv->open_handles++;
+	rc = uv_pipe_bind(&srv->local, path);
+	if (rc == 0)
+		rc = chmod(path, 0600) == 0 ? 0 : uv_translate_sys_error(errno);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&srv->local, 64,
+			       on_local_connection);
+	if (rc != 0) {
+		mds_diag(diag, diagsz, "cannot listen on %s: %s", path,
+			 uv_strerror(rc));
+		uv_close((uv_handle_t *)&srv->local, on_listener_closed);
+		unlink(path);
+		return MDS_E_SYS;
+	}
+	srv->local_path = xstrdup(path);
+	return 0;
+}
+
 void http_server_close(struct http_server *srv, void (*done)(void *arg),
 		       void *arg)
 {
@@ -771,6 +1118,12 @@ void http_server_close(struct http_server *srv, void (*done)(void *arg),
 	srv->done_arg = arg;
 	while (srv->conns != NULL)
 		conn_close(srv->conns);
+	if (srv->local_path != NULL) {
+		unlink(srv->local_path);
+		free(srv->local_path);
+		srv->local_path = NULL;
+		uv_close((uv_handle_t *)&srv->local, on_listener_closed);
+	}
 	uv_close((uv_handle_t *)&srv->tcp, on_listener_closed);
 }
 

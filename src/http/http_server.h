@@ -23,9 +23,9 @@ struct http_req {
 	const char *query;         /* the raw query string, "" if none */
 	const char *authorization; /* header value, or NULL */
 	const char *headers;       /* every header, "Name: value\r\n" lines */
-	const char *body;          /* NUL-terminated; "" if none */
+	const char *body;          /* NUL-terminated, holds no other NUL;
+				      "" if none */
 	size_t body_len;
-	int body_too_large;        /* the body passed the cap: answer 413 */
 	const char *peer;          /* "127.0.0.1:5555" */
 };
 
@@ -33,8 +33,10 @@ struct http_req {
 typedef void http_handler_fn(void *arg, struct http_req *req);
 
 /*
- * Listens on host:port (port 0 picks one). max_body caps request bodies
- * (past it the handler sees body_too_large). Returns 0 and the server in
+ * Listens on host:port (port 0 picks one). max_body caps request bodies:
+ * the server itself answers 413 to a larger one (on its Content-Length,
+ * before reading it), 400 to a body with a NUL byte, and 400/431 to a
+ * malformed or oversized head, and closes. Returns 0 and the server in
  * *out, or a negative MDS_E_* with detail in diag.
  */
 int http_server_start(uv_loop_t *loop, const char *host, int port,
@@ -42,6 +44,12 @@ int http_server_start(uv_loop_t *loop, const char *host, int port,
 		      struct http_server **out, char *diag, size_t diagsz);
 
 int http_server_port(const struct http_server *srv);
+
+struct tls_ctx;
+
+/* Serves HTTPS with tls (borrowed; it must outlive the server) on the
+ * connections accepted from now on; NULL: plain HTTP. */
+void http_server_set_tls(struct http_server *srv, struct tls_ctx *tls);
 
 /*
  * Sends the response and releases req. body is copied; headers, if not
@@ -113,5 +121,16 @@ const char *http_reason(int status);
  * then calls done(arg) if not NULL. */
 void http_server_close(struct http_server *srv, void (*done)(void *arg),
 		       void *arg);
+
+/*
+ * Also listens on a Unix socket at path (an existing file there is
+ * replaced; it is made mode 0600): the local administrator's way in, which
+ * the connection caps and eviction of TCP clients never touch. Requests
+ * from it have peer "local". Returns 0, or MDS_E_IO / MDS_E_SYS with
+ * detail in diag; at most one per server. The socket file is removed by
+ * http_server_close().
+ */
+int http_server_listen_local(struct http_server *srv, const char *path,
+			     char *diag, size_t diagsz);
 
 #endif

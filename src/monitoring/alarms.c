@@ -879,6 +879,10 @@ void alarms_on_eval(uv_timer_t *t)
 	struct monitoring *m = t->data;
 	int64_t now = ids_now_ms();
 
+	/* A store half read would look like missing data. */
+	if (metrics_loading(m))
+		return;
+
 	for (size_t i = 0; i < m->nalarms; i++) {
 		struct alarm_entry *e = m->alarms[i];
 		int rc;

@@ -1,6 +1,6 @@
 /*
  * metrics.c - the monitoring module's metrics: sampling the instances and
- * the gateway, the snapshot of the metrics store, posted metrics, queries
+ * the gateway, posted metrics (written to the log, mlog.h), queries
  * and the latest values the autoscale function reads; see monitoring.h.
  */
 #include <errno.h>
@@ -15,14 +15,14 @@
 
 #include "deploy/deploy.h"
 #include "gateway/gateway.h"
+#include "monitoring/mlog.h"
 #include "monitoring/module.h"
 #include "util/err.h"
 #include "util/ids.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
-#define SNAPSHOT_MAX_BYTES ((size_t)16 << 30) /* refuse to load more */
-#define POST_MAX_FUTURE_MS (2LL * 3600 * 1000)
+#define POST_MAX_FUTURE_MS (10LL * 60 * 1000) /* OCI's PostMetricData */
 #define QUERY_DEFAULT_RANGE_MS (3600LL * 1000)
 #define QUERY_MAX_STEPS 100000
 #define QUERY_MAX_POINTS 200000
@@ -68,15 +68,9 @@ struct dep {
 	struct tsdb_series *s[DS__N];
 };
 
-/* A snapshot being written by the thread pool. */
-struct snap_job {
-	uv_work_t req;
-	struct monitoring *m;
-	struct buf img;
-	char *path, *tmp;
-	int err;         /* errno of the failed step, 0 on success */
-	const char *step;
-};
+static void record(struct monitoring *m, struct tsdb_series *s, int64_t t,
+		   double v);
+static void commit_samples(struct monitoring *m);
 
 /* ---- the maps of instances and deployments ---- */
 
@@ -199,9 +193,9 @@ static void sample_instance(void *arg, const struct deploy_instance_info *in)
 	/* A platform that gives utilization directly is taken as is. */
 	if (u->cpu_percent >= 0 || u->mem_percent >= 0) {
 		if (u->cpu_percent >= 0)
-			tsdb_series_append(x->cpu, t, u->cpu_percent);
+			record(m, x->cpu, t, u->cpu_percent);
 		if (u->mem_percent >= 0)
-			tsdb_series_append(x->mem, t, u->mem_percent);
+			record(m, x->mem, t, u->mem_percent);
 		return;
 	}
 	mono = uv_hrtime();
@@ -213,14 +207,14 @@ static void sample_instance(void *arg, const struct deploy_instance_info *in)
 		double avail = (double)(mono - x->mono_ns) * (double)mcpu /
 			       1000.0;
 
-		tsdb_series_append(x->cpu, t, 100.0 * used / avail);
+		record(m, x->cpu, t, 100.0 * used / avail);
 	}
 	x->primed = 1;
 	x->cpu_ns = u->cpu_ns;
 	x->mono_ns = mono;
 	if (u->mem_limit > 0)
-		tsdb_series_append(x->mem, t, 100.0 * (double)u->mem_bytes /
-						      (double)u->mem_limit);
+		record(m, x->mem, t, 100.0 * (double)u->mem_bytes /
+				     (double)u->mem_limit);
 }
 
 static void dep_resolve(struct monitoring *m, struct dep *d)
@@ -249,14 +243,14 @@ static void dep_resolve(struct monitoring *m, struct dep *d)
 
 /* Requests held for a cold start in the period, and the mean time (ms)
  * of those that left the hold queue in it. */
-static void emit_held(struct dep *d, const struct gateway_counters *gc,
-		      int64_t t)
+static void emit_held(struct monitoring *m, struct dep *d,
+		      const struct gateway_counters *gc, int64_t t)
 {
 	uint64_t done = gc->held_done - d->held_done;
 
-	tsdb_series_append(d->s[DS_HELD], t, (double)(gc->held - d->held));
+	record(m, d->s[DS_HELD], t, (double)(gc->held - d->held));
 	if (done > 0)
-		tsdb_series_append(d->s[DS_HELD_TIME], t,
+		record(m, d->s[DS_HELD_TIME], t,
 				   (double)(gc->held_us_sum - d->held_us) /
 					   (double)done / 1000.0);
 	d->held = gc->held;
@@ -273,21 +267,19 @@ static void dep_emit(struct monitoring *m, struct dep *d, int64_t t)
 		dep_resolve(m, d);
 	if (d->broken)
 		goto out;
-	tsdb_series_append(d->s[DS_COUNT], t, (double)d->count);
+	record(m, d->s[DS_COUNT], t, (double)d->count);
 	if (d->count > 0) {
-		tsdb_series_append(d->s[DS_LATENCY], t,
-				   (double)d->lat_sum_us / (double)d->count /
-					   1000.0);
-		tsdb_series_append(d->s[DS_LATENCY_MAX], t,
-				   (double)d->lat_max_us / 1000.0);
+		record(m, d->s[DS_LATENCY], t,
+		       (double)d->lat_sum_us / (double)d->count / 1000.0);
+		record(m, d->s[DS_LATENCY_MAX], t,
+		       (double)d->lat_max_us / 1000.0);
 	}
 	for (int i = 0; i < 3; i++)
-		tsdb_series_append(d->s[DS_2XX + i], t,
-				   (double)d->by_class[i]);
+		record(m, d->s[DS_2XX + i], t, (double)d->by_class[i]);
 	if (m->env.gateway != NULL &&
 	    gateway_counters(m->env.gateway, d->e.key, &gc) == 0) {
-		tsdb_series_append(d->s[DS_INFLIGHT], t, (double)gc.inflight);
-		emit_held(d, &gc, t);
+		record(m, d->s[DS_INFLIGHT], t, (double)gc.inflight);
+		emit_held(m, d, &gc, t);
 	}
 out:
 	d->count = d->lat_sum_us = d->lat_max_us = 0;
@@ -324,10 +316,31 @@ static void keep_at_zero(void *arg, const struct deploy_view *v)
 		dep_get(arg, v->id);
 }
 
+int metrics_loading(const struct monitoring *m)
+{
+	return m->log != NULL && mlog_loading(m->log, NULL, NULL);
+}
+
+/* Fills f: the store is still being read from the log. */
+static int loading_fault(const struct monitoring *m, struct fault *f)
+{
+	uint64_t done = 0, total = 0;
+
+	mlog_loading(m->log, &done, &total);
+	return fault_set(f, MDS_E_UNAVAIL, "", "the metrics store is "
+			 "loading (%llu of %llu MB read); try again shortly",
+			 (unsigned long long)(done >> 20),
+			 (unsigned long long)(total >> 20));
+}
+
 void metrics_on_sample(uv_timer_t *t)
 {
 	struct monitoring *m = t->data;
 	int64_t now;
+
+	/* Series created now would take the places of the log's. */
+	if (metrics_loading(m))
+		return;
 
 	if (m->env.deploy != NULL) {
 		deploy_each_instance(m->env.deploy, sample_instance, m);
@@ -341,191 +354,39 @@ void metrics_on_sample(uv_timer_t *t)
 	map_sweep(&m->insts, m->gen);
 	map_sweep(&m->deps, m->gen);
 	m->gen++;
+	commit_samples(m);
 }
 
-/* ---- the snapshot ---- */
+/* ---- the log ---- */
 
-static int snap_add(void *arg, const void *data, size_t len)
+/* Appends a sampled datapoint to the log's frame, then to the store; the
+ * sampling tick commits the frame. */
+static void record(struct monitoring *m, struct tsdb_series *s, int64_t t,
+		   double v)
 {
-	return buf_add(arg, data, len);
+	if (m->log != NULL)
+		mlog_add(m->log, s, t, v);
+	tsdb_series_append(s, t, v);
 }
 
-static int write_all(int fd, const char *p, size_t len)
+/* Writes the sampling tick's frame; a failure is logged (the samples stay
+ * in memory: they were never acknowledged to anyone). */
+static void commit_samples(struct monitoring *m)
 {
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
+	char diag[256];
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	if (m->log != NULL && mlog_commit(m->log, diag, sizeof(diag)) != 0)
+		log_error(SRC, "sampled metrics not saved: %s", diag);
 }
 
-/* Writes the image to tmp, syncs it and renames it over path. Runs in the
- * thread pool (or, at close, on the loop). */
-static void snap_write(struct snap_job *j)
-{
-	int fd;
-
-	j->err = 0;
-	j->step = "open";
-	fd = open(j->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		goto fail;
-	j->step = "write";
-	if (write_all(fd, j->img.data ? j->img.data : "", j->img.len) != 0)
-		goto fail_fd;
-	j->step = "fsync";
-	if (fsync(fd) != 0)
-		goto fail_fd;
-	close(fd);
-	j->step = "rename";
-	if (rename(j->tmp, j->path) != 0)
-		goto fail;
-	return;
-fail_fd:
-	j->err = errno;
-	close(fd);
-	unlink(j->tmp); /* a partial image would hold the space of a full disk */
-	return;
-fail:
-	j->err = errno;
-}
-
-static struct snap_job *snap_job_new(struct monitoring *m)
-{
-	struct snap_job *j = xcalloc(1, sizeof(*j));
-
-	j->m = m;
-	j->req.data = j;
-	buf_init(&j->img, SNAPSHOT_MAX_BYTES);
-	j->path = xasprintf("%s/metrics.snap", m->data_dir);
-	j->tmp = xasprintf("%s/metrics.snap.tmp", m->data_dir);
-	if (tsdb_dump(m->db, snap_add, &j->img) != 0) {
-		log_error(SRC, "metrics snapshot larger than %zu bytes: not "
-			  "saved", SNAPSHOT_MAX_BYTES);
-		buf_free(&j->img);
-		free(j->path);
-		free(j->tmp);
-		free(j);
-		return NULL;
-	}
-	return j;
-}
-
-static void snap_job_end(struct snap_job *j)
-{
-	if (j->err != 0)
-		log_error(SRC, "cannot save the metrics snapshot (%s %s): %s",
-			  j->step, j->tmp, strerror(j->err));
-	else
-		log_debug(SRC, "metrics snapshot saved: %zu series, %zu bytes",
-			  tsdb_series_count(j->m->db), j->img.len);
-	buf_free(&j->img);
-	free(j->path);
-	free(j->tmp);
-	free(j);
-}
-
-static void save_sync(struct monitoring *m)
-{
-	struct snap_job *j = snap_job_new(m);
-
-	if (j == NULL)
-		return;
-	snap_write(j);
-	snap_job_end(j);
-}
-
-static void snap_work(uv_work_t *req)
-{
-	snap_write(req->data);
-}
-
-static void snap_after(uv_work_t *req, int status)
-{
-	struct snap_job *j = req->data;
-	struct monitoring *m = j->m;
-
-	(void)status;
-	snap_job_end(j);
-	m->save_running = 0;
-	if (m->final_save) {
-		m->final_save = 0;
-		save_sync(m);
-		if (--m->pending == 0)
-			monitoring_free(m);
-	}
-}
-
-void metrics_on_snapshot(uv_timer_t *t)
+void metrics_on_log_tick(uv_timer_t *t)
 {
 	struct monitoring *m = t->data;
-	struct snap_job *j;
 
-	if (m->save_running)
-		return; /* the disk is slower than the period: skip one */
-	j = snap_job_new(m);
-	if (j == NULL)
-		return;
-	if (uv_queue_work(m->env.loop, &j->req, snap_work, snap_after) != 0) {
-		snap_write(j);
-		snap_job_end(j);
-		return;
-	}
-	m->save_running = 1;
+	if (m->log != NULL)
+		uv_timer_start(t, metrics_on_log_tick, mlog_tick(m->log), 0);
 }
 
-/* Loads DATA/metrics.snap if there is one; a bad one is logged and left
- * to be overwritten by the next save. */
-static void snap_load(struct monitoring *m)
-{
-	char *path = xasprintf("%s/metrics.snap", m->data_dir);
-	char diag[256];
-	struct stat sb;
-	char *data = NULL;
-	size_t got = 0;
-	int fd, rc;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno != ENOENT)
-			log_warn(SRC, "cannot read %s: %s; starting without "
-				 "past metrics", path, strerror(errno));
-		goto out;
-	}
-	if (fstat(fd, &sb) != 0 || sb.st_size < 0 ||
-	    (uint64_t)sb.st_size > SNAPSHOT_MAX_BYTES) {
-		log_warn(SRC, "%s: unreadable or too large; ignored", path);
-		goto out;
-	}
-	data = xmalloc((size_t)sb.st_size + 1);
-	while (got < (size_t)sb.st_size) {
-		ssize_t n = read(fd, data + got, (size_t)sb.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	rc = tsdb_load(m->db, data, got, diag, sizeof(diag));
-	if (rc != 0)
-		log_warn(SRC, "%s is not a valid snapshot (%s); starting "
-			 "without past metrics", path, diag);
-	else
-		log_info(SRC, "loaded %zu metric series from %s",
-			 tsdb_series_count(m->db), path);
-out:
-	if (fd >= 0)
-		close(fd);
-	free(data);
-	free(path);
-}
 /* ---- posted metrics ---- */
 
 /* Records why an item is refused; returns -1. */
@@ -576,7 +437,7 @@ static int check_item(const struct monitoring *m, struct monitoring_item *it,
 				   (long long)(raw_ms / 60000));
 		if (p->t_ms > now + POST_MAX_FUTURE_MS)
 			return bad(it, "datapoints[%zu].timestamp is more than "
-				   "2 hours in the future", i);
+				   "10 minutes in the future", i);
 		if (!isfinite(p->value))
 			return bad(it, "datapoints[%zu].value must be finite",
 				   i);
@@ -584,9 +445,11 @@ static int check_item(const struct monitoring *m, struct monitoring_item *it,
 	return 0;
 }
 
-/* Appends a checked item, whole or not at all; fills it->why if the store
- * refuses it. */
-static void store_item(struct monitoring *m, struct monitoring_item *it)
+/* Finds or creates a checked item's series and checks that the store will
+ * take every datapoint, so that the item is kept whole or not at all.
+ * Returns the series, or NULL with it->why filled. */
+static struct tsdb_series *resolve_item(struct monitoring *m,
+					struct monitoring_item *it)
 {
 	const int64_t raw_ms = tsdb_options(m->db)->raw_window_ms;
 	struct tsdb_series *s;
@@ -597,12 +460,11 @@ static void store_item(struct monitoring *m, struct monitoring_item *it)
 	if (tsdb_series_get_or_create(m->db, it->namespace, it->name, it->dims,
 				      it->ndims, &s, diag, sizeof(diag)) != 0) {
 		mds_diag(it->why, sizeof(it->why), "%s", diag);
-		return;
+		return NULL;
 	}
 	for (i = 0; i < it->npoints; i++)
 		if (it->points[i].t_ms > max_t)
 			max_t = it->points[i].t_ms;
-	/* Check the whole item first, so that it is kept whole or not. */
 	floor = (tsdb_series_newest(s) > max_t ? tsdb_series_newest(s)
 					       : max_t) - raw_ms;
 	for (i = 0; i < it->npoints; i++) {
@@ -612,28 +474,74 @@ static void store_item(struct monitoring *m, struct monitoring_item *it)
 				 "minutes before the newest datapoint of "
 				 "this series", i,
 				 (long long)(raw_ms / 60000));
-			return;
+			return NULL;
 		}
 	}
-	for (i = 0; i < it->npoints; i++) {
-		if (tsdb_series_append(s, it->points[i].t_ms,
-				       it->points[i].value) != 0) {
-			mds_diag(it->why, sizeof(it->why),
-				 "datapoints[%zu] was refused by the store",
-				 i);
-			return;
-		}
+	return s;
+}
+
+/* Resolves every item still good; in an atomic batch the first refusal
+ * refuses the batch. Returns 0 or MDS_E_INVAL/MDS_E_LIMIT with f. */
+static int resolve_items(struct monitoring *m, struct monitoring_item *items,
+			 size_t nitems, bool atomic,
+			 struct tsdb_series **ser, struct fault *f)
+{
+	for (size_t i = 0; i < nitems; i++) {
+		ser[i] = NULL;
+		if (items[i].why[0] != '\0')
+			continue;
+		ser[i] = resolve_item(m, &items[i]);
+		if (ser[i] == NULL && atomic)
+			return fault_set(f, MDS_E_INVAL, "metricData",
+					 "metricData[%zu]: %s; nothing was "
+					 "stored (batchAtomicity ATOMIC)", i,
+					 items[i].why);
 	}
+	return 0;
+}
+
+/* Writes the resolved items to the log, then to the store. Returns 0, or
+ * MDS_E_NOSPACE or MDS_E_IO with f (nothing stored) if the log cannot be
+ * written. */
+static int store_items(struct monitoring *m, struct monitoring_item *items,
+		       size_t nitems, struct tsdb_series **ser,
+		       struct fault *f)
+{
+	char diag[256];
+	int rc;
+
+	if (m->log == NULL)
+		return fault_set(f, MDS_E_UNAVAIL, "metricData", "the metrics "
+				 "log is not open; nothing was stored");
+	for (size_t i = 0; i < nitems; i++)
+		for (size_t k = 0; ser[i] != NULL && k < items[i].npoints; k++)
+			mlog_add(m->log, ser[i], items[i].points[k].t_ms,
+				 items[i].points[k].value);
+	rc = mlog_commit(m->log, diag, sizeof(diag));
+	if (rc != 0)
+		return fault_set(f, rc, "metricData", "%s; nothing was "
+				 "stored", diag);
+	for (size_t i = 0; i < nitems; i++)
+		for (size_t k = 0; ser[i] != NULL && k < items[i].npoints; k++)
+			/* Checked by resolve_item: cannot be refused. */
+			(void)tsdb_series_append(ser[i],
+						 items[i].points[k].t_ms,
+						 items[i].points[k].value);
+	return 0;
 }
 
 int monitoring_post(struct monitoring *m, struct monitoring_item *items,
 		    size_t nitems, bool atomic, size_t *nfailed,
 		    struct fault *f)
 {
+	struct tsdb_series *ser[MONITORING_POST_MAX_ITEMS];
 	size_t i, npoints = 0, failed = 0;
 	int64_t now = ids_now_ms();
+	int rc;
 
 	*nfailed = 0;
+	if (metrics_loading(m))
+		return loading_fault(m, f);
 	if (nitems == 0)
 		return fault_set(f, MDS_E_INVAL, "metricData",
 				 "metricData must be a non-empty array");
@@ -659,12 +567,14 @@ int monitoring_post(struct monitoring *m, struct monitoring_item *items,
 				 "metricData[%zu]: %s; nothing was stored "
 				 "(batchAtomicity ATOMIC)", i, items[i].why);
 	}
-	for (i = 0; i < nitems; i++) {
-		if (items[i].why[0] == '\0')
-			store_item(m, &items[i]);
+	rc = resolve_items(m, items, nitems, atomic, ser, f);
+	if (rc == 0)
+		rc = store_items(m, items, nitems, ser, f);
+	if (rc != 0)
+		return rc;
+	for (i = 0; i < nitems; i++)
 		if (items[i].why[0] != '\0')
 			(*nfailed)++;
-	}
 	return 0;
 }
 
@@ -710,6 +620,8 @@ int monitoring_query(struct monitoring *m, const struct monitoring_query *q,
 	char diag[512];
 	int rc;
 
+	if (metrics_loading(m))
+		return loading_fault(m, f);
 	why = monitoring_ns_problem(ns, 1);
 	if (why != NULL)
 		return fault_set(f, MDS_E_INVAL, "namespace", "namespace %s",
@@ -815,26 +727,49 @@ int monitoring_latest_instance(struct monitoring *m, const char *metric,
 	return latest_by(m, metric, "instanceId", instance_id, window_ms,
 			 value);
 }
+void monitoring_store_stats(const struct monitoring *m,
+			    struct monitoring_store_stats *st)
+{
+	st->series = tsdb_series_count(m->db);
+	st->memory_bytes = tsdb_memory(m->db);
+	st->string_bytes = tsdb_strings_bytes(m->db);
+	st->log_bytes = m->log != NULL ? mlog_bytes(m->log) : 0;
+	st->loading = metrics_loading(m);
+	st->load_ns = m->log != NULL ? mlog_load_ns(m->log) : 0;
+}
+
 /* ---- the life cycle ---- */
 
 void metrics_open(struct monitoring *m)
 {
-	snap_load(m);
+	char diag[256];
+
+	if (mlog_open(m->db, m->env.loop, m->data_dir, &m->log, diag,
+		      sizeof(diag)) != 0)
+		log_error(SRC, "metrics will not be saved, and posts are "
+			  "refused: %s", diag);
 	if (m->env.gateway != NULL)
 		gateway_set_observer(m->env.gateway, on_request, m);
 }
 
+static void on_log_closed(void *arg)
+{
+	struct monitoring *m = arg;
+
+	if (--m->pending == 0)
+		monitoring_free(m);
+}
+
 void metrics_close(struct monitoring *m)
 {
+	struct mlog *l = m->log;
+
 	if (m->env.gateway != NULL)
 		gateway_set_observer(m->env.gateway, NULL, NULL);
-	if (m->save_running) {
-		/* The job writes the same files: save after it. */
-		m->final_save = 1;
-		m->pending++;
-	} else {
-		save_sync(m);
-	}
+	m->log = NULL;
+	m->pending++;
+	if (mlog_close(l, on_log_closed, m) == 0)
+		m->pending--;
 }
 
 void metrics_free(struct monitoring *m)

@@ -3,7 +3,8 @@
  * modules: they include monitoring.h).
  *
  *   monitoring.c  the module's life cycle and the name rules
- *   metrics.c     sampling, the snapshot, posted metrics, queries
+ *   metrics.c     sampling, posted metrics, queries
+ *   mlog.c        the metrics log on disk (mlog.h)
  *   alarms.c      alarm definitions and their evaluation
  */
 #ifndef MDS_MONITORING_MODULE_H
@@ -21,7 +22,6 @@
 
 #define SRC "monitoring"
 
-#define MONITORING_SNAPSHOT_PERIOD_MS 30000
 #define MONITORING_MESSAGE_MAX ((size_t)4 << 20) /* one alarm message */
 
 /* An entry of a map; embedded first in the structs the map holds. */
@@ -38,21 +38,21 @@ struct map {
 };
 
 struct alarm_entry;
+struct mlog;
 struct record;
 
 struct monitoring {
 	struct monitoring_env env;
 	char *data_dir, *api_url;
 	struct tsdb *db;
-	uv_timer_t sample_timer, eval_timer, snap_timer;
+	uv_timer_t sample_timer, eval_timer, log_timer;
 
 	/* metrics.c */
 	uint64_t gen;
 	unsigned ncpu;
 	struct map insts, deps;
 	struct mql_result qres;
-	int save_running; /* a snapshot job is in the thread pool */
-	int final_save;   /* save once the running job is done (closing) */
+	struct mlog *log; /* NULL if it could not be opened */
 
 	/* alarms.c */
 	struct alarm_entry **alarms;
@@ -85,12 +85,16 @@ void monitoring_free(struct monitoring *m);
 
 /* metrics.c */
 
-/* Loads the snapshot and starts observing the gateway. */
+/* Replays the metrics log and starts observing the gateway. */
 void metrics_open(struct monitoring *m);
 void metrics_on_sample(uv_timer_t *t);
-void metrics_on_snapshot(uv_timer_t *t);
-/* Stops observing and saves the snapshot; may leave a job pending (then
- * m->pending counts it and the job frees the module). */
+/* Whether the store is still being read from the log: no sampling, no
+ * posts, no queries and no alarm evaluation until it is whole. */
+int metrics_loading(const struct monitoring *m);
+/* The log's fsync and compaction; re-arms t for when the log wants it. */
+void metrics_on_log_tick(uv_timer_t *t);
+/* Stops observing and closes the log; may leave an fsync pending (then
+ * m->pending counts it and its end frees the module). */
 void metrics_close(struct monitoring *m);
 void metrics_free(struct monitoring *m);
 

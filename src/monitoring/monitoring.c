@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "monitoring/mlog.h"
 #include "monitoring/module.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -85,6 +86,8 @@ const char *monitoring_ns_problem(const char *ns, int allow_oci)
 	    strcmp(ns, MONITORING_NAMESPACE) != 0)
 		return "the prefix oci_ is reserved (only "
 		       MONITORING_NAMESPACE " may be posted to)";
+	if (!allow_oci && strncmp(ns, "oracle_", 7) == 0)
+		return "the prefix oracle_ is reserved";
 	return NULL;
 }
 
@@ -142,15 +145,13 @@ int monitoring_open(const struct monitoring_env *env, struct monitoring **out,
 	metrics_open(m);
 	uv_timer_init(env->loop, &m->sample_timer);
 	uv_timer_init(env->loop, &m->eval_timer);
-	uv_timer_init(env->loop, &m->snap_timer);
-	m->sample_timer.data = m->eval_timer.data = m->snap_timer.data = m;
+	uv_timer_init(env->loop, &m->log_timer);
+	m->sample_timer.data = m->eval_timer.data = m->log_timer.data = m;
 	uv_timer_start(&m->sample_timer, metrics_on_sample, env->sample_ms,
 		       env->sample_ms);
 	uv_timer_start(&m->eval_timer, alarms_on_eval, env->eval_ms,
 		       env->eval_ms);
-	uv_timer_start(&m->snap_timer, metrics_on_snapshot,
-		       MONITORING_SNAPSHOT_PERIOD_MS,
-		       MONITORING_SNAPSHOT_PERIOD_MS);
+	uv_timer_start(&m->log_timer, metrics_on_log_tick, 0, 0);
 	log_info(SRC, "%zu alarms, %zu metric series; sampling every %u ms, "
 		 "evaluating every %u ms", m->nalarms,
 		 tsdb_series_count(m->db), env->sample_ms, env->eval_ms);
@@ -187,6 +188,6 @@ void monitoring_close(struct monitoring *m)
 	m->pending = 3;
 	uv_close((uv_handle_t *)&m->sample_timer, on_timer_closed);
 	uv_close((uv_handle_t *)&m->eval_timer, on_timer_closed);
-	uv_close((uv_handle_t *)&m->snap_timer, on_timer_closed);
+	uv_close((uv_handle_t *)&m->log_timer, on_timer_closed);
 	metrics_close(m);
 }

@@ -302,4 +302,17 @@ int monitoring_latest_instance(struct monitoring *m, const char *metric,
 			       const char *instance_id, int64_t window_ms,
 			       double *value);
 
+/* What the metrics store costs: its series, the bytes of memory it holds
+ * (tsdb_memory), of its interned strings, and of its log. */
+struct monitoring_store_stats {
+	size_t series, memory_bytes, string_bytes;
+	uint64_t log_bytes;
+	int loading;      /* the log is still being replayed */
+	uint64_t load_ns; /* how long the replay took (so far) */
+};
+
+/* Fills st; never fails. */
+void monitoring_store_stats(const struct monitoring *m,
+			    struct monitoring_store_stats *st);
+
 #endif

@@ -15,6 +15,7 @@
  * is closed only after its exit, so no child is left unreaped.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -117,6 +118,7 @@ struct functions {
 	uv_loop_t *loop;
 	struct store *store;
 	uint32_t timeout_ms;
+	const char *run_as_user;
 	struct fn_entry *entries;
 	size_t nuser;
 	struct call *queued, *queued_tail; /* built-ins not yet started */
@@ -442,15 +444,62 @@ static void on_proc_exit(uv_process_t *p, int64_t status, int sig)
 	maybe_finish(r);
 }
 
+/* Who a program runs as, for uv_spawn(). */
+struct run_cred {
+	uv_uid_t uid;
+	uv_gid_t gid;
+	unsigned int flags; /* UV_PROCESS_SETUID | UV_PROCESS_SETGID, or 0 */
+};
+
+/*
+ * Fills c with fns->run_as_user when the daemon runs as root (libuv then
+ * drops the supplementary groups, sets the group, then the user), and envp
+ * (4 slots) with the program's clean environment: PATH, LANG and HOME
+ * (the user's), each newly allocated, NULL-terminated. Returns 0, or
+ * MDS_E_SYS when the user does not exist (any more).
+ */
+static int run_cred(const struct functions *fns, struct run_cred *c,
+		    char **envp)
+{
+	const char *path = getenv("PATH"), *lang = getenv("LANG");
+	const char *home = getenv("HOME");
+	struct passwd *pw = NULL;
+	size_t n = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (geteuid() == 0 && fns->run_as_user != NULL &&
+	    fns->run_as_user[0] != '\0') {
+		pw = getpwnam(fns->run_as_user);
+		if (pw == NULL) {
+			log_error("fn", "cannot run programs as '%s': no such "
+				  "user", fns->run_as_user);
+			return MDS_E_SYS;
+		}
+		c->uid = pw->pw_uid;
+		c->gid = pw->pw_gid;
+		c->flags = UV_PROCESS_SETUID | UV_PROCESS_SETGID;
+		home = pw->pw_dir;
+	}
+	envp[n++] = xasprintf("PATH=%s",
+			      path ? path : "/usr/local/bin:/usr/bin:/bin");
+	if (lang != NULL)
+		envp[n++] = xasprintf("LANG=%s", lang);
+	if (home != NULL)
+		envp[n++] = xasprintf("HOME=%s", home);
+	envp[n] = NULL;
+	return 0;
+}
+
 int functions_run(struct functions *fns, const struct functions_run_opts *o,
 		  functions_run_done_fn *done, void *arg,
 		  struct functions_run **out)
 {
-	uv_process_options_t opt;
+	uv_process_options_t opt = { 0 };
 	uv_stdio_container_t stdio[3];
 	struct functions_run *r;
+	struct run_cred cred;
 	size_t argc = 0;
-	char **args;
+	char **args, *envp[4];
 	int rc;
 
 	if (out != NULL)
@@ -464,6 +513,9 @@ int functions_run(struct functions *fns, const struct functions_run_opts *o,
 		return MDS_E_LIMIT;
 	while (o->argv[argc] != NULL)
 		argc++;
+	rc = run_cred(fns, &cred, envp);
+	if (rc != 0)
+		return rc;
 
 	r = xcalloc(1, sizeof(*r));
 	r->fns = fns;
@@ -502,7 +554,10 @@ int functions_run(struct functions *fns, const struct functions_run_opts *o,
 	args = xcalloc(argc + 1, sizeof(char *));
 	for (size_t i = 0; i < argc; i++)
 		args[i] = (char *)o->argv[i];
-	memset(&opt, 0, sizeof(opt));
+	opt.uid = cred.uid;
+	opt.gid = cred.gid;
+	opt.flags = cred.flags;
+	opt.env = envp;
 	stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
 	stdio[0].data.stream = (uv_stream_t *)&r->in;
 	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
@@ -514,10 +569,12 @@ int functions_run(struct functions *fns, const struct functions_run_opts *o,
 	opt.stdio = stdio;
 	opt.stdio_count = 3;
 	/* Its own process group, so a timeout kills what it started too. */
-	opt.flags = UV_PROCESS_DETACHED;
+	opt.flags |= UV_PROCESS_DETACHED;
 	opt.exit_cb = on_proc_exit;
 	rc = uv_spawn(fns->loop, &r->proc, &opt);
 	free(args);
+	for (size_t i = 0; envp[i] != NULL; i++)
+		free(envp[i]);
 	if (out != NULL)
 		*out = r;
 	if (rc != 0) {
@@ -930,6 +987,7 @@ int functions_open(const struct functions_env *env, struct functions **out,
 
 	fns->loop = env->loop;
 	fns->store = env->store;
+	fns->run_as_user = env->run_as_user;
 	fns->timeout_ms = env->timeout_ms ? env->timeout_ms
 					  : DEFAULT_TIMEOUT_MS;
 	if (fns->timeout_ms < 1000)

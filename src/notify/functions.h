@@ -44,6 +44,9 @@ struct functions_env {
 	struct store *store;
 	const char *data_dir;
 	uint32_t timeout_ms; /* per invocation of a program; 0: 30 s */
+	/* The user programs run as when the daemon runs as root ("" or
+	 * NULL: the daemon's own); borrowed, must outlive the module. */
+	const char *run_as_user;
 };
 
 /* Loads the user functions from the store. Returns 0 and the module in

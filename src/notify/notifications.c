@@ -34,6 +34,7 @@
  */
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -47,6 +48,7 @@
 #include "notify/functions.h"
 #include "http/httpc.h"
 #include "notify/notifications.h"
+#include "notify/whsig.h"
 #include "store/store.h"
 #include "api/jsonx.h"
 #include "core/iso8601.h"
@@ -610,8 +612,10 @@ static void start_http(struct notifications *n, struct attempt *a,
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int maclen = 0;
 	char hex[2 * EVP_MAX_MD_SIZE + 1];
-	char *h[9];
+	char sig[WHSIG_SIG_MAX];
+	char *h[12];
 	struct httpc_opts o;
+	int64_t now_s = (int64_t)time(NULL);
 	int rc;
 
 	HMAC(EVP_sha256(), s->secret, (int)strlen(s->secret),
@@ -629,7 +633,16 @@ static void start_http(struct notifications *n, struct attempt *a,
 	h[5] = xasprintf("X-Mdscale-Signature: sha256=%s", hex);
 	h[6] = xstrdup("User-Agent: mdscale-notifications/" MDS_VERSION);
 	h[7] = xstrdup("Expect:");
-	h[8] = NULL;
+	/* Standard Webhooks: the message id (the same on every attempt, for
+	 * the receiver's deduplication), this attempt's time, and the
+	 * signature of both with the body. */
+	if (whsig_sign(s->secret, jstr(a->doc, "messageId"), now_s, msg, len,
+		       sig) != 0)
+		sig[0] = '\0';
+	h[8] = xasprintf("webhook-id: %s", jstr(a->doc, "messageId"));
+	h[9] = xasprintf("webhook-timestamp: %lld", (long long)now_s);
+	h[10] = xasprintf("webhook-signature: %s", sig);
+	h[11] = NULL;
 	o = (struct httpc_opts){
 		.method = "POST", .headers = (const char *const *)h,
 		.body = msg, .body_len = len,
@@ -1180,6 +1193,20 @@ static int check_target(struct notifications *n,
 	return check_url(spec->endpoint, (enum proto)spec->protocol, f);
 }
 
+/* A new subscription's secret when none is given, as Standard Webhooks
+ * writes them: "whsec_" and the base64 of 32 random bytes. Allocated. */
+static char *new_secret(void)
+{
+	unsigned char raw[32];
+	char *out = xmalloc(6 + 44 + 1);
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		abort(); /* no randomness: nothing safe to sign with */
+	memcpy(out, "whsec_", 6);
+	EVP_EncodeBlock((unsigned char *)out + 6, raw, sizeof(raw));
+	return out;
+}
+
 int notifications_subscription_create(
 	struct notifications *n,
 	const struct notifications_subscription_spec *spec,
@@ -1187,6 +1214,8 @@ int notifications_subscription_create(
 {
 	struct sub *s, **tail;
 	struct topic *t;
+	unsigned char key[WHSIG_KEY_MAX];
+	size_t keylen;
 	json_t *doc;
 	int rc;
 
@@ -1201,6 +1230,10 @@ int notifications_subscription_create(
 	rc = check_target(n, spec, f);
 	if (rc != 0)
 		return rc;
+	if (spec->secret[0] != '\0' && whsig_key(spec->secret, key, &keylen) != 0)
+		return fault_set(f, MDS_E_INVAL, "secret",
+				 "secret: a secret that starts with 'whsec_' "
+				 "is base64 of 1 to %d bytes", WHSIG_KEY_MAX);
 	if (n->nsubs >= MAX_SUBS)
 		return fault_set(f, MDS_E_LIMIT, "",
 				 "at most %d subscriptions may exist",
@@ -1219,8 +1252,7 @@ int notifications_subscription_create(
 	if (spec->secret[0] != '\0') {
 		s->secret = xstrdup(spec->secret);
 	} else {
-		s->secret = xmalloc(65);
-		ids_random_hex(s->secret, 32);
+		s->secret = new_secret();
 	}
 	s->created_ms = ids_now_ms();
 	doc = sub_doc(s);

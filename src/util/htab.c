@@ -1,4 +1,5 @@
 /* htab.c - see htab.h. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,12 +8,22 @@
 
 #define HTAB_MIN_SLOTS 16
 
+static void drop_old(struct htab *t)
+{
+	free(t->old_hash);
+	free(t->old_val);
+	t->old_hash = NULL;
+	t->old_val = NULL;
+	t->old_mask = t->old_pos = 0;
+}
+
 void htab_free(struct htab *t)
 {
 	if (t == NULL)
 		return;
 	free(t->hash);
 	free(t->val);
+	drop_old(t);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -20,6 +31,7 @@ void htab_clear(struct htab *t)
 {
 	if (t->val != NULL)
 		memset(t->val, 0xff, (t->mask + 1) * sizeof(*t->val));
+	drop_old(t);
 	t->n = 0;
 }
 
@@ -41,37 +53,70 @@ static void put_slot(struct htab *t, uint64_t h, uint32_t v)
 	t->val[i] = v;
 }
 
+/* Moves up to n slots of the old table into the new one. */
+static void move_old(struct htab *t, size_t n)
+{
+	while (t->old_val != NULL && n-- > 0) {
+		size_t i = t->old_pos++;
+
+		if (t->old_val[i] != HTAB_NONE)
+			put_slot(t, t->old_hash[i], t->old_val[i]);
+		if (t->old_pos > t->old_mask)
+			drop_old(t);
+	}
+}
+
 void htab_put(struct htab *t, uint64_t h, uint32_t v)
 {
 	if (t->val == NULL) {
 		alloc_slots(t, HTAB_MIN_SLOTS);
 	} else if ((t->n + 1) * 4 > (t->mask + 1) * 3) {
-		struct htab old = *t;
-
-		alloc_slots(t, (old.mask + 1) * 2);
-		for (size_t i = 0; i <= old.mask; i++)
-			if (old.val[i] != HTAB_NONE)
-				put_slot(t, old.hash[i], old.val[i]);
-		free(old.hash);
-		free(old.val);
+		/* The previous doubling has moved everything by now (a put
+		 * moves HTAB_MOVE_STEP slots, the old table had fewer than
+		 * HTAB_MOVE_STEP times the puts since); finish it anyway. */
+		move_old(t, SIZE_MAX);
+		t->old_hash = t->hash;
+		t->old_val = t->val;
+		t->old_mask = t->mask;
+		t->old_pos = 0;
+		alloc_slots(t, (t->mask + 1) * 2);
 	}
+	move_old(t, HTAB_MOVE_STEP);
 	put_slot(t, h, v);
 	t->n++;
 }
 
 /* The value at or after slot it->i whose hash is it->h; the slot after it
- * is where the next search starts. */
+ * is where the next search starts. Searches the table, then the slots of
+ * the old one that have not moved yet. */
 static uint32_t scan(struct htab_iter *it)
 {
 	const struct htab *t = it->t;
 
 	if (t->val == NULL)
 		return HTAB_NONE;
-	for (; t->val[it->i] != HTAB_NONE; it->i = (it->i + 1) & t->mask) {
-		if (t->hash[it->i] == it->h) {
-			uint32_t v = t->val[it->i];
+	if (!it->in_old) {
+		for (; t->val[it->i] != HTAB_NONE;
+		     it->i = (it->i + 1) & t->mask) {
+			if (t->hash[it->i] == it->h) {
+				uint32_t v = t->val[it->i];
 
-			it->i = (it->i + 1) & t->mask;
+				it->i = (it->i + 1) & t->mask;
+				return v;
+			}
+		}
+		if (t->old_val == NULL)
+			return HTAB_NONE;
+		it->in_old = 1;
+		it->i = it->h & t->old_mask;
+	}
+	/* A moved slot still ends no chain: only a free one does. */
+	for (; t->old_val[it->i] != HTAB_NONE;
+	     it->i = (it->i + 1) & t->old_mask) {
+		if (it->i >= t->old_pos && t->old_hash[it->i] == it->h) {
+			uint32_t v = t->old_val[it->i];
+
+			it->i = (it->i + 1) & t->old_mask;
 			return v;
 		}
 	}
@@ -83,6 +128,7 @@ uint32_t htab_first(const struct htab *t, uint64_t h, struct htab_iter *it)
 	it->t = t;
 	it->h = h;
 	it->i = h & t->mask;
+	it->in_old = 0;
 	return scan(it);
 }
 

@@ -7,6 +7,9 @@
  * narrows them to those with the same full hash, for the caller to compare
  * keys. Open addressing with linear probing; the table doubles at 3/4
  * load, so it grows with its items and no further (the caller caps those).
+ * Doubling is incremental: the old slots move HTAB_MOVE_STEP at a time
+ * with each later put, and lookups search both tables meanwhile, so no one
+ * put pays for rehashing millions of values (a stall of the loop).
  * A zeroed struct htab is an empty table; nothing is allocated before the
  * first htab_put().
  *
@@ -25,11 +28,18 @@
  * end. Never a value of htab_put(). */
 #define HTAB_NONE UINT32_MAX
 
+#define HTAB_MOVE_STEP 64 /* old slots moved per put while doubling */
+
 struct htab {
 	uint64_t *hash;
 	uint32_t *val;
 	size_t mask; /* slots - 1, or 0 before the first put */
-	size_t n;    /* values held */
+	size_t n;    /* values held, in both tables */
+	/* The table before the last doubling, while its slots move: those
+	 * before old_pos have moved (their values are ignored there). */
+	uint64_t *old_hash;
+	uint32_t *old_val;
+	size_t old_mask, old_pos;
 };
 
 /* A lookup in progress; see htab_first(). */
@@ -37,6 +47,7 @@ struct htab_iter {
 	const struct htab *t;
 	uint64_t h;
 	size_t i;
+	int in_old; /* searching the table before the doubling */
 };
 
 /* Frees the table's arrays and leaves it empty (zeroed). NULL is fine. */

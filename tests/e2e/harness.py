@@ -76,8 +76,14 @@ class Response:
 
 
 def request(port, method, path, body=None, token=None, headers=None,
-            timeout=30):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+            timeout=30, context=None):
+    """One request; over TLS when context (an ssl.SSLContext) is given."""
+    if context is not None:
+        conn = http.client.HTTPSConnection("127.0.0.1", port,
+                                           timeout=timeout, context=context)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port,
+                                          timeout=timeout)
     hdrs = dict(headers or {})
     if token:
         hdrs["Authorization"] = "Bearer " + token
@@ -92,13 +98,30 @@ def request(port, method, path, body=None, token=None, headers=None,
         conn.close()
 
 
+INSTANCE_USER = "mdscale"
+
+
+def ensure_instance_user():
+    """Run as root, the daemon starts instances as the user "mdscale" (its
+    default runAsUser) and refuses to start without it: the setup step
+    (make run, the Debian package) creates it, and so does this."""
+    if os.geteuid() != 0:
+        return
+    if subprocess.run(["getent", "passwd", INSTANCE_USER],
+                      capture_output=True).returncode == 0:
+        return
+    subprocess.run(["adduser", "--system", "--group", "--no-create-home",
+                    "--home", "/nonexistent", "--quiet", INSTANCE_USER],
+                   check=True)
+
+
 class Daemon:
     """One mdscale daemon. Reuse data_dir to restart it on the same state.
     binary and log_level default to the tests' (MDSCALE_BIN, debug); the
     benchmarks (bench/mdbench.py) pass their own."""
 
     def __init__(self, data_dir=None, config=None, env=None, binary=None,
-                 log_level="debug", extra_args=None):
+                 log_level="debug", extra_args=None, pass_fds=()):
         self.binary = binary or BIN
         self.extra_args = list(extra_args or [])
         self.log_level = log_level
@@ -111,8 +134,13 @@ class Daemon:
         self.proc = None
         self.log_path = os.path.join(self.data_dir, "daemon.log")
         self.token = None
+        # ssl.SSLContext objects when the API or the gateway serve TLS.
+        self.api_tls = None
+        self.gw_tls = None
+        self.pass_fds = tuple(pass_fds)  # descriptors the daemon inherits
 
     def start(self):
+        ensure_instance_user()
         args = [self.binary, "serve",
                 "--listen", "127.0.0.1:%d" % self.api_port,
                 "--gateway", "127.0.0.1:%d" % self.gw_port,
@@ -129,7 +157,8 @@ class Daemon:
             env = dict(os.environ)
             env.update(self.env)
         self.proc = subprocess.Popen(args, stdout=self.log,
-                                     stderr=subprocess.STDOUT, env=env)
+                                     stderr=subprocess.STDOUT, env=env,
+                                     pass_fds=self.pass_fds)
         wait_for("the daemon's health", self._healthy, timeout=30)
         with open(os.path.join(self.data_dir, "token")) as f:
             self.token = f.read().strip()
@@ -141,7 +170,7 @@ class Daemon:
                                  % (self.proc.returncode, self.logs()))
         try:
             return request(self.api_port, "GET", "/v1/health",
-                           timeout=2).status == 200
+                           timeout=2, context=self.api_tls).status == 200
         except OSError:
             return False
 
@@ -154,10 +183,12 @@ class Daemon:
 
     # -- the API --
     def api(self, method, path, body=None, auth=True, **kw):
+        kw.setdefault("context", self.api_tls)
         return request(self.api_port, method, path, body,
                        token=self.token if auth else None, **kw)
 
     def gw(self, method, path, body=None, **kw):
+        kw.setdefault("context", self.gw_tls)
         return request(self.gw_port, method, path, body, **kw)
 
     def create(self, **spec):

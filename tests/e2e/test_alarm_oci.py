@@ -71,6 +71,8 @@ class OciAlarmSurfaceTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="mdscale-alarm-oci-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
+        # The COMMAND subscriber runs as the unprivileged instance user.
+        os.chmod(self.tmp, 0o1777)
         self.receiver = os.path.join(self.tmp, "receiver.py")
         with open(self.receiver, "w") as f:
             f.write(RECEIVER_SCRIPT)

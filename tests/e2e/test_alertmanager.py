@@ -6,6 +6,8 @@ test_prometheus_alerting.py."""
 
 import json
 import os
+import shutil
+import tempfile
 import unittest
 
 from harness import Daemon, wait_for
@@ -44,7 +46,11 @@ class AlertmanagerWebhookTest(unittest.TestCase):
     def setUpClass(cls):
         cls.d = Daemon().start()
         try:
-            cls.out = os.path.join(cls.d.data_dir, "messages.jsonl")
+            # The COMMAND subscription runs as the unprivileged instance
+            # user: it writes where that user may.
+            cls.outdir = tempfile.mkdtemp(prefix="mdscale-am-")
+            os.chmod(cls.outdir, 0o1777)
+            cls.out = os.path.join(cls.outdir, "messages.jsonl")
             r = cls.d.api("POST", "/v1/topics", {"name": "am"})
             assert r.status == 201, r
             cls.topic = r.json["topicId"]
@@ -63,6 +69,7 @@ class AlertmanagerWebhookTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.d.cleanup()
+        shutil.rmtree(cls.outdir, ignore_errors=True)
 
     def messages(self):
         try:

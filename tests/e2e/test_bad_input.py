@@ -159,8 +159,12 @@ class BadInputTest(unittest.TestCase):
             self.assertEqual(len(lines), 1, (args, p.stderr))
             self.assertIn(text, lines[0])
         self.assertEqual(self.snapshot(), before)
+        # Reads need the token too; without one, one line says where it
+        # was looked for.
         p = self.d.cli("deployment", "list", env={"MDSCALE_DATA": "/nonexistent"})
-        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        self.assertIn("/nonexistent/token", p.stderr)
         p = self.d.cli("deployment", "delete", self.base["id"],
                        env={"MDSCALE_DATA": "/nonexistent"})
         self.assertEqual(p.returncode, 1)

@@ -32,9 +32,10 @@ def wait_log(d, what, timeout=30, **params):
 class Follower:
     """GET /v1/logs?follow=true read line by line on a thread."""
 
-    def __init__(self, port, query):
+    def __init__(self, port, query, token):
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        self.conn.request("GET", "/v1/logs?follow=true&" + query)
+        self.conn.request("GET", "/v1/logs?follow=true&" + query,
+                          headers={"Authorization": "Bearer " + token})
         self.sock = self.conn.sock
         self.resp = self.conn.getresponse()
         self.lines = queue.Queue()
@@ -260,7 +261,7 @@ class LoggingTest(unittest.TestCase):
 
     def test_follow_sees_new_lines_and_leaving_is_clean(self):
         d = self.start(accessLog=True)
-        f = Follower(d.api_port, "source=access")
+        f = Follower(d.api_port, "source=access", d.token)
         self.assertEqual(f.resp.status, 200)
         self.assertEqual(f.resp.getheader("Content-Type"),
                          "application/x-ndjson")
@@ -268,7 +269,7 @@ class LoggingTest(unittest.TestCase):
         got = f.wait_for(lambda x: "/first-missing/x" in x["message"])
         self.assertEqual(got["source"], "access")
         # The history comes first: a new follower sees the old line.
-        g = Follower(d.api_port, "source=access&text=first-missing")
+        g = Follower(d.api_port, "source=access&text=first-missing", d.token)
         g.wait_for(lambda x: "/first-missing/x" in x["message"])
         g.close()
         d.gw("GET", "/second-missing/x")
@@ -279,7 +280,8 @@ class LoggingTest(unittest.TestCase):
         for i in range(80):
             s = socket.create_connection(("127.0.0.1", d.api_port))
             s.sendall(b"GET /v1/logs?follow=true&limit=1 HTTP/1.1\r\n"
-                      b"Host: x\r\n\r\n")
+                      b"Host: x\r\nAuthorization: Bearer " +
+                      d.token.encode() + b"\r\n\r\n")
             head = s.recv(100)
             self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
             s.close()
@@ -287,13 +289,15 @@ class LoggingTest(unittest.TestCase):
             # Gone before the history is even read.
             s = socket.create_connection(("127.0.0.1", d.api_port))
             s.sendall(b"GET /v1/logs?follow=true HTTP/1.1\r\n"
-                      b"Host: x\r\n\r\n")
+                      b"Host: x\r\nAuthorization: Bearer " +
+                      d.token.encode() + b"\r\n\r\n")
             s.close()
         def healthy():
             return d.api("GET", "/v1/health").status == 200
         wait_for("the daemon's health", healthy)
         # The CLI follows too, until it is stopped.
-        e = dict(os.environ, MDSCALE_URL="http://127.0.0.1:%d" % d.api_port)
+        e = dict(os.environ, MDSCALE_URL="http://127.0.0.1:%d" % d.api_port,
+                 MDSCALE_TOKEN=d.token)
         p = subprocess.Popen([BIN, "logs", "--follow", "--source", "access",
                               "--text", "cli-follow"],
                              env=e, stdout=subprocess.PIPE, text=True)
@@ -301,7 +305,7 @@ class LoggingTest(unittest.TestCase):
             lines = queue.Queue()
             threading.Thread(target=lambda: [lines.put(x) for x in p.stdout],
                              daemon=True).start()
-            h = Follower(d.api_port, "source=access&text=cli-follow")
+            h = Follower(d.api_port, "source=access&text=cli-follow", d.token)
             def poke():
                 d.gw("GET", "/cli-follow/x")
                 try:
@@ -319,12 +323,12 @@ class LoggingTest(unittest.TestCase):
             p.stdout.close()
         # The followers' slots are all free again.
         for _ in range(3):
-            k = Follower(d.api_port, "limit=1")
+            k = Follower(d.api_port, "limit=1", d.token)
             self.assertEqual(k.resp.status, 200)
             k.close()
         self.assertEqual(d.api("GET", "/v1/logs?limit=5").status, 200)
         # A follower still there when the daemon stops is ended and freed.
-        last = Follower(d.api_port, "source=serve")
+        last = Follower(d.api_port, "source=serve", d.token)
         last.wait_for(lambda x: x["source"] == "serve")
         self.assertEqual(d.stop(), 0)
         last.close()

@@ -81,7 +81,7 @@ class PrometheusTest(unittest.TestCase):
         cls.d.cleanup()
 
     def scrape(self):
-        r = self.d.api("GET", "/metrics", auth=False)
+        r = self.d.api("GET", "/metrics")
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.headers.get("Content-Type"),
                          "text/plain; version=0.0.4; charset=utf-8")
@@ -231,11 +231,12 @@ class PrometheusTest(unittest.TestCase):
         self.assertEqual(after[("CREATE_DEPLOYMENT", "SUCCEEDED")],
                          before[("CREATE_DEPLOYMENT", "SUCCEEDED")])
 
-    def test_metrics_needs_no_token_and_exact_path(self):
-        self.assertEqual(self.d.api("GET", "/metrics", auth=False).status,
-                         200)
-        self.assertEqual(self.d.api("GET", "/metricsx", auth=False).status,
-                         404)
+    def test_metrics_needs_a_token_and_exact_path(self):
+        r = self.d.api("GET", "/metrics", auth=False)
+        self.assertEqual(r.status, 401, r)
+        self.assertEqual(r.json["code"], "NotAuthenticated")
+        self.assertEqual(self.d.api("GET", "/metrics").status, 200)
+        self.assertEqual(self.d.api("GET", "/metricsx").status, 404)
         self.assertEqual(self.d.api("POST", "/metrics", {}).status, 405)
 
     def test_top_once(self):
@@ -258,8 +259,9 @@ class PrometheusTest(unittest.TestCase):
         tmux = need("tmux", "tmux")
         sock = "mdscale-top-%d" % os.getpid()
         done = os.path.join(self.d.data_dir, "top.rc")
-        cmd = ("MDSCALE_URL=http://127.0.0.1:%d %s top; echo $? > %s; "
-               "sleep 30" % (self.d.api_port, os.path.abspath(BIN), done))
+        cmd = ("MDSCALE_URL=http://127.0.0.1:%d MDSCALE_TOKEN=%s %s top; "
+               "echo $? > %s; sleep 30" % (self.d.api_port, self.d.token,
+                                          os.path.abspath(BIN), done))
 
         def tm(*args):
             return subprocess.run([tmux, "-L", sock] + list(args),

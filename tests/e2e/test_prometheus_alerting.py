@@ -119,7 +119,18 @@ class ExamplesTest(unittest.TestCase):
 
     def test_prometheus_config_and_rules(self):
         promtool = need("promtool", "prometheus")
-        p = run([promtool, "check", "config", "prometheus.yml"], cwd=EXAMPLES)
+        # promtool checks that the scrape token's file exists: the example
+        # is checked as it is but for that path, pointed at a real file.
+        work = tempfile.mkdtemp(prefix="mdscale-promtool-")
+        self.addCleanup(shutil.rmtree, work, True)
+        token = os.path.join(work, "mdscale-token")
+        with open(token, "w") as f:
+            f.write("0" * 64 + "\n")
+        with open(os.path.join(work, "prometheus.yml"), "w") as f:
+            f.write(sub(example("prometheus.yml"),
+                        "/etc/prometheus/mdscale-token", token))
+        shutil.copy(os.path.join(EXAMPLES, "rules.yml"), work)
+        p = run([promtool, "check", "config", "prometheus.yml"], cwd=work)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("4 rules found", p.stdout + p.stderr)
         # The rules' own unit tests: when each fires and when not.
@@ -216,6 +227,12 @@ class PrometheusAlertmanagerAutoscaleTest(unittest.TestCase):
         cfg = sub(cfg, '"127.0.0.1:7070"', '"127.0.0.1:%d"'
                           % self.d.api_port)
         cfg = sub(cfg, '"127.0.0.1:9093"', '"127.0.0.1:%d"' % am_port)
+        # Prometheus scrapes with a read-only token, as the example says.
+        r = self.d.api("POST", "/v1/tokens", {"displayName": "prometheus",
+                                              "readOnly": True})
+        self.assertEqual(r.status, 201, r)
+        cfg = sub(cfg, "/etc/prometheus/mdscale-token",
+                  self.write("mdscale-token", r.json["token"] + "\n"))
         path = self.write("prometheus.yml", cfg)
         prom = Program("prometheus", [
             self.prometheus_bin, "--config.file=" + path,

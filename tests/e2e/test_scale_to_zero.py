@@ -5,7 +5,6 @@ away or a deployment deleted meanwhile are handled."""
 import json
 import os
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -57,8 +56,13 @@ class ScaleToZeroTest(unittest.TestCase):
             f.write(RECORDER)
         log = os.path.join(tmp, "seen")
         open(log, "w").close()
-        cmd = "sleep %g; exec %s %s $PORT %s" % (delay, sys.executable,
-                                                  script, log)
+        # Instances run as the unprivileged user: let it read and write.
+        os.chmod(tmp, 0o755)
+        os.chmod(script, 0o644)
+        os.chmod(log, 0o666)
+        # /usr/bin/python3: the instance's user may not reach another one.
+        cmd = "sleep %g; exec /usr/bin/python3 %s $PORT %s" % (delay,
+                                                               script, log)
         return cmd, log
 
     def test_burst_of_200_at_zero_loses_none(self):

@@ -64,8 +64,8 @@ class TopTest(unittest.TestCase):
             return subprocess.run(["tmux", "-L", sock] + list(args),
                                   capture_output=True, text=True, timeout=30)
 
-        cmd = "MDSCALE_URL=http://127.0.0.1:%d %s top --sort name" % (
-            self.d.api_port, os.path.abspath(BIN))
+        cmd = "MDSCALE_URL=http://127.0.0.1:%d MDSCALE_TOKEN=%s %s top --sort name" % (
+            self.d.api_port, self.d.token, os.path.abspath(BIN))
         r = tm("-f", "/dev/null", "new-session", "-d", "-x", "80", "-y",
                "24", "sh", "-c", cmd)
         self.assertEqual(r.returncode, 0, r.stderr)

@@ -76,11 +76,12 @@ static int setup(void **state)
 	config_defaults(&t->cfg);
 	snprintf(t->dir, sizeof(t->dir), "/tmp/test_backend_local.XXXXXX");
 	assert_non_null(mkdtemp(t->dir));
-	/* The launcher: drops "__instance PROCS --" and runs the command. */
+	/* The launcher: drops "__instance PROCS USER --" and runs the
+	 * command (as whoever runs the test). */
 	snprintf(t->exe, sizeof(t->exe), "%s/launcher", t->dir);
 	fp = fopen(t->exe, "w");
 	assert_non_null(fp);
-	fputs("#!/bin/sh\nshift 3\nexec \"$@\"\n", fp);
+	fputs("#!/bin/sh\nshift 4\nexec \"$@\"\n", fp);
 	fclose(fp);
 	assert_int_equal(chmod(t->exe, 0755), 0);
 	assert_int_equal(cgroup_detect("/nonexistent-cgroup-root", &t->cg,

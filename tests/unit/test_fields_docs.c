@@ -40,6 +40,7 @@ static const struct documented bodies[] = {
 	{ "monitoring.md", "alarm", alarm_json_fields },
 	{ "api.md", "deployment", api_deployment_fields },
 	{ "api.md", "deployment-update", api_deployment_update_fields },
+	{ "api.md", "token", api_token_fields },
 };
 
 #define ROWS_MAX 128

@@ -27,10 +27,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <http_parser.h>
 #include <uv.h>
 
 #include "gateway/gateway.h"
+#include "http/hparse.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -53,7 +53,7 @@ struct uconn {
 	uv_timer_t timer;
 	struct uconn *next;
 	struct ups *ups;
-	http_parser parser;
+	struct hparse parser;
 	char url[1024], host[128], xff[128], rid[128], te[64], names[1024];
 	char field[64], value[256];
 	int last; /* 1 field, 2 value */
@@ -179,7 +179,7 @@ static uint64_t query_num(const char *url, const char *key)
 static void urespond(struct uconn *u)
 {
 	const char *url = u->url;
-	bool head = u->parser.method == HTTP_HEAD;
+	bool head = hparse_method_is(&u->parser, "HEAD");
 	char *out;
 	size_t n;
 
@@ -226,7 +226,7 @@ static void urespond(struct uconn *u)
 				    "port=%d method=%s url=%s host=%s xff=%s "
 				    "rid=%s te=%s names=%s len=%" PRIu64
 				    " sum=%016" PRIx64 "\n", u->ups->port,
-				    http_method_str(u->parser.method), url,
+				    hparse_method(&u->parser), url,
 				    u->host, u->xff, u->rid, u->te, u->names,
 				    u->len, u->sum);
 
@@ -280,7 +280,7 @@ static void ucommit(struct uconn *u)
 	u->last = 0;
 }
 
-static int u_begin(http_parser *p)
+static int u_begin(struct hparse *p)
 {
 	struct uconn *u = p->data;
 
@@ -292,7 +292,7 @@ static int u_begin(http_parser *p)
 	return 0;
 }
 
-static int u_url(http_parser *p, const char *at, size_t len)
+static int u_url(struct hparse *p, const char *at, size_t len)
 {
 	struct uconn *u = p->data;
 
@@ -300,7 +300,7 @@ static int u_url(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int u_field(http_parser *p, const char *at, size_t len)
+static int u_field(struct hparse *p, const char *at, size_t len)
 {
 	struct uconn *u = p->data;
 
@@ -310,7 +310,7 @@ static int u_field(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int u_value(http_parser *p, const char *at, size_t len)
+static int u_value(struct hparse *p, const char *at, size_t len)
 {
 	struct uconn *u = p->data;
 
@@ -330,7 +330,7 @@ static void uresume_cb(uv_timer_t *t)
 }
 
 /* "/stall?ms=N" stops reading the request body for N ms. */
-static int u_headers(http_parser *p)
+static int u_headers(struct hparse *p)
 {
 	struct uconn *u = p->data;
 
@@ -343,7 +343,7 @@ static int u_headers(http_parser *p)
 	return 0;
 }
 
-static int u_body(http_parser *p, const char *at, size_t len)
+static int u_body(struct hparse *p, const char *at, size_t len)
 {
 	struct uconn *u = p->data;
 
@@ -352,7 +352,7 @@ static int u_body(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int u_complete(http_parser *p)
+static int u_complete(struct hparse *p)
 {
 	struct uconn *u = p->data;
 
@@ -369,7 +369,7 @@ static int u_complete(http_parser *p)
 	return 0;
 }
 
-static const http_parser_settings u_settings = {
+static const struct hparse_settings u_settings = {
 	.on_message_begin = u_begin,
 	.on_url = u_url,
 	.on_header_field = u_field,
@@ -392,8 +392,8 @@ static void uread_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread < 0) {
 		uconn_close(u);
 	} else if (nread > 0 && !u->closing) {
-		size_t n = http_parser_execute(&u->parser, &u_settings,
-					       buf->base, (size_t)nread);
+		size_t n = hparse_execute(&u->parser, buf->base,
+					  (size_t)nread);
 
 		if (n != (size_t)nread && !u->closing)
 			uconn_close(u);
@@ -416,8 +416,7 @@ static void uaccept_cb(uv_stream_t *server, int status)
 	u->tcp.data = u->timer.data = u;
 	u->next = s->env->conns;
 	s->env->conns = u;
-	http_parser_init(&u->parser, HTTP_REQUEST);
-	u->parser.data = u;
+	hparse_init(&u->parser, HPARSE_REQUEST, &u_settings, u);
 	if (uv_accept(server, (uv_stream_t *)&u->tcp) != 0) {
 		uconn_close(u);
 		return;
@@ -708,7 +707,7 @@ static bool send_str(struct conn *k, const char *s)
 	return send_all(k, s, strlen(s));
 }
 
-static int r_field(http_parser *p, const char *at, size_t len)
+static int r_field(struct hparse *p, const char *at, size_t len)
 {
 	struct resp *r = p->data;
 
@@ -719,7 +718,7 @@ static int r_field(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int r_value(http_parser *p, const char *at, size_t len)
+static int r_value(struct hparse *p, const char *at, size_t len)
 {
 	struct resp *r = p->data;
 
@@ -735,17 +734,17 @@ static int r_value(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int r_headers(http_parser *p)
+static int r_headers(struct hparse *p)
 {
 	struct resp *r = p->data;
 
-	r->status = p->status_code;
-	r->chunked = (p->flags & F_CHUNKED) != 0;
+	r->status = (int)hparse_status(p);
+	r->chunked = hparse_chunked(p);
 	append(r->hdrs, sizeof(r->hdrs), "\n", 1);
 	return r->head ? 1 : 0;
 }
 
-static int r_body(http_parser *p, const char *at, size_t len)
+static int r_body(struct hparse *p, const char *at, size_t len)
 {
 	struct resp *r = p->data;
 
@@ -761,17 +760,17 @@ static int r_body(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int r_complete(http_parser *p)
+static int r_complete(struct hparse *p)
 {
 	struct resp *r = p->data;
 
 	r->done = true;
-	r->close = !http_should_keep_alive(p);
-	http_parser_pause(p, 1);
+	r->close = !hparse_keep_alive(p);
+	hparse_pause(p, true);
 	return 0;
 }
 
-static const http_parser_settings r_settings = {
+static const struct hparse_settings r_settings = {
 	.on_header_field = r_field,
 	.on_header_value = r_value,
 	.on_headers_complete = r_headers,
@@ -782,13 +781,12 @@ static const http_parser_settings r_settings = {
 /* Reads one response (of a HEAD request if head); false on EOF/error. */
 static bool read_resp(struct conn *k, bool head, struct resp *r)
 {
-	http_parser p;
+	struct hparse p;
 
 	memset(r, 0, sizeof(*r));
 	r->head = head;
 	r->sum = FNV0;
-	http_parser_init(&p, HTTP_RESPONSE);
-	p.data = r;
+	hparse_init(&p, HPARSE_RESPONSE, &r_settings, r);
 	while (!r->done) {
 		size_t n;
 
@@ -799,16 +797,15 @@ static bool read_resp(struct conn *k, bool head, struct resp *r)
 			if (got < 0)
 				return false;
 			if (got == 0) {
-				http_parser_execute(&p, &r_settings, NULL, 0);
+				hparse_execute(&p, NULL, 0);
 				return r->done;
 			}
 			k->len = (size_t)got;
 		}
-		n = http_parser_execute(&p, &r_settings, k->buf + k->off,
-					k->len - k->off);
+		n = hparse_execute(&p, k->buf + k->off, k->len - k->off);
 		k->off += n;
-		if (HTTP_PARSER_ERRNO(&p) != HPE_OK &&
-		    HTTP_PARSER_ERRNO(&p) != HPE_PAUSED)
+		if (hparse_error(&p) != HPARSE_OK &&
+		    hparse_error(&p) != HPARSE_PAUSED)
 			return false;
 	}
 	return true;
@@ -1309,11 +1306,72 @@ static void sc_replay(struct env *e)
 	free(r);
 }
 
+/* A GET lost on a reused connection is sent again on a fresh one. */
+static void sc_replay_get(struct env *e)
+{
+	struct conn *k = conn_open(e);
+	struct resp *r = xmalloc(sizeof(*r));
+
+	CHECK(request(k, "GET", "/model-a/one", NULL, r));
+	CHECK_INT(r->status, 200);
+	CHECK(request(k, "GET", "/model-a/two", NULL, r));
+	CHECK_INT(r->status, 200);
+	CHECK_HAS(r->body, "url=/two ");
+	CHECK_INT(accepts(e, 0), 2);
+	conn_close(k);
+	free(r);
+}
+
+/* By default a POST that reached the instance is not sent again: it may
+ * have run (a prediction, or anything else a POST does). */
+static void sc_no_replay_post(struct env *e)
+{
+	struct conn *k = conn_open(e);
+	struct resp *r = xmalloc(sizeof(*r));
+
+	CHECK(request(k, "GET", "/model-a/one", NULL, r));
+	CHECK_INT(r->status, 200);
+	CHECK(send_str(k, "POST /model-a/two HTTP/1.1\r\nHost: gw\r\n"
+		       "Content-Length: 3\r\n\r\nxyz"));
+	CHECK(read_resp(k, false, r));
+	CHECK_INT(r->status, 502);
+	CHECK_HAS(r->body, "not replayed");
+	CHECK_INT(accepts(e, 0), 1);
+	conn_close(k);
+	free(r);
+}
+
 static void test_retry_reused_connection(void **state)
 {
 	struct env *e = env_new();
 
 	(void)state;
+	e->ups[0].drop_second = true;
+	env_run(e, sc_replay_get);
+	env_free(e);
+}
+
+static void test_no_replay_of_post(void **state)
+{
+	struct env *e = env_new();
+
+	(void)state;
+	e->ups[0].drop_second = true;
+	env_run(e, sc_no_replay_post);
+	env_free(e);
+}
+
+/* A deployment whose handlers may run twice can ask for every replay. */
+static void test_replay_all(void **state)
+{
+	struct env *e = env_new();
+
+	(void)state;
+	assert_int_equal(gateway_set_replay(e->gw, "no-such", GATEWAY_REPLAY_ALL),
+			 MDS_E_NOTFOUND);
+	assert_int_equal(gateway_set_replay(e->gw, "ocid1.dep.one",
+					   GATEWAY_REPLAY_ALL),
+			 0);
 	e->ups[0].drop_second = true;
 	env_run(e, sc_replay);
 	env_free(e);
@@ -1484,11 +1542,60 @@ static void sc_max_clients(struct env *e)
 
 	CHECK(request(a, "GET", "/model-a/x", NULL, r));
 	CHECK(request(b, "GET", "/model-a/x", NULL, r));
+	/* Both slots taken by idle clients: a new one takes the place of
+	 * the one idle longest, and is served. */
 	c = conn_open(e);
-	CHECK(at_eof(c));
+	CHECK(request(c, "GET", "/model-a/x", NULL, r));
+	CHECK(r->status == 200);
+	CHECK(at_eof(a));
+	CHECK(request(b, "GET", "/model-a/x", NULL, r));
 	conn_close(c);
 	conn_close(a);
 	conn_close(b);
+	free(r);
+}
+
+/* One address holds max_clients_per_addr connections at most. */
+static void sc_per_addr(struct env *e)
+{
+	struct conn *a = conn_open(e), *b = conn_open(e), *c;
+	struct resp *r = xmalloc(sizeof(*r));
+
+	CHECK(request(a, "GET", "/model-a/x", NULL, r));
+	CHECK(request(b, "GET", "/model-a/x", NULL, r));
+	c = conn_open(e);
+	CHECK(at_eof(c));
+	CHECK(request(a, "GET", "/model-a/x", NULL, r));
+	CHECK(r->status == 200);
+	conn_close(c);
+	conn_close(a);
+	conn_close(b);
+	free(r);
+}
+
+/* A head that trickles in gets 408 at its deadline, however steadily its
+ * bytes come (each of them used to restart the idle timer). */
+static void sc_slow_head(struct env *e)
+{
+	struct conn *k = conn_open(e), *ok;
+	struct resp *r = xmalloc(sizeof(*r));
+	char line[32];
+
+	CHECK(send_str(k, "GET /model-a/x HTTP/1.1\r\nHost: gw\r\n"));
+	for (int i = 0; i < 12; i++) {
+		sleep_ms(50);
+		snprintf(line, sizeof(line), "X-%d: y\r\n", i);
+		(void)send(k->fd, line, strlen(line), MSG_NOSIGNAL);
+	}
+	CHECK(read_resp(k, false, r));
+	CHECK(r->status == 408);
+	CHECK(at_eof(k));
+	/* Others are served meanwhile and after. */
+	ok = conn_open(e);
+	CHECK(request(ok, "GET", "/model-a/x", NULL, r));
+	CHECK(r->status == 200);
+	conn_close(ok);
+	conn_close(k);
 	free(r);
 }
 
@@ -1606,6 +1713,28 @@ static void test_max_clients(void **state)
 	(void)state;
 	gateway_set_limits(e->gw, &lim);
 	env_run(e, sc_max_clients);
+	env_free(e);
+}
+
+static void test_per_addr(void **state)
+{
+	struct env *e = env_new();
+	struct gateway_limits lim = { .max_clients_per_addr = 2 };
+
+	(void)state;
+	gateway_set_limits(e->gw, &lim);
+	env_run(e, sc_per_addr);
+	env_free(e);
+}
+
+static void test_slow_head(void **state)
+{
+	struct env *e = env_new();
+	struct gateway_limits lim = { .head_timeout_ms = 300 };
+
+	(void)state;
+	gateway_set_limits(e->gw, &lim);
+	env_run(e, sc_slow_head);
 	env_free(e);
 }
 
@@ -1785,11 +1914,15 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_retry_dead_instance),
 		cmocka_unit_test(test_retry_reused_connection),
+		cmocka_unit_test(test_no_replay_of_post),
+		cmocka_unit_test(test_replay_all),
 		cmocka_unit_test(test_drain_removed_instance),
 		cmocka_unit_test(test_head_204_pipelined),
 		cmocka_unit_test(test_counters_and_timeout),
 		cmocka_unit_test(test_owner_loop_blocked),
 		cmocka_unit_test(test_max_clients),
+		cmocka_unit_test(test_per_addr),
+		cmocka_unit_test(test_slow_head),
 		cmocka_unit_test(test_backpressure),
 		cmocka_unit_test(test_close_busy),
 		cmocka_unit_test(test_set_routes_args),

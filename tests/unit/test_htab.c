@@ -162,6 +162,48 @@ static void hashes(void **state)
 	assert_true(bits > 16);
 }
 
+/* While a doubling moves its slots (a few per put), every value is found
+ * exactly once after every put, colliding hashes included, and no put
+ * moves more than HTAB_MOVE_STEP old slots. */
+static void doubling_is_incremental(void **state)
+{
+	struct htab t = { 0 };
+	const uint32_t n = 20000;
+	int saw_old = 0;
+
+	(void)state;
+	for (uint32_t v = 0; v < n; v++) {
+		size_t before = t.old_val != NULL ? t.old_pos : 0;
+		/* Every 7th value shares its hash with the one before. */
+		uint64_t h = hash_fin(v % 7 == 6 ? v - 1 : v);
+
+		htab_put(&t, h, v);
+		if (t.old_val != NULL) {
+			saw_old = 1;
+			assert_true(t.old_pos - (t.old_pos > before ? before : 0)
+				    <= HTAB_MOVE_STEP);
+		}
+		if (v % 97 != 0 && v != n - 1)
+			continue;
+		for (uint32_t k = 0; k <= v; k++) {
+			struct htab_iter it;
+			uint64_t hk = hash_fin(k % 7 == 6 ? k - 1 : k);
+			int found = 0;
+
+			for (uint32_t x = htab_first(&t, hk, &it);
+			     x != HTAB_NONE; x = htab_next(&it))
+				if (x == k)
+					found++;
+			assert_int_equal(found, 1);
+		}
+	}
+	assert_true(saw_old);
+	assert_int_equal(htab_count(&t), n);
+	htab_clear(&t);
+	assert_null(t.old_val);
+	htab_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -170,6 +212,7 @@ int main(void)
 		cmocka_unit_test(collisions_return_every_value),
 		cmocka_unit_test(clear_then_reuse),
 		cmocka_unit_test(hashes),
+		cmocka_unit_test(doubling_is_incremental),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -87,6 +87,13 @@ static void test_duration_errors(void **state)
 			 "column 8: finer than a millisecond");
 	expect_dur_error("P10001D", MDS_E_INVAL,
 			 "duration longer than 10000 days");
+	/* Twelve digits of weeks, days or hours overflow int64_t. */
+	expect_dur_error("P999999999999W", MDS_E_INVAL,
+			 "duration longer than 10000 days");
+	expect_dur_error("P213503982335D", MDS_E_INVAL,
+			 "duration longer than 10000 days");
+	expect_dur_error("PT999999999999H", MDS_E_INVAL,
+			 "duration longer than 10000 days");
 	expect_dur_error("P9999999999999D", MDS_E_INVAL,
 			 "column 14: number too large");
 	expect_dur_error("-PT1M", MDS_E_PARSE,

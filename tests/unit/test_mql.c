@@ -222,6 +222,12 @@ static void test_parse_errors(void **state)
 	parse_err("CpuUtilization[2d].max()", MDS_E_PARSE,
 		  "column 16: expected an interval from 1s to 1d, found '2d'");
 	parse_err("CpuUtilization[86401s].max()", MDS_E_PARSE, NULL);
+	/* 213503982335 days overflow int64_t milliseconds to about 9.5 h. */
+	parse_err("CpuUtilization[213503982335d].max()", MDS_E_PARSE,
+		  "column 16: expected an interval from 1s to 1d, found "
+		  "'213503982335d'");
+	parse_err("Cpu[999999999999h].max()", MDS_E_PARSE, NULL);
+	parse_err("Cpu[999999999999s].max()", MDS_E_PARSE, NULL);
 	parse_err("Cpu[1x].max()", MDS_E_PARSE,
 		  "column 6: expected an interval unit (s, m, h or d), found "
 		  "'x'");

@@ -511,6 +511,114 @@ static void test_dump_load(void **state)
 	buf_free(&img);
 }
 
+/* Hostile identities: 16 dimensions of 255-byte values. Strings shared
+ * between series are stored once, and the memory of a series stays under
+ * the bound the header documents, whatever its identity. */
+static void test_interning_and_memory_bound(void **state)
+{
+	struct tsdb *db = make_db(1000, 0, 0, 0);
+	char vals[TSDB_MAX_DIMS][TSDB_MAX_STR + 1];
+	char keys[TSDB_MAX_DIMS][8];
+	struct tsdb_dim dims[TSDB_MAX_DIMS];
+	size_t strs0, strs1, mem0, mem1, per;
+	struct tsdb_series *s;
+
+	(void)state;
+	for (int k = 0; k < TSDB_MAX_DIMS; k++) {
+		snprintf(keys[k], sizeof(keys[k]), "k%02d", k);
+		memset(vals[k], 'a' + k, TSDB_MAX_STR);
+		vals[k][TSDB_MAX_STR] = '\0';
+		dims[k] = (struct tsdb_dim){ keys[k], vals[k] };
+	}
+	assert_int_equal(tsdb_series_get_or_create(db, NS, "m", dims,
+						   TSDB_MAX_DIMS, &s, NULL,
+						   0), 0);
+	strs0 = tsdb_strings_bytes(db);
+	/* ns, name, 16 keys of 3 bytes, 16 values of 255, with NULs. */
+	assert_int_equal(strs0, sizeof(NS) + 2 + 16 * 4 + 16 * 256);
+	/* 100 more series that differ in one value: 256 bytes each. */
+	for (int i = 0; i < 100; i++) {
+		snprintf(vals[0], 12, "%08d", i);
+		vals[0][8] = 'z';
+		assert_int_equal(tsdb_series_get_or_create(db, NS, "m", dims,
+							   TSDB_MAX_DIMS, &s,
+							   NULL, 0), 0);
+		assert_int_equal(tsdb_series_index(s), i + 1);
+		assert_ptr_equal(tsdb_series_at(db, (size_t)i + 1), s);
+		/* The 15 other values are the first series' strings. */
+		assert_ptr_equal(tsdb_series_dim(s, "k05"),
+				 tsdb_series_dim(tsdb_series_at(db, 0), "k05"));
+	}
+	assert_null(tsdb_series_at(db, 101));
+	strs1 = tsdb_strings_bytes(db);
+	assert_int_equal(strs1 - strs0, 100 * 256);
+	/* Each series, all 16 values its own and one sample appended,
+	 * costs less than 16 * (256 + 256) bytes of strings plus 4 KiB. */
+	mem0 = tsdb_memory(db);
+	for (int i = 0; i < 100; i++) {
+		for (int k = 0; k < TSDB_MAX_DIMS; k++) {
+			snprintf(vals[k], 16, "u%05d-%02d", i, k);
+			vals[k][9] = 'q';
+		}
+		assert_int_equal(tsdb_append(db, NS, "m", dims, TSDB_MAX_DIMS,
+					     1000, 1, NULL, 0), 0);
+	}
+	mem1 = tsdb_memory(db);
+	per = (mem1 - mem0) / 100;
+	assert_true(per >= 16 * 256);
+	assert_true(per < 16 * 512 + 4096);
+	tsdb_free(db);
+}
+
+/* A series written alone and read back alone: the log's records. */
+static void test_dump_load_series(void **state)
+{
+	struct tsdb *db = sample_db(), *db2 = make_db(10, 100, 60000, 3600000);
+	struct buf one, img, img2;
+	struct tsdb_series *s;
+	size_t used = 0, at = 0;
+	char diag[128];
+
+	(void)state;
+	buf_init(&one, 1 << 24);
+	buf_init(&img, 1 << 24);
+	buf_init(&img2, 1 << 24);
+	for (size_t i = 0; i < tsdb_series_count(db); i++)
+		assert_int_equal(tsdb_dump_series(tsdb_series_at(db, i),
+						  to_buf, &one), 0);
+	for (size_t i = 0; i < tsdb_series_count(db); i++) {
+		assert_int_equal(tsdb_load_series(db2, one.data + at,
+						  one.len - at, &used, &s,
+						  diag, sizeof(diag)), 0);
+		assert_int_equal(tsdb_series_index(s), i);
+		at += used;
+	}
+	assert_int_equal(at, one.len);
+	/* The same store, series for series (db2 keeps what its smaller
+	 * retention allows, as tsdb_load() does). */
+	assert_int_equal(tsdb_dump(db2, to_buf, &img), 0);
+	tsdb_free(db2);
+	db2 = make_db(10, 100, 60000, 3600000);
+	assert_int_equal(tsdb_dump(db, to_buf, &img2), 0);
+	assert_int_equal(tsdb_load(db2, img2.data, img2.len, diag,
+				   sizeof(diag)), 0);
+	buf_reset(&img2);
+	assert_int_equal(tsdb_dump(db2, to_buf, &img2), 0);
+	assert_int_equal(img.len, img2.len);
+	assert_memory_equal(img.data, img2.data, img.len);
+	/* A truncated record is refused and creates nothing. */
+	tsdb_free(db2);
+	db2 = make_db(10, 100, 60000, 3600000);
+	assert_int_equal(tsdb_load_series(db2, one.data, 20, &used, &s, diag,
+					  sizeof(diag)), MDS_E_PARSE);
+	assert_int_equal(tsdb_series_count(db2), 0);
+	buf_free(&one);
+	buf_free(&img);
+	buf_free(&img2);
+	tsdb_free(db);
+	tsdb_free(db2);
+}
+
 static void test_load_errors(void **state)
 {
 	struct tsdb *db = sample_db(), *small = make_db(2, 0, 0, 0);
@@ -585,6 +693,8 @@ int main(void)
 		cmocka_unit_test(test_dump_load),
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_load_shrinks),
+		cmocka_unit_test(test_interning_and_memory_bound),
+		cmocka_unit_test(test_dump_load_series),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

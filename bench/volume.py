@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Hostile volume: POST /v1/metrics with N series (100,000 by default), each
+with 16 dimensions whose values are 255 bytes and unique to the series (the
+worst case for interning), 50 series a request, one datapoint each. Reports,
+per build (BUILD, and --before OTHER_BUILD if given), the median of --runs:
+
+- rss_idle_mb, rss_mb: the daemon's VmRSS before posting and after
+  posting and a quiet period of --quiet seconds (long enough for the
+  30 s snapshot of older builds);
+- persisted_mb: the bytes of DATA/metrics.* at the end of that period (the
+  snapshot of older builds, the log of newer ones);
+- max_stall_ms: the largest loop lag the daemon saw from the first post to
+  the end of the quiet period, sampled from /metrics
+  (mdscale_event_loop_lag_seconds) every 100 ms, also split into the
+  posting and the quiet period, and its own maximum
+  (mdscale_event_loop_lag_max_seconds) read at the end; on a loaded
+  machine this includes the time the daemon waited for a CPU;
+- startup_s: after SIGTERM, from exec to the first GET /v1/health answering
+  200 on the same data directory; loaded_s: until the store is whole
+  (mdscale_metrics_loading 0, for builds that read the log after
+  answering); restart_max_stall_ms: the largest loop lag of the restarted
+  daemon by then; and whether the N series came back.
+
+Usage: bench/volume.py BUILD [--before BUILD] [--series N] [--runs N]
+       [--quiet S]
+Writes bench/results/volume.json."""
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mdbench  # noqa: E402
+
+PER_REQUEST = 50
+DIMS = 16
+VALUE_BYTES = 255
+
+
+def item(i, t):
+    dims = {}
+    for k in range(DIMS):
+        v = "s%08d-d%02d-" % (i, k)
+        dims["dim%02d" % k] = v + "x" * (VALUE_BYTES - len(v))
+    return {"namespace": "bench_volume", "name": "Hostile",
+            "dimensions": dims,
+            "datapoints": [{"timestamp": t, "value": float(i % 100)}]}
+
+
+def gauge(text, name):
+    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+    return float(m.group(1)) if m else None
+
+
+class LagWatch(threading.Thread):
+    """Polls /metrics every 100 ms; keeps the largest loop lag seen."""
+
+    def __init__(self, d):
+        super().__init__(daemon=True)
+        self.d, self.max_s, self.stop_flag = d, 0.0, False
+        self.phase, self.by_phase = "post", {}
+
+    def run(self):
+        while not self.stop_flag:
+            try:
+                st, text = self.d("GET", "/metrics", timeout=30)
+                if st == 200:
+                    if isinstance(text, bytes):
+                        text = text.decode()
+                    lag = gauge(text, "mdscale_event_loop_lag_seconds")
+                    if lag is not None and lag > self.max_s:
+                        self.max_s = lag
+                    if lag is not None and lag > self.by_phase.get(
+                            self.phase, 0):
+                        self.by_phase[self.phase] = lag
+            except OSError:
+                pass
+            time.sleep(0.1)
+
+
+def persisted_bytes(data):
+    return sum(os.path.getsize(os.path.join(data, n))
+               for n in os.listdir(data) if n.startswith("metrics."))
+
+
+def metrics_text(d):
+    st, text = d("GET", "/metrics", timeout=60)
+    return text.decode() if isinstance(text, bytes) else text
+
+
+def one_run(build, n, quiet):
+    d = mdbench.Daemon(build)
+    d.start()
+    try:
+        time.sleep(1)
+        res = {"rss_idle_mb": d.rss_kb() / 1024}
+        watch = LagWatch(d)
+        watch.start()
+        t = int(time.time() * 1000)
+        t0 = time.monotonic()
+        for first in range(0, n, PER_REQUEST):
+            body = {"metricData": [item(i, t) for i in
+                                   range(first, min(n, first + PER_REQUEST))]}
+            st, ans = d("POST", "/v1/metrics", body, timeout=60)
+            if st != 200 or ans["failedMetricsCount"] != 0:
+                raise RuntimeError("post %d: %s %s" % (first, st, ans))
+        res["post_s"] = time.monotonic() - t0
+        watch.phase = "quiet"
+        time.sleep(quiet)
+        watch.stop_flag = True
+        watch.join()
+        text = metrics_text(d)
+        res["rss_mb"] = d.rss_kb() / 1024
+        res["persisted_mb"] = persisted_bytes(d.data_dir) / 1e6
+        res["max_stall_ms"] = watch.max_s * 1000
+        res["max_stall_posting_ms"] = 1000 * watch.by_phase.get("post", 0)
+        res["max_stall_quiet_ms"] = 1000 * watch.by_phase.get("quiet", 0)
+        res["max_stall_gauge_ms"] = 1000 * (gauge(
+            text, "mdscale_event_loop_lag_max_seconds") or 0)
+        store = gauge(text, "mdscale_metrics_store_bytes")
+        if store is not None:
+            res["store_mb"] = store / 1e6
+        if d.stop() != 0:
+            raise RuntimeError("daemon did not stop cleanly")
+        res["startup_s"] = d.start()
+        t1 = time.monotonic()
+        # Newer builds answer at once and read the log in slices: wait
+        # until the store is whole (older builds load before answering).
+        while True:
+            loading = gauge(metrics_text(d), "mdscale_metrics_loading")
+            if not loading:
+                break
+            time.sleep(0.05)
+        res["loaded_s"] = res["startup_s"] + time.monotonic() - t1
+        text = metrics_text(d)
+        res["restart_max_stall_ms"] = 1000 * (gauge(
+            text, "mdscale_event_loop_lag_max_seconds") or 0)
+        q = {"query": "Hostile[1m].count()", "namespace": "bench_volume",
+             "startTime": t - 60000, "endTime": t + 60000}
+        st, ans = d("POST", "/v1/metrics/query", q, timeout=120)
+        res["series_after_restart"] = len(ans["items"]) if st == 200 else -1
+        return res
+    finally:
+        d.cleanup()
+
+
+def summarize(runs):
+    keys = [k for k in runs[0] if isinstance(runs[0][k], (int, float))]
+    return {k: round(statistics.median(r[k] for r in runs), 3)
+            for k in keys}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build")
+    ap.add_argument("--before")
+    ap.add_argument("--series", type=int, default=100000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--quiet", type=float, default=40)
+    args = ap.parse_args()
+    builds = [("after", args.build)]
+    if args.before:
+        builds.insert(0, ("before", args.before))
+    out = {"machine": mdbench.machine(), "series": args.series,
+           "dimensions": DIMS, "value_bytes": VALUE_BYTES}
+    for label, build in builds:
+        runs = []
+        for k in range(args.runs):
+            r = one_run(os.path.abspath(build), args.series, args.quiet)
+            print("%s run %d: %s" % (label, k + 1, json.dumps(r)),
+                  flush=True)
+            runs.append(r)
+        out[label] = {"runs": runs, "median": summarize(runs)}
+        print("%s median: %s" % (label, json.dumps(out[label]["median"])),
+              flush=True)
+    os.makedirs(mdbench.RESULTS, exist_ok=True)
+    with open(os.path.join(mdbench.RESULTS, "volume.json"), "w") as f:
+        json.dump(out, f, indent=1)
+    print(mdbench.machine_line())
+
+
+if __name__ == "__main__":
+    main()

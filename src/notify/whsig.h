@@ -1,0 +1,61 @@
+/*
+ * whsig.h - Standard Webhooks signatures: signing deliveries, verifying
+ * what mdscale's own receivers are sent, refusing replays.
+ *
+ * The scheme (https://www.standardwebhooks.com/): three headers,
+ * webhook-id (the message id), webhook-timestamp (Unix seconds) and
+ * webhook-signature, a space-separated list of "v1,<base64 of
+ * HMAC-SHA256(key, id "." timestamp "." body)>". A secret written
+ * "whsec_<base64>" is keyed by the decoded bytes, as the scheme says; any
+ * other secret by its own bytes.
+ */
+#ifndef MDS_WHSIG_H
+#define MDS_WHSIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WHSIG_KEY_MAX 256       /* bytes of a key */
+#define WHSIG_SIG_MAX 64        /* "v1," and 44 base64 characters, NUL */
+#define WHSIG_ID_MAX 256        /* bytes of a webhook-id kept */
+#define WHSIG_SEEN_MAX 8192     /* ids remembered for replay checks */
+#define WHSIG_TOLERANCE_S 300   /* the default window, either side of now */
+
+/*
+ * The HMAC key of secret. Returns 0 with the key in key (WHSIG_KEY_MAX
+ * bytes) and its length in *len, or MDS_E_INVAL for a "whsec_" secret
+ * whose rest is not base64 or decodes to nothing or to over
+ * WHSIG_KEY_MAX bytes.
+ */
+int whsig_key(const char *secret, unsigned char *key, size_t *len);
+
+/*
+ * Writes "v1,<base64>" for message id, timestamp ts and body into out
+ * (WHSIG_SIG_MAX bytes). Returns 0, or MDS_E_INVAL for a bad secret.
+ */
+int whsig_sign(const char *secret, const char *id, int64_t ts,
+	       const char *body, size_t len, char out[WHSIG_SIG_MAX]);
+
+/* The ids seen within the window, for replay checks; a fixed ring. */
+struct whsig_seen;
+
+/* A new, empty record; free with whsig_seen_free() (NULL allowed). */
+struct whsig_seen *whsig_seen_new(void);
+void whsig_seen_free(struct whsig_seen *s);
+
+/*
+ * Checks a delivery's headers (any may be NULL: missing) and body against
+ * secret at now_s: a signature of the list must match, the timestamp must
+ * lie within tolerance_s of now_s, and, when seen is not NULL, the id must
+ * not have been accepted before (it is then remembered). Returns 0, or
+ * MDS_E_UNAUTH with the reason in diag (missing header, bad timestamp,
+ * stale, no matching signature), MDS_E_EXISTS for an id already accepted
+ * (a replay), or MDS_E_LIMIT when seen is
+ * full of ids still inside the window (refused, not forgotten).
+ */
+int whsig_verify(const char *secret, const char *id, const char *timestamp,
+		 const char *signature, const char *body, size_t len,
+		 int64_t now_s, int64_t tolerance_s, struct whsig_seen *seen,
+		 char *diag, size_t diagsz);
+
+#endif

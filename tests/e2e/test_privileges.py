@@ -1,0 +1,210 @@
+"""Least privilege for instances: run as root, the daemon starts them as the
+unprivileged user "mdscale" (runAsUser), inside their cgroup, with no
+descriptor of the daemon's left open and a clean environment: PATH, HOME,
+LANG, what the deployment sets and mdscale's own variables. The daemon's
+token file and database are out of their reach."""
+import os
+import pwd
+import shutil
+import tempfile
+import unittest
+
+from harness import INSTANCE_USER, Daemon, model_command, wait_for
+
+# What the instance reports about itself before it execs the model server:
+# the shell's own descriptors (listed by a child, first, before the shell
+# opens any of its own for redirections), its environment as it was given, and
+# whether it can read the daemon's files.
+REPORT = r"""
+ls /proc/$$/fd > "$OUT/fds"
+{
+  tr '\0' '\n' < /proc/$$/environ | sed 's/^/ENV /'
+  for f in "$DATA/token" "$DATA/mdscale.db"; do
+    if cat "$f" >/dev/null 2>&1; then echo "READ $f"; else echo "DENIED $f"; fi
+  done
+  if ls "$DATA" >/dev/null 2>&1; then echo "LISTED"; else echo "UNLISTED"; fi
+} > "$OUT/report.tmp" 2>&1
+mv "$OUT/report.tmp" "$OUT/report"
+"""
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def open_files(pid):
+    """What each descriptor of pid above 2 points at."""
+    out = {}
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        if int(fd) > 2:
+            try:
+                out[int(fd)] = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except FileNotFoundError:
+                pass
+    return out
+
+
+def status(pid):
+    """The Uid, Gid and Groups lines of /proc/PID/status."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("Uid", "Gid", "Groups"):
+                out[k] = v.split()
+    return out
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root to switch users")
+class PrivilegesTest(unittest.TestCase):
+    def setUp(self):
+        self.out = tempfile.mkdtemp(prefix="mdscale-priv-")
+        self.addCleanup(shutil.rmtree, self.out, True)
+        os.chmod(self.out, 0o1777)
+        # A descriptor the daemon inherits without close-on-exec, and
+        # variables in its environment: none may reach an instance.
+        self.leak = open(os.path.join(self.out, "daemon-only"), "w")
+        self.addCleanup(self.leak.close)
+        self.d = Daemon(env={"DAEMON_ONLY_SECRET": "do-not-pass",
+                             "LANG": "C.UTF-8"},
+                        pass_fds=(self.leak.fileno(),)).start()
+        self.addCleanup(self.d.cleanup)
+
+    def test_instance_runs_unprivileged_with_nothing_inherited(self):
+        user = pwd.getpwnam(INSTANCE_USER)
+        dep = self.d.create(displayName="least",
+                            command=REPORT + model_command(),
+                            environment={"DATA": self.d.data_dir,
+                                         "OUT": self.out,
+                                         "GREETING": "hello"})["id"]
+        self.d.wait_state(dep, "ACTIVE")
+        report = wait_for("the instance's report",
+                          lambda: read(os.path.join(self.out, "report")))
+        inst = self.d.get(dep)["instances"][0]
+
+        # The model server itself runs as the user, all four ids, with its
+        # own group only.
+        st = status(inst["pid"])
+        uid, gid = str(user.pw_uid), str(user.pw_gid)
+        self.assertEqual(st["Uid"], [uid] * 4, st)
+        self.assertEqual(st["Gid"], [gid] * 4, st)
+        self.assertEqual(st["Groups"], [gid], st)
+        self.assertNotEqual(user.pw_uid, 0)
+
+        lines = report.splitlines()
+        # The shell had stdin, stdout and stderr only (dash keeps its own
+        # descriptors from 10 up); the model server has nothing the daemon
+        # has open, the descriptor the daemon inherited least of all.
+        fds = sorted(int(x) for x in read(os.path.join(self.out,
+                                                        "fds")).split())
+        self.assertEqual([x for x in fds if x < 10], [0, 1, 2], fds)
+        self.assertNotIn(self.leak.fileno(), fds)
+        mine = open_files(inst["pid"])
+        self.assertNotIn(self.leak.name, mine.values())
+        # (Names that are the same for any two processes aside: a pipe, a
+        # socket or a file open in both is shared.)
+        shared = {f for f in set(mine.values()) &
+                  set(open_files(self.d.proc.pid).values())
+                  if not f.startswith("anon_inode:") and f != "/dev/null"}
+        self.assertEqual(shared, set(), mine)
+
+        env = dict(l[4:].split("=", 1) for l in lines
+                   if l.startswith("ENV "))
+        self.assertEqual(sorted(env), sorted([
+            "PATH", "HOME", "LANG", "DATA", "OUT", "GREETING", "PORT",
+            "MDSCALE_DEPLOYMENT_ID", "MDSCALE_INSTANCE_ID", "MDSCALE_SHAPE",
+            "MDSCALE_CPUS", "MDSCALE_MEMORY_BYTES"]), report)
+        self.assertEqual(env["HOME"], user.pw_dir)
+        self.assertEqual(env["LANG"], "C.UTF-8")
+        self.assertEqual(env["GREETING"], "hello")
+        self.assertEqual(env["MDSCALE_DEPLOYMENT_ID"], dep)
+        self.assertEqual(env["PORT"], str(inst["port"]))
+
+        for name in ("token", "mdscale.db"):
+            path = os.path.join(self.d.data_dir, name)
+            self.assertIn("DENIED " + path, lines, report)
+            self.assertTrue(os.path.exists(path), path)
+        self.assertIn("UNLISTED", lines, report)
+
+        # It still serves, from its cgroup, through the gateway.
+        r = self.d.gw("GET", "/%s/health" % dep)
+        self.assertEqual(r.status, 200, r)
+
+    def program_report(self, text):
+        """The user, descriptors and environment a program reported."""
+        lines = text.splitlines()
+        ids = dict(l.split(" ", 1) for l in lines
+                   if l.startswith(("UID ", "GID ")))
+        fds = [int(x) for l in lines if l.startswith("FDS ")
+               for x in l[4:].split()]
+        env = dict(l[4:].split("=", 1) for l in lines
+                   if l.startswith("ENV "))
+        return ids, fds, env
+
+    def check_program(self, text):
+        user = pwd.getpwnam(INSTANCE_USER)
+        ids, fds, env = self.program_report(text)
+        self.assertEqual(ids, {"UID": str(user.pw_uid),
+                               "GID": str(user.pw_gid)}, text)
+        # stdin, stdout and stderr are the daemon's pipes; dash's own
+        # descriptors are from 10 up.
+        self.assertEqual([x for x in fds if x < 10], [0, 1, 2], text)
+        self.assertNotIn(self.leak.fileno(), fds)
+        self.assertEqual(sorted(env), ["HOME", "LANG", "PATH"], text)
+        self.assertEqual(env["HOME"], user.pw_dir)
+        self.assertIn("DENIED", text)
+        self.assertNotIn("READ ", text)
+
+    def test_functions_and_command_subscriptions_run_unprivileged(self):
+        script = os.path.join(self.out, "report.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\n"
+                    # With an argument, the report goes to that file.
+                    "if [ -n \"$1\" ]; then cat > /dev/null;"
+                    " exec > \"$1.tmp\" 2>&1; fi\n"
+                    "ls /proc/$$/fd > /tmp/.mdscale-fds-$$\n"
+                    "echo \"FDS $(tr '\\n' ' ' < /tmp/.mdscale-fds-$$)\"\n"
+                    "rm -f /tmp/.mdscale-fds-$$\n"
+                    "echo \"UID $(id -u)\"; echo \"GID $(id -g)\"\n"
+                    "tr '\\0' '\\n' < /proc/$$/environ | sed 's/^/ENV /'\n"
+                    "cat %s/token >/dev/null 2>&1 && echo READ token"
+                    " || echo DENIED token\n"
+                    "if [ -n \"$1\" ]; then mv \"$1.tmp\" \"$1\"; fi\n"
+                    % self.d.data_dir)
+        os.chmod(script, 0o755)
+        r = self.d.api("POST", "/v1/functions", {"name": "whoami",
+                                                 "command": [script]})
+        self.assertEqual(r.status, 201, r)
+        r = self.d.api("POST", "/v1/functions/whoami/invoke", {})
+        self.assertEqual(r.status, 200, r)
+        self.check_program(r.json["output"])
+
+        # A COMMAND subscription: its output goes to the log, so the
+        # script writes its report to a file.
+        report = os.path.join(self.out, "sub-report")
+        t = self.d.api("POST", "/v1/topics", {"name": "priv"}).json
+        r = self.d.api("POST", "/v1/subscriptions", {
+            "topicId": t["topicId"], "protocol": "COMMAND",
+            "command": [script, report]})
+        self.assertEqual(r.status, 201, r)
+        r = self.d.api("POST", "/v1/topics/%s/messages" % t["topicId"],
+                       {"hello": "world"})
+        self.assertIn(r.status, (200, 202), r)
+        text = wait_for("the subscription's report", lambda: read(report))
+        self.check_program(text)
+
+    def test_missing_user_refuses_start(self):
+        d = Daemon(config={"runAsUser": "mdscale-no-such-user"})
+        self.addCleanup(shutil.rmtree, d.data_dir, True)
+        with self.assertRaises(AssertionError) as cm:
+            d.start()
+        self.assertIn("mdscale-no-such-user", str(cm.exception))
+        self.assertIn("adduser", str(cm.exception))
+
+
+if __name__ == "__main__":
+    unittest.main()
