@@ -10,7 +10,7 @@ import threading
 import time
 import unittest
 
-from harness import Daemon, digits_rows, model_command, request, wait_for
+from harness import Daemon, digits_rows, wait_for
 
 # An upstream that records each request's path in a file: the test reads
 # what the instance really received.
