@@ -172,6 +172,7 @@ struct dep {
 	uint32_t nheld;
 	uint64_t held_bytes;
 	bool cold_asked;      /* the owner was asked for an instance */
+	bool holdable;        /* at zero or waking: hold, not 503 */
 	enum gateway_replay replay;
 	struct gateway_counters ctr;
 	uint64_t by_status[GATEWAY_STATUS_CODES]; /* see gateway_status_counts */
@@ -1601,7 +1602,8 @@ static void req_route(struct client *c)
 	struct inst *in = req_pick(r);
 
 	if (in == NULL) {
-		if (r->ntried == 0 && r->dep->n == 0 && hold_add(c))
+		if (r->ntried == 0 && r->dep->n == 0 && r->dep->holdable &&
+		    hold_add(c))
 			return;
 		if (r->ntried == 0)
 			local_error(c, 503, "NoReadyInstance",
@@ -3272,6 +3274,28 @@ void gateway_set_hold(struct gateway *gw, const struct gateway_hold *h)
 	struct gateway_hold copy = *h;
 
 	call_on_thread(gw, set_hold_fn, &copy);
+}
+
+struct holdable {
+	const char *id;
+	bool on;
+};
+
+static void set_holdable_fn(struct gateway *gw, void *arg)
+{
+	const struct holdable *h = arg;
+	struct dep *d = dep_by_id(gw, h->id);
+
+	if (d != NULL)
+		d->holdable = h->on;
+}
+
+void gateway_set_holdable(struct gateway *gw, const char *deployment_id,
+			  bool on)
+{
+	struct holdable h = { deployment_id, on };
+
+	call_on_thread(gw, set_holdable_fn, &h);
 }
 
 void gateway_set_cold_start(struct gateway *gw, gateway_cold_fn *fn,

@@ -224,6 +224,15 @@ void gateway_set_hold(struct gateway *gw, const struct gateway_hold *h);
  */
 typedef void gateway_cold_fn(void *arg, const char *deployment_id);
 
+/*
+ * Whether requests for a deployment without a routable instance are held
+ * (it is at zero instances, or waking from zero) or answered 503 at once
+ * (starting, failed: the default). Takes effect after
+ * gateway_set_routes() made the deployment known.
+ */
+void gateway_set_holdable(struct gateway *gw, const char *deployment_id,
+			  bool on);
+
 /* Sets (or clears, with NULL) the cold-start callback. */
 void gateway_set_cold_start(struct gateway *gw, gateway_cold_fn *fn,
 			    void *arg);
