@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
 #include "api/api_deploy.h"
@@ -47,6 +48,21 @@ static json_t *command_json(const struct deploy_view *v)
 	for (size_t i = 0; i < v->argc; i++)
 		json_array_append_new(a, json_string(v->argv[i]));
 	return a;
+}
+
+/* {"KEY": "value"} of n "KEY=value" strings. */
+static json_t *pairs_json(char *const *v, size_t n)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < n; i++) {
+		const char *eq = strchr(v[i], '=');
+		char *k = xstrndup(v[i], (size_t)(eq - v[i]));
+
+		json_object_set_new(o, k, json_string(eq + 1));
+		free(k);
+	}
+	return o;
 }
 
 static bool is_secret(const struct deploy_view *v, const char *name)
@@ -96,6 +112,7 @@ json_t *api_deploy_view_json(const struct deploy_view *v)
 	json_object_set_new(o, "replayNonIdempotent",
 			    json_boolean(v->replay_all));
 	json_object_set_new(o, "endpoint", json_string(v->endpoint));
+	json_object_set_new(o, "freeformTags", pairs_json(v->tags, v->ntags));
 	for (size_t i = 0; i < v->ninst; i++)
 		json_array_append_new(arr, inst_json(&v->inst[i]));
 	json_object_set_new(o, "instances", arr);
@@ -174,7 +191,6 @@ struct body_command {
 	bool shell;
 };
 
-/* The environment of a POST /v1/deployments body. */
 struct body_env {
 	char **env;    /* "NAME=value", new (xstrvfree) */
 	char **secret; /* the NAMEs given as {"value", "secret": true}, new */
@@ -191,12 +207,19 @@ struct create_body {
 	uint32_t ready_timeout_s;
 	uint32_t drain_timeout_s;
 	bool replay_all;
+	char **tags; /* "KEY=value", new (xstrvfree) */
 };
 
 /* A PUT /v1/deployments/{id} body. */
 struct change_body {
 	uint32_t count;
 	char shape[SHAPE_NAME_MAX + 1];
+	struct body_command command;
+	struct body_env env;
+	char health_path[DEPLOY_HEALTH_PATH_MAX + 1];
+	uint32_t ready_timeout_s;
+	uint32_t drain_timeout_s;
+	char **tags; /* "KEY=value", new (xstrvfree) */
 };
 
 static int parse_command(const json_t *v, void *dst, const struct field *fd,
@@ -238,6 +261,40 @@ static int parse_command(const json_t *v, void *dst, const struct field *fd,
 	}
 	c->argv = jsonx_strv(v, DEPLOY_ARGV_MAX);
 	c->argc = json_array_size(v);
+	return 0;
+}
+
+/* An object of strings into "NAME=value" strings (new, NULL-terminated)
+ * in *dst: at most max of them, names (noun in errors) non-empty and
+ * without '='. */
+static int parse_pairs(const json_t *v, char ***dst, size_t max,
+		       const char *noun, const char *path, struct fault *f)
+{
+	char ***env = dst;
+	char item[FIELD_PATH_MAX];
+	const char *key;
+	json_t *x;
+	size_t n = 0;
+
+	if (!json_is_object(v))
+		return fields_fault_type(f, path, "an object of strings");
+	if (json_object_size(v) > max)
+		return fault_set(f, MDS_E_INVAL, path,
+				 "%s must hold at most %zu entries", path,
+				 max);
+	json_object_foreach((json_t *)v, key, x) {
+		fields_path(item, sizeof(item), path, key);
+		if (key[0] == '\0' || strchr(key, '=') != NULL)
+			return fault_set(f, MDS_E_INVAL, path,
+					 "%s: a %s must be non-empty and "
+					 "must not hold '='", item, noun);
+		if (!json_is_string(x)) /* the field is the object */
+			return fault_set(f, MDS_E_INVAL, path,
+					 "%s must be a string", item);
+	}
+	*env = xcalloc(json_object_size(v) + 1, sizeof(char *));
+	json_object_foreach((json_t *)v, key, x)
+		(*env)[n++] = xasprintf("%s=%s", key, json_string_value(x));
 	return 0;
 }
 
@@ -309,6 +366,23 @@ static int parse_env(const json_t *v, void *dst, const struct field *fd,
 	return 0;
 }
 
+/* Freeform tags; the deployments module checks OCI's limits. */
+static int parse_tags(const json_t *v, void *dst, const struct field *fd,
+		      const char *path, struct fault *f)
+{
+	(void)fd;
+	return parse_pairs(v, dst, DEPLOY_TAGS_MAX, "key", path, f);
+}
+
+static size_t strv_len(char *const *v)
+{
+	size_t n = 0;
+
+	while (v != NULL && v[n] != NULL)
+		n++;
+	return n;
+}
+
 #define NAME_CHARS                                                           \
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 
@@ -347,6 +421,10 @@ static const struct field create_fields[] = {
 		 "dies before answering, the gateway replays only what was "
 		 "not sent or is idempotent (never a POST), as nginx; true "
 		 "replays POST and PATCH too" },
+	{ .name = "freeformTags", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct create_body, tags), .parse = parse_tags,
+	  .doc = "an object of strings: at most 64, keys of 1–100 characters "
+		 "without . = or white space, values of at most 256" },
 	FIELD_END
 };
 
@@ -357,6 +435,26 @@ static const struct field change_fields[] = {
 	{ .name = "instanceShapeName", .type = FIELD_STRING,
 	  FIELD_AT(struct change_body, shape), .min = 1,
 	  .doc = "a shape of the ladder" },
+	{ .name = "command", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct change_body, command), .parse = parse_command,
+	  .doc = "a string or an array of strings; replaces every instance" },
+	{ .name = "environment", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct change_body, env), .parse = parse_env,
+	  .doc = "an object of strings, or of {\"value\", \"secret\"}, "
+		 "replacing the whole environment; replaces every instance" },
+	{ .name = "healthPath", .type = FIELD_STRING,
+	  FIELD_AT(struct change_body, health_path), .min = 1,
+	  .doc = "starts with /; replaces every instance" },
+	{ .name = "readyTimeoutSeconds", .type = FIELD_INTEGER,
+	  FIELD_AT(struct change_body, ready_timeout_s),
+	  .min = DEPLOY_READY_TIMEOUT_MIN, .max = DEPLOY_READY_TIMEOUT_MAX,
+	  .doc = "changes at once" },
+	{ .name = "drainTimeoutSeconds", .type = FIELD_INTEGER,
+	  FIELD_AT(struct change_body, drain_timeout_s), .min = 0,
+	  .max = DEPLOY_DRAIN_TIMEOUT_MAX, .doc = "changes at once" },
+	{ .name = "freeformTags", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct change_body, tags), .parse = parse_tags,
+	  .doc = "replaces all the tags; changes at once" },
 	FIELD_END
 };
 
@@ -375,9 +473,11 @@ static void create_body_free(struct create_body *b)
 	xstrvfree(b->command.argv);
 	xstrvfree(b->env.env);
 	xstrvfree(b->env.secret);
+	xstrvfree(b->tags);
 	b->command.argv = NULL;
 	b->env.env = NULL;
 	b->env.secret = NULL;
+	b->tags = NULL;
 }
 
 /* Turns a POST body into a deploy_spec that borrows from b (which the
@@ -400,12 +500,10 @@ static int body_spec(json_t *body, struct create_body *b,
 	s->argc = b->command.argc;
 	s->shell = b->command.shell;
 	s->env = (const char *const *)b->env.env;
-	for (s->nenv = 0; b->env.env != NULL && b->env.env[s->nenv] != NULL;)
-		s->nenv++;
+	s->nenv = strv_len(b->env.env);
 	s->secret = (const char *const *)b->env.secret;
-	for (s->nsecret = 0;
-	     b->env.secret != NULL && b->env.secret[s->nsecret] != NULL;)
-		s->nsecret++;
+	s->nsecret = strv_len(b->env.secret);
+	s->replay_all = b->replay_all;
 	if (fields_given(create_fields, seen, "instanceShapeName"))
 		s->shape = b->shape;
 	s->has_count = fields_given(create_fields, seen, "instanceCount");
@@ -418,7 +516,8 @@ static int body_spec(json_t *body, struct create_body *b,
 	s->has_drain_timeout =
 		fields_given(create_fields, seen, "drainTimeoutSeconds");
 	s->drain_timeout_s = b->drain_timeout_s;
-	s->replay_all = b->replay_all;
+	s->tags = (const char *const *)b->tags;
+	s->ntags = strv_len(b->tags);
 	return 0;
 }
 
@@ -438,26 +537,328 @@ static int body_change(json_t *body, struct change_body *b,
 		return rc;
 	if (seen == 0)
 		return fault_set(f, MDS_E_INVAL, "",
-				 "give instanceCount and/or "
-				 "instanceShapeName");
+				 "give at least one field to change: "
+				 "instanceCount, instanceShapeName, command, "
+				 "environment, healthPath, readyTimeoutSeconds, "
+				 "drainTimeoutSeconds or freeformTags");
 	c->has_count = fields_given(change_fields, seen, "instanceCount");
 	c->count = b->count;
 	if (fields_given(change_fields, seen, "instanceShapeName"))
 		c->shape = b->shape;
+	if (b->command.argv != NULL) {
+		c->argv = (const char *const *)b->command.argv;
+		c->argc = b->command.argc;
+		c->shell = b->command.shell;
+	}
+	c->has_env = b->env.env != NULL;
+	c->env = (const char *const *)b->env.env;
+	c->nenv = strv_len(b->env.env);
+	c->secret = (const char *const *)b->env.secret;
+	c->nsecret = strv_len(b->env.secret);
+	if (fields_given(change_fields, seen, "healthPath"))
+		c->health_path = b->health_path;
+	c->has_ready_timeout =
+		fields_given(change_fields, seen, "readyTimeoutSeconds");
+	c->ready_timeout_s = b->ready_timeout_s;
+	c->has_drain_timeout =
+		fields_given(change_fields, seen, "drainTimeoutSeconds");
+	c->drain_timeout_s = b->drain_timeout_s;
+	c->has_tags = b->tags != NULL;
+	c->tags = (const char *const *)b->tags;
+	c->ntags = strv_len(b->tags);
 	return 0;
+}
+
+static void change_body_free(struct change_body *b)
+{
+	xstrvfree(b->command.argv);
+	xstrvfree(b->env.env);
+	xstrvfree(b->env.secret);
+	xstrvfree(b->tags);
+	b->command.argv = NULL;
+	b->env.env = NULL;
+	b->env.secret = NULL;
+	b->tags = NULL;
 }
 
 /* ---- the routes ---- */
 
+/* What GET /v1/deployments keeps and how it orders them. */
+struct list_query {
+	char name[DEPLOY_NAME_MAX + 1];
+	char state[32];
+	char tag[DEPLOY_TAG_KEY_MAX + DEPLOY_TAG_VALUE_MAX + 2]; /* KEY=VALUE */
+	const char *sort_key;  /* a field of the answer */
+	bool desc;
+};
+
+/* The fields a list sorts by, besides timeCreated (creation order). */
+static const char *const sort_keys[] = { "displayName", "lifecycleState",
+					 "instanceCount" };
+
+/* Reads one query parameter into out ("" when absent); false with f
+ * filled when it does not fit. */
+static bool query_param(struct api_call *c, const char *key, char *out,
+			size_t outsz, struct fault *f)
+{
+	int rc = http_query_get(c->req->query, key, out, outsz);
+
+	if (rc == MDS_E_LIMIT) {
+		fault_set(f, MDS_E_INVAL, key, "%s is too long", key);
+		return false;
+	}
+	if (rc != 0)
+		out[0] = '\0';
+	return true;
+}
+
+/* Parses displayName, lifecycleState, tag, sortBy and sortOrder. Returns
+ * 0, or MDS_E_INVAL with f filled. */
+static int list_query_parse(struct api_call *c, struct list_query *q,
+			    struct fault *f)
+{
+	char by[32], order[8];
+
+	memset(q, 0, sizeof(*q));
+	if (!query_param(c, "displayName", q->name, sizeof(q->name), f) ||
+	    !query_param(c, "lifecycleState", q->state, sizeof(q->state), f) ||
+	    !query_param(c, "tag", q->tag, sizeof(q->tag), f) ||
+	    !query_param(c, "sortBy", by, sizeof(by), f) ||
+	    !query_param(c, "sortOrder", order, sizeof(order), f))
+		return MDS_E_INVAL;
+	if (q->tag[0] != '\0' &&
+	    (strchr(q->tag, '=') == NULL || q->tag[0] == '='))
+		return fault_set(f, MDS_E_INVAL, "tag",
+				 "tag must be KEY=VALUE");
+	for (size_t i = 0; i < sizeof(sort_keys) / sizeof(sort_keys[0]); i++)
+		if (strcmp(by, sort_keys[i]) == 0)
+			q->sort_key = sort_keys[i];
+	if (q->sort_key == NULL && by[0] != '\0' &&
+	    strcmp(by, "timeCreated") != 0) /* the default: creation order */
+		return fault_set(f, MDS_E_INVAL, "sortBy",
+				 "sortBy must be timeCreated, displayName, "
+				 "lifecycleState or instanceCount, not '%s'",
+				 by);
+	if (order[0] != '\0' && strcasecmp(order, "ASC") != 0 &&
+	    strcasecmp(order, "DESC") != 0)
+		return fault_set(f, MDS_E_INVAL, "sortOrder",
+				 "sortOrder must be ASC or DESC");
+	q->desc = strcasecmp(order, "DESC") == 0;
+	return 0;
+}
+
+/* Whether deployment o passes the filters of q. */
+static bool list_keeps(const struct list_query *q, json_t *o)
+{
+	const char *eq = strchr(q->tag, '=');
+	json_t *tags = json_object_get(o, "freeformTags");
+
+	if (q->name[0] != '\0' &&
+	    strcmp(q->name, json_string_value(json_object_get(
+				    o, "displayName"))) != 0)
+		return false;
+	if (q->state[0] != '\0' &&
+	    strcasecmp(q->state, json_string_value(json_object_get(
+					 o, "lifecycleState"))) != 0)
+		return false;
+	if (eq != NULL) {
+		char *key = xstrndup(q->tag, (size_t)(eq - q->tag));
+		const char *v = json_string_value(json_object_get(tags, key));
+
+		free(key);
+		if (v == NULL || strcmp(v, eq + 1) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* The order of two items by sort key k: strings or integers. */
+static int item_cmp(json_t *a, json_t *b, const char *k)
+{
+	json_t *x = json_object_get(a, k), *y = json_object_get(b, k);
+
+	if (json_is_integer(x) && json_is_integer(y))
+		return (json_integer_value(x) > json_integer_value(y)) -
+		       (json_integer_value(x) < json_integer_value(y));
+	return strcmp(json_is_string(x) ? json_string_value(x) : "",
+		      json_is_string(y) ? json_string_value(y) : "");
+}
+
+/* Sorts items in place by q (stable: insertion sort, creation order for
+ * ties; a list holds at most maxDeployments items). */
+static void list_sort(const struct list_query *q, json_t *items)
+{
+	size_t n = json_array_size(items);
+	json_t **v = xcalloc(n + 1, sizeof(*v));
+
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(items, i));
+	for (size_t i = 1; i < n; i++) {
+		json_t *x = v[i];
+		size_t j = i;
+
+		while (j > 0) {
+			int c = q->sort_key
+					? item_cmp(v[j - 1], x, q->sort_key)
+					: 0;
+
+			if ((q->desc ? -c : c) <= 0)
+				break;
+			v[j] = v[j - 1];
+			j--;
+		}
+		v[j] = x;
+	}
+	if (q->sort_key == NULL && q->desc)
+		for (size_t i = 0; i < n / 2; i++) {
+			json_t *t = v[i];
+
+			v[i] = v[n - 1 - i];
+			v[n - 1 - i] = t;
+		}
+	json_array_clear(items);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(items, v[i]);
+	free(v);
+}
+
+/* Answers the list of q (version v), filtered and sorted. */
+static void list_reply(struct api_call *c, const struct list_query *q)
+{
+	json_t *all, *items, *kept = json_array(), *x;
+	size_t i;
+
+	all = api_deploy_list_json(c->api->deploy,
+				   q->name[0] ? q->name : NULL);
+	items = json_object_get(all, "items");
+	json_array_foreach(items, i, x) {
+		if (list_keeps(q, x))
+			json_array_append(kept, x);
+	}
+	list_sort(q, kept);
+	json_object_set_new(all, "items", kept);
+	json_object_set_new(all, "resourceVersion",
+			    json_integer((json_int_t)deploy_version(
+				    c->api->deploy)));
+	api_reply(c, 200, all, NULL);
+}
+
+#define WATCH_TIMEOUT_S_DEFAULT 30
+#define WATCH_TIMEOUT_S_MAX 300
+
+/* A long-poll on the list, waiting for the version to move. */
+struct list_watch {
+	struct api_call call; /* a copy; req stays valid until answered */
+	struct list_query q;
+	struct deploy_watch *w;
+};
+
+static void watch_fire(void *arg)
+{
+	struct list_watch *lw = arg;
+
+	http_req_on_close(lw->call.req, NULL, NULL);
+	list_reply(&lw->call, &lw->q);
+	free(lw);
+}
+
+static void watch_closed(void *arg)
+{
+	struct list_watch *lw = arg;
+
+	/* The client went away: nobody reads the answer, which releases
+	 * the request. */
+	deploy_unwatch(lw->call.api->deploy, lw->w);
+	api_reply_error(&lw->call, 503, "ServiceUnavailable", NULL,
+			"the watch ended");
+	free(lw);
+}
+
+/*
+ * Reads watch=true, resourceVersion=N and timeoutSeconds=T. Returns 1 when
+ * the answer must wait (version N is the current one) with *timeout_ms
+ * set, 0 to answer at once, or MDS_E_INVAL with f filled.
+ */
+static int watch_parse(struct api_call *c, uint32_t *timeout_ms,
+		       struct fault *f)
+{
+	char watch[8], rv[24], tmo[16], *end;
+	unsigned long long v;
+	long t = WATCH_TIMEOUT_S_DEFAULT;
+
+	if (!query_param(c, "watch", watch, sizeof(watch), f) ||
+	    !query_param(c, "resourceVersion", rv, sizeof(rv), f) ||
+	    !query_param(c, "timeoutSeconds", tmo, sizeof(tmo), f))
+		return MDS_E_INVAL;
+	if (strcmp(watch, "true") != 0)
+		return 0;
+	if (tmo[0] != '\0') {
+		t = strtol(tmo, &end, 10);
+		if (*end != '\0' || t < 1 || t > WATCH_TIMEOUT_S_MAX)
+			return fault_set(f, MDS_E_INVAL, "timeoutSeconds",
+					 "timeoutSeconds must be an integer "
+					 "from 1 to %d", WATCH_TIMEOUT_S_MAX);
+	}
+	*timeout_ms = (uint32_t)t * 1000u;
+	if (rv[0] == '\0')
+		return 0; /* nothing seen yet: the current list */
+	v = strtoull(rv, &end, 10);
+	if (*end != '\0' || rv[0] == '-')
+		return fault_set(f, MDS_E_INVAL, "resourceVersion",
+				 "resourceVersion must be a number from an "
+				 "earlier answer");
+	return v == deploy_version(c->api->deploy) ? 1 : 0;
+}
+
+/*
+ * GET /v1/deployments: the live deployments, filtered by displayName,
+ * lifecycleState and tag=KEY=VALUE, in creation order or sorted by sortBy
+ * (timeCreated, displayName, lifecycleState, instanceCount) and sortOrder
+ * (ASC, DESC), with the version they are at. With watch=true and the
+ * resourceVersion of an earlier answer, the answer waits until something
+ * changes (or timeoutSeconds pass): a long-poll.
+ */
 static void deployments_list(struct api_call *c)
 {
-	char name[128];
-	bool by_name = http_query_get(c->req->query, "displayName", name,
-				      sizeof(name)) == 0;
+	struct list_query q;
+	struct list_watch *lw;
+	struct fault f;
+	uint32_t timeout_ms = 0;
+	int rc = list_query_parse(c, &q, &f);
 
-	api_reply(c, 200,
-		  api_deploy_list_json(c->api->deploy, by_name ? name : NULL),
-		  NULL);
+	if (rc == 0)
+		rc = watch_parse(c, &timeout_ms, &f);
+	if (rc < 0) {
+		api_reply_fault(c, &f);
+		return;
+	}
+	if (rc == 0) {
+		list_reply(c, &q);
+		return;
+	}
+	lw = xcalloc(1, sizeof(*lw));
+	lw->call = *c;
+	lw->call.body = NULL;
+	lw->q = q;
+	lw->w = deploy_watch(c->api->deploy, deploy_version(c->api->deploy),
+			     timeout_ms, watch_fire, lw);
+	if (lw->w == NULL) {
+		free(lw);
+		api_reply_error(c, 503, "TooManyRequests", NULL,
+				"too many watches wait at once; try again");
+		return;
+	}
+	http_req_on_close(c->req, watch_closed, lw);
+}
+
+/* Whether the request asks only for its checks (dryRun=true): nothing
+ * changes, the answer is 200 {"dryRun": true} or the refusal. */
+static bool dry_run(struct api_call *c)
+{
+	char v[8];
+
+	return http_query_get(c->req->query, "dryRun", v, sizeof(v)) == 0 &&
+	       strcmp(v, "true") == 0;
 }
 
 static void with_wr_header(struct api_call *c, int status, json_t *o,
@@ -539,6 +940,16 @@ static void deployments_create(struct api_call *c)
 	memset(&body, 0, sizeof(body));
 	if (rc == 0)
 		rc = body_spec(c->body, &body, &spec, &f);
+	if (rc == 0 && dry_run(c)) {
+		rc = deploy_check(c->api->deploy, &spec, &f);
+		create_body_free(&body);
+		if (rc != 0)
+			api_reply_fault(c, &f);
+		else
+			api_reply(c, 200, json_pack("{s:b}", "dryRun", 1),
+				  NULL);
+		return;
+	}
 	if (rc == 0)
 		rc = deploy_create(c->api->deploy, &spec, id, wr, &f);
 	create_body_free(&body);
@@ -660,8 +1071,22 @@ static void deployments_update(struct api_call *c)
 	struct change_body body;
 	char wr[DEPLOY_ID_MAX];
 
-	if (body_change(c->body, &body, &ch, &f) != 0 ||
-	    deploy_change(c->api->deploy, c->id, &ch, wr, &f) != 0) {
+	int rc = body_change(c->body, &body, &ch, &f);
+
+	if (rc == 0 && dry_run(c)) {
+		rc = deploy_change_check(c->api->deploy, c->id, &ch, &f);
+		change_body_free(&body);
+		if (rc != 0)
+			api_reply_fault(c, &f);
+		else
+			api_reply(c, 200, json_pack("{s:b}", "dryRun", 1),
+				  NULL);
+		return;
+	}
+	if (rc == 0)
+		rc = deploy_change(c->api->deploy, c->id, &ch, wr, &f);
+	change_body_free(&body);
+	if (rc != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}

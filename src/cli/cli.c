@@ -20,7 +20,7 @@ static const struct cli_cmd cli_cmds[] = {
 		.usage = "--name NAME (--command 'STRING' | --argv ARG [--argv ARG ...])\n"
 			 "\t[--shape S] [--count N] [--health-path P] [--env K=V ...]\n"
 			 "\t[--ready-timeout SECONDS] [--drain-timeout SECONDS]\n"
-			 "\t[--autoscale [--autoscale-profile default|recipe]\n"
+			 "\t[--tag K=V ...] [--autoscale [--autoscale-profile default|recipe]\n"
 			 "\t [--max-instances N]] [--wait [--timeout SECONDS]]",
 		.help = "Creates a deployment.\n"
 			"--command runs through /bin/sh -c; --argv gives the argument\n"
@@ -28,7 +28,10 @@ static const struct cli_cmd cli_cmds[] = {
 			"listen. --wait waits (default 120 s) until it is ACTIVE, and\n"
 			"fails if it becomes FAILED. --autoscale sets up the high-cpu\n"
 			"and high-mem alarms, a topic and the autoscale function's\n"
-			"subscription, with the default or the recipe's profile.",
+			"subscription, with the default or the recipe's profile.\n"
+			"--tag sets a freeform tag (OCI's limits: at most 64, keys of\n"
+			"1-100 characters without '.', '=' or spaces, values of at\n"
+			"most 256).",
 		.exec = cli_deployment_create,
 	},
 	{
@@ -46,22 +49,39 @@ static const struct cli_cmd cli_cmds[] = {
 	},
 	{
 		.name = "deployment list",
-		.usage = "",
-		.help = "Lists the live deployments, oldest first.",
+		.usage = "[--name NAME] [--state STATE] [--tag K=V]\n"
+			"\t[--sort-by timeCreated|displayName|lifecycleState|instanceCount]\n"
+			"\t[--sort-order asc|desc] [--watch]",
+		.help = "Lists the live deployments, oldest first.\n"
+			"--name, --state (ACTIVE, UPDATING, ...) and --tag keep only\n"
+			"the deployments that match (the server filters); --sort-by\n"
+			"and --sort-order order them. -o wide shows the tags. --watch\n"
+			"prints the list again each time it changes (a long-poll on\n"
+			"the daemon, no busy loop) until interrupted.",
 		.exec = cli_deployment_list,
 	},
 	{
 		.name = "deployment get",
-		.usage = "ID|NAME",
-		.help = "Shows a deployment and its instances.",
+		.usage = "ID|NAME [--watch]",
+		.help = "Shows a deployment and its instances.\n"
+			"--watch prints it again each time it changes, and ends once\n"
+			"it is gone.",
 		.exec = cli_deployment_get,
 	},
 	{
 		.name = "deployment update",
-		.usage = "ID|NAME [--count N] [--shape S] [--wait [--timeout SECONDS]]",
-		.help = "Changes the instance count and/or shape.\n"
-			"Without downtime: old instances serve until new ones are\n"
-			"ready. Prints the work request; --wait waits until it is done.",
+		.usage = "ID|NAME [--count N] [--shape S]\n"
+			"\t[--command 'STRING' | --argv ARG [--argv ARG ...]]\n"
+			"\t[--env K=V ...] [--health-path P] [--ready-timeout SECONDS]\n"
+			"\t[--drain-timeout SECONDS] [--tag K=V ...]\n"
+			"\t[--wait [--timeout SECONDS]]",
+		.help = "Changes any of a deployment's mutable fields.\n"
+			"Without downtime: a new count adds or drains instances; a new\n"
+			"shape, command, environment (--env replaces all of it) or\n"
+			"health path starts a new set of instances, switches traffic\n"
+			"to it once all are ready, then drains the old set. Timeouts\n"
+			"and freeform tags (--tag replaces all of them) change at once. Prints the work request; --wait waits until\n"
+			"it is done.",
 		.exec = cli_deployment_update,
 	},
 	{
@@ -113,6 +133,22 @@ static const struct cli_cmd cli_cmds[] = {
 			"stderr and a summary; --output json prints one JSON object.\n"
 			"Exits 0 once the run completed, even with failed requests.",
 		.exec = cli_load,
+	},
+	{
+		.name = "simulate",
+		.usage = "--trace FILE [--format auto|azure|times|rates]\n"
+			 "\t[--compress X] [--scale X] [--policy NAME|FILE ...]\n"
+			 "\t[--set key=value ...] [--sweep key=a,b,c] [--plot FILE.png]",
+		.help = "Replays a request trace against scaling policies in virtual\n"
+			"time and compares them with the oracle (the cheapest schedule\n"
+			"in hindsight that meets the SLO). Built-in policies: recipe,\n"
+			"oci-native, hpa, kpa, mdscale (all five by default); a FILE\n"
+			"holds 'key = value' lines (docs/simulate.md). --set changes the\n"
+			"deployment model (serviceMs, startupMs, sloMs, ...), --sweep\n"
+			"runs every policy for each value of a model or policy field.\n"
+			"--compress divides times, --scale multiplies the rate. Prints a\n"
+			"table (--output json: one JSON object); --plot writes a PNG.",
+		.exec = cli_simulate,
 	},
 	{
 		.name = "query",
@@ -416,6 +452,21 @@ static const struct cli_cmd cli_cmds[] = {
 		.exec = cli_logs,
 	},
 	{
+		.name = "apply",
+		.usage = "-f FILE [--wait [--timeout SECONDS]]",
+		.help = "Makes the deployments match FILE (JSON or YAML; - reads\n"
+			"stdin): what `deployment get|list -o yaml` prints, with\n"
+			"read-only fields ignored. A deployment is matched by its\n"
+			"displayName: created when new, updated in the fields that\n"
+			"differ, else left alone. The daemon checks every change\n"
+			"first, so a file with an error changes nothing. Prints each\n"
+			"deployment and what was done (created, updated, unchanged);\n"
+			"nothing when nothing changed. --wait waits (default 120 s)\n"
+			"until every deployment it changed is ACTIVE, and fails if\n"
+			"one is FAILED. See docs/apply.md.",
+		.exec = cli_apply,
+	},
+	{
 		.name = "top",
 		.usage = "[--once] [--sort name|cpu|mem|rps|p99] [--filter TEXT]\n"
 			 "\t[--instances]",
@@ -668,6 +719,16 @@ int cli_getopt(struct cli_ctx *ctx, struct cli_getopt *g,
 				return CLI_OPT_USAGE;
 			continue;
 		}
+		if (strcmp(arg, "-f") == 0 &&
+		    (i = find_opt(opts, "filename", 8)) >= 0) {
+			/* -f FILE, kubectl's short form of --filename. */
+			if (g->index >= g->argc) {
+				cli_usage_error(ctx, "-f needs a value");
+				return CLI_OPT_USAGE;
+			}
+			g->value = g->argv[g->index++];
+			return i;
+		}
 		if (arg[1] != '-') {
 			cli_usage_error(ctx, "unknown option '%s'", arg);
 			return CLI_OPT_USAGE;
@@ -735,7 +796,7 @@ int cli_parse_args(struct cli_ctx *ctx, int argc, char **argv,
 		if (o == CLI_OPT_END)
 			break;
 		if (o >= 0) {
-			val[o] = g.value;
+			val[o] = g.value != NULL ? g.value : ""; /* "": a flag */
 			continue;
 		}
 		if (o != CLI_OPT_ARG)

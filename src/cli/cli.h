@@ -161,8 +161,8 @@ int cli_parse_simple(struct cli_ctx *ctx, int argc, char **argv,
 
 /*
  * cli_parse_simple() for a command with options too: the value of option i
- * of opts goes to val[i] (val has one slot per option; untouched when the
- * option is absent).
+ * of opts goes to val[i] ("" for an option without a value; val has one
+ * slot per option; untouched when the option is absent).
  */
 int cli_parse_args(struct cli_ctx *ctx, int argc, char **argv,
 	const struct cli_opt *opts, const char *label, const char **out,
@@ -299,7 +299,15 @@ struct cli_column {
 void cli_print_rows(const struct cli_ctx *ctx, const json_t *body, int list,
 	const struct cli_column *cols);
 
+/*
+ * Reads YAML (or JSON) text: returns a new array of its documents' values,
+ * or NULL with the line and the problem in diag.
+ */
+json_t *cli_yaml_load(const char *text, size_t len, char *diag,
+	size_t diagsz);
+
 /* The commands, one exec per table entry. */
+int cli_apply(struct cli_ctx *ctx, int argc, char **argv);
 int cli_deployment_create(struct cli_ctx *ctx, int argc, char **argv);
 int cli_deployment_import(struct cli_ctx *ctx, int argc, char **argv);
 int cli_deployment_list(struct cli_ctx *ctx, int argc, char **argv);
@@ -318,6 +326,10 @@ int cli_logs(struct cli_ctx *ctx, int argc, char **argv);
 
 /* `mdscale top`: the live terminal view (cli_top.c). */
 int cli_top(struct cli_ctx *ctx, int argc, char **argv);
+
+/* `mdscale simulate`: a trace against policies, virtual time
+ * (cli_simulate.c). */
+int cli_simulate(struct cli_ctx *ctx, int argc, char **argv);
 
 /* `mdscale load`: open-loop HTTP load against any URL (cli_load.c). */
 int cli_load(struct cli_ctx *ctx, int argc, char **argv);

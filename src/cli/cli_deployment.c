@@ -123,6 +123,26 @@ static void ready_cell(struct cli_table *t, const json_t *d)
 		cli_table_add(t, "-");
 }
 
+/* The freeform tags as KEY=VALUE,KEY=VALUE, or "-". */
+static void tags_cell(struct cli_table *t, const json_t *d)
+{
+	const json_t *tags = json_object_get(d, "freeformTags"), *v;
+	char buf[512];
+	const char *k;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	json_object_foreach((json_t *)tags, k, v) {
+		int w = snprintf(buf + n, sizeof(buf) - n, "%s%s=%s",
+			n ? "," : "", k, json_string_value(v));
+
+		if (w < 0 || (size_t)w >= sizeof(buf) - n)
+			break;
+		n += (size_t)w;
+	}
+	cli_table_add(t, "%s", n ? buf : "-");
+}
+
 /* Prints one deployment, or the items of a list when list is set. */
 static void print_deployments(const struct cli_ctx *ctx, const json_t *body,
 	int list)
@@ -136,6 +156,7 @@ static void print_deployments(const struct cli_ctx *ctx, const json_t *body,
 		{"READY", NULL, ready_cell, 0},
 		{"ENDPOINT", "endpoint", NULL, 0},
 		{"HEALTH", "healthPath", NULL, 1},
+		{"TAGS", NULL, tags_cell, 1},
 		{"CREATED", "timeCreated", NULL, 1},
 		{"UPDATED", "timeUpdated", NULL, 1},
 		{"DETAILS", "lifecycleDetails", NULL, 1},
@@ -149,7 +170,7 @@ static void print_deployments(const struct cli_ctx *ctx, const json_t *body,
  * the three; each command says which ones it takes. */
 enum { O_NAME, O_COMMAND, O_ARGV, O_SHAPE, O_COUNT, O_HEALTH, O_ENV,
 	O_READY, O_DRAIN, O_WAIT, O_TIMEOUT, O_AUTOSCALE, O_PROFILE,
-	O_MAX_INSTANCES, O__N };
+	O_MAX_INSTANCES, O_TAG, O__N };
 
 static const struct cli_opt change_opts[] = {
 	[O_NAME] = {"name", 1},
@@ -166,13 +187,16 @@ static const struct cli_opt change_opts[] = {
 	[O_AUTOSCALE] = {"autoscale", 0},
 	[O_PROFILE] = {"autoscale-profile", 1},
 	[O_MAX_INSTANCES] = {"max-instances", 1},
+	[O_TAG] = {"tag", 1},
 	[O__N] = {NULL, 0},
 };
 
 #define BIT(o) (1u << (o))
 #define WAIT_OPTS (BIT(O_WAIT) | BIT(O_TIMEOUT))
 #define CREATE_OPTS (BIT(O__N) - 1)
-#define UPDATE_OPTS (BIT(O_SHAPE) | BIT(O_COUNT) | WAIT_OPTS)
+#define UPDATE_OPTS (BIT(O_SHAPE) | BIT(O_COUNT) | BIT(O_COMMAND) | \
+	BIT(O_ARGV) | BIT(O_ENV) | BIT(O_HEALTH) | BIT(O_READY) | \
+	BIT(O_DRAIN) | BIT(O_TAG) | WAIT_OPTS)
 #define DELETE_OPTS WAIT_OPTS
 
 /* The options whose value goes into the request body as is. */
@@ -219,11 +243,12 @@ static int put_fields(struct cli_ctx *ctx, json_t *obj,
 	return 0;
 }
 
-/* Adds one --argv or --env value to the command array or environment. */
+/* Adds one --argv, --env or --tag value to the command array, the
+ * environment or the tags. */
 static int add_repeated(struct cli_ctx *ctx, int o, const char *v,
 	json_t *body)
 {
-	const char *eq = strchr(v, '=');
+	const char *eq = strchr(v, '='), *opt, *field;
 	json_t *s;
 	char *key;
 	int rc;
@@ -237,16 +262,20 @@ static int add_repeated(struct cli_ctx *ctx, int o, const char *v,
 		json_array_append_new(json_object_get(body, "command"), s);
 		return 0;
 	}
+	opt = o == O_ENV ? "env" : "tag";
+	field = o == O_ENV ? "environment" : "freeformTags";
 	if (eq == NULL || eq == v)
-		return cli_usage_error(ctx, "--env needs KEY=VALUE, not '%s'", v);
-	if (json_object_get(body, "environment") == NULL)
-		json_object_set_new(body, "environment", json_object());
+		return cli_usage_error(ctx, "--%s needs KEY=VALUE, not '%s'",
+			opt, v);
+	if (json_object_get(body, field) == NULL)
+		json_object_set_new(body, field, json_object());
 	key = xstrndup(v, (size_t)(eq - v));
 	s = json_string(eq + 1);
-	rc = s != NULL ? json_object_set_new(json_object_get(body,
-		"environment"), key, s) : -1;
+	rc = s != NULL ? json_object_set_new(json_object_get(body, field),
+		key, s) : -1;
 	free(key);
-	return rc == 0 ? 0 : cli_usage_error(ctx, "--env is not valid UTF-8");
+	return rc == 0 ? 0 : cli_usage_error(ctx, "--%s is not valid UTF-8",
+		opt);
 }
 
 /*
@@ -279,11 +308,11 @@ static int parse(struct cli_ctx *ctx, int argc, char **argv, unsigned allowed,
 		else if (o < 0)
 			return o;
 		else if (o == O_WAIT || o == O_ARGV || o == O_ENV ||
-			 o == O_AUTOSCALE)
+			 o == O_AUTOSCALE || o == O_TAG)
 			val[o] = "";
 		else
 			val[o] = g.value;
-		if ((o == O_ARGV || o == O_ENV) &&
+		if ((o == O_ARGV || o == O_ENV || o == O_TAG) &&
 		    add_repeated(ctx, o, g.value, body) != 0)
 			return CLI_OPT_USAGE;
 	}
@@ -394,55 +423,196 @@ out:
 	return ret;
 }
 
-int cli_deployment_list(struct cli_ctx *ctx, int argc, char **argv)
+/* The options of list: filters and order, sent as query parameters. */
+enum { L_NAME, L_STATE, L_TAG, L_SORT_BY, L_SORT_ORDER, L_WATCH, L__N };
+
+static const struct cli_opt list_opts[] = {
+	[L_NAME] = {"name", 1},
+	[L_STATE] = {"state", 1},
+	[L_TAG] = {"tag", 1},
+	[L_SORT_BY] = {"sort-by", 1},
+	[L_SORT_ORDER] = {"sort-order", 1},
+	[L_WATCH] = {"watch", 0},
+	[L__N] = {NULL, 0},
+};
+
+/* The query parameter of each list option (NULL: none). */
+static const char *const list_params[L__N] = {
+	[L_NAME] = "displayName",
+	[L_STATE] = "lifecycleState",
+	[L_TAG] = "tag",
+	[L_SORT_BY] = "sortBy",
+	[L_SORT_ORDER] = "sortOrder",
+};
+
+/* How long one long-poll of --watch waits on the daemon, in seconds (the
+ * CLI's request timeout is 60 s). */
+#define WATCH_POLL_S 30
+
+/*
+ * Sends GET path (which already holds a '?') as a long-poll: the answer
+ * comes once the deployments' version is no longer *version (or after
+ * WATCH_POLL_S); *version gets the new one. Returns 0 with *json the list
+ * (caller decrefs), or the exit status after printing the error.
+ */
+static int watch_next(struct cli_ctx *ctx, const char *path,
+	json_int_t *version, json_t **json)
 {
-	json_t *resp = NULL;
+	char *p;
 	int ret;
 
-	ret = cli_parse_simple(ctx, argc, argv, NULL, NULL);
-	if (ret != 0)
-		return cli_opt_exit(ret);
-	ret = cli_call(ctx, "GET", "/v1/deployments", NULL, &resp);
+	if (*version < 0)
+		p = xasprintf("%s&watch=true", path);
+	else
+		p = xasprintf("%s&watch=true&resourceVersion=%" JSON_INTEGER_FORMAT
+			"&timeoutSeconds=%d", path, *version, WATCH_POLL_S);
+	ret = cli_call(ctx, "GET", p, NULL, json);
+	free(p);
 	if (ret == 0)
-		print_deployments(ctx, resp, 1);
-	json_decref(resp);
+		*version = json_integer_value(json_object_get(*json,
+			"resourceVersion"));
 	return ret;
 }
 
-int cli_deployment_get(struct cli_ctx *ctx, int argc, char **argv)
+int cli_deployment_list(struct cli_ctx *ctx, int argc, char **argv)
+{
+	const char *val[L__N] = {NULL};
+	json_t *resp = NULL, *shown = NULL;
+	char *path = xstrdup("/v1/deployments?"), *next, *esc;
+	json_int_t version = -1;
+	int ret, n = 0;
+
+	ret = cli_parse_args(ctx, argc, argv, list_opts, NULL, NULL, val);
+	if (ret != 0) {
+		free(path);
+		return cli_opt_exit(ret);
+	}
+	for (int i = 0; i < L__N; i++) {
+		if (val[i] == NULL || list_params[i] == NULL)
+			continue;
+		esc = cli_escape(val[i]);
+		next = xasprintf("%s%s%s=%s", path, n++ ? "&" : "",
+			list_params[i], esc);
+		free(esc);
+		free(path);
+		path = next;
+	}
+	if (val[L_WATCH] == NULL) {
+		ret = cli_call(ctx, "GET", path, NULL, &resp);
+		if (ret == 0)
+			print_deployments(ctx, resp, 1);
+		goto out;
+	}
+	/* --watch: print the list, then again each time it changes, until
+	 * interrupted. */
+	while ((ret = watch_next(ctx, path, &version, &resp)) == 0) {
+		if (shown == NULL || !json_equal(json_object_get(resp, "items"),
+			    json_object_get(shown, "items"))) {
+			print_deployments(ctx, resp, 1);
+			fflush(stdout);
+			json_decref(shown);
+			shown = json_incref(resp);
+		}
+		json_decref(resp);
+		resp = NULL;
+	}
+out:
+	json_decref(resp);
+	json_decref(shown);
+	free(path);
+	return ret;
+}
+
+/* Prints a deployment and, in a table, its instances. */
+static void print_one(const struct cli_ctx *ctx, const json_t *resp)
 {
 	const json_t *inst;
 	struct cli_table *t;
+	size_t i;
+
+	print_deployments(ctx, resp, 0);
+	if (cli_structured(ctx))
+		return;
+	t = cli_table_new("ID STATE PORT PID SHAPE RESTARTS STARTED");
+	json_array_foreach(json_object_get(resp, "instances"), i, inst) {
+		cli_table_json(t, inst, "id");
+		cli_table_json(t, inst, "state");
+		cli_table_json(t, inst, "port");
+		cli_table_json(t, inst, "pid");
+		cli_table_json(t, inst, "instanceShapeName");
+		cli_table_json(t, inst, "restarts");
+		cli_table_json(t, inst, "timeStarted");
+	}
+	fputc('\n', stdout);
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+}
+
+/* get --watch: prints the deployment, then again each time it changes;
+ * ends (0) once it is gone. */
+static int watch_one(struct cli_ctx *ctx, const char *path, const char *id)
+{
+	json_t *list = NULL, *cur = NULL, *shown = NULL;
+	json_int_t version = -1;
+	long status;
+	int ret;
+
+	while ((ret = watch_next(ctx, "/v1/deployments?", &version,
+		    &list)) == 0) {
+		json_decref(list);
+		list = NULL;
+		ret = cli_request(ctx, "GET", path, NULL, &status, &cur);
+		if (ret == 0 && status == 404 && shown != NULL) {
+			if (!cli_structured(ctx))
+				printf("deployment %s is gone\n", id);
+			break;
+		}
+		if (ret != 0 || status >= 300) {
+			ret = cli_request_error(ctx, ret, status, cur);
+			break;
+		}
+		if (shown == NULL || !json_equal(cur, shown)) {
+			print_one(ctx, cur);
+			fflush(stdout);
+			json_decref(shown);
+			shown = json_incref(cur);
+		}
+		json_decref(cur);
+		cur = NULL;
+	}
+	json_decref(cur);
+	json_decref(shown);
+	return ret;
+}
+
+static const struct cli_opt get_opts[] = {
+	{"watch", 0},
+	{NULL, 0},
+};
+
+int cli_deployment_get(struct cli_ctx *ctx, int argc, char **argv)
+{
+	const char *val[1] = {NULL};
 	json_t *resp = NULL;
 	const char *id;
 	char *path;
-	size_t i;
 	int ret;
 
-	ret = cli_parse_simple(ctx, argc, argv, "the deployment ID or NAME", &id);
+	ret = cli_parse_args(ctx, argc, argv, get_opts,
+		"the deployment ID or NAME", &id, val);
 	if (ret != 0)
 		return cli_opt_exit(ret);
 	path = cli_item_path("deployments", id, "");
+	if (val[0] != NULL) {
+		ret = watch_one(ctx, path, id);
+		free(path);
+		return ret;
+	}
 	ret = cli_call(ctx, "GET", path, NULL, &resp);
 	free(path);
 	if (ret != 0)
 		return ret;
-	print_deployments(ctx, resp, 0);
-	if (!cli_structured(ctx)) {
-		t = cli_table_new("ID STATE PORT PID SHAPE RESTARTS STARTED");
-		json_array_foreach(json_object_get(resp, "instances"), i, inst) {
-			cli_table_json(t, inst, "id");
-			cli_table_json(t, inst, "state");
-			cli_table_json(t, inst, "port");
-			cli_table_json(t, inst, "pid");
-			cli_table_json(t, inst, "instanceShapeName");
-			cli_table_json(t, inst, "restarts");
-			cli_table_json(t, inst, "timeStarted");
-		}
-		fputc('\n', stdout);
-		cli_table_print(t, stdout);
-		cli_table_free(t);
-	}
+	print_one(ctx, resp);
 	json_decref(resp);
 	return CLI_EXIT_OK;
 }
@@ -461,8 +631,14 @@ int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv)
 		ret = cli_opt_exit(ret);
 		goto out;
 	}
-	if (val[O_COUNT] == NULL && val[O_SHAPE] == NULL) {
-		ret = cli_usage_error(ctx, "give --count and/or --shape");
+	if (json_object_size(req) == 0) {
+		ret = cli_usage_error(ctx, "give at least one of --count, "
+			"--shape, --command, --argv, --env, --health-path, "
+			"--ready-timeout, --drain-timeout");
+		goto out;
+	}
+	if (val[O_COMMAND] != NULL && val[O_ARGV] != NULL) {
+		ret = cli_usage_error(ctx, "give --command or --argv, not both");
 		goto out;
 	}
 	path = cli_item_path("deployments", id, "");
@@ -470,12 +646,9 @@ int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv)
 	if (ret != 0)
 		goto out;
 	if (json_object_get(resp, "operationType") == NULL) {
-		/* 200 without a work request: nothing to change. */
-		if (cli_structured(ctx))
-			cli_print_json(ctx, resp);
-		else
-			printf("deployment %s already has that count and shape\n",
-				id);
+		/* 200 without a work request: the change (timeouts, tags,
+		 * or none) is done already; this is the final state. */
+		print_one(ctx, resp);
 		goto out;
 	}
 	if (val[O_WAIT] == NULL) {

@@ -17,6 +17,13 @@ static bool live(const struct plan_instance *in)
 	return in->state == PLAN_STARTING || in->state == PLAN_READY;
 }
 
+/* Whether in may stay as one of the want_shape instances. */
+static bool keepable(const struct plan_instance *in, const char *want_shape)
+{
+	return live(in) && !in->stale && want_shape != NULL &&
+	       strcmp(in->shape, want_shape) == 0;
+}
+
 /*
  * Orders candidates for removal: not-ready before ready, then newest first.
  * Returns true if a should go before b.
@@ -44,16 +51,14 @@ int planner_plan(const struct plan_instance *cur, size_t ncur, uint32_t want,
 	for (size_t i = 0; i < ncur; i++) {
 		keep[i] = false;
 		old[i] = false;
-		if (live(&cur[i]) && want_shape != NULL &&
-		    strcmp(cur[i].shape, want_shape) == 0)
+		if (keepable(&cur[i], want_shape))
 			nlive_same++;
 	}
 	while (nkeep < want && nkeep < nlive_same) {
 		int best = -1;
 
 		for (size_t i = 0; i < ncur; i++) {
-			if (keep[i] || !live(&cur[i]) ||
-			    strcmp(cur[i].shape, want_shape) != 0)
+			if (keep[i] || !keepable(&cur[i], want_shape))
 				continue;
 			/* Keep the opposite of what we would remove first. */
 			if (best < 0 || remove_before(&cur[best], &cur[i]))
@@ -70,7 +75,7 @@ int planner_plan(const struct plan_instance *cur, size_t ncur, uint32_t want,
 	}
 
 	out->new_instances = want - (uint32_t)nkeep;
-	/* Another shape in service: the new set is held until all are ready,
+	/* Another shape or spec in service: the new set is held until all are ready,
 	 * then replaces the old set at once. */
 	out->held = out->new_instances > 0 && nold > 0;
 

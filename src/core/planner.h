@@ -7,9 +7,11 @@
  *   - fewer: take the extra ones out of routing, let their in-flight
  *     requests finish, then stop them (not-ready ones go first, then the
  *     newest);
- *   - another shape: start the whole new set "held" (ready but not yet
- *     routed), wait until every one is ready, switch routing to them in one
- *     step, then drain and stop the old set.
+ *   - another shape, or instances that run an older spec (command,
+ *     environment, health path: marked stale): start the whole new set
+ *     "held" (ready but not yet routed), wait until every one is ready,
+ *     switch routing to them in one step, then drain and stop the old
+ *     set.
  * Running the same plan again after a crash is safe: every step is
  * idempotent, and planning again from what is observed resumes the work.
  * Pure: no I/O, no clock.
@@ -17,6 +19,7 @@
 #ifndef MDS_PLANNER_H
 #define MDS_PLANNER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +39,7 @@ struct plan_instance {
 	const char *shape;
 	enum plan_inst_state state;
 	uint64_t started_ms; /* for choosing the newest to remove first */
+	bool stale;          /* runs an older spec: replaced, never kept */
 };
 
 enum plan_step_kind {
@@ -63,7 +67,8 @@ struct plan {
 
 /*
  * Plans the move from the ncur instances in cur to want instances of
- * want_shape (want 0: stop everything, as for a delete). Instances that are
+ * want_shape (want 0: stop everything, as for a delete); stale instances
+ * are replaced like those of another shape. Instances that are
  * STOPPED or FAILED are records only and are left alone. Returns 0, or
  * MDS_E_LIMIT when more than PLAN_MAX_INSTANCES are involved. The caller
  * owns cur and out; nothing is kept.

@@ -297,3 +297,29 @@ int policy_decide(const struct policy *p, const struct policy_history *h,
 		return shape_up(p, h, in, out);
 	return shape_down(p, h, in, out);
 }
+
+void policy_alarm_query(const struct policy *p, int high, int mem,
+			const char *resource_id, char *out, size_t outsz)
+{
+	double threshold = mem ? (high ? p->mem_high : p->mem_low)
+			       : (high ? p->cpu_high : p->cpu_low);
+
+	snprintf(out, outsz, "%s[%s]{resourceId = \"%s\"}.%s() %s %g",
+		 mem ? "MemoryUtilization" : "CpuUtilization",
+		 high ? p->high_window : p->low_window, resource_id,
+		 high ? p->high_statistic : p->low_statistic, high ? ">" : "<",
+		 threshold);
+}
+
+void policy_history_note(struct policy_history *h, enum policy_move move,
+			 int64_t now_ms)
+{
+	if (move == POLICY_SCALE_OUT)
+		h->last_out_ms = now_ms;
+	else if (move == POLICY_SCALE_IN)
+		h->last_in_ms = now_ms;
+	else if (move == POLICY_SHAPE_UP)
+		h->last_up_ms = now_ms;
+	else if (move == POLICY_SHAPE_DOWN)
+		h->last_down_ms = now_ms;
+}

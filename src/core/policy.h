@@ -96,6 +96,21 @@ struct policy_decision {
 int policy_decide(const struct policy *p, const struct policy_history *h,
 		  const struct policy_input *in, struct policy_decision *out);
 
+/*
+ * Writes the MQL query of one of the policy's alarms into out (outsz
+ * bytes, NUL-terminated, truncated if short): high (1) or low (0), on
+ * memory (mem 1) or CPU, for the deployment whose resourceId is
+ * resource_id, e.g. CpuUtilization[5m]{resourceId = "x"}.mean() > 80.
+ * The live function and the simulator write their alarms with it.
+ */
+void policy_alarm_query(const struct policy *p, int high, int mem,
+			const char *resource_id, char *out, size_t outsz);
+
+/* Records in h that move was carried out at now_ms (for the cooldowns);
+ * POLICY_NONE changes nothing. */
+void policy_history_note(struct policy_history *h, enum policy_move move,
+			 int64_t now_ms);
+
 /* "SCALE_OUT", "SCALE_IN", "SHAPE_UP", "SHAPE_DOWN" or "NONE". */
 const char *policy_move_name(enum policy_move m);
 

@@ -144,6 +144,73 @@ void deploy_link(struct deploy *d, struct deployment *dep)
 	*tail = dep;
 }
 
+/* ---- watching ---- */
+
+struct deploy_watch {
+	uint64_t since;
+	int64_t deadline_ms;
+	void (*fn)(void *arg);
+	void *arg;
+	struct deploy_watch *next;
+};
+
+uint64_t deploy_version(const struct deploy *d)
+{
+	return d->version;
+}
+
+struct deploy_watch *deploy_watch(struct deploy *d, uint64_t since,
+				  uint32_t timeout_ms,
+				  void (*fn)(void *arg), void *arg)
+{
+	struct deploy_watch *w;
+
+	if (d->nwatches >= DEPLOY_WATCHERS_MAX)
+		return NULL;
+	w = xcalloc(1, sizeof(*w));
+	w->since = since;
+	w->deadline_ms = ids_now_ms() + timeout_ms;
+	w->fn = fn;
+	w->arg = arg;
+	w->next = d->watches;
+	d->watches = w;
+	d->nwatches++;
+	return w;
+}
+
+void deploy_unwatch(struct deploy *d, struct deploy_watch *w)
+{
+	for (struct deploy_watch **p = &d->watches; *p; p = &(*p)->next) {
+		if (*p == w) {
+			*p = w->next;
+			d->nwatches--;
+			free(w);
+			return;
+		}
+	}
+}
+
+/* Runs the watches that are due (all of them when all is set). A watch's
+ * fn may add or remove watches: each is unlinked before it runs. */
+static void watches_fire(struct deploy *d, int64_t now, bool all)
+{
+	struct deploy_watch **p = &d->watches;
+
+	while (*p != NULL) {
+		struct deploy_watch *w = *p;
+
+		if (!all && w->since == d->version && now < w->deadline_ms) {
+			p = &w->next;
+			continue;
+		}
+		*p = w->next;
+		d->nwatches--;
+		w->fn(w->arg);
+		free(w);
+		p = &d->watches; /* the list may have changed */
+	}
+}
+
 /* ---- persistence and routing ---- */
 
 int deploy_persist(struct deploy *d, struct deployment *dep)
@@ -153,6 +220,7 @@ int deploy_persist(struct deploy *d, struct deployment *dep)
 	if (d->closing || d->detaching)
 		return 0; /* a shutdown leaves the stored state as it was */
 	dep->updated_ms = ids_now_ms();
+	d->version++; /* watchers see what memory holds, saved or not yet */
 	rc = store_begin(d->env.store);
 	if (rc == 0)
 		rc = deploy_store_save(d, dep);
@@ -217,6 +285,7 @@ struct instance *deploy_inst_new(struct deployment *dep, const char *shape,
 	deploy_copy_str(in->bi.deployment_id, ID_LEN, dep->id);
 	deploy_copy_str(in->bi.shape, sizeof(in->bi.shape), shape);
 	in->bi.spec = &dep->spec;
+	in->spec_gen = dep->spec_gen;
 	in->bi.restart = true;
 	in->bi.state = BACKEND_NEW;
 	in->bi.engine_data = in;
@@ -394,6 +463,7 @@ static void plan_instances(struct deployment *dep, struct workreq *wr,
 		cur[n].shape = dep->inst[i]->bi.shape;
 		cur[n].state = dep->inst[i]->state;
 		cur[n].started_ms = (uint64_t)dep->inst[i]->created_ms;
+		cur[n].stale = dep->inst[i]->spec_gen != dep->spec_gen;
 		old[n++] = dep->inst[i];
 	}
 	planner_plan(cur, n, count, shape, plan);
@@ -840,6 +910,28 @@ static void wr_fail(struct deploy *d, struct deployment *dep, const char *msg)
 		deploy_copy_str(dep->shape, sizeof(dep->shape),
 				wr->from_shape);
 	}
+	if (wr->op == OP_UPDATE && dep->prev_spec != NULL) {
+		/* The old spec is the deployment's again; the new one stays
+		 * only for the instances being stopped. */
+		struct backend_spec tmp = dep->spec;
+
+		dep->spec = *dep->prev_spec;
+		*dep->prev_spec = tmp;
+		dep->spec_gen--;
+		deploy_respec(dep);
+	}
+}
+
+/* Ends a change of spec: every record runs, or ran, the current one. */
+static void spec_settle(struct deployment *dep)
+{
+	if (dep->prev_spec == NULL)
+		return;
+	for (size_t i = 0; i < dep->ninst; i++)
+		dep->inst[i]->bi.spec = &dep->spec;
+	deploy_spec_clear(dep->prev_spec);
+	free(dep->prev_spec);
+	dep->prev_spec = NULL;
 }
 
 static void wr_finish(struct deploy *d, struct deployment *dep, int64_t now)
@@ -867,6 +959,7 @@ static void wr_finish(struct deploy *d, struct deployment *dep, int64_t now)
 		  "work request %s on %s %s", wr->id, dep->name,
 		  deploy_wr_status_names[wr->status]);
 	prune(d, dep);
+	spec_settle(dep);
 	/* The deployment without its work request and the work request's
 	 * last row go in one commit; kept in memory until the store takes
 	 * them. */
@@ -959,6 +1052,7 @@ static void on_tick(uv_timer_t *t)
 	int64_t now = ids_now_ms();
 
 	if (d->closing || d->detaching) {
+		watches_fire(d, now, true);
 		maybe_closed(d);
 		return;
 	}
@@ -970,6 +1064,7 @@ static void on_tick(uv_timer_t *t)
 		for (struct deployment *dep = d->deps; dep; dep = dep->next)
 			reconcile(d, dep);
 	}
+	watches_fire(d, now, false);
 }
 
 /* ---- desired against actual, and recovery ---- */
@@ -1164,21 +1259,44 @@ int deploy_open(const struct deploy_env *env, struct deploy **out,
 
 /* ---- closing ---- */
 
+void deploy_spec_clear(struct backend_spec *sp)
+{
+	if (sp == NULL)
+		return;
+	for (size_t i = 0; sp->argv != NULL && i < sp->argc; i++)
+		free(sp->argv[i]);
+	free(sp->argv);
+	for (size_t i = 0; sp->env != NULL && i < sp->nenv; i++)
+		free(sp->env[i]);
+	free(sp->env);
+	for (size_t i = 0; sp->secret != NULL && i < sp->nsecret; i++)
+		free(sp->secret[i]);
+	free(sp->secret);
+	free((char *)sp->health_path);
+	memset(sp, 0, sizeof(*sp));
+}
+
+void deploy_respec(struct deployment *dep)
+{
+	for (size_t i = 0; i < dep->ninst; i++) {
+		struct instance *in = dep->inst[i];
+
+		in->bi.spec = in->spec_gen == dep->spec_gen ||
+					      dep->prev_spec == NULL
+				      ? &dep->spec
+				      : dep->prev_spec;
+	}
+}
+
 void deploy_dep_free(struct deployment *dep)
 {
 	for (size_t i = 0; i < dep->ninst; i++)
 		inst_free(dep->owner, dep->inst[i]);
 	free(dep->inst);
-	for (size_t i = 0; i < dep->spec.argc; i++)
-		free(dep->spec.argv[i]);
-	free(dep->spec.argv);
-	for (size_t i = 0; i < dep->spec.nenv; i++)
-		free(dep->spec.env[i]);
-	free(dep->spec.env);
-	for (size_t i = 0; i < dep->spec.nsecret; i++)
-		free(dep->spec.secret[i]);
-	free(dep->spec.secret);
-	free((char *)dep->spec.health_path);
+	deploy_spec_clear(&dep->spec);
+	deploy_spec_clear(dep->prev_spec);
+	free(dep->prev_spec);
+	xstrvfree(dep->tags);
 	free(dep->name);
 	deploy_wr_free(dep->wr);
 	deploy_wr_free(dep->ended_wr);
@@ -1191,6 +1309,7 @@ static void on_tick_closed(uv_handle_t *h)
 	void (*done)(void *) = d->done;
 	void *arg = d->done_arg;
 
+	watches_fire(d, 0, true); /* answered while the records exist */
 	while (d->deps != NULL) {
 		struct deployment *next = d->deps->next;
 

@@ -33,6 +33,11 @@
 #define DEPLOY_ARGV_MAX 256         /* strings of a command array */
 #define DEPLOY_ENV_MAX 256          /* environment variables */
 #define DEPLOY_HEALTH_PATH_MAX 1024
+/* Freeform tags, with OCI's limits: at most 64, a key of 1 to 100
+ * characters without '.', '=' or white space, a value of at most 256. */
+#define DEPLOY_TAGS_MAX 64
+#define DEPLOY_TAG_KEY_MAX 100
+#define DEPLOY_TAG_VALUE_MAX 256
 #define DEPLOY_READY_TIMEOUT_MIN 1
 #define DEPLOY_READY_TIMEOUT_MAX 3600
 #define DEPLOY_DRAIN_TIMEOUT_MAX 3600
@@ -99,6 +104,8 @@ struct deploy_spec {
 	bool replay_all;           /* replayNonIdempotent: the gateway may
 				      replay POST and PATCH too (see
 				      gateway_set_replay()); default false */
+	const char *const *tags;   /* freeform tags, "KEY=value"; may be NULL */
+	size_t ntags;
 };
 
 /*
@@ -110,6 +117,11 @@ struct deploy_spec {
  */
 int deploy_create(struct deploy *d, const struct deploy_spec *spec,
 		  char *id, char *wr_id, struct fault *f);
+
+/* Checks spec as deploy_create() would, changing nothing. Returns 0 or
+ * the code deploy_create() would return, with f filled. */
+int deploy_check(struct deploy *d, const struct deploy_spec *spec,
+		 struct fault *f);
 
 /*
  * Starts keeping an existing platform target ref (an OCID,
@@ -123,20 +135,45 @@ int deploy_create(struct deploy *d, const struct deploy_spec *spec,
 int deploy_import(struct deploy *d, const char *backend, const char *ref,
 		  const char *name, char *id, char *wr_id, struct fault *f);
 
-/* A change of a deployment's size: either field or both. */
+/*
+ * A change of a deployment: any subset of its mutable fields. Pointers
+ * are borrowed for the call only; NULL (or has_ false) leaves a field as
+ * it is.
+ */
 struct deploy_change {
 	bool has_count;
 	uint32_t count;
-	const char *shape; /* NULL: unchanged; borrowed for the call */
+	const char *shape;
+	const char *const *argv;   /* a new command */
+	size_t argc;
+	bool shell;
+	bool has_env;              /* a new environment, replacing it all */
+	const char *const *env;    /* "NAME=value" */
+	size_t nenv;
+	const char *const *secret; /* with has_env: the NAMEs that are
+				      secret (never shown back) */
+	size_t nsecret;
+	const char *health_path;
+	bool has_ready_timeout;
+	uint32_t ready_timeout_s;
+	bool has_drain_timeout;
+	uint32_t drain_timeout_s;
+	bool has_tags;             /* new freeform tags, replacing them all */
+	const char *const *tags;   /* "KEY=value" */
+	size_t ntags;
 };
 
 /*
- * Starts an update of deployment key (id or displayName) to c. Returns 0
- * with the work request's id in wr_id (DEPLOY_ID_MAX), or "" when nothing
- * needs to change; or a negative code with f filled: MDS_E_NOTFOUND,
- * MDS_E_INVAL (a count out of range, an unknown shape), MDS_E_CONFLICT
- * (code "IncorrectState": the deployment is not ACTIVE, e.g. while another
- * work request runs).
+ * Starts an update of deployment key (id or displayName) to c. A new
+ * count or shape, or a new command, environment or health path (which
+ * replace every instance, held until the new set is ready), starts a work
+ * request: returns 0 with its id in wr_id (DEPLOY_ID_MAX). The timeouts
+ * and the tags change at once, and when nothing else changes wr_id is "". Errors, with
+ * f filled and nothing changed: MDS_E_NOTFOUND, MDS_E_INVAL (a count out
+ * of range, an unknown shape, a bad command, environment or health path,
+ * a command for a deployment kept on a platform), MDS_E_CONFLICT (code
+ * "IncorrectState": the deployment is not ACTIVE, e.g. while another work
+ * request runs).
  */
 int deploy_change(struct deploy *d, const char *key,
 		  const struct deploy_change *c, char *wr_id, struct fault *f);
@@ -149,6 +186,11 @@ int deploy_change(struct deploy *d, const char *key,
  * error).
  */
 int deploy_wake(struct deploy *d, const char *id, struct fault *f);
+
+/* Checks c as deploy_change() would, changing nothing. Returns 0 or the
+ * code deploy_change() would return, with f filled. */
+int deploy_change_check(struct deploy *d, const char *key,
+			const struct deploy_change *c, struct fault *f);
 
 /* Starts the deletion; returns 0 with the work request's id in wr_id, or
  * MDS_E_NOTFOUND / MDS_E_CONFLICT with f filled. */
@@ -170,6 +212,29 @@ const struct shape_ladder *deploy_backend_shapes(struct deploy *d,
  */
 int deploy_resolve(struct deploy *d, const char *key, char *id,
 		   struct fault *f);
+
+/* ---- watching for changes ---- */
+
+#define DEPLOY_WATCHERS_MAX 256 /* long-polls waiting at once */
+
+/* The version of the deployments: it grows with every change the module
+ * writes (an instance becoming ready, a step of a work request, ...). */
+uint64_t deploy_version(const struct deploy *d);
+
+struct deploy_watch;
+
+/*
+ * Calls fn(arg) once, from the loop, when the version is no longer since
+ * or timeout_ms have passed, whichever comes first (checked every tick),
+ * or when the module closes. Returns the watch (the module owns it; it is
+ * gone once fn runs), or NULL when DEPLOY_WATCHERS_MAX are waiting.
+ */
+struct deploy_watch *deploy_watch(struct deploy *d, uint64_t since,
+				  uint32_t timeout_ms,
+				  void (*fn)(void *arg), void *arg);
+
+/* Forgets a watch whose fn has not run yet; fn will not run. */
+void deploy_unwatch(struct deploy *d, struct deploy_watch *w);
 
 /* ---- read-only views: snapshots, owned by the caller ---- */
 
@@ -204,6 +269,8 @@ struct deploy_view {
 	size_t nenv;
 	char **secret;       /* the NAMEs of env that are secret */
 	size_t nsecret;
+	char **tags;         /* freeform tags "KEY=value", NULL-terminated */
+	size_t ntags;
 	char *health_path;
 	char shape[SHAPE_NAME_MAX + 1];
 	uint32_t count;

@@ -49,6 +49,7 @@ struct instance {
 	int64_t created_ms;
 	char wr_id[ID_LEN];
 	int logged_pid; /* runtime: the process last logged as started */
+	uint32_t spec_gen; /* the deployment's spec_gen it was started with */
 };
 
 struct wr_step {
@@ -86,6 +87,14 @@ struct deployment {
 	struct backend *backend;
 	char ref[BACKEND_REF_MAX];  /* platform target; "" for instances */
 	struct backend_spec spec;   /* owned: argv, env, health_path */
+	/* While an update replaces the spec: the one the older instances
+	 * run (owned; NULL otherwise). Instances whose spec_gen is not
+	 * spec_gen point at it. */
+	struct backend_spec *prev_spec;
+	uint32_t spec_gen;          /* bumped by every change of spec */
+	char **tags;                /* freeform "KEY=value", owned,
+				       NULL-terminated */
+	size_t ntags;
 	char shape[SHAPE_NAME_MAX + 1];
 	uint32_t count;
 	uint32_t ready_timeout_s, drain_timeout_s;
@@ -111,6 +120,9 @@ struct deploy {
 	struct deployment *deps; /* in creation order */
 	uint64_t ended[OP__N][2]; /* work requests ended since the start, by
 				     enum wr_op and [0] SUCCEEDED, [1] FAILED */
+	uint64_t version;        /* bumped by every persist */
+	struct deploy_watch *watches;
+	size_t nwatches;
 	bool closing;
 	bool detaching;
 	int64_t next_reconcile_ms;
@@ -145,6 +157,12 @@ struct backend *deploy_backend(struct deploy *d, const char *name);
 /* The shapes of dep's backend. */
 const struct shape_ladder *deploy_shapes(struct deploy *d,
 					 const struct backend *b);
+
+/* Frees what sp holds (not sp itself); NULL is fine. */
+void deploy_spec_clear(struct backend_spec *sp);
+/* Points each instance of dep at the spec it runs: dep->spec for the
+ * current generation, dep->prev_spec (when set) for older ones. */
+void deploy_respec(struct deployment *dep);
 
 /* Appends dep to the list. */
 void deploy_link(struct deploy *d, struct deployment *dep);

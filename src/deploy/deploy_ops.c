@@ -225,6 +225,32 @@ static int check_env(const struct deploy_spec *s, struct fault *f)
 	return 0;
 }
 
+static int check_tags(const char *const *tags, size_t n, struct fault *f)
+{
+	if (n > DEPLOY_TAGS_MAX)
+		return fault_set(f, MDS_E_INVAL, "freeformTags",
+				 "freeformTags must hold at most %d tags",
+				 DEPLOY_TAGS_MAX);
+	for (size_t i = 0; i < n; i++) {
+		const char *eq = strchr(tags[i], '=');
+		size_t klen = eq ? (size_t)(eq - tags[i]) : 0;
+
+		if (eq == NULL || klen == 0 || klen > DEPLOY_TAG_KEY_MAX ||
+		    strcspn(tags[i], ". \t\r\n") < klen)
+			return fault_set(f, MDS_E_INVAL, "freeformTags",
+					 "freeformTags: a key must be 1 to %d "
+					 "characters without '.', '=' or "
+					 "white space", DEPLOY_TAG_KEY_MAX);
+		if (strlen(eq + 1) > DEPLOY_TAG_VALUE_MAX)
+			return fault_set(f, MDS_E_INVAL, "freeformTags",
+					 "freeformTags: the value of '%.*s' "
+					 "must be at most %d characters",
+					 (int)klen, tags[i],
+					 DEPLOY_TAG_VALUE_MAX);
+	}
+	return 0;
+}
+
 static int check_name(struct deploy *d, const char *name, struct fault *f)
 {
 	if (name == NULL)
@@ -279,7 +305,8 @@ static int check_spec(struct deploy *d, const struct backend *b,
 	if (s->health_path != NULL &&
 	    (rc = check_health_path(s->health_path, f)) != 0)
 		return rc;
-	if ((rc = check_env(s, f)) != 0)
+	if ((rc = check_env(s, f)) != 0 ||
+	    (rc = check_tags(s->tags, s->ntags, f)) != 0)
 		return rc;
 	return check_room(d, f);
 }
@@ -307,6 +334,12 @@ static struct deployment *dep_new(struct deploy *d, struct backend *b,
 	dep->created_ms = ids_now_ms();
 	dep->state = DS_CREATING;
 	return dep;
+}
+
+int deploy_check(struct deploy *d, const struct deploy_spec *s,
+		 struct fault *f)
+{
+	return check_spec(d, d->env.backends[0], s, f);
 }
 
 /* The refusal of a change the store did not take. */
@@ -368,6 +401,8 @@ int deploy_create(struct deploy *d, const struct deploy_spec *s, char *id,
 	dep->spec.nsecret = s->nsecret;
 	dep->spec.health_path =
 		xstrdup(s->health_path ? s->health_path : "/health");
+	dep->tags = strv_dup(s->tags, s->ntags);
+	dep->ntags = s->ntags;
 	deploy_copy_str(dep->shape, sizeof(dep->shape),
 			s->shape ? s->shape : cfg->default_shape);
 	dep->count = s->has_count ? s->count : 1;
@@ -428,6 +463,7 @@ int deploy_import(struct deploy *d, const char *backend, const char *ref,
 	dep->spec.env = xcalloc(1, sizeof(char *));
 	dep->spec.secret = xcalloc(1, sizeof(char *));
 	dep->spec.health_path = xstrdup("/health");
+	dep->tags = xcalloc(1, sizeof(char *));
 	dep->ready_timeout_s = d->env.config->ready_timeout_s;
 	dep->drain_timeout_s = d->env.config->drain_timeout_s;
 	deploy_link(d, dep);
@@ -454,45 +490,232 @@ static int busy(struct deployment *dep, struct fault *f)
 	return MDS_E_CONFLICT;
 }
 
+/* Checks the spec fields of c (as check_spec() does for a create). */
+static int check_change_spec(const struct deployment *dep,
+			     const struct deploy_change *c, struct fault *f)
+{
+	struct deploy_spec s = { .argv = c->argv, .argc = c->argc,
+				 .shell = c->shell, .env = c->env,
+				 .nenv = c->nenv };
+	int rc;
+
+	if ((c->argv != NULL || c->has_env || c->health_path != NULL) &&
+	    backend_can(dep->backend, BACKEND_CAP_PLATFORM))
+		return fault_set(f, MDS_E_INVAL, c->argv ? "command" : "",
+				 "deployment %s is kept on the %s backend: "
+				 "its command, environment and health path "
+				 "are the platform's", dep->name,
+				 dep->backend->ops->name);
+	if (c->argv != NULL && (rc = check_command(&s, f)) != 0)
+		return rc;
+	if (c->has_env && (rc = check_env(&s, f)) != 0)
+		return rc;
+	if (c->health_path != NULL &&
+	    (rc = check_health_path(c->health_path, f)) != 0)
+		return rc;
+	return 0;
+}
+
+static bool strv_equal(char *const *a, size_t na, const char *const *b,
+		       size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+/* Whether c asks for a spec other than dep's. */
+static bool spec_differs(const struct deployment *dep,
+			 const struct deploy_change *c)
+{
+	const struct backend_spec *sp = &dep->spec;
+
+	return (c->argv != NULL &&
+		(c->shell != sp->shell ||
+		 !strv_equal(sp->argv, sp->argc, c->argv, c->argc))) ||
+	       (c->has_env && !strv_equal(sp->env, sp->nenv, c->env, c->nenv)) ||
+	       (c->health_path != NULL &&
+		strcmp(c->health_path, sp->health_path) != 0);
+}
+
+/* Makes c's spec the deployment's; the running instances keep the old
+ * one (dep->prev_spec) until the update replaces them. */
+static void spec_replace(struct deployment *dep, const struct deploy_change *c)
+{
+	struct backend_spec *sp = &dep->spec;
+	struct backend_spec *old = xcalloc(1, sizeof(*old));
+
+	*old = *sp;
+	sp->argv = c->argv ? strv_dup(c->argv, c->argc)
+			   : strv_dup((const char *const *)old->argv,
+				      old->argc);
+	sp->argc = c->argv ? c->argc : old->argc;
+	sp->shell = c->argv ? c->shell : old->shell;
+	sp->env = c->has_env ? strv_dup(c->env, c->nenv)
+			     : strv_dup((const char *const *)old->env,
+					old->nenv);
+	sp->nenv = c->has_env ? c->nenv : old->nenv;
+	sp->health_path = xstrdup(c->health_path ? c->health_path
+						 : old->health_path);
+	/* A new environment brings its own secret names; otherwise they
+	 * stay. Each spec owns its copy. */
+	sp->secret = c->has_env ? strv_dup(c->secret, c->nsecret)
+				: strv_dup((const char *const *)old->secret,
+					   old->nsecret);
+	sp->nsecret = c->has_env ? c->nsecret : old->nsecret;
+	deploy_spec_clear(dep->prev_spec);
+	free(dep->prev_spec);
+	dep->prev_spec = old;
+	dep->spec_gen++;
+	deploy_respec(dep);
+}
+
+/* Applies the timeouts and tags of c; returns whether one changed. The
+ * tags replaced go to *old_tags (NULL when they stay), for the caller to
+ * free, or to put back when the change is not stored. */
+static bool timeouts_apply(struct deployment *dep,
+			   const struct deploy_change *c, char ***old_tags)
+{
+	bool changed = false;
+
+	*old_tags = NULL;
+	if (c->has_tags && !strv_equal(dep->tags, dep->ntags, c->tags,
+				       c->ntags)) {
+		*old_tags = dep->tags;
+		dep->tags = strv_dup(c->tags, c->ntags);
+		dep->ntags = c->ntags;
+		changed = true;
+	}
+	if (c->has_ready_timeout && c->ready_timeout_s != dep->ready_timeout_s) {
+		dep->ready_timeout_s = c->ready_timeout_s;
+		changed = true;
+	}
+	if (c->has_drain_timeout && c->drain_timeout_s != dep->drain_timeout_s) {
+		dep->drain_timeout_s = c->drain_timeout_s;
+		changed = true;
+	}
+	return changed;
+}
+
+static int check_change(struct deploy *d, const struct deployment *dep,
+			const struct deploy_change *c, struct fault *f)
+{
+	int rc;
+
+	if (c->has_count &&
+	    (rc = check_count(d, dep->backend, c->count, f)) != 0)
+		return rc;
+	if (c->shape != NULL &&
+	    (rc = check_shape(deploy_shapes(d, dep->backend), c->shape,
+			      f)) != 0)
+		return rc;
+	if ((c->has_ready_timeout &&
+	     (rc = check_range("readyTimeoutSeconds", c->ready_timeout_s,
+			       DEPLOY_READY_TIMEOUT_MIN,
+			       DEPLOY_READY_TIMEOUT_MAX, f)) != 0) ||
+	    (c->has_drain_timeout &&
+	     (rc = check_range("drainTimeoutSeconds", c->drain_timeout_s, 0,
+			       DEPLOY_DRAIN_TIMEOUT_MAX, f)) != 0) ||
+	    (c->has_tags && (rc = check_tags(c->tags, c->ntags, f)) != 0))
+		return rc;
+	return check_change_spec(dep, c, f);
+}
+
+int deploy_change_check(struct deploy *d, const char *key,
+			const struct deploy_change *c, struct fault *f)
+{
+	struct deployment *dep = deploy_find(d, key);
+	int rc;
+
+	if (dep == NULL || dep->state == DS_DELETED)
+		return fault_set(f, MDS_E_NOTFOUND, "", "no deployment '%s'",
+				 key);
+	if ((rc = check_change(d, dep, c, f)) != 0)
+		return rc;
+	return dep->state == DS_ACTIVE ? 0 : busy(dep, f);
+}
+
+/* Undoes spec_replace() for an update that was not stored. */
+static void spec_unreplace(struct deployment *dep)
+{
+	deploy_spec_clear(&dep->spec);
+	dep->spec = *dep->prev_spec;
+	free(dep->prev_spec);
+	dep->prev_spec = NULL;
+	dep->spec_gen--;
+	deploy_respec(dep);
+}
+
+/* Puts back the timeouts and tags of prev (old_tags: the tags replaced,
+ * or NULL) after a change that was not stored. */
+static void timeouts_unapply(struct deployment *dep,
+			     const struct deployment *prev, char **old_tags)
+{
+	dep->ready_timeout_s = prev->ready_timeout_s;
+	dep->drain_timeout_s = prev->drain_timeout_s;
+	if (old_tags != NULL) {
+		xstrvfree(dep->tags);
+		dep->tags = old_tags;
+		dep->ntags = prev->ntags;
+	}
+}
+
 int deploy_change(struct deploy *d, const char *key,
 		  const struct deploy_change *c, char *wr_id, struct fault *f)
 {
 	struct deployment *dep = deploy_find(d, key), prev;
-	char shape[SHAPE_NAME_MAX + 1];
+	char shape[SHAPE_NAME_MAX + 1], **old_tags;
 	uint32_t count;
+	bool respec, retimed;
 	int rc;
 
 	wr_id[0] = '\0';
 	if (dep == NULL || dep->state == DS_DELETED)
 		return fault_set(f, MDS_E_NOTFOUND, "", "no deployment '%s'",
 				 key);
+	if ((rc = check_change(d, dep, c, f)) != 0)
+		return rc;
 	count = c->has_count ? c->count : dep->count;
-	if (c->has_count &&
-	    (rc = check_count(d, dep->backend, count, f)) != 0)
-		return rc;
-	if (c->shape != NULL &&
-	    (rc = check_shape(deploy_shapes(d, dep->backend), c->shape,
-			      f)) != 0)
-		return rc;
 	deploy_copy_str(shape, sizeof(shape), c->shape ? c->shape
 						       : dep->shape);
 	if (dep->state != DS_ACTIVE)
 		return busy(dep, f);
-	if (count == dep->count && strcmp(shape, dep->shape) == 0)
-		return 0;
 	prev = *dep;
+	respec = spec_differs(dep, c);
+	retimed = timeouts_apply(dep, c, &old_tags);
+	if (count == dep->count && strcmp(shape, dep->shape) == 0 &&
+	    !respec) {
+		if (retimed && (rc = deploy_persist(d, dep)) != 0) {
+			timeouts_unapply(dep, &prev, old_tags);
+			dep->updated_ms = prev.updated_ms;
+			return not_stored(rc, f);
+		}
+		xstrvfree(old_tags);
+		return 0;
+	}
+	if (respec)
+		spec_replace(dep, c);
 	dep->state = DS_UPDATING;
 	deploy_wr_start(d, dep, OP_UPDATE, count, shape);
 	dep->count = count;
 	deploy_copy_str(dep->shape, sizeof(dep->shape), shape);
-	if ((rc = deploy_persist(d, dep)) != 0)
-		return unaccepted(d, dep, &prev, rc, f);
+	if ((rc = deploy_persist(d, dep)) != 0) {
+		rc = unaccepted(d, dep, &prev, rc, f);
+		if (respec)
+			spec_unreplace(dep);
+		timeouts_unapply(dep, &prev, old_tags);
+		return rc;
+	}
+	xstrvfree(old_tags);
 	log_event(LOG_INFO, "deploy",
 		  LOG_IDS(.deployment_id = dep->id,
 			  .work_request_id = dep->wr->id),
-		  "deployment %s: update %u x %s -> %u x %s (%s)", dep->name,
+		  "deployment %s: update %u x %s -> %u x %s%s (%s)", dep->name,
 		  dep->wr->from_n, dep->wr->from_shape, count, shape,
-		  dep->wr->id);
+		  respec ? ", new spec" : "", dep->wr->id);
 	deploy_copy_str(wr_id, ID_LEN, dep->wr->id);
 	return 0;
 }
@@ -597,6 +820,8 @@ static void view_fill(struct deploy *d, const struct deployment *dep,
 	memset(v, 0, sizeof(*v));
 	deploy_copy_str(v->id, sizeof(v->id), dep->id);
 	v->name = xstrdup(dep->name);
+	v->tags = strv_dup((const char *const *)dep->tags, dep->ntags);
+	v->ntags = dep->ntags;
 	v->state = deploy_dep_state_names[dep->state];
 	deploy_copy_str(v->details, sizeof(v->details), dep->details);
 	v->backend = b->ops->name;
@@ -647,6 +872,7 @@ static void view_clear(struct deploy_view *v)
 	for (size_t i = 0; i < v->nsecret; i++)
 		free(v->secret[i]);
 	free(v->secret);
+	xstrvfree(v->tags);
 	free(v->name);
 	free(v->health_path);
 	free(v->endpoint);

@@ -35,7 +35,7 @@ static json_t *inst_row(const struct instance *in)
 
 	return json_pack(
 		"{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:b, s:b, s:i, s:I, s:I, "
-		"s:s, s:s, s:s, s:b}",
+		"s:s, s:s, s:s, s:b, s:I}",
 		"id", b->id, "instanceShapeName", b->shape, "state",
 		deploy_inst_state_names[in->state], "backendState",
 		backend_state_name(b->state), "port", b->port, "pid", b->pid,
@@ -44,7 +44,7 @@ static json_t *inst_row(const struct instance *in)
 		(json_int_t)in->created_ms, "procStartedMs",
 		(json_int_t)b->started_ms, "workRequestId", in->wr_id,
 		"handle", b->handle, "lastExit", b->last_exit, "shutdownStop",
-		b->shutdown_stop);
+		b->shutdown_stop, "specGeneration", (json_int_t)in->spec_gen);
 }
 
 static json_t *command_row(const struct backend_spec *sp)
@@ -59,13 +59,14 @@ static json_t *command_row(const struct backend_spec *sp)
 	return a;
 }
 
-static json_t *env_row(const struct backend_spec *sp)
+/* {"KEY": "value"} of n "KEY=value" strings. */
+static json_t *pairs_row(char *const *v, size_t n)
 {
 	json_t *o = json_object();
 
-	for (size_t i = 0; i < sp->nenv; i++) {
-		const char *eq = strchr(sp->env[i], '=');
-		char *k = xstrndup(sp->env[i], (size_t)(eq - sp->env[i]));
+	for (size_t i = 0; i < n; i++) {
+		const char *eq = strchr(v[i], '=');
+		char *k = xstrndup(v[i], (size_t)(eq - v[i]));
 
 		json_object_set_new(o, k, json_string(eq + 1));
 		free(k);
@@ -80,6 +81,27 @@ static json_t *secret_row(const struct backend_spec *sp)
 	for (size_t i = 0; i < sp->nsecret; i++)
 		json_array_append_new(a, json_string(sp->secret[i]));
 	return a;
+}
+
+static json_t *env_row(const struct backend_spec *sp)
+{
+	return pairs_row(sp->env, sp->nenv);
+}
+
+/* The "KEY=value" strings of an object of strings; *n their number. */
+static char **pairs_from_row(json_t *o, size_t *n)
+{
+	char **v = xcalloc(json_object_size(o) + 1, sizeof(char *));
+	const char *key;
+	json_t *x;
+
+	*n = 0;
+	json_object_foreach(o, key, x) {
+		const char *val = json_string_value(x);
+
+		v[(*n)++] = xasprintf("%s=%s", key, val ? val : "");
+	}
+	return v;
 }
 
 static json_t *dep_row(const struct deployment *dep)
@@ -108,6 +130,17 @@ static json_t *dep_row(const struct deployment *dep)
 	json_object_set_new(o, "replayNonIdempotent",
 			    json_boolean(dep->replay_all));
 	json_object_set_new(o, "secretEnvironment", secret_row(&dep->spec));
+	json_object_set_new(o, "freeformTags",
+			    pairs_row(dep->tags, dep->ntags));
+	json_object_set_new(o, "specGeneration",
+			    json_integer((json_int_t)dep->spec_gen));
+	if (dep->prev_spec != NULL)
+		json_object_set_new(
+			o, "previousSpec",
+			json_pack("{s:o, s:o, s:s}", "command",
+				  command_row(dep->prev_spec), "environment",
+				  env_row(dep->prev_spec), "healthPath",
+				  dep->prev_spec->health_path));
 	return o;
 }
 
@@ -300,18 +333,18 @@ static void inst_from_row(struct deployment *dep, json_t *x)
 	deploy_copy_str(b->handle, sizeof(b->handle), jstr(x, "handle", ""));
 	deploy_copy_str(b->last_exit, sizeof(b->last_exit),
 			jstr(x, "lastExit", ""));
+	in->spec_gen = (uint32_t)jint(x, "specGeneration");
 	dep->inst = xreallocarray(dep->inst, dep->ninst + 1,
 				  sizeof(*dep->inst));
 	dep->inst[dep->ninst++] = in;
 }
 
-/* Fills dep->spec from the row's command, environment and healthPath;
- * returns false if the command is missing (a platform deployment has an
- * empty array). */
-static bool spec_from_row(struct deployment *dep, json_t *o)
+/* Fills sp from the row's command, environment and healthPath; returns
+ * false if the command is missing (a platform deployment has an empty
+ * array). */
+static bool spec_from_row(struct backend_spec *sp, json_t *o)
 {
 	json_t *cmd = json_object_get(o, "command"), *env, *v;
-	struct backend_spec *sp = &dep->spec;
 	const char *key;
 	size_t i;
 
@@ -381,7 +414,15 @@ static int load_dep(void *arg, const char *id, const char *text)
 			jstr(o, "lifecycleDetails", ""));
 	dep->created_ms = jint(o, "createdMs");
 	dep->updated_ms = jint(o, "updatedMs");
-	if (dep->backend == NULL || st < 0 || !spec_from_row(dep, o)) {
+	dep->spec_gen = (uint32_t)jint(o, "specGeneration");
+	dep->tags = pairs_from_row(json_object_get(o, "freeformTags"),
+				   &dep->ntags);
+	if (json_is_object(json_object_get(o, "previousSpec"))) {
+		dep->prev_spec = xcalloc(1, sizeof(*dep->prev_spec));
+		spec_from_row(dep->prev_spec,
+			      json_object_get(o, "previousSpec"));
+	}
+	if (dep->backend == NULL || st < 0 || !spec_from_row(&dep->spec, o)) {
 		log_error("deploy", "deployment %s: bad record (or unknown "
 			  "backend '%s'), skipped", id,
 			  jstr(o, "backend", "local"));
@@ -393,6 +434,7 @@ static int load_dep(void *arg, const char *id, const char *text)
 	json_array_foreach(arr, i, x) {
 		inst_from_row(dep, x);
 	}
+	deploy_respec(dep);
 	wr_id = jstr(o, "currentWorkRequestId", NULL);
 	if (wr_id != NULL) {
 		dep->wr = deploy_store_workreq(d, wr_id);

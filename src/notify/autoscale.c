@@ -335,14 +335,12 @@ static void forget_alarm(struct record *r, const char *id)
  * into query (qsz bytes), which the spec borrows, as it does the other
  * strings. The severity and destinations are the caller's to set. */
 static void alarm_spec(struct monitoring_alarm_spec *s, char *query,
-		       size_t qsz, const char *title, const char *metric,
-		       const char *window, const char *stat,
-		       const char *dep_id, const char *op, double threshold,
-		       const char *pending, const char *repeat,
-		       const char *body)
+		       size_t qsz, const char *title,
+		       const struct policy *p, int high, int mem,
+		       const char *dep_id, const char *pending,
+		       const char *repeat, const char *body)
 {
-	snprintf(query, qsz, "%s[%s]{resourceId = \"%s\"}.%s() %s %g", metric,
-		 window, dep_id, stat, op, threshold);
+	policy_alarm_query(p, high, mem, dep_id, query, qsz);
 	*s = (struct monitoring_alarm_spec){
 		.given = MONITORING_ALARM_DISPLAY_NAME |
 			 MONITORING_ALARM_NAMESPACE | MONITORING_ALARM_QUERY |
@@ -521,10 +519,8 @@ static void apply_low_alarm(struct autoscale *a, const char *which,
 				 f.message);
 		return;
 	}
-	alarm_spec(&spec, query, sizeof(query), title,
-		   cpu ? "CpuUtilization" : "MemoryUtilization",
-		   p->low_window, p->low_statistic, dep_id, "<",
-		   cpu ? p->cpu_low : p->mem_low, p->low_pending, p->low_repeat,
+	alarm_spec(&spec, query, sizeof(query), title, p, 0, !cpu, dep_id,
+		   p->low_pending, p->low_repeat,
 		   cpu ? "Low cpu for model deployment. Instances can be "
 			 "scaled down to reduce costs"
 		       : "Low memory for model deployment. The shape can be "
@@ -552,10 +548,7 @@ static void platform_low_alarm(struct autoscale *a, const char *which,
 	bool cpu = strcmp(which, "cpu") == 0;
 	char query[512];
 
-	snprintf(query, sizeof(query),
-		 "%s[%s]{resourceId = \"%s\"}.%s() < %g",
-		 cpu ? "CpuUtilization" : "MemoryUtilization", p->low_window,
-		 dep->ref, p->low_statistic, cpu ? p->cpu_low : p->mem_low);
+	policy_alarm_query(p, 0, !cpu, dep->ref, query, sizeof(query));
 	pa->ensure(pa->arg, dep->ref,
 		   cpu ? POLICY_TITLE_LOW_CPU : POLICY_TITLE_LOW_MEM,
 		   firing_alarm_id, query,
@@ -669,14 +662,7 @@ static void carry_out(struct autoscale *a, const char *dep_id,
 			    json_pack("{s:i, s:s}", "instanceCount",
 				      (int)dec->new_count, "instanceShapeName",
 				      dec->new_shape));
-	if (dec->move == POLICY_SCALE_OUT)
-		r->hist.last_out_ms = in->now_ms;
-	else if (dec->move == POLICY_SCALE_IN)
-		r->hist.last_in_ms = in->now_ms;
-	else if (dec->move == POLICY_SHAPE_UP)
-		r->hist.last_up_ms = in->now_ms;
-	else
-		r->hist.last_down_ms = in->now_ms;
+	policy_history_note(&r->hist, dec->move, in->now_ms);
 }
 
 /* The deployment's state as the policy needs it, and the metric now. */
@@ -906,12 +892,10 @@ static int make_high_alarm(struct autoscale *a, const char *dep_id, int k,
 			   struct fault *f)
 {
 	static const struct {
-		const char *title, *metric, *body;
+		const char *title, *body;
 	} high[2] = {
-		{ POLICY_TITLE_HIGH_CPU, "CpuUtilization",
-		  "High cpu for model deployment" },
-		{ POLICY_TITLE_HIGH_MEM, "MemoryUtilization",
-		  "High memory for model deployment" },
+		{ POLICY_TITLE_HIGH_CPU, "High cpu for model deployment" },
+		{ POLICY_TITLE_HIGH_MEM, "High memory for model deployment" },
 	};
 	const struct policy *p = &r->cfg.policy;
 	const char *topic = r->topic;
@@ -928,10 +912,8 @@ static int make_high_alarm(struct autoscale *a, const char *dep_id, int k,
 			 sizeof(out->alarm_ids[0]), "%s", id);
 		return 0;
 	}
-	alarm_spec(&as, query, sizeof(query), high[k].title, high[k].metric,
-		   p->high_window, p->high_statistic, dep_id, ">",
-		   k == 0 ? p->cpu_high : p->mem_high, p->high_pending,
-		   p->high_repeat, high[k].body);
+	alarm_spec(&as, query, sizeof(query), high[k].title, p, 1, k == 1,
+		   dep_id, p->high_pending, p->high_repeat, high[k].body);
 	as.destinations = &topic;
 	as.ndestinations = 1;
 	rc = monitoring_alarm_create(a->env.monitoring, &as, &o, f);

@@ -402,13 +402,18 @@ class ReplayTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.d = Daemon().start()
+        # The instances run as the unprivileged user: they write where it
+        # may, not in the daemon's private data directory.
+        cls.tmp = tempfile.mkdtemp(prefix="mdscale-replay-")
+        os.chmod(cls.tmp, 0o1777)
 
     @classmethod
     def tearDownClass(cls):
         cls.d.cleanup()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def runs_of_one_post(self, name, **spec):
-        ran = os.path.join(self.d.data_dir, name + ".ran")
+        ran = os.path.join(self.tmp, name + ".ran")
         dep = self.d.create(displayName=name, instanceCount=2,
                             command=["python3", "-c", DYING_SERVER, "$PORT",
                                      ran], **spec)

@@ -51,7 +51,7 @@ static void create_starts_all_then_waits(void **state)
 
 static void scale_out_keeps_existing(void **state)
 {
-	struct plan_instance cur[] = { { "s", PLAN_READY, 10 } };
+	struct plan_instance cur[] = { { "s", PLAN_READY, 10, false } };
 	struct plan p;
 
 	(void)state;
@@ -63,10 +63,10 @@ static void scale_out_keeps_existing(void **state)
 static void scale_in_removes_unready_then_newest(void **state)
 {
 	struct plan_instance cur[] = {
-		{ "s", PLAN_READY, 10 },
-		{ "s", PLAN_READY, 30 },
-		{ "s", PLAN_STARTING, 20 },
-		{ "s", PLAN_READY, 20 },
+		{ "s", PLAN_READY, 10, false },
+		{ "s", PLAN_READY, 30, false },
+		{ "s", PLAN_STARTING, 20, false },
+		{ "s", PLAN_READY, 20, false },
 	};
 	struct plan p;
 
@@ -80,8 +80,8 @@ static void scale_in_removes_unready_then_newest(void **state)
 static void shape_change_replaces_whole_set_held(void **state)
 {
 	struct plan_instance cur[] = {
-		{ "s", PLAN_READY, 10 },
-		{ "s", PLAN_READY, 20 },
+		{ "s", PLAN_READY, 10, false },
+		{ "s", PLAN_READY, 20, false },
 	};
 	struct plan p;
 
@@ -93,7 +93,7 @@ static void shape_change_replaces_whole_set_held(void **state)
 
 static void shape_change_with_new_count(void **state)
 {
-	struct plan_instance cur[] = { { "s", PLAN_READY, 10 } };
+	struct plan_instance cur[] = { { "s", PLAN_READY, 10, false } };
 	struct plan p;
 
 	(void)state;
@@ -101,12 +101,30 @@ static void shape_change_with_new_count(void **state)
 	assert_string_equal(render(&p), "S0 S1 S2 W R D0 X0");
 }
 
+/* A new command on the same shape: the stale set is replaced held, and a
+ * stale instance is never kept even when the count shrinks. */
+static void stale_spec_replaces_whole_set_held(void **state)
+{
+	struct plan_instance cur[] = {
+		{ "s", PLAN_READY, 10, true },
+		{ "s", PLAN_READY, 20, true },
+		{ "s", PLAN_READY, 30, false },
+	};
+	struct plan p;
+
+	(void)state;
+	assert_int_equal(planner_plan(cur, 3, 2, "s", &p), 0);
+	assert_string_equal(render(&p), "S0 W R D1 D0 X1 X0");
+	assert_int_equal(p.new_instances, 1);
+	assert_true(p.held);
+}
+
 static void nothing_to_do(void **state)
 {
 	struct plan_instance cur[] = {
-		{ "s", PLAN_READY, 10 },
-		{ "s", PLAN_STOPPED, 5 },
-		{ "m", PLAN_FAILED, 6 },
+		{ "s", PLAN_READY, 10, false },
+		{ "s", PLAN_STOPPED, 5, false },
+		{ "m", PLAN_FAILED, 6, false },
 	};
 	struct plan p;
 
@@ -118,9 +136,9 @@ static void nothing_to_do(void **state)
 static void delete_drains_everything(void **state)
 {
 	struct plan_instance cur[] = {
-		{ "s", PLAN_READY, 10 },
-		{ "m", PLAN_STARTING, 20 },
-		{ "s", PLAN_STOPPED, 5 },
+		{ "s", PLAN_READY, 10, false },
+		{ "m", PLAN_STARTING, 20, false },
+		{ "s", PLAN_STOPPED, 5, false },
 	};
 	struct plan p;
 
@@ -134,9 +152,9 @@ static void resume_after_interrupted_shape_change(void **state)
 	/* A crash after two of three new instances started: planning again
 	 * keeps them, starts the third, and still holds routing. */
 	struct plan_instance cur[] = {
-		{ "s", PLAN_READY, 10 },
-		{ "m", PLAN_READY, 40 },
-		{ "m", PLAN_STARTING, 41 },
+		{ "s", PLAN_READY, 10, false },
+		{ "m", PLAN_READY, 40, false },
+		{ "m", PLAN_STARTING, 41, false },
 	};
 	struct plan p;
 
@@ -151,8 +169,8 @@ static void resume_after_switch_finishes_drain(void **state)
 	/* A crash after the switch: the new set serves, the old one is
 	 * draining; planning again only drains and stops. */
 	struct plan_instance cur[] = {
-		{ "s", PLAN_DRAINING, 10 },
-		{ "m", PLAN_READY, 40 },
+		{ "s", PLAN_DRAINING, 10, false },
+		{ "m", PLAN_READY, 40, false },
 	};
 	struct plan p;
 
@@ -179,6 +197,7 @@ int main(void)
 		cmocka_unit_test(scale_in_removes_unready_then_newest),
 		cmocka_unit_test(shape_change_replaces_whole_set_held),
 		cmocka_unit_test(shape_change_with_new_count),
+		cmocka_unit_test(stale_spec_replaces_whole_set_held),
 		cmocka_unit_test(nothing_to_do),
 		cmocka_unit_test(delete_drains_everything),
 		cmocka_unit_test(resume_after_interrupted_shape_change),

@@ -1,0 +1,472 @@
+/*
+ * cli_simulate.c - `mdscale simulate`: replays a trace against scaling
+ * policies on a virtual clock (src/sim/) and compares them with the oracle.
+ *
+ * Everything is read and checked before anything runs: the trace, every
+ * policy (built-in name or file), the sweep and the model settings. The
+ * plot is written to a temporary file beside the target and renamed into
+ * place, so a failed run leaves no half-written file. Does not talk to the
+ * daemon.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+#include "cli/sim_plot.h"
+#include "sim/sim.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/xalloc.h"
+
+#define TRACE_FILE_MAX (512u << 20)
+#define POLICY_FILE_MAX (64u << 10)
+#define MAX_POLICIES 16
+#define MAX_SWEEP 16
+#define MAX_SETS 16
+#define ORACLE_GOAL 0.99
+
+enum {
+	O_TRACE, O_FORMAT, O_COMPRESS, O_SCALE, O_POLICY, O_PLOT, O_SWEEP,
+	O_SET,
+};
+
+static const struct cli_opt sim_opts[] = {
+	[O_TRACE] = {"trace", 1},
+	[O_FORMAT] = {"format", 1},
+	[O_COMPRESS] = {"compress", 1},
+	[O_SCALE] = {"scale", 1},
+	[O_POLICY] = {"policy", 1},
+	[O_PLOT] = {"plot", 1},
+	[O_SWEEP] = {"sweep", 1},
+	[O_SET] = {"set", 1},
+	{NULL, 0},
+};
+
+static const char *const builtins[] = {
+	"recipe", "oci-native", "hpa", "kpa", "mdscale",
+};
+
+struct job {
+	const char *trace, *format, *compress, *scale, *plot, *sweep;
+	const char *policies[MAX_POLICIES];
+	size_t npolicies;
+	const char *sets[MAX_SETS];
+	size_t nsets;
+};
+
+struct sweep {
+	char key[64];
+	char *values[MAX_SWEEP];
+	size_t n;
+	char *text; /* owns the values */
+};
+
+static int parse_double(const char *opt, const char *s, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	if (*s == '\0' || *end != '\0' || errno != 0 || !isfinite(*out))
+		return cli_fail("--%s: not a number: '%s'", opt, s);
+	return 0;
+}
+
+static int load_trace(const struct job *j, struct trace **out)
+{
+	struct trace_opts o = { TRACE_AUTO, 0, 0 };
+	char diag[256], *text = NULL;
+	size_t len;
+	int rc;
+
+	if ((j->format && trace_format_parse(j->format, &o.format) != 0))
+		return cli_fail("--format: auto, azure, times or rates, not "
+				"'%s'", j->format);
+	if ((j->compress && parse_double("compress", j->compress,
+					 &o.compress) != 0) ||
+	    (j->scale && parse_double("scale", j->scale, &o.scale) != 0))
+		return CLI_EXIT_FAIL;
+	if ((j->compress && !(o.compress > 0)) || (j->scale && !(o.scale > 0)))
+		return cli_fail("--compress and --scale must be above 0");
+	rc = file_read_all(j->trace, TRACE_FILE_MAX, &text, &len, diag,
+			   sizeof(diag));
+	if (rc != 0)
+		return cli_fail("--trace %s: %s", j->trace,
+				rc == MDS_E_NOTFOUND ? "no such file" : diag);
+	rc = trace_parse(text, len, &o, out, diag, sizeof(diag));
+	free(text);
+	if (rc != 0)
+		return cli_fail("--trace %s: %s", j->trace, diag);
+	return 0;
+}
+
+static int load_policy(const char *name, struct sim_policy *p)
+{
+	char diag[300], *text = NULL;
+	size_t len;
+	int rc;
+
+	if (sim_policy_builtin(name, p) == 0)
+		return 0;
+	rc = file_read_all(name, POLICY_FILE_MAX, &text, &len, diag,
+			   sizeof(diag));
+	if (rc == MDS_E_NOTFOUND)
+		return cli_fail("--policy %s: neither a built-in policy "
+				"(recipe, oci-native, hpa, kpa, mdscale) nor a "
+				"file", name);
+	if (rc != 0)
+		return cli_fail("--policy %s: %s", name, diag);
+	rc = sim_policy_parse(text, len, p, diag, sizeof(diag));
+	free(text);
+	if (rc != 0)
+		return cli_fail("--policy %s: %s", name, diag);
+	return 0;
+}
+
+/* Applies "key=value" to the model, else to the policy. */
+static int apply_setting(struct sim_model *m, struct sim_policy *p,
+			 const char *key, const char *value, const char *what)
+{
+	char diag[256];
+	int rc = sim_model_set(m, key, value, diag, sizeof(diag));
+
+	if (rc == MDS_E_NOTFOUND && p != NULL)
+		rc = sim_policy_set(p, key, value, diag, sizeof(diag));
+	if (rc == MDS_E_NOTFOUND)
+		return cli_fail("%s: unknown field '%s' (a model field%s)",
+				what, key, p ? " or a policy field" : "");
+	if (rc != 0)
+		return cli_fail("%s: %s", what, diag);
+	return 0;
+}
+
+static int parse_sweep(const char *text, struct sweep *s)
+{
+	const char *eq = strchr(text, '=');
+	char *v, *comma;
+
+	if (eq == NULL || eq == text || (size_t)(eq - text) >= sizeof(s->key))
+		return cli_fail("--sweep: expected key=a,b,c, not '%s'", text);
+	memcpy(s->key, text, (size_t)(eq - text));
+	s->key[eq - text] = '\0';
+	s->text = xstrdup(eq + 1);
+	for (v = s->text; *v != '\0'; v = comma + 1) {
+		comma = strchr(v, ',');
+		if (comma == NULL)
+			comma = v + strlen(v) - 1;
+		else
+			*comma = '\0';
+		if (*v == '\0')
+			return cli_fail("--sweep %s: an empty value", s->key);
+		if (s->n == MAX_SWEEP)
+			return cli_fail("--sweep: at most %d values", MAX_SWEEP);
+		s->values[s->n++] = v;
+	}
+	if (s->n == 0)
+		return cli_fail("--sweep %s: no values", s->key);
+	return 0;
+}
+
+/* The oracle: the highest utilization whose schedule meets the goal. */
+static int run_oracle(const struct trace *t, const struct sim_model *m,
+		      struct sim_result *res, uint16_t **counts, size_t *n,
+		      double *rho_out)
+{
+	static const double rhos[] = { 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3,
+				       0.2, 0.1 };
+	char diag[256];
+
+	for (size_t i = 0; i < sizeof(rhos) / sizeof(rhos[0]); i++) {
+		struct sim_policy p;
+		double cost;
+		int rc;
+
+		sim_policy_builtin("mdscale", &p);
+		snprintf(p.name, sizeof(p.name), "oracle");
+		p.kind = SIM_SCHEDULE;
+		p.max_instances = SIM_MAX_INSTANCES;
+		rc = sim_oracle(t, m, 1, rhos[i], counts, n, &cost);
+		if (rc == 0) {
+			p.schedule = *counts;
+			p.nschedule = *n;
+			p.initial = (*counts)[0];
+			rc = sim_run(t, m, &p, NULL, 0, res, diag, sizeof(diag));
+		}
+		if (rc != 0)
+			return cli_fail("oracle: %s", diag);
+		*rho_out = rhos[i];
+		if ((double)res->within_slo >=
+			    ORACLE_GOAL * (double)res->requests ||
+		    i + 1 == sizeof(rhos) / sizeof(rhos[0]))
+			return 0;
+		free(*counts);
+		sim_result_clear(res);
+	}
+	return 0;
+}
+
+static double cpu_now(void)
+{
+	return (double)clock() / CLOCKS_PER_SEC;
+}
+
+static double attain(const struct sim_result *r)
+{
+	return r->requests ? 100.0 * (double)r->within_slo /
+				     (double)r->requests
+			   : 100.0;
+}
+
+static void print_table(const struct trace *t, const struct sim_model *m,
+			const struct sim_result *res, size_t n,
+			const struct sim_result *oracle, double rho)
+{
+	printf("trace: %s, %zu requests over %.0f s (compressed %gx, rate "
+	       "scaled %gx); SLO %.2f ms; oracle at utilization %.1f\n",
+	       trace_format_name(t->format), t->n, (double)t->span_us / 1e6,
+	       t->compress, t->scale, oracle->slo_ms, rho);
+	printf("%-22s %8s %8s %8s %7s %7s %9s %9s %6s %7s %5s %7s %7s %6s\n",
+	       "POLICY", "SLO%", "P50ms", "P99ms", "REFUSED", "TIMEOUT",
+	       "INST-S", "COST", "xORACLE", "ACTIONS", "FLAPS", "OVER-S",
+	       "UNDER-S", "CPU-S");
+	for (size_t i = 0; i <= n; i++) {
+		const struct sim_result *r = i < n ? &res[i] : oracle;
+
+		printf("%-22s %8.3f %8.2f %8.2f %7llu %7llu %9.0f %9.4f %6.2f "
+		       "%7u %5u %7.0f %7.0f %6.3f\n",
+		       r->name, attain(r), r->p50_ms, r->p99_ms,
+		       (unsigned long long)r->refused,
+		       (unsigned long long)r->timed_out, r->instance_seconds,
+		       r->cost, oracle->cost > 0 ? r->cost / oracle->cost : 0,
+		       r->actions, r->reversals, r->over_s, r->under_s,
+		       r->cpu_seconds);
+	}
+	(void)m;
+}
+
+static json_t *result_json(const struct sim_result *r, double oracle_cost)
+{
+	return json_pack("{s:s, s:I, s:f, s:f, s:f, s:f, s:I, s:I, s:f, s:f, "
+			 "s:f, s:i, s:i, s:f, s:f, s:f}",
+			 "policy", r->name, "requests", (json_int_t)r->requests,
+			 "sloAttainment", attain(r) / 100.0, "sloMs", r->slo_ms,
+			 "p50Ms", r->p50_ms, "p99Ms", r->p99_ms,
+			 "refused", (json_int_t)r->refused,
+			 "timedOut", (json_int_t)r->timed_out,
+			 "instanceSeconds", r->instance_seconds,
+			 "cost", r->cost, "costRatioToOracle",
+			 oracle_cost > 0 ? r->cost / oracle_cost : 0.0,
+			 "scalingActions", (int)r->actions,
+			 "reversals", (int)r->reversals,
+			 "overProvisionedSeconds", r->over_s,
+			 "underProvisionedSeconds", r->under_s,
+			 "cpuSeconds", r->cpu_seconds);
+}
+
+static void print_json(const struct trace *t, const struct sim_result *res,
+		       size_t n, const struct sim_result *oracle, double rho)
+{
+	json_t *pol = json_array();
+	json_t *o;
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(pol, result_json(&res[i], oracle->cost));
+	o = json_pack("{s:{s:s, s:I, s:f, s:f, s:f}, s:o, s:o, s:f}",
+		      "trace", "format", trace_format_name(t->format),
+		      "requests", (json_int_t)t->n, "seconds",
+		      (double)t->span_us / 1e6, "compress", t->compress,
+		      "scale", t->scale, "policies", pol, "oracle",
+		      result_json(oracle, oracle->cost), "oracleUtilization",
+		      rho);
+	json_dumpf(o, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(o);
+}
+
+static int collect(struct cli_ctx *ctx, int argc, char **argv,
+		   struct job *j)
+{
+	struct cli_getopt g = { argc, argv, 1, 0, NULL };
+	int opt;
+
+	while ((opt = cli_getopt(ctx, &g, sim_opts)) != CLI_OPT_END) {
+		if (opt < 0)
+			return cli_opt_exit(opt);
+		if (opt == O_POLICY || opt == O_SET) {
+			if ((opt == O_POLICY && j->npolicies == MAX_POLICIES) ||
+			    (opt == O_SET && j->nsets == MAX_SETS))
+				return cli_usage_error(ctx, "too many --%s",
+						       sim_opts[opt].name);
+			if (opt == O_POLICY)
+				j->policies[j->npolicies++] = g.value;
+			else
+				j->sets[j->nsets++] = g.value;
+			continue;
+		}
+		const char **slot[] = {
+			[O_TRACE] = &j->trace, [O_FORMAT] = &j->format,
+			[O_COMPRESS] = &j->compress, [O_SCALE] = &j->scale,
+			[O_PLOT] = &j->plot, [O_SWEEP] = &j->sweep,
+		};
+		*slot[opt] = g.value;
+	}
+	if (j->trace == NULL)
+		return cli_usage_error(ctx, "missing --trace FILE");
+	if (j->npolicies == 0)
+		for (size_t i = 0; i < 5; i++)
+			j->policies[j->npolicies++] = builtins[i];
+	return 0;
+}
+
+/* The model with every --set applied. */
+static int model_of(const struct job *j, struct sim_model *m)
+{
+	sim_model_default(m);
+	for (size_t i = 0; i < j->nsets; i++) {
+		char key[64];
+		const char *eq = strchr(j->sets[i], '=');
+
+		if (eq == NULL || (size_t)(eq - j->sets[i]) >= sizeof(key))
+			return cli_fail("--set: expected key=value, not '%s'",
+					j->sets[i]);
+		memcpy(key, j->sets[i], (size_t)(eq - j->sets[i]));
+		key[eq - j->sets[i]] = '\0';
+		if (apply_setting(m, NULL, key, eq + 1, "--set") != 0)
+			return CLI_EXIT_FAIL;
+	}
+	char diag[256];
+
+	if (sim_model_validate(m, diag, sizeof(diag)) != 0)
+		return cli_fail("--set: %s", diag);
+	return 0;
+}
+
+/* The runs: every policy, for every sweep value. */
+static int prepare(const struct job *j, const struct sweep *sw,
+		   const struct sim_model *base, struct sim_policy *pol,
+		   struct sim_model *models, size_t *n)
+{
+	size_t nv = sw->n ? sw->n : 1;
+
+	*n = 0;
+	for (size_t v = 0; v < nv; v++)
+		for (size_t i = 0; i < j->npolicies; i++) {
+			struct sim_policy *p = &pol[*n];
+			struct sim_model *m = &models[*n];
+			char diag[256];
+
+			if (load_policy(j->policies[i], p) != 0)
+				return CLI_EXIT_FAIL;
+			*m = *base;
+			if (sw->n) {
+				size_t len = strlen(p->name);
+
+				if (apply_setting(m, p, sw->key, sw->values[v],
+						  "--sweep") != 0)
+					return CLI_EXIT_FAIL;
+				snprintf(p->name + len, sizeof(p->name) - len,
+					 " %s=%s", sw->key, sw->values[v]);
+			}
+			if (sim_policy_validate(p, diag, sizeof(diag)) != 0 ||
+			    sim_model_validate(m, diag, sizeof(diag)) != 0)
+				return cli_fail("--policy %s: %s",
+						j->policies[i], diag);
+			(*n)++;
+		}
+	return 0;
+}
+
+static int run_all(const struct job *j, const struct trace *t,
+		   struct sim_policy *pol, struct sim_model *models, size_t n,
+		   const uint16_t *oc, size_t noc, struct sim_result *res)
+{
+	int tty = isatty(STDERR_FILENO);
+
+	for (size_t i = 0; i < n; i++) {
+		char diag[256];
+		double c0 = cpu_now();
+		int rc;
+
+		if (tty)
+			fprintf(stderr, "\rsimulating %zu/%zu: %-30s", i + 1, n,
+				pol[i].name);
+		rc = sim_run(t, &models[i], &pol[i], oc, noc, &res[i], diag,
+			     sizeof(diag));
+		if (rc != 0) {
+			if (tty)
+				fputc('\n', stderr);
+			return cli_fail("%s: %s", pol[i].name, diag);
+		}
+		res[i].cpu_seconds = cpu_now() - c0;
+	}
+	if (tty)
+		fprintf(stderr, "\r%60s\r", "");
+	(void)j;
+	return 0;
+}
+
+int cli_simulate(struct cli_ctx *ctx, int argc, char **argv)
+{
+	struct job j = { 0 };
+	struct sweep sw = { .n = 0 };
+	struct trace *t = NULL;
+	struct sim_model base;
+	struct sim_policy *pol = NULL;
+	struct sim_model *models = NULL;
+	struct sim_result *res = NULL, oracle = { 0 };
+	uint16_t *oc = NULL;
+	size_t n = 0, noc = 0;
+	double rho = 0;
+	int ret = collect(ctx, argc, argv, &j);
+
+	if (ret != 0)
+		return ret;
+	ret = CLI_EXIT_FAIL;
+	if (j.sweep && parse_sweep(j.sweep, &sw) != 0)
+		goto out;
+	if (model_of(&j, &base) != 0)
+		goto out;
+	pol = xcalloc(MAX_POLICIES * MAX_SWEEP, sizeof(*pol));
+	models = xcalloc(MAX_POLICIES * MAX_SWEEP, sizeof(*models));
+	if (prepare(&j, &sw, &base, pol, models, &n) != 0)
+		goto out;
+	if (load_trace(&j, &t) != 0)
+		goto out;
+	if (run_oracle(t, &base, &oracle, &oc, &noc, &rho) != 0)
+		goto out;
+	res = xcalloc(n, sizeof(*res));
+	if (run_all(&j, t, pol, models, n, oc, noc, res) != 0)
+		goto out;
+	if (j.plot) {
+		char diag[256];
+
+		if (sim_plot_write(j.plot, res, n, &oracle, diag,
+				   sizeof(diag)) != 0) {
+			cli_fail("--plot %s: %s", j.plot, diag);
+			goto out;
+		}
+	}
+	if (cli_structured(ctx))
+		print_json(t, res, n, &oracle, rho);
+	else
+		print_table(t, &base, res, n, &oracle, rho);
+	ret = CLI_EXIT_OK;
+out:
+	for (size_t i = 0; res && i < n; i++)
+		sim_result_clear(&res[i]);
+	sim_result_clear(&oracle);
+	free(res);
+	free(oc);
+	free(pol);
+	free(models);
+	free(sw.text);
+	trace_free(t);
+	return ret;
+}

@@ -1,0 +1,377 @@
+/* test_sim.c - the simulator: the queue model, the decision rules, the
+ * live alarm path on the virtual clock, the oracle, policy files. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/sim.h"
+#include "sim/sim_alarms.h"
+#include "util/err.h"
+
+static struct trace *trace_of(const char *text)
+{
+	struct trace_opts o = { TRACE_TIMES, 0, 0 };
+	struct trace *t = NULL;
+	char diag[200] = "";
+
+	assert_int_equal(trace_parse(text, strlen(text), &o, &t, diag,
+				     sizeof(diag)),
+			 0);
+	return t;
+}
+
+/* A fixed policy: never scales (a rule with min = max). */
+static void fixed(struct sim_policy *p, uint32_t n)
+{
+	assert_int_equal(sim_policy_builtin("mdscale", p), 0);
+	p->min_instances = p->max_instances = p->initial = n;
+}
+
+static void test_queue_one_instance(void **state)
+{
+	/* Service 10 ms: three requests at once wait 0, 10 and 20 ms. */
+	struct trace *t = trace_of("0\n0\n0\n1\n");
+	struct sim_model m;
+	struct sim_policy p;
+	struct sim_result r;
+	char diag[200];
+
+	(void)state;
+	sim_model_default(&m);
+	m.service_ms = 10;
+	m.slo_ms = 25;
+	fixed(&p, 1);
+	assert_int_equal(sim_run(t, &m, &p, NULL, 0, &r, diag, sizeof(diag)),
+			 0);
+	assert_int_equal(r.requests, 4);
+	assert_int_equal(r.within_slo, 3); /* the third: 30 ms */
+	assert_true(fabs(r.p99_ms - 30) < 0.5);
+	assert_true(fabs(r.p50_ms - 10) < 0.2 || fabs(r.p50_ms - 20) < 0.3);
+	assert_int_equal(r.refused, 0);
+	assert_int_equal(r.actions, 0);
+	assert_true(fabs(r.instance_seconds - 2.0) < 1e-6);
+	assert_int_equal(r.seconds[0].arrivals, 3);
+	assert_int_equal(r.seconds[1].arrivals, 1);
+	sim_result_clear(&r);
+
+	/* Two instances share the burst: least outstanding first. */
+	fixed(&p, 2);
+	assert_int_equal(sim_run(t, &m, &p, NULL, 0, &r, diag, sizeof(diag)),
+			 0);
+	assert_int_equal(r.within_slo, 4);
+	assert_true(fabs(r.instance_seconds - 4.0) < 1e-6);
+	sim_result_clear(&r);
+
+	/* The gateway's limit: past max_clients outstanding, refused. */
+	fixed(&p, 1);
+	m.max_clients = 2;
+	assert_int_equal(sim_run(t, &m, &p, NULL, 0, &r, diag, sizeof(diag)),
+			 0);
+	assert_int_equal(r.refused, 1);
+	sim_result_clear(&r);
+	trace_free(t);
+}
+
+/* A steady 200 requests/s for 60 s at 4 ms each: 80% of one instance. */
+static struct trace *steady(double rate, int seconds)
+{
+	size_t cap = 64 + (size_t)(rate * seconds) * 16;
+	char *text = malloc(cap);
+	size_t len = 0;
+	struct trace *t;
+
+	for (int i = 0; i < (int)(rate * seconds); i++)
+		len += (size_t)snprintf(text + len, cap - len, "%.6f\n",
+					(double)i / rate);
+	t = trace_of(text);
+	free(text);
+	return t;
+}
+
+static void test_utilization_and_overload(void **state)
+{
+	struct trace *t = steady(200, 60);
+	struct sim_model m;
+	struct sim_policy p;
+	struct sim_result r;
+	char diag[200];
+
+	(void)state;
+	sim_model_default(&m);
+	m.service_ms = 4;
+	/* mdscale sizes for its target utilization: 0.8 instance-seconds of
+	 * work a second wants 2 instances (0.8 / 0.6) and holds them. */
+	assert_int_equal(sim_policy_builtin("mdscale", &p), 0);
+	assert_int_equal(sim_run(t, &m, &p, NULL, 0, &r, diag, sizeof(diag)),
+			 0);
+	assert_int_equal(r.seconds[30].instances, 2);
+	assert_int_equal(r.reversals, 0);
+	assert_true(r.within_slo > r.requests * 99 / 100);
+	sim_result_clear(&r);
+
+	/* Five times one instance's capacity: every policy must grow. */
+	trace_free(t);
+	t = steady(1250, 120);
+	for (size_t i = 0; i < 5; i++) {
+		static const char *const names[] = { "recipe", "oci-native",
+						     "hpa", "kpa", "mdscale" };
+
+		assert_int_equal(sim_policy_builtin(names[i], &p), 0);
+		assert_int_equal(sim_run(t, &m, &p, NULL, 0, &r, diag,
+					 sizeof(diag)),
+				 0);
+		if (r.seconds[119].instances < 2 &&
+		    strcmp(names[i], "oci-native") != 0)
+			print_error("%s: %u instances\n", names[i],
+				    r.seconds[119].instances);
+		/* oci-native waits 3 minutes: it has not moved yet. */
+		if (strcmp(names[i], "oci-native") == 0)
+			assert_int_equal(r.seconds[119].instances, 1);
+		else
+			assert_true(r.seconds[119].instances >= 2);
+		sim_result_clear(&r);
+	}
+	trace_free(t);
+}
+
+static void feed(struct rule_state *s, int n, double cpu, double conc)
+{
+	for (int i = 0; i < n; i++)
+		rule_observe(s, &(struct rule_obs){ cpu, conc, conc });
+}
+
+static void test_rule_hpa(void **state)
+{
+	struct rule_params p;
+	struct rule_state s;
+
+	(void)state;
+	rule_params_default(RULE_HPA, &p);
+	rule_state_init(&s);
+	/* Inside the tolerance: 85 / 80 = 1.06. */
+	feed(&s, 15, 85, 0);
+	assert_int_equal(rule_decide(&p, &s, 15000, 4, 4, 1, 100), 4);
+	/* 160% of target: ceil(4 x 2) = 8. */
+	feed(&s, 15, 160, 0);
+	assert_int_equal(rule_decide(&p, &s, 30000, 4, 4, 1, 100), 8);
+	/* 1000%: limited to max(+4, +100%) = 8 from 4. */
+	feed(&s, 15, 800, 0);
+	assert_int_equal(rule_decide(&p, &s, 45000, 4, 4, 1, 100), 8);
+	/* Low: the 300 s stabilization keeps the highest recent desire. */
+	feed(&s, 15, 10, 0);
+	assert_int_equal(rule_decide(&p, &s, 60000, 8, 8, 1, 100), 8);
+	rule_state_init(&s);
+	feed(&s, 15, 40, 0);
+	assert_int_equal(rule_decide(&p, &s, 15000, 8, 8, 1, 100), 4);
+}
+
+static void test_rule_kpa(void **state)
+{
+	struct rule_params p;
+	struct rule_state s;
+
+	(void)state;
+	rule_params_default(RULE_KPA, &p);
+	rule_state_init(&s);
+	/* Stable: 1.3 in flight at 0.7 a pod: 2 pods. */
+	feed(&s, 60, 0, 1.3);
+	assert_int_equal(rule_decide(&p, &s, 60000, 2, 2, 1, 100), 2);
+	/* A burst: 6 s at 6.9 in flight wants 10, >= 200% of 2: panic. */
+	feed(&s, 6, 0, 6.9);
+	assert_int_equal(rule_decide(&p, &s, 66000, 2, 2, 1, 100), 10);
+	/* In panic it does not scale down, though the burst is over. */
+	feed(&s, 10, 0, 0.6);
+	assert_int_equal(rule_decide(&p, &s, 76000, 10, 10, 1, 100), 10);
+	/* 60 s without a new panic: back to the stable window. */
+	feed(&s, 60, 0, 0.6);
+	assert_int_equal(rule_decide(&p, &s, 130000, 10, 10, 1, 100), 1);
+}
+
+static void test_rule_mdscale(void **state)
+{
+	struct rule_params p;
+	struct rule_state s;
+
+	(void)state;
+	rule_params_default(RULE_MDSCALE, &p);
+	rule_state_init(&s);
+	/* Up at once: 3 s of work a second at 0.6 is 5 instances, plus half
+	 * the backlog (3 in flight over 2 ready): 6. */
+	feed(&s, 2, 0, 3);
+	assert_int_equal(rule_decide(&p, &s, 2000, 2, 2, 1, 100), 6);
+	/* Down: held while the window remembers the desire of 6. */
+	feed(&s, 10, 0, 0.5);
+	assert_int_equal(rule_decide(&p, &s, 12000, 6, 6, 1, 100), 6);
+	/* After the window, down by at most half at a time. */
+	rule_state_init(&s);
+	feed(&s, 200, 0, 0.5);
+	assert_int_equal(rule_decide(&p, &s, 200000, 8, 8, 1, 100), 4);
+}
+
+static void test_alarm_path(void **state)
+{
+	struct sim_alarms *a;
+	struct policy p;
+	const struct sim_decision *log;
+	uint32_t want = 1;
+	size_t n;
+	char diag[200];
+
+	(void)state;
+	policy_recipe(&p);
+	assert_int_equal(sim_alarms_new(&p, &a, diag, sizeof(diag)), 0);
+	/* CPU at 95% every second: the 5-minute mean passes 80 at once, the
+	 * trigger delay is a minute. A query window ends before its
+	 * evaluation time, so the condition holds from the second tick (2 s)
+	 * and the alarm fires at 62 s, then repeats every 5 minutes. */
+	for (int64_t s = 1; s <= 400; s++) {
+		assert_int_equal(sim_alarms_sample(a, 0, s * 1000, 95, 10), 0);
+		assert_int_equal(sim_alarms_tick(a, s * 1000, want, "ACTIVE",
+						 &want),
+				 0);
+	}
+	log = sim_alarms_log(a, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(log[0].t_ms, 62000);
+	assert_string_equal(log[0].type, "OK_TO_FIRING");
+	assert_int_equal(log[0].from, 1);
+	assert_int_equal(log[0].to, 2);
+	assert_int_equal(log[1].t_ms, 362000);
+	assert_string_equal(log[1].type, "REPEAT");
+	assert_int_equal(want, 3);
+	/* Low CPU now: once the scale-down alarm made after the move sees a
+	 * whole minute's max below 20, it fires after its minute's delay and
+	 * takes one instance away. */
+	for (int64_t s = 401; s <= 700; s++) {
+		assert_int_equal(sim_alarms_sample(a, 0, s * 1000, 5, 10), 0);
+		assert_int_equal(sim_alarms_tick(a, s * 1000, want, "ACTIVE",
+						 &want),
+				 0);
+	}
+	log = sim_alarms_log(a, &n);
+	assert_int_equal(n, 3);
+	assert_string_equal(log[2].title, POLICY_TITLE_LOW_CPU);
+	assert_int_equal(log[2].to, 2);
+	sim_alarms_free(a);
+}
+
+static void test_oracle(void **state)
+{
+	/* 1 s of 300 requests of 4 ms (1.2 instance-seconds), then nothing
+	 * for 3 s, then 100 requests. */
+	char text[8192];
+	size_t len = 0;
+	struct trace *t;
+	struct sim_model m;
+	uint16_t *c;
+	size_t n;
+	double cost;
+
+	(void)state;
+	for (int i = 0; i < 300; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+					"%.4f\n", i / 300.0);
+	for (int i = 0; i < 100; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+					"%.4f\n", 4 + i / 100.0);
+	t = trace_of(text);
+	sim_model_default(&m);
+	m.service_ms = 4;
+	m.startup_ms = 1000;
+	m.price_hour = 3600;
+	assert_int_equal(sim_oracle(t, &m, 1, 0.8, &c, &n, &cost), 0);
+	assert_int_equal(n, 5);
+	/* ceil(1.2 / 0.8) = 2 in second 0; 1 (the floor) after; second 3
+	 * is billed for second 4's need, started a second ahead. */
+	assert_int_equal(c[0], 2);
+	assert_int_equal(c[1], 1);
+	assert_int_equal(c[2], 1);
+	assert_int_equal(c[3], 1);
+	assert_int_equal(c[4], 1);
+	assert_true(fabs(cost - 6.0) < 1e-9);
+	free(c);
+	assert_int_equal(sim_oracle(t, &m, 1, 0.3, &c, &n, &cost), 0);
+	/* 1.2 / 0.3 = 4 in second 0; second 4: 0.4 / 0.3 -> 2, billed from
+	 * second 3. */
+	assert_int_equal(c[0], 4);
+	assert_int_equal(c[3], 2);
+	assert_int_equal(c[4], 2);
+	free(c);
+	assert_int_equal(sim_oracle(t, &m, 1, 0, &c, &n, &cost), MDS_E_INVAL);
+	trace_free(t);
+}
+
+static void expect_file_error(const char *text, const char *want)
+{
+	struct sim_policy p;
+	char diag[300] = "";
+
+	assert_int_not_equal(sim_policy_parse(text, strlen(text), &p, diag,
+					      sizeof(diag)),
+			     0);
+	assert_string_equal(diag, want);
+}
+
+static void test_policy_file(void **state)
+{
+	static const char text[] = "# a faster recipe\n"
+				   "base = recipe\n"
+				   "name = quick\n"
+				   "highWindow = 1m\n"
+				   "highPending = PT10S\n"
+				   "max = 20\n";
+	struct sim_policy p;
+	char diag[300];
+
+	(void)state;
+	assert_int_equal(sim_policy_parse(text, strlen(text), &p, diag,
+					  sizeof(diag)),
+			 0);
+	assert_string_equal(p.name, "quick");
+	assert_int_equal(p.kind, SIM_ALARMS);
+	assert_string_equal(p.alarms.high_window, "1m");
+	assert_string_equal(p.alarms.high_pending, "PT10S");
+	assert_int_equal(p.alarms.max_instances, 20);
+	assert_true(p.alarms.cpu_high == 80);
+
+	expect_file_error("kind = hpa\nwindow = 3\n",
+			  "line 2: unknown policy field 'window'");
+	expect_file_error("kind = hpa\ntarget = -1\n",
+			  "line 2: target: a number from 0.01 to 1000, not "
+			  "'-1'");
+	expect_file_error("min = 4\nmax = 2\ninitial = 2\n",
+			  "custom: min must be at least 1 and max from min to "
+			  "256");
+	expect_file_error("min = 0\n", "line 1: min: a whole number from 1 "
+			  "to 256, not '0'");
+	expect_file_error("kind = hpa\nbase = recipe\n",
+			  "line 2: base must be the first field");
+	expect_file_error("target 3\n", "line 1: expected key = value");
+	expect_file_error("base = linear\n", "line 1: unknown base policy "
+			  "'linear' (recipe, oci-native, hpa, kpa, mdscale)");
+	expect_file_error("kind = schedule\n", "line 1: kind: alarms, hpa, "
+			  "kpa or mdscale, not 'schedule'");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_queue_one_instance),
+		cmocka_unit_test(test_utilization_and_overload),
+		cmocka_unit_test(test_rule_hpa),
+		cmocka_unit_test(test_rule_kpa),
+		cmocka_unit_test(test_rule_mdscale),
+		cmocka_unit_test(test_alarm_path),
+		cmocka_unit_test(test_oracle),
+		cmocka_unit_test(test_policy_file),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
