@@ -689,8 +689,10 @@
     }).length;
     setFig('fig-name', dep.displayName);
     $('crumb-dep').textContent = dep.displayName;
-    setFig('fig-state', dep.lifecycleState);
-    $('fig-state').className = 'v ' + dep.lifecycleState;
+    /* ACTIVE at zero instances is idle (scaled to zero), not broken. */
+    var idle = dep.lifecycleState === 'ACTIVE' && dep.instanceCount === 0;
+    setFig('fig-state', idle ? 'IDLE (scaled to zero)' : dep.lifecycleState);
+    $('fig-state').className = 'v ' + (idle ? 'IDLE' : dep.lifecycleState);
     setFig('fig-ready', String(ready));
     setFig('fig-count', String(dep.instanceCount));
     setFig('fig-shape', dep.instanceShapeName);

@@ -56,7 +56,10 @@ static const struct field policy_fields[] = {
 	{ .name = "profile", .type = FIELD_STRING,
 	  FIELD_AT(struct policy, profile), .check = check_profile,
 	  .doc = "default or recipe: the values the others override" },
-	P_UINT("minInstances", min_instances, "never fewer instances"),
+	{ .name = "minInstances", .type = FIELD_INTEGER,
+	  FIELD_AT(struct policy, min_instances), .min = 0, .max = 256,
+	  .doc = "never fewer instances (0: to zero after idleSeconds, "
+		 "where the backend can)" },
 	P_UINT("maxInstances", max_instances, "never more instances"),
 	P_UINT("step", step, "instances per scale-out or scale-in"),
 	P_BOOL("proportional", proportional,
@@ -77,6 +80,9 @@ static const struct field policy_fields[] = {
 		   "after a shape-up, before the next"),
 	P_COOLDOWN("cooldownDownSeconds", cooldown_down_ms,
 		   "after a shape-down, before the next"),
+	P_COOLDOWN("idleSeconds", idle_ms,
+		   "minInstances 0: no request for this long scales to zero "
+		   "(0: never)"),
 	P_TOKEN("highWindow", high_window, "the high alarms' MQL window"),
 	P_TOKEN("lowWindow", low_window, "the low alarms' MQL window"),
 	P_TOKEN("highStatistic", high_statistic,

@@ -400,7 +400,7 @@ static const struct field create_fields[] = {
 	  FIELD_AT(struct create_body, shape), .min = 1,
 	  .doc = "a shape of the ladder; default from the config" },
 	{ .name = "instanceCount", .type = FIELD_INTEGER,
-	  FIELD_AT(struct create_body, count), .min = 1, .max = 256,
+	  FIELD_AT(struct create_body, count), .min = 0, .max = 256,
 	  .doc = "default 1; at most the configured maximum" },
 	{ .name = "healthPath", .type = FIELD_STRING,
 	  FIELD_AT(struct create_body, health_path), .min = 1,
@@ -430,7 +430,7 @@ static const struct field create_fields[] = {
 
 static const struct field change_fields[] = {
 	{ .name = "instanceCount", .type = FIELD_INTEGER,
-	  FIELD_AT(struct change_body, count), .min = 1, .max = 256,
+	  FIELD_AT(struct change_body, count), .min = 0, .max = 256,
 	  .doc = "at most the configured maximum" },
 	{ .name = "instanceShapeName", .type = FIELD_STRING,
 	  FIELD_AT(struct change_body, shape), .min = 1,

@@ -31,6 +31,18 @@
 #include "cli/cli.h"
 #include "util/xalloc.h"
 
+/* A deployment's STATE cell: IDLE for one ACTIVE at zero instances (scaled
+ * to zero: requests wake it), not a broken one. */
+static const char *top_state(const json_t *d)
+{
+	const char *st = cli_json_str(d, "lifecycleState");
+
+	if (strcmp(st, "ACTIVE") == 0 &&
+	    json_integer_value(json_object_get(d, "instanceCount")) == 0)
+		return "IDLE";
+	return st;
+}
+
 #define TOP_MAX_DEPS 32   /* deployments followed; the rest are counted */
 #define TOP_NBUCKETS 16   /* as the daemon's latency histogram */
 #define SPARK_N 60        /* refreshes kept for the sparklines */
@@ -454,7 +466,7 @@ static void draw(struct top *t, const json_t *doc, FILE *out, int rows)
 			"%.1f");
 		cell(out, cli_json_str(d, "displayName"), NAME_W);
 		fputc(' ', out);
-		cell(out, cli_json_str(d, "lifecycleState"), 8);
+		cell(out, top_state(d), 8);
 		fprintf(out, " %-11s ", rc);
 		cell(out, cli_json_str(d, "instanceShapeName"), 8);
 		fprintf(out, " %5s %5s %7s %6s %6s", cpu, mem, rps, p50, p99);

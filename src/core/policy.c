@@ -18,6 +18,7 @@ void policy_default(struct policy *p)
 	memset(p, 0, sizeof(*p));
 	SET(p->profile, "default");
 	p->min_instances = 1;
+	p->idle_ms = 300000;
 	p->max_instances = 4;
 	p->step = 1;
 	p->proportional = true;
@@ -46,6 +47,7 @@ void policy_recipe(struct policy *p)
 	memset(p, 0, sizeof(*p));
 	SET(p->profile, "recipe");
 	p->min_instances = 1;
+	p->idle_ms = 300000;
 	p->max_instances = 5;
 	p->step = 1;
 	p->proportional = false;
@@ -67,10 +69,10 @@ void policy_recipe(struct policy *p)
 
 int policy_validate(const struct policy *p, char *diag, size_t diagsz)
 {
-	if (p->min_instances < 1 || p->max_instances < p->min_instances ||
+	if (p->max_instances < 1 || p->max_instances < p->min_instances ||
 	    p->max_instances > 256) {
-		mds_diag(diag, diagsz, "minInstances must be at least 1 and at "
-			 "most maxInstances (at most 256)");
+		mds_diag(diag, diagsz, "minInstances must be at least 0 and at "
+			 "most maxInstances (from 1 to 256)");
 		return MDS_E_INVAL;
 	}
 	if (p->step < 1 || p->step > 256) {
@@ -169,10 +171,12 @@ static int scale_in(const struct policy *p, const struct policy_history *h,
 		    const struct policy_input *in, struct policy_decision *out)
 {
 	uint32_t n = in->instance_count, want;
+	/* Zero is for an idle deployment (autoscale_idle.c), not low CPU. */
+	uint32_t floor = p->min_instances > 0 ? p->min_instances : 1;
 
-	if (n <= p->min_instances) {
+	if (n <= floor) {
 		nothing(out, "at the minimum of %u instances: the scale-down "
-			"alarm goes", p->min_instances);
+			"alarm goes", floor);
 		out->delete_alarm = true;
 		return 0;
 	}
@@ -180,8 +184,7 @@ static int scale_in(const struct policy *p, const struct policy_history *h,
 	    cooling(h->last_out_ms, p->cooldown_in_ms, in->now_ms))
 		return nothing(out, "scale-in cooldown (%.0f s since the last "
 			       "change of size)", p->cooldown_in_ms / 1000.0);
-	want = n > p->min_instances + p->step ? n - p->step
-					      : p->min_instances;
+	want = n > floor + p->step ? n - p->step : floor;
 	if (p->hysteresis && !isnan(in->value) &&
 	    in->value * n / want >= p->cpu_high)
 		return nothing(out, "hysteresis: CPU %.1f%% on %u instances "
@@ -190,7 +193,7 @@ static int scale_in(const struct policy *p, const struct policy_history *h,
 			       in->value * n / want, want, p->cpu_high);
 	out->move = POLICY_SCALE_IN;
 	out->new_count = want;
-	out->delete_alarm = want == p->min_instances;
+	out->delete_alarm = want == floor;
 	snprintf(out->reason, sizeof(out->reason),
 		 "CPU low: %u -> %u instances%s", n, want,
 		 out->delete_alarm ? " (the floor: the scale-down alarm goes)"

@@ -27,7 +27,7 @@
 /* One deployment's policy; every number of the recipe is here. */
 struct policy {
 	char profile[16];        /* "default" or "recipe": where it started */
-	uint32_t min_instances;  /* never below (>= 1) */
+	uint32_t min_instances;  /* never below; 0: scale to zero when idle */
 	uint32_t max_instances;  /* never above */
 	uint32_t step;           /* instances per scale-out or scale-in */
 	bool proportional;       /* scale out to ceil(n * cpu / cpu_target) */
@@ -37,6 +37,8 @@ struct policy {
 	bool hysteresis;         /* refuse moves that would cross cpu_high */
 	int64_t cooldown_out_ms, cooldown_in_ms;   /* per direction */
 	int64_t cooldown_up_ms, cooldown_down_ms;
+	int64_t idle_ms;         /* min_instances 0: no request this long
+				    takes it to zero; 0 never */
 	/* The alarms' windows and timings, as MQL interval and ISO-8601. */
 	char high_window[8], low_window[8];
 	char high_statistic[12], low_statistic[12];

@@ -32,6 +32,11 @@ void config_defaults(struct config *cfg)
 	cfg->log_max_files = 5;
 	cfg->log_retention_days = 7;
 	cfg->access_log = 0;
+	cfg->hold_requests = 1000;
+	cfg->hold_requests_total = 10000;
+	cfg->hold_mb = 64;
+	cfg->hold_mb_total = 256;
+	cfg->hold_timeout_s = 60;
 	snprintf(cfg->run_as_user, sizeof(cfg->run_as_user), "mdscale");
 	cfg->oci.metrics_s = 60;
 	cfg->oci.flex.steps = 4;
@@ -341,6 +346,17 @@ static const struct field config_fields[] = {
 		    "monitoring: the sampling period"),
 	CONFIG_UINT("evalIntervalMillis", eval_ms, 100, 60000,
 		    "monitoring: the alarm evaluation period"),
+	CONFIG_UINT("holdRequests", hold_requests, 0, 1000000,
+		    "gateway: requests held per deployment with no ready "
+		    "instance (0: answer 503 at once)"),
+	CONFIG_UINT("holdRequestsTotal", hold_requests_total, 0, 1000000,
+		    "gateway: requests held in all"),
+	CONFIG_UINT("holdMB", hold_mb, 0, 65536,
+		    "gateway: MiB (heads + bodies) held per deployment"),
+	CONFIG_UINT("holdMBTotal", hold_mb_total, 0, 65536,
+		    "gateway: MiB held in all"),
+	CONFIG_UINT("holdTimeoutSeconds", hold_timeout_s, 0, 3600,
+		    "gateway: longest a request is held (0: no holding)"),
 	CONFIG_UINT("logMaxFileMB", log_max_file_mb, 1, 1024,
 		    "logging: rotate mdscale.log past this size"),
 	CONFIG_UINT("logMaxFiles", log_max_files, 1, 100,

@@ -77,6 +77,12 @@ struct config {
 	uint32_t log_max_files;      /* logging: rotated files kept */
 	uint32_t log_retention_days; /* logging: 0 keeps files of any age */
 	int access_log;              /* logging: one line per gateway request */
+	uint32_t hold_requests;       /* gateway: requests held per deployment
+					 with no ready instance (0: none) */
+	uint32_t hold_requests_total; /* gateway: held in all */
+	uint32_t hold_mb;             /* gateway: MiB held per deployment */
+	uint32_t hold_mb_total;       /* gateway: MiB held in all */
+	uint32_t hold_timeout_s;      /* gateway: longest hold */
 	struct config_tls tls;         /* the API's TLS */
 	struct config_tls gateway_tls; /* the gateway's TLS */
 	int insecure_listen; /* plain HTTP on a non-loopback address is meant */

@@ -28,6 +28,7 @@
 #include "api/api_tokens.h"
 #include "notify/alertmanager.h"
 #include "notify/autoscale.h"
+#include "notify/autoscale_idle.h"
 #include "deploy/cgroup.h"
 #include "daemon/config.h"
 #include "notify/whsig.h"
@@ -83,6 +84,7 @@ struct daemon {
 	struct notifications *notifications;
 	struct oci_receiver *oci_receiver;
 	struct autoscale *autoscale;
+	struct autoscale_idle *autoscale_idle;
 	struct alertmanager *alertmanager;
 	struct http_server *api_srv;
 	struct looplag *looplag;
@@ -292,6 +294,8 @@ static void on_signal(uv_signal_t *s, int signum)
 	oci_receiver_close(dm->oci_receiver);
 	dm->oci_receiver = NULL;
 	/* The autoscale function goes first: it calls into monitoring. */
+	autoscale_idle_close(dm->autoscale_idle);
+	dm->autoscale_idle = NULL;
 	dm->api.autoscale = NULL;
 	autoscale_close(dm->autoscale);
 	dm->autoscale = NULL;
@@ -350,6 +354,40 @@ static void reload_tls(struct daemon *dm)
 }
 
 /* SIGHUP: reads the configuration file again (see reload.h). */
+/* A request waits at the gateway for a deployment at zero: start one
+ * instance now. */
+static void on_cold_start(void *arg, const char *deployment_id)
+{
+	struct daemon *dm = arg;
+	struct fault f = { 0 };
+
+	if (dm->deploy == NULL || dm->stopping)
+		return;
+	if (deploy_wake(dm->deploy, deployment_id, &f) != 0)
+		log_warn("serve", "cannot start %s for held requests: %s",
+			 deployment_id, f.message);
+	else
+		log_info("serve", "request held for %s: starting an "
+			 "instance", deployment_id);
+}
+
+/* The gateway's hold limits from the configuration, and its cold-start
+ * callback. */
+static void gateway_hold_from_config(struct daemon *dm)
+{
+	const struct config *c = &dm->config;
+	struct gateway_hold h = {
+		.max_requests = c->hold_requests,
+		.max_requests_total = c->hold_requests_total,
+		.max_bytes = (uint64_t)c->hold_mb << 20,
+		.max_bytes_total = (uint64_t)c->hold_mb_total << 20,
+		.timeout_ms = (uint64_t)c->hold_timeout_s * 1000,
+	};
+
+	gateway_set_hold(dm->gateway, &h);
+	gateway_set_cold_start(dm->gateway, on_cold_start, dm);
+}
+
 static void on_sighup(uv_signal_t *s, int signum)
 {
 	struct daemon *dm = s->data;
@@ -376,6 +414,7 @@ static void on_sighup(uv_signal_t *s, int signum)
 		if (kept[0] != '\0')
 			log_warn("serve", "SIGHUP: %s change only at the next "
 				 "start; the running values stay", kept);
+		gateway_hold_from_config(dm);
 		reload_tls(dm);
 		if (dm->config.access_log != was_logging)
 			gateway_set_access_log(dm->gateway,
@@ -643,6 +682,7 @@ int serve_main(int argc, char **argv)
 	if (dm->config.access_log)
 		gateway_set_access_log(dm->gateway, logging_access,
 				       dm->logging);
+	gateway_hold_from_config(dm);
 	rc = backend_local_new(
 		&(struct backend_local_env){
 			.loop = &dm->loop, .cgroups = dm->cgroups,
@@ -743,6 +783,8 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out_loop;
 	}
+	dm->autoscale_idle = autoscale_idle_open(&dm->loop, dm->autoscale,
+						 dm->deploy, dm->gateway);
 	dm->alertmanager = alertmanager_open(&(struct alertmanager_env){
 		.store = dm->store, .notifications = dm->notifications });
 	dm->api = (struct api){
@@ -805,6 +847,8 @@ out_loop:
 	dm->api.oci_receiver = NULL;
 	oci_receiver_close(dm->oci_receiver);
 	dm->oci_receiver = NULL;
+	autoscale_idle_close(dm->autoscale_idle);
+	dm->autoscale_idle = NULL;
 	autoscale_close(dm->autoscale);
 	dm->autoscale = NULL;
 	dm->api.monitoring = NULL;

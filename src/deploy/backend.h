@@ -59,6 +59,8 @@ enum backend_caps {
 	BACKEND_CAP_SIGNAL = 1 << 2,    /* signal() sends POSIX signals */
 	BACKEND_CAP_USAGE = 1 << 3,     /* usage() reads CPU and memory */
 	BACKEND_CAP_ADOPT = 1 << 4,     /* instances outlive the daemon */
+	BACKEND_CAP_ZERO = 1 << 5,      /* may hold zero instances (scale
+					   to zero and back) */
 };
 
 /*

@@ -847,7 +847,7 @@ static void local_close(struct backend *b, void (*done)(void *arg),
 static const struct backend_ops local_ops = {
 	.name = "local",
 	.caps = BACKEND_CAP_INSTANCES | BACKEND_CAP_SIGNAL |
-		BACKEND_CAP_USAGE | BACKEND_CAP_ADOPT,
+		BACKEND_CAP_USAGE | BACKEND_CAP_ADOPT | BACKEND_CAP_ZERO,
 	.start = local_start,
 	.stop = local_stop,
 	.signal = local_signal,

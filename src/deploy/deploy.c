@@ -267,6 +267,11 @@ void deploy_routes_update(struct deploy *d, struct deployment *dep)
 	gateway_set_replay(d->env.gateway, dep->id,
 			   dep->replay_all ? GATEWAY_REPLAY_ALL
 					   : GATEWAY_REPLAY_SAFE);
+	/* At zero, or waking from it: the gateway holds requests. */
+	gateway_set_holdable(d->env.gateway, dep->id,
+			     dep->count == 0 ||
+				     (dep->state == DS_UPDATING &&
+				      dep->wr != NULL && dep->wr->from_n == 0));
 }
 
 /* ---- instances, through the backend ---- */

@@ -178,6 +178,15 @@ struct deploy_change {
 int deploy_change(struct deploy *d, const char *key,
 		  const struct deploy_change *c, char *wr_id, struct fault *f);
 
+/*
+ * Wakes deployment id from zero: if it is ACTIVE with instanceCount 0,
+ * starts an update to 1 instance. Returns 0 (started, or nothing to do:
+ * instances are wanted already), or a negative code with f filled
+ * (MDS_E_NOTFOUND, MDS_E_CONFLICT while another change runs, a store
+ * error).
+ */
+int deploy_wake(struct deploy *d, const char *id, struct fault *f);
+
 /* Checks c as deploy_change() would, changing nothing. Returns 0 or the
  * code deploy_change() would return, with f filled. */
 int deploy_change_check(struct deploy *d, const char *key,

@@ -160,6 +160,26 @@ static int check_range(const char *key, uint32_t v, uint32_t lo,
 	return 0;
 }
 
+/*
+ * Checks an instance count for backend b: from 1 (0 where the backend can
+ * hold zero instances) to the daemon's maxInstances. Returns 0 or
+ * MDS_E_INVAL with f set.
+ */
+static int check_count(struct deploy *d, const struct backend *b,
+		       uint32_t count, struct fault *f)
+{
+	if (count == 0 && !(b->ops->caps & BACKEND_CAP_ZERO))
+		return fault_set(f, MDS_E_INVAL, "instanceCount",
+				 "instanceCount 0: the %s backend cannot "
+				 "hold zero instances%s", b->ops->name,
+				 strcmp(b->ops->name, "oci") == 0
+					 ? " (OCI model deployments have at "
+					   "least one instance)"
+					 : "");
+	return check_range("instanceCount", count, 0,
+			   d->env.config->max_instances, f);
+}
+
 static int check_shape(const struct shape_ladder *l, const char *shape,
 		       struct fault *f)
 {
@@ -265,7 +285,6 @@ static int check_room(struct deploy *d, struct fault *f)
 static int check_spec(struct deploy *d, const struct backend *b,
 		      const struct deploy_spec *s, struct fault *f)
 {
-	const struct config *cfg = d->env.config;
 	int rc;
 
 	if ((rc = check_name(d, s->name, f)) != 0 ||
@@ -274,9 +293,7 @@ static int check_spec(struct deploy *d, const struct backend *b,
 	if (s->shape != NULL &&
 	    (rc = check_shape(deploy_shapes(d, b), s->shape, f)) != 0)
 		return rc;
-	if ((s->has_count &&
-	     (rc = check_range("instanceCount", s->count, 1,
-			       cfg->max_instances, f)) != 0) ||
+	if ((s->has_count && (rc = check_count(d, b, s->count, f)) != 0) ||
 	    (s->has_ready_timeout &&
 	     (rc = check_range("readyTimeoutSeconds", s->ready_timeout_s,
 			       DEPLOY_READY_TIMEOUT_MIN,
@@ -589,8 +606,7 @@ static int check_change(struct deploy *d, const struct deployment *dep,
 	int rc;
 
 	if (c->has_count &&
-	    (rc = check_range("instanceCount", c->count, 1,
-			      d->env.config->max_instances, f)) != 0)
+	    (rc = check_count(d, dep->backend, c->count, f)) != 0)
 		return rc;
 	if (c->shape != NULL &&
 	    (rc = check_shape(deploy_shapes(d, dep->backend), c->shape,
@@ -702,6 +718,20 @@ int deploy_change(struct deploy *d, const char *key,
 		  respec ? ", new spec" : "", dep->wr->id);
 	deploy_copy_str(wr_id, ID_LEN, dep->wr->id);
 	return 0;
+}
+
+int deploy_wake(struct deploy *d, const char *id, struct fault *f)
+{
+	struct deployment *dep = deploy_find(d, id);
+	struct deploy_change c = { .has_count = true, .count = 1 };
+	char wr_id[DEPLOY_ID_MAX];
+
+	if (dep == NULL || dep->state == DS_DELETED)
+		return fault_set(f, MDS_E_NOTFOUND, "", "no deployment '%s'",
+				 id);
+	if (dep->count > 0)
+		return 0;
+	return deploy_change(d, id, &c, wr_id, f);
 }
 
 int deploy_delete(struct deploy *d, const char *key, char *wr_id,

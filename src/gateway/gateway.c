@@ -168,6 +168,11 @@ struct dep {
 	uint32_t *load; /* scratch for route_pick() */
 	size_t n;
 	uint32_t cursor, refs;
+	struct link held;     /* requests held for a cold start, oldest first */
+	uint32_t nheld;
+	uint64_t held_bytes;
+	bool cold_asked;      /* the owner was asked for an instance */
+	bool holdable;        /* at zero or waking: hold, not 503 */
 	enum gateway_replay replay;
 	struct gateway_counters ctr;
 	uint64_t by_status[GATEWAY_STATUS_CODES]; /* see gateway_status_counts */
@@ -209,12 +214,14 @@ struct request {
 	size_t retained;                 /* bytes in retained writes */
 	size_t up_queued;                /* bytes toward upstream not written */
 	uint64_t t0, t_end, rid;
+	struct link hold;                /* dep->held while held */
+	uint64_t held_at, held_bytes;    /* uv_now() when held; counted size */
 	uint32_t path_off, path_len, query_off, query_len;
 	int status;                      /* status line sent, or 0 */
 	enum frame out_frame;
 	bool active, in_done, out_done, resp_head, discard, retain,
 		retried, keepalive, head_method, chunked_in, throttled,
-		gw_error, accounted;
+		gw_error, accounted, held;
 	bool unsafe; /* a method that must not run twice (POST, PATCH) */
 };
 
@@ -251,7 +258,7 @@ struct tls_write {
 };
 
 /* What the owner's thread gets from the gateway's, in order. */
-enum note_kind { NOTE_REQUEST, NOTE_LOG };
+enum note_kind { NOTE_REQUEST, NOTE_LOG, NOTE_COLD };
 
 #define NOTE_NONE UINT32_MAX /* a string that is NULL */
 
@@ -299,6 +306,9 @@ struct gateway {
 	struct wreq *free_wreqs;
 	unsigned nfree_blocks, nfree_wreqs;
 	struct gateway_limits lim;
+	struct gateway_hold hold; /* see "Hold queue" */
+	uint32_t nheld;
+	uint64_t held_bytes;
 	uint64_t rid_seed, rid_seq;
 	unsigned nclients;
 	bool closing, loop_over;
@@ -315,6 +325,8 @@ struct gateway {
 	void *observe_arg;
 	gateway_access_fn *access_log;
 	void *access_log_arg;
+	gateway_cold_fn *cold;
+	void *cold_arg;
 	void (*done)(void *arg);
 	void *done_arg;
 	bool serving;      /* the gateway's thread runs */
@@ -352,6 +364,14 @@ static void client_close_handles(struct client *c);
 static void up_close(struct upconn *up);
 static void up_update_read(struct upconn *up);
 static void req_route(struct client *c);
+static bool hold_add(struct client *c);
+static void hold_drop(struct client *c);
+static bool hold_timer(struct client *c);
+static void client_timer_cb(uv_timer_t *t);
+static void client_settle(struct client *c);
+static struct note *note_new(struct gateway *gw, enum note_kind kind);
+static uint32_t note_cstr(struct gateway *gw, const char *s);
+static void note_posted(struct gateway *gw, bool first);
 
 /* Lists, blocks and write requests. */
 
@@ -1429,6 +1449,7 @@ static void req_end(struct client *c)
 {
 	struct request *r = &c->req;
 
+	hold_drop(c);
 	req_account(c);
 	if (r->dep != NULL)
 		dep_unref(r->dep);
@@ -1581,6 +1602,9 @@ static void req_route(struct client *c)
 	struct inst *in = req_pick(r);
 
 	if (in == NULL) {
+		if (r->ntried == 0 && r->dep->n == 0 && r->dep->holdable &&
+		    hold_add(c))
+			return;
 		if (r->ntried == 0)
 			local_error(c, 503, "NoReadyInstance",
 				    "deployment %s has no ready instance",
@@ -1602,6 +1626,155 @@ static void req_route(struct client *c)
 		return;
 	}
 	req_attach(c, true);
+}
+
+/*
+ * Hold queue. A request for a deployment with no routable instance (scaled
+ * to zero, or not ready yet) waits here instead of getting 503: the owner is
+ * asked at once for an instance (a NOTE_COLD), and when routes with an
+ * instance arrive the held requests are routed in order of arrival. The
+ * request's body meanwhile waits in its retained writes (reading stops past
+ * QUEUE_HIGH). Bounded by gw->hold: requests and bytes per deployment and in
+ * total, and time; beyond, 503 with Retry-After and the reason. A client
+ * that goes away leaves the queue at once (req_end); a deployment removed
+ * meanwhile answers its held requests 404.
+ */
+
+/* Asks the owner for an instance of d, once until d has one. */
+static void hold_ask(struct gateway *gw, struct dep *d)
+{
+	struct note *n;
+	bool first = false;
+
+	if (d->cold_asked)
+		return;
+	d->cold_asked = true;
+	uv_mutex_lock(&gw->mu);
+	n = note_new(gw, NOTE_COLD);
+	if (n != NULL) {
+		n->str[0] = note_cstr(gw, d->id);
+		first = gw->out.n == 1;
+	}
+	uv_mutex_unlock(&gw->mu);
+	note_posted(gw, first);
+}
+
+/* Holds c's request; false (and the request answered 503) past a limit,
+ * or when holding is off. */
+static bool hold_add(struct client *c)
+{
+	struct gateway *gw = c->gw;
+	struct request *r = &c->req;
+	struct dep *d = r->dep;
+	const struct gateway_hold *h = &gw->hold;
+	uint64_t bytes = c->head.raw.len;
+	const char *why = NULL;
+
+	if (h->max_requests == 0 || h->timeout_ms == 0)
+		return false;
+	if (hparse_has_length(&c->parser))
+		bytes += hparse_length(&c->parser);
+	if (d->nheld >= h->max_requests)
+		why = "requests held for this deployment";
+	else if (gw->nheld >= h->max_requests_total)
+		why = "requests held in total";
+	else if (d->held_bytes + bytes > h->max_bytes)
+		why = "bytes held for this deployment";
+	else if (gw->held_bytes + bytes > h->max_bytes_total)
+		why = "bytes held in total";
+	hold_ask(gw, d);
+	if (why != NULL) {
+		r->keepalive = false;
+		local_error(c, 503, "HoldLimit", "deployment %s is starting "
+			    "and the limit of %s is reached", d->id, why);
+		return true;
+	}
+	r->held = true;
+	r->held_at = uv_now(gw->loop);
+	r->held_bytes = bytes;
+	list_add(d->held.prev, &r->hold);
+	d->nheld++;
+	d->held_bytes += bytes;
+	gw->nheld++;
+	gw->held_bytes += bytes;
+	SHARED_ADD(d->ctr.held, 1);
+	c->armed = h->timeout_ms;
+	uv_timer_start(&c->timer, client_timer_cb, h->timeout_ms, 0);
+	return true;
+}
+
+/* Takes c's request out of the queue, if held, and counts the wait. */
+static void hold_drop(struct client *c)
+{
+	struct gateway *gw = c->gw;
+	struct request *r = &c->req;
+
+	if (!r->held)
+		return;
+	r->held = false;
+	list_del(&r->hold);
+	r->dep->nheld--;
+	r->dep->held_bytes -= r->held_bytes;
+	gw->nheld--;
+	gw->held_bytes -= r->held_bytes;
+	SHARED_ADD(r->dep->ctr.held_done, 1);
+	SHARED_ADD(r->dep->ctr.held_us_sum,
+		   (uv_now(gw->loop) - r->held_at) * 1000);
+}
+
+/* The client's timer while held: true (and 503 sent) once the hold timed
+ * out, else re-armed for the rest. */
+static bool hold_timer(struct client *c)
+{
+	struct request *r = &c->req;
+	uint64_t waited = uv_now(c->gw->loop) - r->held_at;
+	uint64_t tmo = c->gw->hold.timeout_ms;
+
+	if (waited < tmo) {
+		c->armed = tmo - waited;
+		uv_timer_start(&c->timer, client_timer_cb, c->armed, 0);
+		return false;
+	}
+	hold_drop(c);
+	r->keepalive = false;
+	local_error(c, 503, "HoldTimeout", "deployment %s had no ready "
+		    "instance within %" PRIu64 " ms", r->dep->id, tmo);
+	return true;
+}
+
+static struct client *hold_first(struct dep *d)
+{
+	return container_of(d->held.next, struct client, req.hold);
+}
+
+/* Routes d's held requests, oldest first, once d has an instance. */
+static void hold_release(struct dep *d)
+{
+	if (d->n == 0)
+		return;
+	d->cold_asked = false;
+	while (!list_empty(&d->held)) {
+		struct client *c = hold_first(d);
+
+		hold_drop(c);
+		client_arm(c);
+		req_route(c);
+		client_settle(c);
+	}
+}
+
+/* Answers d's held requests 404: d was removed. */
+static void hold_gone(struct dep *d)
+{
+	while (!list_empty(&d->held)) {
+		struct client *c = hold_first(d);
+
+		hold_drop(c);
+		c->req.keepalive = false;
+		local_error(c, 404, "NotFound", "deployment %s was deleted "
+			    "while the request waited for an instance", d->id);
+		client_settle(c);
+	}
 }
 
 /* Decides what a lost upstream connection means for its request: another
@@ -1879,11 +2052,13 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread,
 	if (nread <= 0 || c->closing) {
 		/* While lingering, input is dropped until the peer closes. A
 		 * client that half-closes after a complete request still
-		 * gets its response (then the connection closes). */
+		 * gets its response (then the connection closes), unless
+		 * the request is still held: that one is dropped. */
 		block_unref(b);
 		if (nread < 0 && c->closing) {
 			client_close_handles(c);
-		} else if (nread == UV_EOF && c->req.in_done) {
+		} else if (nread == UV_EOF && c->req.in_done &&
+			   !c->req.held) {
 			c->eof = true;
 			client_update_read(c);
 		} else if (nread < 0) {
@@ -2191,6 +2366,9 @@ static void client_timer_cb(uv_timer_t *t)
 
 	if (c->closing) {
 		client_close_handles(c);
+	} else if (r->held) {
+		if (hold_timer(c))
+			client_settle(c);
 	} else if (client_sending(c)) {
 		client_check_pace(c);
 	} else if (idle < client_timeout(c)) {
@@ -2649,6 +2827,11 @@ static void notes_deliver(struct gateway *gw, const struct notes *ns)
 				  dep);
 			continue;
 		}
+		if (n->kind == NOTE_COLD) {
+			if (gw->cold != NULL && dep != NULL)
+				gw->cold(gw->cold_arg, dep);
+			continue;
+		}
 		if (gw->observe != NULL && dep != NULL)
 			gw->observe(gw->observe_arg, dep, n->status,
 				    n->latency_us);
@@ -2760,6 +2943,13 @@ int gateway_start(uv_loop_t *loop, const char *host, int port,
 		.head_timeout_ms = 10000,
 		.body_min_rate = 1024,
 		.max_clients_per_addr = 512,
+	};
+	gw->hold = (struct gateway_hold){
+		.max_requests = 1000,
+		.max_bytes = 64u << 20,
+		.max_requests_total = 10000,
+		.max_bytes_total = 256u << 20,
+		.timeout_ms = 60000,
 	};
 	if (uv_random(NULL, NULL, &gw->rid_seed, sizeof(gw->rid_seed), 0,
 		      NULL) != 0)
@@ -2884,6 +3074,7 @@ static void set_routes_fn(struct gateway *gw, void *arg)
 		d->id = xstrdup(rt->deployment_id);
 		d->id_len = strlen(d->id);
 		d->refs = 1;
+		list_init(&d->held);
 		uv_mutex_lock(&gw->mu);
 		list_add(&gw->deps, &d->link);
 		uv_mutex_unlock(&gw->mu);
@@ -2923,6 +3114,7 @@ static void set_routes_fn(struct gateway *gw, void *arg)
 	d->ups = next;
 	d->n = k;
 	d->load = xreallocarray(d->load, k > 0 ? k : 1, sizeof(*d->load));
+	hold_release(d);
 }
 
 int gateway_set_routes(struct gateway *gw, const char *deployment_id,
@@ -2986,6 +3178,7 @@ static void remove_fn(struct gateway *gw, void *arg)
 	for (size_t j = 0; j < d->n; j++)
 		inst_unroute(gw, d->ups[j]);
 	d->n = 0;
+	hold_gone(d);
 	dep_unref(d);
 }
 
@@ -3033,6 +3226,9 @@ int gateway_counters(const struct gateway *gw, const char *deployment_id,
 		for (int i = 0; i < GATEWAY_LAT_BUCKETS; i++)
 			out->latency_hist[i] = SHARED_GET(k->latency_hist[i]);
 		out->inflight = SHARED_GET(k->inflight);
+		out->held = SHARED_GET(k->held);
+		out->held_us_sum = SHARED_GET(k->held_us_sum);
+		out->held_done = SHARED_GET(k->held_done);
 	}
 	uv_mutex_unlock(&g->mu);
 	return d != NULL ? 0 : MDS_E_NOTFOUND;
@@ -3066,6 +3262,47 @@ void gateway_set_observer(struct gateway *gw, gateway_observe_fn *fn,
 	gw->observe = fn;
 	gw->observe_arg = arg;
 	set_want(gw);
+}
+
+static void set_hold_fn(struct gateway *gw, void *arg)
+{
+	gw->hold = *(const struct gateway_hold *)arg;
+}
+
+void gateway_set_hold(struct gateway *gw, const struct gateway_hold *h)
+{
+	struct gateway_hold copy = *h;
+
+	call_on_thread(gw, set_hold_fn, &copy);
+}
+
+struct holdable {
+	const char *id;
+	bool on;
+};
+
+static void set_holdable_fn(struct gateway *gw, void *arg)
+{
+	const struct holdable *h = arg;
+	struct dep *d = dep_by_id(gw, h->id);
+
+	if (d != NULL)
+		d->holdable = h->on;
+}
+
+void gateway_set_holdable(struct gateway *gw, const char *deployment_id,
+			  bool on)
+{
+	struct holdable h = { deployment_id, on };
+
+	call_on_thread(gw, set_holdable_fn, &h);
+}
+
+void gateway_set_cold_start(struct gateway *gw, gateway_cold_fn *fn,
+			    void *arg)
+{
+	gw->cold = fn;
+	gw->cold_arg = arg;
 }
 
 void gateway_set_access_log(struct gateway *gw, gateway_access_fn *fn,

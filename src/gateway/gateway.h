@@ -46,6 +46,9 @@ struct gateway_counters {
 	uint64_t latency_us_sum; /* first byte in to last byte out */
 	uint64_t latency_hist[GATEWAY_LAT_BUCKETS];
 	uint32_t inflight;       /* requests currently being served */
+	uint64_t held;           /* requests held for a cold start */
+	uint64_t held_done;      /* of them, no longer held */
+	uint64_t held_us_sum;    /* the time those waited */
 };
 
 /*
@@ -140,7 +143,9 @@ int gateway_set_replay(struct gateway *gw, const char *deployment_id,
  * Replaces the routable instances of a deployment (creating the deployment's
  * entry if new). Instances no longer listed get no new requests; their
  * in-flight requests finish normally and their idle upstream connections are
- * closed. n may be 0: requests then get 503 at once. Strings are copied.
+ * closed. n may be 0: requests are then held until routes with an
+ * instance come (see gateway_set_hold()), or get 503 at once when holding
+ * is off. Strings are copied.
  */
 int gateway_set_routes(struct gateway *gw, const char *deployment_id,
 		       const char *display_name,
@@ -193,6 +198,43 @@ typedef void gateway_access_fn(void *arg, const struct gateway_access *a);
  * Separate from the observer, which monitoring owns.
  */
 void gateway_set_access_log(struct gateway *gw, gateway_access_fn *fn,
+			    void *arg);
+
+/*
+ * Holding requests for a deployment with no routable instance (see "Hold
+ * queue" in gateway.c): per deployment and in total, how many requests and
+ * bytes (head + Content-Length) wait, and for how long at most. Beyond, 503
+ * with Retry-After. max_requests or timeout_ms 0: no holding (503 at once).
+ */
+struct gateway_hold {
+	uint32_t max_requests;       /* 1000 per deployment */
+	uint64_t max_bytes;          /* 64 MiB per deployment */
+	uint32_t max_requests_total; /* 10000 */
+	uint64_t max_bytes_total;    /* 256 MiB */
+	uint64_t timeout_ms;         /* 60000 */
+};
+
+/* Replaces the hold limits (all fields; the caller keeps h). */
+void gateway_set_hold(struct gateway *gw, const struct gateway_hold *h);
+
+/*
+ * Called on the owner's loop, with the notes, when a request for a
+ * deployment with no routable instance is held: the owner should start an
+ * instance now. Called again only after the deployment had an instance.
+ */
+typedef void gateway_cold_fn(void *arg, const char *deployment_id);
+
+/*
+ * Whether requests for a deployment without a routable instance are held
+ * (it is at zero instances, or waking from zero) or answered 503 at once
+ * (starting, failed: the default). Takes effect after
+ * gateway_set_routes() made the deployment known.
+ */
+void gateway_set_holdable(struct gateway *gw, const char *deployment_id,
+			  bool on);
+
+/* Sets (or clears, with NULL) the cold-start callback. */
+void gateway_set_cold_start(struct gateway *gw, gateway_cold_fn *fn,
 			    void *arg);
 
 /*

@@ -1037,7 +1037,7 @@ static int k_check_ref(struct backend *b, const char *ref, char *diag,
 
 static const struct backend_ops k8s_ops = {
 	.name = "kubernetes",
-	.caps = BACKEND_CAP_PLATFORM | BACKEND_CAP_USAGE,
+	.caps = BACKEND_CAP_PLATFORM | BACKEND_CAP_USAGE | BACKEND_CAP_ZERO,
 	.read = k_read,
 	.apply = k_apply,
 	.progress = k_progress,

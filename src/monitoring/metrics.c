@@ -47,13 +47,15 @@ enum {
 	DS_4XX,
 	DS_5XX,
 	DS_INFLIGHT,
+	DS_HELD,
+	DS_HELD_TIME,
 	DS__N
 };
 
 static const char *const dep_metric[DS__N] = {
 	"PredictRequestCount", "PredictLatency", "PredictLatencyMax",
 	"PredictResponse", "PredictResponse", "PredictResponse",
-	"PredictInFlight",
+	"PredictInFlight", "PredictHeldRequests", "PredictHeldTime",
 };
 static const char *const status_class[3] = { "2xx", "4xx", "5xx" };
 
@@ -61,6 +63,7 @@ static const char *const status_class[3] = { "2xx", "4xx", "5xx" };
 struct dep {
 	struct map_entry e; /* key: deployment id */
 	uint64_t count, lat_sum_us, lat_max_us, by_class[3];
+	uint64_t held, held_done, held_us; /* the gateway's, last period */
 	int resolved, broken;
 	struct tsdb_series *s[DS__N];
 };
@@ -238,6 +241,23 @@ static void dep_resolve(struct monitoring *m, struct dep *d)
 	}
 }
 
+/* Requests held for a cold start in the period, and the mean time (ms)
+ * of those that left the hold queue in it. */
+static void emit_held(struct monitoring *m, struct dep *d,
+		      const struct gateway_counters *gc, int64_t t)
+{
+	uint64_t done = gc->held_done - d->held_done;
+
+	record(m, d->s[DS_HELD], t, (double)(gc->held - d->held));
+	if (done > 0)
+		record(m, d->s[DS_HELD_TIME], t,
+				   (double)(gc->held_us_sum - d->held_us) /
+					   (double)done / 1000.0);
+	d->held = gc->held;
+	d->held_done = gc->held_done;
+	d->held_us = gc->held_us_sum;
+}
+
 /* Appends one deployment's request metrics of the period and resets it. */
 static void dep_emit(struct monitoring *m, struct dep *d, int64_t t)
 {
@@ -257,8 +277,10 @@ static void dep_emit(struct monitoring *m, struct dep *d, int64_t t)
 	for (int i = 0; i < 3; i++)
 		record(m, d->s[DS_2XX + i], t, (double)d->by_class[i]);
 	if (m->env.gateway != NULL &&
-	    gateway_counters(m->env.gateway, d->e.key, &gc) == 0)
+	    gateway_counters(m->env.gateway, d->e.key, &gc) == 0) {
 		record(m, d->s[DS_INFLIGHT], t, (double)gc.inflight);
+		emit_held(m, d, &gc, t);
+	}
 out:
 	d->count = d->lat_sum_us = d->lat_max_us = 0;
 	memset(d->by_class, 0, sizeof(d->by_class));
@@ -284,6 +306,14 @@ static void on_request(void *arg, const char *deployment_id, int status,
 		d->by_class[1]++;
 	else if (cls == 5)
 		d->by_class[2]++;
+}
+
+/* A deployment at zero instances keeps its request series (PredictHeld*
+ * count from where they were when the first request wakes it). */
+static void keep_at_zero(void *arg, const struct deploy_view *v)
+{
+	if (v->count == 0)
+		dep_get(arg, v->id);
 }
 
 int metrics_loading(const struct monitoring *m)
@@ -312,8 +342,10 @@ void metrics_on_sample(uv_timer_t *t)
 	if (metrics_loading(m))
 		return;
 
-	if (m->env.deploy != NULL)
+	if (m->env.deploy != NULL) {
 		deploy_each_instance(m->env.deploy, sample_instance, m);
+		deploy_each(m->env.deploy, NULL, keep_at_zero, m);
+	}
 	now = ids_now_ms();
 	for (size_t i = 0; i < m->deps.n; i++)
 		if (m->deps.v[i]->gen == m->gen)

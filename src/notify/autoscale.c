@@ -82,6 +82,7 @@ static const struct num_field num_fields[] = {
 	F("cooldownInSeconds", cooldown_in_ms, 'm'),
 	F("cooldownUpSeconds", cooldown_up_ms, 'm'),
 	F("cooldownDownSeconds", cooldown_down_ms, 'm'),
+	F("idleSeconds", idle_ms, 'm'),
 };
 
 struct str_field {

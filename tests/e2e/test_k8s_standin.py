@@ -119,6 +119,19 @@ class KubernetesStandInTest(unittest.TestCase):
                 if e["method"] == "PUT" and e["path"].endswith("/scale")]
         self.assertEqual(len(puts), 1)
 
+    def test_scale_to_zero_replicas_through_the_standin(self):
+        print("\n# against the Kubernetes API stand-in at %s" % self.k8s.url)
+        out = self.d.cli("deployment", "import", "--backend", "kubernetes",
+                         "default/web", "--wait", "--timeout", "30")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        out = self.d.cli("deployment", "update", "web", "--count", "0",
+                         "--wait", "--timeout", "30")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(self.k8s.replicas("web"), 0)
+        dep = self.d.api("GET", "/v1/deployments/web").json
+        self.assertEqual(dep["instanceCount"], 0)
+        self.assertEqual(dep["lifecycleState"], "ACTIVE")
+
     def test_bad_imports(self):
         # Malformed refs and unknown backends are refused; nothing is made.
         out = self.d.cli("deployment", "import", "--backend", "kubernetes",

@@ -147,6 +147,18 @@ class OciBackendStandinTest(unittest.TestCase):
         return self.d.api("GET", "/v1/deployments/%s/scaling-history"
                           % self.dep).json["items"]
 
+    def test_standin_zero_instances_refused_with_the_reason(self):
+        self.import_deployment()
+        r = self.d.api("PUT", "/v1/deployments/" + self.dep,
+                       {"instanceCount": 0})
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json["field"], "instanceCount")
+        self.assertIn("OCI model deployments have at least one instance",
+                      r.json["message"])
+        self.assertEqual(self.st.puts(self.dep), [])
+        self.assertEqual(self.d.get(self.dep)["instanceCount"], 1)
+        self.assert_clean()
+
     def test_standin_nothing_is_sent_while_the_deployment_is_not_active(self):
         self.import_deployment()
         topic, alarms = self.setup_oci()

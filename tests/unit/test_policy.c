@@ -219,7 +219,9 @@ static void validation(void **state)
 	assert_int_equal(policy_validate(&p, diag, sizeof(diag)), 0);
 	policy_recipe(&p);
 	assert_int_equal(policy_validate(&p, diag, sizeof(diag)), 0);
-	p.min_instances = 0;
+	p.min_instances = 0; /* scale to zero when idle */
+	assert_int_equal(policy_validate(&p, diag, sizeof(diag)), 0);
+	p.max_instances = 0;
 	assert_int_equal(policy_validate(&p, diag, sizeof(diag)), MDS_E_INVAL);
 	policy_recipe(&p);
 	p.cpu_low = 90;

@@ -1,0 +1,236 @@
+"""Scale to zero on the real daemon and model server: a deployment may hold
+zero instances; the gateway holds requests for it, starts an instance at
+once, and forwards them in order; holding has limits, and a client that goes
+away or a deployment deleted meanwhile are handled."""
+import json
+import os
+import socket
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import Daemon, digits_rows, wait_for
+
+# An upstream that records each request's path in a file: the test reads
+# what the instance really received.
+RECORDER = r'''
+import http.server, sys
+log = open(sys.argv[2], "a")
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        log.write(self.path + "\n"); log.flush()
+        self.send_response(200); self.send_header("Content-Length", "2")
+        self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+'''
+
+
+def raw_get(port, path):
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+    return s
+
+
+class ScaleToZeroTest(unittest.TestCase):
+    def start(self, **config):
+        self.d = Daemon(config=config or None).start()
+        self.addCleanup(self.d.cleanup)
+        return self.d
+
+    def at_zero(self, **spec):
+        spec.setdefault("instanceCount", 0)
+        dep = self.d.create(**spec)
+        dep = self.d.wait_state(dep["id"], "ACTIVE")
+        self.assertEqual(dep["instanceCount"], 0)
+        self.assertEqual(
+            [i for i in dep["instances"] if i["state"] != "STOPPED"], [])
+        return dep
+
+    def recorder(self, delay=0):
+        tmp = tempfile.mkdtemp(prefix="mdscale-zero-")
+        script = os.path.join(tmp, "rec.py")
+        with open(script, "w") as f:
+            f.write(RECORDER)
+        log = os.path.join(tmp, "seen")
+        open(log, "w").close()
+        # Instances run as the unprivileged user: let it read and write.
+        os.chmod(tmp, 0o755)
+        os.chmod(script, 0o644)
+        os.chmod(log, 0o666)
+        # /usr/bin/python3: the instance's user may not reach another one.
+        cmd = "sleep %g; exec /usr/bin/python3 %s $PORT %s" % (delay,
+                                                               script, log)
+        return cmd, log
+
+    def test_burst_of_200_at_zero_loses_none(self):
+        self.start()
+        dep = self.at_zero(displayName="burst")
+        rows = digits_rows(4)
+        body = {"instances": [r for r, _ in rows]}
+        results = [None] * 200
+
+        def one(k):
+            try:
+                results[k] = self.d.gw("POST", "/burst/predict", body,
+                                       timeout=90).status
+            except OSError as e:
+                results[k] = repr(e)
+        threads = [threading.Thread(target=one, args=(k,))
+                   for k in range(200)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        took = time.monotonic() - t0
+        bad = [r for r in results if r != 200]
+        print("\n200 requests to a deployment at zero: %d answered 200, "
+              "%d not, in %.2f s" % (200 - len(bad), len(bad), took))
+        self.assertEqual(bad, [])
+        d = self.d.get(dep["id"])
+        self.assertEqual(d["instanceCount"], 1)
+        self.assertEqual(d["lifecycleState"], "ACTIVE")
+        # The cold start is visible in the metrics.
+        def total(metric):
+            r = self.d.api("POST", "/v1/metrics/query", {
+                "query": '%s[1m]{resourceId = "%s"}.%s()' % (
+                    metric, dep["id"],
+                    "sum" if metric == "PredictHeldRequests" else "max"),
+                "startTime": int(time.time() * 1000) - 120000,
+                "resolution": "1m"})
+            self.assertEqual(r.status, 200, r)
+            items = r.json["items"]
+            return (sum(p["value"] for p in items[0]["aggregatedDatapoints"])
+                    if items else None)
+        wait_for("200 held requests counted",
+                 lambda: total("PredictHeldRequests") == 200, timeout=20)
+        held_ms = total("PredictHeldTime")
+        print("PredictHeldTime max of the periods: %.1f ms" % held_ms)
+        self.assertGreater(held_ms, 0)
+
+    def test_held_requests_forwarded_in_order_and_dropped_clients_never(self):
+        self.start()
+        cmd, seen = self.recorder(delay=2)
+        self.at_zero(displayName="order", command=cmd)
+        socks = []
+        for k in range(6):
+            socks.append((k, raw_get(self.d.gw_port, "/order/r%d" % k)))
+            time.sleep(0.05)
+        # Clients 1 and 4 go away while held.
+        for k, s in socks:
+            if k in (1, 4):
+                s.close()
+        answers = {}
+        for k, s in socks:
+            if k in (1, 4):
+                continue
+            answers[k] = s.recv(4096).split(b"\r\n")[0]
+            s.close()
+        self.assertEqual(set(answers.values()), {b"HTTP/1.1 200 OK"})
+        with open(seen) as f:
+            got = [l.strip() for l in f if l.startswith("/r")]
+        self.assertEqual(got, ["/r0", "/r2", "/r3", "/r5"])
+
+    def test_hold_limit_answers_503_with_retry_after(self):
+        self.start(holdRequests=2)
+        cmd, _ = self.recorder(delay=2)
+        self.at_zero(displayName="lim", command=cmd)
+        held = [raw_get(self.d.gw_port, "/lim/a"),
+                raw_get(self.d.gw_port, "/lim/b")]
+        time.sleep(0.3)
+        r = self.d.gw("GET", "/lim/c")
+        self.assertEqual(r.status, 503, r)
+        self.assertIn("Retry-After", r.headers)
+        self.assertEqual(r.json["code"], "HoldLimit")
+        self.assertIn("requests held for this deployment", r.json["message"])
+        for s in held:
+            self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 200"))
+            s.close()
+
+    def test_hold_timeout_answers_503(self):
+        self.start(holdTimeoutSeconds=1)
+        cmd, _ = self.recorder(delay=30)
+        self.at_zero(displayName="slow", command=cmd)
+        t0 = time.monotonic()
+        r = self.d.gw("GET", "/slow/x")
+        self.assertEqual(r.status, 503, r)
+        self.assertEqual(r.json["code"], "HoldTimeout")
+        self.assertIn("Retry-After", r.headers)
+        self.assertLess(time.monotonic() - t0, 5)
+
+    def test_delete_while_held_answers_404(self):
+        self.start()
+        # The instance never becomes ready: the wake fails after the ready
+        # timeout, the deployment can be deleted with the request held.
+        dep = self.at_zero(displayName="gone", command="exec sleep 600",
+                           readyTimeoutSeconds=1)
+        s = raw_get(self.d.gw_port, "/gone/x")
+
+        def deleted():
+            r = self.d.api("DELETE", "/v1/deployments/" + dep["id"])
+            return r.json["id"] if r.status == 202 else None
+        wr = wait_for("the delete accepted", deleted, timeout=30)
+        self.d.wait_wr(wr)
+        head = s.recv(4096)
+        s.close()
+        self.assertTrue(head.startswith(b"HTTP/1.1 404"), head)
+        body = json.loads(head.split(b"\r\n\r\n", 1)[1])
+        self.assertEqual(body["code"], "NotFound")
+        self.assertIn("deleted", body["message"])
+
+    def test_idle_deployment_goes_to_zero_and_comes_back(self):
+        self.start()
+        dep = self.d.create(displayName="idle", instanceCount=1)
+        dep = self.d.wait_state(dep["id"], "ACTIVE")
+        r = self.d.api("PUT", "/v1/functions/autoscale/config?deploymentId="
+                       + dep["id"], {"minInstances": 0, "idleSeconds": 2})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["config"]["idleSeconds"], 2)
+        body = {"instances": [r for r, _ in digits_rows(2)]}
+        self.assertEqual(self.d.gw("POST", "/idle/predict", body).status,
+                         200)
+
+        def at_zero():
+            d = self.d.get(dep["id"])
+            return (d if d["instanceCount"] == 0 and
+                    d["lifecycleState"] == "ACTIVE" and
+                    not [i for i in d["instances"]
+                         if i["state"] != "STOPPED"] else None)
+        t0 = time.monotonic()
+        wait_for("idle to zero", at_zero, timeout=30)
+        idle = time.monotonic() - t0
+        print("\nidle to zero: %.1f s after the last request "
+              "(idleSeconds 2)" % idle)
+        self.assertGreaterEqual(idle, 1.5)
+        # top shows it idle, not broken.
+        r = self.d.cli("top", "--once")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        row = [l for l in r.stdout.splitlines() if l.startswith("idle ")]
+        self.assertEqual(len(row), 1, r.stdout)
+        self.assertIn(" IDLE ", row[0])
+        self.assertIn("0/0", row[0])
+        # Routes stay: the next request wakes it.
+        r = self.d.gw("POST", "/idle/predict", body, timeout=60)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.d.get(dep["id"])["instanceCount"], 1)
+
+    def test_min_instances_zero_accepted_idle_seconds_checked(self):
+        self.start()
+        r = self.d.api("PUT", "/v1/functions/autoscale/config",
+                       {"minInstances": 0})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["config"]["idleSeconds"], 300)
+        r = self.d.api("PUT", "/v1/functions/autoscale/config",
+                       {"idleSeconds": -1})
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("idleSeconds", r.raw.decode())
+        r = self.d.api("PUT", "/v1/functions/autoscale/config",
+                       {"maxInstances": 0, "minInstances": 0})
+        self.assertEqual(r.status, 400, r)
+
+
+if __name__ == "__main__":
+    unittest.main()
