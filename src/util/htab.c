@@ -30,27 +30,34 @@ void htab_free(struct htab *t)
 void htab_clear(struct htab *t)
 {
 	if (t->val != NULL)
-		memset(t->val, 0xff, (t->mask + 1) * sizeof(*t->val));
+		memset(t->val, 0, (t->mask + 1) * sizeof(*t->val));
 	drop_old(t);
 	t->n = 0;
 }
 
+/* A slot holds its value plus one: 0, what calloc() gives, is a free slot.
+ * So a new table is not written through when it is allocated (a large one
+ * comes as fresh zero pages from the kernel): its pages are touched as the
+ * puts and the moves fill it, a little with each put, and doubling a table
+ * of millions of slots costs no more at once than any other put. */
+#define SLOT_FREE 0u
+
 static void alloc_slots(struct htab *t, size_t slots)
 {
 	t->hash = xreallocarray(NULL, slots, sizeof(*t->hash));
-	t->val = xreallocarray(NULL, slots, sizeof(*t->val));
-	memset(t->val, 0xff, slots * sizeof(*t->val));
+	t->val = xcalloc(slots, sizeof(*t->val));
 	t->mask = slots - 1;
 }
 
-static void put_slot(struct htab *t, uint64_t h, uint32_t v)
+/* Puts a slot's stored value (the value plus one) under h. */
+static void put_slot(struct htab *t, uint64_t h, uint32_t stored)
 {
 	size_t i = h & t->mask;
 
-	while (t->val[i] != HTAB_NONE)
+	while (t->val[i] != SLOT_FREE)
 		i = (i + 1) & t->mask;
 	t->hash[i] = h;
-	t->val[i] = v;
+	t->val[i] = stored;
 }
 
 /* Moves up to n slots of the old table into the new one. */
@@ -59,7 +66,7 @@ static void move_old(struct htab *t, size_t n)
 	while (t->old_val != NULL && n-- > 0) {
 		size_t i = t->old_pos++;
 
-		if (t->old_val[i] != HTAB_NONE)
+		if (t->old_val[i] != SLOT_FREE)
 			put_slot(t, t->old_hash[i], t->old_val[i]);
 		if (t->old_pos > t->old_mask)
 			drop_old(t);
@@ -82,7 +89,7 @@ void htab_put(struct htab *t, uint64_t h, uint32_t v)
 		alloc_slots(t, (t->mask + 1) * 2);
 	}
 	move_old(t, HTAB_MOVE_STEP);
-	put_slot(t, h, v);
+	put_slot(t, h, v + 1);
 	t->n++;
 }
 
@@ -96,10 +103,10 @@ static uint32_t scan(struct htab_iter *it)
 	if (t->val == NULL)
 		return HTAB_NONE;
 	if (!it->in_old) {
-		for (; t->val[it->i] != HTAB_NONE;
+		for (; t->val[it->i] != SLOT_FREE;
 		     it->i = (it->i + 1) & t->mask) {
 			if (t->hash[it->i] == it->h) {
-				uint32_t v = t->val[it->i];
+				uint32_t v = t->val[it->i] - 1;
 
 				it->i = (it->i + 1) & t->mask;
 				return v;
@@ -111,10 +118,10 @@ static uint32_t scan(struct htab_iter *it)
 		it->i = it->h & t->old_mask;
 	}
 	/* A moved slot still ends no chain: only a free one does. */
-	for (; t->old_val[it->i] != HTAB_NONE;
+	for (; t->old_val[it->i] != SLOT_FREE;
 	     it->i = (it->i + 1) & t->old_mask) {
 		if (it->i >= t->old_pos && t->old_hash[it->i] == it->h) {
-			uint32_t v = t->old_val[it->i];
+			uint32_t v = t->old_val[it->i] - 1;
 
 			it->i = (it->i + 1) & t->old_mask;
 			return v;

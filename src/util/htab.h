@@ -9,7 +9,9 @@
  * load, so it grows with its items and no further (the caller caps those).
  * Doubling is incremental: the old slots move HTAB_MOVE_STEP at a time
  * with each later put, and lookups search both tables meanwhile, so no one
- * put pays for rehashing millions of values (a stall of the loop).
+ * put pays for rehashing millions of values (a stall of the loop). Nor for
+ * clearing the new table: it comes zeroed from calloc() (fresh pages for a
+ * large one), 0 marking a free slot, and its pages are touched as it fills.
  * A zeroed struct htab is an empty table; nothing is allocated before the
  * first htab_put().
  *
