@@ -56,7 +56,7 @@ class BadInputTest(unittest.TestCase):
         P = "/v1/deployments"
         self.refused("POST", P, self.good(instanceShapeName="huge"), 400,
                      "instanceShapeName", "unknown shape 'huge'")
-        self.refused("POST", P, self.good(instanceCount=0), 400,
+        self.refused("POST", P, self.good(instanceCount=10000), 400,
                      "instanceCount")
         self.refused("POST", P, self.good(instanceCount=-3), 400,
                      "instanceCount")
@@ -96,7 +96,7 @@ class BadInputTest(unittest.TestCase):
 
     def test_update_and_delete_refusals(self):
         path = "/v1/deployments/" + self.base["id"]
-        self.refused("PUT", path, {"instanceCount": 0}, 400, "instanceCount")
+        self.refused("PUT", path, {"instanceCount": -1}, 400, "instanceCount")
         self.refused("PUT", path, {"instanceShapeName": "nope"}, 400,
                      "instanceShapeName")
         self.refused("PUT", path, {"displayName": "x"}, 400, "displayName")
@@ -147,8 +147,8 @@ class BadInputTest(unittest.TestCase):
             (["deployment", "create", "--name", "c1", "--command",
               model_command(), "--count", "abc"], 2, "count"),
             (["deployment", "get", "md-0000000000000000"], 1, "no deployment"),
-            (["deployment", "update", self.base["id"], "--count", "0"], 1,
-             "instanceCount"),
+            (["deployment", "update", self.base["id"], "--count", "10000"],
+             1, "instanceCount"),
             (["deployment", "frobnicate"], 2, ""),
         ]
         before = self.snapshot()

@@ -115,9 +115,17 @@ class KubernetesStandInTest(unittest.TestCase):
         dep = self.d.api("GET", "/v1/deployments/web").json
         self.assertEqual(dep["instanceCount"], 3)
         self.assertEqual(dep["lifecycleState"], "ACTIVE")
-        puts = [e for e in self.k8s.ctl("log")["items"]
-                if e["method"] == "PUT" and e["path"].endswith("/scale")]
-        self.assertEqual(len(puts), 1)
+        # One accepted write of the scale. A 409 (the stand-in moved the
+        # resourceVersion in between, as a busy API server does) is
+        # answered by reading again before the next PUT, never blindly.
+        log = [e for e in self.k8s.ctl("log")["items"]
+               if e["path"].endswith("/scale")]
+        puts = [e for e in log if e["method"] == "PUT"]
+        self.assertEqual([e["status"] for e in puts if e["status"] < 400],
+                         [200], log)
+        for i, e in enumerate(log):
+            if e["method"] == "PUT" and e["status"] == 409:
+                self.assertEqual(log[i + 1]["method"], "GET", log)
 
     def test_scale_to_zero_replicas_through_the_standin(self):
         print("\n# against the Kubernetes API stand-in at %s" % self.k8s.url)
