@@ -299,14 +299,14 @@ class UiTest(unittest.TestCase):
                 == "FIRING")
             time.sleep(20)  # a stretch of load to show
             b.open(base + "#token=%s" % (self.d.token or ""))
-            self.check_overview(b, dep_id, idle_id)
+            self.check_overview(b, dep_id, idle_id, load)
             self.check_deployment(b, dep_id)
             self.check_reload(b, dep_id)
             self.check_zoom_and_hover(b, dep_id)
             self.check_ranges(b)
         self.assertGreater(load.ok, 0, load.failures[:5])
 
-    def check_overview(self, b, dep_id, idle_id):
+    def check_overview(self, b, dep_id, idle_id, load):
         """Every deployment with its figures; the screenshot."""
         rows = "#overview-table tbody tr"
         b.wait("a row per deployment and live figures",
@@ -341,7 +341,13 @@ class UiTest(unittest.TestCase):
             self.assertRegex(c["8"], r"^(\d+%|–)$", c)
         busy, idle = by[dep_id], by[idle_id]
         self.assertGreater(float(busy["4"]), 0, busy)
-        self.assertEqual(busy["5"], "0%", busy)  # the model answers 200s
+        # The error rate is the 5xx share the gateway counted: 0% when the
+        # clients saw no failure (an instance slowed by a sanitizer build
+        # may be overrun and answer 503s, which the page must show).
+        if not load.failures:
+            self.assertEqual(busy["5"], "0%", busy)
+        else:
+            self.assertRegex(busy["5"], r"^\d+(\.\d+)?%$", busy)
         self.assertRegex(busy["6"], r"^[\d.]+ m?s$", busy)
         self.assertRegex(busy["7"], r"^\d+%$", busy)
         self.assertIn("ui_busy", busy["9"], busy)
