@@ -240,7 +240,15 @@ static void doubling_costs_no_more_than_a_put(void **state)
 	after = resident_bytes();
 	assert_int_equal(t.mask + 1, 2 * slots);
 	assert_non_null(t.old_val);
+#if !defined(__SANITIZE_THREAD__)
+	/* ThreadSanitizer's allocator writes the memory calloc() returns, so
+	 * what this measures (pages left untouched until used) holds only
+	 * with the C library's allocator, and ASan's. */
 	assert_true(after < before + ((size_t)2 << 20));
+#else
+	(void)before;
+	(void)after;
+#endif
 	/* Everything is still found, in both tables, while the moves go on. */
 	for (uint32_t k = 0; k < v; k += 4099) {
 		struct htab_iter it;
