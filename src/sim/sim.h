@@ -18,7 +18,7 @@
  * repeat message goes to core/policy.h's policy_decide() as the autoscale
  * function does, scale-down alarms are created and deleted as it does, and
  * the planner gives the steps. SIM_HPA, SIM_KPA and SIM_MDSCALE are decision
- * rules (sim/rules.h) over the same observations.
+ * rules (core/rules.h) over the same observations.
  *
  * Pure: no I/O, no clock, deterministic.
  */
@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 #include "core/policy.h"
-#include "sim/rules.h"
+#include "core/rules.h"
 #include "sim/trace.h"
 
 #define SIM_MAX_INSTANCES 256

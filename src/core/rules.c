@@ -1,5 +1,5 @@
 /* rules.c - the decision rules of rules.h. */
-#include "sim/rules.h"
+#include "core/rules.h"
 
 #include <math.h>
 #include <string.h>
