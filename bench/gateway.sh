@@ -136,7 +136,7 @@ wait_http "http://127.0.0.1:$B2/" backend
 
 # -- mdscale: one deployment of the same backend, 2 instances, a shape of
 # 2 CPUs so that the cgroups do not throttle --
-mkdir -p "$tmp/mds"
+mkdir -m 700 "$tmp/mds"
 cat >"$tmp/mdscale.json" <<EOF
 {
   "shapes": [{"name": "bench.big", "cpus": 2, "memoryInMBs": 1024}],

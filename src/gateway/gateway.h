@@ -9,8 +9,10 @@
  * that the deployments module can drain an instance and monitoring can read
  * the request metrics.
  *
- * The gateway runs on a thread and a loop of its own, so that nothing else
- * the daemon does on its loop delays a request. Every function here is
+ * The gateway runs on threads and loops of its own (gatewayThreads of them,
+ * each accepting on the same port with SO_REUSEPORT when there are
+ * several), so that nothing else the daemon does on its loop delays a
+ * request. Every function here is
  * called on the owner's thread (the one running the loop given to
  * gateway_start()), and the callbacks (observer, access log, close) run on
  * that loop. A call that changes the gateway returns once the gateway's
@@ -21,6 +23,7 @@
 #ifndef MDS_GATEWAY_H
 #define MDS_GATEWAY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -71,6 +74,24 @@ typedef void gateway_observe_fn(void *arg, const char *deployment_id,
  */
 int gateway_start(uv_loop_t *loop, const char *host, int port,
 		  struct gateway **out, char *diag, size_t diagsz);
+
+/* The most threads a gateway runs. */
+#define GATEWAY_THREADS_MAX 64
+
+/*
+ * As gateway_start(), with threads loops (1 to GATEWAY_THREADS_MAX), each on
+ * a thread of its own with its own listening socket (SO_REUSEPORT on the
+ * same port), connections, upstream pools and counters; the counters read
+ * here are their sums. The limits of gateway_set_limits() and
+ * gateway_set_hold() on clients and held requests are shared among them
+ * (each enforces its share, rounded up). Errors as gateway_start()'s.
+ */
+int gateway_start_threads(uv_loop_t *loop, const char *host, int port,
+			  unsigned threads, struct gateway **out, char *diag,
+			  size_t diagsz);
+
+/* Returns the number of the gateway's threads. */
+unsigned gateway_threads(const struct gateway *gw);
 
 /*
  * Starts the gateway's thread, which accepts connections from then on.
