@@ -123,7 +123,8 @@ struct gateway_limits {
 					   without a complete request, from
 					   its own address first (or, if
 					   none, is closed itself) */
-	uint32_t max_idle_per_instance; /* 64 pooled upstream connections */
+	uint32_t max_idle_per_instance; /* 64 pooled upstream connections,
+					   per loop */
 	uint64_t head_timeout_ms;       /* 10000: a request head must arrive
 					   whole within this of its first
 					   byte, else 408 */
