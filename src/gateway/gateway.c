@@ -2438,7 +2438,7 @@ int worker_listen(struct worker *gw, const struct sockaddr *sa,
 
 /* The gateway, on its thread. */
 
-/* Frees what the gateway's loop held, once every handle is closed. */
+/* Frees what the worker's loop held, once every handle is closed. */
 static void worker_teardown(struct worker *gw)
 {
 	uv_mutex_lock(&gw->mu);
@@ -2495,7 +2495,7 @@ static void wake_cb(uv_async_t *a)
 	uv_mutex_unlock(&gw->mu);
 }
 
-/* Runs the gateway's loop until gateway_close() has closed every handle. */
+/* Runs the worker's loop until worker_close() has closed every handle. */
 void worker_run(struct worker *gw)
 {
 	uv_run(gw->loop, UV_RUN_DEFAULT);
@@ -2519,7 +2519,7 @@ void worker_thread(void *arg)
 	worker_run(arg);
 }
 
-/* Notes, from the gateway's thread to the owner's. */
+/* Notes, from the worker's thread to the owner's. */
 
 /* Makes room for a note; NULL when the owner is too far behind. Under mu. */
 static struct note *note_new(struct worker *gw, enum note_kind kind)

@@ -94,7 +94,7 @@ int gateway_start_threads(uv_loop_t *loop, const char *host, int port,
 unsigned gateway_threads(const struct gateway *gw);
 
 /*
- * Starts the gateway's thread, which accepts connections from then on.
+ * Starts the gateway's threads, which accept connections from then on.
  * Before, connections wait in the listen backlog and calls take effect
  * directly on the caller's thread: an owner restores its routes first, so
  * that no early request finds a deployment missing. Aborts the program if
@@ -260,7 +260,7 @@ void gateway_set_cold_start(struct gateway *gw, gateway_cold_fn *fn,
 			    void *arg);
 
 /*
- * Stops listening, closes every connection, ends the gateway's thread, and
+ * Stops listening, closes every connection, ends the gateway's threads, and
  * frees the gateway once all handles are closed; then calls done(arg), on
  * the owner's loop, if done is not NULL. Nothing else may be called on gw
  * after this.
