@@ -509,7 +509,7 @@ static void observe(void *arg, const char *dep, int status, uint64_t us)
 static void set_routes(struct env *e, const char *dep, const char *name,
 		       const int *idx, size_t n)
 {
-	struct gateway_upstream up[NUPS];
+	struct gateway_upstream up[NUPS] = { { NULL, 0 } };
 	static const char *const ids[NUPS] = { "i0", "i1", "i2" };
 
 	for (size_t i = 0; i < n; i++) {
@@ -2073,6 +2073,70 @@ static void test_threads_drain(void **state)
 	env_free(e);
 }
 
+static void q_at_zero(struct env *e, void *arg)
+{
+	(void)arg;
+	set_routes(e, "ocid1.dep.one", "model-a", NULL, 0);
+	gateway_set_holdable(e->gw, "ocid1.dep.one", true);
+}
+
+#define HELD_CONNS 16
+
+/* Held requests on both loops, counted once each, all forwarded when an
+ * instance comes. */
+static void sc_threads_hold(struct env *e)
+{
+	struct resp *r = xmalloc(sizeof(*r));
+	char loops[2][17] = { "", "" }, id[17];
+	struct conn *k[HELD_CONNS];
+	static const int only0[1] = { 0 };
+	struct q rq = { .name = "ocid1.dep.one", .idx = only0, .n = 1 };
+	struct q q = { .name = "ocid1.dep.one" };
+	int served[2] = { 0, 0 };
+
+	on_loop(e, q_at_zero, NULL);
+	for (int i = 0; i < HELD_CONNS; i++) {
+		k[i] = conn_open(e);
+		CHECK(send_str(k[i], "GET /model-a/held HTTP/1.1\r\n"
+			       "Host: gw\r\n\r\n"));
+	}
+	for (int i = 0; i < 5000; i++) {
+		on_loop(e, q_counters, &q);
+		if (q.k.held == HELD_CONNS)
+			break;
+		sleep_ms(1);
+	}
+	CHECK_INT(q.k.held, HELD_CONNS);
+	CHECK_INT(q.k.held_done, 0);
+	on_loop(e, q_routes, &rq);
+	for (int i = 0; i < HELD_CONNS; i++) {
+		int at;
+
+		CHECK(read_resp(k[i], false, r));
+		CHECK_INT(r->status, 200);
+		CHECK(body_loop(r, id));
+		at = loop_index(loops, id);
+		CHECK(at >= 0);
+		served[at]++;
+		conn_close(k[i]);
+	}
+	CHECK(served[0] > 0 && served[1] > 0);
+	on_loop(e, q_counters, &q);
+	CHECK_INT(q.k.held, HELD_CONNS);
+	CHECK_INT(q.k.held_done, HELD_CONNS);
+	CHECK_INT(q.k.requests, HELD_CONNS);
+	free(r);
+}
+
+static void test_threads_hold(void **state)
+{
+	struct env *e = env_new_threads(2);
+
+	(void)state;
+	env_run(e, sc_threads_hold);
+	env_free(e);
+}
+
 static void test_set_routes_args(void **state)
 {
 	struct env *e = env_new();
@@ -2123,6 +2187,7 @@ int main(void)
 		cmocka_unit_test(test_threads_spread),
 		cmocka_unit_test(test_threads_least_outstanding),
 		cmocka_unit_test(test_threads_drain),
+		cmocka_unit_test(test_threads_hold),
 	};
 
 	log_set_level("error");
