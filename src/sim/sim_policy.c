@@ -45,6 +45,7 @@ static const struct key policy_keys[] = {
 	{ "holdMs", K_I64, P(rule.hold_ms), 0, 0, 86400000 },
 	{ "leadMs", K_I64, P(rule.lead_ms), 0, 0, 3600000 },
 	{ "latencyRatio", K_DBL, P(rule.latency_ratio), 0, 0, 1e6 },
+	{ "quantile", K_DBL, P(rule.quantile), 0, 0, 1 },
 	/* The alarm policy (recipe, oci-native): core/policy.h's fields. */
 	{ "step", K_U32, P(alarms.step), 0, 1, 256 },
 	{ "proportional", K_BOOL, P(alarms.proportional), 0, 0, 1 },

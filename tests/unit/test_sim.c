@@ -305,6 +305,32 @@ static struct trace *step(double rate, double rate2, int n, int m)
 	return t;
 }
 
+/* The level as a quantile of the offered load (quantile > 0). */
+static void test_rule_mdscale_quantile(void **state)
+{
+	struct rule_params p;
+	struct rule_state s;
+
+	(void)state;
+	rule_params_default(RULE_MDSCALE, &p);
+	assert_true(p.quantile == 0); /* off by default */
+	p.quantile = 0.95;
+	p.target = 1;
+	p.lead_ms = 0;
+	p.latency_ratio = 0;
+	p.down_window_ms = 100000;
+	rule_state_init(&s);
+	/* 1, 2, ..., 100 instances of work in a shuffled order: the 95th
+	 * of 100 is 95, whatever the order. */
+	for (int i = 0; i < 100; i++)
+		rule_observe(&s, &(struct rule_obs){
+			0, 0, (double)((i * 37) % 100 + 1) });
+	assert_int_equal(rule_decide(&p, &s, 100000, 10, 10, 1, 256), 95);
+	/* The mean plus a deviation says otherwise: the option matters. */
+	p.quantile = 0;
+	assert_int_not_equal(rule_decide(&p, &s, 101000, 10, 10, 1, 256), 95);
+}
+
 static void test_mdscale_step(void **state)
 {
 	/* 4 ms requests: 125/s is half an instance; the step to 625/s is
@@ -590,6 +616,7 @@ int main(void)
 		cmocka_unit_test(test_rule_hpa),
 		cmocka_unit_test(test_rule_kpa),
 		cmocka_unit_test(test_rule_mdscale),
+		cmocka_unit_test(test_rule_mdscale_quantile),
 		cmocka_unit_test(test_mdscale_step),
 		cmocka_unit_test(test_alarm_path),
 		cmocka_unit_test(test_oracle),
