@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "cli/cli_sim_metrics.h"
 #include "cli/sim_plot.h"
 #include "sim/sim.h"
 #include "util/err.h"
@@ -34,7 +35,7 @@
 
 enum {
 	O_TRACE, O_FORMAT, O_COMPRESS, O_SCALE, O_POLICY, O_PLOT, O_SWEEP,
-	O_SET,
+	O_SET, O_METRICS,
 };
 
 static const struct cli_opt sim_opts[] = {
@@ -46,6 +47,7 @@ static const struct cli_opt sim_opts[] = {
 	[O_PLOT] = {"plot", 1},
 	[O_SWEEP] = {"sweep", 1},
 	[O_SET] = {"set", 1},
+	[O_METRICS] = {"metrics", 1},
 	{NULL, 0},
 };
 
@@ -55,6 +57,7 @@ static const char *const builtins[] = {
 
 struct job {
 	const char *trace, *format, *compress, *scale, *plot, *sweep;
+	const char *metrics; /* --metrics: sim_metrics.h instead of a trace */
 	const char *policies[MAX_POLICIES];
 	size_t npolicies;
 	const char *sets[MAX_SETS];
@@ -314,9 +317,16 @@ static int collect(struct cli_ctx *ctx, int argc, char **argv,
 			[O_TRACE] = &j->trace, [O_FORMAT] = &j->format,
 			[O_COMPRESS] = &j->compress, [O_SCALE] = &j->scale,
 			[O_PLOT] = &j->plot, [O_SWEEP] = &j->sweep,
+			[O_METRICS] = &j->metrics,
 		};
 		*slot[opt] = g.value;
 	}
+	if (j->metrics != NULL)
+		return j->trace || j->format || j->compress || j->scale ||
+		       j->plot || j->sweep || j->npolicies != 1
+		       ? cli_usage_error(ctx, "--metrics takes one --policy "
+					 "and --set, nothing of a trace")
+		       : 0;
 	if (j->trace == NULL)
 		return cli_usage_error(ctx, "missing --trace FILE");
 	if (j->npolicies == 0)
@@ -429,6 +439,14 @@ int cli_simulate(struct cli_ctx *ctx, int argc, char **argv)
 	if (ret != 0)
 		return ret;
 	ret = CLI_EXIT_FAIL;
+	if (j.metrics != NULL) {
+		struct sim_policy p;
+
+		if (model_of(&j, &base) == 0 &&
+		    load_policy(j.policies[0], &p) == 0)
+			ret = cli_simulate_metrics(ctx, j.metrics, &p, &base);
+		return ret;
+	}
 	if (j.sweep && parse_sweep(j.sweep, &sw) != 0)
 		goto out;
 	if (model_of(&j, &base) != 0)
