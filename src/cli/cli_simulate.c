@@ -273,14 +273,30 @@ static json_t *result_json(const struct sim_result *r, double oracle_cost)
 			 "cpuSeconds", r->cpu_seconds);
 }
 
+/* The billed instances at the end of each second, for comparing with a
+ * live run (bench/sim_to_real.py). */
+static json_t *instances_json(const struct sim_result *r)
+{
+	json_t *a = json_array();
+
+	for (size_t s = 0; s < r->nseconds; s++)
+		json_array_append_new(a, json_integer(r->seconds[s].instances));
+	return a;
+}
+
 static void print_json(const struct trace *t, const struct sim_result *res,
 		       size_t n, const struct sim_result *oracle, double rho)
 {
 	json_t *pol = json_array();
 	json_t *o;
 
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(pol, result_json(&res[i], oracle->cost));
+	for (size_t i = 0; i < n; i++) {
+		json_t *r = result_json(&res[i], oracle->cost);
+
+		json_object_set_new(r, "instancesPerSecond",
+				    instances_json(&res[i]));
+		json_array_append_new(pol, r);
+	}
 	o = json_pack("{s:{s:s, s:I, s:f, s:f, s:f}, s:o, s:o, s:f}",
 		      "trace", "format", trace_format_name(t->format),
 		      "requests", (json_int_t)t->n, "seconds",
