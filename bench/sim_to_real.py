@@ -248,10 +248,12 @@ def run(args):
                 "--cost-instances", str(args.cost_instances),
                 "--connections", "1000", "--timeout", "60",
                 "--output", "json"]
+        load_before = os.getloadavg()[0]
         t0 = time.monotonic()
         out = subprocess.run(argv, stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, check=True)
         real = json.loads(out.stdout)
+        load_after = os.getloadavg()[0]
         poller.stop.set()
         poller.join()
 
@@ -291,6 +293,9 @@ def run(args):
                      "p99Ms": real["latency_us"]["p99"] / 1000.0,
                      "p50Ms": real["latency_us"]["p50"] / 1000.0,
                      "requests": real["sent"], "failures": real_fail,
+                     "failedByCause": real["failed"],
+                     "dropped": real["dropped_overload"],
+                     "loadAverage": [load_before, load_after],
                      "instances": real_inst},
             "predicted": {"instanceSeconds": sum(pred_inst),
                           "peakInstances": max(pred_inst),
@@ -333,6 +338,10 @@ def report(r):
             name, re[key], pr[key], re[key] - pr[key]))
     print("mean |real - predicted| instances per second: %.3f over %d s" % (
         r["meanAbsInstanceDiff"], r["seconds"]))
+    print("real failures by cause: %s, dropped %d; machine load average "
+          "%.1f before the real run, %.1f after" % (
+              ", ".join("%s %d" % kv for kv in re["failedByCause"].items()),
+              re["dropped"], re["loadAverage"][0], re["loadAverage"][1]))
     print("machine: %s" % mdbench.machine_line())
 
 

@@ -153,7 +153,10 @@ static const struct cli_cmd cli_cmds[] = {
 			"deployment model (serviceMs, startupMs, sloMs, ...), --sweep\n"
 			"runs every policy for each value of a model or policy field.\n"
 			"--compress divides times, --scale multiplies the rate. Prints a\n"
-			"table (--output json: one JSON object); --plot writes a PNG.",
+			"table (--output json: one JSON object); --plot writes a PNG.\n"
+			"--metrics FILE ('seconds,cpu[,mem]' lines) instead of --trace\n"
+			"runs one alarm policy's chain over those samples and prints\n"
+			"its moves.",
 		.exec = cli_simulate,
 	},
 	{
