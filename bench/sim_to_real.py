@@ -201,6 +201,20 @@ class Poller(threading.Thread):
         return out
 
 
+def cpu_per_10s(d, dep_id, wall0, seconds):
+    """The deployment's CpuUtilization over the run, the mean of its
+    instances' samples in each 10 s: what the live alarms saw."""
+    st, ans = d("POST", "/v1/metrics/query", {
+        "query": 'CpuUtilization[10s]{resourceId = "%s"}.grouping().mean()'
+                 % dep_id,
+        "startTime": int(wall0 * 1000),
+        "endTime": int((wall0 + seconds) * 1000), "resolution": "10s"})
+    if st != 200 or not ans["items"]:
+        return None
+    return [round(p["value"], 1)
+            for p in ans["items"][0]["aggregatedDatapoints"]]
+
+
 def actions(series):
     return sum(1 for a, b in zip(series, series[1:]) if a != b)
 
@@ -249,6 +263,7 @@ def run(args):
                 "--connections", "1000", "--timeout", "60",
                 "--output", "json"]
         load_before = os.getloadavg()[0]
+        wall0 = time.time()
         t0 = time.monotonic()
         out = subprocess.run(argv, stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, check=True)
@@ -256,6 +271,7 @@ def run(args):
         load_after = os.getloadavg()[0]
         poller.stop.set()
         poller.join()
+        cpu = cpu_per_10s(d, dep_id, wall0, real["trace"]["seconds"])
 
         sim_argv = [os.path.join(build, "src", "mdscale"), "simulate",
                     "--trace", slice_path, "--compress", str(args.compress),
@@ -296,6 +312,7 @@ def run(args):
                      "failedByCause": real["failed"],
                      "dropped": real["dropped_overload"],
                      "loadAverage": [load_before, load_after],
+                     "cpuUtilizationPer10s": cpu,
                      "instances": real_inst},
             "predicted": {"instanceSeconds": sum(pred_inst),
                           "peakInstances": max(pred_inst),
@@ -342,6 +359,8 @@ def report(r):
           "%.1f before the real run, %.1f after" % (
               ", ".join("%s %d" % kv for kv in re["failedByCause"].items()),
               re["dropped"], re["loadAverage"][0], re["loadAverage"][1]))
+    print("real CpuUtilization, mean over the instances a 10 s: %s" % (
+        re["cpuUtilizationPer10s"],))
     print("machine: %s" % mdbench.machine_line())
 
 
