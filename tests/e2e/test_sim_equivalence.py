@@ -171,6 +171,35 @@ class SimEquivalenceTest(unittest.TestCase):
         self.assertNotEqual(compare(live, other), [])
 
 
+class SimulateMetricsInputTest(unittest.TestCase):
+    """`mdscale simulate --metrics`: bad input is one line, exit 1."""
+
+    def test_bad_sequences_and_policies(self):
+        with tempfile.TemporaryDirectory() as d:
+            def write(name, text):
+                path = os.path.join(d, name)
+                with open(path, "w") as f:
+                    f.write(text)
+                return path
+            cases = [
+                (write("x.csv", "0,1\n1,x\n"), "recipe",
+                 "line 2, column 3: a CPU utilization must be a number"),
+                (write("back.csv", "2,1\n1,1\n"), "recipe",
+                 "line 2, column 1: the time goes backwards"),
+                (write("big.csv", "0,1001\n"), "recipe",
+                 "line 1, column 3: a CPU utilization must be from 0"),
+                (write("ok.csv", "0,1\n"), "hpa", "not an alarm policy"),
+            ]
+            for path, policy, want in cases:
+                p = subprocess.run(
+                    [BIN, "simulate", "--metrics", path, "--policy", policy],
+                    capture_output=True, text=True, timeout=60)
+                self.assertEqual(p.returncode, 1, p.stderr)
+                self.assertEqual(p.stdout, "")
+                self.assertEqual(len(p.stderr.strip().split("\n")), 1)
+                self.assertIn(want, p.stderr)
+
+
 def rfc3339_s(v):
     """Seconds since the epoch of an RFC 3339 time, or of milliseconds."""
     if isinstance(v, (int, float)):
