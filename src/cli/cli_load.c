@@ -298,6 +298,24 @@ static int sched_from_trace(struct cli_ctx *ctx, const char *const *val,
 	return 0;
 }
 
+/* A steps file (loadgen.h) as the schedule. */
+static int sched_from_steps(struct cli_ctx *ctx, const char *const *val,
+	const char *text, size_t len, struct loadgen_sched *sched)
+{
+	char diag[512];
+	int rc = steps_only(ctx, val);
+
+	if (rc != 0)
+		return rc;
+	if (len > SCHED_FILE_MAX)
+		return cli_usage_error(ctx, "--schedule %s: a steps file is at "
+			"most %u bytes", val[O_SCHEDULE], SCHED_FILE_MAX);
+	if (loadgen_sched_parse(sched, text, len, diag, sizeof diag) != 0)
+		return cli_usage_error(ctx, "--schedule %s: %s",
+			val[O_SCHEDULE], diag);
+	return 0;
+}
+
 /* Reads --schedule FILE: a steps file, or a trace. */
 static int sched_from_file(struct cli_ctx *ctx, const char *const *val,
 	struct loadgen_sched *sched, struct replay *rp)
@@ -314,18 +332,44 @@ static int sched_from_file(struct cli_ctx *ctx, const char *const *val,
 			rc == MDS_E_NOTFOUND ? "no such file" : diag);
 	steps = fmt == NULL || strcmp(fmt, "auto") == 0 ?
 		looks_like_steps(text, len) : strcmp(fmt, "steps") == 0;
-	if (!steps) {
+	if (!steps)
 		rc = sched_from_trace(ctx, val, text, len, sched, rp);
-	} else if ((rc = steps_only(ctx, val)) == 0 && len > SCHED_FILE_MAX) {
-		rc = cli_usage_error(ctx, "--schedule %s: a steps file is at "
-			"most %u bytes", val[O_SCHEDULE], SCHED_FILE_MAX);
-	} else if (rc == 0 && loadgen_sched_parse(sched, text, len, diag,
-			   sizeof diag) != 0) {
-		rc = cli_usage_error(ctx, "--schedule %s: %s", val[O_SCHEDULE],
-			diag);
-	}
+	else
+		rc = sched_from_steps(ctx, val, text, len, sched);
 	free(text);
 	return rc;
+}
+
+/* The schedule: --rate for --duration, or --schedule FILE; the options
+ * that go with one and not the other are refused. */
+static int make_sched(struct cli_ctx *ctx, const char *const *val,
+	struct loadgen_sched *sched, struct replay *rp)
+{
+	double rate = 0, duration = DEFAULT_DURATION_S;
+	char diag[256];
+	int opt;
+
+	if (val[O_SCHEDULE] != NULL) {
+		if (val[O_RATE] != NULL)
+			return cli_usage_error(ctx, "--schedule gives the "
+				"rates: it excludes --rate");
+		return sched_from_file(ctx, val, sched, rp);
+	}
+	for (opt = O_FORMAT; opt <= O_COST_INSTANCES; opt++)
+		if (val[opt] != NULL)
+			return cli_usage_error(ctx, "--%s applies to "
+				"--schedule", load_opts[opt].name);
+	if (val[O_RATE] == NULL)
+		return cli_usage_error(ctx, "missing --rate (or --schedule)");
+	if (parse_double(ctx, "rate", val[O_RATE], 0, LOADGEN_RATE_MAX,
+		    &rate) != 0 ||
+	    (val[O_DURATION] != NULL && parse_double(ctx, "duration",
+		     val[O_DURATION], 0, LOADGEN_SECONDS_MAX, &duration) != 0))
+		return CLI_EXIT_USAGE;
+	if (loadgen_sched_add(sched, duration, rate, rate, diag,
+		    sizeof diag) != 0)
+		return cli_usage_error(ctx, "%s", diag);
+	return 0;
 }
 
 /* The bodies --cost-instances sends, from --body's first instance. */
@@ -541,29 +585,50 @@ static void print_table(const struct loadgen_opts *o,
 		res->lag_max_ms, (unsigned long long)res->connects);
 }
 
+/* Runs the load and prints the report; returns the exit status. */
+static int run_and_report(struct cli_ctx *ctx, const struct loadgen_opts *o,
+	struct report *rep, const struct replay *rp)
+{
+	struct loadgen_result res;
+	struct lat lat;
+	char diag[512];
+	int rc, ret = CLI_EXIT_OK;
+
+	fflush(stdout);
+	rc = loadgen_run(o, &res, diag, sizeof diag);
+	if (rc == MDS_E_INVAL || rc == MDS_E_LIMIT) {
+		ret = cli_usage_error(ctx, "%s", diag);
+	} else if (rc != 0) {
+		ret = cli_fail("%s", diag);
+	} else {
+		lat_of(res.lat, &lat);
+		if (cli_structured(ctx))
+			print_json(rep, o, &res, &lat, rp);
+		else
+			print_table(o, &res, &lat, rp);
+	}
+	hdr_free(res.lat);
+	return ret;
+}
+
 int cli_load(struct cli_ctx *ctx, int argc, char **argv)
 {
 	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
 	const char *val[O_COST_INSTANCES + 1] = {NULL};
 	const char *headers[LOADGEN_HEADERS_MAX];
 	struct loadgen_opts o;
-	struct loadgen_result res;
 	struct loadgen_sched sched;
 	struct report rep;
 	struct replay rp;
 	struct buf body;
-	struct lat lat;
-	char diag[512];
-	double rate = 0, duration = DEFAULT_DURATION_S;
 	double timeout = DEFAULT_TIMEOUT_S;
 	long conns = DEFAULT_CONNECTIONS;
 	size_t nheaders = 0;
-	int opt, ret, rc;
+	int opt, ret;
 
 	memset(&o, 0, sizeof o);
 	memset(&rep, 0, sizeof rep);
 	memset(&rp, 0, sizeof rp);
-	memset(&res, 0, sizeof res);
 	buf_init(&body, 0);
 	loadgen_sched_init(&sched);
 	rep.ctx = ctx;
@@ -599,44 +664,14 @@ int cli_load(struct cli_ctx *ctx, int argc, char **argv)
 		cli_usage_error(ctx, "missing --url");
 		goto out;
 	}
-	if (val[O_SCHEDULE] != NULL && val[O_RATE] != NULL) {
-		cli_usage_error(ctx, "--schedule gives the rates: it excludes "
-			"--rate");
-		goto out;
-	}
-	if (val[O_SCHEDULE] == NULL) {
-		for (opt = O_FORMAT; opt <= O_COST_INSTANCES; opt++) {
-			if (val[opt] != NULL) {
-				cli_usage_error(ctx, "--%s applies to "
-					"--schedule", load_opts[opt].name);
-				goto out;
-			}
-		}
-	}
-	if (val[O_SCHEDULE] == NULL && val[O_RATE] == NULL) {
-		cli_usage_error(ctx, "missing --rate (or --schedule)");
-		goto out;
-	}
-	if ((val[O_RATE] != NULL && parse_double(ctx, "rate", val[O_RATE], 0,
-		     LOADGEN_RATE_MAX, &rate) != 0) ||
-	    (val[O_SCHEDULE] == NULL && val[O_DURATION] != NULL &&
-	     parse_double(ctx, "duration", val[O_DURATION], 0,
-		     LOADGEN_SECONDS_MAX, &duration) != 0) ||
-	    (val[O_TIMEOUT] != NULL && parse_double(ctx, "timeout",
+	if ((val[O_TIMEOUT] != NULL && parse_double(ctx, "timeout",
 		     val[O_TIMEOUT], 0, TIMEOUT_MAX_S, &timeout) != 0) ||
 	    (val[O_CONNECTIONS] != NULL && cli_parse_long(ctx, "connections",
 		     val[O_CONNECTIONS], 1, LOADGEN_CONN_MAX, &conns) != 0))
 		goto out;
-	if (val[O_SCHEDULE] != NULL) {
-		ret = sched_from_file(ctx, val, &sched, &rp);
-		if (ret != 0)
-			goto out;
-		ret = CLI_EXIT_USAGE;
-	} else if (loadgen_sched_add(&sched, duration, rate, rate, diag,
-			   sizeof diag) != 0) {
-		ret = cli_usage_error(ctx, "%s", diag);
+	ret = make_sched(ctx, val, &sched, &rp);
+	if (ret != 0)
 		goto out;
-	}
 	if (val[O_BODY] != NULL) {
 		ret = read_file("body", val[O_BODY], BODY_FILE_MAX, &body);
 		if (ret != 0)
@@ -662,24 +697,8 @@ int cli_load(struct cli_ctx *ctx, int argc, char **argv)
 		o.timeout_ms = 1;
 	o.on_second = on_second;
 	o.arg = &rep;
-	fflush(stdout);
-	rc = loadgen_run(&o, &res, diag, sizeof diag);
-	if (rc == MDS_E_INVAL || rc == MDS_E_LIMIT) {
-		ret = cli_usage_error(ctx, "%s", diag);
-		goto out;
-	}
-	if (rc != 0) {
-		ret = cli_fail("%s", diag);
-		goto out;
-	}
-	lat_of(res.lat, &lat);
-	if (cli_structured(ctx))
-		print_json(&rep, &o, &res, &lat, &rp);
-	else
-		print_table(&o, &res, &lat, &rp);
-	ret = CLI_EXIT_OK;
+	ret = run_and_report(ctx, &o, &rep, &rp);
 out:
-	hdr_free(res.lat);
 	free(rep.rows);
 	buf_free(&body);
 	for (opt = 0; opt < rp.nbodies; opt++)
