@@ -215,6 +215,17 @@ def cpu_per_10s(d, dep_id, wall0, seconds):
             for p in ans["items"][0]["aggregatedDatapoints"]]
 
 
+def gateway_errors(path):
+    """How often the daemon's log names each of the gateway's own error
+    answers and unreachable instances: why requests failed."""
+    import collections
+    import re
+    words = re.compile(r"NoReadyInstance|BadGateway|GatewayTimeout|"
+                       r"HoldLimit|HoldTimeout|is unreachable")
+    with open(path, errors="replace") as f:
+        return dict(collections.Counter(words.findall(f.read())))
+
+
 def actions(series):
     return sum(1 for a, b in zip(series, series[1:]) if a != b)
 
@@ -274,6 +285,7 @@ def run(args):
         poller.stop.set()
         poller.join()
         cpu = cpu_per_10s(d, dep_id, wall0, real["trace"]["seconds"])
+        gw_errors = gateway_errors(d.log_path)
 
         sim_argv = [os.path.join(build, "src", "mdscale"), "simulate",
                     "--trace", slice_path, "--compress", str(args.compress),
@@ -315,6 +327,7 @@ def run(args):
                      "dropped": real["dropped_overload"],
                      "loadAverage": [load_before, load_after],
                      "cpuUtilizationPer10s": cpu,
+                     "gatewayLog": gw_errors,
                      "instances": real_inst},
             "predicted": {"instanceSeconds": sum(pred_inst),
                           "peakInstances": max(pred_inst),
@@ -363,6 +376,7 @@ def report(r):
               re["dropped"], re["loadAverage"][0], re["loadAverage"][1]))
     print("real CpuUtilization, mean over the instances a 10 s: %s" % (
         re["cpuUtilizationPer10s"],))
+    print("the daemon's log names: %s" % (re["gatewayLog"] or "no error"))
     print("machine: %s" % mdbench.machine_line())
 
 

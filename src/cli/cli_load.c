@@ -241,8 +241,9 @@ static int trace_options(struct cli_ctx *ctx, const char *const *val,
 	    (val[O_DURATION] != NULL && parse_double(ctx, "duration",
 		     val[O_DURATION], 0, LOADGEN_SECONDS_MAX,
 		     &lo->duration_s) != 0) ||
-	    (val[O_START] != NULL && parse_double(ctx, "start", val[O_START],
-		     -1, LOADGEN_SECONDS_MAX * 1000, &lo->start_s) != 0) ||
+	    (val[O_START] != NULL && parse_double(ctx, "start",
+		     val[O_START], -HUGE_VAL, LOADGEN_SECONDS_MAX * 1000,
+		     &lo->start_s) != 0) ||
 	    (val[O_COST_INSTANCES] != NULL && cli_parse_long(ctx,
 		     "cost-instances", val[O_COST_INSTANCES], 1,
 		     LOAD_TRACE_INSTANCES_MAX, &n) != 0))
