@@ -215,15 +215,30 @@ def cpu_per_10s(d, dep_id, wall0, seconds):
             for p in ans["items"][0]["aggregatedDatapoints"]]
 
 
-def gateway_errors(path):
-    """How often the daemon's log names each of the gateway's own error
-    answers and unreachable instances: why requests failed."""
+def gateway_answers(data_dir, wall0):
+    """From the daemon's structured log (the gateway's access log is on),
+    since wall0: how many requests got each status, and the warnings and
+    errors."""
     import collections
-    import re
-    words = re.compile(r"NoReadyInstance|BadGateway|GatewayTimeout|"
-                       r"HoldLimit|HoldTimeout|is unreachable")
-    with open(path, errors="replace") as f:
-        return dict(collections.Counter(words.findall(f.read())))
+    since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(wall0))
+    status, problems = collections.Counter(), collections.Counter()
+    with open(os.path.join(data_dir, "logs", "mdscale.log"),
+              errors="replace") as f:
+        for line in f:
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            if e.get("time", "") < since:
+                continue
+            if e.get("source") == "access":
+                parts = e.get("message", "").split()
+                if len(parts) >= 3:
+                    status[parts[2]] += 1
+            elif e.get("level") in ("warn", "error"):
+                problems[e.get("message", "")[:80]] += 1
+    return {"status": dict(status),
+            "problems": dict(problems.most_common(5))}
 
 
 def actions(series):
@@ -235,7 +250,7 @@ def run(args):
     tmp = tempfile.mkdtemp(prefix="sim-to-real-")
     slice_path = os.path.join(tmp, "slice.csv")
     records = write_slice(args.trace, slice_path, args.from_min, args.minutes)
-    d = mdbench.Daemon(build)
+    d = mdbench.Daemon(build, config={"accessLog": True})
     poller = None
     try:
         d.start()
@@ -285,7 +300,7 @@ def run(args):
         poller.stop.set()
         poller.join()
         cpu = cpu_per_10s(d, dep_id, wall0, real["trace"]["seconds"])
-        gw_errors = gateway_errors(d.log_path)
+        gw = gateway_answers(d.data_dir, wall0)
 
         sim_argv = [os.path.join(build, "src", "mdscale"), "simulate",
                     "--trace", slice_path, "--compress", str(args.compress),
@@ -327,7 +342,7 @@ def run(args):
                      "dropped": real["dropped_overload"],
                      "loadAverage": [load_before, load_after],
                      "cpuUtilizationPer10s": cpu,
-                     "gatewayLog": gw_errors,
+                     "gateway": gw,
                      "instances": real_inst},
             "predicted": {"instanceSeconds": sum(pred_inst),
                           "peakInstances": max(pred_inst),
@@ -376,7 +391,8 @@ def report(r):
               re["dropped"], re["loadAverage"][0], re["loadAverage"][1]))
     print("real CpuUtilization, mean over the instances a 10 s: %s" % (
         re["cpuUtilizationPer10s"],))
-    print("the daemon's log names: %s" % (re["gatewayLog"] or "no error"))
+    print("the gateway's answers by status: %s; warnings: %s" % (
+        re["gateway"]["status"], re["gateway"]["problems"] or "none"))
     print("machine: %s" % mdbench.machine_line())
 
 
