@@ -30,6 +30,7 @@ struct oci_receiver;
 struct alertmanager;
 struct whsig_seen;
 struct tokens;
+struct uv_loop_s;
 
 /* The daemon's modules, as the routes see them. Borrowed. */
 struct api {
@@ -49,6 +50,8 @@ struct api {
 	double start_time_s;     /* the daemon's start, Unix seconds */
 	struct whsig_seen *webhook_seen; /* receivers' replay check; owned
 					    by the daemon */
+	struct uv_loop_s *loop;  /* the loop the watches wait on */
+	unsigned nwatches;       /* watches waiting now (api_watch.h) */
 };
 
 /* One request on its way through a route. */

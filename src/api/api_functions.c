@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_watch.h"
 #include "api/fields.h"
 #include "api/jsonx.h"
 #include "notify/functions.h"
@@ -80,15 +81,31 @@ static bool available(struct api_call *c)
 	return false;
 }
 
-static void functions_list_route(struct api_call *c)
+/* Built-in functions first, then user functions: GET /v1/functions
+ * filters and sorts them (api_watch.h). */
+static json_t *render_functions(struct api_call *c, struct fault *f)
 {
 	json_t *items;
 
-	if (!available(c))
-		return;
+	if (c->api->functions == NULL) {
+		fault_set(f, MDS_E_UNAVAIL, "", "the daemon is shutting down");
+		return NULL;
+	}
 	items = json_array();
 	functions_each(c->api->functions, add_function, items);
-	api_reply(c, 200, json_pack("{s:o}", "items", items), NULL);
+	return json_pack("{s:o}", "items", items);
+}
+
+static const char *const function_sort_keys[] = { "name", "invocations",
+						  "failures", NULL };
+static const struct api_list_spec function_list = {
+	.name_param = "name", .name_field = "name",
+	.sort_keys = function_sort_keys,
+};
+
+static void functions_list_route(struct api_call *c)
+{
+	api_list_answer(c, &function_list, render_functions);
 }
 
 static void functions_create_route(struct api_call *c)
@@ -99,6 +116,7 @@ static void functions_create_route(struct api_call *c)
 
 	if (!available(c))
 		return;
+	spec.check_only = api_dry_run(c);
 	if (fields_parse(function_fields, c->body, &spec, "", NULL, &f) != 0 ||
 	    functions_create(c->api->functions, &spec, &fn, &f) != 0) {
 		fields_free(function_fields, &spec);
@@ -106,20 +124,28 @@ static void functions_create_route(struct api_call *c)
 		return;
 	}
 	fields_free(function_fields, &spec);
-	api_reply(c, 201, function_json(&fn), NULL);
+	if (spec.check_only)
+		api_reply_dry_run(c);
+	else
+		api_reply(c, 201, function_json(&fn), NULL);
+}
+
+static json_t *render_function(struct api_call *c, struct fault *f)
+{
+	struct functions_info fn;
+
+	if (c->api->functions == NULL) {
+		fault_set(f, MDS_E_UNAVAIL, "", "the daemon is shutting down");
+		return NULL;
+	}
+	if (functions_get(c->api->functions, c->id, &fn, f) != 0)
+		return NULL;
+	return function_json(&fn);
 }
 
 static void functions_get_route(struct api_call *c)
 {
-	struct functions_info fn;
-	struct fault f;
-
-	if (!available(c))
-		return;
-	if (functions_get(c->api->functions, c->id, &fn, &f) != 0)
-		api_reply_fault(c, &f);
-	else
-		api_reply(c, 200, function_json(&fn), NULL);
+	api_item_answer(c, render_function);
 }
 
 static void functions_delete_route(struct api_call *c)

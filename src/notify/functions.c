@@ -887,6 +887,8 @@ int functions_create(struct functions *fns, const struct functions_spec *spec,
 		return fault_set(f, MDS_E_LIMIT, "",
 				 "at most %d user functions may exist",
 				 MAX_USER_FUNCTIONS);
+	if (spec->check_only)
+		return 0;
 
 	e = xcalloc(1, sizeof(*e));
 	e->name = xstrdup(spec->name);

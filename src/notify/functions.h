@@ -94,6 +94,7 @@ struct functions_spec {
 	char **command;       /* argv, NULL-terminated; borrowed */
 	char description[FUNCTIONS_DESC_MAX + 1];
 	uint32_t timeout_s;   /* 1 to FUNCTIONS_TIMEOUT_MAX_S; 0: default */
+	bool check_only;      /* only check it: a dry run, nothing changes */
 };
 
 /* A function as the module holds it. The strings are borrowed: valid
@@ -112,7 +113,8 @@ struct functions_info {
 
 /*
  * Creates a user function after checking its name (a-z 0-9 -, not taken)
- * and its command (functions_check_argv()). Returns 0 and the function in
+ * and its command (functions_check_argv()); with spec->check_only it only
+ * checks them (0, *out untouched). Returns 0 and the function in
  * *out (may be NULL), or MDS_E_INVAL / MDS_E_EXISTS / MDS_E_LIMIT /
  * MDS_E_DB with f filled.
  */

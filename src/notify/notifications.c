@@ -991,6 +991,8 @@ int notifications_topic_create(struct notifications *n,
 	if (n->ntopics >= MAX_TOPICS)
 		return fault_set(f, MDS_E_LIMIT, "",
 				 "at most %d topics may exist", MAX_TOPICS);
+	if (spec->check_only)
+		return 0;
 	t = xcalloc(1, sizeof(*t));
 	ids_new(t->id, ID_LEN, "topic-");
 	t->name = xstrdup(spec->name);
@@ -1238,6 +1240,8 @@ int notifications_subscription_create(
 		return fault_set(f, MDS_E_LIMIT, "",
 				 "at most %d subscriptions may exist",
 				 MAX_SUBS);
+	if (spec->check_only)
+		return 0;
 
 	s = xcalloc(1, sizeof(*s));
 	ids_new(s->id, ID_LEN, "sub-");

@@ -85,6 +85,7 @@ int notifications_topic_exists(void *n, const char *topic_id);
 struct notifications_topic_spec {
 	char name[NOTIFICATIONS_NAME_MAX + 1];
 	char description[NOTIFICATIONS_DESC_MAX + 1];
+	bool check_only; /* only check it: a dry run, nothing changes */
 };
 
 /* A topic as the module holds it. The strings are borrowed: valid until
@@ -97,7 +98,8 @@ struct notifications_topic {
 };
 
 /*
- * Creates a topic. Returns 0 and the topic in *out (may be NULL), or
+ * Creates a topic (with spec->check_only: only checks it, and returns 0
+ * without touching *out). Returns 0 and the topic in *out (may be NULL), or
  * MDS_E_INVAL (a bad name), MDS_E_EXISTS (the name is taken), MDS_E_LIMIT
  * (1000 topics) or MDS_E_DB, with f filled.
  */
@@ -146,6 +148,7 @@ struct notifications_subscription_spec {
 	uint32_t max_attempts;  /* 1 to NOTIFICATIONS_ATTEMPTS_MAX */
 	uint32_t timeout_s;     /* 1 to NOTIFICATIONS_TIMEOUT_MAX_S */
 	char secret[NOTIFICATIONS_SECRET_MAX + 1]; /* "": a random one */
+	bool check_only; /* only check it: a dry run, nothing changes */
 };
 
 void notifications_subscription_spec_init(
@@ -169,7 +172,8 @@ struct notifications_subscription {
 };
 
 /*
- * Creates a subscription. Checks what the spec's fields cannot say alone:
+ * Creates a subscription (with spec->check_only: only checks it, and
+ * returns 0 without touching *out). Checks what the spec's fields cannot say alone:
  * the topic exists (spec->topic_id: its id or its name), the endpoint or the command fits the protocol, the
  * function exists, the URL names a host, the program can run. Returns 0
  * and the subscription in *out (may be NULL; its secret set), or
