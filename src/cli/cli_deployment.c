@@ -660,9 +660,15 @@ int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv)
 	if (ret != 0)
 		goto out;
 	cli_workrequest_print(ctx, last);
-	if (strcmp(cli_json_str(last, "status"), "FAILED") == 0)
+	if (strcmp(cli_json_str(last, "status"), "FAILED") == 0) {
 		ret = cli_fail("update of deployment %s failed: %s (work request %s)",
 			id, cli_json_str(last, "errorMessage"), wr);
+		goto out;
+	}
+	/* The final state: the work request, then the deployment. */
+	if (!cli_structured(ctx))
+		fputc('\n', stdout);
+	ret = cli_wait_readback(ctx, path, id, print_one);
 out:
 	json_decref(req);
 	json_decref(resp);
@@ -697,10 +703,18 @@ int cli_deployment_delete(struct cli_ctx *ctx, int argc, char **argv)
 	if (ret != 0)
 		goto out;
 	cli_workrequest_print(ctx, last);
-	if (strcmp(cli_json_str(last, "status"), "FAILED") == 0)
+	if (strcmp(cli_json_str(last, "status"), "FAILED") == 0) {
 		ret = cli_fail("deletion of deployment %s failed: %s (work "
 			"request %s)", id, cli_json_str(last, "errorMessage"),
 			cli_json_str(last, "id"));
+		goto out;
+	}
+	{
+		char *what = xasprintf("deployment %s", id);
+
+		ret = cli_wait_readback(ctx, path, what, print_one);
+		free(what);
+	}
 out:
 	json_decref(resp);
 	json_decref(last);
