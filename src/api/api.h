@@ -90,6 +90,11 @@ struct policy;
 const struct field *api_topic_fields(void);
 const struct field *api_subscription_fields(void);
 const struct field *api_function_fields(void);
+/* The field tables of PUT /v1/topics/{id}, /v1/subscriptions/{id} and
+ * /v1/functions/{name}. */
+const struct field *api_topic_update_fields(void);
+const struct field *api_subscription_update_fields(void);
+const struct field *api_function_update_fields(void);
 /* The field tables of a deployment's create and update bodies. */
 const struct field *api_deployment_fields(void);
 const struct field *api_deployment_update_fields(void);

@@ -37,9 +37,35 @@ static const struct field function_fields[] = {
 	FIELD_END
 };
 
+/* PUT /v1/functions/{name}: what may change (absent: unchanged). */
+struct function_update {
+	char **command;
+	char description[FUNCTIONS_DESC_MAX + 1];
+	uint32_t timeout_s;
+};
+
+static const struct field function_update_fields[] = {
+	{ .name = "command", .type = FIELD_STRV,
+	  FIELD_AT(struct function_update, command), .min = 1,
+	  .max = FUNCTIONS_ARGV_MAX, .item_max = FUNCTIONS_ARG_MAX,
+	  .doc = "the program and its arguments, for the next invocations" },
+	{ .name = "description", .type = FIELD_STRING,
+	  FIELD_AT(struct function_update, description),
+	  .max = FUNCTIONS_DESC_MAX, .doc = "free text" },
+	{ .name = "timeoutSeconds", .type = FIELD_INTEGER,
+	  FIELD_AT(struct function_update, timeout_s), .min = 1,
+	  .max = FUNCTIONS_TIMEOUT_MAX_S, .doc = "per invocation" },
+	FIELD_END
+};
+
 const struct field *api_function_fields(void)
 {
 	return function_fields;
+}
+
+const struct field *api_function_update_fields(void)
+{
+	return function_update_fields;
 }
 
 static json_t *function_json(const struct functions_info *fn)
@@ -148,6 +174,49 @@ static void functions_get_route(struct api_call *c)
 	api_item_answer(c, render_function);
 }
 
+/* PUT: with dryRun=true, only checked (api_watch.h). */
+static void functions_update_route(struct api_call *c)
+{
+	struct function_update u = { .description = "" };
+	struct functions_spec spec = { .name = "" };
+	struct functions_info fn;
+	uint64_t seen = 0;
+	struct fault f;
+	int rc;
+
+	if (!available(c))
+		return;
+	if (!json_is_object(c->body) || json_object_size(c->body) == 0) {
+		api_reply_error(c, 400, "InvalidParameter", NULL,
+				"give command, description or "
+				"timeoutSeconds");
+		return;
+	}
+	if (strlen(c->id) >= sizeof(spec.name)) { /* longer than any name */
+		api_reply_error(c, 404, "NotFound", NULL, "no such function");
+		return;
+	}
+	rc = fields_parse(function_update_fields, c->body, &u, "", &seen, &f);
+	if (rc == 0) {
+		memcpy(spec.name, c->id, strlen(c->id) + 1);
+		spec.command = u.command;
+		spec.timeout_s = u.timeout_s;
+		spec.check_only = api_dry_run(c);
+		rc = functions_update(c->api->functions, &spec,
+				      fields_given(function_update_fields,
+						   seen, "description")
+					      ? u.description : NULL,
+				      &fn, &f);
+	}
+	if (rc != 0)
+		api_reply_fault(c, &f);
+	else if (spec.check_only)
+		api_reply_dry_run(c);
+	else
+		api_reply(c, 200, function_json(&fn), NULL);
+	fields_free(function_update_fields, &u);
+}
+
 static void functions_delete_route(struct api_call *c)
 {
 	struct fault f;
@@ -223,6 +292,7 @@ const struct api_route functions_routes[] = {
 	{ "GET", "/v1/functions", functions_list_route },
 	{ "POST", "/v1/functions", functions_create_route },
 	{ "GET", "/v1/functions/*", functions_get_route },
+	{ "PUT", "/v1/functions/*", functions_update_route },
 	{ "DELETE", "/v1/functions/*", functions_delete_route },
 	{ "POST", "/v1/functions/*/invoke", functions_invoke_route },
 	{ NULL, NULL, NULL },

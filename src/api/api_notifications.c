@@ -58,9 +58,49 @@ static const struct field subscription_fields[] = {
 	FIELD_END
 };
 
+/* PUT /v1/topics/{id}: what may change of a topic, as in OCI. */
+struct topic_update {
+	char description[NOTIFICATIONS_DESC_MAX + 1];
+};
+
+static const struct field topic_update_fields[] = {
+	{ .name = "description", .type = FIELD_STRING,
+	  FIELD_AT(struct topic_update, description), .required = true,
+	  .max = NOTIFICATIONS_DESC_MAX, .doc = "free text" },
+	FIELD_END
+};
+
+/* PUT /v1/subscriptions/{id}: how it delivers (0: unchanged). */
+struct subscription_update {
+	uint32_t max_attempts;
+	uint32_t timeout_s;
+};
+
+static const struct field subscription_update_fields[] = {
+	{ .name = "maxAttempts", .type = FIELD_INTEGER,
+	  FIELD_AT(struct subscription_update, max_attempts),
+	  .min = 1, .max = NOTIFICATIONS_ATTEMPTS_MAX,
+	  .doc = "attempts per delivery, from the next delivery on" },
+	{ .name = "timeoutSeconds", .type = FIELD_INTEGER,
+	  FIELD_AT(struct subscription_update, timeout_s),
+	  .min = 1, .max = NOTIFICATIONS_TIMEOUT_MAX_S,
+	  .doc = "per attempt, from the next attempt on" },
+	FIELD_END
+};
+
 const struct field *api_topic_fields(void)
 {
 	return topic_fields;
+}
+
+const struct field *api_topic_update_fields(void)
+{
+	return topic_update_fields;
+}
+
+const struct field *api_subscription_update_fields(void)
+{
+	return subscription_update_fields;
 }
 
 const struct field *api_subscription_fields(void)
@@ -210,6 +250,26 @@ static void topics_get(struct api_call *c)
 	api_item_answer(c, render_topic);
 }
 
+/* PUT: with dryRun=true, only checked (api_watch.h). */
+static void topics_update(struct api_call *c)
+{
+	struct topic_update u = { .description = "" };
+	struct notifications_topic t;
+	struct fault f;
+
+	if (!available(c))
+		return;
+	if (fields_parse(topic_update_fields, c->body, &u, "", NULL, &f) != 0 ||
+	    notifications_topic_update(c->api->notifications, c->id,
+				       u.description, api_dry_run(c), &t,
+				       &f) != 0)
+		api_reply_fault(c, &f);
+	else if (api_dry_run(c))
+		api_reply_dry_run(c);
+	else
+		api_reply(c, 200, topic_json(&t), NULL);
+}
+
 static void topics_delete(struct api_call *c)
 {
 	struct fault f;
@@ -350,6 +410,32 @@ static void subscriptions_get(struct api_call *c)
 	api_item_answer(c, render_subscription);
 }
 
+/* PUT: with dryRun=true, only checked (api_watch.h). */
+static void subscriptions_update(struct api_call *c)
+{
+	struct subscription_update u = { 0 };
+	struct notifications_subscription s;
+	struct fault f;
+
+	if (!available(c))
+		return;
+	if (!json_is_object(c->body) || json_object_size(c->body) == 0) {
+		api_reply_error(c, 400, "InvalidParameter", NULL,
+				"give maxAttempts or timeoutSeconds");
+		return;
+	}
+	if (fields_parse(subscription_update_fields, c->body, &u, "", NULL,
+			 &f) != 0 ||
+	    notifications_subscription_update(c->api->notifications, c->id,
+					      u.max_attempts, u.timeout_s,
+					      api_dry_run(c), &s, &f) != 0)
+		api_reply_fault(c, &f);
+	else if (api_dry_run(c))
+		api_reply_dry_run(c);
+	else
+		api_reply(c, 200, subscription_json(&s), NULL);
+}
+
 static void subscriptions_delete(struct api_call *c)
 {
 	struct fault f;
@@ -438,11 +524,13 @@ const struct api_route notifications_routes[] = {
 	{ "GET", "/v1/topics", topics_list },
 	{ "POST", "/v1/topics", topics_create },
 	{ "GET", "/v1/topics/*", topics_get },
+	{ "PUT", "/v1/topics/*", topics_update },
 	{ "DELETE", "/v1/topics/*", topics_delete },
 	{ "POST", "/v1/topics/*/messages", topics_publish },
 	{ "GET", "/v1/subscriptions", subscriptions_list },
 	{ "POST", "/v1/subscriptions", subscriptions_create },
 	{ "GET", "/v1/subscriptions/*", subscriptions_get },
+	{ "PUT", "/v1/subscriptions/*", subscriptions_update },
 	{ "DELETE", "/v1/subscriptions/*", subscriptions_delete },
 	{ "GET", "/v1/subscriptions/*/deliveries", subscriptions_deliveries },
 	{ "GET", "/v1/subscriptions/*/dead-letters",

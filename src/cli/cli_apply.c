@@ -273,14 +273,6 @@ static int item_plan(struct cli_ctx *ctx, struct plan *p, struct item *it)
 		it->action = "unchanged";
 		return 0;
 	}
-	if (!k->updatable) {
-		const char *key = json_object_iter_key(json_object_iter(
-			it->body));
-
-		return cli_fail("apply: %s %s: %s differs from the live one, "
-			"and a %s cannot be changed in place: delete it first "
-			"(nothing was changed)", k->name, it->name, key, k->name);
-	}
 	it->method = "PUT";
 	it->path = cli_item_path(k->collection,
 		cli_json_str(live, k->id_field), "");

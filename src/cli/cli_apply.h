@@ -28,7 +28,6 @@ struct apply_kind {
 	const char *name_field;  /* the field that names it; NULL: none */
 	const char *id_field;    /* the field of its id in the API's answers */
 	int rank;                /* references point to lower ranks */
-	bool updatable;          /* the API changes it in place (PUT) */
 	const char *const *read_only;   /* ignored in a file; NULL-ended */
 	const char *const *create_only; /* sent at creation only */
 };

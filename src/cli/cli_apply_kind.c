@@ -33,19 +33,18 @@ static const char *const none[] = { NULL };
 
 /* In dependency order: an object's references point to earlier ranks. */
 const struct apply_kind apply_kinds[] = {
-	[APPLY_TOPIC] = { "topic", "topics", "name", "topicId", 0, false,
+	[APPLY_TOPIC] = { "topic", "topics", "name", "topicId", 0,
 			  topic_ro, none },
 	[APPLY_FUNCTION] = { "function", "functions", "name", "name", 0,
-			     false, function_ro, none },
+			     function_ro, none },
 	[APPLY_DEPLOYMENT] = { "deployment", "deployments", "displayName",
-			       "id", 1, true, deployment_ro,
-			       deployment_create_only },
+			       "id", 1, deployment_ro, deployment_create_only },
 	[APPLY_SUBSCRIPTION] = { "subscription", "subscriptions", NULL, "id",
-				 1, false, subscription_ro,
+				 1, subscription_ro,
 				 subscription_create_only },
-	[APPLY_ALARM] = { "alarm", "alarms", "displayName", "id", 2, true,
+	[APPLY_ALARM] = { "alarm", "alarms", "displayName", "id", 2,
 			  alarm_ro, none },
-	[APPLY_AUTOSCALE] = { "autoscale", NULL, NULL, NULL, 2, true,
+	[APPLY_AUTOSCALE] = { "autoscale", NULL, NULL, NULL, 2,
 			      autoscale_ro, none },
 };
 

@@ -107,6 +107,17 @@ int notifications_topic_create(struct notifications *n,
 			       const struct notifications_topic_spec *spec,
 			       struct notifications_topic *out,
 			       struct fault *f);
+/*
+ * Changes a topic's description (the topic by id or name; its name never
+ * changes, as in OCI). With check_only, only checks (0, *out untouched).
+ * Returns 0 and the topic in *out (may be NULL), or MDS_E_NOTFOUND /
+ * MDS_E_DB with f filled and nothing changed.
+ */
+int notifications_topic_update(struct notifications *n, const char *id,
+			       const char *description, bool check_only,
+			       struct notifications_topic *out,
+			       struct fault *f);
+
 /* Deletes a topic (by id or name) with its subscriptions, their pending
  * deliveries and history. Returns 0, or MDS_E_NOTFOUND / MDS_E_DB (f
  * filled). */
@@ -183,6 +194,18 @@ int notifications_subscription_create(
 	struct notifications *n,
 	const struct notifications_subscription_spec *spec,
 	struct notifications_subscription *out, struct fault *f);
+/*
+ * Changes how a subscription delivers from its next attempt on:
+ * max_attempts and timeout_s (each 0: unchanged; the caller keeps their
+ * bounds). The topic, protocol and endpoint never change. With
+ * check_only, only checks. Returns 0 and the subscription in *out (may be
+ * NULL), or MDS_E_NOTFOUND / MDS_E_DB with f filled and nothing changed.
+ */
+int notifications_subscription_update(
+	struct notifications *n, const char *id, uint32_t max_attempts,
+	uint32_t timeout_s, bool check_only,
+	struct notifications_subscription *out, struct fault *f);
+
 /* Deletes a subscription with its pending deliveries and history.
  * Returns 0, or MDS_E_NOTFOUND / MDS_E_DB (f filled). */
 int notifications_subscription_delete(struct notifications *n,

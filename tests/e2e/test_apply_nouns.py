@@ -100,24 +100,41 @@ class ApplyNounsTest(unittest.TestCase):
             actions = {x["action"] for x in json.loads(r.stdout)["items"]}
             self.assertEqual(actions, {"unchanged"}, (args, out.stdout))
             self.assertEqual(self.state(), before, args)
-        # Edits to the updatable kinds are updates of what differs.
+        # Edits are updates of what differs, in place (same ids).
         edited = FILE.replace("severity: CRITICAL", "severity: WARNING") \
-                     .replace("maxInstances: 7", "maxInstances: 4")
+                     .replace("maxInstances: 7", "maxInstances: 4") \
+                     .replace("where alarms go", "elsewhere") \
+                     .replace("timeoutSeconds: 5", "timeoutSeconds: 9") \
+                     .replace("maxAttempts: 3", "maxAttempts: 2")
         r = self.apply(edited)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("alarm high-cpu updated", r.stdout)
-        self.assertIn("autoscale default updated", r.stdout)
-        self.assertIn("topic alerts unchanged", r.stdout)
+        self.assertEqual(r.stdout.splitlines(), [
+            "topic alerts updated",
+            "function echo updated",
+            "subscription alerts FUNCTION echo updated",
+            "alarm high-cpu updated",
+            "autoscale default updated",
+        ])
         self.assertEqual(self.items("alarms")[0]["severity"], "WARNING")
         self.assertEqual(self.items("alarms")[0]["id"], alarm["id"])
+        self.assertEqual(self.items("topics")[0],
+                         dict(topic, description="elsewhere"))
+        fn = self.d.api("GET", "/v1/functions/echo").json
+        self.assertEqual((fn["timeoutSeconds"], fn["command"]),
+                         (9, ["/bin/cat"]))
+        self.assertEqual(self.items("subscriptions")[0],
+                         dict(sub, maxAttempts=2))
         cfg = self.d.api("GET", "/v1/functions/autoscale/config").json
         self.assertEqual(cfg["config"]["maxInstances"], 4)
-        # A kind without an update route is refused before any change.
+        r = self.apply(edited)
+        self.assertEqual((r.returncode, r.stdout), (0, ""), r.stderr)
+        # A built-in function is not changed: refused before any change.
         before = self.state()
-        r = self.apply(edited.replace("where alarms go", "elsewhere")
-                       .replace("severity: WARNING", "severity: ERROR"))
+        r = self.apply(edited + "---\nkind: function\nname: autoscale\n"
+                       "description: mine\n")
         self.assertEqual(r.returncode, 1)
-        self.assertIn("topic alerts: description differs", r.stderr)
+        self.assertIn("function autoscale: 'autoscale' is a built-in",
+                      r.stderr)
         self.assertEqual(self.state(), before)
 
     def test_one_bad_object_changes_nothing(self):
@@ -172,6 +189,10 @@ class ApplyNounsTest(unittest.TestCase):
                                     "query": "CpuUtilization[1m].max() > 1"}),
             ("PUT", "/v1/alarms/" + alarm["id"], {"severity": "INFO"}),
             ("PUT", "/v1/functions/autoscale/config", {"maxInstances": 2}),
+            ("PUT", "/v1/topics/alerts", {"description": "x"}),
+            ("PUT", "/v1/functions/echo", {"command": ["/bin/true"]}),
+            ("PUT", "/v1/subscriptions/" + self.items("subscriptions")[0]
+             ["id"], {"maxAttempts": 9}),
         ]
         for method, path, body in good:
             r = self.d.api(method, path + "?dryRun=true", body)
@@ -187,10 +208,16 @@ class ApplyNounsTest(unittest.TestCase):
             ("POST", "/v1/alarms", {"displayName": "a9"}, 400),
             ("PUT", "/v1/alarms/alarm-nope", {"severity": "INFO"}, 404),
             ("PUT", "/v1/functions/autoscale/config", {"cpuLow": 95}, 400),
+            ("PUT", "/v1/topics/nope", {"description": "x"}, 404),
+            ("PUT", "/v1/topics/alerts", {"name": "x"}, 400),
+            ("PUT", "/v1/functions/echo", {"command": ["/no/such"]}, 400),
+            ("PUT", "/v1/functions/autoscale", {"description": "x"}, 409),
+            ("PUT", "/v1/subscriptions/sub-nope", {"maxAttempts": 2}, 404),
+            ("PUT", "/v1/subscriptions/x", {"maxAttempts": 0}, 400),
         ]
         for method, path, body, status in bad:
-            real = self.d.api(method, path, body) if method == "PUT" and \
-                "nope" in path else None
+            real = self.d.api(method, path, body) if "nope" in path \
+                else None
             r = self.d.api(method, path + "?dryRun=true", body)
             self.assertEqual(r.status, status, (method, path, r))
             self.assertIn("message", r.json)
