@@ -82,7 +82,8 @@ static const struct cli_cmd cli_cmds[] = {
 			"to it once all are ready, then drains the old set. Timeouts\n"
 			"and freeform tags (--tag replaces all of them) change at once.\n"
 			"Prints the work request; --wait waits until it is done and\n"
-			"prints its final state, then the deployment's.",
+			"prints its final state, then the deployment's (-o json: one\n"
+			"document, the work request with a deployment member).",
 		.exec = cli_deployment_update,
 	},
 	{
@@ -91,7 +92,8 @@ static const struct cli_cmd cli_cmds[] = {
 		.help = "Deletes a deployment.\n"
 			"Its instances drain first. Prints the work request; --wait\n"
 			"waits until the deployment is DELETED, then prints the final\n"
-			"work request and what is left of the deployment.",
+			"work request and what is left of the deployment (-o json:\n"
+			"the work request with a deployment member, null when gone).",
 		.exec = cli_deployment_delete,
 	},
 	{

@@ -157,6 +157,13 @@ class WatchNounsTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("SUCCEEDED", r.stdout)
         self.assertIn("2/2", r.stdout)
+        r = self.d.cli("deployment", "update", "waited", "--count", "1",
+                       "--wait", "-o", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        wr = json.loads(r.stdout)
+        self.assertEqual((wr["status"], wr["deployment"]["instanceCount"],
+                          wr["deployment"]["lifecycleState"]),
+                         ("SUCCEEDED", 1, "ACTIVE"))
         r = self.d.cli("deployment", "delete", "waited", "--wait")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("SUCCEEDED", r.stdout)
