@@ -1031,41 +1031,6 @@ char *cli_item_path(const char *collection, const char *id,
 	return path;
 }
 
-int cli_list_get(struct cli_ctx *ctx, int argc, char **argv,
-	const char *opt, int required, const char *collection,
-	const char *key, json_t **resp)
-{
-	const struct cli_opt opts[] = {{opt, 1}, {NULL, 0}};
-	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
-	const char *value = NULL;
-	char *path, *esc;
-	int o, ret;
-
-	for (;;) {
-		o = cli_getopt(ctx, &g, opts);
-		if (o == CLI_OPT_END)
-			break;
-		if (o == CLI_OPT_ARG)
-			return cli_usage_error(ctx, "unexpected argument '%s'",
-				g.value);
-		if (o < 0)
-			return cli_opt_exit(o);
-		value = g.value;
-	}
-	if (value == NULL && required)
-		return cli_usage_error(ctx, "missing --%s", opt);
-	if (value != NULL) {
-		esc = cli_escape(value);
-		path = xasprintf("/v1/%s?%s=%s", collection, key, esc);
-		free(esc);
-	} else {
-		path = xasprintf("/v1/%s", collection);
-	}
-	ret = cli_call(ctx, "GET", path, NULL, resp);
-	free(path);
-	return ret;
-}
-
 int cli_call_item(struct cli_ctx *ctx, int argc, char **argv,
 	const char *label, const char *method, const char *collection,
 	const char **id, json_t **resp)

@@ -235,16 +235,6 @@ char *cli_item_path(const char *collection, const char *id,
 	const char *suffix);
 
 /*
- * The shape of every "list [--OPT VALUE]" command: parses the one optional
- * (or, with required, mandatory) option, then GETs /v1/<collection>, with
- * ?<key>=VALUE when it was given. Returns 0 with the answer in *resp (the
- * caller releases it), or the exit status after printing the error.
- */
-int cli_list_get(struct cli_ctx *ctx, int argc, char **argv,
-	const char *opt, int required, const char *collection,
-	const char *key, json_t **resp);
-
-/*
  * The shape of every "VERB ID" command: parses exactly one argument (label
  * names it in errors) into *id, then calls method on /v1/<collection>/<id>.
  * Returns 0 with the answer in *resp (the caller releases it), or the exit
