@@ -16,6 +16,13 @@
 #define WATCH_TIMEOUT_S_MAX 300
 #define NAME_PARAM_MAX 512 /* longer than any name: matches none */
 
+/* The share of the loop's time waiting watches may take re-rendering
+ * their answers: a check that took t ms waits at least
+ * t * (watches waiting) * WATCH_COST_FACTOR ms before the next one, so
+ * that large lists and many watchers are checked less often instead of
+ * starving the loop (1/20: 5%). */
+#define WATCH_COST_FACTOR 20
+
 /* The resourceVersion is a JSON integer that survives a double: 53 bits. */
 #define VERSION_MASK ((UINT64_C(1) << 53) - 1)
 
@@ -280,10 +287,26 @@ static void waiter_end(struct waiter *w, json_t *body, uint64_t version,
 	uv_close((uv_handle_t *)&w->timer, waiter_closed);
 }
 
+static void waiter_tick(uv_timer_t *t);
+
+/* Arms the next check of w, after a check that took cost_ns. */
+static void waiter_arm(struct waiter *w, uint64_t cost_ns)
+{
+	uint64_t ms = cost_ns / 1000000u * w->call.api->nwatches *
+		      WATCH_COST_FACTOR;
+	int64_t left = w->deadline_ms - ids_now_ms();
+
+	if (ms < API_WATCH_CHECK_MS)
+		ms = API_WATCH_CHECK_MS;
+	if (left > 0 && (uint64_t)left < ms)
+		ms = (uint64_t)left;
+	uv_timer_start(&w->timer, waiter_tick, ms, 0);
+}
+
 static void waiter_tick(uv_timer_t *t)
 {
 	struct waiter *w = t->data;
-	uint64_t version = 0;
+	uint64_t version = 0, t0 = uv_hrtime();
 	struct fault f;
 	json_t *body = render_now(&w->call, w->spec, &w->q, w->render,
 				  &version, &f);
@@ -291,6 +314,7 @@ static void waiter_tick(uv_timer_t *t)
 	if (body != NULL && version == w->since &&
 	    ids_now_ms() < w->deadline_ms) {
 		json_decref(body);
+		waiter_arm(w, uv_hrtime() - t0);
 		return;
 	}
 	waiter_end(w, body, version, &f);
@@ -348,9 +372,8 @@ static void answer(struct api_call *c, const struct api_list_spec *s,
 	w->deadline_ms = ids_now_ms() + timeout_ms;
 	uv_timer_init(c->api->loop, &w->timer);
 	w->timer.data = w;
-	uv_timer_start(&w->timer, waiter_tick, API_WATCH_CHECK_MS,
-		       API_WATCH_CHECK_MS);
 	c->api->nwatches++;
+	waiter_arm(w, 0);
 	http_req_on_close(c->req, waiter_gone, w);
 }
 

@@ -8,8 +8,10 @@
  * changes with every change a reader could see (a new alarm, a new
  * description, a subscription's pending deliveries), whatever module made
  * it. A watch with the resourceVersion of an earlier answer waits until the
- * answer differs, checking every API_WATCH_CHECK_MS on the loop, or until
- * timeoutSeconds (1 to 300, default 30) pass; the client does not poll.
+ * answer differs, checking every API_WATCH_CHECK_MS on the loop (less
+ * often when the checks are costly: they take at most about 5% of the
+ * loop), or until timeoutSeconds (1 to 300, default 30) pass; the client
+ * does not poll.
  */
 #ifndef MDS_API_WATCH_H
 #define MDS_API_WATCH_H
@@ -20,7 +22,8 @@
 
 #include "api/api.h"
 
-#define API_WATCH_CHECK_MS 200   /* how often a waiting watch looks again */
+#define API_WATCH_CHECK_MS 200   /* how often, at most, a waiting watch
+				    looks again */
 #define API_WATCHES_MAX 256      /* watches waiting at once, all routes */
 
 /*
