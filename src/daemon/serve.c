@@ -801,6 +801,7 @@ int serve_main(int argc, char **argv)
 		.alertmanager = dm->alertmanager,
 		.start_time_s = (double)time(NULL),
 		.webhook_seen = dm->webhook_seen,
+		.loop = &dm->loop,
 	};
 	dm->looplag = looplag_start(&dm->loop);
 	dm->api.looplag = dm->looplag;
