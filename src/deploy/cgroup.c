@@ -619,18 +619,29 @@ int cgroup_attach(const struct cgroup_sys *sys, const char *name, pid_t pid)
 	return 0;
 }
 
-/* Reads one number file of the cgroup; a "max" value or a negative one
- * (v1's "-1") reads as 0 with *unlimited set, when unlimited is not NULL. */
-int cgroup_get_u64(const char *base, const char *name, const char *file,
-		   uint64_t *out, int *unlimited)
+/* Reads the control file of the cgroup name under base into buf (size
+ * bytes) as read_file() does. */
+static int read_control(const char *base, const char *name, const char *file,
+			char *buf, size_t size)
 {
-	char path[PATH_MAX], text[64];
+	char path[PATH_MAX];
 	int rc;
 
 	rc = cgroup_join_path(path, sizeof(path), base, name, file);
 	if (rc != 0)
 		return rc;
-	rc = read_file(path, text, sizeof(text), NULL, 0);
+	return read_file(path, buf, size, NULL, 0);
+}
+
+/* Reads one number file of the cgroup; a "max" value or a negative one
+ * (v1's "-1") reads as 0 with *unlimited set, when unlimited is not NULL. */
+int cgroup_get_u64(const char *base, const char *name, const char *file,
+		   uint64_t *out, int *unlimited)
+{
+	char text[64];
+	int rc;
+
+	rc = read_control(base, name, file, text, sizeof(text));
 	if (rc != 0)
 		return rc;
 	if (unlimited != NULL) {
@@ -647,14 +658,11 @@ int cgroup_get_u64(const char *base, const char *name, const char *file,
 int cgroup_get_keyed(const char *base, const char *name, const char *file,
 		     const char *key, uint64_t *out)
 {
-	char path[PATH_MAX], text[SMALL_FILE];
+	char text[SMALL_FILE];
 	int rc;
 
 	*out = 0;
-	rc = cgroup_join_path(path, sizeof(path), base, name, file);
-	if (rc != 0)
-		return rc;
-	rc = read_file(path, text, sizeof(text), NULL, 0);
+	rc = read_control(base, name, file, text, sizeof(text));
 	if (rc != 0)
 		return rc;
 	rc = keyed_u64(text, key, out);
@@ -665,7 +673,7 @@ static int usage_v2(const struct cgroup_sys *sys, const char *name,
 		    struct cgroup_usage *u)
 {
 	const char *b = sys->base[CTL_MEMORY];
-	char path[PATH_MAX], text[64];
+	char text[64];
 	uint64_t usec = 0, cur = 0, inactive = 0, quota = 0, period = 0;
 	int rc, unlimited;
 
@@ -684,10 +692,7 @@ static int usage_v2(const struct cgroup_sys *sys, const char *name,
 	rc = cgroup_get_u64(b, name, "memory.max", &u->mem_limit, &unlimited);
 	if (rc != 0)
 		return rc;
-	rc = cgroup_join_path(path, sizeof(path), b, name, "cpu.max");
-	if (rc != 0)
-		return rc;
-	rc = read_file(path, text, sizeof(text), NULL, 0);
+	rc = read_control(b, name, "cpu.max", text, sizeof(text));
 	if (rc != 0)
 		return rc;
 	/* "QUOTA PERIOD" or "max PERIOD". */
