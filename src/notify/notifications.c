@@ -225,7 +225,7 @@ int notifications_topic_update(struct notifications *n, const char *id,
 			       struct notifications_topic *out,
 			       struct fault *f)
 {
-	struct topic *t = find_topic(n, id);
+	struct topic *t = notifications_find_topic(n, id);
 	char *old;
 	json_t *doc;
 	int rc = 0;
@@ -237,7 +237,7 @@ int notifications_topic_update(struct notifications *n, const char *id,
 	old = t->description;
 	t->description = xstrdup(description);
 	doc = topic_doc(t);
-	save(n, K_TOPIC, t->id, doc, &rc);
+	notifications_save(n, K_TOPIC, t->id, doc, &rc);
 	json_decref(doc);
 	if (rc != 0) {
 		free(t->description);
@@ -570,7 +570,7 @@ int notifications_subscription_update(
 	if (timeout_s > 0)
 		s->timeout_s = timeout_s;
 	doc = sub_doc(s);
-	save(n, K_SUB, s->id, doc, &rc);
+	notifications_save(n, K_SUB, s->id, doc, &rc);
 	json_decref(doc);
 	if (rc != 0) {
 		s->max_attempts = old_attempts;
