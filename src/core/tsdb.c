@@ -160,6 +160,7 @@ static const char *intern_lookup(const struct tsdb *db, const char *s,
 void tsdb_options_default(struct tsdb_options *opt)
 {
 	opt->max_series = 100000;
+	opt->max_string_bytes = (size_t)512 << 20;
 	opt->raw_capacity = 9000;
 	opt->raw_window_ms = 15 * 60 * 1000LL;
 	opt->agg_window_ms = 24 * 60 * 60 * 1000LL;
@@ -178,6 +179,12 @@ int tsdb_create(const struct tsdb_options *opt, struct tsdb **out, char *diag,
 	if (opt->max_series < 1 || opt->max_series > (1u << 24)) {
 		mds_diag(diag, diagsz, "max_series must be 1 to %u",
 			 1u << 24);
+		return MDS_E_INVAL;
+	}
+	if (opt->max_string_bytes < ((size_t)64 << 10) ||
+	    (uint64_t)opt->max_string_bytes > ((uint64_t)1 << 40)) {
+		mds_diag(diag, diagsz, "max_string_bytes must be 64 KiB to "
+			 "1 TiB");
 		return MDS_E_INVAL;
 	}
 	if (opt->raw_capacity < 1 || opt->raw_capacity > (1u << 24)) {
@@ -370,18 +377,25 @@ static struct posting *posting_find(const struct tsdb *db, uint32_t metric,
 	return NULL;
 }
 
-/* Finds a series whose identity strings are all interned already. */
+/* Finds a series by its identity; *bytes (if not NULL) receives the
+ * interned bytes of the identity's strings the store lacks. */
 static struct tsdb_series *series_find_ident(const struct tsdb *db,
-					     const struct ident *id)
+					     const struct ident *id,
+					     size_t *bytes)
 {
 	const char *in[2 + 2 * TSDB_MAX_DIMS] = { NULL };
+	size_t missing = 0;
 	struct htab_iter it;
 
 	for (size_t i = 0; i < id->nstr; i++) {
 		in[i] = intern_find(db, id->s[i], id->len[i], id->h[i]);
 		if (in[i] == NULL)
-			return NULL;
+			missing += (size_t)id->len[i] + 1;
 	}
+	if (bytes != NULL)
+		*bytes = missing;
+	if (missing > 0)
+		return NULL;
 	for (uint32_t v = htab_first(&db->series_ht, id->hash, &it);
 	     v != HTAB_NONE; v = htab_next(&it)) {
 		struct tsdb_series *s = db->series[v];
@@ -469,6 +483,39 @@ static struct tsdb_series *series_create(struct tsdb *db,
 	return s;
 }
 
+int tsdb_room(const struct tsdb *db, size_t series, size_t bytes,
+	      char *diag, size_t diagsz)
+{
+	if (series > db->opt.max_series - db->nseries) {
+		mds_diag(diag, diagsz, "the store holds %zu series; %zu more "
+			 "would pass its maximum of %zu series", db->nseries,
+			 series, db->opt.max_series);
+		return MDS_E_LIMIT;
+	}
+	if (bytes > db->opt.max_string_bytes - db->str_bytes) {
+		mds_diag(diag, diagsz, "the store holds %zu bytes of "
+			 "dimension and metric strings; %zu more would pass "
+			 "its maximum of %zu bytes", db->str_bytes, bytes,
+			 db->opt.max_string_bytes);
+		return MDS_E_LIMIT;
+	}
+	return 0;
+}
+
+int tsdb_series_cost(const struct tsdb *db, const char *ns, const char *name,
+		     const struct tsdb_dim *dims, size_t ndims, size_t *series,
+		     size_t *bytes, char *diag, size_t diagsz)
+{
+	struct ident id;
+	int rc;
+
+	rc = tsdb_ident_prepare(&id, ns, name, dims, ndims, diag, diagsz);
+	if (rc != 0)
+		return rc;
+	*series = series_find_ident(db, &id, bytes) == NULL ? 1 : 0;
+	return 0;
+}
+
 int tsdb_series_get_or_create(struct tsdb *db, const char *ns,
 			      const char *name, const struct tsdb_dim *dims,
 			      size_t ndims, struct tsdb_series **out,
@@ -476,19 +523,17 @@ int tsdb_series_get_or_create(struct tsdb *db, const char *ns,
 {
 	struct ident id;
 	struct tsdb_series *s;
+	size_t bytes;
 	int rc;
 
 	rc = tsdb_ident_prepare(&id, ns, name, dims, ndims, diag, diagsz);
 	if (rc != 0)
 		return rc;
-	s = series_find_ident(db, &id);
+	s = series_find_ident(db, &id, &bytes);
 	if (s == NULL) {
-		if (db->nseries >= db->opt.max_series) {
-			mds_diag(diag, diagsz,
-				 "the store holds its maximum of %zu series",
-				 db->opt.max_series);
-			return MDS_E_LIMIT;
-		}
+		rc = tsdb_room(db, 1, bytes, diag, diagsz);
+		if (rc != 0)
+			return rc;
 		s = series_create(db, &id);
 	}
 	*out = s;
@@ -503,7 +548,7 @@ struct tsdb_series *tsdb_series_find(const struct tsdb *db, const char *ns,
 
 	if (tsdb_ident_prepare(&id, ns, name, dims, ndims, NULL, 0) != 0)
 		return NULL;
-	return series_find_ident(db, &id);
+	return series_find_ident(db, &id, NULL);
 }
 
 const char *tsdb_series_namespace(const struct tsdb_series *s)

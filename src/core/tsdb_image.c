@@ -340,7 +340,7 @@ int tsdb_load(struct tsdb *db, const void *data, size_t len, char *diag,
 	struct record *rec = xmalloc(sizeof(*rec));
 	const unsigned char *body;
 	uint32_t nseries;
-	size_t fresh = 0;
+	size_t fresh = 0, fresh_bytes = 0, one, bytes;
 	int rc = 0;
 
 	if (len < 16 || memcmp(data, DUMP_MAGIC, 8) != 0) {
@@ -361,22 +361,24 @@ int tsdb_load(struct tsdb *db, const void *data, size_t len, char *diag,
 		rc = read_record(&r, rec, 1, diag, diagsz);
 		if (rc != 0)
 			goto out;
-		if (tsdb_series_find(db, rec->strs[0], rec->strs[1],
-				     rec->dims, rec->ndims) == NULL)
-			fresh++;
+		rc = tsdb_series_cost(db, rec->strs[0], rec->strs[1],
+				      rec->dims, rec->ndims, &one, &bytes,
+				      diag, diagsz);
+		if (rc != 0)
+			goto out;
+		fresh += one;
+		fresh_bytes += bytes;
 	}
 	if (r.p != r.end) {
 		mds_diag(diag, diagsz, "trailing bytes after the last series");
 		rc = MDS_E_PARSE;
 		goto out;
 	}
-	if (fresh > db->opt.max_series - db->nseries) {
-		mds_diag(diag, diagsz, "the image needs %zu new series, the "
-			 "store has room for %zu", fresh,
-			 db->opt.max_series - db->nseries);
-		rc = MDS_E_LIMIT;
+	/* Strings shared between new series are counted for each: an
+	 * image near the limits may be refused though it would fit. */
+	rc = tsdb_room(db, fresh, fresh_bytes, diag, diagsz);
+	if (rc != 0)
 		goto out;
-	}
 	/* Second pass: nothing can fail any more. */
 	r.p = body;
 	for (uint32_t i = 0; i < nseries; i++) {
