@@ -111,15 +111,13 @@ static const char *intern_find(const struct tsdb *db, const char *s,
 	return NULL;
 }
 
-static const char *intern_add(struct tsdb *db, const char *s, uint32_t len,
-			      uint64_t h)
+/* Stores a string the store lacks (intern_find() said so). */
+static const char *intern_store(struct tsdb *db, const char *s, uint32_t len,
+				uint64_t h)
 {
-	const char *found = intern_find(db, s, len, h);
 	struct arena *a = db->arena;
 	char *copy;
 
-	if (found != NULL)
-		return found;
 	if (a == NULL || ARENA_BLOCK - a->used < (size_t)len + 1) {
 		a = xmalloc(sizeof(*a));
 		db->var_bytes += sizeof(*a);
@@ -138,6 +136,22 @@ static const char *intern_add(struct tsdb *db, const char *s, uint32_t len,
 	htab_put(&db->strs_ht, h, (uint32_t)db->nstrs);
 	db->nstrs++;
 	return copy;
+}
+
+/* Completes in[] (what series_find_ident() found of id's strings): the
+ * strings not found are stored, each once however often id repeats it. */
+static void intern_ident(struct tsdb *db, const struct ident *id,
+			 const char **in)
+{
+	for (size_t i = 0; i < id->nstr; i++) {
+		for (size_t j = 0; j < i && in[i] == NULL; j++)
+			if (id->h[j] == id->h[i] && id->len[j] == id->len[i] &&
+			    memcmp(id->s[j], id->s[i], id->len[i]) == 0)
+				in[i] = in[j];
+		if (in[i] == NULL)
+			in[i] = intern_store(db, id->s[i], id->len[i],
+					     id->h[i]);
+	}
 }
 
 /* Looks up an arbitrary C string; NULL if the store has never seen it. */
@@ -378,15 +392,19 @@ static struct posting *posting_find(const struct tsdb *db, uint32_t metric,
 }
 
 /* Finds a series by its identity; *bytes (if not NULL) receives the
- * interned bytes of the identity's strings the store lacks. */
+ * interned bytes of the identity's strings the store lacks, and in[] (if
+ * not NULL; 2 + 2 * TSDB_MAX_DIMS entries) the interned copies found (NULL
+ * for those it lacks). */
 static struct tsdb_series *series_find_ident(const struct tsdb *db,
 					     const struct ident *id,
-					     size_t *bytes)
+					     size_t *bytes, const char **in)
 {
-	const char *in[2 + 2 * TSDB_MAX_DIMS] = { NULL };
+	const char *mine[2 + 2 * TSDB_MAX_DIMS];
 	size_t missing = 0;
 	struct htab_iter it;
 
+	if (in == NULL)
+		in = mine;
 	for (size_t i = 0; i < id->nstr; i++) {
 		in[i] = intern_find(db, id->s[i], id->len[i], id->h[i]);
 		if (in[i] == NULL)
@@ -414,28 +432,27 @@ static struct tsdb_series *series_find_ident(const struct tsdb *db,
 	return NULL;
 }
 
+/* Creates the series of id; in[] as series_find_ident() left it. */
 static struct tsdb_series *series_create(struct tsdb *db,
-					 const struct ident *id)
+					 const struct ident *id,
+					 const char **in)
 {
 	struct tsdb_series *s = xcalloc(1, sizeof(*s));
 	uint32_t sid = (uint32_t)db->nseries;
 	struct metric *m;
 	uint64_t mh;
 
+	intern_ident(db, id, in);
 	s->db = db;
-	s->ns = intern_add(db, id->s[0], id->len[0], id->h[0]);
-	s->name = intern_add(db, id->s[1], id->len[1], id->h[1]);
+	s->ns = in[0];
+	s->name = in[1];
 	s->ndims = (uint32_t)(id->nstr - 2) / 2;
 	s->dims = xmalloc((s->ndims ? s->ndims : 1) * sizeof(*s->dims));
 	db->var_bytes += sizeof(*s) + (s->ndims ? s->ndims : 1) *
 					  sizeof(*s->dims);
 	for (uint32_t k = 0; k < s->ndims; k++) {
-		s->dims[k].key = intern_add(db, id->s[2 + 2 * k],
-					    id->len[2 + 2 * k],
-					    id->h[2 + 2 * k]);
-		s->dims[k].value = intern_add(db, id->s[3 + 2 * k],
-					      id->len[3 + 2 * k],
-					      id->h[3 + 2 * k]);
+		s->dims[k].key = in[2 + 2 * k];
+		s->dims[k].value = in[3 + 2 * k];
 	}
 	s->hash = id->hash;
 	s->index = sid;
@@ -512,7 +529,7 @@ int tsdb_series_cost(const struct tsdb *db, const char *ns, const char *name,
 	rc = tsdb_ident_prepare(&id, ns, name, dims, ndims, diag, diagsz);
 	if (rc != 0)
 		return rc;
-	*series = series_find_ident(db, &id, bytes) == NULL ? 1 : 0;
+	*series = series_find_ident(db, &id, bytes, NULL) == NULL ? 1 : 0;
 	return 0;
 }
 
@@ -521,6 +538,7 @@ int tsdb_series_get_or_create(struct tsdb *db, const char *ns,
 			      size_t ndims, struct tsdb_series **out,
 			      char *diag, size_t diagsz)
 {
+	const char *in[2 + 2 * TSDB_MAX_DIMS];
 	struct ident id;
 	struct tsdb_series *s;
 	size_t bytes;
@@ -529,12 +547,12 @@ int tsdb_series_get_or_create(struct tsdb *db, const char *ns,
 	rc = tsdb_ident_prepare(&id, ns, name, dims, ndims, diag, diagsz);
 	if (rc != 0)
 		return rc;
-	s = series_find_ident(db, &id, &bytes);
+	s = series_find_ident(db, &id, &bytes, in);
 	if (s == NULL) {
 		rc = tsdb_room(db, 1, bytes, diag, diagsz);
 		if (rc != 0)
 			return rc;
-		s = series_create(db, &id);
+		s = series_create(db, &id, in);
 	}
 	*out = s;
 	return 0;
@@ -548,7 +566,7 @@ struct tsdb_series *tsdb_series_find(const struct tsdb *db, const char *ns,
 
 	if (tsdb_ident_prepare(&id, ns, name, dims, ndims, NULL, 0) != 0)
 		return NULL;
-	return series_find_ident(db, &id, NULL);
+	return series_find_ident(db, &id, NULL, NULL);
 }
 
 const char *tsdb_series_namespace(const struct tsdb_series *s)

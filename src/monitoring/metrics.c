@@ -482,7 +482,8 @@ static struct tsdb_series *resolve_item(struct monitoring *m,
 
 /* Whether the store has room for the new series of the items still good
  * (their strings the store lacks counted per item, so strings shared
- * between new series count more than once). Returns 0, or MDS_E_LIMIT
+ * between new series count more than once). Far from the limits, the
+ * most the items could add is enough to know. Returns 0, or MDS_E_LIMIT
  * with f naming the limit and its configuration key. */
 static int post_room(const struct monitoring *m,
 		     const struct monitoring_item *items, size_t nitems,
@@ -490,6 +491,13 @@ static int post_room(const struct monitoring *m,
 {
 	size_t series = 0, bytes = 0, have_s, have_b;
 
+	have_s = tsdb_series_count(m->db);
+	have_b = tsdb_strings_bytes(m->db);
+	bytes = nitems * (2 + 2 * TSDB_MAX_DIMS) * (TSDB_MAX_STR + 1);
+	if (have_s + nitems <= m->env.max_series &&
+	    have_b + bytes <= m->env.max_string_bytes)
+		return 0;
+	bytes = 0;
 	for (size_t i = 0; i < nitems; i++) {
 		const struct monitoring_item *it = &items[i];
 		size_t one, b;
@@ -504,8 +512,6 @@ static int post_room(const struct monitoring *m,
 	}
 	if (series == 0)
 		return 0;
-	have_s = tsdb_series_count(m->db);
-	have_b = tsdb_strings_bytes(m->db);
 	if (have_s + series > m->env.max_series)
 		return fault_set(f, MDS_E_LIMIT, "metricData", "the metric "
 				 "store holds %zu series and the request "
