@@ -9,6 +9,9 @@ per build (BUILD, and --before OTHER_BUILD if given), the median of --runs:
   30 s snapshot of older builds);
 - persisted_mb: the bytes of DATA/metrics.* at the end of that period (the
   snapshot of older builds, the log of newer ones);
+- store_mb, bytes_per_series: what the store counts it holds, in all and
+  per series (mdscale_metrics_store_bytes, _bytes_per_series; newer
+  builds);
 - max_stall_ms: the largest loop lag the daemon saw from the first post to
   the end of the quiet period, sampled from /metrics
   (mdscale_event_loop_lag_seconds) every 100 ms, also split into the
@@ -124,6 +127,9 @@ def one_run(build, n, quiet):
         store = gauge(text, "mdscale_metrics_store_bytes")
         if store is not None:
             res["store_mb"] = store / 1e6
+        per = gauge(text, "mdscale_metrics_bytes_per_series")
+        if per is not None:
+            res["bytes_per_series"] = per
         if d.stop() != 0:
             raise RuntimeError("daemon did not stop cleanly")
         res["startup_s"] = d.start()
