@@ -511,6 +511,11 @@ static void daemon_figures(struct out *o, struct api *api)
 	family(o, "mdscale_event_loop_lag_max_seconds", "gauge",
 	       "The largest loop lag since the daemon started.");
 	sample(o, "mdscale_event_loop_lag_max_seconds", NULL, max_ns / 1e9);
+	family(o, "mdscale_event_loop_turn_cpu_max_seconds", "gauge",
+	       "The largest CPU time one loop turn took since the daemon "
+	       "started (lag without the waits for a CPU).");
+	sample(o, "mdscale_event_loop_turn_cpu_max_seconds", NULL,
+	       looplag_turn_cpu_max(api->looplag) / 1e9);
 	family(o, "mdscale_build_info", "gauge",
 	       "The daemon's version, always 1.");
 	sample(o, "mdscale_build_info", v, 1);
