@@ -804,10 +804,10 @@ int serve_main(int argc, char **argv)
 		.alertmanager = dm->alertmanager,
 		.start_time_s = (double)time(NULL),
 		.webhook_seen = dm->webhook_seen,
+		.loop = &dm->loop,
 	};
 	dm->looplag = looplag_start(&dm->loop);
 	dm->api.looplag = dm->looplag;
-	dm->api.loop = &dm->loop;
 	rc = http_server_start(&dm->loop, dm->config.listen_host,
 			       dm->config.listen_port, API_MAX_BODY,
 			       api_handle, &dm->api, &dm->api_srv, diag,

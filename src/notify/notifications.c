@@ -991,6 +991,8 @@ int notifications_topic_create(struct notifications *n,
 	if (n->ntopics >= MAX_TOPICS)
 		return fault_set(f, MDS_E_LIMIT, "",
 				 "at most %d topics may exist", MAX_TOPICS);
+	if (spec->check_only)
+		return 0;
 	t = xcalloc(1, sizeof(*t));
 	ids_new(t->id, ID_LEN, "topic-");
 	t->name = xstrdup(spec->name);
@@ -1010,6 +1012,38 @@ int notifications_topic_create(struct notifications *n,
 	*tail = t;
 	n->ntopics++;
 	log_info("notify", "topic %s (%s) created", t->id, t->name);
+	if (out != NULL)
+		topic_view(t, out);
+	return 0;
+}
+
+int notifications_topic_update(struct notifications *n, const char *id,
+			       const char *description, bool check_only,
+			       struct notifications_topic *out,
+			       struct fault *f)
+{
+	struct topic *t = find_topic(n, id);
+	char *old;
+	json_t *doc;
+	int rc = 0;
+
+	if (t == NULL)
+		return fault_set(f, MDS_E_NOTFOUND, "", "no topic '%.80s'", id);
+	if (check_only)
+		return 0;
+	old = t->description;
+	t->description = xstrdup(description);
+	doc = topic_doc(t);
+	save(n, K_TOPIC, t->id, doc, &rc);
+	json_decref(doc);
+	if (rc != 0) {
+		free(t->description);
+		t->description = old;
+		return fault_set(f, rc, "", "cannot store the topic: %s",
+				 mds_strerror(rc));
+	}
+	free(old);
+	log_info("notify", "topic %s (%s) updated", t->id, t->name);
 	if (out != NULL)
 		topic_view(t, out);
 	return 0;
@@ -1238,6 +1272,8 @@ int notifications_subscription_create(
 		return fault_set(f, MDS_E_LIMIT, "",
 				 "at most %d subscriptions may exist",
 				 MAX_SUBS);
+	if (spec->check_only)
+		return 0;
 
 	s = xcalloc(1, sizeof(*s));
 	ids_new(s->id, ID_LEN, "sub-");
@@ -1305,6 +1341,42 @@ int notifications_subscription_delete(struct notifications *n,
 		 "dropped)", s->id, s->npending);
 	sub_remove(n, s);
 	arm(n);
+	return 0;
+}
+
+int notifications_subscription_update(
+	struct notifications *n, const char *id, uint32_t max_attempts,
+	uint32_t timeout_s, bool check_only,
+	struct notifications_subscription *out, struct fault *f)
+{
+	struct sub *s = find_sub(n, id);
+	uint32_t old_attempts, old_timeout;
+	json_t *doc;
+	int rc = 0;
+
+	if (s == NULL)
+		return fault_set(f, MDS_E_NOTFOUND, "",
+				 "no subscription '%.80s'", id);
+	if (check_only)
+		return 0;
+	old_attempts = s->max_attempts;
+	old_timeout = s->timeout_s;
+	if (max_attempts > 0)
+		s->max_attempts = max_attempts;
+	if (timeout_s > 0)
+		s->timeout_s = timeout_s;
+	doc = sub_doc(s);
+	save(n, K_SUB, s->id, doc, &rc);
+	json_decref(doc);
+	if (rc != 0) {
+		s->max_attempts = old_attempts;
+		s->timeout_s = old_timeout;
+		return fault_set(f, rc, "", "cannot store the subscription: "
+				 "%s", mds_strerror(rc));
+	}
+	log_info("notify", "subscription %s updated", s->id);
+	if (out != NULL)
+		sub_view(s, out);
 	return 0;
 }
 
