@@ -17,8 +17,11 @@ static int check_profile(const void *member, const struct field *fd,
 			 const char *path, struct fault *f)
 {
 	(void)fd;
-	if (strcmp(member, "default") != 0 && strcmp(member, "recipe") != 0)
-		return fields_fault_type(f, path, "one of default, recipe");
+	struct policy p;
+
+	if (policy_profile(member, &p) != 0)
+		return fields_fault_type(f, path,
+					 "one of default, recipe, mdscale");
 	return 0;
 }
 
@@ -55,7 +58,8 @@ static int check_token(const void *member, const struct field *fd,
 static const struct field policy_fields[] = {
 	{ .name = "profile", .type = FIELD_STRING,
 	  FIELD_AT(struct policy, profile), .check = check_profile,
-	  .doc = "default or recipe: the values the others override" },
+	  .doc = "default, recipe or mdscale: the values the others "
+		 "override" },
 	{ .name = "minInstances", .type = FIELD_INTEGER,
 	  FIELD_AT(struct policy, min_instances), .min = 0, .max = 256,
 	  .doc = "never fewer instances (0: to zero after idleSeconds, "
@@ -96,6 +100,15 @@ static const struct field policy_fields[] = {
 		"the high alarms' repeat duration"),
 	P_TOKEN("lowRepeatDuration", low_repeat,
 		"the low alarms' repeat duration"),
+	P_NUM("targetUtilization", rule_target, 0.05, 1,
+	      "mdscale: the share of an instance's capacity aimed at"),
+	{ .name = "upWindowSeconds", .type = FIELD_DURATION,
+	  FIELD_AT(struct policy, rule_up_ms), .unit_ms = 1000, .min = 1,
+	  .max = 60, .doc = "mdscale: the load's window for scaling out" },
+	{ .name = "downWindowSeconds", .type = FIELD_DURATION,
+	  FIELD_AT(struct policy, rule_down_ms), .unit_ms = 1000, .min = 0,
+	  .max = 900, .doc = "mdscale: no scale-in below the highest need "
+			     "of this window" },
 	FIELD_END
 };
 
@@ -124,8 +137,7 @@ int api_autoscale_policy_parse(const json_t *v, struct policy *p,
 		rc = fields_parse_value(profile, given, p, at, f);
 		if (rc != 0)
 			return rc;
-		if (strcmp(p->profile, "recipe") == 0)
-			policy_recipe(p);
+		policy_profile(p->profile, p);
 	}
 	rc = fields_parse(policy_fields, v, p, path, NULL, f);
 	if (rc != 0)
@@ -354,10 +366,7 @@ static int parse_config(const json_t *body, struct autoscale_config *c,
 					"profile", f);
 		if (rc != 0)
 			return rc;
-		if (strcmp(tmp.profile, "recipe") == 0)
-			policy_recipe(&c->policy);
-		else
-			policy_default(&c->policy);
+		policy_profile(tmp.profile, &c->policy);
 	}
 	rest = json_copy((json_t *)body);
 	json_object_del(rest, "shapes");
