@@ -1,0 +1,166 @@
+"""The mdscale profile live: the daemon's rule sets the instance count every
+second from the gateway's load (no CPU alarm involved), scales out on a load
+step, back in only after its down window and without reversing, and refuses
+bad policies with 400 naming the field."""
+import time
+import unittest
+
+from harness import Daemon, Load, model_command, wait_for
+
+FAST = {"sampleIntervalMillis": 250, "evalIntervalMillis": 250}
+DOWN_WINDOW = 8
+
+
+def history(d, dep_id):
+    return d.api("GET", "/v1/deployments/%s/scaling-history" % dep_id).json["items"]
+
+
+def wall(rfc3339):
+    """Seconds since the epoch of the history's RFC 3339 UTC time."""
+    return time.mktime(time.strptime(rfc3339[:19], "%Y-%m-%dT%H:%M:%S")) \
+        - time.timezone + float("0" + rfc3339[19:].rstrip("Z")[:4] or 0)
+
+
+class MdscaleRuleTest(unittest.TestCase):
+    def test_load_step_scales_out_without_an_alarm_and_back_in_once(self):
+        d = Daemon(config=FAST).start()
+        self.addCleanup(d.cleanup)
+        r = d.api("POST", "/v1/deployments", {
+            "displayName": "md", "command": model_command(),
+            "instanceShapeName": "local.xs", "instanceCount": 1,
+            "autoscale": {"profile": "mdscale", "maxInstances": 3,
+                          "downWindowSeconds": DOWN_WINDOW}})
+        self.assertEqual(r.status, 201, r)
+        dep_id = r.json["id"]
+        self.assertEqual(r.json["autoscale"]["policy"]["profile"], "mdscale")
+        # Only the memory alarm: the count is the rule's.
+        alarms = [d.api("GET", "/v1/alarms/" + a).json["displayName"]
+                  for a in r.json["autoscale"]["alarmIds"]]
+        self.assertEqual(alarms, ["model_deployment_high_mem"])
+        d.wait_state(dep_id, "ACTIVE")
+        # Idle: the rule keeps one instance.
+        time.sleep(3)
+        self.assertEqual(d.get(dep_id)["instanceCount"], 1)
+        self.assertEqual(history(d, dep_id), [])
+
+        with Load(d.gw_port, "/md/predict", threads=6) as load:
+            t_step = time.monotonic()
+            self.assertTrue(wait_for(
+                "a scale-out", lambda: d.get(dep_id)["instanceCount"] > 1,
+                timeout=30))
+            out_after = time.monotonic() - t_step
+            d.wait_state(dep_id, "ACTIVE")
+            wait_for("two ready instances", lambda: len(
+                [i for i in d.get(dep_id)["instances"]
+                 if i["state"] == "READY"]) >= 2)
+            time.sleep(2)
+            load.stop()
+        t_stop = time.time()
+        print("\n  scale-out decided %.1f s after the step" % out_after)
+        self.assertEqual(load.failures, [])
+        self.assertGreater(load.ok, 100)
+        peak = d.get(dep_id)["instanceCount"]
+        ups = [h for h in history(d, dep_id) if h["action"] == "SCALE_OUT"]
+        self.assertTrue(ups)
+        for h in ups:
+            # No alarm: the rule decided, and says what it saw.
+            self.assertIsNone(h["alarmId"])
+            self.assertEqual(h["rule"], "mdscale")
+            self.assertIn("mdscale rule", h["reason"])
+            self.assertGreater(h["observed"]["work"], 0)
+        cpu_alarms = [a["displayName"] for a in
+                      d.api("GET", "/v1/alarms").json["items"]
+                      if dep_id in a["query"] and "cpu" in a["displayName"]]
+        self.assertEqual(cpu_alarms, [])
+
+        # Quiet: back to one instance, not before the down window.
+        self.assertTrue(wait_for(
+            "the scale-in", lambda: d.get(dep_id)["instanceCount"] == 1,
+            timeout=DOWN_WINDOW + 40))
+        d.wait_state(dep_id, "ACTIVE")
+        time.sleep(4)
+        hist = history(d, dep_id)
+        downs = [h for h in hist if h["action"] == "SCALE_IN"]
+        self.assertTrue(downs, hist)
+        # Down only to the highest need of the window: the first step
+        # waits a window after the scale-out's need, the step to the floor
+        # a window after the load's last need, at the stop.
+        first_in = wall(downs[0]["time"])
+        last_in = wall(downs[-1]["time"])
+        self.assertEqual(downs[-1]["to"]["instanceCount"], 1)
+        self.assertGreaterEqual(first_in - wall(ups[-1]["time"]),
+                                DOWN_WINDOW - 0.5, hist)
+        self.assertGreaterEqual(last_in - t_stop, DOWN_WINDOW - 1.5,
+                                (last_in - t_stop, hist))
+        print("  at one instance again %.1f s after the load stopped (down "
+              "window %d s), from %d instances in %d steps"
+              % (last_in - t_stop, DOWN_WINDOW, peak, len(downs)))
+        # No reversal: nothing scaled out after the first scale-in, and it
+        # stays at one.
+        moves = [h["action"] for h in hist if h["action"] != "NONE"]
+        self.assertNotIn("SCALE_OUT", moves[moves.index("SCALE_IN"):], moves)
+        self.assertEqual(d.get(dep_id)["instanceCount"], 1)
+        self.assertEqual(d.api("GET", "/v1/deployments/%s/autoscale"
+                               % dep_id).json["policy"]["profile"], "mdscale")
+
+
+class MdscaleBadInputTest(unittest.TestCase):
+    def setUp(self):
+        self.d = Daemon(config=FAST).start()
+        self.addCleanup(self.d.cleanup)
+
+    def refused(self, method, path, body, field):
+        r = self.d.api(method, path, body)
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json["field"], field, r)
+        self.assertIn(field.split(".")[-1], r.json["message"], r)
+        return r
+
+    def test_unknown_policy_and_bad_parameters_are_refused(self):
+        d = self.d
+        spec = {"displayName": "bad", "command": model_command(),
+                "instanceShapeName": "local.xs", "instanceCount": 1}
+        for policy, field in (
+                ({"profile": "mdscale2"}, "autoscale.profile"),
+                ({"profile": 7}, "autoscale.profile"),
+                ({"profile": "mdscale", "targetUtilization": 0},
+                 "autoscale.targetUtilization"),
+                ({"profile": "mdscale", "targetUtilization": 1.5},
+                 "autoscale.targetUtilization"),
+                ({"profile": "mdscale", "upWindowSeconds": 0},
+                 "autoscale.upWindowSeconds"),
+                ({"profile": "mdscale", "downWindowSeconds": -1},
+                 "autoscale.downWindowSeconds"),
+                ({"profile": "mdscale", "downWindowSeconds": "1m"},
+                 "autoscale.downWindowSeconds"),
+                ({"profile": "mdscale", "upwindow": 3},
+                 "autoscale.upwindow")):
+            self.refused("POST", "/v1/deployments",
+                         dict(spec, autoscale=policy), field)
+        # Nothing was made.
+        self.assertEqual(d.api("GET", "/v1/deployments").json["items"], [])
+        self.assertEqual(d.api("GET", "/v1/alarms").json["items"], [])
+
+        r = d.api("POST", "/v1/deployments",
+                  dict(spec, autoscale={"profile": "mdscale"}))
+        self.assertEqual(r.status, 201, r)
+        dep_id = r.json["id"]
+        before = d.api("GET", "/v1/deployments/%s/autoscale" % dep_id).json
+        self.refused("PUT", "/v1/deployments/%s/autoscale" % dep_id,
+                     {"profile": "fastest"}, "profile")
+        self.refused("PUT", "/v1/deployments/%s/autoscale" % dep_id,
+                     {"profile": "mdscale", "upWindowSeconds": 61},
+                     "upWindowSeconds")
+        self.refused("PUT", "/v1/functions/autoscale/config?deploymentId="
+                     + dep_id, {"targetUtilization": "high"},
+                     "targetUtilization")
+        self.refused("PUT", "/v1/functions/autoscale/config",
+                     {"profile": "none"}, "profile")
+        after = d.api("GET", "/v1/deployments/%s/autoscale" % dep_id).json
+        self.assertEqual(after, before)
+        self.assertEqual(d.api("GET", "/v1/functions/autoscale/config")
+                         .json["config"]["profile"], "default")
+
+
+if __name__ == "__main__":
+    unittest.main()
