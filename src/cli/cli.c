@@ -139,14 +139,17 @@ static const struct cli_cmd cli_cmds[] = {
 		.name = "simulate",
 		.usage = "--trace FILE [--format auto|azure|times|rates]\n"
 			 "\t[--compress X] [--scale X] [--policy NAME|FILE ...]\n"
-			 "\t[--set key=value ...] [--sweep key=a,b,c] [--plot FILE.png]",
+			 "\t[--set key=value ...] [--sweep [POLICY:]key=a,b,c ...]\n"
+			 "\t[--compare POLICY] [--plot FILE.png]",
 		.help = "Replays a request trace against scaling policies in virtual\n"
 			"time and compares them with the oracle (the cheapest schedule\n"
 			"in hindsight that meets the SLO). Built-in policies: recipe,\n"
 			"oci-native, hpa, kpa, mdscale (all five by default); a FILE\n"
 			"holds 'key = value' lines (docs/simulate.md). --set changes the\n"
 			"deployment model (serviceMs, startupMs, sloMs, ...), --sweep\n"
-			"runs every policy for each value of a model or policy field.\n"
+			"runs every policy (or the one named) for each value of a\n"
+			"model or policy field; --compare POLICY prints, per other\n"
+			"policy, its best attainment at POLICY's cost or less.\n"
 			"--compress divides times, --scale multiplies the rate. Prints a\n"
 			"table (--output json: one JSON object); --plot writes a PNG.",
 		.exec = cli_simulate,
