@@ -107,8 +107,11 @@ static const struct field policy_fields[] = {
 	  .max = 60, .doc = "mdscale: the load's window for scaling out" },
 	{ .name = "downWindowSeconds", .type = FIELD_DURATION,
 	  FIELD_AT(struct policy, rule_down_ms), .unit_ms = 1000, .min = 0,
-	  .max = 900, .doc = "mdscale: no scale-in below the highest need "
-			     "of this window" },
+	  .max = 900, .doc = "mdscale: the load's window for scaling in" },
+	{ .name = "holdSeconds", .type = FIELD_DURATION,
+	  FIELD_AT(struct policy, rule_hold_ms), .unit_ms = 1000, .min = 0,
+	  .max = 3600, .doc = "mdscale: no scale-in this long after a "
+			      "scale-out" },
 	FIELD_END
 };
 

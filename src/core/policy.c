@@ -23,6 +23,7 @@ static void rule_defaults(struct policy *p)
 	p->rule_target = r.target;
 	p->rule_up_ms = r.up_window_ms;
 	p->rule_down_ms = r.down_window_ms;
+	p->rule_hold_ms = r.hold_ms;
 }
 
 void policy_default(struct policy *p)
@@ -139,10 +140,11 @@ int policy_validate(const struct policy *p, char *diag, size_t diagsz)
 	if (!(p->rule_target > 0 && p->rule_target <= 1) ||
 	    p->rule_up_ms < 1000 || p->rule_down_ms < 0 ||
 	    p->rule_up_ms > (int64_t)RULE_HISTORY * 1000 ||
-	    p->rule_down_ms > (int64_t)RULE_HISTORY * 1000) {
-		mds_diag(diag, diagsz, "targetUtilization must be in (0, 1] "
-			 "and the windows from 1 s (up) or 0 s (down) to %d s",
-			 RULE_HISTORY);
+	    p->rule_down_ms > (int64_t)RULE_HISTORY * 1000 ||
+	    p->rule_hold_ms < 0 || p->rule_hold_ms > 3600000) {
+		mds_diag(diag, diagsz, "targetUtilization must be in (0, 1], "
+			 "the windows from 1 s (up) or 0 s (down) to %d s and "
+			 "holdSeconds from 0 to 3600", RULE_HISTORY);
 		return MDS_E_INVAL;
 	}
 	return 0;

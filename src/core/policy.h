@@ -51,6 +51,7 @@ struct policy {
 	double rule_target;      /* utilization of an instance aimed at, 0-1 */
 	int64_t rule_up_ms;      /* detection window */
 	int64_t rule_down_ms;    /* scale-down window */
+	int64_t rule_hold_ms;    /* no move down this long after one up */
 };
 
 /* Whether p's instance count is set by the mdscale rule, not by CPU

@@ -86,6 +86,7 @@ static const struct num_field num_fields[] = {
 	F("targetUtilization", rule_target, 'd'),
 	F("upWindowSeconds", rule_up_ms, 'm'),
 	F("downWindowSeconds", rule_down_ms, 'm'),
+	F("holdSeconds", rule_hold_ms, 'm'),
 };
 
 struct str_field {

@@ -46,6 +46,10 @@ void autoscale_rule_observation(const struct autoscale_rule_counts *prev,
 					       SERVICE_WEIGHT * s
 				     : s;
 	}
+	/* What the instances did, scaled up by what arrived over what they
+	 * finished: the offered load of a saturated deployment. */
+	if (done > 0 && arrived > (double)done)
+		busy *= arrived / (double)done;
 	out->cpu = cpu;
 	out->conc = conc;
 	out->work = arrived * *service_s / elapsed_s;
@@ -175,6 +179,7 @@ static void decide(struct autoscale_rule *w, struct track *t,
 	rp.target = p->rule_target;
 	rp.up_window_ms = p->rule_up_ms;
 	rp.down_window_ms = p->rule_down_ms;
+	rp.hold_ms = p->rule_hold_ms;
 	if (min > p->max_instances)
 		min = p->max_instances;
 	/* Called every second, acting or not: the rule keeps its desires

@@ -38,8 +38,10 @@ struct autoscale_rule_counts {
  * the latency of finished requests) only in seconds where less than half
  * an instance's worth of requests was in flight, so queueing does not
  * count; 0 until then. work is never less than what the CPU says the
- * ready instances did (cpu / 100 x ready), so a saturated deployment is
- * seen as loaded before any latency was learned. Pure.
+ * ready instances did (cpu / 100 x ready), times the requests that
+ * arrived over those that finished when more arrived: a saturated
+ * deployment is seen with its whole offered load before any latency was
+ * learned. Pure.
  */
 void autoscale_rule_observation(const struct autoscale_rule_counts *prev,
 				const struct autoscale_rule_counts *cur,

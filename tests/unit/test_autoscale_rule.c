@@ -45,6 +45,10 @@ static void queueing_keeps_what_was_learned(void **state)
 	(void)state;
 	autoscale_rule_observation(&a, &b, 1.0, 40, 100, 1, &s, &o);
 	near(s, 0.003);
+	/* 350 arrived, 300 served by a saturated instance: the CPU's
+	 * figure scaled, above 350 x 3 ms. */
+	near(o.work, 350.0 / 300.0);
+	autoscale_rule_observation(&a, &b, 1.0, 40, 50, 1, &s, &o);
 	near(o.work, 350 * 0.003);
 	/* More than one instance's worth: ready instances share the
 	 * threshold. */
@@ -63,6 +67,11 @@ static void cpu_is_the_floor(void **state)
 	(void)state;
 	autoscale_rule_observation(&a, &b, 1.0, 120, 98, 2, &s, &o);
 	near(s, 0);
+	/* 550 arrived, 350 served by instances busy 1.96 of 2. */
+	near(o.work, 1.96 * 550 / 350);
+	/* As many served as arrived: the CPU's figure as it is. */
+	b.inflight = 0;
+	autoscale_rule_observation(&a, &b, 1.0, 120, 98, 2, &s, &o);
 	near(o.work, 1.96);
 	/* Counters that went backwards (a gateway restarted) give no
 	 * negative arrivals. */
