@@ -21,8 +21,8 @@
 
 void autoscale_rule_observation(const struct autoscale_rule_counts *prev,
 				const struct autoscale_rule_counts *cur,
-				double elapsed_s, double conc, double cpu,
-				uint32_t ready, double *service_s,
+				double elapsed_s, double conc, double busy_gw,
+				double cpu, uint32_t ready, double *service_s,
 				struct rule_obs *out)
 {
 	uint64_t done = cur->requests >= prev->requests
@@ -30,6 +30,9 @@ void autoscale_rule_observation(const struct autoscale_rule_counts *prev,
 	double arrived = (double)done + (double)cur->inflight -
 			 (double)prev->inflight;
 	double busy = cpu / 100.0 * (double)ready;
+
+	if (busy < busy_gw)
+		busy = busy_gw;
 
 	if (elapsed_s <= 0)
 		elapsed_s = 1;
@@ -64,7 +67,9 @@ struct track {
 	struct autoscale_rule_counts prev; /* at the second's start */
 	uint64_t prev_t;                   /* uv_now() then */
 	double conc_sum;                   /* in-flight samples since */
+	double busy_sum;                   /* min(in flight, ready) */
 	uint32_t nconc;
+	uint32_t ready;                    /* at the last second */
 	double service_s;                  /* learned; 0 unknown */
 	bool live;                         /* still under the rule */
 };
@@ -211,7 +216,7 @@ static void second(struct autoscale_rule *w, const char *id, uint64_t now)
 	struct rule_obs seen;
 	struct fault f = { 0 };
 	uint32_t current, ready;
-	double cpu, conc;
+	double cpu, conc, busy;
 
 	if (autoscale_get(w->a, id, &st, &f) != 0 || !st.set_up ||
 	    !policy_uses_rule(&st.policy))
@@ -228,16 +233,19 @@ static void second(struct autoscale_rule *w, const char *id, uint64_t now)
 	counts_read(w, id, &cur);
 	cpu = instances(w, v, &current, &ready);
 	conc = t->nconc ? t->conc_sum / t->nconc : cur.inflight;
+	busy = t->nconc ? t->busy_sum / t->nconc : 0;
 	autoscale_rule_observation(&t->prev, &cur,
 				   (double)(now - t->prev_t) / 1000.0, conc,
-				   cpu, ready, &t->service_s, &seen);
+				   busy, cpu, ready, &t->service_s, &seen);
 	rule_observe(t->rs, &seen);
 	decide(w, t, &st.policy, v, &seen, current, ready);
 	deploy_view_free(v);
 	t->prev = cur;
 	t->prev_t = now;
 	t->conc_sum = 0;
+	t->busy_sum = 0;
 	t->nconc = 0;
+	t->ready = ready;
 }
 
 static void each_second(struct autoscale_rule *w, uint64_t now)
@@ -268,6 +276,8 @@ static void tick(uv_timer_t *timer)
 
 		counts_read(w, w->v[i].id, &c);
 		w->v[i].conc_sum += c.inflight;
+		w->v[i].busy_sum += c.inflight < w->v[i].ready
+					    ? c.inflight : w->v[i].ready;
 		w->v[i].nconc++;
 	}
 	if (++w->ticks % SAMPLES_A_SECOND == 0)

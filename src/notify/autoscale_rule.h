@@ -29,24 +29,26 @@ struct autoscale_rule_counts {
 /*
  * One second's observation, from the gateway's counters at its start
  * (prev) and end (cur), elapsed_s seconds apart (> 0), the mean of the
- * requests in flight sampled over it (conc), the mean CPU utilization of
- * the ready instances (cpu, percent of their shape) and how many are ready.
+ * requests in flight sampled over it (conc), the mean over the same
+ * samples of min(in flight, ready): the instances busy as the gateway
+ * sees them (busy), the mean CPU utilization of the ready instances (cpu,
+ * percent of their shape) and how many are ready.
  *
  * conc is taken as it is. work, the service time of what arrived, is the
  * requests that arrived (finished + the change in flight) times the
  * service time of one request, *service_s: learned (a moving average of
  * the latency of finished requests) only in seconds where less than half
  * an instance's worth of requests was in flight, so queueing does not
- * count; 0 until then. work is never less than what the CPU says the
- * ready instances did (cpu / 100 x ready), times the requests that
- * arrived over those that finished when more arrived: a saturated
- * deployment is seen with its whole offered load before any latency was
- * learned. Pure.
+ * count; 0 until then. work is never less than the busy instances (the
+ * larger of busy and cpu / 100 x ready: an instance starved of CPU is
+ * busy all the same) times the requests that arrived over those that
+ * finished when more arrived: a saturated deployment is seen with its
+ * whole offered load before any latency was learned. Pure.
  */
 void autoscale_rule_observation(const struct autoscale_rule_counts *prev,
 				const struct autoscale_rule_counts *cur,
-				double elapsed_s, double conc, double cpu,
-				uint32_t ready, double *service_s,
+				double elapsed_s, double conc, double busy,
+				double cpu, uint32_t ready, double *service_s,
 				struct rule_obs *out);
 
 struct autoscale_rule;

@@ -23,13 +23,13 @@ static void learns_service_time_when_nothing_queues(void **state)
 	double s = 0;
 
 	(void)state;
-	autoscale_rule_observation(&a, &b, 1.0, 0.4, 10, 1, &s, &o);
+	autoscale_rule_observation(&a, &b, 1.0, 0.4, 0, 10, 1, &s, &o);
 	near(s, 0.004);
 	near(o.work, 0.4);
 	near(o.conc, 0.4);
 	near(o.cpu, 10);
 	/* Over two seconds of the same, the rate is halved. */
-	autoscale_rule_observation(&a, &b, 2.0, 0.2, 10, 1, &s, &o);
+	autoscale_rule_observation(&a, &b, 2.0, 0.2, 0, 10, 1, &s, &o);
 	near(o.work, 0.2);
 }
 
@@ -43,16 +43,16 @@ static void queueing_keeps_what_was_learned(void **state)
 	double s = 0.003;
 
 	(void)state;
-	autoscale_rule_observation(&a, &b, 1.0, 40, 100, 1, &s, &o);
+	autoscale_rule_observation(&a, &b, 1.0, 40, 0, 100, 1, &s, &o);
 	near(s, 0.003);
 	/* 350 arrived, 300 served by a saturated instance: the CPU's
 	 * figure scaled, above 350 x 3 ms. */
 	near(o.work, 350.0 / 300.0);
-	autoscale_rule_observation(&a, &b, 1.0, 40, 50, 1, &s, &o);
+	autoscale_rule_observation(&a, &b, 1.0, 40, 0, 50, 1, &s, &o);
 	near(o.work, 350 * 0.003);
 	/* More than one instance's worth: ready instances share the
 	 * threshold. */
-	autoscale_rule_observation(&a, &b, 1.0, 0.9, 100, 2, &s, &o);
+	autoscale_rule_observation(&a, &b, 1.0, 0.9, 0, 100, 2, &s, &o);
 	assert_true(s > 0.003);
 }
 
@@ -65,18 +65,37 @@ static void cpu_is_the_floor(void **state)
 	double s = 0;
 
 	(void)state;
-	autoscale_rule_observation(&a, &b, 1.0, 120, 98, 2, &s, &o);
+	autoscale_rule_observation(&a, &b, 1.0, 120, 0, 98, 2, &s, &o);
 	near(s, 0);
 	/* 550 arrived, 350 served by instances busy 1.96 of 2. */
 	near(o.work, 1.96 * 550 / 350);
 	/* As many served as arrived: the CPU's figure as it is. */
 	b.inflight = 0;
-	autoscale_rule_observation(&a, &b, 1.0, 120, 98, 2, &s, &o);
+	autoscale_rule_observation(&a, &b, 1.0, 120, 0, 98, 2, &s, &o);
 	near(o.work, 1.96);
 	/* Counters that went backwards (a gateway restarted) give no
 	 * negative arrivals. */
-	autoscale_rule_observation(&b, &a, 1.0, 0, 0, 1, &s, &o);
+	autoscale_rule_observation(&b, &a, 1.0, 0, 0, 0, 1, &s, &o);
 	near(o.work, 0);
+}
+
+/* An instance starved of CPU but never without a request is busy: the
+ * gateway's view is the floor then. */
+static void the_gateway_sees_busy_instances(void **state)
+{
+	struct autoscale_rule_counts a = { 0, 0, 0 };
+	struct autoscale_rule_counts b = { 90, 90 * 500000, 64 };
+	struct rule_obs o;
+	double s = 0;
+
+	(void)state;
+	autoscale_rule_observation(&a, &b, 1.0, 60, 1.0, 30, 1, &s, &o);
+	near(o.work, 1.0 * 154 / 90);
+	/* At light load the CPU's figure, if larger, stands. */
+	b.inflight = 0;
+	autoscale_rule_observation(&a, &b, 1.0, 0.6, 0.1, 30, 1, &s, &o);
+	near(s, 0);
+	near(o.work, 0.3);
 }
 
 int main(void)
@@ -85,6 +104,7 @@ int main(void)
 		cmocka_unit_test(learns_service_time_when_nothing_queues),
 		cmocka_unit_test(queueing_keeps_what_was_learned),
 		cmocka_unit_test(cpu_is_the_floor),
+		cmocka_unit_test(the_gateway_sees_busy_instances),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
