@@ -70,7 +70,7 @@ class MdscaleRuleTest(unittest.TestCase):
         tmp = tempfile.mkdtemp(prefix="mdscale-step-")
         # A trickle first, as a deployment in use has: the rule learns a
         # request's service time from it, and keeps one instance.
-        light = load_step(d.gw_port, "/md/predict", tmp, rate=20, seconds=4)
+        light = load_step(d.gw_port, "/md/predict", tmp, rate=5, seconds=4)
         self.assertEqual(json.loads(light.communicate(timeout=60)[0])
                          ["failed_total"], 0)
         self.assertEqual(d.get(dep_id)["instanceCount"], 1)
