@@ -17,7 +17,7 @@ the autoscale function decided (its scaling history) and when the new
 instance was ready.
 
 Usage: bench/reaction.py BUILD [--idle SECONDS] [--rate R] [--runs N]
-                         [--profiles mdscale,default]
+                         [--profiles mdscale,default] [--policy JSON]
 Each profile but the recipe's runs N times (5); the recipe's once.
 Writes bench/results/reaction.json."""
 import argparse
@@ -59,7 +59,7 @@ def epoch(rfc3339):
         float("0." + (frac or "0"))
 
 
-def one_profile(build, profile, idle, rate, limit):
+def one_profile(build, profile, idle, rate, limit, overrides=None):
     d = mdbench.Daemon(build)
     load = None
     try:
@@ -69,7 +69,7 @@ def one_profile(build, profile, idle, rate, limit):
         st, dep = d("POST", "/v1/deployments", {
             "displayName": "react", "command": mdbench.model_command(build),
             "instanceShapeName": "local.xs", "instanceCount": 1,
-            "autoscale": {"profile": profile}})
+            "autoscale": dict(overrides or {}, profile=profile)})
         if st != 201:
             raise RuntimeError("create: %s %s" % (st, dep))
         dep_id = dep["id"]
@@ -122,6 +122,9 @@ def main():
     ap.add_argument("--idle", type=float, default=30)
     ap.add_argument("--rate", type=int, default=900)
     ap.add_argument("--profiles", default="mdscale,default")
+    ap.add_argument("--policy", type=json.loads, default={},
+                    help="policy fields over each profile's, as JSON "
+                    "('{\"upWindowSeconds\": 1}')")
     ap.add_argument("--runs", type=int, default=5,
                     help="runs of each profile (the recipe's runs once)")
     args = ap.parse_args()
@@ -131,7 +134,8 @@ def main():
         limit = 60 if profile != "recipe" else 600
         for _ in range(runs):
             r = one_profile(os.path.abspath(args.build), profile, args.idle,
-                            args.rate, limit)
+                            args.rate, limit, args.policy)
+            r["policy"] = args.policy
             print("  %-8s decision %-9s ready %-9s first served %s" % (
                 profile, fmt(r["decisionSeconds"]), fmt(r["readySeconds"]),
                 fmt(r["firstServedSeconds"])), flush=True)
