@@ -422,6 +422,20 @@ static void config_get(struct api_call *c)
 		config_reply(c, by_dep ? dep : NULL);
 }
 
+/* The mdscale rule runs for a deployment set up with it: as the default
+ * configuration, which hand-built alarm chains decide by, it would only
+ * silence their CPU alarms. Returns 0, or MDS_E_INVAL with f filled. */
+static int default_rule(bool by_dep, const struct policy *p,
+			struct fault *f)
+{
+	if (by_dep || !policy_uses_rule(p))
+		return 0;
+	return fault_set(f, MDS_E_INVAL, "profile", "profile: mdscale is "
+			 "chosen per deployment (--autoscale-profile, PUT "
+			 "/v1/deployments/{id}/autoscale), not as the default "
+			 "configuration");
+}
+
 static void config_put(struct api_call *c)
 {
 	struct autoscale_config_view v;
@@ -434,6 +448,7 @@ static void config_put(struct api_call *c)
 	if (autoscale_config_get(c->api->autoscale, by_dep ? dep : NULL, &v,
 				 &f) != 0 ||
 	    parse_config(c->body, &v.config, &f) != 0 ||
+	    default_rule(by_dep, &v.config.policy, &f) != 0 ||
 	    autoscale_config_set(c->api->autoscale, by_dep ? dep : NULL,
 				 &v.config, &f) != 0) {
 		api_reply_fault(c, &f);

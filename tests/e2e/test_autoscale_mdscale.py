@@ -191,6 +191,10 @@ class MdscaleBadInputTest(unittest.TestCase):
                      "targetUtilization")
         self.refused("PUT", "/v1/functions/autoscale/config",
                      {"profile": "none"}, "profile")
+        # The rule is chosen per deployment, not as the default that
+        # hand-built alarm chains decide by.
+        self.refused("PUT", "/v1/functions/autoscale/config",
+                     {"profile": "mdscale"}, "profile")
         after = d.api("GET", "/v1/deployments/%s/autoscale" % dep_id).json
         self.assertEqual(after, before)
         self.assertEqual(d.api("GET", "/v1/functions/autoscale/config")
