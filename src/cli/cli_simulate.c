@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "cli/cli_sim_metrics.h"
 #include "cli/sim_plot.h"
 #include "sim/sim.h"
 #include "util/err.h"
@@ -36,7 +37,7 @@
 
 enum {
 	O_TRACE, O_FORMAT, O_COMPRESS, O_SCALE, O_POLICY, O_PLOT, O_SWEEP,
-	O_SET, O_COMPARE,
+	O_SET, O_COMPARE, O_METRICS,
 };
 
 static const struct cli_opt sim_opts[] = {
@@ -49,6 +50,7 @@ static const struct cli_opt sim_opts[] = {
 	[O_SWEEP] = {"sweep", 1},
 	[O_SET] = {"set", 1},
 	[O_COMPARE] = {"compare", 1},
+	[O_METRICS] = {"metrics", 1},
 	{NULL, 0},
 };
 
@@ -58,6 +60,7 @@ static const char *const builtins[] = {
 
 struct job {
 	const char *trace, *format, *compress, *scale, *plot, *compare;
+	const char *metrics; /* --metrics: sim_metrics.h instead of a trace */
 	const char *policies[MAX_POLICIES];
 	size_t npolicies;
 	const char *sets[MAX_SETS];
@@ -333,6 +336,17 @@ static json_t *result_json(const struct sim_result *r, double oracle_cost)
 			 "cpuSeconds", r->cpu_seconds);
 }
 
+/* The billed instances at the end of each second, for comparing with a
+ * live run (bench/sim_to_real.py). */
+static json_t *instances_json(const struct sim_result *r)
+{
+	json_t *a = json_array();
+
+	for (size_t s = 0; s < r->nseconds; s++)
+		json_array_append_new(a, json_integer(r->seconds[s].instances));
+	return a;
+}
+
 /* --compare NAME: per other policy, the best attainment among its runs
  * that cost no more than NAME's one run. */
 struct cmp_row {
@@ -465,8 +479,13 @@ static void print_json(const struct trace *t, const struct sim_result *res,
 	json_t *pol = json_array();
 	json_t *o;
 
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(pol, result_json(&res[i], oracle->cost));
+	for (size_t i = 0; i < n; i++) {
+		json_t *r = result_json(&res[i], oracle->cost);
+
+		json_object_set_new(r, "instancesPerSecond",
+				    instances_json(&res[i]));
+		json_array_append_new(pol, r);
+	}
 	o = json_pack("{s:{s:s, s:I, s:f, s:f, s:f}, s:o, s:o, s:f}",
 		      "trace", "format", trace_format_name(t->format),
 		      "requests", (json_int_t)t->n, "seconds",
@@ -508,9 +527,17 @@ static int collect(struct cli_ctx *ctx, int argc, char **argv,
 			[O_TRACE] = &j->trace, [O_FORMAT] = &j->format,
 			[O_COMPRESS] = &j->compress, [O_SCALE] = &j->scale,
 			[O_PLOT] = &j->plot, [O_COMPARE] = &j->compare,
+			[O_METRICS] = &j->metrics,
 		};
 		*slot[opt] = g.value;
 	}
+	if (j->metrics != NULL)
+		return j->trace || j->format || j->compress || j->scale ||
+		       j->plot || j->nsweeps || j->compare ||
+		       j->npolicies != 1
+		       ? cli_usage_error(ctx, "--metrics takes one --policy "
+					 "and --set, nothing of a trace")
+		       : 0;
 	if (j->trace == NULL)
 		return cli_usage_error(ctx, "missing --trace FILE");
 	if (j->npolicies == 0)
@@ -679,6 +706,14 @@ int cli_simulate(struct cli_ctx *ctx, int argc, char **argv)
 	if (ret != 0)
 		return ret;
 	ret = CLI_EXIT_FAIL;
+	if (j.metrics != NULL) {
+		struct sim_policy p;
+
+		if (model_of(&j, &base) == 0 &&
+		    load_policy(j.policies[0], &p) == 0)
+			ret = cli_simulate_metrics(ctx, j.metrics, &p, &base);
+		return ret;
+	}
 	for (size_t i = 0; i < j.nsweeps; i++)
 		if (parse_sweep(j.sweeps[i], &sw[i]) != 0)
 			goto out;
