@@ -44,7 +44,9 @@ void autoscale_rule_observation(const struct autoscale_rule_counts *prev,
 				    prev->latency_us_sum) /
 			   (double)done / 1e6;
 
-		*service_s = *service_s > 0
+		/* Latency only ever overstates the service time (a cold
+		 * instance, a busy host): a lower second is taken at once. */
+		*service_s = *service_s > 0 && s > *service_s
 				     ? (1 - SERVICE_WEIGHT) * *service_s +
 					       SERVICE_WEIGHT * s
 				     : s;

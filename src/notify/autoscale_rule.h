@@ -36,10 +36,11 @@ struct autoscale_rule_counts {
  *
  * conc is taken as it is. work, the service time of what arrived, is the
  * requests that arrived (finished + the change in flight) times the
- * service time of one request, *service_s: learned (a moving average of
- * the latency of finished requests) only in seconds where less than half
+ * service time of one request, *service_s: learned from the mean latency
+ * of the second's finished requests only in seconds where less than half
  * an instance's worth of requests was in flight, so queueing does not
- * count; 0 until then. work is never less than the busy instances (the
+ * count; a lower value at once, a higher one as a moving average (latency
+ * only ever overstates it); 0 until then. work is never less than the busy instances (the
  * larger of busy and cpu / 100 x ready: an instance starved of CPU is
  * busy all the same) times the requests that arrived over those that
  * finished when more arrived: a saturated deployment is seen with its

@@ -73,7 +73,9 @@ class MdscaleRuleTest(unittest.TestCase):
         light = load_step(d.gw_port, "/md/predict", tmp, rate=5, seconds=4)
         self.assertEqual(json.loads(light.communicate(timeout=60)[0])
                          ["failed_total"], 0)
-        self.assertEqual(d.get(dep_id)["instanceCount"], 1)
+        self.assertEqual(d.get(dep_id)["instanceCount"], 1,
+                         [(h["action"], h["observed"])
+                          for h in history(d, dep_id)])
         load = load_step(d.gw_port, "/md/predict", tmp)
         self.addCleanup(load.kill)
         t_step = time.monotonic()

@@ -28,6 +28,13 @@ static void learns_service_time_when_nothing_queues(void **state)
 	near(o.work, 0.4);
 	near(o.conc, 0.4);
 	near(o.cpu, 10);
+	/* A slower second moves it a little, a faster one at once. */
+	b.latency_us_sum = 3000000 + 100 * 14000;
+	autoscale_rule_observation(&a, &b, 1.0, 0.4, 0, 10, 1, &s, &o);
+	near(s, 0.7 * 0.004 + 0.3 * 0.014);
+	b.latency_us_sum = 3000000 + 100 * 4000;
+	autoscale_rule_observation(&a, &b, 1.0, 0.4, 0, 10, 1, &s, &o);
+	near(s, 0.004);
 	/* Over two seconds of the same, the rate is halved. */
 	autoscale_rule_observation(&a, &b, 2.0, 0.2, 0, 10, 1, &s, &o);
 	near(o.work, 0.2);
