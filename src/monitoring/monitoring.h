@@ -192,6 +192,7 @@ struct monitoring_alarm_spec {
 	int64_t suppress_from_ms, suppress_until_ms;
 	const char *suppress_description; /* NULL: none */
 	const char *resource_group;     /* NULL: none */
+	bool check_only;  /* create and update only check it (a dry run) */
 };
 
 /* An alarm as the API shows it (and the store keeps it). Borrowed: valid
@@ -218,8 +219,10 @@ struct monitoring_alarm {
 
 /*
  * Creates an alarm from spec (displayName and query are required, the
- * rest gets its defaults), or changes the given fields of alarm id. On
- * success *out shows the alarm; on refusal f is filled and nothing
+ * rest gets its defaults), or changes the given fields of alarm id. With
+ * spec->check_only, only checks it: 0 (out untouched) or the same refusal,
+ * and nothing changes. On success *out shows the alarm; on refusal f is
+ * filled and nothing
  * changed.
  */
 int monitoring_alarm_create(struct monitoring *m,
