@@ -28,6 +28,8 @@ void config_defaults(struct config *cfg)
 	cfg->max_start_attempts = 3;
 	cfg->sample_ms = 1000;
 	cfg->eval_ms = 1000;
+	cfg->metrics_max_series = 100000;
+	cfg->metrics_max_string_mb = 512;
 	cfg->log_max_file_mb = 10;
 	cfg->log_max_files = 5;
 	cfg->log_retention_days = 7;
@@ -357,6 +359,12 @@ static const struct field config_fields[] = {
 		    "monitoring: the sampling period"),
 	CONFIG_UINT("evalIntervalMillis", eval_ms, 100, 60000,
 		    "monitoring: the alarm evaluation period"),
+	CONFIG_UINT("metricsMaxSeries", metrics_max_series, 1, 10000000,
+		    "monitoring: series that posted metrics may fill the "
+		    "store to"),
+	CONFIG_UINT("metricsMaxStringMB", metrics_max_string_mb, 1, 65536,
+		    "monitoring: MiB of interned metric strings that posted "
+		    "metrics may fill the store to"),
 	CONFIG_UINT("holdRequests", hold_requests, 0, 1000000,
 		    "gateway: requests held per deployment with no ready "
 		    "instance (0: answer 503 at once)"),

@@ -790,6 +790,9 @@ int serve_main(int argc, char **argv)
 		.deploy = dm->deploy, .data_dir = dm->data_dir,
 		.api_url = dm->api_url, .sample_ms = dm->config.sample_ms,
 		.eval_ms = dm->config.eval_ms,
+		.max_series = dm->config.metrics_max_series,
+		.max_string_bytes = (size_t)dm->config.metrics_max_string_mb
+				    << 20,
 	};
 	rc = monitoring_open(&menv, &dm->monitoring, diag, sizeof(diag));
 	if (rc != 0) {
