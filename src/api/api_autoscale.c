@@ -19,8 +19,11 @@ static int check_profile(const void *member, const struct field *fd,
 			 const char *path, struct fault *f)
 {
 	(void)fd;
-	if (strcmp(member, "default") != 0 && strcmp(member, "recipe") != 0)
-		return fields_fault_type(f, path, "one of default, recipe");
+	struct policy p;
+
+	if (policy_profile(member, &p) != 0)
+		return fields_fault_type(f, path,
+					 "one of default, recipe, mdscale");
 	return 0;
 }
 
@@ -57,7 +60,8 @@ static int check_token(const void *member, const struct field *fd,
 static const struct field policy_fields[] = {
 	{ .name = "profile", .type = FIELD_STRING,
 	  FIELD_AT(struct policy, profile), .check = check_profile,
-	  .doc = "default or recipe: the values the others override" },
+	  .doc = "default, recipe or mdscale: the values the others "
+		 "override" },
 	{ .name = "minInstances", .type = FIELD_INTEGER,
 	  FIELD_AT(struct policy, min_instances), .min = 0, .max = 256,
 	  .doc = "never fewer instances (0: to zero after idleSeconds, "
@@ -98,6 +102,18 @@ static const struct field policy_fields[] = {
 		"the high alarms' repeat duration"),
 	P_TOKEN("lowRepeatDuration", low_repeat,
 		"the low alarms' repeat duration"),
+	P_NUM("targetUtilization", rule_target, 0.05, 1,
+	      "mdscale: the share of an instance's capacity aimed at"),
+	{ .name = "upWindowSeconds", .type = FIELD_DURATION,
+	  FIELD_AT(struct policy, rule_up_ms), .unit_ms = 1000, .min = 1,
+	  .max = 60, .doc = "mdscale: the load's window for scaling out" },
+	{ .name = "downWindowSeconds", .type = FIELD_DURATION,
+	  FIELD_AT(struct policy, rule_down_ms), .unit_ms = 1000, .min = 0,
+	  .max = 900, .doc = "mdscale: the load's window for scaling in" },
+	{ .name = "holdSeconds", .type = FIELD_DURATION,
+	  FIELD_AT(struct policy, rule_hold_ms), .unit_ms = 1000, .min = 0,
+	  .max = 3600, .doc = "mdscale: no scale-in this long after a "
+			      "scale-out" },
 	FIELD_END
 };
 
@@ -126,8 +142,7 @@ int api_autoscale_policy_parse(const json_t *v, struct policy *p,
 		rc = fields_parse_value(profile, given, p, at, f);
 		if (rc != 0)
 			return rc;
-		if (strcmp(p->profile, "recipe") == 0)
-			policy_recipe(p);
+		policy_profile(p->profile, p);
 	}
 	rc = fields_parse(policy_fields, v, p, path, NULL, f);
 	if (rc != 0)
@@ -356,10 +371,7 @@ static int parse_config(const json_t *body, struct autoscale_config *c,
 					"profile", f);
 		if (rc != 0)
 			return rc;
-		if (strcmp(tmp.profile, "recipe") == 0)
-			policy_recipe(&c->policy);
-		else
-			policy_default(&c->policy);
+		policy_profile(tmp.profile, &c->policy);
 	}
 	rest = json_copy((json_t *)body);
 	json_object_del(rest, "shapes");
@@ -412,6 +424,20 @@ static void config_get(struct api_call *c)
 		config_reply(c, by_dep ? dep : NULL);
 }
 
+/* The mdscale rule runs for a deployment set up with it: as the default
+ * configuration, which hand-built alarm chains decide by, it would only
+ * silence their CPU alarms. Returns 0, or MDS_E_INVAL with f filled. */
+static int default_rule(bool by_dep, const struct policy *p,
+			struct fault *f)
+{
+	if (by_dep || !policy_uses_rule(p))
+		return 0;
+	return fault_set(f, MDS_E_INVAL, "profile", "profile: mdscale is "
+			 "chosen per deployment (--autoscale-profile, PUT "
+			 "/v1/deployments/{id}/autoscale), not as the default "
+			 "configuration");
+}
+
 /* The checks of autoscale_config_set(), for a dry run: 0 or f filled. */
 static int config_check(struct api_call *c, const struct autoscale_config *cfg,
 			struct fault *f)
@@ -439,6 +465,7 @@ static void config_put(struct api_call *c)
 	if (autoscale_config_get(c->api->autoscale, by_dep ? dep : NULL, &v,
 				 &f) != 0 ||
 	    parse_config(c->body, &v.config, &f) != 0 ||
+	    default_rule(by_dep, &v.config.policy, &f) != 0 ||
 	    (api_dry_run(c) ? config_check(c, &v.config, &f)
 			    : autoscale_config_set(c->api->autoscale,
 						   by_dep ? dep : NULL,

@@ -20,7 +20,8 @@ static const struct cli_cmd cli_cmds[] = {
 		.usage = "--name NAME (--command 'STRING' | --argv ARG [--argv ARG ...])\n"
 			 "\t[--shape S] [--count N] [--health-path P] [--env K=V ...]\n"
 			 "\t[--ready-timeout SECONDS] [--drain-timeout SECONDS]\n"
-			 "\t[--tag K=V ...] [--autoscale [--autoscale-profile default|recipe]\n"
+			 "\t[--tag K=V ...] [--autoscale\n"
+			 "\t [--autoscale-profile default|recipe|mdscale]\n"
 			 "\t [--max-instances N]] [--wait [--timeout SECONDS]]",
 		.help = "Creates a deployment.\n"
 			"--command runs through /bin/sh -c; --argv gives the argument\n"

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/policy.h"
+#include "core/rules.h"
 #include "util/err.h"
 
 static void set(char *dst, size_t size, const char *src)
@@ -12,6 +13,18 @@ static void set(char *dst, size_t size, const char *src)
 	snprintf(dst, size, "%s", src);
 }
 #define SET(dst, src) set(dst, sizeof(dst), src)
+
+/* The mdscale rule's settings, at the rule's own defaults. */
+static void rule_defaults(struct policy *p)
+{
+	struct rule_params r;
+
+	rule_params_default(RULE_MDSCALE, &r);
+	p->rule_target = r.target;
+	p->rule_up_ms = r.up_window_ms;
+	p->rule_down_ms = r.down_window_ms;
+	p->rule_hold_ms = r.hold_ms;
+}
 
 void policy_default(struct policy *p)
 {
@@ -40,6 +53,7 @@ void policy_default(struct policy *p)
 	SET(p->low_pending, "PT10S");
 	SET(p->high_repeat, "PT5S");
 	SET(p->low_repeat, "PT15S");
+	rule_defaults(p);
 }
 
 void policy_recipe(struct policy *p)
@@ -65,6 +79,33 @@ void policy_recipe(struct policy *p)
 	SET(p->low_pending, "PT1M");
 	SET(p->high_repeat, "PT5M");
 	SET(p->low_repeat, "PT5M");
+	rule_defaults(p);
+}
+
+/* The default profile's limits, cooldowns and memory alarms; the count
+ * from the rule instead of the CPU alarms. */
+void policy_mdscale(struct policy *p)
+{
+	policy_default(p);
+	SET(p->profile, "mdscale");
+}
+
+int policy_profile(const char *name, struct policy *p)
+{
+	if (strcmp(name, "default") == 0)
+		policy_default(p);
+	else if (strcmp(name, "recipe") == 0)
+		policy_recipe(p);
+	else if (strcmp(name, "mdscale") == 0)
+		policy_mdscale(p);
+	else
+		return MDS_E_NOTFOUND;
+	return 0;
+}
+
+bool policy_uses_rule(const struct policy *p)
+{
+	return strcmp(p->profile, "mdscale") == 0;
 }
 
 int policy_validate(const struct policy *p, char *diag, size_t diagsz)
@@ -94,6 +135,16 @@ int policy_validate(const struct policy *p, char *diag, size_t diagsz)
 	if (p->cooldown_out_ms < 0 || p->cooldown_in_ms < 0 ||
 	    p->cooldown_up_ms < 0 || p->cooldown_down_ms < 0) {
 		mds_diag(diag, diagsz, "cooldowns must not be negative");
+		return MDS_E_INVAL;
+	}
+	if (!(p->rule_target > 0 && p->rule_target <= 1) ||
+	    p->rule_up_ms < 1000 || p->rule_down_ms < 0 ||
+	    p->rule_up_ms > (int64_t)RULE_HISTORY * 1000 ||
+	    p->rule_down_ms > (int64_t)RULE_HISTORY * 1000 ||
+	    p->rule_hold_ms < 0 || p->rule_hold_ms > 3600000) {
+		mds_diag(diag, diagsz, "targetUtilization must be in (0, 1], "
+			 "the windows from 1 s (up) or 0 s (down) to %d s and "
+			 "holdSeconds from 0 to 3600", RULE_HISTORY);
 		return MDS_E_INVAL;
 	}
 	return 0;
@@ -289,6 +340,12 @@ int policy_decide(const struct policy *p, const struct policy_history *h,
 		return nothing(out, "the deployment is %s, not ACTIVE",
 			       in->lifecycle_state ? in->lifecycle_state
 						   : "unknown");
+	if (policy_uses_rule(p) &&
+	    (strcmp(in->title, POLICY_TITLE_HIGH_CPU) == 0 ||
+	     strcmp(in->title, POLICY_TITLE_LOW_CPU) == 0))
+		return nothing(out, "the mdscale profile sets the instance "
+			       "count from the gateway's load, not from CPU "
+			       "alarms");
 	if (strcmp(in->title, POLICY_TITLE_HIGH_CPU) == 0)
 		return scale_out(p, h, in, out);
 	if (strcmp(in->title, POLICY_TITLE_LOW_CPU) == 0)

@@ -26,7 +26,8 @@
 
 /* One deployment's policy; every number of the recipe is here. */
 struct policy {
-	char profile[16];        /* "default" or "recipe": where it started */
+	char profile[16];        /* "default", "recipe" or "mdscale": where
+				    it started */
 	uint32_t min_instances;  /* never below; 0: scale to zero when idle */
 	uint32_t max_instances;  /* never above */
 	uint32_t step;           /* instances per scale-out or scale-in */
@@ -44,11 +45,27 @@ struct policy {
 	char high_statistic[12], low_statistic[12];
 	char high_pending[16], low_pending[16];
 	char high_repeat[16], low_repeat[16];
+	/* The mdscale profile's rule (core/rules.h, RULE_MDSCALE): it sets
+	 * the instance count every second from the gateway's load; the
+	 * other profiles keep these at the rule's defaults, unused. */
+	double rule_target;      /* utilization of an instance aimed at, 0-1 */
+	int64_t rule_up_ms;      /* detection window */
+	int64_t rule_down_ms;    /* scale-down window */
+	int64_t rule_hold_ms;    /* no move down this long after one up */
 };
 
-/* The two documented profiles. */
+/* Whether p's instance count is set by the mdscale rule, not by CPU
+ * alarms. */
+bool policy_uses_rule(const struct policy *p);
+
+/* The three documented profiles. */
 void policy_default(struct policy *p);
 void policy_recipe(struct policy *p);
+void policy_mdscale(struct policy *p);
+
+/* Starts p from the profile named name. Returns 0, or MDS_E_NOTFOUND for a
+ * name that is none of them (p untouched). */
+int policy_profile(const char *name, struct policy *p);
 
 /* Validates a policy; MDS_E_INVAL with the reason in diag. */
 int policy_validate(const struct policy *p, char *diag, size_t diagsz);

@@ -29,6 +29,7 @@
 #include "notify/alertmanager.h"
 #include "notify/autoscale.h"
 #include "notify/autoscale_idle.h"
+#include "notify/autoscale_rule.h"
 #include "deploy/cgroup.h"
 #include "daemon/config.h"
 #include "notify/whsig.h"
@@ -85,6 +86,7 @@ struct daemon {
 	struct oci_receiver *oci_receiver;
 	struct autoscale *autoscale;
 	struct autoscale_idle *autoscale_idle;
+	struct autoscale_rule *autoscale_rule;
 	struct alertmanager *alertmanager;
 	struct http_server *api_srv;
 	struct looplag *looplag;
@@ -309,6 +311,8 @@ static void close_modules(struct daemon *dm)
 	/* The autoscale function goes first: it calls into monitoring. */
 	autoscale_idle_close(dm->autoscale_idle);
 	dm->autoscale_idle = NULL;
+	autoscale_rule_close(dm->autoscale_rule);
+	dm->autoscale_rule = NULL;
 	dm->api.autoscale = NULL;
 	autoscale_close(dm->autoscale);
 	dm->autoscale = NULL;
@@ -817,6 +821,9 @@ int serve_main(int argc, char **argv)
 	}
 	dm->autoscale_idle = autoscale_idle_open(&dm->loop, dm->autoscale,
 						 dm->deploy, dm->gateway);
+	dm->autoscale_rule = autoscale_rule_open(&dm->loop, dm->autoscale,
+						 dm->deploy, dm->gateway,
+						 dm->monitoring);
 	dm->alertmanager = alertmanager_open(&(struct alertmanager_env){
 		.store = dm->store, .notifications = dm->notifications });
 	dm->api = (struct api){

@@ -83,6 +83,10 @@ static const struct num_field num_fields[] = {
 	F("cooldownUpSeconds", cooldown_up_ms, 'm'),
 	F("cooldownDownSeconds", cooldown_down_ms, 'm'),
 	F("idleSeconds", idle_ms, 'm'),
+	F("targetUtilization", rule_target, 'd'),
+	F("upWindowSeconds", rule_up_ms, 'm'),
+	F("downWindowSeconds", rule_down_ms, 'm'),
+	F("holdSeconds", rule_hold_ms, 'm'),
 };
 
 struct str_field {
@@ -143,9 +147,7 @@ static int policy_load(json_t *o, struct policy *p, char *diag,
 	const char *profile = json_string_value(json_object_get(o, "profile"));
 	json_t *v;
 
-	if (profile != NULL && strcmp(profile, "recipe") == 0)
-		policy_recipe(p);
-	else
+	if (profile == NULL || policy_profile(profile, p) != 0)
 		policy_default(p);
 	for (size_t i = 0; i < sizeof(num_fields) / sizeof(num_fields[0]); i++) {
 		const struct num_field *nf = &num_fields[i];
@@ -841,6 +843,68 @@ out:
 	json_decref(msg);
 }
 
+/* ---- the mdscale rule's moves ---- */
+
+int autoscale_rule_move(struct autoscale *a, const struct deploy_view *dep,
+			uint32_t want, const struct rule_obs *seen,
+			const char *why, char *wr_id, struct fault *f)
+{
+	struct deploy_change change = { .has_count = true, .count = want };
+	enum policy_move move = want > dep->count ? POLICY_SCALE_OUT
+						  : POLICY_SCALE_IN;
+	int64_t now = ids_now_ms();
+	struct record rec;
+	char summary[600], reason[900];
+	json_t *res;
+	int rc;
+
+	wr_id[0] = '\0';
+	load_record(a, dep->id, &rec);
+	res = json_pack("{s:s, s:n, s:n, s:n, s:s, s:f, s:{s:f, s:f, s:f}, "
+			"s:{s:i, s:s}}",
+			"deploymentId", dep->id, "alarmId", "alarmTitle",
+			"messageType", "rule", "mdscale", "value", seen->cpu,
+			"observed", "cpu", seen->cpu, "concurrency",
+			seen->conc, "work", seen->work, "from",
+			"instanceCount", (int)dep->count, "instanceShapeName",
+			dep->shape);
+	rc = deploy_change(a->env.deploy, dep->id, &change, wr_id, f);
+	if (rc != 0) {
+		snprintf(reason, sizeof(reason), "%s; the update was "
+			 "refused: %.200s", why, f->message);
+		json_object_set_new(res, "action", json_string("NONE"));
+	} else {
+		json_object_set_new(res, "action",
+				    json_string(policy_move_name(move)));
+		json_object_set_new(res, "workRequestId",
+				    wr_id[0] ? json_string(wr_id)
+					     : json_null());
+		json_object_set_new(res, "to",
+				    json_pack("{s:i, s:s}", "instanceCount",
+					      (int)want, "instanceShapeName",
+					      dep->shape));
+		policy_history_note(&rec.hist, move, now);
+		save_record(a, dep->id, &rec);
+		snprintf(reason, sizeof(reason), "%s", why);
+	}
+	autoscale_config_summary(&rec.cfg, rec.own_config, summary,
+				 sizeof(summary));
+	snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
+		 "; %s", summary);
+	json_object_set_new(res, "reason", json_string(reason));
+	json_object_set_new(res, "config", config_json(&rec.cfg));
+	json_object_set_new(res, "configSource",
+			    json_string(rec.own_config ? "deployment"
+						       : "default"));
+	json_object_set_new(res, "time", time_json(now));
+	record_decision(a, dep->id, res, now);
+	log_info("autoscale", "%s: mdscale rule: %s %u -> %u: %s", dep->id,
+		 rc == 0 ? policy_move_name(move) : "refused", dep->count, want,
+		 reason);
+	json_decref(res);
+	return rc;
+}
+
 /* ---- set-up and tear-down ---- */
 
 static void undo(struct autoscale *a, struct record *r)
@@ -943,7 +1007,9 @@ static int setup_with(struct autoscale *a, const char *deployment_id,
 	r.own_config = true;
 	r.hist = old->hist;
 	rc = make_topic(a, deployment_id, &r, f);
-	for (int k = 0; k < 2 && rc == 0; k++)
+	/* Under the mdscale profile the rule sets the count: no high-cpu
+	 * alarm, the memory one as in every profile. */
+	for (int k = policy_uses_rule(p) ? 1 : 0; k < 2 && rc == 0; k++)
 		rc = make_high_alarm(a, deployment_id, k, &r, out, f);
 	r.set_up = true;
 	if (rc == 0) {

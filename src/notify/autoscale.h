@@ -18,6 +18,7 @@
 
 #include "daemon/config.h"
 #include "core/policy.h"
+#include "core/rules.h"
 #include "core/shape.h"
 #include "util/fault.h"
 
@@ -27,6 +28,7 @@ struct deploy;
 struct monitoring;
 struct notifications;
 struct functions;
+struct deploy_view;
 
 /*
  * Scale-down alarms of deployments whose alarms run on their platform (an
@@ -152,6 +154,20 @@ int autoscale_config_reset(struct autoscale *a, const char *deployment_id,
 int autoscale_history_each(struct autoscale *a, const char *deployment_id,
 			   void (*fn)(void *arg, const char *decision),
 			   void *arg, struct fault *f);
+
+/*
+ * Carries out the instance count want (within the policy's bounds) that
+ * the mdscale rule decided for dep, which is ACTIVE with no work request
+ * running: asks for the update (deploy_change(): zero downtime, draining
+ * on the way in), notes the move for the record, and writes the decision
+ * down in the scaling history with what the rule saw (seen) and why (a
+ * short reason). Returns 0 with the work request's id in wr_id
+ * (DEPLOY_ID_MAX), or deploy_change()'s error with f filled (the refusal
+ * is recorded as an action NONE; nothing else changes).
+ */
+int autoscale_rule_move(struct autoscale *a, const struct deploy_view *dep,
+			uint32_t want, const struct rule_obs *seen,
+			const char *why, char *wr_id, struct fault *f);
 
 /* A deployment's policy and what was set up for it. */
 struct autoscale_state {

@@ -376,7 +376,19 @@ static void reads_an_autoscale_policy(void **state)
 		{ "{\"maxInstances\": 300}", "autoscale.maxInstances",
 		  "autoscale.maxInstances must be an integer from 1 to 256" },
 		{ "{\"profile\": \"fast\"}", "autoscale.profile",
-		  "autoscale.profile must be one of default, recipe" },
+		  "autoscale.profile must be one of default, recipe, "
+		  "mdscale" },
+		{ "{\"profile\": \"mdscale\", \"targetUtilization\": 0}",
+		  "autoscale.targetUtilization",
+		  "autoscale.targetUtilization must be a number from 0.05 to "
+		  "1" },
+		{ "{\"upWindowSeconds\": 0}", "autoscale.upWindowSeconds",
+		  "autoscale.upWindowSeconds must be an integer from 1 to "
+		  "60" },
+		{ "{\"downWindowSeconds\": 901}",
+		  "autoscale.downWindowSeconds",
+		  "autoscale.downWindowSeconds must be an integer from 0 to "
+		  "900" },
 		{ "{\"highWindow\": \"1m]\"}", "autoscale.highWindow",
 		  "autoscale.highWindow must be a short string such as 1m or "
 		  "PT1M" },
@@ -408,6 +420,19 @@ static void reads_an_autoscale_policy(void **state)
 	assert_int_equal(p.max_instances, 7);
 	assert_int_equal(p.cooldown_in_ms, 3000);
 	assert_true(p.cpu_high == want.cpu_high);
+	json_decref(v);
+
+	/* The mdscale profile: the default's numbers, the rule's windows. */
+	v = json_loads("{\"profile\": \"mdscale\", \"downWindowSeconds\": "
+		       "20}", 0, NULL);
+	assert_int_equal(api_autoscale_policy_parse(v, &p, "autoscale", &f), 0);
+	policy_mdscale(&want);
+	assert_string_equal(p.profile, "mdscale");
+	assert_true(policy_uses_rule(&p));
+	assert_int_equal(p.max_instances, want.max_instances);
+	assert_true(p.rule_target == want.rule_target);
+	assert_int_equal(p.rule_up_ms, want.rule_up_ms);
+	assert_int_equal(p.rule_down_ms, 20000);
 	json_decref(v);
 
 	/* The policy as a whole: minInstances above maxInstances. */

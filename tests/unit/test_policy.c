@@ -230,6 +230,45 @@ static void validation(void **state)
 	assert_string_equal(policy_move_name(POLICY_SHAPE_UP), "SHAPE_UP");
 }
 
+/* The mdscale profile: the rule sets the count, so CPU alarms do nothing;
+ * memory still moves the shape. Its rule settings are checked. */
+static void mdscale_profile_leaves_the_count_to_the_rule(void **state)
+{
+	struct policy p;
+	struct policy_history h = { 0 };
+	struct policy_input in;
+	struct policy_decision d;
+	char diag[200];
+
+	(void)state;
+	assert_int_equal(policy_profile("mdscale", &p), 0);
+	assert_string_equal(p.profile, "mdscale");
+	assert_true(policy_uses_rule(&p));
+	assert_int_equal(policy_validate(&p, diag, sizeof(diag)), 0);
+	in = input(POLICY_TITLE_HIGH_CPU, 1, "local.s", 95);
+	assert_int_equal(policy_decide(&p, &h, &in, &d), 0);
+	assert_int_equal(d.move, POLICY_NONE);
+	assert_non_null(strstr(d.reason, "mdscale"));
+	in = input(POLICY_TITLE_LOW_CPU, 3, "local.s", 1);
+	assert_int_equal(policy_decide(&p, &h, &in, &d), 0);
+	assert_int_equal(d.move, POLICY_NONE);
+	in = input(POLICY_TITLE_HIGH_MEM, 1, "local.s", 95);
+	assert_int_equal(policy_decide(&p, &h, &in, &d), 0);
+	assert_int_equal(d.move, POLICY_SHAPE_UP);
+	/* The other profiles do not use it. */
+	assert_int_equal(policy_profile("recipe", &p), 0);
+	assert_false(policy_uses_rule(&p));
+	assert_int_equal(policy_profile("fastest", &p), MDS_E_NOTFOUND);
+	/* Its settings, validated. */
+	policy_mdscale(&p);
+	p.rule_target = 0;
+	assert_int_equal(policy_validate(&p, diag, sizeof(diag)), MDS_E_INVAL);
+	assert_non_null(strstr(diag, "targetUtilization"));
+	policy_mdscale(&p);
+	p.rule_up_ms = 0;
+	assert_int_equal(policy_validate(&p, diag, sizeof(diag)), MDS_E_INVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +279,7 @@ int main(void)
 		cmocka_unit_test(proportional_step_bounded_by_maximum),
 		cmocka_unit_test(hysteresis_refuses_flapping_moves),
 		cmocka_unit_test(validation),
+		cmocka_unit_test(mdscale_profile_leaves_the_count_to_the_rule),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
