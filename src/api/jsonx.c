@@ -3,6 +3,13 @@
 #include "util/rfc3339.h"
 #include "util/xalloc.h"
 
+const char *jsonx_str(const json_t *o, const char *key, const char *dflt)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : dflt;
+}
+
 json_t *jsonx_time(int64_t ms)
 {
 	char s[RFC3339_BUFSZ];

@@ -1,5 +1,6 @@
 /*
- * jsonx.h - small jansson helpers the API modules share.
+ * jsonx.h - small jansson helpers the API modules share, and the modules
+ * that read their own stored JSON documents.
  */
 #ifndef MDS_JSONX_H
 #define MDS_JSONX_H
@@ -9,6 +10,11 @@
 #include <stdint.h>
 
 #include "core/tsdb.h"
+
+/* Returns o's string member key, or dflt when o is not an object or the
+ * member is missing or not a string. The string is borrowed: it lives as
+ * long as o does. */
+const char *jsonx_str(const json_t *o, const char *key, const char *dflt);
 
 /* Returns ms as an RFC 3339 string with milliseconds, or null when ms <= 0.
  * A new reference. */

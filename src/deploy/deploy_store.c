@@ -10,17 +10,11 @@
 #include <string.h>
 
 #include "deploy/deploy_int.h"
+#include "api/jsonx.h"
 #include "store/store.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/xalloc.h"
-
-static const char *jstr(json_t *o, const char *key, const char *dflt)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s ? s : dflt;
-}
 
 static int64_t jint(json_t *o, const char *key)
 {
@@ -207,47 +201,47 @@ static struct workreq *wr_from_row(json_t *o)
 	json_t *steps = json_object_get(o, "steps"), *s;
 	size_t i;
 
-	deploy_copy_str(wr->id, sizeof(wr->id), jstr(o, "id", ""));
+	deploy_copy_str(wr->id, sizeof(wr->id), jsonx_str(o, "id", ""));
 	deploy_copy_str(wr->dep_id, sizeof(wr->dep_id),
-			jstr(o, "deploymentId", ""));
+			jsonx_str(o, "deploymentId", ""));
 	wr->op = (enum wr_op)DEPLOY_LOOKUP(deploy_wr_op_names,
-					   jstr(o, "operationType", ""));
+					   jsonx_str(o, "operationType", ""));
 	wr->status = (enum wr_status)DEPLOY_LOOKUP(deploy_wr_status_names,
-						   jstr(o, "status", ""));
+						   jsonx_str(o, "status", ""));
 	wr->from_n = (uint32_t)jint(json_object_get(o, "from"),
 				    "instanceCount");
 	deploy_copy_str(wr->from_shape, sizeof(wr->from_shape),
-			jstr(json_object_get(o, "from"), "instanceShapeName",
-			     ""));
+			jsonx_str(json_object_get(o, "from"),
+				  "instanceShapeName", ""));
 	wr->to_n = (uint32_t)jint(json_object_get(o, "to"), "instanceCount");
 	deploy_copy_str(wr->to_shape, sizeof(wr->to_shape),
-			jstr(json_object_get(o, "to"), "instanceShapeName",
+			jsonx_str(json_object_get(o, "to"), "instanceShapeName",
 			     ""));
 	deploy_copy_str(wr->error, sizeof(wr->error),
-			jstr(o, "errorMessage", ""));
+			jsonx_str(o, "errorMessage", ""));
 	wr->rollback = json_is_true(json_object_get(o, "rollback"));
 	wr->accepted = jint(o, "acceptedMs");
 	wr->started = jint(o, "startedMs");
 	wr->finished = jint(o, "finishedMs");
 	deploy_copy_str(wr->platform_id, sizeof(wr->platform_id),
-			jstr(o, "platformWorkRequestId", ""));
+			jsonx_str(o, "platformWorkRequestId", ""));
 	wr->platform_percent = (int)jint(o, "platformPercent");
 	json_array_foreach(steps, i, s) {
 		struct wr_step *st;
 		int kind = DEPLOY_LOOKUP(deploy_step_kind_names,
-					 jstr(s, "kind", ""));
+					 jsonx_str(s, "kind", ""));
 
 		deploy_wr_add_step(wr, kind < 0 ? PLAN_ROUTE : kind,
-				   jstr(s, "instanceId", ""));
+				   jsonx_str(s, "instanceId", ""));
 		st = &wr->steps[wr->nsteps - 1];
 		st->status = (enum step_status)DEPLOY_LOOKUP(
-			deploy_step_status_names, jstr(s, "status", ""));
+			deploy_step_status_names, jsonx_str(s, "status", ""));
 		if ((int)st->status < 0)
 			st->status = ST_PENDING;
 		st->t0 = jint(s, "t0Ms");
 		st->t1 = jint(s, "t1Ms");
 		deploy_copy_str(st->msg, sizeof(st->msg),
-				jstr(s, "message", ""));
+				jsonx_str(s, "message", ""));
 	}
 	if ((int)wr->op < 0 || (int)wr->status < 0) {
 		deploy_wr_free(wr);
@@ -309,14 +303,14 @@ static void inst_from_row(struct deployment *dep, json_t *x)
 	b->engine_data = in;
 	b->spec = &dep->spec;
 	deploy_copy_str(b->deployment_id, sizeof(b->deployment_id), dep->id);
-	deploy_copy_str(b->id, sizeof(b->id), jstr(x, "id", ""));
+	deploy_copy_str(b->id, sizeof(b->id), jsonx_str(x, "id", ""));
 	deploy_copy_str(b->shape, sizeof(b->shape),
-			jstr(x, "instanceShapeName", ""));
-	st = DEPLOY_LOOKUP(deploy_inst_state_names, jstr(x, "state", ""));
+			jsonx_str(x, "instanceShapeName", ""));
+	st = DEPLOY_LOOKUP(deploy_inst_state_names, jsonx_str(x, "state", ""));
 	in->state = st < 0 ? PLAN_STOPPED : (enum plan_inst_state)st;
 	for (int k = BACKEND_NEW; k <= BACKEND_FAILED; k++)
 		if (strcmp(backend_state_name((enum backend_state)k),
-			   jstr(x, "backendState", "")) == 0)
+			   jsonx_str(x, "backendState", "")) == 0)
 			b->state = (enum backend_state)k;
 	b->restart = deploy_inst_live(in);
 	b->port = (int)jint(x, "port");
@@ -329,10 +323,11 @@ static void inst_from_row(struct deployment *dep, json_t *x)
 	in->created_ms = jint(x, "createdMs");
 	b->started_ms = jint(x, "procStartedMs");
 	deploy_copy_str(in->wr_id, sizeof(in->wr_id),
-			jstr(x, "workRequestId", ""));
-	deploy_copy_str(b->handle, sizeof(b->handle), jstr(x, "handle", ""));
+			jsonx_str(x, "workRequestId", ""));
+	deploy_copy_str(b->handle, sizeof(b->handle),
+			jsonx_str(x, "handle", ""));
 	deploy_copy_str(b->last_exit, sizeof(b->last_exit),
-			jstr(x, "lastExit", ""));
+			jsonx_str(x, "lastExit", ""));
 	in->spec_gen = (uint32_t)jint(x, "specGeneration");
 	dep->inst = xreallocarray(dep->inst, dep->ninst + 1,
 				  sizeof(*dep->inst));
@@ -376,7 +371,7 @@ static bool spec_from_row(struct backend_spec *sp, json_t *o)
 		if (json_is_string(v))
 			sp->secret[sp->nsecret++] = xstrdup(json_string_value(v));
 	}
-	sp->health_path = xstrdup(jstr(o, "healthPath", "/health"));
+	sp->health_path = xstrdup(jsonx_str(o, "healthPath", "/health"));
 	return true;
 }
 
@@ -396,22 +391,22 @@ static int load_dep(void *arg, const char *id, const char *text)
 	dep = xcalloc(1, sizeof(*dep));
 	dep->owner = d;
 	deploy_copy_str(dep->id, sizeof(dep->id), id);
-	dep->name = xstrdup(jstr(o, "displayName", id));
-	dep->backend = deploy_backend(d, jstr(o, "backend", "local"));
-	deploy_copy_str(dep->ref, sizeof(dep->ref), jstr(o, "ref", ""));
-	deploy_copy_str(dep->etag, sizeof(dep->etag), jstr(o, "etag", ""));
+	dep->name = xstrdup(jsonx_str(o, "displayName", id));
+	dep->backend = deploy_backend(d, jsonx_str(o, "backend", "local"));
+	deploy_copy_str(dep->ref, sizeof(dep->ref), jsonx_str(o, "ref", ""));
+	deploy_copy_str(dep->etag, sizeof(dep->etag), jsonx_str(o, "etag", ""));
 	deploy_copy_str(dep->shape, sizeof(dep->shape),
-			jstr(o, "instanceShapeName", ""));
+			jsonx_str(o, "instanceShapeName", ""));
 	dep->count = (uint32_t)jint(o, "instanceCount");
 	dep->ready_timeout_s = (uint32_t)jint(o, "readyTimeoutSeconds");
 	dep->drain_timeout_s = (uint32_t)jint(o, "drainTimeoutSeconds");
 	dep->replay_all = json_is_true(json_object_get(o,
 						      "replayNonIdempotent"));
 	st = DEPLOY_LOOKUP(deploy_dep_state_names,
-			   jstr(o, "lifecycleState", ""));
+			   jsonx_str(o, "lifecycleState", ""));
 	dep->state = (enum dep_state)st;
 	deploy_copy_str(dep->details, sizeof(dep->details),
-			jstr(o, "lifecycleDetails", ""));
+			jsonx_str(o, "lifecycleDetails", ""));
 	dep->created_ms = jint(o, "createdMs");
 	dep->updated_ms = jint(o, "updatedMs");
 	dep->spec_gen = (uint32_t)jint(o, "specGeneration");
@@ -425,7 +420,7 @@ static int load_dep(void *arg, const char *id, const char *text)
 	if (dep->backend == NULL || st < 0 || !spec_from_row(&dep->spec, o)) {
 		log_error("deploy", "deployment %s: bad record (or unknown "
 			  "backend '%s'), skipped", id,
-			  jstr(o, "backend", "local"));
+			  jsonx_str(o, "backend", "local"));
 		json_decref(o);
 		deploy_dep_free(dep);
 		return 0;
@@ -435,7 +430,7 @@ static int load_dep(void *arg, const char *id, const char *text)
 		inst_from_row(dep, x);
 	}
 	deploy_respec(dep);
-	wr_id = jstr(o, "currentWorkRequestId", NULL);
+	wr_id = jsonx_str(o, "currentWorkRequestId", NULL);
 	if (wr_id != NULL) {
 		dep->wr = deploy_store_workreq(d, wr_id);
 		/* A step cut short by the crash runs again: all are

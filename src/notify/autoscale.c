@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "notify/autoscale.h"
+#include "api/jsonx.h"
 #include "notify/autoscale_config.h"
 #include "core/iso8601.h"
 #include "deploy/deploy.h"
@@ -44,14 +45,6 @@ struct autoscale {
 static const char *jpath_str(json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
-}
-
-/* Returns the string member key of o, or "". */
-static const char *jstr(json_t *o, const char *key)
-{
-	const char *s = jpath_str(o, key);
-
-	return s ? s : "";
 }
 
 /* ---- the stored policy ----
@@ -267,9 +260,10 @@ static void load_record(struct autoscale *a, const char *dep_id,
 	r->hist.last_up_ms = json_integer_value(json_object_get(o, "lastUpMs"));
 	r->hist.last_down_ms =
 		json_integer_value(json_object_get(o, "lastDownMs"));
-	snprintf(r->topic, sizeof(r->topic), "%s", jstr(o, "topicId"));
+	snprintf(r->topic, sizeof(r->topic), "%s",
+		 jsonx_str(o, "topicId", ""));
 	snprintf(r->subscription, sizeof(r->subscription), "%s",
-		 jstr(o, "subscriptionId"));
+		 jsonx_str(o, "subscriptionId", ""));
 	json_array_foreach(json_object_get(o, "createdAlarmIds"), i, v) {
 		if (r->nalarms < OWN_ALARMS_MAX && json_is_string(v))
 			snprintf(r->alarms[r->nalarms++], sizeof(r->alarms[0]),

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "notify/deadletters.h"
+#include "api/jsonx.h"
 #include "store/store.h"
 #include "util/err.h"
 #include "util/ids.h"
@@ -12,13 +13,6 @@
 
 #define KIND DEADLETTERS_KIND
 #define ID_MAX 64
-
-static const char *jstr(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s ? s : "";
-}
 
 /* Collects the documents of one subscription (all when sub_id is NULL). */
 struct walk {
@@ -33,7 +27,7 @@ static int collect(void *arg, const char *id, const char *json)
 
 	if (json_is_object(d) && strlen(id) < ID_MAX &&
 	    (w->sub_id == NULL ||
-	     strcmp(jstr(d, "subscriptionId"), w->sub_id) == 0)) {
+	     strcmp(jsonx_str(d, "subscriptionId", ""), w->sub_id) == 0)) {
 		json_object_set_new(d, "id", json_string(id));
 		json_array_append(w->docs, d);
 	}
@@ -84,7 +78,7 @@ int deadletters_add(struct store *st, const struct deadletter_new *d,
 	if (count >= DEAD_LETTERS_MAX) {
 		rc = sorted(st, d->sub_id, &docs, &v, &n);
 		if (rc == 0 && n > 0) {
-			rc = store_delete(st, KIND, jstr(v[0], "id"));
+			rc = store_delete(st, KIND, jsonx_str(v[0], "id", ""));
 			*dropped = rc == 0;
 		}
 		free(v);
@@ -120,14 +114,14 @@ int deadletters_each(struct store *st, const char *sub_id,
 
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		struct notifications_dead_letter dl = {
-			.id = jstr(v[i], "id"),
+			.id = jsonx_str(v[i], "id", ""),
 			.subscription_id = sub_id,
-			.topic_id = jstr(v[i], "topicId"),
-			.message_id = jstr(v[i], "messageId"),
-			.dedupe_key = jstr(v[i], "dedupeKey"),
-			.message = jstr(v[i], "message"),
-			.outcome = jstr(v[i], "outcome"),
-			.reason = jstr(v[i], "reason"),
+			.topic_id = jsonx_str(v[i], "topicId", ""),
+			.message_id = jsonx_str(v[i], "messageId", ""),
+			.dedupe_key = jsonx_str(v[i], "dedupeKey", ""),
+			.message = jsonx_str(v[i], "message", ""),
+			.outcome = jsonx_str(v[i], "outcome", ""),
+			.reason = jsonx_str(v[i], "reason", ""),
 			.attempts = (int)json_integer_value(
 				json_object_get(v[i], "attempts")),
 			.created_ms = json_integer_value(
@@ -155,14 +149,14 @@ int deadletters_get(struct store *st, const char *sub_id, const char *id,
 	d = json_loads(txt, 0, NULL);
 	free(txt);
 	if (!json_is_object(d) ||
-	    strcmp(jstr(d, "subscriptionId"), sub_id) != 0) {
+	    strcmp(jsonx_str(d, "subscriptionId", ""), sub_id) != 0) {
 		json_decref(d);
 		return MDS_E_NOTFOUND;
 	}
-	out->message_id = xstrdup(jstr(d, "messageId"));
-	out->dedupe_key = xstrdup(jstr(d, "dedupeKey"));
-	out->ordering_key = xstrdup(jstr(d, "orderingKey"));
-	out->message = xstrdup(jstr(d, "message"));
+	out->message_id = xstrdup(jsonx_str(d, "messageId", ""));
+	out->dedupe_key = xstrdup(jsonx_str(d, "dedupeKey", ""));
+	out->ordering_key = xstrdup(jsonx_str(d, "orderingKey", ""));
+	out->message = xstrdup(jsonx_str(d, "message", ""));
 	json_decref(d);
 	return 0;
 }
@@ -190,7 +184,7 @@ int deadletters_delete_all(struct store *st, const char *sub_id)
 	int rc = sorted(st, sub_id, &docs, &v, &n);
 
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = store_delete(st, KIND, jstr(v[i], "id"));
+		rc = store_delete(st, KIND, jsonx_str(v[i], "id", ""));
 	free(v);
 	json_decref(docs);
 	return rc;
@@ -205,7 +199,8 @@ int deadletters_scan(struct store *st,
 	int rc = sorted(st, NULL, &docs, &v, &n);
 
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		if (fn(arg, jstr(v[i], "id"), jstr(v[i], "subscriptionId")))
+		if (fn(arg, jsonx_str(v[i], "id", ""),
+		       jsonx_str(v[i], "subscriptionId", "")))
 			break;
 	free(v);
 	json_decref(docs);

@@ -666,8 +666,8 @@ static int each_attempt(void *arg, const char *ref, const char *json)
 	}
 	status = json_object_get(o, "status");
 	at = (struct notifications_attempt){
-		.message_id = jstr(o, "messageId"),
-		.dedupe_key = jstr(o, "dedupeKey"),
+		.message_id = jsonx_str(o, "messageId", ""),
+		.dedupe_key = jsonx_str(o, "dedupeKey", ""),
 		.attempt = (int)json_integer_value(json_object_get(o,
 								   "attempt")),
 		.started_ms = record_time(o, "timeStarted"),
@@ -811,7 +811,7 @@ static int load_topic(void *arg, const char *id, const char *json)
 	t = xcalloc(1, sizeof(*t));
 	snprintf(t->id, sizeof(t->id), "%s", id);
 	t->name = xstrdup(name);
-	t->description = xstrdup(jstr(o, "description"));
+	t->description = xstrdup(jsonx_str(o, "description", ""));
 	t->created_ms = json_integer_value(json_object_get(o, "createdMs"));
 	json_decref(o);
 	for (tail = &l->n->topics; *tail; tail = &(*tail)->next)
@@ -827,12 +827,13 @@ static int load_sub(void *arg, const char *id, const char *json)
 	struct notifications *n = l->n;
 	struct sub *s, **tail;
 	json_t *o = json_loads(json, 0, NULL);
-	int proto = parse_proto(jstr(o, "protocol"));
-	struct topic *t = notifications_find_topic(n, jstr(o, "topicId"));
+	int proto = parse_proto(jsonx_str(o, "protocol", ""));
+	struct topic *t =
+		notifications_find_topic(n, jsonx_str(o, "topicId", ""));
 	char **cmd = jsonx_strv(json_object_get(o, "command"), ARGV_MAX);
 	const char *ep = json_string_value(json_object_get(o, "endpoint"));
 
-	if (t == NULL || strcmp(t->id, jstr(o, "topicId")) != 0) {
+	if (t == NULL || strcmp(t->id, jsonx_str(o, "topicId", "")) != 0) {
 		log_warn("notify", "subscription %s: its topic is gone; "
 			 "deleted", id);
 		json_array_append_new(l->stale, json_pack("[s,s]", K_SUB, id));
@@ -867,7 +868,7 @@ static int load_sub(void *arg, const char *id, const char *json)
 		json_object_get(o, "timeoutSeconds"));
 	if (s->timeout_s < 1 || s->timeout_s > MAX_TIMEOUT_S)
 		s->timeout_s = DEFAULT_TIMEOUT_S;
-	s->secret = xstrdup(jstr(o, "secret"));
+	s->secret = xstrdup(jsonx_str(o, "secret", ""));
 	s->created_ms = json_integer_value(json_object_get(o, "createdMs"));
 	json_decref(o);
 	for (tail = &n->subs; *tail; tail = &(*tail)->next)
@@ -881,7 +882,7 @@ static int load_delivery(void *arg, const char *id, const char *json)
 {
 	struct loader *l = arg;
 	json_t *o = json_loads(json, 0, NULL);
-	struct sub *s = find_sub(l->n, jstr(o, "subscriptionId"));
+	struct sub *s = find_sub(l->n, jsonx_str(o, "subscriptionId", ""));
 	struct pending *p;
 
 	if (s == NULL || strlen(id) >= ID_LEN) {
@@ -894,7 +895,7 @@ static int load_delivery(void *arg, const char *id, const char *json)
 	snprintf(p->id, sizeof(p->id), "%s", id);
 	p->attempts = (int)json_integer_value(json_object_get(o, "attempts"));
 	p->next_ms = json_integer_value(json_object_get(o, "nextAttemptMs"));
-	p->key = xstrdup(jstr(o, "orderingKey"));
+	p->key = xstrdup(jsonx_str(o, "orderingKey", ""));
 	json_decref(o);
 	/* A queue full before a restart stays full: MAX_PENDING still
 	 * bounds what new publishes add. */

@@ -252,8 +252,8 @@ static int record_outcome(struct notifications *n, struct sub *s,
 	*dead_added = false;
 	rc = store_begin(n->env.store);
 	if (rc == 0)
-		rc = add_event(n, s, jstr(a->doc, "messageId"),
-			       jstr(a->doc, "dedupeKey"), a->number,
+		rc = add_event(n, s, jsonx_str(a->doc, "messageId", ""),
+			       jsonx_str(a->doc, "dedupeKey", ""), a->number,
 			       a->started_ms, now, outcome,
 			       status >= 0 ? json_integer(status)
 					   : json_null(),
@@ -268,11 +268,14 @@ static int record_outcome(struct notifications *n, struct sub *s,
 		if (rc == 0 && outcome[0] != 'S') {
 			struct deadletter_new d = {
 				.sub_id = s->id,
-				.topic_id = jstr(a->doc, "topicId"),
-				.message_id = jstr(a->doc, "messageId"),
-				.dedupe_key = jstr(a->doc, "dedupeKey"),
-				.ordering_key = jstr(a->doc, "orderingKey"),
-				.message = jstr(a->doc, "message"),
+				.topic_id = jsonx_str(a->doc, "topicId", ""),
+				.message_id =
+					jsonx_str(a->doc, "messageId", ""),
+				.dedupe_key =
+					jsonx_str(a->doc, "dedupeKey", ""),
+				.ordering_key =
+					jsonx_str(a->doc, "orderingKey", ""),
+				.message = jsonx_str(a->doc, "message", ""),
 				.outcome = outcome, .reason = error,
 				.attempts = p->attempts, .now_ms = now,
 			};
@@ -342,11 +345,11 @@ static void attempt_end(struct attempt *a, enum verdict v, long status,
 		s->ndead++;
 	if (v == V_OK)
 		log_info("notify", "%s: message %s delivered (attempt %d, "
-			 "%llu ms)", s->id, jstr(a->doc, "messageId"),
+			 "%llu ms)", s->id, jsonx_str(a->doc, "messageId", ""),
 			 a->number, (unsigned long long)took);
 	else
 		log_warn("notify", "%s: message %s attempt %d/%u failed: %s%s",
-			 s->id, jstr(a->doc, "messageId"), a->number,
+			 s->id, jsonx_str(a->doc, "messageId", ""), a->number,
 			 s->max_attempts, error ? error : "",
 			 v == V_PERMANENT ? " (refused: a dead letter, not "
 					    "retried)"
@@ -433,9 +436,9 @@ static void start_http(struct notifications *n, struct attempt *a,
 	hex[2 * maclen] = '\0';
 	h[0] = xstrdup("Content-Type: application/json");
 	h[1] = xasprintf("X-Mdscale-Dedupe-Key: %s",
-			 jstr(a->doc, "dedupeKey"));
+			 jsonx_str(a->doc, "dedupeKey", ""));
 	h[2] = xasprintf("X-Mdscale-Message-Id: %s",
-			 jstr(a->doc, "messageId"));
+			 jsonx_str(a->doc, "messageId", ""));
 	h[3] = xasprintf("X-Mdscale-Subscription-Id: %s", s->id);
 	h[4] = xasprintf("X-Mdscale-Attempt: %d", a->number);
 	h[5] = xasprintf("X-Mdscale-Signature: sha256=%s", hex);
@@ -444,10 +447,10 @@ static void start_http(struct notifications *n, struct attempt *a,
 	/* Standard Webhooks: the message id (the same on every attempt, for
 	 * the receiver's deduplication), this attempt's time, and the
 	 * signature of both with the body. */
-	if (whsig_sign(s->secret, jstr(a->doc, "messageId"), now_s, msg, len,
-		       sig) != 0)
+	if (whsig_sign(s->secret, jsonx_str(a->doc, "messageId", ""), now_s,
+		       msg, len, sig) != 0)
 		sig[0] = '\0';
-	h[8] = xasprintf("webhook-id: %s", jstr(a->doc, "messageId"));
+	h[8] = xasprintf("webhook-id: %s", jsonx_str(a->doc, "messageId", ""));
 	h[9] = xasprintf("webhook-timestamp: %lld", (long long)now_s);
 	h[10] = xasprintf("webhook-signature: %s", sig);
 	h[11] = NULL;
@@ -554,7 +557,7 @@ static void start_attempt(struct notifications *n, struct sub *s,
 	p->inflight = a;
 	s->ninflight++;
 	log_debug("notify", "%s: attempt %d of delivery %s (message %s)",
-		  s->id, a->number, p->id, jstr(doc, "messageId"));
+		  s->id, a->number, p->id, jsonx_str(doc, "messageId", ""));
 	switch (s->proto) {
 	case P_HTTP:
 	case P_HTTPS:

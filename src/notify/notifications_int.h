@@ -103,14 +103,6 @@ struct notifications {
 
 /* ---- notifications.c ---- */
 
-/* A string member of a stored document, or "" when it has none. */
-static inline const char *jstr(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s ? s : "";
-}
-
 /* Puts doc into the store as kind/id unless *rc is already an error; sets
  * *rc to the store's answer. */
 void notifications_save(struct notifications *n, const char *kind,

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/jsonx.h"
 #include "http/httpc.h"
 #include "notify/notifications.h"
 #include "notify/oci_receiver.h"
@@ -107,13 +108,6 @@ static int save(struct oci_receiver *r, const struct topic *t)
 	return rc;
 }
 
-static const char *jstr(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s ? s : "";
-}
-
 static int load_one(void *arg, const char *id, const char *json)
 {
 	struct oci_receiver *r = arg;
@@ -128,15 +122,18 @@ static int load_one(void *arg, const char *id, const char *json)
 	t = xcalloc(1, sizeof(*t));
 	copy(t->topic_id, sizeof(t->topic_id), id);
 	t->enabled = json_is_true(json_object_get(o, "enabled"));
-	copy(t->pinned, sizeof(t->pinned), jstr(o, "pinnedSubscriptionId"));
+	copy(t->pinned, sizeof(t->pinned),
+	     jsonx_str(o, "pinnedSubscriptionId", ""));
 	copy(t->host_suffix, sizeof(t->host_suffix),
-	     jstr(o, "confirmationHostSuffix"));
+	     jsonx_str(o, "confirmationHostSuffix", ""));
 	copy(t->subscription_id, sizeof(t->subscription_id),
-	     jstr(o, "subscriptionId"));
-	copy(t->oci_topic_id, sizeof(t->oci_topic_id), jstr(o, "ociTopicId"));
+	     jsonx_str(o, "subscriptionId", ""));
+	copy(t->oci_topic_id, sizeof(t->oci_topic_id),
+	     jsonx_str(o, "ociTopicId", ""));
 	t->confirmed_ms = json_integer_value(json_object_get(o,
 							     "timeConfirmed"));
-	copy(t->last_error, sizeof(t->last_error), jstr(o, "lastError"));
+	copy(t->last_error, sizeof(t->last_error),
+	     jsonx_str(o, "lastError", ""));
 	json_decref(o);
 	for (tail = &r->topics; *tail; tail = &(*tail)->next)
 		;
