@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "api/api.h"
+#include "api/api_bodies.h"
 #include "api/api_deploy.h"
 #include "api/fields.h"
 #include "api/jsonx.h"
@@ -916,6 +917,39 @@ static json_t *take_autoscale(json_t *body)
 		return NULL;
 	}
 	return as;
+}
+
+int api_deployment_body_check(const json_t *body, bool update,
+			      struct fault *f)
+{
+	json_t *copy = json_copy((json_t *)body);
+	json_t *as = NULL;
+	int rc = 0;
+
+	if (!update) {
+		struct create_body b;
+		struct deploy_spec s;
+		struct policy p;
+
+		as = take_autoscale(copy);
+		if (as != NULL)
+			rc = api_autoscale_policy_parse(as, &p, "autoscale",
+							f);
+		memset(&b, 0, sizeof(b));
+		if (rc == 0)
+			rc = body_spec(copy, &b, &s, f);
+		create_body_free(&b);
+	} else {
+		struct change_body b;
+		struct deploy_change c;
+
+		memset(&b, 0, sizeof(b));
+		rc = body_change(copy, &b, &c, f);
+		change_body_free(&b);
+	}
+	json_decref(as);
+	json_decref(copy);
+	return rc;
 }
 
 /*

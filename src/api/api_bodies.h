@@ -1,0 +1,92 @@
+/*
+ * api_bodies.h - the readers of the request bodies that have more to them
+ * than a field table (api/fields.h), reachable without a running daemon:
+ * the routes use them, and so do the fuzzing harnesses of fuzz/, which
+ * feed them arbitrary JSON. Each reads a parsed body (borrowed) exactly as
+ * its route does and says what is wrong in a fault.
+ */
+#ifndef MDS_API_BODIES_H
+#define MDS_API_BODIES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "logging/logstore.h"
+#include "util/fault.h"
+
+struct deploy;
+struct field;
+struct monitoring_item;
+struct notifications_subscription_spec;
+
+/*
+ * Reads a deployment's create body (POST /v1/deployments; update false) or
+ * update body (PUT /v1/deployments/{id}; update true) into the spec the
+ * deployments module would get, checks nothing beyond the body itself, and
+ * releases it. The "autoscale" member of a create body is read as the
+ * create route reads it (body is left unchanged). Returns 0, or MDS_E_INVAL
+ * with f filled.
+ */
+int api_deployment_body_check(const json_t *body, bool update,
+			      struct fault *f);
+
+/*
+ * Reads a subscription's create body (POST /v1/subscriptions) into spec,
+ * which it initializes first, with the route's check that the protocol's
+ * endpoint or command is there. Returns 0, or MDS_E_INVAL with f filled.
+ * Either way release spec with api_subscription_body_free().
+ */
+int api_subscription_body_read(const json_t *body,
+			       struct notifications_subscription_spec *spec,
+			       struct fault *f);
+void api_subscription_body_free(struct notifications_subscription_spec *spec);
+
+/*
+ * Reads a PostMetricData body (POST /v1/metrics): *items gets a new array
+ * of *n items (each refused item's why says why; strings are borrowed from
+ * body), *atomic whether batchAtomicity is ATOMIC. Returns 0, or
+ * MDS_E_INVAL with f filled for a body that is refused whole (nothing
+ * allocated). Free the items with api_metric_data_free().
+ */
+int api_metric_data_read(const json_t *body, struct monitoring_item **items,
+			 size_t *n, bool *atomic, struct fault *f);
+
+/* Releases what api_metric_data_read() allocated; NULL is fine. */
+void api_metric_data_free(struct monitoring_item *items, size_t n);
+
+/* The field table of a metrics query body (POST /v1/metrics/query).
+ * Static storage. */
+const struct field *api_metrics_query_fields(void);
+
+/*
+ * Reads an Alertmanager webhook payload (POST /v1/alertmanager/{topic})
+ * as the receiver does, and releases it. Returns 0, or MDS_E_INVAL or
+ * MDS_E_LIMIT with f filled.
+ */
+int api_alertmanager_payload_check(const json_t *body, struct fault *f);
+
+#define API_LOGS_VALUE_MAX 1024 /* bytes of one parameter, NUL included */
+
+/* A GET /v1/logs query, read: the filter points into the strings. */
+struct api_logs_filter {
+	struct logstore_filter f;
+	char source[API_LOGS_VALUE_MAX], text[API_LOGS_VALUE_MAX];
+	char dep[API_LOGS_VALUE_MAX], inst[API_LOGS_VALUE_MAX],
+		wr[API_LOGS_VALUE_MAX], alarm[API_LOGS_VALUE_MAX],
+		fn[API_LOGS_VALUE_MAX], sub[API_LOGS_VALUE_MAX], stream[16];
+	bool follow;
+};
+
+/*
+ * Reads the query string of GET /v1/logs (query, without the '?') into q:
+ * its filters, relative times counted back from now_ms, a deployment's
+ * name resolved through d (NULL: taken as an id). Returns 0, or
+ * MDS_E_INVAL with f filled (its field names the parameter).
+ */
+int api_logs_filter_parse(const char *query, struct deploy *d,
+			  int64_t now_ms, struct api_logs_filter *q,
+			  struct fault *f);
+
+#endif
