@@ -20,6 +20,7 @@ struct deploy;
 struct field;
 struct monitoring_item;
 struct notifications_subscription_spec;
+struct oci_ns_message;
 
 /*
  * Reads a deployment's create body (POST /v1/deployments; update false) or
@@ -66,6 +67,17 @@ const struct field *api_metrics_query_fields(void);
  * MDS_E_LIMIT with f filled.
  */
 int api_alertmanager_payload_check(const json_t *body, struct fault *f);
+
+/*
+ * Reads what an OCI Notifications message's body (a JSON object) adds to
+ * m, the message the receiver gets (POST /v1/oci/receivers/{topic}):
+ * the confirmation link (url_header, the X-OCI-NS-ConfirmationURL header,
+ * or "" when absent, must agree with the body's ConfirmationURL) and the
+ * dedupe key; both borrowed from url_header and body. Returns 0, or
+ * MDS_E_INVAL with f filled.
+ */
+int api_oci_message_read(const json_t *body, const char *url_header,
+			 struct oci_ns_message *m, struct fault *f);
 
 #define API_LOGS_VALUE_MAX 1024 /* bytes of one parameter, NUL included */
 
