@@ -16,11 +16,13 @@
 #include "logging/logstore.h"
 #include "util/fault.h"
 
+struct autoscale_config;
 struct deploy;
 struct field;
 struct monitoring_item;
 struct notifications_subscription_spec;
 struct oci_ns_message;
+struct oci_receiver_settings;
 
 /*
  * Reads a deployment's create body (POST /v1/deployments; update false) or
@@ -32,6 +34,30 @@ struct oci_ns_message;
  */
 int api_deployment_body_check(const json_t *body, bool update,
 			      struct fault *f);
+
+/*
+ * Reads a deployment's import body (POST /v1/deployments/import) as the
+ * route does, an OCI model deployment's OCID included, and releases it.
+ * Returns 0, or MDS_E_INVAL with f filled.
+ */
+int api_deployment_import_check(const json_t *body, struct fault *f);
+
+/*
+ * Merges an autoscale configuration body (PUT /v1/autoscale/config) over
+ * c, which holds the configuration it changes: a "profile" starts over
+ * from that profile, "shapes" replaces the ladder. Returns 0, or
+ * MDS_E_INVAL with f filled (c may hold part of the body then).
+ */
+int api_autoscale_config_parse(const json_t *body, struct autoscale_config *c,
+			       struct fault *f);
+
+/*
+ * Reads an OCI receiver's settings body (PUT /v1/oci/receivers/{topic})
+ * into s (strings borrowed from body). Returns 0, or MDS_E_INVAL with f
+ * filled.
+ */
+int api_oci_settings_read(const json_t *body,
+			  struct oci_receiver_settings *s, struct fault *f);
 
 /*
  * Reads a subscription's create body (POST /v1/subscriptions) into spec,

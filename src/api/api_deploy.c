@@ -1051,29 +1051,50 @@ static int import_oci_ref(const struct import_body *b, char *name,
  * deployment that lives on a platform (a Kubernetes Deployment
  * NAMESPACE/NAME, an OCI model deployment's OCID) under mdscale's care.
  */
+/* Reads an import's body into b; *name gets the deployment's name (in b
+ * or oci_name). Returns 0 or fills f. */
+static int import_read(const json_t *body, struct import_body *b,
+		       char *oci_name, size_t oci_namesz, const char **name,
+		       struct fault *f)
+{
+	uint64_t seen = 0;
+	int rc;
+
+	memset(b, 0, sizeof(*b));
+	rc = json_is_object(body)
+		     ? fields_parse(import_fields, body, b, "", &seen, f)
+		     : fields_fault_type(f, "", "a JSON object");
+	if (rc != 0)
+		return rc;
+	*name = strrchr(b->ref, '/') != NULL ? strrchr(b->ref, '/') + 1
+					     : b->ref;
+	if (strcmp(b->backend, "oci") == 0) {
+		rc = import_oci_ref(b, oci_name, oci_namesz, f);
+		*name = oci_name;
+	}
+	if (fields_given(import_fields, seen, "displayName"))
+		*name = b->name;
+	return rc;
+}
+
+int api_deployment_import_check(const json_t *body, struct fault *f)
+{
+	struct import_body b;
+	char oci_name[32];
+	const char *name;
+
+	return import_read(body, &b, oci_name, sizeof(oci_name), &name, f);
+}
+
 static void deployments_import(struct api_call *c)
 {
 	struct import_body b;
 	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX], oci_name[32];
 	const char *name;
-	uint64_t seen = 0;
 	struct fault f;
 	int rc;
 
-	memset(&b, 0, sizeof(b));
-	rc = json_is_object(c->body)
-		     ? fields_parse(import_fields, c->body, &b, "", &seen, &f)
-		     : fields_fault_type(&f, "", "a JSON object");
-	if (rc == 0) {
-		name = strrchr(b.ref, '/') != NULL ? strrchr(b.ref, '/') + 1
-						   : b.ref;
-		if (strcmp(b.backend, "oci") == 0) {
-			rc = import_oci_ref(&b, oci_name, sizeof(oci_name), &f);
-			name = oci_name;
-		}
-		if (fields_given(import_fields, seen, "displayName"))
-			name = b.name;
-	}
+	rc = import_read(c->body, &b, oci_name, sizeof(oci_name), &name, &f);
 	if (rc == 0) {
 		rc = deploy_import(c->api->deploy, b.backend, b.ref, name, id,
 				   wr, &f);
