@@ -43,9 +43,10 @@ int api_deployment_body_check(const json_t *body, bool update,
 int api_deployment_import_check(const json_t *body, struct fault *f);
 
 /*
- * Merges an autoscale configuration body (PUT /v1/autoscale/config) over
- * c, which holds the configuration it changes: a "profile" starts over
- * from that profile, "shapes" replaces the ladder. Returns 0, or
+ * Merges an autoscale configuration body (PUT
+ * /v1/functions/autoscale/config) over c, which holds the configuration it
+ * changes: a "profile" starts over from that profile, "shapes" replaces
+ * the ladder. Returns 0, or
  * MDS_E_INVAL with f filled (c may hold part of the body then).
  */
 int api_autoscale_config_parse(const json_t *body, struct autoscale_config *c,
@@ -96,7 +97,7 @@ int api_alertmanager_payload_check(const json_t *body, struct fault *f);
 
 /*
  * Reads what an OCI Notifications message's body (a JSON object) adds to
- * m, the message the receiver gets (POST /v1/oci/receivers/{topic}):
+ * m, the message the receiver gets (POST /v1/oci/notifications/{topic}):
  * the confirmation link (url_header, the X-OCI-NS-ConfirmationURL header,
  * or "" when absent, must agree with the body's ConfirmationURL) and the
  * dedupe key; both borrowed from url_header and body. Returns 0, or
