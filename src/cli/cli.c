@@ -120,12 +120,18 @@ static const struct cli_cmd cli_cmds[] = {
 	{
 		.name = "load",
 		.usage = "--url URL (--rate R [--duration SECONDS] | --schedule FILE)\n"
+			 "\t[--format auto|steps|azure|times|rates] [--compress X]\n"
+			 "\t[--scale X] [--start S] [--duration D] [--cost-instances N]\n"
 			 "\t[--body FILE] [--method M] [--header 'K: V' ...]\n"
 			 "\t[--connections C] [--timeout SECONDS]",
 		.help = "Sends open-loop HTTP load to any URL (not the daemon's).\n"
 			"Requests are due at fixed times, R per second evenly spaced\n"
 			"(default 10 s), or per FILE: lines 'SECONDS RATE' or\n"
-			"'ramp SECONDS FROM TO', # comments. Latency counts from the\n"
+			"'ramp SECONDS FROM TO', # comments; or FILE is a trace that\n"
+			"`mdscale simulate` reads (azure, times, rates), replayed from\n"
+			"--start S for --duration D seconds of its compressed time;\n"
+			"--cost-instances N sends cost x N copies of --body's first\n"
+			"instance (the model server's cost). Latency counts from the\n"
 			"due time, so a stalled server shows as latency. Up to C\n"
 			"keep-alive connections (default 64), one request at a time\n"
 			"each; due requests wait for a free one. --timeout (default\n"
@@ -138,16 +144,22 @@ static const struct cli_cmd cli_cmds[] = {
 		.name = "simulate",
 		.usage = "--trace FILE [--format auto|azure|times|rates]\n"
 			 "\t[--compress X] [--scale X] [--policy NAME|FILE ...]\n"
-			 "\t[--set key=value ...] [--sweep key=a,b,c] [--plot FILE.png]",
+			 "\t[--set key=value ...] [--sweep [POLICY:]key=a,b,c ...]\n"
+			 "\t[--compare POLICY] [--plot FILE.png]",
 		.help = "Replays a request trace against scaling policies in virtual\n"
 			"time and compares them with the oracle (the cheapest schedule\n"
 			"in hindsight that meets the SLO). Built-in policies: recipe,\n"
 			"oci-native, hpa, kpa, mdscale (all five by default); a FILE\n"
 			"holds 'key = value' lines (docs/simulate.md). --set changes the\n"
 			"deployment model (serviceMs, startupMs, sloMs, ...), --sweep\n"
-			"runs every policy for each value of a model or policy field.\n"
+			"runs every policy (or the one named) for each value of a\n"
+			"model or policy field; --compare POLICY prints, per other\n"
+			"policy, its best attainment at POLICY's cost or less.\n"
 			"--compress divides times, --scale multiplies the rate. Prints a\n"
-			"table (--output json: one JSON object); --plot writes a PNG.",
+			"table (--output json: one JSON object); --plot writes a PNG.\n"
+			"--metrics FILE ('seconds,cpu[,mem]' lines) instead of --trace\n"
+			"runs one alarm policy's chain over those samples and prints\n"
+			"its moves.",
 		.exec = cli_simulate,
 	},
 	{

@@ -8,9 +8,15 @@
  * request's due time. Unlike the other commands it does not talk to the
  * daemon: --url is the target.
  *
+ * --schedule takes either a steps file (loadgen.h) or a recorded trace in
+ * one of the simulator's formats (sim/trace.h, read by the same reader:
+ * `mdscale simulate` and `mdscale load` replay the same files), turned into
+ * arrivals by load_trace.h.
+ *
  * Exit: 0 once the run completed (failed requests are in the report, not in
- * the status), 1 when something stopped it (a file that cannot be read, a
- * host that does not resolve), 2 for a usage error.
+ * the status), 1 when something stopped it (a file that cannot be read or
+ * a trace that does not parse, a host that does not resolve), 2 for a
+ * usage error.
  */
 #include <errno.h>
 #include <math.h>
@@ -19,13 +25,16 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/load_trace.h"
 #include "cli/loadgen.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/file.h"
 #include "util/xalloc.h"
 
 #define BODY_FILE_MAX (16u << 20)
 #define SCHED_FILE_MAX (1u << 20)
+#define TRACE_FILE_MAX (512u << 20) /* as `mdscale simulate` reads */
 #define DEFAULT_DURATION_S 10.0
 #define DEFAULT_CONNECTIONS 64
 #define DEFAULT_TIMEOUT_S 10.0
@@ -34,7 +43,8 @@
 
 enum {
 	O_URL, O_RATE, O_DURATION, O_SCHEDULE, O_BODY, O_METHOD, O_HEADER,
-	O_CONNECTIONS, O_TIMEOUT,
+	O_CONNECTIONS, O_TIMEOUT, O_FORMAT, O_COMPRESS, O_SCALE, O_START,
+	O_COST_INSTANCES,
 };
 
 static const struct cli_opt load_opts[] = {
@@ -47,6 +57,11 @@ static const struct cli_opt load_opts[] = {
 	[O_HEADER] = {"header", 1},
 	[O_CONNECTIONS] = {"connections", 1},
 	[O_TIMEOUT] = {"timeout", 1},
+	[O_FORMAT] = {"format", 1},
+	[O_COMPRESS] = {"compress", 1},
+	[O_SCALE] = {"scale", 1},
+	[O_START] = {"start", 1},
+	[O_COST_INSTANCES] = {"cost-instances", 1},
 	{NULL, 0},
 };
 
@@ -138,6 +153,268 @@ static int read_file(const char *opt, const char *path, size_t max,
 	return ret;
 }
 
+/* A trace given to --schedule, for the report; bodies with
+ * --cost-instances. */
+struct replay {
+	int on;
+	const char *format;
+	size_t source_records, requests;
+	double compress, scale, start_s, seconds;
+	unsigned cost_instances;
+	uint64_t instances;
+	struct buf bodies[LOAD_TRACE_INSTANCES_MAX];
+	struct loadgen_body body_refs[LOAD_TRACE_INSTANCES_MAX];
+	int nbodies;
+};
+
+/* Whether a --schedule file is a steps file (loadgen.h) rather than a
+ * trace: its first record is "ramp ..." or two numbers apart by blanks. */
+static int looks_like_steps(const char *text, size_t len)
+{
+	size_t i = 0, ntok = 0, start;
+
+	while (i < len) {
+		while (i < len && (text[i] == ' ' || text[i] == '\t' ||
+				   text[i] == '\r'))
+			i++;
+		if (i < len && text[i] == '\n') {
+			i++;
+			continue;
+		}
+		if (i < len && text[i] == '#') {
+			while (i < len && text[i] != '\n')
+				i++;
+			continue;
+		}
+		break;
+	}
+	if (i + 4 <= len && memcmp(text + i, "ramp", 4) == 0)
+		return 1;
+	while (i < len && text[i] != '\n' && text[i] != '#') {
+		if (text[i] == ',')
+			return 0;
+		if (text[i] == ' ' || text[i] == '\t' || text[i] == '\r') {
+			i++;
+			continue;
+		}
+		start = i;
+		while (i < len && text[i] != ' ' && text[i] != '\t' &&
+		       text[i] != '\r' && text[i] != '\n' && text[i] != '#' &&
+		       text[i] != ',')
+			i++;
+		if (i > start)
+			ntok++;
+	}
+	return ntok == 2;
+}
+
+/* The trace-only options, when given with a steps file, are an error. */
+static int steps_only(struct cli_ctx *ctx, const char *const *val)
+{
+	static const int trace_opts[] = { O_COMPRESS, O_SCALE, O_START,
+					  O_COST_INSTANCES, O_DURATION };
+	size_t i;
+
+	for (i = 0; i < sizeof trace_opts / sizeof trace_opts[0]; i++)
+		if (val[trace_opts[i]] != NULL)
+			return cli_usage_error(ctx, "--%s applies to a trace, "
+				"and --schedule %s is a steps file",
+				load_opts[trace_opts[i]].name, val[O_SCHEDULE]);
+	return 0;
+}
+
+/* Reads the trace options into *topts and *lo. */
+static int trace_options(struct cli_ctx *ctx, const char *const *val,
+	struct trace_opts *topts, struct load_trace_opts *lo)
+{
+	long n = 0;
+
+	if (val[O_FORMAT] != NULL &&
+	    trace_format_parse(val[O_FORMAT], &topts->format) != 0)
+		return cli_usage_error(ctx, "--format: auto, steps, azure, "
+			"times or rates, not '%s'", val[O_FORMAT]);
+	if ((val[O_COMPRESS] != NULL && parse_double(ctx, "compress",
+		     val[O_COMPRESS], 0, TRACE_COMPRESS_MAX,
+		     &topts->compress) != 0) ||
+	    (val[O_SCALE] != NULL && parse_double(ctx, "scale", val[O_SCALE],
+		     0, TRACE_SCALE_MAX, &topts->scale) != 0) ||
+	    (val[O_DURATION] != NULL && parse_double(ctx, "duration",
+		     val[O_DURATION], 0, LOADGEN_SECONDS_MAX,
+		     &lo->duration_s) != 0) ||
+	    (val[O_START] != NULL && parse_double(ctx, "start",
+		     val[O_START], -HUGE_VAL, LOADGEN_SECONDS_MAX * 1000,
+		     &lo->start_s) != 0) ||
+	    (val[O_COST_INSTANCES] != NULL && cli_parse_long(ctx,
+		     "cost-instances", val[O_COST_INSTANCES], 1,
+		     LOAD_TRACE_INSTANCES_MAX, &n) != 0))
+		return CLI_EXIT_USAGE;
+	if (lo->start_s < 0)
+		return cli_usage_error(ctx, "--start must be 0 or more, not %s",
+			val[O_START]);
+	if (n > 0 && val[O_BODY] == NULL)
+		return cli_usage_error(ctx, "--cost-instances needs --body: "
+			"the model server's request, whose first instance is "
+			"repeated");
+	lo->cost_instances = (unsigned)n;
+	return 0;
+}
+
+/*
+ * Turns the trace in text into the schedule: the simulator's reader, then
+ * the slice and the costs (load_trace.h). Errors are one line, as
+ * `mdscale simulate` prints them.
+ */
+static int sched_from_trace(struct cli_ctx *ctx, const char *const *val,
+	const char *text, size_t len, struct loadgen_sched *sched,
+	struct replay *rp)
+{
+	struct trace_opts topts = { TRACE_AUTO, 0, 0 };
+	struct load_trace_opts lo = { 0, 0, 0 };
+	struct trace *t = NULL;
+	char diag[512];
+	int rc;
+
+	rc = trace_options(ctx, val, &topts, &lo);
+	if (rc != 0)
+		return rc;
+	rc = trace_parse(text, len, &topts, &t, diag, sizeof diag);
+	if (rc != 0)
+		return cli_fail("--schedule %s: %s", val[O_SCHEDULE], diag);
+	rc = load_trace_sched(t, &lo, sched, &rp->instances, diag,
+		sizeof diag);
+	if (rc == 0) {
+		rp->on = 1;
+		rp->format = trace_format_name(t->format);
+		rp->source_records = t->source_records;
+		rp->requests = sched->ndue;
+		rp->compress = t->compress;
+		rp->scale = t->scale;
+		rp->start_s = lo.start_s;
+		rp->seconds = sched->seconds;
+		rp->cost_instances = lo.cost_instances;
+	}
+	trace_free(t);
+	if (rc != 0)
+		return cli_fail("--schedule %s: %s", val[O_SCHEDULE], diag);
+	return 0;
+}
+
+/* A steps file (loadgen.h) as the schedule. */
+static int sched_from_steps(struct cli_ctx *ctx, const char *const *val,
+	const char *text, size_t len, struct loadgen_sched *sched)
+{
+	char diag[512];
+	int rc = steps_only(ctx, val);
+
+	if (rc != 0)
+		return rc;
+	if (len > SCHED_FILE_MAX)
+		return cli_usage_error(ctx, "--schedule %s: a steps file is at "
+			"most %u bytes", val[O_SCHEDULE], SCHED_FILE_MAX);
+	if (loadgen_sched_parse(sched, text, len, diag, sizeof diag) != 0)
+		return cli_usage_error(ctx, "--schedule %s: %s",
+			val[O_SCHEDULE], diag);
+	return 0;
+}
+
+/* Reads --schedule FILE: a steps file, or a trace. */
+static int sched_from_file(struct cli_ctx *ctx, const char *const *val,
+	struct loadgen_sched *sched, struct replay *rp)
+{
+	const char *fmt = val[O_FORMAT];
+	char diag[512], *text = NULL;
+	size_t len;
+	int rc, steps;
+
+	rc = file_read_all(val[O_SCHEDULE], TRACE_FILE_MAX, &text, &len, diag,
+		sizeof diag);
+	if (rc != 0)
+		return cli_fail("--schedule %s: %s", val[O_SCHEDULE],
+			rc == MDS_E_NOTFOUND ? "no such file" : diag);
+	steps = fmt == NULL || strcmp(fmt, "auto") == 0 ?
+		looks_like_steps(text, len) : strcmp(fmt, "steps") == 0;
+	if (!steps)
+		rc = sched_from_trace(ctx, val, text, len, sched, rp);
+	else
+		rc = sched_from_steps(ctx, val, text, len, sched);
+	free(text);
+	return rc;
+}
+
+/* The schedule: --rate for --duration, or --schedule FILE; the options
+ * that go with one and not the other are refused. */
+static int make_sched(struct cli_ctx *ctx, const char *const *val,
+	struct loadgen_sched *sched, struct replay *rp)
+{
+	double rate = 0, duration = DEFAULT_DURATION_S;
+	char diag[256];
+	int opt;
+
+	if (val[O_SCHEDULE] != NULL) {
+		if (val[O_RATE] != NULL)
+			return cli_usage_error(ctx, "--schedule gives the "
+				"rates: it excludes --rate");
+		return sched_from_file(ctx, val, sched, rp);
+	}
+	for (opt = O_FORMAT; opt <= O_COST_INSTANCES; opt++)
+		if (val[opt] != NULL)
+			return cli_usage_error(ctx, "--%s applies to "
+				"--schedule", load_opts[opt].name);
+	if (val[O_RATE] == NULL)
+		return cli_usage_error(ctx, "missing --rate (or --schedule)");
+	if (parse_double(ctx, "rate", val[O_RATE], 0, LOADGEN_RATE_MAX,
+		    &rate) != 0 ||
+	    (val[O_DURATION] != NULL && parse_double(ctx, "duration",
+		     val[O_DURATION], 0, LOADGEN_SECONDS_MAX, &duration) != 0))
+		return CLI_EXIT_USAGE;
+	if (loadgen_sched_add(sched, duration, rate, rate, diag,
+		    sizeof diag) != 0)
+		return cli_usage_error(ctx, "%s", diag);
+	return 0;
+}
+
+/* The bodies --cost-instances sends, from --body's first instance. */
+static int replay_bodies(struct replay *rp, const struct buf *body,
+	const char *path)
+{
+	char diag[256];
+	unsigned k;
+
+	if (load_trace_bodies(body->data, body->len, rp->bodies, diag,
+		    sizeof diag) != 0)
+		return cli_fail("--body %s: %s", path, diag);
+	rp->nbodies = LOAD_TRACE_INSTANCES_MAX;
+	for (k = 0; k < LOAD_TRACE_INSTANCES_MAX; k++) {
+		rp->body_refs[k].data = rp->bodies[k].data;
+		rp->body_refs[k].len = rp->bodies[k].len;
+	}
+	return 0;
+}
+
+static json_t *json_replay(const struct replay *rp)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "format", json_string(rp->format));
+	json_object_set_new(o, "records",
+		json_integer((json_int_t)rp->source_records));
+	json_object_set_new(o, "requests",
+		json_integer((json_int_t)rp->requests));
+	json_object_set_new(o, "compress", json_real(rp->compress));
+	json_object_set_new(o, "scale", json_real(rp->scale));
+	json_object_set_new(o, "start_s", json_real(rp->start_s));
+	json_object_set_new(o, "seconds", json_real(rp->seconds));
+	json_object_set_new(o, "cost", json_string(rp->cost_instances > 0 ?
+		"instances" : "ignored"));
+	if (rp->cost_instances > 0) {
+		json_object_set_new(o, "cost_instances",
+			json_integer(rp->cost_instances));
+		json_object_set_new(o, "instances",
+			json_integer((json_int_t)rp->instances));
+	}
+	return o;
+}
+
 static void print_ms(FILE *out, uint64_t us)
 {
 	fprintf(out, " %9.3f", (double)us / 1000.0);
@@ -213,7 +490,8 @@ static json_t *json_lat(const struct lat *l)
 }
 
 static void print_json(const struct report *r, const struct loadgen_opts *o,
-	const struct loadgen_result *res, const struct lat *l)
+	const struct loadgen_result *res, const struct lat *l,
+	const struct replay *rp)
 {
 	json_t *j = json_object(), *secs = json_array(), *sc;
 	size_t i;
@@ -226,6 +504,8 @@ static void print_json(const struct report *r, const struct loadgen_opts *o,
 	json_object_set_new(j, "timeout_s",
 		json_real((double)o->timeout_ms / 1000.0));
 	json_object_set_new(j, "schedule_s", json_real(o->sched->seconds));
+	if (rp->on)
+		json_object_set_new(j, "trace", json_replay(rp));
 	json_object_set_new(j, "scheduled_requests",
 		json_integer((json_int_t)llround(o->sched->requests)));
 	json_counts(&res->total, j);
@@ -259,7 +539,8 @@ static void print_json(const struct report *r, const struct loadgen_opts *o,
 }
 
 static void print_table(const struct loadgen_opts *o,
-	const struct loadgen_result *res, const struct lat *l)
+	const struct loadgen_result *res, const struct lat *l,
+	const struct replay *rp)
 {
 	const struct loadgen_counts *c = &res->total;
 	unsigned i;
@@ -270,6 +551,18 @@ static void print_table(const struct loadgen_opts *o,
 	printf("schedule    %.1f s, %.0f requests (%.1f/s)\n",
 		o->sched->seconds, o->sched->requests,
 		o->sched->requests / o->sched->seconds);
+	if (rp->on) {
+		printf("trace       %s, %zu of %zu records from %g s "
+			"(compressed %gx, rate scaled %gx), cost ",
+			rp->format, rp->requests, rp->source_records,
+			rp->start_s, rp->compress, rp->scale);
+		if (rp->cost_instances > 0)
+			printf("as instances (%u a unit, %llu in all)\n",
+				rp->cost_instances,
+				(unsigned long long)rp->instances);
+		else
+			printf("ignored\n");
+	}
 	printf("sent        %llu\n", (unsigned long long)c->sent);
 	printf("succeeded   %llu (%.1f/s over %.2f s)\n",
 		(unsigned long long)c->succeeded,
@@ -293,29 +586,51 @@ static void print_table(const struct loadgen_opts *o,
 		res->lag_max_ms, (unsigned long long)res->connects);
 }
 
+/* Runs the load and prints the report; returns the exit status. */
+static int run_and_report(struct cli_ctx *ctx, const struct loadgen_opts *o,
+	struct report *rep, const struct replay *rp)
+{
+	struct loadgen_result res;
+	struct lat lat;
+	char diag[512];
+	int rc, ret = CLI_EXIT_OK;
+
+	fflush(stdout);
+	rc = loadgen_run(o, &res, diag, sizeof diag);
+	if (rc == MDS_E_INVAL || rc == MDS_E_LIMIT) {
+		ret = cli_usage_error(ctx, "%s", diag);
+	} else if (rc != 0) {
+		ret = cli_fail("%s", diag);
+	} else {
+		lat_of(res.lat, &lat);
+		if (cli_structured(ctx))
+			print_json(rep, o, &res, &lat, rp);
+		else
+			print_table(o, &res, &lat, rp);
+	}
+	hdr_free(res.lat);
+	return ret;
+}
+
 int cli_load(struct cli_ctx *ctx, int argc, char **argv)
 {
 	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
-	const char *val[O_TIMEOUT + 1] = {NULL};
+	const char *val[O_COST_INSTANCES + 1] = {NULL};
 	const char *headers[LOADGEN_HEADERS_MAX];
 	struct loadgen_opts o;
-	struct loadgen_result res;
 	struct loadgen_sched sched;
 	struct report rep;
-	struct buf body, text;
-	struct lat lat;
-	char diag[512];
-	double rate = 0, duration = DEFAULT_DURATION_S;
+	struct replay rp;
+	struct buf body;
 	double timeout = DEFAULT_TIMEOUT_S;
 	long conns = DEFAULT_CONNECTIONS;
 	size_t nheaders = 0;
-	int opt, ret, rc;
+	int opt, ret;
 
 	memset(&o, 0, sizeof o);
 	memset(&rep, 0, sizeof rep);
-	memset(&res, 0, sizeof res);
+	memset(&rp, 0, sizeof rp);
 	buf_init(&body, 0);
-	buf_init(&text, 0);
 	loadgen_sched_init(&sched);
 	rep.ctx = ctx;
 	for (;;) {
@@ -350,46 +665,25 @@ int cli_load(struct cli_ctx *ctx, int argc, char **argv)
 		cli_usage_error(ctx, "missing --url");
 		goto out;
 	}
-	if (val[O_SCHEDULE] != NULL &&
-	    (val[O_RATE] != NULL || val[O_DURATION] != NULL)) {
-		cli_usage_error(ctx, "--schedule gives the rates: it excludes "
-			"--rate and --duration");
-		goto out;
-	}
-	if (val[O_SCHEDULE] == NULL && val[O_RATE] == NULL) {
-		cli_usage_error(ctx, "missing --rate (or --schedule)");
-		goto out;
-	}
-	if ((val[O_RATE] != NULL && parse_double(ctx, "rate", val[O_RATE], 0,
-		     LOADGEN_RATE_MAX, &rate) != 0) ||
-	    (val[O_DURATION] != NULL && parse_double(ctx, "duration",
-		     val[O_DURATION], 0, LOADGEN_SECONDS_MAX, &duration) != 0) ||
-	    (val[O_TIMEOUT] != NULL && parse_double(ctx, "timeout",
+	if ((val[O_TIMEOUT] != NULL && parse_double(ctx, "timeout",
 		     val[O_TIMEOUT], 0, TIMEOUT_MAX_S, &timeout) != 0) ||
 	    (val[O_CONNECTIONS] != NULL && cli_parse_long(ctx, "connections",
 		     val[O_CONNECTIONS], 1, LOADGEN_CONN_MAX, &conns) != 0))
 		goto out;
-	if (val[O_SCHEDULE] != NULL) {
-		ret = read_file("schedule", val[O_SCHEDULE], SCHED_FILE_MAX,
-			&text);
-		if (ret != 0)
-			goto out;
-		rc = loadgen_sched_parse(&sched, text.data, text.len, diag,
-			sizeof diag);
-		if (rc != 0) {
-			ret = cli_usage_error(ctx, "--schedule %s: %s",
-				val[O_SCHEDULE], diag);
-			goto out;
-		}
-	} else if (loadgen_sched_add(&sched, duration, rate, rate, diag,
-			   sizeof diag) != 0) {
-		ret = cli_usage_error(ctx, "%s", diag);
+	ret = make_sched(ctx, val, &sched, &rp);
+	if (ret != 0)
 		goto out;
-	}
 	if (val[O_BODY] != NULL) {
 		ret = read_file("body", val[O_BODY], BODY_FILE_MAX, &body);
 		if (ret != 0)
 			goto out;
+	}
+	if (rp.cost_instances > 0) {
+		ret = replay_bodies(&rp, &body, val[O_BODY]);
+		if (ret != 0)
+			goto out;
+		o.bodies = rp.body_refs;
+		o.nbodies = (size_t)rp.nbodies;
 	}
 	o.url = val[O_URL];
 	o.method = val[O_METHOD];
@@ -404,27 +698,12 @@ int cli_load(struct cli_ctx *ctx, int argc, char **argv)
 		o.timeout_ms = 1;
 	o.on_second = on_second;
 	o.arg = &rep;
-	fflush(stdout);
-	rc = loadgen_run(&o, &res, diag, sizeof diag);
-	if (rc == MDS_E_INVAL || rc == MDS_E_LIMIT) {
-		ret = cli_usage_error(ctx, "%s", diag);
-		goto out;
-	}
-	if (rc != 0) {
-		ret = cli_fail("%s", diag);
-		goto out;
-	}
-	lat_of(res.lat, &lat);
-	if (cli_structured(ctx))
-		print_json(&rep, &o, &res, &lat);
-	else
-		print_table(&o, &res, &lat);
-	ret = CLI_EXIT_OK;
+	ret = run_and_report(ctx, &o, &rep, &rp);
 out:
-	hdr_free(res.lat);
 	free(rep.rows);
 	buf_free(&body);
-	buf_free(&text);
+	for (opt = 0; opt < rp.nbodies; opt++)
+		buf_free(&rp.bodies[opt]);
 	loadgen_sched_free(&sched);
 	return ret;
 }

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "cli/cli_sim_metrics.h"
 #include "cli/sim_plot.h"
 #include "sim/sim.h"
 #include "util/err.h"
@@ -30,11 +32,12 @@
 #define MAX_POLICIES 16
 #define MAX_SWEEP 16
 #define MAX_SETS 16
+#define MAX_RUNS (MAX_POLICIES * MAX_SWEEP)
 #define ORACLE_GOAL 0.99
 
 enum {
 	O_TRACE, O_FORMAT, O_COMPRESS, O_SCALE, O_POLICY, O_PLOT, O_SWEEP,
-	O_SET,
+	O_SET, O_COMPARE, O_METRICS,
 };
 
 static const struct cli_opt sim_opts[] = {
@@ -46,6 +49,8 @@ static const struct cli_opt sim_opts[] = {
 	[O_PLOT] = {"plot", 1},
 	[O_SWEEP] = {"sweep", 1},
 	[O_SET] = {"set", 1},
+	[O_COMPARE] = {"compare", 1},
+	[O_METRICS] = {"metrics", 1},
 	{NULL, 0},
 };
 
@@ -54,14 +59,19 @@ static const char *const builtins[] = {
 };
 
 struct job {
-	const char *trace, *format, *compress, *scale, *plot, *sweep;
+	const char *trace, *format, *compress, *scale, *plot, *compare;
+	const char *metrics; /* --metrics: sim_metrics.h instead of a trace */
 	const char *policies[MAX_POLICIES];
 	size_t npolicies;
 	const char *sets[MAX_SETS];
 	size_t nsets;
+	const char *sweeps[MAX_POLICIES + 1];
+	size_t nsweeps;
 };
 
+/* --sweep [POLICY:]key=a,b,c: scope "" sweeps every policy. */
 struct sweep {
+	char scope[256];
 	char key[64];
 	char *values[MAX_SWEEP];
 	size_t n;
@@ -150,10 +160,20 @@ static int apply_setting(struct sim_model *m, struct sim_policy *p,
 static int parse_sweep(const char *text, struct sweep *s)
 {
 	const char *eq = strchr(text, '=');
+	const char *colon = strchr(text, ':');
 	char *v, *comma;
 
+	if (colon != NULL && eq != NULL && colon < eq) {
+		if (colon == text || (size_t)(colon - text) >= sizeof(s->scope))
+			return cli_fail("--sweep: expected [POLICY:]key=a,b,c, "
+					"not '%s'", text);
+		memcpy(s->scope, text, (size_t)(colon - text));
+		s->scope[colon - text] = '\0';
+		text = colon + 1;
+	}
 	if (eq == NULL || eq == text || (size_t)(eq - text) >= sizeof(s->key))
-		return cli_fail("--sweep: expected key=a,b,c, not '%s'", text);
+		return cli_fail("--sweep: expected [POLICY:]key=a,b,c, not "
+				"'%s'", text);
 	memcpy(s->key, text, (size_t)(eq - text));
 	s->key[eq - text] = '\0';
 	s->text = xstrdup(eq + 1);
@@ -174,41 +194,87 @@ static int parse_sweep(const char *text, struct sweep *s)
 	return 0;
 }
 
-/* The oracle: the highest utilization whose schedule meets the goal. */
+/* Runs the oracle's schedule at utilization rho; *ok says whether it
+ * meets the goal. On success *counts (caller frees) and *res are set. */
+static int oracle_at(const struct trace *t, const struct sim_model *m,
+		     double rho, struct sim_result *res, uint16_t **counts,
+		     size_t *n, int *ok)
+{
+	struct sim_policy p;
+	char diag[256];
+	double cost;
+	int rc;
+
+	sim_policy_builtin("mdscale", &p);
+	snprintf(p.name, sizeof(p.name), "oracle");
+	p.kind = SIM_SCHEDULE;
+	p.max_instances = SIM_MAX_INSTANCES;
+	rc = sim_oracle(t, m, 1, rho, counts, n, &cost);
+	if (rc == 0) {
+		p.schedule = *counts;
+		p.nschedule = *n;
+		p.initial = (*counts)[0];
+		rc = sim_run(t, m, &p, NULL, 0, res, diag, sizeof(diag));
+		if (rc != 0) {
+			free(*counts);
+			*counts = NULL;
+		}
+	} else
+		snprintf(diag, sizeof(diag), "utilization %g", rho);
+	if (rc != 0)
+		return cli_fail("oracle: %s", diag);
+	*ok = (double)res->within_slo >= ORACLE_GOAL * (double)res->requests;
+	return 0;
+}
+
+/*
+ * The oracle: the highest utilization, to 0.01, whose schedule meets the
+ * goal. Tenths from 0.9 down find the first that meets it, then
+ * hundredths from the tenth above it down; 0.05 if none does.
+ */
 static int run_oracle(const struct trace *t, const struct sim_model *m,
 		      struct sim_result *res, uint16_t **counts, size_t *n,
 		      double *rho_out)
 {
-	static const double rhos[] = { 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3,
-				       0.2, 0.1 };
-	char diag[256];
+	double hi = 1.0, rho = 0.9;
+	int ok = 0;
 
-	for (size_t i = 0; i < sizeof(rhos) / sizeof(rhos[0]); i++) {
-		struct sim_policy p;
-		double cost;
-		int rc;
-
-		sim_policy_builtin("mdscale", &p);
-		snprintf(p.name, sizeof(p.name), "oracle");
-		p.kind = SIM_SCHEDULE;
-		p.max_instances = SIM_MAX_INSTANCES;
-		rc = sim_oracle(t, m, 1, rhos[i], counts, n, &cost);
-		if (rc == 0) {
-			p.schedule = *counts;
-			p.nschedule = *n;
-			p.initial = (*counts)[0];
-			rc = sim_run(t, m, &p, NULL, 0, res, diag, sizeof(diag));
-		}
-		if (rc != 0)
-			return cli_fail("oracle: %s", diag);
-		*rho_out = rhos[i];
-		if ((double)res->within_slo >=
-			    ORACLE_GOAL * (double)res->requests ||
-		    i + 1 == sizeof(rhos) / sizeof(rhos[0]))
-			return 0;
+	for (; rho > 0.05 && !ok; rho -= 0.1) {
+		if (oracle_at(t, m, rho, res, counts, n, &ok) != 0)
+			return CLI_EXIT_FAIL;
+		if (ok)
+			break;
+		hi = rho;
 		free(*counts);
 		sim_result_clear(res);
 	}
+	if (!ok) {
+		*rho_out = 0.05;
+		return oracle_at(t, m, 0.05, res, counts, n, &ok);
+	}
+	/* rho meets the goal and hi does not (or is 1): the hundredths
+	 * between, from the top. */
+	for (int k = (int)lround(hi * 100) - 1; k > (int)lround(rho * 100);
+	     k--) {
+		struct sim_result r2 = { 0 };
+		uint16_t *c2 = NULL;
+		size_t n2 = 0;
+
+		if (oracle_at(t, m, k / 100.0, &r2, &c2, &n2, &ok) != 0)
+			return CLI_EXIT_FAIL;
+		if (ok) {
+			free(*counts);
+			sim_result_clear(res);
+			*counts = c2;
+			*n = n2;
+			*res = r2;
+			rho = k / 100.0;
+			break;
+		}
+		free(c2);
+		sim_result_clear(&r2);
+	}
+	*rho_out = rho;
 	return 0;
 }
 
@@ -229,7 +295,7 @@ static void print_table(const struct trace *t, const struct sim_model *m,
 			const struct sim_result *oracle, double rho)
 {
 	printf("trace: %s, %zu requests over %.0f s (compressed %gx, rate "
-	       "scaled %gx); SLO %.2f ms; oracle at utilization %.1f\n",
+	       "scaled %gx); SLO %.2f ms; oracle at utilization %.2f\n",
 	       trace_format_name(t->format), t->n, (double)t->span_us / 1e6,
 	       t->compress, t->scale, oracle->slo_ms, rho);
 	printf("%-22s %8s %8s %8s %7s %7s %9s %9s %6s %7s %5s %7s %7s %6s\n",
@@ -270,14 +336,156 @@ static json_t *result_json(const struct sim_result *r, double oracle_cost)
 			 "cpuSeconds", r->cpu_seconds);
 }
 
+/* The billed instances at the end of each second, for comparing with a
+ * live run (bench/sim_to_real.py). */
+static json_t *instances_json(const struct sim_result *r)
+{
+	json_t *a = json_array();
+
+	for (size_t s = 0; s < r->nseconds; s++)
+		json_array_append_new(a, json_integer(r->seconds[s].instances));
+	return a;
+}
+
+/* --compare NAME: per other policy, the best attainment among its runs
+ * that cost no more than NAME's one run. */
+struct cmp_row {
+	size_t group;       /* index in j->policies */
+	size_t runs, at_cost;
+	const struct sim_result *best; /* NULL: no run at or below cost */
+};
+
+struct cmp {
+	const struct sim_result *ref;
+	struct cmp_row rows[MAX_POLICIES];
+	size_t n;
+};
+
+/* Finds the policy called name (as given to --policy, or the name of a
+ * run) among the runs: its index in j->policies, or -1. */
+static long find_group(const struct job *j, const struct sim_policy *pol,
+		       const size_t *group, size_t n, const char *name)
+{
+	for (size_t k = 0; k < n; k++)
+		if (strcmp(j->policies[group[k]], name) == 0 ||
+		    strcmp(pol[k].name, name) == 0)
+			return (long)group[k];
+	return -1;
+}
+
+/* Checks --compare before anything runs: the policy is given and runs
+ * once (no sweep of its own). */
+static int check_compare(const struct job *j, const struct sim_policy *pol,
+			 const size_t *group, size_t n, long *ref)
+{
+	size_t runs = 0;
+
+	*ref = -1;
+	if (j->compare == NULL)
+		return 0;
+	*ref = find_group(j, pol, group, n, j->compare);
+	if (*ref < 0)
+		return cli_fail("--compare %s: no --policy %s", j->compare,
+				j->compare);
+	for (size_t k = 0; k < n; k++)
+		runs += group[k] == (size_t)*ref;
+	if (runs != 1)
+		return cli_fail("--compare %s: it must run once (no sweep of "
+				"its own)", j->compare);
+	return 0;
+}
+
+static void compare(const struct job *j, const struct sim_result *res,
+		    const size_t *group, size_t n, long ref, struct cmp *c)
+{
+	memset(c, 0, sizeof(*c));
+	for (size_t k = 0; k < n; k++)
+		if (group[k] == (size_t)ref)
+			c->ref = &res[k];
+	for (size_t i = 0; i < j->npolicies; i++) {
+		struct cmp_row *r = &c->rows[c->n];
+
+		if (i == (size_t)ref)
+			continue;
+		r->group = i;
+		for (size_t k = 0; k < n; k++) {
+			if (group[k] != i)
+				continue;
+			r->runs++;
+			if (res[k].cost > c->ref->cost * (1 + 1e-9))
+				continue;
+			r->at_cost++;
+			if (r->best == NULL || attain(&res[k]) > attain(r->best))
+				r->best = &res[k];
+		}
+		c->n++;
+	}
+}
+
+static bool cmp_lower(const struct cmp *c, const struct cmp_row *r)
+{
+	return r->best == NULL || attain(r->best) < attain(c->ref);
+}
+
+static void print_compare(const struct job *j, const struct cmp *c)
+{
+	printf("\nat %s's cost (%.4f) or less; %s: %.3f%% of requests "
+	       "within the SLO\n", c->ref->name, c->ref->cost, c->ref->name,
+	       attain(c->ref));
+	printf("%-22s %5s %8s %9s  %-22s %s\n", "POLICY", "RUNS", "AT-COST",
+	       "BEST-SLO%", "BEST-RUN", "LOWER");
+	for (size_t i = 0; i < c->n; i++) {
+		const struct cmp_row *r = &c->rows[i];
+
+		if (r->best)
+			printf("%-22s %5zu %8zu %9.3f  %-22s %s\n",
+			       j->policies[r->group], r->runs, r->at_cost,
+			       attain(r->best), r->best->name,
+			       cmp_lower(c, r) ? "yes" : "no");
+		else
+			printf("%-22s %5zu %8zu %9s  %-22s %s\n",
+			       j->policies[r->group], r->runs, r->at_cost, "-",
+			       "-", "yes");
+	}
+}
+
+static json_t *compare_json(const struct job *j, const struct cmp *c)
+{
+	json_t *rows = json_array();
+
+	for (size_t i = 0; i < c->n; i++) {
+		const struct cmp_row *r = &c->rows[i];
+
+		json_array_append_new(rows, json_pack(
+			"{s:s, s:i, s:i, s:o, s:o, s:b}", "policy",
+			j->policies[r->group], "runs", (int)r->runs,
+			"runsAtOrBelowCost", (int)r->at_cost,
+			"bestSloAttainment",
+			r->best ? json_real(attain(r->best) / 100.0)
+				: json_null(),
+			"bestRun", r->best ? json_string(r->best->name)
+					   : json_null(),
+			"lower", cmp_lower(c, r)));
+	}
+	return json_pack("{s:s, s:f, s:f, s:o}", "against", c->ref->name,
+			 "cost", c->ref->cost, "sloAttainment",
+			 attain(c->ref) / 100.0, "policies", rows);
+}
+
 static void print_json(const struct trace *t, const struct sim_result *res,
-		       size_t n, const struct sim_result *oracle, double rho)
+		       size_t n, const struct sim_result *oracle, double rho,
+		       json_t *comparison)
 {
 	json_t *pol = json_array();
 	json_t *o;
 
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(pol, result_json(&res[i], oracle->cost));
+	for (size_t i = 0; i < n; i++) {
+		json_t *r = result_json(&res[i], oracle->cost);
+
+		json_object_set_new(r, "instancesPerSecond",
+				    instances_json(&res[i]));
+		json_array_append_new(pol, r);
+	}
 	o = json_pack("{s:{s:s, s:I, s:f, s:f, s:f}, s:o, s:o, s:f}",
 		      "trace", "format", trace_format_name(t->format),
 		      "requests", (json_int_t)t->n, "seconds",
@@ -285,6 +493,8 @@ static void print_json(const struct trace *t, const struct sim_result *res,
 		      "scale", t->scale, "policies", pol, "oracle",
 		      result_json(oracle, oracle->cost), "oracleUtilization",
 		      rho);
+	if (comparison)
+		json_object_set_new(o, "comparison", comparison);
 	json_dumpf(o, stdout, JSON_INDENT(2));
 	putchar('\n');
 	json_decref(o);
@@ -299,24 +509,35 @@ static int collect(struct cli_ctx *ctx, int argc, char **argv,
 	while ((opt = cli_getopt(ctx, &g, sim_opts)) != CLI_OPT_END) {
 		if (opt < 0)
 			return cli_opt_exit(opt);
-		if (opt == O_POLICY || opt == O_SET) {
+		if (opt == O_POLICY || opt == O_SET || opt == O_SWEEP) {
 			if ((opt == O_POLICY && j->npolicies == MAX_POLICIES) ||
-			    (opt == O_SET && j->nsets == MAX_SETS))
+			    (opt == O_SET && j->nsets == MAX_SETS) ||
+			    (opt == O_SWEEP && j->nsweeps == MAX_POLICIES + 1))
 				return cli_usage_error(ctx, "too many --%s",
 						       sim_opts[opt].name);
 			if (opt == O_POLICY)
 				j->policies[j->npolicies++] = g.value;
-			else
+			else if (opt == O_SET)
 				j->sets[j->nsets++] = g.value;
+			else
+				j->sweeps[j->nsweeps++] = g.value;
 			continue;
 		}
 		const char **slot[] = {
 			[O_TRACE] = &j->trace, [O_FORMAT] = &j->format,
 			[O_COMPRESS] = &j->compress, [O_SCALE] = &j->scale,
-			[O_PLOT] = &j->plot, [O_SWEEP] = &j->sweep,
+			[O_PLOT] = &j->plot, [O_COMPARE] = &j->compare,
+			[O_METRICS] = &j->metrics,
 		};
 		*slot[opt] = g.value;
 	}
+	if (j->metrics != NULL)
+		return j->trace || j->format || j->compress || j->scale ||
+		       j->plot || j->nsweeps || j->compare ||
+		       j->npolicies != 1
+		       ? cli_usage_error(ctx, "--metrics takes one --policy "
+					 "and --set, nothing of a trace")
+		       : 0;
 	if (j->trace == NULL)
 		return cli_usage_error(ctx, "missing --trace FILE");
 	if (j->npolicies == 0)
@@ -348,38 +569,92 @@ static int model_of(const struct job *j, struct sim_model *m)
 	return 0;
 }
 
-/* The runs: every policy, for every sweep value. */
-static int prepare(const struct job *j, const struct sweep *sw,
-		   const struct sim_model *base, struct sim_policy *pol,
-		   struct sim_model *models, size_t *n)
+/* The sweep that applies to policy arg (named name): its own, else the
+ * one over every policy, else NULL. */
+static const struct sweep *sweep_for(const struct sweep *sw, size_t nsw,
+				     const char *arg, const char *name)
 {
-	size_t nv = sw->n ? sw->n : 1;
+	const struct sweep *all = NULL;
 
+	for (size_t i = 0; i < nsw; i++) {
+		if (sw[i].scope[0] == '\0')
+			all = &sw[i];
+		else if (strcmp(sw[i].scope, arg) == 0 ||
+			 strcmp(sw[i].scope, name) == 0)
+			return &sw[i];
+	}
+	return all;
+}
+
+/* Each sweep is over every policy (one at most) or names a policy given,
+ * once. */
+static int check_sweeps(const struct job *j, const struct sweep *sw,
+			size_t nsw)
+{
+	for (size_t i = 0; i < nsw; i++) {
+		bool named = sw[i].scope[0] == '\0';
+
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(sw[k].scope, sw[i].scope) == 0)
+				return cli_fail("--sweep %s%s: a second sweep of "
+						"the same %s", sw[i].scope,
+						sw[i].scope[0] ? ":" : "",
+						sw[i].scope[0] ? "policy"
+							       : "runs");
+		for (size_t k = 0; k < j->npolicies && !named; k++) {
+			struct sim_policy p;
+
+			named = strcmp(sw[i].scope, j->policies[k]) == 0 ||
+				(sim_policy_builtin(j->policies[k], &p) == 0 &&
+				 strcmp(sw[i].scope, p.name) == 0);
+		}
+		if (!named)
+			return cli_fail("--sweep %s:%s: no --policy %s",
+					sw[i].scope, sw[i].key, sw[i].scope);
+	}
+	return 0;
+}
+
+/* The runs: every policy, for every value of its sweep; group[k] is run
+ * k's policy (its index in j->policies). */
+static int prepare(const struct job *j, const struct sweep *sw, size_t nsw,
+		   const struct sim_model *base, struct sim_policy *pol,
+		   struct sim_model *models, size_t *group, size_t *n)
+{
 	*n = 0;
-	for (size_t v = 0; v < nv; v++)
-		for (size_t i = 0; i < j->npolicies; i++) {
+	for (size_t i = 0; i < j->npolicies; i++) {
+		struct sim_policy p0;
+		const struct sweep *w;
+
+		if (load_policy(j->policies[i], &p0) != 0)
+			return CLI_EXIT_FAIL;
+		w = sweep_for(sw, nsw, j->policies[i], p0.name);
+		for (size_t v = 0; v < (w ? w->n : 1); v++) {
 			struct sim_policy *p = &pol[*n];
 			struct sim_model *m = &models[*n];
 			char diag[256];
 
-			if (load_policy(j->policies[i], p) != 0)
-				return CLI_EXIT_FAIL;
+			if (*n == MAX_RUNS)
+				return cli_fail("--sweep: more than %d runs",
+						MAX_RUNS);
+			*p = p0;
 			*m = *base;
-			if (sw->n) {
+			if (w) {
 				size_t len = strlen(p->name);
 
-				if (apply_setting(m, p, sw->key, sw->values[v],
+				if (apply_setting(m, p, w->key, w->values[v],
 						  "--sweep") != 0)
 					return CLI_EXIT_FAIL;
 				snprintf(p->name + len, sizeof(p->name) - len,
-					 " %s=%s", sw->key, sw->values[v]);
+					 " %s=%s", w->key, w->values[v]);
 			}
 			if (sim_policy_validate(p, diag, sizeof(diag)) != 0 ||
 			    sim_model_validate(m, diag, sizeof(diag)) != 0)
 				return cli_fail("--policy %s: %s",
 						j->policies[i], diag);
-			(*n)++;
+			group[(*n)++] = i;
 		}
+	}
 	return 0;
 }
 
@@ -415,27 +690,40 @@ static int run_all(const struct job *j, const struct trace *t,
 int cli_simulate(struct cli_ctx *ctx, int argc, char **argv)
 {
 	struct job j = { 0 };
-	struct sweep sw = { .n = 0 };
+	struct sweep sw[MAX_POLICIES + 1];
 	struct trace *t = NULL;
 	struct sim_model base;
 	struct sim_policy *pol = NULL;
 	struct sim_model *models = NULL;
 	struct sim_result *res = NULL, oracle = { 0 };
 	uint16_t *oc = NULL;
-	size_t n = 0, noc = 0;
+	size_t n = 0, noc = 0, *group = NULL;
 	double rho = 0;
+	long ref = -1;
 	int ret = collect(ctx, argc, argv, &j);
 
+	memset(sw, 0, sizeof(sw));
 	if (ret != 0)
 		return ret;
 	ret = CLI_EXIT_FAIL;
-	if (j.sweep && parse_sweep(j.sweep, &sw) != 0)
+	if (j.metrics != NULL) {
+		struct sim_policy p;
+
+		if (model_of(&j, &base) == 0 &&
+		    load_policy(j.policies[0], &p) == 0)
+			ret = cli_simulate_metrics(ctx, j.metrics, &p, &base);
+		return ret;
+	}
+	for (size_t i = 0; i < j.nsweeps; i++)
+		if (parse_sweep(j.sweeps[i], &sw[i]) != 0)
+			goto out;
+	if (check_sweeps(&j, sw, j.nsweeps) != 0 || model_of(&j, &base) != 0)
 		goto out;
-	if (model_of(&j, &base) != 0)
-		goto out;
-	pol = xcalloc(MAX_POLICIES * MAX_SWEEP, sizeof(*pol));
-	models = xcalloc(MAX_POLICIES * MAX_SWEEP, sizeof(*models));
-	if (prepare(&j, &sw, &base, pol, models, &n) != 0)
+	pol = xcalloc(MAX_RUNS, sizeof(*pol));
+	models = xcalloc(MAX_RUNS, sizeof(*models));
+	group = xcalloc(MAX_RUNS, sizeof(*group));
+	if (prepare(&j, sw, j.nsweeps, &base, pol, models, group, &n) != 0 ||
+	    check_compare(&j, pol, group, n, &ref) != 0)
 		goto out;
 	if (load_trace(&j, &t) != 0)
 		goto out;
@@ -453,10 +741,18 @@ int cli_simulate(struct cli_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
+	struct cmp cmp;
+
+	if (ref >= 0)
+		compare(&j, res, group, n, ref, &cmp);
 	if (cli_structured(ctx))
-		print_json(t, res, n, &oracle, rho);
-	else
+		print_json(t, res, n, &oracle, rho,
+			   ref >= 0 ? compare_json(&j, &cmp) : NULL);
+	else {
 		print_table(t, &base, res, n, &oracle, rho);
+		if (ref >= 0)
+			print_compare(&j, &cmp);
+	}
 	ret = CLI_EXIT_OK;
 out:
 	for (size_t i = 0; res && i < n; i++)
@@ -466,7 +762,9 @@ out:
 	free(oc);
 	free(pol);
 	free(models);
-	free(sw.text);
+	free(group);
+	for (size_t i = 0; i < j.nsweeps; i++)
+		free(sw[i].text);
 	trace_free(t);
 	return ret;
 }

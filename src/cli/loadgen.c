@@ -75,6 +75,8 @@ void loadgen_sched_free(struct loadgen_sched *s)
 	if (s == NULL)
 		return;
 	free(s->v);
+	free(s->due_ns);
+	free(s->body_of);
 	loadgen_sched_init(s);
 }
 
@@ -89,6 +91,10 @@ int loadgen_sched_add(struct loadgen_sched *s, double seconds, double from,
 	    from > LOADGEN_RATE_MAX || to > LOADGEN_RATE_MAX) {
 		mds_diag(diag, diagsz, "a rate must be from 0 to %.0f per second",
 			 LOADGEN_RATE_MAX);
+		return MDS_E_INVAL;
+	}
+	if (s->due_ns != NULL) {
+		mds_diag(diag, diagsz, "the schedule is a list of arrivals");
 		return MDS_E_INVAL;
 	}
 	if (s->n >= LOADGEN_SEG_MAX) {
@@ -201,9 +207,58 @@ int loadgen_sched_parse(struct loadgen_sched *s, const char *text, size_t len,
 	return 0;
 }
 
+int loadgen_sched_arrivals(struct loadgen_sched *s, uint64_t *due_ns,
+			   uint8_t *body_of, size_t n, double seconds,
+			   char *diag, size_t diagsz)
+{
+	size_t i;
+
+	if (s->n != 0 || s->due_ns != NULL || n == 0) {
+		free(due_ns);
+		free(body_of);
+		mds_diag(diag, diagsz, n == 0 ? "the schedule has no requests"
+			 : "the schedule is not empty");
+		return MDS_E_INVAL;
+	}
+	s->due_ns = due_ns;
+	s->body_of = body_of;
+	s->ndue = n;
+	for (i = 1; i < n; i++) {
+		if (due_ns[i] < due_ns[i - 1]) {
+			mds_diag(diag, diagsz, "request %zu is due before the "
+				 "one ahead of it", i + 1);
+			return MDS_E_INVAL;
+		}
+	}
+	if ((double)due_ns[n - 1] / 1e9 > seconds)
+		seconds = (double)due_ns[n - 1] / 1e9;
+	if (!(seconds <= LOADGEN_SECONDS_MAX)) {
+		mds_diag(diag, diagsz, "the schedule is longer than %.0f s",
+			 LOADGEN_SECONDS_MAX);
+		return MDS_E_LIMIT;
+	}
+	s->seconds = seconds > 0 ? seconds : 1e-9;
+	s->requests = (double)n;
+	return 0;
+}
+
+unsigned loadgen_sched_body(const struct loadgen_sched *s,
+			    const struct loadgen_cursor *c)
+{
+	if (s->body_of == NULL || c->k == 0 || c->k > s->ndue)
+		return 0;
+	return s->body_of[c->k - 1];
+}
+
 int loadgen_sched_next(const struct loadgen_sched *s, struct loadgen_cursor *c,
 		       double *t)
 {
+	if (s->due_ns != NULL) {
+		if (c->k >= s->ndue)
+			return MDS_E_NOTFOUND;
+		*t = (double)s->due_ns[c->k++] / 1e9;
+		return 0;
+	}
 	while (c->seg < s->n) {
 		const struct loadgen_seg *g = &s->v[c->seg];
 		double n_end = c->n0 + (g->from + g->to) / 2 * g->seconds;
@@ -236,6 +291,12 @@ int loadgen_sched_next(const struct loadgen_sched *s, struct loadgen_cursor *c,
 
 static const struct hparse_settings response_settings;
 
+/* A due request waiting for a connection. */
+struct qent {
+	uint64_t due;
+	unsigned body;
+};
+
 enum cstate { C_FREE, C_CONNECTING, C_IDLE, C_BUSY, C_CLOSING };
 
 struct conn {
@@ -258,17 +319,19 @@ struct loadgen {
 	uv_poll_t tick;
 	uv_signal_t sigint, sigterm;
 	struct sockaddr_storage addr;
-	struct buf req;            /* the rendered request */
+	struct buf *reqs;          /* the rendered requests, one a body */
+	size_t nreqs;
 	bool head_method;
 	struct conn *conns;
 	unsigned nconns;
 	struct conn *free_top, *idle_top;
 	unsigned nconnecting, nbusy;
-	uint64_t *queue;           /* due times, a ring of LOADGEN_QUEUE_MAX */
+	struct qent *queue;        /* a ring of LOADGEN_QUEUE_MAX */
 	size_t qhead, qlen;
 	const struct loadgen_sched *sched;
 	struct loadgen_cursor cur;
 	uint64_t next_due;
+	unsigned next_body;
 	bool sched_done, finishing;
 	uint64_t start, timeout_ns;
 	unsigned second;
@@ -313,6 +376,7 @@ static void advance(struct loadgen *lg)
 		return;
 	}
 	lg->next_due = (uint64_t)(t * (double)NS_PER_S);
+	lg->next_body = loadgen_sched_body(lg->sched, &lg->cur);
 }
 
 static void fail(struct loadgen *lg, enum loadgen_fail cause)
@@ -382,12 +446,14 @@ static void on_write(uv_write_t *w, int status)
 		conn_fail(c, cause_of(status));
 }
 
-/* Puts the request due at `due` on the idle connection c. */
-static void send_on(struct conn *c, uint64_t due)
+/* Puts the request due at `due`, with body `body`, on the idle
+ * connection c. */
+static void send_on(struct conn *c, uint64_t due, unsigned body)
 {
 	struct loadgen *lg = c->lg;
 	uint64_t now = now_ns(lg), deadline = due + lg->timeout_ns;
-	uv_buf_t b = uv_buf_init(lg->req.data, (unsigned)lg->req.len);
+	const struct buf *req = &lg->reqs[body];
+	uv_buf_t b = uv_buf_init(req->data, (unsigned)req->len);
 	int r;
 
 	c->due = due;
@@ -402,8 +468,8 @@ static void send_on(struct conn *c, uint64_t due)
 		conn_fail(c, cause_of(r));
 		return;
 	}
-	if ((size_t)r < lg->req.len) {
-		b = uv_buf_init(lg->req.data + r, (unsigned)(lg->req.len - r));
+	if ((size_t)r < req->len) {
+		b = uv_buf_init(req->data + r, (unsigned)(req->len - r));
 		r = uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_write);
 		if (r < 0) {
 			conn_fail(c, cause_of(r));
@@ -420,17 +486,18 @@ static void send_on(struct conn *c, uint64_t due)
 static void conn_ready(struct conn *c)
 {
 	struct loadgen *lg = c->lg;
-	uint64_t now = now_ns(lg), due;
+	uint64_t now = now_ns(lg);
+	struct qent q;
 
 	while (lg->qlen > 0) {
-		due = lg->queue[lg->qhead];
+		q = lg->queue[lg->qhead];
 		lg->qhead = (lg->qhead + 1) % LOADGEN_QUEUE_MAX;
 		lg->qlen--;
-		if (due + lg->timeout_ns <= now) {
+		if (q.due + lg->timeout_ns <= now) {
 			fail(lg, LOADGEN_FAIL_TIMEOUT);
 			continue;
 		}
-		send_on(c, due);
+		send_on(c, q.due, q.body);
 		return;
 	}
 	c->state = C_IDLE;
@@ -622,7 +689,7 @@ static bool second_is_empty(const struct loadgen *lg)
 	       hdr_count(lg->sec_lat) == 0;
 }
 
-static void dispatch(struct loadgen *lg, uint64_t due)
+static void dispatch(struct loadgen *lg, uint64_t due, unsigned body)
 {
 	struct conn *c;
 
@@ -631,14 +698,15 @@ static void dispatch(struct loadgen *lg, uint64_t due)
 		lg->idle_top = c->next;
 		c->listed = false;
 		lg->sec.sent++;
-		send_on(c, due);
+		send_on(c, due, body);
 		return;
 	}
 	if (lg->qlen >= LOADGEN_QUEUE_MAX) {
 		lg->sec.dropped_overload++;
 		return;
 	}
-	lg->queue[(lg->qhead + lg->qlen) % LOADGEN_QUEUE_MAX] = due;
+	lg->queue[(lg->qhead + lg->qlen) % LOADGEN_QUEUE_MAX] =
+		(struct qent){ due, body };
 	lg->qlen++;
 	lg->sec.sent++;
 }
@@ -710,7 +778,7 @@ static void on_tick(uv_poll_t *p, int status, int events)
 		       lg->next_due < lg->sec_end) {
 			if (now - lg->next_due > lg->lag_max)
 				lg->lag_max = now - lg->next_due;
-			dispatch(lg, lg->next_due);
+			dispatch(lg, lg->next_due, lg->next_body);
 			advance(lg);
 		}
 		if (now < lg->sec_end || (lg->sched_done && lg->qlen == 0 &&
@@ -718,7 +786,8 @@ static void on_tick(uv_poll_t *p, int status, int events)
 			break;
 		emit_second(lg);
 	}
-	while (lg->qlen > 0 && lg->queue[lg->qhead] + lg->timeout_ns <= now) {
+	while (lg->qlen > 0 &&
+	       lg->queue[lg->qhead].due + lg->timeout_ns <= now) {
 		lg->qhead = (lg->qhead + 1) % LOADGEN_QUEUE_MAX;
 		lg->qlen--;
 		fail(lg, LOADGEN_FAIL_TIMEOUT);
@@ -765,11 +834,84 @@ static bool name_is(const char *h, size_t len, const char *name)
 	return strlen(name) == len && strncasecmp(h, name, len) == 0;
 }
 
-/* Resolves the URL into lg->addr and renders the request into lg->req. */
+/* Renders one request into r: the head, Content-Length when there is a
+ * body or the method has one, the body. Returns 0 or -1 (too large). */
+static int render(struct buf *r, const struct buf *head, bool with_len,
+		  const void *body, size_t len)
+{
+	int rc;
+
+	buf_init(r, HEAD_MAX + len);
+	rc = buf_add(r, head->data, head->len);
+	if (rc == 0 && (len > 0 || with_len))
+		rc = buf_printf(r, "Content-Length: %zu\r\n", len);
+	if (rc == 0)
+		rc = buf_addstr(r, "\r\n");
+	if (rc == 0 && len > 0)
+		rc = buf_add(r, body, len);
+	return rc;
+}
+
+/* Renders every request: one, or one a body of o->bodies. */
+static int render_all(struct loadgen *lg, const struct loadgen_opts *o,
+		      const struct buf *head, bool with_len)
+{
+	size_t i;
+
+	if (o->nbodies == 0) {
+		lg->nreqs = 1;
+		lg->reqs = xcalloc(1, sizeof *lg->reqs);
+		return render(&lg->reqs[0], head, with_len, o->body,
+			      o->body_len);
+	}
+	lg->nreqs = o->nbodies;
+	lg->reqs = xcalloc(o->nbodies, sizeof *lg->reqs);
+	for (i = 0; i < o->nbodies; i++)
+		if (render(&lg->reqs[i], head, with_len, o->bodies[i].data,
+			   o->bodies[i].len) != 0)
+			return -1;
+	return 0;
+}
+
+/* Checks the bodies' sizes and that the schedule's indexes fit them. */
+static int check_bodies(const struct loadgen_opts *o, char *diag,
+			size_t diagsz)
+{
+	const struct loadgen_sched *s = o->sched;
+	size_t i;
+
+	if (o->body_len > BODY_MAX) {
+		mds_diag(diag, diagsz, "the body is over %u MiB", BODY_MAX >> 20);
+		return MDS_E_LIMIT;
+	}
+	if (o->nbodies > LOADGEN_BODIES_MAX) {
+		mds_diag(diag, diagsz, "more than %u bodies",
+			 LOADGEN_BODIES_MAX);
+		return MDS_E_LIMIT;
+	}
+	for (i = 0; i < o->nbodies; i++) {
+		if (o->bodies[i].len > BODY_MAX) {
+			mds_diag(diag, diagsz, "body %zu is over %u MiB", i,
+				 BODY_MAX >> 20);
+			return MDS_E_LIMIT;
+		}
+	}
+	for (i = 0; s->body_of != NULL && i < s->ndue; i++) {
+		if (s->body_of[i] >= (o->nbodies > 0 ? o->nbodies : 1)) {
+			mds_diag(diag, diagsz, "request %zu wants body %u of "
+				 "%zu", i + 1, s->body_of[i], o->nbodies);
+			return MDS_E_INVAL;
+		}
+	}
+	return 0;
+}
+
+/* Resolves the URL into lg->addr and renders the requests into lg->reqs. */
 static int prepare(struct loadgen *lg, const struct loadgen_opts *o,
 		   char *diag, size_t diagsz)
 {
 	struct hparse_url u;
+	struct buf head;
 	struct addrinfo hints, *ai = NULL;
 	const char *url = o->url, *method = o->method, *path;
 	char host[256], port[8];
@@ -818,17 +960,16 @@ static int prepare(struct loadgen *lg, const struct loadgen_opts *o,
 		return MDS_E_INVAL;
 	}
 	lg->head_method = strcmp(method, "HEAD") == 0;
-	if (o->body_len > BODY_MAX) {
-		mds_diag(diag, diagsz, "the body is over %u MiB", BODY_MAX >> 20);
-		return MDS_E_LIMIT;
-	}
+	rc = check_bodies(o, diag, diagsz);
+	if (rc != 0)
+		return rc;
 	if (o->nheaders > LOADGEN_HEADERS_MAX) {
 		mds_diag(diag, diagsz, "more than %u headers",
 			 LOADGEN_HEADERS_MAX);
 		return MDS_E_LIMIT;
 	}
-	buf_init(&lg->req, HEAD_MAX + o->body_len);
-	rc = buf_printf(&lg->req, "%s %.*s HTTP/1.1\r\n", method, (int)plen,
+	buf_init(&head, HEAD_MAX);
+	rc = buf_printf(&head, "%s %.*s HTTP/1.1\r\n", method, (int)plen,
 			path);
 	for (i = 0; rc == 0 && i < o->nheaders; i++) {
 		const char *h = o->headers[i];
@@ -837,35 +978,33 @@ static int prepare(struct loadgen *lg, const struct loadgen_opts *o,
 		if (n == 0) {
 			mds_diag(diag, diagsz, "bad header '%s': it must be "
 				 "'Name: value' on one line", h);
+			buf_free(&head);
 			return MDS_E_INVAL;
 		}
 		if (name_is(h, n, "Content-Length") ||
 		    name_is(h, n, "Transfer-Encoding")) {
 			mds_diag(diag, diagsz, "the header %.*s is set from "
 				 "the body", (int)n, h);
+			buf_free(&head);
 			return MDS_E_INVAL;
 		}
 		if (name_is(h, n, "Host"))
 			has_host = true;
-		rc = buf_printf(&lg->req, "%s\r\n", h);
+		rc = buf_printf(&head, "%s\r\n", h);
 	}
 	if (rc == 0 && !has_host)
-		rc = buf_printf(&lg->req, "Host: %s%s%s%s%s\r\n",
+		rc = buf_printf(&head, "Host: %s%s%s%s%s\r\n",
 				is_v6 ? "[" : "", host, is_v6 ? "]" : "",
 				u.port != 0 ? ":" : "",
 				u.port != 0 ? port : "");
 	if (rc == 0)
-		rc = buf_printf(&lg->req, "User-Agent: mdscale-load/%s\r\n",
+		rc = buf_printf(&head, "User-Agent: mdscale-load/%s\r\n",
 				MDS_VERSION);
-	if (rc == 0 && (o->body_len > 0 || strcmp(method, "POST") == 0 ||
-			strcmp(method, "PUT") == 0 ||
-			strcmp(method, "PATCH") == 0))
-		rc = buf_printf(&lg->req, "Content-Length: %zu\r\n",
-				o->body_len);
 	if (rc == 0)
-		rc = buf_addstr(&lg->req, "\r\n");
-	if (rc == 0 && o->body_len > 0)
-		rc = buf_add(&lg->req, o->body, o->body_len);
+		rc = render_all(lg, o, &head, strcmp(method, "POST") == 0 ||
+				strcmp(method, "PUT") == 0 ||
+				strcmp(method, "PATCH") == 0);
+	buf_free(&head);
 	if (rc != 0) {
 		mds_diag(diag, diagsz, "the request head is over %u KiB",
 			 HEAD_MAX >> 10);
@@ -894,7 +1033,8 @@ int loadgen_run(const struct loadgen_opts *o, struct loadgen_result *res,
 	int rc;
 
 	memset(res, 0, sizeof *res);
-	if (o->sched == NULL || o->sched->n == 0 || o->connections < 1 ||
+	if (o->sched == NULL || (o->sched->n == 0 && o->sched->ndue == 0) ||
+	    o->connections < 1 ||
 	    o->connections > LOADGEN_CONN_MAX || o->timeout_ms < 1) {
 		mds_diag(diag, diagsz, "bad load options");
 		return MDS_E_INVAL;
@@ -971,7 +1111,9 @@ int loadgen_run(const struct loadgen_opts *o, struct loadgen_result *res,
 out:
 	if (lg->tfd >= 0)
 		close(lg->tfd);
-	buf_free(&lg->req);
+	for (i = 0; i < lg->nreqs; i++)
+		buf_free(&lg->reqs[i]);
+	free(lg->reqs);
 	free(lg);
 	return rc;
 }

@@ -59,10 +59,16 @@ struct loadgen_seg {
 	double seconds, from, to;
 };
 
+/* A schedule is either segments (v, n) or a list of arrivals (due_ns,
+ * ndue: a recorded trace), never both. */
 struct loadgen_sched {
 	struct loadgen_seg *v; /* owned */
 	size_t n;
-	double seconds;  /* the sum of the segments' */
+	uint64_t *due_ns;  /* arrivals: due times from the start, owned */
+	uint8_t *body_of;  /* arrivals: each one's index into
+			      loadgen_opts.bodies, owned; NULL: all 0 */
+	size_t ndue;
+	double seconds;  /* the sum of the segments', or the arrivals' span */
 	double requests; /* the requests due over the whole schedule */
 };
 
@@ -99,6 +105,23 @@ int loadgen_sched_parse(struct loadgen_sched *s, const char *text, size_t len,
 			char *diag, size_t diagsz);
 
 /*
+ * Makes the empty schedule s a list of arrivals: n due times in nanoseconds
+ * from the start (non-decreasing, at most LOADGEN_SECONDS_MAX), and
+ * optionally which body each request carries (body_of, n entries, or
+ * NULL). Takes both arrays over (loadgen_sched_free() frees them, also on
+ * error). The schedule lasts `seconds` (at least the last due time).
+ * Returns 0, MDS_E_INVAL (s not empty, n == 0, times going backwards) or
+ * MDS_E_LIMIT, with the reason in diag.
+ */
+int loadgen_sched_arrivals(struct loadgen_sched *s, uint64_t *due_ns,
+			   uint8_t *body_of, size_t n, double seconds,
+			   char *diag, size_t diagsz);
+
+/* The body index of the request the cursor last gave (0 for segments). */
+unsigned loadgen_sched_body(const struct loadgen_sched *s,
+			    const struct loadgen_cursor *c);
+
+/*
  * Gives the time, in seconds from the start, at which the next request is
  * due, and advances the cursor past it. Request k is due when the integral
  * of the rate reaches k, so at a constant rate R requests go out at 0, 1/R,
@@ -108,6 +131,14 @@ int loadgen_sched_next(const struct loadgen_sched *s, struct loadgen_cursor *c,
 		       double *t);
 
 /* -- a run -- */
+
+/* One request body (borrowed). */
+struct loadgen_body {
+	const void *data;
+	size_t len;
+};
+
+#define LOADGEN_BODIES_MAX 256u /* loadgen_opts.bodies: body_of is 8 bits */
 
 struct loadgen_counts {
 	uint64_t sent;             /* due and handed to a connection or the queue */
@@ -133,6 +164,11 @@ struct loadgen_opts {
 	size_t nheaders;
 	const void *body;               /* may be NULL */
 	size_t body_len;
+	/* Per-request bodies: when nbodies > 0, request k carries
+	 * bodies[sched->body_of[k]] (every index below nbodies) and
+	 * body/body_len are not used. */
+	const struct loadgen_body *bodies;
+	size_t nbodies;
 	const struct loadgen_sched *sched;
 	unsigned connections;           /* 1..LOADGEN_CONN_MAX */
 	uint64_t timeout_ms;            /* from the due time to the response */

@@ -29,9 +29,14 @@ void rule_params_default(enum rule_kind kind, struct rule_params *p)
 		break;
 	case RULE_MDSCALE:
 		p->tick_ms = 1000;
-		p->target = 0.6;
+		p->target = 0.72;
+		p->tolerance = 0.3;
 		p->up_window_ms = 2000;
-		p->down_window_ms = 60000;
+		p->down_window_ms = 180000;
+		p->latency_ratio = 20;
+		p->spread = 1.0;
+		p->hold_ms = 120000;
+		p->lead_ms = 2000;
 		break;
 	}
 }
@@ -132,51 +137,123 @@ static uint32_t hpa(const struct rule_params *p, struct rule_state *s,
 }
 
 static uint32_t kpa(const struct rule_params *p, struct rule_state *s,
-		    int64_t now_ms, uint32_t current, uint32_t ready,
-		    uint32_t min, uint32_t max)
+		    int64_t now_ms, uint32_t ready, uint32_t min, uint32_t max)
 {
 	struct rule_obs st = mean_over(s, p->down_window_ms);
 	struct rule_obs pa = mean_over(s, p->up_window_ms);
-	uint32_t want_st = clamp(ceil(st.conc / p->target), min, max);
-	uint32_t want_pa = clamp(ceil(pa.conc / p->target), min, max);
+	double pods = ready ? (double)ready : 1.0;
+	double dspc = ceil(st.conc / p->target - 1e-9);
+	double dppc = ceil(pa.conc / p->target - 1e-9);
+	/* Knative's rate limits: max-scale-down-rate 2 (to no fewer than
+	 * half the ready pods a tick), max-scale-up-rate 1000. */
+	double lo = floor(pods / 2), hi = ceil(1000 * pods);
+	uint32_t want_st = clamp(fmin(fmax(dspc, lo), hi), min, max);
+	uint32_t want_pa = clamp(fmin(fmax(dppc, lo), hi), min, max);
 
-	if ((double)want_pa >= p->panic_threshold * (double)(ready ? ready : 1)) {
-		if (s->panic_until_ms == 0)
-			s->panic_max = current;
+	if (dppc / pods >= p->panic_threshold)
 		s->panic_until_ms = now_ms + p->down_window_ms;
-	}
-	if (s->panic_until_ms != 0 && now_ms >= s->panic_until_ms) {
+	else if (s->panic_until_ms != 0 && now_ms > s->panic_until_ms) {
 		s->panic_until_ms = 0;
 		s->panic_max = 0;
 	}
-	if (s->panic_until_ms != 0) {
-		/* In panic: the panic window's desire, never down. */
-		if (want_pa > s->panic_max)
-			s->panic_max = want_pa;
-		return s->panic_max;
+	if (s->panic_until_ms == 0)
+		return want_st;
+	/* In panic: the larger desire, never less than earlier in it. */
+	if (want_pa > want_st)
+		want_st = want_pa;
+	if (want_st > s->panic_max)
+		s->panic_max = want_st;
+	return s->panic_max;
+}
+
+/*
+ * Mean, spread and least-squares slope (per second) of the offered load
+ * over the last window_ms. The spread is the standard deviation as the
+ * successive differences estimate it (von Neumann: sqrt(mean((w[i] -
+ * w[i-1])^2) / 2)), so that a shift of the level, up or down, does not
+ * pass for noise.
+ */
+static void work_stats(const struct rule_state *s, int64_t window_ms,
+		       double *mean, double *sd, double *slope)
+{
+	uint64_t k = (uint64_t)((window_ms + 999) / 1000);
+	double sw = 0, sdd = 0, sx = 0, sxx = 0, sxw = 0, prev = 0;
+
+	if (k > RULE_HISTORY)
+		k = RULE_HISTORY;
+	if (k > s->nobs)
+		k = s->nobs;
+	*mean = *sd = *slope = 0;
+	if (k == 0)
+		return;
+	for (uint64_t i = 0; i < k; i++) {
+		double w = s->obs[(s->nobs - k + i) % RULE_HISTORY].work;
+		double x = (double)i;
+
+		if (i > 0)
+			sdd += (w - prev) * (w - prev);
+		prev = w;
+		sw += w;
+		sx += x;
+		sxx += x * x;
+		sxw += x * w;
 	}
-	return want_st;
+	*mean = sw / (double)k;
+	if (k >= 2)
+		*sd = sqrt(sdd / (double)(k - 1) / 2);
+	if (k >= 3)
+		*slope = ((double)k * sxw - sx * sw) /
+			 ((double)k * sxx - sx * sx);
+}
+
+/* The level mdscale provisions for: mean plus spread standard deviations
+ * of the offered load, with a rising trend carried lead_ms ahead. */
+static double md_level(const struct rule_params *p,
+		       const struct rule_state *s)
+{
+	double mean, sd, slope;
+
+	work_stats(s, p->down_window_ms, &mean, &sd, &slope);
+	return mean + p->spread * sd +
+	       (slope > 0 ? slope * (double)p->lead_ms / 1000.0 : 0);
 }
 
 static uint32_t mdscale(const struct rule_params *p, struct rule_state *s,
-			uint32_t current, uint32_t ready, uint32_t min,
+			int64_t now_ms, uint32_t current, uint32_t min,
 			uint32_t max)
 {
 	struct rule_obs m = mean_over(s, p->up_window_ms);
-	double backlog = m.conc > (double)ready ? m.conc - (double)ready : 0;
-	uint32_t want = clamp(ceil(m.work / p->target - 1e-9) +
-				      ceil(backlog / 2),
-			      min, max);
-	uint32_t keep = stabilized(s, want, p->down_window_ms);
+	double level = md_level(p, s);
+	/* Up: the level at target, or a shortfall over the short window at
+	 * full utilization. A queue alone is no reason: its requests are
+	 * milliseconds of work each, drained before a new instance is
+	 * ready; the load that built it shows in the offered load. But when
+	 * requests spend latency_ratio times their service time in flight
+	 * (in flight / offered load, by Little's law), the short window is
+	 * sized at target. */
+	double up = fmax(ceil(level / p->target - 1e-9),
+			 ceil(m.work - 1e-9));
 
-	if (want >= current)
+	if (p->latency_ratio > 0 && m.work > 0 &&
+	    m.conc > p->latency_ratio * m.work)
+		up = fmax(up, ceil(m.work / p->target - 1e-9));
+	/* Down: to the level at the stricter target, by at most half a
+	 * tick, and never within hold_ms of a move up. */
+	uint32_t down = clamp(ceil(level / (p->target * (1 - p->tolerance)) -
+				   1e-9), min, max);
+	uint32_t want = clamp(up, min, max);
+
+	if (want > current) {
+		s->last_up_ms = now_ms;
+		s->moved_up = true;
 		return want;
-	/* Down: to the highest recent desire, by at most half at a time. */
-	if (keep >= current)
-		return current;
-	if (keep < current - current / 2)
-		keep = current - current / 2;
-	return clamp(keep, min, max);
+	}
+	if (down >= current || s->nobs * 1000 < (uint64_t)p->down_window_ms ||
+	    (s->moved_up && now_ms - s->last_up_ms < p->hold_ms))
+		return clamp(current, min, max);
+	if (down < current - current / 2)
+		down = current - current / 2;
+	return clamp(down, min, max);
 }
 
 uint32_t rule_decide(const struct rule_params *p, struct rule_state *s,
@@ -187,9 +264,9 @@ uint32_t rule_decide(const struct rule_params *p, struct rule_state *s,
 	case RULE_HPA:
 		return hpa(p, s, current, min, max);
 	case RULE_KPA:
-		return kpa(p, s, now_ms, current, ready, min, max);
+		return kpa(p, s, now_ms, ready, min, max);
 	case RULE_MDSCALE:
-		return mdscale(p, s, current, ready, min, max);
+		return mdscale(p, s, now_ms, current, min, max);
 	}
 	return current;
 }

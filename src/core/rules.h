@@ -13,23 +13,38 @@
  *            stabilization).
  *   kpa      Knative's: every 2 s, stable = mean concurrency over 60 s
  *            (down_window), panic = over 6 s (up_window); desired =
- *            ceil(conc / target); panic mode when the panic desire reaches
- *            panic_threshold (2.0: 200%) x the ready instances; in panic it
- *            never scales down, and it leaves panic after a stable window
- *            without one.
- *   mdscale  every second: the offered load (the service time of what
- *            arrived, as the gateway measures it) over up_window, at a
- *            utilization of target: up at once to ceil(work / target),
- *            plus the backlog's share when requests queue (concurrency
- *            above the ready instances); the instances still starting
- *            count as capacity on the way; down only to the highest such
- *            desire of the last down_window, by at most half a tick.
+ *            ceil(conc / target), kept within [floor(ready / 2),
+ *            ceil(1000 x ready)] (max-scale-down-rate 2, max-scale-up-rate
+ *            1000); panic mode while the panic desire reaches
+ *            panic_threshold (2.0: 200%) x the ready instances; in panic
+ *            it wants the larger of both desires and never less than it
+ *            wanted earlier in the panic; it leaves panic a stable window
+ *            after the last crossing.
+ *   mdscale  every second, from the offered load W (the service time of
+ *            what arrived each second, as the gateway measures it):
+ *            level = mean + spread x standard deviation of W over
+ *            down_window (estimated from successive differences, so a
+ *            shift of the level is not taken for noise), plus its trend (least-squares slope, if rising)
+ *            carried over the start-up delay ahead; wanted =
+ *            ceil(level / target). Up at once, also when the mean of W
+ *            over up_window exceeds what the current instances can serve
+ *            (utilization 1: a real shortfall, not noise), and to the
+ *            short window's load at target when requests spend
+ *            latency_ratio (20) times their service time in flight
+ *            (conc / work over up_window, by Little's law); a short
+ *            queue alone is no reason. Down to the level at the stricter utilization
+ *            target x (1 - tolerance), by at most half a tick, never in
+ *            the first down_window nor within hold_ms of a move up: a
+ *            move down never follows a move up within hold_ms, and a move
+ *            up within hold_ms of a move down takes the level to rise by
+ *            the tolerance band.
  *
  * Pure: the caller feeds observations and the clock.
  */
 #ifndef MDS_RULES_H
 #define MDS_RULES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,9 +55,10 @@ enum rule_kind { RULE_HPA, RULE_KPA, RULE_MDSCALE };
 struct rule_params {
 	enum rule_kind kind;
 	int64_t tick_ms;         /* decision period */
-	double target;           /* hpa: CPU percent; else concurrency per
-				    instance */
-	double tolerance;        /* hpa */
+	double target;           /* hpa: CPU percent; kpa: concurrency per
+				    instance; mdscale: utilization */
+	double tolerance;        /* hpa: dead band; mdscale: scale-down
+				    hysteresis */
 	int64_t up_window_ms;    /* hpa: metric window; kpa: panic window;
 				    mdscale: detection window */
 	int64_t down_window_ms;  /* hpa: stabilization; kpa: stable window;
@@ -50,6 +66,14 @@ struct rule_params {
 	double panic_threshold;  /* kpa */
 	uint32_t max_up_abs;     /* hpa: +4 pods a tick */
 	double max_up_ratio;     /* hpa: +100% a tick (1.0) */
+	double spread;           /* mdscale: standard deviations of headroom */
+	int64_t hold_ms;         /* mdscale: no move down within it of a
+				    move up */
+	int64_t lead_ms;         /* mdscale: how far ahead the trend is
+				    carried (the instances' start-up delay) */
+	double latency_ratio;    /* mdscale: time in flight over service time
+				    past which the short window is sized at
+				    target; 0: never */
 };
 
 /* The documented defaults of each rule. */
@@ -68,6 +92,8 @@ struct rule_state {
 	uint64_t nobs;               /* seconds observed */
 	int64_t panic_until_ms;      /* kpa: in panic before this; 0 none */
 	uint32_t panic_max;          /* kpa: highest desire in this panic */
+	int64_t last_up_ms;          /* mdscale: the last move up's time */
+	bool moved_up;               /* mdscale: there was one */
 };
 
 /* Empties the state. */

@@ -41,6 +41,10 @@ static const struct key policy_keys[] = {
 	{ "panicThreshold", K_DBL, P(rule.panic_threshold), 0, 1, 100 },
 	{ "maxUpAbs", K_U32, P(rule.max_up_abs), 0, 1, SIM_MAX_INSTANCES },
 	{ "maxUpRatio", K_DBL, P(rule.max_up_ratio), 0, 0, 100 },
+	{ "spread", K_DBL, P(rule.spread), 0, 0, 100 },
+	{ "holdMs", K_I64, P(rule.hold_ms), 0, 0, 86400000 },
+	{ "leadMs", K_I64, P(rule.lead_ms), 0, 0, 3600000 },
+	{ "latencyRatio", K_DBL, P(rule.latency_ratio), 0, 0, 1e6 },
 	/* The alarm policy (recipe, oci-native): core/policy.h's fields. */
 	{ "step", K_U32, P(alarms.step), 0, 1, 256 },
 	{ "proportional", K_BOOL, P(alarms.proportional), 0, 0, 1 },

@@ -125,6 +125,47 @@ class SimulateTest(unittest.TestCase):
         self.assertEqual(out["trace"]["format"], "azure")
         self.assertEqual(out["policies"][0]["policy"], "quick")
 
+    def test_matched_cost_comparison(self):
+        """Per-policy sweeps and --compare: one command, the table and the
+        JSON agree with the runs they summarise."""
+        args = ["--trace", self.trace, "--set", "serviceMs=4",
+                "--policy", "hpa", "--policy", "kpa", "--policy", "mdscale",
+                "--sweep", "hpa:target=20,50,80",
+                "--sweep", "kpa:target=0.3,0.7", "--compare", "mdscale"]
+        p = run(*args, "--output", "json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = json.loads(p.stdout)
+        names = [r["policy"] for r in out["policies"]]
+        self.assertEqual(names, ["hpa target=20", "hpa target=50",
+                                 "hpa target=80", "kpa target=0.3",
+                                 "kpa target=0.7", "mdscale"])
+        ref = out["policies"][-1]
+        cmp = out["comparison"]
+        self.assertEqual(cmp["against"], "mdscale")
+        self.assertAlmostEqual(cmp["cost"], ref["cost"])
+        for row in cmp["policies"]:
+            runs = [r for r in out["policies"]
+                    if r["policy"].startswith(row["policy"] + " ")]
+            self.assertEqual(row["runs"], len(runs))
+            cheap = [r for r in runs if r["cost"] <= ref["cost"] * (1 + 1e-9)]
+            self.assertEqual(row["runsAtOrBelowCost"], len(cheap))
+            if cheap:
+                best = max(cheap, key=lambda r: r["sloAttainment"])
+                self.assertAlmostEqual(row["bestSloAttainment"],
+                                       best["sloAttainment"])
+                self.assertEqual(row["lower"], best["sloAttainment"] <
+                                 ref["sloAttainment"])
+            else:
+                self.assertIsNone(row["bestSloAttainment"])
+                self.assertTrue(row["lower"])
+        # The table prints the same comparison.
+        p = run(*args)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("at mdscale's cost", p.stdout)
+        self.assertIn("BEST-SLO%", p.stdout)
+        # mdscale does not reverse on the step.
+        self.assertEqual(ref["reversals"], 0)
+
     def expect_error(self, args, message):
         plot = os.path.join(self.d, "never.png")
         p = run(*args, "--plot", plot)
@@ -159,6 +200,16 @@ class SimulateTest(unittest.TestCase):
                           "neither a built-in policy")
         self.expect_error(["--trace", self.trace, "--sweep", "bogus=1,2"],
                           "unknown field 'bogus'")
+        self.expect_error(["--trace", self.trace, "--sweep", "hpa:target=1",
+                           "--policy", "kpa"], "--sweep hpa:target: no "
+                          "--policy hpa")
+        self.expect_error(["--trace", self.trace, "--sweep", "kpa:target=1",
+                           "--sweep", "kpa:target=2"], "a second sweep")
+        self.expect_error(["--trace", self.trace, "--sweep",
+                           "mdscale:target=0.5,0.6", "--compare", "mdscale"],
+                          "it must run once")
+        self.expect_error(["--trace", self.trace, "--compare", "nope"],
+                          "--compare nope: no --policy nope")
         self.expect_error(["--trace", self.trace, "--scale", "-2"],
                           "--compress and --scale must be above 0")
         self.expect_error(["--trace", os.path.join(self.d, "none.csv")],

@@ -189,30 +189,176 @@ static void test_rule_kpa(void **state)
 	/* In panic it does not scale down, though the burst is over. */
 	feed(&s, 10, 0, 0.6);
 	assert_int_equal(rule_decide(&p, &s, 76000, 10, 10, 1, 100), 10);
-	/* 60 s without a new panic: back to the stable window. */
+	/* 60 s without a new panic: back to the stable window, which
+	 * wants 1, but Knative's max-scale-down-rate of 2 halves at most a
+	 * tick: 5, then 2. */
 	feed(&s, 60, 0, 0.6);
-	assert_int_equal(rule_decide(&p, &s, 130000, 10, 10, 1, 100), 1);
+	assert_int_equal(rule_decide(&p, &s, 130000, 10, 10, 1, 100), 5);
+	feed(&s, 2, 0, 0.6);
+	assert_int_equal(rule_decide(&p, &s, 132000, 5, 5, 1, 100), 2);
+	/* In panic the stable desire counts too, if it is the larger. */
+	rule_state_init(&s);
+	feed(&s, 54, 0, 4.0);
+	feed(&s, 6, 0, 2.8);
+	/* panic: ceil(2.8 / 0.7) = 4 >= 2 x 1 ready; stable: mean 3.88 ->
+	 * 6. */
+	assert_int_equal(rule_decide(&p, &s, 60000, 1, 1, 1, 100), 6);
+}
+
+/* Feeds n seconds of offered load w (and as much in flight). */
+static void load(struct rule_state *s, int n, double w)
+{
+	for (int i = 0; i < n; i++)
+		rule_observe(s, &(struct rule_obs){ 0, w, w });
 }
 
 static void test_rule_mdscale(void **state)
 {
 	struct rule_params p;
 	struct rule_state s;
+	int64_t t = 0;
 
 	(void)state;
 	rule_params_default(RULE_MDSCALE, &p);
 	rule_state_init(&s);
-	/* Up at once: 3 s of work a second at 0.6 is 5 instances, plus half
-	 * the backlog (3 in flight over 2 ready): 6. */
-	feed(&s, 2, 0, 3);
-	assert_int_equal(rule_decide(&p, &s, 2000, 2, 2, 1, 100), 6);
-	/* Down: held while the window remembers the desire of 6. */
-	feed(&s, 10, 0, 0.5);
-	assert_int_equal(rule_decide(&p, &s, 12000, 6, 6, 1, 100), 6);
-	/* After the window, down by at most half at a time. */
+	/* Up at once: 3 s of work a second at 0.72 is 5 instances. */
+	load(&s, 2, 3);
+	assert_int_equal(rule_decide(&p, &s, 2000, 2, 2, 1, 100), 5);
+	/* Headroom for the spread: a mean of 1 alternating 0.4 and 1.6
+	 * (standard deviation 0.6) is sized for 1.6: 3 instances where a
+	 * steady 1 wants 2. */
 	rule_state_init(&s);
-	feed(&s, 200, 0, 0.5);
-	assert_int_equal(rule_decide(&p, &s, 200000, 8, 8, 1, 100), 4);
+	for (int i = 0; i < 60; i++)
+		load(&s, 1, i % 2 ? 1.6 : 0.4);
+	assert_int_equal(rule_decide(&p, &s, 60000, 1, 1, 1, 100), 3);
+	rule_state_init(&s);
+	load(&s, 60, 1);
+	assert_int_equal(rule_decide(&p, &s, 60000, 1, 1, 1, 100), 2);
+	/* A rising load is carried over the start-up delay: 0.02 more a
+	 * second for 60 s. */
+	rule_state_init(&s);
+	for (int i = 0; i < 60; i++)
+		load(&s, 1, 1.0 + 0.02 * i);
+	uint32_t with = rule_decide(&p, &s, 60000, 1, 1, 1, 100);
+	p.lead_ms = 0;
+	rule_state_init(&s);
+	for (int i = 0; i < 60; i++)
+		load(&s, 1, 1.0 + 0.02 * i);
+	assert_true(with >= rule_decide(&p, &s, 60000, 1, 1, 1, 100));
+	rule_params_default(RULE_MDSCALE, &p);
+
+	/* Requests in flight 25 times their service time: the short
+	 * window is sized at target (ceil(2.2 / 0.72) = 4), where the
+	 * shortfall alone wants 3 and the level 1. */
+	rule_state_init(&s);
+	load(&s, 98, 0.3);
+	load(&s, 2, 2.2);
+	assert_int_equal(rule_decide(&p, &s, 100000, 1, 1, 1, 100), 3);
+	rule_state_init(&s);
+	load(&s, 98, 0.3);
+	for (int i = 0; i < 2; i++)
+		rule_observe(&s, &(struct rule_obs){ 0, 55, 2.2 });
+	assert_int_equal(rule_decide(&p, &s, 100000, 1, 1, 1, 100), 4);
+
+	/* Nothing down in the first down_window. */
+	rule_state_init(&s);
+	load(&s, 10, 0.1);
+	assert_int_equal(rule_decide(&p, &s, 10000, 4, 4, 1, 100), 4);
+	/* Down: never within hold_ms of a move up, then by at most half. */
+	rule_state_init(&s);
+	load(&s, 200, 6.5);
+	t = 200000;
+	assert_int_equal(rule_decide(&p, &s, t, 2, 2, 1, 100), 10);
+	for (int i = 1; i <= 400; i++) {
+		uint32_t w;
+
+		load(&s, 1, 0.5);
+		w = rule_decide(&p, &s, t + i * 1000, 10, 10, 1, 100);
+		if (i * 1000 < p.hold_ms)
+			assert_int_equal(w, 10);
+		if (w != 10) {
+			/* The first move down: at most half. */
+			assert_true(w >= 5 && w < 10);
+			break;
+		}
+		assert_true(i < 400);
+	}
+}
+
+/* n seconds at rate a second, then m at rate2, then n at rate. */
+static struct trace *step(double rate, double rate2, int n, int m)
+{
+	size_t cap = 64 + (size_t)((rate * 2 * n + rate2 * m) * 16);
+	char *text = malloc(cap);
+	size_t len = 0;
+	struct trace *t;
+	double at = 0;
+
+	while (at < 2 * n + m) {
+		double r = at >= n && at < n + m ? rate2 : rate;
+
+		len += (size_t)snprintf(text + len, cap - len, "%.6f\n", at);
+		at += 1.0 / r;
+	}
+	t = trace_of(text);
+	free(text);
+	return t;
+}
+
+static void test_mdscale_step(void **state)
+{
+	/* 4 ms requests: 125/s is half an instance; the step to 625/s is
+	 * 2.5 instances' worth, for 5 minutes. */
+	struct trace *t = step(125, 625, 300, 300);
+	struct sim_model m;
+	struct sim_policy p, o = { 0 };
+	struct sim_result r, ro;
+	uint16_t *c;
+	size_t n;
+	double cost;
+	char diag[200];
+
+	(void)state;
+	sim_model_default(&m);
+	m.service_ms = 4;
+	assert_int_equal(sim_policy_builtin("mdscale", &p), 0);
+	assert_int_equal(sim_run(t, &m, &p, NULL, 0, &r, diag, sizeof(diag)),
+			 0);
+	/* Up within the start-up delay plus two seconds of the step, every
+	 * second's p99 within the SLO (20 ms) from 5 s after it, down after
+	 * it, and no reversal. */
+	assert_int_equal(r.seconds[299].instances, 1);
+	assert_true(r.seconds[301].instances >= 2);
+	assert_true(r.seconds[303].ready >= 3);
+	for (size_t i = 0; i < r.nseconds; i++)
+		if (i < 300 || i >= 305)
+			assert_true(r.seconds[i].p99_ms <= 20.0);
+	assert_true(r.seconds[599].instances >= 4);
+	assert_true(r.seconds[899].instances <= 2);
+	assert_int_equal(r.reversals, 0);
+	assert_true(r.within_slo >= r.requests * 98 / 100);
+	/* The cost against the oracle's schedule at 0.75 on the same
+	 * trace: bounded. */
+	assert_int_equal(sim_oracle(t, &m, 1, 0.75, &c, &n, &cost), 0);
+	snprintf(o.name, sizeof(o.name), "oracle");
+	o.kind = SIM_SCHEDULE;
+	o.min_instances = 1;
+	o.max_instances = SIM_MAX_INSTANCES;
+	o.initial = c[0];
+	o.schedule = c;
+	o.nschedule = n;
+	assert_int_equal(sim_run(t, &m, &o, NULL, 0, &ro, diag, sizeof(diag)),
+			 0);
+	print_message("mdscale %.0f instance-s, %.3f%%; oracle %.0f, %.3f%%\n",
+		      r.instance_seconds,
+		      100.0 * (double)r.within_slo / (double)r.requests,
+		      ro.instance_seconds,
+		      100.0 * (double)ro.within_slo / (double)ro.requests);
+	assert_true(r.instance_seconds <= 1.6 * ro.instance_seconds);
+	free(c);
+	sim_result_clear(&ro);
+	sim_result_clear(&r);
+	trace_free(t);
 }
 
 static void test_alarm_path(void **state)
@@ -368,6 +514,7 @@ int main(void)
 		cmocka_unit_test(test_rule_hpa),
 		cmocka_unit_test(test_rule_kpa),
 		cmocka_unit_test(test_rule_mdscale),
+		cmocka_unit_test(test_mdscale_step),
 		cmocka_unit_test(test_alarm_path),
 		cmocka_unit_test(test_oracle),
 		cmocka_unit_test(test_policy_file),
