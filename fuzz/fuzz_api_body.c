@@ -40,6 +40,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "fuzz_dir.h"
 #include "api/api.h"
 #include "api/api_bodies.h"
 #include "api/fields.h"
@@ -55,25 +56,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char dir[64];
 static struct notifications *notes;
 static struct functions *fns;
 static struct oci_receiver *receiver;
 static char topic_id[64];
-
-/* Removes the store's files when the run ends. */
-static void remove_dir(void)
-{
-	static const char *const names[] = { "mdscale.db", "mdscale.db-wal",
-					     "mdscale.db-shm" };
-	char path[128];
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		unlink(path);
-	}
-	rmdir(dir);
-}
 
 static void open_once(void)
 {
@@ -90,21 +76,19 @@ static void open_once(void)
 	if (notes != NULL)
 		return;
 	log_set_level("error");
-	snprintf(dir, sizeof(dir), "%s/mdscale-fuzz-XXXXXX",
-		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-	if (mkdtemp(dir) == NULL || uv_loop_init(&loop) != 0)
+	fuzz_dir_make();
+	if (uv_loop_init(&loop) != 0)
 		abort();
-	atexit(remove_dir);
-	snprintf(path, sizeof(path), "%s/mdscale.db", dir);
+	snprintf(path, sizeof(path), "%s/mdscale.db", fuzz_dir);
 	if (store_open(path, &st, diag, sizeof(diag)) != 0)
 		abort();
 	fenv = (struct functions_env){ .loop = &loop, .store = st,
-				       .data_dir = dir };
+				       .data_dir = fuzz_dir };
 	if (functions_open(&fenv, &fns, diag, sizeof(diag)) != 0)
 		abort();
 	nenv = (struct notifications_env){ .loop = &loop, .store = st,
 					   .functions = fns,
-					   .data_dir = dir };
+					   .data_dir = fuzz_dir };
 	if (notifications_open(&nenv, &notes, diag, sizeof(diag)) != 0 ||
 	    notifications_topic_create(notes, &ts, &t, &f) != 0)
 		abort();

@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "fuzz_dir.h"
 #include "api/api_bodies.h"
 #include "monitoring/monitoring.h"
 #include "store/store.h"
@@ -30,25 +31,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char dir[64];
 static uv_loop_t loop;
 static struct store *st;
 static struct monitoring *mon;
 static unsigned long inputs;
-
-/* Removes the store's files when the run ends. */
-static void remove_dir(void)
-{
-	static const char *const names[] = { "mdscale.db", "mdscale.db-wal",
-					     "mdscale.db-shm" };
-	char path[128];
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		unlink(path);
-	}
-	rmdir(dir);
-}
 
 static struct monitoring *module(void)
 {
@@ -59,12 +45,10 @@ static struct monitoring *module(void)
 		return mon;
 	if (mon == NULL) {
 		log_set_level("error");
-		snprintf(dir, sizeof(dir), "%s/mdscale-fuzz-XXXXXX",
-			 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-		if (mkdtemp(dir) == NULL || uv_loop_init(&loop) != 0)
+		fuzz_dir_make();
+		if (uv_loop_init(&loop) != 0)
 			abort();
-		atexit(remove_dir);
-		snprintf(path, sizeof(path), "%s/mdscale.db", dir);
+		snprintf(path, sizeof(path), "%s/mdscale.db", fuzz_dir);
 		if (store_open(path, &st, diag, sizeof(diag)) != 0)
 			abort();
 	} else {
@@ -73,7 +57,7 @@ static struct monitoring *module(void)
 	}
 	env.loop = &loop;
 	env.store = st;
-	env.data_dir = dir;
+	env.data_dir = fuzz_dir;
 	env.sample_ms = 1000;
 	env.eval_ms = 1000;
 	if (monitoring_open(&env, &mon, diag, sizeof(diag)) != 0)

@@ -33,6 +33,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "fuzz_dir.h"
 #include "api/api_bodies.h"
 #include "http/httpc.h"
 #include "notify/functions.h"
@@ -47,23 +48,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char dir[64];
 static struct oci_receiver *receiver;
 static char fuzz_id[64], pinned_id[64];
-
-/* Removes the store's files when the run ends. */
-static void remove_dir(void)
-{
-	static const char *const names[] = { "mdscale.db", "mdscale.db-wal",
-					     "mdscale.db-shm" };
-	char path[128];
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		unlink(path);
-	}
-	rmdir(dir);
-}
 
 /* A topic, and its receiver's row as the receiver stores it. */
 static void add_topic(struct notifications *n, struct store *st,
@@ -104,20 +90,18 @@ static void open_once(void)
 	if (receiver != NULL)
 		return;
 	log_set_level("error");
-	snprintf(dir, sizeof(dir), "%s/mdscale-fuzz-XXXXXX",
-		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-	if (mkdtemp(dir) == NULL || uv_loop_init(&loop) != 0 ||
+	fuzz_dir_make();
+	if (uv_loop_init(&loop) != 0 ||
 	    httpc_global_init() != 0 || httpc_new(&loop, &hc) != 0)
 		abort();
 	httpc_close(hc); /* refuses every request from now on */
-	atexit(remove_dir);
-	snprintf(path, sizeof(path), "%s/mdscale.db", dir);
+	snprintf(path, sizeof(path), "%s/mdscale.db", fuzz_dir);
 	if (store_open(path, &st, diag, sizeof(diag)) != 0)
 		abort();
 	fenv = (struct functions_env){ .loop = &loop, .store = st,
-				       .data_dir = dir };
+				       .data_dir = fuzz_dir };
 	nenv = (struct notifications_env){ .loop = &loop, .store = st,
-					   .data_dir = dir };
+					   .data_dir = fuzz_dir };
 	if (functions_open(&fenv, &fns, diag, sizeof(diag)) != 0)
 		abort();
 	nenv.functions = fns;

@@ -28,6 +28,7 @@
 
 #include <uv.h>
 
+#include "fuzz_dir.h"
 #include "api/api_tokens.h"
 #include "monitoring/monitoring.h"
 #include "notify/functions.h"
@@ -45,24 +46,8 @@ static const char *const kinds[] = {
 	"deadletter", "oci_receiver", "alarm",
 };
 
-static char dir[64];
 static uv_loop_t loop;
 static struct store *st;
-
-/* Removes the store's files when the run ends. */
-static void remove_dir(void)
-{
-	static const char *const names[] = { "mdscale.db", "mdscale.db-wal",
-					     "mdscale.db-shm",
-					     "metrics.snapshot" };
-	char path[128];
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		unlink(path);
-	}
-	rmdir(dir);
-}
 
 static void open_once(void)
 {
@@ -71,12 +56,10 @@ static void open_once(void)
 	if (st != NULL)
 		return;
 	log_set_level("error");
-	snprintf(dir, sizeof(dir), "%s/mdscale-fuzz-XXXXXX",
-		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-	if (mkdtemp(dir) == NULL || uv_loop_init(&loop) != 0)
+	fuzz_dir_make();
+	if (uv_loop_init(&loop) != 0)
 		abort();
-	atexit(remove_dir);
-	snprintf(path, sizeof(path), "%s/mdscale.db", dir);
+	snprintf(path, sizeof(path), "%s/mdscale.db", fuzz_dir);
 	if (store_open(path, &st, diag, sizeof(diag)) != 0)
 		abort();
 }
@@ -133,12 +116,12 @@ static void open_modules(void)
 	struct oci_receiver *receiver = NULL;
 	struct monitoring *mon = NULL;
 	struct functions_env fenv = { .loop = &loop, .store = st,
-				      .data_dir = dir };
+				      .data_dir = fuzz_dir };
 	struct notifications_env nenv = { .loop = &loop, .store = st,
-					  .data_dir = dir };
+					  .data_dir = fuzz_dir };
 	struct oci_receiver_env renv = { .loop = &loop, .store = st };
 	struct monitoring_env menv = { .loop = &loop, .store = st,
-				       .data_dir = dir, .sample_ms = 1000,
+				       .data_dir = fuzz_dir, .sample_ms = 1000,
 				       .eval_ms = 1000 };
 	char diag[256];
 	int done = 0;
