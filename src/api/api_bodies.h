@@ -46,8 +46,8 @@ int api_deployment_import_check(const json_t *body, struct fault *f);
  * Merges an autoscale configuration body (PUT
  * /v1/functions/autoscale/config) over c, which holds the configuration it
  * changes: a "profile" starts over from that profile, "shapes" replaces
- * the ladder. Returns 0, or
- * MDS_E_INVAL with f filled (c may hold part of the body then).
+ * the ladder. Returns 0, or MDS_E_INVAL with f filled (c may hold part of
+ * the body then).
  */
 int api_autoscale_config_parse(const json_t *body, struct autoscale_config *c,
 			       struct fault *f);
