@@ -152,11 +152,15 @@ def measure_startup_ms(d, dep_id):
 
 
 def sim_policy_text(policy):
-    """The simulator's policy file for the live policy in force."""
+    """The simulator's policy file for the live policy in force. It starts
+    as the live deployment does, with one instance or the minimum (the
+    simulator's default, initial = auto, starts with the oracle's)."""
+    start = max(1, policy["minInstances"])
     if policy.get("profile") in SIM_BUILTINS:
-        return "base = %s\nname = %s\nmin = %d\nmax = %d\n" % (
-            policy["profile"], policy["profile"], policy["minInstances"],
-            policy["maxInstances"])
+        return ("base = %s\nname = %s\nmin = %d\nmax = %d\n"
+                "initial = %d\n" % (
+                    policy["profile"], policy["profile"],
+                    policy["minInstances"], policy["maxInstances"], start))
     lines = ["base = recipe", "name = live-%s" % policy.get("profile")]
     for live, sim, mult in POLICY_KEYS:
         v = policy[live]
@@ -165,6 +169,7 @@ def sim_policy_text(policy):
         elif mult != 1:
             v = int(v * mult)
         lines.append("%s = %s" % (sim, v))
+    lines.append("initial = %d" % start)
     return "\n".join(lines) + "\n"
 
 

@@ -9,17 +9,25 @@ per build (BUILD, and --before OTHER_BUILD if given), the median of --runs:
   30 s snapshot of older builds);
 - persisted_mb: the bytes of DATA/metrics.* at the end of that period (the
   snapshot of older builds, the log of newer ones);
+- store_mb, bytes_per_series: what the store counts it holds, in all and
+  per series (mdscale_metrics_store_bytes, _bytes_per_series; newer
+  builds);
 - max_stall_ms: the largest loop lag the daemon saw from the first post to
   the end of the quiet period, sampled from /metrics
   (mdscale_event_loop_lag_seconds) every 100 ms, also split into the
   posting and the quiet period, and its own maximum
   (mdscale_event_loop_lag_max_seconds) read at the end; on a loaded
   machine this includes the time the daemon waited for a CPU;
+- turn_cpu_posting_ms, turn_cpu_ms: the longest loop turn in CPU time
+  (mdscale_event_loop_turn_cpu_max_seconds, newer builds) by the end of
+  the posting and of the quiet period: the loop's own work, without the
+  waits for a CPU;
 - startup_s: after SIGTERM, from exec to the first GET /v1/health answering
   200 on the same data directory; loaded_s: until the store is whole
   (mdscale_metrics_loading 0, for builds that read the log after
-  answering); restart_max_stall_ms: the largest loop lag of the restarted
-  daemon by then; and whether the N series came back.
+  answering); restart_max_stall_ms and restart_turn_cpu_ms: the largest
+  loop lag and the longest turn in CPU time of the restarted daemon by
+  then; and whether the N series came back.
 
 Usage: bench/volume.py BUILD [--before BUILD] [--series N] [--runs N]
        [--quiet S]
@@ -109,6 +117,10 @@ def one_run(build, n, quiet):
             if st != 200 or ans["failedMetricsCount"] != 0:
                 raise RuntimeError("post %d: %s %s" % (first, st, ans))
         res["post_s"] = time.monotonic() - t0
+        turn = gauge(metrics_text(d),
+                     "mdscale_event_loop_turn_cpu_max_seconds")
+        if turn is not None:
+            res["turn_cpu_posting_ms"] = 1000 * turn
         watch.phase = "quiet"
         time.sleep(quiet)
         watch.stop_flag = True
@@ -124,6 +136,12 @@ def one_run(build, n, quiet):
         store = gauge(text, "mdscale_metrics_store_bytes")
         if store is not None:
             res["store_mb"] = store / 1e6
+        turn = gauge(text, "mdscale_event_loop_turn_cpu_max_seconds")
+        if turn is not None:
+            res["turn_cpu_ms"] = 1000 * turn
+        per = gauge(text, "mdscale_metrics_bytes_per_series")
+        if per is not None:
+            res["bytes_per_series"] = per
         if d.stop() != 0:
             raise RuntimeError("daemon did not stop cleanly")
         res["startup_s"] = d.start()
@@ -139,6 +157,9 @@ def one_run(build, n, quiet):
         text = metrics_text(d)
         res["restart_max_stall_ms"] = 1000 * (gauge(
             text, "mdscale_event_loop_lag_max_seconds") or 0)
+        turn = gauge(text, "mdscale_event_loop_turn_cpu_max_seconds")
+        if turn is not None:
+            res["restart_turn_cpu_ms"] = 1000 * turn
         q = {"query": "Hostile[1m].count()", "namespace": "bench_volume",
              "startTime": t - 60000, "endTime": t + 60000}
         st, ans = d("POST", "/v1/metrics/query", q, timeout=120)

@@ -7,8 +7,8 @@
  * statistics on whatever the parser accepted.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
- *     -Isrc fuzz/fuzz_mql.c src/core/{mql,tsdb}.c src/util/{buf,err,xalloc}.c \
- *     -lm -o fuzz_mql && ./fuzz_mql fuzz/corpus/mql
+ *     -Isrc fuzz/fuzz_mql.c src/core/{mql,tsdb,tsdb_ring,tsdb_image}.c \
+ *     src/util/{buf,err,xalloc}.c -lm -o fuzz_mql && ./fuzz_mql fuzz/corpus/mql
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,7 @@
 /* api.c - the REST API's routes; see api.h and docs/api.md. */
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 #include "util/err.h"
 #include "util/log.h"
 #include "util/version.h"
+#include "util/xalloc.h"
 
 void api_reply(struct api_call *c, int status, json_t *o,
 	       const char *headers)
@@ -234,6 +236,69 @@ static bool allowed(struct api_call *c, const struct api_route *r)
 	return true;
 }
 
+/* A request whose body is parsed in the thread pool. */
+struct parse_away {
+	uv_work_t work;
+	struct api_call c;
+	const struct api_route *r;
+	json_error_t jerr;
+};
+
+static bool reply_bad_json(struct api_call *c, const json_error_t *jerr)
+{
+	char msg[256];
+
+	if (c->body != NULL)
+		return false;
+	snprintf(msg, sizeof(msg), "the body is not valid JSON: %s (line %d, "
+		 "column %d)", jerr->text, jerr->line, jerr->column);
+	api_reply_error(c, 400, "InvalidJson", NULL, msg);
+	return true;
+}
+
+/* On a worker thread: touches nothing but the request's bytes. */
+static void parse_work(uv_work_t *w)
+{
+	struct parse_away *pa = w->data;
+
+	pa->c.body = json_loadb(pa->c.req->body, pa->c.req->body_len,
+				JSON_REJECT_DUPLICATES, &pa->jerr);
+}
+
+/* Back on the loop: the route goes on as if the body had been parsed in
+ * api_handle() (if the client went away meanwhile, its answer is
+ * dropped). */
+static void parse_done(uv_work_t *w, int status)
+{
+	struct parse_away *pa = w->data;
+
+	(void)status;
+	if (!reply_bad_json(&pa->c, &pa->jerr))
+		pa->r->fn(&pa->c);
+	json_decref(pa->c.body);
+	free(pa);
+}
+
+/* Queues the parse of a large body; false if it cannot be queued (then
+ * the caller parses it on the loop). */
+static bool parse_away(const struct api_call *c, const struct api_route *r)
+{
+	struct parse_away *pa;
+
+	if (c->api->loop == NULL || c->req->body_len < API_PARSE_AWAY)
+		return false;
+	pa = xcalloc(1, sizeof(*pa));
+	pa->c = *c;
+	pa->r = r;
+	pa->work.data = pa;
+	if (uv_queue_work(c->api->loop, &pa->work, parse_work,
+			  parse_done) != 0) {
+		free(pa);
+		return false;
+	}
+	return true;
+}
+
 void api_handle(void *arg, struct http_req *req)
 {
 	struct api_call c = { .api = arg, .req = req };
@@ -267,18 +332,12 @@ void api_handle(void *arg, struct http_req *req)
 		return;
 	if (strcmp(req->method, "POST") == 0 ||
 	    strcmp(req->method, "PUT") == 0) {
+		if (parse_away(&c, r))
+			return;
 		c.body = json_loadb(req->body, req->body_len,
 				    JSON_REJECT_DUPLICATES, &jerr);
-		if (c.body == NULL) {
-			char msg[256];
-
-			snprintf(msg, sizeof(msg),
-				 "the body is not valid JSON: %s (line %d, "
-				 "column %d)", jerr.text, jerr.line,
-				 jerr.column);
-			api_reply_error(&c, 400, "InvalidJson", NULL, msg);
+		if (reply_bad_json(&c, &jerr))
 			return;
-		}
 	}
 	r->fn(&c);
 	json_decref(c.body);

@@ -13,6 +13,7 @@
 #define MDS_API_H
 
 #include <jansson.h>
+#include <uv.h>
 
 #include "daemon/config.h"
 #include "util/fault.h"
@@ -30,6 +31,7 @@ struct oci_receiver;
 struct alertmanager;
 struct whsig_seen;
 struct tokens;
+struct uv_loop_s;
 
 /* The daemon's modules, as the routes see them. Borrowed. */
 struct api {
@@ -49,7 +51,15 @@ struct api {
 	double start_time_s;     /* the daemon's start, Unix seconds */
 	struct whsig_seen *webhook_seen; /* receivers' replay check; owned
 					    by the daemon */
+	struct uv_loop_s *loop;  /* the loop the watches wait on; bodies of
+				    API_PARSE_AWAY bytes or more are parsed
+				    in its thread pool (NULL: on it) */
+	unsigned nwatches;       /* watches waiting now (api_watch.h) */
 };
+
+/* A request body at least this large is parsed off the loop (a 50-item
+ * PostMetricData with long dimensions is 220 KB: several ms of parsing). */
+#define API_PARSE_AWAY (64 * 1024)
 
 /* One request on its way through a route. */
 struct api_call {
@@ -87,6 +97,11 @@ struct policy;
 const struct field *api_topic_fields(void);
 const struct field *api_subscription_fields(void);
 const struct field *api_function_fields(void);
+/* The field tables of PUT /v1/topics/{id}, /v1/subscriptions/{id} and
+ * /v1/functions/{name}. */
+const struct field *api_topic_update_fields(void);
+const struct field *api_subscription_update_fields(void);
+const struct field *api_function_update_fields(void);
 /* The field tables of a deployment's create and update bodies. */
 const struct field *api_deployment_fields(void);
 const struct field *api_deployment_update_fields(void);

@@ -5,8 +5,10 @@
 
 #include "api/api.h"
 #include "api/api_bodies.h"
+#include "api/api_watch.h"
 #include "api/fields.h"
 #include "notify/autoscale.h"
+#include "notify/autoscale_config.h"
 #include "deploy/deploy.h"
 #include "util/err.h"
 #include "api/jsonx.h"
@@ -410,6 +412,21 @@ static void config_get(struct api_call *c)
 		config_reply(c, by_dep ? dep : NULL);
 }
 
+/* The checks of autoscale_config_set(), for a dry run: 0 or f filled. */
+static int config_check(struct api_call *c, const struct autoscale_config *cfg,
+			struct fault *f)
+{
+	char why[200];
+
+	if (policy_validate(&cfg->policy, why, sizeof(why)) != 0)
+		return fault_set(f, MDS_E_INVAL, "", "%s", why);
+	if (autoscale_config_check_shapes(&c->api->config->shapes, cfg, why,
+					  sizeof(why)) != 0)
+		return fault_set(f, MDS_E_INVAL, "shapes", "%s", why);
+	return 0;
+}
+
+/* PUT: with dryRun=true, only checked (api_watch.h). */
 static void config_put(struct api_call *c)
 {
 	struct autoscale_config_view v;
@@ -422,12 +439,17 @@ static void config_put(struct api_call *c)
 	if (autoscale_config_get(c->api->autoscale, by_dep ? dep : NULL, &v,
 				 &f) != 0 ||
 	    api_autoscale_config_parse(c->body, &v.config, &f) != 0 ||
-	    autoscale_config_set(c->api->autoscale, by_dep ? dep : NULL,
-				 &v.config, &f) != 0) {
+	    (api_dry_run(c) ? config_check(c, &v.config, &f)
+			    : autoscale_config_set(c->api->autoscale,
+						   by_dep ? dep : NULL,
+						   &v.config, &f)) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
-	config_reply(c, by_dep ? dep : NULL);
+	if (api_dry_run(c))
+		api_reply_dry_run(c);
+	else
+		config_reply(c, by_dep ? dep : NULL);
 }
 
 static void config_delete(struct api_call *c)

@@ -197,21 +197,7 @@ struct body_env {
 	char **secret; /* the NAMEs given as {"value", "secret": true}, new */
 };
 
-/* A POST /v1/deployments body. */
-struct create_body {
-	char name[DEPLOY_NAME_MAX + 1];
-	struct body_command command;
-	char shape[SHAPE_NAME_MAX + 1];
-	uint32_t count;
-	char health_path[DEPLOY_HEALTH_PATH_MAX + 1];
-	struct body_env env;
-	uint32_t ready_timeout_s;
-	uint32_t drain_timeout_s;
-	bool replay_all;
-	char **tags; /* "KEY=value", new (xstrvfree) */
-};
-
-/* A PUT /v1/deployments/{id} body. */
+/* A PUT /v1/deployments/{id} body; a POST body holds one too. */
 struct change_body {
 	uint32_t count;
 	char shape[SHAPE_NAME_MAX + 1];
@@ -221,6 +207,14 @@ struct change_body {
 	uint32_t ready_timeout_s;
 	uint32_t drain_timeout_s;
 	char **tags; /* "KEY=value", new (xstrvfree) */
+};
+
+/* A POST /v1/deployments body: the fields a PUT may change, and those
+ * fixed at creation. */
+struct create_body {
+	char name[DEPLOY_NAME_MAX + 1];
+	struct change_body common;
+	bool replay_all;
 };
 
 static int parse_command(const json_t *v, void *dst, const struct field *fd,
@@ -394,27 +388,27 @@ static const struct field create_fields[] = {
 	  .chars_desc = "A-Z a-z 0-9 . _ -",
 	  .doc = "unique among live deployments; not starting with md-" },
 	{ .name = "command", .type = FIELD_CUSTOM,
-	  FIELD_AT(struct create_body, command), .required = true,
+	  FIELD_AT(struct create_body, common.command), .required = true,
 	  .parse = parse_command,
 	  .doc = "a string or an array of strings" },
 	{ .name = "instanceShapeName", .type = FIELD_STRING,
-	  FIELD_AT(struct create_body, shape), .min = 1,
+	  FIELD_AT(struct create_body, common.shape), .min = 1,
 	  .doc = "a shape of the ladder; default from the config" },
 	{ .name = "instanceCount", .type = FIELD_INTEGER,
-	  FIELD_AT(struct create_body, count), .min = 0, .max = 256,
+	  FIELD_AT(struct create_body, common.count), .min = 0, .max = 256,
 	  .doc = "default 1; at most the configured maximum" },
 	{ .name = "healthPath", .type = FIELD_STRING,
-	  FIELD_AT(struct create_body, health_path), .min = 1,
+	  FIELD_AT(struct create_body, common.health_path), .min = 1,
 	  .doc = "default /health; starts with /" },
 	{ .name = "environment", .type = FIELD_CUSTOM,
-	  FIELD_AT(struct create_body, env), .parse = parse_env,
+	  FIELD_AT(struct create_body, common.env), .parse = parse_env,
 	  .doc = "an object of strings, or of {\"value\", \"secret\"}" },
 	{ .name = "readyTimeoutSeconds", .type = FIELD_INTEGER,
-	  FIELD_AT(struct create_body, ready_timeout_s),
+	  FIELD_AT(struct create_body, common.ready_timeout_s),
 	  .min = DEPLOY_READY_TIMEOUT_MIN, .max = DEPLOY_READY_TIMEOUT_MAX,
 	  .doc = "default from the config" },
 	{ .name = "drainTimeoutSeconds", .type = FIELD_INTEGER,
-	  FIELD_AT(struct create_body, drain_timeout_s), .min = 0,
+	  FIELD_AT(struct create_body, common.drain_timeout_s), .min = 0,
 	  .max = DEPLOY_DRAIN_TIMEOUT_MAX, .doc = "default from the config" },
 	{ .name = "replayNonIdempotent", .type = FIELD_BOOL,
 	  FIELD_AT(struct create_body, replay_all),
@@ -423,7 +417,7 @@ static const struct field create_fields[] = {
 		 "not sent or is idempotent (never a POST), as nginx; true "
 		 "replays POST and PATCH too" },
 	{ .name = "freeformTags", .type = FIELD_CUSTOM,
-	  FIELD_AT(struct create_body, tags), .parse = parse_tags,
+	  FIELD_AT(struct create_body, common.tags), .parse = parse_tags,
 	  .doc = "an object of strings: at most 64, keys of 1–100 characters "
 		 "without . = or white space, values of at most 256" },
 	FIELD_END
@@ -469,107 +463,6 @@ const struct field *api_deployment_update_fields(void)
 	return change_fields;
 }
 
-static void create_body_free(struct create_body *b)
-{
-	xstrvfree(b->command.argv);
-	xstrvfree(b->env.env);
-	xstrvfree(b->env.secret);
-	xstrvfree(b->tags);
-	b->command.argv = NULL;
-	b->env.env = NULL;
-	b->env.secret = NULL;
-	b->tags = NULL;
-}
-
-/* Turns a POST body into a deploy_spec that borrows from b (which the
- * caller frees with create_body_free()). */
-static int body_spec(json_t *body, struct create_body *b,
-		     struct deploy_spec *s, struct fault *f)
-{
-	uint64_t seen = 0;
-	int rc;
-
-	memset(b, 0, sizeof(*b));
-	memset(s, 0, sizeof(*s));
-	if (!json_is_object(body))
-		return fields_fault_type(f, "", "a JSON object");
-	rc = fields_parse(create_fields, body, b, "", &seen, f);
-	if (rc != 0)
-		return rc;
-	s->name = b->name;
-	s->argv = (const char *const *)b->command.argv;
-	s->argc = b->command.argc;
-	s->shell = b->command.shell;
-	s->env = (const char *const *)b->env.env;
-	s->nenv = strv_len(b->env.env);
-	s->secret = (const char *const *)b->env.secret;
-	s->nsecret = strv_len(b->env.secret);
-	s->replay_all = b->replay_all;
-	if (fields_given(create_fields, seen, "instanceShapeName"))
-		s->shape = b->shape;
-	s->has_count = fields_given(create_fields, seen, "instanceCount");
-	s->count = b->count;
-	if (fields_given(create_fields, seen, "healthPath"))
-		s->health_path = b->health_path;
-	s->has_ready_timeout =
-		fields_given(create_fields, seen, "readyTimeoutSeconds");
-	s->ready_timeout_s = b->ready_timeout_s;
-	s->has_drain_timeout =
-		fields_given(create_fields, seen, "drainTimeoutSeconds");
-	s->drain_timeout_s = b->drain_timeout_s;
-	s->tags = (const char *const *)b->tags;
-	s->ntags = strv_len(b->tags);
-	return 0;
-}
-
-/* Turns a PUT body into a deploy_change that borrows from b. */
-static int body_change(json_t *body, struct change_body *b,
-		       struct deploy_change *c, struct fault *f)
-{
-	uint64_t seen = 0;
-	int rc;
-
-	memset(b, 0, sizeof(*b));
-	memset(c, 0, sizeof(*c));
-	if (!json_is_object(body))
-		return fields_fault_type(f, "", "a JSON object");
-	rc = fields_parse(change_fields, body, b, "", &seen, f);
-	if (rc != 0)
-		return rc;
-	if (seen == 0)
-		return fault_set(f, MDS_E_INVAL, "",
-				 "give at least one field to change: "
-				 "instanceCount, instanceShapeName, command, "
-				 "environment, healthPath, readyTimeoutSeconds, "
-				 "drainTimeoutSeconds or freeformTags");
-	c->has_count = fields_given(change_fields, seen, "instanceCount");
-	c->count = b->count;
-	if (fields_given(change_fields, seen, "instanceShapeName"))
-		c->shape = b->shape;
-	if (b->command.argv != NULL) {
-		c->argv = (const char *const *)b->command.argv;
-		c->argc = b->command.argc;
-		c->shell = b->command.shell;
-	}
-	c->has_env = b->env.env != NULL;
-	c->env = (const char *const *)b->env.env;
-	c->nenv = strv_len(b->env.env);
-	c->secret = (const char *const *)b->env.secret;
-	c->nsecret = strv_len(b->env.secret);
-	if (fields_given(change_fields, seen, "healthPath"))
-		c->health_path = b->health_path;
-	c->has_ready_timeout =
-		fields_given(change_fields, seen, "readyTimeoutSeconds");
-	c->ready_timeout_s = b->ready_timeout_s;
-	c->has_drain_timeout =
-		fields_given(change_fields, seen, "drainTimeoutSeconds");
-	c->drain_timeout_s = b->drain_timeout_s;
-	c->has_tags = b->tags != NULL;
-	c->tags = (const char *const *)b->tags;
-	c->ntags = strv_len(b->tags);
-	return 0;
-}
-
 static void change_body_free(struct change_body *b)
 {
 	xstrvfree(b->command.argv);
@@ -581,6 +474,99 @@ static void change_body_free(struct change_body *b)
 	b->env.secret = NULL;
 	b->tags = NULL;
 }
+
+static void create_body_free(struct create_body *b)
+{
+	change_body_free(&b->common);
+}
+
+/* Parses a request body into b (size bytes, zeroed first) by table,
+ * setting seen as fields_parse() does. */
+static int parse_body(const struct field *table, json_t *body, void *b,
+		      size_t size, uint64_t *seen, struct fault *f)
+{
+	memset(b, 0, size);
+	*seen = 0;
+	if (!json_is_object(body))
+		return fields_fault_type(f, "", "a JSON object");
+	return fields_parse(table, body, b, "", seen, f);
+}
+
+/*
+ * Points the members that struct deploy_spec and struct deploy_change
+ * share (the same names, the same meaning) at the change_body b, whose
+ * fields were parsed by table into the mask seen. One copy for both
+ * structs, which C can only write as a macro.
+ */
+#define BORROW_CHANGE_BODY(out, b, table, seen)                              \
+	do {                                                                 \
+		(out)->argv = (const char *const *)(b)->command.argv;        \
+		(out)->argc = (b)->command.argc;                             \
+		(out)->shell = (b)->command.shell;                           \
+		(out)->env = (const char *const *)(b)->env.env;              \
+		(out)->nenv = strv_len((b)->env.env);                        \
+		(out)->secret = (const char *const *)(b)->env.secret;        \
+		(out)->nsecret = strv_len((b)->env.secret);                  \
+		if (fields_given(table, seen, "instanceShapeName"))          \
+			(out)->shape = (b)->shape;                           \
+		(out)->has_count =                                           \
+			fields_given(table, seen, "instanceCount");          \
+		(out)->count = (b)->count;                                   \
+		if (fields_given(table, seen, "healthPath"))                 \
+			(out)->health_path = (b)->health_path;               \
+		(out)->has_ready_timeout =                                   \
+			fields_given(table, seen, "readyTimeoutSeconds");    \
+		(out)->ready_timeout_s = (b)->ready_timeout_s;               \
+		(out)->has_drain_timeout =                                   \
+			fields_given(table, seen, "drainTimeoutSeconds");    \
+		(out)->drain_timeout_s = (b)->drain_timeout_s;               \
+		(out)->tags = (const char *const *)(b)->tags;                \
+		(out)->ntags = strv_len((b)->tags);                          \
+	} while (0)
+
+/* Turns a POST body into a deploy_spec that borrows from b (which the
+ * caller frees with create_body_free()). */
+static int body_spec(json_t *body, struct create_body *b,
+		     struct deploy_spec *s, struct fault *f)
+{
+	uint64_t seen;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	rc = parse_body(create_fields, body, b, sizeof(*b), &seen, f);
+	if (rc != 0)
+		return rc;
+	s->name = b->name;
+	s->replay_all = b->replay_all;
+	BORROW_CHANGE_BODY(s, &b->common, create_fields, seen);
+	return 0;
+}
+
+/* Turns a PUT body into a deploy_change that borrows from b (which the
+ * caller frees with change_body_free()). */
+static int body_change(json_t *body, struct change_body *b,
+		       struct deploy_change *c, struct fault *f)
+{
+	uint64_t seen;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	rc = parse_body(change_fields, body, b, sizeof(*b), &seen, f);
+	if (rc != 0)
+		return rc;
+	if (seen == 0)
+		return fault_set(f, MDS_E_INVAL, "",
+				 "give at least one field to change: "
+				 "instanceCount, instanceShapeName, command, "
+				 "environment, healthPath, readyTimeoutSeconds, "
+				 "drainTimeoutSeconds or freeformTags");
+	BORROW_CHANGE_BODY(c, b, change_fields, seen);
+	c->has_env = b->env.env != NULL;
+	c->has_tags = b->tags != NULL;
+	return 0;
+}
+
+#undef BORROW_CHANGE_BODY
 
 /* ---- the routes ---- */
 

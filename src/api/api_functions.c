@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_watch.h"
 #include "api/fields.h"
 #include "api/jsonx.h"
 #include "notify/functions.h"
@@ -36,9 +37,35 @@ static const struct field function_fields[] = {
 	FIELD_END
 };
 
+/* PUT /v1/functions/{name}: what may change (absent: unchanged). */
+struct function_update {
+	char **command;
+	char description[FUNCTIONS_DESC_MAX + 1];
+	uint32_t timeout_s;
+};
+
+static const struct field function_update_fields[] = {
+	{ .name = "command", .type = FIELD_STRV,
+	  FIELD_AT(struct function_update, command), .min = 1,
+	  .max = FUNCTIONS_ARGV_MAX, .item_max = FUNCTIONS_ARG_MAX,
+	  .doc = "the program and its arguments, for the next invocations" },
+	{ .name = "description", .type = FIELD_STRING,
+	  FIELD_AT(struct function_update, description),
+	  .max = FUNCTIONS_DESC_MAX, .doc = "free text" },
+	{ .name = "timeoutSeconds", .type = FIELD_INTEGER,
+	  FIELD_AT(struct function_update, timeout_s), .min = 1,
+	  .max = FUNCTIONS_TIMEOUT_MAX_S, .doc = "per invocation" },
+	FIELD_END
+};
+
 const struct field *api_function_fields(void)
 {
 	return function_fields;
+}
+
+const struct field *api_function_update_fields(void)
+{
+	return function_update_fields;
 }
 
 static json_t *function_json(const struct functions_info *fn)
@@ -80,15 +107,31 @@ static bool available(struct api_call *c)
 	return false;
 }
 
-static void functions_list_route(struct api_call *c)
+/* Built-in functions first, then user functions: GET /v1/functions
+ * filters and sorts them (api_watch.h). */
+static json_t *render_functions(struct api_call *c, struct fault *f)
 {
 	json_t *items;
 
-	if (!available(c))
-		return;
+	if (c->api->functions == NULL) {
+		fault_set(f, MDS_E_UNAVAIL, "", "the daemon is shutting down");
+		return NULL;
+	}
 	items = json_array();
 	functions_each(c->api->functions, add_function, items);
-	api_reply(c, 200, json_pack("{s:o}", "items", items), NULL);
+	return json_pack("{s:o}", "items", items);
+}
+
+static const char *const function_sort_keys[] = { "name", "invocations",
+						  "failures", NULL };
+static const struct api_list_spec function_list = {
+	.name_param = "name", .name_field = "name",
+	.sort_keys = function_sort_keys,
+};
+
+static void functions_list_route(struct api_call *c)
+{
+	api_list_answer(c, &function_list, render_functions);
 }
 
 static void functions_create_route(struct api_call *c)
@@ -99,6 +142,7 @@ static void functions_create_route(struct api_call *c)
 
 	if (!available(c))
 		return;
+	spec.check_only = api_dry_run(c);
 	if (fields_parse(function_fields, c->body, &spec, "", NULL, &f) != 0 ||
 	    functions_create(c->api->functions, &spec, &fn, &f) != 0) {
 		fields_free(function_fields, &spec);
@@ -106,20 +150,71 @@ static void functions_create_route(struct api_call *c)
 		return;
 	}
 	fields_free(function_fields, &spec);
-	api_reply(c, 201, function_json(&fn), NULL);
+	if (spec.check_only)
+		api_reply_dry_run(c);
+	else
+		api_reply(c, 201, function_json(&fn), NULL);
+}
+
+static json_t *render_function(struct api_call *c, struct fault *f)
+{
+	struct functions_info fn;
+
+	if (c->api->functions == NULL) {
+		fault_set(f, MDS_E_UNAVAIL, "", "the daemon is shutting down");
+		return NULL;
+	}
+	if (functions_get(c->api->functions, c->id, &fn, f) != 0)
+		return NULL;
+	return function_json(&fn);
 }
 
 static void functions_get_route(struct api_call *c)
 {
+	api_item_answer(c, render_function);
+}
+
+/* PUT: with dryRun=true, only checked (api_watch.h). */
+static void functions_update_route(struct api_call *c)
+{
+	struct function_update u = { .description = "" };
+	struct functions_spec spec = { .name = "" };
 	struct functions_info fn;
+	uint64_t seen = 0;
 	struct fault f;
+	int rc;
 
 	if (!available(c))
 		return;
-	if (functions_get(c->api->functions, c->id, &fn, &f) != 0)
+	if (!json_is_object(c->body) || json_object_size(c->body) == 0) {
+		api_reply_error(c, 400, "InvalidParameter", NULL,
+				"give command, description or "
+				"timeoutSeconds");
+		return;
+	}
+	if (strlen(c->id) >= sizeof(spec.name)) { /* longer than any name */
+		api_reply_error(c, 404, "NotFound", NULL, "no such function");
+		return;
+	}
+	rc = fields_parse(function_update_fields, c->body, &u, "", &seen, &f);
+	if (rc == 0) {
+		memcpy(spec.name, c->id, strlen(c->id) + 1);
+		spec.command = u.command;
+		spec.timeout_s = u.timeout_s;
+		spec.check_only = api_dry_run(c);
+		rc = functions_update(c->api->functions, &spec,
+				      fields_given(function_update_fields,
+						   seen, "description")
+					      ? u.description : NULL,
+				      &fn, &f);
+	}
+	if (rc != 0)
 		api_reply_fault(c, &f);
+	else if (spec.check_only)
+		api_reply_dry_run(c);
 	else
 		api_reply(c, 200, function_json(&fn), NULL);
+	fields_free(function_update_fields, &u);
 }
 
 static void functions_delete_route(struct api_call *c)
@@ -197,6 +292,7 @@ const struct api_route functions_routes[] = {
 	{ "GET", "/v1/functions", functions_list_route },
 	{ "POST", "/v1/functions", functions_create_route },
 	{ "GET", "/v1/functions/*", functions_get_route },
+	{ "PUT", "/v1/functions/*", functions_update_route },
 	{ "DELETE", "/v1/functions/*", functions_delete_route },
 	{ "POST", "/v1/functions/*/invoke", functions_invoke_route },
 	{ NULL, NULL, NULL },

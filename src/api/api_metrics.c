@@ -474,6 +474,19 @@ static void store_figures(struct out *o, struct monitoring *m)
 	       "Interned namespaces, names and dimension keys and values.");
 	sample(o, "mdscale_metrics_string_bytes", NULL,
 	       (double)st.string_bytes);
+	family(o, "mdscale_metrics_bytes_per_series", "gauge",
+	       "The store's memory divided by its series (0 when empty).");
+	sample(o, "mdscale_metrics_bytes_per_series", NULL,
+	       st.series ? (double)st.memory_bytes / (double)st.series : 0);
+	family(o, "mdscale_metrics_max_series", "gauge",
+	       "Series posted metrics may fill the store to "
+	       "(metricsMaxSeries).");
+	sample(o, "mdscale_metrics_max_series", NULL, (double)st.max_series);
+	family(o, "mdscale_metrics_max_string_bytes", "gauge",
+	       "Interned string bytes posted metrics may fill the store to "
+	       "(metricsMaxStringMB).");
+	sample(o, "mdscale_metrics_max_string_bytes", NULL,
+	       (double)st.max_string_bytes);
 	family(o, "mdscale_metrics_log_bytes", "gauge",
 	       "Size of the metrics log on disk (DATA/metrics.log).");
 	sample(o, "mdscale_metrics_log_bytes", NULL, (double)st.log_bytes);
@@ -498,6 +511,11 @@ static void daemon_figures(struct out *o, struct api *api)
 	family(o, "mdscale_event_loop_lag_max_seconds", "gauge",
 	       "The largest loop lag since the daemon started.");
 	sample(o, "mdscale_event_loop_lag_max_seconds", NULL, max_ns / 1e9);
+	family(o, "mdscale_event_loop_turn_cpu_max_seconds", "gauge",
+	       "The largest CPU time one loop turn took since the daemon "
+	       "started (lag without the waits for a CPU).");
+	sample(o, "mdscale_event_loop_turn_cpu_max_seconds", NULL,
+	       looplag_turn_cpu_max(api->looplag) / 1e9);
 	family(o, "mdscale_build_info", "gauge",
 	       "The daemon's version, always 1.");
 	sample(o, "mdscale_build_info", v, 1);

@@ -12,6 +12,7 @@
 #include "api/alarm_json.h"
 #include "api/api.h"
 #include "api/api_bodies.h"
+#include "api/api_watch.h"
 #include "api/fields.h"
 #include "api/jsonx.h"
 #include "core/iso8601.h"
@@ -487,22 +488,32 @@ static void add_alarm(void *arg, const struct monitoring_alarm *a,
 	json_array_append_new(arg, alarm_json_new(a));
 }
 
+/* Every alarm, in creation order: GET /v1/alarms filters and sorts them
+ * (api_watch.h). */
+static json_t *render_alarms(struct api_call *c, struct fault *f)
+{
+	json_t *items;
+
+	if (c->api->monitoring == NULL) {
+		fault_set(f, MDS_E_UNAVAIL, "", "monitoring is not running "
+			  "(the daemon is starting or stopping)");
+		return NULL;
+	}
+	items = json_array();
+	monitoring_alarm_list(c->api->monitoring, NULL, add_alarm, items);
+	return json_pack("{s:o}", "items", items);
+}
+
+static const char *const alarm_sort_keys[] = { "displayName", "severity",
+					       "timeUpdated", NULL };
+static const struct api_list_spec alarm_list = {
+	.name_param = "displayName", .name_field = "displayName",
+	.sort_keys = alarm_sort_keys,
+};
+
 static void alarms_list(struct api_call *c)
 {
-	struct monitoring *m = module(c);
-	json_t *items;
-	char name[512];
-	int rc;
-
-	if (m == NULL)
-		return;
-	items = json_array();
-	rc = http_query_get(c->req->query, "displayName", name, sizeof(name));
-	/* One longer than any displayName matches none. */
-	if (rc != MDS_E_LIMIT)
-		monitoring_alarm_list(m, rc == 0 ? name : NULL, add_alarm,
-				      items);
-	api_reply(c, 200, json_pack("{s:o}", "items", items), NULL);
+	api_list_answer(c, &alarm_list, render_alarms);
 }
 
 /* POST (id NULL) or PUT: reads the body and has the module apply it. */
@@ -518,6 +529,7 @@ static void alarm_write(struct api_call *c, const char *id)
 		return;
 	js = xcalloc(1, sizeof(*js));
 	rc = alarm_json_read(c->body, js, &f);
+	js->spec.check_only = api_dry_run(c);
 	if (rc == 0)
 		rc = id == NULL
 			     ? monitoring_alarm_create(m, &js->spec, &a, &f)
@@ -525,6 +537,8 @@ static void alarm_write(struct api_call *c, const char *id)
 						       &f);
 	if (rc != 0)
 		api_reply_fault(c, &f);
+	else if (js->spec.check_only)
+		api_reply_dry_run(c);
 	else
 		api_reply(c, id == NULL ? 201 : 200, alarm_json_new(&a), NULL);
 	alarm_json_spec_free(js);
@@ -541,18 +555,23 @@ static void alarms_update(struct api_call *c)
 	alarm_write(c, c->id);
 }
 
+static json_t *render_alarm(struct api_call *c, struct fault *f)
+{
+	struct monitoring_alarm a;
+
+	if (c->api->monitoring == NULL) {
+		fault_set(f, MDS_E_UNAVAIL, "", "monitoring is not running "
+			  "(the daemon is starting or stopping)");
+		return NULL;
+	}
+	if (monitoring_alarm_get(c->api->monitoring, c->id, &a, f) != 0)
+		return NULL;
+	return alarm_json_new(&a);
+}
+
 static void alarms_get(struct api_call *c)
 {
-	struct monitoring *m = module(c);
-	struct monitoring_alarm a;
-	struct fault f;
-
-	if (m == NULL)
-		return;
-	if (monitoring_alarm_get(m, c->id, &a, &f) != 0)
-		api_reply_fault(c, &f);
-	else
-		api_reply(c, 200, alarm_json_new(&a), NULL);
+	api_item_answer(c, render_alarm);
 }
 
 /* Answers 200 with the alarm as it was, lifecycleState DELETED. */

@@ -4,6 +4,7 @@
 
 #include "api/api.h"
 #include "api/api_bodies.h"
+#include "api/api_watch.h"
 #include "api/fields.h"
 #include "api/jsonx.h"
 #include "notify/functions.h"
@@ -58,9 +59,49 @@ static const struct field subscription_fields[] = {
 	FIELD_END
 };
 
+/* PUT /v1/topics/{id}: what may change of a topic, as in OCI. */
+struct topic_update {
+	char description[NOTIFICATIONS_DESC_MAX + 1];
+};
+
+static const struct field topic_update_fields[] = {
+	{ .name = "description", .type = FIELD_STRING,
+	  FIELD_AT(struct topic_update, description), .required = true,
+	  .max = NOTIFICATIONS_DESC_MAX, .doc = "free text" },
+	FIELD_END
+};
+
+/* PUT /v1/subscriptions/{id}: how it delivers (0: unchanged). */
+struct subscription_update {
+	uint32_t max_attempts;
+	uint32_t timeout_s;
+};
+
+static const struct field subscription_update_fields[] = {
+	{ .name = "maxAttempts", .type = FIELD_INTEGER,
+	  FIELD_AT(struct subscription_update, max_attempts),
+	  .min = 1, .max = NOTIFICATIONS_ATTEMPTS_MAX,
+	  .doc = "attempts per delivery, from the next delivery on" },
+	{ .name = "timeoutSeconds", .type = FIELD_INTEGER,
+	  FIELD_AT(struct subscription_update, timeout_s),
+	  .min = 1, .max = NOTIFICATIONS_TIMEOUT_MAX_S,
+	  .doc = "per attempt, from the next attempt on" },
+	FIELD_END
+};
+
 const struct field *api_topic_fields(void)
 {
 	return topic_fields;
+}
+
+const struct field *api_topic_update_fields(void)
+{
+	return topic_update_fields;
+}
+
+const struct field *api_subscription_update_fields(void)
+{
+	return subscription_update_fields;
 }
 
 const struct field *api_subscription_fields(void)
@@ -143,20 +184,31 @@ static void no_content(struct api_call *c)
 	http_respond(c->req, 204, "application/json", "", 0, NULL);
 }
 
+/* Every topic, oldest first: GET /v1/topics filters and sorts them
+ * (api_watch.h). */
+static json_t *render_topics(struct api_call *c, struct fault *f)
+{
+	json_t *items;
+
+	if (c->api->notifications == NULL) {
+		fault_set(f, MDS_E_UNAVAIL, "", "the daemon is shutting down");
+		return NULL;
+	}
+	items = json_array();
+	notifications_topic_each(c->api->notifications, NULL, add_topic,
+				 items);
+	return json_pack("{s:o}", "items", items);
+}
+
+static const char *const topic_sort_keys[] = { "name", NULL };
+static const struct api_list_spec topic_list = {
+	.name_param = "name", .name_field = "name",
+	.sort_keys = topic_sort_keys,
+};
+
 static void topics_list(struct api_call *c)
 {
-	char name[300];
-	int rc = http_query_get(c->req->query, "name", name, sizeof(name));
-
-	if (!available(c))
-		return;
-	json_t *items = json_array();
-
-	if (rc != MDS_E_LIMIT) /* longer than any name: none */
-		notifications_topic_each(c->api->notifications,
-					 rc == 0 ? name : NULL, add_topic,
-					 items);
-	api_reply(c, 200, json_pack("{s:o}", "items", items), NULL);
+	api_list_answer(c, &topic_list, render_topics);
 }
 
 static void topics_create(struct api_call *c)
@@ -167,25 +219,54 @@ static void topics_create(struct api_call *c)
 
 	if (!available(c))
 		return;
-	if (fields_parse(topic_fields, c->body, &spec, "", NULL, &f) != 0 ||
-	    notifications_topic_create(c->api->notifications, &spec, &t,
-				       &f) != 0) {
+	if (fields_parse(topic_fields, c->body, &spec, "", NULL, &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
-	api_reply(c, 201, topic_json(&t), NULL);
+	spec.check_only = api_dry_run(c);
+	if (notifications_topic_create(c->api->notifications, &spec, &t,
+				       &f) != 0)
+		api_reply_fault(c, &f);
+	else if (spec.check_only)
+		api_reply_dry_run(c);
+	else
+		api_reply(c, 201, topic_json(&t), NULL);
+}
+
+static json_t *render_topic(struct api_call *c, struct fault *f)
+{
+	struct notifications_topic t;
+
+	if (c->api->notifications == NULL) {
+		fault_set(f, MDS_E_UNAVAIL, "", "the daemon is shutting down");
+		return NULL;
+	}
+	if (notifications_topic_get(c->api->notifications, c->id, &t, f) != 0)
+		return NULL;
+	return topic_json(&t);
 }
 
 static void topics_get(struct api_call *c)
 {
+	api_item_answer(c, render_topic);
+}
+
+/* PUT: with dryRun=true, only checked (api_watch.h). */
+static void topics_update(struct api_call *c)
+{
+	struct topic_update u = { .description = "" };
 	struct notifications_topic t;
 	struct fault f;
 
 	if (!available(c))
 		return;
-	if (notifications_topic_get(c->api->notifications, c->id, &t, &f) !=
-	    0)
+	if (fields_parse(topic_update_fields, c->body, &u, "", NULL, &f) != 0 ||
+	    notifications_topic_update(c->api->notifications, c->id,
+				       u.description, api_dry_run(c), &t,
+				       &f) != 0)
 		api_reply_fault(c, &f);
+	else if (api_dry_run(c))
+		api_reply_dry_run(c);
 	else
 		api_reply(c, 200, topic_json(&t), NULL);
 }
@@ -236,21 +317,37 @@ static void topics_publish(struct api_call *c)
 	}
 }
 
-static void subscriptions_list(struct api_call *c)
+/* The subscriptions, oldest first, of the topic ?topicId= names (its id
+ * or its name) or all; GET /v1/subscriptions filters and sorts them
+ * (api_watch.h). */
+static json_t *render_subscriptions(struct api_call *c, struct fault *f)
 {
 	char topic[128];
 	int rc = http_query_get(c->req->query, "topicId", topic,
 				sizeof(topic));
+	json_t *items;
 
-	if (!available(c))
-		return;
-	json_t *items = json_array();
-
+	if (c->api->notifications == NULL) {
+		fault_set(f, MDS_E_UNAVAIL, "", "the daemon is shutting down");
+		return NULL;
+	}
+	items = json_array();
 	if (rc != MDS_E_LIMIT) /* longer than any id: none */
 		notifications_subscription_each(c->api->notifications,
 						rc == 0 ? topic : NULL,
 						add_subscription, items);
-	api_reply(c, 200, json_pack("{s:o}", "items", items), NULL);
+	return json_pack("{s:o}", "items", items);
+}
+
+static const char *const subscription_sort_keys[] = {
+	"topicId", "protocol", "pendingDeliveries", "deadLetters", NULL };
+static const struct api_list_spec subscription_list = {
+	.sort_keys = subscription_sort_keys,
+};
+
+static void subscriptions_list(struct api_call *c)
+{
+	api_list_answer(c, &subscription_list, render_subscriptions);
 }
 
 /* Which of endpoint and command the protocol takes, as missing fields. */
@@ -292,10 +389,13 @@ static void subscriptions_create(struct api_call *c)
 	struct notifications_subscription_spec spec;
 	struct notifications_subscription s;
 	struct fault f;
+	int rc;
 
 	if (!available(c))
 		return;
-	if (api_subscription_body_read(c->body, &spec, &f) != 0 ||
+	rc = api_subscription_body_read(c->body, &spec, &f);
+	spec.check_only = api_dry_run(c);
+	if (rc != 0 ||
 	    notifications_subscription_create(c->api->notifications, &spec,
 					      &s, &f) != 0) {
 		fields_free(subscription_fields, &spec);
@@ -303,19 +403,53 @@ static void subscriptions_create(struct api_call *c)
 		return;
 	}
 	fields_free(subscription_fields, &spec);
-	api_reply(c, 201, subscription_json(&s), NULL);
+	if (spec.check_only)
+		api_reply_dry_run(c);
+	else
+		api_reply(c, 201, subscription_json(&s), NULL);
+}
+
+static json_t *render_subscription(struct api_call *c, struct fault *f)
+{
+	struct notifications_subscription s;
+
+	if (c->api->notifications == NULL) {
+		fault_set(f, MDS_E_UNAVAIL, "", "the daemon is shutting down");
+		return NULL;
+	}
+	if (notifications_subscription_get(c->api->notifications, c->id, &s,
+					   f) != 0)
+		return NULL;
+	return subscription_json(&s);
 }
 
 static void subscriptions_get(struct api_call *c)
 {
+	api_item_answer(c, render_subscription);
+}
+
+/* PUT: with dryRun=true, only checked (api_watch.h). */
+static void subscriptions_update(struct api_call *c)
+{
+	struct subscription_update u = { 0 };
 	struct notifications_subscription s;
 	struct fault f;
 
 	if (!available(c))
 		return;
-	if (notifications_subscription_get(c->api->notifications, c->id, &s,
-					   &f) != 0)
+	if (!json_is_object(c->body) || json_object_size(c->body) == 0) {
+		api_reply_error(c, 400, "InvalidParameter", NULL,
+				"give maxAttempts or timeoutSeconds");
+		return;
+	}
+	if (fields_parse(subscription_update_fields, c->body, &u, "", NULL,
+			 &f) != 0 ||
+	    notifications_subscription_update(c->api->notifications, c->id,
+					      u.max_attempts, u.timeout_s,
+					      api_dry_run(c), &s, &f) != 0)
 		api_reply_fault(c, &f);
+	else if (api_dry_run(c))
+		api_reply_dry_run(c);
 	else
 		api_reply(c, 200, subscription_json(&s), NULL);
 }
@@ -408,11 +542,13 @@ const struct api_route notifications_routes[] = {
 	{ "GET", "/v1/topics", topics_list },
 	{ "POST", "/v1/topics", topics_create },
 	{ "GET", "/v1/topics/*", topics_get },
+	{ "PUT", "/v1/topics/*", topics_update },
 	{ "DELETE", "/v1/topics/*", topics_delete },
 	{ "POST", "/v1/topics/*/messages", topics_publish },
 	{ "GET", "/v1/subscriptions", subscriptions_list },
 	{ "POST", "/v1/subscriptions", subscriptions_create },
 	{ "GET", "/v1/subscriptions/*", subscriptions_get },
+	{ "PUT", "/v1/subscriptions/*", subscriptions_update },
 	{ "DELETE", "/v1/subscriptions/*", subscriptions_delete },
 	{ "GET", "/v1/subscriptions/*/deliveries", subscriptions_deliveries },
 	{ "GET", "/v1/subscriptions/*/dead-letters",

@@ -80,8 +80,10 @@ static const struct cli_cmd cli_cmds[] = {
 			"shape, command, environment (--env replaces all of it) or\n"
 			"health path starts a new set of instances, switches traffic\n"
 			"to it once all are ready, then drains the old set. Timeouts\n"
-			"and freeform tags (--tag replaces all of them) change at once. Prints the work request; --wait waits until\n"
-			"it is done.",
+			"and freeform tags (--tag replaces all of them) change at once.\n"
+			"Prints the work request; --wait waits until it is done and\n"
+			"prints its final state, then the deployment's (-o json: one\n"
+			"document, the work request with a deployment member).",
 		.exec = cli_deployment_update,
 	},
 	{
@@ -89,7 +91,9 @@ static const struct cli_cmd cli_cmds[] = {
 		.usage = "ID|NAME [--wait [--timeout SECONDS]]",
 		.help = "Deletes a deployment.\n"
 			"Its instances drain first. Prints the work request; --wait\n"
-			"waits until the deployment is DELETED.",
+			"waits until the deployment is DELETED, then prints the final\n"
+			"work request and what is left of the deployment (-o json:\n"
+			"the work request with a deployment member, null when gone).",
 		.exec = cli_deployment_delete,
 	},
 	{
@@ -101,14 +105,18 @@ static const struct cli_cmd cli_cmds[] = {
 	},
 	{
 		.name = "workrequest get",
-		.usage = "ID",
-		.help = "Shows a work request and its steps.",
+		.usage = "ID [--watch]",
+		.help = "Shows a work request and its steps.\n"
+			"--watch prints it again each time it changes (a long-poll on\n"
+			"the deployments' version, which every step moves) until\n"
+			"interrupted.",
 		.exec = cli_workrequest_get,
 	},
 	{
 		.name = "workrequest list",
-		.usage = "--deployment ID|NAME",
-		.help = "Lists the work requests of a deployment, newest first.",
+		.usage = "--deployment ID|NAME [--watch]",
+		.help = "Lists the work requests of a deployment, newest first.\n"
+			"--watch prints the list again each time it changes.",
 		.exec = cli_workrequest_list,
 	},
 	{
@@ -185,38 +193,50 @@ static const struct cli_cmd cli_cmds[] = {
 		.name = "alarm create",
 		.usage = "--name N --query Q [--namespace NS] [--severity S]\n"
 			 "\t[--pending PT1M] [--repeat PT5M] [--destination TOPIC ...]\n"
-			 "\t[--body TEXT] [--format F] [--disabled]",
+			 "\t[--body TEXT] [--format F] [--disabled] [--wait]",
 		.help = "Creates an alarm.\n"
 			"S is CRITICAL, ERROR, WARNING or INFO (default); F is RAW,\n"
 			"PRETTY_JSON or ONS_OPTIMIZED (default); durations are\n"
-			"ISO-8601.",
+			"ISO-8601; TOPIC is a topic's id or name. --wait prints the\n"
+			"alarm as read back once it is stored.",
 		.exec = cli_alarm_create,
 	},
 	{
 		.name = "alarm list",
-		.usage = "[--name N]",
-		.help = "Lists the alarms, oldest first, or those named N.",
+		.usage = "[--name N] [--state STATE]\n"
+			 "\t[--sort-by timeCreated|displayName|severity|timeUpdated]\n"
+			 "\t[--sort-order asc|desc] [--watch]",
+		.help = "Lists the alarms, oldest first.\n"
+			"--name and --state (lifecycleState: ACTIVE) keep only those\n"
+			"that match, --sort-by and --sort-order order them (the\n"
+			"daemon filters and sorts; an unknown key is refused).\n"
+			"--watch prints the list again each time it changes (a\n"
+			"long-poll on the daemon, no busy loop) until interrupted.",
 		.exec = cli_alarm_list,
 	},
 	{
 		.name = "alarm get",
-		.usage = "ID",
-		.help = "Shows an alarm.",
+		.usage = "ID [--watch]",
+		.help = "Shows an alarm.\n"
+			"--watch prints it again each time it changes, and ends once\n"
+			"it is gone.",
 		.exec = cli_alarm_get,
 	},
 	{
 		.name = "alarm update",
 		.usage = "ID [--name N] [--query Q] [--namespace NS] [--severity S]\n"
 			 "\t[--pending D] [--repeat D|none] [--destination TOPIC ...]\n"
-			 "\t[--body TEXT] [--format F] [--enabled | --disabled]",
+			 "\t[--body TEXT] [--format F] [--enabled | --disabled] [--wait]",
 		.help = "Changes the fields given of an alarm.\n"
-			"A new query or namespace resets the alarm's state to OK.",
+			"A new query or namespace resets the alarm's state to OK.\n"
+			"--wait prints the alarm as read back after the change.",
 		.exec = cli_alarm_update,
 	},
 	{
 		.name = "alarm delete",
-		.usage = "ID",
-		.help = "Deletes an alarm and its history.",
+		.usage = "ID [--wait]",
+		.help = "Deletes an alarm and its history.\n"
+			"--wait reads it back and prints that it is gone.",
 		.exec = cli_alarm_delete,
 	},
 	{
@@ -234,28 +254,37 @@ static const struct cli_cmd cli_cmds[] = {
 	},
 	{
 		.name = "topic create",
-		.usage = "--name NAME [--description TEXT]",
+		.usage = "--name NAME [--description TEXT] [--wait]",
 		.help = "Creates a topic.\n"
-			"NAME: 1 to 256 characters of A-Z a-z 0-9 _ -, unique.",
+			"NAME: 1 to 256 characters of A-Z a-z 0-9 _ -, unique.\n"
+			"--wait prints the topic as read back once it is stored.",
 		.exec = cli_topic_create,
 	},
 	{
 		.name = "topic list",
-		.usage = "[--name NAME]",
-		.help = "Lists the topics, oldest first.",
+		.usage = "[--name NAME] [--state STATE] [--sort-by timeCreated|name]\n"
+			 "\t[--sort-order asc|desc] [--watch]",
+		.help = "Lists the topics, oldest first.\n"
+			"--name and --state keep only those that match, --sort-by and\n"
+			"--sort-order order them (the daemon does both). --watch\n"
+			"prints the list again each time it changes until\n"
+			"interrupted.",
 		.exec = cli_topic_list,
 	},
 	{
 		.name = "topic get",
-		.usage = "ID|NAME",
-		.help = "Shows a topic.",
+		.usage = "ID|NAME [--watch]",
+		.help = "Shows a topic.\n"
+			"--watch prints it again each time it changes, and ends once\n"
+			"it is gone.",
 		.exec = cli_topic_get,
 	},
 	{
 		.name = "topic delete",
-		.usage = "ID|NAME",
+		.usage = "ID|NAME [--wait]",
 		.help = "Deletes a topic and its subscriptions.\n"
-			"Their pending deliveries are dropped.",
+			"Their pending deliveries are dropped. --wait reads it back\n"
+			"and prints that it is gone.",
 		.exec = cli_topic_delete,
 	},
 	{
@@ -297,29 +326,40 @@ static const struct cli_cmd cli_cmds[] = {
 		.name = "subscription create",
 		.usage = "--topic ID|NAME --protocol FUNCTION|HTTPS|HTTP|COMMAND\n"
 			 "\t(--endpoint FUNCTION-OR-URL | --command ARG [--command ARG ...])\n"
-			 "\t[--max-attempts N] [--timeout SECONDS] [--secret SECRET]",
+			 "\t[--max-attempts N] [--timeout SECONDS] [--secret SECRET]\n"
+			 "\t[--wait]",
 		.help = "Subscribes a function, a URL or a command to a topic.\n"
 			"COMMAND runs the program (no shell) with the message on\n"
 			"stdin; arguments after -- are added to the command. HTTP(S)\n"
-			"deliveries are signed; their secret is printed once.",
+			"deliveries are signed; their secret is printed once (not\n"
+			"with --wait, which prints the subscription as read back).",
 		.exec = cli_subscription_create,
 	},
 	{
 		.name = "subscription list",
-		.usage = "[--topic ID|NAME]",
-		.help = "Lists the subscriptions, oldest first.",
+		.usage = "[--topic ID|NAME] [--state STATE]\n"
+			 "\t[--sort-by timeCreated|topicId|protocol|pendingDeliveries|deadLetters]\n"
+			 "\t[--sort-order asc|desc] [--watch]",
+		.help = "Lists the subscriptions, oldest first.\n"
+			"--topic and --state keep only those that match, --sort-by and\n"
+			"--sort-order order them (the daemon does both). --watch\n"
+			"prints the list again each time it changes (new pending\n"
+			"deliveries and dead letters too) until interrupted.",
 		.exec = cli_subscription_list,
 	},
 	{
 		.name = "subscription get",
-		.usage = "ID",
-		.help = "Shows a subscription.",
+		.usage = "ID [--watch]",
+		.help = "Shows a subscription.\n"
+			"--watch prints it again each time it changes, and ends once\n"
+			"it is gone.",
 		.exec = cli_subscription_get,
 	},
 	{
 		.name = "subscription delete",
-		.usage = "ID",
-		.help = "Deletes a subscription; its pending deliveries are dropped.",
+		.usage = "ID [--wait]",
+		.help = "Deletes a subscription; its pending deliveries are dropped.\n"
+			"--wait reads it back and prints that it is gone.",
 		.exec = cli_subscription_delete,
 	},
 	{
@@ -407,23 +447,38 @@ static const struct cli_cmd cli_cmds[] = {
 	},
 	{
 		.name = "fn list",
-		.usage = "",
-		.help = "Lists the functions: built-in first, then user functions.",
+		.usage = "[--name NAME] [--sort-by timeCreated|name|invocations|failures]\n"
+			 "\t[--sort-order asc|desc] [--watch]",
+		.help = "Lists the functions: built-in first, then user functions.\n"
+			"--name keeps the one of that name, --sort-by and --sort-order\n"
+			"order them (the daemon does both). --watch prints the list\n"
+			"again each time it changes (invocations too) until\n"
+			"interrupted.",
 		.exec = cli_fn_list,
+	},
+	{
+		.name = "fn get",
+		.usage = "NAME [--watch]",
+		.help = "Shows a function and its invocation counts.\n"
+			"--watch prints it again each time it changes, and ends once\n"
+			"it is gone.",
+		.exec = cli_fn_get,
 	},
 	{
 		.name = "fn create",
 		.usage = "--name NAME --command ARG [--command ARG ...]\n"
-			 "\t[--description TEXT] [--timeout SECONDS]",
+			 "\t[--description TEXT] [--timeout SECONDS] [--wait]",
 		.help = "Creates a user function: a program run without a shell,\n"
 			"the message on stdin, its stdout the result. Arguments after\n"
-			"-- are added to the command.",
+			"-- are added to the command. --wait prints the function as\n"
+			"read back once it is stored.",
 		.exec = cli_fn_create,
 	},
 	{
 		.name = "fn delete",
-		.usage = "NAME",
-		.help = "Deletes a user function.",
+		.usage = "NAME [--wait]",
+		.help = "Deletes a user function.\n"
+			"--wait reads it back and prints that it is gone.",
 		.exec = cli_fn_delete,
 	},
 	{
@@ -438,14 +493,15 @@ static const struct cli_cmd cli_cmds[] = {
 	{
 		.name = "fn config",
 		.usage = "get|set|reset [autoscale] [--deployment ID|NAME]\n"
-			 "\t[KEY=VALUE ...]",
+			 "\t[KEY=VALUE ...] [--wait]",
 		.help = "Shows or sets the autoscale function's configuration: the\n"
 			"default, or one deployment's with --deployment. Keys are the\n"
 			"API's (maxInstances, cpuLow, memLow, cooldownInSeconds, shapes,\n"
 			"...) or the recipe's (MAX_INSTANCES, LOW_CPU_THRESHOLD,\n"
 			"LOW_MEM_THRESHOLD, VM_SHAPES); shapes are comma-separated,\n"
 			"small to large. reset makes a deployment use the default.\n"
-			"Alarms, topics and subscriptions are never touched.",
+			"Alarms, topics and subscriptions are never touched. --wait\n"
+			"prints the configuration as read back after set or reset.",
 		.exec = cli_fn_config,
 	},
 	{
@@ -466,16 +522,21 @@ static const struct cli_cmd cli_cmds[] = {
 	{
 		.name = "apply",
 		.usage = "-f FILE [--wait [--timeout SECONDS]]",
-		.help = "Makes the deployments match FILE (JSON or YAML; - reads\n"
-			"stdin): what `deployment get|list -o yaml` prints, with\n"
-			"read-only fields ignored. A deployment is matched by its\n"
-			"displayName: created when new, updated in the fields that\n"
-			"differ, else left alone. The daemon checks every change\n"
-			"first, so a file with an error changes nothing. Prints each\n"
-			"deployment and what was done (created, updated, unchanged);\n"
-			"nothing when nothing changed. --wait waits (default 120 s)\n"
-			"until every deployment it changed is ACTIVE, and fails if\n"
-			"one is FAILED. See docs/apply.md.",
+		.help = "Makes deployments, alarms, topics, subscriptions, functions\n"
+			"and autoscale settings match FILE (JSON or YAML; - reads\n"
+			"stdin): what `NOUN get|list -o yaml` prints, read-only fields\n"
+			"ignored; each object's kind is its kind: field or its shape.\n"
+			"An object is matched by its name (an alarm by its id first; a\n"
+			"subscription by topic, protocol and endpoint): created when\n"
+			"new, updated in the fields that differ, else left alone.\n"
+			"Objects name each other by name (an alarm's destination\n"
+			"topics, a subscription's topic) and are made in dependency\n"
+			"order. The daemon checks every change first (dryRun), so a\n"
+			"file with an error changes nothing. Prints each object and\n"
+			"what was done (created, updated, unchanged); nothing when\n"
+			"nothing changed. --wait waits (default 120 s) until every\n"
+			"deployment it changed is ACTIVE, and fails if one is FAILED.\n"
+			"See docs/apply.md.",
 		.exec = cli_apply,
 	},
 	{
@@ -980,41 +1041,6 @@ char *cli_item_path(const char *collection, const char *id,
 
 	free(esc);
 	return path;
-}
-
-int cli_list_get(struct cli_ctx *ctx, int argc, char **argv,
-	const char *opt, int required, const char *collection,
-	const char *key, json_t **resp)
-{
-	const struct cli_opt opts[] = {{opt, 1}, {NULL, 0}};
-	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
-	const char *value = NULL;
-	char *path, *esc;
-	int o, ret;
-
-	for (;;) {
-		o = cli_getopt(ctx, &g, opts);
-		if (o == CLI_OPT_END)
-			break;
-		if (o == CLI_OPT_ARG)
-			return cli_usage_error(ctx, "unexpected argument '%s'",
-				g.value);
-		if (o < 0)
-			return cli_opt_exit(o);
-		value = g.value;
-	}
-	if (value == NULL && required)
-		return cli_usage_error(ctx, "missing --%s", opt);
-	if (value != NULL) {
-		esc = cli_escape(value);
-		path = xasprintf("/v1/%s?%s=%s", collection, key, esc);
-		free(esc);
-	} else {
-		path = xasprintf("/v1/%s", collection);
-	}
-	ret = cli_call(ctx, "GET", path, NULL, resp);
-	free(path);
-	return ret;
 }
 
 int cli_call_item(struct cli_ctx *ctx, int argc, char **argv,

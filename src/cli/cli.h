@@ -235,16 +235,6 @@ char *cli_item_path(const char *collection, const char *id,
 	const char *suffix);
 
 /*
- * The shape of every "list [--OPT VALUE]" command: parses the one optional
- * (or, with required, mandatory) option, then GETs /v1/<collection>, with
- * ?<key>=VALUE when it was given. Returns 0 with the answer in *resp (the
- * caller releases it), or the exit status after printing the error.
- */
-int cli_list_get(struct cli_ctx *ctx, int argc, char **argv,
-	const char *opt, int required, const char *collection,
-	const char *key, json_t **resp);
-
-/*
  * The shape of every "VERB ID" command: parses exactly one argument (label
  * names it in errors) into *id, then calls method on /v1/<collection>/<id>.
  * Returns 0 with the answer in *resp (the caller releases it), or the exit
@@ -298,6 +288,65 @@ struct cli_column {
  */
 void cli_print_rows(const struct cli_ctx *ctx, const json_t *body, int list,
 	const struct cli_column *cols);
+
+/* Prints an API answer (one object, or a list) as its command does. */
+typedef void cli_print_fn(const struct cli_ctx *ctx, const json_t *body);
+
+/*
+ * --watch (cli_watch.c): prints GET path, then again each time it changes,
+ * until interrupted or (what not NULL: an object) the object is gone,
+ * which prints "WHAT is gone" and returns 0. The long-poll is on path
+ * itself (watch=true&resourceVersion=N), or on trigger when it is not NULL
+ * (a list whose version covers path, such as /v1/deployments for work
+ * requests), after which path is read. Returns the exit status after
+ * printing the error that ended it.
+ */
+int cli_watch(struct cli_ctx *ctx, const char *path, const char *trigger,
+	const char *what, cli_print_fn *print);
+
+/*
+ * --wait after a synchronous change: reads path back and prints the final
+ * state, or "WHAT is gone" (-o json|yaml: {"name", "lifecycleState":
+ * "DELETED"}) when it answers 404. Returns an exit status.
+ */
+int cli_wait_readback(struct cli_ctx *ctx, const char *path,
+	const char *what, cli_print_fn *print);
+
+/* A noun's list command: GET /v1/<collection> with the options as query
+ * parameters. */
+struct cli_list_def {
+	const char *collection;  /* "alarms" */
+	const char *name_param;  /* what --name sends; NULL: no --name */
+	const char *extra_opt;   /* one more option ("topic"), or NULL */
+	const char *extra_param; /* what it sends ("topicId") */
+	int extra_required;
+	const char *trigger;     /* --watch long-polls this list instead */
+	int no_filters;          /* only --watch and the extra option */
+};
+
+/*
+ * Runs "NOUN list [--name N] [--state S] [--sort-by F] [--sort-order
+ * asc|desc] [--watch] [--EXTRA V]": the daemon filters and sorts (and
+ * refuses an unknown sort key with a 400). Returns an exit status.
+ */
+int cli_list_cmd(struct cli_ctx *ctx, int argc, char **argv,
+	const struct cli_list_def *def, cli_print_fn *print);
+
+/* Runs "NOUN get ID [--watch]" on /v1/<collection>/<ID> (trigger as in
+ * cli_watch()). Returns an exit status. */
+int cli_get_cmd(struct cli_ctx *ctx, int argc, char **argv,
+	const char *noun, const char *collection, const char *trigger,
+	cli_print_fn *print);
+
+/*
+ * Runs "NOUN delete ID [--wait]": DELETE /v1/<collection>/<ID>, then
+ * prints "NOUN ID <done>" (-o json|yaml: the answer, if any), or with
+ * --wait the state read back (cli_wait_readback()). Returns an exit
+ * status.
+ */
+int cli_delete_cmd(struct cli_ctx *ctx, int argc, char **argv,
+	const char *noun, const char *collection, const char *done,
+	cli_print_fn *print);
 
 /*
  * Reads YAML (or JSON) text: returns a new array of its documents' values,
@@ -383,6 +432,7 @@ int cli_oci_receiver_disable(struct cli_ctx *ctx, int argc, char **argv);
 int cli_oci_receiver_reset(struct cli_ctx *ctx, int argc, char **argv);
 
 int cli_fn_list(struct cli_ctx *ctx, int argc, char **argv);
+int cli_fn_get(struct cli_ctx *ctx, int argc, char **argv);
 int cli_fn_create(struct cli_ctx *ctx, int argc, char **argv);
 int cli_fn_delete(struct cli_ctx *ctx, int argc, char **argv);
 int cli_fn_invoke(struct cli_ctx *ctx, int argc, char **argv);

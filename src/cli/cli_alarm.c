@@ -12,7 +12,8 @@
 #include "util/xalloc.h"
 
 enum { A_NAME, A_QUERY, A_NAMESPACE, A_SEVERITY, A_PENDING, A_REPEAT,
-	A_DESTINATION, A_BODY, A_FORMAT, A_DISABLED, A_ENABLED, A__N };
+	A_DESTINATION, A_BODY, A_FORMAT, A_DISABLED, A_ENABLED, A_WAIT,
+	A__N };
 
 static const struct cli_opt alarm_opts[] = {
 	[A_NAME] = {"name", 1},
@@ -26,6 +27,7 @@ static const struct cli_opt alarm_opts[] = {
 	[A_FORMAT] = {"format", 1},
 	[A_DISABLED] = {"disabled", 0},
 	[A_ENABLED] = {"enabled", 0},
+	[A_WAIT] = {"wait", 0},
 	[A__N] = {NULL, 0},
 };
 
@@ -88,12 +90,13 @@ static void print_alarms(const struct cli_ctx *ctx, const json_t *body,
 
 /*
  * Parses the arguments of create or update into body: the alarm ID into
- * *id (update; id NULL for create), the number of fields given into *nset.
+ * *id (update; id NULL for create), the number of fields given into *nset,
+ * --wait into *wait.
  * Returns 0, or CLI_OPT_HELP or CLI_OPT_USAGE (for cli_opt_exit()) after
  * printing the help or the usage error.
  */
 static int parse(struct cli_ctx *ctx, int argc, char **argv, const char **id,
-	json_t *body, int *nset)
+	json_t *body, int *nset, int *wait)
 {
 	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
 	const char *val[A__N] = {NULL};
@@ -117,6 +120,10 @@ static int parse(struct cli_ctx *ctx, int argc, char **argv, const char **id,
 		if (o < 0) {
 			json_decref(dest);
 			return o;
+		}
+		if (o == A_WAIT) {
+			*wait = 1;
+			continue;
 		}
 		(*nset)++;
 		val[o] = o == A_DISABLED || o == A_ENABLED ? "" : g.value;
@@ -164,12 +171,14 @@ static int parse(struct cli_ctx *ctx, int argc, char **argv, const char **id,
 	return 0;
 }
 
+static int print_final(struct cli_ctx *ctx, const json_t *resp, int wait);
+
 int cli_alarm_create(struct cli_ctx *ctx, int argc, char **argv)
 {
 	json_t *req = json_object(), *resp = NULL;
-	int ret, nset;
+	int ret, nset, wait = 0;
 
-	ret = parse(ctx, argc, argv, NULL, req, &nset);
+	ret = parse(ctx, argc, argv, NULL, req, &nset, &wait);
 	if (ret != 0) {
 		ret = cli_opt_exit(ret);
 		goto out;
@@ -181,7 +190,7 @@ int cli_alarm_create(struct cli_ctx *ctx, int argc, char **argv)
 	else
 		ret = cli_call(ctx, "POST", "/v1/alarms", req, &resp);
 	if (ret == 0)
-		print_alarms(ctx, resp, 0);
+		ret = print_final(ctx, resp, wait);
 out:
 	json_decref(req);
 	json_decref(resp);
@@ -193,9 +202,9 @@ int cli_alarm_update(struct cli_ctx *ctx, int argc, char **argv)
 	json_t *req = json_object(), *resp = NULL;
 	const char *id = NULL;
 	char *path = NULL;
-	int ret, nset;
+	int ret, nset, wait = 0;
 
-	ret = parse(ctx, argc, argv, &id, req, &nset);
+	ret = parse(ctx, argc, argv, &id, req, &nset, &wait);
 	if (ret != 0) {
 		ret = cli_opt_exit(ret);
 		goto out;
@@ -207,7 +216,7 @@ int cli_alarm_update(struct cli_ctx *ctx, int argc, char **argv)
 		ret = cli_call(ctx, "PUT", path, req, &resp);
 	}
 	if (ret == 0)
-		print_alarms(ctx, resp, 0);
+		ret = print_final(ctx, resp, wait);
 out:
 	json_decref(req);
 	json_decref(resp);
@@ -215,16 +224,18 @@ out:
 	return ret;
 }
 
+static void print_alarm_list(const struct cli_ctx *ctx, const json_t *body)
+{
+	print_alarms(ctx, body, 1);
+}
+
 int cli_alarm_list(struct cli_ctx *ctx, int argc, char **argv)
 {
-	json_t *resp = NULL;
-	int ret;
+	static const struct cli_list_def def = {
+		.collection = "alarms", .name_param = "displayName",
+	};
 
-	ret = cli_list_get(ctx, argc, argv, "name", 0, "alarms", "displayName", &resp);
-	if (ret == 0)
-		print_alarms(ctx, resp, 1);
-	json_decref(resp);
-	return ret;
+	return cli_list_cmd(ctx, argc, argv, &def, print_alarm_list);
 }
 
 /* Runs a command that takes one alarm ID and calls method on the path. */
@@ -244,48 +255,56 @@ static int by_id(struct cli_ctx *ctx, int argc, char **argv,
 	return ret;
 }
 
+/* Prints one alarm: its row, then (table) its namespace, format,
+ * destinations and body. */
+static void print_alarm_one(const struct cli_ctx *ctx, const json_t *resp)
+{
+	const json_t *d;
+	size_t i;
+
+	print_alarms(ctx, resp, 0);
+	if (cli_structured(ctx))
+		return;
+	printf("\nnamespace:     %s\nmessageFormat: %s\ndestinations: ",
+		cli_json_str(resp, "namespace"),
+		cli_json_str(resp, "messageFormat"));
+	json_array_foreach(json_object_get(resp, "destinations"), i, d)
+		printf(" %s", json_string_value(d));
+	printf("%s\nbody:          %s\n",
+		json_array_size(json_object_get(resp, "destinations")) ? ""
+			: " -",
+		*cli_json_str(resp, "body") ? cli_json_str(resp, "body") : "-");
+}
+
 int cli_alarm_get(struct cli_ctx *ctx, int argc, char **argv)
 {
-	json_t *resp = NULL, *d;
-	const char *id;
-	size_t i;
-	int ret;
-
-	ret = by_id(ctx, argc, argv, "GET", "", &resp, &id);
-	if (ret != 0)
-		return ret;
-	print_alarms(ctx, resp, 0);
-	if (!cli_structured(ctx)) {
-		printf("\nnamespace:     %s\nmessageFormat: %s\ndestinations: ",
-			cli_json_str(resp, "namespace"),
-			cli_json_str(resp, "messageFormat"));
-		json_array_foreach(json_object_get(resp, "destinations"), i, d)
-			printf(" %s", json_string_value(d));
-		printf("%s\nbody:          %s\n",
-			json_array_size(json_object_get(resp,
-				"destinations")) ? "" : " -",
-			*cli_json_str(resp, "body") ? cli_json_str(resp, "body")
-				: "-");
-	}
-	json_decref(resp);
-	return CLI_EXIT_OK;
+	return cli_get_cmd(ctx, argc, argv, "alarm", "alarms", NULL,
+		print_alarm_one);
 }
 
 int cli_alarm_delete(struct cli_ctx *ctx, int argc, char **argv)
 {
-	json_t *resp = NULL;
-	const char *id;
+	return cli_delete_cmd(ctx, argc, argv, "alarm", "alarms", "deleted",
+		print_alarm_one);
+}
+
+/* Prints a created or updated alarm: the answer, or with --wait the alarm
+ * read back. Returns an exit status. */
+static int print_final(struct cli_ctx *ctx, const json_t *resp, int wait)
+{
+	char *path, *what;
 	int ret;
 
-	ret = by_id(ctx, argc, argv, "DELETE", "", &resp, &id);
-	if (ret != 0)
-		return ret;
-	if (cli_structured(ctx))
-		cli_print_json(ctx, resp);
-	else
-		printf("alarm %s deleted\n", id);
-	json_decref(resp);
-	return CLI_EXIT_OK;
+	if (!wait) {
+		print_alarms(ctx, resp, 0);
+		return CLI_EXIT_OK;
+	}
+	path = cli_item_path("alarms", cli_json_str(resp, "id"), "");
+	what = xasprintf("alarm %s", cli_json_str(resp, "id"));
+	ret = cli_wait_readback(ctx, path, what, print_alarm_one);
+	free(path);
+	free(what);
+	return ret;
 }
 
 int cli_alarm_status(struct cli_ctx *ctx, int argc, char **argv)

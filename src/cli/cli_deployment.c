@@ -617,6 +617,44 @@ int cli_deployment_get(struct cli_ctx *ctx, int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
+/*
+ * --wait's final state after work request wr ended: the work request,
+ * then the deployment at path read back (or "deployment ID is gone");
+ * with -o json|yaml one document, the work request with a "deployment"
+ * member (null when gone). Returns an exit status.
+ */
+static int print_final(struct cli_ctx *ctx, json_t *wr, const char *path,
+	const char *id)
+{
+	json_t *dep = NULL;
+	long status = 0;
+	int rc = cli_request(ctx, "GET", path, NULL, &status, &dep);
+
+	if (rc != 0 || (status >= 300 && status != 404)) {
+		rc = cli_request_error(ctx, rc, status, dep);
+		json_decref(dep);
+		return rc;
+	}
+	if (status == 404) {
+		json_decref(dep);
+		dep = NULL;
+	}
+	if (cli_structured(ctx)) {
+		json_object_set_new(wr, "deployment",
+			dep ? json_incref(dep) : json_null());
+		cli_print_json(ctx, wr);
+	} else {
+		cli_workrequest_print(ctx, wr);
+		fputc('\n', stdout);
+		if (dep != NULL)
+			print_one(ctx, dep);
+		else
+			printf("deployment %s is gone\n", id);
+	}
+	json_decref(dep);
+	return CLI_EXIT_OK;
+}
+
 int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv)
 {
 	const char *val[O__N] = {NULL};
@@ -659,8 +697,8 @@ int cli_deployment_update(struct cli_ctx *ctx, int argc, char **argv)
 	ret = wait_workrequest(ctx, wr, timeout, &last);
 	if (ret != 0)
 		goto out;
-	cli_workrequest_print(ctx, last);
-	if (strcmp(cli_json_str(last, "status"), "FAILED") == 0)
+	ret = print_final(ctx, last, path, id);
+	if (ret == 0 && strcmp(cli_json_str(last, "status"), "FAILED") == 0)
 		ret = cli_fail("update of deployment %s failed: %s (work request %s)",
 			id, cli_json_str(last, "errorMessage"), wr);
 out:
@@ -691,13 +729,11 @@ int cli_deployment_delete(struct cli_ctx *ctx, int argc, char **argv)
 		cli_workrequest_print(ctx, resp);
 		goto out;
 	}
-	/* The final state is the work request's: the deployment itself is
-	 * gone (404) once it is DELETED. */
 	ret = wait_workrequest(ctx, cli_json_str(resp, "id"), timeout, &last);
 	if (ret != 0)
 		goto out;
-	cli_workrequest_print(ctx, last);
-	if (strcmp(cli_json_str(last, "status"), "FAILED") == 0)
+	ret = print_final(ctx, last, path, id);
+	if (ret == 0 && strcmp(cli_json_str(last, "status"), "FAILED") == 0)
 		ret = cli_fail("deletion of deployment %s failed: %s (work "
 			"request %s)", id, cli_json_str(last, "errorMessage"),
 			cli_json_str(last, "id"));

@@ -81,35 +81,44 @@ static void print_fns(const struct cli_ctx *ctx, const json_t *body,
 	cli_print_rows(ctx, body, list, cols);
 }
 
+static void print_fn(const struct cli_ctx *ctx, const json_t *body)
+{
+	print_fns(ctx, body, 0);
+}
+
+static void print_fn_list(const struct cli_ctx *ctx, const json_t *body)
+{
+	print_fns(ctx, body, 1);
+}
+
 int cli_fn_list(struct cli_ctx *ctx, int argc, char **argv)
 {
-	json_t *resp = NULL;
-	int ret;
+	static const struct cli_list_def def = {
+		.collection = "functions", .name_param = "name",
+	};
 
-	ret = cli_parse_simple(ctx, argc, argv, NULL, NULL);
-	if (ret != 0)
-		return cli_opt_exit(ret);
-	ret = cli_call(ctx, "GET", "/v1/functions", NULL, &resp);
-	if (ret != 0)
-		return ret;
-	print_fns(ctx, resp, 1);
-	json_decref(resp);
-	return CLI_EXIT_OK;
+	return cli_list_cmd(ctx, argc, argv, &def, print_fn_list);
+}
+
+int cli_fn_get(struct cli_ctx *ctx, int argc, char **argv)
+{
+	return cli_get_cmd(ctx, argc, argv, "function", "functions", NULL,
+		print_fn);
 }
 
 int cli_fn_create(struct cli_ctx *ctx, int argc, char **argv)
 {
-	enum { F_NAME, F_COMMAND, F_DESC, F_TIMEOUT };
+	enum { F_NAME, F_COMMAND, F_DESC, F_TIMEOUT, F_WAIT };
 	static const struct cli_opt opts[] = {
 		[F_NAME] = {"name", 1}, [F_COMMAND] = {"command", 1},
 		[F_DESC] = {"description", 1}, [F_TIMEOUT] = {"timeout", 1},
-		{NULL, 0},
+		[F_WAIT] = {"wait", 0}, {NULL, 0},
 	};
 	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
 	const char *name = NULL, *desc = NULL;
 	json_t *cmd = json_array(), *body = NULL, *resp = NULL;
 	long timeout = 0;
-	int o, ret;
+	int o, ret, wait = 0;
 
 	for (;;) {
 		o = cli_getopt(ctx, &g, opts);
@@ -128,6 +137,8 @@ int cli_fn_create(struct cli_ctx *ctx, int argc, char **argv)
 			name = g.value;
 		} else if (o == F_DESC) {
 			desc = g.value;
+		} else if (o == F_WAIT) {
+			wait = 1;
 		} else {
 			ret = cli_parse_long(ctx, "timeout", g.value, 1, 3600,
 				&timeout);
@@ -155,8 +166,16 @@ int cli_fn_create(struct cli_ctx *ctx, int argc, char **argv)
 		json_object_set_new(body, "timeoutSeconds",
 			json_integer(timeout));
 	ret = cli_call(ctx, "POST", "/v1/functions", body, &resp);
-	if (ret == 0)
+	if (ret == 0 && wait) {
+		char *path = cli_item_path("functions", name, "");
+		char *what = xasprintf("function %s", name);
+
+		ret = cli_wait_readback(ctx, path, what, print_fn);
+		free(path);
+		free(what);
+	} else if (ret == 0) {
 		print_fns(ctx, resp, 0);
+	}
 out:
 	json_decref(cmd);
 	json_decref(body);
@@ -166,15 +185,8 @@ out:
 
 int cli_fn_delete(struct cli_ctx *ctx, int argc, char **argv)
 {
-	json_t *resp = NULL;
-	const char *name;
-	int ret;
-
-	ret = cli_call_item(ctx, argc, argv, "the function name", "DELETE", "functions", &name, &resp);
-	json_decref(resp);
-	if (ret == 0 && !cli_structured(ctx))
-		printf("function %s deleted\n", name);
-	return ret;
+	return cli_delete_cmd(ctx, argc, argv, "function", "functions",
+		"deleted", print_fn);
 }
 
 int cli_fn_invoke(struct cli_ctx *ctx, int argc, char **argv)

@@ -81,12 +81,13 @@ static void print_config(const struct cli_ctx *ctx, const json_t *resp)
 
 int cli_fn_config(struct cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct cli_opt opts[] = {{"deployment", 1}, {NULL, 0}};
+	static const struct cli_opt opts[] = {{"deployment", 1}, {"wait", 0},
+		{NULL, 0}};
 	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
 	const char *verb = NULL, *dep = NULL, *method;
 	json_t *body = json_object(), *resp = NULL, *v;
 	char *path = NULL, *esc;
-	int o, ret = CLI_EXIT_USAGE;
+	int o, ret = CLI_EXIT_USAGE, wait = 0;
 
 	for (;;) {
 		o = cli_getopt(ctx, &g, opts);
@@ -94,6 +95,10 @@ int cli_fn_config(struct cli_ctx *ctx, int argc, char **argv)
 			break;
 		if (o == 0) {
 			dep = g.value;
+			continue;
+		}
+		if (o == 1) {
+			wait = 1;
 			continue;
 		}
 		if (o != CLI_OPT_ARG) {
@@ -150,7 +155,10 @@ int cli_fn_config(struct cli_ctx *ctx, int argc, char **argv)
 		: strcmp(verb, "set") == 0 ? "PUT" : "DELETE";
 	ret = cli_call(ctx, method, path,
 		strcmp(verb, "set") == 0 ? body : NULL, &resp);
-	if (ret == 0)
+	if (ret == 0 && wait && strcmp(method, "GET") != 0)
+		ret = cli_wait_readback(ctx, path, "the configuration",
+			print_config);
+	else if (ret == 0)
 		print_config(ctx, resp);
 out:
 	free(path);

@@ -31,7 +31,8 @@ static void print_json(const struct sim_policy *p, const struct sim_model *m,
 	o = json_pack("{s:s, s:I, s:I, s:I, s:i, s:o, s:i}", "policy",
 		      p->name, "samples", (json_int_t)nsamples, "evalMs",
 		      (json_int_t)m->eval_ms, "updatingMs",
-		      (json_int_t)m->startup_ms, "initial", (int)p->initial,
+		      (json_int_t)m->startup_ms, "initial",
+		      (int)sim_initial(p, NULL, 0),
 		      "decisions", moves, "instances", (int)final);
 	json_dumpf(o, stdout, JSON_INDENT(2));
 	putchar('\n');
@@ -57,8 +58,8 @@ static void print_table(const struct sim_policy *p, size_t nsamples,
 int cli_simulate_metrics(struct cli_ctx *ctx, const char *path,
 			 const struct sim_policy *p, const struct sim_model *m)
 {
-	struct sim_metrics_opts o = { p->initial, m->eval_ms, m->startup_ms,
-				      -1 };
+	struct sim_metrics_opts o = { sim_initial(p, NULL, 0), m->eval_ms,
+				      m->startup_ms, -1 };
 	struct sim_metric *v = NULL;
 	struct sim_decision *d = NULL;
 	char diag[256], *text = NULL;

@@ -213,7 +213,7 @@ static int oracle_at(const struct trace *t, const struct sim_model *m,
 	if (rc == 0) {
 		p.schedule = *counts;
 		p.nschedule = *n;
-		p.initial = (*counts)[0];
+		p.initial = sim_initial(&p, *counts, *n);
 		rc = sim_run(t, m, &p, NULL, 0, res, diag, sizeof(diag));
 		if (rc != 0) {
 			free(*counts);

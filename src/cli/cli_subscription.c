@@ -30,6 +30,8 @@ static void add_endpoint(struct cli_table *t, const json_t *s)
 	cli_table_add(t, "%s", line);
 }
 
+static void print_sub(const struct cli_ctx *ctx, const json_t *body);
+
 static void print_subs(const struct cli_ctx *ctx, const json_t *body,
 	int list)
 {
@@ -53,20 +55,20 @@ static void print_subs(const struct cli_ctx *ctx, const json_t *body,
 int cli_subscription_create(struct cli_ctx *ctx, int argc, char **argv)
 {
 	enum { S_TOPIC, S_PROTOCOL, S_ENDPOINT, S_COMMAND, S_ATTEMPTS,
-		S_TIMEOUT, S_SECRET };
+		S_TIMEOUT, S_SECRET, S_WAIT };
 	static const struct cli_opt opts[] = {
 		[S_TOPIC] = {"topic", 1}, [S_PROTOCOL] = {"protocol", 1},
 		[S_ENDPOINT] = {"endpoint", 1}, [S_COMMAND] = {"command", 1},
 		[S_ATTEMPTS] = {"max-attempts", 1},
 		[S_TIMEOUT] = {"timeout", 1}, [S_SECRET] = {"secret", 1},
-		{NULL, 0},
+		[S_WAIT] = {"wait", 0}, {NULL, 0},
 	};
 	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
 	const char *topic = NULL, *proto = NULL, *endpoint = NULL;
 	const char *secret = NULL;
 	json_t *cmd = json_array(), *body = NULL, *resp = NULL;
 	long attempts = 0, timeout = 0;
-	int o, ret;
+	int o, ret, wait = 0;
 
 	for (;;) {
 		o = cli_getopt(ctx, &g, opts);
@@ -86,6 +88,7 @@ int cli_subscription_create(struct cli_ctx *ctx, int argc, char **argv)
 		case S_PROTOCOL: proto = g.value; break;
 		case S_ENDPOINT: endpoint = g.value; break;
 		case S_SECRET: secret = g.value; break;
+		case S_WAIT: wait = 1; break;
 		case S_ATTEMPTS:
 			ret = cli_parse_long(ctx, "max-attempts", g.value, 1,
 				100, &attempts);
@@ -132,7 +135,18 @@ int cli_subscription_create(struct cli_ctx *ctx, int argc, char **argv)
 	ret = cli_call(ctx, "POST", "/v1/subscriptions", body, &resp);
 	if (ret != 0)
 		goto out;
-	print_subs(ctx, resp, 0);
+	if (wait) {
+		char *path = cli_item_path("subscriptions",
+			cli_json_str(resp, "id"), "");
+		char *what = xasprintf("subscription %s",
+			cli_json_str(resp, "id"));
+
+		ret = cli_wait_readback(ctx, path, what, print_sub);
+		free(path);
+		free(what);
+	} else {
+		print_subs(ctx, resp, 0);
+	}
 	/* Only HTTP(S) deliveries are signed: the others have no secret to
 	 * show. */
 	if (!cli_structured(ctx) && json_is_string(json_object_get(resp,
@@ -147,43 +161,36 @@ out:
 	return ret;
 }
 
+static void print_sub(const struct cli_ctx *ctx, const json_t *body)
+{
+	print_subs(ctx, body, 0);
+}
+
+static void print_sub_list(const struct cli_ctx *ctx, const json_t *body)
+{
+	print_subs(ctx, body, 1);
+}
+
 int cli_subscription_list(struct cli_ctx *ctx, int argc, char **argv)
 {
-	json_t *resp = NULL;
-	int ret;
+	static const struct cli_list_def def = {
+		.collection = "subscriptions", .extra_opt = "topic",
+		.extra_param = "topicId",
+	};
 
-	ret = cli_list_get(ctx, argc, argv, "topic", 0, "subscriptions", "topicId", &resp);
-	if (ret == 0)
-		print_subs(ctx, resp, 1);
-	json_decref(resp);
-	return ret;
+	return cli_list_cmd(ctx, argc, argv, &def, print_sub_list);
 }
 
 int cli_subscription_get(struct cli_ctx *ctx, int argc, char **argv)
 {
-	json_t *resp = NULL;
-	const char *id;
-	int ret;
-
-	ret = cli_call_item(ctx, argc, argv, "the subscription ID", "GET", "subscriptions", &id, &resp);
-	if (ret != 0)
-		return ret;
-	print_subs(ctx, resp, 0);
-	json_decref(resp);
-	return CLI_EXIT_OK;
+	return cli_get_cmd(ctx, argc, argv, "subscription", "subscriptions",
+		NULL, print_sub);
 }
 
 int cli_subscription_delete(struct cli_ctx *ctx, int argc, char **argv)
 {
-	json_t *resp = NULL;
-	const char *id;
-	int ret;
-
-	ret = cli_call_item(ctx, argc, argv, "the subscription ID", "DELETE", "subscriptions", &id, &resp);
-	json_decref(resp);
-	if (ret == 0 && !cli_structured(ctx))
-		printf("subscription %s deleted\n", id);
-	return ret;
+	return cli_delete_cmd(ctx, argc, argv, "subscription",
+		"subscriptions", "deleted", print_sub);
 }
 
 int cli_subscription_deliveries(struct cli_ctx *ctx, int argc, char **argv)

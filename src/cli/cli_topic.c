@@ -5,6 +5,8 @@
 #include "cli/cli.h"
 #include "util/xalloc.h"
 
+static void print_topic(const struct cli_ctx *ctx, const json_t *body);
+
 static void print_topics(const struct cli_ctx *ctx, const json_t *body,
 	int list)
 {
@@ -23,12 +25,12 @@ static void print_topics(const struct cli_ctx *ctx, const json_t *body,
 int cli_topic_create(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct cli_opt opts[] = {
-		{"name", 1}, {"description", 1}, {NULL, 0},
+		{"name", 1}, {"description", 1}, {"wait", 0}, {NULL, 0},
 	};
 	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
 	const char *name = NULL, *desc = NULL;
 	json_t *body, *resp = NULL;
-	int o, ret;
+	int o, ret, wait = 0;
 
 	for (;;) {
 		o = cli_getopt(ctx, &g, opts);
@@ -41,8 +43,10 @@ int cli_topic_create(struct cli_ctx *ctx, int argc, char **argv)
 			return cli_opt_exit(o);
 		if (o == 0)
 			name = g.value;
-		else
+		else if (o == 1)
 			desc = g.value;
+		else
+			wait = 1;
 	}
 	if (name == NULL)
 		return cli_usage_error(ctx, "missing --name");
@@ -53,50 +57,50 @@ int cli_topic_create(struct cli_ctx *ctx, int argc, char **argv)
 		json_object_set_new(body, "description", json_string(desc));
 	ret = cli_call(ctx, "POST", "/v1/topics", body, &resp);
 	json_decref(body);
-	if (ret != 0)
-		return ret;
-	print_topics(ctx, resp, 0);
+	if (ret == 0 && wait) {
+		char *path = cli_item_path("topics",
+			cli_json_str(resp, "topicId"), "");
+		char *what = xasprintf("topic %s", name);
+
+		ret = cli_wait_readback(ctx, path, what, print_topic);
+		free(path);
+		free(what);
+	} else if (ret == 0) {
+		print_topics(ctx, resp, 0);
+	}
 	json_decref(resp);
-	return CLI_EXIT_OK;
+	return ret;
+}
+
+static void print_topic(const struct cli_ctx *ctx, const json_t *body)
+{
+	print_topics(ctx, body, 0);
+}
+
+static void print_topic_list(const struct cli_ctx *ctx, const json_t *body)
+{
+	print_topics(ctx, body, 1);
 }
 
 int cli_topic_list(struct cli_ctx *ctx, int argc, char **argv)
 {
-	json_t *resp = NULL;
-	int ret;
+	static const struct cli_list_def def = {
+		.collection = "topics", .name_param = "name",
+	};
 
-	ret = cli_list_get(ctx, argc, argv, "name", 0, "topics", "name", &resp);
-	if (ret == 0)
-		print_topics(ctx, resp, 1);
-	json_decref(resp);
-	return ret;
+	return cli_list_cmd(ctx, argc, argv, &def, print_topic_list);
 }
 
 int cli_topic_get(struct cli_ctx *ctx, int argc, char **argv)
 {
-	json_t *resp = NULL;
-	const char *id;
-	int ret;
-
-	ret = cli_call_item(ctx, argc, argv, "the topic ID", "GET", "topics", &id, &resp);
-	if (ret != 0)
-		return ret;
-	print_topics(ctx, resp, 0);
-	json_decref(resp);
-	return CLI_EXIT_OK;
+	return cli_get_cmd(ctx, argc, argv, "topic", "topics", NULL,
+		print_topic);
 }
 
 int cli_topic_delete(struct cli_ctx *ctx, int argc, char **argv)
 {
-	json_t *resp = NULL;
-	const char *id;
-	int ret;
-
-	ret = cli_call_item(ctx, argc, argv, "the topic ID", "DELETE", "topics", &id, &resp);
-	json_decref(resp);
-	if (ret == 0 && !cli_structured(ctx))
-		printf("topic %s deleted, with its subscriptions\n", id);
-	return ret;
+	return cli_delete_cmd(ctx, argc, argv, "topic", "topics",
+		"deleted, with its subscriptions", print_topic);
 }
 
 json_t *cli_topic_id(struct cli_ctx *ctx, const char *key)

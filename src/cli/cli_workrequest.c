@@ -49,70 +49,67 @@ void cli_workrequest_print(const struct cli_ctx *ctx, const json_t *wr)
 	cli_table_free(t);
 }
 
-int cli_workrequest_get(struct cli_ctx *ctx, int argc, char **argv)
+/* Prints a work request and, in a table, its steps. */
+static void print_one(const struct cli_ctx *ctx, const json_t *resp)
 {
 	struct cli_table *t;
 	const json_t *step;
-	json_t *resp = NULL;
-	const char *id, *error;
-	char *esc, *path;
+	const char *error;
 	size_t i;
-	int ret;
 
-	ret = cli_parse_simple(ctx, argc, argv, "the work request ID", &id);
-	if (ret != 0)
-		return cli_opt_exit(ret);
-	esc = cli_escape(id);
-	path = xasprintf("/v1/workrequests/%s", esc);
-	ret = cli_call(ctx, "GET", path, NULL, &resp);
-	free(path);
-	free(esc);
-	if (ret != 0)
-		return ret;
 	cli_workrequest_print(ctx, resp);
-	if (!cli_structured(ctx)) {
-		error = cli_json_str(resp, "errorMessage");
-		if (*error != '\0')
-			printf("error: %s\n", error);
-		t = cli_table_new("INDEX KIND INSTANCE STATUS STARTED FINISHED MESSAGE");
-		json_array_foreach(json_object_get(resp, "steps"), i, step) {
-			cli_table_json(t, step, "index");
-			cli_table_json(t, step, "kind");
-			cli_table_json(t, step, "instanceId");
-			cli_table_json(t, step, "status");
-			cli_table_json(t, step, "timeStarted");
-			cli_table_json(t, step, "timeFinished");
-			cli_table_json(t, step, "message");
-		}
-		fputc('\n', stdout);
-		cli_table_print(t, stdout);
-		cli_table_free(t);
+	if (cli_structured(ctx))
+		return;
+	error = cli_json_str(resp, "errorMessage");
+	if (*error != '\0')
+		printf("error: %s\n", error);
+	t = cli_table_new("INDEX KIND INSTANCE STATUS STARTED FINISHED MESSAGE");
+	json_array_foreach(json_object_get(resp, "steps"), i, step) {
+		cli_table_json(t, step, "index");
+		cli_table_json(t, step, "kind");
+		cli_table_json(t, step, "instanceId");
+		cli_table_json(t, step, "status");
+		cli_table_json(t, step, "timeStarted");
+		cli_table_json(t, step, "timeFinished");
+		cli_table_json(t, step, "message");
 	}
-	json_decref(resp);
-	return CLI_EXIT_OK;
+	fputc('\n', stdout);
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+}
+
+/* Work requests change with their deployments: --watch long-polls the
+ * deployments' list, whose version moves with every step. */
+int cli_workrequest_get(struct cli_ctx *ctx, int argc, char **argv)
+{
+	return cli_get_cmd(ctx, argc, argv, "work request", "workrequests",
+		"/v1/deployments", print_one);
+}
+
+static void print_list(const struct cli_ctx *ctx, const json_t *resp)
+{
+	struct cli_table *t;
+	const json_t *wr;
+	size_t i;
+
+	if (cli_structured(ctx)) {
+		cli_print_json(ctx, resp);
+		return;
+	}
+	t = summary_table();
+	json_array_foreach(json_object_get(resp, "items"), i, wr)
+		add_summary_row(t, wr);
+	cli_table_print(t, stdout);
+	cli_table_free(t);
 }
 
 int cli_workrequest_list(struct cli_ctx *ctx, int argc, char **argv)
 {
-	struct cli_table *t;
-	const json_t *wr;
-	json_t *resp = NULL;
-	size_t i;
-	int ret;
+	static const struct cli_list_def def = {
+		.collection = "workrequests", .extra_opt = "deployment",
+		.extra_param = "deploymentId", .extra_required = 1,
+		.trigger = "/v1/deployments", .no_filters = 1,
+	};
 
-	ret = cli_list_get(ctx, argc, argv, "deployment", 1, "workrequests",
-		"deploymentId", &resp);
-	if (ret != 0)
-		return ret;
-	if (cli_structured(ctx)) {
-		cli_print_json(ctx, resp);
-	} else {
-		t = summary_table();
-		json_array_foreach(json_object_get(resp, "items"), i, wr)
-			add_summary_row(t, wr);
-		cli_table_print(t, stdout);
-		cli_table_free(t);
-	}
-	json_decref(resp);
-	return CLI_EXIT_OK;
+	return cli_list_cmd(ctx, argc, argv, &def, print_list);
 }

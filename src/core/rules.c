@@ -2,6 +2,7 @@
 #include "core/rules.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 void rule_params_default(enum rule_kind kind, struct rule_params *p)
@@ -206,16 +207,48 @@ static void work_stats(const struct rule_state *s, int64_t window_ms,
 			 ((double)k * sxx - sx * sx);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The q-quantile of the offered load over the last window_ms (the
+ * nearest rank). */
+static double work_quantile(const struct rule_state *s, int64_t window_ms,
+			    double q)
+{
+	double v[RULE_HISTORY];
+	uint64_t k = (uint64_t)((window_ms + 999) / 1000);
+	size_t r;
+
+	if (k > RULE_HISTORY)
+		k = RULE_HISTORY;
+	if (k > s->nobs)
+		k = s->nobs;
+	if (k == 0)
+		return 0;
+	for (uint64_t i = 0; i < k; i++)
+		v[i] = s->obs[(s->nobs - k + i) % RULE_HISTORY].work;
+	qsort(v, (size_t)k, sizeof(v[0]), cmp_double);
+	r = (size_t)ceil(q * (double)k - 1e-9);
+	return v[r > 0 ? r - 1 : 0];
+}
+
 /* The level mdscale provisions for: mean plus spread standard deviations
- * of the offered load, with a rising trend carried lead_ms ahead. */
+ * of the offered load, or its quantile, with a rising trend carried
+ * lead_ms ahead. */
 static double md_level(const struct rule_params *p,
 		       const struct rule_state *s)
 {
-	double mean, sd, slope;
+	double mean, sd, slope, base;
 
 	work_stats(s, p->down_window_ms, &mean, &sd, &slope);
-	return mean + p->spread * sd +
-	       (slope > 0 ? slope * (double)p->lead_ms / 1000.0 : 0);
+	base = p->quantile > 0
+		       ? work_quantile(s, p->down_window_ms, p->quantile)
+		       : mean + p->spread * sd;
+	return base + (slope > 0 ? slope * (double)p->lead_ms / 1000.0 : 0);
 }
 
 static uint32_t mdscale(const struct rule_params *p, struct rule_state *s,

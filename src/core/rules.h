@@ -24,8 +24,10 @@
  *            what arrived each second, as the gateway measures it):
  *            level = mean + spread x standard deviation of W over
  *            down_window (estimated from successive differences, so a
- *            shift of the level is not taken for noise), plus its trend (least-squares slope, if rising)
- *            carried over the start-up delay ahead; wanted =
+ *            shift of the level is not taken for noise), or, with
+ *            quantile set, that quantile of W over down_window, plus
+ *            its trend (least-squares slope, if rising) carried over
+ *            the start-up delay ahead; wanted =
  *            ceil(level / target). Up at once, also when the mean of W
  *            over up_window exceeds what the current instances can serve
  *            (utilization 1: a real shortfall, not noise), and to the
@@ -74,6 +76,9 @@ struct rule_params {
 	double latency_ratio;    /* mdscale: time in flight over service time
 				    past which the short window is sized at
 				    target; 0: never */
+	double quantile;         /* mdscale: the level is this quantile of
+				    the offered load over down_window; 0:
+				    mean + spread x standard deviation */
 };
 
 /* The documented defaults of each rule. */

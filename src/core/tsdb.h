@@ -56,6 +56,8 @@ struct tsdb_dim {
 
 struct tsdb_options {
 	size_t max_series;     /* series in the store; default 100,000 */
+	size_t max_string_bytes; /* interned strings, terminators included;
+				    default 512 MiB */
 	size_t raw_capacity;   /* raw samples per series; default 9000 */
 	int64_t raw_window_ms; /* raw retention; default 15 min */
 	int64_t agg_window_ms; /* minute retention; default 24 h */
@@ -67,7 +69,8 @@ void tsdb_options_default(struct tsdb_options *opt);
 /*
  * Creates an empty store. opt may be NULL for the defaults. Returns 0 and
  * sets *out (the caller frees it with tsdb_free), or MDS_E_INVAL with diag if
- * an option is out of range: max_series 1..16M, raw_capacity 1..16M,
+ * an option is out of range: max_series 1..16M, max_string_bytes 64 KiB..
+ * 1 TiB, raw_capacity 1..16M,
  * raw_window_ms 1 s..agg_window_ms, agg_window_ms a whole number of minutes
  * up to 7 days.
  */
@@ -87,13 +90,32 @@ size_t tsdb_series_count(const struct tsdb *db);
  * Finds the series (namespace, name, dims), creating it if needed. dims are
  * in any order; the strings are copied. *out stays valid until tsdb_free().
  * Returns 0; MDS_E_INVAL (diag) for an empty namespace, name or key, or a
- * key given twice; MDS_E_LIMIT (diag) past TSDB_MAX_DIMS, TSDB_MAX_STR or
- * max_series. Nothing is created on error.
+ * key given twice; MDS_E_LIMIT (diag) past TSDB_MAX_DIMS, TSDB_MAX_STR,
+ * max_series or max_string_bytes. Nothing is created on error.
  */
 int tsdb_series_get_or_create(struct tsdb *db, const char *ns,
 			      const char *name, const struct tsdb_dim *dims,
 			      size_t ndims, struct tsdb_series **out,
 			      char *diag, size_t diagsz);
+
+/*
+ * What tsdb_series_get_or_create() would add for (namespace, name, dims),
+ * changing nothing: *series is 0 if the series exists, else 1; *bytes the
+ * interned bytes of its strings the store lacks (a string repeated within
+ * the identity counted each time). Returns 0, or the identity errors of
+ * tsdb_series_get_or_create() with diag.
+ */
+int tsdb_series_cost(const struct tsdb *db, const char *ns, const char *name,
+		     const struct tsdb_dim *dims, size_t ndims, size_t *series,
+		     size_t *bytes, char *diag, size_t diagsz);
+
+/*
+ * Whether the store has room for series more series and bytes more bytes
+ * of interned strings. Returns 0, or MDS_E_LIMIT with diag naming the
+ * limit (max_series or max_string_bytes) and what the store holds.
+ */
+int tsdb_room(const struct tsdb *db, size_t series, size_t bytes,
+	      char *diag, size_t diagsz);
 
 /* Returns the series (namespace, name, dims) or NULL; never creates. */
 struct tsdb_series *tsdb_series_find(const struct tsdb *db, const char *ns,

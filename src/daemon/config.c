@@ -28,6 +28,8 @@ void config_defaults(struct config *cfg)
 	cfg->max_start_attempts = 3;
 	cfg->sample_ms = 1000;
 	cfg->eval_ms = 1000;
+	cfg->metrics_max_series = 100000;
+	cfg->metrics_max_string_mb = 512;
 	cfg->log_max_file_mb = 10;
 	cfg->log_max_files = 5;
 	cfg->log_retention_days = 7;
@@ -137,9 +139,21 @@ static const struct field shape_fields[] = {
 	FIELD_END
 };
 
-/* "shapes": replaces the ladder; each entry by shape_fields. */
-static int parse_shapes(const json_t *v, void *dst, const struct field *fd,
-			const char *path, struct fault *f)
+/* Adds one parsed entry (a struct of the item table) to a ladder;
+ * returns 0, or a negative code with why filled. */
+typedef int ladder_add_fn(struct shape_ladder *l, const void *entry,
+			  char *why, size_t whysz);
+
+/*
+ * A ladder of shapes: an array of fd->min to fd->max entries, each parsed
+ * by item_fields into entry (entrysz bytes, zeroed first) and added to the
+ * ladder at dst, which it replaces. "shapes" and "oci.shapes" differ only
+ * in the entry and how it becomes a rung.
+ */
+static int parse_ladder(const json_t *v, void *dst, const struct field *fd,
+			const char *path, struct fault *f,
+			const struct field *item_fields, void *entry,
+			size_t entrysz, ladder_add_fn *add)
 {
 	struct shape_ladder *l = dst;
 	char at[FIELD_PATH_MAX], why[256];
@@ -157,20 +171,35 @@ static int parse_shapes(const json_t *v, void *dst, const struct field *fd,
 	}
 	shape_ladder_init(l);
 	json_array_foreach((json_t *)v, i, item) {
-		struct shape_spec s = { .cpus = 0 };
-
+		memset(entry, 0, entrysz);
 		snprintf(at, sizeof(at), "%s[%zu]", path, i);
-		rc = fields_parse(shape_fields, item, &s, at, NULL, f);
+		rc = fields_parse(item_fields, item, entry, at, NULL, f);
 		if (rc != 0)
 			return rc;
-		rc = shape_ladder_add(l, s.name,
-				      (uint32_t)(s.cpus * 1000 + 0.5),
-				      (uint64_t)s.memory_mb << 20, why,
-				      sizeof(why));
+		rc = add(l, entry, why, sizeof(why));
 		if (rc != 0)
 			return fault_set(f, rc, at, "%s: %s", at, why);
 	}
 	return 0;
+}
+
+static int add_shape(struct shape_ladder *l, const void *entry, char *why,
+		     size_t whysz)
+{
+	const struct shape_spec *s = entry;
+
+	return shape_ladder_add(l, s->name, (uint32_t)(s->cpus * 1000 + 0.5),
+				(uint64_t)s->memory_mb << 20, why, whysz);
+}
+
+/* "shapes": replaces the ladder; each entry by shape_fields. */
+static int parse_shapes(const json_t *v, void *dst, const struct field *fd,
+			const char *path, struct fault *f)
+{
+	struct shape_spec s;
+
+	return parse_ladder(v, dst, fd, path, f, shape_fields, &s, sizeof(s),
+			    add_shape);
 }
 
 static const struct field tls_fields[] = {
@@ -222,38 +251,22 @@ static const struct field oci_shape_fields[] = {
 	FIELD_END
 };
 
+static int add_oci_shape(struct shape_ladder *l, const void *entry,
+			 char *why, size_t whysz)
+{
+	const struct oci_shape_spec *s = entry;
+
+	return oci_shapes_add(l, s->name, s->ocpus, s->memory_gb, why, whysz);
+}
+
 /* "oci.shapes": the OCI shape ladder, smallest first. */
 static int parse_oci_shapes(const json_t *v, void *dst, const struct field *fd,
 			    const char *path, struct fault *f)
 {
-	struct shape_ladder *l = dst;
-	char at[FIELD_PATH_MAX], why[256];
-	size_t i;
-	json_t *item;
-	int rc;
+	struct oci_shape_spec s;
 
-	if (!json_is_array(v))
-		return fields_fault_type(f, path, "an array");
-	if (json_array_size(v) < fd->min || json_array_size(v) > fd->max) {
-		struct field counted = *fd;
-
-		counted.type = FIELD_ARRAY;
-		return fields_fault_range(f, path, &counted);
-	}
-	shape_ladder_init(l);
-	json_array_foreach((json_t *)v, i, item) {
-		struct oci_shape_spec s = { .ocpus = 0 };
-
-		snprintf(at, sizeof(at), "%s[%zu]", path, i);
-		rc = fields_parse(oci_shape_fields, item, &s, at, NULL, f);
-		if (rc != 0)
-			return rc;
-		rc = oci_shapes_add(l, s.name, s.ocpus, s.memory_gb, why,
-				    sizeof(why));
-		if (rc != 0)
-			return fault_set(f, rc, at, "%s: %s", at, why);
-	}
-	return 0;
+	return parse_ladder(v, dst, fd, path, f, oci_shape_fields, &s,
+			    sizeof(s), add_oci_shape);
 }
 
 static const struct field oci_flex_fields[] = {
@@ -346,6 +359,12 @@ static const struct field config_fields[] = {
 		    "monitoring: the sampling period"),
 	CONFIG_UINT("evalIntervalMillis", eval_ms, 100, 60000,
 		    "monitoring: the alarm evaluation period"),
+	CONFIG_UINT("metricsMaxSeries", metrics_max_series, 1, 10000000,
+		    "monitoring: series that posted metrics may fill the "
+		    "store to"),
+	CONFIG_UINT("metricsMaxStringMB", metrics_max_string_mb, 1, 65536,
+		    "monitoring: MiB of interned metric strings that posted "
+		    "metrics may fill the store to"),
 	CONFIG_UINT("holdRequests", hold_requests, 0, 1000000,
 		    "gateway: requests held per deployment with no ready "
 		    "instance (0: answer 503 at once)"),

@@ -73,6 +73,8 @@ struct config {
 	uint32_t max_start_attempts; /* exits before ready that fail it */
 	uint32_t sample_ms;       /* monitoring: instance sampling period */
 	uint32_t eval_ms;         /* monitoring: alarm evaluation period */
+	uint32_t metrics_max_series;    /* monitoring: series posts may fill */
+	uint32_t metrics_max_string_mb; /* monitoring: MiB of their strings */
 	uint32_t log_max_file_mb;    /* logging: rotate mdscale.log past this */
 	uint32_t log_max_files;      /* logging: rotated files kept */
 	uint32_t log_retention_days; /* logging: 0 keeps files of any age */

@@ -1,11 +1,16 @@
 /* looplag.c - event loop lag; see looplag.h. */
 #include <stdlib.h>
+#include <time.h>
 
 #include "daemon/looplag.h"
 #include "util/xalloc.h"
 
 struct looplag {
 	uv_timer_t timer;
+	uv_prepare_t prepare;
+	uint64_t turn_cpu0;   /* the thread's CPU time at the last turn's end */
+	uint64_t turn_cpu_max;
+	int open_handles;
 	uint64_t expected_ns; /* when the next tick is due */
 	uint64_t last_ns;
 	uint64_t max_ns;
@@ -22,6 +27,26 @@ static void on_tick(uv_timer_t *t)
 	l->expected_ns = now + (uint64_t)LOOPLAG_PERIOD_MS * 1000000u;
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Runs once a turn, just before the loop waits for events. */
+static void on_prepare(uv_prepare_t *p)
+{
+	struct looplag *l = p->data;
+	uint64_t now = thread_cpu_ns();
+
+	if (now - l->turn_cpu0 > l->turn_cpu_max && l->turn_cpu0 != 0)
+		l->turn_cpu_max = now - l->turn_cpu0;
+	l->turn_cpu0 = now;
+}
+
 struct looplag *looplag_start(uv_loop_t *loop)
 {
 	struct looplag *l = xcalloc(1, sizeof(*l));
@@ -36,6 +61,11 @@ struct looplag *looplag_start(uv_loop_t *loop)
 	 * make the next look late too. */
 	uv_timer_start(&l->timer, on_tick, LOOPLAG_PERIOD_MS,
 		       LOOPLAG_PERIOD_MS);
+	uv_prepare_init(loop, &l->prepare);
+	l->prepare.data = l;
+	uv_unref((uv_handle_t *)&l->prepare);
+	uv_prepare_start(&l->prepare, on_prepare);
+	l->open_handles = 2;
 	return l;
 }
 
@@ -46,9 +76,17 @@ void looplag_get(const struct looplag *l, uint64_t *last_ns,
 	*max_ns = l ? l->max_ns : 0;
 }
 
+uint64_t looplag_turn_cpu_max(const struct looplag *l)
+{
+	return l ? l->turn_cpu_max : 0;
+}
+
 static void on_closed(uv_handle_t *h)
 {
-	free(h->data);
+	struct looplag *l = h->data;
+
+	if (--l->open_handles == 0)
+		free(l);
 }
 
 void looplag_close(struct looplag *l)
@@ -56,4 +94,5 @@ void looplag_close(struct looplag *l)
 	if (l == NULL)
 		return;
 	uv_close((uv_handle_t *)&l->timer, on_closed);
+	uv_close((uv_handle_t *)&l->prepare, on_closed);
 }

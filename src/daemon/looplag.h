@@ -4,6 +4,10 @@
  * A 100 ms repeating uv timer notes, at each tick, how much later than
  * expected it fired (actual - expected). A loop blocked by a slow callback
  * shows up as lag; the last and the largest lag are kept for /metrics.
+ * Lag includes the time the thread waited for a CPU, so on a busy
+ * machine it also measures the machine: the loop's own share is the CPU
+ * time of a turn, which a prepare handle measures (the thread's CPU time
+ * from one turn's end to the next; the wait for events costs none).
  * All calls run on the loop's thread.
  */
 #ifndef MDS_LOOPLAG_H
@@ -24,6 +28,10 @@ struct looplag *looplag_start(uv_loop_t *loop);
  * gives zeros. */
 void looplag_get(const struct looplag *l, uint64_t *last_ns,
 		 uint64_t *max_ns);
+
+/* The largest CPU time of one loop turn seen, in nanoseconds (NULL, or
+ * no thread CPU clock: 0). */
+uint64_t looplag_turn_cpu_max(const struct looplag *l);
 
 /* Stops the timer; the memory is freed once the handle is closed. NULL is
  * fine. */

@@ -62,6 +62,8 @@ static int same_oci(const struct config_oci *a, const struct config_oci *b)
 	X(gateway_port, "gateway")                                            \
 	X(sample_ms, "sampleIntervalMillis")                                  \
 	X(eval_ms, "evalIntervalMillis")                                      \
+	X(metrics_max_series, "metricsMaxSeries")                             \
+	X(metrics_max_string_mb, "metricsMaxStringMB")                        \
 	X(log_max_file_mb, "logMaxFileMB")                                    \
 	X(log_max_files, "logMaxFiles")                                       \
 	X(log_retention_days, "logRetentionDays")

@@ -97,6 +97,7 @@ struct daemon {
 	struct config file_config; /* as read at start, before the flags */
 	int log_json;            /* --log-format json */
 	uv_signal_t sigint, sigterm, sighup;
+	int signals_on; /* the three above are open */
 	int stopping;
 };
 
@@ -186,11 +187,6 @@ static void listen_local(struct daemon *dm)
 	free(path);
 }
 
-static void on_gateway_closed(void *arg)
-{
-	(void)arg;
-}
-
 /* Whether Kubernetes credentials are there to be found: in a pod, or a
  * kubeconfig named by $KUBECONFIG or at ~/.kube/config. */
 static int kubernetes_configured(void)
@@ -230,12 +226,16 @@ static size_t open_kubernetes(struct daemon *dm)
 	return 2;
 }
 
+/* The last step of close_modules(): deployments are closed, so what they
+ * rested on goes: the backends, the API server, logging, the gateway and
+ * the HTTP client, then the signal handlers if they were set. */
 static void on_deploy_closed(void *arg)
 {
 	struct daemon *dm = arg;
 
 	dm->deploy = NULL;
-	dm->local->ops->close(dm->local, NULL, NULL);
+	if (dm->local != NULL)
+		dm->local->ops->close(dm->local, NULL, NULL);
 	dm->local = NULL;
 	if (dm->k8s != NULL)
 		dm->k8s->ops->close(dm->k8s, NULL, NULL);
@@ -245,23 +245,35 @@ static void on_deploy_closed(void *arg)
 	if (dm->api_srv != NULL)
 		http_server_close(dm->api_srv, NULL, NULL);
 	dm->api_srv = NULL;
-	gateway_set_access_log(dm->gateway, NULL, NULL);
+	if (dm->gateway != NULL)
+		gateway_set_access_log(dm->gateway, NULL, NULL);
 	logging_close(dm->logging, NULL, NULL);
 	dm->logging = NULL;
 	dm->api.gateway = NULL;
-	gateway_close(dm->gateway, on_gateway_closed, dm);
+	if (dm->gateway != NULL)
+		gateway_close(dm->gateway, NULL, NULL);
+	dm->gateway = NULL;
 	httpc_close(dm->httpc);
-	uv_close((uv_handle_t *)&dm->sigint, NULL);
-	uv_close((uv_handle_t *)&dm->sigterm, NULL);
-	uv_close((uv_handle_t *)&dm->sighup, NULL);
+	dm->httpc = NULL;
+	if (dm->signals_on) {
+		uv_close((uv_handle_t *)&dm->sigint, NULL);
+		uv_close((uv_handle_t *)&dm->sigterm, NULL);
+		uv_close((uv_handle_t *)&dm->sighup, NULL);
+		dm->signals_on = 0;
+	}
 }
 
+/* The second step of close_modules(): notifications are gone, so the
+ * deployments stop their instances. */
 static void on_notifications_closed(void *arg)
 {
 	struct daemon *dm = arg;
 
 	dm->notifications = NULL;
-	deploy_close(dm->deploy, on_deploy_closed, dm);
+	if (dm->deploy != NULL)
+		deploy_close(dm->deploy, on_deploy_closed, dm);
+	else
+		on_deploy_closed(dm);
 }
 
 /* Hands an alarm message to the notifications module (the monitoring
@@ -274,15 +286,16 @@ static int publish_alarm(void *arg, const char *topic_id,
 	return notifications_publish(arg, topic_id, dedupe_key, message);
 }
 
-static void on_signal(uv_signal_t *s, int signum)
+/*
+ * Closes every module, each before the ones it calls into; the steps that
+ * wait for a module to free itself go on in callbacks, so the caller runs
+ * the loop until it ends. Serves both the stop on a signal and a start-up
+ * that failed part way, where modules not yet opened are NULL.
+ */
+static void close_modules(struct daemon *dm)
 {
-	struct daemon *dm = s->data;
+	struct notifications *n = dm->notifications;
 
-	if (dm->stopping++) {
-		log_warn("serve", "second signal: exiting now");
-		exit(1);
-	}
-	log_info("serve", "signal %d: stopping instances and exiting", signum);
 	sdnotify_close(dm->sdnotify);
 	dm->sdnotify = NULL;
 	dm->api.looplag = NULL;
@@ -314,9 +327,24 @@ static void on_signal(uv_signal_t *s, int signum)
 	dm->alertmanager = NULL;
 	dm->api.notifications = NULL;
 	dm->api.functions = NULL;
-	notifications_close(dm->notifications, on_notifications_closed, dm);
+	if (n != NULL)
+		notifications_close(n, on_notifications_closed, dm);
 	functions_close(dm->functions);
 	dm->functions = NULL;
+	if (n == NULL)
+		on_notifications_closed(dm);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct daemon *dm = s->data;
+
+	if (dm->stopping++) {
+		log_warn("serve", "second signal: exiting now");
+		exit(1);
+	}
+	log_info("serve", "signal %d: stopping instances and exiting", signum);
+	close_modules(dm);
 }
 
 /* SIGHUP: loads the certificates again (for new connections); a pair
@@ -758,6 +786,9 @@ int serve_main(int argc, char **argv)
 		.deploy = dm->deploy, .data_dir = dm->data_dir,
 		.api_url = dm->api_url, .sample_ms = dm->config.sample_ms,
 		.eval_ms = dm->config.eval_ms,
+		.max_series = dm->config.metrics_max_series,
+		.max_string_bytes = (size_t)dm->config.metrics_max_string_mb
+				    << 20,
 	};
 	rc = monitoring_open(&menv, &dm->monitoring, diag, sizeof(diag));
 	if (rc != 0) {
@@ -801,6 +832,7 @@ int serve_main(int argc, char **argv)
 		.alertmanager = dm->alertmanager,
 		.start_time_s = (double)time(NULL),
 		.webhook_seen = dm->webhook_seen,
+		.loop = &dm->loop,
 	};
 	dm->looplag = looplag_start(&dm->loop);
 	dm->api.looplag = dm->looplag;
@@ -822,6 +854,7 @@ int serve_main(int argc, char **argv)
 	uv_signal_start(&dm->sigint, on_signal, SIGINT);
 	uv_signal_start(&dm->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&dm->sighup, on_sighup, SIGHUP);
+	dm->signals_on = 1;
 	/* Routes are restored and monitoring listens: requests may come. */
 	gateway_serve(dm->gateway);
 	log_info("serve", "mdscale %s: API %s://%s:%d, gateway %s, data %s, "
@@ -835,48 +868,7 @@ int serve_main(int argc, char **argv)
 	goto out_close;
 out_loop:
 	/* Start-up failed with the loop running: stop what was started. */
-	sdnotify_close(dm->sdnotify);
-	dm->sdnotify = NULL;
-	dm->api.looplag = NULL;
-	looplag_close(dm->looplag);
-	dm->looplag = NULL;
-	if (dm->gateway != NULL)
-		gateway_set_access_log(dm->gateway, NULL, NULL);
-	logging_close(dm->logging, NULL, NULL);
-	dm->logging = NULL;
-	dm->api.oci_receiver = NULL;
-	oci_receiver_close(dm->oci_receiver);
-	dm->oci_receiver = NULL;
-	autoscale_idle_close(dm->autoscale_idle);
-	dm->autoscale_idle = NULL;
-	autoscale_close(dm->autoscale);
-	dm->autoscale = NULL;
-	dm->api.monitoring = NULL;
-	monitoring_close(dm->monitoring);
-	dm->monitoring = NULL;
-	dm->api.alertmanager = NULL;
-	alertmanager_close(dm->alertmanager);
-	dm->alertmanager = NULL;
-	dm->api.notifications = NULL;
-	dm->api.functions = NULL;
-	if (dm->notifications != NULL)
-		notifications_close(dm->notifications, NULL, NULL);
-	dm->notifications = NULL;
-	functions_close(dm->functions);
-	dm->functions = NULL;
-	if (dm->deploy != NULL) {
-		deploy_close(dm->deploy, NULL, NULL);
-		uv_run(&dm->loop, UV_RUN_DEFAULT);
-	}
-	if (dm->local != NULL)
-		dm->local->ops->close(dm->local, NULL, NULL);
-	if (dm->k8s != NULL)
-		dm->k8s->ops->close(dm->k8s, NULL, NULL);
-	oci_stack_close(dm->oci, NULL, NULL);
-	if (dm->gateway != NULL)
-		gateway_close(dm->gateway, NULL, NULL);
-	if (dm->httpc != NULL)
-		httpc_close(dm->httpc);
+	close_modules(dm);
 	uv_run(&dm->loop, UV_RUN_DEFAULT);
 out_close:
 	if (uv_loop_close(&dm->loop) != 0)

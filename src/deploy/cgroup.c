@@ -12,7 +12,7 @@
  *   cgroup is the same relative directory in every distinct hierarchy.
  *   Limits go to cpu.cfs_period_us/cpu.cfs_quota_us and
  *   memory.limit_in_bytes (plus memory.memsw.limit_in_bytes, so swap cannot
- *   bypass the limit).
+ *   bypass the limit). What only v1 does is in cgroup_v1.c.
  *
  * Memory in use is reported as the "working set", the number docker and
  * cAdvisor report and the one the kernel's OOM decision tracks most
@@ -35,13 +35,12 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "deploy/cgroup.h"
+#include "deploy/cgroup_int.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
-#define CPU_PERIOD_US 100000
 /* The kernel refuses CFS quotas below 1 ms; that is 10 millicores. */
 #define MIN_QUOTA_US 1000
 /* 1024 cores: keeps mcpu * 100 far from overflow and from kernel limits. */
@@ -49,28 +48,10 @@
 #define NAME_MAX_LEN 200
 #define SMALL_FILE 8192
 #define DIAG_LEN 256
-/* v1 reports "no limit" as a page-rounded LLONG_MAX; anything this large is
- * treated as unlimited. */
-#define UNLIMITED_BYTES (UINT64_C(1) << 62)
 #define DEFAULT_ROOT "/sys/fs/cgroup"
-#define MOUNTINFO "/proc/self/mountinfo"
 
-/* The controllers mdscale uses, indexing cgroup_sys.base. */
-enum ctl { CTL_CPU, CTL_CPUACCT, CTL_MEMORY, CTL_COUNT };
-
-static const char *const ctl_names[CTL_COUNT] = { "cpu", "cpuacct",
+const char *const cgroup_ctl_names[CTL_COUNT] = { "cpu", "cpuacct",
 						  "memory" };
-
-struct cgroup_sys {
-	enum cgroup_version version;
-	/* The directory holding each controller's hierarchy root (on v2 all
-	 * three are the unified root). */
-	char *base[CTL_COUNT];
-	/* The distinct hierarchy roots, where cgroups are made and removed:
-	 * one on v2, two or three on v1. Pointers into base. */
-	const char *dirs[CTL_COUNT];
-	int ndirs;
-};
 
 /* Maps an errno value to the error table. */
 static int from_errno(int e)
@@ -96,8 +77,8 @@ static int from_errno(int e)
 
 /* Joins base, name and file (either of the last two may be NULL) with '/'
  * into out. Returns 0 or MDS_E_LIMIT if it does not fit. */
-static int join(char *out, size_t size, const char *base, const char *name,
-		const char *file)
+int cgroup_join_path(char *out, size_t size, const char *base, const char *name,
+		     const char *file)
 {
 	int n;
 
@@ -111,7 +92,7 @@ static int join(char *out, size_t size, const char *base, const char *name,
 /* Writes s to the existing file path, whole, retrying on EINTR and short
  * writes. Never creates the file: a missing control file means a missing
  * cgroup or controller, and must not turn into a plain file. */
-static int write_file(const char *path, const char *s, char *diag,
+int cgroup_write_file(const char *path, const char *s, char *diag,
 		      size_t diagsz)
 {
 	size_t len = strlen(s), off = 0;
@@ -205,7 +186,7 @@ out:
 	return rc;
 }
 
-static int file_exists(const char *path)
+int cgroup_file_exists(const char *path)
 {
 	struct stat st;
 
@@ -343,13 +324,13 @@ static int check_call(const struct cgroup_sys *sys, const char *name,
 }
 
 /* Creates and removes a probe cgroup in dir, proving it is writable. */
-static int probe(const char *dir, char *diag, size_t diagsz)
+int cgroup_probe(const char *dir, char *diag, size_t diagsz)
 {
 	char path[PATH_MAX], leaf[64];
 	int e;
 
 	snprintf(leaf, sizeof(leaf), "mdscale-probe-%ld", (long)getpid());
-	if (join(path, sizeof(path), dir, leaf, NULL) != 0) {
+	if (cgroup_join_path(path, sizeof(path), dir, leaf, NULL) != 0) {
 		mds_diag(diag, diagsz, "path too long under %s", dir);
 		return MDS_E_LIMIT;
 	}
@@ -374,7 +355,8 @@ static int detect_v2(struct cgroup_sys *sys, const char *root, char *why,
 	char path[PATH_MAX], text[SMALL_FILE];
 	int rc;
 
-	rc = join(path, sizeof(path), root, "cgroup.controllers", NULL);
+	rc = cgroup_join_path(path, sizeof(path), root, "cgroup.controllers",
+			      NULL);
 	if (rc != 0)
 		return rc;
 	rc = read_file(path, text, sizeof(text), NULL, 0);
@@ -390,7 +372,7 @@ static int detect_v2(struct cgroup_sys *sys, const char *root, char *why,
 			 root, (int)strcspn(text, "\n"), text);
 		return MDS_E_UNAVAIL;
 	}
-	rc = probe(root, why, whysz);
+	rc = cgroup_probe(root, why, whysz);
 	if (rc != 0)
 		return rc;
 	for (int i = 0; i < CTL_COUNT; i++)
@@ -399,144 +381,6 @@ static int detect_v2(struct cgroup_sys *sys, const char *root, char *why,
 	sys->ndirs = 1;
 	sys->version = CGROUP_V2;
 	return 0;
-}
-
-/* Decodes mountinfo's octal escapes ("\040" for a space) in place. */
-static void unescape(char *s)
-{
-	char *w = s;
-
-	for (char *r = s; *r != '\0'; r++) {
-		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' &&
-		    r[2] >= '0' && r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
-			*w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 +
-				      (r[3] - '0'));
-			r += 3;
-		} else {
-			*w++ = *r;
-		}
-	}
-	*w = '\0';
-}
-
-/* Splits line at spaces in place into at most max fields; returns the
- * count. */
-static int split(char *line, char **fields, int max)
-{
-	int n = 0;
-	char *p = line;
-
-	while (*p != '\0' && n < max) {
-		while (*p == ' ')
-			p++;
-		if (*p == '\0' || *p == '\n')
-			break;
-		fields[n++] = p;
-		p += strcspn(p, " \n");
-		if (*p != '\0')
-			*p++ = '\0';
-	}
-	return n;
-}
-
-/* Tells whether path is root or below it. */
-static int under(const char *path, const char *root)
-{
-	size_t n = strlen(root);
-
-	if (n == 1 && root[0] == '/')
-		return path[0] == '/';
-	return strncmp(path, root, n) == 0 &&
-	       (path[n] == '/' || path[n] == '\0');
-}
-
-/* Records, from one mountinfo line, the mount points of the v1 hierarchies
- * that hold the controllers mdscale uses. A mountinfo line reads
- * "id parent maj:min root mountpoint opts [optional...] - fstype source
- * superopts"; the controllers are among the comma-separated superopts. */
-static void scan_mount(struct cgroup_sys *sys, char *line, const char *root)
-{
-	char *f[64];
-	int n = split(line, f, 64), dash = -1;
-
-	for (int i = 6; i < n; i++) {
-		if (strcmp(f[i], "-") == 0) {
-			dash = i;
-			break;
-		}
-	}
-	if (dash < 0 || dash + 3 >= n || strcmp(f[dash + 1], "cgroup") != 0)
-		return;
-	unescape(f[4]);
-	if (!under(f[4], root))
-		return;
-	for (char *opt = f[dash + 3]; *opt != '\0';) {
-		size_t len = strcspn(opt, ",");
-
-		for (int c = 0; c < CTL_COUNT; c++) {
-			if (sys->base[c] == NULL &&
-			    strlen(ctl_names[c]) == len &&
-			    strncmp(opt, ctl_names[c], len) == 0)
-				sys->base[c] = xstrdup(f[4]);
-		}
-		opt += len;
-		if (*opt == ',')
-			opt++;
-	}
-}
-
-static int detect_v1(struct cgroup_sys *sys, const char *root, char *why,
-		     size_t whysz)
-{
-	FILE *f;
-	char *line = NULL;
-	size_t cap = 0;
-	int rc = 0;
-
-	f = fopen(MOUNTINFO, "re");
-	if (f == NULL) {
-		mds_diag(why, whysz, "cannot read %s: %s", MOUNTINFO,
-			 strerror(errno));
-		return MDS_E_UNAVAIL;
-	}
-	while (getline(&line, &cap, f) >= 0)
-		scan_mount(sys, line, root);
-	free(line);
-	fclose(f);
-	for (int c = 0; c < CTL_COUNT; c++) {
-		if (sys->base[c] == NULL) {
-			mds_diag(why, whysz,
-				 "no cgroup v1 %s hierarchy mounted under %s",
-				 ctl_names[c], root);
-			rc = MDS_E_UNAVAIL;
-			goto out;
-		}
-	}
-	/* Co-mounted controllers share a hierarchy: keep each once. */
-	sys->ndirs = 0;
-	for (int c = 0; c < CTL_COUNT; c++) {
-		int seen = 0;
-
-		for (int d = 0; d < sys->ndirs; d++)
-			seen |= strcmp(sys->dirs[d], sys->base[c]) == 0;
-		if (!seen)
-			sys->dirs[sys->ndirs++] = sys->base[c];
-	}
-	for (int d = 0; d < sys->ndirs; d++) {
-		rc = probe(sys->dirs[d], why, whysz);
-		if (rc != 0)
-			goto out;
-	}
-	sys->version = CGROUP_V1;
-out:
-	if (rc != 0) {
-		for (int c = 0; c < CTL_COUNT; c++) {
-			free(sys->base[c]);
-			sys->base[c] = NULL;
-		}
-		sys->ndirs = 0;
-	}
-	return rc;
 }
 
 int cgroup_detect(const char *root, struct cgroup_sys **out, char *diag,
@@ -556,7 +400,7 @@ int cgroup_detect(const char *root, struct cgroup_sys **out, char *diag,
 	sys = xcalloc(1, sizeof(*sys));
 	if (detect_v2(sys, r, why2, sizeof(why2)) == 0)
 		goto out;
-	if (detect_v1(sys, r, why1, sizeof(why1)) == 0)
+	if (cgroup_v1_detect(sys, r, why1, sizeof(why1)) == 0)
 		goto out;
 	sys->version = CGROUP_NONE;
 	mds_diag(diag, diagsz, "no usable cgroups: %s; %s", why2, why1);
@@ -601,7 +445,8 @@ static int enable_controllers(const char *dir, char *diag, size_t diagsz)
 	char path[PATH_MAX], text[SMALL_FILE];
 	int rc;
 
-	rc = join(path, sizeof(path), dir, "cgroup.subtree_control", NULL);
+	rc = cgroup_join_path(path, sizeof(path), dir, "cgroup.subtree_control",
+			      NULL);
 	if (rc != 0)
 		return rc;
 	rc = read_file(path, text, sizeof(text), diag, diagsz);
@@ -609,7 +454,7 @@ static int enable_controllers(const char *dir, char *diag, size_t diagsz)
 		return rc;
 	if (has_word(text, "cpu") && has_word(text, "memory"))
 		return 0;
-	return write_file(path, "+cpu +memory", diag, diagsz);
+	return cgroup_write_file(path, "+cpu +memory", diag, diagsz);
 }
 
 /* Creates name below dir, parents first ("mkdir -p"); on v2 enables the
@@ -622,7 +467,7 @@ static int make_dirs(const struct cgroup_sys *sys, const char *dir,
 	int rc;
 
 	*created = 0;
-	rc = join(path, sizeof(path), dir, NULL, NULL);
+	rc = cgroup_join_path(path, sizeof(path), dir, NULL, NULL);
 	if (rc != 0)
 		return rc;
 	while (off < len) {
@@ -654,18 +499,18 @@ static int make_dirs(const struct cgroup_sys *sys, const char *dir,
 }
 
 /* Writes value into the control file of the cgroup name under base. */
-static int set_file(const char *base, const char *name, const char *file,
+int cgroup_set_file(const char *base, const char *name, const char *file,
 		    const char *value, char *diag, size_t diagsz)
 {
 	char path[PATH_MAX];
 	int rc;
 
-	rc = join(path, sizeof(path), base, name, file);
+	rc = cgroup_join_path(path, sizeof(path), base, name, file);
 	if (rc != 0) {
 		mds_diag(diag, diagsz, "path too long for %s", file);
 		return rc;
 	}
-	return write_file(path, value, diag, diagsz);
+	return cgroup_write_file(path, value, diag, diagsz);
 }
 
 static int limits_v2(const struct cgroup_sys *sys, const char *name,
@@ -681,71 +526,24 @@ static int limits_v2(const struct cgroup_sys *sys, const char *name,
 	else
 		snprintf(val, sizeof(val), "%" PRIu64 " %d", cpu_mcpu * 100,
 			 CPU_PERIOD_US);
-	rc = set_file(base, name, "cpu.max", val, diag, diagsz);
+	rc = cgroup_set_file(base, name, "cpu.max", val, diag, diagsz);
 	if (rc != 0)
 		return rc;
 	if (mem_bytes == 0)
 		snprintf(val, sizeof(val), "max");
 	else
 		snprintf(val, sizeof(val), "%" PRIu64, mem_bytes);
-	rc = set_file(base, name, "memory.max", val, diag, diagsz);
+	rc = cgroup_set_file(base, name, "memory.max", val, diag, diagsz);
 	if (rc != 0)
 		return rc;
 	/* Without swap accounting (or without swap) the file is absent. */
-	rc = join(path, sizeof(path), base, name, "memory.swap.max");
+	rc = cgroup_join_path(path, sizeof(path), base, name,
+			      "memory.swap.max");
 	if (rc != 0)
 		return rc;
-	if (!file_exists(path))
+	if (!cgroup_file_exists(path))
 		return 0;
-	return write_file(path, "0", diag, diagsz);
-}
-
-static int limits_v1(const struct cgroup_sys *sys, const char *name,
-		     uint64_t cpu_mcpu, uint64_t mem_bytes, char *diag,
-		     size_t diagsz)
-{
-	const char *mem = sys->base[CTL_MEMORY];
-	char val[64], path[PATH_MAX];
-	int rc, memsw;
-
-	snprintf(val, sizeof(val), "%d", CPU_PERIOD_US);
-	rc = set_file(sys->base[CTL_CPU], name, "cpu.cfs_period_us", val, diag,
-		      diagsz);
-	if (rc != 0)
-		return rc;
-	if (cpu_mcpu == 0)
-		snprintf(val, sizeof(val), "-1");
-	else
-		snprintf(val, sizeof(val), "%" PRIu64, cpu_mcpu * 100);
-	rc = set_file(sys->base[CTL_CPU], name, "cpu.cfs_quota_us", val, diag,
-		      diagsz);
-	if (rc != 0)
-		return rc;
-
-	if (mem_bytes == 0)
-		snprintf(val, sizeof(val), "-1");
-	else
-		snprintf(val, sizeof(val), "%" PRIu64, mem_bytes);
-	rc = join(path, sizeof(path), mem, name, "memory.memsw.limit_in_bytes");
-	if (rc != 0)
-		return rc;
-	memsw = file_exists(path);
-	/* The kernel keeps memsw >= limit at every step: lowering sets the
-	 * limit first, raising must set memsw first, and the limit refuses
-	 * (EINVAL) to pass memsw. Try the limit first, memsw first on EINVAL. */
-	rc = set_file(mem, name, "memory.limit_in_bytes", val, diag, diagsz);
-	if (rc == MDS_E_INVAL && memsw) {
-		rc = write_file(path, val, diag, diagsz);
-		if (rc != 0)
-			return rc;
-		rc = set_file(mem, name, "memory.limit_in_bytes", val, diag,
-			      diagsz);
-	}
-	if (rc != 0)
-		return rc;
-	if (memsw)
-		rc = write_file(path, val, diag, diagsz);
-	return rc;
+	return cgroup_write_file(path, "0", diag, diagsz);
 }
 
 int cgroup_create(const struct cgroup_sys *sys, const char *name,
@@ -779,7 +577,8 @@ int cgroup_create(const struct cgroup_sys *sys, const char *name,
 	if (sys->version == CGROUP_V2)
 		rc = limits_v2(sys, name, cpu_mcpu, mem_bytes, diag, diagsz);
 	else
-		rc = limits_v1(sys, name, cpu_mcpu, mem_bytes, diag, diagsz);
+		rc = cgroup_v1_limits(sys, name, cpu_mcpu, mem_bytes, diag,
+				      diagsz);
 out:
 	/* A cgroup this call made but could not configure is removed again,
 	 * so a failed create leaves nothing half set up. */
@@ -788,8 +587,8 @@ out:
 			char path[PATH_MAX];
 
 			if (created[d] &&
-			    join(path, sizeof(path), sys->dirs[d], name,
-				 NULL) == 0)
+			    cgroup_join_path(path, sizeof(path), sys->dirs[d],
+					     name, NULL) == 0)
 				rmdir(path);
 		}
 	}
@@ -808,8 +607,8 @@ int cgroup_attach(const struct cgroup_sys *sys, const char *name, pid_t pid)
 		return MDS_E_INVAL;
 	snprintf(val, sizeof(val), "%ld", (long)(pid != 0 ? pid : getpid()));
 	for (int d = 0; d < sys->ndirs; d++) {
-		rc = set_file(sys->dirs[d], name, "cgroup.procs", val, diag,
-			      sizeof(diag));
+		rc = cgroup_set_file(sys->dirs[d], name, "cgroup.procs", val,
+				     diag, sizeof(diag));
 		if (rc != 0) {
 			if (rc != MDS_E_NOTFOUND)
 				log_warn("cgroup", "attach %s to %s: %s", val,
@@ -820,18 +619,29 @@ int cgroup_attach(const struct cgroup_sys *sys, const char *name, pid_t pid)
 	return 0;
 }
 
-/* Reads one number file of the cgroup; a "max" value or a negative one
- * (v1's "-1") reads as 0 with *unlimited set, when unlimited is not NULL. */
-static int get_u64(const char *base, const char *name, const char *file,
-		   uint64_t *out, int *unlimited)
+/* Reads the control file of the cgroup name under base into buf (size
+ * bytes) as read_file() does. */
+static int read_control(const char *base, const char *name, const char *file,
+			char *buf, size_t size)
 {
-	char path[PATH_MAX], text[64];
+	char path[PATH_MAX];
 	int rc;
 
-	rc = join(path, sizeof(path), base, name, file);
+	rc = cgroup_join_path(path, sizeof(path), base, name, file);
 	if (rc != 0)
 		return rc;
-	rc = read_file(path, text, sizeof(text), NULL, 0);
+	return read_file(path, buf, size, NULL, 0);
+}
+
+/* Reads one number file of the cgroup; a "max" value or a negative one
+ * (v1's "-1") reads as 0 with *unlimited set, when unlimited is not NULL. */
+int cgroup_get_u64(const char *base, const char *name, const char *file,
+		   uint64_t *out, int *unlimited)
+{
+	char text[64];
+	int rc;
+
+	rc = read_control(base, name, file, text, sizeof(text));
 	if (rc != 0)
 		return rc;
 	if (unlimited != NULL) {
@@ -845,17 +655,14 @@ static int get_u64(const char *base, const char *name, const char *file,
 }
 
 /* Reads key from a flat-keyed file; a missing key reads as 0. */
-static int get_keyed(const char *base, const char *name, const char *file,
+int cgroup_get_keyed(const char *base, const char *name, const char *file,
 		     const char *key, uint64_t *out)
 {
-	char path[PATH_MAX], text[SMALL_FILE];
+	char text[SMALL_FILE];
 	int rc;
 
 	*out = 0;
-	rc = join(path, sizeof(path), base, name, file);
-	if (rc != 0)
-		return rc;
-	rc = read_file(path, text, sizeof(text), NULL, 0);
+	rc = read_control(base, name, file, text, sizeof(text));
 	if (rc != 0)
 		return rc;
 	rc = keyed_u64(text, key, out);
@@ -866,28 +673,26 @@ static int usage_v2(const struct cgroup_sys *sys, const char *name,
 		    struct cgroup_usage *u)
 {
 	const char *b = sys->base[CTL_MEMORY];
-	char path[PATH_MAX], text[64];
+	char text[64];
 	uint64_t usec = 0, cur = 0, inactive = 0, quota = 0, period = 0;
 	int rc, unlimited;
 
-	rc = get_keyed(b, name, "cpu.stat", "usage_usec", &usec);
+	rc = cgroup_get_keyed(b, name, "cpu.stat", "usage_usec", &usec);
 	if (rc != 0)
 		return rc;
 	u->cpu_usage_ns = usec * 1000;
-	rc = get_u64(b, name, "memory.current", &cur, NULL);
+	rc = cgroup_get_u64(b, name, "memory.current", &cur, NULL);
 	if (rc != 0)
 		return rc;
-	rc = get_keyed(b, name, "memory.stat", "inactive_file", &inactive);
+	rc = cgroup_get_keyed(b, name, "memory.stat", "inactive_file",
+			      &inactive);
 	if (rc != 0)
 		return rc;
 	u->mem_bytes = cur > inactive ? cur - inactive : 0;
-	rc = get_u64(b, name, "memory.max", &u->mem_limit, &unlimited);
+	rc = cgroup_get_u64(b, name, "memory.max", &u->mem_limit, &unlimited);
 	if (rc != 0)
 		return rc;
-	rc = join(path, sizeof(path), b, name, "cpu.max");
-	if (rc != 0)
-		return rc;
-	rc = read_file(path, text, sizeof(text), NULL, 0);
+	rc = read_control(b, name, "cpu.max", text, sizeof(text));
 	if (rc != 0)
 		return rc;
 	/* "QUOTA PERIOD" or "max PERIOD". */
@@ -902,44 +707,8 @@ static int usage_v2(const struct cgroup_sys *sys, const char *name,
 		if (period != 0)
 			u->cpu_quota_mcpu = quota * 1000 / period;
 	}
-	return get_keyed(b, name, "memory.events", "oom_kill", &u->oom_kills);
-}
-
-static int usage_v1(const struct cgroup_sys *sys, const char *name,
-		    struct cgroup_usage *u)
-{
-	const char *mem = sys->base[CTL_MEMORY], *cpu = sys->base[CTL_CPU];
-	uint64_t usage = 0, inactive = 0, quota = 0, period = 0;
-	int rc, unlimited;
-
-	rc = get_u64(sys->base[CTL_CPUACCT], name, "cpuacct.usage",
-		     &u->cpu_usage_ns, NULL);
-	if (rc != 0)
-		return rc;
-	rc = get_u64(mem, name, "memory.usage_in_bytes", &usage, NULL);
-	if (rc != 0)
-		return rc;
-	rc = get_keyed(mem, name, "memory.stat", "total_inactive_file",
-		       &inactive);
-	if (rc != 0)
-		return rc;
-	u->mem_bytes = usage > inactive ? usage - inactive : 0;
-	rc = get_u64(mem, name, "memory.limit_in_bytes", &u->mem_limit, NULL);
-	if (rc != 0)
-		return rc;
-	if (u->mem_limit >= UNLIMITED_BYTES)
-		u->mem_limit = 0;
-	rc = get_u64(cpu, name, "cpu.cfs_quota_us", &quota, &unlimited);
-	if (rc != 0)
-		return rc;
-	rc = get_u64(cpu, name, "cpu.cfs_period_us", &period, NULL);
-	if (rc != 0)
-		return rc;
-	if (!unlimited && period != 0)
-		u->cpu_quota_mcpu = quota * 1000 / period;
-	/* The oom_kill line exists since Linux 4.13; older kernels give 0. */
-	return get_keyed(mem, name, "memory.oom_control", "oom_kill",
-			 &u->oom_kills);
+	return cgroup_get_keyed(b, name, "memory.events", "oom_kill",
+				&u->oom_kills);
 }
 
 int cgroup_usage(const struct cgroup_sys *sys, const char *name,
@@ -956,7 +725,7 @@ int cgroup_usage(const struct cgroup_sys *sys, const char *name,
 	if (sys->version == CGROUP_V2)
 		rc = usage_v2(sys, name, out);
 	else
-		rc = usage_v1(sys, name, out);
+		rc = cgroup_v1_usage(sys, name, out);
 	if (rc != 0 && rc != MDS_E_NOTFOUND)
 		log_warn("cgroup", "usage of %s: %s", name, mds_strerror(rc));
 	return rc;
@@ -1050,8 +819,8 @@ int cgroup_pids(const struct cgroup_sys *sys, const char *name, pid_t *pids,
 		return rc;
 	if (n == NULL || (pids == NULL && max > 0))
 		return MDS_E_INVAL;
-	rc = join(path, sizeof(path), sys->base[CTL_MEMORY], name,
-		  "cgroup.procs");
+	rc = cgroup_join_path(path, sizeof(path), sys->base[CTL_MEMORY], name,
+			      "cgroup.procs");
 	if (rc != 0)
 		return rc;
 	rc = for_each_pid(path, collect_pid, &l);
@@ -1085,25 +854,25 @@ int cgroup_kill(const struct cgroup_sys *sys, const char *name, int sig)
 	rc = check_call(sys, name, NULL, 0);
 	if (rc != 0)
 		return rc;
-	rc = join(path, sizeof(path), sys->dirs[0], name, NULL);
+	rc = cgroup_join_path(path, sizeof(path), sys->dirs[0], name, NULL);
 	if (rc != 0)
 		return rc;
-	if (!file_exists(path))
+	if (!cgroup_file_exists(path))
 		return MDS_E_NOTFOUND;
 	/* cgroup.kill (v2, Linux 5.14) kills atomically, forks included, but
 	 * only ever with SIGKILL. */
 	if (sys->version == CGROUP_V2 && sig == SIGKILL) {
-		rc = join(path, sizeof(path), sys->dirs[0], name,
-			  "cgroup.kill");
+		rc = cgroup_join_path(path, sizeof(path), sys->dirs[0], name,
+				      "cgroup.kill");
 		if (rc != 0)
 			return rc;
-		if (file_exists(path))
-			return write_file(path, "1", NULL, 0);
+		if (cgroup_file_exists(path))
+			return cgroup_write_file(path, "1", NULL, 0);
 	}
 	/* Every distinct hierarchy, in case an attach got only halfway. */
 	for (int d = 0; d < sys->ndirs; d++) {
-		rc = join(path, sizeof(path), sys->dirs[d], name,
-			  "cgroup.procs");
+		rc = cgroup_join_path(path, sizeof(path), sys->dirs[d], name,
+				      "cgroup.procs");
 		if (rc == 0)
 			rc = for_each_pid(path, kill_pid, &k);
 		if (rc == MDS_E_NOTFOUND)
@@ -1139,8 +908,8 @@ int cgroup_destroy(const struct cgroup_sys *sys, const char *name)
 	for (int d = 0; d < sys->ndirs; d++) {
 		size_t count = 0;
 
-		rc = join(path, sizeof(path), sys->dirs[d], name,
-			  "cgroup.procs");
+		rc = cgroup_join_path(path, sizeof(path), sys->dirs[d], name,
+				      "cgroup.procs");
 		if (rc != 0)
 			return rc;
 		rc = for_each_pid(path, count_pid, &count);
@@ -1150,7 +919,8 @@ int cgroup_destroy(const struct cgroup_sys *sys, const char *name)
 			return MDS_E_CONFLICT;
 	}
 	for (int d = 0; d < sys->ndirs; d++) {
-		rc = join(path, sizeof(path), sys->dirs[d], name, NULL);
+		rc = cgroup_join_path(path, sizeof(path), sys->dirs[d], name,
+				      NULL);
 		if (rc != 0)
 			return rc;
 		if (rmdir(path) != 0 && errno != ENOENT) {
@@ -1171,9 +941,9 @@ char *cgroup_controller_path(const struct cgroup_sys *sys,
 	if (check_call(sys, name, NULL, 0) != 0 || controller == NULL)
 		return NULL;
 	for (int c = 0; c < CTL_COUNT; c++) {
-		if (strcmp(controller, ctl_names[c]) == 0) {
-			if (join(path, sizeof(path), sys->base[c], name,
-				 NULL) != 0)
+		if (strcmp(controller, cgroup_ctl_names[c]) == 0) {
+			if (cgroup_join_path(path, sizeof(path), sys->base[c],
+					     name, NULL) != 0)
 				return NULL;
 			return xstrdup(path);
 		}
@@ -1195,8 +965,8 @@ char *cgroup_procs_files(const struct cgroup_sys *sys, const char *name)
 		return NULL;
 	buf_init(&b, (size_t)CTL_COUNT * PATH_MAX);
 	for (int i = 0; i < sys->ndirs; i++) {
-		if (join(path, sizeof(path), sys->dirs[i], name,
-			 "cgroup.procs") != 0) {
+		if (cgroup_join_path(path, sizeof(path), sys->dirs[i], name,
+				     "cgroup.procs") != 0) {
 			buf_free(&b);
 			return NULL;
 		}
@@ -1221,7 +991,7 @@ int cgroup_join(const char *procs_files)
 			return MDS_E_INVAL;
 		memcpy(path, p, n);
 		path[n] = '\0';
-		rc = write_file(path, pid, NULL, 0);
+		rc = cgroup_write_file(path, pid, NULL, 0);
 		if (rc != 0)
 			return rc;
 		p += n;

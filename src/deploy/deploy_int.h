@@ -1,8 +1,9 @@
 /*
  * deploy_int.h - what the files of the deployments module share, and no
  * other module sees: the records (deployment, instance, work request) and
- * the engine's entry points for the API operations (deploy_ops.c) and the
- * store rows (deploy_store.c). The engine itself is deploy.c.
+ * the engine's entry points for the API operations (deploy_ops.c), the
+ * store rows (deploy_store.c) and the steps of a work request
+ * (deploy_steps.c). The engine itself is deploy.c.
  */
 #ifndef MDS_DEPLOY_INT_H
 #define MDS_DEPLOY_INT_H
@@ -199,6 +200,34 @@ void deploy_wr_discard(struct deploy *d, struct deployment *dep,
 		       struct workreq *prev);
 /* Pushes dep's ready instances to the gateway. */
 void deploy_routes_update(struct deploy *d, struct deployment *dep);
+
+/* dep's instance record with id, or NULL. */
+struct instance *deploy_find_inst(struct deployment *dep, const char *id);
+/* Whether the backend looks after the instance now (a start or stop is
+ * under way, or it runs). */
+bool deploy_inst_managed(const struct instance *in);
+/* Has the backend start the instance (and restart it when it exits). */
+void deploy_inst_start(struct deploy *d, struct instance *in);
+/* Has the backend stop the instance, for good, within the configured
+ * grace. */
+void deploy_inst_stop(struct deploy *d, struct instance *in);
+/* Forgets stopped instances beyond the few kept for display. */
+void deploy_prune(struct deploy *d, struct deployment *dep);
+/* Closing or detaching: closes the tick, which frees the module, once no
+ * backend answer is outstanding (and, closing, no instance runs). */
+void deploy_maybe_closed(struct deploy *d);
+
+/* ---- deploy_steps.c: running a work request ---- */
+
+/* Takes dep's work request as far as it goes now: steps begun and
+ * checked, a failure turned into its rollback, the end recorded and
+ * persisted. */
+void deploy_wr_advance(struct deploy *d, struct deployment *dep,
+		       int64_t now);
+/* backend_events.progress (arg: the module): a backend pushed progress of
+ * a platform work request, mirrored into its FOLLOW_PLATFORM step. */
+void deploy_platform_pushed(void *arg, const char *ref, const char *work_id,
+			    const struct backend_progress *p);
 
 /* ---- deploy_store.c: the store rows (JSON) ---- */
 

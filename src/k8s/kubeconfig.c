@@ -29,6 +29,7 @@
 #include "util/buf.h"
 #include "util/rfc3339.h"
 #include "util/err.h"
+#include "util/file.h"
 #include "util/xalloc.h"
 
 extern char **environ;
@@ -39,49 +40,21 @@ extern char **environ;
 
 /* ---- reading files ---------------------------------------------------- */
 
-/* Reads a whole file of at most max bytes. Returns 0 with a new
- * NUL-terminated buffer, MDS_E_IO or MDS_E_LIMIT (diag filled). */
+/* Reads a whole file of at most max bytes (file_read_all()). Returns 0
+ * with a new NUL-terminated buffer, MDS_E_IO (a missing file too: here
+ * it is one more file that cannot be read) or MDS_E_LIMIT, with diag
+ * "cannot read PATH: why". */
 static int read_file(const char *path, size_t max, char **out, size_t *len,
 		     char *diag, size_t diagsz)
 {
-	struct buf b;
-	char chunk[4096];
-	FILE *f = fopen(path, "rb");
-	int rc = 0;
+	char why[512];
+	int rc = file_read_all(path, max, out, len, why, sizeof(why));
 
-	if (f == NULL) {
-		mds_diag(diag, diagsz, "cannot read %s: %s", path,
-			 strerror(errno));
-		return MDS_E_IO;
-	}
-	buf_init(&b, max);
-	for (;;) {
-		size_t n = fread(chunk, 1, sizeof(chunk), f);
-
-		if (n > 0 && buf_add(&b, chunk, n) != 0) {
-			mds_diag(diag, diagsz, "%s is larger than %zu bytes",
-				 path, max);
-			rc = MDS_E_LIMIT;
-			break;
-		}
-		if (n < sizeof(chunk)) {
-			if (ferror(f)) {
-				mds_diag(diag, diagsz, "cannot read %s: %s",
-					 path, strerror(errno));
-				rc = MDS_E_IO;
-			}
-			break;
-		}
-	}
-	fclose(f);
-	if (rc != 0) {
-		buf_free(&b);
-		return rc;
-	}
-	if (len != NULL)
-		*len = b.len;
-	*out = b.data != NULL ? buf_steal(&b) : xstrdup("");
-	return 0;
+	if (rc == MDS_E_NOTFOUND)
+		rc = MDS_E_IO;
+	if (rc != 0)
+		mds_diag(diag, diagsz, "cannot read %s", why);
+	return rc;
 }
 
 /* ---- YAML into a jansson tree ----------------------------------------- */

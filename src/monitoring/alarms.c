@@ -532,7 +532,7 @@ int monitoring_alarm_create(struct monitoring *m,
 	ids_new(id, sizeof(id), "alarm-");
 	e->def.id = xstrdup(id);
 	rc = apply_spec(m, spec, e, 1, 1, &changed, f);
-	if (rc != 0)
+	if (rc != 0 || spec->check_only)
 		goto fail;
 	e->created_ms = e->updated_ms = ids_now_ms();
 	rc = alarm_persist(m, e, f);
@@ -560,7 +560,7 @@ int monitoring_alarm_update(struct monitoring *m, const char *id,
 		return fault_set(f, MDS_E_NOTFOUND, "", "no alarm '%s'", id);
 	draft = entry_copy(e);
 	rc = apply_spec(m, spec, draft, 0, 1, &changed, f);
-	if (rc != 0)
+	if (rc != 0 || spec->check_only)
 		goto out;
 	draft->updated_ms = ids_now_ms();
 	rc = alarm_persist(m, draft, f);

@@ -480,6 +480,54 @@ static struct tsdb_series *resolve_item(struct monitoring *m,
 	return s;
 }
 
+/* Whether the store has room for the new series of the items still good
+ * (their strings the store lacks counted per item, so strings shared
+ * between new series count more than once). Far from the limits, the
+ * most the items could add is enough to know. Returns 0, or MDS_E_LIMIT
+ * with f naming the limit and its configuration key. */
+static int post_room(const struct monitoring *m,
+		     const struct monitoring_item *items, size_t nitems,
+		     struct fault *f)
+{
+	size_t series = 0, bytes = 0, have_s, have_b;
+
+	have_s = tsdb_series_count(m->db);
+	have_b = tsdb_strings_bytes(m->db);
+	bytes = nitems * (2 + 2 * TSDB_MAX_DIMS) * (TSDB_MAX_STR + 1);
+	if (have_s + nitems <= m->env.max_series &&
+	    have_b + bytes <= m->env.max_string_bytes)
+		return 0;
+	bytes = 0;
+	for (size_t i = 0; i < nitems; i++) {
+		const struct monitoring_item *it = &items[i];
+		size_t one, b;
+
+		/* An identity the store refuses is refused with the item. */
+		if (it->why[0] == '\0' &&
+		    tsdb_series_cost(m->db, it->namespace, it->name, it->dims,
+				     it->ndims, &one, &b, NULL, 0) == 0) {
+			series += one;
+			bytes += b;
+		}
+	}
+	if (series == 0)
+		return 0;
+	if (have_s + series > m->env.max_series)
+		return fault_set(f, MDS_E_LIMIT, "metricData", "the metric "
+				 "store holds %zu series and the request "
+				 "adds %zu; the limit is %zu "
+				 "(metricsMaxSeries); nothing was stored",
+				 have_s, series, m->env.max_series);
+	if (have_b + bytes > m->env.max_string_bytes)
+		return fault_set(f, MDS_E_LIMIT, "metricData", "the metric "
+				 "store holds %zu bytes of names and "
+				 "dimensions and the request adds %zu; the "
+				 "limit is %zu (metricsMaxStringMB); nothing "
+				 "was stored", have_b, bytes,
+				 m->env.max_string_bytes);
+	return 0;
+}
+
 /* Resolves every item still good; in an atomic batch the first refusal
  * refuses the batch. Returns 0 or MDS_E_INVAL/MDS_E_LIMIT with f. */
 static int resolve_items(struct monitoring *m, struct monitoring_item *items,
@@ -567,7 +615,9 @@ int monitoring_post(struct monitoring *m, struct monitoring_item *items,
 				 "metricData[%zu]: %s; nothing was stored "
 				 "(batchAtomicity ATOMIC)", i, items[i].why);
 	}
-	rc = resolve_items(m, items, nitems, atomic, ser, f);
+	rc = post_room(m, items, nitems, f);
+	if (rc == 0)
+		rc = resolve_items(m, items, nitems, atomic, ser, f);
 	if (rc == 0)
 		rc = store_items(m, items, nitems, ser, f);
 	if (rc != 0)
@@ -733,6 +783,8 @@ void monitoring_store_stats(const struct monitoring *m,
 	st->series = tsdb_series_count(m->db);
 	st->memory_bytes = tsdb_memory(m->db);
 	st->string_bytes = tsdb_strings_bytes(m->db);
+	st->max_series = m->env.max_series;
+	st->max_string_bytes = m->env.max_string_bytes;
 	st->log_bytes = m->log != NULL ? mlog_bytes(m->log) : 0;
 	st->loading = metrics_loading(m);
 	st->load_ns = m->log != NULL ? mlog_load_ns(m->log) : 0;

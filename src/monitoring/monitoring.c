@@ -109,6 +109,7 @@ void monitoring_set_publisher(struct monitoring *m, monitoring_publish_fn *fn,
 int monitoring_open(const struct monitoring_env *env, struct monitoring **out,
 		    char *diag, size_t diagsz)
 {
+	struct tsdb_options opt;
 	struct monitoring *m;
 	int rc;
 
@@ -130,7 +131,17 @@ int monitoring_open(const struct monitoring_env *env, struct monitoring **out,
 	alarm_events_init(&m->events);
 	buf_init(&m->msg, MONITORING_MESSAGE_MAX);
 	mql_result_init(&m->qres);
-	rc = tsdb_create(NULL, &m->db, diag, diagsz);
+	if (m->env.max_series == 0)
+		m->env.max_series = MONITORING_MAX_SERIES;
+	if (m->env.max_string_bytes == 0)
+		m->env.max_string_bytes = MONITORING_MAX_STRING_BYTES;
+	/* The store's own limits are its widest: posts are held to the
+	 * configured ones (metrics.c), the log's replay and the daemon's
+	 * own series never are. */
+	tsdb_options_default(&opt);
+	opt.max_series = 1u << 24;
+	opt.max_string_bytes = (size_t)1 << 40;
+	rc = tsdb_create(&opt, &m->db, diag, diagsz);
 	if (rc != 0) {
 		monitoring_free(m);
 		return rc;

@@ -59,6 +59,11 @@ struct monitoring_env {
 	const char *api_url;  /* for alarmUrl in messages */
 	uint32_t sample_ms;   /* instance sampling period, >= 100 */
 	uint32_t eval_ms;     /* alarm evaluation period, >= 100 */
+	/* What POST /v1/metrics may fill the store to (series, bytes of
+	 * interned strings); 0: 100,000 and 512 MiB. The daemon's own
+	 * metrics are not refused past them. */
+	size_t max_series;
+	size_t max_string_bytes;
 };
 
 /* Opens the module: loads alarms and the metrics snapshot, starts the
@@ -77,6 +82,9 @@ void monitoring_set_publisher(struct monitoring *m, monitoring_publish_fn *fn,
 
 #define MONITORING_POST_MAX_ITEMS 50
 #define MONITORING_POST_MAX_DATAPOINTS 10000
+/* Default limits of what posts may fill the store to (monitoring_env). */
+#define MONITORING_MAX_SERIES 100000
+#define MONITORING_MAX_STRING_BYTES ((size_t)512 << 20)
 
 /* One datapoint of a posted item. */
 struct monitoring_point {
@@ -103,7 +111,9 @@ struct monitoring_item {
  * why of the others; with atomic, one refused item refuses the batch and
  * nothing is stored. Returns 0 with *nfailed the items refused, or a
  * negative code with f filled when the whole batch is refused (too many
- * items or datapoints: MDS_E_LIMIT; atomic: MDS_E_INVAL).
+ * items or datapoints, or new series that would take the store past the
+ * env's max_series or max_string_bytes: MDS_E_LIMIT; atomic: MDS_E_INVAL;
+ * the log cannot be written: MDS_E_NOSPACE, MDS_E_IO).
  */
 int monitoring_post(struct monitoring *m, struct monitoring_item *items,
 		    size_t nitems, bool atomic, size_t *nfailed,
@@ -192,6 +202,7 @@ struct monitoring_alarm_spec {
 	int64_t suppress_from_ms, suppress_until_ms;
 	const char *suppress_description; /* NULL: none */
 	const char *resource_group;     /* NULL: none */
+	bool check_only;  /* create and update only check it (a dry run) */
 };
 
 /* An alarm as the API shows it (and the store keeps it). Borrowed: valid
@@ -218,8 +229,10 @@ struct monitoring_alarm {
 
 /*
  * Creates an alarm from spec (displayName and query are required, the
- * rest gets its defaults), or changes the given fields of alarm id. On
- * success *out shows the alarm; on refusal f is filled and nothing
+ * rest gets its defaults), or changes the given fields of alarm id. With
+ * spec->check_only, only checks it: 0 (out untouched) or the same refusal,
+ * and nothing changes. On success *out shows the alarm; on refusal f is
+ * filled and nothing
  * changed.
  */
 int monitoring_alarm_create(struct monitoring *m,
@@ -306,6 +319,7 @@ int monitoring_latest_instance(struct monitoring *m, const char *metric,
  * (tsdb_memory), of its interned strings, and of its log. */
 struct monitoring_store_stats {
 	size_t series, memory_bytes, string_bytes;
+	size_t max_series, max_string_bytes; /* what posts may fill it to */
 	uint64_t log_bytes;
 	int loading;      /* the log is still being replayed */
 	uint64_t load_ns; /* how long the replay took (so far) */

@@ -887,6 +887,8 @@ int functions_create(struct functions *fns, const struct functions_spec *spec,
 		return fault_set(f, MDS_E_LIMIT, "",
 				 "at most %d user functions may exist",
 				 MAX_USER_FUNCTIONS);
+	if (spec->check_only)
+		return 0;
 
 	e = xcalloc(1, sizeof(*e));
 	e->name = xstrdup(spec->name);
@@ -910,6 +912,63 @@ int functions_create(struct functions *fns, const struct functions_spec *spec,
 	*tail = e;
 	fns->nuser++;
 	log_info("fn", "function %s created", e->name);
+	if (out != NULL)
+		entry_info(e, out);
+	return 0;
+}
+
+int functions_update(struct functions *fns, const struct functions_spec *spec,
+		     const char *description, struct functions_info *out,
+		     struct fault *f)
+{
+	struct fn_entry *e = find(fns, spec->name), old;
+	json_t *doc;
+	char *s;
+	int rc;
+
+	if (e == NULL)
+		return fault_set(f, MDS_E_NOTFOUND, "",
+				 "no function named '%.80s'", spec->name);
+	if (e->builtin)
+		return fault_set(f, MDS_E_CONFLICT, "",
+				 "'%s' is a built-in function; it cannot be "
+				 "changed", spec->name);
+	if (spec->command != NULL) {
+		rc = functions_check_argv((const char *const *)spec->command,
+					  "command", f);
+		if (rc != 0)
+			return rc;
+	}
+	if (spec->check_only)
+		return 0;
+	old = *e;
+	if (spec->command != NULL)
+		e->command = xstrvdup((const char *const *)spec->command);
+	if (description != NULL)
+		e->description = xstrdup(description);
+	if (spec->timeout_s > 0)
+		e->timeout_s = spec->timeout_s;
+	doc = stored_json(e);
+	s = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	rc = store_put(fns->store, KIND, e->name, s);
+	free(s);
+	if (rc != 0) {
+		if (e->command != old.command)
+			xstrvfree(e->command);
+		if (e->description != old.description)
+			free(e->description);
+		e->command = old.command;
+		e->description = old.description;
+		e->timeout_s = old.timeout_s;
+		return fault_set(f, rc, "", "cannot store the function: %s",
+				 mds_strerror(rc));
+	}
+	if (e->command != old.command)
+		xstrvfree(old.command);
+	if (e->description != old.description)
+		free(old.description);
+	log_info("fn", "function %s updated", e->name);
 	if (out != NULL)
 		entry_info(e, out);
 	return 0;

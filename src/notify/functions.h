@@ -94,6 +94,7 @@ struct functions_spec {
 	char **command;       /* argv, NULL-terminated; borrowed */
 	char description[FUNCTIONS_DESC_MAX + 1];
 	uint32_t timeout_s;   /* 1 to FUNCTIONS_TIMEOUT_MAX_S; 0: default */
+	bool check_only;      /* only check it: a dry run, nothing changes */
 };
 
 /* A function as the module holds it. The strings are borrowed: valid
@@ -112,10 +113,24 @@ struct functions_info {
 
 /*
  * Creates a user function after checking its name (a-z 0-9 -, not taken)
- * and its command (functions_check_argv()). Returns 0 and the function in
+ * and its command (functions_check_argv()); with spec->check_only it only
+ * checks them (0, *out untouched). Returns 0 and the function in
  * *out (may be NULL), or MDS_E_INVAL / MDS_E_EXISTS / MDS_E_LIMIT /
  * MDS_E_DB with f filled.
  */
+/*
+ * Changes a user function named spec->name: its command when
+ * spec->command is not NULL, its description when description is not
+ * NULL, its timeout when spec->timeout_s is not 0; invocations already
+ * running keep the old ones. With spec->check_only, only checks. Returns 0
+ * and the function in *out (may be NULL), or MDS_E_NOTFOUND,
+ * MDS_E_CONFLICT (a built-in), MDS_E_INVAL (the command) / MDS_E_DB with f
+ * filled and nothing changed.
+ */
+int functions_update(struct functions *fns, const struct functions_spec *spec,
+		     const char *description, struct functions_info *out,
+		     struct fault *f);
+
 int functions_create(struct functions *fns, const struct functions_spec *spec,
 		     struct functions_info *out, struct fault *f);
 /* Deletes a user function. Returns 0, or MDS_E_NOTFOUND, MDS_E_CONFLICT

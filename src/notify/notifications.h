@@ -85,6 +85,7 @@ int notifications_topic_exists(void *n, const char *topic_id);
 struct notifications_topic_spec {
 	char name[NOTIFICATIONS_NAME_MAX + 1];
 	char description[NOTIFICATIONS_DESC_MAX + 1];
+	bool check_only; /* only check it: a dry run, nothing changes */
 };
 
 /* A topic as the module holds it. The strings are borrowed: valid until
@@ -97,7 +98,8 @@ struct notifications_topic {
 };
 
 /*
- * Creates a topic. Returns 0 and the topic in *out (may be NULL), or
+ * Creates a topic (with spec->check_only: only checks it, and returns 0
+ * without touching *out). Returns 0 and the topic in *out (may be NULL), or
  * MDS_E_INVAL (a bad name), MDS_E_EXISTS (the name is taken), MDS_E_LIMIT
  * (1000 topics) or MDS_E_DB, with f filled.
  */
@@ -105,6 +107,17 @@ int notifications_topic_create(struct notifications *n,
 			       const struct notifications_topic_spec *spec,
 			       struct notifications_topic *out,
 			       struct fault *f);
+/*
+ * Changes a topic's description (the topic by id or name; its name never
+ * changes, as in OCI). With check_only, only checks (0, *out untouched).
+ * Returns 0 and the topic in *out (may be NULL), or MDS_E_NOTFOUND /
+ * MDS_E_DB with f filled and nothing changed.
+ */
+int notifications_topic_update(struct notifications *n, const char *id,
+			       const char *description, bool check_only,
+			       struct notifications_topic *out,
+			       struct fault *f);
+
 /* Deletes a topic (by id or name) with its subscriptions, their pending
  * deliveries and history. Returns 0, or MDS_E_NOTFOUND / MDS_E_DB (f
  * filled). */
@@ -146,6 +159,7 @@ struct notifications_subscription_spec {
 	uint32_t max_attempts;  /* 1 to NOTIFICATIONS_ATTEMPTS_MAX */
 	uint32_t timeout_s;     /* 1 to NOTIFICATIONS_TIMEOUT_MAX_S */
 	char secret[NOTIFICATIONS_SECRET_MAX + 1]; /* "": a random one */
+	bool check_only; /* only check it: a dry run, nothing changes */
 };
 
 void notifications_subscription_spec_init(
@@ -169,7 +183,8 @@ struct notifications_subscription {
 };
 
 /*
- * Creates a subscription. Checks what the spec's fields cannot say alone:
+ * Creates a subscription (with spec->check_only: only checks it, and
+ * returns 0 without touching *out). Checks what the spec's fields cannot say alone:
  * the topic exists (spec->topic_id: its id or its name), the endpoint or the command fits the protocol, the
  * function exists, the URL names a host, the program can run. Returns 0
  * and the subscription in *out (may be NULL; its secret set), or
@@ -179,6 +194,18 @@ int notifications_subscription_create(
 	struct notifications *n,
 	const struct notifications_subscription_spec *spec,
 	struct notifications_subscription *out, struct fault *f);
+/*
+ * Changes how a subscription delivers from its next attempt on:
+ * max_attempts and timeout_s (each 0: unchanged; the caller keeps their
+ * bounds). The topic, protocol and endpoint never change. With
+ * check_only, only checks. Returns 0 and the subscription in *out (may be
+ * NULL), or MDS_E_NOTFOUND / MDS_E_DB with f filled and nothing changed.
+ */
+int notifications_subscription_update(
+	struct notifications *n, const char *id, uint32_t max_attempts,
+	uint32_t timeout_s, bool check_only,
+	struct notifications_subscription *out, struct fault *f);
+
 /* Deletes a subscription with its pending deliveries and history.
  * Returns 0, or MDS_E_NOTFOUND / MDS_E_DB (f filled). */
 int notifications_subscription_delete(struct notifications *n,

@@ -240,6 +240,8 @@ static void arrive(struct run *u, const struct trace_req *q)
 		}
 	if (n == 0 || u->outstanding >= u->m->max_clients) {
 		r->refused++;
+		if (sec < r->nseconds)
+			r->seconds[sec].missed++;
 		return;
 	}
 	struct inst *x = &u->in[idx[route_pick(outs, n, &u->cursor)]];
@@ -265,8 +267,10 @@ static void arrive(struct run *u, const struct trace_req *q)
 	hdr_record(u->sec, (uint64_t)lat);
 	if (lat > u->m->timeout_ms * 1000)
 		r->timed_out++;
-	else if (lat <= slo_us)
+	if (lat <= u->m->timeout_ms * 1000 && lat <= slo_us)
 		r->within_slo++;
+	else if (sec < r->nseconds)
+		r->seconds[sec].missed++;
 }
 
 /* Busy time of x in [a, b), dropping the blocks that end by b. */
@@ -508,7 +512,8 @@ int sim_run(const struct trace *t, const struct sim_model *m,
 		u.rs = xmalloc(sizeof(*u.rs));
 		rule_state_init(u.rs);
 	}
-	for (uint32_t i = 0; rc == 0 && i < p->initial; i++) {
+	for (uint32_t i = 0, k = sim_initial(p, oracle, noracle);
+	     rc == 0 && i < k; i++) {
 		start_instance(&u, 0);
 		u.in[i].ready_us = 0;
 		u.in[i].state = I_READY;
@@ -537,6 +542,20 @@ int sim_run(const struct trace *t, const struct sim_model *m,
 	}
 	*out = r;
 	return 0;
+}
+
+uint32_t sim_initial(const struct sim_policy *p, const uint16_t *oracle,
+		     size_t noracle)
+{
+	uint32_t k = p->min_instances;
+
+	if (p->initial != 0)
+		return p->initial;
+	if (oracle != NULL && noracle > 0)
+		k = oracle[0];
+	if (k < p->min_instances)
+		k = p->min_instances;
+	return k > p->max_instances ? p->max_instances : k;
 }
 
 void sim_result_clear(struct sim_result *r)

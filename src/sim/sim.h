@@ -79,7 +79,10 @@ enum sim_kind { SIM_ALARMS, SIM_HPA, SIM_KPA, SIM_MDSCALE, SIM_SCHEDULE };
 struct sim_policy {
 	char name[SIM_NAME_MAX + 1];
 	enum sim_kind kind;
-	uint32_t min_instances, max_instances, initial;
+	uint32_t min_instances, max_instances;
+	uint32_t initial;            /* ready at the start; 0 (auto, the
+					built-ins' default): the oracle's count
+					for second 0 (sim_run()) */
 	struct policy alarms;        /* SIM_ALARMS */
 	struct rule_params rule;     /* the rules */
 	const uint16_t *schedule;    /* SIM_SCHEDULE: count per second */
@@ -91,6 +94,8 @@ struct sim_second {
 	uint32_t arrivals;
 	uint16_t instances;   /* billed (started, not yet stopped) */
 	uint16_t ready;
+	uint32_t missed;      /* of its arrivals: refused, timed out or over
+				 the SLO */
 	float p99_ms;         /* of the requests that arrived in it; 0: none */
 };
 
@@ -112,12 +117,24 @@ struct sim_result {
  * its contents with sim_result_clear()); MDS_E_INVAL for a bad model or
  * policy (diag); MDS_E_LIMIT past SIM_MAX_INSTANCES. oracle, if not NULL,
  * is the oracle's instance count per second (from sim_oracle()) against
- * which over- and under-provisioned time is counted.
+ * which over- and under-provisioned time is counted. The run starts with
+ * sim_initial(p, oracle, noracle) instances ready.
  */
 int sim_run(const struct trace *t, const struct sim_model *m,
 	    const struct sim_policy *p, const uint16_t *oracle,
 	    size_t noracle, struct sim_result *out, char *diag,
 	    size_t diagsz);
+
+/*
+ * The instances p starts with, ready at time 0: p->initial if set; else
+ * (auto) the oracle's count for second 0, oracle[0], which is what the
+ * oracle itself starts with, kept within p's min and max; min when there
+ * is no oracle. So every policy and the oracle start alike, and nothing,
+ * the oracle included, has capacity at time 0 that was started on
+ * knowledge of later seconds than the first start-up delay's.
+ */
+uint32_t sim_initial(const struct sim_policy *p, const uint16_t *oracle,
+		     size_t noracle);
 
 /* Frees what sim_run() put in r; NULL is fine. */
 void sim_result_clear(struct sim_result *r);
@@ -156,8 +173,9 @@ int sim_policy_set(struct sim_policy *p, const char *key, const char *value,
 int sim_policy_parse(const char *text, size_t len, struct sim_policy *out,
 		     char *diag, size_t diagsz);
 
-/* Checks a policy: min >= 1, max >= min, max <= SIM_MAX_INSTANCES, and
- * the kind's own fields. MDS_E_INVAL with the reason in diag. */
+/* Checks a policy: min >= 1, max >= min, max <= SIM_MAX_INSTANCES,
+ * initial 0 (auto) or from min to max, and the kind's own fields.
+ * MDS_E_INVAL with the reason in diag. */
 int sim_policy_validate(const struct sim_policy *p, char *diag,
 			size_t diagsz);
 

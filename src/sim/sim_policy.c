@@ -45,6 +45,7 @@ static const struct key policy_keys[] = {
 	{ "holdMs", K_I64, P(rule.hold_ms), 0, 0, 86400000 },
 	{ "leadMs", K_I64, P(rule.lead_ms), 0, 0, 3600000 },
 	{ "latencyRatio", K_DBL, P(rule.latency_ratio), 0, 0, 1e6 },
+	{ "quantile", K_DBL, P(rule.quantile), 0, 0, 1 },
 	/* The alarm policy (recipe, oci-native): core/policy.h's fields. */
 	{ "step", K_U32, P(alarms.step), 0, 1, 256 },
 	{ "proportional", K_BOOL, P(alarms.proportional), 0, 0, 1 },
@@ -146,7 +147,7 @@ static void base_policy(struct sim_policy *out, const char *name,
 	out->kind = kind;
 	out->min_instances = 1;
 	out->max_instances = MAX_DEFAULT;
-	out->initial = 1;
+	out->initial = 0; /* auto: sim_initial() */
 	policy_recipe(&out->alarms);
 }
 
@@ -191,13 +192,16 @@ int sim_policy_set(struct sim_policy *p, const char *key, const char *value,
 {
 	const struct key *k = find(policy_keys, sizeof(policy_keys) /
 					sizeof(policy_keys[0]), key);
-	int rc;
+	int rc = 0;
 
 	if (k == NULL) {
 		mds_diag(diag, diagsz, "unknown policy field '%s'", key);
 		return MDS_E_NOTFOUND;
 	}
-	rc = set(k, p, value, diag, diagsz);
+	if (strcmp(key, "initial") == 0 && strcmp(value, "auto") == 0)
+		p->initial = 0;
+	else
+		rc = set(k, p, value, diag, diagsz);
 	p->alarms.min_instances = p->min_instances;
 	p->alarms.max_instances = p->max_instances;
 	return rc;
@@ -225,9 +229,10 @@ int sim_policy_validate(const struct sim_policy *p, char *diag,
 			 "from min to %d", p->name, SIM_MAX_INSTANCES);
 		return MDS_E_INVAL;
 	}
-	if (p->initial < p->min_instances || p->initial > p->max_instances) {
-		mds_diag(diag, diagsz, "%s: initial must be from min to max",
-			 p->name);
+	if (p->initial != 0 && (p->initial < p->min_instances ||
+				p->initial > p->max_instances)) {
+		mds_diag(diag, diagsz, "%s: initial must be auto or from min "
+			 "to max", p->name);
 		return MDS_E_INVAL;
 	}
 	if (p->kind == SIM_ALARMS)

@@ -25,10 +25,13 @@ int file_read_all(const char *path, size_t max, char **out, size_t *len_out,
 		return errno == ENOENT ? MDS_E_NOTFOUND : MDS_E_IO;
 	}
 	buf_init(&b, max);
+	errno = 0;
 	while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
 		rc = buf_add(&b, chunk, n);
 	if (rc == 0 && ferror(f)) {
-		mds_diag(diag, diagsz, "%s: read error", path);
+		/* A folder, for one, opens but does not read (EISDIR). */
+		mds_diag(diag, diagsz, "%s: %s", path,
+			 errno != 0 ? strerror(errno) : "read error");
 		rc = MDS_E_IO;
 	} else if (rc != 0) {
 		mds_diag(diag, diagsz, "%s: longer than %zu bytes", path, max);

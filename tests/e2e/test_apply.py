@@ -91,7 +91,9 @@ class ApplyTest(unittest.TestCase):
              "displayName: other\ncommand: /no/such/program\n",
              "deployment other: command"),
             (yaml_deployment("fresh", 1) + "---\nkind: alarm\n"
-             "displayName: cpu\n", "kind 'alarm'"),
+             "displayName: cpu\n", "alarm cpu: query is required"),
+            (yaml_deployment("fresh", 1) + "---\nkind: gadget\n"
+             "displayName: cpu\n", "kind 'gadget'"),
             (yaml_deployment("fresh", 1) + "---\ncommand: x\n",
              "displayName is required"),
             (yaml_deployment("fresh", 1) + "---\n" +

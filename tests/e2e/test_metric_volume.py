@@ -1,7 +1,10 @@
 """Hostile volume on PostMetricData: identities past OCI's documented
-limits are refused with 400 and store nothing; many large identities are
-kept in the metrics log and come back whole after a graceful restart and
-after SIGKILL; a full device refuses posts with 507 and keeps the rest."""
+limits are refused with 400 and store nothing; a post whose new series
+would take the store past metricsMaxSeries or metricsMaxStringMB is
+refused whole with 400 LimitExceeded naming the limit, stores nothing, and
+the daemon restarts with what was kept; many large identities are kept in
+the metrics log and come back whole after a graceful restart and after
+SIGKILL; a full device refuses posts with 507 and keeps the rest."""
 import os
 import re
 import shutil
@@ -27,8 +30,8 @@ def big_item(i, t, value):
 
 
 class MetricVolumeTest(unittest.TestCase):
-    def start(self, data_dir=None):
-        d = Daemon(data_dir=data_dir).start()
+    def start(self, data_dir=None, config=None):
+        d = Daemon(data_dir=data_dir, config=config).start()
         self.addCleanup(d.cleanup)
         return d
 
@@ -47,6 +50,99 @@ class MetricVolumeTest(unittest.TestCase):
         self.assertEqual(r.status, 200, r)
         return {it["dimensions"]["dim00"]: it["aggregatedDatapoints"][-1]
                 ["value"] for it in r.json["items"]}
+
+    def post_batches(self, d, t, first, n):
+        """Posts big items first.. in batches of 50 until one is refused;
+        returns (the items kept, the refused answer or None)."""
+        kept = first
+        while kept < first + n:
+            r = d.api("POST", "/v1/metrics", {"metricData": [
+                big_item(i, t, i) for i in range(kept, kept + 50)]})
+            if r.status != 200:
+                return kept, r
+            self.assertEqual(r.json["failedMetricsCount"], 0, r)
+            kept += 50
+        return kept, None
+
+    def test_the_string_cap_refuses_a_post_whole_and_keeps_the_rest(self):
+        # 1 MiB of strings: about 250 series whose 16 values are their own.
+        d = self.start(config={"metricsMaxStringMB": 1})
+        self.assertEqual(self.gauge(d, "mdscale_metrics_max_string_bytes"),
+                         1 << 20)
+        t = now_ms()
+        kept, r = self.post_batches(d, t, 0, 1000)
+        self.assertIsNotNone(r, "1,000 series of 4 KB fit in 1 MiB")
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json["code"], "LimitExceeded", r)
+        self.assertEqual(r.json["field"], "metricData", r)
+        self.assertIn("metricsMaxStringMB", r.json["message"])
+        self.assertIn("nothing was stored", r.json["message"])
+        self.assertGreaterEqual(kept, 200)
+        series = self.gauge(d, "mdscale_metrics_series")
+        strings = self.gauge(d, "mdscale_metrics_string_bytes")
+        self.assertLessEqual(strings, 1 << 20)
+        self.assertGreater(self.gauge(d, "mdscale_metrics_bytes_per_series"),
+                           16 * 256)
+        want = {big_item(i, t, 0)["dimensions"]["dim00"]: i
+                for i in range(kept)}
+        # A refused post changes nothing, not even the datapoints it
+        # carries for series the store knows.
+        r = d.api("POST", "/v1/metrics", {"metricData": [
+            big_item(0, t + 1, -1)] + [big_item(i, t + 1, -1)
+                                       for i in range(kept, kept + 49)]})
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("metricsMaxStringMB", r.json["message"])
+        self.assertEqual(self.gauge(d, "mdscale_metrics_series"), series)
+        self.assertEqual(self.gauge(d, "mdscale_metrics_string_bytes"),
+                         strings)
+        self.assertEqual(self.series(d, t + 1), want)
+        # Known series still take datapoints.
+        r = d.api("POST", "/v1/metrics", {"metricData": [
+            big_item(i, t + 1, 1000 + i) for i in range(10)]})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["failedMetricsCount"], 0, r)
+        want.update({big_item(i, t, 0)["dimensions"]["dim00"]: 1000 + i
+                     for i in range(10)})
+        self.assertEqual(self.series(d, t + 1), want)
+        # The daemon restarts with every kept series, and the cap holds.
+        self.assertEqual(d.stop(), 0)
+        d2 = self.start(data_dir=d.data_dir,
+                        config={"metricsMaxStringMB": 1})
+        wait_for("the log's replay", lambda: self.gauge(
+            d2, "mdscale_metrics_loading") == 0)
+        self.assertEqual(self.series(d2, t + 1), want)
+        self.assertEqual(self.gauge(d2, "mdscale_metrics_series"), series)
+        r = d2.api("POST", "/v1/metrics", {"metricData": [
+            big_item(i, t + 1, 1) for i in range(kept, kept + 50)]})
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("metricsMaxStringMB", r.json["message"])
+        # A lower limit at start refuses new series, never what the log
+        # holds.
+        self.assertEqual(d2.stop(), 0)
+        d3 = self.start(data_dir=d.data_dir,
+                        config={"metricsMaxStringMB": 1,
+                                "metricsMaxSeries": 10})
+        wait_for("the log's replay", lambda: self.gauge(
+            d3, "mdscale_metrics_loading") == 0)
+        self.assertEqual(self.series(d3, t + 1), want)
+        r = d3.api("POST", "/v1/metrics", {"metricData": [
+            dict(big_item(0, t + 1, 1), dimensions={"k": "small"})]})
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("metricsMaxSeries", r.json["message"])
+
+    def test_the_series_cap_refuses_a_post_whole(self):
+        d = self.start(config={"metricsMaxSeries": 120})
+        own = self.gauge(d, "mdscale_metrics_series")
+        t = now_ms()
+        kept, r = self.post_batches(d, t, 0, 500)
+        self.assertIsNotNone(r)
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json["code"], "LimitExceeded", r)
+        self.assertIn("metricsMaxSeries", r.json["message"])
+        self.assertIn("the limit is 120", r.json["message"])
+        self.assertEqual(kept, 50 * int((120 - own) // 50))
+        self.assertEqual(self.gauge(d, "mdscale_metrics_series"),
+                         own + kept)
 
     def test_identities_past_the_limits_are_refused_and_store_nothing(self):
         d = self.start()

@@ -10,19 +10,10 @@ stand-in, followed through its work request; nothing is sent while the
 deployment is not ACTIVE; a daemon SIGKILLed in the middle of an OCI work
 request follows that same work request after its restart and sends no
 second PUT."""
-import os
-import shutil
-import sys
-import tempfile
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "standin"))
-
-import harness  # noqa: E402
-import oci_standin  # noqa: E402
-import oci_test_key  # noqa: E402
-from test_oci_receiver_standin import high_cpu_message  # noqa: E402
+import harness
+from oci_standin_case import OciStandinCase, high_cpu_message
 
 MODEL = "ocid1.datasciencemodel.oc1.us-ashburn-1.standin"
 
@@ -36,29 +27,14 @@ def high_mem_message(deployment_ocid, alarm_ocid):
     return m
 
 
-class OciBackendStandinTest(unittest.TestCase):
+class OciBackendStandinTest(OciStandinCase):
     """The oci backend, end to end, against the OCI stand-in (not OCI)."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="mdscale-oci-backend-")
-        cls.cert, cls.key = oci_standin.make_certificate(cls.tmp)
-        cls.oci_config = oci_test_key.write_oci_config(cls.tmp)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+    tmp_prefix = "mdscale-oci-backend-"
 
     def setUp(self):
-        self.st = oci_standin.OciStandin(self.cert, self.key,
-                                         allow_http_endpoints=True).start()
-        self.addCleanup(self.st.stop)
+        super().setUp()
         self.dep = self.st.add_deployment(shape="VM.Standard2.1", count=1)
-        self.d = harness.Daemon(config={"oci": {
-            "configFile": self.oci_config, "endpoint": self.st.url,
-            "caFile": self.cert}})
-        self.d.start()
-        self.addCleanup(self.d.cleanup)
 
     # -- helpers --
     def import_deployment(self):

@@ -8,34 +8,25 @@ The stand-in checks every request's signature and body; each test ends by
 asserting it recorded no violation."""
 import json
 import os
-import shutil
-import sys
-import tempfile
 import unittest
 
 from harness import Daemon, wait_for
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "..", "standin"))
-import oci_standin  # noqa: E402
-import oci_test_key  # noqa: E402
+from oci_standin_case import COMPARTMENT, OciStandinCase
 
 
-class OciImportStandinTest(unittest.TestCase):
+class OciImportStandinTest(OciStandinCase):
+    tmp_prefix = "mdscale-oci-"
+    allow_http_endpoints = False
+
+    def daemon_config(self):
+        config = super().daemon_config()
+        config["oci"]["metricsIntervalSeconds"] = 10
+        config["sampleIntervalMillis"] = 250
+        return config
+
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="mdscale-oci-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
-        cert, key = oci_standin.make_certificate(self.tmp)
-        self.st = oci_standin.OciStandin(cert, key).start()
-        self.addCleanup(self.st.stop)
+        super().setUp()
         self.st.in_progress_polls = 1
-        cfg = oci_test_key.write_oci_config(self.tmp)
-        self.config = {"oci": {"configFile": cfg, "endpoint": self.st.url,
-                               "caFile": cert,
-                               "metricsIntervalSeconds": 10},
-                       "sampleIntervalMillis": 250}
-        self.d = Daemon(config=self.config).start()
-        self.addCleanup(self.d.cleanup)
         self.addCleanup(self.no_violations)
 
     def no_violations(self):
@@ -127,8 +118,7 @@ class OciImportStandinTest(unittest.TestCase):
         tid = self.st._ocid("onstopic")
         with self.st.lock:
             self.st.topics[tid] = {"topicId": tid, "name": "autoscaling",
-                                   "compartmentId":
-                                   oci_test_key.TEST_COMPARTMENT}
+                                   "compartmentId": COMPARTMENT}
         high = self.st.add_alarm(
             "model_deployment_high_cpu",
             'CpuUtilization[5m]{resourceId = "%s"}.max() > 80' % ocid, [tid])

@@ -11,76 +11,21 @@ do. Refusals: a topic whose receiver is off, a message from another
 subscription, an expired confirmation URL, a confirmation link on a foreign
 host, a second subscription."""
 import json
-import os
-import shutil
-import sys
-import tempfile
 import time
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "standin"))
-
-import harness  # noqa: E402
-import oci_standin  # noqa: E402
-import oci_test_key  # noqa: E402
-from test_oci_standin import Client, Receiver  # noqa: E402
-
-COMPARTMENT = oci_test_key.TEST_COMPARTMENT
+import harness
+from oci_standin_case import COMPARTMENT, OciStandinCase, high_cpu_message
+# tests/standin is on the path through oci_standin_case.
+from test_oci_standin import Client, Receiver
 
 
-def high_cpu_message(deployment_ocid, alarm_ocid="ocid1.alarm.oc1..standin"):
-    """The recipe's test-alarm-scale-cpu-up.json, with its placeholders
-    filled in."""
-    return {
-        "dedupeKey": "12345678-1234-4321-1234-123456789012",
-        "title": "model_deployment_high_cpu",
-        "type": "OK_TO_FIRING",
-        "severity": "INFO",
-        "timestampEpochMillis": 1657320300000,
-        "timestamp": "2022-07-08T22: 45: 00Z",
-        "alarmMetaData": [{
-            "id": alarm_ocid,
-            "status": "FIRING",
-            "severity": "INFO",
-            "namespace": "oci_datascience_modeldeploy",
-            "query": "CpuUtilization[5m]{resourceId = \"%s\"}.max() > 80"
-                     % deployment_ocid,
-            "totalMetricsFiring": 1,
-            "dimensions": [{"resourceId": deployment_ocid,
-                            "instanceId": "instance:1234567890ABCDEF"}],
-            "alarmUrl": "",
-        }],
-        "version": 1.3,
-    }
-
-
-class OciReceiverStandinTest(unittest.TestCase):
+class OciReceiverStandinTest(OciStandinCase):
     """OCI Notifications receiver against the OCI stand-in (not OCI)."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="mdscale-oci-standin-")
-        cls.cert, cls.key = oci_standin.make_certificate(cls.tmp)
-        cls.oci_config = oci_test_key.write_oci_config(cls.tmp)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
     def setUp(self):
-        # The daemon's API is plain HTTP on loopback; the stand-in is told
-        # to deliver to http:// (OCI itself requires https, which a TLS
-        # proxy in front of mdscale provides).
-        self.st = oci_standin.OciStandin(self.cert, self.key,
-                                         allow_http_endpoints=True).start()
-        self.addCleanup(self.st.stop)
+        super().setUp()
         self.oci = Client(self.st)
-        self.d = harness.Daemon(config={"oci": {
-            "configFile": self.oci_config, "endpoint": self.st.url,
-            "caFile": self.cert}})
-        self.d.start()
-        self.addCleanup(self.d.cleanup)
         self.sink = Receiver()
         self.addCleanup(self.sink.close)
         self.topic = self.local_topic("model-deployment-autoscaling")

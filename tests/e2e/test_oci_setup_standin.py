@@ -8,43 +8,18 @@ daemon's receiver), every request signed and checked against the API's
 shapes, and the daemon confirms the subscription. Bad input changes nothing
 on either side."""
 import os
-import shutil
-import sys
-import tempfile
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "standin"))
-
-import harness  # noqa: E402
-import oci_standin  # noqa: E402
-import oci_test_key  # noqa: E402
-
-COMPARTMENT = oci_test_key.TEST_COMPARTMENT
+from oci_standin_case import COMPARTMENT, OciStandinCase
 
 
-class OciSetupStandinTest(unittest.TestCase):
+class OciSetupStandinTest(OciStandinCase):
     """`mdscale oci setup` against the OCI stand-in (not OCI)."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="mdscale-oci-setup-")
-        cls.cert, cls.key = oci_standin.make_certificate(cls.tmp)
-        cls.oci_config = oci_test_key.write_oci_config(cls.tmp)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+    tmp_prefix = "mdscale-oci-setup-"
 
     def setUp(self):
-        self.st = oci_standin.OciStandin(self.cert, self.key,
-                                         allow_http_endpoints=True).start()
-        self.addCleanup(self.st.stop)
-        self.d = harness.Daemon(config={"oci": {
-            "configFile": self.oci_config, "endpoint": self.st.url,
-            "caFile": self.cert}})
-        self.d.start()
-        self.addCleanup(self.d.cleanup)
+        super().setUp()
         self.dep = self.st.add_deployment()
         self.endpoint = "http://127.0.0.1:%d" % self.d.api_port
 

@@ -78,14 +78,53 @@ static char *put(struct dir *d, const char *name, const char *text, int mode)
 	"    cluster: c2\n"                                                  \
 	"    user: bob\n"
 
+/* alice has a token, bob a certificate file and a key. */
+#define USERS                                                                \
+	"users:\n- name: alice\n  user:\n    token: abc\n"                   \
+	"- name: bob\n  user:\n"                                             \
+	"    client-certificate: b.crt\n"                                    \
+	"    client-key-data: a2V5\n"
+
+/* Checks that diag holds want and also (unless NULL), printing them if
+ * not. */
+static void assert_diag_has(const char *diag, const char *want,
+			    const char *also)
+{
+	if (strstr(diag, want) == NULL)
+		fail_msg("diag \"%s\" does not hold \"%s\"", diag, want);
+	if (also != NULL && strstr(diag, also) == NULL)
+		fail_msg("diag \"%s\" does not hold \"%s\"", diag, also);
+}
+
+/* Loads path with context and checks that it fails with code and a diag
+ * that holds want and also (unless NULL), giving no credentials. */
+static void load_fails(const char *path, const char *context, int code,
+		       const char *want, const char *also)
+{
+	struct k8s_cred *c = NULL;
+	char diag[256] = "";
+
+	assert_int_equal(kubeconfig_load(path, context, &c, diag,
+					 sizeof(diag)), code);
+	assert_diag_has(diag, want, also);
+	assert_null(c);
+}
+
+/* Refreshes c at a time in 2023 and checks that it fails with code and a
+ * diag that holds want and also (unless NULL). */
+static void refresh_fails(struct k8s_cred *c, int code, const char *want,
+			  const char *also)
+{
+	char diag[256] = "";
+
+	assert_int_equal(k8s_cred_refresh(c, 1700000000000LL, diag,
+					  sizeof(diag)), code);
+	assert_diag_has(diag, want, also);
+}
+
 static void test_current_context_token(void **state)
 {
-	char *p = put(*state, "config",
-		      HEAD "users:\n- name: alice\n  user:\n    token: abc\n"
-			   "- name: bob\n  user:\n"
-			   "    client-certificate: b.crt\n"
-			   "    client-key-data: a2V5\n",
-		      0600);
+	char *p = put(*state, "config", HEAD USERS, 0600);
 	struct k8s_cred *c = NULL;
 	char diag[256] = "";
 
@@ -103,12 +142,7 @@ static void test_current_context_token(void **state)
 static void test_named_context_cert(void **state)
 {
 	struct dir *d = *state;
-	char *p = put(d, "config",
-		      HEAD "users:\n- name: alice\n  user:\n    token: abc\n"
-			   "- name: bob\n  user:\n"
-			   "    client-certificate: b.crt\n"
-			   "    client-key-data: a2V5\n",
-		      0600);
+	char *p = put(d, "config", HEAD USERS, 0600);
 	char *want_ca = xasprintf("%s/ca/ca.crt", d->path);
 	char *want_cert = xasprintf("%s/b.crt", d->path);
 	struct k8s_cred *c = NULL;
@@ -132,8 +166,6 @@ static void test_named_context_cert(void **state)
 static void test_bad_input(void **state)
 {
 	struct dir *d = *state;
-	struct k8s_cred *c = NULL;
-	char diag[256] = "";
 	char *missing = xasprintf("%s/nope", d->path);
 	char *unreadable = put(d, "locked", HEAD, 0000);
 	char *notyaml = put(d, "bad", "clusters: [\n  - {name: x\n", 0600);
@@ -155,44 +187,24 @@ static void test_bad_input(void **state)
 			 "u}}\nusers:\n- {name: u, user: {token: t}}\n",
 			 0600);
 
-	assert_int_equal(kubeconfig_load(missing, NULL, &c, diag,
-					 sizeof(diag)), MDS_E_IO);
-	assert_non_null(strstr(diag, "cannot read"));
-	assert_non_null(strstr(diag, "nope"));
+	load_fails(missing, NULL, MDS_E_IO, "cannot read", "nope");
 	/* A folder opens but cannot be read, even by root. */
-	assert_int_equal(kubeconfig_load(d->path, NULL, &c, diag,
-					 sizeof(diag)), MDS_E_IO);
-	assert_non_null(strstr(diag, "Is a directory"));
+	load_fails(d->path, NULL, MDS_E_IO, "Is a directory", NULL);
 	if (geteuid() != 0) {
 		/* root reads anything; the mode only stops others. */
-		assert_int_equal(kubeconfig_load(unreadable, NULL, &c, diag,
-						 sizeof(diag)), MDS_E_IO);
-		assert_non_null(strstr(diag, "Permission denied"));
+		load_fails(unreadable, NULL, MDS_E_IO, "Permission denied",
+			   NULL);
 	}
-	assert_int_equal(kubeconfig_load(notyaml, NULL, &c, diag,
-					 sizeof(diag)), MDS_E_PARSE);
-	assert_non_null(strstr(diag, "is not YAML"));
-	assert_int_equal(kubeconfig_load(notyaml, NULL, &c, diag,
-					 sizeof(diag)), MDS_E_PARSE);
-	assert_int_equal(kubeconfig_load(nouser, "staging", &c, diag,
-					 sizeof(diag)), MDS_E_NOTFOUND);
-	assert_non_null(strstr(diag, "no context \"staging\""));
-	assert_int_equal(kubeconfig_load(nouser, NULL, &c, diag,
-					 sizeof(diag)), MDS_E_NOTFOUND);
-	assert_non_null(strstr(diag, "user \"alice\", which is not"));
-	assert_int_equal(kubeconfig_load(nokey, NULL, &c, diag,
-					 sizeof(diag)), MDS_E_INVAL);
-	assert_non_null(strstr(diag, "needs its key"));
-	assert_int_equal(kubeconfig_load(badb64, NULL, &c, diag,
-					 sizeof(diag)), MDS_E_INVAL);
-	assert_non_null(strstr(diag, "client-certificate-data is not valid"));
-	assert_int_equal(kubeconfig_load(alias, NULL, &c, diag,
-					 sizeof(diag)), MDS_E_PARSE);
-	assert_non_null(strstr(diag, "aliases"));
-	assert_int_equal(kubeconfig_load(http, NULL, &c, diag,
-					 sizeof(diag)), MDS_E_INVAL);
-	assert_non_null(strstr(diag, "https://"));
-	assert_null(c);
+	load_fails(notyaml, NULL, MDS_E_PARSE, "is not YAML", NULL);
+	load_fails(nouser, "staging", MDS_E_NOTFOUND, "no context \"staging\"",
+		   NULL);
+	load_fails(nouser, NULL, MDS_E_NOTFOUND, "user \"alice\", which is not",
+		   NULL);
+	load_fails(nokey, NULL, MDS_E_INVAL, "needs its key", NULL);
+	load_fails(badb64, NULL, MDS_E_INVAL,
+		   "client-certificate-data is not valid", NULL);
+	load_fails(alias, NULL, MDS_E_PARSE, "aliases", NULL);
+	load_fails(http, NULL, MDS_E_INVAL, "https://", NULL);
 	free(missing);
 	free(unreadable);
 	free(notyaml);
@@ -241,10 +253,8 @@ static void test_expired_token(void **state)
 	assert_int_equal(k8s_jwt_expiry("opaque-token", &exp), MDS_E_NOTFOUND);
 	assert_int_equal(kubeconfig_load(p, NULL, &c, diag, sizeof(diag)), 0);
 	assert_int_equal(c->token_expiry_ms, 1000000000000LL);
-	assert_int_equal(k8s_cred_refresh(c, 1700000000000LL, diag,
-					  sizeof(diag)), MDS_E_UNAUTH);
-	assert_non_null(strstr(diag, "expired at 2001-09-09T01:46:40Z"));
-	assert_non_null(strstr(diag, "context dev"));
+	refresh_fails(c, MDS_E_UNAUTH, "expired at 2001-09-09T01:46:40Z",
+		      "context dev");
 	k8s_cred_free(c);
 	free(p);
 }
@@ -286,9 +296,7 @@ static void test_exec_plugin(void **state)
 
 	assert_int_equal(kubeconfig_load(p, "prod", &c, diag, sizeof(diag)),
 			 0); /* prod uses bob */
-	assert_int_equal(k8s_cred_refresh(c, 1700000000000LL, diag,
-					  sizeof(diag)), MDS_E_UNAUTH);
-	assert_non_null(strstr(diag, "expired at 2001-01-01T00:00:00Z"));
+	refresh_fails(c, MDS_E_UNAUTH, "expired at 2001-01-01T00:00:00Z", NULL);
 	k8s_cred_free(c);
 	free(text);
 	free(p);
@@ -300,9 +308,7 @@ static void test_exec_plugin(void **state)
 			 "/nonexistent/plugin}}}\n");
 	p = put(d, "config2", text, 0600);
 	assert_int_equal(kubeconfig_load(p, NULL, &c, diag, sizeof(diag)), 0);
-	assert_int_equal(k8s_cred_refresh(c, 1700000000000LL, diag,
-					  sizeof(diag)), MDS_E_IO);
-	assert_non_null(strstr(diag, "/nonexistent/plugin"));
+	refresh_fails(c, MDS_E_IO, "/nonexistent/plugin", NULL);
 	k8s_cred_free(c);
 	free(text);
 	free(p);

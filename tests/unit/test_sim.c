@@ -305,6 +305,32 @@ static struct trace *step(double rate, double rate2, int n, int m)
 	return t;
 }
 
+/* The level as a quantile of the offered load (quantile > 0). */
+static void test_rule_mdscale_quantile(void **state)
+{
+	struct rule_params p;
+	struct rule_state s;
+
+	(void)state;
+	rule_params_default(RULE_MDSCALE, &p);
+	assert_true(p.quantile == 0); /* off by default */
+	p.quantile = 0.95;
+	p.target = 1;
+	p.lead_ms = 0;
+	p.latency_ratio = 0;
+	p.down_window_ms = 100000;
+	rule_state_init(&s);
+	/* 1, 2, ..., 100 instances of work in a shuffled order: the 95th
+	 * of 100 is 95, whatever the order. */
+	for (int i = 0; i < 100; i++)
+		rule_observe(&s, &(struct rule_obs){
+			0, 0, (double)((i * 37) % 100 + 1) });
+	assert_int_equal(rule_decide(&p, &s, 100000, 10, 10, 1, 256), 95);
+	/* The mean plus a deviation says otherwise: the option matters. */
+	p.quantile = 0;
+	assert_int_not_equal(rule_decide(&p, &s, 101000, 10, 10, 1, 256), 95);
+}
+
 static void test_mdscale_step(void **state)
 {
 	/* 4 ms requests: 125/s is half an instance; the step to 625/s is
@@ -454,6 +480,82 @@ static void test_oracle(void **state)
 	trace_free(t);
 }
 
+/* The start: every policy starts with the instances the oracle has ready
+ * at time 0, and so does the oracle's own run; nothing starts with more. */
+static void test_start_equal(void **state)
+{
+	/* 4 ms requests: 0.4 instances' work in second 0, 2.4 in second 2
+	 * (three instances at 0.8), little after. */
+	char text[16384];
+	size_t len = 0;
+	static const char *const names[] = {
+		"recipe", "oci-native", "hpa", "kpa", "mdscale",
+	};
+	struct trace *t;
+	struct sim_model m;
+	struct sim_policy p, o = { 0 };
+	struct sim_result r, ro;
+	uint16_t *c;
+	size_t n;
+	double cost;
+	char diag[200];
+
+	(void)state;
+	for (int i = 0; i < 100; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+					"%.4f\n", i / 100.0);
+	for (int i = 0; i < 600; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+					"%.4f\n", 2 + i / 600.0);
+	for (int i = 0; i < 50; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+					"%.4f\n", 3 + i / 10.0);
+	t = trace_of(text);
+	sim_model_default(&m);
+	m.service_ms = 4;
+	assert_int_equal(sim_oracle(t, &m, 1, 0.8, &c, &n, &cost), 0);
+	/* Start-up 1.5 s: second 2's three instances are started at 0. */
+	assert_int_equal(c[0], 3);
+	snprintf(o.name, sizeof(o.name), "oracle");
+	o.kind = SIM_SCHEDULE;
+	o.min_instances = 1;
+	o.max_instances = SIM_MAX_INSTANCES;
+	o.schedule = c;
+	o.nschedule = n;
+	/* As the command runs it: its start from the same rule. */
+	o.initial = sim_initial(&o, c, n);
+	assert_int_equal(o.initial, 3);
+	assert_int_equal(sim_run(t, &m, &o, NULL, 0, &ro, diag, sizeof(diag)),
+			 0);
+	assert_int_equal(ro.seconds[0].ready, 3);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		assert_int_equal(sim_policy_builtin(names[i], &p), 0);
+		assert_int_equal(p.initial, 0); /* auto */
+		assert_int_equal(sim_run(t, &m, &p, c, n, &r, diag,
+					 sizeof(diag)),
+				 0);
+		assert_int_equal(r.seconds[0].ready, ro.seconds[0].ready);
+		sim_result_clear(&r);
+	}
+	/* Without the oracle: the minimum; kept within min and max; an
+	 * explicit count wins. */
+	assert_int_equal(sim_initial(&p, NULL, 0), 1);
+	p.max_instances = 2;
+	assert_int_equal(sim_initial(&p, c, n), 2);
+	p.min_instances = p.max_instances = 5;
+	assert_int_equal(sim_initial(&p, c, n), 5);
+	p.max_instances = 8;
+	p.initial = 6;
+	assert_int_equal(sim_initial(&p, c, n), 6);
+	assert_int_equal(sim_policy_set(&p, "initial", "auto", diag,
+					sizeof(diag)),
+			 0);
+	assert_int_equal(p.initial, 0);
+	free(c);
+	sim_result_clear(&ro);
+	trace_free(t);
+}
+
 static void expect_file_error(const char *text, const char *want)
 {
 	struct sim_policy p;
@@ -514,9 +616,11 @@ int main(void)
 		cmocka_unit_test(test_rule_hpa),
 		cmocka_unit_test(test_rule_kpa),
 		cmocka_unit_test(test_rule_mdscale),
+		cmocka_unit_test(test_rule_mdscale_quantile),
 		cmocka_unit_test(test_mdscale_step),
 		cmocka_unit_test(test_alarm_path),
 		cmocka_unit_test(test_oracle),
+		cmocka_unit_test(test_start_equal),
 		cmocka_unit_test(test_policy_file),
 	};
 

@@ -159,7 +159,8 @@ static void test_limits(void **state)
 	/* The store is full: a third series is refused, known ones work. */
 	assert_int_equal(tsdb_append(db, NS, "other", NULL, 0, 0, 1, diag,
 				     sizeof(diag)), MDS_E_LIMIT);
-	assert_string_equal(diag, "the store holds its maximum of 2 series");
+	assert_string_equal(diag, "the store holds 2 series; 1 more would "
+			    "pass its maximum of 2 series");
 	assert_int_equal(tsdb_series_count(db), 2);
 	assert_int_equal(tsdb_append(db, NS, "m", &one, 1, 1000, 2, diag,
 				     sizeof(diag)), 0);
@@ -172,6 +173,103 @@ static void test_limits(void **state)
 	assert_int_equal(tsdb_append(db, NS, "m", &one, 1, -1, 1, diag,
 				     sizeof(diag)), MDS_E_INVAL);
 	tsdb_free(db);
+}
+
+/* A value of 255 bytes unique to (i, k). */
+static void hostile_value(char *out, int i, int k)
+{
+	int n = snprintf(out, TSDB_MAX_STR + 1, "s%06d-d%02d-", i, k);
+
+	memset(out + n, 'x', (size_t)(TSDB_MAX_STR - n));
+	out[TSDB_MAX_STR] = '\0';
+}
+
+/* The interned strings are capped in total: a series whose new strings
+ * would pass max_string_bytes is refused whole and changes nothing;
+ * known strings cost nothing, so series made of them still fit. */
+static void test_string_cap(void **state)
+{
+	static char vals[TSDB_MAX_DIMS][TSDB_MAX_STR + 1];
+	static const char *keys[TSDB_MAX_DIMS] = {
+		"d00", "d01", "d02", "d03", "d04", "d05", "d06", "d07",
+		"d08", "d09", "d10", "d11", "d12", "d13", "d14", "d15" };
+	struct tsdb_dim dims[TSDB_MAX_DIMS];
+	struct tsdb_options opt;
+	struct tsdb *db = NULL;
+	struct tsdb_series *s;
+	size_t n = 0, series, bytes, before, mem;
+	char diag[256];
+	int rc, i;
+
+	(void)state;
+	tsdb_options_default(&opt);
+	assert_int_equal(opt.max_string_bytes, (size_t)512 << 20);
+	opt.max_string_bytes = 64 << 10;
+	assert_int_equal(tsdb_create(&opt, &db, diag, sizeof(diag)), 0);
+	for (int k = 0; k < TSDB_MAX_DIMS; k++)
+		dims[k] = (struct tsdb_dim){ .key = keys[k], .value = vals[k] };
+	for (i = 0;; i++) {
+		for (int k = 0; k < TSDB_MAX_DIMS; k++)
+			hostile_value(vals[k], i, k);
+		/* The cost is what the series would add, nothing more. */
+		assert_int_equal(tsdb_series_cost(db, NS, "m", dims,
+						  TSDB_MAX_DIMS, &series,
+						  &bytes, diag, sizeof(diag)),
+				 0);
+		assert_int_equal(series, 1);
+		assert_int_equal(bytes, i == 0 ? 16 * 256 + 16 * 4 +
+						 sizeof(NS) + 2
+					       : 16 * 256);
+		before = tsdb_strings_bytes(db);
+		mem = tsdb_memory(db);
+		rc = tsdb_append(db, NS, "m", dims, TSDB_MAX_DIMS, 0, i, diag,
+				 sizeof(diag));
+		if (rc != 0)
+			break;
+		assert_int_equal(tsdb_strings_bytes(db), before + bytes);
+		n++;
+	}
+	/* 64 KiB hold 15 such series (and the shared strings). */
+	assert_int_equal(rc, MDS_E_LIMIT);
+	assert_int_equal(n, 15);
+	assert_non_null(strstr(diag, "its maximum of 65536 bytes"));
+	assert_int_equal(tsdb_series_count(db), n);
+	assert_int_equal(tsdb_strings_bytes(db), before);
+	assert_int_equal(tsdb_memory(db), mem);
+	assert_int_equal(tsdb_room(db, 0, 65536 - before, NULL, 0), 0);
+	assert_int_equal(tsdb_room(db, 0, 65536 - before + 1, diag,
+				   sizeof(diag)), MDS_E_LIMIT);
+	/* A known series costs nothing and still takes samples. */
+	hostile_value(vals[0], 3, 0);
+	for (int k = 1; k < TSDB_MAX_DIMS; k++)
+		hostile_value(vals[k], 3, k);
+	assert_int_equal(tsdb_series_cost(db, NS, "m", dims, TSDB_MAX_DIMS,
+					  &series, &bytes, NULL, 0), 0);
+	assert_int_equal(series, 0);
+	assert_int_equal(bytes, 0);
+	assert_int_equal(tsdb_append(db, NS, "m", dims, TSDB_MAX_DIMS, 1000,
+				     1, diag, sizeof(diag)), 0);
+	/* A new series of known strings only costs no string bytes. */
+	hostile_value(vals[1], 4, 1);
+	assert_int_equal(tsdb_series_cost(db, NS, "m", dims, TSDB_MAX_DIMS,
+					  &series, &bytes, NULL, 0), 0);
+	assert_int_equal(series, 1);
+	assert_int_equal(bytes, 0);
+	assert_int_equal(tsdb_series_get_or_create(db, NS, "m", dims,
+						   TSDB_MAX_DIMS, &s, diag,
+						   sizeof(diag)), 0);
+	assert_int_equal(tsdb_series_count(db), n + 1);
+	/* Bad identities cost nothing: they are refused. */
+	assert_int_equal(tsdb_series_cost(db, NS, "", dims, 1, &series,
+					  &bytes, diag, sizeof(diag)),
+			 MDS_E_INVAL);
+	tsdb_free(db);
+	db = NULL;
+	opt.max_string_bytes = 1000;
+	assert_int_equal(tsdb_create(&opt, &db, diag, sizeof(diag)),
+			 MDS_E_INVAL);
+	assert_string_equal(diag, "max_string_bytes must be 64 KiB to 1 TiB");
+	assert_null(db);
 }
 
 static void test_window_and_order(void **state)
@@ -637,8 +735,8 @@ static void test_load_errors(void **state)
 	}
 	assert_int_equal(tsdb_load(small, img.data, img.len, diag,
 				   sizeof(diag)), MDS_E_LIMIT);
-	assert_string_equal(diag, "the image needs 4 new series, the store "
-			    "has room for 2");
+	assert_string_equal(diag, "the store holds 0 series; 4 more would "
+			    "pass its maximum of 2 series");
 	assert_int_equal(tsdb_series_count(small), 0);
 	img.data[0] = 'X';
 	assert_int_equal(tsdb_load(db2, img.data, img.len, diag,
@@ -685,6 +783,7 @@ int main(void)
 		cmocka_unit_test(test_create_options),
 		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_string_cap),
 		cmocka_unit_test(test_window_and_order),
 		cmocka_unit_test(test_ring_capacity),
 		cmocka_unit_test(test_minute_buckets),

@@ -1,0 +1,251 @@
+/*
+ * cli_watch.c - what the nouns' list, get and mutation commands share:
+ * the list options (filters and order, sent as the API's query
+ * parameters), --watch over the API's long-poll (watch=true with the
+ * resourceVersion of the last answer: the daemon answers when something
+ * changed, the CLI does not poll), and --wait's read-back of the final
+ * state.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "util/xalloc.h"
+
+/* How long one long-poll waits on the daemon, in seconds (the CLI's
+ * request timeout is 60 s). */
+#define WATCH_POLL_S 30
+
+/* Appends key=value (escaped) to the query of *path. */
+static void add_param(char **path, const char *key, const char *value)
+{
+	char *esc = cli_escape(value);
+	char *next = xasprintf("%s%c%s=%s", *path,
+		strchr(*path, '?') ? '&' : '?', key, esc);
+
+	free(esc);
+	free(*path);
+	*path = next;
+}
+
+/* The answer without its resourceVersion, as the plain GET prints it. */
+static void print_answer(const struct cli_ctx *ctx, json_t *body,
+	cli_print_fn *print)
+{
+	json_object_del(body, "resourceVersion");
+	print(ctx, body);
+	fflush(stdout);
+}
+
+int cli_watch(struct cli_ctx *ctx, const char *path, const char *trigger,
+	const char *what, cli_print_fn *print)
+{
+	const char *poll = trigger != NULL ? trigger : path;
+	json_t *resp = NULL, *cur = NULL, *shown = NULL;
+	json_int_t version = -1;
+	long status;
+	char *p;
+	int ret;
+
+	for (;;) {
+		p = xstrdup(poll);
+		add_param(&p, "watch", "true");
+		if (version >= 0) {
+			char v[32];
+
+			snprintf(v, sizeof v, "%" JSON_INTEGER_FORMAT, version);
+			add_param(&p, "resourceVersion", v);
+			snprintf(v, sizeof v, "%d", WATCH_POLL_S);
+			add_param(&p, "timeoutSeconds", v);
+		}
+		ret = cli_request(ctx, "GET", p, NULL, &status, &resp);
+		free(p);
+		if (ret == 0 && status == 404 && shown != NULL && what != NULL) {
+			if (!cli_structured(ctx))
+				printf("%s is gone\n", what);
+			ret = 0;
+			break;
+		}
+		if (ret != 0 || status >= 300) {
+			ret = cli_request_error(ctx, ret, status, resp);
+			break;
+		}
+		version = json_integer_value(json_object_get(resp,
+			"resourceVersion"));
+		if (trigger != NULL) {
+			json_decref(resp);
+			resp = NULL;
+			ret = cli_call(ctx, "GET", path, NULL, &cur);
+			if (ret != 0)
+				break;
+		} else {
+			cur = resp;
+			resp = NULL;
+		}
+		json_object_del(cur, "resourceVersion");
+		if (shown == NULL || !json_equal(cur, shown)) {
+			print_answer(ctx, cur, print);
+			json_decref(shown);
+			shown = json_incref(cur);
+		}
+		json_decref(cur);
+		cur = NULL;
+	}
+	json_decref(resp);
+	json_decref(cur);
+	json_decref(shown);
+	return ret;
+}
+
+int cli_wait_readback(struct cli_ctx *ctx, const char *path,
+	const char *what, cli_print_fn *print)
+{
+	json_t *resp = NULL;
+	long status = 0;
+	int ret = cli_request(ctx, "GET", path, NULL, &status, &resp);
+
+	if (ret == 0 && status == 404) {
+		if (cli_structured(ctx)) {
+			json_t *o = json_pack("{s:s, s:s}", "name", what,
+				"lifecycleState", "DELETED");
+
+			cli_print_json(ctx, o);
+			json_decref(o);
+		} else {
+			printf("%s is gone\n", what);
+		}
+		json_decref(resp);
+		return CLI_EXIT_OK;
+	}
+	if (ret != 0 || status >= 300) {
+		ret = cli_request_error(ctx, ret, status, resp);
+		json_decref(resp);
+		return ret;
+	}
+	print(ctx, resp);
+	json_decref(resp);
+	return CLI_EXIT_OK;
+}
+
+/* The options of a list. */
+enum { L_NAME, L_STATE, L_SORT_BY, L_SORT_ORDER, L_WATCH, L_EXTRA, L__N };
+
+int cli_list_cmd(struct cli_ctx *ctx, int argc, char **argv,
+	const struct cli_list_def *def, cli_print_fn *print)
+{
+	struct cli_opt opts[L__N + 1] = {
+		[L_NAME] = {"name", 1},
+		[L_STATE] = {"state", 1},
+		[L_SORT_BY] = {"sort-by", 1},
+		[L_SORT_ORDER] = {"sort-order", 1},
+		[L_WATCH] = {"watch", 0},
+		[L_EXTRA] = {def->extra_opt ? def->extra_opt : "", 1},
+		[L__N] = {NULL, 0},
+	};
+	static const char *const params[L_EXTRA] = {
+		[L_NAME] = NULL, [L_STATE] = "lifecycleState",
+		[L_SORT_BY] = "sortBy", [L_SORT_ORDER] = "sortOrder",
+	};
+	const char *val[L__N] = {NULL};
+	char *path = xasprintf("/v1/%s", def->collection);
+	json_t *resp = NULL;
+	int ret;
+
+	if (def->extra_opt == NULL)
+		opts[L_EXTRA].name = NULL;
+	ret = cli_parse_args(ctx, argc, argv, opts, NULL, NULL, val);
+	if (ret != 0) {
+		free(path);
+		return cli_opt_exit(ret);
+	}
+	if (def->no_filters && (val[L_NAME] || val[L_STATE] ||
+	    val[L_SORT_BY] || val[L_SORT_ORDER])) {
+		free(path);
+		return cli_usage_error(ctx, "%s take no filters and no order",
+			def->collection);
+	}
+	if (def->name_param == NULL && val[L_NAME] != NULL) {
+		free(path);
+		return cli_usage_error(ctx, "%s have no name to filter on",
+			def->collection);
+	}
+	if (def->extra_required && val[L_EXTRA] == NULL) {
+		free(path);
+		return cli_usage_error(ctx, "missing --%s", def->extra_opt);
+	}
+	if (val[L_NAME] != NULL)
+		add_param(&path, def->name_param, val[L_NAME]);
+	if (val[L_EXTRA] != NULL)
+		add_param(&path, def->extra_param, val[L_EXTRA]);
+	for (int i = L_STATE; i <= L_SORT_ORDER; i++)
+		if (val[i] != NULL)
+			add_param(&path, params[i], val[i]);
+	if (val[L_WATCH] != NULL) {
+		ret = cli_watch(ctx, path, def->trigger, NULL, print);
+	} else {
+		ret = cli_call(ctx, "GET", path, NULL, &resp);
+		if (ret == 0)
+			print(ctx, resp);
+	}
+	json_decref(resp);
+	free(path);
+	return ret;
+}
+
+int cli_get_cmd(struct cli_ctx *ctx, int argc, char **argv,
+	const char *noun, const char *collection, const char *trigger,
+	cli_print_fn *print)
+{
+	static const struct cli_opt opts[] = {{"watch", 0}, {NULL, 0}};
+	const char *val[1] = {NULL}, *id;
+	char *label = xasprintf("the %s ID", noun), *path, *what;
+	json_t *resp = NULL;
+	int ret;
+
+	ret = cli_parse_args(ctx, argc, argv, opts, label, &id, val);
+	free(label);
+	if (ret != 0)
+		return cli_opt_exit(ret);
+	path = cli_item_path(collection, id, "");
+	what = xasprintf("%s %s", noun, id);
+	if (val[0] != NULL) {
+		ret = cli_watch(ctx, path, trigger, what, print);
+	} else {
+		ret = cli_call(ctx, "GET", path, NULL, &resp);
+		if (ret == 0)
+			print(ctx, resp);
+	}
+	json_decref(resp);
+	free(path);
+	free(what);
+	return ret;
+}
+
+int cli_delete_cmd(struct cli_ctx *ctx, int argc, char **argv,
+	const char *noun, const char *collection, const char *done,
+	cli_print_fn *print)
+{
+	static const struct cli_opt opts[] = {{"wait", 0}, {NULL, 0}};
+	const char *val[1] = {NULL}, *id;
+	char *label = xasprintf("the %s ID", noun), *path, *what;
+	json_t *resp = NULL;
+	int ret;
+
+	ret = cli_parse_args(ctx, argc, argv, opts, label, &id, val);
+	free(label);
+	if (ret != 0)
+		return cli_opt_exit(ret);
+	path = cli_item_path(collection, id, "");
+	what = xasprintf("%s %s", noun, id);
+	ret = cli_call(ctx, "DELETE", path, NULL, &resp);
+	if (ret == 0 && val[0] != NULL)
+		ret = cli_wait_readback(ctx, path, what, print);
+	else if (ret == 0 && cli_structured(ctx) && resp != NULL)
+		cli_print_json(ctx, resp);
+	else if (ret == 0 && !cli_structured(ctx))
+		printf("%s %s\n", what, done);
+	json_decref(resp);
+	free(path);
+	free(what);
+	return ret;
+}
