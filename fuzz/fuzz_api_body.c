@@ -24,6 +24,9 @@
  *                                      and the summary a decision ends with
  *  10  PUT /v1/oci/receivers/{topic}   api_oci_settings_read(), then set
  *                                      on topic "fuzz" in an OCI receiver
+ *  11  PUT /v1/topics/{id}             its field table
+ *  12  PUT /v1/subscriptions/{id}      its field table
+ *  13  PUT /v1/functions/{name}        its field table
  *
  * The modules work over an SQLite store in a temporary directory (in
  * /dev/shm when there is one, for speed) that lives for the whole run;
@@ -232,10 +235,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (body == NULL)
 		return 0;
 	memset(&f, 0, sizeof(f));
-	switch (data[0] % 11) {
+	switch (data[0] % 14) {
 	case 0:
 	case 1:
-		if (api_deployment_body_check(body, data[0] % 11 == 1, &f) !=
+		if (api_deployment_body_check(body, data[0] % 14 == 1, &f) !=
 		    0)
 			check_refusal(&f);
 		break;
@@ -265,8 +268,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 9:
 		autoscale_config(body);
 		break;
-	default:
+	case 10:
 		oci_settings(body);
+		break;
+	case 11:
+		table_only(api_topic_update_fields(), body);
+		break;
+	case 12:
+		table_only(api_subscription_update_fields(), body);
+		break;
+	default:
+		table_only(api_function_update_fields(), body);
 		break;
 	}
 	json_decref(body);
