@@ -7,6 +7,7 @@
 
 #include "api/fields.h"
 #include "daemon/config.h"
+#include "gateway/gateway.h"
 #include "oci/shapes.h"
 #include "util/err.h"
 
@@ -39,6 +40,7 @@ void config_defaults(struct config *cfg)
 	cfg->hold_mb = 64;
 	cfg->hold_mb_total = 256;
 	cfg->hold_timeout_s = 60;
+	cfg->gateway_threads = 1;
 	snprintf(cfg->run_as_user, sizeof(cfg->run_as_user), "mdscale");
 	cfg->oci.metrics_s = 60;
 	cfg->oci.flex.steps = 4;
@@ -376,6 +378,9 @@ static const struct field config_fields[] = {
 		    "gateway: MiB held in all"),
 	CONFIG_UINT("holdTimeoutSeconds", hold_timeout_s, 0, 3600,
 		    "gateway: longest a request is held (0: no holding)"),
+	CONFIG_UINT("gatewayThreads", gateway_threads, 1, GATEWAY_THREADS_MAX,
+		    "gateway: loops serving requests, one thread each, "
+		    "sharing its port (SO_REUSEPORT)"),
 	CONFIG_UINT("logMaxFileMB", log_max_file_mb, 1, 1024,
 		    "logging: rotate mdscale.log past this size"),
 	CONFIG_UINT("logMaxFiles", log_max_files, 1, 100,

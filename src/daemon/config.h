@@ -85,6 +85,7 @@ struct config {
 	uint32_t hold_mb;             /* gateway: MiB held per deployment */
 	uint32_t hold_mb_total;       /* gateway: MiB held in all */
 	uint32_t hold_timeout_s;      /* gateway: longest hold */
+	uint32_t gateway_threads;     /* gateway: loops, one thread each */
 	struct config_tls tls;         /* the API's TLS */
 	struct config_tls gateway_tls; /* the gateway's TLS */
 	int insecure_listen; /* plain HTTP on a non-loopback address is meant */

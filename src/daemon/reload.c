@@ -60,6 +60,7 @@ static int same_oci(const struct config_oci *a, const struct config_oci *b)
 #define START_FIELDS(X)                                                       \
 	X(listen_port, "listen")                                              \
 	X(gateway_port, "gateway")                                            \
+	X(gateway_threads, "gatewayThreads")                                  \
 	X(sample_ms, "sampleIntervalMillis")                                  \
 	X(eval_ms, "evalIntervalMillis")                                      \
 	X(metrics_max_series, "metricsMaxSeries")                             \

@@ -696,9 +696,10 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: cannot start the HTTP client\n");
 		goto out_loop;
 	}
-	rc = gateway_start(&dm->loop, dm->config.gateway_host,
-			   dm->config.gateway_port, &dm->gateway, diag,
-			   sizeof(diag));
+	rc = gateway_start_threads(&dm->loop, dm->config.gateway_host,
+				   dm->config.gateway_port,
+				   dm->config.gateway_threads, &dm->gateway,
+				   diag, sizeof(diag));
 	if (rc != 0) {
 		fprintf(stderr, "mdscale: gateway: %s\n", diag);
 		goto out_loop;

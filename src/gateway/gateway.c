@@ -2,26 +2,15 @@
  * gateway.c - the reverse proxy in front of the model instances; see
  * gateway.h.
  *
- * One struct gateway holds everything of one loop: the listener, the client
- * and upstream connections, the routing table, the per-instance pools of idle
- * upstream connections, and two free lists (read blocks, write requests), so
- * that the steady state allocates nothing per request.
- *
- * Threads. That loop is the gateway's own and runs on the gateway's own
- * thread, so that nothing the rest of the daemon does on its loop (an SQLite
- * fsync, evaluating thousands of alarms, a large API response) delays a
- * request. The owner (the thread that called gateway_start) talks to it in
- * three ways, all in the "Threads" section at the end:
- *  - calls: what changes the gateway's state (routes, limits, close) runs on
- *    the gateway's thread, posted through a uv_async while the owner waits;
- *  - shared counters: the per-deployment counters and per-instance
- *    in-flight counts have one writer, the gateway's thread, and are read by
- *    the owner with relaxed atomic loads, under gw->mu, which also guards
- *    the shape of the deps and insts lists;
- *  - notes: what the owner's callbacks need (finished requests for the
- *    observer and the access log, log lines) is queued under gw->mu and
- *    handed over, in order, through a uv_async on the owner's loop that a
- *    timer sends at most NOTES_DELAY_MS after the first note waits.
+ * The data path of one worker (see gateway_int.h for the threads and what
+ * they share, gateway_owner.c for the owner's side). One struct worker
+ * holds everything of one loop: the listener, the client and upstream
+ * connections, the routing table, the per-instance pools of idle upstream
+ * connections, and two free lists (read blocks, write requests), so that
+ * the steady state allocates nothing per request. Each worker's loop runs
+ * on a thread of its own, so that nothing the rest of the daemon does on
+ * its loop (an SQLite fsync, evaluating thousands of alarms, a large API
+ * response) delays a request.
  *
  * Data path. Every read lands in a refcounted 64 KiB block and the HTTP
  * parser runs over it. Heads are copied (they outlive the read and get rewritten);
@@ -50,6 +39,7 @@
  * taken in the upstream's close callback, when all its writes have called
  * back and may be written again.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -59,11 +49,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <uv.h>
 
 #include "core/route.h"
 #include "gateway/gateway.h"
+#include "gateway/gateway_int.h"
 #include "http/tls.h"
 #include "http/hparse.h"
 #include "util/buf.h"
@@ -91,23 +84,15 @@
 #define MAX_TRIES 16u              /* instances tried per request */
 #define LINGER_MS 2000u            /* reading after our FIN, at most */
 #define BODY_WINDOW_MS 5000u       /* a body's rate is measured over this */
-#define ROUTES_MAX 4096u           /* instances per deployment */
 
 const uint64_t gateway_lat_bounds_us[GATEWAY_LAT_BUCKETS] = {
 	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
 	250000, 500000, 1000000, 2500000, 5000000, UINT64_MAX,
 };
 
-#define container_of(ptr, type, field) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, field)))
-
-/* An intrusive circular doubly linked list. */
-struct link {
-	struct link *prev, *next;
-};
 
 struct block {
-	struct gateway *gw;
+	struct worker *gw;
 	struct block *next; /* free list */
 	uint32_t refs;
 	uint32_t len;
@@ -124,7 +109,7 @@ enum wstate { W_BUILD, W_PENDING, W_INFLIGHT, W_DONE };
 
 struct wreq {
 	uv_write_t req;
-	struct gateway *gw;
+	struct worker *gw;
 	struct wreq *next;  /* retained list or free list */
 	struct buf own;     /* copied bytes: heads, chunk framing, short slices */
 	struct slice s[WREQ_SLICES];
@@ -150,33 +135,6 @@ struct head {
 	bool conn;    /* has a Connection header */
 };
 
-struct inst {
-	struct link link; /* gw->insts */
-	struct link idle; /* pooled connections, most recent first */
-	char *id;
-	char host[40];    /* "Host: 127.0.0.1:port\r\n" */
-	uint16_t port;
-	uint32_t inflight, nidle, refs;
-	bool routed, keep, down; /* down: warned about, until a connect works */
-};
-
-struct dep {
-	struct link link; /* gw->deps, until removed */
-	char *id, *name;
-	size_t id_len, name_len;
-	struct inst **ups;
-	uint32_t *load; /* scratch for route_pick() */
-	size_t n;
-	uint32_t cursor, refs;
-	struct link held;     /* requests held for a cold start, oldest first */
-	uint32_t nheld;
-	uint64_t held_bytes;
-	bool cold_asked;      /* the owner was asked for an instance */
-	bool holdable;        /* at zero or waking: hold, not 503 */
-	enum gateway_replay replay;
-	struct gateway_counters ctr;
-	uint64_t by_status[GATEWAY_STATUS_CODES]; /* see gateway_status_counts */
-};
 
 static const struct hparse_settings creq_settings, ures_settings;
 
@@ -187,7 +145,7 @@ struct upconn {
 	uv_connect_t connect;
 	struct link link; /* gw->ups */
 	struct link idle; /* inst->idle while pooled */
-	struct gateway *gw;
+	struct worker *gw;
 	struct inst *inst;
 	struct client *client; /* the request it serves, or NULL */
 	struct block *cur;     /* the block being parsed */
@@ -230,7 +188,7 @@ struct client {
 	uv_timer_t timer; /* idle, response, or linger timeout */
 	uv_shutdown_t shutdown;
 	struct link link; /* gw->clients */
-	struct gateway *gw;
+	struct worker *gw;
 	struct hparse parser;
 	struct head head;
 	struct request req;
@@ -257,103 +215,8 @@ struct tls_write {
 	size_t len;
 };
 
-/* What the owner's thread gets from the gateway's, in order. */
-enum note_kind { NOTE_REQUEST, NOTE_LOG, NOTE_COLD };
 
-#define NOTE_NONE UINT32_MAX /* a string that is NULL */
-
-struct note {
-	enum note_kind kind;
-	int status;          /* NOTE_REQUEST: as gateway_access; NOTE_LOG: the
-				level */
-	uint64_t latency_us;
-	/* Offsets in the notes' text. NOTE_REQUEST: deployment id, instance
-	 * id, method, path; NOTE_LOG: the message. */
-	uint32_t str[4];
-};
-
-struct notes {
-	struct note *v;
-	size_t n, cap;
-	char *text;
-	size_t len, tcap;
-};
-
-/* A function run on the gateway's thread while the owner waits. */
-struct call {
-	void (*fn)(struct gateway *gw, void *arg);
-	void *arg;
-	struct call *next;
-	bool done;
-};
-
-/* Bits of gateway.want: which notes of finished requests the owner wants. */
-enum { WANT_OBSERVE = 1, WANT_ACCESS = 2 };
-
-#define NOTES_MAX (1u << 20) /* past this many waiting, requests go unnoted */
-#define NOTES_DELAY_MS 10    /* the owner hears of a note this late at most */
-
-struct gateway {
-	/* The gateway's thread only. */
-	uv_loop_t *loop; /* &own */
-	uv_loop_t own;
-	uv_tcp_t listener;
-	uv_async_t wake; /* calls are waiting */
-	uv_timer_t flush; /* wakes the owner for the notes */
-	struct link clients, ups;
-	struct tls_ctx *tls; /* borrowed; NULL: plain HTTP */
-	struct block *free_blocks;
-	struct wreq *free_wreqs;
-	unsigned nfree_blocks, nfree_wreqs;
-	struct gateway_limits lim;
-	struct gateway_hold hold; /* see "Hold queue" */
-	uint32_t nheld;
-	uint64_t held_bytes;
-	uint64_t rid_seed, rid_seq;
-	unsigned nclients;
-	bool closing, loop_over;
-
-	/* Written by the gateway's thread, read by the owner's under mu. */
-	struct link deps, insts;
-
-	/* The owner's thread only. */
-	uv_loop_t *owner;
-	uv_async_t notify; /* notes are waiting, or the thread has ended */
-	uv_thread_t thread;
-	struct notes spare;
-	gateway_observe_fn *observe;
-	void *observe_arg;
-	gateway_access_fn *access_log;
-	void *access_log_arg;
-	gateway_cold_fn *cold;
-	void *cold_arg;
-	void (*done)(void *arg);
-	void *done_arg;
-	bool serving;      /* the gateway's thread runs */
-	bool close_called;
-
-	/* Both. */
-	uv_mutex_t mu;     /* calls, notes, ended, the shape of deps and
-			      insts */
-	uv_cond_t called;  /* a call is done */
-	struct call *calls;
-	struct notes out;
-	uint64_t unnoted;  /* requests not noted since the last delivery */
-	bool ended;        /* the gateway's thread is over */
-	int want;          /* WANT_* bits, atomic */
-	int port;          /* set before the thread starts */
-};
-
-/*
- * A counter the owner reads: one writer (the gateway's thread), so a relaxed
- * load and store make it exact, never torn; reads on the writer's thread
- * need nothing.
- */
-#define SHARED_ADD(x, v) __atomic_store_n(&(x), (x) + (v), __ATOMIC_RELAXED)
-#define SHARED_SUB(x, v) __atomic_store_n(&(x), (x) - (v), __ATOMIC_RELAXED)
-#define SHARED_GET(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
-
-static void gw_log(struct gateway *gw, enum log_level level, const char *fmt,
+static void gw_log(struct worker *gw, enum log_level level, const char *fmt,
 		   ...) __attribute__((format(printf, 3, 4)));
 static void note_request(struct client *c, uint64_t us);
 
@@ -369,39 +232,14 @@ static void hold_drop(struct client *c);
 static bool hold_timer(struct client *c);
 static void client_timer_cb(uv_timer_t *t);
 static void client_settle(struct client *c);
-static struct note *note_new(struct gateway *gw, enum note_kind kind);
-static uint32_t note_cstr(struct gateway *gw, const char *s);
-static void note_posted(struct gateway *gw, bool first);
+static struct note *note_new(struct worker *gw, enum note_kind kind);
+static uint32_t note_cstr(struct worker *gw, const char *s);
+static void note_posted(struct worker *gw, bool first);
 
 /* Lists, blocks and write requests. */
 
-static void list_init(struct link *l)
-{
-	l->prev = l;
-	l->next = l;
-}
 
-static bool list_empty(const struct link *l)
-{
-	return l->next == l;
-}
-
-static void list_add(struct link *head, struct link *e)
-{
-	e->next = head->next;
-	e->prev = head;
-	head->next->prev = e;
-	head->next = e;
-}
-
-static void list_del(struct link *e)
-{
-	e->prev->next = e->next;
-	e->next->prev = e->prev;
-	list_init(e);
-}
-
-static struct block *block_get(struct gateway *gw)
+static struct block *block_get(struct worker *gw)
 {
 	struct block *b = gw->free_blocks;
 
@@ -420,7 +258,7 @@ static struct block *block_get(struct gateway *gw)
 
 static void block_unref(struct block *b)
 {
-	struct gateway *gw;
+	struct worker *gw;
 
 	if (b == NULL || --b->refs > 0)
 		return;
@@ -439,7 +277,7 @@ static struct block *block_of(const uv_buf_t *buf)
 	return buf->base ? container_of(buf->base, struct block, data) : NULL;
 }
 
-static struct wreq *wreq_get(struct gateway *gw)
+static struct wreq *wreq_get(struct worker *gw)
 {
 	struct wreq *w = gw->free_wreqs;
 
@@ -471,7 +309,7 @@ static void wreq_clear(struct wreq *w)
 
 static void wreq_put(struct wreq *w)
 {
-	struct gateway *gw;
+	struct worker *gw;
 
 	if (w == NULL)
 		return;
@@ -841,7 +679,7 @@ static int build_resp_head(struct client *c, struct upconn *up,
 
 /* Deployments and instances. */
 
-static struct dep *dep_by_id(const struct gateway *gw, const char *id)
+struct dep *worker_dep(const struct worker *gw, const char *id)
 {
 	for (struct link *l = gw->deps.next; l != &gw->deps; l = l->next) {
 		struct dep *d = container_of(l, struct dep, link);
@@ -853,7 +691,7 @@ static struct dep *dep_by_id(const struct gateway *gw, const char *id)
 }
 
 /* Finds the deployment a path segment names: an id first, else a name. */
-static struct dep *dep_route(const struct gateway *gw, const char *seg,
+static struct dep *dep_route(const struct worker *gw, const char *seg,
 			     size_t len)
 {
 	struct dep *by_name = NULL;
@@ -881,20 +719,28 @@ static void dep_unref(struct dep *d)
 	free(d);
 }
 
-static void inst_unref(struct inst *in, struct gateway *gw)
+/* Lets go of a worker's hold on shared instance state: the owner frees it
+ * once no worker holds it (see prune_shared()). */
+static void ishared_unref(struct ishared *sh)
+{
+	__atomic_fetch_sub(&sh->refs, 1, __ATOMIC_RELEASE);
+}
+
+static void inst_unref(struct inst *in, struct worker *gw)
 {
 	if (in == NULL || --in->refs > 0)
 		return;
 	uv_mutex_lock(&gw->mu);
 	list_del(&in->link);
 	uv_mutex_unlock(&gw->mu);
+	ishared_unref(in->sh);
 	free(in->id);
 	free(in);
 }
 
 /* Takes an instance out of routing: idle connections close, and it lives
  * on while requests or connections still hold it. */
-static void inst_unroute(struct gateway *gw, struct inst *in)
+static void inst_unroute(struct worker *gw, struct inst *in)
 {
 	in->routed = false;
 	while (!list_empty(&in->idle))
@@ -1300,11 +1146,12 @@ static struct wreq *client_batch(struct client *c)
 
 /* Requests: errors made here, ending, routing. */
 
-static void req_release_inst(struct gateway *gw, struct request *r)
+static void req_release_inst(struct worker *gw, struct request *r)
 {
 	if (r->inst == NULL)
 		return;
 	SHARED_SUB(r->inst->inflight, 1);
+	__atomic_fetch_sub(&r->inst->sh->outstanding, 1, __ATOMIC_RELAXED);
 	inst_unref(r->inst, gw);
 	r->inst = NULL;
 }
@@ -1528,7 +1375,7 @@ static int req_head(struct client *c, const struct inst *in)
 static void up_connect_cb(uv_connect_t *req, int status);
 static void up_close_cb(uv_handle_t *h);
 
-static struct upconn *up_new(struct gateway *gw, struct inst *in)
+static struct upconn *up_new(struct worker *gw, struct inst *in)
 {
 	struct upconn *up = xcalloc(1, sizeof(*up));
 	struct sockaddr_in sa;
@@ -1587,7 +1434,8 @@ static struct inst *req_pick(struct request *r)
 	if (d->n == 0 || r->ntried >= d->n || r->ntried >= MAX_TRIES)
 		return NULL;
 	for (size_t k = 0; k < d->n; k++) {
-		d->load[k] = d->ups[k]->inflight;
+		d->load[k] = __atomic_load_n(&d->ups[k]->sh->outstanding,
+					     __ATOMIC_RELAXED);
 		for (unsigned t = 0; t < r->ntried; t++)
 			if (r->tried[t] == d->ups[k])
 				d->load[k] = UINT32_MAX;
@@ -1618,6 +1466,7 @@ static void req_route(struct client *c)
 	r->tried[r->ntried++] = in;
 	r->inst = in;
 	SHARED_ADD(in->inflight, 1);
+	__atomic_fetch_add(&in->sh->outstanding, 1, __ATOMIC_RELAXED);
 	in->refs++;
 	if (req_head(c, in) != 0) {
 		r->keepalive = false;
@@ -1641,7 +1490,7 @@ static void req_route(struct client *c)
  */
 
 /* Asks the owner for an instance of d, once until d has one. */
-static void hold_ask(struct gateway *gw, struct dep *d)
+static void hold_ask(struct worker *gw, struct dep *d)
 {
 	struct note *n;
 	bool first = false;
@@ -1663,7 +1512,7 @@ static void hold_ask(struct gateway *gw, struct dep *d)
  * or when holding is off. */
 static bool hold_add(struct client *c)
 {
-	struct gateway *gw = c->gw;
+	struct worker *gw = c->gw;
 	struct request *r = &c->req;
 	struct dep *d = r->dep;
 	const struct gateway_hold *h = &gw->hold;
@@ -1706,7 +1555,7 @@ static bool hold_add(struct client *c)
 /* Takes c's request out of the queue, if held, and counts the wait. */
 static void hold_drop(struct client *c)
 {
-	struct gateway *gw = c->gw;
+	struct worker *gw = c->gw;
 	struct request *r = &c->req;
 
 	if (!r->held)
@@ -2271,7 +2120,7 @@ static void up_connect_cb(uv_connect_t *req, int status)
 static void up_close_cb(uv_handle_t *h)
 {
 	struct upconn *up = h->data;
-	struct gateway *gw = up->gw;
+	struct worker *gw = up->gw;
 	struct client *c = up->client;
 
 	list_del(&up->link);
@@ -2302,7 +2151,7 @@ static void up_close(struct upconn *up)
 static void client_close_cb(uv_handle_t *h)
 {
 	struct client *c = h->data;
-	struct gateway *gw = c->gw;
+	struct worker *gw = c->gw;
 
 	if (--c->nopen > 0)
 		return;
@@ -2431,7 +2280,7 @@ static void reject_close_cb(uv_handle_t *h)
 }
 
 /* Accepts a connection and closes it at once. */
-static void reject(struct gateway *gw, uv_stream_t *server)
+static void reject(struct worker *gw, uv_stream_t *server)
 {
 	uv_tcp_t *t = xmalloc(sizeof(*t));
 
@@ -2445,7 +2294,7 @@ static void reject(struct gateway *gw, uv_stream_t *server)
  * or sending one slowly) from the same address if there is one, else from
  * any address; NULL if every client has a request in the works. So clients
  * that open many connections crowd out their own first. */
-static struct client *oldest_waiting(struct gateway *gw,
+static struct client *oldest_waiting(struct worker *gw,
 				     const struct client *newc)
 {
 	struct client *any = NULL, *own = NULL;
@@ -2475,7 +2324,7 @@ static struct client *oldest_waiting(struct gateway *gw,
 }
 
 /* Counts the other open clients from c's address. */
-static uint32_t clients_from(struct gateway *gw, const struct client *c)
+static uint32_t clients_from(struct worker *gw, const struct client *c)
 {
 	uint32_t n = 0;
 
@@ -2491,7 +2340,7 @@ static uint32_t clients_from(struct gateway *gw, const struct client *c)
 
 static void on_connection(uv_stream_t *server, int status)
 {
-	struct gateway *gw = server->data;
+	struct worker *gw = server->data;
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
 	struct client *c;
@@ -2548,10 +2397,49 @@ static void on_connection(uv_stream_t *server, int status)
 	client_update_read(c);
 }
 
+/* Binds a socket of its own with SO_REUSEPORT, so that every worker's
+ * listener takes the same port and the kernel spreads the connections
+ * (libuv 1.44 has no flag for it). */
+static int bind_reuseport(uv_tcp_t *t, const struct sockaddr *sa)
+{
+	socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						  : sizeof(struct sockaddr_in);
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int on = 1, rc;
+
+	if (fd < 0)
+		return uv_translate_sys_error(errno);
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
+	    bind(fd, sa, len) != 0) {
+		rc = uv_translate_sys_error(errno);
+		close(fd);
+		return rc;
+	}
+	rc = uv_tcp_open(t, fd);
+	if (rc != 0)
+		close(fd);
+	return rc;
+}
+
+int worker_listen(struct worker *gw, const struct sockaddr *sa,
+		  bool reuseport)
+{
+	int rc;
+
+	gw->listener.data = gw;
+	rc = reuseport ? bind_reuseport(&gw->listener, sa)
+		       : uv_tcp_bind(&gw->listener, sa, 0);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&gw->listener, 511,
+			       on_connection);
+	return rc;
+}
+
 /* The gateway, on its thread. */
 
-/* Frees what the gateway's loop held, once every handle is closed. */
-static void gateway_teardown(struct gateway *gw)
+/* Frees what the worker's loop held, once every handle is closed. */
+static void worker_teardown(struct worker *gw)
 {
 	uv_mutex_lock(&gw->mu);
 	while (!list_empty(&gw->deps)) {
@@ -2566,6 +2454,7 @@ static void gateway_teardown(struct gateway *gw)
 					       link);
 
 		list_del(&in->link);
+		ishared_unref(in->sh);
 		free(in->id);
 		free(in);
 	}
@@ -2588,7 +2477,7 @@ static void gateway_teardown(struct gateway *gw)
 /* Runs the calls the owner posted, in order, and tells it they are done. */
 static void wake_cb(uv_async_t *a)
 {
-	struct gateway *gw = a->data;
+	struct worker *gw = a->data;
 	struct call *list, *next;
 
 	uv_mutex_lock(&gw->mu);
@@ -2606,12 +2495,12 @@ static void wake_cb(uv_async_t *a)
 	uv_mutex_unlock(&gw->mu);
 }
 
-/* Runs the gateway's loop until gateway_close() has closed every handle. */
-static void gateway_run(struct gateway *gw)
+/* Runs the worker's loop until worker_close() has closed every handle. */
+void worker_run(struct worker *gw)
 {
 	uv_run(gw->loop, UV_RUN_DEFAULT);
 	gw->loop_over = true;
-	gateway_teardown(gw);
+	worker_teardown(gw);
 	if (uv_loop_close(gw->loop) != 0)
 		gw_log(gw, LOG_WARN, "loop closed with handles open");
 	uv_mutex_lock(&gw->mu);
@@ -2620,20 +2509,20 @@ static void gateway_run(struct gateway *gw)
 	uv_async_send(&gw->notify);
 }
 
-static void thread_main(void *arg)
+void worker_thread(void *arg)
 {
 	sigset_t all;
 
 	/* Signals are the owner's loop's business. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	gateway_run(arg);
+	worker_run(arg);
 }
 
-/* Notes, from the gateway's thread to the owner's. */
+/* Notes, from the worker's thread to the owner's. */
 
 /* Makes room for a note; NULL when the owner is too far behind. Under mu. */
-static struct note *note_new(struct gateway *gw, enum note_kind kind)
+static struct note *note_new(struct worker *gw, enum note_kind kind)
 {
 	struct notes *ns = &gw->out;
 
@@ -2651,7 +2540,7 @@ static struct note *note_new(struct gateway *gw, enum note_kind kind)
 
 /* Copies len bytes of s (NULL: none) into the notes; returns its offset.
  * Under mu. */
-static uint32_t note_str(struct gateway *gw, const char *s, size_t len)
+static uint32_t note_str(struct worker *gw, const char *s, size_t len)
 {
 	struct notes *ns = &gw->out;
 	size_t off = ns->len;
@@ -2669,14 +2558,14 @@ static uint32_t note_str(struct gateway *gw, const char *s, size_t len)
 	return (uint32_t)off;
 }
 
-static uint32_t note_cstr(struct gateway *gw, const char *s)
+static uint32_t note_cstr(struct worker *gw, const char *s)
 {
 	return note_str(gw, s, s != NULL ? strlen(s) : 0);
 }
 
 static void flush_cb(uv_timer_t *t)
 {
-	struct gateway *gw = t->data;
+	struct worker *gw = t->data;
 
 	uv_async_send(&gw->notify);
 }
@@ -2686,7 +2575,7 @@ static void flush_cb(uv_timer_t *t)
  * that under load it wakes a hundred times a second, not once a request.
  * Once the gateway closes, or when its loop is over, at once.
  */
-static void note_posted(struct gateway *gw, bool first)
+static void note_posted(struct worker *gw, bool first)
 {
 	if (!first)
 		return;
@@ -2699,9 +2588,9 @@ static void note_posted(struct gateway *gw, bool first)
 /* Notes a finished request for the observer and the access log. */
 static void note_request(struct client *c, uint64_t us)
 {
-	struct gateway *gw = c->gw;
+	struct worker *gw = c->gw;
 	const struct request *r = &c->req;
-	int want = __atomic_load_n(&gw->want, __ATOMIC_RELAXED);
+	int want = __atomic_load_n(&gw->group->want, __ATOMIC_RELAXED);
 	struct note *n;
 	bool first = false;
 
@@ -2736,7 +2625,7 @@ static void note_request(struct client *c, uint64_t us)
 	note_posted(gw, first);
 }
 
-static void gw_log(struct gateway *gw, enum log_level level, const char *fmt,
+static void gw_log(struct worker *gw, enum log_level level, const char *fmt,
 		   ...)
 {
 	char msg[512];
@@ -2761,286 +2650,24 @@ static void gw_log(struct gateway *gw, enum log_level level, const char *fmt,
 	note_posted(gw, first);
 }
 
-/* The gateway, on the owner's thread. */
 
-/* Runs fn(gw, arg) on the gateway's thread and waits for it to return;
- * before gateway_serve(), runs it here. */
-static void call_on_thread(struct gateway *gw,
-			   void (*fn)(struct gateway *gw, void *arg),
-			   void *arg)
+void worker_handles(struct worker *gw)
 {
-	struct call k = { .fn = fn, .arg = arg };
-	struct call **tail;
-
-	if (!gw->serving) {
-		fn(gw, arg);
-		return;
-	}
-
-	uv_mutex_lock(&gw->mu);
-	for (tail = &gw->calls; *tail != NULL; tail = &(*tail)->next)
-		;
-	*tail = &k;
-	uv_mutex_unlock(&gw->mu);
-	uv_async_send(&gw->wake);
-	uv_mutex_lock(&gw->mu);
-	while (!k.done)
-		uv_cond_wait(&gw->called, &gw->mu);
-	uv_mutex_unlock(&gw->mu);
-}
-
-static void notes_free(struct notes *ns)
-{
-	free(ns->v);
-	free(ns->text);
-}
-
-static void notify_closed(uv_handle_t *h)
-{
-	struct gateway *gw = h->data;
-	void (*done)(void *arg) = gw->done;
-	void *arg = gw->done_arg;
-
-	notes_free(&gw->out);
-	notes_free(&gw->spare);
-	uv_cond_destroy(&gw->called);
-	uv_mutex_destroy(&gw->mu);
-	free(gw);
-	if (done != NULL)
-		done(arg);
-}
-
-static const char *note_text(const struct notes *ns, uint32_t off)
-{
-	return off == NOTE_NONE ? NULL : ns->text + off;
-}
-
-/* Hands the notes to the observer, the access log and the log, in order. */
-static void notes_deliver(struct gateway *gw, const struct notes *ns)
-{
-	for (size_t i = 0; i < ns->n; i++) {
-		const struct note *n = &ns->v[i];
-		const char *dep = note_text(ns, n->str[0]);
-
-		if (n->kind == NOTE_LOG) {
-			log_write((enum log_level)n->status, "gateway", "%s",
-				  dep);
-			continue;
-		}
-		if (n->kind == NOTE_COLD) {
-			if (gw->cold != NULL && dep != NULL)
-				gw->cold(gw->cold_arg, dep);
-			continue;
-		}
-		if (gw->observe != NULL && dep != NULL)
-			gw->observe(gw->observe_arg, dep, n->status,
-				    n->latency_us);
-		if (gw->access_log != NULL) {
-			const char *method = note_text(ns, n->str[2]);
-			const char *path = note_text(ns, n->str[3]);
-			struct gateway_access a = {
-				.method = method != NULL ? method : "-",
-				.path = path != NULL ? path : "",
-				.status = n->status,
-				.latency_us = n->latency_us,
-				.deployment_id = dep,
-				.instance_id = note_text(ns, n->str[1]),
-			};
-
-			gw->access_log(gw->access_log_arg, &a);
-		}
-	}
-}
-
-static void notify_cb(uv_async_t *a)
-{
-	struct gateway *gw = a->data;
-	struct notes ns;
-	uint64_t unnoted;
-	bool ended;
-
-	uv_mutex_lock(&gw->mu);
-	ns = gw->out;
-	gw->out = gw->spare;
-	unnoted = gw->unnoted;
-	gw->unnoted = 0;
-	ended = gw->ended;
-	uv_mutex_unlock(&gw->mu);
-	notes_deliver(gw, &ns);
-	ns.n = ns.len = 0;
-	gw->spare = ns;
-	if (unnoted > 0)
-		log_warn("gateway", "%" PRIu64 " finished requests went "
-			 "unnoted: the daemon's loop fell behind", unnoted);
-	if (ended && !uv_is_closing((uv_handle_t *)&gw->notify)) {
-		if (gw->serving)
-			uv_thread_join(&gw->thread);
-		uv_close((uv_handle_t *)&gw->notify, notify_closed);
-	}
-}
-
-/* Binds and listens on the gateway's loop; the thread is not running yet. */
-static int gateway_listen(struct gateway *gw, const struct sockaddr *sa,
-			  const char *host, int port, char *diag,
-			  size_t diagsz)
-{
-	struct sockaddr_storage bound;
-	int len = sizeof(bound);
-	int rc;
-
-	uv_tcp_init(gw->loop, &gw->listener);
-	gw->listener.data = gw;
-	rc = uv_tcp_bind(&gw->listener, sa, 0);
-	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)&gw->listener, 511,
-			       on_connection);
-	if (rc == 0)
-		rc = uv_tcp_getsockname(&gw->listener,
-					(struct sockaddr *)&bound, &len);
-	if (rc != 0) {
-		mds_diag(diag, diagsz, "gateway: listen on %s:%d: %s", host,
-			 port, uv_strerror(rc));
-		return rc;
-	}
-	gw->port = ntohs(bound.ss_family == AF_INET6
-			 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-			 : ((struct sockaddr_in *)&bound)->sin_port);
-	return 0;
-}
-
-int gateway_start(uv_loop_t *loop, const char *host, int port,
-		  struct gateway **out, char *diag, size_t diagsz)
-{
-	struct sockaddr_storage ss;
-	struct gateway *gw;
-	int rc;
-
-	if (out != NULL)
-		*out = NULL;
-	if (loop == NULL || host == NULL || out == NULL || port < 0 ||
-	    port > 65535) {
-		mds_diag(diag, diagsz, "gateway: bad arguments");
-		return MDS_E_INVAL;
-	}
-	if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
-	    uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0) {
-		mds_diag(diag, diagsz, "gateway: bad listen address '%s'",
-			 host);
-		return MDS_E_INVAL;
-	}
-	gw = xcalloc(1, sizeof(*gw));
-	gw->owner = loop;
-	gw->loop = &gw->own;
-	list_init(&gw->deps);
-	list_init(&gw->insts);
-	list_init(&gw->clients);
-	list_init(&gw->ups);
-	gw->lim = (struct gateway_limits){
-		.response_timeout_ms = 60000,
-		.idle_timeout_ms = 60000,
-		.max_clients = 10000,
-		.max_idle_per_instance = 64,
-		.head_timeout_ms = 10000,
-		.body_min_rate = 1024,
-		.max_clients_per_addr = 512,
-	};
-	gw->hold = (struct gateway_hold){
-		.max_requests = 1000,
-		.max_bytes = 64u << 20,
-		.max_requests_total = 10000,
-		.max_bytes_total = 256u << 20,
-		.timeout_ms = 60000,
-	};
-	if (uv_random(NULL, NULL, &gw->rid_seed, sizeof(gw->rid_seed), 0,
-		      NULL) != 0)
-		gw->rid_seed = uv_hrtime() ^ (uint64_t)(uintptr_t)gw;
-	if (uv_loop_init(&gw->own) != 0) {
-		mds_diag(diag, diagsz, "gateway: cannot make a loop");
-		free(gw);
-		return MDS_E_SYS;
-	}
-	uv_mutex_init(&gw->mu);
-	uv_cond_init(&gw->called);
-	rc = gateway_listen(gw, (const struct sockaddr *)&ss, host, port,
-			    diag, diagsz);
-	if (rc != 0) {
-		/* No thread runs the gateway's loop: release it here. */
-		uv_close((uv_handle_t *)&gw->listener, NULL);
-		uv_run(gw->loop, UV_RUN_DEFAULT);
-		(void)uv_loop_close(gw->loop);
-		uv_cond_destroy(&gw->called);
-		uv_mutex_destroy(&gw->mu);
-		free(gw);
-		return MDS_E_SYS;
-	}
 	uv_async_init(gw->loop, &gw->wake, wake_cb);
 	gw->wake.data = gw;
 	uv_timer_init(gw->loop, &gw->flush);
 	gw->flush.data = gw;
-	uv_async_init(loop, &gw->notify, notify_cb);
-	gw->notify.data = gw;
-	*out = gw;
-	return 0;
 }
 
-void gateway_serve(struct gateway *gw)
-{
-	int rc;
+/* Calls from the owner, on the worker's thread. */
 
-	if (gw->serving)
-		return;
-	rc = uv_thread_create(&gw->thread, thread_main, gw);
-	if (rc != 0) {
-		/* As for memory: nothing sensible goes on without it. */
-		fprintf(stderr, "mdscale: gateway: cannot start a thread: "
-			"%s\n", uv_strerror(rc));
-		abort();
-	}
-	gw->serving = true;
-}
-
-void gateway_set_tls(struct gateway *gw, struct tls_ctx *tls)
-{
-	gw->tls = tls;
-}
-
-int gateway_port(const struct gateway *gw)
-{
-	return gw->port;
-}
-
-static void set_limits_fn(struct gateway *gw, void *arg)
-{
-	const struct gateway_limits *lim = arg;
-
-	if (lim->response_timeout_ms > 0)
-		gw->lim.response_timeout_ms = lim->response_timeout_ms;
-	if (lim->idle_timeout_ms > 0)
-		gw->lim.idle_timeout_ms = lim->idle_timeout_ms;
-	if (lim->max_clients > 0)
-		gw->lim.max_clients = lim->max_clients;
-	if (lim->head_timeout_ms > 0)
-		gw->lim.head_timeout_ms = lim->head_timeout_ms;
-	if (lim->body_min_rate > 0)
-		gw->lim.body_min_rate = lim->body_min_rate;
-	if (lim->max_clients_per_addr > 0)
-		gw->lim.max_clients_per_addr = lim->max_clients_per_addr;
-	if (lim->max_idle_per_instance > 0)
-		gw->lim.max_idle_per_instance = lim->max_idle_per_instance;
-}
-
-void gateway_set_limits(struct gateway *gw, const struct gateway_limits *lim)
-{
-	struct gateway_limits copy = *lim;
-
-	call_on_thread(gw, set_limits_fn, &copy);
-}
-
-static struct inst *inst_new(struct gateway *gw, const char *id,
-			     uint16_t port)
+static struct inst *inst_new(struct worker *gw, const char *id,
+			     uint16_t port, struct ishared *sh)
 {
 	struct inst *in = xcalloc(1, sizeof(*in));
 
+	in->sh = sh;
+	__atomic_fetch_add(&sh->refs, 1, __ATOMIC_RELAXED);
 	in->id = xstrdup(id);
 	in->port = port;
 	snprintf(in->host, sizeof(in->host), "Host: 127.0.0.1:%u\r\n",
@@ -3054,13 +2681,7 @@ static struct inst *inst_new(struct gateway *gw, const char *id,
 	return in;
 }
 
-struct routes {
-	const char *deployment_id, *display_name;
-	const struct gateway_upstream *ups;
-	size_t n;
-};
-
-static void set_routes_fn(struct gateway *gw, void *arg)
+void worker_set_routes(struct worker *gw, void *arg)
 {
 	const struct routes *rt = arg;
 	const struct gateway_upstream *ups = rt->ups;
@@ -3068,7 +2689,7 @@ static void set_routes_fn(struct gateway *gw, void *arg)
 	struct dep *d;
 	size_t k = 0;
 
-	d = dep_by_id(gw, rt->deployment_id);
+	d = worker_dep(gw, rt->deployment_id);
 	if (d == NULL) {
 		d = xcalloc(1, sizeof(*d));
 		d->id = xstrdup(rt->deployment_id);
@@ -3103,7 +2724,8 @@ static void set_routes_fn(struct gateway *gw, void *arg)
 			    d->ups[j]->port == ups[i].port)
 				in = d->ups[j];
 		if (in == NULL)
-			in = inst_new(gw, ups[i].instance_id, ups[i].port);
+			in = inst_new(gw, ups[i].instance_id, ups[i].port,
+				      rt->sh[i]);
 		in->keep = true;
 		next[k++] = in;
 	}
@@ -3117,58 +2739,10 @@ static void set_routes_fn(struct gateway *gw, void *arg)
 	hold_release(d);
 }
 
-int gateway_set_routes(struct gateway *gw, const char *deployment_id,
-		       const char *display_name,
-		       const struct gateway_upstream *ups, size_t n)
-{
-	struct routes rt = { deployment_id, display_name, ups, n };
-
-	if (gw == NULL || deployment_id == NULL || *deployment_id == '\0' ||
-	    (n > 0 && ups == NULL))
-		return MDS_E_INVAL;
-	if (n > ROUTES_MAX)
-		return MDS_E_LIMIT;
-	for (size_t i = 0; i < n; i++)
-		if (ups[i].instance_id == NULL || ups[i].port == 0)
-			return MDS_E_INVAL;
-	call_on_thread(gw, set_routes_fn, &rt);
-	return 0;
-}
-
-struct replay_call {
-	const char *deployment_id;
-	enum gateway_replay replay;
-	int rc;
-};
-
-static void set_replay_fn(struct gateway *gw, void *arg)
-{
-	struct replay_call *rc = arg;
-	struct dep *d = dep_by_id(gw, rc->deployment_id);
-
-	if (d == NULL) {
-		rc->rc = MDS_E_NOTFOUND;
-		return;
-	}
-	d->replay = rc->replay;
-}
-
-int gateway_set_replay(struct gateway *gw, const char *deployment_id,
-		       enum gateway_replay replay)
-{
-	struct replay_call rc = { deployment_id, replay, 0 };
-
-	if (gw == NULL || deployment_id == NULL ||
-	    (replay != GATEWAY_REPLAY_SAFE && replay != GATEWAY_REPLAY_ALL))
-		return MDS_E_INVAL;
-	call_on_thread(gw, set_replay_fn, &rc);
-	return rc.rc;
-}
-
-static void remove_fn(struct gateway *gw, void *arg)
+void worker_remove(struct worker *gw, void *arg)
 {
 	const struct routes *rt = arg;
-	struct dep *d = dep_by_id(gw, rt->deployment_id);
+	struct dep *d = worker_dep(gw, rt->deployment_id);
 
 	if (d == NULL)
 		return;
@@ -3182,138 +2756,7 @@ static void remove_fn(struct gateway *gw, void *arg)
 	dep_unref(d);
 }
 
-void gateway_remove(struct gateway *gw, const char *deployment_id)
-{
-	struct routes rt = { .deployment_id = deployment_id };
-
-	call_on_thread(gw, remove_fn, &rt);
-}
-
-uint32_t gateway_instance_inflight(const struct gateway *gw,
-				   const char *instance_id)
-{
-	struct gateway *g = (struct gateway *)(uintptr_t)gw;
-	uint32_t sum = 0;
-
-	uv_mutex_lock(&g->mu);
-	for (const struct link *l = gw->insts.next; l != &gw->insts;
-	     l = l->next) {
-		struct inst *in = container_of(l, struct inst, link);
-
-		if (strcmp(in->id, instance_id) == 0)
-			sum += SHARED_GET(in->inflight);
-	}
-	uv_mutex_unlock(&g->mu);
-	return sum;
-}
-
-int gateway_counters(const struct gateway *gw, const char *deployment_id,
-		     struct gateway_counters *out)
-{
-	struct gateway *g = (struct gateway *)(uintptr_t)gw;
-	struct dep *d;
-
-	uv_mutex_lock(&g->mu);
-	d = dep_by_id(gw, deployment_id);
-	if (d != NULL) {
-		struct gateway_counters *k = &d->ctr;
-
-		out->requests = SHARED_GET(k->requests);
-		for (int i = 0; i < 6; i++)
-			out->by_class[i] = SHARED_GET(k->by_class[i]);
-		out->proxy_errors = SHARED_GET(k->proxy_errors);
-		out->latency_us_sum = SHARED_GET(k->latency_us_sum);
-		for (int i = 0; i < GATEWAY_LAT_BUCKETS; i++)
-			out->latency_hist[i] = SHARED_GET(k->latency_hist[i]);
-		out->inflight = SHARED_GET(k->inflight);
-		out->held = SHARED_GET(k->held);
-		out->held_us_sum = SHARED_GET(k->held_us_sum);
-		out->held_done = SHARED_GET(k->held_done);
-	}
-	uv_mutex_unlock(&g->mu);
-	return d != NULL ? 0 : MDS_E_NOTFOUND;
-}
-
-int gateway_status_counts(const struct gateway *gw, const char *deployment_id,
-			  uint64_t out[GATEWAY_STATUS_CODES])
-{
-	struct gateway *g = (struct gateway *)(uintptr_t)gw;
-	struct dep *d;
-
-	uv_mutex_lock(&g->mu);
-	d = dep_by_id(gw, deployment_id);
-	for (int i = 0; d != NULL && i < GATEWAY_STATUS_CODES; i++)
-		out[i] = SHARED_GET(d->by_status[i]);
-	uv_mutex_unlock(&g->mu);
-	return d != NULL ? 0 : MDS_E_NOTFOUND;
-}
-
-static void set_want(struct gateway *gw)
-{
-	int want = (gw->observe != NULL ? WANT_OBSERVE : 0) |
-		   (gw->access_log != NULL ? WANT_ACCESS : 0);
-
-	__atomic_store_n(&gw->want, want, __ATOMIC_RELAXED);
-}
-
-void gateway_set_observer(struct gateway *gw, gateway_observe_fn *fn,
-			  void *arg)
-{
-	gw->observe = fn;
-	gw->observe_arg = arg;
-	set_want(gw);
-}
-
-static void set_hold_fn(struct gateway *gw, void *arg)
-{
-	gw->hold = *(const struct gateway_hold *)arg;
-}
-
-void gateway_set_hold(struct gateway *gw, const struct gateway_hold *h)
-{
-	struct gateway_hold copy = *h;
-
-	call_on_thread(gw, set_hold_fn, &copy);
-}
-
-struct holdable {
-	const char *id;
-	bool on;
-};
-
-static void set_holdable_fn(struct gateway *gw, void *arg)
-{
-	const struct holdable *h = arg;
-	struct dep *d = dep_by_id(gw, h->id);
-
-	if (d != NULL)
-		d->holdable = h->on;
-}
-
-void gateway_set_holdable(struct gateway *gw, const char *deployment_id,
-			  bool on)
-{
-	struct holdable h = { deployment_id, on };
-
-	call_on_thread(gw, set_holdable_fn, &h);
-}
-
-void gateway_set_cold_start(struct gateway *gw, gateway_cold_fn *fn,
-			    void *arg)
-{
-	gw->cold = fn;
-	gw->cold_arg = arg;
-}
-
-void gateway_set_access_log(struct gateway *gw, gateway_access_fn *fn,
-			    void *arg)
-{
-	gw->access_log = fn;
-	gw->access_log_arg = arg;
-	set_want(gw);
-}
-
-static void close_fn(struct gateway *gw, void *arg)
+void worker_close(struct worker *gw, void *arg)
 {
 	struct link *l, *next;
 
@@ -3334,16 +2777,4 @@ static void close_fn(struct gateway *gw, void *arg)
 		next = l->next;
 		up_close(container_of(l, struct upconn, link));
 	}
-}
-
-void gateway_close(struct gateway *gw, void (*done)(void *arg), void *arg)
-{
-	if (gw == NULL || gw->close_called)
-		return;
-	gw->close_called = true;
-	gw->done = done;
-	gw->done_arg = arg;
-	call_on_thread(gw, close_fn, NULL);
-	if (!gw->serving)
-		gateway_run(gw); /* the handles close here, at once */
 }

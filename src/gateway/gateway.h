@@ -9,8 +9,10 @@
  * that the deployments module can drain an instance and monitoring can read
  * the request metrics.
  *
- * The gateway runs on a thread and a loop of its own, so that nothing else
- * the daemon does on its loop delays a request. Every function here is
+ * The gateway runs on threads and loops of its own (gatewayThreads of them,
+ * each accepting on the same port with SO_REUSEPORT when there are
+ * several), so that nothing else the daemon does on its loop delays a
+ * request. Every function here is
  * called on the owner's thread (the one running the loop given to
  * gateway_start()), and the callbacks (observer, access log, close) run on
  * that loop. A call that changes the gateway returns once the gateway's
@@ -21,6 +23,7 @@
 #ifndef MDS_GATEWAY_H
 #define MDS_GATEWAY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -72,8 +75,26 @@ typedef void gateway_observe_fn(void *arg, const char *deployment_id,
 int gateway_start(uv_loop_t *loop, const char *host, int port,
 		  struct gateway **out, char *diag, size_t diagsz);
 
+/* The most threads a gateway runs. */
+#define GATEWAY_THREADS_MAX 64
+
 /*
- * Starts the gateway's thread, which accepts connections from then on.
+ * As gateway_start(), with threads loops (1 to GATEWAY_THREADS_MAX), each on
+ * a thread of its own with its own listening socket (SO_REUSEPORT on the
+ * same port), connections, upstream pools and counters; the counters read
+ * here are their sums. The limits of gateway_set_limits() and
+ * gateway_set_hold() on clients and held requests are shared among them
+ * (each enforces its share, rounded up). Errors as gateway_start()'s.
+ */
+int gateway_start_threads(uv_loop_t *loop, const char *host, int port,
+			  unsigned threads, struct gateway **out, char *diag,
+			  size_t diagsz);
+
+/* Returns the number of the gateway's threads. */
+unsigned gateway_threads(const struct gateway *gw);
+
+/*
+ * Starts the gateway's threads, which accept connections from then on.
  * Before, connections wait in the listen backlog and calls take effect
  * directly on the caller's thread: an owner restores its routes first, so
  * that no early request finds a deployment missing. Aborts the program if
@@ -102,7 +123,8 @@ struct gateway_limits {
 					   without a complete request, from
 					   its own address first (or, if
 					   none, is closed itself) */
-	uint32_t max_idle_per_instance; /* 64 pooled upstream connections */
+	uint32_t max_idle_per_instance; /* 64 pooled upstream connections,
+					   per loop */
 	uint64_t head_timeout_ms;       /* 10000: a request head must arrive
 					   whole within this of its first
 					   byte, else 408 */
@@ -238,7 +260,7 @@ void gateway_set_cold_start(struct gateway *gw, gateway_cold_fn *fn,
 			    void *arg);
 
 /*
- * Stops listening, closes every connection, ends the gateway's thread, and
+ * Stops listening, closes every connection, ends the gateway's threads, and
  * frees the gateway once all handles are closed; then calls done(arg), on
  * the owner's loop, if done is not NULL. Nothing else may be called on gw
  * after this.

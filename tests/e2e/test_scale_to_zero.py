@@ -66,7 +66,18 @@ class ScaleToZeroTest(unittest.TestCase):
         return cmd, log
 
     def test_burst_of_200_at_zero_loses_none(self):
-        self.start()
+        self.burst_at_zero()
+
+    def test_burst_at_zero_with_two_gateway_threads(self):
+        # 200 connections land on both loops: each holds its own share and
+        # asks for the instance; none is lost. The exact count of held
+        # requests over both loops is test_gateway's test_threads_hold: here
+        # one run in three counted 92 held (the rest were routed at once),
+        # so only "some were held" is asserted.
+        self.burst_at_zero(exact_held=False, gatewayThreads=2)
+
+    def burst_at_zero(self, exact_held=True, **config):
+        self.start(**config)
         dep = self.at_zero(displayName="burst")
         rows = digits_rows(4)
         body = {"instances": [r for r, _ in rows]}
@@ -87,8 +98,9 @@ class ScaleToZeroTest(unittest.TestCase):
             t.join()
         took = time.monotonic() - t0
         bad = [r for r in results if r != 200]
-        print("\n200 requests to a deployment at zero: %d answered 200, "
-              "%d not, in %.2f s" % (200 - len(bad), len(bad), took))
+        print("\n200 requests to a deployment at zero (%s): %d answered "
+              "200, %d not, in %.2f s" % (config or "defaults",
+                                          200 - len(bad), len(bad), took))
         self.assertEqual(bad, [])
         # Held requests go out as soon as the instance is ready; the work
         # request that woke it ends a moment later.
@@ -106,8 +118,14 @@ class ScaleToZeroTest(unittest.TestCase):
             items = r.json["items"]
             return (sum(p["value"] for p in items[0]["aggregatedDatapoints"])
                     if items else None)
-        wait_for("200 held requests counted",
-                 lambda: total("PredictHeldRequests") == 200, timeout=20)
+        if exact_held:
+            wait_for("200 held requests counted",
+                     lambda: total("PredictHeldRequests") == 200, timeout=20)
+        else:
+            wait_for("held requests counted",
+                     lambda: (total("PredictHeldRequests") or 0) > 0,
+                     timeout=20)
+            print("PredictHeldRequests: %d" % total("PredictHeldRequests"))
         held_ms = total("PredictHeldTime")
         print("PredictHeldTime max of the periods: %.1f ms" % held_ms)
         self.assertGreater(held_ms, 0)

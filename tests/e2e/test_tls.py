@@ -69,9 +69,10 @@ class TlsTest(unittest.TestCase):
     def tearDownClass(cls):
         shutil.rmtree(cls.dir, ignore_errors=True)
 
-    def daemon(self, cert, **kw):
-        d = Daemon(config={"tls": tls_conf(cert),
-                           "gatewayTls": tls_conf(cert)}, **kw)
+    def daemon(self, cert, extra=None, **kw):
+        config = {"tls": tls_conf(cert), "gatewayTls": tls_conf(cert)}
+        config.update(extra or {})
+        d = Daemon(config=config, **kw)
         d.api_tls = context(cert)
         d.gw_tls = context(cert)
         self.addCleanup(d.cleanup)
@@ -127,6 +128,18 @@ class TlsTest(unittest.TestCase):
         # The deployment's endpoint says https.
         self.assertTrue(d.get(dep["id"])["endpoint"].startswith(
             "https://127.0.0.1:%d/" % d.gw_port), d.get(dep["id"]))
+
+    def test_gateway_tls_on_two_threads(self):
+        # One connection per request: the kernel spreads them over both
+        # loops, which share the certificate.
+        d = self.daemon(self.a, extra={"gatewayThreads": 2})
+        dep = d.create(displayName="digits", instanceCount=1)
+        d.wait_state(dep["id"], "ACTIVE")
+        rows = digits_rows(4)
+        body = {"instances": [r for r, _ in rows]}
+        statuses = [d.gw("POST", "/digits/predict", body).status
+                    for _ in range(16)]
+        self.assertEqual(statuses, [200] * 16)
 
     def test_cli_over_https(self):
         d = self.daemon(self.a)

@@ -55,6 +55,7 @@ struct fproc {
 struct fevent {
 	struct backend_instance *in;
 	enum backend_state to;
+	unsigned round; /* the fake_fire() round that is due to deliver it */
 };
 
 struct fake {
@@ -65,6 +66,7 @@ struct fake {
 	size_t nprocs;
 	struct fevent ev[MAX_PENDING];
 	size_t nev;
+	unsigned round; /* of the next fake_fire() */
 	const char *fail_shape; /* starts of this shape fail */
 	bool hold_ready;        /* no instance becomes ready meanwhile */
 	int next_pid;
@@ -90,24 +92,52 @@ static void later(struct fake *f, struct backend_instance *in,
 	assert_true(f->nev < MAX_PENDING);
 	f->ev[f->nev].in = in;
 	f->ev[f->nev].to = to;
+	f->ev[f->nev].round = f->round;
 	f->nev++;
+}
+
+/* Drops the pending events of in: it no longer has a process here, and
+ * the engine may free it next. */
+static void fake_forget(struct fake *f, const struct backend_instance *in)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < f->nev; i++)
+		if (f->ev[i].in != in)
+			f->ev[kept++] = f->ev[i];
+	f->nev = kept;
+}
+
+/* Takes the first pending event due by round out of the queue into *e;
+ * false when there is none. The queue stays live while events are
+ * delivered, so that an instance released meanwhile loses its events. */
+static bool fake_next(struct fake *f, unsigned round, struct fevent *e)
+{
+	for (size_t i = 0; i < f->nev; i++) {
+		if (f->ev[i].round > round)
+			continue;
+		*e = f->ev[i];
+		memmove(&f->ev[i], &f->ev[i + 1],
+			(f->nev - i - 1) * sizeof(f->ev[0]));
+		f->nev--;
+		return true;
+	}
+	return false;
 }
 
 static void fake_fire(uv_timer_t *t)
 {
 	struct fake *f = t->data;
-	struct fevent ev[MAX_PENDING];
-	size_t n = f->nev;
+	unsigned round = f->round++; /* what this fires adds waits a round */
+	struct fevent e;
 
-	memcpy(ev, f->ev, n * sizeof(ev[0]));
-	f->nev = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct backend_instance *in = ev[i].in;
+	while (fake_next(f, round, &e)) {
+		struct backend_instance *in = e.in;
 		struct fproc *p = fproc_find(f, in->id);
 
 		if (in->backend_data == NULL)
 			continue; /* released meanwhile */
-		switch (ev[i].to) {
+		switch (e.to) {
 		case BACKEND_READY:
 			if (f->hold_ready) {
 				later(f, in, BACKEND_READY);
@@ -125,6 +155,7 @@ static void fake_fire(uv_timer_t *t)
 			in->alive = false;
 			in->pid = 0;
 			in->backend_data = NULL;
+			fake_forget(f, in);
 			break;
 		case BACKEND_FAILED:
 			in->alive = false;
@@ -132,11 +163,12 @@ static void fake_fire(uv_timer_t *t)
 			snprintf(in->last_exit, sizeof(in->last_exit),
 				 "exited with status 1");
 			in->backend_data = NULL;
+			fake_forget(f, in);
 			break;
 		default:
 			break;
 		}
-		in->state = ev[i].to;
+		in->state = e.to;
 		backend_changed(&f->b, in);
 	}
 }
@@ -232,6 +264,7 @@ static void fake_release(struct backend *b, struct backend_instance *in)
 	if (p != NULL && p->rec == in)
 		p->rec = NULL;
 	in->backend_data = NULL;
+	fake_forget(fake_of(b), in); /* as the contract says */
 }
 
 /*

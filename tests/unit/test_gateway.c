@@ -509,7 +509,7 @@ static void observe(void *arg, const char *dep, int status, uint64_t us)
 static void set_routes(struct env *e, const char *dep, const char *name,
 		       const int *idx, size_t n)
 {
-	struct gateway_upstream up[NUPS];
+	struct gateway_upstream up[NUPS] = { { NULL, 0 } };
 	static const char *const ids[NUPS] = { "i0", "i1", "i2" };
 
 	for (size_t i = 0; i < n; i++) {
@@ -519,15 +519,19 @@ static void set_routes(struct env *e, const char *dep, const char *name,
 	assert_int_equal(gateway_set_routes(e->gw, dep, name, up, n), 0);
 }
 
-static struct env *env_new(void)
+/* A gateway of threads loops (MDS_TEST_GATEWAY_THREADS, when set, for every
+ * test that does not ask for a number). */
+static struct env *env_new_threads(unsigned threads)
 {
 	struct env *e = xcalloc(1, sizeof(*e));
 	char diag[256];
 	static const int all[NUPS] = { 0, 1, 2 };
 
 	assert_int_equal(uv_loop_init(&e->loop), 0);
-	assert_int_equal(gateway_start(&e->loop, "127.0.0.1", 0, &e->gw, diag,
-				       sizeof(diag)), 0);
+	assert_int_equal(gateway_start_threads(&e->loop, "127.0.0.1", 0,
+					       threads, &e->gw, diag,
+					       sizeof(diag)), 0);
+	assert_int_equal(gateway_threads(e->gw), threads);
 	e->gw_port = gateway_port(e->gw);
 	assert_true(e->gw_port > 0);
 	for (int i = 0; i < NUPS; i++)
@@ -540,6 +544,13 @@ static struct env *env_new(void)
 	uv_mutex_init(&e->mu);
 	uv_sem_init(&e->sem, 0);
 	return e;
+}
+
+static struct env *env_new(void)
+{
+	const char *v = getenv("MDS_TEST_GATEWAY_THREADS");
+
+	return env_new_threads(v != NULL ? (unsigned)strtoul(v, NULL, 10) : 1);
 }
 
 static void stop_fn(struct env *e, void *arg)
@@ -1879,6 +1890,253 @@ static void test_owner_loop_blocked(void **state)
 	env_free(e);
 }
 
+/* Threads. */
+
+/* The loop that forwarded a response: the first half of the X-Request-Id
+ * it made, which each loop draws at random. */
+static bool body_loop(const struct resp *r, char out[17])
+{
+	const char *p = strstr(r->body, "rid=");
+
+	if (p == NULL || strspn(p + 4, "0123456789abcdef") != 32)
+		return false;
+	memcpy(out, p + 4, 16);
+	out[16] = '\0';
+	return true;
+}
+
+/* Returns the index of loop id in loops (adding it, up to two). */
+static int loop_index(char loops[2][17], const char *id)
+{
+	for (int i = 0; i < 2; i++) {
+		if (loops[i][0] == '\0')
+			memcpy(loops[i], id, 17);
+		if (strcmp(loops[i], id) == 0)
+			return i;
+	}
+	return -1;
+}
+
+#define THREAD_CONNS 32
+
+static void sc_threads_spread(struct env *e)
+{
+	struct resp *r = xmalloc(sizeof(*r));
+	char loops[2][17] = { "", "" }, id[17];
+	int served[2] = { 0, 0 };
+	struct q q = { .name = "ocid1.dep.one" };
+
+	/* One request per connection: the kernel spreads the connections
+	 * over the two listening sockets. */
+	for (int i = 0; i < THREAD_CONNS; i++) {
+		struct conn *k = conn_open(e);
+		int at;
+
+		CHECK(request(k, "GET", "/model-a/x", NULL, r));
+		CHECK_INT(r->status, 200);
+		CHECK(body_loop(r, id));
+		at = loop_index(loops, id);
+		CHECK(at >= 0); /* no third loop */
+		served[at]++;
+		conn_close(k);
+	}
+	CHECK(served[0] > 0 && served[1] > 0);
+	/* The counters and the observer see both loops' requests. */
+	on_loop(e, q_counters, &q);
+	CHECK_INT(q.rc, 0);
+	CHECK_INT(q.k.requests, THREAD_CONNS);
+	CHECK_INT(q.k.by_class[2], THREAD_CONNS);
+	wait_observed(e, THREAD_CONNS, &q);
+	CHECK_INT(q.u, THREAD_CONNS);
+	free(r);
+}
+
+static void test_threads_spread(void **state)
+{
+	struct env *e = env_new_threads(2);
+
+	(void)state;
+	env_run(e, sc_threads_spread);
+	env_free(e);
+}
+
+/*
+ * A slow request in flight on one loop keeps the quick requests of the
+ * other loop away from its instance: the outstanding counts are shared.
+ */
+static void sc_threads_least_outstanding(struct env *e)
+{
+	struct resp *r = xmalloc(sizeof(*r));
+	char loops[2][17] = { "", "" }, id[17];
+	static const int both[2] = { 0, 1 };
+	struct q rq = { .name = "ocid1.dep.one", .idx = both, .n = 2 };
+	struct conn *slow_k = NULL, *k;
+	int slow, slow_loop, other_quick = 0;
+
+	on_loop(e, q_routes, &rq);
+	/* A connection, and which loop serves it. */
+	slow_k = conn_open(e);
+	CHECK(request(slow_k, "GET", "/model-a/first", NULL, r));
+	CHECK(body_loop(r, id));
+	slow_loop = loop_index(loops, id);
+	CHECK(send_str(slow_k, "GET /model-a/slow?ms=1500 HTTP/1.1\r\n"
+		       "Host: gw\r\n\r\n"));
+	for (int i = 0; i < 5000 && inflight(e, "i0") + inflight(e, "i1") == 0;
+	     i++)
+		sleep_ms(1);
+	slow = inflight(e, "i0") ? 0 : 1;
+	/* Quick requests on new connections until some were served by the
+	 * other loop: none goes to the busy instance, whichever loop. */
+	for (int i = 0; i < 64 && other_quick < 4; i++) {
+		k = conn_open(e);
+		CHECK(request(k, "GET", "/model-a/quick", NULL, r));
+		CHECK_INT(r->status, 200);
+		CHECK(body_port(r) != e->ups[slow].port);
+		CHECK(body_loop(r, id));
+		other_quick += loop_index(loops, id) != slow_loop;
+		conn_close(k);
+	}
+	CHECK_INT(other_quick, 4);
+	CHECK(read_resp(slow_k, false, r));
+	CHECK_INT(body_port(r), e->ups[slow].port);
+	conn_close(slow_k);
+	free(r);
+}
+
+static void test_threads_least_outstanding(void **state)
+{
+	struct env *e = env_new_threads(2);
+
+	(void)state;
+	env_run(e, sc_threads_least_outstanding);
+	env_free(e);
+}
+
+#define DRAIN_CONNS 16
+
+/*
+ * Draining across loops: slow requests on one instance from connections on
+ * both loops; once the instance is out of the routes, its in-flight count
+ * is the exact sum over both loops until the last one ends.
+ */
+static void sc_threads_drain(struct env *e)
+{
+	struct resp *r = xmalloc(sizeof(*r));
+	char loops[2][17] = { "", "" }, id[17];
+	struct conn *k[DRAIN_CONNS];
+	static const int only0[1] = { 0 }, only1[1] = { 1 };
+	struct q rq = { .name = "ocid1.dep.one", .idx = only0, .n = 1 };
+	int served[2] = { 0, 0 };
+
+	on_loop(e, q_routes, &rq);
+	for (int i = 0; i < DRAIN_CONNS; i++) {
+		k[i] = conn_open(e);
+		CHECK(send_str(k[i], "GET /model-a/slow?ms=800 HTTP/1.1\r\n"
+			       "Host: gw\r\n\r\n"));
+	}
+	for (int i = 0; i < 5000 && inflight(e, "i0") < DRAIN_CONNS; i++)
+		sleep_ms(1);
+	CHECK_INT(inflight(e, "i0"), DRAIN_CONNS);
+	rq.idx = only1;
+	on_loop(e, q_routes, &rq);
+	CHECK_INT(inflight(e, "i0"), DRAIN_CONNS);
+	for (int i = 0; i < DRAIN_CONNS; i++) {
+		int at;
+
+		CHECK(read_resp(k[i], false, r));
+		CHECK_INT(r->status, 200);
+		CHECK_INT(body_port(r), e->ups[0].port);
+		CHECK(body_loop(r, id));
+		at = loop_index(loops, id);
+		CHECK(at >= 0);
+		served[at]++;
+		conn_close(k[i]);
+	}
+	/* Both loops had some of them in flight. */
+	CHECK(served[0] > 0 && served[1] > 0);
+	for (int i = 0; i < 1000 && inflight(e, "i0") > 0; i++)
+		sleep_ms(1);
+	CHECK_INT(inflight(e, "i0"), 0);
+	k[0] = conn_open(e);
+	CHECK(request(k[0], "GET", "/model-a/after", NULL, r));
+	CHECK_INT(body_port(r), e->ups[1].port);
+	conn_close(k[0]);
+	free(r);
+}
+
+static void test_threads_drain(void **state)
+{
+	struct env *e = env_new_threads(2);
+
+	(void)state;
+	env_run(e, sc_threads_drain);
+	env_free(e);
+}
+
+static void q_at_zero(struct env *e, void *arg)
+{
+	(void)arg;
+	set_routes(e, "ocid1.dep.one", "model-a", NULL, 0);
+	gateway_set_holdable(e->gw, "ocid1.dep.one", true);
+}
+
+#define HELD_CONNS 16
+
+/* Held requests on both loops, counted once each, all forwarded when an
+ * instance comes. */
+static void sc_threads_hold(struct env *e)
+{
+	struct resp *r = xmalloc(sizeof(*r));
+	char loops[2][17] = { "", "" }, id[17];
+	struct conn *k[HELD_CONNS];
+	static const int only0[1] = { 0 };
+	struct q rq = { .name = "ocid1.dep.one", .idx = only0, .n = 1 };
+	struct q q = { .name = "ocid1.dep.one" };
+	int served[2] = { 0, 0 };
+
+	on_loop(e, q_at_zero, NULL);
+	for (int i = 0; i < HELD_CONNS; i++) {
+		k[i] = conn_open(e);
+		CHECK(send_str(k[i], "GET /model-a/held HTTP/1.1\r\n"
+			       "Host: gw\r\n\r\n"));
+	}
+	for (int i = 0; i < 5000; i++) {
+		on_loop(e, q_counters, &q);
+		if (q.k.held == HELD_CONNS)
+			break;
+		sleep_ms(1);
+	}
+	CHECK_INT(q.k.held, HELD_CONNS);
+	CHECK_INT(q.k.held_done, 0);
+	on_loop(e, q_routes, &rq);
+	for (int i = 0; i < HELD_CONNS; i++) {
+		int at;
+
+		CHECK(read_resp(k[i], false, r));
+		CHECK_INT(r->status, 200);
+		CHECK(body_loop(r, id));
+		at = loop_index(loops, id);
+		CHECK(at >= 0);
+		served[at]++;
+		conn_close(k[i]);
+	}
+	CHECK(served[0] > 0 && served[1] > 0);
+	on_loop(e, q_counters, &q);
+	CHECK_INT(q.k.held, HELD_CONNS);
+	CHECK_INT(q.k.held_done, HELD_CONNS);
+	CHECK_INT(q.k.requests, HELD_CONNS);
+	free(r);
+}
+
+static void test_threads_hold(void **state)
+{
+	struct env *e = env_new_threads(2);
+
+	(void)state;
+	env_run(e, sc_threads_hold);
+	env_free(e);
+}
+
 static void test_set_routes_args(void **state)
 {
 	struct env *e = env_new();
@@ -1926,6 +2184,10 @@ int main(void)
 		cmocka_unit_test(test_backpressure),
 		cmocka_unit_test(test_close_busy),
 		cmocka_unit_test(test_set_routes_args),
+		cmocka_unit_test(test_threads_spread),
+		cmocka_unit_test(test_threads_least_outstanding),
+		cmocka_unit_test(test_threads_drain),
+		cmocka_unit_test(test_threads_hold),
 	};
 
 	log_set_level("error");

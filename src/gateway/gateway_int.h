@@ -1,0 +1,286 @@
+/*
+ * gateway_int.h - what the files of the gateway share, and no other module
+ * sees: the records of deployments and instances, the workers (one loop and
+ * thread each) and the gateway that holds them, and the entry points the
+ * owner's side (gateway_owner.c) calls on a worker. The data path itself is
+ * gateway.c.
+ *
+ * Threads. gatewayThreads workers, each with its own loop, thread,
+ * listening socket (SO_REUSEPORT on the same port when there are several),
+ * connections, upstream pools, and its own copy of the routing table and
+ * per-deployment counters. The owner (the thread that called
+ * gateway_start()) talks to each worker in three ways:
+ *  - calls: what changes a worker's state (routes, limits, close) runs on
+ *    its thread, posted through a uv_async while the owner waits;
+ *  - shared counters: the per-deployment counters and per-instance
+ *    in-flight counts have one writer, the worker's thread, and are read by
+ *    the owner with relaxed atomic loads, under the worker's mu, which also
+ *    guards the shape of its deps and insts lists; the owner sums them over
+ *    the workers;
+ *  - notes: what the owner's callbacks need (finished requests for the
+ *    observer and the access log, log lines, cold starts) is queued under
+ *    the worker's mu and handed over, in order, through a uv_async on the
+ *    owner's loop that a timer sends at most NOTES_DELAY_MS after the first
+ *    note waits.
+ * The workers share one thing on the data path: each instance's
+ * outstanding requests over all threads (struct ishared), updated with
+ * relaxed atomic adds, so that the least-outstanding choice sees the
+ * requests of the other threads too.
+ */
+#ifndef MDS_GATEWAY_INT_H
+#define MDS_GATEWAY_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "gateway/gateway.h"
+
+struct block;
+struct worker;
+struct wreq;
+struct tls_ctx;
+
+#define ROUTES_MAX 4096u /* instances per deployment */
+
+#define container_of(ptr, type, field) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, field)))
+
+/* An intrusive circular doubly linked list. */
+struct link {
+	struct link *prev, *next;
+};
+
+
+/*
+ * What the threads share of one instance: its outstanding requests over
+ * every thread, for the least-outstanding choice. The owner makes it (in
+ * gateway_set_routes()) and frees it once no thread's inst holds it.
+ */
+struct ishared {
+	struct link link;     /* gateway.shared: the owner's thread only */
+	char *id;
+	uint16_t port;
+	uint32_t outstanding; /* atomic, relaxed: for choosing only */
+	uint32_t refs;        /* atomic: the insts that point here */
+};
+
+struct inst {
+	struct link link; /* gw->insts */
+	struct link idle; /* pooled connections, most recent first */
+	struct ishared *sh;
+	char *id;
+	char host[40];    /* "Host: 127.0.0.1:port\r\n" */
+	uint16_t port;
+	uint32_t inflight, nidle, refs;
+	bool routed, keep, down; /* down: warned about, until a connect works */
+};
+
+struct dep {
+	struct link link; /* gw->deps, until removed */
+	char *id, *name;
+	size_t id_len, name_len;
+	struct inst **ups;
+	uint32_t *load; /* scratch for route_pick() */
+	size_t n;
+	uint32_t cursor, refs;
+	struct link held;     /* requests held for a cold start, oldest first */
+	uint32_t nheld;
+	uint64_t held_bytes;
+	bool cold_asked;      /* the owner was asked for an instance */
+	bool holdable;        /* at zero or waking: hold, not 503 */
+	enum gateway_replay replay;
+	struct gateway_counters ctr;
+	uint64_t by_status[GATEWAY_STATUS_CODES]; /* see gateway_status_counts */
+};
+
+
+/* What the owner's thread gets from the gateway's, in order. */
+enum note_kind { NOTE_REQUEST, NOTE_LOG, NOTE_COLD };
+
+#define NOTE_NONE UINT32_MAX /* a string that is NULL */
+
+struct note {
+	enum note_kind kind;
+	int status;          /* NOTE_REQUEST: as gateway_access; NOTE_LOG: the
+				level */
+	uint64_t latency_us;
+	/* Offsets in the notes' text. NOTE_REQUEST: deployment id, instance
+	 * id, method, path; NOTE_LOG: the message. */
+	uint32_t str[4];
+};
+
+struct notes {
+	struct note *v;
+	size_t n, cap;
+	char *text;
+	size_t len, tcap;
+};
+
+/* A function run on a worker's thread while the owner waits. */
+struct call {
+	void (*fn)(struct worker *gw, void *arg);
+	void *arg;
+	struct call *next;
+	bool done;
+};
+
+/* Bits of gateway.want: which notes of finished requests the owner wants. */
+enum { WANT_OBSERVE = 1, WANT_ACCESS = 2 };
+
+#define NOTES_MAX (1u << 20) /* past this many waiting, requests go unnoted */
+#define NOTES_DELAY_MS 10    /* the owner hears of a note this late at most */
+
+/*
+ * One loop and its thread: everything a request touches lives here, so
+ * that the threads share nothing on the data path but the instances'
+ * outstanding counts.
+ */
+struct worker {
+	/* The worker's thread only. */
+	uv_loop_t *loop; /* &own */
+	uv_loop_t own;
+	uv_tcp_t listener;
+	uv_async_t wake; /* calls are waiting */
+	uv_timer_t flush; /* wakes the owner for the notes */
+	struct link clients, ups;
+	struct tls_ctx *tls; /* borrowed; NULL: plain HTTP */
+	struct block *free_blocks;
+	struct wreq *free_wreqs;
+	unsigned nfree_blocks, nfree_wreqs;
+	struct gateway_limits lim;  /* this thread's share of the gateway's */
+	struct gateway_hold hold;   /* "Hold queue" in gateway.c; a share too */
+	uint32_t nheld;
+	uint64_t held_bytes;
+	uint64_t rid_seed, rid_seq;
+	unsigned nclients;
+	bool closing, loop_over;
+
+	/* Written by the worker's thread, read by the owner's under mu. */
+	struct link deps, insts;
+
+	/* The owner's thread only (group is set before the thread starts;
+	 * the worker's thread reads only group->want). */
+	struct gateway *group;
+	uv_async_t notify; /* notes are waiting, or the thread has ended */
+	uv_thread_t thread;
+	struct notes spare;
+	bool serving;      /* the worker's thread runs */
+
+	/* Both. */
+	uv_mutex_t mu;     /* calls, notes, ended, the shape of deps and
+			      insts */
+	uv_cond_t called;  /* a call is done */
+	struct call *calls;
+	struct notes out;
+	uint64_t unnoted;  /* requests not noted since the last delivery */
+	bool ended;        /* the worker's thread is over */
+};
+
+/* The gateway: its workers, and what the owner's thread keeps. */
+struct gateway {
+	/* The owner's thread only. */
+	uv_loop_t *owner;
+	struct worker **w;
+	unsigned n;        /* workers (gatewayThreads) */
+	unsigned nclosed;  /* workers whose notify handle has closed */
+	struct link shared; /* struct ishared */
+	struct gateway_limits lim; /* as configured, for every thread */
+	struct gateway_hold hold;
+	gateway_observe_fn *observe;
+	void *observe_arg;
+	gateway_access_fn *access_log;
+	void *access_log_arg;
+	gateway_cold_fn *cold;
+	void *cold_arg;
+	void (*done)(void *arg);
+	void *done_arg;
+	bool serving, close_called;
+	int port;
+
+	/* Both. */
+	int want;          /* WANT_* bits, atomic */
+};
+
+/*
+ * A counter the owner reads: one writer (a worker's thread), so a relaxed
+ * load and store make it exact, never torn; reads on the writer's thread
+ * need nothing.
+ */
+#define SHARED_ADD(x, v) __atomic_store_n(&(x), (x) + (v), __ATOMIC_RELAXED)
+#define SHARED_SUB(x, v) __atomic_store_n(&(x), (x) - (v), __ATOMIC_RELAXED)
+#define SHARED_GET(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+
+/* Lists. */
+
+static inline void list_init(struct link *l)
+{
+	l->prev = l;
+	l->next = l;
+}
+
+static inline bool list_empty(const struct link *l)
+{
+	return l->next == l;
+}
+
+static inline void list_add(struct link *head, struct link *e)
+{
+	e->next = head->next;
+	e->prev = head;
+	head->next->prev = e;
+	head->next = e;
+}
+
+static inline void list_del(struct link *e)
+{
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+	list_init(e);
+}
+
+/* What gateway_owner.c calls on a worker (gateway.c). */
+
+/* The arguments of worker_set_routes() and worker_remove(). */
+struct routes {
+	const char *deployment_id, *display_name;
+	const struct gateway_upstream *ups;
+	struct ishared **sh; /* one per ups[i], held by the owner */
+	size_t n;
+};
+
+/* Returns a worker's deployment of that id, or NULL. On the worker's thread,
+ * or under its mu. */
+struct dep *worker_dep(const struct worker *gw, const char *id);
+
+/* Binds (with SO_REUSEPORT when reuseport) and listens on gw->listener,
+ * already initialized on the worker's loop. Returns 0 or a libuv error. */
+int worker_listen(struct worker *gw, const struct sockaddr *sa,
+		  bool reuseport);
+
+/* Initializes the worker's wake and flush handles on its loop. */
+void worker_handles(struct worker *gw);
+
+/* On the worker's thread (arg: const struct routes *): replaces a
+ * deployment's routes, releasing its held requests if it has an instance
+ * now. */
+void worker_set_routes(struct worker *gw, void *arg);
+
+/* On the worker's thread (arg: const struct routes *, only the id): forgets
+ * a deployment, answering its held requests 404. */
+void worker_remove(struct worker *gw, void *arg);
+
+/* On the worker's thread: stops listening and closes every connection. */
+void worker_close(struct worker *gw, void *arg);
+
+/* Runs the worker's loop until worker_close() has closed every handle, then
+ * frees what the loop held and tells the owner (gw->notify). */
+void worker_run(struct worker *gw);
+
+/* The worker's thread: worker_run() with every signal blocked. */
+void worker_thread(void *arg);
+
+#endif
