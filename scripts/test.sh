@@ -2,7 +2,7 @@
 # Runs every test against each build directory given: the unit tests
 # (meson test) and the end-to-end tests (the real daemon, over loopback);
 # unit:DIR runs only the unit tests of DIR; fuzz:DIR runs each libFuzzer
-# harness built in DIR for FUZZ_SECONDS (5) over its corpus, each a test.
+# harness built in DIR for FUZZ_SECONDS (3) over its corpus, each a test.
 # Ends with one line "N passed, N failed" (and ", N skipped" when a test
 # skipped itself: a live test without credentials) over all of them; exits non-zero if
 # anything failed.
@@ -18,7 +18,7 @@ for build in "$@"; do
 	fuzz:*)
 		echo "== fuzzing (${build#fuzz:})"
 		out=$(sh "$top/scripts/fuzz.sh" "${build#fuzz:}" \
-			"${FUZZ_SECONDS:-5}" 2>&1)
+			"${FUZZ_SECONDS:-3}" 2>&1)
 		echo "$out" | grep -v '^fuzz: '
 		p=$(echo "$out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
 		f=$(echo "$out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_bodies.h"
 #include "core/iso8601.h"
 #include "notify/alertmanager.h"
 #include "util/err.h"
@@ -236,6 +237,15 @@ static int parse(json_t *body, struct payload *p, struct fault *f)
 				 f);
 		p->n = i + 1; /* freed, whatever parse_alert() got to */
 	}
+	return rc;
+}
+
+int api_alertmanager_payload_check(const json_t *body, struct fault *f)
+{
+	struct payload p = { 0 };
+	int rc = parse((json_t *)body, &p, f);
+
+	payload_free(&p);
 	return rc;
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_bodies.h"
 #include "api/api_watch.h"
 #include "api/fields.h"
 #include "notify/autoscale.h"
@@ -354,9 +355,8 @@ static int parse_shapes(const json_t *v, struct autoscale_config *c,
 	return 0;
 }
 
-/* Merges body over c: a "profile" starts over from that profile. */
-static int parse_config(const json_t *body, struct autoscale_config *c,
-			struct fault *f)
+int api_autoscale_config_parse(const json_t *body, struct autoscale_config *c,
+			       struct fault *f)
 {
 	const struct field *profile = fields_find(policy_fields, "profile");
 	json_t *rest;
@@ -464,7 +464,7 @@ static void config_put(struct api_call *c)
 		return;
 	if (autoscale_config_get(c->api->autoscale, by_dep ? dep : NULL, &v,
 				 &f) != 0 ||
-	    parse_config(c->body, &v.config, &f) != 0 ||
+	    api_autoscale_config_parse(c->body, &v.config, &f) != 0 ||
 	    default_rule(by_dep, &v.config.policy, &f) != 0 ||
 	    (api_dry_run(c) ? config_check(c, &v.config, &f)
 			    : autoscale_config_set(c->api->autoscale,

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "api/api.h"
+#include "api/api_bodies.h"
 #include "api/api_deploy.h"
 #include "api/fields.h"
 #include "api/jsonx.h"
@@ -904,6 +905,39 @@ static json_t *take_autoscale(json_t *body)
 	return as;
 }
 
+int api_deployment_body_check(const json_t *body, bool update,
+			      struct fault *f)
+{
+	json_t *copy = json_copy((json_t *)body);
+	json_t *as = NULL;
+	int rc = 0;
+
+	if (!update) {
+		struct create_body b;
+		struct deploy_spec s;
+		struct policy p;
+
+		as = take_autoscale(copy);
+		if (as != NULL)
+			rc = api_autoscale_policy_parse(as, &p, "autoscale",
+							f);
+		memset(&b, 0, sizeof(b));
+		if (rc == 0)
+			rc = body_spec(copy, &b, &s, f);
+		create_body_free(&b);
+	} else {
+		struct change_body b;
+		struct deploy_change c;
+
+		memset(&b, 0, sizeof(b));
+		rc = body_change(copy, &b, &c, f);
+		change_body_free(&b);
+	}
+	json_decref(as);
+	json_decref(copy);
+	return rc;
+}
+
 /*
  * A create may ask for autoscaling ("autoscale": true or a policy): the
  * policy is checked before anything is created, and the alarms, topic and
@@ -1003,29 +1037,50 @@ static int import_oci_ref(const struct import_body *b, char *name,
  * deployment that lives on a platform (a Kubernetes Deployment
  * NAMESPACE/NAME, an OCI model deployment's OCID) under mdscale's care.
  */
+/* Reads an import's body into b; *name gets the deployment's name (in b
+ * or oci_name). Returns 0 or fills f. */
+static int import_read(const json_t *body, struct import_body *b,
+		       char *oci_name, size_t oci_namesz, const char **name,
+		       struct fault *f)
+{
+	uint64_t seen = 0;
+	int rc;
+
+	memset(b, 0, sizeof(*b));
+	rc = json_is_object(body)
+		     ? fields_parse(import_fields, body, b, "", &seen, f)
+		     : fields_fault_type(f, "", "a JSON object");
+	if (rc != 0)
+		return rc;
+	*name = strrchr(b->ref, '/') != NULL ? strrchr(b->ref, '/') + 1
+					     : b->ref;
+	if (strcmp(b->backend, "oci") == 0) {
+		rc = import_oci_ref(b, oci_name, oci_namesz, f);
+		*name = oci_name;
+	}
+	if (fields_given(import_fields, seen, "displayName"))
+		*name = b->name;
+	return rc;
+}
+
+int api_deployment_import_check(const json_t *body, struct fault *f)
+{
+	struct import_body b;
+	char oci_name[32];
+	const char *name;
+
+	return import_read(body, &b, oci_name, sizeof(oci_name), &name, f);
+}
+
 static void deployments_import(struct api_call *c)
 {
 	struct import_body b;
 	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX], oci_name[32];
 	const char *name;
-	uint64_t seen = 0;
 	struct fault f;
 	int rc;
 
-	memset(&b, 0, sizeof(b));
-	rc = json_is_object(c->body)
-		     ? fields_parse(import_fields, c->body, &b, "", &seen, &f)
-		     : fields_fault_type(&f, "", "a JSON object");
-	if (rc == 0) {
-		name = strrchr(b.ref, '/') != NULL ? strrchr(b.ref, '/') + 1
-						   : b.ref;
-		if (strcmp(b.backend, "oci") == 0) {
-			rc = import_oci_ref(&b, oci_name, sizeof(oci_name), &f);
-			name = oci_name;
-		}
-		if (fields_given(import_fields, seen, "displayName"))
-			name = b.name;
-	}
+	rc = import_read(c->body, &b, oci_name, sizeof(oci_name), &name, &f);
 	if (rc == 0) {
 		rc = deploy_import(c->api->deploy, b.backend, b.ref, name, id,
 				   wr, &f);

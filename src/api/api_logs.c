@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_bodies.h"
 #include "core/iso8601.h"
 #include "deploy/deploy.h"
 #include "logging/logging.h"
@@ -27,19 +28,14 @@
 #include "util/rfc3339.h"
 #include "util/xalloc.h"
 
-#define VALUE_MAX 1024
+#define VALUE_MAX API_LOGS_VALUE_MAX
 #define PENDING_MAX (1024 * 1024)
 
 /* One GET /v1/logs while it runs. */
 struct logs_call {
 	struct logging *lg;
 	struct http_req *req;
-	struct logstore_filter f;
-	char source[VALUE_MAX];
-	char text[VALUE_MAX];
-	char dep[VALUE_MAX], inst[VALUE_MAX], wr[VALUE_MAX], alarm[VALUE_MAX],
-		fn[VALUE_MAX], sub[VALUE_MAX], stream[16];
-	bool follow;
+	struct api_logs_filter q; /* what it wants */
 	bool querying; /* the history is being read */
 	bool live;     /* the history is sent: lines go out as they come */
 	bool gone;     /* the client went away */
@@ -126,20 +122,17 @@ static int parse_time(const char *s, int64_t now_ms, int64_t *out)
 	return iso8601_time_parse(s, out, NULL, 0) == 0 ? 0 : MDS_E_INVAL;
 }
 
-/* Copies parameter key into out if present; false (and the answer sent)
- * if it is too long. */
-static bool get_param(struct api_call *c, const char *key, char *out,
-		      size_t outsz, bool *present)
+/* Copies parameter key into out if present; false (and f filled) if it
+ * is too long. */
+static bool get_param(const char *query, const char *key, char *out,
+		      size_t outsz, bool *present, struct fault *f)
 {
-	int rc = http_query_get(c->req->query, key, out, outsz);
+	int rc = http_query_get(query, key, out, outsz);
 
 	*present = rc == 0;
 	if (rc == MDS_E_LIMIT) {
-		char msg[128];
-
-		snprintf(msg, sizeof(msg), "%s is longer than %zu bytes", key,
-			 outsz - 1);
-		api_reply_error(c, 400, "InvalidParameter", key, msg);
+		fault_set(f, MDS_E_INVAL, key, "%s is longer than %zu bytes",
+			  key, outsz - 1);
 		return false;
 	}
 	if (!*present)
@@ -147,13 +140,11 @@ static bool get_param(struct api_call *c, const char *key, char *out,
 	return true;
 }
 
-/* Fills lc's filter from the query; answers 400 and returns false on a
- * bad one. */
-static bool parse_filter(struct api_call *c, struct logs_call *lc)
+int api_logs_filter_parse(const char *query, struct deploy *d, int64_t now,
+			  struct api_logs_filter *lc, struct fault *fault)
 {
 	struct logstore_filter *f = &lc->f;
 	char v[VALUE_MAX], bad[80], depid[VALUE_MAX];
-	int64_t now = ids_now_ms();
 	bool has, has_depid;
 	struct {
 		const char *key;
@@ -169,30 +160,28 @@ static bool parse_filter(struct api_call *c, struct logs_call *lc)
 		{ "text", lc->text, &f->text },
 	};
 
+	memset(lc, 0, sizeof(*lc));
 	logstore_filter_init(f);
-	if (unknown_param(c->req->query, bad, sizeof(bad))) {
-		char msg[320];
-
-		snprintf(msg, sizeof(msg), "unknown filter '%s' (known: "
-			 "source, deploymentId, deployment, instanceId, level, "
-			 "since, until, text, limit, follow, ...)", bad);
-		api_reply_error(c, 400, "InvalidParameter", bad, msg);
-		return false;
-	}
+	if (unknown_param(query, bad, sizeof(bad)))
+		return fault_set(fault, MDS_E_INVAL, bad,
+				 "unknown filter '%s' (known: source, "
+				 "deploymentId, deployment, instanceId, level, "
+				 "since, until, text, limit, follow, ...)",
+				 bad);
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-		if (!get_param(c, strs[i].key, strs[i].out, VALUE_MAX, &has))
-			return false;
+		if (!get_param(query, strs[i].key, strs[i].out, VALUE_MAX,
+			       &has, fault))
+			return MDS_E_INVAL;
 		if (has && strs[i].out[0] != '\0')
 			*strs[i].field = strs[i].out;
 	}
-	if (!get_param(c, "deploymentId", depid, sizeof(depid), &has_depid) ||
-	    !get_param(c, "deployment", v, sizeof(v), &has))
-		return false;
-	if (has && has_depid) {
-		api_reply_error(c, 400, "InvalidParameter", "deployment",
-				"give deploymentId or deployment, not both");
-		return false;
-	}
+	if (!get_param(query, "deploymentId", depid, sizeof(depid),
+		       &has_depid, fault) ||
+	    !get_param(query, "deployment", v, sizeof(v), &has, fault))
+		return MDS_E_INVAL;
+	if (has && has_depid)
+		return fault_set(fault, MDS_E_INVAL, "deployment",
+				 "give deploymentId or deployment, not both");
 	if (has_depid && depid[0] != '\0') {
 		snprintf(lc->dep, sizeof(lc->dep), "%s", depid);
 		f->ids.deployment_id = lc->dep;
@@ -200,58 +189,49 @@ static bool parse_filter(struct api_call *c, struct logs_call *lc)
 		/* A name resolves to the id of the live deployment that has
 		 * it; anything else is taken as an id (a deleted deployment
 		 * still has its lines). */
-		struct fault fault;
+		struct fault ignored;
 		char id[DEPLOY_ID_MAX];
-		bool found = c->api->deploy != NULL &&
-			     deploy_resolve(c->api->deploy, v, id, &fault) == 0;
+		bool found = d != NULL &&
+			     deploy_resolve(d, v, id, &ignored) == 0;
 
 		snprintf(lc->dep, sizeof(lc->dep), "%s", found ? id : v);
 		f->ids.deployment_id = lc->dep;
 	}
-	if (!get_param(c, "stream", lc->stream, sizeof(lc->stream), &has))
-		return false;
+	if (!get_param(query, "stream", lc->stream, sizeof(lc->stream), &has,
+		       fault))
+		return MDS_E_INVAL;
 	if (has) {
 		if (strcmp(lc->stream, "stdout") != 0 &&
-		    strcmp(lc->stream, "stderr") != 0) {
-			api_reply_error(c, 400, "InvalidParameter", "stream",
-					"stream must be stdout or stderr");
-			return false;
-		}
+		    strcmp(lc->stream, "stderr") != 0)
+			return fault_set(fault, MDS_E_INVAL, "stream",
+					 "stream must be stdout or stderr");
 		f->ids.stream = lc->stream;
 	}
-	if (!get_param(c, "level", v, sizeof(v), &has))
-		return false;
-	if (has && log_level_parse(v, &f->level) != 0) {
-		api_reply_error(c, 400, "InvalidParameter", "level",
-				"level must be error, warn, info or debug "
-				"(the least severe to show)");
-		return false;
-	}
-	if (!get_param(c, "since", v, sizeof(v), &has))
-		return false;
-	if (has && parse_time(v, now, &f->since_ms) != 0) {
-		api_reply_error(c, 400, "InvalidParameter", "since",
-				"since must be an RFC 3339 time "
-				"(2024-05-01T10:00:00Z) or a duration back "
-				"from now (30s, 5m, 1h, 2d)");
-		return false;
-	}
-	if (!get_param(c, "until", v, sizeof(v), &has))
-		return false;
-	if (has && parse_time(v, now, &f->until_ms) != 0) {
-		api_reply_error(c, 400, "InvalidParameter", "until",
-				"until must be an RFC 3339 time "
-				"(2024-05-01T10:00:00Z) or a duration back "
-				"from now (30s, 5m, 1h, 2d)");
-		return false;
-	}
-	if (f->since_ms > f->until_ms) {
-		api_reply_error(c, 400, "InvalidParameter", "since",
-				"since is after until");
-		return false;
-	}
-	if (!get_param(c, "limit", v, sizeof(v), &has))
-		return false;
+	if (!get_param(query, "level", v, sizeof(v), &has, fault))
+		return MDS_E_INVAL;
+	if (has && log_level_parse(v, &f->level) != 0)
+		return fault_set(fault, MDS_E_INVAL, "level",
+				 "level must be error, warn, info or debug "
+				 "(the least severe to show)");
+	if (!get_param(query, "since", v, sizeof(v), &has, fault))
+		return MDS_E_INVAL;
+	if (has && parse_time(v, now, &f->since_ms) != 0)
+		return fault_set(fault, MDS_E_INVAL, "since",
+				 "since must be an RFC 3339 time "
+				 "(2024-05-01T10:00:00Z) or a duration back "
+				 "from now (30s, 5m, 1h, 2d)");
+	if (!get_param(query, "until", v, sizeof(v), &has, fault))
+		return MDS_E_INVAL;
+	if (has && parse_time(v, now, &f->until_ms) != 0)
+		return fault_set(fault, MDS_E_INVAL, "until",
+				 "until must be an RFC 3339 time "
+				 "(2024-05-01T10:00:00Z) or a duration back "
+				 "from now (30s, 5m, 1h, 2d)");
+	if (f->since_ms > f->until_ms)
+		return fault_set(fault, MDS_E_INVAL, "since",
+				 "since is after until");
+	if (!get_param(query, "limit", v, sizeof(v), &has, fault))
+		return MDS_E_INVAL;
 	if (has) {
 		char *end;
 		long n;
@@ -259,30 +239,24 @@ static bool parse_filter(struct api_call *c, struct logs_call *lc)
 		errno = 0;
 		n = strtol(v, &end, 10);
 		if (v[0] == '\0' || *end != '\0' || errno != 0 || n < 1 ||
-		    n > LOGSTORE_LIMIT_MAX) {
-			api_reply_error(c, 400, "InvalidParameter", "limit",
-					"limit must be an integer from 1 to "
-					"10000");
-			return false;
-		}
+		    n > LOGSTORE_LIMIT_MAX)
+			return fault_set(fault, MDS_E_INVAL, "limit",
+					 "limit must be an integer from 1 to "
+					 "10000");
 		f->limit = (uint32_t)n;
 	}
-	if (!get_param(c, "follow", v, sizeof(v), &has))
-		return false;
+	if (!get_param(query, "follow", v, sizeof(v), &has, fault))
+		return MDS_E_INVAL;
 	if (has) {
-		if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
-			api_reply_error(c, 400, "InvalidParameter", "follow",
-					"follow must be true or false");
-			return false;
-		}
+		if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+			return fault_set(fault, MDS_E_INVAL, "follow",
+					 "follow must be true or false");
 		lc->follow = strcmp(v, "true") == 0;
 	}
-	if (lc->follow && f->until_ms != INT64_MAX) {
-		api_reply_error(c, 400, "InvalidParameter", "until",
-				"until cannot be used with follow");
-		return false;
-	}
-	return true;
+	if (lc->follow && f->until_ms != INT64_MAX)
+		return fault_set(fault, MDS_E_INVAL, "until",
+				 "until cannot be used with follow");
+	return 0;
 }
 
 /* ---- a search ---- */
@@ -354,7 +328,7 @@ static void on_line(void *arg, const struct log_record *rec,
 {
 	struct logs_call *lc = arg;
 
-	if (lc->gone || !logstore_match(&lc->f, rec))
+	if (lc->gone || !logstore_match(&lc->q.f, rec))
 		return;
 	if (!lc->live) {
 		if (buf_add(&lc->pending, line, len) != 0)
@@ -410,6 +384,7 @@ static void logs_get(struct api_call *c)
 {
 	struct logs_call *lc;
 	struct logstore_mark mark;
+	struct fault f;
 	int rc;
 
 	if (c->api->logging == NULL) {
@@ -421,12 +396,14 @@ static void logs_get(struct api_call *c)
 	lc->lg = c->api->logging;
 	lc->req = c->req;
 	buf_init(&lc->pending, PENDING_MAX);
-	if (!parse_filter(c, lc)) {
+	if (api_logs_filter_parse(c->req->query, c->api->deploy, ids_now_ms(),
+				  &lc->q, &f) != 0) {
+		api_reply_fault(c, &f);
 		call_free(lc);
 		return;
 	}
-	if (!lc->follow) {
-		rc = logging_query(lc->lg, &lc->f, NULL, on_searched, lc);
+	if (!lc->q.follow) {
+		rc = logging_query(lc->lg, &lc->q.f, NULL, on_searched, lc);
 	} else {
 		lc->follower = logstore_follow(logging_store(lc->lg), on_line,
 					       lc);
@@ -437,7 +414,7 @@ static void logs_get(struct api_call *c)
 			return;
 		}
 		logstore_mark(logging_store(lc->lg), &mark);
-		rc = logging_query(lc->lg, &lc->f, &mark, on_history, lc);
+		rc = logging_query(lc->lg, &lc->q.f, &mark, on_history, lc);
 		if (rc == 0) {
 			lc->querying = true;
 			http_req_on_close(c->req, on_gone, lc);

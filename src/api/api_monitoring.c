@@ -11,6 +11,7 @@
 
 #include "api/alarm_json.h"
 #include "api/api.h"
+#include "api/api_bodies.h"
 #include "api/api_watch.h"
 #include "api/fields.h"
 #include "api/jsonx.h"
@@ -268,46 +269,67 @@ static void read_item(const json_t *v, struct monitoring_item *it)
 	fields_free(item_fields, &ij);
 }
 
+int api_metric_data_read(const json_t *body, struct monitoring_item **items,
+			 size_t *n, bool *atomic, struct fault *f)
+{
+	struct post_json pj = { 0 };
+	int rc = fields_parse(post_fields, body, &pj, "", NULL, f);
+
+	*items = NULL;
+	*n = 0;
+	*atomic = false;
+	if (rc != 0)
+		return rc;
+	*n = json_array_size(pj.data);
+	*items = xcalloc(*n ? *n : 1, sizeof(**items));
+	for (size_t i = 0; i < *n; i++)
+		read_item(json_array_get(pj.data, i), &(*items)[i]);
+	*atomic = pj.atomicity == 1;
+	return 0;
+}
+
+void api_metric_data_free(struct monitoring_item *items, size_t n)
+{
+	for (size_t i = 0; items != NULL && i < n; i++)
+		free((void *)items[i].points);
+	free(items);
+}
+
 static void metrics_post(struct api_call *c)
 {
 	struct monitoring *m = module(c);
-	struct post_json pj = { 0 };
 	struct monitoring_item *items;
+	const json_t *data;
 	size_t n, nfailed;
+	bool atomic;
 	json_t *failed;
 	struct fault f;
 
 	if (m == NULL)
 		return;
-	if (fields_parse(post_fields, c->body, &pj, "", NULL, &f) != 0) {
+	if (api_metric_data_read(c->body, &items, &n, &atomic, &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
-	n = json_array_size(pj.data);
-	items = xcalloc(n ? n : 1, sizeof(*items));
-	for (size_t i = 0; i < n; i++)
-		read_item(json_array_get(pj.data, i), &items[i]);
-	if (monitoring_post(m, items, n, pj.atomicity == 1, &nfailed, &f) !=
-	    0) {
+	if (monitoring_post(m, items, n, atomic, &nfailed, &f) != 0) {
 		api_reply_fault(c, &f);
 		goto out;
 	}
+	data = json_object_get(c->body, "metricData");
 	failed = json_array();
 	for (size_t i = 0; i < n; i++)
 		if (items[i].why[0] != '\0')
 			json_array_append_new(
 				failed,
 				json_pack("{s:O, s:s}", "metricData",
-					  json_array_get(pj.data, i),
+					  json_array_get(data, i),
 					  "message", items[i].why));
 	api_reply(c, 200,
 		  json_pack("{s:I, s:o}", "failedMetricsCount",
 			    (json_int_t)nfailed, "failedMetrics", failed),
 		  NULL);
 out:
-	for (size_t i = 0; i < n; i++)
-		free((void *)items[i].points);
-	free(items);
+	api_metric_data_free(items, n);
 }
 
 /* ---- POST /v1/metrics/query ---- */
@@ -388,6 +410,11 @@ static const struct field query_fields[] = {
 	  .parse = parse_ignored_string, .doc = "ignored" },
 	FIELD_END
 };
+
+const struct field *api_metrics_query_fields(void)
+{
+	return query_fields;
+}
 
 static void add_series(void *arg, const struct monitoring_series *s)
 {

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_bodies.h"
 #include "api/api_watch.h"
 #include "api/fields.h"
 #include "api/jsonx.h"
@@ -364,20 +365,37 @@ static int check_presence(const struct notifications_subscription_spec *s,
 	return 0;
 }
 
+int api_subscription_body_read(const json_t *body,
+			       struct notifications_subscription_spec *spec,
+			       struct fault *f)
+{
+	uint64_t seen = 0;
+	int rc;
+
+	notifications_subscription_spec_init(spec);
+	rc = fields_parse(subscription_fields, body, spec, "", &seen, f);
+	if (rc == 0)
+		rc = check_presence(spec, seen, f);
+	return rc;
+}
+
+void api_subscription_body_free(struct notifications_subscription_spec *spec)
+{
+	fields_free(subscription_fields, spec);
+}
+
 static void subscriptions_create(struct api_call *c)
 {
 	struct notifications_subscription_spec spec;
 	struct notifications_subscription s;
 	struct fault f;
-	uint64_t seen = 0;
+	int rc;
 
 	if (!available(c))
 		return;
-	notifications_subscription_spec_init(&spec);
+	rc = api_subscription_body_read(c->body, &spec, &f);
 	spec.check_only = api_dry_run(c);
-	if (fields_parse(subscription_fields, c->body, &spec, "", &seen,
-			 &f) != 0 ||
-	    check_presence(&spec, seen, &f) != 0 ||
+	if (rc != 0 ||
 	    notifications_subscription_create(c->api->notifications, &spec,
 					      &s, &f) != 0) {
 		fields_free(subscription_fields, &spec);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_bodies.h"
 #include "api/jsonx.h"
 #include "notify/oci_receiver.h"
 #include "util/err.h"
@@ -100,11 +101,26 @@ static void header(struct api_call *c, const char *name, char *out,
 	http_req_header(c->req, name, out, outsz);
 }
 
+int api_oci_message_read(const json_t *body, const char *url_header,
+			 struct oci_ns_message *m, struct fault *f)
+{
+	const char *body_url = json_string_value(
+		json_object_get(body, "ConfirmationURL"));
+
+	if (url_header[0] && body_url != NULL &&
+	    strcmp(url_header, body_url) != 0)
+		return fault_set(f, MDS_E_INVAL, "ConfirmationURL",
+				 "the X-OCI-NS-ConfirmationURL header and the "
+				 "body's ConfirmationURL differ");
+	m->confirmation_url = url_header[0] ? url_header : body_url;
+	m->dedupe_key = json_string_value(json_object_get(body, "dedupeKey"));
+	return 0;
+}
+
 static void receive(struct api_call *c)
 {
 	char type[64], sub[OCI_HEADER_MAX], topic[OCI_HEADER_MAX];
 	char url[OCI_HEADER_MAX + 1], id[64];
-	const char *body_url;
 	struct oci_ns_message m = { 0 };
 	struct pending *p;
 	struct fault f;
@@ -123,22 +139,15 @@ static void receive(struct api_call *c)
 	header(c, "X-OCI-NS-SubscriptionId", sub, sizeof(sub));
 	header(c, "X-OCI-NS-TopicOcid", topic, sizeof(topic));
 	header(c, "X-OCI-NS-ConfirmationURL", url, sizeof(url));
-	body_url = json_string_value(json_object_get(c->body,
-						     "ConfirmationURL"));
-	if (url[0] && body_url != NULL && strcmp(url, body_url) != 0) {
-		api_reply_error(c, 400, "InvalidParameter", "ConfirmationURL",
-				"the X-OCI-NS-ConfirmationURL header and the "
-				"body's ConfirmationURL differ");
+	if (api_oci_message_read(c->body, url, &m, &f) != 0) {
+		api_reply_fault(c, &f);
 		return;
 	}
 	m.topic_id = c->id;
 	m.message_type = type;
 	m.subscription_id = sub;
 	m.topic_ocid = topic;
-	m.confirmation_url = url[0] ? url : body_url;
 	m.body = c->req->body;
-	m.dedupe_key = json_string_value(json_object_get(c->body,
-							 "dedupeKey"));
 	p = xmalloc(sizeof(*p));
 	p->c = *c;
 	p->c.body = NULL;
@@ -155,50 +164,51 @@ static void receive(struct api_call *c)
 
 /* ---- settings (token required to change) ---- */
 
-static void receivers_put(struct api_call *c)
+int api_oci_settings_read(const json_t *body,
+			  struct oci_receiver_settings *s, struct fault *f)
 {
-	struct oci_receiver_settings s = { 0 };
-	struct oci_receiver_view v;
-	struct fault f;
 	const char *key;
 	json_t *val, *en;
 
-	if (!available(c))
-		return;
-	if (!json_is_object(c->body)) {
-		api_reply_error(c, 400, "InvalidParameter", NULL,
-				"the body must be a JSON object");
-		return;
-	}
-	json_object_foreach(c->body, key, val) {
+	memset(s, 0, sizeof(*s));
+	if (!json_is_object(body))
+		return fault_set(f, MDS_E_INVAL, "",
+				 "the body must be a JSON object");
+	json_object_foreach((json_t *)body, key, val) {
 		if (strcmp(key, "enabled") != 0 &&
 		    strcmp(key, "subscriptionId") != 0 &&
-		    strcmp(key, "confirmationHostSuffix") != 0) {
-			api_reply_error(c, 400, "InvalidParameter", key,
-					"unknown field (known: enabled, "
-					"subscriptionId, "
-					"confirmationHostSuffix)");
-			return;
-		}
+		    strcmp(key, "confirmationHostSuffix") != 0)
+			return fault_set(f, MDS_E_INVAL, key,
+					 "unknown field (known: enabled, "
+					 "subscriptionId, "
+					 "confirmationHostSuffix)");
 		if (strcmp(key, "enabled") != 0 && !json_is_string(val) &&
-		    !json_is_null(val)) {
-			api_reply_error(c, 400, "InvalidParameter", key,
-					"must be a string");
-			return;
-		}
+		    !json_is_null(val))
+			return fault_set(f, MDS_E_INVAL, key,
+					 "must be a string");
 	}
-	en = json_object_get(c->body, "enabled");
-	if (!json_is_boolean(en)) {
-		api_reply_error(c, 400, "MissingParameter", "enabled",
-				"enabled is required (true or false)");
+	en = json_object_get(body, "enabled");
+	if (!json_is_boolean(en))
+		return fault_set(f, MDS_E_INVAL, "enabled",
+				 "enabled is required (true or false)");
+	s->enabled = json_is_true(en);
+	s->subscription_id = json_string_value(json_object_get(body,
+							       "subscriptionId"));
+	s->host_suffix = json_string_value(
+		json_object_get(body, "confirmationHostSuffix"));
+	return 0;
+}
+
+static void receivers_put(struct api_call *c)
+{
+	struct oci_receiver_settings s;
+	struct oci_receiver_view v;
+	struct fault f;
+
+	if (!available(c))
 		return;
-	}
-	s.enabled = json_is_true(en);
-	s.subscription_id = json_string_value(json_object_get(c->body,
-							      "subscriptionId"));
-	s.host_suffix = json_string_value(
-		json_object_get(c->body, "confirmationHostSuffix"));
-	if (oci_receiver_configure(c->api->oci_receiver, c->id, &s, &f) != 0 ||
+	if (api_oci_settings_read(c->body, &s, &f) != 0 ||
+	    oci_receiver_configure(c->api->oci_receiver, c->id, &s, &f) != 0 ||
 	    oci_receiver_get(c->api->oci_receiver, c->id, &v, &f) != 0) {
 		reply_fault(c, &f);
 		return;

@@ -296,14 +296,8 @@ static void finish(functions_done_fn *done, void *arg, int err, json_t *res,
 	json_decref(res);
 }
 
-/* What a message says; strings borrowed from its JSON. */
-struct alarm_msg {
-	const char *type, *title, *alarm_id, *dep_id;
-};
-
-/* Reads the fields the function needs; MDS_E_INVAL with why filled. */
-static int read_message(json_t *msg, struct alarm_msg *m, char *why,
-			size_t whysz)
+int autoscale_message_read(json_t *msg, struct alarm_msg *m, char *why,
+			   size_t whysz)
 {
 	json_t *meta = json_array_get(json_object_get(msg, "alarmMetaData"), 0);
 	json_t *dims = json_array_get(json_object_get(meta, "dimensions"), 0);
@@ -513,7 +507,7 @@ static void invoke(void *ctx, const char *message, size_t len,
 		rc = MDS_E_INVAL;
 		goto out;
 	}
-	rc = read_message(msg, &m, why, sizeof(why));
+	rc = autoscale_message_read(msg, &m, why, sizeof(why));
 	if (rc != 0)
 		goto out;
 	if (strcmp(m.type, "OK_TO_FIRING") != 0 &&
