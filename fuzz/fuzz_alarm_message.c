@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#include "notify/autoscale.h"
+#include "notify/autoscale_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

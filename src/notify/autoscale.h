@@ -16,8 +16,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <jansson.h>
-
 #include "daemon/config.h"
 #include "core/policy.h"
 #include "core/rules.h"
@@ -57,22 +55,6 @@ struct autoscale_env {
 	const struct config *config;
 	struct autoscale_platform_alarms platform_alarms;
 };
-
-/* What an alarm message says to the function; strings borrowed from its
- * JSON. */
-struct alarm_msg {
-	const char *type, *title, *alarm_id, *dep_id;
-};
-
-/*
- * Reads the fields the function needs from an alarm message (msg, a parsed
- * JSON object, borrowed; the function refuses anything else before): type,
- * title, alarmMetaData[0].id and alarmMetaData[0].dimensions[0].resourceId.
- * Returns 0, or MDS_E_INVAL with why filled. Reached from outside through
- * any topic the function subscribes to.
- */
-int autoscale_message_read(json_t *msg, struct alarm_msg *m, char *why,
-			   size_t whysz);
 
 /* Opens the module and registers the "autoscale" function. */
 int autoscale_open(const struct autoscale_env *env, struct autoscale **out,

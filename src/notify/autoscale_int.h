@@ -15,6 +15,22 @@
 
 #include "notify/autoscale.h"
 
+/* What an alarm message says to the function; strings borrowed from its
+ * JSON. */
+struct alarm_msg {
+	const char *type, *title, *alarm_id, *dep_id;
+};
+
+/*
+ * Reads the fields the function needs from an alarm message (msg, a parsed
+ * JSON object, borrowed; the function refuses anything else before): type,
+ * title, alarmMetaData[0].id and alarmMetaData[0].dimensions[0].resourceId.
+ * Returns 0, or MDS_E_INVAL with why filled. Reached from outside through
+ * any topic the function subscribes to.
+ */
+int autoscale_message_read(json_t *msg, struct alarm_msg *m, char *why,
+			   size_t whysz);
+
 struct autoscale {
 	struct autoscale_env env;
 };
