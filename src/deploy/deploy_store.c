@@ -6,6 +6,8 @@
  * api/api_deploy.c from views).
  */
 #include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +21,18 @@
 static int64_t jint(json_t *o, const char *key)
 {
 	return json_integer_value(json_object_get(o, key));
+}
+
+/* Reads o's integer key into *out if it lies within [0, max]; false if it
+ * does not (a damaged or hand-edited row). */
+static bool juint(json_t *o, const char *key, uint32_t max, uint32_t *out)
+{
+	int64_t v = jint(o, key);
+
+	if (v < 0 || v > (int64_t)max)
+		return false;
+	*out = (uint32_t)v;
+	return true;
 }
 
 /* ---- writing ---- */
@@ -381,6 +395,7 @@ static int load_dep(void *arg, const char *id, const char *text)
 	struct deployment *dep;
 	json_t *o = json_loads(text, 0, NULL), *arr, *x;
 	const char *wr_id;
+	bool counts_ok;
 	int st;
 	size_t i;
 
@@ -397,9 +412,12 @@ static int load_dep(void *arg, const char *id, const char *text)
 	deploy_copy_str(dep->etag, sizeof(dep->etag), jsonx_str(o, "etag", ""));
 	deploy_copy_str(dep->shape, sizeof(dep->shape),
 			jsonx_str(o, "instanceShapeName", ""));
-	dep->count = (uint32_t)jint(o, "instanceCount");
-	dep->ready_timeout_s = (uint32_t)jint(o, "readyTimeoutSeconds");
-	dep->drain_timeout_s = (uint32_t)jint(o, "drainTimeoutSeconds");
+	counts_ok = juint(o, "instanceCount", d->env.config->max_instances,
+			  &dep->count) &&
+		    juint(o, "readyTimeoutSeconds", UINT32_MAX,
+			  &dep->ready_timeout_s) &&
+		    juint(o, "drainTimeoutSeconds", UINT32_MAX,
+			  &dep->drain_timeout_s);
 	dep->replay_all = json_is_true(json_object_get(o,
 						      "replayNonIdempotent"));
 	st = DEPLOY_LOOKUP(deploy_dep_state_names,
@@ -417,7 +435,8 @@ static int load_dep(void *arg, const char *id, const char *text)
 		spec_from_row(dep->prev_spec,
 			      json_object_get(o, "previousSpec"));
 	}
-	if (dep->backend == NULL || st < 0 || !spec_from_row(&dep->spec, o)) {
+	if (dep->backend == NULL || st < 0 || !counts_ok ||
+	    !spec_from_row(&dep->spec, o)) {
 		log_error("deploy", "deployment %s: bad record (or unknown "
 			  "backend '%s'), skipped", id,
 			  jsonx_str(o, "backend", "local"));
