@@ -57,6 +57,9 @@ struct config_oci {
 	uint32_t metrics_s;        /* SummarizeMetricsData period */
 };
 
+/* The highest maxInstancesPerDeployment: no deployment ever has more. */
+#define CONFIG_INSTANCES_MAX 256
+
 struct config {
 	char listen_host[64];
 	int listen_port;
@@ -64,7 +67,8 @@ struct config {
 	int gateway_port;
 	struct shape_ladder shapes;
 	char default_shape[SHAPE_NAME_MAX + 1];
-	uint32_t max_instances;   /* per deployment */
+	uint32_t max_instances;   /* per deployment, at most
+				     CONFIG_INSTANCES_MAX */
 	uint32_t max_deployments; /* live ones */
 	uint32_t ready_timeout_s; /* default for new deployments */
 	uint32_t drain_timeout_s; /* default for new deployments */

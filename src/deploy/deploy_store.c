@@ -412,7 +412,8 @@ static int load_dep(void *arg, const char *id, const char *text)
 	deploy_copy_str(dep->etag, sizeof(dep->etag), jsonx_str(o, "etag", ""));
 	deploy_copy_str(dep->shape, sizeof(dep->shape),
 			jsonx_str(o, "instanceShapeName", ""));
-	counts_ok = juint(o, "instanceCount", d->env.config->max_instances,
+	/* Not the configured maximum: it may have been lowered since. */
+	counts_ok = juint(o, "instanceCount", CONFIG_INSTANCES_MAX,
 			  &dep->count) &&
 		    juint(o, "readyTimeoutSeconds", UINT32_MAX,
 			  &dep->ready_timeout_s) &&
