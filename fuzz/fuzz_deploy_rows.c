@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "fuzz_dir.h"
+#include "fuzz_rows.h"
 #include "daemon/config.h"
 #include "deploy/backend.h"
 #include "deploy/deploy.h"
@@ -31,9 +32,9 @@
 #include "util/err.h"
 #include "util/log.h"
 
-#define ROWS_MAX 16
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char *const kinds[] = { "deployment", "workrequest" };
 
 static uv_loop_t loop;
 static struct store *st;
@@ -133,39 +134,6 @@ static void open_once(void)
 		abort();
 }
 
-/* One row of the input; its strings point into a copy of it. */
-struct row {
-	const char *kind;
-	char *id;
-	char *json;
-};
-
-/* Splits text (modified) into rows; returns how many. */
-static size_t split(char *text, struct row *rows)
-{
-	size_t n = 0;
-	char *line = text;
-
-	while (line != NULL && n < ROWS_MAX) {
-		char *next = strchr(line, '\n'), *sp, *sp2;
-
-		if (next != NULL)
-			*next++ = '\0';
-		sp = strchr(line, ' ');
-		sp2 = sp != NULL ? strchr(sp + 1, ' ') : NULL;
-		if (sp2 != NULL) {
-			*sp = *sp2 = '\0';
-			if (strcmp(line, "deployment") == 0)
-				rows[n++] = (struct row){ "deployment", sp + 1,
-							  sp2 + 1 };
-			else if (strcmp(line, "workrequest") == 0)
-				rows[n++] = (struct row){ "workrequest",
-							  sp + 1, sp2 + 1 };
-		}
-		line = next;
-	}
-	return n;
-}
 
 /* The ids of one kind's rows, to delete them after. */
 struct ids {
@@ -234,7 +202,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	open_once();
 	memcpy(text, data, size);
 	text[size] = '\0';
-	n = split(text, rows);
+	n = rows_split(text, kinds, sizeof(kinds) / sizeof(kinds[0]), rows);
 	if (store_begin(st) != 0)
 		abort();
 	for (size_t i = 0; i < n; i++)

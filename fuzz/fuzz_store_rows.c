@@ -29,6 +29,7 @@
 #include <uv.h>
 
 #include "fuzz_dir.h"
+#include "fuzz_rows.h"
 #include "api/api_tokens.h"
 #include "monitoring/monitoring.h"
 #include "notify/functions.h"
@@ -36,8 +37,6 @@
 #include "notify/oci_receiver.h"
 #include "store/store.h"
 #include "util/log.h"
-
-#define ROWS_MAX 16
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -64,42 +63,6 @@ static void open_once(void)
 		abort();
 }
 
-/* One row of the input; its strings point into a copy of it. */
-struct row {
-	const char *kind;
-	char *id;
-	char *json;
-};
-
-/* Splits text (modified) into rows; returns how many. */
-static size_t split(char *text, struct row *rows)
-{
-	size_t n = 0;
-	char *line = text;
-
-	while (line != NULL && n < ROWS_MAX) {
-		char *next = strchr(line, '\n'), *sp, *sp2;
-
-		if (next != NULL)
-			*next++ = '\0';
-		sp = strchr(line, ' ');
-		sp2 = sp != NULL ? strchr(sp + 1, ' ') : NULL;
-		if (sp2 != NULL) {
-			*sp = *sp2 = '\0';
-			for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]);
-			     k++) {
-				if (strcmp(line, kinds[k]) == 0) {
-					rows[n++] = (struct row){ kinds[k],
-								  sp + 1,
-								  sp2 + 1 };
-					break;
-				}
-			}
-		}
-		line = next;
-	}
-	return n;
-}
 
 static void closed(void *arg)
 {
@@ -158,7 +121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	open_once();
 	memcpy(text, data, size);
 	text[size] = '\0';
-	n = split(text, rows);
+	n = rows_split(text, kinds, sizeof(kinds) / sizeof(kinds[0]), rows);
 	if (store_begin(st) != 0)
 		abort();
 	for (size_t i = 0; i < n; i++)
