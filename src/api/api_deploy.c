@@ -13,6 +13,7 @@
 #include "api/api.h"
 #include "api/api_bodies.h"
 #include "api/api_deploy.h"
+#include "api/api_watch.h"
 #include "api/fields.h"
 #include "api/jsonx.h"
 #include "deploy/deploy.h"
@@ -583,22 +584,6 @@ struct list_query {
 static const char *const sort_keys[] = { "displayName", "lifecycleState",
 					 "instanceCount" };
 
-/* Reads one query parameter into out ("" when absent); false with f
- * filled when it does not fit. */
-static bool query_param(struct api_call *c, const char *key, char *out,
-			size_t outsz, struct fault *f)
-{
-	int rc = http_query_get(c->req->query, key, out, outsz);
-
-	if (rc == MDS_E_LIMIT) {
-		fault_set(f, MDS_E_INVAL, key, "%s is too long", key);
-		return false;
-	}
-	if (rc != 0)
-		out[0] = '\0';
-	return true;
-}
-
 /* Parses displayName, lifecycleState, tag, sortBy and sortOrder. Returns
  * 0, or MDS_E_INVAL with f filled. */
 static int list_query_parse(struct api_call *c, struct list_query *q,
@@ -607,11 +592,12 @@ static int list_query_parse(struct api_call *c, struct list_query *q,
 	char by[32], order[8];
 
 	memset(q, 0, sizeof(*q));
-	if (!query_param(c, "displayName", q->name, sizeof(q->name), f) ||
-	    !query_param(c, "lifecycleState", q->state, sizeof(q->state), f) ||
-	    !query_param(c, "tag", q->tag, sizeof(q->tag), f) ||
-	    !query_param(c, "sortBy", by, sizeof(by), f) ||
-	    !query_param(c, "sortOrder", order, sizeof(order), f))
+	if (!api_query_param(c, "displayName", q->name, sizeof(q->name), f) ||
+	    !api_query_param(c, "lifecycleState", q->state, sizeof(q->state),
+			     f) ||
+	    !api_query_param(c, "tag", q->tag, sizeof(q->tag), f) ||
+	    !api_query_param(c, "sortBy", by, sizeof(by), f) ||
+	    !api_query_param(c, "sortOrder", order, sizeof(order), f))
 		return MDS_E_INVAL;
 	if (q->tag[0] != '\0' &&
 	    (strchr(q->tag, '=') == NULL || q->tag[0] == '='))
@@ -762,39 +748,19 @@ static void watch_closed(void *arg)
 }
 
 /*
- * Reads watch=true, resourceVersion=N and timeoutSeconds=T. Returns 1 when
- * the answer must wait (version N is the current one) with *timeout_ms
- * set, 0 to answer at once, or MDS_E_INVAL with f filled.
+ * Reads the watch parameters (api_watch_parse()). Returns 1 when the
+ * answer must wait (version N is the current one) with *timeout_ms set, 0
+ * to answer at once, or MDS_E_INVAL with f filled.
  */
 static int watch_parse(struct api_call *c, uint32_t *timeout_ms,
 		       struct fault *f)
 {
-	char watch[8], rv[24], tmo[16], *end;
-	unsigned long long v;
-	long t = WATCH_TIMEOUT_S_DEFAULT;
+	uint64_t since = 0;
+	int rc = api_watch_parse(c, &since, timeout_ms, f);
 
-	if (!query_param(c, "watch", watch, sizeof(watch), f) ||
-	    !query_param(c, "resourceVersion", rv, sizeof(rv), f) ||
-	    !query_param(c, "timeoutSeconds", tmo, sizeof(tmo), f))
-		return MDS_E_INVAL;
-	if (strcmp(watch, "true") != 0)
-		return 0;
-	if (tmo[0] != '\0') {
-		t = strtol(tmo, &end, 10);
-		if (*end != '\0' || t < 1 || t > WATCH_TIMEOUT_S_MAX)
-			return fault_set(f, MDS_E_INVAL, "timeoutSeconds",
-					 "timeoutSeconds must be an integer "
-					 "from 1 to %d", WATCH_TIMEOUT_S_MAX);
-	}
-	*timeout_ms = (uint32_t)t * 1000u;
-	if (rv[0] == '\0')
-		return 0; /* nothing seen yet: the current list */
-	v = strtoull(rv, &end, 10);
-	if (*end != '\0' || rv[0] == '-')
-		return fault_set(f, MDS_E_INVAL, "resourceVersion",
-				 "resourceVersion must be a number from an "
-				 "earlier answer");
-	return v == deploy_version(c->api->deploy) ? 1 : 0;
+	if (rc != 1)
+		return rc;
+	return since == deploy_version(c->api->deploy) ? 1 : 0;
 }
 
 /*

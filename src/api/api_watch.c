@@ -62,8 +62,8 @@ void api_reply_dry_run(struct api_call *c)
 
 /* Reads one query parameter into out ("" when absent); false with f
  * filled when it does not fit. */
-static bool param(const struct api_call *c, const char *key, char *out,
-		  size_t outsz, struct fault *f)
+bool api_query_param(const struct api_call *c, const char *key, char *out,
+		     size_t outsz, struct fault *f)
 {
 	int rc = http_query_get(c->req->query, key, out, outsz);
 
@@ -103,9 +103,9 @@ static int query_parse(const struct api_call *c,
 		     : MDS_E_NOTFOUND;
 	q->has_name = rc != MDS_E_NOTFOUND;
 	q->name_too_long = rc == MDS_E_LIMIT;
-	if (!param(c, "lifecycleState", q->state, sizeof(q->state), f) ||
-	    !param(c, "sortBy", by, sizeof(by), f) ||
-	    !param(c, "sortOrder", order, sizeof(order), f))
+	if (!api_query_param(c, "lifecycleState", q->state, sizeof(q->state), f) ||
+	    !api_query_param(c, "sortBy", by, sizeof(by), f) ||
+	    !api_query_param(c, "sortOrder", order, sizeof(order), f))
 		return MDS_E_INVAL;
 	for (size_t i = 0; s->sort_keys[i] != NULL; i++)
 		if (strcasecmp(by, s->sort_keys[i]) == 0)
@@ -239,20 +239,15 @@ static void reply_versioned(struct api_call *c, json_t *body,
 	api_reply(c, 200, body, NULL);
 }
 
-/*
- * Reads watch=true, resourceVersion=N and timeoutSeconds=T. Returns 1
- * when the answer must wait (*since and *timeout_ms set), 0 to answer at
- * once, or MDS_E_INVAL with f filled.
- */
-static int watch_parse(const struct api_call *c, uint64_t *since,
-		       uint32_t *timeout_ms, struct fault *f)
+int api_watch_parse(const struct api_call *c, uint64_t *since,
+		    uint32_t *timeout_ms, struct fault *f)
 {
 	char watch[8], rv[24], tmo[16], *end;
 	long t = WATCH_TIMEOUT_S_DEFAULT;
 
-	if (!param(c, "watch", watch, sizeof(watch), f) ||
-	    !param(c, "resourceVersion", rv, sizeof(rv), f) ||
-	    !param(c, "timeoutSeconds", tmo, sizeof(tmo), f))
+	if (!api_query_param(c, "watch", watch, sizeof(watch), f) ||
+	    !api_query_param(c, "resourceVersion", rv, sizeof(rv), f) ||
+	    !api_query_param(c, "timeoutSeconds", tmo, sizeof(tmo), f))
 		return MDS_E_INVAL;
 	if (strcmp(watch, "true") != 0)
 		return 0;
@@ -347,7 +342,7 @@ static void answer(struct api_call *c, const struct api_list_spec *s,
 	uint32_t timeout_ms = 0;
 	struct fault f;
 	json_t *body;
-	int rc = watch_parse(c, &since, &timeout_ms, &f);
+	int rc = api_watch_parse(c, &since, &timeout_ms, &f);
 
 	if (rc < 0) {
 		api_reply_fault(c, &f);

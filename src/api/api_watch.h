@@ -17,6 +17,8 @@
 #define MDS_API_WATCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -59,6 +61,21 @@ void api_list_answer(struct api_call *c, const struct api_list_spec *spec,
  * object that is gone answers its 404 at once.
  */
 void api_item_answer(struct api_call *c, api_render_fn *render);
+
+/*
+ * Reads query parameter key of c into out (empty when absent). Returns
+ * true, or false with f filled (MDS_E_INVAL) when the value does not fit.
+ */
+bool api_query_param(const struct api_call *c, const char *key, char *out,
+		     size_t outsz, struct fault *f);
+
+/*
+ * Reads watch=true, resourceVersion=N and timeoutSeconds=T. Returns 1
+ * when the answer must wait for a version after N (*since and
+ * *timeout_ms set), 0 to answer at once, or MDS_E_INVAL with f filled.
+ */
+int api_watch_parse(const struct api_call *c, uint64_t *since,
+		    uint32_t *timeout_ms, struct fault *f);
 
 /* Whether the request asks only for its checks (dryRun=true): the route
  * then changes nothing and answers 200 {"dryRun": true}, or the refusal
