@@ -6,6 +6,7 @@
  * changed, the CLI does not poll), and --wait's read-back of the final
  * state.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,6 +128,23 @@ int cli_wait_readback(struct cli_ctx *ctx, const char *path,
 	return CLI_EXIT_OK;
 }
 
+/* GETs path and prints it; with watch, prints it again at each change
+ * (cli_watch()). Returns the command's exit code. */
+static int show(struct cli_ctx *ctx, const char *path, bool watch,
+		const char *trigger, const char *what, cli_print_fn *print)
+{
+	json_t *resp = NULL;
+	int ret;
+
+	if (watch)
+		return cli_watch(ctx, path, trigger, what, print);
+	ret = cli_call(ctx, "GET", path, NULL, &resp);
+	if (ret == 0)
+		print(ctx, resp);
+	json_decref(resp);
+	return ret;
+}
+
 /* The options of a list. */
 enum { L_NAME, L_STATE, L_SORT_BY, L_SORT_ORDER, L_WATCH, L_EXTRA, L__N };
 
@@ -148,7 +166,6 @@ int cli_list_cmd(struct cli_ctx *ctx, int argc, char **argv,
 	};
 	const char *val[L__N] = {NULL};
 	char *path = xasprintf("/v1/%s", def->collection);
-	json_t *resp = NULL;
 	int ret;
 
 	if (def->extra_opt == NULL)
@@ -180,14 +197,8 @@ int cli_list_cmd(struct cli_ctx *ctx, int argc, char **argv,
 	for (int i = L_STATE; i <= L_SORT_ORDER; i++)
 		if (val[i] != NULL)
 			add_param(&path, params[i], val[i]);
-	if (val[L_WATCH] != NULL) {
-		ret = cli_watch(ctx, path, def->trigger, NULL, print);
-	} else {
-		ret = cli_call(ctx, "GET", path, NULL, &resp);
-		if (ret == 0)
-			print(ctx, resp);
-	}
-	json_decref(resp);
+	ret = show(ctx, path, val[L_WATCH] != NULL, def->trigger, NULL,
+		   print);
 	free(path);
 	return ret;
 }
@@ -199,7 +210,6 @@ int cli_get_cmd(struct cli_ctx *ctx, int argc, char **argv,
 	static const struct cli_opt opts[] = {{"watch", 0}, {NULL, 0}};
 	const char *val[1] = {NULL}, *id;
 	char *label = xasprintf("the %s ID", noun), *path, *what;
-	json_t *resp = NULL;
 	int ret;
 
 	ret = cli_parse_args(ctx, argc, argv, opts, label, &id, val);
@@ -208,14 +218,7 @@ int cli_get_cmd(struct cli_ctx *ctx, int argc, char **argv,
 		return cli_opt_exit(ret);
 	path = cli_item_path(collection, id, "");
 	what = xasprintf("%s %s", noun, id);
-	if (val[0] != NULL) {
-		ret = cli_watch(ctx, path, trigger, what, print);
-	} else {
-		ret = cli_call(ctx, "GET", path, NULL, &resp);
-		if (ret == 0)
-			print(ctx, resp);
-	}
-	json_decref(resp);
+	ret = show(ctx, path, val[0] != NULL, trigger, what, print);
 	free(path);
 	free(what);
 	return ret;
