@@ -7,7 +7,10 @@
 #define MDS_FUZZ_ROWS_H
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "store/store.h"
 
 #define ROWS_MAX 16
 
@@ -48,6 +51,19 @@ static size_t rows_split(char *text, const char *const *kinds, size_t nkinds,
 		line = next;
 	}
 	return n;
+}
+
+/* Puts rows[0..n) into st in one transaction; aborts if the store fails
+ * (the harness's own fault, not the input's). */
+static void rows_store(struct store *st, const struct row *rows, size_t n)
+{
+	if (store_begin(st) != 0)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if (store_put(st, rows[i].kind, rows[i].id, rows[i].json) != 0)
+			abort();
+	if (store_commit(st) != 0)
+		abort();
 }
 
 #endif

@@ -122,13 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0';
 	n = rows_split(text, kinds, sizeof(kinds) / sizeof(kinds[0]), rows);
-	if (store_begin(st) != 0)
-		abort();
-	for (size_t i = 0; i < n; i++)
-		if (store_put(st, rows[i].kind, rows[i].id, rows[i].json) != 0)
-			abort();
-	if (store_commit(st) != 0)
-		abort();
+	rows_store(st, rows, n);
 	open_modules();
 	if (store_begin(st) != 0)
 		abort();
