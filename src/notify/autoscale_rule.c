@@ -252,21 +252,25 @@ static void second(struct autoscale_rule *w, const char *id, uint64_t now)
 
 static void each_second(struct autoscale_rule *w, uint64_t now)
 {
+	size_t kept = 0;
+
 	w->nids = 0;
 	deploy_each(w->d, NULL, collect, w);
 	for (size_t i = 0; i < w->n; i++)
 		w->v[i].live = false;
 	for (size_t i = 0; i < w->nids; i++)
 		second(w, w->ids[i], now);
-	/* Deployments gone, or no longer under the rule, start over. */
-	for (size_t i = 0; i < w->n;) {
-		if (!w->v[i].live) {
+	/*
+	 * Deployments gone, or no longer under the rule, start over: the live
+	 * tracks move down over them, each read once and in order.
+	 */
+	for (size_t i = 0; i < w->n; i++) {
+		if (!w->v[i].live)
 			free(w->v[i].rs);
-			w->v[i] = w->v[--w->n];
-		} else {
-			i++;
-		}
+		else
+			w->v[kept++] = w->v[i];
 	}
+	w->n = kept;
 }
 
 static void tick(uv_timer_t *timer)
