@@ -180,7 +180,13 @@ static void retire(struct run *u, size_t i)
 	u->r->instance_seconds += (double)(end - x->start_us) / 1e6;
 	free(x->done.v);
 	free(x->busy.v);
-	u->in[i] = u->in[--u->nin];
+	/*
+	 * The last instance takes its place. memcpy rather than assignment:
+	 * clang's analyzer takes a struct assigned from an element at a
+	 * variable index for one still holding the rings just freed.
+	 */
+	if (i != --u->nin)
+		memcpy(&u->in[i], &u->in[u->nin], sizeof(u->in[i]));
 }
 
 /* Completes what has finished by now on every instance; stops the
