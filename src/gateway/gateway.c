@@ -2441,18 +2441,21 @@ int worker_listen(struct worker *gw, const struct sockaddr *sa,
 /* Frees what the worker's loop held, once every handle is closed. */
 static void worker_teardown(struct worker *gw)
 {
-	uv_mutex_lock(&gw->mu);
-	while (!list_empty(&gw->deps)) {
-		struct dep *d = container_of(gw->deps.next, struct dep, link);
+	struct link *l, *next;
 
+	uv_mutex_lock(&gw->mu);
+	for (l = gw->deps.next; l != &gw->deps; l = next) {
+		struct dep *d = container_of(l, struct dep, link);
+
+		next = l->next;
 		list_del(&d->link);
 		d->refs = 1;
 		dep_unref(d);
 	}
-	while (!list_empty(&gw->insts)) {
-		struct inst *in = container_of(gw->insts.next, struct inst,
-					       link);
+	for (l = gw->insts.next; l != &gw->insts; l = next) {
+		struct inst *in = container_of(l, struct inst, link);
 
+		next = l->next;
 		list_del(&in->link);
 		ishared_unref(in->sh);
 		free(in->id);
