@@ -74,17 +74,19 @@ static void push_id(struct tsdb *db, uint32_t **ids, uint32_t *n,
 
 static void posting_add(struct tsdb *db, struct posting *p, uint32_t id)
 {
-	uint32_t first = p->u.one;
-
 	if (p->n == 0) {
 		p->u.one = id;
 		p->n = 1;
 		return;
 	}
 	if (p->cap == 0) {
-		p->u.ids = NULL;
-		p->n = 0;
-		push_id(db, &p->u.ids, &p->n, &p->cap, first);
+		/* The inline id moves into a vector of its own. */
+		uint32_t *ids = NULL, n = 0, cap = 0;
+
+		push_id(db, &ids, &n, &cap, p->u.one);
+		p->u.ids = ids;
+		p->n = n;
+		p->cap = cap;
 	}
 	push_id(db, &p->u.ids, &p->n, &p->cap, id);
 }
@@ -399,7 +401,7 @@ static struct tsdb_series *series_find_ident(const struct tsdb *db,
 					     const struct ident *id,
 					     size_t *bytes, const char **in)
 {
-	const char *mine[2 + 2 * TSDB_MAX_DIMS];
+	const char *mine[2 + 2 * TSDB_MAX_DIMS] = { NULL }; /* id->nstr set below */
 	size_t missing = 0;
 	struct htab_iter it;
 
@@ -419,8 +421,9 @@ static struct tsdb_series *series_find_ident(const struct tsdb *db,
 		struct tsdb_series *s = db->series[v];
 		size_t k;
 
-		if (s->ns != in[0] ||
-		    s->name != in[1] || 2 + 2 * (size_t)s->ndims != id->nstr)
+		/* The count first: in[] past id->nstr is not the identity's. */
+		if (2 + 2 * (size_t)s->ndims != id->nstr ||
+		    s->ns != in[0] || s->name != in[1])
 			continue;
 		for (k = 0; k < s->ndims; k++)
 			if (s->dims[k].key != in[2 + 2 * k] ||
