@@ -78,6 +78,28 @@ struct setup {
 
 /* ---- arguments ---- */
 
+/* OCI delivers only to https; plain http is accepted for a loopback
+ * address, where a TLS proxy or a test sits in front. */
+static int check_endpoint(struct cli_ctx *ctx, const char *url)
+{
+	static const char *const loopback[] = {
+		"http://127.0.0.1", "http://localhost", "http://[::1]",
+	};
+
+	if (strncmp(url, "https://", 8) == 0 && url[8] != '\0' &&
+	    url[8] != '/')
+		return 0;
+	for (size_t i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++) {
+		size_t n = strlen(loopback[i]);
+
+		if (strncmp(url, loopback[i], n) == 0 &&
+		    (url[n] == ':' || url[n] == '/' || url[n] == '\0'))
+			return 0;
+	}
+	return cli_usage_error(ctx, "--endpoint must be an https:// URL "
+		"(OCI Notifications delivers only to https), not '%s'", url);
+}
+
 static int parse_setup(struct cli_ctx *ctx, int argc, char **argv,
 	struct setup *s)
 {
@@ -110,33 +132,13 @@ static int parse_setup(struct cli_ctx *ctx, int argc, char **argv,
 	if (s->val[O_ENDPOINT] == NULL)
 		return cli_usage_error(ctx, "missing --endpoint URL (the "
 			"daemon's public https:// address)");
+	if (check_endpoint(ctx, s->val[O_ENDPOINT]) != 0)
+		return CLI_EXIT_USAGE;
 	s->wait_s = DEFAULT_WAIT_S;
 	if (s->val[O_WAIT] != NULL)
 		return cli_parse_long(ctx, "--wait", s->val[O_WAIT], 0, 3600,
 			&s->wait_s);
 	return 0;
-}
-
-/* OCI delivers only to https; plain http is accepted for a loopback
- * address, where a TLS proxy or a test sits in front. */
-static int check_endpoint(struct cli_ctx *ctx, const char *url)
-{
-	static const char *const loopback[] = {
-		"http://127.0.0.1", "http://localhost", "http://[::1]",
-	};
-
-	if (strncmp(url, "https://", 8) == 0 && url[8] != '\0' &&
-	    url[8] != '/')
-		return 0;
-	for (size_t i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++) {
-		size_t n = strlen(loopback[i]);
-
-		if (strncmp(url, loopback[i], n) == 0 &&
-		    (url[n] == ':' || url[n] == '/' || url[n] == '\0'))
-			return 0;
-	}
-	return cli_usage_error(ctx, "--endpoint must be an https:// URL "
-		"(OCI Notifications delivers only to https), not '%s'", url);
 }
 
 /* The region of an OCID ("ocid1.type.oc1.us-ashburn-1.xxx"), if it names
@@ -566,9 +568,7 @@ int cli_oci_setup(struct cli_ctx *ctx, int argc, char **argv)
 	/* The OCI client logs each request at info; a command prints only
 	 * its result or its one error line. */
 	log_set_level("warn");
-	ret = check_endpoint(ctx, s.val[O_ENDPOINT]);
-	if (ret == 0)
-		ret = session_open(&s);
+	ret = session_open(&s);
 	if (ret == 0)
 		ret = read_deployment(&s);
 	if (ret == 0 && !s.apply) {
