@@ -89,32 +89,44 @@ static int parse_double(const char *opt, const char *s, double *out)
 	return 0;
 }
 
-static int load_trace(const struct job *j, struct trace **out)
+/* Returns the trace of --trace (the caller frees it), or NULL after
+ * printing why not. */
+static struct trace *load_trace(const struct job *j)
 {
 	struct trace_opts o = { TRACE_AUTO, 0, 0 };
+	struct trace *t = NULL;
 	char diag[256], *text = NULL;
 	size_t len;
 	int rc;
 
-	if ((j->format && trace_format_parse(j->format, &o.format) != 0))
-		return cli_fail("--format: auto, azure, times or rates, not "
-				"'%s'", j->format);
+	if ((j->format && trace_format_parse(j->format, &o.format) != 0)) {
+		cli_fail("--format: auto, azure, times or rates, not '%s'",
+			 j->format);
+		return NULL;
+	}
 	if ((j->compress && parse_double("compress", j->compress,
 					 &o.compress) != 0) ||
 	    (j->scale && parse_double("scale", j->scale, &o.scale) != 0))
-		return CLI_EXIT_FAIL;
-	if ((j->compress && !(o.compress > 0)) || (j->scale && !(o.scale > 0)))
-		return cli_fail("--compress and --scale must be above 0");
+		return NULL;
+	if ((j->compress && !(o.compress > 0)) ||
+	    (j->scale && !(o.scale > 0))) {
+		cli_fail("--compress and --scale must be above 0");
+		return NULL;
+	}
 	rc = file_read_all(j->trace, TRACE_FILE_MAX, &text, &len, diag,
 			   sizeof(diag));
-	if (rc != 0)
-		return cli_fail("--trace %s: %s", j->trace,
-				rc == MDS_E_NOTFOUND ? "no such file" : diag);
-	rc = trace_parse(text, len, &o, out, diag, sizeof(diag));
+	if (rc != 0) {
+		cli_fail("--trace %s: %s", j->trace,
+			 rc == MDS_E_NOTFOUND ? "no such file" : diag);
+		return NULL;
+	}
+	rc = trace_parse(text, len, &o, &t, diag, sizeof(diag));
 	free(text);
-	if (rc != 0)
-		return cli_fail("--trace %s: %s", j->trace, diag);
-	return 0;
+	if (rc != 0) {
+		cli_fail("--trace %s: %s", j->trace, diag);
+		return NULL;
+	}
+	return t;
 }
 
 static int load_policy(const char *name, struct sim_policy *p)
@@ -725,7 +737,8 @@ int cli_simulate(struct cli_ctx *ctx, int argc, char **argv)
 	if (prepare(&j, sw, j.nsweeps, &base, pol, models, group, &n) != 0 ||
 	    check_compare(&j, pol, group, n, &ref) != 0)
 		goto out;
-	if (load_trace(&j, &t) != 0)
+	t = load_trace(&j);
+	if (t == NULL)
 		goto out;
 	if (run_oracle(t, &base, &oracle, &oc, &noc, &rho) != 0)
 		goto out;
