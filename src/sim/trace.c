@@ -490,7 +490,7 @@ static int rescale(struct reqs *r, double scale, char *diag, size_t diagsz)
 	}
 	free(r->v);
 	*r = out;
-	if (rc == 0 && scale > 1)
+	if (rc == 0 && scale > 1 && r->n > 1) /* copies, out of order */
 		qsort(r->v, r->n, sizeof(*r->v), by_time);
 	return rc;
 }
