@@ -730,7 +730,7 @@ static int set_output(struct cli_ctx *ctx, const char *value)
 
 static int set_global(struct cli_ctx *ctx, int which, const char *value)
 {
-	if (*value == '\0')
+	if (value == NULL || *value == '\0') /* each takes a value */
 		return cli_usage_error(ctx, "--%s needs a non-empty value",
 			global_opts[which].name);
 	switch (which) {
@@ -853,8 +853,9 @@ int cli_parse_simple(struct cli_ctx *ctx, int argc, char **argv,
 	const char *label, const char **out)
 {
 	static const struct cli_opt no_opts[] = {{NULL, 0}};
+	const char *no_vals[1]; /* never written: no_opts has no option */
 
-	return cli_parse_args(ctx, argc, argv, no_opts, label, out, NULL);
+	return cli_parse_args(ctx, argc, argv, no_opts, label, out, no_vals);
 }
 
 int cli_parse_args(struct cli_ctx *ctx, int argc, char **argv,
