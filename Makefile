@@ -70,7 +70,8 @@ run: build
 	@sh scripts/run.sh $(BUILD)
 
 # Every test, in the default build and under ASan+UBSan; the unit tests
-# (the gateway's threads among them) under ThreadSanitizer as well.
+# (the gateway's threads among them) under ThreadSanitizer as well; and
+# cppcheck (make lint's clang-tidy takes too long to run on every test).
 test: deps-test build build-asan build-tsan build-fuzz
 	@sh scripts/test.sh $(BUILD) $(ASAN_BUILD) unit:$(TSAN_BUILD) \
 		fuzz:$(FUZZ_BUILD)
@@ -96,8 +97,7 @@ bench: build
 	@sh bench/run.sh $(BUILD)
 
 lint: build
-	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
-		--inline-suppr --library=tools/cppcheck-jansson.cfg -I src src
+	sh tools/cppcheck.sh
 	run-clang-tidy -quiet -p $(BUILD) 'src/.*\.c$$' >/dev/null
 	sh tools/json-headers.sh
 

@@ -19,12 +19,13 @@ libjansson-dev libcmocka-dev libsystemd-dev libyaml-dev libpng-dev"
 RUN="curl python3 python3-sklearn"
 TEST="$BUILD $RUN chromium prometheus prometheus-alertmanager tmux systemd \
 dpkg-dev python3-yaml man-db openssl python3-cryptography clang \
-libclang-rt-14-dev linux-perf"
+libclang-rt-14-dev linux-perf cppcheck"
 # libyaml-dev reads kubeconfig files (src/k8s); openssl (the command) and
 # python3-yaml serve the Kubernetes API stand-in (tests/standin/): its
 # certificates and the example Role it enforces. python3-cryptography: the
 # OCI API stand-in (tests/standin/) verifies request signatures with it.
-# clang and its runtime (libFuzzer) build the harnesses of fuzz/.
+# clang and its runtime (libFuzzer) build the harnesses of fuzz/; cppcheck
+# is one of the tests (scripts/test.sh).
 # linux-perf profiles the gateway under load (bench/README.md); the
 # benchmarks install nginx, haproxy and wrk themselves.
 DEB="$BUILD dpkg-dev"

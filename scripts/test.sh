@@ -2,7 +2,8 @@
 # Runs every test against each build directory given: the unit tests
 # (meson test) and the end-to-end tests (the real daemon, over loopback);
 # unit:DIR runs only the unit tests of DIR; fuzz:DIR runs each libFuzzer
-# harness built in DIR for FUZZ_SECONDS (3) over its corpus, each a test.
+# harness built in DIR for FUZZ_SECONDS (3) over its corpus, each a test;
+# then, once, cppcheck (tools/cppcheck.sh).
 # Ends with one line "N passed, N failed" (and ", N skipped" when a test
 # skipped itself: a live test without credentials) over all of them; exits non-zero if
 # anything failed.
@@ -64,6 +65,13 @@ for build in "$@"; do
 	fi
 	rm -f "$result"
 done
+# Once, not per build: cppcheck over src/ (tools/cppcheck.sh), one test.
+echo "== cppcheck"
+if (cd "$top" && sh tools/cppcheck.sh); then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+fi
 # Once, not per build: the Debian package, installed on this machine with
 # dpkg and purged again (tests/package).
 if [ "${MDSCALE_SKIP_PACKAGE:-0}" != 1 ]; then
