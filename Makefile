@@ -9,9 +9,9 @@
 #   make install install under PREFIX (default /usr/local), staged in DESTDIR
 #   make deb     a Debian package (mdscale_VERSION_ARCH.deb)
 #   make bench   the benchmarks under bench/
-#   make lint    clang-tidy, cppcheck, and no JSON in module headers
-#                outside the edges (tools/json-headers.sh); make format:
-#                clang-format
+#   make lint    cppcheck, clang-tidy (.clang-tidy; any finding fails),
+#                and no JSON in module headers outside the edges
+#                (tools/json-headers.sh); make format: clang-format
 
 BUILD ?= build
 ASAN_BUILD ?= build-asan
@@ -98,7 +98,13 @@ bench: build
 
 lint: build
 	sh tools/cppcheck.sh
-	run-clang-tidy -quiet -p $(BUILD) 'src/.*\.c$$' >/dev/null
+	@echo "clang-tidy over src/*.c, see .clang-tidy (minutes)"
+	@run-clang-tidy -quiet -p $(BUILD) 'src/.*\.c$$' \
+		>$(BUILD)/clang-tidy.log 2>&1 || { \
+		grep -v -e '^clang-tidy' -e ' generated\.$$' \
+			$(BUILD)/clang-tidy.log; \
+		echo "lint: clang-tidy failed (.clang-tidy; $(BUILD)/clang-tidy.log)"; \
+		exit 1; }
 	sh tools/json-headers.sh
 
 format:
