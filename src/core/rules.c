@@ -271,7 +271,9 @@ static uint32_t mdscale(const struct rule_params *p, struct rule_state *s,
 	    m.conc > p->latency_ratio * m.work)
 		up = fmax(up, ceil(m.work / p->target - 1e-9));
 	/* Down: to the level at the stricter target, by at most half a
-	 * tick, and never within hold_ms of a move up. */
+	 * tick, and never within hold_ms of a move up, its end included (a
+	 * move back exactly hold_ms after is still within a flap window of
+	 * that length). */
 	uint32_t down = clamp(ceil(level / (p->target * (1 - p->tolerance)) -
 				   1e-9), min, max);
 	uint32_t want = clamp(up, min, max);
@@ -282,7 +284,7 @@ static uint32_t mdscale(const struct rule_params *p, struct rule_state *s,
 		return want;
 	}
 	if (down >= current || s->nobs * 1000 < (uint64_t)p->down_window_ms ||
-	    (s->moved_up && now_ms - s->last_up_ms < p->hold_ms))
+	    (s->moved_up && now_ms - s->last_up_ms <= p->hold_ms))
 		return clamp(current, min, max);
 	if (down < current - current / 2)
 		down = current - current / 2;

@@ -36,8 +36,10 @@
  *            (conc / work over up_window, by Little's law); a short
  *            queue alone is no reason. Down to the level at the stricter utilization
  *            target x (1 - tolerance), by at most half a tick, never in
- *            the first down_window nor within hold_ms of a move up: a
- *            move down never follows a move up within hold_ms, and a move
+ *            the first down_window nor within hold_ms of a move up (its
+ *            end included: hold_ms equal to a flap window of the same
+ *            length then makes no reversal): a move down never follows
+ *            a move up within hold_ms, and a move
  *            up within hold_ms of a move down takes the level to rise by
  *            the tolerance band.
  *
@@ -70,7 +72,7 @@ struct rule_params {
 	double max_up_ratio;     /* hpa: +100% a tick (1.0) */
 	double spread;           /* mdscale: standard deviations of headroom */
 	int64_t hold_ms;         /* mdscale: no move down within it of a
-				    move up */
+				    move up, its end included */
 	int64_t lead_ms;         /* mdscale: how far ahead the trend is
 				    carried (the instances' start-up delay) */
 	double latency_ratio;    /* mdscale: time in flight over service time

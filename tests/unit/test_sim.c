@@ -264,7 +264,10 @@ static void test_rule_mdscale(void **state)
 	rule_state_init(&s);
 	load(&s, 10, 0.1);
 	assert_int_equal(rule_decide(&p, &s, 10000, 4, 4, 1, 100), 4);
-	/* Down: never within hold_ms of a move up, then by at most half. */
+	/* Down: never within hold_ms of a move up, its end included (a move
+	 * down exactly hold_ms after would count as a reversal within the
+	 * default flap window, 120 s, which hold_ms equals), then by at most
+	 * half. */
 	rule_state_init(&s);
 	load(&s, 200, 6.5);
 	t = 200000;
@@ -274,7 +277,7 @@ static void test_rule_mdscale(void **state)
 
 		load(&s, 1, 0.5);
 		w = rule_decide(&p, &s, t + i * 1000, 10, 10, 1, 100);
-		if (i * 1000 < p.hold_ms)
+		if (i * 1000 <= p.hold_ms)
 			assert_int_equal(w, 10);
 		if (w != 10) {
 			/* The first move down: at most half. */
