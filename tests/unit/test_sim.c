@@ -540,6 +540,63 @@ static void test_alarm_path(void **state)
 	sim_alarms_free(a);
 }
 
+/* The oracle refined per second: a valid schedule that meets the goal
+ * and costs no more than the one at a single utilization. */
+static void test_oracle_hindsight(void **state)
+{
+	struct trace *t = step(125, 625, 300, 300);
+	struct sim_model m;
+	struct sim_policy o = { 0 };
+	struct sim_result ro, rh;
+	uint16_t *c, *h, nmax = 1;
+	size_t n, nh;
+	double cost;
+	char diag[200];
+
+	(void)state;
+	sim_model_default(&m);
+	m.service_ms = 4;
+	assert_int_equal(sim_oracle(t, &m, 1, 0.75, &c, &n, &cost), 0);
+	snprintf(o.name, sizeof(o.name), "oracle");
+	o.kind = SIM_SCHEDULE;
+	o.min_instances = 1;
+	o.max_instances = SIM_MAX_INSTANCES;
+	o.initial = c[0];
+	o.schedule = c;
+	o.nschedule = n;
+	assert_int_equal(sim_run(t, &m, &o, NULL, 0, &ro, diag, sizeof(diag)),
+			 0);
+	for (size_t i = 0; i < n; i++)
+		if (c[i] > nmax)
+			nmax = c[i];
+	assert_int_equal(sim_oracle_hindsight(t, &m, 1, nmax, 0.99, &h, &nh,
+					      &rh),
+			 0);
+	assert_int_equal(nh, n);
+	for (size_t i = 0; i < nh; i++)
+		assert_true(h[i] >= 1 && h[i] <= nmax);
+	assert_true(rh.within_slo >= rh.requests * 99 / 100);
+	assert_true(rh.instance_seconds <= ro.instance_seconds);
+	print_message("hindsight %.0f instance-s, %.3f%%; at 0.75 %.0f, "
+		      "%.3f%%\n", rh.instance_seconds,
+		      100.0 * (double)rh.within_slo / (double)rh.requests,
+		      ro.instance_seconds,
+		      100.0 * (double)ro.within_slo / (double)ro.requests);
+	free(h);
+	sim_result_clear(&rh);
+	/* One instance through a step to 2.5 instances' worth meets no
+	 * goal of 99%; a maximum below the minimum is refused. */
+	assert_int_equal(sim_oracle_hindsight(t, &m, 1, 1, 0.99, &h, &nh,
+					      &rh),
+			 MDS_E_NOTFOUND);
+	assert_int_equal(sim_oracle_hindsight(t, &m, 2, 1, 0.99, &h, &nh,
+					      &rh),
+			 MDS_E_INVAL);
+	free(c);
+	sim_result_clear(&ro);
+	trace_free(t);
+}
+
 static void test_oracle(void **state)
 {
 	/* 1 s of 300 requests of 4 ms (1.2 instance-seconds), then nothing
@@ -728,6 +785,7 @@ int main(void)
 		cmocka_unit_test(test_mdscale_step),
 		cmocka_unit_test(test_alarm_path),
 		cmocka_unit_test(test_oracle),
+		cmocka_unit_test(test_oracle_hindsight),
 		cmocka_unit_test(test_start_equal),
 		cmocka_unit_test(test_policy_file),
 	};
