@@ -40,6 +40,13 @@ const char *const deploy_wr_op_names[OP__N] = {
 const char *const deploy_wr_status_names[WR__N] = {
 	"ACCEPTED", "IN_PROGRESS", "SUCCEEDED", "FAILED" };
 
+const char *deploy_workreq_name(bool status, size_t i)
+{
+	if (status)
+		return i < WR__N ? deploy_wr_status_names[i] : NULL;
+	return i < OP__N ? deploy_wr_op_names[i] : NULL;
+}
+
 const char *const deploy_step_status_names[ST__N] = {
 	"PENDING", "IN_PROGRESS", "SUCCEEDED", "FAILED", "SKIPPED" };
 

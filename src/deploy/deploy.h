@@ -348,6 +348,10 @@ struct deploy_workreq_view *deploy_workreq_view_new(struct deploy *d,
 						    struct fault *f);
 void deploy_workreq_view_free(struct deploy_workreq_view *v);
 
+/* Returns the i-th value a work request view's op (status false) or status
+ * (status true) takes, or NULL past the last: for filters. Static. */
+const char *deploy_workreq_name(bool status, size_t i);
+
 /* Calls fn for each work request of one deployment (key NULL: all),
  * newest first. The view lives for the call. */
 void deploy_each_workreq(struct deploy *d, const char *key,
