@@ -3,6 +3,7 @@ OCI Data Science's ListWorkRequests (id, operationType, status, sortBy,
 sortOrder, limit, page and the opc-next-page header) and deploymentId,
 each checked against the whole list, and bad values refused with a 400
 that names the parameter."""
+import json
 import unittest
 
 from harness import Daemon, wait_for
@@ -162,6 +163,19 @@ class WorkRequestsListTest(unittest.TestCase):
             print("# %s: %s" % (query, self.refused(query, field)))
         self.assertIn("ACCEPTED, IN_PROGRESS, SUCCEEDED, FAILED",
                       self.refused("status=DONE", "status"))
+
+    def test_the_cli_passes_status_and_order_through(self):
+        out = self.d.cli("workrequest", "list", "--deployment", "a",
+                         "--state", "succeeded", "--sort-order", "asc",
+                         "-o", "json")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        got = [w["id"] for w in json.loads(out.stdout)["items"]]
+        self.assertEqual(got, [self.wr["a.create"], self.wr["a.update"]])
+        out = self.d.cli("workrequest", "list", "--deployment", "a",
+                         "--sort-by", "displayName")
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertEqual(len(out.stderr.strip().splitlines()), 1)
+        self.assertIn("sortBy", out.stderr)
 
 
 if __name__ == "__main__":
