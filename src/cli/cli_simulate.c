@@ -240,8 +240,10 @@ static int oracle_at(const struct trace *t, const struct sim_model *m,
 		}
 	} else
 		snprintf(diag, sizeof(diag), "utilization %g", rho);
-	if (rc != 0)
-		return cli_fail("oracle: %s", diag);
+	if (rc != 0) {
+		cli_fail("oracle: %s", diag);
+		return CLI_EXIT_FAIL;
+	}
 	*ok = (double)res->within_slo >= ORACLE_GOAL * (double)res->requests;
 	return 0;
 }
