@@ -7,11 +7,20 @@
  * narrows them to those with the same full hash, for the caller to compare
  * keys. Open addressing with linear probing; the table doubles at 3/4
  * load, so it grows with its items and no further (the caller caps those).
- * Doubling is incremental: the old slots move HTAB_MOVE_STEP at a time
- * with each later put, and lookups search both tables meanwhile, so no one
- * put pays for rehashing millions of values (a stall of the loop). Nor for
- * clearing the new table: it comes zeroed from calloc() (fresh pages for a
- * large one), 0 marking a free slot, and its pages are touched as it fills.
+ *
+ * No single put pays for the size of the table, so a large one (of
+ * HTAB_BIG_SLOTS slots or more, millions for a store of strings) never
+ * stalls its caller's loop:
+ * - the doubled table is made ready in advance: from 5/8 load on, each put
+ *   clears a slice of it (HTAB_PREP_STEP slots or what is left over the
+ *   puts left), so its pages come in a few at a time and not all in the
+ *   first puts after the doubling, which land on random pages;
+ * - after the doubling, each put moves HTAB_MOVE_STEP old slots, and
+ *   lookups search both tables meanwhile;
+ * - the old table, once empty, goes back to the system HTAB_FREE_STEP bytes
+ *   every HTAB_FREE_EVERY puts (unmapping tens of MB at once takes
+ *   milliseconds, and each unmapping costs a system call).
+ * Tables below HTAB_BIG_SLOTS are allocated, cleared and freed at once.
  * A zeroed struct htab is an empty table; nothing is allocated before the
  * first htab_put().
  *
@@ -30,7 +39,11 @@
  * end. Never a value of htab_put(). */
 #define HTAB_NONE UINT32_MAX
 
-#define HTAB_MOVE_STEP 64 /* old slots moved per put while doubling */
+#define HTAB_BIG_SLOTS ((size_t)1 << 15) /* prepared and freed in steps */
+#define HTAB_MOVE_STEP 64    /* old slots moved per put while doubling */
+#define HTAB_PREP_STEP 32    /* least next-table slots cleared per put */
+#define HTAB_FREE_STEP ((size_t)1 << 20) /* bytes of an old table freed */
+#define HTAB_FREE_EVERY 256  /* ... every so many puts */
 
 struct htab {
 	uint64_t *hash;
@@ -42,6 +55,15 @@ struct htab {
 	uint64_t *old_hash;
 	uint32_t *old_val;
 	size_t old_mask, old_pos;
+	/* The table of the next doubling (twice the slots), slots
+	 * [0, next_ready) cleared so far; a large table only. */
+	uint64_t *next_hash;
+	uint32_t *next_val;
+	size_t next_ready;
+	/* What is left of a large table emptied by its moves, going back to
+	 * the system a step a put. */
+	unsigned char *dead;
+	size_t dead_len;
 };
 
 /* A lookup in progress; see htab_first(). */
@@ -74,6 +96,10 @@ uint32_t htab_next(struct htab_iter *it);
 
 /* The number of values held. */
 size_t htab_count(const struct htab *t);
+
+/* The bytes the table's arrays take (current, old, next and what is left of
+ * a freed one). */
+size_t htab_bytes(const struct htab *t);
 
 /* FNV-1a's offset basis: the h to start hash_fnv1a() from. */
 #define HASH_SEED 0xcbf29ce484222325ULL
