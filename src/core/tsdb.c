@@ -20,11 +20,6 @@
 
 #define ARENA_BLOCK 65536
 
-struct istr {
-	const char *s;
-	uint32_t len;
-};
-
 struct arena {
 	struct arena *next;
 	size_t used;
@@ -41,15 +36,16 @@ struct metric {
 
 /* The series of one metric that carry one dimension key=value (key and
  * value as indices of interned strings). Most values (instance ids,
- * hostile ones) name one series: its id is kept in place, the array is
- * allocated from the second one on (cap > 0). */
+ * hostile ones) name one series: its id is kept in place; from the second
+ * one on they are in an array of 4 ids, then of the power of two at or
+ * above n. */
 struct posting {
 	uint32_t metric, key, value;
+	uint32_t n;
 	union {
-		uint32_t one;  /* while cap == 0 */
-		uint32_t *ids; /* once cap > 0 */
+		uint32_t one;  /* while n == 1 */
+		uint32_t *ids; /* once n > 1 */
 	} u;
-	uint32_t n, cap;
 };
 
 static void push_id(struct tsdb *db, uint32_t **ids, uint32_t *n,
@@ -65,31 +61,45 @@ static void push_id(struct tsdb *db, uint32_t **ids, uint32_t *n,
 
 static void posting_add(struct tsdb *db, struct posting *p, uint32_t id)
 {
-	uint32_t first = p->u.one;
-
 	if (p->n == 0) {
 		p->u.one = id;
-		p->n = 1;
-		return;
+	} else if (p->n == 1) {
+		uint32_t first = p->u.one;
+
+		p->u.ids = xreallocarray(NULL, 4, sizeof(*p->u.ids));
+		db->var_bytes += 4 * sizeof(*p->u.ids);
+		p->u.ids[0] = first;
+	} else if (p->n >= 4 && (p->n & (p->n - 1)) == 0) {
+		/* Full: 4, 8, 16 ... ids. */
+		p->u.ids = xreallocarray(p->u.ids, 2 * (size_t)p->n,
+					 sizeof(*p->u.ids));
+		db->var_bytes += (size_t)p->n * sizeof(*p->u.ids);
 	}
-	if (p->cap == 0) {
-		p->u.ids = NULL;
-		p->n = 0;
-		push_id(db, &p->u.ids, &p->n, &p->cap, first);
-	}
-	push_id(db, &p->u.ids, &p->n, &p->cap, id);
+	if (p->n > 0)
+		p->u.ids[p->n] = id;
+	p->n++;
 }
 
 static const uint32_t *posting_ids(const struct posting *p)
 {
-	return p->cap > 0 ? p->u.ids : &p->u.one;
+	return p->n > 1 ? p->u.ids : &p->u.one;
 }
 
 /* --- interned strings ---------------------------------------------------- */
 
-static const struct istr *istr_at(const struct tsdb *db, uint32_t i)
+/* An interned string: in an arena, after a byte that holds its length
+ * (at most TSDB_MAX_STR) and before its terminator; the store keeps its
+ * address by index. */
+static const char *istr_at(const struct tsdb *db, uint32_t i)
 {
-	return segvec_at(&db->strs, i);
+	return *(const char *const *)segvec_at(&db->strs, i);
+}
+
+_Static_assert(TSDB_MAX_STR <= 255, "a string's length fits its byte");
+
+static uint32_t istr_len(const char *s)
+{
+	return (unsigned char)s[-1];
 }
 
 static struct metric *metric_at(const struct tsdb *db, uint32_t i)
@@ -110,9 +120,9 @@ static uint32_t intern_find(const struct tsdb *db, const char *s,
 
 	for (uint32_t v = htab_first(&db->strs_ht, h, &it); v != HTAB_NONE;
 	     v = htab_next(&it)) {
-		const struct istr *is = istr_at(db, v);
+		const char *is = istr_at(db, v);
 
-		if (is->len == len && memcmp(is->s, s, len) == 0)
+		if (istr_len(is) == len && memcmp(is, s, len) == 0)
 			return v;
 	}
 	return HTAB_NONE;
@@ -125,24 +135,22 @@ static uint32_t intern_store(struct tsdb *db, const char *s, uint32_t len,
 {
 	struct arena *a = db->arena;
 	uint32_t i = (uint32_t)db->strs.n;
-	struct istr *is;
 	char *copy;
 
-	if (a == NULL || ARENA_BLOCK - a->used < (size_t)len + 1) {
+	if (a == NULL || ARENA_BLOCK - a->used < (size_t)len + 2) {
 		a = xmalloc(sizeof(*a));
 		db->var_bytes += sizeof(*a);
 		a->next = db->arena;
 		a->used = 0;
 		db->arena = a;
 	}
-	copy = a->data + a->used;
+	copy = a->data + a->used + 1;
+	copy[-1] = (char)len;
 	memcpy(copy, s, len);
 	copy[len] = '\0';
-	a->used += (size_t)len + 1;
+	a->used += (size_t)len + 2;
 	db->str_bytes += (size_t)len + 1;
-	is = segvec_push(&db->strs);
-	is->s = copy;
-	is->len = len;
+	*(const char **)segvec_push(&db->strs) = copy;
 	htab_put(&db->strs_ht, h, i);
 	return i;
 }
@@ -231,7 +239,7 @@ int tsdb_create(const struct tsdb_options *opt, struct tsdb **out, char *diag,
 	}
 	db = xcalloc(1, sizeof(*db));
 	db->opt = *opt;
-	segvec_init(&db->strs, sizeof(struct istr));
+	segvec_init(&db->strs, sizeof(const char *));
 	segvec_init(&db->series, sizeof(struct tsdb_series *));
 	segvec_init(&db->metrics, sizeof(struct metric));
 	segvec_init(&db->postings, sizeof(struct posting));
@@ -255,7 +263,7 @@ void tsdb_free(struct tsdb *db)
 	for (size_t i = 0; i < db->metrics.n; i++)
 		free(metric_at(db, (uint32_t)i)->ids);
 	for (size_t i = 0; i < db->postings.n; i++)
-		if (posting_at(db, (uint32_t)i)->cap > 0)
+		if (posting_at(db, (uint32_t)i)->n > 1)
 			free(posting_at(db, (uint32_t)i)->u.ids);
 	while (db->arena != NULL) {
 		struct arena *next = db->arena->next;
@@ -431,7 +439,7 @@ static struct tsdb_series *series_find_ident(const struct tsdb *db,
 	if (missing > 0)
 		return NULL;
 	for (size_t i = 0; i < id->nstr; i++)
-		in[i] = istr_at(db, ix[i])->s;
+		in[i] = istr_at(db, ix[i]);
 	for (uint32_t v = htab_first(&db->series_ht, id->hash, &it);
 	     v != HTAB_NONE; v = htab_next(&it)) {
 		struct tsdb_series *s = tsdb_series_at(db, v);
@@ -499,15 +507,15 @@ static struct tsdb_series *series_create(struct tsdb *db,
 
 	intern_ident(db, id, ix);
 	s->db = db;
-	s->ns = istr_at(db, ix[0])->s;
-	s->name = istr_at(db, ix[1])->s;
+	s->ns = istr_at(db, ix[0]);
+	s->name = istr_at(db, ix[1]);
 	s->ndims = (uint32_t)(id->nstr - 2) / 2;
 	s->dims = xmalloc((s->ndims ? s->ndims : 1) * sizeof(*s->dims));
 	db->var_bytes += sizeof(*s) + (s->ndims ? s->ndims : 1) *
 					  sizeof(*s->dims);
 	for (uint32_t k = 0; k < s->ndims; k++) {
-		s->dims[k].key = istr_at(db, ix[2 + 2 * k])->s;
-		s->dims[k].value = istr_at(db, ix[3 + 2 * k])->s;
+		s->dims[k].key = istr_at(db, ix[2 + 2 * k]);
+		s->dims[k].value = istr_at(db, ix[3 + 2 * k]);
 	}
 	s->hash = id->hash;
 	s->index = sid;
@@ -727,7 +735,7 @@ int tsdb_select(const struct tsdb *db, const char *ns, const char *name,
 	iname = intern_lookup(db, name, &nameh);
 	if (ins == HTAB_NONE || iname == HTAB_NONE)
 		return 0;
-	m = metric_find(db, istr_at(db, ins)->s, istr_at(db, iname)->s,
+	m = metric_find(db, istr_at(db, ins), istr_at(db, iname),
 			metric_hash(nsh, nameh));
 	if (m == NULL)
 		return 0;
@@ -744,11 +752,11 @@ int tsdb_select(const struct tsdb *db, const char *ns, const char *name,
 
 			r->op = t->op;
 			kx = intern_lookup(db, t->key, &kh);
-			r->key = kx != HTAB_NONE ? istr_at(db, kx)->s : NULL;
+			r->key = kx != HTAB_NONE ? istr_at(db, kx) : NULL;
 			r->value = t->value;
 			if (t->op == TSDB_MATCH_EQ || t->op == TSDB_MATCH_NE) {
 				vx = intern_lookup(db, t->value, &vh);
-				r->value = vx != HTAB_NONE ? istr_at(db, vx)->s
+				r->value = vx != HTAB_NONE ? istr_at(db, vx)
 							   : NULL;
 			}
 			if (clauses[c].nterms != 1 || t->op != TSDB_MATCH_EQ ||
