@@ -97,7 +97,7 @@ bench: build
 
 lint: build
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
-		--inline-suppr -I src src
+		--inline-suppr --library=tools/cppcheck-jansson.cfg -I src src
 	run-clang-tidy -quiet -p $(BUILD) 'src/.*\.c$$' >/dev/null
 	sh tools/json-headers.sh
 

@@ -113,6 +113,7 @@ static const struct api_route core_routes[] = {
 static const struct api_route *const tables[] = {
 	core_routes,
 	deploy_routes,
+	workreqs_routes,
 	monitoring_routes,
 	notifications_routes,
 	functions_routes,

@@ -149,6 +149,7 @@ void api_handle(void *arg, struct http_req *req);
 
 /* The route tables of the modules, each ending with a NULL method. */
 extern const struct api_route deploy_routes[];
+extern const struct api_route workreqs_routes[];
 extern const struct api_route monitoring_routes[];
 
 /* Answers a metrics query given as a JSON body (borrowed), as POST

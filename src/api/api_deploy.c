@@ -837,9 +837,8 @@ static json_t *deployment_json(struct deploy *d, const char *key,
 	return o;
 }
 
-/* Returns the work request's JSON, or NULL with f filled. */
-static json_t *workreq_json(struct deploy *d, const char *id,
-			    struct fault *f)
+json_t *api_deploy_workreq_by_id(struct deploy *d, const char *id,
+				 struct fault *f)
 {
 	struct deploy_workreq_view *v = deploy_workreq_view_new(d, id, f);
 	json_t *o;
@@ -1101,7 +1100,8 @@ static void deployments_update(struct api_call *c)
 		deployments_get(c);
 		return;
 	}
-	with_wr_header(c, 202, workreq_json(c->api->deploy, wr, &f), wr);
+	with_wr_header(c, 202, api_deploy_workreq_by_id(c->api->deploy, wr, &f),
+		       wr);
 }
 
 static void deployments_delete(struct api_call *c)
@@ -1119,29 +1119,10 @@ static void deployments_delete(struct api_call *c)
 	/* Only what mdscale made for the deployment goes with it; the
 	 * response says what. */
 	autoscale_teardown(c->api->autoscale, id, &gone);
-	o = workreq_json(c->api->deploy, wr, &f);
+	o = api_deploy_workreq_by_id(c->api->deploy, wr, &f);
 	if (json_is_object(o))
 		json_object_set_new(o, "deleted", api_autoscale_removed(&gone));
 	with_wr_header(c, 202, o, wr);
-}
-
-static void workrequests_get(struct api_call *c)
-{
-	struct fault f;
-	json_t *o = workreq_json(c->api->deploy, c->id, &f);
-
-	api_reply_or_fault(c, o, &f);
-}
-
-static void workrequests_list(struct api_call *c)
-{
-	char dep[128];
-	bool by_dep = http_query_get(c->req->query, "deploymentId", dep,
-				     sizeof(dep)) == 0;
-
-	api_reply(c, 200,
-		  api_deploy_workreqs_json(c->api->deploy, by_dep ? dep : NULL),
-		  NULL);
 }
 
 const struct api_route deploy_routes[] = {
@@ -1151,7 +1132,5 @@ const struct api_route deploy_routes[] = {
 	{ "GET", "/v1/deployments/*", deployments_get },
 	{ "PUT", "/v1/deployments/*", deployments_update },
 	{ "DELETE", "/v1/deployments/*", deployments_delete },
-	{ "GET", "/v1/workrequests", workrequests_list },
-	{ "GET", "/v1/workrequests/*", workrequests_get },
 	{ NULL, NULL, NULL },
 };

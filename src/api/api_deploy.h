@@ -21,6 +21,11 @@ json_t *api_deploy_workreqs_json(struct deploy *d, const char *key);
 /* Returns the JSON of a deployment view. A new reference. */
 json_t *api_deploy_view_json(const struct deploy_view *v);
 
+/* Returns the JSON of work request id (running or finished), a new
+ * reference, or NULL with f filled (MDS_E_NOTFOUND). */
+json_t *api_deploy_workreq_by_id(struct deploy *d, const char *id,
+				 struct fault *f);
+
 /* Returns the JSON of a work request view. A new reference. */
 json_t *api_deploy_workreq_json(const struct deploy_workreq_view *v);
 

@@ -115,8 +115,11 @@ static const struct cli_cmd cli_cmds[] = {
 	},
 	{
 		.name = "workrequest list",
-		.usage = "--deployment ID|NAME [--watch]",
-		.help = "Lists the work requests of a deployment, newest first.\n"
+		.usage = "--deployment ID|NAME [--state STATUS]\n"
+			 "\t[--sort-by timeAccepted|operationType|status]\n"
+			 "\t[--sort-order asc|desc] [--watch]",
+		.help = "Lists a deployment's work requests, newest first;\n"
+			"--state keeps one status (SUCCEEDED, FAILED, ...).\n"
 			"--watch prints the list again each time it changes.",
 		.exec = cli_workrequest_list,
 	},

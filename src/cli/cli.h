@@ -317,11 +317,12 @@ int cli_wait_readback(struct cli_ctx *ctx, const char *path,
 struct cli_list_def {
 	const char *collection;  /* "alarms" */
 	const char *name_param;  /* what --name sends; NULL: no --name */
+	const char *state_param; /* what --state sends; NULL:
+				    lifecycleState */
 	const char *extra_opt;   /* one more option ("topic"), or NULL */
 	const char *extra_param; /* what it sends ("topicId") */
 	int extra_required;
 	const char *trigger;     /* --watch long-polls this list instead */
-	int no_filters;          /* only --watch and the extra option */
 };
 
 /*

@@ -142,25 +142,16 @@ out:
 int cli_metric_post(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct cli_opt opts[] = {{"file", 1}, {NULL, 0}};
-	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
 	const char *file = NULL;
 	json_t *req, *resp = NULL, *item;
 	struct cli_table *t;
 	json_int_t nfailed;
 	size_t i, total;
-	int o, ret;
+	int ret;
 
-	for (;;) {
-		o = cli_getopt(ctx, &g, opts);
-		if (o == CLI_OPT_END)
-			break;
-		if (o == CLI_OPT_ARG)
-			return cli_usage_error(ctx, "unexpected argument '%s'",
-				g.value);
-		if (o < 0)
-			return cli_opt_exit(o);
-		file = g.value;
-	}
+	ret = cli_parse_args(ctx, argc, argv, opts, NULL, NULL, &file);
+	if (ret != 0)
+		return cli_opt_exit(ret);
 	if (file == NULL)
 		return cli_usage_error(ctx, "missing --file FILE");
 	req = read_body(file);

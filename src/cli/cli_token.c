@@ -40,25 +40,15 @@ int cli_token_create(struct cli_ctx *ctx, int argc, char **argv)
 	static const struct cli_opt opts[] = {
 		{"name", 1}, {"read-only", 0}, {NULL, 0},
 	};
-	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
-	const char *name = NULL;
-	int read_only = 0, o, ret;
+	const char *val[2] = {NULL, NULL}, *name;
 	json_t *body, *resp = NULL;
+	int ret, read_only;
 
-	for (;;) {
-		o = cli_getopt(ctx, &g, opts);
-		if (o == CLI_OPT_END)
-			break;
-		if (o == CLI_OPT_ARG)
-			return cli_usage_error(ctx, "unexpected argument '%s'",
-				g.value);
-		if (o < 0)
-			return cli_opt_exit(o);
-		if (o == 0)
-			name = g.value;
-		else
-			read_only = 1;
-	}
+	ret = cli_parse_args(ctx, argc, argv, opts, NULL, NULL, val);
+	if (ret != 0)
+		return cli_opt_exit(ret);
+	name = val[0];
+	read_only = val[1] != NULL;
 	body = json_pack("{s:b}", "readOnly", read_only);
 	if (name != NULL) {
 		json_t *s = json_string(name);

@@ -27,27 +27,16 @@ int cli_topic_create(struct cli_ctx *ctx, int argc, char **argv)
 	static const struct cli_opt opts[] = {
 		{"name", 1}, {"description", 1}, {"wait", 0}, {NULL, 0},
 	};
-	struct cli_getopt g = {.argc = argc, .argv = argv, .index = 1};
-	const char *name = NULL, *desc = NULL;
+	const char *val[3] = {NULL, NULL, NULL}, *name, *desc;
 	json_t *body, *resp = NULL;
-	int o, ret, wait = 0;
+	int ret, wait;
 
-	for (;;) {
-		o = cli_getopt(ctx, &g, opts);
-		if (o == CLI_OPT_END)
-			break;
-		if (o == CLI_OPT_ARG)
-			return cli_usage_error(ctx, "unexpected argument '%s'",
-				g.value);
-		if (o < 0)
-			return cli_opt_exit(o);
-		if (o == 0)
-			name = g.value;
-		else if (o == 1)
-			desc = g.value;
-		else
-			wait = 1;
-	}
+	ret = cli_parse_args(ctx, argc, argv, opts, NULL, NULL, val);
+	if (ret != 0)
+		return cli_opt_exit(ret);
+	name = val[0];
+	desc = val[1];
+	wait = val[2] != NULL;
 	if (name == NULL)
 		return cli_usage_error(ctx, "missing --name");
 	body = json_pack("{s:s}", "name", name);

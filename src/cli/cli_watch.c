@@ -175,12 +175,6 @@ int cli_list_cmd(struct cli_ctx *ctx, int argc, char **argv,
 		free(path);
 		return cli_opt_exit(ret);
 	}
-	if (def->no_filters && (val[L_NAME] || val[L_STATE] ||
-	    val[L_SORT_BY] || val[L_SORT_ORDER])) {
-		free(path);
-		return cli_usage_error(ctx, "%s take no filters and no order",
-			def->collection);
-	}
 	if (def->name_param == NULL && val[L_NAME] != NULL) {
 		free(path);
 		return cli_usage_error(ctx, "%s have no name to filter on",
@@ -196,7 +190,9 @@ int cli_list_cmd(struct cli_ctx *ctx, int argc, char **argv,
 		add_param(&path, def->extra_param, val[L_EXTRA]);
 	for (int i = L_STATE; i <= L_SORT_ORDER; i++)
 		if (val[i] != NULL)
-			add_param(&path, params[i], val[i]);
+			add_param(&path, i == L_STATE && def->state_param
+						 ? def->state_param
+						 : params[i], val[i]);
 	ret = show(ctx, path, val[L_WATCH] != NULL, def->trigger, NULL,
 		   print);
 	free(path);

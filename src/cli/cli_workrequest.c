@@ -108,7 +108,7 @@ int cli_workrequest_list(struct cli_ctx *ctx, int argc, char **argv)
 	static const struct cli_list_def def = {
 		.collection = "workrequests", .extra_opt = "deployment",
 		.extra_param = "deploymentId", .extra_required = 1,
-		.trigger = "/v1/deployments", .no_filters = 1,
+		.state_param = "status", .trigger = "/v1/deployments",
 	};
 
 	return cli_list_cmd(ctx, argc, argv, &def, print_list);

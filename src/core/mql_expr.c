@@ -463,21 +463,49 @@ static double arith(enum kind kind, double a, double b, int *ok)
 	}
 }
 
-/* One point of a binary node from the operands' points. */
+/* One point of a binary node where one operand has no point here: only OR
+ * has a value then. */
+static void combine_one(enum kind kind, const struct mql_point *a,
+			const struct mql_point *b, struct mql_point *o)
+{
+	*o = (struct mql_point){ 0 };
+	if (a != NULL) {
+		o->t = a->t;
+		if (kind == N_OR) {
+			o->present = a->present;
+			o->holds = a->holds;
+			o->value = a->present ? a->value : 0;
+		}
+	} else if (b != NULL) {
+		o->t = b->t;
+		if (kind == N_OR) {
+			o->present = b->present;
+			o->holds = b->holds;
+			o->value = b->value;
+		}
+	}
+}
+
+/* One point of a binary node from the operands' points (either may be
+ * NULL: no point on that side). */
 static void combine(enum kind kind, const struct mql_point *a,
 		    const struct mql_point *b, struct mql_point *o)
 {
 	int ok = 1;
 
-	o->t = a ? a->t : b->t;
+	if (a == NULL || b == NULL) {
+		combine_one(kind, a, b, o);
+		return;
+	}
+	o->t = a->t;
 	if (kind == N_AND) {
 		o->present = a->present && b->present;
 		o->holds = a->holds && b->holds;
 		o->value = a->value;
 	} else if (kind == N_OR) {
-		o->present = (a && a->present) || (b && b->present);
-		o->holds = (a && a->holds) || (b && b->holds);
-		o->value = a && a->present ? a->value : b ? b->value : 0;
+		o->present = a->present || b->present;
+		o->holds = a->holds || b->holds;
+		o->value = a->present ? a->value : b->value;
 	} else {
 		o->value = arith(kind, a->value, b->value, &ok);
 		o->present = a->present && b->present && ok &&

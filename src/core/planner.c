@@ -64,6 +64,8 @@ int planner_plan(const struct plan_instance *cur, size_t ncur, uint32_t want,
 			if (best < 0 || remove_before(&cur[best], &cur[i]))
 				best = (int)i;
 		}
+		if (best < 0) /* nlive_same counted them: cannot happen */
+			break;
 		keep[best] = true;
 		nkeep++;
 	}
@@ -97,6 +99,8 @@ int planner_plan(const struct plan_instance *cur, size_t ncur, uint32_t want,
 			if (next < 0 || remove_before(&cur[i], &cur[next]))
 				next = (int)i;
 		}
+		if (next < 0) /* nold counted them: cannot happen */
+			break;
 		old[next] = false;
 		add(out, PLAN_DRAIN_INSTANCE, next);
 	}

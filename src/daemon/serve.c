@@ -77,6 +77,11 @@ struct daemon {
 	struct backend *k8s;   /* the kubernetes backend, when configured */
 	struct oci_stack *oci; /* the oci backend, with "oci" configured */
 	struct backend *backends[3]; /* local, kubernetes, oci */
+	/* The backends the daemon runs without, and why: their stored
+	 * deployments stay listed, read-only. */
+	struct deploy_missing missing[2];
+	size_t nmissing;
+	char k8s_off[512]; /* why there is no kubernetes backend */
 	struct gateway *gateway;
 	struct deploy *deploy;
 	struct logging *logging;
@@ -204,24 +209,39 @@ static int kubernetes_configured(void)
 	return access(path, F_OK) == 0;
 }
 
+/* Notes that the daemon runs without backend, and why (dm keeps the
+ * strings). */
+static void backend_missing(struct daemon *dm, const char *backend,
+			    const char *why)
+{
+	dm->missing[dm->nmissing++] = (struct deploy_missing){
+		.backend = backend, .why = why };
+}
+
 /* Puts the local backend and, when Kubernetes credentials load, the
  * kubernetes backend into dm->backends; returns how many. A kubeconfig
  * that does not load leaves the daemon running without the backend, and
  * says why. */
 static size_t open_kubernetes(struct daemon *dm)
 {
-	char diag[512];
 	int rc;
 
 	dm->backends[0] = dm->local;
-	if (!kubernetes_configured())
+	if (!kubernetes_configured()) {
+		snprintf(dm->k8s_off, sizeof(dm->k8s_off),
+			 "no Kubernetes credentials: no in-cluster service, "
+			 "KUBECONFIG unset and no ~/.kube/config");
+		backend_missing(dm, "kubernetes", dm->k8s_off);
 		return 1;
+	}
 	rc = backend_k8s_new(&(struct backend_k8s_env){
 				     .loop = &dm->loop, .httpc = dm->httpc,
 				     .shapes = &dm->config.shapes },
-			     &dm->k8s, diag, sizeof(diag));
+			     &dm->k8s, dm->k8s_off, sizeof(dm->k8s_off));
 	if (rc != 0) {
-		log_warn("serve", "the kubernetes backend is off: %s", diag);
+		log_warn("serve", "the kubernetes backend is off: %s",
+			 dm->k8s_off);
+		backend_missing(dm, "kubernetes", dm->k8s_off);
 		return 1;
 	}
 	dm->backends[1] = dm->k8s;
@@ -737,12 +757,16 @@ int serve_main(int argc, char **argv)
 			goto out_loop;
 		}
 		dm->backends[nbackends++] = oci_stack_backend(dm->oci);
+	} else {
+		backend_missing(dm, "oci", "the configuration has no \"oci\" "
+			       "section");
 	}
 	env = (struct deploy_env){
 		.loop = &dm->loop, .store = dm->store,
 		.gateway = dm->gateway, .config = &dm->config,
 		.gateway_url = dm->gateway_url,
 		.backends = dm->backends, .nbackends = nbackends,
+		.missing = dm->missing, .nmissing = dm->nmissing,
 	};
 	rc = deploy_open(&env, &dm->deploy, diag, sizeof(diag));
 	if (rc != 0) {

@@ -61,6 +61,9 @@ enum backend_caps {
 	BACKEND_CAP_ADOPT = 1 << 4,     /* instances outlive the daemon */
 	BACKEND_CAP_ZERO = 1 << 5,      /* may hold zero instances (scale
 					   to zero and back) */
+	BACKEND_CAP_OFFLINE = 1 << 6,   /* a place holder for a backend
+					   this daemon does not have: no op
+					   may be called (backend_offline.h) */
 };
 
 /*

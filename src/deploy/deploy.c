@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deploy/backend_offline.h"
 #include "deploy/deploy_int.h"
 #include "gateway/gateway.h"
 #include "store/store.h"
@@ -38,6 +39,13 @@ const char *const deploy_wr_op_names[OP__N] = {
 
 const char *const deploy_wr_status_names[WR__N] = {
 	"ACCEPTED", "IN_PROGRESS", "SUCCEEDED", "FAILED" };
+
+const char *deploy_workreq_name(bool status, size_t i)
+{
+	if (status)
+		return i < WR__N ? deploy_wr_status_names[i] : NULL;
+	return i < OP__N ? deploy_wr_op_names[i] : NULL;
+}
 
 const char *const deploy_step_status_names[ST__N] = {
 	"PENDING", "IN_PROGRESS", "SUCCEEDED", "FAILED", "SKIPPED" };
@@ -119,6 +127,50 @@ struct backend *deploy_backend(struct deploy *d, const char *name)
 					   name) == 0)
 			return d->env.backends[i];
 	return NULL;
+}
+
+const char *deploy_missing_why(struct deploy *d, const char *name)
+{
+	for (size_t i = 0; i < d->env.nmissing; i++)
+		if (strcmp(d->env.missing[i].backend, name) == 0)
+			return d->env.missing[i].why;
+	return NULL;
+}
+
+struct backend *deploy_backend_kept(struct deploy *d, const char *name)
+{
+	struct backend *b = deploy_backend(d, name);
+	const char *why;
+
+	for (size_t i = 0; b == NULL && i < d->noffline; i++)
+		if (strcmp(d->offline[i]->ops->name, name) == 0)
+			b = d->offline[i];
+	if (b != NULL || d->noffline == OFFLINE_BACKENDS_MAX ||
+	    name[0] == '\0' || strlen(name) >= BACKEND_OFFLINE_NAME_MAX)
+		return b;
+	why = deploy_missing_why(d, name);
+	b = backend_offline_new(name, why != NULL ? why
+					      : "this daemon has no backend "
+						"of that name");
+	d->offline[d->noffline++] = b;
+	log_warn("deploy", "the %s backend is unavailable (%s): its "
+		 "deployments are kept as they are, readable, and refuse "
+		 "changes until the daemon starts with it", name,
+		 backend_offline_why(b));
+	return b;
+}
+
+bool deploy_dep_offline(const struct deployment *dep)
+{
+	return backend_can(dep->backend, BACKEND_CAP_OFFLINE);
+}
+
+/* Frees the offline place holders. */
+static void offline_free(struct deploy *d)
+{
+	for (size_t i = 0; i < d->noffline; i++)
+		d->offline[i]->ops->close(d->offline[i], NULL, NULL);
+	d->noffline = 0;
 }
 
 const struct shape_ladder *deploy_shapes(struct deploy *d,
@@ -545,7 +597,7 @@ static void on_tick(uv_timer_t *t)
 		return;
 	}
 	for (struct deployment *dep = d->deps; dep; dep = dep->next)
-		if (dep->wr != NULL)
+		if (dep->wr != NULL && !deploy_dep_offline(dep))
 			deploy_wr_advance(d, dep, now);
 	if (now >= d->next_reconcile_ms) {
 		d->next_reconcile_ms = now + RECONCILE_MS;
@@ -717,6 +769,7 @@ int deploy_open(const struct deploy_env *env, struct deploy **out,
 			deploy_dep_free(d->deps);
 			d->deps = next;
 		}
+		offline_free(d);
 		free(d);
 		return rc;
 	}
@@ -807,6 +860,7 @@ static void on_tick_closed(uv_handle_t *h)
 	}
 	for (size_t i = 0; i < d->env.nbackends; i++)
 		d->env.backends[i]->events = (struct backend_events){ 0 };
+	offline_free(d);
 	free(d);
 	if (done != NULL)
 		done(arg);

@@ -46,6 +46,13 @@ struct deploy;
 struct store;
 struct gateway;
 
+/* A backend the daemon was started without, and why (for the deployments
+ * stored on it: see backend_offline.h). */
+struct deploy_missing {
+	const char *backend; /* ops->name it would have: "kubernetes" */
+	const char *why;     /* "no Kubernetes credentials: ..." */
+};
+
 /* What the module runs on; all borrowed, and must outlive the module. */
 struct deploy_env {
 	uv_loop_t *loop;
@@ -57,12 +64,22 @@ struct deploy_env {
 	 * The module sets each one's events. */
 	struct backend *const *backends;
 	size_t nbackends;
+	/* The backends the daemon does not have, with the reason each is
+	 * missing; may be NULL. A stored deployment on a backend neither
+	 * here nor in backends is kept all the same, as on an unknown
+	 * backend. */
+	const struct deploy_missing *missing;
+	size_t nmissing;
 	uint32_t tick_ms; /* how often waits are checked; 0: 100 */
 };
 
 /*
  * Loads the deployments from the store, adopts or restarts their instances
- * and resumes unfinished work requests. Returns 0 and the module in *out,
+ * and resumes unfinished work requests. A deployment whose backend the
+ * daemon does not have is kept on an offline backend of the same name
+ * (backend_offline.h): listed, readable, its lifecycleDetails saying why,
+ * every change refused with MDS_E_UNAVAIL, its work request left as it is
+ * until a daemon with the backend starts. Returns 0 and the module in *out,
  * or a negative MDS_E_* with detail in diag.
  */
 int deploy_open(const struct deploy_env *env, struct deploy **out,
@@ -330,6 +347,10 @@ struct deploy_workreq_view *deploy_workreq_view_new(struct deploy *d,
 						    const char *id,
 						    struct fault *f);
 void deploy_workreq_view_free(struct deploy_workreq_view *v);
+
+/* Returns the i-th value a work request view's op (status false) or status
+ * (status true) takes, or NULL past the last: for filters. Static. */
+const char *deploy_workreq_name(bool status, size_t i);
 
 /* Calls fn for each work request of one deployment (key NULL: all),
  * newest first. The view lives for the call. */

@@ -18,6 +18,7 @@
 
 #define ID_LEN DEPLOY_ID_MAX
 #define DEAD_RECORDS_KEPT 8
+#define OFFLINE_BACKENDS_MAX 8 /* distinct missing backends kept */
 
 enum dep_state { DS_CREATING, DS_ACTIVE, DS_UPDATING, DS_FAILED,
 		 DS_DELETING, DS_DELETED, DS__N };
@@ -124,6 +125,10 @@ struct deploy {
 	uint64_t version;        /* bumped by every persist */
 	struct deploy_watch *watches;
 	size_t nwatches;
+	/* Place holders of the backends stored deployments name and the
+	 * daemon does not have; owned. */
+	struct backend *offline[OFFLINE_BACKENDS_MAX];
+	size_t noffline;
 	bool closing;
 	bool detaching;
 	int64_t next_reconcile_ms;
@@ -155,6 +160,15 @@ bool deploy_inst_live(const struct instance *in);
 struct deployment *deploy_find(struct deploy *d, const char *key);
 /* The backend named name, or NULL. */
 struct backend *deploy_backend(struct deploy *d, const char *name);
+/* The backend named name, else the offline place holder of that name
+ * (made on first use, owned by d), or NULL when OFFLINE_BACKENDS_MAX are
+ * made. For the deployments the store holds. */
+struct backend *deploy_backend_kept(struct deploy *d, const char *name);
+/* Why the daemon has no backend named name (env.missing, borrowed), or
+ * NULL when it did not say. */
+const char *deploy_missing_why(struct deploy *d, const char *name);
+/* Whether dep's backend is offline (nothing may be asked of it). */
+bool deploy_dep_offline(const struct deployment *dep);
 /* The shapes of dep's backend. */
 const struct shape_ladder *deploy_shapes(struct deploy *d,
 					 const struct backend *b);

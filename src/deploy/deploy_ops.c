@@ -7,11 +7,13 @@
  * run, a shape the backend offers, a count within the limits); the shapes
  * of request bodies are checked at the API's edge.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "deploy/backend_offline.h"
 #include "deploy/deploy_int.h"
 #include "util/err.h"
 #include "util/ids.h"
@@ -433,6 +435,10 @@ int deploy_import(struct deploy *d, const char *backend, const char *ref,
 	struct deployment *dep;
 	int rc;
 
+	if (b == NULL && backend != NULL && deploy_missing_why(d, backend))
+		return fault_set(f, MDS_E_UNAVAIL, "backend",
+				 "backend: %s is unavailable (%s)", backend,
+				 deploy_missing_why(d, backend));
 	if (b == NULL || !backend_can(b, BACKEND_CAP_PLATFORM))
 		return fault_set(f, MDS_E_INVAL, "backend",
 				 "backend: '%s' is not a backend that "
@@ -600,11 +606,28 @@ static bool timeouts_apply(struct deployment *dep,
 	return changed;
 }
 
+/* Refuses any change of a deployment whose backend is offline: nothing can
+ * carry it out, and the record must stay as the backend left it. */
+static int check_online(const struct deployment *dep, struct fault *f)
+{
+	const char *why = backend_offline_why(dep->backend);
+
+	if (why == NULL)
+		return 0;
+	return fault_set(f, MDS_E_UNAVAIL, "backend",
+			 "deployment %s cannot change: its backend %s is "
+			 "unavailable (%s); it stays readable, and changes "
+			 "once the daemon starts with that backend",
+			 dep->name, dep->backend->ops->name, why);
+}
+
 static int check_change(struct deploy *d, const struct deployment *dep,
 			const struct deploy_change *c, struct fault *f)
 {
 	int rc;
 
+	if ((rc = check_online(dep, f)) != 0)
+		return rc;
 	if (c->has_count &&
 	    (rc = check_count(d, dep->backend, c->count, f)) != 0)
 		return rc;
@@ -744,6 +767,8 @@ int deploy_delete(struct deploy *d, const char *key, char *wr_id,
 	if (dep == NULL || dep->state == DS_DELETED)
 		return fault_set(f, MDS_E_NOTFOUND, "", "no deployment '%s'",
 				 key);
+	if ((rc = check_online(dep, f)) != 0)
+		return rc;
 	if (dep->state == DS_DELETING || dep->wr != NULL)
 		return busy(dep, f);
 	prev = *dep;
@@ -824,6 +849,11 @@ static void view_fill(struct deploy *d, const struct deployment *dep,
 	v->ntags = dep->ntags;
 	v->state = deploy_dep_state_names[dep->state];
 	deploy_copy_str(v->details, sizeof(v->details), dep->details);
+	if (backend_offline_why(b) != NULL)
+		snprintf(v->details, sizeof(v->details),
+			 "backend %s unavailable: %s; read-only until the "
+			 "daemon starts with it", b->ops->name,
+			 backend_offline_why(b));
 	v->backend = b->ops->name;
 	deploy_copy_str(v->ref, sizeof(v->ref), dep->ref);
 	v->argv = strv_dup((const char *const *)dep->spec.argv,

@@ -407,7 +407,7 @@ static int load_dep(void *arg, const char *id, const char *text)
 	dep->owner = d;
 	deploy_copy_str(dep->id, sizeof(dep->id), id);
 	dep->name = xstrdup(jsonx_str(o, "displayName", id));
-	dep->backend = deploy_backend(d, jsonx_str(o, "backend", "local"));
+	dep->backend = deploy_backend_kept(d, jsonx_str(o, "backend", "local"));
 	deploy_copy_str(dep->ref, sizeof(dep->ref), jsonx_str(o, "ref", ""));
 	deploy_copy_str(dep->etag, sizeof(dep->etag), jsonx_str(o, "etag", ""));
 	deploy_copy_str(dep->shape, sizeof(dep->shape),

@@ -223,8 +223,8 @@ void gateway_set_access_log(struct gateway *gw, gateway_access_fn *fn,
 			    void *arg);
 
 /*
- * Holding requests for a deployment with no routable instance (see "Hold
- * queue" in gateway.c): per deployment and in total, how many requests and
+ * Holding requests for a deployment with no routable instance (see
+ * gateway_hold.c): per deployment and in total, how many requests and
  * bytes (head + Content-Length) wait, and for how long at most. Beyond, 503
  * with Retry-After. max_requests or timeout_ms 0: no holding (503 at once).
  */

@@ -3,7 +3,7 @@
  * sees: the records of deployments and instances, the workers (one loop and
  * thread each) and the gateway that holds them, and the entry points the
  * owner's side (gateway_owner.c) calls on a worker. The data path itself is
- * gateway.c.
+ * gateway.c and the files gateway_path.h lists.
  *
  * Threads. gatewayThreads workers, each with its own loop, thread,
  * listening socket (SO_REUSEPORT on the same port when there are several),
@@ -151,7 +151,7 @@ struct worker {
 	struct wreq *free_wreqs;
 	unsigned nfree_blocks, nfree_wreqs;
 	struct gateway_limits lim;  /* this thread's share of the gateway's */
-	struct gateway_hold hold;   /* "Hold queue" in gateway.c; a share too */
+	struct gateway_hold hold;   /* see gateway_hold.c; a share too */
 	uint32_t nheld;
 	uint64_t held_bytes;
 	uint64_t rid_seed, rid_seq;
@@ -242,7 +242,8 @@ static inline void list_del(struct link *e)
 	list_init(e);
 }
 
-/* What gateway_owner.c calls on a worker (gateway.c). */
+/* What gateway_owner.c calls on a worker (gateway_worker.c,
+ * gateway_accept.c). */
 
 /* The arguments of worker_set_routes() and worker_remove(). */
 struct routes {

@@ -594,8 +594,9 @@ static size_t scan(struct sub *s, int64_t now, struct pending **ready,
 	}
 	room = s->ninflight < MAX_INFLIGHT ? MAX_INFLIGHT - s->ninflight : 0;
 	k = delivery_pick(q, n, now, room, idx, next);
+	/* delivery_pick() returns indexes below n: at[] is set there. */
 	for (size_t i = 0; i < k; i++)
-		ready[i] = at[idx[i]];
+		ready[i] = at[idx[i]]; // cppcheck-suppress uninitvar
 	return k;
 }
 

@@ -71,11 +71,11 @@ def seed(k8s, namespace, name, replicas):
     k8s.ctl("auto", {"interval_ms": 100})
 
 
-def start_daemon(test, k8s, config=None):
+def start_daemon(test, k8s, config=None, data_dir=None):
     old = os.environ.get("KUBECONFIG")
     os.environ["KUBECONFIG"] = k8s.kubeconfig
     try:
-        d = harness.Daemon(config=config).start()
+        d = harness.Daemon(data_dir=data_dir, config=config).start()
     finally:
         if old is None:
             del os.environ["KUBECONFIG"]
@@ -162,6 +162,98 @@ class KubernetesStandInTest(unittest.TestCase):
         self.assertNotEqual(out.returncode, 0)
         self.assertEqual(len(out.stderr.strip().splitlines()), 1)
         self.assertEqual(self.k8s.replicas("web"), 2)
+
+
+def start_without_credentials(test, data_dir):
+    """A daemon on data_dir with no Kubernetes credentials at all: no
+    KUBECONFIG, no in-cluster service, a HOME without ~/.kube."""
+    saved = {k: os.environ.pop(k) for k in
+             ("KUBECONFIG", "KUBERNETES_SERVICE_HOST") if k in os.environ}
+    home = tempfile.mkdtemp(prefix="mdscale-home-")
+    test.addCleanup(shutil.rmtree, home, ignore_errors=True)
+    try:
+        d = harness.Daemon(data_dir=data_dir, env={"HOME": home}).start()
+    finally:
+        os.environ.update(saved)
+    test.addCleanup(d.cleanup)
+    return d
+
+
+class KubernetesRestartWithoutCredentialsStandInTest(unittest.TestCase):
+    """An imported Deployment across a daemon restart without Kubernetes
+    credentials, then one with them again (against the stand-in)."""
+
+    def setUp(self):
+        self.k8s = StandIn()
+        self.addCleanup(self.k8s.stop)
+        seed(self.k8s, "default", "web", 2)
+
+    def tearDown(self):
+        v = self.k8s.ctl("violations")["items"]
+        self.assertEqual(v, [], "requests outside the API's shapes")
+
+    def test_imported_deployment_survives_a_start_without_credentials(self):
+        print("\n# against the Kubernetes API stand-in at %s" % self.k8s.url)
+        d = start_daemon(self, self.k8s)
+        out = d.cli("deployment", "import", "--backend", "kubernetes",
+                    "default/web", "--wait", "--timeout", "30")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        before = d.api("GET", "/v1/deployments/web").json
+        self.assertEqual(d.stop(), 0)
+
+        # Without credentials: still listed and readable, read-only.
+        d = start_without_credentials(self, d.data_dir)
+        items = d.api("GET", "/v1/deployments").json["items"]
+        self.assertEqual([x["displayName"] for x in items], ["web"])
+        dep = d.api("GET", "/v1/deployments/web").json
+        print("# lifecycleDetails: %s" % dep["lifecycleDetails"])
+        for k in ("id", "lifecycleState", "backend", "ref", "instanceCount",
+                  "instanceShapeName"):
+            self.assertEqual(dep[k], before[k], k)
+        self.assertIn("backend kubernetes unavailable",
+                      dep["lifecycleDetails"])
+        self.assertIn("no Kubernetes credentials", dep["lifecycleDetails"])
+        out = d.cli("deployment", "list")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("web", out.stdout)
+        wrs = d.api("GET", "/v1/workrequests").json["items"]
+        self.assertIn(before["id"], [w["deploymentId"] for w in wrs])
+
+        for method, body in (("PUT", {"instanceCount": 3}),
+                             ("DELETE", None)):
+            r = d.api(method, "/v1/deployments/web", body)
+            self.assertEqual(r.status, 503, r)
+            self.assertEqual(r.json["code"], "ServiceUnavailable", r)
+            self.assertIn("backend kubernetes is unavailable",
+                          r.json["message"])
+        out = d.cli("deployment", "update", "web", "--count", "3")
+        self.assertNotEqual(out.returncode, 0)
+        self.assertEqual(len(out.stderr.strip().splitlines()), 1, out.stderr)
+        self.assertIn("kubernetes", out.stderr)
+        r = d.api("POST", "/v1/deployments/import",
+                  {"backend": "kubernetes", "ref": "default/other",
+                   "displayName": "other"})
+        self.assertEqual(r.status, 503, r)
+        self.assertIn("no Kubernetes credentials", r.json["message"])
+        # A name the kept deployment holds is not free either.
+        r = d.api("POST", "/v1/deployments", {
+            "displayName": "web", "command": harness.model_command(),
+            "instanceShapeName": "local.xs", "instanceCount": 1})
+        self.assertEqual(r.status, 409, r)
+        self.assertEqual(self.k8s.replicas("web"), 2)
+        after = d.api("GET", "/v1/deployments/web").json
+        self.assertEqual(after, dep, "a refused change changed the record")
+        self.assertEqual(d.stop(), 0)
+
+        # With credentials again: as before, and it changes.
+        d = start_daemon(self, self.k8s, data_dir=d.data_dir)
+        dep = d.api("GET", "/v1/deployments/web").json
+        self.assertNotIn("unavailable", dep["lifecycleDetails"])
+        self.assertEqual(dep["lifecycleState"], "ACTIVE")
+        out = d.cli("deployment", "update", "web", "--count", "3",
+                    "--wait", "--timeout", "30")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(self.k8s.replicas("web"), 3)
 
 
 class KubernetesExampleRoleStandInTest(unittest.TestCase):

@@ -210,8 +210,18 @@ class WatchNounsTest(unittest.TestCase):
         r = self.d.api("GET", "/v1/alarms?sortOrder=sideways")
         self.assertEqual(r.status, 400)
         self.assertEqual(r.json["field"], "sortOrder")
+        # Work requests sort and filter on the daemon too, and have no name.
         r = self.d.cli("workrequest", "list", "--deployment", "x",
-                       "--sort-by", "status")
+                       "--sort-by", "color")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("sortBy must be timeAccepted, operationType or status",
+                      r.stderr)
+        self.assertIn("HTTP 400", r.stderr)
+        r = self.d.cli("workrequest", "list", "--deployment", "x",
+                       "--sort-by", "status", "--state", "FAILED")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.d.cli("workrequest", "list", "--deployment", "x",
+                       "--name", "y")
         self.assertEqual(r.returncode, 2)
 
 

@@ -502,12 +502,17 @@ struct t {
 	struct deploy *d;
 };
 
-static void open_engine(struct t *t)
+/* Opens the engine on the first nbackends backends, the others said to be
+ * missing as missing says (NULL: none). */
+static void open_engine_with(struct t *t, size_t nbackends,
+			     const struct deploy_missing *missing)
 {
 	struct deploy_env env = {
 		.loop = &t->loop, .store = t->store, .gateway = t->gw,
 		.config = &t->cfg, .gateway_url = "http://127.0.0.1:1",
-		.backends = t->backends, .nbackends = 2, .tick_ms = 2,
+		.backends = t->backends, .nbackends = nbackends,
+		.missing = missing, .nmissing = missing != NULL,
+		.tick_ms = 2,
 	};
 	char diag[256];
 
@@ -515,6 +520,11 @@ static void open_engine(struct t *t)
 			 0);
 	env.store = t->store;
 	assert_int_equal(deploy_open(&env, &t->d, diag, sizeof(diag)), 0);
+}
+
+static void open_engine(struct t *t)
+{
+	open_engine_with(t, 2, NULL);
 }
 
 static void on_closed(void *arg)
@@ -1133,6 +1143,59 @@ static void test_delete_of_platform_deployment_only_forgets(void **state)
 	assert_int_equal(t->plat.count, 2);
 }
 
+/* A daemon started without the platform backend keeps its deployment:
+ * listed, readable, saying why, every change refused, its running work
+ * request left as it was until the backend is back. */
+static void test_platform_deployment_kept_while_backend_missing(void **state)
+{
+	static const struct deploy_missing missing = {
+		"platform", "no credentials for the platform" };
+	struct t *t = *state;
+	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX], wr2[DEPLOY_ID_MAX];
+	struct deploy_change c = { .has_count = true, .count = 5 };
+	struct deploy_view *v;
+	struct fault f;
+
+	import(t, id);
+	assert_int_equal(change(t, id, 4, NULL, wr, &f), 0);
+	while (t->plat.applies == 0 || t->plat.pending != 0)
+		uv_run(&t->loop, UV_RUN_ONCE);
+	assert_string_equal(wr_status(t, wr, NULL, 0), "IN_PROGRESS");
+	crash(t);
+	open_engine_with(t, 1, &missing);
+	for (int i = 0; i < 50; i++) /* ticks: nothing may move */
+		uv_run(&t->loop, UV_RUN_ONCE);
+	v = deploy_view_new(t->d, "remote", &f);
+	assert_non_null(v);
+	assert_string_equal(v->id, id);
+	assert_string_equal(v->backend, "platform");
+	assert_string_equal(v->state, "UPDATING");
+	assert_string_equal(v->wr_id, wr);
+	assert_non_null(strstr(v->details, "backend platform unavailable: "
+				       "no credentials for the platform"));
+	deploy_view_free(v);
+	assert_string_equal(wr_status(t, wr, NULL, 0), "IN_PROGRESS");
+	assert_int_equal(deploy_change(t->d, id, &c, wr2, &f), MDS_E_UNAVAIL);
+	assert_string_equal(f.field, "backend");
+	assert_non_null(strstr(f.message, "no credentials for the platform"));
+	assert_int_equal(deploy_change_check(t->d, id, &c, &f),
+			 MDS_E_UNAVAIL);
+	assert_int_equal(deploy_delete(t->d, id, wr2, &f), MDS_E_UNAVAIL);
+	assert_int_equal(deploy_import(t->d, "platform", "ocid1.other", "b",
+				       id, wr2, &f),
+			 MDS_E_UNAVAIL);
+	assert_int_equal(t->plat.applies, 1);
+
+	crash(t);
+	open_engine(t);
+	wait_state(t, id, "ACTIVE");
+	assert_string_equal(wr_status(t, wr, NULL, 0), "SUCCEEDED");
+	assert_int_equal(t->plat.count, 4);
+	v = deploy_view_new(t->d, id, &f);
+	assert_null(strstr(v->details, "unavailable"));
+	deploy_view_free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1153,6 +1216,7 @@ int main(void)
 		T(test_platform_failure),
 		T(test_platform_crash_follows_the_same_work_request),
 		T(test_delete_of_platform_deployment_only_forgets),
+		T(test_platform_deployment_kept_while_backend_missing),
 #undef T
 	};
 

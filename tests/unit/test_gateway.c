@@ -607,6 +607,17 @@ static void env_free(struct env *e)
 		fail();
 }
 
+/* Runs scenario in e (made by env_new() or env_new_threads()), under lim
+ * when it is not NULL, then frees e. */
+static void run_in(struct env *e, void (*scenario)(struct env *),
+		   const struct gateway_limits *lim)
+{
+	if (lim != NULL)
+		gateway_set_limits(e->gw, lim);
+	env_run(e, scenario);
+	env_free(e);
+}
+
 /* Checks in the client thread record the first failure and return. */
 
 static void check_failed(struct env *e, int line, const char *fmt, ...)
@@ -972,11 +983,8 @@ static void sc_routing(struct env *e)
 
 static void test_routing(void **state)
 {
-	struct env *e = env_new();
-
 	(void)state;
-	env_run(e, sc_routing);
-	env_free(e);
+	run_in(env_new(), sc_routing, NULL);
 }
 
 static void sc_keepalive(struct env *e)
@@ -999,11 +1007,8 @@ static void sc_keepalive(struct env *e)
 
 static void test_keepalive_reuse(void **state)
 {
-	struct env *e = env_new();
-
 	(void)state;
-	env_run(e, sc_keepalive);
-	env_free(e);
+	run_in(env_new(), sc_keepalive, NULL);
 }
 
 static void sc_spread(struct env *e)
@@ -1053,11 +1058,8 @@ static void sc_spread(struct env *e)
 
 static void test_least_outstanding(void **state)
 {
-	struct env *e = env_new();
-
 	(void)state;
-	env_run(e, sc_spread);
-	env_free(e);
+	run_in(env_new(), sc_spread, NULL);
 }
 
 static void sc_upload(struct env *e)
@@ -1113,11 +1115,8 @@ static void sc_upload(struct env *e)
 
 static void test_big_upload(void **state)
 {
-	struct env *e = env_new();
-
 	(void)state;
-	env_run(e, sc_upload);
-	env_free(e);
+	run_in(env_new(), sc_upload, NULL);
 }
 
 static void sc_download(struct env *e)
@@ -1154,11 +1153,8 @@ static void sc_download(struct env *e)
 
 static void test_big_download(void **state)
 {
-	struct env *e = env_new();
-
 	(void)state;
-	env_run(e, sc_download);
-	env_free(e);
+	run_in(env_new(), sc_download, NULL);
 }
 
 static void sc_errors(struct env *e)
@@ -1489,11 +1485,8 @@ static void sc_head_pipeline(struct env *e)
 
 static void test_head_204_pipelined(void **state)
 {
-	struct env *e = env_new();
-
 	(void)state;
-	env_run(e, sc_head_pipeline);
-	env_free(e);
+	run_in(env_new(), sc_head_pipeline, NULL);
 }
 
 static void sc_counters(struct env *e)
@@ -1537,13 +1530,9 @@ static void sc_counters(struct env *e)
 
 static void test_counters_and_timeout(void **state)
 {
-	struct env *e = env_new();
-	struct gateway_limits lim = { .response_timeout_ms = 200 };
-
 	(void)state;
-	gateway_set_limits(e->gw, &lim);
-	env_run(e, sc_counters);
-	env_free(e);
+	run_in(env_new(), sc_counters,
+	       &(struct gateway_limits){ .response_timeout_ms = 200 });
 }
 
 static void sc_max_clients(struct env *e)
@@ -1687,11 +1676,8 @@ static void sc_backpressure(struct env *e)
 
 static void test_backpressure(void **state)
 {
-	struct env *e = env_new();
-
 	(void)state;
-	env_run(e, sc_backpressure);
-	env_free(e);
+	run_in(env_new(), sc_backpressure, NULL);
 }
 
 /* The gateway closes with a request in flight and a client waiting. */
@@ -1709,44 +1695,29 @@ static void sc_close_busy(struct env *e)
 
 static void test_close_busy(void **state)
 {
-	struct env *e = env_new();
-
 	(void)state;
-	env_run(e, sc_close_busy);
-	env_free(e);
+	run_in(env_new(), sc_close_busy, NULL);
 }
 
 static void test_max_clients(void **state)
 {
-	struct env *e = env_new();
-	struct gateway_limits lim = { .max_clients = 2 };
-
 	(void)state;
-	gateway_set_limits(e->gw, &lim);
-	env_run(e, sc_max_clients);
-	env_free(e);
+	run_in(env_new(), sc_max_clients,
+	       &(struct gateway_limits){ .max_clients = 2 });
 }
 
 static void test_per_addr(void **state)
 {
-	struct env *e = env_new();
-	struct gateway_limits lim = { .max_clients_per_addr = 2 };
-
 	(void)state;
-	gateway_set_limits(e->gw, &lim);
-	env_run(e, sc_per_addr);
-	env_free(e);
+	run_in(env_new(), sc_per_addr,
+	       &(struct gateway_limits){ .max_clients_per_addr = 2 });
 }
 
 static void test_slow_head(void **state)
 {
-	struct env *e = env_new();
-	struct gateway_limits lim = { .head_timeout_ms = 300 };
-
 	(void)state;
-	gateway_set_limits(e->gw, &lim);
-	env_run(e, sc_slow_head);
-	env_free(e);
+	run_in(env_new(), sc_slow_head,
+	       &(struct gateway_limits){ .head_timeout_ms = 300 });
 }
 
 /*
@@ -1883,11 +1854,8 @@ static void sc_owner_blocked(struct env *e)
 
 static void test_owner_loop_blocked(void **state)
 {
-	struct env *e = env_new();
-
 	(void)state;
-	env_run(e, sc_owner_blocked);
-	env_free(e);
+	run_in(env_new(), sc_owner_blocked, NULL);
 }
 
 /* Threads. */
@@ -1953,11 +1921,8 @@ static void sc_threads_spread(struct env *e)
 
 static void test_threads_spread(void **state)
 {
-	struct env *e = env_new_threads(2);
-
 	(void)state;
-	env_run(e, sc_threads_spread);
-	env_free(e);
+	run_in(env_new_threads(2), sc_threads_spread, NULL);
 }
 
 /*
@@ -2005,11 +1970,8 @@ static void sc_threads_least_outstanding(struct env *e)
 
 static void test_threads_least_outstanding(void **state)
 {
-	struct env *e = env_new_threads(2);
-
 	(void)state;
-	env_run(e, sc_threads_least_outstanding);
-	env_free(e);
+	run_in(env_new_threads(2), sc_threads_least_outstanding, NULL);
 }
 
 #define DRAIN_CONNS 16
@@ -2066,11 +2028,8 @@ static void sc_threads_drain(struct env *e)
 
 static void test_threads_drain(void **state)
 {
-	struct env *e = env_new_threads(2);
-
 	(void)state;
-	env_run(e, sc_threads_drain);
-	env_free(e);
+	run_in(env_new_threads(2), sc_threads_drain, NULL);
 }
 
 static void q_at_zero(struct env *e, void *arg)
@@ -2130,11 +2089,8 @@ static void sc_threads_hold(struct env *e)
 
 static void test_threads_hold(void **state)
 {
-	struct env *e = env_new_threads(2);
-
 	(void)state;
-	env_run(e, sc_threads_hold);
-	env_free(e);
+	run_in(env_new_threads(2), sc_threads_hold, NULL);
 }
 
 static void test_set_routes_args(void **state)

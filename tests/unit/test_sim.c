@@ -34,6 +34,18 @@ static void fixed(struct sim_policy *p, uint32_t n)
 	p->min_instances = p->max_instances = p->initial = n;
 }
 
+/* Runs t through policy p with no oracle, into *r; the run must succeed. */
+static void run_ok(const struct trace *t, const struct sim_model *m,
+		   const struct sim_policy *p, struct sim_result *r)
+{
+	char diag[200] = "";
+	int rc = sim_run(t, m, p, NULL, 0, r, diag, sizeof(diag));
+
+	if (rc != 0)
+		print_error("sim_run: %s: %s\n", mds_err_name(rc), diag);
+	assert_int_equal(rc, 0);
+}
+
 static void test_queue_one_instance(void **state)
 {
 	/* Service 10 ms: three requests at once wait 0, 10 and 20 ms. */
@@ -41,15 +53,13 @@ static void test_queue_one_instance(void **state)
 	struct sim_model m;
 	struct sim_policy p;
 	struct sim_result r;
-	char diag[200];
 
 	(void)state;
 	sim_model_default(&m);
 	m.service_ms = 10;
 	m.slo_ms = 25;
 	fixed(&p, 1);
-	assert_int_equal(sim_run(t, &m, &p, NULL, 0, &r, diag, sizeof(diag)),
-			 0);
+	run_ok(t, &m, &p, &r);
 	assert_int_equal(r.requests, 4);
 	assert_int_equal(r.within_slo, 3); /* the third: 30 ms */
 	assert_true(fabs(r.p99_ms - 30) < 0.5);
@@ -63,8 +73,7 @@ static void test_queue_one_instance(void **state)
 
 	/* Two instances share the burst: least outstanding first. */
 	fixed(&p, 2);
-	assert_int_equal(sim_run(t, &m, &p, NULL, 0, &r, diag, sizeof(diag)),
-			 0);
+	run_ok(t, &m, &p, &r);
 	assert_int_equal(r.within_slo, 4);
 	assert_true(fabs(r.instance_seconds - 4.0) < 1e-6);
 	sim_result_clear(&r);
@@ -72,8 +81,7 @@ static void test_queue_one_instance(void **state)
 	/* The gateway's limit: past max_clients outstanding, refused. */
 	fixed(&p, 1);
 	m.max_clients = 2;
-	assert_int_equal(sim_run(t, &m, &p, NULL, 0, &r, diag, sizeof(diag)),
-			 0);
+	run_ok(t, &m, &p, &r);
 	assert_int_equal(r.refused, 1);
 	sim_result_clear(&r);
 	trace_free(t);
@@ -101,7 +109,6 @@ static void test_utilization_and_overload(void **state)
 	struct sim_model m;
 	struct sim_policy p;
 	struct sim_result r;
-	char diag[200];
 
 	(void)state;
 	sim_model_default(&m);
@@ -109,8 +116,7 @@ static void test_utilization_and_overload(void **state)
 	/* mdscale sizes for its target utilization: 0.8 instance-seconds of
 	 * work a second wants 2 instances (0.8 / 0.6) and holds them. */
 	assert_int_equal(sim_policy_builtin("mdscale", &p), 0);
-	assert_int_equal(sim_run(t, &m, &p, NULL, 0, &r, diag, sizeof(diag)),
-			 0);
+	run_ok(t, &m, &p, &r);
 	assert_int_equal(r.seconds[30].instances, 2);
 	assert_int_equal(r.reversals, 0);
 	assert_true(r.within_slo > r.requests * 99 / 100);
@@ -124,9 +130,7 @@ static void test_utilization_and_overload(void **state)
 						     "hpa", "kpa", "mdscale" };
 
 		assert_int_equal(sim_policy_builtin(names[i], &p), 0);
-		assert_int_equal(sim_run(t, &m, &p, NULL, 0, &r, diag,
-					 sizeof(diag)),
-				 0);
+		run_ok(t, &m, &p, &r);
 		if (r.seconds[119].instances < 2 &&
 		    strcmp(names[i], "oci-native") != 0)
 			print_error("%s: %u instances\n", names[i],
@@ -208,8 +212,7 @@ static void test_rule_kpa(void **state)
 /* Feeds n seconds of offered load w (and as much in flight). */
 static void load(struct rule_state *s, int n, double w)
 {
-	for (int i = 0; i < n; i++)
-		rule_observe(s, &(struct rule_obs){ 0, w, w });
+	feed(s, n, 0, w);
 }
 
 static void test_rule_mdscale(void **state)
@@ -342,14 +345,12 @@ static void test_mdscale_step(void **state)
 	uint16_t *c;
 	size_t n;
 	double cost;
-	char diag[200];
 
 	(void)state;
 	sim_model_default(&m);
 	m.service_ms = 4;
 	assert_int_equal(sim_policy_builtin("mdscale", &p), 0);
-	assert_int_equal(sim_run(t, &m, &p, NULL, 0, &r, diag, sizeof(diag)),
-			 0);
+	run_ok(t, &m, &p, &r);
 	/* Up within the start-up delay plus two seconds of the step, every
 	 * second's p99 within the SLO (20 ms) from 5 s after it, down after
 	 * it, and no reversal. */
@@ -373,8 +374,7 @@ static void test_mdscale_step(void **state)
 	o.initial = c[0];
 	o.schedule = c;
 	o.nschedule = n;
-	assert_int_equal(sim_run(t, &m, &o, NULL, 0, &ro, diag, sizeof(diag)),
-			 0);
+	run_ok(t, &m, &o, &ro);
 	print_message("mdscale %.0f instance-s, %.3f%%; oracle %.0f, %.3f%%\n",
 		      r.instance_seconds,
 		      100.0 * (double)r.within_slo / (double)r.requests,
@@ -525,8 +525,7 @@ static void test_start_equal(void **state)
 	/* As the command runs it: its start from the same rule. */
 	o.initial = sim_initial(&o, c, n);
 	assert_int_equal(o.initial, 3);
-	assert_int_equal(sim_run(t, &m, &o, NULL, 0, &ro, diag, sizeof(diag)),
-			 0);
+	run_ok(t, &m, &o, &ro);
 	assert_int_equal(ro.seconds[0].ready, 3);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		assert_int_equal(sim_policy_builtin(names[i], &p), 0);

@@ -26,18 +26,26 @@ static struct trace *parse_ok(const char *text, enum trace_format fmt,
 	return t;
 }
 
+/* Checks that text is refused under o with code and diag_want, leaving
+ * the trace pointer untouched. */
+static void expect_refusal(const char *text, const struct trace_opts *o,
+			   int code, const char *diag_want)
+{
+	struct trace *t = (struct trace *)o; /* must stay untouched */
+	char diag[200] = "";
+
+	assert_int_equal(trace_parse(text, strlen(text), o, &t, diag,
+				     sizeof(diag)),
+			 code);
+	assert_ptr_equal(t, (struct trace *)o);
+	assert_string_equal(diag, diag_want);
+}
+
 static void expect_error(const char *text, enum trace_format fmt, int code,
 			 const char *diag_want)
 {
-	struct trace_opts o = { fmt, 0, 0 };
-	struct trace *t = (struct trace *)&o; /* must stay untouched */
-	char diag[200] = "";
-
-	assert_int_equal(trace_parse(text, strlen(text), &o, &t, diag,
-				     sizeof(diag)),
-			 code);
-	assert_ptr_equal(t, (struct trace *)&o);
-	assert_string_equal(diag, diag_want);
+	expect_refusal(text, &(struct trace_opts){ fmt, 0, 0 }, code,
+		       diag_want);
 }
 
 static const char azure[] =
@@ -216,21 +224,13 @@ static void test_errors(void **state)
 
 static void test_bad_options(void **state)
 {
-	struct trace_opts o = { TRACE_TIMES, -1, 0 };
-	struct trace *t = NULL;
-	char diag[200] = "";
-
 	(void)state;
-	assert_int_equal(trace_parse("1\n", 2, &o, &t, diag, sizeof(diag)),
-			 MDS_E_INVAL);
-	assert_string_equal(diag, "time compression must be above 0 and at "
-			    "most 10000");
-	o = (struct trace_opts){ TRACE_TIMES, 1, -0.5 };
-	assert_int_equal(trace_parse("1\n", 2, &o, &t, diag, sizeof(diag)),
-			 MDS_E_INVAL);
-	assert_string_equal(diag, "rate scaling must be above 0 and at most "
-			    "1000");
-	assert_null(t);
+	expect_refusal("1\n", &(struct trace_opts){ TRACE_TIMES, -1, 0 },
+		       MDS_E_INVAL,
+		       "time compression must be above 0 and at most 10000");
+	expect_refusal("1\n", &(struct trace_opts){ TRACE_TIMES, 1, -0.5 },
+		       MDS_E_INVAL,
+		       "rate scaling must be above 0 and at most 1000");
 }
 
 static void test_format_names(void **state)
