@@ -16,7 +16,7 @@
  * pages of its own (xmap), so that it can be freed a step at a time. */
 static size_t tab_bytes(size_t slots)
 {
-	return slots * (sizeof(uint64_t) + sizeof(uint32_t));
+	return slots * 2 * sizeof(uint32_t);
 }
 
 static int tab_big(size_t slots)
@@ -25,16 +25,16 @@ static int tab_big(size_t slots)
 }
 
 /* Allocates a table of slots slots, not cleared. */
-static void tab_alloc(size_t slots, uint64_t **hash, uint32_t **val)
+static void tab_alloc(size_t slots, uint32_t **hash, uint32_t **val)
 {
 	unsigned char *b = tab_big(slots) ? xmap(tab_bytes(slots))
 					  : xmalloc(tab_bytes(slots));
 
-	*hash = (uint64_t *)b;
-	*val = (uint32_t *)(b + slots * sizeof(uint64_t));
+	*hash = (uint32_t *)b;
+	*val = (uint32_t *)(b + slots * sizeof(uint32_t));
 }
 
-static void tab_free(uint64_t *hash, size_t slots)
+static void tab_free(uint32_t *hash, size_t slots)
 {
 	if (hash == NULL)
 		return;
@@ -45,7 +45,7 @@ static void tab_free(uint64_t *hash, size_t slots)
 }
 
 /* Clears slots [from, to) of a table. */
-static void tab_clear(uint64_t *hash, uint32_t *val, size_t from, size_t to)
+static void tab_clear(uint32_t *hash, uint32_t *val, size_t from, size_t to)
 {
 	memset(hash + from, 0, (to - from) * sizeof(*hash));
 	memset(val + from, 0, (to - from) * sizeof(*val));
@@ -116,8 +116,14 @@ void htab_clear(struct htab *t)
 	t->n = 0;
 }
 
-/* Puts a slot's stored value (the value plus one) under h. */
-static void put_slot(struct htab *t, uint64_t h, uint32_t stored)
+/* A slot keeps a hash folded to 32 bits, which also picks its slot. */
+static uint32_t fold(uint64_t h)
+{
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+/* Puts a slot's stored value (the value plus one) under folded hash h. */
+static void put_slot(struct htab *t, uint32_t h, uint32_t stored)
 {
 	size_t i = h & t->mask;
 
@@ -206,7 +212,7 @@ void htab_put(struct htab *t, uint64_t h, uint32_t v)
 	move_old(t, HTAB_MOVE_STEP);
 	if (t->dead != NULL && t->n % HTAB_FREE_EVERY == 0)
 		dead_free(t, HTAB_FREE_STEP);
-	put_slot(t, h, v + 1);
+	put_slot(t, fold(h), v + 1);
 	t->n++;
 }
 
@@ -250,8 +256,8 @@ static uint32_t scan(struct htab_iter *it)
 uint32_t htab_first(const struct htab *t, uint64_t h, struct htab_iter *it)
 {
 	it->t = t;
-	it->h = h;
-	it->i = h & t->mask;
+	it->h = fold(h);
+	it->i = it->h & t->mask;
 	it->in_old = 0;
 	return scan(it);
 }

@@ -4,8 +4,10 @@
  * A table maps 64-bit hashes to 32-bit values, normally indices into an
  * array the caller keeps: the items stay where the caller put them (in
  * creation order, so iteration never depends on addresses), and a lookup
- * narrows them to those with the same full hash, for the caller to compare
- * keys. Open addressing with linear probing; the table doubles at 3/4
+ * narrows them to those whose hash folds to the same 32 bits (h ^ h >> 32:
+ * the same hash, or about one in four billion others), for the caller to
+ * compare keys. A slot is 8 bytes: the folded hash and the value. Open
+ * addressing with linear probing; the table doubles at 3/4
  * load, so it grows with its items and no further (the caller caps those).
  *
  * No single put pays for the size of the table, so a large one (of
@@ -46,18 +48,18 @@
 #define HTAB_FREE_EVERY 256  /* ... every so many puts */
 
 struct htab {
-	uint64_t *hash;
+	uint32_t *hash; /* folded */
 	uint32_t *val;
 	size_t mask; /* slots - 1, or 0 before the first put */
 	size_t n;    /* values held, in both tables */
 	/* The table before the last doubling, while its slots move: those
 	 * before old_pos have moved (their values are ignored there). */
-	uint64_t *old_hash;
+	uint32_t *old_hash;
 	uint32_t *old_val;
 	size_t old_mask, old_pos;
 	/* The table of the next doubling (twice the slots), slots
 	 * [0, next_ready) cleared so far; a large table only. */
-	uint64_t *next_hash;
+	uint32_t *next_hash;
 	uint32_t *next_val;
 	size_t next_ready;
 	/* What is left of a large table emptied by its moves, going back to
@@ -69,7 +71,7 @@ struct htab {
 /* A lookup in progress; see htab_first(). */
 struct htab_iter {
 	const struct htab *t;
-	uint64_t h;
+	uint32_t h; /* folded */
 	size_t i;
 	int in_old; /* searching the table before the doubling */
 };
@@ -87,7 +89,8 @@ void htab_clear(struct htab *t);
 void htab_put(struct htab *t, uint64_t h, uint32_t v);
 
 /*
- * Starts a lookup of h: returns the first value put under exactly h, or
+ * Starts a lookup of h: returns the first value put under h (or under a
+ * hash that folds to the same 32 bits: the caller compares keys), or
  * HTAB_NONE; htab_next() returns the following ones. Values come in no
  * particular order. The table must not change during a lookup.
  */

@@ -218,7 +218,7 @@ static size_t resident_bytes(void)
 }
 
 /* The put that doubles a large table does not write the new table through
- * (4M slots, 48 MiB): it touches about what any put touches, and the new
+ * (4M slots, 32 MiB): it touches about what any put touches, and the new
  * table's pages come in as later puts fill them. Before, that one put wrote
  * 16 MiB of free-slot markers, a stall that grew with the table. */
 static void doubling_costs_no_more_than_a_put(void **state)
@@ -336,7 +336,7 @@ static void old_table_freed_in_steps(void **state)
 	int steps = 0;
 
 	(void)state;
-	/* An old table of several steps (2^19 slots, 6 MiB). */
+	/* An old table of several steps (2^19 slots, 4 MiB). */
 	v = fill(&t, 0, ((size_t)1 << 19) / 4 * 3);
 	assert_null(t.old_val);
 	htab_put(&t, hash_fin(v), v), v++; /* doubles: big old table */
@@ -344,7 +344,7 @@ static void old_table_freed_in_steps(void **state)
 	while (t.old_val != NULL)
 		htab_put(&t, hash_fin(v), v), v++;
 	assert_non_null(t.dead);
-	cur = (t.mask + 1) * (sizeof(uint64_t) + sizeof(uint32_t));
+	cur = (t.mask + 1) * 2 * sizeof(uint32_t);
 	while (t.dead != NULL) {
 		dead = t.dead_len;
 		assert_int_equal(htab_bytes(&t), cur + dead);
@@ -394,7 +394,7 @@ static void puts_after_doubling_touch_ready_pages(void **state)
  * behind (ASan checks the leaks) and a cleared table works again. */
 static void clear_mid_steps(void **state)
 {
-	const size_t big = 8 * HTAB_BIG_SLOTS; /* 3 MiB */
+	const size_t big = 8 * HTAB_BIG_SLOTS; /* 2 MiB */
 	size_t stops[3];
 	uint32_t v;
 
