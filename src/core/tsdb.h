@@ -19,8 +19,8 @@
  *
  * Both rings start small (4 samples, 2 minutes) and double up to those
  * bounds, so a series costs what its data needs: about 400 bytes of
- * bookkeeping (its record, dimension slots and first rings) and 80 to
- * 115 per dimension whose value is its own (the string's record and index
+ * bookkeeping (its record, dimension slots and first rings) and 65 to
+ * 100 per dimension whose value is its own (the string's record and index
  * slot, its posting and index slot, by the indexes' load), plus 16 bytes
  * per retained sample and 56 per retained minute, rounded up to a power
  * of two, plus its strings not shared with others (at most 2 x 256 bytes
