@@ -30,13 +30,15 @@ void rule_params_default(enum rule_kind kind, struct rule_params *p)
 		break;
 	case RULE_MDSCALE:
 		p->tick_ms = 1000;
-		p->target = 0.72;
+		p->target = 0.9;
 		p->tolerance = 0.3;
 		p->up_window_ms = 2000;
 		p->down_window_ms = 180000;
 		p->latency_ratio = 20;
 		p->spread = 1.0;
+		p->quantile = 0.98;
 		p->hold_ms = 120000;
+		p->burst_hold_ms = 400000;
 		p->lead_ms = 2000;
 		break;
 	}
@@ -167,6 +169,21 @@ static uint32_t kpa(const struct rule_params *p, struct rule_state *s,
 	return s->panic_max;
 }
 
+/* Mean requests in flight over the window_ms before the last window_ms. */
+static double conc_before(const struct rule_state *s, int64_t window_ms)
+{
+	uint64_t k = (uint64_t)((window_ms + 999) / 1000);
+	double sum = 0;
+
+	if (k < 1)
+		k = 1;
+	if (2 * k > RULE_HISTORY || 2 * k > s->nobs)
+		return 0;
+	for (uint64_t i = k; i < 2 * k; i++)
+		sum += s->obs[(s->nobs - 1 - i) % RULE_HISTORY].conc;
+	return sum / (double)k;
+}
+
 /*
  * Mean, spread and least-squares slope (per second) of the offered load
  * over the last window_ms. The spread is the standard deviation as the
@@ -251,6 +268,34 @@ static double md_level(const struct rule_params *p,
 	return base + (slope > 0 ? slope * (double)p->lead_ms / 1000.0 : 0);
 }
 
+/*
+ * A burst: requests spend latency_ratio times their service time in
+ * flight (in flight / offered load over the short window m, by Little's
+ * law). Returns the instances it wants: the short window's load at
+ * target, and one more than current when the same burst's queue is still
+ * growing once what its move up started is ready (lead_ms). 0: no burst.
+ */
+static uint32_t md_burst(const struct rule_params *p, struct rule_state *s,
+			 const struct rule_obs *m, int64_t now_ms,
+			 uint32_t current, uint32_t min, uint32_t max)
+{
+	uint32_t want;
+
+	if (!(p->latency_ratio > 0 && m->work > 0 &&
+	      m->conc > p->latency_ratio * m->work))
+		return 0;
+	if (s->last_burst_ms != now_ms - p->tick_ms || s->burst_start_ms == 0)
+		s->burst_start_ms = now_ms;
+	s->last_burst_ms = now_ms;
+	want = clamp(ceil(m->work / p->target - 1e-9), min, max);
+	if (want <= current && s->moved_up &&
+	    s->burst_start_ms <= s->last_up_ms &&
+	    now_ms - s->last_up_ms >= p->lead_ms &&
+	    m->conc > conc_before(s, p->up_window_ms))
+		want = clamp((double)current + 1, min, max);
+	return want;
+}
+
 static uint32_t mdscale(const struct rule_params *p, struct rule_state *s,
 			int64_t now_ms, uint32_t current, uint32_t min,
 			uint32_t max)
@@ -260,32 +305,40 @@ static uint32_t mdscale(const struct rule_params *p, struct rule_state *s,
 	/* Up: the level at target, or a shortfall over the short window at
 	 * full utilization. A queue alone is no reason: its requests are
 	 * milliseconds of work each, drained before a new instance is
-	 * ready; the load that built it shows in the offered load. But when
-	 * requests spend latency_ratio times their service time in flight
-	 * (in flight / offered load, by Little's law), the short window is
-	 * sized at target. */
-	double up = fmax(ceil(level / p->target - 1e-9),
-			 ceil(m.work - 1e-9));
-
-	if (p->latency_ratio > 0 && m.work > 0 &&
-	    m.conc > p->latency_ratio * m.work)
-		up = fmax(up, ceil(m.work / p->target - 1e-9));
+	 * ready; the load that built it shows in the offered load. But a
+	 * burst (md_burst()) is. */
+	uint32_t base = clamp(fmax(ceil(level / p->target - 1e-9),
+				   ceil(m.work - 1e-9)), min, max);
+	uint32_t burst = md_burst(p, s, &m, now_ms, current, min, max);
+	uint32_t want = burst > base ? burst : base;
 	/* Down: to the level at the stricter target, by at most half a
-	 * tick, and never within hold_ms of a move up. */
+	 * tick, and never within hold_ms of a move up, its end included (a
+	 * move back exactly hold_ms after is still within a flap window of
+	 * that length). */
 	uint32_t down = clamp(ceil(level / (p->target * (1 - p->tolerance)) -
 				   1e-9), min, max);
-	uint32_t want = clamp(up, min, max);
 
 	if (want > current) {
 		s->last_up_ms = now_ms;
 		s->moved_up = true;
+		s->burst_up = want > base;
 		return want;
 	}
-	if (down >= current || s->nobs * 1000 < (uint64_t)p->down_window_ms ||
-	    (s->moved_up && now_ms - s->last_up_ms < p->hold_ms))
+	if (base >= current)
+		s->burst_up = false;
+	if (s->moved_up && now_ms - s->last_up_ms <= p->hold_ms)
+		return clamp(current, min, max);
+	/* What a burst added goes burst_hold_ms after the last burst, back
+	 * to the level at target: bursts cluster, but not for long. */
+	if (s->burst_up && p->burst_hold_ms > 0 &&
+	    now_ms - s->last_burst_ms >= p->burst_hold_ms && base < down)
+		down = base;
+	if (down >= current || s->nobs * 1000 < (uint64_t)p->down_window_ms)
 		return clamp(current, min, max);
 	if (down < current - current / 2)
 		down = current - current / 2;
+	if (down <= base)
+		s->burst_up = false;
 	return clamp(down, min, max);
 }
 

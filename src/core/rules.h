@@ -22,24 +22,31 @@
  *            after the last crossing.
  *   mdscale  every second, from the offered load W (the service time of
  *            what arrived each second, as the gateway measures it):
- *            level = mean + spread x standard deviation of W over
- *            down_window (estimated from successive differences, so a
- *            shift of the level is not taken for noise), or, with
- *            quantile set, that quantile of W over down_window, plus
- *            its trend (least-squares slope, if rising) carried over
- *            the start-up delay ahead; wanted =
+ *            level = the quantile (0.98) of W over down_window (the
+ *            fourth busiest second of 180), or, with quantile 0, mean +
+ *            spread x standard deviation of W over it (estimated from
+ *            successive differences, so a shift of the level is not taken
+ *            for noise), plus its trend (least-squares slope, if rising)
+ *            carried over the start-up delay ahead (lead_ms); wanted =
  *            ceil(level / target). Up at once, also when the mean of W
  *            over up_window exceeds what the current instances can serve
- *            (utilization 1: a real shortfall, not noise), and to the
- *            short window's load at target when requests spend
- *            latency_ratio (20) times their service time in flight
- *            (conc / work over up_window, by Little's law); a short
- *            queue alone is no reason. Down to the level at the stricter utilization
- *            target x (1 - tolerance), by at most half a tick, never in
- *            the first down_window nor within hold_ms of a move up: a
- *            move down never follows a move up within hold_ms, and a move
- *            up within hold_ms of a move down takes the level to rise by
- *            the tolerance band.
+ *            (utilization 1: a real shortfall, not noise), and, in a
+ *            burst, to the short window's load at target. A burst is
+ *            requests spending latency_ratio (20) times their service
+ *            time in flight (conc / work over up_window, by Little's
+ *            law); a short queue alone is no reason. When the same
+ *            burst's queue still grows lead_ms after its move up (what it
+ *            started is ready and not enough: a backlog), one more.
+ *            Down to the level at the stricter utilization target x (1 -
+ *            tolerance), by at most half a tick, never in the first
+ *            down_window nor within hold_ms of a move up (its end
+ *            included: hold_ms equal to a flap window of the same length
+ *            then makes no reversal); but what a burst added above the
+ *            level's count goes burst_hold_ms after the last burst, back
+ *            to that count (bursts cluster for minutes, not for the
+ *            level's window). A move down never follows a move up within
+ *            hold_ms, and a move up within hold_ms of a move down takes
+ *            the level to rise by the tolerance band or a burst.
  *
  * Pure: the caller feeds observations and the clock.
  */
@@ -70,7 +77,7 @@ struct rule_params {
 	double max_up_ratio;     /* hpa: +100% a tick (1.0) */
 	double spread;           /* mdscale: standard deviations of headroom */
 	int64_t hold_ms;         /* mdscale: no move down within it of a
-				    move up */
+				    move up, its end included */
 	int64_t lead_ms;         /* mdscale: how far ahead the trend is
 				    carried (the instances' start-up delay) */
 	double latency_ratio;    /* mdscale: time in flight over service time
@@ -79,6 +86,10 @@ struct rule_params {
 	double quantile;         /* mdscale: the level is this quantile of
 				    the offered load over down_window; 0:
 				    mean + spread x standard deviation */
+	int64_t burst_hold_ms;   /* mdscale: instances added for a burst are
+				    kept until burst_hold_ms after the last
+				    burst, then go; 0: they wait for the
+				    level like the others */
 };
 
 /* The documented defaults of each rule. */
@@ -99,6 +110,10 @@ struct rule_state {
 	uint32_t panic_max;          /* kpa: highest desire in this panic */
 	int64_t last_up_ms;          /* mdscale: the last move up's time */
 	bool moved_up;               /* mdscale: there was one */
+	int64_t last_burst_ms;       /* mdscale: the last second in a burst */
+	int64_t burst_start_ms;      /* mdscale: its first second */
+	bool burst_up;               /* mdscale: the count above the level's
+					is a burst's */
 };
 
 /* Empties the state. */

@@ -33,7 +33,22 @@ static bool is_tchar(unsigned char ch)
 	if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
 	    (ch >= '0' && ch <= '9'))
 		return true;
-	return ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+	switch (ch) {
+	case '!': case '#': case '$': case '%': case '&': case '\'':
+	case '*': case '+': case '-': case '.': case '^': case '_':
+	case '`': case '|': case '~':
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The end of the line from data[i]: the index of its CR or LF, or len. */
+static size_t line_end(const char *data, size_t i, size_t len)
+{
+	while (i < len && data[i] != '\r' && data[i] != '\n')
+		i++;
+	return i;
 }
 
 static size_t refuse(struct hparse *h, size_t at, enum hparse_error err,
@@ -61,6 +76,10 @@ static size_t scan(struct hparse *h, const char *data, size_t len)
 			break;
 		case SC_FIRST:
 		case SC_VALUE:
+			i = line_end(data, i, len);
+			if (i == len)
+				return len;
+			ch = (unsigned char)data[i];
 			if (ch == '\n')
 				h->scan = SC_LINE_START;
 			else if (ch == '\r')
@@ -316,7 +335,9 @@ const char *hparse_method(const struct hparse *h)
 
 bool hparse_method_is(const struct hparse *h, const char *name)
 {
-	return strcmp(hparse_method(h), name) == 0;
+	const char *m = hparse_method(h);
+
+	return m[0] == name[0] && strcmp(m, name) == 0;
 }
 
 unsigned hparse_status(const struct hparse *h)
@@ -373,11 +394,48 @@ static struct hparse_span span_of(const struct http_parser_url *u,
 	return sp;
 }
 
+/*
+ * Splits an origin-form target of visible ASCII ("/path?query#fragment"),
+ * the request target of nearly every request, into the parts
+ * http_parser_parse_url() gives, without its general state machine: the
+ * path up to the first '?' or '#'; the query after that '?' up to the
+ * first '#', if not empty; the fragment after the first '#' and any '#'
+ * right after it, if not empty (tests/unit/test_hparse.c checks that both
+ * agree). Returns false, leaving out as it is, for any other URL.
+ */
+static bool split_origin(const char *url, size_t len, struct hparse_url *out)
+{
+	size_t q = len, f = len, k;
+
+	if (len == 0 || url[0] != '/')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)url[i];
+
+		if (ch <= ' ' || ch >= 0x7f)
+			return false;
+		if (ch == '#' && f == len)
+			f = i;
+		else if (ch == '?' && q == len && f == len)
+			q = i;
+	}
+	out->path = (struct hparse_span){ 0, q < f ? q : f, true };
+	if (q < f && f - q > 1)
+		out->query = (struct hparse_span){ q + 1, f - q - 1, true };
+	for (k = f; k < len && url[k] == '#'; k++)
+		;
+	if (k < len)
+		out->fragment = (struct hparse_span){ k, len - k, true };
+	return true;
+}
+
 int hparse_url(const char *url, size_t len, struct hparse_url *out)
 {
 	struct http_parser_url u;
 
 	memset(out, 0, sizeof(*out));
+	if (split_origin(url, len, out))
+		return 0;
 	http_parser_url_init(&u);
 	if (http_parser_parse_url(url, len, 0, &u) != 0)
 		return -1;

@@ -152,6 +152,27 @@ int sim_oracle(const struct trace *t, const struct sim_model *m,
 	       uint32_t min_instances, double rho, uint16_t **counts,
 	       size_t *n, double *cost);
 
+/*
+ * The oracle refined in hindsight, per second rather than at one
+ * utilization: with miss(k, s) the requests of second s that miss the
+ * target in a run at a fixed k instances all along (k from 1 to nmax),
+ * each second gets the k from min_instances to nmax that minimizes k +
+ * lambda x miss(k, s), each started startup_ms ahead (the highest count
+ * of the next start-up delay, as sim_oracle()); lambda, the instance-
+ * seconds a miss is worth, is searched (bisection of its logarithm over
+ * [1e-6, 1], 14 schedules) for the cheapest schedule that, run through
+ * the model, has at least goal of its requests within the target. The
+ * misses of a second depend on the queue left by the ones before, which
+ * the fixed-count runs only estimate; the run is what decides. Returns 0
+ * with that schedule (*counts, a new array of *n counts, caller frees)
+ * and its run (*res, free with sim_result_clear()); MDS_E_NOTFOUND when
+ * no lambda tried meets the goal; MDS_E_INVAL for bad arguments, or
+ * sim_run()'s error.
+ */
+int sim_oracle_hindsight(const struct trace *t, const struct sim_model *m,
+			 uint32_t min_instances, uint32_t nmax, double goal,
+			 uint16_t **counts, size_t *n, struct sim_result *res);
+
 /* The built-in policies: "recipe", "oci-native", "hpa", "kpa",
  * "mdscale". Returns 0 or MDS_E_NOTFOUND. */
 int sim_policy_builtin(const char *name, struct sim_policy *out);

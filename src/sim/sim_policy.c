@@ -46,6 +46,7 @@ static const struct key policy_keys[] = {
 	{ "leadMs", K_I64, P(rule.lead_ms), 0, 0, 3600000 },
 	{ "latencyRatio", K_DBL, P(rule.latency_ratio), 0, 0, 1e6 },
 	{ "quantile", K_DBL, P(rule.quantile), 0, 0, 1 },
+	{ "burstHoldMs", K_I64, P(rule.burst_hold_ms), 0, 0, 3600000 },
 	/* The alarm policy (recipe, oci-native): core/policy.h's fields. */
 	{ "step", K_U32, P(alarms.step), 0, 1, 256 },
 	{ "proportional", K_BOOL, P(alarms.proportional), 0, 0, 1 },

@@ -51,7 +51,7 @@ static int grow(struct buf *b, size_t need)
 	return 0;
 }
 
-int buf_add(struct buf *b, const void *data, size_t len)
+int buf_add_grow(struct buf *b, const void *data, size_t len)
 {
 	int rc;
 
@@ -65,11 +65,6 @@ int buf_add(struct buf *b, const void *data, size_t len)
 	b->len += len;
 	b->data[b->len] = '\0';
 	return 0;
-}
-
-int buf_addstr(struct buf *b, const char *s)
-{
-	return buf_add(b, s, strlen(s));
 }
 
 int buf_printf(struct buf *b, const char *fmt, ...)

@@ -977,6 +977,21 @@ static void sc_routing(struct env *e)
 	CHECK_HAS(r->body, "len=5 ");
 	/* The upstream's Keep-Alive header is hop-by-hop too. */
 	CHECK(strstr(r->hdrs, "keep-alive") == NULL);
+
+	/* A header Connection does not list goes on, even if it bears the
+	 * name of a Connection option; one it lists does not. */
+	CHECK(send_str(k, "GET /model-a HTTP/1.1\r\nHost: gw\r\n"
+			  "Connection: Keep-Alive\r\nClose: 1\r\n\r\n") &&
+	      read_resp(k, false, r));
+	CHECK_INT(r->status, 200);
+	CHECK_HAS(r->body, "close,");
+	CHECK(send_str(k, "GET /model-a HTTP/1.1\r\nHost: gw\r\n"
+			  "Keep-Alive: 1\r\nConnection: CLOSE\r\n"
+			  "Close: 1\r\n\r\n") &&
+	      read_resp(k, false, r));
+	CHECK_INT(r->status, 200);
+	CHECK(strstr(r->body, "close,") == NULL);
+	CHECK(strstr(r->body, "keep-alive,") == NULL);
 	free(r);
 	conn_close(k);
 }

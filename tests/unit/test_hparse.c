@@ -175,6 +175,67 @@ static void test_url(void **state)
 	assert_int_equal(hparse_url("no spaces allowed", 17, &p), -1);
 }
 
+/* Compares one part as hparse_url() gives it with http_parser's. */
+static void same_span(const struct hparse_span *sp,
+		      const struct http_parser_url *u,
+		      enum http_parser_url_fields f, const char *url)
+{
+	bool set = (u->field_set & (1 << f)) != 0;
+
+	if (sp->set != set)
+		fail_msg("%s: part %d set %d, http_parser %d", url, (int)f,
+			 sp->set, set);
+	if (set && (sp->off != u->field_data[f].off ||
+		    sp->len != u->field_data[f].len))
+		fail_msg("%s: part %d at %zu+%zu, http_parser %u+%u", url,
+			 (int)f, sp->off, sp->len, u->field_data[f].off,
+			 u->field_data[f].len);
+}
+
+/* Every target of up to 6 characters over an alphabet of delimiters, URL
+ * characters and refused ones splits as http_parser_parse_url() splits it
+ * (hparse_url() splits the common origin form by itself). */
+static void test_url_agrees_with_http_parser(void **state)
+{
+	static const char alpha[] = "/?#a% \x7f\x80\t:@";
+	const size_t na = sizeof(alpha) - 1;
+	char url[8];
+
+	(void)state;
+	for (size_t len = 1; len <= 6; len++) {
+		unsigned long count = 1;
+
+		for (size_t i = 0; i < len; i++)
+			count *= na;
+		for (unsigned long n = 0; n < count; n++) {
+			struct http_parser_url u;
+			struct hparse_url p;
+			unsigned long v = n;
+			int want, got;
+
+			for (size_t i = 0; i < len; i++, v /= na)
+				url[i] = alpha[v % na];
+			if (n % 3 != 0) /* mostly origin-form */
+				url[0] = '/';
+			url[len] = '\0';
+			http_parser_url_init(&u);
+			want = http_parser_parse_url(url, len, 0, &u) == 0 ? 0
+									   : -1;
+			got = hparse_url(url, len, &p);
+			if (got != want)
+				fail_msg("%s: %d, http_parser %d", url, got,
+					 want);
+			if (got != 0)
+				continue;
+			same_span(&p.path, &u, UF_PATH, url);
+			same_span(&p.query, &u, UF_QUERY, url);
+			same_span(&p.fragment, &u, UF_FRAGMENT, url);
+			same_span(&p.host, &u, UF_HOST, url);
+			same_span(&p.schema, &u, UF_SCHEMA, url);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +243,7 @@ int main(void)
 		cmocka_unit_test(test_strict_refusals),
 		cmocka_unit_test(test_field_count_cap),
 		cmocka_unit_test(test_url),
+		cmocka_unit_test(test_url_agrees_with_http_parser),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
