@@ -20,12 +20,6 @@
 
 #define ARENA_BLOCK 65536
 
-struct istr {
-	const char *s;
-	uint64_t h;
-	uint32_t len;
-};
-
 struct arena {
 	struct arena *next;
 	size_t used;
@@ -37,29 +31,22 @@ struct metric {
 	const char *ns, *name;
 	uint32_t *ids;
 	uint32_t n, cap;
+	uint32_t index; /* its own */
 };
 
-/* The series of one metric that carry one dimension key=value. Most
- * values (instance ids, hostile ones) name one series: its id is kept in
- * place, the array is allocated from the second one on (cap > 0). */
+/* The series of one metric that carry one dimension key=value (key and
+ * value as indices of interned strings). Most values (instance ids,
+ * hostile ones) name one series: its id is kept in place; from the second
+ * one on they are in an array of 4 ids, then of the power of two at or
+ * above n. */
 struct posting {
-	uint32_t metric;
-	const char *key, *value;
+	uint32_t metric, key, value;
+	uint32_t n;
 	union {
-		uint32_t one;  /* while cap == 0 */
-		uint32_t *ids; /* once cap > 0 */
+		uint32_t one;  /* while n == 1 */
+		uint32_t *ids; /* once n > 1 */
 	} u;
-	uint32_t n, cap;
 };
-
-/* Grows a vector of elements so that one more fits. */
-static void *grow_vec(void *v, size_t n, size_t *cap, size_t elem)
-{
-	if (n < *cap)
-		return v;
-	*cap = *cap ? *cap * 2 : 8;
-	return xreallocarray(v, *cap, elem);
-}
 
 static void push_id(struct tsdb *db, uint32_t **ids, uint32_t *n,
 		    uint32_t *cap, uint32_t id)
@@ -76,95 +63,124 @@ static void posting_add(struct tsdb *db, struct posting *p, uint32_t id)
 {
 	if (p->n == 0) {
 		p->u.one = id;
-		p->n = 1;
-		return;
-	}
-	if (p->cap == 0) {
-		/* The inline id moves into a vector of its own. */
-		uint32_t *ids = NULL, n = 0, cap = 0;
+	} else if (p->n == 1) {
+		uint32_t first = p->u.one;
 
-		push_id(db, &ids, &n, &cap, p->u.one);
-		p->u.ids = ids;
-		p->n = n;
-		p->cap = cap;
+		p->u.ids = xreallocarray(NULL, 4, sizeof(*p->u.ids));
+		db->var_bytes += 4 * sizeof(*p->u.ids);
+		p->u.ids[0] = first;
+	} else if (p->n >= 4 && (p->n & (p->n - 1)) == 0) {
+		/* Full: 4, 8, 16 ... ids. */
+		p->u.ids = xreallocarray(p->u.ids, 2 * (size_t)p->n,
+					 sizeof(*p->u.ids));
+		db->var_bytes += (size_t)p->n * sizeof(*p->u.ids);
 	}
-	push_id(db, &p->u.ids, &p->n, &p->cap, id);
+	if (p->n > 0)
+		p->u.ids[p->n] = id;
+	p->n++;
 }
 
 static const uint32_t *posting_ids(const struct posting *p)
 {
-	return p->cap > 0 ? p->u.ids : &p->u.one;
+	return p->n > 1 ? p->u.ids : &p->u.one;
 }
 
 /* --- interned strings ---------------------------------------------------- */
 
-static const char *intern_find(const struct tsdb *db, const char *s,
-			       uint32_t len, uint64_t h)
+/* An interned string: in an arena, after a byte that holds its length
+ * (at most TSDB_MAX_STR) and before its terminator; the store keeps its
+ * address by index. */
+static const char *istr_at(const struct tsdb *db, uint32_t i)
+{
+	return *(const char *const *)segvec_at(&db->strs, i);
+}
+
+_Static_assert(TSDB_MAX_STR <= 255, "a string's length fits its byte");
+
+static uint32_t istr_len(const char *s)
+{
+	return (unsigned char)s[-1];
+}
+
+static struct metric *metric_at(const struct tsdb *db, uint32_t i)
+{
+	return segvec_at(&db->metrics, i);
+}
+
+static struct posting *posting_at(const struct tsdb *db, uint32_t i)
+{
+	return segvec_at(&db->postings, i);
+}
+
+/* The index of the interned copy of s (len bytes, hash h), or HTAB_NONE. */
+static uint32_t intern_find(const struct tsdb *db, const char *s,
+			    uint32_t len, uint64_t h)
 {
 	struct htab_iter it;
 
 	for (uint32_t v = htab_first(&db->strs_ht, h, &it); v != HTAB_NONE;
 	     v = htab_next(&it)) {
-		const struct istr *is = &db->strs[v];
+		const char *is = istr_at(db, v);
 
-		if (is->len == len && memcmp(is->s, s, len) == 0)
-			return is->s;
+		if (istr_len(is) == len && memcmp(is, s, len) == 0)
+			return v;
 	}
-	return NULL;
+	return HTAB_NONE;
 }
 
-/* Stores a string the store lacks (intern_find() said so). */
-static const char *intern_store(struct tsdb *db, const char *s, uint32_t len,
-				uint64_t h)
+/* Stores a string the store lacks (intern_find() said so); returns its
+ * index. */
+static uint32_t intern_store(struct tsdb *db, const char *s, uint32_t len,
+			     uint64_t h)
 {
 	struct arena *a = db->arena;
+	uint32_t i = (uint32_t)db->strs.n;
 	char *copy;
 
-	if (a == NULL || ARENA_BLOCK - a->used < (size_t)len + 1) {
+	if (a == NULL || ARENA_BLOCK - a->used < (size_t)len + 2) {
 		a = xmalloc(sizeof(*a));
 		db->var_bytes += sizeof(*a);
 		a->next = db->arena;
 		a->used = 0;
 		db->arena = a;
 	}
-	copy = a->data + a->used;
+	copy = a->data + a->used + 1;
+	copy[-1] = (char)len;
 	memcpy(copy, s, len);
 	copy[len] = '\0';
-	a->used += (size_t)len + 1;
+	a->used += (size_t)len + 2;
 	db->str_bytes += (size_t)len + 1;
-	db->strs = grow_vec(db->strs, db->nstrs, &db->strs_cap,
-			    sizeof(*db->strs));
-	db->strs[db->nstrs] = (struct istr){ .s = copy, .h = h, .len = len };
-	htab_put(&db->strs_ht, h, (uint32_t)db->nstrs);
-	db->nstrs++;
-	return copy;
+	*(const char **)segvec_push(&db->strs) = copy;
+	htab_put(&db->strs_ht, h, i);
+	return i;
 }
 
-/* Completes in[] (what series_find_ident() found of id's strings): the
+/* Completes ix[] (what series_find_ident() found of id's strings): the
  * strings not found are stored, each once however often id repeats it. */
 static void intern_ident(struct tsdb *db, const struct ident *id,
-			 const char **in)
+			 uint32_t *ix)
 {
 	for (size_t i = 0; i < id->nstr; i++) {
-		for (size_t j = 0; j < i && in[i] == NULL; j++)
+		for (size_t j = 0; j < i && ix[i] == HTAB_NONE; j++)
 			if (id->h[j] == id->h[i] && id->len[j] == id->len[i] &&
 			    memcmp(id->s[j], id->s[i], id->len[i]) == 0)
-				in[i] = in[j];
-		if (in[i] == NULL)
-			in[i] = intern_store(db, id->s[i], id->len[i],
+				ix[i] = ix[j];
+		if (ix[i] == HTAB_NONE)
+			ix[i] = intern_store(db, id->s[i], id->len[i],
 					     id->h[i]);
 	}
 }
 
-/* Looks up an arbitrary C string; NULL if the store has never seen it. */
-static const char *intern_lookup(const struct tsdb *db, const char *s,
-				 uint64_t *h_out)
+/* Looks up an arbitrary C string: the index of its interned copy, or
+ * HTAB_NONE if the store has never seen it. */
+static uint32_t intern_lookup(const struct tsdb *db, const char *s,
+			      uint64_t *h_out)
 {
 	size_t len = strlen(s);
 	uint64_t h;
 
 	if (len > TSDB_MAX_STR)
-		return NULL;
+		return HTAB_NONE;
 	h = hash_bytes(s, len);
 	if (h_out != NULL)
 		*h_out = h;
@@ -223,6 +239,10 @@ int tsdb_create(const struct tsdb_options *opt, struct tsdb **out, char *diag,
 	}
 	db = xcalloc(1, sizeof(*db));
 	db->opt = *opt;
+	segvec_init(&db->strs, sizeof(const char *));
+	segvec_init(&db->series, sizeof(struct tsdb_series *));
+	segvec_init(&db->metrics, sizeof(struct metric));
+	segvec_init(&db->postings, sizeof(struct posting));
 	db->agg_capacity = (uint32_t)(opt->agg_window_ms / TSDB_BUCKET_MS);
 	*out = db;
 	return 0;
@@ -233,26 +253,28 @@ void tsdb_free(struct tsdb *db)
 	if (db == NULL)
 		return;
 	for (size_t i = 0; i < db->nseries; i++) {
-		free(db->series[i]->dims);
-		free(db->series[i]->raw);
-		free(db->series[i]->agg);
-		free(db->series[i]);
+		struct tsdb_series *s = tsdb_series_at(db, i);
+
+		free(s->dims);
+		free(s->raw);
+		free(s->agg);
+		free(s);
 	}
-	for (size_t i = 0; i < db->nmetrics; i++)
-		free(db->metrics[i].ids);
-	for (size_t i = 0; i < db->npostings; i++)
-		if (db->postings[i].cap > 0)
-			free(db->postings[i].u.ids);
+	for (size_t i = 0; i < db->metrics.n; i++)
+		free(metric_at(db, (uint32_t)i)->ids);
+	for (size_t i = 0; i < db->postings.n; i++)
+		if (posting_at(db, (uint32_t)i)->n > 1)
+			free(posting_at(db, (uint32_t)i)->u.ids);
 	while (db->arena != NULL) {
 		struct arena *next = db->arena->next;
 
 		free(db->arena);
 		db->arena = next;
 	}
-	free(db->strs);
-	free(db->series);
-	free(db->metrics);
-	free(db->postings);
+	segvec_free(&db->strs);
+	segvec_free(&db->series);
+	segvec_free(&db->metrics);
+	segvec_free(&db->postings);
 	htab_free(&db->strs_ht);
 	htab_free(&db->series_ht);
 	htab_free(&db->metrics_ht);
@@ -369,7 +391,7 @@ static struct metric *metric_find(const struct tsdb *db, const char *ns,
 
 	for (uint32_t v = htab_first(&db->metrics_ht, h, &it); v != HTAB_NONE;
 	     v = htab_next(&it)) {
-		struct metric *m = &db->metrics[v];
+		struct metric *m = metric_at(db, v);
 
 		if (m->ns == ns && m->name == name)
 			return m;
@@ -378,14 +400,13 @@ static struct metric *metric_find(const struct tsdb *db, const char *ns,
 }
 
 static struct posting *posting_find(const struct tsdb *db, uint32_t metric,
-				    const char *key, const char *value,
-				    uint64_t h)
+				    uint32_t key, uint32_t value, uint64_t h)
 {
 	struct htab_iter it;
 
 	for (uint32_t v = htab_first(&db->postings_ht, h, &it);
 	     v != HTAB_NONE; v = htab_next(&it)) {
-		struct posting *p = &db->postings[v];
+		struct posting *p = posting_at(db, v);
 
 		if (p->metric == metric && p->key == key && p->value == value)
 			return p;
@@ -394,31 +415,34 @@ static struct posting *posting_find(const struct tsdb *db, uint32_t metric,
 }
 
 /* Finds a series by its identity; *bytes (if not NULL) receives the
- * interned bytes of the identity's strings the store lacks, and in[] (if
- * not NULL; 2 + 2 * TSDB_MAX_DIMS entries) the interned copies found (NULL
- * for those it lacks). */
+ * interned bytes of the identity's strings the store lacks, and ix[] (if
+ * not NULL; 2 + 2 * TSDB_MAX_DIMS entries) the indices of the interned
+ * copies found (HTAB_NONE for those it lacks). */
 static struct tsdb_series *series_find_ident(const struct tsdb *db,
 					     const struct ident *id,
-					     size_t *bytes, const char **in)
+					     size_t *bytes, uint32_t *ix)
 {
-	const char *mine[2 + 2 * TSDB_MAX_DIMS] = { NULL }; /* id->nstr set below */
+	uint32_t mine[2 + 2 * TSDB_MAX_DIMS];
+	const char *in[2 + 2 * TSDB_MAX_DIMS] = { NULL }; /* id->nstr set */
 	size_t missing = 0;
 	struct htab_iter it;
 
-	if (in == NULL)
-		in = mine;
+	if (ix == NULL)
+		ix = mine;
 	for (size_t i = 0; i < id->nstr; i++) {
-		in[i] = intern_find(db, id->s[i], id->len[i], id->h[i]);
-		if (in[i] == NULL)
+		ix[i] = intern_find(db, id->s[i], id->len[i], id->h[i]);
+		if (ix[i] == HTAB_NONE)
 			missing += (size_t)id->len[i] + 1;
 	}
 	if (bytes != NULL)
 		*bytes = missing;
 	if (missing > 0)
 		return NULL;
+	for (size_t i = 0; i < id->nstr; i++)
+		in[i] = istr_at(db, ix[i]);
 	for (uint32_t v = htab_first(&db->series_ht, id->hash, &it);
 	     v != HTAB_NONE; v = htab_next(&it)) {
-		struct tsdb_series *s = db->series[v];
+		struct tsdb_series *s = tsdb_series_at(db, v);
 		size_t k;
 
 		/* The count first: in[] past id->nstr is not the identity's. */
@@ -435,71 +459,79 @@ static struct tsdb_series *series_find_ident(const struct tsdb *db,
 	return NULL;
 }
 
-/* Creates the series of id; in[] as series_find_ident() left it. */
+/* The metric (ns, name) of the new series s, created if need be. */
+static uint32_t metric_get(struct tsdb *db, const struct ident *id,
+			   const struct tsdb_series *s)
+{
+	uint64_t mh = metric_hash(id->h[0], id->h[1]);
+	struct metric *m = metric_find(db, s->ns, s->name, mh);
+
+	if (m != NULL)
+		return m->index;
+	m = segvec_push(&db->metrics);
+	*m = (struct metric){ .ns = s->ns, .name = s->name,
+			      .index = (uint32_t)(db->metrics.n - 1) };
+	htab_put(&db->metrics_ht, mh, m->index);
+	return m->index;
+}
+
+/* Adds the new series s (of id, interned as ix[]) to the posting of each
+ * of its dimensions. */
+static void postings_add(struct tsdb *db, const struct ident *id,
+			 const uint32_t *ix, const struct tsdb_series *s)
+{
+	for (uint32_t k = 0; k < s->ndims; k++) {
+		uint32_t key = ix[2 + 2 * k], value = ix[3 + 2 * k];
+		uint64_t ph = posting_hash(s->metric, id->h[2 + 2 * k],
+					   id->h[3 + 2 * k]);
+		struct posting *p = posting_find(db, s->metric, key, value,
+						 ph);
+
+		if (p == NULL) {
+			p = segvec_push(&db->postings);
+			*p = (struct posting){ .metric = s->metric,
+					       .key = key, .value = value };
+			htab_put(&db->postings_ht, ph,
+				 (uint32_t)(db->postings.n - 1));
+		}
+		posting_add(db, p, s->index);
+	}
+}
+
+/* Creates the series of id; ix[] as series_find_ident() left it. */
 static struct tsdb_series *series_create(struct tsdb *db,
 					 const struct ident *id,
-					 const char **in)
+					 uint32_t *ix)
 {
 	struct tsdb_series *s = xcalloc(1, sizeof(*s));
 	uint32_t sid = (uint32_t)db->nseries;
-	struct metric *m;
-	uint64_t mh;
 
-	intern_ident(db, id, in);
+	intern_ident(db, id, ix);
 	s->db = db;
-	s->ns = in[0];
-	s->name = in[1];
+	s->ns = istr_at(db, ix[0]);
+	s->name = istr_at(db, ix[1]);
 	s->ndims = (uint32_t)(id->nstr - 2) / 2;
 	s->dims = xmalloc((s->ndims ? s->ndims : 1) * sizeof(*s->dims));
 	db->var_bytes += sizeof(*s) + (s->ndims ? s->ndims : 1) *
 					  sizeof(*s->dims);
 	for (uint32_t k = 0; k < s->ndims; k++) {
-		s->dims[k].key = in[2 + 2 * k];
-		s->dims[k].value = in[3 + 2 * k];
+		s->dims[k].key = istr_at(db, ix[2 + 2 * k]);
+		s->dims[k].value = istr_at(db, ix[3 + 2 * k]);
 	}
 	s->hash = id->hash;
 	s->index = sid;
 	s->newest = -1;
 	s->raw_floor = INT64_MIN;
-	db->series = grow_vec(db->series, db->nseries, &db->series_cap,
-			      sizeof(*db->series));
-	db->series[db->nseries++] = s;
+	*(struct tsdb_series **)segvec_push(&db->series) = s;
+	db->nseries++;
 	htab_put(&db->series_ht, s->hash, sid);
+	s->metric = metric_get(db, id, s);
+	{
+		struct metric *m = metric_at(db, s->metric);
 
-	mh = metric_hash(id->h[0], id->h[1]);
-	m = metric_find(db, s->ns, s->name, mh);
-	if (m == NULL) {
-		db->metrics = grow_vec(db->metrics, db->nmetrics,
-				       &db->metrics_cap, sizeof(*db->metrics));
-		m = &db->metrics[db->nmetrics];
-		*m = (struct metric){ .ns = s->ns, .name = s->name };
-		htab_put(&db->metrics_ht, mh, (uint32_t)db->nmetrics);
-		db->nmetrics++;
+		push_id(db, &m->ids, &m->n, &m->cap, sid);
 	}
-	s->metric = (uint32_t)(m - db->metrics);
-	push_id(db, &m->ids, &m->n, &m->cap, sid);
-
-	for (uint32_t k = 0; k < s->ndims; k++) {
-		uint64_t ph = posting_hash(s->metric, id->h[2 + 2 * k],
-					   id->h[3 + 2 * k]);
-		struct posting *p = posting_find(db, s->metric,
-						 s->dims[k].key,
-						 s->dims[k].value, ph);
-
-		if (p == NULL) {
-			db->postings = grow_vec(db->postings, db->npostings,
-						&db->postings_cap,
-						sizeof(*db->postings));
-			p = &db->postings[db->npostings];
-			*p = (struct posting){ .metric = s->metric,
-					       .key = s->dims[k].key,
-					       .value = s->dims[k].value };
-			htab_put(&db->postings_ht, ph,
-				 (uint32_t)db->npostings);
-			db->npostings++;
-		}
-		posting_add(db, p, sid);
-	}
+	postings_add(db, id, ix, s);
 	return s;
 }
 
@@ -541,7 +573,7 @@ int tsdb_series_get_or_create(struct tsdb *db, const char *ns,
 			      size_t ndims, struct tsdb_series **out,
 			      char *diag, size_t diagsz)
 {
-	const char *in[2 + 2 * TSDB_MAX_DIMS];
+	uint32_t ix[2 + 2 * TSDB_MAX_DIMS];
 	struct ident id;
 	struct tsdb_series *s;
 	size_t bytes;
@@ -550,12 +582,12 @@ int tsdb_series_get_or_create(struct tsdb *db, const char *ns,
 	rc = tsdb_ident_prepare(&id, ns, name, dims, ndims, diag, diagsz);
 	if (rc != 0)
 		return rc;
-	s = series_find_ident(db, &id, &bytes, in);
+	s = series_find_ident(db, &id, &bytes, ix);
 	if (s == NULL) {
 		rc = tsdb_room(db, 1, bytes, diag, diagsz);
 		if (rc != 0)
 			return rc;
-		s = series_create(db, &id, in);
+		s = series_create(db, &id, ix);
 	}
 	*out = s;
 	return 0;
@@ -609,7 +641,9 @@ uint32_t tsdb_series_index(const struct tsdb_series *s)
 
 struct tsdb_series *tsdb_series_at(const struct tsdb *db, size_t i)
 {
-	return i < db->nseries ? db->series[i] : NULL;
+	return i < db->nseries ? *(struct tsdb_series **)segvec_at(&db->series,
+								   i)
+			       : NULL;
 }
 
 size_t tsdb_strings_bytes(const struct tsdb *db)
@@ -617,23 +651,12 @@ size_t tsdb_strings_bytes(const struct tsdb *db)
 	return db->str_bytes;
 }
 
-/* What a hash table holds: a hash and a value per slot. */
-static size_t htab_bytes(const struct htab *t)
-{
-	size_t slots = (t->mask == 0 ? 0 : t->mask + 1) +
-		       (t->old_val == NULL ? 0 : t->old_mask + 1);
-
-	return slots * (sizeof(uint64_t) + sizeof(uint32_t));
-}
-
 size_t tsdb_memory(const struct tsdb *db)
 {
 	size_t n = sizeof(*db) + db->var_bytes;
 
-	n += db->strs_cap * sizeof(*db->strs);
-	n += db->series_cap * sizeof(*db->series);
-	n += db->metrics_cap * sizeof(*db->metrics);
-	n += db->postings_cap * sizeof(*db->postings);
+	n += segvec_bytes(&db->strs) + segvec_bytes(&db->series) +
+	     segvec_bytes(&db->metrics) + segvec_bytes(&db->postings);
 	n += htab_bytes(&db->strs_ht) + htab_bytes(&db->series_ht) +
 	     htab_bytes(&db->metrics_ht) + htab_bytes(&db->postings_ht);
 	return n;
@@ -703,7 +726,7 @@ int tsdb_select(const struct tsdb *db, const char *ns, const char *name,
 	size_t nterms = 0, ri = 0;
 	const uint32_t *ids;
 	uint32_t nids;
-	const char *ins, *iname;
+	uint32_t ins, iname;
 	const struct metric *m;
 	const struct posting *index = NULL;
 	uint64_t nsh = 0, nameh = 0;
@@ -711,9 +734,10 @@ int tsdb_select(const struct tsdb *db, const char *ns, const char *name,
 
 	ins = intern_lookup(db, ns, &nsh);
 	iname = intern_lookup(db, name, &nameh);
-	if (ins == NULL || iname == NULL)
+	if (ins == HTAB_NONE || iname == HTAB_NONE)
 		return 0;
-	m = metric_find(db, ins, iname, metric_hash(nsh, nameh));
+	m = metric_find(db, istr_at(db, ins), istr_at(db, iname),
+			metric_hash(nsh, nameh));
 	if (m == NULL)
 		return 0;
 	for (size_t c = 0; c < nclauses; c++)
@@ -725,23 +749,25 @@ int tsdb_select(const struct tsdb *db, const char *ns, const char *name,
 			const struct tsdb_term *t = &clauses[c].terms[k];
 			struct rterm *r = &rt[ri++];
 			uint64_t kh = 0, vh = 0;
+			uint32_t kx, vx = HTAB_NONE;
 
 			r->op = t->op;
-			r->key = intern_lookup(db, t->key, &kh);
+			kx = intern_lookup(db, t->key, &kh);
+			r->key = kx != HTAB_NONE ? istr_at(db, kx) : NULL;
 			r->value = t->value;
-			if (t->op == TSDB_MATCH_EQ || t->op == TSDB_MATCH_NE)
-				r->value = intern_lookup(db, t->value, &vh);
+			if (t->op == TSDB_MATCH_EQ || t->op == TSDB_MATCH_NE) {
+				vx = intern_lookup(db, t->value, &vh);
+				r->value = vx != HTAB_NONE ? istr_at(db, vx)
+							   : NULL;
+			}
 			if (clauses[c].nterms != 1 || t->op != TSDB_MATCH_EQ ||
 			    index != NULL)
 				continue;
 			/* An exact single-term clause: use the index. */
 			if (r->key == NULL || r->value == NULL)
 				goto out; /* nothing can match */
-			index = posting_find(db, (uint32_t)(m - db->metrics),
-					     r->key, r->value,
-					     posting_hash((uint32_t)(m -
-								     db->metrics),
-							  kh, vh));
+			index = posting_find(db, m->index, kx, vx,
+					     posting_hash(m->index, kh, vh));
 			if (index == NULL)
 				goto out;
 		}
@@ -749,7 +775,7 @@ int tsdb_select(const struct tsdb *db, const char *ns, const char *name,
 	ids = index != NULL ? posting_ids(index) : m->ids;
 	nids = index != NULL ? index->n : m->n;
 	for (uint32_t i = 0; i < nids && rc == 0; i++) {
-		const struct tsdb_series *s = db->series[ids[i]];
+		const struct tsdb_series *s = tsdb_series_at(db, ids[i]);
 		const struct rterm *r = rt;
 		int all = 1;
 

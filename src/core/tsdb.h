@@ -18,11 +18,15 @@
  *            bytes, 80,640 bytes.
  *
  * Both rings start small (4 samples, 2 minutes) and double up to those
- * bounds, so a series costs what its data needs: about 200 bytes of
- * bookkeeping and 60 per dimension (its slot, its entry in the index by
- * value), plus 16 bytes per retained sample and 56 per retained minute,
- * rounded up to a power of two, plus its strings not shared with others
- * (at most 2 x 256 bytes a dimension).
+ * bounds, so a series costs what its data needs: about 400 bytes of
+ * bookkeeping (its record, dimension slots and first rings) and 65 to
+ * 100 per dimension whose value is its own (the string's record and index
+ * slot, its posting and index slot, by the indexes' load), plus 16 bytes
+ * per retained sample and 56 per retained minute, rounded up to a power
+ * of two, plus its strings not shared with others (at most 2 x 256 bytes
+ * a dimension). No array of the store is ever copied whole to grow, and
+ * its hash indexes double a step at a time (util/htab.h), so adding a
+ * series costs the same however large the store.
  * A series fed once every 10 s for a day holds 90 samples and 1440 buckets,
  * about 83 KB; the worst case (10 samples/s) is about 225 KB. The store
  * holds at most max_series series (100,000 by default), so its memory is

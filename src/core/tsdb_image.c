@@ -114,7 +114,7 @@ int tsdb_dump(const struct tsdb *db, tsdb_write_fn fn, void *arg)
 	w_uint(&w, DUMP_VERSION, 4);
 	w_uint(&w, db->nseries, 4);
 	for (size_t i = 0; i < db->nseries && w.rc == 0; i++)
-		w_series(&w, db->series[i]);
+		w_series(&w, tsdb_series_at(db, i));
 	w_flush(&w);
 	free(w.buf);
 	return w.rc;

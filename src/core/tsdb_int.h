@@ -15,6 +15,7 @@
 
 #include "core/tsdb.h"
 #include "util/htab.h"
+#include "util/segvec.h"
 
 #define RAW_INITIAL 4
 #define AGG_INITIAL 2
@@ -39,19 +40,18 @@ struct tsdb {
 	struct tsdb_options opt;
 	uint32_t agg_capacity; /* minute buckets per series */
 	struct arena *arena;
-	struct istr *strs;
-	size_t nstrs, strs_cap;
+	/* The arrays are segmented (util/segvec.h): however large the store,
+	 * adding to it never copies one of them whole. */
+	struct segvec strs; /* struct istr */
 	size_t str_bytes; /* interned bytes, terminators included */
 	size_t var_bytes; /* arenas, series, dims, rings and id arrays */
 	struct htab strs_ht;
-	struct tsdb_series **series;
-	size_t nseries, series_cap;
+	struct segvec series; /* struct tsdb_series * */
+	size_t nseries;
 	struct htab series_ht;
-	struct metric *metrics;
-	size_t nmetrics, metrics_cap;
+	struct segvec metrics; /* struct metric */
 	struct htab metrics_ht;
-	struct posting *postings;
-	size_t npostings, postings_cap;
+	struct segvec postings; /* struct posting */
 	struct htab postings_ht;
 };
 

@@ -2,55 +2,128 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/htab.h"
 #include "util/xalloc.h"
 
 #define HTAB_MIN_SLOTS 16
 
+/* A slot holds its value plus one: 0 is a free slot. */
+#define SLOT_FREE 0u
+
+/* A table of n slots is one block: n hashes, then n values. A large one is
+ * pages of its own (xmap), so that it can be freed a step at a time. */
+static size_t tab_bytes(size_t slots)
+{
+	return slots * 2 * sizeof(uint32_t);
+}
+
+static int tab_big(size_t slots)
+{
+	return slots >= HTAB_BIG_SLOTS;
+}
+
+/* Allocates a table of slots slots, not cleared. */
+static void tab_alloc(size_t slots, uint32_t **hash, uint32_t **val)
+{
+	unsigned char *b = tab_big(slots) ? xmap(tab_bytes(slots))
+					  : xmalloc(tab_bytes(slots));
+
+	*hash = (uint32_t *)b;
+	*val = (uint32_t *)(b + slots * sizeof(uint32_t));
+}
+
+static void tab_free(uint32_t *hash, size_t slots)
+{
+	if (hash == NULL)
+		return;
+	if (tab_big(slots))
+		xunmap(hash, tab_bytes(slots));
+	else
+		free(hash);
+}
+
+/* Clears slots [from, to) of a table. */
+static void tab_clear(uint32_t *hash, uint32_t *val, size_t from, size_t to)
+{
+	memset(hash + from, 0, (to - from) * sizeof(*hash));
+	memset(val + from, 0, (to - from) * sizeof(*val));
+}
+
+/* Gives back what is left of a freed table: all of it, or one step. */
+static void dead_free(struct htab *t, size_t max)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t k = max < t->dead_len ? (max + page - 1) / page * page
+				     : t->dead_len;
+
+	if (k > t->dead_len)
+		k = t->dead_len;
+	xunmap(t->dead, k);
+	t->dead += k;
+	t->dead_len -= k;
+	if (t->dead_len == 0)
+		t->dead = NULL;
+}
+
+/* Forgets the old table (its slots have moved, or are dropped). */
 static void drop_old(struct htab *t)
 {
-	free(t->old_hash);
-	free(t->old_val);
+	size_t slots = t->old_mask + 1;
+
+	if (t->old_hash != NULL && tab_big(slots)) {
+		if (t->dead != NULL)
+			dead_free(t, SIZE_MAX);
+		t->dead = (unsigned char *)t->old_hash;
+		t->dead_len = tab_bytes(slots);
+	} else {
+		tab_free(t->old_hash, slots);
+	}
 	t->old_hash = NULL;
 	t->old_val = NULL;
 	t->old_mask = t->old_pos = 0;
+}
+
+/* Drops every table but the current one, at once. */
+static void drop_spare(struct htab *t)
+{
+	drop_old(t);
+	if (t->dead != NULL)
+		dead_free(t, SIZE_MAX);
+	if (t->next_hash != NULL)
+		tab_free(t->next_hash, 2 * (t->mask + 1));
+	t->next_hash = NULL;
+	t->next_val = NULL;
+	t->next_ready = 0;
 }
 
 void htab_free(struct htab *t)
 {
 	if (t == NULL)
 		return;
-	free(t->hash);
-	free(t->val);
-	drop_old(t);
+	drop_spare(t);
+	if (t->hash != NULL)
+		tab_free(t->hash, t->mask + 1);
 	memset(t, 0, sizeof(*t));
 }
 
 void htab_clear(struct htab *t)
 {
+	drop_spare(t);
 	if (t->val != NULL)
 		memset(t->val, 0, (t->mask + 1) * sizeof(*t->val));
-	drop_old(t);
 	t->n = 0;
 }
 
-/* A slot holds its value plus one: 0, what calloc() gives, is a free slot.
- * So a new table is not written through when it is allocated (a large one
- * comes as fresh zero pages from the kernel): its pages are touched as the
- * puts and the moves fill it, a little with each put, and doubling a table
- * of millions of slots costs no more at once than any other put. */
-#define SLOT_FREE 0u
-
-static void alloc_slots(struct htab *t, size_t slots)
+/* A slot keeps a hash folded to 32 bits, which also picks its slot. */
+static uint32_t fold(uint64_t h)
 {
-	t->hash = xreallocarray(NULL, slots, sizeof(*t->hash));
-	t->val = xcalloc(slots, sizeof(*t->val));
-	t->mask = slots - 1;
+	return (uint32_t)(h ^ (h >> 32));
 }
 
-/* Puts a slot's stored value (the value plus one) under h. */
-static void put_slot(struct htab *t, uint64_t h, uint32_t stored)
+/* Puts a slot's stored value (the value plus one) under folded hash h. */
+static void put_slot(struct htab *t, uint32_t h, uint32_t stored)
 {
 	size_t i = h & t->mask;
 
@@ -73,23 +146,73 @@ static void move_old(struct htab *t, size_t n)
 	}
 }
 
+/* The put that passes 3/4 load: the next table (ready, or made so now)
+ * takes the current one's place, which becomes the old one. */
+static void double_now(struct htab *t)
+{
+	size_t slots = 2 * (t->mask + 1);
+
+	/* The previous doubling has moved everything by now (a put moves
+	 * HTAB_MOVE_STEP slots, the old table had fewer than HTAB_MOVE_STEP
+	 * times the puts since); finish it anyway. */
+	move_old(t, SIZE_MAX);
+	if (t->next_hash == NULL) {
+		tab_alloc(slots, &t->next_hash, &t->next_val);
+		t->next_ready = 0;
+	}
+	tab_clear(t->next_hash, t->next_val, t->next_ready, slots);
+	t->old_hash = t->hash;
+	t->old_val = t->val;
+	t->old_mask = t->mask;
+	t->old_pos = 0;
+	t->hash = t->next_hash;
+	t->val = t->next_val;
+	t->mask = slots - 1;
+	t->next_hash = NULL;
+	t->next_val = NULL;
+	t->next_ready = 0;
+}
+
+/* From 5/8 load on, a large table's successor is allocated and cleared a
+ * slice per put, so that it is whole when the doubling comes. */
+static void prepare_next(struct htab *t)
+{
+	size_t slots = t->mask + 1, next = 2 * slots;
+	size_t left, puts, k;
+
+	if (t->next_hash == NULL) {
+		if (!tab_big(next) || t->n * 8 < slots * 5)
+			return;
+		tab_alloc(next, &t->next_hash, &t->next_val);
+		t->next_ready = 0;
+	}
+	left = next - t->next_ready;
+	/* The doubling comes with the put that finds n at 3/4 of slots. */
+	puts = slots / 4 * 3 > t->n ? slots / 4 * 3 - t->n : 1;
+	k = (left + puts - 1) / puts;
+	if (k < HTAB_PREP_STEP)
+		k = HTAB_PREP_STEP;
+	if (k > left)
+		k = left;
+	tab_clear(t->next_hash, t->next_val, t->next_ready,
+		  t->next_ready + k);
+	t->next_ready += k;
+}
+
 void htab_put(struct htab *t, uint64_t h, uint32_t v)
 {
 	if (t->val == NULL) {
-		alloc_slots(t, HTAB_MIN_SLOTS);
+		tab_alloc(HTAB_MIN_SLOTS, &t->hash, &t->val);
+		tab_clear(t->hash, t->val, 0, HTAB_MIN_SLOTS);
+		t->mask = HTAB_MIN_SLOTS - 1;
 	} else if ((t->n + 1) * 4 > (t->mask + 1) * 3) {
-		/* The previous doubling has moved everything by now (a put
-		 * moves HTAB_MOVE_STEP slots, the old table had fewer than
-		 * HTAB_MOVE_STEP times the puts since); finish it anyway. */
-		move_old(t, SIZE_MAX);
-		t->old_hash = t->hash;
-		t->old_val = t->val;
-		t->old_mask = t->mask;
-		t->old_pos = 0;
-		alloc_slots(t, (t->mask + 1) * 2);
+		double_now(t);
 	}
+	prepare_next(t);
 	move_old(t, HTAB_MOVE_STEP);
-	put_slot(t, h, v + 1);
+	if (t->dead != NULL && t->n % HTAB_FREE_EVERY == 0)
+		dead_free(t, HTAB_FREE_STEP);
+	put_slot(t, fold(h), v + 1);
 	t->n++;
 }
 
@@ -133,8 +256,8 @@ static uint32_t scan(struct htab_iter *it)
 uint32_t htab_first(const struct htab *t, uint64_t h, struct htab_iter *it)
 {
 	it->t = t;
-	it->h = h;
-	it->i = h & t->mask;
+	it->h = fold(h);
+	it->i = it->h & t->mask;
 	it->in_old = 0;
 	return scan(it);
 }
@@ -147,6 +270,19 @@ uint32_t htab_next(struct htab_iter *it)
 size_t htab_count(const struct htab *t)
 {
 	return t->n;
+}
+
+size_t htab_bytes(const struct htab *t)
+{
+	size_t n = t->dead_len;
+
+	if (t->val != NULL)
+		n += tab_bytes(t->mask + 1);
+	if (t->old_val != NULL)
+		n += tab_bytes(t->old_mask + 1);
+	if (t->next_val != NULL)
+		n += tab_bytes(2 * (t->mask + 1));
+	return n;
 }
 
 uint64_t hash_fnv1a(uint64_t h, const void *p, size_t n)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "xalloc.h"
 
@@ -97,4 +98,20 @@ void xstrvfree(char **v)
 	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
 		free(v[i]);
 	free(v);
+}
+
+void *xmap(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		oom(n);
+	return p;
+}
+
+void xunmap(void *p, size_t n)
+{
+	if (n > 0 && munmap(p, n) != 0)
+		abort(); /* not a block of xmap(): a bug */
 }

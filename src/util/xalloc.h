@@ -22,6 +22,13 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Returns a new copy of a NULL-terminated string vector (an argv); free it
  * with xstrvfree(). */
 char **xstrvdup(const char *const *v);
+/* Returns n bytes (a multiple of the page size) of fresh anonymous pages,
+ * zero and not yet resident: the kernel provides each page when it is
+ * first touched. Free with xunmap(), whole or a page-aligned part at a
+ * time. */
+void *xmap(size_t n);
+/* Returns the pages [p, p + n) of an xmap() block to the system. */
+void xunmap(void *p, size_t n);
 /* Frees a vector from xstrvdup() and its strings; NULL is accepted. */
 void xstrvfree(char **v);
 

@@ -218,7 +218,7 @@ static size_t resident_bytes(void)
 }
 
 /* The put that doubles a large table does not write the new table through
- * (4M slots, 48 MiB): it touches about what any put touches, and the new
+ * (4M slots, 32 MiB): it touches about what any put touches, and the new
  * table's pages come in as later puts fill them. Before, that one put wrote
  * 16 MiB of free-slot markers, a stall that grew with the table. */
 static void doubling_costs_no_more_than_a_put(void **state)
@@ -258,6 +258,175 @@ static void doubling_costs_no_more_than_a_put(void **state)
 	htab_free(&t);
 }
 
+/* Fills t with values 0, 1, ... (under hash_fin(v)) until n values;
+ * returns the next value. */
+static uint32_t fill(struct htab *t, uint32_t v, size_t n)
+{
+	while (htab_count(t) < n)
+		htab_put(t, hash_fin(v), v), v++;
+	return v;
+}
+
+/* Every value below n is found exactly once. */
+static void all_found(const struct htab *t, uint32_t n, uint32_t stride)
+{
+	for (uint32_t k = 0; k < n; k += stride) {
+		struct htab_iter it;
+		int found = 0;
+
+		for (uint32_t x = htab_first(t, hash_fin(k), &it);
+		     x != HTAB_NONE; x = htab_next(&it))
+			if (x == k)
+				found++;
+		assert_int_equal(found, 1);
+	}
+}
+
+/* A large table's successor is cleared a bounded slice per put from 5/8
+ * load on, and is whole when the doubling put comes; lookups are right
+ * throughout. */
+static void next_table_ready_before_doubling(void **state)
+{
+	struct htab t = { 0 };
+	const size_t slots = HTAB_BIG_SLOTS;
+	uint32_t v;
+	int saw_next = 0;
+
+	(void)state;
+	v = fill(&t, 0, slots / 2 + 1); /* the table has 2 x slots now */
+	while (t.mask + 1 < 2 * slots || t.old_val != NULL)
+		htab_put(&t, hash_fin(v), v), v++;
+	assert_null(t.next_val);
+	while (t.mask + 1 == 2 * slots) {
+		size_t before = t.next_val != NULL ? t.next_ready : 0;
+
+		if (t.n * 8 < (t.mask + 1) * 5)
+			assert_null(t.next_val);
+		if ((t.n + 1) * 4 > (t.mask + 1) * 3) {
+			/* This put doubles: what it takes is whole. */
+			assert_non_null(t.next_val);
+			assert_int_equal(t.next_ready, 2 * (t.mask + 1));
+			for (size_t i = 0; i < t.next_ready; i += 4093)
+				assert_int_equal(t.next_val[i], 0);
+		}
+		htab_put(&t, hash_fin(v), v), v++;
+		if (t.next_val != NULL) {
+			saw_next = 1;
+			assert_true(t.next_ready - before <=
+				    2 * HTAB_PREP_STEP);
+		}
+		if (v % 1009 == 0)
+			all_found(&t, v, 7);
+	}
+	assert_true(saw_next);
+	assert_null(t.next_val);
+	assert_non_null(t.old_val);
+	all_found(&t, v, 1);
+	htab_free(&t);
+	assert_null(t.val);
+}
+
+/* Once its slots have moved, a large old table goes back to the system
+ * HTAB_FREE_STEP bytes at a time, and htab_bytes() counts what is left. */
+static void old_table_freed_in_steps(void **state)
+{
+	struct htab t = { 0 };
+	size_t dead, cur;
+	uint32_t v;
+	int steps = 0;
+
+	(void)state;
+	/* An old table of several steps (2^19 slots, 4 MiB). */
+	v = fill(&t, 0, ((size_t)1 << 19) / 4 * 3);
+	assert_null(t.old_val);
+	htab_put(&t, hash_fin(v), v), v++; /* doubles: big old table */
+	assert_non_null(t.old_val);
+	while (t.old_val != NULL)
+		htab_put(&t, hash_fin(v), v), v++;
+	assert_non_null(t.dead);
+	cur = (t.mask + 1) * 2 * sizeof(uint32_t);
+	while (t.dead != NULL) {
+		dead = t.dead_len;
+		assert_int_equal(htab_bytes(&t), cur + dead);
+		htab_put(&t, hash_fin(v), v), v++;
+		assert_true(dead - t.dead_len <= HTAB_FREE_STEP);
+		if (t.dead_len < dead)
+			steps++;
+	}
+	assert_true(steps > 1);
+	assert_int_equal(htab_bytes(&t), cur);
+	all_found(&t, v, 1);
+	htab_free(&t);
+}
+
+/* After the doubling of a large table, the puts that follow land on pages
+ * already there: a thousand random puts (and their moves) make little
+ * resident. Before, each put into the new table faulted in a page or two
+ * of it (2,000 pages, 8 MB, for a thousand puts). */
+static void puts_after_doubling_touch_ready_pages(void **state)
+{
+	struct htab t = { 0 };
+	const size_t slots = (size_t)1 << 21;
+	uint32_t v = 0;
+	size_t before, after;
+
+	(void)state;
+	while (t.mask + 1 < slots || (t.n + 1) * 4 <= slots * 3 ||
+	       t.old_val != NULL)
+		htab_put(&t, hash_fin(v), v), v++;
+	htab_put(&t, hash_fin(v), v), v++; /* the doubling */
+	assert_int_equal(t.mask + 1, 2 * slots);
+	before = resident_bytes();
+	for (int i = 0; i < 1000; i++)
+		htab_put(&t, hash_fin(v), v), v++;
+	after = resident_bytes();
+#if !defined(__SANITIZE_THREAD__)
+	assert_true(after < before + ((size_t)1 << 20));
+#else
+	(void)before;
+	(void)after;
+#endif
+	all_found(&t, v, 4099);
+	htab_free(&t);
+}
+
+/* Clearing or freeing a table in the middle of any step leaves nothing
+ * behind (ASan checks the leaks) and a cleared table works again. */
+static void clear_mid_steps(void **state)
+{
+	const size_t big = 8 * HTAB_BIG_SLOTS; /* 2 MiB */
+	size_t stops[3];
+	uint32_t v;
+
+	(void)state;
+	stops[0] = big / 8 * 5 + 10;  /* preparing next */
+	stops[1] = big / 4 * 3 + 10;  /* moving */
+	stops[2] = big / 4 * 3 + big / 64 + 10; /* freeing the old table */
+	for (int i = 0; i < 3; i++) {
+		struct htab t = { 0 };
+
+		v = fill(&t, 0, stops[i]);
+		if (i == 0)
+			assert_non_null(t.next_val);
+		if (i == 1)
+			assert_non_null(t.old_val);
+		if (i == 2)
+			assert_non_null(t.dead);
+		htab_clear(&t);
+		assert_null(t.next_val);
+		assert_null(t.old_val);
+		assert_null(t.dead);
+		assert_int_equal(htab_count(&t), 0);
+		assert_int_equal(htab_first(&t, hash_fin(1), &(struct htab_iter){ 0 }),
+				 HTAB_NONE);
+		v = fill(&t, 0, stops[i]);
+		all_found(&t, v, 1);
+		htab_free(&t);
+		v = fill(&t, 0, stops[i]);
+		htab_free(&t);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -268,6 +437,10 @@ int main(void)
 		cmocka_unit_test(hashes),
 		cmocka_unit_test(doubling_is_incremental),
 		cmocka_unit_test(doubling_costs_no_more_than_a_put),
+		cmocka_unit_test(next_table_ready_before_doubling),
+		cmocka_unit_test(old_table_freed_in_steps),
+		cmocka_unit_test(puts_after_doubling_touch_ready_pages),
+		cmocka_unit_test(clear_mid_steps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -520,6 +520,91 @@ static void test_select(void **state)
 	tsdb_free(db);
 }
 
+/* Collects the creation indices of the selected series, in order. */
+struct picked {
+	uint32_t idx[256];
+	size_t n;
+};
+
+static int pick_cb(const struct tsdb_series *s, void *arg)
+{
+	struct picked *p = arg;
+
+	assert_true(p->n < sizeof(p->idx) / sizeof(p->idx[0]));
+	p->idx[p->n++] = tsdb_series_index(s);
+	return 0;
+}
+
+/* The index by value holds a value's series in place while there is one,
+ * then in an array that grows at 4, 8, 16 ...: every count across those
+ * steps gives back exactly its series, in creation order; and thousands of
+ * values (the store's arrays past many segments) are each found. */
+static void test_postings_across_growth(void **state)
+{
+	static const size_t counts[] = { 1, 2, 3, 4, 5, 8, 9, 16, 17, 100 };
+	struct tsdb *db = make_db(0, 0, 0, 0);
+	char val[32], other[32];
+
+	(void)state;
+	/* Series of the different values interleaved, so that each value's
+	 * ids are not consecutive. */
+	for (size_t round = 0; round < 100; round++)
+		for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]);
+		     c++) {
+			struct tsdb_dim d[2] = { { "shared", val },
+						 { "own", other } };
+
+			if (round >= counts[c])
+				continue;
+			snprintf(val, sizeof(val), "v%zu", counts[c]);
+			snprintf(other, sizeof(other), "%zu-%zu", counts[c],
+				 round);
+			assert_int_equal(tsdb_append(db, NS, "Cpu", d, 2, 0, 1,
+						     NULL, 0), 0);
+		}
+	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+		struct tsdb_term t[] = { { "shared", val, TSDB_MATCH_EQ } };
+		struct tsdb_clause cl = { t, 1 };
+		struct picked p = { .n = 0 };
+
+		snprintf(val, sizeof(val), "v%zu", counts[c]);
+		assert_int_equal(tsdb_select(db, NS, "Cpu", &cl, 1, pick_cb,
+					     &p), 0);
+		assert_int_equal(p.n, counts[c]);
+		for (size_t i = 0; i < p.n; i++) {
+			const struct tsdb_series *s = tsdb_series_at(db,
+								     p.idx[i]);
+
+			assert_string_equal(tsdb_series_dim(s, "shared"), val);
+			if (i > 0)
+				assert_true(p.idx[i] > p.idx[i - 1]);
+		}
+	}
+	/* 20,000 values of their own: past many 64 KiB segments of
+	 * strings, series and postings. */
+	for (int i = 0; i < 20000; i++) {
+		struct tsdb_dim d = { "own", other };
+
+		snprintf(other, sizeof(other), "solo-%d", i);
+		assert_int_equal(tsdb_append(db, NS, "Mem", &d, 1, 0, 1, NULL,
+					     0), 0);
+	}
+	for (int i = 0; i < 20000; i += 7) {
+		struct tsdb_term t[] = { { "own", other, TSDB_MATCH_EQ } };
+		struct tsdb_clause cl = { t, 1 };
+		struct picked p = { .n = 0 };
+
+		snprintf(other, sizeof(other), "solo-%d", i);
+		assert_int_equal(tsdb_select(db, NS, "Mem", &cl, 1, pick_cb,
+					     &p), 0);
+		assert_int_equal(p.n, 1);
+		assert_string_equal(tsdb_series_dim(tsdb_series_at(db,
+								   p.idx[0]),
+						    "own"), other);
+	}
+	tsdb_free(db);
+}
+
 static void test_glob(void **state)
 {
 	(void)state;
@@ -788,6 +873,7 @@ int main(void)
 		cmocka_unit_test(test_ring_capacity),
 		cmocka_unit_test(test_minute_buckets),
 		cmocka_unit_test(test_select),
+		cmocka_unit_test(test_postings_across_growth),
 		cmocka_unit_test(test_glob),
 		cmocka_unit_test(test_dump_load),
 		cmocka_unit_test(test_load_errors),
