@@ -26,6 +26,8 @@
 #define QUERY_DEFAULT_RANGE_MS (3600LL * 1000)
 #define QUERY_MAX_STEPS 100000
 #define QUERY_MAX_POINTS 200000
+/* OCI's limit on the metric streams one SummarizeMetricsData returns. */
+#define QUERY_MAX_STREAMS 2000
 #define RES_MIN_MS 1000LL
 #define RES_MAX_MS 86400000LL
 
@@ -659,6 +661,31 @@ static int query_range(const struct monitoring_query *q,
 	return 0;
 }
 
+/* Whether the stream s of a result is returned: with a condition, only
+ * where it holds at the last step. */
+static bool returned(const struct mql_query *mq, const struct mql_stream *s)
+{
+	return !mql_has_condition(mq) ||
+	       (s->npoints > 0 && s->points[s->npoints - 1].holds);
+}
+
+/* Refuses a result that would return more streams than OCI returns. */
+static int check_streams(const struct mql_query *mq,
+			 const struct mql_result *r, struct fault *f)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->nstreams; i++)
+		n += returned(mq, &r->streams[i]);
+	if (n <= QUERY_MAX_STREAMS)
+		return 0;
+	return fault_set(f, MDS_E_LIMIT, "query",
+			 "the result would hold %zu metric streams, more than "
+			 "%d; narrow the query with a dimension filter or "
+			 "aggregate it with grouping() or groupBy()",
+			 n, QUERY_MAX_STREAMS);
+}
+
 int monitoring_query(struct monitoring *m, const struct monitoring_query *q,
 		     monitoring_series_fn *fn, void *arg, struct fault *f)
 {
@@ -694,6 +721,9 @@ int monitoring_query(struct monitoring *m, const struct monitoring_query *q,
 			       "or a coarser resolution)", QUERY_MAX_POINTS);
 		goto out;
 	}
+	rc = check_streams(mq, r, f);
+	if (rc != 0)
+		goto out;
 	for (size_t i = 0; i < r->nstreams; i++) {
 		const struct mql_stream *s = &r->streams[i];
 		struct monitoring_series v = {
@@ -703,10 +733,8 @@ int monitoring_query(struct monitoring *m, const struct monitoring_query *q,
 			.condition_met = mql_has_condition(mq),
 		};
 
-		if (mql_has_condition(mq) &&
-		    (s->npoints == 0 || !s->points[s->npoints - 1].holds))
-			continue;
-		fn(arg, &v);
+		if (returned(mq, s))
+			fn(arg, &v);
 	}
 out:
 	mql_free(mq);

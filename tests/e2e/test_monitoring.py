@@ -336,6 +336,29 @@ class MonitoringTest(unittest.TestCase):
         self.assert_cli_fails(["query"], 2, "missing the query")
 
     # -- alarms --
+    def test_a_query_returning_more_than_2000_streams_is_refused(self):
+        t = now_ms()
+
+        def item(i):
+            return {"namespace": "e2e_streams", "name": "Many",
+                    "dimensions": {"unit": "u%04d" % i},
+                    "datapoints": [{"timestamp": t, "value": i}]}
+        for first in range(0, 2001, 50):
+            r = self.post([item(i) for i in range(first,
+                                                  min(2001, first + 50))])
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json["failedMetricsCount"], 0, r)
+        span = {"namespace": "e2e_streams", "startTime": t - 60000,
+                "endTime": t + 60000}
+        r = self.query("Many[1m].max()", **span)
+        self.assert_refused(r, 400, "LimitExceeded", "query",
+                            "2001 metric streams")
+        # Narrowed or aggregated, the same data is answered.
+        self.assertEqual(len(self.series("Many[1m].grouping().max()",
+                                         **span)), 1)
+        self.assertEqual(len(self.series("Many[1m].max() > 1000", **span)),
+                         1000)
+
     def test_alarm_crud_and_filtering(self):
         q = 'CpuUtilization[1m]{resourceId = "md-x"}.max() > 80'
         t1, t2 = self.topic("t1"), self.topic("t2")
