@@ -874,30 +874,46 @@ static void handle_event(struct monitoring *m, struct alarm_entry *e,
 	json_decref(rec);
 }
 
+/* A pass over the alarms yields the loop once it has run this long, so
+ * that alarms over many series do not add up in one turn. */
+#define EVAL_SLICE_NS (2 * 1000 * 1000)
+
 void alarms_on_eval(uv_timer_t *t)
 {
 	struct monitoring *m = t->data;
-	int64_t now = ids_now_ms();
+	uint64_t t0 = uv_hrtime();
 
 	/* A store half read would look like missing data. */
 	if (metrics_loading(m))
 		return;
-
-	for (size_t i = 0; i < m->nalarms; i++) {
-		struct alarm_entry *e = m->alarms[i];
+	if (m->eval_next == 0)
+		m->eval_pass_ms = ids_now_ms();
+	while (m->eval_next < m->nalarms) {
+		struct alarm_entry *e = m->alarms[m->eval_next++];
 		int rc;
 
 		alarm_events_reset(&m->events);
-		rc = alarm_eval(e->st, &e->def, m->db, now, &m->events);
-		e->evaluated_ms = now;
+		rc = alarm_eval(e->st, &e->def, m->db, m->eval_pass_ms,
+				&m->events);
+		e->evaluated_ms = m->eval_pass_ms;
 		if (rc != 0) {
 			log_debug(SRC, "alarm %s: %s", e->def.id,
 				  mds_strerror(rc));
-			continue;
+		} else {
+			for (size_t k = 0; k < m->events.n; k++)
+				handle_event(m, e, &m->events.v[k]);
 		}
-		for (size_t k = 0; k < m->events.n; k++)
-			handle_event(m, e, &m->events.v[k]);
+		if (m->eval_next < m->nalarms &&
+		    uv_hrtime() - t0 >= EVAL_SLICE_NS) {
+			/* The rest in a later turn (1 ms: a timer due now
+			 * would run again before the loop polls); the
+			 * period counts from the last slice. */
+			uv_timer_start(t, alarms_on_eval, 1, m->env.eval_ms);
+			break;
+		}
 	}
 	alarm_events_reset(&m->events);
 	records_flush(m);
+	if (m->eval_next >= m->nalarms)
+		m->eval_next = 0;
 }

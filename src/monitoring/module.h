@@ -57,6 +57,8 @@ struct monitoring {
 	/* alarms.c */
 	struct alarm_entry **alarms;
 	size_t nalarms, alarms_cap;
+	size_t eval_next;     /* the next alarm of a pass split over turns */
+	int64_t eval_pass_ms; /* the time the pass evaluates at */
 	struct alarm_events events;
 	struct record *recs;
 	size_t nrecs, recs_cap;

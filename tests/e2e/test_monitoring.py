@@ -359,6 +359,41 @@ class MonitoringTest(unittest.TestCase):
         self.assertEqual(len(self.series("Many[1m].max() > 1000", **span)),
                          1000)
 
+    def test_every_alarm_is_evaluated_when_a_pass_spans_many_turns(self):
+        # 150 alarms over 3,000 series each: a pass takes far longer than
+        # the 2 ms after which it yields the loop, so it goes on over many
+        # turns; every alarm is still evaluated, and each pass at one time.
+        t = now_ms()
+        for first in range(0, 3000, 50):
+            r = self.post([{"namespace": "e2e_wide", "name": "Wide",
+                            "dimensions": {"unit": "u%04d" % i},
+                            "datapoints": [{"timestamp": t, "value": i}]}
+                           for i in range(first, first + 50)])
+            self.assertEqual(r.status, 200, r)
+        ids = [self.alarm(displayName="wide%03d" % k, namespace="e2e_wide",
+                          query="Wide[1m].max() > %d" % (10000 + k),
+                          destinations=[self.topic("w%03d" % k)])["id"]
+               for k in range(150)]
+
+        def evaluated():
+            out = {}
+            for a in ids:
+                r = self.d.api("GET", "/v1/alarms/%s/status" % a)
+                self.assertEqual(r.status, 200, r)
+                out[a] = r.json["lastEvaluated"]
+            return out
+        wait_for("every alarm evaluated",
+                 lambda: all(v is not None for v in evaluated().values()),
+                 timeout=60)
+        first = evaluated()
+        wait_for("every alarm evaluated again",
+                 lambda: all(v != first[a]
+                             for a, v in evaluated().items()), timeout=60)
+        # The API answered while the passes ran, and no alarm fired.
+        for a in ids:
+            r = self.d.api("GET", "/v1/alarms/%s/status" % a)
+            self.assertEqual(r.json["status"], "OK", r)
+
     def test_alarm_crud_and_filtering(self):
         q = 'CpuUtilization[1m]{resourceId = "md-x"}.max() > 80'
         t1, t2 = self.topic("t1"), self.topic("t2")
