@@ -184,6 +184,23 @@ def one_run(build, n, quiet):
                      "mdscale_event_loop_turn_cpu_max_seconds")
         if turn is not None:
             res["query_turn_cpu_ms"] = 1000 * turn
+        # Five alarms over every series, evaluated each second for 5 s:
+        # a pass yields the loop between alarms once it has run 2 ms.
+        st, topic = d("POST", "/v1/topics", {"name": "bench-volume"})
+        if st != 201:
+            raise RuntimeError("topic: %s %s" % (st, topic))
+        for k in range(5):
+            st, ans = d("POST", "/v1/alarms", {
+                "displayName": "hostile%d" % k, "namespace": "bench_volume",
+                "query": "Hostile[1m].max() > %d" % (10 ** 9 + k),
+                "destinations": [topic.get("topicId") or topic["id"]]})
+            if st != 201:
+                raise RuntimeError("alarm: %s %s" % (st, ans))
+        time.sleep(5)
+        turn = gauge(metrics_text(d),
+                     "mdscale_event_loop_turn_cpu_max_seconds")
+        if turn is not None:
+            res["alarms_turn_cpu_ms"] = 1000 * turn
         return res
     finally:
         d.cleanup()
