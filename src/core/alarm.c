@@ -533,10 +533,16 @@ static void observe_stream(struct alarm_state *st, const struct alarm_def *def,
 			   const struct mql_stream *ms, int64_t now)
 {
 	const struct mql_point *pt = &ms->points[0];
-	uint64_t h = dims_hash(ms->dims, ms->ndims);
-	size_t k = find_stream(st, h, ms->dims, ms->ndims);
+	uint64_t h;
+	size_t k;
 	struct tracked *t;
 
+	/* The common case, an OK stream while none is tracked, without
+	 * hashing its dimensions (up to 20 values of 255 bytes). */
+	if (!pt->holds && st->n == 0)
+		return;
+	h = dims_hash(ms->dims, ms->ndims);
+	k = find_stream(st, h, ms->dims, ms->ndims);
 	if (!pt->holds && k == NONE)
 		return; /* an OK stream */
 	if (k == NONE)
