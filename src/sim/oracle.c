@@ -20,6 +20,26 @@
 #include "util/err.h"
 #include "util/xalloc.h"
 
+/* The count at each second: the highest needed over the next start-up
+ * delay (ahead seconds), so that an instance is ready when needed.
+ * Returns the instance-seconds billed. */
+static double start_ahead(const uint16_t *need, size_t ns, size_t ahead,
+			  uint16_t *out)
+{
+	double billed = 0;
+
+	for (size_t s = 0; s < ns; s++) {
+		uint16_t best = need[s];
+
+		for (size_t j = s + 1; j <= s + ahead && j < ns; j++)
+			if (need[j] > best)
+				best = need[j];
+		out[s] = best;
+		billed += best;
+	}
+	return billed;
+}
+
 int sim_oracle(const struct trace *t, const struct sim_model *m,
 	       uint32_t min_instances, double rho, uint16_t **counts,
 	       size_t *n, double *cost)
@@ -45,15 +65,7 @@ int sim_oracle(const struct trace *t, const struct sim_model *m,
 		need[s] = (uint16_t)(k > SIM_MAX_INSTANCES ? SIM_MAX_INSTANCES
 							   : k);
 	}
-	for (size_t s = 0; s < ns; s++) {
-		uint16_t best = need[s];
-
-		for (size_t j = s + 1; j <= s + ahead && j < ns; j++)
-			if (need[j] > best)
-				best = need[j];
-		out[s] = best;
-		billed += best;
-	}
+	billed = start_ahead(need, ns, ahead, out);
 	free(work);
 	free(need);
 	*counts = out;
@@ -119,14 +131,7 @@ static void lagrange_counts(const uint32_t *miss, uint32_t min,
 		}
 		need[s] = (uint16_t)best;
 	}
-	for (size_t s = 0; s < ns; s++) {
-		uint16_t best = need[s];
-
-		for (size_t j = s + 1; j <= s + ahead && j < ns; j++)
-			if (need[j] > best)
-				best = need[j];
-		out[s] = best;
-	}
+	start_ahead(need, ns, ahead, out);
 }
 
 /* Runs counts; *met says whether it meets goal. */

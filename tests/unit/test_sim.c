@@ -46,6 +46,18 @@ static void run_ok(const struct trace *t, const struct sim_model *m,
 	assert_int_equal(rc, 0);
 }
 
+/* o as the oracle's schedule c of n seconds. */
+static void oracle_policy(struct sim_policy *o, uint16_t *c, size_t n)
+{
+	snprintf(o->name, sizeof(o->name), "oracle");
+	o->kind = SIM_SCHEDULE;
+	o->min_instances = 1;
+	o->max_instances = SIM_MAX_INSTANCES;
+	o->initial = c[0];
+	o->schedule = c;
+	o->nschedule = n;
+}
+
 static void test_queue_one_instance(void **state)
 {
 	/* Service 10 ms: three requests at once wait 0, 10 and 20 ms. */
@@ -473,13 +485,7 @@ static void test_mdscale_step(void **state)
 	/* The cost against the oracle's schedule at 0.75 on the same
 	 * trace: bounded. */
 	assert_int_equal(sim_oracle(t, &m, 1, 0.75, &c, &n, &cost), 0);
-	snprintf(o.name, sizeof(o.name), "oracle");
-	o.kind = SIM_SCHEDULE;
-	o.min_instances = 1;
-	o.max_instances = SIM_MAX_INSTANCES;
-	o.initial = c[0];
-	o.schedule = c;
-	o.nschedule = n;
+	oracle_policy(&o, c, n);
 	run_ok(t, &m, &o, &ro);
 	print_message("mdscale %.0f instance-s, %.3f%%; oracle %.0f, %.3f%%\n",
 		      r.instance_seconds,
@@ -556,13 +562,7 @@ static void test_oracle_hindsight(void **state)
 	sim_model_default(&m);
 	m.service_ms = 4;
 	assert_int_equal(sim_oracle(t, &m, 1, 0.75, &c, &n, &cost), 0);
-	snprintf(o.name, sizeof(o.name), "oracle");
-	o.kind = SIM_SCHEDULE;
-	o.min_instances = 1;
-	o.max_instances = SIM_MAX_INSTANCES;
-	o.initial = c[0];
-	o.schedule = c;
-	o.nschedule = n;
+	oracle_policy(&o, c, n);
 	run_ok(t, &m, &o, &ro);
 	for (size_t i = 0; i < n; i++)
 		if (c[i] > nmax)
