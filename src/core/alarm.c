@@ -424,6 +424,18 @@ static void reindex(struct alarm_state *st)
 		htab_put(&st->ix, st->s[i].hash, (uint32_t)i);
 }
 
+/*
+ * Whether a duration from since has passed at now. The daemon's passes
+ * come a few milliseconds early or late on the wall clock; a pass at most
+ * ALARM_CLOCK_SLACK_MS short of the duration counts, so that a duration
+ * of k periods ends at the k-th pass, as it does on the simulator's exact
+ * clock, not one pass later.
+ */
+static int reached(int64_t now, int64_t since, int64_t duration)
+{
+	return now - since + ALARM_CLOCK_SLACK_MS >= duration;
+}
+
 static size_t find_stream(const struct alarm_state *st, uint64_t h,
 			  const struct tsdb_dim *d, size_t n)
 {
@@ -556,7 +568,7 @@ static void observe_stream(struct alarm_state *st, const struct alarm_def *def,
 		return; /* clearing */
 	t->seen = 1;
 	if (t->pub.status == ALARM_PENDING &&
-	    now - t->pub.since_ms >= def->pending_ms) {
+	    reached(now, t->pub.since_ms, def->pending_ms)) {
 		t->pub.status = ALARM_FIRING;
 		t->fired_now = 1;
 	}
@@ -589,7 +601,7 @@ static int observe(struct alarm_state *st, const struct alarm_def *def,
 		if (t->seen)
 			t->fate = FATE_KEEP;
 		else if (hold && t->pub.status == ALARM_FIRING && !t->has_data)
-			t->fate = now - t->t >= def->reset_ms ? FATE_RESET
+			t->fate = reached(now, t->t, def->reset_ms) ? FATE_RESET
 							       : FATE_KEEP;
 		else
 			t->fate = FATE_CLEAR;
@@ -641,7 +653,7 @@ static void events_grouped(struct alarm_state *st, const struct alarm_def *def,
 		ev = emit(st, ALARM_FIRING_TO_OK, now, 0, st->dedupe_key, out);
 		add_firing(ev, st, FATE_CLEAR);
 	} else if (nfiring > 0 && def->repeat_ms > 0 &&
-		   now - st->last_notify_ms >= def->repeat_ms) {
+		   reached(now, st->last_notify_ms, def->repeat_ms)) {
 		st->last_notify_ms = now;
 		ev = emit(st, ALARM_REPEAT, now, nfiring, st->dedupe_key, out);
 		add_firing(ev, st, FATE_KEEP);
@@ -673,7 +685,7 @@ static void events_split(struct alarm_state *st, const struct alarm_def *def,
 		} else if (t->fate == FATE_RESET) {
 			type = ALARM_RESET;
 		} else if (def->repeat_ms > 0 &&
-			   now - t->last_notify_ms >= def->repeat_ms) {
+			   reached(now, t->last_notify_ms, def->repeat_ms)) {
 			type = ALARM_REPEAT;
 		} else {
 			continue;

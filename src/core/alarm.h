@@ -39,6 +39,9 @@
 #define ALARM_MIN_REPEAT_MS 1000LL
 #define ALARM_MAX_REPEAT_MS (30LL * 86400000LL) /* P30D, as in OCI */
 #define ALARM_DEFAULT_RESET_MS 180000LL         /* PT3M */
+/* How far short of a duration a pass may be and still end it (the wall
+ * clock's jitter between passes; well under the 100-ms shortest period). */
+#define ALARM_CLOCK_SLACK_MS 20
 #define ALARM_EVENT_MAX_STREAMS 100 /* streams detailed in one event */
 #define ALARM_DEDUPE_KEY_LEN 36
 
