@@ -217,6 +217,19 @@ static size_t resident_bytes(void)
 	return (size_t)res * (size_t)sysconf(_SC_PAGESIZE);
 }
 
+/* Puts 0, 1, ... into t until it has `slots` slots, no move pending, and
+ * `ahead` more puts would pass 3/4 full; returns the next value to put. */
+static uint32_t fill_before_doubling(struct htab *t, size_t slots,
+				     size_t ahead)
+{
+	uint32_t v = 0;
+
+	while (t->mask + 1 < slots || (t->n + ahead) * 4 <= slots * 3 ||
+	       t->old_val != NULL)
+		htab_put(t, hash_fin(v), v), v++;
+	return v;
+}
+
 /* The put that doubles a large table does not write the new table through
  * (4M slots, 32 MiB): it touches about what any put touches, and the new
  * table's pages come in as later puts fill them. Before, that one put wrote
@@ -230,9 +243,7 @@ static void doubling_costs_no_more_than_a_put(void **state)
 
 	(void)state;
 	/* Fill until the next put doubles 2M slots, with no move pending. */
-	while (t.mask + 1 < slots || (t.n + 2) * 4 <= slots * 3 ||
-	       t.old_val != NULL)
-		htab_put(&t, hash_fin(v), v), v++;
+	v = fill_before_doubling(&t, slots, 2);
 	htab_put(&t, hash_fin(v), v), v++;
 	assert_null(t.old_val);
 	before = resident_bytes();
@@ -371,9 +382,7 @@ static void puts_after_doubling_touch_ready_pages(void **state)
 	size_t before, after;
 
 	(void)state;
-	while (t.mask + 1 < slots || (t.n + 1) * 4 <= slots * 3 ||
-	       t.old_val != NULL)
-		htab_put(&t, hash_fin(v), v), v++;
+	v = fill_before_doubling(&t, slots, 1);
 	htab_put(&t, hash_fin(v), v), v++; /* the doubling */
 	assert_int_equal(t.mask + 1, 2 * slots);
 	before = resident_bytes();
