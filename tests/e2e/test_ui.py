@@ -375,11 +375,24 @@ class UiTest(unittest.TestCase):
                "'data-points') > 0" % dep_id)
         self.assertTrue(b.js("document.getElementById('overview').hidden"))
         time.sleep(2.5)
-        api = self.d.get(dep_id)
-        dom = b.dom()
-        fig = lambda k: dom.text.get(k, "").strip()
+        # The page shows what its last poll read: an instance that changes
+        # state between that poll and the API's read here (a sanitizer
+        # build's model server can be overrun and restart) makes the two
+        # differ for one poll. Read both again until they agree, for a few
+        # polls at most; the assertions below then compare one moment.
+        for _ in range(20):
+            api = self.d.get(dep_id)
+            dom = b.dom()
+            fig = lambda k: dom.text.get(k, "").strip()
+            ready = sum(1 for i in api["instances"] if i["state"] == "READY")
+            if (fig("fig-state"), fig("fig-ready"), fig("fig-count"),
+                    sorted(dom.rows)) == (
+                    api["lifecycleState"], str(ready),
+                    str(api["instanceCount"]),
+                    sorted(i["id"] for i in api["instances"])):
+                break
+            time.sleep(0.5)
         self.assertEqual(fig("fig-state"), api["lifecycleState"])
-        ready = sum(1 for i in api["instances"] if i["state"] == "READY")
         self.assertEqual(fig("fig-ready"), str(ready))
         self.assertEqual(fig("fig-count"), str(api["instanceCount"]))
         self.assertEqual(fig("fig-shape"), api["instanceShapeName"])
