@@ -31,9 +31,14 @@ class RecipeMessagesTest(unittest.TestCase):
         self.d = Daemon(config=FAST).start()
         self.addCleanup(self.d.cleanup)
         # The recipe's profile: its alarms, topic and subscription, and no
-        # cooldown, so that each message acts as the recipe's would.
+        # cooldown, so that each message acts as the recipe's would. A new
+        # instance answers its health check after 2 s, so that an update
+        # is still running when a test sends its next message (without
+        # the delay, an instance of a sanitizer build was often ready
+        # between two messages, and the second one scaled out again).
         r = self.d.api("POST", "/v1/deployments", {
-            "displayName": "recipe", "command": model_command(),
+            "displayName": "recipe",
+            "command": model_command("--load-delay-ms 2000"),
             "instanceShapeName": "local.xs", "instanceCount": 1,
             "autoscale": {"profile": "recipe"}})
         self.assertEqual(r.status, 201, r)
