@@ -238,12 +238,15 @@ class ClosedLoopTest(unittest.TestCase):
         actions = [h["action"] for h in hist]
         self.assertIn("SCALE_OUT", actions)
         self.assertIn("SCALE_IN", actions)
-        # Each move was made on a value past its threshold.
+        # Each move came from its own alarm firing. (The value a move
+        # records is the latest sample when the function ran, which can
+        # be back on the other side of the threshold the alarm's window
+        # crossed: it is not compared.)
         for h in hist:
             if h["action"] == "SCALE_OUT":
-                self.assertGreater(h["value"], policy["cpuHigh"], h)
+                self.assertEqual(h["alarmTitle"], "model_deployment_high_cpu", h)
             if h["action"] == "SCALE_IN":
-                self.assertLess(h["value"], policy["cpuLow"], h)
+                self.assertEqual(h["alarmTitle"], "model_deployment_low_cpu", h)
         # Deleting the deployment removes its alarms, topic and subscription.
         d.delete(dep_id)
         alarms = d.api("GET", "/v1/alarms").json["items"]
