@@ -142,6 +142,28 @@ class ModelServerTest(unittest.TestCase):
         _, reply = self.predict([[0] * 64, [3] * 64])
         self.assertEqual(reply["cached"], [False, True])  # 0 was evicted
 
+    def test_memory_stays_bounded_under_repeated_requests(self):
+        # Requests that only hit the cache allocate and free their JSON;
+        # resident memory must not grow with their number. (A sanitizer
+        # build that kept every freed block in its quarantine would
+        # outgrow a shape's memory limit and be killed under load.)
+        self.start("--cache-entries", "64")
+        x, _ = digits_rows()
+        batch = x[:64]
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        self.addCleanup(conn.close)
+        for _ in range(50):
+            self.predict(batch, conn=conn)
+        _, before = self.request("GET", "/stats")
+        for _ in range(600):
+            status, reply = self.predict(batch, conn=conn)
+            self.assertEqual(status, 200, reply)
+        _, after = self.request("GET", "/stats")
+        self.assertEqual(after["cache_entries"], 64)
+        grown = (after["rss_bytes"] - before["rss_bytes"]) / 2**20
+        self.assertLess(grown, 64, "resident memory grew by %.0f MiB over "
+                        "600 cached requests" % grown)
+
     def test_cache_disabled(self):
         self.start("--cache-entries", "0", "--tta", "off")
         self.predict([[1] * 64])

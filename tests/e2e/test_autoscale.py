@@ -31,9 +31,14 @@ class RecipeMessagesTest(unittest.TestCase):
         self.d = Daemon(config=FAST).start()
         self.addCleanup(self.d.cleanup)
         # The recipe's profile: its alarms, topic and subscription, and no
-        # cooldown, so that each message acts as the recipe's would.
+        # cooldown, so that each message acts as the recipe's would. A new
+        # instance answers its health check after 2 s, so that an update
+        # is still running when a test sends its next message (without
+        # the delay, an instance of a sanitizer build was often ready
+        # between two messages, and the second one scaled out again).
         r = self.d.api("POST", "/v1/deployments", {
-            "displayName": "recipe", "command": model_command(),
+            "displayName": "recipe",
+            "command": model_command("--load-delay-ms 2000"),
             "instanceShapeName": "local.xs", "instanceCount": 1,
             "autoscale": {"profile": "recipe"}})
         self.assertEqual(r.status, 201, r)
@@ -159,13 +164,28 @@ class ClosedLoopTest(unittest.TestCase):
     """Nobody invokes anything: alarms fire on real metrics and deliver to
     the autoscale function through a topic."""
 
+    def cpu_under_load(self, d, dep_id, seconds=6):
+        """The CpuUtilization (% of the shape's CPU) the one instance of
+        dep_id gets under the load running now: the median of its 1-second
+        means over the last seconds, once it has warmed up."""
+        time.sleep(2 + seconds)
+        q = 'CpuUtilization[1s]{resourceId = "%s"}.mean()' % dep_id
+        r = d.api("POST", "/v1/metrics/query", {
+            "query": q, "resolution": "1s",
+            "startTime": int(time.time() * 1000) - seconds * 1000})
+        self.assertEqual(r.status, 200, r)
+        values = sorted(p["value"] for it in r.json["items"]
+                        for p in it["aggregatedDatapoints"])
+        self.assertGreaterEqual(len(values), seconds // 2, r.json)
+        return values[len(values) // 2]
+
     def test_load_step_scales_out_and_back_in_without_failures(self):
         d = Daemon(config=FAST).start()
         self.addCleanup(d.cleanup)
         policy = {"profile": "default", "maxInstances": 3,
                   "cooldownInSeconds": 4, "lowWindow": "4s",
                   "lowPendingDuration": "PT3S", "lowRepeatDuration": "PT2S",
-                  "cpuLow": 30}
+                  "cpuHigh": 1000, "cpuLow": 30}
         r = d.api("POST", "/v1/deployments", {
             "displayName": "auto", "command": model_command(),
             "instanceShapeName": "local.xs", "instanceCount": 1,
@@ -175,6 +195,28 @@ class ClosedLoopTest(unittest.TestCase):
         self.assertEqual(len(r.json["autoscale"]["alarmIds"]), 2)
         d.wait_state(dep_id, "ACTIVE")
         with Load(d.gw_port, "/auto/predict", threads=6) as load:
+            # The thresholds follow the CPU the instance actually gets on
+            # this machine (a full quota when idle, less when the machine
+            # is busy), so that the loop is tested, not the machine:
+            # the high alarm at 60 % of it, the low one at a third of that,
+            # never above the profile's 70 % and 30 %. Below 20 % the
+            # instance is not loaded enough for the test to mean anything.
+            # The measuring keeps the one instance under load for longer:
+            # an instance that could not take it (the sanitizer build's
+            # model server outgrew its shape's memory before its
+            # quarantine was bounded) shows below as a restart.
+            got = self.cpu_under_load(d, dep_id)
+            print("\n# one local.xs instance under load: CpuUtilization "
+                  "%.0f%%" % got)
+            self.assertGreater(got, 20, "the instance got almost no CPU: "
+                               "the machine is too busy to test scaling")
+            self.assertEqual(d.get(dep_id)["instanceCount"], 1,
+                             "scaled out above a threshold of 1000%")
+            policy.update(cpuHigh=round(min(70.0, got * 0.6), 1))
+            policy.update(cpuLow=round(min(30.0, policy["cpuHigh"] / 3), 1))
+            print("# cpuHigh %(cpuHigh)s%%, cpuLow %(cpuLow)s%%" % policy)
+            r = d.api("PUT", "/v1/deployments/%s/autoscale" % dep_id, policy)
+            self.assertEqual(r.status, 200, r)
             scaled = wait_for("a scale-out", lambda: d.get(dep_id)["instanceCount"] > 1,
                               timeout=60)
             self.assertTrue(scaled)
@@ -182,6 +224,9 @@ class ClosedLoopTest(unittest.TestCase):
             wait_for("two ready instances", lambda: len(
                 [i for i in d.get(dep_id)["instances"] if i["state"] == "READY"]) >= 2)
             load.stop()
+        restarted = [(i["id"], i["lastExit"]) for i in d.get(dep_id)["instances"]
+                     if i["restarts"] > 0]
+        self.assertEqual(restarted, [], "an instance died under the load")
         self.assertEqual(load.failures, [])
         self.assertGreater(load.ok, 100)
         # Quiet now: the low-cpu alarm brings it back to one instance.
@@ -193,6 +238,15 @@ class ClosedLoopTest(unittest.TestCase):
         actions = [h["action"] for h in hist]
         self.assertIn("SCALE_OUT", actions)
         self.assertIn("SCALE_IN", actions)
+        # Each move came from its own alarm firing. (The value a move
+        # records is the latest sample when the function ran, which can
+        # be back on the other side of the threshold the alarm's window
+        # crossed: it is not compared.)
+        for h in hist:
+            if h["action"] == "SCALE_OUT":
+                self.assertEqual(h["alarmTitle"], "model_deployment_high_cpu", h)
+            if h["action"] == "SCALE_IN":
+                self.assertEqual(h["alarmTitle"], "model_deployment_low_cpu", h)
         # Deleting the deployment removes its alarms, topic and subscription.
         d.delete(dep_id)
         alarms = d.api("GET", "/v1/alarms").json["items"]
