@@ -24,7 +24,7 @@ enum fate {
 struct tracked {
 	struct alarm_stream_status pub;
 	struct tsdb_dim *dims; /* one block: the array, then its strings */
-	uint64_t hash;
+	uint64_t hash; /* tsdb_dims_hash(), as the stream carried it */
 	int64_t t;              /* the last evaluation with data */
 	int64_t last_notify_ms; /* per dimension: its last message */
 	char dedupe_key[ALARM_DEDUPE_KEY_LEN + 1]; /* per dimension */
@@ -394,16 +394,6 @@ const char *alarm_state_dedupe_key(const struct alarm_state *st)
 	return st->dedupe_key;
 }
 
-static uint64_t dims_hash(const struct tsdb_dim *d, size_t n)
-{
-	uint64_t h = 0;
-
-	for (size_t i = 0; i < n; i++)
-		h = hash_mix(hash_mix(h, hash_str(d[i].key)),
-			     hash_str(d[i].value));
-	return hash_fin(h);
-}
-
 static int dims_equal(const struct tsdb_dim *a, size_t na,
 		      const struct tsdb_dim *b, size_t nb)
 {
@@ -545,20 +535,19 @@ static void observe_stream(struct alarm_state *st, const struct alarm_def *def,
 			   const struct mql_stream *ms, int64_t now)
 {
 	const struct mql_point *pt = &ms->points[0];
-	uint64_t h;
 	size_t k;
 	struct tracked *t;
 
-	/* The common case, an OK stream while none is tracked, without
-	 * hashing its dimensions (up to 20 values of 255 bytes). */
+	/* The common case, an OK stream while none is tracked. */
 	if (!pt->holds && st->n == 0)
 		return;
-	h = dims_hash(ms->dims, ms->ndims);
-	k = find_stream(st, h, ms->dims, ms->ndims);
+	/* The stream carries the hash of its dimensions (a series' from the
+	 * store): no pass over up to 16 values of 255 bytes per stream. */
+	k = find_stream(st, ms->hash, ms->dims, ms->ndims);
 	if (!pt->holds && k == NONE)
 		return; /* an OK stream */
 	if (k == NONE)
-		k = add_stream(st, h, ms->dims, ms->ndims, now);
+		k = add_stream(st, ms->hash, ms->dims, ms->ndims, now);
 	t = &st->s[k];
 	t->has_data = pt->present;
 	t->t = now;

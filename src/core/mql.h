@@ -145,6 +145,10 @@ struct mql_stream {
 	const struct tsdb_dim *dims; /* the series' dims, the groupBy dims, or
 					none for grouping() */
 	size_t ndims;
+	/* tsdb_dims_hash(dims, ndims), whichever way the stream was made: a
+	 * series' stream carries the hash the store keeps, so that a caller
+	 * can find a stream among others without a pass over its strings. */
+	uint64_t hash;
 	const struct mql_point *points;
 	size_t npoints;
 };

@@ -336,12 +336,15 @@ static void eval_point(const struct mql_query *q, struct mql_result *r,
 	pt->holds = pt->present && mql_condition_holds(q, pt->value);
 }
 
-/* Appends the dims of group g's stream to r->dims; returns their count. */
+/* Appends the dims of group g's stream to r->dims; returns their count,
+ * and their tsdb_dims_hash() in *hash (a pass over the group's values: a
+ * few keys, where a series' stream has up to TSDB_MAX_DIMS). */
 static size_t group_dims(const struct mql_query *q, struct mql_result *r,
-			 const struct tsdb_series *first)
+			 const struct tsdb_series *first, uint64_t *hash)
 {
 	size_t n = 0;
 
+	*hash = tsdb_dims_hash(NULL, 0);
 	if (q->grouping == MQL_GROUP_ALL)
 		return 0;
 	r->dims = reserve(r->dims, r->ndims, q->ngroup_keys, &r->dims_cap,
@@ -352,6 +355,7 @@ static size_t group_dims(const struct mql_query *q, struct mql_result *r,
 		if (d != NULL)
 			r->dims[r->ndims + n++] = *d;
 	}
+	*hash = tsdb_dims_hash(r->dims + r->ndims, n);
 	r->ndims += n;
 	return n;
 }
@@ -398,10 +402,11 @@ int mql_run(const struct mql_query *q, const struct tsdb *db,
 		st->npoints = nsteps;
 		if (q->grouping == MQL_GROUP_NONE) {
 			st->dims = tsdb_series_dims(first, &st->ndims);
+			st->hash = tsdb_series_dims_hash(first);
 			dim_off[ns_kept] = SIZE_MAX;
 		} else {
 			dim_off[ns_kept] = r->ndims;
-			st->ndims = group_dims(q, r, first);
+			st->ndims = group_dims(q, r, first, &st->hash);
 		}
 		ns_kept++;
 	}
