@@ -207,4 +207,18 @@ int mql_eval_range(const struct mql_query *q, const struct tsdb *db,
 		   const char *ns, int64_t start_ms, int64_t end_ms,
 		   int64_t resolution_ms, struct mql_result *out);
 
+/*
+ * mql_eval_range() for an answer of at most max_streams streams, counting
+ * those a caller returns: every stream of a query without a condition, and
+ * of one with a condition those whose last point holds. Past max_streams it
+ * returns MDS_E_LIMIT with *over (which may be NULL) set to 1, and out holds
+ * no stream; a simple query stops there, without evaluating the groups left
+ * (an expression's streams are counted once it is evaluated). Otherwise as
+ * mql_eval_range(), with *over set to 0.
+ */
+int mql_eval_range_max(const struct mql_query *q, const struct tsdb *db,
+		       const char *ns, int64_t start_ms, int64_t end_ms,
+		       int64_t resolution_ms, size_t max_streams, int *over,
+		       struct mql_result *out);
+
 #endif

@@ -431,7 +431,7 @@ static int eval_query(const struct mql_query *q, const struct ectx *x,
 	mql_result_init(&r);
 	rc = mql_run(q, x->db, x->ns, x->first_t, x->step, x->nsteps,
 		     x->nsteps == 1 && mql_statistic(q) == MQL_STAT_ABSENT,
-		     &r);
+		     SIZE_MAX, NULL, &r);
 	for (size_t i = 0; rc == 0 && i < r.nstreams; i++) {
 		struct vstream *s = vec_add(out, r.streams[i].dims,
 					    r.streams[i].ndims,

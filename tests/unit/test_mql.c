@@ -816,6 +816,45 @@ static void test_eval_stream_hash(void **state)
 	assert_true(f->r.streams[find(f, "md1", "i2")].hash == h_series);
 }
 
+/* A range evaluation with a stream limit stops past it, counting only the
+ * streams whose last point holds when the query has a condition. */
+static void test_eval_range_max(void **state)
+{
+	static const struct {
+		const char *query;
+		size_t max;
+		int over;
+		size_t nstreams;
+	} cases[] = {
+		{ "Cpu[1m].max()", 2, 1, 0 },
+		{ "Cpu[1m].max()", 3, 0, 3 },
+		{ "Cpu[1m].max() > 50", 1, 1, 0 },
+		{ "Cpu[1m].max() > 50", 2, 0, 3 }, /* md2/i1 (7) not counted */
+		{ "Cpu[1m].groupBy(resourceId).max()", 1, 1, 0 },
+		{ "Cpu[1m].groupBy(resourceId).max()", 2, 0, 2 },
+		{ "Cpu[1m].max() * 2", 2, 1, 0 },
+		{ "Cpu[1m].max() * 2", 3, 0, 3 },
+		{ "Cpu[1m].max() * 2 > 100", 2, 0, 3 },
+	};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		struct mql_query *q = parse_ok(cases[i].query);
+		int over = -1;
+		int rc = mql_eval_range_max(q, f->db, NS, 420000, 600000,
+					    60000, cases[i].max, &over,
+					    &f->r);
+
+		mql_free(q);
+		if (rc != (cases[i].over ? MDS_E_LIMIT : 0) ||
+		    over != cases[i].over ||
+		    f->r.nstreams != cases[i].nstreams)
+			fail_msg("'%s' at most %zu: rc %d, over %d, %zu "
+				 "streams", cases[i].query, cases[i].max, rc,
+				 over, f->r.nstreams);
+	}
+}
+
 static void test_eval_conditions(void **state)
 {
 	struct fixture *f = *state;
@@ -983,6 +1022,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_eval_grouping, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_eval_stream_hash, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_eval_range_max, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_eval_conditions, setup,
 						teardown),
