@@ -41,7 +41,7 @@ struct alarm_state {
 	struct tracked *s;
 	size_t n, cap;
 	struct htab ix; /* the streams' hashes to their index in s */
-	struct mql_result res;
+	struct mql_result own, *res; /* res: &own, or a shared one */
 };
 
 /* --- names --------------------------------------------------------------- */
@@ -333,7 +333,8 @@ struct alarm_state *alarm_state_new(void)
 	struct alarm_state *st = xcalloc(1, sizeof(*st));
 
 	st->status = ALARM_OK;
-	mql_result_init(&st->res);
+	mql_result_init(&st->own);
+	st->res = &st->own;
 	return st;
 }
 
@@ -352,8 +353,15 @@ void alarm_state_free(struct alarm_state *st)
 	forget_streams(st);
 	free(st->s);
 	htab_free(&st->ix);
-	mql_result_free(&st->res);
+	mql_result_free(&st->own);
 	free(st);
+}
+
+void alarm_state_share_result(struct alarm_state *st,
+			      struct mql_result *scratch)
+{
+	mql_result_free(&st->own);
+	st->res = scratch;
 }
 
 void alarm_state_reset(struct alarm_state *st)
@@ -574,15 +582,15 @@ static int observe(struct alarm_state *st, const struct alarm_def *def,
 		   mql_statistic(def->query) != MQL_STAT_ABSENT;
 	int rc;
 
-	rc = mql_eval(def->query, db, def->namespace, now, &st->res);
+	rc = mql_eval(def->query, db, def->namespace, now, st->res);
 	if (rc != 0)
 		return rc;
 	for (size_t i = 0; i < st->n; i++) {
 		st->s[i].seen = st->s[i].has_data = st->s[i].fired_now = 0;
 		st->s[i].fate = FATE_KEEP;
 	}
-	for (size_t i = 0; i < st->res.nstreams; i++)
-		observe_stream(st, def, &st->res.streams[i], now);
+	for (size_t i = 0; i < st->res->nstreams; i++)
+		observe_stream(st, def, &st->res->streams[i], now);
 	*nfiring = 0;
 	for (size_t i = 0; i < st->n; i++) {
 		struct tracked *t = &st->s[i];
