@@ -28,6 +28,14 @@ per build (BUILD, and --before OTHER_BUILD if given), the median of --runs:
   answering); restart_max_stall_ms and restart_turn_cpu_ms: the largest
   loop lag and the longest turn in CPU time of the restarted daemon by
   then; and whether the N series came back.
+- query_all_ms, query_refused_ms, query_turn_cpu_ms: a query over every
+  series aggregated into one stream, the same query refused past 2,000
+  streams, and the longest turn by then; alarms_turn_cpu_ms: the longest
+  turn after five alarms over every series have run for 5 s;
+- firing_base_turn_cpu_ms, firing_alarm_turn_cpu_ms, firing_streams: after
+  another restart, the longest turn before and after one alarm over every
+  series with one series in a hundred FIRING has run for 5 s (its passes
+  look up every stream of the result among the tracked ones).
 
 Usage: bench/volume.py BUILD [--before BUILD] [--series N] [--runs N]
        [--quiet S]
@@ -146,13 +154,7 @@ def one_run(build, n, quiet):
             raise RuntimeError("daemon did not stop cleanly")
         res["startup_s"] = d.start()
         t1 = time.monotonic()
-        # Newer builds answer at once and read the log in slices: wait
-        # until the store is whole (older builds load before answering).
-        while True:
-            loading = gauge(metrics_text(d), "mdscale_metrics_loading")
-            if not loading:
-                break
-            time.sleep(0.05)
+        wait_loaded(d)
         res["loaded_s"] = res["startup_s"] + time.monotonic() - t1
         text = metrics_text(d)
         res["restart_max_stall_ms"] = 1000 * (gauge(
@@ -189,6 +191,7 @@ def one_run(build, n, quiet):
         st, topic = d("POST", "/v1/topics", {"name": "bench-volume"})
         if st != 201:
             raise RuntimeError("topic: %s %s" % (st, topic))
+        alarm_ids = []
         for k in range(5):
             st, ans = d("POST", "/v1/alarms", {
                 "displayName": "hostile%d" % k, "namespace": "bench_volume",
@@ -196,14 +199,68 @@ def one_run(build, n, quiet):
                 "destinations": [topic.get("topicId") or topic["id"]]})
             if st != 201:
                 raise RuntimeError("alarm: %s %s" % (st, ans))
+            alarm_ids.append(ans["id"])
         time.sleep(5)
         turn = gauge(metrics_text(d),
                      "mdscale_event_loop_turn_cpu_max_seconds")
         if turn is not None:
             res["alarms_turn_cpu_ms"] = 1000 * turn
+        firing_alarm(d, res, n, topic.get("topicId") or topic["id"],
+                     alarm_ids)
         return res
     finally:
         d.cleanup()
+
+
+def wait_loaded(d):
+    """Newer builds answer at once and read the log in slices: waits until
+    the store is whole (older builds load before answering)."""
+    while gauge(metrics_text(d), "mdscale_metrics_loading"):
+        time.sleep(0.05)
+
+
+def firing_alarm(d, res, n, topic_id, others):
+    """One alarm over every series (a 1 h window, so the posted points are
+    in it) whose condition holds for the series of value 99, one in a
+    hundred: those streams are tracked (PENDING, then FIRING) while every
+    other stream of each evaluation is OK. The daemon is restarted first,
+    with the other alarms deleted, so that its longest turn is this
+    alarm's passes' (or the restart's, reported as firing_base_turn_cpu_ms);
+    firing_alarm_turn_cpu_ms is read after the alarm has been FIRING for
+    5 s, firing_streams is its totalMetricsFiring then."""
+    for a in others:
+        st, ans = d("DELETE", "/v1/alarms/" + a)
+        if st not in (200, 204):
+            raise RuntimeError("delete alarm: %s %s" % (st, ans))
+    if d.stop() != 0:
+        raise RuntimeError("daemon did not stop cleanly")
+    d.start()
+    wait_loaded(d)
+    turn = gauge(metrics_text(d), "mdscale_event_loop_turn_cpu_max_seconds")
+    if turn is not None:
+        res["firing_base_turn_cpu_ms"] = 1000 * turn
+    st, ans = d("POST", "/v1/alarms", {
+        "displayName": "hostile-firing", "namespace": "bench_volume",
+        "query": "Hostile[1h].max() > 98", "pendingDuration": "PT1S",
+        "destinations": [topic_id]})
+    if st != 201:
+        raise RuntimeError("alarm: %s %s" % (st, ans))
+    alarm_id = ans["id"]
+    deadline = time.monotonic() + 120
+    while True:
+        st, s = d("GET", "/v1/alarms/%s/status" % alarm_id, timeout=60)
+        if st == 200 and s["status"] == "FIRING" and \
+                s["totalMetricsFiring"] >= n // 100:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError("the alarm did not fire: %s %s" % (st, s))
+        time.sleep(0.2)
+    time.sleep(5)
+    st, s = d("GET", "/v1/alarms/%s/status" % alarm_id, timeout=60)
+    res["firing_streams"] = s["totalMetricsFiring"] if st == 200 else -1
+    turn = gauge(metrics_text(d), "mdscale_event_loop_turn_cpu_max_seconds")
+    if turn is not None:
+        res["firing_alarm_turn_cpu_ms"] = 1000 * turn
 
 
 def summarize(runs):

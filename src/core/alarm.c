@@ -24,7 +24,7 @@ enum fate {
 struct tracked {
 	struct alarm_stream_status pub;
 	struct tsdb_dim *dims; /* one block: the array, then its strings */
-	uint64_t hash;
+	uint64_t hash; /* tsdb_dims_hash(), as the stream carried it */
 	int64_t t;              /* the last evaluation with data */
 	int64_t last_notify_ms; /* per dimension: its last message */
 	char dedupe_key[ALARM_DEDUPE_KEY_LEN + 1]; /* per dimension */
@@ -41,7 +41,7 @@ struct alarm_state {
 	struct tracked *s;
 	size_t n, cap;
 	struct htab ix; /* the streams' hashes to their index in s */
-	struct mql_result res;
+	struct mql_result own, *res; /* res: &own, or a shared one */
 };
 
 /* --- names --------------------------------------------------------------- */
@@ -333,7 +333,8 @@ struct alarm_state *alarm_state_new(void)
 	struct alarm_state *st = xcalloc(1, sizeof(*st));
 
 	st->status = ALARM_OK;
-	mql_result_init(&st->res);
+	mql_result_init(&st->own);
+	st->res = &st->own;
 	return st;
 }
 
@@ -352,8 +353,15 @@ void alarm_state_free(struct alarm_state *st)
 	forget_streams(st);
 	free(st->s);
 	htab_free(&st->ix);
-	mql_result_free(&st->res);
+	mql_result_free(&st->own);
 	free(st);
+}
+
+void alarm_state_share_result(struct alarm_state *st,
+			      struct mql_result *scratch)
+{
+	mql_result_free(&st->own);
+	st->res = scratch;
 }
 
 void alarm_state_reset(struct alarm_state *st)
@@ -392,16 +400,6 @@ const struct alarm_stream_status *alarm_state_stream(
 const char *alarm_state_dedupe_key(const struct alarm_state *st)
 {
 	return st->dedupe_key;
-}
-
-static uint64_t dims_hash(const struct tsdb_dim *d, size_t n)
-{
-	uint64_t h = 0;
-
-	for (size_t i = 0; i < n; i++)
-		h = hash_mix(hash_mix(h, hash_str(d[i].key)),
-			     hash_str(d[i].value));
-	return hash_fin(h);
 }
 
 static int dims_equal(const struct tsdb_dim *a, size_t na,
@@ -545,20 +543,19 @@ static void observe_stream(struct alarm_state *st, const struct alarm_def *def,
 			   const struct mql_stream *ms, int64_t now)
 {
 	const struct mql_point *pt = &ms->points[0];
-	uint64_t h;
 	size_t k;
 	struct tracked *t;
 
-	/* The common case, an OK stream while none is tracked, without
-	 * hashing its dimensions (up to 20 values of 255 bytes). */
+	/* The common case, an OK stream while none is tracked. */
 	if (!pt->holds && st->n == 0)
 		return;
-	h = dims_hash(ms->dims, ms->ndims);
-	k = find_stream(st, h, ms->dims, ms->ndims);
+	/* The stream carries the hash of its dimensions (a series' from the
+	 * store): no pass over up to 16 values of 255 bytes per stream. */
+	k = find_stream(st, ms->hash, ms->dims, ms->ndims);
 	if (!pt->holds && k == NONE)
 		return; /* an OK stream */
 	if (k == NONE)
-		k = add_stream(st, h, ms->dims, ms->ndims, now);
+		k = add_stream(st, ms->hash, ms->dims, ms->ndims, now);
 	t = &st->s[k];
 	t->has_data = pt->present;
 	t->t = now;
@@ -585,15 +582,15 @@ static int observe(struct alarm_state *st, const struct alarm_def *def,
 		   mql_statistic(def->query) != MQL_STAT_ABSENT;
 	int rc;
 
-	rc = mql_eval(def->query, db, def->namespace, now, &st->res);
+	rc = mql_eval(def->query, db, def->namespace, now, st->res);
 	if (rc != 0)
 		return rc;
 	for (size_t i = 0; i < st->n; i++) {
 		st->s[i].seen = st->s[i].has_data = st->s[i].fired_now = 0;
 		st->s[i].fate = FATE_KEEP;
 	}
-	for (size_t i = 0; i < st->res.nstreams; i++)
-		observe_stream(st, def, &st->res.streams[i], now);
+	for (size_t i = 0; i < st->res->nstreams; i++)
+		observe_stream(st, def, &st->res->streams[i], now);
 	*nfiring = 0;
 	for (size_t i = 0; i < st->n; i++) {
 		struct tracked *t = &st->s[i];

@@ -207,6 +207,16 @@ struct alarm_state;
 struct alarm_state *alarm_state_new(void);
 /* NULL is fine. */
 void alarm_state_free(struct alarm_state *st);
+/*
+ * Makes st evaluate its query into scratch instead of a result of its own
+ * (freed then): states evaluated one after another can share one, so that
+ * the memory of a result of many streams is allocated and touched once,
+ * not once per alarm (a first evaluation into new memory of 100,000
+ * streams costs several times a later one). The caller owns scratch and
+ * keeps it until alarm_state_free(st); st only uses it in alarm_eval().
+ */
+void alarm_state_share_result(struct alarm_state *st,
+			      struct mql_result *scratch);
 /* Back to OK without events, e.g. after the definition's query changed. */
 void alarm_state_reset(struct alarm_state *st);
 /* Returns ALARM_OK or ALARM_FIRING. */

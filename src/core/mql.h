@@ -145,6 +145,10 @@ struct mql_stream {
 	const struct tsdb_dim *dims; /* the series' dims, the groupBy dims, or
 					none for grouping() */
 	size_t ndims;
+	/* tsdb_dims_hash(dims, ndims), whichever way the stream was made: a
+	 * series' stream carries the hash the store keeps, so that a caller
+	 * can find a stream among others without a pass over its strings. */
+	uint64_t hash;
 	const struct mql_point *points;
 	size_t npoints;
 };
@@ -202,5 +206,19 @@ int mql_eval(const struct mql_query *q, const struct tsdb *db,
 int mql_eval_range(const struct mql_query *q, const struct tsdb *db,
 		   const char *ns, int64_t start_ms, int64_t end_ms,
 		   int64_t resolution_ms, struct mql_result *out);
+
+/*
+ * mql_eval_range() for an answer of at most max_streams streams, counting
+ * those a caller returns: every stream of a query without a condition, and
+ * of one with a condition those whose last point holds. Past max_streams it
+ * returns MDS_E_LIMIT with *over (which may be NULL) set to 1, and out holds
+ * no stream; a simple query stops there, without evaluating the groups left
+ * (an expression's streams are counted once it is evaluated). Otherwise as
+ * mql_eval_range(), with *over set to 0.
+ */
+int mql_eval_range_max(const struct mql_query *q, const struct tsdb *db,
+		       const char *ns, int64_t start_ms, int64_t end_ms,
+		       int64_t resolution_ms, size_t max_streams, int *over,
+		       struct mql_result *out);
 
 #endif

@@ -336,12 +336,15 @@ static void eval_point(const struct mql_query *q, struct mql_result *r,
 	pt->holds = pt->present && mql_condition_holds(q, pt->value);
 }
 
-/* Appends the dims of group g's stream to r->dims; returns their count. */
+/* Appends the dims of group g's stream to r->dims; returns their count,
+ * and their tsdb_dims_hash() in *hash (a pass over the group's values: a
+ * few keys, where a series' stream has up to TSDB_MAX_DIMS). */
 static size_t group_dims(const struct mql_query *q, struct mql_result *r,
-			 const struct tsdb_series *first)
+			 const struct tsdb_series *first, uint64_t *hash)
 {
 	size_t n = 0;
 
+	*hash = tsdb_dims_hash(NULL, 0);
 	if (q->grouping == MQL_GROUP_ALL)
 		return 0;
 	r->dims = reserve(r->dims, r->ndims, q->ngroup_keys, &r->dims_cap,
@@ -352,16 +355,19 @@ static size_t group_dims(const struct mql_query *q, struct mql_result *r,
 		if (d != NULL)
 			r->dims[r->ndims + n++] = *d;
 	}
+	*hash = tsdb_dims_hash(r->dims + r->ndims, n);
 	r->ndims += n;
 	return n;
 }
 
 int mql_run(const struct mql_query *q, const struct tsdb *db,
 	    const char *ns, int64_t first_t, int64_t step, size_t nsteps,
-	    int all_streams, struct mql_result *r)
+	    int all_streams, size_t max_returned, int *over,
+	    struct mql_result *r)
 {
 	struct select_ctx ctx = { .r = r, .seen_since = INT64_MIN };
-	size_t ngroups, ns_kept = 0;
+	size_t ngroups, ns_kept = 0, nreturned = 0;
+	int cond = mql_has_condition(q);
 	size_t *dim_off;
 
 	r->nstreams = r->npoints = r->ndims = r->nsel = 0;
@@ -394,14 +400,24 @@ int mql_run(const struct mql_query *q, const struct tsdb *db,
 		}
 		if (!any && !all_streams)
 			continue;
+		/* Past the caller's limit, the rest is not evaluated. */
+		nreturned += any && (!cond || pts[nsteps - 1].holds);
+		if (nreturned > max_returned) {
+			if (over != NULL)
+				*over = 1;
+			r->nstreams = r->npoints = r->ndims = 0;
+			free(dim_off);
+			return MDS_E_LIMIT;
+		}
 		r->npoints += nsteps;
 		st->npoints = nsteps;
 		if (q->grouping == MQL_GROUP_NONE) {
 			st->dims = tsdb_series_dims(first, &st->ndims);
+			st->hash = tsdb_series_dims_hash(first);
 			dim_off[ns_kept] = SIZE_MAX;
 		} else {
 			dim_off[ns_kept] = r->ndims;
-			st->ndims = group_dims(q, r, first);
+			st->ndims = group_dims(q, r, first, &st->hash);
 		}
 		ns_kept++;
 	}
@@ -423,14 +439,43 @@ int mql_eval(const struct mql_query *q, const struct tsdb *db,
 	if (q->expr != NULL)
 		return mql_expr_eval(q->expr, db, ns, now_ms, 0, 1, out);
 	return mql_run(q, db, ns, now_ms, 0, 1, q->stat == MQL_STAT_ABSENT,
-		       out);
+		       SIZE_MAX, NULL, out);
+}
+
+/* The streams of r that mql_eval_range_max() counts. */
+static size_t count_returned(const struct mql_query *q,
+			     const struct mql_result *r)
+{
+	int cond = mql_has_condition(q);
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->nstreams; i++) {
+		const struct mql_stream *s = &r->streams[i];
+
+		n += !cond ||
+		     (s->npoints > 0 && s->points[s->npoints - 1].holds);
+	}
+	return n;
 }
 
 int mql_eval_range(const struct mql_query *q, const struct tsdb *db,
 		   const char *ns, int64_t start_ms, int64_t end_ms,
 		   int64_t resolution_ms, struct mql_result *out)
 {
+	return mql_eval_range_max(q, db, ns, start_ms, end_ms, resolution_ms,
+				  SIZE_MAX, NULL, out);
+}
+
+int mql_eval_range_max(const struct mql_query *q, const struct tsdb *db,
+		       const char *ns, int64_t start_ms, int64_t end_ms,
+		       int64_t resolution_ms, size_t max_streams, int *over,
+		       struct mql_result *out)
+{
 	int64_t steps;
+	int rc;
+
+	if (over != NULL)
+		*over = 0;
 
 	if (start_ms < 0 || end_ms > TSDB_MAX_TIME_MS || end_ms <= start_ms ||
 	    resolution_ms < 1)
@@ -440,9 +485,18 @@ int mql_eval_range(const struct mql_query *q, const struct tsdb *db,
 		return MDS_E_INVAL;
 	if (steps > MQL_MAX_POINTS)
 		return MDS_E_LIMIT;
-	if (q->expr != NULL)
-		return mql_expr_eval(q->expr, db, ns, start_ms + resolution_ms,
-				     resolution_ms, (size_t)steps, out);
-	return mql_run(q, db, ns, start_ms + resolution_ms, resolution_ms,
-		       (size_t)steps, 0, out);
+	if (q->expr == NULL)
+		return mql_run(q, db, ns, start_ms + resolution_ms,
+			       resolution_ms, (size_t)steps, 0, max_streams,
+			       over, out);
+	/* An expression's streams are known only at its end. */
+	rc = mql_expr_eval(q->expr, db, ns, start_ms + resolution_ms,
+			   resolution_ms, (size_t)steps, out);
+	if (rc == 0 && count_returned(q, out) > max_streams) {
+		if (over != NULL)
+			*over = 1;
+		out->nstreams = out->npoints = out->ndims = 0;
+		rc = MDS_E_LIMIT;
+	}
+	return rc;
 }

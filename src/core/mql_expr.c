@@ -338,10 +338,11 @@ int mql_expr_add_filter(struct mql_node *n, const char *key,
 /* --- evaluation ---------------------------------------------------------- */
 
 /* One stream of a node's value: dims (the array owned, the strings the
- * store's) and one point per step. */
+ * store's), their tsdb_dims_hash() and one point per step. */
 struct vstream {
 	struct tsdb_dim *dims;
 	size_t ndims;
+	uint64_t hash;
 	struct mql_point *pts;
 };
 
@@ -371,8 +372,9 @@ static void vec_free(struct vec *v)
 	memset(v, 0, sizeof(*v));
 }
 
+/* Adds a stream of dims (their tsdb_dims_hash() is hash). */
 static struct vstream *vec_add(struct vec *v, const struct tsdb_dim *dims,
-			       size_t ndims, size_t nsteps)
+			       size_t ndims, uint64_t hash, size_t nsteps)
 {
 	struct vstream *s;
 
@@ -385,6 +387,7 @@ static struct vstream *vec_add(struct vec *v, const struct tsdb_dim *dims,
 	if (ndims > 0)
 		memcpy(s->dims, dims, ndims * sizeof(*dims));
 	s->ndims = ndims;
+	s->hash = hash;
 	s->pts = xcalloc(nsteps, sizeof(*s->pts));
 	return s;
 }
@@ -428,10 +431,11 @@ static int eval_query(const struct mql_query *q, const struct ectx *x,
 	mql_result_init(&r);
 	rc = mql_run(q, x->db, x->ns, x->first_t, x->step, x->nsteps,
 		     x->nsteps == 1 && mql_statistic(q) == MQL_STAT_ABSENT,
-		     &r);
+		     SIZE_MAX, NULL, &r);
 	for (size_t i = 0; rc == 0 && i < r.nstreams; i++) {
 		struct vstream *s = vec_add(out, r.streams[i].dims,
-					    r.streams[i].ndims, x->nsteps);
+					    r.streams[i].ndims,
+					    r.streams[i].hash, x->nsteps);
 
 		memcpy(s->pts, r.streams[i].points,
 		       x->nsteps * sizeof(*s->pts));
@@ -543,7 +547,7 @@ static void join(enum kind kind, const struct vec *a, const struct vec *b,
 		}
 		if (sb == NULL && kind != N_OR)
 			continue;
-		o = vec_add(out, sa->dims, sa->ndims, nsteps);
+		o = vec_add(out, sa->dims, sa->ndims, sa->hash, nsteps);
 		for (size_t k = 0; k < nsteps; k++)
 			combine(kind, &sa->pts[k], sb ? &sb->pts[k] : NULL,
 				&o->pts[k]);
@@ -553,7 +557,8 @@ static void join(enum kind kind, const struct vec *a, const struct vec *b,
 
 		if (used[i])
 			continue;
-		o = vec_add(out, b->s[i].dims, b->s[i].ndims, nsteps);
+		o = vec_add(out, b->s[i].dims, b->s[i].ndims, b->s[i].hash,
+			    nsteps);
 		for (size_t k = 0; k < nsteps; k++)
 			combine(kind, NULL, &b->s[i].pts[k], &o->pts[k]);
 	}
@@ -567,7 +572,7 @@ static void arith_scalar(enum kind kind, const struct vec *v, double k,
 {
 	for (size_t i = 0; i < v->n; i++) {
 		struct vstream *o = vec_add(out, v->s[i].dims, v->s[i].ndims,
-					    nsteps);
+					    v->s[i].hash, nsteps);
 
 		for (size_t p = 0; p < nsteps; p++) {
 			struct mql_point num = { .t = v->s[i].pts[p].t,
@@ -634,7 +639,7 @@ static size_t nest_group(const struct mql_node *n, const struct vstream *s,
 	size_t nd = 0;
 
 	if (n->grouping == MQL_GROUP_NONE) {
-		vec_add(out, s->dims, s->ndims, nsteps);
+		vec_add(out, s->dims, s->ndims, s->hash, nsteps);
 		return out->n - 1;
 	}
 	for (size_t k = 0; n->grouping == MQL_GROUP_BY && k < n->nkeys; k++)
@@ -645,7 +650,7 @@ static size_t nest_group(const struct mql_node *n, const struct vstream *s,
 	for (size_t g = 0; g < out->n; g++)
 		if (dims_same(&probe, &out->s[g]))
 			return g;
-	vec_add(out, d, nd, nsteps);
+	vec_add(out, d, nd, tsdb_dims_hash(d, nd), nsteps);
 	return out->n - 1;
 }
 
@@ -784,7 +789,8 @@ static int fill_result(const struct vec *v, const struct ectx *x,
 			       s->ndims * sizeof(*s->dims));
 		off[nkept] = r->ndims;
 		r->streams[nkept] = (struct mql_stream){
-			.ndims = s->ndims, .npoints = x->nsteps };
+			.ndims = s->ndims, .hash = s->hash,
+			.npoints = x->nsteps };
 		r->npoints += x->nsteps;
 		r->ndims += s->ndims;
 		nkept++;
@@ -810,7 +816,8 @@ int mql_expr_eval(const struct mql_node *n, const struct tsdb *db,
 
 	if (rc == 0 && v.scalar) {
 		/* A number alone: one stream without dimensions. */
-		struct vstream *s = vec_add(&v, NULL, 0, nsteps);
+		struct vstream *s = vec_add(&v, NULL, 0,
+					    tsdb_dims_hash(NULL, 0), nsteps);
 
 		for (size_t k = 0; k < nsteps; k++)
 			s->pts[k] = (struct mql_point){

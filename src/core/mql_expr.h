@@ -85,10 +85,13 @@ int mql_cur_condition(struct mql_cursor *c, enum mql_cmp *cmp, double *a,
 int mql_cmp_holds(enum mql_cmp cmp, double a, double b, double v);
 /* A character of a name after its first. */
 int mql_is_name_char(char c);
-/* Evaluates a simple query at nsteps points first_t + k * step into r. */
+/* Evaluates a simple query at nsteps points first_t + k * step into r.
+ * Stops as soon as more than max_returned streams would be returned (see
+ * mql_eval_range_max(); SIZE_MAX for no limit), returning MDS_E_LIMIT with
+ * *over (which may be NULL otherwise) set to 1. */
 int mql_run(const struct mql_query *q, const struct tsdb *db, const char *ns,
 	    int64_t first_t, int64_t step, size_t nsteps, int all_streams,
-	    struct mql_result *r);
+	    size_t max_returned, int *over, struct mql_result *r);
 
 struct mql_node;
 

@@ -374,6 +374,27 @@ int tsdb_ident_prepare(struct ident *id, const char *ns, const char *name,
 	return 0;
 }
 
+/* Folds the hashes of a key, its value, the next key... (hash_str() of
+ * each) into tsdb_dims_hash(). */
+static uint64_t dims_hash_of(const uint64_t *h, size_t n)
+{
+	uint64_t acc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		acc = hash_mix(hash_mix(acc, h[2 * i]), h[2 * i + 1]);
+	return hash_fin(acc);
+}
+
+uint64_t tsdb_dims_hash(const struct tsdb_dim *dims, size_t n)
+{
+	uint64_t acc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		acc = hash_mix(hash_mix(acc, hash_str(dims[i].key)),
+			       hash_str(dims[i].value));
+	return hash_fin(acc);
+}
+
 static uint64_t metric_hash(uint64_t ns_h, uint64_t name_h)
 {
 	return hash_fin(hash_mix(hash_mix(0, ns_h), name_h));
@@ -519,6 +540,9 @@ static struct tsdb_series *series_create(struct tsdb *db,
 		s->dims[k].value = istr_at(db, ix[3 + 2 * k]);
 	}
 	s->hash = id->hash;
+	/* From the hashes the identity has already: no pass over the
+	 * strings. */
+	s->dims_hash = dims_hash_of(id->h + 2, s->ndims);
 	s->index = sid;
 	s->newest = -1;
 	s->raw_floor = INT64_MIN;
@@ -627,6 +651,11 @@ const char *tsdb_series_dim(const struct tsdb_series *s, const char *key)
 		if (strcmp(s->dims[k].key, key) == 0)
 			return s->dims[k].value;
 	return NULL;
+}
+
+uint64_t tsdb_series_dims_hash(const struct tsdb_series *s)
+{
+	return s->dims_hash;
 }
 
 int64_t tsdb_series_newest(const struct tsdb_series *s)

@@ -143,6 +143,14 @@ int tsdb_append(struct tsdb *db, const char *ns, const char *name,
 		const struct tsdb_dim *dims, size_t ndims, int64_t t_ms,
 		double value, char *diag, size_t diagsz);
 
+/*
+ * Returns a hash of the contents of n dimensions in the order given (a key,
+ * its value, the next key...): equal dimensions in equal order give equal
+ * hashes, wherever their strings are. Costs a pass over every byte; a
+ * series keeps the hash of its own (tsdb_series_dims_hash()).
+ */
+uint64_t tsdb_dims_hash(const struct tsdb_dim *dims, size_t n);
+
 /* Accessors; the strings are interned and live until tsdb_free(). */
 const char *tsdb_series_namespace(const struct tsdb_series *s);
 const char *tsdb_series_name(const struct tsdb_series *s);
@@ -151,6 +159,9 @@ const struct tsdb_dim *tsdb_series_dims(const struct tsdb_series *s,
 					size_t *ndims);
 /* Returns the value of dimension key, or NULL if the series lacks it. */
 const char *tsdb_series_dim(const struct tsdb_series *s, const char *key);
+/* Returns tsdb_dims_hash() of the series' dimensions (sorted by key),
+ * computed once when the series was created. */
+uint64_t tsdb_series_dims_hash(const struct tsdb_series *s);
 /* Returns the time of the newest sample ever appended, or -1 if none. */
 int64_t tsdb_series_newest(const struct tsdb_series *s);
 

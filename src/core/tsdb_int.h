@@ -28,6 +28,7 @@ struct tsdb_series {
 	uint32_t metric;
 	uint32_t index; /* creation order */
 	uint64_t hash;
+	uint64_t dims_hash; /* tsdb_dims_hash(dims, ndims) */
 	int64_t newest;    /* -1 while empty */
 	int64_t raw_floor; /* raw holds every kept sample at or after this */
 	struct tsdb_sample *raw;

@@ -447,6 +447,9 @@ static int64_t time_member(json_t *o, const char *key)
 static void alarms_add(struct monitoring *m, struct alarm_entry *e)
 {
 	e->st = alarm_state_new();
+	/* The alarms are evaluated one at a time on the loop, as queries
+	 * are: one result serves them all. */
+	alarm_state_share_result(e->st, &m->qres);
 	if (m->nalarms == m->alarms_cap) {
 		m->alarms_cap = m->alarms_cap ? m->alarms_cap * 2 : 16;
 		m->alarms = xreallocarray(m->alarms, m->alarms_cap,

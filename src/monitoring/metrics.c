@@ -669,23 +669,6 @@ static bool returned(const struct mql_query *mq, const struct mql_stream *s)
 	       (s->npoints > 0 && s->points[s->npoints - 1].holds);
 }
 
-/* Refuses a result that would return more streams than OCI returns. */
-static int check_streams(const struct mql_query *mq,
-			 const struct mql_result *r, struct fault *f)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < r->nstreams; i++)
-		n += returned(mq, &r->streams[i]);
-	if (n <= QUERY_MAX_STREAMS)
-		return 0;
-	return fault_set(f, MDS_E_LIMIT, "query",
-			 "the result would hold %zu metric streams, more than "
-			 "%d; narrow the query with a dimension filter or "
-			 "aggregate it with grouping() or groupBy()",
-			 n, QUERY_MAX_STREAMS);
-}
-
 int monitoring_query(struct monitoring *m, const struct monitoring_query *q,
 		     monitoring_series_fn *fn, void *arg, struct fault *f)
 {
@@ -695,7 +678,7 @@ int monitoring_query(struct monitoring *m, const struct monitoring_query *q,
 	int64_t start = 0, end = 0, res = 0;
 	const char *why;
 	char diag[512];
-	int rc;
+	int rc, over;
 
 	if (metrics_loading(m))
 		return loading_fault(m, f);
@@ -710,7 +693,18 @@ int monitoring_query(struct monitoring *m, const struct monitoring_query *q,
 	rc = query_range(q, mq, &start, &end, &res, f);
 	if (rc != 0)
 		goto out;
-	rc = mql_eval_range(mq, m->db, ns, start, end, res, r);
+	/* More streams than OCI returns are refused as soon as they are
+	 * counted, before the rest of the series are evaluated. */
+	rc = mql_eval_range_max(mq, m->db, ns, start, end, res,
+				QUERY_MAX_STREAMS, &over, r);
+	if (over) {
+		rc = fault_set(f, MDS_E_LIMIT, "query",
+			       "the result would hold more than %d metric "
+			       "streams; narrow the query with a dimension "
+			       "filter or aggregate it with grouping() or "
+			       "groupBy()", QUERY_MAX_STREAMS);
+		goto out;
+	}
 	if (rc == 0 && r->nstreams > 0 &&
 	    r->nstreams * r->streams[0].npoints > QUERY_MAX_POINTS)
 		rc = MDS_E_LIMIT;
@@ -721,9 +715,6 @@ int monitoring_query(struct monitoring *m, const struct monitoring_query *q,
 			       "or a coarser resolution)", QUERY_MAX_POINTS);
 		goto out;
 	}
-	rc = check_streams(mq, r, f);
-	if (rc != 0)
-		goto out;
 	for (size_t i = 0; i < r->nstreams; i++) {
 		const struct mql_stream *s = &r->streams[i];
 		struct monitoring_series v = {

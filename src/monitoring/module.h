@@ -51,7 +51,7 @@ struct monitoring {
 	uint64_t gen;
 	unsigned ncpu;
 	struct map insts, deps;
-	struct mql_result qres;
+	struct mql_result qres; /* scratch of queries and alarms alike */
 	struct mlog *log; /* NULL if it could not be opened */
 
 	/* alarms.c */

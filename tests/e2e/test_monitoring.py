@@ -352,7 +352,7 @@ class MonitoringTest(unittest.TestCase):
                 "endTime": t + 60000}
         r = self.query("Many[1m].max()", **span)
         self.assert_refused(r, 400, "LimitExceeded", "query",
-                            "2001 metric streams")
+                            "more than 2000 metric streams")
         # Narrowed or aggregated, the same data is answered.
         self.assertEqual(len(self.series("Many[1m].grouping().max()",
                                          **span)), 1)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/alarm.h"
+#include "core/mql.h"
 #include "core/tsdb.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -505,6 +506,107 @@ static void test_per_dimension(void **state)
 	assert_int_equal(ticks(f, 3 * MIN), 0);
 }
 
+/*
+ * A tracked stream is found again at each evaluation by the hash its
+ * dimensions carry, among streams of series created after it (in any
+ * order): it stays the one stream tracked, keeps its dedupe key (the same
+ * as before the stream carried its hash) and clears when its value does.
+ */
+static void test_tracked_among_new_series(void **state)
+{
+	struct fixture *f = *state;
+	char key[ALARM_DEDUPE_KEY_LEN + 1], iid[16];
+
+	f->def.pending_ms = 0;
+	f->def.per_dimension = 1;
+	/* i0, created first, has data from 1 min: i1's stream is the first
+	 * of the first result and the second of the next ones. */
+	feed(f, "i0", MIN, 6 * MIN, 20);
+	feed(f, "i1", 0, 4 * MIN, 90);
+	feed(f, "i1", 4 * MIN, 6 * MIN, 10);
+	assert_int_equal(ticks(f, 1 * MIN), 1);
+	assert_int_equal(f->ev.v[0].type, ALARM_OK_TO_FIRING);
+	snprintf(key, sizeof(key), "%s", f->ev.v[0].dedupe_key);
+	assert_string_equal(key, "729ecbbd-4664-8b13-a9f3-0ef8b796593d");
+	for (int i = 40; i >= 2; i--) {
+		struct tsdb_dim d[2] = { { "instanceId", iid },
+					 { "resourceId", "md1" } };
+
+		snprintf(iid, sizeof(iid), "i%d", i);
+		for (int64_t t = MIN; t < 6 * MIN; t += 10000)
+			assert_int_equal(tsdb_append(f->db, NS,
+						     "CpuUtilization", d, 2, t,
+						     i % 7 ? 20 : 50, NULL, 0),
+					 0);
+	}
+	for (int64_t now = 2 * MIN; now <= 4 * MIN; now += MIN) {
+		assert_int_equal(ticks(f, now), 0);
+		assert_int_equal(alarm_state_nstreams(f->st), 1);
+		assert_int_equal(alarm_state_stream(f->st, 0)->status,
+				 ALARM_FIRING);
+		assert_int_equal(alarm_state_stream(f->st, 0)->since_ms, MIN);
+	}
+	assert_int_equal(ticks(f, 5 * MIN), 1);
+	assert_int_equal(f->ev.v[0].type, ALARM_FIRING_TO_OK);
+	assert_string_equal(ev_dim(&f->ev.v[0], 0, "instanceId"), "i1");
+	assert_string_equal(f->ev.v[0].dedupe_key, key);
+	assert_int_equal(alarm_state_nstreams(f->st), 0);
+	assert_int_equal(alarm_state_status(f->st), ALARM_OK);
+}
+
+/* Two alarms evaluated one after the other into one shared result: each
+ * tracks, fires and clears its own stream. */
+static void test_shared_result(void **state)
+{
+	struct fixture *f = *state;
+	struct tsdb_dim d[2] = { { "resourceId", "md2" }, { "instanceId", "j" } };
+	struct alarm_def def2;
+	struct alarm_state *st2 = alarm_state_new();
+	struct mql_result scratch;
+
+	mql_result_init(&scratch);
+	alarm_def_init(&def2);
+	def2.id = xstrdup("ocid1.alarm.oc1..md2");
+	def2.namespace = xstrdup(NS);
+	assert_int_equal(alarm_def_set_query(&def2,
+		"CpuUtilization[1m]{resourceId = \"md2\"}.max() > 80", NULL, 0),
+		0);
+	def2.pending_ms = f->def.pending_ms = 0;
+	alarm_state_share_result(f->st, &scratch);
+	alarm_state_share_result(st2, &scratch);
+	feed(f, "i1", 0, 2 * MIN, 90);
+	feed(f, "i1", 2 * MIN, 4 * MIN, 10);
+	for (int64_t t = 0; t < 4 * MIN; t += 10000)
+		assert_int_equal(tsdb_append(f->db, NS, "CpuUtilization", d, 2,
+					     t, t < 3 * MIN ? 95 : 5, NULL, 0),
+				 0);
+	for (int64_t now = MIN; now <= 4 * MIN; now += MIN) {
+		enum alarm_status want1 = now <= 2 * MIN ? ALARM_FIRING
+							 : ALARM_OK;
+		enum alarm_status want2 = now <= 3 * MIN ? ALARM_FIRING
+							 : ALARM_OK;
+
+		tick(f, now);
+		alarm_events_reset(&f->ev);
+		assert_int_equal(alarm_eval(st2, &def2, f->db, now, &f->ev),
+				 0);
+		assert_int_equal(alarm_state_status(f->st), want1);
+		assert_int_equal(alarm_state_status(st2), want2);
+		assert_int_equal(alarm_state_nstreams(f->st),
+				 want1 == ALARM_FIRING);
+		assert_int_equal(alarm_state_nstreams(st2),
+				 want2 == ALARM_FIRING);
+		if (want2 == ALARM_FIRING)
+			assert_string_equal(alarm_state_stream(st2, 0)
+						    ->dims[1].value, "md2");
+	}
+	alarm_state_free(st2);
+	alarm_def_clear(&def2);
+	alarm_state_free(f->st);
+	f->st = alarm_state_new(); /* the fixture frees its own */
+	mql_result_free(&scratch);
+}
+
 static void test_suppression_and_version(void **state)
 {
 	struct fixture *f = *state;
@@ -596,6 +698,8 @@ int main(void)
 		T(test_message_json_1_5),
 		T(test_reset_after_absence),
 		T(test_per_dimension),
+		T(test_tracked_among_new_series),
+		T(test_shared_result),
 		T(test_suppression_and_version),
 		T(test_pending_then_firing), T(test_pending_interrupted),
 		T(test_repeat_and_recovery), T(test_gap_in_data),

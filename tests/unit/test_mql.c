@@ -735,6 +735,126 @@ static void test_eval_grouping(void **state)
 	assert_true(value(f, 0) == 9);
 }
 
+/* Asserts that every stream of the result carries the hash of its dims. */
+static void assert_hashes(const struct fixture *f, const char *text)
+{
+	for (size_t i = 0; i < f->r.nstreams; i++) {
+		const struct mql_stream *s = &f->r.streams[i];
+
+		if (s->hash != tsdb_dims_hash(s->dims, s->ndims))
+			fail_msg("'%s', stream %zu: hash %llx, its dims' %llx",
+				 text, i, (unsigned long long)s->hash,
+				 (unsigned long long)tsdb_dims_hash(s->dims,
+								    s->ndims));
+	}
+}
+
+/*
+ * Each stream carries the hash of its dimensions, whichever way it was
+ * made (a series, a group, an expression, a nested query): equal
+ * dimensions in equal order give equal hashes, different ones different.
+ */
+static void test_eval_stream_hash(void **state)
+{
+	static const char *const queries[] = {
+		"Cpu[1m].max()",
+		"Cpu[1m].max() > 50",
+		"Cpu[1m].grouping().max()",
+		"Cpu[1m].groupBy(resourceId).max()",
+		"Cpu[1m].groupBy(instanceId, resourceId).max()",
+		"Cpu[1m].groupBy(zone).count()",
+		"Cpu[1m].max() * 2",
+		"2 - Cpu[1m].max()",
+		"Cpu[1m].max() > 50 || Cpu[1m].min() < 6",
+		"Cpu[1m].max() + Cpu[1m].min()",
+		"(Cpu[1m].max()).groupBy(resourceId).max()",
+		"(Cpu[1m].max() > 50).grouping().count()",
+		"Mem[1m].max()",
+	};
+	struct fixture *f = *state;
+	struct tsdb_dim md1 = { "resourceId", "md1" }, mine[2];
+	char key[] = "resourceId", value[] = "md1";
+	struct mql_query *q;
+	uint64_t h_series, h_group;
+
+	assert_int_equal(tsdb_append(f->db, NS, "Mem", &md1, 1, 590000, 3,
+				     NULL, 0), 0);
+	for (size_t i = 0; i < sizeof(queries) / sizeof(*queries); i++) {
+		assert_true(eval(f, queries[i], 600000) > 0);
+		assert_hashes(f, queries[i]);
+	}
+	/* The series md1 of Mem, the group md1 of Cpu and dims built here
+	 * from other strings: one hash. */
+	assert_int_equal(eval(f, "Mem[1m].max()", 600000), 1);
+	h_series = f->r.streams[0].hash;
+	assert_int_equal(eval(f, "Cpu[1m].groupBy(resourceId).max()",
+			      600000), 2);
+	h_group = f->r.streams[find(f, "md1", NULL)].hash;
+	assert_true(h_group == h_series);
+	assert_true(f->r.streams[find(f, "md2", NULL)].hash != h_series);
+	mine[0] = (struct tsdb_dim){ key, value };
+	assert_true(tsdb_dims_hash(mine, 1) == h_series);
+	/* A series' stream and the group of all its dims, in its order. */
+	assert_int_equal(eval(f, "Cpu[1m].max()", 600000), 3);
+	h_series = f->r.streams[find(f, "md1", "i2")].hash;
+	assert_int_equal(eval(f, "Cpu[1m].groupBy(instanceId, resourceId)"
+			      ".max()", 600000), 3);
+	assert_true(f->r.streams[find(f, "md1", "i2")].hash == h_series);
+	assert_true(f->r.streams[find(f, "md1", "i1")].hash != h_series);
+	mine[0] = (struct tsdb_dim){ "instanceId", "i2" };
+	mine[1] = (struct tsdb_dim){ "resourceId", "md1" };
+	assert_true(tsdb_dims_hash(mine, 2) == h_series);
+	/* An expression keeps the hash of the streams it is made of. */
+	assert_int_equal(eval(f, "Cpu[1m].max() * 2 + 1", 600000), 3);
+	assert_true(f->r.streams[find(f, "md1", "i2")].hash == h_series);
+	/* Over a range, too. */
+	q = parse_ok("Cpu[1m].max()");
+	assert_int_equal(mql_eval_range(q, f->db, NS, 420000, 600000, 60000,
+					&f->r), 0);
+	mql_free(q);
+	assert_hashes(f, "Cpu[1m].max() over a range");
+	assert_true(f->r.streams[find(f, "md1", "i2")].hash == h_series);
+}
+
+/* A range evaluation with a stream limit stops past it, counting only the
+ * streams whose last point holds when the query has a condition. */
+static void test_eval_range_max(void **state)
+{
+	static const struct {
+		const char *query;
+		size_t max;
+		int over;
+		size_t nstreams;
+	} cases[] = {
+		{ "Cpu[1m].max()", 2, 1, 0 },
+		{ "Cpu[1m].max()", 3, 0, 3 },
+		{ "Cpu[1m].max() > 50", 1, 1, 0 },
+		{ "Cpu[1m].max() > 50", 2, 0, 3 }, /* md2/i1 (7) not counted */
+		{ "Cpu[1m].groupBy(resourceId).max()", 1, 1, 0 },
+		{ "Cpu[1m].groupBy(resourceId).max()", 2, 0, 2 },
+		{ "Cpu[1m].max() * 2", 2, 1, 0 },
+		{ "Cpu[1m].max() * 2", 3, 0, 3 },
+		{ "Cpu[1m].max() * 2 > 100", 2, 0, 3 },
+	};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		struct mql_query *q = parse_ok(cases[i].query);
+		int over = -1;
+		int rc = mql_eval_range_max(q, f->db, NS, 420000, 600000,
+					    60000, cases[i].max, &over,
+					    &f->r);
+
+		mql_free(q);
+		if (rc != (cases[i].over ? MDS_E_LIMIT : 0) ||
+		    over != cases[i].over ||
+		    f->r.nstreams != cases[i].nstreams)
+			fail_msg("'%s' at most %zu: rc %d, over %d, %zu "
+				 "streams", cases[i].query, cases[i].max, rc,
+				 over, f->r.nstreams);
+	}
+}
+
 static void test_eval_conditions(void **state)
 {
 	struct fixture *f = *state;
@@ -900,6 +1020,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_eval_nested, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_eval_grouping, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_eval_stream_hash, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_eval_range_max, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_eval_conditions, setup,
 						teardown),
