@@ -27,20 +27,27 @@ enum {
 	SC_BODY,       /* past the head: not scanned */
 };
 
-/* RFC 9110 5.6.2 tchar. */
+/* Byte classes: C_TCHAR, RFC 9110 5.6.2 tchar; C_TEXT, visible ASCII,
+ * space and tab (a reason phrase's or a field value's byte, as the fast
+ * path takes them). */
+#define C_TCHAR 1
+#define C_TEXT 2
+
+static const unsigned char cls[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	2, 3, 2, 3, 3, 3, 3, 3, 2, 2, 3, 3, 2, 3, 3, 2,
+	3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2,
+	2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+	3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 3, 3,
+	3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+	3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 3, 2, 3, 0,
+	/* 0x80 to 0xff: none */
+};
+
 static bool is_tchar(unsigned char ch)
 {
-	if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	    (ch >= '0' && ch <= '9'))
-		return true;
-	switch (ch) {
-	case '!': case '#': case '$': case '%': case '&': case '\'':
-	case '*': case '+': case '-': case '.': case '^': case '_':
-	case '`': case '|': case '~':
-		return true;
-	default:
-		return false;
-	}
+	return (cls[ch] & C_TCHAR) != 0;
 }
 
 /* The end of the line from data[i]: the index of its CR or LF, or len. */
@@ -137,28 +144,37 @@ static size_t scan(struct hparse *h, const char *data, size_t len)
 	return len;
 }
 
+/* A head callback's result: a pause from it is an error (hparse.h), on
+ * both paths alike. */
+static int head_rc(const struct hparse *h, int rc)
+{
+	return rc == 0 && HTTP_PARSER_ERRNO(&h->p) == HPE_PAUSED ? -1 : rc;
+}
+
 static int t_begin(http_parser *p)
 {
 	struct hparse *h = PARSER_OF(p);
 
 	h->in_body = false;
+	h->at_start = false;
 	return h->settings->on_message_begin
-	       ? h->settings->on_message_begin(h) : 0;
+	       ? head_rc(h, h->settings->on_message_begin(h)) : 0;
 }
 
 static int t_url(http_parser *p, const char *at, size_t len)
 {
 	struct hparse *h = PARSER_OF(p);
 
-	return h->settings->on_url ? h->settings->on_url(h, at, len) : 0;
+	return h->settings->on_url ? head_rc(h, h->settings->on_url(h, at, len))
+				   : 0;
 }
 
 static int t_status(http_parser *p, const char *at, size_t len)
 {
 	struct hparse *h = PARSER_OF(p);
 
-	return h->settings->on_status ? h->settings->on_status(h, at, len)
-				      : 0;
+	return h->settings->on_status
+	       ? head_rc(h, h->settings->on_status(h, at, len)) : 0;
 }
 
 /* The head's names were scanned; a chunked body's trailer names are
@@ -188,7 +204,7 @@ static int t_field(http_parser *p, const char *at, size_t len)
 	    check_trailer(h, at, len) != 0)
 		return -1;
 	return h->settings->on_header_field
-	       ? h->settings->on_header_field(h, at, len) : 0;
+	       ? head_rc(h, h->settings->on_header_field(h, at, len)) : 0;
 }
 
 static int t_value(http_parser *p, const char *at, size_t len)
@@ -197,7 +213,7 @@ static int t_value(http_parser *p, const char *at, size_t len)
 
 	h->in_field = false;
 	return h->settings->on_header_value
-	       ? h->settings->on_header_value(h, at, len) : 0;
+	       ? head_rc(h, h->settings->on_header_value(h, at, len)) : 0;
 }
 
 static int t_headers(http_parser *p)
@@ -224,6 +240,8 @@ static int t_complete(http_parser *p)
 	int rc = h->settings->on_message_complete
 		 ? h->settings->on_message_complete(h) : 0;
 
+	if (h->type == HPARSE_RESPONSE)
+		h->at_start = http_should_keep_alive(p) != 0;
 	if (h->type == HPARSE_REQUEST) {
 		h->scan = SC_START;
 		if (rc == 0 && HTTP_PARSER_ERRNO(p) == HPE_OK) {
@@ -245,6 +263,366 @@ static const http_parser_settings trampolines = {
 	.on_message_complete = t_complete,
 };
 
+/*
+ * The response fast path. An instance's answer is nearly always a head like
+ *
+ *	HTTP/1.1 200 OK\r\n
+ *	Content-Type: application/json\r\n
+ *	Content-Length: 33\r\n
+ *	\r\n
+ *
+ * whole in one read, and a body of that length. When a response begins and
+ * its head is whole in the buffer, fast_head() checks all of it first,
+ * without calling anything: HTTP/1.0 or 1.1, a status of 200 to 599 but
+ * 204 and 304, a reason phrase of visible ASCII, space and tab, lines that
+ * end in CRLF, header names of token characters, values of visible ASCII,
+ * space and tab that neither are empty nor end in whitespace, exactly one
+ * Content-Length of at most 15 digits, no Transfer-Encoding, Upgrade or
+ * Proxy-Connection, a Connection of "keep-alive" only (needed for 1.0), at
+ * most FAST_FIELDS header lines and FAST_HEAD_MAX bytes. Every such head is
+ * valid for http_parser, and the message keeps the connection alive, so
+ * the parser is left waiting for the next message as it would be.
+ * Anything else goes to http_parser, which this path then never touches in
+ * the middle of a message. Then fast_run() gives the callbacks and sets the
+ * parser's public fields (status, version, flags, length) as http_parser
+ * does, and reads the body, stopping, pausing and resuming at the same
+ * bytes (tests/unit/test_hparse.c and fuzz/fuzz_http_response.c check both
+ * against each other, split and paused at every point).
+ */
+enum {
+	FAST_NONE, /* not in a message of the fast path */
+	FAST_LF,   /* paused at headers complete: the head's last LF next */
+	FAST_BODY, /* fast_left body bytes next */
+	FAST_LAST, /* paused at the body's last byte: it comes again */
+};
+
+#define FAST_FIELDS 32
+#define FAST_HEAD_MAX (16u * 1024)
+
+/* One header line: offsets of its name and value, and their lengths. */
+struct fast_field {
+	uint16_t name, nlen, val, vlen;
+};
+
+/* What fast_head() found. */
+struct fast_res {
+	size_t head_len;   /* through the blank line's LF */
+	size_t reason_len; /* from offset 13 */
+	uint64_t length;
+	unsigned status, minor, n;
+	bool keep_alive;   /* a Connection: keep-alive */
+	struct fast_field f[FAST_FIELDS];
+};
+
+static bool is_text(unsigned char ch)
+{
+	return (cls[ch] & C_TEXT) != 0;
+}
+
+static uint64_t load8(const char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* Compares n bytes of tokens or text with a literal of lower-case letters
+ * and '-', ignoring case: OR-ing 0x20 maps no other byte of either class
+ * to one of those. Eight bytes at a time: the first eight and the last
+ * eight, for literals of 8 to 16 bytes. */
+static bool name_is(const char *at, size_t len, const char *lit, size_t n)
+{
+	const uint64_t lower = 0x2020202020202020u;
+
+	if (len != n)
+		return false;
+	if (n < 8) {
+		for (size_t i = 0; i < n; i++) {
+			if (((unsigned char)at[i] | 0x20) !=
+			    (unsigned char)lit[i])
+				return false;
+		}
+		return true;
+	}
+	return (load8(at) | lower) == load8(lit) &&
+	       (load8(at + n - 8) | lower) == load8(lit + n - 8) &&
+	       (n <= 16 || name_is(at + 8, n - 16, lit + 8, n - 16));
+}
+
+/* Checks one header line's name and value for fast_head(). Returns false
+ * to leave the message to http_parser. */
+static bool fast_field(const char *name, size_t nlen, const char *val,
+		       size_t vlen, struct fast_res *f)
+{
+	switch (nlen) {
+	case 7:
+		return !name_is(name, nlen, "upgrade", 7);
+	case 10:
+		if (!name_is(name, nlen, "connection", 10))
+			return true;
+		if (!name_is(val, vlen, "keep-alive", 10))
+			return false;
+		f->keep_alive = true;
+		return true;
+	case 14:
+		if (!name_is(name, nlen, "content-length", 14))
+			return true;
+		if (f->length != UINT64_MAX || vlen > 15)
+			return false;
+		f->length = 0;
+		for (size_t i = 0; i < vlen; i++) {
+			if (val[i] < '0' || val[i] > '9')
+				return false;
+			f->length = f->length * 10 + (uint64_t)(val[i] - '0');
+		}
+		return true;
+	case 16:
+		return !name_is(name, nlen, "proxy-connection", 16);
+	case 17:
+		return !name_is(name, nlen, "transfer-encoding", 17);
+	default:
+		return true;
+	}
+}
+
+/* Checks a response head at the start of d (see above). Returns false to
+ * leave it to http_parser. */
+static bool fast_head(const char *d, size_t len, struct fast_res *f)
+{
+	size_t i = 13, nf = 0;
+
+	if (len > FAST_HEAD_MAX)
+		len = FAST_HEAD_MAX;
+	if (len < 17 || memcmp(d, "HTTP/1.", 7) != 0 ||
+	    (d[7] != '0' && d[7] != '1') || d[8] != ' ' ||
+	    d[9] < '2' || d[9] > '5' || d[10] < '0' || d[10] > '9' ||
+	    d[11] < '0' || d[11] > '9' || d[12] != ' ')
+		return false;
+	f->minor = (unsigned)(d[7] - '0');
+	f->status = (unsigned)(d[9] - '0') * 100 +
+		    (unsigned)(d[10] - '0') * 10 + (unsigned)(d[11] - '0');
+	if (f->status == 204 || f->status == 304)
+		return false;
+	while (i < len && is_text((unsigned char)d[i]))
+		i++;
+	f->reason_len = i - 13;
+	if (f->reason_len == 0 || len - i < 2 || d[i] != '\r' ||
+	    d[i + 1] != '\n')
+		return false;
+	i += 2;
+	f->length = UINT64_MAX;
+	f->keep_alive = false;
+	for (;;) {
+		size_t name = i, nlen, val;
+
+		if (len - i < 2)
+			return false;
+		if (d[i] == '\r') {
+			if (d[i + 1] != '\n')
+				return false;
+			f->head_len = i + 2;
+			break;
+		}
+		while (i < len && is_tchar((unsigned char)d[i]))
+			i++;
+		nlen = i - name;
+		if (nlen == 0 || i == len || d[i] != ':' || nf == FAST_FIELDS)
+			return false;
+		i++;
+		while (i < len && (d[i] == ' ' || d[i] == '\t'))
+			i++;
+		val = i;
+		while (i < len && is_text((unsigned char)d[i]))
+			i++;
+		if (i == val || len - i < 2 || d[i] != '\r' ||
+		    d[i + 1] != '\n' || d[i - 1] == ' ' || d[i - 1] == '\t' ||
+		    !fast_field(d + name, nlen, d + val, i - val, f))
+			return false;
+		f->f[nf++] = (struct fast_field){ (uint16_t)name,
+						  (uint16_t)nlen,
+						  (uint16_t)val,
+						  (uint16_t)(i - val) };
+		i += 2;
+	}
+	f->n = nf;
+	return f->length != UINT64_MAX && (f->minor == 1 || f->keep_alive);
+}
+
+/* A callback's result as http_parser takes it: non-zero is the error err.
+ * Returns false when the parser must stop (an error or a pause). */
+static bool fast_cb(struct hparse *h, int rc, enum http_errno err)
+{
+	if (rc != 0)
+		h->p.http_errno = err;
+	return HTTP_PARSER_ERRNO(&h->p) == HPE_OK;
+}
+
+/* Gives the callbacks of the head f checked at d, up to the blank line.
+ * Returns 0, or the bytes http_parser would have consumed when a callback
+ * stopped it. */
+static size_t fast_give_head(struct hparse *h, const char *d,
+			     const struct fast_res *f)
+{
+	const struct hparse_settings *s = h->settings;
+	h->at_start = false;
+	h->in_body = false;
+	h->in_field = false;
+	h->p.flags = F_CONTENTLENGTH |
+		     (f->keep_alive ? F_CONNECTION_KEEP_ALIVE : 0);
+	h->p.uses_transfer_encoding = 0;
+	h->p.content_length = f->length;
+	h->p.status_code = f->status & 0xffff;
+	h->p.http_major = 1;
+	h->p.http_minor = (unsigned short)f->minor;
+	h->p.upgrade = 0;
+	h->fast_left = f->length;
+	h->nfast++;
+	if (s->on_message_begin &&
+	    !fast_cb(h, head_rc(h, s->on_message_begin(h)),
+		     HPE_CB_message_begin))
+		return 1;
+	if (s->on_status &&
+	    !fast_cb(h, head_rc(h, s->on_status(h, d + 13, f->reason_len)),
+		     HPE_CB_status))
+		return 13 + f->reason_len + 1;
+	for (unsigned k = 0; k < f->n; k++) {
+		const struct fast_field *x = &f->f[k];
+
+		if (s->on_header_field &&
+		    !fast_cb(h, head_rc(h, s->on_header_field(h, d + x->name,
+							      x->nlen)),
+			     HPE_CB_header_field))
+			return (size_t)x->name + x->nlen + 1;
+		if (s->on_header_value &&
+		    !fast_cb(h, head_rc(h, s->on_header_value(h, d + x->val,
+							      x->vlen)),
+			     HPE_CB_header_value))
+			return (size_t)x->val + x->vlen + 1;
+	}
+	return 0;
+}
+
+/*
+ * Goes on with the fast path's message where it paused or ran out of bytes,
+ * over [d, d + len). Returns the bytes consumed; *more tells that the
+ * message is over and the rest of d may be parsed.
+ */
+static size_t fast_run(struct hparse *h, const char *d, size_t len,
+		       bool *more)
+{
+	const struct hparse_settings *s = h->settings;
+	size_t i = 0;
+	uint64_t take;
+
+	*more = false;
+	if (h->fast == FAST_LAST) {
+		i = 1; /* the body's last byte, again */
+		goto complete;
+	}
+	if (h->fast == FAST_LF) {
+		i = 1; /* the head's last LF, again */
+		if (h->p.upgrade || (h->p.flags & F_SKIPBODY) ||
+		    h->fast_left == 0)
+			goto complete;
+		h->fast = FAST_BODY;
+	}
+	take = h->fast_left < len - i ? h->fast_left : len - i;
+	if (take == 0)
+		return i;
+	h->fast_left -= take;
+	h->p.content_length -= take;
+	if (h->fast_left > 0) {
+		if (s->on_body)
+			fast_cb(h, s->on_body(h, d + i, (size_t)take),
+				HPE_CB_body);
+		return len;
+	}
+	if (s->on_body &&
+	    !fast_cb(h, s->on_body(h, d + i, (size_t)take), HPE_CB_body)) {
+		h->fast = FAST_LAST;
+		return i + (size_t)take - 1;
+	}
+	i += (size_t)take;
+complete:
+	h->fast = FAST_NONE;
+	h->at_start = true;
+	if (s->on_message_complete &&
+	    !fast_cb(h, s->on_message_complete(h), HPE_CB_message_complete))
+		return i;
+	*more = h->p.upgrade == 0;
+	return i;
+}
+
+/* Reads the message whose head fast_head() checked (f) from d: the head's
+ * callbacks, then on to the body as fast_run(). */
+static size_t fast_start(struct hparse *h, const char *d, size_t len,
+			 const struct fast_res *f, bool *more)
+{
+	const struct hparse_settings *s = h->settings;
+	size_t i = fast_give_head(h, d, f);
+
+	*more = false;
+	if (i != 0)
+		return i;
+	/* The head's last LF: http_parser calls on_headers_complete on it,
+	 * and reads it again after, as fast_run() does in FAST_LF. */
+	i = f->head_len - 1;
+	h->in_body = true;
+	if (s->on_headers_complete) {
+		switch (s->on_headers_complete(h)) {
+		case 0:
+			break;
+		case 2:
+			h->p.upgrade = 1;
+			h->p.flags |= F_SKIPBODY;
+			break;
+		case 1:
+			h->p.flags |= F_SKIPBODY;
+			break;
+		default:
+			h->p.http_errno = HPE_CB_headers_complete;
+			return i;
+		}
+	}
+	h->fast = FAST_LF;
+	if (HTTP_PARSER_ERRNO(&h->p) != HPE_OK)
+		return i;
+	return i + fast_run(h, d + i, len - i, more);
+}
+
+/* hparse_execute() for responses: the fast path's messages, and
+ * http_parser for any other. */
+static size_t res_execute(struct hparse *h, const char *data, size_t len)
+{
+	size_t pos = 0;
+
+	if (len == 0 && h->fast != FAST_NONE) {
+		if (HTTP_PARSER_ERRNO(&h->p) != HPE_OK)
+			return 0;
+		h->p.http_errno = HPE_INVALID_EOF_STATE;
+		return 1;
+	}
+	if (len == 0 || HTTP_PARSER_ERRNO(&h->p) != HPE_OK)
+		return http_parser_execute(&h->p, &trampolines, data, len);
+	while (pos < len) {
+		struct fast_res f;
+		bool more;
+
+		if (h->fast != FAST_NONE)
+			pos += fast_run(h, data + pos, len - pos, &more);
+		else if (h->at_start && fast_head(data + pos, len - pos, &f))
+			pos += fast_start(h, data + pos, len - pos, &f, &more);
+		else
+			return pos + http_parser_execute(&h->p, &trampolines,
+							 data + pos,
+							 len - pos);
+		if (!more)
+			break;
+	}
+	return pos;
+}
+
 void hparse_init(struct hparse *h, enum hparse_type type,
 		 const struct hparse_settings *settings, void *data)
 {
@@ -253,6 +631,8 @@ void hparse_init(struct hparse *h, enum hparse_type type,
 	h->settings = settings;
 	h->type = type;
 	h->scan = SC_START;
+	h->at_start = type == HPARSE_RESPONSE;
+	h->fast = FAST_NONE;
 	http_parser_init(&h->p, type == HPARSE_REQUEST ? HTTP_REQUEST
 							: HTTP_RESPONSE);
 }
@@ -261,7 +641,9 @@ size_t hparse_execute(struct hparse *h, const char *data, size_t len)
 {
 	size_t pos = 0;
 
-	if (h->type == HPARSE_RESPONSE || len == 0)
+	if (h->type == HPARSE_RESPONSE)
+		return res_execute(h, data, len);
+	if (len == 0)
 		return http_parser_execute(&h->p, &trampolines, data, len);
 	if (h->strict_err != HPARSE_OK)
 		return 0;
