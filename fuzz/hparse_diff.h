@@ -1,9 +1,11 @@
 /*
- * hparse_diff.h - the response side of hparse.c against http_parser alone.
+ * hparse_diff.h - hparse.c's fast path against http_parser.
  *
- * hparse_diff() feeds the same bytes, in the same pieces, to hparse (whose
- * fast path reads the usual response heads itself) and to http_parser, with
- * the same callbacks: each logs what it is given (joining the pieces of one
+ * hparse_diff() feeds the same bytes, in the same pieces, to a response
+ * hparse (whose fast path reads the usual response heads itself) and to
+ * http_parser alone; hparse_diff_req() to a request hparse and to one whose
+ * fast path is off (the strict scan and http_parser). Both sides have the
+ * same callbacks: each logs what it is given (joining the pieces of one
  * datum), and the accessors' values at headers complete and at message
  * complete. The callbacks pause, and on_headers_complete returns 0, 1, 2 or
  * -1, as the policy says. After every piece, and after the end of input,
@@ -44,7 +46,7 @@ struct diff_log {
 
 /* What the accessors tell, as one comparable line. */
 struct diff_view {
-	unsigned status;
+	unsigned status, method;
 	bool keep_alive, chunked, has_length, upgrade, http11;
 	uint64_t length;
 };
@@ -81,8 +83,8 @@ static void diff_event(struct diff_log *l, char kind,
 		n = snprintf(line, sizeof(line), "\n%c", kind);
 	else
 		n = snprintf(line, sizeof(line),
-			     "\n%c %u ka%d ch%d hl%d up%d 11%d len%llu", kind,
-			     v->status, v->keep_alive, v->chunked,
+			     "\n%c %u m%u ka%d ch%d hl%d up%d 11%d len%llu",
+			     kind, v->status, v->method, v->keep_alive, v->chunked,
 			     v->has_length, v->upgrade, v->http11,
 			     (unsigned long long)v->length);
 	diff_put(l, line, n > 0 ? (size_t)n : 0);
@@ -101,7 +103,8 @@ static int diff_headers_rc(const struct diff_log *l)
 static struct diff_view diff_view_h(const struct hparse *h)
 {
 	struct diff_view v = {
-		hparse_status(h), hparse_keep_alive(h), hparse_chunked(h),
+		hparse_status(h), h->p.method, hparse_keep_alive(h),
+		hparse_chunked(h),
 		hparse_has_length(h), hparse_upgrade(h), hparse_http11(h),
 		hparse_length(h),
 	};
@@ -112,6 +115,12 @@ static struct diff_view diff_view_h(const struct hparse *h)
 static int diff_h_begin(struct hparse *h)
 {
 	diff_event(h->data, 'B', NULL);
+	return 0;
+}
+
+static int diff_h_url(struct hparse *h, const char *at, size_t len)
+{
+	diff_datum(h->data, 'U', at, len);
 	return 0;
 }
 
@@ -167,6 +176,7 @@ static int diff_h_complete(struct hparse *h)
 
 static const struct hparse_settings diff_h_settings = {
 	.on_message_begin = diff_h_begin,
+	.on_url = diff_h_url,
 	.on_status = diff_h_status,
 	.on_header_field = diff_h_field,
 	.on_header_value = diff_h_value,
@@ -180,7 +190,7 @@ static const struct hparse_settings diff_h_settings = {
 static struct diff_view diff_view_p(const http_parser *p)
 {
 	struct diff_view v = {
-		p->status_code, http_should_keep_alive(p) != 0,
+		p->status_code, p->method, http_should_keep_alive(p) != 0,
 		(p->flags & F_CHUNKED) != 0, (p->flags & F_CONTENTLENGTH) != 0,
 		p->upgrade != 0,
 		p->http_major > 1 || (p->http_major == 1 && p->http_minor >= 1),
@@ -312,6 +322,57 @@ static const char *hparse_diff(const char *data, size_t size, size_t step,
 	    http_parser_execute(&p, &diff_p_settings, NULL, 0))
 		return "bytes consumed at the end of input";
 	if (HTTP_PARSER_ERRNO(&h.p) != HTTP_PARSER_ERRNO(&p))
+		return "parser state at the end of input";
+	if (!diff_same(&a, &b))
+		return "callbacks at the end of input";
+	return NULL;
+}
+
+/* The same for requests: hparse with its fast path, and without. */
+static const char *hparse_diff_req(const char *data, size_t size,
+				   size_t step, unsigned policy,
+				   unsigned *fast)
+{
+	static struct diff_log a, b;
+	struct hparse h, g;
+	size_t off = 0;
+
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	a.policy = b.policy = policy;
+	hparse_init(&h, HPARSE_REQUEST, &diff_h_settings, &a);
+	hparse_init(&g, HPARSE_REQUEST, &diff_h_settings, &b);
+	g.no_fast = true;
+	if (fast != NULL)
+		*fast = 0;
+	while (off < size) {
+		size_t n = step == 0 || step > size - off ? size - off : step;
+		size_t ua = hparse_execute(&h, data + off, n);
+		size_t ub = hparse_execute(&g, data + off, n);
+		enum hparse_error ea = hparse_error(&h);
+
+		if (fast != NULL)
+			*fast = h.nfast;
+		if (ua != ub)
+			return "bytes consumed";
+		if (ea != hparse_error(&g) ||
+		    HTTP_PARSER_ERRNO(&h.p) != HTTP_PARSER_ERRNO(&g.p) ||
+		    strcmp(hparse_error_text(&h), hparse_error_text(&g)) != 0)
+			return "parser state";
+		if (!diff_same(&a, &b))
+			return "callbacks";
+		off += ua;
+		if (ea == HPARSE_PAUSED) {
+			hparse_pause(&h, false);
+			hparse_pause(&g, false);
+		} else if (ea != HPARSE_OK || ua < n) {
+			return NULL;
+		}
+	}
+	if (hparse_execute(&h, NULL, 0) != hparse_execute(&g, NULL, 0))
+		return "bytes consumed at the end of input";
+	if (hparse_error(&h) != hparse_error(&g) ||
+	    HTTP_PARSER_ERRNO(&h.p) != HTTP_PARSER_ERRNO(&g.p))
 		return "parser state at the end of input";
 	if (!diff_same(&a, &b))
 		return "callbacks at the end of input";

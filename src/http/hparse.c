@@ -240,8 +240,7 @@ static int t_complete(http_parser *p)
 	int rc = h->settings->on_message_complete
 		 ? h->settings->on_message_complete(h) : 0;
 
-	if (h->type == HPARSE_RESPONSE)
-		h->at_start = http_should_keep_alive(p) != 0;
+	h->at_start = http_should_keep_alive(p) != 0;
 	if (h->type == HPARSE_REQUEST) {
 		h->scan = SC_START;
 		if (rc == 0 && HTTP_PARSER_ERRNO(p) == HPE_OK) {
@@ -272,7 +271,7 @@ static const http_parser_settings trampolines = {
  *	\r\n
  *
  * whole in one read, and a body of that length. When a response begins and
- * its head is whole in the buffer, fast_head() checks all of it first,
+ * its head is whole in the buffer, fast_res_head() checks all of it first,
  * without calling anything: HTTP/1.0 or 1.1, a status of 200 to 599 but
  * 204 and 304, a reason phrase of visible ASCII, space and tab, lines that
  * end in CRLF, header names of token characters, values of visible ASCII,
@@ -304,12 +303,12 @@ struct fast_field {
 	uint16_t name, nlen, val, vlen;
 };
 
-/* What fast_head() found. */
+/* What fast_res_head() or fast_req_head() found. */
 struct fast_res {
 	size_t head_len;   /* through the blank line's LF */
-	size_t reason_len; /* from offset 13 */
-	uint64_t length;
-	unsigned status, minor, n;
+	size_t first_off, first_len; /* the reason phrase, or the target */
+	uint64_t length;   /* UINT64_MAX: no Content-Length */
+	unsigned status, method, minor, n;
 	bool keep_alive;   /* a Connection: keep-alive */
 	struct fast_field f[FAST_FIELDS];
 };
@@ -350,7 +349,7 @@ static bool name_is(const char *at, size_t len, const char *lit, size_t n)
 	       (n <= 16 || name_is(at + 8, n - 16, lit + 8, n - 16));
 }
 
-/* Checks one header line's name and value for fast_head(). Returns false
+/* Checks one header line's name and value for fast_fields(). Returns false
  * to leave the message to http_parser. */
 static bool fast_field(const char *name, size_t nlen, const char *val,
 		       size_t vlen, struct fast_res *f)
@@ -386,31 +385,13 @@ static bool fast_field(const char *name, size_t nlen, const char *val,
 	}
 }
 
-/* Checks a response head at the start of d (see above). Returns false to
- * leave it to http_parser. */
-static bool fast_head(const char *d, size_t len, struct fast_res *f)
+/* Checks the header lines of a head from d[i] to its blank line, and
+ * notes them in f. Returns false to leave the message to http_parser. */
+static bool fast_fields(const char *d, size_t i, size_t len,
+			struct fast_res *f)
 {
-	size_t i = 13, nf = 0;
+	unsigned nf = 0;
 
-	if (len > FAST_HEAD_MAX)
-		len = FAST_HEAD_MAX;
-	if (len < 17 || memcmp(d, "HTTP/1.", 7) != 0 ||
-	    (d[7] != '0' && d[7] != '1') || d[8] != ' ' ||
-	    d[9] < '2' || d[9] > '5' || d[10] < '0' || d[10] > '9' ||
-	    d[11] < '0' || d[11] > '9' || d[12] != ' ')
-		return false;
-	f->minor = (unsigned)(d[7] - '0');
-	f->status = (unsigned)(d[9] - '0') * 100 +
-		    (unsigned)(d[10] - '0') * 10 + (unsigned)(d[11] - '0');
-	if (f->status == 204 || f->status == 304)
-		return false;
-	while (i < len && is_text((unsigned char)d[i]))
-		i++;
-	f->reason_len = i - 13;
-	if (f->reason_len == 0 || len - i < 2 || d[i] != '\r' ||
-	    d[i + 1] != '\n')
-		return false;
-	i += 2;
 	f->length = UINT64_MAX;
 	f->keep_alive = false;
 	for (;;) {
@@ -446,7 +427,88 @@ static bool fast_head(const char *d, size_t len, struct fast_res *f)
 		i += 2;
 	}
 	f->n = nf;
-	return f->length != UINT64_MAX && (f->minor == 1 || f->keep_alive);
+	return f->minor == 1 || f->keep_alive;
+}
+
+/* Checks a response head at the start of d (see above). Returns false to
+ * leave it to http_parser. */
+static bool fast_res_head(const char *d, size_t len, struct fast_res *f)
+{
+	size_t i = 13;
+
+	if (len > FAST_HEAD_MAX)
+		len = FAST_HEAD_MAX;
+	if (len < 17 || memcmp(d, "HTTP/1.", 7) != 0 ||
+	    (d[7] != '0' && d[7] != '1') || d[8] != ' ' ||
+	    d[9] < '2' || d[9] > '5' || d[10] < '0' || d[10] > '9' ||
+	    d[11] < '0' || d[11] > '9' || d[12] != ' ')
+		return false;
+	f->minor = (unsigned)(d[7] - '0');
+	f->status = (unsigned)(d[9] - '0') * 100 +
+		    (unsigned)(d[10] - '0') * 10 + (unsigned)(d[11] - '0');
+	if (f->status == 204 || f->status == 304)
+		return false;
+	f->method = 0; /* as a response parser has it */
+	while (i < len && is_text((unsigned char)d[i]))
+		i++;
+	f->first_off = 13;
+	f->first_len = i - 13;
+	if (f->first_len == 0 || len - i < 2 || d[i] != '\r' ||
+	    d[i + 1] != '\n')
+		return false;
+	return fast_fields(d, i + 2, len, f) && f->length != UINT64_MAX;
+}
+
+/* The methods of the request fast path, and http_parser's numbers. */
+static const struct {
+	char name[8];
+	unsigned len, method;
+} fast_methods[] = {
+	{ "GET ", 4, HTTP_GET },         { "POST ", 5, HTTP_POST },
+	{ "PUT ", 4, HTTP_PUT },         { "HEAD ", 5, HTTP_HEAD },
+	{ "DELETE ", 7, HTTP_DELETE },   { "PATCH ", 6, HTTP_PATCH },
+	{ "OPTIONS ", 8, HTTP_OPTIONS },
+};
+
+/*
+ * Checks a request head at the start of d as fast_res_head() does a
+ * response's: one of the methods above, one space, an origin-form target
+ * of visible ASCII, " HTTP/1.0" or " HTTP/1.1", CRLF, header lines as in
+ * a response, and at most one Content-Length (none: no body). Every such
+ * head passes the strict scan too: token names right before their colon,
+ * no line that starts with whitespace, no CR without LF, fewer lines than
+ * HPARSE_FIELDS_MAX.
+ */
+static bool fast_req_head(const char *d, size_t len, struct fast_res *f)
+{
+	size_t i = 0, k;
+
+	if (len > FAST_HEAD_MAX)
+		len = FAST_HEAD_MAX;
+	for (k = 0; k < sizeof(fast_methods) / sizeof(fast_methods[0]);
+	     k++) {
+		if (len > fast_methods[k].len &&
+		    memcmp(d, fast_methods[k].name, fast_methods[k].len) == 0)
+			break;
+	}
+	if (k == sizeof(fast_methods) / sizeof(fast_methods[0]))
+		return false;
+	f->method = fast_methods[k].method;
+	i = fast_methods[k].len;
+	f->first_off = i;
+	if (d[i] != '/')
+		return false;
+	while (i < len && (unsigned char)d[i] > ' ' &&
+	       (unsigned char)d[i] < 0x7f)
+		i++;
+	f->first_len = i - f->first_off;
+	if (len - i < 13 || memcmp(d + i, " HTTP/1.", 8) != 0 ||
+	    (d[i + 8] != '0' && d[i + 8] != '1') || d[i + 9] != '\r' ||
+	    d[i + 10] != '\n')
+		return false;
+	f->minor = (unsigned)(d[i + 8] - '0');
+	f->status = 0;
+	return fast_fields(d, i + 11, len, f);
 }
 
 /* A callback's result as http_parser takes it: non-zero is the error err.
@@ -465,27 +527,36 @@ static size_t fast_give_head(struct hparse *h, const char *d,
 			     const struct fast_res *f)
 {
 	const struct hparse_settings *s = h->settings;
+	bool req = h->type == HPARSE_REQUEST;
+
 	h->at_start = false;
 	h->in_body = false;
 	h->in_field = false;
-	h->p.flags = F_CONTENTLENGTH |
+	h->p.flags = (f->length != UINT64_MAX ? F_CONTENTLENGTH : 0) |
 		     (f->keep_alive ? F_CONNECTION_KEEP_ALIVE : 0);
 	h->p.uses_transfer_encoding = 0;
 	h->p.content_length = f->length;
 	h->p.status_code = f->status & 0xffff;
+	h->p.method = f->method & 0xff;
 	h->p.http_major = 1;
 	h->p.http_minor = (unsigned short)f->minor;
 	h->p.upgrade = 0;
-	h->fast_left = f->length;
+	h->fast_left = f->length != UINT64_MAX ? f->length : 0;
 	h->nfast++;
 	if (s->on_message_begin &&
 	    !fast_cb(h, head_rc(h, s->on_message_begin(h)),
 		     HPE_CB_message_begin))
 		return 1;
-	if (s->on_status &&
-	    !fast_cb(h, head_rc(h, s->on_status(h, d + 13, f->reason_len)),
+	if (req && s->on_url &&
+	    !fast_cb(h, head_rc(h, s->on_url(h, d + f->first_off,
+					     f->first_len)),
+		     HPE_CB_url))
+		return f->first_off + f->first_len + 1;
+	if (!req && s->on_status &&
+	    !fast_cb(h, head_rc(h, s->on_status(h, d + f->first_off,
+						f->first_len)),
 		     HPE_CB_status))
-		return 13 + f->reason_len + 1;
+		return f->first_off + f->first_len + 1;
 	for (unsigned k = 0; k < f->n; k++) {
 		const struct fast_field *x = &f->f[k];
 
@@ -547,14 +618,17 @@ static size_t fast_run(struct hparse *h, const char *d, size_t len,
 complete:
 	h->fast = FAST_NONE;
 	h->at_start = true;
+	h->scan = SC_START;
 	if (s->on_message_complete &&
 	    !fast_cb(h, s->on_message_complete(h), HPE_CB_message_complete))
 		return i;
-	*more = h->p.upgrade == 0;
+	/* After an upgrade http_parser stops; for requests hparse_execute()
+	 * goes on past its own pause all the same. */
+	*more = h->p.upgrade == 0 || h->type == HPARSE_REQUEST;
 	return i;
 }
 
-/* Reads the message whose head fast_head() checked (f) from d: the head's
+/* Reads the message whose head fast_res_head() or fast_req_head() checked (f) from d: the head's
  * callbacks, then on to the body as fast_run(). */
 static size_t fast_start(struct hparse *h, const char *d, size_t len,
 			 const struct fast_res *f, bool *more)
@@ -591,37 +665,28 @@ static size_t fast_start(struct hparse *h, const char *d, size_t len,
 	return i + fast_run(h, d + i, len - i, more);
 }
 
-/* hparse_execute() for responses: the fast path's messages, and
- * http_parser for any other. */
-static size_t res_execute(struct hparse *h, const char *data, size_t len)
+/* The fast path's part of hparse_execute(): goes on with its message, or
+ * reads a new one whose head it takes at data. Returns false, having done
+ * nothing, when the message is http_parser's; else true, with *n the bytes
+ * consumed and *more whether the rest may be parsed. */
+static bool fast_step(struct hparse *h, const char *data, size_t len,
+		      size_t *n, bool *more)
 {
-	size_t pos = 0;
+	struct fast_res f;
 
-	if (len == 0 && h->fast != FAST_NONE) {
-		if (HTTP_PARSER_ERRNO(&h->p) != HPE_OK)
-			return 0;
-		h->p.http_errno = HPE_INVALID_EOF_STATE;
-		return 1;
+	if (h->fast != FAST_NONE) {
+		*n = fast_run(h, data, len, more);
+		return true;
 	}
-	if (len == 0 || HTTP_PARSER_ERRNO(&h->p) != HPE_OK)
-		return http_parser_execute(&h->p, &trampolines, data, len);
-	while (pos < len) {
-		struct fast_res f;
-		bool more;
-
-		if (h->fast != FAST_NONE)
-			pos += fast_run(h, data + pos, len - pos, &more);
-		else if (h->at_start && fast_head(data + pos, len - pos, &f))
-			pos += fast_start(h, data + pos, len - pos, &f, &more);
-		else
-			return pos + http_parser_execute(&h->p, &trampolines,
-							 data + pos,
-							 len - pos);
-		if (!more)
-			break;
-	}
-	return pos;
+	if (!h->at_start || h->no_fast)
+		return false;
+	if (h->type == HPARSE_RESPONSE ? !fast_res_head(data, len, &f)
+	    : h->scan != SC_START || !fast_req_head(data, len, &f))
+		return false;
+	*n = fast_start(h, data, len, &f, more);
+	return true;
 }
+
 
 void hparse_init(struct hparse *h, enum hparse_type type,
 		 const struct hparse_settings *settings, void *data)
@@ -631,7 +696,7 @@ void hparse_init(struct hparse *h, enum hparse_type type,
 	h->settings = settings;
 	h->type = type;
 	h->scan = SC_START;
-	h->at_start = type == HPARSE_RESPONSE;
+	h->at_start = true;
 	h->fast = FAST_NONE;
 	http_parser_init(&h->p, type == HPARSE_REQUEST ? HTTP_REQUEST
 							: HTTP_RESPONSE);
@@ -641,16 +706,32 @@ size_t hparse_execute(struct hparse *h, const char *data, size_t len)
 {
 	size_t pos = 0;
 
-	if (h->type == HPARSE_RESPONSE)
-		return res_execute(h, data, len);
-	if (len == 0)
-		return http_parser_execute(&h->p, &trampolines, data, len);
+	if (len == 0) {
+		if (h->fast == FAST_NONE || HTTP_PARSER_ERRNO(&h->p) != HPE_OK)
+			return http_parser_execute(&h->p, &trampolines, data,
+						   len);
+		h->p.http_errno = HPE_INVALID_EOF_STATE; /* as the parser */
+		return 1;
+	}
 	if (h->strict_err != HPARSE_OK)
 		return 0;
 	for (;;) {
 		size_t end = len - pos, n;
 		enum http_errno err;
+		bool more;
 
+		if (HTTP_PARSER_ERRNO(&h->p) != HPE_OK)
+			return pos;
+		if (fast_step(h, data + pos, len - pos, &n, &more)) {
+			pos += n;
+			if (!more || pos == len)
+				return pos;
+			continue;
+		}
+		if (h->type == HPARSE_RESPONSE)
+			return pos + http_parser_execute(&h->p, &trampolines,
+							 data + pos,
+							 len - pos);
 		if (h->scan != SC_BODY)
 			end = scan(h, data + pos, len - pos);
 		n = http_parser_execute(&h->p, &trampolines, data + pos, end);

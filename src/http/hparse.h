@@ -79,8 +79,9 @@ struct hparse {
 	bool in_field;      /* the last callback was a header name */
 	bool in_body;       /* past the head: names are trailers */
 	bool self_paused;   /* paused by hparse.c, not by a callback */
-	bool at_start;      /* responses: the parser waits for a new message,
-			       which the fast path may read */
+	bool at_start;      /* the parser waits for a new message, which the
+			       fast path may read */
+	bool no_fast;       /* tests: every message through http_parser */
 	int fast;           /* the fast path's state (hparse.c) */
 	uint64_t fast_left; /* body bytes it has still to read */
 	uint32_t nfast;     /* messages it read (for the tests) */
