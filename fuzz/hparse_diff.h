@@ -51,7 +51,7 @@ struct diff_view {
 	uint64_t length;
 };
 
-static void diff_put(struct diff_log *l, const void *p, size_t n)
+static inline void diff_put(struct diff_log *l, const void *p, size_t n)
 {
 	if (l->overflow || n > DIFF_LOG_MAX - l->len) {
 		l->overflow = true;
@@ -61,7 +61,7 @@ static void diff_put(struct diff_log *l, const void *p, size_t n)
 	l->len += n;
 }
 
-static void diff_datum(struct diff_log *l, char kind, const char *at,
+static inline void diff_datum(struct diff_log *l, char kind, const char *at,
 		       size_t len)
 {
 	if (l->last != kind) {
@@ -73,7 +73,7 @@ static void diff_datum(struct diff_log *l, char kind, const char *at,
 	diff_put(l, at, len);
 }
 
-static void diff_event(struct diff_log *l, char kind,
+static inline void diff_event(struct diff_log *l, char kind,
 		       const struct diff_view *v)
 {
 	char line[160];
@@ -91,7 +91,7 @@ static void diff_event(struct diff_log *l, char kind,
 	l->last = 0;
 }
 
-static int diff_headers_rc(const struct diff_log *l)
+static inline int diff_headers_rc(const struct diff_log *l)
 {
 	static const int rc[4] = { 0, 1, 2, -1 };
 
@@ -100,7 +100,7 @@ static int diff_headers_rc(const struct diff_log *l)
 
 /* hparse's side. */
 
-static struct diff_view diff_view_h(const struct hparse *h)
+static inline struct diff_view diff_view_h(const struct hparse *h)
 {
 	struct diff_view v = {
 		hparse_status(h), h->p.method, hparse_keep_alive(h),
@@ -112,37 +112,37 @@ static struct diff_view diff_view_h(const struct hparse *h)
 	return v;
 }
 
-static int diff_h_begin(struct hparse *h)
+static inline int diff_h_begin(struct hparse *h)
 {
 	diff_event(h->data, 'B', NULL);
 	return 0;
 }
 
-static int diff_h_url(struct hparse *h, const char *at, size_t len)
+static inline int diff_h_url(struct hparse *h, const char *at, size_t len)
 {
 	diff_datum(h->data, 'U', at, len);
 	return 0;
 }
 
-static int diff_h_status(struct hparse *h, const char *at, size_t len)
+static inline int diff_h_status(struct hparse *h, const char *at, size_t len)
 {
 	diff_datum(h->data, 'S', at, len);
 	return 0;
 }
 
-static int diff_h_field(struct hparse *h, const char *at, size_t len)
+static inline int diff_h_field(struct hparse *h, const char *at, size_t len)
 {
 	diff_datum(h->data, 'F', at, len);
 	return 0;
 }
 
-static int diff_h_value(struct hparse *h, const char *at, size_t len)
+static inline int diff_h_value(struct hparse *h, const char *at, size_t len)
 {
 	diff_datum(h->data, 'V', at, len);
 	return 0;
 }
 
-static int diff_h_headers(struct hparse *h)
+static inline int diff_h_headers(struct hparse *h)
 {
 	struct diff_log *l = h->data;
 	struct diff_view v = diff_view_h(h);
@@ -153,7 +153,7 @@ static int diff_h_headers(struct hparse *h)
 	return diff_headers_rc(l);
 }
 
-static int diff_h_body(struct hparse *h, const char *at, size_t len)
+static inline int diff_h_body(struct hparse *h, const char *at, size_t len)
 {
 	struct diff_log *l = h->data;
 
@@ -163,7 +163,7 @@ static int diff_h_body(struct hparse *h, const char *at, size_t len)
 	return 0;
 }
 
-static int diff_h_complete(struct hparse *h)
+static inline int diff_h_complete(struct hparse *h)
 {
 	struct diff_log *l = h->data;
 	struct diff_view v = diff_view_h(h);
@@ -174,7 +174,8 @@ static int diff_h_complete(struct hparse *h)
 	return 0;
 }
 
-static const struct hparse_settings diff_h_settings = {
+static const struct hparse_settings diff_h_settings
+	__attribute__((unused)) = {
 	.on_message_begin = diff_h_begin,
 	.on_url = diff_h_url,
 	.on_status = diff_h_status,
@@ -187,7 +188,7 @@ static const struct hparse_settings diff_h_settings = {
 
 /* http_parser's side: the same, with hparse.c's accessors written out. */
 
-static struct diff_view diff_view_p(const http_parser *p)
+static inline struct diff_view diff_view_p(const http_parser *p)
 {
 	struct diff_view v = {
 		p->status_code, p->method, http_should_keep_alive(p) != 0,
@@ -200,31 +201,31 @@ static struct diff_view diff_view_p(const http_parser *p)
 	return v;
 }
 
-static int diff_p_begin(http_parser *p)
+static inline int diff_p_begin(http_parser *p)
 {
 	diff_event(p->data, 'B', NULL);
 	return 0;
 }
 
-static int diff_p_status(http_parser *p, const char *at, size_t len)
+static inline int diff_p_status(http_parser *p, const char *at, size_t len)
 {
 	diff_datum(p->data, 'S', at, len);
 	return 0;
 }
 
-static int diff_p_field(http_parser *p, const char *at, size_t len)
+static inline int diff_p_field(http_parser *p, const char *at, size_t len)
 {
 	diff_datum(p->data, 'F', at, len);
 	return 0;
 }
 
-static int diff_p_value(http_parser *p, const char *at, size_t len)
+static inline int diff_p_value(http_parser *p, const char *at, size_t len)
 {
 	diff_datum(p->data, 'V', at, len);
 	return 0;
 }
 
-static int diff_p_headers(http_parser *p)
+static inline int diff_p_headers(http_parser *p)
 {
 	struct diff_log *l = p->data;
 	struct diff_view v = diff_view_p(p);
@@ -235,7 +236,7 @@ static int diff_p_headers(http_parser *p)
 	return diff_headers_rc(l);
 }
 
-static int diff_p_body(http_parser *p, const char *at, size_t len)
+static inline int diff_p_body(http_parser *p, const char *at, size_t len)
 {
 	struct diff_log *l = p->data;
 
@@ -245,7 +246,7 @@ static int diff_p_body(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int diff_p_complete(http_parser *p)
+static inline int diff_p_complete(http_parser *p)
 {
 	struct diff_log *l = p->data;
 	struct diff_view v = diff_view_p(p);
@@ -256,7 +257,8 @@ static int diff_p_complete(http_parser *p)
 	return 0;
 }
 
-static const http_parser_settings diff_p_settings = {
+static const http_parser_settings diff_p_settings
+	__attribute__((unused)) = {
 	.on_message_begin = diff_p_begin,
 	.on_status = diff_p_status,
 	.on_header_field = diff_p_field,
@@ -266,7 +268,7 @@ static const http_parser_settings diff_p_settings = {
 	.on_message_complete = diff_p_complete,
 };
 
-static bool diff_same(const struct diff_log *a, const struct diff_log *b)
+static inline bool diff_same(const struct diff_log *a, const struct diff_log *b)
 {
 	return a->overflow == b->overflow && a->len == b->len &&
 	       memcmp(a->text, b->text, a->len) == 0;
@@ -278,7 +280,8 @@ static bool diff_same(const struct diff_log *a, const struct diff_log *b)
  * they agreed throughout, else what differed first (static). *fast, if
  * not NULL, is set to the messages hparse's fast path read.
  */
-static const char *hparse_diff(const char *data, size_t size, size_t step,
+static inline const char
+*hparse_diff(const char *data, size_t size, size_t step,
 			       unsigned policy, unsigned *fast)
 {
 	static struct diff_log a, b;
@@ -329,7 +332,7 @@ static const char *hparse_diff(const char *data, size_t size, size_t step,
 }
 
 /* The same for requests: hparse with its fast path, and without. */
-static const char *hparse_diff_req(const char *data, size_t size,
+static inline const char *hparse_diff_req(const char *data, size_t size,
 				   size_t step, unsigned policy,
 				   unsigned *fast)
 {

@@ -628,8 +628,8 @@ complete:
 	return i;
 }
 
-/* Reads the message whose head fast_res_head() or fast_req_head() checked (f) from d: the head's
- * callbacks, then on to the body as fast_run(). */
+/* Reads the message whose head fast_res_head() or fast_req_head() checked
+ * (f) from d: the head's callbacks, then on to the body as fast_run(). */
 static size_t fast_start(struct hparse *h, const char *d, size_t len,
 			 const struct fast_res *f, bool *more)
 {
