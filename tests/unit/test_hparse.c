@@ -290,6 +290,12 @@ static const char *const responses[] = {
 	"HTTP/2.0 200 OK\r\nContent-Length: 1\r\n\r\nz",
 	"\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz",
 	"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab",
+	/* http_parser takes a name that begins with Transfer-Encoding for
+	 * one (found by fuzz_http_response) */
+	"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n"
+	"Transfer-EncodingFer-Encoding: chunked\r\n\r\n5\r\nx",
+	"HTTP/1.1 200 OK\r\nTransfer-Encodingx: a\r\nContent-Length: 1\r\n"
+	"\r\nz",
 };
 
 static void same_paths(const char *text, size_t len, size_t step,
@@ -416,6 +422,8 @@ static const char *const requests[] = {
 	"GET /a HTTP/2.0\r\n\r\n",
 	"GET /a HTTP/1.1\r\nX:\r\n\r\n",
 	"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nab",
+	"POST /a HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encodings: x\r\n"
+	"\r\nz",
 };
 
 static void same_req_paths(const char *text, size_t len, size_t step,
