@@ -263,30 +263,34 @@ static const http_parser_settings trampolines = {
 };
 
 /*
- * The response fast path. An instance's answer is nearly always a head like
+ * The fast path. An instance's answer is nearly always a head like
  *
  *	HTTP/1.1 200 OK\r\n
  *	Content-Type: application/json\r\n
  *	Content-Length: 33\r\n
  *	\r\n
  *
- * whole in one read, and a body of that length. When a response begins and
- * its head is whole in the buffer, fast_res_head() checks all of it first,
- * without calling anything: HTTP/1.0 or 1.1, a status of 200 to 599 but
- * 204 and 304, a reason phrase of visible ASCII, space and tab, lines that
- * end in CRLF, header names of token characters, values of visible ASCII,
- * space and tab that neither are empty nor end in whitespace, exactly one
- * Content-Length of at most 15 digits, no Transfer-Encoding (nor a name
- * that begins with it), Upgrade or Proxy-Connection, a Connection of "keep-alive" only (needed for 1.0), at
+ * whole in one read, and a body of that length; a client's request, a
+ * "GET /dep/path HTTP/1.1" line and a few plain header lines. When a
+ * message begins and its head is whole in the buffer, fast_res_head() or
+ * fast_req_head() checks all of it first, without calling anything: for a
+ * response HTTP/1.0 or 1.1, a status of 200 to 599 but 204 and 304, a
+ * reason phrase of visible ASCII, space and tab; then lines that end in
+ * CRLF, header names of token characters, values of visible ASCII, space
+ * and tab that neither are empty nor end in whitespace, at most one
+ * Content-Length (exactly one for a response) of at most 15 digits, no
+ * Transfer-Encoding (nor a name that begins with it), Upgrade or
+ * Proxy-Connection, a Connection of "keep-alive" only (needed for 1.0), at
  * most FAST_FIELDS header lines and FAST_HEAD_MAX bytes. Every such head is
- * valid for http_parser, and the message keeps the connection alive, so
- * the parser is left waiting for the next message as it would be.
- * Anything else goes to http_parser, which this path then never touches in
- * the middle of a message. Then fast_run() gives the callbacks and sets the
- * parser's public fields (status, version, flags, length) as http_parser
- * does, and reads the body, stopping, pausing and resuming at the same
- * bytes (tests/unit/test_hparse.c and fuzz/fuzz_http_response.c check both
- * against each other, split and paused at every point).
+ * valid for http_parser (and for the strict scan), and the message keeps
+ * the connection alive, so the parser is left waiting for the next message
+ * as it would be. Anything else goes to http_parser, which this path then
+ * never touches in the middle of a message. fast_start() gives the head's
+ * callbacks and sets the parser's public fields (status or method,
+ * version, flags, length) as http_parser does, and fast_run() reads the
+ * body, stopping, pausing and resuming at the same bytes
+ * (fuzz/hparse_diff.h compares both, in tests/unit/test_hparse.c and the
+ * two HTTP fuzz targets).
  */
 enum {
 	FAST_NONE, /* not in a message of the fast path */
