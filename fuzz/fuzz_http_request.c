@@ -8,7 +8,9 @@
  * body is tried. Invariants checked: no header name that reaches a callback
  * holds a character outside RFC 9110's tchar, no head passes the field
  * count cap, the parser never reports more bytes than it was given, and a
- * refusal is final.
+ * refusal is final. Then the same bytes, in the same pieces, through hparse
+ * with its fast path and without (hparse_diff.h), with pauses and
+ * on_headers_complete's answer as the last byte says: they must agree.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,6 +19,8 @@
 #include <string.h>
 
 #include "http/hparse.h"
+
+#include "hparse_diff.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -135,6 +139,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (used < n)
 			break; /* an upgrade: the rest is not HTTP */
 	}
+	if (hparse_diff_req(copy + 1, size - 1, step,
+			    (unsigned)data[size - 1] % DIFF_POLICIES,
+			    NULL) != NULL)
+		abort();
 	free(copy);
 	return 0;
 }

@@ -2,7 +2,11 @@
  * fuzz_http_response.c - libFuzzer harness for response heads and bodies as
  * the gateway reads an instance's answers and the load generator reads the
  * gateway's (src/http/hparse.h, response side), cut into reads as the first
- * byte says, ended by the end of input as a closing upstream would.
+ * byte says, ended by the end of input as a closing upstream would; then
+ * the same bytes, in the same pieces, through hparse and through
+ * http_parser alone (hparse_diff.h), with pauses and on_headers_complete's
+ * answer as the last byte says: the fast path must agree with the parser
+ * on every input, or leave it to the parser.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -10,6 +14,8 @@
 #include <string.h>
 
 #include "http/hparse.h"
+
+#include "hparse_diff.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -65,6 +71,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (hparse_error(&h) == HPARSE_OK)
 		hparse_execute(&h, NULL, 0);
 	(void)hparse_error_text(&h);
+	if (hparse_diff(copy + 1, size - 1, step,
+			(unsigned)data[size - 1] % DIFF_POLICIES, NULL) != NULL)
+		abort();
 	free(copy);
 	return 0;
 }

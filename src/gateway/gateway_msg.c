@@ -199,6 +199,39 @@ bool conn_listed(const struct head *h, const struct hdr *x)
 	return false;
 }
 
+unsigned conn_tokens(const struct head *h)
+{
+	unsigned found = 0;
+
+	if (!h->conn)
+		return 0;
+	for (uint32_t i = 0; i < h->n; i++) {
+		const struct hdr *ch = &h->h[i];
+		const char *p = h->raw.data + ch->val;
+		const char *end = p + ch->val_len;
+
+		if (!HDR_IS(h, ch, "connection"))
+			continue;
+		while (p < end) {
+			const char *tok;
+			size_t n;
+
+			while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+				p++;
+			tok = p;
+			while (p < end && *p != ',' && *p != ' ' && *p != '\t')
+				p++;
+			n = (size_t)(p - tok);
+			if (n == 5 && strncasecmp(tok, "close", 5) == 0)
+				found |= CONN_CLOSE;
+			else if (n > 0 && (n != 10 ||
+				 strncasecmp(tok, "keep-alive", 10) != 0))
+				found |= CONN_OTHER;
+		}
+	}
+	return found;
+}
+
 bool put_hdr(struct buf *o, const struct head *h, const struct hdr *x)
 {
 	return buf_add(o, h->raw.data + x->name, x->name_len) == 0 &&
@@ -222,6 +255,7 @@ int build_resp_head(struct client *c, struct upconn *up,
 	const struct head *h = &up->head;
 	struct buf *o = &w->own;
 	size_t from = o->len;
+	unsigned conn = conn_tokens(h);
 	bool ok;
 
 	unsigned st = hparse_status(&up->parser);
@@ -235,7 +269,7 @@ int build_resp_head(struct client *c, struct upconn *up,
 	for (uint32_t i = 0; ok && i < h->n; i++) {
 		const struct hdr *x = &h->h[i];
 
-		if (hop_by_hop(h, x) || conn_listed(h, x) ||
+		if (hdr_dropped(h, x, conn) ||
 		    (drop_te && HDR_IS(h, x, "transfer-encoding")))
 			continue;
 		ok = put_hdr(o, h, x);

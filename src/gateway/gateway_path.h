@@ -264,6 +264,9 @@ int head_field(struct head *h, const char *at, size_t len);
 bool hop_by_hop(const struct head *h, const struct hdr *x);
 /* Whether a Connection header of h names x. */
 bool conn_listed(const struct head *h, const struct hdr *x);
+/* What the Connection headers of h list besides keep-alive: CONN_CLOSE,
+ * CONN_OTHER (any other name), both or neither. */
+unsigned conn_tokens(const struct head *h);
 /* Appends "name: value\r\n"; false if o is full. */
 bool put_hdr(struct buf *o, const struct head *h, const struct hdr *x);
 /* Appends the upstream's response head to w; MDS_E_LIMIT if too large. */
@@ -413,14 +416,39 @@ static inline int head_first(struct head *h, const char *at, size_t len,
 	return 0;
 }
 
+/* Whether x is named name (lower-case letters and '-'), in any case. Names
+ * are tokens (the parser lets no other byte in a name): OR-ing 0x20 folds
+ * their case and maps no other token character onto a letter or '-'. */
 static inline bool hdr_is(const struct head *h, const struct hdr *x,
 			  const char *name, size_t len)
 {
-	return x->name_len == len &&
-	       strncasecmp(h->raw.data + x->name, name, len) == 0;
+	const unsigned char *p =
+		(const unsigned char *)h->raw.data + x->name;
+
+	if (x->name_len != len)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if ((p[i] | 0x20) != (unsigned char)name[i])
+			return false;
+	}
+	return true;
 }
 
 #define HDR_IS(h, x, lit) hdr_is((h), (x), (lit), sizeof(lit) - 1)
+
+#define CONN_CLOSE 1u
+#define CONN_OTHER 2u
+
+/* Whether x must not cross the proxy: hop-by-hop by name, or named by a
+ * Connection header (conn: what conn_tokens() told of h). The usual
+ * Connection of keep-alive or close costs no scan of the other headers. */
+static inline bool hdr_dropped(const struct head *h, const struct hdr *x,
+			       unsigned conn)
+{
+	return hop_by_hop(h, x) ||
+	       ((conn & CONN_CLOSE) && HDR_IS(h, x, "close")) ||
+	       ((conn & CONN_OTHER) && conn_listed(h, x));
+}
 
 static inline int head_value(struct head *h, const char *at, size_t len)
 {

@@ -30,6 +30,7 @@ static int build_req_head(struct client *c, struct wreq *w,
 	const char *raw = buf_str(&h->raw);
 	const struct hdr *xff = NULL;
 	struct buf *o = &w->own;
+	unsigned conn = conn_tokens(h);
 	bool ok, rid = false;
 
 	ok = buf_addstr(o, hparse_method(&c->parser)) == 0 &&
@@ -51,8 +52,7 @@ static int build_req_head(struct client *c, struct wreq *w,
 		}
 		if (HDR_IS(h, x, "x-request-id"))
 			rid = true;
-		if (HDR_IS(h, x, "host") || hop_by_hop(h, x) ||
-		    conn_listed(h, x))
+		if (HDR_IS(h, x, "host") || hdr_dropped(h, x, conn))
 			continue;
 		ok = put_hdr(o, h, x);
 	}

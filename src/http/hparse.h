@@ -13,7 +13,11 @@
  * refused, a CR must be followed by LF, and a head holds at most
  * HPARSE_FIELDS_MAX header lines. Trailer names of a chunked body follow
  * the same name rule and count (neither server passes trailers on).
- * Responses are parsed as the parser does.
+ * Responses are parsed as the parser does; the usual response head (see
+ * hparse.c), whole in one buffer, with a Content-Length body, is read by
+ * hparse.c itself, which gives the same callbacks, values and errors as
+ * the parser (tests/unit/test_hparse.c and fuzz/fuzz_http_response.c
+ * compare the two on the same bytes) and leaves anything else to it.
  */
 #ifndef MDS_HTTP_HPARSE_H
 #define MDS_HTTP_HPARSE_H
@@ -48,7 +52,9 @@ typedef int hparse_data_cb(struct hparse *h, const char *at, size_t len);
  * HPARSE_E_CALLBACK, except from on_headers_complete, where 1 means "this
  * message has no body" (a response to HEAD) and 2 "no body, and no further
  * message on this connection" (as http_parser). Data pointers point into
- * the buffer given to hparse_execute() and live only as long as it. */
+ * the buffer given to hparse_execute() and live only as long as it. Only
+ * on_headers_complete, on_body and on_message_complete may pause; a pause
+ * from another callback is an error (HPARSE_E_CALLBACK). */
 struct hparse_settings {
 	hparse_cb *on_message_begin;
 	hparse_data_cb *on_url;
@@ -73,6 +79,12 @@ struct hparse {
 	bool in_field;      /* the last callback was a header name */
 	bool in_body;       /* past the head: names are trailers */
 	bool self_paused;   /* paused by hparse.c, not by a callback */
+	bool at_start;      /* the parser waits for a new message, which the
+			       fast path may read */
+	bool no_fast;       /* tests: every message through http_parser */
+	int fast;           /* the fast path's state (hparse.c) */
+	uint64_t fast_left; /* body bytes it has still to read */
+	uint32_t nfast;     /* messages it read (for the tests) */
 	http_parser p;
 };
 

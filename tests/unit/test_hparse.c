@@ -1,5 +1,6 @@
 /* test_hparse.c - the HTTP parser wrapper: strict request heads, fed whole,
- * byte by byte, and pipelined. */
+ * byte by byte, and pipelined; the response fast path against http_parser
+ * (fuzz/hparse_diff.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,6 +11,8 @@
 #include <string.h>
 
 #include "http/hparse.h"
+
+#include "../../fuzz/hparse_diff.h"
 
 struct seen {
 	int messages;
@@ -236,6 +239,270 @@ static void test_url_agrees_with_http_parser(void **state)
 	}
 }
 
+/* Responses: the usual ones the fast path reads, and near misses. */
+static const char *const responses[] = {
+	/* mdscale-bench-backend's */
+	"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+	"Connection: keep-alive\r\nContent-Length: 33\r\n\r\n"
+	"{\"prediction\":42,\"model\":\"bench\"}",
+	"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n",
+	"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 3\r\n"
+	"\r\nabc",
+	"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
+	"Content-Length:\t\t5\r\nX-A: b\tc\r\n\r\nhello",
+	/* two, pipelined, and a third the parser reads */
+	"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nab"
+	"HTTP/1.1 201 Created\r\nContent-Length: 1\r\n\r\nc"
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	"2\r\nde\r\n0\r\n\r\n",
+	/* then a response the fast path takes after the parser's */
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	"1\r\nx\r\n0\r\n\r\n"
+	"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\ny",
+	/* left to the parser */
+	"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+	"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabc"
+	"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+	"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc",
+	"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+	"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 3 \r\n\r\nabc",
+	"HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\nabc",
+	"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\nabc",
+	"HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 1\r\n\r\nz",
+	"HTTP/1.1 200 OK\nContent-Length: 1\n\nz",
+	"HTTP/1.1 200 OK\r\nContent-Length : 1\r\n\r\nz",
+	"HTTP/1.1 200\r\nContent-Length: 1\r\n\r\nz",
+	"HTTP/1.1 200 \r\nContent-Length: 1\r\n\r\nz",
+	"HTTP/1.1 204 No Content\r\nContent-Length: 1\r\n\r\n",
+	"HTTP/1.1 304 Not Modified\r\nContent-Length: 1\r\n\r\n",
+	"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1"
+	"\r\n\r\nz",
+	"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\nrest",
+	"HTTP/1.1 200 OK\r\nUpgrade: x\r\nContent-Length: 1\r\n\r\nz",
+	"HTTP/1.1 200 OK\r\nProxy-Connection: close\r\nContent-Length: 1\r\n"
+	"\r\nz",
+	"HTTP/1.1 200 OK\r\nConnection: keep-alive, x\r\nContent-Length: 1\r\n"
+	"\r\nz",
+	"HTTP/1.1 200 OK\r\nX:\r\nContent-Length: 1\r\n\r\nz",
+	"HTTP/1.1 200 OK\r\n\r\nuntil the end",
+	"HTTP/2.0 200 OK\r\nContent-Length: 1\r\n\r\nz",
+	"\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz",
+	"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab",
+	/* http_parser takes a name that begins with Transfer-Encoding for
+	 * one (found by fuzz_http_response) */
+	"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n"
+	"Transfer-EncodingFer-Encoding: chunked\r\n\r\n5\r\nx",
+	"HTTP/1.1 200 OK\r\nTransfer-Encodingx: a\r\nContent-Length: 1\r\n"
+	"\r\nz",
+};
+
+static void same_paths(const char *text, size_t len, size_t step,
+		       unsigned policy)
+{
+	const char *diff = hparse_diff(text, len, step, policy, NULL);
+
+	if (diff != NULL)
+		fail_msg("%s differ, step %zu, policy %u: %.*s", diff, step,
+			 policy, (int)len, text);
+}
+
+static void test_response_fast_path_agrees(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(responses) / sizeof(responses[0]);
+	     i++) {
+		const char *text = responses[i];
+		size_t len = strlen(text);
+
+		for (size_t step = 0; step <= len; step++) {
+			for (unsigned policy = 0; policy < DIFF_POLICIES;
+			     policy++)
+				same_paths(text, len, step, policy);
+		}
+	}
+}
+
+/* Every byte of the usual responses changed to one that matters to the
+ * head's syntax: the fast path reads it as the parser does, or leaves it
+ * to the parser. */
+static void test_response_fast_path_agrees_mutated(void **state)
+{
+	static const char bytes[] = { ' ', '\t', '\r', '\n', ':', '0', '9',
+				      'a', 'Z', ',', '\0', 0x7f, (char)0x80,
+				      (char)0xff, '"', '1', '2' };
+	char text[512];
+
+	(void)state;
+	for (size_t i = 0; i < 6; i++) {
+		size_t len = strlen(responses[i]);
+
+		assert_true(len < sizeof(text));
+		for (size_t at = 0; at < len; at++) {
+			for (size_t k = 0; k < sizeof(bytes); k++) {
+				memcpy(text, responses[i], len);
+				text[at] = bytes[k];
+				for (unsigned policy = 0;
+				     policy < DIFF_POLICIES; policy += 5) {
+					same_paths(text, len, 0, policy);
+					same_paths(text, len, 1, policy);
+					same_paths(text, len, at + 1, policy);
+				}
+			}
+		}
+	}
+}
+
+/* The fast path does read the usual responses (the tests above compare
+ * it with something), and leaves the others. Each message pauses when
+ * complete, as the gateway's do: a message that follows one of the
+ * parser's in the same buffer is the parser's too. */
+static void test_response_fast_path_taken(void **state)
+{
+	static const struct {
+		size_t i;
+		unsigned fast;
+	} cases[] = {
+		{ 0, 1 }, { 1, 1 }, { 2, 1 }, { 3, 1 }, { 4, 2 }, { 5, 1 },
+		{ 6, 0 }, { 7, 0 }, { 8, 0 }, { 10, 0 }, { 11, 0 }, { 14, 0 },
+		{ 15, 0 }, { 19, 0 }, { 20, 0 }, { 23, 0 }, { 25, 0 },
+		{ 29, 0 },
+	};
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		const char *text = responses[cases[k].i];
+		unsigned fast;
+
+		assert_null(hparse_diff(text, strlen(text), 0,
+					DIFF_PAUSE_COMPLETE, &fast));
+		if (fast != cases[k].fast)
+			fail_msg("%u fast, want %u: %s", fast, cases[k].fast,
+				 text);
+	}
+}
+
+/* Requests: the usual ones the fast path reads, and near misses. */
+static const char *const requests[] = {
+	/* wrk's, mdscale load's */
+	"GET /bench/predict HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n",
+	"POST /m/predict?x=1#f HTTP/1.1\r\nHost: h\r\n"
+	"Content-Type: application/json\r\nContent-Length: 5\r\n\r\nhello",
+	"HEAD /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+	"PUT /a HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
+	"DELETE /b HTTP/1.1\r\nX: y\r\n\r\n"
+	"PATCH /c HTTP/1.1\r\nContent-Length: 2\r\n\r\nab"
+	"OPTIONS /d HTTP/1.1\r\n\r\n",
+	/* then one the parser reads, and one the fast path reads */
+	"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	"1\r\nx\r\n0\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+	/* left to the strict scan and the parser */
+	"GET /a HTTP/1.1\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+	"GET /a HTTP/1.0\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+	"GET /a HTTP/1.1\r\nHost : x\r\n\r\n",
+	"GET /a HTTP/1.1\r\nA: b\r\n c\r\n\r\n",
+	"GET /a HTTP/1.1\r\nA: b\r\r\n\r\n",
+	"GET /a HTTP/1.1\r\nA\"b: c\r\n\r\n",
+	"POST /a HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+	"POST /a HTTP/1.1\r\nContent-Length: 3\r\n"
+	"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	"POST /a HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+	"0\r\n\r\n",
+	"POST /a HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+	"GET /a HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+	"CONNECT h:443 HTTP/1.1\r\n\r\n",
+	"GET http://h/a HTTP/1.1\r\n\r\n",
+	"GET  /a HTTP/1.1\r\n\r\n",
+	"GET /a HTTP/1.1 \r\n\r\n",
+	"GET /a\r\n\r\n",
+	"get /a HTTP/1.1\r\n\r\n",
+	"GET /a HTTP/1.1\nHost: x\n\n",
+	"\r\nGET /a HTTP/1.1\r\n\r\n",
+	"GET /a HTTP/2.0\r\n\r\n",
+	"GET /a HTTP/1.1\r\nX:\r\n\r\n",
+	"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nab",
+	"POST /a HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encodings: x\r\n"
+	"\r\nz",
+};
+
+static void same_req_paths(const char *text, size_t len, size_t step,
+			   unsigned policy)
+{
+	const char *diff = hparse_diff_req(text, len, step, policy, NULL);
+
+	if (diff != NULL)
+		fail_msg("%s differ, step %zu, policy %u: %.*s", diff, step,
+			 policy, (int)len, text);
+}
+
+static void test_request_fast_path_agrees(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(requests) / sizeof(requests[0]); i++) {
+		const char *text = requests[i];
+		size_t len = strlen(text);
+
+		for (size_t step = 0; step <= len; step++) {
+			for (unsigned policy = 0; policy < DIFF_POLICIES;
+			     policy++)
+				same_req_paths(text, len, step, policy);
+		}
+	}
+}
+
+static void test_request_fast_path_agrees_mutated(void **state)
+{
+	static const char bytes[] = { ' ', '\t', '\r', '\n', ':', '0', '9',
+				      'a', 'Z', ',', '\0', 0x7f, (char)0x80,
+				      (char)0xff, '"', '?', '#', '/' };
+	char text[512];
+
+	(void)state;
+	for (size_t i = 0; i < 5; i++) {
+		size_t len = strlen(requests[i]);
+
+		assert_true(len < sizeof(text));
+		for (size_t at = 0; at < len; at++) {
+			for (size_t k = 0; k < sizeof(bytes); k++) {
+				memcpy(text, requests[i], len);
+				text[at] = bytes[k];
+				for (unsigned policy = 0;
+				     policy < DIFF_POLICIES; policy += 5) {
+					same_req_paths(text, len, 0, policy);
+					same_req_paths(text, len, 1, policy);
+					same_req_paths(text, len, at + 1,
+						       policy);
+				}
+			}
+		}
+	}
+}
+
+static void test_request_fast_path_taken(void **state)
+{
+	static const struct {
+		size_t i;
+		unsigned fast;
+	} cases[] = {
+		{ 0, 1 }, { 1, 1 }, { 2, 1 }, { 3, 4 }, { 4, 1 }, { 5, 0 },
+		{ 6, 0 }, { 7, 0 }, { 8, 0 }, { 11, 0 }, { 12, 0 }, { 15, 0 },
+		{ 16, 0 }, { 17, 0 }, { 18, 0 },
+	};
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		const char *text = requests[cases[k].i];
+		unsigned fast;
+
+		assert_null(hparse_diff_req(text, strlen(text), 0,
+					    DIFF_PAUSE_COMPLETE, &fast));
+		if (fast != cases[k].fast)
+			fail_msg("%u fast, want %u: %s", fast, cases[k].fast,
+				 text);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -244,6 +511,12 @@ int main(void)
 		cmocka_unit_test(test_field_count_cap),
 		cmocka_unit_test(test_url),
 		cmocka_unit_test(test_url_agrees_with_http_parser),
+		cmocka_unit_test(test_response_fast_path_agrees),
+		cmocka_unit_test(test_response_fast_path_agrees_mutated),
+		cmocka_unit_test(test_response_fast_path_taken),
+		cmocka_unit_test(test_request_fast_path_agrees),
+		cmocka_unit_test(test_request_fast_path_agrees_mutated),
+		cmocka_unit_test(test_request_fast_path_taken),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
