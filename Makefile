@@ -22,7 +22,7 @@ NINJA ?= ninja
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all deps deps-test build build-asan build-tsan build-fuzz run test \
+.PHONY: all deps deps-test deps-lint build build-asan build-tsan build-fuzz run test \
 	test-default asan fuzz valgrind bench lint format clean install deb
 
 all: build
@@ -32,6 +32,9 @@ deps:
 
 deps-test:
 	@sh scripts/deps.sh test
+
+deps-lint:
+	@sh scripts/deps.sh lint
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD) --buildtype=debugoptimized
@@ -96,7 +99,7 @@ deb:
 bench: build
 	@sh bench/run.sh $(BUILD)
 
-lint: build
+lint: deps-lint build
 	sh tools/cppcheck.sh
 	@echo "clang-tidy over src/*.c, see .clang-tidy (minutes)"
 	@run-clang-tidy -quiet -p $(BUILD) 'src/.*\.c$$' \

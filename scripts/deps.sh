@@ -6,6 +6,7 @@
 #   sh scripts/deps.sh run     to run the daemon and `make run`'s example
 #   sh scripts/deps.sh test    to run every test (build + run + test tools)
 #   sh scripts/deps.sh deb     to build the Debian package
+#   sh scripts/deps.sh lint    to run `make lint` (cppcheck, clang-tidy)
 #
 # The daemon itself needs only the shared libraries of the build group (the
 # .deb names them); Chromium, Prometheus, Alertmanager, tmux, clang (with
@@ -29,6 +30,9 @@ libclang-rt-14-dev linux-perf cppcheck"
 # linux-perf profiles the gateway under load (bench/README.md); the
 # benchmarks install nginx, haproxy and wrk themselves.
 DEB="$BUILD dpkg-dev"
+# clang-tidy (with run-clang-tidy) is make lint's alone: the tests run
+# cppcheck but not clang-tidy, which takes minutes.
+LINT="$BUILD cppcheck clang-tidy"
 
 PKGS=""
 [ $# -eq 0 ] && set -- test
@@ -38,7 +42,8 @@ for group in "$@"; do
 	run) PKGS="$PKGS $RUN" ;;
 	test) PKGS="$PKGS $TEST" ;;
 	deb) PKGS="$PKGS $DEB" ;;
-	*) echo "deps: unknown group '$group' (build, run, test, deb)" >&2; exit 2 ;;
+	lint) PKGS="$PKGS $LINT" ;;
+	*) echo "deps: unknown group '$group' (build, run, test, deb, lint)" >&2; exit 2 ;;
 	esac
 done
 

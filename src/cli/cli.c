@@ -115,12 +115,17 @@ static const struct cli_cmd cli_cmds[] = {
 	},
 	{
 		.name = "workrequest list",
-		.usage = "--deployment ID|NAME [--state STATUS]\n"
+		.usage = "[--deployment ID|NAME] [--state STATUS] [--operation OP]\n"
 			 "\t[--sort-by timeAccepted|operationType|status]\n"
-			 "\t[--sort-order asc|desc] [--watch]",
-		.help = "Lists a deployment's work requests, newest first;\n"
-			"--state keeps one status (SUCCEEDED, FAILED, ...).\n"
-			"--watch prints the list again each time it changes.",
+			 "\t[--sort-order asc|desc] [--limit N] [--page TOKEN] [--watch]",
+		.help = "Lists the work requests, newest first; --deployment keeps\n"
+			"one deployment's, --state one status (SUCCEEDED, FAILED, ...),\n"
+			"--operation one operation (CREATE_DEPLOYMENT, UPDATE_DEPLOYMENT,\n"
+			"DELETE_DEPLOYMENT). --limit N (1 to 100) prints a page of at\n"
+			"most N; when more follow, stderr says so with the option that\n"
+			"reads the next page, \"mdscale: more: --page TOKEN\" (with any\n"
+			"-o: stdout is the list alone). --watch prints the list again\n"
+			"each time it changes.",
 		.exec = cli_workrequest_list,
 	},
 	{

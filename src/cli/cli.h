@@ -62,6 +62,7 @@ struct cli_ctx {
 	char *token_note;          /* why no token file could be read, if so */
 	int token_tried;           /* the token file has been looked at */
 	void *curl;                /* a CURL easy handle, reused for keep-alive */
+	char *next_page;           /* the last answer's opc-next-page, or NULL */
 	char diag[256];            /* why the last cli_request() failed */
 };
 
@@ -185,7 +186,8 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /*
  * Sends one request to the daemon: method ("GET", "POST", ...), path below
  * the base URL ("/v1/shapes", already escaped), body serialized if not NULL
- * (borrowed). Adds the bearer token to every request when one can be found. Returns 0 once any HTTP response arrived, with *status set and
+ * (borrowed). Adds the bearer token to every request when one can be found. Returns 0 once any HTTP response arrived, with *status set,
+ * ctx->next_page its opc-next-page header (NULL without one) and
  * *json the parsed body (NULL when empty or not JSON on an error status; the
  * caller decrefs it). Returns MDS_E_UNAVAIL when the daemon cannot be
  * reached, MDS_E_INVAL for a bad base URL, MDS_E_LIMIT for a body over
@@ -312,6 +314,16 @@ int cli_watch(struct cli_ctx *ctx, const char *path, const char *trigger,
 int cli_wait_readback(struct cli_ctx *ctx, const char *path,
 	const char *what, cli_print_fn *print);
 
+/* One more option of a list, sent as it is as a query parameter. */
+struct cli_list_opt {
+	const char *opt;   /* "topic"; NULL ends a list of them */
+	const char *param; /* what it sends ("topicId") */
+	int required;
+};
+
+/* The most options a list may add to the common ones. */
+#define CLI_LIST_EXTRA_MAX 6
+
 /* A noun's list command: GET /v1/<collection> with the options as query
  * parameters. */
 struct cli_list_def {
@@ -319,16 +331,18 @@ struct cli_list_def {
 	const char *name_param;  /* what --name sends; NULL: no --name */
 	const char *state_param; /* what --state sends; NULL:
 				    lifecycleState */
-	const char *extra_opt;   /* one more option ("topic"), or NULL */
-	const char *extra_param; /* what it sends ("topicId") */
-	int extra_required;
+	const struct cli_list_opt *extra; /* its own options, at most
+					     CLI_LIST_EXTRA_MAX; or NULL */
 	const char *trigger;     /* --watch long-polls this list instead */
 };
 
 /*
  * Runs "NOUN list [--name N] [--state S] [--sort-by F] [--sort-order
- * asc|desc] [--watch] [--EXTRA V]": the daemon filters and sorts (and
- * refuses an unknown sort key with a 400). Returns an exit status.
+ * asc|desc] [--watch] [--EXTRA V ...]": the daemon filters, sorts and
+ * pages (and refuses a bad value with a 400). When the answer carries
+ * opc-next-page (a paged list, --limit), "mdscale: more: --page TOKEN"
+ * follows on stderr, whatever -o is: stdout is the answer alone. Returns
+ * an exit status.
  */
 int cli_list_cmd(struct cli_ctx *ctx, int argc, char **argv,
 	const struct cli_list_def *def, cli_print_fn *print);

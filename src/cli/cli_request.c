@@ -174,6 +174,17 @@ static int add_token(struct cli_ctx *ctx, struct curl_slist **headers,
 	return 0;
 }
 
+/* Keeps the answer's opc-next-page header (a paged list's token) in
+ * ctx->next_page. */
+static void next_page(struct cli_ctx *ctx, CURL *c)
+{
+	struct curl_header *h;
+
+	if (curl_easy_header(c, "opc-next-page", 0, CURLH_HEADER, -1, &h) ==
+	    CURLHE_OK && h->value[0] != '\0')
+		ctx->next_page = xstrdup(h->value);
+}
+
 int cli_request(struct cli_ctx *ctx, const char *method, const char *path,
 	const json_t *body, long *status, json_t **json)
 {
@@ -189,6 +200,8 @@ int cli_request(struct cli_ctx *ctx, const char *method, const char *path,
 	*status = 0;
 	*json = NULL;
 	ctx->diag[0] = '\0';
+	free(ctx->next_page);
+	ctx->next_page = NULL;
 	buf_init(&sink.body, CLI_MAX_RESPONSE);
 	sink.too_big = 0;
 	rc = resolve_url(ctx);
@@ -250,6 +263,7 @@ int cli_request(struct cli_ctx *ctx, const char *method, const char *path,
 		goto out;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	next_page(ctx, c);
 	if (sink.body.len > 0) {
 		*json = json_loadb(sink.body.data, sink.body.len, 0, &jerr);
 		if (*json == NULL && *status < 300) {
@@ -415,6 +429,8 @@ void cli_request_cleanup(struct cli_ctx *ctx)
 	ctx->socket_owned = NULL;
 	free(ctx->token_owned);
 	free(ctx->token_note);
+	free(ctx->next_page);
+	ctx->next_page = NULL;
 	ctx->url_owned = NULL;
 	ctx->token_owned = NULL;
 	ctx->token_note = NULL;

@@ -173,9 +173,11 @@ static void print_sub_list(const struct cli_ctx *ctx, const json_t *body)
 
 int cli_subscription_list(struct cli_ctx *ctx, int argc, char **argv)
 {
+	static const struct cli_list_opt extra[] = {
+		{"topic", "topicId", 0}, {NULL, NULL, 0},
+	};
 	static const struct cli_list_def def = {
-		.collection = "subscriptions", .extra_opt = "topic",
-		.extra_param = "topicId",
+		.collection = "subscriptions", .extra = extra,
 	};
 
 	return cli_list_cmd(ctx, argc, argv, &def, print_sub_list);

@@ -29,12 +29,23 @@ static void add_param(char **path, const char *key, const char *value)
 	*path = next;
 }
 
+/* After a paged answer: the option that reads the next page, on stderr
+ * so that stdout stays the answer alone. */
+static void note_next_page(const struct cli_ctx *ctx)
+{
+	if (ctx->next_page == NULL)
+		return;
+	fflush(stdout);
+	fprintf(stderr, "mdscale: more: --page %s\n", ctx->next_page);
+}
+
 /* The answer without its resourceVersion, as the plain GET prints it. */
 static void print_answer(const struct cli_ctx *ctx, json_t *body,
 	cli_print_fn *print)
 {
 	json_object_del(body, "resourceVersion");
 	print(ctx, body);
+	note_next_page(ctx);
 	fflush(stdout);
 }
 
@@ -139,37 +150,55 @@ static int show(struct cli_ctx *ctx, const char *path, bool watch,
 	if (watch)
 		return cli_watch(ctx, path, trigger, what, print);
 	ret = cli_call(ctx, "GET", path, NULL, &resp);
-	if (ret == 0)
+	if (ret == 0) {
 		print(ctx, resp);
+		note_next_page(ctx);
+	}
 	json_decref(resp);
 	return ret;
 }
 
-/* The options of a list. */
-enum { L_NAME, L_STATE, L_SORT_BY, L_SORT_ORDER, L_WATCH, L_EXTRA, L__N };
+/* The options of a list: the common ones, then the list's own. */
+enum { L_NAME, L_STATE, L_SORT_BY, L_SORT_ORDER, L_WATCH, L_EXTRA,
+       L_MAX = L_EXTRA + CLI_LIST_EXTRA_MAX };
 
-int cli_list_cmd(struct cli_ctx *ctx, int argc, char **argv,
-	const struct cli_list_def *def, cli_print_fn *print)
+/* Fills opts with the options of def, ended by a NULL name; returns how
+ * many of its own def adds. */
+static size_t list_opts(const struct cli_list_def *def,
+	struct cli_opt opts[L_MAX + 1])
 {
-	struct cli_opt opts[L__N + 1] = {
+	static const struct cli_opt common[L_EXTRA] = {
 		[L_NAME] = {"name", 1},
 		[L_STATE] = {"state", 1},
 		[L_SORT_BY] = {"sort-by", 1},
 		[L_SORT_ORDER] = {"sort-order", 1},
 		[L_WATCH] = {"watch", 0},
-		[L_EXTRA] = {def->extra_opt ? def->extra_opt : "", 1},
-		[L__N] = {NULL, 0},
 	};
+	size_t n = 0;
+
+	memcpy(opts, common, sizeof common);
+	for (; def->extra != NULL && def->extra[n].opt != NULL; n++) {
+		if (n == CLI_LIST_EXTRA_MAX)
+			abort(); /* a list definition with too many */
+		opts[L_EXTRA + n] = (struct cli_opt){def->extra[n].opt, 1};
+	}
+	opts[L_EXTRA + n] = (struct cli_opt){NULL, 0};
+	return n;
+}
+
+int cli_list_cmd(struct cli_ctx *ctx, int argc, char **argv,
+	const struct cli_list_def *def, cli_print_fn *print)
+{
 	static const char *const params[L_EXTRA] = {
 		[L_NAME] = NULL, [L_STATE] = "lifecycleState",
 		[L_SORT_BY] = "sortBy", [L_SORT_ORDER] = "sortOrder",
 	};
-	const char *val[L__N] = {NULL};
+	struct cli_opt opts[L_MAX + 1];
+	const char *val[L_MAX] = {NULL};
+	size_t n_extra = list_opts(def, opts);
 	char *path = xasprintf("/v1/%s", def->collection);
 	int ret;
 
-	if (def->extra_opt == NULL)
-		opts[L_EXTRA].name = NULL;
 	ret = cli_parse_args(ctx, argc, argv, opts, NULL, NULL, val);
 	if (ret != 0) {
 		free(path);
@@ -180,14 +209,18 @@ int cli_list_cmd(struct cli_ctx *ctx, int argc, char **argv,
 		return cli_usage_error(ctx, "%s have no name to filter on",
 			def->collection);
 	}
-	if (def->extra_required && val[L_EXTRA] == NULL) {
-		free(path);
-		return cli_usage_error(ctx, "missing --%s", def->extra_opt);
+	for (size_t i = 0; i < n_extra; i++) {
+		if (def->extra[i].required && val[L_EXTRA + i] == NULL) {
+			free(path);
+			return cli_usage_error(ctx, "missing --%s",
+				def->extra[i].opt);
+		}
 	}
 	if (val[L_NAME] != NULL)
 		add_param(&path, def->name_param, val[L_NAME]);
-	if (val[L_EXTRA] != NULL)
-		add_param(&path, def->extra_param, val[L_EXTRA]);
+	for (size_t i = 0; i < n_extra; i++)
+		if (val[L_EXTRA + i] != NULL)
+			add_param(&path, def->extra[i].param, val[L_EXTRA + i]);
 	for (int i = L_STATE; i <= L_SORT_ORDER; i++)
 		if (val[i] != NULL)
 			add_param(&path, i == L_STATE && def->state_param

@@ -105,9 +105,15 @@ static void print_list(const struct cli_ctx *ctx, const json_t *resp)
 
 int cli_workrequest_list(struct cli_ctx *ctx, int argc, char **argv)
 {
+	static const struct cli_list_opt extra[] = {
+		{"deployment", "deploymentId", 0},
+		{"operation", "operationType", 0},
+		{"limit", "limit", 0},
+		{"page", "page", 0},
+		{NULL, NULL, 0},
+	};
 	static const struct cli_list_def def = {
-		.collection = "workrequests", .extra_opt = "deployment",
-		.extra_param = "deploymentId", .extra_required = 1,
+		.collection = "workrequests", .extra = extra,
 		.state_param = "status", .trigger = "/v1/deployments",
 	};
 

@@ -123,7 +123,7 @@ class CliUsageTest(unittest.TestCase):
             ["deployment", "get", "a", "b"],
             ["deployment", "update", "x"],
             ["deployment", "delete", "x", "--count", "2"],
-            ["workrequest", "list"],
+            ["workrequest", "list", "--page"],
             ["shape", "list", "--bogus"],
             ["shape", "list", "--url"],
         ]

@@ -2,7 +2,8 @@
 OCI Data Science's ListWorkRequests (id, operationType, status, sortBy,
 sortOrder, limit, page and the opc-next-page header) and deploymentId,
 each checked against the whole list, and bad values refused with a 400
-that names the parameter."""
+that names the parameter; and `mdscale workrequest list`, which passes
+them on and prints the next page's token on stderr."""
 import json
 import unittest
 
@@ -176,6 +177,89 @@ class WorkRequestsListTest(unittest.TestCase):
         self.assertEqual(out.returncode, 1, out.stderr)
         self.assertEqual(len(out.stderr.strip().splitlines()), 1)
         self.assertIn("sortBy", out.stderr)
+
+    def cli_ok(self, *args):
+        out = self.d.cli("workrequest", "list", *args)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return out
+
+    def table_ids(self, out):
+        lines = out.stdout.splitlines()
+        self.assertEqual(lines[0].split()[0], "ID", out.stdout)
+        return [line.split()[0] for line in lines[1:]]
+
+    def test_the_cli_filters_by_operation_with_or_without_deployment(self):
+        every = self.ids()
+        out = self.cli_ok("-o", "json")
+        self.assertEqual([w["id"] for w in json.loads(out.stdout)["items"]],
+                         every)
+        self.assertEqual(out.stderr, "")
+        for op in ("DELETE_DEPLOYMENT", "update_deployment"):
+            want = self.ids("?operationType=" + op.upper())
+            self.assertTrue(want)
+            self.assertLess(len(want), len(every))
+            self.assertEqual(self.table_ids(self.cli_ok("--operation", op)),
+                             want, op)
+        out = self.cli_ok("--deployment", "a", "--operation",
+                          "CREATE_DEPLOYMENT", "-o", "json")
+        self.assertEqual([w["id"] for w in json.loads(out.stdout)["items"]],
+                         [self.wr["a.create"]])
+
+    def cli_walk(self, limit, *args):
+        """Every page through the CLI, following the token that stderr
+        prints; returns the pages' ids."""
+        pages, more = [], []
+        while True:
+            out = self.cli_ok("--limit", str(limit), *more, *args)
+            if "-o" in args:
+                pages.append([w["id"] for w in
+                              json.loads(out.stdout)["items"]])
+            else:
+                pages.append(self.table_ids(out))
+            self.assertLessEqual(len(pages[-1]), limit)
+            if out.stderr == "":
+                return pages
+            self.assertRegex(out.stderr, r"^mdscale: more: --page \S+\n$")
+            more = out.stderr.split()[-2:]
+            self.assertEqual(more, ["--page", pages[-1][-1]])
+            self.assertLess(len(pages), 50, "pages never end")
+
+    def test_the_cli_pages_through_every_work_request_once(self):
+        for args, query in (
+                ((), ""),
+                (("--sort-order", "asc", "-o", "json"), "sortOrder=ASC"),
+                (("--state", "succeeded", "--sort-by", "status"),
+                 "status=SUCCEEDED&sortBy=status")):
+            every = self.ids("?" + query)
+            pages = self.cli_walk(2, *args)
+            self.assertEqual([i for p in pages for i in p], every, args)
+            self.assertEqual(len(pages), (len(every) + 1) // 2, args)
+        out = self.cli_ok("--limit", "1", "-o", "yaml")
+        self.assertIn(self.ids()[0], out.stdout)
+        self.assertEqual(out.stderr,
+                         "mdscale: more: --page %s\n" % self.ids()[0])
+        out = self.cli_ok("--limit", "100")
+        self.assertEqual(self.table_ids(out), self.ids())
+        self.assertEqual(out.stderr, "")
+
+    def test_the_cli_refuses_a_bad_limit_in_one_line(self):
+        for bad in ("0", "101", "2x"):
+            out = self.d.cli("workrequest", "list", "--limit", bad)
+            self.assertEqual(out.returncode, 1, out)
+            self.assertEqual(out.stdout, "")
+            lines = out.stderr.splitlines()
+            self.assertEqual(len(lines), 1, out.stderr)
+            self.assertRegex(lines[0], r"^mdscale: limit must be an integer "
+                             r"from 1 to 100 .*HTTP 400")
+        out = self.d.cli("workrequest", "list", "--limit", "0", "-o", "json")
+        self.assertEqual(out.returncode, 1, out)
+        err = json.loads(out.stderr)["error"]
+        self.assertEqual((err["status"], err["code"]),
+                         (400, "InvalidParameter"))
+        out = self.d.cli("workrequest", "list", "--operation", "SCALE")
+        self.assertEqual(out.returncode, 1, out)
+        self.assertEqual(len(out.stderr.splitlines()), 1, out.stderr)
+        self.assertIn("operationType must be one of", out.stderr)
 
 
 if __name__ == "__main__":
