@@ -799,11 +799,14 @@ static void standin_metrics(void **state)
 	json_decref(ctl(f, "POST", "metrics", doc));
 	do_read(f, a);
 	do_read(f, b);
+	/* The period is 300 ms in this test; a loaded machine may take a few
+	 * periods to answer for both (or poll between the two reads). */
+	snprintf(in.handle, sizeof(in.handle), "%.*s",
+		 (int)sizeof(in.handle) - 1, b);
+	for (i = 0; i < 100 && f->b->ops->usage(f->b, &in, &u) != 0; i++)
+		run_for(f, 100);
 	snprintf(in.handle, sizeof(in.handle), "%.*s",
 		 (int)sizeof(in.handle) - 1, a);
-	assert_int_equal(f->b->ops->usage(f->b, &in, &u), MDS_E_NOTFOUND);
-	/* the period is 300 ms in this test */
-	run_for(f, 1000);
 	assert_int_equal(f->b->ops->usage(f->b, &in, &u), 0);
 	assert_true(u.cpu_percent == 81.5);
 	assert_true(u.mem_percent == 42);
@@ -815,22 +818,32 @@ static void standin_metrics(void **state)
 	assert_int_equal(f->b->ops->list(f->b, a, list_one, &x), 0);
 	assert_string_equal(x.id, "seen");
 	assert_true(x.ready);
-	/* Batched: each call covers both deployments. */
+	/* Batched: once both deployments are known, each call covers both
+	 * (a poll may fall between the two reads on a slow machine, and
+	 * cover a alone). */
 	log = ctl(f, "GET", "log", NULL);
 	json_array_foreach(json_object_get(log, "items"), i, e) {
 		const char *q;
+		int has_b;
 
 		if (!strstr(json_string_value(json_object_get(e, "path")),
 			    "summarizeMetricsData"))
 			continue;
-		summarize++;
 		q = json_string_value(json_object_get(
 			json_object_get(e, "body"), "query"));
-		assert_non_null(strstr(q, a));
-		assert_non_null(strstr(q, b));
+		has_b = strstr(q, b) != NULL;
+		assert_true(has_b || summarize == 0);
+		if (has_b) {
+			assert_non_null(strstr(q, a));
+			summarize++;
+		}
 	}
 	json_decref(log);
 	assert_true(summarize >= 2);
+	/* A deployment that was never read has no usage. */
+	snprintf(in.handle, sizeof(in.handle), "%s",
+		 "ocid1.datasciencemodeldeployment.oc1.us-ashburn-1.never");
+	assert_int_equal(f->b->ops->usage(f->b, &in, &u), MDS_E_NOTFOUND);
 }
 
 struct listed_copy {
