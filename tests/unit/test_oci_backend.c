@@ -775,6 +775,17 @@ static void list_one(void *arg, const struct backend_listed *x)
 	out->id = "seen";
 }
 
+/* The usage the backend has for deployment id. */
+static int usage_of(struct fixture *f, const char *id,
+		    struct backend_usage *u)
+{
+	struct backend_instance in = { 0 };
+
+	snprintf(in.handle, sizeof(in.handle), "%.*s",
+		 (int)sizeof(in.handle) - 1, id);
+	return f->b->ops->usage(f->b, &in, u);
+}
+
 static void standin_metrics(void **state)
 {
 	struct fixture *f = *state;
@@ -799,11 +810,14 @@ static void standin_metrics(void **state)
 	json_decref(ctl(f, "POST", "metrics", doc));
 	do_read(f, a);
 	do_read(f, b);
-	/* The period is 300 ms in this test; a loaded machine may take a few
-	 * periods to answer for both (or poll between the two reads). */
-	snprintf(in.handle, sizeof(in.handle), "%.*s",
-		 (int)sizeof(in.handle) - 1, b);
-	for (i = 0; i < 100 && f->b->ops->usage(f->b, &in, &u) != 0; i++)
+	/* The period is 300 ms in this test, CPU and memory one call each; a
+	 * loaded machine may take a few periods to answer every figure (or
+	 * poll between the two reads): wait up to 10 s for them. */
+	for (i = 0; i < 100 && !(usage_of(f, a, &u) == 0 &&
+				 u.cpu_percent == 81.5 &&
+				 u.mem_percent == 42 &&
+				 usage_of(f, b, &u) == 0 &&
+				 u.cpu_percent == 7); i++)
 		run_for(f, 100);
 	snprintf(in.handle, sizeof(in.handle), "%.*s",
 		 (int)sizeof(in.handle) - 1, a);
