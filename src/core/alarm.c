@@ -1,4 +1,5 @@
 /* alarm.c - alarm state machine and OCI alarm messages; see alarm.h. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,9 @@ struct alarm_state {
 	size_t n, cap;
 	struct htab ix; /* the streams' hashes to their index in s */
 	struct mql_result own, *res; /* res: &own, or a shared one */
+	struct mql_part part; /* a pass split over calls */
+	int in_pass;          /* part is a pass under way */
+	int64_t pass_ms;      /* its evaluation time */
 };
 
 /* --- names --------------------------------------------------------------- */
@@ -367,6 +371,7 @@ void alarm_state_share_result(struct alarm_state *st,
 void alarm_state_reset(struct alarm_state *st)
 {
 	forget_streams(st);
+	st->in_pass = 0;
 	st->status = ALARM_OK;
 	st->last_notify_ms = 0;
 	st->dedupe_key[0] = '\0';
@@ -539,7 +544,7 @@ static void add_firing(struct alarm_event *ev, const struct alarm_state *st,
 }
 
 /* Notes a stream of the result: holding, or only with data. */
-static void observe_stream(struct alarm_state *st, const struct alarm_def *def,
+static void observe_stream(struct alarm_state *st,
 			   const struct mql_stream *ms, int64_t now)
 {
 	const struct mql_point *pt = &ms->points[0];
@@ -563,41 +568,59 @@ static void observe_stream(struct alarm_state *st, const struct alarm_def *def,
 		t->pub.value = pt->value;
 	if (!pt->holds)
 		return; /* clearing */
-	t->seen = 1;
-	if (t->pub.status == ALARM_PENDING &&
-	    reached(now, t->pub.since_ms, def->pending_ms)) {
-		t->pub.status = ALARM_FIRING;
-		t->fired_now = 1;
-	}
+	t->seen = 1; /* PENDING to FIRING at the pass's end */
 }
 
-/*
- * Evaluates the query and decides each tracked stream's fate. Returns the
- * number of streams FIRING that stay so in *nfiring.
- */
-static int observe(struct alarm_state *st, const struct alarm_def *def,
-		   const struct tsdb *db, int64_t now, size_t *nfiring)
+/* Starts a pass: no tracked stream seen yet. */
+static void pass_begin(struct alarm_state *st, int64_t now)
 {
-	int hold = def->version == ALARM_VERSION_1_5 &&
-		   mql_statistic(def->query) != MQL_STAT_ABSENT;
-	int rc;
-
-	rc = mql_eval(def->query, db, def->namespace, now, st->res);
-	if (rc != 0)
-		return rc;
 	for (size_t i = 0; i < st->n; i++) {
 		st->s[i].seen = st->s[i].has_data = st->s[i].fired_now = 0;
 		st->s[i].fate = FATE_KEEP;
 	}
+	st->part = (struct mql_part){ 0 };
+	st->pass_ms = now;
+	st->in_pass = 1;
+}
+
+/* Evaluates the pass's next part and notes its streams. */
+static int observe_part(struct alarm_state *st, const struct alarm_def *def,
+			const struct tsdb *db)
+{
+	int rc;
+
+	rc = mql_eval_part(def->query, db, def->namespace, st->pass_ms,
+			   &st->part, st->res);
+	if (rc != 0)
+		return rc;
 	for (size_t i = 0; i < st->res->nstreams; i++)
-		observe_stream(st, def, &st->res->streams[i], now);
+		observe_stream(st, &st->res->streams[i], st->pass_ms);
+	return 0;
+}
+
+/*
+ * Decides each tracked stream's fate at the end of a pass. Returns the
+ * number of streams FIRING that stay so in *nfiring.
+ */
+static void pass_end(struct alarm_state *st, const struct alarm_def *def,
+		     int64_t now, size_t *nfiring)
+{
+	int hold = def->version == ALARM_VERSION_1_5 &&
+		   mql_statistic(def->query) != MQL_STAT_ABSENT;
+
+	st->in_pass = 0;
 	*nfiring = 0;
 	for (size_t i = 0; i < st->n; i++) {
 		struct tracked *t = &st->s[i];
 
-		if (t->seen)
+		if (t->seen) {
 			t->fate = FATE_KEEP;
-		else if (hold && t->pub.status == ALARM_FIRING && !t->has_data)
+			if (t->pub.status == ALARM_PENDING &&
+			    reached(now, t->pub.since_ms, def->pending_ms)) {
+				t->pub.status = ALARM_FIRING;
+				t->fired_now = 1;
+			}
+		} else if (hold && t->pub.status == ALARM_FIRING && !t->has_data)
 			t->fate = reached(now, t->t, def->reset_ms) ? FATE_RESET
 							       : FATE_KEEP;
 		else
@@ -605,7 +628,6 @@ static int observe(struct alarm_state *st, const struct alarm_def *def,
 		*nfiring += t->fate == FATE_KEEP &&
 			    t->pub.status == ALARM_FIRING;
 	}
-	return 0;
 }
 
 /* Counts the FIRING streams of fate `fate`. */
@@ -701,18 +723,40 @@ static void events_split(struct alarm_state *st, const struct alarm_def *def,
 int alarm_eval(struct alarm_state *st, const struct alarm_def *def,
 	       const struct tsdb *db, int64_t now, struct alarm_events *out)
 {
+	int more;
+
+	st->in_pass = 0;
+	return alarm_eval_part(st, def, db, now, SIZE_MAX, out, &more);
+}
+
+int alarm_eval_part(struct alarm_state *st, const struct alarm_def *def,
+		    const struct tsdb *db, int64_t now, size_t max_series,
+		    struct alarm_events *out, int *more)
+{
 	size_t nfiring, kept = 0;
 	int rc;
 
+	*more = 0;
 	if (!def->is_enabled) {
 		alarm_state_reset(st);
 		return 0;
 	}
 	if (def->query == NULL || def->namespace == NULL)
 		return MDS_E_INVAL;
-	rc = observe(st, def, db, now, &nfiring);
-	if (rc != 0)
+	if (!st->in_pass || now != st->pass_ms)
+		pass_begin(st, now);
+	st->part.max_series = max_series;
+	now = st->pass_ms;
+	rc = observe_part(st, def, db);
+	if (rc != 0) {
+		st->in_pass = 0;
 		return rc;
+	}
+	if (st->part.more) {
+		*more = 1;
+		return 0;
+	}
+	pass_end(st, def, now, &nfiring);
 	if (def->per_dimension)
 		events_split(st, def, now, nfiring, out);
 	else

@@ -246,6 +246,20 @@ int alarm_eval(struct alarm_state *st, const struct alarm_def *def,
 	       struct alarm_events *out);
 
 /*
+ * alarm_eval() in parts, so that a pass over many series need not run in
+ * one go: each call evaluates at most max_series more series of a query
+ * that makes each series its own stream (mql_eval_part(); any other query
+ * at once) and sets *more while some remain; the call that ends the pass
+ * decides each tracked stream's fate and appends the events. Every call
+ * of a pass gives the same now_ms: a call with another one abandons the
+ * pass under way and starts a new one, as alarm_state_reset() abandons it.
+ * alarm_eval() is one call with no limit.
+ */
+int alarm_eval_part(struct alarm_state *st, const struct alarm_def *def,
+		    const struct tsdb *db, int64_t now_ms, size_t max_series,
+		    struct alarm_events *out, int *more);
+
+/*
  * Appends the OCI alarm message for ev to out (whose cap bounds it), in
  * def's version. 1.3: dedupeKey, title, body, type, severity,
  * timestampEpochMillis, timestamp, alarmMetaData[{id, status, severity,

@@ -194,6 +194,24 @@ void mql_result_free(struct mql_result *r);
 int mql_eval(const struct mql_query *q, const struct tsdb *db,
 	     const char *ns, int64_t now_ms, struct mql_result *out);
 
+/* Where a pass over a query's series in parts stands (mql_eval_part()). */
+struct mql_part {
+	uint32_t pos;      /* the store's position: 0 for a pass's first part */
+	size_t max_series; /* how many series a part takes at most */
+	int more;          /* set while series remain after this part */
+};
+
+/*
+ * mql_eval() over the next part->max_series series of a query that makes
+ * each series its own stream (no grouping, no expression, not absent()),
+ * from part->pos, which it moves on; part->more says whether any remain.
+ * Series added meanwhile are taken by a later part. Any other query is
+ * evaluated whole at the first part, with more 0.
+ */
+int mql_eval_part(const struct mql_query *q, const struct tsdb *db,
+		  const char *ns, int64_t now_ms, struct mql_part *part,
+		  struct mql_result *out);
+
 /*
  * Evaluates q over a time range for the query API: points at
  * t_k = start_ms + (k + 1) * resolution_ms for every t_k <= end_ms, each

@@ -47,6 +47,7 @@ static void *reserve(void *v, size_t n, size_t more, size_t *cap,
 struct select_ctx {
 	struct mql_result *r;
 	int64_t seen_since; /* absent: only series with data since then */
+	size_t max;         /* stop the selection at this many series */
 };
 
 static int collect(const struct tsdb_series *s, void *arg)
@@ -58,7 +59,7 @@ static int collect(const struct tsdb_series *s, void *arg)
 		return 0;
 	r->sel = reserve(r->sel, r->nsel, 1, &r->sel_cap, sizeof(*r->sel));
 	r->sel[r->nsel++] = s;
-	return 0;
+	return r->nsel >= ctx->max;
 }
 
 /* Returns the dimension key of s, or NULL if s lacks it. */
@@ -360,12 +361,14 @@ static size_t group_dims(const struct mql_query *q, struct mql_result *r,
 	return n;
 }
 
-int mql_run(const struct mql_query *q, const struct tsdb *db,
-	    const char *ns, int64_t first_t, int64_t step, size_t nsteps,
-	    int all_streams, size_t max_returned, int *over,
-	    struct mql_result *r)
+/* mql_run() over the series of one part (part NULL: all of them). */
+static int run(const struct mql_query *q, const struct tsdb *db,
+	       const char *ns, int64_t first_t, int64_t step, size_t nsteps,
+	       int all_streams, size_t max_returned, int *over,
+	       struct mql_part *part, struct mql_result *r)
 {
-	struct select_ctx ctx = { .r = r, .seen_since = INT64_MIN };
+	struct select_ctx ctx = { .r = r, .seen_since = INT64_MIN,
+				  .max = part ? part->max_series : SIZE_MAX };
 	size_t ngroups, ns_kept = 0, nreturned = 0;
 	int cond = mql_has_condition(q);
 	size_t *dim_off;
@@ -377,8 +380,13 @@ int mql_run(const struct mql_query *q, const struct tsdb *db,
 
 		ctx.seen_since = first_t - period;
 	}
-	tsdb_select(db, ns, q->metric, q->clauses, q->nclauses, collect,
-		    &ctx);
+	if (part != NULL)
+		part->more = tsdb_select_from(db, ns, q->metric, q->clauses,
+					      q->nclauses, &part->pos,
+					      collect, &ctx) != 0;
+	else
+		tsdb_select(db, ns, q->metric, q->clauses, q->nclauses,
+			    collect, &ctx);
 	ngroups = make_groups(q, r);
 	if (ngroups > 0 && nsteps > MQL_MAX_POINTS / ngroups)
 		return MDS_E_LIMIT;
@@ -431,6 +439,27 @@ int mql_run(const struct mql_query *q, const struct tsdb *db,
 	free(dim_off);
 	r->nstreams = ns_kept;
 	return 0;
+}
+
+int mql_run(const struct mql_query *q, const struct tsdb *db,
+	    const char *ns, int64_t first_t, int64_t step, size_t nsteps,
+	    int all_streams, size_t max_returned, int *over,
+	    struct mql_result *r)
+{
+	return run(q, db, ns, first_t, step, nsteps, all_streams,
+		   max_returned, over, NULL, r);
+}
+
+int mql_eval_part(const struct mql_query *q, const struct tsdb *db,
+		  const char *ns, int64_t now_ms, struct mql_part *part,
+		  struct mql_result *out)
+{
+	if (q->expr != NULL || q->grouping != MQL_GROUP_NONE ||
+	    q->stat == MQL_STAT_ABSENT || part->max_series == 0) {
+		part->more = 0;
+		return mql_eval(q, db, ns, now_ms, out);
+	}
+	return run(q, db, ns, now_ms, 0, 1, 0, SIZE_MAX, NULL, part, out);
 }
 
 int mql_eval(const struct mql_query *q, const struct tsdb *db,

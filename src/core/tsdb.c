@@ -751,6 +751,16 @@ int tsdb_select(const struct tsdb *db, const char *ns, const char *name,
 		const struct tsdb_clause *clauses, size_t nclauses,
 		tsdb_select_fn fn, void *arg)
 {
+	uint32_t pos = 0;
+
+	return tsdb_select_from(db, ns, name, clauses, nclauses, &pos, fn,
+				arg);
+}
+
+int tsdb_select_from(const struct tsdb *db, const char *ns, const char *name,
+		     const struct tsdb_clause *clauses, size_t nclauses,
+		     uint32_t *pos, tsdb_select_fn fn, void *arg)
+{
 	struct rterm local[16], *rt = local;
 	size_t nterms = 0, ri = 0;
 	const uint32_t *ids;
@@ -803,7 +813,7 @@ int tsdb_select(const struct tsdb *db, const char *ns, const char *name,
 	}
 	ids = index != NULL ? posting_ids(index) : m->ids;
 	nids = index != NULL ? index->n : m->n;
-	for (uint32_t i = 0; i < nids && rc == 0; i++) {
+	for (uint32_t i = *pos; i < nids && rc == 0; i++) {
 		const struct tsdb_series *s = tsdb_series_at(db, ids[i]);
 		const struct rterm *r = rt;
 		int all = 1;
@@ -819,6 +829,7 @@ int tsdb_select(const struct tsdb *db, const char *ns, const char *name,
 		}
 		if (all)
 			rc = fn(s, arg);
+		*pos = i + 1;
 	}
 out:
 	if (rt != local)

@@ -213,6 +213,16 @@ int tsdb_select(const struct tsdb *db, const char *ns, const char *name,
 		const struct tsdb_clause *clauses, size_t nclauses,
 		tsdb_select_fn fn, void *arg);
 
+/*
+ * tsdb_select() from position *pos of the list it walks (0: the first
+ * series), setting *pos past the last series it looked at. Series are
+ * only ever added, at the end of that list: a selection stopped by fn can
+ * go on later from *pos, in another turn, and sees each series once.
+ */
+int tsdb_select_from(const struct tsdb *db, const char *ns, const char *name,
+		     const struct tsdb_clause *clauses, size_t nclauses,
+		     uint32_t *pos, tsdb_select_fn fn, void *arg);
+
 /* Returns 1 if text matches pattern, in which '*' matches any run. */
 int tsdb_glob_match(const char *pattern, const char *text);
 

@@ -878,8 +878,11 @@ static void handle_event(struct monitoring *m, struct alarm_entry *e,
 }
 
 /* A pass over the alarms yields the loop once it has run this long, so
- * that alarms over many series do not add up in one turn. */
+ * that alarms over many series do not add up in one turn; an alarm over
+ * many series is itself evaluated this many series at a time, and can
+ * yield between them. */
 #define EVAL_SLICE_NS (2 * 1000 * 1000)
+#define EVAL_PART_SERIES 4096
 
 void alarms_on_eval(uv_timer_t *t)
 {
@@ -889,16 +892,21 @@ void alarms_on_eval(uv_timer_t *t)
 	/* A store half read would look like missing data. */
 	if (metrics_loading(m))
 		return;
-	if (m->eval_next == 0)
+	if (!m->eval_busy) {
 		m->eval_pass_ms = ids_now_ms();
+		m->eval_busy = 1;
+	}
 	while (m->eval_next < m->nalarms) {
-		struct alarm_entry *e = m->alarms[m->eval_next++];
-		int rc;
+		struct alarm_entry *e = m->alarms[m->eval_next];
+		int rc, more;
 
 		alarm_events_reset(&m->events);
-		rc = alarm_eval(e->st, &e->def, m->db, m->eval_pass_ms,
-				&m->events);
-		e->evaluated_ms = m->eval_pass_ms;
+		rc = alarm_eval_part(e->st, &e->def, m->db, m->eval_pass_ms,
+				     EVAL_PART_SERIES, &m->events, &more);
+		if (!more) {
+			m->eval_next++;
+			e->evaluated_ms = m->eval_pass_ms;
+		}
 		if (rc != 0) {
 			log_debug(SRC, "alarm %s: %s", e->def.id,
 				  mds_strerror(rc));
@@ -917,6 +925,8 @@ void alarms_on_eval(uv_timer_t *t)
 	}
 	alarm_events_reset(&m->events);
 	records_flush(m);
-	if (m->eval_next >= m->nalarms)
+	if (m->eval_next >= m->nalarms) {
 		m->eval_next = 0;
+		m->eval_busy = 0;
+	}
 }

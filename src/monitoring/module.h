@@ -59,6 +59,7 @@ struct monitoring {
 	size_t nalarms, alarms_cap;
 	size_t eval_next;     /* the next alarm of a pass split over turns */
 	int64_t eval_pass_ms; /* the time the pass evaluates at */
+	int eval_busy;        /* a pass is under way */
 	struct alarm_events events;
 	struct record *recs;
 	size_t nrecs, recs_cap;

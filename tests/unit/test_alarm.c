@@ -554,6 +554,122 @@ static void test_tracked_among_new_series(void **state)
 	assert_int_equal(alarm_state_status(f->st), ALARM_OK);
 }
 
+/* Evaluates st in parts of max series until the pass ends; returns the
+ * number of calls. */
+static int eval_parts(struct alarm_state *st, const struct alarm_def *def,
+		      const struct tsdb *db, int64_t now, size_t max,
+		      struct alarm_events *ev)
+{
+	int calls = 0, more;
+
+	alarm_events_reset(ev);
+	do {
+		assert_int_equal(alarm_eval_part(st, def, db, now, max, ev,
+						 &more), 0);
+		calls++;
+		if (more)
+			assert_int_equal(ev->n, 0); /* events at the end */
+	} while (more);
+	return calls;
+}
+
+/* The same events, in the same order, for the same streams. */
+static void assert_same_events(const struct alarm_events *a,
+			       const struct alarm_events *b)
+{
+	assert_int_equal(a->n, b->n);
+	for (size_t k = 0; k < a->n; k++) {
+		assert_int_equal(a->v[k].type, b->v[k].type);
+		assert_int_equal(a->v[k].nstreams, b->v[k].nstreams);
+		assert_string_equal(a->v[k].dedupe_key, b->v[k].dedupe_key);
+		assert_string_equal(ev_dim(&a->v[k], 0, "instanceId"),
+				    ev_dim(&b->v[k], 0, "instanceId"));
+	}
+}
+
+/* A pass in parts of a few series decides as one evaluation does; a
+ * series added during a pass is taken by a later part; a pass left
+ * unfinished is started again, and loses no event; a query over groups is
+ * evaluated at once. */
+static void test_parts(void **state)
+{
+	struct fixture *f = *state;
+	struct alarm_state *st = alarm_state_new();
+	struct alarm_events ev;
+	struct alarm_def grouped;
+	char iid[16];
+	int more;
+
+	alarm_events_init(&ev);
+	f->def.pending_ms = MIN;
+	f->def.per_dimension = 1;
+	for (int i = 0; i < 20; i++) {
+		snprintf(iid, sizeof(iid), "i%d", i);
+		feed(f, iid, 0, i ? 11 * MIN : 8 * MIN, i % 3 ? 20 : 90);
+	}
+	feed(f, "i0", 8 * MIN, 11 * MIN, 10);
+	for (int64_t now = MIN; now <= 10 * MIN; now += MIN) {
+		if (now == 2 * MIN) {
+			/* One part of a pass, then a pass at another time:
+			 * i0, in that part, is due to fire at both; its
+			 * OK_TO_FIRING comes with the pass that ends. */
+			alarm_events_reset(&ev);
+			assert_int_equal(alarm_eval_part(st, &f->def, f->db,
+				now - 1, 3, &ev, &more), 0);
+			assert_true(more);
+		}
+		if (now == 4 * MIN) {
+			/* i20 comes while the pass is under way. */
+			alarm_events_reset(&ev);
+			assert_int_equal(alarm_eval_part(st, &f->def, f->db,
+				now, 3, &ev, &more), 0);
+			assert_true(more);
+			feed(f, "i20", 0, 11 * MIN, 90);
+			assert_int_equal(eval_parts(st, &f->def, f->db, now, 3,
+						    &ev), 7);
+		} else {
+			/* 20 series in 7 parts; 21 in 7 full ones and one
+			 * that finds the end. */
+			assert_int_equal(eval_parts(st, &f->def, f->db, now, 3,
+						    &ev), now < 4 * MIN ? 7 : 8);
+		}
+		alarm_events_reset(&f->ev);
+		assert_int_equal(alarm_eval(f->st, &f->def, f->db, now,
+					    &f->ev), 0);
+		assert_same_events(&f->ev, &ev);
+		assert_int_equal(alarm_state_nstreams(st),
+				 alarm_state_nstreams(f->st));
+		assert_int_equal(alarm_state_firing(st),
+				 alarm_state_firing(f->st));
+		if (now == 2 * MIN) /* i0, i3, ... i18 */
+			assert_int_equal(f->ev.n, 7);
+		if (now == 4 * MIN) /* i20 tracked, PENDING */
+			assert_int_equal(alarm_state_nstreams(st), 8);
+		if (now == 5 * MIN) {
+			assert_int_equal(ev.n, 1);
+			assert_string_equal(ev_dim(&ev.v[0], 0, "instanceId"),
+					    "i20");
+		}
+	}
+	assert_int_equal(alarm_state_firing(st), 7); /* i0 cleared */
+
+	alarm_def_init(&grouped);
+	grouped.id = xstrdup("ocid1.alarm.oc1..grouped");
+	grouped.namespace = xstrdup(NS);
+	assert_int_equal(alarm_def_set_query(&grouped,
+		"CpuUtilization[1m]{resourceId = \"md1\"}.groupBy(instanceId)"
+		".max() > 80", NULL, 0), 0);
+	alarm_state_reset(st);
+	alarm_events_reset(&ev);
+	assert_int_equal(alarm_eval_part(st, &grouped, f->db, 7 * MIN, 3, &ev,
+					 &more), 0);
+	assert_false(more);
+	assert_int_equal(alarm_state_firing(st), 8);
+	alarm_def_clear(&grouped);
+	alarm_events_free(&ev);
+	alarm_state_free(st);
+}
+
 /* Two alarms evaluated one after the other into one shared result: each
  * tracks, fires and clears its own stream. */
 static void test_shared_result(void **state)
@@ -700,6 +816,7 @@ int main(void)
 		T(test_per_dimension),
 		T(test_tracked_among_new_series),
 		T(test_shared_result),
+		T(test_parts),
 		T(test_suppression_and_version),
 		T(test_pending_then_firing), T(test_pending_interrupted),
 		T(test_repeat_and_recovery), T(test_gap_in_data),
