@@ -170,6 +170,22 @@ bool hop_by_hop(const struct head *h, const struct hdr *x)
 	}
 }
 
+/* The next token of a Connection value from *p, which it moves past the
+ * token, with its length in *n; NULL at the value's end. */
+static const char *conn_token(const char **p, const char *end, size_t *n)
+{
+	const char *q = *p, *tok;
+
+	while (q < end && (*q == ' ' || *q == '\t' || *q == ','))
+		q++;
+	tok = q;
+	while (q < end && *q != ',' && *q != ' ' && *q != '\t')
+		q++;
+	*p = q;
+	*n = (size_t)(q - tok);
+	return *n > 0 ? tok : NULL;
+}
+
 /* Tells whether a Connection header names x, making it hop-by-hop too. */
 bool conn_listed(const struct head *h, const struct hdr *x)
 {
@@ -177,24 +193,16 @@ bool conn_listed(const struct head *h, const struct hdr *x)
 		return false;
 	for (uint32_t i = 0; i < h->n; i++) {
 		const struct hdr *ch = &h->h[i];
-		const char *p = h->raw.data + ch->val;
+		const char *p = h->raw.data + ch->val, *tok;
 		const char *end = p + ch->val_len;
+		size_t n;
 
 		if (!HDR_IS(h, ch, "connection"))
 			continue;
-		while (p < end) {
-			const char *tok;
-
-			while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-				p++;
-			tok = p;
-			while (p < end && *p != ',' && *p != ' ' && *p != '\t')
-				p++;
-			if ((size_t)(p - tok) == x->name_len &&
-			    strncasecmp(tok, h->raw.data + x->name,
-					x->name_len) == 0)
+		while ((tok = conn_token(&p, end, &n)) != NULL)
+			if (n == x->name_len &&
+			    strncasecmp(tok, h->raw.data + x->name, n) == 0)
 				return true;
-		}
 	}
 	return false;
 }
@@ -207,25 +215,17 @@ unsigned conn_tokens(const struct head *h)
 		return 0;
 	for (uint32_t i = 0; i < h->n; i++) {
 		const struct hdr *ch = &h->h[i];
-		const char *p = h->raw.data + ch->val;
+		const char *p = h->raw.data + ch->val, *tok;
 		const char *end = p + ch->val_len;
+		size_t n;
 
 		if (!HDR_IS(h, ch, "connection"))
 			continue;
-		while (p < end) {
-			const char *tok;
-			size_t n;
-
-			while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-				p++;
-			tok = p;
-			while (p < end && *p != ',' && *p != ' ' && *p != '\t')
-				p++;
-			n = (size_t)(p - tok);
+		while ((tok = conn_token(&p, end, &n)) != NULL) {
 			if (n == 5 && strncasecmp(tok, "close", 5) == 0)
 				found |= CONN_CLOSE;
-			else if (n > 0 && (n != 10 ||
-				 strncasecmp(tok, "keep-alive", 10) != 0))
+			else if (n != 10 ||
+				 strncasecmp(tok, "keep-alive", 10) != 0)
 				found |= CONN_OTHER;
 		}
 	}
