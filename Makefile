@@ -18,7 +18,12 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
+# The command that builds: NINJA="ninja -j2" holds it to two jobs. Meson
+# reads NINJA from the environment as the path of the ninja program, where
+# options would not do, so it is kept out of the commands' environment
+# (Meson then finds ninja on PATH).
 NINJA ?= ninja
+unexport NINJA
 PREFIX ?= /usr/local
 DESTDIR ?=
 

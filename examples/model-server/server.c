@@ -33,9 +33,14 @@
  * as distinct inputs arrive, so resident memory grows with traffic up to
  * that bound (20,000 entries: about 50 MB).
  *
- * Shutdown: SIGTERM or SIGINT closes the listeners and idle connections at
- * once, lets requests in progress finish (answered with Connection: close)
- * for up to SRV_DRAIN_MS, then exits 0.
+ * Shutdown: SIGTERM or SIGINT closes the listeners at once. An idle
+ * keep-alive connection may already hold a request the client sent before
+ * it could know (in our socket buffer, or still on its way), and closing
+ * it would lose that request (and reset the connection), so idle
+ * connections are still read for SRV_IDLE_GRACE_MS; then those with
+ * nothing to read are closed. Every request answered from the signal on,
+ * and those in progress, get Connection: close; they have up to
+ * SRV_DRAIN_MS in all. Then the server exits 0.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -69,6 +74,8 @@
 #define SRV_MAX_CONNS 1024    /* per thread; more are closed at once */
 #define SRV_READ_SIZE 65536
 #define SRV_DRAIN_MS 700      /* how long shutdown waits for in-flight work */
+#define SRV_IDLE_GRACE_MS 200 /* how long shutdown still reads idle
+				 connections (less than SRV_DRAIN_MS) */
 
 /*
  * In an AddressSanitizer build, freed blocks wait in a quarantine (256 MB
@@ -130,6 +137,7 @@ struct worker {
 	struct conn *conns;
 	int nconns;
 	int stopping;
+	int grace_over; /* shutdown closed the idle connections */
 	float *scratch; /* two forward passes' activations */
 	atomic_ulong requests, hits, misses, entries;
 	char readbuf[SRV_READ_SIZE];
@@ -764,17 +772,41 @@ static void on_connection(uv_stream_t *server, int status)
 
 /* --- workers and shutdown ----------------------------------------------- */
 
+/* Whether the client has sent bytes that the loop has not read yet (timers
+ * run before the loop polls, so a request may have arrived since). */
+static int conn_unread(struct conn *c)
+{
+	uv_os_fd_t fd;
+	char byte;
+
+	if (uv_fileno((uv_handle_t *)&c->tcp, &fd) < 0)
+		return 0;
+	return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+/* First, at SRV_IDLE_GRACE_MS: close the idle connections with nothing to
+ * read (the others have a request to answer). Then, at SRV_DRAIN_MS:
+ * close every connection left. */
 static void on_drain(uv_timer_t *t)
 {
 	struct worker *w = t->data;
 
+	if (!w->grace_over) {
+		w->grace_over = 1;
+		for (struct conn *c = w->conns; c != NULL; c = c->next)
+			if (!c->in_message && !c->writing && !conn_unread(c))
+				conn_close(c);
+		uv_timer_start(t, on_drain, SRV_DRAIN_MS - SRV_IDLE_GRACE_MS,
+			       0);
+		return;
+	}
 	for (struct conn *c = w->conns; c != NULL; c = c->next)
 		conn_close(c);
 	uv_close((uv_handle_t *)t, NULL);
 }
 
-/* Runs on the worker's loop: stop accepting, close idle connections, give
- * busy ones SRV_DRAIN_MS to finish. */
+/* Runs on the worker's loop: stop accepting; from now on every answer
+ * closes its connection; on_drain closes the rest. */
 static void on_stop(uv_async_t *a)
 {
 	struct worker *w = a->data;
@@ -782,10 +814,7 @@ static void on_stop(uv_async_t *a)
 	w->stopping = 1;
 	uv_close((uv_handle_t *)&w->listener, NULL);
 	uv_close((uv_handle_t *)&w->stop, NULL);
-	for (struct conn *c = w->conns; c != NULL; c = c->next)
-		if (!c->in_message && !c->writing)
-			conn_close(c);
-	uv_timer_start(&w->drain, on_drain, SRV_DRAIN_MS, 0);
+	uv_timer_start(&w->drain, on_drain, SRV_IDLE_GRACE_MS, 0);
 	if (w->nconns == 0)
 		uv_close((uv_handle_t *)&w->drain, NULL);
 }

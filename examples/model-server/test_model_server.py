@@ -258,6 +258,37 @@ class ModelServerTest(unittest.TestCase):
         self.assertLess(time.monotonic() - started, 1.0)
         conn.close()
 
+    def test_request_on_idle_connection_after_sigterm_is_answered(self):
+        # A client that sends on an idle keep-alive connection as the
+        # server begins to stop cannot know: its request must be answered
+        # (with Connection: close), not lost with a reset.
+        self.start()
+        body = json.dumps({"instances": [[3] * 64]})
+        req = ("POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d"
+               "\r\n\r\n%s" % (len(body), body)).encode()
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        self.addCleanup(conn.close)
+        self.request("GET", "/health", conn=conn)  # now idle, kept alive
+        self.proc.send_signal(signal.SIGTERM)
+        # The server has begun to stop once it refuses new connections.
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 1).close()
+            except ConnectionRefusedError:
+                break
+            self.assertLess(time.monotonic(), deadline, "still accepting")
+            time.sleep(0.002)
+        conn.sock.sendall(req)
+        resp = http.client.HTTPResponse(conn.sock, method="POST")
+        resp.begin()
+        reply = json.loads(resp.read())
+        self.assertEqual(resp.status, 200, reply)
+        self.assertEqual(len(reply["predictions"]), 1)
+        self.assertEqual(resp.getheader("Connection"), "close")
+        self.assertEqual(conn.sock.recv(1), b"")  # then it closes
+        self.assertEqual(self.proc.wait(timeout=5), 0)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -831,18 +831,24 @@ static void test_standin_pod_metrics(void **state)
 	struct backend_usage u;
 	int rc = MDS_E_NOTFOUND;
 
-	(void)do_read(f, "default/web");
-	wait_ready(f, 2);
+	/* The figures are set before the backend follows the Deployment, so
+	 * that every PodMetrics answer it ever gets has them: set later, a
+	 * poll in between (the first comes 200 ms after following starts; a
+	 * loaded machine can take longer to get there) would give the pod
+	 * the stand-in's 0 first, and usage() would rightly return that. */
 	st = standin(f, "state", NULL);
 	pod = json_string_value(json_object_get(json_object_get(json_array_get(
 		json_object_get(st, "pods"), 0), "metadata"), "name"));
+	assert_non_null(pod);
 	snprintf(in.handle, sizeof(in.handle), "%s", pod);
 	snprintf(body, sizeof(body),
 		 "{\"pod\": \"%s\", \"container\": \"model\", \"cpu\": "
 		 "\"125000000n\", \"memory\": \"192Mi\"}", pod);
 	json_decref(st);
 	standin_do(f, "metrics", body);
-	for (int i = 0; i < 100 && rc != 0; i++) {
+	(void)do_read(f, "default/web");
+	wait_ready(f, 2);
+	for (int i = 0; i < 200 && rc != 0; i++) {
 		run_for(f, 50);
 		rc = f->b->ops->usage(f->b, &in, &u);
 	}
