@@ -179,6 +179,41 @@ class AuthTest(unittest.TestCase):
         self.assertEqual(r.status, 400, r)
         self.assertIn("unknown field", r.json["message"])
 
+    def test_revoking_a_token_ends_its_log_stream(self):
+        # A token's open stream (GET /v1/logs?follow=true) stops with the
+        # token: after the revoke, not one more line reaches it, and the
+        # stream ends.
+        import socket
+        tok = self.cli_json("token", "create", "--read-only")
+        s = socket.create_connection(("127.0.0.1", self.d.api_port),
+                                     timeout=30)
+        self.addCleanup(s.close)
+        s.sendall(("GET /v1/logs?follow=true&source=notify HTTP/1.1\r\n"
+                   "Host: x\r\nAuthorization: Bearer %s\r\n\r\n"
+                   % tok["token"]).encode())
+        got = b""
+
+        def read_until(text):
+            nonlocal got
+            while text not in got:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return False
+                got += chunk
+            return True
+        # The stream is live: a line logged now reaches it.
+        self.assertEqual(self.d.api("POST", "/v1/topics",
+                                    {"name": "seen-before"}).status, 201)
+        self.assertTrue(read_until(b"seen-before"), got)
+        p = self.d.cli("token", "revoke", tok["id"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.d.api("POST", "/v1/topics",
+                                    {"name": "after-revoke"}).status, 201)
+        # The server ends the stream (the read returns at its end, not at
+        # the socket's timeout) without the line logged after the revoke.
+        self.assertFalse(read_until(b"after-revoke"), got)
+        self.assertNotIn(b"after-revoke", got)
+
     def test_secret_environment_reaches_the_instance_only(self):
         secret = "s3cr3t-VALUE-%s" % os.getpid()
         # Somewhere the instance's user may write.
