@@ -18,10 +18,16 @@
  * instance arrive the held requests are routed in order of arrival. The
  * request's body meanwhile waits in its retained writes (reading stops past
  * QUEUE_HIGH). Bounded by gw->hold: requests and bytes per deployment and in
- * total, and time; beyond, 503 with Retry-After and the reason. A client
- * that goes away leaves the queue at once (req_end); a deployment removed
- * meanwhile answers its held requests 404.
+ * total (a request counts its head and its declared body; a body of unknown
+ * length, chunked, counts as the most read of it while held), and time;
+ * beyond, 503 with Retry-After and the reason. A client that goes away
+ * leaves the queue at once (req_end); a deployment removed meanwhile
+ * answers its held requests 404.
  */
+
+/* The most of a body the gateway reads while its request is held: past
+ * QUEUE_HIGH retained, reading stops, after at most one more block. */
+#define HELD_BODY_MAX ((uint64_t)QUEUE_HIGH + BLOCK_SIZE)
 
 /* Asks the owner for an instance of d, once until d has one. */
 static void hold_ask(struct worker *gw, struct dep *d)
@@ -57,6 +63,8 @@ bool hold_add(struct client *c)
 		return false;
 	if (hparse_has_length(&c->parser))
 		bytes += hparse_length(&c->parser);
+	else if (hparse_chunked(&c->parser))
+		bytes += HELD_BODY_MAX;
 	if (d->nheld >= h->max_requests)
 		why = "requests held for this deployment";
 	else if (gw->nheld >= h->max_requests_total)
