@@ -657,15 +657,24 @@ static int check_change(struct deploy *d, const struct deployment *dep,
 	return check_change_spec(dep, c, f);
 }
 
-int deploy_check_zero(struct deploy *d, const char *key, const char *field,
-		      struct fault *f)
+int deploy_check_idle_zero(struct deploy *d, const char *key,
+			   const char *field, struct fault *f)
 {
 	struct deployment *dep = deploy_find(d, key);
 
 	if (dep == NULL || dep->state == DS_DELETED)
 		return fault_set(f, MDS_E_NOTFOUND, "", "no deployment '%s'",
 				 key);
-	return zero_allowed(dep->backend, field, f);
+	if (zero_allowed(dep->backend, field, f) != 0)
+		return f->err;
+	if (backend_can(dep->backend, BACKEND_CAP_PLATFORM))
+		return fault_set(f, MDS_E_INVAL, field,
+				 "%s 0: the requests of a %s deployment do not "
+				 "come through mdscale's gateway, which alone "
+				 "sees a deployment idle and holds requests "
+				 "while it wakes; set instanceCount 0 by hand "
+				 "instead", field, dep->backend->ops->name);
+	return 0;
 }
 
 int deploy_change_check(struct deploy *d, const char *key,

@@ -79,9 +79,9 @@ static bool maybe_zero(struct autoscale_idle *w, const char *id,
 	    p->min_instances != 0 || p->idle_ms <= 0 ||
 	    idle_ms < (uint64_t)p->idle_ms)
 		return true;
-	/* The default configuration's minInstances 0 applies where the
-	 * backend can hold zero instances (not oci), silently. */
-	if (deploy_check_zero(w->d, id, "", &f) != 0)
+	/* The default configuration's minInstances 0 applies where it can
+	 * (local deployments, behind the gateway), silently. */
+	if (deploy_check_idle_zero(w->d, id, "", &f) != 0)
 		return true;
 	if (deploy_change(w->d, id, &c, wr_id, &f) != 0) {
 		log_warn("autoscale", "%s idle for %llu s: cannot scale to "

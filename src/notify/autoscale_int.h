@@ -52,7 +52,8 @@ struct record {
 };
 
 /* 0 if policy p may apply to deployment dep_id: a minInstances of 0 needs
- * a backend that can hold zero instances. Else MDS_E_INVAL (or
+ * a deployment that may go to zero when idle (deploy_check_idle_zero()).
+ * Else MDS_E_INVAL (or
  * MDS_E_NOTFOUND) with f naming minInstances and why. */
 int autoscale_check_floor(struct autoscale *a, const char *dep_id,
 			  const struct policy *p, struct fault *f);
