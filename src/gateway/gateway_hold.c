@@ -48,8 +48,9 @@ static void hold_ask(struct worker *gw, struct dep *d)
 	note_posted(gw, first);
 }
 
-/* Holds c's request; false (and the request answered 503) past a limit,
- * or when holding is off. */
+/* Holds c's request; true when held, or answered 503 past a limit; false
+ * (for the caller's 503) when holding is off. Either way the owner is
+ * asked for an instance: a retry then finds one. */
 bool hold_add(struct client *c)
 {
 	struct worker *gw = c->gw;
@@ -59,8 +60,10 @@ bool hold_add(struct client *c)
 	uint64_t bytes = c->head.raw.len;
 	const char *why = NULL;
 
-	if (h->max_requests == 0 || h->timeout_ms == 0)
+	if (h->max_requests == 0 || h->timeout_ms == 0) {
+		hold_ask(gw, d);
 		return false;
+	}
 	if (hparse_has_length(&c->parser))
 		bytes += hparse_length(&c->parser);
 	else if (hparse_chunked(&c->parser))

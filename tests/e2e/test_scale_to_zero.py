@@ -199,6 +199,22 @@ class ScaleToZeroTest(unittest.TestCase):
         self.assertEqual(body["code"], "HoldLimit")
         self.assertIn("bytes held for this deployment", body["message"])
 
+    def test_with_holding_off_a_request_still_wakes_the_deployment(self):
+        # holdRequests 0: no request waits, each gets 503 with Retry-After
+        # at once; the deployment still wakes, so a retry gets through.
+        self.start(holdRequests=0)
+        dep = self.at_zero(displayName="nohold", command=model_command())
+        r = self.d.gw("GET", "/nohold/health")
+        self.assertEqual(r.status, 503, r)
+        self.assertIn("Retry-After", r.headers)
+        self.assertEqual(r.json["code"], "NoReadyInstance")
+        d = wait_for("the deployment woken",
+                     lambda: (lambda d: d if d["instanceCount"] == 1 and
+                              d["lifecycleState"] == "ACTIVE" else None)(
+                                  self.d.get(dep["id"])), timeout=60)
+        self.assertEqual(d["instanceCount"], 1)
+        self.assertEqual(self.d.gw("GET", "/nohold/health").status, 200)
+
     def test_hold_timeout_answers_503(self):
         self.start(holdTimeoutSeconds=1)
         cmd, _ = self.recorder(delay=30)
