@@ -139,6 +139,16 @@ class KubernetesStandInTest(unittest.TestCase):
         dep = self.d.api("GET", "/v1/deployments/web").json
         self.assertEqual(dep["instanceCount"], 0)
         self.assertEqual(dep["lifecycleState"], "ACTIVE")
+        # The gateway does not route to a Deployment's pods (they are
+        # reached through its Service): a request for it there is not held
+        # for a wake that could never serve it, nor does it wake it.
+        r = self.d.gw("GET", "/web/x", timeout=90)
+        self.assertEqual(r.status, 503, r)
+        self.assertEqual(r.json["code"], "NoReadyInstance", r)
+        time.sleep(2)
+        self.assertEqual(self.k8s.replicas("web"), 0)
+        self.assertEqual(
+            self.d.api("GET", "/v1/deployments/web").json["instanceCount"], 0)
 
     def test_idle_scale_to_zero_refused_where_the_gateway_sees_no_request(self):
         # The Deployment's requests go through its Service, not through
