@@ -656,7 +656,10 @@
       small.className = 'id';
       small.textContent = d.id;
       name.appendChild(small);
-      cell(tr, d.lifecycleState, d.lifecycleState);
+      /* ACTIVE at zero instances is idle (scaled to zero), not broken. */
+      var state = d.lifecycleState === 'ACTIVE' && d.instanceCount === 0
+        ? 'IDLE' : d.lifecycleState;
+      cell(tr, state, state);
       cell(tr, d.instanceShapeName);
       cell(tr, d.ready + ' / ' + d.instanceCount, 'num inst');
       var rps = reqs[d.id] === undefined ? 0 : reqs[d.id] / OVERVIEW_SEC;

@@ -202,6 +202,23 @@ static enum api_access access_of(const struct api_route *r)
 	return strcmp(r->method, "GET") == 0 ? API_READ : API_WRITE;
 }
 
+static void reply_unauthenticated(struct api_call *c)
+{
+	api_reply_error(c, 401, "NotAuthenticated", NULL,
+			"this request needs 'Authorization: Bearer <token>' "
+			"(the token is in the daemon's data directory, or one "
+			"issued by POST /v1/tokens)");
+}
+
+bool api_token_still_valid(struct api_call *c)
+{
+	if (tokens_role(c->api->tokens, c->req->authorization) !=
+	    API_ROLE_NONE)
+		return true;
+	reply_unauthenticated(c);
+	return false;
+}
+
 /* Whether the caller may call route r; if not, answers 401 or 403 naming
  * why and returns false. */
 static bool allowed(struct api_call *c, const struct api_route *r)
@@ -213,10 +230,7 @@ static bool allowed(struct api_call *c, const struct api_route *r)
 		return true;
 	role = tokens_role(c->api->tokens, c->req->authorization);
 	if (role == API_ROLE_NONE) {
-		api_reply_error(c, 401, "NotAuthenticated", NULL,
-				"this request needs 'Authorization: Bearer "
-				"<token>' (the token is in the daemon's data "
-				"directory, or one issued by POST /v1/tokens)");
+		reply_unauthenticated(c);
 		return false;
 	}
 	if (need == API_ADMIN && role != API_ROLE_ADMIN) {

@@ -13,6 +13,7 @@
 #define MDS_API_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <uv.h>
 
 #include "daemon/config.h"
@@ -88,6 +89,10 @@ void api_reply_error(struct api_call *c, int status, const char *code,
 void api_reply_fault(struct api_call *c, const struct fault *f);
 /* Answers 200 with o, or the fault when o is NULL. */
 void api_reply_or_fault(struct api_call *c, json_t *o, const struct fault *f);
+/* For an answer that waited (a long-poll): true while the request's token
+ * still works; else answers 401 and returns false. A token revoked or
+ * rotated while the request waited gets nothing more. */
+bool api_token_still_valid(struct api_call *c);
 
 struct field;
 struct policy;

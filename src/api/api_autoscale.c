@@ -438,20 +438,6 @@ static int default_rule(bool by_dep, const struct policy *p,
 			 "configuration");
 }
 
-/* The checks of autoscale_config_set(), for a dry run: 0 or f filled. */
-static int config_check(struct api_call *c, const struct autoscale_config *cfg,
-			struct fault *f)
-{
-	char why[200];
-
-	if (policy_validate(&cfg->policy, why, sizeof(why)) != 0)
-		return fault_set(f, MDS_E_INVAL, "", "%s", why);
-	if (autoscale_config_check_shapes(&c->api->config->shapes, cfg, why,
-					  sizeof(why)) != 0)
-		return fault_set(f, MDS_E_INVAL, "shapes", "%s", why);
-	return 0;
-}
-
 /* PUT: with dryRun=true, only checked (api_watch.h). */
 static void config_put(struct api_call *c)
 {
@@ -466,7 +452,9 @@ static void config_put(struct api_call *c)
 				 &f) != 0 ||
 	    api_autoscale_config_parse(c->body, &v.config, &f) != 0 ||
 	    default_rule(by_dep, &v.config.policy, &f) != 0 ||
-	    (api_dry_run(c) ? config_check(c, &v.config, &f)
+	    (api_dry_run(c) ? autoscale_config_check(c->api->autoscale,
+						     by_dep ? dep : NULL,
+						     &v.config, &f)
 			    : autoscale_config_set(c->api->autoscale,
 						   by_dep ? dep : NULL,
 						   &v.config, &f)) != 0) {

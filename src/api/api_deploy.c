@@ -731,7 +731,8 @@ static void watch_fire(void *arg)
 	struct list_watch *lw = arg;
 
 	http_req_on_close(lw->call.req, NULL, NULL);
-	list_reply(&lw->call, &lw->q);
+	if (api_token_still_valid(&lw->call))
+		list_reply(&lw->call, &lw->q);
 	free(lw);
 }
 

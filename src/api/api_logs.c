@@ -9,7 +9,8 @@
  * where the history stops, so nothing is missed or repeated; lines that
  * arrive meanwhile wait in a capped buffer. A client that reads too slowly
  * loses lines rather than growing memory: the next line it gets is a notice
- * with the count.
+ * with the count. A stream lasts as long as its token: once the token is
+ * revoked or rotated, the next line ends it instead of going out.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -19,6 +20,7 @@
 
 #include "api/api.h"
 #include "api/api_bodies.h"
+#include "api/api_tokens.h"
 #include "core/iso8601.h"
 #include "deploy/deploy.h"
 #include "logging/logging.h"
@@ -42,11 +44,15 @@ struct logs_call {
 	struct logstore_follower *follower;
 	struct buf pending; /* lines logged while the history is read */
 	uint64_t dropped;   /* lines the client missed, not yet told */
+	const struct tokens *tokens; /* the API's, borrowed */
+	char *authorization;         /* the request's, copied */
+	unsigned long token_gen;     /* tokens_generation() when checked */
 };
 
 static void call_free(struct logs_call *lc)
 {
 	buf_free(&lc->pending);
+	free(lc->authorization);
 	free(lc);
 }
 
@@ -323,12 +329,34 @@ static void send_line(struct logs_call *lc, const char *line, size_t len)
 		lc->dropped++;
 }
 
+static void on_gone(void *arg);
+
+/* True while the stream's token is still valid; checked again only after a
+ * token was revoked or rotated. */
+static bool token_valid(struct logs_call *lc)
+{
+	unsigned long gen = tokens_generation(lc->tokens);
+
+	if (gen == lc->token_gen)
+		return true;
+	lc->token_gen = gen;
+	return tokens_role(lc->tokens, lc->authorization) != API_ROLE_NONE;
+}
+
 static void on_line(void *arg, const struct log_record *rec,
 		    const char *line, size_t len)
 {
 	struct logs_call *lc = arg;
 
-	if (lc->gone || !logstore_match(&lc->q.f, rec))
+	if (lc->gone)
+		return;
+	/* A revoked token's stream ends, from the history on (not before:
+	 * logs_get() still holds lc until then). */
+	if ((lc->querying || lc->live) && !token_valid(lc)) {
+		on_gone(lc);
+		return;
+	}
+	if (!logstore_match(&lc->q.f, rec))
 		return;
 	if (!lc->live) {
 		if (buf_add(&lc->pending, line, len) != 0)
@@ -395,6 +423,11 @@ static void logs_get(struct api_call *c)
 	lc = xcalloc(1, sizeof(*lc));
 	lc->lg = c->api->logging;
 	lc->req = c->req;
+	lc->tokens = c->api->tokens;
+	lc->authorization = c->req->authorization != NULL
+				    ? xstrdup(c->req->authorization)
+				    : NULL;
+	lc->token_gen = tokens_generation(lc->tokens);
 	buf_init(&lc->pending, PENDING_MAX);
 	if (api_logs_filter_parse(c->req->query, c->api->deploy, ids_now_ms(),
 				  &lc->q, &f) != 0) {

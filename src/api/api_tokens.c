@@ -45,6 +45,7 @@ struct tokens {
 	const char *admin;
 	struct token v[TOKENS_MAX];
 	size_t n;
+	unsigned long generation; /* revocations and rotations */
 };
 
 static void sha256(const char *s, size_t n, unsigned char out[32])
@@ -171,6 +172,11 @@ enum api_role tokens_role(const struct tokens *t, const char *authorization)
 			role = t->v[i].read_only ? API_ROLE_READ
 						 : API_ROLE_WRITE;
 	return role;
+}
+
+unsigned long tokens_generation(const struct tokens *t)
+{
+	return t->generation;
 }
 
 /* ---- the routes ---- */
@@ -330,6 +336,7 @@ static void tokens_rotate(struct api_call *c)
 		return;
 	}
 	*t = next;
+	c->api->tokens->generation++;
 	reply_secret(c, 200, t, secret);
 }
 
@@ -350,6 +357,7 @@ static void tokens_revoke(struct api_call *c)
 		return;
 	}
 	*t = ts->v[--ts->n];
+	ts->generation++;
 	http_respond(c->req, 204, "application/json", "", 0, NULL);
 }
 

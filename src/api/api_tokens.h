@@ -35,4 +35,9 @@ void tokens_free(struct tokens *t);
  * Compares in constant time per stored token. */
 enum api_role tokens_role(const struct tokens *t, const char *authorization);
 
+/* Counts the revocations and rotations so far. A caller that checked a
+ * token once and keeps serving it (a streamed answer) checks it again with
+ * tokens_role() when this has changed. */
+unsigned long tokens_generation(const struct tokens *t);
+
 #endif

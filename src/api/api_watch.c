@@ -280,7 +280,9 @@ static void waiter_end(struct waiter *w, json_t *body, uint64_t version,
 		       const struct fault *f)
 {
 	http_req_on_close(w->call.req, NULL, NULL);
-	if (body != NULL)
+	if (body != NULL && !api_token_still_valid(&w->call))
+		json_decref(body);
+	else if (body != NULL)
 		reply_versioned(&w->call, body, version);
 	else
 		api_reply_fault(&w->call, f);

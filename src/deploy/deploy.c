@@ -319,11 +319,16 @@ void deploy_routes_update(struct deploy *d, struct deployment *dep)
 	gateway_set_replay(d->env.gateway, dep->id,
 			   dep->replay_all ? GATEWAY_REPLAY_ALL
 					   : GATEWAY_REPLAY_SAFE);
-	/* At zero, or waking from it: the gateway holds requests. */
+	/* At zero, or waking from it: the gateway holds requests. Not for a
+	 * platform's deployment: the gateway never routes to its instances
+	 * (a Kubernetes Deployment is reached through its Service), so a
+	 * held request could only time out, and a wake would serve nobody. */
 	gateway_set_holdable(d->env.gateway, dep->id,
-			     dep->count == 0 ||
-				     (dep->state == DS_UPDATING &&
-				      dep->wr != NULL && dep->wr->from_n == 0));
+			     !is_platform(dep) &&
+				     (dep->count == 0 ||
+				      (dep->state == DS_UPDATING &&
+				       dep->wr != NULL &&
+				       dep->wr->from_n == 0)));
 }
 
 /* ---- instances, through the backend ---- */

@@ -209,6 +209,17 @@ int deploy_wake(struct deploy *d, const char *id, struct fault *f);
 int deploy_change_check(struct deploy *d, const char *key,
 			const struct deploy_change *c, struct fault *f);
 
+/*
+ * Checks that deployment key may be taken to zero instances when idle: its
+ * backend can hold zero instances, and its requests come through the
+ * gateway, which alone sees it idle and holds requests while it wakes (not
+ * a platform's: a Kubernetes Deployment is reached through its Service).
+ * Returns 0, MDS_E_NOTFOUND, or MDS_E_INVAL with f naming field (borrowed,
+ * e.g. "minInstances") and why.
+ */
+int deploy_check_idle_zero(struct deploy *d, const char *key,
+			   const char *field, struct fault *f);
+
 /* Starts the deletion; returns 0 with the work request's id in wr_id, or
  * MDS_E_NOTFOUND / MDS_E_CONFLICT with f filled. */
 int deploy_delete(struct deploy *d, const char *key, char *wr_id,

@@ -162,6 +162,22 @@ static int check_range(const char *key, uint32_t v, uint32_t lo,
 	return 0;
 }
 
+/* 0 if backend b can hold zero instances, else MDS_E_INVAL with f naming
+ * field and why. */
+static int zero_allowed(const struct backend *b, const char *field,
+			struct fault *f)
+{
+	if (b->ops->caps & BACKEND_CAP_ZERO)
+		return 0;
+	return fault_set(f, MDS_E_INVAL, field,
+			 "%s 0: the %s backend cannot hold zero instances%s",
+			 field, b->ops->name,
+			 strcmp(b->ops->name, "oci") == 0
+				 ? " (OCI model deployments have at least "
+				   "one instance)"
+				 : "");
+}
+
 /*
  * Checks an instance count for backend b: from 1 (0 where the backend can
  * hold zero instances) to the daemon's maxInstances. Returns 0 or
@@ -170,14 +186,8 @@ static int check_range(const char *key, uint32_t v, uint32_t lo,
 static int check_count(struct deploy *d, const struct backend *b,
 		       uint32_t count, struct fault *f)
 {
-	if (count == 0 && !(b->ops->caps & BACKEND_CAP_ZERO))
-		return fault_set(f, MDS_E_INVAL, "instanceCount",
-				 "instanceCount 0: the %s backend cannot "
-				 "hold zero instances%s", b->ops->name,
-				 strcmp(b->ops->name, "oci") == 0
-					 ? " (OCI model deployments have at "
-					   "least one instance)"
-					 : "");
+	if (count == 0 && zero_allowed(b, "instanceCount", f) != 0)
+		return f->err;
 	return check_range("instanceCount", count, 0,
 			   d->env.config->max_instances, f);
 }
@@ -645,6 +655,26 @@ static int check_change(struct deploy *d, const struct deployment *dep,
 	    (c->has_tags && (rc = check_tags(c->tags, c->ntags, f)) != 0))
 		return rc;
 	return check_change_spec(dep, c, f);
+}
+
+int deploy_check_idle_zero(struct deploy *d, const char *key,
+			   const char *field, struct fault *f)
+{
+	struct deployment *dep = deploy_find(d, key);
+
+	if (dep == NULL || dep->state == DS_DELETED)
+		return fault_set(f, MDS_E_NOTFOUND, "", "no deployment '%s'",
+				 key);
+	if (zero_allowed(dep->backend, field, f) != 0)
+		return f->err;
+	if (backend_can(dep->backend, BACKEND_CAP_PLATFORM))
+		return fault_set(f, MDS_E_INVAL, field,
+				 "%s 0: the requests of a %s deployment do not "
+				 "come through mdscale's gateway, which alone "
+				 "sees a deployment idle and holds requests "
+				 "while it wakes; set instanceCount 0 by hand "
+				 "instead", field, dep->backend->ops->name);
+	return 0;
 }
 
 int deploy_change_check(struct deploy *d, const char *key,

@@ -18,10 +18,16 @@
  * instance arrive the held requests are routed in order of arrival. The
  * request's body meanwhile waits in its retained writes (reading stops past
  * QUEUE_HIGH). Bounded by gw->hold: requests and bytes per deployment and in
- * total, and time; beyond, 503 with Retry-After and the reason. A client
- * that goes away leaves the queue at once (req_end); a deployment removed
- * meanwhile answers its held requests 404.
+ * total (a request counts its head and its declared body; a body of unknown
+ * length, chunked, counts as the most read of it while held), and time;
+ * beyond, 503 with Retry-After and the reason. A client that goes away
+ * leaves the queue at once (req_end); a deployment removed meanwhile
+ * answers its held requests 404.
  */
+
+/* The most of a body the gateway reads while its request is held: past
+ * QUEUE_HIGH retained, reading stops, after at most one more block. */
+#define HELD_BODY_MAX ((uint64_t)QUEUE_HIGH + BLOCK_SIZE)
 
 /* Asks the owner for an instance of d, once until d has one. */
 static void hold_ask(struct worker *gw, struct dep *d)
@@ -42,8 +48,9 @@ static void hold_ask(struct worker *gw, struct dep *d)
 	note_posted(gw, first);
 }
 
-/* Holds c's request; false (and the request answered 503) past a limit,
- * or when holding is off. */
+/* Holds c's request; true when held, or answered 503 past a limit; false
+ * (for the caller's 503) when holding is off. Either way the owner is
+ * asked for an instance: a retry then finds one. */
 bool hold_add(struct client *c)
 {
 	struct worker *gw = c->gw;
@@ -53,10 +60,14 @@ bool hold_add(struct client *c)
 	uint64_t bytes = c->head.raw.len;
 	const char *why = NULL;
 
-	if (h->max_requests == 0 || h->timeout_ms == 0)
+	if (h->max_requests == 0 || h->timeout_ms == 0) {
+		hold_ask(gw, d);
 		return false;
+	}
 	if (hparse_has_length(&c->parser))
 		bytes += hparse_length(&c->parser);
+	else if (hparse_chunked(&c->parser))
+		bytes += HELD_BODY_MAX;
 	if (d->nheld >= h->max_requests)
 		why = "requests held for this deployment";
 	else if (gw->nheld >= h->max_requests_total)

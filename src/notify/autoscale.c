@@ -729,6 +729,8 @@ int autoscale_setup(struct autoscale *a, const char *deployment_id,
 {
 	struct record old;
 
+	if (autoscale_check_floor(a, deployment_id, p, f) != 0)
+		return f->err;
 	autoscale_record_load(a, deployment_id, &old);
 	return setup_with(a, deployment_id, p, &old, out, f);
 }
@@ -739,6 +741,8 @@ int autoscale_replace(struct autoscale *a, const char *deployment_id,
 {
 	struct record old;
 
+	if (autoscale_check_floor(a, deployment_id, p, f) != 0)
+		return f->err;
 	autoscale_record_load(a, deployment_id, &old);
 	autoscale_teardown(a, deployment_id, gone);
 	return setup_with(a, deployment_id, p, &old, out, f);

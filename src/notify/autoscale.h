@@ -133,9 +133,17 @@ struct autoscale_config_view {
 int autoscale_config_get(struct autoscale *a, const char *deployment_id,
 			 struct autoscale_config_view *out, struct fault *f);
 /*
+ * Checks c as autoscale_config_set() would, changing nothing: the policy
+ * (policy_validate()), that every shape is one of the daemon's, once, and
+ * for a deployment's own configuration that a minInstances of 0 is one
+ * its backend can hold. Returns 0, or MDS_E_INVAL / MDS_E_NOTFOUND with f
+ * filled.
+ */
+int autoscale_config_check(struct autoscale *a, const char *deployment_id,
+			   const struct autoscale_config *c, struct fault *f);
+/*
  * Stores c as the default (deployment_id NULL) or as the deployment's own
- * configuration. Checks the policy (policy_validate()) and that every
- * shape is one of the daemon's, once. Returns 0, or MDS_E_INVAL /
+ * configuration, after autoscale_config_check(). Returns 0, or MDS_E_INVAL /
  * MDS_E_NOTFOUND / MDS_E_DB with f filled and nothing changed. Touches no
  * alarm, topic or subscription.
  */

@@ -1,5 +1,6 @@
 /* autoscale_idle.c - taking idle deployments to zero; see
  * autoscale_idle.h. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,9 +63,10 @@ static void collect(void *arg, const struct deploy_view *v)
 	snprintf(w->ids[w->nids++], DEPLOY_ID_MAX, "%s", v->id);
 }
 
-/* Scales deployment id to zero if its policy allows and it was idle long
- * enough since `since`. */
-static void maybe_zero(struct autoscale_idle *w, const char *id,
+/* Scales deployment id to zero if its policy and its backend allow and it
+ * was idle for long enough. False when that was tried and failed (tried
+ * again after another idle period, not every tick). */
+static bool maybe_zero(struct autoscale_idle *w, const char *id,
 		       uint64_t idle_ms)
 {
 	struct autoscale_config_view cv;
@@ -76,17 +78,22 @@ static void maybe_zero(struct autoscale_idle *w, const char *id,
 	if (autoscale_config_get(w->a, id, &cv, &f) != 0 ||
 	    p->min_instances != 0 || p->idle_ms <= 0 ||
 	    idle_ms < (uint64_t)p->idle_ms)
-		return;
+		return true;
+	/* The default configuration's minInstances 0 applies where it can
+	 * (local deployments, behind the gateway), silently. */
+	if (deploy_check_idle_zero(w->d, id, "", &f) != 0)
+		return true;
 	if (deploy_change(w->d, id, &c, wr_id, &f) != 0) {
 		log_warn("autoscale", "%s idle for %llu s: cannot scale to "
 			 "zero: %s", id, (unsigned long long)(idle_ms / 1000),
 			 f.message);
-		return;
+		return false;
 	}
 	log_info("autoscale", "%s: no request for %llu s (idleSeconds "
 		 "%lld): scaling to zero instances (%s)", id,
 		 (unsigned long long)(idle_ms / 1000),
 		 (long long)(p->idle_ms / 1000), wr_id);
+	return true;
 }
 
 /*
@@ -139,7 +146,8 @@ static void tick(uv_timer_t *t)
 			s->since = now;
 			continue;
 		}
-		maybe_zero(w, s->id, now - s->since);
+		if (!maybe_zero(w, s->id, now - s->since))
+			s->since = now;
 	}
 	/* Forget deployments gone, at zero or busy: they start over. */
 	for (size_t i = 0; i < w->n;) {

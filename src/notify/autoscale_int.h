@@ -51,6 +51,13 @@ struct record {
 	bool set_up; /* autoscale_setup() ran */
 };
 
+/* 0 if policy p may apply to deployment dep_id: a minInstances of 0 needs
+ * a deployment that may go to zero when idle (deploy_check_idle_zero()).
+ * Else MDS_E_INVAL (or
+ * MDS_E_NOTFOUND) with f naming minInstances and why. */
+int autoscale_check_floor(struct autoscale *a, const char *dep_id,
+			  const struct policy *p, struct fault *f);
+
 /* Reads the record of dep_id into r: the stored one, else an empty record
  * with the default configuration. Never fails; an unreadable record reads
  * as an empty one. */

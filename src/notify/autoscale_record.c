@@ -359,20 +359,43 @@ int autoscale_config_get(struct autoscale *a, const char *deployment_id,
 	return 0;
 }
 
-int autoscale_config_set(struct autoscale *a, const char *deployment_id,
-			 const struct autoscale_config *c, struct fault *f)
+int autoscale_check_floor(struct autoscale *a, const char *dep_id,
+			  const struct policy *p, struct fault *f)
 {
-	struct record r;
+	if (p->min_instances != 0)
+		return 0;
+	return deploy_check_idle_zero(a->env.deploy, dep_id, "minInstances",
+				      f);
+}
+
+int autoscale_config_check(struct autoscale *a, const char *deployment_id,
+			   const struct autoscale_config *c, struct fault *f)
+{
 	char why[200], id[DEPLOY_ID_MAX];
-	json_t *o;
-	char *text;
-	int rc;
 
 	if (policy_validate(&c->policy, why, sizeof(why)) != 0)
 		return fault_set(f, MDS_E_INVAL, "", "%s", why);
 	if (autoscale_config_check_shapes(&a->env.config->shapes, c, why,
 					  sizeof(why)) != 0)
 		return fault_set(f, MDS_E_INVAL, "shapes", "%s", why);
+	if (deployment_id == NULL)
+		return 0;
+	if (deploy_resolve(a->env.deploy, deployment_id, id, f) != 0)
+		return f->err;
+	return autoscale_check_floor(a, id, &c->policy, f);
+}
+
+int autoscale_config_set(struct autoscale *a, const char *deployment_id,
+			 const struct autoscale_config *c, struct fault *f)
+{
+	struct record r;
+	char id[DEPLOY_ID_MAX];
+	json_t *o;
+	char *text;
+	int rc;
+
+	if (autoscale_config_check(a, deployment_id, c, f) != 0)
+		return f->err;
 	if (deployment_id == NULL) {
 		o = autoscale_record_config_json(c);
 		text = json_dumps(o, JSON_COMPACT);

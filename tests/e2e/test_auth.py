@@ -179,6 +179,80 @@ class AuthTest(unittest.TestCase):
         self.assertEqual(r.status, 400, r)
         self.assertIn("unknown field", r.json["message"])
 
+    def test_revoking_a_token_ends_its_log_stream(self):
+        # A token's open stream (GET /v1/logs?follow=true) stops with the
+        # token: after the revoke, not one more line reaches it, and the
+        # stream ends.
+        import socket
+        tok = self.cli_json("token", "create", "--read-only")
+        s = socket.create_connection(("127.0.0.1", self.d.api_port),
+                                     timeout=30)
+        self.addCleanup(s.close)
+        s.sendall(("GET /v1/logs?follow=true&source=notify HTTP/1.1\r\n"
+                   "Host: x\r\nAuthorization: Bearer %s\r\n\r\n"
+                   % tok["token"]).encode())
+        got = b""
+
+        def read_until(text):
+            nonlocal got
+            while text not in got:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return False
+                got += chunk
+            return True
+        # The stream is live: a line logged now reaches it.
+        self.assertEqual(self.d.api("POST", "/v1/topics",
+                                    {"name": "seen-before"}).status, 201)
+        self.assertTrue(read_until(b"seen-before"), got)
+        p = self.d.cli("token", "revoke", tok["id"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.d.api("POST", "/v1/topics",
+                                    {"name": "after-revoke"}).status, 201)
+        # The server ends the stream (the read returns at its end, not at
+        # the socket's timeout) without the line logged after the revoke.
+        self.assertFalse(read_until(b"after-revoke"), got)
+        self.assertNotIn(b"after-revoke", got)
+
+    def test_revoking_a_token_refuses_its_waiting_watches(self):
+        # A long-poll waits for a change with the token it came with; the
+        # change comes after the revoke: the answer is 401, not the list.
+        import threading
+        tok = self.cli_json("token", "create", "--read-only")
+        answers = {}
+
+        def watch(name, path):
+            first = request(self.d.api_port, "GET", path, token=tok["token"])
+            self.assertEqual(first.status, 200, first)
+            sep = "&" if "?" in path else "?"
+            answers[name] = request(
+                self.d.api_port, "GET", "%s%swatch=true&resourceVersion=%d"
+                "&timeoutSeconds=60" % (path, sep,
+                                        first.json["resourceVersion"]),
+                token=tok["token"], timeout=90)
+        threads = [threading.Thread(target=watch, args=a) for a in
+                   (("deployments", "/v1/deployments"),
+                    ("topics", "/v1/topics"))]
+        for t in threads:
+            t.start()
+        # Both wait (the daemon counts the watches only while they wait,
+        # so give them a moment to be registered).
+        import time
+        time.sleep(1)
+        p = self.d.cli("token", "revoke", tok["id"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.d.api("POST", "/v1/topics",
+                                    {"name": "after-revoke"}).status, 201)
+        r = self.d.api("PUT", "/v1/deployments/" + self.dep,
+                       {"freeformTags": {"k": "v"}})
+        self.assertIn(r.status, (200, 202), r)
+        for t in threads:
+            t.join(timeout=90)
+        for name, r in sorted(answers.items()):
+            self.assertEqual(r.status, 401, "%s: %s" % (name, r))
+            self.assertNotIn(b"after-revoke", r.raw)
+        self.assertEqual(len(answers), 2)
+
     def test_secret_environment_reaches_the_instance_only(self):
         secret = "s3cr3t-VALUE-%s" % os.getpid()
         # Somewhere the instance's user may write.

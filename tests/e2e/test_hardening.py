@@ -112,10 +112,6 @@ class StrictParsingTest(unittest.TestCase):
         self.assertEqual(self.d.api("GET", "/v1/topics").json, before)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class DataDirectoryTest(unittest.TestCase):
     """One daemon per data directory, and a directory nobody else reads."""
 
@@ -459,3 +455,7 @@ class ReplayTest(unittest.TestCase):
                         "replayNonIdempotent": "yes"})
         self.assertEqual(r.status, 400, r)
         self.assertEqual(r.json["field"], "replayNonIdempotent")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -139,6 +139,38 @@ class KubernetesStandInTest(unittest.TestCase):
         dep = self.d.api("GET", "/v1/deployments/web").json
         self.assertEqual(dep["instanceCount"], 0)
         self.assertEqual(dep["lifecycleState"], "ACTIVE")
+        # The gateway does not route to a Deployment's pods (they are
+        # reached through its Service): a request for it there is not held
+        # for a wake that could never serve it, nor does it wake it.
+        r = self.d.gw("GET", "/web/x", timeout=90)
+        self.assertEqual(r.status, 503, r)
+        self.assertEqual(r.json["code"], "NoReadyInstance", r)
+        time.sleep(2)
+        self.assertEqual(self.k8s.replicas("web"), 0)
+        self.assertEqual(
+            self.d.api("GET", "/v1/deployments/web").json["instanceCount"], 0)
+
+    def test_idle_scale_to_zero_refused_where_the_gateway_sees_no_request(self):
+        # The Deployment's requests go through its Service, not through
+        # mdscale's gateway: the gateway would count it idle however busy
+        # it is, and could never wake it. A policy that would take it to
+        # zero when idle is refused; the default configuration's
+        # minInstances 0 leaves it as it is.
+        out = self.d.cli("deployment", "import", "--backend", "kubernetes",
+                         "default/web", "--wait", "--timeout", "30")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        r = self.d.api("PUT", "/v1/functions/autoscale/config?deploymentId="
+                       "web", {"minInstances": 0, "idleSeconds": 1})
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json["field"], "minInstances")
+        self.assertIn("gateway", r.json["message"])
+        r = self.d.api("PUT", "/v1/functions/autoscale/config",
+                       {"minInstances": 0, "idleSeconds": 1})
+        self.assertEqual(r.status, 200, r)
+        time.sleep(4)
+        self.assertEqual(self.k8s.replicas("web"), 2)
+        self.assertEqual(
+            self.d.api("GET", "/v1/deployments/web").json["instanceCount"], 2)
 
     def test_bad_imports(self):
         # Malformed refs and unknown backends are refused; nothing is made.

@@ -135,6 +135,33 @@ class OciBackendStandinTest(OciStandinCase):
         self.assertEqual(self.d.get(self.dep)["instanceCount"], 1)
         self.assert_clean()
 
+    def test_standin_min_instances_zero_refused_with_the_reason(self):
+        self.import_deployment()
+        path = "/v1/functions/autoscale/config?deploymentId=" + self.dep
+        for query in ("", "&dryRun=true"):
+            r = self.d.api("PUT", path + query,
+                           {"minInstances": 0, "idleSeconds": 1})
+            self.assertEqual(r.status, 400, r)
+            self.assertEqual(r.json["field"], "minInstances")
+            self.assertIn("OCI model deployments have at least one "
+                          "instance", r.json["message"])
+        r = self.d.api("PUT", "/v1/deployments/%s/autoscale" % self.dep,
+                       {"minInstances": 0})
+        self.assertEqual((r.status, r.json["field"]), (400, "minInstances"),
+                         r)
+        # The default configuration may say 0 (for the deployments whose
+        # backend can): an idle oci deployment stays as it is, and the
+        # daemon does not retry and warn about it every second.
+        r = self.d.api("PUT", "/v1/functions/autoscale/config",
+                       {"minInstances": 0, "idleSeconds": 1})
+        self.assertEqual(r.status, 200, r)
+        import time
+        time.sleep(4)
+        self.assertEqual(self.st.puts(self.dep), [])
+        self.assertEqual(self.d.get(self.dep)["instanceCount"], 1)
+        self.assertNotIn("cannot scale to zero", self.d.logs())
+        self.assert_clean()
+
     def test_standin_nothing_is_sent_while_the_deployment_is_not_active(self):
         self.import_deployment()
         topic, alarms = self.setup_oci()

@@ -174,6 +174,47 @@ class ScaleToZeroTest(unittest.TestCase):
             self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 200"))
             s.close()
 
+    def test_a_body_of_unknown_length_counts_at_its_most(self):
+        # A chunked body has no declared length: held, it counts as the
+        # most the gateway reads of it while it waits (a little over
+        # 1 MiB), so holdMB bounds what the held requests can make the
+        # daemon keep. With holdMB 2 one such request is held, not two.
+        self.start(holdMB=2)
+        cmd, _ = self.recorder(delay=30)
+        self.at_zero(displayName="chunky", command=cmd)
+        head = (b"POST /chunky/p HTTP/1.1\r\nHost: x\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n")
+        first = socket.create_connection(("127.0.0.1", self.d.gw_port),
+                                         timeout=30)
+        self.addCleanup(first.close)
+        first.sendall(head + b"4\r\nabcd\r\n")
+        time.sleep(0.3)
+        second = socket.create_connection(("127.0.0.1", self.d.gw_port),
+                                          timeout=30)
+        self.addCleanup(second.close)
+        second.sendall(head + b"4\r\nabcd\r\n")
+        got = second.recv(4096)
+        self.assertTrue(got.startswith(b"HTTP/1.1 503"), got)
+        body = json.loads(got.split(b"\r\n\r\n", 1)[1])
+        self.assertEqual(body["code"], "HoldLimit")
+        self.assertIn("bytes held for this deployment", body["message"])
+
+    def test_with_holding_off_a_request_still_wakes_the_deployment(self):
+        # holdRequests 0: no request waits, each gets 503 with Retry-After
+        # at once; the deployment still wakes, so a retry gets through.
+        self.start(holdRequests=0)
+        dep = self.at_zero(displayName="nohold", command=model_command())
+        r = self.d.gw("GET", "/nohold/health")
+        self.assertEqual(r.status, 503, r)
+        self.assertIn("Retry-After", r.headers)
+        self.assertEqual(r.json["code"], "NoReadyInstance")
+        d = wait_for("the deployment woken",
+                     lambda: (lambda d: d if d["instanceCount"] == 1 and
+                              d["lifecycleState"] == "ACTIVE" else None)(
+                                  self.d.get(dep["id"])), timeout=60)
+        self.assertEqual(d["instanceCount"], 1)
+        self.assertEqual(self.d.gw("GET", "/nohold/health").status, 200)
+
     def test_hold_timeout_answers_503(self):
         self.start(holdTimeoutSeconds=1)
         cmd, _ = self.recorder(delay=30)

@@ -276,8 +276,12 @@ class UiTest(unittest.TestCase):
         dep_id = r.json["id"]
         high = r.json["autoscale"]["alarmIds"][0]
         idle_id = self.d.create(displayName="ui-idle")["id"]
+        # And one scaled to zero: idle, not broken.
+        self.zero_id = self.d.create(displayName="ui-zero",
+                                     instanceCount=0)["id"]
         self.d.wait_state(dep_id, "ACTIVE")
         self.d.wait_state(idle_id, "ACTIVE")
+        self.d.wait_state(self.zero_id, "ACTIVE")
         p = self.d.cli("fn", "invoke", "autoscale",
                        input=message("test-alarm-scale-cpu-up.json", high,
                                      dep_id))
@@ -310,7 +314,7 @@ class UiTest(unittest.TestCase):
         """Every deployment with its figures; the screenshot."""
         rows = "#overview-table tbody tr"
         b.wait("a row per deployment and live figures",
-               "document.querySelectorAll('%s').length == 2 && "
+               "document.querySelectorAll('%s').length == 3 && "
                "document.getElementById('status').textContent"
                ".startsWith('updated') && document.querySelector("
                "'tr[data-deployment-id=\"%s\"] .p99').textContent != '–'"
@@ -327,7 +331,11 @@ class UiTest(unittest.TestCase):
                      "}); o.firing = tr.querySelector('.alarms')"
                      ".getAttribute('data-firing'); return o; })" % rows)
         by = {c["id"]: c for c in cells}
-        self.assertEqual(set(by), {dep_id, idle_id}, cells)
+        self.assertEqual(set(by), {dep_id, idle_id, self.zero_id}, cells)
+        # At zero instances: IDLE, where the API says ACTIVE.
+        zero = by.pop(self.zero_id)
+        self.assertEqual(zero["1"], "IDLE", zero)
+        self.assertEqual(zero["3"], "0 / 0", zero)
         for d in (dep_id, idle_id):
             api = self.d.get(d)
             c = by[d]
