@@ -302,11 +302,6 @@ enum {
 #define FAST_FIELDS 32
 #define FAST_HEAD_MAX (16u * 1024)
 
-/* One header line: offsets of its name and value, and their lengths. */
-struct fast_field {
-	uint16_t name, nlen, val, vlen;
-};
-
 /* What fast_res_head() or fast_req_head() found. */
 struct fast_res {
 	size_t head_len;   /* through the blank line's LF */
@@ -314,7 +309,7 @@ struct fast_res {
 	uint64_t length;   /* UINT64_MAX: no Content-Length */
 	unsigned status, method, minor, n;
 	bool keep_alive;   /* a Connection: keep-alive */
-	struct fast_field f[FAST_FIELDS];
+	struct hparse_field f[FAST_FIELDS];
 };
 
 static bool is_text(unsigned char ch)
@@ -426,7 +421,7 @@ static bool fast_fields(const char *d, size_t i, size_t len,
 		    d[i + 1] != '\n' || d[i - 1] == ' ' || d[i - 1] == '\t' ||
 		    !fast_field(d + name, nlen, d + val, i - val, f))
 			return false;
-		f->f[nf++] = (struct fast_field){ (uint16_t)name,
+		f->f[nf++] = (struct hparse_field){ (uint16_t)name,
 						  (uint16_t)nlen,
 						  (uint16_t)val,
 						  (uint16_t)(i - val) };
@@ -553,6 +548,8 @@ static size_t fast_give_head(struct hparse *h, const char *d,
 	    !fast_cb(h, head_rc(h, s->on_message_begin(h)),
 		     HPE_CB_message_begin))
 		return 1;
+	if (s->whole_heads)
+		return 0; /* on_headers_complete reads it (hparse_whole()) */
 	if (req && s->on_url &&
 	    !fast_cb(h, head_rc(h, s->on_url(h, d + f->first_off,
 					     f->first_len)),
@@ -564,7 +561,7 @@ static size_t fast_give_head(struct hparse *h, const char *d,
 		     HPE_CB_status))
 		return f->first_off + f->first_len + 1;
 	for (unsigned k = 0; k < f->n; k++) {
-		const struct fast_field *x = &f->f[k];
+		const struct hparse_field *x = &f->f[k];
 
 		if (s->on_header_field &&
 		    !fast_cb(h, head_rc(h, s->on_header_field(h, d + x->name,
@@ -650,7 +647,15 @@ static size_t fast_start(struct hparse *h, const char *d, size_t len,
 	i = f->head_len - 1;
 	h->in_body = true;
 	if (s->on_headers_complete) {
-		switch (s->on_headers_complete(h)) {
+		struct hparse_whole whole = {
+			d, f->head_len, f->first_off, f->first_len, f->f, f->n
+		};
+		int rc;
+
+		h->whole = &whole;
+		rc = s->on_headers_complete(h);
+		h->whole = NULL;
+		switch (rc) {
 		case 0:
 			break;
 		case 2:
@@ -812,6 +817,11 @@ bool hparse_method_is(const struct hparse *h, const char *name)
 unsigned hparse_status(const struct hparse *h)
 {
 	return h->p.status_code;
+}
+
+const struct hparse_whole *hparse_whole(const struct hparse *h)
+{
+	return h->whole;
 }
 
 bool hparse_keep_alive(const struct hparse *h)
