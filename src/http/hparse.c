@@ -157,6 +157,7 @@ static int t_begin(http_parser *p)
 
 	h->in_body = false;
 	h->at_start = false;
+	h->fast_msg = false;
 	return h->settings->on_message_begin
 	       ? head_rc(h, h->settings->on_message_begin(h)) : 0;
 }
@@ -544,6 +545,7 @@ static size_t fast_give_head(struct hparse *h, const char *d,
 	h->p.upgrade = 0;
 	h->fast_left = f->length != UINT64_MAX ? f->length : 0;
 	h->nfast++;
+	h->fast_msg = true;
 	if (s->on_message_begin &&
 	    !fast_cb(h, head_rc(h, s->on_message_begin(h)),
 		     HPE_CB_message_begin))
@@ -826,7 +828,8 @@ const struct hparse_whole *hparse_whole(const struct hparse *h)
 
 bool hparse_keep_alive(const struct hparse *h)
 {
-	return http_should_keep_alive(&h->p) != 0;
+	/* Every message of the fast path keeps the connection alive. */
+	return h->fast_msg || http_should_keep_alive(&h->p) != 0;
 }
 
 bool hparse_chunked(const struct hparse *h)

@@ -106,6 +106,8 @@ struct hparse {
 	uint64_t fast_left; /* body bytes it has still to read */
 	uint32_t nfast;     /* messages it read (for the tests) */
 	const struct hparse_whole *whole; /* in on_headers_complete */
+	bool fast_msg;      /* the current (or last) message is the fast
+			       path's */
 	http_parser p;
 };
 
