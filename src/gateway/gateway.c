@@ -433,6 +433,11 @@ static int creq_value(struct hparse *p, const char *at, size_t len)
 	return head_value(&((struct client *)p->data)->head, at, len);
 }
 
+/* Whether the request's method is name. */
+#define method_is(r, name) \
+	((r)->method_len == sizeof(name) - 1 && \
+	 memcmp((r)->method, (name), sizeof(name) - 1) == 0)
+
 static int creq_headers(struct hparse *p)
 {
 	struct client *c = p->data;
@@ -447,12 +452,14 @@ static int creq_headers(struct hparse *p)
 	c->window_bytes = 0;
 	client_arm(c);
 	r->keepalive = hparse_keep_alive(p) && !c->gw->closing;
-	r->head_method = hparse_method_is(p, "HEAD");
-	r->unsafe = hparse_method_is(p, "POST") ||
-		    hparse_method_is(p, "PATCH") || hparse_method_is(p, "LOCK");
+	r->method = hparse_method(p);
+	r->method_len = strlen(r->method);
+	r->head_method = method_is(r, "HEAD");
+	r->unsafe = method_is(r, "POST") || method_is(r, "PATCH") ||
+		    method_is(r, "LOCK");
 	r->chunked_in = hparse_chunked(p);
 	r->rid = ++c->gw->rid_seq;
-	if (hparse_method_is(p, "CONNECT")) {
+	if (method_is(r, "CONNECT")) {
 		r->keepalive = false;
 		local_error(c, 405, "MethodNotAllowed",
 			    "CONNECT is not supported");

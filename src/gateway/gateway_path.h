@@ -134,6 +134,8 @@ struct request {
 	struct link hold;                /* dep->held while held */
 	uint64_t held_at, held_bytes;    /* uv_now() when held; counted size */
 	uint32_t path_off, path_len, query_off, query_len;
+	const char *method;              /* its name (static), once parsed */
+	size_t method_len;
 	int status;                      /* status line sent, or 0 */
 	enum frame out_frame;
 	bool active, in_done, out_done, resp_head, discard, retain,
@@ -162,6 +164,7 @@ struct client {
 	uint64_t armed;      /* the timer fires at most this long after */
 	int nopen;           /* handles not yet closed */
 	char ip[64];
+	size_t ip_len;
 	struct tls_conn *tls; /* NULL: plain TCP, the zero-copy path */
 	bool reading, in_parse, closing, handles_closed, broken, out_throttled,
 		eof;
