@@ -326,6 +326,45 @@ static uint64_t load8(const char *p)
 	return v;
 }
 
+#define ONES 0x0101010101010101u
+#define HIGHS 0x8080808080808080u
+
+/*
+ * Skips bytes of lo to 0x7e (lo at most 0x7f) from d[i], eight at a time
+ * while eight are left, and returns where the eight that are not all such
+ * bytes, or the last fewer than eight, begin: the caller goes on byte by
+ * byte. A byte below lo borrows into its high bit when lo is subtracted
+ * (and had it clear); one above 0x7e has it set, or sets it when 1 is
+ * added; a borrow or carry out of one byte changes only the answer for a
+ * word that has such a byte already.
+ */
+static size_t skip_visible(const char *d, size_t i, size_t len, unsigned lo)
+{
+	while (len - i >= 8) {
+		uint64_t v = load8(d + i);
+
+		if ((((v - ONES * lo) & ~v) | (v + ONES) | v) & HIGHS)
+			break;
+		i += 8;
+	}
+	return i;
+}
+
+/* Skips token characters from d[i], four at a time while four are left,
+ * then one at a time. */
+static size_t skip_tchars(const char *d, size_t i, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)d;
+
+	while (len - i >= 4 &&
+	       (cls[u[i]] & cls[u[i + 1]] & cls[u[i + 2]] & cls[u[i + 3]] &
+		C_TCHAR))
+		i += 4;
+	while (i < len && is_tchar(u[i]))
+		i++;
+	return i;
+}
+
 /* Compares n bytes of tokens or text with a literal of lower-case letters
  * and '-', ignoring case: OR-ing 0x20 maps no other byte of either class
  * to one of those. Eight bytes at a time: the first eight and the last
@@ -407,8 +446,7 @@ static bool fast_fields(const char *d, size_t i, size_t len,
 			f->head_len = i + 2;
 			break;
 		}
-		while (i < len && is_tchar((unsigned char)d[i]))
-			i++;
+		i = skip_tchars(d, i, len);
 		nlen = i - name;
 		if (nlen == 0 || i == len || d[i] != ':' || nf == FAST_FIELDS)
 			return false;
@@ -416,6 +454,7 @@ static bool fast_fields(const char *d, size_t i, size_t len,
 		while (i < len && (d[i] == ' ' || d[i] == '\t'))
 			i++;
 		val = i;
+		i = skip_visible(d, i, len, ' ');
 		while (i < len && is_text((unsigned char)d[i]))
 			i++;
 		if (i == val || len - i < 2 || d[i] != '\r' ||
@@ -451,6 +490,7 @@ static bool fast_res_head(const char *d, size_t len, struct fast_res *f)
 	if (f->status == 204 || f->status == 304)
 		return false;
 	f->method = 0; /* as a response parser has it */
+	i = skip_visible(d, i, len, ' ');
 	while (i < len && is_text((unsigned char)d[i]))
 		i++;
 	f->first_off = 13;
@@ -500,6 +540,7 @@ static bool fast_req_head(const char *d, size_t len, struct fast_res *f)
 	f->first_off = i;
 	if (d[i] != '/')
 		return false;
+	i = skip_visible(d, i, len, ' ' + 1);
 	while (i < len && (unsigned char)d[i] > ' ' &&
 	       (unsigned char)d[i] < 0x7f)
 		i++;
