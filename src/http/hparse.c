@@ -330,7 +330,8 @@ static uint64_t load8(const char *p)
 #define HIGHS 0x8080808080808080u
 
 /*
- * Skips bytes of lo to 0x7e (lo at most 0x7f) from d[i], eight at a time
+ * Whether a byte of v is outside lo to 0x7e (lo at most 0x7f), and
+ * skip_visible(): skips bytes of lo to 0x7e from d[i], eight at a time
  * while eight are left, and returns where the eight that are not all such
  * bytes, or the last fewer than eight, begin: the caller goes on byte by
  * byte. A byte below lo borrows into its high bit when lo is subtracted
@@ -338,16 +339,22 @@ static uint64_t load8(const char *p)
  * added; a borrow or carry out of one byte changes only the answer for a
  * word that has such a byte already.
  */
+static uint64_t outside(uint64_t v, unsigned lo)
+{
+	return (((v - ONES * lo) & ~v) | (v + ONES) | v) & HIGHS;
+}
+
 static size_t skip_visible(const char *d, size_t i, size_t len, unsigned lo)
 {
-	while (len - i >= 8) {
-		uint64_t v = load8(d + i);
-
-		if ((((v - ONES * lo) & ~v) | (v + ONES) | v) & HIGHS)
-			break;
+	while (len - i >= 8 && !outside(load8(d + i), lo))
 		i += 8;
-	}
 	return i;
+}
+
+/* Whether a byte of v is 0. */
+static uint64_t zero_byte(uint64_t v)
+{
+	return (v - ONES) & ~v & HIGHS;
 }
 
 /* Skips token characters from d[i], four at a time while four are left,
@@ -928,11 +935,20 @@ static struct hparse_span span_of(const struct http_parser_url *u,
  */
 static bool split_origin(const char *url, size_t len, struct hparse_url *out)
 {
-	size_t q = len, f = len, k;
+	size_t q = len, f = len, k, i = 0;
 
 	if (len == 0 || url[0] != '/')
 		return false;
-	for (size_t i = 0; i < len; i++) {
+	/* Words of visible bytes but '?' and '#' first: nothing to note. */
+	while (len - i >= 8) {
+		uint64_t v = load8(url + i);
+
+		if (outside(v, 0x21) || zero_byte(v ^ (ONES * '?')) ||
+		    zero_byte(v ^ (ONES * '#')))
+			break;
+		i += 8;
+	}
+	for (; i < len; i++) {
 		unsigned char ch = (unsigned char)url[i];
 
 		if (ch <= ' ' || ch >= 0x7f)

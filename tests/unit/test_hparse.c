@@ -198,11 +198,32 @@ static void same_span(const struct hparse_span *sp,
 /* Every target of up to 6 characters over an alphabet of delimiters, URL
  * characters and refused ones splits as http_parser_parse_url() splits it
  * (hparse_url() splits the common origin form by itself). */
+/* Compares hparse_url() with http_parser on url (len bytes). */
+static void same_url(const char *url, size_t len)
+{
+	struct http_parser_url u;
+	struct hparse_url p;
+	int want, got;
+
+	http_parser_url_init(&u);
+	want = http_parser_parse_url(url, len, 0, &u) == 0 ? 0 : -1;
+	got = hparse_url(url, len, &p);
+	if (got != want)
+		fail_msg("%.*s: %d, http_parser %d", (int)len, url, got, want);
+	if (got != 0)
+		return;
+	same_span(&p.path, &u, UF_PATH, url);
+	same_span(&p.query, &u, UF_QUERY, url);
+	same_span(&p.fragment, &u, UF_FRAGMENT, url);
+	same_span(&p.host, &u, UF_HOST, url);
+	same_span(&p.schema, &u, UF_SCHEMA, url);
+}
+
 static void test_url_agrees_with_http_parser(void **state)
 {
 	static const char alpha[] = "/?#a% \x7f\x80\t:@";
 	const size_t na = sizeof(alpha) - 1;
-	char url[8];
+	char url[8], longer[32];
 
 	(void)state;
 	for (size_t len = 1; len <= 6; len++) {
@@ -211,30 +232,26 @@ static void test_url_agrees_with_http_parser(void **state)
 		for (size_t i = 0; i < len; i++)
 			count *= na;
 		for (unsigned long n = 0; n < count; n++) {
-			struct http_parser_url u;
-			struct hparse_url p;
 			unsigned long v = n;
-			int want, got;
 
 			for (size_t i = 0; i < len; i++, v /= na)
 				url[i] = alpha[v % na];
 			if (n % 3 != 0) /* mostly origin-form */
 				url[0] = '/';
 			url[len] = '\0';
-			http_parser_url_init(&u);
-			want = http_parser_parse_url(url, len, 0, &u) == 0 ? 0
-									   : -1;
-			got = hparse_url(url, len, &p);
-			if (got != want)
-				fail_msg("%s: %d, http_parser %d", url, got,
-					 want);
-			if (got != 0)
+			same_url(url, len);
+			if (len > 4 || url[0] != '/')
 				continue;
-			same_span(&p.path, &u, UF_PATH, url);
-			same_span(&p.query, &u, UF_QUERY, url);
-			same_span(&p.fragment, &u, UF_FRAGMENT, url);
-			same_span(&p.host, &u, UF_HOST, url);
-			same_span(&p.schema, &u, UF_SCHEMA, url);
+			/* Longer targets, read eight bytes at a time: the
+			 * bytes at the start, across two words, at the end. */
+			snprintf(longer, sizeof(longer), "%sabcdefghijk", url);
+			same_url(longer, strlen(longer));
+			snprintf(longer, sizeof(longer), "/abcde%sfghijk",
+				 url + 1);
+			same_url(longer, strlen(longer));
+			snprintf(longer, sizeof(longer), "/abcdefghijk%s",
+				 url + 1);
+			same_url(longer, strlen(longer));
 		}
 	}
 }
