@@ -811,7 +811,13 @@ size_t hparse_execute(struct hparse *h, const char *data, size_t len)
 
 void hparse_pause(struct hparse *h, bool paused)
 {
-	http_parser_pause(&h->p, paused ? 1 : 0);
+	enum http_errno err = HTTP_PARSER_ERRNO(&h->p);
+
+	/* What http_parser_pause() does, without the call, where it acts. */
+	if (err == HPE_OK || err == HPE_PAUSED)
+		h->p.http_errno = paused ? HPE_PAUSED : HPE_OK;
+	else
+		http_parser_pause(&h->p, paused ? 1 : 0);
 	if (!paused)
 		h->self_paused = false;
 }
