@@ -8,9 +8,10 @@
  * same callbacks: each logs what it is given (joining the pieces of one
  * datum), and the accessors' values at headers complete and at message
  * complete. The callbacks pause, and on_headers_complete returns 0, 1, 2 or
- * -1, as the policy says. After every piece, and after the end of input,
- * both must have consumed the same bytes, be in the same state and have
- * logged the same. Used by tests/unit/test_hparse.c and
+ * -1, as the policy says, which also says whether hparse's side takes the
+ * heads its fast path reads whole (whole_heads). After every piece, and
+ * after the end of input, both must have consumed the same bytes, be in the
+ * same state and have logged the same. Used by tests/unit/test_hparse.c and
  * fuzz/fuzz_http_response.c; header only, for one thread.
  */
 #ifndef MDS_FUZZ_HPARSE_DIFF_H
@@ -32,7 +33,10 @@
 #define DIFF_PAUSE_COMPLETE 4u /* on_message_complete pauses */
 #define DIFF_RC_SHIFT 3        /* 2 bits: on_headers_complete returns
 				  0, 1, 2 or -1 */
-#define DIFF_POLICIES 32u
+#define DIFF_WHOLE 32u         /* hparse's settings have whole_heads: a
+				  head it reads whole is logged from
+				  hparse_whole() */
+#define DIFF_POLICIES 64u
 
 #define DIFF_LOG_MAX (32u * 1024)
 
@@ -146,7 +150,18 @@ static inline int diff_h_headers(struct hparse *h)
 {
 	struct diff_log *l = h->data;
 	struct diff_view v = diff_view_h(h);
+	const struct hparse_whole *wh = hparse_whole(h);
 
+	if (wh != NULL && h->settings->whole_heads) {
+		diff_datum(l, h->type == HPARSE_REQUEST ? 'U' : 'S',
+			   wh->data + wh->first_off, wh->first_len);
+		for (unsigned k = 0; k < wh->n; k++) {
+			const struct hparse_field *x = &wh->f[k];
+
+			diff_datum(l, 'F', wh->data + x->name, x->nlen);
+			diff_datum(l, 'V', wh->data + x->val, x->vlen);
+		}
+	}
 	diff_event(l, 'H', &v);
 	if (l->policy & DIFF_PAUSE_HEADERS)
 		hparse_pause(h, true);
@@ -176,6 +191,19 @@ static inline int diff_h_complete(struct hparse *h)
 
 static const struct hparse_settings diff_h_settings
 	__attribute__((unused)) = {
+	.on_message_begin = diff_h_begin,
+	.on_url = diff_h_url,
+	.on_status = diff_h_status,
+	.on_header_field = diff_h_field,
+	.on_header_value = diff_h_value,
+	.on_headers_complete = diff_h_headers,
+	.on_body = diff_h_body,
+	.on_message_complete = diff_h_complete,
+};
+
+static const struct hparse_settings diff_h_whole_settings
+	__attribute__((unused)) = {
+	.whole_heads = true,
 	.on_message_begin = diff_h_begin,
 	.on_url = diff_h_url,
 	.on_status = diff_h_status,
@@ -292,7 +320,8 @@ static inline const char
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
 	a.policy = b.policy = policy;
-	hparse_init(&h, HPARSE_RESPONSE, &diff_h_settings, &a);
+	hparse_init(&h, HPARSE_RESPONSE, policy & DIFF_WHOLE
+		    ? &diff_h_whole_settings : &diff_h_settings, &a);
 	http_parser_init(&p, HTTP_RESPONSE);
 	p.data = &b;
 	if (fast != NULL)
@@ -343,7 +372,8 @@ static inline const char *hparse_diff_req(const char *data, size_t size,
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
 	a.policy = b.policy = policy;
-	hparse_init(&h, HPARSE_REQUEST, &diff_h_settings, &a);
+	hparse_init(&h, HPARSE_REQUEST, policy & DIFF_WHOLE
+		    ? &diff_h_whole_settings : &diff_h_settings, &a);
 	hparse_init(&g, HPARSE_REQUEST, &diff_h_settings, &b);
 	g.no_fast = true;
 	if (fast != NULL)

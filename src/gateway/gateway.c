@@ -433,26 +433,54 @@ static int creq_value(struct hparse *p, const char *at, size_t len)
 	return head_value(&((struct client *)p->data)->head, at, len);
 }
 
+/* Takes a head the parser read whole (hparse_whole()) into h as the
+ * callbacks above would have. Returns -1 (h->overflow set) past a limit. */
+static int creq_whole(struct head *h, const struct hparse_whole *wh)
+{
+	const char *d = wh->data;
+
+	if (head_first(h, d + wh->first_off, wh->first_len, URL_MAX, 414) != 0)
+		return -1;
+	for (unsigned k = 0; k < wh->n; k++) {
+		const struct hparse_field *x = &wh->f[k];
+
+		if (head_field(h, d + x->name, x->nlen) != 0 ||
+		    head_value(h, d + x->val, x->vlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Whether the request's method is name. */
+#define method_is(r, name) \
+	((r)->method_len == sizeof(name) - 1 && \
+	 memcmp((r)->method, (name), sizeof(name) - 1) == 0)
+
 static int creq_headers(struct hparse *p)
 {
 	struct client *c = p->data;
 	struct request *r = &c->req;
-	const char *url = buf_str(&c->head.raw);
+	const struct hparse_whole *wh = hparse_whole(p);
+	const char *url, *path, *seg;
 	struct hparse_url u;
-	const char *path, *seg;
 	size_t plen, slen;
 
+	if (wh != NULL && creq_whole(&c->head, wh) != 0)
+		return -1;
+	url = buf_str(&c->head.raw);
 	c->head.done = true;
 	c->window_at = uv_now(c->gw->loop);
 	c->window_bytes = 0;
 	client_arm(c);
 	r->keepalive = hparse_keep_alive(p) && !c->gw->closing;
-	r->head_method = hparse_method_is(p, "HEAD");
-	r->unsafe = hparse_method_is(p, "POST") ||
-		    hparse_method_is(p, "PATCH") || hparse_method_is(p, "LOCK");
+	r->method = hparse_method(p);
+	r->method_len = strlen(r->method);
+	r->head_method = method_is(r, "HEAD");
+	r->unsafe = method_is(r, "POST") || method_is(r, "PATCH") ||
+		    method_is(r, "LOCK");
 	r->chunked_in = hparse_chunked(p);
 	r->rid = ++c->gw->rid_seq;
-	if (hparse_method_is(p, "CONNECT")) {
+	if (method_is(r, "CONNECT")) {
 		r->keepalive = false;
 		local_error(c, 405, "MethodNotAllowed",
 			    "CONNECT is not supported");
@@ -523,6 +551,7 @@ static int creq_complete(struct hparse *p)
 }
 
 const struct hparse_settings creq_settings = {
+	.whole_heads = true, /* creq_headers() takes them in one step */
 	.on_message_begin = creq_begin,
 	.on_url = creq_url,
 	.on_header_field = creq_field,

@@ -125,6 +125,7 @@ static void on_connection(uv_stream_t *server, int status)
 			uv_ip4_name((struct sockaddr_in *)&ss, c->ip,
 				    sizeof(c->ip));
 	}
+	c->ip_len = strlen(c->ip);
 	if (clients_from(gw, c) >= gw->lim.max_clients_per_addr) {
 		client_close(c, false);
 		return;

@@ -72,7 +72,9 @@ struct inst {
 	struct link idle; /* pooled connections, most recent first */
 	struct ishared *sh;
 	char *id;
+	size_t id_len;
 	char host[40];    /* "Host: 127.0.0.1:port\r\n" */
+	size_t host_len;
 	uint16_t port;
 	uint32_t inflight, nidle, refs;
 	bool routed, keep, down; /* down: warned about, until a connect works */
@@ -155,6 +157,7 @@ struct worker {
 	uint32_t nheld;
 	uint64_t held_bytes;
 	uint64_t rid_seed, rid_seq;
+	char rid_seed_hex[16]; /* rid_seed in hex, for X-Request-Id */
 	unsigned nclients;
 	bool closing, loop_over;
 

@@ -152,22 +152,29 @@ int head_field(struct head *h, const char *at, size_t len)
 	return 0;
 }
 
-/* Hop-by-hop headers (RFC 9110 7.6.1) never cross the proxy. */
-bool hop_by_hop(const struct head *h, const struct hdr *x)
+/* Whether the header name p (len bytes, a token) is hop-by-hop (RFC 9110
+ * 7.6.1): such headers never cross the proxy. */
+static bool hop_by_hop_name(const char *p, size_t len)
 {
-	switch (x->name_len) {
+	switch (len) {
 	case 2:
-		return HDR_IS(h, x, "te");
+		return name_eq(p, len, "te", 2);
 	case 7:
-		return HDR_IS(h, x, "trailer") || HDR_IS(h, x, "upgrade");
+		return name_eq(p, len, "trailer", 7) ||
+		       name_eq(p, len, "upgrade", 7);
 	case 10:
-		return HDR_IS(h, x, "connection") ||
-		       HDR_IS(h, x, "keep-alive");
+		return name_eq(p, len, "connection", 10) ||
+		       name_eq(p, len, "keep-alive", 10);
 	case 16:
-		return HDR_IS(h, x, "proxy-connection");
+		return name_eq(p, len, "proxy-connection", 16);
 	default:
 		return false;
 	}
+}
+
+bool hop_by_hop(const struct head *h, const struct hdr *x)
+{
+	return hop_by_hop_name(h->raw.data + x->name, x->name_len);
 }
 
 /* The next token of a Connection value from *p, which it moves past the
@@ -247,18 +254,69 @@ static void buf_truncate(struct buf *o, size_t len)
 		o->data[len] = '\0';
 }
 
+/* Appends "Connection: close" or "Connection: keep-alive" when the client
+ * needs it told, and the blank line. */
+static bool put_conn_end(struct buf *o, const struct client *c, bool final)
+{
+	bool ok = true;
+
+	if (final && !c->req.keepalive)
+		ok = buf_addstr(o, "Connection: close\r\n") == 0;
+	else if (final && !client_http11(c))
+		ok = buf_addstr(o, "Connection: keep-alive\r\n") == 0;
+	return ok && buf_add(o, "\r\n", 2) == 0;
+}
+
+/*
+ * Appends a final response head that the parser read whole (wh) to w: its
+ * status line as HTTP/1.1, then its header lines as they came, in runs,
+ * but the hop-by-hop ones. Such a head has no Connection but of
+ * "keep-alive", so no other header is named by one, and no
+ * Transfer-Encoding (see hparse_whole()).
+ */
+static int put_whole_head(struct client *c, const struct hparse_whole *wh,
+			  struct wreq *w)
+{
+	const char *d = wh->data;
+	struct buf *o = &w->own;
+	size_t from = o->len, run = 8; /* what remains to copy begins here */
+	bool ok = buf_add(o, "HTTP/1.1", 8) == 0;
+
+	for (unsigned k = 0; ok && k < wh->n; k++) {
+		const struct hparse_field *x = &wh->f[k];
+
+		if (!hop_by_hop_name(d + x->name, x->nlen))
+			continue;
+		ok = buf_add(o, d + run, x->name - run) == 0;
+		run = (size_t)x->val + x->vlen + 2;
+	}
+	/* Up to the blank line, which put_conn_end() writes. */
+	ok = ok && buf_add(o, d + run, wh->len - 2 - run) == 0 &&
+	     put_conn_end(o, c, true);
+	if (!ok) {
+		buf_truncate(o, from);
+		return MDS_E_LIMIT;
+	}
+	wreq_own(w, from);
+	return 0;
+}
+
 /* Appends a response head from the upstream to w (final or interim). */
 int build_resp_head(struct client *c, struct upconn *up,
 		    struct wreq *w, bool final, bool drop_te,
 		    bool add_te)
 {
 	const struct head *h = &up->head;
+	const struct hparse_whole *wh = hparse_whole(&up->parser);
 	struct buf *o = &w->own;
 	size_t from = o->len;
-	unsigned conn = conn_tokens(h);
+	unsigned conn, st;
 	bool ok;
 
-	unsigned st = hparse_status(&up->parser);
+	if (wh != NULL && final && !drop_te && !add_te)
+		return put_whole_head(c, wh, w);
+	conn = conn_tokens(h);
+	st = hparse_status(&up->parser);
 	char line[13] = { 'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ',
 			  (char)('0' + st / 100 % 10), (char)('0' + st / 10 % 10),
 			  (char)('0' + st % 10), ' ' };
@@ -276,11 +334,7 @@ int build_resp_head(struct client *c, struct upconn *up,
 	}
 	if (ok && add_te)
 		ok = buf_addstr(o, "Transfer-Encoding: chunked\r\n") == 0;
-	if (ok && final && !c->req.keepalive)
-		ok = buf_addstr(o, "Connection: close\r\n") == 0;
-	else if (ok && final && !client_http11(c))
-		ok = buf_addstr(o, "Connection: keep-alive\r\n") == 0;
-	ok = ok && buf_add(o, "\r\n", 2) == 0;
+	ok = ok && put_conn_end(o, c, final);
 	if (!ok) {
 		buf_truncate(o, from);
 		return MDS_E_LIMIT;

@@ -151,9 +151,13 @@ static void note_request(struct client *c, uint64_t us)
 	} else {
 		n->status = r->status;
 		n->latency_us = us;
-		n->str[0] = note_cstr(gw, r->dep != NULL ? r->dep->id : NULL);
-		n->str[1] = note_cstr(gw, r->inst != NULL ? r->inst->id
-							  : NULL);
+		n->str[0] = r->dep != NULL
+				    ? note_str(gw, r->dep->id, r->dep->id_len)
+				    : NOTE_NONE;
+		n->str[1] = r->inst != NULL
+				    ? note_str(gw, r->inst->id,
+					       r->inst->id_len)
+				    : NOTE_NONE;
 		if (want & WANT_ACCESS) {
 			const char *url = buf_str(&c->head.raw);
 			size_t len = strcspn(url, "?");

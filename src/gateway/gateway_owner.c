@@ -250,6 +250,12 @@ static struct worker *worker_new(struct gateway *g)
 	if (uv_random(NULL, NULL, &gw->rid_seed, sizeof(gw->rid_seed), 0,
 		      NULL) != 0)
 		gw->rid_seed = uv_hrtime() ^ (uint64_t)(uintptr_t)gw;
+	{
+		char hex[17];
+
+		snprintf(hex, sizeof(hex), "%016" PRIx64, gw->rid_seed);
+		memcpy(gw->rid_seed_hex, hex, sizeof(gw->rid_seed_hex));
+	}
 	if (uv_loop_init(&gw->own) != 0) {
 		free(gw);
 		return NULL;

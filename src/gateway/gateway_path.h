@@ -134,6 +134,8 @@ struct request {
 	struct link hold;                /* dep->held while held */
 	uint64_t held_at, held_bytes;    /* uv_now() when held; counted size */
 	uint32_t path_off, path_len, query_off, query_len;
+	const char *method;              /* its name (static), once parsed */
+	size_t method_len;
 	int status;                      /* status line sent, or 0 */
 	enum frame out_frame;
 	bool active, in_done, out_done, resp_head, discard, retain,
@@ -162,6 +164,7 @@ struct client {
 	uint64_t armed;      /* the timer fires at most this long after */
 	int nopen;           /* handles not yet closed */
 	char ip[64];
+	size_t ip_len;
 	struct tls_conn *tls; /* NULL: plain TCP, the zero-copy path */
 	bool reading, in_parse, closing, handles_closed, broken, out_throttled,
 		eof;
@@ -416,22 +419,29 @@ static inline int head_first(struct head *h, const char *at, size_t len,
 	return 0;
 }
 
-/* Whether x is named name (lower-case letters and '-'), in any case. Names
- * are tokens (the parser lets no other byte in a name): OR-ing 0x20 folds
- * their case and maps no other token character onto a letter or '-'. */
-static inline bool hdr_is(const struct head *h, const struct hdr *x,
-			  const char *name, size_t len)
+/* Whether the token s (slen bytes) is name (lower-case letters and '-'),
+ * in any case. Header names are tokens (the parser lets no other byte in a
+ * name): OR-ing 0x20 folds their case and maps no other token character
+ * onto a letter or '-'. */
+static inline bool name_eq(const char *s, size_t slen, const char *name,
+			   size_t len)
 {
-	const unsigned char *p =
-		(const unsigned char *)h->raw.data + x->name;
+	const unsigned char *p = (const unsigned char *)s;
 
-	if (x->name_len != len)
+	if (slen != len)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		if ((p[i] | 0x20) != (unsigned char)name[i])
 			return false;
 	}
 	return true;
+}
+
+/* Whether x is named name (lower-case letters and '-'), in any case. */
+static inline bool hdr_is(const struct head *h, const struct hdr *x,
+			  const char *name, size_t len)
+{
+	return name_eq(h->raw.data + x->name, x->name_len, name, len);
 }
 
 #define HDR_IS(h, x, lit) hdr_is((h), (x), (lit), sizeof(lit) - 1)

@@ -14,11 +14,15 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-static char *put_hex(char *p, uint64_t v)
+/* Writes v as 16 hex digits at p, a byte (two digits) at a time. */
+static void put_hex(char *p, uint64_t v)
 {
-	for (int i = 15; i >= 0; i--, v >>= 4)
-		p[i] = "0123456789abcdef"[v & 15];
-	return p + 16;
+	static const char digit[] = "0123456789abcdef";
+
+	for (int i = 14; i >= 0; i -= 2, v >>= 8) {
+		p[i] = digit[(v >> 4) & 15];
+		p[i + 1] = digit[v & 15];
+	}
 }
 
 /* Writes the request head for an instance into w. */
@@ -33,7 +37,7 @@ static int build_req_head(struct client *c, struct wreq *w,
 	unsigned conn = conn_tokens(h);
 	bool ok, rid = false;
 
-	ok = buf_addstr(o, hparse_method(&c->parser)) == 0 &&
+	ok = buf_add(o, r->method, r->method_len) == 0 &&
 	     buf_add(o, " ", 1) == 0;
 	if (r->path_len > 0)
 		ok = ok && buf_add(o, raw + r->path_off, r->path_len) == 0;
@@ -56,18 +60,21 @@ static int build_req_head(struct client *c, struct wreq *w,
 			continue;
 		ok = put_hdr(o, h, x);
 	}
-	ok = ok && buf_addstr(o, in->host) == 0 &&
+	ok = ok && buf_add(o, in->host, in->host_len) == 0 &&
 	     buf_addstr(o, "X-Forwarded-For: ") == 0;
 	if (ok && xff != NULL)
 		ok = buf_add(o, raw + xff->val, xff->val_len) == 0 &&
 		     buf_add(o, ", ", 2) == 0;
-	ok = ok && buf_addstr(o, c->ip) == 0 && buf_add(o, "\r\n", 2) == 0;
+	ok = ok && buf_add(o, c->ip, c->ip_len) == 0 &&
+	     buf_add(o, "\r\n", 2) == 0;
 	if (ok && !rid) {
-		char id[64] = "X-Request-Id: ";
+		char id[48] = "X-Request-Id: ";
 
-		memcpy(put_hex(put_hex(id + 14, c->gw->rid_seed), r->rid),
-		       "\r\n", 3);
-		ok = buf_addstr(o, id) == 0;
+		/* The worker's seed, then the request's number. */
+		memcpy(id + 14, c->gw->rid_seed_hex, 16);
+		put_hex(id + 30, r->rid);
+		memcpy(id + 46, "\r\n", 2);
+		ok = buf_add(o, id, sizeof(id)) == 0;
 	}
 	ok = ok && buf_add(o, "\r\n", 2) == 0;
 	if (!ok)

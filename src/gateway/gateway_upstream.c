@@ -385,6 +385,7 @@ static int ures_complete(struct hparse *p)
 }
 
 static const struct hparse_settings ures_settings = {
+	.whole_heads = true, /* build_resp_head() takes them as they are */
 	.on_message_begin = ures_begin,
 	.on_status = ures_status,
 	.on_header_field = ures_field,

@@ -175,9 +175,11 @@ static struct inst *inst_new(struct worker *gw, const char *id,
 	in->sh = sh;
 	__atomic_fetch_add(&sh->refs, 1, __ATOMIC_RELAXED);
 	in->id = xstrdup(id);
+	in->id_len = strlen(id);
 	in->port = port;
-	snprintf(in->host, sizeof(in->host), "Host: 127.0.0.1:%u\r\n",
-		 (unsigned)port);
+	in->host_len = (size_t)snprintf(in->host, sizeof(in->host),
+					"Host: 127.0.0.1:%u\r\n",
+					(unsigned)port);
 	in->refs = 1;
 	in->routed = true;
 	list_init(&in->idle);

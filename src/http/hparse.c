@@ -157,6 +157,7 @@ static int t_begin(http_parser *p)
 
 	h->in_body = false;
 	h->at_start = false;
+	h->fast_msg = false;
 	return h->settings->on_message_begin
 	       ? head_rc(h, h->settings->on_message_begin(h)) : 0;
 }
@@ -302,11 +303,6 @@ enum {
 #define FAST_FIELDS 32
 #define FAST_HEAD_MAX (16u * 1024)
 
-/* One header line: offsets of its name and value, and their lengths. */
-struct fast_field {
-	uint16_t name, nlen, val, vlen;
-};
-
 /* What fast_res_head() or fast_req_head() found. */
 struct fast_res {
 	size_t head_len;   /* through the blank line's LF */
@@ -314,7 +310,7 @@ struct fast_res {
 	uint64_t length;   /* UINT64_MAX: no Content-Length */
 	unsigned status, method, minor, n;
 	bool keep_alive;   /* a Connection: keep-alive */
-	struct fast_field f[FAST_FIELDS];
+	struct hparse_field f[FAST_FIELDS];
 };
 
 static bool is_text(unsigned char ch)
@@ -328,6 +324,52 @@ static uint64_t load8(const char *p)
 
 	memcpy(&v, p, 8);
 	return v;
+}
+
+#define ONES 0x0101010101010101u
+#define HIGHS 0x8080808080808080u
+
+/*
+ * Whether a byte of v is outside lo to 0x7e (lo at most 0x7f), and
+ * skip_visible(): skips bytes of lo to 0x7e from d[i], eight at a time
+ * while eight are left, and returns where the eight that are not all such
+ * bytes, or the last fewer than eight, begin: the caller goes on byte by
+ * byte. A byte below lo borrows into its high bit when lo is subtracted
+ * (and had it clear); one above 0x7e has it set, or sets it when 1 is
+ * added; a borrow or carry out of one byte changes only the answer for a
+ * word that has such a byte already.
+ */
+static uint64_t outside(uint64_t v, unsigned lo)
+{
+	return (((v - ONES * lo) & ~v) | (v + ONES) | v) & HIGHS;
+}
+
+static size_t skip_visible(const char *d, size_t i, size_t len, unsigned lo)
+{
+	while (len - i >= 8 && !outside(load8(d + i), lo))
+		i += 8;
+	return i;
+}
+
+/* Whether a byte of v is 0. */
+static uint64_t zero_byte(uint64_t v)
+{
+	return (v - ONES) & ~v & HIGHS;
+}
+
+/* Skips token characters from d[i], four at a time while four are left,
+ * then one at a time. */
+static size_t skip_tchars(const char *d, size_t i, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)d;
+
+	while (len - i >= 4 &&
+	       (cls[u[i]] & cls[u[i + 1]] & cls[u[i + 2]] & cls[u[i + 3]] &
+		C_TCHAR))
+		i += 4;
+	while (i < len && is_tchar(u[i]))
+		i++;
+	return i;
 }
 
 /* Compares n bytes of tokens or text with a literal of lower-case letters
@@ -411,8 +453,7 @@ static bool fast_fields(const char *d, size_t i, size_t len,
 			f->head_len = i + 2;
 			break;
 		}
-		while (i < len && is_tchar((unsigned char)d[i]))
-			i++;
+		i = skip_tchars(d, i, len);
 		nlen = i - name;
 		if (nlen == 0 || i == len || d[i] != ':' || nf == FAST_FIELDS)
 			return false;
@@ -420,13 +461,14 @@ static bool fast_fields(const char *d, size_t i, size_t len,
 		while (i < len && (d[i] == ' ' || d[i] == '\t'))
 			i++;
 		val = i;
+		i = skip_visible(d, i, len, ' ');
 		while (i < len && is_text((unsigned char)d[i]))
 			i++;
 		if (i == val || len - i < 2 || d[i] != '\r' ||
 		    d[i + 1] != '\n' || d[i - 1] == ' ' || d[i - 1] == '\t' ||
 		    !fast_field(d + name, nlen, d + val, i - val, f))
 			return false;
-		f->f[nf++] = (struct fast_field){ (uint16_t)name,
+		f->f[nf++] = (struct hparse_field){ (uint16_t)name,
 						  (uint16_t)nlen,
 						  (uint16_t)val,
 						  (uint16_t)(i - val) };
@@ -455,6 +497,7 @@ static bool fast_res_head(const char *d, size_t len, struct fast_res *f)
 	if (f->status == 204 || f->status == 304)
 		return false;
 	f->method = 0; /* as a response parser has it */
+	i = skip_visible(d, i, len, ' ');
 	while (i < len && is_text((unsigned char)d[i]))
 		i++;
 	f->first_off = 13;
@@ -504,6 +547,7 @@ static bool fast_req_head(const char *d, size_t len, struct fast_res *f)
 	f->first_off = i;
 	if (d[i] != '/')
 		return false;
+	i = skip_visible(d, i, len, ' ' + 1);
 	while (i < len && (unsigned char)d[i] > ' ' &&
 	       (unsigned char)d[i] < 0x7f)
 		i++;
@@ -549,10 +593,13 @@ static size_t fast_give_head(struct hparse *h, const char *d,
 	h->p.upgrade = 0;
 	h->fast_left = f->length != UINT64_MAX ? f->length : 0;
 	h->nfast++;
+	h->fast_msg = true;
 	if (s->on_message_begin &&
 	    !fast_cb(h, head_rc(h, s->on_message_begin(h)),
 		     HPE_CB_message_begin))
 		return 1;
+	if (s->whole_heads)
+		return 0; /* on_headers_complete reads it (hparse_whole()) */
 	if (req && s->on_url &&
 	    !fast_cb(h, head_rc(h, s->on_url(h, d + f->first_off,
 					     f->first_len)),
@@ -564,7 +611,7 @@ static size_t fast_give_head(struct hparse *h, const char *d,
 		     HPE_CB_status))
 		return f->first_off + f->first_len + 1;
 	for (unsigned k = 0; k < f->n; k++) {
-		const struct fast_field *x = &f->f[k];
+		const struct hparse_field *x = &f->f[k];
 
 		if (s->on_header_field &&
 		    !fast_cb(h, head_rc(h, s->on_header_field(h, d + x->name,
@@ -650,7 +697,15 @@ static size_t fast_start(struct hparse *h, const char *d, size_t len,
 	i = f->head_len - 1;
 	h->in_body = true;
 	if (s->on_headers_complete) {
-		switch (s->on_headers_complete(h)) {
+		struct hparse_whole whole = {
+			d, f->head_len, f->first_off, f->first_len, f->f, f->n
+		};
+		int rc;
+
+		h->whole = &whole;
+		rc = s->on_headers_complete(h);
+		h->whole = NULL;
+		switch (rc) {
 		case 0:
 			break;
 		case 2:
@@ -756,7 +811,13 @@ size_t hparse_execute(struct hparse *h, const char *data, size_t len)
 
 void hparse_pause(struct hparse *h, bool paused)
 {
-	http_parser_pause(&h->p, paused ? 1 : 0);
+	enum http_errno err = HTTP_PARSER_ERRNO(&h->p);
+
+	/* What http_parser_pause() does, without the call, where it acts. */
+	if (err == HPE_OK || err == HPE_PAUSED)
+		h->p.http_errno = paused ? HPE_PAUSED : HPE_OK;
+	else
+		http_parser_pause(&h->p, paused ? 1 : 0);
 	if (!paused)
 		h->self_paused = false;
 }
@@ -814,9 +875,15 @@ unsigned hparse_status(const struct hparse *h)
 	return h->p.status_code;
 }
 
+const struct hparse_whole *hparse_whole(const struct hparse *h)
+{
+	return h->whole;
+}
+
 bool hparse_keep_alive(const struct hparse *h)
 {
-	return http_should_keep_alive(&h->p) != 0;
+	/* Every message of the fast path keeps the connection alive. */
+	return h->fast_msg || http_should_keep_alive(&h->p) != 0;
 }
 
 bool hparse_chunked(const struct hparse *h)
@@ -874,11 +941,20 @@ static struct hparse_span span_of(const struct http_parser_url *u,
  */
 static bool split_origin(const char *url, size_t len, struct hparse_url *out)
 {
-	size_t q = len, f = len, k;
+	size_t q = len, f = len, k, i = 0;
 
 	if (len == 0 || url[0] != '/')
 		return false;
-	for (size_t i = 0; i < len; i++) {
+	/* Words of visible bytes but '?' and '#' first: nothing to note. */
+	while (len - i >= 8) {
+		uint64_t v = load8(url + i);
+
+		if (outside(v, 0x21) || zero_byte(v ^ (ONES * '?')) ||
+		    zero_byte(v ^ (ONES * '#')))
+			break;
+		i += 8;
+	}
+	for (; i < len; i++) {
 		unsigned char ch = (unsigned char)url[i];
 
 		if (ch <= ' ' || ch >= 0x7f)

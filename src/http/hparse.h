@@ -45,6 +45,22 @@ enum hparse_error {
 
 struct hparse;
 
+/* One header line of a head read whole (see hparse_whole()): offsets of
+ * its name and value from the head's first byte, and their lengths. */
+struct hparse_field {
+	uint16_t name, nlen, val, vlen;
+};
+
+/* A head the fast path read whole, at its first byte (hparse_whole()). */
+struct hparse_whole {
+	const char *data;
+	size_t len;                  /* through the blank line's LF */
+	size_t first_off, first_len; /* the reason phrase, or the target */
+	const struct hparse_field *f;
+	unsigned n;                  /* header lines, in order; each ends in
+					CRLF right before the next */
+};
+
 typedef int hparse_cb(struct hparse *h);
 typedef int hparse_data_cb(struct hparse *h, const char *at, size_t len);
 
@@ -56,6 +72,10 @@ typedef int hparse_data_cb(struct hparse *h, const char *at, size_t len);
  * on_headers_complete, on_body and on_message_complete may pause; a pause
  * from another callback is an error (HPARSE_E_CALLBACK). */
 struct hparse_settings {
+	/* When set, a head that hparse_whole() gives in on_headers_complete
+	 * got no on_url, on_status, on_header_field nor on_header_value
+	 * calls: on_headers_complete reads it there. */
+	bool whole_heads;
 	hparse_cb *on_message_begin;
 	hparse_data_cb *on_url;
 	hparse_data_cb *on_status;
@@ -85,6 +105,9 @@ struct hparse {
 	int fast;           /* the fast path's state (hparse.c) */
 	uint64_t fast_left; /* body bytes it has still to read */
 	uint32_t nfast;     /* messages it read (for the tests) */
+	const struct hparse_whole *whole; /* in on_headers_complete */
+	bool fast_msg;      /* the current (or last) message is the fast
+			       path's */
 	http_parser p;
 };
 
@@ -127,6 +150,15 @@ bool hparse_method_is(const struct hparse *h, const char *name);
  * a Content-Length (and its value), whether the request asks for an
  * upgrade, and whether the message is HTTP/1.1 or later. */
 unsigned hparse_status(const struct hparse *h);
+
+/* In on_headers_complete: the head, when the fast path read it whole in
+ * the buffer given to hparse_execute() (valid until the callback returns),
+ * else NULL. Such a head is a response of status 200 to 599 but 204 and
+ * 304, or a request of a usual method and an origin-form target; HTTP/1.0
+ * or 1.1; one Content-Length at most (exactly one in a response); no
+ * Transfer-Encoding, Upgrade nor Proxy-Connection; and no Connection
+ * header but of the value "keep-alive". */
+const struct hparse_whole *hparse_whole(const struct hparse *h);
 bool hparse_keep_alive(const struct hparse *h);
 bool hparse_chunked(const struct hparse *h);
 bool hparse_has_length(const struct hparse *h);

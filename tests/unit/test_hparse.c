@@ -198,11 +198,32 @@ static void same_span(const struct hparse_span *sp,
 /* Every target of up to 6 characters over an alphabet of delimiters, URL
  * characters and refused ones splits as http_parser_parse_url() splits it
  * (hparse_url() splits the common origin form by itself). */
+/* Compares hparse_url() with http_parser on url (len bytes). */
+static void same_url(const char *url, size_t len)
+{
+	struct http_parser_url u;
+	struct hparse_url p;
+	int want, got;
+
+	http_parser_url_init(&u);
+	want = http_parser_parse_url(url, len, 0, &u) == 0 ? 0 : -1;
+	got = hparse_url(url, len, &p);
+	if (got != want)
+		fail_msg("%.*s: %d, http_parser %d", (int)len, url, got, want);
+	if (got != 0)
+		return;
+	same_span(&p.path, &u, UF_PATH, url);
+	same_span(&p.query, &u, UF_QUERY, url);
+	same_span(&p.fragment, &u, UF_FRAGMENT, url);
+	same_span(&p.host, &u, UF_HOST, url);
+	same_span(&p.schema, &u, UF_SCHEMA, url);
+}
+
 static void test_url_agrees_with_http_parser(void **state)
 {
 	static const char alpha[] = "/?#a% \x7f\x80\t:@";
 	const size_t na = sizeof(alpha) - 1;
-	char url[8];
+	char url[8], longer[32];
 
 	(void)state;
 	for (size_t len = 1; len <= 6; len++) {
@@ -211,30 +232,26 @@ static void test_url_agrees_with_http_parser(void **state)
 		for (size_t i = 0; i < len; i++)
 			count *= na;
 		for (unsigned long n = 0; n < count; n++) {
-			struct http_parser_url u;
-			struct hparse_url p;
 			unsigned long v = n;
-			int want, got;
 
 			for (size_t i = 0; i < len; i++, v /= na)
 				url[i] = alpha[v % na];
 			if (n % 3 != 0) /* mostly origin-form */
 				url[0] = '/';
 			url[len] = '\0';
-			http_parser_url_init(&u);
-			want = http_parser_parse_url(url, len, 0, &u) == 0 ? 0
-									   : -1;
-			got = hparse_url(url, len, &p);
-			if (got != want)
-				fail_msg("%s: %d, http_parser %d", url, got,
-					 want);
-			if (got != 0)
+			same_url(url, len);
+			if (len > 4 || url[0] != '/')
 				continue;
-			same_span(&p.path, &u, UF_PATH, url);
-			same_span(&p.query, &u, UF_QUERY, url);
-			same_span(&p.fragment, &u, UF_FRAGMENT, url);
-			same_span(&p.host, &u, UF_HOST, url);
-			same_span(&p.schema, &u, UF_SCHEMA, url);
+			/* Longer targets, read eight bytes at a time: the
+			 * bytes at the start, across two words, at the end. */
+			snprintf(longer, sizeof(longer), "%sabcdefghijk", url);
+			same_url(longer, strlen(longer));
+			snprintf(longer, sizeof(longer), "/abcde%sfghijk",
+				 url + 1);
+			same_url(longer, strlen(longer));
+			snprintf(longer, sizeof(longer), "/abcdefghijk%s",
+				 url + 1);
+			same_url(longer, strlen(longer));
 		}
 	}
 }
@@ -503,6 +520,151 @@ static void test_request_fast_path_taken(void **state)
 	}
 }
 
+/* What a head's callbacks, or hparse_whole(), told: "first|name=value|..."
+ * per message. */
+struct heads {
+	char text[4096];
+	size_t len;
+	unsigned whole;  /* heads given whole */
+	int last;        /* 1: a name's part was last, 2: a value's */
+};
+
+static void heads_add(struct heads *hs, const char *at, size_t len)
+{
+	assert_true(hs->len + len < sizeof(hs->text));
+	memcpy(hs->text + hs->len, at, len);
+	hs->len += len;
+	hs->text[hs->len] = '\0';
+}
+
+static int hs_first(struct hparse *h, const char *at, size_t len)
+{
+	heads_add(h->data, at, len);
+	return 0;
+}
+
+static int hs_part(struct hparse *h, const char *at, size_t len, int part)
+{
+	struct heads *hs = h->data;
+
+	if (hs->last != part)
+		heads_add(hs, part == 1 ? "|" : "=", 1);
+	hs->last = part;
+	heads_add(hs, at, len);
+	return 0;
+}
+
+static int hs_field(struct hparse *h, const char *at, size_t len)
+{
+	return hs_part(h, at, len, 1);
+}
+
+static int hs_value(struct hparse *h, const char *at, size_t len)
+{
+	return hs_part(h, at, len, 2);
+}
+
+static int hs_begin(struct hparse *h)
+{
+	struct heads *hs = h->data;
+
+	heads_add(hs, "\n", 1);
+	hs->last = 0;
+	return 0;
+}
+
+static int hs_headers(struct hparse *h)
+{
+	struct heads *hs = h->data;
+	const struct hparse_whole *wh = hparse_whole(h);
+
+	if (wh != NULL && h->settings->whole_heads) {
+		hs->whole++;
+		assert_int_equal(wh->data[wh->len - 1], '\n');
+		assert_int_equal(wh->data[wh->len - 2], '\r');
+		heads_add(hs, wh->data + wh->first_off, wh->first_len);
+		for (unsigned k = 0; k < wh->n; k++) {
+			const struct hparse_field *x = &wh->f[k];
+			size_t next = k + 1 < wh->n ? wh->f[k + 1].name
+						    : wh->len - 2;
+
+			/* each line ends in CRLF right before the next */
+			assert_int_equal((size_t)x->val + x->vlen + 2, next);
+			heads_add(hs, "|", 1);
+			heads_add(hs, wh->data + x->name, x->nlen);
+			heads_add(hs, "=", 1);
+			heads_add(hs, wh->data + x->val, x->vlen);
+		}
+	}
+	heads_add(hs, "|", 1);
+	return 0;
+}
+
+static const struct hparse_settings hs_settings[2] = {
+	{ .on_message_begin = hs_begin, .on_url = hs_first,
+	  .on_status = hs_first, .on_header_field = hs_field,
+	  .on_header_value = hs_value, .on_headers_complete = hs_headers },
+	{ .whole_heads = true, .on_message_begin = hs_begin,
+	  .on_url = hs_first, .on_status = hs_first,
+	  .on_header_field = hs_field, .on_header_value = hs_value,
+	  .on_headers_complete = hs_headers },
+};
+
+static void heads_of(enum hparse_type type, const char *text, size_t step,
+		     int whole, struct heads *hs)
+{
+	struct hparse h;
+	size_t len = strlen(text), off = 0;
+
+	memset(hs, 0, sizeof(*hs));
+	hparse_init(&h, type, &hs_settings[whole], hs);
+	while (off < len) {
+		size_t n = step == 0 || step > len - off ? len - off : step;
+		size_t used = hparse_execute(&h, text + off, n);
+
+		off += used;
+		if (hparse_error(&h) == HPARSE_PAUSED) {
+			hparse_pause(&h, false);
+			continue;
+		}
+		if (hparse_error(&h) != HPARSE_OK || used < n)
+			break;
+	}
+}
+
+/* With whole_heads, a head the fast path read comes whole, with no
+ * callback for its parts, and tells what the callbacks would have. */
+static void test_whole_heads(void **state)
+{
+	(void)state;
+	for (int type = 0; type < 2; type++) {
+		const char *const *texts = type ? responses : requests;
+		size_t n = type ? sizeof(responses) / sizeof(responses[0])
+				: sizeof(requests) / sizeof(requests[0]);
+
+		for (size_t i = 0; i < n; i++) {
+			size_t len = strlen(texts[i]);
+
+			for (size_t step = 0; step <= len; step++) {
+				struct heads a, b;
+
+				heads_of(type ? HPARSE_RESPONSE
+					      : HPARSE_REQUEST,
+					 texts[i], step, 0, &a);
+				heads_of(type ? HPARSE_RESPONSE
+					      : HPARSE_REQUEST,
+					 texts[i], step, 1, &b);
+				assert_int_equal(a.whole, 0);
+				if (strcmp(a.text, b.text) != 0)
+					fail_msg("%s\n!=\n%s", a.text,
+						 b.text);
+				if (step == 0 && i == 0)
+					assert_int_equal(b.whole, 1);
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -517,6 +679,7 @@ int main(void)
 		cmocka_unit_test(test_request_fast_path_agrees),
 		cmocka_unit_test(test_request_fast_path_agrees_mutated),
 		cmocka_unit_test(test_request_fast_path_taken),
+		cmocka_unit_test(test_whole_heads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
