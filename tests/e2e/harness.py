@@ -7,6 +7,7 @@ MODEL_SERVER, MODEL_WEIGHTS."""
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -23,12 +24,28 @@ WEIGHTS = os.environ.get("MODEL_WEIGHTS",
 DIGITS = "/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz"
 
 
+_ports_given = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port no socket on any address uses now, below the kernel's
+    ephemeral range (32768 and up), so that no outgoing connection of this
+    busy machine takes it before the daemon binds it; never the same port
+    twice in one run."""
+    for _ in range(1000):
+        port = random.randrange(20000, 32700)
+        if port in _ports_given:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _ports_given.add(port)
+        return port
+    raise RuntimeError("no free port between 20000 and 32700")
 
 
 def wait_for(what, fn, timeout=30.0, interval=0.05):

@@ -16,6 +16,8 @@ import threading
 import time
 import unittest
 
+from harness import free_port
+
 BIN = os.environ.get("MDSCALE_BIN", "")
 
 
@@ -27,12 +29,6 @@ def backend_path():
     return os.path.join(build, "bench", "mdscale-bench-backend")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def setUpModule():
