@@ -598,50 +598,79 @@ static void alarms_delete(struct api_call *c)
 	api_reply(c, 200, o, NULL);
 }
 
+/* The streams a status lists: at most this many, and none more once they
+ * take this many bytes (a stream of 16 dimensions of 255 bytes is 4.3 KB:
+ * a thousand of them took over 100 ms to write). */
 #define STATUS_MAX_STREAMS 1000
+#define STATUS_MAX_STREAM_BYTES ((size_t)512 << 10)
+/* The answer: the streams, a stream past them, the alarm's fields. */
+#define STATUS_MAX_BYTES ((size_t)4 << 20)
 
-static json_t *status_json(const struct monitoring_alarm_status *st)
+/* Writes an alarm's status as text (a jansson tree of a thousand streams
+ * of many dimensions cost several times as much). */
+static int status_write(const struct monitoring_alarm_status *st,
+			struct buf *b)
 {
-	size_t n = alarm_state_nstreams(st->state);
-	json_t *o = json_object(), *streams = json_array();
+	size_t n = alarm_state_nstreams(st->state), i;
+	json_t *sup = alarm_json_suppression(&st->alarm);
+	char *sup_text = json_dumps(sup, JSON_COMPACT | JSON_ENCODE_ANY);
+	struct jsonw w;
+	size_t start;
 
-	for (size_t i = 0; i < n && i < STATUS_MAX_STREAMS; i++) {
+	json_decref(sup);
+	jsonw_init(&w, b, 0);
+	jsonw_object_begin(&w);
+	jsonw_key(&w, "id");
+	jsonw_string(&w, st->alarm.id);
+	jsonw_key(&w, "displayName");
+	jsonw_string(&w, st->alarm.display_name);
+	jsonw_key(&w, "severity");
+	jsonw_string(&w, alarm_severity_name(st->alarm.severity));
+	jsonw_key(&w, "isEnabled");
+	jsonw_bool(&w, st->alarm.is_enabled);
+	jsonw_key(&w, "status");
+	jsonw_string(&w, alarm_status_name(st->status));
+	jsonw_key(&w, "timestampTriggered");
+	jsonx_write_time(&w, st->status == ALARM_FIRING ? st->triggered_ms
+							 : 0);
+	jsonw_key(&w, "dedupeKey");
+	jsonw_string(&w, *st->dedupe_key != '\0' ? st->dedupe_key : NULL);
+	jsonw_key(&w, "totalMetricsFiring");
+	jsonw_int(&w, (int64_t)st->total_firing);
+	jsonw_key(&w, "lastEvaluated");
+	jsonx_write_time(&w, st->evaluated_ms);
+	jsonw_key(&w, "suppression");
+	jsonw_raw(&w, sup_text != NULL ? sup_text : "null");
+	free(sup_text);
+	jsonw_key(&w, "isSuppressed");
+	jsonw_bool(&w, st->suppressed);
+	jsonw_key(&w, "streams");
+	jsonw_array_begin(&w);
+	start = b->len;
+	for (i = 0; i < n && i < STATUS_MAX_STREAMS &&
+		    b->len - start < STATUS_MAX_STREAM_BYTES;
+	     i++) {
 		const struct alarm_stream_status *s =
 			alarm_state_stream(st->state, i);
 
-		json_array_append_new(
-			streams,
-			json_pack("{s:o, s:s, s:o, s:f}", "dimensions",
-				  jsonx_dims(s->dims, s->ndims), "status",
-				  alarm_status_name(s->status), "since",
-				  jsonx_time(s->since_ms), "value", s->value));
+		jsonw_object_begin(&w);
+		jsonw_key(&w, "dimensions");
+		jsonx_write_dims(&w, s->dims, s->ndims);
+		jsonw_key(&w, "status");
+		jsonw_string(&w, alarm_status_name(s->status));
+		jsonw_key(&w, "since");
+		jsonx_write_time(&w, s->since_ms);
+		jsonw_key(&w, "value");
+		jsonw_real(&w, s->value);
+		jsonw_object_end(&w);
 	}
-	json_object_set_new(o, "id", json_string(st->alarm.id));
-	json_object_set_new(o, "displayName",
-			    json_string(st->alarm.display_name));
-	json_object_set_new(o, "severity", json_string(alarm_severity_name(
-						   st->alarm.severity)));
-	json_object_set_new(o, "isEnabled", json_boolean(st->alarm.is_enabled));
-	json_object_set_new(o, "status",
-			    json_string(alarm_status_name(st->status)));
-	json_object_set_new(o, "timestampTriggered",
-			    st->status == ALARM_FIRING
-				    ? jsonx_time(st->triggered_ms)
-				    : json_null());
-	json_object_set_new(o, "dedupeKey",
-			    *st->dedupe_key != '\0'
-				    ? json_string(st->dedupe_key)
-				    : json_null());
-	json_object_set_new(o, "totalMetricsFiring",
-			    json_integer((json_int_t)st->total_firing));
-	json_object_set_new(o, "lastEvaluated", jsonx_time(st->evaluated_ms));
-	json_object_set_new(o, "suppression",
-			    alarm_json_suppression(&st->alarm));
-	json_object_set_new(o, "isSuppressed", json_boolean(st->suppressed));
-	json_object_set_new(o, "streams", streams);
-	if (n > STATUS_MAX_STREAMS)
-		json_object_set_new(o, "streamsTruncated", json_true());
-	return o;
+	jsonw_array_end(&w);
+	if (i < n) {
+		jsonw_key(&w, "streamsTruncated");
+		jsonw_bool(&w, 1);
+	}
+	jsonw_object_end(&w);
+	return jsonw_finish(&w);
 }
 
 static void alarms_status(struct api_call *c)
@@ -649,22 +678,34 @@ static void alarms_status(struct api_call *c)
 	struct monitoring *m = module(c);
 	struct monitoring_alarm_status st;
 	struct fault f;
+	struct buf b;
 
 	if (m == NULL)
 		return;
-	if (monitoring_alarm_status(m, c->id, &st, &f) != 0)
+	if (monitoring_alarm_status(m, c->id, &st, &f) != 0) {
 		api_reply_fault(c, &f);
+		return;
+	}
+	buf_init(&b, STATUS_MAX_BYTES);
+	if (status_write(&st, &b) == 0)
+		http_respond(c->req, 200, "application/json", buf_str(&b),
+			     b.len, NULL);
 	else
-		api_reply(c, 200, status_json(&st), NULL);
+		api_reply_error(c, 500, "InternalServerError", NULL,
+				"the status is too large to answer");
+	buf_free(&b);
 }
 
-/* A history record, as the store keeps it, into the items. */
+/* A history record, as the store keeps it (JSON text the daemon wrote),
+ * into the items as it is: parsing records of up to a few MB and printing
+ * them again would hold the loop for tens of milliseconds each. */
 static void add_record(void *arg, const char *record)
 {
-	json_t *o = json_loads(record, 0, NULL);
+	struct buf *b = arg;
 
-	if (o != NULL)
-		json_array_append_new(arg, o);
+	if (b->data[b->len - 1] != '[')
+		buf_addstr(b, ",");
+	buf_addstr(b, record);
 }
 
 static void alarms_history(struct api_call *c)
@@ -672,8 +713,8 @@ static void alarms_history(struct api_call *c)
 	struct monitoring *m = module(c);
 	char arg[32], *end = arg;
 	long limit = 100;
+	struct buf items;
 	struct fault f;
-	json_t *items;
 	int rc;
 
 	if (m == NULL)
@@ -691,14 +732,18 @@ static void alarms_history(struct api_call *c)
 			return;
 		}
 	}
-	items = json_array();
+	buf_init(&items, SIZE_MAX - 1);
+	buf_addstr(&items, "{\"items\":[");
 	if (monitoring_alarm_history(m, c->id, (size_t)limit, add_record,
-				     items, &f) != 0) {
-		json_decref(items);
+				     &items, &f) != 0) {
+		buf_free(&items);
 		api_reply_fault(c, &f);
 		return;
 	}
-	api_reply(c, 200, json_pack("{s:o}", "items", items), NULL);
+	buf_addstr(&items, "]}");
+	http_respond(c->req, 200, "application/json", buf_str(&items),
+		     items.len, NULL);
+	buf_free(&items);
 }
 
 const struct api_route monitoring_routes[] = {

@@ -28,6 +28,26 @@ json_t *jsonx_dims(const struct tsdb_dim *dims, size_t n)
 	return o;
 }
 
+void jsonx_write_time(struct jsonw *w, int64_t ms)
+{
+	char s[RFC3339_BUFSZ];
+
+	if (ms <= 0 || rfc3339_format(ms, RFC3339_MILLIS, s, sizeof(s)) != 0)
+		jsonw_null(w);
+	else
+		jsonw_string(w, s);
+}
+
+void jsonx_write_dims(struct jsonw *w, const struct tsdb_dim *dims, size_t n)
+{
+	jsonw_object_begin(w);
+	for (size_t i = 0; i < n; i++) {
+		jsonw_key(w, dims[i].key);
+		jsonw_string(w, dims[i].value);
+	}
+	jsonw_object_end(w);
+}
+
 char **jsonx_strv(const json_t *a, size_t max)
 {
 	size_t i, n = json_array_size(a);

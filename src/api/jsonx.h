@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/jsonw.h"
 #include "core/tsdb.h"
 
 /* Returns o's string member key, or dflt when o is not an object or the
@@ -22,6 +23,13 @@ json_t *jsonx_time(int64_t ms);
 
 /* Returns dimensions as an object of strings: a new reference. */
 json_t *jsonx_dims(const struct tsdb_dim *dims, size_t n);
+
+/* jsonx_time() and jsonx_dims() for a streaming writer: the same text,
+ * without a tree of objects to build and free (an answer or a record with
+ * thousands of dimensions is written several times faster). */
+void jsonx_write_time(struct jsonw *w, int64_t ms);
+void jsonx_write_dims(struct jsonw *w, const struct tsdb_dim *dims,
+		      size_t n);
 
 /* Returns a new argv (free with xstrvfree()) from a JSON array of 1 to max
  * strings, or NULL if a is not one. */

@@ -148,9 +148,12 @@ void jsonw_int(struct jsonw *w, int64_t v)
 	put(w, tmp, strlen(tmp));
 }
 
-void jsonw_double(struct jsonw *w, double v)
+/* The shortest text that reads back as v (finite), with ".0" added when it
+ * reads as an integer and as_real is set. */
+static void put_double(struct jsonw *w, double v, int as_real)
 {
-	char tmp[32];
+	char tmp[40];
+	size_t n;
 
 	if (!isfinite(v)) {
 		jsonw_null(w);
@@ -163,7 +166,22 @@ void jsonw_double(struct jsonw *w, double v)
 		if (strtod(tmp, NULL) == v)
 			break;
 	}
-	put(w, tmp, strlen(tmp));
+	n = strlen(tmp);
+	if (as_real && strpbrk(tmp, ".e") == NULL) {
+		memcpy(tmp + n, ".0", 3);
+		n += 2;
+	}
+	put(w, tmp, n);
+}
+
+void jsonw_double(struct jsonw *w, double v)
+{
+	put_double(w, v, 0);
+}
+
+void jsonw_real(struct jsonw *w, double v)
+{
+	put_double(w, v, 1);
 }
 
 void jsonw_bool(struct jsonw *w, int v)

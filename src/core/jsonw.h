@@ -42,6 +42,9 @@ void jsonw_string(struct jsonw *w, const char *s);
 void jsonw_int(struct jsonw *w, int64_t v);
 /* Writes the shortest text that reads back as v; NaN and inf as null. */
 void jsonw_double(struct jsonw *w, double v);
+/* jsonw_double(), with ".0" after a number that would read as an integer
+ * (99.0, not 99), as JSON libraries write a real. */
+void jsonw_real(struct jsonw *w, double v);
 void jsonw_bool(struct jsonw *w, int v);
 void jsonw_null(struct jsonw *w);
 /* Writes text as is: the caller vouches that it is one valid JSON value. */

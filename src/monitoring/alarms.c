@@ -19,6 +19,7 @@
 #include "api/alarm_json.h"
 #include "api/jsonx.h"
 #include "core/iso8601.h"
+#include "core/jsonw.h"
 #include "monitoring/module.h"
 #include "store/store.h"
 #include "util/err.h"
@@ -37,6 +38,9 @@
 #define HISTORY_MAX_LIMIT 1000
 #define ALARM_KIND "alarm"
 #define ALARM_ID_LEN 22 /* "alarm-" + 16 hex digits */
+/* A history record: the message and the streams again (at most
+ * ALARM_EVENT_MAX_STREAMS, each no larger than in the message). */
+#define RECORD_MAX (2 * MONITORING_MESSAGE_MAX)
 
 struct alarm_entry {
 	struct alarm_def def;
@@ -614,6 +618,11 @@ int monitoring_alarm_delete(struct monitoring *m, const char *id,
 		return fault_set(f, rc, "", "cannot delete the alarm: %s",
 				 mds_strerror(rc));
 	}
+	if (m->events_of == e) { /* events not yet handled: none now */
+		alarm_events_reset(&m->events);
+		m->events_next = 0;
+		m->events_of = NULL;
+	}
 	memmove(&m->alarms[i], &m->alarms[i + 1],
 		(m->nalarms - i - 1) * sizeof(*m->alarms));
 	m->nalarms--;
@@ -750,8 +759,9 @@ int monitoring_alarm_find(struct monitoring *m, const char *display_name,
 
 /* ---- alarms: evaluation ---- */
 
+/* Queues a history record; takes json (a string of its own). */
 static void record_push(struct monitoring *m, const char *alarm_id,
-			int64_t t, json_t *o)
+			int64_t t, char *json)
 {
 	if (m->nrecs == m->recs_cap) {
 		m->recs_cap = m->recs_cap ? m->recs_cap * 2 : 8;
@@ -760,7 +770,7 @@ static void record_push(struct monitoring *m, const char *alarm_id,
 	m->recs[m->nrecs++] = (struct record){
 		.alarm_id = xstrdup(alarm_id),
 		.t_ms = t,
-		.json = json_dumps(o, JSON_COMPACT),
+		.json = json,
 	};
 }
 
@@ -795,14 +805,116 @@ static void records_flush(struct monitoring *m)
 	m->nrecs = 0;
 }
 
+/* What became of an event's message at one destination. */
+struct delivery {
+	const char *topic, *status, *error;
+};
+
+/* Hands the message (NULL: too large) to each destination of d. */
+static void publish(struct monitoring *m, const struct alarm_def *d,
+		    const struct alarm_event *ev, const char *msg,
+		    int suppressed, struct delivery *out)
+{
+	for (size_t i = 0; i < d->ndestinations; i++) {
+		struct delivery *dl = &out[i];
+		int rc;
+
+		*dl = (struct delivery){ d->destinations[i], "QUEUED", NULL };
+		if (msg == NULL) {
+			dl->status = "FAILED";
+			dl->error = "the message is too large";
+		} else if (suppressed) {
+			dl->status = "SUPPRESSED";
+		} else if (m->publish == NULL) {
+			dl->status = "NOT_SENT";
+			dl->error = "no notifications module is running";
+		} else {
+			rc = m->publish(m->publish_arg, dl->topic, d->id,
+					ev->dedupe_key, msg);
+			if (rc != 0) {
+				dl->status = "FAILED";
+				dl->error = mds_strerror(rc);
+				log_warn(SRC, "alarm %s: publishing to %s: %s",
+					 d->id, dl->topic, dl->error);
+			}
+		}
+	}
+}
+
+/*
+ * Writes the history record of ev into b: written as text, the message
+ * copied in as it was sent, not parsed back into a tree and printed again
+ * (with 100 streams of 16 dimensions of 255 bytes, the record is 0.9 MB:
+ * that round trip held the loop for tens of milliseconds).
+ */
+static int record_json(const struct alarm_event *ev, int suppressed,
+		       const char *msg, const struct delivery *dl, size_t ndl,
+		       struct buf *b)
+{
+	struct jsonw w;
+
+	jsonw_init(&w, b, 0);
+	jsonw_object_begin(&w);
+	jsonw_key(&w, "timestamp");
+	jsonx_write_time(&w, ev->t_ms);
+	jsonw_key(&w, "timestampEpochMillis");
+	jsonw_int(&w, ev->t_ms);
+	jsonw_key(&w, "type");
+	jsonw_string(&w, alarm_event_type_name(ev->type));
+	jsonw_key(&w, "status");
+	jsonw_string(&w, alarm_status_name(ev->status));
+	jsonw_key(&w, "dedupeKey");
+	jsonw_string(&w, ev->dedupe_key);
+	jsonw_key(&w, "totalMetricsFiring");
+	jsonw_int(&w, (int64_t)ev->total_firing);
+	jsonw_key(&w, "streams");
+	jsonw_array_begin(&w);
+	for (size_t i = 0; i < ev->nstreams; i++) {
+		const struct alarm_stream *s = &ev->streams[i];
+
+		jsonw_object_begin(&w);
+		jsonw_key(&w, "dimensions");
+		jsonx_write_dims(&w, s->dims, s->ndims);
+		jsonw_key(&w, "value");
+		jsonw_real(&w, s->value);
+		jsonw_key(&w, "timestamp");
+		jsonx_write_time(&w, s->t);
+		jsonw_object_end(&w);
+	}
+	jsonw_array_end(&w);
+	jsonw_key(&w, "suppressed");
+	jsonw_bool(&w, suppressed);
+	jsonw_key(&w, "message");
+	if (msg != NULL)
+		jsonw_raw(&w, msg);
+	else
+		jsonw_null(&w);
+	jsonw_key(&w, "deliveries");
+	jsonw_array_begin(&w);
+	for (size_t i = 0; i < ndl; i++) {
+		jsonw_object_begin(&w);
+		jsonw_key(&w, "topicId");
+		jsonw_string(&w, dl[i].topic);
+		jsonw_key(&w, "status");
+		jsonw_string(&w, dl[i].status);
+		jsonw_key(&w, "error");
+		jsonw_string(&w, dl[i].error);
+		jsonw_object_end(&w);
+	}
+	jsonw_array_end(&w);
+	jsonw_object_end(&w);
+	return jsonw_finish(&w);
+}
+
 static void handle_event(struct monitoring *m, struct alarm_entry *e,
 			 const struct alarm_event *ev)
 {
 	const struct alarm_def *d = &e->def;
 	int suppressed = alarm_def_suppressed(d, ev->t_ms);
-	json_t *rec, *streams = json_array(), *deliveries = json_array();
+	struct delivery dl[ALARM_MAX_DESTINATIONS];
 	char *url = xasprintf("%s/v1/alarms/%s", m->api_url, d->id);
 	const char *msg = NULL;
+	struct buf rec;
 	int rc;
 
 	buf_reset(&m->msg);
@@ -813,81 +925,54 @@ static void handle_event(struct monitoring *m, struct alarm_entry *e,
 	else
 		log_error(SRC, "alarm %s: the message is larger than %zu "
 			  "bytes; not sent", d->id, MONITORING_MESSAGE_MAX);
-	for (size_t i = 0; i < d->ndestinations; i++) {
-		const char *topic = d->destinations[i];
-		const char *status = "QUEUED", *err = NULL;
-
-		if (msg == NULL) {
-			status = "FAILED";
-			err = "the message is too large";
-		} else if (suppressed) {
-			status = "SUPPRESSED";
-		} else if (m->publish == NULL) {
-			status = "NOT_SENT";
-			err = "no notifications module is running";
-		} else {
-			rc = m->publish(m->publish_arg, topic, d->id,
-					ev->dedupe_key, msg);
-			if (rc != 0) {
-				status = "FAILED";
-				err = mds_strerror(rc);
-				log_warn(SRC, "alarm %s: publishing to %s: %s",
-					 d->id, topic, err);
-			}
-		}
-		json_array_append_new(
-			deliveries,
-			json_pack("{s:s, s:s, s:o}", "topicId", topic, "status",
-				  status, "error",
-				  err != NULL ? json_string(err)
-					      : json_null()));
-	}
-	for (size_t i = 0; i < ev->nstreams; i++) {
-		const struct alarm_stream *s = &ev->streams[i];
-
-		json_array_append_new(
-			streams, json_pack("{s:o, s:f, s:o}", "dimensions",
-					   jsonx_dims(s->dims, s->ndims),
-					   "value", s->value, "timestamp",
-					   jsonx_time(s->t)));
-	}
+	publish(m, d, ev, msg, suppressed, dl);
 	if (ev->type == ALARM_OK_TO_FIRING)
 		e->triggered_ms = ev->t_ms;
 	log_info(SRC, "alarm %s '%s': %s (%zu firing)%s", d->id,
 		 d->display_name, alarm_event_type_name(ev->type),
 		 ev->total_firing, suppressed ? ", suppressed" : "");
-	rec = json_object();
-	json_object_set_new(rec, "timestamp", jsonx_time(ev->t_ms));
-	json_object_set_new(rec, "timestampEpochMillis",
-			    json_integer(ev->t_ms));
-	json_object_set_new(rec, "type",
-			    json_string(alarm_event_type_name(ev->type)));
-	json_object_set_new(rec, "status",
-			    json_string(alarm_status_name(ev->status)));
-	json_object_set_new(rec, "dedupeKey", json_string(ev->dedupe_key));
-	json_object_set_new(rec, "totalMetricsFiring",
-			    json_integer((json_int_t)ev->total_firing));
-	json_object_set_new(rec, "streams", streams);
-	json_object_set_new(rec, "suppressed", json_boolean(suppressed));
-	json_object_set_new(rec, "message", msg != NULL
-						    ? json_loads(msg, 0, NULL)
-						    : json_null());
-	json_object_set_new(rec, "deliveries", deliveries);
-	record_push(m, d->id, ev->t_ms, rec);
-	json_decref(rec);
+	buf_init(&rec, RECORD_MAX);
+	if (record_json(ev, suppressed, msg, dl, d->ndestinations, &rec) == 0)
+		record_push(m, d->id, ev->t_ms, buf_steal(&rec));
+	else
+		log_error(SRC, "alarm %s: the history record is larger than "
+			  "%zu bytes; not recorded", d->id, RECORD_MAX);
+	buf_free(&rec);
 }
 
 /* A pass over the alarms yields the loop once it has run this long, so
  * that alarms over many series do not add up in one turn; an alarm over
  * many series is itself evaluated this many series at a time, and can
- * yield between them. */
+ * yield between them; its events are handled one at a time, and can yield
+ * between them too (and before the history records are written). */
 #define EVAL_SLICE_NS (2 * 1000 * 1000)
 #define EVAL_PART_SERIES 4096
+
+static int slice_over(uint64_t t0)
+{
+	return uv_hrtime() - t0 >= EVAL_SLICE_NS;
+}
+
+/* Handles the pending events of m->events_of until the slice is over.
+ * Returns 1 if some remain. */
+static int handle_events(struct monitoring *m, uint64_t t0)
+{
+	while (m->events_next < m->events.n) {
+		if (slice_over(t0))
+			return 1;
+		handle_event(m, m->events_of, &m->events.v[m->events_next++]);
+	}
+	alarm_events_reset(&m->events);
+	m->events_next = 0;
+	m->events_of = NULL;
+	return 0;
+}
 
 void alarms_on_eval(uv_timer_t *t)
 {
 	struct monitoring *m = t->data;
 	uint64_t t0 = uv_hrtime();
+	int busy;
 
 	/* A store half read would look like missing data. */
 	if (metrics_loading(m))
@@ -896,11 +981,12 @@ void alarms_on_eval(uv_timer_t *t)
 		m->eval_pass_ms = ids_now_ms();
 		m->eval_busy = 1;
 	}
-	while (m->eval_next < m->nalarms) {
+	records_flush(m); /* those of a slice that ran out of time */
+	while (!handle_events(m, t0) && m->eval_next < m->nalarms &&
+	       !slice_over(t0)) {
 		struct alarm_entry *e = m->alarms[m->eval_next];
 		int rc, more;
 
-		alarm_events_reset(&m->events);
 		rc = alarm_eval_part(e->st, &e->def, m->db, m->eval_pass_ms,
 				     EVAL_PART_SERIES, &m->events, &more);
 		if (!more) {
@@ -910,22 +996,24 @@ void alarms_on_eval(uv_timer_t *t)
 		if (rc != 0) {
 			log_debug(SRC, "alarm %s: %s", e->def.id,
 				  mds_strerror(rc));
+			alarm_events_reset(&m->events);
 		} else {
-			for (size_t k = 0; k < m->events.n; k++)
-				handle_event(m, e, &m->events.v[k]);
-		}
-		if (m->eval_next < m->nalarms &&
-		    uv_hrtime() - t0 >= EVAL_SLICE_NS) {
-			/* The rest in a later turn (1 ms: a timer due now
-			 * would run again before the loop polls); the
-			 * period counts from the last slice. */
-			uv_timer_start(t, alarms_on_eval, 1, m->env.eval_ms);
-			break;
+			m->events_of = e;
 		}
 	}
-	alarm_events_reset(&m->events);
-	records_flush(m);
-	if (m->eval_next >= m->nalarms) {
+	busy = m->events.n > 0 || m->eval_next < m->nalarms;
+	/* Records of a few MB take milliseconds to write: in a turn of
+	 * their own once the slice is over. */
+	if (m->nrecs > 0 && slice_over(t0))
+		busy = 1;
+	else
+		records_flush(m);
+	if (busy) {
+		/* The rest in a later turn (1 ms: a timer due now would run
+		 * again before the loop polls); the period counts from the
+		 * last slice. */
+		uv_timer_start(t, alarms_on_eval, 1, m->env.eval_ms);
+	} else {
 		m->eval_next = 0;
 		m->eval_busy = 0;
 	}

@@ -60,7 +60,9 @@ struct monitoring {
 	size_t eval_next;     /* the next alarm of a pass split over turns */
 	int64_t eval_pass_ms; /* the time the pass evaluates at */
 	int eval_busy;        /* a pass is under way */
-	struct alarm_events events;
+	struct alarm_events events; /* of the part just evaluated */
+	struct alarm_entry *events_of; /* whose events they are */
+	size_t events_next;   /* the next one to handle */
 	struct record *recs;
 	size_t nrecs, recs_cap;
 	struct buf msg;

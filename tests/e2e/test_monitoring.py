@@ -394,6 +394,79 @@ class MonitoringTest(unittest.TestCase):
             r = self.d.api("GET", "/v1/alarms/%s/status" % a)
             self.assertEqual(r.json["status"], "OK", r)
 
+    def test_streams_of_many_long_dimensions_in_status_and_history(self):
+        # 300 series of 16 dimensions of 255 bytes (4.3 KB each in JSON),
+        # every one firing: the status lists them only up to 512 KiB (then
+        # streamsTruncated), a grouped alarm's message details 100 of
+        # them, and a per-dimension alarm records one event per stream,
+        # handled over several turns.
+        t = now_ms()
+
+        def item(i):
+            dims = {}
+            for k in range(16):
+                v = "s%04d-d%02d-" % (i, k)
+                dims["dim%02d" % k] = v + "x" * (255 - len(v))
+            return {"namespace": "e2e_long", "name": "Long",
+                    "dimensions": dims,
+                    "datapoints": [{"timestamp": t, "value": 7}]}
+        for first in range(0, 300, 50):
+            r = self.post([item(i) for i in range(first, first + 50)])
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json["failedMetricsCount"], 0, r)
+        topic = self.topic("long")
+        spec = {"namespace": "e2e_long", "query": "Long[1h].max() > 5",
+                "pendingDuration": "PT1S", "destinations": [topic]}
+        grouped = self.alarm(displayName="long-grouped", **spec)
+        split = self.alarm(displayName="long-split",
+                           isNotificationsPerMetricDimensionEnabled=True,
+                           **spec)
+
+        def status(a):
+            r = self.d.api("GET", "/v1/alarms/%s/status" % a["id"])
+            self.assertEqual(r.status, 200, r)
+            return r.json
+        for a in (grouped, split):
+            wait_for("every stream firing",
+                     lambda: status(a)["totalMetricsFiring"] == 300,
+                     timeout=60)
+        st = status(grouped)
+        self.assertEqual(st["status"], "FIRING", st["status"])
+        self.assertTrue(st.get("streamsTruncated"), len(st["streams"]))
+        self.assertGreater(len(st["streams"]), 100)
+        self.assertLess(len(st["streams"]), 130)
+        size = sum(len(json.dumps(s["dimensions"])) for s in st["streams"])
+        self.assertLess(size, 512 * 1024 + 5000)
+        for s in st["streams"]:
+            self.assertEqual(s["status"], "FIRING")
+            self.assertEqual(len(s["dimensions"]), 16)
+            # A real, as before: 7.0, not 7.
+            self.assertIsInstance(s["value"], float)
+            self.assertEqual(s["value"], 7.0)
+        hist = self.history(grouped["id"])
+        self.assertEqual([h["type"] for h in hist], ["OK_TO_FIRING"])
+        fire = hist[0]
+        self.assertEqual(fire["totalMetricsFiring"], 300)
+        self.assertEqual(len(fire["streams"]), 100)
+        self.assertIsInstance(fire["streams"][0]["value"], float)
+        meta = fire["message"]["alarmMetaData"][0]
+        self.assertEqual(meta["totalMetricsFiring"], 300)
+        self.assertEqual(meta["dimensions"],
+                         [s["dimensions"] for s in fire["streams"]])
+        self.assertEqual(fire["deliveries"],
+                         [{"topicId": topic, "status": "QUEUED",
+                           "error": None}])
+        # One OK_TO_FIRING per stream, each with its own dedupe key.
+        hist = wait_for("an event per stream", lambda: (
+            lambda h: h if len(h) == 300 else None)(
+                self.history(split["id"], limit=1000)), timeout=30)
+        self.assertEqual({h["type"] for h in hist}, {"OK_TO_FIRING"})
+        self.assertEqual(len({h["dedupeKey"] for h in hist}), 300)
+        self.assertEqual(
+            sorted(h["message"]["alarmMetaData"][0]["dimensions"][0]
+                   ["dim00"][:5] for h in hist),
+            ["s%04d" % i for i in range(300)])
+
     def test_alarm_crud_and_filtering(self):
         q = 'CpuUtilization[1m]{resourceId = "md-x"}.max() > 80'
         t1, t2 = self.topic("t1"), self.topic("t2")
