@@ -142,10 +142,12 @@ json_t *api_autoscale_removed(const struct autoscale_removed *r);
  * For mdscale's own webhook receivers: when config's webhookReceiver
  * secret is set and enabled (the receiver's flag in that section) is not
  * 0, checks the request's Standard Webhooks signature, timestamp (within
- * toleranceSeconds) and id (never seen before). Returns 0 to go on, or a
- * negative code after answering 401 (unsigned, bad signature, stale), 409
- * (a replayed id) or 429 (too many ids inside the window) with a JSON
- * error.
+ * toleranceSeconds) and id (never seen before, also before a restart: the
+ * id is committed to the store before this returns 0). Returns 0 to go
+ * on, or a negative code after answering 401 (unsigned, bad signature,
+ * stale), 409 (a replayed id), 429 (too many ids inside the window), 507
+ * (the id could not be stored: a full device) or 503 (another store
+ * failure) with a JSON error.
  */
 int api_webhook_verify(struct api_call *c, int enabled);
 

@@ -32,6 +32,10 @@ int api_webhook_verify(struct api_call *c, int enabled)
 		api_reply_error(c, 409, "Conflict", "webhook-id", why);
 	else if (rc == MDS_E_LIMIT)
 		api_reply_error(c, 429, "TooManyRequests", NULL, why);
+	else if (rc == MDS_E_NOSPACE)
+		api_reply_error(c, 507, "InsufficientStorage", NULL, why);
+	else if (rc == MDS_E_DB)
+		api_reply_error(c, 503, "ServiceUnavailable", NULL, why);
 	else
 		api_reply_error(c, 401, "NotAuthenticated", "webhook-signature",
 				why);

@@ -700,6 +700,15 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out;
 	}
+	/* The receivers' accepted ids outlive the daemon: a delivery taken
+	 * before a restart stays a replay after it, within the window. */
+	rc = whsig_seen_load(dm->webhook_seen, dm->store, (int64_t)time(NULL),
+			     dm->config.receiver.tolerance_s);
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: cannot read the accepted webhook "
+			"ids: %s\n", mds_strerror(rc));
+		goto out;
+	}
 	cgroup_detect("/sys/fs/cgroup", &dm->cgroups, diag, sizeof(diag));
 	if (cgroup_version(dm->cgroups) == CGROUP_NONE)
 		log_warn("serve", "no cgroups: instances run without limits "

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "notify/whsig.h"
+#include "store/store.h"
 #include "util/base64.h"
 #include "util/err.h"
 #include "util/xalloc.h"
@@ -21,6 +22,8 @@ struct seen_entry {
 
 struct whsig_seen {
 	struct seen_entry v[WHSIG_SEEN_MAX];
+	struct store *store; /* borrowed; NULL: memory only */
+	size_t nloaded;      /* entries filled by whsig_seen_load() */
 };
 
 int whsig_key(const char *secret, unsigned char *key, size_t *len)
@@ -116,6 +119,62 @@ static int parse_ts(const char *s, int64_t *out)
 	}
 	*out = v;
 	return 0;
+}
+
+/* One stored id (the event's ref) and its timestamp (the body). */
+static int load_one(void *arg, const char *id, const char *body)
+{
+	struct whsig_seen *s = arg;
+	struct seen_entry *e;
+	int64_t ts;
+
+	if (s->nloaded >= WHSIG_SEEN_MAX || strlen(id) >= WHSIG_ID_MAX ||
+	    parse_ts(body, &ts) != 0 || ts == 0)
+		return 0; /* not one this code wrote: skipped */
+	e = &s->v[s->nloaded++];
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	e->ts = ts;
+	return 0;
+}
+
+int whsig_seen_load(struct whsig_seen *s, struct store *st, int64_t now_s,
+		    int64_t tolerance_s)
+{
+	int rc;
+
+	memset(s->v, 0, sizeof(s->v));
+	s->nloaded = 0;
+	rc = store_event_each(st, WHSIG_STREAM, NULL,
+			      (now_s - tolerance_s) * 1000, WHSIG_SEEN_MAX,
+			      load_one, s);
+	if (rc != 0)
+		return rc;
+	s->store = st;
+	return 0;
+}
+
+/* Commits the accepted id, and forgets the ids past the window. */
+static int persist(struct whsig_seen *s, const char *id, int64_t ts,
+		   int64_t now_s, int64_t tolerance_s)
+{
+	char body[24];
+	int rc;
+
+	if (s->store == NULL)
+		return 0;
+	snprintf(body, sizeof(body), "%lld", (long long)ts);
+	rc = store_begin(s->store);
+	if (rc == 0)
+		rc = store_event_add(s->store, WHSIG_STREAM, id, ts * 1000,
+				     body);
+	if (rc == 0)
+		rc = store_event_trim(s->store, WHSIG_STREAM, NULL,
+				      (now_s - tolerance_s) * 1000);
+	if (rc == 0)
+		rc = store_commit(s->store);
+	if (rc != 0)
+		store_rollback(s->store);
+	return rc;
 }
 
 /* Whether one "v1,<base64>" entry of the space-separated list matches. */
@@ -215,6 +274,13 @@ int whsig_verify(const char *secret, const char *id, const char *timestamp,
 		mds_diag(diag, diagsz, "too many deliveries inside the "
 			 "tolerance window (%d)", WHSIG_SEEN_MAX);
 		return MDS_E_LIMIT;
+	}
+	rc = persist(seen, id, ts, now_s, tolerance_s);
+	if (rc != 0) {
+		mds_diag(diag, diagsz, "the delivery could not be recorded "
+			 "(%s); nothing was done: send it again later",
+			 mds_strerror(rc));
+		return rc;
 	}
 	snprintf(slot->id, sizeof(slot->id), "%s", id);
 	slot->ts = ts;

@@ -36,12 +36,31 @@ int whsig_key(const char *secret, unsigned char *key, size_t *len);
 int whsig_sign(const char *secret, const char *id, int64_t ts,
 	       const char *body, size_t len, char out[WHSIG_SIG_MAX]);
 
-/* The ids seen within the window, for replay checks; a fixed ring. */
+/*
+ * The ids accepted within the window, for replay checks: a fixed ring of
+ * WHSIG_SEEN_MAX entries in memory (about 2 MB), and, once
+ * whsig_seen_load() has given it a store, the same ids in the store
+ * (events of stream WHSIG_STREAM, ref the id), so that a restart does
+ * not make a delivery acceptable again.
+ */
 struct whsig_seen;
+struct store;
+
+#define WHSIG_STREAM "webhook-id"
 
 /* A new, empty record; free with whsig_seen_free() (NULL allowed). */
 struct whsig_seen *whsig_seen_new(void);
 void whsig_seen_free(struct whsig_seen *s);
+
+/*
+ * Reads the ids the store holds with timestamps within tolerance_s of
+ * now_s (the newest WHSIG_SEEN_MAX of them) into s, and from then on
+ * records each id accepted in st (borrowed: it must outlive s) before
+ * whsig_verify() returns 0. Only reads, so it works on a full device.
+ * Returns 0 or the store's error.
+ */
+int whsig_seen_load(struct whsig_seen *s, struct store *st, int64_t now_s,
+		    int64_t tolerance_s);
 
 /*
  * Checks a delivery's headers (any may be NULL: missing) and body against
@@ -51,7 +70,12 @@ void whsig_seen_free(struct whsig_seen *s);
  * MDS_E_UNAUTH with the reason in diag (missing header, bad timestamp,
  * stale, no matching signature), MDS_E_EXISTS for an id already accepted
  * (a replay), or MDS_E_LIMIT when seen is
- * full of ids still inside the window (refused, not forgotten).
+ * full of ids still inside the window (refused, not forgotten). With a
+ * store (whsig_seen_load()), the id is committed to it first, and ids
+ * older than the window are deleted from it in the same transaction;
+ * when that fails, returns the store's error (MDS_E_NOSPACE for a full
+ * device, MDS_E_DB) and the id is not remembered: the delivery must be
+ * refused, and a resend of it is judged afresh.
  */
 int whsig_verify(const char *secret, const char *id, const char *timestamp,
 		 const char *signature, const char *body, size_t len,

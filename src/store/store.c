@@ -12,7 +12,8 @@
 
 enum stmt {
 	S_BEGIN, S_COMMIT, S_ROLLBACK, S_PUT, S_DELETE, S_GET, S_EACH,
-	S_EVENT_ADD, S_EVENT_EACH, S_EVENT_EACH_ALL, S_EVENT_TRIM, S__COUNT
+	S_EVENT_ADD, S_EVENT_EACH, S_EVENT_EACH_ALL, S_EVENT_TRIM,
+	S_EVENT_TRIM_ALL, S__COUNT
 };
 
 static const char *const sql[S__COUNT] = {
@@ -34,6 +35,8 @@ static const char *const sql[S__COUNT] = {
 			     "ORDER BY seq DESC LIMIT ?4) ORDER BY seq",
 	[S_EVENT_TRIM] = "DELETE FROM events WHERE stream = ?1 AND ref = ?2 "
 			 "AND time_ms < ?3",
+	[S_EVENT_TRIM_ALL] = "DELETE FROM events WHERE stream = ?1 "
+			     "AND time_ms < ?3",
 };
 
 static const char schema[] =
@@ -286,10 +289,12 @@ int store_event_each(struct store *st, const char *stream, const char *ref,
 int store_event_trim(struct store *st, const char *stream, const char *ref,
 		     int64_t before_ms)
 {
-	sqlite3_stmt *s = st->stmt[S_EVENT_TRIM];
+	enum stmt which = ref ? S_EVENT_TRIM : S_EVENT_TRIM_ALL;
+	sqlite3_stmt *s = st->stmt[which];
 
 	bind_text(s, 1, stream);
-	bind_text(s, 2, ref);
+	if (ref != NULL)
+		bind_text(s, 2, ref);
 	sqlite3_bind_int64(s, 3, before_ms);
-	return run(st, S_EVENT_TRIM);
+	return run(st, which);
 }

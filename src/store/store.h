@@ -63,7 +63,8 @@ int store_event_add(struct store *st, const char *stream, const char *ref,
 int store_event_each(struct store *st, const char *stream, const char *ref,
 		     int64_t since_ms, size_t limit, store_each_fn *fn,
 		     void *arg);
-/* Deletes the events of (stream, ref) older than before_ms. */
+/* Deletes the events of (stream, ref) older than before_ms; ref NULL:
+ * of every ref. */
 int store_event_trim(struct store *st, const char *stream, const char *ref,
 		     int64_t before_ms);
 

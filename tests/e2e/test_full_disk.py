@@ -4,7 +4,10 @@ request, no instance started, nothing left behind after a restart and a
 delete); the daemon starts on the full disk and serves the gateway and every
 read; once the filler goes, writes work again without a restart. SIGKILLs
 during the refusal and during the recovery on a full disk lose nothing and
-leave no orphan."""
+leave no orphan. A signed webhook delivery whose id cannot be stored is
+refused and not acted on, and is taken when sent again after space
+returns."""
+import base64
 import json
 import os
 import shutil
@@ -14,6 +17,8 @@ import time
 import unittest
 
 from harness import Daemon, sweep_cgroups, wait_for
+from test_alertmanager import alert, webhook
+from test_webhook_signing import spec_sign
 
 MOUNT_SIZE = "24m"
 
@@ -59,8 +64,8 @@ class FullDiskTest(unittest.TestCase):
         self.pids = set()
         self.d = self.daemon().start()
 
-    def daemon(self, ports=None):
-        d = Daemon(data_dir=self.data)
+    def daemon(self, ports=None, config=None):
+        d = Daemon(data_dir=self.data, config=config)
         d.owns_dir = False
         # The daemon's own output goes outside the full disk.
         d.log_path = os.path.join(self.top, "daemon-%d.log" % time.monotonic_ns())
@@ -224,6 +229,39 @@ class FullDiskTest(unittest.TestCase):
             wait_for("instance %d to be gone" % pid, lambda: not _alive(pid),
                      timeout=15)
         self.assertEqual(_cgroups_of(self.data), [])
+
+
+    def test_signed_delivery_refused_then_taken(self):
+        secret = "whsec_" + base64.b64encode(b"full-disk-key-0123456789"
+                                             ).decode()
+        ports = (self.d.api_port, self.d.gw_port)
+        self.assertEqual(self.d.stop(), 0)
+        config = {"webhookReceiver": {"secret": secret}}
+        self.d = self.daemon(ports, config).start()
+        r = self.d.api("POST", "/v1/topics", {"name": "am"})
+        self.assertEqual(r.status, 201, r)
+        path = "/v1/alertmanager/" + r.json["topicId"]
+        raw = json.dumps(webhook(alert())).encode()
+        ts = int(time.time())
+        h = {"Content-Type": "application/json", "webhook-id": "msg-full",
+             "webhook-timestamp": str(ts),
+             "webhook-signature": spec_sign(secret, "msg-full", ts, raw)}
+        self.fill()
+        self.refused(self.d.api("POST", path, raw, headers=h))
+        # A SIGKILL and a start on the full disk: still refused.
+        self.d.kill()
+        self.d = self.daemon(ports, config).start()
+        self.refused(self.d.api("POST", path, raw, headers=h))
+        # Space returns: the same delivery is taken, and acted on for the
+        # first time (a first firing, not a repeat).
+        self.unfill()
+        r = wait_for("the delivery to be taken", lambda: (lambda r: r if
+                     r.status != 507 else None)(self.d.api(
+                         "POST", path, raw, headers=h)), timeout=20)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["alerts"][0]["type"], "OK_TO_FIRING", r)
+        self.assertEqual(self.d.api("POST", path, raw, headers=h).status,
+                         409)
 
 
 def _spawn(d):

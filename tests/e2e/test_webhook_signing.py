@@ -9,7 +9,8 @@ is "id.timestamp.body", the header a space-separated list of "v1,<base64>".
 Inbound: mdscale's own receivers (POST /v1/alertmanager/{topic}, POST
 /v1/oci/notifications/{topic}) with a webhookReceiver secret accept a
 signed, fresh delivery once and refuse an unsigned one, a wrong signature, a
-stale or future timestamp and a replayed id; SIGHUP swaps the secret."""
+stale or future timestamp and a replayed id, also after a restart (SIGTERM
+or SIGKILL); SIGHUP swaps the secret."""
 import base64
 import hashlib
 import hmac
@@ -159,9 +160,9 @@ class InboundVerificationTest(unittest.TestCase):
         self.n = 0
 
     def post(self, body, msg_id=None, ts=None, secret=None, sig=None,
-             headers=None):
+             headers=None, raw=None):
         self.n += 1
-        raw = json.dumps(body).encode()
+        raw = json.dumps(body).encode() if raw is None else raw
         msg_id = msg_id or "msg-test-%d-%d" % (os.getpid(), self.n)
         ts = int(time.time()) if ts is None else ts
         h = {"Content-Type": "application/json"}
@@ -190,6 +191,31 @@ class InboundVerificationTest(unittest.TestCase):
                                             raw)}
         self.assertEqual(self.post(body, headers=h).status, 200)
         r = self.post(body, headers=h)
+        self.assertEqual(r.status, 409, r)
+
+    def test_replay_refused_after_a_restart(self):
+        """The ids accepted are stored: neither SIGTERM nor SIGKILL makes
+        a delivery inside the window acceptable again."""
+        raw = json.dumps(webhook(alert())).encode()
+        h = self.signed(raw, "msg-restart")
+        self.assertEqual(self.post(None, raw=raw, headers=h).status, 200)
+        replay = self.post(None, raw=raw, headers=h)
+        self.assertEqual(replay.status, 409, replay)
+        for restart in (self.d.stop, self.d.kill):
+            restart()
+            self.d.start()
+            r = self.post(None, raw=raw, headers=h)
+            self.assertEqual((r.status, r.json), (replay.status, replay.json),
+                             r)
+            # Another id is a new delivery, and is itself remembered.
+            other = "msg-after-%s" % restart.__name__
+            h2 = self.signed(raw, other)
+            r = self.post(None, raw=raw, headers=h2)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(self.post(None, raw=raw, headers=h2).status,
+                             409)
+        # The OCI receiver shares the record.
+        r = self.post_oci(raw, h)
         self.assertEqual(r.status, 409, r)
 
     def test_stale_and_future_timestamps_refused(self):

@@ -147,6 +147,18 @@ static void events_newest_window(void **state)
 	assert_int_equal(store_event_each(fx->st, "hist", NULL, 0, 0, collect,
 					  &s), 0);
 	assert_int_equal(s.n, 3); /* i=4, i=5 of r1 and the r2 event */
+	/* Without a ref, the trim reaches every ref of the stream only. */
+	assert_int_equal(store_event_add(fx->st, "other", "r1", 1, "{}"), 0);
+	assert_int_equal(store_event_trim(fx->st, "hist", NULL, 1005), 0);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(store_event_each(fx->st, "hist", NULL, 0, 0, collect,
+					  &s), 0);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.bodies[0], "{\"i\":5}");
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(store_event_each(fx->st, "other", NULL, 0, 0, collect,
+					  &s), 0);
+	assert_int_equal(s.n, 1);
 }
 
 static void bad_path_is_a_clear_error(void **state)

@@ -8,9 +8,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "notify/whsig.h"
+#include "store/store.h"
 #include "util/err.h"
 
 /* The test vector of the Standard Webhooks specification. */
@@ -118,6 +121,70 @@ static void test_seen_is_bounded(void **state)
 	whsig_seen_free(seen);
 }
 
+/* A record backed by a store at path, as the daemon loads it at start. */
+static struct whsig_seen *seen_at(const char *path, struct store **st,
+				  int64_t now)
+{
+	struct whsig_seen *seen = whsig_seen_new();
+	char diag[256];
+
+	assert_int_equal(store_open(path, st, diag, sizeof(diag)), 0);
+	assert_int_equal(whsig_seen_load(seen, *st, now, 300), 0);
+	return seen;
+}
+
+static int count_rows(void *arg, const char *id, const char *json)
+{
+	(void)id;
+	(void)json;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void test_seen_survives_reopen(void **state)
+{
+	char dir[] = "/tmp/mdscale-whsig-XXXXXX", path[64], cmd[96];
+	char sig[WHSIG_SIG_MAX], why[256];
+	struct whsig_seen *seen;
+	struct store *st;
+	int rows = 0;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	seen = seen_at(path, &st, V_TS);
+	assert_int_equal(verify(V_SECRET, V_ID, V_TS_S, V_SIG, V_TS, seen,
+				why), 0);
+	whsig_seen_free(seen);
+	store_close(st);
+
+	/* A new process: the id is a replay still. */
+	seen = seen_at(path, &st, V_TS + 10);
+	assert_int_equal(verify(V_SECRET, V_ID, V_TS_S, V_SIG, V_TS + 10,
+				seen, why), MDS_E_EXISTS);
+	assert_non_null(strstr(why, "replay"));
+	whsig_sign(V_SECRET, "msg-next", V_TS, V_BODY, strlen(V_BODY), sig);
+	assert_int_equal(verify(V_SECRET, "msg-next", V_TS_S, sig, V_TS + 10,
+				seen, why), 0);
+	whsig_seen_free(seen);
+	store_close(st);
+
+	/* Ids past the window are neither loaded nor kept: an id accepted
+	 * later deletes them from the store. */
+	seen = seen_at(path, &st, V_TS + 400);
+	whsig_sign(V_SECRET, "msg-late", V_TS + 400, V_BODY, strlen(V_BODY),
+		   sig);
+	assert_int_equal(verify(V_SECRET, "msg-late", "1614265730", sig,
+				V_TS + 400, seen, why), 0);
+	assert_int_equal(store_event_each(st, WHSIG_STREAM, NULL, 0, 0,
+					  count_rows, &rows), 0);
+	assert_int_equal(rows, 1);
+	whsig_seen_free(seen);
+	store_close(st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_keys(void **state)
 {
 	unsigned char key[WHSIG_KEY_MAX];
@@ -144,6 +211,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_replay),
 		cmocka_unit_test(test_seen_is_bounded),
+		cmocka_unit_test(test_seen_survives_reopen),
 		cmocka_unit_test(test_keys),
 	};
 
