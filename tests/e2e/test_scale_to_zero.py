@@ -49,7 +49,10 @@ class ScaleToZeroTest(unittest.TestCase):
             [i for i in dep["instances"] if i["state"] != "STOPPED"], [])
         return dep
 
-    def recorder(self, delay=0):
+    def recorder(self, delay=0, gate=None):
+        """The command of a recording instance and its log. It starts
+        after delay seconds, and with a gate (a path from gate()) only
+        once the test opens it."""
         tmp = tempfile.mkdtemp(prefix="mdscale-zero-")
         script = os.path.join(tmp, "rec.py")
         with open(script, "w") as f:
@@ -63,7 +66,37 @@ class ScaleToZeroTest(unittest.TestCase):
         # /usr/bin/python3: the instance's user may not reach another one.
         cmd = "sleep %g; exec /usr/bin/python3 %s $PORT %s" % (delay,
                                                                script, log)
+        if gate is not None:
+            cmd = "until [ -e %s ]; do sleep 0.05; done; %s" % (gate, cmd)
         return cmd, log
+
+    def gate(self):
+        """A gate for recorder(): its instances do not start until the test
+        calls the function returned; until then the gateway holds every
+        request for them, however slow the machine."""
+        tmp = tempfile.mkdtemp(prefix="mdscale-gate-")
+        os.chmod(tmp, 0o755)
+        path = os.path.join(tmp, "open")
+
+        def open_gate():
+            open(path, "w").close()
+        return path, open_gate
+
+    def wait_held(self, dep_id, n):
+        """Waits until the gateway holds n requests for dep_id, a deployment
+        with no ready instance. GET /v1/top's inflight counts the requests
+        the gateway has taken for a deployment, from their head on; with no
+        instance to route to, the gateway's loop holds each in the same step
+        in which it counts it (or refuses it past a limit; these tests send
+        the next request only once the earlier ones are counted, and read
+        every refusal before going on). Requests sent afterwards are read
+        by the same loop after those, so they meet the queue as it is."""
+        def held():
+            r = self.d.api("GET", "/v1/top")
+            self.assertEqual(r.status, 200, r)
+            return [d["inflight"] for d in r.json["deployments"]
+                    if d["id"] == dep_id] == [n]
+        wait_for("%d requests held for %s" % (n, dep_id), held, timeout=30)
 
     def test_burst_of_200_at_zero_loses_none(self):
         self.burst_at_zero()
@@ -160,16 +193,18 @@ class ScaleToZeroTest(unittest.TestCase):
 
     def test_hold_limit_answers_503_with_retry_after(self):
         self.start(holdRequests=2)
-        cmd, _ = self.recorder(delay=2)
-        self.at_zero(displayName="lim", command=cmd)
+        gate, open_gate = self.gate()
+        cmd, _ = self.recorder(gate=gate)
+        dep = self.at_zero(displayName="lim", command=cmd)
         held = [raw_get(self.d.gw_port, "/lim/a"),
                 raw_get(self.d.gw_port, "/lim/b")]
-        time.sleep(0.3)
+        self.wait_held(dep["id"], 2)
         r = self.d.gw("GET", "/lim/c")
         self.assertEqual(r.status, 503, r)
         self.assertIn("Retry-After", r.headers)
         self.assertEqual(r.json["code"], "HoldLimit")
         self.assertIn("requests held for this deployment", r.json["message"])
+        open_gate()
         for s in held:
             self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 200"))
             s.close()
@@ -180,15 +215,16 @@ class ScaleToZeroTest(unittest.TestCase):
         # 1 MiB), so holdMB bounds what the held requests can make the
         # daemon keep. With holdMB 2 one such request is held, not two.
         self.start(holdMB=2)
-        cmd, _ = self.recorder(delay=30)
-        self.at_zero(displayName="chunky", command=cmd)
+        gate, _ = self.gate()
+        cmd, _ = self.recorder(gate=gate)
+        dep = self.at_zero(displayName="chunky", command=cmd)
         head = (b"POST /chunky/p HTTP/1.1\r\nHost: x\r\n"
                 b"Transfer-Encoding: chunked\r\n\r\n")
         first = socket.create_connection(("127.0.0.1", self.d.gw_port),
                                          timeout=30)
         self.addCleanup(first.close)
         first.sendall(head + b"4\r\nabcd\r\n")
-        time.sleep(0.3)
+        self.wait_held(dep["id"], 1)
         second = socket.create_connection(("127.0.0.1", self.d.gw_port),
                                           timeout=30)
         self.addCleanup(second.close)
