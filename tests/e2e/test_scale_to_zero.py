@@ -22,6 +22,9 @@ class H(http.server.BaseHTTPRequestHandler):
         log.write(self.path + "\n"); log.flush()
         self.send_response(200); self.send_header("Content-Length", "2")
         self.end_headers(); self.wfile.write(b"ok")
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.do_GET()
     def log_message(self, *a):
         pass
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
@@ -32,6 +35,40 @@ def raw_get(port, path):
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
     s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
     return s
+
+
+def raw_post(port, path, size):
+    """A POST of a declared body of size bytes, sent whole (it fits what
+    the gateway reads of a held request's body, 1 MiB)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+               "\r\n" % (path, size)).encode() + b"x" * size)
+    return s
+
+
+def answer(s):
+    """Reads one answer on socket s and closes it: its status line, its
+    headers (lower-case names) and its body, parsed when JSON."""
+    got = b""
+    while b"\r\n\r\n" not in got:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += b
+    head, _, body = got.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict((k.strip().lower(), v.strip()) for k, _, v in
+                   (l.partition(":") for l in lines[1:]))
+    size = int(headers.get("content-length", "0"))
+    while len(body) < size:
+        b = s.recv(65536)
+        if not b:
+            break
+        body += b
+    s.close()
+    if headers.get("content-type", "").startswith("application/json"):
+        body = json.loads(body)
+    return lines[0], headers, body
 
 
 class ScaleToZeroTest(unittest.TestCase):
@@ -208,6 +245,62 @@ class ScaleToZeroTest(unittest.TestCase):
         for s in held:
             self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 200"))
             s.close()
+
+    def test_total_hold_limits_span_deployments(self):
+        # Two deployments at zero, each within holdRequests: the third
+        # request held in all is the last; the fourth, though its own
+        # deployment holds only one, is refused for the total.
+        self.start(holdRequests=2, holdRequestsTotal=3)
+        gate, open_gate = self.gate()
+        cmd, seen = self.recorder(gate=gate)
+        one = self.at_zero(displayName="one", command=cmd)
+        two = self.at_zero(displayName="two", command=cmd)
+        held = [raw_get(self.d.gw_port, "/one/a"),
+                raw_get(self.d.gw_port, "/one/b")]
+        self.wait_held(one["id"], 2)
+        held.append(raw_get(self.d.gw_port, "/two/c"))
+        self.wait_held(two["id"], 1)
+        status, headers, body = answer(raw_get(self.d.gw_port, "/two/d"))
+        self.assertEqual(status, "HTTP/1.1 503 Service Unavailable")
+        self.assertIn("retry-after", headers)
+        self.assertEqual(body["code"], "HoldLimit", body)
+        self.assertIn("requests held in total", body["message"])
+        open_gate()
+        self.assertEqual([answer(s)[0] for s in held],
+                         ["HTTP/1.1 200 OK"] * 3)
+        with open(seen) as f:
+            got = sorted(l.strip() for l in f if l != "/health\n")
+        self.assertEqual(got, ["/a", "/b", "/c"])
+
+    def test_total_hold_bytes_span_deployments(self):
+        # holdMB and holdMBTotal 1: a 600 KB body is held for one
+        # deployment; another for the other deployment, within that
+        # deployment's MiB, would pass the total and is refused; a small
+        # request for it still fits and is held.
+        self.start(holdMB=1, holdMBTotal=1)
+        gate, open_gate = self.gate()
+        cmd, seen = self.recorder(gate=gate)
+        one = self.at_zero(displayName="one", command=cmd)
+        two = self.at_zero(displayName="two", command=cmd)
+        size = 600 * 1000
+        held = [raw_post(self.d.gw_port, "/one/big", size)]
+        self.wait_held(one["id"], 1)
+        status, headers, body = answer(raw_post(self.d.gw_port,
+                                                "/two/big", size))
+        self.assertEqual(status, "HTTP/1.1 503 Service Unavailable")
+        self.assertIn("retry-after", headers)
+        self.assertEqual(body["code"], "HoldLimit", body)
+        self.assertIn("bytes held in total", body["message"])
+        # The refused request is over before the next is counted.
+        self.wait_held(two["id"], 0)
+        held.append(raw_get(self.d.gw_port, "/two/small"))
+        self.wait_held(two["id"], 1)
+        open_gate()
+        self.assertEqual([answer(s)[0] for s in held],
+                         ["HTTP/1.1 200 OK"] * 2)
+        with open(seen) as f:
+            got = sorted(l.strip() for l in f if l != "/health\n")
+        self.assertEqual(got, ["/big", "/small"])
 
     def test_a_body_of_unknown_length_counts_at_its_most(self):
         # A chunked body has no declared length: held, it counts as the
