@@ -411,6 +411,30 @@ class ScaleToZeroTest(unittest.TestCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(self.d.get(dep["id"])["instanceCount"], 1)
 
+    def test_idle_seconds_zero_never_scales_to_zero(self):
+        # Two idle deployments with minInstances 0: "never", idleSeconds 0,
+        # and "soon", idleSeconds 1. "never" is idle since before "soon"
+        # was made: once "soon" is at zero, "never" has been idle longer
+        # than that, and it still has its instance.
+        self.start()
+        deps = {}
+        for name, idle in (("never", 0), ("soon", 1)):
+            dep = self.d.create(displayName=name, instanceCount=1)
+            deps[name] = self.d.wait_state(dep["id"], "ACTIVE")
+            r = self.d.api("PUT", "/v1/functions/autoscale/config?"
+                           "deploymentId=" + dep["id"],
+                           {"minInstances": 0, "idleSeconds": idle})
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json["config"]["idleSeconds"], idle)
+        soon = deps["soon"]["id"]
+        wait_for("soon at zero",
+                 lambda: self.d.get(soon)["instanceCount"] == 0, timeout=30)
+        never = self.d.get(deps["never"]["id"])
+        self.assertEqual(never["lifecycleState"], "ACTIVE")
+        self.assertEqual(never["instanceCount"], 1)
+        self.assertEqual([i["state"] for i in never["instances"]],
+                         ["READY"])
+
     def test_min_instances_zero_accepted_idle_seconds_checked(self):
         self.start()
         r = self.d.api("PUT", "/v1/functions/autoscale/config",
