@@ -22,6 +22,9 @@ class H(http.server.BaseHTTPRequestHandler):
         log.write(self.path + "\n"); log.flush()
         self.send_response(200); self.send_header("Content-Length", "2")
         self.end_headers(); self.wfile.write(b"ok")
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.do_GET()
     def log_message(self, *a):
         pass
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
@@ -32,6 +35,40 @@ def raw_get(port, path):
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
     s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
     return s
+
+
+def raw_post(port, path, size):
+    """A POST of a declared body of size bytes, sent whole (it fits what
+    the gateway reads of a held request's body, 1 MiB)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+               "\r\n" % (path, size)).encode() + b"x" * size)
+    return s
+
+
+def answer(s):
+    """Reads one answer on socket s and closes it: its status line, its
+    headers (lower-case names) and its body, parsed when JSON."""
+    got = b""
+    while b"\r\n\r\n" not in got:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += b
+    head, _, body = got.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict((k.strip().lower(), v.strip()) for k, _, v in
+                   (l.partition(":") for l in lines[1:]))
+    size = int(headers.get("content-length", "0"))
+    while len(body) < size:
+        b = s.recv(65536)
+        if not b:
+            break
+        body += b
+    s.close()
+    if headers.get("content-type", "").startswith("application/json"):
+        body = json.loads(body)
+    return lines[0], headers, body
 
 
 class ScaleToZeroTest(unittest.TestCase):
@@ -49,7 +86,10 @@ class ScaleToZeroTest(unittest.TestCase):
             [i for i in dep["instances"] if i["state"] != "STOPPED"], [])
         return dep
 
-    def recorder(self, delay=0):
+    def recorder(self, delay=0, gate=None):
+        """The command of a recording instance and its log. It starts
+        after delay seconds, and with a gate (a path from gate()) only
+        once the test opens it."""
         tmp = tempfile.mkdtemp(prefix="mdscale-zero-")
         script = os.path.join(tmp, "rec.py")
         with open(script, "w") as f:
@@ -63,7 +103,37 @@ class ScaleToZeroTest(unittest.TestCase):
         # /usr/bin/python3: the instance's user may not reach another one.
         cmd = "sleep %g; exec /usr/bin/python3 %s $PORT %s" % (delay,
                                                                script, log)
+        if gate is not None:
+            cmd = "until [ -e %s ]; do sleep 0.05; done; %s" % (gate, cmd)
         return cmd, log
+
+    def gate(self):
+        """A gate for recorder(): its instances do not start until the test
+        calls the function returned; until then the gateway holds every
+        request for them, however slow the machine."""
+        tmp = tempfile.mkdtemp(prefix="mdscale-gate-")
+        os.chmod(tmp, 0o755)
+        path = os.path.join(tmp, "open")
+
+        def open_gate():
+            open(path, "w").close()
+        return path, open_gate
+
+    def wait_held(self, dep_id, n):
+        """Waits until the gateway holds n requests for dep_id, a deployment
+        with no ready instance. GET /v1/top's inflight counts the requests
+        the gateway has taken for a deployment, from their head on; with no
+        instance to route to, the gateway's loop holds each in the same step
+        in which it counts it (or refuses it past a limit; these tests send
+        the next request only once the earlier ones are counted, and read
+        every refusal before going on). Requests sent afterwards are read
+        by the same loop after those, so they meet the queue as it is."""
+        def held():
+            r = self.d.api("GET", "/v1/top")
+            self.assertEqual(r.status, 200, r)
+            return [d["inflight"] for d in r.json["deployments"]
+                    if d["id"] == dep_id] == [n]
+        wait_for("%d requests held for %s" % (n, dep_id), held, timeout=30)
 
     def test_burst_of_200_at_zero_loses_none(self):
         self.burst_at_zero()
@@ -160,19 +230,77 @@ class ScaleToZeroTest(unittest.TestCase):
 
     def test_hold_limit_answers_503_with_retry_after(self):
         self.start(holdRequests=2)
-        cmd, _ = self.recorder(delay=2)
-        self.at_zero(displayName="lim", command=cmd)
+        gate, open_gate = self.gate()
+        cmd, _ = self.recorder(gate=gate)
+        dep = self.at_zero(displayName="lim", command=cmd)
         held = [raw_get(self.d.gw_port, "/lim/a"),
                 raw_get(self.d.gw_port, "/lim/b")]
-        time.sleep(0.3)
+        self.wait_held(dep["id"], 2)
         r = self.d.gw("GET", "/lim/c")
         self.assertEqual(r.status, 503, r)
         self.assertIn("Retry-After", r.headers)
         self.assertEqual(r.json["code"], "HoldLimit")
         self.assertIn("requests held for this deployment", r.json["message"])
+        open_gate()
         for s in held:
             self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 200"))
             s.close()
+
+    def test_total_hold_limits_span_deployments(self):
+        # Two deployments at zero, each within holdRequests: the third
+        # request held in all is the last; the fourth, though its own
+        # deployment holds only one, is refused for the total.
+        self.start(holdRequests=2, holdRequestsTotal=3)
+        gate, open_gate = self.gate()
+        cmd, seen = self.recorder(gate=gate)
+        one = self.at_zero(displayName="one", command=cmd)
+        two = self.at_zero(displayName="two", command=cmd)
+        held = [raw_get(self.d.gw_port, "/one/a"),
+                raw_get(self.d.gw_port, "/one/b")]
+        self.wait_held(one["id"], 2)
+        held.append(raw_get(self.d.gw_port, "/two/c"))
+        self.wait_held(two["id"], 1)
+        status, headers, body = answer(raw_get(self.d.gw_port, "/two/d"))
+        self.assertEqual(status, "HTTP/1.1 503 Service Unavailable")
+        self.assertIn("retry-after", headers)
+        self.assertEqual(body["code"], "HoldLimit", body)
+        self.assertIn("requests held in total", body["message"])
+        open_gate()
+        self.assertEqual([answer(s)[0] for s in held],
+                         ["HTTP/1.1 200 OK"] * 3)
+        with open(seen) as f:
+            got = sorted(l.strip() for l in f if l != "/health\n")
+        self.assertEqual(got, ["/a", "/b", "/c"])
+
+    def test_total_hold_bytes_span_deployments(self):
+        # holdMB and holdMBTotal 1: a 600 KB body is held for one
+        # deployment; another for the other deployment, within that
+        # deployment's MiB, would pass the total and is refused; a small
+        # request for it still fits and is held.
+        self.start(holdMB=1, holdMBTotal=1)
+        gate, open_gate = self.gate()
+        cmd, seen = self.recorder(gate=gate)
+        one = self.at_zero(displayName="one", command=cmd)
+        two = self.at_zero(displayName="two", command=cmd)
+        size = 600 * 1000
+        held = [raw_post(self.d.gw_port, "/one/big", size)]
+        self.wait_held(one["id"], 1)
+        status, headers, body = answer(raw_post(self.d.gw_port,
+                                                "/two/big", size))
+        self.assertEqual(status, "HTTP/1.1 503 Service Unavailable")
+        self.assertIn("retry-after", headers)
+        self.assertEqual(body["code"], "HoldLimit", body)
+        self.assertIn("bytes held in total", body["message"])
+        # The refused request is over before the next is counted.
+        self.wait_held(two["id"], 0)
+        held.append(raw_get(self.d.gw_port, "/two/small"))
+        self.wait_held(two["id"], 1)
+        open_gate()
+        self.assertEqual([answer(s)[0] for s in held],
+                         ["HTTP/1.1 200 OK"] * 2)
+        with open(seen) as f:
+            got = sorted(l.strip() for l in f if l != "/health\n")
+        self.assertEqual(got, ["/big", "/small"])
 
     def test_a_body_of_unknown_length_counts_at_its_most(self):
         # A chunked body has no declared length: held, it counts as the
@@ -180,15 +308,16 @@ class ScaleToZeroTest(unittest.TestCase):
         # 1 MiB), so holdMB bounds what the held requests can make the
         # daemon keep. With holdMB 2 one such request is held, not two.
         self.start(holdMB=2)
-        cmd, _ = self.recorder(delay=30)
-        self.at_zero(displayName="chunky", command=cmd)
+        gate, _ = self.gate()
+        cmd, _ = self.recorder(gate=gate)
+        dep = self.at_zero(displayName="chunky", command=cmd)
         head = (b"POST /chunky/p HTTP/1.1\r\nHost: x\r\n"
                 b"Transfer-Encoding: chunked\r\n\r\n")
         first = socket.create_connection(("127.0.0.1", self.d.gw_port),
                                          timeout=30)
         self.addCleanup(first.close)
         first.sendall(head + b"4\r\nabcd\r\n")
-        time.sleep(0.3)
+        self.wait_held(dep["id"], 1)
         second = socket.create_connection(("127.0.0.1", self.d.gw_port),
                                           timeout=30)
         self.addCleanup(second.close)
@@ -281,6 +410,30 @@ class ScaleToZeroTest(unittest.TestCase):
         r = self.d.gw("POST", "/idle/predict", body, timeout=60)
         self.assertEqual(r.status, 200, r)
         self.assertEqual(self.d.get(dep["id"])["instanceCount"], 1)
+
+    def test_idle_seconds_zero_never_scales_to_zero(self):
+        # Two idle deployments with minInstances 0: "never", idleSeconds 0,
+        # and "soon", idleSeconds 1. "never" is idle since before "soon"
+        # was made: once "soon" is at zero, "never" has been idle longer
+        # than that, and it still has its instance.
+        self.start()
+        deps = {}
+        for name, idle in (("never", 0), ("soon", 1)):
+            dep = self.d.create(displayName=name, instanceCount=1)
+            deps[name] = self.d.wait_state(dep["id"], "ACTIVE")
+            r = self.d.api("PUT", "/v1/functions/autoscale/config?"
+                           "deploymentId=" + dep["id"],
+                           {"minInstances": 0, "idleSeconds": idle})
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json["config"]["idleSeconds"], idle)
+        soon = deps["soon"]["id"]
+        wait_for("soon at zero",
+                 lambda: self.d.get(soon)["instanceCount"] == 0, timeout=30)
+        never = self.d.get(deps["never"]["id"])
+        self.assertEqual(never["lifecycleState"], "ACTIVE")
+        self.assertEqual(never["instanceCount"], 1)
+        self.assertEqual([i["state"] for i in never["instances"]],
+                         ["READY"])
 
     def test_min_instances_zero_accepted_idle_seconds_checked(self):
         self.start()
