@@ -16,7 +16,8 @@ set -eu
 
 BUILD="build-essential meson ninja-build pkg-config python3 \
 libuv1-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libhttp-parser-dev \
-libjansson-dev libcmocka-dev libsystemd-dev libyaml-dev libpng-dev"
+libjansson-dev libcmocka-dev libsystemd-dev libyaml-dev libpng-dev \
+libcap-ng-dev"
 RUN="curl python3 python3-sklearn"
 TEST="$BUILD $RUN chromium prometheus prometheus-alertmanager tmux systemd \
 dpkg-dev python3-yaml man-db openssl python3-cryptography clang \
