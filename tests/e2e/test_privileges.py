@@ -305,6 +305,21 @@ class PrivilegesTest(unittest.TestCase):
         self.assertEqual(self.d.wait_wr(r.json["id"])["status"],
                          "SUCCEEDED")
 
+    def test_data_dir_root_cannot_reach_refuses_start(self):
+        # Owned by another user: root opens it at start with its full
+        # powers, but could not after the drop (new logs, instance output).
+        user = pwd.getpwnam(INSTANCE_USER)
+        data = tempfile.mkdtemp(prefix="mdscale-priv-data-")
+        self.addCleanup(shutil.rmtree, data, True)
+        os.chown(data, user.pw_uid, user.pw_gid)
+        d = Daemon(data_dir=data)
+        with self.assertRaises(AssertionError) as cm:
+            d.start()
+        self.assertIn("not open to root without CAP_DAC_OVERRIDE",
+                      str(cm.exception))
+        self.assertIn("chown -R root: " + data, str(cm.exception))
+        d.log.close()
+
     def test_missing_user_refuses_start(self):
         d = Daemon(config={"runAsUser": "mdscale-no-such-user"})
         self.addCleanup(shutil.rmtree, d.data_dir, True)
