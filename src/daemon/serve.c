@@ -3,10 +3,13 @@
  * `mdscale __instance`. See serve.h.
  *
  * Start-up order: configuration, data directory and token, store, cgroups,
- * HTTP client, gateway, deployments (which adopt or restart instances),
- * functions, notifications (which resume pending deliveries), monitoring
- * (alarms and the metrics snapshot), then the API; /v1/health answers once the API listens, so "ready" means
- * everything before it is up. Shutdown runs the same list backwards.
+ * HTTP client, gateway; then, run as root, the capabilities privs.h does
+ * not keep are dropped (CAP_NET_BIND_SERVICE after the API's bind);
+ * deployments (which adopt or restart instances), functions, notifications
+ * (which resume pending deliveries), monitoring (alarms and the metrics
+ * snapshot), then the API; /v1/health answers once the API listens, so
+ * "ready" means everything before it is up. Shutdown runs the same list
+ * backwards.
  */
 #include <errno.h>
 #include <fcntl.h>
