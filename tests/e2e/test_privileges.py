@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import unittest
 
-from harness import INSTANCE_USER, Daemon, model_command, wait_for
+from harness import BIN, INSTANCE_USER, Daemon, model_command, wait_for
 
 # What the instance reports about itself before it execs the model server:
 # the shell's own descriptors (listed by a child, first, before the shell
@@ -327,6 +327,45 @@ class PrivilegesTest(unittest.TestCase):
             d.start()
         self.assertIn("mdscale-no-such-user", str(cm.exception))
         self.assertIn("adduser", str(cm.exception))
+
+
+@unittest.skipUnless(os.geteuid() == 0 and shutil.which("setpriv"),
+                     "needs root and setpriv to start a daemon as a user")
+class NotRootTest(unittest.TestCase):
+    """A daemon that is not root drops nothing; its instances still get
+    no_new_privs and none of its ambient capabilities."""
+
+    def test_instances_of_a_daemon_not_root_are_sealed(self):
+        user = pwd.getpwnam(INSTANCE_USER)
+        tmp = tempfile.mkdtemp(prefix="mdscale-priv-user-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        os.chmod(tmp, 0o755)
+        data = os.path.join(tmp, "data")
+        os.mkdir(data, 0o700)
+        os.chown(data, user.pw_uid, user.pw_gid)
+        # The daemon as the user, with CAP_NET_BIND_SERVICE ambient.
+        wrapper = os.path.join(tmp, "as-user")
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\nexec setpriv --reuid=%d --regid=%d "
+                    "--clear-groups --inh-caps=+net_bind_service "
+                    "--ambient-caps=+net_bind_service %s \"$@\"\n"
+                    % (user.pw_uid, user.pw_gid, os.path.abspath(BIN)))
+        os.chmod(wrapper, 0o755)
+        d = Daemon(data_dir=data, binary=wrapper).start()
+        self.addCleanup(d.cleanup)
+        bind = 1 << 10  # CAP_NET_BIND_SERVICE
+        st = status(d.proc.pid)
+        self.assertEqual(st["Uid"][1], str(user.pw_uid), st)
+        self.assertEqual((st["CapEff"], st["CapAmb"], st["NoNewPrivs"]),
+                         (bind, bind, 0), st)
+        self.assertNotIn("running as root", d.logs())
+
+        dep = d.create(displayName="sealed")["id"]
+        d.wait_state(dep, "ACTIVE")
+        st = status(d.get(dep)["instances"][0]["pid"])
+        self.assertEqual(st["Uid"][1], str(user.pw_uid), st)
+        self.assertEqual((st["CapPrm"], st["CapEff"], st["CapAmb"],
+                          st["NoNewPrivs"]), (0, 0, 0, 1), st)
 
 
 if __name__ == "__main__":
