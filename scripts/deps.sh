@@ -16,13 +16,15 @@ set -eu
 
 BUILD="build-essential meson ninja-build pkg-config python3 \
 libuv1-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libhttp-parser-dev \
-libjansson-dev libcmocka-dev libsystemd-dev libyaml-dev libpng-dev"
+libjansson-dev libcmocka-dev libsystemd-dev libyaml-dev libpng-dev \
+libcap-ng-dev"
 RUN="curl python3 python3-sklearn"
 TEST="$BUILD $RUN chromium prometheus prometheus-alertmanager tmux systemd \
 dpkg-dev python3-yaml man-db openssl python3-cryptography clang \
 libclang-rt-14-dev linux-perf cppcheck"
-# libyaml-dev reads kubeconfig files (src/k8s); openssl (the command) and
-# python3-yaml serve the Kubernetes API stand-in (tests/standin/): its
+# libcap-ng-dev: run as root, the daemon drops the capabilities it does not
+# need (src/daemon/privs.c). libyaml-dev reads kubeconfig files (src/k8s);
+# openssl (the command) and python3-yaml serve the Kubernetes API stand-in (tests/standin/): its
 # certificates and the example Role it enforces. python3-cryptography: the
 # OCI API stand-in (tests/standin/) verifies request signatures with it.
 # clang and its runtime (libFuzzer) build the harnesses of fuzz/; cppcheck

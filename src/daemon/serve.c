@@ -3,10 +3,13 @@
  * `mdscale __instance`. See serve.h.
  *
  * Start-up order: configuration, data directory and token, store, cgroups,
- * HTTP client, gateway, deployments (which adopt or restart instances),
- * functions, notifications (which resume pending deliveries), monitoring
- * (alarms and the metrics snapshot), then the API; /v1/health answers once the API listens, so "ready" means
- * everything before it is up. Shutdown runs the same list backwards.
+ * HTTP client, gateway; then, run as root, the capabilities privs.h does
+ * not keep are dropped (CAP_NET_BIND_SERVICE after the API's bind);
+ * deployments (which adopt or restart instances), functions, notifications
+ * (which resume pending deliveries), monitoring (alarms and the metrics
+ * snapshot), then the API; /v1/health answers once the API listens, so
+ * "ready" means everything before it is up. Shutdown runs the same list
+ * backwards.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +52,7 @@
 #include "notify/notifications.h"
 #include "notify/oci_receiver.h"
 #include "daemon/paths.h"
+#include "daemon/privs.h"
 #include "daemon/reload.h"
 #include "daemon/sdnotify.h"
 #include "daemon/serve.h"
@@ -603,6 +607,54 @@ static int check_listen(const struct config *cfg, int warn)
 	return 0;
 }
 
+/* Warns about a file the daemon reads again on SIGHUP but no longer can,
+ * now that it has dropped root's capabilities. */
+static void warn_unreadable(const char *what, const char *path)
+{
+	if (path == NULL || path[0] == '\0' ||
+	    faccessat(AT_FDCWD, path, R_OK, AT_EACCESS) == 0)
+		return;
+	log_warn("serve", "%s %s cannot be read without the capabilities "
+		 "dropped (%s): SIGHUP will not reload it; make it and its "
+		 "directories open to root as owner, or to others",
+		 what, path, strerror(errno));
+}
+
+/* Drops root's capabilities (see privs.h), with flags for privs_drop(),
+ * then checks that the data directory is still open to the daemon and,
+ * at the last drop, warns about files SIGHUP could not read again.
+ * Returns 0, or 1 after saying why on stderr. */
+static int drop_root(struct daemon *dm, unsigned int flags)
+{
+	const struct config_tls *t[2] = { &dm->config.tls,
+					  &dm->config.gateway_tls };
+	char diag[512];
+
+	if (privs_drop(flags, diag, sizeof(diag)) != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		return 1;
+	}
+	if (geteuid() != 0)
+		return 0;
+	if (faccessat(AT_FDCWD, dm->data_dir, R_OK | W_OK | X_OK,
+		      AT_EACCESS) != 0) {
+		fprintf(stderr, "mdscale: the data directory %s is not open to "
+			"root without CAP_DAC_OVERRIDE (%s): make root its "
+			"owner (chown -R root: %s), and let root enter its "
+			"parents\n", dm->data_dir, strerror(errno),
+			dm->data_dir);
+		return 1;
+	}
+	if (flags & PRIVS_KEEP_BIND)
+		return 0;
+	warn_unreadable("the configuration file", dm->config_path);
+	for (int i = 0; i < 2; i++) {
+		warn_unreadable("the certificate", t[i]->cert_file);
+		warn_unreadable("the key", t[i]->key_file);
+	}
+	return 0;
+}
+
 /* Loads the certificates of the servers that have one. Returns 0, or 1
  * after saying why on stderr. */
 static int open_tls(struct daemon *dm)
@@ -770,6 +822,11 @@ int serve_main(int argc, char **argv)
 		backend_missing(dm, "oci", "the configuration has no \"oci\" "
 			       "section");
 	}
+	/* What needs root's full powers is done: files read, the data
+	 * directory made, the gateway bound. The API binds later. Before
+	 * any instance starts, so launchers get no more than is kept. */
+	if (drop_root(dm, PRIVS_KEEP_BIND) != 0)
+		goto out_loop;
 	env = (struct deploy_env){
 		.loop = &dm->loop, .store = dm->store,
 		.gateway = dm->gateway, .config = &dm->config,
@@ -887,6 +944,8 @@ int serve_main(int argc, char **argv)
 	}
 	http_server_set_tls(dm->api_srv, dm->api_tls);
 	listen_local(dm);
+	if (drop_root(dm, 0) != 0)
+		goto out_loop;
 	uv_signal_init(&dm->loop, &dm->sigint);
 	uv_signal_init(&dm->loop, &dm->sigterm);
 	dm->sigint.data = dm->sigterm.data = dm;
@@ -969,11 +1028,13 @@ static void close_inherited(void)
 
 int serve_instance_exec(int argc, char **argv)
 {
+	char diag[256];
 	int i;
 
 	/* argv: __instance PROCS USER -- PROGRAM ARGS... The cgroup is
 	 * joined first, while the launcher may still write its files, then
-	 * the user is switched to, then nothing inherited is left open. */
+	 * the user is switched to, then no exec may give more (no_new_privs),
+	 * then nothing inherited is left open. */
 	if (argc < 5 || strcmp(argv[3], "--") != 0) {
 		fputs("mdscale: __instance: usage: __instance PROCS USER -- "
 		      "PROGRAM [ARGS...]\n", stderr);
@@ -986,6 +1047,10 @@ int serve_instance_exec(int argc, char **argv)
 	}
 	if (strcmp(argv[2], "-") != 0 && drop_privileges(argv[2]) != 0)
 		return 127;
+	if (privs_seal_exec(diag, sizeof(diag)) != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		return 127;
+	}
 	close_inherited();
 	umask(022); /* the daemon's own is 077 */
 	i = 4;

@@ -20,8 +20,8 @@ int serve_main(int argc, char **argv);
 /*
  * The hidden verb the daemon uses to start an instance: `mdscale
  * __instance CGROUP-SPEC USER -- ARGV...` joins the cgroup, switches to
- * USER ("-": stays) for good, closes every descriptor above 2, then execs
- * ARGV. Returns only on failure (exit status 127, reason on stderr).
+ * USER ("-": stays) for good, sets no_new_privs and clears its ambient
+ * capabilities, closes every descriptor above 2, then execs ARGV. Returns only on failure (exit status 127, reason on stderr).
  */
 int serve_instance_exec(int argc, char **argv);
 

@@ -4,8 +4,8 @@
  *
  * An instance runs as `mdscale __instance PROCS USER -- command...` (the
  * launcher joins the cgroup, then becomes USER, the configured runAsUser
- * when the daemon is root, and closes every inherited descriptor before
- * exec), with a clean environment, detached, with its output in
+ * when the daemon is root, sets no_new_privs and closes every inherited
+ * descriptor before exec), with a clean environment, detached, with its output in
  * files so that it outlives a daemon killed with SIGKILL. Readiness is an
  * HTTP GET of the deployment's health path on its loopback port; a crashed
  * instance is restarted with a backoff; usage comes from its cgroup. See

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import unittest
 
-from harness import INSTANCE_USER, Daemon, model_command, wait_for
+from harness import BIN, INSTANCE_USER, Daemon, model_command, wait_for
 
 # What the instance reports about itself before it execs the model server:
 # the shell's own descriptors (listed by a child, first, before the shell
@@ -48,14 +48,40 @@ def open_files(pid):
     return out
 
 
-def status(pid):
-    """The Uid, Gid and Groups lines of /proc/PID/status."""
+def status(pid, task=None):
+    """The ids, capability sets and NoNewPrivs of /proc/PID/status (of one
+    thread with task)."""
     out = {}
-    with open("/proc/%d/status" % pid) as f:
+    path = ("/proc/%d/status" % pid if task is None
+            else "/proc/%d/task/%s/status" % (pid, task))
+    with open(path) as f:
         for line in f:
             k, _, v = line.partition(":")
             if k in ("Uid", "Gid", "Groups"):
                 out[k] = v.split()
+            elif k.startswith("Cap"):
+                out[k] = int(v, 16)
+            elif k == "NoNewPrivs":
+                out[k] = int(v)
+    return out
+
+
+# What the daemon keeps when it runs as root (docs/security.md): CAP_KILL,
+# CAP_SETGID and CAP_SETUID, bits 5, 6 and 7.
+KEPT = (1 << 5) | (1 << 6) | (1 << 7)
+# The capability lines of /proc/PID/status, as a program reports them.
+CAPS = r"""grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):' /proc/$$/status"""
+
+
+def caps_of(text):
+    """The capability lines a program reported, as numbers."""
+    out = {}
+    for line in text.splitlines():
+        k, _, v = line.partition(":")
+        if k.startswith("Cap"):
+            out[k] = int(v, 16)
+        elif k == "NoNewPrivs":
+            out[k] = int(v)
     return out
 
 
@@ -94,6 +120,12 @@ class PrivilegesTest(unittest.TestCase):
         self.assertEqual(st["Gid"], [gid] * 4, st)
         self.assertEqual(st["Groups"], [gid], st)
         self.assertNotEqual(user.pw_uid, 0)
+        # No capability at all, none to gain by an exec, and a bounding
+        # set no larger than the daemon's.
+        self.assertEqual((st["CapInh"], st["CapPrm"], st["CapEff"],
+                          st["CapAmb"]), (0, 0, 0, 0), st)
+        self.assertEqual(st["NoNewPrivs"], 1, st)
+        self.assertEqual(st["CapBnd"] & ~KEPT, 0, st)
 
         lines = report.splitlines()
         # The shell had stdin, stdout and stderr only (dash keeps its own
@@ -158,6 +190,11 @@ class PrivilegesTest(unittest.TestCase):
         self.assertEqual(env["HOME"], user.pw_dir)
         self.assertIn("DENIED", text)
         self.assertNotIn("READ ", text)
+        caps = caps_of(text)
+        self.assertEqual((caps["CapInh"], caps["CapPrm"], caps["CapEff"],
+                          caps["CapAmb"]), (0, 0, 0, 0), text)
+        self.assertEqual(caps["NoNewPrivs"], 1, text)
+        self.assertEqual(caps["CapBnd"] & ~KEPT, 0, text)
 
     def test_functions_and_command_subscriptions_run_unprivileged(self):
         script = os.path.join(self.out, "report.sh")
@@ -171,6 +208,7 @@ class PrivilegesTest(unittest.TestCase):
                     "rm -f /tmp/.mdscale-fds-$$\n"
                     "echo \"UID $(id -u)\"; echo \"GID $(id -g)\"\n"
                     "tr '\\0' '\\n' < /proc/$$/environ | sed 's/^/ENV /'\n"
+                    + CAPS + "\n"
                     "cat %s/token >/dev/null 2>&1 && echo READ token"
                     " || echo DENIED token\n"
                     "if [ -n \"$1\" ]; then mv \"$1.tmp\" \"$1\"; fi\n"
@@ -197,6 +235,91 @@ class PrivilegesTest(unittest.TestCase):
         text = wait_for("the subscription's report", lambda: read(report))
         self.check_program(text)
 
+    def daemon_caps(self, pid):
+        """Each thread's capability sets and NoNewPrivs, by thread id."""
+        return {t: status(pid, t) for t in os.listdir("/proc/%d/task" % pid)}
+
+    def check_daemon_caps(self, pid):
+        threads = self.daemon_caps(pid)
+        # The main thread and the gateway's threads alike.
+        self.assertGreaterEqual(len(threads), 2, threads)
+        for tid, st in threads.items():
+            self.assertEqual(st["Uid"][1], "0", st)
+            self.assertEqual({k: st[k] for k in ("CapPrm", "CapEff",
+                                                  "CapBnd")},
+                             {"CapPrm": KEPT, "CapEff": KEPT,
+                              "CapBnd": KEPT}, (tid, st))
+            self.assertEqual((st["CapInh"], st["CapAmb"]), (0, 0), st)
+            self.assertEqual(st["NoNewPrivs"], 1, st)
+
+    def test_daemon_keeps_only_what_it_needs(self):
+        self.check_daemon_caps(self.d.proc.pid)
+        self.assertIn("running as root with the capabilities kill, setgid, "
+                      "setuid alone (bounding set: kill, setgid, setuid)",
+                      self.d.logs())
+        # What is kept is enough: an instance starts as the user, is
+        # stopped (a signal across users), and the work request succeeds.
+        dep = self.d.create(displayName="kept")["id"]
+        self.d.wait_state(dep, "ACTIVE")
+        pid = self.d.get(dep)["instances"][0]["pid"]
+        self.assertNotEqual(status(pid)["Uid"][0], "0")
+        r = self.d.api("PUT", "/v1/deployments/" + dep,
+                       {"instanceCount": 0})
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(self.d.wait_wr(r.json["id"])["status"],
+                         "SUCCEEDED")
+        wait_for("the instance's end",
+                 lambda: not os.path.exists("/proc/%d" % pid))
+
+    def test_restart_adopts_and_starts_with_the_kept_set(self):
+        # Instances adopted after a SIGKILL, and those started again while
+        # the daemon starts, come after the drop.
+        a = self.d.create(displayName="adopted")["id"]
+        b = self.d.create(displayName="restarted")["id"]
+        self.d.wait_state(a, "ACTIVE")
+        self.d.wait_state(b, "ACTIVE")
+        pa = self.d.get(a)["instances"][0]["pid"]
+        pb = self.d.get(b)["instances"][0]["pid"]
+        self.d.kill()
+        os.killpg(pb, 9)
+        wait_for("the instance's end",
+                 lambda: not os.path.exists("/proc/%d" % pb))
+        self.d.start()
+        self.check_daemon_caps(self.d.proc.pid)
+        self.assertEqual(self.d.get(a)["instances"][0]["pid"], pa)
+
+        def restarted():
+            inst = self.d.get(b)["instances"]
+            return (inst[0]["pid"] if inst and inst[0]["pid"] not in
+                    (None, 0, pb) and inst[0]["state"] == "READY"
+                    else None)
+        pid = wait_for("the instance started again", restarted, timeout=60)
+        st = status(pid)
+        self.assertEqual((st["CapPrm"], st["CapEff"], st["NoNewPrivs"]),
+                         (0, 0, 1), st)
+        self.assertEqual(st["CapBnd"] & ~KEPT, 0, st)
+        # Stopping the adopted instance, which runs as another user,
+        # takes CAP_KILL.
+        r = self.d.api("PUT", "/v1/deployments/" + a, {"instanceCount": 0})
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(self.d.wait_wr(r.json["id"])["status"],
+                         "SUCCEEDED")
+
+    def test_data_dir_root_cannot_reach_refuses_start(self):
+        # Owned by another user: root opens it at start with its full
+        # powers, but could not after the drop (new logs, instance output).
+        user = pwd.getpwnam(INSTANCE_USER)
+        data = tempfile.mkdtemp(prefix="mdscale-priv-data-")
+        self.addCleanup(shutil.rmtree, data, True)
+        os.chown(data, user.pw_uid, user.pw_gid)
+        d = Daemon(data_dir=data)
+        with self.assertRaises(AssertionError) as cm:
+            d.start()
+        self.assertIn("not open to root without CAP_DAC_OVERRIDE",
+                      str(cm.exception))
+        self.assertIn("chown -R root: " + data, str(cm.exception))
+        d.log.close()
+
     def test_missing_user_refuses_start(self):
         d = Daemon(config={"runAsUser": "mdscale-no-such-user"})
         self.addCleanup(shutil.rmtree, d.data_dir, True)
@@ -204,6 +327,45 @@ class PrivilegesTest(unittest.TestCase):
             d.start()
         self.assertIn("mdscale-no-such-user", str(cm.exception))
         self.assertIn("adduser", str(cm.exception))
+
+
+@unittest.skipUnless(os.geteuid() == 0 and shutil.which("setpriv"),
+                     "needs root and setpriv to start a daemon as a user")
+class NotRootTest(unittest.TestCase):
+    """A daemon that is not root drops nothing; its instances still get
+    no_new_privs and none of its ambient capabilities."""
+
+    def test_instances_of_a_daemon_not_root_are_sealed(self):
+        user = pwd.getpwnam(INSTANCE_USER)
+        tmp = tempfile.mkdtemp(prefix="mdscale-priv-user-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        os.chmod(tmp, 0o755)
+        data = os.path.join(tmp, "data")
+        os.mkdir(data, 0o700)
+        os.chown(data, user.pw_uid, user.pw_gid)
+        # The daemon as the user, with CAP_NET_BIND_SERVICE ambient.
+        wrapper = os.path.join(tmp, "as-user")
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\nexec setpriv --reuid=%d --regid=%d "
+                    "--clear-groups --inh-caps=+net_bind_service "
+                    "--ambient-caps=+net_bind_service %s \"$@\"\n"
+                    % (user.pw_uid, user.pw_gid, os.path.abspath(BIN)))
+        os.chmod(wrapper, 0o755)
+        d = Daemon(data_dir=data, binary=wrapper).start()
+        self.addCleanup(d.cleanup)
+        bind = 1 << 10  # CAP_NET_BIND_SERVICE
+        st = status(d.proc.pid)
+        self.assertEqual(st["Uid"][1], str(user.pw_uid), st)
+        self.assertEqual((st["CapEff"], st["CapAmb"], st["NoNewPrivs"]),
+                         (bind, bind, 0), st)
+        self.assertNotIn("running as root", d.logs())
+
+        dep = d.create(displayName="sealed")["id"]
+        d.wait_state(dep, "ACTIVE")
+        st = status(d.get(dep)["instances"][0]["pid"])
+        self.assertEqual(st["Uid"][1], str(user.pw_uid), st)
+        self.assertEqual((st["CapPrm"], st["CapEff"], st["CapAmb"],
+                          st["NoNewPrivs"]), (0, 0, 0, 1), st)
 
 
 if __name__ == "__main__":
