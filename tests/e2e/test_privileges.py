@@ -313,6 +313,7 @@ class PrivilegesTest(unittest.TestCase):
         self.addCleanup(shutil.rmtree, data, True)
         os.chown(data, user.pw_uid, user.pw_gid)
         d = Daemon(data_dir=data)
+        self.addCleanup(d.cleanup)  # a daemon that started after all
         with self.assertRaises(AssertionError) as cm:
             d.start()
         self.assertIn("not open to root without CAP_DAC_OVERRIDE",
@@ -323,6 +324,7 @@ class PrivilegesTest(unittest.TestCase):
     def test_missing_user_refuses_start(self):
         d = Daemon(config={"runAsUser": "mdscale-no-such-user"})
         self.addCleanup(shutil.rmtree, d.data_dir, True)
+        self.addCleanup(d.cleanup)
         with self.assertRaises(AssertionError) as cm:
             d.start()
         self.assertIn("mdscale-no-such-user", str(cm.exception))
