@@ -281,16 +281,13 @@ static double percentile(double *v, size_t n, double p)
 }
 
 /* Computes one point of the group whose members are order[from..to). */
-static void eval_point(const struct mql_query *q, struct mql_result *r,
-		       size_t from, size_t to, int64_t t,
-		       struct mql_point *pt)
+/* The point at t of what a holds (and r->vals, for percentile()). */
+static void finish_point(const struct mql_query *q, struct mql_result *r,
+			 const struct acc *acc, int64_t t,
+			 struct mql_point *pt)
 {
-	struct acc a = { 0 };
+	const struct acc a = *acc;
 
-	r->nvals = 0;
-	for (size_t i = from; i < to; i++)
-		accumulate(q, r, r->sel[r->order[i]], t - q->interval_ms, t,
-			   &a);
 	pt->t = t;
 	pt->value = 0;
 	pt->present = a.count > 0;
@@ -335,6 +332,49 @@ static void eval_point(const struct mql_query *q, struct mql_result *r,
 	if (!pt->present)
 		pt->value = 0;
 	pt->holds = pt->present && mql_condition_holds(q, pt->value);
+}
+
+/*
+ * The points of the group order[from .. to) at first_t, first_t + step, ...
+ * Each series is read for every step before the next one is, so that a
+ * group of many series is fetched from memory once, not once per step;
+ * the sums take the series in the same order either way. percentile(),
+ * which keeps every value of a step, goes step by step.
+ */
+static void eval_steps(const struct mql_query *q, struct mql_result *r,
+		       size_t from, size_t to, int64_t first_t, int64_t step,
+		       size_t nsteps, struct mql_point *pts)
+{
+	struct acc one;
+	int by_series = q->stat != MQL_STAT_PERCENTILE && nsteps > 1 &&
+			to - from > 1;
+
+	if (by_series) {
+		struct acc *acc = xcalloc(nsteps, sizeof(*acc));
+
+		for (size_t i = from; i < to; i++)
+			for (size_t k = 0; k < nsteps; k++) {
+				int64_t t = first_t + (int64_t)k * step;
+
+				accumulate(q, r, r->sel[r->order[i]],
+					   t - q->interval_ms, t, &acc[k]);
+			}
+		for (size_t k = 0; k < nsteps; k++)
+			finish_point(q, r, &acc[k],
+				     first_t + (int64_t)k * step, &pts[k]);
+		free(acc);
+		return;
+	}
+	for (size_t k = 0; k < nsteps; k++) {
+		int64_t t = first_t + (int64_t)k * step;
+
+		memset(&one, 0, sizeof(one));
+		r->nvals = 0;
+		for (size_t i = from; i < to; i++)
+			accumulate(q, r, r->sel[r->order[i]],
+				   t - q->interval_ms, t, &one);
+		finish_point(q, r, &one, t, &pts[k]);
+	}
 }
 
 /* Appends the dims of group g's stream to r->dims; returns their count,
@@ -401,11 +441,10 @@ static int run(const struct mql_query *q, const struct tsdb *db,
 		const struct tsdb_series *first = r->sel[r->order[r->gstart[g]]];
 		int any = 0;
 
-		for (size_t k = 0; k < nsteps; k++) {
-			eval_point(q, r, r->gstart[g], r->gstart[g + 1],
-				   first_t + (int64_t)k * step, &pts[k]);
+		eval_steps(q, r, r->gstart[g], r->gstart[g + 1], first_t, step,
+			   nsteps, pts);
+		for (size_t k = 0; k < nsteps; k++)
 			any |= pts[k].present;
-		}
 		if (!any && !all_streams)
 			continue;
 		/* Past the caller's limit, the rest is not evaluated. */

@@ -954,6 +954,70 @@ static void test_eval_range(void **state)
 	mql_free(q);
 }
 
+/*
+ * A group of many series over many steps is read series by series (each
+ * series for every step); each point must be the one a query at that step
+ * alone gives, which goes step by step.
+ */
+static void test_eval_range_groups_match_steps(void **state)
+{
+	static const char *const queries[] = {
+		"Cpu[1m].grouping().count()",
+		"Cpu[1m].grouping().mean()",
+		"Cpu[1m].grouping().sum() > 20",
+		"Cpu[1m].grouping().min()",
+		"Cpu[1m].grouping().max()",
+		"Cpu[1m].grouping().first()",
+		"Cpu[1m].grouping().last()",
+		"Cpu[1m].grouping().rate()",
+		"Cpu[1m].grouping().increment()",
+		"Cpu[1m].grouping().percentile(0.9)",
+		"Cpu[2m].groupBy(resourceId).mean()",
+		"Cpu[1m].groupBy(instanceId).sum()",
+	};
+	struct fixture *f = *state;
+	struct mql_result one;
+	size_t checked = 0;
+
+	mql_result_init(&one);
+	for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+		struct mql_query *q = parse_ok(queries[i]);
+
+		assert_int_equal(mql_eval_range(q, f->db, NS, 420000, 600000,
+						10000, &f->r), 0);
+		assert_true(f->r.nstreams > 0);
+		for (size_t s = 0; s < f->r.nstreams; s++) {
+			const struct mql_stream *st = &f->r.streams[s];
+
+			assert_int_equal(st->npoints, 18);
+			for (size_t k = 0; k < st->npoints; k++) {
+				const struct mql_point *p = &st->points[k];
+				const struct mql_stream *m = NULL;
+
+				assert_int_equal(mql_eval(q, f->db, NS, p->t,
+							  &one), 0);
+				for (size_t j = 0; j < one.nstreams; j++)
+					if (one.streams[j].hash == st->hash)
+						m = &one.streams[j];
+				if (m == NULL) {
+					/* No data at that step alone. */
+					assert_false(p->present);
+					continue;
+				}
+				assert_int_equal(p->present,
+						 m->points[0].present);
+				assert_true(p->value == m->points[0].value);
+				assert_int_equal(p->holds, m->points[0].holds);
+				checked += p->present;
+			}
+		}
+		mql_free(q);
+	}
+	/* Enough points had data for the comparison to mean something. */
+	assert_true(checked >= 90);
+	mql_result_free(&one);
+}
+
 /* Windows older than the raw retention are computed from minute buckets. */
 static void test_eval_downsampled(void **state)
 {
@@ -1031,6 +1095,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_eval_range, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_eval_range_groups_match_steps, setup, teardown),
 		cmocka_unit_test(test_eval_downsampled),
 	};
 
