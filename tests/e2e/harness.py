@@ -48,6 +48,28 @@ def free_port():
     raise RuntimeError("no free port between 20000 and 32700")
 
 
+def read_answer(s):
+    """Reads one HTTP answer from socket s: its status line, its headers
+    (lower-case names) and its body (its Content-Length bytes)."""
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    head, _, body = got.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict((k.strip().lower(), v.strip()) for k, _, v in
+                   (l.partition(":") for l in lines[1:]))
+    size = int(headers.get("content-length", "0"))
+    while len(body) < size:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return lines[0], headers, body[:size]
+
+
 def wait_for(what, fn, timeout=30.0, interval=0.05):
     """Polls fn until it returns a true value; fails the test after timeout."""
     deadline = time.monotonic() + timeout

@@ -13,8 +13,8 @@ import threading
 import time
 import unittest
 
-from harness import (BIN, Daemon, digits_rows, free_port, request,
-                     wait_for)
+from harness import (BIN, Daemon, digits_rows, free_port, read_answer,
+                     request, wait_for)
 
 
 def raw_exchange(port, data, timeout=10.0):
@@ -23,26 +23,10 @@ def raw_exchange(port, data, timeout=10.0):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
         s.sendall(data)
-        got = b""
-        while b"\r\n\r\n" not in got:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            got += chunk
-        head, _, body = got.partition(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            k, _, v = line.partition(b":")
-            if k.strip().lower() == b"content-length":
-                length = int(v)
-        while len(body) < length:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            body += chunk
+        line, _, body = read_answer(s)
+        status = int(line.split(" ", 2)[1])
         try:
-            return status, json.loads(body[:length])
+            return status, json.loads(body)
         except ValueError:
             return status, None
     finally:

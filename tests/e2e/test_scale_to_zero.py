@@ -10,7 +10,8 @@ import threading
 import time
 import unittest
 
-from harness import Daemon, digits_rows, model_command, wait_for
+from harness import (Daemon, digits_rows, model_command, read_answer,
+                     wait_for)
 
 # An upstream that records each request's path in a file: the test reads
 # what the instance really received.
@@ -49,26 +50,13 @@ def raw_post(port, path, size):
 def answer(s):
     """Reads one answer on socket s and closes it: its status line, its
     headers (lower-case names) and its body, parsed when JSON."""
-    got = b""
-    while b"\r\n\r\n" not in got:
-        b = s.recv(65536)
-        if not b:
-            break
-        got += b
-    head, _, body = got.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = dict((k.strip().lower(), v.strip()) for k, _, v in
-                   (l.partition(":") for l in lines[1:]))
-    size = int(headers.get("content-length", "0"))
-    while len(body) < size:
-        b = s.recv(65536)
-        if not b:
-            break
-        body += b
-    s.close()
+    try:
+        line, headers, body = read_answer(s)
+    finally:
+        s.close()
     if headers.get("content-type", "").startswith("application/json"):
         body = json.loads(body)
-    return lines[0], headers, body
+    return line, headers, body
 
 
 class ScaleToZeroTest(unittest.TestCase):
