@@ -189,30 +189,20 @@ static inline int diff_h_complete(struct hparse *h)
 	return 0;
 }
 
+/* The same callbacks, with heads taken as they come or whole. */
+#define DIFF_H_CALLBACKS                                  \
+	.on_message_begin = diff_h_begin,                 \
+	.on_url = diff_h_url, .on_status = diff_h_status, \
+	.on_header_field = diff_h_field,                  \
+	.on_header_value = diff_h_value,                  \
+	.on_headers_complete = diff_h_headers,            \
+	.on_body = diff_h_body, .on_message_complete = diff_h_complete
+
 static const struct hparse_settings diff_h_settings
-	__attribute__((unused)) = {
-	.on_message_begin = diff_h_begin,
-	.on_url = diff_h_url,
-	.on_status = diff_h_status,
-	.on_header_field = diff_h_field,
-	.on_header_value = diff_h_value,
-	.on_headers_complete = diff_h_headers,
-	.on_body = diff_h_body,
-	.on_message_complete = diff_h_complete,
-};
+	__attribute__((unused)) = { DIFF_H_CALLBACKS };
 
 static const struct hparse_settings diff_h_whole_settings
-	__attribute__((unused)) = {
-	.whole_heads = true,
-	.on_message_begin = diff_h_begin,
-	.on_url = diff_h_url,
-	.on_status = diff_h_status,
-	.on_header_field = diff_h_field,
-	.on_header_value = diff_h_value,
-	.on_headers_complete = diff_h_headers,
-	.on_body = diff_h_body,
-	.on_message_complete = diff_h_complete,
-};
+	__attribute__((unused)) = { .whole_heads = true, DIFF_H_CALLBACKS };
 
 /* http_parser's side: the same, with hparse.c's accessors written out. */
 
