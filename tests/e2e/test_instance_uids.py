@@ -5,9 +5,11 @@ an instance of one deployment can neither read another's environment
 kept with the deployment (across restarts), freed when it is deleted, and a
 create that finds the range full is refused, changing nothing."""
 import grp
+import json
 import os
 import pwd
 import shutil
+import signal
 import tempfile
 import unittest
 
@@ -172,6 +174,19 @@ class InstanceUidsTest(unittest.TestCase):
         self.assertEqual(self.d.get(a)["instanceUid"], ua)
         self.assertEqual([i["pid"] for i in self.d.get(a)["instances"]
                           if i["state"] == "READY"], pids)
+
+    def test_reload_keeps_the_range_until_the_next_start(self):
+        path = os.path.join(self.d.data_dir, "config.json")
+        with open(path, "w") as f:
+            json.dump({"instanceUids": "%d-%d" % (HI, HI)}, f)
+        mark = len(self.d.logs())
+        self.d.proc.send_signal(signal.SIGHUP)
+        out = wait_for("the reload's log line",
+                       lambda: "SIGHUP" in self.d.logs()[mark:]
+                       and self.d.logs()[mark:], timeout=10)
+        self.assertIn("instanceUids change only at the next start", out)
+        a = self.d.create(displayName="a")["id"]
+        self.assertEqual(self.d.get(a)["instanceUid"], LO)
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root to switch users")
