@@ -114,6 +114,9 @@ json_t *api_deploy_view_json(const struct deploy_view *v)
 	json_object_set_new(o, "replayNonIdempotent",
 			    json_boolean(v->replay_all));
 	json_object_set_new(o, "endpoint", json_string(v->endpoint));
+	if (v->uid != 0)
+		json_object_set_new(o, "instanceUid",
+				    json_integer((json_int_t)v->uid));
 	json_object_set_new(o, "freeformTags", pairs_json(v->tags, v->ntags));
 	for (size_t i = 0; i < v->ninst; i++)
 		json_array_append_new(arr, inst_json(&v->inst[i]));

@@ -21,7 +21,7 @@ static const char *const subscription_ro[] = {
 static const char *const deployment_ro[] = {
 	"id", "lifecycleState", "lifecycleDetails", "instances",
 	"timeCreated", "timeUpdated", "currentWorkRequestId", "endpoint",
-	"backend", "ref", NULL };
+	"backend", "ref", "instanceUid", NULL };
 static const char *const alarm_ro[] = {
 	"id", "lifecycleState", "timeCreated", "timeUpdated", NULL };
 static const char *const autoscale_ro[] = { "source", NULL };

@@ -42,11 +42,17 @@ void config_defaults(struct config *cfg)
 	cfg->hold_timeout_s = 60;
 	cfg->gateway_threads = 1;
 	snprintf(cfg->run_as_user, sizeof(cfg->run_as_user), "mdscale");
+	cfg->instance_uids = (struct idrange){ 60000, 60999 };
 	cfg->oci.metrics_s = 60;
 	cfg->oci.flex.steps = 4;
 	cfg->receiver.tolerance_s = 300;
 	cfg->receiver.alertmanager = 1;
 	cfg->receiver.oci = 1;
+}
+
+int config_uids_on(const struct config *cfg)
+{
+	return cfg->instance_uids.lo != 0 && !cfg->instances_as_user;
 }
 
 int config_is_loopback(const char *host)
@@ -119,6 +125,21 @@ static int parse_gateway(const json_t *v, void *dst, const struct field *fd,
 
 	return parse_addr(v, cfg->gateway_host, sizeof(cfg->gateway_host),
 			  &cfg->gateway_port, path, f);
+}
+
+/* "instanceUids": "LO-HI" or "" into a struct idrange. */
+static int parse_instance_uids(const json_t *v, void *dst,
+			       const struct field *fd, const char *path,
+			       struct fault *f)
+{
+	char why[200];
+
+	(void)fd;
+	if (!json_is_string(v))
+		return fields_fault_type(f, path, "a string \"LO-HI\"");
+	if (idrange_parse(json_string_value(v), dst, why, sizeof(why)) != 0)
+		return fault_set(f, MDS_E_INVAL, path, "%s: %s", path, why);
+	return 0;
 }
 
 /* One entry of "shapes". */
@@ -412,8 +433,15 @@ static const struct field config_fields[] = {
 	  .chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 		   "0123456789_.-",
 	  .chars_desc = "a-z A-Z 0-9 _ . -",
-	  .doc = "the user instances run as when the daemon runs as root; "
-		 "\"\" keeps root" },
+	  .doc = "the user functions and COMMAND subscriptions run as when "
+		 "the daemon runs as root (instances too when instanceUids "
+		 "is not given); \"\" keeps root" },
+	{ .name = "instanceUids", .type = FIELD_CUSTOM,
+	  FIELD_AT(struct config, instance_uids),
+	  .parse = parse_instance_uids,
+	  .doc = "\"LO-HI\": run as root, each local deployment's "
+		 "instances run as a uid and gid of its own from this range; "
+		 "\"\": as runAsUser" },
 	FIELD_END
 };
 
@@ -462,6 +490,11 @@ int config_load(const char *path, struct config *cfg, char *diag,
 			 next.shapes.v[0].name);
 	}
 	next.oci.enabled = fields_given(config_fields, seen, "oci");
+	/* A user named in the file is an explicit choice for instances too,
+	 * unless the file names a range as well. */
+	next.instances_as_user =
+		fields_given(config_fields, seen, "runAsUser") &&
+		!fields_given(config_fields, seen, "instanceUids");
 	if (next.oci.flex.shape[0] && next.oci.shapes.n > 0) {
 		mds_diag(diag, diagsz, "%s: oci.flex and oci.shapes both set; "
 			 "give one ladder", path);

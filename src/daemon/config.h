@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "core/idrange.h"
 #include "core/shape.h"
 
 #define CONFIG_PATH_MAX 512
@@ -94,14 +95,27 @@ struct config {
 	struct config_tls gateway_tls; /* the gateway's TLS */
 	int insecure_listen; /* plain HTTP on a non-loopback address is meant */
 	struct config_receiver receiver;
-	char run_as_user[33];        /* instances' user when run as root; ""
-					keeps the daemon's */
+	char run_as_user[33];        /* the user of functions and COMMAND
+					subscriptions when run as root, and
+					of instances when instances_as_user;
+					"" keeps the daemon's */
+	struct idrange instance_uids; /* when run as root, each local
+					 deployment's instances get a uid
+					 and gid of their own from it;
+					 lo 0: none (runAsUser) */
+	int instances_as_user; /* the file names runAsUser and not
+				  instanceUids: instances run as runAsUser */
 	struct config_oci oci;
 };
 
 /* Whether host (an IP address as listen takes it) is a loopback address:
  * 127.0.0.0/8, ::1, or "localhost". */
 int config_is_loopback(const char *host);
+
+/* Whether each local deployment's instances run as a uid of their own
+ * from cfg->instance_uids (when the daemon runs as root), rather than as
+ * runAsUser. */
+int config_uids_on(const struct config *cfg);
 
 /* Fills cfg with the built-in defaults. */
 void config_defaults(struct config *cfg);

@@ -121,6 +121,10 @@ int reload_config(const char *path, const struct config *at_start,
 	/* Checked to exist at start only. */
 	if (strcmp(next.run_as_user, at_start->run_as_user) != 0)
 		note(kept, keptsz, "runAsUser");
+	if (memcmp(&next.instance_uids, &at_start->instance_uids,
+		   sizeof(next.instance_uids)) != 0 ||
+	    next.instances_as_user != at_start->instances_as_user)
+		note(kept, keptsz, "instanceUids");
 	if (!same_ladder(&next.shapes, &at_start->shapes))
 		note(kept, keptsz, "shapes");
 	if (!same_oci(&next.oci, &at_start->oci))

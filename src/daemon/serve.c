@@ -988,32 +988,64 @@ out:
 	return status;
 }
 
-/* Switches to user name for good: its group alone, then its uid, and its
- * HOME. Returns 0, or -1 after saying why on stderr. */
-static int drop_privileges(const char *name)
+/* Reads "UID:GID" (decimal, above 0) into *uid and *gid; false when user
+ * is not of that form (a user name). */
+static bool numeric_ids(const char *user, uid_t *uid, gid_t *gid)
 {
-	struct passwd *pw = getpwnam(name);
+	unsigned long u, g;
+	char *end;
 
-	if (pw == NULL) {
-		fprintf(stderr, "mdscale: cannot run as user '%s': no such "
-			"user (create it: adduser --system --group %s)\n",
-			name, name);
-		return -1;
+	if (user[0] < '0' || user[0] > '9')
+		return false;
+	errno = 0;
+	u = strtoul(user, &end, 10);
+	if (errno != 0 || *end != ':' || end[1] < '0' || end[1] > '9')
+		return false;
+	g = strtoul(end + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || u == 0 || g == 0 ||
+	    u > IDRANGE_ID_MAX || g > IDRANGE_ID_MAX)
+		return false;
+	*uid = (uid_t)u;
+	*gid = (gid_t)g;
+	return true;
+}
+
+/* Switches for good to user: a name (its group alone, its HOME), or
+ * "UID:GID", a deployment's own ids (instanceUids), which no user of the
+ * system has: that group alone, HOME "/". Returns 0, or -1 after saying
+ * why on stderr. */
+static int drop_privileges(const char *user)
+{
+	struct passwd *pw = NULL;
+	const char *home = "/";
+	uid_t uid;
+	gid_t gid;
+
+	if (!numeric_ids(user, &uid, &gid)) {
+		pw = getpwnam(user);
+		if (pw == NULL) {
+			fprintf(stderr, "mdscale: cannot run as user '%s': no "
+				"such user (create it: adduser --system "
+				"--group %s)\n", user, user);
+			return -1;
+		}
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+		home = pw->pw_dir;
 	}
-	if (setgroups(1, &pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
-	    setuid(pw->pw_uid) != 0) {
-		fprintf(stderr, "mdscale: cannot run as user '%s': %s\n",
-			name, strerror(errno));
+	if (setgroups(1, &gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+		fprintf(stderr, "mdscale: cannot run as user '%s': %s\n", user,
+			strerror(errno));
 		return -1;
 	}
 	/* No way back: a process that can become root again has not
 	 * dropped anything. */
-	if (pw->pw_uid != 0 && setuid(0) == 0) {
+	if (uid != 0 && setuid(0) == 0) {
 		fprintf(stderr, "mdscale: could regain root after switching "
-			"to '%s'; not starting\n", name);
+			"to '%s'; not starting\n", user);
 		return -1;
 	}
-	setenv("HOME", pw->pw_dir, 1);
+	setenv("HOME", home, 1);
 	return 0;
 }
 
@@ -1031,7 +1063,8 @@ int serve_instance_exec(int argc, char **argv)
 	char diag[256];
 	int i;
 
-	/* argv: __instance PROCS USER -- PROGRAM ARGS... The cgroup is
+	/* argv: __instance PROCS USER -- PROGRAM ARGS... (USER: a name,
+	 * "UID:GID", or "-" to stay who we are). The cgroup is
 	 * joined first, while the launcher may still write its files, then
 	 * the user is switched to, then no exec may give more (no_new_privs),
 	 * then nothing inherited is left open. */

@@ -94,6 +94,8 @@ struct backend_spec {
 			      shown back; NULL-terminated */
 	size_t nsecret;
 	const char *health_path; /* "/health": 2xx means ready */
+	uint32_t uid; /* the uid and gid the deployment's instances run as
+			 (config instanceUids); 0: the backend's user */
 };
 
 /*

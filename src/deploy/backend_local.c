@@ -284,13 +284,19 @@ static void on_proc_exit(uv_process_t *p, int64_t status, int sig)
 	exited(lp, status, sig, false);
 }
 
-/* The user the launcher switches to: the configured one when the daemon
- * runs as root, else "-" (the daemon's own user; it cannot switch). */
-static const char *run_as(const struct local *l)
+/* Who the launcher switches to, newly allocated: "UID:GID", the
+ * deployment's own uid (instanceUids) when the daemon runs as root; else
+ * the runAsUser name; else "-" (the daemon's own user: not root, it cannot
+ * switch; or runAsUser ""). */
+static char *run_as(const struct local *l, const struct backend_spec *sp)
 {
-	const char *u = l->env.config->run_as_user;
+	const struct config *cfg = l->env.config;
 
-	return geteuid() == 0 && u[0] != '\0' ? u : "-";
+	if (geteuid() != 0)
+		return xstrdup("-");
+	if (config_uids_on(cfg) && sp->uid != 0)
+		return xasprintf("%u:%u", sp->uid, sp->uid);
+	return xstrdup(cfg->run_as_user[0] != '\0' ? cfg->run_as_user : "-");
 }
 
 /* The launcher's argv: mdscale __instance PROCS USER -- command... */
@@ -303,7 +309,7 @@ static char **build_args(struct local *l, const struct backend_spec *sp,
 	args[n++] = xstrdup(l->env.self_exe);
 	args[n++] = xstrdup("__instance");
 	args[n++] = procs ? procs : xstrdup("-");
-	args[n++] = xstrdup(run_as(l));
+	args[n++] = run_as(l, sp);
 	args[n++] = xstrdup("--");
 	if (sp->shell) {
 		args[n++] = xstrdup("/bin/sh");

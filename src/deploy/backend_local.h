@@ -3,8 +3,9 @@
  * machine, each in its own cgroup sized by its shape.
  *
  * An instance runs as `mdscale __instance PROCS USER -- command...` (the
- * launcher joins the cgroup, then becomes USER, the configured runAsUser
- * when the daemon is root, sets no_new_privs and closes every inherited
+ * launcher joins the cgroup, then becomes USER when the daemon is root:
+ * "UID:GID", the deployment's own uid from instanceUids, else the
+ * configured runAsUser; it sets no_new_privs and closes every inherited
  * descriptor before exec), with a clean environment, detached, with its output in
  * files so that it outlives a daemon killed with SIGKILL. Readiness is an
  * HTTP GET of the deployment's health path on its loopback port; a crashed

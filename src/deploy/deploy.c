@@ -731,11 +731,47 @@ static void recover_inst(struct deployment *dep, struct instance *in)
 		in->state = PLAN_STARTING;
 }
 
+/* A deployment stored without a uid (made before instanceUids, or while
+ * the daemon was not root) gets one before any instance of it starts
+ * again; its instances still running keep the user they have. */
+static void recover_uid(struct deploy *d, struct deployment *dep)
+{
+	struct fault f;
+
+	/* Two live deployments never share one (a record edited by hand):
+	 * the later one gets another. */
+	for (struct deployment *p = d->deps; p != dep && dep->spec.uid != 0;
+	     p = p->next)
+		if (p->state != DS_DELETED && p->spec.uid == dep->spec.uid) {
+			log_warn("deploy", "deployment %s had the uid %u of "
+				 "%s as well", dep->name, dep->spec.uid,
+				 p->name);
+			dep->spec.uid = 0;
+		}
+	if (dep->spec.uid == 0 && deploy_uids_on(d, dep->backend)) {
+		if (deploy_uid_pick(d, dep, &dep->spec.uid, &f) == 0)
+			log_event(LOG_INFO, "deploy",
+				  LOG_IDS(.deployment_id = dep->id),
+				  "deployment %s: its instances run as uid %u "
+				  "from now on", dep->name, dep->spec.uid);
+		else
+			log_event(LOG_WARN, "deploy",
+				  LOG_IDS(.deployment_id = dep->id),
+				  "deployment %s: %s; its instances run as "
+				  "runAsUser %s", dep->name, f.message,
+				  d->env.config->run_as_user);
+	}
+	if (dep->prev_spec != NULL)
+		dep->prev_spec->uid = dep->spec.uid;
+}
+
 /* After a restart: adopt the instances that outlived the daemon and
  * settle the deployment's state (reconcile() then brings it to what it
  * should be). */
 static void recover(struct deploy *d, struct deployment *dep)
 {
+	if (dep->state != DS_DELETING)
+		recover_uid(d, dep);
 	for (size_t i = 0; !is_platform(dep) && i < dep->ninst; i++)
 		recover_inst(dep, dep->inst[i]);
 	if (dep->wr == NULL && (dep->state == DS_CREATING ||

@@ -304,6 +304,8 @@ struct deploy_view {
 	uint32_t count;
 	uint32_t ready_timeout_s, drain_timeout_s;
 	bool replay_all;     /* replayNonIdempotent */
+	uint32_t uid;        /* the uid and gid its instances run as
+				(instanceUids); 0: runAsUser's */
 	int64_t created_ms, updated_ms;
 	char wr_id[DEPLOY_ID_MAX]; /* the running work request; "" */
 	char *endpoint;      /* the gateway URL of the deployment */

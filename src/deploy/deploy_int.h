@@ -179,6 +179,15 @@ void deploy_spec_clear(struct backend_spec *sp);
  * current generation, dep->prev_spec (when set) for older ones. */
 void deploy_respec(struct deployment *dep);
 
+/* Whether deployments on b get a uid of their own (config instanceUids,
+ * the daemon root, b an instance backend). */
+bool deploy_uids_on(const struct deploy *d, const struct backend *b);
+/* Picks the lowest uid of instanceUids that no live deployment but self
+ * (NULL: none) holds and no user or group of the system has, into *uid.
+ * Returns 0, or MDS_E_LIMIT with f naming the range (nothing changed). */
+int deploy_uid_pick(struct deploy *d, const struct deployment *self,
+		    uint32_t *uid, struct fault *f);
+
 /* Appends dep to the list. */
 void deploy_link(struct deploy *d, struct deployment *dep);
 /* A new, empty instance record of dep (state STARTING, not started). */

@@ -7,6 +7,8 @@
  * run, a shape the backend offers, a count within the limits); the shapes
  * of request bodies are checked at the API's edge.
  */
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,9 +296,66 @@ static int check_room(struct deploy *d, struct fault *f)
 	return 0;
 }
 
+/* ---- instance uids ---- */
+
+bool deploy_uids_on(const struct deploy *d, const struct backend *b)
+{
+	return geteuid() == 0 && config_uids_on(d->env.config) &&
+	       backend_can(b, BACKEND_CAP_INSTANCES);
+}
+
+/* Whether a user or group of this system has id: never given out. */
+static bool system_holds(void *arg, uint32_t id)
+{
+	(void)arg;
+	return getpwuid((uid_t)id) != NULL || getgrgid((gid_t)id) != NULL;
+}
+
+int deploy_uid_pick(struct deploy *d, const struct deployment *self,
+		    uint32_t *uid, struct fault *f)
+{
+	const struct idrange *r = &d->env.config->instance_uids;
+	uint32_t *used;
+	size_t n = 0;
+	char text[IDRANGE_TEXT_MAX];
+	int rc;
+
+	for (struct deployment *p = d->deps; p; p = p->next)
+		n++;
+	used = xcalloc(n + 1, sizeof(*used));
+	n = 0;
+	/* A deployment being deleted keeps its uid until its instances are
+	 * gone (DELETED). */
+	for (struct deployment *p = d->deps; p; p = p->next)
+		if (p != self && p->state != DS_DELETED && p->spec.uid != 0)
+			used[n++] = p->spec.uid;
+	rc = idrange_pick(r, used, n, system_holds, NULL, uid);
+	free(used);
+	if (rc == 0)
+		return 0;
+	idrange_format(r, text, sizeof(text));
+	rc = fault_set(f, MDS_E_LIMIT, "",
+		       "no free uid in instanceUids %s: %zu live "
+		       "deployments hold one each (and ids users or groups of "
+		       "this system have are never given out); delete a "
+		       "deployment or widen instanceUids", text, n);
+	return rc;
+}
+
+/* The uid a new deployment on b would run as, into *uid (0: none). */
+static int check_uid(struct deploy *d, const struct backend *b,
+		     uint32_t *uid, struct fault *f)
+{
+	*uid = 0;
+	if (!deploy_uids_on(d, b))
+		return 0;
+	return deploy_uid_pick(d, NULL, uid, f);
+}
+
 static int check_spec(struct deploy *d, const struct backend *b,
 		      const struct deploy_spec *s, struct fault *f)
 {
+	uint32_t uid;
 	int rc;
 
 	if ((rc = check_name(d, s->name, f)) != 0 ||
@@ -320,7 +379,9 @@ static int check_spec(struct deploy *d, const struct backend *b,
 	if ((rc = check_env(s, f)) != 0 ||
 	    (rc = check_tags(s->tags, s->ntags, f)) != 0)
 		return rc;
-	return check_room(d, f);
+	if ((rc = check_room(d, f)) != 0)
+		return rc;
+	return check_uid(d, b, &uid, f);
 }
 
 /* ---- operations ---- */
@@ -399,11 +460,16 @@ int deploy_create(struct deploy *d, const struct deploy_spec *s, char *id,
 	const struct config *cfg = d->env.config;
 	struct backend *b = d->env.backends[0];
 	struct deployment *dep;
+	uint32_t uid;
 	int rc = check_spec(d, b, s, f);
 
 	if (rc != 0)
 		return rc;
+	/* check_spec() found a free uid; this is the one taken. */
+	if ((rc = check_uid(d, b, &uid, f)) != 0)
+		return rc;
 	dep = dep_new(d, b, s->name);
+	dep->spec.uid = uid;
 	dep->spec.argv = strv_dup(s->argv, s->argc);
 	dep->spec.argc = s->argc;
 	dep->spec.shell = s->shell;
@@ -901,6 +967,7 @@ static void view_fill(struct deploy *d, const struct deployment *dep,
 	v->ready_timeout_s = dep->ready_timeout_s;
 	v->drain_timeout_s = dep->drain_timeout_s;
 	v->replay_all = dep->replay_all;
+	v->uid = deploy_uids_on(d, b) ? dep->spec.uid : 0;
 	v->created_ms = dep->created_ms;
 	v->updated_ms = dep->updated_ms;
 	deploy_copy_str(v->wr_id, sizeof(v->wr_id), dep->wr ? dep->wr->id

@@ -142,6 +142,9 @@ static json_t *dep_row(const struct deployment *dep)
 			    pairs_row(dep->tags, dep->ntags));
 	json_object_set_new(o, "specGeneration",
 			    json_integer((json_int_t)dep->spec_gen));
+	if (dep->spec.uid != 0)
+		json_object_set_new(o, "runUid",
+				    json_integer((json_int_t)dep->spec.uid));
 	if (dep->prev_spec != NULL)
 		json_object_set_new(
 			o, "previousSpec",
@@ -429,6 +432,10 @@ static int load_dep(void *arg, const char *id, const char *text)
 	dep->created_ms = jint(o, "createdMs");
 	dep->updated_ms = jint(o, "updatedMs");
 	dep->spec_gen = (uint32_t)jint(o, "specGeneration");
+	/* Rows written before instanceUids have none: 0, given one at
+	 * recovery. */
+	counts_ok = counts_ok && juint(o, "runUid", IDRANGE_ID_MAX,
+				       &dep->spec.uid);
 	dep->tags = pairs_from_row(json_object_get(o, "freeformTags"),
 				   &dep->ntags);
 	if (json_is_object(json_object_get(o, "previousSpec"))) {
@@ -445,6 +452,8 @@ static int load_dep(void *arg, const char *id, const char *text)
 		deploy_dep_free(dep);
 		return 0;
 	}
+	if (dep->prev_spec != NULL)
+		dep->prev_spec->uid = dep->spec.uid;
 	arr = json_object_get(o, "instances");
 	json_array_foreach(arr, i, x) {
 		inst_from_row(dep, x);

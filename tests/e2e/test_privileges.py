@@ -1,5 +1,7 @@
-"""Least privilege for instances: run as root, the daemon starts them as the
-unprivileged user "mdscale" (runAsUser), inside their cgroup, with no
+"""Least privilege for instances: run as root, the daemon starts them as
+their deployment's own uid (instanceUids; programs of functions and COMMAND
+subscriptions as the unprivileged user "mdscale", runAsUser), inside their
+cgroup, with no
 descriptor of the daemon's left open and a clean environment: PATH, HOME,
 LANG, what the deployment sets and mdscale's own variables. The daemon's
 token file and database are out of their reach."""
@@ -101,7 +103,6 @@ class PrivilegesTest(unittest.TestCase):
         self.addCleanup(self.d.cleanup)
 
     def test_instance_runs_unprivileged_with_nothing_inherited(self):
-        user = pwd.getpwnam(INSTANCE_USER)
         dep = self.d.create(displayName="least",
                             command=REPORT + model_command(),
                             environment={"DATA": self.d.data_dir,
@@ -112,14 +113,15 @@ class PrivilegesTest(unittest.TestCase):
                           lambda: read(os.path.join(self.out, "report")))
         inst = self.d.get(dep)["instances"][0]
 
-        # The model server itself runs as the user, all four ids, with its
-        # own group only.
+        # The model server itself runs as the deployment's own uid (the
+        # default instanceUids), all four ids, with the group of the same
+        # number only.
         st = status(inst["pid"])
-        uid, gid = str(user.pw_uid), str(user.pw_gid)
-        self.assertEqual(st["Uid"], [uid] * 4, st)
-        self.assertEqual(st["Gid"], [gid] * 4, st)
-        self.assertEqual(st["Groups"], [gid], st)
-        self.assertNotEqual(user.pw_uid, 0)
+        uid = self.d.get(dep)["instanceUid"]
+        self.assertTrue(60000 <= uid <= 60999, uid)
+        self.assertEqual(st["Uid"], [str(uid)] * 4, st)
+        self.assertEqual(st["Gid"], [str(uid)] * 4, st)
+        self.assertEqual(st["Groups"], [str(uid)], st)
         # No capability at all, none to gain by an exec, and a bounding
         # set no larger than the daemon's.
         self.assertEqual((st["CapInh"], st["CapPrm"], st["CapEff"],
@@ -150,7 +152,7 @@ class PrivilegesTest(unittest.TestCase):
             "PATH", "HOME", "LANG", "DATA", "OUT", "GREETING", "PORT",
             "MDSCALE_DEPLOYMENT_ID", "MDSCALE_INSTANCE_ID", "MDSCALE_SHAPE",
             "MDSCALE_CPUS", "MDSCALE_MEMORY_BYTES"]), report)
-        self.assertEqual(env["HOME"], user.pw_dir)
+        self.assertEqual(env["HOME"], "/")  # no user of the system
         self.assertEqual(env["LANG"], "C.UTF-8")
         self.assertEqual(env["GREETING"], "hello")
         self.assertEqual(env["MDSCALE_DEPLOYMENT_ID"], dep)

@@ -160,6 +160,49 @@ static void oci_section(void **state)
 	unlink(path);
 }
 
+/* Who instances run as: each deployment's uid from instanceUids (the
+ * default), runAsUser when the file names it alone (an explicit named
+ * user), or when instanceUids is "". */
+static void instance_uids_and_their_precedence(void **state)
+{
+	static const struct {
+		const char *text;
+		uint32_t lo, hi;
+		int uids_on;
+	} cases[] = {
+		{ "{}", 60000, 60999, 1 },
+		{ "{\"instanceUids\": \"70000-70009\"}", 70000, 70009, 1 },
+		{ "{\"runAsUser\": \"svc\"}", 60000, 60999, 0 },
+		{ "{\"runAsUser\": \"svc\", \"instanceUids\": \"5-6\"}", 5,
+		  6, 1 },
+		{ "{\"instanceUids\": \"\"}", 0, 0, 0 },
+	};
+	struct config c;
+	char diag[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		config_defaults(&c);
+		write_file(cases[i].text);
+		assert_int_equal(config_load(path, &c, diag, sizeof(diag)), 0);
+		assert_int_equal(c.instance_uids.lo, cases[i].lo);
+		assert_int_equal(c.instance_uids.hi, cases[i].hi);
+		assert_int_equal(config_uids_on(&c), cases[i].uids_on);
+	}
+	config_defaults(&c);
+	write_file("{\"instanceUids\": \"60999-60000\"}");
+	assert_int_equal(config_load(path, &c, diag, sizeof(diag)),
+			 MDS_E_INVAL);
+	assert_non_null(strstr(diag, "instanceUids: '60999-60000'"));
+	write_file("{\"instanceUids\": 60000}");
+	assert_int_equal(config_load(path, &c, diag, sizeof(diag)),
+			 MDS_E_INVAL);
+	assert_non_null(strstr(diag, "instanceUids must be a string"));
+	/* Nothing changed. */
+	assert_int_equal(c.instance_uids.lo, 60000);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -167,6 +210,7 @@ int main(void)
 		cmocka_unit_test(full_file_is_read),
 		cmocka_unit_test(errors_name_the_problem),
 		cmocka_unit_test(oci_section),
+		cmocka_unit_test(instance_uids_and_their_precedence),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,230 @@
+"""One uid per deployment (config instanceUids): run as root, each local
+deployment's instances run as a uid and gid of their own from the range, so
+an instance of one deployment can neither read another's environment
+(/proc/PID/environ, secrets included) nor signal its processes. The uid is
+kept with the deployment (across restarts), freed when it is deleted, and a
+create that finds the range full is refused, changing nothing."""
+import grp
+import json
+import os
+import pwd
+import shutil
+import signal
+import tempfile
+import unittest
+
+from harness import Daemon, model_command, wait_for
+from test_privileges import read, status
+
+# A range no user or group of a test machine has (checked in setUp).
+LO, HI = 64100, 64102
+
+# The instance of the prober: once told a pid (the file "target"), it tries
+# to read that process's environment and to signal it, and reports, along
+# with whether it can read its own environment (it can: the check works).
+PROBE = r"""
+(
+  while [ ! -s "$OUT/target" ]; do sleep 0.1; done
+  T=$(cat "$OUT/target")
+  {
+    if tr '\0' '\n' < /proc/$$/environ | grep -q '^OUT='; then
+      echo "SELF READ"; else echo "SELF DENIED"; fi
+    if tr '\0' '\n' < /proc/$T/environ > "$OUT/stolen" 2>/dev/null &&
+       [ -s "$OUT/stolen" ]; then
+      echo "ENVIRON READ"; else echo "ENVIRON DENIED"; fi
+    if kill -0 $T 2>/dev/null; then echo "SIGNAL SENT"; else
+      echo "SIGNAL DENIED"; fi
+    if kill -TERM $T 2>/dev/null; then echo "TERM SENT"; else
+      echo "TERM DENIED"; fi
+  } > "$OUT/probe.tmp" 2>&1
+  mv "$OUT/probe.tmp" "$OUT/probe"
+) &
+"""
+
+
+def ids_of(pid):
+    """The real uid and gid of pid, and its groups."""
+    st = status(pid)
+    return int(st["Uid"][0]), int(st["Gid"][0]), st["Groups"]
+
+
+def in_system(ident):
+    """Whether a user or group of this system has the id."""
+    try:
+        pwd.getpwuid(ident)
+        return True
+    except KeyError:
+        pass
+    try:
+        grp.getgrgid(ident)
+        return True
+    except KeyError:
+        return False
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root to switch users")
+class InstanceUidsTest(unittest.TestCase):
+    def setUp(self):
+        for i in range(LO, HI + 1):
+            if in_system(i):
+                self.skipTest("id %d belongs to this system" % i)
+        self.out = tempfile.mkdtemp(prefix="mdscale-uids-")
+        self.addCleanup(shutil.rmtree, self.out, True)
+        os.chmod(self.out, 0o1777)
+        self.d = Daemon(config={"instanceUids": "%d-%d" % (LO, HI)}).start()
+        self.addCleanup(self.d.cleanup)
+
+    def pid_of(self, dep):
+        return self.d.get(dep)["instances"][0]["pid"]
+
+    def test_instance_cannot_read_or_signal_another_deployment(self):
+        victim = self.d.create(
+            displayName="victim",
+            environment={"API_KEY": {"value": "s3cret-value",
+                                     "secret": True}})["id"]
+        prober = self.d.create(displayName="prober",
+                               command=PROBE + model_command(),
+                               environment={"OUT": self.out})["id"]
+        self.d.wait_state(victim, "ACTIVE")
+        self.d.wait_state(prober, "ACTIVE")
+        vpid, ppid = self.pid_of(victim), self.pid_of(prober)
+
+        with open(os.path.join(self.out, "target"), "w") as f:
+            f.write("%d\n" % vpid)
+        report = wait_for("the probe's report",
+                          lambda: read(os.path.join(self.out, "probe")))
+        lines = report.splitlines()
+        self.assertIn("SELF READ", lines, report)
+        self.assertIn("ENVIRON DENIED", lines, report)
+        self.assertIn("SIGNAL DENIED", lines, report)
+        self.assertIn("TERM DENIED", lines, report)
+        self.assertNotIn("s3cret-value", read(os.path.join(self.out,
+                                                           "stolen")) or "")
+
+        # Each runs as the uid the API shows, the gid of the same number
+        # and no other group, in the range; the two differ.
+        vuid = self.d.get(victim)["instanceUid"]
+        puid = self.d.get(prober)["instanceUid"]
+        self.assertNotEqual(vuid, puid)
+        for pid, uid in ((vpid, vuid), (ppid, puid)):
+            self.assertTrue(LO <= uid <= HI, uid)
+            st = status(pid)
+            self.assertEqual(st["Uid"], [str(uid)] * 4, st)
+            self.assertEqual(st["Gid"], [str(uid)] * 4, st)
+            self.assertEqual(st["Groups"], [str(uid)], st)
+
+        # The victim lives on, the same process, and serves.
+        self.assertEqual(self.pid_of(victim), vpid)
+        self.assertTrue(os.path.exists("/proc/%d" % vpid))
+        self.assertEqual(self.d.gw("GET", "/%s/health" % victim).status,
+                         200)
+
+    def test_uid_kept_across_restart_freed_on_delete_refused_when_full(self):
+        a = self.d.create(displayName="a")["id"]
+        self.d.wait_state(a, "ACTIVE")
+        ua = self.d.get(a)["instanceUid"]
+        self.assertEqual(ua, LO)
+        self.assertEqual(ids_of(self.pid_of(a))[0], ua)
+
+        # Kept across a SIGKILL and a clean restart: the adopted instance,
+        # and one started after, run as the same uid.
+        self.d.kill()
+        self.d.start()
+        self.assertEqual(self.d.get(a)["instanceUid"], ua)
+        self.d.stop()
+        self.d.start()
+        self.d.wait_state(a, "ACTIVE")
+        self.assertEqual(self.d.get(a)["instanceUid"], ua)
+        wr = self.d.update(a, instanceCount=2)
+        self.assertEqual(self.d.wait_wr(wr["id"])["status"], "SUCCEEDED")
+        insts = [i for i in self.d.get(a)["instances"]
+                 if i["state"] == "READY"]
+        self.assertEqual(len(insts), 2, insts)
+        for i in insts:
+            self.assertEqual(ids_of(i["pid"])[:2], (ua, ua))
+
+        # The others get the next ones, until the range is full.
+        b = self.d.create(displayName="b")["id"]
+        c = self.d.create(displayName="c")["id"]
+        self.assertEqual(self.d.get(b)["instanceUid"], LO + 1)
+        self.assertEqual(self.d.get(c)["instanceUid"], LO + 2)
+        r = self.d.api("POST", "/v1/deployments",
+                       {"displayName": "d", "command": model_command(),
+                        "instanceShapeName": "local.xs"})
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json["code"], "LimitExceeded", r)
+        self.assertIn("instanceUids %d-%d" % (LO, HI), r.json["message"])
+        names = [x["displayName"] for x in
+                 self.d.api("GET", "/v1/deployments").json["items"]]
+        self.assertEqual(sorted(names), ["a", "b", "c"])
+
+        # A deleted deployment's uid is given out again, once its
+        # instances are gone; a SIGKILL in between changes nothing.
+        pids = [i["pid"] for i in insts]
+        self.d.wait_state(b, "ACTIVE")
+        bpid = self.pid_of(b)
+        self.assertEqual(self.d.delete(b)["status"], "SUCCEEDED")
+        self.assertFalse(os.path.exists("/proc/%d" % bpid))
+        self.d.kill()
+        self.d.start()
+        e = self.d.create(displayName="e")["id"]
+        self.assertEqual(self.d.get(e)["instanceUid"], LO + 1)
+        self.d.wait_state(e, "ACTIVE")
+        self.assertEqual(ids_of(self.pid_of(e))[0], LO + 1)
+        self.assertEqual(self.d.get(a)["instanceUid"], ua)
+        self.assertEqual([i["pid"] for i in self.d.get(a)["instances"]
+                          if i["state"] == "READY"], pids)
+
+    def test_reload_keeps_the_range_until_the_next_start(self):
+        path = os.path.join(self.d.data_dir, "config.json")
+        with open(path, "w") as f:
+            json.dump({"instanceUids": "%d-%d" % (HI, HI)}, f)
+        mark = len(self.d.logs())
+        self.d.proc.send_signal(signal.SIGHUP)
+        out = wait_for("the reload's log line",
+                       lambda: "SIGHUP" in self.d.logs()[mark:]
+                       and self.d.logs()[mark:], timeout=10)
+        self.assertIn("instanceUids change only at the next start", out)
+        a = self.d.create(displayName="a")["id"]
+        self.assertEqual(self.d.get(a)["instanceUid"], LO)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root to switch users")
+class RunAsUserOverrideTest(unittest.TestCase):
+    """A runAsUser named in the file, without instanceUids, is an explicit
+    choice: every instance runs as that user, and no uid is given out."""
+
+    def test_named_user_wins_without_instance_uids(self):
+        for i in range(LO, HI + 1):
+            if in_system(i):
+                self.skipTest("id %d belongs to this system" % i)
+        d = Daemon(config={"runAsUser": "mdscale"}).start()
+        self.addCleanup(d.cleanup)
+        a = d.create(displayName="a")["id"]
+        b = d.create(displayName="b")["id"]
+        user = pwd.getpwnam("mdscale")
+        for dep in (a, b):
+            d.wait_state(dep, "ACTIVE")
+            self.assertNotIn("instanceUid", d.get(dep))
+            pid = d.get(dep)["instances"][0]["pid"]
+            self.assertEqual(ids_of(pid)[:2], (user.pw_uid, user.pw_gid))
+
+        # Deployments stored without a uid get one at the next start of a
+        # daemon that gives them out, before their instances start again.
+        d.stop()
+        d.config = {"instanceUids": "%d-%d" % (LO, HI)}
+        d.start()
+        uids = set()
+        for dep in (a, b):
+            d.wait_state(dep, "ACTIVE")
+            uid = d.get(dep)["instanceUid"]
+            uids.add(uid)
+            pid = wait_for("the instance started again", lambda: [
+                i["pid"] for i in d.get(dep)["instances"]
+                if i["state"] == "READY"])[0]
+            self.assertEqual(ids_of(pid)[:2], (uid, uid))
+        self.assertEqual(uids, {LO, LO + 1})
+
+
+if __name__ == "__main__":
+    unittest.main()
