@@ -42,7 +42,7 @@ int cli_help_noun(const char *noun)
 	int found = 0;
 
 	if (strcmp(noun, "serve") == 0) {
-		serve_usage(stdout);
+		serve_help(stdout);
 		return CLI_EXIT_OK;
 	}
 	for (size_t i = 0; (c = cli_cmd_at(i)) != NULL; i++) {
@@ -274,7 +274,7 @@ static int doc_bash(FILE *out)
 		fputs("\" ;;\n", out);
 	}
 	fputs("\t\t\tserve) words=\"--listen --gateway --data --config "
-	      "--log-level --help\" ;;\n"
+	      "--log-level --log-format --insecure-listen --help\" ;;\n"
 	      "\t\t\thelp) words=\"", out);
 	print_nouns(out);
 	fputs("\" ;;\n\t\t\tesac ;;\n\t\tesac\n\tfi\n"
