@@ -51,10 +51,17 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS events_by_ref ON events(stream, ref, seq);"
 	"PRAGMA user_version = 1;"; /* SCHEMA_VERSION */
 
+struct hook {
+	store_hook_fn *done, *drop;
+	void *arg;
+};
+
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[S__COUNT];
 	int depth; /* open store_begin() calls */
+	struct hook *hooks; /* store_on_commit() of the open transaction */
+	size_t nhooks, hooks_cap;
 };
 
 /* A full device (or a full quota) is told apart from other failures: the
@@ -136,10 +143,45 @@ out:
 	return MDS_E_DB;
 }
 
+/* Runs the hooks of the transaction that just ended: done when it was
+ * written, drop when not. A hook may open a transaction of its own. */
+static void end_hooks(struct store *st, bool written)
+{
+	struct hook *h = st->hooks;
+	size_t n = st->nhooks;
+
+	st->hooks = NULL;
+	st->nhooks = st->hooks_cap = 0;
+	for (size_t i = 0; i < n; i++) {
+		store_hook_fn *fn = written ? h[i].done : h[i].drop;
+
+		if (fn != NULL)
+			fn(h[i].arg);
+	}
+	free(h);
+}
+
+void store_on_commit(struct store *st, store_hook_fn *done,
+		     store_hook_fn *drop, void *arg)
+{
+	if (st->depth == 0) {
+		if (done != NULL)
+			done(arg);
+		return;
+	}
+	if (st->nhooks == st->hooks_cap) {
+		st->hooks_cap = st->hooks_cap ? 2 * st->hooks_cap : 8;
+		st->hooks = xreallocarray(st->hooks, st->hooks_cap,
+					  sizeof(*st->hooks));
+	}
+	st->hooks[st->nhooks++] = (struct hook){ done, drop, arg };
+}
+
 void store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
+	end_hooks(st, false);
 	for (int i = 0; i < S__COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close(st->db);
@@ -178,15 +220,20 @@ int store_commit(struct store *st)
 		sqlite3_step(st->stmt[S_ROLLBACK]);
 		sqlite3_reset(st->stmt[S_ROLLBACK]);
 	}
+	end_hooks(st, rc == 0);
 	return rc;
 }
 
 int store_rollback(struct store *st)
 {
+	int rc;
+
 	if (st->depth == 0)
 		return 0;
 	st->depth = 0;
-	return run(st, S_ROLLBACK);
+	rc = run(st, S_ROLLBACK);
+	end_hooks(st, false);
+	return rc;
 }
 
 static void bind_text(sqlite3_stmt *s, int i, const char *v)

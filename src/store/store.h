@@ -38,6 +38,19 @@ int store_begin(struct store *st);
 int store_commit(struct store *st);
 int store_rollback(struct store *st);
 
+/*
+ * Work that must follow the commit of what was just written, and only it:
+ * an in-memory queue that takes a message once its row is stored, say.
+ * Inside a transaction, done(arg) runs once the outermost store_commit()
+ * has written it, and drop(arg) instead when it is rolled back or its
+ * commit fails; outside one, done(arg) runs at once. Exactly one of them
+ * runs, once; either may be NULL, and arg belongs to them. Hooks run in
+ * the order they were added.
+ */
+typedef void store_hook_fn(void *arg);
+void store_on_commit(struct store *st, store_hook_fn *done,
+		     store_hook_fn *drop, void *arg);
+
 /* Inserts or replaces one document. Strings are copied by SQLite. */
 int store_put(struct store *st, const char *kind, const char *id,
 	      const char *json);

@@ -262,6 +262,62 @@ static void full_device_is_nospace_and_changes_nothing(void **state)
 	free(big);
 }
 
+/* What the commit hooks saw: 'd' for done, 'x' for drop, in order. */
+struct trail {
+	char s[16];
+	size_t n;
+};
+
+struct mark {
+	struct trail *t;
+	char c;
+};
+
+static void mark_done(void *arg)
+{
+	struct mark *m = arg;
+
+	m->t->s[m->t->n++] = m->c;
+}
+
+static void mark_drop(void *arg)
+{
+	struct mark *m = arg;
+
+	m->t->s[m->t->n++] = 'x';
+}
+
+/* A hook runs after the outermost commit only, in order; a rollback (of
+ * any level) or a failed commit drops them; outside a transaction, at
+ * once. */
+static void commit_hooks_follow_the_outermost_transaction(void **state)
+{
+	struct fixture *fx = *state;
+	struct trail t = { 0 };
+	struct mark a = { &t, 'a' }, b = { &t, 'b' }, c = { &t, 'c' };
+
+	store_on_commit(fx->st, mark_done, mark_drop, &a);
+	assert_string_equal(t.s, "a");
+	assert_int_equal(store_begin(fx->st), 0);
+	assert_int_equal(store_put(fx->st, "k", "1", "{}"), 0);
+	store_on_commit(fx->st, mark_done, mark_drop, &b);
+	assert_int_equal(store_begin(fx->st), 0);
+	store_on_commit(fx->st, mark_done, mark_drop, &c);
+	assert_int_equal(store_commit(fx->st), 0);
+	assert_string_equal(t.s, "a"); /* nested: not written yet */
+	assert_int_equal(store_commit(fx->st), 0);
+	assert_string_equal(t.s, "abc");
+
+	assert_int_equal(store_begin(fx->st), 0);
+	store_on_commit(fx->st, mark_done, mark_drop, &a);
+	assert_int_equal(store_begin(fx->st), 0);
+	store_on_commit(fx->st, mark_done, mark_drop, &b);
+	assert_int_equal(store_rollback(fx->st), 0);
+	assert_string_equal(t.s, "abcxx");
+	assert_int_equal(store_commit(fx->st), 0); /* harmless: nothing */
+	assert_string_equal(t.s, "abcxx");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +329,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(events_newest_window, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			commit_hooks_follow_the_outermost_transaction, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			full_device_is_nospace_and_changes_nothing,
 			setup_full, teardown_full),
