@@ -263,6 +263,69 @@ class FullDiskTest(unittest.TestCase):
         self.assertEqual(self.d.api("POST", path, raw, headers=h).status,
                          409)
 
+    def test_webhook_failed_on_a_full_disk_sends_nothing(self):
+        """An Alertmanager webhook whose change does not fit: the space
+        left takes its first messages but not all of them. It is refused
+        with 507, no message goes out, not even once space returns, and
+        its signed id is not kept: the same delivery sent again is
+        processed, each message once, and only then is it a replay."""
+        secret = "whsec_" + base64.b64encode(b"full-disk-key-0123456789"
+                                             ).decode()
+        ports = (self.d.api_port, self.d.gw_port)
+        self.assertEqual(self.d.stop(), 0)
+        self.d = self.daemon(ports, {"webhookReceiver": {"secret": secret}}
+                             ).start()
+        outdir = tempfile.mkdtemp(prefix="mdscale-full-out-")
+        self.addCleanup(shutil.rmtree, outdir, True)
+        os.chmod(outdir, 0o1777)  # the subscription's command runs unprivileged
+        out = os.path.join(outdir, "messages.jsonl")
+        r = self.d.api("POST", "/v1/topics", {"name": "am"})
+        self.assertEqual(r.status, 201, r)
+        topic = r.json["topicId"]
+        r = self.d.api("POST", "/v1/subscriptions", {
+            "topicId": topic, "protocol": "COMMAND",
+            "command": ["/bin/sh", "-c",
+                        "m=$(cat); printf '%%s\\n' \"$m\" >> '%s'" % out]})
+        self.assertEqual(r.status, 201, r)
+
+        def delivered():
+            try:
+                with open(out) as f:
+                    return [json.loads(x) for x in f if x.strip()]
+            except OSError:
+                return []
+
+        n = 120
+        alerts = []
+        for i in range(n):
+            a = alert(fp="%016x" % (i + 1))
+            a["annotations"]["summary"] = "%d %s" % (i, "x" * 6000)
+            alerts.append(a)
+        raw = json.dumps(webhook(*alerts)).encode()
+        ts = int(time.time())
+        h = {"Content-Type": "application/json", "webhook-id": "msg-big",
+             "webhook-timestamp": str(ts),
+             "webhook-signature": spec_sign(secret, "msg-big", ts, raw)}
+        path = "/v1/alertmanager/" + topic
+        # Room for the id and a few dozen messages, not for 120 of them.
+        self.fill()
+        os.truncate(self.filler, os.path.getsize(self.filler) - 384 * 1024)
+        self.refused(self.d.api("POST", path, raw, headers=h))
+        self.unfill()
+        time.sleep(3)  # a queued message would be delivered by now
+        self.assertEqual(delivered(), [])
+
+        r = self.d.api("POST", path, raw, headers=h)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual([x["type"] for x in r.json["alerts"]],
+                         ["OK_TO_FIRING"] * n)
+        got = wait_for("%d messages delivered" % n, lambda: (
+            lambda m: m if len(m) >= n else None)(delivered()), timeout=120)
+        self.assertEqual(sorted(m["dedupeKey"] for m in got),
+                         sorted(a["fingerprint"] for a in alerts))
+        self.assertEqual(self.d.api("POST", path, raw, headers=h).status,
+                         409)
+
 
 def _spawn(d):
     """Starts d's process without waiting for its health (so that a kill
