@@ -161,6 +161,8 @@ static int doc_man(FILE *out)
 	      ".TP\nDATA/token\nThe API token, made at the first start "
 	      "(mode 0600).\n.TP\nDATA/mdscale.db\nThe state: deployments, "
 	      "work requests, alarms, topics, subscriptions.\n"
+	      ".TP\nDATA/mdscale.db-reserve\n1 MiB kept in reserve, so that "
+	      "a token can be revoked on a full disk.\n"
 	      ".TP\nDATA/instances/\nEach instance's stdout and stderr.\n", out);
 	fputs(".SH SEE ALSO\n\\fBsystemctl\\fR(1), \\fBjournalctl\\fR(1)\n",
 	      out);

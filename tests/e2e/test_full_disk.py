@@ -16,7 +16,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Daemon, sweep_cgroups, wait_for
+from harness import Daemon, request, sweep_cgroups, wait_for
 from test_alertmanager import alert, webhook
 from test_webhook_signing import spec_sign
 
@@ -325,6 +325,48 @@ class FullDiskTest(unittest.TestCase):
                          sorted(a["fingerprint"] for a in alerts))
         self.assertEqual(self.d.api("POST", path, raw, headers=h).status,
                          409)
+
+    def test_token_revoked_and_rotated_on_a_full_disk(self):
+        """Revoking or rotating a token works on a full disk (the store's
+        space reserve), lasts over a SIGKILL, and the reserve is made
+        again once space returns; other writes are still refused."""
+        tokens = []
+        for name in ("leaked", "rotated"):
+            r = self.d.api("POST", "/v1/tokens", {"displayName": name})
+            self.assertEqual(r.status, 201, r)
+            tokens.append((r.json["id"], r.json["token"]))
+        reserve = os.path.join(self.data, "mdscale.db-reserve")
+        self.assertEqual(os.path.getsize(reserve), 1 << 20)
+
+        def status(secret):
+            return request(self.d.api_port, "GET", "/v1/deployments",
+                           token=secret).status
+
+        for _, secret in tokens:
+            self.assertEqual(status(secret), 200)
+        self.fill()
+        self.refused(self.d.api("POST", "/v1/topics", {"name": "t1"}))
+        r = self.d.api("DELETE", "/v1/tokens/" + tokens[0][0])
+        self.assertEqual(r.status, 204, r)
+        self.assertEqual(status(tokens[0][1]), 401)
+        self.assertFalse(os.path.exists(reserve))
+        r = self.d.api("POST", "/v1/tokens/%s/rotate" % tokens[1][0], {})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(status(tokens[1][1]), 401)
+        self.assertEqual(status(r.json["token"]), 200)
+        rotated = r.json["token"]
+        # Durable: a SIGKILL and a start on the still full disk.
+        self.restart()
+        self.assertEqual(status(tokens[0][1]), 401)
+        self.assertEqual(status(tokens[1][1]), 401)
+        self.assertEqual(status(rotated), 200)
+        ids = [t["id"] for t in self.d.api("GET", "/v1/tokens").json["items"]]
+        self.assertEqual(ids, [tokens[1][0]])
+        # Space returns: the next write made the reserve again.
+        self.unfill()
+        self.assertEqual(self.d.api("POST", "/v1/topics",
+                                    {"name": "t1"}).status, 201)
+        self.assertEqual(os.path.getsize(reserve), 1 << 20)
 
 
 def _spawn(d):

@@ -262,6 +262,47 @@ static void full_device_is_nospace_and_changes_nothing(void **state)
 	free(big);
 }
 
+static int put_b(struct store *st, void *arg)
+{
+	return store_put(st, "k", "b", arg);
+}
+
+static off_t reserve_size(const struct fixture *fx)
+{
+	char path[128];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s-reserve", fx->path);
+	return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+/* On a full device, a critical write takes the reserve's space and works
+ * where any other write fails; the reserve comes back with the space. */
+static void reserve_lets_a_critical_write_through(void **state)
+{
+	struct fixture *fx = *state;
+	char filler[80], *json = NULL;
+
+	if (geteuid() != 0)
+		fail_msg("this test mounts a tmpfs: it must run as root (euid "
+			 "%ld); CI runs it as root", (long)geteuid());
+	assert_int_equal(reserve_size(fx), STORE_RESERVE_BYTES);
+	snprintf(filler, sizeof(filler), "%s/filler", fx->dir);
+	fill(filler);
+	assert_int_equal(store_put(fx->st, "k", "a", "{}"), MDS_E_NOSPACE);
+	assert_int_equal(reserve_size(fx), STORE_RESERVE_BYTES);
+	assert_int_equal(store_critical(fx->st, put_b, "{\"v\":2}"), 0);
+	assert_int_equal(reserve_size(fx), -1);
+	assert_int_equal(store_get(fx->st, "k", "b", &json), 0);
+	assert_string_equal(json, "{\"v\":2}");
+	free(json);
+	assert_int_equal(store_get(fx->st, "k", "a", &json), MDS_E_NOTFOUND);
+
+	assert_int_equal(unlink(filler), 0);
+	assert_int_equal(store_put(fx->st, "k", "a", "{}"), 0);
+	assert_int_equal(reserve_size(fx), STORE_RESERVE_BYTES);
+}
+
 /* What the commit hooks saw: 'd' for done, 'x' for drop, in order. */
 struct trail {
 	char s[16];
@@ -335,6 +376,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			full_device_is_nospace_and_changes_nothing,
 			setup_full, teardown_full),
+		cmocka_unit_test_setup_teardown(
+			reserve_lets_a_critical_write_through, setup_full,
+			teardown_full),
 		cmocka_unit_test(bad_path_is_a_clear_error),
 	};
 
