@@ -69,6 +69,9 @@ struct api_call {
 	json_t *body;   /* the parsed body of a POST or PUT; else NULL */
 	char id[128];   /* the path's first '*' segment */
 	char sub[128];  /* the path's second '*' segment, if any */
+	char webhook_id[257]; /* the accepted webhook-id (WHSIG_ID_MAX + 1
+				bytes), "" if none */
+	int webhook_open; /* api_webhook_verify() left a transaction open */
 };
 
 typedef void api_route_fn(struct api_call *c);
@@ -142,14 +145,26 @@ json_t *api_autoscale_removed(const struct autoscale_removed *r);
  * For mdscale's own webhook receivers: when config's webhookReceiver
  * secret is set and enabled (the receiver's flag in that section) is not
  * 0, checks the request's Standard Webhooks signature, timestamp (within
- * toleranceSeconds) and id (never seen before, also before a restart: the
- * id is committed to the store before this returns 0). Returns 0 to go
- * on, or a negative code after answering 401 (unsigned, bad signature,
- * stale), 409 (a replayed id), 429 (too many ids inside the window), 507
- * (the id could not be stored: a full device) or 503 (another store
- * failure) with a JSON error.
+ * toleranceSeconds) and id (never seen before, also before a restart).
+ * Returns 0 to go on, or a negative code after answering 401 (unsigned,
+ * bad signature, stale), 409 (a replayed id), 429 (too many ids inside
+ * the window), 507 (the id could not be stored: a full device) or 503
+ * (another store failure) with a JSON error.
+ *
+ * On 0 the id's record is written in a transaction left open, so that it
+ * commits with the delivery's effect or not at all: the receiver acts,
+ * then calls api_webhook_commit() before answering success, or
+ * api_webhook_end(c, 0) when the action failed (the id is then not kept,
+ * and a resend is taken). Both do nothing when nothing was verified.
  */
 int api_webhook_verify(struct api_call *c, int enabled);
+/* Ends the transaction of api_webhook_verify(): commits it when ok, else
+ * rolls it back. Returns 0 or the store's error (nothing was kept). */
+int api_webhook_end(struct api_call *c, int ok);
+/* api_webhook_end(c, 1) that answers its failure: 507 for a full device,
+ * 503 otherwise, saying that nothing was done. Returns 0 or the error
+ * (then answered). */
+int api_webhook_commit(struct api_call *c);
 
 /* The http_server handler; arg is a struct api *. */
 void api_handle(void *arg, struct http_req *req);

@@ -312,16 +312,22 @@ static void receive(struct api_call *c)
 	}
 	if (api_webhook_verify(c, c->api->config->receiver.alertmanager) != 0)
 		return;
+	/* The webhook's id (if signed) is kept only with what the webhook
+	 * did: a failure forgets it, so that the resend is taken. */
 	if (parse(c->body, &p, &f) != 0) {
+		api_webhook_end(c, 0);
 		api_reply_fault(c, &f);
 		goto out;
 	}
 	out = xcalloc(p.n + 1, sizeof(*out));
 	if (alertmanager_receive(c->api->alertmanager, c->id, label,
 				 p.alerts, p.n, out, &f) != 0) {
+		api_webhook_end(c, 0);
 		api_reply_fault(c, &f);
 		goto out;
 	}
+	if (api_webhook_commit(c) != 0)
+		goto out;
 	api_reply(c, 200, result(c->id, &p, out), NULL);
 out:
 	free(out);

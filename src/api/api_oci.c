@@ -17,7 +17,9 @@
 #include "api/api_bodies.h"
 #include "api/jsonx.h"
 #include "notify/oci_receiver.h"
+#include "notify/whsig.h"
 #include "util/err.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 
 #define OCI_HEADER_MAX 2048
@@ -85,6 +87,14 @@ static void on_confirmed(void *arg, const struct fault *f,
 {
 	struct pending *p = arg;
 
+	/* A failed confirmation forgets its webhook-id, committed when the
+	 * confirmation started, so that its resend is taken. */
+	if (f != NULL && p->c.webhook_id[0] != '\0' &&
+	    p->c.api->webhook_seen != NULL &&
+	    whsig_seen_forget(p->c.api->webhook_seen, p->c.webhook_id) != 0)
+		log_warn("oci-receiver", "webhook-id '%s' of a failed "
+			 "confirmation could not be forgotten: its resend is "
+			 "refused until the window ends", p->c.webhook_id);
 	if (f != NULL)
 		reply_fault(&p->c, f);
 	else
@@ -131,6 +141,7 @@ static void receive(struct api_call *c)
 	if (api_webhook_verify(c, c->api->config->receiver.oci) != 0)
 		return;
 	if (!json_is_object(c->body)) {
+		api_webhook_end(c, 0);
 		api_reply_error(c, 400, "InvalidParameter", NULL,
 				"the message must be a JSON object");
 		return;
@@ -140,6 +151,7 @@ static void receive(struct api_call *c)
 	header(c, "X-OCI-NS-TopicOcid", topic, sizeof(topic));
 	header(c, "X-OCI-NS-ConfirmationURL", url, sizeof(url));
 	if (api_oci_message_read(c->body, url, &m, &f) != 0) {
+		api_webhook_end(c, 0);
 		api_reply_fault(c, &f);
 		return;
 	}
@@ -153,13 +165,21 @@ static void receive(struct api_call *c)
 	p->c.body = NULL;
 	rc = oci_receiver_post(c->api->oci_receiver, &m, id, sizeof(id), &f,
 			       on_confirmed, p);
-	if (rc == OCI_RECEIVER_PENDING)
+	if (rc == OCI_RECEIVER_PENDING) {
+		/* The answer comes with the confirmation's end; its id is
+		 * kept meanwhile, or, if that cannot be, not at all. */
+		if (api_webhook_end(c, 1) != 0)
+			p->c.webhook_id[0] = '\0';
+		p->c.webhook_open = 0;
 		return;
+	}
 	free(p);
-	if (rc != 0)
+	if (rc != 0) {
+		api_webhook_end(c, 0);
 		reply_fault(c, &f);
-	else
+	} else if (api_webhook_commit(c) == 0) {
 		api_reply(c, 202, json_pack("{s:s}", "messageId", id), NULL);
+	}
 }
 
 /* ---- settings (token required to change) ---- */

@@ -219,11 +219,30 @@ static void reply_store_error(struct api_call *c, int rc, const char *what)
 	api_reply_fault(c, &f);
 }
 
-/* Writes t to the store; answers and returns non-zero on failure. */
-static int save(struct api_call *c, const struct token *t)
+/* One token's write, for store_critical(): doc NULL deletes it. */
+struct token_write {
+	const char *id;
+	const char *doc;
+};
+
+static int write_token(struct store *st, void *arg)
+{
+	const struct token_write *w = arg;
+
+	return w->doc != NULL ? store_put(st, TOKENS_KIND, w->id, w->doc)
+			      : store_delete(st, TOKENS_KIND, w->id);
+}
+
+/* Writes t to the store; answers and returns non-zero on failure. A
+ * critical write (a rotation, which ends a leaked secret) may use the
+ * store's space reserve on a full device. */
+static int save(struct api_call *c, const struct token *t, bool critical)
 {
 	char *doc = token_doc(t);
-	int rc = store_put(c->api->tokens->store, TOKENS_KIND, t->id, doc);
+	struct token_write w = { t->id, doc };
+	struct store *st = c->api->tokens->store;
+	int rc = critical ? store_critical(st, write_token, &w)
+			  : write_token(st, &w);
 
 	free(doc);
 	if (rc != 0)
@@ -289,7 +308,7 @@ static void tokens_create(struct api_call *c)
 	t->read_only = spec.read_only;
 	t->created_ms = ids_now_ms();
 	new_secret(t, secret);
-	if (save(c, t) != 0) {
+	if (save(c, t, false) != 0) {
 		OPENSSL_cleanse(secret, sizeof(secret));
 		return;
 	}
@@ -331,7 +350,7 @@ static void tokens_rotate(struct api_call *c)
 	next = *t;
 	new_secret(&next, secret);
 	next.rotated_ms = ids_now_ms();
-	if (save(c, &next) != 0) {
+	if (save(c, &next, true) != 0) {
 		OPENSSL_cleanse(secret, sizeof(secret));
 		return;
 	}
@@ -350,7 +369,9 @@ static void tokens_revoke(struct api_call *c)
 		api_reply_error(c, 404, "NotFound", NULL, "no such token");
 		return;
 	}
-	rc = store_delete(ts->store, TOKENS_KIND, t->id);
+	/* Revoking must work on a full device too: the store's reserve. */
+	rc = store_critical(ts->store, write_token,
+			    &(struct token_write){ t->id, NULL });
 	if (rc != 0) {
 		reply_store_error(c, rc, "the token could not be revoked (it "
 				  "still works)");

@@ -42,7 +42,7 @@ int cli_help_noun(const char *noun)
 	int found = 0;
 
 	if (strcmp(noun, "serve") == 0) {
-		serve_usage(stdout);
+		serve_help(stdout);
 		return CLI_EXIT_OK;
 	}
 	for (size_t i = 0; (c = cli_cmd_at(i)) != NULL; i++) {
@@ -161,6 +161,8 @@ static int doc_man(FILE *out)
 	      ".TP\nDATA/token\nThe API token, made at the first start "
 	      "(mode 0600).\n.TP\nDATA/mdscale.db\nThe state: deployments, "
 	      "work requests, alarms, topics, subscriptions.\n"
+	      ".TP\nDATA/mdscale.db-reserve\n1 MiB kept in reserve, so that "
+	      "a token can be revoked on a full disk.\n"
 	      ".TP\nDATA/instances/\nEach instance's stdout and stderr.\n", out);
 	fputs(".SH SEE ALSO\n\\fBsystemctl\\fR(1), \\fBjournalctl\\fR(1)\n",
 	      out);
@@ -274,7 +276,7 @@ static int doc_bash(FILE *out)
 		fputs("\" ;;\n", out);
 	}
 	fputs("\t\t\tserve) words=\"--listen --gateway --data --config "
-	      "--log-level --help\" ;;\n"
+	      "--log-level --log-format --insecure-listen --help\" ;;\n"
 	      "\t\t\thelp) words=\"", out);
 	print_nouns(out);
 	fputs("\" ;;\n\t\t\tesac ;;\n\t\tesac\n\tfi\n"

@@ -122,6 +122,34 @@ void serve_usage(FILE *out)
 	      out);
 }
 
+void serve_help(FILE *out)
+{
+	serve_usage(out);
+	fputs("\nRuns the daemon: the REST API, the gateway to the instances, "
+	      "monitoring,\nnotifications and the deployments' work requests.\n"
+	      "\nOptions (they win over the configuration file):\n"
+	      "  --listen ADDR:PORT     the REST API (default 127.0.0.1:7070)\n"
+	      "  --gateway ADDR:PORT    the gateway to the instances (default\n"
+	      "                         127.0.0.1:8080)\n"
+	      "  --data DIR             the data directory (else $MDSCALE_DATA, "
+	      "else\n"
+	      "                         $XDG_DATA_HOME/mdscale, "
+	      "~/.local/share/mdscale,\n"
+	      "                         or /var/lib/mdscale)\n"
+	      "  --config FILE          the JSON configuration "
+	      "(docs/config.md); read\n"
+	      "                         again on SIGHUP\n"
+	      "  --log-level LEVEL      error, warn, info (the default) or "
+	      "debug\n"
+	      "  --log-format FORMAT    text (the default) or json: the lines "
+	      "on stderr\n"
+	      "  --insecure-listen      allow plain HTTP on an address that is "
+	      "not\n"
+	      "                         loopback (a warning at each start)\n"
+	      "  -h, --help             prints this help\n",
+	      out);
+}
+
 /* Run as root, the daemon starts instances as config->run_as_user: that
  * user must exist. Returns 0, or -1 after saying how to fix it. */
 static int check_run_as_user(const struct config *cfg)
@@ -529,7 +557,7 @@ static int parse_args(struct daemon *dm, int argc, char **argv,
 			dm->log_json = strcmp(optarg, "json") == 0;
 			break;
 		case 'h':
-			serve_usage(stdout);
+			serve_help(stdout);
 			exit(0);
 		default:
 			serve_usage(stderr);

@@ -8,6 +8,9 @@
 
 /* Prints the usage line(s) of `mdscale serve`. */
 void serve_usage(FILE *out);
+/* Prints the usage line(s), then every option with one line of help: what
+ * `mdscale serve --help` and `mdscale help serve` show. */
+void serve_help(FILE *out);
 
 /*
  * Runs the daemon with the arguments after "serve" (argv[0] is "serve").

@@ -9,6 +9,7 @@
  * could go stale.
  */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -146,10 +147,6 @@ static int publish(struct alertmanager *am, const char *topic_id,
 				 mds_strerror(rc));
 	out->published = 1;
 	out->type = type;
-	log_info("alertmanager", "topic %s: %s %s (%s) as message %s",
-		 topic_id, alarm_event_type_name(type),
-		 amalert_label(a, "alertname"), a->fingerprint,
-		 out->message_id);
 	return 0;
 }
 
@@ -161,6 +158,7 @@ int alertmanager_receive(struct alertmanager *am, const char *topic_id,
 	struct amalert_set *s;
 	int64_t now_ms = ids_now_ms();
 	size_t done = 0;
+	bool began = false;
 	int rc;
 
 	if (!notifications_topic_exists(am->env.notifications, topic_id))
@@ -168,6 +166,15 @@ int alertmanager_receive(struct alertmanager *am, const char *topic_id,
 				 "no topic '%s'", topic_id);
 	s = load(am, topic_id);
 	rc = precheck(s, resource_label, alerts, n, f);
+	/* One transaction: the messages go out only with the state that
+	 * says they went out, and neither without the other. */
+	if (rc == 0) {
+		rc = store_begin(am->env.store);
+		began = rc == 0;
+		if (rc != 0)
+			rc = fault_set(f, rc, "", "the store cannot take the "
+				       "change now: %s", mds_strerror(rc));
+	}
 	for (; rc == 0 && done < n; done++) {
 		enum alarm_event_type type;
 
@@ -181,10 +188,32 @@ int alertmanager_receive(struct alertmanager *am, const char *topic_id,
 				       "alert %s cannot be recorded",
 				       alerts[done].fingerprint);
 	}
-	/* What was published is recorded, even when a later one failed. */
-	if (done > 0 && save(am, topic_id, s) != 0 && rc == 0)
-		rc = fault_set(f, MDS_E_DB, "", "the firing alerts of topic "
-			       "%s could not be stored", topic_id);
+	if (rc == 0 && n > 0) {
+		int src = save(am, topic_id, s);
+
+		if (src == 0)
+			src = store_commit(am->env.store);
+		if (src != 0)
+			rc = fault_set(f, src, "", "the firing alerts of topic "
+				       "%s could not be stored (%s): no message "
+				       "was sent; send the webhook again",
+				       topic_id, mds_strerror(src));
+	} else if (rc == 0) {
+		rc = store_commit(am->env.store);
+	}
+	if (rc != 0) {
+		if (began)
+			store_rollback(am->env.store);
+		for (size_t i = 0; i < done; i++)
+			out[i].published = 0;
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (out[i].published)
+			log_info("alertmanager", "topic %s: %s %s (%s) as "
+				 "message %s", topic_id,
+				 alarm_event_type_name(out[i].type),
+				 amalert_label(&alerts[i], "alertname"),
+				 alerts[i].fingerprint, out[i].message_id);
 	amalert_set_free(s);
 	return rc;
 }

@@ -48,11 +48,14 @@ struct alertmanager_outcome {
  * Fills out[i] for alerts[i] and returns 0. Refusals, with f filled and
  * nothing changed: MDS_E_NOTFOUND for an unknown topic, MDS_E_INVAL for an
  * alert without an alertname or resource_label label, MDS_E_LIMIT when the
- * topic would track more than AMALERT_MAX_FIRING firing alerts. When a
- * message cannot be queued (notifications_publish_id()'s errors) or the
- * state not stored (MDS_E_DB), the messages before it are queued and
- * recorded, so the same webhook again (Alertmanager retries on a 5xx)
- * sends only what is missing, as a REPEAT where the start went out.
+ * topic would track more than AMALERT_MAX_FIRING firing alerts. The
+ * messages and the new state are stored in one transaction (inside the
+ * caller's, if one is open), and the messages go out only once it is
+ * committed: when a message cannot be stored (notifications_publish_id()'s
+ * errors) or the state cannot (MDS_E_NOSPACE for a full device, MDS_E_DB),
+ * nothing is sent and nothing recorded, so the same webhook again
+ * (Alertmanager retries on a 5xx) is judged afresh and sends each message
+ * once.
  */
 int alertmanager_receive(struct alertmanager *am, const char *topic_id,
 			 const char *resource_label,

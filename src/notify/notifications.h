@@ -55,7 +55,10 @@ int notifications_publish(struct notifications *n, const char *topic_id,
  * ("msg-<16hex>") into message_id (idsz bytes; may be NULL). A NULL or
  * empty dedupe_key means the message id. Also returns MDS_E_LIMIT for a
  * message over 1 MiB, MDS_E_DB when it could not be stored (nothing is
- * queued then) and MDS_E_UNAVAIL while closing.
+ * queued then) and MDS_E_UNAVAIL while closing. Called inside a
+ * transaction of the caller's (store_begin() on the module's store), the
+ * message is queued when that transaction commits, and dropped with it
+ * when it is rolled back: it goes out only with the rest of the change.
  */
 int notifications_publish_id(struct notifications *n, const char *topic_id,
 			     const char *dedupe_key, const char *message,

@@ -641,14 +641,48 @@ void notifications_arm(struct notifications *n)
 
 /* ---- publishing ---- */
 
+/* The deliveries of one message, stored in a transaction that may be the
+ * caller's: they join the subscriptions' queues once it is committed. */
+struct staged {
+	struct notifications *n;
+	struct pending **added;
+	struct sub **owners;
+	size_t nadded;
+};
+
+static void staged_free(struct staged *st, bool with_pending)
+{
+	for (size_t i = 0; with_pending && i < st->nadded; i++) {
+		free(st->added[i]->key);
+		free(st->added[i]);
+	}
+	free(st->added);
+	free(st->owners);
+	free(st);
+}
+
+static void staged_push(void *arg)
+{
+	struct staged *st = arg;
+
+	for (size_t i = 0; i < st->nadded; i++)
+		notifications_sub_push(st->owners[i], st->added[i]);
+	notifications_arm(st->n);
+	staged_free(st, false);
+}
+
+static void staged_drop(void *arg)
+{
+	staged_free(arg, true);
+}
+
 int notifications_publish_id(struct notifications *n, const char *topic_id,
 			     const char *dedupe_key, const char *message,
 			     char *message_id, size_t idsz)
 {
 	struct topic *t;
-	struct pending **added;
-	struct sub **owners;
-	size_t nadded = 0, nsubs = 0, refused = 0;
+	struct staged *st;
+	size_t nsubs = 0, refused = 0, nadded = 0;
 	char mid[ID_LEN], key[DEDUPE_MAX + 1], err[160];
 	const char *okey;
 	int64_t now = ids_now_ms();
@@ -670,8 +704,10 @@ int notifications_publish_id(struct notifications *n, const char *topic_id,
 	if (message_id != NULL && idsz > 0)
 		snprintf(message_id, idsz, "%s", mid);
 
-	added = xcalloc(n->nsubs + 1, sizeof(*added));
-	owners = xcalloc(n->nsubs + 1, sizeof(*owners));
+	st = xcalloc(1, sizeof(*st));
+	st->n = n;
+	st->added = xcalloc(n->nsubs + 1, sizeof(*st->added));
+	st->owners = xcalloc(n->nsubs + 1, sizeof(*st->owners));
 	rc = store_begin(n->env.store);
 	for (struct sub *s = n->subs; s && rc == 0; s = s->next) {
 		struct pending *p;
@@ -705,34 +741,30 @@ int notifications_publish_id(struct notifications *n, const char *topic_id,
 		else
 			notifications_save(n, K_DELIVERY, p->id, doc, &rc);
 		json_decref(doc);
-		added[nadded] = p;
-		owners[nadded++] = s;
+		st->added[st->nadded] = p;
+		st->owners[st->nadded++] = s;
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		/* Queued once written: at this commit, or at the caller's
+		 * when this is part of a larger transaction. */
+		nadded = st->nadded;
+		store_on_commit(n->env.store, staged_push, staged_drop, st);
 		rc = store_commit(n->env.store);
-	if (rc != 0) {
+	} else {
 		store_rollback(n->env.store);
-		for (size_t i = 0; i < nadded; i++) {
-			free(added[i]->key);
-			free(added[i]);
-		}
-		free(added);
-		free(owners);
+		staged_drop(st);
+	}
+	if (rc != 0) {
 		log_error("notify", "topic %s: cannot queue message %s: %s",
 			  t->id, mid, mds_strerror(rc));
 		return rc;
 	}
-	for (size_t i = 0; i < nadded; i++)
-		notifications_sub_push(owners[i], added[i]);
-	free(added);
-	free(owners);
 	if (refused > 0)
 		log_error("notify", "topic %s: message %s refused by %zu "
 			  "subscriptions with %d pending deliveries", t->id,
 			  mid, refused, MAX_PENDING);
-	log_info("notify", "topic %s: message %s (dedupe key %s) queued for "
+	log_info("notify", "topic %s: message %s (dedupe key %s) stored for "
 		 "%zu of %zu subscriptions", t->id, mid, key, nadded, nsubs);
-	notifications_arm(n);
 	return 0;
 }
 

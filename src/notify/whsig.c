@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,15 +154,47 @@ int whsig_seen_load(struct whsig_seen *s, struct store *st, int64_t now_s,
 	return 0;
 }
 
-/* Commits the accepted id, and forgets the ids past the window. */
+/* An accepted id, remembered in memory once its row is committed. */
+struct accepted {
+	struct whsig_seen *s;
+	char id[WHSIG_ID_MAX];
+	int64_t ts, now_s, tolerance_s;
+};
+
+static int seen_find(struct whsig_seen *s, const char *id, int64_t now_s,
+		     int64_t tolerance_s, struct seen_entry **slot);
+
+static void remember(void *arg)
+{
+	struct accepted *a = arg;
+	struct seen_entry *slot;
+
+	/* The slot is looked up again: the one free at the check may have
+	 * been taken by another id meanwhile. */
+	if (seen_find(a->s, a->id, a->now_s, a->tolerance_s, &slot) == 0) {
+		snprintf(slot->id, sizeof(slot->id), "%s", a->id);
+		slot->ts = a->ts;
+	}
+	free(a);
+}
+
+/* Stores the accepted id, and forgets the ids past the window, in the
+ * caller's transaction if one is open (whsig_seen_begin()); the id is
+ * remembered in memory once that commits. */
 static int persist(struct whsig_seen *s, const char *id, int64_t ts,
 		   int64_t now_s, int64_t tolerance_s)
 {
+	struct accepted *a = xcalloc(1, sizeof(*a));
 	char body[24];
 	int rc;
 
-	if (s->store == NULL)
+	*a = (struct accepted){ .s = s, .ts = ts, .now_s = now_s,
+				.tolerance_s = tolerance_s };
+	snprintf(a->id, sizeof(a->id), "%s", id);
+	if (s->store == NULL) {
+		remember(a);
 		return 0;
+	}
 	snprintf(body, sizeof(body), "%lld", (long long)ts);
 	rc = store_begin(s->store);
 	if (rc == 0)
@@ -170,11 +203,37 @@ static int persist(struct whsig_seen *s, const char *id, int64_t ts,
 	if (rc == 0)
 		rc = store_event_trim(s->store, WHSIG_STREAM, NULL,
 				      (now_s - tolerance_s) * 1000);
-	if (rc == 0)
-		rc = store_commit(s->store);
-	if (rc != 0)
+	if (rc != 0) {
 		store_rollback(s->store);
-	return rc;
+		free(a);
+		return rc;
+	}
+	store_on_commit(s->store, remember, free, a);
+	return store_commit(s->store);
+}
+
+int whsig_seen_begin(struct whsig_seen *s)
+{
+	return s->store != NULL ? store_begin(s->store) : 0;
+}
+
+int whsig_seen_end(struct whsig_seen *s, bool ok)
+{
+	if (s->store == NULL)
+		return 0;
+	if (!ok)
+		return store_rollback(s->store);
+	return store_commit(s->store);
+}
+
+int whsig_seen_forget(struct whsig_seen *s, const char *id)
+{
+	for (size_t i = 0; i < WHSIG_SEEN_MAX; i++)
+		if (s->v[i].ts != 0 && strcmp(s->v[i].id, id) == 0)
+			s->v[i].ts = 0;
+	if (s->store == NULL)
+		return 0;
+	return store_event_trim(s->store, WHSIG_STREAM, id, INT64_MAX);
 }
 
 /* Whether one "v1,<base64>" entry of the space-separated list matches. */
@@ -282,7 +341,5 @@ int whsig_verify(const char *secret, const char *id, const char *timestamp,
 			 mds_strerror(rc));
 		return rc;
 	}
-	snprintf(slot->id, sizeof(slot->id), "%s", id);
-	slot->ts = ts;
 	return 0;
 }

@@ -12,6 +12,7 @@
 #ifndef MDS_WHSIG_H
 #define MDS_WHSIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,15 +72,37 @@ int whsig_seen_load(struct whsig_seen *s, struct store *st, int64_t now_s,
  * stale, no matching signature), MDS_E_EXISTS for an id already accepted
  * (a replay), or MDS_E_LIMIT when seen is
  * full of ids still inside the window (refused, not forgotten). With a
- * store (whsig_seen_load()), the id is committed to it first, and ids
- * older than the window are deleted from it in the same transaction;
- * when that fails, returns the store's error (MDS_E_NOSPACE for a full
- * device, MDS_E_DB) and the id is not remembered: the delivery must be
- * refused, and a resend of it is judged afresh.
+ * store (whsig_seen_load()), the id is written to it, and ids older than
+ * the window are deleted from it, in one transaction: committed before
+ * this returns, or, between whsig_seen_begin() and whsig_seen_end(), with
+ * the delivery's effect. When that fails, returns the store's error
+ * (MDS_E_NOSPACE for a full device, MDS_E_DB) and the id is not
+ * remembered: the delivery must be refused, and a resend of it is judged
+ * afresh. The id is remembered in memory once its row is committed.
  */
 int whsig_verify(const char *secret, const char *id, const char *timestamp,
 		 const char *signature, const char *body, size_t len,
 		 int64_t now_s, int64_t tolerance_s, struct whsig_seen *seen,
 		 char *diag, size_t diagsz);
+
+/*
+ * An accepted id and the effect of its delivery are committed together:
+ * whsig_seen_begin() opens a transaction on s's store (the daemon's one,
+ * where the receivers act too) before whsig_verify(); whsig_seen_end()
+ * commits it when ok (the effect was stored), else rolls it back, so that
+ * a failed delivery leaves no id behind and its resend is taken once.
+ * Return 0 or the store's error (MDS_E_NOSPACE, MDS_E_DB): a failed
+ * commit records nothing. Without a store both do nothing.
+ */
+int whsig_seen_begin(struct whsig_seen *s);
+int whsig_seen_end(struct whsig_seen *s, bool ok);
+
+/*
+ * Forgets an accepted id, in memory and in the store, for an effect that
+ * failed after the id's commit (an OCI subscription's confirmation, which
+ * ends later): a resend of the delivery is then taken. Returns 0 or the
+ * store's error (the id then stays refused after a restart).
+ */
+int whsig_seen_forget(struct whsig_seen *s, const char *id);
 
 #endif

@@ -1,9 +1,11 @@
 /* store.c - SQLite persistence; see store.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <stdbool.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store/store.h"
 #include "util/err.h"
@@ -51,11 +53,42 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS events_by_ref ON events(stream, ref, seq);"
 	"PRAGMA user_version = 1;"; /* SCHEMA_VERSION */
 
+struct hook {
+	store_hook_fn *done, *drop;
+	void *arg;
+};
+
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[S__COUNT];
 	int depth; /* open store_begin() calls */
+	struct hook *hooks; /* store_on_commit() of the open transaction */
+	size_t nhooks, hooks_cap;
+	char *reserve_path; /* the space reserve, beside the database */
+	bool reserve_held;  /* it is there, whole */
 };
+
+/* Makes the space reserve when it is missing and the device has room for
+ * it; a partial one is removed, so that it never holds less than it
+ * says. Quiet: on a full device it is simply tried again later. */
+static void reserve_make(struct store *st)
+{
+	int fd;
+
+	if (st->reserve_held || st->reserve_path == NULL)
+		return;
+	fd = open(st->reserve_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	st->reserve_held = posix_fallocate(fd, 0, STORE_RESERVE_BYTES) == 0;
+	close(fd);
+	if (!st->reserve_held)
+		unlink(st->reserve_path);
+	else
+		log_info("store", "%d bytes of space kept in %s for writes "
+			 "that must work on a full device",
+			 STORE_RESERVE_BYTES, st->reserve_path);
+}
 
 /* A full device (or a full quota) is told apart from other failures: the
  * API answers it with 507 and the daemon goes on serving reads until space
@@ -129,6 +162,8 @@ int store_open(const char *path, struct store **out, char *diag,
 			goto out;
 		}
 	}
+	st->reserve_path = xasprintf("%s-reserve", path);
+	reserve_make(st);
 	*out = st;
 	return 0;
 out:
@@ -136,13 +171,49 @@ out:
 	return MDS_E_DB;
 }
 
+/* Runs the hooks of the transaction that just ended: done when it was
+ * written, drop when not. A hook may open a transaction of its own. */
+static void end_hooks(struct store *st, bool written)
+{
+	struct hook *h = st->hooks;
+	size_t n = st->nhooks;
+
+	st->hooks = NULL;
+	st->nhooks = st->hooks_cap = 0;
+	for (size_t i = 0; i < n; i++) {
+		store_hook_fn *fn = written ? h[i].done : h[i].drop;
+
+		if (fn != NULL)
+			fn(h[i].arg);
+	}
+	free(h);
+}
+
+void store_on_commit(struct store *st, store_hook_fn *done,
+		     store_hook_fn *drop, void *arg)
+{
+	if (st->depth == 0) {
+		if (done != NULL)
+			done(arg);
+		return;
+	}
+	if (st->nhooks == st->hooks_cap) {
+		st->hooks_cap = st->hooks_cap ? 2 * st->hooks_cap : 8;
+		st->hooks = xreallocarray(st->hooks, st->hooks_cap,
+					  sizeof(*st->hooks));
+	}
+	st->hooks[st->nhooks++] = (struct hook){ done, drop, arg };
+}
+
 void store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
+	end_hooks(st, false);
 	for (int i = 0; i < S__COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close(st->db);
+	free(st->reserve_path);
 	free(st);
 }
 
@@ -155,7 +226,28 @@ static int run(struct store *st, enum stmt s)
 	sqlite3_clear_bindings(st->stmt[s]);
 	if (rc != SQLITE_DONE)
 		return fail(st, sql[s]);
+	/* A write went through, so there may be room again for the
+	 * reserve a critical write used. */
+	if (st->depth == 0)
+		reserve_make(st);
 	return 0;
+}
+
+int store_critical(struct store *st, store_write_fn *write, void *arg)
+{
+	int rc = write(st, arg);
+
+	if (rc != MDS_E_NOSPACE || !st->reserve_held)
+		return rc;
+	log_warn("store", "the device is full: the space reserve %s is "
+		 "freed for a write that must not fail", st->reserve_path);
+	if (unlink(st->reserve_path) != 0) {
+		log_error("store", "cannot free the space reserve %s: %s",
+			  st->reserve_path, strerror(errno));
+		return rc;
+	}
+	st->reserve_held = false;
+	return write(st, arg);
 }
 
 int store_begin(struct store *st)
@@ -178,15 +270,20 @@ int store_commit(struct store *st)
 		sqlite3_step(st->stmt[S_ROLLBACK]);
 		sqlite3_reset(st->stmt[S_ROLLBACK]);
 	}
+	end_hooks(st, rc == 0);
 	return rc;
 }
 
 int store_rollback(struct store *st)
 {
+	int rc;
+
 	if (st->depth == 0)
 		return 0;
 	st->depth = 0;
-	return run(st, S_ROLLBACK);
+	rc = run(st, S_ROLLBACK);
+	end_hooks(st, false);
+	return rc;
 }
 
 static void bind_text(sqlite3_stmt *s, int i, const char *v)

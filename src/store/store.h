@@ -38,6 +38,35 @@ int store_begin(struct store *st);
 int store_commit(struct store *st);
 int store_rollback(struct store *st);
 
+/*
+ * Work that must follow the commit of what was just written, and only it:
+ * an in-memory queue that takes a message once its row is stored, say.
+ * Inside a transaction, done(arg) runs once the outermost store_commit()
+ * has written it, and drop(arg) instead when it is rolled back or its
+ * commit fails; outside one, done(arg) runs at once. Exactly one of them
+ * runs, once; either may be NULL, and arg belongs to them. Hooks run in
+ * the order they were added.
+ */
+typedef void store_hook_fn(void *arg);
+void store_on_commit(struct store *st, store_hook_fn *done,
+		     store_hook_fn *drop, void *arg);
+
+/*
+ * Space kept in reserve for the few writes that must work on a full
+ * device (revoking or rotating an API token): a file of
+ * STORE_RESERVE_BYTES beside the database ("PATH-reserve"), allocated at
+ * open and again after any write that succeeds while it is missing, when
+ * there is room. store_critical() runs write(st, arg) (one write, or a
+ * transaction of several); when that fails with MDS_E_NOSPACE and the
+ * reserve is there, it deletes the reserve and runs write once more.
+ * Returns write's result. Other writes never free the reserve: on a full
+ * device they fail until space returns (or a critical write has freed
+ * it: until the space it left is used).
+ */
+#define STORE_RESERVE_BYTES (1 << 20)
+typedef int store_write_fn(struct store *st, void *arg);
+int store_critical(struct store *st, store_write_fn *write, void *arg);
+
 /* Inserts or replaces one document. Strings are copied by SQLite. */
 int store_put(struct store *st, const char *kind, const char *id,
 	      const char *json);

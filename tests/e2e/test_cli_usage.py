@@ -7,6 +7,7 @@ command that should have failed before any request fails loudly instead.
 """
 
 import os
+import re
 import subprocess
 import tempfile
 import unittest
@@ -89,6 +90,28 @@ class CliUsageTest(unittest.TestCase):
             self.assertTrue(r.stdout.rstrip("\n").splitlines()[-1]
                             .endswith("errors are JSON too"),
                             (name, r.stdout))
+
+    def test_serve_help(self):
+        """`mdscale serve --help` (and `mdscale help serve`) starts with the
+        usage line, then gives every option of that line a line of its own
+        that says what it does; it starts nothing."""
+        for args in (["serve", "--help"], ["serve", "-h"],
+                     ["help", "serve"]):
+            r = self.run_cli(*args)
+            self.assertEqual(r.returncode, 0, (args, r.stderr))
+            self.assertEqual(r.stderr, "", args)
+            self.assertTrue(r.stdout.startswith("usage: mdscale serve "),
+                            r.stdout)
+            usage, _, rest = r.stdout.partition("\n\n")
+            opts = re.findall(r"\[(--[a-z-]+)", usage)
+            self.assertGreaterEqual(len(opts), 7, usage)
+            for opt in opts + ["--help"]:
+                line = [x for x in rest.splitlines()
+                        if re.match(r"^  (-h, )?%s\b" % opt, x)]
+                self.assertEqual(len(line), 1, (opt, r.stdout))
+                # The option, its argument if any, then words about it.
+                self.assertRegex(line[0], r"^  (-h, )?%s( [A-Z:]+)?\s{2,}"
+                                 r"[a-z(]\w*" % opt, line[0])
 
     def test_version(self):
         for arg in ("--version", "version"):

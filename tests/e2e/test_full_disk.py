@@ -16,7 +16,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Daemon, sweep_cgroups, wait_for
+from harness import Daemon, request, sweep_cgroups, wait_for
 from test_alertmanager import alert, webhook
 from test_webhook_signing import spec_sign
 
@@ -262,6 +262,111 @@ class FullDiskTest(unittest.TestCase):
         self.assertEqual(r.json["alerts"][0]["type"], "OK_TO_FIRING", r)
         self.assertEqual(self.d.api("POST", path, raw, headers=h).status,
                          409)
+
+    def test_webhook_failed_on_a_full_disk_sends_nothing(self):
+        """An Alertmanager webhook whose change does not fit: the space
+        left takes its first messages but not all of them. It is refused
+        with 507, no message goes out, not even once space returns, and
+        its signed id is not kept: the same delivery sent again is
+        processed, each message once, and only then is it a replay."""
+        secret = "whsec_" + base64.b64encode(b"full-disk-key-0123456789"
+                                             ).decode()
+        ports = (self.d.api_port, self.d.gw_port)
+        self.assertEqual(self.d.stop(), 0)
+        self.d = self.daemon(ports, {"webhookReceiver": {"secret": secret}}
+                             ).start()
+        outdir = tempfile.mkdtemp(prefix="mdscale-full-out-")
+        self.addCleanup(shutil.rmtree, outdir, True)
+        os.chmod(outdir, 0o1777)  # the subscription's command runs unprivileged
+        out = os.path.join(outdir, "messages.jsonl")
+        r = self.d.api("POST", "/v1/topics", {"name": "am"})
+        self.assertEqual(r.status, 201, r)
+        topic = r.json["topicId"]
+        r = self.d.api("POST", "/v1/subscriptions", {
+            "topicId": topic, "protocol": "COMMAND",
+            "command": ["/bin/sh", "-c",
+                        "m=$(cat); printf '%%s\\n' \"$m\" >> '%s'" % out]})
+        self.assertEqual(r.status, 201, r)
+
+        def delivered():
+            try:
+                with open(out) as f:
+                    return [json.loads(x) for x in f if x.strip()]
+            except OSError:
+                return []
+
+        n = 120
+        alerts = []
+        for i in range(n):
+            a = alert(fp="%016x" % (i + 1))
+            a["annotations"]["summary"] = "%d %s" % (i, "x" * 6000)
+            alerts.append(a)
+        raw = json.dumps(webhook(*alerts)).encode()
+        ts = int(time.time())
+        h = {"Content-Type": "application/json", "webhook-id": "msg-big",
+             "webhook-timestamp": str(ts),
+             "webhook-signature": spec_sign(secret, "msg-big", ts, raw)}
+        path = "/v1/alertmanager/" + topic
+        # Room for the id and a few dozen messages, not for 120 of them.
+        self.fill()
+        os.truncate(self.filler, os.path.getsize(self.filler) - 384 * 1024)
+        self.refused(self.d.api("POST", path, raw, headers=h))
+        self.unfill()
+        time.sleep(3)  # a queued message would be delivered by now
+        self.assertEqual(delivered(), [])
+
+        r = self.d.api("POST", path, raw, headers=h)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual([x["type"] for x in r.json["alerts"]],
+                         ["OK_TO_FIRING"] * n)
+        got = wait_for("%d messages delivered" % n, lambda: (
+            lambda m: m if len(m) >= n else None)(delivered()), timeout=120)
+        self.assertEqual(sorted(m["dedupeKey"] for m in got),
+                         sorted(a["fingerprint"] for a in alerts))
+        self.assertEqual(self.d.api("POST", path, raw, headers=h).status,
+                         409)
+
+    def test_token_revoked_and_rotated_on_a_full_disk(self):
+        """Revoking or rotating a token works on a full disk (the store's
+        space reserve), lasts over a SIGKILL, and the reserve is made
+        again once space returns; other writes are still refused."""
+        tokens = []
+        for name in ("leaked", "rotated"):
+            r = self.d.api("POST", "/v1/tokens", {"displayName": name})
+            self.assertEqual(r.status, 201, r)
+            tokens.append((r.json["id"], r.json["token"]))
+        reserve = os.path.join(self.data, "mdscale.db-reserve")
+        self.assertEqual(os.path.getsize(reserve), 1 << 20)
+
+        def status(secret):
+            return request(self.d.api_port, "GET", "/v1/deployments",
+                           token=secret).status
+
+        for _, secret in tokens:
+            self.assertEqual(status(secret), 200)
+        self.fill()
+        self.refused(self.d.api("POST", "/v1/topics", {"name": "t1"}))
+        r = self.d.api("DELETE", "/v1/tokens/" + tokens[0][0])
+        self.assertEqual(r.status, 204, r)
+        self.assertEqual(status(tokens[0][1]), 401)
+        self.assertFalse(os.path.exists(reserve))
+        r = self.d.api("POST", "/v1/tokens/%s/rotate" % tokens[1][0], {})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(status(tokens[1][1]), 401)
+        self.assertEqual(status(r.json["token"]), 200)
+        rotated = r.json["token"]
+        # Durable: a SIGKILL and a start on the still full disk.
+        self.restart()
+        self.assertEqual(status(tokens[0][1]), 401)
+        self.assertEqual(status(tokens[1][1]), 401)
+        self.assertEqual(status(rotated), 200)
+        ids = [t["id"] for t in self.d.api("GET", "/v1/tokens").json["items"]]
+        self.assertEqual(ids, [tokens[1][0]])
+        # Space returns: the next write made the reserve again.
+        self.unfill()
+        self.assertEqual(self.d.api("POST", "/v1/topics",
+                                    {"name": "t1"}).status, 201)
+        self.assertEqual(os.path.getsize(reserve), 1 << 20)
 
 
 def _spawn(d):

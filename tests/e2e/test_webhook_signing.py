@@ -273,8 +273,34 @@ class InboundVerificationTest(unittest.TestCase):
         r = self.post_oci(raw, h)
         self.assertEqual(r.status, 404, r)
         self.assertIn("no OCI Notifications receiver", r.json["message"])
+        # Refused, so not kept: the resend is judged afresh.
         r = self.post_oci(raw, h)
+        self.assertEqual(r.status, 404, r)
+
+    def test_failed_delivery_is_taken_when_sent_again(self):
+        """A signed delivery whose action fails leaves no id behind: the
+        sender's resend of the same message (same id, timestamp and
+        signature) is processed, once."""
+        body = webhook(alert(service="md-77"))
+        del body["alerts"][0]["labels"]["deployment"]
+        raw = json.dumps(body).encode()
+        h = self.signed(raw, "msg-fails-first")
+        h["Content-Type"] = "application/json"
+        path = "/v1/alertmanager/" + self.topic
+        r = self.d.api("POST", path, raw, headers=h)
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("no label 'deployment'", r.json["message"])
+        # The receiver's URL is fixed (the signature covers the body, not
+        # the URL), and Alertmanager sends the same message again.
+        r = self.d.api("POST", path + "?resourceLabel=service", raw,
+                       headers=h)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["alerts"][0]["type"], "OK_TO_FIRING", r)
+        # Taken once: a further resend is a replay.
+        r = self.d.api("POST", path + "?resourceLabel=service", raw,
+                       headers=h)
         self.assertEqual(r.status, 409, r)
+        self.assertIn("replay", r.json["message"])
 
     def reload(self, receiver):
         path = os.path.join(self.d.data_dir, "config.json")

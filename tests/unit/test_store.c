@@ -262,6 +262,103 @@ static void full_device_is_nospace_and_changes_nothing(void **state)
 	free(big);
 }
 
+static int put_b(struct store *st, void *arg)
+{
+	return store_put(st, "k", "b", arg);
+}
+
+static off_t reserve_size(const struct fixture *fx)
+{
+	char path[128];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s-reserve", fx->path);
+	return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+/* On a full device, a critical write takes the reserve's space and works
+ * where any other write fails; the reserve comes back with the space. */
+static void reserve_lets_a_critical_write_through(void **state)
+{
+	struct fixture *fx = *state;
+	char filler[80], *json = NULL;
+
+	if (geteuid() != 0)
+		fail_msg("this test mounts a tmpfs: it must run as root (euid "
+			 "%ld); CI runs it as root", (long)geteuid());
+	assert_int_equal(reserve_size(fx), STORE_RESERVE_BYTES);
+	snprintf(filler, sizeof(filler), "%s/filler", fx->dir);
+	fill(filler);
+	assert_int_equal(store_put(fx->st, "k", "a", "{}"), MDS_E_NOSPACE);
+	assert_int_equal(reserve_size(fx), STORE_RESERVE_BYTES);
+	assert_int_equal(store_critical(fx->st, put_b, "{\"v\":2}"), 0);
+	assert_int_equal(reserve_size(fx), -1);
+	assert_int_equal(store_get(fx->st, "k", "b", &json), 0);
+	assert_string_equal(json, "{\"v\":2}");
+	free(json);
+	assert_int_equal(store_get(fx->st, "k", "a", &json), MDS_E_NOTFOUND);
+
+	assert_int_equal(unlink(filler), 0);
+	assert_int_equal(store_put(fx->st, "k", "a", "{}"), 0);
+	assert_int_equal(reserve_size(fx), STORE_RESERVE_BYTES);
+}
+
+/* What the commit hooks saw: 'd' for done, 'x' for drop, in order. */
+struct trail {
+	char s[16];
+	size_t n;
+};
+
+struct mark {
+	struct trail *t;
+	char c;
+};
+
+static void mark_done(void *arg)
+{
+	struct mark *m = arg;
+
+	m->t->s[m->t->n++] = m->c;
+}
+
+static void mark_drop(void *arg)
+{
+	struct mark *m = arg;
+
+	m->t->s[m->t->n++] = 'x';
+}
+
+/* A hook runs after the outermost commit only, in order; a rollback (of
+ * any level) or a failed commit drops them; outside a transaction, at
+ * once. */
+static void commit_hooks_follow_the_outermost_transaction(void **state)
+{
+	struct fixture *fx = *state;
+	struct trail t = { 0 };
+	struct mark a = { &t, 'a' }, b = { &t, 'b' }, c = { &t, 'c' };
+
+	store_on_commit(fx->st, mark_done, mark_drop, &a);
+	assert_string_equal(t.s, "a");
+	assert_int_equal(store_begin(fx->st), 0);
+	assert_int_equal(store_put(fx->st, "k", "1", "{}"), 0);
+	store_on_commit(fx->st, mark_done, mark_drop, &b);
+	assert_int_equal(store_begin(fx->st), 0);
+	store_on_commit(fx->st, mark_done, mark_drop, &c);
+	assert_int_equal(store_commit(fx->st), 0);
+	assert_string_equal(t.s, "a"); /* nested: not written yet */
+	assert_int_equal(store_commit(fx->st), 0);
+	assert_string_equal(t.s, "abc");
+
+	assert_int_equal(store_begin(fx->st), 0);
+	store_on_commit(fx->st, mark_done, mark_drop, &a);
+	assert_int_equal(store_begin(fx->st), 0);
+	store_on_commit(fx->st, mark_done, mark_drop, &b);
+	assert_int_equal(store_rollback(fx->st), 0);
+	assert_string_equal(t.s, "abcxx");
+	assert_int_equal(store_commit(fx->st), 0); /* harmless: nothing */
+	assert_string_equal(t.s, "abcxx");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,8 +371,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(events_newest_window, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(
+			commit_hooks_follow_the_outermost_transaction, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
 			full_device_is_nospace_and_changes_nothing,
 			setup_full, teardown_full),
+		cmocka_unit_test_setup_teardown(
+			reserve_lets_a_critical_write_through, setup_full,
+			teardown_full),
 		cmocka_unit_test(bad_path_is_a_clear_error),
 	};
 
