@@ -168,6 +168,8 @@ struct client {
 	struct tls_conn *tls; /* NULL: plain TCP, the zero-copy path */
 	bool reading, in_parse, closing, handles_closed, broken, out_throttled,
 		eof;
+	bool arm_due; /* the parser moved the request on: client_arm() once
+			 its input is parsed */
 };
 
 /* TLS: ciphertext on its way to a client. */
