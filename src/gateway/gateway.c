@@ -412,7 +412,7 @@ static int creq_begin(struct hparse *p)
 	c->req.active = true;
 	c->req.t0 = uv_hrtime();
 	c->head_at = uv_now(c->gw->loop);
-	client_arm(c);
+	c->arm_due = true;
 	return 0;
 }
 
@@ -471,7 +471,7 @@ static int creq_headers(struct hparse *p)
 	c->head.done = true;
 	c->window_at = uv_now(c->gw->loop);
 	c->window_bytes = 0;
-	client_arm(c);
+	c->arm_due = true;
 	r->keepalive = hparse_keep_alive(p) && !c->gw->closing;
 	r->method = hparse_method(p);
 	r->method_len = strlen(r->method);
@@ -545,7 +545,7 @@ static int creq_complete(struct hparse *p)
 	if (r->chunked_in && !r->discard)
 		wreq_copy(up_batch(c), "0\r\n\r\n", 5);
 	r->in_done = true;
-	client_arm(c);
+	c->arm_due = true;
 	hparse_pause(p, true);
 	return 0;
 }
@@ -610,6 +610,12 @@ static void client_process(struct client *c)
 		hparse_pause(&c->parser, false);
 		n = hparse_execute(&c->parser, b->data + c->pend_off, left);
 		err = hparse_error(&c->parser);
+		/* Once for what the callbacks did: a request read whole in
+		 * one step (begun, head, complete) waits for its response. */
+		if (c->arm_due) {
+			c->arm_due = false;
+			client_arm(c);
+		}
 		c->pend_off += n;
 		if (c->pend_off >= b->len || (err == HPARSE_OK && n < left)) {
 			c->pend = NULL;

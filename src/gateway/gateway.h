@@ -54,14 +54,23 @@ struct gateway_counters {
 	uint64_t held_us_sum;    /* the time those waited */
 };
 
+/* Requests of one deployment that finished in a moment, summed. */
+struct gateway_observed {
+	uint64_t requests;
+	uint64_t by_class[6];    /* as gateway_counters' by_class */
+	uint64_t latency_us_sum; /* first byte in to last byte out */
+	uint64_t latency_us_max;
+};
+
 /*
- * Called once per finished request (status 0 if the client went away before
- * a status was sent), on the owner's loop, shortly after the request ended,
- * in order. If that loop falls more than about a million requests behind,
- * the excess goes unobserved (and is logged); the counters still count it.
+ * Called with a deployment's finished requests, summed over a moment (a
+ * worker sums them for at most 10 ms), on the owner's loop, shortly after
+ * they ended. Every finished request of a deployment is in exactly one
+ * call, also one that ends while the gateway closes or after the
+ * deployment was removed.
  */
 typedef void gateway_observe_fn(void *arg, const char *deployment_id,
-				int status, uint64_t latency_us);
+				const struct gateway_observed *o);
 
 /*
  * Starts listening on host:port (port 0 picks a free one, see
@@ -197,7 +206,7 @@ int gateway_counters(const struct gateway *gw, const char *deployment_id,
 int gateway_status_counts(const struct gateway *gw, const char *deployment_id,
 			  uint64_t out[GATEWAY_STATUS_CODES]);
 
-/* Sets (or clears, with NULL) the per-request observer. */
+/* Sets (or clears, with NULL) the observer of finished requests. */
 void gateway_set_observer(struct gateway *gw, gateway_observe_fn *fn,
 			  void *arg);
 
@@ -216,7 +225,9 @@ typedef void gateway_access_fn(void *arg, const struct gateway_access *a);
 
 /*
  * Sets (or clears, with NULL) the access log hook, called once per finished
- * request after the observer, on the owner's loop, as the observer is.
+ * request, in order, on the owner's loop, as the observer is. If that loop
+ * falls more than about a million requests behind, the excess goes unlogged
+ * (and that is logged).
  * Separate from the observer, which monitoring owns.
  */
 void gateway_set_access_log(struct gateway *gw, gateway_access_fn *fn,

@@ -18,10 +18,12 @@
  *    guards the shape of its deps and insts lists; the owner sums them over
  *    the workers;
  *  - notes: what the owner's callbacks need (finished requests for the
- *    observer and the access log, log lines, cold starts) is queued under
- *    the worker's mu and handed over, in order, through a uv_async on the
- *    owner's loop that a timer sends at most NOTES_DELAY_MS after the first
- *    note waits.
+ *    access log, log lines, cold starts) is queued under the worker's mu
+ *    and handed over, in order, through a uv_async on the owner's loop
+ *    that a timer sends at most NOTES_DELAY_MS after the first note waits.
+ *    Finished requests for the observer are summed per deployment on the
+ *    worker's thread (dep.obs) and queued once, when that timer fires, as
+ *    one note per deployment; when the worker closes, at once.
  * The workers share one thing on the data path: each instance's
  * outstanding requests over all threads (struct ishared), updated with
  * relaxed atomic adds, so that the least-outstanding choice sees the
@@ -94,6 +96,8 @@ struct dep {
 	bool cold_asked;      /* the owner was asked for an instance */
 	bool holdable;        /* at zero or waking: hold, not 503 */
 	enum gateway_replay replay;
+	struct gateway_observed obs; /* finished, not yet in a note */
+	struct link observed;        /* gw->observed while obs has any */
 	struct gateway_counters ctr;
 	uint64_t by_status[GATEWAY_STATUS_CODES]; /* see gateway_status_counts */
 };
@@ -114,11 +118,19 @@ struct note {
 	uint32_t str[4];
 };
 
+/* A deployment's finished requests for the observer, summed. */
+struct obs_note {
+	uint32_t dep; /* offset of its id in the notes' text */
+	struct gateway_observed o;
+};
+
 struct notes {
 	struct note *v;
 	size_t n, cap;
 	char *text;
 	size_t len, tcap;
+	struct obs_note *ob; /* in no order with v: the observer's only */
+	size_t nob, obcap;
 };
 
 /* A function run on a worker's thread while the owner waits. */
@@ -148,6 +160,7 @@ struct worker {
 	uv_async_t wake; /* calls are waiting */
 	uv_timer_t flush; /* wakes the owner for the notes */
 	struct link clients, ups;
+	struct link observed; /* struct dep with finished requests to note */
 	struct tls_ctx *tls; /* borrowed; NULL: plain HTTP */
 	struct block *free_blocks;
 	struct wreq *free_wreqs;

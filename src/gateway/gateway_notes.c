@@ -1,8 +1,8 @@
 /*
  * gateway_notes.c - what a worker counts and tells the owner: a finished
- * request in its deployment's counters, and the notes (finished requests,
- * log lines, cold starts) queued for the owner's thread (see
- * gateway_int.h).
+ * request in its deployment's counters and in the sums for the observer,
+ * and the notes (the sums, finished requests for the access log, log
+ * lines, cold starts) queued for the owner's thread (see gateway_int.h).
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,6 +19,7 @@
 #include "util/xalloc.h"
 
 static void note_request(struct client *c, uint64_t us);
+static void obs_add(struct worker *gw, struct dep *d, int cls, uint64_t us);
 
 const uint64_t gateway_lat_bounds_us[GATEWAY_LAT_BUCKETS] = {
 	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
@@ -36,9 +37,10 @@ static unsigned lat_bucket(uint64_t us)
 
 /*
  * Counts a request that is over in its deployment's counters and its
- * instance's in-flight count, and notes it for the owner. Runs before the
- * last bytes of a complete response go out, so that a client that has its
- * answer finds it counted; req_end() runs it for the others.
+ * instance's in-flight count, and in its deployment's sums for the observer
+ * or a note for the access log. Runs before the last bytes of a complete
+ * response go out, so that a client that has its answer finds it counted;
+ * req_end() runs it for the others.
  */
 void req_account(struct client *c)
 {
@@ -46,10 +48,12 @@ void req_account(struct client *c)
 	uint64_t end = r->out_done ? r->t_end : uv_hrtime();
 	uint64_t us = (end - r->t0) / 1000;
 	int cls = r->status >= 100 && r->status < 600 ? r->status / 100 : 0;
+	int want;
 
 	if (r->accounted)
 		return;
 	r->accounted = true;
+	want = __atomic_load_n(&c->gw->group->want, __ATOMIC_RELAXED);
 	if (r->dep != NULL) {
 		struct gateway_counters *k = &r->dep->ctr;
 
@@ -62,8 +66,11 @@ void req_account(struct client *c)
 		SHARED_ADD(k->latency_us_sum, us);
 		SHARED_ADD(k->latency_hist[lat_bucket(us)], 1);
 		SHARED_SUB(k->inflight, 1);
+		if (want & WANT_OBSERVE)
+			obs_add(c->gw, r->dep, cls, us);
 	}
-	note_request(c, us);
+	if (want & WANT_ACCESS)
+		note_request(c, us);
 	req_release_inst(c->gw, r);
 }
 
@@ -115,6 +122,7 @@ static void flush_cb(uv_timer_t *t)
 {
 	struct worker *gw = t->data;
 
+	obs_flush(gw);
 	uv_async_send(&gw->notify);
 }
 
@@ -133,17 +141,86 @@ void note_posted(struct worker *gw, bool first)
 		uv_timer_start(&gw->flush, flush_cb, NOTES_DELAY_MS, 0);
 }
 
-/* Notes a finished request for the observer and the access log. */
+/*
+ * Sums a finished request of d for the observer. The first since the last
+ * note puts d on gw->observed (which holds a reference, so that a removed
+ * deployment's sums are noted too) and makes sure the flush timer runs;
+ * once the worker closes, the sums are noted at once.
+ */
+static void obs_add(struct worker *gw, struct dep *d, int cls, uint64_t us)
+{
+	struct gateway_observed *o = &d->obs;
+
+	o->by_class[cls]++;
+	o->latency_us_sum += us;
+	if (us > o->latency_us_max)
+		o->latency_us_max = us;
+	if (o->requests++ > 0)
+		return;
+	d->refs++;
+	list_add(gw->observed.prev, &d->observed);
+	if (gw->closing || gw->loop_over) {
+		obs_flush(gw);
+		uv_async_send(&gw->notify);
+	} else if (!uv_is_active((uv_handle_t *)&gw->flush)) {
+		uv_timer_start(&gw->flush, flush_cb, NOTES_DELAY_MS, 0);
+	}
+}
+
+/* Makes room for a sum in the notes. Under mu. */
+static struct obs_note *obs_note_new(struct worker *gw)
+{
+	struct notes *ns = &gw->out;
+
+	if (ns->nob == ns->obcap) {
+		ns->obcap = ns->obcap ? ns->obcap * 2 : 16;
+		ns->ob = xreallocarray(ns->ob, ns->obcap, sizeof(*ns->ob));
+	}
+	return &ns->ob[ns->nob++];
+}
+
+/*
+ * Sums are noted whatever the queue's length: there is at most one a
+ * deployment each NOTES_DELAY_MS, and a finished request is in the
+ * observer's metrics exactly once.
+ */
+void obs_flush(struct worker *gw)
+{
+	struct link *l, *next;
+
+	if (list_empty(&gw->observed))
+		return;
+	uv_mutex_lock(&gw->mu);
+	for (l = gw->observed.next; l != &gw->observed; l = l->next) {
+		struct dep *d = container_of(l, struct dep, observed);
+		struct obs_note *n = obs_note_new(gw);
+
+		n->dep = note_str(gw, d->id, d->id_len);
+		n->o = d->obs;
+		memset(&d->obs, 0, sizeof(d->obs));
+	}
+	uv_mutex_unlock(&gw->mu);
+	for (l = gw->observed.next; l != &gw->observed; l = next) {
+		next = l->next;
+		list_del(l);
+		dep_unref(container_of(l, struct dep, observed));
+	}
+}
+
+/* Notes a finished request for the access log. */
 static void note_request(struct client *c, uint64_t us)
 {
 	struct worker *gw = c->gw;
 	const struct request *r = &c->req;
-	int want = __atomic_load_n(&gw->group->want, __ATOMIC_RELAXED);
+	const char *url = buf_str(&c->head.raw);
+	size_t len = strcspn(url, "?");
 	struct note *n;
 	bool first = false;
 
-	if (want == 0 || (want == WANT_OBSERVE && r->dep == NULL))
-		return;
+	if (len > c->head.first_len)
+		len = c->head.first_len;
+	if (len > 512)
+		len = 512;
 	uv_mutex_lock(&gw->mu);
 	n = note_new(gw, NOTE_REQUEST);
 	if (n == NULL) {
@@ -158,19 +235,10 @@ static void note_request(struct client *c, uint64_t us)
 				    ? note_str(gw, r->inst->id,
 					       r->inst->id_len)
 				    : NOTE_NONE;
-		if (want & WANT_ACCESS) {
-			const char *url = buf_str(&c->head.raw);
-			size_t len = strcspn(url, "?");
-
-			if (len > c->head.first_len)
-				len = c->head.first_len;
-			if (len > 512)
-				len = 512;
-			n->str[2] = note_cstr(gw, c->head.first_len > 0
-					? hparse_method(&c->parser)
-					: "-");
-			n->str[3] = note_str(gw, url, len);
-		}
+		n->str[2] = note_cstr(gw, c->head.first_len > 0
+						  ? hparse_method(&c->parser)
+						  : "-");
+		n->str[3] = note_str(gw, url, len);
 		first = gw->out.n == 1;
 	}
 	uv_mutex_unlock(&gw->mu);

@@ -103,6 +103,7 @@ static void notes_free(struct notes *ns)
 {
 	free(ns->v);
 	free(ns->text);
+	free(ns->ob);
 }
 
 static void gateway_free(struct gateway *g)
@@ -153,10 +154,13 @@ static void deliver_access(const struct gateway *g, const struct notes *ns,
 	g->access_log(g->access_log_arg, &a);
 }
 
-/* Hands a worker's notes to the observer, the access log and the log, in
- * order. */
+/* Hands a worker's notes to the observer, and to the access log and the
+ * log in order. */
 static void notes_deliver(const struct gateway *g, const struct notes *ns)
 {
+	for (size_t i = 0; g->observe != NULL && i < ns->nob; i++)
+		g->observe(g->observe_arg, note_text(ns, ns->ob[i].dep),
+			   &ns->ob[i].o);
 	for (size_t i = 0; i < ns->n; i++) {
 		const struct note *n = &ns->v[i];
 		const char *dep = note_text(ns, n->str[0]);
@@ -171,9 +175,6 @@ static void notes_deliver(const struct gateway *g, const struct notes *ns)
 				g->cold(g->cold_arg, dep);
 			continue;
 		}
-		if (g->observe != NULL && dep != NULL)
-			g->observe(g->observe_arg, dep, n->status,
-				   n->latency_us);
 		if (g->access_log != NULL)
 			deliver_access(g, ns, n);
 	}
@@ -194,7 +195,7 @@ static void notify_cb(uv_async_t *a)
 	ended = gw->ended;
 	uv_mutex_unlock(&gw->mu);
 	notes_deliver(gw->group, &ns);
-	ns.n = ns.len = 0;
+	ns.n = ns.len = ns.nob = 0;
 	gw->spare = ns;
 	if (unnoted > 0)
 		log_warn("gateway", "%" PRIu64 " finished requests went "
@@ -245,6 +246,7 @@ static struct worker *worker_new(struct gateway *g)
 	list_init(&gw->insts);
 	list_init(&gw->clients);
 	list_init(&gw->ups);
+	list_init(&gw->observed);
 	gw->lim = limits_share(g);
 	gw->hold = hold_share(g);
 	if (uv_random(NULL, NULL, &gw->rid_seed, sizeof(gw->rid_seed), 0,

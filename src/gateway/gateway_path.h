@@ -168,6 +168,8 @@ struct client {
 	struct tls_conn *tls; /* NULL: plain TCP, the zero-copy path */
 	bool reading, in_parse, closing, handles_closed, broken, out_throttled,
 		eof;
+	bool arm_due; /* the parser moved the request on: client_arm() once
+			 its input is parsed */
 };
 
 /* TLS: ciphertext on its way to a client. */
@@ -288,6 +290,9 @@ void client_timer_cb(uv_timer_t *t);
 
 /* Counts a request that is over and notes it for the owner (once). */
 void req_account(struct client *c);
+/* Notes the finished requests every deployment summed for the observer
+ * (see gateway_int.h), without waking the owner. */
+void obs_flush(struct worker *gw);
 /* Returns room for a note, or NULL when the owner is too far behind.
  * Under gw->mu. */
 struct note *note_new(struct worker *gw, enum note_kind kind);

@@ -138,6 +138,7 @@ void worker_run(struct worker *gw)
 {
 	uv_run(gw->loop, UV_RUN_DEFAULT);
 	gw->loop_over = true;
+	obs_flush(gw);
 	worker_teardown(gw);
 	if (uv_loop_close(gw->loop) != 0)
 		gw_log(gw, LOG_WARN, "loop closed with handles open");
@@ -204,6 +205,7 @@ void worker_set_routes(struct worker *gw, void *arg)
 		d->id_len = strlen(d->id);
 		d->refs = 1;
 		list_init(&d->held);
+		list_init(&d->observed);
 		uv_mutex_lock(&gw->mu);
 		list_add(&gw->deps, &d->link);
 		uv_mutex_unlock(&gw->mu);
@@ -273,6 +275,7 @@ void worker_close(struct worker *gw, void *arg)
 	uv_close((uv_handle_t *)&gw->listener, NULL);
 	uv_close((uv_handle_t *)&gw->wake, NULL);
 	uv_close((uv_handle_t *)&gw->flush, NULL);
+	obs_flush(gw);
 	uv_async_send(&gw->notify); /* what the timer held back */
 	for (l = gw->clients.next; l != &gw->clients; l = next) {
 		struct client *c = container_of(l, struct client, link);

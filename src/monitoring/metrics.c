@@ -288,26 +288,22 @@ out:
 	memset(d->by_class, 0, sizeof(d->by_class));
 }
 
-static void on_request(void *arg, const char *deployment_id, int status,
-		       uint64_t latency_us)
+static void on_requests(void *arg, const char *deployment_id,
+			const struct gateway_observed *o)
 {
 	struct monitoring *m = arg;
 	struct dep *d;
-	int cls = status / 100;
 
 	if (m->closing)
 		return;
 	d = dep_get(m, deployment_id);
-	d->count++;
-	d->lat_sum_us += latency_us;
-	if (latency_us > d->lat_max_us)
-		d->lat_max_us = latency_us;
-	if (cls == 2)
-		d->by_class[0]++;
-	else if (cls == 4)
-		d->by_class[1]++;
-	else if (cls == 5)
-		d->by_class[2]++;
+	d->count += o->requests;
+	d->lat_sum_us += o->latency_us_sum;
+	if (o->latency_us_max > d->lat_max_us)
+		d->lat_max_us = o->latency_us_max;
+	d->by_class[0] += o->by_class[2];
+	d->by_class[1] += o->by_class[4];
+	d->by_class[2] += o->by_class[5];
 }
 
 /* A deployment at zero instances keeps its request series (PredictHeld*
@@ -820,7 +816,7 @@ void metrics_open(struct monitoring *m)
 		log_error(SRC, "metrics will not be saved, and posts are "
 			  "refused: %s", diag);
 	if (m->env.gateway != NULL)
-		gateway_set_observer(m->env.gateway, on_request, m);
+		gateway_set_observer(m->env.gateway, on_requests, m);
 }
 
 static void on_log_closed(void *arg)

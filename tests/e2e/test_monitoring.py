@@ -5,6 +5,7 @@ after it) and what survives a restart."""
 import json
 import os
 import tempfile
+import threading
 import time
 import unittest
 
@@ -175,6 +176,56 @@ class MonitoringTest(unittest.TestCase):
                             % rid, startTime=now_ms() - 1000,
                             resolution="1s")
         self.assertEqual(items, [])
+
+    def test_requests_are_counted_once_when_their_deployment_goes(self):
+        """The gateway sums finished requests for a moment before the
+        metrics take them: requests up to the moment their deployment is
+        deleted are counted all the same, each once. Every answer but the
+        gateway's 404 (no such deployment, once deleted) is one request of
+        the deployment: the instance's 200, or the gateway's 503 once the
+        instance stopped."""
+        dep = self.d.create(displayName="counted")
+        rid = self.d.wait_state(dep["id"], "ACTIVE")["id"]
+        body = {"instances": [[0] * 64]}
+        answers = [[] for _ in range(3)]
+
+        def load(got):
+            while True:
+                status = self.d.gw("POST", "/counted/predict", body).status
+                got.append(status)
+                if status == 404:
+                    return
+
+        threads = [threading.Thread(target=load, args=(a,))
+                   for a in answers]
+        for t in threads:
+            t.start()
+        wait_for("requests answered", lambda: sum(map(len, answers)) > 50)
+        self.d.delete(rid)
+        for t in threads:
+            t.join(30)
+            self.assertFalse(t.is_alive())
+        got = [s for a in answers for s in a if s != 404]
+        by_class = {c: sum(1 for s in got if s // 100 == c) for c in (2, 5)}
+        self.assertEqual(len(got), by_class[2] + by_class[5], got)
+        self.assertGreater(by_class[2], 0)
+
+        def total(metric, dims=""):
+            s = self.series('%s[1m]{resourceId = "%s"%s}.sum()'
+                            % (metric, rid, dims),
+                            startTime=now_ms() - 60000, resolution="1m")
+            return sum(p["value"] for i in s
+                       for p in i["aggregatedDatapoints"])
+
+        wait_for("%d requests counted" % len(got),
+                 lambda: total("PredictRequestCount") >= len(got))
+        # Sampling periods later, none is counted twice.
+        time.sleep(1)
+        self.assertEqual(total("PredictRequestCount"), len(got))
+        self.assertEqual(total("PredictResponse", ', statusClass = "2xx"'),
+                         by_class[2])
+        self.assertEqual(total("PredictResponse", ', statusClass = "5xx"'),
+                         by_class[5])
 
     # -- posted metrics --
     def test_post_metrics_keeps_good_items_and_refuses_bad_ones(self):

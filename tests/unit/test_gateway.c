@@ -76,6 +76,7 @@ struct env {
 	void (*scenario)(struct env *);
 	uv_thread_t thread;
 	unsigned observed, observed_5xx;
+	int observed_at_end; /* what env_free() checks, once closed; -1: no */
 	bool gw_closed;
 	char fail[1024];
 };
@@ -496,14 +497,14 @@ static void on_loop(struct env *e, void (*fn)(struct env *, void *),
 	uv_sem_wait(&e->sem);
 }
 
-static void observe(void *arg, const char *dep, int status, uint64_t us)
+static void observe(void *arg, const char *dep,
+		    const struct gateway_observed *o)
 {
 	struct env *e = arg;
 
 	(void)dep;
-	(void)us;
-	e->observed++;
-	e->observed_5xx += status >= 500;
+	e->observed += (unsigned)o->requests;
+	e->observed_5xx += (unsigned)o->by_class[5];
 }
 
 static void set_routes(struct env *e, const char *dep, const char *name,
@@ -538,6 +539,7 @@ static struct env *env_new_threads(unsigned threads)
 		ups_start(e, &e->ups[i]);
 	set_routes(e, "ocid1.dep.one", "model-a", all, 1);
 	gateway_set_observer(e->gw, observe, e);
+	e->observed_at_end = -1;
 	gateway_serve(e->gw);
 	uv_async_init(&e->loop, &e->async, async_cb);
 	e->async.data = e;
@@ -599,6 +601,8 @@ static void env_free(struct env *e)
 	uv_run(&e->loop, UV_RUN_DEFAULT);
 	assert_true(e->gw_closed);
 	assert_null(e->conns);
+	if (e->observed_at_end >= 0)
+		assert_int_equal(e->observed, e->observed_at_end);
 	assert_int_equal(uv_loop_close(&e->loop), 0);
 	uv_mutex_destroy(&e->mu);
 	uv_sem_destroy(&e->sem);
@@ -1543,6 +1547,82 @@ static void sc_counters(struct env *e)
 	free(r);
 }
 
+static void q_remove_one(struct env *e, void *arg)
+{
+	(void)arg;
+	gateway_remove(e->gw, "ocid1.dep.one");
+}
+
+/* A worker sums a deployment's finished requests for the observer until its
+ * timer fires: the sums of a deployment removed before then are observed
+ * all the same, each request once. */
+static void sc_observed_removed(struct env *e)
+{
+	struct conn *k = conn_open(e);
+	struct resp *r = xmalloc(sizeof(*r));
+	struct q q = { .name = "ocid1.dep.one" };
+
+	for (int i = 0; i < 5; i++) {
+		CHECK(request(k, "GET", "/model-a/x", NULL, r));
+		CHECK_INT(r->status, 200);
+	}
+	on_loop(e, q_remove_one, NULL);
+	CHECK(request(k, "GET", "/model-a/x", NULL, r));
+	CHECK_INT(r->status, 404);
+	wait_observed(e, 5, &q);
+	CHECK_INT(q.u, 5);
+	conn_close(k);
+	free(r);
+}
+
+static void test_observed_removed(void **state)
+{
+	struct env *e = env_new();
+
+	(void)state;
+	e->observed_at_end = 5;
+	run_in(e, sc_observed_removed, NULL);
+}
+
+/* The connection of the request in flight when the gateway closes. */
+static struct conn *open_at_close;
+
+/* Requests that ended just before the gateway closed, and one that ends as
+ * it closes, are observed, each once. */
+static void sc_observed_at_close(struct env *e)
+{
+	struct conn *slow = conn_open(e), *k = conn_open(e);
+	struct resp *r = xmalloc(sizeof(*r));
+	struct q q = { .name = "ocid1.dep.one" };
+
+	CHECK(send_str(slow, "GET /model-a/slow?ms=5000 HTTP/1.1\r\n"
+			     "Host: gw\r\n\r\n"));
+	for (int i = 0; i < 200 && q.k.inflight == 0; i++) {
+		on_loop(e, q_counters, &q);
+		usleep(10000);
+	}
+	CHECK_INT(q.k.inflight, 1);
+	for (int i = 0; i < 5; i++) {
+		CHECK(request(k, "GET", "/model-a/x", NULL, r));
+		CHECK_INT(r->status, 200);
+	}
+	open_at_close = slow;
+	conn_close(k);
+	free(r);
+}
+
+static void test_observed_at_close(void **state)
+{
+	struct env *e = env_new();
+
+	(void)state;
+	e->observed_at_end = 6;
+	run_in(e, sc_observed_at_close, NULL);
+	if (open_at_close != NULL)
+		conn_close(open_at_close);
+	open_at_close = NULL;
+}
+
 static void test_counters_and_timeout(void **state)
 {
 	(void)state;
@@ -2148,6 +2228,8 @@ int main(void)
 		cmocka_unit_test(test_drain_removed_instance),
 		cmocka_unit_test(test_head_204_pipelined),
 		cmocka_unit_test(test_counters_and_timeout),
+		cmocka_unit_test(test_observed_removed),
+		cmocka_unit_test(test_observed_at_close),
 		cmocka_unit_test(test_owner_loop_blocked),
 		cmocka_unit_test(test_max_clients),
 		cmocka_unit_test(test_per_addr),
