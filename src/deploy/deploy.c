@@ -312,6 +312,7 @@ void deploy_routes_update(struct deploy *d, struct deployment *dep)
 		    in->bi.state == BACKEND_READY && in->bi.port > 0) {
 			ups[n].instance_id = in->bi.id;
 			ups[n].port = (uint16_t)in->bi.port;
+			ups[n].host = NULL;
 			n++;
 		}
 	}
