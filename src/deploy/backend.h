@@ -334,7 +334,10 @@ struct backend_ops {
 	 * Calls fn for every instance the backend runs now: ref NULL for all
 	 * of an instance backend's (to find strays), or a platform target's
 	 * instances (pods). fn's strings live only during the call. Never
-	 * waits. Returns 0 or a negative MDS_E_*.
+	 * waits. Returns 0, MDS_E_UNAVAIL when a platform target's instances
+	 * are not known yet (its first list has not been answered: fn was
+	 * not called, and the instances event comes once they are), or
+	 * another negative MDS_E_*.
 	 */
 	int (*list)(struct backend *b, const char *ref,
 		    void (*fn)(void *arg, const struct backend_listed *x),

@@ -298,7 +298,7 @@ int deploy_persist(struct deploy *d, struct deployment *dep)
 /* A platform's instances that the gateway can reach, as list() reports
  * them; the strings are copied, since they live only during the call. */
 struct reachable {
-	struct gateway_upstream *ups;
+	struct gateway_upstream ups[PLAN_MAX_INSTANCES];
 	size_t n;
 	char ids[PLAN_MAX_INSTANCES][BACKEND_HANDLE_MAX];
 	char addrs[PLAN_MAX_INSTANCES][16];
@@ -325,19 +325,19 @@ static void add_reachable(void *arg, const struct backend_listed *x)
 	r->n++;
 }
 
-/* Fills ups with the ready pods (or the like) of a platform deployment
- * that have an address and a port; returns how many. The gateway routes
- * to them as to local instances (the activator path: a Deployment at zero
- * replicas is woken by the requests held for it). */
-static size_t platform_routes(struct deployment *dep, struct reachable *r)
+/* Fills r with the ready pods (or the like) of a platform deployment that
+ * have an address and a port. The gateway routes to them as to local
+ * instances (the activator path: a Deployment at zero replicas is woken by
+ * the requests held for it). Returns false when the backend does not know
+ * its instances yet (just after a start: the first list is on its way). */
+static bool platform_routes(struct deployment *dep, struct reachable *r)
 {
 	struct backend *b = dep->backend;
 
 	if (deploy_dep_offline(dep) || b->ops->list == NULL ||
 	    dep->ref[0] == '\0')
-		return 0;
-	b->ops->list(b, dep->ref, add_reachable, r);
-	return r->n;
+		return true;
+	return b->ops->list(b, dep->ref, add_reachable, r) != MDS_E_UNAVAIL;
 }
 
 void deploy_platform_instances(void *arg, const char *ref)
@@ -352,26 +352,14 @@ void deploy_platform_instances(void *arg, const char *ref)
 			deploy_routes_update(d, dep);
 }
 
-void deploy_routes_update(struct deploy *d, struct deployment *dep)
+/* Fills ups with a local deployment's ready instances; returns how many. */
+static size_t local_routes(const struct deployment *dep,
+			   struct gateway_upstream *ups)
 {
-	struct gateway_upstream ups[PLAN_MAX_INSTANCES];
-	struct reachable *r = NULL;
 	size_t n = 0;
 
-	if (d->env.gateway == NULL || d->detaching)
-		return;
-	if (dep->state == DS_DELETED) {
-		gateway_remove(d->env.gateway, dep->id);
-		return;
-	}
-	if (is_platform(dep)) {
-		r = xcalloc(1, sizeof(*r));
-		r->ups = ups;
-		n = platform_routes(dep, r);
-	}
-	for (size_t i = 0; r == NULL && i < dep->ninst &&
-			   n < PLAN_MAX_INSTANCES; i++) {
-		struct instance *in = dep->inst[i];
+	for (size_t i = 0; i < dep->ninst && n < PLAN_MAX_INSTANCES; i++) {
+		const struct instance *in = dep->inst[i];
 
 		if (in->state == PLAN_READY && !in->held && in->bi.alive &&
 		    in->bi.state == BACKEND_READY && in->bi.port > 0) {
@@ -381,15 +369,40 @@ void deploy_routes_update(struct deploy *d, struct deployment *dep)
 			n++;
 		}
 	}
-	gateway_set_routes(d->env.gateway, dep->id, dep->name, ups, n);
-	free(r);
+	return n;
+}
+
+void deploy_routes_update(struct deploy *d, struct deployment *dep)
+{
+	struct gateway_upstream ups[PLAN_MAX_INSTANCES];
+	bool unknown = false;
+
+	if (d->env.gateway == NULL || d->detaching)
+		return;
+	if (dep->state == DS_DELETED) {
+		gateway_remove(d->env.gateway, dep->id);
+		return;
+	}
+	if (is_platform(dep)) {
+		struct reachable *r = xcalloc(1, sizeof(*r));
+
+		unknown = !platform_routes(dep, r);
+		gateway_set_routes(d->env.gateway, dep->id, dep->name, r->ups,
+				   r->n);
+		free(r);
+	} else {
+		gateway_set_routes(d->env.gateway, dep->id, dep->name, ups,
+				   local_routes(dep, ups));
+	}
 	gateway_set_replay(d->env.gateway, dep->id,
 			   dep->replay_all ? GATEWAY_REPLAY_ALL
 					   : GATEWAY_REPLAY_SAFE);
 	/* At zero, or waking from it: the gateway holds requests (a
-	 * platform's too: its pods are routed to once ready). */
+	 * platform's too: its pods are routed to once ready). So it does
+	 * while a platform's pods are not known yet, after a start: they are
+	 * routed to as soon as they are. */
 	gateway_set_holdable(d->env.gateway, dep->id,
-			     dep->count == 0 ||
+			     unknown || dep->count == 0 ||
 				     (dep->state == DS_UPDATING &&
 				      dep->wr != NULL &&
 				      dep->wr->from_n == 0));

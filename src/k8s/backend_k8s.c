@@ -966,8 +966,10 @@ static int k_list(struct backend *b, const char *ref,
 		if (rc != 0)
 			return rc;
 		follow(kb, ref, ns, name);
-		return 0; /* nothing known yet */
+		return MDS_E_UNAVAIL; /* nothing known yet */
 	}
+	if (!k8s_target_synced(f->target))
+		return MDS_E_UNAVAIL;
 	k8s_target_each_pod(f->target, list_pod, &lc);
 	return 0;
 }

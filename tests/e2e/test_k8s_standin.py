@@ -522,6 +522,34 @@ class KubernetesActivatorStandInTest(unittest.TestCase):
               ", ".join("%.2f" % c for c in cold))
         self.assertEqual(len(self.scale_writes()), 6, self.scale_writes())
 
+    def test_request_after_a_restart_waits_for_the_pods(self):
+        # Just after a start the daemon does not know the pods yet (here
+        # its first three pod lists are answered 500, tried again after
+        # 1, 2 and 4 s): a request then is held until they are known, not
+        # refused for want of a ready instance.
+        self.start(model_pod_command())
+        body = {"instances": [r for r, _ in harness.digits_rows(2)]}
+        self.assertEqual(self.d.gw("POST", "/digits/predict", body,
+                                   timeout=60).status, 200)
+        # Woken and settled: ACTIVE at one replica (while waking from zero
+        # it would hold requests anyway).
+        harness.wait_for("ACTIVE", lambda: self.d.api(
+            "GET", "/v1/deployments/digits").json["lifecycleState"] ==
+            "ACTIVE", timeout=30)
+        self.assertEqual(self.d.stop(), 0)
+        self.k8s.ctl("fault", {"method": "GET",
+                               "path": "^/api/v1/namespaces/default/pods$",
+                               "status": 500, "count": 3})
+        self.d = start_daemon(self, self.k8s, data_dir=self.d.data_dir)
+        r = self.d.gw("POST", "/digits/predict", body, timeout=60)
+        self.assertEqual(r.status, 200, r)
+        lists = [e["status"] for e in self.k8s.ctl("log")["items"]
+                 if e["method"] == "GET" and
+                 e["path"] == "/api/v1/namespaces/default/pods"]
+        self.assertIn(500, lists)
+        self.assertEqual(self.k8s.replicas("digits"), 1)
+        self.assertEqual(len(self.scale_writes()), 1, self.scale_writes())
+
     def test_held_in_order_and_a_gone_client_dropped(self):
         cmd, seen = self.recorder()
         dep = self.start(cmd, gated=True)
