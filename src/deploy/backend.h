@@ -153,6 +153,11 @@ struct backend_listed {
 				    else the platform's (a pod name) */
 	const char *handle;
 	bool ready;
+	/* Where the gateway reaches it, for a platform whose instances it
+	 * routes to (a pod's IPv4 address and its model container's first
+	 * containerPort); NULL and 0 when not known or not reachable. */
+	const char *addr;
+	int port;
 };
 
 /* ---- platform backends ---- */
@@ -331,7 +336,10 @@ struct backend_ops {
 	 * Calls fn for every instance the backend runs now: ref NULL for all
 	 * of an instance backend's (to find strays), or a platform target's
 	 * instances (pods). fn's strings live only during the call. Never
-	 * waits. Returns 0 or a negative MDS_E_*.
+	 * waits. Returns 0, MDS_E_UNAVAIL when a platform target's instances
+	 * are not known yet (its first list has not been answered: fn was
+	 * not called, and the instances event comes once they are), or
+	 * another negative MDS_E_*.
 	 */
 	int (*list)(struct backend *b, const char *ref,
 		    void (*fn)(void *arg, const struct backend_listed *x),
@@ -358,6 +366,9 @@ struct backend_events {
 	 * same as a progress() answer. May be NULL. */
 	void (*progress)(void *arg, const char *ref, const char *work_id,
 			 const struct backend_progress *p);
+	/* A platform target's instances changed (came, went, became ready
+	 * or unready): what list() reports for ref is new. May be NULL. */
+	void (*instances)(void *arg, const char *ref);
 	void *arg;
 };
 
@@ -389,6 +400,14 @@ static inline void backend_progress_report(struct backend *b,
 {
 	if (b->events.progress != NULL)
 		b->events.progress(b->events.arg, ref, work_id, p);
+}
+
+/* Tells the engine that list(ref) has changed. For platform backends. */
+static inline void backend_instances_changed(struct backend *b,
+					     const char *ref)
+{
+	if (b->events.instances != NULL)
+		b->events.instances(b->events.arg, ref);
 }
 
 /* Returns whether b has every capability in caps. */

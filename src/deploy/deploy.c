@@ -11,6 +11,7 @@
  * a work request run in deploy_steps.c, the API operations are in
  * deploy_ops.c, the store rows in deploy_store.c.
  */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -294,10 +295,87 @@ int deploy_persist(struct deploy *d, struct deployment *dep)
 	return 0;
 }
 
+/* A platform's instances that the gateway can reach, as list() reports
+ * them; the strings are copied, since they live only during the call. */
+struct reachable {
+	struct gateway_upstream ups[PLAN_MAX_INSTANCES];
+	size_t n;
+	char ids[PLAN_MAX_INSTANCES][BACKEND_HANDLE_MAX];
+	char addrs[PLAN_MAX_INSTANCES][16];
+};
+
+static void add_reachable(void *arg, const struct backend_listed *x)
+{
+	struct reachable *r = arg;
+	size_t i = r->n;
+	struct in_addr a;
+
+	/* The gateway reaches IPv4 addresses only: a pod of an IPv6-only
+	 * cluster is not routed to. */
+	if (i >= PLAN_MAX_INSTANCES || !x->ready || x->addr == NULL ||
+	    x->port <= 0 || x->port > 65535 ||
+	    inet_pton(AF_INET, x->addr, &a) != 1 ||
+	    strlen(x->id) >= sizeof(r->ids[0]))
+		return;
+	deploy_copy_str(r->ids[i], sizeof(r->ids[i]), x->id);
+	deploy_copy_str(r->addrs[i], sizeof(r->addrs[i]), x->addr);
+	r->ups[i].instance_id = r->ids[i];
+	r->ups[i].host = r->addrs[i];
+	r->ups[i].port = (uint16_t)x->port;
+	r->n++;
+}
+
+/* Fills r with the ready pods (or the like) of a platform deployment that
+ * have an address and a port. The gateway routes to them as to local
+ * instances (the activator path: a Deployment at zero replicas is woken by
+ * the requests held for it). Returns false when the backend does not know
+ * its instances yet (just after a start: the first list is on its way). */
+static bool platform_routes(struct deployment *dep, struct reachable *r)
+{
+	struct backend *b = dep->backend;
+
+	if (deploy_dep_offline(dep) || b->ops->list == NULL ||
+	    dep->ref[0] == '\0')
+		return true;
+	return b->ops->list(b, dep->ref, add_reachable, r) != MDS_E_UNAVAIL;
+}
+
+void deploy_platform_instances(void *arg, const char *ref)
+{
+	struct deploy *d = arg;
+
+	if (d->closing || d->detaching)
+		return;
+	for (struct deployment *dep = d->deps; dep; dep = dep->next)
+		if (dep->state != DS_DELETED && is_platform(dep) &&
+		    strcmp(dep->ref, ref) == 0)
+			deploy_routes_update(d, dep);
+}
+
+/* Fills ups with a local deployment's ready instances; returns how many. */
+static size_t local_routes(const struct deployment *dep,
+			   struct gateway_upstream *ups)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < dep->ninst && n < PLAN_MAX_INSTANCES; i++) {
+		const struct instance *in = dep->inst[i];
+
+		if (in->state == PLAN_READY && !in->held && in->bi.alive &&
+		    in->bi.state == BACKEND_READY && in->bi.port > 0) {
+			ups[n].instance_id = in->bi.id;
+			ups[n].port = (uint16_t)in->bi.port;
+			ups[n].host = NULL;
+			n++;
+		}
+	}
+	return n;
+}
+
 void deploy_routes_update(struct deploy *d, struct deployment *dep)
 {
 	struct gateway_upstream ups[PLAN_MAX_INSTANCES];
-	size_t n = 0;
+	bool unknown = false;
 
 	if (d->env.gateway == NULL || d->detaching)
 		return;
@@ -305,30 +383,29 @@ void deploy_routes_update(struct deploy *d, struct deployment *dep)
 		gateway_remove(d->env.gateway, dep->id);
 		return;
 	}
-	for (size_t i = 0; i < dep->ninst && n < PLAN_MAX_INSTANCES; i++) {
-		struct instance *in = dep->inst[i];
+	if (is_platform(dep)) {
+		struct reachable *r = xcalloc(1, sizeof(*r));
 
-		if (in->state == PLAN_READY && !in->held && in->bi.alive &&
-		    in->bi.state == BACKEND_READY && in->bi.port > 0) {
-			ups[n].instance_id = in->bi.id;
-			ups[n].port = (uint16_t)in->bi.port;
-			n++;
-		}
+		unknown = !platform_routes(dep, r);
+		gateway_set_routes(d->env.gateway, dep->id, dep->name, r->ups,
+				   r->n);
+		free(r);
+	} else {
+		gateway_set_routes(d->env.gateway, dep->id, dep->name, ups,
+				   local_routes(dep, ups));
 	}
-	gateway_set_routes(d->env.gateway, dep->id, dep->name, ups, n);
 	gateway_set_replay(d->env.gateway, dep->id,
 			   dep->replay_all ? GATEWAY_REPLAY_ALL
 					   : GATEWAY_REPLAY_SAFE);
-	/* At zero, or waking from it: the gateway holds requests. Not for a
-	 * platform's deployment: the gateway never routes to its instances
-	 * (a Kubernetes Deployment is reached through its Service), so a
-	 * held request could only time out, and a wake would serve nobody. */
+	/* At zero, or waking from it: the gateway holds requests (a
+	 * platform's too: its pods are routed to once ready). So it does
+	 * while a platform's pods are not known yet, after a start: they are
+	 * routed to as soon as they are. */
 	gateway_set_holdable(d->env.gateway, dep->id,
-			     !is_platform(dep) &&
-				     (dep->count == 0 ||
-				      (dep->state == DS_UPDATING &&
-				       dep->wr != NULL &&
-				       dep->wr->from_n == 0)));
+			     unknown || dep->count == 0 ||
+				     (dep->state == DS_UPDATING &&
+				      dep->wr != NULL &&
+				      dep->wr->from_n == 0));
 }
 
 /* ---- instances, through the backend ---- */
@@ -800,6 +877,7 @@ int deploy_open(const struct deploy_env *env, struct deploy **out,
 		env->backends[i]->events = (struct backend_events){
 			.changed = on_changed,
 			.progress = deploy_platform_pushed,
+			.instances = deploy_platform_instances,
 			.arg = d };
 	rc = deploy_store_load(d);
 	if (rc != 0) {

@@ -211,14 +211,16 @@ int deploy_change_check(struct deploy *d, const char *key,
 
 /*
  * Checks that deployment key may be taken to zero instances when idle: its
- * backend can hold zero instances, and its requests come through the
- * gateway, which alone sees it idle and holds requests while it wakes (not
- * a platform's: a Kubernetes Deployment is reached through its Service).
- * Returns 0, MDS_E_NOTFOUND, or MDS_E_INVAL with f naming field (borrowed,
- * e.g. "minInstances") and why.
+ * backend can hold zero instances (local, kubernetes; not oci). own is
+ * whether the deployment's own configuration asks for it: the default
+ * configuration's minInstances 0 applies to local deployments only, since
+ * an imported platform deployment may be served through its own Service,
+ * which the gateway does not see (one that asks for it is taken to be
+ * served through the gateway). Returns 0, MDS_E_NOTFOUND, or MDS_E_INVAL
+ * with f naming field (borrowed, e.g. "minInstances") and why.
  */
 int deploy_check_idle_zero(struct deploy *d, const char *key,
-			   const char *field, struct fault *f);
+			   const char *field, bool own, struct fault *f);
 
 /* Starts the deletion; returns 0 with the work request's id in wr_id, or
  * MDS_E_NOTFOUND / MDS_E_CONFLICT with f filled. */

@@ -251,6 +251,9 @@ void deploy_wr_advance(struct deploy *d, struct deployment *dep,
  * a platform work request, mirrored into its FOLLOW_PLATFORM step. */
 void deploy_platform_pushed(void *arg, const char *ref, const char *work_id,
 			    const struct backend_progress *p);
+/* backend_events.instances (arg: the module): a platform target's
+ * instances changed; the routes of its deployments follow (in deploy.c). */
+void deploy_platform_instances(void *arg, const char *ref);
 
 /* ---- deploy_store.c: the store rows (JSON) ---- */
 

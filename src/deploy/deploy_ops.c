@@ -724,7 +724,7 @@ static int check_change(struct deploy *d, const struct deployment *dep,
 }
 
 int deploy_check_idle_zero(struct deploy *d, const char *key,
-			   const char *field, struct fault *f)
+			   const char *field, bool own, struct fault *f)
 {
 	struct deployment *dep = deploy_find(d, key);
 
@@ -733,13 +733,13 @@ int deploy_check_idle_zero(struct deploy *d, const char *key,
 				 key);
 	if (zero_allowed(dep->backend, field, f) != 0)
 		return f->err;
-	if (backend_can(dep->backend, BACKEND_CAP_PLATFORM))
+	if (!own && backend_can(dep->backend, BACKEND_CAP_PLATFORM))
 		return fault_set(f, MDS_E_INVAL, field,
-				 "%s 0: the requests of a %s deployment do not "
-				 "come through mdscale's gateway, which alone "
-				 "sees a deployment idle and holds requests "
-				 "while it wakes; set instanceCount 0 by hand "
-				 "instead", field, dep->backend->ops->name);
+				 "%s 0 of the default configuration: a %s "
+				 "deployment may be served through its own "
+				 "Service, which mdscale's gateway does not "
+				 "see; give it its own minInstances 0",
+				 field, dep->backend->ops->name);
 	return 0;
 }
 

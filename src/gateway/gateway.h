@@ -30,10 +30,12 @@
 
 struct gateway;
 
-/* One routable instance: it is ready and listens on 127.0.0.1:port. */
+/* One routable instance: it is ready and listens on host:port. */
 struct gateway_upstream {
 	const char *instance_id;
 	uint16_t port;
+	const char *host; /* an IPv4 address, dotted ("10.1.2.3", a pod's);
+			     NULL: 127.0.0.1 (a local instance) */
 };
 
 /* Latency histogram bucket upper bounds, in microseconds (last is +Inf). */
@@ -176,7 +178,8 @@ int gateway_set_replay(struct gateway *gw, const char *deployment_id,
  * in-flight requests finish normally and their idle upstream connections are
  * closed. n may be 0: requests are then held until routes with an
  * instance come (see gateway_set_hold()), or get 503 at once when holding
- * is off. Strings are copied.
+ * is off. Strings are copied. Returns 0, MDS_E_INVAL (an upstream without
+ * an id or a port, or whose host is not an IPv4 address) or MDS_E_LIMIT.
  */
 int gateway_set_routes(struct gateway *gw, const char *deployment_id,
 		       const char *display_name,

@@ -64,6 +64,7 @@ struct link {
 struct ishared {
 	struct link link;     /* gateway.shared: the owner's thread only */
 	char *id;
+	uint32_t addr;        /* IPv4, network byte order */
 	uint16_t port;
 	uint32_t outstanding; /* atomic, relaxed: for choosing only */
 	uint32_t refs;        /* atomic: the insts that point here */
@@ -75,8 +76,9 @@ struct inst {
 	struct ishared *sh;
 	char *id;
 	size_t id_len;
-	char host[40];    /* "Host: 127.0.0.1:port\r\n" */
+	char host[40];    /* "Host: ADDR:port\r\n" */
 	size_t host_len;
+	uint32_t addr;    /* IPv4, network byte order */
 	uint16_t port;
 	uint32_t inflight, nidle, refs;
 	bool routed, keep, down; /* down: warned about, until a connect works */
@@ -265,7 +267,8 @@ static inline void list_del(struct link *e)
 struct routes {
 	const char *deployment_id, *display_name;
 	const struct gateway_upstream *ups;
-	struct ishared **sh; /* one per ups[i], held by the owner */
+	struct ishared **sh; /* one per ups[i], held by the owner; sh[i]->addr
+				is ups[i]'s host, parsed */
 	size_t n;
 };
 

@@ -9,6 +9,7 @@
  * workers, rounded up, since each worker only sees its own clients and held
  * requests; with one worker, that is the limit itself.
  */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,19 +61,21 @@ static void call_on_all(struct gateway *g,
 
 /* Instances' shared state. */
 
-/* Returns the shared state of instance id on port, made if new. */
+/* Returns the shared state of instance id on addr:port, made if new. */
 static struct ishared *shared_get(struct gateway *g, const char *id,
-				  uint16_t port)
+				  uint32_t addr, uint16_t port)
 {
 	struct ishared *sh;
 
 	for (struct link *l = g->shared.next; l != &g->shared; l = l->next) {
 		sh = container_of(l, struct ishared, link);
-		if (sh->port == port && strcmp(sh->id, id) == 0)
+		if (sh->port == port && sh->addr == addr &&
+		    strcmp(sh->id, id) == 0)
 			return sh;
 	}
 	sh = xcalloc(1, sizeof(*sh));
 	sh->id = xstrdup(id);
+	sh->addr = addr;
 	sh->port = port;
 	list_add(&g->shared, &sh->link);
 	return sh;
@@ -478,18 +481,30 @@ int gateway_set_routes(struct gateway *g, const char *deployment_id,
 		       const struct gateway_upstream *ups, size_t n)
 {
 	struct routes rt = { deployment_id, display_name, ups, NULL, n };
+	uint32_t *addr;
 
 	if (g == NULL || deployment_id == NULL || *deployment_id == '\0' ||
 	    (n > 0 && ups == NULL))
 		return MDS_E_INVAL;
 	if (n > ROUTES_MAX)
 		return MDS_E_LIMIT;
-	for (size_t i = 0; i < n; i++)
-		if (ups[i].instance_id == NULL || ups[i].port == 0)
+	addr = xcalloc(n > 0 ? n : 1, sizeof(*addr));
+	for (size_t i = 0; i < n; i++) {
+		struct in_addr a = { htonl(INADDR_LOOPBACK) };
+
+		if (ups[i].instance_id == NULL || ups[i].port == 0 ||
+		    (ups[i].host != NULL &&
+		     inet_pton(AF_INET, ups[i].host, &a) != 1)) {
+			free(addr);
 			return MDS_E_INVAL;
+		}
+		addr[i] = a.s_addr;
+	}
 	rt.sh = xcalloc(n > 0 ? n : 1, sizeof(*rt.sh));
 	for (size_t i = 0; i < n; i++)
-		rt.sh[i] = shared_get(g, ups[i].instance_id, ups[i].port);
+		rt.sh[i] = shared_get(g, ups[i].instance_id, addr[i],
+				      ups[i].port);
+	free(addr);
 	call_on_all(g, worker_set_routes, &rt);
 	free(rt.sh);
 	shared_prune(g, false);

@@ -5,8 +5,10 @@
  * response, and what a lost connection means for its request. See
  * gateway.c for the life of an upstream connection.
  */
+#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <uv.h>
 
@@ -212,7 +214,10 @@ static struct upconn *up_new(struct worker *gw, struct inst *in)
 	up->tcp.data = up;
 	up->state = UP_CONNECTING;
 	uv_tcp_nodelay(&up->tcp, 1);
-	uv_ip4_addr("127.0.0.1", in->port, &sa);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = in->addr;
+	sa.sin_port = htons(in->port);
 	rc = uv_tcp_connect(&up->connect, &up->tcp,
 			    (const struct sockaddr *)&sa, up_connect_cb);
 	if (rc != 0) {

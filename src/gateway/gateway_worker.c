@@ -4,6 +4,7 @@
  * drains every connection), running its loop, and freeing what the loop
  * held.
  */
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -169,18 +170,22 @@ void worker_handles(struct worker *gw)
 /* Calls from the owner, on the worker's thread. */
 
 static struct inst *inst_new(struct worker *gw, const char *id,
-			     uint16_t port, struct ishared *sh)
+			     struct ishared *sh)
 {
 	struct inst *in = xcalloc(1, sizeof(*in));
+	struct in_addr a = { sh->addr };
+	char ip[INET_ADDRSTRLEN];
 
 	in->sh = sh;
 	__atomic_fetch_add(&sh->refs, 1, __ATOMIC_RELAXED);
 	in->id = xstrdup(id);
 	in->id_len = strlen(id);
-	in->port = port;
+	in->addr = sh->addr;
+	in->port = sh->port;
+	inet_ntop(AF_INET, &a, ip, sizeof(ip));
 	in->host_len = (size_t)snprintf(in->host, sizeof(in->host),
-					"Host: 127.0.0.1:%u\r\n",
-					(unsigned)port);
+					"Host: %s:%u\r\n", ip,
+					(unsigned)in->port);
 	in->refs = 1;
 	in->routed = true;
 	list_init(&in->idle);
@@ -231,11 +236,11 @@ void worker_set_routes(struct worker *gw, void *arg)
 			continue;
 		for (size_t j = 0; in == NULL && j < d->n; j++)
 			if (strcmp(d->ups[j]->id, ups[i].instance_id) == 0 &&
-			    d->ups[j]->port == ups[i].port)
+			    d->ups[j]->port == ups[i].port &&
+			    d->ups[j]->addr == rt->sh[i]->addr)
 				in = d->ups[j];
 		if (in == NULL)
-			in = inst_new(gw, ups[i].instance_id, ups[i].port,
-				      rt->sh[i]);
+			in = inst_new(gw, ups[i].instance_id, rt->sh[i]);
 		in->keep = true;
 		next[k++] = in;
 	}

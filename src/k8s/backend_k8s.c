@@ -239,7 +239,10 @@ static void target_changed(void *arg, struct k8s_target *t)
 	struct resize_scan scan = { f, want };
 	struct k8s_view dv;
 
-	if (kb->closing || want == NULL || f->busy)
+	if (kb->closing)
+		return;
+	backend_instances_changed(&kb->base, f->ref);
+	if (want == NULL || f->busy)
 		return;
 	k8s_view_read(&kb->shapes, kb->container, dep, &dv);
 	/* Only while the shape applied in place counts, and the template
@@ -895,9 +898,21 @@ static void op_next(struct op *op, const struct k8s_response *r)
 /* ---- list, usage, shapes, close ----------------------------------------- */
 
 struct list_ctx {
+	const struct kb *kb;
 	void (*fn)(void *arg, const struct backend_listed *x);
 	void *arg;
 };
+
+/* The model container's first containerPort, or 0. */
+static int pod_port(const struct kb *kb, json_t *pod)
+{
+	json_t *c = k8s_view_container(kb->container, json_object_get(
+		json_object_get(pod, "spec"), "containers"));
+	json_int_t port = json_integer_value(json_object_get(json_array_get(
+		json_object_get(c, "ports"), 0), "containerPort"));
+
+	return port > 0 && port <= 65535 ? (int)port : 0;
+}
 
 static void list_pod(void *arg, json_t *pod)
 {
@@ -910,6 +925,13 @@ static void list_pod(void *arg, json_t *pod)
 
 	if (n == NULL)
 		return;
+	/* Only a pod that runs and is not going away is reached. */
+	if (json_object_get(json_object_get(pod, "metadata"),
+			    "deletionTimestamp") == NULL) {
+		x.addr = json_string_value(json_object_get(json_object_get(
+			pod, "status"), "podIP"));
+		x.port = pod_port(lc->kb, pod);
+	}
 	json_array_foreach(json_object_get(json_object_get(pod, "status"),
 					   "conditions"), i, cond) {
 		const char *type = json_string_value(json_object_get(cond,
@@ -929,7 +951,7 @@ static int k_list(struct backend *b, const char *ref,
 {
 	struct kb *kb = b->impl;
 	struct followed *f = ref != NULL ? find_followed(kb, ref) : NULL;
-	struct list_ctx lc = { fn, arg };
+	struct list_ctx lc = { kb, fn, arg };
 
 	if (ref == NULL) {
 		for (f = kb->followed; f != NULL; f = f->next)
@@ -944,8 +966,10 @@ static int k_list(struct backend *b, const char *ref,
 		if (rc != 0)
 			return rc;
 		follow(kb, ref, ns, name);
-		return 0; /* nothing known yet */
+		return MDS_E_UNAVAIL; /* nothing known yet */
 	}
+	if (!k8s_target_synced(f->target))
+		return MDS_E_UNAVAIL;
 	k8s_target_each_pod(f->target, list_pod, &lc);
 	return 0;
 }

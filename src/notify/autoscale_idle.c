@@ -80,8 +80,8 @@ static bool maybe_zero(struct autoscale_idle *w, const char *id,
 	    idle_ms < (uint64_t)p->idle_ms)
 		return true;
 	/* The default configuration's minInstances 0 applies where it can
-	 * (local deployments, behind the gateway), silently. */
-	if (deploy_check_idle_zero(w->d, id, "", &f) != 0)
+	 * (local deployments), silently; a platform deployment's own. */
+	if (deploy_check_idle_zero(w->d, id, "", cv.own, &f) != 0)
 		return true;
 	if (deploy_change(w->d, id, &c, wr_id, &f) != 0) {
 		log_warn("autoscale", "%s idle for %llu s: cannot scale to "

@@ -365,7 +365,7 @@ int autoscale_check_floor(struct autoscale *a, const char *dep_id,
 	if (p->min_instances != 0)
 		return 0;
 	return deploy_check_idle_zero(a->env.deploy, dep_id, "minInstances",
-				      f);
+				      true, f);
 }
 
 int autoscale_config_check(struct autoscale *a, const char *deployment_id,

@@ -9,10 +9,12 @@ import shutil
 import ssl
 import subprocess
 import tempfile
+import threading
 import unittest
 import urllib.request
 
 import harness
+import test_scale_to_zero as stz
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STANDIN = os.path.join(HERE, "..", "standin", "k8s_standin.py")
@@ -66,6 +68,30 @@ def seed(k8s, namespace, name, replicas):
     k8s.ctl("deployments", {
         "namespace": namespace, "name": name, "replicas": replicas,
         "containers": [{"name": "model",
+                        "requests": {"cpu": "500m", "memory": "512Mi"},
+                        "limits": {"cpu": "500m", "memory": "512Mi"}}]})
+    k8s.ctl("auto", {"interval_ms": 100})
+
+
+def model_pod_command():
+    """The example model server as a pod's program: on its podIP and the
+    containerPort, as in a pod."""
+    return "exec %s --weights %s --host {podIP} --port {port}" % (
+        os.path.abspath(harness.MODEL_SERVER),
+        os.path.abspath(harness.WEIGHTS))
+
+
+def seed_real(k8s, namespace, name, replicas, port, cmd, gate=None):
+    """A Deployment whose pods are real: each runs cmd (a shell line with
+    {podIP} and {port}) on its own podIP (127.0.1.N) and the containerPort
+    port; with gate (a path), only once that file exists (a slow image
+    pull and start, ended by the test)."""
+    if gate is not None:
+        cmd = "until [ -e %s ]; do sleep 0.05; done; %s" % (gate, cmd)
+    k8s.ctl("deployments", {
+        "namespace": namespace, "name": name, "replicas": replicas,
+        "run": ["/bin/sh", "-c", cmd],
+        "containers": [{"name": "model", "ports": [{"containerPort": port}],
                         "requests": {"cpu": "500m", "memory": "512Mi"},
                         "limits": {"cpu": "500m", "memory": "512Mi"}}]})
     k8s.ctl("auto", {"interval_ms": 100})
@@ -139,31 +165,15 @@ class KubernetesStandInTest(unittest.TestCase):
         dep = self.d.api("GET", "/v1/deployments/web").json
         self.assertEqual(dep["instanceCount"], 0)
         self.assertEqual(dep["lifecycleState"], "ACTIVE")
-        # The gateway does not route to a Deployment's pods (they are
-        # reached through its Service): a request for it there is not held
-        # for a wake that could never serve it, nor does it wake it.
-        r = self.d.gw("GET", "/web/x", timeout=90)
-        self.assertEqual(r.status, 503, r)
-        self.assertEqual(r.json["code"], "NoReadyInstance", r)
-        time.sleep(2)
-        self.assertEqual(self.k8s.replicas("web"), 0)
-        self.assertEqual(
-            self.d.api("GET", "/v1/deployments/web").json["instanceCount"], 0)
 
-    def test_idle_scale_to_zero_refused_where_the_gateway_sees_no_request(self):
-        # The Deployment's requests go through its Service, not through
-        # mdscale's gateway: the gateway would count it idle however busy
-        # it is, and could never wake it. A policy that would take it to
-        # zero when idle is refused; the default configuration's
-        # minInstances 0 leaves it as it is.
+    def test_default_min_instances_zero_leaves_an_import_alone(self):
+        # An imported Deployment may be served through its own Service,
+        # which the gateway does not see: the default configuration's
+        # minInstances 0 never takes it to zero; its own may (see
+        # KubernetesActivatorStandInTest).
         out = self.d.cli("deployment", "import", "--backend", "kubernetes",
                          "default/web", "--wait", "--timeout", "30")
         self.assertEqual(out.returncode, 0, out.stderr)
-        r = self.d.api("PUT", "/v1/functions/autoscale/config?deploymentId="
-                       "web", {"minInstances": 0, "idleSeconds": 1})
-        self.assertEqual(r.status, 400, r)
-        self.assertEqual(r.json["field"], "minInstances")
-        self.assertIn("gateway", r.json["message"])
         r = self.d.api("PUT", "/v1/functions/autoscale/config",
                        {"minInstances": 0, "idleSeconds": 1})
         self.assertEqual(r.status, 200, r)
@@ -358,6 +368,231 @@ class KubernetesExampleRoleStandInTest(unittest.TestCase):
         self.assertEqual(self.k8s.ctl("violations")["items"], [])
         self.assertEqual(self.k8s.ctl("rbac-unused")["items"], [],
                          "the example Role grants more than is needed")
+
+
+# A pod's program that records each request's path in a file: the test
+# reads what the pod really received.
+RECORDER = r'''
+import http.server, sys
+log = open(sys.argv[3], "a")
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        log.write(self.path + "\n"); log.flush()
+        self.send_response(200); self.send_header("Content-Length", "2")
+        self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer((sys.argv[1], int(sys.argv[2])), H).serve_forever()
+'''
+
+
+class KubernetesActivatorStandInTest(unittest.TestCase):
+    """Scale from zero replicas through mdscale's gateway: it routes to the
+    Deployment's ready pods (podIP and the model container's first
+    containerPort), holds requests while it has none, asks the scale
+    subresource for one replica at once, and forwards them when a pod is
+    Ready. The stand-in's pods are real processes here."""
+
+    def setUp(self):
+        self.k8s = StandIn()
+        self.addCleanup(self.k8s.stop)
+        self.tmp = tempfile.mkdtemp(prefix="mdscale-k8s-zero-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.gate = os.path.join(self.tmp, "open")
+
+    def tearDown(self):
+        v = self.k8s.ctl("violations")["items"]
+        self.assertEqual(v, [], "requests outside the API's shapes")
+
+    def start(self, cmd, gated=False, **config):
+        """A Deployment "digits" at zero replicas, imported."""
+        seed_real(self.k8s, "default", "digits", 0, harness.free_port(),
+                  cmd, gate=self.gate if gated else None)
+        self.d = start_daemon(self, self.k8s, config=config or None)
+        out = self.d.cli("deployment", "import", "--backend", "kubernetes",
+                         "default/digits", "--wait", "--timeout", "30")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        dep = self.d.api("GET", "/v1/deployments/digits").json
+        self.assertEqual(dep["instanceCount"], 0)
+        self.assertEqual(dep["lifecycleState"], "ACTIVE")
+        return dep
+
+    def open_gate(self):
+        open(self.gate, "w").close()
+
+    def recorder(self):
+        """A pod command that records paths, and its log."""
+        script = os.path.join(self.tmp, "rec.py")
+        with open(script, "w") as f:
+            f.write(RECORDER)
+        log = os.path.join(self.tmp, "seen")
+        open(log, "w").close()
+        return "exec python3 %s {podIP} {port} %s" % (script, log), log
+
+    def wait_held(self, dep_id, n):
+        def held():
+            r = self.d.api("GET", "/v1/top")
+            return [d["inflight"] for d in r.json["deployments"]
+                    if d["id"] == dep_id] == [n]
+        harness.wait_for("%d requests held for %s" % (n, dep_id), held,
+                         timeout=30)
+
+    def scale_writes(self):
+        return [e for e in self.k8s.ctl("log")["items"]
+                if e["path"].endswith("/scale") and
+                e["method"] in ("PUT", "PATCH") and e["status"] < 400]
+
+    def test_burst_at_zero_replicas_all_answered(self):
+        print("\n# against the Kubernetes API stand-in at %s" % self.k8s.url)
+        dep = self.start(model_pod_command(), gated=True)
+        body = {"instances": [r for r, _ in harness.digits_rows(4)]}
+        n = 100
+        results = [None] * n
+
+        def one(k):
+            try:
+                results[k] = self.d.gw("POST", "/digits/predict", body,
+                                       timeout=90).status
+            except OSError as e:
+                results[k] = repr(e)
+        threads = [threading.Thread(target=one, args=(k,)) for k in range(n)]
+        for t in threads:
+            t.start()
+        # Every request is held (the pod's program waits for the gate),
+        # and the held requests asked for one replica at once.
+        self.wait_held(dep["id"], n)
+        harness.wait_for("replicas 1", lambda: self.k8s.replicas("digits")
+                         == 1, timeout=30)
+        t0 = time.monotonic()
+        self.open_gate()
+        for t in threads:
+            t.join()
+        took = time.monotonic() - t0
+        bad = [r for r in results if r != 200]
+        print("# %d requests to a Deployment at 0 replicas: %d answered "
+              "200, %d not; %.2f s from the pod's start to the last "
+              "answer" % (n, n - len(bad), len(bad), took))
+        self.assertEqual(bad, [])
+        self.assertEqual(len(self.scale_writes()), 1, self.scale_writes())
+        pods = self.k8s.pods("digits")
+        self.assertEqual(len(pods), 1)
+        self.assertTrue(pods[0]["status"]["podIP"].startswith("127.0.1."))
+        d = self.d.api("GET", "/v1/deployments/digits").json
+        self.assertEqual(d["instanceCount"], 1)
+
+        def total(metric):
+            r = self.d.api("POST", "/v1/metrics/query", {
+                "query": '%s[1m]{resourceId = "%s"}.sum()' % (metric,
+                                                             dep["id"]),
+                "startTime": int(time.time() * 1000) - 120000,
+                "resolution": "1m"})
+            self.assertEqual(r.status, 200, r)
+            items = r.json["items"]
+            return (sum(p["value"] for p in items[0]["aggregatedDatapoints"])
+                    if items else None)
+        harness.wait_for("%d held requests counted" % n,
+                         lambda: total("PredictHeldRequests") == n,
+                         timeout=60)
+
+    def test_idle_to_zero_replicas_and_woken_again(self):
+        dep = self.start(model_pod_command())
+        # Its own minInstances 0: its requests come through the gateway.
+        r = self.d.api("PUT", "/v1/functions/autoscale/config?deploymentId="
+                       "digits", {"minInstances": 0, "idleSeconds": 2})
+        self.assertEqual(r.status, 200, r)
+        body = {"instances": [r for r, _ in harness.digits_rows(2)]}
+        cold = []
+        for k in range(3):
+            t0 = time.monotonic()
+            r = self.d.gw("POST", "/digits/predict", body, timeout=60)
+            cold.append(time.monotonic() - t0)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(len(r.json["predictions"]), 2)
+            self.assertEqual(self.k8s.replicas("digits"), 1)
+
+            def at_zero():
+                d = self.d.api("GET", "/v1/deployments/digits").json
+                return (d["instanceCount"] == 0 and
+                        d["lifecycleState"] == "ACTIVE" and
+                        self.k8s.replicas("digits") == 0 and
+                        self.k8s.pods("digits") == [])
+            harness.wait_for("idle to zero replicas", at_zero, timeout=60)
+        print("\n# cold start through the stand-in (scale PUT, pod made, "
+              "model server ready, request answered): %s s" %
+              ", ".join("%.2f" % c for c in cold))
+        self.assertEqual(len(self.scale_writes()), 6, self.scale_writes())
+
+    def test_request_after_a_restart_waits_for_the_pods(self):
+        # Just after a start the daemon does not know the pods yet (here
+        # its first three pod lists are answered 500, tried again after
+        # 1, 2 and 4 s): a request then is held until they are known, not
+        # refused for want of a ready instance.
+        self.start(model_pod_command())
+        body = {"instances": [r for r, _ in harness.digits_rows(2)]}
+        self.assertEqual(self.d.gw("POST", "/digits/predict", body,
+                                   timeout=60).status, 200)
+        # Woken and settled: ACTIVE at one replica (while waking from zero
+        # it would hold requests anyway).
+        harness.wait_for("ACTIVE", lambda: self.d.api(
+            "GET", "/v1/deployments/digits").json["lifecycleState"] ==
+            "ACTIVE", timeout=30)
+        self.assertEqual(self.d.stop(), 0)
+        self.k8s.ctl("fault", {"method": "GET",
+                               "path": "^/api/v1/namespaces/default/pods$",
+                               "status": 500, "count": 3})
+        self.d = start_daemon(self, self.k8s, data_dir=self.d.data_dir)
+        r = self.d.gw("POST", "/digits/predict", body, timeout=60)
+        self.assertEqual(r.status, 200, r)
+        lists = [e["status"] for e in self.k8s.ctl("log")["items"]
+                 if e["method"] == "GET" and
+                 e["path"] == "/api/v1/namespaces/default/pods"]
+        self.assertIn(500, lists)
+        self.assertEqual(self.k8s.replicas("digits"), 1)
+        self.assertEqual(len(self.scale_writes()), 1, self.scale_writes())
+
+    def test_held_in_order_and_a_gone_client_dropped(self):
+        cmd, seen = self.recorder()
+        dep = self.start(cmd, gated=True)
+        socks = []
+        for k in range(6):
+            socks.append((k, stz.raw_get(self.d.gw_port, "/digits/r%d" % k)))
+            self.wait_held(dep["id"], k + 1)
+        # Clients 1 and 4 go away while held: dropped at once.
+        for k, s in socks:
+            if k in (1, 4):
+                s.close()
+        self.wait_held(dep["id"], 4)
+        self.open_gate()
+        for k, s in socks:
+            if k in (1, 4):
+                continue
+            line, _, body = stz.answer(s)
+            self.assertEqual(line, "HTTP/1.1 200 OK")
+            self.assertEqual(body, b"ok")
+        with open(seen) as f:
+            got = [l.strip() for l in f if l.startswith("/r")]
+        self.assertEqual(got, ["/r0", "/r2", "/r3", "/r5"])
+
+    def test_deleted_while_held_answers_404(self):
+        dep = self.start(model_pod_command(), gated=True)
+        s = stz.raw_get(self.d.gw_port, "/digits/predict")
+        self.wait_held(dep["id"], 1)
+        harness.wait_for("replicas 1", lambda: self.k8s.replicas("digits")
+                         == 1, timeout=30)
+        # The pod never becomes ready: the rollout passes its progress
+        # deadline, the wake fails, and the deployment can be deleted with
+        # the request still held.
+        self.k8s.ctl("stall", {"namespace": "default", "name": "digits"})
+
+        def deleted():
+            r = self.d.api("DELETE", "/v1/deployments/digits")
+            return r.json["id"] if r.status == 202 else None
+        wr = harness.wait_for("the delete accepted", deleted, timeout=30)
+        self.d.wait_wr(wr)
+        line, headers, body = stz.answer(s)
+        self.assertTrue(line.startswith("HTTP/1.1 404"), line)
+        self.assertEqual(body["code"], "NotFound")
+        self.assertIn("deleted", body["message"])
 
 
 if __name__ == "__main__":

@@ -33,7 +33,17 @@ GET /_standin/violations and expect it empty. Tests script the stand-in
 through /_standin/* (JSON bodies; no Kubernetes path starts with "_"):
 
   POST /_standin/deployments   seed a Deployment {namespace, name, replicas,
-                               containers: [{name, image, requests, limits}]}
+                               containers: [{name, image, requests, limits,
+                               ports: [{containerPort}]}], run}
+                               With run (an argv; "{podIP}" and "{port}"
+                               in it are replaced), its pods are real: each
+                               new pod runs that program, bound to a
+                               loopback address of its own (127.0.1.N, its
+                               status.podIP) on the first container's
+                               first containerPort, as pods share a port
+                               on their own IPs; a pod becomes Ready only
+                               once GET /health answers 200, and its
+                               program is stopped when the pod goes.
   POST /_standin/advance       one step of the Deployment controller
                                {namespace, name} (observe, create pods,
                                make them ready, remove old ones)
@@ -85,7 +95,9 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 
 HISTORY_MAX = 1000
 PATCH_TYPES = ("application/strategic-merge-patch+json",
@@ -261,6 +273,9 @@ class Store:
         self.violations = []
         self.watch_epoch = 0
         self.seq = 0
+        self.runs = {}             # (ns, deployment) -> argv of real pods
+        self.procs = {}            # (ns, pod) -> Popen of a real pod
+        self.pod_ips = {}          # podIP -> (ns, pod), real pods only
 
     def bump(self, kind, ns, etype, obj):
         self.rv += 1
@@ -273,6 +288,14 @@ class Store:
 
     def violation(self, what, req):
         self.violations.append({"violation": what, "request": req})
+
+
+def pod_port(pod):
+    """The first containerPort of a pod's first container, or 0."""
+    for c in pod["spec"]["containers"][:1]:
+        for p in c.get("ports") or []:
+            return p["containerPort"]
+    return 0
 
 
 def template_hash(template):
@@ -341,8 +364,59 @@ class Controller:
                                "resources": copy.deepcopy(c.get("resources", {}))}
                               for c in containers]}}
         s.pods[(ns, name)] = pod
+        argv = s.runs.get((ns, d["metadata"]["name"]))
+        if argv is not None:
+            self.run_pod(pod, argv)
         s.bump("pods", ns, "ADDED", pod)
         return pod
+
+    def run_pod(self, pod, argv):
+        """Starts a real pod's program on an address of its own."""
+        s = self.s
+        ip = next("127.0.1.%d" % n for n in range(1, 255)
+                  if "127.0.1.%d" % n not in s.pod_ips)
+        key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
+        port = pod_port(pod)
+        s.pod_ips[ip] = key
+        pod["status"]["podIP"] = ip
+        pod["status"]["podIPs"] = [{"ip": ip}]
+        pod["status"]["hostIP"] = "127.0.0.1"
+        args = [a.replace("{podIP}", ip).replace("{port}", str(port))
+                for a in argv]
+        s.procs[key] = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+
+    def healthy(self, pod):
+        """Whether a pod may be Ready: always for a pod of nothing; for a
+        real pod, once its program answers GET /health with 200."""
+        key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
+        if key not in self.s.procs:
+            return True
+        url = "http://%s:%d/health" % (pod["status"]["podIP"], pod_port(pod))
+        try:
+            with urllib.request.urlopen(url, timeout=0.5) as r:
+                return r.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def stop_pod(self, key):
+        """Stops a real pod's program (SIGTERM, SIGKILL after 5 s)."""
+        s = self.s
+        proc = s.procs.pop(key, None)
+        for ip in [ip for ip, k in s.pod_ips.items() if k == key]:
+            del s.pod_ips[ip]
+        if proc is None:
+            return
+        proc.terminate()
+
+        def reap():
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        threading.Thread(target=reap, daemon=True).start()
 
     def set_ready(self, pod):
         pod["status"]["phase"] = "Running"
@@ -355,6 +429,7 @@ class Controller:
         key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
         del self.s.pods[key]
         self.s.metrics.pop(key, None)
+        self.stop_pod(key)
         self.s.bump("pods", key[0], "DELETED", pod)
 
     def advance(self, ns, name):
@@ -375,9 +450,11 @@ class Controller:
             self.set_condition(d, "Progressing", "True", "ReplicaSetUpdated",
                                "ReplicaSet is progressing.")
             changed = True
-        elif any(p["status"]["phase"] == "Pending" for p in new) and not stalled:
+        elif not stalled and any(p["status"]["phase"] == "Pending" and
+                                 self.healthy(p) for p in new):
+            # The kubelet's readiness probe: a real pod once it answers.
             for p in new:
-                if p["status"]["phase"] == "Pending":
+                if p["status"]["phase"] == "Pending" and self.healthy(p):
                     self.set_ready(p)
             changed = True
         elif len(new) < spec["replicas"]:
@@ -1172,6 +1249,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             containers.append({"name": c["name"],
                                "image": c.get("image", "example/model:1"),
                                "resources": res})
+            if c.get("ports"):
+                containers[-1]["ports"] = [
+                    {"containerPort": int(p["containerPort"]),
+                     "protocol": "TCP"} for p in c["ports"]]
         s.seq += 1
         d = {"kind": "Deployment", "apiVersion": "apps/v1",
              "metadata": {"name": name, "namespace": ns,
@@ -1188,6 +1269,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                    "spec": {"containers": containers}}},
              "status": {}}
         s.deployments[(ns, name)] = d
+        if a.get("run"):
+            s.runs[(ns, name)] = [str(x) for x in a["run"]]
         s.bump("deployments", ns, "ADDED", d)
         if a.get("ready", True):
             n = 0
@@ -1344,6 +1427,15 @@ def main():
     srv.stopping = True
     with store.lock:
         store.lock.notify_all()
+        # Real pods go with the stand-in.
+        for proc in store.procs.values():
+            proc.terminate()
+        for proc in store.procs.values():
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     srv.shutdown()
 
 

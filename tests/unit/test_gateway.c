@@ -67,6 +67,8 @@ struct env {
 	struct gateway *gw;
 	int gw_port;
 	struct ups ups[NUPS];
+	struct ups far; /* on another address, for test_pod_address; its
+			   connections outlive the scenario */
 	struct uconn *conns;
 	uv_async_t async;
 	uv_mutex_t mu;
@@ -510,7 +512,7 @@ static void observe(void *arg, const char *dep,
 static void set_routes(struct env *e, const char *dep, const char *name,
 		       const int *idx, size_t n)
 {
-	struct gateway_upstream up[NUPS] = { { NULL, 0 } };
+	struct gateway_upstream up[NUPS] = { { NULL, 0, NULL } };
 	static const char *const ids[NUPS] = { "i0", "i1", "i2" };
 
 	for (size_t i = 0; i < n; i++) {
@@ -1006,6 +1008,66 @@ static void test_routing(void **state)
 	run_in(env_new(), sc_routing, NULL);
 }
 
+/* An instance on another address than 127.0.0.1 (a pod's): listened on
+ * and routed to on the loop. */
+static void q_far_start(struct env *e, void *arg)
+{
+	struct ups *far = &e->far;
+	struct sockaddr_in sa;
+	struct gateway_upstream up = { "pod-0", 0, "127.0.1.7" };
+
+	far->env = e;
+	uv_ip4_addr("127.0.1.7", 0, &sa);
+	uv_tcp_init(&e->loop, &far->listener);
+	far->listener.data = far;
+	if (uv_tcp_bind(&far->listener, (struct sockaddr *)&sa, 0) != 0 ||
+	    uv_listen((uv_stream_t *)&far->listener, 8, uaccept_cb) != 0)
+		return;
+	far->port = tcp_port(&far->listener);
+	up.port = (uint16_t)far->port;
+	gateway_set_routes(e->gw, "pods", NULL, &up, 1);
+}
+
+static void q_far_stop(struct env *e, void *arg)
+{
+	(void)arg;
+	gateway_remove(e->gw, "pods");
+	uv_close((uv_handle_t *)&e->far.listener, NULL);
+}
+
+/* The checks of sc_pod_address(), which stops the instance whatever they
+ * find (its listener open would keep the loop running). */
+static void pod_address_checks(struct env *e, struct conn *k,
+			       struct resp *r)
+{
+	char want[64];
+
+	CHECK(e->far.port > 0);
+	CHECK(request(k, "GET", "/pods/predict", NULL, r));
+	CHECK_INT(r->status, 200);
+	snprintf(want, sizeof(want), "host=127.0.1.7:%d ", e->far.port);
+	CHECK_HAS(r->body, want);
+	CHECK_INT(e->far.requests, 1);
+}
+
+static void sc_pod_address(struct env *e)
+{
+	struct conn *k = conn_open(e);
+	struct resp *r = xmalloc(sizeof(*r));
+
+	on_loop(e, q_far_start, NULL);
+	pod_address_checks(e, k, r);
+	conn_close(k);
+	on_loop(e, q_far_stop, NULL);
+	free(r);
+}
+
+static void test_pod_address(void **state)
+{
+	(void)state;
+	run_in(env_new(), sc_pod_address, NULL);
+}
+
 static void sc_keepalive(struct env *e)
 {
 	struct resp *r = xmalloc(sizeof(*r));
@@ -1245,7 +1307,7 @@ static void test_errors(void **state)
 {
 	struct env *e = env_new();
 	int dead = dead_port(e);
-	struct gateway_upstream up = { "dead0", (uint16_t)dead };
+	struct gateway_upstream up = { "dead0", (uint16_t)dead, NULL };
 	struct gateway_counters k;
 	uint64_t codes[GATEWAY_STATUS_CODES];
 
@@ -1299,8 +1361,8 @@ static void test_retry_dead_instance(void **state)
 {
 	struct env *e = env_new();
 	struct gateway_upstream up[2] = {
-		{ "dead0", (uint16_t)dead_port(e) },
-		{ "i1", (uint16_t)e->ups[1].port },
+		{ "dead0", (uint16_t)dead_port(e), NULL },
+		{ "i1", (uint16_t)e->ups[1].port, NULL },
 	};
 	struct gateway_counters k;
 
@@ -1885,7 +1947,7 @@ static void blocker_main(void *arg)
 
 static void q_plain_routes(struct env *e, void *arg)
 {
-	struct gateway_upstream up = { "plain0", (uint16_t)*(int *)arg };
+	struct gateway_upstream up = { "plain0", (uint16_t)*(int *)arg, NULL };
 
 	assert_int_equal(gateway_set_routes(e->gw, "plain", NULL, &up, 1), 0);
 }
@@ -2191,7 +2253,8 @@ static void test_threads_hold(void **state)
 static void test_set_routes_args(void **state)
 {
 	struct env *e = env_new();
-	struct gateway_upstream bad = { NULL, 1 };
+	struct gateway_upstream bad = { NULL, 1, NULL };
+	struct gateway_upstream badhost = { "h0", 1, "10.0.0.300" };
 	char diag[128];
 	struct gateway *gw2;
 
@@ -2199,6 +2262,8 @@ static void test_set_routes_args(void **state)
 	assert_int_equal(gateway_set_routes(e->gw, "", NULL, NULL, 0),
 			 MDS_E_INVAL);
 	assert_int_equal(gateway_set_routes(e->gw, "x", NULL, &bad, 1),
+			 MDS_E_INVAL);
+	assert_int_equal(gateway_set_routes(e->gw, "x", NULL, &badhost, 1),
 			 MDS_E_INVAL);
 	assert_int_equal(gateway_start(&e->loop, "not-an-ip", 0, &gw2, diag,
 				       sizeof(diag)), MDS_E_INVAL);
@@ -2216,6 +2281,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_routing),
+		cmocka_unit_test(test_pod_address),
 		cmocka_unit_test(test_keepalive_reuse),
 		cmocka_unit_test(test_least_outstanding),
 		cmocka_unit_test(test_big_upload),

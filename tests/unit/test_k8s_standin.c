@@ -757,9 +757,10 @@ static void count_pod(void *arg, const struct backend_listed *x)
 static struct seen listed(struct fx *f)
 {
 	struct seen s = { 0 };
+	int rc = f->b->ops->list(f->b, "default/web", count_pod, &s);
 
-	assert_int_equal(f->b->ops->list(f->b, "default/web", count_pod, &s),
-			 0);
+	/* Before the first lists are answered nothing is known yet. */
+	assert_true(rc == 0 || (rc == MDS_E_UNAVAIL && s.pods == 0));
 	return s;
 }
 
