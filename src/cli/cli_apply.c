@@ -330,6 +330,18 @@ static void resolve_new_refs(const struct plan *p, struct item *it)
 	}
 }
 
+/* Whether a deployment's update answer says it changed nothing: a
+ * secret environment value is never shown back, so a file holding one
+ * always differs from the live object, and only the daemon can tell that
+ * it matched (200 with the deployment as it was, no work request). */
+static bool same_time_updated(const json_t *live, const json_t *resp)
+{
+	const char *a = json_string_value(json_object_get(live, "timeUpdated"));
+	const char *b = json_string_value(json_object_get(resp, "timeUpdated"));
+
+	return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
 /* Sends it (dry: only checked). Returns 0, or the exit status after one
  * line naming the object. */
 static int item_send(struct cli_ctx *ctx, struct plan *p, struct item *it,
@@ -356,6 +368,9 @@ static int item_send(struct cli_ctx *ctx, struct plan *p, struct item *it,
 	if (rc == 0 && status < 300) {
 		if (!dry && strcmp(it->method, "POST") == 0 && k->id_field)
 			it->created = xstrdup(cli_json_str(resp, k->id_field));
+		if (!dry && it->kind == APPLY_DEPLOYMENT && it->live != NULL &&
+		    status == 200 && same_time_updated(it->live, resp))
+			it->action = "unchanged";
 		json_decref(resp);
 		return 0;
 	}
@@ -564,7 +579,8 @@ static int run(struct cli_ctx *ctx, struct plan *p, long *changed)
 				undo_created(ctx, p);
 				return ret;
 			}
-			(*changed)++;
+			if (strcmp(it->action, "unchanged") != 0)
+				(*changed)++;
 		}
 	return 0;
 }

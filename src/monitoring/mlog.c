@@ -59,6 +59,7 @@ struct mlog {
 	size_t at;        /* the frame being replayed */
 	size_t rec;       /* its next record (0: not started) */
 	uint32_t ordinal; /* R records replayed */
+	uint32_t frame_ordinal; /* ordinal when the frame began */
 	uint64_t load_t0, load_ns;
 
 	int closing;
@@ -230,8 +231,9 @@ static long frame_ok(const struct mlog *l, char *why, size_t whysz)
 }
 
 /* Ends the replay: cuts a bad tail at l->at (a frame whose records were
- * partly applied stays applied in memory, and its series are written
- * again as new ones). Returns 0 or -1 (errno). */
+ * partly applied stays applied in memory, and its series, no longer in
+ * the file, are written again with their next datapoints: the log counts
+ * only the R records before the cut). Returns 0 or -1 (errno). */
 static int replay_end(struct mlog *l, const char *why)
 {
 	size_t len = l->map_len;
@@ -245,7 +247,7 @@ static int replay_end(struct mlog *l, const char *why)
 			return -1;
 	}
 	l->size = l->base = l->at;
-	l->logged = l->ordinal;
+	l->logged = l->at < len ? l->frame_ordinal : l->ordinal;
 	l->load_ns = uv_hrtime() - l->load_t0;
 	log_info(SRC, "%zu metric series from %s (%llu bytes) in %llu ms",
 		 tsdb_series_count(l->db), l->path,
@@ -265,6 +267,7 @@ static void replay_slice(struct mlog *l, uint64_t deadline)
 		long plen;
 
 		if (l->rec == 0) {
+			l->frame_ordinal = l->ordinal;
 			plen = frame_ok(l, why, sizeof(why));
 			if (plen < 0)
 				break;

@@ -114,6 +114,34 @@ class ApplyTest(unittest.TestCase):
         r = self.d.cli("apply")
         self.assertEqual(r.returncode, 2)
 
+    def test_a_secret_in_the_file_that_matches_is_unchanged(self):
+        # The daemon never shows a secret back, so the CLI cannot compare
+        # it: it sends it, and the daemon's answer says whether anything
+        # changed.
+        def text(secret, count=1):
+            return yaml_deployment("vault", count) + (
+                "environment:\n"
+                "  API_KEY: {value: %s, secret: true}\n"
+                "  PLAIN: visible\n" % secret)
+        r = self.apply(text("s3cret-one"), "--wait")
+        self.assertEqual((r.returncode, r.stdout),
+                         (0, "deployment vault created\n"), r.stderr)
+        r = self.apply(text("s3cret-one"))
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""))
+        r = self.apply(text("s3cret-one"), "-o", "json")
+        self.assertEqual(json.loads(r.stdout)["items"][0]["action"],
+                         "unchanged", r.stdout)
+        wrs = self.d.api("GET", "/v1/workrequests").json["items"]
+        self.assertEqual(len(wrs), 1, wrs)
+        # Another secret, or another field beside it, is a change.
+        r = self.apply(text("s3cret-two"), "--wait")
+        self.assertEqual(r.stdout, "deployment vault updated\n", r.stderr)
+        r = self.apply(text("s3cret-two", 2), "--wait")
+        self.assertEqual(r.stdout, "deployment vault updated\n", r.stderr)
+        self.assertEqual(self.d.get("vault")["instanceCount"], 2)
+        self.assertEqual(
+            len(self.d.api("GET", "/v1/workrequests").json["items"]), 3)
+
     def test_wait_returns_once_every_change_is_active(self):
         r = self.apply(yaml_deployment("waited", 2), "--wait")
         self.assertEqual((r.returncode, r.stdout), (0,

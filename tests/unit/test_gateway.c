@@ -1376,6 +1376,43 @@ static void test_retry_dead_instance(void **state)
 	env_free(e);
 }
 
+/* A POST that could not reach a dead instance (its connect failed) was
+ * never sent: it goes to the next one, whatever the replay setting. */
+static void sc_retry_post_never_sent(struct env *e)
+{
+	struct conn *k = conn_open(e);
+	struct resp *r = xmalloc(sizeof(*r));
+
+	for (int i = 0; i < 4; i++) {
+		CHECK(send_str(k, "POST /retry/p HTTP/1.1\r\nHost: gw\r\n"
+			       "Content-Length: 3\r\n\r\nxyz"));
+		CHECK(read_resp(k, false, r));
+		CHECK_INT(r->status, 200);
+		CHECK_HAS(r->body, "len=3 ");
+		CHECK_INT(body_port(r), e->ups[1].port);
+	}
+	conn_close(k);
+	free(r);
+}
+
+static void test_retry_post_never_sent(void **state)
+{
+	struct env *e = env_new();
+	struct gateway_upstream up[2] = {
+		{ "dead0", (uint16_t)dead_port(e) },
+		{ "i1", (uint16_t)e->ups[1].port },
+	};
+	struct gateway_counters k;
+
+	(void)state;
+	assert_int_equal(gateway_set_routes(e->gw, "retry", NULL, up, 2), 0);
+	env_run(e, sc_retry_post_never_sent);
+	assert_int_equal(gateway_counters(e->gw, "retry", &k), 0);
+	assert_int_equal(k.by_class[2], 4);
+	assert_int_equal(k.proxy_errors, 0);
+	env_free(e);
+}
+
 static void sc_replay(struct env *e)
 {
 	struct conn *k = conn_open(e);
@@ -2290,6 +2327,7 @@ int main(void)
 		cmocka_unit_test(test_retry_dead_instance),
 		cmocka_unit_test(test_retry_reused_connection),
 		cmocka_unit_test(test_no_replay_of_post),
+		cmocka_unit_test(test_retry_post_never_sent),
 		cmocka_unit_test(test_replay_all),
 		cmocka_unit_test(test_drain_removed_instance),
 		cmocka_unit_test(test_head_204_pipelined),
