@@ -1399,8 +1399,8 @@ static void test_retry_post_never_sent(void **state)
 {
 	struct env *e = env_new();
 	struct gateway_upstream up[2] = {
-		{ "dead0", (uint16_t)dead_port(e) },
-		{ "i1", (uint16_t)e->ups[1].port },
+		{ "dead0", (uint16_t)dead_port(e), NULL },
+		{ "i1", (uint16_t)e->ups[1].port, NULL },
 	};
 	struct gateway_counters k;
 
