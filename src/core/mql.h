@@ -239,4 +239,35 @@ int mql_eval_range_max(const struct mql_query *q, const struct tsdb *db,
 		       int64_t resolution_ms, size_t max_streams, int *over,
 		       struct mql_result *out);
 
+/*
+ * mql_eval_range_max() done over several calls, so that a caller on an
+ * event loop can answer other work between them: mql_job_start() checks
+ * the range as mql_eval_range_max() does (MDS_E_INVAL, MDS_E_LIMIT) and
+ * sets *out, which the caller frees with mql_job_free(). q, db and ns are
+ * borrowed until then; the store may take samples and series meanwhile
+ * (a series added is seen if the selection has not passed it).
+ */
+struct mql_job;
+
+int mql_job_start(const struct mql_query *q, const struct tsdb *db,
+		  const char *ns, int64_t start_ms, int64_t end_ms,
+		  int64_t resolution_ms, size_t max_streams,
+		  struct mql_job **out);
+
+/*
+ * Does about budget units of j's work (a series selected, grouped, or read
+ * for one step; an expression's last step, which combines its queries'
+ * streams, in one go) and sets *done once it is finished. Returns 0, or
+ * once done what mql_eval_range_max() returns. Over the same store, the
+ * result is the same whatever the budgets.
+ */
+int mql_job_run(struct mql_job *j, size_t budget, int *done);
+
+/* The result of a finished job (owned by it); *over (may be NULL) as
+ * mql_eval_range_max() sets it. */
+const struct mql_result *mql_job_result(const struct mql_job *j, int *over);
+
+/* NULL is fine. */
+void mql_job_free(struct mql_job *j);
+
 #endif
