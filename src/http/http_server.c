@@ -685,9 +685,14 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
 	enum hparse_error err;
 
 	if (c->cur != NULL) {
-		if (buf_add(&c->pending, data, len) != 0)
+		if (buf_add(&c->pending, data, len) != 0) {
 			conn_close(c);
-		set_reading(c, false);
+			return;
+		}
+		/* A handler that wants to know if the client leaves keeps
+		 * the reading on (input waits in pending, up to its cap). */
+		if (c->cur->on_close == NULL)
+			set_reading(c, false);
 		return;
 	}
 	if (c->phase == PH_IDLE)
@@ -873,6 +878,10 @@ void http_req_on_close(struct http_req *pub, void (*fn)(void *arg),
 
 	r->on_close = fn;
 	r->on_close_arg = arg;
+	/* Reading goes on while the request is handled, to see the client
+	 * leave (conn_feed() keeps what it sends meanwhile). */
+	if (fn != NULL && r->conn != NULL)
+		set_reading(r->conn, true);
 }
 
 static void on_listener_closed(uv_handle_t *h);
