@@ -12,6 +12,7 @@
 #include "api/alarm_json.h"
 #include "api/api.h"
 #include "api/api_bodies.h"
+#include "api/api_tokens.h"
 #include "api/api_watch.h"
 #include "api/fields.h"
 #include "api/jsonx.h"
@@ -435,13 +436,64 @@ static void add_series(void *arg, const struct monitoring_series *s)
 	json_array_append_new(arg, o);
 }
 
+/* A query under way (monitoring_query_start()): its request waits. */
+struct query_wait {
+	struct api_call call; /* a copy; req stays valid until answered */
+	struct monitoring_query_job *job;
+};
+
+/* The query is evaluated: answers, unless the token was revoked or
+ * rotated meanwhile (401). */
+static void query_done(void *arg, struct monitoring_query_job *j)
+{
+	struct query_wait *w = arg;
+	json_t *items;
+	struct fault f;
+
+	http_req_on_close(w->call.req, NULL, NULL);
+	if (api_token_still_valid(&w->call)) {
+		items = json_array();
+		if (monitoring_query_result(j, add_series, items, &f) != 0) {
+			json_decref(items);
+			api_reply_fault(&w->call, &f);
+		} else {
+			api_reply(&w->call, 200,
+				  json_pack("{s:o}", "items", items), NULL);
+		}
+	}
+	free(w);
+}
+
+/* Whether the query's token still works: a revoked one ends the work at
+ * once (and gets 401). */
+static bool query_live(void *arg)
+{
+	struct query_wait *w = arg;
+
+	return tokens_role(w->call.api->tokens, w->call.req->authorization) !=
+	       API_ROLE_NONE;
+}
+
+/* The client went away: the evaluation stops now, and the answer nobody
+ * reads releases the request. */
+static void query_gone(void *arg)
+{
+	struct query_wait *w = arg;
+	struct fault f;
+
+	monitoring_query_cancel(w->job);
+	fault_set(&f, MDS_E_UNAVAIL, "", "the client went away");
+	api_reply_fault(&w->call, &f);
+	free(w);
+}
+
 void api_monitoring_query(struct api_call *c, const json_t *body)
 {
 	struct monitoring *m = module(c);
 	struct query_json *qj;
 	struct monitoring_query q;
+	struct query_wait *w;
 	uint64_t seen = 0;
-	json_t *items;
 	struct fault f;
 
 	if (m == NULL)
@@ -463,13 +515,16 @@ void api_monitoring_query(struct api_call *c, const json_t *body)
 		.end_ms = qj->end_ms,
 		.resolution_ms = qj->resolution_ms,
 	};
-	items = json_array();
-	if (monitoring_query(m, &q, add_series, items, &f) != 0) {
-		json_decref(items);
+	w = xcalloc(1, sizeof(*w));
+	w->call = *c;
+	w->call.body = NULL;
+	if (monitoring_query_start(m, &q, query_live, query_done, w,
+				   &w->job, &f) != 0) {
+		free(w);
 		api_reply_fault(c, &f);
-	} else {
-		api_reply(c, 200, json_pack("{s:o}", "items", items), NULL);
+		goto out;
 	}
+	http_req_on_close(c->req, query_gone, w);
 out:
 	free(qj);
 }

@@ -144,13 +144,49 @@ struct monitoring_series {
 typedef void monitoring_series_fn(void *arg,
 				  const struct monitoring_series *s);
 
+/* Queries under way at once, at most; one more is refused (503). */
+#define MONITORING_QUERIES_MAX 32
+
+struct monitoring_query_job;
+
+/* Called once a query is evaluated (or cannot be: the module closes);
+ * j is freed when it returns. */
+typedef void monitoring_query_done_fn(void *arg,
+				      struct monitoring_query_job *j);
+/* Asked each turn before a query is worked on: false ends it at once
+ * (its done is called, the work freed), e.g. when the caller's token was
+ * revoked meanwhile. */
+typedef bool monitoring_query_live_fn(void *arg);
+
 /*
- * Runs a query and calls fn for every series of the result, in order (with
- * a condition, only those where it holds at the last step). Returns 0, or
- * a negative code with f filled (nothing called then).
+ * Starts a query. It is evaluated across turns of the loop, all queries
+ * under way together taking about 2 ms of a turn, so that a query over
+ * every series never holds the loop; done(arg, j) is called from a later
+ * turn; live (may be NULL) is asked before each turn's work. Returns 0 with *out set (for monitoring_query_cancel() until
+ * done), or a negative code with f filled and done never called: a bad
+ * query, namespace or range, the store still loading, or
+ * MONITORING_QUERIES_MAX under way (MDS_E_UNAVAIL).
  */
-int monitoring_query(struct monitoring *m, const struct monitoring_query *q,
-		     monitoring_series_fn *fn, void *arg, struct fault *f);
+int monitoring_query_start(struct monitoring *m,
+			   const struct monitoring_query *q,
+			   monitoring_query_live_fn *live,
+			   monitoring_query_done_fn *done, void *arg,
+			   struct monitoring_query_job **out, struct fault *f);
+
+/*
+ * From done: calls fn for every series of the result, in order (with a
+ * condition, only those where it holds at the last step). Returns 0, or a
+ * negative code with f filled (nothing called then): too many streams or
+ * points, or the query was ended before its result (MDS_E_UNAVAIL: the
+ * module closed, or live said so).
+ */
+int monitoring_query_result(struct monitoring_query_job *j,
+			    monitoring_series_fn *fn, void *arg,
+			    struct fault *f);
+
+/* Drops a query before its done is called (its client went away): the
+ * work stops and is freed now. NULL is fine. */
+void monitoring_query_cancel(struct monitoring_query_job *j);
 
 /* ---- alarms, in OCI's shape (see docs/api.md) ---- */
 
