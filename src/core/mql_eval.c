@@ -677,16 +677,48 @@ int mql_run(const struct mql_query *q, const struct tsdb *db,
 		   max_returned, over, NULL, r);
 }
 
+static struct mql_job *job_new(const struct mql_query *q,
+			       const struct tsdb *db, const char *ns,
+			       int64_t first_t, int64_t step, size_t nsteps,
+			       int all_streams, size_t max_streams);
+static void job_take_result(struct mql_job *j, struct mql_result *out);
+
 int mql_eval_part(const struct mql_query *q, const struct tsdb *db,
 		  const char *ns, int64_t now_ms, struct mql_part *part,
 		  struct mql_result *out)
 {
-	if (q->expr != NULL || q->grouping != MQL_GROUP_NONE ||
-	    q->stat == MQL_STAT_ABSENT || part->max_series == 0) {
-		part->more = 0;
+	int done = 0, rc;
+
+	if (part->max_series == 0) {
+		mql_part_free(part);
 		return mql_eval(q, db, ns, now_ms, out);
 	}
-	return run(q, db, ns, now_ms, 0, 1, 0, SIZE_MAX, NULL, part, out);
+	if (q->expr == NULL && q->grouping == MQL_GROUP_NONE &&
+	    q->stat != MQL_STAT_ABSENT)
+		return run(q, db, ns, now_ms, 0, 1, 0, SIZE_MAX, NULL, part,
+			   out);
+	/* Every stream depends on every series: all come at the end. */
+	if (part->job == NULL)
+		part->job = job_new(q, db, ns, now_ms, 0, 1,
+				    q->stat == MQL_STAT_ABSENT, SIZE_MAX);
+	rc = mql_job_run(part->job, part->max_series, &done);
+	out->nstreams = out->npoints = out->ndims = 0;
+	part->more = !done;
+	if (done) {
+		if (rc == 0)
+			job_take_result(part->job, out);
+		mql_job_free(part->job);
+		part->job = NULL;
+	}
+	return rc;
+}
+
+void mql_part_free(struct mql_part *part)
+{
+	if (part == NULL)
+		return;
+	mql_job_free(part->job);
+	memset(part, 0, sizeof(*part));
 }
 
 int mql_eval(const struct mql_query *q, const struct tsdb *db,
@@ -770,18 +802,53 @@ struct mql_job {
 	const struct mql_query *leaves[MQL_MAX_LEAVES];
 	struct mql_result lres[MQL_MAX_LEAVES];
 	size_t nleaves, leaf;
+	int all_streams; /* of a simple query (mql_eval()'s absent()) */
 	struct run run;
 	int running; /* run holds leaf's evaluation */
 	struct mql_result res;
 	int done, rc, over;
 };
 
+static struct mql_job *job_new(const struct mql_query *q,
+			       const struct tsdb *db, const char *ns,
+			       int64_t first_t, int64_t step, size_t nsteps,
+			       int all_streams, size_t max_streams)
+{
+	struct mql_job *j = xcalloc(1, sizeof(*j));
+
+	j->q = q;
+	j->db = db;
+	j->ns = ns;
+	j->first_t = first_t;
+	j->step = step;
+	j->nsteps = nsteps;
+	j->all_streams = all_streams;
+	j->max_streams = max_streams;
+	if (q->expr != NULL)
+		j->nleaves = mql_expr_leaves(q->expr, j->leaves,
+					     MQL_MAX_LEAVES);
+	else
+		j->leaves[j->nleaves++] = q;
+	for (size_t i = 0; i < j->nleaves; i++)
+		mql_result_init(&j->lres[i]);
+	mql_result_init(&j->res);
+	return j;
+}
+
+/* Moves a finished job's result into out, whose old pools j frees. */
+static void job_take_result(struct mql_job *j, struct mql_result *out)
+{
+	struct mql_result old = *out;
+
+	*out = j->res;
+	j->res = old;
+}
+
 int mql_job_start(const struct mql_query *q, const struct tsdb *db,
 		  const char *ns, int64_t start_ms, int64_t end_ms,
 		  int64_t resolution_ms, size_t max_streams,
 		  struct mql_job **out)
 {
-	struct mql_job *j;
 	int64_t steps;
 
 	if (start_ms < 0 || end_ms > TSDB_MAX_TIME_MS || end_ms <= start_ms ||
@@ -792,23 +859,8 @@ int mql_job_start(const struct mql_query *q, const struct tsdb *db,
 		return MDS_E_INVAL;
 	if (steps > MQL_MAX_POINTS)
 		return MDS_E_LIMIT;
-	j = xcalloc(1, sizeof(*j));
-	j->q = q;
-	j->db = db;
-	j->ns = ns;
-	j->first_t = start_ms + resolution_ms;
-	j->step = resolution_ms;
-	j->nsteps = (size_t)steps;
-	j->max_streams = max_streams;
-	if (q->expr != NULL)
-		j->nleaves = mql_expr_leaves(q->expr, j->leaves,
-					     MQL_MAX_LEAVES);
-	else
-		j->leaves[j->nleaves++] = q;
-	for (size_t i = 0; i < j->nleaves; i++)
-		mql_result_init(&j->lres[i]);
-	mql_result_init(&j->res);
-	*out = j;
+	*out = job_new(q, db, ns, start_ms + resolution_ms, resolution_ms,
+		       (size_t)steps, 0, max_streams);
 	return 0;
 }
 
@@ -845,8 +897,9 @@ int mql_job_run(struct mql_job *j, size_t budget, int *done)
 			/* As mql_expr_eval() runs its leaves. */
 			run_begin(&j->run, lq, j->db, j->ns, j->first_t,
 				  j->step, j->nsteps,
-				  !simple && j->nsteps == 1 &&
-					  lq->stat == MQL_STAT_ABSENT,
+				  simple ? j->all_streams
+					 : j->nsteps == 1 &&
+						   lq->stat == MQL_STAT_ABSENT,
 				  simple ? j->max_streams : SIZE_MAX, r);
 			j->running = 1;
 		}

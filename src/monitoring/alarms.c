@@ -574,7 +574,8 @@ int monitoring_alarm_update(struct monitoring *m, const char *id,
 	if (rc != 0)
 		goto out;
 	/* The draft becomes the alarm; the state stays unless what it
-	 * watches changed. */
+	 * watches changed. A pass under way borrows the old definition. */
+	alarm_state_end_pass(e->st);
 	alarm_def_clear(&e->def);
 	e->def = draft->def;
 	alarm_def_init(&draft->def);

@@ -1100,35 +1100,37 @@ static void assert_same_result(const char *text, size_t budget,
  * several shapes: groupings, every statistic, conditions, filters,
  * absent(), expressions, and the limit on streams.
  */
+static const char *const all_forms[] = {
+	"Cpu[1m].count()", "Cpu[1m].mean()", "Cpu[1m].sum() > 20",
+	"Cpu[1m].min()", "Cpu[1m].max() >= 60", "Cpu[1m].first()",
+	"Cpu[1m].last()", "Cpu[1m].rate()", "Cpu[1m].increment()",
+	"Cpu[1m].percentile(0.9)", "Cpu[5m].absent()",
+	"Cpu[1m].absent(1) == 1",
+	"Cpu[1m].grouping().count()", "Cpu[2m].grouping().mean()",
+	"Cpu[1m].grouping().sum() > 20",
+	"Cpu[1m].grouping().percentile(0.5)",
+	"Cpu[1m].grouping().rate()", "Cpu[1m].grouping().absent()",
+	"Cpu[2m].groupBy(resourceId).mean()",
+	"Cpu[1m].groupBy(instanceId, zone).sum() in (10, 400)",
+	"Cpu[1m].groupBy(zone).percentile(0.25)",
+	"Cpu[1m].groupBy(resourceId).last() not in (0, 10)",
+	"Cpu[1m]{resourceId = \"md2\"}.max()",
+	"Cpu[1m]{resourceId =~ \"md1|md3\", zone != \"a\"}.mean()",
+	"Cpu[1m]{instanceId =~ \"i*\"}.groupBy(resourceId).count()",
+	"Cpu[1m].mean() + Mem[1m].mean()",
+	"Cpu[1m].max() > 50 && Mem[1m].max() > 50",
+	"Cpu[1m].max() > 70 || Cpu[1m].min() < 0",
+	"(Cpu[1m].mean() * 2 - 1).groupBy(resourceId).max()",
+	"(Cpu[1m].grouping().sum() / Mem[1m].grouping().sum()) > 1",
+	"-Cpu[1m].groupBy(resourceId).min() + 3",
+	"(Cpu[1m].mean()).grouping().count()",
+	"Mem[1m].rate() > 0",
+	"Nothing[1m].mean()",
+};
+
 static void test_job_matches_one_shot(void **state)
 {
-	static const char *const queries[] = {
-		"Cpu[1m].count()", "Cpu[1m].mean()", "Cpu[1m].sum() > 20",
-		"Cpu[1m].min()", "Cpu[1m].max() >= 60", "Cpu[1m].first()",
-		"Cpu[1m].last()", "Cpu[1m].rate()", "Cpu[1m].increment()",
-		"Cpu[1m].percentile(0.9)", "Cpu[5m].absent()",
-		"Cpu[1m].absent(1) == 1",
-		"Cpu[1m].grouping().count()", "Cpu[2m].grouping().mean()",
-		"Cpu[1m].grouping().sum() > 20",
-		"Cpu[1m].grouping().percentile(0.5)",
-		"Cpu[1m].grouping().rate()", "Cpu[1m].grouping().absent()",
-		"Cpu[2m].groupBy(resourceId).mean()",
-		"Cpu[1m].groupBy(instanceId, zone).sum() in (10, 400)",
-		"Cpu[1m].groupBy(zone).percentile(0.25)",
-		"Cpu[1m].groupBy(resourceId).last() not in (0, 10)",
-		"Cpu[1m]{resourceId = \"md2\"}.max()",
-		"Cpu[1m]{resourceId =~ \"md1|md3\", zone != \"a\"}.mean()",
-		"Cpu[1m]{instanceId =~ \"i*\"}.groupBy(resourceId).count()",
-		"Cpu[1m].mean() + Mem[1m].mean()",
-		"Cpu[1m].max() > 50 && Mem[1m].max() > 50",
-		"Cpu[1m].max() > 70 || Cpu[1m].min() < 0",
-		"(Cpu[1m].mean() * 2 - 1).groupBy(resourceId).max()",
-		"(Cpu[1m].grouping().sum() / Mem[1m].grouping().sum()) > 1",
-		"-Cpu[1m].groupBy(resourceId).min() + 3",
-		"(Cpu[1m].mean()).grouping().count()",
-		"Mem[1m].rate() > 0",
-		"Nothing[1m].mean()",
-	};
+	const char *const *queries = all_forms;
 	static const size_t budgets[] = { 1, 2, 3, 7, 50, 1000 };
 	static const int sizes[] = { 0, 1, 9, 60 };
 	static const size_t maxes[] = { SIZE_MAX, 5 };
@@ -1138,7 +1140,7 @@ static void test_job_matches_one_shot(void **state)
 	for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
 		struct tsdb *db = random_store((unsigned)z + 1, sizes[z]);
 
-		for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]);
+		for (size_t i = 0; i < sizeof(all_forms) / sizeof(all_forms[0]);
 		     i++) {
 			struct mql_query *q = parse_ok(queries[i]);
 
@@ -1194,6 +1196,78 @@ static void test_job_matches_one_shot(void **state)
 	}
 	/* The comparisons had streams to compare. */
 	assert_true(compared > 1000);
+}
+
+/* One stream of a part, copied: a part's result is overwritten by the
+ * next. */
+struct seen {
+	uint64_t hash;
+	struct mql_point pt;
+};
+
+/*
+ * mql_eval_part() over parts of three series (or as much work) gives the
+ * streams of mql_eval(), for every form: per series, a part at a time;
+ * grouped, expressions and absent() all with the last part.
+ */
+static void test_eval_part_matches_eval(void **state)
+{
+	size_t compared = 0;
+
+	(void)state;
+	for (unsigned z = 0; z < 3; z++) {
+		struct tsdb *db = random_store(z + 7, (int)(z * 20 + 1));
+
+		for (size_t i = 0; i < sizeof(all_forms) / sizeof(all_forms[0]);
+		     i++) {
+			struct mql_query *q = parse_ok(all_forms[i]);
+			struct mql_part part = { .max_series = 3 };
+			struct mql_result one, r;
+			struct seen *got = NULL;
+			size_t n = 0, parts = 0;
+
+			mql_result_init(&one);
+			mql_result_init(&r);
+			assert_int_equal(mql_eval(q, db, NS, 600000, &one), 0);
+			do {
+				assert_int_equal(mql_eval_part(q, db, NS,
+							       600000, &part,
+							       &r), 0);
+				got = xreallocarray(got, n + r.nstreams + 1,
+						    sizeof(*got));
+				for (size_t k = 0; k < r.nstreams; k++)
+					got[n++] = (struct seen){
+						r.streams[k].hash,
+						r.streams[k].points[0] };
+				parts++;
+			} while (part.more);
+			if (n != one.nstreams)
+				fail_msg("%s: %zu streams in parts, %zu whole",
+					 all_forms[i], n, one.nstreams);
+			for (size_t k = 0; k < n; k++) {
+				const struct mql_point *p = &got[k].pt;
+				const struct mql_point *w =
+					&one.streams[k].points[0];
+
+				assert_int_equal(got[k].hash,
+						 one.streams[k].hash);
+				assert_int_equal(p->present, w->present);
+				assert_int_equal(p->holds, w->holds);
+				assert_memory_equal(&p->value, &w->value,
+						    sizeof(double));
+			}
+			if (z > 0 && one.nstreams > 0)
+				assert_true(parts > 1);
+			compared += n;
+			mql_part_free(&part);
+			free(got);
+			mql_result_free(&one);
+			mql_result_free(&r);
+			mql_free(q);
+		}
+		tsdb_free(db);
+	}
+	assert_true(compared > 300);
 }
 
 /* Windows older than the raw retention are computed from minute buckets. */
@@ -1277,6 +1351,7 @@ int main(void)
 			test_eval_range_groups_match_steps, setup, teardown),
 		cmocka_unit_test(test_eval_downsampled),
 		cmocka_unit_test(test_job_matches_one_shot),
+		cmocka_unit_test(test_eval_part_matches_eval),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
