@@ -769,6 +769,7 @@ static void alarms_history(struct api_call *c)
 	char arg[32], *end = arg;
 	long limit = 100;
 	struct buf items;
+	bool truncated;
 	struct fault f;
 	int rc;
 
@@ -790,12 +791,12 @@ static void alarms_history(struct api_call *c)
 	buf_init(&items, SIZE_MAX - 1);
 	buf_addstr(&items, "{\"items\":[");
 	if (monitoring_alarm_history(m, c->id, (size_t)limit, add_record,
-				     &items, &f) != 0) {
+				     &items, &truncated, &f) != 0) {
 		buf_free(&items);
 		api_reply_fault(c, &f);
 		return;
 	}
-	buf_addstr(&items, "]}");
+	buf_addstr(&items, truncated ? "],\"truncated\":true}" : "]}");
 	http_respond(c->req, 200, "application/json", buf_str(&items),
 		     items.len, NULL);
 	buf_free(&items);

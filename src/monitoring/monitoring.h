@@ -325,12 +325,14 @@ int monitoring_alarm_status(struct monitoring *m, const char *id,
 
 /* Calls fn with each of the newest limit (1 to 1000) transitions of alarm
  * id, oldest first: each a history record, JSON text as the store keeps it
- * (borrowed for the call). Returns 0, MDS_E_NOTFOUND, MDS_E_INVAL for the
- * limit, or the store's error; f filled on error. */
+ * (borrowed for the call). Past 4 MiB of records the older ones are left
+ * out (the newest always goes), and *truncated is set. Returns 0,
+ * MDS_E_NOTFOUND, MDS_E_INVAL for the limit, or the store's error; f
+ * filled on error. */
 int monitoring_alarm_history(struct monitoring *m, const char *id,
 			     size_t limit,
 			     void (*fn)(void *arg, const char *record),
-			     void *arg, struct fault *f);
+			     void *arg, bool *truncated, struct fault *f);
 
 /*
  * Finds an alarm by displayName whose query watches resource_id (its
