@@ -509,24 +509,27 @@ static void run_begin(struct run *st, const struct mql_query *q,
 	}
 }
 
-/* Selects series, one unit of *budget each. Returns 1 once done. */
+/* Selects series, one unit of *budget for each looked at (selected or
+ * not). Returns 1 once done. */
 static int run_select(struct run *st, struct mql_result *r, size_t *budget)
 {
 	while (*budget > 0) {
-		size_t room = st->max_select - r->nsel, before = r->nsel;
+		size_t room = st->max_select - r->nsel, looked;
 		struct select_ctx ctx = { .r = r,
 					  .seen_since = st->seen_since };
-		int stopped;
+		uint32_t before = st->pos;
+		int stopped, more = 0;
 
 		if (room == 0)
 			return 1;
 		ctx.max = r->nsel + (room < *budget ? room : *budget);
-		stopped = tsdb_select_from(st->db, st->ns, st->q->metric,
+		stopped = tsdb_select_some(st->db, st->ns, st->q->metric,
 					   st->q->clauses, st->q->nclauses,
-					   &st->pos, collect, &ctx) != 0;
-		*budget -= r->nsel - before < *budget ? r->nsel - before
-						       : *budget;
-		if (!stopped)
+					   &st->pos, *budget, &more, collect,
+					   &ctx) != 0;
+		looked = st->pos - before;
+		*budget -= looked < *budget ? looked : *budget;
+		if (!stopped && !more)
 			return 1;
 		if (r->nsel >= st->max_select) {
 			st->more = 1;
