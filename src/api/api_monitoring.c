@@ -417,51 +417,84 @@ const struct field *api_metrics_query_fields(void)
 	return query_fields;
 }
 
-static void add_series(void *arg, const struct monitoring_series *s)
-{
-	json_t *points = json_array(), *o;
+/* An answer of 2,000 streams of 16 dimensions of 255 bytes and their
+ * points is about 10 MB; a dimension value of control characters,
+ * escaped, takes six times its bytes. */
+#define QUERY_ANSWER_MAX ((size_t)128 << 20)
 
-	for (size_t k = 0; k < s->npoints; k++)
-		if (s->points[k].present)
-			json_array_append_new(
-				points, json_pack("{s:o, s:f}", "timestamp",
-						  jsonx_time(s->points[k].t),
-						  "value", s->points[k].value));
-	o = json_pack("{s:s, s:s, s:o, s:o}", "namespace", s->namespace,
-		      "name", s->name, "dimensions",
-		      jsonx_dims(s->dims, s->ndims), "aggregatedDatapoints",
-		      points);
-	if (s->condition_met)
-		json_object_set_new(o, "conditionMet", json_true());
-	json_array_append_new(arg, o);
-}
-
-/* A query under way (monitoring_query_start()): its request waits. */
+/* A query under way (monitoring_query_start()): its request waits, and
+ * its answer is written as the series come, a few a turn, as text (a
+ * jansson tree of 2,000 such streams took a third of a second). */
 struct query_wait {
 	struct api_call call; /* a copy; req stays valid until answered */
 	struct monitoring_query_job *job;
+	struct buf b;
+	struct jsonw w;
 };
 
-/* The query is evaluated: answers, unless the token was revoked or
- * rotated meanwhile (401). */
+static void add_series(void *arg, const struct monitoring_series *s)
+{
+	struct jsonw *w = &((struct query_wait *)arg)->w;
+
+	jsonw_object_begin(w);
+	jsonw_key(w, "namespace");
+	jsonw_string(w, s->namespace);
+	jsonw_key(w, "name");
+	jsonw_string(w, s->name);
+	jsonw_key(w, "dimensions");
+	jsonx_write_dims(w, s->dims, s->ndims);
+	jsonw_key(w, "aggregatedDatapoints");
+	jsonw_array_begin(w);
+	for (size_t k = 0; k < s->npoints; k++) {
+		if (!s->points[k].present)
+			continue;
+		jsonw_object_begin(w);
+		jsonw_key(w, "timestamp");
+		jsonx_write_time(w, s->points[k].t);
+		jsonw_key(w, "value");
+		jsonw_real(w, s->points[k].value);
+		jsonw_object_end(w);
+	}
+	jsonw_array_end(w);
+	if (s->condition_met) {
+		jsonw_key(w, "conditionMet");
+		jsonw_bool(w, 1);
+	}
+	jsonw_object_end(w);
+}
+
+static void query_wait_free(struct query_wait *w)
+{
+	buf_free(&w->b);
+	free(w);
+}
+
+/* The query is over: answers, unless the token was revoked or rotated
+ * meanwhile (401). */
 static void query_done(void *arg, struct monitoring_query_job *j)
 {
 	struct query_wait *w = arg;
-	json_t *items;
 	struct fault f;
 
 	http_req_on_close(w->call.req, NULL, NULL);
-	if (api_token_still_valid(&w->call)) {
-		items = json_array();
-		if (monitoring_query_result(j, add_series, items, &f) != 0) {
-			json_decref(items);
-			api_reply_fault(&w->call, &f);
-		} else {
-			api_reply(&w->call, 200,
-				  json_pack("{s:o}", "items", items), NULL);
-		}
+	if (!api_token_still_valid(&w->call)) {
+		query_wait_free(w);
+		return;
 	}
-	free(w);
+	if (monitoring_query_result(j, &f) != 0) {
+		api_reply_fault(&w->call, &f);
+		query_wait_free(w);
+		return;
+	}
+	jsonw_array_end(&w->w);
+	jsonw_object_end(&w->w);
+	if (jsonw_finish(&w->w) == 0)
+		http_respond(w->call.req, 200, "application/json",
+			     buf_str(&w->b), w->b.len, NULL);
+	else
+		api_reply_error(&w->call, 500, "InternalServerError", NULL,
+				"the answer is too large to write");
+	query_wait_free(w);
 }
 
 /* Whether the query's token still works: a revoked one ends the work at
@@ -484,7 +517,7 @@ static void query_gone(void *arg)
 	monitoring_query_cancel(w->job);
 	fault_set(&f, MDS_E_UNAVAIL, "", "the client went away");
 	api_reply_fault(&w->call, &f);
-	free(w);
+	query_wait_free(w);
 }
 
 void api_monitoring_query(struct api_call *c, const json_t *body)
@@ -518,9 +551,14 @@ void api_monitoring_query(struct api_call *c, const json_t *body)
 	w = xcalloc(1, sizeof(*w));
 	w->call = *c;
 	w->call.body = NULL;
-	if (monitoring_query_start(m, &q, query_live, query_done, w,
-				   &w->job, &f) != 0) {
-		free(w);
+	buf_init(&w->b, QUERY_ANSWER_MAX);
+	jsonw_init(&w->w, &w->b, 0);
+	jsonw_object_begin(&w->w);
+	jsonw_key(&w->w, "items");
+	jsonw_array_begin(&w->w);
+	if (monitoring_query_start(m, &q, query_live, add_series, query_done,
+				   w, &w->job, &f) != 0) {
+		query_wait_free(w);
 		api_reply_fault(c, &f);
 		goto out;
 	}

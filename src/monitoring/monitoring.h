@@ -149,8 +149,9 @@ typedef void monitoring_series_fn(void *arg,
 
 struct monitoring_query_job;
 
-/* Called once a query is evaluated (or cannot be: the module closes);
- * j is freed when it returns. */
+/* Called once a query's work ends: its series were all given, it failed,
+ * or it was ended early (the module closes, live said so); j is freed
+ * when it returns. */
 typedef void monitoring_query_done_fn(void *arg,
 				      struct monitoring_query_job *j);
 /* Asked each turn before a query is worked on: false ends it at once
@@ -161,27 +162,29 @@ typedef bool monitoring_query_live_fn(void *arg);
 /*
  * Starts a query. It is evaluated across turns of the loop, all queries
  * under way together taking about 2 ms of a turn, so that a query over
- * every series never holds the loop; done(arg, j) is called from a later
- * turn; live (may be NULL) is asked before each turn's work. Returns 0 with *out set (for monitoring_query_cancel() until
- * done), or a negative code with f filled and done never called: a bad
- * query, namespace or range, the store still loading, or
- * MONITORING_QUERIES_MAX under way (MDS_E_UNAVAIL).
+ * every series never holds the loop; then series(arg, s) is called for
+ * every series of the result, in order (with a condition, only those
+ * where it holds at the last step), a few at a time across turns too;
+ * then done(arg, j). live (may be NULL) is asked before each turn's work.
+ * Returns 0 with *out set (for monitoring_query_cancel() until done), or
+ * a negative code with f filled and nothing called: a bad query,
+ * namespace or range, the store still loading, or MONITORING_QUERIES_MAX
+ * under way (MDS_E_UNAVAIL).
  */
 int monitoring_query_start(struct monitoring *m,
 			   const struct monitoring_query *q,
 			   monitoring_query_live_fn *live,
+			   monitoring_series_fn *series,
 			   monitoring_query_done_fn *done, void *arg,
 			   struct monitoring_query_job **out, struct fault *f);
 
 /*
- * From done: calls fn for every series of the result, in order (with a
- * condition, only those where it holds at the last step). Returns 0, or a
- * negative code with f filled (nothing called then): too many streams or
- * points, or the query was ended before its result (MDS_E_UNAVAIL: the
- * module closed, or live said so).
+ * From done: returns 0 if every series of the result was given, or a
+ * negative code with f filled (the series given, if any, are not the
+ * whole answer): too many streams or points (before any), or the query
+ * was ended early (MDS_E_UNAVAIL: the module closed, or live said so).
  */
 int monitoring_query_result(struct monitoring_query_job *j,
-			    monitoring_series_fn *fn, void *arg,
 			    struct fault *f);
 
 /* Drops a query before its done is called (its client went away): the

@@ -27,6 +27,10 @@
  * well under a millisecond even with 16 dimensions of 255 bytes. */
 #define QUERY_SLICE_NS (2 * 1000 * 1000)
 #define QUERY_PART_UNITS 256
+/* The series given between two looks at the clock: a series of 16
+ * dimensions of 255 bytes is a 4.3 KB answer, 2,000 of them a third of a
+ * second to write. */
+#define QUERY_PART_SERIES 8
 
 struct monitoring_query_job {
 	struct monitoring *m;
@@ -34,9 +38,13 @@ struct monitoring_query_job {
 	char ns[TSDB_MAX_STR + 1];
 	struct mql_job *job;
 	monitoring_query_live_fn *live;
+	monitoring_series_fn *series;
 	monitoring_query_done_fn *done;
 	void *arg;
-	int rc;     /* the evaluation's, once done */
+	int rc;      /* the evaluation's, once done */
+	int over;    /* past QUERY_MAX_STREAMS */
+	int writing; /* evaluated: giving the series, next is the next */
+	size_t next;
 	int closed; /* ended before it was done */
 	const char *why; /* why, then */
 };
@@ -112,6 +120,55 @@ static void finish(struct monitoring_query_job *j)
 	job_free(j);
 }
 
+/* The evaluation is over: checks the result's size. Returns 0 to give
+ * its series, or the code that ends the query. */
+static int check_result(struct monitoring_query_job *j)
+{
+	const struct mql_result *r = mql_job_result(j->job, &j->over);
+
+	if (j->rc == 0 && !j->over && r->nstreams > 0 &&
+	    r->nstreams * r->streams[0].npoints > QUERY_MAX_POINTS)
+		j->rc = MDS_E_LIMIT;
+	return j->over ? MDS_E_LIMIT : j->rc;
+}
+
+/* Gives the next few series of the result. Returns 1 once all are. */
+static int give_series(struct monitoring_query_job *j)
+{
+	const struct mql_result *r = mql_job_result(j->job, NULL);
+	size_t end = j->next + QUERY_PART_SERIES;
+
+	for (; j->next < r->nstreams && j->next < end; j->next++) {
+		const struct mql_stream *s = &r->streams[j->next];
+		struct monitoring_series v = {
+			.namespace = j->ns, .name = mql_metric(j->mq),
+			.dims = s->dims, .ndims = s->ndims,
+			.points = s->points, .npoints = s->npoints,
+			.condition_met = mql_has_condition(j->mq),
+		};
+
+		if (returned(j->mq, s))
+			j->series(j->arg, &v);
+	}
+	return j->next == r->nstreams;
+}
+
+/* A part of j's work. Returns 1 once it is over. */
+static int work(struct monitoring_query_job *j)
+{
+	int done = 0;
+
+	if (j->writing)
+		return give_series(j);
+	j->rc = mql_job_run(j->job, QUERY_PART_UNITS, &done);
+	if (!done)
+		return 0;
+	if (check_result(j) != 0)
+		return 1;
+	j->writing = 1;
+	return 0;
+}
+
 /* A turn's share of work: the queries under way, a part each in turn,
  * until the slice is over. */
 static void on_idle(uv_idle_t *h)
@@ -132,13 +189,11 @@ static void on_idle(uv_idle_t *h)
 	}
 	while (m->nqueries > 0 && uv_hrtime() - t0 < QUERY_SLICE_NS) {
 		struct monitoring_query_job *j;
-		int done = 0;
 
 		if (m->query_next >= m->nqueries)
 			m->query_next = 0;
 		j = m->queries[m->query_next];
-		j->rc = mql_job_run(j->job, QUERY_PART_UNITS, &done);
-		if (done)
+		if (work(j))
 			finish(j);
 		else
 			m->query_next++;
@@ -174,6 +229,7 @@ void query_close(struct monitoring *m)
 int monitoring_query_start(struct monitoring *m,
 			   const struct monitoring_query *q,
 			   monitoring_query_live_fn *live,
+			   monitoring_series_fn *series,
 			   monitoring_query_done_fn *done, void *arg,
 			   struct monitoring_query_job **out, struct fault *f)
 {
@@ -197,6 +253,7 @@ int monitoring_query_start(struct monitoring *m,
 	j = xcalloc(1, sizeof(*j));
 	j->m = m;
 	j->live = live;
+	j->series = series;
 	j->done = done;
 	j->arg = arg;
 	memcpy(j->ns, ns, strlen(ns) + 1); /* checked: at most 255 bytes */
@@ -236,41 +293,21 @@ fail:
 }
 
 int monitoring_query_result(struct monitoring_query_job *j,
-			    monitoring_series_fn *fn, void *arg,
 			    struct fault *f)
 {
-	const struct mql_result *r;
-	int over = 0;
-
 	if (j->closed)
 		return fault_set(f, MDS_E_UNAVAIL, "", "%s", j->why);
-	r = mql_job_result(j->job, &over);
-	if (over)
+	if (j->over)
 		return fault_set(f, MDS_E_LIMIT, "query",
 				 "the result would hold more than %d metric "
 				 "streams; narrow the query with a dimension "
 				 "filter or aggregate it with grouping() or "
 				 "groupBy()", QUERY_MAX_STREAMS);
-	if (j->rc == 0 && r->nstreams > 0 &&
-	    r->nstreams * r->streams[0].npoints > QUERY_MAX_POINTS)
-		j->rc = MDS_E_LIMIT;
 	if (j->rc != 0)
 		return fault_set(f, j->rc, "query",
 				 "the result would hold more than %d points; "
 				 "narrow the query (filters, a shorter range "
 				 "or a coarser resolution)", QUERY_MAX_POINTS);
-	for (size_t i = 0; i < r->nstreams; i++) {
-		const struct mql_stream *s = &r->streams[i];
-		struct monitoring_series v = {
-			.namespace = j->ns, .name = mql_metric(j->mq),
-			.dims = s->dims, .ndims = s->ndims,
-			.points = s->points, .npoints = s->npoints,
-			.condition_met = mql_has_condition(j->mq),
-		};
-
-		if (returned(j->mq, s))
-			fn(arg, &v);
-	}
 	return 0;
 }
 
