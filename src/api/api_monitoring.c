@@ -488,10 +488,12 @@ static void query_done(void *arg, struct monitoring_query_job *j)
 	}
 	jsonw_array_end(&w->w);
 	jsonw_object_end(&w->w);
-	if (jsonw_finish(&w->w) == 0)
-		http_respond(w->call.req, 200, "application/json",
-			     buf_str(&w->b), w->b.len, NULL);
-	else
+	if (jsonw_finish(&w->w) == 0) {
+		size_t len = w->b.len;
+
+		http_respond_take(w->call.req, 200, "application/json",
+				  buf_steal(&w->b), len, NULL);
+	} else
 		api_reply_error(&w->call, 500, "InternalServerError", NULL,
 				"the answer is too large to write");
 	query_wait_free(w);
