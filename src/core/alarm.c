@@ -355,6 +355,7 @@ void alarm_state_free(struct alarm_state *st)
 	if (st == NULL)
 		return;
 	forget_streams(st);
+	mql_part_free(&st->part);
 	free(st->s);
 	htab_free(&st->ix);
 	mql_result_free(&st->own);
@@ -371,10 +372,16 @@ void alarm_state_share_result(struct alarm_state *st,
 void alarm_state_reset(struct alarm_state *st)
 {
 	forget_streams(st);
-	st->in_pass = 0;
+	alarm_state_end_pass(st);
 	st->status = ALARM_OK;
 	st->last_notify_ms = 0;
 	st->dedupe_key[0] = '\0';
+}
+
+void alarm_state_end_pass(struct alarm_state *st)
+{
+	mql_part_free(&st->part);
+	st->in_pass = 0;
 }
 
 enum alarm_status alarm_state_status(const struct alarm_state *st)
@@ -578,7 +585,7 @@ static void pass_begin(struct alarm_state *st, int64_t now)
 		st->s[i].seen = st->s[i].has_data = st->s[i].fired_now = 0;
 		st->s[i].fate = FATE_KEEP;
 	}
-	st->part = (struct mql_part){ 0 };
+	mql_part_free(&st->part);
 	st->pass_ms = now;
 	st->in_pass = 1;
 }

@@ -219,6 +219,9 @@ void alarm_state_share_result(struct alarm_state *st,
 			      struct mql_result *scratch);
 /* Back to OK without events, e.g. after the definition's query changed. */
 void alarm_state_reset(struct alarm_state *st);
+/* Abandons a pass under way (alarm_eval_part()), e.g. when the definition
+ * it borrows is replaced; the next call starts a new one. */
+void alarm_state_end_pass(struct alarm_state *st);
 /* Returns ALARM_OK or ALARM_FIRING. */
 enum alarm_status alarm_state_status(const struct alarm_state *st);
 /* Returns the number of streams FIRING. */
@@ -248,8 +251,9 @@ int alarm_eval(struct alarm_state *st, const struct alarm_def *def,
 /*
  * alarm_eval() in parts, so that a pass over many series need not run in
  * one go: each call evaluates at most max_series more series of a query
- * that makes each series its own stream (mql_eval_part(); any other query
- * at once) and sets *more while some remain; the call that ends the pass
+ * that makes each series its own stream, or about as much work of any
+ * other query (mql_eval_part(); def is borrowed until the pass ends, or
+ * alarm_state_end_pass()) and sets *more while some remain; the call that ends the pass
  * decides each tracked stream's fate and appends the events. Every call
  * of a pass gives the same now_ms: a call with another one abandons the
  * pass under way and starts a new one, as alarm_state_reset() abandons it.

@@ -194,11 +194,15 @@ void mql_result_free(struct mql_result *r);
 int mql_eval(const struct mql_query *q, const struct tsdb *db,
 	     const char *ns, int64_t now_ms, struct mql_result *out);
 
-/* Where a pass over a query's series in parts stands (mql_eval_part()). */
+struct mql_job;
+
+/* Where a pass over a query's series in parts stands (mql_eval_part()). A
+ * zeroed one starts a pass; mql_part_free() ends one early. */
 struct mql_part {
 	uint32_t pos;      /* the store's position: 0 for a pass's first part */
 	size_t max_series; /* how many series a part takes at most */
 	int more;          /* set while series remain after this part */
+	struct mql_job *job; /* any other query's evaluation under way */
 };
 
 /*
@@ -206,11 +210,18 @@ struct mql_part {
  * each series its own stream (no grouping, no expression, not absent()),
  * from part->pos, which it moves on; part->more says whether any remain.
  * Series added meanwhile are taken by a later part. Any other query is
- * evaluated whole at the first part, with more 0.
+ * evaluated over the parts (about max_series units of mql_job_run() each,
+ * q, db and ns borrowed until the last), and its streams all come with
+ * the last part, with more 0: the parts before it give none. Either way
+ * the streams are those of mql_eval().
  */
 int mql_eval_part(const struct mql_query *q, const struct tsdb *db,
 		  const char *ns, int64_t now_ms, struct mql_part *part,
 		  struct mql_result *out);
+
+/* Ends a pass under way, freeing what it holds, and zeroes part. NULL is
+ * fine. */
+void mql_part_free(struct mql_part *part);
 
 /*
  * Evaluates q over a time range for the query API: points at
@@ -238,5 +249,34 @@ int mql_eval_range_max(const struct mql_query *q, const struct tsdb *db,
 		       const char *ns, int64_t start_ms, int64_t end_ms,
 		       int64_t resolution_ms, size_t max_streams, int *over,
 		       struct mql_result *out);
+
+/*
+ * mql_eval_range_max() done over several calls, so that a caller on an
+ * event loop can answer other work between them: mql_job_start() checks
+ * the range as mql_eval_range_max() does (MDS_E_INVAL, MDS_E_LIMIT) and
+ * sets *out, which the caller frees with mql_job_free(). q, db and ns are
+ * borrowed until then; the store may take samples and series meanwhile
+ * (a series added is seen if the selection has not passed it).
+ */
+int mql_job_start(const struct mql_query *q, const struct tsdb *db,
+		  const char *ns, int64_t start_ms, int64_t end_ms,
+		  int64_t resolution_ms, size_t max_streams,
+		  struct mql_job **out);
+
+/*
+ * Does about budget units of j's work (a series selected, grouped, or read
+ * for one step; an expression's last step, which combines its queries'
+ * streams, in one go) and sets *done once it is finished. Returns 0, or
+ * once done what mql_eval_range_max() returns. Over the same store, the
+ * result is the same whatever the budgets.
+ */
+int mql_job_run(struct mql_job *j, size_t budget, int *done);
+
+/* The result of a finished job (owned by it); *over (may be NULL) as
+ * mql_eval_range_max() sets it. */
+const struct mql_result *mql_job_result(const struct mql_job *j, int *over);
+
+/* NULL is fine. */
+void mql_job_free(struct mql_job *j);
 
 #endif

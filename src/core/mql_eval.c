@@ -103,67 +103,132 @@ static uint64_t group_hash(const struct mql_query *q,
 	return hash_fin(h);
 }
 
-/*
- * Sorts the selected series into groups: r->order lists series indices
- * group after group, and group g owns order[gstart[g] .. gstart[g + 1]).
- * Groups come in the order of their first series. Returns the group count.
- */
-static size_t make_groups(const struct mql_query *q, struct mql_result *r)
-{
-	size_t n = r->nsel, ngroups = 0;
-	struct htab firsts = { 0 }; /* a group's hash to its first series */
-	uint32_t *gid, *count;
-
-	r->order = reserve(r->order, 0, n, &r->order_cap, sizeof(*r->order));
-	r->gstart = reserve(r->gstart, 0, n + 2, &r->gstart_cap,
-			    sizeof(*r->gstart));
-	if (q->grouping != MQL_GROUP_BY || n == 0) {
-		for (size_t i = 0; i < n; i++)
-			r->order[i] = (uint32_t)i;
-		if (q->grouping == MQL_GROUP_NONE) {
-			for (size_t i = 0; i <= n; i++)
-				r->gstart[i] = (uint32_t)i;
-			return n;
-		}
-		r->gstart[0] = 0;
-		r->gstart[1] = (uint32_t)n;
-		return n > 0 ? 1 : 0;
-	}
-	gid = xmalloc(n * sizeof(*gid));
-	count = xcalloc(n + 1, sizeof(*count));
-	for (size_t i = 0; i < n; i++) {
-		uint64_t h = group_hash(q, r->sel[i]);
-		struct htab_iter it;
-		uint32_t f = htab_first(&firsts, h, &it);
-
-		while (f != HTAB_NONE && !same_group(q, r->sel[f], r->sel[i]))
-			f = htab_next(&it);
-		if (f == HTAB_NONE) {
-			htab_put(&firsts, h, (uint32_t)i);
-			gid[i] = (uint32_t)ngroups++;
-		} else {
-			gid[i] = gid[f];
-		}
-		count[gid[i]]++;
-	}
-	r->gstart[0] = 0;
-	for (size_t g = 0; g < ngroups; g++)
-		r->gstart[g + 1] = r->gstart[g] + count[g];
-	memset(count, 0, (n + 1) * sizeof(*count));
-	for (size_t i = 0; i < n; i++)
-		r->order[r->gstart[gid[i]] + count[gid[i]]++] = (uint32_t)i;
-	htab_free(&firsts);
-	free(gid);
-	free(count);
-	return ngroups;
-}
-
 struct acc {
 	uint64_t count;
 	double sum, min, max, first, last, rate;
 	int64_t first_t, last_t;
 	int nrate;
 };
+
+/*
+ * A simple query's evaluation, resumable: run_work() does a bounded amount
+ * of it and returns, and the next call goes on where it stopped. Cut at
+ * any point, the work is the same as in one go, in the same order (the
+ * sums take the same series in the same order), so the result is too.
+ * It borrows q, db and ns and keeps pointers to series of db, which the
+ * store keeps until tsdb_free(); series added meanwhile are taken if the
+ * selection has not passed them.
+ */
+enum run_phase { R_SELECT, R_GROUP, R_EVAL, R_DONE };
+
+struct run {
+	const struct mql_query *q;
+	const struct tsdb *db;
+	const char *ns;
+	int64_t first_t, step;
+	size_t nsteps;
+	int all_streams;
+	size_t max_returned;
+	size_t max_select; /* a part's series (SIZE_MAX: every one) */
+	enum run_phase phase;
+	int64_t seen_since;
+	uint32_t pos; /* R_SELECT: the store's position */
+	int more;     /* series remain past max_select */
+	/* R_GROUP: series i is next; gid and count as make_groups() says. */
+	size_t i, ngroups;
+	struct htab firsts; /* a group's hash to its first series */
+	uint32_t *gid, *count;
+	/* R_EVAL: group g is next, at series si and step sk of it. */
+	size_t g, kept, nreturned, *dim_off;
+	size_t si, sk;
+	int in_group;
+	struct acc *acc; /* by series: one per step */
+	struct acc one;  /* step by step */
+	int over;
+};
+
+static void run_free(struct run *st)
+{
+	htab_free(&st->firsts);
+	free(st->gid);
+	free(st->count);
+	free(st->dim_off);
+	free(st->acc);
+	st->gid = st->count = NULL;
+	st->dim_off = NULL;
+	st->acc = NULL;
+}
+
+/*
+ * Sorts the selected series into groups: r->order lists series indices
+ * group after group, and group g owns order[gstart[g] .. gstart[g + 1]).
+ * Groups come in the order of their first series. Sets st->ngroups; a
+ * groupBy() takes one unit of *budget a series, and returns 0 while some
+ * remain.
+ */
+static int make_groups(struct run *st, struct mql_result *r, size_t *budget)
+{
+	const struct mql_query *q = st->q;
+	size_t n = r->nsel;
+
+	if (st->i == 0) {
+		r->order = reserve(r->order, 0, n, &r->order_cap,
+				   sizeof(*r->order));
+		r->gstart = reserve(r->gstart, 0, n + 2, &r->gstart_cap,
+				    sizeof(*r->gstart));
+	}
+	if (q->grouping != MQL_GROUP_BY || n == 0) {
+		for (size_t i = 0; i < n; i++)
+			r->order[i] = (uint32_t)i;
+		if (q->grouping == MQL_GROUP_NONE) {
+			for (size_t i = 0; i <= n; i++)
+				r->gstart[i] = (uint32_t)i;
+			st->ngroups = n;
+			return 1;
+		}
+		r->gstart[0] = 0;
+		r->gstart[1] = (uint32_t)n;
+		st->ngroups = n > 0 ? 1 : 0;
+		return 1;
+	}
+	if (st->gid == NULL) {
+		st->gid = xmalloc(n * sizeof(*st->gid));
+		st->count = xcalloc(n + 1, sizeof(*st->count));
+	}
+	for (; st->i < n; st->i++) {
+		uint64_t h;
+		struct htab_iter it;
+		uint32_t f;
+		size_t i = st->i;
+
+		if (*budget == 0)
+			return 0;
+		(*budget)--;
+		h = group_hash(q, r->sel[i]);
+		f = htab_first(&st->firsts, h, &it);
+		while (f != HTAB_NONE && !same_group(q, r->sel[f], r->sel[i]))
+			f = htab_next(&it);
+		if (f == HTAB_NONE) {
+			htab_put(&st->firsts, h, (uint32_t)i);
+			st->gid[i] = (uint32_t)st->ngroups++;
+		} else {
+			st->gid[i] = st->gid[f];
+		}
+		st->count[st->gid[i]]++;
+	}
+	r->gstart[0] = 0;
+	for (size_t g = 0; g < st->ngroups; g++)
+		r->gstart[g + 1] = r->gstart[g] + st->count[g];
+	memset(st->count, 0, (n + 1) * sizeof(*st->count));
+	for (size_t i = 0; i < n; i++)
+		r->order[r->gstart[st->gid[i]] + st->count[st->gid[i]]++] =
+			(uint32_t)i;
+	htab_free(&st->firsts);
+	free(st->gid);
+	free(st->count);
+	st->gid = st->count = NULL;
+	return 1;
+}
 
 /* Adds count values with these min, max and sum. */
 static void acc_add(struct acc *a, double min, double max, double sum,
@@ -280,7 +345,6 @@ static double percentile(double *v, size_t n, double p)
 	return v[lo] + (v[lo + 1] - v[lo]) * (pos - (double)lo);
 }
 
-/* Computes one point of the group whose members are order[from..to). */
 /* The point at t of what a holds (and r->vals, for percentile()). */
 static void finish_point(const struct mql_query *q, struct mql_result *r,
 			 const struct acc *acc, int64_t t,
@@ -339,42 +403,65 @@ static void finish_point(const struct mql_query *q, struct mql_result *r,
  * Each series is read for every step before the next one is, so that a
  * group of many series is fetched from memory once, not once per step;
  * the sums take the series in the same order either way. percentile(),
- * which keeps every value of a step, goes step by step.
+ * which keeps every value of a step, goes step by step. A series read for
+ * a step takes one unit of *budget; returns 0 while some remain (st's
+ * si, sk and accumulators say where), 1 once pts are written.
  */
-static void eval_steps(const struct mql_query *q, struct mql_result *r,
-		       size_t from, size_t to, int64_t first_t, int64_t step,
-		       size_t nsteps, struct mql_point *pts)
+static int eval_steps(struct run *st, struct mql_result *r, size_t from,
+		      size_t to, struct mql_point *pts, size_t *budget)
 {
-	struct acc one;
+	const struct mql_query *q = st->q;
+	size_t nsteps = st->nsteps;
+	int64_t first_t = st->first_t, step = st->step;
 	int by_series = q->stat != MQL_STAT_PERCENTILE && nsteps > 1 &&
 			to - from > 1;
 
+	if (!st->in_group) {
+		st->in_group = 1;
+		st->si = from;
+		st->sk = 0;
+		if (by_series)
+			st->acc = xcalloc(nsteps, sizeof(*st->acc));
+		memset(&st->one, 0, sizeof(st->one));
+		r->nvals = 0;
+	}
 	if (by_series) {
-		struct acc *acc = xcalloc(nsteps, sizeof(*acc));
+		for (; st->si < to; st->si++, st->sk = 0)
+			for (; st->sk < nsteps; st->sk++) {
+				int64_t t = first_t + (int64_t)st->sk * step;
 
-		for (size_t i = from; i < to; i++)
-			for (size_t k = 0; k < nsteps; k++) {
-				int64_t t = first_t + (int64_t)k * step;
-
-				accumulate(q, r, r->sel[r->order[i]],
-					   t - q->interval_ms, t, &acc[k]);
+				if (*budget == 0)
+					return 0;
+				(*budget)--;
+				accumulate(q, r, r->sel[r->order[st->si]],
+					   t - q->interval_ms, t,
+					   &st->acc[st->sk]);
 			}
 		for (size_t k = 0; k < nsteps; k++)
-			finish_point(q, r, &acc[k],
+			finish_point(q, r, &st->acc[k],
 				     first_t + (int64_t)k * step, &pts[k]);
-		free(acc);
-		return;
+		free(st->acc);
+		st->acc = NULL;
+		st->in_group = 0;
+		return 1;
 	}
-	for (size_t k = 0; k < nsteps; k++) {
-		int64_t t = first_t + (int64_t)k * step;
+	for (; st->sk < nsteps; st->sk++) {
+		int64_t t = first_t + (int64_t)st->sk * step;
 
-		memset(&one, 0, sizeof(one));
+		for (; st->si < to; st->si++) {
+			if (*budget == 0)
+				return 0;
+			(*budget)--;
+			accumulate(q, r, r->sel[r->order[st->si]],
+				   t - q->interval_ms, t, &st->one);
+		}
+		finish_point(q, r, &st->one, t, &pts[st->sk]);
+		memset(&st->one, 0, sizeof(st->one));
 		r->nvals = 0;
-		for (size_t i = from; i < to; i++)
-			accumulate(q, r, r->sel[r->order[i]],
-				   t - q->interval_ms, t, &one);
-		finish_point(q, r, &one, t, &pts[k]);
+		st->si = from;
 	}
+	st->in_group = 0;
+	return 1;
 }
 
 /* Appends the dims of group g's stream to r->dims; returns their count,
@@ -401,83 +488,187 @@ static size_t group_dims(const struct mql_query *q, struct mql_result *r,
 	return n;
 }
 
+/* Starts st over q's series into r (see struct run). */
+static void run_begin(struct run *st, const struct mql_query *q,
+		      const struct tsdb *db, const char *ns, int64_t first_t,
+		      int64_t step, size_t nsteps, int all_streams,
+		      size_t max_returned, struct mql_result *r)
+{
+	*st = (struct run){ .q = q, .db = db, .ns = ns, .first_t = first_t,
+			    .step = step, .nsteps = nsteps,
+			    .all_streams = all_streams,
+			    .max_returned = max_returned,
+			    .max_select = SIZE_MAX, .phase = R_SELECT,
+			    .seen_since = INT64_MIN };
+	r->nstreams = r->npoints = r->ndims = r->nsel = 0;
+	if (q->stat == MQL_STAT_ABSENT) {
+		int64_t period = q->absent_ms ? q->absent_ms :
+				 tsdb_options(db)->raw_window_ms;
+
+		st->seen_since = first_t - period;
+	}
+}
+
+/* Selects series, one unit of *budget for each looked at (selected or
+ * not). Returns 1 once done. */
+static int run_select(struct run *st, struct mql_result *r, size_t *budget)
+{
+	while (*budget > 0) {
+		size_t room = st->max_select - r->nsel, looked;
+		struct select_ctx ctx = { .r = r,
+					  .seen_since = st->seen_since };
+		uint32_t before = st->pos;
+		int stopped, more = 0;
+
+		if (room == 0)
+			return 1;
+		ctx.max = r->nsel + (room < *budget ? room : *budget);
+		stopped = tsdb_select_some(st->db, st->ns, st->q->metric,
+					   st->q->clauses, st->q->nclauses,
+					   &st->pos, *budget, &more, collect,
+					   &ctx) != 0;
+		looked = st->pos - before;
+		*budget -= looked < *budget ? looked : *budget;
+		if (!stopped && !more)
+			return 1;
+		if (r->nsel >= st->max_select) {
+			st->more = 1;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Sizes the pools once the groups are known. */
+static int run_pools(struct run *st, struct mql_result *r)
+{
+	size_t ngroups = st->ngroups;
+
+	if (ngroups > 0 && st->nsteps > MQL_MAX_POINTS / ngroups)
+		return MDS_E_LIMIT;
+	r->streams = reserve(r->streams, 0, ngroups, &r->streams_cap,
+			     sizeof(*r->streams));
+	r->points = reserve(r->points, 0, ngroups * st->nsteps,
+			    &r->points_cap, sizeof(*r->points));
+	st->dim_off = xmalloc((ngroups + 1) * sizeof(*st->dim_off));
+	return 0;
+}
+
+/* Keeps group g's stream, whose points are written, if the caller wants
+ * it. Returns 0, or MDS_E_LIMIT past max_returned streams. */
+static int keep_group(struct run *st, struct mql_result *r, size_t g)
+{
+	const struct mql_query *q = st->q;
+	size_t nsteps = st->nsteps;
+	struct mql_stream *s = &r->streams[st->kept];
+	const struct mql_point *pts = r->points + r->npoints;
+	const struct tsdb_series *first = r->sel[r->order[r->gstart[g]]];
+	int any = 0;
+
+	for (size_t k = 0; k < nsteps; k++)
+		any |= pts[k].present;
+	if (!any && !st->all_streams)
+		return 0;
+	st->nreturned += any &&
+			 (!mql_has_condition(q) || pts[nsteps - 1].holds);
+	if (st->nreturned > st->max_returned) {
+		st->over = 1;
+		return MDS_E_LIMIT;
+	}
+	r->npoints += nsteps;
+	s->npoints = nsteps;
+	if (q->grouping == MQL_GROUP_NONE) {
+		s->dims = tsdb_series_dims(first, &s->ndims);
+		s->hash = tsdb_series_dims_hash(first);
+		st->dim_off[st->kept] = SIZE_MAX;
+	} else {
+		st->dim_off[st->kept] = r->ndims;
+		s->ndims = group_dims(q, r, first, &s->hash);
+	}
+	st->kept++;
+	return 0;
+}
+
+/* Points the kept streams into the pools, which are final now. */
+static void run_finish(struct run *st, struct mql_result *r)
+{
+	for (size_t i = 0; i < st->kept; i++) {
+		r->streams[i].points = r->points + i * st->nsteps;
+		if (st->dim_off[i] != SIZE_MAX)
+			r->streams[i].dims = r->ndims ? r->dims +
+							st->dim_off[i]
+						      : NULL;
+	}
+	r->nstreams = st->kept;
+}
+
+/*
+ * Goes on with st for at most about *budget units of work (a series
+ * selected, grouped by groupBy(), or read for a step), taking them off
+ * *budget. Returns 0 with st->phase R_DONE once r holds the result, or
+ * still short of it once the budget is spent; MDS_E_LIMIT (st->over set
+ * past max_returned) ends it with r empty.
+ */
+static int run_work(struct run *st, struct mql_result *r, size_t *budget)
+{
+	int rc = 0;
+
+	if (st->phase == R_SELECT) {
+		if (!run_select(st, r, budget))
+			return 0;
+		st->phase = R_GROUP;
+	}
+	if (st->phase == R_GROUP) {
+		if (!make_groups(st, r, budget))
+			return 0;
+		rc = run_pools(st, r);
+		if (rc != 0)
+			goto out;
+		st->phase = R_EVAL;
+	}
+	for (; st->g < st->ngroups; st->g++) {
+		size_t g = st->g;
+
+		if (!eval_steps(st, r, r->gstart[g], r->gstart[g + 1],
+				r->points + r->npoints, budget))
+			return 0;
+		rc = keep_group(st, r, g);
+		if (rc != 0)
+			goto out;
+	}
+	run_finish(st, r);
+out:
+	if (rc != 0)
+		r->nstreams = r->npoints = r->ndims = 0;
+	st->phase = R_DONE;
+	run_free(st);
+	return rc;
+}
+
 /* mql_run() over the series of one part (part NULL: all of them). */
 static int run(const struct mql_query *q, const struct tsdb *db,
 	       const char *ns, int64_t first_t, int64_t step, size_t nsteps,
 	       int all_streams, size_t max_returned, int *over,
 	       struct mql_part *part, struct mql_result *r)
 {
-	struct select_ctx ctx = { .r = r, .seen_since = INT64_MIN,
-				  .max = part ? part->max_series : SIZE_MAX };
-	size_t ngroups, ns_kept = 0, nreturned = 0;
-	int cond = mql_has_condition(q);
-	size_t *dim_off;
+	struct run st;
+	size_t budget = SIZE_MAX;
+	int rc;
 
-	r->nstreams = r->npoints = r->ndims = r->nsel = 0;
-	if (q->stat == MQL_STAT_ABSENT) {
-		int64_t period = q->absent_ms ? q->absent_ms :
-				 tsdb_options(db)->raw_window_ms;
-
-		ctx.seen_since = first_t - period;
+	run_begin(&st, q, db, ns, first_t, step, nsteps, all_streams,
+		  max_returned, r);
+	if (part != NULL) {
+		st.max_select = part->max_series;
+		st.pos = part->pos;
 	}
-	if (part != NULL)
-		part->more = tsdb_select_from(db, ns, q->metric, q->clauses,
-					      q->nclauses, &part->pos,
-					      collect, &ctx) != 0;
-	else
-		tsdb_select(db, ns, q->metric, q->clauses, q->nclauses,
-			    collect, &ctx);
-	ngroups = make_groups(q, r);
-	if (ngroups > 0 && nsteps > MQL_MAX_POINTS / ngroups)
-		return MDS_E_LIMIT;
-	r->streams = reserve(r->streams, 0, ngroups, &r->streams_cap,
-			     sizeof(*r->streams));
-	r->points = reserve(r->points, 0, ngroups * nsteps, &r->points_cap,
-			    sizeof(*r->points));
-	dim_off = xmalloc((ngroups + 1) * sizeof(*dim_off));
-	for (size_t g = 0; g < ngroups; g++) {
-		struct mql_stream *st = &r->streams[ns_kept];
-		struct mql_point *pts = r->points + r->npoints;
-		const struct tsdb_series *first = r->sel[r->order[r->gstart[g]]];
-		int any = 0;
-
-		eval_steps(q, r, r->gstart[g], r->gstart[g + 1], first_t, step,
-			   nsteps, pts);
-		for (size_t k = 0; k < nsteps; k++)
-			any |= pts[k].present;
-		if (!any && !all_streams)
-			continue;
-		/* Past the caller's limit, the rest is not evaluated. */
-		nreturned += any && (!cond || pts[nsteps - 1].holds);
-		if (nreturned > max_returned) {
-			if (over != NULL)
-				*over = 1;
-			r->nstreams = r->npoints = r->ndims = 0;
-			free(dim_off);
-			return MDS_E_LIMIT;
-		}
-		r->npoints += nsteps;
-		st->npoints = nsteps;
-		if (q->grouping == MQL_GROUP_NONE) {
-			st->dims = tsdb_series_dims(first, &st->ndims);
-			st->hash = tsdb_series_dims_hash(first);
-			dim_off[ns_kept] = SIZE_MAX;
-		} else {
-			dim_off[ns_kept] = r->ndims;
-			st->ndims = group_dims(q, r, first, &st->hash);
-		}
-		ns_kept++;
+	rc = run_work(&st, r, &budget);
+	if (part != NULL) {
+		part->pos = st.pos;
+		part->more = st.more;
 	}
-	/* Pools are final now: point the streams into them. */
-	for (size_t i = 0; i < ns_kept; i++) {
-		r->streams[i].points = r->points + i * nsteps;
-		if (dim_off[i] != SIZE_MAX)
-			r->streams[i].dims = r->ndims ? r->dims + dim_off[i] :
-					     NULL;
-	}
-	free(dim_off);
-	r->nstreams = ns_kept;
-	return 0;
+	if (over != NULL && st.over)
+		*over = 1;
+	return rc;
 }
 
 int mql_run(const struct mql_query *q, const struct tsdb *db,
@@ -489,16 +680,48 @@ int mql_run(const struct mql_query *q, const struct tsdb *db,
 		   max_returned, over, NULL, r);
 }
 
+static struct mql_job *job_new(const struct mql_query *q,
+			       const struct tsdb *db, const char *ns,
+			       int64_t first_t, int64_t step, size_t nsteps,
+			       int all_streams, size_t max_streams);
+static void job_take_result(struct mql_job *j, struct mql_result *out);
+
 int mql_eval_part(const struct mql_query *q, const struct tsdb *db,
 		  const char *ns, int64_t now_ms, struct mql_part *part,
 		  struct mql_result *out)
 {
-	if (q->expr != NULL || q->grouping != MQL_GROUP_NONE ||
-	    q->stat == MQL_STAT_ABSENT || part->max_series == 0) {
-		part->more = 0;
+	int done = 0, rc;
+
+	if (part->max_series == 0) {
+		mql_part_free(part);
 		return mql_eval(q, db, ns, now_ms, out);
 	}
-	return run(q, db, ns, now_ms, 0, 1, 0, SIZE_MAX, NULL, part, out);
+	if (q->expr == NULL && q->grouping == MQL_GROUP_NONE &&
+	    q->stat != MQL_STAT_ABSENT)
+		return run(q, db, ns, now_ms, 0, 1, 0, SIZE_MAX, NULL, part,
+			   out);
+	/* Every stream depends on every series: all come at the end. */
+	if (part->job == NULL)
+		part->job = job_new(q, db, ns, now_ms, 0, 1,
+				    q->stat == MQL_STAT_ABSENT, SIZE_MAX);
+	rc = mql_job_run(part->job, part->max_series, &done);
+	out->nstreams = out->npoints = out->ndims = 0;
+	part->more = !done;
+	if (done) {
+		if (rc == 0)
+			job_take_result(part->job, out);
+		mql_job_free(part->job);
+		part->job = NULL;
+	}
+	return rc;
+}
+
+void mql_part_free(struct mql_part *part)
+{
+	if (part == NULL)
+		return;
+	mql_job_free(part->job);
+	memset(part, 0, sizeof(*part));
 }
 
 int mql_eval(const struct mql_query *q, const struct tsdb *db,
@@ -567,4 +790,149 @@ int mql_eval_range_max(const struct mql_query *q, const struct tsdb *db,
 		rc = MDS_E_LIMIT;
 	}
 	return rc;
+}
+
+/* --- evaluation over several calls -------------------------------------- */
+
+struct mql_job {
+	const struct mql_query *q;
+	const struct tsdb *db;
+	const char *ns;
+	int64_t first_t, step;
+	size_t nsteps, max_streams;
+	/* An expression's simple queries, evaluated one after the other
+	 * before the expression itself; a simple query is its own leaf. */
+	const struct mql_query *leaves[MQL_MAX_LEAVES];
+	struct mql_result lres[MQL_MAX_LEAVES];
+	size_t nleaves, leaf;
+	int all_streams; /* of a simple query (mql_eval()'s absent()) */
+	struct run run;
+	int running; /* run holds leaf's evaluation */
+	struct mql_result res;
+	int done, rc, over;
+};
+
+static struct mql_job *job_new(const struct mql_query *q,
+			       const struct tsdb *db, const char *ns,
+			       int64_t first_t, int64_t step, size_t nsteps,
+			       int all_streams, size_t max_streams)
+{
+	struct mql_job *j = xcalloc(1, sizeof(*j));
+
+	j->q = q;
+	j->db = db;
+	j->ns = ns;
+	j->first_t = first_t;
+	j->step = step;
+	j->nsteps = nsteps;
+	j->all_streams = all_streams;
+	j->max_streams = max_streams;
+	if (q->expr != NULL)
+		j->nleaves = mql_expr_leaves(q->expr, j->leaves,
+					     MQL_MAX_LEAVES);
+	else
+		j->leaves[j->nleaves++] = q;
+	for (size_t i = 0; i < j->nleaves; i++)
+		mql_result_init(&j->lres[i]);
+	mql_result_init(&j->res);
+	return j;
+}
+
+/* Moves a finished job's result into out, whose old pools j frees. */
+static void job_take_result(struct mql_job *j, struct mql_result *out)
+{
+	struct mql_result old = *out;
+
+	*out = j->res;
+	j->res = old;
+}
+
+int mql_job_start(const struct mql_query *q, const struct tsdb *db,
+		  const char *ns, int64_t start_ms, int64_t end_ms,
+		  int64_t resolution_ms, size_t max_streams,
+		  struct mql_job **out)
+{
+	int64_t steps;
+
+	if (start_ms < 0 || end_ms > TSDB_MAX_TIME_MS || end_ms <= start_ms ||
+	    resolution_ms < 1)
+		return MDS_E_INVAL;
+	steps = (end_ms - start_ms) / resolution_ms;
+	if (steps < 1)
+		return MDS_E_INVAL;
+	if (steps > MQL_MAX_POINTS)
+		return MDS_E_LIMIT;
+	*out = job_new(q, db, ns, start_ms + resolution_ms, resolution_ms,
+		       (size_t)steps, 0, max_streams);
+	return 0;
+}
+
+/* The last step of an expression: combines its evaluated leaves. */
+static int job_combine(struct mql_job *j)
+{
+	int rc = mql_expr_eval_with(j->q->expr, j->db, j->ns, j->first_t,
+				    j->step, j->nsteps, j->leaves, j->lres,
+				    j->nleaves, &j->res);
+
+	if (rc == 0 && count_returned(j->q, &j->res) > j->max_streams) {
+		j->over = 1;
+		j->res.nstreams = j->res.npoints = j->res.ndims = 0;
+		rc = MDS_E_LIMIT;
+	}
+	return rc;
+}
+
+int mql_job_run(struct mql_job *j, size_t budget, int *done)
+{
+	int simple = j->q->expr == NULL;
+
+	while (!j->done && budget > 0) {
+		struct mql_result *r = simple ? &j->res : &j->lres[j->leaf];
+		const struct mql_query *lq;
+
+		if (j->leaf == j->nleaves) {
+			j->rc = job_combine(j);
+			j->done = 1;
+			break;
+		}
+		lq = j->leaves[j->leaf];
+		if (!j->running) {
+			/* As mql_expr_eval() runs its leaves. */
+			run_begin(&j->run, lq, j->db, j->ns, j->first_t,
+				  j->step, j->nsteps,
+				  simple ? j->all_streams
+					 : j->nsteps == 1 &&
+						   lq->stat == MQL_STAT_ABSENT,
+				  simple ? j->max_streams : SIZE_MAX, r);
+			j->running = 1;
+		}
+		j->rc = run_work(&j->run, r, &budget);
+		if (j->run.phase != R_DONE)
+			break;
+		j->running = 0;
+		j->over = j->run.over;
+		j->leaf++;
+		if (j->rc != 0 || simple)
+			j->done = 1;
+	}
+	*done = j->done;
+	return j->done ? j->rc : 0;
+}
+
+const struct mql_result *mql_job_result(const struct mql_job *j, int *over)
+{
+	if (over != NULL)
+		*over = j->over;
+	return &j->res;
+}
+
+void mql_job_free(struct mql_job *j)
+{
+	if (j == NULL)
+		return;
+	run_free(&j->run);
+	for (size_t i = 0; i < j->nleaves; i++)
+		mql_result_free(&j->lres[i]);
+	mql_result_free(&j->res);
+	free(j);
 }

@@ -360,6 +360,10 @@ struct ectx {
 	const char *ns;
 	int64_t first_t, step;
 	size_t nsteps;
+	/* Simple queries evaluated already (mql_expr_eval_with()). */
+	const struct mql_query *const *leaves;
+	const struct mql_result *res;
+	size_t nleaves;
 };
 
 static void vec_free(struct vec *v)
@@ -425,24 +429,30 @@ static int eval_node(const struct mql_node *n, const struct ectx *x,
 static int eval_query(const struct mql_query *q, const struct ectx *x,
 		      struct vec *out)
 {
-	struct mql_result r;
-	int rc;
+	struct mql_result own;
+	const struct mql_result *r = &own;
+	int rc = 0;
 
-	mql_result_init(&r);
-	rc = mql_run(q, x->db, x->ns, x->first_t, x->step, x->nsteps,
-		     x->nsteps == 1 && mql_statistic(q) == MQL_STAT_ABSENT,
-		     SIZE_MAX, NULL, &r);
-	for (size_t i = 0; rc == 0 && i < r.nstreams; i++) {
-		struct vstream *s = vec_add(out, r.streams[i].dims,
-					    r.streams[i].ndims,
-					    r.streams[i].hash, x->nsteps);
+	mql_result_init(&own);
+	for (size_t i = 0; i < x->nleaves; i++)
+		if (x->leaves[i] == q)
+			r = &x->res[i];
+	if (r == &own)
+		rc = mql_run(q, x->db, x->ns, x->first_t, x->step, x->nsteps,
+			     x->nsteps == 1 &&
+				     mql_statistic(q) == MQL_STAT_ABSENT,
+			     SIZE_MAX, NULL, &own);
+	for (size_t i = 0; rc == 0 && i < r->nstreams; i++) {
+		struct vstream *s = vec_add(out, r->streams[i].dims,
+					    r->streams[i].ndims,
+					    r->streams[i].hash, x->nsteps);
 
-		memcpy(s->pts, r.streams[i].points,
+		memcpy(s->pts, r->streams[i].points,
 		       x->nsteps * sizeof(*s->pts));
 		for (size_t k = 0; k < x->nsteps; k++)
 			s->pts[k].holds = 0;
 	}
-	mql_result_free(&r);
+	mql_result_free(&own);
 	return rc;
 }
 
@@ -805,12 +815,38 @@ static int fill_result(const struct vec *v, const struct ectx *x,
 	return 0;
 }
 
+size_t mql_expr_leaves(const struct mql_node *n,
+		       const struct mql_query **out, size_t max)
+{
+	size_t k = 0;
+
+	if (n == NULL)
+		return 0;
+	if (n->kind == N_QUERY && max > 0) {
+		out[0] = n->q;
+		return 1;
+	}
+	k = mql_expr_leaves(n->l, out, max);
+	return k + mql_expr_leaves(n->r, out + k, max - k);
+}
+
 int mql_expr_eval(const struct mql_node *n, const struct tsdb *db,
 		  const char *ns, int64_t first_t, int64_t step, size_t nsteps,
 		  struct mql_result *out)
 {
+	return mql_expr_eval_with(n, db, ns, first_t, step, nsteps, NULL,
+				  NULL, 0, out);
+}
+
+int mql_expr_eval_with(const struct mql_node *n, const struct tsdb *db,
+		       const char *ns, int64_t first_t, int64_t step,
+		       size_t nsteps, const struct mql_query *const *leaves,
+		       const struct mql_result *res, size_t nleaves,
+		       struct mql_result *out)
+{
 	struct ectx x = { .db = db, .ns = ns, .first_t = first_t,
-			  .step = step, .nsteps = nsteps };
+			  .step = step, .nsteps = nsteps, .leaves = leaves,
+			  .res = res, .nleaves = nleaves };
 	struct vec v = { 0 };
 	int rc = eval_node(n, &x, &v);
 

@@ -112,5 +112,17 @@ int mql_expr_add_filter(struct mql_node *n, const char *key,
 int mql_expr_eval(const struct mql_node *n, const struct tsdb *db,
 		  const char *ns, int64_t first_t, int64_t step, size_t nsteps,
 		  struct mql_result *out);
+/* Lists n's simple queries into out (at most max), each once, and
+ * returns their count. */
+size_t mql_expr_leaves(const struct mql_node *n,
+		       const struct mql_query **out, size_t max);
+/* mql_expr_eval() with the streams of its simple queries evaluated
+ * already: leaf i's mql_run() result is res[i] (as mql_expr_eval() runs
+ * it), for the nleaves queries of mql_expr_leaves(). */
+int mql_expr_eval_with(const struct mql_node *n, const struct tsdb *db,
+		       const char *ns, int64_t first_t, int64_t step,
+		       size_t nsteps, const struct mql_query *const *leaves,
+		       const struct mql_result *res, size_t nleaves,
+		       struct mql_result *out);
 
 #endif

@@ -761,6 +761,17 @@ int tsdb_select_from(const struct tsdb *db, const char *ns, const char *name,
 		     const struct tsdb_clause *clauses, size_t nclauses,
 		     uint32_t *pos, tsdb_select_fn fn, void *arg)
 {
+	int more;
+
+	return tsdb_select_some(db, ns, name, clauses, nclauses, pos,
+				SIZE_MAX, &more, fn, arg);
+}
+
+int tsdb_select_some(const struct tsdb *db, const char *ns, const char *name,
+		     const struct tsdb_clause *clauses, size_t nclauses,
+		     uint32_t *pos, size_t max_look, int *more,
+		     tsdb_select_fn fn, void *arg)
+{
 	struct rterm local[16], *rt = local;
 	size_t nterms = 0, ri = 0;
 	const uint32_t *ids;
@@ -771,6 +782,7 @@ int tsdb_select_from(const struct tsdb *db, const char *ns, const char *name,
 	uint64_t nsh = 0, nameh = 0;
 	int rc = 0;
 
+	*more = 0;
 	ins = intern_lookup(db, ns, &nsh);
 	iname = intern_lookup(db, name, &nameh);
 	if (ins == HTAB_NONE || iname == HTAB_NONE)
@@ -814,6 +826,11 @@ int tsdb_select_from(const struct tsdb *db, const char *ns, const char *name,
 	ids = index != NULL ? posting_ids(index) : m->ids;
 	nids = index != NULL ? index->n : m->n;
 	for (uint32_t i = *pos; i < nids && rc == 0; i++) {
+		if (max_look-- == 0) {
+			*more = 1;
+			break;
+		}
+
 		const struct tsdb_series *s = tsdb_series_at(db, ids[i]);
 		const struct rterm *r = rt;
 		int all = 1;

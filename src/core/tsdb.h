@@ -223,6 +223,16 @@ int tsdb_select_from(const struct tsdb *db, const char *ns, const char *name,
 		     const struct tsdb_clause *clauses, size_t nclauses,
 		     uint32_t *pos, tsdb_select_fn fn, void *arg);
 
+/*
+ * tsdb_select_from() looking at max_look series at most (each costs a
+ * check of the clauses, selected or not): *more is set if it stopped
+ * there, with series left to look at from *pos.
+ */
+int tsdb_select_some(const struct tsdb *db, const char *ns, const char *name,
+		     const struct tsdb_clause *clauses, size_t nclauses,
+		     uint32_t *pos, size_t max_look, int *more,
+		     tsdb_select_fn fn, void *arg);
+
 /* Returns 1 if text matches pattern, in which '*' matches any run. */
 int tsdb_glob_match(const char *pattern, const char *text);
 

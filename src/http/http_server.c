@@ -685,9 +685,14 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
 	enum hparse_error err;
 
 	if (c->cur != NULL) {
-		if (buf_add(&c->pending, data, len) != 0)
+		if (buf_add(&c->pending, data, len) != 0) {
 			conn_close(c);
-		set_reading(c, false);
+			return;
+		}
+		/* A handler that wants to know if the client leaves keeps
+		 * the reading on (input waits in pending, up to its cap). */
+		if (c->cur->on_close == NULL)
+			set_reading(c, false);
 		return;
 	}
 	if (c->phase == PH_IDLE)
@@ -747,10 +752,12 @@ static void on_resume(uv_timer_t *t)
 		set_reading(c, true);
 }
 
-void http_respond(struct http_req *pub, int status, const char *content_type,
-		  const char *body, size_t len, const char *headers)
+/* Sends the head with the body, copied after it, or then the body owned
+ * (taken) when not NULL, uncopied; releases r. */
+static void respond(struct req *r, int status, const char *content_type,
+		    const char *copied, char *owned, size_t len,
+		    const char *headers)
 {
-	struct req *r = (struct req *)pub;
 	struct conn *c = r->conn;
 	bool close_after;
 	struct buf out;
@@ -758,6 +765,7 @@ void http_respond(struct http_req *pub, int status, const char *content_type,
 
 	if (c == NULL) {
 		req_free(r);
+		free(owned);
 		return;
 	}
 	c->cur = NULL;
@@ -769,17 +777,41 @@ void http_respond(struct http_req *pub, int status, const char *content_type,
 		   content_type ? content_type : "application/json", len,
 		   r->keep_alive ? "" : "Connection: close\r\n",
 		   headers ? headers : "");
-	buf_add(&out, body, len);
+	if (owned == NULL)
+		buf_add(&out, copied, len);
 	close_after = !r->keep_alive;
 	outlen = out.len;
 	req_free(r);
-	if (conn_send(c, buf_steal(&out), outlen, close_after, false) != 0) {
+	if (conn_send(c, buf_steal(&out), outlen,
+		      close_after && owned == NULL, false) != 0) {
+		free(owned);
+		conn_close(c);
+		return;
+	}
+	if (owned != NULL && conn_send(c, owned, len, close_after, false)) {
 		conn_close(c);
 		return;
 	}
 	if (close_after)
 		return;
 	uv_timer_start(&c->timer, on_resume, 0, 0);
+}
+
+void http_respond(struct http_req *pub, int status, const char *content_type,
+		  const char *body, size_t len, const char *headers)
+{
+	respond((struct req *)pub, status, content_type, body, NULL, len,
+		headers);
+}
+
+void http_respond_take(struct http_req *pub, int status,
+		       const char *content_type, char *body, size_t len,
+		       const char *headers)
+{
+	respond((struct req *)pub, status, content_type, NULL,
+		len ? body : NULL, len, headers);
+	if (len == 0)
+		free(body);
 }
 
 /* Closes a connection whose write failed inside http_respond_chunk(),
@@ -873,6 +905,10 @@ void http_req_on_close(struct http_req *pub, void (*fn)(void *arg),
 
 	r->on_close = fn;
 	r->on_close_arg = arg;
+	/* Reading goes on while the request is handled, to see the client
+	 * leave (conn_feed() keeps what it sends meanwhile). */
+	if (fn != NULL && r->conn != NULL)
+		set_reading(r->conn, true);
 }
 
 static void on_listener_closed(uv_handle_t *h);

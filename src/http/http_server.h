@@ -59,6 +59,13 @@ void http_server_set_tls(struct http_server *srv, struct tls_ctx *tls);
 void http_respond(struct http_req *req, int status, const char *content_type,
 		  const char *body, size_t len, const char *headers);
 
+/* http_respond() with a body of malloc()ed memory that it takes and sends
+ * as it is, uncopied: a body of many MB written in the turn it is ready
+ * would cost a copy into fresh memory. */
+void http_respond_take(struct http_req *req, int status,
+		       const char *content_type, char *body, size_t len,
+		       const char *headers);
+
 /*
  * Streaming: a handler may answer with a body of unknown length, sent as it
  * comes (chunked transfer encoding): http_respond_start(), then any number

@@ -574,7 +574,8 @@ int monitoring_alarm_update(struct monitoring *m, const char *id,
 	if (rc != 0)
 		goto out;
 	/* The draft becomes the alarm; the state stays unless what it
-	 * watches changed. */
+	 * watches changed. A pass under way borrows the old definition. */
+	alarm_state_end_pass(e->st);
 	alarm_def_clear(&e->def);
 	e->def = draft->def;
 	alarm_def_init(&draft->def);
@@ -703,39 +704,63 @@ int monitoring_alarm_status(struct monitoring *m, const char *id,
 	return 0;
 }
 
+/* The records of a history answer take at most this many bytes (the
+ * newest record always goes): a thousand records of up to 0.9 MB read and
+ * copied in one turn held the loop for a second. */
+#define HISTORY_MAX_BYTES ((size_t)4 << 20)
+
+/* The newest records, newest first, up to HISTORY_MAX_BYTES. */
 struct history_call {
-	void (*fn)(void *arg, const char *record);
-	void *arg;
+	char **v;
+	size_t n, bytes;
+	int truncated;
 };
 
 static int history_one(void *arg, const char *id, const char *json)
 {
 	struct history_call *h = arg;
+	size_t len = strlen(json);
 
 	(void)id;
-	h->fn(h->arg, json);
+	if (h->n > 0 && h->bytes + len > HISTORY_MAX_BYTES) {
+		h->truncated = 1;
+		return 1; /* stops the walk */
+	}
+	h->v = xreallocarray(h->v, h->n + 1, sizeof(*h->v));
+	h->v[h->n++] = xstrdup(json);
+	h->bytes += len;
 	return 0;
 }
 
 int monitoring_alarm_history(struct monitoring *m, const char *id,
 			     size_t limit,
 			     void (*fn)(void *arg, const char *record),
-			     void *arg, struct fault *f)
+			     void *arg, bool *truncated, struct fault *f)
 {
-	struct history_call h = { fn, arg };
+	struct history_call h = { 0 };
 	int rc;
 
+	*truncated = false;
 	if (alarm_find_id(m, id, NULL) == NULL)
 		return fault_set(f, MDS_E_NOTFOUND, "", "no alarm '%s'", id);
 	if (limit == 0 || limit > HISTORY_MAX_LIMIT)
 		return fault_set(f, MDS_E_INVAL, "limit",
 				 "limit must be from 1 to %d",
 				 HISTORY_MAX_LIMIT);
-	rc = store_event_each(m->env.store, HISTORY_STREAM, id, 0, limit,
-			      history_one, &h);
+	rc = store_event_each_newest(m->env.store, HISTORY_STREAM, id, limit,
+				     history_one, &h);
+	if (rc == 1)
+		rc = 0;
+	for (size_t i = h.n; i-- > 0;) {
+		if (rc == 0)
+			fn(arg, h.v[i]);
+		free(h.v[i]);
+	}
+	free(h.v);
 	if (rc != 0)
 		return fault_set(f, rc, "", "cannot read the history: %s",
 				 mds_strerror(rc));
+	*truncated = h.truncated;
 	return 0;
 }
 

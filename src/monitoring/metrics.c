@@ -23,13 +23,6 @@
 #include "util/xalloc.h"
 
 #define POST_MAX_FUTURE_MS (10LL * 60 * 1000) /* OCI's PostMetricData */
-#define QUERY_DEFAULT_RANGE_MS (3600LL * 1000)
-#define QUERY_MAX_STEPS 100000
-#define QUERY_MAX_POINTS 200000
-/* OCI's limit on the metric streams one SummarizeMetricsData returns. */
-#define QUERY_MAX_STREAMS 2000
-#define RES_MIN_MS 1000LL
-#define RES_MAX_MS 86400000LL
 
 /* The previous reading of one instance, to turn counters into rates. */
 struct inst {
@@ -320,7 +313,7 @@ int metrics_loading(const struct monitoring *m)
 }
 
 /* Fills f: the store is still being read from the log. */
-static int loading_fault(const struct monitoring *m, struct fault *f)
+int metrics_loading_fault(const struct monitoring *m, struct fault *f)
 {
 	uint64_t done = 0, total = 0;
 
@@ -587,7 +580,7 @@ int monitoring_post(struct monitoring *m, struct monitoring_item *items,
 
 	*nfailed = 0;
 	if (metrics_loading(m))
-		return loading_fault(m, f);
+		return metrics_loading_fault(m, f);
 	if (nitems == 0)
 		return fault_set(f, MDS_E_INVAL, "metricData",
 				 "metricData must be a non-empty array");
@@ -624,108 +617,6 @@ int monitoring_post(struct monitoring *m, struct monitoring_item *items,
 		if (items[i].why[0] != '\0')
 			(*nfailed)++;
 	return 0;
-}
-
-/* ---- queries ---- */
-
-/* The range and resolution of q, checked. */
-static int query_range(const struct monitoring_query *q,
-		       const struct mql_query *mq, int64_t *start,
-		       int64_t *end, int64_t *res, struct fault *f)
-{
-	*end = q->has_end ? q->end_ms : ids_now_ms();
-	*start = q->has_start ? q->start_ms : *end - QUERY_DEFAULT_RANGE_MS;
-	if (*start >= *end)
-		return fault_set(f, MDS_E_INVAL, "startTime",
-				 "startTime must be before endTime");
-	*res = mql_interval_ms(mq) < 60000 ? mql_interval_ms(mq) : 60000;
-	if (q->resolution_ms != 0)
-		*res = q->resolution_ms;
-	if (*res < RES_MIN_MS || *res > RES_MAX_MS)
-		return fault_set(f, MDS_E_INVAL, "resolution",
-				 "resolution must be a duration from 1s to 1d "
-				 "such as \"1m\", \"10s\" or \"PT1M\"");
-	if ((*end - *start) / *res < 1)
-		return fault_set(f, MDS_E_INVAL, "startTime",
-				 "the range from startTime to endTime must "
-				 "span at least one resolution");
-	if ((*end - *start) / *res > QUERY_MAX_STEPS)
-		return fault_set(f, MDS_E_LIMIT, "resolution",
-				 "the range holds more than %d points of the "
-				 "resolution; shorten it or use a coarser "
-				 "resolution", QUERY_MAX_STEPS);
-	return 0;
-}
-
-/* Whether the stream s of a result is returned: with a condition, only
- * where it holds at the last step. */
-static bool returned(const struct mql_query *mq, const struct mql_stream *s)
-{
-	return !mql_has_condition(mq) ||
-	       (s->npoints > 0 && s->points[s->npoints - 1].holds);
-}
-
-int monitoring_query(struct monitoring *m, const struct monitoring_query *q,
-		     monitoring_series_fn *fn, void *arg, struct fault *f)
-{
-	const char *ns = q->namespace ? q->namespace : MONITORING_NAMESPACE;
-	struct mql_result *r = &m->qres;
-	struct mql_query *mq = NULL;
-	int64_t start = 0, end = 0, res = 0;
-	const char *why;
-	char diag[512];
-	int rc, over;
-
-	if (metrics_loading(m))
-		return loading_fault(m, f);
-	why = monitoring_ns_problem(ns, 1);
-	if (why != NULL)
-		return fault_set(f, MDS_E_INVAL, "namespace", "namespace %s",
-				 why);
-	rc = mql_parse(q->query, &mq, diag, sizeof(diag));
-	if (rc != 0)
-		return fault_set(f, rc == MDS_E_LIMIT ? rc : MDS_E_INVAL,
-				 "query", "query: %s", diag);
-	rc = query_range(q, mq, &start, &end, &res, f);
-	if (rc != 0)
-		goto out;
-	/* More streams than OCI returns are refused as soon as they are
-	 * counted, before the rest of the series are evaluated. */
-	rc = mql_eval_range_max(mq, m->db, ns, start, end, res,
-				QUERY_MAX_STREAMS, &over, r);
-	if (over) {
-		rc = fault_set(f, MDS_E_LIMIT, "query",
-			       "the result would hold more than %d metric "
-			       "streams; narrow the query with a dimension "
-			       "filter or aggregate it with grouping() or "
-			       "groupBy()", QUERY_MAX_STREAMS);
-		goto out;
-	}
-	if (rc == 0 && r->nstreams > 0 &&
-	    r->nstreams * r->streams[0].npoints > QUERY_MAX_POINTS)
-		rc = MDS_E_LIMIT;
-	if (rc != 0) {
-		rc = fault_set(f, rc, "query",
-			       "the result would hold more than %d points; "
-			       "narrow the query (filters, a shorter range "
-			       "or a coarser resolution)", QUERY_MAX_POINTS);
-		goto out;
-	}
-	for (size_t i = 0; i < r->nstreams; i++) {
-		const struct mql_stream *s = &r->streams[i];
-		struct monitoring_series v = {
-			.namespace = ns, .name = mql_metric(mq),
-			.dims = s->dims, .ndims = s->ndims,
-			.points = s->points, .npoints = s->npoints,
-			.condition_met = mql_has_condition(mq),
-		};
-
-		if (returned(mq, s))
-			fn(arg, &v);
-	}
-out:
-	mql_free(mq);
-	return rc;
 }
 
 /* ---- latest value, for the autoscale function ---- */

@@ -3,7 +3,8 @@
  * modules: they include monitoring.h).
  *
  *   monitoring.c  the module's life cycle and the name rules
- *   metrics.c     sampling, posted metrics, queries
+ *   metrics.c     sampling, posted metrics
+ *   query.c       queries, evaluated across loop turns
  *   mlog.c        the metrics log on disk (mlog.h)
  *   alarms.c      alarm definitions and their evaluation
  */
@@ -51,7 +52,7 @@ struct monitoring {
 	uint64_t gen;
 	unsigned ncpu;
 	struct map insts, deps;
-	struct mql_result qres; /* scratch of queries and alarms alike */
+	struct mql_result qres; /* scratch of the alarms */
 	struct mlog *log; /* NULL if it could not be opened */
 
 	/* alarms.c */
@@ -69,6 +70,11 @@ struct monitoring {
 	monitoring_publish_fn *publish;
 	monitoring_topic_exists_fn *topic_exists;
 	void *publish_arg;
+
+	/* query.c: the queries under way, worked on in turn. */
+	struct monitoring_query_job *queries[MONITORING_QUERIES_MAX];
+	size_t nqueries, query_next;
+	uv_idle_t query_idle;
 
 	int closing;
 	int pending; /* handles and jobs to finish before the free */
@@ -96,12 +102,22 @@ void metrics_on_sample(uv_timer_t *t);
 /* Whether the store is still being read from the log: no sampling, no
  * posts, no queries and no alarm evaluation until it is whole. */
 int metrics_loading(const struct monitoring *m);
+/* Fills f (MDS_E_UNAVAIL) with how far the loading is; returns f's code. */
+int metrics_loading_fault(const struct monitoring *m, struct fault *f);
 /* The log's fsync and compaction; re-arms t for when the log wants it. */
 void metrics_on_log_tick(uv_timer_t *t);
 /* Stops observing and closes the log; may leave an fsync pending (then
  * m->pending counts it and its end frees the module). */
 void metrics_close(struct monitoring *m);
 void metrics_free(struct monitoring *m);
+
+/* query.c */
+
+/* Starts the queries' handle. */
+void query_open(struct monitoring *m);
+/* Ends every query under way (their done callbacks see MDS_E_UNAVAIL)
+ * and closes the handle; m->pending counts it. */
+void query_close(struct monitoring *m);
 
 /* alarms.c */
 

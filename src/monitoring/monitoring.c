@@ -154,6 +154,7 @@ int monitoring_open(const struct monitoring_env *env, struct monitoring **out,
 		return rc;
 	}
 	metrics_open(m);
+	query_open(m);
 	uv_timer_init(env->loop, &m->sample_timer);
 	uv_timer_init(env->loop, &m->eval_timer);
 	uv_timer_init(env->loop, &m->log_timer);
@@ -201,4 +202,5 @@ void monitoring_close(struct monitoring *m)
 	uv_close((uv_handle_t *)&m->eval_timer, on_timer_closed);
 	uv_close((uv_handle_t *)&m->log_timer, on_timer_closed);
 	metrics_close(m);
+	query_close(m);
 }

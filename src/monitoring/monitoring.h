@@ -144,13 +144,52 @@ struct monitoring_series {
 typedef void monitoring_series_fn(void *arg,
 				  const struct monitoring_series *s);
 
+/* Queries under way at once, at most; one more is refused (503). */
+#define MONITORING_QUERIES_MAX 32
+
+struct monitoring_query_job;
+
+/* Called once a query's work ends: its series were all given, it failed,
+ * or it was ended early (the module closes, live said so); j is freed
+ * when it returns. */
+typedef void monitoring_query_done_fn(void *arg,
+				      struct monitoring_query_job *j);
+/* Asked each turn before a query is worked on: false ends it at once
+ * (its done is called, the work freed), e.g. when the caller's token was
+ * revoked meanwhile. */
+typedef bool monitoring_query_live_fn(void *arg);
+
 /*
- * Runs a query and calls fn for every series of the result, in order (with
- * a condition, only those where it holds at the last step). Returns 0, or
- * a negative code with f filled (nothing called then).
+ * Starts a query. It is evaluated across turns of the loop, all queries
+ * under way together taking about 2 ms of a turn, so that a query over
+ * every series never holds the loop; then series(arg, s) is called for
+ * every series of the result, in order (with a condition, only those
+ * where it holds at the last step), a few at a time across turns too;
+ * then done(arg, j). live (may be NULL) is asked before each turn's work.
+ * Returns 0 with *out set (for monitoring_query_cancel() until done), or
+ * a negative code with f filled and nothing called: a bad query,
+ * namespace or range, the store still loading, or MONITORING_QUERIES_MAX
+ * under way (MDS_E_UNAVAIL).
  */
-int monitoring_query(struct monitoring *m, const struct monitoring_query *q,
-		     monitoring_series_fn *fn, void *arg, struct fault *f);
+int monitoring_query_start(struct monitoring *m,
+			   const struct monitoring_query *q,
+			   monitoring_query_live_fn *live,
+			   monitoring_series_fn *series,
+			   monitoring_query_done_fn *done, void *arg,
+			   struct monitoring_query_job **out, struct fault *f);
+
+/*
+ * From done: returns 0 if every series of the result was given, or a
+ * negative code with f filled (the series given, if any, are not the
+ * whole answer): too many streams or points (before any), or the query
+ * was ended early (MDS_E_UNAVAIL: the module closed, or live said so).
+ */
+int monitoring_query_result(struct monitoring_query_job *j,
+			    struct fault *f);
+
+/* Drops a query before its done is called (its client went away): the
+ * work stops and is freed now. NULL is fine. */
+void monitoring_query_cancel(struct monitoring_query_job *j);
 
 /* ---- alarms, in OCI's shape (see docs/api.md) ---- */
 
@@ -289,12 +328,14 @@ int monitoring_alarm_status(struct monitoring *m, const char *id,
 
 /* Calls fn with each of the newest limit (1 to 1000) transitions of alarm
  * id, oldest first: each a history record, JSON text as the store keeps it
- * (borrowed for the call). Returns 0, MDS_E_NOTFOUND, MDS_E_INVAL for the
- * limit, or the store's error; f filled on error. */
+ * (borrowed for the call). Past 4 MiB of records the older ones are left
+ * out (the newest always goes), and *truncated is set. Returns 0,
+ * MDS_E_NOTFOUND, MDS_E_INVAL for the limit, or the store's error; f
+ * filled on error. */
 int monitoring_alarm_history(struct monitoring *m, const char *id,
 			     size_t limit,
 			     void (*fn)(void *arg, const char *record),
-			     void *arg, struct fault *f);
+			     void *arg, bool *truncated, struct fault *f);
 
 /*
  * Finds an alarm by displayName whose query watches resource_id (its

@@ -14,7 +14,8 @@
 
 enum stmt {
 	S_BEGIN, S_COMMIT, S_ROLLBACK, S_PUT, S_DELETE, S_GET, S_EACH,
-	S_EVENT_ADD, S_EVENT_EACH, S_EVENT_EACH_ALL, S_EVENT_TRIM,
+	S_EVENT_ADD, S_EVENT_EACH, S_EVENT_EACH_ALL, S_EVENT_NEWEST,
+	S_EVENT_TRIM,
 	S_EVENT_TRIM_ALL, S__COUNT
 };
 
@@ -35,6 +36,10 @@ static const char *const sql[S__COUNT] = {
 	[S_EVENT_EACH_ALL] = "SELECT ref, body FROM (SELECT seq, ref, body "
 			     "FROM events WHERE stream = ?1 AND time_ms >= ?3 "
 			     "ORDER BY seq DESC LIMIT ?4) ORDER BY seq",
+	/* Newest first, read a row at a time: a walk stopped early reads no
+	 * more bodies than it took. */
+	[S_EVENT_NEWEST] = "SELECT ref, body FROM events WHERE stream = ?1 "
+			   "AND ref = ?2 ORDER BY seq DESC LIMIT ?3",
 	[S_EVENT_TRIM] = "DELETE FROM events WHERE stream = ?1 AND ref = ?2 "
 			 "AND time_ms < ?3",
 	[S_EVENT_TRIM_ALL] = "DELETE FROM events WHERE stream = ?1 "
@@ -381,6 +386,18 @@ int store_event_each(struct store *st, const char *stream, const char *ref,
 	sqlite3_bind_int64(s, 3, since_ms);
 	sqlite3_bind_int64(s, 4, limit ? (sqlite3_int64)limit : -1);
 	return walk(st, which, fn, arg);
+}
+
+int store_event_each_newest(struct store *st, const char *stream,
+			    const char *ref, size_t limit, store_each_fn *fn,
+			    void *arg)
+{
+	sqlite3_stmt *s = st->stmt[S_EVENT_NEWEST];
+
+	bind_text(s, 1, stream);
+	bind_text(s, 2, ref);
+	sqlite3_bind_int64(s, 3, limit ? (sqlite3_int64)limit : -1);
+	return walk(st, S_EVENT_NEWEST, fn, arg);
 }
 
 int store_event_trim(struct store *st, const char *stream, const char *ref,

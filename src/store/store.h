@@ -92,6 +92,11 @@ int store_event_add(struct store *st, const char *stream, const char *ref,
 int store_event_each(struct store *st, const char *stream, const char *ref,
 		     int64_t since_ms, size_t limit, store_each_fn *fn,
 		     void *arg);
+/* Walks the newest limit events of (stream, ref) (limit 0: all), newest
+ * first, reading each only when fn is called for it. */
+int store_event_each_newest(struct store *st, const char *stream,
+			    const char *ref, size_t limit, store_each_fn *fn,
+			    void *arg);
 /* Deletes the events of (stream, ref) older than before_ms; ref NULL:
  * of every ref. */
 int store_event_trim(struct store *st, const char *stream, const char *ref,

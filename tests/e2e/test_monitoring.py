@@ -782,6 +782,49 @@ class MonitoringTest(unittest.TestCase):
         r = self.d.api("GET", "/v1/alarms/%s/history?limit=0" % a["id"])
         self.assert_refused(r, 400, "InvalidParameter", "limit")
 
+    def test_a_history_of_large_records_is_answered_newest_first_in_4_mib(
+            self):
+        # 100 streams of 16 dimensions of 255 bytes: each transition's
+        # record lists them, close to 1 MB. Past 4 MiB of records, the
+        # answer keeps the newest and says it left the older out.
+        def big(i, t, value):
+            dims = {"d%02d" % k: ("%03d-%02d-" % (i, k)).ljust(255, "x")
+                    for k in range(16)}
+            return {"namespace": "e2e_big", "name": "Big",
+                    "dimensions": dims,
+                    "datapoints": [{"timestamp": t, "value": value}]}
+
+        def flip(value, status):
+            t = now_ms()
+            for first in (0, 50):
+                r = self.post([big(i, t, value)
+                               for i in range(first, first + 50)])
+                self.assertEqual(r.json["failedMetricsCount"], 0, r)
+            wait_for("the alarm " + status, lambda: self.d.api(
+                "GET", "/v1/alarms/%s/status" % a["id"]).json["status"]
+                == status)
+
+        a = self.alarm(displayName="big", namespace="e2e_big",
+                       query="Big[1m].last() > 50", pendingDuration="PT1S")
+        for k in range(4):
+            flip(99, "FIRING")
+            flip(0, "OK")
+        r = self.d.api("GET", "/v1/alarms/%s/history?limit=1000" % a["id"])
+        self.assertEqual(r.status, 200, r)
+        self.assertLessEqual(len(r.raw), 5 << 20)
+        self.assertTrue(r.json.get("truncated"), len(r.raw))
+        items = r.json["items"]
+        self.assertGreaterEqual(len(items), 2)
+        self.assertLess(len(items), 8)
+        # The newest, oldest first: the last is the last clearing.
+        self.assertEqual(items[-1]["type"], "FIRING_TO_OK")
+        self.assertEqual(items, self.history(a["id"], limit=len(items)))
+        # A short history is whole, without the flag.
+        r = self.d.api("GET", "/v1/alarms/%s/history?limit=2" % a["id"])
+        self.assertEqual(r.status, 200, r)
+        self.assertNotIn("truncated", r.json)
+        self.assertEqual(len(r.json["items"]), 2)
+
 
 class RestartTest(unittest.TestCase):
     def test_alarms_history_and_metrics_survive_a_restart(self):

@@ -95,6 +95,22 @@ class TlsTest(unittest.TestCase):
         # Plain HTTP to a TLS port gets no HTTP answer.
         with self.assertRaises((http.client.HTTPException, OSError)):
             d.api("GET", "/v1/health", context=None, timeout=5)
+        # A metrics query is answered across turns, its body written
+        # apart from its head: whole over TLS too.
+        t = int(time.time() * 1000)
+        r = d.api("POST", "/v1/metrics", {"metricData": [
+            {"namespace": "e2e_tls", "name": "M",
+             "dimensions": {"k": "v%03d" % i, "pad": "x" * 200},
+             "datapoints": [{"timestamp": t, "value": i}]}
+            for i in range(50)]})
+        self.assertEqual(r.json["failedMetricsCount"], 0, r)
+        r = d.api("POST", "/v1/metrics/query", {
+            "query": "M[1m].max()", "namespace": "e2e_tls",
+            "startTime": t - 59000, "endTime": t + 1000})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(sorted(it["aggregatedDatapoints"][0]["value"]
+                                for it in r.json["items"]),
+                         [float(i) for i in range(50)])
 
         dep = d.create(displayName="digits", instanceCount=1)
         dep = d.wait_state(dep["id"], "ACTIVE")

@@ -599,6 +599,7 @@ static void test_parts(void **state)
 	struct alarm_def grouped;
 	char iid[16];
 	int more;
+	size_t parts;
 
 	alarm_events_init(&ev);
 	f->def.pending_ms = MIN;
@@ -661,9 +662,17 @@ static void test_parts(void **state)
 		".max() > 80", NULL, 0), 0);
 	alarm_state_reset(st);
 	alarm_events_reset(&ev);
-	assert_int_equal(alarm_eval_part(st, &grouped, f->db, 7 * MIN, 3, &ev,
-					 &more), 0);
-	assert_false(more);
+	/* A grouped query goes in parts of as much work too; its streams
+	 * come with the last. */
+	parts = 0;
+	do {
+		assert_int_equal(alarm_eval_part(st, &grouped, f->db, 7 * MIN,
+						 3, &ev, &more), 0);
+		if (more)
+			assert_int_equal(alarm_state_firing(st), 0);
+		parts++;
+	} while (more);
+	assert_true(parts > 3);
 	assert_int_equal(alarm_state_firing(st), 8);
 	alarm_def_clear(&grouped);
 	alarm_events_free(&ev);

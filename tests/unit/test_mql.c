@@ -1018,6 +1018,258 @@ static void test_eval_range_groups_match_steps(void **state)
 	mql_result_free(&one);
 }
 
+/* A store of n series with irregular samples from a seeded generator:
+ * resourceId among 4 values, instanceId among 7, a third dimension on
+ * some; metrics Cpu and Mem. */
+static struct tsdb *random_store(unsigned seed, int n)
+{
+	static const char *const rids[] = { "md1", "md2", "md3", "md4" };
+	static const char *const zones[] = { "a", "b" };
+	struct tsdb *db;
+	uint64_t x = seed * 2654435761u + 1;
+
+	assert_int_equal(tsdb_create(NULL, &db, NULL, 0), 0);
+	for (int i = 0; i < n; i++) {
+		char iid[16];
+		struct tsdb_dim d[3];
+		size_t nd = 2;
+		int64_t t;
+
+		x = x * 6364136223846793005u + 1442695040888963407u;
+		snprintf(iid, sizeof(iid), "i%d", (int)((x >> 33) % 7));
+		d[0] = (struct tsdb_dim){ "resourceId", rids[(x >> 40) % 4] };
+		d[1] = (struct tsdb_dim){ "instanceId", iid };
+		if ((x >> 50) % 3 == 0)
+			d[nd++] = (struct tsdb_dim){ "zone",
+						     zones[(x >> 20) % 2] };
+		t = (int64_t)((x >> 24) % 60000);
+		while (t < 600000) {
+			double v;
+
+			x = x * 6364136223846793005u + 1442695040888963407u;
+			v = (double)((x >> 30) % 100000) / 997.0 - 20;
+			/* Series of a lower i also skip to Mem; a few stop
+			 * early, so absent() has something to say. */
+			(void)tsdb_append(db, NS, i % 5 == 4 ? "Mem" : "Cpu",
+					  d, nd, t, v, NULL, 0);
+			t += 1000 + (int64_t)((x >> 45) % 25000);
+			if (i % 11 == 3 && t > 450000)
+				break;
+		}
+	}
+	return db;
+}
+
+/* Whether two results are the same, point for point and bit for bit. */
+static void assert_same_result(const char *text, size_t budget,
+			       const struct mql_result *a,
+			       const struct mql_result *b)
+{
+	if (a->nstreams != b->nstreams)
+		fail_msg("%s, budget %zu: %zu streams, one-shot %zu", text,
+			 budget, a->nstreams, b->nstreams);
+	for (size_t i = 0; i < a->nstreams; i++) {
+		const struct mql_stream *x = &a->streams[i], *y = &b->streams[i];
+
+		assert_int_equal(x->hash, y->hash);
+		assert_int_equal(x->ndims, y->ndims);
+		for (size_t d = 0; d < x->ndims; d++) {
+			assert_string_equal(x->dims[d].key, y->dims[d].key);
+			assert_string_equal(x->dims[d].value,
+					    y->dims[d].value);
+		}
+		assert_int_equal(x->npoints, y->npoints);
+		for (size_t k = 0; k < x->npoints; k++) {
+			const struct mql_point *p = &x->points[k];
+			const struct mql_point *q = &y->points[k];
+
+			if (p->t != q->t || p->present != q->present ||
+			    p->holds != q->holds ||
+			    memcmp(&p->value, &q->value, sizeof(double)))
+				fail_msg("%s, budget %zu: stream %zu point %zu:"
+					 " %g (%d) where one-shot has %g (%d)",
+					 text, budget, i, k, p->value,
+					 p->present, q->value, q->present);
+		}
+	}
+}
+
+/*
+ * Evaluated over many calls of a small budget, every form of query gives
+ * exactly what mql_eval_range_max() gives in one call, over stores of
+ * several shapes: groupings, every statistic, conditions, filters,
+ * absent(), expressions, and the limit on streams.
+ */
+static const char *const all_forms[] = {
+	"Cpu[1m].count()", "Cpu[1m].mean()", "Cpu[1m].sum() > 20",
+	"Cpu[1m].min()", "Cpu[1m].max() >= 60", "Cpu[1m].first()",
+	"Cpu[1m].last()", "Cpu[1m].rate()", "Cpu[1m].increment()",
+	"Cpu[1m].percentile(0.9)", "Cpu[5m].absent()",
+	"Cpu[1m].absent(1) == 1",
+	"Cpu[1m].grouping().count()", "Cpu[2m].grouping().mean()",
+	"Cpu[1m].grouping().sum() > 20",
+	"Cpu[1m].grouping().percentile(0.5)",
+	"Cpu[1m].grouping().rate()", "Cpu[1m].grouping().absent()",
+	"Cpu[2m].groupBy(resourceId).mean()",
+	"Cpu[1m].groupBy(instanceId, zone).sum() in (10, 400)",
+	"Cpu[1m].groupBy(zone).percentile(0.25)",
+	"Cpu[1m].groupBy(resourceId).last() not in (0, 10)",
+	"Cpu[1m]{resourceId = \"md2\"}.max()",
+	"Cpu[1m]{resourceId =~ \"md1|md3\", zone != \"a\"}.mean()",
+	"Cpu[1m]{instanceId =~ \"i*\"}.groupBy(resourceId).count()",
+	"Cpu[1m].mean() + Mem[1m].mean()",
+	"Cpu[1m].max() > 50 && Mem[1m].max() > 50",
+	"Cpu[1m].max() > 70 || Cpu[1m].min() < 0",
+	"(Cpu[1m].mean() * 2 - 1).groupBy(resourceId).max()",
+	"(Cpu[1m].grouping().sum() / Mem[1m].grouping().sum()) > 1",
+	"-Cpu[1m].groupBy(resourceId).min() + 3",
+	"(Cpu[1m].mean()).grouping().count()",
+	"Mem[1m].rate() > 0",
+	"Nothing[1m].mean()",
+};
+
+static void test_job_matches_one_shot(void **state)
+{
+	const char *const *queries = all_forms;
+	static const size_t budgets[] = { 1, 2, 3, 7, 50, 1000 };
+	static const int sizes[] = { 0, 1, 9, 60 };
+	static const size_t maxes[] = { SIZE_MAX, 5 };
+	size_t compared = 0;
+
+	(void)state;
+	for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+		struct tsdb *db = random_store((unsigned)z + 1, sizes[z]);
+
+		for (size_t i = 0; i < sizeof(all_forms) / sizeof(all_forms[0]);
+		     i++) {
+			struct mql_query *q = parse_ok(queries[i]);
+
+			for (size_t m = 0; m < 2; m++) {
+				struct mql_result one;
+				int over1 = 0, rc1;
+
+				mql_result_init(&one);
+				rc1 = mql_eval_range_max(q, db, NS, 420000,
+							 600000, 10000,
+							 maxes[m], &over1,
+							 &one);
+				for (size_t b = 0;
+				     b < sizeof(budgets) / sizeof(budgets[0]);
+				     b++) {
+					struct mql_job *j = NULL;
+					int done = 0, over = 0, rc = 0;
+					size_t calls = 0;
+
+					assert_int_equal(
+						mql_job_start(q, db, NS, 420000,
+							      600000, 10000,
+							      maxes[m], &j),
+						0);
+					while (!done) {
+						rc = mql_job_run(j, budgets[b],
+								 &done);
+						calls++;
+					}
+					if (rc != rc1)
+						fail_msg("%s, budget %zu: "
+							 "returned %d, "
+							 "one-shot %d",
+							 queries[i],
+							 budgets[b], rc, rc1);
+					assert_same_result(
+						queries[i], budgets[b],
+						mql_job_result(j, &over),
+						&one);
+					assert_int_equal(over, over1);
+					/* A small budget did cut it. */
+					if (budgets[b] == 1 && sizes[z] > 1 &&
+					    one.nstreams > 0)
+						assert_true(calls > 10);
+					compared += one.nstreams;
+					mql_job_free(j);
+				}
+				mql_result_free(&one);
+			}
+			mql_free(q);
+		}
+		tsdb_free(db);
+	}
+	/* The comparisons had streams to compare. */
+	assert_true(compared > 1000);
+}
+
+/* One stream of a part, copied: a part's result is overwritten by the
+ * next. */
+struct seen {
+	uint64_t hash;
+	struct mql_point pt;
+};
+
+/*
+ * mql_eval_part() over parts of three series (or as much work) gives the
+ * streams of mql_eval(), for every form: per series, a part at a time;
+ * grouped, expressions and absent() all with the last part.
+ */
+static void test_eval_part_matches_eval(void **state)
+{
+	size_t compared = 0;
+
+	(void)state;
+	for (unsigned z = 0; z < 3; z++) {
+		struct tsdb *db = random_store(z + 7, (int)(z * 20 + 1));
+
+		for (size_t i = 0; i < sizeof(all_forms) / sizeof(all_forms[0]);
+		     i++) {
+			struct mql_query *q = parse_ok(all_forms[i]);
+			struct mql_part part = { .max_series = 3 };
+			struct mql_result one, r;
+			struct seen *got = NULL;
+			size_t n = 0, parts = 0;
+
+			mql_result_init(&one);
+			mql_result_init(&r);
+			assert_int_equal(mql_eval(q, db, NS, 600000, &one), 0);
+			do {
+				assert_int_equal(mql_eval_part(q, db, NS,
+							       600000, &part,
+							       &r), 0);
+				got = xreallocarray(got, n + r.nstreams + 1,
+						    sizeof(*got));
+				for (size_t k = 0; k < r.nstreams; k++)
+					got[n++] = (struct seen){
+						r.streams[k].hash,
+						r.streams[k].points[0] };
+				parts++;
+			} while (part.more);
+			if (n != one.nstreams)
+				fail_msg("%s: %zu streams in parts, %zu whole",
+					 all_forms[i], n, one.nstreams);
+			for (size_t k = 0; k < n; k++) {
+				const struct mql_point *p = &got[k].pt;
+				const struct mql_point *w =
+					&one.streams[k].points[0];
+
+				assert_int_equal(got[k].hash,
+						 one.streams[k].hash);
+				assert_int_equal(p->present, w->present);
+				assert_int_equal(p->holds, w->holds);
+				assert_memory_equal(&p->value, &w->value,
+						    sizeof(double));
+			}
+			if (z > 0 && one.nstreams > 0)
+				assert_true(parts > 1);
+			compared += n;
+			mql_part_free(&part);
+			free(got);
+			mql_result_free(&one);
+			mql_result_free(&r);
+			mql_free(q);
+		}
+		tsdb_free(db);
+	}
+	assert_true(compared > 300);
+}
+
 /* Windows older than the raw retention are computed from minute buckets. */
 static void test_eval_downsampled(void **state)
 {
@@ -1098,6 +1350,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_eval_range_groups_match_steps, setup, teardown),
 		cmocka_unit_test(test_eval_downsampled),
+		cmocka_unit_test(test_job_matches_one_shot),
+		cmocka_unit_test(test_eval_part_matches_eval),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -694,6 +694,42 @@ static void test_dump_load(void **state)
 	buf_free(&img);
 }
 
+/* tsdb_select_some() looks at so many series a call, selected or not,
+ * and together its calls select what one tsdb_select() does, once each. */
+static void test_select_some_bounds_the_look(void **state)
+{
+	struct tsdb *db;
+	struct tsdb_term t = { "k", "x*1*", TSDB_MATCH_GLOB };
+	struct tsdb_clause cl = { &t, 1 };
+	uint32_t pos = 0;
+	int n = 0, all = 0, more = 1, calls = 0;
+
+	(void)state;
+	assert_int_equal(tsdb_create(NULL, &db, NULL, 0), 0);
+	for (int i = 0; i < 40; i++) {
+		char v[16];
+		struct tsdb_dim d = { "k", v };
+
+		snprintf(v, sizeof(v), "x%d", i);
+		assert_int_equal(tsdb_append(db, NS, "Cpu", &d, 1, 1000, i,
+					     NULL, 0), 0);
+	}
+	assert_int_equal(tsdb_select(db, NS, "Cpu", &cl, 1, count_cb, &all),
+			 0);
+	while (more) {
+		uint32_t before = pos;
+
+		assert_int_equal(tsdb_select_some(db, NS, "Cpu", &cl, 1, &pos,
+						  3, &more, count_cb, &n), 0);
+		assert_true(pos - before <= 3);
+		calls++;
+	}
+	assert_int_equal(n, all);
+	assert_int_equal(all, 13); /* x1, x10..x19, x21, x31 */
+	assert_int_equal(calls, 14);
+	tsdb_free(db);
+}
+
 /* Hostile identities: 16 dimensions of 255-byte values. Strings shared
  * between series are stored once, and the memory of a series stays under
  * the bound the header documents, whatever its identity. */
@@ -880,6 +916,7 @@ int main(void)
 		cmocka_unit_test(test_load_shrinks),
 		cmocka_unit_test(test_interning_and_memory_bound),
 		cmocka_unit_test(test_dump_load_series),
+		cmocka_unit_test(test_select_some_bounds_the_look),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
