@@ -749,6 +749,23 @@ static size_t count_returned(const struct mql_query *q,
 	return n;
 }
 
+/* The number of steps of resolution_ms from start_ms to end_ms into
+ * *steps: 0, MDS_E_INVAL for a range that is not one, or MDS_E_LIMIT past
+ * MQL_MAX_POINTS. */
+static int range_steps(int64_t start_ms, int64_t end_ms, int64_t resolution_ms,
+		       int64_t *steps)
+{
+	if (start_ms < 0 || end_ms > TSDB_MAX_TIME_MS || end_ms <= start_ms ||
+	    resolution_ms < 1)
+		return MDS_E_INVAL;
+	*steps = (end_ms - start_ms) / resolution_ms;
+	if (*steps < 1)
+		return MDS_E_INVAL;
+	if (*steps > MQL_MAX_POINTS)
+		return MDS_E_LIMIT;
+	return 0;
+}
+
 int mql_eval_range(const struct mql_query *q, const struct tsdb *db,
 		   const char *ns, int64_t start_ms, int64_t end_ms,
 		   int64_t resolution_ms, struct mql_result *out)
@@ -768,14 +785,9 @@ int mql_eval_range_max(const struct mql_query *q, const struct tsdb *db,
 	if (over != NULL)
 		*over = 0;
 
-	if (start_ms < 0 || end_ms > TSDB_MAX_TIME_MS || end_ms <= start_ms ||
-	    resolution_ms < 1)
-		return MDS_E_INVAL;
-	steps = (end_ms - start_ms) / resolution_ms;
-	if (steps < 1)
-		return MDS_E_INVAL;
-	if (steps > MQL_MAX_POINTS)
-		return MDS_E_LIMIT;
+	rc = range_steps(start_ms, end_ms, resolution_ms, &steps);
+	if (rc != 0)
+		return rc;
 	if (q->expr == NULL)
 		return mql_run(q, db, ns, start_ms + resolution_ms,
 			       resolution_ms, (size_t)steps, 0, max_streams,
@@ -853,15 +865,10 @@ int mql_job_start(const struct mql_query *q, const struct tsdb *db,
 		  struct mql_job **out)
 {
 	int64_t steps;
+	int rc = range_steps(start_ms, end_ms, resolution_ms, &steps);
 
-	if (start_ms < 0 || end_ms > TSDB_MAX_TIME_MS || end_ms <= start_ms ||
-	    resolution_ms < 1)
-		return MDS_E_INVAL;
-	steps = (end_ms - start_ms) / resolution_ms;
-	if (steps < 1)
-		return MDS_E_INVAL;
-	if (steps > MQL_MAX_POINTS)
-		return MDS_E_LIMIT;
+	if (rc != 0)
+		return rc;
 	*out = job_new(q, db, ns, start_ms + resolution_ms, resolution_ms,
 		       (size_t)steps, 0, max_streams);
 	return 0;
