@@ -131,6 +131,12 @@ int api_autoscale_setup(struct api *api, const char *deployment_id,
 			const struct policy *p, json_t **out,
 			struct fault *f);
 
+struct autoscale;
+
+/* The autoscale function, or NULL after answering 503: it closes first
+ * when the daemon stops, while the API still answers. */
+struct autoscale *api_autoscale_module(struct api_call *c);
+
 /* What the API shows instead of a secret environment value. */
 #define API_SECRET_PLACEHOLDER "(secret)"
 

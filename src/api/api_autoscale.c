@@ -206,13 +206,26 @@ json_t *api_autoscale_removed(const struct autoscale_removed *r)
 				 : json_null());
 }
 
+struct autoscale *api_autoscale_module(struct api_call *c)
+{
+	if (c->api->autoscale == NULL)
+		api_reply_error(c, 503, "ServiceUnavailable", NULL,
+				"the autoscale function is not running (the "
+				"daemon is stopping)");
+	return c->api->autoscale;
+}
+
 int api_autoscale_setup(struct api *api, const char *deployment_id,
 			const struct policy *p, json_t **out,
 			struct fault *f)
 {
 	struct autoscale_chain ch;
-	int rc = autoscale_setup(api->autoscale, deployment_id, p, &ch, f);
+	int rc;
 
+	if (api->autoscale == NULL)
+		return fault_set(f, MDS_E_UNAVAIL, "", "the autoscale function "
+				 "is not running (the daemon is stopping)");
+	rc = autoscale_setup(api->autoscale, deployment_id, p, &ch, f);
 	if (rc == 0)
 		*out = chain_json(p, &ch);
 	return rc;
@@ -235,11 +248,14 @@ static void add_decision(void *arg, const char *decision)
 
 static void history(struct api_call *c)
 {
-	json_t *items = json_array();
+	struct autoscale *a = api_autoscale_module(c);
+	json_t *items;
 	struct fault f;
 
-	if (autoscale_history_each(c->api->autoscale, c->id, add_decision,
-				   items, &f) != 0) {
+	if (a == NULL)
+		return;
+	items = json_array();
+	if (autoscale_history_each(a, c->id, add_decision, items, &f) != 0) {
 		json_decref(items);
 		api_reply_fault(c, &f);
 		return;
@@ -249,10 +265,13 @@ static void history(struct api_call *c)
 
 static void get(struct api_call *c)
 {
+	struct autoscale *a = api_autoscale_module(c);
 	struct autoscale_state st;
 	struct fault f;
 
-	if (autoscale_get(c->api->autoscale, c->id, &st, &f) != 0)
+	if (a == NULL)
+		return;
+	if (autoscale_get(a, c->id, &st, &f) != 0)
 		api_reply_fault(c, &f);
 	else
 		api_reply(c, 200, state_json(&st), NULL);
@@ -268,7 +287,10 @@ static void put(struct api_call *c)
 	struct fault f;
 	json_t *out;
 	char id[DEPLOY_ID_MAX];
+	struct autoscale *a = api_autoscale_module(c);
 
+	if (a == NULL)
+		return;
 	if (api_autoscale_policy_parse(c->body, &p, "", &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
@@ -277,8 +299,7 @@ static void put(struct api_call *c)
 		api_reply_fault(c, &f);
 		return;
 	}
-	if (autoscale_replace(c->api->autoscale, id, &p, &gone, &ch,
-			      &f) != 0) {
+	if (autoscale_replace(a, id, &p, &gone, &ch, &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
@@ -293,12 +314,15 @@ static void del(struct api_call *c)
 	struct autoscale_removed gone;
 	struct fault f;
 	char id[DEPLOY_ID_MAX];
+	struct autoscale *a = api_autoscale_module(c);
 
+	if (a == NULL)
+		return;
 	if (deploy_resolve(c->api->deploy, c->id, id, &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
-	autoscale_teardown(c->api->autoscale, id, &gone);
+	autoscale_teardown(a, id, &gone);
 	api_reply(c, 200,
 		  json_pack("{s:o}", "deleted", api_autoscale_removed(&gone)),
 		  NULL);
@@ -382,7 +406,8 @@ int api_autoscale_config_parse(const json_t *body, struct autoscale_config *c,
 	return rc;
 }
 
-/* Which configuration the path and query name; false after answering. */
+/* Which configuration the path and query name; false after answering
+ * (also 503 while the autoscale function is not running). */
 static bool config_target(struct api_call *c, char *dep, size_t depsz,
 			  bool *by_dep)
 {
@@ -401,7 +426,7 @@ static bool config_target(struct api_call *c, char *dep, size_t depsz,
 		return false;
 	}
 	*by_dep = rc == 0;
-	return true;
+	return api_autoscale_module(c) != NULL;
 }
 
 static void config_reply(struct api_call *c, const char *dep)

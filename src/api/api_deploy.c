@@ -1115,6 +1115,8 @@ static void deployments_delete(struct api_call *c)
 	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX];
 	json_t *o;
 
+	if (api_autoscale_module(c) == NULL)
+		return;
 	if (deploy_resolve(c->api->deploy, c->id, id, &f) != 0 ||
 	    deploy_delete(c->api->deploy, id, wr, &f) != 0) {
 		api_reply_fault(c, &f);

@@ -330,10 +330,6 @@ int autoscale_history_each(struct autoscale *a, const char *deployment_id,
 	char id[DEPLOY_ID_MAX];
 	struct hist_walk w = { fn, arg };
 
-	/* The API still answers while the daemon stops, after this module
-	 * has closed. */
-	if (a == NULL)
-		return fault_set(f, MDS_E_UNAVAIL, "", "the daemon is stopping");
 	if (deploy_resolve(a->env.deploy, deployment_id, id, f) != 0)
 		return f->err;
 	store_event_each(a->env.store, HISTORY, id, 0, HISTORY_KEPT,
