@@ -386,15 +386,6 @@ static int check_spec(struct deploy *d, const struct backend *b,
 
 /* ---- operations ---- */
 
-static char **strv_dup(const char *const *v, size_t n)
-{
-	char **out = xcalloc(n + 1, sizeof(char *));
-
-	for (size_t i = 0; i < n; i++)
-		out[i] = xstrdup(v[i]);
-	return out;
-}
-
 static struct deployment *dep_new(struct deploy *d, struct backend *b,
 				  const char *name)
 {
@@ -470,16 +461,16 @@ int deploy_create(struct deploy *d, const struct deploy_spec *s, char *id,
 		return rc;
 	dep = dep_new(d, b, s->name);
 	dep->spec.uid = uid;
-	dep->spec.argv = strv_dup(s->argv, s->argc);
+	dep->spec.argv = xstrvndup(s->argv, s->argc);
 	dep->spec.argc = s->argc;
 	dep->spec.shell = s->shell;
-	dep->spec.env = strv_dup(s->env, s->nenv);
+	dep->spec.env = xstrvndup(s->env, s->nenv);
 	dep->spec.nenv = s->nenv;
-	dep->spec.secret = strv_dup(s->secret, s->nsecret);
+	dep->spec.secret = xstrvndup(s->secret, s->nsecret);
 	dep->spec.nsecret = s->nsecret;
 	dep->spec.health_path =
 		xstrdup(s->health_path ? s->health_path : "/health");
-	dep->tags = strv_dup(s->tags, s->ntags);
+	dep->tags = xstrvndup(s->tags, s->ntags);
 	dep->ntags = s->ntags;
 	deploy_copy_str(dep->shape, sizeof(dep->shape),
 			s->shape ? s->shape : cfg->default_shape);
@@ -631,22 +622,22 @@ static void spec_replace(struct deployment *dep, const struct deploy_change *c)
 	struct backend_spec *old = xcalloc(1, sizeof(*old));
 
 	*old = *sp;
-	sp->argv = c->argv ? strv_dup(c->argv, c->argc)
-			   : strv_dup((const char *const *)old->argv,
-				      old->argc);
+	sp->argv = c->argv ? xstrvndup(c->argv, c->argc)
+			   : xstrvndup((const char *const *)old->argv,
+				       old->argc);
 	sp->argc = c->argv ? c->argc : old->argc;
 	sp->shell = c->argv ? c->shell : old->shell;
-	sp->env = c->has_env ? strv_dup(c->env, c->nenv)
-			     : strv_dup((const char *const *)old->env,
-					old->nenv);
+	sp->env = c->has_env ? xstrvndup(c->env, c->nenv)
+			     : xstrvndup((const char *const *)old->env,
+					 old->nenv);
 	sp->nenv = c->has_env ? c->nenv : old->nenv;
 	sp->health_path = xstrdup(c->health_path ? c->health_path
 						 : old->health_path);
 	/* A new environment brings its own secret names; otherwise they
 	 * stay. Each spec owns its copy. */
-	sp->secret = c->has_env ? strv_dup(c->secret, c->nsecret)
-				: strv_dup((const char *const *)old->secret,
-					   old->nsecret);
+	sp->secret = c->has_env ? xstrvndup(c->secret, c->nsecret)
+				: xstrvndup((const char *const *)old->secret,
+					    old->nsecret);
 	sp->nsecret = c->has_env ? c->nsecret : old->nsecret;
 	deploy_spec_clear(dep->prev_spec);
 	free(dep->prev_spec);
@@ -667,7 +658,7 @@ static bool timeouts_apply(struct deployment *dep,
 	if (c->has_tags && !strv_equal(dep->tags, dep->ntags, c->tags,
 				       c->ntags)) {
 		*old_tags = dep->tags;
-		dep->tags = strv_dup(c->tags, c->ntags);
+		dep->tags = xstrvndup(c->tags, c->ntags);
 		dep->ntags = c->ntags;
 		changed = true;
 	}
@@ -941,7 +932,7 @@ static void view_fill(struct deploy *d, const struct deployment *dep,
 	memset(v, 0, sizeof(*v));
 	deploy_copy_str(v->id, sizeof(v->id), dep->id);
 	v->name = xstrdup(dep->name);
-	v->tags = strv_dup((const char *const *)dep->tags, dep->ntags);
+	v->tags = xstrvndup((const char *const *)dep->tags, dep->ntags);
 	v->ntags = dep->ntags;
 	v->state = deploy_dep_state_names[dep->state];
 	deploy_copy_str(v->details, sizeof(v->details), dep->details);
@@ -952,14 +943,14 @@ static void view_fill(struct deploy *d, const struct deployment *dep,
 			 backend_offline_why(b));
 	v->backend = b->ops->name;
 	deploy_copy_str(v->ref, sizeof(v->ref), dep->ref);
-	v->argv = strv_dup((const char *const *)dep->spec.argv,
-			   dep->spec.argc);
+	v->argv = xstrvndup((const char *const *)dep->spec.argv,
+			    dep->spec.argc);
 	v->argc = dep->spec.argc;
 	v->shell = dep->spec.shell;
-	v->env = strv_dup((const char *const *)dep->spec.env, dep->spec.nenv);
+	v->env = xstrvndup((const char *const *)dep->spec.env, dep->spec.nenv);
 	v->nenv = dep->spec.nenv;
-	v->secret = strv_dup((const char *const *)dep->spec.secret,
-			     dep->spec.nsecret);
+	v->secret = xstrvndup((const char *const *)dep->spec.secret,
+			      dep->spec.nsecret);
 	v->nsecret = dep->spec.nsecret;
 	v->health_path = xstrdup(dep->spec.health_path);
 	deploy_copy_str(v->shape, sizeof(v->shape), dep->shape);

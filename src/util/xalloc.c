@@ -83,11 +83,16 @@ char *xasprintf(const char *fmt, ...)
 char **xstrvdup(const char *const *v)
 {
 	size_t n = 0;
-	char **copy;
 
 	while (v[n] != NULL)
 		n++;
-	copy = xcalloc(n + 1, sizeof(*copy));
+	return xstrvndup(v, n);
+}
+
+char **xstrvndup(const char *const *v, size_t n)
+{
+	char **copy = xcalloc(n + 1, sizeof(*copy));
+
 	for (size_t i = 0; i < n; i++)
 		copy[i] = xstrdup(v[i]);
 	return copy;

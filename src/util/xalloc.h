@@ -22,6 +22,8 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Returns a new copy of a NULL-terminated string vector (an argv); free it
  * with xstrvfree(). */
 char **xstrvdup(const char *const *v);
+/* The same for the first n strings of v, NULL-terminated in the copy. */
+char **xstrvndup(const char *const *v, size_t n);
 /* Returns n bytes (a multiple of the page size) of fresh anonymous pages,
  * zero and not yet resident: the kernel provides each page when it is
  * first touched. Free with xunmap(), whole or a page-aligned part at a
