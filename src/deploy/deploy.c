@@ -9,7 +9,8 @@
  * before the API sees it. Nothing here knows how an instance runs: that is
  * the backend's (backend_local.c for processes in cgroups). The steps of
  * a work request run in deploy_steps.c, the API operations are in
- * deploy_ops.c, the store rows in deploy_store.c.
+ * deploy_ops.c and what they read in deploy_view.c, the store rows in
+ * deploy_store.c.
  */
 #include <arpa/inet.h>
 #include <stdlib.h>

@@ -1,9 +1,9 @@
 /*
  * deploy_int.h - what the files of the deployments module share, and no
  * other module sees: the records (deployment, instance, work request) and
- * the engine's entry points for the API operations (deploy_ops.c), the
- * store rows (deploy_store.c) and the steps of a work request
- * (deploy_steps.c). The engine itself is deploy.c.
+ * the engine's entry points for the API operations (deploy_ops.c), their
+ * views (deploy_view.c), the store rows (deploy_store.c) and the steps of
+ * a work request (deploy_steps.c). The engine itself is deploy.c.
  */
 #ifndef MDS_DEPLOY_INT_H
 #define MDS_DEPLOY_INT_H
@@ -270,7 +270,7 @@ void deploy_store_each_workreq(struct deploy *d,
 			       void (*fn)(void *arg, struct workreq *wr),
 			       void *arg);
 
-/* ---- deploy_ops.c: views ---- */
+/* ---- deploy_view.c ---- */
 
 /* Fills a work request view from wr (steps newly allocated). */
 void deploy_workreq_fill(const struct workreq *wr,
