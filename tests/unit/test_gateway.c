@@ -1357,17 +1357,24 @@ static void sc_retry(struct env *e)
 	free(r);
 }
 
-static void test_retry_dead_instance(void **state)
+/* Routes /retry to a dead instance first, then to the backend ups[1]. */
+static void route_retry(struct env *e)
 {
-	struct env *e = env_new();
 	struct gateway_upstream up[2] = {
 		{ "dead0", (uint16_t)dead_port(e), NULL },
 		{ "i1", (uint16_t)e->ups[1].port, NULL },
 	};
+
+	assert_int_equal(gateway_set_routes(e->gw, "retry", NULL, up, 2), 0);
+}
+
+static void test_retry_dead_instance(void **state)
+{
+	struct env *e = env_new();
 	struct gateway_counters k;
 
 	(void)state;
-	assert_int_equal(gateway_set_routes(e->gw, "retry", NULL, up, 2), 0);
+	route_retry(e);
 	env_run(e, sc_retry);
 	assert_int_equal(gateway_counters(e->gw, "retry", &k), 0);
 	assert_int_equal(k.requests, 6);
@@ -1398,14 +1405,10 @@ static void sc_retry_post_never_sent(struct env *e)
 static void test_retry_post_never_sent(void **state)
 {
 	struct env *e = env_new();
-	struct gateway_upstream up[2] = {
-		{ "dead0", (uint16_t)dead_port(e), NULL },
-		{ "i1", (uint16_t)e->ups[1].port, NULL },
-	};
 	struct gateway_counters k;
 
 	(void)state;
-	assert_int_equal(gateway_set_routes(e->gw, "retry", NULL, up, 2), 0);
+	route_retry(e);
 	env_run(e, sc_retry_post_never_sent);
 	assert_int_equal(gateway_counters(e->gw, "retry", &k), 0);
 	assert_int_equal(k.by_class[2], 4);
