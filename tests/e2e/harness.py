@@ -114,6 +114,40 @@ class Response:
         return "<%d %s>" % (self.status, self.raw[:300])
 
 
+# An upstream that records the path of each request it answers (GET or
+# POST) in a file, for tests that read what an instance or a pod really
+# received. Usage: python3 rec.py HOST PORT LOG.
+RECORDER = r'''
+import http.server, sys
+log = open(sys.argv[3], "a")
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        log.write(self.path + "\n"); log.flush()
+        self.send_response(200); self.send_header("Content-Length", "2")
+        self.end_headers(); self.wfile.write(b"ok")
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.do_GET()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer((sys.argv[1], int(sys.argv[2])), H).serve_forever()
+'''
+
+
+def recorder_files(folder):
+    """Writes the RECORDER script and an empty log into folder, readable
+    (the log writable) by the instances' unprivileged user; returns their
+    paths (script, log)."""
+    script = os.path.join(folder, "rec.py")
+    with open(script, "w") as f:
+        f.write(RECORDER)
+    log = os.path.join(folder, "seen")
+    open(log, "w").close()
+    os.chmod(script, 0o644)
+    os.chmod(log, 0o666)
+    return script, log
+
+
 def request(port, method, path, body=None, token=None, headers=None,
             timeout=30, context=None):
     """One request; over TLS when context (an ssl.SSLContext) is given."""

@@ -370,22 +370,6 @@ class KubernetesExampleRoleStandInTest(unittest.TestCase):
                          "the example Role grants more than is needed")
 
 
-# A pod's program that records each request's path in a file: the test
-# reads what the pod really received.
-RECORDER = r'''
-import http.server, sys
-log = open(sys.argv[3], "a")
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        log.write(self.path + "\n"); log.flush()
-        self.send_response(200); self.send_header("Content-Length", "2")
-        self.end_headers(); self.wfile.write(b"ok")
-    def log_message(self, *a):
-        pass
-http.server.HTTPServer((sys.argv[1], int(sys.argv[2])), H).serve_forever()
-'''
-
-
 class KubernetesActivatorStandInTest(unittest.TestCase):
     """Scale from zero replicas through mdscale's gateway: it routes to the
     Deployment's ready pods (podIP and the model container's first
@@ -422,11 +406,7 @@ class KubernetesActivatorStandInTest(unittest.TestCase):
 
     def recorder(self):
         """A pod command that records paths, and its log."""
-        script = os.path.join(self.tmp, "rec.py")
-        with open(script, "w") as f:
-            f.write(RECORDER)
-        log = os.path.join(self.tmp, "seen")
-        open(log, "w").close()
+        script, log = harness.recorder_files(self.tmp)
         return "exec python3 %s {podIP} {port} %s" % (script, log), log
 
     def wait_held(self, dep_id, n):

@@ -11,25 +11,7 @@ import time
 import unittest
 
 from harness import (Daemon, digits_rows, model_command, read_answer,
-                     wait_for)
-
-# An upstream that records each request's path in a file: the test reads
-# what the instance really received.
-RECORDER = r'''
-import http.server, sys
-log = open(sys.argv[2], "a")
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        log.write(self.path + "\n"); log.flush()
-        self.send_response(200); self.send_header("Content-Length", "2")
-        self.end_headers(); self.wfile.write(b"ok")
-    def do_POST(self):
-        self.rfile.read(int(self.headers["Content-Length"]))
-        self.do_GET()
-    def log_message(self, *a):
-        pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-'''
+                     recorder_files, wait_for)
 
 
 def raw_get(port, path):
@@ -79,18 +61,12 @@ class ScaleToZeroTest(unittest.TestCase):
         after delay seconds, and with a gate (a path from gate()) only
         once the test opens it."""
         tmp = tempfile.mkdtemp(prefix="mdscale-zero-")
-        script = os.path.join(tmp, "rec.py")
-        with open(script, "w") as f:
-            f.write(RECORDER)
-        log = os.path.join(tmp, "seen")
-        open(log, "w").close()
-        # Instances run as the unprivileged user: let it read and write.
+        # Instances run as the unprivileged user: let it in.
         os.chmod(tmp, 0o755)
-        os.chmod(script, 0o644)
-        os.chmod(log, 0o666)
+        script, log = recorder_files(tmp)
         # /usr/bin/python3: the instance's user may not reach another one.
-        cmd = "sleep %g; exec /usr/bin/python3 %s $PORT %s" % (delay,
-                                                               script, log)
+        cmd = "sleep %g; exec /usr/bin/python3 %s 127.0.0.1 $PORT %s" % (
+            delay, script, log)
         if gate is not None:
             cmd = "until [ -e %s ]; do sleep 0.05; done; %s" % (gate, cmd)
         return cmd, log
