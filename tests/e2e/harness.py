@@ -148,6 +148,30 @@ def recorder_files(folder):
     return script, log
 
 
+class Burst:
+    """n requests sent at once, each from a thread of its own: send(k)
+    sends the k-th and returns what the test keeps of it (a status, say).
+    wait() returns those, an OSError's repr where send raised one."""
+
+    def __init__(self, n, send):
+        self.results = [None] * n
+
+        def one(k):
+            try:
+                self.results[k] = send(k)
+            except OSError as e:
+                self.results[k] = repr(e)
+        self.threads = [threading.Thread(target=one, args=(k,))
+                        for k in range(n)]
+        for t in self.threads:
+            t.start()
+
+    def wait(self):
+        for t in self.threads:
+            t.join()
+        return self.results
+
+
 def request(port, method, path, body=None, token=None, headers=None,
             timeout=30, context=None):
     """One request; over TLS when context (an ssl.SSLContext) is given."""

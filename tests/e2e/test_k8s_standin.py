@@ -9,7 +9,6 @@ import shutil
 import ssl
 import subprocess
 import tempfile
-import threading
 import unittest
 import urllib.request
 
@@ -427,17 +426,8 @@ class KubernetesActivatorStandInTest(unittest.TestCase):
         dep = self.start(model_pod_command(), gated=True)
         body = {"instances": [r for r, _ in harness.digits_rows(4)]}
         n = 100
-        results = [None] * n
-
-        def one(k):
-            try:
-                results[k] = self.d.gw("POST", "/digits/predict", body,
-                                       timeout=90).status
-            except OSError as e:
-                results[k] = repr(e)
-        threads = [threading.Thread(target=one, args=(k,)) for k in range(n)]
-        for t in threads:
-            t.start()
+        burst = harness.Burst(n, lambda k: self.d.gw(
+            "POST", "/digits/predict", body, timeout=90).status)
         # Every request is held (the pod's program waits for the gate),
         # and the held requests asked for one replica at once.
         self.wait_held(dep["id"], n)
@@ -445,8 +435,7 @@ class KubernetesActivatorStandInTest(unittest.TestCase):
                          == 1, timeout=30)
         t0 = time.monotonic()
         self.open_gate()
-        for t in threads:
-            t.join()
+        results = burst.wait()
         took = time.monotonic() - t0
         bad = [r for r in results if r != 200]
         print("# %d requests to a Deployment at 0 replicas: %d answered "

@@ -6,12 +6,11 @@ import json
 import os
 import socket
 import tempfile
-import threading
 import time
 import unittest
 
-from harness import (Daemon, digits_rows, model_command, read_answer,
-                     recorder_files, wait_for)
+from harness import (Burst, Daemon, digits_rows, model_command,
+                     read_answer, recorder_files, wait_for)
 
 
 def raw_get(port, path):
@@ -118,21 +117,9 @@ class ScaleToZeroTest(unittest.TestCase):
                            command="sleep 3; " + model_command())
         rows = digits_rows(4)
         body = {"instances": [r for r, _ in rows]}
-        results = [None] * 200
-
-        def one(k):
-            try:
-                results[k] = self.d.gw("POST", "/burst/predict", body,
-                                       timeout=90).status
-            except OSError as e:
-                results[k] = repr(e)
-        threads = [threading.Thread(target=one, args=(k,))
-                   for k in range(200)]
         t0 = time.monotonic()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = Burst(200, lambda k: self.d.gw(
+            "POST", "/burst/predict", body, timeout=90).status).wait()
         took = time.monotonic() - t0
         bad = [r for r in results if r != 200]
         print("\n200 requests to a deployment at zero (%s): %d answered "
