@@ -1,8 +1,8 @@
 /* looplag.c - event loop lag; see looplag.h. */
 #include <stdlib.h>
-#include <time.h>
 
 #include "daemon/looplag.h"
+#include "util/turn.h"
 #include "util/xalloc.h"
 
 struct looplag {
@@ -27,24 +27,16 @@ static void on_tick(uv_timer_t *t)
 	l->expected_ns = now + (uint64_t)LOOPLAG_PERIOD_MS * 1000000u;
 }
 
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Runs once a turn, just before the loop waits for events. */
 static void on_prepare(uv_prepare_t *p)
 {
 	struct looplag *l = p->data;
-	uint64_t now = thread_cpu_ns();
+	uint64_t now = turn_thread_cpu_ns();
 
 	if (now - l->turn_cpu0 > l->turn_cpu_max && l->turn_cpu0 != 0)
 		l->turn_cpu_max = now - l->turn_cpu0;
 	l->turn_cpu0 = now;
+	turn_begin(now);
 }
 
 struct looplag *looplag_start(uv_loop_t *loop)

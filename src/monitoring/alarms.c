@@ -25,6 +25,7 @@
 #include "util/err.h"
 #include "util/ids.h"
 #include "util/log.h"
+#include "util/turn.h"
 #include "util/xalloc.h"
 
 #define MAX_ALARMS 10000
@@ -973,17 +974,17 @@ static void handle_event(struct monitoring *m, struct alarm_entry *e,
 #define EVAL_SLICE_NS (2 * 1000 * 1000)
 #define EVAL_PART_SERIES 4096
 
-static int slice_over(uint64_t t0)
+static int slice_over(uint64_t end)
 {
-	return uv_hrtime() - t0 >= EVAL_SLICE_NS;
+	return uv_hrtime() >= end;
 }
 
 /* Handles the pending events of m->events_of until the slice is over.
  * Returns 1 if some remain. */
-static int handle_events(struct monitoring *m, uint64_t t0)
+static int handle_events(struct monitoring *m, uint64_t end)
 {
 	while (m->events_next < m->events.n) {
-		if (slice_over(t0))
+		if (slice_over(end))
 			return 1;
 		handle_event(m, m->events_of, &m->events.v[m->events_next++]);
 	}
@@ -996,7 +997,8 @@ static int handle_events(struct monitoring *m, uint64_t t0)
 void alarms_on_eval(uv_timer_t *t)
 {
 	struct monitoring *m = t->data;
-	uint64_t t0 = uv_hrtime();
+	/* EVAL_SLICE_NS, or less when the turn has spent its budget. */
+	uint64_t end = uv_hrtime() + turn_slice_ns(EVAL_SLICE_NS);
 	int busy;
 
 	/* A store half read would look like missing data. */
@@ -1007,8 +1009,8 @@ void alarms_on_eval(uv_timer_t *t)
 		m->eval_busy = 1;
 	}
 	records_flush(m); /* those of a slice that ran out of time */
-	while (!handle_events(m, t0) && m->eval_next < m->nalarms &&
-	       !slice_over(t0)) {
+	while (!handle_events(m, end) && m->eval_next < m->nalarms &&
+	       !slice_over(end)) {
 		struct alarm_entry *e = m->alarms[m->eval_next];
 		int rc, more;
 
@@ -1029,7 +1031,7 @@ void alarms_on_eval(uv_timer_t *t)
 	busy = m->events.n > 0 || m->eval_next < m->nalarms;
 	/* Records of a few MB take milliseconds to write: in a turn of
 	 * their own once the slice is over. */
-	if (m->nrecs > 0 && slice_over(t0))
+	if (m->nrecs > 0 && slice_over(end))
 		busy = 1;
 	else
 		records_flush(m);

@@ -16,6 +16,7 @@
 #include "util/err.h"
 #include "util/htab.h"
 #include "util/log.h"
+#include "util/turn.h"
 #include "util/xalloc.h"
 
 #define SRC "monitoring"
@@ -161,6 +162,13 @@ static int write_frame(int fd, uint64_t *size, const char *payload,
 	}
 	*size += total;
 	return 0;
+}
+
+/* When a slice started now ends: MLOG_SLICE_MS, or what is left of the
+ * turn's budget when other work has used some of it (util/turn.h). */
+static uint64_t slice_deadline(void)
+{
+	return uv_hrtime() + turn_slice_ns(MLOG_SLICE_MS * 1000000ULL);
 }
 
 /* ---- replay ---- */
@@ -602,7 +610,7 @@ static void on_compacted(uv_fs_t *req)
 static void compaction_slice(struct mlog *l)
 {
 	uint32_t n = (uint32_t)tsdb_series_count(l->db);
-	uint64_t deadline = uv_hrtime() + MLOG_SLICE_MS * 1000000ULL;
+	uint64_t deadline = slice_deadline();
 
 	if (write_series(l, l->cfd, &l->csize, &l->cursor, n, deadline) != 0) {
 		compaction_abandon(l, strerror(errno));
@@ -635,7 +643,7 @@ static void compaction_start(struct mlog *l)
 uint64_t mlog_tick(struct mlog *l)
 {
 	if (l->map != NULL) {
-		replay_slice(l, uv_hrtime() + MLOG_SLICE_MS * 1000000ULL);
+		replay_slice(l, slice_deadline());
 		return l->map != NULL ? 1 : MLOG_SYNC_MS;
 	}
 	if (l->dirty && !l->syncing) {

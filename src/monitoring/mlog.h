@@ -14,11 +14,12 @@
  * store. When the log has grown to twice its size after the last
  * compaction (and at least MLOG_COMPACT_MIN), it is compacted: the store's
  * series are written as R records to metrics.log.new in slices of at most
- * MLOG_SLICE_MS of the loop, the datapoints taken meanwhile are written to
+ * MLOG_SLICE_MS of the loop (less when other work of the same loop turn
+ * has spent its budget: util/turn.h), the datapoints taken meanwhile are written to
  * both files, and the new file, synced, is renamed over the log. At start
  * the log is replayed for MLOG_OPEN_MS before the daemon answers (all of
- * a small log), then by mlog_tick() in slices of MLOG_SLICE_MS; until the replay is done (mlog_loading()) the
- * log takes nothing and the store is incomplete. A torn or corrupt frame
+ * a small log), then by mlog_tick() in slices of the same length; until
+ * the replay is done (mlog_loading()) the log takes nothing and the store is incomplete. A torn or corrupt frame
  * ends the replay (the file is cut there and the loss logged).
  *
  * Durability: a write(2) done before the answer survives a crash of the

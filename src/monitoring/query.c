@@ -12,6 +12,7 @@
 #include "monitoring/module.h"
 #include "util/err.h"
 #include "util/ids.h"
+#include "util/turn.h"
 #include "util/xalloc.h"
 
 #define QUERY_DEFAULT_RANGE_MS (3600LL * 1000)
@@ -174,7 +175,8 @@ static int work(struct monitoring_query_job *j)
 static void on_idle(uv_idle_t *h)
 {
 	struct monitoring *m = h->data;
-	uint64_t t0 = uv_hrtime();
+	/* QUERY_SLICE_NS, or less when the turn has spent its budget. */
+	uint64_t end = uv_hrtime() + turn_slice_ns(QUERY_SLICE_NS);
 
 	for (size_t i = 0; i < m->nqueries;) {
 		struct monitoring_query_job *j = m->queries[i];
@@ -187,7 +189,7 @@ static void on_idle(uv_idle_t *h)
 		j->why = "the request was ended before its answer";
 		finish(j);
 	}
-	while (m->nqueries > 0 && uv_hrtime() - t0 < QUERY_SLICE_NS) {
+	while (m->nqueries > 0 && uv_hrtime() < end) {
 		struct monitoring_query_job *j;
 
 		if (m->query_next >= m->nqueries)
