@@ -498,6 +498,34 @@ static void store_figures(struct out *o, struct monitoring *m)
 	sample(o, "mdscale_metrics_load_seconds", NULL, st.load_ns / 1e9);
 }
 
+/* Every turn of the loop by its CPU time: how often it stalled, not only
+ * its worst. */
+static void loop_turns(struct out *o, const struct looplag *lag)
+{
+	struct looplag_turns t;
+	uint64_t cum = 0;
+	char le[32];
+
+	looplag_turns(lag, &t);
+	family(o, "mdscale_event_loop_turn_cpu_seconds", "histogram",
+	       "CPU time of each loop turn.");
+	for (size_t b = 0; b < LOOPLAG_TURN_BUCKETS; b++) {
+		const char *l[] = { "le", le, NULL };
+
+		cum += t.count[b];
+		if (b == LOOPLAG_TURN_BUCKETS - 1)
+			snprintf(le, sizeof(le), "+Inf");
+		else
+			snprintf(le, sizeof(le), "%g",
+				 looplag_turn_bounds_ns[b] / 1e9);
+		sample_u64(o, "mdscale_event_loop_turn_cpu_seconds_bucket", l,
+			   cum);
+	}
+	sample(o, "mdscale_event_loop_turn_cpu_seconds_sum", NULL,
+	       t.sum_ns / 1e9);
+	sample_u64(o, "mdscale_event_loop_turn_cpu_seconds_count", NULL, cum);
+}
+
 /* The daemon's own figures beside the process ones. */
 static void daemon_figures(struct out *o, struct api *api)
 {
@@ -516,6 +544,7 @@ static void daemon_figures(struct out *o, struct api *api)
 	       "started (lag without the waits for a CPU).");
 	sample(o, "mdscale_event_loop_turn_cpu_max_seconds", NULL,
 	       looplag_turn_cpu_max(api->looplag) / 1e9);
+	loop_turns(o, api->looplag);
 	family(o, "mdscale_build_info", "gauge",
 	       "The daemon's version, always 1.");
 	sample(o, "mdscale_build_info", v, 1);

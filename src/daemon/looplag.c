@@ -1,15 +1,22 @@
 /* looplag.c - event loop lag; see looplag.h. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "daemon/looplag.h"
 #include "util/turn.h"
 #include "util/xalloc.h"
+
+const uint64_t looplag_turn_bounds_ns[LOOPLAG_TURN_BUCKETS - 1] = {
+	1000000, 2000000, 5000000, 10000000, 20000000, 50000000, 100000000,
+	250000000,
+};
 
 struct looplag {
 	uv_timer_t timer;
 	uv_prepare_t prepare;
 	uint64_t turn_cpu0;   /* the thread's CPU time at the last turn's end */
 	uint64_t turn_cpu_max;
+	struct looplag_turns turns;
 	int open_handles;
 	uint64_t expected_ns; /* when the next tick is due */
 	uint64_t last_ns;
@@ -31,10 +38,18 @@ static void on_tick(uv_timer_t *t)
 static void on_prepare(uv_prepare_t *p)
 {
 	struct looplag *l = p->data;
-	uint64_t now = turn_thread_cpu_ns();
+	uint64_t now = turn_thread_cpu_ns(), turn = now - l->turn_cpu0;
+	size_t b = 0;
 
-	if (now - l->turn_cpu0 > l->turn_cpu_max && l->turn_cpu0 != 0)
-		l->turn_cpu_max = now - l->turn_cpu0;
+	if (l->turn_cpu0 != 0 && now >= l->turn_cpu0) {
+		if (turn > l->turn_cpu_max)
+			l->turn_cpu_max = turn;
+		while (b < LOOPLAG_TURN_BUCKETS - 1 &&
+		       turn > looplag_turn_bounds_ns[b])
+			b++;
+		l->turns.count[b]++;
+		l->turns.sum_ns += turn;
+	}
 	l->turn_cpu0 = now;
 	turn_begin(now);
 }
@@ -71,6 +86,14 @@ void looplag_get(const struct looplag *l, uint64_t *last_ns,
 uint64_t looplag_turn_cpu_max(const struct looplag *l)
 {
 	return l ? l->turn_cpu_max : 0;
+}
+
+void looplag_turns(const struct looplag *l, struct looplag_turns *out)
+{
+	if (l != NULL)
+		*out = l->turns;
+	else
+		memset(out, 0, sizeof(*out));
 }
 
 static void on_closed(uv_handle_t *h)

@@ -18,6 +18,17 @@
 
 #define LOOPLAG_PERIOD_MS 100
 
+/* Upper bounds of the turn histogram's buckets, in nanoseconds; the last
+ * bucket (+Inf) takes the rest. */
+#define LOOPLAG_TURN_BUCKETS 9
+extern const uint64_t looplag_turn_bounds_ns[LOOPLAG_TURN_BUCKETS - 1];
+
+/* Every loop turn's CPU time, counted per bucket (not cumulative). */
+struct looplag_turns {
+	uint64_t count[LOOPLAG_TURN_BUCKETS];
+	uint64_t sum_ns;
+};
+
 struct looplag;
 
 /* Starts measuring on loop. The caller owns the result and releases it with
@@ -32,6 +43,12 @@ void looplag_get(const struct looplag *l, uint64_t *last_ns,
 /* The largest CPU time of one loop turn seen, in nanoseconds (NULL, or
  * no thread CPU clock: 0). */
 uint64_t looplag_turn_cpu_max(const struct looplag *l);
+
+/* The turns seen so far, by CPU time (NULL: zeros). A turn over 20 ms is
+ * a stall; on a virtual machine whose host takes the CPU away for a time
+ * the thread is running, that time counts as CPU too (the guest cannot
+ * tell), so a rare turn near the host's time slice is the host's. */
+void looplag_turns(const struct looplag *l, struct looplag_turns *out);
 
 /* Stops the timer; the memory is freed once the handle is closed. NULL is
  * fine. */

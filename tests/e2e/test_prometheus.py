@@ -198,6 +198,27 @@ class PrometheusTest(unittest.TestCase):
                       re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
         self.assertGreaterEqual(pick(s, "mdscale_event_loop_lag_seconds")
                                 [0][1], 0)
+        # Every loop turn is counted once, in cumulative buckets; the
+        # largest turn lies in the first bucket that holds all of them.
+        turns = [(float(l["le"]), v) for l, v in
+                 pick(s, "mdscale_event_loop_turn_cpu_seconds_bucket")]
+        self.assertEqual(turns[-1][0], float("inf"))
+        self.assertEqual([b for b, _ in turns], sorted(b for b, _ in turns))
+        self.assertEqual([v for _, v in turns], sorted(v for _, v in turns))
+        total = pick(s, "mdscale_event_loop_turn_cpu_seconds_count")[0][1]
+        self.assertEqual(turns[-1][1], total)
+        self.assertGreater(total, 0)
+        worst = pick(s, "mdscale_event_loop_turn_cpu_max_seconds")[0][1]
+        holds_all = next(b for b, v in turns if v == total)
+        self.assertLessEqual(worst, holds_all)
+        self.assertGreater(worst, max([b for b, v in turns if v < total],
+                                      default=-1))
+        self.assertGreater(
+            pick(s, "mdscale_event_loop_turn_cpu_seconds_sum")[0][1], 0)
+        again = parse(self.scrape())
+        self.assertGreater(
+            pick(again, "mdscale_event_loop_turn_cpu_seconds_count")[0][1],
+            total)
         self.assertEqual(pick(s, "mdscale_build_info")[0][1], 1)
         # Each family's HELP and TYPE come once, before its samples.
         types = re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M)
