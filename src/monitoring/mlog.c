@@ -57,6 +57,7 @@ struct mlog {
 	/* The replay, in slices, while map != NULL. */
 	const unsigned char *map;
 	size_t map_len;
+	size_t unmapped;  /* [0, unmapped) replayed and unmapped already */
 	size_t at;        /* the frame being replayed */
 	size_t rec;       /* its next record (0: not started) */
 	uint32_t ordinal; /* R records replayed */
@@ -238,6 +239,21 @@ static long frame_ok(const struct mlog *l, char *why, size_t whysz)
 	return (long)plen;
 }
 
+/* Unmaps the pages of the log before byte upto (or all of it: map_len),
+ * as the replay goes: unmapping a 400 MB log in one call took 5 to 10 ms
+ * of the loop. */
+static void unmap_through(struct mlog *l, size_t upto)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	if (upto < l->map_len)
+		upto -= upto % page;
+	if (upto > l->unmapped) {
+		munmap((void *)(l->map + l->unmapped), upto - l->unmapped);
+		l->unmapped = upto;
+	}
+}
+
 /* Ends the replay: cuts a bad tail at l->at (a frame whose records were
  * partly applied stays applied in memory, and its series, no longer in
  * the file, are written again with their next datapoints: the log counts
@@ -246,7 +262,7 @@ static int replay_end(struct mlog *l, const char *why)
 {
 	size_t len = l->map_len;
 
-	munmap((void *)l->map, l->map_len);
+	unmap_through(l, l->map_len);
 	l->map = NULL;
 	if (l->at < len) {
 		log_warn(SRC, "%s: %s at byte %zu; the %zu bytes from there "
@@ -291,8 +307,10 @@ static void replay_slice(struct mlog *l, uint64_t deadline)
 				goto bad;
 			l->rec += k;
 			if (deadline != 0 && (++n & 15) == 0 &&
-			    uv_hrtime() >= deadline)
+			    uv_hrtime() >= deadline) {
+				unmap_through(l, l->at);
 				return;
+			}
 		}
 		l->at = (size_t)(end - l->map);
 		l->rec = 0;
@@ -319,6 +337,7 @@ static int load(struct mlog *l)
 		if (memcmp(map, MAGIC, HEADER) == 0) {
 			l->map = map;
 			l->map_len = (size_t)sb.st_size;
+			l->unmapped = 0;
 			l->at = HEADER;
 			return 0;
 		}
@@ -695,7 +714,7 @@ static void finish_free(struct mlog *l)
 	if (l->cfd >= 0)
 		compaction_abandon(l, NULL);
 	if (l->map != NULL)
-		munmap((void *)l->map, l->map_len);
+		unmap_through(l, l->map_len);
 	if (l->retired_fd >= 0)
 		close(l->retired_fd);
 	if (l->fd >= 0)
