@@ -35,7 +35,13 @@ per build (BUILD, and --before OTHER_BUILD if given), the median of --runs:
 - firing_base_turn_cpu_ms, firing_alarm_turn_cpu_ms, firing_streams: after
   another restart, the longest turn before and after one alarm over every
   series with one series in a hundred FIRING has run for 5 s (its passes
-  look up every stream of the result among the tracked ones).
+  look up every stream of the result among the tracked ones);
+- turns, turns_over_10ms, turns_over_20ms: the loop turns of the three
+  daemons of the run (until each was stopped or the run ended), in all and
+  those over 10 and 20 ms of CPU (mdscale_event_loop_turn_cpu_seconds,
+  newer builds). On a virtual machine, time the host takes the CPU away
+  while the loop runs counts as CPU (the guest cannot tell): a rare turn
+  of about 100 ms is the host's time slice, not the daemon's work.
 
 Usage: bench/volume.py BUILD [--before BUILD] [--series N] [--runs N]
        [--quiet S]
@@ -65,6 +71,28 @@ def item(i, t):
     return {"namespace": "bench_volume", "name": "Hostile",
             "dimensions": dims,
             "datapoints": [{"timestamp": t, "value": float(i % 100)}]}
+
+
+def turn_counts(text):
+    """From the turn histogram (newer builds): (turns, over 10 ms, over
+    20 ms) of the daemon's life so far, or None."""
+    b = {float(le): float(v) for le, v in re.findall(
+        r'^mdscale_event_loop_turn_cpu_seconds_bucket\{le="([^"]+)"\} (\S+)$',
+        text, re.M)}
+    if not b:
+        return None
+    total = b[float("inf")]
+    return total, total - b.get(0.01, total), total - b.get(0.02, total)
+
+
+def add_turns(res, text):
+    """Adds a daemon life's turn counts to res (turns, turns_over_10ms,
+    turns_over_20ms)."""
+    c = turn_counts(text)
+    if c is None:
+        return
+    for k, v in zip(("turns", "turns_over_10ms", "turns_over_20ms"), c):
+        res[k] = res.get(k, 0) + int(v)
 
 
 def gauge(text, name):
@@ -150,6 +178,7 @@ def one_run(build, n, quiet):
         per = gauge(text, "mdscale_metrics_bytes_per_series")
         if per is not None:
             res["bytes_per_series"] = per
+        add_turns(res, text)
         if d.stop() != 0:
             raise RuntimeError("daemon did not stop cleanly")
         res["startup_s"] = d.start()
@@ -201,10 +230,11 @@ def one_run(build, n, quiet):
                 raise RuntimeError("alarm: %s %s" % (st, ans))
             alarm_ids.append(ans["id"])
         time.sleep(5)
-        turn = gauge(metrics_text(d),
-                     "mdscale_event_loop_turn_cpu_max_seconds")
+        text = metrics_text(d)
+        turn = gauge(text, "mdscale_event_loop_turn_cpu_max_seconds")
         if turn is not None:
             res["alarms_turn_cpu_ms"] = 1000 * turn
+        add_turns(res, text)
         firing_alarm(d, res, n, topic.get("topicId") or topic["id"],
                      alarm_ids)
         return res
@@ -258,9 +288,11 @@ def firing_alarm(d, res, n, topic_id, others):
     time.sleep(5)
     st, s = d("GET", "/v1/alarms/%s/status" % alarm_id, timeout=60)
     res["firing_streams"] = s["totalMetricsFiring"] if st == 200 else -1
-    turn = gauge(metrics_text(d), "mdscale_event_loop_turn_cpu_max_seconds")
+    text = metrics_text(d)
+    turn = gauge(text, "mdscale_event_loop_turn_cpu_max_seconds")
     if turn is not None:
         res["firing_alarm_turn_cpu_ms"] = 1000 * turn
+    add_turns(res, text)
 
 
 def summarize(runs):
