@@ -197,6 +197,17 @@ static void cgroup_cleanup(struct lproc *lp)
 	lp->cgroup_dirty = cgroup_destroy(l->env.cgroups, lp->cgname) != 0;
 }
 
+/* Whether the memory limit of lp's cgroup has killed a process: what
+ * tells an out-of-memory kill from a SIGKILL sent by someone. */
+static bool oom_killed(const struct lproc *lp)
+{
+	struct cgroup_usage u;
+
+	return lp->cgname[0] != '\0' &&
+	       cgroup_usage(lp->l->env.cgroups, lp->cgname, &u) == 0 &&
+	       u.oom_kills > 0;
+}
+
 /*
  * The instance's process is gone (status -1: it ended while the daemon
  * was away or unwatched). Decides between STOPPED, FAILED and a restart
@@ -229,10 +240,13 @@ static void exited(struct lproc *lp, int64_t status, int sig, bool deferred)
 	lp->ready_since = 0;
 	lp->exits++;
 	if (in->pid > 0) {
-		if (sig != 0)
+		if (sig == SIGKILL && oom_killed(lp))
 			snprintf(in->last_exit, sizeof(in->last_exit),
-				 "killed by signal %d%s", sig,
-				 sig == SIGKILL ? " (out of memory?)" : "");
+				 "killed by signal %d: its memory limit was "
+				 "reached", sig);
+		else if (sig != 0)
+			snprintf(in->last_exit, sizeof(in->last_exit),
+				 "killed by signal %d", sig);
 		else if (status >= 0)
 			snprintf(in->last_exit, sizeof(in->last_exit),
 				 "exited with status %d", (int)status);

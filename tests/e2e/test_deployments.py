@@ -96,8 +96,23 @@ class DeploymentTest(unittest.TestCase):
             return i if i["restarts"] == 1 and i["state"] == "READY" else None
         now = wait_for("the restart", restarted, timeout=30)
         self.assertNotEqual(now["pid"], inst["pid"])
-        self.assertIn("signal 9", now["lastExit"])
+        self.assertEqual(now["lastExit"], "killed by signal 9")
         self.assertEqual(self.d.gw("GET", "/crashy/health").status, 200)
+
+    def test_an_instance_over_its_memory_limit_is_said_so(self):
+        # local.xs has 256 MB: the instance writes 400 MB and is killed by
+        # the limit, not by someone (the test above).
+        dep = self.d.create(
+            displayName="hungry", readyTimeoutSeconds=30,
+            command="exec python3 -c 'x = b\"m\" * (400 << 20)'")
+
+        def killed():
+            for i in self.d.get(dep["id"])["instances"]:
+                if i["lastExit"]:
+                    return i["lastExit"]
+            return None
+        self.assertEqual(wait_for("the instance's end", killed, timeout=60),
+                         "killed by signal 9: its memory limit was reached")
 
     def test_no_ready_instance_answers_503_fast(self):
         dep = self.d.create(displayName="slow",
