@@ -119,6 +119,35 @@ static void sample_u64(struct out *o, const char *name,
 	put(o, num);
 }
 
+/* The samples of one histogram: count[b] is bucket b's own count (not
+ * cumulative), bounds[b] its upper bound in units of unit seconds, the
+ * last bucket (b == n - 1) +Inf; sum in seconds. key and value label
+ * every sample (key NULL: none). */
+static void histogram(struct out *o, const char *name, const char *key,
+		      const char *value, const uint64_t *count,
+		      const uint64_t *bounds, size_t n, double unit, double sum)
+{
+	char full[128], le[32];
+	uint64_t cum = 0;
+	const char *l[] = { key, value, NULL };
+	const char *lb[] = { key ? key : "le", key ? value : le,
+			     key ? "le" : NULL, le, NULL };
+
+	snprintf(full, sizeof(full), "%s_bucket", name);
+	for (size_t b = 0; b < n; b++) {
+		cum += count[b];
+		if (b == n - 1)
+			snprintf(le, sizeof(le), "+Inf");
+		else
+			snprintf(le, sizeof(le), "%g", (double)bounds[b] * unit);
+		sample_u64(o, full, lb, cum);
+	}
+	snprintf(full, sizeof(full), "%s_sum", name);
+	sample(o, full, key ? l : NULL, sum);
+	snprintf(full, sizeof(full), "%s_count", name);
+	sample_u64(o, full, key ? l : NULL, cum);
+}
+
 static const char *str(json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));
@@ -253,36 +282,11 @@ static void gateway(struct out *o, struct gateway *gw, json_t *deps)
 	family(o, "mdscale_gateway_request_duration_seconds", "histogram",
 	       "Gateway latency, first byte in to last byte out.");
 	json_array_foreach(deps, i, d) {
-		uint64_t cum = 0;
-		char le[32];
-
-		if (gw == NULL || gateway_counters(gw, str(d, "id"), &k) != 0)
-			continue;
-		for (size_t b = 0; b < GATEWAY_LAT_BUCKETS; b++) {
-			const char *l[] = { "deployment", str(d, "id"), "le",
-					    le, NULL };
-
-			cum += k.latency_hist[b];
-			if (b == GATEWAY_LAT_BUCKETS - 1)
-				snprintf(le, sizeof(le), "+Inf");
-			else
-				snprintf(le, sizeof(le), "%g",
-					 gateway_lat_bounds_us[b] / 1e6);
-			sample_u64(o,
-				   "mdscale_gateway_request_duration_seconds_"
-				   "bucket",
-				   l, cum);
-		}
-		{
-			const char *l[] = { "deployment", str(d, "id"), NULL };
-
-			sample(o, "mdscale_gateway_request_duration_seconds_sum",
-			       l, k.latency_us_sum / 1e6);
-			sample_u64(o,
-				   "mdscale_gateway_request_duration_seconds_"
-				   "count",
-				   l, cum);
-		}
+		if (gw != NULL && gateway_counters(gw, str(d, "id"), &k) == 0)
+			histogram(o, "mdscale_gateway_request_duration_seconds",
+				  "deployment", str(d, "id"), k.latency_hist,
+				  gateway_lat_bounds_us, GATEWAY_LAT_BUCKETS,
+				  1e-6, k.latency_us_sum / 1e6);
 	}
 	family(o, "mdscale_gateway_inflight_requests", "gauge",
 	       "Requests the gateway is serving now.");
@@ -503,27 +507,13 @@ static void store_figures(struct out *o, struct monitoring *m)
 static void loop_turns(struct out *o, const struct looplag *lag)
 {
 	struct looplag_turns t;
-	uint64_t cum = 0;
-	char le[32];
 
 	looplag_turns(lag, &t);
 	family(o, "mdscale_event_loop_turn_cpu_seconds", "histogram",
 	       "CPU time of each loop turn.");
-	for (size_t b = 0; b < LOOPLAG_TURN_BUCKETS; b++) {
-		const char *l[] = { "le", le, NULL };
-
-		cum += t.count[b];
-		if (b == LOOPLAG_TURN_BUCKETS - 1)
-			snprintf(le, sizeof(le), "+Inf");
-		else
-			snprintf(le, sizeof(le), "%g",
-				 looplag_turn_bounds_ns[b] / 1e9);
-		sample_u64(o, "mdscale_event_loop_turn_cpu_seconds_bucket", l,
-			   cum);
-	}
-	sample(o, "mdscale_event_loop_turn_cpu_seconds_sum", NULL,
-	       t.sum_ns / 1e9);
-	sample_u64(o, "mdscale_event_loop_turn_cpu_seconds_count", NULL, cum);
+	histogram(o, "mdscale_event_loop_turn_cpu_seconds", NULL, NULL,
+		  t.count, looplag_turn_bounds_ns, LOOPLAG_TURN_BUCKETS, 1e-9,
+		  t.sum_ns / 1e9);
 }
 
 /* The daemon's own figures beside the process ones. */
