@@ -522,6 +522,76 @@ void alarms_free(struct monitoring *m)
 	free(m->recs);
 }
 
+/*
+ * The in-memory side of a create or a delete, applied once its rows are
+ * committed (store_on_commit()): inside a transaction of the caller's,
+ * the alarm comes or goes with the rest of the change, or not at all.
+ */
+struct alarm_change {
+	struct monitoring *m;
+	struct alarm_entry *e; /* a create's new alarm */
+	char *id;              /* a delete's alarm */
+};
+
+static struct alarm_change *change_new(struct monitoring *m,
+				       struct alarm_entry *e, const char *id)
+{
+	struct alarm_change *c = xcalloc(1, sizeof(*c));
+
+	c->m = m;
+	c->e = e;
+	c->id = id != NULL ? xstrdup(id) : NULL;
+	return c;
+}
+
+static void change_free(struct alarm_change *c)
+{
+	entry_free(c->e);
+	free(c->id);
+	free(c);
+}
+
+static void created(void *arg)
+{
+	struct alarm_change *c = arg;
+	struct alarm_entry *e = c->e;
+
+	c->e = NULL;
+	alarms_add(c->m, e);
+	log_info(SRC, "alarm %s created: '%s' %s", e->def.id,
+		 e->def.display_name, e->def.query_text);
+	change_free(c);
+}
+
+static void deleted(void *arg)
+{
+	struct alarm_change *c = arg;
+	struct monitoring *m = c->m;
+	struct alarm_entry *e;
+	size_t i;
+
+	e = alarm_find_id(m, c->id, &i);
+	if (e != NULL) {
+		if (m->events_of == e) { /* events not yet handled: none now */
+			alarm_events_reset(&m->events);
+			m->events_next = 0;
+			m->events_of = NULL;
+		}
+		memmove(&m->alarms[i], &m->alarms[i + 1],
+			(m->nalarms - i - 1) * sizeof(*m->alarms));
+		m->nalarms--;
+		log_info(SRC, "alarm %s deleted", c->id);
+		entry_free(e);
+	}
+	change_free(c);
+}
+
+/* A change whose transaction was rolled back: nothing happens. */
+static void dropped(void *arg)
+{
+	change_free(arg);
+}
+
 int monitoring_alarm_create(struct monitoring *m,
 			    const struct monitoring_alarm_spec *spec,
 			    struct monitoring_alarm *out, struct fault *f)
@@ -546,10 +616,9 @@ int monitoring_alarm_create(struct monitoring *m,
 	rc = alarm_persist(m, e, f);
 	if (rc != 0)
 		goto fail;
-	alarms_add(m, e);
-	log_info(SRC, "alarm %s created: '%s' %s", e->def.id,
-		 e->def.display_name, e->def.query_text);
 	view(e, out);
+	store_on_commit(m->env.store, created, dropped,
+			change_new(m, e, NULL));
 	return 0;
 fail:
 	entry_free(e);
@@ -601,12 +670,9 @@ out:
 int monitoring_alarm_delete(struct monitoring *m, const char *id,
 			    struct fault *f)
 {
-	struct alarm_entry *e;
-	size_t i;
 	int rc;
 
-	e = alarm_find_id(m, id, &i);
-	if (e == NULL)
+	if (alarm_find_id(m, id, NULL) == NULL)
 		return fault_set(f, MDS_E_NOTFOUND, "", "no alarm '%s'", id);
 	store_begin(m->env.store);
 	rc = store_delete(m->env.store, ALARM_KIND, id);
@@ -620,16 +686,8 @@ int monitoring_alarm_delete(struct monitoring *m, const char *id,
 		return fault_set(f, rc, "", "cannot delete the alarm: %s",
 				 mds_strerror(rc));
 	}
-	if (m->events_of == e) { /* events not yet handled: none now */
-		alarm_events_reset(&m->events);
-		m->events_next = 0;
-		m->events_of = NULL;
-	}
-	memmove(&m->alarms[i], &m->alarms[i + 1],
-		(m->nalarms - i - 1) * sizeof(*m->alarms));
-	m->nalarms--;
-	log_info(SRC, "alarm %s deleted", id);
-	entry_free(e);
+	store_on_commit(m->env.store, deleted, dropped,
+			change_new(m, NULL, id));
 	return 0;
 }
 
@@ -768,12 +826,23 @@ int monitoring_alarm_history(struct monitoring *m, const char *id,
 int monitoring_alarm_find(struct monitoring *m, const char *display_name,
 			  const char *resource_id, char *id, size_t idsz)
 {
+	return monitoring_alarm_find_other(m, display_name, resource_id, NULL,
+					   NULL, id, idsz);
+}
+
+int monitoring_alarm_find_other(struct monitoring *m,
+				const char *display_name,
+				const char *resource_id,
+				bool (*skip)(void *arg, const char *id),
+				void *arg, char *id, size_t idsz)
+{
 	for (size_t i = 0; i < m->nalarms; i++) {
 		const struct alarm_def *d = &m->alarms[i]->def;
 		const char *r = mql_filter_value(d->query, "resourceId");
 
 		if (strcmp(d->display_name, display_name) != 0 || r == NULL ||
-		    strcmp(r, resource_id) != 0)
+		    strcmp(r, resource_id) != 0 ||
+		    (skip != NULL && skip(arg, d->id)))
 			continue;
 		if (strlen(d->id) >= idsz)
 			return MDS_E_LIMIT;

@@ -273,6 +273,12 @@ struct monitoring_alarm {
  * and nothing changes. On success *out shows the alarm; on refusal f is
  * filled and nothing
  * changed.
+ *
+ * A create or a delete called inside a transaction of the caller's
+ * (store_begin() on the module's store) takes effect with it: the alarm
+ * is evaluated (or stops being) once that transaction commits, and never
+ * when it is rolled back or its commit fails. Until then a created alarm
+ * is not listed, and *out borrows it only until the transaction ends.
  */
 int monitoring_alarm_create(struct monitoring *m,
 			    const struct monitoring_alarm_spec *spec,
@@ -344,6 +350,13 @@ int monitoring_alarm_history(struct monitoring *m, const char *id,
  */
 int monitoring_alarm_find(struct monitoring *m, const char *display_name,
 			  const char *resource_id, char *id, size_t idsz);
+/* As monitoring_alarm_find(), passing over every alarm whose id
+ * skip(arg, id) is true for. */
+int monitoring_alarm_find_other(struct monitoring *m,
+				const char *display_name,
+				const char *resource_id,
+				bool (*skip)(void *arg, const char *id),
+				void *arg, char *id, size_t idsz);
 
 /* The newest value of a metric of one resource over the last window_ms,
  * aggregated with max over its instances; MDS_E_NOTFOUND without data. */

@@ -23,6 +23,7 @@
 #include "notify/functions.h"
 #include "monitoring/monitoring.h"
 #include "notify/notifications.h"
+#include "store/store.h"
 #include "util/ids.h"
 #include "util/rfc3339.h"
 #include "util/err.h"
@@ -614,25 +615,17 @@ static void undo(struct autoscale *a, struct record *r)
 		notifications_topic_delete(a->env.notifications, r->topic, &f);
 }
 
-/* Makes the topic of a deployment's alarms and subscribes the function. */
-static int make_topic(struct autoscale *a, const char *deployment_id,
-		      struct record *r, struct fault *f)
+/* Subscribes the function to the topic topic_id; the subscription's id
+ * goes into r. */
+static int make_subscription(struct autoscale *a, const char *topic_id,
+			     struct record *r, struct fault *f)
 {
-	struct notifications_topic_spec ts = { .name = "" };
 	struct notifications_subscription_spec ss;
-	struct notifications_topic t;
 	struct notifications_subscription sub;
 	int rc;
 
-	snprintf(ts.name, sizeof(ts.name), "autoscale-%s", deployment_id);
-	snprintf(ts.description, sizeof(ts.description),
-		 "autoscale messages of a deployment");
-	rc = notifications_topic_create(a->env.notifications, &ts, &t, f);
-	if (rc != 0)
-		return rc;
-	snprintf(r->topic, sizeof(r->topic), "%s", t.id);
 	notifications_subscription_spec_init(&ss);
-	snprintf(ss.topic_id, sizeof(ss.topic_id), "%s", t.id);
+	snprintf(ss.topic_id, sizeof(ss.topic_id), "%s", topic_id);
 	ss.protocol = NOTIFICATIONS_FUNCTION;
 	snprintf(ss.endpoint, sizeof(ss.endpoint), "%s", FUNCTION_NAME);
 	rc = notifications_subscription_create(a->env.notifications, &ss, &sub,
@@ -643,11 +636,41 @@ static int make_topic(struct autoscale *a, const char *deployment_id,
 	return 0;
 }
 
+/* Makes the topic of a deployment's alarms and subscribes the function. */
+static int make_topic(struct autoscale *a, const char *deployment_id,
+		      struct record *r, struct fault *f)
+{
+	struct notifications_topic_spec ts = { .name = "" };
+	struct notifications_topic t;
+	int rc;
+
+	snprintf(ts.name, sizeof(ts.name), "autoscale-%s", deployment_id);
+	snprintf(ts.description, sizeof(ts.description),
+		 "autoscale messages of a deployment");
+	rc = notifications_topic_create(a->env.notifications, &ts, &t, f);
+	if (rc != 0)
+		return rc;
+	snprintf(r->topic, sizeof(r->topic), "%s", t.id);
+	return make_subscription(a, t.id, r, f);
+}
+
+/* Whether alarm id is one the record arg (NULL: none) owns. */
+static bool owned(void *arg, const char *id)
+{
+	const struct record *r = arg;
+
+	for (size_t i = 0; r != NULL && i < r->nalarms; i++)
+		if (strcmp(r->alarms[i], id) == 0)
+			return true;
+	return false;
+}
+
 /* Makes the high alarm k (0 cpu, 1 mem) unless the user has one for the
- * deployment: that one is the user's and stays as it is. */
+ * deployment: that one is the user's and stays as it is. The alarms that
+ * going owns (NULL: none) are on their way out and do not count. */
 static int make_high_alarm(struct autoscale *a, const char *dep_id, int k,
-			   struct record *r, struct autoscale_chain *out,
-			   struct fault *f)
+			   struct record *r, struct record *going,
+			   struct autoscale_chain *out, struct fault *f)
 {
 	static const struct {
 		const char *title, *body;
@@ -662,8 +685,9 @@ static int make_high_alarm(struct autoscale *a, const char *dep_id, int k,
 	char query[MQL_MAX_QUERY + 1], id[64];
 	int rc;
 
-	if (monitoring_alarm_find(a->env.monitoring, high[k].title, dep_id, id,
-				  sizeof(id)) == 0) {
+	if (monitoring_alarm_find_other(a->env.monitoring, high[k].title,
+					dep_id, owned, going, id,
+					sizeof(id)) == 0) {
 		log_info("autoscale", "%s: keeping the existing %s (%s)",
 			 dep_id, high[k].title, id);
 		snprintf(out->alarm_ids[out->nalarms++],
@@ -683,8 +707,24 @@ static int make_high_alarm(struct autoscale *a, const char *dep_id, int k,
 	return 0;
 }
 
+/* The record of a deployment set up with policy p after old: old's
+ * history and shape ladder (the cooldowns still count), nothing made
+ * yet. */
+static void record_next(const struct record *old, const struct policy *p,
+			struct record *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->cfg = old->cfg;
+	r->cfg.policy = *p;
+	if (!old->own_config)
+		r->cfg.nshapes = 0;
+	r->own_config = true;
+	r->hist = old->hist;
+	r->set_up = true;
+}
+
 /* Sets the chain up with policy p, keeping old's history and shape
- * ladder (the cooldowns still count). */
+ * ladder. */
 static int setup_with(struct autoscale *a, const char *deployment_id,
 		      const struct policy *p, const struct record *old,
 		      struct autoscale_chain *out, struct fault *f)
@@ -692,20 +732,13 @@ static int setup_with(struct autoscale *a, const char *deployment_id,
 	struct record r;
 	int rc;
 
-	memset(&r, 0, sizeof(r));
+	record_next(old, p, &r);
 	memset(out, 0, sizeof(*out));
-	r.cfg = old->cfg;
-	r.cfg.policy = *p;
-	if (!old->own_config)
-		r.cfg.nshapes = 0;
-	r.own_config = true;
-	r.hist = old->hist;
 	rc = make_topic(a, deployment_id, &r, f);
 	/* Under the mdscale profile the rule sets the count: no high-cpu
 	 * alarm, the memory one as in every profile. */
 	for (int k = policy_uses_rule(p) ? 1 : 0; k < 2 && rc == 0; k++)
-		rc = make_high_alarm(a, deployment_id, k, &r, out, f);
-	r.set_up = true;
+		rc = make_high_alarm(a, deployment_id, k, &r, NULL, out, f);
 	if (rc == 0) {
 		rc = autoscale_record_save(a, deployment_id, &r);
 		if (rc != 0)
@@ -735,17 +768,117 @@ int autoscale_setup(struct autoscale *a, const char *deployment_id,
 	return setup_with(a, deployment_id, p, &old, out, f);
 }
 
+/*
+ * The topic and subscription of a replaced chain: old's, when they are
+ * still there (their queued messages stay queued), into r; whichever is
+ * missing is made, and also noted in made (to undo).
+ */
+static int keep_topic(struct autoscale *a, const char *deployment_id,
+		      const struct record *old, struct record *r,
+		      struct record *made, struct fault *f)
+{
+	struct notifications_topic t;
+	struct notifications_subscription s;
+	struct fault none;
+	int rc;
+
+	if (old->topic[0] == '\0' ||
+	    notifications_topic_get(a->env.notifications, old->topic, &t,
+				    &none) != 0) {
+		rc = make_topic(a, deployment_id, made, f);
+		snprintf(r->topic, sizeof(r->topic), "%s", made->topic);
+		snprintf(r->subscription, sizeof(r->subscription), "%s",
+			 made->subscription);
+		return rc;
+	}
+	snprintf(r->topic, sizeof(r->topic), "%s", t.id);
+	if (old->subscription[0] != '\0' &&
+	    notifications_subscription_get(a->env.notifications,
+					   old->subscription, &s,
+					   &none) == 0 &&
+	    strcmp(s.topic_id, r->topic) == 0) {
+		snprintf(r->subscription, sizeof(r->subscription), "%s",
+			 s.id);
+		return 0;
+	}
+	rc = make_subscription(a, r->topic, made, f);
+	snprintf(r->subscription, sizeof(r->subscription), "%s",
+		 made->subscription);
+	return rc;
+}
+
+/* In the caller's transaction: deletes the alarms old owns (one already
+ * gone does not count), notes them in gone, then makes r's alarms. */
+static int replace_alarms(struct autoscale *a, const char *deployment_id,
+			  struct record *old, struct record *r,
+			  struct autoscale_removed *gone,
+			  struct autoscale_chain *out, struct fault *f)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < old->nalarms && rc == 0; i++) {
+		rc = monitoring_alarm_delete(a->env.monitoring, old->alarms[i],
+					     f);
+		if (rc == MDS_E_NOTFOUND)
+			rc = 0;
+		else if (rc == 0 && gone->nalarms < AUTOSCALE_REMOVED_MAX)
+			snprintf(gone->alarm_ids[gone->nalarms++],
+				 sizeof(gone->alarm_ids[0]), "%s",
+				 old->alarms[i]);
+	}
+	for (int k = policy_uses_rule(&r->cfg.policy) ? 1 : 0;
+	     k < 2 && rc == 0; k++)
+		rc = make_high_alarm(a, deployment_id, k, r, old, out, f);
+	return rc;
+}
+
+/*
+ * All or nothing: the old alarms' deletion, the new alarms and the new
+ * record are one transaction, and monitoring applies its side of it only
+ * once it is committed. Until then, and for good when it fails, the old
+ * chain stays whole and keeps working.
+ */
 int autoscale_replace(struct autoscale *a, const char *deployment_id,
 		      const struct policy *p, struct autoscale_removed *gone,
 		      struct autoscale_chain *out, struct fault *f)
 {
-	struct record old;
+	struct record old, r, made;
+	int rc;
 
+	memset(gone, 0, sizeof(*gone));
+	memset(out, 0, sizeof(*out));
+	memset(&made, 0, sizeof(made));
 	if (autoscale_check_floor(a, deployment_id, p, f) != 0)
 		return f->err;
 	autoscale_record_load(a, deployment_id, &old);
-	autoscale_teardown(a, deployment_id, gone);
-	return setup_with(a, deployment_id, p, &old, out, f);
+	record_next(&old, p, &r);
+	rc = keep_topic(a, deployment_id, &old, &r, &made, f);
+	if (rc != 0)
+		goto out;
+	rc = store_begin(a->env.store);
+	if (rc == 0)
+		rc = replace_alarms(a, deployment_id, &old, &r, gone, out, f);
+	if (rc == 0)
+		rc = autoscale_record_save(a, deployment_id, &r);
+	if (rc == 0)
+		rc = store_commit(a->env.store);
+	if (rc != 0)
+		store_rollback(a->env.store);
+out:
+	if (rc != 0) {
+		undo(a, &made);
+		memset(gone, 0, sizeof(*gone));
+		memset(out, 0, sizeof(*out));
+		if (rc == MDS_E_NOSPACE || rc == MDS_E_DB)
+			fault_set(f, rc, "", "cannot store the new autoscale "
+				  "setting of %s (the one in force stays): %s",
+				  deployment_id, mds_strerror(rc));
+		return rc;
+	}
+	snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
+	snprintf(out->subscription_id, sizeof(out->subscription_id), "%s",
+		 r.subscription);
+	return 0;
 }
 
 void autoscale_teardown(struct autoscale *a, const char *deployment_id,

@@ -97,10 +97,14 @@ void autoscale_teardown(struct autoscale *a, const char *deployment_id,
 			struct autoscale_removed *out);
 
 /*
- * autoscale_teardown() then autoscale_setup() with policy p, keeping when
- * each move last happened (the cooldowns) and the deployment's shape
- * ladder. Fills *gone with what the teardown deleted; returns as
- * autoscale_setup().
+ * Replaces the deployment's chain with one for policy p, keeping when
+ * each move last happened (the cooldowns), the deployment's shape ladder,
+ * and its topic and subscription when they are still there (whichever is
+ * missing is made again). The alarms mdscale made for it go and p's come,
+ * with the new record, in one store transaction: all or nothing. Fills
+ * *gone with the alarms deleted; returns as autoscale_setup(), the store's
+ * refusals (MDS_E_NOSPACE, MDS_E_DB) with f naming the autoscale setting,
+ * and then the chain in force is as it was.
  */
 int autoscale_replace(struct autoscale *a, const char *deployment_id,
 		      const struct policy *p, struct autoscale_removed *gone,

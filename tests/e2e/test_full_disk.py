@@ -200,6 +200,121 @@ class FullDiskTest(unittest.TestCase):
                      timeout=15)
         self.assertEqual(_cgroups_of(self.data), [])
 
+    def autoscale_chain(self, dep_id):
+        """The deployment's autoscale setting, and the alarms, topics and
+        subscriptions the daemon has."""
+        r = self.d.api("GET", "/v1/deployments/%s/autoscale" % dep_id)
+        self.assertEqual(r.status, 200, r)
+        alarms = {a["id"]: a for a in
+                  self.d.api("GET", "/v1/alarms").json["items"]}
+        topics = [t["topicId"] for t in
+                  self.d.api("GET", "/v1/topics").json["items"]]
+        subs = [s["id"] for s in
+                self.d.api("GET", "/v1/subscriptions").json["items"]]
+        return r.json, alarms, topics, subs
+
+    def assert_chain_whole(self, dep_id, old, alarm_ids):
+        """The setting old (a PUT's answer) is in force, whole: its
+        policy, its alarms (and no other), sending to its topic, which its
+        subscription reaches."""
+        got, alarms, topics, subs = self.autoscale_chain(dep_id)
+        self.assertEqual((got["policy"]["maxInstances"],
+                          got["policy"]["cpuHigh"], got["setUp"]),
+                         (old["policy"]["maxInstances"],
+                          old["policy"]["cpuHigh"], True), got)
+        self.assertEqual((got["topicId"], got["subscriptionId"]),
+                         (old["topicId"], old["subscriptionId"]), got)
+        self.assertEqual(sorted(alarms), sorted(alarm_ids))
+        for a in alarm_ids:
+            self.assertEqual(alarms[a]["destinations"], [old["topicId"]])
+            self.assertIn('resourceId = "%s"' % dep_id, alarms[a]["query"])
+        self.assertIn(old["topicId"], topics)
+        self.assertIn(old["subscriptionId"], subs)
+
+    def test_autoscale_replace_refused_keeps_the_old_setting(self):
+        """A PUT of another autoscale setting that cannot be stored is
+        refused with 507 and changes nothing: the setting in force stays
+        whole (policy, alarms, topic, subscription), in the running
+        daemon and after a restart; with space back, the replace works
+        and keeps the topic and subscription."""
+        dep = self.d.wait_state(self.d.create(displayName="asfull")["id"],
+                                "ACTIVE")
+        path = "/v1/deployments/%s/autoscale" % dep["id"]
+        r = self.d.api("PUT", path, {"profile": "default",
+                                     "maxInstances": 3, "cpuHigh": 80})
+        self.assertEqual(r.status, 200, r)
+        old = r.json
+        alarm_ids = old["alarmIds"]
+        self.assertEqual(len(alarm_ids), 2, old)
+        self.assert_chain_whole(dep["id"], old, alarm_ids)
+
+        self.fill()
+        r = self.d.api("PUT", path, {"profile": "default",
+                                     "maxInstances": 5, "cpuHigh": 90})
+        self.refused(r)
+        self.assertIn("autoscale setting", r.json["message"])
+        self.assert_chain_whole(dep["id"], old, alarm_ids)
+        # Its alarms are still evaluated.
+        for a in alarm_ids:
+            r = self.d.api("GET", "/v1/alarms/%s/status" % a)
+            self.assertEqual(r.status, 200, r)
+            first = r.json["lastEvaluated"]
+            wait_for("alarm %s evaluated again" % a, lambda: self.d.api(
+                "GET", "/v1/alarms/%s/status" % a).json["lastEvaluated"]
+                not in (None, first), timeout=20)
+
+        self.unfill()
+        self.restart()
+        self.assert_chain_whole(dep["id"], old, alarm_ids)
+
+        # Space is back: the replace is taken, the old alarms go, the
+        # topic and subscription stay.
+        r = self.d.api("PUT", path, {"profile": "default",
+                                     "maxInstances": 5, "cpuHigh": 90})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(sorted(r.json["deleted"]["alarmIds"]),
+                         sorted(alarm_ids))
+        self.assertEqual((r.json["topicId"], r.json["subscriptionId"]),
+                         (old["topicId"], old["subscriptionId"]))
+        got, alarms, topics, subs = self.autoscale_chain(dep["id"])
+        self.assertEqual((got["policy"]["maxInstances"],
+                          got["policy"]["cpuHigh"]), (5, 90), got)
+        self.assertEqual(sorted(alarms), sorted(r.json["alarmIds"]))
+        self.assertEqual(set(alarms) & set(alarm_ids), set())
+
+    def test_autoscale_replace_with_little_room_is_all_or_nothing(self):
+        """With room for some writes but maybe not all of a replace, a
+        PUT of another autoscale setting is taken whole (200) or refused
+        (507) with the old setting whole: never the old one gone and the
+        new one not there."""
+        dep = self.d.wait_state(self.d.create(displayName="asroom")["id"],
+                                "ACTIVE")
+        path = "/v1/deployments/%s/autoscale" % dep["id"]
+        r = self.d.api("PUT", path, {"maxInstances": 3, "cpuHigh": 80})
+        self.assertEqual(r.status, 200, r)
+        cur = r.json
+        self.assert_chain_whole(dep["id"], cur, cur["alarmIds"])
+        taken = 0
+        for room in (4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256, 512):
+            self.fill()
+            os.truncate(self.filler,
+                        max(0, os.path.getsize(self.filler) - room * 1024))
+            r = self.d.api("PUT", path, {"maxInstances": 3,
+                                         "cpuHigh": 81 + room % 10})
+            if r.status == 507:
+                self.assertIn("autoscale setting", r.json["message"])
+            else:
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual(sorted(r.json["deleted"]["alarmIds"]),
+                                 sorted(cur["alarmIds"]))
+                cur = r.json
+                taken += 1
+            self.assert_chain_whole(dep["id"], cur, cur["alarmIds"])
+            self.unfill()
+        self.assertGreater(taken, 0, "no replace fitted in 512 KiB")
+        self.restart()
+        self.assert_chain_whole(dep["id"], cur, cur["alarmIds"])
+
     def test_killed_during_recovery_on_a_full_disk(self):
         dep = self.d.wait_state(self.d.create(displayName="again",
                                               instanceCount=2)["id"],
