@@ -368,7 +368,11 @@ static void close_modules(struct daemon *dm)
 	dm->api.autoscale = NULL;
 	autoscale_close(dm->autoscale);
 	dm->autoscale = NULL;
-	/* Monitoring first: no alarm should see the instances go away, and
+	/* The gateway stops taking requests and ends its connections, and
+	 * hands monitoring every request it finished; it is freed last. */
+	gateway_stop(dm->gateway);
+	/* Then monitoring, with a last sample of those requests and of the
+	 * instances, still running: no alarm should see them go away, and
 	 * its snapshot is saved while the store is still open. */
 	dm->api.monitoring = NULL;
 	monitoring_close(dm->monitoring);

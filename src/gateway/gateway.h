@@ -274,6 +274,15 @@ void gateway_set_cold_start(struct gateway *gw, gateway_cold_fn *fn,
 			    void *arg);
 
 /*
+ * Stops listening and closes every connection (a request under way ends
+ * there, and is counted), then, before returning, hands every finished
+ * request to the observer and the access log. The gateway stays:
+ * its calls still work (routes are kept for no one; counters read what was
+ * counted) until gateway_close(). A second call does nothing.
+ */
+void gateway_stop(struct gateway *gw);
+
+/*
  * Stops listening, closes every connection, ends the gateway's threads, and
  * frees the gateway once all handles are closed; then calls done(arg), on
  * the owner's loop, if done is not NULL. Nothing else may be called on gw

@@ -175,6 +175,7 @@ struct worker {
 	char rid_seed_hex[16]; /* rid_seed in hex, for X-Request-Id */
 	unsigned nclients;
 	bool closing, loop_over;
+	bool stopped; /* worker_stop() ran: no listener, no connections */
 
 	/* Written by the worker's thread, read by the owner's under mu. */
 	struct link deps, insts;
@@ -215,7 +216,7 @@ struct gateway {
 	void *cold_arg;
 	void (*done)(void *arg);
 	void *done_arg;
-	bool serving, close_called;
+	bool serving, stopped, close_called;
 	int port;
 
 	/* Both. */
@@ -293,7 +294,12 @@ void worker_set_routes(struct worker *gw, void *arg);
  * a deployment, answering its held requests 404. */
 void worker_remove(struct worker *gw, void *arg);
 
-/* On the worker's thread: stops listening and closes every connection. */
+/* On the worker's thread: stops listening and closes every connection,
+ * and notes what that ended; the loop runs on. */
+void worker_stop(struct worker *gw, void *arg);
+
+/* On the worker's thread: worker_stop(), then closes the loop's own
+ * handles, so that worker_run() returns. */
 void worker_close(struct worker *gw, void *arg);
 
 /* Runs the worker's loop until worker_close() has closed every handle, then

@@ -183,9 +183,10 @@ static void notes_deliver(const struct gateway *g, const struct notes *ns)
 	}
 }
 
-static void notify_cb(uv_async_t *a)
+/* Delivers the notes a worker has posted so far; returns whether its loop
+ * has ended. */
+static bool notes_take(struct worker *gw)
 {
-	struct worker *gw = a->data;
 	struct notes ns;
 	uint64_t unnoted;
 	bool ended;
@@ -203,6 +204,14 @@ static void notify_cb(uv_async_t *a)
 	if (unnoted > 0)
 		log_warn("gateway", "%" PRIu64 " finished requests went "
 			 "unnoted: the daemon's loop fell behind", unnoted);
+	return ended;
+}
+
+static void notify_cb(uv_async_t *a)
+{
+	struct worker *gw = a->data;
+	bool ended = notes_take(gw);
+
 	if (ended && !uv_is_closing((uv_handle_t *)&gw->notify)) {
 		if (gw->serving)
 			uv_thread_join(&gw->thread);
@@ -686,7 +695,18 @@ int gateway_status_counts(const struct gateway *g, const char *deployment_id,
 	return found ? 0 : MDS_E_NOTFOUND;
 }
 
-/* Closing. */
+/* Stopping and closing. */
+
+void gateway_stop(struct gateway *g)
+{
+	if (g == NULL || g->stopped || g->close_called)
+		return;
+	g->stopped = true;
+	call_on_all(g, worker_stop, NULL);
+	/* Each worker has noted what it ended before its call returned. */
+	for (unsigned i = 0; i < g->n; i++)
+		(void)notes_take(g->w[i]);
+}
 
 void gateway_close(struct gateway *g, void (*done)(void *arg), void *arg)
 {

@@ -1,8 +1,8 @@
 /*
  * gateway_worker.c - a worker's life on its own thread: its deployments
- * and instances, the calls the owner posts (routes, removal, close, which
- * drains every connection), running its loop, and freeing what the loop
- * held.
+ * and instances, the calls the owner posts (routes, removal, stop and
+ * close, which end every connection), running its loop, and freeing what
+ * the loop held.
  */
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -271,17 +271,16 @@ void worker_remove(struct worker *gw, void *arg)
 	dep_unref(d);
 }
 
-void worker_close(struct worker *gw, void *arg)
+void worker_stop(struct worker *gw, void *arg)
 {
 	struct link *l, *next;
 
 	(void)arg;
-	gw->closing = true;
+	if (gw->stopped)
+		return;
+	gw->stopped = true;
+	gw->closing = true; /* no keep-alive, no pooling, notes at once */
 	uv_close((uv_handle_t *)&gw->listener, NULL);
-	uv_close((uv_handle_t *)&gw->wake, NULL);
-	uv_close((uv_handle_t *)&gw->flush, NULL);
-	obs_flush(gw);
-	uv_async_send(&gw->notify); /* what the timer held back */
 	for (l = gw->clients.next; l != &gw->clients; l = next) {
 		struct client *c = container_of(l, struct client, link);
 
@@ -293,4 +292,14 @@ void worker_close(struct worker *gw, void *arg)
 		next = l->next;
 		up_close(container_of(l, struct upconn, link));
 	}
+	obs_flush(gw);
+}
+
+void worker_close(struct worker *gw, void *arg)
+{
+	worker_stop(gw, arg);
+	uv_close((uv_handle_t *)&gw->wake, NULL);
+	uv_close((uv_handle_t *)&gw->flush, NULL);
+	obs_flush(gw);
+	uv_async_send(&gw->notify); /* what the timer held back */
 }

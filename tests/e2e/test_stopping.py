@@ -6,6 +6,7 @@ reads of the deployments are still answered."""
 import os
 import signal
 import sys
+import time
 import unittest
 
 from harness import Daemon, wait_for
@@ -54,6 +55,44 @@ class StoppingTest(unittest.TestCase):
         # The refused delete changed nothing: the deployment is back.
         self.d.start()
         self.assertEqual(self.d.wait_state(dep_id, "ACTIVE")["id"], dep_id)
+
+
+class RequestsAtStopTest(unittest.TestCase):
+    """The requests served right before SIGTERM are in the metrics after a
+    restart: the gateway stops first, then monitoring takes a last sample
+    and writes it. The sampling period is the longest there is, so that no
+    periodic sample takes them first."""
+
+    def setUp(self):
+        self.d = Daemon(config={"sampleIntervalMillis": 60000})
+        self.d.start()
+        self.addCleanup(self.d.cleanup)
+
+    def test_requests_before_the_stop_are_counted(self):
+        start = int(time.time() * 1000) - 60000
+        dep_id = self.d.create(displayName="counted")["id"]
+        self.d.wait_state(dep_id, "ACTIVE")
+        body = {"instances": [[0] * 64]}
+        n = 7
+        for _ in range(n):
+            r = self.d.gw("POST", "/counted/predict", body)
+            self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.d.stop(), 0, self.d.logs())
+
+        self.d.start()
+        # Windows of a minute that tile the span, each sample in one.
+        q = {"query": 'PredictRequestCount[1m]{resourceId = "%s"}.sum()'
+                      % dep_id, "resolution": "1m", "startTime": start,
+             "endTime": int(time.time() * 1000) + 60000}
+
+        def query():
+            r = self.d.api("POST", "/v1/metrics/query", q)
+            return None if r.status == 503 else r  # the store loading
+        r = wait_for("the metrics store", query)
+        self.assertEqual(r.status, 200, r)
+        got = sum(p["value"] for item in r.json["items"]
+                  for p in item["aggregatedDatapoints"])
+        self.assertEqual(got, n, r.json)
 
 
 if __name__ == "__main__":
