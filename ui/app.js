@@ -704,7 +704,9 @@
     dep.instances.forEach(function (i) {
       var tr = tb.insertRow();
       tr.setAttribute('data-instance-id', i.id);
-      [i.id, i.state, i.instanceShapeName, i.port, i.restarts,
+      /* Where the gateway reaches it; none for a pod not Ready. */
+      var where = i.address ? i.address + ':' + i.port : '–';
+      [i.id, i.state, i.instanceShapeName, where, i.restarts,
         i.timeStarted || ''].forEach(function (v, k) {
         var td = tr.insertCell();
         td.textContent = v === null || v === undefined ? '' : String(v);

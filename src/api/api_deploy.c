@@ -31,8 +31,9 @@ static json_t *str_or_null(const char *s)
 
 static json_t *inst_json(const struct deploy_instance_view *in)
 {
-	return json_pack("{s:s, s:s, s:i, s:i, s:s, s:i, s:o, s:o, s:o}",
-			 "id", in->id, "state", in->state, "port", in->port,
+	return json_pack("{s:s, s:s, s:o, s:i, s:i, s:s, s:i, s:o, s:o, s:o}",
+			 "id", in->id, "state", in->state, "address",
+			 str_or_null(in->address), "port", in->port,
 			 "pid", in->pid, "instanceShapeName", in->shape,
 			 "restarts", in->restarts, "timeStarted",
 			 jsonx_time(in->started_ms), "cgroup",

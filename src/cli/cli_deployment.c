@@ -523,6 +523,19 @@ out:
 	return ret;
 }
 
+/* An instance's address and port, where the gateway reaches it; "-"
+ * when it does not. */
+static void address_cell(struct cli_table *t, const json_t *inst)
+{
+	const char *addr = cli_json_str(inst, "address");
+	json_int_t port = json_integer_value(json_object_get(inst, "port"));
+
+	if (addr[0] == '\0' || port <= 0)
+		cli_table_add(t, "-");
+	else
+		cli_table_add(t, "%s:%" JSON_INTEGER_FORMAT, addr, port);
+}
+
 /* Prints a deployment and, in a table, its instances. */
 static void print_one(const struct cli_ctx *ctx, const json_t *resp)
 {
@@ -533,11 +546,11 @@ static void print_one(const struct cli_ctx *ctx, const json_t *resp)
 	print_deployments(ctx, resp, 0);
 	if (cli_structured(ctx))
 		return;
-	t = cli_table_new("ID STATE PORT PID SHAPE RESTARTS STARTED");
+	t = cli_table_new("ID STATE ADDRESS PID SHAPE RESTARTS STARTED");
 	json_array_foreach(json_object_get(resp, "instances"), i, inst) {
 		cli_table_json(t, inst, "id");
 		cli_table_json(t, inst, "state");
-		cli_table_json(t, inst, "port");
+		address_cell(t, inst);
 		cli_table_json(t, inst, "pid");
 		cli_table_json(t, inst, "instanceShapeName");
 		cli_table_json(t, inst, "restarts");

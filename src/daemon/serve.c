@@ -340,35 +340,16 @@ static int publish_alarm(void *arg, const char *topic_id,
 	return notifications_publish(arg, topic_id, dedupe_key, message);
 }
 
-/*
- * Closes every module, each before the ones it calls into; the steps that
- * wait for a module to free itself go on in callbacks, so the caller runs
- * the loop until it ends. Serves both the stop on a signal and a start-up
- * that failed part way, where modules not yet opened are NULL.
- */
-static void close_modules(struct daemon *dm)
+/* The second step of close_modules(): the gateway has drained and handed
+ * monitoring every request it finished. */
+static void on_gateway_stopped(void *arg, unsigned cut)
 {
+	struct daemon *dm = arg;
 	struct notifications *n = dm->notifications;
 
-	sdnotify_close(dm->sdnotify);
-	dm->sdnotify = NULL;
-	dm->api.looplag = NULL;
-	looplag_close(dm->looplag);
-	dm->looplag = NULL;
-	/* The OCI receiver answers its pending confirmations now, while
-	 * the API server can still send the answers. */
-	dm->api.oci_receiver = NULL;
-	oci_receiver_close(dm->oci_receiver);
-	dm->oci_receiver = NULL;
-	/* The autoscale function goes first: it calls into monitoring. */
-	autoscale_idle_close(dm->autoscale_idle);
-	dm->autoscale_idle = NULL;
-	autoscale_rule_close(dm->autoscale_rule);
-	dm->autoscale_rule = NULL;
-	dm->api.autoscale = NULL;
-	autoscale_close(dm->autoscale);
-	dm->autoscale = NULL;
-	/* Monitoring first: no alarm should see the instances go away, and
+	(void)cut; /* counted in the metrics, and logged */
+	/* Monitoring, with a last sample of those requests and of the
+	 * instances, still running: no alarm should see them go away, and
 	 * its snapshot is saved while the store is still open. */
 	dm->api.monitoring = NULL;
 	monitoring_close(dm->monitoring);
@@ -389,6 +370,40 @@ static void close_modules(struct daemon *dm)
 	dm->functions = NULL;
 	if (n == NULL)
 		on_notifications_closed(dm);
+}
+
+/*
+ * Closes every module, each before the ones it calls into; the steps that
+ * wait for a module to free itself go on in callbacks, so the caller runs
+ * the loop until it ends. Serves both the stop on a signal and a start-up
+ * that failed part way, where modules not yet opened are NULL.
+ */
+static void close_modules(struct daemon *dm)
+{
+	sdnotify_close(dm->sdnotify);
+	dm->sdnotify = NULL;
+	dm->api.looplag = NULL;
+	looplag_close(dm->looplag);
+	dm->looplag = NULL;
+	/* The OCI receiver answers its pending confirmations now, while
+	 * the API server can still send the answers. */
+	dm->api.oci_receiver = NULL;
+	oci_receiver_close(dm->oci_receiver);
+	dm->oci_receiver = NULL;
+	/* The autoscale function goes first: it calls into monitoring. */
+	autoscale_idle_close(dm->autoscale_idle);
+	dm->autoscale_idle = NULL;
+	autoscale_rule_close(dm->autoscale_rule);
+	dm->autoscale_rule = NULL;
+	dm->api.autoscale = NULL;
+	autoscale_close(dm->autoscale);
+	dm->autoscale = NULL;
+	/* The gateway takes no more connections and lets the requests under
+	 * way finish, for stopGraceSeconds at most (the instances still
+	 * serve them); it hands monitoring every request it finished, and is
+	 * freed last. */
+	gateway_stop(dm->gateway, (uint64_t)dm->config.stop_grace_s * 1000,
+		     on_gateway_stopped, dm);
 }
 
 static void on_signal(uv_signal_t *s, int signum)

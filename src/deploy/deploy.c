@@ -305,17 +305,22 @@ struct reachable {
 	char addrs[PLAN_MAX_INSTANCES][16];
 };
 
-static void add_reachable(void *arg, const struct backend_listed *x)
+bool deploy_listed_routable(const struct backend_listed *x)
 {
-	struct reachable *r = arg;
-	size_t i = r->n;
 	struct in_addr a;
 
 	/* The gateway reaches IPv4 addresses only: a pod of an IPv6-only
 	 * cluster is not routed to. */
-	if (i >= PLAN_MAX_INSTANCES || !x->ready || x->addr == NULL ||
-	    x->port <= 0 || x->port > 65535 ||
-	    inet_pton(AF_INET, x->addr, &a) != 1 ||
+	return x->ready && x->addr != NULL && x->port > 0 &&
+	       x->port <= 65535 && inet_pton(AF_INET, x->addr, &a) == 1;
+}
+
+static void add_reachable(void *arg, const struct backend_listed *x)
+{
+	struct reachable *r = arg;
+	size_t i = r->n;
+
+	if (i >= PLAN_MAX_INSTANCES || !deploy_listed_routable(x) ||
 	    strlen(x->id) >= sizeof(r->ids[0]))
 		return;
 	deploy_copy_str(r->ids[i], sizeof(r->ids[i]), x->id);

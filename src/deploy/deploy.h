@@ -272,7 +272,12 @@ struct deploy_instance_view {
 	char id[DEPLOY_ID_MAX];
 	const char *state;   /* "STARTING", "READY", "DRAINING", "STOPPED",
 				"FAILED" (static) */
-	int port;
+	char address[16];    /* where the gateway reaches it, an IPv4
+				address, dotted: 127.0.0.1 for a local
+				instance with a port, a Ready pod's podIP;
+				"" otherwise (a platform's instance the
+				gateway does not route to) */
+	int port;            /* with address; 0 when that is "" */
 	int pid;             /* 0 unless a process runs now */
 	char shape[SHAPE_NAME_MAX + 1];
 	int restarts;

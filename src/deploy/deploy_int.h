@@ -152,6 +152,10 @@ int deploy_lookup(const char *const *names, size_t n, const char *s);
 
 void deploy_copy_str(char *dst, size_t size, const char *src);
 
+/* Whether the gateway routes to a platform's listed instance: it is ready
+ * and has an IPv4 address and a port. */
+bool deploy_listed_routable(const struct backend_listed *x);
+
 /* Whether the instance should be running (STARTING or READY). */
 bool deploy_inst_live(const struct instance *in);
 

@@ -23,6 +23,8 @@ static void inst_fill(const struct instance *in,
 	deploy_copy_str(v->id, sizeof(v->id), b->id);
 	v->state = deploy_inst_state_names[in->state];
 	v->port = b->port;
+	if (b->port > 0) /* see gateway_upstream: host NULL */
+		deploy_copy_str(v->address, sizeof(v->address), "127.0.0.1");
 	v->pid = b->alive ? b->pid : 0;
 	deploy_copy_str(v->shape, sizeof(v->shape), b->shape);
 	v->restarts = b->restarts;
@@ -51,6 +53,10 @@ static void add_listed(void *arg, const struct backend_listed *x)
 	deploy_copy_str(v->location, sizeof(v->location), x->handle);
 	v->state = x->ready ? "READY" : "STARTING";
 	v->ready = x->ready;
+	if (deploy_listed_routable(x)) {
+		deploy_copy_str(v->address, sizeof(v->address), x->addr);
+		v->port = x->port;
+	}
 }
 
 static void view_fill(struct deploy *d, const struct deployment *dep,

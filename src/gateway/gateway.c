@@ -279,7 +279,8 @@ static void req_release_up(struct client *c, bool reusable)
 	in = up->inst;
 	if (reusable && up->state == UP_ACTIVE && up->keepalive &&
 	    up->resp_done && up->nwrites == 0 && in->routed &&
-	    in->nidle < c->gw->lim.max_idle_per_instance && !c->gw->closing) {
+	    in->nidle < c->gw->lim.max_idle_per_instance && !c->gw->closing &&
+	    !c->gw->draining) {
 		up->state = UP_IDLE;
 		list_add(&in->idle, &up->idle);
 		in->nidle++;
@@ -374,7 +375,8 @@ static inline void req_maybe_finish(struct client *c)
 
 	if (c->closing || !r->active || !r->in_done || !r->out_done)
 		return;
-	keep = r->keepalive && !c->gw->closing && !c->eof;
+	keep = r->keepalive && !c->gw->closing && !c->gw->draining &&
+	       !c->eof;
 	req_end(c);
 	if (!keep) {
 		client_close(c, true);
@@ -472,7 +474,8 @@ static int creq_headers(struct hparse *p)
 	c->window_at = uv_now(c->gw->loop);
 	c->window_bytes = 0;
 	c->arm_due = true;
-	r->keepalive = hparse_keep_alive(p) && !c->gw->closing;
+	r->keepalive = hparse_keep_alive(p) && !c->gw->closing &&
+		       !c->gw->draining;
 	r->method = hparse_method(p);
 	r->method_len = strlen(r->method);
 	r->head_method = method_is(r, "HEAD");
@@ -712,6 +715,7 @@ void client_close_cb(uv_handle_t *h)
 	head_free(&c->head);
 	tls_conn_free(c->tls);
 	free(c);
+	worker_drain_check(gw);
 }
 
 static void client_shutdown_cb(uv_shutdown_t *req, int status)

@@ -274,6 +274,25 @@ void gateway_set_cold_start(struct gateway *gw, gateway_cold_fn *fn,
 			    void *arg);
 
 /*
+ * Stops the gateway gracefully: it stops listening and closes the idle
+ * connections (between requests) and pooled upstream ones; every request
+ * under way (being read, held for a cold start, forwarded, answered) goes
+ * on to its response, which says Connection: close, and then its
+ * connection closes. Once none is left, or timeout_ms after the call, when
+ * what is still under way is cut (cut counts those requests, each counted
+ * as a request that ended there, and a warning is logged), every finished
+ * request has been handed to the observer and the access log; then
+ * done(arg, cut) runs on the owner's loop (done may be NULL; it may run
+ * before the return: nothing was under way, the gateway does not serve,
+ * or it was stopped already). The
+ * gateway stays: its calls still work (routes are kept for no one;
+ * counters read what was counted) until gateway_close(), which, during a
+ * stop, ends it without calling done.
+ */
+void gateway_stop(struct gateway *gw, uint64_t timeout_ms,
+		  void (*done)(void *arg, unsigned cut), void *arg);
+
+/*
  * Stops listening, closes every connection, ends the gateway's threads, and
  * frees the gateway once all handles are closed; then calls done(arg), on
  * the owner's loop, if done is not NULL. Nothing else may be called on gw

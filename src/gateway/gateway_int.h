@@ -175,6 +175,9 @@ struct worker {
 	char rid_seed_hex[16]; /* rid_seed in hex, for X-Request-Id */
 	unsigned nclients;
 	bool closing, loop_over;
+	bool stopped; /* worker_stop() ran: no listener, no connections */
+	bool draining; /* worker_drain() ran: no listener, no keep-alive */
+	uint32_t cut; /* requests under way that worker_stop() ended */
 
 	/* Written by the worker's thread, read by the owner's under mu. */
 	struct link deps, insts;
@@ -195,6 +198,7 @@ struct worker {
 	struct notes out;
 	uint64_t unnoted;  /* requests not noted since the last delivery */
 	bool ended;        /* the worker's thread is over */
+	bool drained;      /* draining, and no connection is left */
 };
 
 /* The gateway: its workers, and what the owner's thread keeps. */
@@ -215,8 +219,11 @@ struct gateway {
 	void *cold_arg;
 	void (*done)(void *arg);
 	void *done_arg;
-	bool serving, close_called;
+	bool serving, stopped, close_called;
 	int port;
+	uv_timer_t *drain_timer; /* gateway_stop()'s deadline, until done */
+	void (*stopped_cb)(void *arg, unsigned cut);
+	void *stopped_arg;
 
 	/* Both. */
 	int want;          /* WANT_* bits, atomic */
@@ -293,7 +300,19 @@ void worker_set_routes(struct worker *gw, void *arg);
  * a deployment, answering its held requests 404. */
 void worker_remove(struct worker *gw, void *arg);
 
-/* On the worker's thread: stops listening and closes every connection. */
+/* On the worker's thread: stops listening, closes the connections and
+ * pooled upstreams that are idle, and lets the requests under way finish,
+ * each connection closing after its response; once none is left, sets
+ * gw->drained and wakes the owner (gw->notify). */
+void worker_drain(struct worker *gw, void *arg);
+
+/* On the worker's thread: stops listening and closes every connection,
+ * and notes what that ended (gw->cut counts the requests it cut); the loop
+ * runs on. */
+void worker_stop(struct worker *gw, void *arg);
+
+/* On the worker's thread: worker_stop(), then closes the loop's own
+ * handles, so that worker_run() returns. */
 void worker_close(struct worker *gw, void *arg);
 
 /* Runs the worker's loop until worker_close() has closed every handle, then

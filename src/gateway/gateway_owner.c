@@ -183,9 +183,10 @@ static void notes_deliver(const struct gateway *g, const struct notes *ns)
 	}
 }
 
-static void notify_cb(uv_async_t *a)
+/* Delivers the notes a worker has posted so far; returns whether its loop
+ * has ended. */
+static bool notes_take(struct worker *gw)
 {
-	struct worker *gw = a->data;
 	struct notes ns;
 	uint64_t unnoted;
 	bool ended;
@@ -203,6 +204,18 @@ static void notify_cb(uv_async_t *a)
 	if (unnoted > 0)
 		log_warn("gateway", "%" PRIu64 " finished requests went "
 			 "unnoted: the daemon's loop fell behind", unnoted);
+	return ended;
+}
+
+static void drain_check(struct gateway *g);
+
+static void notify_cb(uv_async_t *a)
+{
+	struct worker *gw = a->data;
+	bool ended = notes_take(gw);
+
+	drain_check(gw->group);
+
 	if (ended && !uv_is_closing((uv_handle_t *)&gw->notify)) {
 		if (gw->serving)
 			uv_thread_join(&gw->thread);
@@ -686,13 +699,92 @@ int gateway_status_counts(const struct gateway *g, const char *deployment_id,
 	return found ? 0 : MDS_E_NOTFOUND;
 }
 
-/* Closing. */
+/* Stopping and closing. */
+
+static void drain_timer_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* Ends what is still under way, hands the finished requests over, and
+ * tells the caller of gateway_stop(). */
+static void stop_now(struct gateway *g)
+{
+	void (*cb)(void *arg, unsigned cut) = g->stopped_cb;
+	void *arg = g->stopped_arg;
+	unsigned cut = 0;
+
+	if (g->drain_timer != NULL) {
+		uv_close((uv_handle_t *)g->drain_timer, drain_timer_closed);
+		g->drain_timer = NULL;
+	}
+	g->stopped_cb = NULL;
+	call_on_all(g, worker_stop, NULL);
+	/* Each worker has noted what it ended before its call returned. */
+	for (unsigned i = 0; i < g->n; i++) {
+		(void)notes_take(g->w[i]);
+		cut += g->w[i]->cut;
+	}
+	if (cut > 0)
+		log_warn("gateway", "the stop's deadline passed: requests "
+			 "cut under way: %u", cut);
+	if (cb != NULL)
+		cb(arg, cut);
+}
+
+/* Once every worker has drained, the stop completes. */
+static void drain_check(struct gateway *g)
+{
+	bool all = true;
+
+	if (g->drain_timer == NULL || g->close_called)
+		return;
+	for (unsigned i = 0; all && i < g->n; i++) {
+		uv_mutex_lock(&g->w[i]->mu);
+		all = g->w[i]->drained;
+		uv_mutex_unlock(&g->w[i]->mu);
+	}
+	if (all)
+		stop_now(g);
+}
+
+static void drain_deadline(uv_timer_t *t)
+{
+	stop_now(t->data);
+}
+
+void gateway_stop(struct gateway *g, uint64_t timeout_ms,
+		  void (*done)(void *arg, unsigned cut), void *arg)
+{
+	if (g == NULL || g->stopped || g->close_called) {
+		if (done != NULL)
+			done(arg, 0);
+		return;
+	}
+	g->stopped = true;
+	g->stopped_cb = done;
+	g->stopped_arg = arg;
+	if (!g->serving) {
+		stop_now(g);
+		return;
+	}
+	g->drain_timer = xmalloc(sizeof(*g->drain_timer));
+	uv_timer_init(g->owner, g->drain_timer);
+	g->drain_timer->data = g;
+	uv_timer_start(g->drain_timer, drain_deadline, timeout_ms, 0);
+	call_on_all(g, worker_drain, NULL);
+	drain_check(g); /* none had a request under way */
+}
 
 void gateway_close(struct gateway *g, void (*done)(void *arg), void *arg)
 {
 	if (g == NULL || g->close_called)
 		return;
 	g->close_called = true;
+	if (g->drain_timer != NULL) { /* a stop under way: never completes */
+		uv_close((uv_handle_t *)g->drain_timer, drain_timer_closed);
+		g->drain_timer = NULL;
+	}
 	g->done = done;
 	g->done_arg = arg;
 	call_on_all(g, worker_close, NULL);

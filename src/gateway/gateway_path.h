@@ -308,6 +308,9 @@ void gw_log(struct worker *gw, enum log_level level, const char *fmt,
 
 /* Drops a reference to d (NULL: nothing); frees it at the last. */
 void dep_unref(struct dep *d);
+/* Once a draining worker has no connection left: notes what is left,
+ * marks it drained and wakes the owner. */
+void worker_drain_check(struct worker *gw);
 /* Drops a reference to in (NULL: nothing); frees it at the last. */
 void inst_unref(struct inst *in, struct worker *gw);
 

@@ -1,8 +1,8 @@
 /*
  * gateway_worker.c - a worker's life on its own thread: its deployments
- * and instances, the calls the owner posts (routes, removal, close, which
- * drains every connection), running its loop, and freeing what the loop
- * held.
+ * and instances, the calls the owner posts (routes, removal, stop and
+ * close, which end every connection), running its loop, and freeing what
+ * the loop held.
  */
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -271,21 +271,72 @@ void worker_remove(struct worker *gw, void *arg)
 	dep_unref(d);
 }
 
-void worker_close(struct worker *gw, void *arg)
+void worker_drain_check(struct worker *gw)
+{
+	bool first;
+
+	if (!gw->draining || gw->stopped || gw->nclients > 0)
+		return;
+	obs_flush(gw);
+	uv_mutex_lock(&gw->mu);
+	first = !gw->drained;
+	gw->drained = true;
+	uv_mutex_unlock(&gw->mu);
+	if (first)
+		uv_async_send(&gw->notify);
+}
+
+void worker_drain(struct worker *gw, void *arg)
 {
 	struct link *l, *next;
 
 	(void)arg;
-	gw->closing = true;
+	if (gw->stopped || gw->draining)
+		return;
+	gw->draining = true; /* no keep-alive, no pooling */
 	uv_close((uv_handle_t *)&gw->listener, NULL);
-	uv_close((uv_handle_t *)&gw->wake, NULL);
-	uv_close((uv_handle_t *)&gw->flush, NULL);
-	obs_flush(gw);
-	uv_async_send(&gw->notify); /* what the timer held back */
+	for (l = gw->clients.next; l != &gw->clients; l = next) {
+		struct client *c = container_of(l, struct client, link);
+		struct request *r = &c->req;
+
+		next = l->next;
+		if (c->closing)
+			continue; /* lingering: its handles close soon */
+		if (!r->active) {
+			client_close(c, true); /* idle between requests */
+			continue;
+		}
+		/* Its response, not begun yet, says Connection: close. */
+		if (!r->resp_head && r->status == 0)
+			r->keepalive = false;
+	}
+	for (l = gw->ups.next; l != &gw->ups; l = next) {
+		struct upconn *up = container_of(l, struct upconn, link);
+
+		next = l->next;
+		if (up->state == UP_IDLE)
+			up_close(up);
+	}
+	worker_drain_check(gw);
+}
+
+void worker_stop(struct worker *gw, void *arg)
+{
+	struct link *l, *next;
+
+	(void)arg;
+	if (gw->stopped)
+		return;
+	gw->stopped = true;
+	gw->closing = true; /* no keep-alive, no pooling, notes at once */
+	if (!gw->draining)
+		uv_close((uv_handle_t *)&gw->listener, NULL);
 	for (l = gw->clients.next; l != &gw->clients; l = next) {
 		struct client *c = container_of(l, struct client, link);
 
 		next = l->next;
+		if (!c->closing && c->req.active)
+			gw->cut++;
 		client_close(c, false);
 		client_close_handles(c);
 	}
@@ -293,4 +344,14 @@ void worker_close(struct worker *gw, void *arg)
 		next = l->next;
 		up_close(container_of(l, struct upconn, link));
 	}
+	obs_flush(gw);
+}
+
+void worker_close(struct worker *gw, void *arg)
+{
+	worker_stop(gw, arg);
+	uv_close((uv_handle_t *)&gw->wake, NULL);
+	uv_close((uv_handle_t *)&gw->flush, NULL);
+	obs_flush(gw);
+	uv_async_send(&gw->notify); /* what the timer held back */
 }

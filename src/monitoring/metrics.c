@@ -65,7 +65,7 @@ struct dep {
 
 static void record(struct monitoring *m, struct tsdb_series *s, int64_t t,
 		   double v);
-static void commit_samples(struct monitoring *m);
+static int commit_samples(struct monitoring *m, char *diag, size_t diagsz);
 
 /* ---- the maps of instances and deployments ---- */
 
@@ -324,14 +324,17 @@ int metrics_loading_fault(const struct monitoring *m, struct fault *f)
 			 (unsigned long long)(total >> 20));
 }
 
-void metrics_on_sample(uv_timer_t *t)
+/* Appends a sample of every instance's usage and of each deployment's
+ * requests since the last one to the store and the log's frame, then
+ * writes the frame. Returns 0, or the log's error with diag filled (the
+ * samples stay in memory); nothing is sampled while the store loads. */
+static int sample(struct monitoring *m, char *diag, size_t diagsz)
 {
-	struct monitoring *m = t->data;
 	int64_t now;
 
 	/* Series created now would take the places of the log's. */
 	if (metrics_loading(m))
-		return;
+		return 0;
 
 	if (m->env.deploy != NULL) {
 		deploy_each_instance(m->env.deploy, sample_instance, m);
@@ -345,7 +348,18 @@ void metrics_on_sample(uv_timer_t *t)
 	map_sweep(&m->insts, m->gen);
 	map_sweep(&m->deps, m->gen);
 	m->gen++;
-	commit_samples(m);
+	return commit_samples(m, diag, diagsz);
+}
+
+void metrics_on_sample(uv_timer_t *t)
+{
+	struct monitoring *m = t->data;
+	char diag[256];
+
+	/* The samples stay in memory: they were never acknowledged to
+	 * anyone. */
+	if (sample(m, diag, sizeof(diag)) != 0)
+		log_error(SRC, "sampled metrics not saved: %s", diag);
 }
 
 /* ---- the log ---- */
@@ -360,14 +374,11 @@ static void record(struct monitoring *m, struct tsdb_series *s, int64_t t,
 	tsdb_series_append(s, t, v);
 }
 
-/* Writes the sampling tick's frame; a failure is logged (the samples stay
- * in memory: they were never acknowledged to anyone). */
-static void commit_samples(struct monitoring *m)
+/* Writes the sampling tick's frame. Returns 0 (also without a log: the
+ * failure to open it was logged), or the log's error with diag filled. */
+static int commit_samples(struct monitoring *m, char *diag, size_t diagsz)
 {
-	char diag[256];
-
-	if (m->log != NULL && mlog_commit(m->log, diag, sizeof(diag)) != 0)
-		log_error(SRC, "sampled metrics not saved: %s", diag);
+	return m->log != NULL ? mlog_commit(m->log, diag, diagsz) : 0;
 }
 
 void metrics_on_log_tick(uv_timer_t *t)
@@ -720,10 +731,17 @@ static void on_log_closed(void *arg)
 
 void metrics_close(struct monitoring *m)
 {
-	struct mlog *l = m->log;
+	struct mlog *l;
+	char diag[256];
 
+	/* The last sample: the requests and usage since the last tick, the
+	 * gateway's stop included, when the owner stopped it first. */
+	if (sample(m, diag, sizeof(diag)) != 0)
+		log_error(SRC, "the last sample of metrics was not saved: %s",
+			  diag);
 	if (m->env.gateway != NULL)
 		gateway_set_observer(m->env.gateway, NULL, NULL);
+	l = m->log;
 	m->log = NULL;
 	m->pending++;
 	if (mlog_close(l, on_log_closed, m) == 0)

@@ -106,7 +106,8 @@ int metrics_loading(const struct monitoring *m);
 int metrics_loading_fault(const struct monitoring *m, struct fault *f);
 /* The log's fsync and compaction; re-arms t for when the log wants it. */
 void metrics_on_log_tick(uv_timer_t *t);
-/* Stops observing and closes the log; may leave an fsync pending (then
+/* Takes a last sample (as a sampling tick, the failure logged), stops
+ * observing and closes the log; may leave an fsync pending (then
  * m->pending counts it and its end frees the module). */
 void metrics_close(struct monitoring *m);
 void metrics_free(struct monitoring *m);

@@ -71,7 +71,10 @@ struct monitoring_env {
 int monitoring_open(const struct monitoring_env *env, struct monitoring **out,
 		    char *diag, size_t diagsz);
 
-/* Saves the metrics snapshot and frees the module. */
+/* Takes a last sample of the instances and of the gateway's requests and
+ * writes it to the metrics log (a failure is logged), then frees the
+ * module. The owner stops the gateway first (gateway_stop()), so that the
+ * sample has every request it answered. */
 void monitoring_close(struct monitoring *m);
 
 /* Sets where alarm messages go, and how destinations are checked. */

@@ -739,15 +739,19 @@ static int setup_with(struct autoscale *a, const char *deployment_id,
 	 * alarm, the memory one as in every profile. */
 	for (int k = policy_uses_rule(p) ? 1 : 0; k < 2 && rc == 0; k++)
 		rc = make_high_alarm(a, deployment_id, k, &r, NULL, out, f);
-	if (rc == 0) {
+	if (rc == 0)
 		rc = autoscale_record_save(a, deployment_id, &r);
-		if (rc != 0)
-			fault_set(f, rc, "", "cannot store the autoscale "
-				  "record: %s", mds_strerror(rc));
-	}
 	if (rc != 0) {
 		undo(a, &r);
 		memset(out, 0, sizeof(*out));
+		/* The client asked for the setting: a part that could not be
+		 * stored (its topic, subscription, alarms or record) is the
+		 * setting not stored. */
+		if (rc == MDS_E_NOSPACE || rc == MDS_E_IO ||
+		    rc == MDS_E_DB)
+			fault_set(f, rc, "", "cannot store the autoscale "
+				  "setting of %s: %s", deployment_id,
+				  mds_strerror(rc));
 		return rc;
 	}
 	snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);

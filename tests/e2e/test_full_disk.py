@@ -143,6 +143,18 @@ class FullDiskTest(unittest.TestCase):
             "instanceShapeName": "local.xs", "instanceCount": 1}))
         self.refused(self.d.api("DELETE", "/v1/deployments/" + dep["id"]))
         self.refused(self.d.api("POST", "/v1/topics", {"name": "t1"}))
+        # The autoscale setting is what the message names, not one of
+        # the parts it is made of (its topic, alarms and subscription).
+        r = self.d.api("PUT", "/v1/deployments/%s/autoscale" % dep["id"],
+                       {"profile": "default"})
+        self.refused(r)
+        self.assertIn("cannot store the autoscale setting of %s"
+                      % dep["id"], r.json["message"])
+        self.assertNotIn("topic", r.json["message"])
+        st = self.d.api("GET", "/v1/deployments/%s/autoscale" % dep["id"])
+        self.assertEqual((st.json["setUp"], st.json["topicId"]),
+                         (False, ""), st)
+        self.assertEqual(self.d.api("GET", "/v1/topics").json["items"], [])
         time.sleep(2)  # a started instance would show by now
         now = self.d.get(dep["id"])
         self.assertEqual(now["lifecycleState"], "ACTIVE")

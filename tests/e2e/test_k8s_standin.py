@@ -389,7 +389,8 @@ class KubernetesActivatorStandInTest(unittest.TestCase):
 
     def start(self, cmd, gated=False, **config):
         """A Deployment "digits" at zero replicas, imported."""
-        seed_real(self.k8s, "default", "digits", 0, harness.free_port(),
+        self.port = harness.free_port()  # the pods' containerPort
+        seed_real(self.k8s, "default", "digits", 0, self.port,
                   cmd, gate=self.gate if gated else None)
         self.d = start_daemon(self, self.k8s, config=config or None)
         out = self.d.cli("deployment", "import", "--backend", "kubernetes",
@@ -445,9 +446,19 @@ class KubernetesActivatorStandInTest(unittest.TestCase):
         self.assertEqual(len(self.scale_writes()), 1, self.scale_writes())
         pods = self.k8s.pods("digits")
         self.assertEqual(len(pods), 1)
-        self.assertTrue(pods[0]["status"]["podIP"].startswith("127.0.1."))
+        pod_ip = pods[0]["status"]["podIP"]
+        self.assertTrue(pod_ip.startswith("127.0.1."))
         d = self.d.api("GET", "/v1/deployments/digits").json
         self.assertEqual(d["instanceCount"], 1)
+        # The Ready pod shows where the gateway routes to: its podIP and
+        # the containerPort, in the API and in `deployment get`.
+        self.assertEqual([(i["id"], i["state"], i["address"], i["port"])
+                          for i in d["instances"]],
+                         [(pods[0]["metadata"]["name"], "READY", pod_ip,
+                           self.port)])
+        out = self.d.cli("deployment", "get", "digits")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("%s:%d" % (pod_ip, self.port), out.stdout)
 
         def total(metric):
             r = self.d.api("POST", "/v1/metrics/query", {

@@ -393,13 +393,24 @@ class UiTest(unittest.TestCase):
             dom = b.dom()
             fig = lambda k: dom.text.get(k, "").strip()
             ready = sum(1 for i in api["instances"] if i["state"] == "READY")
+            # The address column: where the gateway reaches each instance.
+            shown = dict(b.js(
+                "Array.prototype.map.call(document.querySelectorAll("
+                "'#fig-instances-table tbody tr'), function (tr) { return "
+                "[tr.getAttribute('data-instance-id'), "
+                "tr.cells[3].textContent]; })"))
+            where = {i["id"]: "%s:%d" % (i["address"], i["port"])
+                     for i in api["instances"]}
             if (fig("fig-state"), fig("fig-ready"), fig("fig-count"),
-                    sorted(dom.rows)) == (
+                    sorted(dom.rows), shown) == (
                     api["lifecycleState"], str(ready),
                     str(api["instanceCount"]),
-                    sorted(i["id"] for i in api["instances"])):
+                    sorted(i["id"] for i in api["instances"]), where):
                 break
             time.sleep(0.5)
+        self.assertEqual(shown, where)
+        self.assertTrue(all(v.startswith("127.0.0.1:")
+                            for v in shown.values()), shown)
         self.assertEqual(fig("fig-state"), api["lifecycleState"])
         self.assertEqual(fig("fig-ready"), str(ready))
         self.assertEqual(fig("fig-count"), str(api["instanceCount"]))
