@@ -873,10 +873,18 @@ out:
 		undo(a, &made);
 		memset(gone, 0, sizeof(*gone));
 		memset(out, 0, sizeof(*out));
-		if (rc == MDS_E_NOSPACE || rc == MDS_E_DB)
+		/* Named as the client asked for it: a setting, replacing
+		 * the one in force or the first. */
+		if ((rc == MDS_E_NOSPACE || rc == MDS_E_DB || rc == MDS_E_IO) &&
+		    old.set_up)
 			fault_set(f, rc, "", "cannot store the new autoscale "
 				  "setting of %s (the one in force stays): %s",
 				  deployment_id, mds_strerror(rc));
+		else if (rc == MDS_E_NOSPACE || rc == MDS_E_DB ||
+			 rc == MDS_E_IO)
+			fault_set(f, rc, "", "cannot store the autoscale "
+				  "setting of %s: %s", deployment_id,
+				  mds_strerror(rc));
 		return rc;
 	}
 	snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
