@@ -725,6 +725,24 @@ static void record_next(const struct record *old, const struct policy *p,
 
 /* Sets the chain up with policy p, keeping old's history and shape
  * ladder. */
+/* The client asked for a setting: a part of it that could not be stored
+ * (its topic, subscription, alarms or record) is the setting not stored,
+ * the first one or a new one beside the one in force, which stays. Other
+ * errors keep the fault their part set. */
+static void not_stored(struct fault *f, int rc, const char *deployment_id,
+		       bool replacing)
+{
+	if (rc != MDS_E_NOSPACE && rc != MDS_E_IO && rc != MDS_E_DB)
+		return;
+	if (replacing)
+		fault_set(f, rc, "", "cannot store the new autoscale setting "
+			  "of %s (the one in force stays): %s", deployment_id,
+			  mds_strerror(rc));
+	else
+		fault_set(f, rc, "", "cannot store the autoscale setting of "
+			  "%s: %s", deployment_id, mds_strerror(rc));
+}
+
 static int setup_with(struct autoscale *a, const char *deployment_id,
 		      const struct policy *p, const struct record *old,
 		      struct autoscale_chain *out, struct fault *f)
@@ -744,14 +762,7 @@ static int setup_with(struct autoscale *a, const char *deployment_id,
 	if (rc != 0) {
 		undo(a, &r);
 		memset(out, 0, sizeof(*out));
-		/* The client asked for the setting: a part that could not be
-		 * stored (its topic, subscription, alarms or record) is the
-		 * setting not stored. */
-		if (rc == MDS_E_NOSPACE || rc == MDS_E_IO ||
-		    rc == MDS_E_DB)
-			fault_set(f, rc, "", "cannot store the autoscale "
-				  "setting of %s: %s", deployment_id,
-				  mds_strerror(rc));
+		not_stored(f, rc, deployment_id, false);
 		return rc;
 	}
 	snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
@@ -873,18 +884,7 @@ out:
 		undo(a, &made);
 		memset(gone, 0, sizeof(*gone));
 		memset(out, 0, sizeof(*out));
-		/* Named as the client asked for it: a setting, replacing
-		 * the one in force or the first. */
-		if ((rc == MDS_E_NOSPACE || rc == MDS_E_DB || rc == MDS_E_IO) &&
-		    old.set_up)
-			fault_set(f, rc, "", "cannot store the new autoscale "
-				  "setting of %s (the one in force stays): %s",
-				  deployment_id, mds_strerror(rc));
-		else if (rc == MDS_E_NOSPACE || rc == MDS_E_DB ||
-			 rc == MDS_E_IO)
-			fault_set(f, rc, "", "cannot store the autoscale "
-				  "setting of %s: %s", deployment_id,
-				  mds_strerror(rc));
+		not_stored(f, rc, deployment_id, old.set_up);
 		return rc;
 	}
 	snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
