@@ -59,6 +59,23 @@ class StoppingTest(unittest.TestCase):
         self.assertEqual(self.d.wait_state(dep_id, "ACTIVE")["id"], dep_id)
 
 
+def requests_counted(test, d, dep_id, start):
+    """The requests of deployment dep_id that d's metrics count since start
+    (ms), once its store is loaded."""
+    # Windows of a minute that tile the span, each sample in one.
+    q = {"query": 'PredictRequestCount[1m]{resourceId = "%s"}.sum()'
+                  % dep_id, "resolution": "1m", "startTime": start,
+         "endTime": int(time.time() * 1000) + 60000}
+
+    def query():
+        r = d.api("POST", "/v1/metrics/query", q)
+        return None if r.status == 503 else r  # the store loading
+    r = wait_for("the metrics store", query)
+    test.assertEqual(r.status, 200, r)
+    return sum(p["value"] for item in r.json["items"]
+               for p in item["aggregatedDatapoints"])
+
+
 class RequestsAtStopTest(unittest.TestCase):
     """The requests served right before SIGTERM are in the metrics after a
     restart: the gateway stops first, then monitoring takes a last sample
@@ -82,19 +99,7 @@ class RequestsAtStopTest(unittest.TestCase):
         self.assertEqual(self.d.stop(), 0, self.d.logs())
 
         self.d.start()
-        # Windows of a minute that tile the span, each sample in one.
-        q = {"query": 'PredictRequestCount[1m]{resourceId = "%s"}.sum()'
-                      % dep_id, "resolution": "1m", "startTime": start,
-             "endTime": int(time.time() * 1000) + 60000}
-
-        def query():
-            r = self.d.api("POST", "/v1/metrics/query", q)
-            return None if r.status == 503 else r  # the store loading
-        r = wait_for("the metrics store", query)
-        self.assertEqual(r.status, 200, r)
-        got = sum(p["value"] for item in r.json["items"]
-                  for p in item["aggregatedDatapoints"])
-        self.assertEqual(got, n, r.json)
+        self.assertEqual(requests_counted(self, self.d, dep_id, start), n)
 
 
 class DrainAtStopTest(unittest.TestCase):
@@ -153,17 +158,7 @@ class DrainAtStopTest(unittest.TestCase):
         self.d.log.close()
         logs = self.d.logs()
         self.d.start()
-        q = {"query": 'PredictRequestCount[1m]{resourceId = "%s"}.sum()'
-                      % dep_id, "resolution": "1m", "startTime": start,
-             "endTime": int(time.time() * 1000) + 60000}
-
-        def query():
-            r = self.d.api("POST", "/v1/metrics/query", q)
-            return None if r.status == 503 else r  # the store loading
-        r = wait_for("the metrics store", query)
-        self.assertEqual(r.status, 200, r)
-        return sum(p["value"] for item in r.json["items"]
-                   for p in item["aggregatedDatapoints"]), logs
+        return requests_counted(self, self.d, dep_id, start), logs
 
     def test_request_under_way_is_answered_and_counted(self):
         self.start(grace=60)
