@@ -135,6 +135,11 @@ class InstanceUidsTest(unittest.TestCase):
         self.d.start()
         self.d.wait_state(a, "ACTIVE")
         self.assertEqual(self.d.get(a)["instanceUid"], ua)
+        # The deployment reads ACTIVE as stored; its instance, started
+        # again by recovery, may still be starting. A work request waits
+        # for the instances it starts only, so wait for this one first.
+        wait_for("the recovered instance", lambda: [
+            i for i in self.d.get(a)["instances"] if i["state"] == "READY"])
         wr = self.d.update(a, instanceCount=2)
         self.assertEqual(self.d.wait_wr(wr["id"])["status"], "SUCCEEDED")
         insts = [i for i in self.d.get(a)["instances"]
