@@ -14,7 +14,6 @@ const uint64_t looplag_turn_bounds_ns[LOOPLAG_TURN_BUCKETS - 1] = {
 struct looplag {
 	uv_timer_t timer;
 	uv_prepare_t prepare;
-	uint64_t turn_cpu0;   /* the thread's CPU time at the last turn's end */
 	uint64_t turn_cpu_max;
 	struct looplag_turns turns;
 	int open_handles;
@@ -38,20 +37,17 @@ static void on_tick(uv_timer_t *t)
 static void on_prepare(uv_prepare_t *p)
 {
 	struct looplag *l = p->data;
-	uint64_t now = turn_thread_cpu_ns(), turn = now - l->turn_cpu0;
+	uint64_t turn = turn_begin();
 	size_t b = 0;
 
-	if (l->turn_cpu0 != 0 && now >= l->turn_cpu0) {
-		if (turn > l->turn_cpu_max)
-			l->turn_cpu_max = turn;
-		while (b < LOOPLAG_TURN_BUCKETS - 1 &&
-		       turn > looplag_turn_bounds_ns[b])
-			b++;
-		l->turns.count[b]++;
-		l->turns.sum_ns += turn;
-	}
-	l->turn_cpu0 = now;
-	turn_begin(now);
+	if (turn == 0)
+		return; /* the first turn, or no thread CPU clock */
+	if (turn > l->turn_cpu_max)
+		l->turn_cpu_max = turn;
+	while (b < LOOPLAG_TURN_BUCKETS - 1 && turn > looplag_turn_bounds_ns[b])
+		b++;
+	l->turns.count[b]++;
+	l->turns.sum_ns += turn;
 }
 
 struct looplag *looplag_start(uv_loop_t *loop)

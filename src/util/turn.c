@@ -5,7 +5,7 @@
 
 static _Thread_local uint64_t turn_cpu0;
 
-uint64_t turn_thread_cpu_ns(void)
+static uint64_t thread_cpu_ns(void)
 {
 	struct timespec ts;
 
@@ -14,9 +14,14 @@ uint64_t turn_thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void turn_begin(uint64_t cpu_ns)
+uint64_t turn_begin(void)
 {
-	turn_cpu0 = cpu_ns;
+	uint64_t now = thread_cpu_ns();
+	uint64_t last = turn_cpu0 != 0 && now >= turn_cpu0 ? now - turn_cpu0
+							   : 0;
+
+	turn_cpu0 = now;
+	return last;
 }
 
 uint64_t turn_spent_ns(void)
@@ -25,7 +30,7 @@ uint64_t turn_spent_ns(void)
 
 	if (turn_cpu0 == 0)
 		return 0;
-	now = turn_thread_cpu_ns();
+	now = thread_cpu_ns();
 	return now > turn_cpu0 ? now - turn_cpu0 : 0;
 }
 

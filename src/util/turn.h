@@ -23,11 +23,9 @@
 #define TURN_BUDGET_NS (5u * 1000 * 1000)
 #define TURN_MIN_SLICE_NS (500u * 1000)
 
-/* The calling thread's CPU time in ns (0 if the clock cannot be read). */
-uint64_t turn_thread_cpu_ns(void);
-
-/* Marks the start of a turn on this thread, at CPU time cpu_ns. */
-void turn_begin(uint64_t cpu_ns);
+/* Marks the start of a turn on this thread, and returns the CPU time the
+ * turn before took (0 for the first, or without a thread CPU clock). */
+uint64_t turn_begin(void);
 
 /* CPU time this thread has spent since turn_begin() (0 before the first
  * call). */
