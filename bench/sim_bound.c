@@ -33,7 +33,7 @@
  * every second and recovers from a queue faster than miss(k, s) says.
  * The oracle is sim_oracle_hindsight() with counts up to the same k; on
  * the Azure trace at --scale 100 it is the oracle `mdscale simulate`
- * prints (8,078 instance-seconds).
+ * prints (7,787 instance-seconds).
  *
  * Usage: bench_sim_bound [--scale X] [--compress X] [--flap S[,S...]]
  *        TRACE

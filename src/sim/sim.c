@@ -32,7 +32,7 @@
 void sim_model_default(struct sim_model *m)
 {
 	*m = (struct sim_model){
-		.service_ms = 2.04, .startup_ms = 1500, .sample_ms = 1000,
+		.service_ms = 2.04, .startup_ms = 300, .sample_ms = 1000,
 		.eval_ms = 1000, .timeout_ms = 60000, .max_clients = 10000,
 		.cpu_mcpu = 250, .mem_bytes = 1ull << 30, .price_hour = 0.0125,
 		.slo_ms = 0, .flap_window_ms = 120000,

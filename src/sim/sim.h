@@ -54,9 +54,12 @@ struct sim_model {
 /*
  * The defaults, from the example model server on the development machine
  * (examples/model-server/server.c): 0.51 ms of CPU per request held to a
- * quarter CPU is 2.04 ms of service; ready 1.5 s after start (process
- * start, weights load and the first health check); sampling and alarm
- * evaluation every second, the gateway's 60 s timeout and 10,000 clients;
+ * quarter CPU is 2.04 ms of service; ready 0.3 s after start (process
+ * start, weights load and the first health check: 0.29 to 0.31 s from a
+ * start asked for to READY in bench/sim_to_real.py and bench/reaction.py,
+ * a cold start's first answer 0.30 s in bench/coldstart.py); sampling
+ * and alarm evaluation every second, the gateway's 60 s timeout and
+ * 10,000 clients;
  * 250 millicores and 1 GiB at a price of 0.0125 per instance-hour (a
  * quarter of an OCPU at 0.05 an OCPU-hour).
  */

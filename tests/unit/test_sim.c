@@ -674,6 +674,7 @@ static void test_start_equal(void **state)
 	t = trace_of(text);
 	sim_model_default(&m);
 	m.service_ms = 4;
+	m.startup_ms = 1500;
 	assert_int_equal(sim_oracle(t, &m, 1, 0.8, &c, &n, &cost), 0);
 	/* Start-up 1.5 s: second 2's three instances are started at 0. */
 	assert_int_equal(c[0], 3);
