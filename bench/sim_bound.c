@@ -49,7 +49,7 @@
 #include "util/xalloc.h"
 
 #define GOAL 0.99
-#define KMAX 16
+#define KMAX 32
 #define ROUNDS 20
 #define MAX_FLAPS 16
 
@@ -285,6 +285,7 @@ int main(int argc, char **argv)
 	uint16_t *oc;
 	size_t len, on, nflap = 0;
 	uint32_t flap[MAX_FLAPS];
+	uint64_t missed_before = 0;
 	char diag[256], *text;
 
 	for (int i = 1; i < argc; i++) {
@@ -338,7 +339,9 @@ int main(int argc, char **argv)
 	c.ns = (size_t)(t->span_us / 1000000) + 1;
 	c.ahead = (size_t)((m.startup_ms + 999) / 1000);
 	c.miss = xcalloc(KMAX * c.ns, sizeof(*c.miss));
-	/* miss(k, s), up to the first count that misses nothing. */
+	/* miss(k, s), up to the first count past which more instances miss
+	 * no fewer: none, or only requests too long for the SLO even on an
+	 * idle instance. */
 	for (uint32_t k = 1; k <= KMAX && c.nmax == 0; k++) {
 		uint16_t one = (uint16_t)k;
 		struct sim_result r;
@@ -349,6 +352,9 @@ int main(int argc, char **argv)
 			c.miss[(k - 1) * c.ns + s] = r.seconds[s].missed;
 		if (r.within_slo == r.requests)
 			c.nmax = k;
+		else if (k > 1 && r.requests - r.within_slo == missed_before)
+			c.nmax = k - 1;
+		missed_before = r.requests - r.within_slo;
 		sim_result_clear(&r);
 	}
 	if (c.nmax == 0) {
