@@ -53,7 +53,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mdbench  # noqa: E402
 
-TRACE = "/work/shared/traces/AzureLLMInferenceTrace_conv.csv"
+TRACE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "traces",
+                     "AzureLLMInferenceTrace_conv.csv")
 LIVE_STATES = ("STARTING", "READY", "DRAINING")
 
 # The live policy's fields and the simulator's names for them (x1000: from
