@@ -40,6 +40,8 @@ void rule_params_default(enum rule_kind kind, struct rule_params *p)
 		p->hold_ms = 120000;
 		p->burst_hold_ms = 400000;
 		p->lead_ms = 2000;
+		p->damp_max = 4;
+		p->damp_half_life_ms = 900000;
 		break;
 	}
 }
@@ -254,16 +256,16 @@ static double work_quantile(const struct rule_state *s, int64_t window_ms,
 }
 
 /* The level mdscale provisions for: mean plus spread standard deviations
- * of the offered load, or its quantile, with a rising trend carried
- * lead_ms ahead. */
+ * of the offered load over window_ms, or its quantile, with a rising trend
+ * carried lead_ms ahead. */
 static double md_level(const struct rule_params *p,
-		       const struct rule_state *s)
+		       const struct rule_state *s, int64_t window_ms)
 {
 	double mean, sd, slope, base;
 
-	work_stats(s, p->down_window_ms, &mean, &sd, &slope);
+	work_stats(s, window_ms, &mean, &sd, &slope);
 	base = p->quantile > 0
-		       ? work_quantile(s, p->down_window_ms, p->quantile)
+		       ? work_quantile(s, window_ms, p->quantile)
 		       : mean + p->spread * sd;
 	return base + (slope > 0 ? slope * (double)p->lead_ms / 1000.0 : 0);
 }
@@ -296,12 +298,47 @@ static uint32_t md_burst(const struct rule_params *p, struct rule_state *s,
 	return want;
 }
 
+/*
+ * Flap damping: the scale-down window now. A move up within hold_ms of a
+ * move down (the load came back: a reversal) doubles it, up to damp_max
+ * times the configured one and the history kept; damp_half_life_ms
+ * without one halves it again.
+ */
+static int64_t md_window(const struct rule_params *p, struct rule_state *s,
+			 int64_t now_ms)
+{
+	int64_t w;
+
+	if (s->damp < 1)
+		s->damp = 1;
+	w = p->down_window_ms * s->damp;
+	if (w > RULE_HISTORY * 1000LL)
+		w = RULE_HISTORY * 1000LL;
+	if (s->damp > 1 && now_ms - s->damp_ms > p->damp_half_life_ms) {
+		s->damp /= 2;
+		s->damp_ms = now_ms;
+	}
+	return w;
+}
+
+static void md_reversal(const struct rule_params *p, struct rule_state *s,
+			int64_t now_ms)
+{
+	if (!s->moved_down || now_ms - s->last_down_ms > p->hold_ms ||
+	    p->damp_max < 2)
+		return;
+	if (s->damp * 2 <= p->damp_max)
+		s->damp *= 2;
+	s->damp_ms = now_ms;
+	s->moved_down = false; /* one reversal a move down */
+}
+
 static uint32_t mdscale(const struct rule_params *p, struct rule_state *s,
 			int64_t now_ms, uint32_t current, uint32_t min,
 			uint32_t max)
 {
 	struct rule_obs m = mean_over(s, p->up_window_ms);
-	double level = md_level(p, s);
+	double level = md_level(p, s, md_window(p, s, now_ms));
 	/* Up: the level at target, or a shortfall over the short window at
 	 * full utilization. A queue alone is no reason: its requests are
 	 * milliseconds of work each, drained before a new instance is
@@ -319,6 +356,7 @@ static uint32_t mdscale(const struct rule_params *p, struct rule_state *s,
 				   1e-9), min, max);
 
 	if (want > current) {
+		md_reversal(p, s, now_ms);
 		s->last_up_ms = now_ms;
 		s->moved_up = true;
 		s->burst_up = want > base;
@@ -339,7 +377,12 @@ static uint32_t mdscale(const struct rule_params *p, struct rule_state *s,
 		down = current - current / 2;
 	if (down <= base)
 		s->burst_up = false;
-	return clamp(down, min, max);
+	down = clamp(down, min, max);
+	if (down < current) {
+		s->last_down_ms = now_ms;
+		s->moved_down = true;
+	}
+	return down;
 }
 
 uint32_t rule_decide(const struct rule_params *p, struct rule_state *s,

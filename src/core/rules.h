@@ -90,6 +90,12 @@ struct rule_params {
 				    kept until burst_hold_ms after the last
 				    burst, then go; 0: they wait for the
 				    level like the others */
+	uint32_t damp_max;       /* mdscale: a move up within hold_ms of a
+				    move down (a reversal) doubles the
+				    scale-down window, up to this many
+				    times it; 0 or 1: never */
+	int64_t damp_half_life_ms; /* mdscale: and this long without one
+				      halves it again */
 };
 
 /* The documented defaults of each rule. */
@@ -114,6 +120,11 @@ struct rule_state {
 	int64_t burst_start_ms;      /* mdscale: its first second */
 	bool burst_up;               /* mdscale: the count above the level's
 					is a burst's */
+	int64_t last_down_ms;        /* mdscale: the last move down's time */
+	bool moved_down;             /* mdscale: there was one */
+	uint32_t damp;               /* mdscale: the scale-down window's
+					multiple now; 0 as 1 */
+	int64_t damp_ms;             /* mdscale: when it last changed */
 };
 
 /* Empties the state. */

@@ -367,6 +367,67 @@ static void test_rule_mdscale_burst_release(void **state)
 
 /* A burst whose queue still grows once its move up is ready: one more;
  * not when it shrinks, nor for a later burst. */
+/*
+ * Drives the mdscale rule second by second, the count following each
+ * desire: 300 s of load 3, quiet (0.1) until it moves down, quiet for gap
+ * seconds more, 30 s of load 3 again, then quiet. Returns how long that
+ * last quiet spell lasted before its first move down.
+ */
+static int64_t quiet_until_down(const struct rule_params *p, int gap)
+{
+	struct rule_state s;
+	uint32_t cur = 1, want;
+	int64_t down_at = -1, quiet2 = -1;
+
+	rule_state_init(&s);
+	for (int64_t t = 1; t < 3000; t++) {
+		double w = 0.1;
+
+		if (t <= 300 || (down_at >= 0 && t > down_at + gap &&
+				 t <= down_at + gap + 30))
+			w = 3;
+		if (down_at >= 0 && t > down_at + gap + 30 && quiet2 < 0)
+			quiet2 = t;
+		load(&s, 1, w);
+		want = rule_decide(p, &s, t * 1000, cur, cur, 1, 100);
+		if (want < cur && down_at < 0)
+			down_at = t;
+		else if (want < cur && quiet2 >= 0)
+			return t - quiet2;
+		cur = want;
+	}
+	return -1;
+}
+
+/* Flap damping: the load back within the flap window of a move down (a
+ * reversal) doubles the scale-down window for a while; with dampMax 1 it
+ * stays. */
+static void test_rule_mdscale_damping(void **state)
+{
+	struct rule_params p;
+	int64_t damped, plain, later;
+
+	(void)state;
+	rule_params_default(RULE_MDSCALE, &p);
+	assert_int_equal(p.damp_max, 4);
+	/* Back 30 s after the move down: a reversal. The next quiet spell
+	 * waits out a window of 360 s instead of 180. */
+	damped = quiet_until_down(&p, 30);
+	p.damp_max = 1;
+	plain = quiet_until_down(&p, 30);
+	assert_true(plain > 100 && plain <= 181);
+	assert_true(damped > 300 && damped <= 361);
+	/* Back only after 200 s, past the 120 s flap window: no reversal,
+	 * no damping. */
+	p.damp_max = 4;
+	later = quiet_until_down(&p, 200);
+	assert_true(later > 100 && later <= 181);
+	/* A reversal long ago is forgiven: the half-life shorter than the
+	 * quiet spell after it. */
+	p.damp_half_life_ms = 60000;
+	assert_true(quiet_until_down(&p, 30) <= 181);
+}
+
 static void test_rule_mdscale_burst_grows(void **state)
 {
 	struct rule_params p;
@@ -780,6 +841,7 @@ int main(void)
 		cmocka_unit_test(test_rule_mdscale_quantile),
 		cmocka_unit_test(test_rule_mdscale_burst_release),
 		cmocka_unit_test(test_rule_mdscale_burst_grows),
+		cmocka_unit_test(test_rule_mdscale_damping),
 		cmocka_unit_test(test_mdscale_step),
 		cmocka_unit_test(test_alarm_path),
 		cmocka_unit_test(test_oracle),
