@@ -83,12 +83,13 @@ class FullDiskTest(unittest.TestCase):
         self.pids.update(self.d.instance_pids())
 
     def fill(self):
-        with open(self.filler, "wb") as f:
+        # Unbuffered: a write the device cannot take fails there, and
+        # nothing is left to fail again when the file is closed.
+        with open(self.filler, "wb", buffering=0) as f:
             chunk = b"\0" * 65536
             try:
                 while True:
                     f.write(chunk)
-                    f.flush()
             except OSError:
                 pass
         # Bytes at a time: nothing is left, not even a page.
