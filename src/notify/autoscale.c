@@ -602,18 +602,14 @@ int autoscale_rule_move(struct autoscale *a, const struct deploy_view *dep,
 
 /* ---- set-up and tear-down ---- */
 
-static void undo(struct autoscale *a, struct record *r)
-{
-	struct fault f;
-
-	for (size_t i = 0; i < r->nalarms; i++)
-		monitoring_alarm_delete(a->env.monitoring, r->alarms[i], &f);
-	if (r->subscription[0])
-		notifications_subscription_delete(a->env.notifications,
-						  r->subscription, &f);
-	if (r->topic[0])
-		notifications_topic_delete(a->env.notifications, r->topic, &f);
-}
+/*
+ * Every change of a chain (the first setting, a replacement) is one store
+ * transaction over the topic, the subscription, the alarms and the
+ * record. Monitoring and notifications make their in-memory side
+ * of it follow the transaction (store_on_commit()), so that a change the
+ * store refuses (a full device) leaves the chain as it was, with nothing
+ * to undo by hand.
+ */
 
 /* Subscribes the function to the topic topic_id; the subscription's id
  * goes into r. */
@@ -723,8 +719,6 @@ static void record_next(const struct record *old, const struct policy *p,
 	r->set_up = true;
 }
 
-/* Sets the chain up with policy p, keeping old's history and shape
- * ladder. */
 /* The client asked for a setting: a part of it that could not be stored
  * (its topic, subscription, alarms or record) is the setting not stored,
  * the first one or a new one beside the one in force, which stays. Other
@@ -743,6 +737,8 @@ static void not_stored(struct fault *f, int rc, const char *deployment_id,
 			  "%s: %s", deployment_id, mds_strerror(rc));
 }
 
+/* Sets the chain up with policy p, keeping old's history and shape
+ * ladder: all or nothing. */
 static int setup_with(struct autoscale *a, const char *deployment_id,
 		      const struct policy *p, const struct record *old,
 		      struct autoscale_chain *out, struct fault *f)
@@ -752,15 +748,19 @@ static int setup_with(struct autoscale *a, const char *deployment_id,
 
 	record_next(old, p, &r);
 	memset(out, 0, sizeof(*out));
-	rc = make_topic(a, deployment_id, &r, f);
+	rc = store_begin(a->env.store);
+	if (rc == 0)
+		rc = make_topic(a, deployment_id, &r, f);
 	/* Under the mdscale profile the rule sets the count: no high-cpu
 	 * alarm, the memory one as in every profile. */
 	for (int k = policy_uses_rule(p) ? 1 : 0; k < 2 && rc == 0; k++)
 		rc = make_high_alarm(a, deployment_id, k, &r, NULL, out, f);
 	if (rc == 0)
 		rc = autoscale_record_save(a, deployment_id, &r);
+	if (rc == 0)
+		rc = store_commit(a->env.store);
 	if (rc != 0) {
-		undo(a, &r);
+		store_rollback(a->env.store);
 		memset(out, 0, sizeof(*out));
 		not_stored(f, rc, deployment_id, false);
 		return rc;
@@ -784,28 +784,22 @@ int autoscale_setup(struct autoscale *a, const char *deployment_id,
 }
 
 /*
- * The topic and subscription of a replaced chain: old's, when they are
- * still there (their queued messages stay queued), into r; whichever is
- * missing is made, and also noted in made (to undo).
+ * In the caller's transaction: the topic and subscription of a replaced
+ * chain, old's when they are still there (their queued messages stay
+ * queued), into r; whichever is missing is made.
  */
 static int keep_topic(struct autoscale *a, const char *deployment_id,
 		      const struct record *old, struct record *r,
-		      struct record *made, struct fault *f)
+		      struct fault *f)
 {
 	struct notifications_topic t;
 	struct notifications_subscription s;
 	struct fault none;
-	int rc;
 
 	if (old->topic[0] == '\0' ||
 	    notifications_topic_get(a->env.notifications, old->topic, &t,
-				    &none) != 0) {
-		rc = make_topic(a, deployment_id, made, f);
-		snprintf(r->topic, sizeof(r->topic), "%s", made->topic);
-		snprintf(r->subscription, sizeof(r->subscription), "%s",
-			 made->subscription);
-		return rc;
-	}
+				    &none) != 0)
+		return make_topic(a, deployment_id, r, f);
 	snprintf(r->topic, sizeof(r->topic), "%s", t.id);
 	if (old->subscription[0] != '\0' &&
 	    notifications_subscription_get(a->env.notifications,
@@ -816,10 +810,7 @@ static int keep_topic(struct autoscale *a, const char *deployment_id,
 			 s.id);
 		return 0;
 	}
-	rc = make_subscription(a, r->topic, made, f);
-	snprintf(r->subscription, sizeof(r->subscription), "%s",
-		 made->subscription);
-	return rc;
+	return make_subscription(a, r->topic, r, f);
 }
 
 /* In the caller's transaction: deletes the alarms old owns (one already
@@ -848,40 +839,35 @@ static int replace_alarms(struct autoscale *a, const char *deployment_id,
 }
 
 /*
- * All or nothing: the old alarms' deletion, the new alarms and the new
- * record are one transaction, and monitoring applies its side of it only
- * once it is committed. Until then, and for good when it fails, the old
+ * All or nothing: a missing topic or subscription made again, the old
+ * alarms' deletion, the new alarms and the new record are one
+ * transaction. Until it is committed, and for good when it fails, the old
  * chain stays whole and keeps working.
  */
 int autoscale_replace(struct autoscale *a, const char *deployment_id,
 		      const struct policy *p, struct autoscale_removed *gone,
 		      struct autoscale_chain *out, struct fault *f)
 {
-	struct record old, r, made;
+	struct record old, r;
 	int rc;
 
 	memset(gone, 0, sizeof(*gone));
 	memset(out, 0, sizeof(*out));
-	memset(&made, 0, sizeof(made));
 	if (autoscale_check_floor(a, deployment_id, p, f) != 0)
 		return f->err;
 	autoscale_record_load(a, deployment_id, &old);
 	record_next(&old, p, &r);
-	rc = keep_topic(a, deployment_id, &old, &r, &made, f);
-	if (rc != 0)
-		goto out;
 	rc = store_begin(a->env.store);
+	if (rc == 0)
+		rc = keep_topic(a, deployment_id, &old, &r, f);
 	if (rc == 0)
 		rc = replace_alarms(a, deployment_id, &old, &r, gone, out, f);
 	if (rc == 0)
 		rc = autoscale_record_save(a, deployment_id, &r);
 	if (rc == 0)
 		rc = store_commit(a->env.store);
-	if (rc != 0)
-		store_rollback(a->env.store);
-out:
 	if (rc != 0) {
-		undo(a, &made);
+		store_rollback(a->env.store);
 		memset(gone, 0, sizeof(*gone));
 		memset(out, 0, sizeof(*out));
 		not_stored(f, rc, deployment_id, old.set_up);

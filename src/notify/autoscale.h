@@ -71,9 +71,10 @@ struct autoscale_chain {
 
 /*
  * Sets up autoscaling of a deployment with policy p (checked with
- * policy_validate() by the caller): the alarms, a topic, the subscription.
- * Returns 0 and what it made in *out, or a negative code with f filled
- * (nothing left behind).
+ * policy_validate() by the caller): the alarms, a topic, the subscription
+ * and the record, in one store transaction. Returns 0 and what it made in
+ * *out, or a negative code with f filled (the store's refusals naming the
+ * autoscale setting) and nothing left behind.
  */
 int autoscale_setup(struct autoscale *a, const char *deployment_id,
 		    const struct policy *p, struct autoscale_chain *out,

@@ -244,6 +244,60 @@ class FullDiskTest(unittest.TestCase):
         self.assertIn(old["topicId"], topics)
         self.assertIn(old["subscriptionId"], subs)
 
+    def assert_evaluated(self, alarm_ids):
+        """Each alarm is still evaluated: it is in force, not only
+        listed."""
+        for a in alarm_ids:
+            r = self.d.api("GET", "/v1/alarms/%s/status" % a)
+            self.assertEqual(r.status, 200, r)
+            first = r.json["lastEvaluated"]
+            wait_for("alarm %s evaluated again" % a, lambda: self.d.api(
+                "GET", "/v1/alarms/%s/status" % a).json["lastEvaluated"]
+                not in (None, first), timeout=20)
+
+    def assert_no_chain(self, dep_id):
+        """The deployment has no autoscale setting, and no alarm, topic
+        or subscription is left of one."""
+        got, alarms, topics, subs = self.autoscale_chain(dep_id)
+        self.assertEqual((got["setUp"], got["topicId"],
+                          got["subscriptionId"]), (False, "", ""), got)
+        self.assertEqual((sorted(alarms), topics, subs), ([], [], []))
+
+    def test_autoscale_first_setting_with_little_room(self):
+        """With room for some writes but maybe not all of them, the first
+        autoscale setting is taken whole or refused (507) whole: never a
+        topic, subscription or alarm left of a refused setting, also
+        after a restart."""
+        dep = self.d.wait_state(self.d.create(displayName="asfirst")["id"],
+                                "ACTIVE")
+        path = "/v1/deployments/%s/autoscale" % dep["id"]
+        body = {"profile": "default", "maxInstances": 3, "cpuHigh": 80}
+        refused = taken = 0
+        for room in (0, 4, 8, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128,
+                     256, 512):
+            self.fill()
+            os.truncate(self.filler, max(
+                0, os.path.getsize(self.filler) - room * 1024))
+            r = self.d.api("PUT", path, body)
+            if r.status == 507:
+                self.assertIn("autoscale setting", r.json["message"])
+                self.assert_no_chain(dep["id"])
+                refused += 1
+                self.unfill()
+                continue
+            self.assertEqual(r.status, 200, r)
+            self.assert_chain_whole(dep["id"], r.json, r.json["alarmIds"])
+            taken += 1
+            self.unfill()
+            self.assertEqual(self.d.api("DELETE", path).status, 200)
+            self.assert_no_chain(dep["id"])
+        self.assertGreater(refused, 0)
+        self.assertGreater(taken, 0, "no setting fitted in 512 KiB")
+        self.fill()
+        self.refused(self.d.api("PUT", path, body))
+        self.restart()
+        self.assert_no_chain(dep["id"])
+
     def test_autoscale_replace_refused_keeps_the_old_setting(self):
         """A PUT of another autoscale setting that cannot be stored is
         refused with 507 and changes nothing: the setting in force stays
@@ -267,14 +321,7 @@ class FullDiskTest(unittest.TestCase):
         self.refused(r)
         self.assertIn("autoscale setting", r.json["message"])
         self.assert_chain_whole(dep["id"], old, alarm_ids)
-        # Its alarms are still evaluated.
-        for a in alarm_ids:
-            r = self.d.api("GET", "/v1/alarms/%s/status" % a)
-            self.assertEqual(r.status, 200, r)
-            first = r.json["lastEvaluated"]
-            wait_for("alarm %s evaluated again" % a, lambda: self.d.api(
-                "GET", "/v1/alarms/%s/status" % a).json["lastEvaluated"]
-                not in (None, first), timeout=20)
+        self.assert_evaluated(alarm_ids)
 
         self.unfill()
         self.restart()
