@@ -603,9 +603,9 @@ int autoscale_rule_move(struct autoscale *a, const struct deploy_view *dep,
 /* ---- set-up and tear-down ---- */
 
 /*
- * Every change of a chain (the first setting, a replacement) is one store
- * transaction over the topic, the subscription, the alarms and the
- * record. Monitoring and notifications make their in-memory side
+ * Every change of a chain (the first setting, a replacement, the removal)
+ * is one store transaction over the topic, the subscription, the alarms
+ * and the record. Monitoring and notifications make their in-memory side
  * of it follow the transaction (store_on_commit()), so that a change the
  * store refuses (a full device) leaves the chain as it was, with nothing
  * to undo by hand.
@@ -719,18 +719,26 @@ static void record_next(const struct record *old, const struct policy *p,
 	r->set_up = true;
 }
 
-/* The client asked for a setting: a part of it that could not be stored
- * (its topic, subscription, alarms or record) is the setting not stored,
- * the first one or a new one beside the one in force, which stays. Other
- * errors keep the fault their part set. */
+/* What the client asked of the setting a store refusal is about. */
+enum setting_change { SETTING_FIRST, SETTING_REPLACE, SETTING_REMOVE };
+
+/* The client asked for a change of the setting: a part of it that could
+ * not be stored (its topic, subscription, alarms or record) is the
+ * change not stored, and the setting is as it was: none for a first
+ * one, the one in force for a replacement or a removal. Other errors
+ * keep the fault their part set. */
 static void not_stored(struct fault *f, int rc, const char *deployment_id,
-		       bool replacing)
+		       enum setting_change what)
 {
 	if (rc != MDS_E_NOSPACE && rc != MDS_E_IO && rc != MDS_E_DB)
 		return;
-	if (replacing)
+	if (what == SETTING_REPLACE)
 		fault_set(f, rc, "", "cannot store the new autoscale setting "
 			  "of %s (the one in force stays): %s", deployment_id,
+			  mds_strerror(rc));
+	else if (what == SETTING_REMOVE)
+		fault_set(f, rc, "", "cannot remove the autoscale setting of "
+			  "%s (it stays in force): %s", deployment_id,
 			  mds_strerror(rc));
 	else
 		fault_set(f, rc, "", "cannot store the autoscale setting of "
@@ -762,7 +770,7 @@ static int setup_with(struct autoscale *a, const char *deployment_id,
 	if (rc != 0) {
 		store_rollback(a->env.store);
 		memset(out, 0, sizeof(*out));
-		not_stored(f, rc, deployment_id, false);
+		not_stored(f, rc, deployment_id, SETTING_FIRST);
 		return rc;
 	}
 	snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
@@ -870,7 +878,8 @@ int autoscale_replace(struct autoscale *a, const char *deployment_id,
 		store_rollback(a->env.store);
 		memset(gone, 0, sizeof(*gone));
 		memset(out, 0, sizeof(*out));
-		not_stored(f, rc, deployment_id, old.set_up);
+		not_stored(f, rc, deployment_id,
+			   old.set_up ? SETTING_REPLACE : SETTING_FIRST);
 		return rc;
 	}
 	snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
@@ -879,31 +888,69 @@ int autoscale_replace(struct autoscale *a, const char *deployment_id,
 	return 0;
 }
 
-void autoscale_teardown(struct autoscale *a, const char *deployment_id,
-			struct autoscale_removed *out)
+/* In the caller's transaction: deletes the chain r records, noting in
+ * out what went; a part already gone does not count. */
+static int remove_chain(struct autoscale *a, const struct record *r,
+			struct autoscale_removed *out, struct fault *f)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < r->nalarms && rc == 0; i++) {
+		rc = monitoring_alarm_delete(a->env.monitoring, r->alarms[i],
+					     f);
+		if (rc == MDS_E_NOTFOUND)
+			rc = 0;
+		else if (rc == 0 && out->nalarms < AUTOSCALE_REMOVED_MAX)
+			snprintf(out->alarm_ids[out->nalarms++],
+				 sizeof(out->alarm_ids[0]), "%s", r->alarms[i]);
+	}
+	if (rc == 0 && r->subscription[0]) {
+		rc = notifications_subscription_delete(a->env.notifications,
+						       r->subscription, f);
+		if (rc == 0)
+			snprintf(out->subscription_id,
+				 sizeof(out->subscription_id), "%s",
+				 r->subscription);
+		else if (rc == MDS_E_NOTFOUND)
+			rc = 0;
+	}
+	if (rc == 0 && r->topic[0]) {
+		rc = notifications_topic_delete(a->env.notifications, r->topic,
+						f);
+		if (rc == 0)
+			snprintf(out->topic_id, sizeof(out->topic_id), "%s",
+				 r->topic);
+		else if (rc == MDS_E_NOTFOUND)
+			rc = 0;
+	}
+	return rc;
+}
+
+/* All or nothing, as a replacement: the alarms, the subscription, the
+ * topic and the record go in one transaction, or all stay and work. */
+int autoscale_teardown(struct autoscale *a, const char *deployment_id,
+		       struct autoscale_removed *out, struct fault *f)
 {
 	struct record r;
-	struct fault f;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
-	autoscale_record_load(a, deployment_id, &r);
-	for (size_t i = 0; i < r.nalarms; i++)
-		if (monitoring_alarm_delete(a->env.monitoring, r.alarms[i],
-					    &f) == 0 &&
-		    out->nalarms < AUTOSCALE_REMOVED_MAX)
-			snprintf(out->alarm_ids[out->nalarms++],
-				 sizeof(out->alarm_ids[0]), "%s", r.alarms[i]);
-	if (r.subscription[0] &&
-	    notifications_subscription_delete(a->env.notifications,
-					      r.subscription, &f) == 0)
-		snprintf(out->subscription_id, sizeof(out->subscription_id),
-			 "%s", r.subscription);
-	if (r.topic[0] &&
-	    notifications_topic_delete(a->env.notifications, r.topic, &f) == 0)
-		snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
-	if (autoscale_record_forget(a, deployment_id) != 0)
-		log_error("autoscale", "cannot forget the policy of %s; it "
-			  "stays stored", deployment_id);
+	if (!autoscale_record_load(a, deployment_id, &r))
+		return 0; /* nothing stored, nothing made */
+	rc = store_begin(a->env.store);
+	if (rc == 0)
+		rc = remove_chain(a, &r, out, f);
+	if (rc == 0)
+		rc = autoscale_record_forget(a, deployment_id);
+	if (rc == 0)
+		rc = store_commit(a->env.store);
+	if (rc != 0) {
+		store_rollback(a->env.store);
+		memset(out, 0, sizeof(*out));
+		not_stored(f, rc, deployment_id, SETTING_REMOVE);
+		return rc;
+	}
+	return 0;
 }
 
 int autoscale_open(const struct autoscale_env *env, struct autoscale **out,

@@ -92,10 +92,13 @@ struct autoscale_removed {
  * Removes what autoscale_setup() and the function created for a
  * deployment (the alarms, subscription and topic it recorded as its own
  * when it made them: never an alarm the user made, whatever its title)
- * and the deployment's record; keeps the history. Fills *out.
+ * and the deployment's record, in one store transaction: all or nothing;
+ * keeps the history. Returns 0 and what went in *out, or the store's
+ * refusal (MDS_E_NOSPACE, MDS_E_DB) with f naming the autoscale setting,
+ * and then the chain is as it was and keeps working.
  */
-void autoscale_teardown(struct autoscale *a, const char *deployment_id,
-			struct autoscale_removed *out);
+int autoscale_teardown(struct autoscale *a, const char *deployment_id,
+		       struct autoscale_removed *out, struct fault *f);
 
 /*
  * Replaces the deployment's chain with one for policy p, keeping when
