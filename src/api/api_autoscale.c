@@ -318,11 +318,11 @@ static void del(struct api_call *c)
 
 	if (a == NULL)
 		return;
-	if (deploy_resolve(c->api->deploy, c->id, id, &f) != 0) {
+	if (deploy_resolve(c->api->deploy, c->id, id, &f) != 0 ||
+	    autoscale_teardown(a, id, &gone, &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
-	autoscale_teardown(a, id, &gone);
 	api_reply(c, 200,
 		  json_pack("{s:o}", "deleted", api_autoscale_removed(&gone)),
 		  NULL);

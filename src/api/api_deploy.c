@@ -1113,19 +1113,34 @@ static void deployments_delete(struct api_call *c)
 {
 	struct fault f;
 	struct autoscale_removed gone;
-	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX];
+	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX], why[sizeof(f.message)];
 	json_t *o;
 
 	if (api_autoscale_module(c) == NULL)
 		return;
+	/* Only what mdscale made for the deployment goes with it (the
+	 * response says what), and first: a chain that cannot be removed
+	 * (a full device) refuses the delete before anything changes. The
+	 * deletion is checked before, so that the chain goes only for a
+	 * deletion that is taken, short of its own store refusal: then the
+	 * deployment stays, without its autoscale setting, and the refusal
+	 * says so. */
 	if (deploy_resolve(c->api->deploy, c->id, id, &f) != 0 ||
-	    deploy_delete(c->api->deploy, id, wr, &f) != 0) {
+	    deploy_delete_check(c->api->deploy, id, &f) != 0 ||
+	    autoscale_teardown(c->api->autoscale, id, &gone, &f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}
-	/* Only what mdscale made for the deployment goes with it; the
-	 * response says what. */
-	autoscale_teardown(c->api->autoscale, id, &gone);
+	if (deploy_delete(c->api->deploy, id, wr, &f) != 0) {
+		if (gone.topic_id[0] != '\0' || gone.nalarms > 0) {
+			snprintf(why, sizeof(why), "%s", f.message);
+			fault_set(&f, f.err, "", "%.300s (the deployment "
+				  "stays; its autoscale setting was removed)",
+				  why);
+		}
+		api_reply_fault(c, &f);
+		return;
+	}
 	o = api_deploy_workreq_by_id(c->api->deploy, wr, &f);
 	if (json_is_object(o))
 		json_object_set_new(o, "deleted", api_autoscale_removed(&gone));

@@ -223,9 +223,13 @@ int deploy_check_idle_zero(struct deploy *d, const char *key,
 			   const char *field, bool own, struct fault *f);
 
 /* Starts the deletion; returns 0 with the work request's id in wr_id, or
- * MDS_E_NOTFOUND / MDS_E_CONFLICT with f filled. */
+ * MDS_E_NOTFOUND / MDS_E_CONFLICT / a store error with f filled. */
 int deploy_delete(struct deploy *d, const char *key, char *wr_id,
 		  struct fault *f);
+/* Checks a deletion as deploy_delete() would, changing nothing. Returns 0
+ * or the code deploy_delete() would return short of a store error, with f
+ * filled. */
+int deploy_delete_check(struct deploy *d, const char *key, struct fault *f);
 
 /*
  * Returns the shape ladder of backend (ops->name; NULL: the first), the

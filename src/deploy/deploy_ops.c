@@ -844,13 +844,11 @@ int deploy_wake(struct deploy *d, const char *id, struct fault *f)
 	return deploy_change(d, id, &c, wr_id, f);
 }
 
-int deploy_delete(struct deploy *d, const char *key, char *wr_id,
-		  struct fault *f)
+int deploy_delete_check(struct deploy *d, const char *key, struct fault *f)
 {
-	struct deployment *dep = deploy_find(d, key), prev;
+	struct deployment *dep = deploy_find(d, key);
 	int rc;
 
-	wr_id[0] = '\0';
 	if (dep == NULL || dep->state == DS_DELETED)
 		return fault_set(f, MDS_E_NOTFOUND, "", "no deployment '%s'",
 				 key);
@@ -858,6 +856,18 @@ int deploy_delete(struct deploy *d, const char *key, char *wr_id,
 		return rc;
 	if (dep->state == DS_DELETING || dep->wr != NULL)
 		return busy(dep, f);
+	return 0;
+}
+
+int deploy_delete(struct deploy *d, const char *key, char *wr_id,
+		  struct fault *f)
+{
+	struct deployment *dep = deploy_find(d, key), prev;
+	int rc;
+
+	wr_id[0] = '\0';
+	if ((rc = deploy_delete_check(d, key, f)) != 0)
+		return rc;
 	prev = *dep;
 	dep->state = DS_DELETING;
 	deploy_wr_start(d, dep, OP_DELETE, 0, "");

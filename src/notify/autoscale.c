@@ -602,18 +602,14 @@ int autoscale_rule_move(struct autoscale *a, const struct deploy_view *dep,
 
 /* ---- set-up and tear-down ---- */
 
-static void undo(struct autoscale *a, struct record *r)
-{
-	struct fault f;
-
-	for (size_t i = 0; i < r->nalarms; i++)
-		monitoring_alarm_delete(a->env.monitoring, r->alarms[i], &f);
-	if (r->subscription[0])
-		notifications_subscription_delete(a->env.notifications,
-						  r->subscription, &f);
-	if (r->topic[0])
-		notifications_topic_delete(a->env.notifications, r->topic, &f);
-}
+/*
+ * Every change of a chain (the first setting, a replacement, the removal)
+ * is one store transaction over the topic, the subscription, the alarms
+ * and the record. Monitoring and notifications make their in-memory side
+ * of it follow the transaction (store_on_commit()), so that a change the
+ * store refuses (a full device) leaves the chain as it was, with nothing
+ * to undo by hand.
+ */
 
 /* Subscribes the function to the topic topic_id; the subscription's id
  * goes into r. */
@@ -723,26 +719,34 @@ static void record_next(const struct record *old, const struct policy *p,
 	r->set_up = true;
 }
 
-/* Sets the chain up with policy p, keeping old's history and shape
- * ladder. */
-/* The client asked for a setting: a part of it that could not be stored
- * (its topic, subscription, alarms or record) is the setting not stored,
- * the first one or a new one beside the one in force, which stays. Other
- * errors keep the fault their part set. */
+/* What the client asked of the setting a store refusal is about. */
+enum setting_change { SETTING_FIRST, SETTING_REPLACE, SETTING_REMOVE };
+
+/* The client asked for a change of the setting: a part of it that could
+ * not be stored (its topic, subscription, alarms or record) is the
+ * change not stored, and the setting is as it was: none for a first
+ * one, the one in force for a replacement or a removal. Other errors
+ * keep the fault their part set. */
 static void not_stored(struct fault *f, int rc, const char *deployment_id,
-		       bool replacing)
+		       enum setting_change what)
 {
 	if (rc != MDS_E_NOSPACE && rc != MDS_E_IO && rc != MDS_E_DB)
 		return;
-	if (replacing)
+	if (what == SETTING_REPLACE)
 		fault_set(f, rc, "", "cannot store the new autoscale setting "
 			  "of %s (the one in force stays): %s", deployment_id,
+			  mds_strerror(rc));
+	else if (what == SETTING_REMOVE)
+		fault_set(f, rc, "", "cannot remove the autoscale setting of "
+			  "%s (it stays in force): %s", deployment_id,
 			  mds_strerror(rc));
 	else
 		fault_set(f, rc, "", "cannot store the autoscale setting of "
 			  "%s: %s", deployment_id, mds_strerror(rc));
 }
 
+/* Sets the chain up with policy p, keeping old's history and shape
+ * ladder: all or nothing. */
 static int setup_with(struct autoscale *a, const char *deployment_id,
 		      const struct policy *p, const struct record *old,
 		      struct autoscale_chain *out, struct fault *f)
@@ -752,17 +756,21 @@ static int setup_with(struct autoscale *a, const char *deployment_id,
 
 	record_next(old, p, &r);
 	memset(out, 0, sizeof(*out));
-	rc = make_topic(a, deployment_id, &r, f);
+	rc = store_begin(a->env.store);
+	if (rc == 0)
+		rc = make_topic(a, deployment_id, &r, f);
 	/* Under the mdscale profile the rule sets the count: no high-cpu
 	 * alarm, the memory one as in every profile. */
 	for (int k = policy_uses_rule(p) ? 1 : 0; k < 2 && rc == 0; k++)
 		rc = make_high_alarm(a, deployment_id, k, &r, NULL, out, f);
 	if (rc == 0)
 		rc = autoscale_record_save(a, deployment_id, &r);
+	if (rc == 0)
+		rc = store_commit(a->env.store);
 	if (rc != 0) {
-		undo(a, &r);
+		store_rollback(a->env.store);
 		memset(out, 0, sizeof(*out));
-		not_stored(f, rc, deployment_id, false);
+		not_stored(f, rc, deployment_id, SETTING_FIRST);
 		return rc;
 	}
 	snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
@@ -784,28 +792,22 @@ int autoscale_setup(struct autoscale *a, const char *deployment_id,
 }
 
 /*
- * The topic and subscription of a replaced chain: old's, when they are
- * still there (their queued messages stay queued), into r; whichever is
- * missing is made, and also noted in made (to undo).
+ * In the caller's transaction: the topic and subscription of a replaced
+ * chain, old's when they are still there (their queued messages stay
+ * queued), into r; whichever is missing is made.
  */
 static int keep_topic(struct autoscale *a, const char *deployment_id,
 		      const struct record *old, struct record *r,
-		      struct record *made, struct fault *f)
+		      struct fault *f)
 {
 	struct notifications_topic t;
 	struct notifications_subscription s;
 	struct fault none;
-	int rc;
 
 	if (old->topic[0] == '\0' ||
 	    notifications_topic_get(a->env.notifications, old->topic, &t,
-				    &none) != 0) {
-		rc = make_topic(a, deployment_id, made, f);
-		snprintf(r->topic, sizeof(r->topic), "%s", made->topic);
-		snprintf(r->subscription, sizeof(r->subscription), "%s",
-			 made->subscription);
-		return rc;
-	}
+				    &none) != 0)
+		return make_topic(a, deployment_id, r, f);
 	snprintf(r->topic, sizeof(r->topic), "%s", t.id);
 	if (old->subscription[0] != '\0' &&
 	    notifications_subscription_get(a->env.notifications,
@@ -816,10 +818,7 @@ static int keep_topic(struct autoscale *a, const char *deployment_id,
 			 s.id);
 		return 0;
 	}
-	rc = make_subscription(a, r->topic, made, f);
-	snprintf(r->subscription, sizeof(r->subscription), "%s",
-		 made->subscription);
-	return rc;
+	return make_subscription(a, r->topic, r, f);
 }
 
 /* In the caller's transaction: deletes the alarms old owns (one already
@@ -848,43 +847,39 @@ static int replace_alarms(struct autoscale *a, const char *deployment_id,
 }
 
 /*
- * All or nothing: the old alarms' deletion, the new alarms and the new
- * record are one transaction, and monitoring applies its side of it only
- * once it is committed. Until then, and for good when it fails, the old
+ * All or nothing: a missing topic or subscription made again, the old
+ * alarms' deletion, the new alarms and the new record are one
+ * transaction. Until it is committed, and for good when it fails, the old
  * chain stays whole and keeps working.
  */
 int autoscale_replace(struct autoscale *a, const char *deployment_id,
 		      const struct policy *p, struct autoscale_removed *gone,
 		      struct autoscale_chain *out, struct fault *f)
 {
-	struct record old, r, made;
+	struct record old, r;
 	int rc;
 
 	memset(gone, 0, sizeof(*gone));
 	memset(out, 0, sizeof(*out));
-	memset(&made, 0, sizeof(made));
 	if (autoscale_check_floor(a, deployment_id, p, f) != 0)
 		return f->err;
 	autoscale_record_load(a, deployment_id, &old);
 	record_next(&old, p, &r);
-	rc = keep_topic(a, deployment_id, &old, &r, &made, f);
-	if (rc != 0)
-		goto out;
 	rc = store_begin(a->env.store);
+	if (rc == 0)
+		rc = keep_topic(a, deployment_id, &old, &r, f);
 	if (rc == 0)
 		rc = replace_alarms(a, deployment_id, &old, &r, gone, out, f);
 	if (rc == 0)
 		rc = autoscale_record_save(a, deployment_id, &r);
 	if (rc == 0)
 		rc = store_commit(a->env.store);
-	if (rc != 0)
-		store_rollback(a->env.store);
-out:
 	if (rc != 0) {
-		undo(a, &made);
+		store_rollback(a->env.store);
 		memset(gone, 0, sizeof(*gone));
 		memset(out, 0, sizeof(*out));
-		not_stored(f, rc, deployment_id, old.set_up);
+		not_stored(f, rc, deployment_id,
+			   old.set_up ? SETTING_REPLACE : SETTING_FIRST);
 		return rc;
 	}
 	snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
@@ -893,31 +888,69 @@ out:
 	return 0;
 }
 
-void autoscale_teardown(struct autoscale *a, const char *deployment_id,
-			struct autoscale_removed *out)
+/* In the caller's transaction: deletes the chain r records, noting in
+ * out what went; a part already gone does not count. */
+static int remove_chain(struct autoscale *a, const struct record *r,
+			struct autoscale_removed *out, struct fault *f)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < r->nalarms && rc == 0; i++) {
+		rc = monitoring_alarm_delete(a->env.monitoring, r->alarms[i],
+					     f);
+		if (rc == MDS_E_NOTFOUND)
+			rc = 0;
+		else if (rc == 0 && out->nalarms < AUTOSCALE_REMOVED_MAX)
+			snprintf(out->alarm_ids[out->nalarms++],
+				 sizeof(out->alarm_ids[0]), "%s", r->alarms[i]);
+	}
+	if (rc == 0 && r->subscription[0]) {
+		rc = notifications_subscription_delete(a->env.notifications,
+						       r->subscription, f);
+		if (rc == 0)
+			snprintf(out->subscription_id,
+				 sizeof(out->subscription_id), "%s",
+				 r->subscription);
+		else if (rc == MDS_E_NOTFOUND)
+			rc = 0;
+	}
+	if (rc == 0 && r->topic[0]) {
+		rc = notifications_topic_delete(a->env.notifications, r->topic,
+						f);
+		if (rc == 0)
+			snprintf(out->topic_id, sizeof(out->topic_id), "%s",
+				 r->topic);
+		else if (rc == MDS_E_NOTFOUND)
+			rc = 0;
+	}
+	return rc;
+}
+
+/* All or nothing, as a replacement: the alarms, the subscription, the
+ * topic and the record go in one transaction, or all stay and work. */
+int autoscale_teardown(struct autoscale *a, const char *deployment_id,
+		       struct autoscale_removed *out, struct fault *f)
 {
 	struct record r;
-	struct fault f;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
-	autoscale_record_load(a, deployment_id, &r);
-	for (size_t i = 0; i < r.nalarms; i++)
-		if (monitoring_alarm_delete(a->env.monitoring, r.alarms[i],
-					    &f) == 0 &&
-		    out->nalarms < AUTOSCALE_REMOVED_MAX)
-			snprintf(out->alarm_ids[out->nalarms++],
-				 sizeof(out->alarm_ids[0]), "%s", r.alarms[i]);
-	if (r.subscription[0] &&
-	    notifications_subscription_delete(a->env.notifications,
-					      r.subscription, &f) == 0)
-		snprintf(out->subscription_id, sizeof(out->subscription_id),
-			 "%s", r.subscription);
-	if (r.topic[0] &&
-	    notifications_topic_delete(a->env.notifications, r.topic, &f) == 0)
-		snprintf(out->topic_id, sizeof(out->topic_id), "%s", r.topic);
-	if (autoscale_record_forget(a, deployment_id) != 0)
-		log_error("autoscale", "cannot forget the policy of %s; it "
-			  "stays stored", deployment_id);
+	if (!autoscale_record_load(a, deployment_id, &r))
+		return 0; /* nothing stored, nothing made */
+	rc = store_begin(a->env.store);
+	if (rc == 0)
+		rc = remove_chain(a, &r, out, f);
+	if (rc == 0)
+		rc = autoscale_record_forget(a, deployment_id);
+	if (rc == 0)
+		rc = store_commit(a->env.store);
+	if (rc != 0) {
+		store_rollback(a->env.store);
+		memset(out, 0, sizeof(*out));
+		not_stored(f, rc, deployment_id, SETTING_REMOVE);
+		return rc;
+	}
+	return 0;
 }
 
 int autoscale_open(const struct autoscale_env *env, struct autoscale **out,

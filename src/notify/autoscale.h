@@ -71,9 +71,10 @@ struct autoscale_chain {
 
 /*
  * Sets up autoscaling of a deployment with policy p (checked with
- * policy_validate() by the caller): the alarms, a topic, the subscription.
- * Returns 0 and what it made in *out, or a negative code with f filled
- * (nothing left behind).
+ * policy_validate() by the caller): the alarms, a topic, the subscription
+ * and the record, in one store transaction. Returns 0 and what it made in
+ * *out, or a negative code with f filled (the store's refusals naming the
+ * autoscale setting) and nothing left behind.
  */
 int autoscale_setup(struct autoscale *a, const char *deployment_id,
 		    const struct policy *p, struct autoscale_chain *out,
@@ -91,10 +92,13 @@ struct autoscale_removed {
  * Removes what autoscale_setup() and the function created for a
  * deployment (the alarms, subscription and topic it recorded as its own
  * when it made them: never an alarm the user made, whatever its title)
- * and the deployment's record; keeps the history. Fills *out.
+ * and the deployment's record, in one store transaction: all or nothing;
+ * keeps the history. Returns 0 and what went in *out, or the store's
+ * refusal (MDS_E_NOSPACE, MDS_E_DB) with f naming the autoscale setting,
+ * and then the chain is as it was and keeps working.
  */
-void autoscale_teardown(struct autoscale *a, const char *deployment_id,
-			struct autoscale_removed *out);
+int autoscale_teardown(struct autoscale *a, const char *deployment_id,
+		       struct autoscale_removed *out, struct fault *f);
 
 /*
  * Replaces the deployment's chain with one for policy p, keeping when

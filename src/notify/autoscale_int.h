@@ -60,8 +60,8 @@ int autoscale_check_floor(struct autoscale *a, const char *dep_id,
 
 /* Reads the record of dep_id into r: the stored one, else an empty record
  * with the default configuration. Never fails; an unreadable record reads
- * as an empty one. */
-void autoscale_record_load(struct autoscale *a, const char *dep_id,
+ * as an empty one. Returns whether a record is stored. */
+bool autoscale_record_load(struct autoscale *a, const char *dep_id,
 			   struct record *r);
 
 /* Stores r as the record of dep_id. Returns 0 or the store's error (and

@@ -201,7 +201,7 @@ static void default_config(struct autoscale *a, struct autoscale_config *c)
 
 /* ---- the per-deployment record ---- */
 
-void autoscale_record_load(struct autoscale *a, const char *dep_id,
+bool autoscale_record_load(struct autoscale *a, const char *dep_id,
 			   struct record *r)
 {
 	char *text = NULL;
@@ -211,11 +211,11 @@ void autoscale_record_load(struct autoscale *a, const char *dep_id,
 	memset(r, 0, sizeof(*r));
 	default_config(a, &r->cfg);
 	if (store_get(a->env.store, KIND, dep_id, &text) != 0)
-		return;
+		return false;
 	o = json_loads(text, 0, NULL);
 	free(text);
 	if (o == NULL)
-		return;
+		return true;
 	if (json_is_object(json_object_get(o, "policy"))) {
 		stored_config(json_object_get(o, "policy"), &r->cfg, dep_id);
 		r->own_config = true;
@@ -236,6 +236,7 @@ void autoscale_record_load(struct autoscale *a, const char *dep_id,
 	}
 	r->set_up = json_is_true(json_object_get(o, "setUp"));
 	json_decref(o);
+	return true;
 }
 
 static json_t *record_json(const char *dep_id, const struct record *r)

@@ -156,6 +156,104 @@ int notifications_topic_exists(void *arg, const char *topic_id)
 	return t != NULL && strcmp(t->id, topic_id) == 0;
 }
 
+/* Takes s out of the list and frees it (its documents are gone). */
+static void sub_remove(struct notifications *n, struct sub *s)
+{
+	for (struct sub **pp = &n->subs; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	n->nsubs--;
+	notifications_orphan(n, s);
+	notifications_sub_free(s);
+}
+
+/* ---- creations and deletions inside a caller's transaction ----
+ *
+ * The in-memory side of a topic's or a subscription's creation or
+ * deletion follows its transaction (store_on_commit()), as monitoring's
+ * alarms do. A creation shows at once, so that the same transaction can
+ * subscribe to the new topic or point an alarm at it, and goes again when
+ * the transaction is rolled back or its commit fails. A deletion takes
+ * effect once the transaction is committed: until then, and for good when
+ * it is not, the topic or subscription stays and keeps delivering.
+ * Outside a transaction both take effect at once.
+ */
+struct change {
+	struct notifications *n;
+	char id[ID_LEN];
+	const char *what; /* for the log: "deleted", ... */
+};
+
+static struct change *change_new(struct notifications *n, const char *id,
+				 const char *what)
+{
+	struct change *c = xcalloc(1, sizeof(*c));
+
+	c->n = n;
+	snprintf(c->id, sizeof(c->id), "%s", id);
+	c->what = what;
+	return c;
+}
+
+/* A change with nothing (more) to do. */
+static void change_drop(void *arg)
+{
+	free(arg);
+}
+
+/* Takes the subscription c->id out of the module, if it is there. */
+static void sub_gone(void *arg)
+{
+	struct change *c = arg;
+	struct sub *s = find_sub(c->n, c->id);
+
+	if (s != NULL) {
+		log_info("notify", "subscription %s %s (%zu pending "
+			 "deliveries dropped)", s->id, c->what, s->npending);
+		sub_remove(c->n, s);
+		notifications_arm(c->n);
+	}
+	free(c);
+}
+
+/* Takes the topic c->id and its subscriptions out of the module, if it is
+ * there. */
+static void topic_gone(void *arg)
+{
+	struct change *c = arg;
+	struct notifications *n = c->n;
+	struct topic *t = NULL, **pp;
+	struct sub *s, *next;
+
+	for (pp = &n->topics; *pp; pp = &(*pp)->next)
+		if (strcmp((*pp)->id, c->id) == 0) {
+			t = *pp;
+			*pp = t->next;
+			break;
+		}
+	if (t == NULL)
+		goto out;
+	for (s = n->subs; s; s = next) {
+		next = s->next;
+		if (strcmp(s->topic_id, t->id) == 0) {
+			log_info("notify", "subscription %s %s with its "
+				 "topic", s->id, c->what);
+			sub_remove(n, s);
+		}
+	}
+	n->ntopics--;
+	log_info("notify", "topic %s (%s) %s", t->id, t->name, c->what);
+	topic_free(t);
+	notifications_arm(n);
+out:
+	free(c);
+}
+
+/* The word for a creation that its transaction took back. */
+#define UNMADE "taken back (its transaction was not committed)"
+
 /* ---- topics ---- */
 
 static bool valid_topic_name(const char *s)
@@ -215,6 +313,8 @@ int notifications_topic_create(struct notifications *n,
 	*tail = t;
 	n->ntopics++;
 	log_info("notify", "topic %s (%s) created", t->id, t->name);
+	store_on_commit(n->env.store, change_drop, topic_gone,
+			change_new(n, t->id, UNMADE));
 	if (out != NULL)
 		topic_view(t, out);
 	return 0;
@@ -269,31 +369,17 @@ static int sub_unstore(struct notifications *n, struct sub *s)
 	return rc;
 }
 
-/* Takes s out of the list and frees it (its documents are gone). */
-static void sub_remove(struct notifications *n, struct sub *s)
-{
-	for (struct sub **pp = &n->subs; *pp; pp = &(*pp)->next)
-		if (*pp == s) {
-			*pp = s->next;
-			break;
-		}
-	n->nsubs--;
-	notifications_orphan(n, s);
-	notifications_sub_free(s);
-}
-
 int notifications_topic_delete(struct notifications *n, const char *id,
 			       struct fault *f)
 {
 	struct topic *t = notifications_find_topic(n, id);
-	struct sub *s, *next;
 	int rc;
 
 	if (t == NULL)
 		return fault_set(f, MDS_E_NOTFOUND, "",
 				 "no topic '%.80s'", id);
 	rc = store_begin(n->env.store);
-	for (s = n->subs; s && rc == 0; s = s->next)
+	for (struct sub *s = n->subs; s && rc == 0; s = s->next)
 		if (strcmp(s->topic_id, t->id) == 0)
 			rc = sub_unstore(n, s);
 	if (rc == 0)
@@ -305,23 +391,8 @@ int notifications_topic_delete(struct notifications *n, const char *id,
 		return fault_set(f, rc, "", "cannot delete the topic: %s",
 				 mds_strerror(rc));
 	}
-	for (s = n->subs; s; s = next) {
-		next = s->next;
-		if (strcmp(s->topic_id, t->id) == 0) {
-			log_info("notify", "subscription %s deleted with its "
-				 "topic", s->id);
-			sub_remove(n, s);
-		}
-	}
-	for (struct topic **pp = &n->topics; *pp; pp = &(*pp)->next)
-		if (*pp == t) {
-			*pp = t->next;
-			break;
-		}
-	n->ntopics--;
-	log_info("notify", "topic %s (%s) deleted", t->id, t->name);
-	topic_free(t);
-	notifications_arm(n);
+	store_on_commit(n->env.store, topic_gone, change_drop,
+			change_new(n, t->id, "deleted"));
 	return 0;
 }
 
@@ -511,6 +582,8 @@ int notifications_subscription_create(
 	n->nsubs++;
 	log_info("notify", "subscription %s: %s to topic %s", s->id,
 		 proto_names[s->proto], t->id);
+	store_on_commit(n->env.store, change_drop, sub_gone,
+			change_new(n, s->id, UNMADE));
 	if (out != NULL) {
 		sub_view(s, out);
 		/* The secret is shown once, here, where it is used: HTTP and
@@ -541,10 +614,8 @@ int notifications_subscription_delete(struct notifications *n,
 				 "cannot delete the subscription: %s",
 				 mds_strerror(rc));
 	}
-	log_info("notify", "subscription %s deleted (%zu pending deliveries "
-		 "dropped)", s->id, s->npending);
-	sub_remove(n, s);
-	notifications_arm(n);
+	store_on_commit(n->env.store, sub_gone, change_drop,
+			change_new(n, s->id, "deleted"));
 	return 0;
 }
 

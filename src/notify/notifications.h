@@ -104,7 +104,9 @@ struct notifications_topic {
  * Creates a topic (with spec->check_only: only checks it, and returns 0
  * without touching *out). Returns 0 and the topic in *out (may be NULL), or
  * MDS_E_INVAL (a bad name), MDS_E_EXISTS (the name is taken), MDS_E_LIMIT
- * (1000 topics) or MDS_E_DB, with f filled.
+ * (1000 topics) or MDS_E_DB, with f filled. Called inside a transaction
+ * of the caller's, the topic is there at once (to subscribe to, to send
+ * alarms to) and goes again if that transaction is rolled back.
  */
 int notifications_topic_create(struct notifications *n,
 			       const struct notifications_topic_spec *spec,
@@ -122,8 +124,10 @@ int notifications_topic_update(struct notifications *n, const char *id,
 			       struct fault *f);
 
 /* Deletes a topic (by id or name) with its subscriptions, their pending
- * deliveries and history. Returns 0, or MDS_E_NOTFOUND / MDS_E_DB (f
- * filled). */
+ * deliveries and history. Returns 0, or MDS_E_NOTFOUND / MDS_E_DB /
+ * MDS_E_NOSPACE (f filled). Called inside a transaction of the caller's,
+ * the topic goes when that transaction commits, and stays (delivering) if
+ * it is rolled back. */
 int notifications_topic_delete(struct notifications *n, const char *id,
 			       struct fault *f);
 /* Finds a topic by id or name: 0 and *out, or MDS_E_NOTFOUND (f filled). */
@@ -191,7 +195,9 @@ struct notifications_subscription {
  * the topic exists (spec->topic_id: its id or its name), the endpoint or the command fits the protocol, the
  * function exists, the URL names a host, the program can run. Returns 0
  * and the subscription in *out (may be NULL; its secret set), or
- * MDS_E_INVAL / MDS_E_LIMIT / MDS_E_DB with f filled.
+ * MDS_E_INVAL / MDS_E_LIMIT / MDS_E_DB with f filled. Inside a caller's
+ * transaction it is there at once and goes again with a rollback, as a
+ * topic does.
  */
 int notifications_subscription_create(
 	struct notifications *n,
@@ -210,7 +216,8 @@ int notifications_subscription_update(
 	struct notifications_subscription *out, struct fault *f);
 
 /* Deletes a subscription with its pending deliveries and history.
- * Returns 0, or MDS_E_NOTFOUND / MDS_E_DB (f filled). */
+ * Returns 0, or MDS_E_NOTFOUND / MDS_E_DB / MDS_E_NOSPACE (f filled).
+ * Inside a caller's transaction it goes at the commit, as a topic does. */
 int notifications_subscription_delete(struct notifications *n,
 				      const char *id, struct fault *f);
 /* 0 and *out, or MDS_E_NOTFOUND (f filled). */

@@ -83,12 +83,13 @@ class FullDiskTest(unittest.TestCase):
         self.pids.update(self.d.instance_pids())
 
     def fill(self):
-        with open(self.filler, "wb") as f:
+        # Unbuffered: a write the device cannot take fails there, and
+        # nothing is left to fail again when the file is closed.
+        with open(self.filler, "wb", buffering=0) as f:
             chunk = b"\0" * 65536
             try:
                 while True:
                     f.write(chunk)
-                    f.flush()
             except OSError:
                 pass
         # Bytes at a time: nothing is left, not even a page.
@@ -243,6 +244,196 @@ class FullDiskTest(unittest.TestCase):
         self.assertIn(old["topicId"], topics)
         self.assertIn(old["subscriptionId"], subs)
 
+    def assert_evaluated(self, alarm_ids):
+        """Each alarm is still evaluated: it is in force, not only
+        listed."""
+        for a in alarm_ids:
+            r = self.d.api("GET", "/v1/alarms/%s/status" % a)
+            self.assertEqual(r.status, 200, r)
+            first = r.json["lastEvaluated"]
+            wait_for("alarm %s evaluated again" % a, lambda: self.d.api(
+                "GET", "/v1/alarms/%s/status" % a).json["lastEvaluated"]
+                not in (None, first), timeout=20)
+
+    def assert_no_chain(self, dep_id):
+        """The deployment has no autoscale setting, and no alarm, topic
+        or subscription is left of one."""
+        got, alarms, topics, subs = self.autoscale_chain(dep_id)
+        self.assertEqual((got["setUp"], got["topicId"],
+                          got["subscriptionId"]), (False, "", ""), got)
+        self.assertEqual((sorted(alarms), topics, subs), ([], [], []))
+
+    def set_autoscale(self, dep_id):
+        """Sets the deployment's autoscale setting up; returns the PUT's
+        answer, checked whole."""
+        r = self.d.api("PUT", "/v1/deployments/%s/autoscale" % dep_id,
+                       {"profile": "default", "maxInstances": 3,
+                        "cpuHigh": 80})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(len(r.json["alarmIds"]), 2, r.json)
+        self.assert_chain_whole(dep_id, r.json, r.json["alarmIds"])
+        return r.json
+
+    def test_autoscale_delete_refused_keeps_the_setting(self):
+        """A DELETE of the autoscale setting that cannot be stored is
+        refused with 507 and removes nothing: the setting stays whole and
+        its alarms are still evaluated. With space back the DELETE takes
+        all of it (alarms, subscription, topic, record), also after a
+        restart."""
+        dep = self.d.wait_state(self.d.create(displayName="asdel")["id"],
+                                "ACTIVE")
+        path = "/v1/deployments/%s/autoscale" % dep["id"]
+        old = self.set_autoscale(dep["id"])
+        alarm_ids = old["alarmIds"]
+
+        self.fill()
+        r = self.d.api("DELETE", path)
+        self.refused(r)
+        self.assertIn("cannot remove the autoscale setting of %s"
+                      % dep["id"], r.json["message"])
+        self.assert_chain_whole(dep["id"], old, alarm_ids)
+        self.assert_evaluated(alarm_ids)
+        self.restart()
+        self.assert_chain_whole(dep["id"], old, alarm_ids)
+        self.refused(self.d.api("DELETE", path))
+        self.assert_chain_whole(dep["id"], old, alarm_ids)
+
+        self.unfill()
+        r = self.d.api("DELETE", path)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(sorted(r.json["deleted"]["alarmIds"]),
+                         sorted(alarm_ids))
+        self.assertEqual((r.json["deleted"]["topicId"],
+                          r.json["deleted"]["subscriptionId"]),
+                         (old["topicId"], old["subscriptionId"]))
+        self.assert_no_chain(dep["id"])
+        self.restart()
+        self.assert_no_chain(dep["id"])
+
+    def test_autoscale_with_little_room_is_all_or_nothing(self):
+        """With room for some writes but maybe not all of them, the first
+        autoscale setting and its removal are each taken whole or refused
+        (507) whole: never a topic, subscription or alarm left of a
+        refused setting, never a setting left with a part of it gone."""
+        dep = self.d.wait_state(self.d.create(displayName="asfirst")["id"],
+                                "ACTIVE")
+        path = "/v1/deployments/%s/autoscale" % dep["id"]
+        body = {"profile": "default", "maxInstances": 3, "cpuHigh": 80}
+        cur = None
+        refused = {"PUT": 0, "DELETE": 0}
+        taken = {"PUT": 0, "DELETE": 0}
+        for room in (0, 4, 8, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128,
+                     256, 512):
+            for method in ("PUT", "DELETE"):
+                if (method == "PUT") != (cur is None):
+                    continue
+                self.fill()
+                os.truncate(self.filler, max(
+                    0, os.path.getsize(self.filler) - room * 1024))
+                r = self.d.api(method, path, body if method == "PUT"
+                               else None)
+                if r.status == 507:
+                    self.assertIn("autoscale setting", r.json["message"])
+                    refused[method] += 1
+                else:
+                    self.assertEqual(r.status, 200, r)
+                    taken[method] += 1
+                    cur = r.json if method == "PUT" else None
+                if cur is None:
+                    self.assert_no_chain(dep["id"])
+                else:
+                    self.assert_chain_whole(dep["id"], cur, cur["alarmIds"])
+                self.unfill()
+        self.assertGreater(refused["PUT"], 0)
+        self.assertGreater(refused["DELETE"], 0)
+        self.assertGreater(taken["PUT"], 0, "no setting fitted in 512 KiB")
+        self.restart()
+        if cur is None:
+            self.assert_no_chain(dep["id"])
+        else:
+            self.assert_chain_whole(dep["id"], cur, cur["alarmIds"])
+
+    def test_deployment_delete_refused_keeps_its_autoscale(self):
+        """A deployment DELETE on a full disk, the deployment set up for
+        autoscaling: 507 naming the autoscale setting, and nothing
+        changes (the deployment, its work requests, its setting whole);
+        with space back it is deleted with all of its setting."""
+        dep = self.d.wait_state(self.d.create(displayName="depdel")["id"],
+                                "ACTIVE")
+        old = self.set_autoscale(dep["id"])
+        alarm_ids = old["alarmIds"]
+        before_wrs = self.workrequests(dep["id"])
+
+        self.fill()
+        r = self.d.api("DELETE", "/v1/deployments/" + dep["id"])
+        self.refused(r)
+        self.assertIn("cannot remove the autoscale setting of %s"
+                      % dep["id"], r.json["message"])
+        now = self.d.get(dep["id"])
+        self.assertEqual((now["lifecycleState"], now["instanceCount"]),
+                         ("ACTIVE", 1))
+        self.assertEqual(self.workrequests(dep["id"]), before_wrs)
+        self.assert_chain_whole(dep["id"], old, alarm_ids)
+        self.assert_evaluated(alarm_ids)
+        self.assertTrue(self.predict_ok("depdel"))
+        self.restart()
+        self.assertEqual(self.d.get(dep["id"])["lifecycleState"], "ACTIVE")
+        self.assert_chain_whole(dep["id"], old, alarm_ids)
+
+        self.unfill()
+        r = self.d.api("DELETE", "/v1/deployments/" + dep["id"])
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(sorted(r.json["deleted"]["alarmIds"]),
+                         sorted(alarm_ids))
+        self.assertEqual(r.json["deleted"]["topicId"], old["topicId"])
+        done = self.d.wait_wr(r.json["id"])
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+        self.assert_no_chain(dep["id"])
+        self.restart()
+        self.assert_no_chain(dep["id"])
+
+    def test_deployment_delete_with_little_room(self):
+        """With room for some writes but maybe not all, a deployment
+        DELETE with an autoscale setting is taken (202: the deployment
+        and all of its setting go) or refused (507): then the deployment
+        stays, with its setting whole, or, when the setting could be
+        removed but the deployment's own change not, with no setting at
+        all; never a part of one."""
+        dep = self.d.wait_state(self.d.create(displayName="deproom")["id"],
+                                "ACTIVE")
+        cur = self.set_autoscale(dep["id"])
+        for room in (0, 4, 8, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128,
+                     256, 512, 1024):
+            self.fill()
+            os.truncate(self.filler, max(
+                0, os.path.getsize(self.filler) - room * 1024))
+            r = self.d.api("DELETE", "/v1/deployments/" + dep["id"])
+            if r.status == 202:
+                self.unfill()
+                break
+            self.refused(r)
+            self.assertEqual(self.d.get(dep["id"])["lifecycleState"],
+                             "ACTIVE")
+            got = self.autoscale_chain(dep["id"])[0]
+            if got["setUp"]:
+                self.assert_chain_whole(dep["id"], cur, cur["alarmIds"])
+                self.unfill()
+            else:
+                self.assertIn("its autoscale setting was removed",
+                              r.json["message"])
+                self.assert_no_chain(dep["id"])
+                self.unfill()
+                cur = self.set_autoscale(dep["id"])
+        else:
+            self.fail("no deployment delete fitted in 1 MiB")
+        done = self.d.wait_wr(r.json["id"])
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+        self.assertEqual(sorted(r.json["deleted"]["alarmIds"]),
+                         sorted(cur["alarmIds"]))
+        self.assert_no_chain(dep["id"])
+        self.restart()
+        self.assert_no_chain(dep["id"])
+
     def test_autoscale_replace_refused_keeps_the_old_setting(self):
         """A PUT of another autoscale setting that cannot be stored is
         refused with 507 and changes nothing: the setting in force stays
@@ -266,14 +457,7 @@ class FullDiskTest(unittest.TestCase):
         self.refused(r)
         self.assertIn("autoscale setting", r.json["message"])
         self.assert_chain_whole(dep["id"], old, alarm_ids)
-        # Its alarms are still evaluated.
-        for a in alarm_ids:
-            r = self.d.api("GET", "/v1/alarms/%s/status" % a)
-            self.assertEqual(r.status, 200, r)
-            first = r.json["lastEvaluated"]
-            wait_for("alarm %s evaluated again" % a, lambda: self.d.api(
-                "GET", "/v1/alarms/%s/status" % a).json["lastEvaluated"]
-                not in (None, first), timeout=20)
+        self.assert_evaluated(alarm_ids)
 
         self.unfill()
         self.restart()
