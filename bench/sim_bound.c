@@ -5,7 +5,9 @@
  * The simulator's oracle (sim_oracle_hindsight()) may move every second;
  * a policy that must not flap may not reverse a move within the flap
  * window. This finds the cheapest schedule in hindsight that meets the
- * goal (99%) with no reversal within F seconds, for each F given:
+ * goal (99%) with no reversal within F seconds, for each F given, with
+ * sim_oracle_steady() (what `mdscale simulate --steady` prints for the
+ * model's own window):
  *
  *   miss(k, s)  the requests of second s that miss the target in a run at
  *               a fixed k instances all along (k from 1 to the first count
@@ -46,22 +48,18 @@
 #include <string.h>
 
 #include "sim/sim.h"
+#include "util/err.h"
 #include "util/xalloc.h"
 
 #define GOAL 0.99
 #define KMAX 32
-#define ROUNDS 20
 #define MAX_FLAPS 16
 
 struct ctx {
 	const struct trace *t;
 	const struct sim_model *m;
-	size_t ns, ahead;
+	size_t ns;
 	uint32_t nmax, k0;
-	uint32_t *miss;   /* miss[(k - 1) * ns + s] */
-	uint32_t tmax;    /* seconds since the last move, saturating */
-	uint16_t *from;   /* the previous state of each (second, state) */
-	double value, est_miss;
 };
 
 static char *slurp(const char *path, size_t *len)
@@ -85,8 +83,9 @@ static char *slurp(const char *path, size_t *len)
 	return buf;
 }
 
-static int run_counts(const struct ctx *c, const uint16_t *counts,
-		      size_t n, struct sim_result *r)
+/* Runs counts through the model m (its flap window counts reversals). */
+static int run_counts(const struct trace *t, const struct sim_model *m,
+		      const uint16_t *counts, size_t n, struct sim_result *r)
 {
 	struct sim_policy p;
 	char diag[128];
@@ -98,160 +97,39 @@ static int run_counts(const struct ctx *c, const uint16_t *counts,
 	p.max_instances = SIM_MAX_INSTANCES;
 	p.schedule = counts;
 	p.nschedule = n;
-	p.initial = counts[0];
-	return sim_run(c->t, c->m, &p, NULL, 0, r, diag, sizeof(diag));
+	p.initial = sim_initial(&p, counts, n);
+	return sim_run(t, m, &p, NULL, 0, r, diag, sizeof(diag));
 }
 
-/* State index: count k (1..nmax), direction d (0 none, 1 up, 2 down),
- * seconds since the last move t (0..tmax - 1). */
-static size_t st(const struct ctx *c, uint32_t k, uint32_t d, uint32_t t)
+/* Prints the row for flap window flap_s: sim_oracle_steady() with it,
+ * the reversals of its schedule counted within the model's own window. */
+static void bound(const struct ctx *c, uint32_t flap_s, double oracle_is)
 {
-	return (((size_t)k - 1) * 3 + d) * c->tmax + t;
-}
+	struct sim_model fm = *c->m;
+	struct sim_result keep, r;
+	uint16_t *counts;
+	size_t n;
+	double lb;
+	int rc;
 
-/*
- * The cheapest ready counts for lambda with no reversal within the gaps:
- * a move down at least ud seconds after the last move (up, billed ahead),
- * a move up at least du seconds after it (in ready time).
- */
-static void programme(struct ctx *c, double lambda, uint32_t ud, uint32_t du,
-		      uint16_t *ready)
-{
-	size_t nst = (size_t)c->nmax * 3 * c->tmax, bj = 0;
-	double *cur = xmalloc(nst * sizeof(*cur));
-	double *nxt = xmalloc(nst * sizeof(*nxt)), best = INFINITY;
-
-	for (size_t i = 0; i < nst; i++)
-		cur[i] = INFINITY;
-	cur[st(c, c->k0, 0, c->tmax - 1)] =
-		c->k0 + lambda * c->miss[(c->k0 - 1) * c->ns];
-	for (size_t s = 1; s < c->ns; s++) {
-		for (size_t i = 0; i < nst; i++)
-			nxt[i] = INFINITY;
-		for (size_t i = 0; i < nst; i++) {
-			uint32_t k = (uint32_t)(i / (3 * c->tmax)) + 1;
-			uint32_t d = (uint32_t)(i / c->tmax % 3);
-			uint32_t t = (uint32_t)(i % c->tmax);
-
-			if (!isfinite(cur[i]))
-				continue;
-			for (uint32_t k2 = 1; k2 <= c->nmax; k2++) {
-				double v = cur[i] + k2 +
-					   lambda * c->miss[(k2 - 1) * c->ns + s];
-				uint32_t d2 = d, t2 = t + 1 < c->tmax ? t + 1 : t;
-				size_t j;
-
-				if (k2 != k) {
-					d2 = k2 > k ? 1 : 2;
-					/* t: seconds since the move, less one */
-					if (d != 0 && d2 != d &&
-					    t + 1 < (d2 == 2 ? ud : du))
-						continue;
-					t2 = 0;
-					if (d2 == 1)
-						v += (double)(k2 - k) *
-						     (double)c->ahead;
-				}
-				j = st(c, k2, d2, t2);
-				if (v < nxt[j]) {
-					nxt[j] = v;
-					c->from[s * nst + j] = (uint16_t)i;
-				}
-			}
-		}
-		double *swap = cur;
-
-		cur = nxt;
-		nxt = swap;
-	}
-	for (size_t i = 0; i < nst; i++)
-		if (cur[i] < best) {
-			best = cur[i];
-			bj = i;
-		}
-	c->value = best;
-	c->est_miss = 0;
-	for (size_t s = c->ns; s-- > 0;) {
-		ready[s] = (uint16_t)(bj / (3 * c->tmax) + 1);
-		c->est_miss += c->miss[(ready[s] - 1) * c->ns + s];
-		if (s > 0)
-			bj = c->from[s * nst + bj];
-	}
-	free(cur);
-	free(nxt);
-}
-
-/* Billed counts: the highest ready count of the next start-up delay. */
-static void billed(const struct ctx *c, const uint16_t *ready, uint16_t *out)
-{
-	for (size_t s = 0; s < c->ns; s++) {
-		uint16_t b = ready[s];
-
-		for (size_t j = s + 1; j <= s + c->ahead && j < c->ns; j++)
-			if (ready[j] > b)
-				b = ready[j];
-		out[s] = b;
-	}
-}
-
-/*
- * Prints the row for flap window flap_s. A move up is billed (started) the
- * start-up delay before its instances are ready, a move down when it is
- * made: in ready time a move down takes flap_s + 1 - ahead seconds after a
- * move up, and a move up flap_s + 1 + ahead after a move down, to be more
- * than flap_s apart as billed.
- */
-static void bound(struct ctx *c, uint32_t flap_s, double oracle_is)
-{
-	uint32_t ud = flap_s + 1 > c->ahead ? flap_s + 1 - (uint32_t)c->ahead
-					    : 0;
-	uint32_t du = flap_s == 0 ? 0 : flap_s + 1 + (uint32_t)c->ahead;
-	double lo = log(1e-6), hi = log(10.0), lb = -INFINITY;
-	uint16_t *ready = xcalloc(c->ns, sizeof(*ready));
-	uint16_t *counts = xcalloc(c->ns, sizeof(*counts));
-	struct sim_result keep = { 0 };
-
-	c->tmax = du + 1 > ud + 1 ? du + 1 : ud + 1;
-	c->from = xcalloc(c->ns * (size_t)c->nmax * 3 * c->tmax,
-			  sizeof(*c->from));
-	for (int i = 0; i < ROUNDS; i++) {
-		double mid = i == 0 ? hi : (lo + hi) / 2, lambda = exp(mid);
-		struct sim_result r;
-		int met;
-
-		programme(c, lambda, ud, du, ready);
-		billed(c, ready, counts);
-		if (run_counts(c, counts, c->ns, &r) != 0) {
-			fprintf(stderr, "run failed\n");
-			exit(1);
-		}
-		met = (double)r.within_slo >= GOAL * (double)r.requests;
-		if (c->value - lambda * (1 - GOAL) * (double)r.requests > lb)
-			lb = c->value - lambda * (1 - GOAL) * (double)r.requests;
-		if (met && (keep.requests == 0 ||
-			    r.instance_seconds < keep.instance_seconds)) {
-			sim_result_clear(&keep);
-			keep = r;
-		} else
-			sim_result_clear(&r);
-		if (met)
-			hi = mid;
-		else
-			lo = mid;
-	}
-	if (keep.requests == 0)
+	fm.flap_window_ms = (int64_t)flap_s * 1000;
+	rc = sim_oracle_steady(c->t, &fm, c->k0, c->nmax, GOAL, &counts, &n,
+			       &keep, &lb);
+	if (rc == MDS_E_NOTFOUND) {
 		printf("%8u  %9s  %7s  %8s  %7s  %9s  %9.0f  %7.3f\n", flap_s,
 		       "-", "-", "-", "-", "-", lb, lb / oracle_is);
-	else
-		printf("%8u  %9.0f  %7.3f  %8.3f  %7u  %9u  %9.0f  %7.3f\n",
-		       flap_s, keep.instance_seconds,
-		       keep.instance_seconds / oracle_is,
-		       100.0 * (double)keep.within_slo /
-			       (double)keep.requests,
-		       keep.actions, keep.reversals, lb, lb / oracle_is);
+		return;
+	}
+	if (rc != 0 || run_counts(c->t, c->m, counts, n, &r) != 0) {
+		fprintf(stderr, "run failed\n");
+		exit(1);
+	}
+	printf("%8u  %9.0f  %7.3f  %8.3f  %7u  %9u  %9.0f  %7.3f\n", flap_s,
+	       keep.instance_seconds, keep.instance_seconds / oracle_is,
+	       100.0 * (double)keep.within_slo / (double)keep.requests,
+	       keep.actions, r.reversals, lb, lb / oracle_is);
 	sim_result_clear(&keep);
-	free(c->from);
-	free(ready);
+	sim_result_clear(&r);
 	free(counts);
 }
 
@@ -337,19 +215,15 @@ int main(int argc, char **argv)
 	c.t = t;
 	c.m = &m;
 	c.ns = (size_t)(t->span_us / 1000000) + 1;
-	c.ahead = (size_t)((m.startup_ms + 999) / 1000);
-	c.miss = xcalloc(KMAX * c.ns, sizeof(*c.miss));
-	/* miss(k, s), up to the first count past which more instances miss
-	 * no fewer: none, or only requests too long for the SLO even on an
-	 * idle instance. */
+	/* Counts up to the first past which more instances miss no fewer:
+	 * none, or only requests too long for the SLO even on an idle
+	 * instance. */
 	for (uint32_t k = 1; k <= KMAX && c.nmax == 0; k++) {
 		uint16_t one = (uint16_t)k;
 		struct sim_result r;
 
-		if (run_counts(&c, &one, 1, &r) != 0)
+		if (run_counts(t, &m, &one, 1, &r) != 0)
 			return 1;
-		for (size_t s = 0; s < c.ns && s < r.nseconds; s++)
-			c.miss[(k - 1) * c.ns + s] = r.seconds[s].missed;
 		if (r.within_slo == r.requests)
 			c.nmax = k;
 		else if (k > 1 && r.requests - r.within_slo == missed_before)
@@ -380,7 +254,6 @@ int main(int argc, char **argv)
 	}
 	free(oc);
 	sim_result_clear(&orr);
-	free(c.miss);
 	trace_free(t);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		perror("stdout");

@@ -210,3 +210,179 @@ int sim_oracle_hindsight(const struct trace *t, const struct sim_model *m,
 	*res = kept;
 	return 0;
 }
+
+/*
+ * The steady oracle: the cheapest schedule in hindsight with no move
+ * reversed within the flap window. A dynamic programme over the ready
+ * count k, the last move's direction d (0 none, 1 up, 2 down) and the
+ * seconds t since it (saturating at tmax - 1), priced k + lambda x
+ * miss(k, s) a second and the start-up delay for each instance added (it
+ * is billed from its start).
+ */
+struct steady {
+	uint32_t *miss;       /* miss[(k - 1) * ns + s] */
+	size_t ns, ahead;
+	uint32_t nmax, k0, tmax;
+	uint16_t *from;       /* the previous state of each (second, state) */
+	double value;         /* the programme's optimum */
+};
+
+static size_t steady_state(const struct steady *c, uint32_t k, uint32_t d,
+			   uint32_t t)
+{
+	return (((size_t)k - 1) * 3 + d) * c->tmax + t;
+}
+
+/* One second's step from every state in cur to nxt: a move down at least
+ * ud seconds after a move up, a move up at least du after a move down. */
+static void steady_step(struct steady *c, size_t s, double lambda,
+			uint32_t ud, uint32_t du, const double *cur,
+			double *nxt)
+{
+	size_t nst = (size_t)c->nmax * 3 * c->tmax;
+
+	for (size_t i = 0; i < nst; i++)
+		nxt[i] = INFINITY;
+	for (size_t i = 0; i < nst; i++) {
+		uint32_t k = (uint32_t)(i / (3 * c->tmax)) + 1;
+		uint32_t d = (uint32_t)(i / c->tmax % 3);
+		uint32_t t = (uint32_t)(i % c->tmax);
+
+		if (!isfinite(cur[i]))
+			continue;
+		for (uint32_t k2 = 1; k2 <= c->nmax; k2++) {
+			double v = cur[i] + k2 +
+				   lambda * c->miss[(k2 - 1) * c->ns + s];
+			uint32_t d2 = d, t2 = t + 1 < c->tmax ? t + 1 : t;
+			size_t j;
+
+			if (k2 != k) {
+				d2 = k2 > k ? 1 : 2;
+				/* t: seconds since the move, less one */
+				if (d != 0 && d2 != d &&
+				    t + 1 < (d2 == 2 ? ud : du))
+					continue;
+				t2 = 0;
+				if (d2 == 1)
+					v += (double)(k2 - k) *
+					     (double)c->ahead;
+			}
+			j = steady_state(c, k2, d2, t2);
+			if (v < nxt[j]) {
+				nxt[j] = v;
+				c->from[s * nst + j] = (uint16_t)i;
+			}
+		}
+	}
+}
+
+/* The cheapest ready counts for lambda (c->value: their price). */
+static void steady_programme(struct steady *c, double lambda, uint32_t ud,
+			       uint32_t du, uint16_t *ready)
+{
+	size_t nst = (size_t)c->nmax * 3 * c->tmax, bj = 0;
+	double *cur = xmalloc(nst * sizeof(*cur));
+	double *nxt = xmalloc(nst * sizeof(*nxt));
+
+	for (size_t i = 0; i < nst; i++)
+		cur[i] = INFINITY;
+	cur[steady_state(c, c->k0, 0, c->tmax - 1)] =
+		c->k0 + lambda * c->miss[(c->k0 - 1) * c->ns];
+	for (size_t s = 1; s < c->ns; s++) {
+		double *swap = cur;
+
+		steady_step(c, s, lambda, ud, du, cur, nxt);
+		cur = nxt;
+		nxt = swap;
+	}
+	c->value = INFINITY;
+	for (size_t i = 0; i < nst; i++)
+		if (cur[i] < c->value) {
+			c->value = cur[i];
+			bj = i;
+		}
+	for (size_t s = c->ns; s-- > 0;) {
+		ready[s] = (uint16_t)(bj / (3 * c->tmax) + 1);
+		if (s > 0)
+			bj = c->from[s * nst + bj];
+	}
+	free(cur);
+	free(nxt);
+}
+
+int sim_oracle_steady(const struct trace *t, const struct sim_model *m,
+		      uint32_t k0, uint32_t nmax, double goal, uint16_t **counts,
+		      size_t *n, struct sim_result *res, double *bound)
+{
+	struct steady c = { 0 };
+	/* A move up is billed (started) the start-up delay before its
+	 * instances are ready, a move down when it is made: in ready time a
+	 * move down comes flap + 1 - ahead seconds after a move up, and a
+	 * move up flap + 1 + ahead after a move down, to be more than the
+	 * flap window apart as billed. */
+	uint32_t flap = (uint32_t)(m->flap_window_ms / 1000), ud, du;
+	double lo = log(1e-6), hi = log(10.0);
+	uint16_t *ready, *cur, *best = NULL;
+	struct sim_result r, kept = { 0 };
+	bool met;
+	int rc;
+
+	if (k0 < 1 || nmax < k0 || nmax > SIM_MAX_INSTANCES ||
+	    !(goal > 0 && goal <= 1))
+		return MDS_E_INVAL;
+	c.ns = (size_t)(t->span_us / 1000000) + 1;
+	c.ahead = (size_t)((m->startup_ms + 999) / 1000);
+	c.nmax = nmax;
+	c.k0 = k0;
+	ud = flap + 1 > c.ahead ? flap + 1 - (uint32_t)c.ahead : 0;
+	du = flap == 0 ? 0 : flap + 1 + (uint32_t)c.ahead;
+	c.tmax = (du > ud ? du : ud) + 1;
+	c.miss = xcalloc((size_t)nmax * c.ns, sizeof(*c.miss));
+	c.from = xcalloc(c.ns * (size_t)nmax * 3 * c.tmax, sizeof(*c.from));
+	ready = xcalloc(c.ns, sizeof(*ready));
+	cur = xcalloc(c.ns, sizeof(*cur));
+	*bound = -INFINITY;
+	rc = fixed_misses(t, m, nmax, c.ns, c.miss);
+	for (int i = 0; rc == 0 && i < 20; i++) {
+		double mid = i == 0 ? hi : (lo + hi) / 2, lambda = exp(mid);
+
+		steady_programme(&c, lambda, ud, du, ready);
+		(void)start_ahead(ready, c.ns, c.ahead, cur);
+		rc = try_counts(t, m, cur, c.ns, goal, &r, &met);
+		if (rc != 0)
+			break;
+		/* Lagrangian duality: no schedule without such a reversal
+		 * whose estimated misses are within the goal's budget costs
+		 * less. */
+		if (c.value - lambda * (1 - goal) * (double)r.requests > *bound)
+			*bound = c.value - lambda * (1 - goal) *
+						   (double)r.requests;
+		if (met && (best == NULL ||
+			    r.instance_seconds < kept.instance_seconds)) {
+			uint16_t *swap = best;
+
+			best = cur;
+			cur = swap ? swap : xcalloc(c.ns, sizeof(*cur));
+			sim_result_clear(&kept);
+			kept = r;
+		} else
+			sim_result_clear(&r);
+		if (met)
+			hi = mid;
+		else
+			lo = mid;
+	}
+	free(c.miss);
+	free(c.from);
+	free(ready);
+	free(cur);
+	if (rc != 0 || best == NULL) {
+		free(best);
+		sim_result_clear(&kept);
+		return rc != 0 ? rc : MDS_E_NOTFOUND;
+	}
+	*counts = best;
+	*n = c.ns;
+	*res = kept;
+	return 0;
+}

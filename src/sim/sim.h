@@ -176,6 +176,23 @@ int sim_oracle_hindsight(const struct trace *t, const struct sim_model *m,
 			 uint32_t min_instances, uint32_t nmax, double goal,
 			 uint16_t **counts, size_t *n, struct sim_result *res);
 
+/*
+ * The steady oracle: the cheapest schedule in hindsight that meets goal
+ * with no move reversed within the model's flap window (as the results
+ * count reversals: a move up billed startup_ms before its instances are
+ * ready). Counts from 1 to nmax, k0 at second 0, each second priced k +
+ * lambda x miss(k, s) as sim_oracle_hindsight() does, in a dynamic
+ * programme over the count, the last move's direction and the seconds
+ * since it; lambda bisected (20 schedules), each run through the model.
+ * *bound: below it no schedule without such a reversal whose estimated
+ * misses are within the goal's budget costs (instance-seconds; the
+ * programme's optimum less lambda x the budget, the best over the lambdas
+ * tried). Returns as sim_oracle_hindsight().
+ */
+int sim_oracle_steady(const struct trace *t, const struct sim_model *m,
+		      uint32_t k0, uint32_t nmax, double goal, uint16_t **counts,
+		      size_t *n, struct sim_result *res, double *bound);
+
 /* The built-in policies: "recipe", "oci-native", "hpa", "kpa",
  * "mdscale". Returns 0 or MDS_E_NOTFOUND. */
 int sim_policy_builtin(const char *name, struct sim_policy *out);

@@ -656,6 +656,79 @@ static void test_oracle_hindsight(void **state)
 	trace_free(t);
 }
 
+/* Every 30 s a 3 s burst at 2.4 instances' worth over a base of 0.4
+ * (4 ms requests), for 600 s. */
+static struct trace *bursts(void)
+{
+	size_t cap = 2u << 20, len = 0;
+	char *text = malloc(cap);
+	struct trace *t;
+	double at = 0;
+
+	while (at < 600) {
+		double r = (int)at % 30 < 3 ? 600 : 100;
+
+		len += (size_t)snprintf(text + len, cap - len, "%.6f\n", at);
+		at += 1.0 / r;
+	}
+	t = trace_of(text);
+	free(text);
+	return t;
+}
+
+/* The steady oracle: no reversal within the flap window, the goal met,
+ * no cheaper than the oracle per second, which reverses; its bound below
+ * its cost. With a window of 0 it may move as the oracle does. */
+static void test_oracle_steady(void **state)
+{
+	struct trace *t = bursts();
+	struct sim_model m;
+	struct sim_result rh, rs, r0;
+	uint16_t *h, *c, *c0;
+	size_t nh, n, n0;
+	double bound, bound0;
+
+	(void)state;
+	sim_model_default(&m);
+	m.service_ms = 4;
+	assert_int_equal(sim_oracle_hindsight(t, &m, 1, 6, 0.99, &h, &nh, &rh),
+			 0);
+	assert_true(rh.reversals > 0);
+	assert_int_equal(sim_oracle_steady(t, &m, h[0], 6, 0.99, &c, &n, &rs,
+					   &bound),
+			 0);
+	assert_int_equal(n, nh);
+	assert_int_equal(rs.reversals, 0);
+	assert_true(rs.within_slo >= rs.requests * 99 / 100);
+	assert_true(rs.instance_seconds >= rh.instance_seconds);
+	assert_true(bound <= rs.instance_seconds);
+	for (size_t i = 0; i < n; i++)
+		assert_true(c[i] >= 1 && c[i] <= 6);
+	print_message("per second %.0f instance-s (%u reversals); steady "
+		      "%.0f, bound %.0f\n", rh.instance_seconds, rh.reversals,
+		      rs.instance_seconds, bound);
+	m.flap_window_ms = 0;
+	assert_int_equal(sim_oracle_steady(t, &m, h[0], 6, 0.99, &c0, &n0,
+					   &r0, &bound0),
+			 0);
+	assert_true(r0.instance_seconds < rs.instance_seconds);
+	assert_true(r0.within_slo >= r0.requests * 99 / 100);
+	/* Bad arguments. */
+	assert_int_equal(sim_oracle_steady(t, &m, 0, 6, 0.99, &c0, &n0, &r0,
+					   &bound0),
+			 MDS_E_INVAL);
+	assert_int_equal(sim_oracle_steady(t, &m, 7, 6, 0.99, &c0, &n0, &r0,
+					   &bound0),
+			 MDS_E_INVAL);
+	free(h);
+	free(c);
+	free(c0);
+	sim_result_clear(&rh);
+	sim_result_clear(&rs);
+	sim_result_clear(&r0);
+	trace_free(t);
+}
+
 static void test_oracle(void **state)
 {
 	/* 1 s of 300 requests of 4 ms (1.2 instance-seconds), then nothing
@@ -846,6 +919,7 @@ int main(void)
 		cmocka_unit_test(test_alarm_path),
 		cmocka_unit_test(test_oracle),
 		cmocka_unit_test(test_oracle_hindsight),
+		cmocka_unit_test(test_oracle_steady),
 		cmocka_unit_test(test_start_equal),
 		cmocka_unit_test(test_policy_file),
 	};
