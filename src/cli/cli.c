@@ -162,7 +162,7 @@ static const struct cli_cmd cli_cmds[] = {
 		.usage = "--trace FILE [--format auto|azure|times|rates]\n"
 			 "\t[--compress X] [--scale X] [--policy NAME|FILE ...]\n"
 			 "\t[--set key=value ...] [--sweep [POLICY:]key=a,b,c ...]\n"
-			 "\t[--compare POLICY] [--plot FILE.png]",
+			 "\t[--compare POLICY] [--steady] [--plot FILE.png]",
 		.help = "Replays a request trace against scaling policies in virtual\n"
 			"time and compares them with the oracle (the cheapest schedule\n"
 			"in hindsight that meets the SLO). Built-in policies: recipe,\n"
@@ -171,7 +171,9 @@ static const struct cli_cmd cli_cmds[] = {
 			"deployment model (serviceMs, startupMs, sloMs, ...), --sweep\n"
 			"runs every policy (or the one named) for each value of a\n"
 			"model or policy field; --compare POLICY prints, per other\n"
-			"policy, its best attainment at POLICY's cost or less.\n"
+			"policy, its best attainment at POLICY's cost or less;\n"
+			"--steady adds the cheapest schedule in hindsight with no\n"
+			"reversal within the flap window (slower: a dynamic programme).\n"
 			"--compress divides times, --scale multiplies the rate. Prints a\n"
 			"table (--output json: one JSON object); --plot writes a PNG.\n"
 			"--metrics FILE ('seconds,cpu[,mem]' lines) instead of --trace\n"

@@ -44,7 +44,7 @@ struct oracle_info {
 
 enum {
 	O_TRACE, O_FORMAT, O_COMPRESS, O_SCALE, O_POLICY, O_PLOT, O_SWEEP,
-	O_SET, O_COMPARE, O_METRICS,
+	O_SET, O_COMPARE, O_METRICS, O_STEADY,
 };
 
 static const struct cli_opt sim_opts[] = {
@@ -58,6 +58,7 @@ static const struct cli_opt sim_opts[] = {
 	[O_SET] = {"set", 1},
 	[O_COMPARE] = {"compare", 1},
 	[O_METRICS] = {"metrics", 1},
+	[O_STEADY] = {"steady", 0},
 	{NULL, 0},
 };
 
@@ -74,6 +75,7 @@ struct job {
 	size_t nsets;
 	const char *sweeps[MAX_POLICIES + 1];
 	size_t nsweeps;
+	bool steady; /* --steady: the steady oracle's row too */
 };
 
 /* --sweep [POLICY:]key=a,b,c: scope "" sweeps every policy. */
@@ -338,6 +340,36 @@ static int refine_oracle(const struct trace *t, const struct sim_model *m,
 	return 0;
 }
 
+/*
+ * --steady: the cheapest schedule in hindsight with no reversal within
+ * the flap window (sim_oracle_steady()), counts up to the oracle's
+ * highest, from its count at second 0. *bound: sim_oracle_steady()'s.
+ * None found (no schedule tried meets the goal) leaves *res empty.
+ */
+static int run_steady(const struct trace *t, const struct sim_model *m,
+		      const uint16_t *oc, size_t noc, struct sim_result *res,
+		      double *bound)
+{
+	uint16_t *c = NULL, nmax = 1;
+	size_t n = 0;
+	int rc;
+
+	for (size_t s = 0; s < noc; s++)
+		if (oc[s] > nmax)
+			nmax = oc[s];
+	rc = sim_oracle_steady(t, m, noc ? oc[0] : 1, nmax, ORACLE_GOAL, &c,
+			       &n, res, bound);
+	if (rc == MDS_E_NOTFOUND) {
+		memset(res, 0, sizeof(*res));
+		return 0;
+	}
+	if (rc != 0)
+		return cli_fail("steady oracle: %s", mds_strerror(rc));
+	snprintf(res->name, sizeof(res->name), "steady");
+	free(c);
+	return 0;
+}
+
 static double cpu_now(void)
 {
 	return (double)clock() / CLOCKS_PER_SEC;
@@ -350,10 +382,23 @@ static double attain(const struct sim_result *r)
 			   : 100.0;
 }
 
+static void print_row(const struct sim_result *r,
+		      const struct sim_result *oracle)
+{
+	printf("%-22s %8.3f %8.2f %8.2f %7llu %7llu %9.0f %9.4f %6.2f "
+	       "%7u %5u %7.0f %7.0f %6.3f\n",
+	       r->name, attain(r), r->p50_ms, r->p99_ms,
+	       (unsigned long long)r->refused,
+	       (unsigned long long)r->timed_out, r->instance_seconds, r->cost,
+	       oracle->cost > 0 ? r->cost / oracle->cost : 0, r->actions,
+	       r->reversals, r->over_s, r->under_s, r->cpu_seconds);
+}
+
 static void print_table(const struct trace *t, const struct sim_model *m,
 			const struct sim_result *res, size_t n,
 			const struct sim_result *oracle,
-			const struct oracle_info *oi)
+			const struct oracle_info *oi,
+			const struct sim_result *steady, double bound)
 {
 	printf("trace: %s, %zu requests over %.0f s (compressed %gx, rate "
 	       "scaled %gx); SLO %.2f ms; ",
@@ -371,19 +416,23 @@ static void print_table(const struct trace *t, const struct sim_model *m,
 	       "POLICY", "SLO%", "P50ms", "P99ms", "REFUSED", "TIMEOUT",
 	       "INST-S", "COST", "xORACLE", "ACTIONS", "FLAPS", "OVER-S",
 	       "UNDER-S", "CPU-S");
-	for (size_t i = 0; i <= n; i++) {
-		const struct sim_result *r = i < n ? &res[i] : oracle;
-
-		printf("%-22s %8.3f %8.2f %8.2f %7llu %7llu %9.0f %9.4f %6.2f "
-		       "%7u %5u %7.0f %7.0f %6.3f\n",
-		       r->name, attain(r), r->p50_ms, r->p99_ms,
-		       (unsigned long long)r->refused,
-		       (unsigned long long)r->timed_out, r->instance_seconds,
-		       r->cost, oracle->cost > 0 ? r->cost / oracle->cost : 0,
-		       r->actions, r->reversals, r->over_s, r->under_s,
-		       r->cpu_seconds);
+	for (size_t i = 0; i <= n; i++)
+		print_row(i < n ? &res[i] : oracle, oracle);
+	if (steady != NULL && steady->requests == 0)
+		printf("steady: no schedule found that meets %.0f%% without "
+		       "a reversal within %.0f s\n", 100 * ORACLE_GOAL,
+		       (double)m->flap_window_ms / 1000);
+	else if (steady != NULL) {
+		print_row(steady, oracle);
+		printf("steady: the cheapest schedule found in hindsight "
+		       "without a reversal within %.0f s; none costs less "
+		       "than %.0f instance-seconds (%.2fx the oracle) on the "
+		       "oracle's estimate of the misses\n",
+		       (double)m->flap_window_ms / 1000, bound,
+		       oracle->instance_seconds > 0
+			       ? bound / oracle->instance_seconds
+			       : 0);
 	}
-	(void)m;
 }
 
 static json_t *result_json(const struct sim_result *r, double oracle_cost)
@@ -543,7 +592,9 @@ static json_t *compare_json(const struct job *j, const struct cmp *c)
 
 static void print_json(const struct trace *t, const struct sim_result *res,
 		       size_t n, const struct sim_result *oracle,
-		       const struct oracle_info *oi, json_t *comparison)
+		       const struct oracle_info *oi,
+		       const struct sim_result *steady, double bound,
+		       json_t *comparison)
 {
 	json_t *pol = json_array();
 	json_t *o;
@@ -565,6 +616,14 @@ static void print_json(const struct trace *t, const struct sim_result *res,
 		      oi->per_second ? "perSecond" : "utilization",
 		      "oracleUtilization", oi->rho,
 		      "oracleUtilizationInstanceSeconds", oi->rho_is);
+	if (steady != NULL)
+		json_object_set_new(
+			o, "steady",
+			steady->requests == 0
+				? json_null()
+				: json_pack("{s:o, s:f}", "result",
+					    result_json(steady, oracle->cost),
+					    "boundInstanceSeconds", bound));
 	if (comparison)
 		json_object_set_new(o, "comparison", comparison);
 	json_dumpf(o, stdout, JSON_INDENT(2));
@@ -581,6 +640,10 @@ static int collect(struct cli_ctx *ctx, int argc, char **argv,
 	while ((opt = cli_getopt(ctx, &g, sim_opts)) != CLI_OPT_END) {
 		if (opt < 0)
 			return cli_opt_exit(opt);
+		if (opt == O_STEADY) {
+			j->steady = true;
+			continue;
+		}
 		if (opt == O_POLICY || opt == O_SET || opt == O_SWEEP) {
 			if ((opt == O_POLICY && j->npolicies == MAX_POLICIES) ||
 			    (opt == O_SET && j->nsets == MAX_SETS) ||
@@ -605,7 +668,7 @@ static int collect(struct cli_ctx *ctx, int argc, char **argv,
 	}
 	if (j->metrics != NULL)
 		return j->trace || j->format || j->compress || j->scale ||
-		       j->plot || j->nsweeps || j->compare ||
+		       j->plot || j->nsweeps || j->compare || j->steady ||
 		       j->npolicies != 1
 		       ? cli_usage_error(ctx, "--metrics takes one --policy "
 					 "and --set, nothing of a trace")
@@ -767,7 +830,8 @@ int cli_simulate(struct cli_ctx *ctx, int argc, char **argv)
 	struct sim_model base;
 	struct sim_policy *pol = NULL;
 	struct sim_model *models = NULL;
-	struct sim_result *res = NULL, oracle = { 0 };
+	struct sim_result *res = NULL, oracle = { 0 }, steady = { 0 };
+	double bound = 0;
 	uint16_t *oc = NULL;
 	size_t n = 0, noc = 0, *group = NULL;
 	struct oracle_info oi = { 0 };
@@ -801,7 +865,9 @@ int cli_simulate(struct cli_ctx *ctx, int argc, char **argv)
 	if (t == NULL)
 		goto out;
 	if (run_oracle(t, &base, &oracle, &oc, &noc, &oi.rho) != 0 ||
-	    refine_oracle(t, &base, &oracle, &oc, &noc, &oi) != 0)
+	    refine_oracle(t, &base, &oracle, &oc, &noc, &oi) != 0 ||
+	    (j.steady &&
+	     run_steady(t, &base, oc, noc, &steady, &bound) != 0))
 		goto out;
 	res = xcalloc(n, sizeof(*res));
 	if (run_all(&j, t, pol, models, n, oc, noc, res) != 0)
@@ -820,10 +886,11 @@ int cli_simulate(struct cli_ctx *ctx, int argc, char **argv)
 	if (ref >= 0)
 		compare(&j, res, group, n, ref, &cmp);
 	if (cli_structured(ctx))
-		print_json(t, res, n, &oracle, &oi,
-			   ref >= 0 ? compare_json(&j, &cmp) : NULL);
+		print_json(t, res, n, &oracle, &oi, j.steady ? &steady : NULL,
+			   bound, ref >= 0 ? compare_json(&j, &cmp) : NULL);
 	else {
-		print_table(t, &base, res, n, &oracle, &oi);
+		print_table(t, &base, res, n, &oracle, &oi,
+			    j.steady ? &steady : NULL, bound);
 		if (ref >= 0)
 			print_compare(&j, &cmp);
 	}
@@ -832,6 +899,7 @@ out:
 	for (size_t i = 0; res && i < n; i++)
 		sim_result_clear(&res[i]);
 	sim_result_clear(&oracle);
+	sim_result_clear(&steady);
 	free(res);
 	free(oc);
 	free(pol);

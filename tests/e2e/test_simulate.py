@@ -166,6 +166,44 @@ class SimulateTest(unittest.TestCase):
         # mdscale does not reverse on the step.
         self.assertEqual(ref["reversals"], 0)
 
+    def test_steady_oracle(self):
+        """--steady: the cheapest schedule in hindsight without a reversal
+        within the flap window, beside the oracle, which reverses."""
+        lines, t = [], 0.0
+        # Every 30 s a 3 s burst at 600/s over 100/s (4 ms requests).
+        while t < 600:
+            lines.append("%.6f" % t)
+            t += 1.0 / (600 if int(t) % 30 < 3 else 100)
+        bursts = write(self.d, "bursts.csv", "\n".join(lines) + "\n")
+        p = run("--trace", bursts, "--set", "serviceMs=4", "--policy",
+                "hpa", "--steady", "--output", "json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = json.loads(p.stdout)
+        oracle, steady = out["oracle"], out["steady"]["result"]
+        self.assertGreater(oracle["reversals"], 0)
+        self.assertEqual(steady["policy"], "steady")
+        self.assertEqual(steady["reversals"], 0)
+        self.assertGreaterEqual(steady["sloAttainment"], 0.99)
+        self.assertGreater(steady["instanceSeconds"],
+                           oracle["instanceSeconds"])
+        self.assertLessEqual(out["steady"]["boundInstanceSeconds"],
+                             steady["instanceSeconds"])
+        self.assertAlmostEqual(steady["costRatioToOracle"],
+                               steady["cost"] / oracle["cost"], places=6)
+        # A flap window of 0: it may move as the oracle does.
+        p = run("--trace", bursts, "--set", "serviceMs=4", "--set",
+                "flapWindowMs=0", "--policy", "hpa", "--steady")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        row = [x for x in p.stdout.splitlines() if x.startswith("steady ")]
+        self.assertEqual(len(row), 1, p.stdout)
+        self.assertIn("without a reversal within 0 s", p.stdout)
+        self.assertLess(float(row[0].split()[6]),
+                        steady["instanceSeconds"])
+        # Without --steady there is none.
+        p = run("--trace", bursts, "--set", "serviceMs=4", "--policy",
+                "hpa", "--output", "json")
+        self.assertNotIn("steady", json.loads(p.stdout))
+
     def expect_error(self, args, message):
         plot = os.path.join(self.d, "never.png")
         p = run(*args, "--plot", plot)
@@ -214,6 +252,15 @@ class SimulateTest(unittest.TestCase):
                           "--compress and --scale must be above 0")
         self.expect_error(["--trace", os.path.join(self.d, "none.csv")],
                           "no such file")
+        # --steady needs a trace (expect_error adds --plot, which
+        # --metrics refuses as well: run without it).
+        metrics = write(self.d, "m.csv", "1,50\n2,60\n")
+        p = run("--metrics", metrics, "--policy", "recipe", "--steady")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual(p.stdout, "")
+        self.assertIn("--metrics takes one --policy", p.stderr)
+        p = run("--metrics", metrics, "--policy", "recipe")
+        self.assertEqual(p.returncode, 0, p.stderr)
         # A plot that cannot be written: an error, and nothing left.
         p = run("--trace", self.trace, "--policy", "hpa", "--plot",
                 os.path.join(self.d, "nodir", "x.png"))
