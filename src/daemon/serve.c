@@ -56,6 +56,7 @@
 #include "daemon/reload.h"
 #include "daemon/sdnotify.h"
 #include "daemon/serve.h"
+#include "daemon/uidpool.h"
 #include "store/store.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -91,6 +92,8 @@ struct daemon {
 	struct logging *logging;
 	struct monitoring *monitoring;
 	struct functions *functions;
+	struct uidpool *uids; /* instanceUids: deployments, functions, COMMAND
+				 subscriptions */
 	struct notifications *notifications;
 	struct oci_receiver *oci_receiver;
 	struct autoscale *autoscale;
@@ -870,12 +873,14 @@ int serve_main(int argc, char **argv)
 	 * any instance starts, so launchers get no more than is kept. */
 	if (drop_root(dm, PRIVS_KEEP_BIND) != 0)
 		goto out_loop;
+	dm->uids = uidpool_from_config(&dm->config);
 	env = (struct deploy_env){
 		.loop = &dm->loop, .store = dm->store,
 		.gateway = dm->gateway, .config = &dm->config,
 		.gateway_url = dm->gateway_url,
 		.backends = dm->backends, .nbackends = nbackends,
 		.missing = dm->missing, .nmissing = dm->nmissing,
+		.uids = dm->uids,
 	};
 	rc = deploy_open(&env, &dm->deploy, diag, sizeof(diag));
 	if (rc != 0) {
@@ -1022,6 +1027,7 @@ out:
 	store_close(dm->store);
 	cgroup_sys_free(dm->cgroups);
 	whsig_seen_free(dm->webhook_seen);
+	uidpool_free(dm->uids);
 	tls_ctx_free(dm->api_tls);
 	tls_ctx_free(dm->gateway_tls);
 	if (dm->lock_fd >= 0)
