@@ -873,7 +873,33 @@ int serve_main(int argc, char **argv)
 	 * any instance starts, so launchers get no more than is kept. */
 	if (drop_root(dm, PRIVS_KEEP_BIND) != 0)
 		goto out_loop;
+	/* One pool of instanceUids for deployments, functions and COMMAND
+	 * subscriptions. Functions and subscriptions load first, so a uid
+	 * that a deployment stored without one gets at its recovery is none
+	 * of theirs; those of them stored without one get theirs after the
+	 * deployments, when every holder is known. */
 	dm->uids = uidpool_from_config(&dm->config);
+	fenv = (struct functions_env){
+		.loop = &dm->loop, .store = dm->store,
+		.data_dir = dm->data_dir,
+		.run_as_user = dm->config.run_as_user, .uids = dm->uids,
+	};
+	rc = functions_open(&fenv, &dm->functions, diag, sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out_loop;
+	}
+	nenv = (struct notifications_env){
+		.loop = &dm->loop, .store = dm->store, .httpc = dm->httpc,
+		.functions = dm->functions, .data_dir = dm->data_dir,
+		.uids = dm->uids,
+	};
+	rc = notifications_open(&nenv, &dm->notifications, diag,
+				sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out_loop;
+	}
 	env = (struct deploy_env){
 		.loop = &dm->loop, .store = dm->store,
 		.gateway = dm->gateway, .config = &dm->config,
@@ -887,26 +913,8 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out_loop;
 	}
-	fenv = (struct functions_env){
-		.loop = &dm->loop, .store = dm->store,
-		.data_dir = dm->data_dir,
-		.run_as_user = dm->config.run_as_user,
-	};
-	rc = functions_open(&fenv, &dm->functions, diag, sizeof(diag));
-	if (rc != 0) {
-		fprintf(stderr, "mdscale: %s\n", diag);
-		goto out_loop;
-	}
-	nenv = (struct notifications_env){
-		.loop = &dm->loop, .store = dm->store, .httpc = dm->httpc,
-		.functions = dm->functions, .data_dir = dm->data_dir,
-	};
-	rc = notifications_open(&nenv, &dm->notifications, diag,
-				sizeof(diag));
-	if (rc != 0) {
-		fprintf(stderr, "mdscale: %s\n", diag);
-		goto out_loop;
-	}
+	functions_settle_uids(dm->functions);
+	notifications_settle_uids(dm->notifications);
 	/* Confirmation links are fetched with the CAs of the oci section
 	 * (oci.caFile), else the system's. */
 	renv = (struct oci_receiver_env){
