@@ -425,36 +425,50 @@ class ProgramUidsTest(unittest.TestCase):
                          PHI)
 
     def test_stored_without_a_uid_get_one_at_the_next_start(self):
-        # runAsUser named, instanceUids not: programs run as runAsUser,
-        # and no uid is given out.
-        d = self.daemon({"runAsUser": INSTANCE_USER})
+        rng = {"instanceUids": "%d-%d" % (PLO, PHI)}
+        d = self.daemon(rng)
+        self.assertEqual(self.function(d, "fa", self.whoami)["runUid"], PLO)
+
+        # runAsUser named, instanceUids not: instances and programs run as
+        # runAsUser, and no uid is given out (fa's stays stored).
+        d.stop()
+        d.config = {"runAsUser": INSTANCE_USER}
+        d.start()
         user = pwd.getpwnam(INSTANCE_USER)
-        fa = self.function(d, "fa", self.whoami)
-        self.assertNotIn("runUid", fa)
+        self.assertNotIn("runUid", d.api("GET", "/v1/functions/fa").json)
         self.assertEqual(self.invoke(d, "fa")["UID"], str(user.pw_uid))
+        dep = d.create(displayName="dep")["id"]
+        self.assertNotIn("instanceUid", d.get(dep))
         report = os.path.join(self.out, "sub-report")
         topic, sub = self.command_sub(d, report)
         self.assertNotIn("runUid", sub)
         self.assertEqual(self.run_sub(d, topic, report)["UID"],
                          str(user.pw_uid))
 
-        # A daemon that gives uids gives them one at its start (after the
-        # deployment it knows, which keeps its own).
+        # A daemon that gives uids gives the deployment and the
+        # subscription one at its start, none that fa holds; fa keeps its.
         d.stop()
-        d.config = {"instanceUids": "%d-%d" % (PLO, PHI)}
+        d.config = rng
         d.start()
         fa = d.api("GET", "/v1/functions/fa").json
         sub = d.api("GET", "/v1/subscriptions/" + sub["id"]).json
-        self.assertEqual(sorted([fa["runUid"], sub["runUid"]]),
-                         [PLO, PLO + 1])
-        self.assertEqual(self.invoke(d, "fa")["UID"], str(fa["runUid"]))
+        duid = d.get(dep)["instanceUid"]
+        self.assertEqual(fa["runUid"], PLO)
+        self.assertEqual(sorted([duid, sub["runUid"]]), [PLO + 1, PLO + 2])
+        self.assertEqual(duid, PLO + 1)  # the deployment's first
+        pid = wait_for("the instance started again", lambda: [
+            i["pid"] for i in d.get(dep)["instances"]
+            if i["state"] == "READY"])[0]
+        self.assertEqual(ids_of(pid)[:2], (duid, duid))
+        self.assertEqual(self.invoke(d, "fa")["UID"], str(PLO))
         self.assertEqual(self.run_sub(d, topic, report)["UID"],
                          str(sub["runUid"]))
         # Stored: the same after another start.
         d.stop()
         d.start()
-        self.assertEqual(d.api("GET", "/v1/functions/fa").json["runUid"],
-                         fa["runUid"])
+        self.assertEqual(d.api("GET", "/v1/subscriptions/" + sub["id"])
+                         .json["runUid"], sub["runUid"])
+        self.assertEqual(d.get(dep)["instanceUid"], duid)
 
         # instanceUids "" runs them as runAsUser again.
         d.stop()
@@ -462,7 +476,6 @@ class ProgramUidsTest(unittest.TestCase):
         d.start()
         self.assertNotIn("runUid", d.api("GET", "/v1/functions/fa").json)
         self.assertEqual(self.invoke(d, "fa")["UID"], str(user.pw_uid))
-
 
 if __name__ == "__main__":
     unittest.main()
