@@ -80,6 +80,9 @@ static json_t *function_json(const struct functions_info *fn)
 				    json_integer(fn->timeout_s));
 		json_object_set_new(o, "timeCreated",
 				    jsonx_time(fn->created_ms));
+		if (fn->uid != 0)
+			json_object_set_new(o, "runUid",
+					    json_integer((json_int_t)fn->uid));
 	}
 	json_object_set_new(o, "invocations",
 			    json_integer((json_int_t)fn->invocations));

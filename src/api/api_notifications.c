@@ -133,6 +133,9 @@ static json_t *subscription_json(const struct notifications_subscription *s)
 	json_object_set_new(o, "timeoutSeconds", json_integer(s->timeout_s));
 	json_object_set_new(o, "lifecycleState", json_string("ACTIVE"));
 	json_object_set_new(o, "timeCreated", jsonx_time(s->created_ms));
+	if (s->uid != 0)
+		json_object_set_new(o, "runUid",
+				    json_integer((json_int_t)s->uid));
 	json_object_set_new(o, "deadLetters",
 			    json_integer((json_int_t)s->dead_letters));
 	json_object_set_new(o, "pendingDeliveries",

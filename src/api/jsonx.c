@@ -10,6 +10,16 @@ const char *jsonx_str(const json_t *o, const char *key, const char *dflt)
 	return s ? s : dflt;
 }
 
+uint32_t jsonx_uint(const json_t *o, const char *key, uint32_t max)
+{
+	const json_t *v = json_object_get(o, key);
+
+	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	    json_integer_value(v) > (json_int_t)max)
+		return 0;
+	return (uint32_t)json_integer_value(v);
+}
+
 json_t *jsonx_time(int64_t ms)
 {
 	char s[RFC3339_BUFSZ];

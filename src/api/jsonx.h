@@ -17,6 +17,10 @@
  * long as o does. */
 const char *jsonx_str(const json_t *o, const char *key, const char *dflt);
 
+/* Returns o's integer member key when it is 1 to max, else 0 (missing, not
+ * an integer, out of range). */
+uint32_t jsonx_uint(const json_t *o, const char *key, uint32_t max);
+
 /* Returns ms as an RFC 3339 string with milliseconds, or null when ms <= 0.
  * A new reference. */
 json_t *jsonx_time(int64_t ms);

@@ -14,10 +14,10 @@ static const char *const topic_ro[] = {
 	"topicId", "lifecycleState", "timeCreated", NULL };
 static const char *const function_ro[] = {
 	"builtin", "invocations", "failures", "lastError", "timeLastInvoked",
-	"timeCreated", NULL };
+	"timeCreated", "runUid", NULL };
 static const char *const subscription_ro[] = {
 	"id", "lifecycleState", "timeCreated", "deadLetters",
-	"pendingDeliveries", NULL };
+	"pendingDeliveries", "runUid", NULL };
 static const char *const deployment_ro[] = {
 	"id", "lifecycleState", "lifecycleDetails", "instances",
 	"timeCreated", "timeUpdated", "currentWorkRequestId", "endpoint",

@@ -433,15 +433,17 @@ static const struct field config_fields[] = {
 	  .chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 		   "0123456789_.-",
 	  .chars_desc = "a-z A-Z 0-9 _ . -",
-	  .doc = "the user functions and COMMAND subscriptions run as when "
-		 "the daemon runs as root (instances too when instanceUids "
-		 "is not given); \"\" keeps root" },
+	  .doc = "the user that instances, functions and COMMAND "
+		 "subscriptions run as when the daemon runs as root and the "
+		 "file names runAsUser but not instanceUids, or instanceUids "
+		 "is \"\"; \"\" keeps root" },
 	{ .name = "instanceUids", .type = FIELD_CUSTOM,
 	  FIELD_AT(struct config, instance_uids),
 	  .parse = parse_instance_uids,
 	  .doc = "\"LO-HI\": run as root, each local deployment's "
-		 "instances run as a uid and gid of its own from this range; "
-		 "\"\": as runAsUser" },
+		 "instances, each user function's programs and each COMMAND "
+		 "subscription's command run as a uid and gid of their "
+		 "owner's own from this range; \"\": as runAsUser" },
 	FIELD_END
 };
 

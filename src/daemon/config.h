@@ -95,13 +95,15 @@ struct config {
 	struct config_tls gateway_tls; /* the gateway's TLS */
 	int insecure_listen; /* plain HTTP on a non-loopback address is meant */
 	struct config_receiver receiver;
-	char run_as_user[33];        /* the user of functions and COMMAND
-					subscriptions when run as root, and
-					of instances when instances_as_user;
+	char run_as_user[33];        /* the user of instances, functions
+					and COMMAND subscriptions when run
+					as root and !config_uids_on();
 					"" keeps the daemon's */
 	struct idrange instance_uids; /* when run as root, each local
-					 deployment's instances get a uid
-					 and gid of their own from it;
+					 deployment's instances, each user
+					 function and each COMMAND
+					 subscription get a uid and gid of
+					 their own from it (daemon/uidpool.h);
 					 lo 0: none (runAsUser) */
 	int instances_as_user; /* the file names runAsUser and not
 				  instanceUids: instances run as runAsUser */
@@ -112,9 +114,10 @@ struct config {
  * 127.0.0.0/8, ::1, or "localhost". */
 int config_is_loopback(const char *host);
 
-/* Whether each local deployment's instances run as a uid of their own
- * from cfg->instance_uids (when the daemon runs as root), rather than as
- * runAsUser. */
+/* Whether each local deployment's instances, each user function's
+ * programs and each COMMAND subscription's command run as a uid of their
+ * owner's own from cfg->instance_uids (when the daemon runs as root),
+ * rather than as runAsUser. */
 int config_uids_on(const struct config *cfg);
 
 /* Fills cfg with the built-in defaults. */

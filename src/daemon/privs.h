@@ -10,9 +10,9 @@
  * capability and no_new_privs set:
  *
  * - CAP_SETUID, CAP_SETGID: the instance launcher and the programs of
- *   functions and COMMAND subscriptions switch to runAsUser (setgroups,
- *   setgid, setuid);
- * - CAP_KILL: instances and programs run as that user, so signalling them
+ *   functions and COMMAND subscriptions switch to their owner's own uid
+ *   (instanceUids) or to runAsUser (setgroups, setgid, setuid);
+ * - CAP_KILL: instances and programs run as other users, so signalling them
  *   (a stop, a timeout, the kill(pid, 0) that tells whether an adopted
  *   instance still runs) needs it.
  *

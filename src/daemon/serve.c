@@ -56,6 +56,7 @@
 #include "daemon/reload.h"
 #include "daemon/sdnotify.h"
 #include "daemon/serve.h"
+#include "daemon/uidpool.h"
 #include "store/store.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -91,6 +92,8 @@ struct daemon {
 	struct logging *logging;
 	struct monitoring *monitoring;
 	struct functions *functions;
+	struct uidpool *uids; /* instanceUids: deployments, functions, COMMAND
+				 subscriptions */
 	struct notifications *notifications;
 	struct oci_receiver *oci_receiver;
 	struct autoscale *autoscale;
@@ -870,22 +873,16 @@ int serve_main(int argc, char **argv)
 	 * any instance starts, so launchers get no more than is kept. */
 	if (drop_root(dm, PRIVS_KEEP_BIND) != 0)
 		goto out_loop;
-	env = (struct deploy_env){
-		.loop = &dm->loop, .store = dm->store,
-		.gateway = dm->gateway, .config = &dm->config,
-		.gateway_url = dm->gateway_url,
-		.backends = dm->backends, .nbackends = nbackends,
-		.missing = dm->missing, .nmissing = dm->nmissing,
-	};
-	rc = deploy_open(&env, &dm->deploy, diag, sizeof(diag));
-	if (rc != 0) {
-		fprintf(stderr, "mdscale: %s\n", diag);
-		goto out_loop;
-	}
+	/* One pool of instanceUids for deployments, functions and COMMAND
+	 * subscriptions. Functions and subscriptions load first, so a uid
+	 * that a deployment stored without one gets at its recovery is none
+	 * of theirs; those of them stored without one get theirs after the
+	 * deployments, when every holder is known. */
+	dm->uids = uidpool_from_config(&dm->config);
 	fenv = (struct functions_env){
 		.loop = &dm->loop, .store = dm->store,
 		.data_dir = dm->data_dir,
-		.run_as_user = dm->config.run_as_user,
+		.run_as_user = dm->config.run_as_user, .uids = dm->uids,
 	};
 	rc = functions_open(&fenv, &dm->functions, diag, sizeof(diag));
 	if (rc != 0) {
@@ -895,6 +892,7 @@ int serve_main(int argc, char **argv)
 	nenv = (struct notifications_env){
 		.loop = &dm->loop, .store = dm->store, .httpc = dm->httpc,
 		.functions = dm->functions, .data_dir = dm->data_dir,
+		.uids = dm->uids,
 	};
 	rc = notifications_open(&nenv, &dm->notifications, diag,
 				sizeof(diag));
@@ -902,6 +900,21 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "mdscale: %s\n", diag);
 		goto out_loop;
 	}
+	env = (struct deploy_env){
+		.loop = &dm->loop, .store = dm->store,
+		.gateway = dm->gateway, .config = &dm->config,
+		.gateway_url = dm->gateway_url,
+		.backends = dm->backends, .nbackends = nbackends,
+		.missing = dm->missing, .nmissing = dm->nmissing,
+		.uids = dm->uids,
+	};
+	rc = deploy_open(&env, &dm->deploy, diag, sizeof(diag));
+	if (rc != 0) {
+		fprintf(stderr, "mdscale: %s\n", diag);
+		goto out_loop;
+	}
+	functions_settle_uids(dm->functions);
+	notifications_settle_uids(dm->notifications);
 	/* Confirmation links are fetched with the CAs of the oci section
 	 * (oci.caFile), else the system's. */
 	renv = (struct oci_receiver_env){
@@ -1022,6 +1035,7 @@ out:
 	store_close(dm->store);
 	cgroup_sys_free(dm->cgroups);
 	whsig_seen_free(dm->webhook_seen);
+	uidpool_free(dm->uids);
 	tls_ctx_free(dm->api_tls);
 	tls_ctx_free(dm->gateway_tls);
 	if (dm->lock_fd >= 0)

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/uidpool.h"
 #include "deploy/backend_offline.h"
 #include "deploy/deploy_int.h"
 #include "gateway/gateway.h"
@@ -832,7 +833,7 @@ static void recover_uid(struct deploy *d, struct deployment *dep)
 			dep->spec.uid = 0;
 		}
 	if (dep->spec.uid == 0 && deploy_uids_on(d, dep->backend)) {
-		if (deploy_uid_pick(d, dep, &dep->spec.uid, &f) == 0)
+		if (uidpool_pick(d->uids, &dep->spec.uid, &f) == 0)
 			log_event(LOG_INFO, "deploy",
 				  LOG_IDS(.deployment_id = dep->id),
 				  "deployment %s: its instances run as uid %u "
@@ -846,6 +847,17 @@ static void recover_uid(struct deploy *d, struct deployment *dep)
 	}
 	if (dep->prev_spec != NULL)
 		dep->prev_spec->uid = dep->spec.uid;
+}
+
+/* The pool's holder: a deployment being deleted keeps its uid until its
+ * instances are gone (DELETED). */
+static void hold_uids(void *arg, struct uidpool_ids *ids)
+{
+	const struct deploy *d = arg;
+
+	for (const struct deployment *p = d->deps; p; p = p->next)
+		if (p->state != DS_DELETED)
+			uidpool_ids_add(ids, p->spec.uid);
 }
 
 /* After a restart: adopt the instances that outlived the daemon and
@@ -885,6 +897,10 @@ int deploy_open(const struct deploy_env *env, struct deploy **out,
 			.progress = deploy_platform_pushed,
 			.instances = deploy_platform_instances,
 			.arg = d };
+	d->uids = env->uids;
+	if (d->uids == NULL)
+		d->uids = d->owned_uids = uidpool_from_config(env->config);
+	uidpool_hold(d->uids, hold_uids, d);
 	rc = deploy_store_load(d);
 	if (rc != 0) {
 		mds_diag(diag, diagsz, "cannot load deployments");
@@ -895,6 +911,8 @@ int deploy_open(const struct deploy_env *env, struct deploy **out,
 			d->deps = next;
 		}
 		offline_free(d);
+		uidpool_forget(d->uids, d);
+		uidpool_free(d->owned_uids);
 		free(d);
 		return rc;
 	}
@@ -986,6 +1004,8 @@ static void on_tick_closed(uv_handle_t *h)
 	for (size_t i = 0; i < d->env.nbackends; i++)
 		d->env.backends[i]->events = (struct backend_events){ 0 };
 	offline_free(d);
+	uidpool_forget(d->uids, d);
+	uidpool_free(d->owned_uids);
 	free(d);
 	if (done != NULL)
 		done(arg);

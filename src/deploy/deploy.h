@@ -45,6 +45,7 @@
 struct deploy;
 struct store;
 struct gateway;
+struct uidpool;
 
 /* A backend the daemon was started without, and why (for the deployments
  * stored on it: see backend_offline.h). */
@@ -71,6 +72,10 @@ struct deploy_env {
 	const struct deploy_missing *missing;
 	size_t nmissing;
 	uint32_t tick_ms; /* how often waits are checked; 0: 100 */
+	/* The uids of instanceUids, shared with user functions and COMMAND
+	 * subscriptions (borrowed, outlives the module); NULL: a pool of
+	 * the module's own, from config. */
+	struct uidpool *uids;
 };
 
 /*

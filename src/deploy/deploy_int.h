@@ -129,6 +129,8 @@ struct deploy {
 	 * daemon does not have; owned. */
 	struct backend *offline[OFFLINE_BACKENDS_MAX];
 	size_t noffline;
+	struct uidpool *uids;    /* env.uids, or owned_uids */
+	struct uidpool *owned_uids;
 	bool closing;
 	bool detaching;
 	int64_t next_reconcile_ms;
@@ -184,13 +186,9 @@ void deploy_spec_clear(struct backend_spec *sp);
 void deploy_respec(struct deployment *dep);
 
 /* Whether deployments on b get a uid of their own (config instanceUids,
- * the daemon root, b an instance backend). */
+ * the daemon root, b an instance backend). Uids are picked from d->uids
+ * (daemon/uidpool.h), where the module holds its live deployments'. */
 bool deploy_uids_on(const struct deploy *d, const struct backend *b);
-/* Picks the lowest uid of instanceUids that no live deployment but self
- * (NULL: none) holds and no user or group of the system has, into *uid.
- * Returns 0, or MDS_E_LIMIT with f naming the range (nothing changed). */
-int deploy_uid_pick(struct deploy *d, const struct deployment *self,
-		    uint32_t *uid, struct fault *f);
 
 /* Appends dep to the list. */
 void deploy_link(struct deploy *d, struct deployment *dep);

@@ -7,14 +7,13 @@
  * run, a shape the backend offers, a count within the limits); the shapes
  * of request bodies are checked at the API's edge.
  */
-#include <grp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon/uidpool.h"
 #include "deploy/backend_offline.h"
 #include "deploy/deploy_int.h"
 #include "util/err.h"
@@ -300,46 +299,7 @@ static int check_room(struct deploy *d, struct fault *f)
 
 bool deploy_uids_on(const struct deploy *d, const struct backend *b)
 {
-	return geteuid() == 0 && config_uids_on(d->env.config) &&
-	       backend_can(b, BACKEND_CAP_INSTANCES);
-}
-
-/* Whether a user or group of this system has id: never given out. */
-static bool system_holds(void *arg, uint32_t id)
-{
-	(void)arg;
-	return getpwuid((uid_t)id) != NULL || getgrgid((gid_t)id) != NULL;
-}
-
-int deploy_uid_pick(struct deploy *d, const struct deployment *self,
-		    uint32_t *uid, struct fault *f)
-{
-	const struct idrange *r = &d->env.config->instance_uids;
-	uint32_t *used;
-	size_t n = 0;
-	char text[IDRANGE_TEXT_MAX];
-	int rc;
-
-	for (struct deployment *p = d->deps; p; p = p->next)
-		n++;
-	used = xcalloc(n + 1, sizeof(*used));
-	n = 0;
-	/* A deployment being deleted keeps its uid until its instances are
-	 * gone (DELETED). */
-	for (struct deployment *p = d->deps; p; p = p->next)
-		if (p != self && p->state != DS_DELETED && p->spec.uid != 0)
-			used[n++] = p->spec.uid;
-	rc = idrange_pick(r, used, n, system_holds, NULL, uid);
-	free(used);
-	if (rc == 0)
-		return 0;
-	idrange_format(r, text, sizeof(text));
-	rc = fault_set(f, MDS_E_LIMIT, "",
-		       "no free uid in instanceUids %s: %zu live "
-		       "deployments hold one each (and ids users or groups of "
-		       "this system have are never given out); delete a "
-		       "deployment or widen instanceUids", text, n);
-	return rc;
+	return uidpool_on(d->uids) && backend_can(b, BACKEND_CAP_INSTANCES);
 }
 
 /* The uid a new deployment on b would run as, into *uid (0: none). */
@@ -349,7 +309,7 @@ static int check_uid(struct deploy *d, const struct backend *b,
 	*uid = 0;
 	if (!deploy_uids_on(d, b))
 		return 0;
-	return deploy_uid_pick(d, NULL, uid, f);
+	return uidpool_pick(d->uids, uid, f);
 }
 
 static int check_spec(struct deploy *d, const struct backend *b,

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/uidpool.h"
 #include "notify/functions.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -78,6 +79,7 @@ struct functions_run {
 	char last_err[LAST_ERR_MAX + 1];
 	char *tag;
 	char *argv0;
+	uint32_t uid;          /* held until the run ends; 0: none */
 	char spawn_error[160];
 	uint32_t timeout_ms;
 	uint64_t start_ns;
@@ -96,6 +98,7 @@ struct fn_entry {
 	char **command;           /* user: argv, NULL-terminated */
 	uint32_t timeout_s;
 	int64_t created_ms;
+	uint32_t uid;             /* user: its own (instanceUids); 0: none */
 	uint64_t invocations, failures;
 	char last_error[256];
 	int64_t last_ms;
@@ -119,6 +122,7 @@ struct functions {
 	struct store *store;
 	uint32_t timeout_ms;
 	const char *run_as_user;
+	struct uidpool *uids;
 	struct fn_entry *entries;
 	size_t nuser;
 	struct call *queued, *queued_tail; /* built-ins not yet started */
@@ -452,14 +456,16 @@ struct run_cred {
 };
 
 /*
- * Fills c with fns->run_as_user when the daemon runs as root (libuv then
- * drops the supplementary groups, sets the group, then the user), and envp
- * (4 slots) with the program's clean environment: PATH, LANG and HOME
- * (the user's), each newly allocated, NULL-terminated. Returns 0, or
- * MDS_E_SYS when the user does not exist (any more).
+ * Fills c, when the daemon runs as root, with uid (and the gid of the same
+ * number) when it is not 0 and the pool gives uids, else with
+ * fns->run_as_user (libuv then drops the supplementary groups, sets the
+ * group, then the user), and envp (4 slots) with the program's clean
+ * environment: PATH, LANG and HOME (the user's; "/" for a uid no user
+ * has, as for instances), each newly allocated, NULL-terminated. Returns
+ * 0, or MDS_E_SYS when the user does not exist (any more).
  */
-static int run_cred(const struct functions *fns, struct run_cred *c,
-		    char **envp)
+static int run_cred(const struct functions *fns, uint32_t uid,
+		    struct run_cred *c, char **envp)
 {
 	const char *path = getenv("PATH"), *lang = getenv("LANG");
 	const char *home = getenv("HOME");
@@ -467,8 +473,13 @@ static int run_cred(const struct functions *fns, struct run_cred *c,
 	size_t n = 0;
 
 	memset(c, 0, sizeof(*c));
-	if (geteuid() == 0 && fns->run_as_user != NULL &&
-	    fns->run_as_user[0] != '\0') {
+	if (geteuid() == 0 && uid != 0 && uidpool_on(fns->uids)) {
+		c->uid = (uv_uid_t)uid;
+		c->gid = (uv_gid_t)uid;
+		c->flags = UV_PROCESS_SETUID | UV_PROCESS_SETGID;
+		home = "/";
+	} else if (geteuid() == 0 && fns->run_as_user != NULL &&
+		   fns->run_as_user[0] != '\0') {
 		pw = getpwnam(fns->run_as_user);
 		if (pw == NULL) {
 			log_error("fn", "cannot run programs as '%s': no such "
@@ -513,7 +524,7 @@ int functions_run(struct functions *fns, const struct functions_run_opts *o,
 		return MDS_E_LIMIT;
 	while (o->argv[argc] != NULL)
 		argc++;
-	rc = run_cred(fns, &cred, envp);
+	rc = run_cred(fns, o->uid, &cred, envp);
 	if (rc != 0)
 		return rc;
 
@@ -529,6 +540,7 @@ int functions_run(struct functions *fns, const struct functions_run_opts *o,
 	r->subscription_id = o->subscription_id ? xstrdup(o->subscription_id)
 						: NULL;
 	r->argv0 = xstrdup(o->argv[0]);
+	r->uid = o->uid;
 	r->input_len = o->input ? o->input_len : 0;
 	r->input = xmalloc(r->input_len + 1);
 	if (r->input_len > 0)
@@ -755,7 +767,7 @@ int functions_invoke(struct functions *fns, const char *name,
 		.argv = (const char *const *)e->command, .input = message,
 		.input_len = len,
 		.timeout_ms = e->timeout_s * 1000, .capture_max = RESULT_MAX,
-		.log_tag = tag, .function = e->name,
+		.log_tag = tag, .function = e->name, .uid = e->uid,
 	};
 	rc = functions_run(fns, &o, program_done, c, &c->run);
 	if (rc != 0) {
@@ -800,13 +812,15 @@ int functions_exists(struct functions *fns, const char *name)
 	return find(fns, name) != NULL;
 }
 
-static void entry_info(const struct fn_entry *e, struct functions_info *v)
+static void entry_info(const struct functions *fns, const struct fn_entry *e,
+		       struct functions_info *v)
 {
 	*v = (struct functions_info){
 		.name = e->name, .description = e->description,
 		.builtin = e->builtin,
 		.command = (const char *const *)e->command,
 		.timeout_s = e->timeout_s, .created_ms = e->created_ms,
+		.uid = uidpool_on(fns->uids) ? e->uid : 0,
 		.invocations = e->invocations, .failures = e->failures,
 		.last_error = e->last_error[0] ? e->last_error : NULL,
 		.last_invoked_ms = e->last_ms,
@@ -822,7 +836,7 @@ void functions_each(struct functions *fns,
 	for (int pass = 0; pass < 2; pass++)
 		for (struct fn_entry *e = fns->entries; e; e = e->next)
 			if (e->builtin == (pass == 0)) {
-				entry_info(e, &v);
+				entry_info(fns, e, &v);
 				fn(arg, &v);
 			}
 }
@@ -835,7 +849,7 @@ int functions_get(struct functions *fns, const char *name,
 	if (e == NULL)
 		return fault_set(f, MDS_E_NOTFOUND, "",
 				 "no function named '%.80s'", name);
-	entry_info(e, out);
+	entry_info(fns, e, out);
 	return 0;
 }
 
@@ -854,20 +868,36 @@ static bool valid_name(const char *s)
 
 static json_t *stored_json(const struct fn_entry *e)
 {
-	return json_pack("{s:s, s:o, s:s, s:i, s:I}", "name", e->name,
-			 "command",
-			 jsonx_strv_json((const char *const *)e->command),
-			 "description", e->description, "timeoutSeconds",
-			 (int)e->timeout_s, "createdMs",
-			 (json_int_t)e->created_ms);
+	json_t *o = json_pack("{s:s, s:o, s:s, s:i, s:I}", "name", e->name,
+			      "command",
+			      jsonx_strv_json((const char *const *)e->command),
+			      "description", e->description, "timeoutSeconds",
+			      (int)e->timeout_s, "createdMs",
+			      (json_int_t)e->created_ms);
+
+	if (e->uid != 0)
+		json_object_set_new(o, "runUid",
+				    json_integer((json_int_t)e->uid));
+	return o;
+}
+
+/* Stores e as it is now. Returns 0 or the store's error. */
+static int entry_store(struct functions *fns, const struct fn_entry *e)
+{
+	json_t *doc = stored_json(e);
+	char *s = json_dumps(doc, JSON_COMPACT);
+	int rc = store_put(fns->store, KIND, e->name, s);
+
+	json_decref(doc);
+	free(s);
+	return rc;
 }
 
 int functions_create(struct functions *fns, const struct functions_spec *spec,
 		     struct functions_info *out, struct fault *f)
 {
 	struct fn_entry *e, **tail;
-	json_t *doc;
-	char *s;
+	uint32_t uid = 0;
 	int rc;
 
 	if (!valid_name(spec->name))
@@ -887,21 +917,23 @@ int functions_create(struct functions *fns, const struct functions_spec *spec,
 		return fault_set(f, MDS_E_LIMIT, "",
 				 "at most %d user functions may exist",
 				 MAX_USER_FUNCTIONS);
+	if (uidpool_on(fns->uids)) {
+		rc = uidpool_pick(fns->uids, &uid, f);
+		if (rc != 0)
+			return rc;
+	}
 	if (spec->check_only)
 		return 0;
 
 	e = xcalloc(1, sizeof(*e));
+	e->uid = uid;
 	e->name = xstrdup(spec->name);
 	e->description = xstrdup(spec->description);
 	e->command = xstrvdup((const char *const *)spec->command);
 	e->timeout_s = spec->timeout_s > 0 ? spec->timeout_s
 					   : fns->timeout_ms / 1000;
 	e->created_ms = ids_now_ms();
-	doc = stored_json(e);
-	s = json_dumps(doc, JSON_COMPACT);
-	json_decref(doc);
-	rc = store_put(fns->store, KIND, e->name, s);
-	free(s);
+	rc = entry_store(fns, e);
 	if (rc != 0) {
 		entry_free(e);
 		return fault_set(f, rc, "", "cannot store the function: %s",
@@ -913,7 +945,7 @@ int functions_create(struct functions *fns, const struct functions_spec *spec,
 	fns->nuser++;
 	log_info("fn", "function %s created", e->name);
 	if (out != NULL)
-		entry_info(e, out);
+		entry_info(fns, e, out);
 	return 0;
 }
 
@@ -922,8 +954,6 @@ int functions_update(struct functions *fns, const struct functions_spec *spec,
 		     struct fault *f)
 {
 	struct fn_entry *e = find(fns, spec->name), old;
-	json_t *doc;
-	char *s;
 	int rc;
 
 	if (e == NULL)
@@ -948,11 +978,7 @@ int functions_update(struct functions *fns, const struct functions_spec *spec,
 		e->description = xstrdup(description);
 	if (spec->timeout_s > 0)
 		e->timeout_s = spec->timeout_s;
-	doc = stored_json(e);
-	s = json_dumps(doc, JSON_COMPACT);
-	json_decref(doc);
-	rc = store_put(fns->store, KIND, e->name, s);
-	free(s);
+	rc = entry_store(fns, e);
 	if (rc != 0) {
 		if (e->command != old.command)
 			xstrvfree(e->command);
@@ -970,7 +996,7 @@ int functions_update(struct functions *fns, const struct functions_spec *spec,
 		free(old.description);
 	log_info("fn", "function %s updated", e->name);
 	if (out != NULL)
-		entry_info(e, out);
+		entry_info(fns, e, out);
 	return 0;
 }
 
@@ -1030,12 +1056,59 @@ static int load_one(void *arg, const char *id, const char *json)
 	if (e->timeout_s == 0 || e->timeout_s > TIMEOUT_MAX_S)
 		e->timeout_s = fns->timeout_ms / 1000;
 	e->created_ms = json_integer_value(json_object_get(o, "createdMs"));
+	/* Functions stored before instanceUids have none: 0, given one by
+	 * functions_settle_uids(). */
+	e->uid = jsonx_uint(o, "runUid", IDRANGE_ID_MAX);
 	json_decref(o);
 	for (tail = &fns->entries; *tail; tail = &(*tail)->next)
 		;
 	*tail = e;
 	fns->nuser++;
 	return 0;
+}
+
+/* The pool's holder: each user function's uid, and the uid of each
+ * program still running (of a function deleted since, too). */
+static void hold_uids(void *arg, struct uidpool_ids *ids)
+{
+	const struct functions *fns = arg;
+
+	for (const struct fn_entry *e = fns->entries; e; e = e->next)
+		uidpool_ids_add(ids, e->uid);
+	for (const struct functions_run *r = fns->runs; r; r = r->next)
+		uidpool_ids_add(ids, r->uid);
+}
+
+void functions_settle_uids(struct functions *fns)
+{
+	struct fault f;
+
+	if (!uidpool_on(fns->uids))
+		return;
+	for (struct fn_entry *e = fns->entries; e; e = e->next) {
+		if (e->builtin)
+			continue;
+		/* A uid held twice (a record edited by hand): one of the
+		 * functions gets another; a deployment keeps it. */
+		if (e->uid != 0 && uidpool_count(fns->uids, e->uid) > 1) {
+			log_warn("fn", "function %s shared the uid %u; it "
+				 "gets another", e->name, e->uid);
+			e->uid = 0;
+		}
+		if (e->uid != 0)
+			continue;
+		if (uidpool_pick(fns->uids, &e->uid, &f) != 0) {
+			log_warn("fn", "function %s: %s; its programs run as "
+				 "runAsUser", e->name, f.message);
+			continue;
+		}
+		if (entry_store(fns, e) != 0)
+			log_warn("fn", "function %s: its uid %u could not be "
+				 "stored; it is kept while the daemon runs",
+				 e->name, e->uid);
+		log_info("fn", "function %s: its programs run as uid %u from "
+			 "now on", e->name, e->uid);
+	}
 }
 
 int functions_open(const struct functions_env *env, struct functions **out,
@@ -1047,6 +1120,7 @@ int functions_open(const struct functions_env *env, struct functions **out,
 	fns->loop = env->loop;
 	fns->store = env->store;
 	fns->run_as_user = env->run_as_user;
+	fns->uids = env->uids;
 	fns->timeout_ms = env->timeout_ms ? env->timeout_ms
 					  : DEFAULT_TIMEOUT_MS;
 	if (fns->timeout_ms < 1000)
@@ -1064,6 +1138,7 @@ int functions_open(const struct functions_env *env, struct functions **out,
 	}
 	uv_timer_init(fns->loop, &fns->kick);
 	fns->kick.data = fns;
+	uidpool_hold(fns->uids, hold_uids, fns);
 	log_info("fn", "%zu user functions loaded", fns->nuser);
 	*out = fns;
 	return 0;
@@ -1081,6 +1156,7 @@ void functions_close(struct functions *fns)
 	if (fns == NULL)
 		return;
 	fns->closing = true;
+	uidpool_forget(fns->uids, fns);
 	while (fns->queued != NULL) {
 		struct call *c = fns->queued;
 

@@ -20,6 +20,7 @@
 
 struct functions;
 struct store;
+struct uidpool;
 
 /*
  * The outcome of one invocation: error 0 and a JSON result (or text), or a
@@ -47,6 +48,11 @@ struct functions_env {
 	/* The user programs run as when the daemon runs as root ("" or
 	 * NULL: the daemon's own); borrowed, must outlive the module. */
 	const char *run_as_user;
+	/* The uids of instanceUids, shared with deployments (borrowed, must
+	 * outlive the module; NULL: none). When on, each user function gets
+	 * one of its own on create, kept with it, and its programs run as it
+	 * rather than run_as_user. */
+	struct uidpool *uids;
 };
 
 /* Loads the user functions from the store. Returns 0 and the module in
@@ -61,6 +67,16 @@ int functions_open(const struct functions_env *env, struct functions **out,
  * accepted.
  */
 void functions_close(struct functions *fns);
+
+/*
+ * Gives a uid to each user function stored without one (by a daemon that
+ * gave none, or one sharing the uid of another owner: the deployment keeps
+ * it), and stores it. Called once every module holding uids has loaded,
+ * so the pick sees them all. A full range leaves the function on
+ * run_as_user, with a warning; a store that fails leaves the uid in
+ * memory, stored by the next change.
+ */
+void functions_settle_uids(struct functions *fns);
 
 /* Registers a built-in function (name copied; ctx borrowed). */
 void functions_register_builtin(struct functions *fns, const char *name,
@@ -106,6 +122,8 @@ struct functions_info {
 	const char *const *command; /* user functions: argv; else NULL */
 	uint32_t timeout_s;         /* user functions */
 	int64_t created_ms;         /* user functions */
+	uint32_t uid;               /* the uid its programs run as; 0:
+				       run_as_user's (or the daemon's) */
 	uint64_t invocations, failures;
 	const char *last_error;     /* NULL if none */
 	int64_t last_invoked_ms;    /* 0 if never */
@@ -113,10 +131,11 @@ struct functions_info {
 
 /*
  * Creates a user function after checking its name (a-z 0-9 -, not taken)
- * and its command (functions_check_argv()); with spec->check_only it only
- * checks them (0, *out untouched). Returns 0 and the function in
- * *out (may be NULL), or MDS_E_INVAL / MDS_E_EXISTS / MDS_E_LIMIT /
- * MDS_E_DB with f filled.
+ * and its command (functions_check_argv()), and gives it a uid of its own
+ * when the pool is on; with spec->check_only it only checks them (0, *out
+ * untouched). Returns 0 and the function in *out (may be NULL), or
+ * MDS_E_INVAL / MDS_E_EXISTS / MDS_E_LIMIT (also: no free uid) / MDS_E_DB
+ * with f filled.
  */
 /*
  * Changes a user function named spec->name: its command when
@@ -189,6 +208,9 @@ struct functions_run_opts {
 	const char *log_tag;     /* names the run in log lines; copied */
 	const char *function;    /* the function's name for the log; copied */
 	const char *subscription_id; /* the subscription, likewise */
+	uint32_t uid;            /* run as this uid and the gid of the same
+				    number (when the pool of the env is on);
+				    0: as run_as_user */
 };
 
 /*

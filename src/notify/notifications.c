@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "daemon/uidpool.h"
 #include "notify/deadletters.h"
 #include "notify/functions.h"
 #include "notify/notifications_int.h"
@@ -100,7 +101,7 @@ static json_t *topic_doc(const struct topic *t)
 			 (json_int_t)t->created_ms);
 }
 
-static void sub_view(const struct sub *s,
+static void sub_view(const struct notifications *n, const struct sub *s,
 		     struct notifications_subscription *v)
 {
 	*v = (struct notifications_subscription){
@@ -109,7 +110,9 @@ static void sub_view(const struct sub *s,
 		.endpoint = s->endpoint,
 		.command = (const char *const *)s->command,
 		.max_attempts = s->max_attempts, .timeout_s = s->timeout_s,
-		.created_ms = s->created_ms, .pending = s->npending,
+		.created_ms = s->created_ms,
+		.uid = uidpool_on(n->env.uids) ? s->uid : 0,
+		.pending = s->npending,
 		.dead_letters = s->ndead,
 	};
 }
@@ -129,6 +132,9 @@ static json_t *sub_doc(const struct sub *s)
 							    s->command));
 	else
 		json_object_set_new(o, "endpoint", json_string(s->endpoint));
+	if (s->uid != 0)
+		json_object_set_new(o, "runUid",
+				    json_integer((json_int_t)s->uid));
 	return o;
 }
 
@@ -524,6 +530,7 @@ int notifications_subscription_create(
 	struct topic *t;
 	unsigned char key[WHSIG_KEY_MAX];
 	size_t keylen;
+	uint32_t uid = 0;
 	json_t *doc;
 	int rc;
 
@@ -547,6 +554,11 @@ int notifications_subscription_create(
 		return fault_set(f, MDS_E_LIMIT, "",
 				 "at most %d subscriptions may exist",
 				 MAX_SUBS);
+	if (spec->protocol == P_COMMAND && uidpool_on(n->env.uids)) {
+		rc = uidpool_pick(n->env.uids, &uid, f);
+		if (rc != 0)
+			return rc;
+	}
 	if (spec->check_only)
 		return 0;
 
@@ -554,6 +566,7 @@ int notifications_subscription_create(
 	ids_new(s->id, ID_LEN, "sub-");
 	snprintf(s->topic_id, sizeof(s->topic_id), "%s", t->id);
 	s->proto = (enum proto)spec->protocol;
+	s->uid = uid;
 	if (s->proto == P_COMMAND)
 		s->command = xstrvdup((const char *const *)spec->command);
 	else
@@ -585,7 +598,7 @@ int notifications_subscription_create(
 	store_on_commit(n->env.store, change_drop, sub_gone,
 			change_new(n, s->id, UNMADE));
 	if (out != NULL) {
-		sub_view(s, out);
+		sub_view(n, s, out);
 		/* The secret is shown once, here, where it is used: HTTP and
 		 * HTTPS deliveries are signed with it. */
 		out->secret = s->proto == P_HTTP || s->proto == P_HTTPS
@@ -651,7 +664,7 @@ int notifications_subscription_update(
 	}
 	log_info("notify", "subscription %s updated", s->id);
 	if (out != NULL)
-		sub_view(s, out);
+		sub_view(n, s, out);
 	return 0;
 }
 
@@ -664,7 +677,7 @@ int notifications_subscription_get(struct notifications *n, const char *id,
 	if (s == NULL)
 		return fault_set(f, MDS_E_NOTFOUND, "",
 				 "no subscription '%.80s'", id);
-	sub_view(s, out);
+	sub_view(n, s, out);
 	return 0;
 }
 
@@ -701,7 +714,7 @@ void notifications_subscription_each(
 		return;
 	for (struct sub *s = n->subs; s; s = s->next)
 		if (t == NULL || strcmp(s->topic_id, t->id) == 0) {
-			sub_view(s, &v);
+			sub_view(n, s, &v);
 			fn(arg, &v);
 		}
 }
@@ -927,6 +940,9 @@ static int load_sub(void *arg, const char *id, const char *json)
 	s->proto = (enum proto)proto;
 	if (proto == P_COMMAND) {
 		s->command = cmd;
+		/* Stored before instanceUids: 0, given one by
+		 * notifications_settle_uids(). */
+		s->uid = jsonx_uint(o, "runUid", IDRANGE_ID_MAX);
 	} else {
 		s->endpoint = xstrdup(ep);
 		xstrvfree(cmd);
@@ -1004,6 +1020,54 @@ static void free_all(struct notifications *n)
 	}
 }
 
+/* The pool's holder: each COMMAND subscription's uid (its programs still
+ * running hold theirs through the functions module). */
+static void hold_uids(void *arg, struct uidpool_ids *ids)
+{
+	const struct notifications *n = arg;
+
+	for (const struct sub *s = n->subs; s; s = s->next)
+		uidpool_ids_add(ids, s->uid);
+}
+
+void notifications_settle_uids(struct notifications *n)
+{
+	struct fault f;
+	json_t *doc;
+	int rc;
+
+	if (!uidpool_on(n->env.uids))
+		return;
+	for (struct sub *s = n->subs; s; s = s->next) {
+		if (s->proto != P_COMMAND)
+			continue;
+		/* A uid held twice (a record edited by hand): this one
+		 * gets another; a deployment or a function keeps it. */
+		if (s->uid != 0 && uidpool_count(n->env.uids, s->uid) > 1) {
+			log_warn("notify", "subscription %s shared the uid "
+				 "%u; it gets another", s->id, s->uid);
+			s->uid = 0;
+		}
+		if (s->uid != 0)
+			continue;
+		if (uidpool_pick(n->env.uids, &s->uid, &f) != 0) {
+			log_warn("notify", "subscription %s: %s; its command "
+				 "runs as runAsUser", s->id, f.message);
+			continue;
+		}
+		rc = 0;
+		doc = sub_doc(s);
+		notifications_save(n, K_SUB, s->id, doc, &rc);
+		json_decref(doc);
+		if (rc != 0)
+			log_warn("notify", "subscription %s: its uid %u could "
+				 "not be stored; it is kept while the daemon "
+				 "runs", s->id, s->uid);
+		log_info("notify", "subscription %s: its command runs as uid "
+			 "%u from now on", s->id, s->uid);
+	}
+}
+
 int notifications_open(const struct notifications_env *env,
 		       struct notifications **out, char *diag, size_t diagsz)
 {
@@ -1048,6 +1112,7 @@ int notifications_open(const struct notifications_env *env,
 		pending += s->npending;
 	uv_timer_init(env->loop, &n->timer);
 	n->timer.data = n;
+	uidpool_hold(env->uids, hold_uids, n);
 	log_info("notify", "%zu topics, %zu subscriptions, %zu pending "
 		 "deliveries loaded", n->ntopics, n->nsubs, pending);
 	*out = n;
@@ -1076,6 +1141,7 @@ void notifications_close(struct notifications *n, void (*done)(void *arg),
 		return;
 	}
 	n->closing = true;
+	uidpool_forget(n->env.uids, n);
 	n->done = done;
 	n->done_arg = arg;
 	for (struct sub *s = n->subs; s; s = s->next)

@@ -27,6 +27,7 @@ struct notifications;
 struct store;
 struct httpc;
 struct functions;
+struct uidpool;
 
 struct notifications_env {
 	uv_loop_t *loop;
@@ -34,6 +35,11 @@ struct notifications_env {
 	struct httpc *httpc;
 	struct functions *functions;
 	const char *data_dir;
+	/* The uids of instanceUids, shared with deployments and functions
+	 * (borrowed, must outlive the module; NULL: none). When on, each
+	 * COMMAND subscription gets one of its own on create, kept with it,
+	 * and its command runs as it rather than as runAsUser. */
+	struct uidpool *uids;
 };
 
 int notifications_open(const struct notifications_env *env,
@@ -42,6 +48,13 @@ int notifications_open(const struct notifications_env *env,
  * running attempts are cancelled; then calls done(arg). */
 void notifications_close(struct notifications *n, void (*done)(void *arg),
 			 void *arg);
+
+/*
+ * Gives a uid to each COMMAND subscription stored without one (or sharing
+ * one with another owner), and stores it; as functions_settle_uids(), once
+ * every module holding uids has loaded.
+ */
+void notifications_settle_uids(struct notifications *n);
 
 /*
  * Queues message (JSON text, copied) for every subscription of topic_id.
@@ -185,19 +198,23 @@ struct notifications_subscription {
 	 * whose deliveries are signed with it; else NULL. */
 	const char *secret;
 	int64_t created_ms;
+	uint32_t uid;        /* COMMAND: the uid its command runs as; 0:
+				runAsUser's (or the daemon's) */
 	size_t pending;      /* queued deliveries */
 	size_t dead_letters; /* kept, to read and replay */
 };
 
 /*
  * Creates a subscription (with spec->check_only: only checks it, and
- * returns 0 without touching *out). Checks what the spec's fields cannot say alone:
- * the topic exists (spec->topic_id: its id or its name), the endpoint or the command fits the protocol, the
- * function exists, the URL names a host, the program can run. Returns 0
+ * returns 0 without touching *out). Checks what the spec's fields cannot
+ * say alone: the topic exists (spec->topic_id: its id or its name), the
+ * endpoint or the command fits the protocol, the function exists, the URL
+ * names a host, the program can run; a COMMAND subscription gets a uid of
+ * its own when the pool is on. Returns 0
  * and the subscription in *out (may be NULL; its secret set), or
- * MDS_E_INVAL / MDS_E_LIMIT / MDS_E_DB with f filled. Inside a caller's
- * transaction it is there at once and goes again with a rollback, as a
- * topic does.
+ * MDS_E_INVAL / MDS_E_LIMIT (also: no free uid) / MDS_E_DB with f filled.
+ * Inside a caller's transaction it is there at once and goes again with a
+ * rollback, as a topic does.
  */
 int notifications_subscription_create(
 	struct notifications *n,

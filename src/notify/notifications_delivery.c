@@ -485,7 +485,7 @@ static void start_command(struct notifications *n, struct attempt *a,
 		.argv = (const char *const *)s->command, .input = msg,
 		.input_len = len, .timeout_ms = s->timeout_s * 1000,
 		.capture_max = 0,
-		.log_tag = tag, .subscription_id = s->id,
+		.log_tag = tag, .subscription_id = s->id, .uid = s->uid,
 	};
 	rc = functions_run(n->env.functions, &o, on_run_done, a, &a->run);
 	if (rc != 0) {

@@ -62,6 +62,7 @@ struct sub {
 	enum proto proto;
 	char *endpoint;   /* function name or URL; NULL for COMMAND */
 	char **command;   /* COMMAND: argv, NULL-terminated */
+	uint32_t uid;     /* COMMAND: its own (instanceUids); 0: none */
 	uint32_t max_attempts;
 	uint32_t timeout_s;
 	char *secret;

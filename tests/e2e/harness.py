@@ -199,10 +199,11 @@ INSTANCE_USER = "mdscale"
 
 
 def ensure_instance_user():
-    """Run as root, the daemon starts functions and COMMAND subscriptions
-    (and instances, when told to) as the user "mdscale" (its default
-    runAsUser) and refuses to start without it: the setup step (make run,
-    the Debian package) creates it, and so does this."""
+    """Run as root, the daemon starts instances, functions and COMMAND
+    subscriptions as the user "mdscale" (its default runAsUser) when told
+    to, rather than as uids of their own, and refuses to start without it:
+    the setup step (make run, the Debian package) creates it, and so does
+    this."""
     if os.geteuid() != 0:
         return
     if subprocess.run(["getent", "passwd", INSTANCE_USER],

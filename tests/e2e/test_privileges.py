@@ -1,6 +1,6 @@
 """Least privilege for instances: run as root, the daemon starts them as
 their deployment's own uid (instanceUids; programs of functions and COMMAND
-subscriptions as the unprivileged user "mdscale", runAsUser), inside their
+subscriptions as their function's or subscription's own uid), inside their
 cgroup, with no
 descriptor of the daemon's left open and a clean environment: PATH, HOME,
 LANG, what the deployment sets and mdscale's own variables. The daemon's
@@ -179,17 +179,17 @@ class PrivilegesTest(unittest.TestCase):
                    if l.startswith("ENV "))
         return ids, fds, env
 
-    def check_program(self, text):
-        user = pwd.getpwnam(INSTANCE_USER)
+    def check_program(self, text, uid):
+        """A program's report: it ran as uid (and the gid of the same
+        number), its own (instanceUids), with nothing inherited."""
         ids, fds, env = self.program_report(text)
-        self.assertEqual(ids, {"UID": str(user.pw_uid),
-                               "GID": str(user.pw_gid)}, text)
+        self.assertEqual(ids, {"UID": str(uid), "GID": str(uid)}, text)
         # stdin, stdout and stderr are the daemon's pipes; dash's own
         # descriptors are from 10 up.
         self.assertEqual([x for x in fds if x < 10], [0, 1, 2], text)
         self.assertNotIn(self.leak.fileno(), fds)
         self.assertEqual(sorted(env), ["HOME", "LANG", "PATH"], text)
-        self.assertEqual(env["HOME"], user.pw_dir)
+        self.assertEqual(env["HOME"], "/")  # no user of the system
         self.assertIn("DENIED", text)
         self.assertNotIn("READ ", text)
         caps = caps_of(text)
@@ -219,9 +219,10 @@ class PrivilegesTest(unittest.TestCase):
         r = self.d.api("POST", "/v1/functions", {"name": "whoami",
                                                  "command": [script]})
         self.assertEqual(r.status, 201, r)
+        uid = r.json["runUid"]
         r = self.d.api("POST", "/v1/functions/whoami/invoke", {})
         self.assertEqual(r.status, 200, r)
-        self.check_program(r.json["output"])
+        self.check_program(r.json["output"], uid)
 
         # A COMMAND subscription: its output goes to the log, so the
         # script writes its report to a file.
@@ -231,11 +232,13 @@ class PrivilegesTest(unittest.TestCase):
             "topicId": t["topicId"], "protocol": "COMMAND",
             "command": [script, report]})
         self.assertEqual(r.status, 201, r)
+        self.assertNotEqual(r.json["runUid"], uid)
+        uid = r.json["runUid"]
         r = self.d.api("POST", "/v1/topics/%s/messages" % t["topicId"],
                        {"hello": "world"})
         self.assertIn(r.status, (200, 202), r)
         text = wait_for("the subscription's report", lambda: read(report))
-        self.check_program(text)
+        self.check_program(text, uid)
 
     def daemon_caps(self, pid):
         """Each thread's capability sets and NoNewPrivs, by thread id."""
