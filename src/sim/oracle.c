@@ -150,6 +150,47 @@ static int try_counts(const struct trace *t, const struct sim_model *m,
 	return rc;
 }
 
+/* The cheapest schedule run so far that met the goal, and its run. */
+struct pick {
+	uint16_t *best;
+	struct sim_result kept;
+};
+
+/* Keeps *cur and r when r met the goal for less than the schedule kept
+ * (*cur then gets the array it replaces, or a new one); else clears r. */
+static void pick_keep(struct pick *k, uint16_t **cur, size_t ns,
+		      struct sim_result *r, bool met)
+{
+	uint16_t *swap;
+
+	if (!met || (k->best != NULL &&
+		     r->instance_seconds >= k->kept.instance_seconds)) {
+		sim_result_clear(r);
+		return;
+	}
+	swap = k->best;
+	k->best = *cur;
+	*cur = swap ? swap : xcalloc(ns, sizeof(**cur));
+	sim_result_clear(&k->kept);
+	k->kept = *r;
+}
+
+/* The end of a search that ended with rc: the schedule kept, as the
+ * oracles return it, or the error (MDS_E_NOTFOUND: none met the goal). */
+static int pick_end(struct pick *k, int rc, size_t ns, uint16_t **counts,
+		    size_t *n, struct sim_result *res)
+{
+	if (rc != 0 || k->best == NULL) {
+		free(k->best);
+		sim_result_clear(&k->kept);
+		return rc != 0 ? rc : MDS_E_NOTFOUND;
+	}
+	*counts = k->best;
+	*n = ns;
+	*res = k->kept;
+	return 0;
+}
+
 int sim_oracle_hindsight(const struct trace *t, const struct sim_model *m,
 			 uint32_t min_instances, uint32_t nmax, double goal,
 			 uint16_t **counts, size_t *n, struct sim_result *res)
@@ -158,8 +199,9 @@ int sim_oracle_hindsight(const struct trace *t, const struct sim_model *m,
 	size_t ahead = (size_t)((m->startup_ms + 999) / 1000);
 	double lo = log(1e-6), hi = log(1.0);
 	uint32_t *miss;
-	uint16_t *need, *cur, *best = NULL;
-	struct sim_result r, kept = { 0 };
+	uint16_t *need, *cur;
+	struct pick k = { 0 };
+	struct sim_result r;
 	bool met;
 	int rc;
 
@@ -180,16 +222,7 @@ int sim_oracle_hindsight(const struct trace *t, const struct sim_model *m,
 		rc = try_counts(t, m, cur, ns, goal, &r, &met);
 		if (rc != 0)
 			break;
-		if (met && (best == NULL ||
-			    r.instance_seconds < kept.instance_seconds)) {
-			uint16_t *swap = best;
-
-			best = cur;
-			cur = swap ? swap : xcalloc(ns, sizeof(*cur));
-			sim_result_clear(&kept);
-			kept = r;
-		} else
-			sim_result_clear(&r);
+		pick_keep(&k, &cur, ns, &r, met);
 		if (i == 0 && !met)
 			break;
 		if (met)
@@ -200,15 +233,7 @@ int sim_oracle_hindsight(const struct trace *t, const struct sim_model *m,
 	free(miss);
 	free(need);
 	free(cur);
-	if (rc != 0 || best == NULL) {
-		free(best);
-		sim_result_clear(&kept);
-		return rc != 0 ? rc : MDS_E_NOTFOUND;
-	}
-	*counts = best;
-	*n = ns;
-	*res = kept;
-	return 0;
+	return pick_end(&k, rc, ns, counts, n, res);
 }
 
 /*
@@ -322,8 +347,9 @@ int sim_oracle_steady(const struct trace *t, const struct sim_model *m,
 	 * flap window apart as billed. */
 	uint32_t flap = (uint32_t)(m->flap_window_ms / 1000), ud, du;
 	double lo = log(1e-6), hi = log(10.0);
-	uint16_t *ready, *cur, *best = NULL;
-	struct sim_result r, kept = { 0 };
+	uint16_t *ready, *cur;
+	struct pick k = { 0 };
+	struct sim_result r;
 	bool met;
 	int rc;
 
@@ -357,16 +383,7 @@ int sim_oracle_steady(const struct trace *t, const struct sim_model *m,
 		if (c.value - lambda * (1 - goal) * (double)r.requests > *bound)
 			*bound = c.value - lambda * (1 - goal) *
 						   (double)r.requests;
-		if (met && (best == NULL ||
-			    r.instance_seconds < kept.instance_seconds)) {
-			uint16_t *swap = best;
-
-			best = cur;
-			cur = swap ? swap : xcalloc(c.ns, sizeof(*cur));
-			sim_result_clear(&kept);
-			kept = r;
-		} else
-			sim_result_clear(&r);
+		pick_keep(&k, &cur, c.ns, &r, met);
 		if (met)
 			hi = mid;
 		else
@@ -376,13 +393,5 @@ int sim_oracle_steady(const struct trace *t, const struct sim_model *m,
 	free(c.from);
 	free(ready);
 	free(cur);
-	if (rc != 0 || best == NULL) {
-		free(best);
-		sim_result_clear(&kept);
-		return rc != 0 ? rc : MDS_E_NOTFOUND;
-	}
-	*counts = best;
-	*n = c.ns;
-	*res = kept;
-	return 0;
+	return pick_end(&k, rc, c.ns, counts, n, res);
 }
