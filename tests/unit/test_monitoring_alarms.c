@@ -14,15 +14,14 @@
 
 #include "monitoring/monitoring.h"
 #include "store/store.h"
+#include "tmpstore.h"
 #include "util/err.h"
 
 #define QUERY "CpuUtilization[1m]{resourceId = \"dep-1\"}.max() > 80"
 
 struct fixture {
-	char dir[64];
-	char path[96];
+	struct tmpstore s;
 	uv_loop_t loop;
-	struct store *st;
 	struct monitoring *m;
 };
 
@@ -32,16 +31,12 @@ static int setup(void **state)
 	struct monitoring_env env = { 0 };
 	char diag[256];
 
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/mdscale-alarms-XXXXXX");
-	if (mkdtemp(fx->dir) == NULL)
-		return -1;
-	snprintf(fx->path, sizeof(fx->path), "%s/t.db", fx->dir);
-	if (uv_loop_init(&fx->loop) != 0 ||
-	    store_open(fx->path, &fx->st, diag, sizeof(diag)) != 0)
+	if (tmpstore_open(&fx->s, "alarms") != 0 ||
+	    uv_loop_init(&fx->loop) != 0)
 		return -1;
 	env.loop = &fx->loop;
-	env.store = fx->st;
-	env.data_dir = fx->dir;
+	env.store = fx->s.st;
+	env.data_dir = fx->s.dir;
 	env.sample_ms = 1000;
 	env.eval_ms = 1000;
 	if (monitoring_open(&env, &fx->m, diag, sizeof(diag)) != 0)
@@ -53,15 +48,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	char cmd[128];
 
 	monitoring_close(fx->m);
 	uv_run(&fx->loop, UV_RUN_DEFAULT);
-	if (uv_loop_close(&fx->loop) != 0)
-		return -1;
-	store_close(fx->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	if (system(cmd) != 0)
+	if (uv_loop_close(&fx->loop) != 0 || tmpstore_close(&fx->s) != 0)
 		return -1;
 	free(fx);
 	return 0;
@@ -98,7 +88,7 @@ static bool known(struct fixture *fx, const char *id)
 static bool stored(struct fixture *fx, const char *id)
 {
 	char *json = NULL;
-	int rc = store_get(fx->st, "alarm", id, &json);
+	int rc = store_get(fx->s.st, "alarm", id, &json);
 
 	free(json);
 	return rc == 0;
@@ -109,14 +99,14 @@ static void create_rolled_back_leaves_nothing(void **state)
 	struct fixture *fx = *state;
 	char id[64], found[64];
 
-	assert_int_equal(store_begin(fx->st), 0);
+	assert_int_equal(store_begin(fx->s.st), 0);
 	assert_int_equal(create(fx, id), 0);
 	/* Not evaluated, not found, before the commit. */
 	assert_false(known(fx, id));
 	assert_int_equal(monitoring_alarm_find(fx->m, "high", "dep-1", found,
 					       sizeof(found)),
 			 MDS_E_NOTFOUND);
-	assert_int_equal(store_rollback(fx->st), 0);
+	assert_int_equal(store_rollback(fx->s.st), 0);
 	assert_false(known(fx, id));
 	assert_false(stored(fx, id));
 }
@@ -126,9 +116,9 @@ static void create_committed_is_there(void **state)
 	struct fixture *fx = *state;
 	char id[64], found[64];
 
-	assert_int_equal(store_begin(fx->st), 0);
+	assert_int_equal(store_begin(fx->s.st), 0);
 	assert_int_equal(create(fx, id), 0);
-	assert_int_equal(store_commit(fx->st), 0);
+	assert_int_equal(store_commit(fx->s.st), 0);
 	assert_true(known(fx, id));
 	assert_true(stored(fx, id));
 	assert_int_equal(monitoring_alarm_find(fx->m, "high", "dep-1", found,
@@ -152,11 +142,11 @@ static void delete_rolled_back_keeps_the_alarm(void **state)
 
 	assert_int_equal(create(fx, id), 0);
 	assert_true(known(fx, id));
-	assert_int_equal(store_begin(fx->st), 0);
+	assert_int_equal(store_begin(fx->s.st), 0);
 	assert_int_equal(monitoring_alarm_delete(fx->m, id, &f), 0);
 	/* Still evaluated until the commit. */
 	assert_true(known(fx, id));
-	assert_int_equal(store_rollback(fx->st), 0);
+	assert_int_equal(store_rollback(fx->s.st), 0);
 	assert_true(known(fx, id));
 	assert_true(stored(fx, id));
 	assert_int_equal(monitoring_alarm_find_other(fx->m, "high", "dep-1",
@@ -164,9 +154,9 @@ static void delete_rolled_back_keeps_the_alarm(void **state)
 						     sizeof(found)),
 			 MDS_E_NOTFOUND);
 
-	assert_int_equal(store_begin(fx->st), 0);
+	assert_int_equal(store_begin(fx->s.st), 0);
 	assert_int_equal(monitoring_alarm_delete(fx->m, id, &f), 0);
-	assert_int_equal(store_commit(fx->st), 0);
+	assert_int_equal(store_commit(fx->s.st), 0);
 	assert_false(known(fx, id));
 	assert_false(stored(fx, id));
 }

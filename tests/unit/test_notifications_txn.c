@@ -16,13 +16,12 @@
 
 #include "notify/notifications.h"
 #include "store/store.h"
+#include "tmpstore.h"
 #include "util/err.h"
 
 struct fixture {
-	char dir[64];
-	char path[96];
+	struct tmpstore s;
 	uv_loop_t loop;
-	struct store *st;
 	struct notifications *n;
 };
 
@@ -32,16 +31,12 @@ static int setup(void **state)
 	struct notifications_env env = { 0 };
 	char diag[256];
 
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/mdscale-notify-XXXXXX");
-	if (mkdtemp(fx->dir) == NULL)
-		return -1;
-	snprintf(fx->path, sizeof(fx->path), "%s/t.db", fx->dir);
-	if (uv_loop_init(&fx->loop) != 0 ||
-	    store_open(fx->path, &fx->st, diag, sizeof(diag)) != 0)
+	if (tmpstore_open(&fx->s, "notify") != 0 ||
+	    uv_loop_init(&fx->loop) != 0)
 		return -1;
 	env.loop = &fx->loop;
-	env.store = fx->st;
-	env.data_dir = fx->dir;
+	env.store = fx->s.st;
+	env.data_dir = fx->s.dir;
 	if (notifications_open(&env, &fx->n, diag, sizeof(diag)) != 0)
 		return -1;
 	*state = fx;
@@ -57,15 +52,11 @@ static int teardown(void **state)
 {
 	struct fixture *fx = *state;
 	bool done = false;
-	char cmd[128];
 
 	notifications_close(fx->n, closed, &done);
 	uv_run(&fx->loop, UV_RUN_DEFAULT);
-	if (!done || uv_loop_close(&fx->loop) != 0)
-		return -1;
-	store_close(fx->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	if (system(cmd) != 0)
+	if (!done || uv_loop_close(&fx->loop) != 0 ||
+	    tmpstore_close(&fx->s) != 0)
 		return -1;
 	free(fx);
 	return 0;
@@ -116,7 +107,7 @@ static bool sub_known(struct fixture *fx, const char *id)
 static bool stored(struct fixture *fx, const char *kind, const char *id)
 {
 	char *json = NULL;
-	int rc = store_get(fx->st, kind, id, &json);
+	int rc = store_get(fx->s.st, kind, id, &json);
 
 	free(json);
 	return rc == 0;
@@ -127,12 +118,12 @@ static void create_rolled_back_leaves_nothing(void **state)
 	struct fixture *fx = *state;
 	char topic[64], sub[64];
 
-	assert_int_equal(store_begin(fx->st), 0);
+	assert_int_equal(store_begin(fx->s.st), 0);
 	/* The subscription finds the topic made in the same transaction. */
 	make(fx, "t1", topic, sub);
 	assert_true(topic_known(fx, topic));
 	assert_true(sub_known(fx, sub));
-	assert_int_equal(store_rollback(fx->st), 0);
+	assert_int_equal(store_rollback(fx->s.st), 0);
 	assert_false(topic_known(fx, topic));
 	assert_false(sub_known(fx, sub));
 	assert_false(stored(fx, "topic", topic));
@@ -147,9 +138,9 @@ static void create_committed_is_there(void **state)
 	struct fixture *fx = *state;
 	char topic[64], sub[64];
 
-	assert_int_equal(store_begin(fx->st), 0);
+	assert_int_equal(store_begin(fx->s.st), 0);
 	make(fx, "t1", topic, sub);
-	assert_int_equal(store_commit(fx->st), 0);
+	assert_int_equal(store_commit(fx->s.st), 0);
 	assert_true(topic_known(fx, topic));
 	assert_true(sub_known(fx, sub));
 	assert_true(stored(fx, "topic", topic));
@@ -163,22 +154,22 @@ static void delete_rolled_back_keeps_them(void **state)
 	char topic[64], sub[64];
 
 	make(fx, "t1", topic, sub);
-	assert_int_equal(store_begin(fx->st), 0);
+	assert_int_equal(store_begin(fx->s.st), 0);
 	assert_int_equal(notifications_subscription_delete(fx->n, sub, &f), 0);
 	assert_int_equal(notifications_topic_delete(fx->n, topic, &f), 0);
 	/* Both stay until the commit. */
 	assert_true(topic_known(fx, topic));
 	assert_true(sub_known(fx, sub));
-	assert_int_equal(store_rollback(fx->st), 0);
+	assert_int_equal(store_rollback(fx->s.st), 0);
 	assert_true(topic_known(fx, topic));
 	assert_true(sub_known(fx, sub));
 	assert_true(stored(fx, "topic", topic));
 	assert_true(stored(fx, "subscription", sub));
 
-	assert_int_equal(store_begin(fx->st), 0);
+	assert_int_equal(store_begin(fx->s.st), 0);
 	assert_int_equal(notifications_subscription_delete(fx->n, sub, &f), 0);
 	assert_int_equal(notifications_topic_delete(fx->n, topic, &f), 0);
-	assert_int_equal(store_commit(fx->st), 0);
+	assert_int_equal(store_commit(fx->s.st), 0);
 	assert_false(topic_known(fx, topic));
 	assert_false(sub_known(fx, sub));
 	assert_false(stored(fx, "topic", topic));

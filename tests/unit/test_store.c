@@ -12,24 +12,18 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "tmpstore.h"
 #include "util/err.h"
 
 struct fixture {
-	char dir[64];
-	char path[96];
-	struct store *st;
+	struct tmpstore s;
 };
 
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	char diag[256];
 
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/mdscale-store-XXXXXX");
-	if (mkdtemp(fx->dir) == NULL)
-		return -1;
-	snprintf(fx->path, sizeof(fx->path), "%s/t.db", fx->dir);
-	if (store_open(fx->path, &fx->st, diag, sizeof(diag)) != 0)
+	if (tmpstore_open(&fx->s, "store") != 0)
 		return -1;
 	*state = fx;
 	return 0;
@@ -38,11 +32,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	char cmd[128];
 
-	store_close(fx->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	if (system(cmd) != 0)
+	if (tmpstore_close(&fx->s) != 0)
 		return -1;
 	free(fx);
 	return 0;
@@ -70,22 +61,22 @@ static void put_get_delete_keep_order(void **state)
 	struct seen s = { 0 };
 	char *json = NULL;
 
-	assert_int_equal(store_put(fx->st, "dep", "b", "{\"v\":1}"), 0);
-	assert_int_equal(store_put(fx->st, "dep", "a", "{\"v\":2}"), 0);
-	assert_int_equal(store_put(fx->st, "other", "c", "{}"), 0);
+	assert_int_equal(store_put(fx->s.st, "dep", "b", "{\"v\":1}"), 0);
+	assert_int_equal(store_put(fx->s.st, "dep", "a", "{\"v\":2}"), 0);
+	assert_int_equal(store_put(fx->s.st, "other", "c", "{}"), 0);
 	/* Replacing keeps the first position. */
-	assert_int_equal(store_put(fx->st, "dep", "b", "{\"v\":3}"), 0);
-	assert_int_equal(store_each(fx->st, "dep", collect, &s), 0);
+	assert_int_equal(store_put(fx->s.st, "dep", "b", "{\"v\":3}"), 0);
+	assert_int_equal(store_each(fx->s.st, "dep", collect, &s), 0);
 	assert_int_equal(s.n, 2);
 	assert_string_equal(s.ids[0], "b");
 	assert_string_equal(s.bodies[0], "{\"v\":3}");
 	assert_string_equal(s.ids[1], "a");
-	assert_int_equal(store_get(fx->st, "dep", "a", &json), 0);
+	assert_int_equal(store_get(fx->s.st, "dep", "a", &json), 0);
 	assert_string_equal(json, "{\"v\":2}");
 	free(json);
-	assert_int_equal(store_delete(fx->st, "dep", "a"), 0);
-	assert_int_equal(store_get(fx->st, "dep", "a", &json), MDS_E_NOTFOUND);
-	assert_int_equal(store_delete(fx->st, "dep", "missing"), 0);
+	assert_int_equal(store_delete(fx->s.st, "dep", "a"), 0);
+	assert_int_equal(store_get(fx->s.st, "dep", "a", &json), MDS_E_NOTFOUND);
+	assert_int_equal(store_delete(fx->s.st, "dep", "missing"), 0);
 }
 
 static void survives_reopen(void **state)
@@ -95,13 +86,13 @@ static void survives_reopen(void **state)
 	struct stat st;
 	char wal[128];
 
-	assert_int_equal(store_put(fx->st, "dep", "x", "{\"kept\":true}"), 0);
+	assert_int_equal(store_put(fx->s.st, "dep", "x", "{\"kept\":true}"), 0);
 	/* WAL mode is on: the -wal file exists while the store is open. */
-	snprintf(wal, sizeof(wal), "%s-wal", fx->path);
+	snprintf(wal, sizeof(wal), "%s-wal", fx->s.path);
 	assert_int_equal(stat(wal, &st), 0);
-	store_close(fx->st);
-	assert_int_equal(store_open(fx->path, &fx->st, diag, sizeof(diag)), 0);
-	assert_int_equal(store_get(fx->st, "dep", "x", &json), 0);
+	store_close(fx->s.st);
+	assert_int_equal(store_open(fx->s.path, &fx->s.st, diag, sizeof(diag)), 0);
+	assert_int_equal(store_get(fx->s.st, "dep", "x", &json), 0);
 	assert_string_equal(json, "{\"kept\":true}");
 	free(json);
 }
@@ -111,16 +102,16 @@ static void rollback_discards(void **state)
 	struct fixture *fx = *state;
 	char *json = NULL;
 
-	assert_int_equal(store_begin(fx->st), 0);
-	assert_int_equal(store_begin(fx->st), 0); /* nested */
-	assert_int_equal(store_put(fx->st, "dep", "y", "{}"), 0);
-	assert_int_equal(store_commit(fx->st), 0); /* inner: no write yet */
-	assert_int_equal(store_rollback(fx->st), 0);
-	assert_int_equal(store_get(fx->st, "dep", "y", &json), MDS_E_NOTFOUND);
-	assert_int_equal(store_begin(fx->st), 0);
-	assert_int_equal(store_put(fx->st, "dep", "z", "{}"), 0);
-	assert_int_equal(store_commit(fx->st), 0);
-	assert_int_equal(store_get(fx->st, "dep", "z", &json), 0);
+	assert_int_equal(store_begin(fx->s.st), 0);
+	assert_int_equal(store_begin(fx->s.st), 0); /* nested */
+	assert_int_equal(store_put(fx->s.st, "dep", "y", "{}"), 0);
+	assert_int_equal(store_commit(fx->s.st), 0); /* inner: no write yet */
+	assert_int_equal(store_rollback(fx->s.st), 0);
+	assert_int_equal(store_get(fx->s.st, "dep", "y", &json), MDS_E_NOTFOUND);
+	assert_int_equal(store_begin(fx->s.st), 0);
+	assert_int_equal(store_put(fx->s.st, "dep", "z", "{}"), 0);
+	assert_int_equal(store_commit(fx->s.st), 0);
+	assert_int_equal(store_get(fx->s.st, "dep", "z", &json), 0);
 	free(json);
 }
 
@@ -132,31 +123,31 @@ static void events_newest_window(void **state)
 
 	for (int i = 0; i < 6; i++) {
 		snprintf(body, sizeof(body), "{\"i\":%d}", i);
-		assert_int_equal(store_event_add(fx->st, "hist", "r1",
+		assert_int_equal(store_event_add(fx->s.st, "hist", "r1",
 						 1000 + i, body), 0);
 	}
-	assert_int_equal(store_event_add(fx->st, "hist", "r2", 5, "{}"), 0);
+	assert_int_equal(store_event_add(fx->s.st, "hist", "r2", 5, "{}"), 0);
 	/* The 3 newest of r1, oldest first. */
-	assert_int_equal(store_event_each(fx->st, "hist", "r1", 0, 3, collect,
+	assert_int_equal(store_event_each(fx->s.st, "hist", "r1", 0, 3, collect,
 					  &s), 0);
 	assert_int_equal(s.n, 3);
 	assert_string_equal(s.bodies[0], "{\"i\":3}");
 	assert_string_equal(s.bodies[2], "{\"i\":5}");
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(store_event_trim(fx->st, "hist", "r1", 1004), 0);
-	assert_int_equal(store_event_each(fx->st, "hist", NULL, 0, 0, collect,
+	assert_int_equal(store_event_trim(fx->s.st, "hist", "r1", 1004), 0);
+	assert_int_equal(store_event_each(fx->s.st, "hist", NULL, 0, 0, collect,
 					  &s), 0);
 	assert_int_equal(s.n, 3); /* i=4, i=5 of r1 and the r2 event */
 	/* Without a ref, the trim reaches every ref of the stream only. */
-	assert_int_equal(store_event_add(fx->st, "other", "r1", 1, "{}"), 0);
-	assert_int_equal(store_event_trim(fx->st, "hist", NULL, 1005), 0);
+	assert_int_equal(store_event_add(fx->s.st, "other", "r1", 1, "{}"), 0);
+	assert_int_equal(store_event_trim(fx->s.st, "hist", NULL, 1005), 0);
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(store_event_each(fx->st, "hist", NULL, 0, 0, collect,
+	assert_int_equal(store_event_each(fx->s.st, "hist", NULL, 0, 0, collect,
 					  &s), 0);
 	assert_int_equal(s.n, 1);
 	assert_string_equal(s.bodies[0], "{\"i\":5}");
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(store_event_each(fx->st, "other", NULL, 0, 0, collect,
+	assert_int_equal(store_event_each(fx->s.st, "other", NULL, 0, 0, collect,
 					  &s), 0);
 	assert_int_equal(s.n, 1);
 }
@@ -198,22 +189,22 @@ static int setup_full(void **state)
 	*state = fx;
 	if (geteuid() != 0)
 		return 0; /* the test says why it cannot run */
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/mdscale-full-XXXXXX");
-	if (mkdtemp(fx->dir) == NULL ||
-	    mount("tmpfs", fx->dir, "tmpfs", 0, "size=2m") != 0)
+	snprintf(fx->s.dir, sizeof(fx->s.dir), "/tmp/mdscale-full-XXXXXX");
+	if (mkdtemp(fx->s.dir) == NULL ||
+	    mount("tmpfs", fx->s.dir, "tmpfs", 0, "size=2m") != 0)
 		return -1;
-	snprintf(fx->path, sizeof(fx->path), "%s/t.db", fx->dir);
-	return store_open(fx->path, &fx->st, diag, sizeof(diag)) == 0 ? 0 : -1;
+	snprintf(fx->s.path, sizeof(fx->s.path), "%s/t.db", fx->s.dir);
+	return store_open(fx->s.path, &fx->s.st, diag, sizeof(diag)) == 0 ? 0 : -1;
 }
 
 static int teardown_full(void **state)
 {
 	struct fixture *fx = *state;
 
-	store_close(fx->st);
-	if (fx->dir[0] != '\0') {
-		umount2(fx->dir, MNT_DETACH);
-		rmdir(fx->dir);
+	store_close(fx->s.st);
+	if (fx->s.dir[0] != '\0') {
+		umount2(fx->s.dir, MNT_DETACH);
+		rmdir(fx->s.dir);
 	}
 	free(fx);
 	return 0;
@@ -232,8 +223,8 @@ static void full_device_is_nospace_and_changes_nothing(void **state)
 	if (geteuid() != 0)
 		fail_msg("this test mounts a tmpfs: it must run as root (euid "
 			 "%ld); CI runs it as root", (long)geteuid());
-	snprintf(filler, sizeof(filler), "%s/filler", fx->dir);
-	assert_int_equal(store_put(fx->st, "k", "a", "{\"v\":1}"), 0);
+	snprintf(filler, sizeof(filler), "%s/filler", fx->s.dir);
+	assert_int_equal(store_put(fx->s.st, "k", "a", "{\"v\":1}"), 0);
 	big = malloc(256 << 10);
 	memset(big, 'x', (256 << 10) - 1);
 	big[0] = '"';
@@ -241,22 +232,22 @@ static void full_device_is_nospace_and_changes_nothing(void **state)
 	big[(256 << 10) - 1] = '\0';
 	fill(filler);
 
-	assert_int_equal(store_begin(fx->st), 0);
-	rc = store_put(fx->st, "k", "big", big);
+	assert_int_equal(store_begin(fx->s.st), 0);
+	rc = store_put(fx->s.st, "k", "big", big);
 	if (rc == 0)
-		rc = store_commit(fx->st);
+		rc = store_commit(fx->s.st);
 	assert_int_equal(rc, MDS_E_NOSPACE);
-	store_rollback(fx->st);
-	assert_int_equal(store_get(fx->st, "k", "big", &json), MDS_E_NOTFOUND);
-	assert_int_equal(store_get(fx->st, "k", "a", &json), 0);
+	store_rollback(fx->s.st);
+	assert_int_equal(store_get(fx->s.st, "k", "big", &json), MDS_E_NOTFOUND);
+	assert_int_equal(store_get(fx->s.st, "k", "a", &json), 0);
 	assert_string_equal(json, "{\"v\":1}");
 	free(json);
-	assert_int_equal(store_open(fx->path, &second, diag, sizeof(diag)), 0);
+	assert_int_equal(store_open(fx->s.path, &second, diag, sizeof(diag)), 0);
 	store_close(second);
 
 	assert_int_equal(unlink(filler), 0);
-	assert_int_equal(store_put(fx->st, "k", "big", big), 0);
-	assert_int_equal(store_get(fx->st, "k", "big", &json), 0);
+	assert_int_equal(store_put(fx->s.st, "k", "big", big), 0);
+	assert_int_equal(store_get(fx->s.st, "k", "big", &json), 0);
 	assert_int_equal(strlen(json), (256 << 10) - 1);
 	free(json);
 	free(big);
@@ -272,7 +263,7 @@ static off_t reserve_size(const struct fixture *fx)
 	char path[128];
 	struct stat sb;
 
-	snprintf(path, sizeof(path), "%s-reserve", fx->path);
+	snprintf(path, sizeof(path), "%s-reserve", fx->s.path);
 	return stat(path, &sb) == 0 ? sb.st_size : -1;
 }
 
@@ -287,19 +278,19 @@ static void reserve_lets_a_critical_write_through(void **state)
 		fail_msg("this test mounts a tmpfs: it must run as root (euid "
 			 "%ld); CI runs it as root", (long)geteuid());
 	assert_int_equal(reserve_size(fx), STORE_RESERVE_BYTES);
-	snprintf(filler, sizeof(filler), "%s/filler", fx->dir);
+	snprintf(filler, sizeof(filler), "%s/filler", fx->s.dir);
 	fill(filler);
-	assert_int_equal(store_put(fx->st, "k", "a", "{}"), MDS_E_NOSPACE);
+	assert_int_equal(store_put(fx->s.st, "k", "a", "{}"), MDS_E_NOSPACE);
 	assert_int_equal(reserve_size(fx), STORE_RESERVE_BYTES);
-	assert_int_equal(store_critical(fx->st, put_b, "{\"v\":2}"), 0);
+	assert_int_equal(store_critical(fx->s.st, put_b, "{\"v\":2}"), 0);
 	assert_int_equal(reserve_size(fx), -1);
-	assert_int_equal(store_get(fx->st, "k", "b", &json), 0);
+	assert_int_equal(store_get(fx->s.st, "k", "b", &json), 0);
 	assert_string_equal(json, "{\"v\":2}");
 	free(json);
-	assert_int_equal(store_get(fx->st, "k", "a", &json), MDS_E_NOTFOUND);
+	assert_int_equal(store_get(fx->s.st, "k", "a", &json), MDS_E_NOTFOUND);
 
 	assert_int_equal(unlink(filler), 0);
-	assert_int_equal(store_put(fx->st, "k", "a", "{}"), 0);
+	assert_int_equal(store_put(fx->s.st, "k", "a", "{}"), 0);
 	assert_int_equal(reserve_size(fx), STORE_RESERVE_BYTES);
 }
 
@@ -337,25 +328,25 @@ static void commit_hooks_follow_the_outermost_transaction(void **state)
 	struct trail t = { 0 };
 	struct mark a = { &t, 'a' }, b = { &t, 'b' }, c = { &t, 'c' };
 
-	store_on_commit(fx->st, mark_done, mark_drop, &a);
+	store_on_commit(fx->s.st, mark_done, mark_drop, &a);
 	assert_string_equal(t.s, "a");
-	assert_int_equal(store_begin(fx->st), 0);
-	assert_int_equal(store_put(fx->st, "k", "1", "{}"), 0);
-	store_on_commit(fx->st, mark_done, mark_drop, &b);
-	assert_int_equal(store_begin(fx->st), 0);
-	store_on_commit(fx->st, mark_done, mark_drop, &c);
-	assert_int_equal(store_commit(fx->st), 0);
+	assert_int_equal(store_begin(fx->s.st), 0);
+	assert_int_equal(store_put(fx->s.st, "k", "1", "{}"), 0);
+	store_on_commit(fx->s.st, mark_done, mark_drop, &b);
+	assert_int_equal(store_begin(fx->s.st), 0);
+	store_on_commit(fx->s.st, mark_done, mark_drop, &c);
+	assert_int_equal(store_commit(fx->s.st), 0);
 	assert_string_equal(t.s, "a"); /* nested: not written yet */
-	assert_int_equal(store_commit(fx->st), 0);
+	assert_int_equal(store_commit(fx->s.st), 0);
 	assert_string_equal(t.s, "abc");
 
-	assert_int_equal(store_begin(fx->st), 0);
-	store_on_commit(fx->st, mark_done, mark_drop, &a);
-	assert_int_equal(store_begin(fx->st), 0);
-	store_on_commit(fx->st, mark_done, mark_drop, &b);
-	assert_int_equal(store_rollback(fx->st), 0);
+	assert_int_equal(store_begin(fx->s.st), 0);
+	store_on_commit(fx->s.st, mark_done, mark_drop, &a);
+	assert_int_equal(store_begin(fx->s.st), 0);
+	store_on_commit(fx->s.st, mark_done, mark_drop, &b);
+	assert_int_equal(store_rollback(fx->s.st), 0);
 	assert_string_equal(t.s, "abcxx");
-	assert_int_equal(store_commit(fx->st), 0); /* harmless: nothing */
+	assert_int_equal(store_commit(fx->s.st), 0); /* harmless: nothing */
 	assert_string_equal(t.s, "abcxx");
 }
 
