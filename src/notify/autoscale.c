@@ -821,25 +821,35 @@ static int keep_topic(struct autoscale *a, const char *deployment_id,
 	return make_subscription(a, r->topic, r, f);
 }
 
-/* In the caller's transaction: deletes the alarms old owns (one already
- * gone does not count), notes them in gone, then makes r's alarms. */
-static int replace_alarms(struct autoscale *a, const char *deployment_id,
-			  struct record *old, struct record *r,
-			  struct autoscale_removed *gone,
-			  struct autoscale_chain *out, struct fault *f)
+/* In the caller's transaction: deletes the alarms r owns (one already
+ * gone does not count) and notes them in gone. */
+static int delete_alarms(struct autoscale *a, const struct record *r,
+			 struct autoscale_removed *gone, struct fault *f)
 {
 	int rc = 0;
 
-	for (size_t i = 0; i < old->nalarms && rc == 0; i++) {
-		rc = monitoring_alarm_delete(a->env.monitoring, old->alarms[i],
+	for (size_t i = 0; i < r->nalarms && rc == 0; i++) {
+		rc = monitoring_alarm_delete(a->env.monitoring, r->alarms[i],
 					     f);
 		if (rc == MDS_E_NOTFOUND)
 			rc = 0;
 		else if (rc == 0 && gone->nalarms < AUTOSCALE_REMOVED_MAX)
 			snprintf(gone->alarm_ids[gone->nalarms++],
 				 sizeof(gone->alarm_ids[0]), "%s",
-				 old->alarms[i]);
+				 r->alarms[i]);
 	}
+	return rc;
+}
+
+/* In the caller's transaction: deletes the alarms old owns, noted in
+ * gone, then makes r's alarms. */
+static int replace_alarms(struct autoscale *a, const char *deployment_id,
+			  struct record *old, struct record *r,
+			  struct autoscale_removed *gone,
+			  struct autoscale_chain *out, struct fault *f)
+{
+	int rc = delete_alarms(a, old, gone, f);
+
 	for (int k = policy_uses_rule(&r->cfg.policy) ? 1 : 0;
 	     k < 2 && rc == 0; k++)
 		rc = make_high_alarm(a, deployment_id, k, r, old, out, f);
@@ -893,17 +903,8 @@ int autoscale_replace(struct autoscale *a, const char *deployment_id,
 static int remove_chain(struct autoscale *a, const struct record *r,
 			struct autoscale_removed *out, struct fault *f)
 {
-	int rc = 0;
+	int rc = delete_alarms(a, r, out, f);
 
-	for (size_t i = 0; i < r->nalarms && rc == 0; i++) {
-		rc = monitoring_alarm_delete(a->env.monitoring, r->alarms[i],
-					     f);
-		if (rc == MDS_E_NOTFOUND)
-			rc = 0;
-		else if (rc == 0 && out->nalarms < AUTOSCALE_REMOVED_MAX)
-			snprintf(out->alarm_ids[out->nalarms++],
-				 sizeof(out->alarm_ids[0]), "%s", r->alarms[i]);
-	}
 	if (rc == 0 && r->subscription[0]) {
 		rc = notifications_subscription_delete(a->env.notifications,
 						       r->subscription, f);
