@@ -20,9 +20,10 @@ gateway=${MDSCALE_GATEWAY:-127.0.0.1:8080}
 url=${MDSCALE_URL:-http://$listen}
 export MDSCALE_URL="$url"
 
-# Run as root, the daemon starts functions and COMMAND subscriptions as
-# the user "mdscale" (runAsUser; instances get a uid per deployment from
-# instanceUids) and refuses to start without it: create it if missing.
+# Run as root, the daemon gives instances, functions and COMMAND
+# subscriptions uids of their own from instanceUids, or runs them as the
+# user "mdscale" (runAsUser) when that is off; it refuses to start without
+# that user: create it if missing.
 if [ "$(id -u)" = 0 ] && ! getent passwd mdscale >/dev/null; then
 	adduser --system --group --no-create-home --home /nonexistent \
 		--quiet mdscale
