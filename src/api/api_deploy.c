@@ -41,33 +41,6 @@ static json_t *inst_json(const struct deploy_instance_view *in)
 			 str_or_null(in->last_exit));
 }
 
-static json_t *command_json(const struct deploy_view *v)
-{
-	json_t *a;
-
-	if (v->shell)
-		return json_string(v->argc ? v->argv[0] : "");
-	a = json_array();
-	for (size_t i = 0; i < v->argc; i++)
-		json_array_append_new(a, json_string(v->argv[i]));
-	return a;
-}
-
-/* {"KEY": "value"} of n "KEY=value" strings. */
-static json_t *pairs_json(char *const *v, size_t n)
-{
-	json_t *o = json_object();
-
-	for (size_t i = 0; i < n; i++) {
-		const char *eq = strchr(v[i], '=');
-		char *k = xstrndup(v[i], (size_t)(eq - v[i]));
-
-		json_object_set_new(o, k, json_string(eq + 1));
-		free(k);
-	}
-	return o;
-}
-
 static bool is_secret(const struct deploy_view *v, const char *name)
 {
 	for (size_t i = 0; i < v->nsecret; i++)
@@ -104,7 +77,8 @@ json_t *api_deploy_view_json(const struct deploy_view *v)
 		      "s:i, s:o, s:o, s:o}",
 		      "id", v->id, "displayName", v->name, "lifecycleState",
 		      v->state, "lifecycleDetails", v->details, "command",
-		      command_json(v), "healthPath", v->health_path,
+		      jsonx_command(v->shell, v->argv), "healthPath",
+		      v->health_path,
 		      "instanceShapeName", v->shape, "instanceCount",
 		      (int)v->count, "environment", env_json(v),
 		      "readyTimeoutSeconds", (int)v->ready_timeout_s,
@@ -118,7 +92,7 @@ json_t *api_deploy_view_json(const struct deploy_view *v)
 	if (v->uid != 0)
 		json_object_set_new(o, "instanceUid",
 				    json_integer((json_int_t)v->uid));
-	json_object_set_new(o, "freeformTags", pairs_json(v->tags, v->ntags));
+	json_object_set_new(o, "freeformTags", jsonx_pairs(v->tags, v->ntags));
 	for (size_t i = 0; i < v->ninst; i++)
 		json_array_append_new(arr, inst_json(&v->inst[i]));
 	json_object_set_new(o, "instances", arr);

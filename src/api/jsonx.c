@@ -1,4 +1,7 @@
 /* jsonx.c - see jsonx.h. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "api/jsonx.h"
 #include "util/rfc3339.h"
 #include "util/xalloc.h"
@@ -81,4 +84,26 @@ json_t *jsonx_strv_json(const char *const *argv)
 	for (size_t i = 0; argv != NULL && argv[i] != NULL; i++)
 		json_array_append_new(a, json_string(argv[i]));
 	return a;
+}
+
+json_t *jsonx_command(bool shell, char *const *argv)
+{
+	if (shell)
+		return json_string(argv != NULL && argv[0] != NULL ? argv[0]
+								   : "");
+	return jsonx_strv_json((const char *const *)argv);
+}
+
+json_t *jsonx_pairs(char *const *v, size_t n)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < n; i++) {
+		const char *eq = strchr(v[i], '=');
+		char *k = xstrndup(v[i], (size_t)(eq - v[i]));
+
+		json_object_set_new(o, k, json_string(eq + 1));
+		free(k);
+	}
+	return o;
 }

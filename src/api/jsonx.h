@@ -6,6 +6,7 @@
 #define MDS_JSONX_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,5 +42,13 @@ char **jsonx_strv(const json_t *a, size_t max);
 
 /* Returns argv as a JSON array of strings. A new reference. */
 json_t *jsonx_strv_json(const char *const *argv);
+
+/* Returns a deployment's command as it is shown and stored: with shell,
+ * the one line for /bin/sh -c (argv[0], "" if none); else argv as an
+ * array. argv is NULL-terminated. A new reference. */
+json_t *jsonx_command(bool shell, char *const *argv);
+
+/* Returns {"KEY": "value"} of n "KEY=value" strings. A new reference. */
+json_t *jsonx_pairs(char *const *v, size_t n);
 
 #endif

@@ -55,33 +55,6 @@ static json_t *inst_row(const struct instance *in)
 		b->shutdown_stop, "specGeneration", (json_int_t)in->spec_gen);
 }
 
-static json_t *command_row(const struct backend_spec *sp)
-{
-	json_t *a;
-
-	if (sp->shell)
-		return json_string(sp->argc ? sp->argv[0] : "");
-	a = json_array();
-	for (size_t i = 0; i < sp->argc; i++)
-		json_array_append_new(a, json_string(sp->argv[i]));
-	return a;
-}
-
-/* {"KEY": "value"} of n "KEY=value" strings. */
-static json_t *pairs_row(char *const *v, size_t n)
-{
-	json_t *o = json_object();
-
-	for (size_t i = 0; i < n; i++) {
-		const char *eq = strchr(v[i], '=');
-		char *k = xstrndup(v[i], (size_t)(eq - v[i]));
-
-		json_object_set_new(o, k, json_string(eq + 1));
-		free(k);
-	}
-	return o;
-}
-
 static json_t *secret_row(const struct backend_spec *sp)
 {
 	json_t *a = json_array();
@@ -93,7 +66,7 @@ static json_t *secret_row(const struct backend_spec *sp)
 
 static json_t *env_row(const struct backend_spec *sp)
 {
-	return pairs_row(sp->env, sp->nenv);
+	return jsonx_pairs(sp->env, sp->nenv);
 }
 
 /* The "KEY=value" strings of an object of strings; *n their number. */
@@ -124,7 +97,7 @@ static json_t *dep_row(const struct deployment *dep)
 		      "lifecycleState", deploy_dep_state_names[dep->state],
 		      "lifecycleDetails", dep->details, "backend",
 		      dep->backend->ops->name, "ref", dep->ref, "etag",
-		      dep->etag, "command", command_row(&dep->spec),
+		      dep->etag, "command", jsonx_command(dep->spec.shell, dep->spec.argv),
 		      "healthPath",
 		      dep->spec.health_path ? dep->spec.health_path : "",
 		      "instanceShapeName", dep->shape, "instanceCount",
@@ -139,7 +112,7 @@ static json_t *dep_row(const struct deployment *dep)
 			    json_boolean(dep->replay_all));
 	json_object_set_new(o, "secretEnvironment", secret_row(&dep->spec));
 	json_object_set_new(o, "freeformTags",
-			    pairs_row(dep->tags, dep->ntags));
+			    jsonx_pairs(dep->tags, dep->ntags));
 	json_object_set_new(o, "specGeneration",
 			    json_integer((json_int_t)dep->spec_gen));
 	if (dep->spec.uid != 0)
@@ -149,7 +122,7 @@ static json_t *dep_row(const struct deployment *dep)
 		json_object_set_new(
 			o, "previousSpec",
 			json_pack("{s:o, s:o, s:s}", "command",
-				  command_row(dep->prev_spec), "environment",
+				  jsonx_command(dep->prev_spec->shell, dep->prev_spec->argv), "environment",
 				  env_row(dep->prev_spec), "healthPath",
 				  dep->prev_spec->health_path));
 	return o;
