@@ -157,6 +157,22 @@ static int op_send(struct op *op, const char *method, const char *body,
 			       &op->call);
 }
 
+/* Sends op's GET of the path fmt with id and links it; on failure op is
+ * freed and the error returned. */
+static int op_get(struct op *op, const char *fmt, const char *id)
+{
+	int rc = op_url(op, fmt, id);
+
+	if (rc == 0)
+		rc = op_send(op, "GET", NULL, NULL);
+	if (rc != 0) {
+		free(op);
+		return rc;
+	}
+	op_link(op);
+	return 0;
+}
+
 /* The error of an answer that is not 2xx, in the backend's words. */
 static int answer_error(const struct op *op, const struct oci_response *res,
 			char *diag, size_t diagsz)
@@ -419,21 +435,12 @@ static int oci_read(struct backend *b, const char *ref, backend_read_cb cb,
 		    void *arg)
 {
 	struct op *op;
-	int rc;
 
 	if (impl(b)->closing)
 		return MDS_E_UNAVAIL;
 	op = op_new(impl(b), OP_READ, ref, arg);
 	op->cb.read = cb;
-	rc = op_url(op, "/modelDeployments/%s", ref);
-	if (rc == 0)
-		rc = op_send(op, "GET", NULL, NULL);
-	if (rc != 0) {
-		free(op);
-		return rc;
-	}
-	op_link(op);
-	return 0;
+	return op_get(op, "/modelDeployments/%s", ref);
 }
 
 static int oci_apply(struct backend *b, const char *ref,
@@ -441,7 +448,6 @@ static int oci_apply(struct backend *b, const char *ref,
 		     void *arg)
 {
 	struct op *op;
-	int rc;
 
 	if (impl(b)->closing)
 		return MDS_E_UNAVAIL;
@@ -450,22 +456,13 @@ static int oci_apply(struct backend *b, const char *ref,
 	op = op_new(impl(b), OP_APPLY_READ, ref, arg);
 	op->cb.apply = cb;
 	op->want = *want;
-	rc = op_url(op, "/modelDeployments/%s", ref);
-	if (rc == 0)
-		rc = op_send(op, "GET", NULL, NULL);
-	if (rc != 0) {
-		free(op);
-		return rc;
-	}
-	op_link(op);
-	return 0;
+	return op_get(op, "/modelDeployments/%s", ref);
 }
 
 static int oci_progress(struct backend *b, const char *ref,
 			const char *work_id, backend_progress_cb cb, void *arg)
 {
 	struct op *op;
-	int rc;
 
 	if (impl(b)->closing)
 		return MDS_E_UNAVAIL;
@@ -474,15 +471,7 @@ static int oci_progress(struct backend *b, const char *ref,
 		return MDS_E_INVAL;
 	op = op_new(impl(b), OP_PROGRESS, ref, arg);
 	op->cb.progress = cb;
-	rc = op_url(op, "/workRequests/%s", work_id);
-	if (rc == 0)
-		rc = op_send(op, "GET", NULL, NULL);
-	if (rc != 0) {
-		free(op);
-		return rc;
-	}
-	op_link(op);
-	return 0;
+	return op_get(op, "/workRequests/%s", work_id);
 }
 
 static int oci_usage(struct backend *b, const struct backend_instance *in,
