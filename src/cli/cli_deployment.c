@@ -368,11 +368,40 @@ static int wait_workrequest(struct cli_ctx *ctx, const char *wr,
 	return ret;
 }
 
+/*
+ * Waits up to timeout seconds for the deployment of resp (a create's or an
+ * import's answer) to be ACTIVE or FAILED and prints it. Errors say
+ * "WHAT REF failed" / "deployment REF disappeared". Returns the exit
+ * status.
+ */
+static int wait_active(struct cli_ctx *ctx, const json_t *resp,
+	long timeout, const char *ref, const char *what)
+{
+	char *path = cli_item_path("deployments", cli_json_str(resp, "id"), "");
+	char *waiting = xasprintf("deployment %s to be ACTIVE",
+		cli_json_str(resp, "displayName"));
+	json_t *last = NULL;
+	int ret = poll(ctx, path, "lifecycleState", "ACTIVE FAILED", timeout,
+		waiting, &last);
+
+	if (ret == 0 && last == NULL)
+		ret = cli_fail("deployment %s disappeared", ref);
+	if (ret == 0) {
+		print_deployments(ctx, last, 0);
+		if (strcmp(cli_json_str(last, "lifecycleState"), "FAILED") == 0)
+			ret = cli_fail("%s %s failed: %s", what, ref,
+				cli_json_str(last, "lifecycleDetails"));
+	}
+	json_decref(last);
+	free(path);
+	free(waiting);
+	return ret;
+}
+
 int cli_deployment_create(struct cli_ctx *ctx, int argc, char **argv)
 {
 	const char *val[O__N] = {NULL};
-	json_t *req = json_object(), *resp = NULL, *last = NULL;
-	char *path = NULL, *what = NULL;
+	json_t *req = json_object(), *resp = NULL;
 	const char *name;
 	long timeout;
 	int ret;
@@ -402,24 +431,10 @@ int cli_deployment_create(struct cli_ctx *ctx, int argc, char **argv)
 		print_deployments(ctx, resp, 0);
 		goto out;
 	}
-	path = cli_item_path("deployments", cli_json_str(resp, "id"), "");
-	what = xasprintf("deployment %s to be ACTIVE", name);
-	ret = poll(ctx, path, "lifecycleState", "ACTIVE FAILED", timeout, what,
-		&last);
-	if (ret == 0 && last == NULL)
-		ret = cli_fail("deployment %s disappeared", name);
-	if (ret != 0)
-		goto out;
-	print_deployments(ctx, last, 0);
-	if (strcmp(cli_json_str(last, "lifecycleState"), "FAILED") == 0)
-		ret = cli_fail("deployment %s failed: %s", name,
-			cli_json_str(last, "lifecycleDetails"));
+	ret = wait_active(ctx, resp, timeout, name, "deployment");
 out:
 	json_decref(req);
 	json_decref(resp);
-	json_decref(last);
-	free(path);
-	free(what);
 	return ret;
 }
 
@@ -873,8 +888,7 @@ static int parse_import(struct cli_ctx *ctx, int argc, char **argv,
 int cli_deployment_import(struct cli_ctx *ctx, int argc, char **argv)
 {
 	const char *val[I__N] = {NULL}, *ref = NULL;
-	json_t *req = NULL, *resp = NULL, *last = NULL;
-	char *path = NULL, *what = NULL;
+	json_t *req = NULL, *resp = NULL;
 	long timeout;
 	int ret;
 
@@ -894,24 +908,9 @@ int cli_deployment_import(struct cli_ctx *ctx, int argc, char **argv)
 			print_deployments(ctx, resp, 0);
 		goto out;
 	}
-	path = cli_item_path("deployments", cli_json_str(resp, "id"), "");
-	what = xasprintf("deployment %s to be ACTIVE",
-		cli_json_str(resp, "displayName"));
-	ret = poll(ctx, path, "lifecycleState", "ACTIVE FAILED", timeout, what,
-		&last);
-	if (ret == 0 && last == NULL)
-		ret = cli_fail("deployment %s disappeared", ref);
-	if (ret != 0)
-		goto out;
-	print_deployments(ctx, last, 0);
-	if (strcmp(cli_json_str(last, "lifecycleState"), "FAILED") == 0)
-		ret = cli_fail("importing %s failed: %s", ref,
-			cli_json_str(last, "lifecycleDetails"));
+	ret = wait_active(ctx, resp, timeout, ref, "importing");
 out:
 	json_decref(req);
 	json_decref(resp);
-	json_decref(last);
-	free(path);
-	free(what);
 	return ret;
 }

@@ -202,6 +202,19 @@ class BadInputTest(unittest.TestCase):
         self.assertEqual((wr["operationType"], wr["status"]),
                          ("DELETE_DEPLOYMENT", "SUCCEEDED"))
 
+    def test_cli_create_wait_says_a_failed_deployment(self):
+        # Its instance never answers its health path: the create fails,
+        # and --wait says so on one line with the reason, exit 1.
+        p = self.d.cli("deployment", "create", "--name", "neverready",
+                       "--command", "exec sleep 100", "--shape", "local.xs",
+                       "--ready-timeout", "2", "--wait", "--timeout", "60")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        err = p.stderr.strip().splitlines()
+        self.assertEqual(len(err), 1, p.stderr)
+        self.assertTrue(err[0].startswith("mdscale: deployment neverready "
+                                          "failed: "), err[0])
+        self.assertIn("FAILED", p.stdout)
+
 
 if __name__ == "__main__":
     unittest.main()
