@@ -155,6 +155,24 @@ static void set_cacert(struct cli_ctx *ctx, CURL *c)
 		curl_easy_setopt(c, CURLOPT_CAINFO, f);
 }
 
+/* What every request to the daemon sets: where, who asks, the headers,
+ * the connect timeout and the error text's buffer. */
+static void set_common(struct cli_ctx *ctx, CURL *c, const char *url,
+	struct curl_slist *headers, char *errbuf)
+{
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, ctx->socket_owned);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	set_cacert(ctx, c);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "mdscale/" MDS_VERSION);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	errbuf[0] = '\0';
+}
+
 /* Adds "Authorization: Bearer <token>" to *headers when a token can be
  * found; *auth gets the header line (the caller frees it). Returns 0 or
  * MDS_E_INVAL for a token that cannot go into a header. */
@@ -230,21 +248,11 @@ int cli_request(struct cli_ctx *ctx, const char *method, const char *path,
 	}
 	if (headers == NULL)
 		abort(); /* curl_slist_append fails only without memory */
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, ctx->socket_owned);
+	set_common(ctx, c, url, headers, errbuf);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	set_cacert(ctx, c);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "mdscale/" MDS_VERSION);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 60000L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	errbuf[0] = '\0';
 	cc = curl_easy_perform(c);
 	if (cc != CURLE_OK) {
 		if (sink.too_big) {
@@ -367,23 +375,13 @@ int cli_request_stream(struct cli_ctx *ctx, const char *path,
 		goto out;
 	if (headers == NULL)
 		abort(); /* curl_slist_append fails only without memory */
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, ctx->socket_owned);
+	set_common(ctx, c, url, headers, errbuf);
 	curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	set_cacert(ctx, c);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "mdscale/" MDS_VERSION);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	/* No overall timeout: a follower runs until it is stopped. */
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 0L);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	errbuf[0] = '\0';
 	cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	if (cc != CURLE_OK && !sink.stopped && *status == 0) {
