@@ -195,43 +195,43 @@ int cli_subscription_delete(struct cli_ctx *ctx, int argc, char **argv)
 		"subscriptions", "deleted", print_sub);
 }
 
-int cli_subscription_deliveries(struct cli_ctx *ctx, int argc, char **argv)
+/* `subscription NOUN ID`: prints GET /v1/subscriptions/ID/NOUN as a table
+ * of cols, or as -o asks. Returns the exit status. */
+static int print_sub_items(struct cli_ctx *ctx, int argc, char **argv,
+	const char *noun, const struct cli_column *cols)
 {
-	struct cli_table *t;
-	const json_t *d;
 	json_t *resp = NULL;
 	const char *id;
 	char *path;
-	size_t i;
 	int ret;
 
 	ret = cli_parse_simple(ctx, argc, argv, "the subscription ID", &id);
 	if (ret != 0)
 		return cli_opt_exit(ret);
-	path = cli_item_path("subscriptions", id, "/deliveries");
+	path = cli_item_path("subscriptions", id, noun);
 	ret = cli_call(ctx, "GET", path, NULL, &resp);
 	free(path);
 	if (ret != 0)
 		return ret;
-	if (cli_structured(ctx)) {
-		cli_print_json(ctx, resp);
-		json_decref(resp);
-		return CLI_EXIT_OK;
-	}
-	t = cli_table_new("MESSAGE ATTEMPT OUTCOME STATUS MS FINISHED ERROR");
-	json_array_foreach(json_object_get(resp, "items"), i, d) {
-		cli_table_json(t, d, "messageId");
-		cli_table_json(t, d, "attempt");
-		cli_table_json(t, d, "outcome");
-		cli_table_json(t, d, "status");
-		cli_table_json(t, d, "durationMs");
-		cli_table_json(t, d, "timeFinished");
-		cli_table_json(t, d, "error");
-	}
-	cli_table_print(t, stdout);
-	cli_table_free(t);
+	cli_print_rows(ctx, resp, 1, cols);
 	json_decref(resp);
 	return CLI_EXIT_OK;
+}
+
+int cli_subscription_deliveries(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct cli_column cols[] = {
+		{"MESSAGE", "messageId", NULL, 0},
+		{"ATTEMPT", "attempt", NULL, 0},
+		{"OUTCOME", "outcome", NULL, 0},
+		{"STATUS", "status", NULL, 0},
+		{"MS", "durationMs", NULL, 0},
+		{"FINISHED", "timeFinished", NULL, 0},
+		{"ERROR", "error", NULL, 0},
+		{NULL, NULL, NULL, 0},
+	};
+
+	return print_sub_items(ctx, argc, argv, "/deliveries", cols);
 }
 
 /* The message's title and type, for the dead letters' table. */
@@ -247,42 +247,18 @@ static void add_title(struct cli_table *t, const json_t *d)
 int cli_subscription_dead_letters(struct cli_ctx *ctx, int argc,
 	char **argv)
 {
-	struct cli_table *t;
-	const json_t *d;
-	json_t *resp = NULL;
-	const char *id;
-	char *path;
-	size_t i;
-	int ret;
+	static const struct cli_column cols[] = {
+		{"ID", "id", NULL, 0},
+		{"MESSAGE", "messageId", NULL, 0},
+		{"TITLE/TYPE", NULL, add_title, 0},
+		{"OUTCOME", "outcome", NULL, 0},
+		{"ATTEMPTS", "attempts", NULL, 0},
+		{"CREATED", "timeCreated", NULL, 0},
+		{"REASON", "reason", NULL, 0},
+		{NULL, NULL, NULL, 0},
+	};
 
-	ret = cli_parse_simple(ctx, argc, argv, "the subscription ID", &id);
-	if (ret != 0)
-		return cli_opt_exit(ret);
-	path = cli_item_path("subscriptions", id, "/dead-letters");
-	ret = cli_call(ctx, "GET", path, NULL, &resp);
-	free(path);
-	if (ret != 0)
-		return ret;
-	if (cli_structured(ctx)) {
-		cli_print_json(ctx, resp);
-		json_decref(resp);
-		return CLI_EXIT_OK;
-	}
-	t = cli_table_new("ID MESSAGE TITLE/TYPE OUTCOME ATTEMPTS CREATED "
-		"REASON");
-	json_array_foreach(json_object_get(resp, "items"), i, d) {
-		cli_table_json(t, d, "id");
-		cli_table_json(t, d, "messageId");
-		add_title(t, d);
-		cli_table_json(t, d, "outcome");
-		cli_table_json(t, d, "attempts");
-		cli_table_json(t, d, "timeCreated");
-		cli_table_json(t, d, "reason");
-	}
-	cli_table_print(t, stdout);
-	cli_table_free(t);
-	json_decref(resp);
-	return CLI_EXIT_OK;
+	return print_sub_items(ctx, argc, argv, "/dead-letters", cols);
 }
 
 int cli_subscription_replay(struct cli_ctx *ctx, int argc, char **argv)
