@@ -1087,31 +1087,19 @@ static void deployments_delete(struct api_call *c)
 {
 	struct fault f;
 	struct autoscale_removed gone;
-	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX], why[sizeof(f.message)];
+	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX];
 	json_t *o;
 
 	if (api_autoscale_module(c) == NULL)
 		return;
 	/* Only what mdscale made for the deployment goes with it (the
-	 * response says what), and first: a chain that cannot be removed
-	 * (a full device) refuses the delete before anything changes. The
-	 * deletion is checked before, so that the chain goes only for a
-	 * deletion that is taken, short of its own store refusal: then the
-	 * deployment stays, without its autoscale setting, and the refusal
-	 * says so. */
+	 * response says what), in the deletion's own transaction: a delete
+	 * the store refuses (a full device) changes nothing. The deletion is
+	 * checked first, so that a conflict is answered as one. */
 	if (deploy_resolve(c->api->deploy, c->id, id, &f) != 0 ||
 	    deploy_delete_check(c->api->deploy, id, &f) != 0 ||
-	    autoscale_teardown(c->api->autoscale, id, &gone, &f) != 0) {
-		api_reply_fault(c, &f);
-		return;
-	}
-	if (deploy_delete(c->api->deploy, id, wr, &f) != 0) {
-		if (gone.topic_id[0] != '\0' || gone.nalarms > 0) {
-			snprintf(why, sizeof(why), "%s", f.message);
-			fault_set(&f, f.err, "", "%.300s (the deployment "
-				  "stays; its autoscale setting was removed)",
-				  why);
-		}
+	    autoscale_delete_deployment(c->api->autoscale, id, wr, &gone,
+					&f) != 0) {
 		api_reply_fault(c, &f);
 		return;
 	}

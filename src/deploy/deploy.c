@@ -268,6 +268,29 @@ static void watches_fire(struct deploy *d, int64_t now, bool all)
 
 /* ---- persistence and routing ---- */
 
+/* What a save settles, once the store has it: memory is no longer ahead,
+ * and the ended work request's last row is written. */
+static void persist_saved(void *arg)
+{
+	struct deployment *dep = arg;
+
+	if (dep->unsaved)
+		log_info("deploy", "deployment %s saved again", dep->id);
+	dep->unsaved = false;
+	deploy_wr_free(dep->ended_wr);
+	dep->ended_wr = NULL;
+}
+
+/* A save inside a caller's transaction that did not commit: memory is
+ * ahead of the store again (the caller may undo its change, and then
+ * what unsaved was before with it). */
+static void persist_dropped(void *arg)
+{
+	struct deployment *dep = arg;
+
+	dep->unsaved = true;
+}
+
 int deploy_persist(struct deploy *d, struct deployment *dep)
 {
 	int rc;
@@ -289,11 +312,8 @@ int deploy_persist(struct deploy *d, struct deployment *dep)
 		dep->unsaved = true;
 		return rc;
 	}
-	if (dep->unsaved)
-		log_info("deploy", "deployment %s saved again", dep->id);
-	dep->unsaved = false;
-	deploy_wr_free(dep->ended_wr);
-	dep->ended_wr = NULL;
+	/* Inside a caller's transaction, settled only once it commits. */
+	store_on_commit(d->env.store, persist_saved, persist_dropped, dep);
 	return 0;
 }
 

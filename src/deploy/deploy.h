@@ -228,7 +228,11 @@ int deploy_check_idle_zero(struct deploy *d, const char *key,
 			   const char *field, bool own, struct fault *f);
 
 /* Starts the deletion; returns 0 with the work request's id in wr_id, or
- * MDS_E_NOTFOUND / MDS_E_CONFLICT / a store error with f filled. */
+ * MDS_E_NOTFOUND / MDS_E_CONFLICT / a store error with f filled (and
+ * nothing changed). Inside a caller's store transaction (store_begin()),
+ * the deletion holds only if the outermost commit writes it: when it does
+ * not, the deployment is again as it was and its work request is gone,
+ * with no step run (the tick runs them, never inside a transaction). */
 int deploy_delete(struct deploy *d, const char *key, char *wr_id,
 		  struct fault *f);
 /* Checks a deletion as deploy_delete() would, changing nothing. Returns 0

@@ -213,7 +213,10 @@ struct workreq *deploy_wr_start(struct deploy *d, struct deployment *dep,
 /*
  * Writes dep and its work request to the store, atomically. Returns 0, or
  * MDS_E_NOSPACE / MDS_E_DB when the commit failed: then dep is marked
- * unsaved and the tick writes it again until the store takes it.
+ * unsaved and the tick writes it again until the store takes it. Inside
+ * a caller's transaction, what the save settles (dep no longer unsaved,
+ * its ended work request forgotten) waits for the outermost commit; dep
+ * must outlive it. When that commit fails, dep is marked unsaved.
  */
 int deploy_persist(struct deploy *d, struct deployment *dep);
 /*

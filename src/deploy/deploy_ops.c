@@ -16,6 +16,7 @@
 #include "daemon/uidpool.h"
 #include "deploy/backend_offline.h"
 #include "deploy/deploy_int.h"
+#include "store/store.h"
 #include "util/err.h"
 #include "util/ids.h"
 #include "util/log.h"
@@ -380,14 +381,20 @@ static int not_stored(int rc, struct fault *f)
 
 /* Undoes an accepted update or delete whose commit failed: the deployment
  * is again as it was (prev: a copy of it from before), nothing started. */
-static int unaccepted(struct deploy *d, struct deployment *dep,
-		      const struct deployment *prev, int rc, struct fault *f)
+static void undo(struct deploy *d, struct deployment *dep,
+		 const struct deployment *prev)
 {
 	deploy_wr_discard(d, dep, prev->wr);
 	dep->state = prev->state;
 	dep->count = prev->count;
 	deploy_copy_str(dep->shape, sizeof(dep->shape), prev->shape);
 	dep->updated_ms = prev->updated_ms;
+}
+
+static int unaccepted(struct deploy *d, struct deployment *dep,
+		      const struct deployment *prev, int rc, struct fault *f)
+{
+	undo(d, dep, prev);
 	return not_stored(rc, f);
 }
 
@@ -819,10 +826,41 @@ int deploy_delete_check(struct deploy *d, const char *key, struct fault *f)
 	return 0;
 }
 
+/* A deletion taken in memory, until its transaction ends. */
+struct deletion {
+	struct deploy *d;
+	struct deployment *dep, prev;
+};
+
+static void deletion_taken(void *arg)
+{
+	struct deletion *x = arg;
+	struct deployment *dep = x->dep;
+
+	log_event(LOG_INFO, "deploy",
+		  LOG_IDS(.deployment_id = dep->id,
+			  .work_request_id = dep->wr->id),
+		  "deployment %s: delete (%s)", dep->name, dep->wr->id);
+	free(x);
+}
+
+/* The caller's transaction did not commit: the deployment is again as it
+ * was, as after a refused write of its own. Its work request has not run
+ * a step: the tick drives it, and no tick runs inside a transaction. */
+static void deletion_dropped(void *arg)
+{
+	struct deletion *x = arg;
+
+	undo(x->d, x->dep, &x->prev);
+	x->dep->unsaved = x->prev.unsaved;
+	free(x);
+}
+
 int deploy_delete(struct deploy *d, const char *key, char *wr_id,
 		  struct fault *f)
 {
 	struct deployment *dep = deploy_find(d, key), prev;
+	struct deletion *x;
 	int rc;
 
 	wr_id[0] = '\0';
@@ -833,11 +871,10 @@ int deploy_delete(struct deploy *d, const char *key, char *wr_id,
 	deploy_wr_start(d, dep, OP_DELETE, 0, "");
 	if ((rc = deploy_persist(d, dep)) != 0)
 		return unaccepted(d, dep, &prev, rc, f);
-	log_event(LOG_INFO, "deploy",
-		  LOG_IDS(.deployment_id = dep->id,
-			  .work_request_id = dep->wr->id),
-		  "deployment %s: delete (%s)", dep->name, dep->wr->id);
 	deploy_copy_str(wr_id, ID_LEN, dep->wr->id);
+	x = xmalloc(sizeof(*x));
+	*x = (struct deletion){ .d = d, .dep = dep, .prev = prev };
+	store_on_commit(d->env.store, deletion_taken, deletion_dropped, x);
 	return 0;
 }
 

@@ -954,6 +954,41 @@ int autoscale_teardown(struct autoscale *a, const char *deployment_id,
 	return 0;
 }
 
+/* The chain's removal (its monitoring and notifications side applied at
+ * the commit) and the deployment's deletion (undone by deploy when the
+ * commit fails): one transaction, so that a refusal changes nothing. */
+int autoscale_delete_deployment(struct autoscale *a, const char *deployment_id,
+				char *wr_id, struct autoscale_removed *out,
+				struct fault *f)
+{
+	int rc = store_begin(a->env.store);
+
+	wr_id[0] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (rc == 0)
+		rc = autoscale_teardown(a, deployment_id, out, f);
+	if (rc == 0)
+		rc = deploy_delete(a->env.deploy, deployment_id, wr_id, f);
+	if (rc == 0)
+		rc = store_commit(a->env.store);
+	if (rc == 0)
+		return 0;
+	store_rollback(a->env.store);
+	wr_id[0] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (rc == MDS_E_NOSPACE)
+		fault_set(f, rc, "", "cannot delete deployment %s: the data "
+			  "directory's device is full; nothing changed (the "
+			  "deployment stays, with its autoscale setting): "
+			  "free some space and try again", deployment_id);
+	else if (rc == MDS_E_IO || rc == MDS_E_DB)
+		fault_set(f, rc, "", "cannot delete deployment %s (%s); "
+			  "nothing changed (the deployment stays, with its "
+			  "autoscale setting)", deployment_id,
+			  mds_strerror(rc));
+	return rc;
+}
+
 int autoscale_open(const struct autoscale_env *env, struct autoscale **out,
 		   char *diag, size_t diagsz)
 {

@@ -101,6 +101,19 @@ int autoscale_teardown(struct autoscale *a, const char *deployment_id,
 		       struct autoscale_removed *out, struct fault *f);
 
 /*
+ * Deletes a deployment with its chain: autoscale_teardown() and
+ * deploy_delete() in one store transaction, all or nothing. Returns 0,
+ * the deletion's work request id in wr_id (DEPLOY_ID_MAX bytes) and what
+ * of the chain went in *out; or deploy_delete()'s refusal, or the store's
+ * (MDS_E_NOSPACE, MDS_E_DB, MDS_E_IO) with f naming the deployment, and
+ * then the deployment and its chain are as they were and keep working.
+ * Runs no step of the work request: the deployment's tick does, later.
+ */
+int autoscale_delete_deployment(struct autoscale *a, const char *deployment_id,
+				char *wr_id, struct autoscale_removed *out,
+				struct fault *f);
+
+/*
  * Replaces the deployment's chain with one for policy p, keeping when
  * each move last happened (the cooldowns), the deployment's shape ladder,
  * and its topic and subscription when they are still there (whichever is

@@ -353,57 +353,76 @@ class FullDiskTest(unittest.TestCase):
         else:
             self.assert_chain_whole(dep["id"], cur, cur["alarmIds"])
 
+    def assert_delete_refused(self, r, dep_id, old, before_wrs):
+        """A deployment DELETE refused (507, a JSON error naming the
+        deployment) changed nothing: the deployment is ACTIVE (not
+        DELETING) with its work requests as they were, and its autoscale
+        setting is whole."""
+        self.refused(r)
+        self.assertIn("cannot delete deployment %s" % dep_id,
+                      r.json["message"])
+        self.assertIn("nothing changed", r.json["message"])
+        now = self.d.get(dep_id)
+        self.assertEqual((now["lifecycleState"], now["instanceCount"]),
+                         ("ACTIVE", 1))
+        self.assertEqual(self.workrequests(dep_id), before_wrs)
+        self.assert_chain_whole(dep_id, old, old["alarmIds"])
+
+    def assert_deleted_whole(self, r, dep_id, old):
+        """A deployment DELETE taken (202): once done, the deployment and
+        all of its autoscale setting are gone, also after a restart."""
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(sorted(r.json["deleted"]["alarmIds"]),
+                         sorted(old["alarmIds"]))
+        self.assertEqual((r.json["deleted"]["topicId"],
+                          r.json["deleted"]["subscriptionId"]),
+                         (old["topicId"], old["subscriptionId"]))
+        done = self.d.wait_wr(r.json["id"])
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+        self.assertEqual(self.d.get(dep_id)["lifecycleState"], "DELETED")
+        self.assert_no_chain(dep_id)
+        self.restart()
+        self.assertEqual(self.d.get(dep_id)["lifecycleState"], "DELETED")
+        self.assert_no_chain(dep_id)
+
     def test_deployment_delete_refused_keeps_its_autoscale(self):
         """A deployment DELETE on a full disk, the deployment set up for
-        autoscaling: 507 naming the autoscale setting, and nothing
-        changes (the deployment, its work requests, its setting whole);
-        with space back it is deleted with all of its setting."""
+        autoscaling: 507, and nothing changes (the deployment, its work
+        requests, its setting whole, its alarms evaluated, its gateway
+        route), also after a restart; with space back it is deleted with
+        all of its setting."""
         dep = self.d.wait_state(self.d.create(displayName="depdel")["id"],
                                 "ACTIVE")
         old = self.set_autoscale(dep["id"])
-        alarm_ids = old["alarmIds"]
         before_wrs = self.workrequests(dep["id"])
 
         self.fill()
         r = self.d.api("DELETE", "/v1/deployments/" + dep["id"])
-        self.refused(r)
-        self.assertIn("cannot remove the autoscale setting of %s"
-                      % dep["id"], r.json["message"])
-        now = self.d.get(dep["id"])
-        self.assertEqual((now["lifecycleState"], now["instanceCount"]),
-                         ("ACTIVE", 1))
-        self.assertEqual(self.workrequests(dep["id"]), before_wrs)
-        self.assert_chain_whole(dep["id"], old, alarm_ids)
-        self.assert_evaluated(alarm_ids)
+        self.assert_delete_refused(r, dep["id"], old, before_wrs)
+        self.assert_evaluated(old["alarmIds"])
         self.assertTrue(self.predict_ok("depdel"))
         self.restart()
         self.assertEqual(self.d.get(dep["id"])["lifecycleState"], "ACTIVE")
-        self.assert_chain_whole(dep["id"], old, alarm_ids)
+        self.assert_chain_whole(dep["id"], old, old["alarmIds"])
 
         self.unfill()
         r = self.d.api("DELETE", "/v1/deployments/" + dep["id"])
-        self.assertEqual(r.status, 202, r)
-        self.assertEqual(sorted(r.json["deleted"]["alarmIds"]),
-                         sorted(alarm_ids))
-        self.assertEqual(r.json["deleted"]["topicId"], old["topicId"])
-        done = self.d.wait_wr(r.json["id"])
-        self.assertEqual(done["status"], "SUCCEEDED", done)
-        self.assert_no_chain(dep["id"])
-        self.restart()
-        self.assert_no_chain(dep["id"])
+        self.assert_deleted_whole(r, dep["id"], old)
 
     def test_deployment_delete_with_little_room(self):
         """With room for some writes but maybe not all, a deployment
-        DELETE with an autoscale setting is taken (202: the deployment
-        and all of its setting go) or refused (507): then the deployment
-        stays, with its setting whole, or, when the setting could be
-        removed but the deployment's own change not, with no setting at
-        all; never a part of one."""
+        DELETE with an autoscale setting is taken whole (202: the
+        deployment and all of its setting go) or refused whole (507:
+        nothing changes). The room grows a page at a time, so that one
+        try has room for the setting's removal but not for the
+        deployment's own record: refused whole too. A restart keeps what
+        the DELETE left."""
         dep = self.d.wait_state(self.d.create(displayName="deproom")["id"],
                                 "ACTIVE")
-        cur = self.set_autoscale(dep["id"])
-        for room in (0, 4, 8, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128,
-                     256, 512, 1024):
+        old = self.set_autoscale(dep["id"])
+        before_wrs = self.workrequests(dep["id"])
+        refused = 0
+        for room in range(0, 1024, 4):
             self.fill()
             os.truncate(self.filler, max(
                 0, os.path.getsize(self.filler) - room * 1024))
@@ -411,28 +430,13 @@ class FullDiskTest(unittest.TestCase):
             if r.status == 202:
                 self.unfill()
                 break
-            self.refused(r)
-            self.assertEqual(self.d.get(dep["id"])["lifecycleState"],
-                             "ACTIVE")
-            got = self.autoscale_chain(dep["id"])[0]
-            if got["setUp"]:
-                self.assert_chain_whole(dep["id"], cur, cur["alarmIds"])
-                self.unfill()
-            else:
-                self.assertIn("its autoscale setting was removed",
-                              r.json["message"])
-                self.assert_no_chain(dep["id"])
-                self.unfill()
-                cur = self.set_autoscale(dep["id"])
+            self.assert_delete_refused(r, dep["id"], old, before_wrs)
+            refused += 1
+            self.unfill()
         else:
             self.fail("no deployment delete fitted in 1 MiB")
-        done = self.d.wait_wr(r.json["id"])
-        self.assertEqual(done["status"], "SUCCEEDED", done)
-        self.assertEqual(sorted(r.json["deleted"]["alarmIds"]),
-                         sorted(cur["alarmIds"]))
-        self.assert_no_chain(dep["id"])
-        self.restart()
-        self.assert_no_chain(dep["id"])
+        self.assertGreater(refused, 1)
+        self.assert_deleted_whole(r, dep["id"], old)
 
     def test_autoscale_replace_refused_keeps_the_old_setting(self):
         """A PUT of another autoscale setting that cannot be stored is

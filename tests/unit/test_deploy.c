@@ -856,6 +856,52 @@ static void test_delete_stops_everything(void **state)
 	assert_int_equal(f.err, MDS_E_NOTFOUND);
 }
 
+/* A delete inside a transaction of the caller's holds only when that
+ * commits: rolled back, the deployment is ACTIVE again with no work
+ * request, nothing of it stopped (no step ran before the end of the
+ * transaction) or stored; committed, it goes. */
+static void test_delete_follows_the_callers_transaction(void **state)
+{
+	struct t *t = *state;
+	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX];
+	struct fault f;
+	struct deploy_view *v;
+	uint64_t end;
+
+	create(t, "web", 2, "local.xs", id, wr);
+	wait_state(t, id, "ACTIVE");
+	assert_int_equal(store_begin(t->store), 0);
+	assert_int_equal(deploy_delete(t->d, id, wr, &f), 0);
+	v = deploy_view_new(t->d, id, &f);
+	assert_non_null(v);
+	assert_string_equal(v->state, "DELETING");
+	deploy_view_free(v);
+	assert_int_equal(store_rollback(t->store), 0);
+	v = deploy_view_new(t->d, id, &f);
+	assert_non_null(v);
+	assert_string_equal(v->state, "ACTIVE");
+	assert_string_equal(v->wr_id, "");
+	deploy_view_free(v);
+	assert_null(deploy_workreq_view_new(t->d, wr, &f));
+	/* Ticks later, nothing of the deletion has run. */
+	end = uv_hrtime() + 100000000ull;
+	while (uv_hrtime() < end)
+		uv_run(&t->loop, UV_RUN_ONCE);
+	check_runs(t, id, 2, "local.xs");
+	crash(t);
+	open_engine(t);
+	wait_state(t, id, "ACTIVE");
+	check_runs(t, id, 2, "local.xs");
+	assert_null(deploy_workreq_view_new(t->d, wr, &f));
+
+	assert_int_equal(store_begin(t->store), 0);
+	assert_int_equal(deploy_delete(t->d, id, wr, &f), 0);
+	assert_int_equal(store_commit(t->store), 0);
+	wait_state(t, id, "DELETED");
+	for (size_t i = 0; i < t->fake.nprocs; i++)
+		assert_false(t->fake.procs[i].running);
+}
+
 /* A signature of a work request's progress: it grows with every step
  * that starts or ends. */
 static int progress_of(struct t *t, const char *wr)
@@ -1205,6 +1251,7 @@ int main(void)
 		T(test_backend_that_fails_to_start),
 		T(test_update_refused_while_one_runs),
 		T(test_delete_stops_everything),
+		T(test_delete_follows_the_callers_transaction),
 		T(test_crash_during_create_then_recovery),
 		T(test_crash_during_restart_backoff_of_old_instance),
 		T(test_crash_during_restart_backoff_of_new_instance),
