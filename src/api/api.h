@@ -125,11 +125,15 @@ int api_autoscale_policy_parse(const json_t *v, struct policy *p,
 			       const char *path, struct fault *f);
 /* A policy as the API shows it. A new reference. */
 json_t *api_autoscale_policy_json(const struct policy *p);
-/* Sets up autoscaling of a deployment (autoscale_setup()); *out gets the
- * summary the API shows, a new reference. Returns 0 or the fault's code. */
-int api_autoscale_setup(struct api *api, const char *deployment_id,
-			const struct policy *p, json_t **out,
-			struct fault *f);
+/* Creates a deployment set up for autoscaling, all or nothing
+ * (autoscale_create_deployment()); *out gets the setting's summary the API
+ * shows, a new reference. Returns 0 or the fault's code. */
+struct deploy_spec;
+int api_autoscale_create_deployment(struct api *api,
+				    const struct deploy_spec *spec,
+				    const struct policy *p, char *id,
+				    char *wr_id, json_t **out,
+				    struct fault *f);
 
 struct autoscale;
 

@@ -215,9 +215,11 @@ struct autoscale *api_autoscale_module(struct api_call *c)
 	return c->api->autoscale;
 }
 
-int api_autoscale_setup(struct api *api, const char *deployment_id,
-			const struct policy *p, json_t **out,
-			struct fault *f)
+int api_autoscale_create_deployment(struct api *api,
+				    const struct deploy_spec *spec,
+				    const struct policy *p, char *id,
+				    char *wr_id, json_t **out,
+				    struct fault *f)
 {
 	struct autoscale_chain ch;
 	int rc;
@@ -225,7 +227,8 @@ int api_autoscale_setup(struct api *api, const char *deployment_id,
 	if (api->autoscale == NULL)
 		return fault_set(f, MDS_E_UNAVAIL, "", "the autoscale function "
 				 "is not running (the daemon is stopping)");
-	rc = autoscale_setup(api->autoscale, deployment_id, p, &ch, f);
+	rc = autoscale_create_deployment(api->autoscale, spec, p, id, wr_id,
+					 &ch, f);
 	if (rc == 0)
 		*out = chain_json(p, &ch);
 	return rc;

@@ -894,7 +894,7 @@ static void deployments_create(struct api_call *c)
 	struct deploy_spec spec;
 	struct create_body body;
 	json_t *out, *chain = NULL, *as = take_autoscale(c->body);
-	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX], ignored_wr[DEPLOY_ID_MAX];
+	char id[DEPLOY_ID_MAX], wr[DEPLOY_ID_MAX];
 	int rc;
 
 	rc = as != NULL ? api_autoscale_policy_parse(as, &policy, "autoscale",
@@ -914,18 +914,16 @@ static void deployments_create(struct api_call *c)
 				  NULL);
 		return;
 	}
+	/* With a setting, the deployment and its chain are made together or
+	 * not at all. */
 	if (rc == 0)
-		rc = deploy_create(c->api->deploy, &spec, id, wr, &f);
+		rc = as != NULL ? api_autoscale_create_deployment(
+					  c->api, &spec, &policy, id, wr,
+					  &chain, &f)
+				: deploy_create(c->api->deploy, &spec, id, wr,
+						&f);
 	create_body_free(&body);
 	if (rc != 0) {
-		api_reply_fault(c, &f);
-		return;
-	}
-	if (as != NULL &&
-	    api_autoscale_setup(c->api, id, &policy, &chain, &f) != 0) {
-		struct fault ignored;
-
-		deploy_delete(c->api->deploy, id, ignored_wr, &ignored);
 		api_reply_fault(c, &f);
 		return;
 	}

@@ -135,7 +135,10 @@ struct deploy_spec {
  * deployment's id in id and its work request's in wr_id (both
  * DEPLOY_ID_MAX), or a negative code with f filled (MDS_E_INVAL,
  * MDS_E_EXISTS for a taken name, MDS_E_LIMIT). Nothing changes on
- * failure.
+ * failure. Inside a caller's store transaction (store_begin()), the
+ * deployment is only there if the outermost commit writes it: when it
+ * does not, it is forgotten with no step run, and the gateway never
+ * learnt its name (it does at the commit).
  */
 int deploy_create(struct deploy *d, const struct deploy_spec *spec,
 		  char *id, char *wr_id, struct fault *f);

@@ -398,9 +398,8 @@ static int unaccepted(struct deploy *d, struct deployment *dep,
 	return not_stored(rc, f);
 }
 
-/* Forgets a new deployment whose first commit failed. */
-static int unaccepted_new(struct deploy *d, struct deployment *dep, int rc,
-			  struct fault *f)
+/* Forgets a new deployment that was never stored. */
+static void forget_new(struct deploy *d, struct deployment *dep)
 {
 	struct deployment **p;
 
@@ -409,7 +408,45 @@ static int unaccepted_new(struct deploy *d, struct deployment *dep, int rc,
 	*p = dep->next;
 	deploy_wr_discard(d, dep, NULL);
 	deploy_dep_free(dep);
+}
+
+static int unaccepted_new(struct deploy *d, struct deployment *dep, int rc,
+			  struct fault *f)
+{
+	forget_new(d, dep);
 	return not_stored(rc, f);
+}
+
+/* A creation taken in memory, until its transaction ends. */
+struct creation {
+	struct deploy *d;
+	struct deployment *dep;
+};
+
+/* Stored: the gateway learns its name. */
+static void creation_taken(void *arg)
+{
+	struct creation *x = arg;
+	struct deployment *dep = x->dep;
+
+	deploy_routes_update(x->d, dep);
+	log_event(LOG_INFO, "deploy",
+		  LOG_IDS(.deployment_id = dep->id,
+			  .work_request_id = dep->wr->id),
+		  "deployment %s (%s) created: %u x %s", dep->name, dep->id,
+		  dep->count, dep->shape);
+	free(x);
+}
+
+/* The caller's transaction did not commit: the deployment never was. Its
+ * work request has started nothing: the tick drives it, and no tick runs
+ * inside a transaction. */
+static void creation_dropped(void *arg)
+{
+	struct creation *x = arg;
+
+	forget_new(x->d, x->dep);
+	free(x);
 }
 
 int deploy_create(struct deploy *d, const struct deploy_spec *s, char *id,
@@ -418,6 +455,7 @@ int deploy_create(struct deploy *d, const struct deploy_spec *s, char *id,
 	const struct config *cfg = d->env.config;
 	struct backend *b = d->env.backends[0];
 	struct deployment *dep;
+	struct creation *x;
 	uint32_t uid;
 	int rc = check_spec(d, b, s, f);
 
@@ -451,14 +489,11 @@ int deploy_create(struct deploy *d, const struct deploy_spec *s, char *id,
 	deploy_wr_start(d, dep, OP_CREATE, dep->count, dep->shape);
 	if ((rc = deploy_persist(d, dep)) != 0)
 		return unaccepted_new(d, dep, rc, f);
-	deploy_routes_update(d, dep);
-	log_event(LOG_INFO, "deploy",
-		  LOG_IDS(.deployment_id = dep->id,
-			  .work_request_id = dep->wr->id),
-		  "deployment %s (%s) created: %u x %s", dep->name, dep->id,
-		  dep->count, dep->shape);
 	deploy_copy_str(id, ID_LEN, dep->id);
 	deploy_copy_str(wr_id, ID_LEN, dep->wr->id);
+	x = xmalloc(sizeof(*x));
+	*x = (struct creation){ .d = d, .dep = dep };
+	store_on_commit(d->env.store, creation_taken, creation_dropped, x);
 	return 0;
 }
 

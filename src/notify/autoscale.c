@@ -989,6 +989,41 @@ int autoscale_delete_deployment(struct autoscale *a, const char *deployment_id,
 	return rc;
 }
 
+/* The deployment (undone by deploy when the commit fails) and its chain
+ * (its monitoring and notifications side applied at the commit): one
+ * transaction, so that a refusal leaves nothing. */
+int autoscale_create_deployment(struct autoscale *a,
+				const struct deploy_spec *spec,
+				const struct policy *p, char *id, char *wr_id,
+				struct autoscale_chain *out, struct fault *f)
+{
+	int rc = store_begin(a->env.store);
+
+	id[0] = wr_id[0] = '\0';
+	if (rc == 0)
+		rc = deploy_create(a->env.deploy, spec, id, wr_id, f);
+	if (rc == 0)
+		rc = autoscale_setup(a, id, p, out, f);
+	if (rc == 0)
+		rc = store_commit(a->env.store);
+	if (rc == 0)
+		return 0;
+	store_rollback(a->env.store);
+	id[0] = wr_id[0] = '\0';
+	if (rc == MDS_E_NOSPACE)
+		fault_set(f, rc, "", "cannot create deployment %s: the data "
+			  "directory's device is full; nothing was created "
+			  "(neither the deployment nor its autoscale "
+			  "setting): free some space and try again",
+			  spec->name);
+	else if (rc == MDS_E_IO || rc == MDS_E_DB)
+		fault_set(f, rc, "", "cannot create deployment %s (%s); "
+			  "nothing was created (neither the deployment nor "
+			  "its autoscale setting)", spec->name,
+			  mds_strerror(rc));
+	return rc;
+}
+
 int autoscale_open(const struct autoscale_env *env, struct autoscale **out,
 		   char *diag, size_t diagsz)
 {

@@ -22,6 +22,8 @@
 #include "core/shape.h"
 #include "util/fault.h"
 
+struct deploy_spec;
+
 struct autoscale;
 struct store;
 struct deploy;
@@ -112,6 +114,20 @@ int autoscale_teardown(struct autoscale *a, const char *deployment_id,
 int autoscale_delete_deployment(struct autoscale *a, const char *deployment_id,
 				char *wr_id, struct autoscale_removed *out,
 				struct fault *f);
+
+/*
+ * Creates a deployment with its chain: deploy_create() and
+ * autoscale_setup() in one store transaction, all or nothing. Returns 0
+ * with the deployment's id in id and its work request's in wr_id (both
+ * DEPLOY_ID_MAX bytes) and the chain in *out; or either one's refusal, or
+ * the store's (MDS_E_NOSPACE, MDS_E_DB, MDS_E_IO) with f naming the
+ * deployment, and then nothing of either was made: no deployment, no
+ * instance started, no alarm, topic or subscription.
+ */
+int autoscale_create_deployment(struct autoscale *a,
+				const struct deploy_spec *spec,
+				const struct policy *p, char *id, char *wr_id,
+				struct autoscale_chain *out, struct fault *f);
 
 /*
  * Replaces the deployment's chain with one for policy p, keeping when

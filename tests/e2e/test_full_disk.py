@@ -16,7 +16,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Daemon, request, sweep_cgroups, wait_for
+from harness import Daemon, model_command, request, sweep_cgroups, wait_for
 from test_alertmanager import alert, webhook
 from test_webhook_signing import spec_sign
 
@@ -437,6 +437,61 @@ class FullDiskTest(unittest.TestCase):
             self.fail("no deployment delete fitted in 1 MiB")
         self.assertGreater(refused, 1)
         self.assert_deleted_whole(r, dep["id"], old)
+
+    def assert_no_deployment(self, name):
+        """No deployment named name, and nothing of an autoscale setting:
+        no alarm, topic or subscription."""
+        deps = self.d.api("GET", "/v1/deployments").json["items"]
+        self.assertEqual([d["id"] for d in deps if d["displayName"] == name],
+                         [])
+        self.assertEqual(
+            (self.d.api("GET", "/v1/alarms").json["items"],
+             self.d.api("GET", "/v1/topics").json["items"],
+             self.d.api("GET", "/v1/subscriptions").json["items"]),
+            ([], [], []))
+
+    def test_deployment_create_with_autoscale_with_little_room(self):
+        """A deployment created with its autoscale setting in the same
+        POST, with room for some writes but maybe not all: taken whole
+        (201: the deployment and all of its setting) or refused whole
+        (507: no deployment, no alarm, topic or subscription, and no
+        instance started). The room grows a page at a time, so that one
+        try has room for the deployment's record but not for its setting.
+        A restart keeps what the POST left."""
+        body = {"displayName": "depnew", "command": model_command(),
+                "instanceShapeName": "local.xs", "instanceCount": 1,
+                "healthPath": "/health",
+                "autoscale": {"profile": "default", "maxInstances": 3,
+                              "cpuHigh": 80}}
+        refused = 0
+        for room in range(0, 1024, 4):
+            self.fill()
+            os.truncate(self.filler, max(
+                0, os.path.getsize(self.filler) - room * 1024))
+            r = self.d.api("POST", "/v1/deployments", body)
+            if r.status == 201:
+                self.unfill()
+                break
+            self.refused(r)
+            self.assertIn("depnew", r.json["message"])
+            self.assertIn("nothing was created", r.json["message"])
+            self.assert_no_deployment("depnew")
+            refused += 1
+            self.unfill()
+        else:
+            self.fail("no deployment with a setting fitted in 1 MiB")
+        self.assertGreater(refused, 1)
+        # No instance of a refused try ever started: the one deployment
+        # runs one.
+        dep = self.d.wait_state(r.json["id"], "ACTIVE")
+        self.assertEqual(len(self.d.instance_pids()), 1)
+        chain = r.json["autoscale"]
+        self.assert_chain_whole(dep["id"], chain, chain["alarmIds"])
+        self.restart()
+        self.assertEqual(self.d.get(dep["id"])["lifecycleState"], "ACTIVE")
+        self.assert_chain_whole(dep["id"], chain, chain["alarmIds"])
+        deps = self.d.api("GET", "/v1/deployments").json["items"]
+        self.assertEqual([d["id"] for d in deps], [dep["id"]])
 
     def test_autoscale_replace_refused_keeps_the_old_setting(self):
         """A PUT of another autoscale setting that cannot be stored is
