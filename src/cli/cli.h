@@ -232,6 +232,11 @@ void cli_request_cleanup(struct cli_ctx *ctx);
  * frees it. */
 char *cli_escape(const char *s);
 
+/* The monotonic clock in milliseconds, and a sleep that resumes after a
+ * signal: for the commands that poll. */
+long long cli_now_ms(void);
+void cli_sleep_ms(long ms);
+
 /* Returns "/v1/<collection>/<escaped id><suffix>", newly allocated. */
 char *cli_item_path(const char *collection, const char *id,
 	const char *suffix);

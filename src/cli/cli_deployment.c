@@ -26,22 +26,6 @@ struct field {
 	int integer;     /* sent as a number, checked by the CLI */
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 /* Returns whether s is one of the space-separated words of list. */
 static int is_one_of(const char *s, const char *list)
 {
@@ -77,7 +61,7 @@ static int wait_timeout(struct cli_ctx *ctx, int wait, const char *arg,
 static int poll(struct cli_ctx *ctx, const char *path, const char *field,
 	const char *finals, long timeout_s, const char *what, json_t **out)
 {
-	long long deadline = now_ms() + timeout_s * 1000LL;
+	long long deadline = cli_now_ms() + timeout_s * 1000LL;
 	json_t *body;
 	long status;
 	int rc;
@@ -98,14 +82,14 @@ static int poll(struct cli_ctx *ctx, const char *path, const char *field,
 			*out = body;
 			return CLI_EXIT_OK;
 		}
-		if (now_ms() >= deadline) {
+		if (cli_now_ms() >= deadline) {
 			rc = cli_fail("timed out after %ld s waiting for %s (%s %s)",
 				timeout_s, what, field, cli_json_str(body, field));
 			json_decref(body);
 			return rc;
 		}
 		json_decref(body);
-		sleep_ms(POLL_MS);
+		cli_sleep_ms(POLL_MS);
 	}
 }
 
