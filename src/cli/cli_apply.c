@@ -29,6 +29,8 @@
 
 #define APPLY_FILE_MAX (4u << 20) /* bytes of one file */
 #define APPLY_OBJECTS_MAX 1024
+#define UNDO_WAIT_MS (600 * 1000L) /* for a creation to finish */
+#define UNDO_POLL_MS 500L
 
 /* One object of the file and what applying it does. */
 struct item {
@@ -385,20 +387,42 @@ static int item_send(struct cli_ctx *ctx, struct plan *p, struct item *it,
 }
 
 /* After a failed real call: deletes what this run created, newest first,
- * so that the file changes nothing. */
+ * so that the file changes nothing. A deployment still being created
+ * cannot be deleted yet (409): its creation is waited for, up to
+ * UNDO_WAIT_MS. What cannot be undone is said, a line each. */
 static void undo_created(struct cli_ctx *ctx, struct plan *p)
 {
 	for (long i = p->n; i-- > 0;) {
+		const struct apply_kind *k;
 		struct item *it = &p->items[i];
+		long long deadline = cli_now_ms() + UNDO_WAIT_MS;
 		json_t *resp = NULL;
-		long status;
+		long status = 0;
 		char *path;
+		int rc;
 
 		if (it->created == NULL)
 			continue;
-		path = cli_item_path(apply_kinds[it->kind].collection,
-			it->created, "");
-		cli_request(ctx, "DELETE", path, NULL, &status, &resp);
+		k = &apply_kinds[it->kind];
+		path = cli_item_path(k->collection, it->created, "");
+		for (;;) {
+			rc = cli_request(ctx, "DELETE", path, NULL, &status,
+				&resp);
+			if (rc != 0 || status != 409 ||
+			    cli_now_ms() >= deadline)
+				break;
+			json_decref(resp);
+			resp = NULL;
+			cli_sleep_ms(UNDO_POLL_MS);
+		}
+		if (rc != 0 || (status >= 300 && status != 404))
+			fprintf(stderr, "mdscale: apply: the %s %s it created "
+				"is still there: %s\n", k->name, it->name,
+				rc == 0 && json_is_string(json_object_get(
+					resp, "message"))
+					? json_string_value(json_object_get(
+						  resp, "message"))
+					: "the daemon did not answer");
 		json_decref(resp);
 		free(path);
 	}
@@ -545,8 +569,32 @@ static int wait_settled(struct cli_ctx *ctx, const struct plan *p,
 	}
 }
 
+/* Makes the creations (creating) or the other changes, rank by rank.
+ * Returns 0, or the exit status of the first refusal. */
+static int send_all(struct cli_ctx *ctx, struct plan *p, bool creating,
+	long *changed)
+{
+	for (int rank = 0; rank <= 2; rank++)
+		for (long i = 0; i < p->n; i++) {
+			struct item *it = &p->items[i];
+			int ret;
+
+			if (apply_kinds[it->kind].rank != rank ||
+			    it->method == NULL ||
+			    (strcmp(it->action, "created") == 0) != creating)
+				continue;
+			ret = item_send(ctx, p, it, false);
+			if (ret != 0)
+				return ret;
+			if (strcmp(it->action, "unchanged") != 0)
+				(*changed)++;
+		}
+	return 0;
+}
+
 /* Plans every item, then checks every change (dryRun=true), then makes
- * them, rank by rank. Returns 0 with *changed set, or the exit status. */
+ * them, rank by rank: the creations, then the updates. Returns 0 with
+ * *changed set, or the exit status. */
 static int run(struct cli_ctx *ctx, struct plan *p, long *changed)
 {
 	int ret;
@@ -567,22 +615,16 @@ static int run(struct cli_ctx *ctx, struct plan *p, long *changed)
 			    (ret = item_send(ctx, p, it, true)) != 0)
 				return ret;
 		}
-	for (int rank = 0; rank <= 2; rank++)
-		for (long i = 0; i < p->n; i++) {
-			struct item *it = &p->items[i];
-
-			if (apply_kinds[it->kind].rank != rank ||
-			    it->method == NULL)
-				continue;
-			ret = item_send(ctx, p, it, false);
-			if (ret != 0) {
-				undo_created(ctx, p);
-				return ret;
-			}
-			if (strcmp(it->action, "unchanged") != 0)
-				(*changed)++;
-		}
-	return 0;
+	/* Every creation first: what only the real call can refuse (a
+	 * reference to a new object, the last free uid of instanceUids) is
+	 * mostly a creation's, and creations are undone on a refusal; the
+	 * updates then follow. */
+	ret = send_all(ctx, p, true, changed);
+	if (ret == 0)
+		ret = send_all(ctx, p, false, changed);
+	if (ret != 0)
+		undo_created(ctx, p);
+	return ret;
 }
 
 static void plan_free(struct plan *p)

@@ -17,6 +17,7 @@ import threading
 import unittest
 
 from harness import INSTANCE_USER, Daemon, model_command, wait_for
+from test_apply import yaml_deployment
 from test_privileges import read, status
 
 # A range no user or group of a test machine has (checked in setUp).
@@ -182,6 +183,40 @@ class InstanceUidsTest(unittest.TestCase):
         self.assertEqual(self.d.get(a)["instanceUid"], ua)
         self.assertEqual([i["pid"] for i in self.d.get(a)["instances"]
                           if i["state"] == "READY"], pids)
+
+    def test_apply_past_the_range_changes_nothing(self):
+        """`apply` of a file that updates a deployment and creates more
+        than the range has uids for: each create passes the dry run
+        alone, the real creates run out; the creations are undone and,
+        made before any update, the update was never made."""
+        a = self.d.create(displayName="a", freeformTags={"v": "one"})["id"]
+        self.d.wait_state(a, "ACTIVE")
+        text = "---\n".join(
+            [yaml_deployment("a", 1, {"v": "two"})] +
+            [yaml_deployment(n, 1) for n in ("n1", "n2", "n3")])
+        p = self.d.cli("apply", "-f", "-", input=text)
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        self.assertIn("instanceUids %d-%d" % (LO, HI), p.stderr)
+        self.assertEqual(self.d.get(a)["freeformTags"], {"v": "one"})
+
+        def live():
+            return sorted(
+                x["displayName"] for x in
+                self.d.api("GET", "/v1/deployments").json["items"]
+                if x["lifecycleState"] not in ("DELETING", "DELETED"))
+        wait_for("the creations undone", lambda: live() == ["a"])
+        # With room for all of them, the same file applies.
+        wait_for("their uids free again", lambda: len([
+            x for x in self.d.api("GET", "/v1/deployments").json["items"]
+            if x["lifecycleState"] != "DELETED"]) == 1)
+        text = "---\n".join(
+            [yaml_deployment("a", 1, {"v": "two"})] +
+            [yaml_deployment(n, 1) for n in ("n1", "n2")])
+        p = self.d.cli("apply", "-f", "-", input=text)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.d.get(a)["freeformTags"], {"v": "two"})
+        self.assertEqual(live(), ["a", "n1", "n2"])
 
     def test_reload_keeps_the_range_until_the_next_start(self):
         path = os.path.join(self.d.data_dir, "config.json")
