@@ -276,7 +276,9 @@ static double md_level(const struct rule_params *p,
  * flight (in flight / offered load over the short window m, by Little's
  * law). Returns the instances it wants: the short window's load at
  * target, and one more than current when the same burst's queue is still
- * growing once what its move up started is ready (lead_ms). 0: no burst.
+ * growing once what its move up started is ready (lead_ms). Its move up
+ * is one since its first second began: an early move inside that second
+ * (rule_decide_early()) is the burst's too. 0: no burst.
  */
 static uint32_t md_burst(const struct rule_params *p, struct rule_state *s,
 			 const struct rule_obs *m, int64_t now_ms,
@@ -292,7 +294,7 @@ static uint32_t md_burst(const struct rule_params *p, struct rule_state *s,
 	s->last_burst_ms = now_ms;
 	want = clamp(ceil(m->work / p->target - 1e-9), min, max);
 	if (want <= current && s->moved_up &&
-	    s->burst_start_ms <= s->last_up_ms &&
+	    s->last_up_ms > s->burst_start_ms - p->tick_ms &&
 	    now_ms - s->last_up_ms >= p->lead_ms &&
 	    m->conc > conc_before(s, p->up_window_ms))
 		want = clamp((double)current + 1, min, max);

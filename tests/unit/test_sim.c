@@ -550,6 +550,21 @@ static void test_rule_mdscale_early(void **state)
 	rule_params_default(RULE_MDSCALE, &p);
 	assert_int_equal(rule_decide_early(&p, &s, t + 500, 9, 500, 2, 1, 5),
 			 5);
+
+	/* An early move inside a burst's first second is that burst's move
+	 * up: its queue still growing lead_ms after it takes one more. */
+	rule_state_init(&s);
+	busy(&s, 100, 1, 1);
+	t = 100000;
+	assert_int_equal(rule_decide_early(&p, &s, t + 400, 2.5, 400, 2, 1,
+					   100),
+			 3);
+	busy(&s, 1, 100, 2.5);
+	assert_int_equal(rule_decide(&p, &s, t + 1000, 3, 3, 1, 100), 3);
+	busy(&s, 1, 200, 2.5);
+	assert_int_equal(rule_decide(&p, &s, t + 2000, 3, 3, 1, 100), 3);
+	busy(&s, 1, 400, 2.5);
+	assert_int_equal(rule_decide(&p, &s, t + 3000, 3, 3, 1, 100), 4);
 }
 
 /* n seconds at rate a second, then m at rate2, then n at rate. */
