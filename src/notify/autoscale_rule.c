@@ -182,6 +182,7 @@ static uint32_t params(const struct policy *p, struct rule_params *rp)
 	rp->up_window_ms = p->rule_up_ms;
 	rp->down_window_ms = p->rule_down_ms;
 	rp->hold_ms = p->rule_hold_ms;
+	rp->early = p->rule_early;
 	return min > p->max_instances ? p->max_instances : min;
 }
 
