@@ -115,6 +115,9 @@ static const struct field policy_fields[] = {
 	  FIELD_AT(struct policy, rule_hold_ms), .unit_ms = 1000, .min = 0,
 	  .max = 3600, .doc = "mdscale: no scale-in this long after a "
 			      "scale-out" },
+	P_BOOL("earlyCheck", rule_early,
+	       "mdscale: scale out inside a second once its shortfall is "
+	       "certain"),
 	FIELD_END
 };
 

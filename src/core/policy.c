@@ -24,6 +24,7 @@ static void rule_defaults(struct policy *p)
 	p->rule_up_ms = r.up_window_ms;
 	p->rule_down_ms = r.down_window_ms;
 	p->rule_hold_ms = r.hold_ms;
+	p->rule_early = r.early;
 }
 
 void policy_default(struct policy *p)

@@ -52,6 +52,7 @@ struct policy {
 	int64_t rule_up_ms;      /* detection window */
 	int64_t rule_down_ms;    /* scale-down window */
 	int64_t rule_hold_ms;    /* no move down this long after one up */
+	bool rule_early;         /* the early check inside a second */
 };
 
 /* Whether p's instance count is set by the mdscale rule, not by CPU

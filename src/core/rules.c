@@ -42,6 +42,7 @@ void rule_params_default(enum rule_kind kind, struct rule_params *p)
 		p->lead_ms = 2000;
 		p->damp_max = 4;
 		p->damp_half_life_ms = 900000;
+		p->early = true;
 		break;
 	}
 }
@@ -275,7 +276,9 @@ static double md_level(const struct rule_params *p,
  * flight (in flight / offered load over the short window m, by Little's
  * law). Returns the instances it wants: the short window's load at
  * target, and one more than current when the same burst's queue is still
- * growing once what its move up started is ready (lead_ms). 0: no burst.
+ * growing once what its move up started is ready (lead_ms). Its move up
+ * is one since its first second began: an early move inside that second
+ * (rule_decide_early()) is the burst's too. 0: no burst.
  */
 static uint32_t md_burst(const struct rule_params *p, struct rule_state *s,
 			 const struct rule_obs *m, int64_t now_ms,
@@ -291,7 +294,7 @@ static uint32_t md_burst(const struct rule_params *p, struct rule_state *s,
 	s->last_burst_ms = now_ms;
 	want = clamp(ceil(m->work / p->target - 1e-9), min, max);
 	if (want <= current && s->moved_up &&
-	    s->burst_start_ms <= s->last_up_ms &&
+	    s->last_up_ms > s->burst_start_ms - p->tick_ms &&
 	    now_ms - s->last_up_ms >= p->lead_ms &&
 	    m->conc > conc_before(s, p->up_window_ms))
 		want = clamp((double)current + 1, min, max);
@@ -333,6 +336,17 @@ static void md_reversal(const struct rule_params *p, struct rule_state *s,
 	s->moved_down = false; /* one reversal a move down */
 }
 
+/* The bookkeeping of a move up at now_ms; burst: the count it adds above
+ * the level's and the shortfall's is a burst's. */
+static void md_up(const struct rule_params *p, struct rule_state *s,
+		  int64_t now_ms, bool burst)
+{
+	md_reversal(p, s, now_ms);
+	s->last_up_ms = now_ms;
+	s->moved_up = true;
+	s->burst_up = burst;
+}
+
 static uint32_t mdscale(const struct rule_params *p, struct rule_state *s,
 			int64_t now_ms, uint32_t current, uint32_t min,
 			uint32_t max)
@@ -356,10 +370,7 @@ static uint32_t mdscale(const struct rule_params *p, struct rule_state *s,
 				   1e-9), min, max);
 
 	if (want > current) {
-		md_reversal(p, s, now_ms);
-		s->last_up_ms = now_ms;
-		s->moved_up = true;
-		s->burst_up = want > base;
+		md_up(p, s, now_ms, want > base);
 		return want;
 	}
 	if (base >= current)
@@ -398,4 +409,34 @@ uint32_t rule_decide(const struct rule_params *p, struct rule_state *s,
 		return mdscale(p, s, now_ms, current, min, max);
 	}
 	return current;
+}
+
+uint32_t rule_decide_early(const struct rule_params *p, struct rule_state *s,
+			   int64_t now_ms, double work_so_far,
+			   int64_t elapsed_ms, uint32_t current, uint32_t min,
+			   uint32_t max)
+{
+	double level;
+	uint32_t want;
+
+	if (p->kind != RULE_MDSCALE || !p->early || elapsed_ms <= 0 ||
+	    elapsed_ms >= 1000 || !(work_so_far > (double)current))
+		return current;
+	/*
+	 * The arrived work alone, not a rate extrapolated from elapsed_ms:
+	 * a tenth of a second holds a handful of requests, and a burst of
+	 * them would pass for a second's worth. What has arrived is certain
+	 * and never more than the whole second's work. The second's own
+	 * decision then sees the higher count: it moves again only for a
+	 * shortfall larger than this one.
+	 */
+	level = md_level(p, s, md_window(p, s, now_ms));
+	want = clamp(fmax(ceil(level / p->target - 1e-9),
+			  ceil(work_so_far / p->target - 1e-9)), min, max);
+	if (want <= current)
+		return current;
+	/* A shortfall's move, not a burst's: what it adds waits for the
+	 * level like the end-of-second shortfall's. */
+	md_up(p, s, now_ms, false);
+	return want;
 }

@@ -47,6 +47,17 @@
  *            level's window). A move down never follows a move up within
  *            hold_ms, and a move up within hold_ms of a move down takes
  *            the level to rise by the tolerance band or a burst.
+ *            Early (rule_decide_early(), every 100 ms inside a
+ *            second): once the work that has arrived so far in the
+ *            second exceeds what the current instances serve in a whole
+ *            second (utilization 1), the second's shortfall is certain
+ *            before it ends; up at once to the larger of the level and
+ *            that work at target, with the bookkeeping of a move up (the
+ *            hold, flap damping), so the second's own decision sees the
+ *            higher count and does not move again for it. Only work
+ *            that has arrived counts: a rate extrapolated from a tenth
+ *            of a second is mostly noise (a few requests), and the
+ *            arrived work is a lower bound on the second's.
  *
  * Pure: the caller feeds observations and the clock.
  */
@@ -96,6 +107,9 @@ struct rule_params {
 				    times it; 0 or 1: never */
 	int64_t damp_half_life_ms; /* mdscale: and this long without one
 				      halves it again */
+	bool early;              /* mdscale: move up inside a second once
+				    its shortfall is certain
+				    (rule_decide_early()) */
 };
 
 /* The documented defaults of each rule. */
@@ -141,5 +155,20 @@ void rule_observe(struct rule_state *s, const struct rule_obs *o);
 uint32_t rule_decide(const struct rule_params *p, struct rule_state *s,
 		     int64_t now_ms, uint32_t current, uint32_t ready,
 		     uint32_t min, uint32_t max);
+
+/*
+ * The early move up, at a tick elapsed_ms (0 < elapsed_ms < 1000) into the
+ * second that began at now_ms - elapsed_ms, with work_so_far seconds of
+ * service time arrived in it so far (offered load in instance-seconds).
+ * mdscale with early set only: when work_so_far > current (more than the
+ * current instances serve in the whole second at utilization 1), returns
+ * max(ceil(level / target), ceil(work_so_far / target)) within [min, max]
+ * and records a move up at now_ms, as rule_decide() would; otherwise, and
+ * for the other rules, current, and s is unchanged.
+ */
+uint32_t rule_decide_early(const struct rule_params *p, struct rule_state *s,
+			   int64_t now_ms, double work_so_far,
+			   int64_t elapsed_ms, uint32_t current, uint32_t min,
+			   uint32_t max);
 
 #endif

@@ -59,6 +59,7 @@ static const struct num_field num_fields[] = {
 	F("upWindowSeconds", rule_up_ms, 'm'),
 	F("downWindowSeconds", rule_down_ms, 'm'),
 	F("holdSeconds", rule_hold_ms, 'm'),
+	F("earlyCheck", rule_early, 'b'),
 };
 
 struct str_field {

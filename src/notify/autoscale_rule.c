@@ -72,6 +72,8 @@ struct track {
 	double busy_sum;                   /* min(in flight, ready) */
 	uint32_t nconc;
 	uint32_t ready;                    /* at the last second */
+	uint32_t current;                  /* started, then */
+	double cpu;                        /* the ready ones' CPU, then */
 	double service_s;                  /* learned; 0 unknown */
 	bool live;                         /* still under the rule */
 };
@@ -169,6 +171,49 @@ static double instances(struct autoscale_rule *w, const struct deploy_view *v,
 	return n ? sum / n : 0;
 }
 
+/* The rule's parameters from the deployment's policy, and its lowest
+ * count. */
+static uint32_t params(const struct policy *p, struct rule_params *rp)
+{
+	uint32_t min = p->min_instances ? p->min_instances : 1;
+
+	rule_params_default(RULE_MDSCALE, rp);
+	rp->target = p->rule_target;
+	rp->up_window_ms = p->rule_up_ms;
+	rp->down_window_ms = p->rule_down_ms;
+	rp->hold_ms = p->rule_hold_ms;
+	rp->early = p->rule_early;
+	return min > p->max_instances ? p->max_instances : min;
+}
+
+/* Whether the rule may move v: at zero the gateway and the idle rule
+ * decide; while an update runs, it finishes first. */
+static bool movable(const struct deploy_view *v)
+{
+	return v->count != 0 && strcmp(v->state, "ACTIVE") == 0 &&
+	       v->wr_id[0] == '\0';
+}
+
+/* Moves v to want instances for the rule, early or at the second. */
+static void move(struct autoscale_rule *w, const struct policy *p,
+		 const struct deploy_view *v, const struct rule_obs *seen,
+		 uint32_t ready, uint32_t want, bool early)
+{
+	struct fault f = { 0 };
+	char why[340], wr[DEPLOY_ID_MAX];
+
+	snprintf(why, sizeof(why), "mdscale rule%s: offered load %.2f "
+		 "instances at a target of %.2f each, %.1f requests in flight "
+		 "on %u ready, CPU %.0f%%: %u -> %u instances",
+		 early ? " (early check: the second's shortfall certain "
+			 "before its end)" : "",
+		 seen->work, p->rule_target, seen->conc, ready, seen->cpu,
+		 v->count, want);
+	if (autoscale_rule_move(w->a, v, want, seen, why, wr, &f) != 0)
+		log_warn("autoscale", "%s: the mdscale rule's update to %u "
+			 "instances was refused: %s", v->id, want, f.message);
+}
+
 /* The rule's decision on v after the observation seen; a different count
  * starts an update when the deployment can take one. */
 static void decide(struct autoscale_rule *w, struct track *t,
@@ -177,35 +222,15 @@ static void decide(struct autoscale_rule *w, struct track *t,
 		   uint32_t ready)
 {
 	struct rule_params rp;
-	uint32_t min = p->min_instances ? p->min_instances : 1;
+	uint32_t min = params(p, &rp);
 	uint32_t want;
-	struct fault f = { 0 };
-	char why[300], wr[DEPLOY_ID_MAX];
 
-	rule_params_default(RULE_MDSCALE, &rp);
-	rp.target = p->rule_target;
-	rp.up_window_ms = p->rule_up_ms;
-	rp.down_window_ms = p->rule_down_ms;
-	rp.hold_ms = p->rule_hold_ms;
-	if (min > p->max_instances)
-		min = p->max_instances;
 	/* Called every second, acting or not: the rule keeps its desires
 	 * for the scale-down window. */
 	want = rule_decide(&rp, t->rs, (int64_t)t->rs->nobs * rp.tick_ms,
 			   current, ready, min, p->max_instances);
-	/* At zero the gateway and the idle rule decide; while an update
-	 * runs, it finishes first. */
-	if (v->count == 0 || want == v->count ||
-	    strcmp(v->state, "ACTIVE") != 0 || v->wr_id[0] != '\0')
-		return;
-	snprintf(why, sizeof(why), "mdscale rule: offered load %.2f "
-		 "instances at a target of %.2f each, %.1f requests in flight "
-		 "on %u ready, CPU %.0f%%: %u -> %u instances", seen->work,
-		 p->rule_target, seen->conc, ready, seen->cpu, v->count,
-		 want);
-	if (autoscale_rule_move(w->a, v, want, seen, why, wr, &f) != 0)
-		log_warn("autoscale", "%s: the mdscale rule's update to %u "
-			 "instances was refused: %s", v->id, want, f.message);
+	if (want != v->count && movable(v))
+		move(w, p, v, seen, ready, want, false);
 }
 
 /* The second that ended for deployment id: observe, decide. */
@@ -248,6 +273,77 @@ static void second(struct autoscale_rule *w, const char *id, uint64_t now)
 	t->busy_sum = 0;
 	t->nconc = 0;
 	t->ready = ready;
+	t->current = current;
+	t->cpu = cpu;
+}
+
+/*
+ * The work arrived at deployment t in the elapsed_s seconds since its
+ * second began, in instance-seconds (not a rate), reckoned as the
+ * second's observation is, into *seen; the service time is not learned
+ * from it.
+ */
+static double so_far(struct autoscale_rule *w, const struct track *t,
+		     double elapsed_s, double cpu, uint32_t ready,
+		     struct rule_obs *seen)
+{
+	struct autoscale_rule_counts cur;
+	double service_s = t->service_s;
+
+	counts_read(w, t->id, &cur);
+	autoscale_rule_observation(&t->prev, &cur, elapsed_s,
+				   t->conc_sum / t->nconc,
+				   t->busy_sum / t->nconc, cpu, ready,
+				   &service_s, seen);
+	return seen->work * elapsed_s;
+}
+
+/*
+ * The early check of deployment t at a sample elapsed ms into its second:
+ * the work arrived so far goes to rule_decide_early(), which moves up at
+ * once when the current instances cannot serve it in the whole second.
+ * Most ticks cost the gateway's counters alone: the deployment and its
+ * policy are read only when that work, with the CPU of the last second,
+ * passes the count then, or every ready instance was busy (a saturated
+ * deployment's CPU may show more work than the gateway does).
+ */
+static void early(struct autoscale_rule *w, struct track *t, uint64_t now)
+{
+	struct autoscale_state st;
+	struct deploy_view *v = NULL;
+	struct rule_params rp;
+	struct rule_obs seen;
+	struct fault f = { 0 };
+	double elapsed_s, work, cpu;
+	uint32_t current, ready, min, want;
+	int64_t elapsed = (int64_t)(now - t->prev_t);
+
+	if (elapsed <= 0 || elapsed >= 1000 || t->nconc == 0)
+		return;
+	elapsed_s = (double)elapsed / 1000.0;
+	work = so_far(w, t, elapsed_s, t->cpu, t->ready, &seen);
+	if (!(work > (double)t->current) &&
+	    t->busy_sum / t->nconc < (double)t->ready)
+		return;
+	if (autoscale_get(w->a, t->id, &st, &f) != 0 ||
+	    !policy_uses_rule(&st.policy))
+		return;
+	v = deploy_view_new(w->d, t->id, &f);
+	if (v == NULL || !movable(v))
+		goto out;
+	cpu = instances(w, v, &current, &ready);
+	work = so_far(w, t, elapsed_s, cpu, ready, &seen);
+	min = params(&st.policy, &rp);
+	want = rule_decide_early(&rp, t->rs,
+				 (int64_t)t->rs->nobs * rp.tick_ms + elapsed,
+				 work, elapsed, current, min,
+				 st.policy.max_instances);
+	if (want > current && want > v->count) {
+		move(w, &st.policy, v, &seen, ready, want, true);
+		t->current = want;
+	}
+out:
+	deploy_view_free(v);
 }
 
 static void each_second(struct autoscale_rule *w, uint64_t now)
@@ -286,8 +382,12 @@ static void tick(uv_timer_t *timer)
 					    ? c.inflight : w->v[i].ready;
 		w->v[i].nconc++;
 	}
-	if (++w->ticks % SAMPLES_A_SECOND == 0)
+	if (++w->ticks % SAMPLES_A_SECOND == 0) {
 		each_second(w, uv_now(timer->loop));
+		return;
+	}
+	for (size_t i = 0; i < w->n; i++)
+		early(w, &w->v[i], uv_now(timer->loop));
 }
 
 struct autoscale_rule *autoscale_rule_open(uv_loop_t *loop,

@@ -5,6 +5,10 @@
  * core/rules.h (RULE_MDSCALE), the rule says how many instances it wants,
  * and a different count starts an update through the autoscale function's
  * path (autoscale_rule_move(): the deployments' planner, zero downtime).
+ * At the 100-ms samples in between, the early check: the work arrived
+ * so far in the second, reckoned as the second's observation is, goes to
+ * rule_decide_early(), and a move up it wants starts at once (its history
+ * reason names the early check) when the deployment can take an update.
  * No alarm is involved; the memory alarms keep moving the shape.
  */
 #ifndef MDSCALE_NOTIFY_AUTOSCALE_RULE_H
@@ -56,8 +60,8 @@ struct autoscale_rule;
 
 /*
  * Starts the rule's loop on loop: the gateway's in-flight count sampled
- * every 100 ms, one observation and decision per deployment every
- * second. a, d, gw and m must outlive it. Returns a new loop; close it
+ * every 100 ms with the early check, one observation and decision per
+ * deployment every second. a, d, gw and m must outlive it. Returns a new loop; close it
  * with autoscale_rule_close().
  */
 struct autoscale_rule *autoscale_rule_open(uv_loop_t *loop,

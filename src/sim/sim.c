@@ -7,7 +7,8 @@
  * requests (completions are increasing) and its busy interval into the
  * instance's busy blocks, which the sampler turns into CpuUtilization.
  * The control loop ticks every TICK_US: readiness, drains, sampling, the
- * policy's decisions.
+ * policy's decisions; a rule's early check (rule_decide_early()) at the
+ * ticks inside a second, on the service time arrived in it so far.
  */
 #include "sim/sim.h"
 
@@ -400,6 +401,20 @@ static int decide(struct run *u, int64_t now)
 			return 0;
 		want = p->schedule[s < p->nschedule ? s : p->nschedule - 1];
 		return apply(u, want, now);
+	}
+	if (now_ms % 1000 != 0) {
+		/* Inside a second: the early check on the work arrived in it
+		 * so far. */
+		int rc = apply(u, rule_decide_early(&p->rule, u->rs, now_ms,
+						    u->work[now_ms / 1000],
+						    now_ms % 1000, have,
+						    p->min_instances,
+						    p->max_instances),
+			       now);
+
+		if (rc != 0)
+			return rc;
+		have = current(u, &ready);
 	}
 	if (now_ms % p->rule.tick_ms != 0)
 		return 0;

@@ -49,6 +49,7 @@ static const struct key policy_keys[] = {
 	{ "burstHoldMs", K_I64, P(rule.burst_hold_ms), 0, 0, 3600000 },
 	{ "dampMax", K_U32, P(rule.damp_max), 0, 0, 64 },
 	{ "dampHalfLifeMs", K_I64, P(rule.damp_half_life_ms), 0, 0, 3600000 },
+	{ "early", K_BOOL, P(rule.early), 0, 0, 1 },
 	/* The alarm policy (recipe, oci-native): core/policy.h's fields. */
 	{ "step", K_U32, P(alarms.step), 0, 1, 256 },
 	{ "proportional", K_BOOL, P(alarms.proportional), 0, 0, 1 },

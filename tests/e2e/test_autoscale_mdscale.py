@@ -20,9 +20,11 @@ RATE = 900
 STEP_SECONDS = 12
 
 
-def load_step(gw_port, path, directory, rate=RATE, seconds=STEP_SECONDS):
-    """Starts `mdscale load`: rate requests a second, open loop, for
-    seconds; its JSON summary is on its stdout."""
+def load_step(gw_port, path, directory, rate=RATE, seconds=STEP_SECONDS,
+              connections=64):
+    """Starts `mdscale load`: rate requests a second, open loop, over up
+    to connections connections, for seconds; its JSON summary is on its
+    stdout."""
     body = os.path.join(directory, "body.json")
     with open(body, "w") as f:
         json.dump({"instances": [digits_rows(1)[0][0]]}, f)
@@ -30,7 +32,8 @@ def load_step(gw_port, path, directory, rate=RATE, seconds=STEP_SECONDS):
         [BIN, "load", "--url", "http://127.0.0.1:%d%s" % (gw_port, path),
          "--method", "POST", "--body", body, "--header",
          "Content-Type: application/json", "--rate", str(rate),
-         "--duration", str(seconds), "--output", "json"],
+         "--duration", str(seconds), "--connections", str(connections),
+         "--output", "json"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
 
@@ -139,6 +142,43 @@ class MdscaleRuleTest(unittest.TestCase):
         self.assertEqual(d.get(dep_id)["instanceCount"], 1)
         self.assertEqual(d.api("GET", "/v1/deployments/%s/autoscale"
                                % dep_id).json["policy"]["profile"], "mdscale")
+
+    def test_a_steep_step_is_answered_inside_a_second(self):
+        """Work arriving at several times what the instances serve passes
+        a whole second's worth of theirs within a few tenths of a second:
+        the early check moves up then, not at the second's end. (When the
+        step starts in a second's last tenths, the second's own decision
+        may come first; the next second's early check then takes the next
+        instance.) The clients have connections enough for the gateway to
+        see every arrival: with 64, as in the step above, arrivals past
+        what is served wait in the client, and the gateway sees at most
+        the instances' own work."""
+        d = Daemon(config=FAST).start()
+        self.addCleanup(d.cleanup)
+        r = d.api("POST", "/v1/deployments", {
+            "displayName": "md", "command": model_command("--cache-entries 0"),
+            "instanceShapeName": "local.xs", "instanceCount": 1,
+            "autoscale": {"profile": "mdscale", "maxInstances": 4}})
+        self.assertEqual(r.status, 201, r)
+        dep_id = r.json["id"]
+        d.wait_state(dep_id, "ACTIVE")
+        tmp = tempfile.mkdtemp(prefix="mdscale-early-")
+        light = load_step(d.gw_port, "/md/predict", tmp, rate=5, seconds=3)
+        self.assertEqual(json.loads(light.communicate(timeout=60)[0])
+                         ["failed_total"], 0)
+        self.assertEqual(history(d, dep_id), [])
+        load = load_step(d.gw_port, "/md/predict", tmp, rate=3 * RATE,
+                         seconds=4, connections=1000)
+        self.addCleanup(load.kill)
+        load.communicate(timeout=60)
+        ups = [h for h in history(d, dep_id) if h["action"] == "SCALE_OUT"]
+        self.assertTrue(ups)
+        reasons = [h["reason"] for h in ups]
+        self.assertTrue(any("early check" in r for r in reasons), reasons)
+        for h in ups:
+            self.assertIsNone(h["alarmId"])
+            self.assertEqual(h["rule"], "mdscale")
+            self.assertGreater(h["observed"]["work"], 0)
 
 
 class MdscaleBadInputTest(unittest.TestCase):

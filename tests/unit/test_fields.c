@@ -395,6 +395,8 @@ static void reads_an_autoscale_policy(void **state)
 		{ "{\"cooldownOutSeconds\": -1}", "autoscale.cooldownOutSeconds",
 		  "autoscale.cooldownOutSeconds must be an integer from 0 to "
 		  "86400" },
+		{ "{\"earlyCheck\": 1}", "autoscale.earlyCheck",
+		  "autoscale.earlyCheck must be true or false" },
 		{ "{\"colour\": 1}", "autoscale.colour",
 		  "unknown field 'autoscale.colour'" },
 		{ "5", "autoscale", "autoscale must be true, or an object with "
@@ -433,6 +435,12 @@ static void reads_an_autoscale_policy(void **state)
 	assert_true(p.rule_target == want.rule_target);
 	assert_int_equal(p.rule_up_ms, want.rule_up_ms);
 	assert_int_equal(p.rule_down_ms, 20000);
+	assert_true(p.rule_early); /* the early check: on by default */
+	json_decref(v);
+	v = json_loads("{\"profile\": \"mdscale\", \"earlyCheck\": false}",
+		       0, NULL);
+	assert_int_equal(api_autoscale_policy_parse(v, &p, "autoscale", &f), 0);
+	assert_false(p.rule_early);
 	json_decref(v);
 
 	/* The policy as a whole: minInstances above maxInstances. */
