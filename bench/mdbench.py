@@ -118,10 +118,13 @@ def model_body(directory):
     return path
 
 
-def load_argv(build, url, body, rate=None, duration=None, schedule=None):
+def load_argv(build, url, body, rate=None, duration=None, schedule=None,
+              connections=None):
     argv = [os.path.join(build, "src", "mdscale"), "load", "--url", url,
             "--method", "POST", "--body", body,
             "--header", "Content-Type: application/json", "--output", "json"]
+    if connections:
+        argv += ["--connections", str(connections)]
     if schedule:
         argv += ["--schedule", schedule]
     else:

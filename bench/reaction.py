@@ -59,7 +59,8 @@ def epoch(rfc3339):
         float("0." + (frac or "0"))
 
 
-def one_profile(build, profile, idle, rate, limit, overrides=None):
+def one_profile(build, profile, idle, rate, limit, overrides=None,
+                connections=None):
     d = mdbench.Daemon(build)
     load = None
     try:
@@ -81,7 +82,7 @@ def one_profile(build, profile, idle, rate, limit, overrides=None):
         load = subprocess.Popen(
             mdbench.load_argv(build,
                               "http://127.0.0.1:%d/react/predict" % d.gw_port,
-                              body, rate, limit),
+                              body, rate, limit, connections=connections),
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         ready_at = served_at = None
         new_port = None
@@ -125,6 +126,12 @@ def main():
     ap.add_argument("--policy", type=json.loads, default={},
                     help="policy fields over each profile's, as JSON "
                     "('{\"upWindowSeconds\": 1}')")
+    ap.add_argument("--connections", type=int, default=500,
+                    help="the load's connections: enough that the step's "
+                    "requests reach the gateway as they are sent (open "
+                    "loop) rather than wait in the client (64 is `mdscale "
+                    "load`'s default: a closed loop once one instance is "
+                    "saturated); the gateway takes 512 from one address")
     ap.add_argument("--runs", type=int, default=5,
                     help="runs of each profile (the recipe's runs once)")
     args = ap.parse_args()
@@ -134,8 +141,9 @@ def main():
         limit = 60 if profile != "recipe" else 600
         for _ in range(runs):
             r = one_profile(os.path.abspath(args.build), profile, args.idle,
-                            args.rate, limit, args.policy)
+                            args.rate, limit, args.policy, args.connections)
             r["policy"] = args.policy
+            r["connections"] = args.connections
             print("  %-8s decision %-9s ready %-9s first served %s" % (
                 profile, fmt(r["decisionSeconds"]), fmt(r["readySeconds"]),
                 fmt(r["firstServedSeconds"])), flush=True)
@@ -143,8 +151,9 @@ def main():
     print()
     print("machine: %s, %d CPUs, %s" % (platform.platform(), os.cpu_count(),
                                         platform.processor() or platform.machine()))
-    print("load step: %d req/s of one digit, open loop, after %.0f s idle; one "
-          "instance of local.xs (0.25 CPU), cache off, serves 300-400/s" % (args.rate, args.idle))
+    print("load step: %d req/s of one digit, open loop over %d connections, "
+          "after %.0f s idle; one instance of local.xs (0.25 CPU), cache off, "
+          "serves 300-400/s" % (args.rate, args.connections, args.idle))
     print("%-8s %6s %14s %14s %18s" % ("profile", "runs", "decision", "ready",
                                        "first served"))
     for profile in args.profiles.split(","):
