@@ -39,6 +39,7 @@
 #include <uv.h>
 
 #include "gateway/gateway.h"
+#include "util/htab.h"
 
 struct block;
 struct worker;
@@ -69,6 +70,61 @@ struct ishared {
 	uint32_t outstanding; /* atomic, relaxed: for choosing only */
 	uint32_t refs;        /* atomic: the insts that point here */
 };
+
+/*
+ * Counts per key (a client's address, a deployment's id), with bytes, and
+ * their totals, that every worker updates under mu. A key is found through
+ * a hash index (util/htab.h) of its entry; an entry whose count falls to 0
+ * is freed for the next key (HTAB_NONE ends the free list), and the index,
+ * which has no removal, is made again from the live entries once it holds
+ * more than twice as many, so each change costs O(1), amortized.
+ */
+struct tally_entry {
+	char *key;      /* NULL: free */
+	uint32_t n;     /* free: the next free entry */
+	uint64_t bytes;
+};
+
+struct tally {
+	uv_mutex_t mu;
+	struct htab ix; /* hash_str(key) -> index in v, stale ones too */
+	struct tally_entry *v;
+	uint32_t len, cap, free, live;
+	uint32_t n;     /* sums over the entries */
+	uint64_t bytes;
+};
+
+/* The limits of tally_take(): UINT32_MAX and UINT64_MAX for none. */
+struct tally_max {
+	uint32_t n, n_total;
+	uint64_t bytes, bytes_total;
+};
+
+/* What tally_take() found full. */
+enum tally_full {
+	TALLY_OK,
+	TALLY_FULL_N,
+	TALLY_FULL_N_TOTAL,
+	TALLY_FULL_BYTES,
+	TALLY_FULL_BYTES_TOTAL,
+};
+
+/* Makes t empty, with its mutex. */
+void tally_init(struct tally *t);
+
+/* Frees what t holds and its mutex; NULL is fine. */
+void tally_free(struct tally *t);
+
+/* Counts one more under key (the caller keeps it), with bytes, unless that
+ * passes one of max's limits (checked in the order of enum tally_full, the
+ * first full one returned); on TALLY_OK, *ix is the entry for
+ * tally_give(). */
+enum tally_full tally_take(struct tally *t, const char *key, uint64_t bytes,
+			   const struct tally_max *max, uint32_t *ix);
+
+/* Gives back what tally_take() counted in entry ix (bytes as taken); the
+ * entry is freed once it counts nothing. */
+void tally_give(struct tally *t, uint32_t ix, uint64_t bytes);
 
 struct inst {
 	struct link link; /* gw->insts */
