@@ -711,7 +711,9 @@ void client_close_cb(uv_handle_t *h)
 	if (--c->nopen > 0)
 		return;
 	list_del(&c->link);
+	client_uncount(c);
 	gw->nclients--;
+	__atomic_sub_fetch(&gw->group->nclients, 1, __ATOMIC_RELAXED);
 	head_free(&c->head);
 	tls_conn_free(c->tls);
 	free(c);
@@ -736,6 +738,7 @@ void client_close(struct client *c, bool graceful)
 	if (c->closing)
 		return;
 	c->closing = true;
+	client_uncount(c);
 	if (c->req.active)
 		req_end(c);
 	wreq_put(c->cb);

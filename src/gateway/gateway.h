@@ -94,8 +94,9 @@ int gateway_start(uv_loop_t *loop, const char *host, int port,
  * a thread of its own with its own listening socket (SO_REUSEPORT on the
  * same port), connections, upstream pools and counters; the counters read
  * here are their sums. The limits of gateway_set_limits() and
- * gateway_set_hold() on clients and held requests are shared among them
- * (each enforces its share, rounded up). Errors as gateway_start()'s.
+ * gateway_set_hold() on clients and held requests hold for the gateway as a
+ * whole: the loops count against them together. Errors as
+ * gateway_start()'s.
  */
 int gateway_start_threads(uv_loop_t *loop, const char *host, int port,
 			  unsigned threads, struct gateway **out, char *diag,
@@ -130,10 +131,11 @@ struct gateway_limits {
 	uint64_t idle_timeout_ms;       /* 60000: client silent between
 					   requests or while sending one */
 	uint32_t max_clients;           /* 10000: beyond, a new client closes
-					   the one that has waited longest
-					   without a complete request, from
-					   its own address first (or, if
-					   none, is closed itself) */
+					   the one of its loop that has
+					   waited longest without a complete
+					   request, from its own address
+					   first (or, if none, is closed
+					   itself) */
 	uint32_t max_idle_per_instance; /* 64 pooled upstream connections,
 					   per loop */
 	uint64_t head_timeout_ms;       /* 10000: a request head must arrive

@@ -1,7 +1,8 @@
 /*
  * gateway_accept.c - a worker's listening socket and the connections it
- * accepts: the limits on clients in total and per address, and who makes
- * room when every slot is taken.
+ * accepts: the limits on clients in total and per address, counted over
+ * every worker (gateway.nclients and gateway.addrs), and who makes room
+ * when every slot is taken.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -38,7 +39,10 @@ static void reject(struct worker *gw, uv_stream_t *server)
  * taken: the one that has waited longest without a complete request (idle,
  * or sending one slowly) from the same address if there is one, else from
  * any address; NULL if every client has a request in the works. So clients
- * that open many connections crowd out their own first. */
+ * that open many connections crowd out their own first. Only the worker's
+ * own clients are looked at (the others are on other threads): a worker
+ * whose clients are all busy refuses the new one, even while another
+ * worker has one waiting. */
 static struct client *oldest_waiting(struct worker *gw,
 				     const struct client *newc)
 {
@@ -68,24 +72,37 @@ static struct client *oldest_waiting(struct worker *gw,
 	return own != NULL ? own : any;
 }
 
-/* Counts the other open clients from c's address. */
-static uint32_t clients_from(struct worker *gw, const struct client *c)
+/* Counts c in its address's clients, unless the address has its limit
+ * already; false then. */
+static bool addr_count(struct client *c)
 {
-	uint32_t n = 0;
+	struct worker *gw = c->gw;
+	const struct tally_max max = {
+		.n = gw->lim.max_clients_per_addr,
+		.n_total = UINT32_MAX,
+		.bytes = UINT64_MAX,
+		.bytes_total = UINT64_MAX,
+	};
 
-	for (struct link *l = gw->clients.next; l != &gw->clients;
-	     l = l->next) {
-		const struct client *o = container_of(l, struct client, link);
+	if (tally_take(&gw->group->addrs, c->ip, 0, &max, &c->addr_ix) !=
+	    TALLY_OK)
+		return false;
+	c->addr_counted = true;
+	return true;
+}
 
-		if (o != c && !o->closing && strcmp(o->ip, c->ip) == 0)
-			n++;
-	}
-	return n;
+void client_uncount(struct client *c)
+{
+	if (!c->addr_counted)
+		return;
+	c->addr_counted = false;
+	tally_give(&c->gw->group->addrs, c->addr_ix, 0);
 }
 
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct worker *gw = server->data;
+	struct gateway *g = gw->group;
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
 	struct client *c;
@@ -94,8 +111,10 @@ static void on_connection(uv_stream_t *server, int status)
 		gw_log(gw, LOG_WARN, "accept: %s", uv_strerror(status));
 		return;
 	}
-	if (gw->nclients >= 2 * (uint64_t)gw->lim.max_clients) {
+	if (__atomic_add_fetch(&g->nclients, 1, __ATOMIC_RELAXED) >
+	    2 * (uint64_t)gw->lim.max_clients) {
 		/* Closing clients not gone yet: no room even to look. */
+		__atomic_sub_fetch(&g->nclients, 1, __ATOMIC_RELAXED);
 		reject(gw, server);
 		return;
 	}
@@ -126,11 +145,14 @@ static void on_connection(uv_stream_t *server, int status)
 				    sizeof(c->ip));
 	}
 	c->ip_len = strlen(c->ip);
-	if (clients_from(gw, c) >= gw->lim.max_clients_per_addr) {
+	if (!addr_count(c)) {
 		client_close(c, false);
 		return;
 	}
-	if (gw->nclients > gw->lim.max_clients) {
+	if (__atomic_load_n(&g->nclients, __ATOMIC_RELAXED) >
+	    gw->lim.max_clients) {
+		/* Over the gateway's limit: this worker makes room among its
+		 * own clients, or refuses the new one. */
 		struct client *victim = oldest_waiting(gw, c);
 
 		if (victim == NULL) {

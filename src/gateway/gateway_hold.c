@@ -18,8 +18,9 @@
  * instance arrive the held requests are routed in order of arrival. The
  * request's body meanwhile waits in its retained writes (reading stops past
  * QUEUE_HIGH). Bounded by gw->hold: requests and bytes per deployment and in
- * total (a request counts its head and its declared body; a body of unknown
- * length, chunked, counts as the most read of it while held), and time;
+ * total over every worker (counted in gateway.held: a request counts its
+ * head and its declared body; a body of unknown length, chunked, counts as
+ * the most read of it while held), and time;
  * beyond, 503 with Retry-After and the reason. A client that goes away
  * leaves the queue at once (req_end); a deployment removed meanwhile
  * answers its held requests 404.
@@ -53,12 +54,24 @@ static void hold_ask(struct worker *gw, struct dep *d)
  * asked for an instance: a retry then finds one. */
 bool hold_add(struct client *c)
 {
+	static const char *const why[] = {
+		[TALLY_FULL_N] = "requests held for this deployment",
+		[TALLY_FULL_N_TOTAL] = "requests held in total",
+		[TALLY_FULL_BYTES] = "bytes held for this deployment",
+		[TALLY_FULL_BYTES_TOTAL] = "bytes held in total",
+	};
 	struct worker *gw = c->gw;
 	struct request *r = &c->req;
 	struct dep *d = r->dep;
 	const struct gateway_hold *h = &gw->hold;
+	const struct tally_max max = {
+		.n = h->max_requests,
+		.n_total = h->max_requests_total,
+		.bytes = h->max_bytes,
+		.bytes_total = h->max_bytes_total,
+	};
 	uint64_t bytes = c->head.raw.len;
-	const char *why = NULL;
+	enum tally_full full;
 
 	if (h->max_requests == 0 || h->timeout_ms == 0) {
 		hold_ask(gw, d);
@@ -68,36 +81,30 @@ bool hold_add(struct client *c)
 		bytes += hparse_length(&c->parser);
 	else if (hparse_chunked(&c->parser))
 		bytes += HELD_BODY_MAX;
-	if (d->nheld >= h->max_requests)
-		why = "requests held for this deployment";
-	else if (gw->nheld >= h->max_requests_total)
-		why = "requests held in total";
-	else if (d->held_bytes + bytes > h->max_bytes)
-		why = "bytes held for this deployment";
-	else if (gw->held_bytes + bytes > h->max_bytes_total)
-		why = "bytes held in total";
+	full = tally_take(&gw->group->held, d->id, bytes, &max, &r->held_ix);
 	hold_ask(gw, d);
-	if (why != NULL) {
+	if (full != TALLY_OK) {
 		r->keepalive = false;
 		local_error(c, 503, "HoldLimit", "deployment %s is starting "
-			    "and the limit of %s is reached", d->id, why);
+			    "and the limit of %s is reached", d->id,
+			    why[full]);
 		return true;
 	}
 	r->held = true;
 	r->held_at = uv_now(gw->loop);
 	r->held_bytes = bytes;
 	list_add(d->held.prev, &r->hold);
-	d->nheld++;
-	d->held_bytes += bytes;
-	gw->nheld++;
-	gw->held_bytes += bytes;
 	SHARED_ADD(d->ctr.held, 1);
 	c->armed = h->timeout_ms;
 	uv_timer_start(&c->timer, client_timer_cb, h->timeout_ms, 0);
 	return true;
 }
 
-/* Takes c's request out of the queue, if held, and counts the wait. */
+/* Takes c's request out of the queue, if held, gives back what it counted
+ * in gateway.held, and counts the wait. Every way out of the queue comes
+ * here: routed (hold_release), timed out (hold_timer), deployment removed
+ * (hold_gone), and the request's end however it comes (req_end: the client
+ * gone or closed, the worker stopping or closing). */
 void hold_drop(struct client *c)
 {
 	struct worker *gw = c->gw;
@@ -107,10 +114,7 @@ void hold_drop(struct client *c)
 		return;
 	r->held = false;
 	list_del(&r->hold);
-	r->dep->nheld--;
-	r->dep->held_bytes -= r->held_bytes;
-	gw->nheld--;
-	gw->held_bytes -= r->held_bytes;
+	tally_give(&gw->group->held, r->held_ix, r->held_bytes);
 	SHARED_ADD(r->dep->ctr.held_done, 1);
 	SHARED_ADD(r->dep->ctr.held_us_sum,
 		   (uv_now(gw->loop) - r->held_at) * 1000);

@@ -24,10 +24,18 @@
  *    Finished requests for the observer are summed per deployment on the
  *    worker's thread (dep.obs) and queued once, when that timer fires, as
  *    one note per deployment; when the worker closes, at once.
- * The workers share one thing on the data path: each instance's
- * outstanding requests over all threads (struct ishared), updated with
- * relaxed atomic adds, so that the least-outstanding choice sees the
- * requests of the other threads too.
+ * The workers share on the data path each instance's outstanding requests
+ * over all threads (struct ishared), updated with relaxed atomic adds, so
+ * that the least-outstanding choice sees the requests of the other threads
+ * too; and the counts the gateway's limits are enforced on, so that every
+ * limit holds for the gateway as a whole, however the kernel spreads the
+ * connections (SO_REUSEPORT hashes them, it does not even them out):
+ *  - clients: gateway.nclients, an atomic count;
+ *  - clients per address: gateway.addrs, a struct tally touched once when
+ *    a client is accepted and once when it closes;
+ *  - held requests and their bytes, per deployment and in total:
+ *    gateway.held, a struct tally touched when a request is held and when
+ *    it leaves the queue, however it leaves.
  */
 #ifndef MDS_GATEWAY_INT_H
 #define MDS_GATEWAY_INT_H
@@ -39,6 +47,7 @@
 #include <uv.h>
 
 #include "gateway/gateway.h"
+#include "util/htab.h"
 
 struct block;
 struct worker;
@@ -70,6 +79,61 @@ struct ishared {
 	uint32_t refs;        /* atomic: the insts that point here */
 };
 
+/*
+ * Counts per key (a client's address, a deployment's id), with bytes, and
+ * their totals, that every worker updates under mu. A key is found through
+ * a hash index (util/htab.h) of its entry; an entry whose count falls to 0
+ * is freed for the next key (HTAB_NONE ends the free list), and the index,
+ * which has no removal, is made again from the live entries once it holds
+ * more than twice as many, so each change costs O(1), amortized.
+ */
+struct tally_entry {
+	char *key;      /* NULL: free */
+	uint32_t n;     /* free: the next free entry */
+	uint64_t bytes;
+};
+
+struct tally {
+	uv_mutex_t mu;
+	struct htab ix; /* hash_str(key) -> index in v, stale ones too */
+	struct tally_entry *v;
+	uint32_t len, cap, free, live;
+	uint32_t n;     /* sums over the entries */
+	uint64_t bytes;
+};
+
+/* The limits of tally_take(): UINT32_MAX and UINT64_MAX for none. */
+struct tally_max {
+	uint32_t n, n_total;
+	uint64_t bytes, bytes_total;
+};
+
+/* What tally_take() found full. */
+enum tally_full {
+	TALLY_OK,
+	TALLY_FULL_N,
+	TALLY_FULL_N_TOTAL,
+	TALLY_FULL_BYTES,
+	TALLY_FULL_BYTES_TOTAL,
+};
+
+/* Makes t empty, with its mutex. */
+void tally_init(struct tally *t);
+
+/* Frees what t holds and its mutex; NULL is fine. */
+void tally_free(struct tally *t);
+
+/* Counts one more under key (the caller keeps it), with bytes, unless that
+ * passes one of max's limits (checked in the order of enum tally_full, the
+ * first full one returned); on TALLY_OK, *ix is the entry for
+ * tally_give(). */
+enum tally_full tally_take(struct tally *t, const char *key, uint64_t bytes,
+			   const struct tally_max *max, uint32_t *ix);
+
+/* Gives back what tally_take() counted in entry ix (bytes as taken); the
+ * entry is freed once it counts nothing. */
+void tally_give(struct tally *t, uint32_t ix, uint64_t bytes);
+
 struct inst {
 	struct link link; /* gw->insts */
 	struct link idle; /* pooled connections, most recent first */
@@ -92,9 +156,8 @@ struct dep {
 	uint32_t *load; /* scratch for route_pick() */
 	size_t n;
 	uint32_t cursor, refs;
-	struct link held;     /* requests held for a cold start, oldest first */
-	uint32_t nheld;
-	uint64_t held_bytes;
+	struct link held;     /* requests held for a cold start, oldest first;
+				 counted in gateway.held */
 	bool cold_asked;      /* the owner was asked for an instance */
 	bool holdable;        /* at zero or waking: hold, not 503 */
 	enum gateway_replay replay;
@@ -152,7 +215,7 @@ enum { WANT_OBSERVE = 1, WANT_ACCESS = 2 };
 /*
  * One loop and its thread: everything a request touches lives here, so
  * that the threads share nothing on the data path but the instances'
- * outstanding counts.
+ * outstanding counts and the counts of the limits (see above).
  */
 struct worker {
 	/* The worker's thread only. */
@@ -167,13 +230,11 @@ struct worker {
 	struct block *free_blocks;
 	struct wreq *free_wreqs;
 	unsigned nfree_blocks, nfree_wreqs;
-	struct gateway_limits lim;  /* this thread's share of the gateway's */
-	struct gateway_hold hold;   /* see gateway_hold.c; a share too */
-	uint32_t nheld;
-	uint64_t held_bytes;
+	struct gateway_limits lim;  /* the gateway's, enforced on its counts */
+	struct gateway_hold hold;   /* the same; see gateway_hold.c */
 	uint64_t rid_seed, rid_seq;
 	char rid_seed_hex[16]; /* rid_seed in hex, for X-Request-Id */
-	unsigned nclients;
+	unsigned nclients; /* this worker's, closing ones too */
 	bool closing, loop_over;
 	bool stopped; /* worker_stop() ran: no listener, no connections */
 	bool draining; /* worker_drain() ran: no listener, no keep-alive */
@@ -227,6 +288,10 @@ struct gateway {
 
 	/* Both. */
 	int want;          /* WANT_* bits, atomic */
+	uint32_t nclients; /* atomic: every worker's clients, closing ones
+			      too (see on_connection()) */
+	struct tally addrs; /* open clients per address */
+	struct tally held;  /* held requests and bytes per deployment */
 };
 
 /*

@@ -3,11 +3,11 @@
  * workers (gateway_int.h), handing every call to each of them, summing
  * their counters, and delivering their notes to the owner's callbacks.
  *
- * What a worker enforces is its share of the gateway's limits: the client
- * limits (max_clients, max_clients_per_addr) and the hold limits (requests
- * and bytes, per deployment and in total) are divided by the number of
- * workers, rounded up, since each worker only sees its own clients and held
- * requests; with one worker, that is the limit itself.
+ * Every worker enforces the gateway's limits whole, on counts they all
+ * share (gateway_int.h): the client limits (max_clients,
+ * max_clients_per_addr) and the hold limits (requests and bytes, per
+ * deployment and in total) hold for the gateway, whatever the number of
+ * workers and however the kernel spreads the connections among them.
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -115,6 +115,8 @@ static void gateway_free(struct gateway *g)
 	void *arg = g->done_arg;
 
 	shared_prune(g, true);
+	tally_free(&g->addrs);
+	tally_free(&g->held);
 	free(g->w);
 	free(g);
 	if (done != NULL)
@@ -225,32 +227,6 @@ static void notify_cb(uv_async_t *a)
 
 /* Starting. */
 
-/* A worker's share of a limit: v divided among n, rounded up; 0 stays 0. */
-static uint64_t share(uint64_t v, unsigned n)
-{
-	return v / n + (v % n != 0);
-}
-
-static struct gateway_limits limits_share(const struct gateway *g)
-{
-	struct gateway_limits l = g->lim;
-
-	l.max_clients = (uint32_t)share(l.max_clients, g->n);
-	l.max_clients_per_addr = (uint32_t)share(l.max_clients_per_addr, g->n);
-	return l;
-}
-
-static struct gateway_hold hold_share(const struct gateway *g)
-{
-	struct gateway_hold h = g->hold;
-
-	h.max_requests = (uint32_t)share(h.max_requests, g->n);
-	h.max_bytes = share(h.max_bytes, g->n);
-	h.max_requests_total = (uint32_t)share(h.max_requests_total, g->n);
-	h.max_bytes_total = share(h.max_bytes_total, g->n);
-	return h;
-}
-
 /* Makes a worker with its loop and listener handle; NULL if no loop. */
 static struct worker *worker_new(struct gateway *g)
 {
@@ -263,8 +239,8 @@ static struct worker *worker_new(struct gateway *g)
 	list_init(&gw->clients);
 	list_init(&gw->ups);
 	list_init(&gw->observed);
-	gw->lim = limits_share(g);
-	gw->hold = hold_share(g);
+	gw->lim = g->lim;
+	gw->hold = g->hold;
 	if (uv_random(NULL, NULL, &gw->rid_seed, sizeof(gw->rid_seed), 0,
 		      NULL) != 0)
 		gw->rid_seed = uv_hrtime() ^ (uint64_t)(uintptr_t)gw;
@@ -383,11 +359,15 @@ int gateway_start_threads(uv_loop_t *loop, const char *host, int port,
 		.max_bytes_total = 256u << 20,
 		.timeout_ms = 60000,
 	};
+	tally_init(&g->addrs);
+	tally_init(&g->held);
 	rc = workers_listen(g, &ss, host, port, diag, diagsz);
 	if (rc != 0) {
 		/* No thread runs the workers' loops: release them here. */
 		for (unsigned i = 0; i < threads && g->w[i] != NULL; i++)
 			worker_discard(g->w[i]);
+		tally_free(&g->addrs);
+		tally_free(&g->held);
 		free(g->w);
 		free(g);
 		return rc;
@@ -455,8 +435,6 @@ static void set_limits_fn(struct worker *gw, void *arg)
 
 void gateway_set_limits(struct gateway *g, const struct gateway_limits *lim)
 {
-	struct gateway_limits l;
-
 	if (lim->response_timeout_ms > 0)
 		g->lim.response_timeout_ms = lim->response_timeout_ms;
 	if (lim->idle_timeout_ms > 0)
@@ -471,8 +449,7 @@ void gateway_set_limits(struct gateway *g, const struct gateway_limits *lim)
 		g->lim.max_clients_per_addr = lim->max_clients_per_addr;
 	if (lim->max_idle_per_instance > 0)
 		g->lim.max_idle_per_instance = lim->max_idle_per_instance;
-	l = limits_share(g);
-	call_on_all(g, set_limits_fn, &l);
+	call_on_all(g, set_limits_fn, &g->lim);
 }
 
 static void set_hold_fn(struct worker *gw, void *arg)
@@ -482,11 +459,8 @@ static void set_hold_fn(struct worker *gw, void *arg)
 
 void gateway_set_hold(struct gateway *g, const struct gateway_hold *h)
 {
-	struct gateway_hold s;
-
 	g->hold = *h;
-	s = hold_share(g);
-	call_on_all(g, set_hold_fn, &s);
+	call_on_all(g, set_hold_fn, &g->hold);
 }
 
 int gateway_set_routes(struct gateway *g, const char *deployment_id,

@@ -133,6 +133,7 @@ struct request {
 	uint64_t t0, t_end, rid;
 	struct link hold;                /* dep->held while held */
 	uint64_t held_at, held_bytes;    /* uv_now() when held; counted size */
+	uint32_t held_ix;                /* its entry in gateway.held */
 	uint32_t path_off, path_len, query_off, query_len;
 	const char *method;              /* its name (static), once parsed */
 	size_t method_len;
@@ -165,6 +166,8 @@ struct client {
 	int nopen;           /* handles not yet closed */
 	char ip[64];
 	size_t ip_len;
+	uint32_t addr_ix;    /* its address's entry in gateway.addrs */
+	bool addr_counted;   /* ... while counted there */
 	struct tls_conn *tls; /* NULL: plain TCP, the zero-copy path */
 	bool reading, in_parse, closing, handles_closed, broken, out_throttled,
 		eof;
@@ -192,6 +195,10 @@ struct tls_write {
 extern const struct hparse_settings creq_settings;
 
 /* gateway.c: the client side. */
+
+/* gateway_accept.c: takes the client out of its address's count, once it
+ * closes (it is counted from its accept on). */
+void client_uncount(struct client *c);
 
 /* Starts or stops reading from the client as its state wants. */
 void client_update_read(struct client *c);

@@ -1732,27 +1732,91 @@ static void test_counters_and_timeout(void **state)
 	       &(struct gateway_limits){ .response_timeout_ms = 200 });
 }
 
-static void sc_max_clients(struct env *e)
+/* The loop that forwarded a response: the first half of the X-Request-Id
+ * it made, which each loop draws at random. */
+static bool body_loop(const struct resp *r, char out[17])
 {
-	struct conn *a = conn_open(e), *b = conn_open(e), *c;
-	struct resp *r = xmalloc(sizeof(*r));
+	const char *p = strstr(r->body, "rid=");
 
-	CHECK(request(a, "GET", "/model-a/x", NULL, r));
-	CHECK(request(b, "GET", "/model-a/x", NULL, r));
-	/* Both slots taken by idle clients: a new one takes the place of
-	 * the one idle longest, and is served. */
-	c = conn_open(e);
-	CHECK(request(c, "GET", "/model-a/x", NULL, r));
-	CHECK(r->status == 200);
-	CHECK(at_eof(a));
-	CHECK(request(b, "GET", "/model-a/x", NULL, r));
-	conn_close(c);
-	conn_close(a);
-	conn_close(b);
-	free(r);
+	if (p == NULL || strspn(p + 4, "0123456789abcdef") != 32)
+		return false;
+	memcpy(out, p + 4, 16);
+	out[16] = '\0';
+	return true;
 }
 
-/* One address holds max_clients_per_addr connections at most. */
+/* Returns the index of loop id in loops (adding it, up to two). */
+static int loop_index(char loops[2][17], const char *id)
+{
+	for (int i = 0; i < 2; i++) {
+		if (loops[i][0] == '\0')
+			memcpy(loops[i], id, 17);
+		if (strcmp(loops[i], id) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* Serves a request on each of k[0..n), counting the loops that did (as
+ * body_loop() tells them, in served, when not NULL); false at the first
+ * that is not served. */
+static bool serve_all(struct conn **k, int n, int served[2])
+{
+	struct resp *r = xmalloc(sizeof(*r));
+	char loops[2][17] = { "", "" }, id[17];
+	bool ok = true;
+
+	for (int i = 0; ok && i < n; i++) {
+		ok = request(k[i], "GET", "/model-a/x", NULL, r) &&
+		     r->status == 200;
+		if (ok && served != NULL) {
+			int at = body_loop(r, id) ? loop_index(loops, id) : -1;
+
+			ok = at >= 0;
+			if (ok)
+				served[at]++;
+		}
+	}
+	free(r);
+	return ok;
+}
+
+/* Of k[0..n), how many serve a request (the others are closed). */
+static int serving(struct conn **k, int n)
+{
+	int m = 0;
+
+	for (int i = 0; i < n; i++)
+		m += serve_all(&k[i], 1, NULL);
+	return m;
+}
+
+/*
+ * max_clients (2): two idle clients fill the slots; a third takes the place
+ * of the one that waited longest on its loop, or is refused if its loop has
+ * none waiting. With one loop, that is the first client.
+ */
+static void sc_max_clients(struct env *e)
+{
+	struct conn *k[3];
+
+	k[0] = conn_open(e);
+	k[1] = conn_open(e);
+	CHECK(serve_all(k, 2, NULL));
+	CHECK(serve_all(k, 2, NULL)); /* neither took the other's place */
+	k[2] = conn_open(e);
+	if (gateway_threads(e->gw) == 1) {
+		CHECK(serve_all(&k[2], 1, NULL));
+		CHECK(at_eof(k[0]));
+		CHECK(serve_all(&k[1], 1, NULL));
+	} else {
+		CHECK_INT(serving(&k[2], 1) + serving(k, 2), 2);
+	}
+	for (int i = 0; i < 3; i++)
+		conn_close(k[i]);
+}
+
+/* One address holds max_clients_per_addr (2) connections at most. */
 static void sc_per_addr(struct env *e)
 {
 	struct conn *a = conn_open(e), *b = conn_open(e), *c;
@@ -1764,10 +1828,55 @@ static void sc_per_addr(struct env *e)
 	CHECK(at_eof(c));
 	CHECK(request(a, "GET", "/model-a/x", NULL, r));
 	CHECK(r->status == 200);
+	CHECK(request(b, "GET", "/model-a/x", NULL, r));
+	CHECK(r->status == 200);
 	conn_close(c);
 	conn_close(a);
 	conn_close(b);
 	free(r);
+}
+
+#define LIMIT_CONNS 16
+
+/*
+ * Two loops, max_clients LIMIT_CONNS: that many idle clients, spread over
+ * both loops however the kernel chose, are all served and stay; one more
+ * leaves exactly LIMIT_CONNS open. Each loop enforcing half the limit would
+ * close some of the first ones unless the kernel split them evenly.
+ */
+static void sc_threads_max_clients(struct env *e)
+{
+	struct conn *k[LIMIT_CONNS + 1];
+	int served[2] = { 0, 0 };
+
+	for (int i = 0; i < LIMIT_CONNS; i++)
+		k[i] = conn_open(e);
+	CHECK(serve_all(k, LIMIT_CONNS, served));
+	CHECK(served[0] > 0 && served[1] > 0);
+	CHECK(serve_all(k, LIMIT_CONNS, NULL));
+	k[LIMIT_CONNS] = conn_open(e);
+	CHECK_INT(serving(&k[LIMIT_CONNS], 1) + serving(k, LIMIT_CONNS),
+		  LIMIT_CONNS);
+	for (int i = 0; i <= LIMIT_CONNS; i++)
+		conn_close(k[i]);
+}
+
+/* Two loops, max_clients_per_addr LIMIT_CONNS: as many from one address
+ * are all served, one more is refused, and the first ones stay. */
+static void sc_threads_per_addr(struct env *e)
+{
+	struct conn *k[LIMIT_CONNS + 1];
+	int served[2] = { 0, 0 };
+
+	for (int i = 0; i < LIMIT_CONNS; i++)
+		k[i] = conn_open(e);
+	CHECK(serve_all(k, LIMIT_CONNS, served));
+	CHECK(served[0] > 0 && served[1] > 0);
+	k[LIMIT_CONNS] = conn_open(e);
+	CHECK(at_eof(k[LIMIT_CONNS]));
+	CHECK(serve_all(k, LIMIT_CONNS, NULL));
+	for (int i = 0; i <= LIMIT_CONNS; i++)
+		conn_close(k[i]);
 }
 
 /* A head that trickles in gets 408 at its deadline, however steadily its
@@ -2057,31 +2166,6 @@ static void test_owner_loop_blocked(void **state)
 
 /* Threads. */
 
-/* The loop that forwarded a response: the first half of the X-Request-Id
- * it made, which each loop draws at random. */
-static bool body_loop(const struct resp *r, char out[17])
-{
-	const char *p = strstr(r->body, "rid=");
-
-	if (p == NULL || strspn(p + 4, "0123456789abcdef") != 32)
-		return false;
-	memcpy(out, p + 4, 16);
-	out[16] = '\0';
-	return true;
-}
-
-/* Returns the index of loop id in loops (adding it, up to two). */
-static int loop_index(char loops[2][17], const char *id)
-{
-	for (int i = 0; i < 2; i++) {
-		if (loops[i][0] == '\0')
-			memcpy(loops[i], id, 17);
-		if (strcmp(loops[i], id) == 0)
-			return i;
-	}
-	return -1;
-}
-
 #define THREAD_CONNS 32
 
 static void sc_threads_spread(struct env *e)
@@ -2290,6 +2374,217 @@ static void test_threads_hold(void **state)
 	run_in(env_new_threads(2), sc_threads_hold, NULL);
 }
 
+/* The hold limits of the next sc_threads_hold_limit(), and the reason its
+ * 503 names. */
+static struct gateway_hold hold_limit;
+static const char *hold_why;
+
+/* A request to hold: HELD_PAD bytes of a header make the most of its
+ * size, which the gateway counts as a little less than its length (the
+ * head without its punctuation), so that LIMIT_CONNS * HELD_LEN bytes hold
+ * LIMIT_CONNS of them and no more. */
+#define HELD_PAD 1000
+#define HELD_LEN (sizeof("GET /model-a/held HTTP/1.1\r\nHost: gw\r\n" \
+			 "X-Pad: \r\n\r\n") - 1 + HELD_PAD)
+
+static const char *held_head(void)
+{
+	static char head[HELD_LEN + 1];
+
+	if (head[0] == '\0')
+		snprintf(head, sizeof(head), "GET /model-a/held HTTP/1.1\r\n"
+			 "Host: gw\r\nX-Pad: %0*d\r\n\r\n", HELD_PAD, 0);
+	return head;
+}
+
+static void q_hold(struct env *e, void *arg)
+{
+	(void)arg;
+	gateway_set_hold(e->gw, &hold_limit);
+}
+
+/* Waits until the deployment's held_done counter is at least n; returns
+ * its held counter then. */
+static uint64_t held_until(struct env *e, uint64_t held, uint64_t done)
+{
+	struct q q = { .name = "ocid1.dep.one" };
+
+	for (int i = 0; i < 5000; i++) {
+		on_loop(e, q_counters, &q);
+		if (q.k.held >= held && q.k.held_done >= done)
+			break;
+		sleep_ms(1);
+	}
+	return q.rc == 0 && q.k.held_done >= done ? q.k.held : 0;
+}
+
+/* Sends a request to hold on each of k[0..n), new connections. */
+static bool hold_open(struct env *e, struct conn **k, int n)
+{
+	bool ok = true;
+
+	for (int i = 0; i < n; i++) {
+		k[i] = conn_open(e);
+		ok = ok && send_str(k[i], held_head());
+	}
+	return ok;
+}
+
+/*
+ * Two loops, a hold limit (hold_limit) reached at LIMIT_CONNS requests or
+ * their bytes: that many are held, over both loops however the kernel
+ * spread them, and one more is answered 503 naming the limit (hold_why).
+ * Each way out of the queue gives its room back: routed to an instance,
+ * the client gone, the deployment removed.
+ */
+static void sc_threads_hold_limit(struct env *e)
+{
+	struct resp *r = xmalloc(sizeof(*r));
+	struct conn *k[LIMIT_CONNS + 1];
+	static const int only0[1] = { 0 };
+	struct q rq = { .name = "ocid1.dep.one", .idx = only0, .n = 1 };
+	char loops[2][17] = { "", "" }, id[17];
+	int served[2] = { 0, 0 };
+	const uint64_t n = LIMIT_CONNS;
+
+	on_loop(e, q_hold, NULL);
+	on_loop(e, q_at_zero, NULL);
+	CHECK(hold_open(e, k, LIMIT_CONNS));
+	CHECK_INT(held_until(e, n, 0), n);
+	CHECK(hold_open(e, &k[LIMIT_CONNS], 1));
+	CHECK(read_resp(k[LIMIT_CONNS], false, r));
+	CHECK_INT(r->status, 503);
+	CHECK_HAS(r->body, hold_why);
+	conn_close(k[LIMIT_CONNS]);
+	/* Routed. */
+	on_loop(e, q_routes, &rq);
+	for (int i = 0; i < LIMIT_CONNS; i++) {
+		int at;
+
+		CHECK(read_resp(k[i], false, r));
+		CHECK_INT(r->status, 200);
+		CHECK(body_loop(r, id));
+		at = loop_index(loops, id);
+		CHECK(at >= 0);
+		served[at]++;
+		conn_close(k[i]);
+	}
+	CHECK(served[0] > 0 && served[1] > 0);
+	/* The clients gone. */
+	on_loop(e, q_at_zero, NULL);
+	CHECK(hold_open(e, k, LIMIT_CONNS));
+	CHECK_INT(held_until(e, 2 * n, n), 2 * n);
+	for (int i = 0; i < LIMIT_CONNS; i++)
+		conn_close(k[i]);
+	CHECK_INT(held_until(e, 2 * n, 2 * n), 2 * n);
+	/* The deployment removed, and made again. */
+	CHECK(hold_open(e, k, LIMIT_CONNS));
+	CHECK_INT(held_until(e, 3 * n, 2 * n), 3 * n);
+	on_loop(e, q_remove_one, NULL);
+	for (int i = 0; i < LIMIT_CONNS; i++) {
+		CHECK(read_resp(k[i], false, r));
+		CHECK_INT(r->status, 404);
+		conn_close(k[i]);
+	}
+	on_loop(e, q_at_zero, NULL);
+	CHECK(hold_open(e, k, LIMIT_CONNS));
+	CHECK_INT(held_until(e, n, 0), n);
+	on_loop(e, q_routes, &rq);
+	for (int i = 0; i < LIMIT_CONNS; i++) {
+		CHECK(read_resp(k[i], false, r));
+		CHECK_INT(r->status, 200);
+		conn_close(k[i]);
+	}
+	free(r);
+}
+
+static void hold_limit_test(const struct gateway_hold *h, const char *why)
+{
+	hold_limit = *h;
+	hold_why = why;
+	run_in(env_new_threads(2), sc_threads_hold_limit, NULL);
+}
+
+static void test_threads_hold_requests(void **state)
+{
+	(void)state;
+	hold_limit_test(&(struct gateway_hold){
+				.max_requests = LIMIT_CONNS,
+				.max_bytes = 1u << 20,
+				.max_requests_total = 1000,
+				.max_bytes_total = 1u << 20,
+				.timeout_ms = 60000,
+			},
+			"limit of requests held for this deployment");
+}
+
+static void test_threads_hold_requests_total(void **state)
+{
+	(void)state;
+	hold_limit_test(&(struct gateway_hold){
+				.max_requests = 1000,
+				.max_bytes = 1u << 20,
+				.max_requests_total = LIMIT_CONNS,
+				.max_bytes_total = 1u << 20,
+				.timeout_ms = 60000,
+			},
+			"limit of requests held in total");
+}
+
+static void test_threads_hold_bytes(void **state)
+{
+	(void)state;
+	hold_limit_test(&(struct gateway_hold){
+				.max_requests = 1000,
+				.max_bytes = LIMIT_CONNS *
+					     HELD_LEN,
+				.max_requests_total = 1000,
+				.max_bytes_total = 1u << 20,
+				.timeout_ms = 60000,
+			},
+			"limit of bytes held for this deployment");
+}
+
+static void test_threads_hold_bytes_total(void **state)
+{
+	(void)state;
+	hold_limit_test(&(struct gateway_hold){
+				.max_requests = 1000,
+				.max_bytes = 1u << 20,
+				.max_requests_total = 1000,
+				.max_bytes_total = LIMIT_CONNS *
+						   HELD_LEN,
+				.timeout_ms = 60000,
+			},
+			"limit of bytes held in total");
+}
+
+/* Each limit in a few gateways: each loop enforcing a share of it passes
+ * only when the kernel happens to split the connections evenly. */
+#define LIMIT_RUNS 3
+
+static void test_threads_max_clients(void **state)
+{
+	(void)state;
+	run_in(env_new_threads(2), sc_max_clients,
+	       &(struct gateway_limits){ .max_clients = 2 });
+	for (int i = 0; i < LIMIT_RUNS; i++)
+		run_in(env_new_threads(2), sc_threads_max_clients,
+		       &(struct gateway_limits){
+			       .max_clients = LIMIT_CONNS });
+}
+
+static void test_threads_per_addr(void **state)
+{
+	(void)state;
+	run_in(env_new_threads(2), sc_per_addr,
+	       &(struct gateway_limits){ .max_clients_per_addr = 2 });
+	for (int i = 0; i < LIMIT_RUNS; i++)
+		run_in(env_new_threads(2), sc_threads_per_addr,
+		       &(struct gateway_limits){
+			       .max_clients_per_addr = LIMIT_CONNS });
+}
+
 static void test_set_routes_args(void **state)
 {
 	struct env *e = env_new();
@@ -2348,6 +2643,12 @@ int main(void)
 		cmocka_unit_test(test_threads_least_outstanding),
 		cmocka_unit_test(test_threads_drain),
 		cmocka_unit_test(test_threads_hold),
+		cmocka_unit_test(test_threads_hold_requests),
+		cmocka_unit_test(test_threads_hold_requests_total),
+		cmocka_unit_test(test_threads_hold_bytes),
+		cmocka_unit_test(test_threads_hold_bytes_total),
+		cmocka_unit_test(test_threads_max_clients),
+		cmocka_unit_test(test_threads_per_addr),
 	};
 
 	log_set_level("error");
