@@ -9,7 +9,9 @@ of 5 runs at most 2 s, against 3.8 s for the default profile.
 For each profile: a fresh daemon, one deployment of the example model
 server on the smallest shape (a quarter of a CPU) created with that
 autoscale profile, an idle period, then `mdscale load` at a rate well above
-what one instance serves. The clock starts when the load starts. We watch
+what one instance serves, over connections enough (500) that the step
+reaches the gateway as it is sent rather than waiting in the client. The
+clock starts when the load starts. We watch
 the deployment through the API and the new instance's own /stats (the
 model server counts the requests it served): the first request served by
 an instance that was not there before stops the clock. Also reported: when
@@ -17,7 +19,8 @@ the autoscale function decided (its scaling history) and when the new
 instance was ready.
 
 Usage: bench/reaction.py BUILD [--idle SECONDS] [--rate R] [--runs N]
-                         [--profiles mdscale,default] [--policy JSON]
+                         [--connections C] [--profiles mdscale,default]
+                         [--policy JSON]
 Each profile but the recipe's runs N times (5); the recipe's once.
 Writes bench/results/reaction.json."""
 import argparse
