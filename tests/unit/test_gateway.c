@@ -1781,6 +1781,30 @@ static bool serve_all(struct conn **k, int n, int served[2])
 	return ok;
 }
 
+/* Reads the answer to the request each of k[0..n) sent, and closes it,
+ * counting the loops that served them in served; false at the first that
+ * is not a 200 of a loop's. */
+static bool read_served(struct conn **k, int n, int served[2])
+{
+	struct resp *r = xmalloc(sizeof(*r));
+	char loops[2][17] = { "", "" }, id[17];
+	bool ok = true;
+
+	for (int i = 0; i < n; i++) {
+		int at = -1;
+
+		if (ok && read_resp(k[i], false, r) && r->status == 200 &&
+		    body_loop(r, id))
+			at = loop_index(loops, id);
+		ok = ok && at >= 0;
+		if (at >= 0)
+			served[at]++;
+		conn_close(k[i]);
+	}
+	free(r);
+	return ok;
+}
+
 /* Of k[0..n), how many serve a request (the others are closed). */
 static int serving(struct conn **k, int n)
 {
@@ -2326,8 +2350,6 @@ static void q_at_zero(struct env *e, void *arg)
  * instance comes. */
 static void sc_threads_hold(struct env *e)
 {
-	struct resp *r = xmalloc(sizeof(*r));
-	char loops[2][17] = { "", "" }, id[17];
 	struct conn *k[HELD_CONNS];
 	static const int only0[1] = { 0 };
 	struct q rq = { .name = "ocid1.dep.one", .idx = only0, .n = 1 };
@@ -2349,23 +2371,12 @@ static void sc_threads_hold(struct env *e)
 	CHECK_INT(q.k.held, HELD_CONNS);
 	CHECK_INT(q.k.held_done, 0);
 	on_loop(e, q_routes, &rq);
-	for (int i = 0; i < HELD_CONNS; i++) {
-		int at;
-
-		CHECK(read_resp(k[i], false, r));
-		CHECK_INT(r->status, 200);
-		CHECK(body_loop(r, id));
-		at = loop_index(loops, id);
-		CHECK(at >= 0);
-		served[at]++;
-		conn_close(k[i]);
-	}
+	CHECK(read_served(k, HELD_CONNS, served));
 	CHECK(served[0] > 0 && served[1] > 0);
 	on_loop(e, q_counters, &q);
 	CHECK_INT(q.k.held, HELD_CONNS);
 	CHECK_INT(q.k.held_done, HELD_CONNS);
 	CHECK_INT(q.k.requests, HELD_CONNS);
-	free(r);
 }
 
 static void test_threads_hold(void **state)
@@ -2443,7 +2454,6 @@ static void sc_threads_hold_limit(struct env *e)
 	struct conn *k[LIMIT_CONNS + 1];
 	static const int only0[1] = { 0 };
 	struct q rq = { .name = "ocid1.dep.one", .idx = only0, .n = 1 };
-	char loops[2][17] = { "", "" }, id[17];
 	int served[2] = { 0, 0 };
 	const uint64_t n = LIMIT_CONNS;
 
@@ -2458,17 +2468,7 @@ static void sc_threads_hold_limit(struct env *e)
 	conn_close(k[LIMIT_CONNS]);
 	/* Routed. */
 	on_loop(e, q_routes, &rq);
-	for (int i = 0; i < LIMIT_CONNS; i++) {
-		int at;
-
-		CHECK(read_resp(k[i], false, r));
-		CHECK_INT(r->status, 200);
-		CHECK(body_loop(r, id));
-		at = loop_index(loops, id);
-		CHECK(at >= 0);
-		served[at]++;
-		conn_close(k[i]);
-	}
+	CHECK(read_served(k, LIMIT_CONNS, served));
 	CHECK(served[0] > 0 && served[1] > 0);
 	/* The clients gone. */
 	on_loop(e, q_at_zero, NULL);
