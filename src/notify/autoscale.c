@@ -954,6 +954,21 @@ int autoscale_teardown(struct autoscale *a, const char *deployment_id,
 	return 0;
 }
 
+/* A deployment's change with its chain that the store did not take
+ * (rc: MDS_E_NOSPACE, MDS_E_IO, MDS_E_DB) into f, saying what was asked
+ * (verb) and what is as it was (kept); another rc keeps its own fault. */
+static void not_taken(struct fault *f, int rc, const char *verb,
+		      const char *name, const char *kept)
+{
+	if (rc == MDS_E_NOSPACE)
+		fault_set(f, rc, "", "cannot %s deployment %s: the data "
+			  "directory's device is full; %s: free some space "
+			  "and try again", verb, name, kept);
+	else if (rc == MDS_E_IO || rc == MDS_E_DB)
+		fault_set(f, rc, "", "cannot %s deployment %s (%s); %s", verb,
+			  name, mds_strerror(rc), kept);
+}
+
 /* The chain's removal (its monitoring and notifications side applied at
  * the commit) and the deployment's deletion (undone by deploy when the
  * commit fails): one transaction, so that a refusal changes nothing. */
@@ -976,16 +991,8 @@ int autoscale_delete_deployment(struct autoscale *a, const char *deployment_id,
 	store_rollback(a->env.store);
 	wr_id[0] = '\0';
 	memset(out, 0, sizeof(*out));
-	if (rc == MDS_E_NOSPACE)
-		fault_set(f, rc, "", "cannot delete deployment %s: the data "
-			  "directory's device is full; nothing changed (the "
-			  "deployment stays, with its autoscale setting): "
-			  "free some space and try again", deployment_id);
-	else if (rc == MDS_E_IO || rc == MDS_E_DB)
-		fault_set(f, rc, "", "cannot delete deployment %s (%s); "
-			  "nothing changed (the deployment stays, with its "
-			  "autoscale setting)", deployment_id,
-			  mds_strerror(rc));
+	not_taken(f, rc, "delete", deployment_id, "nothing changed (the "
+		  "deployment stays, with its autoscale setting)");
 	return rc;
 }
 
@@ -1010,17 +1017,8 @@ int autoscale_create_deployment(struct autoscale *a,
 		return 0;
 	store_rollback(a->env.store);
 	id[0] = wr_id[0] = '\0';
-	if (rc == MDS_E_NOSPACE)
-		fault_set(f, rc, "", "cannot create deployment %s: the data "
-			  "directory's device is full; nothing was created "
-			  "(neither the deployment nor its autoscale "
-			  "setting): free some space and try again",
-			  spec->name);
-	else if (rc == MDS_E_IO || rc == MDS_E_DB)
-		fault_set(f, rc, "", "cannot create deployment %s (%s); "
-			  "nothing was created (neither the deployment nor "
-			  "its autoscale setting)", spec->name,
-			  mds_strerror(rc));
+	not_taken(f, rc, "create", spec->name, "nothing was created "
+		  "(neither the deployment nor its autoscale setting)");
 	return rc;
 }
 
