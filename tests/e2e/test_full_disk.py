@@ -648,22 +648,26 @@ class FullDiskTest(unittest.TestCase):
         outdir = tempfile.mkdtemp(prefix="mdscale-full-out-")
         self.addCleanup(shutil.rmtree, outdir, True)
         os.chmod(outdir, 0o1777)  # the subscription's command runs unprivileged
-        out = os.path.join(outdir, "messages.jsonl")
         r = self.d.api("POST", "/v1/topics", {"name": "am"})
         self.assertEqual(r.status, 201, r)
         topic = r.json["topicId"]
+        # Each message, 6 KB, goes to a file of its own, renamed into
+        # place whole: deliveries run side by side, and one shared file
+        # would interleave their writes or be read half written.
         r = self.d.api("POST", "/v1/subscriptions", {
             "topicId": topic, "protocol": "COMMAND",
             "command": ["/bin/sh", "-c",
-                        "m=$(cat); printf '%%s\\n' \"$m\" >> '%s'" % out]})
+                        "t=$(mktemp '%s/.m.XXXXXX') && cat > \"$t\" && "
+                        "mv \"$t\" \"$t.json\"" % outdir]})
         self.assertEqual(r.status, 201, r)
 
         def delivered():
-            try:
-                with open(out) as f:
-                    return [json.loads(x) for x in f if x.strip()]
-            except OSError:
-                return []
+            got = []
+            for name in os.listdir(outdir):
+                if name.endswith(".json"):
+                    with open(os.path.join(outdir, name)) as f:
+                        got.append(json.load(f))
+            return got
 
         n = 120
         alerts = []
