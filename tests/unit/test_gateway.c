@@ -1082,7 +1082,11 @@ static void sc_keepalive(struct env *e)
 		}
 		conn_close(k);
 	}
-	CHECK_INT(accepts(e, 0), 1);
+	/* Twelve requests over three client connections took one upstream
+	 * connection in each worker that served them: the pool is a
+	 * worker's own. */
+	CHECK(accepts(e, 0) >= 1);
+	CHECK(accepts(e, 0) <= gateway_threads(e->gw));
 	free(r);
 }
 
