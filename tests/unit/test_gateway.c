@@ -80,6 +80,8 @@ struct env {
 	unsigned observed, observed_5xx;
 	int observed_at_end; /* what env_free() checks, once closed; -1: no */
 	bool gw_closed;
+	const char *listen; /* the gateway's address: 127.0.0.1, or ::1 */
+	const char *from;   /* clients' IPv4 source address; NULL: any */
 	char fail[1024];
 };
 
@@ -524,16 +526,17 @@ static void set_routes(struct env *e, const char *dep, const char *name,
 
 /* A gateway of threads loops (MDS_TEST_GATEWAY_THREADS, when set, for every
  * test that does not ask for a number). */
-static struct env *env_new_threads(unsigned threads)
+static struct env *env_new_at(const char *listen, unsigned threads)
 {
 	struct env *e = xcalloc(1, sizeof(*e));
 	char diag[256];
 	static const int all[NUPS] = { 0, 1, 2 };
 
+	e->listen = listen;
 	assert_int_equal(uv_loop_init(&e->loop), 0);
-	assert_int_equal(gateway_start_threads(&e->loop, "127.0.0.1", 0,
-					       threads, &e->gw, diag,
-					       sizeof(diag)), 0);
+	assert_int_equal(gateway_start_threads(&e->loop, listen, 0, threads,
+					       &e->gw, diag, sizeof(diag)),
+			 0);
 	assert_int_equal(gateway_threads(e->gw), threads);
 	e->gw_port = gateway_port(e->gw);
 	assert_true(e->gw_port > 0);
@@ -548,6 +551,11 @@ static struct env *env_new_threads(unsigned threads)
 	uv_mutex_init(&e->mu);
 	uv_sem_init(&e->sem, 0);
 	return e;
+}
+
+static struct env *env_new_threads(unsigned threads)
+{
+	return env_new_at("127.0.0.1", threads);
 }
 
 static struct env *env_new(void)
@@ -687,24 +695,44 @@ struct resp {
 	int last;
 };
 
+/* A client connection to the gateway, over IPv6 when it listens on ::1,
+ * else from e->from when set; fd -1 if the connect failed. */
 static struct conn *conn_open(const struct env *e)
 {
 	struct conn *k = xcalloc(1, sizeof(*k));
-	struct sockaddr_in sa;
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sa = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *)&ss;
+	socklen_t len = sizeof(*sa);
+	bool v6 = e->listen != NULL && strchr(e->listen, ':') != NULL;
 	struct timeval tv = { 10, 0 };
 	int one = 1;
 
-	k->fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&ss, 0, sizeof(ss));
+	k->fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
 	setsockopt(k->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)e->gw_port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(k->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		close(k->fd);
-		k->fd = -1;
+	if (!v6 && e->from != NULL) {
+		sa->sin_family = AF_INET;
+		if (inet_pton(AF_INET, e->from, &sa->sin_addr) != 1 ||
+		    bind(k->fd, (struct sockaddr *)sa, sizeof(*sa)) != 0)
+			goto fail;
 	}
+	if (v6) {
+		sa6->sin6_family = AF_INET6;
+		sa6->sin6_port = htons((uint16_t)e->gw_port);
+		sa6->sin6_addr = in6addr_loopback;
+		len = sizeof(*sa6);
+	} else {
+		sa->sin_family = AF_INET;
+		sa->sin_port = htons((uint16_t)e->gw_port);
+		sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	}
+	if (connect(k->fd, (struct sockaddr *)&ss, len) == 0)
+		return k;
+fail:
+	close(k->fd);
+	k->fd = -1;
 	return k;
 }
 
@@ -1864,6 +1892,32 @@ static void sc_per_addr(struct env *e)
 	free(r);
 }
 
+/* The limit is per address: with 127.0.0.1's two slots taken, a client
+ * from 127.0.0.2 is still served, and takes 127.0.0.2's first slot. */
+static void sc_per_addr_other(struct env *e)
+{
+	struct conn *a = conn_open(e), *b = conn_open(e), *c, *d;
+	struct resp *r = xmalloc(sizeof(*r));
+
+	CHECK(request(a, "GET", "/model-a/x", NULL, r));
+	CHECK(request(b, "GET", "/model-a/x", NULL, r));
+	c = conn_open(e);
+	CHECK(at_eof(c));
+	e->from = "127.0.0.2";
+	d = conn_open(e);
+	e->from = NULL;
+	CHECK(d->fd >= 0);
+	CHECK(request(d, "GET", "/model-a/x", NULL, r));
+	CHECK_INT(r->status, 200);
+	CHECK(request(a, "GET", "/model-a/x", NULL, r));
+	CHECK_INT(r->status, 200);
+	conn_close(d);
+	conn_close(c);
+	conn_close(a);
+	conn_close(b);
+	free(r);
+}
+
 #define LIMIT_CONNS 16
 
 /*
@@ -2044,6 +2098,22 @@ static void test_per_addr(void **state)
 {
 	(void)state;
 	run_in(env_new(), sc_per_addr,
+	       &(struct gateway_limits){ .max_clients_per_addr = 2 });
+}
+
+static void test_per_addr_other(void **state)
+{
+	(void)state;
+	run_in(env_new(), sc_per_addr_other,
+	       &(struct gateway_limits){ .max_clients_per_addr = 2 });
+}
+
+/* The same limit on a gateway listening on IPv6 (::1), over two
+ * workers. */
+static void test_per_addr_ipv6(void **state)
+{
+	(void)state;
+	run_in(env_new_at("::1", 2), sc_per_addr,
 	       &(struct gateway_limits){ .max_clients_per_addr = 2 });
 }
 
@@ -2639,6 +2709,8 @@ int main(void)
 		cmocka_unit_test(test_owner_loop_blocked),
 		cmocka_unit_test(test_max_clients),
 		cmocka_unit_test(test_per_addr),
+		cmocka_unit_test(test_per_addr_other),
+		cmocka_unit_test(test_per_addr_ipv6),
 		cmocka_unit_test(test_slow_head),
 		cmocka_unit_test(test_backpressure),
 		cmocka_unit_test(test_close_busy),
