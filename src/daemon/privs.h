@@ -19,7 +19,9 @@
  * Cgroups need no capability: the daemon and the launcher stay uid 0,
  * which owns every cgroup directory and control file it writes (cgroup v1
  * allows moving any task to a writer whose euid is 0; v2 checks write
- * access to cgroup.procs). Files the daemon opens after start-up (its data
+ * access to cgroup.procs). The instances' parent cgroup is made before the
+ * drop (backend_local.h): a hierarchy's root may be open to uid 0 only
+ * with CAP_DAC_OVERRIDE. Files the daemon opens after start-up (its data
  * directory, certificates read again on SIGHUP) must be open to uid 0
  * without CAP_DAC_OVERRIDE: owned by root, or readable by others.
  *

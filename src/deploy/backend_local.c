@@ -44,6 +44,7 @@
  * crash is not a loop. */
 #define BACKOFF_RESET_MS 60000
 #define CGROUP_NAME_MAX 64
+#define CGROUP_PARENT "mdscale" /* the instances' cgroups are in it */
 
 struct local;
 
@@ -92,7 +93,8 @@ static struct lproc *lp_attach(struct local *l, struct backend_instance *in)
 	lp->l = l;
 	lp->in = in;
 	if (cgroup_version(l->env.cgroups) != CGROUP_NONE)
-		snprintf(lp->cgname, sizeof(lp->cgname), "mdscale/%s", in->id);
+		snprintf(lp->cgname, sizeof(lp->cgname), CGROUP_PARENT "/%s",
+			 in->id);
 	lp->next = l->procs;
 	l->procs = lp;
 	in->backend_data = lp;
@@ -885,6 +887,7 @@ int backend_local_new(const struct backend_local_env *env,
 {
 	struct local *l;
 	char *dir = xasprintf("%s/instances", env->data_dir);
+	char cgdiag[256];
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		mds_diag(diag, diagsz, "cannot create %s: %s", dir,
@@ -893,6 +896,13 @@ int backend_local_new(const struct backend_local_env *env,
 		return MDS_E_IO;
 	}
 	free(dir);
+	/* The instances' parent cgroup, made while the daemon is still root
+	 * with all its powers (backend_local.h). */
+	if (cgroup_version(env->cgroups) != CGROUP_NONE &&
+	    cgroup_prepare(env->cgroups, CGROUP_PARENT, cgdiag,
+			   sizeof(cgdiag)) != 0)
+		log_warn("local", "cannot make the instances' cgroup %s: %s; "
+			 "instances will not start", CGROUP_PARENT, cgdiag);
 	l = xcalloc(1, sizeof(*l));
 	l->b.ops = &local_ops;
 	l->b.impl = l;

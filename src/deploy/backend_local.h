@@ -11,6 +11,11 @@
  * HTTP GET of the deployment's health path on its loopback port; a crashed
  * instance is restarted with a backoff; usage comes from its cgroup. See
  * backend.h for the contract of each op.
+ *
+ * The instances' cgroups are "mdscale/ID" in each hierarchy. The parent,
+ * "mdscale", is made by backend_local_new(), which the daemon calls
+ * before it gives up CAP_DAC_OVERRIDE: a hierarchy's root may be open to
+ * uid 0 only with it, and the instances' cgroups are made later.
  */
 #ifndef MDS_BACKEND_LOCAL_H
 #define MDS_BACKEND_LOCAL_H

@@ -595,6 +595,32 @@ out:
 	return rc;
 }
 
+int cgroup_prepare(const struct cgroup_sys *sys, const char *name,
+		   char *diag, size_t diagsz)
+{
+	char path[PATH_MAX];
+	int created, rc;
+
+	rc = check_call(sys, name, diag, diagsz);
+	if (rc != 0)
+		return rc;
+	for (int d = 0; d < sys->ndirs; d++) {
+		rc = make_dirs(sys, sys->dirs[d], name, &created, diag, diagsz);
+		if (rc != 0)
+			return rc;
+		if (sys->version != CGROUP_V2)
+			continue;
+		rc = cgroup_join_path(path, sizeof(path), sys->dirs[d], name,
+				      NULL);
+		if (rc != 0)
+			return rc;
+		rc = enable_controllers(path, diag, diagsz);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
 int cgroup_attach(const struct cgroup_sys *sys, const char *name, pid_t pid)
 {
 	char diag[DIAG_LEN], val[32];

@@ -55,6 +55,18 @@ int cgroup_create(const struct cgroup_sys *sys, const char *name,
 		  uint64_t cpu_mcpu, uint64_t mem_bytes, char *diag,
 		  size_t diagsz);
 
+/*
+ * Makes the cgroup name in every hierarchy, with no limits of its own (on
+ * v2 with the cpu and memory controllers enabled down to it): the parent
+ * of the instances' cgroups, made at start while the daemon has root's
+ * full powers. A hierarchy's root may be closed to uid 0 without
+ * CAP_DAC_OVERRIDE (mode 0555, as some hosts mount cgroup v1); a
+ * directory made here is uid 0's own, so the instances' cgroups can be
+ * made in it after that capability is dropped.
+ */
+int cgroup_prepare(const struct cgroup_sys *sys, const char *name,
+		   char *diag, size_t diagsz);
+
 /* Moves process pid (0: the caller) into the cgroup. */
 int cgroup_attach(const struct cgroup_sys *sys, const char *name, pid_t pid);
 

@@ -5,6 +5,7 @@ cgroup, with no
 descriptor of the daemon's left open and a clean environment: PATH, HOME,
 LANG, what the deployment sets and mdscale's own variables. The daemon's
 token file and database are out of their reach."""
+import errno
 import os
 import pwd
 import shutil
@@ -309,6 +310,45 @@ class PrivilegesTest(unittest.TestCase):
         self.assertEqual(r.status, 202, r)
         self.assertEqual(self.d.wait_wr(r.json["id"])["status"],
                          "SUCCEEDED")
+
+    def test_instances_start_under_cgroup_roots_closed_to_root(self):
+        """Some hosts mount each cgroup v1 hierarchy with its root at mode
+        0555: uid 0 makes a directory there only with CAP_DAC_OVERRIDE,
+        which the daemon gives up once started. It makes the instances'
+        parent cgroup (mdscale) before that, its own, so a deployment
+        created later starts in its cgroups."""
+        if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+            roots = ["/sys/fs/cgroup"]
+        else:
+            roots = ["/sys/fs/cgroup/" + c for c in
+                     ("cpu", "cpuacct", "memory")]
+        self.d.stop()
+        for root in roots:
+            mode = os.stat(root).st_mode & 0o7777
+            if mode != 0o555:
+                os.chmod(root, 0o555)
+                self.addCleanup(os.chmod, root, mode)
+            try:
+                os.rmdir(os.path.join(root, "mdscale"))
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                # Another mdscale's instances are in it: the parent is
+                # then not made anew, but the instances' cgroups still
+                # are, after the drop.
+                self.assertEqual(e.errno, errno.EBUSY, e)
+        self.d.start()
+        for root in roots:
+            st = os.stat(os.path.join(root, "mdscale"))
+            self.assertEqual(st.st_uid, 0, root)
+            self.assertEqual(st.st_mode & 0o700, 0o700, root)
+        self.check_daemon_caps(self.d.proc.pid)
+        dep = self.d.create(displayName="closed-roots")["id"]
+        inst = self.d.wait_state(dep, "ACTIVE")["instances"][0]
+        for root in roots:
+            with open(os.path.join(root, "mdscale", inst["id"],
+                                   "cgroup.procs")) as f:
+                self.assertIn(str(inst["pid"]), f.read().split(), root)
 
     def test_data_dir_root_cannot_reach_refuses_start(self):
         # Owned by another user: root opens it at start with its full
