@@ -597,6 +597,20 @@ static void fake_v2_file_formats(void **state)
 	assert_int_equal(cgroup_version(sys), CGROUP_V2);
 	assert_string_equal(cgroup_version_name(sys), "v2");
 
+	/* The instances' parent, made at start: no limits, the controllers
+	 * enabled down to it. Then undone, for create's own checks. */
+	assert_int_equal(cgroup_prepare(sys, "a", diag, sizeof(diag)), 0);
+	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", root);
+	assert_string_equal(slurp(path, buf, sizeof(buf)), "+cpu +memory");
+	spit(path, "");
+	snprintf(path, sizeof(path), "%s/a/cgroup.subtree_control", root);
+	assert_string_equal(slurp(path, buf, sizeof(buf)), "+cpu +memory");
+	spit(path, "");
+	snprintf(path, sizeof(path), "%s/a/cpu.max", root);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(cgroup_prepare(sys, "../a", diag, sizeof(diag)),
+			 MDS_E_INVAL);
+
 	assert_int_equal(cgroup_create(sys, "a/b", 1500, 128 * MIB, diag,
 				       sizeof(diag)),
 			 0);
