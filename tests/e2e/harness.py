@@ -70,6 +70,18 @@ def read_answer(s):
     return lines[0], headers, body[:size]
 
 
+def read_jsonl(path):
+    """The JSON objects of a file other processes append lines to, one
+    per line; a last line not yet ended is not one yet. [] if there is no
+    file."""
+    try:
+        with open(path, errors="replace") as f:
+            return [json.loads(line) for line in f
+                    if line.endswith("\n") and line.strip()]
+    except FileNotFoundError:
+        return []
+
+
 def wait_for(what, fn, timeout=30.0, interval=0.05):
     """Polls fn until it returns a true value; fails the test after timeout."""
     deadline = time.monotonic() + timeout

@@ -7,7 +7,6 @@ resource groups, and queries over metrics that have no data.
 Metrics are posted through PostMetricData by a feeder thread, as an
 application would; messages are read from the file a real COMMAND
 subscriber (a python3 script) appends them to."""
-import json
 import os
 import shutil
 import tempfile
@@ -15,7 +14,7 @@ import threading
 import time
 import unittest
 
-from harness import Daemon, wait_for
+from harness import Daemon, read_jsonl, wait_for
 
 NS = "e2e_app"
 FAST = {"sampleIntervalMillis": 250, "evalIntervalMillis": 250}
@@ -99,11 +98,7 @@ class OciAlarmSurfaceTest(unittest.TestCase):
         return topic, out
 
     def messages(self, path):
-        try:
-            with open(path) as f:
-                return [json.loads(line) for line in f if line.strip()]
-        except FileNotFoundError:
-            return []
+        return read_jsonl(path)
 
     def wait_messages(self, path, pred, what, timeout=20):
         return wait_for(what, lambda: (lambda v: v if pred(v) else None)(

@@ -4,13 +4,12 @@ against a real daemon; the messages are read where a COMMAND subscription
 writes them. The real Prometheus and Alertmanager drive it in
 test_prometheus_alerting.py."""
 
-import json
 import os
 import shutil
 import tempfile
 import unittest
 
-from harness import Daemon, wait_for
+from harness import Daemon, read_jsonl, wait_for
 
 FP = "1a30ba71cca2921f"
 
@@ -72,11 +71,7 @@ class AlertmanagerWebhookTest(unittest.TestCase):
         shutil.rmtree(cls.outdir, ignore_errors=True)
 
     def messages(self):
-        try:
-            with open(self.out) as f:
-                return [json.loads(l) for l in f if l.strip()]
-        except OSError:
-            return []
+        return read_jsonl(self.out)
 
     def wait_messages(self, n):
         return wait_for("%d messages delivered" % n,

@@ -111,7 +111,8 @@ class FullDiskTest(unittest.TestCase):
             for n in files:
                 with open(os.path.join(root, n), errors="replace") as f:
                     found += [json.loads(line) for line in f
-                              if '"dropped"' in line]
+                              if '"dropped"' in line and
+                              line.endswith("\n")]
         return [x for x in found if x.get("dropped", 0) > 0]
 
     def refused(self, r):

@@ -17,7 +17,7 @@ import threading
 import time
 import unittest
 
-from harness import Daemon, free_port, wait_for
+from harness import Daemon, free_port, read_jsonl, wait_for
 
 RECEIVER_SCRIPT = """#!/usr/bin/env python3
 import sys
@@ -160,11 +160,7 @@ class NotificationsTest(unittest.TestCase):
                             self.deliveries(sub_id)), timeout=timeout)
 
     def read_lines(self, path):
-        try:
-            with open(path) as f:
-                return [json.loads(line) for line in f if line.strip()]
-        except FileNotFoundError:
-            return []
+        return read_jsonl(path)
 
     # -- delivery --
     def test_command_subscription_in_order(self):
